@@ -1,0 +1,156 @@
+"""The collector's one configuration model: YAML file (``LOGPIPE_CONFIG``) + ``LOGPIPE_*`` env."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from collector.errors import ConfigError
+from collector.wire import NAME_PART_PATTERN
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IndexSettings(_Section):
+    """Settings of the data streams' backing indices, applied by `setup`."""
+
+    shards: int = Field(1, ge=1, le=64, description="Primary shards per backing index.")
+    replicas: int = Field(0, ge=0, le=8, description="Replicas per shard.")
+    refresh_interval: str = Field("1s", description="How soon indexed lines become searchable.")
+
+
+class Routing(_Section):
+    """Where records go when no hint says otherwise."""
+
+    dataset: str = Field("docker", pattern=NAME_PART_PATTERN, description="Default dataset.")
+    namespace: str = Field("default", pattern=NAME_PART_PATTERN, description="Default namespace.")
+
+
+class CollectorConfig(BaseSettings):
+    """Everything the collector process needs, resolved and validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOGPIPE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+        env_nested_delimiter="__",
+    )
+
+    es_url: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:9200"],
+        description="Elasticsearch URL(s), comma-separated.",
+    )
+    es_api_key: str | None = Field(None, description="Elasticsearch API key (env or file only).")
+    es_username: str | None = Field(None, description="Elasticsearch user for basic auth.")
+    es_password: str | None = Field(None, description="Elasticsearch password (env or file only).")
+    es_ca_file: Path | None = Field(None, description="CA bundle to verify Elasticsearch's TLS.")
+    listen: str = Field("0.0.0.0:8080", description="host:port the HTTP API listens on.")
+    tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Accepted bearer tokens, comma-separated."
+    )
+    tokens_file: Path | None = Field(None, description="File with one accepted token per line.")
+    auth: Literal["token", "none"] = Field(
+        "token", description="'none' accepts unauthenticated batches (warns loudly)."
+    )
+    tls_cert: Path | None = Field(None, description="Serve HTTPS with this certificate.")
+    tls_key: Path | None = Field(None, description="Private key of tls_cert.")
+    tls_client_ca: Path | None = Field(None, description="Require client certs signed by this CA.")
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Largest accepted request body, decompressed."
+    )
+    bulk_max_bytes: int = Field(
+        8 * 1024 * 1024, ge=64 * 1024, description="Largest _bulk request sent to Elasticsearch."
+    )
+    bulk_max_docs: int = Field(5000, ge=1, description="Most documents per _bulk request.")
+    max_in_flight: int = Field(
+        8, ge=1, description="Batches processed at once; more are answered 503 + Retry-After."
+    )
+    keep_original: bool = Field(
+        False, description="Keep the raw line in event.original when parsing changed it."
+    )
+    environment: str | None = Field(None, description="service.environment on every document.")
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    routing: Routing = Field(default_factory=Routing)
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+
+    _split_es_url = field_validator("es_url", mode="before")(_split_commas)
+    _split_tokens = field_validator("tokens", mode="before")(_split_commas)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over .env, which wins over the YAML file passed as init kwargs.
+        return (env_settings, dotenv_settings, init_settings, file_secret_settings)
+
+    def accepted_tokens(self) -> frozenset[str]:
+        """Tokens from the setting and the tokens file together."""
+        tokens = set(self.tokens)
+        if self.tokens_file is not None:
+            lines = self.tokens_file.read_text(encoding="utf-8").splitlines()
+            tokens.update(line.strip() for line in lines if line.strip())
+        return frozenset(tokens)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def describe_validation_error(exc: ValidationError, origin: str) -> str:
+    """One line per problem, each naming the key, for people to act on."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{origin}: unknown key '{key}'")
+        else:
+            lines.append(f"{origin}: '{key}': {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
+    """Build the config from the YAML file (arg or ``LOGPIPE_CONFIG``) and the environment."""
+    if path is None and os.environ.get("LOGPIPE_CONFIG"):
+        path = Path(os.environ["LOGPIPE_CONFIG"])
+    data = _read_yaml(path) if path is not None else {}
+    data.update(overrides)
+    origin = str(path) if path is not None else "configuration"
+    try:
+        return CollectorConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, origin)) from exc

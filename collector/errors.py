@@ -1,0 +1,58 @@
+"""The collector's exceptions, one tree::
+
+    CollectorError
+    ├── ConfigError            bad config file or environment: names the key
+    ├── BadRequest             a request the collector cannot accept as a whole (4xx)
+    │   ├── Unauthorized       missing or wrong bearer token (401)
+    │   └── PayloadTooLarge    body or its decompressed size over the limit (413)
+    ├── SinkError              Elasticsearch could not take the batch now
+    │   └── RetryableSinkError 429, 5xx, connection errors, timeouts: try again later
+    └── SetupError             index template missing or out of date; run `setup`
+
+Only the edge modules (app.py for aiohttp, sink.py for elasticsearch) convert foreign
+exceptions into these, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class CollectorError(Exception):
+    """Base of every error the collector raises on purpose."""
+
+
+class ConfigError(CollectorError):
+    """The configuration is invalid; the message names the key."""
+
+
+class BadRequest(CollectorError):
+    """The request as a whole cannot be accepted."""
+
+    status = 400
+
+
+class Unauthorized(BadRequest):
+    """Missing or wrong bearer token."""
+
+    status = 401
+
+
+class PayloadTooLarge(BadRequest):
+    """Body over the configured limit, compressed or not."""
+
+    status = 413
+
+
+class SinkError(CollectorError):
+    """Elasticsearch did not accept the batch."""
+
+
+class RetryableSinkError(SinkError):
+    """Elasticsearch is down, overloaded or slow: the same request may succeed later."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SetupError(CollectorError):
+    """Our index template is missing or outdated."""

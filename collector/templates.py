@@ -1,0 +1,92 @@
+"""The composable index template that every logpipe data stream is created from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TEMPLATE_NAME = "logpipe"
+# Above 500 so it wins over the built-in `logs` template of a full Elasticsearch.
+TEMPLATE_PRIORITY = 550
+INDEX_PATTERNS = ["logs-*-*"]
+DEADLETTER_STREAM = "logs-logpipe.deadletter-default"
+# Bumped whenever the mappings change; `serve` compares it with the installed one.
+TEMPLATE_VERSION = 1
+
+_KW = {"type": "keyword", "ignore_above": 1024}
+_DATE = {"type": "date_nanos"}
+_LONG = {"type": "long"}
+
+
+def _obj(**props: Any) -> dict[str, Any]:
+    return {"properties": props}
+
+
+MAPPINGS: dict[str, Any] = {
+    # Unknown top-level fields are kept in _source but never mapped: no application can
+    # cause a mapping explosion. Parsed keys live in `attributes` (flattened).
+    "dynamic": False,
+    "properties": {
+        "@timestamp": _DATE,
+        "message": {"type": "text"},
+        "stream": _KW,
+        "tags": _KW,
+        "attributes": {"type": "flattened", "ignore_above": 1024},
+        "log": _obj(level=_KW, logger=_KW),
+        "container": _obj(
+            id=_KW,
+            name=_KW,
+            image=_obj(name=_KW),
+            labels={"type": "flattened", "ignore_above": 1024},
+        ),
+        "host": _obj(name=_KW),
+        "service": _obj(name=_KW, environment=_KW),
+        "process": _obj(exit_code=_LONG),
+        "event": _obj(
+            kind=_KW,
+            action=_KW,
+            dataset=_KW,
+            ingested={"type": "date"},
+            original={"type": "keyword", "index": False, "doc_values": False},
+            duration=_LONG,
+            reason={"type": "text"},
+        ),
+        "error": _obj(message={"type": "text"}, type=_KW, stack_trace={"type": "text"}),
+        "data_stream": _obj(type=_KW, dataset=_KW, namespace=_KW),
+        "http": _obj(
+            request=_obj(method=_KW, referrer=_KW),
+            response=_obj(status_code=_LONG, body=_obj(bytes=_LONG)),
+            version=_KW,
+        ),
+        "url": _obj(original=_KW, path=_KW),
+        "user_agent": _obj(original=_KW),
+        "source": _obj(ip={"type": "ip"}),
+        "trace": _obj(id=_KW),
+        "span": _obj(id=_KW),
+        "logpipe": _obj(
+            parser=_KW,
+            lines=_LONG,
+            gap=_obj(**{"from": _DATE, "to": _DATE, "estimated_lines": _LONG}),
+        ),
+    },
+}
+
+
+def index_template(
+    shards: int = 1, replicas: int = 0, refresh_interval: str = "1s"
+) -> dict[str, Any]:
+    """The body of `PUT _index_template/logpipe`."""
+    return {
+        "index_patterns": INDEX_PATTERNS,
+        "priority": TEMPLATE_PRIORITY,
+        "version": TEMPLATE_VERSION,
+        "data_stream": {},
+        "_meta": {"managed_by": "logpipe"},
+        "template": {
+            "settings": {
+                "number_of_shards": shards,
+                "number_of_replicas": replicas,
+                "refresh_interval": refresh_interval,
+            },
+            "mappings": MAPPINGS,
+        },
+    }
