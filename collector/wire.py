@@ -116,7 +116,6 @@ class IngestResult(_Wire):
     indexed: int = Field(description="Newly written documents.")
     duplicates: int = Field(description="Documents that already existed (replays).")
     dead_lettered: int = Field(description="Lines stored in the dead-letter data stream.")
-    errors: list[LineError] = Field(default_factory=list)
 
 
 class ErrorBody(_Wire):
@@ -124,3 +123,6 @@ class ErrorBody(_Wire):
 
     error: str
     detail: list[LineError] = Field(default_factory=list)
+    result: IngestResult | None = Field(
+        None, description="Present when the good lines of the batch were indexed anyway."
+    )

@@ -1,0 +1,257 @@
+"""The collector's HTTP API (aiohttp): ingest, health, readiness and metrics.
+
+This is the only module that deals with aiohttp's request/response types; it turns
+collector errors into JSON answers a person can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from collector import batch, metrics
+from collector.config import CollectorConfig
+from collector.enrich import Context
+from collector.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RetryableSinkError,
+    SetupError,
+    SinkError,
+    Unauthorized,
+)
+from collector.sink import Sink
+from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult
+
+log = logging.getLogger("logpipe.collector.app")
+
+SINK_KEY: web.AppKey[Sink] = web.AppKey("sink", Sink)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class State:
+    """What the handlers share: config, the in-flight bound, template status."""
+
+    def __init__(self, config: CollectorConfig) -> None:
+        self.config = config
+        self.tokens = [t.encode() for t in config.accepted_tokens()]
+        self.in_flight = 0
+        self.template_ok = False
+        self.template_problem = "index template not checked yet"
+        self.context = Context(
+            dataset=config.routing.dataset,
+            namespace=config.routing.namespace,
+            environment=config.environment,
+        )
+
+
+STATE_KEY: web.AppKey[State] = web.AppKey("state", State)
+
+
+def error_response(status: int, message: str, **extra: object) -> web.Response:
+    """A JSON error body with a message a person can act on."""
+    body = ErrorBody.model_validate({"error": message, **extra})
+    headers = {}
+    if status in (429, 503) and "retry_after" not in extra:
+        headers["Retry-After"] = "1"
+    return web.json_response(body.model_dump(exclude_defaults=True), status=status, headers=headers)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer aiohttp's own 404/405/413 as JSON too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        text = {
+            404: f"no such endpoint: {request.method} {request.path} (ingest is POST {PATH_LOGS})",
+            405: f"method {request.method} not allowed on {request.path}",
+        }.get(exc.status, exc.reason)
+        return error_response(exc.status, text)
+
+
+def authenticate(request: web.Request, state: State) -> None:
+    """Raise Unauthorized unless a configured bearer token is presented."""
+    if state.config.auth == "none":
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    given = presented.strip().encode()
+    # Compare against every token so timing says nothing about which one nearly matched.
+    matched = False
+    for token in state.tokens:
+        matched |= hmac.compare_digest(given, token)
+    if not matched:
+        raise Unauthorized("bearer token not accepted: check LOGPIPE_TOKEN on the shipper")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, decompressed, never more than `limit` bytes in memory."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"body of {request.content_length} bytes is over the {limit} limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is over the {limit} byte limit")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    encoding = request.headers.get("Content-Encoding", "identity").lower()
+    if encoding == "gzip":
+        return gunzip(raw, limit)
+    if encoding not in ("identity", ""):
+        raise BadRequest(f"Content-Encoding '{encoding}' not supported (use gzip or none)")
+    return raw
+
+
+def gunzip(raw: bytes, limit: int) -> bytes:
+    """Decompress gzip, stopping at `limit` output bytes (a gzip bomb is a 413)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest(f"body is not valid gzip: {exc}") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"decompressed body is over the {limit} byte limit")
+    if not inflater.eof:
+        raise BadRequest("gzip body is truncated")
+    return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def ingest(request: web.Request) -> web.Response:
+    """POST /v1/logs: index a batch, answer only once Elasticsearch has it all."""
+    state = request.app[STATE_KEY]
+    try:
+        response = await _ingest(request, state)
+    except BadRequest as exc:
+        response = error_response(exc.status, str(exc))
+    except RetryableSinkError as exc:
+        log.warning("batch not indexed, shipper will retry", extra={"reason": str(exc)})
+        response = error_response(503, str(exc))
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    except SinkError as exc:
+        log.error("batch not indexed", extra={"reason": str(exc)})
+        response = error_response(502, str(exc))
+    metrics.REQUESTS.labels(str(response.status)).inc()
+    return response
+
+
+async def _ingest(request: web.Request, state: State) -> web.Response:
+    authenticate(request, state)
+    if state.in_flight >= state.config.max_in_flight:
+        return error_response(503, "collector busy: too many batches in flight, retry shortly")
+    if not state.template_ok:
+        return error_response(503, state.template_problem)
+    content_type = request.headers.get("Content-Type", NDJSON).split(";")[0].strip()
+    if content_type not in (NDJSON, "application/json", "text/plain"):
+        raise BadRequest(f"Content-Type '{content_type}' not supported (send {NDJSON})")
+    state.in_flight += 1
+    metrics.IN_FLIGHT.inc()
+    try:
+        body = await read_body(request, state.config.max_body_bytes)
+        decoded = batch.decode(body, state.context, _now(), state.config.keep_original)
+        metrics.RECORDS_RECEIVED.inc(decoded.received)
+        sink = request.app[SINK_KEY]
+        outcome = await sink.write(decoded.docs)
+        if decoded.dead_letters:
+            stored = await sink.write(decoded.dead_letters)
+            outcome.dead_lettered += stored.indexed + stored.duplicates + stored.dead_lettered
+            metrics.RECORDS_DEAD_LETTERED.inc(len(decoded.dead_letters))
+    finally:
+        state.in_flight -= 1
+        metrics.IN_FLIGHT.dec()
+    result = IngestResult(
+        received=decoded.received,
+        indexed=outcome.indexed,
+        duplicates=outcome.duplicates,
+        dead_lettered=outcome.dead_lettered,
+    )
+    if decoded.errors:
+        metrics.LINES_INVALID.inc(len(decoded.errors))
+        first = decoded.errors[0]
+        message = (
+            f"{len(decoded.errors)} of {decoded.received} lines rejected (first: line "
+            f"{first.line}: {first.error}); the other lines were indexed and the rejected "
+            "ones stored in the dead-letter data stream"
+        )
+        return error_response(400, message, detail=decoded.errors, result=result)
+    return web.json_response(result.model_dump())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Elasticsearch answers and our template is installed."""
+    state = request.app[STATE_KEY]
+    if not await request.app[SINK_KEY].ping():
+        return error_response(503, "Elasticsearch is not reachable")
+    await refresh_template_status(request.app)
+    if not state.template_ok:
+        return error_response(503, state.template_problem)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    resp = web.Response(body=generate_latest())
+    resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return resp
+
+
+async def refresh_template_status(app: web.Application) -> None:
+    """Check the index template and remember the answer for the ingest handler."""
+    state = app[STATE_KEY]
+    try:
+        await app[SINK_KEY].check_template()
+    except SetupError as exc:
+        if state.template_ok or state.template_problem != str(exc):
+            log.error("cannot accept logs yet", extra={"reason": str(exc)})
+        state.template_ok, state.template_problem = False, str(exc)
+    else:
+        state.template_ok = True
+
+
+async def _watch_template(app: web.Application) -> None:
+    while True:
+        await refresh_template_status(app)
+        await asyncio.sleep(5 if not app[STATE_KEY].template_ok else 60)
+
+
+def make_app(config: CollectorConfig, sink: Sink) -> web.Application:
+    """The aiohttp application; the caller owns the sink's lifecycle."""
+    app = web.Application(middlewares=[json_errors], client_max_size=config.max_body_bytes)
+    app[STATE_KEY] = State(config)
+    app[SINK_KEY] = sink
+    app.router.add_post(PATH_LOGS, ingest)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+
+    async def background(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_watch_template(app))
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    app.cleanup_ctx.append(background)
+    return app
