@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from collector.errors import ConfigError
+from collector.retention_rules import RetentionConfig
 from collector.wire import NAME_PART_PATTERN
 
 
@@ -91,6 +92,10 @@ class CollectorConfig(BaseSettings):
     environment: str | None = Field(None, description="service.environment on every document.")
     index: IndexSettings = Field(default_factory=IndexSettings)
     routing: Routing = Field(default_factory=Routing)
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig,
+        description="How long logs are kept (default 14d); see docs/retention.md.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
 
     _split_es_url = field_validator("es_url", mode="before")(_split_commas)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from collector.parse import Http, Parsed
+from collector.retention_rules import RulesHolder, stream_dataset
 from collector.wire import Event, Gap, Log, Source
 
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
@@ -26,6 +27,8 @@ class Context:
     dataset: str = "docker"
     namespace: str = "default"
     environment: str | None = None
+    # Read per record, so a reload of the retention rules changes routing at once.
+    retention: RulesHolder = field(default_factory=RulesHolder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,33 @@ def service_name(source: Source) -> str:
     return source.labels.get(COMPOSE_SERVICE_LABEL) or source.container_name
 
 
-def route(source: Source, ctx: Context) -> tuple[str, str]:
-    """(dataset, namespace) of the data stream this source's records go to."""
-    return (source.hints.dataset or ctx.dataset, source.hints.namespace or ctx.namespace)
+class Route(NamedTuple):
+    """Where a record goes: its dataset and namespace, and the retention rule keeping it."""
+
+    dataset: str
+    namespace: str
+    rule: str
+
+    @property
+    def stream_dataset(self) -> str:
+        """The dataset part of the data stream name, which carries the rule."""
+        return stream_dataset(self.dataset, self.rule)
+
+    @property
+    def stream(self) -> str:
+        """The data stream's name."""
+        return data_stream_name(self.stream_dataset, self.namespace)
+
+
+def route(source: Source, ctx: Context, level: str | None = None) -> Route:
+    """The data stream of a record of `source` at `level` (hints, else config; then rules)."""
+    dataset = source.hints.dataset or ctx.dataset
+    namespace = source.hints.namespace or ctx.namespace
+    values = (service_name(source), source.container_name, source.image, namespace, dataset)
+    # A container's labels never change, so its id stands for them in the cache key.
+    key = (source.host, source.container_id, *values, level)
+    rule = ctx.retention.rules.rule_for(values, source.labels, level, key)
+    return Route(dataset, namespace, rule)
 
 
 def data_stream_name(dataset: str, namespace: str) -> str:
@@ -66,8 +93,7 @@ def data_stream_name(dataset: str, namespace: str) -> str:
     return f"logs-{dataset}-{namespace}"
 
 
-def _base(source: Source, ts: int, ctx: Context, ingested: str) -> dict[str, Any]:
-    dataset, namespace = route(source, ctx)
+def _base(source: Source, ts: int, ctx: Context, ingested: str, where: Route) -> dict[str, Any]:
     service: dict[str, Any] = {"name": service_name(source)}
     if ctx.environment:
         service["environment"] = ctx.environment
@@ -81,8 +107,12 @@ def _base(source: Source, ts: int, ctx: Context, ingested: str) -> dict[str, Any
         },
         "host": {"name": source.host},
         "service": service,
-        "event": {"dataset": dataset, "ingested": ingested},
-        "data_stream": {"type": "logs", "dataset": dataset, "namespace": namespace},
+        "event": {"dataset": where.dataset, "ingested": ingested},
+        "data_stream": {
+            "type": "logs",
+            "dataset": where.stream_dataset,
+            "namespace": where.namespace,
+        },
     }
 
 
@@ -119,7 +149,8 @@ def _http_fields(body: dict[str, Any], http: Http) -> None:
 
 def log_document(source: Source, log: Log, parsed: Parsed, ctx: Context, ingested: str) -> Doc:
     """The document for one log line."""
-    body = _base(source, log.ts, ctx, ingested)
+    where = route(source, ctx, parsed.level)
+    body = _base(source, log.ts, ctx, ingested, where)
     body["message"] = parsed.message
     body["stream"] = log.stream
     body["logpipe"] = {"parser": parsed.parser}
@@ -149,14 +180,14 @@ def log_document(source: Source, log: Log, parsed: Parsed, ctx: Context, ingeste
         tags.append("multiline")
     if tags:
         body["tags"] = tags
-    dataset, namespace = route(source, ctx)
     _id = doc_id(source.host, source.container_id, log.stream, log.ts, log.seq)
-    return Doc(_id, data_stream_name(dataset, namespace), body)
+    return Doc(_id, where.stream, body)
 
 
 def event_document(source: Source, event: Event, ctx: Context, ingested: str) -> Doc:
     """The document for a container lifecycle event."""
-    body = _base(source, event.ts, ctx, ingested)
+    where = route(source, ctx)
+    body = _base(source, event.ts, ctx, ingested, where)
     body["event"].update(kind="event", action=event.action)
     text = f"container {source.container_name} {event.action}"
     if event.exit_code is not None:
@@ -166,14 +197,14 @@ def event_document(source: Source, event: Event, ctx: Context, ingested: str) ->
         body["event"]["reason"] = event.detail
         text += f": {event.detail}"
     body["message"] = text
-    dataset, namespace = route(source, ctx)
     _id = doc_id(source.host, source.container_id, "event", event.ts, event.action)
-    return Doc(_id, data_stream_name(dataset, namespace), body)
+    return Doc(_id, where.stream, body)
 
 
 def gap_document(source: Source, gap: Gap, ctx: Context, ingested: str) -> Doc:
     """The document that says lines were lost, and which."""
-    body = _base(source, gap.to_ts, ctx, ingested)
+    where = route(source, ctx)
+    body = _base(source, gap.to_ts, ctx, ingested, where)
     body["event"].update(kind="event", action="gap", reason=gap.reason)
     body["stream"] = gap.stream
     gap_fields: dict[str, Any] = {"from": format_ns(gap.from_ts), "to": format_ns(gap.to_ts)}
@@ -187,6 +218,5 @@ def gap_document(source: Source, gap: Gap, ctx: Context, ingested: str) -> Doc:
         f"between {gap_fields['from']} and {gap_fields['to']}: {gap.reason}"
     )
     body["tags"] = ["gap"]
-    dataset, namespace = route(source, ctx)
     _id = doc_id(source.host, source.container_id, gap.stream, "gap", gap.from_ts, gap.to_ts)
-    return Doc(_id, data_stream_name(dataset, namespace), body)
+    return Doc(_id, where.stream, body)

@@ -1,0 +1,233 @@
+"""Retention rules: validation messages, matching, and the stream names that carry rules."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.config import load_config
+from collector.enrich import Context, route
+from collector.errors import ConfigError
+from collector.retention_rules import (
+    RetentionConfig,
+    RetentionRules,
+    RulesHolder,
+    rule_of_stream,
+    seconds,
+    stream_dataset,
+)
+from collector.wire import NAME_PART_PATTERN, Hints, Source
+
+ISSUE_EXAMPLE = """
+retention:
+  default: 14d
+  rules:
+    - match: {service: "payments-*"}
+      keep: 400d
+    - match: {level: [debug, trace]}
+      keep: 2d
+    - match: {namespace: staging}
+      keep: 3d
+  rollover: {max_age: 1d, max_primary_shard_size: 50gb}
+"""
+
+
+def _source(
+    name: str = "web-1",
+    image: str = "busybox:latest",
+    labels: dict[str, str] | None = None,
+    hints: Hints | None = None,
+) -> Source:
+    return Source(
+        kind="source",
+        src=0,
+        host="h1",
+        container_id=uuid.uuid4().hex,  # a container's labels never change: new id
+        container_name=name,
+        image=image,
+        labels=labels or {},
+        hints=hints or Hints(),
+    )
+
+
+def _ctx(yaml_text: str, tmp_path: Path) -> Context:
+    path = tmp_path / "collector.yaml"
+    path.write_text(yaml_text)
+    return Context(retention=RulesHolder(load_config(path).retention))
+
+
+def _config_error(yaml_text: str, tmp_path: Path) -> str:
+    path = tmp_path / "collector.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+def test_issue_example_routes_each_record_to_its_rules_stream(tmp_path: Path) -> None:
+    """The issue's example config sends service, level and namespace matches to own streams."""
+    ctx = _ctx(ISSUE_EXAMPLE, tmp_path)
+    payments = _source("pay-1", labels={"com.docker.compose.service": "payments-api"})
+    assert route(payments, ctx, "debug").stream == "logs-docker.keep_400d-default"
+    assert route(_source(), ctx, "DEBUG").stream == "logs-docker.keep_2d-default"
+    assert route(_source(), ctx, "info").stream == "logs-docker.keep_14d-default"
+    assert route(_source(), ctx, None).stream == "logs-docker.keep_14d-default"
+    staging = _source(hints=Hints(namespace="staging"))
+    assert route(staging, ctx, "info").stream == "logs-docker.keep_3d-staging"
+
+
+def test_service_falls_back_to_container_name(tmp_path: Path) -> None:
+    """Without a compose label, `service` matches the container name."""
+    ctx = _ctx(ISSUE_EXAMPLE, tmp_path)
+    assert route(_source("payments-worker"), ctx).rule == "400d"
+
+
+def test_every_key_of_a_match_must_hold(tmp_path: Path) -> None:
+    """A rule with image, label, container and dataset globs applies only when all match."""
+    ctx = _ctx(
+        """
+retention:
+  rules:
+    - name: audit
+      match:
+        image: ["nginx:*", "caddy:*"]
+        label: {team: "sec*"}
+        container: "edge-?"
+        dataset: docker
+      keep: 1w
+""",
+        tmp_path,
+    )
+    labels = {"team": "security"}
+    assert route(_source("edge-1", "caddy:2", labels), ctx).rule == "audit"
+    assert route(_source("edge-1", "caddy:2", {"team": "web"}), ctx).rule == "14d"
+    assert route(_source("edge-1", "caddy:2"), ctx).rule == "14d"
+    assert route(_source("edge-12", "caddy:2", labels), ctx).rule == "14d"
+    assert route(_source("edge-1", "busybox", labels), ctx).rule == "14d"
+    other = _source("edge-1", "caddy:2", labels, Hints(dataset="web"))
+    assert route(other, ctx).rule == "14d"
+
+
+def test_first_matching_rule_wins(tmp_path: Path) -> None:
+    """When two rules match, the earlier one decides."""
+    ctx = _ctx(
+        """
+retention:
+  rules:
+    - {match: {level: error}, keep: 90d}
+    - {match: {service: "*"}, keep: 1d}
+""",
+        tmp_path,
+    )
+    assert route(_source(), ctx, "error").rule == "90d"
+    assert route(_source(), ctx, "info").rule == "1d"
+
+
+def test_reload_of_the_holder_changes_routing_of_the_same_source() -> None:
+    """Swapping the holder's rules re-routes records of an already seen (cached) source."""
+    holder = RulesHolder()
+    ctx = Context(retention=holder)
+    src = _source()
+    assert route(src, ctx, "debug").rule == "14d"
+    holder.rules = RetentionRules(
+        RetentionConfig.model_validate({"rules": [{"match": {"level": "debug"}, "keep": "2d"}]})
+    )
+    assert route(src, ctx, "debug").rule == "2d"
+
+
+def test_bad_rule_is_named_by_number_and_name_with_its_key(tmp_path: Path) -> None:
+    """Each problem names the rule (position and name) and the offending key."""
+    message = _config_error(
+        """
+retention:
+  rules:
+    - {match: {service: a}, keep: 400d, name: payments}
+    - {match: {service: b, colour: red}, keep: 2x, name: debug}
+""",
+        tmp_path,
+    )
+    assert "rule 2 (debug): unknown key 'match.colour'" in message
+    assert "rule 2 (debug): 'keep': '2x' is not a duration" in message
+    assert "rule 1" not in message
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("{match: {}, keep: 3d, name: Bad-Name}", "rule 1 (Bad-Name): 'name':"),
+        ("{match: {level: []}, keep: 3d}", "rule 1 (3d): 'match.level': an empty list"),
+        ("{match: {}, keep: 3d, name: 5d}", "rule 1 (5d): name '5d' looks like a duration"),
+        ("{match: {}}", "rule 1: 'keep': Field required"),
+    ],
+)
+def test_each_kind_of_bad_rule_is_explained(rule: str, expected: str, tmp_path: Path) -> None:
+    """Bad names, empty pattern lists, misleading names and missing keys are all refused."""
+    assert expected in _config_error(f"retention:\n  rules:\n    - {rule}\n", tmp_path)
+
+
+def test_two_rules_of_one_name_must_keep_alike(tmp_path: Path) -> None:
+    """Records of one stream cannot have two retentions."""
+    message = _config_error(
+        """
+retention:
+  rules:
+    - {match: {service: a}, keep: 400d, name: pay}
+    - {match: {service: b}, keep: 2d, name: pay}
+""",
+        tmp_path,
+    )
+    assert "rule 2 (pay): 'name': another rule of that name keeps 400d" in message
+
+
+def test_rollover_needs_a_maximum_and_sends_seconds(tmp_path: Path) -> None:
+    """Weeks become seconds for Elasticsearch; a rollover without any max_* is refused."""
+    ctx = _ctx("retention:\n  rollover: {max_age: 1w, max_docs: 10}\n", tmp_path)
+    conditions = ctx.retention.rules.config.rollover.conditions()
+    assert conditions == {
+        "min_docs": 1,
+        "max_age": "604800s",
+        "max_primary_shard_size": "50gb",
+        "max_docs": 10,
+    }
+    message = _config_error(
+        "retention:\n  rollover: {max_age: null, max_primary_shard_size: null}\n", tmp_path
+    )
+    assert "at least one of max_age" in message
+
+
+def test_stream_retention_comes_from_its_name() -> None:
+    """Streams carry their rule; orphaned named rules and foreign streams are never deleted."""
+    rules = RetentionRules(
+        RetentionConfig.model_validate(
+            {
+                "default": "14d",
+                "deadletter": "30d",
+                "rules": [{"match": {"service": "x"}, "keep": "400d", "name": "payments"}],
+            }
+        )
+    )
+    assert rules.keep_seconds("logs-docker.keep_payments-default") == ("payments", 400 * 86400)
+    assert rules.keep_seconds("logs-docker.keep_14d-default") == ("14d", 14 * 86400)
+    assert rules.keep_seconds("logs-docker.keep_3d-default") == ("3d", 3 * 86400)
+    assert rules.keep_seconds("logs-docker.keep_gone-default") is None
+    assert rules.keep_seconds("logs-docker-default") is None
+    assert rules.keep_seconds("metrics-docker.keep_3d-default") is None
+    assert rules.keep_seconds("logs-logpipe.deadletter-default") == ("deadletter", 30 * 86400)
+
+
+@given(
+    dataset=st.from_regex(NAME_PART_PATTERN, fullmatch=True),
+    name=st.from_regex(r"^[a-z0-9_]{1,16}$", fullmatch=True),
+)
+def test_rule_name_round_trips_through_stream_name(dataset: str, name: str) -> None:
+    """The rule name is recovered from any data stream name it was put into."""
+    assert rule_of_stream(f"logs-{stream_dataset(dataset, name)}-default") == name
+
+
+def test_durations_convert_to_seconds() -> None:
+    """Each unit s m h d w converts to seconds."""
+    assert [seconds(d) for d in ("5s", "2m", "1h", "1d", "2w")] == [5, 120, 3600, 86400, 1209600]
