@@ -1,46 +1,118 @@
-"""Parse one log line into structured fields. Pure: no I/O, no clock."""
+"""Parse one log line into structured fields. Pure: no I/O, no clock.
+
+``parse`` first strips terminal escape sequences, then applies the parser the
+container's hint names, or for ``auto`` detects the format, cheapest test first:
+
+1. a line starting with ``{``: a JSON object (see :mod:`collector.parse_structured`);
+   if it does not decode, a plain line with flag ``invalid_json``;
+2. an access log line (:mod:`collector.parse_access`), parser ``nginx``, ``apache`` or
+   ``access`` when the line could be either's;
+3. an nginx or Apache error log line (:mod:`collector.parse_errorlog`);
+4. logfmt (:mod:`collector.parse_logfmt`) when at least two ``key=value`` pairs make up
+   most of the line or name a log record's key (``msg``, ``level``, ``ts``...);
+5. otherwise plain text, with the level found near its start (:mod:`collector.parse_level`).
+
+A hint that does not fit a line never loses it: the line is parsed as plain text and
+flagged ``invalid_json`` (hint ``json``, also for JSON that is not an object) or
+``parse_failed:<parser>``. Flags (which become the document's ``tags``): ``ansi`` when
+escape sequences were removed from the message; the raw line is then kept in
+``original`` if ``keep_original``. No exception escapes for any ``str``; should a bug
+raise one, the line is kept as plain text with flag ``parse_error``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
+from collector.parse_access import parse_access
+from collector.parse_ansi import strip_ansi
+from collector.parse_errorlog import looks_like_nginx_error, parse_apache_error, parse_nginx_error
+from collector.parse_json import parse_json
+from collector.parse_level import detect_level
+from collector.parse_logfmt import parse_logfmt
+from collector.parse_result import Http, JSONValue, Parsed
 from collector.wire import ParserName
 
-JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
-
-
-@dataclass(slots=True)
-class Http:
-    """ECS HTTP fields from an access log line."""
-
-    method: str | None = None
-    url: str | None = None
-    path: str | None = None
-    version: str | None = None
-    status_code: int | None = None
-    body_bytes: int | None = None
-    referrer: str | None = None
-    user_agent: str | None = None
-    client_ip: str | None = None
-    duration_ns: int | None = None
-
-
-@dataclass(slots=True)
-class Parsed:
-    """What a parser found in one line."""
-
-    message: str
-    parser: str = "plain"
-    level: str | None = None
-    logger: str | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
-    attributes: dict[str, JSONValue] | None = None
-    http: Http | None = None
-    original: str | None = None
-    flags: list[str] = field(default_factory=list)
+__all__ = ["Http", "JSONValue", "Parsed", "parse"]
 
 
 def parse(message: str, parser: ParserName = "auto", keep_original: bool = False) -> Parsed:
     """Parse `message` with the named parser (``auto`` detects the format)."""
-    return Parsed(message=message)
+    text = strip_ansi(message)
+    try:
+        parsed = _PARSERS.get(parser, _auto)(text)
+    except Exception:  # a parser bug must not cost the line; the flag makes it findable
+        parsed = _plain(text)
+        parsed.flags.append("parse_error")
+    if text is not message and "ansi" not in parsed.flags:
+        parsed.flags.append("ansi")
+    if keep_original and "ansi" in parsed.flags:
+        parsed.original = message
+    return parsed
+
+
+def _auto(text: str) -> Parsed:
+    first = text[:1]
+    if first == "{" or (first.isspace() and text.lstrip()[:1] == "{"):
+        return _json(text)
+    if '] "' in text:
+        parsed = parse_access(text)
+        if parsed is not None:
+            return parsed
+    if first.isdigit() and looks_like_nginx_error(text):
+        parsed = parse_nginx_error(text)
+        if parsed is not None:
+            return parsed
+    elif first == "[" and ("] [pid " in text or "] [client " in text):
+        parsed = parse_apache_error(text)
+        if parsed is not None:
+            return parsed
+    if "=" in text:
+        parsed = parse_logfmt(text, strict=True)
+        if parsed is not None:
+            return parsed
+    return _plain(text)
+
+
+def _plain(text: str) -> Parsed:
+    return Parsed(message=text, level=detect_level(text))
+
+
+def _failed(text: str, flag: str) -> Parsed:
+    parsed = _plain(text)
+    parsed.flags.append(flag)
+    return parsed
+
+
+def _json(text: str) -> Parsed:
+    return parse_json(text) or _failed(text, "invalid_json")
+
+
+def _logfmt(text: str) -> Parsed:
+    return parse_logfmt(text, strict=False) or _failed(text, "parse_failed:logfmt")
+
+
+def _nginx(text: str) -> Parsed:
+    return (
+        parse_access(text, "nginx")
+        or parse_nginx_error(text)
+        or _failed(text, "parse_failed:nginx")
+    )
+
+
+def _apache(text: str) -> Parsed:
+    return (
+        parse_access(text, "apache")
+        or parse_apache_error(text)
+        or _failed(text, "parse_failed:apache")
+    )
+
+
+_PARSERS: dict[str, Callable[[str], Parsed]] = {
+    "auto": _auto,
+    "json": _json,
+    "logfmt": _logfmt,
+    "nginx": _nginx,
+    "apache": _apache,
+    "plain": _plain,
+}

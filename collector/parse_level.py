@@ -1,0 +1,128 @@
+"""Log levels: normalising level values, and finding a level in plain text.
+
+Every level is normalised to one of six lower-case names, the ones Kibana users filter
+on: ``trace``, ``debug``, ``info``, ``warn``, ``error``, ``fatal``.
+
+- ``notice`` (syslog, nginx, Apache) and ``informational`` are ``info``.
+- ``critical``/``crit``, ``panic``, ``emerg``/``emergency`` and ``alert`` are ``fatal``:
+  they are the levels above ``error`` in syslog, Python (``CRITICAL`` is ``FATAL`` there)
+  and zap, and nobody filters for them apart from "worse than error".
+- Java's ``SEVERE`` is ``error``; ``FINE`` is ``debug``, ``FINER``/``FINEST`` ``trace``.
+- Numbers are bunyan/pino levels (10 trace ... 60 fatal); any other number is not a level
+  (Python's levelno and syslog severities disagree with them, so guessing would lie).
+
+In plain text a level is recognised only near the start of the line (the first
+:data:`PLAIN_WINDOW` characters): a standalone level word in any case (``ERROR``,
+``warn``, ``[error]``, ``ERROR:root:``, ``level=info``), a one-letter tag in brackets
+(``<E>``, ``[W]``), Android ``E/Tag:``, glog/klog ``E0102 03:04:05...``, a syslog
+priority prefix ``<3>``, and the first lines of tracebacks and panics.
+"""
+
+from __future__ import annotations
+
+import re
+
+from collector.parse_result import JSONValue
+
+TRACE, DEBUG, INFO, WARN, ERROR, FATAL = "trace", "debug", "info", "warn", "error", "fatal"
+LEVELS = frozenset({TRACE, DEBUG, INFO, WARN, ERROR, FATAL})
+
+# How far into a plain line a level word may stand: past a timestamp, a thread name and a
+# logger, but not deep in the message, where "error" is usually part of the story.
+PLAIN_WINDOW = 80
+
+_NAMES: dict[str, str] = {
+    **dict.fromkeys(["trace", "trc", "trce", "verbose", "finer", "finest", "v", "t"], TRACE),
+    **{f"trace{n}": TRACE for n in range(1, 9)},  # Apache's trace1 .. trace8
+    **dict.fromkeys(["debug", "dbg", "dbug", "fine", "d"], DEBUG),
+    **dict.fromkeys(["info", "inf", "information", "informational", "notice", "i"], INFO),
+    **dict.fromkeys(["warn", "warning", "wrn", "w"], WARN),
+    **dict.fromkeys(["error", "err", "eror", "severe", "e"], ERROR),
+    **dict.fromkeys(
+        ["fatal", "ftl", "critical", "crit", "panic", "dpanic", "emerg", "emergency"], FATAL
+    ),
+    **dict.fromkeys(["alert", "f", "a"], FATAL),
+}
+_BUNYAN = {10: TRACE, 20: DEBUG, 30: INFO, 40: WARN, 50: ERROR, 60: FATAL}
+_SYSLOG = (FATAL, FATAL, FATAL, ERROR, WARN, INFO, INFO, DEBUG)
+
+# A level word standing alone, searched in the lower-cased window (a case-sensitive
+# search is several times faster): not part of an identifier, nor the key of
+# `error=...`; _by_word also rejects words inside paths and dotted or hyphenated names.
+_WORD = re.compile(
+    r"\b(t(?:race)|d(?:ebug)|i(?:nfo)|n(?:otice)|w(?:arn(?:ing)?)|e(?:rr(?:or)?|merg(?:ency)?)"
+    r"|s(?:evere)|c(?:rit(?:ical)?)|f(?:atal)|p(?:anic))(?![\w=/\\-])",
+    re.ASCII,
+)
+_WORD_BEFORE = "./\\-"
+_LETTER = re.compile(r"[<\[]([TDIWEF])[>\]]")
+_GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d")
+_ANDROID = re.compile(r"([VDIWEFA])/[^\s:(]+\s*(?:\(\s*\d+\))?:")
+_SYSLOG_PREFIX = re.compile(r"<([0-7])>")
+_EXCEPTION = re.compile(r"(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Error|Exception)(?::|\Z)")
+_STARTS: tuple[tuple[str, str], ...] = (
+    ("Traceback (most recent call last):", ERROR),
+    ("Exception in thread ", ERROR),
+    ("Caused by: ", ERROR),
+    ("panic: ", FATAL),
+)
+_START_PREFIXES = tuple(prefix for prefix, _ in _STARTS)
+
+
+def normalise_level(value: JSONValue) -> str | None:
+    """The normalised level for a level field's value, or None if it names no level."""
+    if isinstance(value, str):
+        return _NAMES.get(value.strip().lower())
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _BUNYAN.get(value)
+    return None
+
+
+def detect_level(text: str) -> str | None:
+    """The level a plain-text line announces near its start, or None."""
+    first = text[:1]
+    if not first:
+        return None
+    if first.isalpha():
+        level = _by_prefix(text, first)
+        if level is not None:
+            return level
+    elif first == "<":
+        m = _SYSLOG_PREFIX.match(text)
+        if m is not None:
+            return _SYSLOG[int(m.group(1))]
+    return _by_word(text)
+
+
+def _by_prefix(text: str, first: str) -> str | None:
+    """Levels that only a line's first characters can tell."""
+    m = None
+    if text[1:2] == "/":
+        m = _ANDROID.match(text)
+    elif first in "IWEF" and text[1:5].isdigit():
+        m = _GLOG.match(text)
+    if m is not None:
+        return _NAMES[m.group(1).lower()]
+    if text.startswith(_START_PREFIXES):
+        return next(level for prefix, level in _STARTS if text.startswith(prefix))
+    if _EXCEPTION.match(text) is not None:
+        return ERROR
+    return None
+
+
+def _by_word(text: str) -> str | None:
+    window = text[:PLAIN_WINDOW]
+    if "[" in window or "<" in window:
+        m = _LETTER.search(window)
+        if m is not None:
+            return _NAMES[m.group(1).lower()]
+    window = window.lower()
+    pos = 0
+    while (m := _WORD.search(window, pos)) is not None:
+        start, pos = m.span()
+        if start and window[start - 1] in _WORD_BEFORE:
+            continue  # a path or a dotted name: `/var/log/error`, `com.acme.error.Handler`
+        if pos == len(window) < len(text) and (text[pos].isalnum() or text[pos] in "_=/\\-"):
+            return None  # the window cut a longer word in two
+        return _NAMES.get(m.group(1))
+    return None

@@ -1,0 +1,39 @@
+"""What parsing one log line yields: the types every parser fills in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+
+
+@dataclass(slots=True)
+class Http:
+    """ECS HTTP fields from an access log line."""
+
+    method: str | None = None
+    url: str | None = None
+    path: str | None = None
+    version: str | None = None
+    status_code: int | None = None
+    body_bytes: int | None = None
+    referrer: str | None = None
+    user_agent: str | None = None
+    client_ip: str | None = None
+    duration_ns: int | None = None
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What a parser found in one line."""
+
+    message: str
+    parser: str = "plain"
+    level: str | None = None
+    logger: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    attributes: dict[str, JSONValue] | None = None
+    http: Http | None = None
+    original: str | None = None
+    flags: list[str] = field(default_factory=list)
