@@ -1,0 +1,184 @@
+"""Group records into wire batches and track which acknowledgements move which cursor.
+
+A batch is encoded once, in the wire format of :mod:`collector.wire`; the positions it
+carries are registered in order so that, with several batches in flight, a stream's
+cursor only moves past lines whose every earlier batch was acknowledged too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+
+import orjson
+
+from shipper.cursor import CursorStore, Position
+from shipper.record import EventRecord, LogRecord, Meta, Record
+
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class Batch:
+    """An encoded batch and the stream positions it completes."""
+
+    body: bytes
+    lines: int
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
+    id: int = field(default_factory=lambda: next(_ids))
+
+
+def _source_line(meta: Meta, src: int, host: str) -> bytes:
+    hints: dict[str, str] = {"parser": meta.parser}
+    if meta.dataset:
+        hints["dataset"] = meta.dataset
+    if meta.namespace:
+        hints["namespace"] = meta.namespace
+    return orjson.dumps(
+        {
+            "kind": "source",
+            "src": src,
+            "host": host,
+            "container_id": meta.id,
+            "container_name": meta.name,
+            "image": meta.image,
+            "labels": meta.labels,
+            "hints": hints,
+        }
+    )
+
+
+def _record_line(record: Record, src: int) -> bytes:
+    if isinstance(record, LogRecord):
+        line: dict[str, object] = {
+            "kind": "log",
+            "src": src,
+            "stream": record.stream,
+            "ts": record.ts,
+            "seq": record.seq,
+            "message": record.data.decode("utf-8", "replace"),
+        }
+        if record.truncated:
+            line["truncated"] = True
+        if record.lines > 1:
+            line["lines"] = record.lines
+        return orjson.dumps(line)
+    if isinstance(record, EventRecord):
+        event: dict[str, object] = {
+            "kind": "event",
+            "src": src,
+            "ts": record.ts,
+            "action": record.action,
+        }
+        if record.exit_code is not None:
+            event["exit_code"] = record.exit_code
+        if record.detail:
+            event["detail"] = record.detail[:4096]
+        return orjson.dumps(event)
+    gap: dict[str, object] = {
+        "kind": "gap",
+        "src": src,
+        "stream": record.stream,
+        "from_ts": record.from_ts,
+        "to_ts": record.to_ts,
+        "reason": record.reason[:256],
+    }
+    if record.estimated_lines is not None:
+        gap["estimated_lines"] = record.estimated_lines
+    return orjson.dumps(gap)
+
+
+def encode(records: list[Record], host: str) -> Batch:
+    """One NDJSON body for `records`, each container's metadata sent once."""
+    sources: dict[int, int] = {}
+    out: list[bytes] = []
+    positions: dict[tuple[str, str], Position] = {}
+    for record in records:
+        key = id(record.meta)
+        src = sources.get(key)
+        if src is None:
+            src = sources[key] = len(sources)
+            out.append(_source_line(record.meta, src, host))
+        out.append(_record_line(record, src))
+        if isinstance(record, LogRecord):
+            positions[(record.meta.id, record.stream)] = Position(record.ts, record.seq + 1)
+    out.append(b"")
+    return Batch(b"\n".join(out), len(records), positions)
+
+
+async def collect(
+    queue: asyncio.Queue[Record], first: Record, max_lines: int, max_bytes: int, max_age: float
+) -> list[Record]:
+    """Add to `first` more records until a bound or the age limit is reached."""
+    records: list[Record] = [first]
+    size = _size(first)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_age
+    while len(records) < max_lines and size < max_bytes:
+        if queue.empty():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                record = await asyncio.wait_for(queue.get(), remaining)
+            except TimeoutError:
+                break
+        else:
+            record = queue.get_nowait()
+        records.append(record)
+        size += _size(record)
+    return records
+
+
+def _size(record: Record) -> int:
+    return len(record.data) + 64 if isinstance(record, LogRecord) else 256
+
+
+class AckTracker:
+    """Moves cursors forward when batches are acknowledged, in the order they were made."""
+
+    def __init__(self, store: CursorStore) -> None:
+        self._store = store
+        self._pending: dict[tuple[str, str], deque[tuple[int, Position]]] = {}
+        self._acked: set[int] = set()
+        self._remaining: dict[int, int] = {}
+
+    def register(self, batch: Batch) -> None:
+        """Note a batch about to be sent (call in creation order)."""
+        for key, pos in batch.positions.items():
+            self._pending.setdefault(key, deque()).append((batch.id, pos))
+        if batch.positions:
+            self._remaining[batch.id] = len(batch.positions)
+
+    def ack(self, batch: Batch) -> bool:
+        """Record the acknowledgement; True when some cursor moved (save it)."""
+        self._acked.add(batch.id)
+        moved = False
+        for key in batch.positions:
+            queue = self._pending.get(key)
+            while queue and queue[0][0] in self._acked:
+                bid, pos = queue.popleft()
+                cid, stream = key
+                self._store.advance(cid, stream, pos)
+                moved = True
+                self._settle(bid)
+            if queue is not None and not queue:
+                del self._pending[key]
+        if batch.id not in self._remaining:
+            self._acked.discard(batch.id)
+        return moved
+
+    def _settle(self, bid: int) -> None:
+        left = self._remaining[bid] - 1
+        if left:
+            self._remaining[bid] = left
+        else:
+            del self._remaining[bid]
+            self._acked.discard(bid)
+
+    @property
+    def pending_batches(self) -> int:
+        """Batches registered whose positions are not all applied yet."""
+        return len(self._remaining)

@@ -1,0 +1,129 @@
+"""The shipper's one configuration model, from ``LOGPIPE_*`` environment variables (and .env)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shipper.errors import ConfigError
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+GlobList = Annotated[list[str], NoDecode]
+
+
+class ShipperConfig(BaseSettings):
+    """Everything the shipper process needs, resolved and validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOGPIPE_",
+        env_file=".env",
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    collector_url: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:8080"],
+        description="Collector base URL(s), comma-separated; batches are spread over them.",
+    )
+    token: str | None = Field(None, description="Bearer token for the collector.")
+    token_file: Path | None = Field(None, description="File holding the bearer token.")
+    ca_file: Path | None = Field(None, description="CA bundle to verify https collectors.")
+    client_cert: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    client_key: Path | None = Field(None, description="Private key of client_cert.")
+    state_dir: Path = Field(
+        Path("/var/lib/logpipe/shipper"), description="Cursors and buffers live here."
+    )
+    docker_host: str = Field(
+        "unix:///var/run/docker.sock",
+        validation_alias=AliasChoices("DOCKER_HOST", "LOGPIPE_DOCKER_HOST", "docker_host"),
+        description="Docker Engine API address (DOCKER_HOST).",
+    )
+    host_name: str | None = Field(None, description="host.name on documents (default: dockerd's).")
+    http_listen: str = Field("0.0.0.0:8081", description="Where /healthz, /status, /metrics are.")
+    start_at: Literal["beginning", "end"] = Field(
+        "beginning", description="For containers never seen before: ship all logs or new ones."
+    )
+    batch_max_lines: int = Field(5000, ge=1, description="Most lines in one batch.")
+    batch_max_bytes: int = Field(
+        4 * 1024 * 1024, ge=64 * 1024, description="Most message bytes in one batch."
+    )
+    batch_max_age: float = Field(
+        0.5, gt=0, description="Seconds a line waits for its batch to fill before it is sent."
+    )
+    max_in_flight: int = Field(2, ge=1, le=64, description="Batches awaiting an answer at once.")
+    max_line_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Longer lines are cut here and tagged truncated."
+    )
+    queue_lines: int = Field(
+        20000, ge=100, description="Lines read ahead of the sender before reading pauses."
+    )
+    request_timeout: float = Field(60, gt=0, description="Seconds to wait for a collector answer.")
+    shutdown_timeout: float = Field(
+        10, ge=0, description="On SIGTERM, seconds to flush what was read before exiting."
+    )
+    include_names: GlobList = Field(default_factory=list, description="Only these names (globs).")
+    exclude_names: GlobList = Field(default_factory=list, description="Never these names (globs).")
+    include_images: GlobList = Field(default_factory=list, description="Only these images.")
+    exclude_images: GlobList = Field(default_factory=list, description="Never these images.")
+    include_labels: GlobList = Field(
+        default_factory=list, description="Only containers with one of these key=value globs."
+    )
+    exclude_labels: GlobList = Field(
+        default_factory=list, description="Never containers with one of these key=value globs."
+    )
+    self_container_id: str | None = Field(
+        None, description="Our own container id, never followed (detected when unset)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    _split = field_validator(
+        "collector_url",
+        "include_names",
+        "exclude_names",
+        "include_images",
+        "exclude_images",
+        "include_labels",
+        "exclude_labels",
+        mode="before",
+    )(_split_commas)
+
+    @field_validator("collector_url")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        if not urls:
+            raise ValueError("at least one collector URL is needed")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"'{url}' must start with http:// or https://")
+        return [url.rstrip("/") for url in urls]
+
+    def bearer_token(self) -> str | None:
+        """The token from the setting or the token file."""
+        if self.token:
+            return self.token
+        if self.token_file is not None:
+            return self.token_file.read_text(encoding="utf-8").strip() or None
+        return None
+
+
+def load_config(**overrides: object) -> ShipperConfig:
+    """Build the config from the environment; errors name the key."""
+    try:
+        return ShipperConfig(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            env = f"LOGPIPE_{key.upper()}" if key != "docker_host" else "DOCKER_HOST"
+            lines.append(f"{env}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from exc

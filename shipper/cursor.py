@@ -1,0 +1,154 @@
+"""Where each container's streams have been read and acknowledged up to.
+
+A position is per stream: the last timestamp and how many entries carried it. Resuming
+asks dockerd for everything since the lowest position of the two streams and drops, per
+stream, what was already taken: measured to lose and duplicate nothing where a single
+`since` loses or repeats lines (see DOCKER_LOGS.md). The acknowledged positions are
+saved atomically (write, fsync, rename, fsync of the folder) in one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+STREAMS = ("stdout", "stderr")
+
+
+@dataclass(slots=True)
+class Position:
+    """Entries up to `count` of those stamped `ts` are taken."""
+
+    ts: int = 0
+    count: int = 0
+
+    def covers(self, ts: int, seq: int) -> bool:
+        """Whether the entry (ts, seq) is at or before this position."""
+        return ts < self.ts or (ts == self.ts and seq < self.count)
+
+    def after(self, ts: int, seq: int) -> Position:
+        """The position just past entry (ts, seq)."""
+        return Position(ts, seq + 1)
+
+
+@dataclass(slots=True)
+class Cursor:
+    """Positions of one container's two streams."""
+
+    streams: dict[str, Position] = field(default_factory=dict)
+    floor: int = 0
+
+    def position(self, stream: str) -> Position:
+        """This stream's position; the floor when it never had a line."""
+        return self.streams.get(stream) or Position(self.floor, 0)
+
+    def since(self) -> int:
+        """The `since` to resume from: the lowest of both streams' positions."""
+        return min(self.position(s).ts for s in STREAMS)
+
+    def copy(self) -> Cursor:
+        """An independent copy."""
+        return Cursor({k: Position(p.ts, p.count) for k, p in self.streams.items()}, self.floor)
+
+
+class Sequencer:
+    """Numbers the entries of one stream that share a timestamp, and drops the seen ones.
+
+    Within one stream dockerd's timestamps never go backwards, except when it repeats
+    lines after a log rotation; those repeats are at or before the position reached.
+    """
+
+    def __init__(self, start: Position) -> None:
+        self.reached = Position(start.ts, start.count)
+        self._ts = -1
+        self._seq = 0
+
+    def number(self, ts: int) -> int | None:
+        """The entry's sequence number among equal timestamps, or None if already taken."""
+        if ts == self._ts:
+            self._seq += 1
+        else:
+            self._ts, self._seq = ts, 0
+        if self.reached.covers(ts, self._seq):
+            return None
+        self.reached = Position(ts, self._seq + 1)
+        return self._seq
+
+
+class CursorStore:
+    """All containers' acknowledged cursors in one JSON file under the state folder."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._dir = state_dir
+        self._path = state_dir / "cursors.json"
+        self._cursors: dict[str, Cursor] = {}
+
+    def load(self) -> None:
+        """Read the saved cursors (none on first start)."""
+        self._dir.mkdir(parents=True, exist_ok=True)
+        try:
+            raw = orjson.loads(self._path.read_bytes())
+        except FileNotFoundError:
+            return
+        for cid, entry in raw.get("containers", {}).items():
+            streams = {s: Position(p[0], p[1]) for s, p in entry.get("streams", {}).items()}
+            self._cursors[cid] = Cursor(streams, entry.get("floor", 0))
+
+    def get(self, cid: str) -> Cursor | None:
+        """A copy of the container's cursor, if it has one."""
+        cursor = self._cursors.get(cid)
+        return cursor.copy() if cursor else None
+
+    def advance(self, cid: str, stream: str, pos: Position, floor: int = 0) -> None:
+        """Move a stream's acknowledged position forward (never back)."""
+        cursor = self._cursors.setdefault(cid, Cursor(floor=floor))
+        current = cursor.streams.get(stream)
+        if current is None or (pos.ts, pos.count) > (current.ts, current.count):
+            cursor.streams[stream] = pos
+
+    def ensure(self, cid: str, floor: int) -> Cursor:
+        """The container's cursor, created with `floor` if it has none."""
+        cursor = self._cursors.setdefault(cid, Cursor(floor=floor))
+        return cursor.copy()
+
+    def forget(self, cid: str) -> None:
+        """Drop a removed container's cursor."""
+        self._cursors.pop(cid, None)
+
+    def containers(self) -> list[str]:
+        """Ids of containers with a cursor."""
+        return list(self._cursors)
+
+    def save(self) -> None:
+        """Write all cursors atomically."""
+        data = {
+            "version": 1,
+            "containers": {
+                cid: {
+                    "floor": c.floor,
+                    "streams": {s: [p.ts, p.count] for s, p in c.streams.items()},
+                }
+                for cid, c in self._cursors.items()
+            },
+        }
+        atomic_write(self._path, orjson.dumps(data))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves the old or the new file whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,153 @@
+"""Split Docker's log stream into timestamped entries. Pure: bytes in, frames out.
+
+Non-TTY containers send frames: an 8-byte header ``[stream, 0, 0, 0, size u32 BE]``
+then ``size`` bytes. TTY containers send raw bytes with stderr merged into stdout, and
+``\\r\\n`` line ends. With ``timestamps=1`` every entry starts with an RFC 3339 UTC
+timestamp with nine fractional digits and a space; dockerd cuts long lines into
+entries of 16,384 bytes that all carry the same timestamp.
+"""
+
+from __future__ import annotations
+
+import calendar
+import struct
+from dataclasses import dataclass
+
+from shipper.errors import DemuxError
+
+STDOUT, STDERR = 1, 2
+STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
+PIECE = 16384  # dockerd's cut for long lines
+_TS_LEN = 30  # "2026-11-27T20:55:19.123456789Z"
+_HEADER = struct.Struct(">BxxxL")
+_second_cache: dict[bytes, int] = {}
+
+
+@dataclass(slots=True)
+class Frame:
+    """One log entry as dockerd stored it: a whole line or a 16 KiB piece of one."""
+
+    stream: int
+    ts: int
+    data: bytes
+
+    @property
+    def complete(self) -> bool:
+        """Ends a line: has the newline, or is a short last line written without one."""
+        return self.data.endswith(b"\n") or len(self.data) < PIECE
+
+
+def parse_ts(raw: bytes) -> int:
+    """Nanoseconds since the epoch from Docker's ``YYYY-MM-DDTHH:MM:SS.fffffffffZ``."""
+    secs = _second_cache.get(raw[:19])
+    if secs is None:
+        try:
+            secs = calendar.timegm(
+                (
+                    int(raw[0:4]),
+                    int(raw[5:7]),
+                    int(raw[8:10]),
+                    int(raw[11:13]),
+                    int(raw[14:16]),
+                    int(raw[17:19]),
+                    0,
+                    0,
+                    0,
+                )
+            )
+        except ValueError as exc:
+            raise DemuxError(f"bad timestamp {raw[:40]!r}") from exc
+        if len(_second_cache) > 4096:
+            _second_cache.clear()
+        _second_cache[raw[:19]] = secs
+    frac = raw[20:-1]
+    if raw[19:20] != b"." or not raw.endswith(b"Z") or not frac.isdigit():
+        if raw[19:20] == b"Z" and len(raw) == 20:
+            return secs * 1_000_000_000
+        raise DemuxError(f"bad timestamp {raw[:40]!r}")
+    return secs * 1_000_000_000 + int(frac.ljust(9, b"0")[:9])
+
+
+def format_since(ns: int) -> str:
+    """Docker's `since` parameter: ``seconds.nanoseconds`` (inclusive)."""
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
+def _split_ts(stream: int, payload: bytes) -> Frame:
+    space = payload.find(b" ", 0, 40)
+    if space < 0:
+        raise DemuxError(f"entry without timestamp: {payload[:40]!r}")
+    return Frame(stream, parse_ts(payload[:space]), payload[space + 1 :])
+
+
+class FrameDemuxer:
+    """Demultiplexer for non-TTY streams; feed it chunks as they arrive."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[Frame]:
+        """Frames completed by `chunk` (HTTP chunks need not align with frames)."""
+        buf = self._buf
+        buf += chunk
+        frames: list[Frame] = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= 8:
+            stream, size = _HEADER.unpack_from(buf, pos)
+            if stream not in (STDOUT, STDERR):
+                raise DemuxError(f"unknown stream {stream} in frame header")
+            if end - pos - 8 < size:
+                break
+            frames.append(_split_ts(stream, bytes(buf[pos + 8 : pos + 8 + size])))
+            pos += 8 + size
+        del buf[:pos]
+        return frames
+
+    @property
+    def pending(self) -> int:
+        """Bytes held waiting for the rest of a frame."""
+        return len(self._buf)
+
+
+class TtyDemuxer:
+    """Splitter for TTY streams: entries are ``ts SP content`` up to a newline or 16 KiB."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[Frame]:
+        """Entries completed by `chunk`."""
+        self._buf += chunk
+        frames: list[Frame] = []
+        while True:
+            frame = self._next(final=False)
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+    def close(self) -> list[Frame]:
+        """The entries left when the stream ended (a last line without newline)."""
+        frames = self.feed(b"")
+        frame = self._next(final=True)
+        if frame is not None:
+            frames.append(frame)
+        return frames
+
+    def _next(self, final: bool) -> Frame | None:
+        buf = self._buf
+        if len(buf) <= _TS_LEN or (not final and len(buf) < _TS_LEN + 1):
+            return None
+        start = _TS_LEN + 1
+        nl = buf.find(b"\n", start, start + PIECE)
+        if nl >= 0:
+            stop = nl + 1
+        elif len(buf) >= start + PIECE:
+            stop = start + PIECE
+        elif final:
+            stop = len(buf)
+        else:
+            return None
+        frame = Frame(STDOUT, parse_ts(bytes(buf[:_TS_LEN])), bytes(buf[start:stop]))
+        del buf[:stop]
+        return frame

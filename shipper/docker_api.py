@@ -1,0 +1,170 @@
+"""A small async client for the Docker Engine API over its unix socket (or TCP).
+
+The only module that touches aiohttp for Docker: it turns its exceptions into
+:mod:`shipper.errors`. Log streams are handed out as raw byte chunks so the demuxer
+keeps byte-exact control of frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, TypedDict
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from shipper.errors import ContainerGone, DockerError, DockerUnavailable
+
+API_VERSION = "v1.41"
+
+
+class ContainerSummary(TypedDict):
+    """What the shipper needs from `GET /containers/json` and inspect."""
+
+    id: str
+    name: str
+    image: str
+    labels: dict[str, str]
+    env: list[str]
+    tty: bool
+    running: bool
+    started_at: str
+    log_driver: str
+
+
+def parse_host(docker_host: str) -> tuple[aiohttp.BaseConnector, str]:
+    """A connector and base URL for DOCKER_HOST (unix:// or tcp://)."""
+    if docker_host.startswith("unix://"):
+        return aiohttp.UnixConnector(path=docker_host[len("unix://") :]), "http://docker"
+    if docker_host.startswith(("tcp://", "http://")):
+        return aiohttp.TCPConnector(), "http://" + docker_host.split("://", 1)[1]
+    raise DockerError(f"DOCKER_HOST '{docker_host}' is neither unix:// nor tcp://")
+
+
+def summary_from_inspect(data: dict[str, Any]) -> ContainerSummary:
+    """The fields we use, from an inspect answer."""
+    config = data.get("Config") or {}
+    state = data.get("State") or {}
+    host_config = data.get("HostConfig") or {}
+    return ContainerSummary(
+        id=data["Id"],
+        name=str(data.get("Name", "")).lstrip("/"),
+        image=str(config.get("Image", "")),
+        labels=dict(config.get("Labels") or {}),
+        env=list(config.get("Env") or []),
+        tty=bool(config.get("Tty")),
+        running=bool(state.get("Running")),
+        started_at=str(state.get("StartedAt", "")),
+        log_driver=str((host_config.get("LogConfig") or {}).get("Type", "")),
+    )
+
+
+class DockerClient:
+    """``async with DockerClient(host) as docker:``; one connection pool for all streams."""
+
+    def __init__(self, docker_host: str) -> None:
+        self._host = docker_host
+        self._session: aiohttp.ClientSession | None = None
+        self._base = ""
+
+    async def __aenter__(self) -> DockerClient:
+        connector, self._base = parse_host(self._host)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _url(self, path: str) -> str:
+        return f"{self._base}/{API_VERSION}{path}"
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The open session (inside ``async with``)."""
+        if self._session is None:
+            raise DockerError("DockerClient used outside 'async with'")
+        return self._session
+
+    async def _get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        try:
+            async with self.session.get(
+                self._url(path), params=params, timeout=aiohttp.ClientTimeout(total=30)
+            ) as resp:
+                body = await resp.read()
+                _check(resp.status, body, path)
+                return orjson.loads(body)
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise DockerUnavailable(f"cannot reach dockerd at {self._host}: {exc}") from exc
+
+    async def info(self) -> dict[str, Any]:
+        """`GET /info` (host name, daemon id)."""
+        data: dict[str, Any] = await self._get_json("/info")
+        return data
+
+    async def list_ids(self) -> list[str]:
+        """Ids of all running containers."""
+        items = await self._get_json("/containers/json")
+        return [item["Id"] for item in items]
+
+    async def inspect(self, cid: str) -> ContainerSummary:
+        """Inspect one container."""
+        return summary_from_inspect(await self._get_json(f"/containers/{quote(cid)}/json"))
+
+    @contextlib.asynccontextmanager
+    async def event_stream(self) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Subscribe to container events; the subscription is live once this is entered."""
+        params = {"filters": orjson.dumps({"type": ["container"]}).decode()}
+        try:
+            async with self.session.get(self._url("/events"), params=params) as resp:
+                if resp.status != 200:
+                    _check(resp.status, await resp.read(), "/events")
+                yield _json_lines(resp)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+            raise DockerUnavailable(f"event stream from dockerd broke: {exc}") from exc
+
+    async def logs(self, cid: str, since: str, follow: bool = True) -> AsyncIterator[bytes]:
+        """Raw chunks of the container's log stream, with timestamps, since (inclusive)."""
+        params = {
+            "follow": "1" if follow else "0",
+            "stdout": "1",
+            "stderr": "1",
+            "timestamps": "1",
+            "since": since,
+        }
+        path = f"/containers/{quote(cid)}/logs"
+        try:
+            async with self.session.get(self._url(path), params=params) as resp:
+                if resp.status != 200:
+                    _check(resp.status, await resp.read(), path)
+                async for chunk in resp.content.iter_any():
+                    yield chunk
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+            raise DockerUnavailable(f"log stream of {cid[:12]} broke: {exc}") from exc
+
+
+async def _json_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    buf = b""
+    async for chunk in resp.content.iter_any():
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield orjson.loads(line)
+
+
+def _check(status: int, body: bytes, path: str) -> None:
+    if status < 300:
+        return
+    try:
+        message = orjson.loads(body).get("message", "")
+    except orjson.JSONDecodeError:
+        message = body[:200].decode("utf-8", "replace")
+    if status in (404, 409) and path.startswith("/containers/"):
+        raise ContainerGone(f"{path}: {message}")
+    if status >= 500:
+        raise DockerUnavailable(f"dockerd answered {status} for {path}: {message}")
+    raise DockerError(f"dockerd answered {status} for {path}: {message}")

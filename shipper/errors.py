@@ -1,0 +1,57 @@
+"""The shipper's exceptions, one tree::
+
+    ShipperError
+    ├── ConfigError          bad settings: names the key
+    ├── DockerError          the Docker Engine API failed or answered unexpectedly
+    │   ├── DockerUnavailable  socket unreachable, daemon restarting: reconnect with backoff
+    │   └── ContainerGone      404/409 for a container that no longer exists
+    ├── DemuxError           the log stream broke the frame protocol
+    └── DeliveryError        the collector did not take a batch
+        ├── RetryableDelivery  down, overloaded, 5xx/429, timeouts: keep the batch, retry
+        └── RejectedDelivery   401/403 and other answers a retry cannot fix by itself
+
+Only the edge modules (docker_api.py for the Engine API, sink.py for the collector)
+convert aiohttp's exceptions into these, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class ShipperError(Exception):
+    """Base of every error the shipper raises on purpose."""
+
+
+class ConfigError(ShipperError):
+    """The configuration is invalid; the message names the key."""
+
+
+class DockerError(ShipperError):
+    """The Docker Engine API failed."""
+
+
+class DockerUnavailable(DockerError):
+    """dockerd cannot be reached right now."""
+
+
+class ContainerGone(DockerError):
+    """The container no longer exists (or is being removed)."""
+
+
+class DemuxError(ShipperError):
+    """A log stream did not follow the frame protocol."""
+
+
+class DeliveryError(ShipperError):
+    """A batch was not accepted by the collector."""
+
+
+class RetryableDelivery(DeliveryError):
+    """The same batch may be accepted later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RejectedDelivery(DeliveryError):
+    """The collector refused the batch for a reason a retry alone will not fix."""
