@@ -8,9 +8,10 @@
     ├── SinkError              Elasticsearch could not take the batch now
     │   └── RetryableSinkError 429, 5xx, connection errors, timeouts: try again later
     └── SetupError             index template missing or out of date; run `setup`
+        └── KibanaError        Kibana unreachable, or it refused a saved object (names it)
 
-Only the edge modules (app.py for aiohttp, sink.py for elasticsearch) convert foreign
-exceptions into these, with ``raise ... from exc``.
+Only the edge modules (app.py and kibana.py for aiohttp, sink.py for elasticsearch)
+convert foreign exceptions into these, with ``raise ... from exc``.
 """
 
 from __future__ import annotations
@@ -56,3 +57,7 @@ class RetryableSinkError(SinkError):
 
 class SetupError(CollectorError):
     """Our index template is missing or outdated."""
+
+
+class KibanaError(SetupError):
+    """Kibana did not become ready, or refused saved objects; the message names them."""
