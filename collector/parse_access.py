@@ -22,7 +22,7 @@ from collector.parse_result import Http, JSONValue, Parsed
 
 # Groups: client, ident, user, time, request, status, bytes, referrer, agent, rest.
 _ACCESS = re.compile(
-    rf'(\S+) (\S+) (\S+) \[([^\]]*)\] "({QUOTED})" (\d{{3}}) (\d{{1,18}}|-)'
+    rf'(\S+) (\S+) (\S+) \[([^\]]*)\] "({QUOTED})" (\d{{3}}) (\d{{1,18}}|-)(?!\S)'
     rf'(?: "({QUOTED})" "({QUOTED})")?(.*)',
     re.DOTALL,
 )

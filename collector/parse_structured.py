@@ -12,7 +12,8 @@ stays in ``attributes`` too: nothing a line carried is dropped.
   ``loglevel``, ``at`` (Heroku), or ``level`` inside a ``log`` object (ECS, nested).
 - logger: ``logger``, ``logger_name``, ``loggerName``, ``log.logger``, ``name``, or
   ``logger`` inside a ``log`` object, when a string.
-- trace/span ids: ``trace_id``, ``traceId``, ``trace.id``, ``traceid``, ``dd.trace_id``
+- trace/span ids: ``trace_id``, ``traceId``, ``trace.id``, ``traceid``, ``dd.trace_id``,
+  ``otelTraceID``
   and the same for span, when a string or an integer.
 - Time keys (``time``, ``ts``, ``@timestamp``, ``timestamp``) stay in ``attributes``: the
   document's ``@timestamp`` is Docker's, which is always present and always parseable.
@@ -28,8 +29,8 @@ _MESSAGE_KEYS = ("msg", "message", "@message", "log", "event", "short_message")
 _LEVEL_KEYS = ("level", "lvl", "severity", "log.level", "levelname", "level_name", "loglevel")
 _LEVEL_KEYS_LAST = ("at",)  # Heroku's `at=info`; only a level when nothing else is
 _LOGGER_KEYS = ("logger", "logger_name", "loggerName", "log.logger", "name")
-_TRACE_KEYS = ("trace_id", "traceId", "trace.id", "traceid", "dd.trace_id")
-_SPAN_KEYS = ("span_id", "spanId", "span.id", "spanid", "dd.span_id")
+_TRACE_KEYS = ("trace_id", "traceId", "trace.id", "traceid", "dd.trace_id", "otelTraceID")
+_SPAN_KEYS = ("span_id", "spanId", "span.id", "spanid", "dd.span_id", "otelSpanID")
 KNOWN_KEYS = frozenset(
     _MESSAGE_KEYS + _LEVEL_KEYS + _LEVEL_KEYS_LAST + _LOGGER_KEYS + _TRACE_KEYS + _SPAN_KEYS
 )

@@ -1,0 +1,597 @@
+"""Unit tests of the collector's parsers: exact fields for real-world lines and edge cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import collector.parse as parse_module
+from collector.parse import Http, Parsed, parse
+from collector.parse_level import PLAIN_WINDOW
+
+CORPUS = Path(__file__).parents[1] / "corpus"
+
+
+def corpus_line(name: str, number: int) -> str:
+    """Line ``number`` (1-based) of a corpus file."""
+    return (CORPUS / name).read_text(encoding="utf-8").split("\n")[number - 1]
+
+
+# JSON
+
+
+def test_zap_error_line_maps_ids_and_keeps_the_rest() -> None:
+    """A zap error line yields its msg, level and trace/span ids; other keys stay as is."""
+    parsed = parse(corpus_line("json_zap.log", 4))
+    assert parsed.parser == "json"
+    assert parsed.message == "failed to create order"
+    assert parsed.level == "error"
+    assert parsed.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert parsed.span_id == "00f067aa0ba902b7"
+    assert parsed.logger is None
+    assert parsed.attributes is not None
+    assert set(parsed.attributes) == {
+        "ts",
+        "caller",
+        "order_id",
+        "error",
+        "errorVerbose",
+        "stacktrace",
+    }
+    assert parsed.attributes["ts"] == 1704186902.77
+    assert parsed.attributes["error"] == (
+        'pq: duplicate key value violates unique constraint "orders_pkey"'
+    )
+    assert parsed.flags == []
+
+
+def test_zap_logger_key_becomes_logger() -> None:
+    """zap's ``logger`` key is the logger, and ``ts`` stays in attributes."""
+    parsed = parse(corpus_line("json_zap.log", 2))
+    assert (parsed.message, parsed.level, parsed.logger) == ("pool configured", "debug", "db")
+    assert parsed.attributes == {
+        "ts": 1704186843.5131,
+        "caller": "db/pool.go:41",
+        "max_open": 20,
+        "max_idle": 5,
+    }
+
+
+def test_bunyan_numeric_level_and_name() -> None:
+    """Bunyan's numeric level 50 is error and its ``name`` is the logger."""
+    parsed = parse(corpus_line("json_bunyan.log", 3))
+    assert parsed.message == "database unavailable"
+    assert parsed.level == "error"
+    assert parsed.logger == "checkout"
+    assert parsed.attributes is not None
+    assert parsed.attributes["time"] == "2024-01-02T09:14:10.002Z"
+    err = parsed.attributes["err"]
+    assert isinstance(err, dict)
+    assert err["code"] == "ECONNREFUSED"
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [(10, "trace"), (20, "debug"), (30, "info"), (40, "warn"), (50, "error"), (60, "fatal")],
+)
+def test_pino_numeric_levels(level: int, expected: str) -> None:
+    """Each bunyan/pino numeric level maps to its name."""
+    assert parse(f'{{"level":{level},"msg":"m"}}').level == expected
+
+
+def test_pino_camel_case_trace_ids() -> None:
+    """pino's ``traceId``/``spanId`` fill trace_id and span_id."""
+    parsed = parse(corpus_line("json_pino.log", 4))
+    assert parsed.trace_id == "0af7651916cd43dd8448eb211c80319c"
+    assert parsed.span_id == "b7ad6b7169203331"
+    assert parsed.logger == "mailer"
+    assert parsed.level == "error"
+
+
+def test_structlog_event_is_the_message() -> None:
+    """structlog's ``event`` key is the message when no msg/message key exists."""
+    parsed = parse(corpus_line("json_structlog.log", 3))
+    assert parsed.message == "retrying webhook delivery"
+    assert parsed.level == "warn"
+    assert parsed.logger == "app.webhooks"
+    assert parsed.attributes == {
+        "attempt": 3,
+        "max_attempts": 5,
+        "timestamp": "2024-01-02T09:14:07.000451Z",
+    }
+
+
+def test_python_json_logger_keys() -> None:
+    """python-json-logger's levelname, name and otelTraceID are mapped."""
+    parsed = parse(corpus_line("json_python.log", 2))
+    assert parsed.message == "order 8812 has no shipping address"
+    assert parsed.level == "warn"
+    assert parsed.logger == "app.api.orders"
+    assert parsed.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert parsed.attributes == {"asctime": "2024-01-02 09:14:09,551", "order_id": 8812}
+
+
+def test_python_critical_is_fatal() -> None:
+    """Python's CRITICAL level is normalised to fatal."""
+    assert parse(corpus_line("json_python.log", 4)).level == "fatal"
+
+
+def test_ecs_dotted_keys() -> None:
+    """ECS dotted keys ``log.level``, ``log.logger`` and ``trace.id`` are mapped."""
+    parsed = parse(corpus_line("json_ecs.log", 2))
+    assert parsed.level == "error"
+    assert parsed.logger == "org.springframework.web.servlet.DispatcherServlet"
+    assert parsed.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert parsed.attributes is not None
+    assert parsed.attributes["transaction.id"] == "00f067aa0ba902b7"
+    assert "log.level" not in parsed.attributes
+
+
+def test_ecs_nested_log_object() -> None:
+    """A nested ``log`` object gives level and logger, and disappears once empty."""
+    parsed = parse(corpus_line("json_ecs.log", 3))
+    assert (parsed.level, parsed.logger) == ("warn", "inventory.sync")
+    assert parsed.attributes == {
+        "@timestamp": "2024-01-02T09:14:10.000Z",
+        "ecs": {"version": "8.11.0"},
+    }
+
+
+def test_json_without_message_key_keeps_the_line() -> None:
+    """A JSON object without a message key has the whole line as its message."""
+    line = '{"level":"info","ts":1,"status":"ok"}'
+    parsed = parse(line)
+    assert parsed.message == line
+    assert parsed.level == "info"
+    assert parsed.attributes == {"ts": 1, "status": "ok"}
+
+
+def test_json_non_string_message_stays_in_attributes() -> None:
+    """A ``msg`` that is not a string is kept in attributes, not dropped."""
+    parsed = parse('{"msg":{"text":"hi"},"message":"real"}')
+    assert parsed.message == "real"
+    assert parsed.attributes == {"msg": {"text": "hi"}}
+
+
+def test_json_unknown_level_value_stays_in_attributes() -> None:
+    """``{"level": 3}`` names no level: level is None and the value is kept."""
+    parsed = parse('{"level":3,"msg":"x"}')
+    assert parsed.level is None
+    assert parsed.attributes == {"level": 3}
+
+
+def test_json_msg_wins_over_message() -> None:
+    """With both ``msg`` and ``message``, msg is the message and message is kept."""
+    parsed = parse('{"message":"b","msg":"a"}')
+    assert parsed.message == "a"
+    assert parsed.attributes == {"message": "b"}
+
+
+def test_json_numeric_trace_id_becomes_a_string() -> None:
+    """A numeric Datadog trace id is turned into a string (the field is a keyword)."""
+    parsed = parse('{"msg":"x","dd.trace_id":1234567890123,"dd.span_id":42}')
+    assert (parsed.trace_id, parsed.span_id) == ("1234567890123", "42")
+
+
+def test_empty_json_object() -> None:
+    """``{}`` is a JSON record with the line as message and no attributes."""
+    parsed = parse("{}")
+    assert parsed == Parsed(message="{}", parser="json")
+
+
+def test_json_with_leading_whitespace() -> None:
+    """Indented JSON is still detected as JSON."""
+    assert parse('  {"msg":"x"}').parser == "json"
+
+
+@pytest.mark.parametrize("line", ["{", '{"level":"error","msg":"cut', "{not json}", '{"a":1} x'])
+def test_invalid_json_stays_plain_with_flag(line: str) -> None:
+    """A line that starts with ``{`` but does not decode is a plain message, flagged."""
+    parsed = parse(line)
+    assert parsed.parser == "plain"
+    assert parsed.message == line
+    assert parsed.flags == ["invalid_json"]
+    assert parsed.attributes is None
+
+
+def test_invalid_json_still_gets_a_level() -> None:
+    """A truncated JSON line keeps plain-text level detection."""
+    assert parse('{"level":"error","msg":"cut').level == "error"
+
+
+@pytest.mark.parametrize("line", ["[1,2]", '"just a string"', "42", "null"])
+def test_non_object_json_is_plain_in_auto_mode(line: str) -> None:
+    """Valid JSON that is not an object stays a plain message without a flag."""
+    parsed = parse(line)
+    assert (parsed.parser, parsed.message, parsed.flags) == ("plain", line, [])
+
+
+@pytest.mark.parametrize("line", ["[1,2]", "plain text", "level=info msg=x"])
+def test_json_hint_on_non_object_is_flagged(line: str) -> None:
+    """Under the json hint, anything but a JSON object is plain with invalid_json."""
+    parsed = parse(line, "json")
+    assert (parsed.parser, parsed.message, parsed.flags) == ("plain", line, ["invalid_json"])
+
+
+def test_json_message_with_escaped_colours_is_stripped() -> None:
+    """Colour codes inside a JSON string are stripped from the message and flagged."""
+    line = '{"msg":"\\u001b[31mfailed\\u001b[0m","level":"error"}'
+    parsed = parse(line, keep_original=True)
+    assert parsed.message == "failed"
+    assert parsed.flags == ["ansi"]
+    assert parsed.original == line
+
+
+# logfmt
+
+
+def test_gokit_logfmt_line() -> None:
+    """A Go kit line yields level, msg, and the rest (quoted values unquoted) as attributes."""
+    parsed = parse(corpus_line("logfmt_gokit.log", 3))
+    assert parsed.parser == "logfmt"
+    assert parsed.level == "warn"
+    assert parsed.message == "Append failed"
+    assert parsed.attributes == {
+        "ts": "2024-01-02T09:14:33.001Z",
+        "caller": "scrape.go:1313",
+        "component": "scrape manager",
+        "scrape_pool": "node",
+        "target": "http://10.42.0.5:9100/metrics",
+        "err": "out of bounds",
+    }
+
+
+def test_logfmt_escaped_quotes() -> None:
+    """Escaped quotes inside a quoted logfmt value are unescaped."""
+    parsed = parse(corpus_line("logfmt_gokit.log", 4))
+    assert parsed.attributes is not None
+    assert parsed.attributes["err"] == (
+        'Post "http://alertmanager:9093/api/v2/alerts": dial tcp 10.42.0.12:9093: '
+        "connect: connection refused"
+    )
+
+
+def test_log15_lvl_eror() -> None:
+    """log15's ``lvl=eror`` is error and its ``logger`` key is the logger."""
+    parsed = parse(corpus_line("logfmt_gokit.log", 6))
+    assert (parsed.level, parsed.logger) == ("error", "context")
+    assert parsed.message == "Failed to look up user based on cookie"
+
+
+def test_heroku_router_at_is_the_level() -> None:
+    """Heroku's ``at=error`` is the level; the line is the message (no msg key)."""
+    line = corpus_line("logfmt_heroku.log", 3)
+    parsed = parse(line)
+    assert (parsed.parser, parsed.level, parsed.message) == ("logfmt", "error", line)
+    assert parsed.attributes is not None
+    assert parsed.attributes["desc"] == "Request timeout"
+    assert parsed.attributes["status"] == "503"
+
+
+def test_logfmt_bare_keys_empty_values_and_escapes() -> None:
+    """Bare keys are true, ``k=`` is empty, and Go escapes are decoded."""
+    parsed = parse('msg="a\\tb\\nc \\u00e9\\x41" level=info debug retries= path=/x=y', "logfmt")
+    assert parsed.message == "a\tb\nc \u00e9A"
+    assert parsed.attributes == {"debug": True, "retries": "", "path": "/x=y"}
+
+
+def test_logfmt_unterminated_quote_is_not_logfmt() -> None:
+    """A stray quote makes the line plain in auto mode, and flagged under the hint."""
+    line = 'level=error msg="unterminated value'
+    assert parse(line).parser == "plain"
+    assert parse(line).level == "error"
+    assert parse(line, "logfmt").flags == ["parse_failed:logfmt"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Starting server port=8080 env=prod",
+        "Connecting to db host=x",
+        "SELECT * FROM t WHERE a=1 AND b=2 AND c IN (1, 2, 3)",
+        "x=1",
+    ],
+)
+def test_text_with_a_few_pairs_is_not_logfmt(line: str) -> None:
+    """Prose with a pair or two is plain text, not logfmt."""
+    assert parse(line).parser == "plain"
+
+
+def test_logfmt_hint_accepts_a_single_pair() -> None:
+    """Under the logfmt hint one pair is enough."""
+    parsed = parse("Starting server port=8080", "logfmt")
+    assert parsed.parser == "logfmt"
+    assert parsed.attributes == {"Starting": True, "server": True, "port": "8080"}
+
+
+# access logs
+
+
+def test_nginx_access_line_with_timings() -> None:
+    """An nginx line with forwarded-for and rt= yields every HTTP field and the duration."""
+    line = corpus_line("nginx_access.log", 10)
+    parsed = parse(line)
+    assert parsed.parser == "nginx"
+    assert parsed.message == line
+    assert parsed.level == "info"
+    assert parsed.http == Http(
+        method="POST",
+        url="/graphql",
+        path="/graphql",
+        version="1.1",
+        status_code=200,
+        body_bytes=2311,
+        referrer="https://shop.example.com/cart",
+        user_agent=(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+        ),
+        client_ip="10.42.0.9",
+        duration_ns=184_000_000,
+    )
+    assert parsed.attributes == {"forwarded_for": "198.51.100.7"}
+
+
+def test_nginx_query_string_and_bare_request_time() -> None:
+    """The path drops the query, and a bare trailing request time is read."""
+    parsed = parse(corpus_line("nginx_access.log", 11))
+    assert parsed.http is not None
+    assert parsed.http.url == "/api/v2/search?q=caf%C3%A9+cr%C3%A8me"
+    assert parsed.http.path == "/api/v2/search"
+    assert parsed.http.duration_ns == 60_002_000_000
+    assert parsed.level == "error"
+
+
+def test_ipv6_client() -> None:
+    """An IPv6 client address is the client ip."""
+    parsed = parse(corpus_line("nginx_access.log", 5))
+    assert parsed.http is not None
+    assert parsed.http.client_ip == "2001:db8:4006:812::200e"
+    assert parsed.http.method == "HEAD"
+
+
+def test_tls_bytes_on_plain_port() -> None:
+    """A TLS handshake logged as the request gives no method or url, but status 400."""
+    parsed = parse(corpus_line("nginx_access.log", 6))
+    assert parsed.http is not None
+    assert (parsed.http.method, parsed.http.url, parsed.http.status_code) == (None, None, 400)
+    assert parsed.http.user_agent is None
+    assert parsed.level == "warn"
+
+
+def test_dash_request() -> None:
+    """A ``"-"`` request (client closed early) gives no method or url."""
+    parsed = parse(corpus_line("nginx_access.log", 7))
+    assert parsed.http == Http(status_code=408, body_bytes=0, client_ip="192.0.2.44")
+
+
+def test_absolute_url_and_connect() -> None:
+    """An absolute-form url has its path; CONNECT's authority-form has none."""
+    absolute = parse(corpus_line("nginx_access.log", 12)).http
+    connect = parse(corpus_line("nginx_access.log", 13)).http
+    assert absolute is not None
+    assert connect is not None
+    assert (absolute.url, absolute.path) == ("http://example.com/proxy/check", "/proxy/check")
+    assert (connect.method, connect.url, connect.path) == (
+        "CONNECT",
+        "www.example.com:443",
+        None,
+    )
+
+
+def test_apache_common_line_with_user_and_no_body() -> None:
+    """Apache's common format: ``-`` bytes is None, the user goes into attributes."""
+    parsed = parse(corpus_line("apache_access.log", 4))
+    assert parsed.parser == "apache"
+    assert parsed.http == Http(
+        method="PUT",
+        url="/dav/notes/todo.txt",
+        path="/dav/notes/todo.txt",
+        version="1.1",
+        status_code=201,
+        body_bytes=None,
+        client_ip="10.1.2.3",
+    )
+    assert parsed.attributes == {"user": "bob"}
+
+
+def test_hostname_client_is_not_an_ip() -> None:
+    """A host name in the client position is kept in attributes, not as an ip."""
+    parsed = parse(corpus_line("apache_access.log", 6))
+    assert parsed.http is not None
+    assert parsed.http.client_ip is None
+    assert parsed.attributes == {"client": "ops-laptop.internal"}
+    assert parsed.parser == "access"
+
+
+def test_apache_hint_names_the_parser() -> None:
+    """Under the apache hint an ambiguous combined line is reported as apache."""
+    assert parse(corpus_line("access_combined.log", 1), "apache").parser == "apache"
+
+
+def test_oversized_byte_count_is_not_an_access_line() -> None:
+    """A byte count too large for a long is not taken as an access line."""
+    line = '1.2.3.4 - - [02/Jan/2024:09:14:03 +0000] "GET / HTTP/1.1" 200 99999999999999999999'
+    parsed = parse(line)
+    assert (parsed.parser, parsed.http) == ("plain", None)
+
+
+@pytest.mark.parametrize("hint", ["nginx", "apache"])
+def test_server_hint_on_other_line_is_flagged(hint: str) -> None:
+    """A server hint on a line it cannot parse keeps the line as plain with a flag."""
+    parsed = parse("WARN something else", hint)  # type: ignore[arg-type]
+    assert (parsed.parser, parsed.level) == ("plain", "warn")
+    assert parsed.flags == [f"parse_failed:{hint}"]
+
+
+# error logs
+
+
+def test_nginx_error_line_context() -> None:
+    """An nginx error line yields level, client, request, referrer and its context."""
+    line = corpus_line("nginx_error.log", 7)
+    parsed = parse(line)
+    assert (parsed.parser, parsed.level, parsed.message) == ("nginx", "error", line)
+    assert parsed.http == Http(
+        method="GET",
+        url="/favicon.ico",
+        path="/favicon.ico",
+        version="1.1",
+        referrer="http://localhost:8080/",
+        client_ip="172.18.0.1",
+    )
+    assert parsed.attributes == {
+        "pid": 29,
+        "tid": 29,
+        "connection": 1,
+        "server": "localhost",
+        "host": "localhost:8080",
+    }
+
+
+def test_nginx_error_without_context() -> None:
+    """An nginx notice without a client has no http fields."""
+    parsed = parse(corpus_line("nginx_error.log", 5))
+    assert (parsed.level, parsed.http, parsed.attributes) == ("info", None, {"pid": 1, "tid": 1})
+
+
+def test_apache_error_line() -> None:
+    """An Apache error line yields level, module, code and the client's ip without port."""
+    parsed = parse(corpus_line("apache_error.log", 3))
+    assert (parsed.parser, parsed.level) == ("apache", "error")
+    assert parsed.http == Http(client_ip="172.17.0.1")
+    assert parsed.attributes == {
+        "module": "authz_core",
+        "tid": "140093170661056",
+        "code": "AH01630",
+        "pid": 9,
+    }
+
+
+def test_apache_error_ipv6_client_and_referer() -> None:
+    """An IPv6 client with port and a trailing referer are read."""
+    parsed = parse(corpus_line("apache_error.log", 4))
+    assert parsed.http == Http(client_ip="::1", referrer="http://localhost/reports")
+
+
+def test_bracketed_date_and_level_is_not_apache() -> None:
+    """``[date] [info] text`` without pid or client is plain text, not Apache's."""
+    parsed = parse("[Tue Jan 02 11:29:58 2024] [info] cache primed")
+    assert (parsed.parser, parsed.level) == ("plain", "info")
+
+
+# plain text levels
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("error connecting to db", "error"),
+        ("Err: timeout", "error"),
+        ("[WARNING] disk", "warn"),
+        ("level=debug something", "debug"),
+        ("2024-01-02 [crit] boom", "fatal"),
+        ("emerg: kernel", "fatal"),
+        ("notice: hi", "info"),
+        ("[2024-01-02 09:14:09,001: INFO/MainProcess] Connected", "info"),
+        ("panic: oh no", "fatal"),
+        ('Exception in thread "main" java.lang.Error', "error"),
+        ("Caused by: x", "error"),
+        ("RuntimeError: info missing", "error"),
+        ("<7>debug message", "debug"),
+        ("<0>kernel panic", "fatal"),
+        ("V/Tag: verbose", "trace"),
+        ("A/libc: Fatal signal 11", "fatal"),
+    ],
+)
+def test_plain_levels(line: str, level: str) -> None:
+    """Level words and shapes near the start of a plain line give its level."""
+    parsed = parse(line)
+    assert (parsed.parser, parsed.level) == ("plain", level)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "processed 3 errors",
+        "error=nil result=ok",
+        "opened /var/log/nginx/error.log",
+        "at com.acme.error.Handler.run(Handler.java:1)",
+        "loading error-pages",
+        "wrote info.log",
+        "no_error here",
+        "I/O completed",
+        "<i>italic</i> tag",
+        "",
+        "   ",
+    ],
+)
+def test_plain_lines_without_a_level(line: str) -> None:
+    """Level words inside names, paths, plurals or keys do not count."""
+    assert parse(line).level is None
+
+
+def test_level_word_beyond_the_window_does_not_count() -> None:
+    """A level word past the first PLAIN_WINDOW characters is part of the story."""
+    assert parse("x" * PLAIN_WINDOW + " ERROR late").level is None
+    assert parse("x" * (PLAIN_WINDOW - 10) + " ERROR late").level == "error"
+
+
+def test_word_cut_by_the_window_does_not_count() -> None:
+    """A longer word cut in two by the window edge is not a level word."""
+    line = "x" * (PLAIN_WINDOW - 5) + " INFORMATION"
+    assert parse(line).level is None
+
+
+# ANSI
+
+
+def test_ansi_stripped_and_original_kept_on_request() -> None:
+    """Colour codes are stripped; the raw line is kept only when asked."""
+    raw = corpus_line("ansi.log", 4)
+    parsed = parse(raw, keep_original=True)
+    assert parsed.message == (
+        "2024-01-02T09:14:05.001Z\tERROR\tapi/orders.go:214\tfailed to create order\t"
+        '{"order_id": "ord_8812"}'
+    )
+    assert parsed.original == raw
+    assert parsed.flags == ["ansi"]
+    assert parse(raw).original is None
+
+
+def test_osc_title_and_cursor_sequences_stripped() -> None:
+    """OSC titles, cursor moves and charset switches are stripped too."""
+    raw = "\x1b]0;build\x07\x1b[2K\x1b[1Gdone \x1b(Bnow\x1b[?25h"
+    assert parse(raw).message == "done now"
+
+
+def test_no_original_without_escapes() -> None:
+    """Without escape sequences the original is never duplicated."""
+    parsed = parse("INFO plain", keep_original=True)
+    assert (parsed.original, parsed.flags) == (None, [])
+
+
+def test_ansi_stripped_before_json_detection() -> None:
+    """A coloured JSON line is parsed as JSON once its escapes are gone."""
+    parsed = parse('\x1b[0m{"msg":"x","level":"info"}\x1b[0m')
+    assert (parsed.parser, parsed.message, parsed.flags) == ("json", "x", ["ansi"])
+
+
+# robustness
+
+
+def test_a_parser_bug_keeps_the_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If a parser raises, the line is kept as plain text flagged parse_error."""
+
+    def broken(text: str) -> Parsed:
+        raise RuntimeError("bug")
+
+    monkeypatch.setitem(parse_module._PARSERS, "json", broken)
+    parsed = parse("ERROR x", "json")
+    assert (parsed.message, parsed.level, parsed.flags) == ("ERROR x", "error", ["parse_error"])
+
+
+def test_unknown_parser_name_falls_back_to_auto() -> None:
+    """A parser name outside ParserName is treated as auto rather than failing."""
+    assert parse('{"msg":"x"}', "nope").parser == "json"  # type: ignore[arg-type]
