@@ -1,0 +1,82 @@
+# One image for both logpipe processes:
+#   docker run ... logpipe logpipe-collector serve     (the default command)
+#   docker run ... logpipe logpipe-shipper
+# The base is a build argument so that a locally made image (see .ci/image) or a
+# mirror's copy can stand in for the official one.
+ARG BASE=python:3.11-slim
+
+# ---- build: a virtualenv with logpipe and its dependencies ------------------------
+FROM ${BASE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+# Optional pip settings for mirrors or an offline wheelhouse; pip reads them from the
+# environment, and unset build arguments stay out of it.
+ARG PIP_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_NO_INDEX
+RUN python3 -m venv /opt/logpipe
+WORKDIR /src
+# Dependencies first, in their own layer: rebuilt only when pyproject.toml changes.
+COPY pyproject.toml README.md* ./
+RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+ && /opt/logpipe/bin/pip install --only-binary=:all: -r /tmp/requirements.txt 'setuptools>=68'
+COPY shipper/ shipper/
+COPY collector/ collector/
+# pip and setuptools are build tools: they leave with this stage.
+RUN /opt/logpipe/bin/pip install --no-deps --no-build-isolation . \
+ && /opt/logpipe/bin/pip uninstall --yes --quiet setuptools pip \
+ && /opt/logpipe/bin/python -m compileall -q /opt/logpipe
+
+# ---- runtime ------------------------------------------------------------------------
+FROM ${BASE}
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="logpipe" \
+      org.opencontainers.image.description="Centralized log aggregation for Docker hosts: shipper and collector" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# A fixed uid/gid so that volumes and the docker socket's group can be granted to it.
+# /var/lib/logpipe holds the shipper's state (default /var/lib/logpipe/shipper): a named
+# volume mounted there starts out owned by this user.
+RUN groupadd --gid 10001 logpipe \
+ && useradd --uid 10001 --gid logpipe --no-create-home --home-dir /var/lib/logpipe \
+        --shell /usr/sbin/nologin logpipe \
+ && mkdir -p /var/lib/logpipe /etc/logpipe \
+ && chown logpipe:logpipe /var/lib/logpipe
+
+COPY --from=build /opt/logpipe /opt/logpipe
+# The Kibana saved objects that `logpipe-collector setup --kibana-url` imports.
+COPY dashboards/ /opt/logpipe/share/logpipe/dashboards/
+
+ENV PATH=/opt/logpipe/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+USER logpipe
+WORKDIR /var/lib/logpipe
+# 8080: the collector's API (/v1/logs, /healthz, /readyz, /metrics).
+# 8081: the shipper's /healthz, /status and /metrics.
+EXPOSE 8080 8081
+
+# The probe asks the process this container runs (pid 1's command line says which) on
+# its own port, so that on a host network it cannot mistake a neighbour for itself.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["python3", "-c", "\
+import os, ssl, sys, urllib.request\n\
+shipper = b'shipper' in open('/proc/1/cmdline', 'rb').read()\n\
+var, default = ('LOGPIPE_HTTP_LISTEN', '0.0.0.0:8081') if shipper else ('LOGPIPE_LISTEN', '0.0.0.0:8080')\n\
+host, _, port = os.environ.get(var, default).rpartition(':')\n\
+host = '127.0.0.1' if host in ('', '0.0.0.0', '::', '[::]') else host\n\
+scheme = 'https' if not shipper and os.environ.get('LOGPIPE_TLS_CERT') else 'http'\n\
+ctx = ssl.create_default_context()\n\
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE\n\
+try:\n\
+    urllib.request.urlopen(f'{scheme}://{host}:{port}/healthz', timeout=4, context=ctx)\n\
+except OSError as exc:\n\
+    sys.exit(f'{scheme}://{host}:{port}/healthz: {exc}')\n\
+"]
+
+CMD ["logpipe-collector", "serve"]
