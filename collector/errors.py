@@ -7,11 +7,13 @@
     │   └── PayloadTooLarge    body or its decompressed size over the limit (413)
     ├── SinkError              Elasticsearch could not take the batch now
     │   └── RetryableSinkError 429, 5xx, connection errors, timeouts: try again later
-    └── SetupError             index template missing or out of date; run `setup`
-        └── KibanaError        Kibana unreachable, or it refused a saved object (names it)
+    ├── SetupError             index template missing or out of date; run `setup`
+    │   └── KibanaError        Kibana unreachable, or it refused a saved object (names it)
+    └── RetentionError         Elasticsearch failed a rollover, listing or deletion
 
-Only the edge modules (app.py and kibana.py for aiohttp, sink.py for elasticsearch)
-convert foreign exceptions into these, with ``raise ... from exc``.
+Only the edge modules (app.py and kibana.py for aiohttp; sink.py, retention.py and
+retention_facts.py for elasticsearch) convert foreign exceptions into these, with
+``raise ... from exc``.
 """
 
 from __future__ import annotations
@@ -61,3 +63,7 @@ class SetupError(CollectorError):
 
 class KibanaError(SetupError):
     """Kibana did not become ready, or refused saved objects; the message names them."""
+
+
+class RetentionError(CollectorError):
+    """Elasticsearch failed a step of the retention lifecycle; the next run retries it."""

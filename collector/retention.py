@@ -1,0 +1,292 @@
+"""Enforce retention on any Elasticsearch: roll data streams over, delete expired indices.
+
+No ILM needed: the collector lists data streams with ``_resolve/index``, rolls each
+over with ``conditions`` (Elasticsearch evaluates them, so several collectors can run
+this at once), and deletes every backing index, never the write index, whose newest
+document is older than its stream's retention. A delete that finds the index already
+gone (another collector was faster) counts as done. This module and retention_facts
+are the only places the lifecycle catches the elasticsearch client's exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError, TransportError
+from prometheus_client import Counter
+
+from collector.config import load_config
+from collector.errors import ConfigError, RetentionError
+from collector.retention_facts import ALL_STREAMS, IndexFacts, StreamFacts, es_step, gather_facts
+from collector.retention_rules import RetentionConfig, RetentionRules, RulesHolder, seconds
+
+log = logging.getLogger("logpipe.collector.retention")
+
+DELETED = Counter(
+    "logpipe_retention_deleted_indices_total",
+    "Backing indices deleted because their newest document was past retention.",
+    ["rule"],
+)
+ROLLED_OVER = Counter(
+    "logpipe_retention_rollovers_total", "Data streams rolled over by the lifecycle.", ["rule"]
+)
+RUNS_FAILED = Counter("logpipe_retention_runs_failed_total", "Lifecycle runs that failed.")
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPlan:
+    """What `apply` does to one backing index, and why."""
+
+    index: str
+    age_seconds: float | None
+    size_bytes: int
+    docs: int
+    write_index: bool
+    rolls_over: bool
+    delete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """One data stream's rule, retention and backing indices."""
+
+    stream: str
+    rule: str | None
+    keep_seconds: int | None
+    indices: tuple[IndexPlan, ...]
+
+    @property
+    def managed(self) -> bool:
+        """Whether retention applies to this stream at all."""
+        return self.keep_seconds is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one `apply` run changed."""
+
+    plans: tuple[StreamPlan, ...]
+    rolled_over: tuple[str, ...]
+    deleted: tuple[str, ...]
+    already_gone: tuple[str, ...]
+
+
+def decide(streams: Sequence[StreamFacts], rules: RetentionRules, now: float) -> list[StreamPlan]:
+    """Plan every stream: delete non-write indices whose newest document is past retention."""
+    plans = []
+    for stream in streams:
+        found = rules.keep_seconds(stream.name)
+        rule, keep = found if found is not None else (None, None)
+        last = len(stream.indices) - 1
+        indices = tuple(
+            _decide_index(facts, keep, now, write=i == last, rolls=stream.rolls_over and i == last)
+            for i, facts in enumerate(stream.indices)
+        )
+        plans.append(StreamPlan(stream.name, rule, keep, indices))
+    return plans
+
+
+def _decide_index(
+    facts: IndexFacts, keep: int | None, now: float, write: bool, rolls: bool
+) -> IndexPlan:
+    if facts.newest is not None:
+        age: float | None = now - facts.newest
+    elif facts.docs == 0 and facts.created is not None:
+        age = now - facts.created
+    else:
+        age = None  # documents whose newest timestamp is unknown: never guess
+    expired = keep is not None and age is not None and age > keep
+    delete = expired and (not write or rolls)
+    return IndexPlan(facts.name, age, facts.size_bytes, facts.docs, write, rolls, delete)
+
+
+async def _dry_run(es: AsyncElasticsearch, stream: StreamFacts, rules: RetentionRules) -> bool:
+    body = await es_step(
+        f"checking rollover of {stream.name}",
+        es.indices.rollover(
+            alias=stream.name, conditions=rules.config.rollover.conditions(), dry_run=True
+        ),
+    )
+    return _would_roll(body.body.get("conditions", {}))
+
+
+def _would_roll(met: dict[str, bool]) -> bool:
+    """Elasticsearch rolls over when every min_* and any max_* condition holds."""
+    mins = [ok for cond, ok in met.items() if cond.startswith("[min_")]
+    maxes = [ok for cond, ok in met.items() if cond.startswith("[max_")]
+    return all(mins) and any(maxes)
+
+
+async def plan(
+    es: AsyncElasticsearch, rules: RetentionRules, clock: Clock, pattern: str = ALL_STREAMS
+) -> list[StreamPlan]:
+    """What `apply` would do now, changing nothing (rollovers are asked as dry runs)."""
+    facts = await gather_facts(es, pattern)
+    checked = [
+        replace(s, rolls_over=await _dry_run(es, s, rules))
+        if rules.keep_seconds(s.name) is not None
+        else s
+        for s in facts
+    ]
+    return decide(checked, rules, clock())
+
+
+async def _rollover(es: AsyncElasticsearch, stream: str, rules: RetentionRules) -> bool:
+    try:
+        body = await es.indices.rollover(
+            alias=stream, conditions=rules.config.rollover.conditions()
+        )
+    except NotFoundError:
+        return False
+    except ApiError as exc:
+        if exc.error == "resource_already_exists_exception":
+            return False  # another collector rolled it over at the same moment
+        raise RetentionError(f"rolling over {stream}: {exc}") from exc
+    except TransportError as exc:
+        raise RetentionError(f"rolling over {stream}: cannot reach Elasticsearch: {exc}") from exc
+    return bool(body.body.get("rolled_over"))
+
+
+async def _delete(es: AsyncElasticsearch, index: str) -> bool:
+    """Delete one backing index; False if it was already gone."""
+    try:
+        await es.indices.delete(index=index)
+    except NotFoundError:
+        return False
+    except (ApiError, TransportError) as exc:
+        raise RetentionError(f"deleting {index}: {exc}") from exc
+    return True
+
+
+async def apply(
+    es: AsyncElasticsearch, rules: RetentionRules, clock: Clock, pattern: str = ALL_STREAMS
+) -> Applied:
+    """Roll streams over per the conditions, then delete every backing index past retention."""
+    facts = await gather_facts(es, pattern)
+    rolled = []
+    for stream in facts:
+        found = rules.keep_seconds(stream.name)
+        if found is not None and await _rollover(es, stream.name, rules):
+            rolled.append(stream.name)
+            ROLLED_OVER.labels(found[0]).inc()
+            log.info("rolled over data stream", extra={"data_stream": stream.name})
+    if rolled:
+        facts = await gather_facts(es, pattern)
+    plans = decide(facts, rules, clock())
+    deleted, gone = [], []
+    for stream_plan in plans:
+        for index in stream_plan.indices:
+            if index.delete and not index.write_index:
+                if await _delete(es, index.index):
+                    deleted.append(index.index)
+                    _log_deletion(stream_plan, index)
+                else:
+                    gone.append(index.index)
+    return Applied(tuple(plans), tuple(rolled), tuple(deleted), tuple(gone))
+
+
+def _log_deletion(stream: StreamPlan, index: IndexPlan) -> None:
+    DELETED.labels(stream.rule or "").inc()
+    log.info(
+        "deleted backing index past retention",
+        extra={
+            "data_stream": stream.stream,
+            "index": index.index,
+            "rule": stream.rule,
+            "keep_seconds": stream.keep_seconds,
+            "age_seconds": index.age_seconds,
+            "docs": index.docs,
+            "size_bytes": index.size_bytes,
+        },
+    )
+
+
+class RetentionState(RulesHolder):
+    """The rules in force, reloaded from the config file on SIGHUP or when it changes."""
+
+    def __init__(self, config: RetentionConfig, path: Path | None = None) -> None:
+        super().__init__(config)
+        if path is None and os.environ.get("LOGPIPE_CONFIG"):
+            path = Path(os.environ["LOGPIPE_CONFIG"])
+        self.path = path
+        self._stamp = _stamp(path)
+
+    def reload(self) -> bool:
+        """Re-read and validate the rules; on error log why and keep the old ones."""
+        self._stamp = _stamp(self.path)
+        try:
+            config = load_config(self.path).retention
+        except ConfigError as exc:
+            log.error(
+                "retention rules not reloaded, the previous rules stay in force: %s",
+                exc,
+                extra={"config_file": str(self.path)},
+            )
+            return False
+        if config != self.rules.config:
+            self.rules = RetentionRules(config)
+            log.info("retention rules reloaded", extra={"config_file": str(self.path)})
+        return True
+
+    def reload_if_changed(self) -> bool:
+        """Reload if the config file changed since the last look; False if it failed."""
+        if self.path is None or _stamp(self.path) == self._stamp:
+            return True
+        return self.reload()
+
+
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """Identity of the file's content: editors replace files, so the inode counts too."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+@contextmanager
+def _reload_on_sighup(state: RetentionState) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, state.reload)
+    except (NotImplementedError, RuntimeError, ValueError):
+        yield  # not the main thread, or no signals here: the file watch still works
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def lifecycle_loop(
+    state: RetentionState,
+    es: AsyncElasticsearch,
+    clock: Clock = time.time,
+    interval: float | None = None,
+    pattern: str = ALL_STREAMS,
+) -> None:
+    """Apply retention forever, every `interval` seconds (default: the config's).
+
+    The rules are reread when the config file changed, and at once on SIGHUP.
+    """
+    with _reload_on_sighup(state):
+        while True:
+            state.reload_if_changed()
+            try:
+                await apply(es, state.rules, clock, pattern)
+            except RetentionError as exc:
+                RUNS_FAILED.inc()
+                log.warning("retention run failed; retrying next run: %s", exc)
+            await asyncio.sleep(interval or seconds(state.rules.config.interval))

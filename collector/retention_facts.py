@@ -1,0 +1,135 @@
+"""What Elasticsearch holds under our data streams: backing indices, sizes, newest documents.
+
+Read-only. Lists data streams with ``_resolve/index`` (the node may lack the
+``_data_stream`` API), sizes with ``_cat/indices``, and each backing index's newest
+``@timestamp`` with one aggregation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+
+from collector.errors import RetentionError
+
+log = logging.getLogger("logpipe.collector.retention")
+
+ALL_STREAMS = "logs-*"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFacts:
+    """What Elasticsearch says about one backing index."""
+
+    name: str
+    docs: int
+    size_bytes: int
+    created: float | None
+    newest: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFacts:
+    """A data stream and its backing indices, oldest first (the last one is written to)."""
+
+    name: str
+    indices: tuple[IndexFacts, ...]
+    rolls_over: bool = False
+
+
+async def es_step(what: str, call: Awaitable[T]) -> T:
+    """Await an Elasticsearch call; its failures become RetentionError saying `what` failed."""
+    try:
+        return await call
+    except ApiError as exc:
+        raise RetentionError(f"{what}: Elasticsearch answered {exc.meta.status}: {exc}") from exc
+    except TransportError as exc:
+        raise RetentionError(f"{what}: cannot reach Elasticsearch: {exc}") from exc
+
+
+async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> list[StreamFacts]:
+    """The data streams matching `pattern`, with their backing indices' sizes and ages."""
+    # Client 9.5 POSTs _resolve/index; Elasticsearch 9.2 accepts only GET there (405).
+    resolved = await es_step(
+        "listing data streams",
+        es.perform_request(
+            "GET",
+            f"/_resolve/index/{quote(pattern, safe='*,')}",
+            params={"expand_wildcards": "all"},
+            headers={"accept": "application/json"},
+        ),
+    )
+    streams: list[dict[str, Any]] = resolved.body.get("data_streams", [])
+    if not streams:
+        return []
+    stats = await _index_stats(es, pattern)
+    newest = await _newest_documents(es, pattern, sum(len(s["backing_indices"]) for s in streams))
+    return [
+        StreamFacts(
+            s["name"],
+            tuple(
+                _facts(name, stats.get(name, {}), newest.get(name)) for name in s["backing_indices"]
+            ),
+        )
+        for s in streams
+    ]
+
+
+def _facts(name: str, row: dict[str, Any], newest: float | None) -> IndexFacts:
+    created = row.get("creation.date")
+    return IndexFacts(
+        name=name,
+        docs=int(row.get("docs.count") or 0),
+        size_bytes=int(row.get("pri.store.size") or 0),
+        created=None if created is None else int(created) / 1000,
+        newest=newest,
+    )
+
+
+async def _index_stats(es: AsyncElasticsearch, pattern: str) -> dict[str, dict[str, Any]]:
+    rows = await es_step(
+        "reading index sizes",
+        es.cat.indices(
+            index=pattern,
+            format="json",
+            bytes="b",
+            h="index,docs.count,pri.store.size,creation.date",
+            expand_wildcards="all",
+        ),
+    )
+    table: list[dict[str, Any]] = rows.body if isinstance(rows.body, list) else []
+    return {row["index"]: row for row in table}
+
+
+async def _newest_documents(es: AsyncElasticsearch, pattern: str, count: int) -> dict[str, float]:
+    """Epoch seconds of each backing index's newest @timestamp."""
+    found = await es_step(
+        "finding each index's newest document",
+        es.search(
+            index=pattern,
+            size=0,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+            aggs={
+                "index": {
+                    "terms": {"field": "_index", "size": max(count, 10)},
+                    "aggs": {"newest": {"max": {"field": "@timestamp"}}},
+                }
+            },
+        ),
+    )
+    if found.body["_shards"].get("failed"):
+        # Typically an index another collector just deleted. The indices without an
+        # answer have no newest document here, so they are kept, never guessed at.
+        failed = {f.get("index") for f in found.body["_shards"].get("failures", [])}
+        log.info(
+            "newest documents unknown for some indices", extra={"indices": sorted(map(str, failed))}
+        )
+    buckets = found.body["aggregations"]["index"]["buckets"]
+    return {b["key"]: b["newest"]["value"] / 1000 for b in buckets if b["newest"]["value"]}

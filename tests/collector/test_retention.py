@@ -1,0 +1,131 @@
+"""Retention decisions and rule reloads, without Elasticsearch (edge cases)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from collector.config import load_config
+from collector.retention import (
+    IndexFacts,
+    RetentionState,
+    StreamFacts,
+    _would_roll,
+    decide,
+)
+from collector.retention_rules import RetentionConfig, RetentionRules
+
+DAY = 86400.0
+NOW = 1_800_000_000.0
+RULES = RetentionRules(
+    RetentionConfig.model_validate(
+        {"default": "14d", "rules": [{"match": {"level": "debug"}, "keep": "2d"}]}
+    )
+)
+
+
+def _index(name: str, newest_days_ago: float | None, docs: int = 5) -> IndexFacts:
+    newest = None if newest_days_ago is None else NOW - newest_days_ago * DAY
+    return IndexFacts(name, docs, 1000, created=NOW - 100 * DAY, newest=newest)
+
+
+def _deleted(*streams: StreamFacts) -> list[str]:
+    plans = decide(streams, RULES, NOW)
+    return [i.index for p in plans for i in p.indices if i.delete]
+
+
+def test_only_non_write_indices_past_retention_are_deleted() -> None:
+    """Indices whose newest document is older than the rule's keep go; the write index stays."""
+    stream = StreamFacts(
+        "logs-docker.keep_2d-default",
+        (_index("a", 10), _index("b", 2.5), _index("c", 1.5), _index("w", 9)),
+    )
+    assert _deleted(stream) == ["a", "b"]
+
+
+def test_write_index_that_rolls_over_can_go_in_the_same_run() -> None:
+    """A write index that apply will roll over first is judged like any other index."""
+    stream = StreamFacts("logs-docker.keep_2d-default", (_index("w", 9),), rolls_over=True)
+    assert _deleted(stream) == ["w"]
+
+
+def test_streams_without_our_rule_are_never_touched() -> None:
+    """Foreign streams and streams of a named rule that no longer exists keep everything."""
+    foreign = StreamFacts("logs-nginx.access-default", (_index("x", 999), _index("y", 0)))
+    orphan = StreamFacts("logs-docker.keep_payments-default", (_index("z", 999), _index("v", 0)))
+    assert _deleted(foreign, orphan) == []
+    plans = decide([foreign], RULES, NOW)
+    assert not plans[0].managed
+
+
+def test_unknown_newest_document_keeps_the_index() -> None:
+    """An index with documents but no newest timestamp is kept rather than guessed at."""
+    stream = StreamFacts("logs-docker.keep_2d-default", (_index("a", None), _index("w", 0)))
+    assert _deleted(stream) == []
+
+
+def test_empty_index_ages_from_its_creation() -> None:
+    """An empty non-write index is as old as its creation date."""
+    stream = StreamFacts("logs-docker.keep_2d-default", (_index("a", None, docs=0), _index("w", 0)))
+    assert _deleted(stream) == ["a"]
+
+
+def test_index_missing_from_the_size_table_is_kept() -> None:
+    """An index Elasticsearch gave no size row for (no creation date) is not aged at all."""
+    unknown = IndexFacts("a", 0, 0, created=None, newest=None)
+    stream = StreamFacts("logs-docker.keep_2d-default", (unknown, _index("w", 0)))
+    assert _deleted(stream) == []
+
+
+def test_future_timestamps_are_not_expired() -> None:
+    """Documents stamped in the future make an index young, not old."""
+    stream = StreamFacts("logs-docker.keep_2d-default", (_index("a", -30), _index("w", 0)))
+    assert _deleted(stream) == []
+
+
+@pytest.mark.parametrize(
+    ("met", "rolls"),
+    [
+        ({"[min_docs: 1]": True, "[max_docs: 1]": True, "[max_age: 1d]": False}, True),
+        ({"[min_docs: 1]": False, "[max_docs: 1]": True}, False),
+        ({"[min_docs: 1]": True, "[max_age: 1d]": False}, False),
+    ],
+)
+def test_dry_run_conditions_read_like_elasticsearch(met: dict[str, bool], rolls: bool) -> None:
+    """A rollover happens when every min_* and at least one max_* condition holds."""
+    assert _would_roll(met) is rolls
+
+
+def _write(path: Path, rules: str) -> None:
+    path.write_text(f"retention:\n  rules:\n{rules}")
+
+
+def test_bad_reload_names_rule_and_key_and_keeps_old_rules(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reload of a bad rule file logs the rule and key, and the previous rules stay."""
+    path = tmp_path / "collector.yaml"
+    _write(path, "    - {match: {level: debug}, keep: 2d, name: debug}\n")
+    state = RetentionState(load_config(path).retention, path)
+    before = state.rules
+    _write(path, "    - {match: {level: debug}, keep: 2 days, name: debug}\n")
+    with caplog.at_level(logging.ERROR, "logpipe.collector.retention"):
+        assert state.reload() is False
+    assert state.rules is before
+    assert "rule 1 (debug): 'keep'" in caplog.text
+    assert "previous rules stay in force" in caplog.text
+
+
+def test_file_change_is_noticed_and_unchanged_file_is_not_reread(tmp_path: Path) -> None:
+    """reload_if_changed rereads only after the file changed."""
+    path = tmp_path / "collector.yaml"
+    _write(path, "    - {match: {level: debug}, keep: 2d}\n")
+    state = RetentionState(load_config(path).retention, path)
+    first = state.rules
+    assert state.reload_if_changed() is True
+    assert state.rules is first
+    _write(path, "    - {match: {level: debug}, keep: 30d}\n")
+    assert state.reload_if_changed() is True
+    assert state.rules.config.rules[0].keep == "30d"

@@ -1,0 +1,279 @@
+"""Retention on the real Elasticsearch: routing per rule, plan, apply, races, rule reloads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elasticsearch import AsyncElasticsearch
+from prometheus_client import REGISTRY
+
+from collector.config import load_config
+from collector.enrich import Context, log_document, route
+from collector.parse import Parsed
+from collector.retention import Applied, RetentionState, apply, lifecycle_loop, plan
+from collector.retention_facts import gather_facts
+from collector.retention_rules import RetentionConfig, RetentionRules, RulesHolder
+from collector.templates import TEMPLATE_NAME, index_template
+from collector.wire import Hints, Log, Source
+
+pytestmark = pytest.mark.integration
+
+ES_URL = os.environ.get("LOGPIPE_TEST_ES_URL", "http://127.0.0.1:9200")
+DAY = 86400.0
+RULES: dict[str, Any] = {
+    "default": "14d",
+    "rules": [
+        {"match": {"service": "payments-*"}, "keep": "400d"},
+        {"match": {"level": ["debug", "trace"]}, "keep": "2d"},
+        {"match": {"dataset": "audit*"}, "keep": "30d", "name": "audit"},
+    ],
+}
+
+
+def _rules(**rollover: int) -> RetentionRules:
+    return RetentionRules(RetentionConfig.model_validate({**RULES, "rollover": rollover}))
+
+
+# Rollover conditions that the few test documents meet, and ones they never meet.
+ROLL_EVERY_DOC = {"max_docs": 1}
+NEVER_ROLL = {"max_docs": 1_000_000}
+
+
+@pytest.fixture
+async def es() -> AsyncIterator[AsyncElasticsearch]:
+    """A client of the real node, with logpipe's index template in place."""
+    async with AsyncElasticsearch(ES_URL, request_timeout=60) as client:
+        if not await client.indices.exists_index_template(name=TEMPLATE_NAME):
+            await client.indices.put_index_template(name=TEMPLATE_NAME, **index_template())
+        yield client
+
+
+@pytest.fixture
+async def ns(es: AsyncElasticsearch) -> AsyncIterator[str]:
+    """A namespace of this test alone: data streams cannot be deleted on this node."""
+    name = f"rt{uuid.uuid4().hex[:10]}"
+    yield name
+    # Leave one (write) index per stream behind, not every shard the test made.
+    await apply(es, _rules(**NEVER_ROLL), _clock(10_000), f"logs-*-{name}")
+
+
+def _source(name: str, ns: str, service: str | None = None, dataset: str | None = None) -> Source:
+    labels = {"com.docker.compose.service": service} if service else {}
+    return Source(
+        kind="source",
+        src=0,
+        host="test-host",
+        container_id=uuid.uuid4().hex,
+        container_name=name,
+        image="busybox:latest",
+        labels=labels,
+        hints=Hints(namespace=ns, dataset=dataset),
+    )
+
+
+async def _index(
+    es: AsyncElasticsearch, ctx: Context, records: list[tuple[Source, str | None]]
+) -> None:
+    """Enrich one log line per (source, level) and write them with _bulk."""
+    ops: list[dict[str, Any]] = []
+    for seq, (source, level) in enumerate(records):
+        log = Log(kind="log", src=0, stream="stdout", ts=time.time_ns(), seq=seq, message="hello")
+        doc = log_document(
+            source, log, Parsed(message="hello", level=level), ctx, "2026-01-01T00:00:00Z"
+        )
+        ops += [{"create": {"_index": doc.stream, "_id": doc.id}}, doc.body]
+    result = await es.bulk(operations=ops, refresh=True)
+    assert not result["errors"], result
+
+
+def _clock(days_ahead: float) -> Callable[[], float]:
+    return lambda: time.time() + days_ahead * DAY
+
+
+async def _backing(es: AsyncElasticsearch, ns: str) -> dict[str, list[str]]:
+    return {s.name: [i.name for i in s.indices] for s in await gather_facts(es, f"logs-*-{ns}")}
+
+
+def _deleted_count(rule: str) -> float:
+    return (
+        REGISTRY.get_sample_value("logpipe_retention_deleted_indices_total", {"rule": rule}) or 0.0
+    )
+
+
+async def _two_generations(
+    es: AsyncElasticsearch, ns: str, all_rules: bool = True
+) -> tuple[Context, dict[str, list[str]]]:
+    """Data for several services and levels, rolled over once, then written to again."""
+    ctx = Context(retention=RulesHolder(_rules(**ROLL_EVERY_DOC).config))
+    payments = _source("pay-1", ns, service="payments-api")
+    web = _source("web-1", ns)
+    auditor = _source("auditor", ns, dataset="audit.events")
+    records = [(web, "debug"), (web, "info"), (web, None)]
+    if all_rules:
+        records += [(payments, "info"), (auditor, "info")]
+    await _index(es, ctx, records)
+    first = await apply(es, ctx.retention.rules, _clock(0), f"logs-*-{ns}")
+    assert len(first.rolled_over) == (4 if all_rules else 2)
+    assert first.deleted == ()
+    await _index(es, ctx, records)
+    return ctx, await _backing(es, ns)
+
+
+async def test_records_land_in_their_rules_streams(es: AsyncElasticsearch, ns: str) -> None:
+    """Each service/level combination is stored in the data stream of the rule that matches it."""
+    ctx, backing = await _two_generations(es, ns)
+    assert sorted(backing) == sorted(
+        [
+            f"logs-docker.keep_400d-{ns}",
+            f"logs-docker.keep_2d-{ns}",
+            f"logs-docker.keep_14d-{ns}",
+            f"logs-audit.events.keep_audit-{ns}",
+        ]
+    )
+    assert all(len(indices) == 2 for indices in backing.values())
+    found = await es.search(
+        index=f"logs-*-{ns}",
+        size=100,
+        source=["service.name", "log.level", "data_stream.dataset", "event.dataset"],
+    )
+    where = {
+        (h["_source"]["service"]["name"], h["_source"].get("log", {}).get("level")): h["_index"]
+        for h in found["hits"]["hits"]
+    }
+    assert ".keep_400d-" in where[("payments-api", "info")]
+    assert ".keep_2d-" in where[("web-1", "debug")]
+    assert ".keep_14d-" in where[("web-1", "info")]
+    assert ".keep_14d-" in where[("web-1", None)]
+    assert ".keep_audit-" in where[("auditor", "info")]
+    assert route(_source("web-1", ns), ctx, "trace").stream == f"logs-docker.keep_2d-{ns}"
+
+
+async def test_plan_shows_and_apply_deletes_exactly_what_is_past_retention(
+    es: AsyncElasticsearch, ns: str
+) -> None:
+    """Twenty days on, only the old indices of the 2d and 14d streams go; write indices stay."""
+    _, backing = await _two_generations(es, ns)
+    rules, later, pattern = _rules(**NEVER_ROLL), _clock(20), f"logs-*-{ns}"
+    expected = {
+        backing[f"logs-docker.keep_2d-{ns}"][0],
+        backing[f"logs-docker.keep_14d-{ns}"][0],
+    }
+    planned = await plan(es, rules, later, pattern)
+    assert {i.index for p in planned for i in p.indices if i.delete} == expected
+    assert all(not i.rolls_over for p in planned for i in p.indices)
+    before = _deleted_count("2d")
+
+    applied = await apply(es, rules, later, pattern)
+
+    assert set(applied.deleted) == expected
+    assert applied.rolled_over == ()
+    after = await _backing(es, ns)
+    for stream, indices in backing.items():
+        assert after[stream] == [i for i in indices if i not in expected]
+        assert after[stream][-1] == indices[-1], "the write index survives"
+    assert _deleted_count("2d") == before + 1
+
+
+async def test_rolled_write_index_past_retention_goes_in_the_same_run(
+    es: AsyncElasticsearch, ns: str
+) -> None:
+    """When apply rolls a stream over, the former write index is deleted if expired, as planned."""
+    _, backing = await _two_generations(es, ns, all_rules=False)
+    rules, later, pattern = _rules(**ROLL_EVERY_DOC), _clock(3), f"logs-*-{ns}"
+    planned = await plan(es, rules, later, pattern)
+    planned_deletes = {i.index for p in planned for i in p.indices if i.delete}
+    assert planned_deletes == set(backing[f"logs-docker.keep_2d-{ns}"])
+
+    applied = await apply(es, rules, later, pattern)
+
+    assert set(applied.deleted) == planned_deletes
+    after = await _backing(es, ns)
+    assert len(after[f"logs-docker.keep_2d-{ns}"]) == 1
+    assert after[f"logs-docker.keep_2d-{ns}"][0] not in backing[f"logs-docker.keep_2d-{ns}"]
+
+
+async def test_two_collectors_applying_at_once_delete_each_index_once(
+    es: AsyncElasticsearch, ns: str
+) -> None:
+    """Concurrent applies roll over once, delete every expired index exactly once, raise nothing."""
+    _, backing = await _two_generations(es, ns, all_rules=False)
+    rules, later, pattern = _rules(**ROLL_EVERY_DOC), _clock(20), f"logs-*-{ns}"
+    expected = {i for s in ("2d", "14d") for i in backing[f"logs-docker.keep_{s}-{ns}"]}
+    async with AsyncElasticsearch(ES_URL, request_timeout=60) as other:
+        results: list[Applied] = await asyncio.gather(
+            apply(es, rules, later, pattern), apply(other, rules, later, pattern)
+        )
+    first, second = (set(r.deleted) for r in results)
+    assert not first & second
+    assert first | second == expected
+    rolled = [s for r in results for s in r.rolled_over]
+    assert sorted(rolled) == sorted(set(rolled)), "each stream rolled over at most once"
+    after = await _backing(es, ns)
+    assert all(
+        len(after[s]) == len(backing[s]) + 1 - len(expected & set(backing[s])) for s in backing
+    )
+
+
+def _write_rules(path: Path, keep_debug: str) -> None:
+    rule = f"{{match: {{level: debug}}, keep: {keep_debug}, name: debug}}"
+    path.write_text(f"retention:\n  rules:\n    - {rule}\n")
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def test_loop_rejects_bad_rule_file_and_takes_good_edits(
+    es: AsyncElasticsearch, ns: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The loop rejects a bad edit, naming rule and key, keeps the old rules, takes a fix."""
+    path = tmp_path / "collector.yaml"
+    _write_rules(path, "2d")
+    state = RetentionState(load_config(path).retention, path)
+    ctx, web = Context(retention=state), _source("web-1", ns)
+    task = asyncio.create_task(lifecycle_loop(state, es, _clock(0), 0.05, f"logs-*-{ns}"))
+    try:
+        with caplog.at_level(logging.INFO, "logpipe.collector.retention"):
+            _write_rules(path, "2 days")
+            await _until(lambda: "not reloaded" in caplog.text)
+            assert "rule 1 (debug): 'keep'" in caplog.text
+            assert state.rules.config.rules[0].keep == "2d"
+            assert route(web, ctx, "debug").stream == f"logs-docker.keep_debug-{ns}"
+            _write_rules(path, "10d")
+            await _until(lambda: state.rules.config.rules[0].keep == "10d")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_sighup_reloads_rules_at_once(
+    es: AsyncElasticsearch, ns: str, tmp_path: Path
+) -> None:
+    """SIGHUP rereads the rules while the loop sleeps, without waiting for the next run."""
+    path = tmp_path / "collector.yaml"
+    _write_rules(path, "2d")
+    state = RetentionState(load_config(path).retention, path)
+    task = asyncio.create_task(lifecycle_loop(state, es, _clock(0), 3600, f"logs-*-{ns}"))
+    try:
+        await asyncio.sleep(0.2)  # let the first run finish; the loop now sleeps an hour
+        _write_rules(path, "10d")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await _until(lambda: state.rules.config.rules[0].keep == "10d")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
