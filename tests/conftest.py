@@ -1,0 +1,263 @@
+"""Shared fixtures: the real Elasticsearch and Docker Engine, and a real pipeline.
+
+Integration tests talk to the services started by `.ci/services` (dockerd on the default
+socket, Elasticsearch on LOGPIPE_TEST_ES_URL, default http://127.0.0.1:9200). When a
+service is down, the tests that need it fail with a message saying how to start it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from elasticsearch import Elasticsearch
+
+from collector.templates import TEMPLATE_NAME, index_template
+
+ES_URL = os.environ.get("LOGPIPE_TEST_ES_URL", "http://127.0.0.1:9200")
+START_HINT = "start the services with `bash .ci/services start`"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30, interval: float = 0.2) -> Any:
+    """Poll `check` until it returns something truthy; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def es() -> Iterator[Elasticsearch]:
+    """A client of the real Elasticsearch node."""
+    client = Elasticsearch(ES_URL, request_timeout=60)
+    try:
+        client.cluster.health(wait_for_status="yellow", timeout="10s")
+    except Exception as exc:
+        pytest.fail(f"Elasticsearch at {ES_URL} is not reachable ({exc}): {START_HINT}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def template(es: Elasticsearch) -> None:
+    """Our index template installed, as `logpipe-collector setup` does."""
+    es.indices.put_index_template(name=TEMPLATE_NAME, **index_template())
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """A client of the real Docker Engine (busybox:latest available)."""
+    try:
+        client = docker.from_env()
+        client.ping()
+        client.images.get("busybox:latest")
+    except Exception as exc:
+        pytest.fail(f"Docker Engine with busybox:latest is not available ({exc}): {START_HINT}")
+    yield client
+    client.close()
+
+
+class Process:
+    """A logpipe process started for a test, with its output kept in a file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.name, self.args, self.env, self.log = name, args, env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (again)."""
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+
+    def signal(self, sig: int) -> None:
+        """Send a signal."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        """kill -9 and reap."""
+        self.signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM and wait; return the exit code."""
+        if self.proc is None:
+            return None
+        self.signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class Pipeline:
+    """A real collector and a real shipper for one test, scoped by a unique run id.
+
+    The shipper follows only containers labelled ``logpipe.test=<run>``, uses a host
+    name of its own, and the documents land in data streams of a dataset of their own,
+    so tests can run beside each other on the same Docker Engine and node.
+    """
+
+    def __init__(self, es: Elasticsearch, tmp: Path, **settings: str) -> None:
+        self.es = es
+        self.run = "t" + uuid.uuid4().hex[:10]
+        self.dataset = f"it.{self.run}"
+        self.host = f"host-{self.run}"
+        self.token = uuid.uuid4().hex
+        self.port = free_port()
+        self.status_port = free_port()
+        self.state_dir = tmp / "state"
+        base = {k: v for k, v in os.environ.items() if not k.startswith("LOGPIPE_")}
+        collector_env = {
+            **base,
+            "LOGPIPE_ES_URL": ES_URL,
+            "LOGPIPE_LISTEN": f"127.0.0.1:{self.port}",
+            "LOGPIPE_TOKENS": self.token,
+            "LOGPIPE_ROUTING__DATASET": self.dataset,
+        }
+        shipper_env = {
+            **base,
+            "LOGPIPE_COLLECTOR_URL": f"http://127.0.0.1:{self.port}",
+            "LOGPIPE_TOKEN": self.token,
+            "LOGPIPE_STATE_DIR": str(self.state_dir),
+            "LOGPIPE_HOST_NAME": self.host,
+            "LOGPIPE_HTTP_LISTEN": f"127.0.0.1:{self.status_port}",
+            "LOGPIPE_INCLUDE_LABELS": f"logpipe.test={self.run}",
+            "LOGPIPE_BATCH_MAX_AGE": "0.2",
+        }
+        for key, value in settings.items():
+            target = collector_env if key.startswith("collector_") else shipper_env
+            name = key.removeprefix("collector_").removeprefix("shipper_").upper()
+            target[f"LOGPIPE_{name}"] = value
+        py = sys.executable
+        self.collector = Process(
+            "collector", [py, "-m", "collector", "serve"], collector_env, tmp / "collector.log"
+        )
+        self.shipper = Process("shipper", [py, "-m", "shipper"], shipper_env, tmp / "shipper.log")
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels that put a container in this pipeline's scope."""
+        return {"logpipe.test": self.run}
+
+    def wait_ready(self) -> None:
+        """Wait until the collector is ready."""
+        wait_until(lambda: _get_json(f"http://127.0.0.1:{self.port}/readyz") is not None, 30)
+
+    def wait_shipper(self) -> None:
+        """Wait until the shipper is connected to dockerd (and listening for events)."""
+
+        def connected() -> bool:
+            body = _get_json(f"http://127.0.0.1:{self.status_port}/healthz")
+            return bool(body and body.get("docker_connected"))
+
+        wait_until(connected, 30)
+
+    def status(self) -> dict[str, Any]:
+        """The shipper's /status."""
+        body = _get_json(f"http://127.0.0.1:{self.status_port}/status")
+        assert body is not None, "shipper /status did not answer"
+        return body
+
+    def query(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A query for this pipeline's documents (its host name), plus `extra` filters."""
+        filters: list[dict[str, Any]] = [{"term": {"host.name": self.host}}]
+        if extra:
+            filters.append(extra)
+        return {"bool": {"filter": filters}}
+
+    def docs(self, extra: dict[str, Any] | None = None, size: int = 10000) -> list[dict[str, Any]]:
+        """This pipeline's documents, oldest first."""
+        self.es.indices.refresh(index="logs-*")
+        resp = self.es.search(
+            index="logs-*",
+            query=self.query(extra),
+            size=size,
+            sort=[{"@timestamp": "asc"}],
+        )
+        return [hit["_source"] | {"_id": hit["_id"]} for hit in resp["hits"]["hits"]]
+
+    def count(self, extra: dict[str, Any] | None = None) -> int:
+        """How many documents this pipeline indexed (matching `extra`)."""
+        self.es.indices.refresh(index="logs-*")
+        return int(self.es.count(index="logs-*", query=self.query(extra))["count"])
+
+    def wait_count(self, n: int, extra: dict[str, Any] | None = None, timeout: float = 60) -> int:
+        """Wait until at least `n` documents match, then give the count."""
+        return int(wait_until(lambda: (c := self.count(extra)) >= n and c, timeout, 0.5))
+
+
+def _get_json(url: str) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return dict(json.loads(resp.read()))
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.fixture
+def pipeline_factory(
+    es: Elasticsearch, template: None, docker_client: docker.DockerClient, tmp_path: Path
+) -> Iterator[Callable[..., Pipeline]]:
+    """Make pipelines (collector + shipper) that are stopped after the test."""
+    made: list[Pipeline] = []
+
+    def make(**settings: str) -> Pipeline:
+        p = Pipeline(es, tmp_path / f"p{len(made)}", **settings)
+        (tmp_path / f"p{len(made)}").mkdir()
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.shipper.stop()
+        p.collector.stop()
+        for c in docker_client.containers.list(
+            all=True, filters={"label": f"logpipe.test={p.run}"}
+        ):
+            c.remove(force=True)
+        if os.environ.get("LOGPIPE_TEST_KEEP_LOGS"):
+            continue
+        shutil.rmtree(p.state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def pipeline(pipeline_factory: Callable[..., Pipeline]) -> Pipeline:
+    """A started pipeline with default settings."""
+    p = pipeline_factory()
+    p.collector.start()
+    p.wait_ready()
+    p.shipper.start()
+    p.wait_shipper()
+    return p
