@@ -16,6 +16,7 @@ from collector import jsonlog
 from collector.app import make_app
 from collector.config import CollectorConfig, load_config
 from collector.errors import CollectorError, ConfigError
+from collector.retention_cli import add_commands as add_retention_commands
 from collector.sink import Sink, SinkSettings
 from collector.templates import index_template
 
@@ -144,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--wait", type=float, default=120, help="seconds to wait for Elasticsearch (default 120)"
     )
+    add_retention_commands(sub)
     return p
 
 
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(serve(config))
         elif args.command == "setup":
             asyncio.run(setup(config, args))
+        elif args.command == "retention":
+            return int(args.handler(args))
     except ConfigError as exc:
         print(f"logpipe-collector: {exc}", file=sys.stderr)
         return 2

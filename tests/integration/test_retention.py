@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from prometheus_client import REGISTRY
 
+from collector.__main__ import parser as collector_parser
 from collector.config import load_config
 from collector.enrich import Context, log_document, route
 from collector.parse import Parsed
@@ -277,3 +279,32 @@ async def test_sighup_reloads_rules_at_once(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_cli_plan_json_and_apply_use_the_config_file(
+    es: AsyncElasticsearch, ns: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`retention plan --json --ahead` lists what apply would delete; `apply` now deletes none."""
+    _, backing = await _two_generations(es, ns, all_rules=False)
+    path = tmp_path / "collector.yaml"
+    path.write_text(f"es_url: {ES_URL}\nretention:\n  default: 30d\n")
+    pattern = f"logs-*-{ns}"
+
+    def cli(*argv: str) -> str:
+        capsys.readouterr()
+        args = collector_parser().parse_args(["--config", str(path), "retention", *argv])
+        assert args.handler(args) == 0
+        return capsys.readouterr().out
+
+    out = await asyncio.to_thread(cli, "plan", "--json", "--ahead", "20d", "--streams", pattern)
+    streams = {s["stream"]: s for s in json.loads(out)}
+    assert set(streams) == set(backing)
+    doomed = {i["index"] for s in streams.values() for i in s["indices"] if i["delete"]}
+    # Streams are kept per the rule in their name (2d, 14d), not the config's new default.
+    assert doomed == {indices[0] for indices in backing.values()}
+    table = await asyncio.to_thread(cli, "plan", "--streams", pattern)
+    assert "keep (write index)" in table
+    assert "apply would delete 0 backing indices" in table
+    out = await asyncio.to_thread(cli, "apply", "--streams", pattern)
+    assert "0 backing indices deleted" in out
+    assert await _backing(es, ns) == backing

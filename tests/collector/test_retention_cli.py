@@ -1,0 +1,88 @@
+"""The retention command line: arguments, the plan table and its words."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from collector.retention import IndexPlan, StreamPlan
+from collector.retention_cli import action, add_commands, human_age, human_size, render_table
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    top = argparse.ArgumentParser()
+    add_commands(top.add_subparsers(dest="command"))
+    return top.parse_args(["retention", *argv])
+
+
+def _index(name: str, **kw: object) -> IndexPlan:
+    fields: dict[str, object] = {
+        "age_seconds": 3 * 86400 + 3600,
+        "size_bytes": 2048,
+        "docs": 7,
+        "write_index": False,
+        "rolls_over": False,
+        "delete": False,
+    }
+    fields.update(kw)
+    return IndexPlan(index=name, **fields)  # type: ignore[arg-type]
+
+
+def test_plan_and_apply_parse_their_options() -> None:
+    """plan takes --json, --ahead and --streams; apply takes --streams; both get a handler."""
+    args = _parse("plan", "--json", "--ahead", "7d", "--streams", "logs-*-prod")
+    assert (args.json, args.ahead, args.streams) == (True, "7d", "logs-*-prod")
+    assert callable(args.handler)
+    assert _parse("apply").streams == "logs-*"
+
+
+def test_ahead_must_be_a_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt --ahead is refused by the parser with a message."""
+    with pytest.raises(SystemExit):
+        _parse("plan", "--ahead", "7 days")
+    assert "is not a duration" in capsys.readouterr().err
+
+
+def test_table_has_a_row_per_index_and_a_summary() -> None:
+    """Each backing index is a row with its stream, rule, age, size, docs and action."""
+    managed = StreamPlan(
+        "logs-docker.keep_2d-default",
+        "2d",
+        2 * 86400,
+        (_index("old", delete=True), _index("w", write_index=True, rolls_over=True, delete=True)),
+    )
+    foreign = StreamPlan("logs-nginx-default", None, None, (_index("n", write_index=True),))
+    lines = render_table([managed, foreign]).splitlines()
+    assert lines[0].split() == ["STREAM", "RULE", "KEEP", "INDEX", "AGE", "SIZE", "DOCS", "ACTION"]
+    assert lines[1].split() == [
+        "logs-docker.keep_2d-default", "2d", "2d", "old", "3d1h", "2.0KiB", "7", "delete"
+    ]  # fmt: skip
+    assert lines[2].endswith("roll over, delete")
+    assert lines[3].endswith("keep (no retention rule)")
+    assert lines[4] == "apply would delete 2 backing indices (4.0KiB) and roll over 1 data streams"
+
+
+@pytest.mark.parametrize(
+    ("index", "words"),
+    [
+        (_index("a"), "keep"),
+        (_index("a", write_index=True), "keep (write index)"),
+        (_index("a", write_index=True, rolls_over=True), "roll over"),
+        (_index("a", age_seconds=None), "keep (newest document unknown)"),
+    ],
+)
+def test_action_words(index: IndexPlan, words: str) -> None:
+    """Each reason to keep an index is spelt out."""
+    stream = StreamPlan("logs-docker.keep_2d-default", "2d", 2 * 86400, (index,))
+    assert action(stream, index) == words
+
+
+def test_ages_and_sizes_read_like_people_write_them() -> None:
+    """Ages show the two largest units; sizes use binary units."""
+    assert [human_age(a) for a in (None, 0, 59, 3661, 90061, -120)] == [
+        "-", "0s", "59s", "1h1m", "1d1h", "-2m"
+    ]  # fmt: skip
+    assert [human_size(s) for s in (0, 1023, 1536, 5 * 1024**3)] == [
+        "0B", "1023B", "1.5KiB", "5.0GiB"
+    ]  # fmt: skip
