@@ -8,8 +8,9 @@ container's hint names, or for ``auto`` detects the format, cheapest test first:
 2. an access log line (:mod:`collector.parse_access`), parser ``nginx``, ``apache`` or
    ``access`` when the line could be either's;
 3. an nginx or Apache error log line (:mod:`collector.parse_errorlog`);
-4. logfmt (:mod:`collector.parse_logfmt`) when at least two ``key=value`` pairs make up
-   most of the line or name a log record's key (``msg``, ``level``, ``ts``...);
+4. logfmt (:mod:`collector.parse_logfmt`) when the line starts with a ``key=value``
+   pair and at least two pairs make up most of it or name a log record's key (``msg``,
+   ``level``, ``ts``...);
 5. otherwise plain text, with the level found near its start (:mod:`collector.parse_level`).
 
 A hint that does not fit a line never loses it: the line is parsed as plain text and

@@ -109,7 +109,7 @@ def _by_prefix(text: str, first: str) -> str | None:
         return _NAMES[m.group(1).lower()]
     if text.startswith(_START_PREFIXES):
         return next(level for prefix, level in _STARTS if text.startswith(prefix))
-    if _EXCEPTION.match(text) is not None:
+    if ("Error" in text or "Exception" in text) and _EXCEPTION.match(text) is not None:
         return ERROR
     return None
 

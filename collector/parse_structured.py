@@ -21,21 +21,51 @@ stays in ``attributes`` too: nothing a line carried is dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from collector.parse_ansi import strip_ansi
 from collector.parse_level import normalise_level
 from collector.parse_result import JSONValue, Parsed
 
 _MESSAGE_KEYS = ("msg", "message", "@message", "log", "event", "short_message")
-_LEVEL_KEYS = ("level", "lvl", "severity", "log.level", "levelname", "level_name", "loglevel")
-_LEVEL_KEYS_LAST = ("at",)  # Heroku's `at=info`; only a level when nothing else is
+# Heroku's `at=info` comes last: it is a level only when no other key names one.
+_LEVEL_KEYS = ("level", "lvl", "severity", "log.level", "levelname", "level_name", "loglevel", "at")
 _LOGGER_KEYS = ("logger", "logger_name", "loggerName", "log.logger", "name")
 _TRACE_KEYS = ("trace_id", "traceId", "trace.id", "traceid", "dd.trace_id", "otelTraceID")
 _SPAN_KEYS = ("span_id", "spanId", "span.id", "spanid", "dd.span_id", "otelSpanID")
-KNOWN_KEYS = frozenset(
-    _MESSAGE_KEYS + _LEVEL_KEYS + _LEVEL_KEYS_LAST + _LOGGER_KEYS + _TRACE_KEYS + _SPAN_KEYS
-)
+# Parsed's field names; within each tuple the first key whose value fits wins.
+_ROLES = {
+    "message": _MESSAGE_KEYS,
+    "level": _LEVEL_KEYS,
+    "logger": _LOGGER_KEYS,
+    "trace_id": _TRACE_KEYS,
+    "span_id": _SPAN_KEYS,
+}
+_ROLE_OF = {key: (role, rank) for role, keys in _ROLES.items() for rank, key in enumerate(keys)}
+KNOWN_KEYS = frozenset(_ROLE_OF)
 # A record naming one of these is a log record, whatever else it holds.
 RECORD_KEYS = frozenset(_MESSAGE_KEYS + _LEVEL_KEYS + ("ts", "time", "timestamp"))
+
+
+def _string(value: JSONValue) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _identifier(value: JSONValue) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # Datadog's numeric ids; the field is a keyword
+    return None
+
+
+_CONVERT: dict[str, Callable[[JSONValue], str | None]] = {
+    "message": _string,
+    "level": normalise_level,
+    "logger": _string,
+    "trace_id": _identifier,
+    "span_id": _identifier,
+}
 
 
 def structured(fields: dict[str, JSONValue], line: str, parser: str) -> Parsed:
@@ -43,60 +73,26 @@ def structured(fields: dict[str, JSONValue], line: str, parser: str) -> Parsed:
     parsed = Parsed(message=line, parser=parser)
     known = KNOWN_KEYS.intersection(fields)
     if known:
-        _take_message(parsed, fields, known)
-        parsed.level = _take_level(fields, known)
-        parsed.logger = _take_string(fields, known, _LOGGER_KEYS)
-        parsed.trace_id = _take_id(fields, known, _TRACE_KEYS)
-        parsed.span_id = _take_id(fields, known, _SPAN_KEYS)
+        # One pass over the few well-known keys present, not over every alias.
+        chosen: dict[str, tuple[int, str, str]] = {}
+        for key in known:
+            role, rank = _ROLE_OF[key]
+            if role in chosen and chosen[role][0] < rank:
+                continue
+            value = _CONVERT[role](fields[key])
+            if value is not None:
+                chosen[role] = (rank, key, value)
+        for role, (_, key, value) in chosen.items():
+            del fields[key]
+            setattr(parsed, role, value)
+        if "\x1b" in parsed.message and "message" in chosen:
+            # A JSON string can carry colour codes as \u001b escapes, invisible in the raw line.
+            parsed.message = strip_ansi(parsed.message)
+            parsed.flags.append("ansi")
         if "log" in fields:
             _take_nested_log(parsed, fields)
     parsed.attributes = fields or None
     return parsed
-
-
-def _take_message(parsed: Parsed, fields: dict[str, JSONValue], known: frozenset[str]) -> None:
-    message = _take_string(fields, known, _MESSAGE_KEYS)
-    if message is None:
-        return
-    if "\x1b" in message:
-        # A JSON string can carry colour codes as \u001b escapes, invisible in the raw line.
-        message = strip_ansi(message)
-        parsed.flags.append("ansi")
-    parsed.message = message
-
-
-def _take_level(fields: dict[str, JSONValue], known: frozenset[str]) -> str | None:
-    for key in _LEVEL_KEYS + _LEVEL_KEYS_LAST:
-        if key in known:
-            level = normalise_level(fields[key])
-            if level is not None:
-                del fields[key]
-                return level
-    return None
-
-
-def _take_string(
-    fields: dict[str, JSONValue], known: frozenset[str], keys: tuple[str, ...]
-) -> str | None:
-    for key in keys:
-        if key in known:
-            value = fields[key]
-            if isinstance(value, str):
-                del fields[key]
-                return value
-    return None
-
-
-def _take_id(
-    fields: dict[str, JSONValue], known: frozenset[str], keys: tuple[str, ...]
-) -> str | None:
-    for key in keys:
-        if key in known:
-            value = fields[key]
-            if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-                del fields[key]
-                return str(value)
-    return None
 
 
 def _take_nested_log(parsed: Parsed, fields: dict[str, JSONValue]) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from collector.parse import JSONValue, parse
 from collector.parse_ansi import strip_ansi
 from collector.parse_level import LEVELS
+from collector.parse_logfmt import split_by_quotes, split_by_regex
 from collector.parse_structured import KNOWN_KEYS
 from collector.wire import ParserName
 
@@ -159,3 +160,17 @@ def test_colours_do_not_change_the_result(text: str) -> None:
     coloured = f"\x1b[1;32m{plain}\x1b[0m"
     a, b = parse(plain), parse(coloured)
     assert (a.message, a.level, a.parser) == (b.message, b.level, b.parser)
+
+
+LOGFMT_PIECES = st.lists(
+    st.sampled_from(["a", "key", "=", '"', " ", "  ", "\t", "\u2003", "\x1c", "v", "é", '""'])
+    | st.text(alphabet='ab=" \t', max_size=6),
+    max_size=16,
+).map("".join)
+
+
+@settings(max_examples=300)
+@given(LOGFMT_PIECES)
+def test_logfmt_fast_split_agrees_with_the_regex(line: str) -> None:
+    """The str-method splitter gives exactly what the escape-aware regex splitter gives."""
+    assert split_by_quotes(line) == split_by_regex(line)
