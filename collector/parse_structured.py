@@ -13,8 +13,7 @@ stays in ``attributes`` too: nothing a line carried is dropped.
 - logger: ``logger``, ``logger_name``, ``loggerName``, ``log.logger``, ``name``, or
   ``logger`` inside a ``log`` object, when a string.
 - trace/span ids: ``trace_id``, ``traceId``, ``trace.id``, ``traceid``, ``dd.trace_id``,
-  ``otelTraceID``
-  and the same for span, when a string or an integer.
+  ``otelTraceID`` and the same for span, when a string or an integer (made a string).
 - Time keys (``time``, ``ts``, ``@timestamp``, ``timestamp``) stay in ``attributes``: the
   document's ``@timestamp`` is Docker's, which is always present and always parseable.
 """
