@@ -48,6 +48,11 @@ RUN groupadd --gid 10001 logpipe \
  && mkdir -p /var/lib/logpipe /etc/logpipe \
  && chown logpipe:logpipe /var/lib/logpipe
 
+# An official python image brings pip, setuptools and wheel: nothing at run time needs them.
+RUN if python3 -m pip --version >/dev/null 2>&1; then \
+        python3 -m pip uninstall --yes --quiet pip setuptools wheel; \
+    fi
+
 COPY --from=build /opt/logpipe /opt/logpipe
 # The Kibana saved objects that `logpipe-collector setup --kibana-url` imports.
 COPY dashboards/ /opt/logpipe/share/logpipe/dashboards/

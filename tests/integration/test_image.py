@@ -1,0 +1,319 @@
+"""The Docker image and docker-compose.yml: the compose file validates, and the image's
+collector and shipper, run as containers against the host's Elasticsearch, ship a test
+container's lines.
+
+The image is built by `.ci/image` (tag LOGPIPE_IMAGE, default logpipe:dev); without it,
+the tests that run it are skipped and say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import yaml
+from docker.models.containers import Container
+from elasticsearch import Elasticsearch
+
+from collector.config import load_config
+from tests.conftest import ES_URL, free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = os.environ.get("LOGPIPE_IMAGE", "logpipe:dev")
+DOCKER_SOCK = "/var/run/docker.sock"
+REQUIRED = {"LOGPIPE_TOKEN": "test-token", "DOCKER_GID": "999"}
+
+
+# ---- docker-compose.yml ---------------------------------------------------------------
+def compose_command() -> list[str]:
+    """`docker compose` (v2) if present, else Debian's `docker-compose`; skip if neither."""
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.skip("neither `docker compose` nor `docker-compose` is installed (apt: docker-compose)")
+
+
+def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run compose on our file with .env.example as the env file, from a clean environment."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOGPIPE_", "DOCKER_GID"))}
+    cmd = [*compose_command(), "--env-file", str(ROOT / ".env.example")]
+    cmd += ["-f", str(ROOT / "docker-compose.yml"), *args]
+    return subprocess.run(
+        cmd, cwd=ROOT, env=base | env, capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict[str, Any]:
+    """The compose file as compose resolves it, with the required variables set."""
+    result = compose("config", env=REQUIRED)
+    assert result.returncode == 0, result.stderr
+    return dict(yaml.safe_load(result.stdout))
+
+
+def test_compose_file_validates_and_has_the_services_the_stack_needs(
+    resolved: dict[str, Any],
+) -> None:
+    """`compose config` accepts the file; it has ES, Kibana, setup, collector, lb, shipper."""
+    assert set(resolved["services"]) == {
+        "elasticsearch",
+        "kibana",
+        "setup",
+        "collector",
+        "lb",
+        "shipper",
+    }
+    raw = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert "version" not in raw, "the obsolete `version:` key"
+
+
+def test_compose_refuses_to_start_without_a_token() -> None:
+    """Without LOGPIPE_TOKEN, compose fails and says which variable to set."""
+    result = compose("config", "-q", env={"DOCKER_GID": "999"})
+    assert result.returncode != 0
+    assert "LOGPIPE_TOKEN" in result.stderr
+
+
+def test_compose_services_are_wired_as_the_issue_asks(resolved: dict[str, Any]) -> None:
+    """Pinned official images, scalable collectors behind lb, a read-only socket for the shipper."""
+    svc = resolved["services"]
+    for name, repo in (("elasticsearch", "elasticsearch"), ("kibana", "kibana")):
+        image = svc[name]["image"]
+        assert re.fullmatch(rf"docker\.elastic\.co/{repo}/{repo}:9\.\d+\.\d+", image), image
+        assert "healthcheck" in svc[name]
+    assert "ES_JAVA_OPTS" in svc["elasticsearch"]["environment"]
+    assert any(v.startswith("es-data:") for v in _volumes(svc["elasticsearch"]))
+    collector = svc["collector"]
+    assert "ports" not in collector, "a published port would stop --scale collector=N"
+    assert "container_name" not in collector
+    assert "/readyz" in " ".join(collector["healthcheck"]["test"])
+    assert collector["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    assert collector["environment"]["LOGPIPE_TOKENS"] == REQUIRED["LOGPIPE_TOKEN"]
+    shipper = svc["shipper"]
+    assert f"{DOCKER_SOCK}:{DOCKER_SOCK}:ro" in _volumes(shipper)
+    assert any(v.startswith("shipper-state:") for v in _volumes(shipper))
+    assert shipper["restart"] == "unless-stopped"
+    assert shipper["environment"]["LOGPIPE_COLLECTOR_URL"] == "http://lb:8080"
+    assert [str(g) for g in shipper["group_add"]] == [REQUIRED["DOCKER_GID"]]
+    published = {
+        name: [p["target"] if isinstance(p, dict) else p for p in s.get("ports", [])]
+        for name, s in svc.items()
+    }
+    assert {name for name, ports in published.items() if ports} == {"kibana", "lb"}
+
+
+def _volumes(service: dict[str, Any]) -> list[str]:
+    out = []
+    for v in service.get("volumes", []):
+        if isinstance(v, dict):  # compose v2 prints the long syntax
+            ro = ":ro" if v.get("read_only") else ""
+            out.append(f"{v['source']}:{v['target']}{ro}")
+        else:
+            out.append(str(v))
+    return out
+
+
+def test_env_example_documents_every_variable_the_compose_file_uses() -> None:
+    """Each ${VAR} of docker-compose.yml has a line (maybe commented) in .env.example."""
+    used = set(re.findall(r"\$\{(\w+)", (ROOT / "docker-compose.yml").read_text()))
+    example = (ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^#?(\w+)=", example, re.MULTILINE))
+    assert used - documented == set()
+    assert documented - used == set(), "documented but unused"
+
+
+def test_compose_collector_config_is_valid_for_the_collector() -> None:
+    """The YAML config compose mounts into setup and collectors loads without error."""
+    config = load_config(ROOT / "docs/compose/collector.yml")
+    assert config.retention.rules, "the example shows a retention rule"
+
+
+# ---- the image -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def image(docker_client: docker.DockerClient) -> Any:
+    """The built logpipe image, or a skip that says how to build it."""
+    try:
+        return docker_client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"image {IMAGE} not built: run `bash .ci/image` (LOGPIPE_IMAGE names it)")
+
+
+@pytest.mark.integration
+def test_image_runs_as_non_root_without_build_tools(
+    image: Any, docker_client: docker.DockerClient
+) -> None:
+    """The final stage has labels, a health check, a non-root user and no pip or compiler."""
+    config = image.attrs["Config"]
+    assert config["User"] == "logpipe"
+    assert config["Cmd"] == ["logpipe-collector", "serve"]
+    assert config["Healthcheck"]["Test"][0] == "CMD"
+    assert config["Labels"]["org.opencontainers.image.title"] == "logpipe"
+    probe = "id -u; for t in pip pip3 gcc cc make; do command -v $t | sed 's/^/found: /'; done"
+    probe += "; python3 -m pip -V"
+    out = docker_client.containers.run(
+        IMAGE, ["sh", "-c", f"{probe} 2>&1; true"], network_mode="none", remove=True
+    ).decode()
+    lines = out.splitlines()
+    assert lines[0] == "10001"
+    assert "No module named pip" in out, out
+    assert not [line for line in lines if line.startswith("found: ")], out
+
+
+class Stack:
+    """A collector and a shipper container from the image, on the host network."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self.run = "t" + uuid.uuid4().hex[:10]
+        self.host = f"host-{self.run}"
+        self.port, self.status_port = free_port(), free_port()
+        self.containers: list[Container] = []
+
+    def start(self) -> None:
+        """Start the collector, then the shipper pointed at it."""
+        token = uuid.uuid4().hex
+        common = {
+            "detach": True,
+            "network_mode": "host",
+            "labels": {"logpipe.image-test": self.run},
+        }
+        self.collector = self._run(
+            "collector",
+            None,
+            {
+                "LOGPIPE_ES_URL": ES_URL,
+                "LOGPIPE_LISTEN": f"127.0.0.1:{self.port}",
+                "LOGPIPE_TOKENS": token,
+                "LOGPIPE_ROUTING__DATASET": f"img.{self.run}",
+            },
+            common,
+        )
+        self.shipper = self._run(
+            "shipper",
+            ["logpipe-shipper"],
+            {
+                "LOGPIPE_COLLECTOR_URL": f"http://127.0.0.1:{self.port}",
+                "LOGPIPE_TOKEN": token,
+                "LOGPIPE_HOST_NAME": self.host,
+                "LOGPIPE_HTTP_LISTEN": f"127.0.0.1:{self.status_port}",
+                "LOGPIPE_INCLUDE_LABELS": f"logpipe.test={self.run}",
+                "LOGPIPE_BATCH_MAX_AGE": "0.2",
+            },
+            common
+            | {
+                "volumes": {DOCKER_SOCK: {"bind": DOCKER_SOCK, "mode": "ro"}},
+                "group_add": [str(os.stat(DOCKER_SOCK).st_gid)],
+            },
+        )
+
+    def _run(
+        self, name: str, command: list[str] | None, env: dict[str, str], kw: dict[str, Any]
+    ) -> Container:
+        c = self.client.containers.run(
+            IMAGE, command, name=f"logpipe-{name}-{self.run}", environment=env, **kw
+        )
+        self.containers.append(c)
+        return c
+
+    def logs(self) -> str:
+        """Both containers' output, for failure messages."""
+        return "\n".join(
+            f"--- {c.name}\n{c.logs().decode(errors='replace')}" for c in self.containers
+        )
+
+    def answers(self, port: int, path: str) -> dict[str, Any] | None:
+        """The JSON a process serves on 127.0.0.1:port/path, or None while it cannot."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+                return dict(json.loads(resp.read() or b"{}"))
+        except (OSError, ValueError):
+            return None
+
+    def remove(self) -> None:
+        """Remove every container this stack started, test containers included."""
+        for c in self.containers:
+            c.remove(force=True)
+        for c in self.client.containers.list(
+            all=True, filters={"label": f"logpipe.test={self.run}"}
+        ):
+            c.remove(force=True)
+
+
+@pytest.fixture
+def stack(image: Any, docker_client: docker.DockerClient, template: None) -> Iterator[Stack]:
+    """The image's collector and shipper running, removed after the test."""
+    s = Stack(docker_client)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.remove()
+
+
+@pytest.mark.integration
+def test_collector_and_shipper_containers_ship_a_test_containers_lines(
+    stack: Stack, es: Elasticsearch, docker_client: docker.DockerClient
+) -> None:
+    """Lines of a labelled busybox container reach Elasticsearch via the two containers."""
+    ready = wait_until(lambda: stack.answers(stack.port, "/readyz"), 60)
+    assert ready, stack.logs()
+    health = wait_until(lambda: (h := stack.answers(stack.status_port, "/healthz")) and h, 60)
+    assert health.get("docker_connected") is not False, stack.logs()
+
+    n = 50
+    script = f'i=1; while [ $i -le {n} ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done'
+    docker_client.containers.run(
+        "busybox:latest",
+        ["sh", "-c", script + "; sleep 1"],
+        detach=True,
+        network_mode="none",
+        labels={"logpipe.test": stack.run},
+        name=f"logpipe-app-{stack.run}",
+    )
+    query = {
+        "bool": {"filter": [{"term": {"host.name": stack.host}}, {"exists": {"field": "stream"}}]}
+    }
+
+    def shipped() -> int:
+        es.indices.refresh(index="logs-*")
+        return int(es.count(index="logs-*", query=query)["count"])
+
+    try:
+        wait_until(lambda: shipped() >= 2 * n, 60, 0.5)
+    except pytest.fail.Exception:
+        pytest.fail(f"lines did not arrive ({shipped()} of {2 * n})\n{stack.logs()}")
+    hits = es.search(index="logs-*", query=query, size=500)["hits"]["hits"]
+    lines = sorted((h["_source"]["stream"], h["_source"]["message"]) for h in hits)
+    expected = sorted(
+        [("stdout", f"out {i}") for i in range(1, n + 1)]
+        + [("stderr", f"err {i}") for i in range(1, n + 1)]
+    )
+    assert lines == expected
+    assert {h["_source"]["container"]["name"] for h in hits} == {f"logpipe-app-{stack.run}"}
+
+
+@pytest.mark.integration
+def test_image_health_check_probes_the_process_the_container_runs(stack: Stack) -> None:
+    """The image's HEALTHCHECK command passes in both containers, each on its own port."""
+    wait_until(lambda: stack.answers(stack.port, "/readyz"), 60)
+    wait_until(lambda: stack.answers(stack.status_port, "/healthz"), 60)
+    test = stack.collector.image.attrs["Config"]["Healthcheck"]["Test"]
+    for container in (stack.collector, stack.shipper):
+        code, out = container.exec_run(test[1:])
+        assert code == 0, f"{container.name}: {out.decode()}"
+    stack.collector.stop(timeout=10)
+    code, out = stack.shipper.exec_run(test[1:])
+    assert code == 0, "the shipper's probe must not depend on the collector"
