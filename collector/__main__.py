@@ -16,6 +16,8 @@ from collector import jsonlog
 from collector.app import make_app
 from collector.config import CollectorConfig, load_config
 from collector.errors import CollectorError, ConfigError
+from collector.kibana import KibanaSettings, import_saved_objects
+from collector.retention import RetentionState, lifecycle_loop
 from collector.retention_cli import add_commands as add_retention_commands
 from collector.sink import Sink, SinkSettings
 from collector.templates import index_template
@@ -89,12 +91,15 @@ def check_auth(config: CollectorConfig) -> None:
         )
 
 
-async def serve(config: CollectorConfig) -> None:
-    """Run the HTTP API until SIGTERM/SIGINT, then drain in-flight batches."""
+async def serve(config: CollectorConfig, config_path: Path | None) -> None:
+    """Run the HTTP API and the retention loop until SIGTERM/SIGINT, then drain."""
     check_auth(config)
     host, port = _listen(config)
+    retention = RetentionState(config.retention, config_path)
+    lifecycle_es = elasticsearch_client(config)
+    lifecycle = asyncio.create_task(lifecycle_loop(retention, lifecycle_es), name="retention")
     async with Sink(elasticsearch_client(config), sink_settings(config)) as sink:
-        app = make_app(config, sink)
+        app = make_app(config, sink, retention)
         runner = web.AppRunner(app, handle_signals=True, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=_server_ssl(config))
@@ -105,6 +110,9 @@ async def serve(config: CollectorConfig) -> None:
         finally:
             log.info("shutting down: finishing batches in flight")
             await runner.cleanup()
+            lifecycle.cancel()
+            await asyncio.gather(lifecycle, return_exceptions=True)
+            await lifecycle_es.close()
 
 
 async def wait_for_elasticsearch(sink: Sink, wait_seconds: float) -> None:
@@ -129,6 +137,22 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
         )
         await sink.install_template(body)
         print("index template 'logpipe' installed for logs-*-*", file=sys.stderr)
+    url = args.kibana_url or config.kibana_url
+    if url:
+        kibana = KibanaSettings(
+            url=url,
+            username=config.kibana_username,
+            password=config.kibana_password,
+            api_key=config.kibana_api_key,
+            wait_seconds=args.kibana_wait,
+        )
+        result = await import_saved_objects(
+            kibana, args.dashboards, lambda m: print(m, file=sys.stderr)
+        )
+        print(
+            f"{result.imported} saved objects imported into Kibana {result.kibana_version}",
+            file=sys.stderr,
+        )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -141,9 +165,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="YAML config file (default: $LOGPIPE_CONFIG)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("serve", help="run the ingest API (POST /v1/logs, /healthz, /readyz, /metrics)")
-    s = sub.add_parser("setup", help="install the index template (idempotent)")
+    s = sub.add_parser(
+        "setup", help="install the index template and, with a Kibana URL, the dashboards"
+    )
     s.add_argument(
         "--wait", type=float, default=120, help="seconds to wait for Elasticsearch (default 120)"
+    )
+    s.add_argument(
+        "--kibana-url", help="import the dashboards into this Kibana (default: $LOGPIPE_KIBANA_URL)"
+    )
+    s.add_argument(
+        "--kibana-wait", type=float, default=300, help="seconds to wait for Kibana (default 300)"
+    )
+    s.add_argument(
+        "--dashboards",
+        type=Path,
+        help="folder of *.ndjson saved objects (default: the shipped ones)",
     )
     add_retention_commands(sub)
     return p
@@ -160,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     jsonlog.configure(config.log_level)
     try:
         if args.command == "serve":
-            asyncio.run(serve(config))
+            asyncio.run(serve(config, args.config))
         elif args.command == "setup":
             asyncio.run(setup(config, args))
         elif args.command == "retention":

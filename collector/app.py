@@ -28,6 +28,7 @@ from collector.errors import (
     SinkError,
     Unauthorized,
 )
+from collector.retention_rules import RulesHolder
 from collector.sink import Sink
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult
 
@@ -41,7 +42,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class State:
     """What the handlers share: config, the in-flight bound, template status."""
 
-    def __init__(self, config: CollectorConfig) -> None:
+    def __init__(self, config: CollectorConfig, retention: RulesHolder | None = None) -> None:
         self.config = config
         self.tokens = [t.encode() for t in config.accepted_tokens()]
         self.in_flight = 0
@@ -51,6 +52,7 @@ class State:
             dataset=config.routing.dataset,
             namespace=config.routing.namespace,
             environment=config.environment,
+            retention=retention or RulesHolder(config.retention),
         )
 
 
@@ -228,10 +230,16 @@ async def _watch_template(app: web.Application) -> None:
         await asyncio.sleep(5 if not app[STATE_KEY].template_ok else 60)
 
 
-def make_app(config: CollectorConfig, sink: Sink) -> web.Application:
-    """The aiohttp application; the caller owns the sink's lifecycle."""
+def make_app(
+    config: CollectorConfig, sink: Sink, retention: RulesHolder | None = None
+) -> web.Application:
+    """The aiohttp application; the caller owns the sink's lifecycle.
+
+    `retention` is the holder of the rules in force (reloaded by the lifecycle loop);
+    routing reads it for every record.
+    """
     app = web.Application(middlewares=[json_errors], client_max_size=config.max_body_bytes)
-    app[STATE_KEY] = State(config)
+    app[STATE_KEY] = State(config, retention)
     app[SINK_KEY] = sink
     app.router.add_post(PATH_LOGS, ingest)
     app.router.add_get("/healthz", healthz)

@@ -96,6 +96,12 @@ class CollectorConfig(BaseSettings):
         default_factory=RetentionConfig,
         description="How long logs are kept (default 14d); see docs/retention.md.",
     )
+    kibana_url: str | None = Field(
+        None, description="Kibana to import the dashboards into during `setup`."
+    )
+    kibana_username: str | None = Field(None, description="Kibana user for basic auth (setup).")
+    kibana_password: str | None = Field(None, description="Kibana password (env or file only).")
+    kibana_api_key: str | None = Field(None, description="Kibana API key (env or file only).")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
 
     _split_es_url = field_validator("es_url", mode="before")(_split_commas)
