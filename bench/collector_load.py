@@ -1,0 +1,153 @@
+"""Benchmark 2, the collector alone: wire batches from a load generator into a real
+`logpipe-collector serve` indexing into the same node, next to R measured in the same run.
+
+Reports docs/s, the collector's CPU-seconds per 100k records (/proc/<pid>/stat utime +
+stime over the timed window), its peak RSS (VmHWM), and the ratio to R. Usage:
+    python -m bench.collector_load [--seconds 30] [--connections 4] [--ceiling-seconds 20]
+        [--append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+
+import orjson
+
+from bench import ceiling, corpus, documents, procstat, report, services
+from collector.wire import NDJSON
+
+
+@dataclass
+class Window:
+    """One timed load on the collector."""
+
+    received: int
+    indexed: int
+    elapsed: float
+    collector_cpu: float
+    es_cpu: float
+    loadgen_cpu: float
+    peak_rss_mb: float
+    statuses: dict[str, int]
+
+
+def measure_r(seconds: float, connections: int) -> float:
+    """R in this run: raw _bulk of the same documents (see bench.ceiling)."""
+    run = services.run_id()
+    items = ceiling.build_items(run, 20000)
+    ceiling.warm_up(items)
+    began = time.monotonic()
+    per_request = 10_000_000 // (sum(len(s) + 100 for s in items.sources) // len(items.sources))
+    tally = asyncio.run(ceiling.post_all(items, per_request, connections, seconds))
+    rate = tally.accepted / (time.monotonic() - began)
+    services.free_disk(f"logs-bench.ceil{run}*")
+    return rate
+
+
+def warm_up(port: int, token: str, run: str) -> None:
+    """One small batch first, so creating the data stream is not part of the timing."""
+    lines = corpus.lines(500, seed=99)
+    metas = documents.containers(2, run + "w")
+    body = next(documents.wire_batches(lines, metas, f"bench-{run}", 500, 1))
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/logs",
+        documents.gzipped(body),
+        {"Content-Type": NDJSON, "Content-Encoding": "gzip", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        resp.read()
+
+
+def load(collector: services.Child, port: int, token: str, args: argparse.Namespace) -> Window:
+    """Run the load generator against the collector and measure the timed window."""
+    gen = subprocess.Popen(
+        [sys.executable, "-m", "bench.loadgen", "--url", f"http://127.0.0.1:{port}",
+         "--token", token, "--seconds", str(args.seconds),
+         "--connections", str(args.connections), "--batch-lines", str(args.batch_lines),
+         "--host", f"bench-{args.run}", "--run", args.run],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert gen.stdin is not None
+    assert gen.stdout is not None
+    print("loadgen:", gen.stdout.readline().strip(), file=sys.stderr)
+    watched = {
+        "collector": procstat.CpuWindow([collector.pid]),
+        "es": procstat.CpuWindow(procstat.pids_named("java")),
+        "loadgen": procstat.CpuWindow([gen.pid]),
+    }
+    for window in watched.values():
+        window.start()
+    gen.stdin.write("go\n")
+    gen.stdin.flush()
+    result = orjson.loads(gen.stdout.readline())
+    for window in watched.values():
+        window.stop()
+    gen.wait(30)
+    return Window(
+        received=result["received"],
+        indexed=result["indexed"],
+        elapsed=result["elapsed"],
+        collector_cpu=watched["collector"].used,
+        es_cpu=watched["es"].used,
+        loadgen_cpu=watched["loadgen"].used,
+        peak_rss_mb=procstat.peak_rss_mb(collector.pid),
+        statuses=result["statuses"],
+    )
+
+
+def main() -> None:
+    """Measure R, then the collector under load, and append the table."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=30, help="timed load (default 30)")
+    p.add_argument("--connections", type=int, default=4, help="load generator connections")
+    p.add_argument("--batch-lines", type=int, default=5000, help="lines per wire batch")
+    p.add_argument("--ceiling-seconds", type=float, default=20, help="0: skip measuring R")
+    p.add_argument("--r", type=float, default=0.0, help="R from an earlier run (docs/s)")
+    p.add_argument("--collector-env", action="append", default=[], help="KEY=VALUE setting")
+    p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
+    args = p.parse_args()
+    args.run = services.run_id()
+    services.install_template()
+    r = args.r or (measure_r(args.ceiling_seconds, 4) if args.ceiling_seconds else 0.0)
+    token = uuid.uuid4().hex
+    port = services.free_port()
+    extra = dict(kv.split("=", 1) for kv in args.collector_env)
+    folder = services.WORK / f"collector-{args.run}"
+    collector = services.start_collector(folder, port, token, f"bench.coll{args.run}", **extra)
+    try:
+        warm_up(port, token, args.run)
+        w = load(collector, port, token, args)
+    finally:
+        collector.stop()
+        services.free_disk(f"logs-bench.coll{args.run}*")
+    rate = w.indexed / w.elapsed
+    us = w.collector_cpu / w.indexed * 1e6
+    report.publish(
+        "2. Collector alone (load generator -> logpipe-collector serve -> Elasticsearch)",
+        ["docs/s", "R docs/s", "ratio to R", "collector CPU-s/100k", "CPU-µs/record",
+         "records/core-s", "collector cores busy", "peak RSS MB", "ES CPU-s/100k",
+         "loadgen CPU-s/100k", "docs", "seconds", "answers"],
+        [[report.fmt(rate), report.fmt(r), f"{rate / r:.2f}" if r else "n/a",
+          f"{w.collector_cpu / w.indexed * 1e5:.2f}", f"{us:.0f}", report.fmt(1e6 / us),
+          f"{w.collector_cpu / w.elapsed:.2f}", f"{w.peak_rss_mb:.0f}",
+          f"{w.es_cpu / w.indexed * 1e5:.1f}", f"{w.loadgen_cpu / w.indexed * 1e5:.2f}",
+          report.fmt(w.indexed), f"{w.elapsed:.1f}",
+          ", ".join(f"{k}: {v}" for k, v in sorted(w.statuses.items()))]],
+        [f"{args.connections} connections, {args.batch_lines} lines per gzip batch; "
+         f"R measured {args.ceiling_seconds:.0f} s just before (0 = given or skipped)",
+         "collector settings: " + (", ".join(args.collector_env) or "defaults"),
+         "a record = one log line = one document (indexed); per-batch source lines "
+         "are not counted"],
+        args.append,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

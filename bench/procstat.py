@@ -1,0 +1,66 @@
+"""CPU time and memory of processes, read from /proc (Linux only)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far (its threads included)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name may hold spaces and parentheses: fields start after the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory now, in MiB."""
+    return _status_kb(pid, "VmRSS") / 1024
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory since the process started (VmHWM), in MiB."""
+    return _status_kb(pid, "VmHWM") / 1024
+
+
+def pids_named(name: str) -> list[int]:
+    """Pids whose command name is exactly `name` (e.g. dockerd, containerd-shim-runc-v2)."""
+    found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)
+    return [int(p) for p in found.stdout.split()]
+
+
+@dataclass
+class CpuWindow:
+    """CPU seconds used by a set of processes between `start()` and `stop()`."""
+
+    pids: list[int]
+    _begin: dict[int, float] = field(default_factory=dict)
+    used: float = 0.0
+
+    def start(self) -> None:
+        """Remember where each process's CPU time stands."""
+        self._begin = {pid: _safe_cpu(pid) for pid in self.pids}
+
+    def stop(self) -> float:
+        """CPU seconds used since `start()` (processes that ended count what they used)."""
+        self.used = sum(max(0.0, _safe_cpu(pid) - t) for pid, t in self._begin.items())
+        return self.used
+
+
+def _safe_cpu(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except (OSError, ValueError):
+        return 0.0

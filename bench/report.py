@@ -1,0 +1,81 @@
+"""Print a result table and append it to docs/BENCHMARKS.md with the commit and machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+RESULTS = ROOT / "docs" / "BENCHMARKS.md"
+
+Row = list[str]
+
+
+def commit() -> str:
+    """The short commit of the checkout, with '+dirty' when tracked files are changed."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", "collector", "shipper"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return head + ("+dirty" if dirty else "")
+
+
+def machine() -> str:
+    """nproc, memory, CPU model and the load average when the run started."""
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{os.cpu_count()} CPUs ({model}), {mem_kb / 1024 / 1024:.1f} GiB, "
+        f"Python {platform.python_version()}, load average {load}"
+    )
+
+
+def table(header: Row, rows: list[Row]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def publish(title: str, header: Row, rows: list[Row], notes: list[str], append: bool) -> None:
+    """Print the table; append it (with commit, machine, command, notes) to BENCHMARKS.md."""
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    module = sys.argv[0].removeprefix(str(ROOT) + "/").removesuffix(".py").replace("/", ".")
+    command = " ".join(["python -m", module, *sys.argv[1:]])
+    text = "\n".join(
+        [
+            f"### {title} ({started})",
+            "",
+            f"commit `{commit()}`; {machine()}",
+            f"command: `{command}`",
+            "",
+            table(header, rows),
+            "",
+            *[f"- {note}" for note in notes],
+            "",
+        ]
+    )
+    print(text)
+    if append:
+        RESULTS.parent.mkdir(exist_ok=True)
+        with RESULTS.open("a", encoding="utf-8") as out:
+            out.write("\n" + text)
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    """A number with thousands separators."""
+    return f"{value:,.{digits}f}"

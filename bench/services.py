@@ -1,0 +1,156 @@
+"""The benchmarks' handles on the real services: Elasticsearch, a collector process, runs.
+
+Data streams cannot be deleted on the test node, so every run writes into data streams
+of its own (dataset ``bench.<kind><run>``) and frees the disk afterwards by rolling them
+over and deleting the backing indices that are no longer written to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+ES_URL = os.environ.get("LOGPIPE_BENCH_ES_URL", "http://127.0.0.1:9200")
+WORK = Path(os.environ.get("LOGPIPE_BENCH_DIR", "/tmp/logpipe-bench"))
+
+
+def run_id() -> str:
+    """A short unique name for one benchmark run."""
+    return uuid.uuid4().hex[:8]
+
+
+def es(method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+    """One JSON request to Elasticsearch; the parsed answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(ES_URL + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def count(index: str, query: dict[str, Any] | None = None) -> int:
+    """Documents searchable now in `index` (matching `query`)."""
+    body = {"query": query} if query else None
+    try:
+        return int(es("POST", f"/{index}/_count?ignore_unavailable=true", body)["count"])
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return 0
+        raise
+
+
+def refresh(index: str) -> None:
+    """Make everything indexed so far searchable."""
+    es("POST", f"/{index}/_refresh?ignore_unavailable=true&allow_no_indices=true")
+
+
+def data_streams(pattern: str) -> list[dict[str, Any]]:
+    """Data streams matching `pattern`, with their backing indices (no _data_stream API)."""
+    try:
+        resolved = es("GET", f"/_resolve/index/{pattern}")
+    except urllib.error.HTTPError:
+        return []
+    return list(resolved.get("data_streams", []))
+
+
+def free_disk(pattern: str) -> int:
+    """Roll the matching data streams over and delete their old backing indices."""
+    deleted = 0
+    for stream in data_streams(pattern):
+        es("POST", f"/{stream['name']}/_rollover")
+        for index in stream["backing_indices"]:
+            es("DELETE", f"/{index}")
+            deleted += 1
+    return deleted
+
+
+def install_template() -> None:
+    """`logpipe-collector setup`: the index template every logs-*-* stream uses."""
+    subprocess.run(
+        [sys.executable, "-m", "collector", "setup", "--wait", "30"],
+        env={**os.environ, "LOGPIPE_ES_URL": ES_URL},
+        check=True,
+        capture_output=True,
+    )
+
+
+def wait_http(url: str, seconds: float = 30) -> None:
+    """Wait until `url` answers 200."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (OSError, ValueError):
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {seconds}s")
+
+
+def get_json(url: str) -> Any:
+    """GET a JSON document."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+class Child:
+    """A process the benchmark started, its output in a file; stopped by its own pid."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.log = folder / f"{name}.log"
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.proc.pid
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM, then SIGKILL if it does not exit in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without LOGPIPE_* settings that could leak into a child."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("LOGPIPE_")}
+
+
+def start_collector(folder: Path, port: int, token: str, dataset: str, **extra: str) -> Child:
+    """A real `logpipe-collector serve` on 127.0.0.1:`port`, ready to take batches."""
+    env = {
+        **clean_env(),
+        "LOGPIPE_ES_URL": ES_URL,
+        "LOGPIPE_LISTEN": f"127.0.0.1:{port}",
+        "LOGPIPE_TOKENS": token,
+        "LOGPIPE_ROUTING__DATASET": dataset,
+        **{f"LOGPIPE_{k.upper()}": v for k, v in extra.items()},
+    }
+    child = Child("collector", [sys.executable, "-m", "collector", "serve"], env, folder)
+    wait_http(f"http://127.0.0.1:{port}/readyz")
+    return child
+
+
+def free_port() -> int:
+    """A TCP port on loopback nobody listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
