@@ -4,7 +4,8 @@
     ├── ConfigError            bad config file or environment: names the key
     ├── BadRequest             a request the collector cannot accept as a whole (4xx)
     │   ├── Unauthorized       missing or wrong bearer token (401)
-    │   └── PayloadTooLarge    body or its decompressed size over the limit (413)
+    │   ├── PayloadTooLarge    body or its decompressed size over the limit (413)
+    │   └── UnsupportedMedia   Content-Type or Content-Encoding we do not read (415)
     ├── SinkError              Elasticsearch could not take the batch now
     │   └── RetryableSinkError 429, 5xx, connection errors, timeouts: try again later
     ├── SetupError             index template missing or out of date; run `setup`
@@ -45,6 +46,12 @@ class PayloadTooLarge(BadRequest):
     status = 413
 
 
+class UnsupportedMedia(BadRequest):
+    """A Content-Type or Content-Encoding the collector does not read."""
+
+    status = 415
+
+
 class SinkError(CollectorError):
     """Elasticsearch did not accept the batch."""
 
@@ -52,9 +59,11 @@ class SinkError(CollectorError):
 class RetryableSinkError(SinkError):
     """Elasticsearch is down, overloaded or slow: the same request may succeed later."""
 
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+    def __init__(self, message: str, retry_after: float = 1.0, status: int = 503) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        # 429 when Elasticsearch said it is overloaded, 503 when it is down or slow.
+        self.status = status
 
 
 class SetupError(CollectorError):

@@ -1,10 +1,12 @@
 """Write documents to Elasticsearch with `_bulk`, classifying every item.
 
 Each item is ok (2xx, or 409: already indexed by an earlier try), retry (429, 5xx,
-connection errors, timeouts: resent with exponential backoff and jitter until the
-deadline), or reject (any other 4xx: rewritten into the dead-letter data stream with
-the reason, which counts as delivered). This is the only module that catches the
-elasticsearch client's exceptions.
+connection errors, timeouts: resent with exponential backoff and full jitter until the
+deadline, then :class:`~collector.errors.RetryableSinkError`, which the API answers
+with 429/503 and ``Retry-After`` so the shipper sends the batch again), or reject (any
+other 4xx: a stand-in goes to the dead-letter data stream with the reason, which counts
+as delivered). This is the only module that catches the elasticsearch client's
+exceptions.
 """
 
 from __future__ import annotations
@@ -14,22 +16,23 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 
-from collector import metrics
+from collector import deadletter, metrics
 from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
 from collector.templates import DEADLETTER_STREAM, TEMPLATE_NAME, TEMPLATE_VERSION
 
 log = logging.getLogger("logpipe.collector.sink")
 
+# Per item only what classification needs; a clean bulk answers with a few bytes per item.
 _FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+# A probe (ping, template check) must not hang on a node that stopped answering.
+_PROBE_TIMEOUT = 5.0
 
 
 @dataclass(slots=True)
@@ -40,12 +43,6 @@ class Outcome:
     duplicates: int = 0
     dead_lettered: int = 0
 
-    def add(self, other: Outcome) -> None:
-        """Fold another outcome into this one."""
-        self.indexed += other.indexed
-        self.duplicates += other.duplicates
-        self.dead_lettered += other.dead_lettered
-
 
 @dataclass(frozen=True, slots=True)
 class SinkSettings:
@@ -55,8 +52,25 @@ class SinkSettings:
     max_docs: int = 5000
     concurrency: int = 4
     retry_deadline: float = 30.0
+    request_timeout: float = 30.0
     backoff_initial: float = 0.1
     backoff_max: float = 5.0
+
+
+@dataclass(slots=True)
+class _Round:
+    """What one pass over the pending documents left to do."""
+
+    retry: list[tuple[Doc, bytes]] = field(default_factory=list)
+    rejected: list[tuple[Doc, str]] = field(default_factory=list)
+    why: str = ""
+    overloaded: bool = True
+
+    def must_retry(self, items: list[tuple[Doc, bytes]], why: str, status: int | None) -> None:
+        """Queue `items` for the next pass; remember why (429 alone means overloaded)."""
+        self.retry.extend(items)
+        self.why = why
+        self.overloaded = self.overloaded and status == 429
 
 
 def encode(doc: Doc) -> bytes:
@@ -81,27 +95,8 @@ def chunks(encoded: Sequence[bytes], max_bytes: int, max_docs: int) -> list[list
     return groups
 
 
-def dead_letter(doc: Doc, reason: str) -> Doc:
-    """The document that stands for `doc` in the dead-letter stream."""
-    body: dict[str, Any] = {
-        "@timestamp": doc.body.get("@timestamp"),
-        "message": doc.body.get("message", ""),
-        "error": {"type": "rejected_by_elasticsearch", "message": reason},
-        "event": {
-            "dataset": "logpipe.deadletter",
-            "original": orjson.dumps(doc.body).decode(),
-            "reason": f"rejected for {doc.stream}",
-        },
-        "data_stream": {"type": "logs", "dataset": "logpipe.deadletter", "namespace": "default"},
-        "tags": ["dead_letter"],
-    }
-    for key in ("container", "host", "service", "stream"):
-        if key in doc.body:
-            body[key] = doc.body[key]
-    return Doc(doc.id, DEADLETTER_STREAM, body)
-
-
-def _retryable(status: int) -> bool:
+def retryable(status: int) -> bool:
+    """Whether an item or request status is worth sending again."""
     return status == 429 or status >= 500
 
 
@@ -120,114 +115,99 @@ class Sink:
         await self._es.close()
 
     async def write(self, docs: Sequence[Doc]) -> Outcome:
-        """Index `docs`; return only when every one is ok or dead-lettered."""
+        """Index `docs`; return only when every one is ok or dead-lettered.
+
+        Raises RetryableSinkError when Elasticsearch did not take them all before the
+        deadline (what it did take stays: a resend finds those as duplicates).
+        """
         outcome = Outcome()
-        rejected = await self._write_until_settled(docs, outcome)
-        if rejected:
-            dead = [dead_letter(doc, reason) for doc, reason in rejected]
-            for doc, reason in rejected:
-                log.warning(
-                    "document rejected, dead-lettered",
-                    extra={"doc_id": doc.id, "stream": doc.stream, "reason": reason},
-                )
-            again = await self._write_until_settled(dead, Outcome())
+        deadline = time.monotonic() + self._settings.retry_deadline
+        refused = await self._settle(docs, outcome, deadline)
+        if refused:
+            _log_refused(refused)
+            stand_ins = [deadletter.refused(doc, reason) for doc, reason in refused]
+            again = await self._settle(stand_ins, outcome, deadline)
             if again:
-                raise SinkError(f"dead-letter stream refused {len(again)} documents: {again[0][1]}")
-            outcome.dead_lettered += len(dead)
-            metrics.RECORDS_DEAD_LETTERED.inc(len(dead))
+                # The copy kept a field Elasticsearch refuses: keep only what we made.
+                originals = {doc.id: doc for doc, _ in refused}
+                bare = [deadletter.bare(originals[d.id], r) for d, r in again]
+                last = await self._settle(bare, outcome, deadline)
+                if last:
+                    raise SinkError(
+                        f"dead-letter stream refused {len(last)} documents: {last[0][1]}"
+                    )
         return outcome
 
-    async def _write_until_settled(
-        self, docs: Sequence[Doc], outcome: Outcome
+    async def _settle(
+        self, docs: Sequence[Doc], outcome: Outcome, deadline: float
     ) -> list[tuple[Doc, str]]:
-        """Send, resend the retryable ones with backoff; return the rejected with reasons."""
-        deadline = time.monotonic() + self._settings.retry_deadline
-        pending = list(docs)
-        rejected: list[tuple[Doc, str]] = []
+        """Send, resend the retryable ones with backoff; return the refused with reasons."""
+        pending, rejected = _encode_all(docs)
         delay = self._settings.backoff_initial
         while pending:
-            retry, why = await self._send_all(pending, outcome, rejected)
-            if not retry:
+            result = await self._send_all(pending, outcome, deadline)
+            rejected.extend(result.rejected)
+            if not result.retry:
                 break
-            metrics.RECORDS_RETRIED.inc(len(retry))
-            if time.monotonic() + delay > deadline:
+            metrics.RECORDS_RETRIED.inc(len(result.retry))
+            if time.monotonic() + delay >= deadline:
                 raise RetryableSinkError(
-                    f"Elasticsearch did not accept {len(retry)} documents in time: {why}",
+                    f"Elasticsearch did not take {len(result.retry)} documents in time "
+                    f"({result.why}); the shipper will send them again",
                     retry_after=max(1.0, delay),
+                    status=429 if result.overloaded else 503,
                 )
+            # Full jitter: collectors that failed together do not retry together.
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, self._settings.backoff_max)
-            pending = retry
+            pending = result.retry
         return rejected
 
     async def _send_all(
-        self, docs: Sequence[Doc], outcome: Outcome, rejected: list[tuple[Doc, str]]
-    ) -> tuple[list[Doc], str]:
-        encoded = [encode(doc) for doc in docs]
-        groups = chunks(encoded, self._settings.max_bytes, self._settings.max_docs)
-        results = await asyncio.gather(
-            *(self._send([docs[i] for i in g], [encoded[i] for i in g]) for g in groups)
+        self, items: list[tuple[Doc, bytes]], outcome: Outcome, deadline: float
+    ) -> _Round:
+        groups = chunks([b for _, b in items], self._settings.max_bytes, self._settings.max_docs)
+        result = _Round()
+        await asyncio.gather(
+            *(self._send([items[i] for i in g], outcome, result, deadline) for g in groups)
         )
-        retry: list[Doc] = []
-        why = ""
-        for part, part_rejected, part_retry, part_why in results:
-            outcome.add(part)
-            rejected.extend(part_rejected)
-            retry.extend(part_retry)
-            why = part_why or why
-        return retry, why
+        return result
 
     async def _send(
-        self, docs: list[Doc], encoded: list[bytes]
-    ) -> tuple[Outcome, list[tuple[Doc, str]], list[Doc], str]:
-        """One _bulk request; classify each item."""
-        outcome = Outcome()
-        try:
-            async with self._requests:
-                started = time.perf_counter()
-                payload = b"".join(encoded)
+        self, items: list[tuple[Doc, bytes]], outcome: Outcome, result: _Round, deadline: float
+    ) -> None:
+        """One _bulk request; classify each item into `outcome` and `result`."""
+        payload = b"".join(b for _, b in items)
+        async with self._requests:
+            timeout = min(self._settings.request_timeout, max(1.0, deadline - time.monotonic()))
+            started = time.perf_counter()
+            try:
                 # Pre-encoded NDJSON: the client passes bytes through, its stubs say otherwise.
-                resp = await self._es.bulk(operations=payload, filter_path=_FILTER)  # type: ignore[arg-type]
+                resp = await self._es.options(request_timeout=timeout).bulk(
+                    operations=payload,  # type: ignore[arg-type]
+                    filter_path=_FILTER,
+                )
+            except ApiError as exc:
+                if not retryable(exc.meta.status):
+                    raise SinkError(f"Elasticsearch refused the bulk request: {exc}") from exc
+                result.must_retry(items, f"HTTP {exc.meta.status}: {exc.message}", exc.meta.status)
+                return
+            except TransportError as exc:  # connection refused or reset, timeout, TLS
+                result.must_retry(items, f"cannot reach Elasticsearch: {exc}", None)
+                return
+            finally:
                 metrics.BULK_SECONDS.observe(time.perf_counter() - started)
-        except ApiError as exc:
-            if _retryable(exc.meta.status):
-                return outcome, [], docs, f"HTTP {exc.meta.status} {exc.message}"
-            raise SinkError(f"Elasticsearch refused the bulk request: {exc}") from exc
-        except (TransportConnectionError, ConnectionTimeout, TransportError) as exc:
-            return outcome, [], docs, f"cannot reach Elasticsearch: {exc}"
         body = resp.body
         if not body.get("errors"):
-            outcome.indexed = len(docs)
-            metrics.RECORDS_INDEXED.inc(len(docs))
-            return outcome, [], [], ""
-        return self._classify(docs, body["items"], outcome)
-
-    def _classify(
-        self, docs: list[Doc], items: list[dict[str, Any]], outcome: Outcome
-    ) -> tuple[Outcome, list[tuple[Doc, str]], list[Doc], str]:
-        rejected: list[tuple[Doc, str]] = []
-        retry: list[Doc] = []
-        why = ""
-        for doc, item in zip(docs, items, strict=True):
-            result = item["create"]
-            status = int(result["status"])
-            if status < 300:
-                outcome.indexed += 1
-            elif status == 409:
-                outcome.duplicates += 1
-            elif _retryable(status):
-                retry.append(doc)
-                why = f"item status {status}: {_reason(result)}"
-            else:
-                rejected.append((doc, _reason(result)))
-        metrics.RECORDS_INDEXED.inc(outcome.indexed)
-        metrics.RECORDS_DUPLICATE.inc(outcome.duplicates)
-        return outcome, rejected, retry, why
+            _count_stored(outcome, [doc for doc, _ in items], duplicate=False)
+            return
+        _classify(items, body["items"], outcome, result)
 
     async def ping(self) -> bool:
-        """Whether Elasticsearch answers at all."""
+        """Whether Elasticsearch answers at all (within a few seconds)."""
         try:
-            resp = await self._es.cluster.health(timeout="1s")
+            es = self._es.options(request_timeout=_PROBE_TIMEOUT)
+            resp = await es.cluster.health(timeout="1s")
         except (ApiError, TransportError):
             return False
         return bool(resp.body.get("status"))
@@ -235,20 +215,22 @@ class Sink:
     async def check_template(self) -> None:
         """Raise SetupError unless our index template is installed and current."""
         try:
-            resp = await self._es.indices.get_index_template(name=TEMPLATE_NAME)
+            es = self._es.options(request_timeout=_PROBE_TIMEOUT)
+            resp = await es.indices.get_index_template(name=TEMPLATE_NAME)
         except ApiError as exc:
             if exc.meta.status == 404:
                 raise SetupError(
-                    "index template 'logpipe' is missing: run `logpipe-collector setup`"
+                    f"index template '{TEMPLATE_NAME}' is missing: run `logpipe-collector setup` "
+                    "against this Elasticsearch (until then batches are answered 503)"
                 ) from exc
             raise SetupError(f"cannot read the index template: {exc}") from exc
         except TransportError as exc:
-            raise SetupError(f"cannot reach Elasticsearch: {exc}") from exc
+            raise SetupError(f"cannot reach Elasticsearch to check the template: {exc}") from exc
         templates = resp.body.get("index_templates", [])
         version = templates[0]["index_template"].get("version") if templates else None
         if version != TEMPLATE_VERSION:
             raise SetupError(
-                f"index template 'logpipe' is version {version}, this collector needs "
+                f"index template '{TEMPLATE_NAME}' is version {version}, this collector needs "
                 f"{TEMPLATE_VERSION}: run `logpipe-collector setup`"
             )
 
@@ -260,8 +242,61 @@ class Sink:
             raise SetupError(f"cannot install the index template: {exc}") from exc
 
 
-def _reason(result: dict[str, Any]) -> str:
-    error = result.get("error") or {}
+def _encode_all(docs: Sequence[Doc]) -> tuple[list[tuple[Doc, bytes]], list[tuple[Doc, str]]]:
+    """Each document with its bulk lines, and those orjson cannot write with the reason."""
+    try:
+        return [(doc, encode(doc)) for doc in docs], []
+    except TypeError:  # an integer beyond 64 bits, say: find which, keep the others
+        pass
+    encoded: list[tuple[Doc, bytes]] = []
+    refused: list[tuple[Doc, str]] = []
+    for doc in docs:
+        try:
+            encoded.append((doc, encode(doc)))
+        except TypeError as exc:
+            refused.append((doc, f"document cannot be serialized: {exc}"))
+    return encoded, refused
+
+
+def _classify(
+    items: list[tuple[Doc, bytes]], answers: list[dict[str, Any]], outcome: Outcome, result: _Round
+) -> None:
+    for item, answer in zip(items, answers, strict=True):
+        doc = item[0]
+        status = int(answer["create"]["status"])
+        if status < 300 or status == 409:
+            _count_stored(outcome, [doc], duplicate=status == 409)
+        elif retryable(status):
+            result.must_retry([item], f"item status {status}: {_reason(answer)}", status)
+        else:
+            result.rejected.append((doc, _reason(answer)))
+
+
+def _count_stored(outcome: Outcome, docs: list[Doc], duplicate: bool) -> None:
+    """Count documents Elasticsearch has now: dead letters as such, the rest by status."""
+    dead = sum(1 for doc in docs if doc.stream == DEADLETTER_STREAM)
+    if dead:
+        outcome.dead_lettered += dead
+        metrics.RECORDS_DEAD_LETTERED.inc(dead)
+    stored = len(docs) - dead
+    if duplicate:
+        outcome.duplicates += stored
+        metrics.RECORDS_DUPLICATE.inc(stored)
+    else:
+        outcome.indexed += stored
+        metrics.RECORDS_INDEXED.inc(stored)
+
+
+def _log_refused(refused: list[tuple[Doc, str]]) -> None:
+    for doc, reason in refused:
+        log.warning(
+            "document refused by Elasticsearch, dead-lettered",
+            extra={"doc_id": doc.id, "stream": doc.stream, "reason": reason},
+        )
+
+
+def _reason(answer: dict[str, Any]) -> str:
+    error = answer["create"].get("error") or {}
     if isinstance(error, dict):
         return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
     return str(error)

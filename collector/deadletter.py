@@ -1,0 +1,90 @@
+"""Dead-letter documents: what stands in for a record that cannot be indexed as it is.
+
+Two kinds reach ``logs-logpipe.deadletter-default``: wire lines the collector could not
+read (malformed JSON, off-schema), and documents Elasticsearch refused (a mapping error
+and other non-retryable 4xx). Each keeps the reason (``error.message``) and the original
+line (``event.original``), so nothing is ever dropped silently; a dead-lettered record
+counts as delivered. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from collector.enrich import Doc, doc_id
+from collector.templates import DEADLETTER_STREAM
+
+DATASET = "logpipe.deadletter"
+_DATA_STREAM = {"type": "logs", "dataset": DATASET, "namespace": "default"}
+# Fields copied from a refused document: ours, so they fit the mappings.
+_IDENTITY = ("container", "host", "service", "stream")
+
+
+def lenient_json(value: object) -> str:
+    """JSON text of `value`, even where orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def unreadable_line(raw: bytes, number: int, reason: str, ingested: str) -> Doc:
+    """The dead-letter document for wire line `number`, which could not be read."""
+    text = raw.decode("utf-8", "replace")
+    body = {
+        "@timestamp": ingested,
+        "message": text,
+        "error": {"type": "invalid_wire_line", "message": f"line {number}: {reason}"},
+        "event": {"dataset": DATASET, "ingested": ingested, "original": text},
+        "data_stream": _DATA_STREAM,
+        "tags": ["dead_letter"],
+    }
+    return Doc(doc_id("invalid_wire_line", text), DEADLETTER_STREAM, body, text)
+
+
+def refused(doc: Doc, reason: str) -> Doc:
+    """The dead-letter document for `doc`, which Elasticsearch refused for `reason`."""
+    body = _refused_body(doc, reason, doc.body.get("@timestamp") or _ingested(doc))
+    for key in _IDENTITY:
+        if key in doc.body:
+            body[key] = doc.body[key]
+    return Doc(doc.id, DEADLETTER_STREAM, body, doc.original)
+
+
+def bare(doc: Doc, reason: str) -> Doc:
+    """A plainer stand-in for `doc`, for when even :func:`refused`'s was refused.
+
+    Only fields the collector makes itself, stamped with the time it received the record.
+    """
+    return Doc(doc.id, DEADLETTER_STREAM, _refused_body(doc, reason, _ingested(doc)))
+
+
+def _refused_body(doc: Doc, reason: str, timestamp: object) -> dict[str, Any]:
+    document = lenient_json(doc.body)
+    return {
+        "@timestamp": timestamp,
+        "message": str(doc.body.get("message", "")),
+        "error": {"type": "rejected_by_elasticsearch", "message": reason},
+        "event": {
+            "dataset": DATASET,
+            "ingested": _ingested(doc),
+            # The line as the container printed it; the document we built, if there is none.
+            "original": doc.original if doc.original is not None else document,
+            "reason": f"refused by {doc.stream}",
+        },
+        # Not mapped (the template is not dynamic): kept in _source for a person to read.
+        "logpipe": {"refused": {"index": doc.stream, "document": document}},
+        "data_stream": _DATA_STREAM,
+        "tags": ["dead_letter"],
+    }
+
+
+def _ingested(doc: Doc) -> str:
+    """When the collector received the record (every document it builds says so)."""
+    event = doc.body.get("event")
+    ingested = event.get("ingested") if isinstance(event, dict) else None
+    # Only a document built elsewhere lacks it; the epoch still sorts and still indexes.
+    return ingested if isinstance(ingested, str) else "1970-01-01T00:00:00Z"

@@ -1,0 +1,138 @@
+"""A scripted stand-in for Elasticsearch's HTTP API, for edge cases a real node won't show.
+
+Per-item 429s need a tiny write queue (a node setting the shared node must not get),
+and exact sequences of 5xx, dropped connections and timeouts are not reproducible on
+a real node. The official client talks real HTTP to this server; each ``_bulk`` request
+is answered by the next entry of ``script`` (the last one repeats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from elasticsearch import AsyncElasticsearch
+
+from collector.templates import TEMPLATE_VERSION
+
+HEADERS = {"X-Elastic-Product": "Elasticsearch"}
+
+# One scripted answer: given the (action, source) pairs of a request, a response.
+Answer = Callable[[list[tuple[dict[str, Any], dict[str, Any]]]], web.StreamResponse]
+
+
+@dataclass
+class FakeElasticsearch:
+    """What the fake received, and what it will answer next."""
+
+    script: list[Answer | str] = field(default_factory=list)
+    requests: list[list[tuple[dict[str, Any], dict[str, Any]]]] = field(default_factory=list)
+    template_status: int = 200
+    url: str = ""
+
+    def client(self, **options: Any) -> AsyncElasticsearch:
+        """An official async client of this fake, without the client's own retries."""
+        return AsyncElasticsearch(self.url, max_retries=0, retry_on_timeout=False, **options)
+
+    def ids(self, stream: str | None = None) -> list[str]:
+        """The `_id` of every document received, in order, optionally for one stream."""
+        return [
+            action["create"]["_id"]
+            for request in self.requests
+            for action, _ in request
+            if stream is None or action["create"]["_index"] == stream
+        ]
+
+    def sources(self, stream: str) -> list[dict[str, Any]]:
+        """Every document received for `stream`."""
+        return [
+            source
+            for request in self.requests
+            for action, source in request
+            if action["create"]["_index"] == stream
+        ]
+
+    async def _bulk(self, request: web.Request) -> web.StreamResponse:
+        lines = (await request.read()).splitlines()
+        pairs = [
+            (orjson.loads(a), orjson.loads(s)) for a, s in zip(lines[::2], lines[1::2], strict=True)
+        ]
+        self.requests.append(pairs)
+        step = self.script[min(len(self.requests), len(self.script)) - 1] if self.script else ok
+        if step == "drop":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
+        if step == "hang":  # longer than the tests' request timeout, short enough to close
+            await asyncio.sleep(2)
+        assert callable(step)
+        return step(pairs)
+
+    async def _template(self, request: web.Request) -> web.Response:
+        if self.template_status != 200:
+            body = {"error": {"type": "resource_not_found_exception"}, "status": 404}
+            return web.json_response(body, status=self.template_status, headers=HEADERS)
+        template = {"name": "logpipe", "index_template": {"version": TEMPLATE_VERSION}}
+        return web.json_response({"index_templates": [template]}, headers=HEADERS)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "green"}, headers=HEADERS)
+
+
+def items(statuses: list[int]) -> dict[str, Any]:
+    """A bulk answer with one item per status."""
+    out = []
+    for status in statuses:
+        item: dict[str, Any] = {"status": status}
+        if status >= 300:
+            kind = "es_rejected_execution_exception" if status == 429 else "mapper_exception"
+            item["error"] = {"type": kind, "reason": f"scripted {status}"}
+        out.append({"create": item})
+    return {"errors": any(s >= 300 for s in statuses), "items": out}
+
+
+def ok(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> web.Response:
+    """Every item created."""
+    return web.json_response(items([201] * len(pairs)), headers=HEADERS)
+
+
+def each(status_of: Callable[[dict[str, Any], dict[str, Any]], int]) -> Answer:
+    """An answer giving each item the status `status_of(action, source)` says."""
+
+    def answer(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> web.Response:
+        return web.json_response(items([status_of(a, s) for a, s in pairs]), headers=HEADERS)
+
+    return answer
+
+
+def whole(status: int) -> Answer:
+    """The whole request answered with `status` and an error body."""
+
+    def answer(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> web.Response:
+        body = {"error": {"type": "scripted", "reason": f"scripted {status}"}, "status": status}
+        return web.json_response(body, status=status, headers=HEADERS)
+
+    return answer
+
+
+@asynccontextmanager
+async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
+    """Serve a FakeElasticsearch on a free port for the block."""
+    fake = FakeElasticsearch(script=list(script))
+    app = web.Application()
+    app.router.add_route("*", "/_bulk", fake._bulk)
+    app.router.add_get("/_index_template/{name}", fake._template)
+    app.router.add_get("/_cluster/health", fake._health)
+    server = TestServer(app)
+    await server.start_server()
+    fake.url = str(server.make_url("/"))
+    try:
+        yield fake
+    finally:
+        await server.close()

@@ -1,0 +1,194 @@
+"""The bulk sink's classification and retries, against a scripted Elasticsearch.
+
+These are edge-case unit tests: per-item 429s, exact 5xx/dropped-connection/timeout
+sequences cannot be provoked on the shared node. The real client speaks real HTTP to
+the fake; the real-node behaviour (mapping rejection, outages) is in tests/integration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from elasticsearch import AsyncElasticsearch
+
+from collector import metrics, sink
+from collector.enrich import Doc
+from collector.errors import RetryableSinkError, SinkError
+from collector.sink import Sink, SinkSettings, chunks, encode
+from collector.templates import DEADLETTER_STREAM
+from tests.collector.fake_es import each, fake_es, ok, whole
+from tests.conftest import free_port
+
+FAST = SinkSettings(retry_deadline=5, backoff_initial=0.01, backoff_max=0.05, request_timeout=1)
+STREAM = "logs-unit-default"
+
+
+def docs(n: int, **extra: Any) -> list[Doc]:
+    """`n` small documents for STREAM, ids d0..d(n-1)."""
+    return [
+        Doc(
+            f"d{i}",
+            STREAM,
+            {
+                "@timestamp": "2024-05-01T00:00:00.000000000Z",
+                "message": f"line {i}",
+                "event": {"ingested": "2024-05-01T00:00:01.000Z"},
+                **extra,
+            },
+            f"raw line {i}",
+        )
+        for i in range(n)
+    ]
+
+
+def counter(c: Any) -> float:
+    """The current value of a prometheus counter."""
+    return float(c._value.get())
+
+
+async def test_per_item_429_is_retried_until_indexed() -> None:
+    """Items answered 429 inside a 200 bulk response are sent again, and only they."""
+    busy = {"d1", "d3"}
+    first = each(lambda a, s: 429 if a["create"]["_id"] in busy else 201)
+    retried = counter(metrics.RECORDS_RETRIED)
+    async with fake_es(first, ok) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(docs(5))
+    assert outcome.indexed == 5
+    assert es.ids() == ["d0", "d1", "d2", "d3", "d4", "d1", "d3"]
+    assert counter(metrics.RECORDS_RETRIED) - retried == 2
+
+
+@pytest.mark.parametrize("failure", [whole(503), whole(500), whole(429), "drop", "hang"])
+async def test_transient_failures_are_retried(failure: Any) -> None:
+    """A 5xx/429 answer, a dropped connection or a timeout is retried until it succeeds."""
+    async with fake_es(failure, failure, ok) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(docs(3))
+    assert outcome.indexed == 3
+    assert len(es.requests) == 3
+
+
+async def test_backoff_grows_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waits between tries double up to the maximum, each scaled by a random 0.5-1."""
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        if seconds:  # asyncio itself yields with sleep(0); only the sink's waits count
+            slept.append(seconds)
+
+    monkeypatch.setattr(sink.asyncio, "sleep", fake_sleep)
+    jitter = iter([0.5, 1.0, 0.75, 0.6, 0.9])
+    monkeypatch.setattr(sink.random, "uniform", lambda a, b: next(jitter))
+    settings = SinkSettings(retry_deadline=60, backoff_initial=0.1, backoff_max=0.3)
+    async with fake_es(*[whole(503)] * 5, ok) as es, Sink(es.client(), settings) as s:
+        await s.write(docs(1))
+    assert slept == pytest.approx([0.05, 0.2, 0.3 * 0.75, 0.3 * 0.6, 0.3 * 0.9])
+
+
+@pytest.mark.parametrize(("failure", "status"), [(whole(429), 429), (whole(502), 503)])
+async def test_deadline_answers_retry_later(failure: Any, status: int) -> None:
+    """Past the deadline the sink gives up with 429 (overloaded) or 503 and a Retry-After."""
+    settings = SinkSettings(retry_deadline=0.3, backoff_initial=0.05, backoff_max=0.1)
+    async with fake_es(failure) as es, Sink(es.client(), settings) as s:
+        with pytest.raises(RetryableSinkError) as caught:
+            await s.write(docs(2))
+    assert caught.value.status == status
+    assert caught.value.retry_after >= 1
+    assert "the shipper will send them again" in str(caught.value)
+
+
+async def test_unreachable_elasticsearch_is_retryable() -> None:
+    """Connection refused is a transient failure: a 503 for the shipper, not an error."""
+    settings = SinkSettings(retry_deadline=0.3, backoff_initial=0.05)
+    client = AsyncElasticsearch(f"http://127.0.0.1:{free_port()}", max_retries=0)
+    async with Sink(client, settings) as s:
+        with pytest.raises(RetryableSinkError, match="cannot reach Elasticsearch") as caught:
+            await s.write(docs(1))
+    assert caught.value.status == 503
+
+
+async def test_conflict_counts_as_already_indexed() -> None:
+    """409 on create means an earlier try stored it: a duplicate, not an error."""
+    conflict = each(lambda a, s: 409 if a["create"]["_id"] == "d0" else 201)
+    async with fake_es(conflict) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(docs(2))
+    assert (outcome.indexed, outcome.duplicates, outcome.dead_lettered) == (1, 1, 0)
+    assert len(es.requests) == 1
+
+
+async def test_rejected_item_is_dead_lettered_with_reason_and_line() -> None:
+    """A 400 item goes to the dead-letter stream with the reason and the original line."""
+    refuse = each(lambda a, s: 400 if a["create"]["_id"] == "d1" else 201)
+    async with fake_es(refuse, ok) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(docs(3, container={"id": "c1"}))
+    assert (outcome.indexed, outcome.dead_lettered) == (2, 1)
+    [dead] = es.sources(DEADLETTER_STREAM)
+    assert es.ids(DEADLETTER_STREAM) == ["d1"]
+    assert dead["error"]["message"] == "mapper_exception: scripted 400"
+    assert dead["event"]["original"] == "raw line 1"
+    assert dead["message"] == "line 1"
+    assert dead["container"] == {"id": "c1"}
+    assert dead["logpipe"]["refused"]["index"] == STREAM
+    assert dead["@timestamp"] == "2024-05-01T00:00:00.000000000Z"
+
+
+async def test_refused_dead_letter_falls_back_to_bare_copy() -> None:
+    """If the dead-letter copy is refused too, a copy of only our own fields is stored."""
+    refuse_once = each(lambda a, s: 400)
+    refuse_copy = each(lambda a, s: 400 if "container" in s else 201)
+    async with fake_es(refuse_once, refuse_copy, ok) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(docs(1, container={"id": "c1"}))
+    assert outcome.dead_lettered == 1
+    rich, bare = es.sources(DEADLETTER_STREAM)
+    assert "container" in rich
+    assert "container" not in bare
+    assert bare["@timestamp"] == "2024-05-01T00:00:01.000Z", "bare copy uses the receive time"
+    assert bare["event"]["original"] == "raw line 0"
+
+
+async def test_dead_letter_refused_everywhere_is_an_error() -> None:
+    """When even the bare dead-letter copy is refused, the batch fails loudly."""
+    async with fake_es(each(lambda a, s: 400)) as es, Sink(es.client(), FAST) as s:
+        with pytest.raises(SinkError, match="dead-letter stream refused 1"):
+            await s.write(docs(1))
+
+
+async def test_unserializable_document_is_dead_lettered() -> None:
+    """An integer beyond 64 bits cannot be sent: the document is dead-lettered, others go."""
+    batch = docs(2)
+    batch[1].body["process"] = {"exit_code": 2**70}
+    async with fake_es(ok) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(batch)
+    assert (outcome.indexed, outcome.dead_lettered) == (1, 1)
+    [dead] = es.sources(DEADLETTER_STREAM)
+    assert "Integer exceeds 64-bit range" in dead["error"]["message"]
+    assert str(2**70) in dead["logpipe"]["refused"]["document"]
+
+
+async def test_whole_request_refused_is_an_error() -> None:
+    """A non-retryable answer to the whole request (a 400) is a SinkError, not retried."""
+    async with fake_es(whole(400)) as es, Sink(es.client(), FAST) as s:
+        with pytest.raises(SinkError, match="refused the bulk request") as caught:
+            await s.write(docs(1))
+    assert not isinstance(caught.value, RetryableSinkError)
+    assert len(es.requests) == 1
+
+
+async def test_bulk_requests_are_bounded_in_bytes_and_documents() -> None:
+    """A large batch is split into requests under the byte and document bounds."""
+    settings = SinkSettings(max_bytes=4096, max_docs=7)
+    batch = docs(50, pad="x" * 300)
+    async with fake_es(ok) as es, Sink(es.client(), settings) as s:
+        outcome = await s.write(batch)
+    assert outcome.indexed == 50
+    assert sorted(es.ids()) == sorted(d.id for d in batch)
+    for request in es.requests:
+        size = sum(len(encode(Doc(a["create"]["_id"], STREAM, s))) for a, s in request)
+        assert len(request) <= 7
+        assert size <= 4096
+
+
+def test_chunks_keep_an_oversized_item_alone() -> None:
+    """An item bigger than the byte bound still goes, in a request of its own."""
+    assert chunks([b"x" * 10, b"x" * 100, b"x" * 10], 50, 10) == [[0], [1], [2]]
+    assert chunks([b"x" * 10] * 5, 1000, 2) == [[0, 1], [2, 3], [4]]
