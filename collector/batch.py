@@ -2,7 +2,9 @@
 
 A line that is not valid JSON, or off-schema, or refers to an unknown source, becomes a
 :class:`~collector.wire.LineError` and a dead-letter document holding the raw line, so
-the good lines of the same batch are never lost and the bad ones never vanish.
+the good lines of the same batch are never lost and the bad ones never vanish. Invalid
+UTF-8 is not a reason to refuse a line: it is replaced (U+FFFD) and the document tagged
+``invalid_utf8``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from collector.enrich import Context, Doc, doc_id, event_document, gap_document, log_document
+from collector.deadletter import unreadable_line
+from collector.enrich import MAX_NS, Context, Doc, event_document, gap_document, log_document
 from collector.parse import parse
-from collector.templates import DEADLETTER_STREAM
 from collector.wire import LINE, Event, Gap, LineError, Log, Source
+
+_KINDS = "'source', 'log', 'event' or 'gap'"
 
 
 @dataclass(slots=True)
@@ -30,10 +34,24 @@ class Decoded:
 def describe(exc: ValidationError) -> str:
     """The first problem of a validation error, naming the field."""
     err = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in err["loc"])
-    if err["type"] == "json_invalid":
-        return f"not valid JSON: {err['msg']}"
-    return f"field '{where}': {err['msg']}" if where else err["msg"]
+    loc = [str(p) for p in err["loc"]]
+    kind = err["type"]
+    if kind == "json_invalid":
+        # The line number is the caller's to give: drop the parser's "line 1".
+        detail = (
+            err["msg"].removeprefix("Invalid JSON: ").replace(" at line 1 column ", " at column ")
+        )
+        return f"not valid JSON: {detail}"
+    if kind == "dict_type" and not loc:
+        return "not a JSON object: each line must be one object"
+    if kind == "union_tag_not_found":
+        return f"field 'kind' is missing: every line needs one of {_KINDS}"
+    if kind == "union_tag_invalid":
+        tag = str(err.get("ctx", {}).get("tag", ""))[:64]
+        return f"field 'kind': must be {_KINDS}, not '{tag}'"
+    if len(loc) >= 2:
+        return f"field '{'.'.join(loc[1:])}' of a '{loc[0]}' line: {err['msg']}"
+    return f"field '{'.'.join(loc)}': {err['msg']}" if loc else err["msg"]
 
 
 def _validate(raw: bytes) -> tuple[Source | Log | Event | Gap, bool]:
@@ -49,18 +67,13 @@ def _validate(raw: bytes) -> tuple[Source | Log | Event | Gap, bool]:
         raise
 
 
-def bad_line_document(raw: bytes, number: int, reason: str, ingested: str) -> Doc:
-    """A dead-letter document for a line the collector could not read."""
-    text = raw.decode("utf-8", "replace")
-    body = {
-        "@timestamp": ingested,
-        "message": text[:32768],
-        "error": {"type": "invalid_wire_line", "message": f"line {number}: {reason}"},
-        "event": {"dataset": "logpipe.deadletter", "ingested": ingested},
-        "data_stream": {"type": "logs", "dataset": "logpipe.deadletter", "namespace": "default"},
-        "tags": ["dead_letter"],
-    }
-    return Doc(doc_id("invalid_wire_line", text), DEADLETTER_STREAM, body)
+def _out_of_range(line: Log | Event | Gap) -> str | None:
+    """Why a time of `line` cannot be stored (date_nanos ends in 2262), if it cannot."""
+    times = (line.from_ts, line.to_ts) if isinstance(line, Gap) else (line.ts,)
+    if max(times) > MAX_NS:
+        name = "ts" if not isinstance(line, Gap) else "from_ts/to_ts"
+        return f"field '{name}' of a '{line.kind}' line: after 2262-04-11, beyond nanosecond time"
+    return None
 
 
 def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False) -> Decoded:
@@ -68,7 +81,7 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     out = Decoded()
     sources: dict[int, Source] = {}
     for number, raw in enumerate(body.split(b"\n"), start=1):
-        if not raw.strip():
+        if not raw or raw.isspace():
             continue
         out.received += 1
         try:
@@ -81,15 +94,18 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
             continue
         source = sources.get(line.src)
         if source is None:
-            _reject(out, raw, number, f"src {line.src} not declared by an earlier line", ingested)
-            continue
-        out.docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
+            unknown = f"src {line.src} not declared by an earlier 'source' line"
+            _reject(out, raw, number, unknown, ingested)
+        elif (problem := _out_of_range(line)) is not None:
+            _reject(out, raw, number, problem, ingested)
+        else:
+            out.docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
     return out
 
 
 def _reject(out: Decoded, raw: bytes, number: int, reason: str, ingested: str) -> None:
     out.errors.append(LineError(line=number, error=reason))
-    out.dead_letters.append(bad_line_document(raw, number, reason, ingested))
+    out.dead_letters.append(unreadable_line(raw, number, reason, ingested))
 
 
 def _document(

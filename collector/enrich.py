@@ -10,6 +10,7 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from collector.parse import Http, Parsed
@@ -38,20 +39,39 @@ class Doc:
     id: str
     stream: str
     body: dict[str, Any]
+    # The line as received, for the dead-letter stream should Elasticsearch refuse it.
+    original: str | None = None
+
+
+# The latest instant a `date_nanos` field holds (2262-04-11T23:47:16.854775807Z).
+MAX_NS = 2**63 - 1
+
+
+@lru_cache(maxsize=4096)
+def _second(secs: int) -> str:
+    # Lines of a batch share a few seconds; strftime is the costliest step per record.
+    return datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def format_ns(ns: int) -> str:
     """RFC 3339 UTC with nine fractional digits, as Docker writes it."""
     secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{frac:09d}Z"
+    return f"{_second(secs)}.{frac:09d}Z"
+
+
+def _digest(raw: str) -> str:
+    digest = hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def doc_id(*parts: str | int) -> str:
     """A short, stable id from the parts that make a record unique."""
-    raw = "\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")
-    digest = hashlib.blake2b(raw, digest_size=16).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return _digest("\x1f".join(str(p) for p in parts))
+
+
+def log_id(host: str, container_id: str, stream: str, ts: int, seq: int) -> str:
+    """``doc_id(host, container_id, stream, ts, seq)``, without its generic joining."""
+    return _digest(f"{host}\x1f{container_id}\x1f{stream}\x1f{ts}\x1f{seq}")
 
 
 def service_name(source: Source) -> str:
@@ -93,20 +113,46 @@ def data_stream_name(dataset: str, namespace: str) -> str:
     return f"logs-{dataset}-{namespace}"
 
 
-def _base(source: Source, ts: int, ctx: Context, ingested: str, where: Route) -> dict[str, Any]:
+class _SourceFields(NamedTuple):
+    source: Source
+    ctx: Context
+    container: dict[str, Any]
+    host: dict[str, Any]
+    service: dict[str, Any]
+
+
+# Every line of a source shares these (never mutated) objects; keyed by id() and checked
+# by identity, so a recycled id never hands out another source's fields.
+_SOURCE_FIELDS: dict[int, _SourceFields] = {}
+
+
+def _source_fields(source: Source, ctx: Context) -> _SourceFields:
+    cached = _SOURCE_FIELDS.get(id(source))
+    if cached is not None and cached.source is source and cached.ctx is ctx:
+        return cached
     service: dict[str, Any] = {"name": service_name(source)}
     if ctx.environment:
         service["environment"] = ctx.environment
+    container = {
+        "id": source.container_id,
+        "name": source.container_name,
+        "image": {"name": source.image},
+        "labels": source.labels,
+    }
+    fields = _SourceFields(source, ctx, container, {"name": source.host}, service)
+    if len(_SOURCE_FIELDS) >= 4096:
+        _SOURCE_FIELDS.clear()
+    _SOURCE_FIELDS[id(source)] = fields
+    return fields
+
+
+def _base(source: Source, ts: int, ctx: Context, ingested: str, where: Route) -> dict[str, Any]:
+    fields = _source_fields(source, ctx)
     return {
         "@timestamp": format_ns(ts),
-        "container": {
-            "id": source.container_id,
-            "name": source.container_name,
-            "image": {"name": source.image},
-            "labels": source.labels,
-        },
-        "host": {"name": source.host},
-        "service": service,
+        "container": fields.container,
+        "host": fields.host,
+        "service": fields.service,
         "event": {"dataset": where.dataset, "ingested": ingested},
         "data_stream": {
             "type": "logs",
@@ -180,8 +226,8 @@ def log_document(source: Source, log: Log, parsed: Parsed, ctx: Context, ingeste
         tags.append("multiline")
     if tags:
         body["tags"] = tags
-    _id = doc_id(source.host, source.container_id, log.stream, log.ts, log.seq)
-    return Doc(_id, where.stream, body)
+    _id = log_id(source.host, source.container_id, log.stream, log.ts, log.seq)
+    return Doc(_id, where.stream, body, log.message)
 
 
 def event_document(source: Source, event: Event, ctx: Context, ingested: str) -> Doc:
