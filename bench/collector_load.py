@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -68,11 +69,12 @@ def warm_up(port: int, token: str, run: str) -> None:
 def load(collector: services.Child, port: int, token: str, args: argparse.Namespace) -> Window:
     """Run the load generator against the collector and measure the timed window."""
     gen = subprocess.Popen(
-        [sys.executable, "-m", "bench.loadgen", "--url", f"http://127.0.0.1:{port}",
+        [*services.python("bench.loadgen"), "--url", f"http://127.0.0.1:{port}",
          "--token", token, "--seconds", str(args.seconds),
          "--connections", str(args.connections), "--batch-lines", str(args.batch_lines),
          "--host", f"bench-{args.run}", "--run", args.run],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=services.code_dir(), env={**os.environ, "PYTHONPATH": str(services.code_dir())},
     )  # fmt: skip
     assert gen.stdin is not None
     assert gen.stdout is not None

@@ -16,7 +16,7 @@ Row = list[str]
 
 
 def commit() -> str:
-    """The short commit of the checkout, with '+dirty' when tracked files are changed."""
+    """The short commit measured; '+dirty' when the work tree was and had changes."""
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -26,7 +26,8 @@ def commit() -> str:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    return head + ("+dirty" if dirty else "")
+    worktree = os.environ.get("LOGPIPE_BENCH_CODE", "head") == "worktree"
+    return head + ("+dirty" if dirty and worktree else "")
 
 
 def machine() -> str:

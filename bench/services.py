@@ -21,6 +21,35 @@ from typing import Any
 
 ES_URL = os.environ.get("LOGPIPE_BENCH_ES_URL", "http://127.0.0.1:9200")
 WORK = Path(os.environ.get("LOGPIPE_BENCH_DIR", "/tmp/logpipe-bench"))
+ROOT = Path(__file__).parents[1]
+# Others edit the shared checkout while benchmarks run: by default the processes under
+# test run the committed code (HEAD, exported once), so a run measures one commit.
+CODE = os.environ.get("LOGPIPE_BENCH_CODE", "head")
+
+
+def code_dir() -> Path:
+    """Where the collector, shipper and load generator are run from."""
+    if CODE == "worktree":
+        return ROOT
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    dest = WORK / f"src-{sha[:12]}"
+    if not dest.exists():
+        tmp = WORK / f"src-{sha[:12]}.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", "HEAD", "collector", "shipper", "bench"],
+            cwd=ROOT, capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        tmp.rename(dest)
+    return dest
+
+
+def python(module: str, *args: str) -> list[str]:
+    """The command line of `python -m module` (run it with `child_env()` and cwd=code_dir())."""
+    return [sys.executable, "-m", module, *args]
 
 
 def run_id() -> str:
@@ -75,9 +104,11 @@ def free_disk(pattern: str) -> int:
 
 def install_template() -> None:
     """`logpipe-collector setup`: the index template every logs-*-* stream uses."""
+    code = code_dir()
     subprocess.run(
-        [sys.executable, "-m", "collector", "setup", "--wait", "30"],
-        env={**os.environ, "LOGPIPE_ES_URL": ES_URL},
+        python("collector", "setup", "--wait", "30"),
+        env={**clean_env(), "LOGPIPE_ES_URL": ES_URL, "PYTHONPATH": str(code)},
+        cwd=code,
         check=True,
         capture_output=True,
     )
@@ -102,14 +133,18 @@ def get_json(url: str) -> Any:
 
 
 class Child:
-    """A process the benchmark started, its output in a file; stopped by its own pid."""
+    """A process the benchmark started from `code_dir()`, its output in a file."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.log = folder / f"{name}.log"
+        code = code_dir()
+        env = {**env, "PYTHONPATH": str(code)}
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                args, env=env, cwd=code, stdout=out, stderr=subprocess.STDOUT
+            )
 
     @property
     def pid(self) -> int:
@@ -142,7 +177,7 @@ def start_collector(folder: Path, port: int, token: str, dataset: str, **extra: 
         "LOGPIPE_ROUTING__DATASET": dataset,
         **{f"LOGPIPE_{k.upper()}": v for k, v in extra.items()},
     }
-    child = Child("collector", [sys.executable, "-m", "collector", "serve"], env, folder)
+    child = Child("collector", python("collector", "serve"), env, folder)
     wait_http(f"http://127.0.0.1:{port}/readyz")
     return child
 

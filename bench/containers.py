@@ -1,0 +1,141 @@
+"""Busybox containers that print the corpus at a rate the benchmark sets while they run.
+
+Every container runs the same shell loop (``--network none``): each tick it reads the
+name of a chunk set from the control file, ``cat``s the next chunk of that set and
+sleeps. Writing another name into the control file changes the rate of all of them
+within a tick; ``idle`` prints nothing, ``stop`` ends them. What they really printed is
+counted from dockerd's json-file logs, so the benchmark never trusts the plan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+from docker.models.containers import Container
+
+from bench import corpus
+
+TICK = 0.25  # seconds between chunks: fewer ticks mean fewer forks in 100 containers
+CHUNKS = 8
+
+LOOP = (
+    'i=$K; while :; do read s < /c/ctl; [ "$s" = stop ] && exit 0; '
+    '[ "$s" = idle ] || cat /c/$s/p$i; i=$(( (i + 1) % ' + str(CHUNKS) + " )); "
+    f"usleep {int(TICK * 1e6)}; done"
+)
+
+
+class Fleet:
+    """N printing containers, labelled for one run, and their chunk sets."""
+
+    def __init__(self, client: docker.DockerClient, run: str, count: int, folder: Path) -> None:
+        self.client = client
+        self.run = run
+        self.count = count
+        self.folder = folder
+        self.lines = corpus.lines(20000)
+        self.containers: list[Container] = []
+        self._offsets: dict[str, int] = {}
+        self._paths: dict[str, str] = {}
+        folder.mkdir(parents=True, exist_ok=True)
+        self.control("idle")
+
+    def control(self, word: str) -> None:
+        """Tell every container what to print from the next tick on."""
+        tmp = self.folder / "ctl.tmp"
+        tmp.write_text(word + "\n")
+        tmp.replace(self.folder / "ctl")
+
+    def rate_set(self, lines_per_second: float) -> tuple[str, float]:
+        """Write the chunk set for a total rate; its name and the rate it really plans."""
+        per_tick = max(1, round(lines_per_second * TICK / self.count))
+        name = f"r{per_tick}"
+        if not (self.folder / name).exists():
+            marked = set(range(CHUNKS)) if self.count <= 10 else {0, CHUNKS // 2}
+            corpus.write_chunks(self.folder / name, self.lines, per_tick, CHUNKS, marked)
+        return name, per_tick * self.count / TICK
+
+    def start(self) -> None:
+        """Start the containers (in parallel: dockerd takes a while per container)."""
+
+        def one(k: int) -> Container:
+            return self.client.containers.run(
+                "busybox:latest",
+                ["sh", "-c", LOOP],
+                name=f"bench-{self.run}-{k}",
+                detach=True,
+                network_mode="none",
+                environment={"K": str(k % CHUNKS)},
+                labels={"logpipe.bench": self.run},
+                volumes={str(self.folder): {"bind": "/c", "mode": "ro"}},
+            )
+
+        with ThreadPoolExecutor(8) as pool:
+            self.containers = list(pool.map(one, range(self.count)))
+        for c in self.containers:
+            c.reload()
+            self._paths[c.id] = c.attrs["LogPath"]
+            self._offsets[c.id] = 0
+        self._printed = 0
+
+    def printed(self) -> int:
+        """Lines the containers have printed so far (newlines in dockerd's json-file logs)."""
+        for cid, path in self._paths.items():
+            with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
+                f.seek(self._offsets[cid])
+                data = f.read()
+                self._offsets[cid] += len(data)
+                self._printed += data.count(b"\n")
+        return self._printed
+
+    def remove(self) -> None:
+        """Stop and remove every container of this run."""
+        self.control("stop")
+        found = self.client.containers.list(
+            all=True, filters={"label": f"logpipe.bench={self.run}"}
+        )
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda c: c.remove(force=True), found))
+
+
+def read_ceiling(
+    client: docker.DockerClient, run: str, count: int, lines: int, folder: Path
+) -> float:
+    """dockerd's read ceiling: lines/s served by `GET /logs` of finished containers.
+
+    `count` containers each print `lines` corpus lines and exit; then as many
+    `docker logs -t` (Go, demultiplexing only) read them all at once into /dev/null.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    text = corpus.lines(lines)
+    (folder / "all").write_text("\n".join(text) + "\n", encoding="ascii")
+    made = []
+    for k in range(count):
+        made.append(
+            client.containers.run(
+                "busybox:latest",
+                ["cat", "/c/all"],
+                name=f"bench-{run}-read{k}",
+                detach=True,
+                network_mode="none",
+                labels={"logpipe.bench": run + "-read"},
+                volumes={str(folder): {"bind": "/c", "mode": "ro"}},
+            )
+        )
+    for c in made:
+        c.wait(timeout=120)
+    began = time.monotonic()
+    readers = [
+        subprocess.Popen(["docker", "logs", "-t", c.id], stdout=subprocess.DEVNULL) for c in made
+    ]
+    for reader in readers:
+        reader.wait(300)
+    elapsed = time.monotonic() - began
+    for c in made:
+        c.remove(force=True)
+    return count * lines / elapsed

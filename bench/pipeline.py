@@ -1,0 +1,328 @@
+"""Benchmark 3, the whole pipeline: N busybox containers print the corpus at a set rate
+through the real Docker Engine, the real shipper and collector, into Elasticsearch.
+
+For each rate step: lines/s printed (counted in dockerd's json-file logs) and indexed
+(searchable), whether the backlog grew, CPU per 10k lines/s and RSS of the shipper,
+dockerd and the collector (each from /proc of its own pid), and the latency from a
+line's Docker timestamp to its first visibility in a search (p50/p95/p99 of marker
+lines). ``max`` in --rates searches the highest sustained rate (at most 3 more steps).
+With --peers, the Docker CLI (Go) follows the same containers into a TCP sink in the
+same run, for CPU per line side by side. Usage:
+    python -m bench.pipeline [--containers 10] [--rates 1000,5000,max] [--peers] [--append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+
+import docker
+
+from bench import containers, latency, peers, procstat, report, services
+
+WARMUP = 5.0
+
+
+@dataclass
+class Step:
+    """What one rate step measured."""
+
+    planned: float
+    printed: float = 0.0
+    indexed: float = 0.0
+    backlog_growth: int = 0
+    seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    rss: dict[str, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    drained: bool = True
+    peer_lines: int = 0
+
+    @property
+    def sustained(self) -> bool:
+        """Indexed kept up with printed, and the backlog did not grow by a second's worth."""
+        return self.indexed >= 0.95 * self.printed and self.backlog_growth <= max(
+            self.printed, 2000
+        )
+
+    def per_10k(self, name: str) -> float:
+        """Cores of `name` per 10k lines/s printed."""
+        return self.cpu[name] / self.seconds / (self.printed / 10_000)
+
+
+class Bench:
+    """The services, the shipper, the containers and the probe of one run."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.run = services.run_id()
+        self.host = f"bench-{self.run}"
+        self.index = f"logs-bench.pipe{self.run}*"
+        self.folder = services.WORK / f"pipeline-{self.run}"
+        self.client = docker.from_env()
+        self.fleet = containers.Fleet(self.client, self.run, args.containers, self.folder / "c")
+        self.probe = latency.Probe(self.index, self.host)
+        self.children: list[services.Child] = []
+        self.peer: peers.CliFollowers | None = None
+
+    def start(self) -> None:
+        """Collector, shipper, containers (idle), probe; and peers if asked."""
+        services.install_template()
+        token = uuid.uuid4().hex
+        port, status = services.free_port(), services.free_port()
+        self.collector_url = f"http://127.0.0.1:{port}"
+        self.collector = services.start_collector(self.folder, port, token, f"bench.pipe{self.run}")
+        env = {
+            **services.clean_env(),
+            "LOGPIPE_COLLECTOR_URL": f"http://127.0.0.1:{port}",
+            "LOGPIPE_TOKEN": token,
+            "LOGPIPE_STATE_DIR": str(self.folder / "state"),
+            "LOGPIPE_HOST_NAME": self.host,
+            "LOGPIPE_HTTP_LISTEN": f"127.0.0.1:{status}",
+            "LOGPIPE_INCLUDE_LABELS": f"logpipe.bench={self.run}",
+        }
+        self.shipper = services.Child("shipper", services.python("shipper"), env, self.folder)
+        self.children = [self.collector, self.shipper]
+        services.wait_http(f"http://127.0.0.1:{status}/healthz")
+        self.fleet.start()
+        self.dockerd = procstat.pids_named("dockerd")
+        self.shims = procstat.pids_named("containerd-shim-runc-v2") + procstat.pids_named(
+            "containerd"
+        )
+        if self.args.peers:
+            self.peer = peers.CliFollowers([c.id for c in self.fleet.containers])
+        self.probe.start()
+
+    def stop(self) -> None:
+        """Everything this run started, by its own handles."""
+        self.probe.stop()
+        if self.peer is not None:
+            self.peer.stop()
+        self.fleet.remove()
+        for child in reversed(self.children):
+            child.stop()
+        services.free_disk(self.index)
+
+    def indexed(self) -> int:
+        """Documents Elasticsearch has accepted, by the collector's own counters.
+
+        Counting searchable documents instead would quantize by the 1 s refresh.
+        """
+        text = urllib.request.urlopen(self.collector_url + "/metrics", timeout=5).read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(
+                (
+                    "logpipe_collector_records_indexed_total ",
+                    "logpipe_collector_records_duplicate_total ",
+                )
+            ):
+                total += float(line.split()[1])
+        return int(total)
+
+    def step(self, rate: float) -> Step:
+        """Print at `rate` for warm-up + window; measure the window; then drain."""
+        name, planned = self.fleet.rate_set(rate)
+        out = Step(planned)
+        self.fleet.control(name)
+        time.sleep(WARMUP)
+        windows = self._cpu_windows()
+        p0, i0 = self.fleet.printed(), self.indexed()
+        peer0 = self.peer.lines() if self.peer else 0
+        t0, began = time.time_ns(), time.monotonic()
+        for w in windows.values():
+            w.start()
+        time.sleep(self.args.step_seconds)
+        for w in windows.values():
+            w.stop()
+        p1, i1 = self.fleet.printed(), self.indexed()
+        out.peer_lines = (self.peer.lines() if self.peer else 0) - peer0
+        t1, out.seconds = time.time_ns(), time.monotonic() - began
+        self.fleet.control("idle")
+        out.printed, out.indexed = (p1 - p0) / out.seconds, (i1 - i0) / out.seconds
+        out.backlog_growth = (p1 - i1) - (p0 - i0)
+        out.cpu = {k: w.used for k, w in windows.items()}
+        out.rss = self._rss()
+        out.drained = self._drain()
+        time.sleep(latency.POLL * 2)
+        out.latencies = self.probe.latencies(t0, t1)
+        return out
+
+    def _cpu_windows(self) -> dict[str, procstat.CpuWindow]:
+        windows = {
+            "shipper": procstat.CpuWindow([self.shipper.pid]),
+            "dockerd": procstat.CpuWindow(self.dockerd),
+            "containerd+shims": procstat.CpuWindow(self.shims),
+            "collector": procstat.CpuWindow([self.collector.pid]),
+            "elasticsearch": procstat.CpuWindow(procstat.pids_named("java")),
+        }
+        if self.peer is not None:
+            windows["docker CLI"] = procstat.CpuWindow(self.peer.pids())
+        return windows
+
+    def _rss(self) -> dict[str, float]:
+        rss = {
+            "shipper": procstat.rss_mb(self.shipper.pid),
+            "shipper peak": procstat.peak_rss_mb(self.shipper.pid),
+            "dockerd": sum(procstat.rss_mb(p) for p in self.dockerd),
+            "collector": procstat.rss_mb(self.collector.pid),
+            "collector peak": procstat.peak_rss_mb(self.collector.pid),
+        }
+        if self.peer is not None:
+            rss["docker CLI"] = sum(procstat.rss_mb(p) for p in self.peer.pids())
+        return rss
+
+    def _drain(self, seconds: float = 45) -> bool:
+        """Wait until everything printed is searchable."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.indexed() >= self.fleet.printed():
+                return True
+            time.sleep(0.5)
+        return False
+
+
+def next_rate(steps: list[Step], tried: int, top: float) -> float | None:
+    """The next rate of the `max` search: up by 1.5x while sustained, then bisect."""
+    good = [s.printed for s in steps if s.sustained]
+    bad = [s.planned for s in steps if not s.sustained]
+    if tried >= 3:
+        return None
+    if not bad:
+        return min(top, max(s.planned for s in steps) * 1.5)
+    low, high = (max(good) if good else 0.0), min(bad)
+    return (low + high) / 2 if high - low > 0.15 * high else None
+
+
+def row(n: int, s: Step) -> list[str]:
+    """One table row."""
+    lat = s.latencies
+    return [
+        str(n),
+        report.fmt(s.planned),
+        report.fmt(s.printed),
+        report.fmt(s.indexed),
+        f"{s.backlog_growth:+,}",
+        "yes" if s.sustained else "NO",
+        f"{s.per_10k('shipper'):.3f}",
+        f"{s.per_10k('dockerd'):.3f}",
+        f"{s.per_10k('containerd+shims'):.3f}",
+        f"{s.per_10k('collector'):.3f}",
+        f"{s.per_10k('elasticsearch'):.3f}",
+        f"{s.rss['shipper']:.0f} / {s.rss['shipper peak']:.0f}",
+        f"{s.rss['dockerd']:.0f}",
+        f"{s.rss['collector']:.0f} / {s.rss['collector peak']:.0f}",
+        " / ".join(f"{latency.percentile(lat, q):.2f}" for q in (0.5, 0.95, 0.99)),
+        str(len(lat)),
+    ]
+
+
+HEADER = [
+    "containers", "planned lines/s", "printed lines/s", "indexed lines/s", "backlog growth",
+    "sustained", "shipper cores/10k l/s", "dockerd cores/10k", "containerd+shims cores/10k",
+    "collector cores/10k", "ES cores/10k", "shipper RSS MB (now/peak)", "dockerd RSS MB",
+    "collector RSS MB (now/peak)", "latency p50/p95/p99 s", "latency samples",
+]  # fmt: skip
+
+
+def peer_rows(n: int, steps: list[Step]) -> list[list[str]]:
+    """Shipper and Docker CLI CPU per line, same containers, same steps."""
+    rows = []
+    for s in steps:
+        lines = s.printed * s.seconds
+        rows.append(
+            [
+                str(n),
+                report.fmt(s.printed),
+                f"{s.cpu['shipper'] / lines * 1e6:.1f}",
+                f"{s.cpu['docker CLI'] / s.peer_lines * 1e6:.1f}" if s.peer_lines else "n/a",
+                report.fmt(s.peer_lines / s.seconds),
+                f"{s.rss['docker CLI']:.0f}",
+            ]
+        )
+    return rows
+
+
+def main() -> None:
+    """Run the steps and append the table."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--containers", type=int, default=10)
+    p.add_argument("--rates", default="1000,5000,max", help="total lines/s; 'max' searches")
+    p.add_argument("--step-seconds", type=float, default=20, help="measured part of a step")
+    p.add_argument("--top", type=float, default=40000, help="highest rate the search tries")
+    p.add_argument("--read-ceiling", action="store_true", help="also measure dockerd's ceiling")
+    p.add_argument("--peers", action="store_true", help="Docker CLI followers in the same run")
+    p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
+    args = p.parse_args()
+    bench = Bench(args)
+    steps: list[Step] = []
+    ceiling = math.nan
+    try:
+        if args.read_ceiling:
+            ceiling = containers.read_ceiling(
+                bench.client, bench.run, min(10, args.containers), 50_000, bench.folder / "read"
+            )
+        bench.start()
+        plan = args.rates.split(",")
+        for rate in [float(r) for r in plan if r != "max"]:
+            steps.append(bench.step(rate))
+            print(report.table(HEADER, [row(args.containers, steps[-1])]), file=sys.stderr)
+        tried = 0
+        while "max" in plan and (rate_ := next_rate(steps, tried, args.top)) is not None:
+            tried += 1
+            steps.append(bench.step(rate_))
+            print(report.table(HEADER, [row(args.containers, steps[-1])]), file=sys.stderr)
+    finally:
+        bench.stop()
+    publish(args, bench, steps, ceiling)
+
+
+def publish(args: argparse.Namespace, bench: Bench, steps: list[Step], ceiling: float) -> None:
+    """The table (and the peers' table) with notes."""
+    best = max((s.printed for s in steps if s.sustained), default=0.0)
+    notes = [
+        f"max sustained (measured steps): {report.fmt(best)} lines/s with "
+        f"{args.containers} containers; steps of {WARMUP:.0f} s warm-up + "
+        f"{args.step_seconds:.0f} s measured",
+        "cores/10k l/s = CPU-seconds in the window / window seconds / (printed lines/s / 10k)",
+        "indexed = documents Elasticsearch accepted (collector's counters); sustained = "
+        "indexed >= 0.95 x printed and the backlog (printed - indexed) grew by less than "
+        "one second of printing (or 2,000 lines); latency = first seen by a search "
+        "polled every 0.25 s (refresh_interval 1s, shipper batch age 0.5 s)",
+    ]
+    if not math.isnan(ceiling):
+        notes.append(
+            f"dockerd read ceiling: {report.fmt(ceiling)} lines/s (`docker logs -t` of "
+            f"{min(10, args.containers)} finished containers x 50,000 lines, in parallel)"
+        )
+    if any(not s.drained for s in steps):
+        notes.append("some steps did not drain within 45 s (see 'sustained')")
+    report.publish(
+        "3. Whole pipeline (containers -> dockerd -> shipper -> collector -> Elasticsearch)",
+        HEADER,
+        [row(args.containers, s) for s in steps],
+        notes,
+        args.append,
+    )
+    if args.peers:
+        report.publish(
+            "4a. Peers: shipper vs Docker CLI followers (same containers, same run)",
+            ["containers", "printed lines/s", "shipper CPU-µs/line", "docker CLI CPU-µs/line",
+             "docker CLI lines/s to sink", "docker CLI RSS MB (all)"],
+            peer_rows(args.containers, steps),
+            ["logspout could not be built here (see bench/README.md); one `docker logs -f -t` "
+             "(Go) per container, stdout into a TCP sink that counts lines, stands in for it",
+             "dockerd serves both followers in this run: its CPU above counts both"],
+            args.append,
+        )  # fmt: skip
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
