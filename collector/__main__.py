@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import ssl
 import sys
@@ -53,7 +54,13 @@ def elasticsearch_client(config: CollectorConfig) -> AsyncElasticsearch:
 
 def sink_settings(config: CollectorConfig) -> SinkSettings:
     """Bulk bounds from the config."""
-    return SinkSettings(max_bytes=config.bulk_max_bytes, max_docs=config.bulk_max_docs)
+    return SinkSettings(
+        max_bytes=config.bulk_max_bytes,
+        max_docs=config.bulk_max_docs,
+        concurrency=config.bulk_concurrency,
+        retry_deadline=config.es_retry_seconds,
+        request_timeout=config.es_request_timeout,
+    )
 
 
 def _server_ssl(config: CollectorConfig) -> ssl.SSLContext | None:
@@ -105,6 +112,7 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
         site = web.TCPSite(runner, host, port, ssl_context=_server_ssl(config))
         await site.start()
         log.info("collector listening", extra={"listen": f"{host}:{port}"})
+        _tune_gc()
         try:
             await asyncio.Event().wait()
         finally:
@@ -113,6 +121,17 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
             lifecycle.cancel()
             await asyncio.gather(lifecycle, return_exceptions=True)
             await lifecycle_es.close()
+
+
+def _tune_gc() -> None:
+    """Make the cyclic garbage collector cheap for the many short-lived documents of a batch.
+
+    Documents hold no cycles (reference counting frees them), yet their dicts trigger a
+    collection every 700 allocations, each scanning the batch being built; that costs
+    about a third of the per-record CPU. Objects alive at start are frozen out of scans.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 async def wait_for_elasticsearch(sink: Sink, wait_seconds: float) -> None:

@@ -27,10 +27,12 @@ from collector.errors import (
     SetupError,
     SinkError,
     Unauthorized,
+    UnsupportedMedia,
 )
 from collector.retention_rules import RulesHolder
 from collector.sink import Sink
-from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult
+from collector.templates import DEADLETTER_STREAM
+from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult, LineError
 
 log = logging.getLogger("logpipe.collector.app")
 
@@ -59,18 +61,20 @@ class State:
 STATE_KEY: web.AppKey[State] = web.AppKey("state", State)
 
 
-def error_response(status: int, message: str, **extra: object) -> web.Response:
-    """A JSON error body with a message a person can act on."""
+def error_response(
+    status: int, message: str, retry_after: float = 1.0, **extra: object
+) -> web.Response:
+    """A JSON error body with a message a person can act on (429/503 say when to retry)."""
     body = ErrorBody.model_validate({"error": message, **extra})
     headers = {}
-    if status in (429, 503) and "retry_after" not in extra:
-        headers["Retry-After"] = "1"
+    if status in (429, 503):
+        headers["Retry-After"] = str(max(1, round(retry_after)))
     return web.json_response(body.model_dump(exclude_defaults=True), status=status, headers=headers)
 
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer aiohttp's own 404/405/413 as JSON too."""
+    """Answer aiohttp's own 404/405/413 as JSON too, and a bug as a JSON 500."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -78,9 +82,17 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         text = {
             404: f"no such endpoint: {request.method} {request.path} (ingest is POST {PATH_LOGS})",
-            405: f"method {request.method} not allowed on {request.path}",
+            405: f"method {request.method} not allowed on {request.path} "
+            f"(allowed: {exc.headers.get('Allow', 'none')})",
         }.get(exc.status, exc.reason)
-        return error_response(exc.status, text)
+        response = error_response(exc.status, text)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        # A bug must not cost the connection nor a silent 500: the shipper retries later.
+        log.exception("internal error", extra={"path": request.path})
+        return error_response(500, "internal error in the collector (logged); retry later")
 
 
 def authenticate(request: web.Request, state: State) -> None:
@@ -108,7 +120,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """
     encoding = request.headers.get("Content-Encoding", "identity").lower()
     if encoding not in ("identity", "", "gzip", "deflate"):
-        raise BadRequest(f"Content-Encoding '{encoding}' not supported (use gzip or none)")
+        raise UnsupportedMedia(f"Content-Encoding '{encoding}' not supported (use gzip or none)")
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"body of {request.content_length} bytes is over the {limit} limit")
     chunks: list[bytes] = []
@@ -120,8 +132,15 @@ async def read_body(request: web.Request, limit: int) -> bytes:
                 raise PayloadTooLarge(f"decompressed body is over the {limit} byte limit")
             chunks.append(chunk)
     except (HttpProcessingError, RequestPayloadError) as exc:
-        raise BadRequest(f"body cannot be decoded as {encoding}: {exc}") from exc
+        raise BadRequest(f"body is not valid {encoding}: {_root_cause(exc)}") from exc
     return b"".join(chunks)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason (zlib's, say), not aiohttp's wrappers around it."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return str(exc) or type(exc).__name__
 
 
 def _now() -> str:
@@ -137,36 +156,42 @@ async def ingest(request: web.Request) -> web.Response:
         response = error_response(exc.status, str(exc))
     except RetryableSinkError as exc:
         log.warning("batch not indexed, shipper will retry", extra={"reason": str(exc)})
-        response = error_response(503, str(exc))
-        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        response = error_response(exc.status, str(exc), retry_after=exc.retry_after)
     except SinkError as exc:
         log.error("batch not indexed", extra={"reason": str(exc)})
         response = error_response(502, str(exc))
+    if not request.content.at_eof():
+        # The rest of the body was not read: the connection cannot carry another request.
+        response.force_close()
     metrics.REQUESTS.labels(str(response.status)).inc()
     return response
 
 
-async def _ingest(request: web.Request, state: State) -> web.Response:
+def _admit(request: web.Request, state: State) -> web.Response | None:
+    """Refuse a batch before reading it: bad credentials or media, busy, not set up."""
     authenticate(request, state)
+    content_type = request.headers.get("Content-Type", NDJSON).split(";")[0].strip().lower()
+    if content_type not in (NDJSON, "application/json", "text/plain", "application/octet-stream"):
+        raise UnsupportedMedia(f"Content-Type '{content_type}' not supported (send {NDJSON})")
     if state.in_flight >= state.config.max_in_flight:
+        # Bounded work in progress: memory stays flat, the shipper keeps the batch.
         return error_response(503, "collector busy: too many batches in flight, retry shortly")
     if not state.template_ok:
-        return error_response(503, state.template_problem)
-    content_type = request.headers.get("Content-Type", NDJSON).split(";")[0].strip()
-    if content_type not in (NDJSON, "application/json", "text/plain"):
-        raise BadRequest(f"Content-Type '{content_type}' not supported (send {NDJSON})")
+        return error_response(503, state.template_problem, retry_after=5)
+    return None
+
+
+async def _ingest(request: web.Request, state: State) -> web.Response:
+    refusal = _admit(request, state)
+    if refusal is not None:
+        return refusal
     state.in_flight += 1
     metrics.IN_FLIGHT.inc()
     try:
         body = await read_body(request, state.config.max_body_bytes)
         decoded = batch.decode(body, state.context, _now(), state.config.keep_original)
         metrics.RECORDS_RECEIVED.inc(decoded.received)
-        sink = request.app[SINK_KEY]
-        outcome = await sink.write(decoded.docs)
-        if decoded.dead_letters:
-            stored = await sink.write(decoded.dead_letters)
-            outcome.dead_lettered += stored.indexed + stored.duplicates + stored.dead_lettered
-            metrics.RECORDS_DEAD_LETTERED.inc(len(decoded.dead_letters))
+        outcome = await request.app[SINK_KEY].write(decoded.docs + decoded.dead_letters)
     finally:
         state.in_flight -= 1
         metrics.IN_FLIGHT.dec()
@@ -177,15 +202,21 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         dead_lettered=outcome.dead_lettered,
     )
     if decoded.errors:
-        metrics.LINES_INVALID.inc(len(decoded.errors))
-        first = decoded.errors[0]
-        message = (
-            f"{len(decoded.errors)} of {decoded.received} lines rejected (first: line "
-            f"{first.line}: {first.error}); the other lines were indexed and the rejected "
-            "ones stored in the dead-letter data stream"
-        )
-        return error_response(400, message, detail=decoded.errors, result=result)
+        return _partial(decoded.errors, result)
     return web.json_response(result.model_dump())
+
+
+def _partial(errors: list[LineError], result: IngestResult) -> web.Response:
+    """400 naming the bad lines, once the good ones are indexed and the bad dead-lettered."""
+    metrics.LINES_INVALID.inc(len(errors))
+    first = errors[0]
+    message = (
+        f"{len(errors)} of {result.received} lines rejected (first: line {first.line}: "
+        f"{first.error}); the other lines were indexed and the rejected ones stored in the "
+        f"dead-letter data stream {DEADLETTER_STREAM}"
+    )
+    # The answer stays small however many lines were bad; the metric counts them all.
+    return error_response(400, message, detail=errors[:100], result=result)
 
 
 async def healthz(request: web.Request) -> web.Response:

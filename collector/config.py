@@ -83,6 +83,17 @@ class CollectorConfig(BaseSettings):
         8 * 1024 * 1024, ge=64 * 1024, description="Largest _bulk request sent to Elasticsearch."
     )
     bulk_max_docs: int = Field(5000, ge=1, description="Most documents per _bulk request.")
+    bulk_concurrency: int = Field(4, ge=1, le=64, description="_bulk requests sent at once.")
+    es_retry_seconds: float = Field(
+        30,
+        gt=0,
+        description="How long a batch is retried against Elasticsearch (429, 5xx, connection "
+        "errors) before the shipper is answered 503/429 + Retry-After; keep it below the "
+        "shipper's request_timeout.",
+    )
+    es_request_timeout: float = Field(
+        30, gt=0, description="Seconds to wait for one _bulk answer before retrying it."
+    )
     max_in_flight: int = Field(
         8, ge=1, description="Batches processed at once; more are answered 503 + Retry-After."
     )

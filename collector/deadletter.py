@@ -21,6 +21,17 @@ DATASET = "logpipe.deadletter"
 _DATA_STREAM = {"type": "logs", "dataset": DATASET, "namespace": "default"}
 # Fields copied from a refused document: ours, so they fit the mappings.
 _IDENTITY = ("container", "host", "service", "stream")
+# A dead letter must never be the next thing refused: big texts are cut (and tagged so).
+MESSAGE_CHARS = 32 * 1024
+ORIGINAL_CHARS = 1024 * 1024
+
+
+def _cut(text: str, limit: int, tags: list[str]) -> str:
+    if len(text) <= limit:
+        return text
+    if "truncated" not in tags:
+        tags.append("truncated")
+    return text[:limit]
 
 
 def lenient_json(value: object) -> str:
@@ -34,15 +45,17 @@ def lenient_json(value: object) -> str:
 def unreadable_line(raw: bytes, number: int, reason: str, ingested: str) -> Doc:
     """The dead-letter document for wire line `number`, which could not be read."""
     text = raw.decode("utf-8", "replace")
+    tags = ["dead_letter"]
+    original = _cut(text, ORIGINAL_CHARS, tags)
     body = {
         "@timestamp": ingested,
-        "message": text,
+        "message": _cut(text, MESSAGE_CHARS, tags),
         "error": {"type": "invalid_wire_line", "message": f"line {number}: {reason}"},
-        "event": {"dataset": DATASET, "ingested": ingested, "original": text},
+        "event": {"dataset": DATASET, "ingested": ingested, "original": original},
         "data_stream": _DATA_STREAM,
-        "tags": ["dead_letter"],
+        "tags": tags,
     }
-    return Doc(doc_id("invalid_wire_line", text), DEADLETTER_STREAM, body, text)
+    return Doc(doc_id("invalid_wire_line", text), DEADLETTER_STREAM, body, original)
 
 
 def refused(doc: Doc, reason: str) -> Doc:
@@ -63,22 +76,24 @@ def bare(doc: Doc, reason: str) -> Doc:
 
 
 def _refused_body(doc: Doc, reason: str, timestamp: object) -> dict[str, Any]:
-    document = lenient_json(doc.body)
+    tags = ["dead_letter"]
+    document = _cut(lenient_json(doc.body), ORIGINAL_CHARS, tags)
+    # The line as the container printed it; the document we built, if there is none.
+    original = _cut(doc.original, ORIGINAL_CHARS, tags) if doc.original is not None else document
     return {
         "@timestamp": timestamp,
-        "message": str(doc.body.get("message", "")),
-        "error": {"type": "rejected_by_elasticsearch", "message": reason},
+        "message": _cut(str(doc.body.get("message", "")), ORIGINAL_CHARS, tags),
+        "error": {"type": "rejected_by_elasticsearch", "message": reason[:4096]},
         "event": {
             "dataset": DATASET,
             "ingested": _ingested(doc),
-            # The line as the container printed it; the document we built, if there is none.
-            "original": doc.original if doc.original is not None else document,
+            "original": original,
             "reason": f"refused by {doc.stream}",
         },
         # Not mapped (the template is not dynamic): kept in _source for a person to read.
         "logpipe": {"refused": {"index": doc.stream, "document": document}},
         "data_stream": _DATA_STREAM,
-        "tags": ["dead_letter"],
+        "tags": tags,
     }
 
 

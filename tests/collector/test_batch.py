@@ -1,0 +1,95 @@
+"""Decoding a wire batch into documents: good lines kept, bad lines named and dead-lettered."""
+
+from __future__ import annotations
+
+from collector.batch import decode
+from collector.enrich import Context
+from collector.templates import DEADLETTER_STREAM
+from tests.collector.wirelines import body, log, log_doc_id, source
+
+TS = 1_714_000_000_123_456_789
+NOW = "2024-05-01T00:00:00.000Z"
+
+
+def test_good_lines_become_documents_with_deterministic_ids() -> None:
+    """Each log line becomes one document whose _id comes from host, container, stream, ts, seq."""
+    out = decode(body(source(), log("a", TS), log("b", TS, seq=1)), Context(), NOW)
+    assert out.received == 3
+    assert out.errors == []
+    assert [d.id for d in out.docs] == [log_doc_id(TS), log_doc_id(TS, 1)]
+    assert [d.body["message"] for d in out.docs] == ["a", "b"]
+    assert out.docs[0].original == "a"
+
+
+def test_malformed_json_line_is_named_and_dead_lettered_others_kept() -> None:
+    """A line that is not JSON is reported by number and kept in the dead-letter stream."""
+    raw = b'{"kind": "log", "src": 0, oops'
+    out = decode(body(source(), log("before", TS), raw, log("after", TS + 1)), Context(), NOW)
+    assert [d.body["message"] for d in out.docs] == ["before", "after"]
+    [error] = out.errors
+    assert error.line == 3
+    assert error.error.startswith("not valid JSON")
+    [dead] = out.dead_letters
+    assert dead.stream == DEADLETTER_STREAM
+    assert dead.body["event"]["original"] == raw.decode()
+    assert dead.body["error"]["message"].startswith("line 3: not valid JSON")
+
+
+def test_off_schema_line_names_the_field() -> None:
+    """A line of the wrong shape is refused with the name of the offending field."""
+    out = decode(body(source(), log("x", TS, stream="stdweird")), Context(), NOW)
+    [error] = out.errors
+    assert error.line == 2
+    assert "field 'stream' of a 'log' line" in error.error
+    out = decode(body(b'{"kind": "logz"}', b'{"src": 1}', b"[1]"), Context(), NOW)
+    assert [e.error.split(":")[0] for e in out.errors] == [
+        "field 'kind'",
+        "field 'kind' is missing",
+        "not a JSON object",
+    ]
+
+
+def test_unknown_source_is_a_line_error() -> None:
+    """A line naming a src no earlier line declared is refused, not guessed."""
+    out = decode(body(source(0), log("x", TS, src=7)), Context(), NOW)
+    [error] = out.errors
+    assert error.error == "src 7 not declared by an earlier 'source' line"
+    assert out.docs == []
+
+
+def test_invalid_utf8_is_replaced_and_tagged_not_refused() -> None:
+    """Bytes that are not UTF-8 become U+FFFD and the document is tagged invalid_utf8."""
+    raw = log("caf\u00e9 XX ok", TS).replace(b"XX", b"\xff\xfe")
+    out = decode(body(source(), raw, log("clean", TS + 1)), Context(), NOW)
+    assert out.errors == []
+    bad, clean = out.docs
+    assert bad.body["message"] == "caf\u00e9 \ufffd\ufffd ok"
+    assert "invalid_utf8" in bad.body["tags"]
+    assert "invalid_utf8" not in clean.body.get("tags", [])
+
+
+def test_time_beyond_nanosecond_range_is_a_line_error() -> None:
+    """A timestamp past 2262 (or past any calendar) is refused by line, not raised."""
+    huge = log("x", 1).replace(b'"ts":1', b'"ts":' + str(10**30).encode())
+    past_2262 = log("y", 2**63)
+    out = decode(body(source(), huge, past_2262, log("ok", TS)), Context(), NOW)
+    assert [e.line for e in out.errors] == [2, 3]
+    assert all("field 'ts'" in e.error for e in out.errors)
+    assert [d.body["message"] for d in out.docs] == ["ok"]
+
+
+def test_blank_lines_and_crlf_are_tolerated() -> None:
+    """Empty lines are skipped and a trailing CR does not make a line invalid."""
+    out = decode(source() + b"\r\n\n  \n" + log("x", TS) + b"\r\n", Context(), NOW)
+    assert out.errors == []
+    assert out.received == 2
+    assert [d.body["message"] for d in out.docs] == ["x"]
+
+
+def test_events_and_gaps_become_documents() -> None:
+    """Lifecycle events and gaps are indexed beside the log lines."""
+    event = b'{"kind":"event","src":0,"ts":1,"action":"die","exit_code":3}'
+    gap = b'{"kind":"gap","src":0,"stream":"stderr","from_ts":1,"to_ts":2,"reason":"rotated"}'
+    out = decode(body(source(), event, gap), Context(), NOW)
+    assert out.errors == []
+    assert [d.body["event"]["action"] for d in out.docs] == ["die", "gap"]
