@@ -4,7 +4,10 @@ A position is per stream: the last timestamp and how many entries carried it. Re
 asks dockerd for everything since the lowest position of the two streams and drops, per
 stream, what was already taken: measured to lose and duplicate nothing where a single
 `since` loses or repeats lines (see DOCKER_LOGS.md). The acknowledged positions are
-saved atomically (write, fsync, rename, fsync of the folder) in one file.
+saved atomically (write, fsync, rename, fsync of the folder) in one file, with what is
+needed to account for a container that disappears while the shipper is not running:
+its name, image and labels, whether its log was read to the end, and the last time the
+shipper was alive (containers that exited after it are read at the next start).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import orjson
 
@@ -35,12 +39,22 @@ class Position:
         return Position(ts, seq + 1)
 
 
+class SavedMeta(TypedDict):
+    """What a gap document needs to name a container that is gone."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+
+
 @dataclass(slots=True)
 class Cursor:
     """Positions of one container's two streams."""
 
     streams: dict[str, Position] = field(default_factory=dict)
     floor: int = 0
+    meta: SavedMeta | None = None
+    done: bool = False  # its log was read to the end after it stopped
 
     def position(self, stream: str) -> Position:
         """This stream's position; the floor when it never had a line."""
@@ -52,7 +66,8 @@ class Cursor:
 
     def copy(self) -> Cursor:
         """An independent copy."""
-        return Cursor({k: Position(p.ts, p.count) for k, p in self.streams.items()}, self.floor)
+        streams = {k: Position(p.ts, p.count) for k, p in self.streams.items()}
+        return Cursor(streams, self.floor, self.meta, self.done)
 
 
 class Sequencer:
@@ -60,23 +75,30 @@ class Sequencer:
 
     Within one stream dockerd's timestamps never go backwards, except when it repeats
     lines after a log rotation; those repeats are at or before the position reached.
+    A repeat can start at the very timestamp last read: then only the content tells a
+    repeat from a new entry, so entries of a timestamp are told apart by a digest
+    (distinct lines never share a nanosecond in practice: DOCKER_LOGS.md).
     """
 
     def __init__(self, start: Position) -> None:
         self.reached = Position(start.ts, start.count)
         self._ts = -1
-        self._seq = 0
+        self._digests: list[int | None] = []
 
-    def number(self, ts: int) -> int | None:
+    def number(self, ts: int, digest: int | None = None) -> int | None:
         """The entry's sequence number among equal timestamps, or None if already taken."""
-        if ts == self._ts:
-            self._seq += 1
+        if ts != self._ts:
+            self._ts, self._digests = ts, [digest]
+            seq = 0
+        elif digest is not None and digest in self._digests:
+            seq = self._digests.index(digest)
         else:
-            self._ts, self._seq = ts, 0
-        if self.reached.covers(ts, self._seq):
+            seq = len(self._digests)
+            self._digests.append(digest)
+        if self.reached.covers(ts, seq):
             return None
-        self.reached = Position(ts, self._seq + 1)
-        return self._seq
+        self.reached = Position(ts, seq + 1)
+        return seq
 
 
 class CursorStore:
@@ -86,6 +108,7 @@ class CursorStore:
         self._dir = state_dir
         self._path = state_dir / "cursors.json"
         self._cursors: dict[str, Cursor] = {}
+        self.alive_ns = 0  # the last time this shipper was known to be reading
 
     def load(self) -> None:
         """Read the saved cursors (none on first start)."""
@@ -94,9 +117,13 @@ class CursorStore:
             raw = orjson.loads(self._path.read_bytes())
         except FileNotFoundError:
             return
+        self.alive_ns = int(raw.get("alive_ns", 0))
         for cid, entry in raw.get("containers", {}).items():
             streams = {s: Position(p[0], p[1]) for s, p in entry.get("streams", {}).items()}
-            self._cursors[cid] = Cursor(streams, entry.get("floor", 0))
+            meta = entry.get("meta")
+            self._cursors[cid] = Cursor(
+                streams, entry.get("floor", 0), meta, bool(entry.get("done", False))
+            )
 
     def get(self, cid: str) -> Cursor | None:
         """A copy of the container's cursor, if it has one."""
@@ -110,10 +137,18 @@ class CursorStore:
         if current is None or (pos.ts, pos.count) > (current.ts, current.count):
             cursor.streams[stream] = pos
 
-    def ensure(self, cid: str, floor: int) -> Cursor:
-        """The container's cursor, created with `floor` if it has none."""
+    def ensure(self, cid: str, floor: int, meta: SavedMeta | None = None) -> Cursor:
+        """The container's cursor, created with `floor` if it has none; notes `meta`."""
         cursor = self._cursors.setdefault(cid, Cursor(floor=floor))
+        if meta is not None:
+            cursor.meta = meta
         return cursor.copy()
+
+    def set_done(self, cid: str, done: bool) -> None:
+        """Note whether the container's log was read to its end (it had stopped)."""
+        cursor = self._cursors.get(cid)
+        if cursor is not None:
+            cursor.done = done
 
     def forget(self, cid: str) -> None:
         """Drop a removed container's cursor."""
@@ -127,15 +162,22 @@ class CursorStore:
         """Write all cursors atomically."""
         data = {
             "version": 1,
-            "containers": {
-                cid: {
-                    "floor": c.floor,
-                    "streams": {s: [p.ts, p.count] for s, p in c.streams.items()},
-                }
-                for cid, c in self._cursors.items()
-            },
+            "alive_ns": self.alive_ns,
+            "containers": {cid: _entry(c) for cid, c in self._cursors.items()},
         }
         atomic_write(self._path, orjson.dumps(data))
+
+
+def _entry(c: Cursor) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "floor": c.floor,
+        "streams": {s: [p.ts, p.count] for s, p in c.streams.items()},
+    }
+    if c.meta is not None:
+        entry["meta"] = c.meta
+    if c.done:
+        entry["done"] = True
+    return entry
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -10,6 +10,7 @@ entries of 16,384 bytes that all carry the same timestamp.
 from __future__ import annotations
 
 import calendar
+import re
 import struct
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 PIECE = 16384  # dockerd's cut for long lines
 _TS_LEN = 30  # "2026-11-27T20:55:19.123456789Z"
 _HEADER = struct.Struct(">BxxxL")
+# An entry's timestamp as dockerd writes it in a TTY stream (nothing else delimits entries).
+_TTY_TS = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
 _second_cache: dict[bytes, int] = {}
 
 
@@ -139,15 +142,30 @@ class TtyDemuxer:
         if len(buf) <= _TS_LEN or (not final and len(buf) < _TS_LEN + 1):
             return None
         start = _TS_LEN + 1
+        ts = parse_ts(bytes(buf[:_TS_LEN]))
         nl = buf.find(b"\n", start, start + PIECE)
+        stop: int | None
         if nl >= 0:
             stop = nl + 1
         elif len(buf) >= start + PIECE:
             stop = start + PIECE
-        elif final:
-            stop = len(buf)
         else:
+            stop = len(buf) if final else None
+        stop = _next_entry(buf, start, len(buf) if stop is None else stop, ts) or stop
+        if stop is None:
             return None
-        frame = Frame(STDOUT, parse_ts(bytes(buf[:_TS_LEN])), bytes(buf[start:stop]))
+        frame = Frame(STDOUT, ts, bytes(buf[start:stop]))
         del buf[:stop]
         return frame
+
+
+def _next_entry(buf: bytearray, start: int, stop: int, ts: int) -> int | None:
+    """Where a next entry starts before `stop`: after a last line without newline.
+
+    A line written without newline just before the container stopped is followed, when
+    it ran again, by the next run's entries; only their timestamp shows where it ends.
+    """
+    for match in _TTY_TS.finditer(buf, start, stop):
+        if parse_ts(match.group()[:-1]) >= ts:
+            return match.start()
+    return None

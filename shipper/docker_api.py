@@ -15,7 +15,8 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from shipper.errors import ContainerGone, DockerError, DockerUnavailable
+from shipper.demux import parse_ts
+from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
 
 API_VERSION = "v1.41"
 
@@ -31,15 +32,26 @@ class ContainerSummary(TypedDict):
     tty: bool
     running: bool
     started_at: str
+    finished_ns: int  # 0 when it never stopped
     log_driver: str
+    log_opts: dict[str, str]
+
+
+class Listed(TypedDict):
+    """One container of `GET /containers/json?all=1`."""
+
+    id: str
+    state: str  # created, running, paused, restarting, removing, exited, dead
 
 
 def parse_host(docker_host: str) -> tuple[aiohttp.BaseConnector, str]:
     """A connector and base URL for DOCKER_HOST (unix:// or tcp://)."""
+    # No connection limit: every followed container holds one connection for its stream.
     if docker_host.startswith("unix://"):
-        return aiohttp.UnixConnector(path=docker_host[len("unix://") :]), "http://docker"
+        path = docker_host[len("unix://") :]
+        return aiohttp.UnixConnector(path=path, limit=0), "http://docker"
     if docker_host.startswith(("tcp://", "http://")):
-        return aiohttp.TCPConnector(), "http://" + docker_host.split("://", 1)[1]
+        return aiohttp.TCPConnector(limit=0), "http://" + docker_host.split("://", 1)[1]
     raise DockerError(f"DOCKER_HOST '{docker_host}' is neither unix:// nor tcp://")
 
 
@@ -57,8 +69,20 @@ def summary_from_inspect(data: dict[str, Any]) -> ContainerSummary:
         tty=bool(config.get("Tty")),
         running=bool(state.get("Running")),
         started_at=str(state.get("StartedAt", "")),
+        finished_ns=_time_ns(str(state.get("FinishedAt") or "")),
         log_driver=str((host_config.get("LogConfig") or {}).get("Type", "")),
+        log_opts=dict((host_config.get("LogConfig") or {}).get("Config") or {}),
     )
+
+
+def _time_ns(value: str) -> int:
+    """Nanoseconds from Docker's RFC 3339 time; 0 for its zero time or nonsense."""
+    if not value or value.startswith("0001-"):
+        return 0
+    try:
+        return parse_ts(value.encode())
+    except DemuxError:
+        return 0
 
 
 class DockerClient:
@@ -107,17 +131,25 @@ class DockerClient:
 
     async def list_ids(self) -> list[str]:
         """Ids of all running containers."""
-        items = await self._get_json("/containers/json")
-        return [item["Id"] for item in items]
+        return [c["id"] for c in await self.list_all() if c["state"] == "running"]
+
+    async def list_all(self) -> list[Listed]:
+        """Every container, running or not, with its state."""
+        items = await self._get_json("/containers/json", {"all": "1"})
+        return [Listed(id=item["Id"], state=str(item.get("State", ""))) for item in items]
 
     async def inspect(self, cid: str) -> ContainerSummary:
         """Inspect one container."""
         return summary_from_inspect(await self._get_json(f"/containers/{quote(cid)}/json"))
 
     @contextlib.asynccontextmanager
-    async def event_stream(self) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        """Subscribe to container events; the subscription is live once this is entered."""
+    async def event_stream(
+        self, since: str | None = None
+    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Subscribe to container events (replayed from `since`); live once entered."""
         params = {"filters": orjson.dumps({"type": ["container"]}).decode()}
+        if since is not None:
+            params["since"] = since
         try:
             async with self.session.get(self._url("/events"), params=params) as resp:
                 if resp.status != 200:
@@ -126,7 +158,9 @@ class DockerClient:
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise DockerUnavailable(f"event stream from dockerd broke: {exc}") from exc
 
-    async def logs(self, cid: str, since: str, follow: bool = True) -> AsyncIterator[bytes]:
+    async def logs(
+        self, cid: str, since: str, follow: bool = True, until: str | None = None
+    ) -> AsyncIterator[bytes]:
         """Raw chunks of the container's log stream, with timestamps, since (inclusive)."""
         params = {
             "follow": "1" if follow else "0",
@@ -135,6 +169,8 @@ class DockerClient:
             "timestamps": "1",
             "since": since,
         }
+        if until is not None:
+            params["until"] = until
         path = f"/containers/{quote(cid)}/logs"
         try:
             async with self.session.get(self._url(path), params=params) as resp:

@@ -2,29 +2,51 @@
 
 The request for the logs goes out first and the container is inspected after: a
 ``--rm`` container may be removed within milliseconds of its start, and a request
-already accepted keeps streaming after removal (DOCKER_LOGS.md). Whether the stream is
-multiplexed or a TTY's is told from its first bytes.
+already accepted keeps streaming after removal (DOCKER_LOGS.md). Lines wait for that
+inspection before they are queued, so an opt-out only visible there is honoured.
+
+dockerd ends a follow stream when the container stops even if its reader was behind,
+so each stream end is followed by a read without ``follow`` from the position reached,
+and only then by an inspection that tells whether the container is done: a stream that
+ended while the container runs (dockerd restarting, a silent stream cut) is resumed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter
+
 from shipper import metrics
 from shipper.cursor import STREAMS, Position, Sequencer
-from shipper.demux import STREAM_NAMES, Frame, FrameDemuxer, TtyDemuxer, format_since
-from shipper.docker_api import DockerClient
+from shipper.demux import STREAM_NAMES, format_since
+from shipper.docker_api import ContainerSummary, DockerClient
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
 from shipper.record import GapRecord, LogRecord, Meta, Record
-from shipper.rejoin import Line, Rejoiner
+from shipper.rejoin import Line, LineReader
+from shipper.rotation import JumpDetector, Window, file_bytes, judge, merge
 
 log = logging.getLogger("logpipe.shipper.follow")
 
+AUDITS = Counter(
+    "logpipe_shipper_rotation_audits_total",
+    "Re-reads of windows where dockerd's follow stream may have skipped rotated files.",
+)
+RECOVERED = Counter(
+    "logpipe_shipper_lines_recovered_total",
+    "Lines dockerd's follow stream skipped after a rotation that a re-read recovered.",
+)
+
 RECONNECT_INITIAL = 0.2
 RECONNECT_MAX = 10.0
+AUDIT_EVERY = 0.5  # seconds between two audits of one container (windows wait and merge)
+RESUME_GAP = "lines before the resume point were no longer in Docker's log (rotated or removed)"
+SKIPPED_GAP = "dockerd's follow stream skipped rotated log files and they were gone when re-read"
+REMOVED_GAP = "the container was removed before its logs could be read"
 
 
 @dataclass(slots=True)
@@ -35,6 +57,8 @@ class Stats:
     lines: int = 0
     bytes: int = 0
     last_ts: int = 0
+    recovered: int = 0
+    gaps: int = 0
     started: float = field(default_factory=time.time)
 
 
@@ -56,94 +80,152 @@ class Follower:
         self.max_line_bytes = max_line_bytes
         self.stats = Stats()
         self.again = False  # a start event came while we were finishing
+        self.wake = asyncio.Event()  # set to retry at once (dockerd is back)
+        self.read_to_end = False  # the container stopped and its whole log was read
+        self._fresh = all(p.count == 0 for p in positions.values())
+        self._decided = asyncio.Event()
+        self._skip = False
+        self._jumps: JumpDetector | None = None
+        self._windows: list[Window] = []
+        self._audit: asyncio.Task[None] | None = None
+        self._expect: dict[str, Position] = {}
+        self._sequencers: dict[str, Sequencer] = {}
 
     @property
     def cid(self) -> str:
         """The container id."""
         return self.meta.id
 
+    def learn(self, summary: ContainerSummary | None, meta: Meta, skip: bool) -> None:
+        """Take what inspecting the container told (None: it was gone); lines may flow."""
+        self.meta = meta
+        self._skip = skip
+        if summary is not None:
+            size = file_bytes(summary["log_driver"], summary["log_opts"])
+            self._jumps = JumpDetector(size) if size else None
+        self._decided.set()
+
     async def run(self) -> None:
         """Follow until the container has stopped (or is gone) and its lines are queued."""
         delay = RECONNECT_INITIAL
-        while True:
-            self.again = False
-            try:
-                done = await self._one_request()
-            except DockerUnavailable as exc:
-                self.stats.state = "reconnecting"
-                metrics.RECONNECTS.inc()
-                log.warning(
-                    "log stream interrupted", extra={"container": self.cid[:12], "reason": str(exc)}
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX)
-                continue
-            if done and not self.again:
-                self.stats.state = "gone"
-                return
-            delay = RECONNECT_INITIAL
-            await asyncio.sleep(0.05)
-
-    async def _one_request(self) -> bool:
-        """One logs request to its end; True when the container is done."""
-        sequencers = {s: Sequencer(self.positions.get(s) or Position()) for s in STREAMS}
-        expect = {s: p for s, p in self.positions.items() if p.count > 0}
-        # The supervisor fills in both streams (at the floor when one never had a line).
-        since = min((p.ts for p in self.positions.values()), default=0)
-        reader = _StreamReader(self.max_line_bytes)
-        self.stats.state = "following"
         try:
-            async for chunk in self.docker.logs(self.cid, format_since(since)):
-                for line in reader.feed(chunk):
-                    await self._emit(line, sequencers, expect)
+            while True:
+                self.again = False
+                try:
+                    done = await self._cycle()
+                except DockerUnavailable as exc:
+                    self._interrupted(exc)
+                    await self._sleep(delay)
+                    delay = min(delay * 2, RECONNECT_MAX)
+                    continue
+                if done and not self.again:
+                    break
+                delay = RECONNECT_INITIAL
+                await asyncio.sleep(0.05)
+            await self._audits_done()
+            self.stats.state = "gone"
+        finally:
+            if self._audit is not None:
+                self._audit.cancel()
+
+    def _interrupted(self, exc: Exception) -> None:
+        self.stats.state = "reconnecting"
+        metrics.RECONNECTS.inc()
+        log.warning(
+            "log stream interrupted", extra={"container": self.cid[:12], "reason": str(exc)}
+        )
+
+    async def _sleep(self, delay: float) -> None:
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), delay)
+
+    async def _cycle(self) -> bool:
+        """Follow, then read what the follow stream left; True when the container is done."""
+        self.read_to_end = False
+        try:
+            await self._read(follow=True)
         except ContainerGone:
-            # Removed before we asked: nothing more can be read.
+            if self._fresh:
+                await self._removed_unread()
             return True
+        self.stats.state = "draining"
+        try:
+            reader = await self._read(follow=False)
+        except ContainerGone:
+            return True
+        if await self._running():
+            return False
+        for line in reader.finish():
+            await self._emit(line, self._sequencers)
+        self.read_to_end = True
+        return True
+
+    async def _read(self, follow: bool) -> LineReader:
+        """One logs request from the positions reached, to its end."""
+        self._sequencers = {s: Sequencer(self.positions[s]) for s in STREAMS}
+        self._expect = {s: p for s, p in self.positions.items() if p.count > 0}
+        since = min(p.ts for p in self.positions.values())
+        reader = LineReader(self.max_line_bytes)
+        self.stats.state = "following" if follow else "draining"
+        if self._jumps is not None:
+            self._jumps.restart()
+        try:
+            async for chunk in self.docker.logs(self.cid, format_since(since), follow=follow):
+                for line in reader.feed(chunk):
+                    await self._emit(line, self._sequencers)
         except DemuxError as exc:
             log.error(
                 "log stream unreadable, reconnecting",
                 extra={"container": self.cid[:12], "reason": str(exc)},
             )
             raise DockerUnavailable(str(exc)) from exc
-        # The stream ended normally: either the container stopped, or dockerd is going away.
+        return reader
+
+    async def _running(self) -> bool:
         try:
             info = await self.docker.inspect(self.cid)
         except ContainerGone:
-            running = False
+            return False
         except DockerError as exc:
             raise DockerUnavailable(f"cannot inspect after stream end: {exc}") from exc
-        else:
-            running = info["running"]
-        if running:
-            return False
-        for line in reader.close():
-            await self._emit(line, sequencers, expect)
-        return True
+        return info["running"]
 
-    async def _emit(
-        self, line: Line, seqs: dict[str, Sequencer], expect: dict[str, Position]
-    ) -> None:
+    async def _emit(self, line: Line, seqs: dict[str, Sequencer]) -> None:
         stream = STREAM_NAMES[line.stream]
-        wanted = expect.pop(stream, None)
+        wanted = self._expect.pop(stream, None)
         if wanted is not None and line.ts > wanted.ts:
-            await self._gap(stream, wanted.ts, line.ts)
-        seq = seqs[stream].number(line.ts)
+            await self._gap(stream, wanted.ts, line.ts, RESUME_GAP)
+        seq = seqs[stream].number(line.ts, hash(line.data))
         if seq is None:
             metrics.DUPLICATES_DROPPED.inc()
             return
+        if self._jumps is not None:
+            window = self._jumps.observe(stream, line.ts, len(line.data))
+            if window is not None:
+                self._suspect(window)
+        await self._put(stream, line, seq)
         self.positions[stream] = Position(line.ts, seq + 1)
+        self.stats.last_ts = max(self.stats.last_ts, line.ts)
+
+    async def _put(self, stream: str, line: Line, seq: int) -> None:
+        if not self._decided.is_set():
+            await self._decided.wait()
+        if self._skip:
+            return
         self.stats.lines += 1
         self.stats.bytes += len(line.data)
-        self.stats.last_ts = line.ts
         metrics.LINES_READ.inc()
         metrics.BYTES_READ.inc(len(line.data))
         if line.truncated:
             metrics.LINES_TRUNCATED.inc()
         await self.out.put(LogRecord(self.meta, stream, line.ts, seq, line.data, line.truncated))
 
-    async def _gap(self, stream: str, from_ts: int, to_ts: int) -> None:
+    async def _gap(
+        self, stream: str, from_ts: int, to_ts: int, reason: str, estimate: int | None = None
+    ) -> None:
         metrics.GAPS.inc()
-        reason = "lines before the resume point were no longer in Docker's log (rotated or removed)"
+        self.stats.gaps += 1
         log.warning(
             "gap: lines lost before they could be read",
             extra={
@@ -151,53 +233,59 @@ class Follower:
                 "stream": stream,
                 "from_ts": from_ts,
                 "to_ts": to_ts,
+                "reason": reason,
             },
         )
-        await self.out.put(GapRecord(self.meta, stream, from_ts, to_ts, reason))
+        await self.out.put(GapRecord(self.meta, stream, from_ts, to_ts, reason, estimate))
 
+    async def _removed_unread(self) -> None:
+        """The container was gone before anything could be read: say so for each stream."""
+        since = max(p.ts for p in self.positions.values())
+        now = time.time_ns()
+        for stream in STREAMS:
+            await self._gap(stream, since, now, REMOVED_GAP)
 
-class _StreamReader:
-    """Bytes of one logs response in, whole lines out; detects TTY from the first bytes."""
+    def _suspect(self, window: Window) -> None:
+        self._windows.append(window)
+        if self._audit is None or self._audit.done():
+            self._audit = asyncio.create_task(self._audits(), name=f"audit-{self.cid[:12]}")
 
-    def __init__(self, max_line_bytes: int) -> None:
-        self._max = max_line_bytes
-        self._demux: FrameDemuxer | TtyDemuxer | None = None
-        self._head = b""
-        self._rejoin: dict[int, Rejoiner] = {}
+    async def _audits(self) -> None:
+        """Read suspect windows again, one merged request at a time."""
+        while self._windows:
+            windows, self._windows = self._windows, []
+            try:
+                await self._audit_once(windows)
+            except DockerUnavailable:
+                self._windows = windows + self._windows  # dockerd is away: try again later
+            await asyncio.sleep(AUDIT_EVERY)
 
-    def feed(self, chunk: bytes) -> list[Line]:
-        if self._demux is None:
-            self._head += chunk
-            if len(self._head) < 4:
-                return []
-            chunk, self._head = self._head, b""
-            tty = not (chunk[0] in (1, 2) and chunk[1:4] == b"\0\0\0")
-            self._demux = TtyDemuxer() if tty else FrameDemuxer()
-            self._rejoin = {1: Rejoiner(self._max, tty), 2: Rejoiner(self._max, tty)}
-        return self._lines(self._demux.feed(chunk))
-
-    def _lines(self, frames: list[Frame]) -> list[Line]:
-        lines = []
-        for frame in frames:
-            line = self._rejoin[frame.stream].push(frame)
-            if line is not None:
-                lines.append(line)
-        return lines
-
-    def close(self) -> list[Line]:
-        """Lines held at the end of the stream (the container has stopped)."""
-        if self._demux is None:
-            if not self._head:
-                return []
-            self._demux = TtyDemuxer()
-            self._rejoin = {1: Rejoiner(self._max, True), 2: Rejoiner(self._max, True)}
-            lines = self._lines(self._demux.feed(self._head))
-        else:
+    async def _audit_once(self, windows: list[Window]) -> None:
+        start, end = merge(windows)
+        reader = LineReader(self.max_line_bytes)
+        lines: list[Line] = []
+        AUDITS.inc()
+        try:
+            async for chunk in self.docker.logs(
+                self.cid, format_since(start), follow=False, until=format_since(end)
+            ):
+                lines += reader.feed(chunk)
+        except ContainerGone:
             lines = []
-        if isinstance(self._demux, TtyDemuxer):
-            lines += self._lines(self._demux.close())
-        for stream, rejoiner in self._rejoin.items():
-            line = rejoiner.flush(stream)
-            if line is not None:
-                lines.append(line)
-        return lines
+        except DemuxError as exc:
+            raise DockerUnavailable(str(exc)) from exc
+        verdict = judge(windows, lines)
+        for stream, line, seq in verdict.recovered:
+            self.stats.recovered += 1
+            RECOVERED.inc()
+            await self._put(stream, line, seq)
+        for gap in verdict.gaps:
+            estimate = self._jumps.estimate(gap.stream, gap.start, gap.end) if self._jumps else None
+            await self._gap(gap.stream, gap.start, gap.end, SKIPPED_GAP, estimate)
+
+    async def _audits_done(self) -> None:
+        """Let pending audits finish so that their lines are queued before we stop."""
+        if self._windows and (self._audit is None or self._audit.done()):
+            self._audit = asyncio.create_task(self._audits())
+        if self._audit is not None:
+            await self._audit

@@ -1,16 +1,19 @@
 """Rejoin dockerd's 16 KiB pieces into whole lines, per stream. Pure.
 
-Pieces of one line carry the same timestamp; only the last ends in a newline. Pieces
-of the other stream may arrive in between, so each stream has its own rejoiner. A line
-longer than the maximum is cut there and marked truncated; the rest of it is read and
-dropped, never held in memory.
+Pieces of one line carry the same timestamp; only the last ends in a newline (under the
+``local`` driver the last piece has no newline, and a line of a multiple of 16 KiB ends
+with an empty piece). Pieces of the other stream may arrive in between, so each stream
+has its own rejoiner. A piece with another timestamp than the held ones starts a new
+line: the held one was a last line without newline (the container stopped, then ran
+again). A line longer than the maximum is cut there and marked truncated; the rest of
+it is read and dropped, never held in memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shipper.demux import Frame
+from shipper.demux import STDERR, STDOUT, Frame, FrameDemuxer, TtyDemuxer
 
 
 @dataclass(slots=True)
@@ -43,18 +46,26 @@ class Rejoiner:
         self._ts = 0
         self._truncated = False
 
-    def push(self, frame: Frame) -> Line | None:
-        """Add a frame; return the line it completes, if any."""
-        if not self._pieces and not self._truncated and frame.complete:
+    def push(self, frame: Frame) -> list[Line]:
+        """Add a frame; return the lines it completes (two when it starts a new line)."""
+        held = self._holding_any
+        if not held and frame.complete:
             data = strip_line_end(frame.data, self._tty)
             if len(data) <= self._max:
-                return Line(frame.stream, frame.ts, data)
-        if not self._pieces and not self._truncated:
+                return [Line(frame.stream, frame.ts, data)]
+        lines: list[Line] = []
+        if held and frame.ts != self._ts:
+            lines += self._flushed(frame.stream)
+        if not self._holding_any:
             self._ts = frame.ts
         self._take(frame.data)
         if frame.complete:
-            return self.flush(frame.stream)
-        return None
+            lines += self._flushed(frame.stream)
+        return lines
+
+    @property
+    def _holding_any(self) -> bool:
+        return bool(self._pieces) or self._truncated
 
     def _take(self, data: bytes) -> None:
         room = self._max - self._size
@@ -67,9 +78,13 @@ class Rejoiner:
         self._pieces.append(data)
         self._size += len(data)
 
+    def _flushed(self, stream: int) -> list[Line]:
+        line = self.flush(stream)
+        return [] if line is None else [line]
+
     def flush(self, stream: int) -> Line | None:
         """The held line as it is (stream ended, or its last piece came)."""
-        if not self._pieces and not self._truncated:
+        if not self._holding_any:
             return None
         data = strip_line_end(b"".join(self._pieces), self._tty)
         line = Line(stream, self._ts, _cut_utf8(data) if self._truncated else data)
@@ -92,3 +107,61 @@ def _cut_utf8(data: bytes) -> bytes:
         return data
     need = 2 if data[i] < 0xE0 else 3 if data[i] < 0xF0 else 4
     return data if len(data) - i >= need else data[:i]
+
+
+class LineReader:
+    """Bytes of one logs response in, whole lines out; tells a TTY stream by its first bytes.
+
+    A non-TTY stream starts with a frame header (stream 1 or 2, then three zero bytes);
+    a TTY stream starts with a timestamp.
+    """
+
+    def __init__(self, max_line_bytes: int) -> None:
+        self._max = max_line_bytes
+        self._demux: FrameDemuxer | TtyDemuxer | None = None
+        self._head = b""
+        self._rejoin: dict[int, Rejoiner] = {}
+
+    @property
+    def tty(self) -> bool | None:
+        """Whether the stream is a TTY's (None before its first bytes)."""
+        return None if self._demux is None else isinstance(self._demux, TtyDemuxer)
+
+    def feed(self, chunk: bytes) -> list[Line]:
+        """The lines that `chunk` completes."""
+        if self._demux is None:
+            self._head += chunk
+            if len(self._head) < 4:
+                return []
+            chunk, self._head = self._head, b""
+            self._start(not (chunk[0] in (STDOUT, STDERR) and chunk[1:4] == b"\0\0\0"))
+        assert self._demux is not None
+        return self._lines(self._demux.feed(chunk))
+
+    def _start(self, tty: bool) -> None:
+        self._demux = TtyDemuxer() if tty else FrameDemuxer()
+        self._rejoin = {s: Rejoiner(self._max, tty) for s in (STDOUT, STDERR)}
+
+    def _lines(self, frames: list[Frame]) -> list[Line]:
+        lines: list[Line] = []
+        for frame in frames:
+            lines += self._rejoin[frame.stream].push(frame)
+        return lines
+
+    def finish(self) -> list[Line]:
+        """Lines held at the end of the log of a stopped container (no newline at exit)."""
+        lines: list[Line] = []
+        if self._demux is None:
+            if not self._head:
+                return []
+            self._start(True)
+            assert self._demux is not None
+            lines = self._lines(self._demux.feed(self._head))
+            self._head = b""
+        if isinstance(self._demux, TtyDemuxer):
+            lines += self._lines(self._demux.close())
+        for stream, rejoiner in self._rejoin.items():
+            line = rejoiner.flush(stream)
+            if line is not None:
+                lines.append(line)
+        return lines

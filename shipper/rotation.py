@@ -1,0 +1,160 @@
+"""Notice where dockerd's follow stream skipped rotated log files, and read them back.
+
+With ``max-size`` rotation (always on under the ``local`` driver) a follower that falls
+behind a fast writer loses whole rotated files without any error (DOCKER_LOGS.md): the
+stream jumps from the end of one file to the start of a later one. Such a jump is at
+least the time the container needed to fill the skipped file, so a step between two
+entries of a stream that is a good part of the time to fill one file (measured from the
+bytes the container wrote lately) makes its window suspect. The window is then read
+again without following (``since``/``until``, both inclusive): entries strictly inside
+it were never taken, so they are emitted now; and when dockerd no longer has the entry
+the window starts at, the files that held the window are gone and what was between is
+reported as a gap. Steps of a slow writer never reach the threshold, so idle containers
+cost nothing; the audit reads at most the few files rotation keeps.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from shipper.cursor import Position, Sequencer
+from shipper.demux import STREAM_NAMES
+from shipper.rejoin import Line
+
+OVERHEAD = 64  # bytes an entry takes on disk beyond its line (JSON or protobuf framing)
+MIN_STEP_NS = 5_000_000  # shorter steps are scheduling noise, never a whole file
+FRACTION = 4  # suspect a step longer than a quarter of the time to fill one file
+SAMPLE_NS = 200_000_000  # the write rate is measured over spans of about this
+SAMPLE_ENTRIES = 2048  # ... or of this many entries, whichever comes first
+LOCAL_DEFAULT_SIZE = "20m"  # the `local` driver's default max-size
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes of a Docker size such as ``1m`` or ``10k`` (binary multiples), or None."""
+    match = _SIZE.match(text)
+    if match is None:
+        return None
+    power = " kmgtp".index(match.group(2).lower() or " ")
+    return int(float(match.group(1)) * 1024**power)
+
+
+def file_bytes(driver: str, opts: dict[str, str]) -> int | None:
+    """How many bytes one log file holds before rotation, or None if the log never rotates."""
+    if driver == "local":
+        size = parse_size(opts.get("max-size", LOCAL_DEFAULT_SIZE))
+    elif driver in ("json-file", "") and "max-size" in opts:
+        size = parse_size(opts["max-size"])
+    else:
+        return None
+    return size if size and size > 0 else None
+
+
+@dataclass(slots=True)
+class Window:
+    """Two consecutive entries of one stream, with possibly skipped entries between."""
+
+    stream: str
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class _Sample:
+    first: int = -1
+    last: int = 0
+    bytes: int = 0
+    entries: dict[str, int] = field(default_factory=dict)
+
+
+class JumpDetector:
+    """Watches the entries taken from a rotating log and flags suspect steps. Pure."""
+
+    def __init__(self, file_size: int) -> None:
+        self._file = file_size
+        self._last: dict[str, int] = {}
+        self._rate = 0.0  # bytes written per ns, both streams together
+        self._line_rate: dict[str, float] = {}  # entries per ns, per stream
+        self._sample = _Sample()
+
+    def restart(self) -> None:
+        """A new request starts: steps across requests are covered by the resume check."""
+        self._last.clear()
+
+    def observe(self, stream: str, ts: int, size: int) -> Window | None:
+        """Note an entry taken; return the window before it when that step is suspect."""
+        prev = self._last.get(stream)
+        if prev is not None and ts < prev:
+            return None  # a repeat that the sequencer let through cannot happen; ignore
+        self._last[stream] = ts
+        suspect = None
+        if prev is not None and self._rate > 0:
+            step = ts - prev
+            if step > MIN_STEP_NS and step * self._rate * FRACTION > self._file:
+                suspect = Window(stream, prev, ts)
+        self._measure(stream, ts, size + OVERHEAD, restart=suspect is not None)
+        return suspect
+
+    def _measure(self, stream: str, ts: int, size: int, restart: bool) -> None:
+        s = self._sample
+        if restart or s.first < 0:
+            self._sample = s = _Sample(first=ts, last=ts)
+        s.last = max(s.last, ts)
+        s.bytes += size
+        s.entries[stream] = s.entries.get(stream, 0) + 1
+        span = s.last - s.first
+        if span <= 0 or (span < SAMPLE_NS and sum(s.entries.values()) < SAMPLE_ENTRIES):
+            return
+        rate = s.bytes / span
+        # React at once to a faster writer (that is when files are skipped), slowly to calm.
+        self._rate = rate if rate > self._rate else 0.7 * self._rate + 0.3 * rate
+        for name, count in s.entries.items():
+            self._line_rate[name] = count / span
+        self._sample = _Sample(first=ts, last=ts)
+
+    def estimate(self, stream: str, start: int, end: int) -> int | None:
+        """About how many entries of `stream` fit between two times at the recent rate."""
+        rate = self._line_rate.get(stream)
+        if not rate:
+            return None
+        return max(0, round((end - start) * rate) - 1)
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What an audit found: entries to emit now, and gaps (stream, from, to) to report."""
+
+    recovered: list[tuple[str, Line, int]] = field(default_factory=list)
+    gaps: list[Window] = field(default_factory=list)
+
+
+def judge(windows: list[Window], lines: list[Line]) -> Verdict:
+    """Compare suspect windows with what dockerd still has for them. Pure.
+
+    `lines` is everything dockerd returned from the earliest window start to the latest
+    window end. Entries strictly inside a window were skipped by the follow stream; if
+    the entry a window starts at is no longer there, its files are gone and the part
+    before the first entry still there is a gap.
+    """
+    by_stream: dict[str, list[tuple[Line, int]]] = {}
+    sequencers: dict[str, Sequencer] = {}
+    for line in lines:
+        stream = STREAM_NAMES[line.stream]
+        seq = sequencers.setdefault(stream, Sequencer(Position())).number(line.ts, hash(line.data))
+        if seq is not None:
+            by_stream.setdefault(stream, []).append((line, seq))
+    verdict = Verdict()
+    for window in windows:
+        entries = by_stream.get(window.stream, [])
+        inside = [(ln, seq) for ln, seq in entries if window.start < ln.ts < window.end]
+        verdict.recovered += [(window.stream, ln, seq) for ln, seq in inside]
+        if not any(ln.ts == window.start for ln, _ in entries):
+            first = inside[0][0].ts if inside else window.end
+            verdict.gaps.append(Window(window.stream, window.start, first))
+    return verdict
+
+
+def merge(windows: list[Window]) -> tuple[int, int]:
+    """The one `since`/`until` range that covers every window."""
+    return min(w.start for w in windows), max(w.end for w in windows)
