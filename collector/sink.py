@@ -30,7 +30,10 @@ from collector.templates import DEADLETTER_STREAM, TEMPLATE_NAME, TEMPLATE_VERSI
 log = logging.getLogger("logpipe.collector.sink")
 
 # Per item only what classification needs; a clean bulk answers with a few bytes per item.
-_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+_FILTER = (
+    "errors,items.*.status,items.*.error.type,items.*.error.reason,"
+    "items.*.error.caused_by.type,items.*.error.caused_by.reason"
+)
 # A probe (ping, template check) must not hang on a node that stopped answering.
 _PROBE_TIMEOUT = 5.0
 
@@ -296,7 +299,12 @@ def _log_refused(refused: list[tuple[Doc, str]]) -> None:
 
 
 def _reason(answer: dict[str, Any]) -> str:
+    """Elasticsearch's reason, with its cause (where the actionable part usually is)."""
     error = answer["create"].get("error") or {}
-    if isinstance(error, dict):
-        return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
-    return str(error)
+    if not isinstance(error, dict):
+        return str(error)
+    text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+    cause = error.get("caused_by")
+    if isinstance(cause, dict):
+        text += f" (caused by {cause.get('type', 'error')}: {cause.get('reason', '')})"
+    return text

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from elasticsearch import AsyncElasticsearch, Elasticsearch
@@ -25,11 +26,12 @@ from collector import app as app_module
 from collector.app import make_app
 from collector.config import CollectorConfig
 from collector.deadletter import unreadable_line
+from collector.enrich import doc_id
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS
 from tests.collector.fake_es import each, fake_es, whole
-from tests.collector.wirelines import body, log, log_doc_id, source
+from tests.collector.wirelines import CONTAINER, HOST, body, log, log_doc_id, source
 from tests.conftest import ES_URL, free_port
 
 TOKEN = "unit-token-" + uuid.uuid4().hex
@@ -387,3 +389,18 @@ async def test_per_item_429_is_retried_before_answering() -> None:
         status, answer, _ = await api.post(body(source(), log("x", 1)))
     assert (status, answer["indexed"]) == (200, 1)
     assert len(fake.requests) == 3
+
+
+@integration
+async def test_value_the_template_refuses_is_dead_lettered(api: Api, es: Elasticsearch) -> None:
+    """A real mapping rejection (exit code beyond a long) is dead-lettered; the batch is a 200."""
+    t = ts0()
+    event = orjson.dumps({"kind": "event", "src": 0, "ts": t, "action": "die", "exit_code": 2**63})
+    status, answer, _ = await api.post(body(source(), event, log("fine", t)))
+    assert status == 200
+    assert (answer["indexed"], answer["dead_lettered"]) == (1, 1)
+    dead_id = doc_id(HOST, CONTAINER, "event", t, "die")
+    [dead] = stored(es, DEADLETTER_STREAM, [dead_id]).values()
+    assert "[process.exit_code]" in dead["error"]["message"]
+    assert "out of range of long" in dead["error"]["message"]
+    assert dead["container"]["id"] == CONTAINER

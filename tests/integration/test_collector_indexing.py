@@ -1,0 +1,138 @@
+"""What applications print never breaks the mapping: real containers, shipper, collector, node.
+
+Conflicting JSON types and thousands of distinct keys are indexed (they live in one
+`flattened` field); what the node does refuse is dead-lettered with its reason and the
+original line.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import docker
+import pytest
+from elasticsearch import Elasticsearch
+
+from collector.templates import DEADLETTER_STREAM
+from tests.conftest import Pipeline, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def run(client: docker.DockerClient, p: Pipeline, script: str) -> Any:
+    """A busybox container in the pipeline's scope running `script`."""
+    return client.containers.run(
+        "busybox:latest", ["sh", "-c", script], detach=True, network_mode="none", labels=p.labels
+    )
+
+
+def echo_lines(lines: list[str]) -> str:
+    """A shell script printing `lines` verbatim."""
+    return "; ".join("echo " + "'" + line.replace("'", "'\\''") + "'" for line in lines)
+
+
+def mapped_fields(es: Elasticsearch, index: str) -> set[str]:
+    """Every field path in the mappings of `index` (all its backing indices)."""
+    paths: set[str] = set()
+
+    def walk(props: dict[str, Any], prefix: str) -> None:
+        for name, spec in props.items():
+            paths.add(prefix + name)
+            walk(spec.get("properties", {}), f"{prefix}{name}.")
+
+    for mapping in es.indices.get_mapping(index=index).body.values():
+        walk(mapping["mappings"].get("properties", {}), "")
+    return paths
+
+
+def test_conflicting_json_types_from_two_containers_are_both_indexed(
+    pipeline: Pipeline, docker_client: docker.DockerClient
+) -> None:
+    """{"code": 3} beside {"code": "E3"}, and nested beside scalar under one key, all indexed."""
+    numbers = [
+        json.dumps({"msg": f"n{i}", "level": 3, "code": i, "ctx": {"user": "ann"}})
+        for i in range(5)
+    ]
+    strings = [
+        json.dumps({"msg": f"s{i}", "level": "info", "code": f"E{i}", "ctx": "flat"})
+        for i in range(5)
+    ]
+    first = run(docker_client, pipeline, echo_lines(numbers))
+    second = run(docker_client, pipeline, echo_lines(strings))
+    pipeline.wait_count(10, {"exists": {"field": "stream"}})
+    by_container = {
+        c.id: sorted(
+            d["message"] for d in pipeline.docs({"term": {"container.id": c.id}}) if "stream" in d
+        )
+        for c in (first, second)
+    }
+    assert by_container[first.id] == [f"n{i}" for i in range(5)]
+    assert by_container[second.id] == [f"s{i}" for i in range(5)]
+    assert pipeline.count({"term": {"attributes.code": "E3"}}) == 1
+    assert pipeline.count({"term": {"attributes.code": "3"}}) == 1
+    assert pipeline.count({"term": {"attributes.ctx.user": "ann"}}) == 5
+    assert pipeline.count({"term": {"attributes.ctx": "flat"}}) == 5
+    pipeline.es.indices.refresh(index=DEADLETTER_STREAM)
+    dead = pipeline.es.count(index=DEADLETTER_STREAM, query=pipeline.query())["count"]
+    assert dead == 0, "nothing of this may be refused"
+
+
+def test_ten_thousand_distinct_keys_leave_the_mapping_alone(
+    pipeline: Pipeline, docker_client: docker.DockerClient
+) -> None:
+    """10,000 lines with 10,000 different keys are all indexed; the mapping does not grow."""
+    script = (
+        "awk 'BEGIN { for (i = 0; i < 10000; i++) "
+        'printf "{\\"msg\\":\\"k%d\\",\\"key_%d\\":%d}\\n", i, i, i }\''
+    )
+    c = run(docker_client, pipeline, script)
+    query = {
+        "bool": {"filter": [{"term": {"container.id": c.id}}, {"exists": {"field": "stream"}}]}
+    }
+    pipeline.wait_count(10000, query, timeout=180)
+    assert pipeline.count(query) == 10000
+    assert pipeline.count({"term": {"attributes.key_4242": "4242"}}) == 1
+    [doc] = pipeline.docs({"term": {"attributes.key_9999": "9999"}})
+    index = f"logs-{doc['data_stream']['dataset']}-{doc['data_stream']['namespace']}"
+    fields = mapped_fields(pipeline.es, index)
+    assert not any("key_" in f for f in fields)
+    assert len(fields) < 150, f"{len(fields)} mapped fields"
+
+
+def test_document_the_node_refuses_is_dead_lettered_with_reason_and_line(
+    pipeline: Pipeline, docker_client: docker.DockerClient
+) -> None:
+    """JSON nested deeper than flattened allows is refused by the node: dead-lettered, counted."""
+    deep: Any = "bottom"
+    for level in range(25):
+        deep = {f"l{level}": deep}
+    line = json.dumps({"msg": "too deep", "tree": deep})
+    c = run(docker_client, pipeline, echo_lines(["before", line, "after"]))
+    pipeline.wait_count(2, {"term": {"container.id": c.id}})
+    es = pipeline.es
+
+    def dead_letters() -> list[dict[str, Any]]:
+        es.indices.refresh(index=DEADLETTER_STREAM)
+        query = {"bool": {"filter": [{"term": {"container.id": c.id}}]}}
+        return [
+            h["_source"] for h in es.search(index=DEADLETTER_STREAM, query=query)["hits"]["hits"]
+        ]
+
+    [dead] = wait_until(dead_letters, 60)
+    assert dead["event"]["original"] == line
+    assert "depth limit" in dead["error"]["message"]
+    assert dead["error"]["type"] == "rejected_by_elasticsearch"
+    assert dead["message"] == "too deep"
+    assert dead["host"]["name"] == pipeline.host
+    assert dead["event"]["reason"].startswith("refused by logs-")
+    indexed = [
+        d["message"]
+        for d in pipeline.docs({"term": {"container.id": c.id}})
+        if "stream" in d and "dead_letter" not in d.get("tags", [])
+    ]
+    assert sorted(indexed) == ["after", "before"]
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{pipeline.port}/metrics").read().decode()
+    assert "logpipe_collector_records_dead_lettered_total 1.0" in metrics
+    assert 'logpipe_collector_requests_total{status="200"}' in metrics
