@@ -4,7 +4,7 @@
 Reports docs/s, the collector's CPU-seconds per 100k records (/proc/<pid>/stat utime +
 stime over the timed window), its peak RSS (VmHWM), and the ratio to R. Usage:
     python -m bench.collector_load [--seconds 30] [--connections 4] [--ceiling-seconds 20]
-        [--append]
+        [--repeat 1] [--uvloop] [--append]
 """
 
 from __future__ import annotations
@@ -104,49 +104,61 @@ def load(collector: services.Child, port: int, token: str, args: argparse.Namesp
     )
 
 
+def row(w: Window, r: float) -> list[str]:
+    """One table row: a timed load next to the R measured just before it."""
+    rate = w.indexed / w.elapsed
+    us = w.collector_cpu / w.indexed * 1e6
+    return [report.fmt(rate), report.fmt(r), f"{rate / r:.2f}" if r else "n/a",
+            f"{w.collector_cpu / w.indexed * 1e5:.2f}", f"{us:.0f}", report.fmt(1e6 / us),
+            f"{w.collector_cpu / w.elapsed:.2f}", f"{w.peak_rss_mb:.0f}",
+            f"{w.es_cpu / w.indexed * 1e5:.1f}", f"{w.loadgen_cpu / w.indexed * 1e5:.2f}",
+            report.fmt(w.indexed), f"{w.elapsed:.1f}",
+            ", ".join(f"{k}: {v}" for k, v in sorted(w.statuses.items()))]  # fmt: skip
+
+
 def main() -> None:
-    """Measure R, then the collector under load, and append the table."""
+    """Alternate R and the collector under load (--repeat times) and append the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=30, help="timed load (default 30)")
     p.add_argument("--connections", type=int, default=4, help="load generator connections")
     p.add_argument("--batch-lines", type=int, default=5000, help="lines per wire batch")
     p.add_argument("--ceiling-seconds", type=float, default=20, help="0: skip measuring R")
-    p.add_argument("--r", type=float, default=0.0, help="R from an earlier run (docs/s)")
+    p.add_argument("--repeat", type=int, default=1, help="R + collector pairs, alternated")
+    p.add_argument("--uvloop", action="store_true", help="run the collector on uvloop")
     p.add_argument("--collector-env", action="append", default=[], help="KEY=VALUE setting")
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
     args.run = services.run_id()
     services.install_template()
-    r = args.r or (measure_r(args.ceiling_seconds, 4) if args.ceiling_seconds else 0.0)
     token = uuid.uuid4().hex
     port = services.free_port()
     extra = dict(kv.split("=", 1) for kv in args.collector_env)
     folder = services.WORK / f"collector-{args.run}"
-    collector = services.start_collector(folder, port, token, f"bench.coll{args.run}", **extra)
+    module = "bench.uvloop_collector" if args.uvloop else "collector"
+    collector = services.start_collector(
+        folder, port, token, f"bench.coll{args.run}", module=module, **extra
+    )
+    rows = []
     try:
         warm_up(port, token, args.run)
-        w = load(collector, port, token, args)
+        for _ in range(args.repeat):
+            r = measure_r(args.ceiling_seconds, 4) if args.ceiling_seconds else 0.0
+            rows.append(row(load(collector, port, token, args), r))
     finally:
         collector.stop()
         services.free_disk(f"logs-bench.coll{args.run}*")
-    rate = w.indexed / w.elapsed
-    us = w.collector_cpu / w.indexed * 1e6
     report.publish(
         "2. Collector alone (load generator -> logpipe-collector serve -> Elasticsearch)",
         ["docs/s", "R docs/s", "ratio to R", "collector CPU-s/100k", "CPU-µs/record",
          "records/core-s", "collector cores busy", "peak RSS MB", "ES CPU-s/100k",
          "loadgen CPU-s/100k", "docs", "seconds", "answers"],
-        [[report.fmt(rate), report.fmt(r), f"{rate / r:.2f}" if r else "n/a",
-          f"{w.collector_cpu / w.indexed * 1e5:.2f}", f"{us:.0f}", report.fmt(1e6 / us),
-          f"{w.collector_cpu / w.elapsed:.2f}", f"{w.peak_rss_mb:.0f}",
-          f"{w.es_cpu / w.indexed * 1e5:.1f}", f"{w.loadgen_cpu / w.indexed * 1e5:.2f}",
-          report.fmt(w.indexed), f"{w.elapsed:.1f}",
-          ", ".join(f"{k}: {v}" for k, v in sorted(w.statuses.items()))]],
-        [f"{args.connections} connections, {args.batch_lines} lines per gzip batch; "
-         f"R measured {args.ceiling_seconds:.0f} s just before (0 = given or skipped)",
-         "collector settings: " + (", ".join(args.collector_env) or "defaults"),
+        rows,
+        [f"{args.connections} connections, {args.batch_lines} lines per gzip batch; each row's "
+         f"R measured {args.ceiling_seconds:.0f} s just before its load (0 = skipped)",
+         "collector settings: " + (", ".join(args.collector_env) or "defaults")
+         + (", event loop: uvloop" if args.uvloop else ", event loop: asyncio"),
          "a record = one log line = one document (indexed); per-batch source lines "
-         "are not counted"],
+         "are not counted; peak RSS is the collector's since it started"],
         args.append,
     )  # fmt: skip
 

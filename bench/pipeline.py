@@ -70,6 +70,7 @@ class Bench:
         self.probe = latency.Probe(self.index, self.host)
         self.children: list[services.Child] = []
         self.peer: peers.CliFollowers | None = None
+        self.shipper_wrap: list[str] = []  # a profiler's command line, if any
 
     def start(self) -> None:
         """Collector, shipper, containers (idle), probe; and peers if asked."""
@@ -87,7 +88,9 @@ class Bench:
             "LOGPIPE_HTTP_LISTEN": f"127.0.0.1:{status}",
             "LOGPIPE_INCLUDE_LABELS": f"logpipe.bench={self.run}",
         }
-        self.shipper = services.Child("shipper", services.python("shipper"), env, self.folder)
+        self.shipper = services.Child(
+            "shipper", [*self.shipper_wrap, *services.python("shipper")], env, self.folder
+        )
         self.children = [self.collector, self.shipper]
         services.wait_http(f"http://127.0.0.1:{status}/healthz")
         self.fleet.start()

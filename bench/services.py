@@ -167,8 +167,19 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("LOGPIPE_")}
 
 
-def start_collector(folder: Path, port: int, token: str, dataset: str, **extra: str) -> Child:
-    """A real `logpipe-collector serve` on 127.0.0.1:`port`, ready to take batches."""
+def start_collector(
+    folder: Path,
+    port: int,
+    token: str,
+    dataset: str,
+    wrap: list[str] | None = None,
+    module: str = "collector",
+    **extra: str,
+) -> Child:
+    """A real `logpipe-collector serve` on 127.0.0.1:`port`, ready to take batches.
+
+    `wrap` goes before the command (a profiler); `extra` are LOGPIPE_* settings.
+    """
     env = {
         **clean_env(),
         "LOGPIPE_ES_URL": ES_URL,
@@ -177,7 +188,7 @@ def start_collector(folder: Path, port: int, token: str, dataset: str, **extra: 
         "LOGPIPE_ROUTING__DATASET": dataset,
         **{f"LOGPIPE_{k.upper()}": v for k, v in extra.items()},
     }
-    child = Child("collector", python("collector", "serve"), env, folder)
+    child = Child("collector", [*(wrap or []), *python(module, "serve")], env, folder)
     wait_http(f"http://127.0.0.1:{port}/readyz")
     return child
 
