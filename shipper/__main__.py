@@ -14,14 +14,17 @@ from pathlib import Path
 from aiohttp import web
 
 from collector import jsonlog
+from shipper import metrics
+from shipper.batch import Batcher
 from shipper.config import ShipperConfig, load_config
 from shipper.cursor import CursorStore
 from shipper.deliver import Sender
 from shipper.docker_api import DockerClient
 from shipper.errors import ConfigError, DockerUnavailable, ShipperError
-from shipper.record import Record
+from shipper.inbox import Inbox
 from shipper.sink import CollectorClient
 from shipper.source import Supervisor
+from shipper.spool import Spool
 from shipper.status import make_app
 
 log = logging.getLogger("logpipe.shipper")
@@ -33,7 +36,8 @@ through the Docker Engine API and ships each line, exactly once, to logpipe coll
 Settings are environment variables (or a .env file):
   LOGPIPE_COLLECTOR_URL  collector URL(s), comma-separated (default http://localhost:8080)
   LOGPIPE_TOKEN          bearer token (or LOGPIPE_TOKEN_FILE)
-  LOGPIPE_STATE_DIR      cursors and buffers (default /var/lib/logpipe/shipper)
+  LOGPIPE_STATE_DIR      cursors and the disk buffer (default /var/lib/logpipe/shipper)
+  LOGPIPE_BUFFER_MAX_BYTES  bound of the disk buffer (default 1 GiB)
   DOCKER_HOST            Docker Engine API (default unix:///var/run/docker.sock)
   LOGPIPE_HOST_NAME      host.name on documents (default: the Docker host's name)
   LOGPIPE_HTTP_LISTEN    /healthz, /status and /metrics (default 0.0.0.0:8081)
@@ -66,11 +70,23 @@ async def host_name(config: ShipperConfig, docker: DockerClient) -> str:
             delay = min(delay * 2, 10)
 
 
-async def run(config: ShipperConfig) -> None:
-    """Ship until SIGTERM/SIGINT, then flush what was read and save the cursors."""
+def open_state(config: ShipperConfig) -> tuple[CursorStore, Spool]:
+    """Cursors as saved, moved forward by every batch still in the disk buffer."""
     store = CursorStore(config.state_dir)
     store.load()
-    queue: asyncio.Queue[Record] = asyncio.Queue(maxsize=config.queue_lines)
+    spool = Spool(config.state_dir / "spool", config.buffer_max_bytes)
+    for cid, stream, position in spool.open():
+        store.advance(cid, stream, position)
+    return store, spool
+
+
+async def run(config: ShipperConfig) -> None:
+    """Ship until SIGTERM/SIGINT, then write what was read to disk, flush, save cursors."""
+    store, spool = open_state(config)
+    counter = metrics.PerContainer(config.metrics_per_container, config.metrics_max_containers)
+    inbox = Inbox(config.queue_lines, counter)
+    spool.on_change = inbox.pressure
+    inbox.pressure(spool.used, spool.max_bytes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -79,8 +95,9 @@ async def run(config: ShipperConfig) -> None:
     async with DockerClient(config.docker_host) as docker, CollectorClient(config) as client:
         host = await host_name(config, docker)
         self_id = config.self_container_id or detect_self_id()
-        supervisor = Supervisor(config, docker, store, queue, self_id)
-        sender = Sender(config, queue, client, store, host)
+        supervisor = Supervisor(config, docker, store, inbox, self_id)
+        batcher = Batcher(config, inbox, spool, store, host)
+        sender = Sender(config, inbox, spool, client, store)
         runner = web.AppRunner(make_app(supervisor, sender), access_log=None)
         await runner.setup()
         listen_host, _, port = config.http_listen.rpartition(":")
@@ -93,25 +110,52 @@ async def run(config: ShipperConfig) -> None:
                 "state_dir": str(config.state_dir),
             },
         )
+        reading = asyncio.create_task(supervisor.run(), name="supervisor")
         tasks = [
-            asyncio.create_task(supervisor.run(), name="supervisor"),
+            asyncio.create_task(inbox.run(), name="inbox"),
+            asyncio.create_task(batcher.run(), name="batcher"),
             asyncio.create_task(sender.run(), name="sender"),
         ]
         await stop.wait()
-        log.info("stopping: no more reading, flushing what was read")
-        tasks[0].cancel()
-        await supervisor.stop()
-        flushed = await sender.drain(config.shutdown_timeout)
-        tasks[1].cancel()
+        await shut_down(config, reading, supervisor, inbox, batcher, sender)
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        sender.release()
         store.save()
         await runner.cleanup()
-        if flushed:
-            log.info("stopped: everything read was delivered")
-        else:
-            log.warning(
-                "stopped before everything read was delivered; it is read again at next start"
-            )
+
+
+async def shut_down(
+    config: ShipperConfig,
+    reading: asyncio.Task[None],
+    supervisor: Supervisor,
+    inbox: Inbox,
+    batcher: Batcher,
+    sender: Sender,
+) -> None:
+    """Stop reading, put what was read in the disk buffer, deliver it within the timeout."""
+    log.info("stopping: no more reading; flushing what was read")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.shutdown_timeout
+    reading.cancel()
+    await supervisor.stop()
+    await asyncio.gather(reading, return_exceptions=True)
+    await inbox.close()
+    if not await batcher.finish(max(0.5, deadline - loop.time())):
+        log.warning("disk buffer full at exit: lines still queued are read again at next start")
+    if await sender.drain(max(0.0, deadline - loop.time())):
+        log.info("stopped: everything read was delivered")
+    else:
+        log.warning(
+            "stopped before a collector took everything: the disk buffer keeps it for next start",
+            extra={"batches": spool_batches(sender), "buffer_bytes": sender.spool.used},
+        )
+
+
+def spool_batches(sender: Sender) -> int:
+    """Batches left in the disk buffer."""
+    return sender.spool.pending_batches
 
 
 def main(argv: list[str] | None = None) -> int:

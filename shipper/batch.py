@@ -1,8 +1,9 @@
-"""Group records into wire batches and track which acknowledgements move which cursor.
+"""Group queued records into wire batches and write them to the disk buffer.
 
-A batch is encoded once, in the wire format of :mod:`collector.wire`; the positions it
-carries are registered in order so that, with several batches in flight, a stream's
-cursor only moves past lines whose every earlier batch was acknowledged too.
+A batch is encoded once, in the wire format of :mod:`collector.wire`, with the stream
+positions it completes (for a joined multiline record: past its last physical line).
+The :class:`Batcher` writes each batch as a spool segment and only then moves the
+cursors (see :mod:`shipper.spool` for why that gives exactly-once).
 """
 
 from __future__ import annotations
@@ -11,11 +12,17 @@ import asyncio
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
 
+from shipper import metrics
+from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore, Position
-from shipper.record import EventRecord, LogRecord, Meta, Record
+from shipper.record import EventRecord, GapRecord, LogRecord, MarkRecord, Meta, Record
+
+if TYPE_CHECKING:
+    from shipper.spool import Spool
 
 _ids = itertools.count(1)
 
@@ -28,6 +35,7 @@ class Batch:
     lines: int
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     id: int = field(default_factory=lambda: next(_ids))
+    first_ts: int = 0
 
 
 def _source_line(meta: Meta, src: int, host: str) -> bytes:
@@ -50,7 +58,7 @@ def _source_line(meta: Meta, src: int, host: str) -> bytes:
     )
 
 
-def _record_line(record: Record, src: int) -> bytes:
+def _record_line(record: LogRecord | EventRecord | GapRecord, src: int) -> bytes:
     if isinstance(record, LogRecord):
         line: dict[str, object] = {
             "kind": "log",
@@ -95,7 +103,11 @@ def encode(records: list[Record], host: str) -> Batch:
     sources: dict[int, int] = {}
     out: list[bytes] = []
     positions: dict[tuple[str, str], Position] = {}
+    first_ts = 0
     for record in records:
+        if isinstance(record, MarkRecord):
+            positions[(record.meta.id, record.stream)] = record.until
+            continue
         key = id(record.meta)
         src = sources.get(key)
         if src is None:
@@ -103,9 +115,11 @@ def encode(records: list[Record], host: str) -> Batch:
             out.append(_source_line(record.meta, src, host))
         out.append(_record_line(record, src))
         if isinstance(record, LogRecord):
-            positions[(record.meta.id, record.stream)] = Position(record.ts, record.seq + 1)
+            positions[(record.meta.id, record.stream)] = record.end()
+            first_ts = min(first_ts, record.ts) if first_ts else record.ts
+    lines = len(out) - len(sources)
     out.append(b"")
-    return Batch(b"\n".join(out), len(records), positions)
+    return Batch(b"\n".join(out) if lines else b"", lines, positions, first_ts=first_ts)
 
 
 async def collect(
@@ -133,7 +147,67 @@ async def collect(
 
 
 def _size(record: Record) -> int:
-    return len(record.data) + 64 if isinstance(record, LogRecord) else 256
+    if isinstance(record, LogRecord):
+        return len(record.data) + 64
+    return 0 if isinstance(record, MarkRecord) else 256
+
+
+class Batcher:
+    """Moves records from the queue into the disk buffer a batch at a time; cursors follow."""
+
+    def __init__(
+        self,
+        config: ShipperConfig,
+        queue: asyncio.Queue[Record],
+        spool: Spool,
+        store: CursorStore,
+        host: str,
+    ) -> None:
+        self.queue = queue
+        self.spool = spool
+        self.store = store
+        self.host = host
+        self._max_lines = config.batch_max_lines
+        self._max_bytes = config.batch_max_bytes
+        self._max_age = config.batch_max_age
+        self._busy = False
+
+    async def run(self) -> None:
+        """Batch and write until cancelled."""
+        while True:
+            first = await self.queue.get()
+            self._busy = True
+            try:
+                records = await collect(
+                    self.queue, first, self._max_lines, self._max_bytes, self._max_age
+                )
+                metrics.QUEUED.set(self.queue.qsize())
+                await self._write(encode(records, self.host))
+            finally:
+                self._busy = False
+
+    async def _write(self, batch: Batch) -> None:
+        if batch.lines:
+            await self.spool.write(batch)
+        # Durable now (or nothing but excluded lines): the cursors may pass these lines.
+        for (cid, stream), pos in batch.positions.items():
+            self.store.advance(cid, stream, pos)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no batch being written."""
+        return self.queue.empty() and not self._busy
+
+    async def finish(self, wait_seconds: float) -> bool:
+        """Write what is queued without waiting for batches to fill; False on timeout."""
+        self._max_age = 0.0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while not self.idle:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
 
 class AckTracker:

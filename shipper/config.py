@@ -43,6 +43,12 @@ class ShipperConfig(BaseSettings):
     state_dir: Path = Field(
         Path("/var/lib/logpipe/shipper"), description="Cursors and buffers live here."
     )
+    buffer_max_bytes: int = Field(
+        1024**3,
+        ge=64 * 1024,
+        description="Bound of the disk buffer (gzip batches not yet acknowledged); near it the "
+        "busiest containers' reading pauses, at it all reading pauses (Docker keeps the rest).",
+    )
     docker_host: str = Field(
         "unix:///var/run/docker.sock",
         validation_alias=AliasChoices("DOCKER_HOST", "LOGPIPE_DOCKER_HOST", "docker_host"),
@@ -84,6 +90,12 @@ class ShipperConfig(BaseSettings):
     self_container_id: str | None = Field(
         None, description="Our own container id, never followed (detected when unset)."
     )
+    metrics_per_container: bool = Field(
+        False, description="Also count lines and bytes per container name on /metrics."
+    )
+    metrics_max_containers: int = Field(
+        100, ge=1, description="With metrics_per_container, containers beyond this are summed."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     _split = field_validator(
@@ -108,11 +120,16 @@ class ShipperConfig(BaseSettings):
         return [url.rstrip("/") for url in urls]
 
     def bearer_token(self) -> str | None:
-        """The token from the setting or the token file."""
+        """The token from the setting or the token file (read now: it may be rotated)."""
         if self.token:
             return self.token
         if self.token_file is not None:
-            return self.token_file.read_text(encoding="utf-8").strip() or None
+            try:
+                return self.token_file.read_text(encoding="utf-8").strip() or None
+            except OSError as exc:
+                raise ConfigError(
+                    f"LOGPIPE_TOKEN_FILE: cannot read {self.token_file}: {exc}"
+                ) from exc
         return None
 
 

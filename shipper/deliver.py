@@ -1,123 +1,143 @@
-"""Turn queued records into batches, deliver each until a collector takes it, save cursors.
+"""Deliver the disk buffer's segments, oldest first, until a collector takes each one.
 
-Batches are made and registered in order; up to ``max_in_flight`` are delivered at once
-(spread over the collectors). A batch is retried until it is accepted: nothing read is
-dropped because a collector is down, slow or refusing the token.
+Up to ``max_in_flight`` segments are sent at once, spread over the collectors. A segment
+is retried until it is accepted: nothing written is dropped because a collector is
+down, slow, refusing the token or presenting a certificate we do not trust. Accepted
+segments are deleted after the cursors covering them were saved (see
+:mod:`shipper.spool`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
 from shipper import metrics
-from shipper.batch import AckTracker, Batch, collect, encode
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore
 from shipper.errors import RejectedDelivery, RetryableDelivery
 from shipper.record import Record
-from shipper.sink import CollectorClient
+from shipper.sink import CollectorClient, Endpoint
+from shipper.spool import Segment, Spool
 
 log = logging.getLogger("logpipe.shipper.deliver")
 
+RELEASE_EVERY = 0.2  # seconds between cursor saves that let acknowledged segments go
+
 
 class Sender:
-    """Batches records from `queue` and delivers them through `client`."""
+    """Sends the spool's segments through `client`; saves cursors and frees the spool."""
 
     def __init__(
         self,
         config: ShipperConfig,
         queue: asyncio.Queue[Record],
+        spool: Spool,
         client: CollectorClient,
         store: CursorStore,
-        host: str,
     ) -> None:
         self.config = config
-        self.queue = queue
+        self.queue = queue  # read by /status
+        self.spool = spool
+        self.tracker = spool  # /status reads tracker.pending_batches
         self.client = client
         self.store = store
-        self.host = host
-        self.tracker = AckTracker(store)
-        self.batches: asyncio.Queue[Batch] = asyncio.Queue(maxsize=config.max_in_flight)
         self.waiting_since: float | None = None
         self.last_error = ""
-        self._unfinished = 0
+        self._acked = asyncio.Event()
 
     async def run(self) -> None:
-        """Batch and deliver until cancelled."""
-        workers = [
+        """Deliver and release until cancelled."""
+        tasks = [
             asyncio.create_task(self._worker(), name=f"deliver-{i}")
             for i in range(self.config.max_in_flight)
         ]
         try:
-            while True:
-                first = await self.queue.get()
-                self._unfinished += 1  # from here on the records are ours to deliver
-                records = await collect(
-                    self.queue,
-                    first,
-                    self.config.batch_max_lines,
-                    self.config.batch_max_bytes,
-                    self.config.batch_max_age,
-                )
-                metrics.QUEUED.set(self.queue.qsize())
-                batch = encode(records, self.host)
-                self.tracker.register(batch)
-                await self.batches.put(batch)
+            await self._release_loop()
         finally:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-
-    @property
-    def idle(self) -> bool:
-        """Nothing queued, nothing in flight."""
-        return self.queue.empty() and self._unfinished == 0
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _worker(self) -> None:
         while True:
-            batch = await self.batches.get()
-            await self._deliver(batch)
+            segment = await self.spool.take()
+            body = await self.spool.read(segment)
+            if body is None:
+                continue  # corrupt on disk: reported by the spool
+            await self._deliver(segment, body)
             metrics.BATCHES_ACKED.inc()
-            if self.tracker.ack(batch):
-                self.store.save()
-            self._unfinished -= 1
+            self.spool.acked(segment)
+            self._acked.set()
 
-    async def _deliver(self, batch: Batch) -> None:
-        """Send until some collector accepts the batch."""
+    async def _release_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acked.wait(), 1.0)
+            self._acked.clear()
+            self.release()
+            _update_lag(self.spool)
+            await asyncio.sleep(RELEASE_EVERY)
+
+    def release(self) -> None:
+        """Save the cursors, then delete the segments they cover that were acknowledged."""
+        if self.spool.has_acked:
+            self.store.save()
+            self.spool.release()
+
+    async def _deliver(self, segment: Segment, body: bytes) -> None:
+        """Send until some collector accepts the segment."""
         while True:
             endpoint, wait = self.client.pick()
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                await self.client.send(batch, endpoint)
+                await self.client.send(body, endpoint)
             except RetryableDelivery as exc:
-                self._failed(str(exc), endpoint.failed(exc.retry_after), logging.WARNING)
+                self._failed(endpoint, str(exc), exc.retry_after, logging.WARNING)
             except RejectedDelivery as exc:
-                self._failed(str(exc), endpoint.failed(None), logging.ERROR)
+                self._failed(endpoint, str(exc), None, logging.ERROR)
             else:
                 endpoint.succeeded()
                 self.waiting_since = None
                 return
 
-    def _failed(self, reason: str, retry_in: float, level: int) -> None:
+    def _failed(
+        self, endpoint: Endpoint, reason: str, retry_after: float | None, level: int
+    ) -> None:
+        retry_in = endpoint.failed(retry_after)
         if self.waiting_since is None:
             self.waiting_since = time.monotonic()
+        # Errors a person must fix are logged at every retry (backed off to at most
+        # every 30 s); transient ones only when the reason changes.
         if reason != self.last_error or level >= logging.ERROR:
             log.log(
                 level,
-                "batch not delivered, will retry",
-                extra={"reason": reason, "retry_in": round(retry_in, 2)},
+                "batch not delivered, kept in the disk buffer and retried",
+                extra={
+                    "reason": reason,
+                    "retry_in": round(retry_in, 2),
+                    "buffer_bytes": self.spool.used,
+                },
             )
         self.last_error = reason
 
     async def drain(self, wait_seconds: float) -> bool:
-        """Wait until everything read was delivered, at most `wait_seconds`."""
+        """Wait until every segment was acknowledged and released, at most `wait_seconds`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
-        while not self.idle:
+        while not self.spool.empty:
+            self.release()
+            if self.spool.empty:
+                break
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(0.05)
         return True
+
+
+def _update_lag(spool: Spool) -> None:
+    oldest = spool.oldest_ts()
+    metrics.CURSOR_LAG.set(max(0.0, (time.time_ns() - oldest) / 1e9) if oldest else 0.0)

@@ -17,11 +17,78 @@ GAPS = Counter("logpipe_shipper_gaps_total", "Gaps: lines lost before they could
 BATCHES_SENT = Counter("logpipe_shipper_batches_sent_total", "Batch requests sent.")
 BATCHES_ACKED = Counter("logpipe_shipper_batches_acked_total", "Batches the collector accepted.")
 BATCHES_FAILED = Counter(
-    "logpipe_shipper_batches_failed_total", "Batch requests that failed, by reason.", ["reason"]
+    "logpipe_shipper_batches_failed_total",
+    "Batch requests that failed, by reason (connection, tls, unauthorized, http_503...).",
+    ["reason"],
+)
+COLLECTOR_UP = Gauge(
+    "logpipe_shipper_collector_up",
+    "1 when the collector's last answer was an acknowledgement, 0 while it is backed off.",
+    ["collector"],
 )
 RECONNECTS = Counter("logpipe_shipper_docker_reconnects_total", "Reconnections to dockerd streams.")
 FOLLOWED = Gauge("logpipe_shipper_containers_followed", "Containers whose logs are followed.")
 QUEUED = Gauge("logpipe_shipper_queued_records", "Records read but not yet in a batch.")
 CURSOR_LAG = Gauge(
-    "logpipe_shipper_cursor_lag_seconds", "Now minus the oldest acknowledged cursor followed."
+    "logpipe_shipper_cursor_lag_seconds",
+    "Age of the oldest line read but not yet acknowledged by a collector (0 when none).",
 )
+BUFFER_BYTES = Gauge("logpipe_shipper_buffer_bytes", "Bytes of batches in the disk buffer.")
+BUFFER_BATCHES = Gauge(
+    "logpipe_shipper_buffer_batches", "Batches in the disk buffer (unsent or unacknowledged)."
+)
+BUFFER_LIMIT = Gauge("logpipe_shipper_buffer_limit_bytes", "The disk buffer's bound.")
+BUFFER_FULL = Counter(
+    "logpipe_shipper_buffer_full_total", "Times the disk buffer was full and all reading stopped."
+)
+BUFFER_CORRUPT = Counter(
+    "logpipe_shipper_buffer_corrupt_total", "Disk buffer segments found corrupt (lines lost)."
+)
+PAUSED = Gauge(
+    "logpipe_shipper_containers_paused",
+    "Containers whose reading is paused because the disk buffer is nearly full.",
+)
+PAUSES = Counter(
+    "logpipe_shipper_container_pauses_total",
+    "Times a container's reading was paused (busiest first) as the disk buffer filled.",
+)
+MULTILINE_FLUSHED = Counter(
+    "logpipe_shipper_multiline_timeouts_total",
+    "Multiline events sent because their next line did not come within the timeout.",
+)
+LINES_EXCLUDED = Counter(
+    "logpipe_shipper_lines_excluded_total",
+    "Events dropped on purpose by logpipe.include_lines / logpipe.exclude_lines labels.",
+)
+CONTAINER_LINES = Counter(
+    "logpipe_shipper_container_lines_total",
+    "Lines read per container (only with LOGPIPE_METRICS_PER_CONTAINER; bounded).",
+    ["container"],
+)
+CONTAINER_BYTES = Counter(
+    "logpipe_shipper_container_bytes_total",
+    "Bytes read per container (only with LOGPIPE_METRICS_PER_CONTAINER; bounded).",
+    ["container"],
+)
+OTHER_CONTAINERS = "_other"
+
+
+class PerContainer:
+    """Per-container line and byte counters, at most `limit` series; the rest are summed."""
+
+    def __init__(self, enabled: bool, limit: int) -> None:
+        self.enabled = enabled
+        self._limit = limit
+        self._names: set[str] = set()
+
+    def read(self, name: str, size: int) -> None:
+        """Count one line of `size` bytes for container `name`."""
+        if not self.enabled:
+            return
+        if name not in self._names:
+            if len(self._names) >= self._limit:
+                name = OTHER_CONTAINERS
+            else:
+                self._names.add(name)
+        CONTAINER_LINES.labels(name).inc()
+        CONTAINER_BYTES.labels(name).inc(size)

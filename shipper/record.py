@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shipper.cursor import Position
+
 
 @dataclass(slots=True)
 class Meta:
@@ -20,7 +22,12 @@ class Meta:
 
 @dataclass(slots=True)
 class LogRecord:
-    """One line, numbered among its stream's lines with the same timestamp."""
+    """One line (or several joined), numbered by its first line among equal timestamps.
+
+    A joined record keeps the (ts, seq) of its first physical line, so its document id
+    is the same when it is read again; `until` is the position just past its last
+    physical line, where the cursor may move once the record is safe.
+    """
 
     meta: Meta
     stream: str
@@ -29,6 +36,11 @@ class LogRecord:
     data: bytes
     truncated: bool = False
     lines: int = 1
+    until: Position | None = None
+
+    def end(self) -> Position:
+        """The stream position just past this record's last physical line."""
+        return self.until if self.until is not None else Position(self.ts, self.seq + 1)
 
 
 @dataclass(slots=True)
@@ -54,4 +66,13 @@ class GapRecord:
     estimated_lines: int | None = None
 
 
-Record = LogRecord | EventRecord | GapRecord
+@dataclass(slots=True)
+class MarkRecord:
+    """Lines read and deliberately not shipped (excluded by a label): moves the cursor only."""
+
+    meta: Meta
+    stream: str
+    until: Position
+
+
+Record = LogRecord | EventRecord | GapRecord | MarkRecord

@@ -2,12 +2,14 @@
 
 The only module that touches aiohttp for the collector: answers and connection errors
 become :mod:`shipper.errors`. Several collector URLs are used in turn; one that fails
-is skipped for a while with exponential backoff and jitter.
+is skipped for a while with exponential backoff and jitter. Every failure is counted by
+reason (``connection``, ``tls``, ``unauthorized``, ``http_503``...) and the message
+says what to fix; a certificate we do not trust or a refused token is retried like an
+outage (the collector's certificate or token list may be fixed without restarting us).
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
 import random
 import ssl
@@ -19,9 +21,8 @@ import orjson
 
 from collector.wire import NDJSON, PATH_LOGS
 from shipper import metrics
-from shipper.batch import Batch
 from shipper.config import ShipperConfig
-from shipper.errors import DeliveryError, RejectedDelivery, RetryableDelivery
+from shipper.errors import ConfigError, DeliveryError, RejectedDelivery, RetryableDelivery
 
 log = logging.getLogger("logpipe.shipper.sink")
 
@@ -39,6 +40,7 @@ class Endpoint:
 
     def failed(self, retry_after: float | None) -> float:
         """Back off: exponential with jitter, at least what the collector asked for."""
+        metrics.COLLECTOR_UP.labels(self.url).set(0)
         self.failures += 1
         delay: float = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0 ** min(self.failures, 10))
         delay *= random.uniform(0.5, 1.0)
@@ -49,6 +51,7 @@ class Endpoint:
 
     def succeeded(self) -> None:
         """Healthy again."""
+        metrics.COLLECTOR_UP.labels(self.url).set(1)
         self.failures = 0
         self.next_try = 0.0
 
@@ -57,9 +60,17 @@ def client_ssl(config: ShipperConfig) -> ssl.SSLContext | None:
     """TLS context for https collectors: system store or the CA file, optional client cert."""
     if not any(url.startswith("https://") for url in config.collector_url):
         return None
-    ctx = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+    try:
+        ctx = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"LOGPIPE_CA_FILE: cannot load {config.ca_file}: {exc}") from exc
     if config.client_cert is not None:
-        ctx.load_cert_chain(config.client_cert, config.client_key)
+        try:
+            ctx.load_cert_chain(config.client_cert, config.client_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"LOGPIPE_CLIENT_CERT/LOGPIPE_CLIENT_KEY: cannot load {config.client_cert}: {exc}"
+            ) from exc
     return ctx
 
 
@@ -71,13 +82,20 @@ class CollectorClient:
         self._endpoints = [Endpoint(url) for url in config.collector_url]
         self._next = 0
         self._session: aiohttp.ClientSession | None = None
-        token = config.bearer_token()
         self._headers = {"Content-Type": NDJSON, "Content-Encoding": "gzip"}
+        self._use_token(config.bearer_token())
+        for endpoint in self._endpoints:
+            metrics.COLLECTOR_UP.labels(endpoint.url).set(1)
+
+    def _use_token(self, token: str | None) -> None:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
+        else:
+            self._headers.pop("Authorization", None)
 
     async def __aenter__(self) -> CollectorClient:
-        connector = aiohttp.TCPConnector(ssl=client_ssl(self._config) or True, limit=32)
+        ctx = client_ssl(self._config)
+        connector = aiohttp.TCPConnector(ssl=ctx if ctx is not None else True, limit=32)
         timeout = aiohttp.ClientTimeout(total=self._config.request_timeout)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self
@@ -98,11 +116,10 @@ class CollectorClient:
         soonest = min(self._endpoints, key=lambda e: e.next_try)
         return soonest, soonest.next_try - now
 
-    async def send(self, batch: Batch, endpoint: Endpoint) -> None:
-        """POST one batch; return when accepted, raise DeliveryError otherwise."""
+    async def send(self, body: bytes, endpoint: Endpoint) -> None:
+        """POST one gzip batch body; return when accepted, raise DeliveryError otherwise."""
         if self._session is None:
             raise DeliveryError("CollectorClient used outside 'async with'")
-        body = gzip.compress(batch.body, compresslevel=1)
         metrics.BATCHES_SENT.inc()
         try:
             async with self._session.post(
@@ -112,9 +129,30 @@ class CollectorClient:
                 status = resp.status
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError) as exc:
+            if _tls_failure(exc):
+                metrics.BATCHES_FAILED.labels("tls").inc()
+                raise RejectedDelivery(_tls_message(endpoint.url, exc)) from exc
             metrics.BATCHES_FAILED.labels("connection").inc()
             raise RetryableDelivery(f"{endpoint.url}: {type(exc).__name__}: {exc}") from exc
+        if status == 401 and self._config.token_file is not None:
+            self._use_token(self._config.bearer_token())  # the file may hold a new token
         _judge(endpoint.url, status, answer, retry_after)
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """A failed handshake, or a TLS alert after it (TLS 1.3 servers refuse client certs late)."""
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return True
+    return isinstance(exc.__cause__, ssl.SSLError) or "alert" in str(exc).lower()
+
+
+def _tls_message(url: str, exc: BaseException) -> str:
+    detail = str(getattr(exc, "certificate_error", "") or exc)
+    return (
+        f"{url}: TLS failed ({detail}): check that LOGPIPE_CA_FILE holds the CA that signed "
+        "the collector's certificate (and that its name matches the URL), and for mutual "
+        "TLS that LOGPIPE_CLIENT_CERT/LOGPIPE_CLIENT_KEY are signed by the CA the collector trusts"
+    )
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -146,4 +184,6 @@ def _judge(url: str, status: int, answer: bytes, retry_after: float | None) -> N
         raise RetryableDelivery(f"{url} answered {status}: {message}", retry_after)
     reason = {401: "unauthorized", 403: "forbidden", 413: "too_large"}.get(status, f"http_{status}")
     metrics.BATCHES_FAILED.labels(reason).inc()
+    if status in (401, 403):
+        message += " (check LOGPIPE_TOKEN / LOGPIPE_TOKEN_FILE against the collector's tokens)"
     raise RejectedDelivery(f"{url} answered {status}: {message}")

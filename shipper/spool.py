@@ -1,0 +1,275 @@
+"""The disk buffer: every batch is written here before it is sent; cursors move on that write.
+
+Exactly-once rests on one rule: **a stream's cursor moves past a line once the line is
+in a durable segment** (or was acknowledged by a collector), never before. Step by step:
+
+1. A batch becomes one segment file under ``<state_dir>/spool``: a header (the stream
+   positions the batch completes, its line count, the CRC-32 of the body) then the
+   gzip body that is POSTed as it is. The file is written under a temporary name,
+   fsynced, renamed, and the folder fsynced: after a crash (kill -9, power loss) a
+   segment exists whole or not at all; temporary files are deleted at start.
+2. Only after that write does the batcher move the cursors (in memory) past the batch.
+3. At start, each cursor is the saved one moved forward by the positions of every
+   segment on disk. So a line in a segment is never read from Docker again (a ``--rm``
+   container's lines survive its removal and a shipper restart), and a line in no
+   segment was never passed by the cursor, so it is read from Docker again.
+4. Segments are sent oldest first. One is deleted only after a collector acknowledged
+   it **and** the cursor file covering it was saved; a segment acknowledged but not
+   yet deleted at a crash is sent again, and the collector answers "already there"
+   for each document, whose ``_id`` is deterministic: nothing is indexed twice.
+
+The buffer is bounded (``buffer_max_bytes``): the inbox pauses the busiest containers
+when it nears the bound, and at the bound the batcher waits for room, so reading stops
+while Docker's own log files keep the rest. A segment that fails its checks (disk
+corruption) is renamed ``*.bad`` and reported in the log and a metric, never skipped
+silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+import os
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from shipper import metrics
+from shipper.batch import Batch
+from shipper.cursor import Position
+
+log = logging.getLogger("logpipe.shipper.spool")
+
+MAGIC = b"logpipe-segment 1\n"
+SUFFIX = ".seg"
+
+StreamPosition = tuple[str, str, Position]
+
+
+@dataclass(slots=True)
+class Segment:
+    """One batch on disk, as the spool indexes it."""
+
+    number: int
+    path: Path
+    size: int
+    lines: int
+    first_ts: int
+    positions: list[StreamPosition]
+
+
+class Spool:
+    """The ordered segments of one state folder, and the room left for more."""
+
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.used = 0
+        self._next = 1
+        self._unacked: dict[int, Segment] = {}
+        self._acked: list[Segment] = []
+        self._unsent: asyncio.Queue[Segment] = asyncio.Queue()
+        self._room = asyncio.Event()
+        self.on_change: Callable[[int, int], None] = lambda used, limit: None
+
+    def open(self) -> list[StreamPosition]:
+        """Index the segments left by an earlier run; their positions move the cursors."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for tmp in self.folder.glob("*.tmp"):
+            tmp.unlink()  # a write that never completed: its lines were never passed
+        positions: list[StreamPosition] = []
+        for path in sorted(self.folder.glob("*" + SUFFIX)):
+            segment = _load_header(path)
+            if segment is None:
+                metrics.BUFFER_CORRUPT.inc()
+                log.error(
+                    "disk buffer segment unreadable: set aside as .bad, its lines are lost",
+                    extra={"segment": str(path)},
+                )
+                _quarantine(path)
+                continue
+            self._add(segment)
+            positions += segment.positions
+            self._next = segment.number + 1
+        if self._unacked:
+            log.info(
+                "disk buffer found from an earlier run: sending it first",
+                extra={"batches": len(self._unacked), "bytes": self.used},
+            )
+        return positions
+
+    def _add(self, segment: Segment) -> None:
+        self._unacked[segment.number] = segment
+        self._unsent.put_nowait(segment)
+        self.used += segment.size
+        self._changed()
+
+    async def write(self, batch: Batch) -> Segment:
+        """Write `batch` durably as the next segment, waiting for room when the buffer is full."""
+        body = await asyncio.to_thread(gzip.compress, batch.body, 1)
+        header = orjson.dumps(
+            {
+                "lines": batch.lines,
+                "first_ts": batch.first_ts,
+                "crc": zlib.crc32(body),
+                "length": len(body),
+                "positions": [[c, s, p.ts, p.count] for (c, s), p in batch.positions.items()],
+            }
+        )
+        data = MAGIC + header + b"\n" + body
+        await self._wait_for_room(len(data))
+        number, self._next = self._next, self._next + 1
+        path = self.folder / f"{number:016d}{SUFFIX}"
+        await asyncio.to_thread(_write_durably, path, data)
+        positions = [(c, s, p) for (c, s), p in batch.positions.items()]
+        segment = Segment(number, path, len(data), batch.lines, batch.first_ts, positions)
+        self._add(segment)
+        return segment
+
+    async def _wait_for_room(self, size: int) -> None:
+        logged = False
+        while self._unacked and self.used + size > self.max_bytes:
+            if not logged:
+                metrics.BUFFER_FULL.inc()
+                log.warning(
+                    "disk buffer full: reading stops until a collector takes batches",
+                    extra={"buffer_bytes": self.used, "limit_bytes": self.max_bytes},
+                )
+                logged = True
+            self._room.clear()
+            await self._room.wait()
+
+    async def take(self) -> Segment:
+        """The oldest segment not yet handed out for sending (waits for one)."""
+        return await self._unsent.get()
+
+    async def read(self, segment: Segment) -> bytes | None:
+        """The segment's gzip body, or None when it is corrupt (then it is set aside)."""
+        try:
+            data = await asyncio.to_thread(segment.path.read_bytes)
+        except OSError as exc:
+            self._lost(segment, f"unreadable: {exc}")
+            return None
+        parsed = _split(data)
+        if parsed is None or not _intact(*parsed):
+            self._lost(segment, "checksum mismatch")
+            return None
+        body = parsed[1]
+        return body
+
+    def _lost(self, segment: Segment, reason: str) -> None:
+        metrics.BUFFER_CORRUPT.inc()
+        log.error(
+            "disk buffer segment corrupt: set aside as .bad, its lines are lost",
+            extra={"segment": str(segment.path), "lines": segment.lines, "reason": reason},
+        )
+        _quarantine(segment.path)
+        self._forget(segment)
+
+    def acked(self, segment: Segment) -> None:
+        """A collector took the segment; it is deleted at the next `release`."""
+        if self._unacked.pop(segment.number, None) is not None:
+            self._acked.append(segment)
+
+    def release(self) -> int:
+        """Delete acknowledged segments (save the cursors first); return how many."""
+        done, self._acked = self._acked, []
+        for segment in done:
+            with contextlib.suppress(FileNotFoundError):
+                segment.path.unlink()
+            self.used -= segment.size
+        if done:
+            self._room.set()
+            self._changed()
+        return len(done)
+
+    def _forget(self, segment: Segment) -> None:
+        if self._unacked.pop(segment.number, None) is not None:
+            self.used -= segment.size
+            self._room.set()
+            self._changed()
+
+    def _changed(self) -> None:
+        metrics.BUFFER_BYTES.set(self.used)
+        metrics.BUFFER_BATCHES.set(len(self._unacked) + len(self._acked))
+        self.on_change(self.used, self.max_bytes)
+
+    @property
+    def pending_batches(self) -> int:
+        """Segments not yet acknowledged by a collector."""
+        return len(self._unacked)
+
+    @property
+    def has_acked(self) -> bool:
+        """Some acknowledged segments wait for `release`."""
+        return bool(self._acked)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing left to send or delete."""
+        return not self._unacked and not self._acked
+
+    def oldest_ts(self) -> int | None:
+        """Timestamp of the oldest line not yet acknowledged, if any."""
+        stamps = [s.first_ts for s in self._unacked.values() if s.first_ts]
+        return min(stamps) if stamps else None
+
+
+Header = dict[str, object]
+
+
+def _split(data: bytes) -> tuple[Header, bytes] | None:
+    """A segment's header and body, or None when it does not start like a segment."""
+    end = data.find(b"\n", len(MAGIC))
+    if not data.startswith(MAGIC) or end < 0:
+        return None
+    try:
+        header = orjson.loads(data[len(MAGIC) : end])
+    except orjson.JSONDecodeError:
+        return None
+    return (header, data[end + 1 :]) if isinstance(header, dict) else None
+
+
+def _intact(header: Header, body: bytes) -> bool:
+    return header.get("length") == len(body) and header.get("crc") == zlib.crc32(body)
+
+
+def _load_header(path: Path) -> Segment | None:
+    """The segment's index entry from its header, or None when the header is unreadable."""
+    try:
+        number = int(path.name.removesuffix(SUFFIX))
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                return None
+            raw = orjson.loads(f.readline())
+        positions = [(str(c), str(s), Position(int(t), int(n))) for c, s, t, n in raw["positions"]]
+        return Segment(number, path, size, int(raw["lines"]), int(raw["first_ts"]), positions)
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return None
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write, fsync, rename, fsync the folder: the file exists whole or not at all."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _quarantine(path: Path) -> None:
+    """Keep a corrupt segment for a person to look at, out of the spool's way."""
+    with contextlib.suppress(OSError):
+        path.rename(path.with_suffix(".bad"))

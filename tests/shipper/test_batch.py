@@ -1,0 +1,100 @@
+"""Unit tests of batch encoding, batch bounds, and the batcher's cursor rule."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+
+from collector.wire import LINE, Log
+from shipper.batch import Batcher, collect, encode
+from shipper.config import load_config
+from shipper.cursor import CursorStore, Position
+from shipper.record import EventRecord, LogRecord, MarkRecord, Meta, Record
+from shipper.spool import Spool
+
+META = Meta("c1", "app", "busybox", parser="json", dataset="shop")
+
+
+def _lines(batch_body: bytes) -> list[object]:
+    return [LINE.validate_json(line) for line in batch_body.splitlines()]
+
+
+def test_a_joined_record_is_sent_as_its_first_line_and_completes_its_last() -> None:
+    """A joined record goes out as its first line's ts/seq; the cursor goes past its last."""
+    joined = LogRecord(META, "stderr", 100, 2, b"a\n  b", lines=2, until=Position(105, 1))
+    batch = encode([joined], "host")
+    logs = [x for x in _lines(batch.body) if isinstance(x, Log)]
+    assert [(x.ts, x.seq, x.lines, x.message) for x in logs] == [(100, 2, 2, "a\n  b")]
+    assert batch.positions == {("c1", "stderr"): Position(105, 1)}
+    assert batch.first_ts == 100
+
+
+def test_marks_move_positions_without_sending_anything() -> None:
+    """Excluded lines' marks add no wire line but do move the stream's position."""
+    batch = encode([MarkRecord(META, "stdout", Position(7, 3))], "host")
+    assert batch.lines == 0
+    assert batch.body == b""
+    assert batch.positions == {("c1", "stdout"): Position(7, 3)}
+    mixed = encode(
+        [LogRecord(META, "stdout", 5, 0, b"x"), MarkRecord(META, "stdout", Position(7, 3))], "h"
+    )
+    assert mixed.lines == 1
+    assert mixed.positions == {("c1", "stdout"): Position(7, 3)}
+
+
+def test_container_metadata_crosses_the_wire_once_per_batch() -> None:
+    """Lines and events of one container share one source line with its hints."""
+    records: list[Record] = [
+        LogRecord(META, "stdout", 1, 0, b"one"),
+        EventRecord(META, 2, "die", exit_code=0),
+        LogRecord(META, "stdout", 3, 0, b"two"),
+    ]
+    body = encode(records, "host").body
+    sources = [orjson.loads(x) for x in body.splitlines() if b'"source"' in x]
+    assert len(sources) == 1
+    assert sources[0]["hints"] == {"parser": "json", "dataset": "shop"}
+
+
+async def test_collect_stops_at_the_line_and_byte_bounds() -> None:
+    """A batch holds at most max_lines records and stops once max_bytes is passed."""
+    queue: asyncio.Queue[Record] = asyncio.Queue()
+    for i in range(10):
+        queue.put_nowait(LogRecord(META, "stdout", i, 0, b"x" * 100))
+    first = await queue.get()
+    assert len(await collect(queue, first, 4, 10**6, 5.0)) == 4
+    first = await queue.get()
+    assert len(await collect(queue, first, 100, 300, 5.0)) == 2  # 2 x (100 + 64) > 300
+
+
+async def test_collect_sends_a_lone_line_once_its_age_is_reached() -> None:
+    """At a low rate, a batch goes out with what it has when the age limit passes."""
+    queue: asyncio.Queue[Record] = asyncio.Queue()
+    first = LogRecord(META, "stdout", 1, 0, b"alone")
+    assert await asyncio.wait_for(collect(queue, first, 5000, 10**6, 0.05), 10) == [first]
+
+
+async def test_the_cursor_moves_only_once_the_batch_is_on_disk(tmp_path: Path) -> None:
+    """While the disk buffer has no room, the batch waits and the cursor stays."""
+    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=0.01)
+    full = Spool(tmp_path / "spool", 10**6)
+    full.open()
+    await full.write(encode([LogRecord(META, "stdout", 1, 0, b"x" * 3000)], "h"))
+    spool = Spool(tmp_path / "spool", full.used + 1)
+    spool.open()
+    store = CursorStore(tmp_path)
+    queue: asyncio.Queue[Record] = asyncio.Queue()
+    batcher = Batcher(config, queue, spool, store, "h")
+    task = asyncio.create_task(batcher.run())
+    await queue.put(LogRecord(META, "stdout", 50, 0, b"y" * 3000))
+    await asyncio.sleep(0.3)
+    assert store.get("c1") is None
+    spool.acked(await spool.take())
+    spool.release()
+    assert await batcher.finish(10)
+    task.cancel()
+    cursor = store.get("c1")
+    assert cursor is not None
+    assert cursor.streams["stdout"] == Position(50, 1)
+    assert spool.pending_batches == 1

@@ -1,0 +1,233 @@
+"""Unit and property tests of multiline joining, include/exclude filters and label parsing."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shipper.cursor import Position
+from shipper.multiline import BUILTINS, Joiner, Rule, Shaping, join, shaping_from
+from shipper.record import LogRecord, Meta
+
+META = Meta("c1", "app", "busybox")
+CORPUS = Path(__file__).parent.parent / "corpus"
+
+
+def _records(lines: list[str], ts_step: int = 1) -> list[LogRecord]:
+    return [
+        LogRecord(META, "stdout", 1000 + (i // 2) * ts_step, i % 2, line.encode())
+        for i, line in enumerate(lines)
+    ]
+
+
+def _run(rule: Rule, lines: list[str]) -> list[LogRecord]:
+    joiner = Joiner(rule)
+    out: list[LogRecord] = []
+    for record in _records(lines):
+        out += joiner.push(record, now=0.0)
+    return out + joiner.flush()
+
+
+def _messages(events: list[LogRecord]) -> list[str]:
+    return [e.data.decode() for e in events]
+
+
+_line = st.text(alphabet="ab \t", max_size=6)
+_rules = st.builds(
+    Rule,
+    pattern=st.sampled_from([re.compile(p) for p in ("^a", "^ ", "b$", "^$", "ab")]),
+    negate=st.booleans(),
+    match=st.sampled_from(["after", "before"]),
+    max_lines=st.integers(min_value=1, max_value=6),
+    max_bytes=st.integers(min_value=1, max_value=30),
+)
+
+
+@given(_rules, st.lists(_line, max_size=40))
+def test_joining_keeps_every_line_once_in_order(rule: Rule, lines: list[str]) -> None:
+    """Whatever the rule, the events hold exactly the input lines, in order, counted."""
+    events = _run(rule, lines)
+    assert [part for e in events for part in e.data.decode().split("\n")] == (
+        lines if events else []
+    )
+    assert sum(e.lines for e in events) == len(lines)
+
+
+@given(_rules, st.lists(_line, min_size=1, max_size=40))
+def test_an_event_has_its_first_lines_identity_and_its_last_lines_end(
+    rule: Rule, lines: list[str]
+) -> None:
+    """Each event is numbered like its first physical line and ends past its last one."""
+    records = _records(lines)
+    events = _run(rule, lines)
+    i = 0
+    for event in events:
+        first, last = records[i], records[i + event.lines - 1]
+        assert (event.ts, event.seq) == (first.ts, first.seq)
+        assert event.end() == Position(last.ts, last.seq + 1)
+        i += event.lines
+
+
+@given(_rules, st.lists(_line, max_size=40))
+def test_events_stay_within_their_bounds(rule: Rule, lines: list[str]) -> None:
+    """No event has more lines than max_lines, nor more bytes than max_bytes unless alone."""
+    for event in _run(rule, lines):
+        assert event.lines <= rule.max_lines
+        assert event.lines == 1 or len(event.data) <= rule.max_bytes
+
+
+def test_after_appends_matching_lines_to_the_line_before() -> None:
+    """negate=false, match=after: lines matching the pattern continue the previous event."""
+    rule = Rule(re.compile(r"^\s"))
+    events = _run(rule, ["start", "  more", "  more", "next", "  x"])
+    assert _messages(events) == ["start\n  more\n  more", "next\n  x"]
+
+
+def test_after_negated_appends_lines_not_matching_to_the_matching_one() -> None:
+    """negate=true, match=after: lines not matching continue the last matching line."""
+    rule = Rule(re.compile(r"^\d{4}-"), negate=True)
+    events = _run(rule, ["2024-01 a", "detail", "detail", "2024-01 b", "2024-01 c"])
+    assert _messages(events) == ["2024-01 a\ndetail\ndetail", "2024-01 b", "2024-01 c"]
+
+
+def test_before_prepends_matching_lines_to_the_next_line() -> None:
+    """negate=false, match=before: matching lines wait for the first line that does not match."""
+    rule = Rule(re.compile(r"\\$"), match="before")
+    events = _run(rule, ["one \\", "two \\", "three", "four"])
+    assert _messages(events) == ["one \\\ntwo \\\nthree", "four"]
+
+
+def test_before_negated_prepends_lines_not_matching_to_the_next_matching_one() -> None:
+    """negate=true, match=before: lines not matching wait for the next line that matches."""
+    rule = Rule(re.compile(r";$"), negate=True, match="before")
+    events = _run(rule, ["SELECT *", "FROM t", "WHERE x;", "COMMIT;"])
+    assert _messages(events) == ["SELECT *\nFROM t\nWHERE x;", "COMMIT;"]
+
+
+def test_a_held_event_is_due_after_its_timeout_and_flushes_whole() -> None:
+    """An event waiting longer than the timeout for its next line is sent as it is."""
+    joiner = Joiner(Rule(re.compile(r"^\s"), timeout=2.0))
+    records = _records(["start", "  more"])
+    assert joiner.push(records[0], now=10.0) == []
+    assert joiner.push(records[1], now=11.0) == []
+    assert not joiner.due(12.5)
+    assert joiner.due(13.0)
+    [event] = joiner.flush()
+    assert event.data == b"start\n  more"
+    assert event.lines == 2
+    assert joiner.flush() == []
+
+
+def test_join_counts_lines_of_already_joined_records_and_keeps_truncation() -> None:
+    """Joining keeps the line count of each part and the truncated flag of any part."""
+    a, b = _records(["a", "b"])
+    b.truncated = True
+    b.lines = 3
+    joined = join([a, b])
+    assert joined.lines == 4
+    assert joined.truncated
+
+
+def _corpus_events() -> list[str]:
+    return [json.loads(line) for line in (CORPUS / "multiline.jsonl").read_text().splitlines()]
+
+
+def _find(prefix: str) -> str:
+    return next(e for e in _corpus_events() if e.startswith(prefix))
+
+
+def test_builtin_java_makes_one_event_of_a_stack_trace() -> None:
+    """logpipe.multiline=java joins the log line, exception, frames and causes."""
+    trace = _find("java.lang.IllegalStateException")
+    lines = ["2024-01-02 INFO started", "", "2024-01-02 ERROR request failed"]
+    events = _run(BUILTINS["java"], [*lines, *trace.split("\n"), "2024-01-02 INFO next"])
+    assert _messages(events)[-2] == "2024-01-02 ERROR request failed\n" + trace
+    assert _messages(events)[-1] == "2024-01-02 INFO next"
+    spring = (CORPUS / "java_stacktrace.log").read_text().splitlines()
+    events = _run(BUILTINS["java"], spring[:10])
+    assert [e.lines for e in events] == [9, 1]
+    assert _messages(events)[1].startswith("Exception in thread")
+
+
+def test_builtin_python_makes_one_event_of_a_traceback() -> None:
+    """logpipe.multiline=python joins a traceback with its exception line and chained ones."""
+    logged = _find("2024-01-02 09:14:10,002 ERROR")
+    chained = [
+        "Traceback (most recent call last):",
+        '  File "a.py", line 1, in <module>',
+        "KeyError: 'x'",
+        "",
+        "During handling of the above exception, another exception occurred:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "a.py", line 3, in <module>',
+        "RuntimeError: worse",
+    ]
+    events = _run(BUILTINS["python"], [*logged.split("\n"), "INFO:app:next", *chained])
+    assert _messages(events) == [logged, "INFO:app:next\n" + "\n".join(chained)]
+
+
+def test_builtin_go_makes_one_event_of_a_panic() -> None:
+    """logpipe.multiline=go joins a panic with its goroutine dump."""
+    panic = _find("panic: assignment")
+    events = _run(BUILTINS["go"], ["2024/01/02 listening on :8080", *panic.split("\n"), "next"])
+    assert _messages(events) == ["2024/01/02 listening on :8080", panic, "next"]
+
+
+def test_labels_select_a_custom_rule_and_filters() -> None:
+    """The multiline and include/exclude labels become one Shaping, bounds included."""
+    shaping, warnings = shaping_from(
+        {
+            "logpipe.multiline.pattern": "^\\[",
+            "logpipe.multiline.negate": "true",
+            "logpipe.multiline.match": "after",
+            "logpipe.multiline.timeout": "500ms",
+            "logpipe.multiline.max_lines": "10",
+            "logpipe.exclude_lines": "DEBUG",
+        }
+    )
+    assert warnings == []
+    assert shaping is not None
+    assert shaping.multiline is not None
+    assert shaping.multiline.negate
+    assert shaping.multiline.timeout == 0.5
+    assert shaping.multiline.max_lines == 10
+    assert shaping.include is None
+    assert shaping.exclude is not None
+
+
+def test_no_hint_labels_mean_no_shaping() -> None:
+    """A container without logpipe multiline or filter labels has its lines passed as they are."""
+    assert shaping_from({"logpipe.parser": "json", "other": "x"}) == (None, [])
+
+
+def test_invalid_labels_are_reported_and_ignored() -> None:
+    """Bad regex, unknown built-in, bad negate/match/timeout: a warning each, never an error."""
+    shaping, warnings = shaping_from({"logpipe.multiline": "cobol", "logpipe.include_lines": "("})
+    assert shaping is None
+    assert len(warnings) == 2
+    shaping, warnings = shaping_from(
+        {
+            "logpipe.multiline": "java",
+            "logpipe.multiline.negate": "maybe",
+            "logpipe.multiline.timeout": "-1",
+            "logpipe.multiline.max_lines": "2.5",
+        }
+    )
+    assert shaping is not None
+    assert shaping.multiline == BUILTINS["java"]
+    assert len(warnings) == 2  # negate only matters with a pattern: not read for built-ins
+    _, warnings = shaping_from({"logpipe.multiline.pattern": "x", "logpipe.multiline.match": "up"})
+    assert any("match" in w for w in warnings)
+
+
+@given(st.lists(st.sampled_from(["keep me", "DEBUG noise", "INFO ok", "drop DEBUG"]), max_size=20))
+def test_include_then_exclude_decide_which_events_are_kept(lines: list[str]) -> None:
+    """An event is kept when it matches include_lines and does not match exclude_lines."""
+    shaping = Shaping(include=re.compile("keep|INFO"), exclude=re.compile("DEBUG"))
+    kept = [r.data.decode() for r in _records(lines) if shaping.keeps(r)]
+    assert kept == [x for x in lines if ("keep" in x or "INFO" in x) and "DEBUG" not in x]

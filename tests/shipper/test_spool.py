@@ -1,0 +1,183 @@
+"""Unit tests of the disk buffer: durable ordered segments, restart, corruption, bound."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from shipper import metrics
+from shipper.__main__ import open_state
+from shipper.batch import Batch, encode
+from shipper.config import load_config
+from shipper.cursor import CursorStore, Position
+from shipper.record import LogRecord, Meta
+from shipper.spool import Spool
+
+META = Meta("c1", "app", "busybox")
+
+
+def _batch(ts: int, n: int = 3, stream: str = "stdout") -> Batch:
+    return encode([LogRecord(META, stream, ts + i, 0, b"line %d" % i) for i in range(n)], "h")
+
+
+async def test_segments_come_back_in_order_with_their_positions_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Segments written by one run are sent first, oldest first, by the next run."""
+    spool = Spool(tmp_path, 10**6)
+    spool.open()
+    for ts in (100, 200, 300):
+        await spool.write(_batch(ts))
+    again = Spool(tmp_path, 10**6)
+    positions = again.open()
+    assert positions == [
+        ("c1", "stdout", Position(102, 1)),
+        ("c1", "stdout", Position(202, 1)),
+        ("c1", "stdout", Position(302, 1)),
+    ]
+    taken = [await again.take() for _ in range(3)]
+    assert [s.first_ts for s in taken] == [100, 200, 300]
+    body = await again.read(taken[0])
+    assert body is not None
+    assert gzip.decompress(body) == _batch(100).body
+    assert again.used == spool.used
+
+
+async def test_an_interrupted_write_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A temporary file from a write cut short is deleted at start and not sent."""
+    spool = Spool(tmp_path, 10**6)
+    spool.open()
+    await spool.write(_batch(100))
+    (tmp_path / "0000000000000002.seg.tmp").write_bytes(b"logpipe-segment 1\n{half")
+    again = Spool(tmp_path, 10**6)
+    assert len(again.open()) == 1
+    assert again.pending_batches == 1
+    assert not (tmp_path / "0000000000000002.seg.tmp").exists()
+
+
+async def test_a_corrupt_segment_is_set_aside_and_reported(tmp_path: Path) -> None:
+    """A segment whose body fails its checksum becomes *.bad, is counted, and the next one goes."""
+    spool = Spool(tmp_path, 10**6)
+    spool.open()
+    first = await spool.write(_batch(100))
+    await spool.write(_batch(200))
+    data = bytearray(first.path.read_bytes())
+    data[-5] ^= 0xFF
+    first.path.write_bytes(bytes(data))
+    before = metrics.BUFFER_CORRUPT._value.get()
+    again = Spool(tmp_path, 10**6)
+    again.open()
+    assert await again.read(await again.take()) is None
+    assert metrics.BUFFER_CORRUPT._value.get() == before + 1
+    assert (tmp_path / "0000000000000001.bad").exists()
+    assert await again.read(await again.take()) is not None
+    assert again.pending_batches == 1
+
+
+async def test_acknowledged_segments_are_deleted_only_on_release(tmp_path: Path) -> None:
+    """Acknowledging keeps the file until release; release frees its bytes."""
+    spool = Spool(tmp_path, 10**6)
+    spool.open()
+    segment = await spool.write(_batch(100))
+    spool.acked(await spool.take())
+    assert segment.path.exists()
+    assert spool.has_acked
+    assert spool.release() == 1
+    assert not segment.path.exists()
+    assert spool.used == 0
+    assert spool.empty
+
+
+async def test_a_full_buffer_makes_the_writer_wait_for_room(tmp_path: Path) -> None:
+    """At the bound, the next write waits until acknowledged segments are released."""
+    first = Spool(tmp_path, 10**6)
+    first.open()
+    await first.write(_batch(100, n=50))
+    spool = Spool(tmp_path, first.used + 10)  # room for exactly the one segment
+    spool.open()
+    write = asyncio.create_task(spool.write(_batch(200, n=50)))
+    await asyncio.sleep(0.2)
+    assert not write.done()
+    spool.acked(await spool.take())
+    spool.release()
+    segment = await asyncio.wait_for(write, 10)
+    assert segment.first_ts == 200
+    assert spool.pending_batches == 1
+
+
+async def test_cursors_at_start_include_what_the_buffer_holds(tmp_path: Path) -> None:
+    """The cursor after a restart is the saved one moved past every buffered batch."""
+    store = CursorStore(tmp_path)
+    store.advance("c1", "stdout", Position(50, 1))
+    store.advance("c1", "stderr", Position(500, 1))
+    store.save()
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    await spool.write(_batch(100))
+    config = load_config(state_dir=tmp_path, collector_url="http://x")
+    again, _ = open_state(config)
+    cursor = again.get("c1")
+    assert cursor is not None
+    assert cursor.streams["stdout"] == Position(102, 1)
+    assert cursor.streams["stderr"] == Position(500, 1)  # never moved back
+
+
+_WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from shipper.batch import encode
+    from shipper.record import LogRecord, Meta
+    from shipper.spool import Spool
+
+    async def main():
+        spool = Spool(Path(sys.argv[1]), 10**9)
+        spool.open()
+        meta = Meta("c1", "app", "busybox")
+        ts = 0
+        while True:
+            records = [LogRecord(meta, "stdout", ts + i, 0, b"x" * 2000) for i in range(200)]
+            ts += 200
+            await spool.write(encode(records, "h"))
+            print(ts, flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.slow
+def test_kill_9_during_writes_leaves_only_whole_segments(tmp_path: Path) -> None:
+    """A writer killed -9 mid-stream leaves segments that all read back whole, in order."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    ) as proc:
+        assert proc.stdout is not None
+        for _ in range(30):
+            proc.stdout.readline()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    spool = Spool(tmp_path, 10**9)
+    positions = spool.open()
+    assert len(positions) >= 30
+
+    async def read_all() -> list[int]:
+        ends = []
+        for _ in range(spool.pending_batches):
+            segment = await spool.take()
+            assert await spool.read(segment) is not None
+            ends.append(segment.positions[0][2].ts)
+        return ends
+
+    ends = asyncio.run(read_all())
+    assert ends == [200 * (i + 1) - 1 for i in range(len(ends))]
