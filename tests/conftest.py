@@ -7,6 +7,7 @@ service is down, the tests that need it fail with a message saying how to start 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -261,3 +263,88 @@ def pipeline(pipeline_factory: Callable[..., Pipeline]) -> Pipeline:
     p.shipper.start()
     p.wait_shipper()
     return p
+
+
+# --- A private Elasticsearch node, for tests that pause, stop or empty one ------------
+
+PRIVATE_ES_VERSION = os.environ.get("LOGPIPE_ES_VERSION", "9.2.0")
+PRIVATE_ES_USER = "logpipe-es"
+
+
+class PrivateElasticsearch:
+    """A single node of our own (512m heap, own port and data dir); the shared one stays up."""
+
+    def __init__(self, url: str, pid: int, client: Elasticsearch) -> None:
+        self.url, self.pid, self.client = url, pid, client
+
+    def pause(self) -> None:
+        """SIGSTOP the node: connections are accepted by the kernel, nothing answers."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT the node."""
+        os.kill(self.pid, signal.SIGCONT)
+
+
+def _private_es_java() -> str:
+    for pattern in ("temurin-2[1-9]*", "temurin-[3-9]*", "java-2[1-9]-*"):
+        for home in sorted(Path("/usr/lib/jvm").glob(pattern)):
+            if (home / "bin" / "java").exists():
+                return str(home)
+    pytest.fail("no Java 21+ under /usr/lib/jvm for the private Elasticsearch: run .ci/install")
+
+
+def _start_private_es(root: Path) -> tuple[str, int]:
+    """Unpack the distribution under `root` and start it in the background: (url, pid)."""
+    zip_path = (
+        Path.home() / ".m2/repository/org/elasticsearch/distribution/integ-test-zip"
+        f"/elasticsearch/{PRIVATE_ES_VERSION}/elasticsearch-{PRIVATE_ES_VERSION}.zip"
+    )
+    if not zip_path.exists():
+        pytest.fail(f"missing {zip_path}: run .ci/install")
+    subprocess.run(["unzip", "-q", str(zip_path), "-d", str(root)], check=True)
+    home, port = root / f"elasticsearch-{PRIVATE_ES_VERSION}", free_port()
+    settings = {
+        "cluster.name": f"logpipe-private-{port}",
+        "node.name": "private",
+        "discovery.type": "single-node",
+        "network.host": "127.0.0.1",
+        "http.port": port,
+        "transport.port": free_port(),
+        "xpack.security.enabled": "false",
+        "path.data": root / "data",
+        "path.logs": root / "logs",
+        "cluster.routing.allocation.disk.threshold_enabled": "false",
+    }
+    flags = " ".join(f"-E {k}={v}" for k, v in settings.items())
+    command = (
+        f"cd {home} && ES_JAVA_HOME={_private_es_java()} ES_JAVA_OPTS='-Xms512m -Xmx512m' "
+        f"bin/elasticsearch -d -p {root / 'es.pid'} {flags}"
+    )
+    if os.geteuid() == 0:  # Elasticsearch refuses to run as root
+        subprocess.run(["chown", "-R", PRIVATE_ES_USER, str(root)], check=True)
+        argv = ["su", "-s", "/bin/bash", PRIVATE_ES_USER, "-c", command]
+    else:
+        argv = ["bash", "-c", command]
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return f"http://127.0.0.1:{port}", int((root / "es.pid").read_text())
+
+
+@pytest.fixture(scope="session")
+def private_es() -> Iterator[PrivateElasticsearch]:
+    """A private Elasticsearch node for the session, without our template until `setup`."""
+    root = Path(tempfile.mkdtemp(prefix="logpipe-private-es-"))
+    root.chmod(0o755)  # the unprivileged user must reach it
+    url, pid = _start_private_es(root)
+    client = Elasticsearch(url, request_timeout=60)
+    try:
+        wait_until(lambda: _get_json(f"{url}/_cluster/health?wait_for_status=yellow"), 180, 1)
+        yield PrivateElasticsearch(url, pid, client)
+    finally:
+        client.close()
+        for sig in (signal.SIGCONT, signal.SIGTERM):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        with contextlib.suppress(pytest.fail.Exception):
+            wait_until(lambda: not Path(f"/proc/{pid}").exists(), 60)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,339 @@
+"""The collector through Elasticsearch outages, its own crash, and a node never set up.
+
+Pausing or emptying a node is done on a private node (the `private_es` fixture), never
+on the shared one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import docker
+import pytest
+from elasticsearch import Elasticsearch, NotFoundError
+
+from collector.templates import TEMPLATE_NAME, index_template
+from collector.wire import NDJSON, PATH_LOGS
+from tests.conftest import Pipeline, PrivateElasticsearch, Process, free_port, wait_until
+
+pytestmark = pytest.mark.integration
+FALLBACK = "logpipe-test-fallback"
+
+
+def http(url: str, data: bytes | None = None, token: str = "") -> tuple[int, dict[str, Any], Any]:
+    """GET (or POST `data`) and return status, JSON body and headers, errors included."""
+    headers = {"Content-Type": NDJSON, "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, json.loads(resp.read()), resp.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read()), exc.headers
+
+
+def collector_env(es_url: str, port: int, token: str, **settings: str) -> dict[str, str]:
+    """Environment for a collector process on `port` writing to `es_url`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGPIPE_")}
+    env |= {
+        "LOGPIPE_ES_URL": es_url,
+        "LOGPIPE_LISTEN": f"127.0.0.1:{port}",
+        "LOGPIPE_TOKENS": token,
+        "LOGPIPE_ROUTING__DATASET": "outage." + uuid.uuid4().hex[:8],
+    }
+    return env | {f"LOGPIPE_{k.upper()}": v for k, v in settings.items()}
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Callable[..., tuple[Process, str]]]:
+    """Start collector processes (stopped after the test): (process, base URL)."""
+    started: list[Process] = []
+
+    def start(es_url: str, token: str, **settings: str) -> tuple[Process, str]:
+        port = free_port()
+        env = collector_env(es_url, port, token, **settings)
+        argv = [sys.executable, "-m", "collector", "serve"]
+        proc = Process("collector", argv, env, tmp_path / f"collector{len(started)}.log")
+        proc.start()
+        started.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(url + "/healthz"), 30)
+        return proc, url
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+def setup_command(es_url: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """Run `logpipe-collector setup` against `es_url`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGPIPE_")}
+    env["LOGPIPE_ES_URL"] = es_url
+    env |= {f"LOGPIPE_{k.upper()}": v for k, v in settings.items()}
+    argv = [sys.executable, "-m", "collector", "setup", "--wait", "30"]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+
+
+def ensure_template(node: PrivateElasticsearch) -> None:
+    """Our template on the private node, as `setup` installs it."""
+    node.client.indices.put_index_template(name=TEMPLATE_NAME, **index_template())
+
+
+def remove_template(node: PrivateElasticsearch) -> None:
+    """Take our template off the private node, whatever data streams exist there.
+
+    Elasticsearch refuses to delete a template that is the only one matching existing
+    data streams; a low-priority fallback template matching them makes it deletable.
+    """
+    node.client.indices.put_index_template(
+        name=FALLBACK, index_patterns=["logs-*-*"], priority=1, data_stream={}
+    )
+    with contextlib.suppress(NotFoundError):
+        node.client.indices.delete_index_template(name=TEMPLATE_NAME)
+
+
+def metric(url: str, name: str) -> float:
+    """A value from the collector's /metrics (0 when the series does not exist yet)."""
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def test_serve_says_setup_is_missing_and_setup_is_idempotent(
+    private_es: PrivateElasticsearch, collector: Callable[..., tuple[Process, str]]
+) -> None:
+    """Without the template: 503 + setup hint; setup installs it, idempotent and overridable."""
+    remove_template(private_es)
+    token = uuid.uuid4().hex
+    proc, url = collector(private_es.url, token)
+    batch = _batch(1, "hello")
+    status, answer, _ = http(url + "/readyz")
+    assert (status, "run `logpipe-collector setup`" in answer["error"]) == (503, True)
+    status, answer, headers = http(url + PATH_LOGS, batch, token)
+    assert status == 503
+    assert "index template 'logpipe' is missing: run `logpipe-collector setup`" in answer["error"]
+    assert headers["Retry-After"] == "5"
+    assert "run `logpipe-collector setup`" in proc.output()
+
+    first = setup_command(private_es.url)
+    assert first.returncode == 0, first.stderr
+    installed = _template(private_es.client)
+    second = setup_command(private_es.url)
+    assert second.returncode == 0, second.stderr
+    assert _template(private_es.client) == installed, "a second setup changes nothing"
+    _check_template(installed, shards="1", refresh="1s")
+
+    wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
+    status, answer, _ = http(url + PATH_LOGS, batch, token)
+    assert (status, answer["indexed"] + answer["duplicates"]) == (200, 1)
+
+    overridden = setup_command(private_es.url, index__shards="2", index__refresh_interval="5s")
+    assert overridden.returncode == 0, overridden.stderr
+    _check_template(_template(private_es.client), shards="2", refresh="5s")
+    stream = "logs-setup.t" + uuid.uuid4().hex[:6] + "-default"
+    private_es.client.index(
+        index=stream, document={"@timestamp": 1, "message": "m"}, op_type="create"
+    )
+    [backing] = private_es.client.indices.get(index=stream).body.values()
+    assert backing["settings"]["index"]["number_of_shards"] == "2"
+    assert setup_command(private_es.url).returncode == 0  # back to defaults for other tests
+
+
+def _batch(n: int, text: str, host: str = "outage-host") -> bytes:
+    source = {
+        "kind": "source",
+        "src": 0,
+        "host": host,
+        "container_id": "f" * 64,
+        "container_name": "outage",
+        "image": "busybox",
+    }
+    ts = time.time_ns()  # new ids for every batch
+    lines = [json.dumps(source)] + [
+        json.dumps(
+            {"kind": "log", "src": 0, "stream": "stdout", "ts": ts + i, "message": f"{text} {i}"}
+        )
+        for i in range(n)
+    ]
+    return "\n".join(lines).encode()
+
+
+def _template(es: Elasticsearch) -> dict[str, Any]:
+    [entry] = es.indices.get_index_template(name=TEMPLATE_NAME)["index_templates"]
+    return dict(entry["index_template"])
+
+
+def _check_template(template: dict[str, Any], shards: str, refresh: str) -> None:
+    assert template["priority"] > 500
+    assert template["index_patterns"] == ["logs-*-*"]
+    assert "data_stream" in template
+    settings = template["template"]["settings"]["index"]
+    assert (settings["number_of_shards"], settings["refresh_interval"]) == (shards, refresh)
+    props = template["template"]["mappings"]["properties"]
+    assert props["@timestamp"]["type"] == "date_nanos"
+    assert props["message"]["type"] == "text"
+    assert props["attributes"]["type"] == "flattened"
+    assert props["container"]["properties"]["name"] == {"type": "keyword", "ignore_above": 1024}
+    assert props["log"]["properties"]["level"]["type"] == "keyword"
+    assert props["service"]["properties"]["name"]["type"] == "keyword"
+    assert template["template"]["mappings"]["dynamic"] in (False, "false")
+
+
+def test_elasticsearch_paused_mid_load_loses_and_duplicates_nothing(
+    private_es: PrivateElasticsearch,
+    pipeline_factory: Callable[..., Pipeline],
+    docker_client: docker.DockerClient,
+) -> None:
+    """SIGSTOP the node while lines flow, SIGCONT it: every line is indexed exactly once."""
+    ensure_template(private_es)
+    p = pipeline_factory(
+        collector_es_url=private_es.url,
+        collector_es_retry_seconds="3",
+        collector_es_request_timeout="2",
+    )
+    p.es = private_es.client
+    p.collector.start()
+    p.wait_ready()
+    p.shipper.start()
+    p.wait_shipper()
+    n = 3000
+    script = (
+        f'i=1; while [ $i -le {n} ]; do echo "line $i"; '
+        "[ $((i % 100)) = 0 ] && sleep 0.1; i=$((i+1)); done"
+    )
+    docker_client.containers.run(
+        "busybox:latest", ["sh", "-c", script], detach=True, network_mode="none", labels=p.labels
+    )
+    query = {"exists": {"field": "stream"}}
+    p.wait_count(1, query)
+    private_es.pause()
+    try:
+        url = f"http://127.0.0.1:{p.port}"
+        # Hold the node still until the collector gave up on a batch at least once.
+        wait_until(lambda: metric(url, 'logpipe_collector_requests_total{status="503"}') >= 1, 60)
+    finally:
+        private_es.resume()
+    p.wait_count(n, query, timeout=120)
+    docs = p.docs(query)
+    counts = Counter(d["message"] for d in docs)
+    assert set(counts) == {f"line {i}" for i in range(1, n + 1)}
+    assert max(counts.values()) == 1, "a line was indexed twice"
+    assert len(docs) == n
+    assert metric(url, "logpipe_collector_records_retried_total") >= 1
+
+
+def test_memory_stays_flat_while_elasticsearch_is_paused(
+    private_es: PrivateElasticsearch, collector: Callable[..., tuple[Process, str]]
+) -> None:
+    """With the node paused, a flood of batches is answered 503 + Retry-After, RSS stays flat."""
+    ensure_template(private_es)
+    token = uuid.uuid4().hex
+    proc, url = collector(private_es.url, token, max_in_flight="2", es_retry_seconds="60")
+    wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
+    assert proc.proc is not None
+    pid = proc.proc.pid
+    batches = [_batch(2000, f"flood {k} " + "x" * 400) for k in range(4)]  # ~1 MB each
+    private_es.pause()
+    try:
+        statuses, rss = asyncio.run(_flood(url, token, batches, pid, rounds=6))
+    finally:
+        private_es.resume()
+    assert set(statuses) == {503}
+    grown = (max(rss[1:]) - rss[1]) / 1024
+    assert grown < 40, f"RSS grew by {grown:.0f} MiB over the flood: {rss}"
+    assert metric(url, "logpipe_collector_batches_in_flight") <= 2
+
+
+async def _flood(
+    url: str, token: str, batches: list[bytes], pid: int, rounds: int
+) -> tuple[list[int], list[int]]:
+    """Rounds of 16 concurrent batches; (statuses of the refused, RSS in KiB after each round)."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": NDJSON}
+    statuses: list[int] = []
+    rss: list[int] = []
+    held: list[asyncio.Task[Any]] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+
+        async def post(data: bytes) -> None:
+            async with session.post(url + PATH_LOGS, data=data, headers=headers) as resp:
+                assert resp.headers.get("Retry-After")
+                statuses.append(resp.status)
+
+        for _ in range(rounds):
+            tasks = [asyncio.create_task(post(batches[i % len(batches)])) for i in range(16)]
+            # Two are held in flight (the node is paused); the rest must be refused at once.
+            done, pending = await asyncio.wait(tasks, timeout=20)
+            held.extend(pending)
+            for task in done:
+                task.result()  # an exception here is a refusal that was not a clean answer
+            assert len(held) <= 2, f"{len(held)} batches still unanswered"
+            rss.append(_rss_kib(pid))
+        for task in held:
+            task.cancel()
+        await asyncio.gather(*held, return_exceptions=True)
+    return statuses, rss
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_collector_killed_mid_batch_loses_and_duplicates_nothing(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+) -> None:
+    """kill -9 the collector while batches are in flight, restart it: each line exactly once."""
+    p = pipeline_factory()
+    p.collector.start()
+    p.wait_ready()
+    p.shipper.start()
+    p.wait_shipper()
+    n = 5000
+    script = (
+        f'i=1; while [ $i -le {n} ]; do echo "kill line $i"; '
+        "[ $((i % 200)) = 0 ] && sleep 0.1; i=$((i+1)); done"
+    )
+    docker_client.containers.run(
+        "busybox:latest", ["sh", "-c", script], detach=True, network_mode="none", labels=p.labels
+    )
+    query = {"exists": {"field": "stream"}}
+    url = f"http://127.0.0.1:{p.port}"
+    wait_until(lambda: metric(url, "logpipe_collector_batches_in_flight") >= 1, 60, 0.005)
+    p.collector.kill()  # a batch is being read, parsed or indexed right now
+    indexed_at_kill = p.count(query)
+    p.collector.start()
+    p.wait_ready()
+    p.wait_count(n, query, timeout=120)
+    docs = p.docs(query)
+    counts = Counter(d["message"] for d in docs)
+    assert set(counts) == {f"kill line {i}" for i in range(1, n + 1)}
+    assert max(counts.values()) == 1, "a line was indexed twice"
+    assert len(docs) == n
+    assert indexed_at_kill < n, "the kill came after everything was indexed: test proved nothing"
