@@ -24,11 +24,13 @@ from typing import Any
 import orjson
 
 from bench import corpus, documents, report
-from collector.enrich import Doc, log_id
+from collector.enrich import Context, Doc, Route, log_id, route
+from collector.parse import parse
 from collector.sink import encode as sink_encode
-from collector.wire import LINE, Log
+from collector.wire import LINE, Log, Source
 from shipper import metrics as shipper_metrics
 from shipper.batch import _record_line
+from shipper.batch import encode as shipper_encode
 from shipper.record import LogRecord
 
 Case = Callable[[], object]
@@ -137,6 +139,22 @@ def log_id_prefixed(host: str, container_id: str, stream: str, ts: int, seq: int
     return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode("ascii")
 
 
+# --- routing (collector.enrich.route per record, then Route.stream / .stream_dataset) ---
+
+_ROUTES: dict[tuple[int, str | None], tuple[Source, Any, Route, str, str]] = {}
+
+
+def route_cached(source: Source, ctx: Context, level: str | None) -> tuple[Route, str, str]:
+    """Route, stream and stream dataset, computed once per (source, level, rules object)."""
+    hit = _ROUTES.get((id(source), level))
+    rules = ctx.retention.rules
+    if hit is not None and hit[0] is source and hit[1] is rules:
+        return hit[2], hit[3], hit[4]
+    where = route(source, ctx, level)
+    _ROUTES[(id(source), level)] = (source, rules, where, where.stream, where.stream_dataset)
+    return where, where.stream, where.stream_dataset
+
+
 # --- shipper: one wire line per record (shipper.batch._record_line: a dict, orjson) ---
 
 
@@ -162,7 +180,11 @@ def setup() -> dict[str, Any]:
     docs = documents.documents(body, "bench.hot")
     records = documents.records(lines, metas, 0, time.time_ns())
     answer = orjson.dumps({"errors": False, "items": [{"create": {"status": 201}}] * len(docs)})
-    return {"raw": raw, "docs": docs, "records": records, "answer": answer, "body": body}
+    parsed = [LINE.validate_json(r) for r in raw]
+    sources = {p.src: p for p in parsed if isinstance(p, Source)}
+    routed = [(sources[p.src], parse(p.message).level) for p in parsed if isinstance(p, Log)]
+    return {"raw": raw, "docs": docs, "records": records, "answer": answer, "body": body,
+            "routed": routed}  # fmt: skip
 
 
 def check(data: dict[str, Any]) -> None:
@@ -176,6 +198,10 @@ def check(data: dict[str, Any]) -> None:
     cache: dict[int, bytes] = {}
     for doc in data["docs"][:500]:
         assert orjson.loads(spliced_body(doc.body, cache)) == doc.body
+    ctx = Context(dataset="bench.hot")
+    for source, level in data["routed"][:500]:
+        where = route(source, ctx, level)
+        assert route_cached(source, ctx, level) == (where, where.stream, where.stream_dataset)
     for rec in data["records"][:500]:
         args = ("bench-hot", rec.meta.id, rec.stream, rec.ts, rec.seq)
         assert log_id_prefixed(*args) == log_id(*args)
@@ -208,6 +234,18 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, Case, str, Case, int]]:
     def action_bytes() -> None:
         for d in docs:
             action_line(d.stream, d.id)
+
+    ctx = Context(dataset="bench.hot")
+    routed: list[tuple[Source, str | None]] = data["routed"]
+
+    def route_now() -> None:
+        for source, level in routed:
+            where = route(source, ctx, level)
+            _ = where.stream, where.stream_dataset
+
+    def route_new() -> None:
+        for source, level in routed:
+            route_cached(source, ctx, level)
 
     def id_now() -> None:
         for r in records:
@@ -256,6 +294,8 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, Case, str, Case, int]]:
          "orjson (OrjsonSerializer)", lambda: orjson.loads(answer), n),
         ("gunzip the batch", "gzip.decompress", lambda: gzip.decompress(zipped),
          "zlib.decompress(wbits=31)", lambda: zlib.decompress(zipped, 31), n),
+        ("route a record", "enrich.route + .stream + .stream_dataset", route_now,
+         "cached per (source, level, rules object)", route_new, len(routed)),
         ("document id", "enrich.log_id", id_now,
          "blake2b state per stream, copy() per record", id_prefixed, len(records)),
         ("shipper: wire line", "batch._record_line (dict + orjson)", line_now,
@@ -263,6 +303,43 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, Case, str, Case, int]]:
         ("shipper: read metrics", "2 Counter.inc per line", metrics_per_line,
          "2 Counter.inc per chunk of 50 lines", metrics_per_chunk, len(records)),
     ]  # fmt: skip
+
+
+def stages(data: dict[str, Any]) -> list[list[str]]:
+    """CPU µs per record of each stage of the collector's and the shipper's hot path."""
+    raw: list[bytes] = data["raw"]
+    body: bytes = data["body"]
+    docs: list[Doc] = data["docs"]
+    records: list[LogRecord] = data["records"]
+    messages = [p.message for p in map(LINE.validate_json, raw) if isinstance(p, Log)]
+    zipped = gzip.compress(body, 1)
+    n = len(docs)
+    timed = {
+        "collector: gunzip the batch": (lambda: gzip.decompress(zipped), n),
+        "collector: validate wire lines (pydantic)":
+            (lambda: [LINE.validate_json(r) for r in raw], n),
+        "collector: parse (collector.parse)": (lambda: [parse(m) for m in messages], n),
+        "collector: batch.decode (validate + parse + enrich)":
+            (lambda: documents.documents(body, "bench.hot"), n),
+        "collector: bulk lines (sink.encode)": (lambda: [sink_encode(d) for d in docs], n),
+        "shipper: batch.encode (wire NDJSON)": (lambda: shipper_encode(records, "h"), n),
+        "shipper: gzip level 1 of the batch": (lambda: gzip.compress(body, 1), n),
+    }  # fmt: skip
+    us = {name: pair_us(fn, fn, per, tries=5)[0] for name, (fn, per) in timed.items()}
+    enrich = (
+        us["collector: batch.decode (validate + parse + enrich)"]
+        - us["collector: validate wire lines (pydantic)"]
+        - us["collector: parse (collector.parse)"]
+    )
+    rows = [[name, f"{value:.2f}"] for name, value in us.items()]
+    rows.insert(4, ["collector: enrich (decode - validate - parse)", f"{enrich:.2f}"])
+    total = (
+        sum(us[k] for k in us if k.startswith("collector:"))
+        - us["collector: validate wire lines (pydantic)"]
+        - us["collector: parse (collector.parse)"]
+    )
+    rows.append(["collector in-process total (gunzip + decode + encode)", f"{total:.2f}"])
+    return rows
 
 
 def main() -> None:
@@ -284,6 +361,14 @@ def main() -> None:
         rows,
         ["5000 corpus lines in one wire batch from 20 sources; each suggested variant is "
          "checked to give the same result first (bench/hotpath.py)"],
+        args.append,
+    )  # fmt: skip
+    report.publish(
+        "Where a record's CPU goes, in-process (no HTTP, no Elasticsearch client)",
+        ["stage", "CPU-µs/record"],
+        stages(data),
+        ["same 5000-line batch; compare the collector total with CPU-µs/record of "
+         "bench.collector_load: the rest is HTTP, the Elasticsearch client and asyncio"],
         args.append,
     )  # fmt: skip
 
