@@ -180,7 +180,18 @@ class Sink:
         self, items: list[tuple[Doc, bytes]], outcome: Outcome, result: _Round, deadline: float
     ) -> None:
         """One _bulk request; classify each item into `outcome` and `result`."""
-        payload = b"".join(b for _, b in items)
+        body, status, why = await self._bulk(b"".join(b for _, b in items), deadline)
+        if body is not None:
+            _settled(items, body, outcome, result)
+        elif status == 413:  # over the node's http.max_content_length
+            await self._halve(items, outcome, result, deadline)
+        else:
+            result.must_retry(items, why, status)
+
+    async def _bulk(
+        self, payload: bytes, deadline: float
+    ) -> tuple[dict[str, Any] | None, int | None, str]:
+        """The answer's body; or None, the status (None: no answer) and why."""
         async with self._requests:
             timeout = min(self._settings.request_timeout, max(1.0, deadline - time.monotonic()))
             started = time.perf_counter()
@@ -191,20 +202,29 @@ class Sink:
                     filter_path=_FILTER,
                 )
             except ApiError as exc:
-                if not retryable(exc.meta.status):
+                status = exc.meta.status
+                if status != 413 and not retryable(status):
                     raise SinkError(f"Elasticsearch refused the bulk request: {exc}") from exc
-                result.must_retry(items, f"HTTP {exc.meta.status}: {exc.message}", exc.meta.status)
-                return
+                return None, status, f"HTTP {status}: {exc.message}"
             except TransportError as exc:  # connection refused or reset, timeout, TLS
-                result.must_retry(items, f"cannot reach Elasticsearch: {exc}", None)
-                return
+                return None, None, f"cannot reach Elasticsearch: {exc}"
             finally:
                 metrics.BULK_SECONDS.observe(time.perf_counter() - started)
-        body = resp.body
-        if not body.get("errors"):
-            _count_stored(outcome, [doc for doc, _ in items], duplicate=False)
+        return dict(resp.body), 200, ""
+
+    async def _halve(
+        self, items: list[tuple[Doc, bytes]], outcome: Outcome, result: _Round, deadline: float
+    ) -> None:
+        """Send a request Elasticsearch found too large as two; one document alone is refused."""
+        if len(items) == 1:
+            size = len(items[0][1])
+            result.rejected.append(
+                (items[0][0], f"document of {size} bytes is over the node's limit")
+            )
             return
-        _classify(items, body["items"], outcome, result)
+        half = len(items) // 2
+        await self._send(items[:half], outcome, result, deadline)
+        await self._send(items[half:], outcome, result, deadline)
 
     async def ping(self) -> bool:
         """Whether Elasticsearch answers at all (within a few seconds)."""
@@ -259,6 +279,15 @@ def _encode_all(docs: Sequence[Doc]) -> tuple[list[tuple[Doc, bytes]], list[tupl
         except TypeError as exc:
             refused.append((doc, f"document cannot be serialized: {exc}"))
     return encoded, refused
+
+
+def _settled(
+    items: list[tuple[Doc, bytes]], body: dict[str, Any], outcome: Outcome, result: _Round
+) -> None:
+    if not body.get("errors"):
+        _count_stored(outcome, [doc for doc, _ in items], duplicate=False)
+    else:
+        _classify(items, body["items"], outcome, result)
 
 
 def _classify(

@@ -125,7 +125,7 @@ def whole(status: int) -> Answer:
 async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
     """Serve a FakeElasticsearch on a free port for the block."""
     fake = FakeElasticsearch(script=list(script))
-    app = web.Application()
+    app = web.Application(client_max_size=100 * 1024 * 1024)  # as http.max_content_length
     app.router.add_route("*", "/_bulk", fake._bulk)
     app.router.add_get("/_index_template/{name}", fake._template)
     app.router.add_get("/_cluster/health", fake._health)

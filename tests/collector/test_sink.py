@@ -192,3 +192,21 @@ def test_chunks_keep_an_oversized_item_alone() -> None:
     """An item bigger than the byte bound still goes, in a request of its own."""
     assert chunks([b"x" * 10, b"x" * 100, b"x" * 10], 50, 10) == [[0], [1], [2]]
     assert chunks([b"x" * 10] * 5, 1000, 2) == [[0, 1], [2, 3], [4]]
+
+
+async def test_request_too_large_for_the_node_is_split() -> None:
+    """A _bulk the node refuses as too large (413) is halved until it fits; nothing is lost."""
+    too_large = whole(413)
+
+    def limit(pairs: list[Any]) -> Any:
+        big = any(len(s.get("pad", "")) > 1000 for _, s in pairs)
+        return too_large(pairs) if len(pairs) > 2 or big else ok(pairs)
+
+    batch = docs(7)
+    batch.append(Doc("huge", STREAM, {"message": "m", "pad": "x" * 5000, "event": {}}))
+    async with fake_es(limit) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(batch)
+    assert (outcome.indexed, outcome.dead_lettered) == (7, 1)
+    assert set(es.ids(STREAM)) == {d.id for d in batch}  # each sent until it fit
+    [dead] = es.sources(DEADLETTER_STREAM)
+    assert "over the node's limit" in dead["error"]["message"]
