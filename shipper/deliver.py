@@ -25,6 +25,7 @@ from shipper.spool import Segment, Spool
 log = logging.getLogger("logpipe.shipper.deliver")
 
 RELEASE_EVERY = 0.2  # seconds between cursor saves that let acknowledged segments go
+REPEAT_LOG = 30.0  # seconds before the same delivery failure is logged again
 
 
 class Sender:
@@ -46,6 +47,7 @@ class Sender:
         self.store = store
         self.waiting_since: float | None = None
         self.last_error = ""
+        self._logged_at = 0.0
         self._acked = asyncio.Event()
 
     async def run(self) -> None:
@@ -108,11 +110,13 @@ class Sender:
         self, endpoint: Endpoint, reason: str, retry_after: float | None, level: int
     ) -> None:
         retry_in = endpoint.failed(retry_after)
+        now = time.monotonic()
         if self.waiting_since is None:
-            self.waiting_since = time.monotonic()
-        # Errors a person must fix are logged at every retry (backed off to at most
-        # every 30 s); transient ones only when the reason changes.
-        if reason != self.last_error or level >= logging.ERROR:
+            self.waiting_since = now
+        # A new reason is always logged; the same one again at most every REPEAT_LOG
+        # seconds, so an error a person must fix stays visible without flooding the log.
+        if reason != self.last_error or now - self._logged_at >= REPEAT_LOG:
+            self._logged_at = now
             log.log(
                 level,
                 "batch not delivered, kept in the disk buffer and retried",

@@ -10,11 +10,14 @@ outage (the collector's certificate or token list may be fixed without restartin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import socket
 import ssl
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -129,25 +132,51 @@ class CollectorClient:
                 status = resp.status
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError) as exc:
-            if _tls_failure(exc):
+            refusal = await self._tls_refusal(endpoint.url, exc)
+            if refusal is not None:
                 metrics.BATCHES_FAILED.labels("tls").inc()
-                raise RejectedDelivery(_tls_message(endpoint.url, exc)) from exc
+                raise RejectedDelivery(_tls_message(endpoint.url, refusal)) from exc
             metrics.BATCHES_FAILED.labels("connection").inc()
             raise RetryableDelivery(f"{endpoint.url}: {type(exc).__name__}: {exc}") from exc
         if status == 401 and self._config.token_file is not None:
             self._use_token(self._config.bearer_token())  # the file may hold a new token
         _judge(endpoint.url, status, answer, retry_after)
 
+    async def _tls_refusal(self, url: str, exc: BaseException) -> str | None:
+        """What TLS said when the connection failed, if TLS is why."""
+        if isinstance(exc, aiohttp.ClientSSLError):
+            return str(getattr(exc, "certificate_error", "") or exc)
+        if not url.startswith("https://") or isinstance(exc, TimeoutError):
+            return None
+        # A TLS 1.3 server refuses a missing or unknown client certificate after the
+        # handshake, by closing the connection: it looks like a reset. Under TLS 1.2 the
+        # refusal is part of the handshake, so one probe tells the two apart.
+        return await asyncio.to_thread(_handshake_refusal, url, self._config)
 
-def _tls_failure(exc: BaseException) -> bool:
-    """A failed handshake, or a TLS alert after it (TLS 1.3 servers refuse client certs late)."""
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return True
-    return isinstance(exc.__cause__, ssl.SSLError) or "alert" in str(exc).lower()
+
+def _handshake_refusal(url: str, config: ShipperConfig) -> str | None:
+    """The TLS error of a TLS 1.2 handshake with the collector, or None when it succeeds."""
+    parsed = urlsplit(url)
+    host, port = parsed.hostname or "", parsed.port or 443
+    ctx = client_ssl(config)
+    if ctx is None:
+        return None
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        with (
+            socket.create_connection((host, port), timeout=5) as raw,
+            ctx.wrap_socket(raw, server_hostname=host),
+        ):
+            return None
+    except ssl.SSLError as exc:
+        if "VERSION" in str(exc).upper():
+            return None  # the server only speaks TLS 1.3: the probe cannot tell
+        return f"the collector ended the TLS handshake ({exc}); it may require a client certificate"
+    except OSError:
+        return None
 
 
-def _tls_message(url: str, exc: BaseException) -> str:
-    detail = str(getattr(exc, "certificate_error", "") or exc)
+def _tls_message(url: str, detail: str) -> str:
     return (
         f"{url}: TLS failed ({detail}): check that LOGPIPE_CA_FILE holds the CA that signed "
         "the collector's certificate (and that its name matches the URL), and for mutual "
@@ -184,6 +213,6 @@ def _judge(url: str, status: int, answer: bytes, retry_after: float | None) -> N
         raise RetryableDelivery(f"{url} answered {status}: {message}", retry_after)
     reason = {401: "unauthorized", 403: "forbidden", 413: "too_large"}.get(status, f"http_{status}")
     metrics.BATCHES_FAILED.labels(reason).inc()
-    if status in (401, 403):
+    if status in (401, 403) and "LOGPIPE_TOKEN" not in message:
         message += " (check LOGPIPE_TOKEN / LOGPIPE_TOKEN_FILE against the collector's tokens)"
     raise RejectedDelivery(f"{url} answered {status}: {message}")

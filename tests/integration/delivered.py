@@ -1,0 +1,148 @@
+"""What the delivery tests share: containers printing numbered lines, reading back every
+document a pipeline indexed, and the shipper's metrics and log."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+from collections import Counter
+from typing import Any
+
+import docker
+
+from tests.conftest import Pipeline, wait_until
+
+
+def run(client: docker.DockerClient, p: Pipeline, cmd: str, **kw: Any) -> Any:
+    """Start a busybox container in the pipeline's scope, running `sh -c cmd`."""
+    labels = {**p.labels, "logpipe.parser": "plain", **kw.pop("labels", {})}
+    kw.setdefault("detach", True)
+    return client.containers.run(
+        "busybox:latest", ["sh", "-c", cmd], network_mode="none", labels=labels, **kw
+    )
+
+
+def numbered(prefix: str, n: int, pause_us: int = 0, every: int = 1) -> str:
+    """A script printing `<prefix> i` for i in 1..n, pausing `pause_us` every `every` lines."""
+    pause = f"[ $((i % {every})) -eq 0 ] && usleep {pause_us}; " if pause_us else ""
+    return f'i=1; while [ $i -le {n} ]; do echo "{prefix} $i"; {pause}i=$((i+1)); done'
+
+
+def messages(p: Pipeline, container_id: str) -> Counter[str]:
+    """How often each message of the container's log lines was indexed (all pages)."""
+    query = p.query(
+        {
+            "bool": {
+                "filter": [{"term": {"container.id": container_id}}],
+                "must_not": [{"term": {"event.kind": "event"}}],
+            }
+        }
+    )
+    p.es.indices.refresh(index="logs-*")
+    resp = p.es.search(
+        index="logs-*", query=query, size=5000, scroll="1m", source_includes=["message"]
+    )
+    scroll_id = resp.get("_scroll_id")
+    out: Counter[str] = Counter()
+    try:
+        while resp["hits"]["hits"]:
+            out.update(hit["_source"]["message"] for hit in resp["hits"]["hits"])
+            resp = p.es.scroll(scroll_id=scroll_id, scroll="1m")
+            scroll_id = resp.get("_scroll_id")
+    finally:
+        if scroll_id:
+            p.es.clear_scroll(scroll_id=scroll_id)
+    return out
+
+
+def line_count(p: Pipeline, container_id: str) -> int:
+    """Log lines (not events) indexed for a container."""
+    return p.count(
+        {
+            "bool": {
+                "filter": [{"term": {"container.id": container_id}}],
+                "must_not": [{"term": {"event.kind": "event"}}],
+            }
+        }
+    )
+
+
+def wait_lines(p: Pipeline, container_id: str, n: int, timeout: float = 120) -> int:
+    """Wait until at least `n` log lines of the container are indexed."""
+    return int(wait_until(lambda: (c := line_count(p, container_id)) >= n and c, timeout, 0.5))
+
+
+def assert_each_once(p: Pipeline, container_id: str, prefix: str, n: int) -> None:
+    """Every `<prefix> i` line (1..n) was indexed exactly once, and nothing else."""
+    wait_lines(p, container_id, n)
+    counts = messages(p, container_id)
+    expected = {f"{prefix} {i}" for i in range(1, n + 1)}
+    missing = sorted(expected - set(counts), key=lambda m: int(m.split()[-1]))
+    assert not missing, f"{len(missing)} lines lost, first {missing[:5]}"
+    assert set(counts) == expected, f"unexpected lines {sorted(set(counts) - expected)[:5]}"
+    twice = [m for m, c in counts.items() if c > 1]
+    assert not twice, f"{len(twice)} lines indexed twice, first {twice[:5]}"
+
+
+def metrics_text(p: Pipeline) -> str:
+    """The shipper's /metrics page ('' when it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{p.status_port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+    except OSError:
+        return ""
+
+
+def metric(p: Pipeline, name: str, **labels: str) -> float:
+    """One sample of the shipper's /metrics (0 when absent)."""
+    selector = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    series = re.escape(f"{name}{{{selector}}}" if labels else name)
+    match = re.search(rf"^{series} ([0-9.e+-]+)$", metrics_text(p), re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def shipper_logs(p: Pipeline) -> list[dict[str, Any]]:
+    """The shipper's JSON log lines so far."""
+    out = []
+    for line in p.shipper.output().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def wait_log(p: Pipeline, text: str, timeout: float = 60) -> dict[str, Any]:
+    """Wait for a shipper log line whose message contains `text`; that line."""
+
+    def found() -> dict[str, Any] | None:
+        return next((x for x in shipper_logs(p) if text in str(x.get("message", ""))), None)
+
+    return dict(wait_until(found, timeout, 0.3))
+
+
+def wait_spooled(p: Pipeline, lines_read: float, timeout: float = 60) -> None:
+    """Wait until the shipper read `lines_read` lines and holds nothing in memory."""
+    wait_until(
+        lambda: (
+            metric(p, "logpipe_shipper_lines_read_total") >= lines_read
+            and p.status()["queued_records"] == 0
+        ),
+        timeout,
+    )
+    time.sleep(1.0)  # the batch being gathered (max age 0.2 s here) reaches the disk
+
+
+def wait_gone(client: docker.DockerClient, container_id: str, timeout: float = 60) -> None:
+    """Wait until the container no longer exists (a --rm container after its exit)."""
+
+    def gone() -> bool:
+        try:
+            client.containers.get(container_id)
+        except docker.errors.NotFound:
+            return True
+        return False
+
+    wait_until(gone, timeout)
