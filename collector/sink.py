@@ -16,35 +16,23 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 
 from collector import deadletter, metrics
+from collector.bulk import FILTER, Outcome, Round, chunks, encode, encode_all, retryable, settle
 from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
-from collector.templates import DEADLETTER_STREAM, TEMPLATE_NAME, TEMPLATE_VERSION
+from collector.templates import TEMPLATE_NAME, TEMPLATE_VERSION
+
+__all__ = ["Outcome", "Sink", "SinkSettings", "encode"]
 
 log = logging.getLogger("logpipe.collector.sink")
 
-# Per item only what classification needs; a clean bulk answers with a few bytes per item.
-_FILTER = (
-    "errors,items.*.status,items.*.error.type,items.*.error.reason,"
-    "items.*.error.caused_by.type,items.*.error.caused_by.reason"
-)
 # A probe (ping, template check) must not hang on a node that stopped answering.
 _PROBE_TIMEOUT = 5.0
-
-
-@dataclass(slots=True)
-class Outcome:
-    """How the documents of one batch ended."""
-
-    indexed: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,49 +46,6 @@ class SinkSettings:
     request_timeout: float = 30.0
     backoff_initial: float = 0.1
     backoff_max: float = 5.0
-
-
-@dataclass(slots=True)
-class _Round:
-    """What one pass over the pending documents left to do."""
-
-    retry: list[tuple[Doc, bytes]] = field(default_factory=list)
-    rejected: list[tuple[Doc, str]] = field(default_factory=list)
-    why: str = ""
-    overloaded: bool = True
-
-    def must_retry(self, items: list[tuple[Doc, bytes]], why: str, status: int | None) -> None:
-        """Queue `items` for the next pass; remember why (429 alone means overloaded)."""
-        self.retry.extend(items)
-        self.why = why
-        self.overloaded = self.overloaded and status == 429
-
-
-def encode(doc: Doc) -> bytes:
-    """The two NDJSON lines of one `create` operation."""
-    action = orjson.dumps({"create": {"_index": doc.stream, "_id": doc.id}})
-    return action + b"\n" + orjson.dumps(doc.body) + b"\n"
-
-
-def chunks(encoded: Sequence[bytes], max_bytes: int, max_docs: int) -> list[list[int]]:
-    """Group item indexes into bulk requests bounded in bytes and documents."""
-    groups: list[list[int]] = []
-    current: list[int] = []
-    size = 0
-    for i, item in enumerate(encoded):
-        if current and (size + len(item) > max_bytes or len(current) >= max_docs):
-            groups.append(current)
-            current, size = [], 0
-        current.append(i)
-        size += len(item)
-    if current:
-        groups.append(current)
-    return groups
-
-
-def retryable(status: int) -> bool:
-    """Whether an item or request status is worth sending again."""
-    return status == 429 or status >= 500
 
 
 class Sink:
@@ -145,7 +90,7 @@ class Sink:
         self, docs: Sequence[Doc], outcome: Outcome, deadline: float
     ) -> list[tuple[Doc, str]]:
         """Send, resend the retryable ones with backoff; return the refused with reasons."""
-        pending, rejected = _encode_all(docs)
+        pending, rejected = encode_all(docs)
         delay = self._settings.backoff_initial
         while pending:
             result = await self._send_all(pending, outcome, deadline)
@@ -168,21 +113,21 @@ class Sink:
 
     async def _send_all(
         self, items: list[tuple[Doc, bytes]], outcome: Outcome, deadline: float
-    ) -> _Round:
+    ) -> Round:
         groups = chunks([b for _, b in items], self._settings.max_bytes, self._settings.max_docs)
-        result = _Round()
+        result = Round()
         await asyncio.gather(
             *(self._send([items[i] for i in g], outcome, result, deadline) for g in groups)
         )
         return result
 
     async def _send(
-        self, items: list[tuple[Doc, bytes]], outcome: Outcome, result: _Round, deadline: float
+        self, items: list[tuple[Doc, bytes]], outcome: Outcome, result: Round, deadline: float
     ) -> None:
         """One _bulk request; classify each item into `outcome` and `result`."""
         body, status, why = await self._bulk(b"".join(b for _, b in items), deadline)
         if body is not None:
-            _settled(items, body, outcome, result)
+            settle(items, body, outcome, result)
         elif status == 413:  # over the node's http.max_content_length
             await self._halve(items, outcome, result, deadline)
         else:
@@ -199,7 +144,7 @@ class Sink:
                 # Pre-encoded NDJSON: the client passes bytes through, its stubs say otherwise.
                 resp = await self._es.options(request_timeout=timeout).bulk(
                     operations=payload,  # type: ignore[arg-type]
-                    filter_path=_FILTER,
+                    filter_path=FILTER,
                 )
             except ApiError as exc:
                 status = exc.meta.status
@@ -213,7 +158,7 @@ class Sink:
         return dict(resp.body), 200, ""
 
     async def _halve(
-        self, items: list[tuple[Doc, bytes]], outcome: Outcome, result: _Round, deadline: float
+        self, items: list[tuple[Doc, bytes]], outcome: Outcome, result: Round, deadline: float
     ) -> None:
         """Send a request Elasticsearch found too large as two; one document alone is refused."""
         if len(items) == 1:
@@ -265,75 +210,9 @@ class Sink:
             raise SetupError(f"cannot install the index template: {exc}") from exc
 
 
-def _encode_all(docs: Sequence[Doc]) -> tuple[list[tuple[Doc, bytes]], list[tuple[Doc, str]]]:
-    """Each document with its bulk lines, and those orjson cannot write with the reason."""
-    try:
-        return [(doc, encode(doc)) for doc in docs], []
-    except TypeError:  # an integer beyond 64 bits, say: find which, keep the others
-        pass
-    encoded: list[tuple[Doc, bytes]] = []
-    refused: list[tuple[Doc, str]] = []
-    for doc in docs:
-        try:
-            encoded.append((doc, encode(doc)))
-        except TypeError as exc:
-            refused.append((doc, f"document cannot be serialized: {exc}"))
-    return encoded, refused
-
-
-def _settled(
-    items: list[tuple[Doc, bytes]], body: dict[str, Any], outcome: Outcome, result: _Round
-) -> None:
-    if not body.get("errors"):
-        _count_stored(outcome, [doc for doc, _ in items], duplicate=False)
-    else:
-        _classify(items, body["items"], outcome, result)
-
-
-def _classify(
-    items: list[tuple[Doc, bytes]], answers: list[dict[str, Any]], outcome: Outcome, result: _Round
-) -> None:
-    for item, answer in zip(items, answers, strict=True):
-        doc = item[0]
-        status = int(answer["create"]["status"])
-        if status < 300 or status == 409:
-            _count_stored(outcome, [doc], duplicate=status == 409)
-        elif retryable(status):
-            result.must_retry([item], f"item status {status}: {_reason(answer)}", status)
-        else:
-            result.rejected.append((doc, _reason(answer)))
-
-
-def _count_stored(outcome: Outcome, docs: list[Doc], duplicate: bool) -> None:
-    """Count documents Elasticsearch has now: dead letters as such, the rest by status."""
-    dead = sum(1 for doc in docs if doc.stream == DEADLETTER_STREAM)
-    if dead:
-        outcome.dead_lettered += dead
-        metrics.RECORDS_DEAD_LETTERED.inc(dead)
-    stored = len(docs) - dead
-    if duplicate:
-        outcome.duplicates += stored
-        metrics.RECORDS_DUPLICATE.inc(stored)
-    else:
-        outcome.indexed += stored
-        metrics.RECORDS_INDEXED.inc(stored)
-
-
 def _log_refused(refused: list[tuple[Doc, str]]) -> None:
     for doc, reason in refused:
         log.warning(
             "document refused by Elasticsearch, dead-lettered",
             extra={"doc_id": doc.id, "stream": doc.stream, "reason": reason},
         )
-
-
-def _reason(answer: dict[str, Any]) -> str:
-    """Elasticsearch's reason, with its cause (where the actionable part usually is)."""
-    error = answer["create"].get("error") or {}
-    if not isinstance(error, dict):
-        return str(error)
-    text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
-    cause = error.get("caused_by")
-    if isinstance(cause, dict):
-        text += f" (caused by {cause.get('type', 'error')}: {cause.get('reason', '')})"
-    return text

@@ -13,9 +13,10 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 
 from collector import metrics, sink
+from collector.bulk import chunks, encode
 from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SinkError
-from collector.sink import Sink, SinkSettings, chunks, encode
+from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
 from tests.collector.fake_es import each, fake_es, ok, whole
 from tests.conftest import free_port

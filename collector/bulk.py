@@ -1,0 +1,141 @@
+"""Bulk requests: documents as pre-encoded `create` lines, grouped under the size bounds,
+and every item of an answer classified: stored (2xx, or 409 = already there), retry
+(429, 5xx) or refused (other 4xx, with Elasticsearch's reason). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from collector import metrics
+from collector.enrich import Doc
+from collector.templates import DEADLETTER_STREAM
+
+# Per item only what classification needs; a clean bulk answers with a few bytes per item.
+FILTER = (
+    "errors,items.*.status,items.*.error.type,items.*.error.reason,"
+    "items.*.error.caused_by.type,items.*.error.caused_by.reason"
+)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How the documents of one batch ended."""
+
+    indexed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+
+
+@dataclass(slots=True)
+class Round:
+    """What one pass over the pending documents left to do."""
+
+    retry: list[tuple[Doc, bytes]] = field(default_factory=list)
+    rejected: list[tuple[Doc, str]] = field(default_factory=list)
+    why: str = ""
+    overloaded: bool = True
+
+    def must_retry(self, items: list[tuple[Doc, bytes]], why: str, status: int | None) -> None:
+        """Queue `items` for the next pass; remember why (429 alone means overloaded)."""
+        self.retry.extend(items)
+        self.why = why
+        self.overloaded = self.overloaded and status == 429
+
+
+def encode(doc: Doc) -> bytes:
+    """The two NDJSON lines of one `create` operation."""
+    action = orjson.dumps({"create": {"_index": doc.stream, "_id": doc.id}})
+    return action + b"\n" + orjson.dumps(doc.body) + b"\n"
+
+
+def chunks(encoded: Sequence[bytes], max_bytes: int, max_docs: int) -> list[list[int]]:
+    """Group item indexes into bulk requests bounded in bytes and documents."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i, item in enumerate(encoded):
+        if current and (size + len(item) > max_bytes or len(current) >= max_docs):
+            groups.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += len(item)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def retryable(status: int) -> bool:
+    """Whether an item or request status is worth sending again."""
+    return status == 429 or status >= 500
+
+
+def encode_all(docs: Sequence[Doc]) -> tuple[list[tuple[Doc, bytes]], list[tuple[Doc, str]]]:
+    """Each document with its bulk lines, and those orjson cannot write with the reason."""
+    try:
+        return [(doc, encode(doc)) for doc in docs], []
+    except TypeError:  # an integer beyond 64 bits, say: find which, keep the others
+        pass
+    encoded: list[tuple[Doc, bytes]] = []
+    refused: list[tuple[Doc, str]] = []
+    for doc in docs:
+        try:
+            encoded.append((doc, encode(doc)))
+        except TypeError as exc:
+            refused.append((doc, f"document cannot be serialized: {exc}"))
+    return encoded, refused
+
+
+def settle(
+    items: list[tuple[Doc, bytes]], body: dict[str, Any], outcome: Outcome, result: Round
+) -> None:
+    """Count and classify the items of one answered request."""
+    if not body.get("errors"):
+        count_stored(outcome, [doc for doc, _ in items], duplicate=False)
+    else:
+        _classify(items, body["items"], outcome, result)
+
+
+def _classify(
+    items: list[tuple[Doc, bytes]], answers: list[dict[str, Any]], outcome: Outcome, result: Round
+) -> None:
+    for item, answer in zip(items, answers, strict=True):
+        doc = item[0]
+        status = int(answer["create"]["status"])
+        if status < 300 or status == 409:
+            count_stored(outcome, [doc], duplicate=status == 409)
+        elif retryable(status):
+            result.must_retry([item], f"item status {status}: {_reason(answer)}", status)
+        else:
+            result.rejected.append((doc, _reason(answer)))
+
+
+def count_stored(outcome: Outcome, docs: list[Doc], duplicate: bool) -> None:
+    """Count documents Elasticsearch has now: dead letters as such, the rest by status."""
+    dead = sum(1 for doc in docs if doc.stream == DEADLETTER_STREAM)
+    if dead:
+        outcome.dead_lettered += dead
+        metrics.RECORDS_DEAD_LETTERED.inc(dead)
+    stored = len(docs) - dead
+    if duplicate:
+        outcome.duplicates += stored
+        metrics.RECORDS_DUPLICATE.inc(stored)
+    else:
+        outcome.indexed += stored
+        metrics.RECORDS_INDEXED.inc(stored)
+
+
+def _reason(answer: dict[str, Any]) -> str:
+    """Elasticsearch's reason, with its cause (where the actionable part usually is)."""
+    error = answer["create"].get("error") or {}
+    if not isinstance(error, dict):
+        return str(error)
+    text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+    cause = error.get("caused_by")
+    if isinstance(cause, dict):
+        text += f" (caused by {cause.get('type', 'error')}: {cause.get('reason', '')})"
+    return text
