@@ -26,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 PATH_LOGS = "/v1/logs"
 NDJSON = "application/x-ndjson"
 
+# date_nanos holds instants up to 2262-04-11: later timestamps are refused on the wire.
+MAX_NS = 2**63 - 1
 ParserName = Literal["auto", "json", "logfmt", "nginx", "apache", "plain"]
 StreamName = Literal["stdout", "stderr"]
 
@@ -53,7 +55,7 @@ class Source(_Wire):
     """A container whose lines follow in the same batch."""
 
     kind: Literal["source"]
-    src: int = Field(ge=0, description="Batch-local number that later lines refer to.")
+    src: int = Field(ge=0, le=2**31, description="Batch-local number that later lines refer to.")
     host: str = Field(min_length=1, max_length=255, description="Docker host name.")
     container_id: str = Field(min_length=1, max_length=128)
     container_name: str = Field(max_length=255, description="Name without the leading '/'.")
@@ -68,8 +70,8 @@ class Log(_Wire):
     kind: Literal["log"]
     src: int = Field(ge=0)
     stream: StreamName
-    ts: int = Field(ge=0, description="Docker's timestamp, nanoseconds since the epoch.")
-    seq: int = Field(0, ge=0, description="Index among this stream's lines with the same ts.")
+    ts: int = Field(ge=0, le=MAX_NS, description="Docker's timestamp, ns since the epoch.")
+    seq: int = Field(0, ge=0, le=2**31, description="Index among this stream's same-ts lines.")
     message: str
     truncated: bool = Field(False, description="The line was cut at the shipper's maximum.")
     lines: int = Field(1, ge=1, description="Physical lines joined into this one (multiline).")
@@ -80,7 +82,7 @@ class Event(_Wire):
 
     kind: Literal["event"]
     src: int = Field(ge=0)
-    ts: int = Field(ge=0, description="Event time (Docker's timeNano).")
+    ts: int = Field(ge=0, le=MAX_NS, description="Event time (Docker's timeNano).")
     action: str = Field(min_length=1, max_length=64, description="start, die, oom, ...")
     exit_code: int | None = None
     detail: str | None = Field(None, max_length=4096)
@@ -92,9 +94,9 @@ class Gap(_Wire):
     kind: Literal["gap"]
     src: int = Field(ge=0)
     stream: StreamName
-    from_ts: int = Field(ge=0, description="Last timestamp read before the gap (ns).")
-    to_ts: int = Field(ge=0, description="First timestamp read after the gap (ns).")
-    estimated_lines: int | None = Field(None, ge=0)
+    from_ts: int = Field(ge=0, le=MAX_NS, description="Last timestamp read before the gap (ns).")
+    to_ts: int = Field(ge=0, le=MAX_NS, description="First timestamp read after the gap (ns).")
+    estimated_lines: int | None = Field(None, ge=0, le=2**62)
     reason: str = Field(max_length=256)
 
 
