@@ -43,6 +43,8 @@ class Step:
     latencies: list[float] = field(default_factory=list)
     drained: bool = True
     peer_lines: int = 0
+    unread: int = 0  # at the end of the window: printed, not read by the shipper yet
+    in_pipeline: int = 0  # read by the shipper, not accepted by Elasticsearch yet
 
     @property
     def sustained(self) -> bool:
@@ -87,7 +89,9 @@ class Bench:
             "LOGPIPE_HOST_NAME": self.host,
             "LOGPIPE_HTTP_LISTEN": f"127.0.0.1:{status}",
             "LOGPIPE_INCLUDE_LABELS": f"logpipe.bench={self.run}",
+            **{f"LOGPIPE_{k.upper()}": v for k, v in _settings(self.args.shipper_env).items()},
         }
+        self.shipper_url = f"http://127.0.0.1:{status}"
         self.shipper = services.Child(
             "shipper", [*self.shipper_wrap, *services.python("shipper")], env, self.folder
         )
@@ -117,17 +121,17 @@ class Bench:
 
         Counting searchable documents instead would quantize by the 1 s refresh.
         """
-        text = urllib.request.urlopen(self.collector_url + "/metrics", timeout=5).read().decode()
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(
-                (
-                    "logpipe_collector_records_indexed_total ",
-                    "logpipe_collector_records_duplicate_total ",
-                )
-            ):
-                total += float(line.split()[1])
-        return int(total)
+        return _counter(
+            self.collector_url,
+            (
+                "logpipe_collector_records_indexed_total",
+                "logpipe_collector_records_duplicate_total",
+            ),
+        )
+
+    def read(self) -> int:
+        """Lines the shipper has read from dockerd, by its own counter."""
+        return _counter(self.shipper_url, ("logpipe_shipper_lines_read_total",))
 
     def step(self, rate: float) -> Step:
         """Print at `rate` for warm-up + window; measure the window; then drain."""
@@ -144,7 +148,8 @@ class Bench:
         time.sleep(self.args.step_seconds)
         for w in windows.values():
             w.stop()
-        p1, i1 = self.fleet.printed(), self.indexed()
+        p1, r1, i1 = self.fleet.printed(), self.read(), self.indexed()
+        out.unread, out.in_pipeline = p1 - r1, r1 - i1
         out.peer_lines = (self.peer.lines() if self.peer else 0) - peer0
         t1, out.seconds = time.time_ns(), time.monotonic() - began
         self.fleet.control("idle")
@@ -191,6 +196,22 @@ class Bench:
         return False
 
 
+def _counter(base: str, names: tuple[str, ...]) -> int:
+    """The sum of Prometheus counters `names` served at `base`/metrics."""
+    text = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in names:
+            total += float(value)
+    return int(total)
+
+
+def _settings(pairs: list[str]) -> dict[str, str]:
+    """KEY=VALUE settings from the command line (LOGPIPE_ is added)."""
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
 def next_rate(steps: list[Step], tried: int, top: float) -> float | None:
     """The next rate of the `max` search: up by 1.5x while sustained, then bisect."""
     good = [s.printed for s in steps if s.sustained]
@@ -212,6 +233,7 @@ def row(n: int, s: Step) -> list[str]:
         report.fmt(s.printed),
         report.fmt(s.indexed),
         f"{s.backlog_growth:+,}",
+        f"{s.unread:,} / {s.in_pipeline:,}",
         "yes" if s.sustained else "NO",
         f"{s.per_10k('shipper'):.3f}",
         f"{s.per_10k('dockerd'):.3f}",
@@ -228,6 +250,7 @@ def row(n: int, s: Step) -> list[str]:
 
 HEADER = [
     "containers", "planned lines/s", "printed lines/s", "indexed lines/s", "backlog growth",
+    "backlog at end: unread / read, not indexed",
     "sustained", "shipper cores/10k l/s", "dockerd cores/10k", "containerd+shims cores/10k",
     "collector cores/10k", "ES cores/10k", "shipper RSS MB (now/peak)", "dockerd RSS MB",
     "collector RSS MB (now/peak)", "latency p50/p95/p99 s", "latency samples",
@@ -261,6 +284,8 @@ def main() -> None:
     p.add_argument("--top", type=float, default=40000, help="highest rate the search tries")
     p.add_argument("--read-ceiling", action="store_true", help="also measure dockerd's ceiling")
     p.add_argument("--peers", action="store_true", help="Docker CLI followers in the same run")
+    p.add_argument("--shipper-env", action="append", default=[], help="KEY=VALUE setting")
+    p.add_argument("--collector-env", action="append", default=[], help="KEY=VALUE setting")
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
     bench = Bench(args)
@@ -294,6 +319,10 @@ def publish(args: argparse.Namespace, bench: Bench, steps: list[Step], ceiling: 
         f"{args.containers} containers; steps of {WARMUP:.0f} s warm-up + "
         f"{args.step_seconds:.0f} s measured",
         "cores/10k l/s = CPU-seconds in the window / window seconds / (printed lines/s / 10k)",
+        "settings: shipper "
+        + (", ".join(args.shipper_env) or "defaults")
+        + "; collector "
+        + (", ".join(args.collector_env) or "defaults"),
         "indexed = documents Elasticsearch accepted (collector's counters); sustained = "
         "indexed >= 0.95 x printed and the backlog (printed - indexed) grew by less than "
         "one second of printing (or 2,000 lines); latency = first seen by a search "

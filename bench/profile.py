@@ -86,7 +86,12 @@ def profile_collector(args: argparse.Namespace, out: Path) -> None:
 def profile_shipper(args: argparse.Namespace, out: Path) -> None:
     """The shipper following busybox containers at a fixed rate."""
     opts = argparse.Namespace(
-        containers=args.containers, step_seconds=args.seconds, peers=False, read_ceiling=False
+        containers=args.containers,
+        step_seconds=args.seconds,
+        peers=False,
+        read_ceiling=False,
+        shipper_env=[],
+        collector_env=[],
     )
     bench = pipeline.Bench(opts)
     bench.shipper_wrap = py_spy(out)
