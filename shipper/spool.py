@@ -122,6 +122,9 @@ class Spool:
             }
         )
         data = MAGIC + header + b"\n" + body
+        # Judge the pressure with this segment counted: one segment can be a large share
+        # of a small buffer, and pausing only after it is written may be too late.
+        self.on_change(self.used + len(data), self.max_bytes)
         await self._wait_for_room(len(data))
         number, self._next = self._next, self._next + 1
         path = self.folder / f"{number:016d}{SUFFIX}"
