@@ -134,9 +134,8 @@ def main() -> None:
     port = services.free_port()
     extra = dict(kv.split("=", 1) for kv in args.collector_env)
     folder = services.WORK / f"collector-{args.run}"
-    module = "bench.uvloop_collector" if args.uvloop else "collector"
     collector = services.start_collector(
-        folder, port, token, f"bench.coll{args.run}", module=module, **extra
+        folder, port, token, f"bench.coll{args.run}", uvloop=args.uvloop, **extra
     )
     rows = []
     try:

@@ -92,6 +92,7 @@ def profile_shipper(args: argparse.Namespace, out: Path) -> None:
         read_ceiling=False,
         shipper_env=[],
         collector_env=[],
+        uvloop=False,
     )
     bench = pipeline.Bench(opts)
     bench.shipper_wrap = py_spy(out)

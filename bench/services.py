@@ -47,6 +47,11 @@ def code_dir() -> Path:
     return dest
 
 
+def entry(package: str, uvloop: bool) -> list[str]:
+    """`python -m collector|shipper`, on uvloop's event loop if asked (bench.uvloop_run)."""
+    return python("bench.uvloop_run", package) if uvloop else python(package)
+
+
 def python(module: str, *args: str) -> list[str]:
     """The command line of `python -m module` (run it with `child_env()` and cwd=code_dir())."""
     return [sys.executable, "-m", module, *args]
@@ -173,7 +178,7 @@ def start_collector(
     token: str,
     dataset: str,
     wrap: list[str] | None = None,
-    module: str = "collector",
+    uvloop: bool = False,
     **extra: str,
 ) -> Child:
     """A real `logpipe-collector serve` on 127.0.0.1:`port`, ready to take batches.
@@ -188,7 +193,7 @@ def start_collector(
         "LOGPIPE_ROUTING__DATASET": dataset,
         **{f"LOGPIPE_{k.upper()}": v for k, v in extra.items()},
     }
-    child = Child("collector", [*(wrap or []), *python(module, "serve")], env, folder)
+    child = Child("collector", [*(wrap or []), *entry("collector", uvloop), "serve"], env, folder)
     wait_http(f"http://127.0.0.1:{port}/readyz")
     return child
 
