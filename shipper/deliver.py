@@ -71,6 +71,8 @@ class Sender:
                 continue  # corrupt on disk: reported by the spool
             await self._deliver(segment, body)
             metrics.BATCHES_ACKED.inc()
+            if segment.first_ts:
+                metrics.DELIVERY_SECONDS.observe(max(0.0, time.time_ns() - segment.first_ts) / 1e9)
             self.spool.acked(segment)
             self._acked.set()
 

@@ -65,7 +65,12 @@ class Inbox(asyncio.Queue[Record]):
         if isinstance(item, LogRecord):
             while item.meta.id in self._paused:
                 await self._resumed.wait()
-            out = self._line(item)
+            shaped = self._line(item)
+            if shaped is None:
+                # Nothing else ever queues records of an unshaped stream: no order to keep.
+                await super().put(item)
+                return
+            out = shaped
         elif isinstance(item, EventRecord) and item.action in _ENDS:
             # The container stopped: what it printed last need not wait for a timeout.
             out = [*self._flush(item.meta.id), item]
@@ -79,7 +84,8 @@ class Inbox(asyncio.Queue[Record]):
                 for record in records:
                     await super().put(record)
 
-    def _line(self, record: LogRecord) -> list[Record]:
+    def _line(self, record: LogRecord) -> list[Record] | None:
+        """What the line turns into, or None when the container has no shaping."""
         cid = record.meta.id
         size = len(record.data)
         self._recent[cid] = self._recent.get(cid, 0.0) + size
@@ -88,6 +94,8 @@ class Inbox(asyncio.Queue[Record]):
         out: list[Record] = []
         hinted = self._hints(record.meta, out)
         if hinted is None:
+            if not out:
+                return None
             out.append(record)
             return out
         rule = hinted.shaping.multiline

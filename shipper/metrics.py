@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 LINES_READ = Counter("logpipe_shipper_lines_read_total", "Log lines read from dockerd.")
 BYTES_READ = Counter("logpipe_shipper_bytes_read_total", "Log bytes read from dockerd.")
@@ -32,6 +32,11 @@ QUEUED = Gauge("logpipe_shipper_queued_records", "Records read but not yet in a 
 CURSOR_LAG = Gauge(
     "logpipe_shipper_cursor_lag_seconds",
     "Age of the oldest line read but not yet acknowledged by a collector (0 when none).",
+)
+DELIVERY_SECONDS = Histogram(
+    "logpipe_shipper_delivery_seconds",
+    "From Docker's timestamp of a batch's oldest line to the collector's acknowledgement.",
+    buckets=(0.1, 0.25, 0.5, 0.75, 1, 2, 5, 15, 60, 300, 1800),
 )
 BUFFER_BYTES = Gauge("logpipe_shipper_buffer_bytes", "Bytes of batches in the disk buffer.")
 BUFFER_BATCHES = Gauge(
