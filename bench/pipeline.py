@@ -166,6 +166,8 @@ class Bench:
         return out
 
     def _cpu_windows(self) -> dict[str, procstat.CpuWindow]:
+        # Looked up per step: a restarted dockerd has a new pid.
+        self.dockerd = procstat.pids_named("dockerd")
         windows = {
             "shipper": procstat.CpuWindow([self.shipper.pid]),
             "dockerd": procstat.CpuWindow(self.dockerd),
