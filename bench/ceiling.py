@@ -124,7 +124,7 @@ def main() -> None:
     mean = sum(sizes) / len(sizes)
     per_request = int(args.request_mb * 1_000_000 / mean)
     warm_up(items)
-    java = procstat.CpuWindow(procstat.pids_named("java"))
+    java = procstat.CpuWindow(services.es_pids())
     me = procstat.CpuWindow([os.getpid()])
     java.start()
     me.start()

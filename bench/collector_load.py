@@ -81,7 +81,7 @@ def load(collector: services.Child, port: int, token: str, args: argparse.Namesp
     print("loadgen:", gen.stdout.readline().strip(), file=sys.stderr)
     watched = {
         "collector": procstat.CpuWindow([collector.pid]),
-        "es": procstat.CpuWindow(procstat.pids_named("java")),
+        "es": procstat.CpuWindow(services.es_pids()),
         "loadgen": procstat.CpuWindow([gen.pid]),
     }
     for window in watched.values():

@@ -101,10 +101,8 @@ class Bench:
         self.children = [self.collector, self.shipper]
         services.wait_http(f"http://127.0.0.1:{status}/healthz")
         self.fleet.start()
-        self.dockerd = procstat.pids_named("dockerd")
-        self.shims = procstat.pids_named("containerd-shim-runc-v2") + procstat.pids_named(
-            "containerd"
-        )
+        self.dockerd = services.dockerd_pids()
+        self.shims = services.containerd_pids()
         if self.args.peers:
             self.peer = peers.CliFollowers([c.id for c in self.fleet.containers])
         self.probe.start()
@@ -167,13 +165,13 @@ class Bench:
 
     def _cpu_windows(self) -> dict[str, procstat.CpuWindow]:
         # Looked up per step: a restarted dockerd has a new pid.
-        self.dockerd = procstat.pids_named("dockerd")
+        self.dockerd = services.dockerd_pids()
         windows = {
             "shipper": procstat.CpuWindow([self.shipper.pid]),
             "dockerd": procstat.CpuWindow(self.dockerd),
             "containerd+shims": procstat.CpuWindow(self.shims),
             "collector": procstat.CpuWindow([self.collector.pid]),
-            "elasticsearch": procstat.CpuWindow(procstat.pids_named("java")),
+            "elasticsearch": procstat.CpuWindow(services.es_pids()),
         }
         if self.peer is not None:
             windows["docker CLI"] = procstat.CpuWindow(self.peer.pids())

@@ -45,6 +45,19 @@ def pids_named(name: str) -> list[int]:
     return [int(p) for p in found.stdout.split()]
 
 
+def pid_file(path: str, fallback: str) -> list[int]:
+    """The pid in `path` (a daemon's pid file), else the oldest process named `fallback`.
+
+    Others may run a private dockerd or Elasticsearch on this machine: a pid file or an
+    API names the one under test, where a name would match theirs too.
+    """
+    try:
+        return [int(Path(path).read_text().strip())]
+    except (OSError, ValueError):
+        found = subprocess.run(["pgrep", "-o", "-x", fallback], capture_output=True, text=True)
+        return [int(p) for p in found.stdout.split()]
+
+
 @dataclass
 class CpuWindow:
     """CPU seconds used by a set of processes between `start()` and `stop()`."""

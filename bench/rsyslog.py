@@ -134,7 +134,7 @@ def measure_rsyslog(seconds: float) -> list[str]:
         send(rs.port, warm, 0.001, 1)
         wait_count(rs.stream, 500, 60)
         cpu = procstat.CpuWindow([rs.proc.pid])
-        es = procstat.CpuWindow(procstat.pids_named("java"))
+        es = procstat.CpuWindow(services.es_pids())
         cpu.start()
         es.start()
         began = time.monotonic()

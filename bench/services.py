@@ -19,6 +19,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import procstat
+
 ES_URL = os.environ.get("LOGPIPE_BENCH_ES_URL", "http://127.0.0.1:9200")
 WORK = Path(os.environ.get("LOGPIPE_BENCH_DIR", "/tmp/logpipe-bench"))
 ROOT = Path(__file__).parents[1]
@@ -85,6 +87,23 @@ def count(index: str, query: dict[str, Any] | None = None) -> int:
 def refresh(index: str) -> None:
     """Make everything indexed so far searchable."""
     es("POST", f"/{index}/_refresh?ignore_unavailable=true&allow_no_indices=true")
+
+
+def es_pids() -> list[int]:
+    """The pid of the Elasticsearch node at ES_URL (not of any other node on the machine)."""
+    nodes = es("GET", "/_nodes/_local/process?filter_path=nodes.*.process.id")["nodes"]
+    return [int(node["process"]["id"]) for node in nodes.values()]
+
+
+def dockerd_pids() -> list[int]:
+    """dockerd on the default socket (its pid file)."""
+    return procstat.pid_file("/var/run/docker.pid", "dockerd")
+
+
+def containerd_pids() -> list[int]:
+    """containerd (started by dockerd) and the runc shims of running containers."""
+    own = procstat.pid_file("/var/run/docker/containerd/containerd.pid", "containerd")
+    return own + procstat.pids_named("containerd-shim-runc-v2")
 
 
 def data_streams(pattern: str) -> list[dict[str, Any]]:
