@@ -19,7 +19,15 @@ import orjson
 from shipper import metrics
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore, Position
-from shipper.record import EventRecord, GapRecord, LogRecord, MarkRecord, Meta, Record
+from shipper.record import (
+    DoneRecord,
+    EventRecord,
+    GapRecord,
+    LogRecord,
+    MarkRecord,
+    Meta,
+    Record,
+)
 
 if TYPE_CHECKING:
     from shipper.spool import Spool
@@ -36,6 +44,7 @@ class Batch:
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     id: int = field(default_factory=lambda: next(_ids))
     first_ts: int = 0
+    done: list[str] = field(default_factory=list)  # containers read to their end
 
 
 def _source_line(meta: Meta, src: int, host: str) -> bytes:
@@ -104,9 +113,13 @@ def encode(records: list[Record], host: str) -> Batch:
     out: list[bytes] = []
     positions: dict[tuple[str, str], Position] = {}
     first_ts = 0
+    done: list[str] = []
     for record in records:
         if isinstance(record, MarkRecord):
             positions[(record.meta.id, record.stream)] = record.until
+            continue
+        if isinstance(record, DoneRecord):
+            done.append(record.meta.id)
             continue
         key = id(record.meta)
         src = sources.get(key)
@@ -119,7 +132,8 @@ def encode(records: list[Record], host: str) -> Batch:
             first_ts = min(first_ts, record.ts) if first_ts else record.ts
     lines = len(out) - len(sources)
     out.append(b"")
-    return Batch(b"\n".join(out) if lines else b"", lines, positions, first_ts=first_ts)
+    body = b"\n".join(out) if lines else b""
+    return Batch(body, lines, positions, first_ts=first_ts, done=done)
 
 
 async def collect(
@@ -149,7 +163,7 @@ async def collect(
 def _size(record: Record) -> int:
     if isinstance(record, LogRecord):
         return len(record.data) + 64
-    return 0 if isinstance(record, MarkRecord) else 256
+    return 0 if isinstance(record, MarkRecord | DoneRecord) else 256
 
 
 class Batcher:
@@ -192,6 +206,8 @@ class Batcher:
         # Durable now (or nothing but excluded lines): the cursors may pass these lines.
         for (cid, stream), pos in batch.positions.items():
             self.store.advance(cid, stream, pos)
+        for cid in batch.done:
+            self.store.set_done(cid, True)
 
     @property
     def idle(self) -> bool:

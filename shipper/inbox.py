@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from shipper import metrics
 from shipper.multiline import Joiner, Shaping, shaping_from
-from shipper.record import EventRecord, LogRecord, MarkRecord, Meta, Record
+from shipper.record import DoneRecord, EventRecord, LogRecord, MarkRecord, Meta, Record
 
 log = logging.getLogger("logpipe.shipper.inbox")
 
@@ -71,7 +71,9 @@ class Inbox(asyncio.Queue[Record]):
                 await super().put(item)
                 return
             out = shaped
-        elif isinstance(item, EventRecord) and item.action in _ENDS:
+        elif isinstance(item, DoneRecord) or (
+            isinstance(item, EventRecord) and item.action in _ENDS
+        ):
             # The container stopped: what it printed last need not wait for a timeout.
             out = [*self._flush(item.meta.id), item]
         else:

@@ -75,4 +75,11 @@ class MarkRecord:
     until: Position
 
 
-Record = LogRecord | EventRecord | GapRecord | MarkRecord
+@dataclass(slots=True)
+class DoneRecord:
+    """The container's log was read to its end; once all before it is on disk, it is done."""
+
+    meta: Meta
+
+
+Record = LogRecord | EventRecord | GapRecord | MarkRecord | DoneRecord

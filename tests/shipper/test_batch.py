@@ -11,7 +11,7 @@ from collector.wire import LINE, Log
 from shipper.batch import Batcher, collect, encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore, Position
-from shipper.record import EventRecord, LogRecord, MarkRecord, Meta, Record
+from shipper.record import DoneRecord, EventRecord, LogRecord, MarkRecord, Meta, Record
 from shipper.spool import Spool
 
 META = Meta("c1", "app", "busybox", parser="json", dataset="shop")
@@ -97,4 +97,25 @@ async def test_the_cursor_moves_only_once_the_batch_is_on_disk(tmp_path: Path) -
     cursor = store.get("c1")
     assert cursor is not None
     assert cursor.streams["stdout"] == Position(50, 1)
+    assert spool.pending_batches == 1
+
+
+async def test_a_container_is_done_only_once_its_last_lines_are_on_disk(tmp_path: Path) -> None:
+    """A done record marks the cursor done after the batch holding the lines before it."""
+    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=0.01)
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    store = CursorStore(tmp_path)
+    store.ensure("c1", 0)
+    queue: asyncio.Queue[Record] = asyncio.Queue()
+    batcher = Batcher(config, queue, spool, store, "h")
+    for record in (LogRecord(META, "stdout", 9, 0, b"last"), DoneRecord(META)):
+        queue.put_nowait(record)
+    task = asyncio.create_task(batcher.run())
+    assert await batcher.finish(10)
+    task.cancel()
+    cursor = store.get("c1")
+    assert cursor is not None
+    assert cursor.done
+    assert cursor.streams["stdout"] == Position(9, 1)
     assert spool.pending_batches == 1

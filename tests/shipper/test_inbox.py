@@ -8,7 +8,7 @@ from shipper import inbox as inbox_module
 from shipper import metrics
 from shipper.cursor import Position
 from shipper.inbox import Inbox
-from shipper.record import EventRecord, LogRecord, MarkRecord, Meta, Record
+from shipper.record import DoneRecord, EventRecord, LogRecord, MarkRecord, Meta, Record
 
 JAVA = Meta("c-java", "java-app", "busybox", labels={"logpipe.multiline": "java"})
 PLAIN = Meta("c-plain", "plain-app", "busybox")
@@ -51,7 +51,7 @@ async def test_labelled_lines_are_joined_and_others_pass_as_they_are() -> None:
 
 
 async def test_a_container_stopping_flushes_its_held_event_before_the_event() -> None:
-    """On die, the last held multiline event is queued before the die event itself."""
+    """On die (and when read to the end), held multiline events are queued before it."""
     inbox = _inbox()
     await inbox.put(_line(JAVA, 1, "ERROR boom"))
     await inbox.put(_line(JAVA, 2, "\tat x.Y.z(Y.java:9)"))
@@ -60,6 +60,10 @@ async def test_a_container_stopping_flushes_its_held_event_before_the_event() ->
     assert isinstance(out[0], LogRecord)
     assert out[0].lines == 2
     assert isinstance(out[1], EventRecord)
+    await inbox.put(_line(JAVA, 4, "printed after die"))
+    await inbox.put(DoneRecord(JAVA))
+    out = _drain(inbox)
+    assert [type(r) for r in out] == [LogRecord, DoneRecord]
 
 
 async def test_excluded_lines_leave_a_mark_for_the_cursor() -> None:
