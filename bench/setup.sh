@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the benchmarks need beyond logpipe's own dependencies, from the package
 # registries this machine reaches; none of the peers' code is kept in the repository.
-#   - py-spy, pyinstrument, uvloop (PyPI): profiling, and the uvloop experiment
+#   - py-spy, uvloop (PyPI, the `bench` extra of pyproject.toml): profiles, uvloop experiment
 #   - rsyslog + rsyslog-elasticsearch (Debian): the collector's peer; not started as a
 #     service (a policy-rc.d guard), the benchmark runs its own rsyslogd
 #   - logspout (Go module proxy): the shipper's peer, built into $LOGPIPE_BENCH_DIR/go/bin;
@@ -13,7 +13,7 @@ WORK=${LOGPIPE_BENCH_DIR:-/tmp/logpipe-bench}
 mkdir -p "$WORK"
 log() { printf '[bench setup] %s\n' "$*" >&2; }
 
-python3 -m pip install -q py-spy pyinstrument uvloop || log "pip install failed"
+python3 -m pip install -q "py-spy>=0.4" "uvloop>=0.19" || log "pip install failed"  # the bench extra
 
 if ! command -v rsyslogd >/dev/null || ! dpkg -s rsyslog-elasticsearch >/dev/null 2>&1; then
   guard=""
