@@ -6,7 +6,7 @@ deterministic ``_id`` so that a replayed line overwrites nothing and duplicates 
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,9 +59,16 @@ def format_ns(ns: int) -> str:
     return f"{_second(secs)}.{frac:09d}Z"
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64(digest: bytes) -> str:
+    # base64url of 16 bytes without its "==" padding, as urlsafe_b64encode().rstrip() gives.
+    return binascii.b2a_base64(digest, newline=False).translate(_URLSAFE)[:22].decode("ascii")
+
+
 def _digest(raw: str) -> str:
-    digest = hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return _b64(hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest())
 
 
 def doc_id(*parts: str | int) -> str:
@@ -113,12 +120,66 @@ def data_stream_name(dataset: str, namespace: str) -> str:
     return f"logs-{dataset}-{namespace}"
 
 
-class _SourceFields(NamedTuple):
-    source: Source
-    ctx: Context
-    container: dict[str, Any]
-    host: dict[str, Any]
-    service: dict[str, Any]
+class _Place(NamedTuple):
+    """A route with what every document routed there shares (never mutated)."""
+
+    route: Route
+    stream: str
+    data_stream: dict[str, Any]
+
+
+class _SourceFields:
+    """What every line of a source shares: its ECS fields, its routes, its id prefixes."""
+
+    __slots__ = ("container", "ctx", "hashes", "host", "places", "rules", "service", "source")
+
+    def __init__(self, source: Source, ctx: Context) -> None:
+        self.source = source
+        self.ctx = ctx
+        service: dict[str, Any] = {"name": service_name(source)}
+        if ctx.environment:
+            service["environment"] = ctx.environment
+        self.service = service
+        self.container = {
+            "id": source.container_id,
+            "name": source.container_name,
+            "image": {"name": source.image},
+            "labels": source.labels,
+        }
+        self.host = {"name": source.host}
+        # Routes per level, valid while `rules` is the holder's: a reload applies at once.
+        self.rules = ctx.retention.rules
+        self.places: dict[str | None, _Place] = {}
+        self.hashes: dict[str, hashlib.blake2b] = {}
+
+    def place(self, level: str | None) -> _Place:
+        """Where a record of this source at `level` goes."""
+        if self.rules is not self.ctx.retention.rules:
+            self.rules = self.ctx.retention.rules
+            self.places = {}
+        found = self.places.get(level)
+        if found is None:
+            where = route(self.source, self.ctx, level)
+            data_stream = {
+                "type": "logs",
+                "dataset": where.stream_dataset,
+                "namespace": where.namespace,
+            }
+            found = self.places[level] = _Place(where, where.stream, data_stream)
+        return found
+
+    def log_id(self, stream: str, ts: int, seq: int) -> str:
+        """``log_id`` of this source's line, hashing the constant prefix once per stream."""
+        state = self.hashes.get(stream)
+        if state is None:
+            source = self.source
+            prefix = f"{source.host}\x1f{source.container_id}\x1f{stream}\x1f"
+            state = self.hashes[stream] = hashlib.blake2b(
+                prefix.encode("utf-8", "surrogatepass"), digest_size=16
+            )
+        digest = state.copy()
+        digest.update(f"{ts}\x1f{seq}".encode("ascii"))
+        return _b64(digest.digest())
 
 
 # Every line of a source shares these (never mutated) objects; keyed by id() and checked
@@ -130,35 +191,21 @@ def _source_fields(source: Source, ctx: Context) -> _SourceFields:
     cached = _SOURCE_FIELDS.get(id(source))
     if cached is not None and cached.source is source and cached.ctx is ctx:
         return cached
-    service: dict[str, Any] = {"name": service_name(source)}
-    if ctx.environment:
-        service["environment"] = ctx.environment
-    container = {
-        "id": source.container_id,
-        "name": source.container_name,
-        "image": {"name": source.image},
-        "labels": source.labels,
-    }
-    fields = _SourceFields(source, ctx, container, {"name": source.host}, service)
+    fields = _SourceFields(source, ctx)
     if len(_SOURCE_FIELDS) >= 4096:
         _SOURCE_FIELDS.clear()
     _SOURCE_FIELDS[id(source)] = fields
     return fields
 
 
-def _base(source: Source, ts: int, ctx: Context, ingested: str, where: Route) -> dict[str, Any]:
-    fields = _source_fields(source, ctx)
+def _base(fields: _SourceFields, ts: int, ingested: str, where: _Place) -> dict[str, Any]:
     return {
         "@timestamp": format_ns(ts),
         "container": fields.container,
         "host": fields.host,
         "service": fields.service,
-        "event": {"dataset": where.dataset, "ingested": ingested},
-        "data_stream": {
-            "type": "logs",
-            "dataset": where.stream_dataset,
-            "namespace": where.namespace,
-        },
+        "event": {"dataset": where.route.dataset, "ingested": ingested},
+        "data_stream": where.data_stream,
     }
 
 
@@ -195,8 +242,9 @@ def _http_fields(body: dict[str, Any], http: Http) -> None:
 
 def log_document(source: Source, log: Log, parsed: Parsed, ctx: Context, ingested: str) -> Doc:
     """The document for one log line."""
-    where = route(source, ctx, parsed.level)
-    body = _base(source, log.ts, ctx, ingested, where)
+    fields = _source_fields(source, ctx)
+    where = fields.place(parsed.level)
+    body = _base(fields, log.ts, ingested, where)
     body["message"] = parsed.message
     body["stream"] = log.stream
     body["logpipe"] = {"parser": parsed.parser}
@@ -226,14 +274,15 @@ def log_document(source: Source, log: Log, parsed: Parsed, ctx: Context, ingeste
         tags.append("multiline")
     if tags:
         body["tags"] = tags
-    _id = log_id(source.host, source.container_id, log.stream, log.ts, log.seq)
+    _id = fields.log_id(log.stream, log.ts, log.seq)
     return Doc(_id, where.stream, body, log.message)
 
 
 def event_document(source: Source, event: Event, ctx: Context, ingested: str) -> Doc:
     """The document for a container lifecycle event."""
-    where = route(source, ctx)
-    body = _base(source, event.ts, ctx, ingested, where)
+    fields = _source_fields(source, ctx)
+    where = fields.place(None)
+    body = _base(fields, event.ts, ingested, where)
     body["event"].update(kind="event", action=event.action)
     text = f"container {source.container_name} {event.action}"
     if event.exit_code is not None:
@@ -249,8 +298,9 @@ def event_document(source: Source, event: Event, ctx: Context, ingested: str) ->
 
 def gap_document(source: Source, gap: Gap, ctx: Context, ingested: str) -> Doc:
     """The document that says lines were lost, and which."""
-    where = route(source, ctx)
-    body = _base(source, gap.to_ts, ctx, ingested, where)
+    fields = _source_fields(source, ctx)
+    where = fields.place(None)
+    body = _base(fields, gap.to_ts, ingested, where)
     body["event"].update(kind="event", action="gap", reason=gap.reason)
     body["stream"] = gap.stream
     gap_fields: dict[str, Any] = {"from": format_ns(gap.from_ts), "to": format_ns(gap.to_ts)}
