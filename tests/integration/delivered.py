@@ -40,20 +40,31 @@ def messages(p: Pipeline, container_id: str) -> Counter[str]:
             }
         }
     )
-    p.es.indices.refresh(index="logs-*")
-    resp = p.es.search(
-        index="logs-*", query=query, size=5000, scroll="1m", source_includes=["message"]
-    )
-    scroll_id = resp.get("_scroll_id")
+    # A point in time over this pipeline's data streams only, paged with search_after:
+    # scrolls share the node's open-context limit with every other test run.
+    index = f"logs-{p.dataset}*"
+    p.es.indices.refresh(index=index)
+    pit = p.es.open_point_in_time(index=index, keep_alive="1m")["id"]
     out: Counter[str] = Counter()
+    after: list[Any] | None = None
     try:
-        while resp["hits"]["hits"]:
-            out.update(hit["_source"]["message"] for hit in resp["hits"]["hits"])
-            resp = p.es.scroll(scroll_id=scroll_id, scroll="1m")
-            scroll_id = resp.get("_scroll_id")
+        while True:
+            resp = p.es.search(
+                pit={"id": pit, "keep_alive": "1m"},
+                query=query,
+                size=5000,
+                sort=[{"@timestamp": "asc"}],
+                search_after=after,
+                source_includes=["message"],
+            )
+            assert not resp["_shards"]["failed"], resp["_shards"]
+            hits = resp["hits"]["hits"]
+            if not hits:
+                break
+            out.update(hit["_source"]["message"] for hit in hits)
+            after = hits[-1]["sort"]
     finally:
-        if scroll_id:
-            p.es.clear_scroll(scroll_id=scroll_id)
+        p.es.close_point_in_time(id=pit)
     return out
 
 
