@@ -49,6 +49,16 @@ def test_off_schema_line_names_the_field() -> None:
     ]
 
 
+def test_log_line_is_judged_by_its_last_kind_as_the_union_does() -> None:
+    """A line opening with kind "log" but naming another kind later is refused like any other."""
+    log_first = b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"x","kind":"event"}'
+    out = decode(body(source(), log_first, log("y", TS, stream="stdweird")), Context(), NOW)
+    assert out.docs == []
+    assert [e.line for e in out.errors] == [2, 3]
+    assert "of a 'event' line" in out.errors[0].error
+    assert "field 'stream' of a 'log' line" in out.errors[1].error
+
+
 def test_unknown_source_is_a_line_error() -> None:
     """A line naming a src no earlier line declared is refused, not guessed."""
     out = decode(body(source(0), log("x", TS, src=7)), Context(), NOW)
