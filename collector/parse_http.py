@@ -11,12 +11,17 @@ from collector.parse_result import Http
 # A double-quoted value as nginx and Apache write it: Apache escapes quotes with `\"`.
 QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
 _MAX_LONG = 2**63 - 1
+# A dotted quad ipaddress accepts (no leading zeros): most clients, without its parser.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 @lru_cache(maxsize=4096)
 def client_ip(text: str) -> str | None:
     """``text`` if it is an IPv4 or IPv6 address Elasticsearch's ``ip`` type takes."""
     # Clients repeat, hence the cache; a zone (`fe80::1%eth0`) is not an `ip` value.
+    if _IPV4.fullmatch(text) is not None:
+        return text
     if "%" in text:
         return None
     try:

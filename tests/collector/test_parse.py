@@ -396,6 +396,27 @@ def test_apache_common_line_with_user_and_no_body() -> None:
     assert parsed.attributes == {"user": "bob"}
 
 
+@pytest.mark.parametrize(
+    ("client", "ip"),
+    [
+        ("255.255.255.255", "255.255.255.255"),
+        ("0.0.0.0", "0.0.0.0"),
+        ("10.01.2.3", None),
+        ("256.1.2.3", None),
+        ("1.2.3", None),
+        ("1.2.3.4.5", None),
+    ],
+)
+def test_dotted_quad_clients_are_ips_only_when_elasticsearch_takes_them(
+    client: str, ip: str | None
+) -> None:
+    """A dotted quad is an ip unless an octet is over 255 or has a leading zero."""
+    line = f'{client} - - [27/Nov/2026:20:18:05 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8"'
+    parsed = parse(line)
+    assert parsed.http is not None
+    assert parsed.http.client_ip == ip
+
+
 def test_hostname_client_is_not_an_ip() -> None:
     """A host name in the client position is kept in attributes, not as an ip."""
     parsed = parse(corpus_line("apache_access.log", 6))
