@@ -124,6 +124,7 @@ async def run(config: ShipperConfig) -> None:
         sender.release()
         store.save()
         await runner.cleanup()
+    log.info("cursors saved, exiting")
 
 
 async def shut_down(
