@@ -120,12 +120,28 @@ def data_stream_name(dataset: str, namespace: str) -> str:
     return f"logs-{dataset}-{namespace}"
 
 
-class _Place(NamedTuple):
+class _Place:
     """A route with what every document routed there shares (never mutated)."""
 
-    route: Route
-    stream: str
-    data_stream: dict[str, Any]
+    __slots__ = ("data_stream", "dataset", "event", "ingested", "stream")
+
+    def __init__(self, where: Route) -> None:
+        self.dataset = where.dataset
+        self.stream = where.stream
+        self.data_stream = {
+            "type": "logs",
+            "dataset": where.stream_dataset,
+            "namespace": where.namespace,
+        }
+        self.ingested = ""
+        self.event: dict[str, Any] = {}
+
+    def shared_event(self, ingested: str) -> dict[str, Any]:
+        """The `event` of a line that adds nothing to it (a batch has one `ingested`)."""
+        if ingested != self.ingested:
+            self.event = {"dataset": self.dataset, "ingested": ingested}
+            self.ingested = ingested
+        return self.event
 
 
 class _SourceFields:
@@ -159,13 +175,7 @@ class _SourceFields:
             self.places = {}
         found = self.places.get(level)
         if found is None:
-            where = route(self.source, self.ctx, level)
-            data_stream = {
-                "type": "logs",
-                "dataset": where.stream_dataset,
-                "namespace": where.namespace,
-            }
-            found = self.places[level] = _Place(where, where.stream, data_stream)
+            found = self.places[level] = _Place(route(self.source, self.ctx, level))
         return found
 
     def log_id(self, stream: str, ts: int, seq: int) -> str:
@@ -204,7 +214,7 @@ def _base(fields: _SourceFields, ts: int, ingested: str, where: _Place) -> dict[
         "container": fields.container,
         "host": fields.host,
         "service": fields.service,
-        "event": {"dataset": where.route.dataset, "ingested": ingested},
+        "event": {"dataset": where.dataset, "ingested": ingested},
         "data_stream": where.data_stream,
     }
 
@@ -237,26 +247,51 @@ def _http_fields(body: dict[str, Any], http: Http) -> None:
     if http.client_ip is not None:
         body["source"] = {"ip": http.client_ip}
     if http.duration_ns is not None:
-        body["event"]["duration"] = http.duration_ns
+        body["event"] = {**body["event"], "duration": http.duration_ns}  # never the shared one
+
+
+# Sub-dicts many documents share (orjson writes a shared dict like any other).
+_LOGPIPE: dict[str, dict[str, Any]] = {}
+_LEVEL: dict[str, dict[str, Any]] = {}
 
 
 def log_document(source: Source, log: Log, parsed: Parsed, ctx: Context, ingested: str) -> Doc:
     """The document for one log line."""
     fields = _source_fields(source, ctx)
-    where = fields.place(parsed.level)
-    body = _base(fields, log.ts, ingested, where)
-    body["message"] = parsed.message
-    body["stream"] = log.stream
-    body["logpipe"] = {"parser": parsed.parser}
-    if log.lines > 1:
-        body["logpipe"]["lines"] = log.lines
-    log_section: dict[str, Any] = {}
-    if parsed.level is not None:
-        log_section["level"] = parsed.level
+    level = parsed.level
+    where = fields.place(level)
+    lines = log.lines
+    if lines == 1:
+        logpipe = _LOGPIPE.get(parsed.parser)
+        if logpipe is None:
+            logpipe = _LOGPIPE.setdefault(parsed.parser, {"parser": parsed.parser})
+    else:
+        logpipe = {"parser": parsed.parser, "lines": lines}
+    body: dict[str, Any] = {
+        "@timestamp": format_ns(log.ts),
+        "container": fields.container,
+        "host": fields.host,
+        "service": fields.service,
+        "event": where.shared_event(ingested),
+        "data_stream": where.data_stream,
+        "message": parsed.message,
+        "stream": log.stream,
+        "logpipe": logpipe,
+    }
     if parsed.logger is not None:
-        log_section["logger"] = parsed.logger
-    if log_section:
-        body["log"] = log_section
+        body["log"] = (
+            {"logger": parsed.logger}
+            if level is None
+            else {
+                "level": level,
+                "logger": parsed.logger,
+            }
+        )
+    elif level is not None:
+        section = _LEVEL.get(level)
+        if section is None:
+            section = _LEVEL.setdefault(level, {"level": level})
+        body["log"] = section
     if parsed.attributes:
         body["attributes"] = parsed.attributes
     if parsed.http is not None:
@@ -266,16 +301,20 @@ def log_document(source: Source, log: Log, parsed: Parsed, ctx: Context, ingeste
     if parsed.span_id is not None:
         body["span"] = {"id": parsed.span_id}
     if parsed.original is not None:
-        body["event"]["original"] = parsed.original
-    tags = list(parsed.flags)
-    if log.truncated:
-        tags.append("truncated")
-    if log.lines > 1:
-        tags.append("multiline")
-    if tags:
-        body["tags"] = tags
+        body["event"] = {**body["event"], "original": parsed.original}
+    if parsed.flags or log.truncated or lines > 1:
+        body["tags"] = _tags(parsed.flags, log.truncated, lines > 1)
     _id = fields.log_id(log.stream, log.ts, log.seq)
     return Doc(_id, where.stream, body, log.message)
+
+
+def _tags(flags: list[str], truncated: bool, multiline: bool) -> list[str]:
+    tags = list(flags)
+    if truncated:
+        tags.append("truncated")
+    if multiline:
+        tags.append("multiline")
+    return tags
 
 
 def event_document(source: Source, event: Event, ctx: Context, ingested: str) -> Doc:
