@@ -12,8 +12,10 @@ shipper was alive (containers that exited after it are read at the next start).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
@@ -109,6 +111,7 @@ class CursorStore:
         self._path = state_dir / "cursors.json"
         self._cursors: dict[str, Cursor] = {}
         self.alive_ns = 0  # the last time this shipper was known to be reading
+        self._writing = asyncio.Lock()
 
     def load(self) -> None:
         """Read the saved cursors (none on first start)."""
@@ -160,12 +163,21 @@ class CursorStore:
 
     def save(self) -> None:
         """Write all cursors atomically."""
+        atomic_write(self._path, self._snapshot())
+
+    async def save_in_thread(self) -> None:
+        """Like save(), with the fsyncs off the event loop (which must stay responsive)."""
+        data = self._snapshot()
+        async with self._writing:
+            await asyncio.to_thread(atomic_write, self._path, data)
+
+    def _snapshot(self) -> bytes:
         data = {
             "version": 1,
             "alive_ns": self.alive_ns,
             "containers": {cid: _entry(c) for cid, c in self._cursors.items()},
         }
-        atomic_write(self._path, orjson.dumps(data))
+        return orjson.dumps(data)
 
 
 def _entry(c: Cursor) -> dict[str, object]:
@@ -182,7 +194,8 @@ def _entry(c: Cursor) -> dict[str, object]:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a crash leaves the old or the new file whole."""
-    tmp = path.with_name(path.name + ".tmp")
+    # One temporary name per writer: a save on the loop and one in a thread never mix.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from shipper.errors import DemuxError
 
 STDOUT, STDERR = 1, 2
+SYSTEM_ERROR = 3  # dockerd's own error, e.g. "Error grabbing logs: ..." when a file vanished
 STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 PIECE = 16384  # dockerd's cut for long lines
 _TS_LEN = 30  # "2026-11-27T20:55:19.123456789Z"
@@ -98,10 +99,13 @@ class FrameDemuxer:
         end = len(buf)
         while end - pos >= 8:
             stream, size = _HEADER.unpack_from(buf, pos)
-            if stream not in (STDOUT, STDERR):
+            if stream not in (STDOUT, STDERR, SYSTEM_ERROR):
                 raise DemuxError(f"unknown stream {stream} in frame header")
             if end - pos - 8 < size:
                 break
+            if stream == SYSTEM_ERROR:
+                message = bytes(buf[pos + 8 : pos + 8 + size]).decode("utf-8", "replace")
+                raise DemuxError(f"dockerd: {message.strip()}")
             frames.append(_split_ts(stream, bytes(buf[pos + 8 : pos + 8 + size])))
             pos += 8 + size
         del buf[:pos]

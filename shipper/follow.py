@@ -5,6 +5,10 @@ The request for the logs goes out first and the container is inspected after: a
 already accepted keeps streaming after removal (DOCKER_LOGS.md). Lines wait for that
 inspection before they are queued, so an opt-out only visible there is honoured.
 
+A container seen on its ``create`` event is asked for its logs again and again until it
+runs (a request made then stays open): the ``start`` event comes later than the start
+itself, too late for a container that exits and is removed within tens of ms.
+
 dockerd ends a follow stream when the container stops even if its reader was behind,
 so each stream end is followed by a read without ``follow`` from the position reached,
 and only then by an inspection that tells whether the container is done: a stream that
@@ -43,6 +47,9 @@ RECOVERED = Counter(
 
 RECONNECT_INITIAL = 0.2
 RECONNECT_MAX = 10.0
+PRESTART_FOR = 5.0  # seconds a created container is polled for its start
+PRESTART_POLL = (0.002, 0.05)  # first and longest pause between two polls
+YIELD_EVERY = 256  # lines between two yields: events (a new container) must not wait
 AUDIT_EVERY = 0.5  # seconds between two audits of one container (windows wait and merge)
 RESUME_GAP = "lines before the resume point were no longer in Docker's log (rotated or removed)"
 SKIPPED_GAP = "dockerd's follow stream skipped rotated log files and they were gone when re-read"
@@ -72,8 +79,10 @@ class Follower:
         positions: dict[str, Position],
         out: asyncio.Queue[Record],
         max_line_bytes: int,
+        prestart: bool = False,
     ) -> None:
         self.docker = docker
+        self.prestart = prestart  # created, not started yet: poll until it runs
         self.meta = meta
         self.positions = positions  # shared with the supervisor: survives this follower
         self.out = out
@@ -90,6 +99,7 @@ class Follower:
         self._audit: asyncio.Task[None] | None = None
         self._expect: dict[str, Position] = {}
         self._sequencers: dict[str, Sequencer] = {}
+        self._received = 0  # bytes of the last response
 
     @property
     def cid(self) -> str:
@@ -109,6 +119,8 @@ class Follower:
         """Follow until the container has stopped (or is gone) and its lines are queued."""
         delay = RECONNECT_INITIAL
         try:
+            if self.prestart and not await self._await_start():
+                return
             while True:
                 self.again = False
                 try:
@@ -140,6 +152,32 @@ class Follower:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), delay)
 
+    async def _await_start(self) -> bool:
+        """Poll the logs of a created container until it runs; False if it never did here."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PRESTART_FOR
+        pause, longest = PRESTART_POLL
+        answered = 0.0
+        self.stats.state = "created"
+        while loop.time() < deadline:
+            try:
+                await self._read(follow=True)
+            except ContainerGone:
+                # Polls answer every few ms; removal comes tens of ms after exit. If the
+                # last answer is older than that, the container may have come and gone.
+                if self._fresh and loop.time() - answered > 0.025:
+                    await self._removed_unread()
+                return False
+            except DockerUnavailable:
+                return True  # the ordinary loop retries with backoff
+            answered = loop.time()
+            if self._received or self.again:
+                return True
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, longest)
+        self.stats.state = "created"
+        return False
+
     async def _cycle(self) -> bool:
         """Follow, then read what the follow stream left; True when the container is done."""
         self.read_to_end = False
@@ -170,10 +208,15 @@ class Follower:
         self.stats.state = "following" if follow else "draining"
         if self._jumps is not None:
             self._jumps.restart()
+        self._received = 0
         try:
             async for chunk in self.docker.logs(self.cid, format_since(since), follow=follow):
-                for line in reader.feed(chunk):
+                self._received += len(chunk)
+                self._fresh = False
+                for i, line in enumerate(reader.feed(chunk), 1):
                     await self._emit(line, self._sequencers)
+                    if i % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
         except DemuxError as exc:
             log.error(
                 "log stream unreadable, reconnecting",

@@ -216,11 +216,12 @@ class Supervisor:
         ts = int(event.get("timeNano") or _now_ns())
         self._last_event_ns = max(self._last_event_ns, ts)
         base, _, detail = action.partition(": ")
-        if base == "start":
+        if base in ("create", "start"):
             self._destroyed.discard(cid)
-            self._follow(self._summary_from_event(cid, attrs), 0, inspected=False)
+            summary = self._summary_from_event(cid, attrs)
+            self._follow(summary, 0, inspected=False, prestart=base == "create")
             follower = self.followers.get(cid)
-            if follower is not None:
+            if follower is not None and base == "start":
                 follower.again = True
         elif base == "destroy":
             self._destroyed.add(cid)
@@ -283,7 +284,9 @@ class Supervisor:
             record = await self._events.get()
             await self.out.put(record)
 
-    def _follow(self, summary: ContainerSummary, floor: int, inspected: bool) -> None:
+    def _follow(
+        self, summary: ContainerSummary, floor: int, inspected: bool, prestart: bool = False
+    ) -> None:
         cid = summary["id"]
         task = self.tasks.get(cid)
         if task is not None and not task.done():
@@ -305,7 +308,9 @@ class Supervisor:
             positions = {s: cursor.position(s) for s in STREAMS}
             self.positions[cid] = positions
         self.store.set_done(cid, False)
-        follower = Follower(self.docker, meta, positions, self.out, self.config.max_line_bytes)
+        follower = Follower(
+            self.docker, meta, positions, self.out, self.config.max_line_bytes, prestart
+        )
         if inspected:
             follower.learn(summary, meta, skip=False)
         self.followers[cid] = follower
@@ -355,7 +360,7 @@ class Supervisor:
             if self.connected:
                 self.store.alive_ns = _now_ns()
             self._prune()
-            self.store.save()
+            await self.store.save_in_thread()
             TASKS.set(len(asyncio.all_tasks()))
 
     def _prune(self) -> None:
