@@ -96,16 +96,26 @@ def _out_of_range(line: Log | Event | Gap) -> str | None:
 def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False) -> Decoded:
     """Validate, parse and enrich every line of `body`."""
     out = Decoded()
+    docs = out.docs
     sources: dict[int, Source] = {}
+    received = 0
     for number, raw in enumerate(body.split(b"\n"), start=1):
         if not raw or raw.isspace():
             continue
-        out.received += 1
+        received += 1
         try:
             line, bad_utf8 = _validate(raw)
         except ValidationError as exc:
             _reject(out, raw, number, describe(exc), ingested)
             continue
+        if type(line) is Log:  # nearly every line: the checks below, inlined
+            source = sources.get(line.src)
+            if source is not None and line.ts <= MAX_NS:
+                parsed = parse(line.message, source.hints.parser, keep_original)
+                if bad_utf8:
+                    parsed.flags.append("invalid_utf8")
+                docs.append(log_document(source, line, parsed, ctx, ingested))
+                continue
         if isinstance(line, Source):
             sources[line.src] = line
             continue
@@ -116,7 +126,8 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
         elif (problem := _out_of_range(line)) is not None:
             _reject(out, raw, number, problem, ingested)
         else:
-            out.docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
+            docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
+    out.received = received
     return out
 
 
