@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import TypedDict
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shipper import metrics
+from shipper.cursor import Position
 from shipper.deliver import Sender
+from shipper.follow import Follower
 from shipper.source import Supervisor
 
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)
 SENDER: web.AppKey[Sender] = web.AppKey("sender", Sender)
+
+
+class StreamCursor(TypedDict):
+    """An acknowledged position: last timestamp (ns) and entries taken at it."""
+
+    ts: int
+    count: int
+
+
+class ContainerStatus(TypedDict):
+    """One container as /status shows it."""
+
+    id: str
+    name: str
+    state: str  # starting, created, following, draining, reconnecting, waiting for collector, gone
+    cursor: dict[str, StreamCursor]
+    lag_seconds: float | None  # now minus the newest acknowledged line's timestamp
+    lines: int  # read and queued for shipping
+    bytes: int
+    recovered: int  # lines read back after dockerd's follow stream skipped them
+    gaps: int
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -21,33 +46,45 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "docker_connected": connected})
 
 
+def _container(
+    supervisor: Supervisor, cid: str, follower: Follower, waiting: bool, now: int
+) -> ContainerStatus:
+    acked = supervisor.store.get(cid)
+    streams = acked.streams if acked else {}
+    cursor = {s: StreamCursor(ts=p.ts, count=p.count) for s, p in streams.items()}
+    newest = max((p.ts for p in streams.values()), default=0)
+    unacked = any(streams.get(s, Position()) != p for s, p in follower.positions.items() if p.count)
+    state = follower.stats.state
+    if waiting and unacked:
+        state = "waiting for collector"
+    return ContainerStatus(
+        id=cid,
+        name=follower.meta.name,
+        state=state,
+        cursor=cursor,
+        lag_seconds=round((now - newest) / 1e9, 3) if newest else None,
+        lines=follower.stats.lines,
+        bytes=follower.stats.bytes,
+        recovered=follower.stats.recovered,
+        gaps=follower.stats.gaps,
+    )
+
+
 async def status(request: web.Request) -> web.Response:
-    """Every followed container with its position, lag and counts."""
+    """Every followed container (and those gone lately) with cursor, lag, counts, state."""
     supervisor = request.app[SUPERVISOR]
     sender = request.app[SENDER]
     now = time.time_ns()
     waiting = sender.waiting_since is not None
-    containers = []
-    for cid, follower in sorted(supervisor.followers.items()):
-        stats = follower.stats
-        acked = supervisor.store.get(cid)
-        cursor = (
-            {s: {"ts": p.ts, "count": p.count} for s, p in acked.streams.items()} if acked else {}
-        )
-        lag = (now - stats.last_ts) / 1e9 if stats.last_ts else None
-        containers.append(
-            {
-                "id": cid,
-                "name": follower.meta.name,
-                "state": "waiting for collector" if waiting else stats.state,
-                "cursor": cursor,
-                "lag_seconds": round(lag, 3) if lag is not None else None,
-                "lines": stats.lines,
-                "bytes": stats.bytes,
-            }
-        )
+    followers = {cid: f for cid, (f, _) in supervisor.recent.items()} | supervisor.followers
+    containers = [
+        _container(supervisor, cid, follower, waiting, now)
+        for cid, follower in sorted(followers.items())
+    ]
     body = {
         "docker_connected": supervisor.connected,
+        "followed": len(supervisor.tasks),
+        "tasks": len(asyncio.all_tasks()),
         "queued_records": sender.queue.qsize(),
         "batches_unacknowledged": sender.tracker.pending_batches,
         "collector_error": sender.last_error if waiting else None,
