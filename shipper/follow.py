@@ -54,6 +54,7 @@ AUDIT_EVERY = 0.5  # seconds between two audits of one container (windows wait a
 RESUME_GAP = "lines before the resume point were no longer in Docker's log (rotated or removed)"
 SKIPPED_GAP = "dockerd's follow stream skipped rotated log files and they were gone when re-read"
 REMOVED_GAP = "the container was removed before its logs could be read"
+REMOVED_EARLY_GAP = "the container was removed before the rest of its log could be read"
 
 
 @dataclass(slots=True)
@@ -80,6 +81,7 @@ class Follower:
         out: asyncio.Queue[Record],
         max_line_bytes: int,
         prestart: bool = False,
+        complete: bool = False,
     ) -> None:
         self.docker = docker
         self.prestart = prestart  # created, not started yet: poll until it runs
@@ -91,7 +93,8 @@ class Follower:
         self.again = False  # a start event came while we were finishing
         self.wake = asyncio.Event()  # set to retry at once (dockerd is back)
         self.read_to_end = False  # the container stopped and its whole log was read
-        self._fresh = all(p.count == 0 for p in positions.values())
+        self._fresh = all(p.count == 0 for p in positions.values())  # never read before
+        self._unread = not complete  # its log may hold lines past the positions
         self._decided = asyncio.Event()
         self._skip = False
         self._jumps: JumpDetector | None = None
@@ -165,7 +168,7 @@ class Follower:
             except ContainerGone:
                 # Polls answer every few ms; removal comes tens of ms after exit. If the
                 # last answer is older than that, the container may have come and gone.
-                if self._fresh and loop.time() - answered > 0.025:
+                if self._unread and loop.time() - answered > 0.025:
                     await self._removed_unread()
                 return False
             except DockerUnavailable:
@@ -184,7 +187,7 @@ class Follower:
         try:
             await self._read(follow=True)
         except ContainerGone:
-            if self._fresh:
+            if self._unread:
                 await self._removed_unread()
             return True
         self.stats.state = "draining"
@@ -212,7 +215,7 @@ class Follower:
         try:
             async for chunk in self.docker.logs(self.cid, format_since(since), follow=follow):
                 self._received += len(chunk)
-                self._fresh = False
+                self._unread = False
                 for i, line in enumerate(reader.feed(chunk), 1):
                     await self._emit(line, self._sequencers)
                     if i % YIELD_EVERY == 0:
@@ -282,11 +285,12 @@ class Follower:
         await self.out.put(GapRecord(self.meta, stream, from_ts, to_ts, reason, estimate))
 
     async def _removed_unread(self) -> None:
-        """The container was gone before anything could be read: say so for each stream."""
+        """The container was gone before its log could be read: say so for each stream."""
         since = max(p.ts for p in self.positions.values())
         now = time.time_ns()
+        reason = REMOVED_GAP if self._fresh else REMOVED_EARLY_GAP
         for stream in STREAMS:
-            await self._gap(stream, since, now, REMOVED_GAP)
+            await self._gap(stream, since, now, reason)
 
     def _suspect(self, window: Window) -> None:
         self._windows.append(window)

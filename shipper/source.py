@@ -41,6 +41,7 @@ _EVENT_KEYS = {"name", "image", "exitCode", "signal", "execDuration", "oldName"}
 _LIFECYCLE = {"start", "die", "oom", "restart", "stop", "destroy", "rename", "pause", "unpause"}
 _ALIVE_STATES = {"running", "paused", "restarting"}
 CATCH_UP_NS = 5_000_000_000  # events and exits this long before the last sign of life
+SUBSCRIBE_SLACK_NS = 2_000_000_000  # a first subscription replays this much
 KEEP_GONE = 60.0  # seconds a finished follower stays on /status
 EVENT_BACKLOG = 10_000  # lifecycle records waiting for the queue before they are dropped
 INSPECTS = 8  # inspections at once while listing
@@ -134,12 +135,17 @@ class Supervisor:
                 consumer.cancel()
                 await asyncio.gather(consumer, return_exceptions=True)
 
-    def _events_since(self) -> str | None:
+    def _events_since(self) -> str:
+        """Replay from the last event seen, or the last sign of life, or a moment ago.
+
+        dockerd sends the answer's headers before it registers the subscription, so an
+        event in between would be lost were the subscription not replayed from earlier.
+        """
         if self._last_event_ns:
             return format_since(self._last_event_ns)
         if self._alive_before:
             return format_since(max(0, self._alive_before - CATCH_UP_NS))
-        return None
+        return format_since(max(0, _now_ns() - SUBSCRIBE_SLACK_NS))
 
     async def _consume(self, events: Any) -> None:
         async for event in events:
@@ -307,9 +313,11 @@ class Supervisor:
             cursor = self.store.ensure(cid, floor, saved_meta(meta))
             positions = {s: cursor.position(s) for s in STREAMS}
             self.positions[cid] = positions
+        saved = self.store.get(cid)
+        complete = saved is not None and saved.done
         self.store.set_done(cid, False)
         follower = Follower(
-            self.docker, meta, positions, self.out, self.config.max_line_bytes, prestart
+            self.docker, meta, positions, self.out, self.config.max_line_bytes, prestart, complete
         )
         if inspected:
             follower.learn(summary, meta, skip=False)
