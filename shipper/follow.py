@@ -118,6 +118,12 @@ class Follower:
             self._jumps = JumpDetector(size) if size else None
         self._decided.set()
 
+    async def skipped(self, wait: float) -> bool:
+        """Whether inspecting the container said not to ship it (waits for the answer)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._decided.wait(), wait)
+        return self._skip
+
     async def run(self) -> None:
         """Follow until the container has stopped (or is gone) and its lines are queued."""
         delay = RECONNECT_INITIAL

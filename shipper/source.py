@@ -42,6 +42,7 @@ _LIFECYCLE = {"start", "die", "oom", "restart", "stop", "destroy", "rename", "pa
 _ALIVE_STATES = {"running", "paused", "restarting"}
 CATCH_UP_NS = 5_000_000_000  # events and exits this long before the last sign of life
 SUBSCRIBE_SLACK_NS = 2_000_000_000  # a first subscription replays this much
+DECISION_WAIT = 5.0  # seconds an event waits for its container's inspection
 KEEP_GONE = 60.0  # seconds a finished follower stays on /status
 EVENT_BACKLOG = 10_000  # lifecycle records waiting for the queue before they are dropped
 INSPECTS = 8  # inspections at once while listing
@@ -92,7 +93,7 @@ class Supervisor:
         self._last_event_ns = 0
         self._events: asyncio.Queue[Record] = asyncio.Queue(EVENT_BACKLOG)
         self._destroyed: set[str] = set()
-        self._helpers: set[asyncio.Task[None]] = set()
+        self._skipped: set[str] = set()  # not to be shipped, as only inspecting could tell
 
     async def run(self) -> None:
         """Discover and follow until cancelled; reconnect to dockerd with backoff."""
@@ -253,6 +254,8 @@ class Supervisor:
     def _event_record(
         self, cid: str, attrs: dict[str, str], action: str, detail: str, ts: int
     ) -> None:
+        if cid in self._skipped:
+            return
         follower = self.followers.get(cid) or self._recent_follower(cid)
         if follower is None:
             summary = self._summary_from_event(cid, attrs)
@@ -288,7 +291,11 @@ class Supervisor:
     async def _forward_events(self) -> None:
         while True:
             record = await self._events.get()
-            await self.out.put(record)
+            follower = self.followers.get(record.meta.id)
+            if follower is not None and await follower.skipped(DECISION_WAIT):
+                continue
+            if record.meta.id not in self._skipped:
+                await self.out.put(record)
 
     def _follow(
         self, summary: ContainerSummary, floor: int, inspected: bool, prestart: bool = False
@@ -337,10 +344,14 @@ class Supervisor:
         finally:
             if learning is not None:
                 learning.cancel()
-            self.store.set_done(follower.cid, follower.read_to_end)
             self.tasks.pop(follower.cid, None)
             self.followers.pop(follower.cid, None)
-            self.recent[follower.cid] = (follower, time.monotonic())
+            if follower.cid in self._skipped:
+                self.store.forget(follower.cid)
+                self.positions.pop(follower.cid, None)
+            else:
+                self.store.set_done(follower.cid, follower.read_to_end)
+                self.recent[follower.cid] = (follower, time.monotonic())
             metrics.FOLLOWED.set(len(self.tasks))
 
     async def _learn(self, follower: Follower) -> None:
@@ -357,6 +368,7 @@ class Supervisor:
         self.store.ensure(follower.cid, 0, saved_meta(meta))
         if reason:
             log.info("not following container", extra={"container": meta.name, "reason": reason})
+            self._skipped.add(follower.cid)
             task = self.tasks.get(follower.cid)
             if task is not None:
                 task.cancel()
@@ -388,6 +400,7 @@ class Supervisor:
                 self.store.forget(cid)
                 self.positions.pop(cid, None)
                 self._destroyed.discard(cid)
+                self._skipped.discard(cid)
 
     async def stop(self) -> None:
         """Cancel every follower (their positions stay in memory for the flush)."""

@@ -1,0 +1,108 @@
+"""Unit tests of which containers are followed and of the hints their labels give."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shipper.config import ShipperConfig
+from shipper.docker_api import ContainerSummary
+from shipper.selection import meta_from, skip_reason
+
+
+def config(**settings: object) -> ShipperConfig:
+    return ShipperConfig(_env_file=None, **settings)  # type: ignore[call-arg]
+
+
+def container(
+    name: str = "web-1",
+    image: str = "nginx:1.27",
+    labels: dict[str, str] | None = None,
+    env: list[str] | None = None,
+    cid: str = "a" * 64,
+) -> ContainerSummary:
+    return ContainerSummary(
+        id=cid,
+        name=name,
+        image=image,
+        labels=labels or {},
+        env=env or [],
+        tty=False,
+        running=True,
+        started_at="",
+        finished_ns=0,
+        log_driver="json-file",
+        log_opts={},
+    )
+
+
+names = st.text(alphabet="abcdefghij-_.0123456789", min_size=1, max_size=20)
+
+
+@given(names, names)
+def test_without_filters_everything_is_followed(name: str, image: str) -> None:
+    """With no filter and no opt-out, every container is followed."""
+    assert skip_reason(container(name=name, image=image), config(), None) is None
+
+
+@given(names)
+def test_exclude_wins_over_include(name: str) -> None:
+    """A name both included and excluded is not followed."""
+    cfg = config(include_names=["*"], exclude_names=[name])
+    assert skip_reason(container(name=name), cfg, None) is not None
+
+
+def test_name_image_and_label_globs() -> None:
+    """Include and exclude globs apply to names, images and key=value labels."""
+    web = container(name="web-1", image="nginx:1.27", labels={"tier": "front", "team": "a"})
+    db = container(name="db-1", image="postgres:16", labels={"tier": "back"})
+    assert skip_reason(web, config(include_names=["web-*"]), None) is None
+    assert skip_reason(db, config(include_names=["web-*"]), None)
+    assert skip_reason(db, config(exclude_images=["postgres:*"]), None)
+    assert skip_reason(web, config(exclude_images=["postgres:*"]), None) is None
+    assert skip_reason(web, config(include_images=["nginx*"]), None) is None
+    assert skip_reason(web, config(include_labels=["tier=front"]), None) is None
+    assert skip_reason(db, config(include_labels=["tier=front"]), None)
+    assert skip_reason(web, config(exclude_labels=["team"]), None)  # key alone: any value
+    assert skip_reason(db, config(exclude_labels=["te*=*"]), None) is None
+
+
+def test_comma_separated_settings_become_lists() -> None:
+    """LOGPIPE_INCLUDE_NAMES=a,b is two patterns."""
+    assert config(include_names="web-*, api-*").include_names == ["web-*", "api-*"]
+
+
+def test_opt_out_label_and_logspout_environment() -> None:
+    """logpipe.enable=false and LOGSPOUT=ignore are honoured, whatever the filters."""
+    for value in ("false", "False", "0", "no"):
+        assert skip_reason(container(labels={"logpipe.enable": value}), config(), None)
+    assert skip_reason(container(labels={"logpipe.enable": "true"}), config(), None) is None
+    assert skip_reason(container(env=["LOGSPOUT=ignore"]), config(), None)
+    assert skip_reason(container(env=["LOGSPOUT=other"]), config(), None) is None
+
+
+def test_never_follows_itself() -> None:
+    """The shipper's own container (by full or short id) is never followed."""
+    me = container(cid="b" * 64)
+    assert skip_reason(me, config(), "b" * 64)
+    assert skip_reason(me, config(), "b" * 12)
+    assert skip_reason(container(), config(), "b" * 12) is None
+
+
+def test_hints_from_labels_and_warnings_for_bad_ones() -> None:
+    """Parser, dataset and namespace labels become hints; invalid ones are warned about."""
+    meta, warnings = meta_from(
+        container(
+            labels={
+                "logpipe.parser": "JSON",
+                "logpipe.dataset": "web.access",
+                "logpipe.namespace": "Prod-1",
+            }
+        )
+    )
+    assert (meta.parser, meta.dataset, meta.namespace) == ("json", "web.access", None)
+    assert len(warnings) == 1
+    assert "namespace" in warnings[0]
+    meta, warnings = meta_from(container(labels={"logpipe.parser": "xml"}))
+    assert meta.parser == "auto"
+    assert warnings
