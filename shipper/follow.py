@@ -23,34 +23,23 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from prometheus_client import Counter
-
 from shipper import metrics
+from shipper.audit import Auditor
 from shipper.cursor import STREAMS, Position, Sequencer
 from shipper.demux import STREAM_NAMES, format_since
 from shipper.docker_api import ContainerSummary, DockerClient
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from shipper.rejoin import Line, LineReader
-from shipper.rotation import JumpDetector, Window, file_bytes, judge, merge
+from shipper.rotation import JumpDetector, Window, file_bytes
 
 log = logging.getLogger("logpipe.shipper.follow")
-
-AUDITS = Counter(
-    "logpipe_shipper_rotation_audits_total",
-    "Re-reads of windows where dockerd's follow stream may have skipped rotated files.",
-)
-RECOVERED = Counter(
-    "logpipe_shipper_lines_recovered_total",
-    "Lines dockerd's follow stream skipped after a rotation that a re-read recovered.",
-)
 
 RECONNECT_INITIAL = 0.2
 RECONNECT_MAX = 10.0
 PRESTART_FOR = 5.0  # seconds a created container is polled for its start
 PRESTART_POLL = (0.002, 0.05)  # first and longest pause between two polls
 YIELD_EVERY = 256  # lines between two yields: events (a new container) must not wait
-AUDIT_EVERY = 0.5  # seconds between two audits of one container (windows wait and merge)
 RESUME_GAP = "lines before the resume point were no longer in Docker's log (rotated or removed)"
 SKIPPED_GAP = "dockerd's follow stream skipped rotated log files and they were gone when re-read"
 REMOVED_GAP = "the container was removed before its logs could be read"
@@ -98,8 +87,7 @@ class Follower:
         self._decided = asyncio.Event()
         self._skip = False
         self._jumps: JumpDetector | None = None
-        self._windows: list[Window] = []
-        self._audit: asyncio.Task[None] | None = None
+        self._auditor: Auditor | None = None
         self._expect: dict[str, Position] = {}
         self._sequencers: dict[str, Sequencer] = {}
         self._received = 0  # bytes of the last response
@@ -116,6 +104,16 @@ class Follower:
         if summary is not None:
             size = file_bytes(summary["log_driver"], summary["log_opts"])
             self._jumps = JumpDetector(size) if size else None
+            self._auditor = None
+            if self._jumps is not None:
+                self._auditor = Auditor(
+                    self.docker,
+                    self.cid,
+                    self.max_line_bytes,
+                    self._jumps,
+                    self._recovered,
+                    self._skipped_gap,
+                )
         self._decided.set()
 
     async def skipped(self, wait: float) -> bool:
@@ -143,11 +141,12 @@ class Follower:
                     break
                 delay = RECONNECT_INITIAL
                 await asyncio.sleep(0.05)
-            await self._audits_done()
+            if self._auditor is not None:
+                await self._auditor.finish()
             self.stats.state = "gone"
         finally:
-            if self._audit is not None:
-                self._audit.cancel()
+            if self._auditor is not None:
+                self._auditor.cancel()
 
     def _interrupted(self, exc: Exception) -> None:
         self.stats.state = "reconnecting"
@@ -254,8 +253,8 @@ class Follower:
             return
         if self._jumps is not None:
             window = self._jumps.observe(stream, line.ts, len(line.data))
-            if window is not None:
-                self._suspect(window)
+            if window is not None and self._auditor is not None:
+                self._auditor.suspect(window)
         await self._put(stream, line, seq)
         self.positions[stream] = Position(line.ts, seq + 1)
         self.stats.last_ts = max(self.stats.last_ts, line.ts)
@@ -298,47 +297,9 @@ class Follower:
         for stream in STREAMS:
             await self._gap(stream, since, now, reason)
 
-    def _suspect(self, window: Window) -> None:
-        self._windows.append(window)
-        if self._audit is None or self._audit.done():
-            self._audit = asyncio.create_task(self._audits(), name=f"audit-{self.cid[:12]}")
+    async def _recovered(self, stream: str, line: Line, seq: int) -> None:
+        self.stats.recovered += 1
+        await self._put(stream, line, seq)
 
-    async def _audits(self) -> None:
-        """Read suspect windows again, one merged request at a time."""
-        while self._windows:
-            windows, self._windows = self._windows, []
-            try:
-                await self._audit_once(windows)
-            except DockerUnavailable:
-                self._windows = windows + self._windows  # dockerd is away: try again later
-            await asyncio.sleep(AUDIT_EVERY)
-
-    async def _audit_once(self, windows: list[Window]) -> None:
-        start, end = merge(windows)
-        reader = LineReader(self.max_line_bytes)
-        lines: list[Line] = []
-        AUDITS.inc()
-        try:
-            async for chunk in self.docker.logs(
-                self.cid, format_since(start), follow=False, until=format_since(end)
-            ):
-                lines += reader.feed(chunk)
-        except ContainerGone:
-            lines = []
-        except DemuxError as exc:
-            raise DockerUnavailable(str(exc)) from exc
-        verdict = judge(windows, lines)
-        for stream, line, seq in verdict.recovered:
-            self.stats.recovered += 1
-            RECOVERED.inc()
-            await self._put(stream, line, seq)
-        for gap in verdict.gaps:
-            estimate = self._jumps.estimate(gap.stream, gap.start, gap.end) if self._jumps else None
-            await self._gap(gap.stream, gap.start, gap.end, SKIPPED_GAP, estimate)
-
-    async def _audits_done(self) -> None:
-        """Let pending audits finish so that their lines are queued before we stop."""
-        if self._windows and (self._audit is None or self._audit.done()):
-            self._audit = asyncio.create_task(self._audits())
-        if self._audit is not None:
-            await self._audit
+    async def _skipped_gap(self, gap: Window, estimate: int | None) -> None:
+        await self._gap(gap.stream, gap.start, gap.end, SKIPPED_GAP, estimate)

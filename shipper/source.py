@@ -25,31 +25,24 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from shipper import metrics
+from shipper.catchup import caught_up_from, floor, gone_gaps, to_follow, worth_inspecting
 from shipper.config import ShipperConfig
 from shipper.cursor import STREAMS, CursorStore, Position, SavedMeta
 from shipper.demux import format_since
 from shipper.docker_api import ContainerSummary, DockerClient, Listed
 from shipper.errors import ContainerGone, DockerError, DockerUnavailable
+from shipper.events import LIFECYCLE, ContainerEvent, parse_event, summary_from_event
 from shipper.follow import Follower
-from shipper.record import EventRecord, GapRecord, Meta, Record
+from shipper.record import EventRecord, Meta, Record
 from shipper.selection import meta_from, skip_reason
 
 log = logging.getLogger("logpipe.shipper.source")
 
-# Event attributes that are not labels (Docker mixes labels into the same map).
-_EVENT_KEYS = {"name", "image", "exitCode", "signal", "execDuration", "oldName"}
-_LIFECYCLE = {"start", "die", "oom", "restart", "stop", "destroy", "rename", "pause", "unpause"}
-_ALIVE_STATES = {"running", "paused", "restarting"}
-CATCH_UP_NS = 5_000_000_000  # events and exits this long before the last sign of life
 SUBSCRIBE_SLACK_NS = 2_000_000_000  # a first subscription replays this much
 DECISION_WAIT = 5.0  # seconds an event waits for its container's inspection
 KEEP_GONE = 60.0  # seconds a finished follower stays on /status
 EVENT_BACKLOG = 10_000  # lifecycle records waiting for the queue before they are dropped
 INSPECTS = 8  # inspections at once while listing
-GONE_GAP = (
-    "the container was removed while the shipper was not reading it; "
-    "lines after this point may be lost"
-)
 
 TASKS = Gauge("logpipe_shipper_tasks", "asyncio tasks alive in the shipper process.")
 EVENTS_DROPPED = Counter(
@@ -145,7 +138,7 @@ class Supervisor:
         if self._last_event_ns:
             return format_since(self._last_event_ns)
         if self._alive_before:
-            return format_since(max(0, self._alive_before - CATCH_UP_NS))
+            return format_since(caught_up_from(self._alive_before))
         return format_since(max(0, _now_ns() - SUBSCRIBE_SLACK_NS))
 
     async def _consume(self, events: Any) -> None:
@@ -160,7 +153,12 @@ class Supervisor:
         for cid in set(self.store.containers()) - existing:
             if cid not in self.tasks:
                 await self._gone_while_away(cid)
-        todo = [c for c in listed if self._worth_inspecting(c)]
+        todo = [
+            c
+            for c in listed
+            if c["id"] not in self.tasks
+            and worth_inspecting(c, self.store.get(c["id"]), self._alive_before)
+        ]
         limit = asyncio.Semaphore(INSPECTS)
 
         async def one(item: Listed) -> None:
@@ -170,107 +168,59 @@ class Supervisor:
         await asyncio.gather(*(one(c) for c in todo))
         self._first_listing = False
 
-    def _worth_inspecting(self, c: Listed) -> bool:
-        if c["id"] in self.tasks:
-            return False
-        if c["state"] in _ALIVE_STATES:
-            return True
-        cursor = self.store.get(c["id"])
-        if cursor is not None and not cursor.done:
-            return True
-        return c["state"] in ("exited", "dead") and bool(self._caught_up_from())
-
-    def _caught_up_from(self) -> int:
-        """Containers that exited after this time are read even without a cursor."""
-        return max(0, self._alive_before - CATCH_UP_NS) if self._alive_before else 0
-
     async def _consider(self, item: Listed) -> None:
         try:
             summary = await self.docker.inspect(item["id"])
         except ContainerGone:
             return
-        cursor = self.store.get(item["id"])
-        exited_lately = summary["finished_ns"] >= self._caught_up_from() > 0
-        if summary["running"] or (cursor is not None and not cursor.done) or exited_lately:
-            self._follow(summary, self._floor(), inspected=True)
-
-    def _floor(self) -> int:
-        """Where a container never seen before is read from."""
-        if self.config.start_at == "beginning" or not self._first_listing:
-            return 0
-        return self._alive_before or _now_ns()
+        if to_follow(summary, self.store.get(item["id"]), self._alive_before):
+            now = _now_ns()
+            start = floor(self.config.start_at, self._first_listing, self._alive_before, now)
+            self._follow(summary, start, inspected=True)
 
     async def _gone_while_away(self, cid: str) -> None:
         cursor = self.store.get(cid)
         self.store.forget(cid)
-        if cursor is None or cursor.done or cursor.meta is None:
-            return
-        meta = Meta(cid, cursor.meta["name"], cursor.meta["image"], cursor.meta["labels"])
-        now = _now_ns()
-        for stream in STREAMS:
+        for gap in gone_gaps(cid, cursor, _now_ns()) if cursor else []:
             metrics.GAPS.inc()
-            await self._events.put(
-                GapRecord(meta, stream, cursor.position(stream).ts, now, GONE_GAP)
-            )
+            await self._events.put(gap)
 
-    def _on_event(self, event: dict[str, Any]) -> None:
-        action = str(event.get("Action") or event.get("status") or "")
-        actor = event.get("Actor") or {}
-        cid = str(actor.get("ID") or event.get("id") or "")
-        attrs: dict[str, str] = dict(actor.get("Attributes") or {})
-        if not cid or not action:
+    def _on_event(self, raw: dict[str, Any]) -> None:
+        event = parse_event(raw)
+        if event is None:
             return
-        ts = int(event.get("timeNano") or _now_ns())
-        self._last_event_ns = max(self._last_event_ns, ts)
-        base, _, detail = action.partition(": ")
-        if base in ("create", "start"):
+        cid = event.cid
+        self._last_event_ns = max(self._last_event_ns, event.ts)
+        if event.action in ("create", "start"):
             self._destroyed.discard(cid)
-            summary = self._summary_from_event(cid, attrs)
-            self._follow(summary, 0, inspected=False, prestart=base == "create")
+            create = event.action == "create"
+            self._follow(summary_from_event(event), 0, inspected=False, prestart=create)
             follower = self.followers.get(cid)
-            if follower is not None and base == "start":
+            if follower is not None and not create:
                 follower.again = True
-        elif base == "destroy":
+        elif event.action == "destroy":
             self._destroyed.add(cid)
-        if base in _LIFECYCLE or base == "health_status":
-            self._event_record(cid, attrs, base, detail, ts)
+        if event.action in LIFECYCLE:
+            self._event_record(event)
 
-    def _summary_from_event(self, cid: str, attrs: dict[str, str]) -> ContainerSummary:
-        labels = {k: v for k, v in attrs.items() if k not in _EVENT_KEYS}
-        return ContainerSummary(
-            id=cid,
-            name=attrs.get("name", cid[:12]),
-            image=attrs.get("image", ""),
-            labels=labels,
-            env=[],
-            tty=False,
-            running=True,
-            started_at="",
-            finished_ns=0,
-            log_driver="",
-            log_opts={},
-        )
-
-    def _event_record(
-        self, cid: str, attrs: dict[str, str], action: str, detail: str, ts: int
-    ) -> None:
-        if cid in self._skipped:
+    def _event_record(self, event: ContainerEvent) -> None:
+        if event.cid in self._skipped:
             return
-        follower = self.followers.get(cid) or self._recent_follower(cid)
+        follower = self.followers.get(event.cid) or self._recent_follower(event.cid)
         if follower is None:
-            summary = self._summary_from_event(cid, attrs)
+            summary = summary_from_event(event)
             if skip_reason(summary, self.config, self.self_id):
                 return
             meta, _ = meta_from(summary)
         else:
             meta = follower.meta
-        if action == "rename":
-            meta = self._renamed(cid, meta, attrs.get("name", meta.name).lstrip("/"))
-            detail = f"renamed from {attrs.get('oldName', '?').lstrip('/')}"
-        exit_code = attrs.get("exitCode")
-        code = int(exit_code) if exit_code and exit_code.lstrip("-").isdigit() else None
+        detail = event.detail
+        if event.action == "rename":
+            meta = self._renamed(event.cid, meta, event.name or meta.name)
+            detail = f"renamed from {event.old_name}"
+        record = EventRecord(meta, event.ts, event.action, event.exit_code, detail or None)
         try:
-            self._events.put_nowait(EventRecord(meta, ts, action, code, detail or None))
+            self._events.put_nowait(record)
         except asyncio.QueueFull:
             EVENTS_DROPPED.inc()
 

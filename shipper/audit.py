@@ -1,0 +1,104 @@
+"""Re-read the windows where dockerd's follow stream may have skipped rotated files.
+
+One container's suspect windows (:mod:`shipper.rotation`) are merged and read again
+without following, at most one request at a time and one every ``AUDIT_EVERY``
+seconds, beside the follow stream (which must not fall further behind meanwhile).
+What the re-read finds goes back to the follower through two callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import Counter
+
+from shipper.demux import format_since
+from shipper.docker_api import DockerClient
+from shipper.errors import ContainerGone, DemuxError, DockerUnavailable
+from shipper.rejoin import Line, LineReader
+from shipper.rotation import JumpDetector, Window, judge, merge
+
+AUDIT_EVERY = 0.5  # seconds between two audits of one container (windows wait and merge)
+
+AUDITS = Counter(
+    "logpipe_shipper_rotation_audits_total",
+    "Re-reads of windows where dockerd's follow stream may have skipped rotated files.",
+)
+RECOVERED = Counter(
+    "logpipe_shipper_lines_recovered_total",
+    "Lines dockerd's follow stream skipped after a rotation that a re-read recovered.",
+)
+
+Recover = Callable[[str, Line, int], Awaitable[None]]  # stream, line, seq
+Report = Callable[[Window, int | None], Awaitable[None]]  # gap, estimated lines
+
+
+class Auditor:
+    """Audits one container's suspect windows; ``finish()`` before the follower ends."""
+
+    def __init__(
+        self,
+        docker: DockerClient,
+        cid: str,
+        max_line_bytes: int,
+        jumps: JumpDetector,
+        recover: Recover,
+        report: Report,
+    ) -> None:
+        self._docker = docker
+        self._cid = cid
+        self._max = max_line_bytes
+        self._jumps = jumps
+        self._recover = recover
+        self._report = report
+        self._windows: list[Window] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def suspect(self, window: Window) -> None:
+        """Queue a window; an audit starts unless one is running."""
+        self._windows.append(window)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name=f"audit-{self._cid[:12]}")
+
+    async def finish(self) -> None:
+        """Wait until every queued window was audited."""
+        if self._windows and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._loop())
+        if self._task is not None:
+            await self._task
+
+    def cancel(self) -> None:
+        """Stop auditing (the follower is cancelled)."""
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _loop(self) -> None:
+        while self._windows:
+            windows, self._windows = self._windows, []
+            try:
+                await self._once(windows)
+            except DockerUnavailable:
+                self._windows = windows + self._windows  # dockerd is away: try again later
+            await asyncio.sleep(AUDIT_EVERY)
+
+    async def _once(self, windows: list[Window]) -> None:
+        start, end = merge(windows)
+        reader = LineReader(self._max)
+        lines: list[Line] = []
+        AUDITS.inc()
+        try:
+            async for chunk in self._docker.logs(
+                self._cid, format_since(start), follow=False, until=format_since(end)
+            ):
+                lines += reader.feed(chunk)
+        except ContainerGone:
+            lines = []
+        except DemuxError as exc:
+            raise DockerUnavailable(str(exc)) from exc
+        verdict = judge(windows, lines)
+        for stream, line, seq in verdict.recovered:
+            RECOVERED.inc()
+            await self._recover(stream, line, seq)
+        for gap in verdict.gaps:
+            await self._report(gap, self._jumps.estimate(gap.stream, gap.start, gap.end))

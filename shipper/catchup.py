@@ -1,0 +1,60 @@
+"""Which containers to read when the shipper (re)connects to dockerd. Pure.
+
+Besides the running ones: stopped containers whose log was not read to its end, and
+containers that exited after the shipper was last alive (they ran while it was down).
+A container whose cursor remains but which is gone was removed while the shipper was
+not reading it: unless its log had been read to the end, that is a gap to report.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from shipper.cursor import STREAMS, Cursor
+from shipper.docker_api import ContainerSummary, Listed
+from shipper.record import GapRecord, Meta
+
+CATCH_UP_NS = 5_000_000_000  # events and exits this long before the last sign of life
+ALIVE_STATES = {"running", "paused", "restarting"}
+GONE_GAP = (
+    "the container was removed while the shipper was not reading it; "
+    "lines after this point may be lost"
+)
+
+
+def caught_up_from(alive_before: int) -> int:
+    """Containers that exited after this time are read even without a cursor (0: none)."""
+    return max(0, alive_before - CATCH_UP_NS) if alive_before else 0
+
+
+def worth_inspecting(c: Listed, cursor: Cursor | None, alive_before: int) -> bool:
+    """Whether a listed container may need following (inspecting tells for sure)."""
+    if c["state"] in ALIVE_STATES:
+        return True
+    if cursor is not None and not cursor.done:
+        return True
+    return c["state"] in ("exited", "dead") and bool(caught_up_from(alive_before))
+
+
+def to_follow(summary: ContainerSummary, cursor: Cursor | None, alive_before: int) -> bool:
+    """Whether an inspected container is to be followed now."""
+    since = caught_up_from(alive_before)
+    exited_lately = since > 0 and summary["finished_ns"] >= since
+    return summary["running"] or (cursor is not None and not cursor.done) or exited_lately
+
+
+def floor(
+    start_at: Literal["beginning", "end"], first_listing: bool, alive_before: int, now: int
+) -> int:
+    """Where the log of a container never seen before is read from."""
+    if start_at == "beginning" or not first_listing:
+        return 0
+    return alive_before or now
+
+
+def gone_gaps(cid: str, cursor: Cursor, now: int) -> list[GapRecord]:
+    """Gaps for a container removed while the shipper was away (none if read to the end)."""
+    if cursor.done or cursor.meta is None:
+        return []
+    meta = Meta(cid, cursor.meta["name"], cursor.meta["image"], cursor.meta["labels"])
+    return [GapRecord(meta, s, cursor.position(s).ts, now, GONE_GAP) for s in STREAMS]
