@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from hypothesis import given
@@ -82,3 +83,79 @@ def test_cursors_survive_a_restart(tmp_path: Path) -> None:
     assert cursor.position("stderr") == Position(5, 0)
     assert cursor.since() == 5
     assert not list(tmp_path.glob("*.tmp"))
+
+
+entries_strategy = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=3), st.integers(min_value=1, max_value=3)),
+    min_size=1,
+    max_size=25,
+)
+
+
+def _stream(steps: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
+    """Entries with non-decreasing stamps; entries sharing a stamp are distinct lines."""
+    out, ts = [], 1000
+    for step, group in steps:
+        ts += step + 1
+        for _ in range(group):
+            out.append((ts, b"line %d" % len(out)))
+    return out
+
+
+@given(entries_strategy, st.lists(st.tuples(st.integers(0, 60), st.integers(1, 60)), max_size=5))
+def test_rotation_repeats_anywhere_are_dropped(
+    steps: list[tuple[int, int]], repeats: list[tuple[int, int]]
+) -> None:
+    """dockerd re-sending any run of earlier entries (even from the last one) adds nothing."""
+    entries = _stream(steps)
+    at = {min(k, len(entries)): max(1, min(n, k)) for k, n in repeats if k > 0}
+    delivered: list[tuple[int, bytes]] = []
+    for k, entry in enumerate(entries):
+        if k in at:
+            delivered += entries[k - at[k] : k]  # a contiguous run already sent
+        delivered.append(entry)
+    expected = Sequencer(Position())
+    numbered = [(ts, expected.number(ts)) for ts, _ in entries]
+    seq = Sequencer(Position())
+    taken = [(ts, n) for ts, data in delivered if (n := seq.number(ts, hash(data))) is not None]
+    assert taken == numbered
+
+
+def test_repeat_that_starts_at_the_last_entry_is_recognised() -> None:
+    """A repeat beginning with the very entry last read is dropped, not numbered anew."""
+    seq = Sequencer(Position())
+    assert seq.number(5, hash(b"a")) == 0
+    assert seq.number(5, hash(b"a")) is None
+    assert seq.number(5, hash(b"b")) == 1
+    assert seq.number(5, hash(b"a")) is None
+
+
+def test_cursor_file_keeps_meta_done_and_alive(tmp_path: Path) -> None:
+    """Container metadata, the read-to-end mark and the last sign of life survive a restart."""
+    store = CursorStore(tmp_path)
+    store.ensure("c1", 0, {"name": "web", "image": "nginx", "labels": {"a": "b"}})
+    store.set_done("c1", True)
+    store.alive_ns = 123
+    store.save()
+    again = CursorStore(tmp_path)
+    again.load()
+    cursor = again.get("c1")
+    assert cursor is not None
+    assert cursor.meta == {"name": "web", "image": "nginx", "labels": {"a": "b"}}
+    assert cursor.done
+    assert again.alive_ns == 123
+
+
+async def test_saves_on_and_off_the_loop_never_mix(tmp_path: Path) -> None:
+    """Saves from the loop and from a thread interleave without leaving a broken file."""
+    store = CursorStore(tmp_path)
+    for i in range(50):
+        store.advance(f"c{i}", "stdout", Position(i, 1))
+        writes = [store.save_in_thread() for _ in range(3)]
+        store.save()
+        await asyncio.gather(*writes)
+        check = CursorStore(tmp_path)
+        check.load()
+        assert check.get(f"c{i}") is not None
+    leftovers = await asyncio.to_thread(lambda: list(tmp_path.glob("*.tmp")))
+    assert not leftovers

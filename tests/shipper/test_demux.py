@@ -90,3 +90,47 @@ def test_tty_splits_lines_and_injected_timestamps() -> None:
     out += tty.close()
     assert [f.data for f in out] == [long_line, b"bb\r\n", b"short\r\n", b"tail"]
     assert all(f.stream == 1 for f in out)
+
+
+def test_dockerd_error_frame_is_reported() -> None:
+    """A stream-3 frame (dockerd could not read the log) ends reading with its message."""
+    body = b"Error grabbing logs: open /x-json.log: no such file"
+    with pytest.raises(DemuxError, match="Error grabbing logs"):
+        FrameDemuxer().feed(frame(1, b"ok\n") + struct.pack(">BxxxL", 3, len(body)) + body)
+
+
+def test_tty_line_without_newline_ends_at_the_next_timestamp() -> None:
+    """A TTY's last line without newline is not glued to the next run's entry."""
+    later = b"2026-11-27T20:55:21.000000000Z"
+    raw = TS + b" partial" + later + b" next run\r\n"
+    tty = TtyDemuxer()
+    out = tty.feed(raw) + tty.close()
+    assert [f.data for f in out] == [b"partial", b"next run\r\n"]
+    assert out[1].ts > out[0].ts
+
+
+def test_tty_text_that_looks_like_an_older_timestamp_stays_in_the_line() -> None:
+    """Only a timestamp not older than the entry's own can start the next entry."""
+    older = b"2020-01-01T00:00:00.000000000Z"
+    tty = TtyDemuxer()
+    out = tty.feed(TS + b" quoting " + older + b" in text\r\n") + tty.close()
+    assert [f.data for f in out] == [b"quoting " + older + b" in text\r\n"]
+
+
+tty_lines = st.lists(
+    st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b"")),
+    min_size=1,
+    max_size=20,
+)
+
+
+@given(tty_lines, st.integers(min_value=1, max_value=64))
+def test_tty_entries_survive_any_chunking(lines: list[bytes], step: int) -> None:
+    """TTY entries cut into any chunks come back as the same entries."""
+    raw = b"".join(TS + b" " + line + b"\r\n" for line in lines)
+    tty = TtyDemuxer()
+    out = []
+    for pos in range(0, len(raw), step):
+        out += tty.feed(raw[pos : pos + step])
+    out += tty.close()
+    assert [f.data for f in out] == [line + b"\r\n" for line in lines]

@@ -1,0 +1,82 @@
+"""Unit tests of spotting skipped rotated files and judging their re-read."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shipper.rejoin import Line
+from shipper.rotation import JumpDetector, Window, file_bytes, judge, parse_size
+
+MB = 1024 * 1024
+
+
+def test_sizes_read_like_docker() -> None:
+    """max-size values use binary multiples; rotation is known per driver."""
+    assert parse_size("1m") == MB
+    assert parse_size("10k") == 10 * 1024
+    assert parse_size("2g") == 2 * 1024 * MB
+    assert parse_size("500") == 500
+    assert parse_size("1.5m") == int(1.5 * MB)
+    assert parse_size("lots") is None
+    assert file_bytes("json-file", {"max-size": "1m", "max-file": "2"}) == MB
+    assert file_bytes("json-file", {}) is None
+    assert file_bytes("local", {}) == 20 * MB
+    assert file_bytes("journald", {"max-size": "1m"}) is None
+
+
+def _steady(detector: JumpDetector, start: int, count: int, gap_ns: int) -> list[Window]:
+    flagged = []
+    for i in range(count):
+        for stream in ("stdout", "stderr"):
+            w = detector.observe(stream, start + i * gap_ns, 60)
+            if w is not None:
+                flagged.append(w)
+    return flagged
+
+
+def test_a_skipped_file_is_suspected_and_steady_writing_is_not() -> None:
+    """At 20,000 entries/s a 1 MiB file lasts ~0.4 s: a 0.4 s jump is suspect, steps are not."""
+    d = JumpDetector(MB)
+    assert _steady(d, 0, 20000, 50_000) == []  # 50 us apart, 124 B each: ~5 MB/s
+    last = 20000 * 50_000
+    w = d.observe("stdout", last + 400_000_000, 60)
+    assert w is not None
+    assert (w.stream, w.end - w.start) == ("stdout", 400_000_000 + 50_000)
+    estimate = d.estimate("stdout", w.start, w.end)
+    assert estimate is not None
+    assert 6000 < estimate < 10000
+
+
+@given(st.integers(min_value=10_000_000, max_value=10_000_000_000))
+def test_a_slow_writer_never_causes_audits(step: int) -> None:
+    """A container writing a line every 10 ms or slower is never suspected."""
+    d = JumpDetector(MB)
+    for i in range(300):
+        assert d.observe("stdout", i * step, 100) is None
+
+
+def line(stream: int, ts: int, text: bytes) -> Line:
+    return Line(stream, ts, text)
+
+
+def test_judge_recovers_what_is_inside_a_window() -> None:
+    """Entries strictly inside a window were skipped: they are recovered, no gap."""
+    window = Window("stdout", 10, 50)
+    found = [line(1, 10, b"a"), line(1, 20, b"b"), line(1, 30, b"c"), line(2, 25, b"x")]
+    found.append(line(1, 50, b"d"))
+    verdict = judge([window], found)
+    assert [(s, ln.data, seq) for s, ln, seq in verdict.recovered] == [
+        ("stdout", b"b", 0),
+        ("stdout", b"c", 0),
+    ]
+    assert verdict.gaps == []
+
+
+def test_judge_reports_a_gap_where_the_files_are_gone() -> None:
+    """Without the window's first entry, what lies before the first entry found is a gap."""
+    verdict = judge([Window("stderr", 10, 50)], [line(2, 30, b"c"), line(2, 50, b"d")])
+    assert [ln.data for _, ln, _ in verdict.recovered] == [b"c"]
+    assert verdict.gaps == [Window("stderr", 10, 30)]
+    verdict = judge([Window("stderr", 10, 50)], [])
+    assert verdict.gaps == [Window("stderr", 10, 50)]
