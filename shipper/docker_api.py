@@ -7,8 +7,9 @@ keeps byte-exact control of frames.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypedDict
 from urllib.parse import quote
 
@@ -35,6 +36,8 @@ class ContainerSummary(TypedDict):
     finished_ns: int  # 0 when it never stopped
     log_driver: str
     log_opts: dict[str, str]
+    log_path: str  # the json-file driver's file on the host ("" for other drivers)
+    auto_remove: bool  # --rm
 
 
 class Listed(TypedDict):
@@ -72,6 +75,8 @@ def summary_from_inspect(data: dict[str, Any]) -> ContainerSummary:
         finished_ns=_time_ns(str(state.get("FinishedAt") or "")),
         log_driver=str((host_config.get("LogConfig") or {}).get("Type", "")),
         log_opts=dict((host_config.get("LogConfig") or {}).get("Config") or {}),
+        log_path=str(data.get("LogPath") or ""),
+        auto_remove=bool(host_config.get("AutoRemove")),
     )
 
 
@@ -204,3 +209,46 @@ def _check(status: int, body: bytes, path: str) -> None:
     if status >= 500:
         raise DockerUnavailable(f"dockerd answered {status} for {path}: {message}")
     raise DockerError(f"dockerd answered {status} for {path}: {message}")
+
+
+READ_AHEAD = 64  # chunks a response may be read ahead of its consumer
+
+
+class ReadAhead:
+    """A response read by a task of its own into a bounded queue.
+
+    Its end is seen (and ``on_end`` called) as soon as dockerd closes it, however far
+    its consumer lags behind: a follow stream ends when its container stops, and what
+    must happen then (asking for the rest before the container is removed) cannot wait.
+    """
+
+    def __init__(
+        self, chunks: AsyncIterator[bytes], on_end: Callable[[], None] | None = None
+    ) -> None:
+        self._queue: asyncio.Queue[bytes | DockerError | None] = asyncio.Queue(READ_AHEAD)
+        self._task = asyncio.create_task(self._pump(chunks, on_end))
+
+    async def _pump(self, chunks: AsyncIterator[bytes], on_end: Callable[[], None] | None) -> None:
+        try:
+            async for chunk in chunks:
+                await self._queue.put(chunk)
+        except DockerError as exc:
+            await self._queue.put(exc)
+            return
+        if on_end is not None:
+            on_end()
+        await self._queue.put(None)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The response's chunks; its error is raised here, in order."""
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, DockerError):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop reading (the consumer gave up)."""
+        self._task.cancel()

@@ -86,4 +86,6 @@ def summary_from_event(event: ContainerEvent) -> ContainerSummary:
         finished_ns=0,
         log_driver="",
         log_opts={},
+        log_path="",
+        auto_remove=False,
     )

@@ -21,13 +21,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
-from shipper import metrics
+from shipper import logfile, metrics
 from shipper.audit import Auditor
 from shipper.cursor import STREAMS, Position, Sequencer
 from shipper.demux import STREAM_NAMES, format_since
-from shipper.docker_api import ContainerSummary, DockerClient
+from shipper.docker_api import ContainerSummary, DockerClient, ReadAhead
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from shipper.rejoin import Line, LineReader
@@ -91,6 +93,9 @@ class Follower:
         self._expect: dict[str, Position] = {}
         self._sequencers: dict[str, Sequencer] = {}
         self._received = 0  # bytes of the last response
+        self._tty = False
+        self._log_path = ""  # json-file log of a --rm container: read it if the API cannot
+        self._logfile: BinaryIO | None = None
 
     @property
     def cid(self) -> str:
@@ -102,6 +107,10 @@ class Follower:
         self.meta = meta
         self._skip = skip
         if summary is not None:
+            self._tty = summary["tty"]
+            if summary["auto_remove"] and summary["log_driver"] in ("json-file", ""):
+                self._log_path = summary["log_path"]
+                self._logfile = self._logfile or logfile.open_log(self._log_path)
             size = file_bytes(summary["log_driver"], summary["log_opts"])
             self._jumps = JumpDetector(size) if size else None
             self._auditor = None
@@ -147,6 +156,8 @@ class Follower:
         finally:
             if self._auditor is not None:
                 self._auditor.cancel()
+            if self._logfile is not None:
+                self._logfile.close()
 
     def _interrupted(self, exc: Exception) -> None:
         self.stats.state = "reconnecting"
@@ -189,16 +200,25 @@ class Follower:
     async def _cycle(self) -> bool:
         """Follow, then read what the follow stream left; True when the container is done."""
         self.read_to_end = False
+        rest: list[ReadAhead] = []  # asked for the moment the follow stream ends
         try:
-            await self._read(follow=True)
-        except ContainerGone:
+            await self._read(True, lambda: rest.append(self._request(follow=False)))
+        except BaseException as exc:
+            for response in rest:
+                response.close()
+            if not isinstance(exc, ContainerGone):
+                raise
             if self._unread:
                 await self._removed_unread()
             return True
         self.stats.state = "draining"
         try:
-            reader = await self._read(follow=False)
+            reader = await self._consume(rest[0], follow=False)
         except ContainerGone:
+            # A --rm container is being removed by the time its follow stream ends
+            # (measured: ~30 ms after die, 3-7 ms before destroy): its file, if we
+            # could open it, holds what the stream may have left out.
+            await self._rescue()
             return True
         if await self._running():
             return False
@@ -207,20 +227,30 @@ class Follower:
         self.read_to_end = True
         return True
 
-    async def _read(self, follow: bool) -> LineReader:
+    def _request(self, follow: bool, on_end: Callable[[], None] | None = None) -> ReadAhead:
+        """Ask for the logs from the positions reached (the request goes out now)."""
+        since = format_since(min(p.ts for p in self.positions.values()))
+        return ReadAhead(self.docker.logs(self.cid, since, follow=follow), on_end)
+
+    async def _read(self, follow: bool, on_end: Callable[[], None] | None = None) -> LineReader:
         """One logs request from the positions reached, to its end."""
+        return await self._consume(self._request(follow, on_end), follow)
+
+    async def _consume(self, response: ReadAhead, follow: bool) -> LineReader:
+        """Lines of a response, numbered from the positions reached now."""
         self._sequencers = {s: Sequencer(self.positions[s]) for s in STREAMS}
         self._expect = {s: p for s, p in self.positions.items() if p.count > 0}
-        since = min(p.ts for p in self.positions.values())
         reader = LineReader(self.max_line_bytes)
         self.stats.state = "following" if follow else "draining"
         if self._jumps is not None:
             self._jumps.restart()
         self._received = 0
         try:
-            async for chunk in self.docker.logs(self.cid, format_since(since), follow=follow):
+            async for chunk in response.chunks():
                 self._received += len(chunk)
                 self._unread = False
+                if self._log_path and self._logfile is None:
+                    self._logfile = logfile.open_log(self._log_path)
                 for i, line in enumerate(reader.feed(chunk), 1):
                     await self._emit(line, self._sequencers)
                     if i % YIELD_EVERY == 0:
@@ -231,7 +261,28 @@ class Follower:
                 extra={"container": self.cid[:12], "reason": str(exc)},
             )
             raise DockerUnavailable(str(exc)) from exc
+        finally:
+            response.close()
         return reader
+
+    async def _rescue(self) -> None:
+        """Read the tail of a removed --rm container from the log file held open."""
+        if self._logfile is None:
+            log.debug("no log file to read the tail from", extra={"container": self.cid[:12]})
+            return
+        logfile.RESCUES.inc()
+        data = await asyncio.to_thread(logfile.read_all, self._logfile)
+        self._sequencers = {s: Sequencer(self.positions[s]) for s in STREAMS}
+        self._expect = {}
+        before = self.stats.lines
+        for line in logfile.lines(data, self.max_line_bytes, self._tty):
+            await self._emit(line, self._sequencers)
+        self.read_to_end = True
+        if self.stats.lines > before:
+            log.info(
+                "tail read from the log file of a removed container",
+                extra={"container": self.cid[:12], "lines": self.stats.lines - before},
+            )
 
     async def _running(self) -> bool:
         try:

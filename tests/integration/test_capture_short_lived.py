@@ -9,7 +9,7 @@ import docker
 import pytest
 
 from tests.conftest import Pipeline, wait_until
-from tests.integration.capture import captured, run, settle_all
+from tests.integration.capture import captured, metric, run, settle_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,4 +46,6 @@ def test_short_lived_rm_containers_lose_nothing(
                 ok = False
                 problems.append((run_no, cid[:12], len(numbers), len(got.gaps)))
         runs_ok += ok
+    rescues = metric(pipeline, "logpipe_shipper_logfile_rescues_total")
+    print(f"{runs_ok}/{RUNS} runs complete; {rescues:.0f} tails read from the log file")
     assert runs_ok == RUNS, problems

@@ -22,6 +22,8 @@ def summary(running: bool, finished_ns: int = 0) -> ContainerSummary:
         finished_ns=finished_ns,
         log_driver="json-file",
         log_opts={},
+        log_path="",
+        auto_remove=False,
     )
 
 

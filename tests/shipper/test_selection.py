@@ -33,6 +33,8 @@ def container(
         finished_ns=0,
         log_driver="json-file",
         log_opts={},
+        log_path="",
+        auto_remove=False,
     )
 
 
