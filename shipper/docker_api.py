@@ -211,7 +211,7 @@ def _check(status: int, body: bytes, path: str) -> None:
     raise DockerError(f"dockerd answered {status} for {path}: {message}")
 
 
-READ_AHEAD = 64  # chunks a response may be read ahead of its consumer
+READ_AHEAD = 16  # chunks a response may be read ahead of its consumer (each <= ~128 KiB)
 
 
 class ReadAhead:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import docker
 import pytest
@@ -20,10 +20,10 @@ BURST = 30
 
 
 def test_containers_started_while_the_shipper_lists_are_not_missed(
-    pipeline_factory: Any, docker_client: docker.DockerClient
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
 ) -> None:
     """Containers started before, during and after the shipper's start all have their lines."""
-    p: Pipeline = pipeline_factory()
+    p = pipeline_factory()
     p.collector.start()
     p.wait_ready()
     started: list[str] = []

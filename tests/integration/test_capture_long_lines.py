@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import docker
 import pytest
 
@@ -29,6 +34,7 @@ def test_long_lines_are_one_document_each_byte_exact(
     """Lines of 16,384 to 1,000,000 bytes, with stderr lines interleaved, arrive whole."""
     c = run(docker_client, pipeline, _long_lines_script())
     assert wait_exit(c) == 0
+    assert _stderr_between_pieces(c) > 0, "stderr did not interleave: the case is not tested"
     wait_lines(pipeline, c.id, len(SIZES) + 1 + STDERR_LINES)
     settle(pipeline, c.id)
     got = captured(pipeline, c.id)
@@ -40,6 +46,19 @@ def test_long_lines_are_one_document_each_byte_exact(
     assert not got.duplicates()
     assert not any("truncated" in d.get("tags", []) for d in got.lines)
     assert not got.gaps
+
+
+def _stderr_between_pieces(container: Any) -> int:
+    """How many stderr entries dockerd stored between two pieces of a stdout line."""
+    container.reload()
+    inside, between = False, 0
+    for raw in Path(container.attrs["LogPath"]).read_bytes().splitlines():
+        entry = json.loads(raw)
+        if entry["stream"] == "stdout":
+            inside = not entry["log"].endswith("\n")
+        elif inside:
+            between += 1
+    return between
 
 
 UTF8_SCRIPT = "head -c 16383 /dev/zero | tr '\\0' b; printf '\\303\\251end\\n'; echo after"
@@ -72,10 +91,10 @@ def test_utf8_cut_by_dockerd_is_one_document_with_json_file(
 
 
 def test_line_over_the_maximum_is_cut_and_marked_truncated(
-    pipeline_factory: object, docker_client: docker.DockerClient
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
 ) -> None:
     """A line longer than max_line_bytes is cut there and tagged truncated, never dropped."""
-    p = pipeline_factory(shipper_max_line_bytes="50000")  # type: ignore[operator]
+    p = pipeline_factory(shipper_max_line_bytes="50000")
     p.collector.start()
     p.wait_ready()
     p.shipper.start()
