@@ -82,6 +82,7 @@ class Supervisor:
         self.recent: dict[str, tuple[Follower, float]] = {}  # finished, for /status
         self.connected = False
         self._alive_before = store.alive_ns  # when the previous run was last reading
+        self._caught_up_to = self._alive_before  # exits after this are read at listing
         self._first_listing = True
         self._last_event_ns = 0
         self._events: asyncio.Queue[Record] = asyncio.Queue(EVENT_BACKLOG)
@@ -148,6 +149,7 @@ class Supervisor:
     async def _list(self) -> None:
         """Follow running containers, stopped ones with unread lines, and ones that exited
         since the shipper was last alive; report the ones removed before being read."""
+        started = _now_ns()
         listed = await self.docker.list_all()
         existing = {c["id"] for c in listed}
         for cid in set(self.store.containers()) - existing:
@@ -157,7 +159,7 @@ class Supervisor:
             c
             for c in listed
             if c["id"] not in self.tasks
-            and worth_inspecting(c, self.store.get(c["id"]), self._alive_before)
+            and worth_inspecting(c, self.store.get(c["id"]), self._caught_up_to)
         ]
         limit = asyncio.Semaphore(INSPECTS)
 
@@ -167,13 +169,14 @@ class Supervisor:
 
         await asyncio.gather(*(one(c) for c in todo))
         self._first_listing = False
+        self._caught_up_to = started  # a later listing looks at exits after this one
 
     async def _consider(self, item: Listed) -> None:
         try:
             summary = await self.docker.inspect(item["id"])
         except ContainerGone:
             return
-        if to_follow(summary, self.store.get(item["id"]), self._alive_before):
+        if to_follow(summary, self.store.get(item["id"]), self._caught_up_to):
             now = _now_ns()
             start = floor(self.config.start_at, self._first_listing, self._alive_before, now)
             self._follow(summary, start, inspected=True)
