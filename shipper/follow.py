@@ -317,8 +317,7 @@ class Follower:
             return
         self.stats.lines += 1
         self.stats.bytes += len(line.data)
-        metrics.LINES_READ.inc()
-        metrics.BYTES_READ.inc(len(line.data))
+        metrics.READ.add(len(line.data))
         if line.truncated:
             metrics.LINES_TRUNCATED.inc()
         await self.out.put(LogRecord(self.meta, stream, line.ts, seq, line.data, line.truncated))

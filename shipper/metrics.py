@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Iterator
 
-LINES_READ = Counter("logpipe_shipper_lines_read_total", "Log lines read from dockerd.")
-BYTES_READ = Counter("logpipe_shipper_bytes_read_total", "Log bytes read from dockerd.")
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+
+class ReadTally(Collector):
+    """Lines and bytes read from dockerd: plain additions on the per-line path, exposed as
+    two counters when /metrics is scraped (a ``Counter.inc`` takes a lock per call, which
+    cost more than the rest of counting a line)."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.bytes = 0
+
+    def add(self, size: int) -> None:
+        """Count one line of `size` bytes."""
+        self.lines += 1
+        self.bytes += size
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """The two counters (the registry calls this on every scrape)."""
+        yield CounterMetricFamily(
+            "logpipe_shipper_lines_read", "Log lines read from dockerd.", value=self.lines
+        )
+        yield CounterMetricFamily(
+            "logpipe_shipper_bytes_read", "Log bytes read from dockerd.", value=self.bytes
+        )
+
+
+READ = ReadTally()
+REGISTRY.register(READ)
 LINES_TRUNCATED = Counter(
     "logpipe_shipper_lines_truncated_total", "Lines cut at the maximum line length."
 )
