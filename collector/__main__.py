@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import ssl
 import sys
@@ -20,6 +19,7 @@ from collector.errors import CollectorError, ConfigError
 from collector.kibana import KibanaSettings, import_saved_objects
 from collector.retention import RetentionState, lifecycle_loop
 from collector.retention_cli import add_commands as add_retention_commands
+from collector.runtime import tune_gc
 from collector.sink import Sink, SinkSettings
 from collector.templates import index_template
 
@@ -114,7 +114,7 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
         site = web.TCPSite(runner, host, port, ssl_context=_server_ssl(config))
         await site.start()
         log.info("collector listening", extra={"listen": f"{host}:{port}"})
-        _tune_gc()
+        tune_gc()
         try:
             await asyncio.Event().wait()
         finally:
@@ -123,17 +123,6 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
             lifecycle.cancel()
             await asyncio.gather(lifecycle, return_exceptions=True)
             await lifecycle_es.close()
-
-
-def _tune_gc() -> None:
-    """Make the cyclic garbage collector cheap for the many short-lived documents of a batch.
-
-    Documents hold no cycles (reference counting frees them), yet their dicts trigger a
-    collection every 700 allocations, each scanning the batch being built; that costs
-    about a third of the per-record CPU. Objects alive at start are frozen out of scans.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 async def wait_for_elasticsearch(sink: Sink, wait_seconds: float) -> None:

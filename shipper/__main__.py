@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from collector import jsonlog
+from collector.runtime import loop_factory, tune_gc
 from shipper import metrics
 from shipper.batch import Batcher
 from shipper.config import ShipperConfig, load_config
@@ -41,6 +42,7 @@ Settings are environment variables (or a .env file):
   DOCKER_HOST            Docker Engine API (default unix:///var/run/docker.sock)
   LOGPIPE_HOST_NAME      host.name on documents (default: the Docker host's name)
   LOGPIPE_HTTP_LISTEN    /healthz, /status and /metrics (default 0.0.0.0:8081)
+  LOGPIPE_EVENT_LOOP     uvloop, asyncio, or auto (default: uvloop when installed)
 See README.md for every setting and the per-container logpipe.* labels."""
 
 _CONTAINER_ID = re.compile(r"/(?:docker/|docker-|containers/)([0-9a-f]{64})")
@@ -174,7 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     jsonlog.configure(config.log_level)
     try:
-        asyncio.run(run(config))
+        factory = loop_factory(config.event_loop)
+    except ImportError:
+        print(
+            "logpipe-shipper: LOGPIPE_EVENT_LOOP=uvloop, but uvloop is not installed "
+            "(pip install uvloop, or set LOGPIPE_EVENT_LOOP=asyncio)",
+            file=sys.stderr,
+        )
+        return 2
+    tune_gc()
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(run(config))
     except ShipperError as exc:
         print(f"logpipe-shipper: {exc}", file=sys.stderr)
         return 1
