@@ -94,7 +94,7 @@ class Bench:
         self.shipper_url = f"http://127.0.0.1:{status}"
         self.shipper = services.Child(
             "shipper",
-            [*self.shipper_wrap, *services.entry("shipper", self.args.uvloop)],
+            [*self.shipper_wrap, *services.entry("shipper", uvloop=False)],
             env,
             self.folder,
         )
@@ -287,8 +287,12 @@ def main() -> None:
     p.add_argument("--top", type=float, default=40000, help="highest rate the search tries")
     p.add_argument("--read-ceiling", action="store_true", help="also measure dockerd's ceiling")
     p.add_argument("--peers", action="store_true", help="Docker CLI followers in the same run")
-    p.add_argument("--uvloop", action="store_true", help="run the shipper on uvloop")
-    p.add_argument("--shipper-env", action="append", default=[], help="KEY=VALUE setting")
+    p.add_argument(
+        "--shipper-env",
+        action="append",
+        default=[],
+        help="KEY=VALUE setting, e.g. EVENT_LOOP=asyncio",
+    )
     p.add_argument("--collector-env", action="append", default=[], help="KEY=VALUE setting")
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()

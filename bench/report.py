@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import services
+
 ROOT = Path(__file__).parents[1]
 RESULTS = ROOT / "docs" / "BENCHMARKS.md"
 
@@ -17,9 +19,7 @@ Row = list[str]
 
 def commit() -> str:
     """The short commit measured; '+dirty' when the work tree was and had changes."""
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    head = services.measured_commit()[:7]
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no", "--", "collector", "shipper"],
         cwd=ROOT,

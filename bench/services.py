@@ -25,23 +25,31 @@ ES_URL = os.environ.get("LOGPIPE_BENCH_ES_URL", "http://127.0.0.1:9200")
 WORK = Path(os.environ.get("LOGPIPE_BENCH_DIR", "/tmp/logpipe-bench"))
 ROOT = Path(__file__).parents[1]
 # Others edit the shared checkout while benchmarks run: by default the processes under
-# test run the committed code (HEAD, exported once), so a run measures one commit.
+# test run the committed code (HEAD, exported once), so a run measures one commit. Any
+# other commit can be named (a "before" next to an "after" in the same minutes).
 CODE = os.environ.get("LOGPIPE_BENCH_CODE", "head")
+
+
+def measured_commit() -> str:
+    """The full sha of the commit the processes under test run (HEAD for the work tree)."""
+    rev = "HEAD" if CODE in ("head", "worktree") else CODE
+    return subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
 
 
 def code_dir() -> Path:
     """Where the collector, shipper and load generator are run from."""
     if CODE == "worktree":
         return ROOT
-    sha = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    sha = measured_commit()
     dest = WORK / f"src-{sha[:12]}"
     if not dest.exists():
         tmp = WORK / f"src-{sha[:12]}.tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(
-            ["git", "archive", "HEAD", "collector", "shipper", "bench"],
+            ["git", "archive", sha, "collector", "shipper", "bench"],
             cwd=ROOT, capture_output=True, check=True,
         ).stdout  # fmt: skip
         subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the benchmarks need beyond logpipe's own dependencies, from the package
 # registries this machine reaches; none of the peers' code is kept in the repository.
-#   - py-spy, uvloop (PyPI, the `bench` extra of pyproject.toml): profiles, uvloop experiment
+#   - py-spy (PyPI, the `bench` extra of pyproject.toml): profiles; uvloop (a dependency)
 #   - rsyslog + rsyslog-elasticsearch (Debian): the collector's peer; not started as a
 #     service (a policy-rc.d guard), the benchmark runs its own rsyslogd
 #   - logspout (Go module proxy): the shipper's peer, built into $LOGPIPE_BENCH_DIR/go/bin;
