@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from collector.deadletter import unreadable_line
 from collector.enrich import MAX_NS, Context, Doc, event_document, gap_document, log_document
 from collector.parse import parse
-from collector.wire import LINE, Event, Gap, LineError, Log, Source
+from collector.wire import LINE, Event, Gap, LineError, Log, LogFields, Source, quick_log
 
 _KINDS = "'source', 'log', 'event' or 'gap'"
 
@@ -55,16 +55,20 @@ def describe(exc: ValidationError) -> str:
     return f"field '{'.'.join(loc)}': {err['msg']}" if loc else err["msg"]
 
 
-# The shipper writes `kind` first. A line that validates as a Log is what the union would
-# make of it too (its kind can only be "log"); any other line, or a Log line that fails,
-# goes through the union, whose errors are the ones reported.
+# The shipper writes `kind` first. A log line of the usual shape passes `quick_log`; a
+# line that validates as a Log is what the union would make of it too (its kind can only
+# be "log"); any other line, or a Log line that fails, goes through the union, whose
+# errors are the ones reported.
 _LOG_START = b'{"kind":"log",'
 _LOG_JSON: Callable[[bytes], Log] = Log.__pydantic_validator__.validate_json
 
 
-def _validate(raw: bytes) -> tuple[Source | Log | Event | Gap, bool]:
+def _validate(raw: bytes) -> tuple[Source | Log | LogFields | Event | Gap, bool]:
     """Validate one line; invalid UTF-8 is replaced (and reported) instead of refused."""
     if raw.startswith(_LOG_START):
+        quick = quick_log(raw)
+        if quick is not None:
+            return quick, False
         try:
             return _LOG_JSON(raw), False
         except ValidationError:
@@ -80,7 +84,7 @@ def _validate(raw: bytes) -> tuple[Source | Log | Event | Gap, bool]:
         raise
 
 
-def _out_of_range(line: Log | Event | Gap) -> str | None:
+def _out_of_range(line: Log | LogFields | Event | Gap) -> str | None:
     """Why a time of `line` cannot be stored (date_nanos ends in 2262), if it cannot."""
     if isinstance(line, Gap):
         if max(line.from_ts, line.to_ts) <= MAX_NS:
@@ -90,7 +94,8 @@ def _out_of_range(line: Log | Event | Gap) -> str | None:
         return None
     else:
         name = "ts"
-    return f"field '{name}' of a '{line.kind}' line: after 2262-04-11, beyond nanosecond time"
+    kind = "log" if isinstance(line, LogFields) else line.kind
+    return f"field '{name}' of a '{kind}' line: after 2262-04-11, beyond nanosecond time"
 
 
 def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False) -> Decoded:
@@ -108,7 +113,7 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
         except ValidationError as exc:
             _reject(out, raw, number, describe(exc), ingested)
             continue
-        if type(line) is Log:  # nearly every line: the checks below, inlined
+        if type(line) is LogFields or type(line) is Log:  # nearly every line: inlined
             source = sources.get(line.src)
             if source is not None and line.ts <= MAX_NS:
                 parsed = parse(line.message, source.hints.parser, keep_original)
@@ -138,13 +143,13 @@ def _reject(out: Decoded, raw: bytes, number: int, reason: str, ingested: str) -
 
 def _document(
     source: Source,
-    line: Log | Event | Gap,
+    line: Log | LogFields | Event | Gap,
     ctx: Context,
     ingested: str,
     keep_original: bool,
     bad_utf8: bool,
 ) -> Doc:
-    if isinstance(line, Log):
+    if isinstance(line, Log | LogFields):
         parsed = parse(line.message, source.hints.parser, keep_original)
         if bad_utf8:
             parsed.flags.append("invalid_utf8")

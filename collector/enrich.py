@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from collector.parse import Http, Parsed
 from collector.retention_rules import RulesHolder, stream_dataset
-from collector.wire import Event, Gap, Log, Source
+from collector.wire import Event, Gap, Log, LogFields, Source
 
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
@@ -255,7 +255,9 @@ _LOGPIPE: dict[str, dict[str, Any]] = {}
 _LEVEL: dict[str, dict[str, Any]] = {}
 
 
-def log_document(source: Source, log: Log, parsed: Parsed, ctx: Context, ingested: str) -> Doc:
+def log_document(
+    source: Source, log: Log | LogFields, parsed: Parsed, ctx: Context, ingested: str
+) -> Doc:
     """The document for one log line."""
     fields = _source_fields(source, ctx)
     level = parsed.level

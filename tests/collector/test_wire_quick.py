@@ -1,0 +1,87 @@
+"""The hand-checked reading of log lines agrees with the wire model's validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from collector.wire import MAX_NS, Log, LogFields, quick_log
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.sampled_from([0, 1, -1, 2**31, 2**31 + 1, MAX_NS, 2**63, 2**64 + 5, 7, 1.0, 0.5]),
+    st.integers(min_value=-(2**64), max_value=2**65),
+    st.sampled_from(["stdout", "stderr", "log", "STDOUT", "", "1", "true", "\u00e9"]),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+_KEYS = st.sampled_from(
+    ["kind", "src", "stream", "ts", "seq", "message", "truncated", "lines", "extra", "Kind"]
+)
+_GOOD: dict[str, Any] = {
+    "kind": "log",
+    "src": 0,
+    "stream": "stdout",
+    "ts": 1,
+    "seq": 0,
+    "message": "m",
+}
+
+
+def _pydantic(raw: bytes) -> LogFields | None:
+    try:
+        v = Log.__pydantic_validator__.validate_json(raw)
+    except ValidationError:
+        return None
+    return LogFields(v.src, v.stream, v.ts, v.seq, v.message, v.truncated, v.lines)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.dictionaries(_KEYS, _VALUES, max_size=4),
+    st.lists(_KEYS, max_size=3),
+)
+def test_whatever_quick_log_accepts_log_accepts_with_the_same_values(
+    changes: dict[str, Any], dropped: list[str]
+) -> None:
+    """A good line changed at random: quick_log gives pydantic's values, or leaves it to it."""
+    line = {**_GOOD, **changes}
+    for key in dropped:
+        line.pop(key, None)
+    try:
+        raw = orjson.dumps(line)
+    except TypeError:  # an integer orjson cannot write: the shipper never sends one
+        return
+    quick = quick_log(raw)
+    if quick is not None:
+        assert quick == _pydantic(raw)
+
+
+def test_quick_log_reads_the_lines_the_shipper_writes() -> None:
+    """The usual shapes, defaults included, are read without pydantic."""
+    raw = orjson.dumps({**_GOOD, "message": "ok \u00e9", "truncated": True, "lines": 3})
+    assert quick_log(raw) == LogFields(0, "stdout", 1, 0, "ok \u00e9", True, 3)
+    bare = b'{"kind":"log","src":2,"stream":"stderr","ts":5,"message":""}'
+    assert quick_log(bare) == LogFields(2, "stderr", 5, 0, "", False, 1)
+    assert quick_log(bare) == _pydantic(bare)
+
+
+def test_lines_quick_log_leaves_to_pydantic() -> None:
+    """Bad JSON, lone surrogates, numbers as strings, extra keys: pydantic decides."""
+    for raw in (
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"m"',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"\\ud800"}',
+        b'{"kind":"log","src":"0","stream":"stdout","ts":1,"message":"m"}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"m","x":1}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"m","seq":2147483649}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"m","lines":0}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"\\xff"}',
+        b"[1]",
+    ):
+        assert quick_log(raw) is None, raw
