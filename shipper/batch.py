@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -224,51 +223,3 @@ class Batcher:
                 return False
             await asyncio.sleep(0.02)
         return True
-
-
-class AckTracker:
-    """Moves cursors forward when batches are acknowledged, in the order they were made."""
-
-    def __init__(self, store: CursorStore) -> None:
-        self._store = store
-        self._pending: dict[tuple[str, str], deque[tuple[int, Position]]] = {}
-        self._acked: set[int] = set()
-        self._remaining: dict[int, int] = {}
-
-    def register(self, batch: Batch) -> None:
-        """Note a batch about to be sent (call in creation order)."""
-        for key, pos in batch.positions.items():
-            self._pending.setdefault(key, deque()).append((batch.id, pos))
-        if batch.positions:
-            self._remaining[batch.id] = len(batch.positions)
-
-    def ack(self, batch: Batch) -> bool:
-        """Record the acknowledgement; True when some cursor moved (save it)."""
-        self._acked.add(batch.id)
-        moved = False
-        for key in batch.positions:
-            queue = self._pending.get(key)
-            while queue and queue[0][0] in self._acked:
-                bid, pos = queue.popleft()
-                cid, stream = key
-                self._store.advance(cid, stream, pos)
-                moved = True
-                self._settle(bid)
-            if queue is not None and not queue:
-                del self._pending[key]
-        if batch.id not in self._remaining:
-            self._acked.discard(batch.id)
-        return moved
-
-    def _settle(self, bid: int) -> None:
-        left = self._remaining[bid] - 1
-        if left:
-            self._remaining[bid] = left
-        else:
-            del self._remaining[bid]
-            self._acked.discard(bid)
-
-    @property
-    def pending_batches(self) -> int:
-        """Batches registered whose positions are not all applied yet."""
-        return len(self._remaining)

@@ -8,9 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper.batch import AckTracker, encode
 from shipper.cursor import CursorStore, Position, Sequencer
-from shipper.record import LogRecord, Meta
 
 
 @given(
@@ -41,31 +39,6 @@ def test_rotation_repeats_are_dropped() -> None:
     assert [seq.number(t) for t in (1, 2, 2, 3)] == [0, 0, 1, 0]
     assert [seq.number(t) for t in (2, 2, 3)] == [None, None, None]
     assert seq.number(4) == 0
-
-
-def _record(meta: Meta, stream: str, ts: int) -> LogRecord:
-    return LogRecord(meta, stream, ts, 0, b"x")
-
-
-def test_acks_out_of_order_move_cursor_only_past_contiguous_batches(tmp_path: Path) -> None:
-    """With batches acknowledged out of order, a cursor never skips an unacknowledged one."""
-    store = CursorStore(tmp_path)
-    tracker = AckTracker(store)
-    meta = Meta("c1", "n", "img")
-    b1 = encode([_record(meta, "stdout", 10)], "h")
-    b2 = encode([_record(meta, "stdout", 20), _record(meta, "stderr", 21)], "h")
-    tracker.register(b1)
-    tracker.register(b2)
-    assert tracker.ack(b2)  # stderr only had b2: it moves
-    cursor = store.get("c1")
-    assert cursor is not None
-    assert "stdout" not in cursor.streams
-    assert cursor.streams["stderr"] == Position(21, 1)
-    assert tracker.ack(b1)
-    cursor = store.get("c1")
-    assert cursor is not None
-    assert cursor.streams["stdout"] == Position(20, 1)
-    assert tracker.pending_batches == 0
 
 
 def test_cursors_survive_a_restart(tmp_path: Path) -> None:
