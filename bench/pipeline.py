@@ -108,13 +108,16 @@ class Bench:
         self.probe.start()
 
     def stop(self) -> None:
-        """Everything this run started, by its own handles."""
-        self.probe.stop()
-        if self.peer is not None:
-            self.peer.stop()
-        self.fleet.remove()
-        for child in reversed(self.children):
-            child.stop()
+        """Everything this run started, by its own handles (the processes even when
+        dockerd does not answer)."""
+        try:
+            self.probe.stop()
+            if self.peer is not None:
+                self.peer.stop()
+            self.fleet.remove()
+        finally:
+            for child in reversed(self.children):
+                child.stop()
         services.free_disk(self.index)
 
     def indexed(self) -> int:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from shipper.spool import Spool
 
 _ids = itertools.count(1)
+COLLECT_POLL = 0.05  # seconds between two looks at an empty queue while a batch fills
 
 
 @dataclass(slots=True)
@@ -148,12 +149,11 @@ async def collect(
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            try:
-                record = await asyncio.wait_for(queue.get(), remaining)
-            except TimeoutError:
-                break
-        else:
-            record = queue.get_nowait()
+            # Waiting for each record (wait_for: a task and a timer apiece) cost more than
+            # the record itself when lines trickle in; look again a little later instead.
+            await asyncio.sleep(min(remaining, COLLECT_POLL))
+            continue
+        record = queue.get_nowait()
         records.append(record)
         size += _size(record)
     return records
