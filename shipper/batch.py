@@ -111,25 +111,28 @@ def encode(records: list[Record], host: str) -> Batch:
     """One NDJSON body for `records`, each container's metadata sent once."""
     sources: dict[int, int] = {}
     out: list[bytes] = []
-    positions: dict[tuple[str, str], Position] = {}
+    # The last record of each stream completes it: its position is made once, at the end.
+    last: dict[tuple[str, str], LogRecord | MarkRecord] = {}
     first_ts = 0
     done: list[str] = []
     for record in records:
         if isinstance(record, MarkRecord):
-            positions[(record.meta.id, record.stream)] = record.until
+            last[(record.meta.id, record.stream)] = record
             continue
         if isinstance(record, DoneRecord):
             done.append(record.meta.id)
             continue
-        key = id(record.meta)
-        src = sources.get(key)
+        meta = record.meta
+        src = sources.get(id(meta))
         if src is None:
-            src = sources[key] = len(sources)
-            out.append(_source_line(record.meta, src, host))
+            src = sources[id(meta)] = len(sources)
+            out.append(_source_line(meta, src, host))
         out.append(_record_line(record, src))
         if isinstance(record, LogRecord):
-            positions[(record.meta.id, record.stream)] = record.end()
-            first_ts = min(first_ts, record.ts) if first_ts else record.ts
+            last[(meta.id, record.stream)] = record
+            if record.ts < first_ts or not first_ts:
+                first_ts = record.ts
+    positions = {key: r.until if isinstance(r, MarkRecord) else r.end() for key, r in last.items()}
     lines = len(out) - len(sources)
     out.append(b"")
     body = b"\n".join(out) if lines else b""
