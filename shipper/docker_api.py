@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypedDict
 from urllib.parse import quote
@@ -182,38 +181,10 @@ class DockerClient:
             async with self.session.get(self._url(path), params=params) as resp:
                 if resp.status != 200:
                     _check(resp.status, await resp.read(), path)
-                last = 0.0
                 async for chunk in resp.content.iter_any():
                     yield chunk
-                    if follow:
-                        now = time.monotonic()
-                        if now - last < FOLLOW_GATHER:  # lines come steadily: gather them
-                            await _let_lines_gather(resp)
-                        last = now
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise DockerUnavailable(f"log stream of {cid[:12]} broke: {exc}") from exc
-
-
-# dockerd flushes every line of a follow stream on its own: read as it comes, each line
-# costs a read, a callback and two task wake-ups, most of the shipper's CPU per line.
-# When reads come less than this apart, not reading the connection for this long lets
-# the lines of that time arrive in one read instead; a line waits at most this much
-# longer to be read. A stream that is quiet between bursts is read as it comes.
-FOLLOW_GATHER = 0.05
-
-
-async def _let_lines_gather(resp: aiohttp.ClientResponse) -> None:
-    """Stop reading `resp` for FOLLOW_GATHER seconds (the kernel holds what comes)."""
-    connection = resp.connection
-    transport = connection.transport if connection is not None else None
-    if transport is None or transport.is_closing() or not transport.is_reading():
-        return  # complete, closing, or held by aiohttp's own flow control: leave it be
-    transport.pause_reading()
-    try:
-        await asyncio.sleep(FOLLOW_GATHER)
-    finally:
-        if not transport.is_closing():
-            transport.resume_reading()
 
 
 async def _json_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
