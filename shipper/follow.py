@@ -125,6 +125,11 @@ class Follower:
                 )
         self._decided.set()
 
+    @property
+    def decided(self) -> bool:
+        """Whether inspecting the container (or its end) has said if it is shipped."""
+        return self._decided.is_set()
+
     async def skipped(self, wait: float) -> bool:
         """Whether inspecting the container said not to ship it (waits for the answer)."""
         with contextlib.suppress(TimeoutError):

@@ -297,6 +297,10 @@ class Supervisor:
         finally:
             if learning is not None:
                 learning.cancel()
+                if not follower.decided:
+                    # It ended (gone, say) before the inspection answered: the filters
+                    # passed on the event's labels, so its lifecycle events need not wait.
+                    follower.learn(None, follower.meta, skip=False)
             self.tasks.pop(follower.cid, None)
             self.followers.pop(follower.cid, None)
             if follower.cid in self._skipped:

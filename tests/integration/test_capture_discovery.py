@@ -104,5 +104,13 @@ def test_rm_container_that_came_and_went_while_down_is_a_gap(
     pipeline.shipper.start()
     gaps = wait_until(lambda: captured(pipeline, c.id).gaps, 30)
     assert all("removed before its logs could be read" in g["event"]["reason"] for g in gaps)
-    actions = {e["event"]["action"] for e in captured(pipeline, c.id).events}
+    # Events travel apart from the gap (another batch, at most a batch age later).
+    actions = wait_until(
+        lambda: (
+            (got := {e["event"]["action"] for e in captured(pipeline, c.id).events})
+            >= {"start", "die", "destroy"}
+            and got
+        ),
+        3,
+    )
     assert {"start", "die", "destroy"} <= actions
