@@ -94,8 +94,7 @@ def _out_of_range(line: Log | LogFields | Event | Gap) -> str | None:
         return None
     else:
         name = "ts"
-    kind = "log" if isinstance(line, LogFields) else line.kind
-    return f"field '{name}' of a '{kind}' line: after 2262-04-11, beyond nanosecond time"
+    return f"field '{name}' of a '{line.kind}' line: after 2262-04-11, beyond nanosecond time"
 
 
 def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False) -> Decoded:

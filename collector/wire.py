@@ -89,6 +89,11 @@ class LogFields(NamedTuple):
     truncated: bool
     lines: int
 
+    @property
+    def kind(self) -> Literal["log"]:
+        """What :class:`Log` calls its kind."""
+        return "log"
+
 
 _LOG_KEYS = frozenset(Log.model_fields)
 _SEQ_MAX = 2**31
