@@ -173,6 +173,14 @@ class Pipeline:
         """Labels that put a container in this pipeline's scope."""
         return {"logpipe.test": self.run}
 
+    def start(self) -> Pipeline:
+        """Start the collector, then the shipper, each waited for until it works."""
+        self.collector.start()
+        self.wait_ready()
+        self.shipper.start()
+        self.wait_shipper()
+        return self
+
     def wait_ready(self) -> None:
         """Wait until the collector is ready."""
         wait_until(lambda: _get_json(f"http://127.0.0.1:{self.port}/readyz") is not None, 30)
@@ -257,12 +265,7 @@ def pipeline_factory(
 @pytest.fixture
 def pipeline(pipeline_factory: Callable[..., Pipeline]) -> Pipeline:
     """A started pipeline with default settings."""
-    p = pipeline_factory()
-    p.collector.start()
-    p.wait_ready()
-    p.shipper.start()
-    p.wait_shipper()
-    return p
+    return pipeline_factory().start()
 
 
 # --- A private Elasticsearch node, for tests that pause, stop or empty one ------------

@@ -8,6 +8,7 @@ import re
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,24 +128,19 @@ def wait_lines(p: Pipeline, container_id: str, n: int, timeout: float = 90) -> i
 
 def settle(p: Pipeline, container_id: str, quiet: float = 3.0, timeout: float = 120) -> int:
     """Wait until the container's document count stops changing for `quiet` seconds."""
-    deadline = time.monotonic() + timeout
-    last, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        now = p.count({"term": {"container.id": container_id}})
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return now
-        time.sleep(0.5)
-    return last
+    return _settled(lambda: p.count({"term": {"container.id": container_id}}), quiet, timeout)
 
 
 def settle_all(p: Pipeline, quiet: float = 3.0, timeout: float = 120) -> int:
     """Wait until the pipeline's document count stops changing for `quiet` seconds."""
+    return _settled(p.count, quiet, timeout)
+
+
+def _settled(count: Callable[[], int], quiet: float, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        now = p.count()
+        now = count()
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet:

@@ -148,12 +148,7 @@ def _stored(daemon: Daemon, cid: str) -> tuple[list[tuple[str, str]], int | None
 
 
 def _pipeline(factory: Callable[..., Pipeline], daemon: Daemon) -> Pipeline:
-    p = factory(shipper_docker_host=daemon.host)
-    p.collector.start()
-    p.wait_ready()
-    p.shipper.start()
-    p.wait_shipper()
-    return p
+    return factory(shipper_docker_host=daemon.host).start()
 
 
 PAIRS = 8000  # per container, ~1,000 pairs/s: about 8 s of printing

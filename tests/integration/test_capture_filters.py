@@ -23,10 +23,7 @@ def test_filters_opt_outs_and_self_are_not_followed(
     me = run(docker_client, p, "echo from-self; exec sleep 600")
     assert p.shipper.env is not None
     p.shipper.env["LOGPIPE_SELF_CONTAINER_ID"] = me.id
-    p.collector.start()
-    p.wait_ready()
-    p.shipper.start()
-    p.wait_shipper()
+    p.start()
     script = "echo hello; exec sleep 600"
     skipped = [
         run(docker_client, p, script, name=f"skip-{p.run}"),

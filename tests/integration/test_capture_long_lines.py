@@ -95,10 +95,7 @@ def test_line_over_the_maximum_is_cut_and_marked_truncated(
 ) -> None:
     """A line longer than max_line_bytes is cut there and tagged truncated, never dropped."""
     p = pipeline_factory(shipper_max_line_bytes="50000")
-    p.collector.start()
-    p.wait_ready()
-    p.shipper.start()
-    p.wait_shipper()
+    p.start()
     c = run(
         docker_client,
         p,

@@ -217,10 +217,7 @@ def test_elasticsearch_paused_mid_load_loses_and_duplicates_nothing(
         collector_es_request_timeout="2",
     )
     p.es = private_es.client
-    p.collector.start()
-    p.wait_ready()
-    p.shipper.start()
-    p.wait_shipper()
+    p.start()
     n = 3000
     script = (
         f'i=1; while [ $i -le {n} ]; do echo "line $i"; '
@@ -317,10 +314,7 @@ def test_collector_killed_mid_batch_loses_and_duplicates_nothing(
 ) -> None:
     """kill -9 the collector while batches are in flight, restart it: each line exactly once."""
     p = pipeline_factory()
-    p.collector.start()
-    p.wait_ready()
-    p.shipper.start()
-    p.wait_shipper()
+    p.start()
     n = 5000
     script = (
         f'i=1; while [ $i -le {n} ]; do echo "kill line $i"; '

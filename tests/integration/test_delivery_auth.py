@@ -126,10 +126,7 @@ def test_a_wrong_token_is_reported_and_buffered_until_the_collector_accepts_it(
 ) -> None:
     """401s are logged with what to check and counted; after the fix every line arrives once."""
     p = pipeline_factory(token="not-the-token")
-    p.collector.start()
-    p.wait_ready()
-    p.shipper.start()
-    p.wait_shipper()
+    p.start()
     c = run(docker_client, p, numbered("line", N))
     line = wait_log(p, "batch not delivered")
     assert line["log.level"] == "error"

@@ -30,10 +30,7 @@ def test_the_busiest_container_pauses_first_and_every_line_still_arrives_once(
 ) -> None:
     """Near the bound the busy container is paused (log, metric); after the outage all arrive."""
     p = pipeline_factory(buffer_max_bytes=str(BOUND), queue_lines="100")
-    p.collector.start()
-    p.wait_ready()
-    p.shipper.start()
-    p.wait_shipper()
+    p.start()
     quiet = run(docker_client, p, numbered("quiet", QUIET, pause_us=50000), name=f"quiet-{p.run}")
     wait_lines(p, quiet.id, 3)
     p.collector.stop()

@@ -35,12 +35,7 @@ QUEUE = 100
 
 
 def _started(factory: Callable[..., Pipeline], **settings: str) -> Pipeline:
-    p = factory(queue_lines=str(QUEUE), **settings)
-    p.collector.start()
-    p.wait_ready()
-    p.shipper.start()
-    p.wait_shipper()
-    return p
+    return factory(queue_lines=str(QUEUE), **settings).start()
 
 
 def test_lines_printed_while_the_collector_is_down_arrive_once(

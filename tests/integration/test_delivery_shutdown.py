@@ -23,15 +23,6 @@ pytestmark = pytest.mark.integration
 N = 3000
 
 
-def _started(factory: Callable[..., Pipeline]) -> Pipeline:
-    p = factory()
-    p.collector.start()
-    p.wait_ready()
-    p.shipper.start()
-    p.wait_shipper()
-    return p
-
-
 def _said(p: Pipeline, text: str) -> bool:
     return any(text in str(x.get("message")) for x in shipper_logs(p))
 
@@ -40,7 +31,7 @@ def test_sigterm_mid_stream_exits_0_with_cursors_saved_and_loses_nothing(
     pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
 ) -> None:
     """Stopped while a container prints, the shipper flushes, saves cursors, and resumes exactly."""
-    p = _started(pipeline_factory)
+    p = pipeline_factory().start()
     c = run(docker_client, p, numbered("line", N, pause_us=10000, every=10))
     wait_lines(p, c.id, 100)
     assert p.shipper.stop() == 0
@@ -58,7 +49,7 @@ def test_sigterm_during_an_outage_keeps_the_disk_buffer_for_the_next_start(
     pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
 ) -> None:
     """With no collector to flush to, SIGTERM still exits 0; the buffer is sent after restart."""
-    p = _started(pipeline_factory)
+    p = pipeline_factory().start()
     p.collector.stop()
     c = run(docker_client, p, numbered("line", 500), auto_remove=True)
     wait_spooled(p, 500)

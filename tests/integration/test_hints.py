@@ -35,12 +35,7 @@ def _print(lines: list[str], then: str = "") -> str:
 @pytest.fixture
 def p(pipeline_factory: Callable[..., Pipeline]) -> Pipeline:
     """A started pipeline."""
-    pipeline = pipeline_factory()
-    pipeline.collector.start()
-    pipeline.wait_ready()
-    pipeline.shipper.start()
-    pipeline.wait_shipper()
-    return pipeline
+    return pipeline_factory().start()
 
 
 def _lines(p: Pipeline, container_id: str, n: int) -> list[dict[str, Any]]:
