@@ -1,0 +1,58 @@
+"""Unit tests of the supervisor's handling of events for containers it cannot inspect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+from shipper.config import load_config
+from shipper.cursor import CursorStore
+from shipper.errors import ContainerGone
+from shipper.record import EventRecord, GapRecord, Record
+from shipper.source import DECISION_WAIT, Supervisor
+
+CID = "e" * 64
+
+
+class _GoneDocker:
+    """dockerd after a --rm container went: its logs are gone, inspecting it never answers."""
+
+    async def logs(self, cid: str, since: str, follow: bool = True) -> AsyncIterator[bytes]:
+        raise ContainerGone(f"/containers/{cid}/logs: no such container")
+        yield b""  # an async generator, like the real one
+
+    async def inspect(self, cid: str) -> NoReturn:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+def _event(action: str, n: int) -> dict[str, Any]:
+    attrs = {"name": "/gone", "image": "busybox:latest", "exitCode": "0"}
+    return {"Action": action, "Actor": {"ID": CID, "Attributes": attrs}, "timeNano": n}
+
+
+async def test_events_of_a_container_gone_before_its_inspection_are_not_held(
+    tmp_path: Path,
+) -> None:
+    """Its follower ends with a gap before inspection answers; its events follow at once."""
+    config = load_config(state_dir=tmp_path)
+    out: asyncio.Queue[Record] = asyncio.Queue()
+    docker: Any = _GoneDocker()
+    sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)
+    forward = asyncio.create_task(sup._forward_events())
+    try:
+        for n, action in enumerate(("create", "start", "die", "destroy"), 1):
+            sup._on_event(_event(action, n))
+        got: list[Record] = []
+        async with asyncio.timeout(DECISION_WAIT / 2):
+            while len(got) < 5:  # a gap per stream and three lifecycle events
+                got.append(await out.get())
+    finally:
+        forward.cancel()
+        for task in [forward, *sup.tasks.values()]:
+            task.cancel()
+        await asyncio.gather(forward, *sup.tasks.values(), return_exceptions=True)
+    assert sorted(r.stream for r in got if isinstance(r, GapRecord)) == ["stderr", "stdout"]
+    assert [r.action for r in got if isinstance(r, EventRecord)] == ["start", "die", "destroy"]
