@@ -147,6 +147,7 @@ class Follower:
                 try:
                     done = await self._cycle()
                 except DockerUnavailable as exc:
+                    self._unread = True  # the stream broke before its end
                     self._interrupted(exc)
                     await self._sleep(delay)
                     delay = min(delay * 2, RECONNECT_MAX)
@@ -213,7 +214,11 @@ class Follower:
                 response.close()
             if not isinstance(exc, ContainerGone):
                 raise
-            if self._unread:
+            if self._logfile is not None:
+                # Removed while we were away (a broken stream, a reconnect): the file
+                # held open has what its log held.
+                await self._rescue()
+            elif self._unread:
                 await self._removed_unread()
             return True
         self.stats.state = "draining"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shipper.demux import STDERR, STDOUT, Frame, FrameDemuxer, TtyDemuxer
+from shipper.demux import STDERR, STDOUT, SYSTEM_ERROR, Frame, FrameDemuxer, TtyDemuxer
 
 
 @dataclass(slots=True)
@@ -112,8 +112,8 @@ def _cut_utf8(data: bytes) -> bytes:
 class LineReader:
     """Bytes of one logs response in, whole lines out; tells a TTY stream by its first bytes.
 
-    A non-TTY stream starts with a frame header (stream 1 or 2, then three zero bytes);
-    a TTY stream starts with a timestamp.
+    A non-TTY stream starts with a frame header (stream 1 or 2, or 3 for dockerd's own
+    error, then three zero bytes); a TTY stream starts with a timestamp.
     """
 
     def __init__(self, max_line_bytes: int) -> None:
@@ -134,7 +134,9 @@ class LineReader:
             if len(self._head) < 4:
                 return []
             chunk, self._head = self._head, b""
-            self._start(not (chunk[0] in (STDOUT, STDERR) and chunk[1:4] == b"\0\0\0"))
+            # dockerd's own error (stream 3) may be the first frame: not a TTY's text.
+            framed = chunk[0] in (STDOUT, STDERR, SYSTEM_ERROR) and chunk[1:4] == b"\0\0\0"
+            self._start(not framed)
         assert self._demux is not None
         return self._lines(self._demux.feed(chunk))
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 import struct
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.demux import PIECE, Frame
+from shipper.errors import DemuxError
 from shipper.rejoin import Line, LineReader, Rejoiner
 
 TS = b"2026-11-27T20:55:19.123456789Z"
@@ -172,3 +174,12 @@ def test_tty_stream_is_told_from_its_first_bytes() -> None:
         (1, b"a" * PIECE + b"tail"),
         (1, b"bye"),
     ]
+
+
+def test_dockerd_error_as_the_first_frame_is_its_error_not_tty_text() -> None:
+    """A response that is only dockerd's "Error grabbing logs" names that error."""
+    message = b"Error grabbing logs: open /var/lib/docker/containers/x/x-json.log: no such file"
+    reader = LineReader(10 * PIECE)
+    with pytest.raises(DemuxError, match="dockerd: Error grabbing logs"):
+        reader.feed(struct.pack(">BxxxL", 3, len(message)) + message)
+    assert reader.tty is False
