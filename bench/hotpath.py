@@ -28,7 +28,6 @@ from collector.bulk import encode as sink_encode
 from collector.enrich import Context, Doc, Route, log_id, route
 from collector.parse import parse
 from collector.wire import LINE, Log, Source
-from shipper import metrics as shipper_metrics
 from shipper.batch import _record_line
 from shipper.batch import encode as shipper_encode
 from shipper.record import LogRecord, Record
@@ -263,17 +262,6 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, Case, str, Case, int]]:
         for r in records:
             record_line_bytes(r, 3)
 
-    def metrics_per_line() -> None:
-        for r in records:
-            shipper_metrics.LINES_READ.inc()
-            shipper_metrics.BYTES_READ.inc(len(r.data))
-
-    def metrics_per_chunk() -> None:
-        for k in range(0, len(records), 50):  # a chunk from dockerd holds tens of lines
-            chunk = records[k : k + 50]
-            shipper_metrics.LINES_READ.inc(len(chunk))
-            shipper_metrics.BYTES_READ.inc(sum(len(r.data) for r in chunk))
-
     def body_now() -> None:
         for d in docs:
             orjson.dumps(d.body)
@@ -300,8 +288,6 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, Case, str, Case, int]]:
          "blake2b state per stream, copy() per record", id_prefixed, len(records)),
         ("shipper: wire line", "batch._record_line (dict + orjson)", line_now,
          "bytes template, orjson for the message only", line_bytes, len(records)),
-        ("shipper: read metrics", "2 Counter.inc per line", metrics_per_line,
-         "2 Counter.inc per chunk of 50 lines", metrics_per_chunk, len(records)),
     ]  # fmt: skip
 
 

@@ -212,6 +212,7 @@ def _check(status: int, body: bytes, path: str) -> None:
 
 
 READ_AHEAD = 16  # chunks a response may be read ahead of its consumer (each <= ~128 KiB)
+JOIN_BYTES = 64 * 1024  # at most this much of what waits is handed over at once
 
 
 class ReadAhead:
@@ -240,14 +241,28 @@ class ReadAhead:
         await self._queue.put(None)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The response's chunks; its error is raised here, in order."""
+        """The response's bytes, what waits already joined (up to JOIN_BYTES); its error is
+        raised here, in order. A consumer that fell behind catches up in fewer steps, each
+        short enough not to hold up the other containers' reads."""
+        queue = self._queue
+        held: list[bytes | DockerError | None] = []  # taken from the queue, not handed over
         while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, DockerError):
+            item = held.pop() if held else await queue.get()
+            if type(item) is bytes:
+                parts = [item]
+                size = len(item)
+                while size < JOIN_BYTES and not queue.empty():
+                    more = queue.get_nowait()
+                    if type(more) is not bytes or size + len(more) > JOIN_BYTES:
+                        held.append(more)
+                        break
+                    parts.append(more)
+                    size += len(more)
+                yield parts[0] if len(parts) == 1 else b"".join(parts)
+            elif isinstance(item, DockerError):
                 raise item
-            yield item
+            else:
+                return
 
     def close(self) -> None:
         """Stop reading (the consumer gave up)."""

@@ -31,7 +31,8 @@ from shipper.cursor import STREAMS, Position, Sequencer
 from shipper.demux import STREAM_NAMES, format_since
 from shipper.docker_api import ContainerSummary, DockerClient, ReadAhead
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
-from shipper.record import GapRecord, LogRecord, Meta, Record
+from shipper.inbox import Inbox
+from shipper.record import GapRecord, LogRecord, Meta
 from shipper.rejoin import Line, LineReader
 from shipper.rotation import JumpDetector, Window, file_bytes
 
@@ -69,7 +70,7 @@ class Follower:
         docker: DockerClient,
         meta: Meta,
         positions: dict[str, Position],
-        out: asyncio.Queue[Record],
+        out: Inbox,
         max_line_bytes: int,
         prestart: bool = False,
         complete: bool = False,
@@ -232,8 +233,7 @@ class Follower:
             return True
         if await self._running():
             return False
-        for line in reader.finish():
-            await self._emit(line, self._sequencers)
+        await self._emit(reader.finish())
         self.read_to_end = True
         return True
 
@@ -261,10 +261,7 @@ class Follower:
                 self._unread = False
                 if self._log_path and self._logfile is None:
                     self._logfile = logfile.open_log(self._log_path)
-                for i, line in enumerate(reader.feed(chunk), 1):
-                    await self._emit(line, self._sequencers)
-                    if i % YIELD_EVERY == 0:
-                        await asyncio.sleep(0)
+                await self._emit(reader.feed(chunk))
         except DemuxError as exc:
             log.error(
                 "log stream unreadable, reconnecting",
@@ -285,8 +282,7 @@ class Follower:
         self._sequencers = {s: Sequencer(self.positions[s]) for s in STREAMS}
         self._expect = {}
         before = self.stats.lines
-        for line in logfile.lines(data, self.max_line_bytes, self._tty):
-            await self._emit(line, self._sequencers)
+        await self._emit(logfile.lines(data, self.max_line_bytes, self._tty))
         self.read_to_end = True
         if self.stats.lines > before:
             log.info(
@@ -303,12 +299,25 @@ class Follower:
             raise DockerUnavailable(f"cannot inspect after stream end: {exc}") from exc
         return info["running"]
 
-    async def _emit(self, line: Line, seqs: dict[str, Sequencer]) -> None:
+    async def _emit(self, lines: list[Line]) -> None:
+        """Number the lines of one read and queue them, a slice at a time, in order."""
+        for start in range(0, len(lines), YIELD_EVERY):
+            if start:
+                await asyncio.sleep(0)  # a long read must not hold up other containers
+            if not self._decided.is_set():
+                await self._decided.wait()
+            part = lines if len(lines) <= YIELD_EVERY else lines[start : start + YIELD_EVERY]
+            records: list[LogRecord | GapRecord] = []
+            for line in part:
+                self._number(line, records)
+            await self.out.put_many(records)
+
+    def _number(self, line: Line, out: list[LogRecord | GapRecord]) -> None:
         stream = STREAM_NAMES[line.stream]
         wanted = self._expect.pop(stream, None)
         if wanted is not None and line.ts > wanted.ts:
-            await self._gap(stream, wanted.ts, line.ts, RESUME_GAP)
-        seq = seqs[stream].number(line.ts, hash(line.data))
+            out.append(self._gap_record(stream, wanted.ts, line.ts, RESUME_GAP))
+        seq = self._sequencers[stream].number(line.ts, hash(line.data))
         if seq is None:
             metrics.DUPLICATES_DROPPED.inc()
             return
@@ -316,25 +325,32 @@ class Follower:
             window = self._jumps.observe(stream, line.ts, len(line.data))
             if window is not None and self._auditor is not None:
                 self._auditor.suspect(window)
-        await self._put(stream, line, seq)
+        record = self._record(stream, line, seq)
+        if record is not None:
+            out.append(record)
         self.positions[stream] = Position(line.ts, seq + 1)
-        self.stats.last_ts = max(self.stats.last_ts, line.ts)
+        if line.ts > self.stats.last_ts:
+            self.stats.last_ts = line.ts
 
-    async def _put(self, stream: str, line: Line, seq: int) -> None:
-        if not self._decided.is_set():
-            await self._decided.wait()
+    def _record(self, stream: str, line: Line, seq: int) -> LogRecord | None:
+        """The line as a record, counted; None when the container is not shipped."""
         if self._skip:
-            return
+            return None
         self.stats.lines += 1
         self.stats.bytes += len(line.data)
         metrics.READ.add(len(line.data))
         if line.truncated:
             metrics.LINES_TRUNCATED.inc()
-        await self.out.put(LogRecord(self.meta, stream, line.ts, seq, line.data, line.truncated))
+        return LogRecord(self.meta, stream, line.ts, seq, line.data, line.truncated)
 
     async def _gap(
         self, stream: str, from_ts: int, to_ts: int, reason: str, estimate: int | None = None
     ) -> None:
+        await self.out.put(self._gap_record(stream, from_ts, to_ts, reason, estimate))
+
+    def _gap_record(
+        self, stream: str, from_ts: int, to_ts: int, reason: str, estimate: int | None = None
+    ) -> GapRecord:
         metrics.GAPS.inc()
         self.stats.gaps += 1
         log.warning(
@@ -347,7 +363,7 @@ class Follower:
                 "reason": reason,
             },
         )
-        await self.out.put(GapRecord(self.meta, stream, from_ts, to_ts, reason, estimate))
+        return GapRecord(self.meta, stream, from_ts, to_ts, reason, estimate)
 
     async def _removed_unread(self) -> None:
         """The container was gone before its log could be read: say so for each stream."""
@@ -358,8 +374,12 @@ class Follower:
             await self._gap(stream, since, now, reason)
 
     async def _recovered(self, stream: str, line: Line, seq: int) -> None:
+        if not self._decided.is_set():
+            await self._decided.wait()
         self.stats.recovered += 1
-        await self._put(stream, line, seq)
+        record = self._record(stream, line, seq)
+        if record is not None:
+            await self.out.put(record)
 
     async def _skipped_gap(self, gap: Window, estimate: int | None) -> None:
         await self._gap(gap.stream, gap.start, gap.end, SKIPPED_GAP, estimate)

@@ -1,8 +1,9 @@
 """The bounded queue from the followers to the batcher, where per-container hints apply.
 
-Followers and the supervisor ``await inbox.put(record)`` as on any asyncio queue. On the
-way in, a container's lines are joined into multiline events and filtered as its labels
-ask (:mod:`shipper.multiline`), and a container whose reading is paused waits here: when
+The supervisor ``await inbox.put(record)`` as on any asyncio queue; followers hand over
+the lines of each read at once with ``await inbox.put_many(records)``. On the way in, a
+container's lines are joined into multiline events and filtered as its labels ask
+(:mod:`shipper.multiline`), and a container whose reading is paused waits here: when
 the disk buffer nears its bound the busiest container (most bytes lately) is paused
 first, then the next one each second while it stays near; all resume once the buffer
 has drained to well below the bound. A paused follower simply stops reading its HTTP
@@ -18,11 +19,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shipper import metrics
 from shipper.multiline import Joiner, Shaping, shaping_from
-from shipper.record import DoneRecord, EventRecord, LogRecord, MarkRecord, Meta, Record
+from shipper.record import (
+    DoneRecord,
+    EventRecord,
+    GapRecord,
+    LogRecord,
+    MarkRecord,
+    Meta,
+    Record,
+)
 
 log = logging.getLogger("logpipe.shipper.inbox")
 
@@ -63,43 +73,66 @@ class Inbox(asyncio.Queue[Record]):
     async def put(self, item: Record) -> None:
         """Queue a record (waits while its container is paused or the queue is full)."""
         if isinstance(item, LogRecord):
-            while item.meta.id in self._paused:
-                await self._resumed.wait()
-            shaped = self._line(item)
-            if shaped is None:
-                # Nothing else ever queues records of an unshaped stream: no order to keep.
-                await super().put(item)
-                return
-            out = shaped
-        elif isinstance(item, DoneRecord) or (
-            isinstance(item, EventRecord) and item.action in _ENDS
-        ):
+            await self.put_many([item])
+            return
+        if isinstance(item, DoneRecord) or (isinstance(item, EventRecord) and item.action in _ENDS):
             # The container stopped: what it printed last need not wait for a timeout.
             out = [*self._flush(item.meta.id), item]
         else:
             out = [item]
         await self._enqueue(out)
 
+    async def put_many(self, records: Sequence[LogRecord | GapRecord]) -> None:
+        """Queue the records of one read of one container, in order, in one hand-off.
+
+        The same as :meth:`put` of each in turn, at a fraction of its cost per line: the
+        container's pause, hints and counters are looked at once for all of them.
+        """
+        if not records:
+            return
+        meta = records[0].meta
+        cid = meta.id
+        while cid in self._paused:
+            await self._resumed.wait()
+        lines = 0
+        size = 0
+        for record in records:
+            if type(record) is LogRecord:
+                lines += 1
+                size += len(record.data)
+        self._recent[cid] = self._recent.get(cid, 0.0) + size
+        self._names[cid] = meta.name
+        self._counter.read(meta.name, size, lines)
+        out: list[Record] = []
+        hinted = self._hints(meta, out)
+        if hinted is None:
+            if not out:
+                # Nothing else ever queues records of an unshaped stream: no order to keep.
+                await self._put_all(records)
+                return
+            out += records
+        else:
+            for record in records:
+                if isinstance(record, LogRecord):
+                    out += self._shape(hinted, record)
+                else:
+                    out.append(record)
+        await self._enqueue(out)
+
     async def _enqueue(self, records: list[Record]) -> None:
         if records:
             async with self._lock:
-                for record in records:
-                    await super().put(record)
+                await self._put_all(records)
 
-    def _line(self, record: LogRecord) -> list[Record] | None:
-        """What the line turns into, or None when the container has no shaping."""
-        cid = record.meta.id
-        size = len(record.data)
-        self._recent[cid] = self._recent.get(cid, 0.0) + size
-        self._names[cid] = record.meta.name
-        self._counter.read(record.meta.name, size)
-        out: list[Record] = []
-        hinted = self._hints(record.meta, out)
-        if hinted is None:
-            if not out:
-                return None
-            out.append(record)
-            return out
+    async def _put_all(self, records: Sequence[Record]) -> None:
+        for record in records:
+            if self.full():
+                await super().put(record)
+            else:
+                self.put_nowait(record)
+
+    def _shape(self, hinted: _Hinted, record: LogRecord) -> list[Record]:
+        """What a line of a container with hints turns into (joined, filtered)."""
         rule = hinted.shaping.multiline
         if rule is None:
             events = [record]
@@ -108,8 +141,7 @@ class Inbox(asyncio.Queue[Record]):
             if joiner is None:
                 joiner = hinted.joiners[record.stream] = Joiner(rule)
             events = joiner.push(record, time.monotonic())
-        out += _filter(hinted, events)
-        return out
+        return _filter(hinted, events)
 
     def _hints(self, meta: Meta, out: list[Record]) -> _Hinted | None:
         """The container's shaping, rebuilt (after flushing) when its labels changed."""

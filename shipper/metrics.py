@@ -115,8 +115,8 @@ class PerContainer:
         self._limit = limit
         self._names: set[str] = set()
 
-    def read(self, name: str, size: int) -> None:
-        """Count one line of `size` bytes for container `name`."""
+    def read(self, name: str, size: int, lines: int = 1) -> None:
+        """Count `lines` lines of `size` bytes in all for container `name`."""
         if not self.enabled:
             return
         if name not in self._names:
@@ -124,5 +124,5 @@ class PerContainer:
                 name = OTHER_CONTAINERS
             else:
                 self._names.add(name)
-        CONTAINER_LINES.labels(name).inc()
+        CONTAINER_LINES.labels(name).inc(lines)
         CONTAINER_BYTES.labels(name).inc(size)

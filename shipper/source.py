@@ -33,6 +33,7 @@ from shipper.docker_api import ContainerSummary, DockerClient, Listed
 from shipper.errors import ContainerGone, DockerError, DockerUnavailable
 from shipper.events import LIFECYCLE, ContainerEvent, parse_event, summary_from_event
 from shipper.follow import Follower
+from shipper.inbox import Inbox
 from shipper.record import EventRecord, Meta, Record
 from shipper.selection import meta_from, skip_reason
 
@@ -68,7 +69,7 @@ class Supervisor:
         config: ShipperConfig,
         docker: DockerClient,
         store: CursorStore,
-        out: asyncio.Queue[Record],
+        out: Inbox,
         self_id: str | None,
     ) -> None:
         self.config = config

@@ -8,7 +8,15 @@ from shipper import inbox as inbox_module
 from shipper import metrics
 from shipper.cursor import Position
 from shipper.inbox import Inbox
-from shipper.record import DoneRecord, EventRecord, LogRecord, MarkRecord, Meta, Record
+from shipper.record import (
+    DoneRecord,
+    EventRecord,
+    GapRecord,
+    LogRecord,
+    MarkRecord,
+    Meta,
+    Record,
+)
 
 JAVA = Meta("c-java", "java-app", "busybox", labels={"logpipe.multiline": "java"})
 PLAIN = Meta("c-plain", "plain-app", "busybox")
@@ -116,3 +124,24 @@ async def test_the_busiest_container_is_paused_first_and_all_resume_later() -> N
     inbox.pressure(50, 100)
     await asyncio.wait_for(blocked, 5)
     assert inbox.paused == []
+
+
+async def test_a_read_handed_over_at_once_is_queued_in_order_and_waits_when_full() -> None:
+    """put_many keeps a read's order, shapes it like put does, and waits for room."""
+    inbox = _inbox(3)
+    gap = GapRecord(PLAIN, "stdout", 0, 1, "rotated")
+    reads: list[LogRecord | GapRecord] = [gap, *(_line(PLAIN, i, f"line {i}") for i in range(1, 5))]
+    handing = asyncio.create_task(inbox.put_many(reads))
+    await asyncio.sleep(0.05)
+    assert not handing.done()  # three taken, two wait for room
+    out = _drain(inbox)
+    await asyncio.wait_for(handing, 5)
+    out += _drain(inbox)
+    assert out == reads
+    await inbox.put_many([_line(JAVA, 10, "ERROR boom"), _line(JAVA, 11, "\tat a.B.c(B.java:1)")])
+    await inbox.put(DoneRecord(JAVA))
+    joined = _drain(inbox)
+    assert [(r.data, r.lines) for r in joined if isinstance(r, LogRecord)] == [
+        (b"ERROR boom\n\tat a.B.c(B.java:1)", 2)
+    ]
+    assert isinstance(joined[-1], DoneRecord)

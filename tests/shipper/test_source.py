@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+from shipper import metrics
 from shipper.config import load_config
 from shipper.cursor import CursorStore
 from shipper.errors import ContainerGone
+from shipper.inbox import Inbox
 from shipper.record import EventRecord, GapRecord, Record
 from shipper.source import DECISION_WAIT, Supervisor
 
@@ -38,7 +40,7 @@ async def test_events_of_a_container_gone_before_its_inspection_are_not_held(
 ) -> None:
     """Its follower ends with a gap before inspection answers; its events follow at once."""
     config = load_config(state_dir=tmp_path)
-    out: asyncio.Queue[Record] = asyncio.Queue()
+    out = Inbox(100, metrics.PerContainer(False, 10))
     docker: Any = _GoneDocker()
     sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)
     forward = asyncio.create_task(sup._forward_events())

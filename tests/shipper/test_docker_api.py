@@ -1,0 +1,77 @@
+"""Unit tests of ReadAhead: a response read ahead of its consumer, its end seen at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shipper.docker_api import JOIN_BYTES, ReadAhead
+from shipper.errors import DockerUnavailable
+
+
+async def _chunks(parts: list[bytes], error: bool) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+    if error:
+        raise DockerUnavailable("stream broke")
+
+
+async def _read(ahead: ReadAhead) -> list[bytes]:
+    return [chunk async for chunk in ahead.chunks()]
+
+
+async def test_what_waits_is_handed_over_joined_and_the_end_seen_before_it_is_read() -> None:
+    """A late consumer gets the waiting chunks as one; on_end ran as dockerd ended."""
+    ended: list[bool] = []
+    ahead = ReadAhead(_chunks([b"a", b"bc", b"d"], error=False), lambda: ended.append(True))
+    await asyncio.sleep(0.01)  # the pump read all of it, nobody consumed yet
+    assert ended == [True]
+    assert await _read(ahead) == [b"abcd"]
+
+
+async def test_an_error_comes_after_the_bytes_before_it() -> None:
+    """A broken stream raises only once everything read before the break was handed over."""
+    ahead = ReadAhead(_chunks([b"x", b"y"], error=True))
+    await asyncio.sleep(0.01)
+    got: list[bytes] = []
+
+    async def consume() -> None:
+        async for chunk in ahead.chunks():
+            got.append(chunk)
+
+    with pytest.raises(DockerUnavailable, match="stream broke"):
+        await consume()
+    assert got == [b"xy"]
+
+
+async def test_a_consumer_that_keeps_up_gets_each_chunk() -> None:
+    """Nothing waits, nothing is joined: every chunk arrives as it was read."""
+    gate = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        for part in (b"1", b"2", b"3"):
+            await gate.wait()
+            gate.clear()
+            yield part
+
+    ahead = ReadAhead(slow())
+    got: list[bytes] = []
+    reader = ahead.chunks()
+    for _ in range(3):
+        gate.set()
+        got.append(await anext(reader))
+    assert got == [b"1", b"2", b"3"]
+    ahead.close()
+
+
+async def test_a_join_stays_under_its_bound_and_keeps_the_order() -> None:
+    """What waits is joined only up to JOIN_BYTES; the rest follows in order."""
+    part = JOIN_BYTES * 3 // 7
+    chunks = [bytes([65 + i]) * part for i in range(5)]
+    ahead = ReadAhead(_chunks(chunks, error=False))
+    await asyncio.sleep(0.01)
+    got = await _read(ahead)
+    assert [len(c) for c in got] == [2 * part, 2 * part, part]
+    assert b"".join(got) == b"".join(chunks)
