@@ -32,9 +32,9 @@ class Context:
     retention: RulesHolder = field(default_factory=RulesHolder)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 1 µs more per document
 class Doc:
-    """One document ready for _bulk."""
+    """One document ready for _bulk (never mutated once made)."""
 
     id: str
     stream: str
