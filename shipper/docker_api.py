@@ -227,17 +227,20 @@ class ReadAhead:
         self, chunks: AsyncIterator[bytes], on_end: Callable[[], None] | None = None
     ) -> None:
         self._queue: asyncio.Queue[bytes | DockerError | None] = asyncio.Queue(READ_AHEAD)
-        self._task = asyncio.create_task(self._pump(chunks, on_end))
+        self.on_end = on_end  # may be set until the response ends
+        self.received = 0  # bytes read so far, handed over or not
+        self._task = asyncio.create_task(self._pump(chunks))
 
-    async def _pump(self, chunks: AsyncIterator[bytes], on_end: Callable[[], None] | None) -> None:
+    async def _pump(self, chunks: AsyncIterator[bytes]) -> None:
         try:
             async for chunk in chunks:
+                self.received += len(chunk)
                 await self._queue.put(chunk)
         except DockerError as exc:
             await self._queue.put(exc)
             return
-        if on_end is not None:
-            on_end()
+        if self.on_end is not None:
+            self.on_end()
         await self._queue.put(None)
 
     async def chunks(self) -> AsyncIterator[bytes]:

@@ -7,7 +7,8 @@ inspection before they are queued, so an opt-out only visible there is honoured.
 
 A container seen on its ``create`` event is asked for its logs again and again until it
 runs (a request made then stays open): the ``start`` event comes later than the start
-itself, too late for a container that exits and is removed within tens of ms.
+itself, too late for a container that exits and is removed within tens of ms. When
+such a request carried lines, its end is handled like any follow stream's end below.
 
 dockerd ends a follow stream when the container stops even if its reader was behind,
 so each stream end is followed by a read without ``follow`` from the position reached,
@@ -186,18 +187,31 @@ class Follower:
         answered = 0.0
         self.stats.state = "created"
         while loop.time() < deadline:
+            rest: list[ReadAhead] = []  # asked for if the poll's stream ends with lines
             try:
-                await self._read(follow=True)
+                await self._poll(rest)
             except ContainerGone:
+                _close(rest)
                 # Polls answer every few ms; removal comes tens of ms after exit. If the
                 # last answer is older than that, the container may have come and gone.
                 if self._unread and loop.time() - answered > 0.025:
                     await self._removed_unread()
                 return False
-            except DockerUnavailable:
-                return True  # the ordinary loop retries with backoff
+            except BaseException as exc:
+                _close(rest)
+                if isinstance(exc, DockerUnavailable):
+                    return True  # the ordinary loop retries with backoff
+                raise
             answered = loop.time()
-            if self._received or self.again:
+            if self._received:
+                # It started during this poll, whose stream ended if it stopped, read or
+                # not: what was left is asked for already, before a --rm container goes.
+                try:
+                    await self._drain(rest)
+                except DockerUnavailable:
+                    self._unread = True  # the ordinary loop retries with backoff
+                return True
+            if self.again:
                 return True
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, longest)
@@ -211,8 +225,7 @@ class Follower:
         try:
             await self._read(True, lambda: rest.append(self._request(follow=False)))
         except BaseException as exc:
-            for response in rest:
-                response.close()
+            _close(rest)
             if not isinstance(exc, ContainerGone):
                 raise
             if self._logfile is not None:
@@ -222,6 +235,23 @@ class Follower:
             elif self._unread:
                 await self._removed_unread()
             return True
+        return await self._drain(rest)
+
+    async def _poll(self, rest: list[ReadAhead]) -> None:
+        """Follow from the positions; if the stream ends after lines, ask for the rest."""
+        response = self._request(follow=True)
+
+        def ended() -> None:
+            if response.received:
+                rest.append(self._request(follow=False))
+
+        response.on_end = ended
+        await self._consume(response, follow=True)
+
+    async def _drain(self, rest: list[ReadAhead]) -> bool:
+        """Read what a follow stream left out; True when the container is done."""
+        if not rest:
+            return False
         self.stats.state = "draining"
         try:
             reader = await self._consume(rest[0], follow=False)
@@ -383,3 +413,8 @@ class Follower:
 
     async def _skipped_gap(self, gap: Window, estimate: int | None) -> None:
         await self._gap(gap.stream, gap.start, gap.end, SKIPPED_GAP, estimate)
+
+
+def _close(responses: list[ReadAhead]) -> None:
+    for response in responses:
+        response.close()
