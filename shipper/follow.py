@@ -149,7 +149,6 @@ class Follower:
                 try:
                     done = await self._cycle()
                 except DockerUnavailable as exc:
-                    self._unread = True  # the stream broke before its end
                     self._interrupted(exc)
                     await self._sleep(delay)
                     delay = min(delay * 2, RECONNECT_MAX)
@@ -206,10 +205,8 @@ class Follower:
             if self._received:
                 # It started during this poll, whose stream ended if it stopped, read or
                 # not: what was left is asked for already, before a --rm container goes.
-                try:
+                with contextlib.suppress(DockerUnavailable):  # the ordinary loop retries
                     await self._drain(rest)
-                except DockerUnavailable:
-                    self._unread = True  # the ordinary loop retries with backoff
                 return True
             if self.again:
                 return True
