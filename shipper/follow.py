@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -188,19 +187,18 @@ class Follower:
         while loop.time() < deadline:
             rest: list[ReadAhead] = []  # asked for if the poll's stream ends with lines
             try:
-                await self._poll(rest)
-            except ContainerGone:
+                await self._follow(rest, only_after_lines=True)
+            except BaseException as exc:
                 _close(rest)
+                if isinstance(exc, DockerUnavailable):
+                    return True  # the ordinary loop retries with backoff
+                if not isinstance(exc, ContainerGone):
+                    raise
                 # Polls answer every few ms; removal comes tens of ms after exit. If the
                 # last answer is older than that, the container may have come and gone.
                 if self._unread and loop.time() - answered > 0.025:
                     await self._removed_unread()
                 return False
-            except BaseException as exc:
-                _close(rest)
-                if isinstance(exc, DockerUnavailable):
-                    return True  # the ordinary loop retries with backoff
-                raise
             answered = loop.time()
             if self._received:
                 # It started during this poll, whose stream ended if it stopped, read or
@@ -220,7 +218,7 @@ class Follower:
         self.read_to_end = False
         rest: list[ReadAhead] = []  # asked for the moment the follow stream ends
         try:
-            await self._read(True, lambda: rest.append(self._request(follow=False)))
+            await self._follow(rest)
         except BaseException as exc:
             _close(rest)
             if not isinstance(exc, ContainerGone):
@@ -234,12 +232,13 @@ class Follower:
             return True
         return await self._drain(rest)
 
-    async def _poll(self, rest: list[ReadAhead]) -> None:
-        """Follow from the positions; if the stream ends after lines, ask for the rest."""
+    async def _follow(self, rest: list[ReadAhead], only_after_lines: bool = False) -> None:
+        """Follow from the positions; the moment the stream ends, ask for the rest (a start
+        poll only if its stream carried lines: an empty one just means not started yet)."""
         response = self._request(follow=True)
 
         def ended() -> None:
-            if response.received:
+            if response.received or not only_after_lines:
                 rest.append(self._request(follow=False))
 
         response.on_end = ended
@@ -264,14 +263,10 @@ class Follower:
         self.read_to_end = True
         return True
 
-    def _request(self, follow: bool, on_end: Callable[[], None] | None = None) -> ReadAhead:
+    def _request(self, follow: bool) -> ReadAhead:
         """Ask for the logs from the positions reached (the request goes out now)."""
         since = format_since(min(p.ts for p in self.positions.values()))
-        return ReadAhead(self.docker.logs(self.cid, since, follow=follow), on_end)
-
-    async def _read(self, follow: bool, on_end: Callable[[], None] | None = None) -> LineReader:
-        """One logs request from the positions reached, to its end."""
-        return await self._consume(self._request(follow, on_end), follow)
+        return ReadAhead(self.docker.logs(self.cid, since, follow=follow))
 
     async def _consume(self, response: ReadAhead, follow: bool) -> LineReader:
         """Lines of a response, numbered from the positions reached now."""
