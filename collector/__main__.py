@@ -19,7 +19,7 @@ from collector.errors import CollectorError, ConfigError
 from collector.kibana import KibanaSettings, import_saved_objects
 from collector.retention import RetentionState, lifecycle_loop
 from collector.retention_cli import add_commands as add_retention_commands
-from collector.runtime import tune_gc
+from collector.runtime import tune_gc, tune_malloc
 from collector.sink import Sink, SinkSettings
 from collector.templates import index_template
 
@@ -115,6 +115,7 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
         await site.start()
         log.info("collector listening", extra={"listen": f"{host}:{port}"})
         tune_gc()
+        tune_malloc()
         try:
             await asyncio.Event().wait()
         finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from collector import jsonlog
-from collector.runtime import loop_factory, tune_gc
+from collector.runtime import loop_factory, tune_gc, tune_malloc
 from shipper import metrics
 from shipper.batch import Batcher
 from shipper.config import ShipperConfig, load_config
@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     tune_gc()
+    tune_malloc()
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(run(config))

@@ -1,0 +1,71 @@
+"""Process-wide settings: glibc's heap trimming (tune_malloc)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from collector.runtime import tune_malloc
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Builds and frees a shipper-sized batch of encoded lines five times; prints the page
+# faults those five cost (the first batch, which grows the heap, is not counted).
+BATCHES = textwrap.dedent(
+    """
+    import resource, sys, orjson
+    from collector.runtime import tune_malloc
+    if sys.argv[1] == "tuned":
+        assert tune_malloc()
+    line = "x" * 190
+    def batch():
+        out = [orjson.dumps({"message": line, "seq": i}) for i in range(5000)]
+        return len(b"\\n".join(out))
+    batch()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        batch()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    """
+)
+
+
+def _faults(mode: str) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env.pop("GLIBC_TUNABLES", None)
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", BATCHES, mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return int(done.stdout)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"MALLOC_TRIM_THRESHOLD_": "131072"},
+        {"MALLOC_TOP_PAD_": "0"},
+        {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"},
+    ],
+)
+def test_a_users_own_malloc_setting_wins(environ: dict[str, str]) -> None:
+    assert tune_malloc(environ) is False
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="tunes glibc only")
+def test_kept_heap_spares_the_page_faults_of_every_batch() -> None:
+    untuned = _faults("default")
+    tuned = _faults("tuned")
+    # Measured: ~26,000 faults untuned, ~1,800 tuned (the joined bodies are still mmapped).
+    assert tuned * 4 < untuned, (tuned, untuned)
