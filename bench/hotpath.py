@@ -27,6 +27,7 @@ from bench import corpus, documents, report
 from collector.bulk import encode as sink_encode
 from collector.enrich import Context, Doc, Route, log_id, route
 from collector.parse import parse
+from collector.runtime import tune_gc, tune_malloc
 from collector.wire import LINE, Log, Source
 from shipper.batch import _record_line
 from shipper.batch import encode as shipper_encode
@@ -335,6 +336,8 @@ def main() -> None:
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
     os.environ["LOGPIPE_BENCH_CODE"] = "worktree"  # imported from the work tree, say so
+    tune_gc()  # the GC and heap settings both processes run with
+    tune_malloc()
     data = setup()
     check(data)
     rows = []

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator
 
 from bench import corpus
-from collector.runtime import loop_factory, tune_gc
+from collector.runtime import loop_factory, tune_gc, tune_malloc
 from shipper.cursor import Position
 from shipper.follow import Follower
 from shipper.inbox import Inbox
@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--tries", type=int, default=5)
     args = parser.parse_args()
     tune_gc()
+    tune_malloc()
     lines = corpus.lines(args.lines)
     frame_list = frames(lines, time.time_ns())
     sizes = [int(s) for s in args.lines_per_read.split(",")]
