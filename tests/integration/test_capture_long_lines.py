@@ -17,13 +17,26 @@ pytestmark = pytest.mark.integration
 
 SIZES = {16384: "a", 16385: "b", 40000: "c", 100000: "d", 1_000_000: "e"}
 STDERR_LINES = 3000
+SPLIT = 100000  # this line is written in two halves, stderr lines and a pause between
+MIDDLE_LINES = 100
+
+
+def _long_line(size: int, char: str) -> str:
+    if size != SPLIT:
+        return f"head -c {size} /dev/zero | tr '\\0' {char}; echo"
+    # dockerd stores the first half's 16 KiB pieces before the stderr lines that follow,
+    # however the background chatter below was scheduled.
+    half = size // 2
+    middle = f'j=0; while [ $j -lt {MIDDLE_LINES} ]; do echo "m $j" >&2; j=$((j+1)); done'
+    return (
+        f"head -c {half} /dev/zero | tr '\\0' {char}; {middle}; usleep 300000; "
+        f"head -c {size - half} /dev/zero | tr '\\0' {char}; echo"
+    )
 
 
 def _long_lines_script() -> str:
     """Long stdout lines of each size while stderr prints short numbered lines."""
-    longs = "; ".join(
-        f"head -c {size} /dev/zero | tr '\\0' {char}; echo" for size, char in SIZES.items()
-    )
+    longs = "; ".join(_long_line(size, char) for size, char in SIZES.items())
     chatter = f'i=0; while [ $i -lt {STDERR_LINES} ]; do echo "e $i" >&2; i=$((i+1)); done'
     return f"({chatter}) & {longs}; echo done; wait"
 
@@ -35,14 +48,15 @@ def test_long_lines_are_one_document_each_byte_exact(
     c = run(docker_client, pipeline, _long_lines_script())
     assert wait_exit(c) == 0
     assert _stderr_between_pieces(c) > 0, "stderr did not interleave: the case is not tested"
-    wait_lines(pipeline, c.id, len(SIZES) + 1 + STDERR_LINES)
+    wait_lines(pipeline, c.id, len(SIZES) + 1 + STDERR_LINES + MIDDLE_LINES)
     settle(pipeline, c.id)
     got = captured(pipeline, c.id)
     stdout = [d["message"] for d in got.lines if d["stream"] == "stdout"]
     expected = [char * size for size, char in SIZES.items()] + ["done"]
     assert sorted(stdout) == sorted(expected), [len(m) for m in stdout]
     stderr = sorted(d["message"] for d in got.lines if d["stream"] == "stderr")
-    assert stderr == sorted(f"e {i}" for i in range(STDERR_LINES))
+    chatter = [f"e {i}" for i in range(STDERR_LINES)] + [f"m {j}" for j in range(MIDDLE_LINES)]
+    assert stderr == sorted(chatter)
     assert not got.duplicates()
     assert not any("truncated" in d.get("tags", []) for d in got.lines)
     assert not got.gaps
