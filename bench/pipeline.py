@@ -39,6 +39,7 @@ class Step:
     backlog_growth: int = 0
     seconds: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
+    faults: dict[str, float] = field(default_factory=dict)  # minor page faults per second
     rss: dict[str, float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     drained: bool = True
@@ -160,6 +161,7 @@ class Bench:
         out.printed, out.indexed = (p1 - p0) / out.seconds, (i1 - i0) / out.seconds
         out.backlog_growth = (p1 - i1) - (p0 - i0)
         out.cpu = {k: w.used for k, w in windows.items()}
+        out.faults = {k: w.faults / out.seconds for k, w in windows.items()}
         out.rss = self._rss()
         out.drained = self._drain()
         time.sleep(latency.POLL * 2)
@@ -249,6 +251,7 @@ def row(n: int, s: Step) -> list[str]:
         f"{s.rss['shipper']:.0f} / {s.rss['shipper peak']:.0f}",
         f"{s.rss['dockerd']:.0f}",
         f"{s.rss['collector']:.0f} / {s.rss['collector peak']:.0f}",
+        f"{s.faults['shipper']:,.0f} / {s.faults['collector']:,.0f}",
         " / ".join(f"{latency.percentile(lat, q):.2f}" for q in (0.5, 0.95, 0.99)),
         str(len(lat)),
     ]
@@ -259,7 +262,8 @@ HEADER = [
     "backlog at end: unread / read, not indexed",
     "sustained", "shipper cores/10k l/s", "dockerd cores/10k", "containerd+shims cores/10k",
     "collector cores/10k", "ES cores/10k", "shipper RSS MB (now/peak)", "dockerd RSS MB",
-    "collector RSS MB (now/peak)", "latency p50/p95/p99 s", "latency samples",
+    "collector RSS MB (now/peak)", "page faults/s shipper / collector",
+    "latency p50/p95/p99 s", "latency samples",
 ]  # fmt: skip
 
 
@@ -330,6 +334,8 @@ def publish(args: argparse.Namespace, bench: Bench, steps: list[Step], ceiling: 
         f"{args.containers} containers; steps of {WARMUP:.0f} s warm-up + "
         f"{args.step_seconds:.0f} s measured",
         "cores/10k l/s = CPU-seconds in the window / window seconds / (printed lines/s / 10k)",
+        "page faults/s = minor page faults in the window per second (`/proc/<pid>/stat`):"
+        " pages the kernel had to map in, e.g. heap given back after a batch and taken again",
         "settings: shipper "
         + (", ".join(args.shipper_env) or "defaults")
         + "; collector "

@@ -10,12 +10,19 @@ from pathlib import Path
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process has used so far (its threads included)."""
+def usage(pid: int) -> tuple[float, int]:
+    """User + system CPU seconds and minor page faults of the process so far (threads
+    included). Minor faults count pages the kernel had to map in: memory given back
+    and taken again shows here."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     # The command name may hold spaces and parentheses: fields start after the last ')'.
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    return (int(fields[11]) + int(fields[12])) / _TICK, int(fields[7])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far (its threads included)."""
+    return usage(pid)[0]
 
 
 def _status_kb(pid: int, key: str) -> int:
@@ -60,24 +67,28 @@ def pid_file(path: str, fallback: str) -> list[int]:
 
 @dataclass
 class CpuWindow:
-    """CPU seconds used by a set of processes between `start()` and `stop()`."""
+    """CPU seconds and minor page faults of a set of processes between `start()` and
+    `stop()`."""
 
     pids: list[int]
-    _begin: dict[int, float] = field(default_factory=dict)
+    _begin: dict[int, tuple[float, int]] = field(default_factory=dict)
     used: float = 0.0
+    faults: int = 0
 
     def start(self) -> None:
-        """Remember where each process's CPU time stands."""
-        self._begin = {pid: _safe_cpu(pid) for pid in self.pids}
+        """Remember where each process's CPU time and fault count stand."""
+        self._begin = {pid: _safe_usage(pid) for pid in self.pids}
 
     def stop(self) -> float:
         """CPU seconds used since `start()` (processes that ended count what they used)."""
-        self.used = sum(max(0.0, _safe_cpu(pid) - t) for pid, t in self._begin.items())
+        now = {pid: _safe_usage(pid) for pid in self._begin}
+        self.used = sum(max(0.0, now[pid][0] - t) for pid, (t, _) in self._begin.items())
+        self.faults = sum(max(0, now[pid][1] - f) for pid, (_, f) in self._begin.items())
         return self.used
 
 
-def _safe_cpu(pid: int) -> float:
+def _safe_usage(pid: int) -> tuple[float, int]:
     try:
-        return cpu_seconds(pid)
+        return usage(pid)
     except (OSError, ValueError):
-        return 0.0
+        return 0.0, 0
