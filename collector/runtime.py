@@ -7,7 +7,6 @@ import asyncio
 import ctypes
 import gc
 import os
-import platform
 from collections.abc import Callable
 from typing import Literal
 
@@ -52,7 +51,10 @@ def tune_malloc(environ: dict[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     if any(name in env for name in MALLOC_ENV) or "malloc." in env.get("GLIBC_TUNABLES", ""):
         return False
-    if platform.libc_ver()[0] != "glibc":
+    try:  # the C library answers for itself (platform.libc_ver scans the executable)
+        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+            return False
+    except (ValueError, OSError):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
