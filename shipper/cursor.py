@@ -13,14 +13,13 @@ shipper was alive (containers that exited after it are read at the next start).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
 import orjson
+
+from shipper.durable import write_durably
 
 STREAMS = ("stdout", "stderr")
 
@@ -163,13 +162,17 @@ class CursorStore:
 
     def save(self) -> None:
         """Write all cursors atomically."""
-        atomic_write(self._path, self._snapshot())
+        write_durably(self._path, self._snapshot())
 
     async def save_in_thread(self) -> None:
-        """Like save(), with the fsyncs off the event loop (which must stay responsive)."""
-        data = self._snapshot()
+        """Like save(), with the fsyncs off the event loop (which must stay responsive).
+
+        The cursors are read once no other save is under way, so what is written covers
+        every position reached before this call, and saves land in the order they began.
+        """
         async with self._writing:
-            await asyncio.to_thread(atomic_write, self._path, data)
+            data = self._snapshot()
+            await asyncio.to_thread(write_durably, self._path, data)
 
     def _snapshot(self) -> bytes:
         data = {
@@ -190,20 +193,3 @@ def _entry(c: Cursor) -> dict[str, object]:
     if c.done:
         entry["done"] = True
     return entry
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves the old or the new file whole."""
-    # One temporary name per writer: a save on the loop and one in a thread never mix.
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

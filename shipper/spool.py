@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import gzip
 import logging
-import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ import orjson
 from shipper import metrics
 from shipper.batch import Batch
 from shipper.cursor import Position
+from shipper.durable import write_durably
 
 log = logging.getLogger("logpipe.shipper.spool")
 
@@ -128,7 +128,7 @@ class Spool:
         await self._wait_for_room(len(data))
         number, self._next = self._next, self._next + 1
         path = self.folder / f"{number:016d}{SUFFIX}"
-        await asyncio.to_thread(_write_durably, path, data)
+        await asyncio.to_thread(write_durably, path, data)
         positions = [(c, s, p) for (c, s), p in batch.positions.items()]
         segment = Segment(number, path, len(data), batch.lines, batch.first_ts, positions)
         self._add(segment)
@@ -255,21 +255,6 @@ def _load_header(path: Path) -> Segment | None:
         return Segment(number, path, size, int(raw["lines"]), int(raw["first_ts"]), positions)
     except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         return None
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Write, fsync, rename, fsync the folder: the file exists whole or not at all."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _quarantine(path: Path) -> None:
