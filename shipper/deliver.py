@@ -81,7 +81,7 @@ class Sender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._acked.wait(), 1.0)
             self._acked.clear()
-            self.release()
+            await self._release()
             _update_lag(self.spool)
             await asyncio.sleep(RELEASE_EVERY)
 
@@ -90,6 +90,14 @@ class Sender:
         if self.spool.has_acked:
             self.store.save()
             self.spool.release()
+
+    async def _release(self) -> None:
+        """Like `release`, with the fsyncs off the event loop: the cursors as saved cover
+        every segment acknowledged before the save began, and only those are deleted."""
+        if self.spool.has_acked:
+            covered = self.spool.acknowledged()
+            await self.store.save_in_thread()
+            self.spool.release(covered)
 
     async def _deliver(self, segment: Segment, body: bytes) -> None:
         """Send until some collector accepts the segment."""
@@ -135,7 +143,7 @@ class Sender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while not self.spool.empty:
-            self.release()
+            await self._release()
             if self.spool.empty:
                 break
             if loop.time() >= deadline:

@@ -179,9 +179,16 @@ class Spool:
         if self._unacked.pop(segment.number, None) is not None:
             self._acked.append(segment)
 
-    def release(self) -> int:
-        """Delete acknowledged segments (save the cursors first); return how many."""
-        done, self._acked = self._acked, []
+    def release(self, done: list[Segment] | None = None) -> int:
+        """Delete acknowledged segments (all, or those of `done` that were acknowledged):
+        save the cursors first, and name the segments acknowledged before that save
+        began when others may have been acknowledged while it ran. Return how many."""
+        if done is None:
+            done, self._acked = self._acked, []
+        else:
+            gone = {segment.number for segment in done}
+            done = [segment for segment in self._acked if segment.number in gone]
+            self._acked = [segment for segment in self._acked if segment.number not in gone]
         for segment in done:
             with contextlib.suppress(FileNotFoundError):
                 segment.path.unlink()
@@ -211,6 +218,10 @@ class Spool:
     def has_acked(self) -> bool:
         """Some acknowledged segments wait for `release`."""
         return bool(self._acked)
+
+    def acknowledged(self) -> list[Segment]:
+        """The acknowledged segments waiting for `release`, as of now."""
+        return list(self._acked)
 
     @property
     def empty(self) -> bool:

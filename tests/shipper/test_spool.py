@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import orjson
 import pytest
 
 from shipper import metrics
@@ -18,6 +19,7 @@ from shipper.__main__ import open_state
 from shipper.batch import Batch, encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore, Position
+from shipper.deliver import Sender
 from shipper.record import LogRecord, Meta
 from shipper.spool import Spool
 
@@ -181,3 +183,49 @@ def test_kill_9_during_writes_leaves_only_whole_segments(tmp_path: Path) -> None
 
     ends = asyncio.run(read_all())
     assert ends == [200 * (i + 1) - 1 for i in range(len(ends))]
+
+
+async def test_release_deletes_only_the_segments_the_saved_cursors_cover(tmp_path: Path) -> None:
+    """A segment acknowledged while the cursor save runs waits for the next release."""
+    spool = Spool(tmp_path, 10**6)
+    spool.open()
+    first = await spool.write(_batch(100))
+    second = await spool.write(_batch(200))
+    spool.acked(await spool.take())
+    covered = spool.acknowledged()
+    spool.acked(await spool.take())  # during the save
+    assert spool.release(covered) == 1
+    assert not first.path.exists()
+    assert second.path.exists()
+    assert spool.has_acked
+    assert spool.used == second.size
+    assert spool.release() == 1
+    assert not second.path.exists()
+    assert spool.empty
+
+
+async def test_the_delivery_loop_saves_cursors_before_it_deletes_segments(tmp_path: Path) -> None:
+    """The cursor file on disk covers a segment by the time that segment is deleted."""
+    store = CursorStore(tmp_path)
+    store.load()
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    segment = await spool.write(_batch(100))
+    store.advance("c1", "stdout", Position(102, 1))
+    seen: list[tuple[bool, bytes]] = []
+    save = store.save_in_thread
+
+    async def watched_save() -> None:
+        await save()
+        seen.append((segment.path.exists(), (tmp_path / "cursors.json").read_bytes()))
+
+    store.save_in_thread = watched_save  # type: ignore[method-assign]
+    config = load_config(state_dir=tmp_path, collector_url="http://x")
+    sender = Sender(config, asyncio.Queue(), spool, None, store)  # type: ignore[arg-type]
+    spool.acked(await spool.take())
+    await sender.drain(5)
+    assert not segment.path.exists()
+    assert len(seen) == 1
+    existed, saved = seen[0]
+    assert existed
+    assert orjson.loads(saved)["containers"]["c1"]["streams"]["stdout"] == [102, 1]
