@@ -23,18 +23,24 @@ from bench import corpus
 TICK = 0.25  # seconds between chunks: fewer ticks mean fewer forks in 100 containers
 CHUNKS = 8
 
-LOOP = (
-    'i=$K; while :; do read s < /c/ctl; [ "$s" = stop ] && exit 0; '
-    '[ "$s" = idle ] || cat /c/$s/p$i; i=$(( (i + 1) % ' + str(CHUNKS) + " )); "
-    f"usleep {int(TICK * 1e6)}; done"
-)
+
+def loop(tick: float) -> str:
+    """The shell loop every container runs: one chunk per `tick` seconds."""
+    return (
+        'i=$K; while :; do read s < /c/ctl; [ "$s" = stop ] && exit 0; '
+        '[ "$s" = idle ] || cat /c/$s/p$i; i=$(( (i + 1) % ' + str(CHUNKS) + " )); "
+        f"usleep {int(tick * 1e6)}; done"
+    )
 
 
 class Fleet:
     """N printing containers, labelled for one run, and their chunk sets."""
 
-    def __init__(self, client: docker.DockerClient, run: str, count: int, folder: Path) -> None:
+    def __init__(
+        self, client: docker.DockerClient, run: str, count: int, folder: Path, tick: float = TICK
+    ) -> None:
         self.client = client
+        self.tick = tick
         self.run = run
         self.count = count
         self.folder = folder
@@ -53,12 +59,12 @@ class Fleet:
 
     def rate_set(self, lines_per_second: float) -> tuple[str, float]:
         """Write the chunk set for a total rate; its name and the rate it really plans."""
-        per_tick = max(1, round(lines_per_second * TICK / self.count))
+        per_tick = max(1, round(lines_per_second * self.tick / self.count))
         name = f"r{per_tick}"
         if not (self.folder / name).exists():
             marked = set(range(CHUNKS)) if self.count <= 10 else {0, CHUNKS // 2}
             corpus.write_chunks(self.folder / name, self.lines, per_tick, CHUNKS, marked)
-        return name, per_tick * self.count / TICK
+        return name, per_tick * self.count / self.tick
 
     def start(self) -> None:
         """Start the containers (in parallel: dockerd takes a while per container)."""
@@ -66,7 +72,7 @@ class Fleet:
         def one(k: int) -> Container:
             return self.client.containers.run(
                 "busybox:latest",
-                ["sh", "-c", LOOP],
+                ["sh", "-c", loop(self.tick)],
                 name=f"bench-{self.run}-{k}",
                 detach=True,
                 network_mode="none",

@@ -69,7 +69,9 @@ class Bench:
         self.index = f"logs-bench.pipe{self.run}*"
         self.folder = services.WORK / f"pipeline-{self.run}"
         self.client = docker.from_env()
-        self.fleet = containers.Fleet(self.client, self.run, args.containers, self.folder / "c")
+        self.fleet = containers.Fleet(
+            self.client, self.run, args.containers, self.folder / "c", args.tick
+        )
         self.probe = latency.Probe(self.index, self.host)
         self.children: list[services.Child] = []
         self.peer: peers.CliFollowers | None = None
@@ -292,6 +294,13 @@ def main() -> None:
     p.add_argument("--rates", default="1000,5000,max", help="total lines/s; 'max' searches")
     p.add_argument("--step-seconds", type=float, default=20, help="measured part of a step")
     p.add_argument("--top", type=float, default=40000, help="highest rate the search tries")
+    p.add_argument(
+        "--tick",
+        type=float,
+        default=containers.TICK,
+        help="seconds between two prints of a container (each prints rate x tick / N lines"
+        " at once): 0.25 prints in bursts, 0.01 trickles",
+    )
     p.add_argument("--read-ceiling", action="store_true", help="also measure dockerd's ceiling")
     p.add_argument("--peers", action="store_true", help="Docker CLI followers in the same run")
     p.add_argument(
@@ -332,7 +341,7 @@ def publish(args: argparse.Namespace, bench: Bench, steps: list[Step], ceiling: 
     notes = [
         f"max sustained (measured steps): {report.fmt(best)} lines/s with "
         f"{args.containers} containers; steps of {WARMUP:.0f} s warm-up + "
-        f"{args.step_seconds:.0f} s measured",
+        f"{args.step_seconds:.0f} s measured; each container prints every {args.tick:g} s",
         "cores/10k l/s = CPU-seconds in the window / window seconds / (printed lines/s / 10k)",
         "page faults/s = minor page faults in the window per second (`/proc/<pid>/stat`):"
         " pages the kernel had to map in, e.g. heap given back after a batch and taken again",
