@@ -20,6 +20,27 @@ from shipper.demux import parse_ts
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
 
 API_VERSION = "v1.41"
+# dockerd writes a follow stream one log entry at a time, so a reader that keeps up with
+# a container that logs a line every few ms takes one line per read, and a read's fixed
+# cost (socket, HTTP parser, wake-ups of the reading tasks) outweighs the line's own.
+# After a small read a paced stream is not read from the socket for PACE seconds: what
+# comes meanwhile waits in the kernel and arrives as one read (docs/BENCHMARKS.md).
+PACE = 0.05
+PACE_BELOW = 16 * 1024  # bytes: a larger read means the stream is busy, read on at once
+
+
+class Pace:
+    """How long a follow stream pauses after a small read; 0 (the default) reads at once.
+
+    Settable while the stream runs: a follower learns only after its request went out
+    whether pausing is safe (the end of a ``--rm`` container's stream must be seen at
+    once, so the rest of its log is asked for before it is removed).
+    """
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
 
 
 class ContainerSummary(TypedDict):
@@ -164,9 +185,15 @@ class DockerClient:
             raise DockerUnavailable(f"event stream from dockerd broke: {exc}") from exc
 
     async def logs(
-        self, cid: str, since: str, follow: bool = True, until: str | None = None
+        self,
+        cid: str,
+        since: str,
+        follow: bool = True,
+        until: str | None = None,
+        pace: Pace | None = None,
     ) -> AsyncIterator[bytes]:
-        """Raw chunks of the container's log stream, with timestamps, since (inclusive)."""
+        """Raw chunks of the container's log stream, with timestamps, since (inclusive);
+        with `pace`, a small chunk is followed by a pause in reading the socket."""
         params = {
             "follow": "1" if follow else "0",
             "stdout": "1",
@@ -183,8 +210,23 @@ class DockerClient:
                     _check(resp.status, await resp.read(), path)
                 async for chunk in resp.content.iter_any():
                     yield chunk
+                    if pace is not None and pace.seconds and len(chunk) < PACE_BELOW:
+                        await _paused(resp, pace.seconds)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise DockerUnavailable(f"log stream of {cid[:12]} broke: {exc}") from exc
+
+
+async def _paused(resp: aiohttp.ClientResponse, seconds: float) -> None:
+    """Leave the response's socket unread for `seconds` (the kernel keeps what comes)."""
+    protocol = resp.connection.protocol if resp.connection is not None else None
+    if protocol is None or not protocol.is_connected():
+        return
+    protocol.pause_reading()
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        if protocol.is_connected():
+            protocol.resume_reading()
 
 
 async def _json_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:

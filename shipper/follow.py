@@ -29,7 +29,7 @@ from shipper import logfile, metrics
 from shipper.audit import Auditor
 from shipper.cursor import STREAMS, Position, Sequencer
 from shipper.demux import STREAM_NAMES, format_since
-from shipper.docker_api import ContainerSummary, DockerClient, ReadAhead
+from shipper.docker_api import PACE, ContainerSummary, DockerClient, Pace, ReadAhead
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
 from shipper.inbox import Inbox
 from shipper.record import GapRecord, LogRecord, Meta
@@ -97,6 +97,7 @@ class Follower:
         self._tty = False
         self._log_path = ""  # json-file log of a --rm container: read it if the API cannot
         self._logfile: BinaryIO | None = None
+        self._pace = Pace()  # follow streams read at once until inspection says otherwise
 
     @property
     def cid(self) -> str:
@@ -107,6 +108,9 @@ class Follower:
         """Take what inspecting the container told (None: it was gone); lines may flow."""
         self.meta = meta
         self._skip = skip
+        # A --rm container's stream end must be seen at once (the rest of its log is
+        # asked for before it is removed): only other containers' streams are paced.
+        self._pace.seconds = PACE if summary is not None and not summary["auto_remove"] else 0.0
         if summary is not None:
             self._tty = summary["tty"]
             if summary["auto_remove"] and summary["log_driver"] in ("json-file", ""):
@@ -266,7 +270,8 @@ class Follower:
     def _request(self, follow: bool) -> ReadAhead:
         """Ask for the logs from the positions reached (the request goes out now)."""
         since = format_since(min(p.ts for p in self.positions.values()))
-        return ReadAhead(self.docker.logs(self.cid, since, follow=follow))
+        pace = self._pace if follow else None
+        return ReadAhead(self.docker.logs(self.cid, since, follow=follow, pace=pace))
 
     async def _consume(self, response: ReadAhead, follow: bool) -> LineReader:
         """Lines of a response, numbered from the positions reached now."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from aiohttp import web
 
-from shipper.docker_api import JOIN_BYTES, ReadAhead
+from shipper.docker_api import API_VERSION, JOIN_BYTES, PACE, DockerClient, Pace, ReadAhead
 from shipper.errors import DockerUnavailable
 
 
@@ -75,3 +78,46 @@ async def test_a_join_stays_under_its_bound_and_keeps_the_order() -> None:
     got = await _read(ahead)
     assert [len(c) for c in got] == [2 * part, 2 * part, part]
     assert b"".join(got) == b"".join(chunks)
+
+
+async def _paced_reads(pace: Pace | None, unix_path: str) -> tuple[list[bytes], float]:
+    """Read a log stream whose server writes 100 small pieces 2 ms apart: the reads, and
+    how long the server took to write them."""
+    pieces = [b"line %03d\n" % i for i in range(100)]
+    writing = [0.0]
+
+    async def logs(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        began = time.monotonic()
+        for piece in pieces:
+            await response.write(piece)
+            await asyncio.sleep(0.002)
+        writing[0] = time.monotonic() - began
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get(f"/{API_VERSION}/containers/{{cid}}/logs", logs)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.UnixSite(runner, unix_path).start()
+    try:
+        async with DockerClient(f"unix://{unix_path}") as docker:
+            reads = [chunk async for chunk in docker.logs("c1", "0", pace=pace)]
+    finally:
+        await runner.cleanup()
+    assert b"".join(reads) == b"".join(pieces)  # nothing lost, nothing reordered
+    return reads, writing[0]
+
+
+async def test_a_paced_stream_takes_what_comes_during_a_pause_in_one_read(
+    tmp_path: Path,
+) -> None:
+    """After a small read the socket is left unread for PACE: 100 pieces, few reads."""
+    reads, writing = await _paced_reads(Pace(PACE), str(tmp_path / "paced.sock"))
+    # Every small read is followed by a pause of PACE (a timer may fire a little early):
+    # while the server writes, at most one read per pause and the first; once it is done,
+    # what was buffered before the last pause and what came during it, then the end.
+    assert len(reads) <= writing / (0.9 * PACE) + 3
+    assert len(reads) < 50  # (~0.2 s of writing: 5-8 reads here)

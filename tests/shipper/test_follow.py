@@ -6,8 +6,11 @@ import asyncio
 import struct
 from collections.abc import AsyncIterator
 
+import pytest
+
 from shipper import metrics
 from shipper.cursor import Position
+from shipper.docker_api import PACE, ContainerSummary, Pace
 from shipper.errors import ContainerGone
 from shipper.follow import Follower
 from shipper.inbox import Inbox
@@ -30,7 +33,9 @@ class _RacingDocker:
     def __init__(self) -> None:
         self.requests: list[bool] = []
 
-    async def logs(self, cid: str, since: str, follow: bool = True) -> AsyncIterator[bytes]:
+    async def logs(
+        self, cid: str, since: str, follow: bool = True, pace: object = None
+    ) -> AsyncIterator[bytes]:
         self.requests.append(follow)
         if len(self.requests) > 2:
             raise ContainerGone(f"/containers/{cid}/logs: no such container")
@@ -59,3 +64,58 @@ async def test_a_container_that_ran_during_a_poll_is_drained_before_it_is_remove
         got.append(record.data)
     assert got == [b"line %d" % n for n in range(1, LINES + 1)]
     assert docker.requests[:2] == [True, False]
+
+
+class _PaceRecorder:
+    """Records the pace each log request was given; every stream ends at once."""
+
+    def __init__(self) -> None:
+        self.paces: list[tuple[bool, Pace | None]] = []
+
+    async def logs(
+        self, cid: str, since: str, follow: bool = True, pace: Pace | None = None
+    ) -> AsyncIterator[bytes]:
+        self.paces.append((follow, pace))
+        for n in range(1, 3):
+            yield _frame(n)
+
+    async def inspect(self, cid: str) -> dict[str, bool]:
+        return {"running": False}
+
+
+def _summary(auto_remove: bool) -> ContainerSummary:
+    return ContainerSummary(
+        id=CID,
+        name="app",
+        image="busybox",
+        labels={},
+        env=[],
+        tty=False,
+        running=True,
+        started_at="",
+        finished_ns=0,
+        log_driver="local",
+        log_opts={},
+        log_path="",
+        auto_remove=auto_remove,
+    )
+
+
+@pytest.mark.parametrize(("auto_remove", "seconds"), [(False, PACE), (True, 0.0)])
+async def test_follow_streams_are_paced_except_a_rm_containers(
+    auto_remove: bool, seconds: float
+) -> None:
+    """A --rm container's stream end must be seen at once; drains are never paced."""
+    docker = _PaceRecorder()
+    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    meta = Meta(CID, "app", "busybox")
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    follower = Follower(docker, meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
+    follower.learn(_summary(auto_remove), meta, skip=False)
+    await asyncio.wait_for(follower.run(), 10)
+    follows = [pace for follow, pace in docker.paces if follow]
+    drains = [pace for follow, pace in docker.paces if not follow]
+    assert follows
+    assert drains
+    assert all(p is not None and p.seconds == seconds for p in follows)
+    assert all(p is None for p in drains)
