@@ -5,26 +5,13 @@ from __future__ import annotations
 from shipper.catchup import CATCH_UP_NS, floor, gone_gaps, to_follow, worth_inspecting
 from shipper.cursor import Cursor, Position, SavedMeta
 from shipper.docker_api import ContainerSummary, Listed
+from tests.shipper.summaries import container
 
 ALIVE = 1_000 * 1_000_000_000
 
 
 def summary(running: bool, finished_ns: int = 0) -> ContainerSummary:
-    return ContainerSummary(
-        id="c",
-        name="n",
-        image="i",
-        labels={},
-        env=[],
-        tty=False,
-        running=running,
-        started_at="",
-        finished_ns=finished_ns,
-        log_driver="json-file",
-        log_opts={},
-        log_path="",
-        auto_remove=False,
-    )
+    return container(cid="c", running=running, finished_ns=finished_ns)
 
 
 def test_running_and_unfinished_containers_are_followed() -> None:

@@ -10,11 +10,12 @@ import pytest
 
 from shipper import metrics
 from shipper.cursor import Position
-from shipper.docker_api import PACE, ContainerSummary, Pace
+from shipper.docker_api import PACE, Pace
 from shipper.errors import ContainerGone
 from shipper.follow import Follower
 from shipper.inbox import Inbox
 from shipper.record import LogRecord, Meta
+from tests.shipper.summaries import container
 
 CID = "f" * 64
 LINES = 10
@@ -83,24 +84,6 @@ class _PaceRecorder:
         return {"running": False}
 
 
-def _summary(auto_remove: bool) -> ContainerSummary:
-    return ContainerSummary(
-        id=CID,
-        name="app",
-        image="busybox",
-        labels={},
-        env=[],
-        tty=False,
-        running=True,
-        started_at="",
-        finished_ns=0,
-        log_driver="local",
-        log_opts={},
-        log_path="",
-        auto_remove=auto_remove,
-    )
-
-
 @pytest.mark.parametrize(("auto_remove", "seconds"), [(False, PACE), (True, 0.0)])
 async def test_follow_streams_are_paced_except_a_rm_containers(
     auto_remove: bool, seconds: float
@@ -111,7 +94,9 @@ async def test_follow_streams_are_paced_except_a_rm_containers(
     meta = Meta(CID, "app", "busybox")
     positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
     follower = Follower(docker, meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
-    follower.learn(_summary(auto_remove), meta, skip=False)
+    follower.learn(
+        container(cid=CID, log_driver="local", auto_remove=auto_remove), meta, skip=False
+    )
     await asyncio.wait_for(follower.run(), 10)
     follows = [pace for follow, pace in docker.paces if follow]
     drains = [pace for follow, pace in docker.paces if not follow]

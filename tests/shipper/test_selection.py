@@ -6,36 +6,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.config import ShipperConfig
-from shipper.docker_api import ContainerSummary
 from shipper.selection import meta_from, skip_reason
+from tests.shipper.summaries import container
 
 
 def config(**settings: object) -> ShipperConfig:
     return ShipperConfig(_env_file=None, **settings)  # type: ignore[call-arg]
-
-
-def container(
-    name: str = "web-1",
-    image: str = "nginx:1.27",
-    labels: dict[str, str] | None = None,
-    env: list[str] | None = None,
-    cid: str = "a" * 64,
-) -> ContainerSummary:
-    return ContainerSummary(
-        id=cid,
-        name=name,
-        image=image,
-        labels=labels or {},
-        env=env or [],
-        tty=False,
-        running=True,
-        started_at="",
-        finished_ns=0,
-        log_driver="json-file",
-        log_opts={},
-        log_path="",
-        auto_remove=False,
-    )
 
 
 names = st.text(alphabet="abcdefghij-_.0123456789", min_size=1, max_size=20)
