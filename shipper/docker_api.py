@@ -217,16 +217,21 @@ class DockerClient:
 
 
 async def _paused(resp: aiohttp.ClientResponse, seconds: float) -> None:
-    """Leave the response's socket unread for `seconds` (the kernel keeps what comes)."""
-    protocol = resp.connection.protocol if resp.connection is not None else None
-    if protocol is None or not protocol.is_connected():
+    """Leave the response's socket unread for `seconds` (the kernel keeps what comes).
+
+    Only the transport pauses, not aiohttp's parser: a paused parser keeps the bytes it
+    has not parsed yet and hands them over alone on resuming, a read of its own. A
+    transport aiohttp has paused already (its buffer is full) is left to aiohttp.
+    """
+    transport = resp.connection.transport if resp.connection is not None else None
+    if transport is None or transport.is_closing() or not transport.is_reading():
         return
-    protocol.pause_reading()
+    transport.pause_reading()
     try:
         await asyncio.sleep(seconds)
     finally:
-        if protocol.is_connected():
-            protocol.resume_reading()
+        if not transport.is_closing():
+            transport.resume_reading()
 
 
 async def _json_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
