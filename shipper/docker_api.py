@@ -23,9 +23,9 @@ API_VERSION = "v1.41"
 # dockerd writes a follow stream one log entry at a time, so a reader that keeps up with
 # a container that logs a line every few ms takes one line per read, and a read's fixed
 # cost (socket, HTTP parser, wake-ups of the reading tasks) outweighs the line's own.
-# After a small read a paced stream is not read from the socket for PACE seconds: what
-# comes meanwhile waits in the kernel and arrives as one read (docs/BENCHMARKS.md).
-PACE = 0.05
+# After a small read a paced stream is not read from the socket for a while (the
+# setting read_pace): what comes meanwhile waits in the kernel and arrives as one read
+# (docs/BENCHMARKS.md).
 PACE_BELOW = 16 * 1024  # bytes: a larger read means the stream is busy, read on at once
 
 

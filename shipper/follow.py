@@ -29,7 +29,7 @@ from shipper import logfile, metrics
 from shipper.audit import Auditor
 from shipper.cursor import STREAMS, Position, Sequencer
 from shipper.demux import STREAM_NAMES, format_since
-from shipper.docker_api import PACE, ContainerSummary, DockerClient, Pace, ReadAhead
+from shipper.docker_api import ContainerSummary, DockerClient, Pace, ReadAhead
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
 from shipper.inbox import Inbox
 from shipper.record import GapRecord, LogRecord, Meta
@@ -74,6 +74,7 @@ class Follower:
         max_line_bytes: int,
         prestart: bool = False,
         complete: bool = False,
+        pace: float = 0.0,
     ) -> None:
         self.docker = docker
         self.prestart = prestart  # created, not started yet: poll until it runs
@@ -97,6 +98,7 @@ class Follower:
         self._tty = False
         self._log_path = ""  # json-file log of a --rm container: read it if the API cannot
         self._logfile: BinaryIO | None = None
+        self._pace_after_inspection = pace  # seconds; 0: never paced
         self._pace = Pace()  # follow streams read at once until inspection says otherwise
 
     @property
@@ -110,7 +112,8 @@ class Follower:
         self._skip = skip
         # A --rm container's stream end must be seen at once (the rest of its log is
         # asked for before it is removed): only other containers' streams are paced.
-        self._pace.seconds = PACE if summary is not None and not summary["auto_remove"] else 0.0
+        paced = summary is not None and not summary["auto_remove"]
+        self._pace.seconds = self._pace_after_inspection if paced else 0.0
         if summary is not None:
             self._tty = summary["tty"]
             if summary["auto_remove"] and summary["log_driver"] in ("json-file", ""):

@@ -278,7 +278,14 @@ class Supervisor:
         complete = saved is not None and saved.done
         self.store.set_done(cid, False)
         follower = Follower(
-            self.docker, meta, positions, self.out, self.config.max_line_bytes, prestart, complete
+            self.docker,
+            meta,
+            positions,
+            self.out,
+            self.config.max_line_bytes,
+            prestart,
+            complete,
+            pace=self.config.read_pace,
         )
         if inspected:
             follower.learn(summary, meta, skip=False)

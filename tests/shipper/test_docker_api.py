@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from shipper.docker_api import API_VERSION, JOIN_BYTES, PACE, DockerClient, Pace, ReadAhead
+from shipper.docker_api import API_VERSION, JOIN_BYTES, DockerClient, Pace, ReadAhead
 from shipper.errors import DockerUnavailable
 
 
@@ -111,10 +111,13 @@ async def _paced_reads(pace: Pace | None, unix_path: str) -> tuple[list[bytes], 
     return reads, writing[0]
 
 
+PACE = 0.05  # the default of LOGPIPE_READ_PACE
+
+
 async def test_a_paced_stream_takes_what_comes_during_a_pause_in_one_read(
     tmp_path: Path,
 ) -> None:
-    """After a small read the socket is left unread for PACE: 100 pieces, few reads."""
+    """After a small read the socket is left unread for a while: 100 pieces, few reads."""
     reads, writing = await _paced_reads(Pace(PACE), str(tmp_path / "paced.sock"))
     # Every small read is followed by a pause of PACE (a timer may fire a little early):
     # while the server writes, the first read and at most one per pause; then the last.

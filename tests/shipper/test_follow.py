@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from shipper import metrics
+from shipper.config import load_config
 from shipper.cursor import Position
-from shipper.docker_api import PACE, Pace
-from shipper.errors import ContainerGone
+from shipper.docker_api import Pace
+from shipper.errors import ConfigError, ContainerGone
 from shipper.follow import Follower
 from shipper.inbox import Inbox
 from shipper.record import LogRecord, Meta
@@ -84,16 +85,18 @@ class _PaceRecorder:
         return {"running": False}
 
 
-@pytest.mark.parametrize(("auto_remove", "seconds"), [(False, PACE), (True, 0.0)])
-async def test_follow_streams_are_paced_except_a_rm_containers(
-    auto_remove: bool, seconds: float
+@pytest.mark.parametrize(
+    ("auto_remove", "setting", "seconds"), [(False, 0.05, 0.05), (True, 0.05, 0.0), (False, 0, 0)]
+)
+async def test_follow_streams_are_paced_as_set_except_a_rm_containers(
+    auto_remove: bool, setting: float, seconds: float
 ) -> None:
     """A --rm container's stream end must be seen at once; drains are never paced."""
     docker = _PaceRecorder()
     inbox = Inbox(100, metrics.PerContainer(False, 10))
     meta = Meta(CID, "app", "busybox")
     positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    follower = Follower(docker, meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
+    follower = Follower(docker, meta, positions, inbox, 1 << 20, pace=setting)  # type: ignore[arg-type]
     follower.learn(
         container(cid=CID, log_driver="local", auto_remove=auto_remove), meta, skip=False
     )
@@ -104,3 +107,15 @@ async def test_follow_streams_are_paced_except_a_rm_containers(
     assert drains
     assert all(p is not None and p.seconds == seconds for p in follows)
     assert all(p is None for p in drains)
+
+
+def test_the_read_pace_setting_is_checked_and_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOGPIPE_READ_PACE: 0.05 s by default, 0 allowed, a bad value names the setting."""
+    monkeypatch.delenv("LOGPIPE_READ_PACE", raising=False)
+    assert load_config(collector_url="http://x").read_pace == 0.05
+    monkeypatch.setenv("LOGPIPE_READ_PACE", "0")
+    assert load_config(collector_url="http://x").read_pace == 0
+    for bad in ("-1", "5", "soon"):
+        monkeypatch.setenv("LOGPIPE_READ_PACE", bad)
+        with pytest.raises(ConfigError, match=r"^LOGPIPE_READ_PACE: "):
+            load_config(collector_url="http://x")
