@@ -123,8 +123,9 @@ async def run(config: ShipperConfig) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        sender.release()
+        # Nothing reads or sends any more: one save covers every acknowledged segment.
         store.save()
+        spool.release()
         await runner.cleanup()
     log.info("cursors saved, exiting")
 

@@ -81,19 +81,13 @@ class Sender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._acked.wait(), 1.0)
             self._acked.clear()
-            await self._release()
+            await self.release()
             _update_lag(self.spool)
             await asyncio.sleep(RELEASE_EVERY)
 
-    def release(self) -> None:
-        """Save the cursors, then delete the segments they cover that were acknowledged."""
-        if self.spool.has_acked:
-            self.store.save()
-            self.spool.release()
-
-    async def _release(self) -> None:
-        """Like `release`, with the fsyncs off the event loop: the cursors as saved cover
-        every segment acknowledged before the save began, and only those are deleted."""
+    async def release(self) -> None:
+        """Save the cursors (the fsyncs off the event loop), then delete the acknowledged
+        segments they cover: those acknowledged before the save began."""
         if self.spool.has_acked:
             covered = self.spool.acknowledged()
             await self.store.save_in_thread()
@@ -143,7 +137,7 @@ class Sender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while not self.spool.empty:
-            await self._release()
+            await self.release()
             if self.spool.empty:
                 break
             if loop.time() >= deadline:
