@@ -20,11 +20,6 @@ def usage(pid: int) -> tuple[float, int]:
     return (int(fields[11]) + int(fields[12])) / _TICK, int(fields[7])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process has used so far (its threads included)."""
-    return usage(pid)[0]
-
-
 def _status_kb(pid: int, key: str) -> int:
     try:
         text = Path(f"/proc/{pid}/status").read_text()
