@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from bench import collector_load, pipeline, services
+from bench import collector_load, containers, pipeline, services
 
 _FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^():]+)(?::\d+)?\)$")
 
@@ -93,6 +93,7 @@ def profile_shipper(args: argparse.Namespace, out: Path) -> None:
         shipper_env=[],
         collector_env=[],
         uvloop=False,
+        tick=args.tick,
     )
     bench = pipeline.Bench(opts)
     bench.shipper_wrap = py_spy(out)
@@ -113,6 +114,12 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--containers", type=int, default=10)
     p.add_argument("--rate", type=float, default=3000, help="shipper: total lines/s")
+    p.add_argument(
+        "--tick",
+        type=float,
+        default=containers.TICK,
+        help="shipper: seconds between two prints of a container (0.01 trickles)",
+    )
     p.add_argument("--top", type=int, default=30)
     args = p.parse_args()
     out = services.WORK / f"profile-{args.process}-{services.run_id()}.txt"
