@@ -78,8 +78,9 @@ class ShipperConfig(BaseSettings):
         0.05,
         ge=0,
         le=1,
-        description="Seconds a container's log stream is left unread after a small read, so "
-        "that what comes meanwhile is one read (less CPU per line); 0 reads at once. "
+        description="Seconds a container's log stream is left unread after a small read "
+        "that came within this long of the previous one, so that what comes meanwhile is "
+        "one read (less CPU per line); 0 reads at once. "
         "Never applied to --rm containers.",
     )
     request_timeout: float = Field(60, gt=0, description="Seconds to wait for a collector answer.")

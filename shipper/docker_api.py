@@ -25,7 +25,10 @@ API_VERSION = "v1.41"
 # cost (socket, HTTP parser, wake-ups of the reading tasks) outweighs the line's own.
 # After a small read a paced stream is not read from the socket for a while (the
 # setting read_pace): what comes meanwhile waits in the kernel and arrives as one read
-# (docs/BENCHMARKS.md).
+# (docs/BENCHMARKS.md). Only a stream whose reads come closer together than that is
+# paused: a container that prints now and then would gain nothing from a pause, and a
+# pause costs a wake-up of its own (its timer, and the socket's readiness that the event
+# loop takes once more to stop watching it).
 PACE_BELOW = 16 * 1024  # bytes: a larger read means the stream is busy, read on at once
 
 
@@ -193,7 +196,8 @@ class DockerClient:
         pace: Pace | None = None,
     ) -> AsyncIterator[bytes]:
         """Raw chunks of the container's log stream, with timestamps, since (inclusive);
-        with `pace`, a small chunk is followed by a pause in reading the socket."""
+        with `pace`, a small chunk that came within `pace` seconds of the previous read is
+        followed by a pause of that long in reading the socket."""
         params = {
             "follow": "1" if follow else "0",
             "stdout": "1",
@@ -204,14 +208,21 @@ class DockerClient:
         if until is not None:
             params["until"] = until
         path = f"/containers/{quote(cid)}/logs"
+        loop = asyncio.get_running_loop()
         try:
             async with self.session.get(self._url(path), params=params) as resp:
                 if resp.status != 200:
                     _check(resp.status, await resp.read(), path)
+                read_at = -1e9  # when the previous read (or pause) ended
                 async for chunk in resp.content.iter_any():
                     yield chunk
-                    if pace is not None and pace.seconds and len(chunk) < PACE_BELOW:
+                    if pace is None or not pace.seconds or len(chunk) >= PACE_BELOW:
+                        continue
+                    now = loop.time()
+                    if now - read_at < pace.seconds:
                         await _paused(resp, pace.seconds)
+                        now = loop.time()
+                    read_at = now
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise DockerUnavailable(f"log stream of {cid[:12]} broke: {exc}") from exc
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from shipper import docker_api
 from shipper.docker_api import API_VERSION, JOIN_BYTES, DockerClient, Pace, ReadAhead
 from shipper.errors import DockerUnavailable
 
@@ -80,10 +81,12 @@ async def test_a_join_stays_under_its_bound_and_keeps_the_order() -> None:
     assert b"".join(got) == b"".join(chunks)
 
 
-async def _paced_reads(pace: Pace | None, unix_path: str) -> tuple[list[bytes], float]:
-    """Read a log stream whose server writes 100 small pieces 2 ms apart: the reads, and
-    how long the server took to write them."""
-    pieces = [b"line %03d\n" % i for i in range(100)]
+async def _paced_reads(
+    pace: Pace | None, unix_path: str, count: int = 100, apart: float = 0.002
+) -> tuple[list[bytes], float]:
+    """Read a log stream whose server writes `count` small pieces `apart` seconds apart:
+    the reads, and how long the server took to write them."""
+    pieces = [b"line %03d\n" % i for i in range(count)]
     writing = [0.0]
 
     async def logs(request: web.Request) -> web.StreamResponse:
@@ -92,7 +95,7 @@ async def _paced_reads(pace: Pace | None, unix_path: str) -> tuple[list[bytes], 
         began = time.monotonic()
         for piece in pieces:
             await response.write(piece)
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(apart)
         writing[0] = time.monotonic() - began
         await response.write_eof()
         return response
@@ -119,7 +122,28 @@ async def test_a_paced_stream_takes_what_comes_during_a_pause_in_one_read(
 ) -> None:
     """After a small read the socket is left unread for a while: 100 pieces, few reads."""
     reads, writing = await _paced_reads(Pace(PACE), str(tmp_path / "paced.sock"))
-    # Every small read is followed by a pause of PACE (a timer may fire a little early):
-    # while the server writes, the first read and at most one per pause; then the last.
-    assert len(reads) <= writing / (0.9 * PACE) + 2
+    # The first read is not paused (nothing came shortly before it); the second, 2 ms
+    # later, is, and so is every read after a pause (a timer may fire a little early):
+    # while the server writes, two reads and at most one per pause; then the last.
+    assert len(reads) <= writing / (0.9 * PACE) + 3
     assert len(reads) < 50  # (~0.2 s of writing: 5-8 reads here)
+
+
+async def test_a_stream_that_prints_now_and_then_is_never_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads further apart than the pace would join nothing: no pause, no wake-up for it;
+    a stream whose reads come close together is paused (the same counter sees it)."""
+    pauses: list[float] = []
+
+    async def counted(resp: object, seconds: float) -> None:
+        pauses.append(seconds)
+        await paused(resp, seconds)
+
+    paused = docker_api._paused
+    monkeypatch.setattr(docker_api, "_paused", counted)
+    reads, _ = await _paced_reads(Pace(PACE), str(tmp_path / "apart.sock"), 5, 3 * PACE)
+    assert len(reads) == 5  # each piece read as it came
+    assert pauses == []
+    await _paced_reads(Pace(PACE), str(tmp_path / "close.sock"), 20, 0.002)
+    assert set(pauses) == {PACE}  # not empty either
