@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, TypedDict
 from urllib.parse import quote
 
@@ -30,6 +30,11 @@ API_VERSION = "v1.41"
 # pause costs a wake-up of its own (its timer, and the socket's readiness that the event
 # loop takes once more to stop watching it).
 PACE_BELOW = 16 * 1024  # bytes: a larger read means the stream is busy, read on at once
+# A log stream's bytes aiohttp buffers ahead of its consumer (the socket is left unread
+# once twice this waits): the end of a stream is seen at once while its consumer lags
+# by less than that.
+READ_BUFFER = 1024 * 1024
+JOIN_BYTES = 64 * 1024  # at most this much of what waits is handed over at once
 
 
 class Pace:
@@ -194,10 +199,17 @@ class DockerClient:
         follow: bool = True,
         until: str | None = None,
         pace: Pace | None = None,
-    ) -> AsyncIterator[bytes]:
-        """Raw chunks of the container's log stream, with timestamps, since (inclusive);
-        with `pace`, a small chunk that came within `pace` seconds of the previous read is
-        followed by a pause of that long in reading the socket."""
+        on_end: Callable[[int], None] | None = None,
+    ) -> AsyncGenerator[bytes, None]:
+        """Raw chunks of the container's log stream, with timestamps, since (inclusive).
+
+        With `pace`, a small chunk that came within `pace` seconds of the previous read is
+        followed by a pause of that long in reading the socket. `on_end` is called with
+        the bytes received the moment dockerd ends the stream, however many of them the
+        consumer has still to take (up to READ_BUFFER wait for it): a follow stream ends
+        when its container stops, and what must happen then (asking for the rest before
+        the container is removed) cannot wait.
+        """
         params = {
             "follow": "1" if follow else "0",
             "stdout": "1",
@@ -210,11 +222,16 @@ class DockerClient:
         path = f"/containers/{quote(cid)}/logs"
         loop = asyncio.get_running_loop()
         try:
-            async with self.session.get(self._url(path), params=params) as resp:
+            async with self.session.get(
+                self._url(path), params=params, read_bufsize=READ_BUFFER
+            ) as resp:
                 if resp.status != 200:
                     _check(resp.status, await resp.read(), path)
+                if on_end is not None:
+                    content = resp.content
+                    content.on_eof(lambda: on_end(content.total_bytes))
                 read_at = -1e9  # when the previous read (or pause) ended
-                async for chunk in resp.content.iter_any():
+                async for chunk in resp.content.iter_chunked(JOIN_BYTES):
                     yield chunk
                     if pace is None or not pace.seconds or len(chunk) >= PACE_BELOW:
                         continue
@@ -269,36 +286,30 @@ def _check(status: int, body: bytes, path: str) -> None:
     raise DockerError(f"dockerd answered {status} for {path}: {message}")
 
 
-READ_AHEAD = 16  # chunks a response may be read ahead of its consumer (each <= ~128 KiB)
-JOIN_BYTES = 64 * 1024  # at most this much of what waits is handed over at once
+READ_AHEAD = 16  # chunks a ReadAhead may read ahead of its consumer (each <= JOIN_BYTES)
 
 
 class ReadAhead:
     """A response read by a task of its own into a bounded queue.
 
-    Its end is seen (and ``on_end`` called) as soon as dockerd closes it, however far
-    its consumer lags behind: a follow stream ends when its container stops, and what
-    must happen then (asking for the rest before the container is removed) cannot wait.
+    The request goes out at once and is read while its consumer is busy elsewhere: the
+    rest of a log, asked for the moment a follow stream ends, is read before the
+    container is removed even though the follow stream's lines are still being taken.
+    A follow stream itself is read by its consumer (a task of its own costs a wake-up
+    and a hand-over per read); :meth:`DockerClient.logs` sees its end at once.
     """
 
-    def __init__(
-        self, chunks: AsyncIterator[bytes], on_end: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
         self._queue: asyncio.Queue[bytes | DockerError | None] = asyncio.Queue(READ_AHEAD)
-        self.on_end = on_end  # may be set until the response ends
-        self.received = 0  # bytes read so far, handed over or not
         self._task = asyncio.create_task(self._pump(chunks))
 
     async def _pump(self, chunks: AsyncIterator[bytes]) -> None:
         try:
             async for chunk in chunks:
-                self.received += len(chunk)
                 await self._queue.put(chunk)
         except DockerError as exc:
             await self._queue.put(exc)
             return
-        if self.on_end is not None:
-            self.on_end()
         await self._queue.put(None)
 
     async def chunks(self) -> AsyncIterator[bytes]:

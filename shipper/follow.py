@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -242,14 +243,16 @@ class Follower:
     async def _follow(self, rest: list[ReadAhead], only_after_lines: bool = False) -> None:
         """Follow from the positions; the moment the stream ends, ask for the rest (a start
         poll only if its stream carried lines: an empty one just means not started yet)."""
-        response = self._request(follow=True)
 
-        def ended() -> None:
-            if response.received or not only_after_lines:
-                rest.append(self._request(follow=False))
+        def ended(received: int) -> None:
+            if received or not only_after_lines:
+                rest.append(ReadAhead(self._logs(follow=False)))
 
-        response.on_end = ended
-        await self._consume(response, follow=True)
+        stream = self._logs(follow=True, on_end=ended)
+        try:
+            await self._consume(stream, follow=True)
+        finally:
+            await stream.aclose()
 
     async def _drain(self, rest: list[ReadAhead]) -> bool:
         """Read what a follow stream left out; True when the container is done."""
@@ -257,26 +260,30 @@ class Follower:
             return False
         self.stats.state = "draining"
         try:
-            reader = await self._consume(rest[0], follow=False)
+            reader = await self._consume(rest[0].chunks(), follow=False)
         except ContainerGone:
             # A --rm container is being removed by the time its follow stream ends
             # (measured: ~30 ms after die, 3-7 ms before destroy): its file, if we
             # could open it, holds what the stream may have left out.
             await self._rescue()
             return True
+        finally:
+            _close(rest)
         if await self._running():
             return False
         await self._emit(reader.finish())
         self.read_to_end = True
         return True
 
-    def _request(self, follow: bool) -> ReadAhead:
-        """Ask for the logs from the positions reached (the request goes out now)."""
+    def _logs(
+        self, follow: bool, on_end: Callable[[int], None] | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """The logs from the positions reached now (asked for when first iterated)."""
         since = format_since(min(p.ts for p in self.positions.values()))
         pace = self._pace if follow else None
-        return ReadAhead(self.docker.logs(self.cid, since, follow=follow, pace=pace))
+        return self.docker.logs(self.cid, since, follow=follow, pace=pace, on_end=on_end)
 
-    async def _consume(self, response: ReadAhead, follow: bool) -> LineReader:
+    async def _consume(self, chunks: AsyncIterator[bytes], follow: bool) -> LineReader:
         """Lines of a response, numbered from the positions reached now."""
         self._sequencers = {s: Sequencer(self.positions[s]) for s in STREAMS}
         self._expect = {s: p for s, p in self.positions.items() if p.count > 0}
@@ -286,7 +293,7 @@ class Follower:
             self._jumps.restart()
         self._received = 0
         try:
-            async for chunk in response.chunks():
+            async for chunk in chunks:
                 self._received += len(chunk)
                 self._unread = False
                 if self._log_path and self._logfile is None:
@@ -298,8 +305,6 @@ class Follower:
                 extra={"container": self.cid[:12], "reason": str(exc)},
             )
             raise DockerUnavailable(str(exc)) from exc
-        finally:
-            response.close()
         return reader
 
     async def _rescue(self) -> None:

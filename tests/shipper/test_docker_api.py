@@ -1,4 +1,4 @@
-"""Unit tests of ReadAhead: a response read ahead of its consumer, its end seen at once."""
+"""Unit tests of the log stream reading: its end seen at once, pacing, ReadAhead."""
 
 from __future__ import annotations
 
@@ -26,13 +26,82 @@ async def _read(ahead: ReadAhead) -> list[bytes]:
     return [chunk async for chunk in ahead.chunks()]
 
 
-async def test_what_waits_is_handed_over_joined_and_the_end_seen_before_it_is_read() -> None:
-    """A late consumer gets the waiting chunks as one; on_end ran as dockerd ended."""
-    ended: list[bool] = []
-    ahead = ReadAhead(_chunks([b"a", b"bc", b"d"], error=False), lambda: ended.append(True))
+async def test_what_waits_is_handed_over_joined() -> None:
+    """A late consumer gets the chunks read ahead for it as one."""
+    ahead = ReadAhead(_chunks([b"a", b"bc", b"d"], error=False))
     await asyncio.sleep(0.01)  # the pump read all of it, nobody consumed yet
-    assert ended == [True]
     assert await _read(ahead) == [b"abcd"]
+
+
+async def _serve_logs(unix_path: str, pieces: list[bytes], broken: bool) -> web.AppRunner:
+    """A dockerd stand-in whose log stream writes `pieces` 10 ms apart, then ends (or,
+    `broken`, drops the connection in the middle of the response)."""
+
+    async def logs(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for piece in pieces:
+            await response.write(piece)
+            await asyncio.sleep(0.01)
+        if broken:
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get(f"/{API_VERSION}/containers/{{cid}}/logs", logs)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.UnixSite(runner, unix_path).start()
+    return runner
+
+
+async def test_the_end_of_a_stream_is_seen_before_its_consumer_took_the_bytes(
+    tmp_path: Path,
+) -> None:
+    """on_end runs as dockerd ends the stream, with every byte received, while the
+    consumer has taken only the first piece; the rest is still handed over after it."""
+    pieces = [b"first\n", b"second\n", b"third\n"]
+    unix_path = str(tmp_path / "ends.sock")
+    runner = await _serve_logs(unix_path, pieces, broken=False)
+    ended: list[int] = []
+    try:
+        async with DockerClient(f"unix://{unix_path}") as docker:
+            stream = docker.logs("c1", "0", on_end=ended.append)
+            got = [await anext(stream)]
+            for _ in range(100):  # the consumer is away; the server writes and ends
+                if ended:
+                    break
+                await asyncio.sleep(0.01)
+            assert ended == [sum(map(len, pieces))]
+            got += [chunk async for chunk in stream]
+    finally:
+        await runner.cleanup()
+    assert b"".join(got) == b"".join(pieces)
+
+
+async def test_a_broken_stream_is_not_an_end(tmp_path: Path) -> None:
+    """A connection dropped mid-stream raises DockerUnavailable and calls no on_end: the
+    container may still run, and the follower reconnects instead of draining."""
+    unix_path = str(tmp_path / "broken.sock")
+    runner = await _serve_logs(unix_path, [b"only\n"], broken=True)
+    ended: list[int] = []
+    got: list[bytes] = []
+
+    async def read(docker: DockerClient) -> None:
+        async for chunk in docker.logs("c1", "0", on_end=ended.append):
+            got.append(chunk)
+
+    try:
+        async with DockerClient(f"unix://{unix_path}") as docker:
+            with pytest.raises(DockerUnavailable, match="broke"):
+                await read(docker)
+    finally:
+        await runner.cleanup()
+    assert b"".join(got) == b"only\n"
+    assert ended == []
 
 
 async def test_an_error_comes_after_the_bytes_before_it() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -36,15 +36,23 @@ class _RacingDocker:
         self.requests: list[bool] = []
 
     async def logs(
-        self, cid: str, since: str, follow: bool = True, pace: object = None
+        self,
+        cid: str,
+        since: str,
+        follow: bool = True,
+        pace: object = None,
+        on_end: Callable[[int], None] | None = None,
     ) -> AsyncIterator[bytes]:
         self.requests.append(follow)
         if len(self.requests) > 2:
             raise ContainerGone(f"/containers/{cid}/logs: no such container")
         upto = LINES // 2 if follow else LINES
-        for n in range(1, upto + 1):
+        frames = [_frame(n) for n in range(1, upto + 1)]
+        if on_end is not None:  # dockerd ended the stream before the follower read it
+            on_end(sum(map(len, frames)))
+        for frame in frames:
             await asyncio.sleep(0)
-            yield _frame(n)
+            yield frame
 
     async def inspect(self, cid: str) -> None:
         raise ContainerGone(f"/containers/{cid}/json: no such container")
@@ -75,11 +83,18 @@ class _PaceRecorder:
         self.paces: list[tuple[bool, Pace | None]] = []
 
     async def logs(
-        self, cid: str, since: str, follow: bool = True, pace: Pace | None = None
+        self,
+        cid: str,
+        since: str,
+        follow: bool = True,
+        pace: Pace | None = None,
+        on_end: Callable[[int], None] | None = None,
     ) -> AsyncIterator[bytes]:
         self.paces.append((follow, pace))
         for n in range(1, 3):
             yield _frame(n)
+        if on_end is not None:
+            on_end(len(_frame(1)) + len(_frame(2)))
 
     async def inspect(self, cid: str) -> dict[str, bool]:
         return {"running": False}

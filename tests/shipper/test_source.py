@@ -22,7 +22,7 @@ class _GoneDocker:
     """dockerd after a --rm container went: its logs are gone, inspecting it never answers."""
 
     async def logs(
-        self, cid: str, since: str, follow: bool = True, pace: object = None
+        self, cid: str, since: str, follow: bool = True, pace: object = None, on_end: object = None
     ) -> AsyncIterator[bytes]:
         raise ContainerGone(f"/containers/{cid}/logs: no such container")
         yield b""  # an async generator, like the real one
