@@ -38,7 +38,8 @@ JOIN_BYTES = 64 * 1024  # at most this much of what waits is handed over at once
 
 
 class Pace:
-    """How long a follow stream pauses after a small read; 0 (the default) reads at once.
+    """How long a follow stream pauses after a small read that came within that long of
+    the previous one; 0 (the default) reads at once.
 
     Settable while the stream runs: a follower learns only after its request went out
     whether pausing is safe (the end of a ``--rm`` container's stream must be seen at
@@ -206,7 +207,7 @@ class DockerClient:
         With `pace`, a small chunk that came within `pace` seconds of the previous read is
         followed by a pause of that long in reading the socket. `on_end` is called with
         the bytes received the moment dockerd ends the stream, however many of them the
-        consumer has still to take (up to READ_BUFFER wait for it): a follow stream ends
+        consumer has still to take (up to twice READ_BUFFER): a follow stream ends
         when its container stops, and what must happen then (asking for the rest before
         the container is removed) cannot wait.
         """
