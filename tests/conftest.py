@@ -33,6 +33,17 @@ ES_URL = os.environ.get("LOGPIPE_TEST_ES_URL", "http://127.0.0.1:9200")
 START_HINT = "start the services with `bash .ci/services start`"
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print why each rerun test failed the first time: CI reruns a failed test once, and
+    a test that passed on its rerun must still say what went wrong."""
+    reruns = terminalreporter.stats.get("rerun", [])
+    if reruns:
+        terminalreporter.section("first failures of rerun tests")
+    for report in reruns:
+        terminalreporter.write_line(f"{report.nodeid}:")
+        terminalreporter.write_line(report.longreprtext)
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:
