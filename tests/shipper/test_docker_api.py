@@ -33,16 +33,22 @@ async def test_what_waits_is_handed_over_joined() -> None:
     assert await _read(ahead) == [b"abcd"]
 
 
-async def _serve_logs(unix_path: str, pieces: list[bytes], broken: bool) -> web.AppRunner:
-    """A dockerd stand-in whose log stream writes `pieces` 10 ms apart, then ends (or,
-    `broken`, drops the connection in the middle of the response)."""
+async def _serve_logs(
+    unix_path: str, pieces: list[bytes], apart: float = 0.01, broken: bool = False
+) -> tuple[web.AppRunner, list[float]]:
+    """A dockerd stand-in whose log stream writes `pieces` `apart` seconds apart, then
+    ends (or, `broken`, drops the connection in the middle of the response); with the
+    seconds its writing took, once it is done."""
+    writing: list[float] = []
 
     async def logs(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
         await response.prepare(request)
+        began = time.monotonic()
         for piece in pieces:
             await response.write(piece)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(apart)
+        writing.append(time.monotonic() - began)
         if broken:
             assert request.transport is not None
             request.transport.close()
@@ -55,7 +61,7 @@ async def _serve_logs(unix_path: str, pieces: list[bytes], broken: bool) -> web.
     runner = web.AppRunner(app)
     await runner.setup()
     await web.UnixSite(runner, unix_path).start()
-    return runner
+    return runner, writing
 
 
 async def test_the_end_of_a_stream_is_seen_before_its_consumer_took_the_bytes(
@@ -65,7 +71,7 @@ async def test_the_end_of_a_stream_is_seen_before_its_consumer_took_the_bytes(
     consumer has taken only the first piece; the rest is still handed over after it."""
     pieces = [b"first\n", b"second\n", b"third\n"]
     unix_path = str(tmp_path / "ends.sock")
-    runner = await _serve_logs(unix_path, pieces, broken=False)
+    runner, _ = await _serve_logs(unix_path, pieces)
     ended: list[int] = []
     try:
         async with DockerClient(f"unix://{unix_path}") as docker:
@@ -86,7 +92,7 @@ async def test_a_broken_stream_is_not_an_end(tmp_path: Path) -> None:
     """A connection dropped mid-stream raises DockerUnavailable and calls no on_end: the
     container may still run, and the follower reconnects instead of draining."""
     unix_path = str(tmp_path / "broken.sock")
-    runner = await _serve_logs(unix_path, [b"only\n"], broken=True)
+    runner, _ = await _serve_logs(unix_path, [b"only\n"], broken=True)
     ended: list[int] = []
     got: list[bytes] = []
 
@@ -156,24 +162,7 @@ async def _paced_reads(
     """Read a log stream whose server writes `count` small pieces `apart` seconds apart:
     the reads, and how long the server took to write them."""
     pieces = [b"line %03d\n" % i for i in range(count)]
-    writing = [0.0]
-
-    async def logs(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse()
-        await response.prepare(request)
-        began = time.monotonic()
-        for piece in pieces:
-            await response.write(piece)
-            await asyncio.sleep(apart)
-        writing[0] = time.monotonic() - began
-        await response.write_eof()
-        return response
-
-    app = web.Application()
-    app.router.add_get(f"/{API_VERSION}/containers/{{cid}}/logs", logs)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.UnixSite(runner, unix_path).start()
+    runner, writing = await _serve_logs(unix_path, pieces, apart)
     try:
         async with DockerClient(f"unix://{unix_path}") as docker:
             reads = [chunk async for chunk in docker.logs("c1", "0", pace=pace)]
