@@ -86,7 +86,7 @@ class Follower:
         self.stats = Stats()
         self.again = False  # a start event came while we were finishing
         self.wake = asyncio.Event()  # set to retry at once (dockerd is back)
-        self.read_to_end = False  # the container stopped and its whole log was read
+        self.read_to_end = False  # it stopped and its whole log was read (or reported lost)
         self._fresh = all(p.count == 0 for p in positions.values())  # never read before
         self._unread = not complete  # its log may hold lines past the positions
         self._decided = asyncio.Event()
@@ -407,6 +407,9 @@ class Follower:
         reason = REMOVED_GAP if self._fresh else REMOVED_EARLY_GAP
         for stream in STREAMS:
             await self._gap(stream, since, now, reason)
+        # Accounted for to its end: saved as done, so that a listing that no longer finds
+        # the container does not report the same loss again.
+        self.read_to_end = True
 
     async def _recovered(self, stream: str, line: Line, seq: int) -> None:
         if not self._decided.is_set():

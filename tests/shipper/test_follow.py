@@ -13,9 +13,9 @@ from shipper.config import load_config
 from shipper.cursor import Position
 from shipper.docker_api import Pace
 from shipper.errors import ConfigError, ContainerGone
-from shipper.follow import Follower
+from shipper.follow import REMOVED_GAP, Follower
 from shipper.inbox import Inbox
-from shipper.record import LogRecord, Meta
+from shipper.record import GapRecord, LogRecord, Meta
 from tests.shipper.summaries import container
 
 CID = "f" * 64
@@ -56,6 +56,35 @@ class _RacingDocker:
 
     async def inspect(self, cid: str) -> None:
         raise ContainerGone(f"/containers/{cid}/json: no such container")
+
+
+class _RemovedDocker:
+    """dockerd for a container removed before its log could be asked for."""
+
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
+        raise ContainerGone(f"/containers/{cid}/logs: no such container")
+        yield b""  # an async generator, like the real one
+
+    async def inspect(self, cid: str) -> None:
+        raise ContainerGone(f"/containers/{cid}/json: no such container")
+
+
+async def test_a_container_removed_before_it_was_read_is_reported_once() -> None:
+    """The follower reports the loss for both streams and counts the log as accounted for
+    to its end: the next listing must not report the same container's loss again."""
+    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    meta = Meta(CID, "gone", "busybox")
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    follower = Follower(_RemovedDocker(), meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
+    follower.learn(None, meta, skip=False)
+    await asyncio.wait_for(follower.run(), 10)
+    gaps = []
+    while not inbox.empty():
+        record = inbox.get_nowait()
+        assert isinstance(record, GapRecord)
+        gaps.append((record.stream, record.reason))
+    assert sorted(gaps) == [("stderr", REMOVED_GAP), ("stdout", REMOVED_GAP)]
+    assert follower.read_to_end  # saved as done: no gap for it when it is not listed
 
 
 async def test_a_container_that_ran_during_a_poll_is_drained_before_it_is_removed() -> None:
