@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from shipper import metrics
 from shipper.config import load_config
 from shipper.cursor import Position
-from shipper.docker_api import Pace
+from shipper.docker_api import ContainerSummary, Pace
 from shipper.errors import ConfigError, ContainerGone
 from shipper.follow import REMOVED_GAP, Follower
 from shipper.inbox import Inbox
-from shipper.record import GapRecord, LogRecord, Meta
+from shipper.record import GapRecord, LogRecord, Meta, Record
 from tests.shipper.summaries import container
 
 CID = "f" * 64
@@ -58,6 +59,23 @@ class _RacingDocker:
         raise ContainerGone(f"/containers/{cid}/json: no such container")
 
 
+async def _run(
+    docker: object, summary: ContainerSummary | None = None, **options: Any
+) -> tuple[Follower, list[Record]]:
+    """A follower of CID on `docker` (inspected as `summary`), run to its end; with what
+    it queued."""
+    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    meta = Meta(CID, "app", "busybox")
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    follower = Follower(docker, meta, positions, inbox, 1 << 20, **options)  # type: ignore[arg-type]
+    follower.learn(summary, meta, skip=False)
+    await asyncio.wait_for(follower.run(), 10)
+    queued = []
+    while not inbox.empty():
+        queued.append(inbox.get_nowait())
+    return follower, queued
+
+
 class _RemovedDocker:
     """dockerd for a container removed before its log could be asked for."""
 
@@ -72,15 +90,9 @@ class _RemovedDocker:
 async def test_a_container_removed_before_it_was_read_is_reported_once() -> None:
     """The follower reports the loss for both streams and counts the log as accounted for
     to its end: the next listing must not report the same container's loss again."""
-    inbox = Inbox(100, metrics.PerContainer(False, 10))
-    meta = Meta(CID, "gone", "busybox")
-    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    follower = Follower(_RemovedDocker(), meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
-    follower.learn(None, meta, skip=False)
-    await asyncio.wait_for(follower.run(), 10)
+    follower, queued = await _run(_RemovedDocker())
     gaps = []
-    while not inbox.empty():
-        record = inbox.get_nowait()
+    for record in queued:
         assert isinstance(record, GapRecord)
         gaps.append((record.stream, record.reason))
     assert sorted(gaps) == [("stderr", REMOVED_GAP), ("stdout", REMOVED_GAP)]
@@ -90,15 +102,9 @@ async def test_a_container_removed_before_it_was_read_is_reported_once() -> None
 async def test_a_container_that_ran_during_a_poll_is_drained_before_it_is_removed() -> None:
     """The poll's stream ends after half the lines: the rest is asked for at that moment."""
     docker = _RacingDocker()
-    inbox = Inbox(100, metrics.PerContainer(False, 10))
-    meta = Meta(CID, "racer", "busybox")
-    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    follower = Follower(docker, meta, positions, inbox, 1 << 20, prestart=True)  # type: ignore[arg-type]
-    follower.learn(None, meta, skip=False)
-    await asyncio.wait_for(follower.run(), 10)
+    _, queued = await _run(docker, prestart=True)
     got = []
-    while not inbox.empty():
-        record = inbox.get_nowait()
+    for record in queued:
         assert isinstance(record, LogRecord)
         got.append(record.data)
     assert got == [b"line %d" % n for n in range(1, LINES + 1)]
@@ -137,14 +143,8 @@ async def test_follow_streams_are_paced_as_set_except_a_rm_containers(
 ) -> None:
     """A --rm container's stream end must be seen at once; drains are never paced."""
     docker = _PaceRecorder()
-    inbox = Inbox(100, metrics.PerContainer(False, 10))
-    meta = Meta(CID, "app", "busybox")
-    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    follower = Follower(docker, meta, positions, inbox, 1 << 20, pace=setting)  # type: ignore[arg-type]
-    follower.learn(
-        container(cid=CID, log_driver="local", auto_remove=auto_remove), meta, skip=False
-    )
-    await asyncio.wait_for(follower.run(), 10)
+    summary = container(cid=CID, log_driver="local", auto_remove=auto_remove)
+    await _run(docker, summary, pace=setting)
     follows = [pace for follow, pace in docker.paces if follow]
     drains = [pace for follow, pace in docker.paces if not follow]
     assert follows
