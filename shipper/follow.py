@@ -33,6 +33,7 @@ from shipper.demux import STREAM_NAMES, format_since
 from shipper.docker_api import ContainerSummary, DockerClient, Pace, ReadAhead
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
 from shipper.inbox import Inbox
+from shipper.logwatch import LogFiles
 from shipper.record import GapRecord, LogRecord, Meta
 from shipper.rejoin import Line, LineReader
 from shipper.rotation import JumpDetector, Window, file_bytes
@@ -48,6 +49,10 @@ RESUME_GAP = "lines before the resume point were no longer in Docker's log (rota
 SKIPPED_GAP = "dockerd's follow stream skipped rotated log files and they were gone when re-read"
 REMOVED_GAP = "the container was removed before its logs could be read"
 REMOVED_EARLY_GAP = "the container was removed before the rest of its log could be read"
+UNCONFIRMED_GAP = (
+    "the container was removed before the end of its log could be read: lines after this"
+    " may be missing (the shipper could not read its log file)"
+)
 
 
 @dataclass(slots=True)
@@ -76,6 +81,7 @@ class Follower:
         prestart: bool = False,
         complete: bool = False,
         pace: float = 0.0,
+        files: LogFiles | None = None,
     ) -> None:
         self.docker = docker
         self.prestart = prestart  # created, not started yet: poll until it runs
@@ -97,7 +103,11 @@ class Follower:
         self._sequencers: dict[str, Sequencer] = {}
         self._received = 0  # bytes of the last response
         self._tty = False
-        self._log_path = ""  # json-file log of a --rm container: read it if the API cannot
+        # A --rm container's json-file log is read if the API cannot give its tail. Until
+        # inspection says whether it is one, its file is taken if there is one.
+        self._files = files
+        self._want_file = files is not None
+        self._log_path = ""  # as inspection gave it ("" before the container ran)
         self._logfile: BinaryIO | None = None
         self._pace_after_inspection = pace  # seconds; 0: never paced
         self._pace = Pace()  # follow streams read at once until inspection says otherwise
@@ -119,7 +129,10 @@ class Follower:
             self._tty = summary["tty"]
             if summary["auto_remove"] and summary["log_driver"] in ("json-file", ""):
                 self._log_path = summary["log_path"]
-                self._logfile = self._logfile or logfile.open_log(self._log_path)
+                self._want_file = True
+                self._open_file()
+            else:
+                self._let_file_go()
             size = file_bytes(summary["log_driver"], summary["log_opts"])
             self._jumps = JumpDetector(size) if size else None
             self._auditor = None
@@ -132,6 +145,8 @@ class Follower:
                     self._recovered,
                     self._skipped_gap,
                 )
+        if skip:
+            self._let_file_go()
         self._decided.set()
 
     @property
@@ -170,8 +185,24 @@ class Follower:
         finally:
             if self._auditor is not None:
                 self._auditor.cancel()
-            if self._logfile is not None:
-                self._logfile.close()
+            self._let_file_go()
+
+    def _open_file(self) -> None:
+        """Take the container's log file (opened ahead, or now if it is there)."""
+        if self._logfile is not None or not self._want_file:
+            return
+        if self._files is not None:
+            self._logfile = self._files.open(self.cid, self._log_path)
+        else:
+            self._logfile = logfile.open_log(self._log_path)
+
+    def _let_file_go(self) -> None:
+        self._want_file = False
+        if self._logfile is not None:
+            self._logfile.close()
+            self._logfile = None
+        if self._files is not None:
+            self._files.drop(self.cid)
 
     def _interrupted(self, exc: Exception) -> None:
         self.stats.state = "reconnecting"
@@ -223,6 +254,7 @@ class Follower:
 
     async def _cycle(self) -> bool:
         """Follow, then read what the follow stream left; True when the container is done."""
+        finished = self.read_to_end  # the last cycle read it to its end (then a start came)
         self.read_to_end = False
         rest: list[ReadAhead] = []  # asked for the moment the follow stream ends
         try:
@@ -231,12 +263,17 @@ class Follower:
             _close(rest)
             if not isinstance(exc, ContainerGone):
                 raise
+            self._open_file()
             if self._logfile is not None:
                 # Removed while we were away (a broken stream, a reconnect): the file
                 # held open has what its log held.
                 await self._rescue()
             elif self._unread:
                 await self._removed_unread()
+            elif finished:
+                self.read_to_end = True
+            else:
+                await self._lost_after(UNCONFIRMED_GAP)
             return True
         return await self._drain(rest)
 
@@ -296,8 +333,8 @@ class Follower:
             async for chunk in chunks:
                 self._received += len(chunk)
                 self._unread = False
-                if self._log_path and self._logfile is None:
-                    self._logfile = logfile.open_log(self._log_path)
+                if self._want_file and self._logfile is None:
+                    self._open_file()
                 await self._emit(reader.feed(chunk))
         except DemuxError as exc:
             log.error(
@@ -308,9 +345,11 @@ class Follower:
         return reader
 
     async def _rescue(self) -> None:
-        """Read the tail of a removed --rm container from the log file held open."""
+        """Read the tail of a removed container from the log file held open; without
+        one, what it may have logged after the last line read is reported as a gap."""
+        self._open_file()  # a file opened ahead was perhaps never taken
         if self._logfile is None:
-            log.debug("no log file to read the tail from", extra={"container": self.cid[:12]})
+            await self._lost_after(UNCONFIRMED_GAP)
             return
         logfile.RESCUES.inc()
         data = await asyncio.to_thread(logfile.read_all, self._logfile)
@@ -402,9 +441,14 @@ class Follower:
 
     async def _removed_unread(self) -> None:
         """The container was gone before its log could be read: say so for each stream."""
+        await self._lost_after(REMOVED_GAP if self._fresh else REMOVED_EARLY_GAP)
+
+    async def _lost_after(self, reason: str) -> None:
+        """Lines after the last one read may be lost: a gap for each stream until now."""
+        # dockerd sends both streams in the order they were logged: nothing before the
+        # last line read, of either stream, is missing.
         since = max(p.ts for p in self.positions.values())
         now = time.time_ns()
-        reason = REMOVED_GAP if self._fresh else REMOVED_EARLY_GAP
         for stream in STREAMS:
             await self._gap(stream, since, now, reason)
         # Accounted for to its end: saved as done, so that a listing that no longer finds

@@ -5,15 +5,17 @@ it exits, whether or not its own reader had caught up; under CPU pressure it had
 (measured: 762 of 1,000 lines sent), and by then the logs API refuses any request.
 A file opened while the container ran stays readable after its removal, so when the
 shipper can see the host's /var/lib/docker/containers (on the host, or mounted
-read-only into its container), it opens the log of each ``--rm`` container and reads
-what the stream left out from there. Parsing is pure; entries become the same frames
-the API would have sent (same 16 KiB pieces, same U+FFFD), so lines join and number
-exactly as they would have.
+read-only into its container), it holds the log of each ``--rm`` container (opened as
+dockerd creates it, logwatch.py) and reads what the stream left out from there. Without
+it, the end of such a log cannot be confirmed, and a gap says so. Parsing is pure;
+entries become the same frames the API would have sent (same 16 KiB pieces, same
+U+FFFD), so lines join and number exactly as they would have.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import BinaryIO
 
 import orjson
@@ -44,6 +46,31 @@ def frames(data: bytes) -> list[Frame]:
             continue
         out.append(Frame(stream, ts, text))
     return out
+
+
+def json_log_path(root_dir: str, cid: str) -> str:
+    """Where dockerd keeps a container's json-file log ("" when its data root is not
+    known). Inspect gives it as ``LogPath`` only once the container has started."""
+    if not root_dir:
+        return ""
+    return f"{root_dir.rstrip('/')}/containers/{cid}/{cid}-json.log"
+
+
+def unreachable(root_dir: str) -> str | None:
+    """Why the shipper cannot open the log files under dockerd's data root (None: it can
+    at least enter their folder; each file's own mode is only known when opened)."""
+    if not root_dir:
+        return "dockerd did not give its data root"
+    folder = os.path.join(root_dir, "containers")
+    try:
+        os.stat(folder)
+    except FileNotFoundError:
+        return f"{folder} is not there (mount it read-only at the same path)"
+    except OSError as exc:
+        return f"{folder}: {exc.strerror}"
+    if not os.access(folder, os.X_OK):
+        return f"{folder}: permission denied"
+    return None
 
 
 def open_log(path: str) -> BinaryIO | None:

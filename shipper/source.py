@@ -24,7 +24,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from shipper import metrics
+from shipper import logfile, metrics
 from shipper.catchup import caught_up_from, floor, gone_gaps, to_follow, worth_inspecting
 from shipper.config import ShipperConfig
 from shipper.cursor import STREAMS, CursorStore, Position, SavedMeta
@@ -34,6 +34,7 @@ from shipper.errors import ContainerGone, DockerError, DockerUnavailable
 from shipper.events import LIFECYCLE, ContainerEvent, parse_event, summary_from_event
 from shipper.follow import Follower
 from shipper.inbox import Inbox
+from shipper.logwatch import LogFiles
 from shipper.record import EventRecord, Meta, Record
 from shipper.selection import meta_from, skip_reason
 
@@ -89,6 +90,7 @@ class Supervisor:
         self._events: asyncio.Queue[Record] = asyncio.Queue(EVENT_BACKLOG)
         self._destroyed: set[str] = set()
         self._skipped: set[str] = set()  # not to be shipped, as only inspecting could tell
+        self.files: LogFiles | None = None  # containers' log files, once dockerd said where
 
     async def run(self) -> None:
         """Discover and follow until cancelled; reconnect to dockerd with backoff."""
@@ -102,6 +104,8 @@ class Supervisor:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if self.files is not None:
+                self.files.stop()
 
     async def _connect_forever(self) -> None:
         delay = 0.2
@@ -119,6 +123,8 @@ class Supervisor:
 
     async def _session(self) -> None:
         """One event subscription: list while reading events, then read events."""
+        if self.files is None:
+            await self._find_log_files()
         async with self.docker.event_stream(self._events_since()) as events:
             consumer = asyncio.create_task(self._consume(events), name="events-in")
             try:
@@ -130,6 +136,33 @@ class Supervisor:
             finally:
                 consumer.cancel()
                 await asyncio.gather(consumer, return_exceptions=True)
+
+    async def _find_log_files(self) -> None:
+        """Learn where dockerd keeps its logs: a --rm container's tail is read there."""
+        try:
+            info = await self.docker.info()
+        except DockerUnavailable:
+            raise
+        except DockerError as exc:
+            log.warning("dockerd did not say where its logs are", extra={"reason": str(exc)})
+            info = {}
+        self.files = LogFiles(str(info.get("DockerRootDir") or ""))
+        problem = logfile.unreachable(self.files.root_dir)
+        if problem:
+            log.warning(
+                "cannot read containers' log files: when dockerd ends a --rm container's"
+                " stream before its reader caught up, the lines it left out are reported"
+                " as a gap instead of being read from the file",
+                extra={"reason": problem},
+            )
+            return
+        problem = self.files.start()
+        if problem:
+            log.warning(
+                "cannot watch for new log files: a --rm container's file is opened when"
+                " its first line is read, which on a busy host can come after its removal",
+                extra={"reason": problem},
+            )
 
     def _events_since(self) -> str:
         """Replay from the last event seen, or the last sign of life, or a moment ago.
@@ -286,6 +319,7 @@ class Supervisor:
             prestart,
             complete,
             pace=self.config.read_pace,
+            files=self.files,
         )
         if inspected:
             follower.learn(summary, meta, skip=False)

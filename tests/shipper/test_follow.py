@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import struct
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 import pytest
 
 from shipper import metrics
@@ -14,7 +16,7 @@ from shipper.config import load_config
 from shipper.cursor import Position
 from shipper.docker_api import ContainerSummary, Pace
 from shipper.errors import ConfigError, ContainerGone
-from shipper.follow import REMOVED_GAP, Follower
+from shipper.follow import REMOVED_GAP, UNCONFIRMED_GAP, Follower
 from shipper.inbox import Inbox
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from tests.shipper.summaries import container
@@ -109,6 +111,79 @@ async def test_a_container_that_ran_during_a_poll_is_drained_before_it_is_remove
         got.append(record.data)
     assert got == [b"line %d" % n for n in range(1, LINES + 1)]
     assert docker.requests[:2] == [True, False]
+
+
+class _CutDocker:
+    """dockerd ended a --rm container's follow stream after half its lines (its reader was
+    behind when it was removed): the request for the rest finds it gone."""
+
+    async def logs(
+        self,
+        cid: str,
+        since: str,
+        follow: bool = True,
+        pace: object = None,
+        on_end: Callable[[int], None] | None = None,
+    ) -> AsyncIterator[bytes]:
+        if not follow:
+            raise ContainerGone(f"/containers/{cid}/logs: no such container")
+        frames = [_frame(n) for n in range(1, LINES // 2 + 1)]
+        for frame in frames:
+            yield frame
+        if on_end is not None:
+            on_end(sum(map(len, frames)))
+
+    async def inspect(self, cid: str) -> None:
+        raise ContainerGone(f"/containers/{cid}/json: no such container")
+
+
+class _HeldFile:
+    """The container's json-file log, opened while it ran (as LogFiles hands it over)."""
+
+    def __init__(self) -> None:
+        entries = [
+            orjson.dumps(
+                {"log": f"line {n}\n", "stream": "stdout", "time": f"2026-11-28T03:00:00.{n:09d}Z"}
+            )
+            for n in range(1, LINES + 1)
+        ]
+        self.data = b"\n".join(entries) + b"\n"
+        self.asked: list[str] = []
+
+    def open(self, cid: str, path: str = "") -> io.BytesIO:
+        self.asked.append(cid)
+        return io.BytesIO(self.data)
+
+    def drop(self, cid: str) -> None:
+        pass
+
+
+async def test_the_tail_of_a_cut_stream_is_read_from_the_file_opened_ahead() -> None:
+    files = _HeldFile()
+    follower, queued = await _run(_CutDocker(), files=files)
+    got = []
+    for record in queued:
+        assert isinstance(record, LogRecord), record
+        got.append(record.data)
+    assert got == [b"line %d" % n for n in range(1, LINES + 1)]
+    assert files.asked == [CID]
+    assert follower.read_to_end
+
+
+async def test_a_cut_stream_with_no_file_to_read_is_reported_as_a_gap() -> None:
+    """Nothing says whether the stream had every line: that is said, never left silent."""
+    follower, queued = await _run(_CutDocker())
+    got, gaps = [], []
+    for record in queued:
+        if isinstance(record, GapRecord):
+            gaps.append((record.stream, record.reason, record.from_ts))
+        else:
+            assert isinstance(record, LogRecord)
+            got.append(record.data)
+    assert got == [b"line %d" % n for n in range(1, LINES // 2 + 1)]
+    last = 1795834800 * 10**9 + LINES // 2  # 2026-11-28T03:00:00 plus n ns
+    assert sorted(gaps) == [("stderr", UNCONFIRMED_GAP, last), ("stdout", UNCONFIRMED_GAP, last)]
+    assert follower.read_to_end  # accounted for: no second report when it is not listed
 
 
 class _PaceRecorder:

@@ -1,0 +1,149 @@
+"""Open each container's json-file log the moment dockerd creates it.
+
+A ``--rm`` container's log file is the last resort for the lines its stream left out
+(logfile.py), and only a file opened before the container is removed can be read after.
+The follower learns of a container, and reads its first line, on the event loop; on a
+busy host that can come after a container that lived 100 ms is already gone (measured:
+the shipper read all 1,000 lines of such a container and found its file removed). So a
+thread watches dockerd's container folder with inotify and opens each new log file as
+soon as it appears, whatever the event loop is doing; the follower takes it from there.
+A file nobody takes within ``HOLD`` seconds is closed.
+
+Without inotify, or without the right to watch the folder, followers open the file by
+its path when they first read a line, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from typing import BinaryIO
+
+from inotify_simple import INotify, flags  # type: ignore[import-untyped]
+
+from shipper import logfile
+
+log = logging.getLogger("logpipe.shipper.logwatch")
+
+HOLD = 60.0  # seconds a file opened ahead is kept for its follower
+POLL_MS = 1000  # longest wait for an inotify event (then held files are swept)
+
+
+class LogFiles:
+    """Hands followers their container's json-file log, opened as early as possible."""
+
+    def __init__(self, root_dir: str) -> None:
+        self.root_dir = root_dir
+        self._folder = os.path.join(root_dir, "containers") if root_dir else ""
+        self._held: dict[str, tuple[BinaryIO, float]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def path(self, cid: str) -> str:
+        """The container's json-file log ("" when dockerd's data root is not known)."""
+        return logfile.json_log_path(self.root_dir, cid)
+
+    def start(self) -> str | None:
+        """Watch for new log files; why not, when that is not possible."""
+        if not self._folder:
+            return "dockerd did not give its data root"
+        try:
+            inotify = INotify()
+        except OSError as exc:
+            return f"no inotify: {exc.strerror or exc}"
+        try:
+            root = inotify.add_watch(self._folder, flags.CREATE | flags.ONLYDIR)
+        except OSError as exc:
+            inotify.close()
+            return f"cannot watch {self._folder}: {exc.strerror or exc}"
+        self._thread = threading.Thread(
+            target=self._watch, args=(inotify, root), name="logwatch", daemon=True
+        )
+        self._thread.start()
+        return None
+
+    def stop(self) -> None:
+        """Stop watching and close every file not taken."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2 * POLL_MS / 1000)
+        with self._lock:
+            held, self._held = self._held, {}
+        for f, _ in held.values():
+            f.close()
+
+    def open(self, cid: str, path: str = "") -> BinaryIO | None:
+        """The file opened ahead for this container, else opened now (None: cannot)."""
+        with self._lock:
+            entry = self._held.pop(cid, None)
+        if entry is not None:
+            return entry[0]
+        return logfile.open_log(path or self.path(cid))
+
+    def drop(self, cid: str) -> None:
+        """The container's file is not needed (not a --rm container, or not shipped)."""
+        with self._lock:
+            entry = self._held.pop(cid, None)
+        if entry is not None:
+            entry[0].close()
+
+    @property
+    def held(self) -> int:
+        """Files opened ahead and not taken yet."""
+        return len(self._held)
+
+    def _watch(self, inotify: INotify, root: int) -> None:
+        folders: dict[int, str] = {}  # watch -> container id, until its log file appears
+        with inotify:
+            while not self._stop.is_set():
+                try:
+                    events = inotify.read(timeout=POLL_MS)
+                except OSError as exc:
+                    log.warning("log file watch ended", extra={"reason": str(exc)})
+                    return
+                for event in events:
+                    if event.wd == root:
+                        if event.mask & flags.ISDIR:
+                            self._new_container(inotify, event.name, folders)
+                    elif event.mask & flags.IGNORED:
+                        folders.pop(event.wd, None)  # its folder was removed
+                    elif event.wd in folders and event.name == f"{folders[event.wd]}-json.log":
+                        cid = folders.pop(event.wd)
+                        self._open_ahead(cid)
+                        with contextlib.suppress(OSError):
+                            inotify.rm_watch(event.wd)
+                self._sweep()
+
+    def _new_container(self, inotify: INotify, cid: str, folders: dict[int, str]) -> None:
+        try:
+            wd = inotify.add_watch(os.path.join(self._folder, cid), flags.CREATE)
+        except OSError:
+            return  # removed already, or not a container's folder we may watch
+        folders[wd] = cid
+        if os.path.exists(self.path(cid)):  # created before the watch was in place
+            folders.pop(wd)
+            self._open_ahead(cid)
+            with contextlib.suppress(OSError):
+                inotify.rm_watch(wd)
+
+    def _open_ahead(self, cid: str) -> None:
+        f = logfile.open_log(self.path(cid))
+        if f is None:
+            return
+        with self._lock:
+            old = self._held.pop(cid, None)
+            self._held[cid] = (f, time.monotonic())
+        if old is not None:
+            old[0].close()
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            stale = [cid for cid, (_, at) in self._held.items() if now - at > HOLD]
+            files = [self._held.pop(cid)[0] for cid in stale]
+        for f in files:
+            f.close()

@@ -1,0 +1,92 @@
+"""Unit tests of opening containers' log files as dockerd creates them (real inotify)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shipper import logwatch
+from shipper.logwatch import LogFiles
+
+CID = "c" * 64
+
+
+def _wait(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Iterator[LogFiles]:
+    (tmp_path / "containers").mkdir()
+    watching = LogFiles(str(tmp_path))
+    assert watching.start() is None
+    yield watching
+    watching.stop()
+
+
+def _container(root: str, cid: str, text: bytes) -> Path:
+    """What dockerd does: the container's folder at create, its log file at start."""
+    folder = Path(root, "containers", cid)
+    folder.mkdir()
+    time.sleep(0.05)  # create, then start
+    log = folder / f"{cid}-json.log"
+    log.write_bytes(text)
+    return log
+
+
+def test_a_log_file_opened_ahead_is_read_after_its_removal(files: LogFiles) -> None:
+    log = _container(files.root_dir, CID, b'{"log":"hi\\n"}\n')
+    _wait(lambda: files.held == 1)
+    log.unlink()
+    os.rmdir(log.parent)
+    f = files.open(CID)
+    assert f is not None
+    assert f.read() == b'{"log":"hi\\n"}\n'
+    f.close()
+    assert files.held == 0
+    assert files.open(CID) is None  # taken once; the path is gone
+
+
+def test_other_files_of_the_folder_are_not_opened(files: LogFiles) -> None:
+    folder = Path(files.root_dir, "containers", CID)
+    folder.mkdir()
+    (folder / "hostname").write_text("x")
+    (folder / "config.v2.json").write_text("{}")
+    _container(files.root_dir, "d" * 64, b"x")
+    _wait(lambda: files.held == 1)
+    assert files.open(CID) is None
+
+
+def test_a_dropped_file_is_closed(files: LogFiles) -> None:
+    _container(files.root_dir, CID, b"x")
+    _wait(lambda: files.held == 1)
+    files.drop(CID)
+    assert files.held == 0
+
+
+def test_a_file_nobody_takes_is_closed(files: LogFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logwatch, "HOLD", 0.5)
+    _container(files.root_dir, CID, b"x")
+    _wait(lambda: files.held == 1, 0.4)
+    _wait(lambda: files.held == 0, 0.5 + 2 * logwatch.POLL_MS / 1000)
+
+
+def test_without_a_folder_to_watch_files_are_opened_by_path(tmp_path: Path) -> None:
+    nothing = LogFiles(str(tmp_path / "elsewhere"))
+    reason = nothing.start()
+    assert reason is not None
+    assert "cannot watch" in reason
+    log = tmp_path / "app.log"
+    log.write_bytes(b"line")
+    f = nothing.open(CID, str(log))
+    assert f is not None
+    assert f.read() == b"line"
+    f.close()
+    assert LogFiles("").start() == "dockerd did not give its data root"
