@@ -31,7 +31,8 @@ from tests.conftest import ES_URL, free_port, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("LOGPIPE_IMAGE", "logpipe:dev")
 DOCKER_SOCK = "/var/run/docker.sock"
-REQUIRED = {"LOGPIPE_TOKEN": "test-token", "DOCKER_GID": "999"}
+CONTAINERS = "/var/lib/docker/containers"
+REQUIRED = {"LOGPIPE_TOKEN": "test-token"}
 
 
 # ---- docker-compose.yml ---------------------------------------------------------------
@@ -48,7 +49,9 @@ def compose_command() -> list[str]:
 
 def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run compose on our file with .env.example as the env file, from a clean environment."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOGPIPE_", "DOCKER_GID"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("LOGPIPE_", "DOCKER_DATA_ROOT"))
+    }
     cmd = [*compose_command(), "--env-file", str(ROOT / ".env.example")]
     cmd += ["-f", str(ROOT / "docker-compose.yml"), *args]
     return subprocess.run(
@@ -82,7 +85,7 @@ def test_compose_file_validates_and_has_the_services_the_stack_needs(
 
 def test_compose_refuses_to_start_without_a_token() -> None:
     """Without LOGPIPE_TOKEN, compose fails and says which variable to set."""
-    result = compose("config", "-q", env={"DOCKER_GID": "999"})
+    result = compose("config", "-q", env={})
     assert result.returncode != 0
     assert "LOGPIPE_TOKEN" in result.stderr
 
@@ -107,7 +110,9 @@ def test_compose_services_are_wired_as_the_issue_asks(resolved: dict[str, Any]) 
     assert any(v.startswith("shipper-state:") for v in _volumes(shipper))
     assert shipper["restart"] == "unless-stopped"
     assert shipper["environment"]["LOGPIPE_COLLECTOR_URL"] == "http://lb:8080"
-    assert [str(g) for g in shipper["group_add"]] == [REQUIRED["DOCKER_GID"]]
+    # Root, to open each --rm container's log file as dockerd creates it.
+    assert shipper["user"] == "0:0"
+    assert f"{CONTAINERS}:{CONTAINERS}:ro" in _volumes(shipper)
     published = {
         name: [p["target"] if isinstance(p, dict) else p for p in s.get("ports", [])]
         for name, s in svc.items()
@@ -214,8 +219,11 @@ class Stack:
             },
             common
             | {
-                "volumes": {DOCKER_SOCK: {"bind": DOCKER_SOCK, "mode": "ro"}},
-                "group_add": [str(os.stat(DOCKER_SOCK).st_gid)],
+                "volumes": {
+                    DOCKER_SOCK: {"bind": DOCKER_SOCK, "mode": "ro"},
+                    CONTAINERS: {"bind": CONTAINERS, "mode": "ro"},
+                },
+                "user": "0:0",  # as docker-compose.yml runs it
             },
         )
 
@@ -303,6 +311,9 @@ def test_collector_and_shipper_containers_ship_a_test_containers_lines(
     )
     assert lines == expected
     assert {h["_source"]["container"]["name"] for h in hits} == {f"logpipe-app-{stack.run}"}
+    # It can hold a --rm container's log file: nothing said it cannot.
+    shipper_log = stack.shipper.logs().decode(errors="replace")
+    assert "log files" not in shipper_log, shipper_log
 
 
 @pytest.mark.integration
