@@ -57,4 +57,8 @@ def gone_gaps(cid: str, cursor: Cursor, now: int) -> list[GapRecord]:
     if cursor.done or cursor.meta is None:
         return []
     meta = Meta(cid, cursor.meta["name"], cursor.meta["image"], cursor.meta["labels"])
-    return [GapRecord(meta, s, cursor.position(s).ts, now, GONE_GAP) for s in STREAMS]
+    # dockerd sends both streams in the order they were logged: nothing before the last
+    # line read, of either stream, is missing (a stream that never had a line has no
+    # position of its own to start from).
+    since = max(cursor.position(s).ts for s in STREAMS)
+    return [GapRecord(meta, s, since, now, GONE_GAP) for s in STREAMS]

@@ -91,6 +91,7 @@ class Supervisor:
         self._destroyed: set[str] = set()
         self._skipped: set[str] = set()  # not to be shipped, as only inspecting could tell
         self.files: LogFiles | None = None  # containers' log files, once dockerd said where
+        self._gone: set[str] = set()  # found removed by a listing, their loss reported
 
     async def run(self) -> None:
         """Discover and follow until cancelled; reconnect to dockerd with backoff."""
@@ -216,6 +217,7 @@ class Supervisor:
             self._follow(summary, start, inspected=True)
 
     async def _gone_while_away(self, cid: str) -> None:
+        self._gone.add(cid)  # a replayed event must not follow it again: it is reported
         cursor = self.store.get(cid)
         self.store.forget(cid)
         for gap in gone_gaps(cid, cursor, _now_ns()) if cursor else []:
@@ -289,7 +291,7 @@ class Supervisor:
     ) -> None:
         cid = summary["id"]
         task = self.tasks.get(cid)
-        if task is not None and not task.done():
+        if (task is not None and not task.done()) or cid in self._gone:
             return
         reason = skip_reason(summary, self.config, self.self_id)
         if reason:

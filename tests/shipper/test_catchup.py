@@ -44,11 +44,11 @@ def test_where_a_new_container_is_read_from() -> None:
 
 
 def test_a_container_gone_while_away_is_a_gap_unless_read_to_the_end() -> None:
-    """Both streams get a gap from their position; a log read to its end gets none."""
+    """Both streams get a gap from the last line read; a log read to its end gets none."""
     meta = SavedMeta(name="web", image="nginx", labels={})
     cursor = Cursor({"stdout": Position(7, 1)}, floor=3, meta=meta)
     gaps = gone_gaps("c", cursor, 99)
-    assert [(g.stream, g.from_ts, g.to_ts) for g in gaps] == [("stdout", 7, 99), ("stderr", 3, 99)]
+    assert [(g.stream, g.from_ts, g.to_ts) for g in gaps] == [("stdout", 7, 99), ("stderr", 7, 99)]
     assert gaps[0].meta.name == "web"
     cursor.done = True
     assert gone_gaps("c", cursor, 99) == []

@@ -1,4 +1,4 @@
-"""Unit tests of the supervisor's handling of events for containers it cannot inspect."""
+"""Unit tests of the supervisor's handling of containers it cannot inspect or follow."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from shipper import metrics
+from shipper.catchup import GONE_GAP
 from shipper.config import load_config
-from shipper.cursor import CursorStore
+from shipper.cursor import CursorStore, Position, SavedMeta
+from shipper.docker_api import Listed
 from shipper.errors import ContainerGone
 from shipper.inbox import Inbox
 from shipper.record import EventRecord, GapRecord, Record
@@ -60,3 +62,32 @@ async def test_events_of_a_container_gone_before_its_inspection_are_not_held(
         await asyncio.gather(forward, *sup.tasks.values(), return_exceptions=True)
     assert sorted(r.stream for r in got if isinstance(r, GapRecord)) == ["stderr", "stdout"]
     assert [r.action for r in got if isinstance(r, EventRecord)] == ["start", "die", "destroy"]
+
+
+class _EmptyDocker(_GoneDocker):
+    """dockerd after a followed container was removed while the shipper was down."""
+
+    async def list_all(self) -> list[Listed]:
+        return []
+
+
+async def test_a_container_the_listing_found_removed_is_reported_once(tmp_path: Path) -> None:
+    """At start the listing and the replay of the last events race: whichever comes first,
+    the loss is reported once, from the last line read (the container printed on stdout
+    only, so stderr has no position of its own)."""
+    config = load_config(state_dir=tmp_path)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    store = CursorStore(tmp_path)
+    store.ensure(CID, 0, SavedMeta(name="gone", image="busybox", labels={}))
+    store.advance(CID, "stdout", Position(1_000, 1))
+    docker: Any = _EmptyDocker()
+    sup = Supervisor(config, docker, store, out, None)
+    await sup._list()
+    sup._on_event(_event("start", 900))  # replayed after the listing answered
+    assert CID not in sup.tasks
+    gaps = []
+    while not sup._events.empty():
+        record = sup._events.get_nowait()
+        if isinstance(record, GapRecord):
+            gaps.append((record.stream, record.from_ts, record.reason))
+    assert sorted(gaps) == [("stderr", 1_000, GONE_GAP), ("stdout", 1_000, GONE_GAP)]
