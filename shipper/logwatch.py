@@ -7,7 +7,8 @@ busy host that can come after a container that lived 100 ms is already gone (mea
 the shipper read all 1,000 lines of such a container and found its file removed). So a
 thread watches dockerd's container folder with inotify and opens each new log file as
 soon as it appears, whatever the event loop is doing; the follower takes it from there.
-A file nobody takes within ``HOLD`` seconds is closed.
+A file nobody takes within ``HOLD`` seconds is closed, and the file of a container the
+shipper does not want (not ``--rm``, or not shipped) is closed or never opened.
 
 Without inotify, or without the right to watch the folder, followers open the file by
 its path when they first read a line, as before.
@@ -29,6 +30,7 @@ from shipper import logfile
 log = logging.getLogger("logpipe.shipper.logwatch")
 
 HOLD = 60.0  # seconds a file opened ahead is kept for its follower
+MAX_HELD = 256  # files opened ahead and not taken, at most (each is a descriptor)
 POLL_MS = 1000  # longest wait for an inotify event (then held files are swept)
 
 
@@ -39,6 +41,7 @@ class LogFiles:
         self.root_dir = root_dir
         self._folder = os.path.join(root_dir, "containers") if root_dir else ""
         self._held: dict[str, tuple[BinaryIO, float]] = {}
+        self._unwanted: dict[str, float] = {}  # container id -> when it was dropped
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,6 +91,7 @@ class LogFiles:
         """The container's file is not needed (not a --rm container, or not shipped)."""
         with self._lock:
             entry = self._held.pop(cid, None)
+            self._unwanted[cid] = time.monotonic()  # its file may appear later
         if entry is not None:
             entry[0].close()
 
@@ -131,6 +135,8 @@ class LogFiles:
                 inotify.rm_watch(wd)
 
     def _open_ahead(self, cid: str) -> None:
+        if cid in self._unwanted or len(self._held) >= MAX_HELD:
+            return
         f = logfile.open_log(self.path(cid))
         if f is None:
             return
@@ -145,5 +151,7 @@ class LogFiles:
         with self._lock:
             stale = [cid for cid, (_, at) in self._held.items() if now - at > HOLD]
             files = [self._held.pop(cid)[0] for cid in stale]
+            for cid in [cid for cid, at in self._unwanted.items() if now - at > HOLD]:
+                del self._unwanted[cid]
         for f in files:
             f.close()

@@ -298,6 +298,8 @@ class Supervisor:
             log.info(
                 "not following container", extra={"container": summary["name"], "reason": reason}
             )
+            if self.files is not None:
+                self.files.drop(cid)
             return
         meta, warnings = meta_from(summary)
         for warning in warnings:

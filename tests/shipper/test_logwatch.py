@@ -90,3 +90,24 @@ def test_without_a_folder_to_watch_files_are_opened_by_path(tmp_path: Path) -> N
     assert f.read() == b"line"
     f.close()
     assert LogFiles("").start() == "dockerd did not give its data root"
+
+
+def test_a_file_dropped_before_it_appears_is_never_opened(files: LogFiles) -> None:
+    """Inspection can say a container needs no file before its start creates it."""
+    files.drop(CID)
+    _container(files.root_dir, CID, b"x")
+    _container(files.root_dir, "d" * 64, b"x")  # seen after the first: the watch is past it
+    _wait(lambda: files.held == 1)
+    held = files.open("d" * 64)
+    assert held is not None
+    held.close()
+    assert files.held == 0  # the dropped one's was never opened
+
+
+def test_files_held_ahead_are_bounded(files: LogFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logwatch, "MAX_HELD", 2)
+    for n in range(4):
+        _container(files.root_dir, str(n) * 64, b"x")
+    _wait(lambda: files.held == 2)
+    time.sleep(0.2)
+    assert files.held == 2

@@ -14,6 +14,7 @@ from shipper.cursor import CursorStore, Position, SavedMeta
 from shipper.docker_api import Listed
 from shipper.errors import ContainerGone
 from shipper.inbox import Inbox
+from shipper.logwatch import LogFiles
 from shipper.record import EventRecord, GapRecord, Record
 from shipper.source import DECISION_WAIT, Supervisor
 
@@ -91,3 +92,20 @@ async def test_a_container_the_listing_found_removed_is_reported_once(tmp_path: 
         if isinstance(record, GapRecord):
             gaps.append((record.stream, record.from_ts, record.reason))
     assert sorted(gaps) == [("stderr", 1_000, GONE_GAP), ("stdout", 1_000, GONE_GAP)]
+
+
+async def test_the_log_file_of_a_container_not_shipped_is_not_held(tmp_path: Path) -> None:
+    """Its file would stay open for a minute: filtered out, it is let go at once."""
+    root = tmp_path / "docker"
+    (root / "containers" / CID).mkdir(parents=True)
+    (root / "containers" / CID / f"{CID}-json.log").write_bytes(b"")
+    config = load_config(state_dir=tmp_path, include_names=["web-*"])
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    sup.files = LogFiles(str(root))
+    # As the watch thread does when dockerd creates the file:
+    sup.files._open_ahead(CID)
+    assert sup.files.held == 1
+    sup._on_event(_event("create", 1))  # named "gone": not shipped
+    assert CID not in sup.tasks
+    assert sup.files.held == 0
