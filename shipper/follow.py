@@ -352,7 +352,9 @@ class Follower:
             await self._lost_after(UNCONFIRMED_GAP)
             return
         logfile.RESCUES.inc()
-        data = await asyncio.to_thread(logfile.read_all, self._logfile)
+        # Nothing logged before the last line read, of either stream, is missing.
+        since = max(p.ts for p in self.positions.values())
+        data = await asyncio.to_thread(logfile.read_since, self._logfile, since)
         self._sequencers = {s: Sequencer(self.positions[s]) for s in STREAMS}
         self._expect = {}
         before = self.stats.lines

@@ -26,6 +26,8 @@ from shipper.errors import DemuxError
 from shipper.rejoin import Line, Rejoiner
 
 _STREAMS = {"stdout": STDOUT, "stderr": STDERR}
+SLACK_NS = 1_000_000_000  # the two streams' entries are in time order to within this
+PROBE_BYTES = 1 << 18  # read to find an entry: more than one entry's longest (16 KiB log)
 
 RESCUES = Counter(
     "logpipe_shipper_logfile_rescues_total",
@@ -82,10 +84,41 @@ def open_log(path: str) -> BinaryIO | None:
     return None
 
 
-def read_all(f: BinaryIO) -> bytes:
-    """Everything in the (possibly already removed) file."""
-    f.seek(0)
+def read_since(f: BinaryIO, since: int) -> bytes:
+    """The (possibly already removed) file from an entry logged at least ``SLACK_NS``
+    before ``since`` to its end; all of it when ``since`` is 0.
+
+    A --rm container that ran for days can leave gigabytes: the lines a rescue needs are
+    at the end, so the file is probed backwards from there, each probe twice as far as
+    the last, until an entry old enough is found (entries are in the order they were
+    logged, to within the slack).
+    """
+    size = f.seek(0, os.SEEK_END)
+    cut = 0
+    back = PROBE_BYTES
+    while since > 0 and back < size:
+        found = _entry_at(f, size - back)
+        if found is not None and found[1] < since - SLACK_NS:
+            cut = found[0]
+            break
+        back *= 2
+    f.seek(cut)
     return f.read()
+
+
+def _entry_at(f: BinaryIO, offset: int) -> tuple[int, int] | None:
+    """Where the first whole entry after ``offset`` starts, and its time."""
+    f.seek(offset)
+    piece = f.read(PROBE_BYTES)
+    begin = piece.find(b"\n") + 1  # the entry at offset may be cut: skip to the next
+    end = piece.find(b"\n", begin)
+    if begin == 0 or end < 0:
+        return None
+    try:
+        ts = parse_ts(orjson.loads(piece[begin:end])["time"].encode())
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, DemuxError):
+        return None
+    return offset + begin, ts
 
 
 def lines(data: bytes, max_line_bytes: int, tty: bool) -> list[Line]:

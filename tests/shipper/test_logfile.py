@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.demux import PIECE
-from shipper.logfile import lines
+from shipper.logfile import SLACK_NS, lines, read_since
 
 
 def entry(stream: str, text: str, ts: str = "2026-11-27T22:08:07.039548676Z") -> bytes:
@@ -60,3 +62,74 @@ def test_any_line_comes_back_as_written(texts: list[str]) -> None:
         for text in texts
     ]
     assert [ln.data.decode() for ln in got] == expected
+
+
+START_NS = 1_795_834_800 * 10**9  # 2026-11-28T03:00:00Z
+STEP_NS = 1_000_000  # an entry every ms
+
+
+def _long_log(path: Path, count: int) -> list[int]:
+    """`count` entries a ms apart, both streams in turn; their times."""
+    times = [START_NS + n * STEP_NS for n in range(count)]
+    with path.open("wb") as f:
+        for n, ts in enumerate(times):
+            iso = f"2026-11-28T03:00:{ts // 10**9 - 1_795_834_800:02d}.{ts % 10**9:09d}Z"
+            f.write(entry("stderr" if n % 3 == 0 else "stdout", f"line {n}\n", iso) + b"\n")
+    return times
+
+
+def test_a_rescue_reads_the_end_of_a_long_log_not_all_of_it(tmp_path: Path) -> None:
+    path = tmp_path / "json.log"
+    times = _long_log(path, 40_000)  # 40 s of lines, ~3.5 MB
+    since = times[35_000]
+    with path.open("rb") as f:
+        data = read_since(f, since)
+    got = lines(data, 1 << 20, tty=False)
+    numbers = [int(line.data.split()[1]) for line in got]
+    # From an entry at least a second (1,000 entries) before, to the very end, in order.
+    assert numbers == list(range(numbers[0], 40_000))
+    assert numbers[0] <= 34_000
+    assert got[0].ts < since - SLACK_NS
+    assert len(data) < path.stat().st_size // 4
+
+
+def test_a_rescue_starts_a_second_before_the_last_line_read(tmp_path: Path) -> None:
+    """The streams' entries may be out of order by a little: a second of slack."""
+    path = tmp_path / "json.log"
+    times = _long_log(path, 40_000)
+    since = times[-2_500]  # within the first probe's reach, but less than a second back
+    with path.open("rb") as f:
+        got = lines(read_since(f, since), 1 << 20, tty=False)
+    assert got[0].ts < since - SLACK_NS
+    assert got[-1].data == b"line 39999"
+
+
+def test_a_rescue_of_a_log_never_read_reads_all_of_it(tmp_path: Path) -> None:
+    path = tmp_path / "json.log"
+    _long_log(path, 5_000)
+    with path.open("rb") as f:
+        assert read_since(f, 0) == path.read_bytes()
+
+
+def test_a_rescue_far_behind_probes_further_back(tmp_path: Path) -> None:
+    path = tmp_path / "json.log"
+    times = _long_log(path, 40_000)
+    with path.open("rb") as f:
+        data = read_since(f, times[5_000])
+    numbers = [int(line.data.split()[1]) for line in lines(data, 1 << 20, tty=False)]
+    assert numbers == list(range(numbers[0], 40_000))
+    assert numbers[0] <= 4_000
+
+
+def test_where_a_probe_finds_no_readable_entry_the_next_looks_further(tmp_path: Path) -> None:
+    path = tmp_path / "json.log"
+    times = _long_log(path, 20_000)
+    foreign = b"".join(b'{"other":"format %d"}\n' % n for n in range(30_000))  # ~660 KB
+    with path.open("ab") as f:
+        f.write(foreign)
+    with path.open("rb") as f:
+        data = read_since(f, times[-1])
+    assert data.endswith(foreign)
+    assert len(data) > len(foreign)
+    last = lines(data, 1 << 20, tty=False)[-1]
+    assert last.data == b"line 19999"
