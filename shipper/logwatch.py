@@ -70,10 +70,9 @@ class LogFiles:
         return None
 
     def stop(self) -> None:
-        """Stop watching and close every file not taken."""
+        """Stop watching (the thread ends within POLL_MS; not waited for: this runs on
+        the event loop) and close every file not taken."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2 * POLL_MS / 1000)
         with self._lock:
             held, self._held = self._held, {}
         for f, _ in held.values():
@@ -121,6 +120,7 @@ class LogFiles:
                         with contextlib.suppress(OSError):
                             inotify.rm_watch(event.wd)
                 self._sweep()
+        self.stop()  # a file opened after stop() was called is closed too
 
     def _new_container(self, inotify: INotify, cid: str, folders: dict[int, str]) -> None:
         try:
