@@ -49,6 +49,10 @@ RESUME_GAP = "lines before the resume point were no longer in Docker's log (rota
 SKIPPED_GAP = "dockerd's follow stream skipped rotated log files and they were gone when re-read"
 REMOVED_GAP = "the container was removed before its logs could be read"
 REMOVED_EARLY_GAP = "the container was removed before the rest of its log could be read"
+ROTATED_AWAY_GAP = (
+    "the container was removed before the end of its log could be read: lines after this"
+    " may be missing (the log file the shipper held had been rotated away)"
+)
 UNCONFIRMED_GAP = (
     "the container was removed before the end of its log could be read: lines after this"
     " may be missing (the shipper could not read its log file)"
@@ -355,10 +359,17 @@ class Follower:
         # Nothing logged before the last line read, of either stream, is missing.
         since = max(p.ts for p in self.positions.values())
         data = await asyncio.to_thread(logfile.read_since, self._logfile, since)
+        found = logfile.lines(data, self.max_line_bytes, self._tty)
+        read_before = any(p.count for p in self.positions.values())
+        if read_before and not any(line.ts >= since for line in found):
+            # The last line read is not in it: rotation renamed this file away (and
+            # started the one the tail is in) after it was opened.
+            await self._lost_after(ROTATED_AWAY_GAP)
+            return
         self._sequencers = {s: Sequencer(self.positions[s]) for s in STREAMS}
         self._expect = {}
         before = self.stats.lines
-        await self._emit(logfile.lines(data, self.max_line_bytes, self._tty))
+        await self._emit(found)
         self.read_to_end = True
         if self.stats.lines > before:
             log.info(

@@ -16,7 +16,7 @@ from shipper.config import load_config
 from shipper.cursor import Position
 from shipper.docker_api import ContainerSummary, Pace
 from shipper.errors import ConfigError, ContainerGone
-from shipper.follow import REMOVED_GAP, UNCONFIRMED_GAP, Follower
+from shipper.follow import REMOVED_GAP, ROTATED_AWAY_GAP, UNCONFIRMED_GAP, Follower
 from shipper.inbox import Inbox
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from tests.shipper.summaries import container
@@ -140,12 +140,12 @@ class _CutDocker:
 class _HeldFile:
     """The container's json-file log, opened while it ran (as LogFiles hands it over)."""
 
-    def __init__(self) -> None:
+    def __init__(self, upto: int = LINES) -> None:
         entries = [
             orjson.dumps(
                 {"log": f"line {n}\n", "stream": "stdout", "time": f"2026-11-28T03:00:00.{n:09d}Z"}
             )
-            for n in range(1, LINES + 1)
+            for n in range(1, upto + 1)
         ]
         self.data = b"\n".join(entries) + b"\n"
         self.asked: list[str] = []
@@ -167,6 +167,16 @@ async def test_the_tail_of_a_cut_stream_is_read_from_the_file_opened_ahead() -> 
         got.append(record.data)
     assert got == [b"line %d" % n for n in range(1, LINES + 1)]
     assert files.asked == [CID]
+    assert follower.read_to_end
+
+
+async def test_a_held_file_rotated_away_is_no_tail_and_the_loss_is_reported() -> None:
+    """The file held has only the log's first lines: rotation started another since."""
+    follower, queued = await _run(_CutDocker(), files=_HeldFile(upto=2))
+    lines = [r.data for r in queued if isinstance(r, LogRecord)]
+    gaps = sorted((r.stream, r.reason) for r in queued if isinstance(r, GapRecord))
+    assert lines == [b"line %d" % n for n in range(1, LINES // 2 + 1)]
+    assert gaps == [("stderr", ROTATED_AWAY_GAP), ("stdout", ROTATED_AWAY_GAP)]
     assert follower.read_to_end
 
 
