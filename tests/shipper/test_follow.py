@@ -16,7 +16,7 @@ from shipper.config import load_config
 from shipper.cursor import Position
 from shipper.docker_api import ContainerSummary, Pace
 from shipper.errors import ConfigError, ContainerGone
-from shipper.follow import REMOVED_GAP, ROTATED_AWAY_GAP, UNCONFIRMED_GAP, Follower
+from shipper.follow import NO_FILE_GAP, REMOVED_GAP, ROTATED_AWAY_GAP, UNCONFIRMED_GAP, Follower
 from shipper.inbox import Inbox
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from tests.shipper.summaries import container
@@ -180,9 +180,26 @@ async def test_a_held_file_rotated_away_is_no_tail_and_the_loss_is_reported() ->
     assert follower.read_to_end
 
 
-async def test_a_cut_stream_with_no_file_to_read_is_reported_as_a_gap() -> None:
+class _NoFiles:
+    """Log files the shipper may not read."""
+
+    def open(self, cid: str, path: str = "") -> None:
+        return None
+
+    def drop(self, cid: str) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("files", "reason"),
+    [(None, UNCONFIRMED_GAP), (_NoFiles(), NO_FILE_GAP)],
+    ids=["no file wanted", "no file readable"],
+)
+async def test_a_cut_stream_with_no_file_to_read_is_reported_as_a_gap(
+    files: _NoFiles | None, reason: str
+) -> None:
     """Nothing says whether the stream had every line: that is said, never left silent."""
-    follower, queued = await _run(_CutDocker())
+    follower, queued = await _run(_CutDocker(), files=files)
     got, gaps = [], []
     for record in queued:
         if isinstance(record, GapRecord):
@@ -192,7 +209,7 @@ async def test_a_cut_stream_with_no_file_to_read_is_reported_as_a_gap() -> None:
             got.append(record.data)
     assert got == [b"line %d" % n for n in range(1, LINES // 2 + 1)]
     last = 1795834800 * 10**9 + LINES // 2  # 2026-11-28T03:00:00 plus n ns
-    assert sorted(gaps) == [("stderr", UNCONFIRMED_GAP, last), ("stdout", UNCONFIRMED_GAP, last)]
+    assert sorted(gaps) == [("stderr", reason, last), ("stdout", reason, last)]
     assert follower.read_to_end  # accounted for: no second report when it is not listed
 
 
