@@ -43,6 +43,11 @@ DUPLICATES_DROPPED = Counter(
     "Entries dockerd sent again (resume, rotation) and the shipper dropped.",
 )
 GAPS = Counter("logpipe_shipper_gaps_total", "Gaps: lines lost before they could be read.")
+UNCHECKED_ENDS = Counter(
+    "logpipe_shipper_unchecked_ends_total",
+    "Containers (not --rm) removed as their stream ended, before the end of their log"
+    " could be checked (docker rm -f of a running container).",
+)
 BATCHES_SENT = Counter("logpipe_shipper_batches_sent_total", "Batch requests sent.")
 BATCHES_ACKED = Counter("logpipe_shipper_batches_acked_total", "Batches the collector accepted.")
 BATCHES_FAILED = Counter(

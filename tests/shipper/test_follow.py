@@ -10,13 +10,14 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from shipper import metrics
 from shipper.config import load_config
 from shipper.cursor import Position
 from shipper.docker_api import ContainerSummary, Pace
 from shipper.errors import ConfigError, ContainerGone
-from shipper.follow import NO_FILE_GAP, REMOVED_GAP, ROTATED_AWAY_GAP, UNCONFIRMED_GAP, Follower
+from shipper.follow import NO_FILE_GAP, REMOVED_GAP, ROTATED_AWAY_GAP, Follower
 from shipper.inbox import Inbox
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from tests.shipper.summaries import container
@@ -190,16 +191,8 @@ class _NoFiles:
         pass
 
 
-@pytest.mark.parametrize(
-    ("files", "reason"),
-    [(None, UNCONFIRMED_GAP), (_NoFiles(), NO_FILE_GAP)],
-    ids=["no file wanted", "no file readable"],
-)
-async def test_a_cut_stream_with_no_file_to_read_is_reported_as_a_gap(
-    files: _NoFiles | None, reason: str
-) -> None:
-    """Nothing says whether the stream had every line: that is said, never left silent."""
-    follower, queued = await _run(_CutDocker(), files=files)
+def _split(queued: list[Record]) -> tuple[list[bytes], list[tuple[str, str, int]]]:
+    """Lines and gaps (stream, reason, from) of what a follower queued."""
     got, gaps = [], []
     for record in queued:
         if isinstance(record, GapRecord):
@@ -207,10 +200,30 @@ async def test_a_cut_stream_with_no_file_to_read_is_reported_as_a_gap(
         else:
             assert isinstance(record, LogRecord)
             got.append(record.data)
+    return got, sorted(gaps)
+
+
+async def test_a_cut_stream_with_no_file_to_read_is_reported_as_a_gap() -> None:
+    """A --rm container whose file the shipper may not read: nothing says whether the
+    stream had every line, and that is said, never left silent."""
+    follower, queued = await _run(_CutDocker(), files=_NoFiles())
+    got, gaps = _split(queued)
     assert got == [b"line %d" % n for n in range(1, LINES // 2 + 1)]
     last = 1795834800 * 10**9 + LINES // 2  # 2026-11-28T03:00:00 plus n ns
-    assert sorted(gaps) == [("stderr", reason, last), ("stdout", reason, last)]
+    assert gaps == [("stderr", NO_FILE_GAP, last), ("stdout", NO_FILE_GAP, last)]
     assert follower.read_to_end  # accounted for: no second report when it is not listed
+
+
+async def test_a_force_removed_containers_unchecked_end_is_counted_not_a_gap() -> None:
+    """No file is held for it (not --rm): docker rm -f, nearly always with nothing lost."""
+    name = "logpipe_shipper_unchecked_ends_total"
+    before = REGISTRY.get_sample_value(name) or 0.0
+    follower, queued = await _run(_CutDocker(), summary=container(cid=CID, running=False))
+    got, gaps = _split(queued)
+    assert got == [b"line %d" % n for n in range(1, LINES // 2 + 1)]
+    assert gaps == []
+    assert REGISTRY.get_sample_value(name) == before + 1
+    assert follower.read_to_end
 
 
 class _PaceRecorder:
