@@ -354,8 +354,7 @@ class Follower:
             await self._unconfirmed_end()
             return
         logfile.RESCUES.inc()
-        # Nothing logged before the last line read, of either stream, is missing.
-        since = max(p.ts for p in self.positions.values())
+        since = self._last_read_ts()
         data = await asyncio.to_thread(logfile.read_since, self._logfile, since)
         found = logfile.lines(data, self.max_line_bytes, self._tty)
         read_before = any(p.count for p in self.positions.values())
@@ -474,11 +473,14 @@ class Follower:
         """The container was gone before its log could be read: say so for each stream."""
         await self._lost_after(REMOVED_GAP if self._fresh else REMOVED_EARLY_GAP)
 
+    def _last_read_ts(self) -> int:
+        """Where a loss could start: dockerd sends both streams in the order they were
+        logged, so nothing before the last line read, of either stream, is missing."""
+        return max(p.ts for p in self.positions.values())
+
     async def _lost_after(self, reason: str) -> None:
         """Lines after the last one read may be lost: a gap for each stream until now."""
-        # dockerd sends both streams in the order they were logged: nothing before the
-        # last line read, of either stream, is missing.
-        since = max(p.ts for p in self.positions.values())
+        since = self._last_read_ts()
         now = time.time_ns()
         for stream in STREAMS:
             await self._gap(stream, since, now, reason)

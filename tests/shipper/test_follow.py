@@ -34,10 +34,12 @@ def _frame(n: int) -> bytes:
 class _RacingDocker:
     """A --rm container that started while the shipper's poll was on its way: the follow
     stream carried its first lines and ended when it stopped (its reader was behind);
-    a request sent at once gets the rest, any later one finds the container removed."""
+    a request sent at once gets the rest (unless `rest_refused`: removal had begun), any
+    later one finds the container removed."""
 
-    def __init__(self) -> None:
+    def __init__(self, rest_refused: bool = False) -> None:
         self.requests: list[bool] = []
+        self.rest_refused = rest_refused
 
     async def logs(
         self,
@@ -48,7 +50,7 @@ class _RacingDocker:
         on_end: Callable[[int], None] | None = None,
     ) -> AsyncIterator[bytes]:
         self.requests.append(follow)
-        if len(self.requests) > 2:
+        if len(self.requests) > 2 or (self.rest_refused and not follow):
             raise ContainerGone(f"/containers/{cid}/logs: no such container")
         upto = LINES // 2 if follow else LINES
         frames = [_frame(n) for n in range(1, upto + 1)]
@@ -114,28 +116,10 @@ async def test_a_container_that_ran_during_a_poll_is_drained_before_it_is_remove
     assert docker.requests[:2] == [True, False]
 
 
-class _CutDocker:
+def _cut_docker() -> _RacingDocker:
     """dockerd ended a --rm container's follow stream after half its lines (its reader was
     behind when it was removed): the request for the rest finds it gone."""
-
-    async def logs(
-        self,
-        cid: str,
-        since: str,
-        follow: bool = True,
-        pace: object = None,
-        on_end: Callable[[int], None] | None = None,
-    ) -> AsyncIterator[bytes]:
-        if not follow:
-            raise ContainerGone(f"/containers/{cid}/logs: no such container")
-        frames = [_frame(n) for n in range(1, LINES // 2 + 1)]
-        for frame in frames:
-            yield frame
-        if on_end is not None:
-            on_end(sum(map(len, frames)))
-
-    async def inspect(self, cid: str) -> None:
-        raise ContainerGone(f"/containers/{cid}/json: no such container")
+    return _RacingDocker(rest_refused=True)
 
 
 class _HeldFile:
@@ -161,7 +145,7 @@ class _HeldFile:
 
 async def test_the_tail_of_a_cut_stream_is_read_from_the_file_opened_ahead() -> None:
     files = _HeldFile()
-    follower, queued = await _run(_CutDocker(), files=files)
+    follower, queued = await _run(_cut_docker(), files=files)
     got = []
     for record in queued:
         assert isinstance(record, LogRecord), record
@@ -173,7 +157,7 @@ async def test_the_tail_of_a_cut_stream_is_read_from_the_file_opened_ahead() -> 
 
 async def test_a_held_file_rotated_away_is_no_tail_and_the_loss_is_reported() -> None:
     """The file held has only the log's first lines: rotation started another since."""
-    follower, queued = await _run(_CutDocker(), files=_HeldFile(upto=2))
+    follower, queued = await _run(_cut_docker(), files=_HeldFile(upto=2))
     lines = [r.data for r in queued if isinstance(r, LogRecord)]
     gaps = sorted((r.stream, r.reason) for r in queued if isinstance(r, GapRecord))
     assert lines == [b"line %d" % n for n in range(1, LINES // 2 + 1)]
@@ -206,7 +190,7 @@ def _split(queued: list[Record]) -> tuple[list[bytes], list[tuple[str, str, int]
 async def test_a_cut_stream_with_no_file_to_read_is_reported_as_a_gap() -> None:
     """A --rm container whose file the shipper may not read: nothing says whether the
     stream had every line, and that is said, never left silent."""
-    follower, queued = await _run(_CutDocker(), files=_NoFiles())
+    follower, queued = await _run(_cut_docker(), files=_NoFiles())
     got, gaps = _split(queued)
     assert got == [b"line %d" % n for n in range(1, LINES // 2 + 1)]
     last = 1795834800 * 10**9 + LINES // 2  # 2026-11-28T03:00:00 plus n ns
@@ -218,7 +202,7 @@ async def test_a_force_removed_containers_unchecked_end_is_counted_not_a_gap() -
     """No file is held for it (not --rm): docker rm -f, nearly always with nothing lost."""
     name = "logpipe_shipper_unchecked_ends_total"
     before = REGISTRY.get_sample_value(name) or 0.0
-    follower, queued = await _run(_CutDocker(), summary=container(cid=CID, running=False))
+    follower, queued = await _run(_cut_docker(), summary=container(cid=CID, running=False))
     got, gaps = _split(queued)
     assert got == [b"line %d" % n for n in range(1, LINES // 2 + 1)]
     assert gaps == []
