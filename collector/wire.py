@@ -14,14 +14,14 @@ one JSON object per line, told apart by ``kind``:
 The collector answers 200 with an :class:`IngestResult` only after Elasticsearch
 accepted (or dead-lettered) every line; any other status carries an :class:`ErrorBody`.
 
-This module imports nothing heavier than pydantic, so the shipper can import it.
+This module imports nothing heavier than pydantic and msgspec, so the shipper can import it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Literal
 
-import orjson
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 PATH_LOGS = "/v1/logs"
@@ -78,58 +78,38 @@ class Log(_Wire):
     lines: int = Field(1, ge=1, description="Physical lines joined into this one (multiline).")
 
 
-class LogFields(NamedTuple):
-    """A ``log`` line that :func:`quick_log` checked: the fields of :class:`Log`."""
+class LogFields(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A ``log`` line that :func:`quick_log` checked: the fields of :class:`Log`.
 
-    src: int
-    stream: str
-    ts: int
-    seq: int
+    The same names, types and bounds, but strict where pydantic is lax (no ``"1"`` or
+    ``1.0`` for an integer): a line this refuses may still be a valid :class:`Log`.
+    """
+
+    kind: Literal["log"]
+    src: Annotated[int, msgspec.Meta(ge=0)]
+    stream: StreamName
+    ts: Annotated[int, msgspec.Meta(ge=0, le=MAX_NS)]
     message: str
-    truncated: bool
-    lines: int
-
-    @property
-    def kind(self) -> Literal["log"]:
-        """What :class:`Log` calls its kind."""
-        return "log"
+    seq: Annotated[int, msgspec.Meta(ge=0, le=2**31)] = 0
+    truncated: bool = False
+    lines: Annotated[int, msgspec.Meta(ge=1)] = 1
 
 
-_LOG_KEYS = frozenset(Log.model_fields)
-_SEQ_MAX = 2**31
+_QUICK = msgspec.json.Decoder(LogFields)
 
 
 def quick_log(raw: bytes) -> LogFields | None:
-    """A ``log`` line of the usual shape, checked by hand against :class:`Log`'s rules.
+    """A ``log`` line of the usual shape, checked in C against :class:`Log`'s rules.
 
-    Nearly every line of a batch is a ``log`` line; reading it with orjson and checking
-    the types and bounds here costs less than pydantic's validation. None (for anything
-    else, including every invalid line) sends the line to pydantic, which also names the
-    problem: whatever this accepts, ``Log`` accepts with the same values.
+    Nearly every line of a batch is a ``log`` line; msgspec reads and checks it in a
+    fifth of the time pydantic takes. None (for anything else, including every invalid
+    line) sends the line to pydantic, which also names the problem: whatever this
+    accepts, ``Log`` accepts with the same values.
     """
     try:
-        d = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return _QUICK.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
         return None
-    if type(d) is not dict or d.get("kind") != "log" or not _LOG_KEYS.issuperset(d):
-        return None
-    src, stream, ts, message = d.get("src"), d.get("stream"), d.get("ts"), d.get("message")
-    seq, truncated, lines = d.get("seq", 0), d.get("truncated", False), d.get("lines", 1)
-    if (
-        type(src) is int
-        and type(ts) is int
-        and type(seq) is int
-        and type(lines) is int
-        and type(message) is str
-        and type(truncated) is bool
-        and (stream == "stdout" or stream == "stderr")
-        and src >= 0
-        and 0 <= ts <= MAX_NS
-        and 0 <= seq <= _SEQ_MAX
-        and lines >= 1
-    ):
-        return LogFields(src, stream, ts, seq, message, truncated, lines)
-    return None
 
 
 class Event(_Wire):
