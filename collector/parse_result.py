@@ -1,14 +1,17 @@
-"""What parsing one log line yields: the types every parser fills in."""
+"""What parsing one log line yields: the types every parser fills in.
+
+msgspec Structs rather than dataclasses: one is made per line (and an Http per access
+log line), and a Struct's __init__ runs in C (0.2-0.3 against 0.7-1.2 CPU-µs).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
 
 
-@dataclass(slots=True)
-class Http:
+class Http(msgspec.Struct):
     """ECS HTTP fields from an access log line."""
 
     method: str | None = None
@@ -23,8 +26,7 @@ class Http:
     duration_ns: int | None = None
 
 
-@dataclass(slots=True)
-class Parsed:
+class Parsed(msgspec.Struct):
     """What a parser found in one line."""
 
     message: str
@@ -36,4 +38,4 @@ class Parsed:
     attributes: dict[str, JSONValue] | None = None
     http: Http | None = None
     original: str | None = None
-    flags: list[str] = field(default_factory=list)
+    flags: list[str] = msgspec.field(default_factory=list)
