@@ -1,4 +1,4 @@
-"""The hand-checked reading of log lines agrees with the wire model's validation."""
+"""quick_log (msgspec) reads log lines as the wire model's pydantic validation does."""
 
 from __future__ import annotations
 
