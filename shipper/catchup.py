@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from shipper.cursor import STREAMS, Cursor
+from shipper.cursor import STREAMS, Cursor, last_read
 from shipper.docker_api import ContainerSummary, Listed
 from shipper.record import GapRecord, Meta
 
@@ -57,8 +57,5 @@ def gone_gaps(cid: str, cursor: Cursor, now: int) -> list[GapRecord]:
     if cursor.done or cursor.meta is None:
         return []
     meta = Meta(cid, cursor.meta["name"], cursor.meta["image"], cursor.meta["labels"])
-    # dockerd sends both streams in the order they were logged: nothing before the last
-    # line read, of either stream, is missing (a stream that never had a line has no
-    # position of its own to start from).
-    since = max(cursor.position(s).ts for s in STREAMS)
+    since = last_read(cursor.position(s) for s in STREAMS)
     return [GapRecord(meta, s, since, now, GONE_GAP) for s in STREAMS]

@@ -13,6 +13,7 @@ shipper was alive (containers that exited after it are read at the next start).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
@@ -38,6 +39,14 @@ class Position:
     def after(self, ts: int, seq: int) -> Position:
         """The position just past entry (ts, seq)."""
         return Position(ts, seq + 1)
+
+
+def last_read(positions: Iterable[Position]) -> int:
+    """Where a loss can start: the latest of the streams' positions. dockerd sends both
+    streams in the order they were logged, so nothing before the last line read, of
+    either stream, is missing (a stream that never had a line has no position of its own
+    to start from)."""
+    return max(p.ts for p in positions)
 
 
 class SavedMeta(TypedDict):

@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 from shipper import logfile, metrics
 from shipper.audit import Auditor
-from shipper.cursor import STREAMS, Position, Sequencer
+from shipper.cursor import STREAMS, Position, Sequencer, last_read
 from shipper.demux import STREAM_NAMES, format_since
 from shipper.docker_api import ContainerSummary, DockerClient, Pace, ReadAhead
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
@@ -354,7 +354,7 @@ class Follower:
             await self._unconfirmed_end()
             return
         logfile.RESCUES.inc()
-        since = self._last_read_ts()
+        since = last_read(self.positions.values())
         data = await asyncio.to_thread(logfile.read_since, self._logfile, since)
         found = logfile.lines(data, self.max_line_bytes, self._tty)
         read_before = any(p.count for p in self.positions.values())
@@ -473,14 +473,9 @@ class Follower:
         """The container was gone before its log could be read: say so for each stream."""
         await self._lost_after(REMOVED_GAP if self._fresh else REMOVED_EARLY_GAP)
 
-    def _last_read_ts(self) -> int:
-        """Where a loss could start: dockerd sends both streams in the order they were
-        logged, so nothing before the last line read, of either stream, is missing."""
-        return max(p.ts for p in self.positions.values())
-
     async def _lost_after(self, reason: str) -> None:
         """Lines after the last one read may be lost: a gap for each stream until now."""
-        since = self._last_read_ts()
+        since = last_read(self.positions.values())
         now = time.time_ns()
         for stream in STREAMS:
             await self._gap(stream, since, now, reason)
