@@ -75,7 +75,7 @@ class ShipperConfig(BaseSettings):
         20000, ge=100, description="Lines read ahead of the sender before reading pauses."
     )
     read_pace: float = Field(
-        0.05,
+        0.2,
         ge=0,
         le=1,
         description="Seconds a container's log stream is left unread after a small read "

@@ -172,7 +172,7 @@ async def _paced_reads(
     return reads, writing[0]
 
 
-PACE = 0.05  # the default of LOGPIPE_READ_PACE
+PACE = 0.05  # shorter than LOGPIPE_READ_PACE's default, so that the test is quick
 
 
 async def test_a_paced_stream_takes_what_comes_during_a_pause_in_one_read(

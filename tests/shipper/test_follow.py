@@ -253,9 +253,9 @@ async def test_follow_streams_are_paced_as_set_except_a_rm_containers(
 
 
 def test_the_read_pace_setting_is_checked_and_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    """LOGPIPE_READ_PACE: 0.05 s by default, 0 allowed, a bad value names the setting."""
+    """LOGPIPE_READ_PACE: 0.2 s by default, 0 allowed, a bad value names the setting."""
     monkeypatch.delenv("LOGPIPE_READ_PACE", raising=False)
-    assert load_config(collector_url="http://x").read_pace == 0.05
+    assert load_config(collector_url="http://x").read_pace == 0.2
     monkeypatch.setenv("LOGPIPE_READ_PACE", "0")
     assert load_config(collector_url="http://x").read_pace == 0
     for bad in ("-1", "5", "soon"):
