@@ -24,7 +24,6 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from shipper import logfile, metrics
 from shipper.audit import Auditor
@@ -55,6 +54,9 @@ _UNCONFIRMED = (
 )
 NO_FILE_GAP = _UNCONFIRMED + " (the shipper could not read its log file)"
 ROTATED_AWAY_GAP = _UNCONFIRMED + " (the log file the shipper held had been rotated away)"
+ROTATED_FULL_GAP = (
+    _UNCONFIRMED + " (the log file the shipper held was full: rotation may have begun another)"
+)
 
 
 @dataclass(slots=True)
@@ -110,7 +112,8 @@ class Follower:
         self._files = files
         self._want_file = files is not None
         self._log_path = ""  # as inspection gave it ("" before the container ran)
-        self._logfile: BinaryIO | None = None
+        self._logfile: logfile.HeldLog | None = None
+        self._rotates_at: int | None = None  # bytes of a log file when dockerd rotates it
         self._pace_after_inspection = pace  # seconds; 0: never paced
         self._pace = Pace()  # follow streams read at once until inspection says otherwise
 
@@ -136,6 +139,7 @@ class Follower:
             else:
                 self._let_file_go()
             size = file_bytes(summary["log_driver"], summary["log_opts"])
+            self._rotates_at = size
             self._jumps = JumpDetector(size) if size else None
             self._auditor = None
             if self._jumps is not None:
@@ -194,9 +198,10 @@ class Follower:
         if self._logfile is not None or not self._want_file:
             return
         if self._files is not None:
-            self._logfile = self._files.open(self.cid, self._log_path)
+            f = self._files.open(self.cid, self._log_path)
         else:
-            self._logfile = logfile.open_log(self._log_path)
+            f = logfile.open_log(self._log_path)
+        self._logfile = None if f is None else logfile.HeldLog(f)
 
     def _let_file_go(self) -> None:
         self._want_file = False
@@ -335,7 +340,9 @@ class Follower:
             async for chunk in chunks:
                 self._received += len(chunk)
                 self._unread = False
-                if self._want_file and self._logfile is None:
+                if self._logfile is not None:
+                    self._logfile.keep_up(self._log_path, time.monotonic())
+                elif self._want_file:
                     self._open_file()
                 await self._emit(reader.feed(chunk))
         except DemuxError as exc:
@@ -355,7 +362,8 @@ class Follower:
             return
         logfile.RESCUES.inc()
         since = last_read(self.positions.values())
-        data = await asyncio.to_thread(logfile.read_since, self._logfile, since)
+        held = self._logfile
+        data = await asyncio.to_thread(held.read_since, since)
         found = logfile.lines(data, self.max_line_bytes, self._tty)
         read_before = any(p.count for p in self.positions.values())
         if read_before and not any(line.ts >= since for line in found):
@@ -373,6 +381,10 @@ class Follower:
                 "tail read from the log file of a removed container",
                 extra={"container": self.cid[:12], "lines": self.stats.lines - before},
             )
+        if await asyncio.to_thread(held.full, self._rotates_at):
+            # A file rotated after the last look at it ends where dockerd was about to
+            # start another: its end need not be the log's.
+            await self._lost_after(ROTATED_FULL_GAP)
 
     async def _running(self) -> bool:
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import BinaryIO
 
 import orjson
@@ -28,6 +29,7 @@ from shipper.rejoin import Line, Rejoiner
 _STREAMS = {"stdout": STDOUT, "stderr": STDERR}
 SLACK_NS = 1_000_000_000  # the two streams' entries are in time order to within this
 PROBE_BYTES = 1 << 18  # read to find an entry: more than one entry's longest (16 KiB log)
+CHECK_EVERY = 1.0  # seconds between two looks at whether rotation replaced a held file
 
 RESCUES = Counter(
     "logpipe_shipper_logfile_rescues_total",
@@ -104,6 +106,60 @@ def read_since(f: BinaryIO, since: int) -> bytes:
         back *= 2
     f.seek(cut)
     return f.read()
+
+
+class HeldLog:
+    """A ``--rm`` container's log file held open, kept up with rotation.
+
+    With ``max-size``, dockerd renames the file it writes (``-json.log.1``) and starts a
+    new one; a file held from the container's start would then stop short of its tail.
+    So while its lines are read, the file at the log's path is compared with the one held
+    (at most every ``CHECK_EVERY`` seconds) and taken when rotation replaced it; the one
+    before is kept too, for lines written just before that rotation and not read yet.
+    """
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.current = f
+        self.previous: BinaryIO | None = None
+        self._checked = time.monotonic()
+
+    def keep_up(self, path: str, now: float) -> bool:
+        """Take the file at `path` if rotation replaced the held one; True if it did."""
+        if now - self._checked < CHECK_EVERY or not path:
+            return False
+        self._checked = now
+        try:
+            held = os.fstat(self.current.fileno())
+            there = os.stat(path)
+        except (OSError, ValueError):  # between rotation's rename and create; no fd
+            return False
+        if (there.st_ino, there.st_dev) == (held.st_ino, held.st_dev):
+            return False
+        newer = open_log(path)
+        if newer is None:
+            return False
+        if self.previous is not None:
+            self.previous.close()
+        self.previous, self.current = self.current, newer
+        return True
+
+    def read_since(self, since: int) -> bytes:
+        """:func:`read_since` of the file before the last rotation, then of the held one."""
+        before = read_since(self.previous, since) if self.previous is not None else b""
+        return before + read_since(self.current, since)
+
+    def full(self, max_bytes: int | None) -> bool:
+        """Whether the held file reached the size at which dockerd rotates: its log may go
+        on in a newer file, opened after the last look."""
+        if not max_bytes:
+            return False
+        return self.current.seek(0, os.SEEK_END) >= max_bytes
+
+    def close(self) -> None:
+        """Close the files held."""
+        for f in (self.previous, self.current):
+            if f is not None:
+                f.close()
 
 
 def _entry_at(f: BinaryIO, offset: int) -> tuple[int, int] | None:

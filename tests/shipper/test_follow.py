@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import struct
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from shipper import metrics
+from shipper import logfile, metrics
 from shipper.config import load_config
 from shipper.cursor import Position
 from shipper.docker_api import ContainerSummary, Pace
 from shipper.errors import ConfigError, ContainerGone
-from shipper.follow import NO_FILE_GAP, REMOVED_GAP, ROTATED_AWAY_GAP, Follower
+from shipper.follow import (
+    NO_FILE_GAP,
+    REMOVED_GAP,
+    ROTATED_AWAY_GAP,
+    ROTATED_FULL_GAP,
+    Follower,
+)
 from shipper.inbox import Inbox
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from tests.shipper.summaries import container
@@ -56,9 +64,13 @@ class _RacingDocker:
         frames = [_frame(n) for n in range(1, upto + 1)]
         if on_end is not None:  # dockerd ended the stream before the follower read it
             on_end(sum(map(len, frames)))
-        for frame in frames:
+        for n, frame in enumerate(frames, start=1):
+            self.before(n)
             await asyncio.sleep(0)
             yield frame
+
+    def before(self, n: int) -> None:
+        """What happens on the host before line `n` reaches the follower."""
 
     async def inspect(self, cid: str) -> None:
         raise ContainerGone(f"/containers/{cid}/json: no such container")
@@ -122,17 +134,22 @@ def _cut_docker() -> _RacingDocker:
     return _RacingDocker(rest_refused=True)
 
 
+def _json_log(first: int, last: int) -> bytes:
+    """Lines first..last as dockerd's json-file log holds them (the times of _frame)."""
+    entries = [
+        orjson.dumps(
+            {"log": f"line {n}\n", "stream": "stdout", "time": f"2026-11-28T03:00:00.{n:09d}Z"}
+        )
+        for n in range(first, last + 1)
+    ]
+    return b"\n".join(entries) + b"\n"
+
+
 class _HeldFile:
     """The container's json-file log, opened while it ran (as LogFiles hands it over)."""
 
     def __init__(self, upto: int = LINES) -> None:
-        entries = [
-            orjson.dumps(
-                {"log": f"line {n}\n", "stream": "stdout", "time": f"2026-11-28T03:00:00.{n:09d}Z"}
-            )
-            for n in range(1, upto + 1)
-        ]
-        self.data = b"\n".join(entries) + b"\n"
+        self.data = _json_log(1, upto)
         self.asked: list[str] = []
 
     def open(self, cid: str, path: str = "") -> io.BytesIO:
@@ -162,6 +179,75 @@ async def test_a_held_file_rotated_away_is_no_tail_and_the_loss_is_reported() ->
     gaps = sorted((r.stream, r.reason) for r in queued if isinstance(r, GapRecord))
     assert lines == [b"line %d" % n for n in range(1, LINES // 2 + 1)]
     assert gaps == [("stderr", ROTATED_AWAY_GAP), ("stdout", ROTATED_AWAY_GAP)]
+    assert follower.read_to_end
+
+
+def _rm_container(log_path: str = "", max_size: str | None = None) -> ContainerSummary:
+    """A --rm json-file container as inspection gives it (removed since)."""
+    summary = container(cid=CID, auto_remove=True)
+    summary["log_path"] = log_path
+    if max_size is not None:
+        summary["log_opts"] = {"max-size": max_size}
+    return summary
+
+
+class _RotatingDocker(_RacingDocker):
+    """The cut stream of a --rm container whose log rotated (max-size) while its lines
+    were read: lines 1-7 went to the first file, 8-10 to the one rotation started; the
+    follow stream carried 1-5 and ended (its reader was behind)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(rest_refused=True)
+        self.path = path
+        path.write_bytes(_json_log(1, 7))
+
+    def before(self, n: int) -> None:
+        if n == 4:
+            os.replace(self.path, f"{self.path}.1")
+            self.path.write_bytes(_json_log(8, LINES))
+
+
+class _FilesAt:
+    """The log file at a path, opened when the follower asks for it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def open(self, cid: str, path: str = "") -> io.BufferedReader:
+        return self.path.open("rb")
+
+    def drop(self, cid: str) -> None:
+        pass
+
+
+async def test_the_tail_is_read_from_the_file_rotation_started_while_lines_were_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file held from the start has lines 6-7, the one rotation started 8-10: that one
+    is taken as it appears, the first is kept, and the tail is read from both."""
+    monkeypatch.setattr(logfile, "CHECK_EVERY", 0.0)
+    path = tmp_path / f"{CID}-json.log"
+    summary = _rm_container(str(path))
+    follower, queued = await _run(_RotatingDocker(path), summary, files=_FilesAt(path))
+    got, gaps = _split(queued)
+    assert got == [b"line %d" % n for n in range(1, LINES + 1)]
+    assert gaps == []
+    assert follower.read_to_end
+
+
+@pytest.mark.parametrize(("max_size", "lost"), [("1m", False), ("200", True)])
+async def test_a_held_file_at_max_size_is_no_proof_of_the_logs_end(
+    max_size: str, lost: bool
+) -> None:
+    """A file as large as max-size may have been rotated since the last look at it: its
+    tail is read, and the lines after it are reported as possibly lost."""
+    summary = _rm_container(max_size=max_size)
+    follower, queued = await _run(_cut_docker(), summary, files=_HeldFile())
+    got, gaps = _split(queued)
+    assert got == [b"line %d" % n for n in range(1, LINES + 1)]
+    last = 1795834800 * 10**9 + LINES  # 2026-11-28T03:00:00 plus n ns
+    full = [("stderr", ROTATED_FULL_GAP, last), ("stdout", ROTATED_FULL_GAP, last)]
+    assert gaps == (full if lost else [])
     assert follower.read_to_end
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.demux import PIECE
-from shipper.logfile import SLACK_NS, lines, read_since
+from shipper.logfile import CHECK_EVERY, SLACK_NS, HeldLog, lines, read_since
 
 
 def entry(stream: str, text: str, ts: str = "2026-11-27T22:08:07.039548676Z") -> bytes:
@@ -133,3 +136,82 @@ def test_where_a_probe_finds_no_readable_entry_the_next_looks_further(tmp_path: 
     assert len(data) > len(foreign)
     last = lines(data, 1 << 20, tty=False)[-1]
     assert last.data == b"line 19999"
+
+
+def _write_log(path: Path, first: int, last: int) -> None:
+    """Lines first..last, one a millisecond, as dockerd writes a json-file log."""
+    with path.open("wb") as f:
+        for n in range(first, last + 1):
+            f.write(entry("stdout", f"line {n}\n", f"2026-11-28T03:00:00.{n:03d}000000Z") + b"\n")
+
+
+def _rotate(path: Path, first: int, last: int) -> None:
+    """What dockerd does at max-size: the file is renamed away and a new one started."""
+    os.replace(path, f"{path}.1")
+    _write_log(path, first, last)
+
+
+def _numbers(data: bytes) -> list[int]:
+    return [int(line.data.split()[1]) for line in lines(data, 1 << 20, tty=False)]
+
+
+def test_a_held_log_takes_the_file_rotation_started_and_reads_across_it(
+    tmp_path: Path,
+) -> None:
+    """Lines 6-10 went to the file rotation started: the tail is read from both files."""
+    path = tmp_path / "c-json.log"
+    _write_log(path, 1, 5)
+    held = HeldLog(path.open("rb"))
+    now = time.monotonic()
+    try:
+        _rotate(path, 6, 10)
+        assert held.keep_up(str(path), now) is False  # not looked at within CHECK_EVERY...
+        assert _numbers(held.read_since(1)) == [1, 2, 3, 4, 5]
+        assert held.keep_up(str(path), now + CHECK_EVERY) is True  # ...but after it
+        assert _numbers(held.read_since(1)) == list(range(1, 11))
+        # The same file at the path: nothing to take.
+        assert held.keep_up(str(path), now + 2 * CHECK_EVERY) is False
+    finally:
+        held.close()
+
+
+def test_a_held_log_keeps_the_file_before_the_last_rotation_only(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    _write_log(path, 1, 5)
+    first = path.open("rb")
+    held = HeldLog(first)
+    _rotate(path, 6, 10)
+    assert held.keep_up(str(path), 1e12)
+    second = held.current
+    _rotate(path, 11, 15)
+    assert held.keep_up(str(path), 2e12)
+    assert first.closed
+    assert held.previous is second
+    assert _numbers(held.read_since(1)) == list(range(6, 16))
+    held.close()
+    assert second.closed
+    assert held.current.closed
+
+
+def test_a_held_log_whose_path_is_gone_stays_as_it_is(tmp_path: Path) -> None:
+    """Between rotation's rename and its new file, or once the container is removed."""
+    path = tmp_path / "c-json.log"
+    _write_log(path, 1, 5)
+    held = HeldLog(path.open("rb"))
+    path.unlink()
+    assert held.keep_up(str(path), 1e12) is False
+    assert _numbers(held.read_since(1)) == [1, 2, 3, 4, 5]
+    held.close()
+
+
+@pytest.mark.parametrize(("rotates_at", "full"), [(None, False), (10**6, False), (1, True)])
+def test_a_held_log_is_full_at_the_size_dockerd_rotates_at(
+    tmp_path: Path, rotates_at: int | None, full: bool
+) -> None:
+    path = tmp_path / "c-json.log"
+    _write_log(path, 1, 5)
+    held = HeldLog(path.open("rb"))
+    assert held.full(rotates_at) is full
+    assert held.full(path.stat().st_size) is True  # dockerd rotates at the next write
+    assert held.full(path.stat().st_size + 1) is False
+    held.close()
