@@ -30,6 +30,7 @@ from collector.errors import (
     UnsupportedMedia,
 )
 from collector.retention_rules import RulesHolder
+from collector.runtime import fast_zlib
 from collector.sink import Sink
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult, LineError
@@ -269,6 +270,7 @@ def make_app(
     `retention` is the holder of the rules in force (reloaded by the lifecycle loop);
     routing reads it for every record.
     """
+    fast_zlib()  # process-wide; here so that every app, tests' too, inflates the same way
     app = web.Application(middlewares=[json_errors], client_max_size=config.max_body_bytes)
     app[STATE_KEY] = State(config, retention)
     app[SINK_KEY] = sink

@@ -1,5 +1,5 @@
 """Process-wide settings both logpipe processes start with: the garbage collector's
-thresholds, the C allocator's heap trimming and the event loop."""
+thresholds, the C allocator's heap trimming, the event loop, and the collector's gzip."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import gc
 import os
 from collections.abc import Callable
 from typing import Literal
+
+import aiohttp
+from zlib_ng import zlib_ng
 
 EventLoop = Literal["auto", "uvloop", "asyncio"]
 
@@ -23,6 +26,12 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+def fast_zlib() -> None:
+    """Let aiohttp inflate gzip request bodies with zlib-ng: the same streaming, bounded
+    inflation as zlib's, in 0.27 instead of 0.61 CPU-µs per wire line (BENCHMARKS)."""
+    aiohttp.set_zlib_backend(zlib_ng)
 
 
 # glibc's mallopt parameters and the values tune_malloc sets.

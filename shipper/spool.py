@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import logging
 import zlib
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from zlib_ng import gzip_ng
 
 from shipper import metrics
 from shipper.batch import Batch
@@ -111,7 +111,8 @@ class Spool:
 
     async def write(self, batch: Batch) -> Segment:
         """Write `batch` durably as the next segment, waiting for room when the buffer is full."""
-        body = await asyncio.to_thread(gzip.compress, batch.body, 1)
+        # zlib-ng's level 1: 2.5 times as fast as zlib's, a fifth larger, plain gzip.
+        body = await asyncio.to_thread(gzip_ng.compress, batch.body, 1)
         header = orjson.dumps(
             {
                 "lines": batch.lines,
