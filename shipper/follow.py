@@ -54,6 +54,10 @@ _UNCONFIRMED = (
 )
 NO_FILE_GAP = _UNCONFIRMED + " (the shipper could not read its log file)"
 ROTATED_AWAY_GAP = _UNCONFIRMED + " (the log file the shipper held had been rotated away)"
+ROTATED_BETWEEN_GAP = (
+    "the log file of these lines was rotated away before the shipper took it, and the"
+    " container was removed before they could be read"
+)
 ROTATED_FULL_GAP = (
     _UNCONFIRMED + " (the log file the shipper held was full: rotation may have begun another)"
 )
@@ -371,6 +375,12 @@ class Follower:
             # started the one the tail is in) after it was opened.
             await self._lost_after(ROTATED_AWAY_GAP)
             return
+        first = min((line.ts for line in found), default=since)
+        if read_before and first > since:
+            # The files held start after the last line read: the one it was in, and
+            # perhaps more, had been rotated away before the shipper looked.
+            for stream in STREAMS:
+                await self._gap(stream, since, first, ROTATED_BETWEEN_GAP)
         self._sequencers = {s: Sequencer(self.positions[s]) for s in STREAMS}
         self._expect = {}
         before = self.stats.lines

@@ -30,6 +30,7 @@ _STREAMS = {"stdout": STDOUT, "stderr": STDERR}
 SLACK_NS = 1_000_000_000  # the two streams' entries are in time order to within this
 PROBE_BYTES = 1 << 18  # read to find an entry: more than one entry's longest (16 KiB log)
 CHECK_EVERY = 1.0  # seconds between two looks at whether rotation replaced a held file
+HELD_FILES = 4  # files of one log held at most: the newest ones
 
 RESCUES = Counter(
     "logpipe_shipper_logfile_rescues_total",
@@ -111,55 +112,72 @@ def read_since(f: BinaryIO, since: int) -> bytes:
 class HeldLog:
     """A ``--rm`` container's log file held open, kept up with rotation.
 
-    With ``max-size``, dockerd renames the file it writes (``-json.log.1``) and starts a
-    new one; a file held from the container's start would then stop short of its tail.
-    So while its lines are read, the file at the log's path is compared with the one held
-    (at most every ``CHECK_EVERY`` seconds) and taken when rotation replaced it; the one
-    before is kept too, for lines written just before that rotation and not read yet.
+    With ``max-size``, dockerd renames the file it writes (to ``-json.log.1``, the older
+    ones one number up) and starts a new one; a file held from the container's start
+    would then stop short of its tail. So while its lines are read, the file at the
+    log's path is compared with the newest one held (at most every ``CHECK_EVERY``
+    seconds). When rotation replaced it, that file is opened, and so are the ones
+    rotation made in between (``.1``, ``.2``, ... down to the one held): lines written
+    before those rotations and not read yet are still there. The newest ``HELD_FILES``
+    are kept, oldest first.
     """
 
     def __init__(self, f: BinaryIO) -> None:
-        self.current = f
-        self.previous: BinaryIO | None = None
+        self.files = [f]
         self._checked = time.monotonic()
 
+    @property
+    def current(self) -> BinaryIO:
+        """The newest file held."""
+        return self.files[-1]
+
     def keep_up(self, path: str, now: float) -> bool:
-        """Take the file at `path` if rotation replaced the held one; True if it did."""
+        """Take the files rotation made since the last look at `path`; True if any."""
         if now - self._checked < CHECK_EVERY or not path:
             return False
         self._checked = now
         try:
-            held = os.fstat(self.current.fileno())
-            there = os.stat(path)
+            held = _identity(os.fstat(self.current.fileno()))
+            if _identity(os.stat(path)) == held:
+                return False
         except (OSError, ValueError):  # between rotation's rename and create; no fd
             return False
-        if (there.st_ino, there.st_dev) == (held.st_ino, held.st_dev):
+        between: list[str] = []  # rotated since the last look, newest first
+        for k in range(1, HELD_FILES):
+            try:
+                if _identity(os.stat(f"{path}.{k}")) == held:
+                    break
+            except OSError:
+                break  # not there, or compressed (.gz): nothing older can be told apart
+            between.append(f"{path}.{k}")
+        newer = [f for f in map(open_log, [*reversed(between), path]) if f is not None]
+        if not newer:
             return False
-        newer = open_log(path)
-        if newer is None:
-            return False
-        if self.previous is not None:
-            self.previous.close()
-        self.previous, self.current = self.current, newer
+        self.files += newer
+        for f in self.files[:-HELD_FILES]:
+            f.close()
+        del self.files[:-HELD_FILES]
         return True
 
     def read_since(self, since: int) -> bytes:
-        """:func:`read_since` of the file before the last rotation, then of the held one."""
-        before = read_since(self.previous, since) if self.previous is not None else b""
-        return before + read_since(self.current, since)
+        """:func:`read_since` of each file held, oldest first."""
+        return b"".join(read_since(f, since) for f in self.files)
 
     def full(self, max_bytes: int | None) -> bool:
-        """Whether the held file reached the size at which dockerd rotates: its log may go
-        on in a newer file, opened after the last look."""
+        """Whether the newest file held reached the size at which dockerd rotates: its log
+        may go on in a newer file, opened after the last look."""
         if not max_bytes:
             return False
         return self.current.seek(0, os.SEEK_END) >= max_bytes
 
     def close(self) -> None:
         """Close the files held."""
-        for f in (self.previous, self.current):
-            if f is not None:
-                f.close()
+        for f in self.files:
+            f.close()
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_ino, st.st_dev
 
 
 def _entry_at(f: BinaryIO, offset: int) -> tuple[int, int] | None:

@@ -23,6 +23,7 @@ from shipper.follow import (
     NO_FILE_GAP,
     REMOVED_GAP,
     ROTATED_AWAY_GAP,
+    ROTATED_BETWEEN_GAP,
     ROTATED_FULL_GAP,
     Follower,
 )
@@ -232,6 +233,25 @@ async def test_the_tail_is_read_from_the_file_rotation_started_while_lines_were_
     got, gaps = _split(queued)
     assert got == [b"line %d" % n for n in range(1, LINES + 1)]
     assert gaps == []
+    assert follower.read_to_end
+
+
+class _HeldFrom(_HeldFile):
+    """A held file that starts at line 7: rotation renamed away the one with line 6."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = _json_log(7, LINES)
+
+
+async def test_lines_in_a_file_rotated_away_before_it_was_held_are_a_gap() -> None:
+    """The stream carried 1-5, the files held start at 7: 7-10 are read, and what lay
+    between the last line read and the first held is reported, not skipped."""
+    follower, queued = await _run(_cut_docker(), files=_HeldFrom())
+    got, gaps = _split(queued)
+    assert got == [b"line %d" % n for n in (1, 2, 3, 4, 5, 7, 8, 9, 10)]
+    fifth = 1795834800 * 10**9 + LINES // 2  # 2026-11-28T03:00:00 plus n ns
+    assert gaps == [("stderr", ROTATED_BETWEEN_GAP, fifth), ("stdout", ROTATED_BETWEEN_GAP, fifth)]
     assert follower.read_to_end
 
 

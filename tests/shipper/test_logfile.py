@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.demux import PIECE
-from shipper.logfile import CHECK_EVERY, SLACK_NS, HeldLog, lines, read_since
+from shipper.logfile import CHECK_EVERY, HELD_FILES, SLACK_NS, HeldLog, lines, read_since
 
 
 def entry(stream: str, text: str, ts: str = "2026-11-27T22:08:07.039548676Z") -> bytes:
@@ -146,7 +146,11 @@ def _write_log(path: Path, first: int, last: int) -> None:
 
 
 def _rotate(path: Path, first: int, last: int) -> None:
-    """What dockerd does at max-size: the file is renamed away and a new one started."""
+    """What dockerd does at max-size: each file is renamed one number up (the one it
+    wrote becomes ``.1``) and a new one is started."""
+    older = sorted(path.parent.glob(f"{path.name}.*"), key=lambda p: -int(p.suffix[1:]))
+    for p in older:
+        os.replace(p, f"{path}.{int(p.suffix[1:]) + 1}")
     os.replace(path, f"{path}.1")
     _write_log(path, first, last)
 
@@ -175,22 +179,32 @@ def test_a_held_log_takes_the_file_rotation_started_and_reads_across_it(
         held.close()
 
 
-def test_a_held_log_keeps_the_file_before_the_last_rotation_only(tmp_path: Path) -> None:
+def test_every_file_rotated_between_two_looks_is_taken(tmp_path: Path) -> None:
+    """Two rotations within a second: the file in between (lines 6-8) is read too."""
     path = tmp_path / "c-json.log"
     _write_log(path, 1, 5)
+    held = HeldLog(path.open("rb"))
+    _rotate(path, 6, 8)
+    _rotate(path, 9, 10)
+    assert held.keep_up(str(path), 1e12)
+    assert len(held.files) == 3
+    assert _numbers(held.read_since(1)) == list(range(1, 11))
+    held.close()
+    assert all(f.closed for f in held.files)
+
+
+def test_a_held_log_keeps_its_newest_files_only(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    _write_log(path, 1, 1)
     first = path.open("rb")
     held = HeldLog(first)
-    _rotate(path, 6, 10)
-    assert held.keep_up(str(path), 1e12)
-    second = held.current
-    _rotate(path, 11, 15)
-    assert held.keep_up(str(path), 2e12)
+    for n in range(2, HELD_FILES + 2):
+        _rotate(path, n, n)
+        assert held.keep_up(str(path), n * 1e12)
     assert first.closed
-    assert held.previous is second
-    assert _numbers(held.read_since(1)) == list(range(6, 16))
+    assert len(held.files) == HELD_FILES
+    assert _numbers(held.read_since(1)) == list(range(2, HELD_FILES + 2))
     held.close()
-    assert second.closed
-    assert held.current.closed
 
 
 def test_a_held_log_whose_path_is_gone_stays_as_it_is(tmp_path: Path) -> None:
