@@ -60,6 +60,7 @@ def sink_settings(config: CollectorConfig) -> SinkSettings:
         max_bytes=config.bulk_max_bytes,
         max_docs=config.bulk_max_docs,
         concurrency=config.bulk_concurrency,
+        merge_below=config.bulk_merge_below,
         retry_deadline=config.es_retry_seconds,
         request_timeout=config.es_request_timeout,
     )

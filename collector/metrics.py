@@ -26,4 +26,8 @@ BULK_SECONDS = Histogram(
     "Duration of one _bulk request to Elasticsearch.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+BULK_MERGED = Counter(
+    "logpipe_collector_bulk_merged_total",
+    "Small batches sent to Elasticsearch in one _bulk request together with others.",
+)
 IN_FLIGHT = Gauge("logpipe_collector_batches_in_flight", "Batches being processed now.")

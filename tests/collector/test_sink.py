@@ -7,6 +7,8 @@ the fake; the real-node behaviour (mapping rejection, outages) is in tests/integ
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -211,3 +213,81 @@ async def test_request_too_large_for_the_node_is_split() -> None:
     assert set(es.ids(STREAM)) == {d.id for d in batch}  # each sent until it fit
     [dead] = es.sources(DEADLETTER_STREAM)
     assert "over the node's limit" in dead["error"]["message"]
+
+
+def named(prefix: str, n: int) -> list[Doc]:
+    """`n` documents like `docs(n)`, their ids starting with `prefix`."""
+    return [dataclasses.replace(d, id=prefix + d.id) for d in docs(n)]
+
+
+async def test_small_batches_waiting_together_share_one_request() -> None:
+    """Batches that wait for Elasticsearch at once go as one request; each learns its own."""
+    merged = counter(metrics.BULK_MERGED)
+    async with fake_es(ok) as es, Sink(es.client(), FAST) as s:
+        outcomes = await asyncio.gather(
+            s.write(named("a", 3)), s.write(named("b", 2)), s.write(named("c", 4))
+        )
+    assert [o.indexed for o in outcomes] == [3, 2, 4]
+    assert len(es.requests) == 1
+    expected = [d.id for p, n in (("a", 3), ("b", 2), ("c", 4)) for d in named(p, n)]
+    assert sorted(es.ids()) == sorted(expected)
+    assert counter(metrics.BULK_MERGED) - merged == 3
+
+
+async def test_batches_are_sent_alone_when_merging_is_off_or_they_are_big() -> None:
+    """merge_below=0 sends each batch alone; so does a batch of merge_below documents."""
+    off = dataclasses.replace(FAST, merge_below=0)
+    async with fake_es(ok) as es, Sink(es.client(), off) as s:
+        await asyncio.gather(s.write(named("a", 3)), s.write(named("b", 2)))
+    assert len(es.requests) == 2
+    big = dataclasses.replace(FAST, merge_below=3)
+    async with fake_es(ok) as es, Sink(es.client(), big) as s:
+        writes = [s.write(named(p, n)) for p, n in (("a", 3), ("b", 3), ("c", 2), ("d", 1))]
+        await asyncio.gather(*writes)
+    assert sorted(len(r) for r in es.requests) == [3, 3, 3]
+
+
+@pytest.mark.parametrize("bound", ["max_docs", "max_bytes"])
+async def test_merged_requests_keep_the_bounds(bound: str) -> None:
+    """Batches share a request only up to max_docs documents and max_bytes bytes."""
+    four = {"max_docs": 4, "max_bytes": sum(len(encode(d)) for d in named("a", 4))}
+    bounded = dataclasses.replace(FAST, **{bound: four[bound]})
+    async with fake_es(ok) as es, Sink(es.client(), bounded) as s:
+        writes = [s.write(named(p, n)) for p, n in (("a", 3), ("b", 2), ("c", 2))]
+        await asyncio.gather(*writes)
+    assert sorted(len(r) for r in es.requests) == [3, 4]
+
+
+async def test_each_batch_gets_its_own_items_of_a_merged_answer() -> None:
+    """Per-item answers of a merged request reach the batch they belong to: b's refused
+    documents are dead-lettered, c's 429 is retried, a's are indexed."""
+    first = each(lambda a, s: {"b": 400, "c": 429}.get(a["create"]["_id"][0], 201))
+    async with fake_es(first, ok) as es, Sink(es.client(), FAST) as s:
+        a, b, c = await asyncio.gather(
+            s.write(named("a", 2)), s.write(named("b", 2)), s.write(named("c", 1))
+        )
+    assert (a.indexed, a.dead_lettered) == (2, 0)
+    assert (b.indexed, b.dead_lettered) == (0, 2)
+    assert (c.indexed, c.dead_lettered) == (1, 0)
+    assert len(es.requests[0]) == 5
+    assert sorted(es.ids(DEADLETTER_STREAM)) == ["bd0", "bd1"]
+    assert es.ids(STREAM).count("cd0") == 2
+
+
+@pytest.mark.parametrize("refusal", [whole(400), whole(413)])
+async def test_a_refused_merged_request_is_sent_again_batch_by_batch(refusal: Any) -> None:
+    """A merged request refused as a whole (or too large) is not every batch's failure:
+    each batch is sent alone and gets its own answer."""
+    async with fake_es(refusal, ok) as es, Sink(es.client(), FAST) as s:
+        outcomes = await asyncio.gather(s.write(named("a", 2)), s.write(named("b", 4)))
+    assert [o.indexed for o in outcomes] == [2, 4]
+    assert [len(r) for r in es.requests] == [6, 2, 4]
+
+
+async def test_a_merged_request_that_fails_is_retried_by_each_batch() -> None:
+    """A 503 to a merged request sends every batch of it back to its own retry."""
+    async with fake_es(whole(503), ok) as es, Sink(es.client(), FAST) as s:
+        outcomes = await asyncio.gather(s.write(named("a", 2)), s.write(named("b", 3)))
+    assert [o.indexed for o in outcomes] == [2, 3]
+    assert len(es.requests[0]) == 5
+    assert sorted(es.ids()[5:]) == ["ad0", "ad1", "bd0", "bd1", "bd2"]
