@@ -66,12 +66,18 @@ def warm_up(port: int, token: str, run: str) -> None:
         resp.read()
 
 
+def batches_for(args: argparse.Namespace) -> int:
+    """Enough distinct batches that the load never runs out (50k lines/s at most)."""
+    return max(120, -(-int(args.seconds * 50_000) // args.batch_lines))
+
+
 def load(collector: services.Child, port: int, token: str, args: argparse.Namespace) -> Window:
     """Run the load generator against the collector and measure the timed window."""
     gen = subprocess.Popen(
         [*services.python("bench.loadgen"), "--url", f"http://127.0.0.1:{port}",
          "--token", token, "--seconds", str(args.seconds),
          "--connections", str(args.connections), "--batch-lines", str(args.batch_lines),
+         "--batches", str(batches_for(args)),
          "--host", f"bench-{args.run}", "--run", args.run],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         cwd=services.code_dir(), env={**os.environ, "PYTHONPATH": str(services.code_dir())},
