@@ -87,9 +87,9 @@ class CollectorConfig(BaseSettings):
     bulk_merge_below: int = Field(
         500,
         ge=0,
-        description="Batches of fewer documents than this that wait for Elasticsearch at the "
-        "same time share one _bulk request (each request costs Elasticsearch a few CPU-ms of "
-        "its own); 0 sends every batch alone.",
+        description="A batch of fewer documents waits up to 20 ms for others to share its "
+        "_bulk request (each request costs Elasticsearch a few CPU-ms of its own); 0 sends "
+        "every batch at once, alone.",
     )
     es_retry_seconds: float = Field(
         30,

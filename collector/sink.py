@@ -12,6 +12,7 @@ exceptions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -35,9 +36,11 @@ log = logging.getLogger("logpipe.collector.sink")
 # A probe (ping, template check) must not hang on a node that stopped answering.
 _PROBE_TIMEOUT = 5.0
 
-# Merged requests of small batches on their way at once. While they are, the small
-# batches that come meanwhile wait and then go together: no batch waits for others when
-# Elasticsearch is idle, and the busier it is, the more batches share each request.
+# A small batch waits this long for others to share its _bulk request (unless they
+# reach merge_below documents sooner): at most this much later in a search, against
+# a request's own cost to Elasticsearch of a few CPU-ms.
+MERGE_WAIT = 0.02
+# Merged requests on their way at once; small batches that come meanwhile wait for them.
 MERGED_IN_FLIGHT = 2
 
 # A request's answer: its body, or None with the status (None: no answer) and why.
@@ -68,6 +71,8 @@ class Sink:
         self._requests = asyncio.Semaphore(self._settings.concurrency)
         self._by_timeout: dict[float, AsyncElasticsearch] = {}
         self._parts: deque[_Part] = deque()
+        self._parts_count = 0  # documents in them
+        self._enough = asyncio.Event()  # they add up to merge_below: no need to wait more
         self._mergers: set[asyncio.Task[None] | None] = set()
 
     async def __aenter__(self) -> Sink:
@@ -156,10 +161,15 @@ class Sink:
 
         Elasticsearch spends a few CPU-ms on each _bulk request beyond its documents, so
         many shippers sending small batches cost it far more per document than a few big
-        requests do (BENCHMARKS, tenth pass).
+        requests do (BENCHMARKS, tenth pass). The payload waits up to MERGE_WAIT for others,
+        less once the waiting ones add up to merge_below documents.
         """
-        part = _Part(payload, count, deadline, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        part = _Part(payload, count, deadline, loop.time() + MERGE_WAIT, loop.create_future())
         self._parts.append(part)
+        self._parts_count += count
+        if self._parts_count >= self._settings.merge_below:
+            self._enough.set()
         if len(self._mergers) < MERGED_IN_FLIGHT:
             self._mergers.add(asyncio.create_task(self._merge()))
         return await part.answer
@@ -175,7 +185,14 @@ class Sink:
             self._mergers.discard(me)
 
     async def _merge_waiting(self) -> None:
-        while group := self._take():
+        loop = asyncio.get_running_loop()
+        while self._parts:
+            wait = self._parts[0].send_at - loop.time()
+            if wait > 0 and not self._enough.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._enough.wait(), wait)
+                continue
+            group = self._take()
             try:
                 if len(group) == 1:
                     await _settle_part(group[0], self._bulk(group[0].payload, group[0].deadline))
@@ -200,6 +217,9 @@ class Sink:
             group.append(self._parts.popleft())
             size += len(part.payload)
             count += part.count
+        self._parts_count -= count
+        if self._parts_count < self._settings.merge_below:
+            self._enough.clear()
         return group
 
     async def _send_group(self, group: list[_Part]) -> None:
@@ -322,6 +342,7 @@ class _Part:
     payload: bytes
     count: int
     deadline: float
+    send_at: float  # event loop time at which it waits no longer for others
     answer: asyncio.Future[Answer]
 
 
