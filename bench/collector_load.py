@@ -2,9 +2,12 @@
 `logpipe-collector serve` indexing into the same node, next to R measured in the same run.
 
 Reports docs/s, the collector's CPU-seconds per 100k records (/proc/<pid>/stat utime +
-stime over the timed window), its peak RSS (VmHWM), and the ratio to R. Usage:
-    python -m bench.collector_load [--seconds 30] [--connections 4] [--ceiling-seconds 20]
-        [--repeat 1] [--uvloop] [--append]
+stime over the timed window), its peak RSS (VmHWM), the ratio to R and the _bulk requests
+it sent per second. `--batch-lines 25 --rate 150 --connections 64` stands for many shippers
+sending small batches. Usage:
+    python -m bench.collector_load [--seconds 30] [--connections 4] [--batch-lines 5000]
+        [--rate 0] [--ceiling-seconds 20] [--repeat 1] [--uvloop] [--collector-env K=V]
+        [--append]
 """
 
 from __future__ import annotations
@@ -37,6 +40,18 @@ class Window:
     loadgen_cpu: float
     peak_rss_mb: float
     statuses: dict[str, int]
+    bulk_requests: float
+
+
+def bulk_requests(port: int) -> float:
+    """The _bulk requests the collector has sent so far (its /metrics)."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode()
+    for line in text.splitlines():
+        if line.startswith("logpipe_collector_bulk_seconds_count "):
+            return float(line.split()[-1])
+    raise SystemExit("the collector's /metrics has no logpipe_collector_bulk_seconds_count")
 
 
 def measure_r(seconds: float, connections: int) -> float:
@@ -77,7 +92,7 @@ def load(collector: services.Child, port: int, token: str, args: argparse.Namesp
         [*services.python("bench.loadgen"), "--url", f"http://127.0.0.1:{port}",
          "--token", token, "--seconds", str(args.seconds),
          "--connections", str(args.connections), "--batch-lines", str(args.batch_lines),
-         "--batches", str(batches_for(args)),
+         "--batches", str(batches_for(args)), "--rate", str(args.rate),
          "--host", f"bench-{args.run}", "--run", args.run],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         cwd=services.code_dir(), env={**os.environ, "PYTHONPATH": str(services.code_dir())},
@@ -90,6 +105,7 @@ def load(collector: services.Child, port: int, token: str, args: argparse.Namesp
         "es": procstat.CpuWindow(services.es_pids()),
         "loadgen": procstat.CpuWindow([gen.pid]),
     }
+    requests_before = bulk_requests(port)
     for window in watched.values():
         window.start()
     gen.stdin.write("go\n")
@@ -97,6 +113,7 @@ def load(collector: services.Child, port: int, token: str, args: argparse.Namesp
     result = orjson.loads(gen.stdout.readline())
     for window in watched.values():
         window.stop()
+    requests = bulk_requests(port) - requests_before
     gen.wait(30)
     return Window(
         received=result["received"],
@@ -107,6 +124,7 @@ def load(collector: services.Child, port: int, token: str, args: argparse.Namesp
         loadgen_cpu=watched["loadgen"].used,
         peak_rss_mb=procstat.peak_rss_mb(collector.pid),
         statuses=result["statuses"],
+        bulk_requests=requests,
     )
 
 
@@ -118,7 +136,7 @@ def row(w: Window, r: float) -> list[str]:
             f"{w.collector_cpu / w.indexed * 1e5:.2f}", f"{us:.0f}", report.fmt(1e6 / us),
             f"{w.collector_cpu / w.elapsed:.2f}", f"{w.peak_rss_mb:.0f}",
             f"{w.es_cpu / w.indexed * 1e5:.1f}", f"{w.loadgen_cpu / w.indexed * 1e5:.2f}",
-            report.fmt(w.indexed), f"{w.elapsed:.1f}",
+            report.fmt(w.indexed), f"{w.elapsed:.1f}", f"{w.bulk_requests / w.elapsed:.0f}",
             ", ".join(f"{k}: {v}" for k, v in sorted(w.statuses.items()))]  # fmt: skip
 
 
@@ -128,6 +146,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=30, help="timed load (default 30)")
     p.add_argument("--connections", type=int, default=4, help="load generator connections")
     p.add_argument("--batch-lines", type=int, default=5000, help="lines per wire batch")
+    p.add_argument("--rate", type=float, default=0,
+                   help="batches/s, as many shippers send them (0: each connection sends "
+                        "the next batch when the last is answered)")  # fmt: skip
     p.add_argument("--ceiling-seconds", type=float, default=20, help="0: skip measuring R")
     p.add_argument("--repeat", type=int, default=1, help="R + collector pairs, alternated")
     p.add_argument("--uvloop", action="store_true", help="run the collector on uvloop")
@@ -156,10 +177,12 @@ def main() -> None:
         "2. Collector alone (load generator -> logpipe-collector serve -> Elasticsearch)",
         ["docs/s", "R docs/s", "ratio to R", "collector CPU-s/100k", "CPU-µs/record",
          "records/core-s", "collector cores busy", "peak RSS MB", "ES CPU-s/100k",
-         "loadgen CPU-s/100k", "docs", "seconds", "answers"],
+         "loadgen CPU-s/100k", "docs", "seconds", "_bulk requests/s", "answers"],
         rows,
-        [f"{args.connections} connections, {args.batch_lines} lines per gzip batch; each row's "
-         f"R measured {args.ceiling_seconds:.0f} s just before its load (0 = skipped)",
+        [f"{args.connections} connections, {args.batch_lines} lines per gzip batch"
+         + (f", {args.rate:g} batches/s (paced, as many shippers send them)" if args.rate else "")
+         + f"; each row's R measured {args.ceiling_seconds:.0f} s just before its load "
+         "(0 = skipped)",
          "collector settings: " + (", ".join(args.collector_env) or "defaults")
          + (", event loop: uvloop" if args.uvloop else ", event loop: asyncio"),
          "a record = one log line = one document (indexed); per-batch source lines "

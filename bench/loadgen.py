@@ -42,26 +42,47 @@ async def post(args: argparse.Namespace, bodies: list[bytes]) -> dict[str, objec
     began = time.monotonic()
     deadline = began + args.seconds
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def send(session: aiohttp.ClientSession, body: bytes) -> None:
         nonlocal received, indexed
+        while True:  # a 503 means "busy, retry": the same batch again, as a shipper does
+            async with session.post(url, data=body, headers=headers) as resp:
+                answer = await resp.read()
+            statuses[str(resp.status)] = statuses.get(str(resp.status), 0) + 1
+            if resp.status != 503:
+                break
+            await asyncio.sleep(0.05)
+        if resp.status == 200:
+            result = orjson.loads(answer)
+            received += result["received"]
+            indexed += result["indexed"]
+
+    async def worker(session: aiohttp.ClientSession) -> None:
         while queue and time.monotonic() < deadline:
-            body = queue.pop()
-            while True:  # a 503 means "busy, retry": the same batch again, as a shipper does
-                async with session.post(url, data=body, headers=headers) as resp:
-                    answer = await resp.read()
-                statuses[str(resp.status)] = statuses.get(str(resp.status), 0) + 1
-                if resp.status != 503:
-                    break
-                await asyncio.sleep(0.05)
-            if resp.status == 200:
-                result = orjson.loads(answer)
-                received += result["received"]
-                indexed += result["indexed"]
+            await send(session, queue.pop())
+
+    async def paced(session: aiohttp.ClientSession) -> None:
+        """A batch every 1/rate s, as many shippers would send them; `connections` at once."""
+        slots = asyncio.Semaphore(args.connections)
+        sent = 0
+
+        async def one(body: bytes) -> None:
+            async with slots:
+                await send(session, body)
+
+        tasks = []
+        while queue and time.monotonic() < deadline:
+            tasks.append(asyncio.create_task(one(queue.pop())))
+            sent += 1
+            await asyncio.sleep(max(0.0, began + sent / args.rate - time.monotonic()))
+        await asyncio.gather(*tasks)
 
     timeout = aiohttp.ClientTimeout(total=300)
     connector = aiohttp.TCPConnector(limit=args.connections)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        await asyncio.gather(*(worker(session) for _ in range(args.connections)))
+        if args.rate:
+            await paced(session)
+        else:
+            await asyncio.gather(*(worker(session) for _ in range(args.connections)))
     elapsed = time.monotonic() - began
     return {
         "received": received,
@@ -82,6 +103,7 @@ def main() -> None:
     p.add_argument("--batch-lines", type=int, default=5000)
     p.add_argument("--batches", type=int, default=120, help="batches built (upper bound)")
     p.add_argument("--containers", type=int, default=20, help="sources per batch")
+    p.add_argument("--rate", type=float, default=0, help="batches/s (0: as fast as answered)")
     p.add_argument("--host", default="bench-host")
     p.add_argument("--run", default="run")
     args = p.parse_args()
