@@ -40,7 +40,8 @@ _PROBE_TIMEOUT = 5.0
 # reach merge_below documents sooner): at most this much later in a search, against
 # a request's own cost to Elasticsearch of a few CPU-ms.
 MERGE_WAIT = 0.02
-# Merged requests on their way at once; small batches that come meanwhile wait for them.
+# Merging tasks at once, each waiting, then sending what waits in one request: with two,
+# the batches that come while one merged request is on its way make up the next.
 MERGED_IN_FLIGHT = 2
 
 # A request's answer: its body, or None with the status (None: no answer) and why.
