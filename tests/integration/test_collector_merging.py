@@ -1,0 +1,98 @@
+"""Small batches posted at once share `_bulk` requests on a real node, and each batch is
+still answered for its own lines: indexed, or dead-lettered when the node refuses one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from elasticsearch import Elasticsearch
+
+from collector.templates import DEADLETTER_STREAM
+from collector.wire import NDJSON, PATH_LOGS
+from tests.conftest import Process, wait_until
+from tests.integration.test_collector_outages import collector, metric
+
+pytestmark = pytest.mark.integration
+__all__ = ["collector"]  # the fixture, shared with the outage tests
+
+BATCHES = 6
+LINES = 5
+
+
+def small_batch(host: str, refused: bool) -> bytes:
+    """LINES lines of one container on `host`; the last one too deep for the node if
+    `refused`."""
+    source = {
+        "kind": "source",
+        "src": 0,
+        "host": host,
+        "container_id": uuid.uuid4().hex * 2,
+        "container_name": "merge",
+        "image": "busybox",
+    }
+    deep: Any = "bottom"
+    for level in range(25):
+        deep = {f"l{level}": deep}
+    ts = time.time_ns()
+    lines = [json.dumps(source)]
+    for i in range(LINES):
+        message = f"line {i} of {host}"
+        if refused and i == LINES - 1:
+            message = json.dumps({"msg": "too deep", "tree": deep})
+        log = {"kind": "log", "src": 0, "stream": "stdout", "ts": ts + i, "message": message}
+        lines.append(json.dumps(log))
+    return "\n".join(lines).encode()
+
+
+async def post_all(url: str, token: str, bodies: list[bytes]) -> list[dict[str, Any]]:
+    """POST every body at once; the answers in order."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": NDJSON}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+
+        async def post(body: bytes) -> dict[str, Any]:
+            async with session.post(url + PATH_LOGS, data=body, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+                return dict(await resp.json())
+
+        return list(await asyncio.gather(*(post(b) for b in bodies)))
+
+
+def test_small_batches_share_requests_and_keep_their_own_answers(
+    es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
+) -> None:
+    token = uuid.uuid4().hex
+    _, url = collector("http://127.0.0.1:9200", token)
+    run = uuid.uuid4().hex[:8]
+    hosts = [f"merge-{run}-{i}" for i in range(BATCHES)]
+    bodies = [small_batch(host, refused=i == 2) for i, host in enumerate(hosts)]
+
+    answers = asyncio.run(post_all(url, token, bodies))
+
+    for i, answer in enumerate(answers):
+        expected = {"received": LINES + 1, "indexed": LINES, "duplicates": 0, "dead_lettered": 0}
+        if i == 2:
+            expected |= {"indexed": LINES - 1, "dead_lettered": 1}
+        assert answer == expected, f"batch {i}"
+    assert metric(url, "logpipe_collector_bulk_merged_total") >= 2, "no batches were merged"
+    assert metric(url, "logpipe_collector_bulk_seconds_count") < BATCHES + 1
+
+    def counts() -> list[int] | None:
+        es.indices.refresh(index="logs-*")
+        found = [
+            es.count(index="logs-*", query={"term": {"host.name": host}})["count"] for host in hosts
+        ]
+        return found if sum(found) == BATCHES * LINES else None
+
+    # The refused line is in the dead-letter stream (also logs-*), the rest where they go.
+    assert wait_until(counts, 30) == [LINES] * BATCHES
+    dead = es.search(index=DEADLETTER_STREAM, query={"term": {"host.name": hosts[2]}})
+    [hit] = dead["hits"]["hits"]
+    assert "depth limit" in hit["_source"]["error"]["message"]
