@@ -87,7 +87,7 @@ class CollectorConfig(BaseSettings):
     bulk_merge_below: int = Field(
         500,
         ge=0,
-        description="A batch of fewer documents waits up to 20 ms for others to share its "
+        description="A batch of fewer documents waits up to 5 ms for others to share its "
         "_bulk request (each request costs Elasticsearch a few CPU-ms of its own); 0 sends "
         "every batch at once, alone.",
     )
