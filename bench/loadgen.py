@@ -44,13 +44,14 @@ async def post(args: argparse.Namespace, bodies: list[bytes]) -> dict[str, objec
 
     async def send(session: aiohttp.ClientSession, body: bytes) -> None:
         nonlocal received, indexed
-        while True:  # a 503 means "busy, retry": the same batch again, as a shipper does
+        while True:  # a 503 means "busy, retry": the same batch again, as a shipper does,
+            # once the Retry-After the collector asked for has passed
             async with session.post(url, data=body, headers=headers) as resp:
                 answer = await resp.read()
             statuses[str(resp.status)] = statuses.get(str(resp.status), 0) + 1
             if resp.status != 503:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(float(resp.headers.get("Retry-After", "1")))
         if resp.status == 200:
             result = orjson.loads(answer)
             received += result["received"]
