@@ -61,6 +61,7 @@ def sink_settings(config: CollectorConfig) -> SinkSettings:
         max_docs=config.bulk_max_docs,
         concurrency=config.bulk_concurrency,
         merge_below=config.bulk_merge_below,
+        merge_wait=config.bulk_merge_wait,
         retry_deadline=config.es_retry_seconds,
         request_timeout=config.es_request_timeout,
     )

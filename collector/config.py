@@ -87,9 +87,16 @@ class CollectorConfig(BaseSettings):
     bulk_merge_below: int = Field(
         500,
         ge=0,
-        description="A batch of fewer documents waits up to 5 ms for others to share its "
-        "_bulk request (each request costs Elasticsearch a few CPU-ms of its own); 0 sends "
-        "every batch at once, alone.",
+        description="A batch of fewer documents waits up to bulk_merge_wait for others to "
+        "share its _bulk request (each request costs Elasticsearch a few CPU-ms of its own); "
+        "0 sends every batch at once, alone.",
+    )
+    bulk_merge_wait: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="Seconds a small batch waits for others; a waiting batch holds one of the "
+        "max_in_flight places, so longer waits merge more but refuse (503) sooner.",
     )
     es_retry_seconds: float = Field(
         30,

@@ -36,12 +36,6 @@ log = logging.getLogger("logpipe.collector.sink")
 # A probe (ping, template check) must not hang on a node that stopped answering.
 _PROBE_TIMEOUT = 5.0
 
-# A small batch waits this long for others to share its _bulk request (unless they
-# reach merge_below documents sooner). A waiting batch holds one of the collector's
-# in-flight places: 20 ms made a collector taking 200 small batches a second refuse a
-# quarter of them (503), 5 ms as few as without merging (BENCHMARKS, tenth pass).
-MERGE_WAIT = 0.005
-
 # A request's answer: its body, or None with the status (None: no answer) and why.
 Answer = tuple[dict[str, Any] | None, int | None, str]
 
@@ -55,6 +49,11 @@ class SinkSettings:
     concurrency: int = 4
     # Requests of fewer documents share a _bulk request when they wait at the same time.
     merge_below: int = 500
+    # How long such a request waits for others (unless they reach merge_below documents
+    # sooner). A waiting batch holds one of the collector's in-flight places: 20 ms made a
+    # collector taking 200 small batches a second refuse a quarter of them (503), 5 ms as
+    # few as without merging (BENCHMARKS, tenth pass).
+    merge_wait: float = 0.005
     retry_deadline: float = 30.0
     request_timeout: float = 30.0
     backoff_initial: float = 0.1
@@ -160,11 +159,12 @@ class Sink:
 
         Elasticsearch spends a few CPU-ms on each _bulk request beyond its documents, so
         many shippers sending small batches cost it far more per document than a few big
-        requests do (BENCHMARKS, tenth pass). The payload waits up to MERGE_WAIT for others,
+        requests do (BENCHMARKS, tenth pass). The payload waits up to merge_wait for others,
         less once the waiting ones add up to merge_below documents.
         """
         loop = asyncio.get_running_loop()
-        part = _Part(payload, count, deadline, loop.time() + MERGE_WAIT, loop.create_future())
+        send_at = loop.time() + self._settings.merge_wait
+        part = _Part(payload, count, deadline, send_at, loop.create_future())
         self._parts.append(part)
         self._parts_count += count
         if self._parts_count >= self._settings.merge_below:

@@ -251,25 +251,28 @@ async def later(delay: float, writing: Any) -> Any:
     return await writing
 
 
-async def test_a_small_batch_waits_a_little_for_others(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch that comes within MERGE_WAIT of a small one shares its request."""
-    monkeypatch.setattr(sink, "MERGE_WAIT", 0.5)
-    async with fake_es(ok) as es, Sink(es.client(), FAST) as s:
+async def test_a_small_batch_waits_a_little_for_others() -> None:
+    """A batch that comes within merge_wait of a small one shares its request."""
+    waiting = dataclasses.replace(FAST, merge_wait=0.5)
+    async with fake_es(ok) as es, Sink(es.client(), waiting) as s:
         await asyncio.gather(s.write(named("a", 2)), later(0.05, s.write(named("b", 2))))
     assert [len(r) for r in es.requests] == [4]
 
 
-async def test_enough_documents_end_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_enough_documents_end_the_wait() -> None:
     """Small batches that add up to merge_below documents go at once, without waiting."""
-    monkeypatch.setattr(sink, "MERGE_WAIT", 60)
-    five = dataclasses.replace(FAST, merge_below=5)
+    five = dataclasses.replace(FAST, merge_below=5, merge_wait=60)
     async with fake_es(ok) as es, Sink(es.client(), five) as s:
         writes = asyncio.gather(s.write(named("a", 3)), later(0.05, s.write(named("b", 3))))
         await asyncio.wait_for(writes, 10)
-        # Once sent, the next small batches wait for others again.
-        monkeypatch.setattr(sink, "MERGE_WAIT", 0.5)
-        await asyncio.gather(s.write(named("c", 2)), later(0.05, s.write(named("d", 2))))
-    assert [len(r) for r in es.requests] == [6, 4]
+        # Once sent, the next small batches wait for others again: c and d for e.
+        writes = asyncio.gather(
+            s.write(named("c", 2)),
+            later(0.05, s.write(named("d", 2))),
+            later(0.1, s.write(named("e", 1))),
+        )
+        await asyncio.wait_for(writes, 10)
+    assert [len(r) for r in es.requests] == [6, 5]
 
 
 async def test_batches_are_sent_alone_when_merging_is_off_or_they_are_big() -> None:

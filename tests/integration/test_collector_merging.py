@@ -69,7 +69,8 @@ def test_small_batches_share_requests_and_keep_their_own_answers(
     es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
 ) -> None:
     token = uuid.uuid4().hex
-    _, url = collector("http://127.0.0.1:9200", token)
+    # A long wait, so that the six meet however slowly they come in.
+    _, url = collector("http://127.0.0.1:9200", token, bulk_merge_wait="1")
     run = uuid.uuid4().hex[:8]
     hosts = [f"merge-{run}-{i}" for i in range(BATCHES)]
     bodies = [small_batch(host, refused=i == 2) for i, host in enumerate(hosts)]
