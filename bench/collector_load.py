@@ -45,13 +45,11 @@ class Window:
 
 def bulk_requests(port: int) -> float:
     """The _bulk requests the collector has sent so far (its /metrics)."""
-    url = f"http://127.0.0.1:{port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        text = resp.read().decode()
-    for line in text.splitlines():
-        if line.startswith("logpipe_collector_bulk_seconds_count "):
-            return float(line.split()[-1])
-    raise SystemExit("the collector's /metrics has no logpipe_collector_bulk_seconds_count")
+    name = "logpipe_collector_bulk_seconds_count"
+    sent = services.counter(f"http://127.0.0.1:{port}", (name,))
+    if sent is None:
+        raise SystemExit(f"the collector's /metrics has no {name}")
+    return sent
 
 
 def measure_r(seconds: float, connections: int) -> float:

@@ -18,7 +18,6 @@ import math
 import os
 import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 
@@ -207,14 +206,8 @@ class Bench:
 
 
 def _counter(base: str, names: tuple[str, ...]) -> int:
-    """The sum of Prometheus counters `names` served at `base`/metrics."""
-    text = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in names:
-            total += float(value)
-    return int(total)
+    """The sum of Prometheus counters `names` served at `base`/metrics (0 if none is)."""
+    return int(services.counter(base, names) or 0)
 
 
 def _settings(pairs: list[str]) -> dict[str, str]:

@@ -158,6 +158,17 @@ def wait_http(url: str, seconds: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer within {seconds}s")
 
 
+def counter(base: str, names: tuple[str, ...]) -> float | None:
+    """The sum of the unlabelled Prometheus series `names` served at `base`/metrics; None
+    when none of them is there."""
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    values = [
+        float(v) for n, _, v in (line.partition(" ") for line in text.splitlines()) if n in names
+    ]
+    return sum(values) if values else None
+
+
 def get_json(url: str) -> Any:
     """GET a JSON document."""
     with urllib.request.urlopen(url, timeout=5) as resp:
