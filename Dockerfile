@@ -21,9 +21,13 @@ WORKDIR /src
 COPY pyproject.toml README.md* ./
 RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
- && /opt/logpipe/bin/pip install --only-binary=:all: -r /tmp/requirements.txt 'setuptools>=68'
+ && /opt/logpipe/bin/pip install --only-binary=:all: -r /tmp/requirements.txt 'setuptools>=77'
+COPY LICENSE ./
 COPY shipper/ shipper/
 COPY collector/ collector/
+# The Kibana saved objects that `logpipe-collector setup --kibana-url` imports: installed
+# as the package data collector/dashboards/.
+COPY dashboards/ dashboards/
 # pip and setuptools are build tools: they leave with this stage.
 RUN /opt/logpipe/bin/pip install --no-deps --no-build-isolation . \
  && /opt/logpipe/bin/pip uninstall --yes --quiet setuptools pip \
@@ -54,8 +58,6 @@ RUN if python3 -m pip --version >/dev/null 2>&1; then \
     fi
 
 COPY --from=build /opt/logpipe /opt/logpipe
-# The Kibana saved objects that `logpipe-collector setup --kibana-url` imports.
-COPY dashboards/ /opt/logpipe/share/logpipe/dashboards/
 
 ENV PATH=/opt/logpipe/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -6,6 +6,13 @@ available, saying so every few seconds, then sends every object of every file in
 header ``kbn-xsrf``). One request, so that references between the files resolve inside
 it; ``overwrite``, so that running it again replaces the objects (idempotent).
 
+The objects live in the repository's top-level ``dashboards/`` folder, which an
+installed logpipe (wheel, Docker image) carries as the package data
+``collector/dashboards/`` (see ``package-dir`` in pyproject.toml):
+:func:`find_dashboards_dir` reads the source tree's folder when collector runs from one
+(a checkout or an editable install), else that package data through
+:mod:`importlib.resources`.
+
 This is the edge module for Kibana: aiohttp's exceptions become :class:`KibanaError`
 here and nowhere else.
 """
@@ -16,9 +23,10 @@ import asyncio
 import base64
 import logging
 import ssl
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 
 import aiohttp
@@ -31,11 +39,9 @@ log = logging.getLogger("logpipe.collector.kibana")
 
 Progress = Callable[[str], None]
 
-# Where the saved objects live: a source checkout, then the image's install prefix.
-DASHBOARD_DIRS = (
-    Path(__file__).resolve().parent.parent / "dashboards",
-    Path(sys.prefix) / "share" / "logpipe" / "dashboards",
-)
+# The saved objects as an installed logpipe carries them, and as a source tree holds them.
+DASHBOARDS_PACKAGE = "collector.dashboards"
+SOURCE_DASHBOARDS = Path(__file__).resolve().parent.parent / "dashboards"
 READY_LEVELS = frozenset({"available", "degraded"})
 
 
@@ -61,7 +67,7 @@ class SavedObjects:
 
     body: bytes
     ids: tuple[tuple[str, str], ...]
-    files: tuple[Path, ...]
+    files: tuple[Traversable, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,18 +129,27 @@ class _ImportAnswer(_Model):
     errors: list[_ObjectError] = []
 
 
-def find_dashboards_dir() -> Path:
-    """The first folder of :data:`DASHBOARD_DIRS` that holds ``*.ndjson`` files."""
-    for folder in DASHBOARD_DIRS:
-        if any(folder.glob("*.ndjson")):
-            return folder
-    looked = ", ".join(str(d) for d in DASHBOARD_DIRS)
-    raise KibanaError(f"no Kibana saved objects (*.ndjson) found; looked in {looked}")
+def find_dashboards_dir() -> Traversable:
+    """The shipped saved objects: the source tree's ``dashboards/``, else the package data."""
+    # A source tree first: its editable install cannot import the mapped package (setuptools
+    # finds no namespace package below a regular one), and a checkout must read its own files.
+    if _ndjson_files(SOURCE_DASHBOARDS):
+        return SOURCE_DASHBOARDS
+    try:
+        folder = resources.files(DASHBOARDS_PACKAGE)
+    except ModuleNotFoundError:
+        folder = None
+    if folder is None or not _ndjson_files(folder):
+        raise KibanaError(
+            f"no Kibana saved objects (*.ndjson) found in {SOURCE_DASHBOARDS} nor in the "
+            f"package data {DASHBOARDS_PACKAGE}: reinstall logpipe or pass --dashboards"
+        )
+    return folder
 
 
-def read_saved_objects(folder: Path) -> SavedObjects:
+def read_saved_objects(folder: Traversable) -> SavedObjects:
     """Every object of every ``*.ndjson`` file in `folder`, checked to be an object."""
-    files = tuple(sorted(folder.glob("*.ndjson")))
+    files = _ndjson_files(folder)
     if not files:
         raise KibanaError(f"no Kibana saved objects (*.ndjson) in {folder}")
     lines: list[bytes] = []
@@ -145,6 +160,14 @@ def read_saved_objects(folder: Path) -> SavedObjects:
                 ids.append(_object_id(line, f"{path}:{number}"))
                 lines.append(line)
     return SavedObjects(b"\n".join(lines) + b"\n", tuple(ids), files)
+
+
+def _ndjson_files(folder: Traversable) -> tuple[Traversable, ...]:
+    """The ``*.ndjson`` files of `folder` by name; none if it is not a folder."""
+    if not folder.is_dir():
+        return ()
+    found = (f for f in folder.iterdir() if f.name.endswith(".ndjson") and f.is_file())
+    return tuple(sorted(found, key=lambda f: f.name))
 
 
 def _object_id(line: bytes, where: str) -> tuple[str, str]:
@@ -158,7 +181,7 @@ def _object_id(line: bytes, where: str) -> tuple[str, str]:
 
 
 async def import_saved_objects(
-    settings: KibanaSettings, folder: Path | None = None, progress: Progress | None = None
+    settings: KibanaSettings, folder: Traversable | None = None, progress: Progress | None = None
 ) -> ImportResult:
     """Wait for Kibana, then import every saved object of `folder` in one request."""
     objects = read_saved_objects(folder or find_dashboards_dir())

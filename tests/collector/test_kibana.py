@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from collector import kibana as kibana_module
 from collector.errors import KibanaError, SetupError
 from collector.kibana import KibanaSettings, import_saved_objects, read_saved_objects
 
@@ -282,3 +283,24 @@ def test_repository_dashboards_read_as_saved_objects() -> None:
     """The shipped dashboards/ folder reads as saved objects with unique (type, id) pairs."""
     objects = read_saved_objects(Path(__file__).resolve().parents[2] / "dashboards")
     assert len(objects.ids) == len(set(objects.ids)) > 0
+
+
+def test_a_checkout_finds_its_own_dashboards_folder() -> None:
+    """Run from a source tree, the finder reads that tree's dashboards/ folder."""
+    assert kibana_module.find_dashboards_dir() == Path(__file__).resolve().parents[2] / "dashboards"
+
+
+def test_no_saved_objects_anywhere_is_an_error_that_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a source folder or the package data, the error names both and --dashboards."""
+    monkeypatch.setattr(kibana_module, "SOURCE_DASHBOARDS", tmp_path / "dashboards")
+    monkeypatch.setattr(kibana_module, "DASHBOARDS_PACKAGE", "collector.no_such_dashboards")
+    with pytest.raises(KibanaError, match=r"dashboards nor in the package data .*--dashboards"):
+        kibana_module.find_dashboards_dir()
+
+
+def test_a_dashboards_folder_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    """--dashboards naming a missing folder raises KibanaError naming it, not a traceback."""
+    with pytest.raises(KibanaError, match=rf"in {tmp_path / 'missing'}$"):
+        read_saved_objects(tmp_path / "missing")
