@@ -26,6 +26,7 @@ from docker.models.containers import Container
 from elasticsearch import Elasticsearch
 
 from collector.config import load_config
+from collector.kibana import read_saved_objects
 from tests.conftest import ES_URL, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,6 +176,36 @@ def test_image_runs_as_non_root_without_build_tools(
     assert lines[0] == "10001"
     assert "No module named pip" in out, out
     assert not [line for line in lines if line.startswith("found: ")], out
+
+
+# Run inside the image: the saved objects `setup --kibana-url` would import, and the license.
+IMAGE_PROBE = """
+import json, pathlib
+from importlib import metadata
+from collector import kibana
+objects = kibana.read_saved_objects(kibana.find_dashboards_dir())
+license = [f for f in metadata.files("logpipe") if f.name == "LICENSE"]
+print(json.dumps({
+    "files": [f.name for f in objects.files],
+    "ids": objects.ids,
+    "license": pathlib.Path(license[0].locate()).read_text() if license else "",
+}))
+"""
+
+
+@pytest.mark.integration
+def test_image_carries_the_dashboards_and_the_license(
+    image: Any, docker_client: docker.DockerClient
+) -> None:
+    """The image's collector finds every dashboards/*.ndjson object, and LICENSE is installed."""
+    out = docker_client.containers.run(
+        IMAGE, ["python3", "-c", IMAGE_PROBE], network_mode="none", remove=True
+    )
+    found = json.loads(out)
+    repo = read_saved_objects(ROOT / "dashboards")
+    assert found["files"] == [f.name for f in repo.files]
+    assert [tuple(i) for i in found["ids"]] == list(repo.ids)
+    assert found["license"] == (ROOT / "LICENSE").read_text()
 
 
 class Stack:
