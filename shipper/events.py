@@ -1,7 +1,7 @@
 """Docker's container events, parsed: what they say about a container. Pure.
 
 An event's attributes mix the container's labels with ``name``, ``image``,
-``exitCode``... (DOCKER_LOGS.md): a label with one of those names cannot be told
+``exitCode``... (docs/docker-logs.md): a label with one of those names cannot be told
 apart here, so metadata taken from an event is replaced by the inspected one as soon
 as the container is inspected. ``timeNano`` exceeds 2^53: it is kept an int.
 """

@@ -2,7 +2,7 @@
 
 The request for the logs goes out first and the container is inspected after: a
 ``--rm`` container may be removed within milliseconds of its start, and a request
-already accepted keeps streaming after removal (DOCKER_LOGS.md). Lines wait for that
+already accepted keeps streaming after removal (docs/docker-logs.md). Lines wait for that
 inspection before they are queued, so an opt-out only visible there is honoured.
 
 A container seen on its ``create`` event is asked for its logs again and again until it

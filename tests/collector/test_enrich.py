@@ -1,4 +1,4 @@
-"""Documents carry the ECS fields of DESIGN.md and a deterministic _id."""
+"""Documents carry the ECS fields of docs/architecture.md and a deterministic _id."""
 
 from __future__ import annotations
 

@@ -1,0 +1,196 @@
+"""The documentation stands alone: its relative links and #anchors resolve inside the
+repository, and neither it nor the code points at notes kept outside it.
+
+Links are Markdown inline links and reference definitions outside code blocks and code
+spans; anchors are GitHub's: a heading's text, lower-cased, with everything but letters,
+digits, `_`, `-` and spaces dropped and spaces made `-`, numbered `-1`, `-2`... when
+repeated.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+CODE_SPAN = re.compile(r"(`+).*?\1")
+INLINE_LINK = re.compile(r"!?\[(?:[^\]\\]|\\.)*\]\(\s*(<[^>]*>|[^)\s]*)(?:\s+[^)]*)?\)")
+REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)")
+LINK_TEXT = re.compile(r"!?\[((?:[^\]\\]|\\.)*)\]\([^)]*\)")
+EXTERNAL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:|^//")
+# A repository path named in a code span, e.g. `collector/wire.py` (globs excepted).
+PATH_SPAN = re.compile(r"`((?:shipper|collector|dashboards|docs|tests|bench|\.ci)/[\w./-]*)`")
+MODULE_ROW = re.compile(r"^\|\s*`([\w.]+\.py)`\s*\|")
+# Notes kept outside the repository, which readers of the project cannot open.
+OUTSIDE = re.compile(r"DESIGN\.md|DOCKER_LOGS|\.\./shared|/work/shared")
+
+
+def markdown_files() -> list[Path]:
+    """The project's documentation: the README, docs/ and the benchmarks' README."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return pages + sorted((ROOT / "bench").rglob("*.md"))
+
+
+def prose_lines(text: str) -> list[str]:
+    """The lines outside fenced code blocks."""
+    lines: list[str] = []
+    fence = ""
+    for line in text.splitlines():
+        opened = FENCE.match(line)
+        if fence:
+            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
+                fence = ""
+            continue
+        if opened:
+            fence = opened.group(1)
+            continue
+        lines.append(line)
+    return lines
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading's text."""
+    text = LINK_TEXT.sub(r"\1", heading).replace("`", "").lower()
+    kept = (
+        ch
+        for ch in text
+        if ch in " -" or unicodedata.category(ch)[0] in "LMN" or unicodedata.category(ch) == "Pc"
+    )
+    return "".join(kept).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    """Every heading anchor of a Markdown page, repeated headings numbered as GitHub does."""
+    seen: dict[str, int] = {}
+    found: set[str] = set()
+    for line in prose_lines(page.read_text(encoding="utf-8")):
+        heading = HEADING.match(line)
+        if heading:
+            base = slug(heading.group(1))
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            found.add(base if count == 0 else f"{base}-{count}")
+    return found
+
+
+def link_targets(page: Path) -> list[str]:
+    """The targets of the page's inline links and reference definitions."""
+    targets: list[str] = []
+    for line in prose_lines(page.read_text(encoding="utf-8")):
+        line = CODE_SPAN.sub("", line)
+        found = [m.group(1) for m in INLINE_LINK.finditer(line)]
+        found += [m.group(1) for m in REFERENCE.finditer(line)]
+        targets += [t.removeprefix("<").removesuffix(">") for t in found]
+    return targets
+
+
+def broken_links(page: Path, root: Path = ROOT) -> list[str]:
+    """Each relative link of `page` whose file, or whose #anchor in it, does not exist."""
+    broken: list[str] = []
+    for target in link_targets(page):
+        if not target or EXTERNAL.match(target):
+            continue
+        path_part, _, anchor = target.partition("#")
+        dest = (page.parent / unquote(path_part)).resolve() if path_part else page
+        if not dest.is_relative_to(root) or not dest.exists():
+            broken.append(f"{page.relative_to(root)}: {target}: no such file in the repository")
+        elif anchor and dest.suffix == ".md" and unquote(anchor) not in anchors(dest):
+            broken.append(f"{page.relative_to(root)}: {target}: no heading #{anchor}")
+    return broken
+
+
+def test_relative_links_and_anchors_resolve() -> None:
+    """Every relative link in the README and docs/ names an existing file and heading."""
+    broken = [problem for page in markdown_files() for problem in broken_links(page)]
+    assert broken == []
+
+
+def test_the_link_check_finds_missing_files_and_headings(tmp_path: Path) -> None:
+    """The check reports a missing file and a missing heading, and ignores code and URLs."""
+    (tmp_path / "other.md").write_text("# Other page\n\n## Twice\n\n## Twice\n")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# A `code` heading: yes\n"
+        "[ok](other.md#twice-1) [ok](#a-code-heading-yes) [ok](<other.md> 'title')\n"
+        "[web](https://example.com/x.md) `[code](gone.md)`\n"
+        "```\n[fenced](gone.md)\n```\n"
+        "[file](gone.md) [heading](other.md#twice-2)\n"
+        "[ref]: ../outside.md\n"
+    )
+    assert broken_links(page, root=tmp_path) == [
+        "page.md: gone.md: no such file in the repository",
+        "page.md: other.md#twice-2: no heading #twice-2",
+        "page.md: ../outside.md: no such file in the repository",
+    ]
+
+
+def test_readme_links_every_page_of_docs() -> None:
+    """The README links each page in docs/, so a reader can reach all of them from it."""
+    linked = {
+        (ROOT / target.partition("#")[0]).resolve() for target in link_targets(ROOT / "README.md")
+    }
+    assert [p.name for p in sorted((ROOT / "docs").glob("*.md")) if p not in linked] == []
+
+
+def test_paths_named_in_the_docs_exist() -> None:
+    """Every repository path a doc names in a code span, e.g. `collector/wire.py`, exists."""
+    missing = [
+        f"{page.relative_to(ROOT)}: {match.group(1)}"
+        for page in markdown_files()
+        for line in prose_lines(page.read_text(encoding="utf-8"))
+        for match in PATH_SPAN.finditer(line)
+        if not (ROOT / match.group(1)).exists()
+    ]
+    assert missing == []
+
+
+def test_architecture_lists_every_module_of_shipper_and_collector() -> None:
+    """docs/architecture.md has one row per module of shipper/ and collector/, and no other."""
+    listed: dict[str, set[str]] = {"shipper": set(), "collector": set()}
+    package = ""
+    for line in prose_lines((ROOT / "docs/architecture.md").read_text(encoding="utf-8")):
+        heading = HEADING.match(line)
+        if heading:
+            package = heading.group(1).strip("` /")
+        row = MODULE_ROW.match(line)
+        if row and package in listed:
+            listed[package].add(row.group(1))
+    actual = {name: {p.name for p in (ROOT / name).glob("*.py")} for name in listed}
+    actual = {name: files - {"__init__.py"} for name, files in actual.items()}
+    assert listed == actual
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "README.md",
+        "docs",
+        "shipper",
+        "collector",
+        "tests",
+        "bench",
+        ".ci",
+        "Dockerfile",
+        "docker-compose.yml",
+        "pyproject.toml",
+    ],
+)
+def test_nothing_points_at_notes_outside_the_repository(folder: str) -> None:
+    """No doc, comment, docstring or test refers to design notes kept outside the repository."""
+    base = ROOT / folder
+    files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+    this = Path(__file__).resolve()
+    mentions = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in files
+        if path.resolve() != this and path.suffix in {"", ".md", ".py", ".sh", ".yml", ".toml"}
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1)
+        if OUTSIDE.search(line)
+    ]
+    assert mentions == []
