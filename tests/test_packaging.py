@@ -1,5 +1,6 @@
 """The built distribution: a wheel made from the files the image's build copies, installed
-into a fresh virtualenv, carries the Kibana saved objects and the license.
+into a fresh virtualenv, carries the Kibana saved objects and the license; an editable
+install finds them too.
 
 Building needs setuptools from the package index (pip's build isolation), like any
 `pip install` of logpipe; installing the wheel is offline.
@@ -14,6 +15,7 @@ import sys
 import venv
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,21 +34,56 @@ print(json.dumps({"module": kibana.__file__, "files": names, "ids": objects.ids}
 """
 
 
-def build_wheel(tmp_path: Path) -> Path:
-    """A wheel of a copy of the sources, so that the build leaves the checkout untouched."""
-    src = tmp_path / "src"
+def copy_sources(dest: Path) -> Path:
+    """A copy of what a build needs, so that building leaves the checkout untouched."""
     for name in SOURCES:
         if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            src.mkdir(exist_ok=True)
-            shutil.copy2(ROOT / name, src / name)
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
+def build_wheel(tmp_path: Path) -> Path:
+    """A wheel of a copy of the sources."""
+    src = copy_sources(tmp_path / "src")
     out = tmp_path / "wheels"
     cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)]
     built = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=240)
     assert built.returncode == 0, built.stderr
     (wheel,) = out.glob("logpipe-*.whl")
     return wheel
+
+
+def install_into_fresh_venv(env_dir: Path, *what: str) -> Path:
+    """A virtualenv over the system's packages (its dependencies), with `what` installed."""
+    venv.create(env_dir, system_site_packages=True)
+    python = env_dir / "bin" / "python"
+    # --ignore-installed: a logpipe installed beside the system's packages must not count.
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps"]
+    pip += ["--ignore-installed", *what]
+    installed = subprocess.run(pip, capture_output=True, text=True, check=False, timeout=240)
+    assert installed.returncode == 0, installed.stderr
+    return python
+
+
+def probe_saved_objects(python: Path, cwd: Path) -> dict[str, Any]:
+    """What collector.kibana finds when run by `python` outside any checkout."""
+    # -I: neither PYTHONPATH nor the working folder may lend it the checkout's files.
+    ran = subprocess.run(
+        [str(python), "-I", "-c", PROBE], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+    found: dict[str, Any] = json.loads(ran.stdout)
+    return found
+
+
+def assert_same_objects_as_the_repository(found: dict[str, Any]) -> None:
+    """The files and (type, id) pairs found are those of the repository's dashboards/."""
+    repo = read_saved_objects(ROOT / "dashboards")
+    assert found["files"] == [f.name for f in repo.files]
+    assert [tuple(i) for i in found["ids"]] == list(repo.ids)
 
 
 @pytest.fixture(scope="module")
@@ -61,23 +98,20 @@ def test_installed_wheel_finds_the_same_saved_objects_as_the_repository(
 ) -> None:
     """In a fresh virtualenv, the installed collector finds every dashboards/*.ndjson object."""
     env_dir = tmp_path / "venv"
-    # The system's site-packages bring the dependencies, so the install needs no index.
-    venv.create(env_dir, system_site_packages=True)
-    python = env_dir / "bin" / "python"
-    # --ignore-installed: a logpipe installed beside the system's packages must not count.
-    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps"]
-    pip += ["--no-index", "--ignore-installed", str(wheel)]
-    installed = subprocess.run(pip, capture_output=True, text=True, check=False, timeout=120)
-    assert installed.returncode == 0, installed.stderr
-    # -I: neither PYTHONPATH nor the working folder may lend it the checkout's files.
-    probe = [str(python), "-I", "-c", PROBE]
-    ran = subprocess.run(probe, cwd=tmp_path, capture_output=True, text=True, check=False)
-    assert ran.returncode == 0, ran.stderr
-    found = json.loads(ran.stdout)
+    python = install_into_fresh_venv(env_dir, "--no-index", str(wheel))
+    found = probe_saved_objects(python, tmp_path)
     assert Path(found["module"]).is_relative_to(env_dir), found["module"]
-    repo = read_saved_objects(ROOT / "dashboards")
-    assert found["files"] == [f.name for f in repo.files]
-    assert [tuple(i) for i in found["ids"]] == list(repo.ids)
+    assert_same_objects_as_the_repository(found)
+
+
+@pytest.mark.slow
+def test_editable_install_finds_the_source_trees_saved_objects(tmp_path: Path) -> None:
+    """`pip install -e` of a source tree finds that tree's dashboards/ from anywhere."""
+    src = copy_sources(tmp_path / "src")
+    python = install_into_fresh_venv(tmp_path / "venv", "-e", str(src))
+    found = probe_saved_objects(python, tmp_path)
+    assert Path(found["module"]).is_relative_to(src), found["module"]
+    assert_same_objects_as_the_repository(found)
 
 
 @pytest.mark.slow
