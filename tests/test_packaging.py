@@ -1,9 +1,9 @@
-"""The built distribution: a wheel made from the files the image's build copies, installed
-into a fresh virtualenv, carries the Kibana saved objects and the license; an editable
-install finds them too.
+"""The built distributions: an sdist made from the files the image's build copies, and a
+wheel made from that sdist, carry the Kibana saved objects and the license; installed
+into a fresh virtualenv the wheel finds them, and so does an editable install.
 
-Building needs setuptools from the package index (pip's build isolation), like any
-`pip install` of logpipe; installing the wheel is offline.
+Building needs setuptools from the package index (as `build-system.requires` says), like
+any `pip install` of logpipe; installing the wheel is offline.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
+import tomllib
 import venv
 import zipfile
 from pathlib import Path
@@ -45,11 +47,35 @@ def copy_sources(dest: Path) -> Path:
     return dest
 
 
-def build_wheel(tmp_path: Path) -> Path:
-    """A wheel of a copy of the sources."""
+def build_sdist(tmp_path: Path) -> Path:
+    """An sdist of a copy of the sources, made by the build backend pyproject.toml names."""
     src = copy_sources(tmp_path / "src")
-    out = tmp_path / "wheels"
-    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)]
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        requires = tomllib.load(f)["build-system"]["requires"]
+    backend = tmp_path / "backend"
+    venv.create(backend)
+    pip = [sys.executable, "-m", "pip", "--python", str(backend / "bin" / "python")]
+    got = subprocess.run(
+        [*pip, "install", "-q", *requires], capture_output=True, text=True, check=False
+    )
+    assert got.returncode == 0, got.stderr
+    out = tmp_path / "sdist"
+    hook = f"from setuptools import build_meta; build_meta.build_sdist({str(out)!r})"
+    built = subprocess.run(
+        [str(backend / "bin" / "python"), "-c", hook],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (sdist,) = out.glob("logpipe-*.tar.gz")
+    return sdist
+
+
+def build_wheel(source: Path, out: Path) -> Path:
+    """A wheel of `source` (a folder or an sdist), built with pip."""
+    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)]
     built = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=240)
     assert built.returncode == 0, built.stderr
     (wheel,) = out.glob("logpipe-*.whl")
@@ -87,9 +113,15 @@ def assert_same_objects_as_the_repository(found: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """logpipe's wheel, built once for the module."""
-    return build_wheel(tmp_path_factory.mktemp("wheel"))
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """logpipe's sdist, built once for the module."""
+    return build_sdist(tmp_path_factory.mktemp("sdist"))
+
+
+@pytest.fixture(scope="module")
+def wheel(sdist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """logpipe's wheel, built from the sdist as `python -m build` does, once for the module."""
+    return build_wheel(sdist, tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.mark.slow
@@ -125,3 +157,13 @@ def test_wheel_carries_the_license_and_the_dashboards_as_package_data(wheel: Pat
     assert "License-Expression: Apache-2.0" in metadata.splitlines()
     shipped = {n.removeprefix("collector/dashboards/") for n in names if "/dashboards/" in n}
     assert shipped == {p.name for p in (ROOT / "dashboards").glob("*.ndjson")}
+
+
+@pytest.mark.slow
+def test_sdist_carries_the_license_and_the_dashboards(sdist: Path) -> None:
+    """The sdist holds LICENSE and every dashboards/*.ndjson at its top level."""
+    with tarfile.open(sdist) as archive:
+        names = {n.partition("/")[2] for n in archive.getnames()}
+    assert "LICENSE" in names
+    shipped = {n.removeprefix("dashboards/") for n in names if n.startswith("dashboards/")}
+    assert shipped - {""} == {p.name for p in (ROOT / "dashboards").glob("*.ndjson")}
