@@ -26,7 +26,8 @@ stays an event of its own, and keep the trace's lines together up to its last on
   (frames, code, ``^^^^`` markers, exception group boxes), blank lines and those two
   sentences continue it, and so does the exception line (``ValueError: bad``,
   ``requests.exceptions.ConnectionError: ...``, ``KeyboardInterrupt``) right after an
-  indented line. ``ERROR:root:failed`` before a traceback is an event of its own.
+  indented line of a traceback (not of any other event, nor after an exception group's
+  closing box). ``ERROR:root:failed`` before a traceback is an event of its own.
 - ``java``: an exception line (``java.lang.IllegalStateException: msg``) starts an event
   unless the line before it is a log line at ``WARN``, ``WARNING``, ``ERROR``,
   ``SEVERE`` or ``FATAL``: a logger prints the exception right under the message it was
@@ -77,22 +78,31 @@ class Rule:
     start: re.Pattern[str] | None = None
     lead: re.Pattern[str] | None = None
 
-    def counts(self, text: str, previous: str | None) -> bool:
-        """Whether the line is one that `match` joins, `previous` the last non-blank one."""
-        if self.start is not None and self.start.search(text) is not None:
+    def counts(self, text: str, previous: str | None, in_trace: bool = False) -> bool:
+        """Whether the line is one that `match` joins.
+
+        `previous` is the event's last non-blank line; `in_trace` says the event began
+        with a `start` line (only a trace has an exception line as its `tail`).
+        """
+        if self.opens(text):
             return (
                 previous is not None and self.lead is not None and bool(self.lead.search(previous))
             )
         if (self.pattern.search(text) is not None) != self.negate:
             return True
         return (
-            self.tail is not None
+            in_trace
+            and self.tail is not None
             and previous is not None
             and previous[:1] in (" ", "\t")
             and self.tail.search(text) is not None
             # an exception group's closing box ends the traceback: a log line follows
             and _BOX_END.match(previous) is None
         )
+
+    def opens(self, text: str) -> bool:
+        """Whether the line is a trace's first line (built-ins only)."""
+        return self.start is not None and self.start.search(text) is not None
 
 
 _BOX_END = re.compile(r"[ \t]*\+-+$")
@@ -250,12 +260,13 @@ class Joiner:
     _held: list[LogRecord] = field(default_factory=list)
     _size: int = 0
     _previous: str | None = None
+    _in_trace: bool = False
     _deadline: float = 0.0
 
     def push(self, record: LogRecord, now: float) -> list[LogRecord]:
         """Add a physical line; return the events it completes (zero, one or two)."""
         text = _text(record)
-        counts = self.rule.counts(text, self._previous)
+        counts = self.rule.counts(text, self._previous, self._in_trace)
         out: list[LogRecord] = []
         full = self._held and (
             len(self._held) >= self.rule.max_lines
@@ -264,6 +275,8 @@ class Joiner:
         starts_new = self.rule.match == "after" and not counts
         if self._held and (full or starts_new):
             out.append(self._take())
+        if not self._held:
+            self._in_trace = self.rule.opens(text)
         self._held.append(record)
         self._size += len(record.data) + (1 if len(self._held) > 1 else 0)
         if text.strip():  # a blank line inside a trace tells nothing about the next line

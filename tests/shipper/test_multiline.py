@@ -204,6 +204,16 @@ def test_builtin_python_ends_an_exception_group_at_its_closing_box() -> None:
     assert _around("python", before, [group], after) == [before, group, after]
 
 
+def test_builtin_python_joins_an_exception_line_only_inside_a_traceback() -> None:
+    """A log line like an exception line after an indented detail line starts a new event."""
+    lines = ["INFO config loaded", "  workers: 4", "WARNING:root:slow start", "ValueError: x"]
+    assert _messages(_run(BUILTINS["python"], lines)) == [
+        "INFO config loaded\n  workers: 4",
+        "WARNING:root:slow start",
+        "ValueError: x",
+    ]
+
+
 def test_builtin_go_makes_one_event_of_a_panic() -> None:
     """logpipe.multiline=go joins a panic or fatal error with its goroutine dump."""
     before, after = "2024/01/02 listening on :8080", "2024/01/02 listening on :8080"
