@@ -57,20 +57,20 @@ def test_java_python_and_go_stack_traces_become_one_document_each(
 ) -> None:
     """logpipe.multiline=java|python|go: a trace is one error (Go: fatal) document, apart."""
     traces = {
-        "java": (_corpus("java.lang.IllegalState"), "error"),
         "python": (
             _corpus('Traceback (most recent call last):\n  File "/app/worker/fetch'),
             "error",
         ),
+        "java": (_corpus("java.lang.IllegalState"), "error"),
         "go": (_corpus("panic: close of closed channel"), "fatal"),
     }
     containers = {
         lang: run(
             docker_client,
             p,
-            _print(["INFO starting worker", *trace, "INFO next"]),
-            # the container's exit sends the last event: no timeout may split a trace on a
-            # loaded machine
+            # The container's exit sends the last event, so no timeout may split a trace on
+            # a loaded machine; it exits once its lines have surely been read.
+            _print(["INFO starting worker", *trace, "INFO next"], then="sleep 3"),
             labels={"logpipe.multiline": lang, "logpipe.multiline.timeout": "60s"},
         )
         for lang, (trace, _) in traces.items()
