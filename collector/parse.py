@@ -11,7 +11,8 @@ container's hint names, or for ``auto`` detects the format, cheapest test first:
 4. logfmt (:mod:`collector.parse_logfmt`) when the line starts with a ``key=value``
    pair and at least two pairs make up most of it or name a log record's key (``msg``,
    ``level``, ``ts``...);
-5. otherwise plain text, with the level found near its start (:mod:`collector.parse_level`).
+5. otherwise plain text, with the level found near its start (:mod:`collector.parse_level`);
+   a Python exception group's traceback (``  + Exception Group Traceback ...``) is ``error``.
 
 A hint that does not fit a line never loses it: the line is parsed as plain text and
 flagged ``invalid_json`` (hint ``json``, also for JSON that is not an object) or
@@ -29,7 +30,7 @@ from collector.parse_access import parse_access
 from collector.parse_ansi import strip_ansi
 from collector.parse_errorlog import looks_like_nginx_error, parse_apache_error, parse_nginx_error
 from collector.parse_json import parse_json
-from collector.parse_level import detect_level
+from collector.parse_level import ERROR, detect_level
 from collector.parse_logfmt import parse_logfmt
 from collector.parse_result import Http, JSONValue, Parsed
 from collector.wire import ParserName
@@ -75,7 +76,14 @@ def _auto(text: str) -> Parsed:
     return _plain(text)
 
 
+# Python prints an uncaught exception group's traceback indented, in a box: a level
+# word near the start of a line never sees it, yet it is as much a crash as a Traceback.
+_EXCEPTION_GROUP = "  + Exception Group Traceback (most recent call last):"
+
+
 def _plain(text: str) -> Parsed:
+    if text.startswith(_EXCEPTION_GROUP):
+        return Parsed(message=text, level=ERROR)
     return Parsed(message=text, level=detect_level(text))
 
 

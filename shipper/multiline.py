@@ -11,10 +11,32 @@ Per container, from its labels, with Filebeat's multiline semantics:
   as it is (default 2 s; ``5``, ``5s`` and ``500ms`` are understood);
 - ``logpipe.multiline.max_lines`` / ``.max_bytes``: bounds of one event; a line that
   would cross a bound starts a new event (nothing is dropped);
-- ``logpipe.multiline`` = ``java`` | ``python`` | ``go``: built-in rules for stack traces;
+- ``logpipe.multiline`` = ``java`` | ``python`` | ``go``: built-in rules for stack traces
+  (below);
 - ``logpipe.include_lines`` / ``logpipe.exclude_lines``: regular expressions applied to
   whole events after joining (as Filebeat does): an event is kept when it matches the
   include expression (if any) and not the exclude expression.
+
+The built-in rules start an event at a trace's first line, so the log line before it
+stays an event of its own, and keep the trace's lines together up to its last one:
+
+- ``python``: ``Traceback (most recent call last):`` (or ``+ Exception Group Traceback``)
+  starts an event unless it follows ``During handling of the above exception...`` or
+  ``The above exception was the direct cause...`` (a chained traceback); indented lines
+  (frames, code, ``^^^^`` markers, exception group boxes), blank lines and those two
+  sentences continue it, and so does the exception line (``ValueError: bad``,
+  ``requests.exceptions.ConnectionError: ...``, ``KeyboardInterrupt``) right after an
+  indented line of a traceback (not of any other event, nor after an exception group's
+  closing box). ``ERROR:root:failed`` before a traceback is an event of its own.
+- ``java``: an exception line (``java.lang.IllegalStateException: msg``) starts an event
+  unless the line before it is a log line at ``WARN``, ``WARNING``, ``ERROR``,
+  ``SEVERE`` or ``FATAL``: a logger prints the exception right under the message it was
+  logged with, and the two stay one event. ``Exception in thread "main" ...`` always
+  starts an event; indented lines (``\tat ...``, ``\t... 5 more``, ``Suppressed:``) and
+  ``Caused by:`` continue it.
+- ``go``: ``panic:`` (and any line the rule does not know) starts an event; goroutine
+  headers, function and file lines, ``created by``, ``[signal ...]``, blank lines and
+  ``exit status 2`` continue it.
 
 A joined record keeps the timestamp and sequence number of its first physical line (so
 its document id does not change when it is read again) and carries in ``until`` the
@@ -50,43 +72,73 @@ class Rule:
     timeout: float = DEFAULT_TIMEOUT
     max_lines: int = DEFAULT_MAX_LINES
     max_bytes: int = DEFAULT_MAX_BYTES
+    # Built-ins only: a line matching `start` (a trace's first line) starts a new event
+    # even where the pattern would join it, unless the line before it matches `lead`
+    # (a chained traceback's "During handling...", a logger's ERROR line).
+    start: re.Pattern[str] | None = None
+    lead: re.Pattern[str] | None = None
 
-    def counts(self, text: str, previous: str | None) -> bool:
-        """Whether the line is one that `match` joins (the pattern, negated or not)."""
+    def counts(self, text: str, previous: str | None, in_trace: bool = False) -> bool:
+        """Whether the line is one that `match` joins.
+
+        `previous` is the event's last non-blank line; `in_trace` says the event began
+        with a `start` line (only a trace has an exception line as its `tail`).
+        """
+        if self.opens(text):
+            return (
+                previous is not None and self.lead is not None and bool(self.lead.search(previous))
+            )
         if (self.pattern.search(text) is not None) != self.negate:
             return True
         return (
-            self.tail is not None
+            in_trace
+            and self.tail is not None
             and previous is not None
             and previous[:1] in (" ", "\t")
             and self.tail.search(text) is not None
+            # an exception group's closing box ends the traceback: a log line follows
+            and _BOX_END.match(previous) is None
         )
 
+    def opens(self, text: str) -> bool:
+        """Whether the line is a trace's first line (built-ins only)."""
+        return self.start is not None and self.start.search(text) is not None
 
+
+_BOX_END = re.compile(r"[ \t]*\+-+$")
+
+_EXCEPTION_LINE = r"(?:[a-zA-Z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)(?::|$)"
 _JAVA = (
     r"^(?:[ \t]+\S"  # frames ("\tat ...") and any indented detail line
     r"|[ \t]*(?:Caused by|Suppressed): "
-    r"|[ \t]*\.\.\. \d+ (?:more|common frames omitted)"
-    # the exception line a logger prints under its message
-    r"|(?:[a-zA-Z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)(?::|$))"
+    r"|[ \t]*\.\.\. \d+ (?:more|common frames omitted))"
 )
+_JAVA_START = rf"^{_EXCEPTION_LINE}"
+# A logger's message line that the exception printed under it belongs to.
+_JAVA_LEAD = r"^\S.{0,80}?\b(?:WARN|WARNING|ERROR|SEVERE|FATAL)\b"
 _PYTHON = (
     r"^(?:[ \t]+\S|[ \t]*$"
-    r"|Traceback \(most recent call last\):"
     r"|During handling of the above exception"
     r"|The above exception was the direct cause)"
 )
+_PYTHON_START = r"^(?:[ \t]*\+ Exception Group |)Traceback \(most recent call last\):"
+_PYTHON_LEAD = r"^(?:During handling of the above exception|The above exception was the direct)"
 _PYTHON_TAIL = r"^[A-Za-z_][\w.]*(?::.*)?$"
 _GO = (
     r"^(?:[ \t]+\S|[ \t]*$"
-    r"|goroutine \d+ \[|created by |\[signal |exit status \d+$"
+    r"|goroutine \d+ .*\]:$|created by |\[signal |exit status \d+$|runtime stack:$"
     r"|\.\.\.\d+ frames elided\.\.\."
     r"|(?:panic|[\w/.-]*\.[\w.*()$/\[\]-]*)\(.*\)$)"  # frame lines: main.(*T).Run(...)
 )
 
 BUILTINS: dict[str, Rule] = {
-    "java": Rule(re.compile(_JAVA)),
-    "python": Rule(re.compile(_PYTHON), tail=re.compile(_PYTHON_TAIL)),
+    "java": Rule(re.compile(_JAVA), start=re.compile(_JAVA_START), lead=re.compile(_JAVA_LEAD)),
+    "python": Rule(
+        re.compile(_PYTHON),
+        tail=re.compile(_PYTHON_TAIL),
+        start=re.compile(_PYTHON_START),
+        lead=re.compile(_PYTHON_LEAD),
+    ),
     "go": Rule(re.compile(_GO)),
 }
 
@@ -159,6 +211,8 @@ def _rule(labels: dict[str, str], warnings: list[str]) -> Rule | None:
         _number(labels, "timeout", base.timeout, warnings),
         int(_number(labels, "max_lines", base.max_lines, warnings)),
         int(_number(labels, "max_bytes", base.max_bytes, warnings)),
+        base.start,
+        base.lead,
     )
 
 
@@ -206,12 +260,13 @@ class Joiner:
     _held: list[LogRecord] = field(default_factory=list)
     _size: int = 0
     _previous: str | None = None
+    _in_trace: bool = False
     _deadline: float = 0.0
 
     def push(self, record: LogRecord, now: float) -> list[LogRecord]:
         """Add a physical line; return the events it completes (zero, one or two)."""
         text = _text(record)
-        counts = self.rule.counts(text, self._previous)
+        counts = self.rule.counts(text, self._previous, self._in_trace)
         out: list[LogRecord] = []
         full = self._held and (
             len(self._held) >= self.rule.max_lines
@@ -220,9 +275,12 @@ class Joiner:
         starts_new = self.rule.match == "after" and not counts
         if self._held and (full or starts_new):
             out.append(self._take())
+        if not self._held:
+            self._in_trace = self.rule.opens(text)
         self._held.append(record)
         self._size += len(record.data) + (1 if len(self._held) > 1 else 0)
-        self._previous = text
+        if text.strip():  # a blank line inside a trace tells nothing about the next line
+            self._previous = text
         self._deadline = now + self.rule.timeout
         if self.rule.match == "before" and not counts:
             out.append(self._take())

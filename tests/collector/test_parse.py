@@ -616,3 +616,20 @@ def test_a_parser_bug_keeps_the_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_parser_name_falls_back_to_auto() -> None:
     """A parser name outside ParserName is treated as auto rather than failing."""
     assert parse('{"msg":"x"}', "nope").parser == "json"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        'Traceback (most recent call last):\n  File "/app/w.py", line 3, in <module>\n'
+        "KeyboardInterrupt",
+        "  + Exception Group Traceback (most recent call last):\n"
+        '  |   File "/app/w.py", line 12, in run\n'
+        "  | ExceptionGroup: sync failed (1 sub-exception)",
+        'Exception in thread "main" java.lang.IllegalStateException: x\n\tat a.B.c(B.java:1)',
+        "java.net.ConnectException: Connection refused\n\tat a.B.c(B.java:1)",
+    ],
+)
+def test_a_joined_python_or_java_trace_is_an_error(event: str) -> None:
+    """A joined traceback or Java exception event, exception groups included, has level error."""
+    assert parse(event).level == "error"

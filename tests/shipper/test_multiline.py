@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -140,6 +141,12 @@ def _find(prefix: str) -> str:
     return next(e for e in _corpus_events() if e.startswith(prefix))
 
 
+def _around(name: str, before: str, traces: list[str], after: str) -> list[str]:
+    """The events built-in `name` makes of `before`, each trace, and `after`."""
+    lines = [before, *(line for trace in traces for line in trace.split("\n")), after]
+    return _messages(_run(BUILTINS[name], lines))
+
+
 def test_builtin_java_makes_one_event_of_a_stack_trace() -> None:
     """logpipe.multiline=java joins the log line, exception, frames and causes."""
     trace = _find("java.lang.IllegalStateException")
@@ -153,29 +160,67 @@ def test_builtin_java_makes_one_event_of_a_stack_trace() -> None:
     assert _messages(events)[1].startswith("Exception in thread")
 
 
-def test_builtin_python_makes_one_event_of_a_traceback() -> None:
-    """logpipe.multiline=python joins a traceback with its exception line and chained ones."""
-    logged = _find("2024-01-02 09:14:10,002 ERROR")
-    chained = [
-        "Traceback (most recent call last):",
-        '  File "a.py", line 1, in <module>',
-        "KeyError: 'x'",
-        "",
-        "During handling of the above exception, another exception occurred:",
-        "",
-        "Traceback (most recent call last):",
-        '  File "a.py", line 3, in <module>',
-        "RuntimeError: worse",
+def test_builtin_java_starts_a_trace_under_a_line_that_did_not_log_it() -> None:
+    """A java exception starts its own event under an INFO line or another trace."""
+    bare, thread = _find("java.lang.IllegalStateException"), _find("Exception in thread")
+    before, after = "2024-05-01 12:00:00 INFO Starting", "2024-05-01 12:00:01 INFO next"
+    assert _around("java", before, [bare], after) == [before, bare, after]
+    assert _around("java", before, [thread, bare], after) == [before, thread, bare, after]
+
+
+@pytest.mark.parametrize("level", ["ERROR", "WARN", "SEVERE"])
+def test_builtin_java_keeps_a_trace_with_the_log_line_that_introduces_it(level: str) -> None:
+    """An exception right under a WARN/ERROR/SEVERE log line stays in that line's event."""
+    trace = _find("java.lang.IllegalStateException")
+    logged = f"2024-05-01 12:00:00 {level} Request failed"
+    assert _around("java", logged, [trace], "next") == [f"{logged}\n{trace}", "next"]
+
+
+def test_builtin_python_starts_an_event_at_a_traceback() -> None:
+    """A traceback is not glued onto the line before it; the line after it is its own event."""
+    chained = _find('Traceback (most recent call last):\n  File "/app/worker/fetch.py"')
+    interrupted = _find('Traceback (most recent call last):\n  File "/app/worker/main.py"')
+    before, after = "INFO starting worker", "INFO next"
+    assert _around("python", before, [chained], after) == [before, chained, after]
+    assert _around("python", before, [interrupted, chained], "INFO: next") == [
+        before,
+        interrupted,
+        chained,
+        "INFO: next",
     ]
-    events = _run(BUILTINS["python"], [*logged.split("\n"), "INFO:app:next", *chained])
-    assert _messages(events) == [logged, "INFO:app:next\n" + "\n".join(chained)]
+
+
+def test_builtin_python_keeps_a_logged_error_and_its_traceback_apart() -> None:
+    """logging.exception's message line and its traceback are two events, both complete."""
+    logged = _find("2024-01-02 09:14:10,002 ERROR").split("\n")
+    message, traceback = logged[0], "\n".join(logged[1:])
+    assert _around("python", message, [traceback], "next") == [message, traceback, "next"]
+
+
+def test_builtin_python_ends_an_exception_group_at_its_closing_box() -> None:
+    """An exception group traceback starts an event, and a log line after its box is not in it."""
+    group = _find("  + Exception Group Traceback")
+    before, after = "INFO starting worker", "WARNING:root:retrying"
+    assert _around("python", before, [group], after) == [before, group, after]
+
+
+def test_builtin_python_joins_an_exception_line_only_inside_a_traceback() -> None:
+    """A log line like an exception line after an indented detail line starts a new event."""
+    lines = ["INFO config loaded", "  workers: 4", "WARNING:root:slow start", "ValueError: x"]
+    assert _messages(_run(BUILTINS["python"], lines)) == [
+        "INFO config loaded\n  workers: 4",
+        "WARNING:root:slow start",
+        "ValueError: x",
+    ]
 
 
 def test_builtin_go_makes_one_event_of_a_panic() -> None:
-    """logpipe.multiline=go joins a panic with its goroutine dump."""
-    panic = _find("panic: assignment")
-    events = _run(BUILTINS["go"], ["2024/01/02 listening on :8080", *panic.split("\n"), "next"])
-    assert _messages(events) == ["2024/01/02 listening on :8080", panic, "next"]
+    """logpipe.multiline=go joins a panic or fatal error with its goroutine dump."""
+    before, after = "2024/01/02 listening on :8080", "2024/01/02 listening on :8080"
+    traces = [_find("panic: assignment"), _find("panic: close"), _find("fatal error: unexpected")]
+    for trace in traces:
+        assert _around("go", before, [trace], after) == [before, trace, after]
+    assert _around("go", before, traces, after) == [before, *traces, after]
 
 
 def test_labels_select_a_custom_rule_and_filters() -> None:
