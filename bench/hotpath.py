@@ -25,12 +25,12 @@ import orjson
 from zlib_ng import gzip_ng, zlib_ng
 
 from bench import corpus, documents, report
-from collector.batch import _validate as validate
 from collector.bulk import encode as sink_encode
 from collector.enrich import Context, Doc, Route, log_id, route
 from collector.parse import parse
 from collector.runtime import tune_gc, tune_malloc
-from collector.wire import LINE, Log, Source
+from collector.wire import LINE, Log, Source, quick_log
+from collector.wire import read_line as validate
 from shipper.batch import _record_line
 from shipper.batch import encode as shipper_encode
 from shipper.record import LogRecord, Record
@@ -66,7 +66,7 @@ def pair_us(now: Case, new: Case, per_call: int, tries: int = 7) -> tuple[float,
     return best_now / per_call * 1e6, best_new / per_call * 1e6
 
 
-# --- wire line validation (collector.batch._validate: pydantic's discriminated union) ---
+# --- wire line validation (collector.wire.read_line: pydantic's union for all but logs) ---
 
 _LOG_KEYS = frozenset(Log.model_fields)
 
@@ -157,7 +157,7 @@ def route_cached(source: Source, ctx: Context, level: str | None) -> tuple[Route
     return where, where.stream, where.stream_dataset
 
 
-# --- shipper: one wire line per record (shipper.batch._record_line: a dict, orjson) ---
+# --- shipper: one wire line per record (collector.wire.log_line: a msgspec Struct) ---
 
 
 def record_line_bytes(record: LogRecord, src: int) -> bytes:
@@ -207,7 +207,7 @@ def check(data: dict[str, Any]) -> None:
     for rec in data["records"][:500]:
         args = ("bench-hot", rec.meta.id, rec.stream, rec.ts, rec.seq)
         assert log_id_prefixed(*args) == log_id(*args)
-        assert record_line_bytes(rec, 3) == _record_line(rec, 3)
+        assert quick_log(record_line_bytes(rec, 3)) == quick_log(_record_line(rec, 3))
 
 
 def cases(data: dict[str, Any]) -> list[tuple[str, str, Case, str, Case, int]]:
@@ -290,7 +290,7 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, Case, str, Case, int]]:
          "cached per (source, level, rules object)", route_new, len(routed)),
         ("document id", "enrich.log_id", id_now,
          "blake2b state per stream, copy() per record", id_prefixed, len(records)),
-        ("shipper: wire line", "batch._record_line (dict + orjson)", line_now,
+        ("shipper: wire line", "batch._record_line (wire.log_line: msgspec)", line_now,
          "bytes template, orjson for the message only", line_bytes, len(records)),
     ]  # fmt: skip
 

@@ -9,15 +9,14 @@ UTF-8 is not a reason to refuse a line: it is replaced (U+FFFD) and the document
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from collector.deadletter import unreadable_line
-from collector.enrich import MAX_NS, Context, Doc, event_document, gap_document, log_document
+from collector.enrich import Context, Doc, event_document, gap_document, log_document
 from collector.parse import parse
-from collector.wire import LINE, Event, Gap, LineError, Log, LogFields, Source, quick_log
+from collector.wire import MAX_NS, Event, Gap, LineError, Log, LogFields, Source, read_line
 
 _KINDS = "'source', 'log', 'event' or 'gap'"
 
@@ -55,35 +54,6 @@ def describe(exc: ValidationError) -> str:
     return f"field '{'.'.join(loc)}': {err['msg']}" if loc else err["msg"]
 
 
-# The shipper writes `kind` first. A log line of the usual shape passes `quick_log`; a
-# line that validates as a Log is what the union would make of it too (its kind can only
-# be "log"); any other line, or a Log line that fails, goes through the union, whose
-# errors are the ones reported.
-_LOG_START = b'{"kind":"log",'
-_LOG_JSON: Callable[[bytes], Log] = Log.__pydantic_validator__.validate_json
-
-
-def _validate(raw: bytes) -> tuple[Source | Log | LogFields | Event | Gap, bool]:
-    """Validate one line; invalid UTF-8 is replaced (and reported) instead of refused."""
-    if raw.startswith(_LOG_START):
-        quick = quick_log(raw)
-        if quick is not None:
-            return quick, False
-        try:
-            return _LOG_JSON(raw), False
-        except ValidationError:
-            pass
-    try:
-        return LINE.validate_json(raw), False
-    except ValidationError:
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            fixed = raw.decode("utf-8", "replace").encode("utf-8")
-            return LINE.validate_json(fixed), True
-        raise
-
-
 def _out_of_range(line: Log | LogFields | Event | Gap) -> str | None:
     """Why a time of `line` cannot be stored (date_nanos ends in 2262), if it cannot."""
     if isinstance(line, Gap):
@@ -108,7 +78,7 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
             continue
         received += 1
         try:
-            line, bad_utf8 = _validate(raw)
+            line, bad_utf8 = read_line(raw)
         except ValidationError as exc:
             _reject(out, raw, number, describe(exc), ingested)
             continue

@@ -43,10 +43,6 @@ class Doc:
     original: str | None = None
 
 
-# The latest instant a `date_nanos` field holds (2262-04-11T23:47:16.854775807Z).
-MAX_NS = 2**63 - 1
-
-
 @lru_cache(maxsize=4096)
 def _second(secs: int) -> str:
     # Lines of a batch share a few seconds; strftime is the costliest step per record.

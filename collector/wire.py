@@ -14,21 +14,40 @@ one JSON object per line, told apart by ``kind``:
 The collector answers 200 with an :class:`IngestResult` only after Elasticsearch
 accepted (or dead-lettered) every line; any other status carries an :class:`ErrorBody`.
 
+Both ends use this module: the shipper writes lines with :func:`source_line`,
+:func:`log_line`, :func:`event_line` and :func:`gap_line` (msgspec Structs, encoded in
+C), the collector reads them with :func:`read_line` (msgspec for ``log`` lines, the
+pydantic models for the rest and for naming what is wrong). Names, defaults and bounds
+are the ones below, so what one end writes the other reads with the same values.
+
 This module imports nothing heavier than pydantic and msgspec, so the shipper can import it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Literal, cast
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 PATH_LOGS = "/v1/logs"
 NDJSON = "application/x-ndjson"
 
-# date_nanos holds instants up to 2262-04-11: later timestamps are refused on the wire.
+# date_nanos holds instants up to 2262-04-11T23:47:16.854775807Z: later timestamps are
+# refused on the wire.
 MAX_NS = 2**63 - 1
+MAX_SRC = 2**31  # batch-local source numbers
+MAX_SEQ = 2**31  # lines sharing one timestamp
+MAX_ESTIMATED_LINES = 2**62
+# Longest strings, in characters (code points).
+HOST_CHARS = 255
+CONTAINER_ID_CHARS = 128
+CONTAINER_NAME_CHARS = 255
+IMAGE_CHARS = 1024
+ACTION_CHARS = 64
+DETAIL_CHARS = 4096  # the shipper cuts longer event details
+REASON_CHARS = 256  # the shipper cuts longer gap reasons
 ParserName = Literal["auto", "json", "logfmt", "nginx", "apache", "plain"]
 StreamName = Literal["stdout", "stderr"]
 
@@ -56,11 +75,13 @@ class Source(_Wire):
     """A container whose lines follow in the same batch."""
 
     kind: Literal["source"]
-    src: int = Field(ge=0, le=2**31, description="Batch-local number that later lines refer to.")
-    host: str = Field(min_length=1, max_length=255, description="Docker host name.")
-    container_id: str = Field(min_length=1, max_length=128)
-    container_name: str = Field(max_length=255, description="Name without the leading '/'.")
-    image: str = Field(max_length=1024)
+    src: int = Field(ge=0, le=MAX_SRC, description="Batch-local number that later lines refer to.")
+    host: str = Field(min_length=1, max_length=HOST_CHARS, description="Docker host name.")
+    container_id: str = Field(min_length=1, max_length=CONTAINER_ID_CHARS)
+    container_name: str = Field(
+        max_length=CONTAINER_NAME_CHARS, description="Name without the leading '/'."
+    )
+    image: str = Field(max_length=IMAGE_CHARS)
     labels: dict[str, str] = Field(default_factory=dict)
     hints: Hints = Field(default_factory=Hints)
 
@@ -72,44 +93,10 @@ class Log(_Wire):
     src: int = Field(ge=0)
     stream: StreamName
     ts: int = Field(ge=0, le=MAX_NS, description="Docker's timestamp, ns since the epoch.")
-    seq: int = Field(0, ge=0, le=2**31, description="Index among this stream's same-ts lines.")
+    seq: int = Field(0, ge=0, le=MAX_SEQ, description="Index among this stream's same-ts lines.")
     message: str
     truncated: bool = Field(False, description="The line was cut at the shipper's maximum.")
     lines: int = Field(1, ge=1, description="Physical lines joined into this one (multiline).")
-
-
-class LogFields(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A ``log`` line that :func:`quick_log` checked: the fields of :class:`Log`.
-
-    The same names, types and bounds, but strict where pydantic is lax (no ``"1"`` or
-    ``1.0`` for an integer): a line this refuses may still be a valid :class:`Log`.
-    """
-
-    kind: Literal["log"]
-    src: Annotated[int, msgspec.Meta(ge=0)]
-    stream: StreamName
-    ts: Annotated[int, msgspec.Meta(ge=0, le=MAX_NS)]
-    message: str
-    seq: Annotated[int, msgspec.Meta(ge=0, le=2**31)] = 0
-    truncated: bool = False
-    lines: Annotated[int, msgspec.Meta(ge=1)] = 1
-
-
-_QUICK = msgspec.json.Decoder(LogFields)
-
-
-def quick_log(raw: bytes) -> LogFields | None:
-    """A ``log`` line of the usual shape, checked in C against :class:`Log`'s rules.
-
-    Nearly every line of a batch is a ``log`` line; msgspec reads and checks it in a
-    fifth of the time pydantic takes. None (for anything else, including every invalid
-    line) sends the line to pydantic, which also names the problem: whatever this
-    accepts, ``Log`` accepts with the same values.
-    """
-    try:
-        return _QUICK.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
-        return None
 
 
 class Event(_Wire):
@@ -118,9 +105,9 @@ class Event(_Wire):
     kind: Literal["event"]
     src: int = Field(ge=0)
     ts: int = Field(ge=0, le=MAX_NS, description="Event time (Docker's timeNano).")
-    action: str = Field(min_length=1, max_length=64, description="start, die, oom, ...")
+    action: str = Field(min_length=1, max_length=ACTION_CHARS, description="start, die, oom, ...")
     exit_code: int | None = None
-    detail: str | None = Field(None, max_length=4096)
+    detail: str | None = Field(None, max_length=DETAIL_CHARS)
 
 
 class Gap(_Wire):
@@ -131,12 +118,178 @@ class Gap(_Wire):
     stream: StreamName
     from_ts: int = Field(ge=0, le=MAX_NS, description="Last timestamp read before the gap (ns).")
     to_ts: int = Field(ge=0, le=MAX_NS, description="First timestamp read after the gap (ns).")
-    estimated_lines: int | None = Field(None, ge=0, le=2**62)
-    reason: str = Field(max_length=256)
+    estimated_lines: int | None = Field(None, ge=0, le=MAX_ESTIMATED_LINES)
+    reason: str = Field(max_length=REASON_CHARS)
 
 
 Line = Annotated[Source | Log | Event | Gap, Field(discriminator="kind")]
 LINE: TypeAdapter[Source | Log | Event | Gap] = TypeAdapter(Line)
+
+
+# What the shipper writes: a Struct per kind, encoded by msgspec in C. The names and
+# defaults of the models above; a field at its default is left out (the reader fills it
+# in), and `kind` comes first, where the collector's quick path looks for it.
+
+
+class HintsFields(msgspec.Struct, frozen=True, omit_defaults=True):
+    """:class:`Hints` as the shipper writes them."""
+
+    parser: ParserName = "auto"
+    dataset: str | None = None
+    namespace: str | None = None
+
+
+class SourceFields(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A ``source`` line as the shipper writes it (:class:`Source` checks it)."""
+
+    kind: Literal["source"]
+    src: int
+    host: str
+    container_id: str
+    container_name: str
+    image: str
+    labels: dict[str, str] = {}
+    hints: HintsFields = HintsFields()
+
+
+class LogFields(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """A ``log`` line: what the shipper writes and what :func:`quick_log` reads.
+
+    The names, types and bounds of :class:`Log`, but strict where pydantic is lax (no
+    ``"1"`` or ``1.0`` for an integer): a line this refuses may still be a valid
+    :class:`Log`.
+    """
+
+    kind: Literal["log"]
+    src: Annotated[int, msgspec.Meta(ge=0)]
+    stream: StreamName
+    ts: Annotated[int, msgspec.Meta(ge=0, le=MAX_NS)]
+    message: str
+    seq: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)] = 0
+    truncated: bool = False
+    lines: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+class EventFields(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An ``event`` line as the shipper writes it (:class:`Event` checks it)."""
+
+    kind: Literal["event"]
+    src: int
+    ts: int
+    action: str
+    exit_code: int | None = None
+    detail: str | None = None
+
+
+class GapFields(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A ``gap`` line as the shipper writes it (:class:`Gap` checks it)."""
+
+    kind: Literal["gap"]
+    src: int
+    stream: StreamName
+    from_ts: int
+    to_ts: int
+    reason: str
+    estimated_lines: int | None = None
+
+
+_encode = msgspec.json.Encoder().encode
+
+# The shipper's records hold stream and parser names as plain str; the collector checks
+# them.
+
+
+def source_line(
+    src: int,
+    host: str,
+    container_id: str,
+    container_name: str,
+    image: str,
+    labels: dict[str, str],
+    parser: str,
+    dataset: str | None,
+    namespace: str | None,
+) -> bytes:
+    """A ``source`` line; an empty dataset or namespace is left out (the default applies)."""
+    hints = HintsFields(cast(ParserName, parser), dataset or None, namespace or None)
+    line = SourceFields("source", src, host, container_id, container_name, image, labels, hints)
+    return _encode(line)
+
+
+def log_line(
+    src: int, stream: str, ts: int, seq: int, data: bytes, truncated: bool, lines: int
+) -> bytes:
+    """A ``log`` line of the bytes `data`; what is not UTF-8 in them becomes U+FFFD."""
+    text = data.decode("utf-8", "replace")
+    # Not cast(): a call per line, on the shipper's hottest path.
+    line = LogFields("log", src, stream, ts, text, seq, truncated, lines)  # type: ignore[arg-type]
+    return _encode(line)
+
+
+def event_line(src: int, ts: int, action: str, exit_code: int | None, detail: str | None) -> bytes:
+    """An ``event`` line; a detail past DETAIL_CHARS is cut, an empty one left out."""
+    detail = detail[:DETAIL_CHARS] if detail else None
+    return _encode(EventFields("event", src, ts, action, exit_code, detail))
+
+
+def gap_line(
+    src: int, stream: str, from_ts: int, to_ts: int, reason: str, estimated_lines: int | None
+) -> bytes:
+    """A ``gap`` line; a reason past REASON_CHARS is cut."""
+    where = cast(StreamName, stream)
+    line = GapFields("gap", src, where, from_ts, to_ts, reason[:REASON_CHARS], estimated_lines)
+    return _encode(line)
+
+
+# What the collector reads: nearly every line is a ``log`` line, which msgspec reads and
+# checks in a fifth of the time pydantic takes; pydantic reads the rest, and names the
+# problem of every line that is wrong.
+
+_QUICK = msgspec.json.Decoder(LogFields)
+
+
+def quick_log(raw: bytes) -> LogFields | None:
+    """A ``log`` line of the usual shape, checked in C against :class:`Log`'s rules.
+
+    None (for anything else, including every invalid line) sends the line to pydantic:
+    whatever this accepts, ``Log`` accepts with the same values.
+    """
+    try:
+        return _QUICK.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
+        return None
+
+
+# The shipper writes `kind` first. A log line of the usual shape passes `quick_log`; a
+# line that validates as a Log is what the union would make of it too (its kind can only
+# be "log"); any other line, or a Log line that fails, goes through the union, whose
+# errors are the ones reported.
+_LOG_START = b'{"kind":"log",'
+_LOG_JSON: Callable[[bytes], Log] = Log.__pydantic_validator__.validate_json
+
+
+def read_line(raw: bytes) -> tuple[Source | Log | LogFields | Event | Gap, bool]:
+    """One line and whether its invalid UTF-8 was replaced (U+FFFD) rather than refused.
+
+    Raises pydantic's ValidationError, naming the field, for a line off the schema.
+    """
+    if raw.startswith(_LOG_START):
+        quick = quick_log(raw)
+        if quick is not None:
+            return quick, False
+        try:
+            return _LOG_JSON(raw), False
+        except ValidationError:
+            pass
+    try:
+        return LINE.validate_json(raw), False
+    except ValidationError:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            fixed = raw.decode("utf-8", "replace").encode("utf-8")
+            return LINE.validate_json(fixed), True
+        raise
 
 
 class LineError(_Wire):

@@ -1,6 +1,6 @@
 """Group queued records into wire batches and write them to the disk buffer.
 
-A batch is encoded once, in the wire format of :mod:`collector.wire`, with the stream
+A batch is encoded once, by the line writers of :mod:`collector.wire`, with the stream
 positions it completes (for a joined multiline record: past its last physical line).
 The :class:`Batcher` writes each batch as a spool segment and only then moves the
 cursors (see :mod:`shipper.spool` for why that gives exactly-once).
@@ -13,8 +13,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import orjson
-
+from collector.wire import event_line, gap_line, log_line, source_line
 from shipper import metrics
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore, Position
@@ -48,63 +47,29 @@ class Batch:
 
 
 def _source_line(meta: Meta, src: int, host: str) -> bytes:
-    hints: dict[str, str] = {"parser": meta.parser}
-    if meta.dataset:
-        hints["dataset"] = meta.dataset
-    if meta.namespace:
-        hints["namespace"] = meta.namespace
-    return orjson.dumps(
-        {
-            "kind": "source",
-            "src": src,
-            "host": host,
-            "container_id": meta.id,
-            "container_name": meta.name,
-            "image": meta.image,
-            "labels": meta.labels,
-            "hints": hints,
-        }
+    return source_line(
+        src,
+        host,
+        meta.id,
+        meta.name,
+        meta.image,
+        meta.labels,
+        meta.parser,
+        meta.dataset,
+        meta.namespace,
     )
 
 
 def _record_line(record: LogRecord | EventRecord | GapRecord, src: int) -> bytes:
     if isinstance(record, LogRecord):
-        line: dict[str, object] = {
-            "kind": "log",
-            "src": src,
-            "stream": record.stream,
-            "ts": record.ts,
-            "seq": record.seq,
-            "message": record.data.decode("utf-8", "replace"),
-        }
-        if record.truncated:
-            line["truncated"] = True
-        if record.lines > 1:
-            line["lines"] = record.lines
-        return orjson.dumps(line)
+        return log_line(
+            src, record.stream, record.ts, record.seq, record.data, record.truncated, record.lines
+        )
     if isinstance(record, EventRecord):
-        event: dict[str, object] = {
-            "kind": "event",
-            "src": src,
-            "ts": record.ts,
-            "action": record.action,
-        }
-        if record.exit_code is not None:
-            event["exit_code"] = record.exit_code
-        if record.detail:
-            event["detail"] = record.detail[:4096]
-        return orjson.dumps(event)
-    gap: dict[str, object] = {
-        "kind": "gap",
-        "src": src,
-        "stream": record.stream,
-        "from_ts": record.from_ts,
-        "to_ts": record.to_ts,
-        "reason": record.reason[:256],
-    }
-    if record.estimated_lines is not None:
-        gap["estimated_lines"] = record.estimated_lines
-    return orjson.dumps(gap)
+        return event_line(src, record.ts, record.action, record.exit_code, record.detail)
+    return gap_line(
+        src, record.stream, record.from_ts, record.to_ts, record.reason, record.estimated_lines
+    )
 
 
 def encode(records: list[Record], host: str) -> Batch:

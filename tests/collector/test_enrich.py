@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 
 from collector.enrich import (
-    MAX_NS,
     Context,
     doc_id,
     event_document,
@@ -14,7 +13,7 @@ from collector.enrich import (
     log_id,
 )
 from collector.parse import parse
-from collector.wire import Event, Log, Source
+from collector.wire import MAX_NS, Event, Log, Source
 
 NOW = "2024-05-01T00:00:00.000Z"
 
