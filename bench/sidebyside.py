@@ -1,0 +1,643 @@
+"""Side by side with Fluent Bit and logspout: the same finished containers drained from
+the start by each shipper, one after the other, into the same Elasticsearch node.
+
+N busybox containers (``--network none``) print ``--lines`` corpus lines each, then
+``exec sleep`` so that every shipper can still attach. Once dockerd has all their lines,
+each shipper in turn reads the containers' whole logs: logpipe (the real shipper and a
+real collector, into a data stream of its own), Fluent Bit (tail of the json-file logs,
+into an index of its own) and logspout (Docker Engine API, raw lines over TCP into a
+sink here that counts them). Per run: lines/s from the shipper's start until every line
+is in Elasticsearch (or counted by the sink), CPU-µs per line of every process involved,
+Elasticsearch CPU-µs per document until it is idle again, and peak RSS. Peers are
+prebuilt binaries from an optional peers directory or PATH (bench.peers); a missing
+one's rows are skipped. Usage:
+    python -m bench.sidebyside [--containers 10] [--lines 36000] [--repeat 1]
+                               [--peers-dir DIR] [--append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import docker
+from docker.models.containers import Container
+
+from bench import corpus, peers, procstat, report, services
+
+LOGPIPE, FLUENT_BIT, LOGSPOUT = "logpipe", "Fluent Bit", "logspout"
+POLL = 0.2  # seconds between two looks at what arrived: the resolution of the times
+IDLE_WINDOW = 2.0  # Elasticsearch is idle when it used little CPU over this many seconds
+IDLE_FLOOR = 0.10  # cores: below this it counts as idle whatever it did before the run
+IDLE_CAP = 60.0  # seconds after the last line when the wait for idle gives up
+BASELINE = 3.0  # seconds of Elasticsearch's CPU measured before each run
+OWN = ("shipper", "collector")  # a shipper's own processes (the peers have no collector)
+
+
+@dataclass
+class Result:
+    """What one shipper's run measured."""
+
+    shipper: str
+    round: int
+    total: int
+    arrived: int = 0
+    seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # role -> CPU seconds
+    rss: dict[str, float] = field(default_factory=dict)  # role -> peak MB
+    idle_after: float | None = None  # seconds from the last line until ES was idle
+    docs: int | None = None  # searchable in its index afterwards (None: no ES output)
+
+    def per_line(self, *roles: str) -> float:
+        """CPU-µs per line arrived of the given roles together."""
+        return sum(self.cpu.get(r, 0.0) for r in roles) / max(self.arrived, 1) * 1e6
+
+    @property
+    def rate(self) -> float:
+        """Lines per second from start until the last line arrived."""
+        return self.arrived / self.seconds if self.seconds else 0.0
+
+
+class Shipper(Protocol):
+    """One shipper's run: started, watched and stopped by the measurement."""
+
+    @property
+    def name(self) -> str:
+        """The shipper's name in the table."""
+        ...
+
+    @property
+    def index(self) -> str | None:
+        """The Elasticsearch index or stream pattern it writes into (None: no ES output)."""
+        ...
+
+    def prepare(self) -> dict[str, list[int]]:
+        """Start what must run before the clock starts; pids by role."""
+        ...
+
+    def launch(self) -> dict[str, list[int]]:
+        """Start the shipper's own processes (the clock runs); pids by role."""
+        ...
+
+    def arrived(self) -> int:
+        """Lines that arrived so far."""
+        ...
+
+    def stop(self) -> None:
+        """Stop every process this run started."""
+        ...
+
+    def cleanup(self) -> None:
+        """Free what it wrote."""
+        ...
+
+
+@dataclass
+class Context:
+    """What every run of one invocation shares."""
+
+    run: str
+    folder: Path
+    containers: list[Container]
+    total: int
+    binaries: dict[str, Path | None]
+
+
+class LogpipeRun:
+    """The real shipper and collector of the measured commit, into a fresh data stream."""
+
+    name = LOGPIPE
+
+    def __init__(self, ctx: Context, tag: str) -> None:
+        self.ctx = ctx
+        self.tag = tag
+        self.index = f"logs-bench.side{tag}*"
+        self.folder = ctx.folder / f"logpipe-{tag}"
+        self.children: list[services.Child] = []
+
+    def prepare(self) -> dict[str, list[int]]:
+        """A collector, ready before the clock starts (a service that runs anyway)."""
+        self.token = uuid.uuid4().hex
+        self.port = services.free_port()
+        collector = services.start_collector(
+            self.folder, self.port, self.token, f"bench.side{self.tag}"
+        )
+        self.children.append(collector)
+        return {"collector": [collector.pid]}
+
+    def launch(self) -> dict[str, list[int]]:
+        """The shipper, with a fresh state directory: every container from its start."""
+        env = {
+            **services.clean_env(),
+            "LOGPIPE_COLLECTOR_URL": f"http://127.0.0.1:{self.port}",
+            "LOGPIPE_TOKEN": self.token,
+            "LOGPIPE_STATE_DIR": str(self.folder / "state"),
+            "LOGPIPE_HOST_NAME": f"bench-{self.tag}",
+            "LOGPIPE_HTTP_LISTEN": f"127.0.0.1:{services.free_port()}",
+            "LOGPIPE_INCLUDE_LABELS": f"logpipe.bench={self.ctx.run}",
+        }
+        shipper = services.Child("shipper", services.entry("shipper", False), env, self.folder)
+        self.children.append(shipper)
+        return {"shipper": [shipper.pid]}
+
+    def arrived(self) -> int:
+        """Documents Elasticsearch indexed into the run's stream."""
+        return indexed(self.index)
+
+    def stop(self) -> None:
+        """Shipper first, then the collector."""
+        for child in reversed(self.children):
+            child.stop()
+
+    def cleanup(self) -> None:
+        """Roll the stream over and delete its backing indices."""
+        services.free_disk(self.index)
+
+
+class FluentBitRun:
+    """Fluent Bit reading the containers' json-file logs into an index of its own."""
+
+    name = FLUENT_BIT
+
+    def __init__(self, ctx: Context, tag: str) -> None:
+        self.ctx = ctx
+        self.index = f"bench-fluentbit-{tag}"
+        self.folder = ctx.folder / f"fluentbit-{tag}"
+        self.peer: peers.FluentBit | None = None
+
+    def prepare(self) -> dict[str, list[int]]:
+        """The template of its index (the index is made by its first write)."""
+        peers.install_template(self.index)
+        return {}
+
+    def launch(self) -> dict[str, list[int]]:
+        """fluent-bit."""
+        binary = self.ctx.binaries[peers.FLUENT_BIT]
+        assert binary is not None  # runs are only made for peers that were found
+        paths = [str(c.attrs["LogPath"]) for c in self.ctx.containers]
+        self.peer = peers.FluentBit(binary, paths, self.index, self.folder)
+        return {"shipper": self.peer.pids()}
+
+    def arrived(self) -> int:
+        """Documents Elasticsearch indexed into its index."""
+        return indexed(self.index)
+
+    def stop(self) -> None:
+        """Stop fluent-bit."""
+        if self.peer is not None:
+            self.peer.stop()
+
+    def cleanup(self) -> None:
+        """Delete its index and template."""
+        peers.delete_index(self.index)
+
+
+class LogspoutRun:
+    """logspout following the containers by name, into a sink here that counts lines."""
+
+    name = LOGSPOUT
+    index = None
+
+    def __init__(self, ctx: Context, tag: str) -> None:
+        self.ctx = ctx
+        self.folder = ctx.folder / f"logspout-{tag}"
+        self.peer: peers.Logspout | None = None
+
+    def prepare(self) -> dict[str, list[int]]:
+        """Nothing runs before it."""
+        return {}
+
+    def launch(self) -> dict[str, list[int]]:
+        """logspout, with each container's whole log (BACKLOG)."""
+        binary = self.ctx.binaries[peers.LOGSPOUT]
+        assert binary is not None
+        glob = f"bench-{self.ctx.run}-*"
+        self.peer = peers.Logspout(binary, glob, self.folder, backlog=True)
+        return {"shipper": self.peer.pids()}
+
+    def arrived(self) -> int:
+        """Lines the sink counted."""
+        return self.peer.lines() if self.peer else 0
+
+    def stop(self) -> None:
+        """Stop logspout and the sink."""
+        if self.peer is not None:
+            self.peer.stop()
+
+    def cleanup(self) -> None:
+        """Nothing stays."""
+
+
+RUNS: dict[str, Callable[[Context, str], Shipper]] = {
+    LOGPIPE: LogpipeRun,
+    FLUENT_BIT: FluentBitRun,
+    LOGSPOUT: LogspoutRun,
+}
+NEEDS = {FLUENT_BIT: peers.FLUENT_BIT, LOGSPOUT: peers.LOGSPOUT}
+
+
+def indexed(pattern: str) -> int:
+    """Index operations Elasticsearch has done on the primaries of `pattern`: what it
+    accepted so far, without forcing a refresh."""
+    stats = services.es(
+        "GET", f"/{pattern}/_stats/indexing?ignore_unavailable=true&allow_no_indices=true"
+    )
+    return int(stats.get("_all", {}).get("primaries", {}).get("indexing", {}).get("index_total", 0))
+
+
+def merging(pattern: str) -> int:
+    """Merges running now in `pattern`."""
+    stats = services.es(
+        "GET", f"/{pattern}/_stats/merge?ignore_unavailable=true&allow_no_indices=true"
+    )
+    return int(stats.get("_all", {}).get("total", {}).get("merges", {}).get("current", 0))
+
+
+class Peaks:
+    """Highest VmRSS seen per role, sampled every 0.25 s in a thread."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = pids
+        self.peak: dict[str, float] = dict.fromkeys(pids, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for role, pids in self.pids.items():
+                now = sum(procstat.rss_mb(p) for p in pids)
+                self.peak[role] = max(self.peak[role], now)
+            self._stop.wait(0.25)
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling; the peaks."""
+        self._stop.set()
+        self._thread.join(5)
+        return self.peak
+
+
+def es_rate(seconds: float) -> float:
+    """Cores Elasticsearch uses over the next `seconds` (what others make it do)."""
+    window = procstat.CpuWindow(services.es_pids())
+    window.start()
+    time.sleep(seconds)
+    return window.stop() / seconds
+
+
+def measure(ship: Shipper, ctx: Context, round_: int) -> Result:
+    """One shipper drains the containers; what it cost every process involved."""
+    out = Result(ship.name, round_, ctx.total)
+    threshold = max(IDLE_FLOOR, 1.5 * es_rate(BASELINE)) if ship.index else 0.0
+    running = ship.prepare()
+    shared = {"dockerd": services.dockerd_pids(), "elasticsearch": services.es_pids()}
+    windows = {role: procstat.CpuWindow(pids) for role, pids in {**running, **shared}.items()}
+    for w in windows.values():
+        w.start()
+    began = time.monotonic()
+    own = ship.launch()
+    peaks = Peaks({**running, **own, **shared})
+    try:
+        out.arrived = wait_arrived(ship, ctx.total, own, began)
+        out.seconds = time.monotonic() - began
+        out.cpu = {role: sum(_cpu(p) for p in pids) for role, pids in own.items()}
+        out.rss = {role: max(procstat.peak_rss_mb(p) for p in pids) for role, pids in own.items()}
+        for role in [*running, "dockerd"]:
+            out.cpu[role] = windows[role].stop()
+        out.rss |= {role: procstat.peak_rss_mb(pids[0]) for role, pids in running.items()}
+    finally:
+        ship.stop()
+    if ship.index:
+        out.idle_after = wait_idle(ship.index, threshold, began + out.seconds)
+        out.cpu["elasticsearch"] = windows["elasticsearch"].stop()
+        services.refresh(ship.index)
+        out.docs = services.count(ship.index)
+    sampled = peaks.stop()
+    out.rss["dockerd"], out.rss["elasticsearch"] = sampled["dockerd"], sampled["elasticsearch"]
+    return out
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds of a process the run started, since its start."""
+    try:
+        return procstat.usage(pid)[0]
+    except (OSError, ValueError):
+        return 0.0
+
+
+def wait_arrived(ship: Shipper, total: int, own: dict[str, list[int]], began: float) -> int:
+    """Poll until every line arrived, a process of the shipper died, or time is up."""
+    deadline = began + max(120.0, total / 500)
+    arrived = 0
+    while time.monotonic() < deadline:
+        arrived = ship.arrived()
+        if arrived >= total or not all(_alive(p) for pids in own.values() for p in pids):
+            break
+        time.sleep(POLL)
+    return arrived
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
+    except (OSError, IndexError):
+        return "zombie"
+
+
+def wait_idle(index: str, threshold: float, last_line: float) -> float | None:
+    """Seconds from the last line until Elasticsearch is idle (None: not within the cap).
+
+    Idle: over the last IDLE_WINDOW seconds it used at most `threshold` cores, and no
+    merge runs in `index`.
+    """
+    pids = services.es_pids()
+    samples: list[tuple[float, float]] = []
+    while (now := time.monotonic()) < last_line + IDLE_CAP:
+        samples.append((now, sum(_cpu(p) for p in pids)))
+        old = [s for s in samples if s[0] <= now - IDLE_WINDOW]
+        if old:
+            t, used = old[-1]
+            if (samples[-1][1] - used) / (now - t) <= threshold and merging(index) == 0:
+                return now - last_line
+        time.sleep(0.5)
+    return None
+
+
+def make_containers(
+    client: docker.DockerClient, run: str, count: int, lines: int, folder: Path
+) -> tuple[list[Container], float]:
+    """Containers that print `lines` corpus lines each, then sleep; once dockerd has
+    every line. Each starts at another place in the corpus. Also the mean line bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = corpus.lines(lines)
+    for k in range(count):
+        shift = k * lines // count
+        (folder / f"p{k}").write_text("\n".join(text[shift:] + text[:shift]) + "\n")
+
+    def one(k: int) -> Container:
+        return client.containers.run(
+            "busybox:latest",
+            ["sh", "-c", f"cat /c/p{k}; exec sleep 100000"],
+            name=f"bench-{run}-{k}",
+            detach=True,
+            network_mode="none",
+            labels={"logpipe.bench": run},
+            volumes={str(folder): {"bind": "/c", "mode": "ro"}},
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(one, range(count)))
+    for c in made:
+        c.reload()
+    wait_printed(made, lines)
+    return made, sum(len(t) for t in text) / len(text)
+
+
+def wait_printed(made: list[Container], lines: int, seconds: float = 300) -> None:
+    """Wait until dockerd's json-file log of each container holds all its lines."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        counts = [_newlines(str(c.attrs["LogPath"])) for c in made]
+        if all(n >= lines for n in counts):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the containers did not print {lines:,} lines each in {seconds:.0f} s")
+
+
+def _newlines(path: str) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
+
+
+def remove_containers(client: docker.DockerClient, run: str) -> None:
+    """Every container labelled with this run."""
+    found = client.containers.list(all=True, filters={"label": f"logpipe.bench={run}"})
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda c: c.remove(force=True), found))
+
+
+def row(r: Result) -> list[str]:
+    """One table row."""
+    es = r.docs is not None
+    logpipe = r.shipper == LOGPIPE
+    return [
+        r.shipper,
+        str(r.round),
+        f"{r.arrived:,} of {r.total:,}" + ("" if r.arrived >= r.total else " (INCOMPLETE)"),
+        f"{r.seconds:.1f}",
+        report.fmt(r.rate),
+        f"{r.per_line(*OWN):.1f}",
+        f"{r.per_line('shipper'):.1f}",
+        f"{r.per_line('collector'):.1f}" if logpipe else "-",
+        f"{r.per_line('dockerd'):.1f}",
+        f"{r.per_line('elasticsearch'):.1f}" if es else "- (no ES output)",
+        _idle(r) if es else "-",
+        f"{r.per_line('shipper', 'collector', 'dockerd', 'elasticsearch'):.1f}",
+        f"{r.rss['shipper']:.0f}" + (f" / {r.rss['collector']:.0f}" if logpipe else ""),
+        f"{r.rss['dockerd']:.0f} / {r.rss['elasticsearch']:.0f}",
+        _docs(r),
+    ]
+
+
+def _docs(r: Result) -> str:
+    if r.docs is None:
+        return "-"
+    extra = r.docs - r.total
+    return report.fmt(r.docs) + (f" ({extra:,} duplicates)" if extra > 0 else "")
+
+
+def _idle(r: Result) -> str:
+    return f"{r.idle_after:.1f}" if r.idle_after is not None else f"not in {IDLE_CAP:.0f}"
+
+
+HEADER = [
+    "shipper", "round", "lines arrived", "seconds", "lines/s",
+    "own CPU-µs/line", "shipper CPU-µs/line", "collector CPU-µs/line", "dockerd CPU-µs/line",
+    "ES CPU-µs/doc", "ES idle after last line, s", "all processes CPU-µs/line",
+    "peak RSS MB shipper (/ collector)", "peak RSS MB dockerd / ES", "docs searchable after",
+]  # fmt: skip
+
+
+def median(results: list[Result], shipper: str, value: Callable[[Result], float]) -> float | None:
+    """The median of `value` over the complete runs of `shipper` (None: none)."""
+    values = [value(r) for r in results if r.shipper == shipper and r.arrived >= r.total]
+    return statistics.median(values) if values else None
+
+
+def ratios(results: list[Result]) -> list[str]:
+    """logpipe against Fluent Bit and its shipper against logspout (medians of rounds)."""
+    notes = []
+
+    def ratio(a: str, b: str, value: Callable[[Result], float]) -> str:
+        x, y = median(results, a, value), median(results, b, value)
+        return f"**{x / y:.2f}**" if x is not None and y else "n/a"
+
+    def es(r: Result) -> float:
+        return r.per_line("elasticsearch")
+
+    def own(r: Result) -> float:
+        return r.per_line(*OWN)
+
+    def own_dockerd(r: Result) -> float:
+        return r.per_line(*OWN, "dockerd")
+
+    if any(r.shipper == FLUENT_BIT for r in results):
+        notes.append(
+            "logpipe / Fluent Bit: lines/s "
+            + ratio(LOGPIPE, FLUENT_BIT, lambda r: r.rate)
+            + ", ES CPU per doc "
+            + ratio(LOGPIPE, FLUENT_BIT, es)
+            + ", own CPU per line (shipper + collector / fluent-bit) "
+            + ratio(LOGPIPE, FLUENT_BIT, own)
+            + ", own + dockerd CPU per line "
+            + ratio(LOGPIPE, FLUENT_BIT, own_dockerd)
+        )
+    if any(r.shipper == LOGSPOUT for r in results):
+        notes.append(
+            "logpipe shipper / logspout: CPU per line "
+            + ratio(LOGPIPE, LOGSPOUT, lambda r: r.per_line("shipper"))
+            + ", with dockerd's each "
+            + ratio(LOGPIPE, LOGSPOUT, lambda r: r.per_line("shipper", "dockerd"))
+            + ", lines/s "
+            + ratio(LOGPIPE, LOGSPOUT, lambda r: r.rate)
+        )
+    return notes
+
+
+def main() -> None:
+    """Make the containers, run every shipper found in alternating rounds, publish."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--containers", type=_positive, default=10)
+    p.add_argument("--lines", type=_positive, default=36000, help="lines each container prints")
+    p.add_argument(
+        "--repeat", type=_positive, default=1, help="rounds; each starts with the next shipper"
+    )
+    p.add_argument(
+        "--peers-dir",
+        help="optional directory of prebuilt peer binaries (fluent-bit, logspout, or bin/ "
+        "with them); default $LOGPIPE_BENCH_PEERS, else shared/peers beside the checkout "
+        "if there; then PATH",
+    )
+    p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
+    args = p.parse_args()
+    found = peers.find(args.peers_dir)
+    print("peers:\n" + found.describe(), file=sys.stderr)
+    shippers = [s for s in RUNS if s not in NEEDS or found.binaries[NEEDS[s]]]
+    results, mean_bytes = run_rounds(args, found, shippers)
+    publish(args, found, results, mean_bytes, shippers)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def run_rounds(
+    args: argparse.Namespace, found: peers.Found, shippers: list[str]
+) -> tuple[list[Result], float]:
+    """The containers once; then each round runs every shipper, starting one later."""
+    run = services.run_id()
+    folder = services.WORK / f"sidebyside-{run}"
+    client = docker.from_env()
+    services.install_template()
+    results: list[Result] = []
+    made: list[Shipper] = []
+    try:
+        containers, mean_bytes = make_containers(
+            client, run, args.containers, args.lines, folder / "c"
+        )
+        ctx = Context(run, folder, containers, args.containers * args.lines, found.binaries)
+        for k in range(args.repeat):
+            for name in shippers[k % len(shippers) :] + shippers[: k % len(shippers)]:
+                made.append(RUNS[name](ctx, f"{run}r{k}"))
+                results.append(measure(made[-1], ctx, k + 1))
+                print(report.table(HEADER, [row(results[-1])]), file=sys.stderr)
+    finally:
+        for ship in made:
+            ship.stop()
+        remove_containers(client, run)
+        for ship in made:
+            ship.cleanup()
+        for chunk in (folder / "c").glob("p*"):
+            chunk.unlink()
+    return results, mean_bytes
+
+
+def publish(
+    args: argparse.Namespace,
+    found: peers.Found,
+    results: list[Result],
+    mean_bytes: float,
+    shippers: list[str],
+) -> None:
+    """The table, the ratios and how it was measured."""
+    missing = [n for n, b in found.binaries.items() if b is None]
+    notes = [
+        *ratios(results),
+        f"{args.containers} containers x {args.lines:,} corpus lines (mean {mean_bytes:.0f} "
+        "bytes), all printed into dockerd's json-file logs before any shipper starts; the "
+        "containers then sleep, so each shipper reads the same finished logs from their "
+        f"start; {args.repeat} round(s), order {' -> '.join(shippers)}, each round starting "
+        "with the next one",
+        "seconds = from just before the shipper's process starts (logpipe's collector is "
+        "already up) until Elasticsearch's indexing stats of its index (primaries' "
+        f"index_total, no refresh forced) reach every line, or the sink counted every line "
+        f"(logspout); polled every {POLL} s",
+        "CPU = utime + stime from /proc: the shipper's own process from its start, the "
+        "collector and dockerd from the start, until the last line; Elasticsearch from the "
+        f"start until idle again (merges included): idle = over the last {IDLE_WINDOW:.0f} s "
+        f"it used at most max({IDLE_FLOOR} core, 1.5 x its rate in the {BASELINE:.0f} s "
+        "before the run) and no merge runs in the run's index (at most "
+        f"{IDLE_CAP:.0f} s); other people's requests to the node count too",
+        "own = shipper + collector for logpipe, the one process for the peers; all "
+        "processes = own + dockerd + Elasticsearch",
+        "peak RSS: VmHWM of the processes the run started (and the collector); dockerd and "
+        "Elasticsearch: highest VmRSS sampled every 0.25 s during the run",
+        "Fluent Bit reads the json-file logs itself (no dockerd work for it) and indexes the "
+        "raw line (log, stream, time; dynamic mapping); logpipe reads through dockerd and "
+        "indexes a parsed ECS document; logspout reads through dockerd and ships raw lines "
+        "to a counting TCP sink (it has no Elasticsearch output)",
+        "peers: "
+        + "; ".join(
+            f"{n} {b} ({found.origin[n]})" if b else f"{n} missing, rows skipped"
+            for n, b in found.binaries.items()
+        ),
+    ]
+    if missing:
+        print(f"skipped (not found): {', '.join(missing)}", file=sys.stderr)
+    report.publish(
+        "Side by side with Fluent Bit and logspout (same containers, same node, one after "
+        "the other)",
+        HEADER,
+        [row(r) for r in results],
+        notes,
+        args.append,
+        section="Side by side with Fluent Bit and logspout",
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
