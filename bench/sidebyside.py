@@ -36,7 +36,8 @@ from docker.models.containers import Container
 from bench import corpus, peers, procstat, report, services
 
 LOGPIPE, FLUENT_BIT, LOGSPOUT = "logpipe", "Fluent Bit", "logspout"
-POLL = 0.2  # seconds between two looks at what arrived: the resolution of the times
+POLL = 0.2  # seconds between two looks at Elasticsearch's stats: the times' resolution
+SINK_POLL = 0.01  # the sink counts in this process: looking is free
 IDLE_WINDOW = 2.0  # Elasticsearch is idle when it used little CPU over this many seconds
 IDLE_FLOOR = 0.10  # cores: below this it counts as idle whatever it did before the run
 IDLE_CAP = 60.0  # seconds after the last line when the wait for idle gives up
@@ -57,6 +58,7 @@ class Result:
     rss: dict[str, float] = field(default_factory=dict)  # role -> peak MB
     idle_after: float | None = None  # seconds from the last line until ES was idle
     docs: int | None = None  # searchable in its index afterwards (None: no ES output)
+    load: float = 0.0  # the 1-minute load average when the run started
 
     def per_line(self, *roles: str) -> float:
         """CPU-µs per line arrived of the given roles together."""
@@ -79,6 +81,11 @@ class Shipper(Protocol):
     @property
     def index(self) -> str | None:
         """The Elasticsearch index or stream pattern it writes into (None: no ES output)."""
+        ...
+
+    @property
+    def poll(self) -> float:
+        """Seconds between two looks at what arrived."""
         ...
 
     def prepare(self) -> dict[str, list[int]]:
@@ -117,6 +124,7 @@ class LogpipeRun:
     """The real shipper and collector of the measured commit, into a fresh data stream."""
 
     name = LOGPIPE
+    poll = POLL
 
     def __init__(self, ctx: Context, tag: str) -> None:
         self.ctx = ctx
@@ -168,6 +176,7 @@ class FluentBitRun:
     """Fluent Bit reading the containers' json-file logs into an index of its own."""
 
     name = FLUENT_BIT
+    poll = POLL
 
     def __init__(self, ctx: Context, tag: str) -> None:
         self.ctx = ctx
@@ -207,6 +216,7 @@ class LogspoutRun:
 
     name = LOGSPOUT
     index = None
+    poll = SINK_POLL
 
     def __init__(self, ctx: Context, tag: str) -> None:
         self.ctx = ctx
@@ -297,7 +307,7 @@ def es_rate(seconds: float) -> float:
 
 def measure(ship: Shipper, ctx: Context, round_: int) -> Result:
     """One shipper drains the containers; what it cost every process involved."""
-    out = Result(ship.name, round_, ctx.total)
+    out = Result(ship.name, round_, ctx.total, load=os.getloadavg()[0])
     threshold = max(IDLE_FLOOR, 1.5 * es_rate(BASELINE)) if ship.index else 0.0
     running = ship.prepare()
     shared = {"dockerd": services.dockerd_pids(), "elasticsearch": services.es_pids()}
@@ -343,7 +353,7 @@ def wait_arrived(ship: Shipper, total: int, own: dict[str, list[int]], began: fl
         arrived = ship.arrived()
         if arrived >= total or not all(_alive(p) for pids in own.values() for p in pids):
             break
-        time.sleep(POLL)
+        time.sleep(ship.poll)
     return arrived
 
 
@@ -440,6 +450,7 @@ def row(r: Result) -> list[str]:
     return [
         r.shipper,
         str(r.round),
+        f"{r.load:.1f}",
         f"{r.arrived:,} of {r.total:,}" + ("" if r.arrived >= r.total else " (INCOMPLETE)"),
         f"{r.seconds:.1f}",
         report.fmt(r.rate),
@@ -468,7 +479,7 @@ def _idle(r: Result) -> str:
 
 
 HEADER = [
-    "shipper", "round", "lines arrived", "seconds", "lines/s",
+    "shipper", "round", "load avg at start", "lines arrived", "seconds", "lines/s",
     "own CPU-µs/line", "shipper CPU-µs/line", "collector CPU-µs/line", "dockerd CPU-µs/line",
     "ES CPU-µs/doc", "ES idle after last line, s", "all processes CPU-µs/line",
     "peak RSS MB shipper (/ collector)", "peak RSS MB dockerd / ES", "docs searchable after",
@@ -594,6 +605,7 @@ def publish(
 ) -> None:
     """The table, the ratios and how it was measured."""
     missing = [n for n, b in found.binaries.items() if b is None]
+    tick, lines = os.sysconf("SC_CLK_TCK"), args.containers * args.lines
     notes = [
         *ratios(results),
         f"{args.containers} containers x {args.lines:,} corpus lines (mean {mean_bytes:.0f} "
@@ -603,8 +615,8 @@ def publish(
         "with the next one",
         "seconds = from just before the shipper's process starts (logpipe's collector is "
         "already up) until Elasticsearch's indexing stats of its index (primaries' "
-        f"index_total, no refresh forced) reach every line, or the sink counted every line "
-        f"(logspout); polled every {POLL} s",
+        f"index_total, no refresh forced) reach every line (polled every {POLL} s), or "
+        f"the sink counted every line (logspout; every {SINK_POLL} s)",
         "CPU = utime + stime from /proc: the shipper's own process from its start, the "
         "collector and dockerd from the start, until the last line; Elasticsearch from the "
         f"start until idle again (merges included): idle = over the last {IDLE_WINDOW:.0f} s "
@@ -612,7 +624,9 @@ def publish(
         "before the run) and no merge runs in the run's index (at most "
         f"{IDLE_CAP:.0f} s); other people's requests to the node count too",
         "own = shipper + collector for logpipe, the one process for the peers; all "
-        "processes = own + dockerd + Elasticsearch",
+        "processes = own + dockerd + Elasticsearch. A shipper's CPU includes its start "
+        "(for logpipe's shipper, Python's imports), which weighs on small runs; /proc "
+        f"counts in ticks of {1000 / tick:.0f} ms, {1e6 / tick / lines:.2f} µs per line here",
         "peak RSS: VmHWM of the processes the run started (and the collector); dockerd and "
         "Elasticsearch: highest VmRSS sampled every 0.25 s during the run",
         "Fluent Bit reads the json-file logs itself (no dockerd work for it) and indexes the "
