@@ -21,23 +21,26 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import docker
-from docker.models.containers import Container
 
-from bench import corpus, peers, procstat, report, services
+from bench import containers, peers, procstat, report, services
+from bench.shippers import (
+    ES_POLL,
+    FLUENT_BIT,
+    LOGPIPE,
+    LOGSPOUT,
+    NEEDS,
+    RUNS,
+    SINK_POLL,
+    Context,
+    Shipper,
+)
 
-LOGPIPE, FLUENT_BIT, LOGSPOUT = "logpipe", "Fluent Bit", "logspout"
-POLL = 0.2  # seconds between two looks at Elasticsearch's stats: the times' resolution
-SINK_POLL = 0.01  # the sink counts in this process: looking is free
 IDLE_WINDOW = 2.0  # Elasticsearch is idle when it used little CPU over this many seconds
 IDLE_FLOOR = 0.10  # cores: below this it counts as idle whatever it did before the run
 IDLE_CAP = 60.0  # seconds after the last line when the wait for idle gives up
@@ -70,233 +73,6 @@ class Result:
         return self.arrived / self.seconds if self.seconds else 0.0
 
 
-class Shipper(Protocol):
-    """One shipper's run: started, watched and stopped by the measurement."""
-
-    @property
-    def name(self) -> str:
-        """The shipper's name in the table."""
-        ...
-
-    @property
-    def index(self) -> str | None:
-        """The Elasticsearch index or stream pattern it writes into (None: no ES output)."""
-        ...
-
-    @property
-    def poll(self) -> float:
-        """Seconds between two looks at what arrived."""
-        ...
-
-    def prepare(self) -> dict[str, list[int]]:
-        """Start what must run before the clock starts; pids by role."""
-        ...
-
-    def launch(self) -> dict[str, list[int]]:
-        """Start the shipper's own processes (the clock runs); pids by role."""
-        ...
-
-    def arrived(self) -> int:
-        """Lines that arrived so far."""
-        ...
-
-    def stop(self) -> None:
-        """Stop every process this run started."""
-        ...
-
-    def cleanup(self) -> None:
-        """Free what it wrote."""
-        ...
-
-
-@dataclass
-class Context:
-    """What every run of one invocation shares."""
-
-    run: str
-    folder: Path
-    containers: list[Container]
-    total: int
-    binaries: dict[str, Path | None]
-
-
-class LogpipeRun:
-    """The real shipper and collector of the measured commit, into a fresh data stream."""
-
-    name = LOGPIPE
-    poll = POLL
-
-    def __init__(self, ctx: Context, tag: str) -> None:
-        self.ctx = ctx
-        self.tag = tag
-        self.index = f"logs-bench.side{tag}*"
-        self.folder = ctx.folder / f"logpipe-{tag}"
-        self.children: list[services.Child] = []
-
-    def prepare(self) -> dict[str, list[int]]:
-        """A collector, ready before the clock starts (a service that runs anyway)."""
-        self.token = uuid.uuid4().hex
-        self.port = services.free_port()
-        collector = services.start_collector(
-            self.folder, self.port, self.token, f"bench.side{self.tag}"
-        )
-        self.children.append(collector)
-        return {"collector": [collector.pid]}
-
-    def launch(self) -> dict[str, list[int]]:
-        """The shipper, with a fresh state directory: every container from its start."""
-        env = {
-            **services.clean_env(),
-            "LOGPIPE_COLLECTOR_URL": f"http://127.0.0.1:{self.port}",
-            "LOGPIPE_TOKEN": self.token,
-            "LOGPIPE_STATE_DIR": str(self.folder / "state"),
-            "LOGPIPE_HOST_NAME": f"bench-{self.tag}",
-            "LOGPIPE_HTTP_LISTEN": f"127.0.0.1:{services.free_port()}",
-            "LOGPIPE_INCLUDE_LABELS": f"logpipe.bench={self.ctx.run}",
-        }
-        shipper = services.Child("shipper", services.entry("shipper", False), env, self.folder)
-        self.children.append(shipper)
-        return {"shipper": [shipper.pid]}
-
-    def arrived(self) -> int:
-        """Documents Elasticsearch indexed into the run's stream."""
-        return indexed(self.index)
-
-    def stop(self) -> None:
-        """Shipper first, then the collector."""
-        for child in reversed(self.children):
-            child.stop()
-
-    def cleanup(self) -> None:
-        """Roll the stream over and delete its backing indices."""
-        services.free_disk(self.index)
-
-
-class FluentBitRun:
-    """Fluent Bit reading the containers' json-file logs into an index of its own."""
-
-    name = FLUENT_BIT
-    poll = POLL
-
-    def __init__(self, ctx: Context, tag: str) -> None:
-        self.ctx = ctx
-        self.index = f"bench-fluentbit-{tag}"
-        self.folder = ctx.folder / f"fluentbit-{tag}"
-        self.peer: peers.FluentBit | None = None
-
-    def prepare(self) -> dict[str, list[int]]:
-        """The template of its index (the index is made by its first write)."""
-        peers.install_template(self.index)
-        return {}
-
-    def launch(self) -> dict[str, list[int]]:
-        """fluent-bit."""
-        binary = self.ctx.binaries[peers.FLUENT_BIT]
-        assert binary is not None  # runs are only made for peers that were found
-        paths = [str(c.attrs["LogPath"]) for c in self.ctx.containers]
-        self.peer = peers.FluentBit(binary, paths, self.index, self.folder)
-        return {"shipper": self.peer.pids()}
-
-    def arrived(self) -> int:
-        """Documents Elasticsearch indexed into its index."""
-        return indexed(self.index)
-
-    def stop(self) -> None:
-        """Stop fluent-bit."""
-        if self.peer is not None:
-            self.peer.stop()
-
-    def cleanup(self) -> None:
-        """Delete its index and template."""
-        peers.delete_index(self.index)
-
-
-class LogspoutRun:
-    """logspout following the containers by name, into a sink here that counts lines."""
-
-    name = LOGSPOUT
-    index = None
-    poll = SINK_POLL
-
-    def __init__(self, ctx: Context, tag: str) -> None:
-        self.ctx = ctx
-        self.folder = ctx.folder / f"logspout-{tag}"
-        self.peer: peers.Logspout | None = None
-
-    def prepare(self) -> dict[str, list[int]]:
-        """Nothing runs before it."""
-        return {}
-
-    def launch(self) -> dict[str, list[int]]:
-        """logspout, with each container's whole log (BACKLOG)."""
-        binary = self.ctx.binaries[peers.LOGSPOUT]
-        assert binary is not None
-        glob = f"bench-{self.ctx.run}-*"
-        self.peer = peers.Logspout(binary, glob, self.folder, backlog=True)
-        return {"shipper": self.peer.pids()}
-
-    def arrived(self) -> int:
-        """Lines the sink counted."""
-        return self.peer.lines() if self.peer else 0
-
-    def stop(self) -> None:
-        """Stop logspout and the sink."""
-        if self.peer is not None:
-            self.peer.stop()
-
-    def cleanup(self) -> None:
-        """Nothing stays."""
-
-
-RUNS: dict[str, Callable[[Context, str], Shipper]] = {
-    LOGPIPE: LogpipeRun,
-    FLUENT_BIT: FluentBitRun,
-    LOGSPOUT: LogspoutRun,
-}
-NEEDS = {FLUENT_BIT: peers.FLUENT_BIT, LOGSPOUT: peers.LOGSPOUT}
-
-
-def indexed(pattern: str) -> int:
-    """Index operations Elasticsearch has done on the primaries of `pattern`: what it
-    accepted so far, without forcing a refresh."""
-    stats = services.es(
-        "GET", f"/{pattern}/_stats/indexing?ignore_unavailable=true&allow_no_indices=true"
-    )
-    return int(stats.get("_all", {}).get("primaries", {}).get("indexing", {}).get("index_total", 0))
-
-
-def merging(pattern: str) -> int:
-    """Merges running now in `pattern`."""
-    stats = services.es(
-        "GET", f"/{pattern}/_stats/merge?ignore_unavailable=true&allow_no_indices=true"
-    )
-    return int(stats.get("_all", {}).get("total", {}).get("merges", {}).get("current", 0))
-
-
-class Peaks:
-    """Highest VmRSS seen per role, sampled every 0.25 s in a thread."""
-
-    def __init__(self, pids: dict[str, list[int]]) -> None:
-        self.pids = pids
-        self.peak: dict[str, float] = dict.fromkeys(pids, 0.0)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            for role, pids in self.pids.items():
-                now = sum(procstat.rss_mb(p) for p in pids)
-                self.peak[role] = max(self.peak[role], now)
-            self._stop.wait(0.25)
-
-    def stop(self) -> dict[str, float]:
-        """Stop sampling; the peaks."""
-        self._stop.set()
-        self._thread.join(5)
-        return self.peak
-
-
 def es_rate(seconds: float) -> float:
     """Cores Elasticsearch uses over the next `seconds` (what others make it do)."""
     window = procstat.CpuWindow(services.es_pids())
@@ -316,7 +92,7 @@ def measure(ship: Shipper, ctx: Context, round_: int) -> Result:
         w.start()
     began = time.monotonic()
     own = ship.launch()
-    peaks = Peaks({**running, **own, **shared})
+    peaks = procstat.Peaks({**running, **own, **shared})
     try:
         out.arrived = wait_arrived(ship, ctx.total, own, began)
         out.seconds = time.monotonic() - began
@@ -381,66 +157,10 @@ def wait_idle(index: str, threshold: float, last_line: float) -> float | None:
         old = [s for s in samples if s[0] <= now - IDLE_WINDOW]
         if old:
             t, used = old[-1]
-            if (samples[-1][1] - used) / (now - t) <= threshold and merging(index) == 0:
+            if (samples[-1][1] - used) / (now - t) <= threshold and services.merging(index) == 0:
                 return now - last_line
         time.sleep(0.5)
     return None
-
-
-def make_containers(
-    client: docker.DockerClient, run: str, count: int, lines: int, folder: Path
-) -> tuple[list[Container], float]:
-    """Containers that print `lines` corpus lines each, then sleep; once dockerd has
-    every line. Each starts at another place in the corpus. Also the mean line bytes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = corpus.lines(lines)
-    for k in range(count):
-        shift = k * lines // count
-        (folder / f"p{k}").write_text("\n".join(text[shift:] + text[:shift]) + "\n")
-
-    def one(k: int) -> Container:
-        return client.containers.run(
-            "busybox:latest",
-            ["sh", "-c", f"cat /c/p{k}; exec sleep 100000"],
-            name=f"bench-{run}-{k}",
-            detach=True,
-            network_mode="none",
-            labels={"logpipe.bench": run},
-            volumes={str(folder): {"bind": "/c", "mode": "ro"}},
-        )
-
-    with ThreadPoolExecutor(8) as pool:
-        made = list(pool.map(one, range(count)))
-    for c in made:
-        c.reload()
-    wait_printed(made, lines)
-    return made, sum(len(t) for t in text) / len(text)
-
-
-def wait_printed(made: list[Container], lines: int, seconds: float = 300) -> None:
-    """Wait until dockerd's json-file log of each container holds all its lines."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        counts = [_newlines(str(c.attrs["LogPath"])) for c in made]
-        if all(n >= lines for n in counts):
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"the containers did not print {lines:,} lines each in {seconds:.0f} s")
-
-
-def _newlines(path: str) -> int:
-    try:
-        with open(path, "rb") as f:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-    except FileNotFoundError:
-        return 0
-
-
-def remove_containers(client: docker.DockerClient, run: str) -> None:
-    """Every container labelled with this run."""
-    found = client.containers.list(all=True, filters={"label": f"logpipe.bench={run}"})
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda c: c.remove(force=True), found))
 
 
 def row(r: Result) -> list[str]:
@@ -576,10 +296,10 @@ def run_rounds(
     results: list[Result] = []
     made: list[Shipper] = []
     try:
-        containers, mean_bytes = make_containers(
+        made_containers, mean_bytes = containers.finished(
             client, run, args.containers, args.lines, folder / "c"
         )
-        ctx = Context(run, folder, containers, args.containers * args.lines, found.binaries)
+        ctx = Context(run, folder, made_containers, args.containers * args.lines, found.binaries)
         for k in range(args.repeat):
             for name in shippers[k % len(shippers) :] + shippers[: k % len(shippers)]:
                 made.append(RUNS[name](ctx, f"{run}r{k}"))
@@ -588,7 +308,7 @@ def run_rounds(
     finally:
         for ship in made:
             ship.stop()
-        remove_containers(client, run)
+        containers.remove_run(client, run)
         for ship in made:
             ship.cleanup()
         for chunk in (folder / "c").glob("p*"):
@@ -615,7 +335,7 @@ def publish(
         "with the next one",
         "seconds = from just before the shipper's process starts (logpipe's collector is "
         "already up) until Elasticsearch's indexing stats of its index (primaries' "
-        f"index_total, no refresh forced) reach every line (polled every {POLL} s), or "
+        f"index_total, no refresh forced) reach every line (polled every {ES_POLL} s), or "
         f"the sink counted every line (logspout; every {SINK_POLL} s)",
         "CPU = utime + stime from /proc: the shipper's own process from its start, the "
         "collector and dockerd from the start, until the last line; Elasticsearch from the "
