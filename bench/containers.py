@@ -5,6 +5,9 @@ name of a chunk set from the control file, ``cat``s the next chunk of that set a
 sleeps. Writing another name into the control file changes the rate of all of them
 within a tick; ``idle`` prints nothing, ``stop`` ends them. What they really printed is
 counted from dockerd's json-file logs, so the benchmark never trusts the plan.
+
+``finished`` makes the other kind: containers that print a fixed number of lines, then
+sleep, so that readers which attach only to running containers can still read them all.
 """
 
 from __future__ import annotations
@@ -145,3 +148,59 @@ def read_ceiling(
     for c in made:
         c.remove(force=True)
     return count * lines / elapsed
+
+
+def finished(
+    client: docker.DockerClient, run: str, count: int, lines: int, folder: Path
+) -> tuple[list[Container], float]:
+    """Containers that print `lines` corpus lines each, then sleep; once dockerd has
+    every line. Each starts at another place in the corpus. Also the mean line bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = corpus.lines(lines)
+    for k in range(count):
+        shift = k * lines // count
+        (folder / f"p{k}").write_text("\n".join(text[shift:] + text[:shift]) + "\n")
+
+    def one(k: int) -> Container:
+        return client.containers.run(
+            "busybox:latest",
+            ["sh", "-c", f"cat /c/p{k}; exec sleep 100000"],
+            name=f"bench-{run}-{k}",
+            detach=True,
+            network_mode="none",
+            labels={"logpipe.bench": run},
+            volumes={str(folder): {"bind": "/c", "mode": "ro"}},
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(one, range(count)))
+    for c in made:
+        c.reload()
+    wait_printed(made, lines)
+    return made, sum(len(t) for t in text) / len(text)
+
+
+def wait_printed(made: list[Container], lines: int, seconds: float = 300) -> None:
+    """Wait until dockerd's json-file log of each container holds all its lines."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        counts = [_newlines(str(c.attrs["LogPath"])) for c in made]
+        if all(n >= lines for n in counts):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the containers did not print {lines:,} lines each in {seconds:.0f} s")
+
+
+def _newlines(path: str) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
+
+
+def remove_run(client: docker.DockerClient, run: str) -> None:
+    """Every container labelled with this run."""
+    found = client.containers.list(all=True, filters={"label": f"logpipe.bench={run}"})
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda c: c.remove(force=True), found))

@@ -1,16 +1,88 @@
-"""Peers that follow the same containers as the shipper, for CPU per line side by side.
+"""The log shippers users pick instead of logpipe, run on this machine for side by side
+numbers: Fluent Bit (reads dockerd's json-file logs itself, ships to Elasticsearch) and
+logspout (follows the Docker Engine API like logpipe's shipper, ships raw lines over TCP
+into a sink here that counts them; it has no Elasticsearch output).
 
-logspout cannot be built on this machine (the Go module proxy refuses the module, see
-bench/README.md), so the Docker CLI stands in for a Go follower: one
-``docker logs -f -t <id>`` per container (the same `GET /containers/{id}/logs` stream,
-demultiplexed in Go) writing into a TCP sink on loopback that counts lines.
+Neither is part of logpipe or installed by it. The benchmarks look for prebuilt binaries
+in an optional peers directory (``--peers-dir`` or ``LOGPIPE_BENCH_PEERS``; by default
+``shared/peers`` beside the checkout, if there), in it or in its ``bin/``, then on PATH,
+and skip a peer that is in neither place.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import socket
 import subprocess
 import threading
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import services
+
+FLUENT_BIT, LOGSPOUT = "fluent-bit", "logspout"
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where each peer's binary is (None: missing) and how it was found."""
+
+    binaries: dict[str, Path | None]
+    origin: dict[str, str]
+
+    def describe(self) -> str:
+        """One line per peer: its path and origin, or that it is missing."""
+        return "\n".join(
+            f"  {name}: {path} ({self.origin[name]})" if path else f"  {name}: {self.origin[name]}"
+            for name, path in self.binaries.items()
+        )
+
+
+def default_dirs() -> list[Path]:
+    """`shared/peers` beside this checkout and beside the repository's main checkout."""
+    common = subprocess.run(
+        ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        cwd=services.ROOT, capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    roots = [services.ROOT] + ([Path(common).parent] if common else [])
+    dirs: list[Path] = []
+    for root in roots:
+        candidate = root.resolve().parent / "shared" / "peers"
+        if candidate not in dirs:
+            dirs.append(candidate)
+    return dirs
+
+
+def find(peers_dir: str | None) -> Found:
+    """Look for fluent-bit and logspout: in the peers directory (given or default), then
+    on PATH. A directory given but missing is an error, since it was asked for."""
+    given = peers_dir or os.environ.get("LOGPIPE_BENCH_PEERS")
+    if given and not Path(given).is_dir():
+        raise SystemExit(
+            f"peers directory {given!r} does not exist: give a directory holding fluent-bit "
+            "and logspout (or bin/ with them) with --peers-dir or LOGPIPE_BENCH_PEERS"
+        )
+    dirs = [Path(given)] if given else default_dirs()
+    binaries: dict[str, Path | None] = {}
+    origin: dict[str, str] = {}
+    for name in (FLUENT_BIT, LOGSPOUT):
+        binaries[name], origin[name] = _locate(name, dirs)
+    return Found(binaries, origin)
+
+
+def _locate(name: str, dirs: list[Path]) -> tuple[Path | None, str]:
+    for folder in dirs:
+        for candidate in (folder / "bin" / name, folder / name):
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate, f"peers directory {folder}"
+    on_path = shutil.which(name)
+    if on_path:
+        return Path(on_path), "PATH"
+    looked = ", ".join(str(d) for d in dirs)
+    return None, f"MISSING (not in {looked} nor on PATH): its rows are skipped"
 
 
 class LineSink:
@@ -47,34 +119,147 @@ class LineSink:
         self._server.close()
 
 
-class CliFollowers:
-    """One `docker logs -f -t` per container, each writing into the sink."""
+class Peer:
+    """A peer's process, started by the benchmark, its output in a file; stopped by pid."""
 
-    def __init__(self, container_ids: list[str]) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log = folder / f"{name}.log"
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.proc.pid
+
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM, then SIGKILL if it does not exit in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+class Logspout:
+    """logspout following the containers whose names match `name_glob`, raw lines over
+    TCP into a sink that counts them. `backlog` ships each container's whole log (as the
+    file readers do from offset 0); without it, only what comes after it attached."""
+
+    def __init__(self, binary: Path, name_glob: str, folder: Path, backlog: bool) -> None:
         self.sink = LineSink()
-        self._procs: list[subprocess.Popen[bytes]] = []
-        for cid in container_ids:
-            with socket.create_connection(("127.0.0.1", self.sink.port)) as conn:
-                self._procs.append(
-                    subprocess.Popen(
-                        ["docker", "logs", "-f", "-t", cid],
-                        stdout=conn.fileno(),
-                        stderr=conn.fileno(),
-                    )
-                )
+        (folder / "routes").mkdir(parents=True, exist_ok=True)
+        env = {
+            **services.clean_env(),
+            "BACKLOG": "true" if backlog else "false",
+            "HTTP_BIND_ADDRESS": "127.0.0.1",
+            "PORT": str(services.free_port()),
+            "ROUTESPATH": str(folder / "routes"),
+            "RAW_FORMAT": "{{.Data}}\n",
+        }
+        route = f"raw+tcp://127.0.0.1:{self.sink.port}?filter.name={name_glob}"
+        self.process = Peer("logspout", [str(binary), route], env, folder)
 
     def pids(self) -> list[int]:
-        """The followers' pids."""
-        return [p.pid for p in self._procs]
+        """logspout's pid (the sink is a thread of the benchmark, not measured)."""
+        return [self.process.pid]
 
     def lines(self) -> int:
         """Lines the sink has counted."""
         return self.sink.lines()
 
     def stop(self) -> None:
-        """Terminate the followers (by their own pids) and close the sink."""
-        for proc in self._procs:
-            proc.terminate()
-        for proc in self._procs:
-            proc.wait(10)
+        """Stop logspout, then the sink."""
+        self.process.stop()
         self.sink.close()
+
+
+# Fluent Bit's docker parser (the json-file line: log, stream, time), in its config syntax.
+PARSERS = """\
+[PARSER]
+    Name         docker
+    Format       json
+    Time_Key     time
+    Time_Format  %Y-%m-%dT%H:%M:%S.%L
+    Time_Keep    On
+"""
+
+# Read_from_Head: the whole files, like the others. Buffer_Size False: with the default
+# 512 KB answer buffer Fluent Bit cannot read a big _bulk answer, counts the request as
+# failed and sends it again (duplicates). Retry_Limit False: never drop a chunk.
+CONFIG = """\
+[SERVICE]
+    Flush            1
+    Daemon           Off
+    Log_Level        info
+    Parsers_File     {folder}/parsers.conf
+    HTTP_Server      Off
+
+[INPUT]
+    Name              tail
+    Tag               docker.*
+    Path              {paths}
+    Parser            docker
+    DB                {folder}/tail.db
+    Refresh_Interval  1
+    Read_from_Head    True
+    Mem_Buf_Limit     64MB
+    Skip_Long_Lines   On
+
+[OUTPUT]
+    Name               es
+    Match              *
+    Host               {host}
+    Port               {port}
+    Index              {index}
+    Suppress_Type_Name On
+    Trace_Error        On
+    Retry_Limit        False
+    Buffer_Size        False
+"""
+
+
+def install_template(index: str) -> None:
+    """A template for a peer's index, with the settings logpipe's streams have (1 shard, 0
+    replicas, refresh every second): the index itself is made by the peer's first write,
+    as logpipe's data stream is by the collector's."""
+    settings = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+    body = {"index_patterns": [index], "priority": 500, "template": {"settings": settings}}
+    services.es("PUT", f"/_index_template/{index}", body)
+
+
+class FluentBit:
+    """Fluent Bit tailing the given json-file logs into the Elasticsearch index `index`."""
+
+    def __init__(self, binary: Path, log_paths: list[str], index: str, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        host, _, port = services.ES_URL.removeprefix("http://").rstrip("/").rpartition(":")
+        (folder / "parsers.conf").write_text(PARSERS)
+        conf = CONFIG.format(
+            folder=folder, paths=",".join(log_paths), host=host, port=port, index=index
+        )
+        (folder / "fluent-bit.conf").write_text(conf)
+        args = [str(binary), "-c", str(folder / "fluent-bit.conf")]
+        self.process = Peer("fluent-bit", args, services.clean_env(), folder)
+
+    def pids(self) -> list[int]:
+        """Fluent Bit's pid (one process, several threads)."""
+        return [self.process.pid]
+
+    def stop(self) -> None:
+        """Stop Fluent Bit (its index stays until `delete_index`)."""
+        self.process.stop()
+
+
+def delete_index(index: str) -> None:
+    """Delete a peer's index and its template (by exact names: the node refuses wildcard
+    deletes)."""
+    services.es("DELETE", f"/{index}?ignore_unavailable=true")
+    try:
+        services.es("DELETE", f"/_index_template/{index}")
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise

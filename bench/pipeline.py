@@ -6,9 +6,10 @@ For each rate step: lines/s printed (counted in dockerd's json-file logs) and in
 dockerd and the collector (each from /proc of its own pid), and the latency from a
 line's Docker timestamp to its first visibility in a search (p50/p95/p99 of marker
 lines). ``max`` in --rates searches the highest sustained rate (at most 3 more steps).
-With --peers, the Docker CLI (Go) follows the same containers into a TCP sink in the
-same run, for CPU per line side by side. Usage:
-    python -m bench.pipeline [--containers 10] [--rates 1000,5000,max] [--peers] [--append]
+With --peers, logspout (a prebuilt binary, see bench.peers) follows the same containers
+into a TCP sink that counts lines in the same run, for CPU per line side by side. Usage:
+    python -m bench.pipeline [--containers 10] [--rates 1000,5000,max] [--peers]
+                             [--peers-dir DIR] [--append]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import docker
 
@@ -73,7 +75,15 @@ class Bench:
         )
         self.probe = latency.Probe(self.index, self.host)
         self.children: list[services.Child] = []
-        self.peer: peers.CliFollowers | None = None
+        self.peer: peers.Logspout | None = None
+        self.logspout: Path | None = None
+        if args.peers:
+            self.logspout = peers.find(args.peers_dir).binaries[peers.LOGSPOUT]
+            if self.logspout is None:
+                raise SystemExit(
+                    "--peers needs logspout: give a directory holding it (or bin/logspout) "
+                    "with --peers-dir or LOGPIPE_BENCH_PEERS, or put it on PATH"
+                )
         self.shipper_wrap: list[str] = []  # a profiler's command line, if any
 
     def start(self) -> None:
@@ -105,8 +115,10 @@ class Bench:
         self.fleet.start()
         self.dockerd = services.dockerd_pids()
         self.shims = services.containerd_pids()
-        if self.args.peers:
-            self.peer = peers.CliFollowers([c.id for c in self.fleet.containers])
+        if self.logspout is not None:
+            # Only what comes after it attached: the containers are idle until the first step.
+            glob = f"bench-{self.run}-*"
+            self.peer = peers.Logspout(self.logspout, glob, self.folder / "logspout", backlog=False)
         self.probe.start()
 
     def stop(self) -> None:
@@ -180,7 +192,7 @@ class Bench:
             "elasticsearch": procstat.CpuWindow(services.es_pids()),
         }
         if self.peer is not None:
-            windows["docker CLI"] = procstat.CpuWindow(self.peer.pids())
+            windows["logspout"] = procstat.CpuWindow(self.peer.pids())
         return windows
 
     def _rss(self) -> dict[str, float]:
@@ -192,7 +204,7 @@ class Bench:
             "collector peak": procstat.peak_rss_mb(self.collector.pid),
         }
         if self.peer is not None:
-            rss["docker CLI"] = sum(procstat.rss_mb(p) for p in self.peer.pids())
+            rss["logspout"] = sum(procstat.rss_mb(p) for p in self.peer.pids())
         return rss
 
     def _drain(self, seconds: float = 45) -> bool:
@@ -263,7 +275,7 @@ HEADER = [
 
 
 def peer_rows(n: int, steps: list[Step]) -> list[list[str]]:
-    """Shipper and Docker CLI CPU per line, same containers, same steps."""
+    """Shipper and logspout CPU per line, same containers, same steps."""
     rows = []
     for s in steps:
         lines = s.printed * s.seconds
@@ -272,9 +284,9 @@ def peer_rows(n: int, steps: list[Step]) -> list[list[str]]:
                 str(n),
                 report.fmt(s.printed),
                 f"{s.cpu['shipper'] / lines * 1e6:.1f}",
-                f"{s.cpu['docker CLI'] / s.peer_lines * 1e6:.1f}" if s.peer_lines else "n/a",
+                f"{s.cpu['logspout'] / s.peer_lines * 1e6:.1f}" if s.peer_lines else "n/a",
                 report.fmt(s.peer_lines / s.seconds),
-                f"{s.rss['docker CLI']:.0f}",
+                f"{s.rss['logspout']:.0f}",
             ]
         )
     return rows
@@ -295,7 +307,13 @@ def main() -> None:
         " at once): 0.25 prints in bursts, 0.01 trickles",
     )
     p.add_argument("--read-ceiling", action="store_true", help="also measure dockerd's ceiling")
-    p.add_argument("--peers", action="store_true", help="Docker CLI followers in the same run")
+    p.add_argument("--peers", action="store_true", help="logspout in the same run")
+    p.add_argument(
+        "--peers-dir",
+        help="optional directory of prebuilt peer binaries (logspout or bin/logspout); "
+        "default $LOGPIPE_BENCH_PEERS, else shared/peers beside the checkout if there; "
+        "then PATH",
+    )
     p.add_argument(
         "--shipper-env",
         action="append",
@@ -363,12 +381,12 @@ def publish(args: argparse.Namespace, bench: Bench, steps: list[Step], ceiling: 
     )
     if args.peers:
         report.publish(
-            "4a. Peers: shipper vs Docker CLI followers (same containers, same run)",
-            ["containers", "printed lines/s", "shipper CPU-µs/line", "docker CLI CPU-µs/line",
-             "docker CLI lines/s to sink", "docker CLI RSS MB (all)"],
+            "4a. Peers: shipper vs logspout (same containers, same run)",
+            ["containers", "printed lines/s", "shipper CPU-µs/line", "logspout CPU-µs/line",
+             "logspout lines/s to sink", "logspout RSS MB"],
             peer_rows(args.containers, steps),
-            ["logspout could not be built here (see bench/README.md); one `docker logs -f -t` "
-             "(Go) per container, stdout into a TCP sink that counts lines, stands in for it",
+            [f"logspout {bench.logspout}: raw lines (`{{{{.Data}}}}`) over TCP into a sink "
+             "that counts them; it attaches when the containers start, before they print",
              "dockerd serves both followers in this run: its CPU above counts both"],
             args.append,
         )  # fmt: skip

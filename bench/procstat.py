@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,3 +88,27 @@ def _safe_usage(pid: int) -> tuple[float, int]:
         return usage(pid)
     except (OSError, ValueError):
         return 0.0, 0
+
+
+class Peaks:
+    """Highest VmRSS seen per role, sampled every 0.25 s in a thread."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = pids
+        self.peak: dict[str, float] = dict.fromkeys(pids, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for role, pids in self.pids.items():
+                now = sum(rss_mb(p) for p in pids)
+                self.peak[role] = max(self.peak[role], now)
+            self._stop.wait(0.25)
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling; the peaks."""
+        self._stop.set()
+        self._thread.join(5)
+        return self.peak

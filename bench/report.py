@@ -52,8 +52,16 @@ def table(header: Row, rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def publish(title: str, header: Row, rows: list[Row], notes: list[str], append: bool) -> None:
-    """Print the table; append it (with commit, machine, command, notes) to BENCHMARKS.md."""
+def publish(
+    title: str,
+    header: Row,
+    rows: list[Row],
+    notes: list[str],
+    append: bool,
+    section: str | None = None,
+) -> None:
+    """Print the table; append it (with commit, machine, command, notes) to BENCHMARKS.md:
+    at the end (under Runs), or at the end of its own `## section`, made before Runs."""
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     module = sys.argv[0].removeprefix(str(ROOT) + "/").removesuffix(".py").replace("/", ".")
     command = " ".join(["python -m", module, *sys.argv[1:]])
@@ -71,10 +79,38 @@ def publish(title: str, header: Row, rows: list[Row], notes: list[str], append: 
         ]
     )
     print(text)
-    if append:
+    if append and section:
+        RESULTS.write_text(into_section(_existing(), section, text), encoding="utf-8")
+    elif append:
         RESULTS.parent.mkdir(exist_ok=True)
         with RESULTS.open("a", encoding="utf-8") as out:
             out.write("\n" + text)
+
+
+def _existing() -> str:
+    return RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
+
+
+def into_section(doc: str, section: str, text: str) -> str:
+    """`doc` with `text` at the end of its `## section`; a missing section is made just
+    before `## Runs` (or at the end), so the runs of other benchmarks stay apart."""
+    lines = doc.splitlines(keepends=True)
+    heading = f"## {section}\n"
+    if heading in lines:
+        start = lines.index(heading) + 1
+        ends = [i for i in range(start, len(lines)) if lines[i].startswith("## ")]
+        at, new = (ends[0] if ends else len(lines)), [text]
+    else:
+        runs = [i for i, line in enumerate(lines) if line == "## Runs\n"]
+        at, new = (runs[0] if runs else len(lines)), [heading, "\n", text]
+    if at and not lines[at - 1].endswith("\n"):
+        lines[at - 1] += "\n"
+    if at and lines[at - 1] != "\n":
+        new.insert(0, "\n")
+    block = "".join(new)
+    if at < len(lines) and not block.endswith("\n\n"):
+        block += "\n"
+    return "".join(lines[:at]) + block + "".join(lines[at:])
 
 
 def fmt(value: float, digits: int = 0) -> str:

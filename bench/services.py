@@ -97,6 +97,19 @@ def refresh(index: str) -> None:
     es("POST", f"/{index}/_refresh?ignore_unavailable=true&allow_no_indices=true")
 
 
+def indexed(pattern: str) -> int:
+    """Index operations Elasticsearch has done on the primaries of `pattern`: what it
+    accepted so far, without forcing a refresh."""
+    stats = es("GET", f"/{pattern}/_stats/indexing?ignore_unavailable=true&allow_no_indices=true")
+    return int(stats.get("_all", {}).get("primaries", {}).get("indexing", {}).get("index_total", 0))
+
+
+def merging(pattern: str) -> int:
+    """Merges running now in `pattern`."""
+    stats = es("GET", f"/{pattern}/_stats/merge?ignore_unavailable=true&allow_no_indices=true")
+    return int(stats.get("_all", {}).get("total", {}).get("merges", {}).get("current", 0))
+
+
 def es_pids() -> list[int]:
     """The pid of the Elasticsearch node at ES_URL (not of any other node on the machine)."""
     nodes = es("GET", "/_nodes/_local/process?filter_path=nodes.*.process.id")["nodes"]

@@ -4,9 +4,9 @@
 #   - py-spy (PyPI, the `bench` extra of pyproject.toml): profiles; uvloop (a dependency)
 #   - rsyslog + rsyslog-elasticsearch (Debian): the collector's peer; not started as a
 #     service (a policy-rc.d guard), the benchmark runs its own rsyslogd
-#   - logspout (Go module proxy): the shipper's peer, built into $LOGPIPE_BENCH_DIR/go/bin;
-#     when the proxy refuses it, the exact error is printed and kept in logspout-build.log
-#     and the benchmarks use the Docker CLI as the Go follower instead
+# The shipper's peers (Fluent Bit, logspout) are not installed here: bench.sidebyside and
+# bench.pipeline --peers take prebuilt binaries from a peers directory (--peers-dir or
+# LOGPIPE_BENCH_PEERS) or PATH, and say which they found (see bench/README.md).
 # Usage: bash bench/setup.sh
 set -uo pipefail
 WORK=${LOGPIPE_BENCH_DIR:-/tmp/logpipe-bench}
@@ -28,18 +28,4 @@ if ! command -v rsyslogd >/dev/null || ! dpkg -s rsyslog-elasticsearch >/dev/nul
 fi
 command -v rsyslogd >/dev/null && log "rsyslog: $(rsyslogd -v | head -1)"
 
-if [ -x "$WORK/go/bin/logspout" ]; then
-  log "logspout: already built at $WORK/go/bin/logspout"
-elif command -v go >/dev/null; then
-  log "logspout: go install github.com/gliderlabs/logspout@latest"
-  if GOPATH="$WORK/go" GOFLAGS=-mod=mod go install github.com/gliderlabs/logspout@latest \
-    >"$WORK/logspout-build.log" 2>&1; then
-    log "logspout: built at $WORK/go/bin/logspout"
-  else
-    log "logspout cannot be built here; the Docker CLI stands in for it. The error:"
-    cat "$WORK/logspout-build.log" >&2
-  fi
-else
-  log "logspout: no Go toolchain"
-fi
 exit 0

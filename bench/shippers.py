@@ -1,0 +1,205 @@
+"""The shippers bench.sidebyside compares, each as one run: started, watched for what
+arrived, stopped, cleaned up. logpipe runs its real shipper and collector of the
+measured commit; Fluent Bit and logspout are the prebuilt peers of bench.peers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from docker.models.containers import Container
+
+from bench import peers, services
+
+LOGPIPE, FLUENT_BIT, LOGSPOUT = "logpipe", "Fluent Bit", "logspout"
+ES_POLL = 0.2  # seconds between two looks at Elasticsearch's stats: the times' resolution
+SINK_POLL = 0.01  # the sink counts in this process: looking is free
+
+
+@dataclass
+class Context:
+    """What every run of one invocation shares."""
+
+    run: str
+    folder: Path
+    containers: list[Container]
+    total: int
+    binaries: dict[str, Path | None]
+
+
+class Shipper(Protocol):
+    """One shipper's run: started, watched and stopped by the measurement."""
+
+    @property
+    def name(self) -> str:
+        """The shipper's name in the table."""
+        ...
+
+    @property
+    def index(self) -> str | None:
+        """The Elasticsearch index or stream pattern it writes into (None: no ES output)."""
+        ...
+
+    @property
+    def poll(self) -> float:
+        """Seconds between two looks at what arrived."""
+        ...
+
+    def prepare(self) -> dict[str, list[int]]:
+        """Start what must run before the clock starts; pids by role."""
+        ...
+
+    def launch(self) -> dict[str, list[int]]:
+        """Start the shipper's own processes (the clock runs); pids by role."""
+        ...
+
+    def arrived(self) -> int:
+        """Lines that arrived so far."""
+        ...
+
+    def stop(self) -> None:
+        """Stop every process this run started."""
+        ...
+
+    def cleanup(self) -> None:
+        """Free what it wrote."""
+        ...
+
+
+class LogpipeRun:
+    """The real shipper and collector of the measured commit, into a fresh data stream."""
+
+    name = LOGPIPE
+    poll = ES_POLL
+
+    def __init__(self, ctx: Context, tag: str) -> None:
+        self.ctx = ctx
+        self.tag = tag
+        self.index = f"logs-bench.side{tag}*"
+        self.folder = ctx.folder / f"logpipe-{tag}"
+        self.children: list[services.Child] = []
+
+    def prepare(self) -> dict[str, list[int]]:
+        """A collector, ready before the clock starts (a service that runs anyway)."""
+        self.token = uuid.uuid4().hex
+        self.port = services.free_port()
+        collector = services.start_collector(
+            self.folder, self.port, self.token, f"bench.side{self.tag}"
+        )
+        self.children.append(collector)
+        return {"collector": [collector.pid]}
+
+    def launch(self) -> dict[str, list[int]]:
+        """The shipper, with a fresh state directory: every container from its start."""
+        env = {
+            **services.clean_env(),
+            "LOGPIPE_COLLECTOR_URL": f"http://127.0.0.1:{self.port}",
+            "LOGPIPE_TOKEN": self.token,
+            "LOGPIPE_STATE_DIR": str(self.folder / "state"),
+            "LOGPIPE_HOST_NAME": f"bench-{self.tag}",
+            "LOGPIPE_HTTP_LISTEN": f"127.0.0.1:{services.free_port()}",
+            "LOGPIPE_INCLUDE_LABELS": f"logpipe.bench={self.ctx.run}",
+        }
+        shipper = services.Child("shipper", services.entry("shipper", False), env, self.folder)
+        self.children.append(shipper)
+        return {"shipper": [shipper.pid]}
+
+    def arrived(self) -> int:
+        """Documents Elasticsearch indexed into the run's stream."""
+        return services.indexed(self.index)
+
+    def stop(self) -> None:
+        """Shipper first, then the collector."""
+        for child in reversed(self.children):
+            child.stop()
+
+    def cleanup(self) -> None:
+        """Roll the stream over and delete its backing indices."""
+        services.free_disk(self.index)
+
+
+class FluentBitRun:
+    """Fluent Bit reading the containers' json-file logs into an index of its own."""
+
+    name = FLUENT_BIT
+    poll = ES_POLL
+
+    def __init__(self, ctx: Context, tag: str) -> None:
+        self.ctx = ctx
+        self.index = f"bench-fluentbit-{tag}"
+        self.folder = ctx.folder / f"fluentbit-{tag}"
+        self.peer: peers.FluentBit | None = None
+
+    def prepare(self) -> dict[str, list[int]]:
+        """The template of its index (the index is made by its first write)."""
+        peers.install_template(self.index)
+        return {}
+
+    def launch(self) -> dict[str, list[int]]:
+        """fluent-bit."""
+        binary = self.ctx.binaries[peers.FLUENT_BIT]
+        assert binary is not None  # runs are only made for peers that were found
+        paths = [str(c.attrs["LogPath"]) for c in self.ctx.containers]
+        self.peer = peers.FluentBit(binary, paths, self.index, self.folder)
+        return {"shipper": self.peer.pids()}
+
+    def arrived(self) -> int:
+        """Documents Elasticsearch indexed into its index."""
+        return services.indexed(self.index)
+
+    def stop(self) -> None:
+        """Stop fluent-bit."""
+        if self.peer is not None:
+            self.peer.stop()
+
+    def cleanup(self) -> None:
+        """Delete its index and template."""
+        peers.delete_index(self.index)
+
+
+class LogspoutRun:
+    """logspout following the containers by name, into a sink here that counts lines."""
+
+    name = LOGSPOUT
+    index = None
+    poll = SINK_POLL
+
+    def __init__(self, ctx: Context, tag: str) -> None:
+        self.ctx = ctx
+        self.folder = ctx.folder / f"logspout-{tag}"
+        self.peer: peers.Logspout | None = None
+
+    def prepare(self) -> dict[str, list[int]]:
+        """Nothing runs before it."""
+        return {}
+
+    def launch(self) -> dict[str, list[int]]:
+        """logspout, with each container's whole log (BACKLOG)."""
+        binary = self.ctx.binaries[peers.LOGSPOUT]
+        assert binary is not None
+        glob = f"bench-{self.ctx.run}-*"
+        self.peer = peers.Logspout(binary, glob, self.folder, backlog=True)
+        return {"shipper": self.peer.pids()}
+
+    def arrived(self) -> int:
+        """Lines the sink counted."""
+        return self.peer.lines() if self.peer else 0
+
+    def stop(self) -> None:
+        """Stop logspout and the sink."""
+        if self.peer is not None:
+            self.peer.stop()
+
+    def cleanup(self) -> None:
+        """Nothing stays."""
+
+
+RUNS: dict[str, Callable[[Context, str], Shipper]] = {
+    LOGPIPE: LogpipeRun,
+    FLUENT_BIT: FluentBitRun,
+    LOGSPOUT: LogspoutRun,
+}
+NEEDS = {FLUENT_BIT: peers.FLUENT_BIT, LOGSPOUT: peers.LOGSPOUT}

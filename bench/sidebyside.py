@@ -1,0 +1,377 @@
+"""Side by side with Fluent Bit and logspout: the same finished containers drained from
+the start by each shipper, one after the other, into the same Elasticsearch node.
+
+N busybox containers (``--network none``) print ``--lines`` corpus lines each, then
+``exec sleep`` so that every shipper can still attach. Once dockerd has all their lines,
+each shipper in turn reads the containers' whole logs: logpipe (the real shipper and a
+real collector, into a data stream of its own), Fluent Bit (tail of the json-file logs,
+into an index of its own) and logspout (Docker Engine API, raw lines over TCP into a
+sink here that counts them). Per run: lines/s from the shipper's start until every line
+is in Elasticsearch (or counted by the sink), CPU-µs per line of every process involved,
+Elasticsearch CPU-µs per document until it is idle again, and peak RSS. Peers are
+prebuilt binaries from an optional peers directory or PATH (bench.peers); a missing
+one's rows are skipped. Usage:
+    python -m bench.sidebyside [--containers 10] [--lines 36000] [--repeat 1]
+                               [--peers-dir DIR] [--append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from bench import containers, peers, procstat, report, services
+from bench.shippers import (
+    ES_POLL,
+    FLUENT_BIT,
+    LOGPIPE,
+    LOGSPOUT,
+    NEEDS,
+    RUNS,
+    SINK_POLL,
+    Context,
+    Shipper,
+)
+
+IDLE_WINDOW = 2.0  # Elasticsearch is idle when it used little CPU over this many seconds
+IDLE_FLOOR = 0.10  # cores: below this it counts as idle whatever it did before the run
+IDLE_CAP = 60.0  # seconds after the last line when the wait for idle gives up
+BASELINE = 3.0  # seconds of Elasticsearch's CPU measured before each run
+OWN = ("shipper", "collector")  # a shipper's own processes (the peers have no collector)
+
+
+@dataclass
+class Result:
+    """What one shipper's run measured."""
+
+    shipper: str
+    round: int
+    total: int
+    arrived: int = 0
+    seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # role -> CPU seconds
+    rss: dict[str, float] = field(default_factory=dict)  # role -> peak MB
+    idle_after: float | None = None  # seconds from the last line until ES was idle
+    docs: int | None = None  # searchable in its index afterwards (None: no ES output)
+    load: float = 0.0  # the 1-minute load average when the run started
+
+    def per_line(self, *roles: str) -> float:
+        """CPU-µs per line arrived of the given roles together."""
+        return sum(self.cpu.get(r, 0.0) for r in roles) / max(self.arrived, 1) * 1e6
+
+    @property
+    def rate(self) -> float:
+        """Lines per second from start until the last line arrived."""
+        return self.arrived / self.seconds if self.seconds else 0.0
+
+
+def es_rate(seconds: float) -> float:
+    """Cores Elasticsearch uses over the next `seconds` (what others make it do)."""
+    window = procstat.CpuWindow(services.es_pids())
+    window.start()
+    time.sleep(seconds)
+    return window.stop() / seconds
+
+
+def measure(ship: Shipper, ctx: Context, round_: int) -> Result:
+    """One shipper drains the containers; what it cost every process involved."""
+    out = Result(ship.name, round_, ctx.total, load=os.getloadavg()[0])
+    threshold = max(IDLE_FLOOR, 1.5 * es_rate(BASELINE)) if ship.index else 0.0
+    running = ship.prepare()
+    shared = {"dockerd": services.dockerd_pids(), "elasticsearch": services.es_pids()}
+    windows = {role: procstat.CpuWindow(pids) for role, pids in {**running, **shared}.items()}
+    for w in windows.values():
+        w.start()
+    began = time.monotonic()
+    own = ship.launch()
+    peaks = procstat.Peaks({**running, **own, **shared})
+    try:
+        out.arrived = wait_arrived(ship, ctx.total, own, began)
+        out.seconds = time.monotonic() - began
+        out.cpu = {role: sum(_cpu(p) for p in pids) for role, pids in own.items()}
+        out.rss = {role: max(procstat.peak_rss_mb(p) for p in pids) for role, pids in own.items()}
+        for role in [*running, "dockerd"]:
+            out.cpu[role] = windows[role].stop()
+        out.rss |= {role: procstat.peak_rss_mb(pids[0]) for role, pids in running.items()}
+    finally:
+        ship.stop()
+    if ship.index:
+        out.idle_after = wait_idle(ship.index, threshold, began + out.seconds)
+        out.cpu["elasticsearch"] = windows["elasticsearch"].stop()
+        services.refresh(ship.index)
+        out.docs = services.count(ship.index)
+    sampled = peaks.stop()
+    out.rss["dockerd"], out.rss["elasticsearch"] = sampled["dockerd"], sampled["elasticsearch"]
+    return out
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds of a process the run started, since its start."""
+    try:
+        return procstat.usage(pid)[0]
+    except (OSError, ValueError):
+        return 0.0
+
+
+def wait_arrived(ship: Shipper, total: int, own: dict[str, list[int]], began: float) -> int:
+    """Poll until every line arrived, a process of the shipper died, or time is up."""
+    deadline = began + max(120.0, total / 500)
+    arrived = 0
+    while time.monotonic() < deadline:
+        arrived = ship.arrived()
+        if arrived >= total or not all(_alive(p) for pids in own.values() for p in pids):
+            break
+        time.sleep(ship.poll)
+    return arrived
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
+    except (OSError, IndexError):
+        return "zombie"
+
+
+def wait_idle(index: str, threshold: float, last_line: float) -> float | None:
+    """Seconds from the last line until Elasticsearch is idle (None: not within the cap).
+
+    Idle: over the last IDLE_WINDOW seconds it used at most `threshold` cores, and no
+    merge runs in `index`.
+    """
+    pids = services.es_pids()
+    samples: list[tuple[float, float]] = []
+    while (now := time.monotonic()) < last_line + IDLE_CAP:
+        samples.append((now, sum(_cpu(p) for p in pids)))
+        old = [s for s in samples if s[0] <= now - IDLE_WINDOW]
+        if old:
+            t, used = old[-1]
+            if (samples[-1][1] - used) / (now - t) <= threshold and services.merging(index) == 0:
+                return now - last_line
+        time.sleep(0.5)
+    return None
+
+
+def row(r: Result) -> list[str]:
+    """One table row."""
+    es = r.docs is not None
+    logpipe = r.shipper == LOGPIPE
+    return [
+        r.shipper,
+        str(r.round),
+        f"{r.load:.1f}",
+        f"{r.arrived:,} of {r.total:,}" + ("" if r.arrived >= r.total else " (INCOMPLETE)"),
+        f"{r.seconds:.1f}",
+        report.fmt(r.rate),
+        f"{r.per_line(*OWN):.1f}",
+        f"{r.per_line('shipper'):.1f}",
+        f"{r.per_line('collector'):.1f}" if logpipe else "-",
+        f"{r.per_line('dockerd'):.1f}",
+        f"{r.per_line('elasticsearch'):.1f}" if es else "- (no ES output)",
+        _idle(r) if es else "-",
+        f"{r.per_line('shipper', 'collector', 'dockerd', 'elasticsearch'):.1f}",
+        f"{r.rss['shipper']:.0f}" + (f" / {r.rss['collector']:.0f}" if logpipe else ""),
+        f"{r.rss['dockerd']:.0f} / {r.rss['elasticsearch']:.0f}",
+        _docs(r),
+    ]
+
+
+def _docs(r: Result) -> str:
+    if r.docs is None:
+        return "-"
+    extra = r.docs - r.total
+    return report.fmt(r.docs) + (f" ({extra:,} duplicates)" if extra > 0 else "")
+
+
+def _idle(r: Result) -> str:
+    return f"{r.idle_after:.1f}" if r.idle_after is not None else f"not in {IDLE_CAP:.0f}"
+
+
+HEADER = [
+    "shipper", "round", "load avg at start", "lines arrived", "seconds", "lines/s",
+    "own CPU-µs/line", "shipper CPU-µs/line", "collector CPU-µs/line", "dockerd CPU-µs/line",
+    "ES CPU-µs/doc", "ES idle after last line, s", "all processes CPU-µs/line",
+    "peak RSS MB shipper (/ collector)", "peak RSS MB dockerd / ES", "docs searchable after",
+]  # fmt: skip
+
+
+def median(results: list[Result], shipper: str, value: Callable[[Result], float]) -> float | None:
+    """The median of `value` over the complete runs of `shipper` (None: none)."""
+    values = [value(r) for r in results if r.shipper == shipper and r.arrived >= r.total]
+    return statistics.median(values) if values else None
+
+
+def ratios(results: list[Result]) -> list[str]:
+    """logpipe against Fluent Bit and its shipper against logspout (medians of rounds)."""
+    notes = []
+
+    def ratio(a: str, b: str, value: Callable[[Result], float]) -> str:
+        x, y = median(results, a, value), median(results, b, value)
+        return f"**{x / y:.2f}**" if x is not None and y else "n/a"
+
+    def es(r: Result) -> float:
+        return r.per_line("elasticsearch")
+
+    def own(r: Result) -> float:
+        return r.per_line(*OWN)
+
+    def own_dockerd(r: Result) -> float:
+        return r.per_line(*OWN, "dockerd")
+
+    if any(r.shipper == FLUENT_BIT for r in results):
+        notes.append(
+            "logpipe / Fluent Bit: lines/s "
+            + ratio(LOGPIPE, FLUENT_BIT, lambda r: r.rate)
+            + ", ES CPU per doc "
+            + ratio(LOGPIPE, FLUENT_BIT, es)
+            + ", own CPU per line (shipper + collector / fluent-bit) "
+            + ratio(LOGPIPE, FLUENT_BIT, own)
+            + ", own + dockerd CPU per line "
+            + ratio(LOGPIPE, FLUENT_BIT, own_dockerd)
+        )
+    if any(r.shipper == LOGSPOUT for r in results):
+        notes.append(
+            "logpipe shipper / logspout: CPU per line "
+            + ratio(LOGPIPE, LOGSPOUT, lambda r: r.per_line("shipper"))
+            + ", with dockerd's each "
+            + ratio(LOGPIPE, LOGSPOUT, lambda r: r.per_line("shipper", "dockerd"))
+            + ", lines/s "
+            + ratio(LOGPIPE, LOGSPOUT, lambda r: r.rate)
+        )
+    return notes
+
+
+def main() -> None:
+    """Make the containers, run every shipper found in alternating rounds, publish."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--containers", type=_positive, default=10)
+    p.add_argument("--lines", type=_positive, default=36000, help="lines each container prints")
+    p.add_argument(
+        "--repeat", type=_positive, default=1, help="rounds; each starts with the next shipper"
+    )
+    p.add_argument(
+        "--peers-dir",
+        help="optional directory of prebuilt peer binaries (fluent-bit, logspout, or bin/ "
+        "with them); default $LOGPIPE_BENCH_PEERS, else shared/peers beside the checkout "
+        "if there; then PATH",
+    )
+    p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
+    args = p.parse_args()
+    found = peers.find(args.peers_dir)
+    print("peers:\n" + found.describe(), file=sys.stderr)
+    shippers = [s for s in RUNS if s not in NEEDS or found.binaries[NEEDS[s]]]
+    results, mean_bytes = run_rounds(args, found, shippers)
+    publish(args, found, results, mean_bytes, shippers)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def run_rounds(
+    args: argparse.Namespace, found: peers.Found, shippers: list[str]
+) -> tuple[list[Result], float]:
+    """The containers once; then each round runs every shipper, starting one later."""
+    run = services.run_id()
+    folder = services.WORK / f"sidebyside-{run}"
+    client = docker.from_env()
+    services.install_template()
+    results: list[Result] = []
+    made: list[Shipper] = []
+    try:
+        made_containers, mean_bytes = containers.finished(
+            client, run, args.containers, args.lines, folder / "c"
+        )
+        ctx = Context(run, folder, made_containers, args.containers * args.lines, found.binaries)
+        for k in range(args.repeat):
+            for name in shippers[k % len(shippers) :] + shippers[: k % len(shippers)]:
+                made.append(RUNS[name](ctx, f"{run}r{k}"))
+                results.append(measure(made[-1], ctx, k + 1))
+                print(report.table(HEADER, [row(results[-1])]), file=sys.stderr)
+    finally:
+        for ship in made:
+            ship.stop()
+        containers.remove_run(client, run)
+        for ship in made:
+            ship.cleanup()
+        for chunk in (folder / "c").glob("p*"):
+            chunk.unlink()
+    return results, mean_bytes
+
+
+def publish(
+    args: argparse.Namespace,
+    found: peers.Found,
+    results: list[Result],
+    mean_bytes: float,
+    shippers: list[str],
+) -> None:
+    """The table, the ratios and how it was measured."""
+    missing = [n for n, b in found.binaries.items() if b is None]
+    tick, lines = os.sysconf("SC_CLK_TCK"), args.containers * args.lines
+    notes = [
+        *ratios(results),
+        f"{args.containers} containers x {args.lines:,} corpus lines (mean {mean_bytes:.0f} "
+        "bytes), all printed into dockerd's json-file logs before any shipper starts; the "
+        "containers then sleep, so each shipper reads the same finished logs from their "
+        f"start; {args.repeat} round(s), order {' -> '.join(shippers)}, each round starting "
+        "with the next one",
+        "seconds = from just before the shipper's process starts (logpipe's collector is "
+        "already up) until Elasticsearch's indexing stats of its index (primaries' "
+        f"index_total, no refresh forced) reach every line (polled every {ES_POLL} s), or "
+        f"the sink counted every line (logspout; every {SINK_POLL} s)",
+        "CPU = utime + stime from /proc: the shipper's own process from its start, the "
+        "collector and dockerd from the start, until the last line; Elasticsearch from the "
+        f"start until idle again (merges included): idle = over the last {IDLE_WINDOW:.0f} s "
+        f"it used at most max({IDLE_FLOOR} core, 1.5 x its rate in the {BASELINE:.0f} s "
+        "before the run) and no merge runs in the run's index (at most "
+        f"{IDLE_CAP:.0f} s); other people's requests to the node count too",
+        "own = shipper + collector for logpipe, the one process for the peers; all "
+        "processes = own + dockerd + Elasticsearch. A shipper's CPU includes its start "
+        "(for logpipe's shipper, Python's imports), which weighs on small runs; /proc "
+        f"counts in ticks of {1000 / tick:.0f} ms, {1e6 / tick / lines:.2f} µs per line here",
+        "peak RSS: VmHWM of the processes the run started (and the collector); dockerd and "
+        "Elasticsearch: highest VmRSS sampled every 0.25 s during the run",
+        "Fluent Bit reads the json-file logs itself (no dockerd work for it) and indexes the "
+        "raw line (log, stream, time; dynamic mapping); logpipe reads through dockerd and "
+        "indexes a parsed ECS document; logspout reads through dockerd and ships raw lines "
+        "to a counting TCP sink (it has no Elasticsearch output)",
+        "peers: "
+        + "; ".join(
+            f"{n} {b} ({found.origin[n]})" if b else f"{n} missing, rows skipped"
+            for n, b in found.binaries.items()
+        ),
+    ]
+    if missing:
+        print(f"skipped (not found): {', '.join(missing)}", file=sys.stderr)
+    report.publish(
+        "Side by side with Fluent Bit and logspout (same containers, same node, one after "
+        "the other)",
+        HEADER,
+        [row(r) for r in results],
+        notes,
+        args.append,
+        section="Side by side with Fluent Bit and logspout",
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
