@@ -11,7 +11,7 @@ on: ``trace``, ``debug``, ``info``, ``warn``, ``error``, ``fatal``.
 - Numbers are bunyan/pino levels (10 trace ... 60 fatal); any other number is not a level
   (Python's levelno and syslog severities disagree with them, so guessing would lie).
 
-In plain text a level is recognised only near the start of the line (the first
+In plain text a level is recognised near the start of the line (the first
 :data:`PLAIN_WINDOW` characters): a standalone level word in any case (``ERROR``,
 ``warn``, ``[error]``, ``ERROR:root:``, ``level=info``), a one-letter tag in brackets
 (``<E>``, ``[W]``), Android ``E/Tag:``, glog/klog ``E0102 03:04:05...``, a syslog
@@ -19,6 +19,17 @@ priority prefix ``<3>``. Lines that open or close a stack trace are ``error``
 (``Traceback (most recent call last):``, ``Exception in thread``, ``Caused by:``, an
 exception name such as ``ValueError:`` or ``java.lang.IllegalStateException:``), and a
 Go ``panic:`` is ``fatal``; the frames between them have no level.
+
+Two shapes are told by their place rather than their distance from the start, and are
+looked for before the level words: the level column of Android logcat's ``threadtime``
+and ``time`` formats (``05-14 09:12:03.512  1234  1290 E Tag: ...``; a capital letter
+anywhere else is no level), and the level field of a machine log's header, however long
+the header: an upper-case level word (``RAS KERNEL INFO``, ``WARN``, ``[ERROR]``), a
+bracketed one in any case, or a syslog ``facility.severity`` (``daemon.err``), standing
+after nothing but header-like tokens (numbers, timestamps, ids, node and dotted names,
+upper-case tags, bracketed fields, separators). The first token that reads like prose
+starts the message, so ``RAS KERNEL INFO instruction cache parity error corrected`` is
+``info``; past the first :data:`PLAIN_WINDOW` characters, only such a field counts.
 """
 
 from __future__ import annotations
@@ -63,6 +74,13 @@ _LETTER = re.compile(r"[<\[]([TDIWEF])[>\]]")
 _GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d")
 _ANDROID = re.compile(r"([VDIWEFA])/[^\s:(]+\s*(?:\(\s*\d+\))?:")
 _SYSLOG_PREFIX = re.compile(r"<([0-7])>")
+# Android logcat's `threadtime` (`05-14 09:12:03.512  1234  1290 E Tag: ...`, also with
+# the year) and `time` (`05-14 09:12:03.512 E/Tag( 1234): ...`) formats: the letter counts
+# only in its own column, never as a stray capital in the message.
+_LOGCAT = re.compile(
+    r"(?:\d{4}-)?\d\d-\d\d \d\d:\d\d:\d\d\.\d+"
+    r"(?: +\d+ +\d+ ([VDIWEFA]) | ([VDIWEFA])/[^\s:(]+\s*(?:\(\s*\d+\))?:)"
+)
 _EXCEPTION = re.compile(r"(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Error|Exception)(?::|\Z)")
 _STARTS: tuple[tuple[str, str], ...] = (
     ("Traceback (most recent call last):", ERROR),
@@ -83,7 +101,7 @@ def normalise_level(value: JSONValue) -> str | None:
 
 
 def detect_level(text: str) -> str | None:
-    """The level a plain-text line announces near its start, or None."""
+    """The level a plain-text line announces in its header or near its start, or None."""
     first = text[:1]
     if not first:
         return None
@@ -95,7 +113,11 @@ def detect_level(text: str) -> str | None:
         m = _SYSLOG_PREFIX.match(text)
         if m is not None:
             return _SYSLOG[int(m.group(1))]
-    return _by_word(text)
+    elif first.isdigit():
+        m = _LOGCAT.match(text)
+        if m is not None:
+            return _NAMES[(m.group(1) or m.group(2)).lower()]
+    return _by_header(text) or _by_word(text)
 
 
 def _by_prefix(text: str, first: str) -> str | None:
@@ -130,3 +152,34 @@ def _by_word(text: str) -> str | None:
             return None  # the window cut a longer word in two
         return _NAMES.get(m.group(1))
     return None
+
+
+# A level field in a machine log's header, at any distance from the start: an upper-case
+# level word (`INFO`, `[WARN]`, `FATAL:`), a bracketed one in any case (`[error]`) or a
+# syslog `facility.severity` (`daemon.err`), found only while every token before it looks
+# like a header field. The first token that reads like prose (`instruction`, `failed,`)
+# starts the message, and level words from there on are part of the story.
+_HEADER_WORDS = "|".join(sorted((n for n in _NAMES if len(n) > 1), key=len, reverse=True))
+_FACILITY = r"(?:kern|user|mail|daemon|auth|authpriv|syslog|lpr|news|uucp|cron|ftp|local[0-7])"
+_SEVERITY = r"emerg|alert|crit|err|warning|warn|notice|info|debug"
+_HEADER_LEVEL = (
+    rf"(?:[\[<(]?(?P<upper>{_HEADER_WORDS.upper()})[\]>)]?:?"
+    rf"|[\[<](?P<bracketed>{_HEADER_WORDS})[\]>]:?"
+    rf"|{_FACILITY}\.(?P<severity>{_SEVERITY}))(?=\s|\Z)"
+)
+_HEADER_FIELD = (
+    r"(?:\[[^\]\n]*\]\S*+"  # a bracketed field, spaces allowed: `[main]`, `[req-1 - -]`
+    r"|(?=\S*?(?:\d|[.\-_:/@$=#]\S|[a-z][A-Z]))\S++"  # times, ids, nodes, dotted names
+    r"|[A-Z][A-Z\d_]*+:?"  # an upper-case tag: `RAS`, `KERNEL`, `UTC`
+    r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+    r"|[^\w\s]++)"  # a separator: `-`, `|`, `#`
+)
+_NOT_LEVEL = "(?!" + re.sub(r"\(\?P<\w+>", "(?:", _HEADER_LEVEL) + ")"
+_HEADER = re.compile(rf"(?:{_NOT_LEVEL}{_HEADER_FIELD}[ \t]++)*+{_HEADER_LEVEL}", re.ASCII)
+
+
+def _by_header(text: str) -> str | None:
+    m = _HEADER.match(text)
+    if m is None:
+        return None
+    return _NAMES[(m["upper"] or m["bracketed"] or m["severity"]).lower()]
