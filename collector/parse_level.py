@@ -155,27 +155,60 @@ def _by_word(text: str) -> str | None:
 
 
 # A level field in a machine log's header, at any distance from the start: an upper-case
-# level word (`INFO`, `[WARN]`, `FATAL:`), a bracketed one in any case (`[error]`) or a
+# level word (`INFO`, `FATAL:`), a bracketed one in any case (`[ERROR]`, `<warn>`) or a
 # syslog `facility.severity` (`daemon.err`), found only while every token before it looks
 # like a header field. The first token that reads like prose (`instruction`, `failed,`)
 # starts the message, and level words from there on are part of the story.
-_HEADER_WORDS = "|".join(sorted((n for n in _NAMES if len(n) > 1), key=len, reverse=True))
-_FACILITY = r"(?:kern|user|mail|daemon|auth|authpriv|syslog|lpr|news|uucp|cron|ftp|local[0-7])"
-_SEVERITY = r"emerg|alert|crit|err|warning|warn|notice|info|debug"
+
+
+def _alternation(words: list[str]) -> str:
+    """A regex for exactly `words`, factored by first letter (sre tries branches in turn)."""
+    by_first: dict[str, list[str]] = {}
+    for word in sorted(set(words)):
+        by_first.setdefault(word[0], []).append(word[1:])
+    branches = []
+    for first, rests in by_first.items():
+        tails = [rest for rest in rests if rest]
+        tail = _alternation(tails) if tails else ""
+        if len(tails) > 1 or (tails and "" in rests):
+            tail = f"(?:{tail})" + ("?" if "" in rests else "")
+        branches.append(re.escape(first) + tail)
+    return "|".join(branches)
+
+
+_HEADER_WORDS = [name for name in _NAMES if len(name) > 1]
+_FACILITIES = [
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "authpriv",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "ftp",
+]
+_SEVERITIES = ["emerg", "alert", "crit", "err", "warning", "warn", "notice", "info", "debug"]
 _HEADER_LEVEL = (
-    rf"(?:[\[<(]?(?P<upper>{_HEADER_WORDS.upper()})[\]>)]?:?"
-    rf"|[\[<](?P<bracketed>{_HEADER_WORDS})[\]>]:?"
-    rf"|{_FACILITY}\.(?P<severity>{_SEVERITY}))(?=\s|\Z)"
+    rf"(?:(?P<upper>{_alternation([w.upper() for w in _HEADER_WORDS])}):?"
+    rf"|[\[<(](?P<bracketed>(?i:{_alternation(_HEADER_WORDS)}))[\]>)]:?"
+    rf"|(?:{_alternation(_FACILITIES)}|local[0-7])\.(?P<severity>{_alternation(_SEVERITIES)})"
+    r")(?=\s|\Z)"
 )
+_PUNCT = r".\-_:/@$=#"
 _HEADER_FIELD = (
-    r"(?:\[[^\]\n]*\]\S*+"  # a bracketed field, spaces allowed: `[main]`, `[req-1 - -]`
-    r"|(?=\S*?(?:\d|[.\-_:/@$=#]\S|[a-z][A-Z]))\S++"  # times, ids, nodes, dotted names
+    rf"(?:(?=[^\s\d{_PUNCT}]*+(?:\d|[{_PUNCT}]\S))\S++"  # times, ids, nodes, dotted names
+    r"|\[[^\]\n]*\]\S*+"  # a bracketed field, spaces allowed: `[main]`, `[req-1 - -]`
     r"|[A-Z][A-Z\d_]*+:?"  # an upper-case tag: `RAS`, `KERNEL`, `UTC`
-    r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
-    r"|[^\w\s]++)"  # a separator: `-`, `|`, `#`
+    r"|(?:J(?:an|u[nl])|Feb|Ma[ry]|Apr|Aug|Sep|Oct|Nov|Dec|Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un))"
+    r"|[^\w\s]++"  # a separator: `-`, `|`, `#`
+    r")[ \t]++"
 )
-_NOT_LEVEL = "(?!" + re.sub(r"\(\?P<\w+>", "(?:", _HEADER_LEVEL) + ")"
-_HEADER = re.compile(rf"(?:{_NOT_LEVEL}{_HEADER_FIELD}[ \t]++)*+{_HEADER_LEVEL}", re.ASCII)
+# Lazy: the level is tried at each token before the token is taken as a field.
+_HEADER = re.compile(rf"(?>{_HEADER_FIELD})*?{_HEADER_LEVEL}", re.ASCII)
 
 
 def _by_header(text: str) -> str | None:
