@@ -117,6 +117,8 @@ def detect_level(text: str) -> str | None:
         m = _LOGCAT.match(text)
         if m is not None:
             return _NAMES[(m.group(1) or m.group(2)).lower()]
+    elif first.isspace():
+        return _by_word(text)  # an indented line (a stack frame) has no header
     return _by_header(text) or _by_word(text)
 
 
