@@ -156,13 +156,6 @@ def _by_word(text: str) -> str | None:
     return None
 
 
-# A level field in a machine log's header, at any distance from the start: an upper-case
-# level word (`INFO`, `FATAL:`), a bracketed one in any case (`[ERROR]`, `<warn>`) or a
-# syslog `facility.severity` (`daemon.err`), found only while every token before it looks
-# like a header field. The first token that reads like prose (`instruction`, `failed,`)
-# starts the message, and level words from there on are part of the story.
-
-
 def _alternation(words: list[str]) -> str:
     """A regex for exactly `words`, factored by first letter (sre tries branches in turn)."""
     by_first: dict[str, list[str]] = {}
@@ -178,32 +171,24 @@ def _alternation(words: list[str]) -> str:
     return "|".join(branches)
 
 
+# A level field in a machine log's header, at any distance from the start: an upper-case
+# level word (`INFO`, `FATAL:`), a bracketed one in any case (`[ERROR]`, `<warn>`) or a
+# syslog `facility.severity` (`daemon.err`), found only while every token before it looks
+# like a header field. The first token that reads like prose (`instruction`, `failed,`)
+# starts the message, and level words from there on are part of the story.
 _HEADER_WORDS = [name for name in _NAMES if len(name) > 1]
-_FACILITIES = [
-    "kern",
-    "user",
-    "mail",
-    "daemon",
-    "auth",
-    "authpriv",
-    "syslog",
-    "lpr",
-    "news",
-    "uucp",
-    "cron",
-    "ftp",
-]
-_SEVERITIES = ["emerg", "alert", "crit", "err", "warning", "warn", "notice", "info", "debug"]
+_FACILITY = r"(?:kern|user|mail|daemon|auth(?:priv)?|syslog|lpr|news|uucp|cron|ftp|local[0-7])"
+_SEVERITY = r"emerg|alert|crit|err|warn(?:ing)?|notice|info|debug"
 _HEADER_LEVEL = (
     rf"(?:(?P<upper>{_alternation([w.upper() for w in _HEADER_WORDS])}):?"
     rf"|[\[<(](?P<bracketed>(?i:{_alternation(_HEADER_WORDS)}))[\]>)]:?"
-    rf"|(?:{_alternation(_FACILITIES)}|local[0-7])\.(?P<severity>{_alternation(_SEVERITIES)})"
+    rf"|{_FACILITY}\.(?P<severity>{_SEVERITY})"
     r")(?=\s|\Z)"
 )
 _PUNCT = r".\-_:/@$=#"
 _HEADER_FIELD = (
     rf"(?:(?=[^\s\d{_PUNCT}]*+(?:\d|[{_PUNCT}]\S))\S++"  # times, ids, nodes, dotted names
-    r"|\[[^\]\n]*\]\S*+"  # a bracketed field, spaces allowed: `[main]`, `[req-1 - -]`
+    r"|\[[^\]\n]{0,200}+\]\S*+"  # a bracketed field, with spaces: `[main]`, `[req-1 - -]`
     r"|[A-Z][A-Z\d_]*+:?"  # an upper-case tag: `RAS`, `KERNEL`, `UTC`
     r"|(?:J(?:an|u[nl])|Feb|Ma[ry]|Apr|Aug|Sep|Oct|Nov|Dec|Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un))"
     r"|[^\w\s]++"  # a separator: `-`, `|`, `#`
