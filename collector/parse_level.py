@@ -27,9 +27,10 @@ anywhere else is no level), and the level field of a machine log's header, howev
 the header: an upper-case level word (``RAS KERNEL INFO``, ``WARN``, ``[ERROR]``), a
 bracketed one in any case, or a syslog ``facility.severity`` (``daemon.err``), standing
 after nothing but header-like tokens (numbers, timestamps, ids, node and dotted names,
-upper-case tags, bracketed fields, separators). The first token that reads like prose
-starts the message, so ``RAS KERNEL INFO instruction cache parity error corrected`` is
-``info``; past the first :data:`PLAIN_WINDOW` characters, only such a field counts.
+upper-case tags, bracketed fields, separators, a host name before ``daemon.err``). The
+first token that reads like prose starts the message, so ``RAS KERNEL INFO instruction
+cache parity error corrected`` is ``info``; past the first :data:`PLAIN_WINDOW`
+characters, only such a field counts.
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ _HEADER_FIELD = (
     r"|[A-Z][A-Z\d_]*+:?"  # an upper-case tag: `RAS`, `KERNEL`, `UTC`
     r"|(?:J(?:an|u[nl])|Feb|Ma[ry]|Apr|Aug|Sep|Oct|Nov|Dec|Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un))"
     r"|[^\w\s]++"  # a separator: `-`, `|`, `#`
+    rf"|[a-z][\w-]*+(?=[ \t]++{_FACILITY}\.)"  # a host name before `daemon.err`
     r")[ \t]++"
 )
 # Lazy: the level is tried at each token before the token is taken as a field.

@@ -655,6 +655,8 @@ def test_level_word_in_the_message_beyond_the_window_does_not_count(line: str) -
         ("Mon May 13 09:12:02 2024 kern.warn kernel: [  412.118822] table full", "warn"),
         ("May 13 09:12:08 rt-lab local0.info hostapd: wl0.1: error 3", "info"),
         ("May 13 09:12:09 rt-lab kern.emerg kernel: Kernel panic - not syncing", "fatal"),
+        ("Jan 17 12:35:09 router kern.err kernel: timeout, WARN: no firmware", "error"),
+        ("Jan 17 12:35:01 openwrt daemon.notice netifd: Interface 'lan' is now up", "info"),
     ],
 )
 def test_syslog_facility_severity_field(line: str, level: str) -> None:
