@@ -11,7 +11,7 @@ on: ``trace``, ``debug``, ``info``, ``warn``, ``error``, ``fatal``.
 - Numbers are bunyan/pino levels (10 trace ... 60 fatal); any other number is not a level
   (Python's levelno and syslog severities disagree with them, so guessing would lie).
 
-In plain text a level is recognised only near the start of the line (the first
+In plain text a level is recognised near the start of the line (the first
 :data:`PLAIN_WINDOW` characters): a standalone level word in any case (``ERROR``,
 ``warn``, ``[error]``, ``ERROR:root:``, ``level=info``), a one-letter tag in brackets
 (``<E>``, ``[W]``), Android ``E/Tag:``, glog/klog ``E0102 03:04:05...``, a syslog
@@ -19,6 +19,18 @@ priority prefix ``<3>``. Lines that open or close a stack trace are ``error``
 (``Traceback (most recent call last):``, ``Exception in thread``, ``Caused by:``, an
 exception name such as ``ValueError:`` or ``java.lang.IllegalStateException:``), and a
 Go ``panic:`` is ``fatal``; the frames between them have no level.
+
+Two shapes are told by their place rather than their distance from the start, and are
+looked for before the level words: the level column of Android logcat's ``threadtime``
+and ``time`` formats (``05-14 09:12:03.512  1234  1290 E Tag: ...``; a capital letter
+anywhere else is no level), and the level field of a machine log's header, however long
+the header: an upper-case level word (``RAS KERNEL INFO``, ``WARN``, ``[ERROR]``), a
+bracketed one in any case, or a syslog ``facility.severity`` (``daemon.err``), standing
+after nothing but header-like tokens (numbers, timestamps, ids, node and dotted names,
+upper-case tags, bracketed fields, separators, a host name before ``daemon.err``). The
+first token that reads like prose starts the message, so ``RAS KERNEL INFO instruction
+cache parity error corrected`` is ``info``; past the first :data:`PLAIN_WINDOW`
+characters, only such a field counts.
 """
 
 from __future__ import annotations
@@ -63,6 +75,13 @@ _LETTER = re.compile(r"[<\[]([TDIWEF])[>\]]")
 _GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d")
 _ANDROID = re.compile(r"([VDIWEFA])/[^\s:(]+\s*(?:\(\s*\d+\))?:")
 _SYSLOG_PREFIX = re.compile(r"<([0-7])>")
+# Android logcat's `threadtime` (`05-14 09:12:03.512  1234  1290 E Tag: ...`, also with
+# the year) and `time` (`05-14 09:12:03.512 E/Tag( 1234): ...`) formats: the letter counts
+# only in its own column, never as a stray capital in the message.
+_LOGCAT = re.compile(
+    r"(?:\d{4}-)?\d\d-\d\d \d\d:\d\d:\d\d\.\d+"
+    r"(?: +\d+ +\d+ ([VDIWEFA]) | ([VDIWEFA])/[^\s:(]+\s*(?:\(\s*\d+\))?:)"
+)
 _EXCEPTION = re.compile(r"(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Error|Exception)(?::|\Z)")
 _STARTS: tuple[tuple[str, str], ...] = (
     ("Traceback (most recent call last):", ERROR),
@@ -83,7 +102,7 @@ def normalise_level(value: JSONValue) -> str | None:
 
 
 def detect_level(text: str) -> str | None:
-    """The level a plain-text line announces near its start, or None."""
+    """The level a plain-text line announces in its header or near its start, or None."""
     first = text[:1]
     if not first:
         return None
@@ -95,7 +114,13 @@ def detect_level(text: str) -> str | None:
         m = _SYSLOG_PREFIX.match(text)
         if m is not None:
             return _SYSLOG[int(m.group(1))]
-    return _by_word(text)
+    elif first.isdigit():
+        m = _LOGCAT.match(text)
+        if m is not None:
+            return _NAMES[(m.group(1) or m.group(2)).lower()]
+    elif first.isspace():
+        return _by_word(text)  # an indented line (a stack frame) has no header
+    return _by_header(text) or _by_word(text)
 
 
 def _by_prefix(text: str, first: str) -> str | None:
@@ -130,3 +155,53 @@ def _by_word(text: str) -> str | None:
             return None  # the window cut a longer word in two
         return _NAMES.get(m.group(1))
     return None
+
+
+def _alternation(words: list[str]) -> str:
+    """A regex for exactly `words`, factored by first letter (sre tries branches in turn)."""
+    by_first: dict[str, list[str]] = {}
+    for word in sorted(set(words)):
+        by_first.setdefault(word[0], []).append(word[1:])
+    branches = []
+    for first, rests in by_first.items():
+        tails = [rest for rest in rests if rest]
+        tail = _alternation(tails) if tails else ""
+        if len(tails) > 1 or (tails and "" in rests):
+            tail = f"(?:{tail})" + ("?" if "" in rests else "")
+        branches.append(re.escape(first) + tail)
+    return "|".join(branches)
+
+
+# A level field in a machine log's header, at any distance from the start: an upper-case
+# level word (`INFO`, `FATAL:`), a bracketed one in any case (`[ERROR]`, `<warn>`) or a
+# syslog `facility.severity` (`daemon.err`), found only while every token before it looks
+# like a header field. The first token that reads like prose (`instruction`, `failed,`)
+# starts the message, and level words from there on are part of the story.
+_HEADER_WORDS = [name for name in _NAMES if len(name) > 1]
+_FACILITY = r"(?:kern|user|mail|daemon|auth(?:priv)?|syslog|lpr|news|uucp|cron|ftp|local[0-7])"
+_SEVERITY = r"emerg|alert|crit|err|warn(?:ing)?|notice|info|debug"
+_HEADER_LEVEL = (
+    rf"(?:(?P<upper>{_alternation([w.upper() for w in _HEADER_WORDS])}):?"
+    rf"|[\[<(](?P<bracketed>(?i:{_alternation(_HEADER_WORDS)}))[\]>)]:?"
+    rf"|{_FACILITY}\.(?P<severity>{_SEVERITY})"
+    r")(?=\s|\Z)"
+)
+_PUNCT = r".\-_:/@$=#"
+_HEADER_FIELD = (
+    rf"(?:(?=[^\s\d{_PUNCT}]*+(?:\d|[{_PUNCT}]\S))\S++"  # times, ids, nodes, dotted names
+    r"|\[[^\]\n]{0,200}+\]\S*+"  # a bracketed field, with spaces: `[main]`, `[req-1 - -]`
+    r"|[A-Z][A-Z\d_]*+:?"  # an upper-case tag: `RAS`, `KERNEL`, `UTC`
+    r"|(?:J(?:an|u[nl])|Feb|Ma[ry]|Apr|Aug|Sep|Oct|Nov|Dec|Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un))"
+    r"|[^\w\s]++"  # a separator: `-`, `|`, `#`
+    rf"|[a-z][\w-]*+(?=[ \t]++{_FACILITY}\.)"  # a host name before `daemon.err`
+    r")[ \t]++"
+)
+# Lazy: the level is tried at each token before the token is taken as a field.
+_HEADER = re.compile(rf"(?>{_HEADER_FIELD})*?{_HEADER_LEVEL}", re.ASCII)
+
+
+def _by_header(text: str) -> str | None:
+    m = _HEADER.match(text)
+    if m is None:
+        return None
+    return _NAMES[(m["upper"] or m["bracketed"] or m["severity"]).lower()]

@@ -554,7 +554,7 @@ def test_plain_lines_without_a_level(line: str) -> None:
 
 
 def test_level_word_beyond_the_window_does_not_count() -> None:
-    """A level word past the first PLAIN_WINDOW characters is part of the story."""
+    """A level word in text past the first PLAIN_WINDOW characters is part of the story."""
     assert parse("x" * PLAIN_WINDOW + " ERROR late").level is None
     assert parse("x" * (PLAIN_WINDOW - 10) + " ERROR late").level == "error"
 
@@ -563,6 +563,105 @@ def test_word_cut_by_the_window_does_not_count() -> None:
     """A longer word cut in two by the window edge is not a level word."""
     line = "x" * (PLAIN_WINDOW - 5) + " INFORMATION"
     assert parse(line).level is None
+
+
+BGL_HEADER = (
+    "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 "
+    "R02-M1-N0-C:J12-U11 RAS KERNEL"
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("05-14 09:12:03.512  1234  1290 E ActivityManager: ANR in com.example", "error"),
+        ("05-14 09:12:03.512  1234  1290 I OkHttp  : ERROR 503 from upstream", "info"),
+        ("05-14 09:12:03.512   612   640 V WindowManager: error=none", "trace"),
+        ("05-14 09:12:03.512  5288  5288 F libc    : Fatal signal 11 (SIGSEGV)", "fatal"),
+        ("05-14 09:12:03.512  5341  5341 A libc    : assertion failed", "fatal"),
+        ("2024-05-14 09:12:03.512  1234  1290 W Tag: slow", "warn"),
+        ("05-14 09:12:03.512 D/OkHttp  ( 5210): <-- HTTP FAILED: timeout", "debug"),
+        ("05-14 09:12:03.512 I/WifiService(  612): startScan E/W filter disabled", "info"),
+    ],
+)
+def test_logcat_level_column(line: str, level: str) -> None:
+    """Logcat's threadtime and time formats take the level from the letter's column."""
+    assert parse(line).level == level
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2024-05-14 09:12:03 E coli count above limit",
+        "05-14 09:12:03.512 E coli count above limit",
+        "05-14 09:12:03.512  1234 E Tag: one number is no pid and tid",
+        "05-14 09:12:03.512  1234  1290 X Tag: E",
+        "12:00:01 reading 3.2 E field strength",
+    ],
+)
+def test_stray_capital_letter_is_no_level(line: str) -> None:
+    """A single capital outside logcat's level column names no level."""
+    assert parse(line).level is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        (f"{BGL_HEADER} INFO instruction cache parity error corrected", "info"),
+        (f"{BGL_HEADER} FATAL data TLB error interrupt", "fatal"),
+        (f"{BGL_HEADER} SEVERE machine check interrupt", "error"),
+        (f"{BGL_HEADER} INFO ERROR: correctable ECC reported and cleared", "info"),
+        (
+            "neutron-openvswitch-agent.log.1.2017-05-16_13:55:31 2017-05-16 00:02:05.118 2087"
+            " INFO neutron.agent.securitygroups_rpc [req-7ec0ec7a - - - - -] refresh failed",
+            "info",
+        ),
+        (
+            "May 14 09:12:04 hadoop-dn-17.prod.example.internal hadoop-hdfs-datanode[4123]: "
+            "2024-05-14 09:12:04,006 WARN org.apache.hadoop.hdfs.server.datanode.DataNode: x",
+            "warn",
+        ),
+        (
+            "2024-05-14T09:12:04.250113+00:00 zk-2.zk-hs.kafka.svc.cluster.local zookeeper[1]:"
+            " 2024-05-14 09:12:04,250 [myid:3] - ERROR [ListenerHandler@1099] - info lost",
+            "error",
+        ),
+    ],
+)
+def test_header_level_field_beyond_the_window(line: str, level: str) -> None:
+    """A level field after a header longer than PLAIN_WINDOW is the line's level."""
+    assert parse(line[:PLAIN_WINDOW]).level is None  # the field stands past the window
+    assert parse(line).level == level
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"{BGL_HEADER} instruction cache parity error corrected",
+        f"{BGL_HEADER} failed, ERROR count 3",
+        f"{BGL_HEADER} ciodb: exited WARN FATAL",
+        "- 1131570322 2005.11.09 an430 Nov 9 13:05:22 an430/an430 kernel: task abort! ERROR",
+    ],
+)
+def test_level_word_in_the_message_beyond_the_window_does_not_count(line: str) -> None:
+    """Past the window, a level word after the first prose-like token is message text."""
+    assert parse(line).level is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("Mon May 13 09:12:02 2024 daemon.err odhcpd[1456]: Failed to send", "error"),
+        ("Mon May 13 09:12:02 2024 kern.warn kernel: [  412.118822] table full", "warn"),
+        ("May 13 09:12:08 rt-lab local0.info hostapd: wl0.1: error 3", "info"),
+        ("May 13 09:12:09 rt-lab kern.emerg kernel: Kernel panic - not syncing", "fatal"),
+        ("Jan 17 12:35:09 router kern.err kernel: timeout, WARN: no firmware", "error"),
+        ("Jan 17 12:35:01 openwrt daemon.notice netifd: Interface 'lan' is now up", "info"),
+    ],
+)
+def test_syslog_facility_severity_field(line: str, level: str) -> None:
+    """A syslog ``facility.severity`` header field gives the level."""
+    assert parse(line).level == level
 
 
 # ANSI

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import get_args
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from collector.parse import JSONValue, parse
 from collector.parse_ansi import strip_ansi
-from collector.parse_level import LEVELS
+from collector.parse_level import LEVELS, PLAIN_WINDOW, detect_level, normalise_level
 from collector.parse_logfmt import split_by_quotes, split_by_regex
 from collector.parse_structured import KNOWN_KEYS
 from collector.wire import ParserName
@@ -174,3 +174,77 @@ LOGFMT_PIECES = st.lists(
 def test_logfmt_fast_split_agrees_with_the_regex(line: str) -> None:
     """The str-method splitter gives exactly what the escape-aware regex splitter gives."""
     assert split_by_quotes(line) == split_by_regex(line)
+
+
+# Levels told by their place in the line: logcat's level column and machine-log headers.
+
+LOGCAT_LEVELS = {"V": "trace", "D": "debug", "I": "info", "W": "warn", "E": "error"}
+LOGCAT_LEVELS |= {"F": "fatal", "A": "fatal"}
+LOGCAT_TAGS = st.from_regex(r"[A-Za-z][A-Za-z0-9_.]{0,23}", fullmatch=True)
+# Message text full of what a careless detector would take for a level.
+DECOYS = st.lists(
+    st.sampled_from(["E", "W", "ERROR", "error", "FATAL", "warn", "E/Tag:", "[E]", "<3>", "x"])
+    | st.text(max_size=6),
+    max_size=12,
+).map(" ".join)
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(sorted(LOGCAT_LEVELS)),
+    LOGCAT_TAGS,
+    st.integers(1, 99999),
+    st.integers(1, 99999),
+    st.sampled_from(["threadtime", "time", "brief"]),
+    DECOYS,
+)
+def test_logcat_level_is_its_column(
+    letter: str, tag: str, pid: int, tid: int, form: str, message: str
+) -> None:
+    """In logcat's threadtime, time and brief formats only the level column gives the level."""
+    stamp = "05-14 09:12:03.512"
+    line = {
+        "threadtime": f"{stamp} {pid:5d} {tid:5d} {letter} {tag:<8}: {message}",
+        "time": f"{stamp} {letter}/{tag}({pid:5d}): {message}",
+        "brief": f"{letter}/{tag}({pid:5d}): {message}",
+    }[form]
+    assert detect_level(line) == LOGCAT_LEVELS[letter]
+
+
+HEADER_TOKENS = st.one_of(
+    st.integers(0, 10**12).map(str),
+    st.sampled_from(["2005.06.03", "2005-06-03-15.42.50.675872", "081109", "17/06/09"]),
+    st.sampled_from(["09:12:03,512", "00:00:00.008", "-", "|", "#", "--", "Nov", "Mon", "UTC"]),
+    st.sampled_from(["RAS", "KERNEL", "APP", "NULL", "BGLMASTER", "UNKNOWN_LOCATION"]),
+    st.from_regex(r"R[0-9]{2}-M[01]-N[0-9A-F]-C:J[0-9]{2}-U[01]1", fullmatch=True),
+    st.from_regex(
+        r"[a-z]{2,8}(-[a-z0-9]{1,6}){0,2}\.[a-z]{2,8}(\.[a-z]{2,6}){0,2}", fullmatch=True
+    ),
+    st.from_regex(r"\[[a-zA-Z0-9 :./=@$-]{0,24}\]", fullmatch=True),
+    st.from_regex(r"[a-z]{2,10}\[[0-9]{1,5}\]:", fullmatch=True),
+).filter(lambda token: detect_level(token) is None)
+HEADERS = st.lists(HEADER_TOKENS, min_size=1, max_size=14).map(" ".join)
+HEADER_LEVELS = st.sampled_from(
+    ["INFO", "WARN", "WARNING", "ERROR", "FATAL", "SEVERE", "DEBUG", "TRACE", "CRITICAL"]
+)
+PROSE = st.from_regex(r"[a-z]{2,12}", fullmatch=True).filter(lambda w: detect_level(w) is None)
+
+
+@settings(max_examples=300)
+@given(HEADERS, HEADER_LEVELS, st.sampled_from(["{}", "[{}]", "{}:"]), PROSE, DECOYS)
+def test_header_level_field_at_any_depth(
+    header: str, word: str, shape: str, prose: str, message: str
+) -> None:
+    """A level field after header-like tokens is the level, however long the header."""
+    line = f"{header} {shape.format(word)} {prose} {message}"
+    assert detect_level(line) == normalise_level(word)
+
+
+@settings(max_examples=200)
+@given(st.lists(HEADER_TOKENS, min_size=12, max_size=24).map(" ".join), PROSE, DECOYS)
+def test_level_word_after_prose_past_the_window_does_not_count(
+    header: str, prose: str, message: str
+) -> None:
+    """Past the first PLAIN_WINDOW characters, a level word after prose is message text."""
+    assume(len(header) >= PLAIN_WINDOW)
+    assert detect_level(f"{header} {prose} {message}") is None
