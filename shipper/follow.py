@@ -2,7 +2,7 @@
 
 The request for the logs goes out first and the container is inspected after: a
 ``--rm`` container may be removed within milliseconds of its start, and a request
-already accepted keeps streaming after removal (DOCKER_LOGS.md). Lines wait for that
+already accepted keeps streaming after removal (docs/docker-logs.md). Lines wait for that
 inspection before they are queued, so an opt-out only visible there is honoured.
 
 A container seen on its ``create`` event is asked for its logs again and again until it
@@ -25,17 +25,18 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from shipper import logfile, metrics
-from shipper.audit import Auditor
+from shipper import metrics
 from shipper.cursor import STREAMS, Position, Sequencer, last_read
 from shipper.demux import STREAM_NAMES, format_since
 from shipper.docker_api import ContainerSummary, DockerClient, Pace, ReadAhead
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
 from shipper.inbox import Inbox
-from shipper.logwatch import LogFiles
+from shipper.logfiles import jsonfile
+from shipper.logfiles.audit import Auditor
+from shipper.logfiles.rotation import JumpDetector, Window, file_bytes
+from shipper.logfiles.watch import LogFiles
 from shipper.record import GapRecord, LogRecord, Meta
 from shipper.rejoin import Line, LineReader
-from shipper.rotation import JumpDetector, Window, file_bytes
 
 log = logging.getLogger("logpipe.shipper.follow")
 
@@ -116,7 +117,7 @@ class Follower:
         self._files = files
         self._want_file = files is not None
         self._log_path = ""  # as inspection gave it ("" before the container ran)
-        self._logfile: logfile.HeldLog | None = None
+        self._logfile: jsonfile.HeldLog | None = None
         self._rotates_at: int | None = None  # bytes of a log file when dockerd rotates it
         self._pace_after_inspection = pace  # seconds; 0: never paced
         self._pace = Pace()  # follow streams read at once until inspection says otherwise
@@ -204,8 +205,8 @@ class Follower:
         if self._files is not None:
             f = self._files.open(self.cid, self._log_path)
         else:
-            f = logfile.open_log(self._log_path)
-        self._logfile = None if f is None else logfile.HeldLog(f)
+            f = jsonfile.open_log(self._log_path)
+        self._logfile = None if f is None else jsonfile.HeldLog(f)
 
     def _let_file_go(self) -> None:
         self._want_file = False
@@ -364,11 +365,11 @@ class Follower:
         if self._logfile is None:
             await self._unconfirmed_end()
             return
-        logfile.RESCUES.inc()
+        jsonfile.RESCUES.inc()
         since = last_read(self.positions.values())
         held = self._logfile
         data = await asyncio.to_thread(held.read_since, since)
-        found = logfile.lines(data, self.max_line_bytes, self._tty)
+        found = jsonfile.lines(data, self.max_line_bytes, self._tty)
         read_before = any(p.count for p in self.positions.values())
         if read_before and not any(line.ts >= since for line in found):
             # The last line read is not in it: rotation renamed this file away (and

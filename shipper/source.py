@@ -24,7 +24,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from shipper import logfile, metrics
+from shipper import metrics
 from shipper.catchup import caught_up_from, floor, gone_gaps, to_follow, worth_inspecting
 from shipper.config import ShipperConfig
 from shipper.cursor import STREAMS, CursorStore, Position, SavedMeta
@@ -34,7 +34,8 @@ from shipper.errors import ContainerGone, DockerError, DockerUnavailable
 from shipper.events import LIFECYCLE, ContainerEvent, parse_event, summary_from_event
 from shipper.follow import Follower
 from shipper.inbox import Inbox
-from shipper.logwatch import LogFiles
+from shipper.logfiles import jsonfile
+from shipper.logfiles.watch import LogFiles
 from shipper.record import EventRecord, Meta, Record
 from shipper.selection import meta_from, skip_reason
 
@@ -148,7 +149,7 @@ class Supervisor:
             log.warning("dockerd did not say where its logs are", extra={"reason": str(exc)})
             info = {}
         self.files = LogFiles(str(info.get("DockerRootDir") or ""))
-        problem = logfile.unreachable(self.files.root_dir)
+        problem = jsonfile.unreachable(self.files.root_dir)
         if problem:
             log.warning(
                 "cannot read containers' log files: when dockerd ends a --rm container's"

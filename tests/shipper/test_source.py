@@ -14,7 +14,7 @@ from shipper.cursor import CursorStore, Position, SavedMeta
 from shipper.docker_api import Listed
 from shipper.errors import ContainerGone
 from shipper.inbox import Inbox
-from shipper.logwatch import LogFiles
+from shipper.logfiles.watch import LogFiles
 from shipper.record import EventRecord, GapRecord, Record
 from shipper.source import DECISION_WAIT, Supervisor
 

@@ -1,7 +1,7 @@
 """Notice where dockerd's follow stream skipped rotated log files, and read them back.
 
 With ``max-size`` rotation (always on under the ``local`` driver) a follower that falls
-behind a fast writer loses whole rotated files without any error (DOCKER_LOGS.md): the
+behind a fast writer loses whole rotated files without any error (docs/docker-logs.md): the
 stream jumps from the end of one file to the start of a later one. Such a jump is at
 least the time the container needed to fill the skipped file, so a step between two
 entries of a stream that is a good part of the time to fill one file (measured from the
