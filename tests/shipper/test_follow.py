@@ -19,13 +19,13 @@ from shipper.config import load_config
 from shipper.cursor import Position
 from shipper.docker_api import ContainerSummary, Pace
 from shipper.errors import ConfigError, ContainerGone
-from shipper.follow import (
+from shipper.follow import Follower
+from shipper.follow.gaps import (
     NO_FILE_GAP,
     REMOVED_GAP,
     ROTATED_AWAY_GAP,
     ROTATED_BETWEEN_GAP,
     ROTATED_FULL_GAP,
-    Follower,
 )
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile
