@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import AsyncIterator
 
 from prometheus_client import Gauge
 
@@ -35,9 +35,9 @@ from shipper.catchup import (
 from shipper.config import ShipperConfig
 from shipper.cursor import STREAMS, CursorStore, Position
 from shipper.demux import format_since
-from shipper.docker_api import ContainerSummary, DockerClient, Listed
+from shipper.docker_api import ContainerEvent, ContainerSummary, DockerClient, Listed
 from shipper.errors import ContainerGone, DockerError, DockerUnavailable
-from shipper.events import LIFECYCLE, parse_event, summary_from_event
+from shipper.events import LIFECYCLE, summary_from_event
 from shipper.follow import Follower
 from shipper.inbox import Inbox
 from shipper.lifecycle import EventRecords
@@ -166,7 +166,7 @@ class Supervisor:
         """Where the event subscription replays from (see catchup.subscribe_from)."""
         return format_since(subscribe_from(self._last_event_ns, self._alive_before, _now_ns()))
 
-    async def _consume(self, events: Any) -> None:
+    async def _consume(self, events: AsyncIterator[ContainerEvent]) -> None:
         async for event in events:
             self._on_event(event)
 
@@ -213,10 +213,7 @@ class Supervisor:
             metrics.GAPS.inc()
             await self.lifecycle.put(gap)
 
-    def _on_event(self, raw: dict[str, Any]) -> None:
-        event = parse_event(raw)
-        if event is None:
-            return
+    def _on_event(self, event: ContainerEvent) -> None:
         cid = event.cid
         self._last_event_ns = max(self._last_event_ns, event.ts)
         if event.action in ("create", "start"):

@@ -20,7 +20,7 @@ import logging
 
 from shipper import metrics
 from shipper.cursor import Position
-from shipper.docker_api import ContainerSummary, DockerClient, ReadAhead
+from shipper.docker_api import ContainerSummary, DockerClient
 from shipper.errors import ContainerGone, DockerUnavailable
 from shipper.follow.gaps import Gaps
 from shipper.follow.numbering import Numbering
@@ -31,6 +31,7 @@ from shipper.follow.stream import LiveStream, close
 from shipper.inbox import Inbox
 from shipper.logfiles.rotation import file_bytes
 from shipper.logfiles.watch import LogFiles
+from shipper.readahead import ReadAhead
 from shipper.record import Meta
 
 log = logging.getLogger("logpipe.shipper.follow")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from shipper.docker_api import ReadAhead
 from shipper.errors import ContainerGone, DockerUnavailable
 from shipper.follow.gaps import Gaps
 from shipper.follow.progress import Progress
 from shipper.follow.stream import LiveStream, close
+from shipper.readahead import ReadAhead
 
 PRESTART_FOR = 5.0  # seconds a created container is polled for its start
 PRESTART_POLL = (0.002, 0.05)  # first and longest pause between two polls

@@ -14,11 +14,12 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from shipper.demux import format_since
-from shipper.docker_api import DockerClient, Pace, ReadAhead
+from shipper.docker_api import DockerClient, Pace
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.follow.rescue import Rescue
+from shipper.readahead import ReadAhead
 from shipper.rejoin import LineReader
 
 log = logging.getLogger("logpipe.shipper.follow")

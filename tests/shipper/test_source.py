@@ -11,7 +11,7 @@ from shipper import metrics
 from shipper.catchup import GONE_GAP
 from shipper.config import load_config
 from shipper.cursor import CursorStore, Position, SavedMeta
-from shipper.docker_api import Listed
+from shipper.docker_api import ContainerEvent, Listed
 from shipper.errors import ContainerGone
 from shipper.inbox import Inbox
 from shipper.lifecycle import DECISION_WAIT
@@ -36,9 +36,9 @@ class _GoneDocker:
         raise AssertionError("unreachable")
 
 
-def _event(action: str, n: int) -> dict[str, Any]:
+def _event(action: str, n: int) -> ContainerEvent:
     attrs = {"name": "/gone", "image": "busybox:latest", "exitCode": "0"}
-    return {"Action": action, "Actor": {"ID": CID, "Attributes": attrs}, "timeNano": n}
+    return ContainerEvent(CID, action, "", n, attrs)
 
 
 async def test_events_of_a_container_gone_before_its_inspection_are_not_held(
