@@ -3,7 +3,7 @@
 A position is per stream: the last timestamp and how many entries carried it. Resuming
 asks dockerd for everything since the lowest position of the two streams and drops, per
 stream, what was already taken: measured to lose and duplicate nothing where a single
-`since` loses or repeats lines (see DOCKER_LOGS.md). The acknowledged positions are
+`since` loses or repeats lines (see docs/docker-logs.md). The acknowledged positions are
 saved atomically (write, fsync, rename, fsync of the folder) in one file, with what is
 needed to account for a container that disappears while the shipper is not running:
 its name, image and labels, whether its log was read to the end, and the last time the
@@ -87,7 +87,7 @@ class Sequencer:
     lines after a log rotation; those repeats are at or before the position reached.
     A repeat can start at the very timestamp last read: then only the content tells a
     repeat from a new entry, so entries of a timestamp are told apart by a digest
-    (distinct lines never share a nanosecond in practice: DOCKER_LOGS.md).
+    (distinct lines never share a nanosecond in practice: docs/docker-logs.md).
     """
 
     def __init__(self, start: Position) -> None:
