@@ -73,7 +73,7 @@ async def one_run(frame_list: list[bytes], per_read: int) -> float:
     reads = [b"".join(frame_list[i : i + per_read]) for i in range(0, len(frame_list), per_read)]
     started = time.process_time()
     drain = asyncio.create_task(_drain(inbox, len(frame_list)))
-    await follower._consume(_Response(reads).chunks(), follow=True)
+    await follower.stream.consume(_Response(reads).chunks(), follow=True)
     await drain
     return time.process_time() - started
 

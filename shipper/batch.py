@@ -9,14 +9,12 @@ cursors (see :mod:`shipper.spool` for why that gives exactly-once).
 from __future__ import annotations
 
 import asyncio
-import itertools
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from collector.wire import event_line, gap_line, log_line, source_line
 from shipper import metrics
 from shipper.config import ShipperConfig
-from shipper.cursor import CursorStore, Position
+from shipper.cursor import CursorStore
+from shipper.encoded import Batch
 from shipper.record import (
     DoneRecord,
     EventRecord,
@@ -26,24 +24,9 @@ from shipper.record import (
     Meta,
     Record,
 )
+from shipper.spool import Spool
 
-if TYPE_CHECKING:
-    from shipper.spool import Spool
-
-_ids = itertools.count(1)
 COLLECT_POLL = 0.05  # seconds between two looks at an empty queue while a batch fills
-
-
-@dataclass(slots=True)
-class Batch:
-    """An encoded batch and the stream positions it completes."""
-
-    body: bytes
-    lines: int
-    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
-    id: int = field(default_factory=lambda: next(_ids))
-    first_ts: int = 0
-    done: list[str] = field(default_factory=list)  # containers read to their end
 
 
 def _source_line(meta: Meta, src: int, host: str) -> bytes:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from shipper.cursor import STREAMS, Cursor, last_read
+from shipper.cursor import STREAMS, Cursor, SavedMeta, last_read
 from shipper.docker_api import ContainerSummary, Listed
 from shipper.record import GapRecord, Meta
 
 CATCH_UP_NS = 5_000_000_000  # events and exits this long before the last sign of life
+SUBSCRIBE_SLACK_NS = 2_000_000_000  # a first subscription replays this much
 ALIVE_STATES = {"running", "paused", "restarting"}
 GONE_GAP = (
     "the container was removed while the shipper was not reading it; "
@@ -25,6 +26,19 @@ GONE_GAP = (
 def caught_up_from(alive_before: int) -> int:
     """Containers that exited after this time are read even without a cursor (0: none)."""
     return max(0, alive_before - CATCH_UP_NS) if alive_before else 0
+
+
+def subscribe_from(last_event_ns: int, alive_before: int, now: int) -> int:
+    """Replay from the last event seen, or the last sign of life, or a moment ago.
+
+    dockerd sends the answer's headers before it registers the subscription, so an
+    event in between would be lost were the subscription not replayed from earlier.
+    """
+    if last_event_ns:
+        return last_event_ns
+    if alive_before:
+        return caught_up_from(alive_before)
+    return max(0, now - SUBSCRIBE_SLACK_NS)
 
 
 def worth_inspecting(c: Listed, cursor: Cursor | None, alive_before: int) -> bool:
@@ -59,3 +73,8 @@ def gone_gaps(cid: str, cursor: Cursor, now: int) -> list[GapRecord]:
     meta = Meta(cid, cursor.meta["name"], cursor.meta["image"], cursor.meta["labels"])
     since = last_read(cursor.position(s) for s in STREAMS)
     return [GapRecord(meta, s, since, now, GONE_GAP) for s in STREAMS]
+
+
+def saved_meta(meta: Meta) -> SavedMeta:
+    """What the cursor file keeps about a container (gone_gaps reads it back)."""
+    return SavedMeta(name=meta.name, image=meta.image, labels=meta.labels)

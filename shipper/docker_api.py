@@ -2,14 +2,16 @@
 
 The only module that touches aiohttp for Docker: it turns its exceptions into
 :mod:`shipper.errors`. Log streams are handed out as raw byte chunks so the demuxer
-keeps byte-exact control of frames.
+keeps byte-exact control of frames; events, as typed :class:`ContainerEvent`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, TypedDict
 from urllib.parse import quote
 
@@ -75,6 +77,50 @@ class Listed(TypedDict):
 
     id: str
     state: str  # created, running, paused, restarting, removing, exited, dead
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerEvent:
+    """One container event: ``health_status: healthy`` is action health_status, detail healthy.
+
+    Its attributes mix the container's labels with ``name``, ``image``, ``exitCode``...
+    (docs/docker-logs.md); ``timeNano`` exceeds 2^53, so ``ts`` is kept an int.
+    """
+
+    cid: str
+    action: str
+    detail: str
+    ts: int
+    attrs: dict[str, str]
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code of a ``die``."""
+        code = self.attrs.get("exitCode", "")
+        return int(code) if code.lstrip("-").isdigit() else None
+
+    @property
+    def name(self) -> str | None:
+        """The container's name (its new name for a ``rename``)."""
+        name = self.attrs.get("name")
+        return name.lstrip("/") if name else None
+
+    @property
+    def old_name(self) -> str:
+        """The name before a ``rename``."""
+        return self.attrs.get("oldName", "?").lstrip("/")
+
+
+def parse_event(raw: dict[str, Any]) -> ContainerEvent | None:
+    """The event of one `/events` line, or None when it names no container or action."""
+    action = str(raw.get("Action") or raw.get("status") or "")
+    actor = raw.get("Actor") or {}
+    cid = str(actor.get("ID") or raw.get("id") or "")
+    if not cid or not action:
+        return None
+    base, _, detail = action.partition(": ")
+    attrs = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
+    return ContainerEvent(cid, base, detail, int(raw.get("timeNano") or time.time_ns()), attrs)
 
 
 def parse_host(docker_host: str) -> tuple[aiohttp.BaseConnector, str]:
@@ -180,8 +226,10 @@ class DockerClient:
     @contextlib.asynccontextmanager
     async def event_stream(
         self, since: str | None = None
-    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        """Subscribe to container events (replayed from `since`); live once entered."""
+    ) -> AsyncIterator[AsyncIterator[ContainerEvent]]:
+        """Subscribe to container events (replayed from `since`); live once entered.
+
+        Events that name no container or action are left out."""
         params = {"filters": orjson.dumps({"type": ["container"]}).decode()}
         if since is not None:
             params["since"] = since
@@ -189,7 +237,7 @@ class DockerClient:
             async with self.session.get(self._url("/events"), params=params) as resp:
                 if resp.status != 200:
                     _check(resp.status, await resp.read(), "/events")
-                yield _json_lines(resp)
+                yield _events(resp)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise DockerUnavailable(f"event stream from dockerd broke: {exc}") from exc
 
@@ -263,14 +311,16 @@ async def _paused(resp: aiohttp.ClientResponse, seconds: float) -> None:
             transport.resume_reading()
 
 
-async def _json_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+async def _events(resp: aiohttp.ClientResponse) -> AsyncIterator[ContainerEvent]:
     buf = b""
     async for chunk in resp.content.iter_any():
         buf += chunk
         *lines, buf = buf.split(b"\n")
         for line in lines:
             if line.strip():
-                yield orjson.loads(line)
+                event = parse_event(orjson.loads(line))
+                if event is not None:
+                    yield event
 
 
 def _check(status: int, body: bytes, path: str) -> None:
@@ -285,58 +335,3 @@ def _check(status: int, body: bytes, path: str) -> None:
     if status >= 500:
         raise DockerUnavailable(f"dockerd answered {status} for {path}: {message}")
     raise DockerError(f"dockerd answered {status} for {path}: {message}")
-
-
-READ_AHEAD = 16  # chunks a ReadAhead may read ahead of its consumer (each <= JOIN_BYTES)
-
-
-class ReadAhead:
-    """A response read by a task of its own into a bounded queue.
-
-    The request goes out at once and is read while its consumer is busy elsewhere: the
-    rest of a log, asked for the moment a follow stream ends, is read before the
-    container is removed even though the follow stream's lines are still being taken.
-    A follow stream itself is read by its consumer (a task of its own costs a wake-up
-    and a hand-over per read); :meth:`DockerClient.logs` sees its end at once.
-    """
-
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._queue: asyncio.Queue[bytes | DockerError | None] = asyncio.Queue(READ_AHEAD)
-        self._task = asyncio.create_task(self._pump(chunks))
-
-    async def _pump(self, chunks: AsyncIterator[bytes]) -> None:
-        try:
-            async for chunk in chunks:
-                await self._queue.put(chunk)
-        except DockerError as exc:
-            await self._queue.put(exc)
-            return
-        await self._queue.put(None)
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The response's bytes, what waits already joined (up to JOIN_BYTES); its error is
-        raised here, in order. A consumer that fell behind catches up in fewer steps, each
-        short enough not to hold up the other containers' reads."""
-        queue = self._queue
-        held: list[bytes | DockerError | None] = []  # taken from the queue, not handed over
-        while True:
-            item = held.pop() if held else await queue.get()
-            if type(item) is bytes:
-                parts = [item]
-                size = len(item)
-                while size < JOIN_BYTES and not queue.empty():
-                    more = queue.get_nowait()
-                    if type(more) is not bytes or size + len(more) > JOIN_BYTES:
-                        held.append(more)
-                        break
-                    parts.append(more)
-                    size += len(more)
-                yield parts[0] if len(parts) == 1 else b"".join(parts)
-            elif isinstance(item, DockerError):
-                raise item
-            else:
-                return
-
-    def close(self) -> None:
-        """Stop reading (the consumer gave up)."""
-        self._task.cancel()

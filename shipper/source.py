@@ -4,8 +4,8 @@ The event subscription is opened before containers are listed and read while the
 listed, so a container started meanwhile is seen by one or the other (never by neither)
 and a short-lived one is attached to on its ``start`` event without waiting for the
 listing; followers are keyed by id, so seeing one twice is harmless. Lifecycle events
-become records of their own, queued by a task of their own so that a slow collector
-never delays attaching to a new container.
+become records of their own, queued by a task of their own (lifecycle.py) so that a
+slow collector never delays attaching to a new container.
 
 What happened while the shipper was not running is caught up at start: events are
 replayed from the last time it was alive (dockerd keeps the last few hundred), stopped
@@ -19,47 +19,42 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import replace
-from typing import Any
+from collections.abc import AsyncIterator
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Gauge
 
-from shipper import logfile, metrics
-from shipper.catchup import caught_up_from, floor, gone_gaps, to_follow, worth_inspecting
+from shipper import metrics
+from shipper.catchup import (
+    floor,
+    gone_gaps,
+    saved_meta,
+    subscribe_from,
+    to_follow,
+    worth_inspecting,
+)
 from shipper.config import ShipperConfig
-from shipper.cursor import STREAMS, CursorStore, Position, SavedMeta
+from shipper.cursor import STREAMS, CursorStore, Position
 from shipper.demux import format_since
-from shipper.docker_api import ContainerSummary, DockerClient, Listed
+from shipper.docker_api import ContainerEvent, ContainerSummary, DockerClient, Listed
 from shipper.errors import ContainerGone, DockerError, DockerUnavailable
-from shipper.events import LIFECYCLE, ContainerEvent, parse_event, summary_from_event
+from shipper.events import LIFECYCLE, summary_from_event
 from shipper.follow import Follower
 from shipper.inbox import Inbox
-from shipper.logwatch import LogFiles
-from shipper.record import EventRecord, Meta, Record
+from shipper.lifecycle import EventRecords
+from shipper.logfiles import jsonfile
+from shipper.logfiles.watch import LogFiles
 from shipper.selection import meta_from, skip_reason
 
 log = logging.getLogger("logpipe.shipper.source")
 
-SUBSCRIBE_SLACK_NS = 2_000_000_000  # a first subscription replays this much
-DECISION_WAIT = 5.0  # seconds an event waits for its container's inspection
 KEEP_GONE = 60.0  # seconds a finished follower stays on /status
-EVENT_BACKLOG = 10_000  # lifecycle records waiting for the queue before they are dropped
 INSPECTS = 8  # inspections at once while listing
 
 TASKS = Gauge("logpipe_shipper_tasks", "asyncio tasks alive in the shipper process.")
-EVENTS_DROPPED = Counter(
-    "logpipe_shipper_events_dropped_total",
-    "Lifecycle events not indexed because too many were waiting for the queue.",
-)
 
 
 def _now_ns() -> int:
     return time.time_ns()
-
-
-def saved_meta(meta: Meta) -> SavedMeta:
-    """What the cursor file keeps about a container."""
-    return SavedMeta(name=meta.name, image=meta.image, labels=meta.labels)
 
 
 class Supervisor:
@@ -87,16 +82,18 @@ class Supervisor:
         self._caught_up_to = self._alive_before  # exits after this are read at listing
         self._first_listing = True
         self._last_event_ns = 0
-        self._events: asyncio.Queue[Record] = asyncio.Queue(EVENT_BACKLOG)
         self._destroyed: set[str] = set()
         self._skipped: set[str] = set()  # not to be shipped, as only inspecting could tell
         self.files: LogFiles | None = None  # containers' log files, once dockerd said where
         self._gone: set[str] = set()  # found removed by a listing, their loss reported
+        self.lifecycle = EventRecords(
+            config, self_id, store, out, self.followers, self.recent, self._skipped
+        )
 
     async def run(self) -> None:
         """Discover and follow until cancelled; reconnect to dockerd with backoff."""
         background = [
-            asyncio.create_task(self._forward_events(), name="events-out"),
+            asyncio.create_task(self.lifecycle.forward(), name="events-out"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
         ]
         try:
@@ -148,7 +145,7 @@ class Supervisor:
             log.warning("dockerd did not say where its logs are", extra={"reason": str(exc)})
             info = {}
         self.files = LogFiles(str(info.get("DockerRootDir") or ""))
-        problem = logfile.unreachable(self.files.root_dir)
+        problem = jsonfile.unreachable(self.files.root_dir)
         if problem:
             log.warning(
                 "cannot read containers' log files: when dockerd ends a --rm container's"
@@ -166,18 +163,10 @@ class Supervisor:
             )
 
     def _events_since(self) -> str:
-        """Replay from the last event seen, or the last sign of life, or a moment ago.
+        """Where the event subscription replays from (see catchup.subscribe_from)."""
+        return format_since(subscribe_from(self._last_event_ns, self._alive_before, _now_ns()))
 
-        dockerd sends the answer's headers before it registers the subscription, so an
-        event in between would be lost were the subscription not replayed from earlier.
-        """
-        if self._last_event_ns:
-            return format_since(self._last_event_ns)
-        if self._alive_before:
-            return format_since(caught_up_from(self._alive_before))
-        return format_since(max(0, _now_ns() - SUBSCRIBE_SLACK_NS))
-
-    async def _consume(self, events: Any) -> None:
+    async def _consume(self, events: AsyncIterator[ContainerEvent]) -> None:
         async for event in events:
             self._on_event(event)
 
@@ -222,12 +211,9 @@ class Supervisor:
         self.store.forget(cid)
         for gap in gone_gaps(cid, cursor, _now_ns()) if cursor else []:
             metrics.GAPS.inc()
-            await self._events.put(gap)
+            await self.lifecycle.put(gap)
 
-    def _on_event(self, raw: dict[str, Any]) -> None:
-        event = parse_event(raw)
-        if event is None:
-            return
+    def _on_event(self, event: ContainerEvent) -> None:
         cid = event.cid
         self._last_event_ns = max(self._last_event_ns, event.ts)
         if event.action in ("create", "start"):
@@ -240,51 +226,7 @@ class Supervisor:
         elif event.action == "destroy":
             self._destroyed.add(cid)
         if event.action in LIFECYCLE:
-            self._event_record(event)
-
-    def _event_record(self, event: ContainerEvent) -> None:
-        if event.cid in self._skipped:
-            return
-        follower = self.followers.get(event.cid) or self._recent_follower(event.cid)
-        if follower is None:
-            summary = summary_from_event(event)
-            if skip_reason(summary, self.config, self.self_id):
-                return
-            meta, _ = meta_from(summary)
-        else:
-            meta = follower.meta
-        detail = event.detail
-        if event.action == "rename":
-            meta = self._renamed(event.cid, meta, event.name or meta.name)
-            detail = f"renamed from {event.old_name}"
-        record = EventRecord(meta, event.ts, event.action, event.exit_code, detail or None)
-        try:
-            self._events.put_nowait(record)
-        except asyncio.QueueFull:
-            EVENTS_DROPPED.inc()
-
-    def _recent_follower(self, cid: str) -> Follower | None:
-        entry = self.recent.get(cid)
-        return entry[0] if entry else None
-
-    def _renamed(self, cid: str, meta: Meta, name: str) -> Meta:
-        """Later lines (and the cursor file) carry the new name."""
-        meta = replace(meta, name=name)
-        for follower in (self.followers.get(cid), self._recent_follower(cid)):
-            if follower is not None:
-                follower.meta = meta
-        if self.store.get(cid) is not None:
-            self.store.ensure(cid, 0, saved_meta(meta))
-        return meta
-
-    async def _forward_events(self) -> None:
-        while True:
-            record = await self._events.get()
-            follower = self.followers.get(record.meta.id)
-            if follower is not None and await follower.skipped(DECISION_WAIT):
-                continue
-            if record.meta.id not in self._skipped:
-                await self.out.put(record)
+            self.lifecycle.add(event)
 
     def _follow(
         self, summary: ContainerSummary, floor: int, inspected: bool, prestart: bool = False

@@ -39,9 +39,9 @@ import orjson
 from zlib_ng import gzip_ng
 
 from shipper import metrics
-from shipper.batch import Batch
 from shipper.cursor import Position
 from shipper.durable import write_durably
+from shipper.encoded import Batch
 
 log = logging.getLogger("logpipe.shipper.spool")
 

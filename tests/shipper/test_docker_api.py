@@ -1,4 +1,4 @@
-"""Unit tests of the log stream reading: its end seen at once, pacing, ReadAhead."""
+"""Unit tests of the Docker client: log streams (end seen at once, pacing, ReadAhead), events."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from aiohttp import web
 
 from shipper import docker_api
-from shipper.docker_api import API_VERSION, JOIN_BYTES, DockerClient, Pace, ReadAhead
+from shipper.docker_api import API_VERSION, JOIN_BYTES, ContainerEvent, DockerClient, Pace
 from shipper.errors import DockerUnavailable
+from shipper.readahead import ReadAhead
 
 
 async def _chunks(parts: list[bytes], error: bool) -> AsyncIterator[bytes]:
@@ -205,3 +206,44 @@ async def test_a_stream_that_prints_now_and_then_is_never_paused(
     assert pauses == []
     await _paced_reads(Pace(PACE), str(tmp_path / "close.sock"), 20, 0.002)
     assert set(pauses) == {PACE}  # not empty either
+
+
+async def test_events_come_typed_and_those_naming_no_container_are_left_out(
+    tmp_path: Path,
+) -> None:
+    """The event stream hands out ContainerEvents, exact to the ns, split across reads."""
+    lines = [
+        b'{"Action":"start","Actor":{"ID":"c1","Attributes":{"name":"/web"}},'
+        b'"timeNano":1795812919123456789}\n',
+        b'{"Action":"start","Actor":{}}\n\n',
+        b'{"status":"die","id":"c2","Actor":{"Attributes":{"exitCode":"3"}},"timeNano":5}\n',
+    ]
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for line in lines:
+            await response.write(line[:20])
+            await response.write(line[20:])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get(f"/{API_VERSION}/events", events)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    unix_path = str(tmp_path / "events.sock")
+    await web.UnixSite(runner, unix_path).start()
+    try:
+        async with (
+            DockerClient(f"unix://{unix_path}") as docker,
+            docker.event_stream() as stream,
+        ):
+            got = [event async for event in stream]
+    finally:
+        await runner.cleanup()
+    assert got == [
+        ContainerEvent("c1", "start", "", 1795812919123456789, {"name": "/web"}),
+        ContainerEvent("c2", "die", "", 5, {"exitCode": "3"}),
+    ]
+    assert (got[0].name, got[1].exit_code) == ("web", 3)

@@ -1,8 +1,9 @@
-"""Unit tests of reading Docker's container events."""
+"""Unit tests of reading Docker's container events (parsed in docker_api.py)."""
 
 from __future__ import annotations
 
-from shipper.events import LIFECYCLE, parse_event, summary_from_event
+from shipper.docker_api import parse_event
+from shipper.events import LIFECYCLE, summary_from_event
 
 RAW = {
     "Type": "container",

@@ -14,20 +14,21 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from shipper import logfile, metrics
+from shipper import metrics
 from shipper.config import load_config
 from shipper.cursor import Position
 from shipper.docker_api import ContainerSummary, Pace
 from shipper.errors import ConfigError, ContainerGone
-from shipper.follow import (
+from shipper.follow import Follower
+from shipper.follow.gaps import (
     NO_FILE_GAP,
     REMOVED_GAP,
     ROTATED_AWAY_GAP,
     ROTATED_BETWEEN_GAP,
     ROTATED_FULL_GAP,
-    Follower,
 )
 from shipper.inbox import Inbox
+from shipper.logfiles import jsonfile
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from tests.shipper.summaries import container
 
@@ -226,7 +227,7 @@ async def test_the_tail_is_read_from_the_file_rotation_started_while_lines_were_
 ) -> None:
     """The file held from the start has lines 6-7, the one rotation started 8-10: that one
     is taken as it appears, the first is kept, and the tail is read from both."""
-    monkeypatch.setattr(logfile, "CHECK_EVERY", 0.0)
+    monkeypatch.setattr(jsonfile, "CHECK_EVERY", 0.0)
     path = tmp_path / f"{CID}-json.log"
     summary = _rm_container(str(path))
     follower, queued = await _run(_RotatingDocker(path), summary, files=_FilesAt(path))

@@ -11,12 +11,13 @@ from shipper import metrics
 from shipper.catchup import GONE_GAP
 from shipper.config import load_config
 from shipper.cursor import CursorStore, Position, SavedMeta
-from shipper.docker_api import Listed
+from shipper.docker_api import ContainerEvent, Listed
 from shipper.errors import ContainerGone
 from shipper.inbox import Inbox
-from shipper.logwatch import LogFiles
+from shipper.lifecycle import DECISION_WAIT
+from shipper.logfiles.watch import LogFiles
 from shipper.record import EventRecord, GapRecord, Record
-from shipper.source import DECISION_WAIT, Supervisor
+from shipper.source import Supervisor
 
 CID = "e" * 64
 
@@ -35,9 +36,9 @@ class _GoneDocker:
         raise AssertionError("unreachable")
 
 
-def _event(action: str, n: int) -> dict[str, Any]:
+def _event(action: str, n: int) -> ContainerEvent:
     attrs = {"name": "/gone", "image": "busybox:latest", "exitCode": "0"}
-    return {"Action": action, "Actor": {"ID": CID, "Attributes": attrs}, "timeNano": n}
+    return ContainerEvent(CID, action, "", n, attrs)
 
 
 async def test_events_of_a_container_gone_before_its_inspection_are_not_held(
@@ -48,7 +49,7 @@ async def test_events_of_a_container_gone_before_its_inspection_are_not_held(
     out = Inbox(100, metrics.PerContainer(False, 10))
     docker: Any = _GoneDocker()
     sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)
-    forward = asyncio.create_task(sup._forward_events())
+    forward = asyncio.create_task(sup.lifecycle.forward())
     try:
         for n, action in enumerate(("create", "start", "die", "destroy"), 1):
             sup._on_event(_event(action, n))
@@ -87,8 +88,8 @@ async def test_a_container_the_listing_found_removed_is_reported_once(tmp_path: 
     sup._on_event(_event("start", 900))  # replayed after the listing answered
     assert CID not in sup.tasks
     gaps = []
-    while not sup._events.empty():
-        record = sup._events.get_nowait()
+    while not sup.lifecycle.backlog.empty():
+        record = sup.lifecycle.backlog.get_nowait()
         if isinstance(record, GapRecord):
             gaps.append((record.stream, record.from_ts, record.reason))
     assert sorted(gaps) == [("stderr", 1_000, GONE_GAP), ("stdout", 1_000, GONE_GAP)]

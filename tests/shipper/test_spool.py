@@ -16,10 +16,11 @@ import pytest
 
 from shipper import metrics
 from shipper.__main__ import open_state
-from shipper.batch import Batch, encode
+from shipper.batch import encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore, Position
 from shipper.deliver import Sender
+from shipper.encoded import Batch
 from shipper.record import LogRecord, Meta
 from shipper.spool import Spool
 

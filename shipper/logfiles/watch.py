@@ -1,7 +1,7 @@
 """Open each container's json-file log the moment dockerd creates it.
 
 A ``--rm`` container's log file is the last resort for the lines its stream left out
-(logfile.py), and only a file opened before the container is removed can be read after.
+(jsonfile.py), and only a file opened before the container is removed can be read after.
 The follower learns of a container, and reads its first line, on the event loop; on a
 busy host that can come after a container that lived 100 ms is already gone (measured:
 the shipper read all 1,000 lines of such a container and found its file removed). So a
@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from inotify_simple import INotify, flags  # type: ignore[import-untyped]
 
-from shipper import logfile
+from shipper.logfiles import jsonfile
 
 log = logging.getLogger("logpipe.shipper.logwatch")
 
@@ -48,7 +48,7 @@ class LogFiles:
 
     def path(self, cid: str) -> str:
         """The container's json-file log ("" when dockerd's data root is not known)."""
-        return logfile.json_log_path(self.root_dir, cid)
+        return jsonfile.json_log_path(self.root_dir, cid)
 
     def start(self) -> str | None:
         """Watch for new log files; why not, when that is not possible."""
@@ -84,7 +84,7 @@ class LogFiles:
             entry = self._held.pop(cid, None)
         if entry is not None:
             return entry[0]
-        return logfile.open_log(path or self.path(cid))
+        return jsonfile.open_log(path or self.path(cid))
 
     def drop(self, cid: str) -> None:
         """The container's file is not needed (not a --rm container, or not shipped)."""
@@ -137,7 +137,7 @@ class LogFiles:
     def _open_ahead(self, cid: str) -> None:
         if cid in self._unwanted or len(self._held) >= MAX_HELD:
             return
-        f = logfile.open_log(self.path(cid))
+        f = jsonfile.open_log(self.path(cid))
         if f is None:
             return
         with self._lock:

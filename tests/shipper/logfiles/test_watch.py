@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from shipper import logwatch
-from shipper.logwatch import LogFiles
+from shipper.logfiles import watch
+from shipper.logfiles.watch import LogFiles
 
 CID = "c" * 64
 
@@ -72,10 +72,10 @@ def test_a_dropped_file_is_closed(files: LogFiles) -> None:
 
 
 def test_a_file_nobody_takes_is_closed(files: LogFiles, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(logwatch, "HOLD", 0.5)
+    monkeypatch.setattr(watch, "HOLD", 0.5)
     _container(files.root_dir, CID, b"x")
     _wait(lambda: files.held == 1, 0.4)
-    _wait(lambda: files.held == 0, 0.5 + 2 * logwatch.POLL_MS / 1000)
+    _wait(lambda: files.held == 0, 0.5 + 2 * watch.POLL_MS / 1000)
 
 
 def test_without_a_folder_to_watch_files_are_opened_by_path(tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_a_file_dropped_before_it_appears_is_never_opened(files: LogFiles) -> No
 
 
 def test_files_held_ahead_are_bounded(files: LogFiles, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(logwatch, "MAX_HELD", 2)
+    monkeypatch.setattr(watch, "MAX_HELD", 2)
     for n in range(4):
         _container(files.root_dir, str(n) * 64, b"x")
     _wait(lambda: files.held == 2)

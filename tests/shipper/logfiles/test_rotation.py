@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shipper.logfiles.rotation import JumpDetector, Window, file_bytes, judge, parse_size
 from shipper.rejoin import Line
-from shipper.rotation import JumpDetector, Window, file_bytes, judge, parse_size
 
 MB = 1024 * 1024
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.demux import PIECE
-from shipper.logfile import CHECK_EVERY, HELD_FILES, SLACK_NS, HeldLog, lines, read_since
+from shipper.logfiles.jsonfile import CHECK_EVERY, HELD_FILES, SLACK_NS, HeldLog, lines, read_since
 
 
 def entry(stream: str, text: str, ts: str = "2026-11-27T22:08:07.039548676Z") -> bytes:

@@ -6,7 +6,7 @@ it exits, whether or not its own reader had caught up; under CPU pressure it had
 A file opened while the container ran stays readable after its removal, so when the
 shipper can see the host's /var/lib/docker/containers (on the host, or mounted
 read-only into its container), it holds the log of each ``--rm`` container (opened as
-dockerd creates it, logwatch.py) and reads what the stream left out from there. Without
+dockerd creates it, watch.py) and reads what the stream left out from there. Without
 it, the end of such a log cannot be confirmed, and a gap says so. Parsing is pure;
 entries become the same frames the API would have sent (same 16 KiB pieces, same
 U+FFFD), so lines join and number exactly as they would have.

@@ -1,6 +1,6 @@
 """Re-read the windows where dockerd's follow stream may have skipped rotated files.
 
-One container's suspect windows (:mod:`shipper.rotation`) are merged and read again
+One container's suspect windows (:mod:`shipper.logfiles.rotation`) are merged and read again
 without following, at most one request at a time and one every ``AUDIT_EVERY``
 seconds, beside the follow stream (which must not fall further behind meanwhile).
 What the re-read finds goes back to the follower through two callbacks.
@@ -16,8 +16,8 @@ from prometheus_client import Counter
 from shipper.demux import format_since
 from shipper.docker_api import DockerClient
 from shipper.errors import ContainerGone, DemuxError, DockerUnavailable
+from shipper.logfiles.rotation import JumpDetector, Window, judge, merge
 from shipper.rejoin import Line, LineReader
-from shipper.rotation import JumpDetector, Window, judge, merge
 
 AUDIT_EVERY = 0.5  # seconds between two audits of one container (windows wait and merge)
 

@@ -1,0 +1,199 @@
+"""Follow one container's log stream from its position until the container is done.
+
+The request for the logs goes out first and the container is inspected after: a
+``--rm`` container may be removed within milliseconds of its start, and a request
+already accepted keeps streaming after removal (docs/docker-logs.md). Lines wait for
+that inspection before they are queued, so an opt-out only visible there is honoured.
+
+The follower runs its parts: a created container is polled until it starts
+(start.py); its log is followed and what each follow stream left out is read
+(stream.py), again after dockerd comes back; the lines are numbered and queued
+(numbering.py); a ``--rm`` container's tail is read from its log file once the API
+cannot give it (rescue.py); and what could not be read is reported (gaps.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from shipper import metrics
+from shipper.cursor import Position
+from shipper.docker_api import ContainerSummary, DockerClient
+from shipper.errors import ContainerGone, DockerUnavailable
+from shipper.follow.gaps import Gaps
+from shipper.follow.numbering import Numbering
+from shipper.follow.progress import Progress, Stats
+from shipper.follow.rescue import Rescue
+from shipper.follow.start import await_start
+from shipper.follow.stream import LiveStream, close
+from shipper.inbox import Inbox
+from shipper.logfiles.rotation import file_bytes
+from shipper.logfiles.watch import LogFiles
+from shipper.readahead import ReadAhead
+from shipper.record import Meta
+
+log = logging.getLogger("logpipe.shipper.follow")
+
+RECONNECT_INITIAL = 0.2
+RECONNECT_MAX = 10.0
+
+
+class Follower:
+    """Reads one container's logs, numbers and de-duplicates them, and queues records."""
+
+    def __init__(
+        self,
+        docker: DockerClient,
+        meta: Meta,
+        positions: dict[str, Position],
+        out: Inbox,
+        max_line_bytes: int,
+        prestart: bool = False,
+        complete: bool = False,
+        pace: float = 0.0,
+        files: LogFiles | None = None,
+    ) -> None:
+        self.prestart = prestart  # created, not started yet: poll until it runs
+        self.progress = Progress(meta, positions, out)
+        self.wake = asyncio.Event()  # set to retry at once (dockerd is back)
+        self._gaps = Gaps(self.progress)
+        self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)
+        self._rescue = Rescue(self.progress, self._numbering, self._gaps, files, max_line_bytes)
+        # A log never read to its end before (not `complete`) may hold lines past the
+        # positions.
+        self.stream = LiveStream(
+            docker, self.progress, self._numbering, self._rescue, max_line_bytes, not complete
+        )
+        self._pace_after_inspection = pace  # seconds; 0: never paced
+
+    @property
+    def cid(self) -> str:
+        """The container id."""
+        return self.progress.cid
+
+    @property
+    def meta(self) -> Meta:
+        """The container's metadata, carried by its records."""
+        return self.progress.meta
+
+    @meta.setter
+    def meta(self, meta: Meta) -> None:
+        self.progress.meta = meta
+
+    @property
+    def positions(self) -> dict[str, Position]:
+        """Where each stream was read to (shared with the supervisor)."""
+        return self.progress.positions
+
+    @property
+    def stats(self) -> Stats:
+        """What /status shows."""
+        return self.progress.stats
+
+    @property
+    def again(self) -> bool:
+        """A start event came while the follower was finishing: follow once more."""
+        return self.progress.again
+
+    @again.setter
+    def again(self, value: bool) -> None:
+        self.progress.again = value
+
+    @property
+    def read_to_end(self) -> bool:
+        """It stopped and its whole log was read (or reported lost)."""
+        return self.progress.read_to_end
+
+    def learn(self, summary: ContainerSummary | None, meta: Meta, skip: bool) -> None:
+        """Take what inspecting the container told (None: it was gone); lines may flow."""
+        self.progress.meta = meta
+        self.progress.skip = skip
+        # A --rm container's stream end must be seen at once (the rest of its log is
+        # asked for before it is removed): only other containers' streams are paced.
+        paced = summary is not None and not summary["auto_remove"]
+        self.stream.pace.seconds = self._pace_after_inspection if paced else 0.0
+        if summary is not None:
+            size = file_bytes(summary["log_driver"], summary["log_opts"])
+            self._rescue.learn(summary, size)
+            self._numbering.watch_rotation(size)
+        if skip:
+            self._rescue.let_go()
+        self.progress.decided.set()
+
+    @property
+    def decided(self) -> bool:
+        """Whether inspecting the container (or its end) has said if it is shipped."""
+        return self.progress.decided.is_set()
+
+    async def skipped(self, wait: float) -> bool:
+        """Whether inspecting the container said not to ship it (waits for the answer)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.progress.decided.wait(), wait)
+        return self.progress.skip
+
+    async def run(self) -> None:
+        """Follow until the container has stopped (or is gone) and its lines are queued."""
+        delay = RECONNECT_INITIAL
+        try:
+            if self.prestart and not await await_start(self.stream, self._gaps, self.progress):
+                return
+            while True:
+                self.progress.again = False
+                try:
+                    done = await self._cycle()
+                except DockerUnavailable as exc:
+                    self._interrupted(exc)
+                    await self._sleep(delay)
+                    delay = min(delay * 2, RECONNECT_MAX)
+                    continue
+                if done and not self.progress.again:
+                    break
+                delay = RECONNECT_INITIAL
+                await asyncio.sleep(0.05)
+            await self._numbering.finish_audits()
+            self.stats.state = "gone"
+        finally:
+            self._numbering.cancel_audits()
+            self._rescue.let_go()
+
+    def _interrupted(self, exc: Exception) -> None:
+        self.stats.state = "reconnecting"
+        metrics.RECONNECTS.inc()
+        log.warning(
+            "log stream interrupted", extra={"container": self.cid[:12], "reason": str(exc)}
+        )
+
+    async def _sleep(self, delay: float) -> None:
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), delay)
+
+    async def _cycle(self) -> bool:
+        """Follow, then read what the follow stream left; True when the container is done."""
+        finished = self.progress.read_to_end  # the last cycle read it to its end (then a start)
+        self.progress.read_to_end = False
+        rest: list[ReadAhead] = []  # asked for the moment the follow stream ends
+        try:
+            await self.stream.follow(rest)
+        except BaseException as exc:
+            close(rest)
+            if not isinstance(exc, ContainerGone):
+                raise
+            await self._gone(finished)
+            return True
+        return await self.stream.drain(rest)
+
+    async def _gone(self, finished: bool) -> None:
+        """The container was removed while the follower was away (a broken stream, a
+        reconnect): account for the rest of its log."""
+        self._rescue.take_file()
+        if self._rescue.holding:
+            await self._rescue.read_tail()  # the file held open has what its log held
+        elif self.stream.unread:
+            await self._gaps.removed_unread()
+        elif finished:
+            self.progress.read_to_end = True
+        else:
+            await self._rescue.unconfirmed_end()

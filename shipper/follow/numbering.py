@@ -1,0 +1,131 @@
+"""One container's lines numbered, stripped of repeats, and queued as records in order.
+
+Each line gets its sequence number among the lines of its stream with the same
+timestamp (shipper/cursor.py); a line dockerd sends again is dropped. The first line of
+a response later than the position it resumes from means lines were lost (a gap). The
+steps between lines of a rotating log are watched for files dockerd's follow stream
+skipped, which the rotation audit reads again (shipper/logfiles/audit.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from shipper import metrics
+from shipper.cursor import STREAMS, Position, Sequencer
+from shipper.demux import STREAM_NAMES
+from shipper.docker_api import DockerClient
+from shipper.follow.gaps import RESUME_GAP, SKIPPED_GAP, Gaps
+from shipper.follow.progress import Progress
+from shipper.logfiles.audit import Auditor
+from shipper.logfiles.rotation import JumpDetector, Window
+from shipper.record import GapRecord, LogRecord
+from shipper.rejoin import Line
+
+YIELD_EVERY = 256  # lines between two yields: events (a new container) must not wait
+
+
+class Numbering:
+    """Numbers and queues the lines of one container's reads, from its positions."""
+
+    def __init__(
+        self, docker: DockerClient, progress: Progress, gaps: Gaps, max_line_bytes: int
+    ) -> None:
+        self._docker = docker
+        self._progress = progress
+        self._gaps = gaps
+        self._max_line_bytes = max_line_bytes
+        self._expect: dict[str, Position] = {}
+        self._sequencers: dict[str, Sequencer] = {}
+        self._jumps: JumpDetector | None = None
+        self._auditor: Auditor | None = None
+
+    def restart(self, from_dockerd: bool) -> None:
+        """A new read begins at the positions reached now; a response from dockerd is
+        checked for a gap before its first line (a log file read directly is not)."""
+        positions = self._progress.positions
+        self._sequencers = {s: Sequencer(positions[s]) for s in STREAMS}
+        self._expect = {s: p for s, p in positions.items() if p.count > 0} if from_dockerd else {}
+        if from_dockerd and self._jumps is not None:
+            self._jumps.restart()
+
+    def watch_rotation(self, file_bytes: int | None) -> None:
+        """Audit the steps between lines of a log rotated every `file_bytes` (None: never)."""
+        self._jumps = JumpDetector(file_bytes) if file_bytes else None
+        self._auditor = None
+        if self._jumps is not None:
+            self._auditor = Auditor(
+                self._docker,
+                self._progress.cid,
+                self._max_line_bytes,
+                self._jumps,
+                self._recovered,
+                self._skipped_gap,
+            )
+
+    async def finish_audits(self) -> None:
+        """Wait until every suspect step was read again."""
+        if self._auditor is not None:
+            await self._auditor.finish()
+
+    def cancel_audits(self) -> None:
+        """Stop auditing (the follower ends)."""
+        if self._auditor is not None:
+            self._auditor.cancel()
+
+    async def emit(self, lines: list[Line]) -> None:
+        """Number the lines of one read and queue them, a slice at a time, in order."""
+        decided = self._progress.decided
+        for start in range(0, len(lines), YIELD_EVERY):
+            if start:
+                await asyncio.sleep(0)  # a long read must not hold up other containers
+            if not decided.is_set():
+                await decided.wait()
+            part = lines if len(lines) <= YIELD_EVERY else lines[start : start + YIELD_EVERY]
+            records: list[LogRecord | GapRecord] = []
+            for line in part:
+                self._number(line, records)
+            await self._progress.out.put_many(records)
+
+    def _number(self, line: Line, out: list[LogRecord | GapRecord]) -> None:
+        stream = STREAM_NAMES[line.stream]
+        wanted = self._expect.pop(stream, None)
+        if wanted is not None and line.ts > wanted.ts:
+            out.append(self._gaps.record(stream, wanted.ts, line.ts, RESUME_GAP))
+        seq = self._sequencers[stream].number(line.ts, hash(line.data))
+        if seq is None:
+            metrics.DUPLICATES_DROPPED.inc()
+            return
+        if self._jumps is not None:
+            window = self._jumps.observe(stream, line.ts, len(line.data))
+            if window is not None and self._auditor is not None:
+                self._auditor.suspect(window)
+        record = self._record(stream, line, seq)
+        if record is not None:
+            out.append(record)
+        self._progress.positions[stream] = Position(line.ts, seq + 1)
+        if line.ts > self._progress.stats.last_ts:
+            self._progress.stats.last_ts = line.ts
+
+    def _record(self, stream: str, line: Line, seq: int) -> LogRecord | None:
+        """The line as a record, counted; None when the container is not shipped."""
+        if self._progress.skip:
+            return None
+        stats = self._progress.stats
+        stats.lines += 1
+        stats.bytes += len(line.data)
+        metrics.READ.add(len(line.data))
+        if line.truncated:
+            metrics.LINES_TRUNCATED.inc()
+        return LogRecord(self._progress.meta, stream, line.ts, seq, line.data, line.truncated)
+
+    async def _recovered(self, stream: str, line: Line, seq: int) -> None:
+        if not self._progress.decided.is_set():
+            await self._progress.decided.wait()
+        self._progress.stats.recovered += 1
+        record = self._record(stream, line, seq)
+        if record is not None:
+            await self._progress.out.put(record)
+
+    async def _skipped_gap(self, gap: Window, estimate: int | None) -> None:
+        await self._gaps.put(gap.stream, gap.start, gap.end, SKIPPED_GAP, estimate)

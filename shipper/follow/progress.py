@@ -1,0 +1,43 @@
+"""One container's follow as its parts share it: who it is and how far its log was read."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from shipper.cursor import Position
+from shipper.inbox import Inbox
+from shipper.record import Meta
+
+
+@dataclass(slots=True)
+class Stats:
+    """What /status shows for one container."""
+
+    state: str = "starting"
+    lines: int = 0
+    bytes: int = 0
+    last_ts: int = 0
+    recovered: int = 0
+    gaps: int = 0
+    started: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class Progress:
+    """The state the stream, the start poll, the rescue and the gap reports share."""
+
+    meta: Meta
+    positions: dict[str, Position]  # shared with the supervisor: survives the follower
+    out: Inbox
+    stats: Stats = field(default_factory=Stats)
+    again: bool = False  # a start event came while we were finishing
+    read_to_end: bool = False  # it stopped and its whole log was read (or reported lost)
+    skip: bool = False  # inspection said not to ship it
+    decided: asyncio.Event = field(default_factory=asyncio.Event)  # inspection answered
+
+    @property
+    def cid(self) -> str:
+        """The container id."""
+        return self.meta.id

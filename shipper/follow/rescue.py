@@ -1,0 +1,160 @@
+"""The tail of a removed ``--rm`` container's log, read from its json-file log held open.
+
+dockerd ends a ``--rm`` container's follow stream as it removes the container, caught
+up or not, and then refuses any request for the rest. A json-file log opened while the
+container ran stays readable after its removal (shipper/logfiles/jsonfile.py), so such
+a container's file is held from the first look at it and read from the last line read
+when the API cannot give the rest. Without a file, or with one that cannot be the end
+of the log, what may have been lost is reported as a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from shipper import metrics
+from shipper.cursor import STREAMS, last_read
+from shipper.docker_api import ContainerSummary
+from shipper.follow.gaps import (
+    NO_FILE_GAP,
+    ROTATED_AWAY_GAP,
+    ROTATED_BETWEEN_GAP,
+    ROTATED_FULL_GAP,
+    Gaps,
+)
+from shipper.follow.numbering import Numbering
+from shipper.follow.progress import Progress
+from shipper.logfiles import jsonfile
+from shipper.logfiles.watch import LogFiles
+
+log = logging.getLogger("logpipe.shipper.follow")
+
+
+class Rescue:
+    """Holds one ``--rm`` container's log file and reads its tail once it was removed."""
+
+    def __init__(
+        self,
+        progress: Progress,
+        numbering: Numbering,
+        gaps: Gaps,
+        files: LogFiles | None,
+        max_line_bytes: int,
+    ) -> None:
+        self._progress = progress
+        self._numbering = numbering
+        self._gaps = gaps
+        self._max_line_bytes = max_line_bytes
+        # A --rm container's json-file log is read if the API cannot give its tail. Until
+        # inspection says whether it is one, its file is taken if there is one.
+        self._files = files
+        self._wanted = files is not None
+        self._log_path = ""  # as inspection gave it ("" before the container ran)
+        self._held: jsonfile.HeldLog | None = None
+        self._rotates_at: int | None = None  # bytes of a log file when dockerd rotates it
+        self._tty = False
+
+    @property
+    def holding(self) -> bool:
+        """Whether the container's log file is held open."""
+        return self._held is not None
+
+    def learn(self, summary: ContainerSummary, rotates_at: int | None) -> None:
+        """Hold the file of a --rm json-file container; let any other's go."""
+        self._tty = summary["tty"]
+        if summary["auto_remove"] and summary["log_driver"] in ("json-file", ""):
+            self._log_path = summary["log_path"]
+            self._wanted = True
+            self.take_file()
+        else:
+            self.let_go()
+        self._rotates_at = rotates_at
+
+    def take_file(self) -> None:
+        """Take the container's log file (opened ahead, or now if it is there)."""
+        if self._held is not None or not self._wanted:
+            return
+        cid = self._progress.cid
+        if self._files is not None:
+            f = self._files.open(cid, self._log_path)
+        else:
+            f = jsonfile.open_log(self._log_path)
+        self._held = None if f is None else jsonfile.HeldLog(f)
+
+    def let_go(self) -> None:
+        """The file is not needed (not a --rm container, not shipped, or done)."""
+        self._wanted = False
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+        if self._files is not None:
+            self._files.drop(self._progress.cid)
+
+    def keep_up(self) -> None:
+        """Lines came from dockerd: take the file now, or the files rotation made since."""
+        if self._held is not None:
+            self._held.keep_up(self._log_path, time.monotonic())
+        elif self._wanted:
+            self.take_file()
+
+    async def read_tail(self) -> None:
+        """Read the tail of a removed container from the log file held open; without
+        one, what it may have logged after the last line read is reported as a gap."""
+        self.take_file()  # a file opened ahead was perhaps never taken
+        if self._held is None:
+            await self.unconfirmed_end()
+            return
+        jsonfile.RESCUES.inc()
+        positions = self._progress.positions
+        since = last_read(positions.values())
+        held = self._held
+        data = await asyncio.to_thread(held.read_since, since)
+        found = jsonfile.lines(data, self._max_line_bytes, self._tty)
+        read_before = any(p.count for p in positions.values())
+        if read_before and not any(line.ts >= since for line in found):
+            # The last line read is not in it: rotation renamed this file away (and
+            # started the one the tail is in) after it was opened.
+            await self._gaps.lost_after(ROTATED_AWAY_GAP)
+            return
+        first = min((line.ts for line in found), default=since)
+        if read_before and first > since:
+            # The files held start after the last line read: the one it was in, and
+            # perhaps more, had been rotated away before the shipper looked.
+            for stream in STREAMS:
+                await self._gaps.put(stream, since, first, ROTATED_BETWEEN_GAP)
+        self._numbering.restart(from_dockerd=False)
+        stats = self._progress.stats
+        before = stats.lines
+        await self._numbering.emit(found)
+        self._progress.read_to_end = True
+        if stats.lines > before:
+            log.info(
+                "tail read from the log file of a removed container",
+                extra={"container": self._progress.cid[:12], "lines": stats.lines - before},
+            )
+        if await asyncio.to_thread(held.full, self._rotates_at):
+            # A file rotated after the last look at it ends where dockerd was about to
+            # start another: its end need not be the log's.
+            await self._gaps.lost_after(ROTATED_FULL_GAP)
+
+    async def unconfirmed_end(self) -> None:
+        """The container was removed before the end of its log could be checked.
+
+        A --rm container's log file would have told: without it, lines after the last
+        one read may be lost, and a gap says so. Other containers' files are not held,
+        and such an end is nearly always `docker rm -f`, after which dockerd still sends
+        what the stream had asked for (15 quiet and 5 busy containers force-removed, the
+        busy ones read 100 s late under CPU load: every line indexed). A gap document for
+        each would be noise, so it is logged and counted.
+        """
+        if self._wanted:
+            await self._gaps.lost_after(NO_FILE_GAP)
+            return
+        metrics.UNCHECKED_ENDS.inc()
+        log.info(
+            "container removed before the end of its log could be checked",
+            extra={"container": self._progress.cid[:12], "lines": self._progress.stats.lines},
+        )
+        self._progress.read_to_end = True

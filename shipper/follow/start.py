@@ -1,0 +1,59 @@
+"""Wait for a created container to start, reading its log from the moment it does.
+
+A container seen on its ``create`` event is asked for its logs again and again until it
+runs (a request made then stays open): the ``start`` event comes later than the start
+itself, too late for a container that exits and is removed within tens of ms. When
+such a request carried lines, its end is handled like any follow stream's end
+(stream.py): the rest is asked for at once and read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from shipper.errors import ContainerGone, DockerUnavailable
+from shipper.follow.gaps import Gaps
+from shipper.follow.progress import Progress
+from shipper.follow.stream import LiveStream, close
+from shipper.readahead import ReadAhead
+
+PRESTART_FOR = 5.0  # seconds a created container is polled for its start
+PRESTART_POLL = (0.002, 0.05)  # first and longest pause between two polls
+
+
+async def await_start(stream: LiveStream, gaps: Gaps, progress: Progress) -> bool:
+    """Poll the logs of a created container until it runs; False if it never did here."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PRESTART_FOR
+    pause, longest = PRESTART_POLL
+    answered = 0.0
+    progress.stats.state = "created"
+    while loop.time() < deadline:
+        rest: list[ReadAhead] = []  # asked for if the poll's stream ends with lines
+        try:
+            await stream.follow(rest, only_after_lines=True)
+        except BaseException as exc:
+            close(rest)
+            if isinstance(exc, DockerUnavailable):
+                return True  # the ordinary loop retries with backoff
+            if not isinstance(exc, ContainerGone):
+                raise
+            # Polls answer every few ms; removal comes tens of ms after exit. If the
+            # last answer is older than that, the container may have come and gone.
+            if stream.unread and loop.time() - answered > 0.025:
+                await gaps.removed_unread()
+            return False
+        answered = loop.time()
+        if stream.received:
+            # It started during this poll, whose stream ended if it stopped, read or
+            # not: what was left is asked for already, before a --rm container goes.
+            with contextlib.suppress(DockerUnavailable):  # the ordinary loop retries
+                await stream.drain(rest)
+            return True
+        if progress.again:
+            return True
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, longest)
+    progress.stats.state = "created"
+    return False

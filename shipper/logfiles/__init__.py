@@ -1,0 +1,1 @@
+"""dockerd's own log files: opened ahead, read directly, and watched for rotation."""
