@@ -160,6 +160,15 @@ def test_wheel_carries_the_license_and_the_dashboards_as_package_data(wheel: Pat
 
 
 @pytest.mark.slow
+def test_wheel_carries_every_module_of_shipper_and_collector(wheel: Path) -> None:
+    """The wheel holds each .py file of shipper/ and collector/, their subpackages' too."""
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {n for n in archive.namelist() if n.endswith(".py")}
+    sources = [*(ROOT / "shipper").rglob("*.py"), *(ROOT / "collector").rglob("*.py")]
+    assert shipped == {p.relative_to(ROOT).as_posix() for p in sources}
+
+
+@pytest.mark.slow
 def test_sdist_carries_the_license_and_the_dashboards(sdist: Path) -> None:
     """The sdist holds LICENSE and every dashboards/*.ndjson at its top level."""
     with tarfile.open(sdist) as archive:

@@ -8,7 +8,7 @@ import pytest
 
 import collector.parse as parse_module
 from collector.parse import Http, Parsed, parse
-from collector.parse_level import PLAIN_WINDOW
+from collector.parse.level import PLAIN_WINDOW
 
 CORPUS = Path(__file__).parents[1] / "corpus"
 

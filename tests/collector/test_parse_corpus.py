@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from collector.parse import parse
-from collector.parse_ansi import strip_ansi
+from collector.parse.ansi import strip_ansi
 from collector.wire import ParserName
 
 CORPUS = Path(__file__).parents[1] / "corpus"

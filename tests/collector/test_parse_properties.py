@@ -9,10 +9,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from collector.parse import JSONValue, parse
-from collector.parse_ansi import strip_ansi
-from collector.parse_level import LEVELS, PLAIN_WINDOW, detect_level, normalise_level
-from collector.parse_logfmt import split_by_quotes, split_by_regex
-from collector.parse_structured import KNOWN_KEYS
+from collector.parse.ansi import strip_ansi
+from collector.parse.level import LEVELS, PLAIN_WINDOW, detect_level, normalise_level
+from collector.parse.logfmt import split_by_quotes, split_by_regex
+from collector.parse.structured import KNOWN_KEYS
 from collector.wire import ParserName
 
 PARSERS: tuple[ParserName, ...] = get_args(ParserName)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from collector.parse_http import QUOTED, client_ip, parse_request, seconds_to_ns
-from collector.parse_result import Http, JSONValue, Parsed
+from collector.parse.http import QUOTED, client_ip, parse_request, seconds_to_ns
+from collector.parse.result import Http, JSONValue, Parsed
 
 # Groups: client, ident, user, time, request, status, bytes, referrer, agent, rest.
 _ACCESS = re.compile(

@@ -7,8 +7,8 @@ from typing import NamedTuple
 
 import orjson
 
-from collector.parse_result import JSONValue, Parsed
-from collector.parse_structured import RECORD_KEYS, structured
+from collector.parse.result import JSONValue, Parsed
+from collector.parse.structured import RECORD_KEYS, structured
 
 # One token: a key with an optional `=value` (quoted with escapes, or bare), standing
 # alone; anything else (a stray quote, `a=b"c`) is caught by the last group as garbage.

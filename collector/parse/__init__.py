@@ -3,16 +3,16 @@
 ``parse`` first strips terminal escape sequences, then applies the parser the
 container's hint names, or for ``auto`` detects the format, cheapest test first:
 
-1. a line starting with ``{``: a JSON object (see :mod:`collector.parse_structured`);
+1. a line starting with ``{``: a JSON object (see :mod:`collector.parse.structured`);
    if it does not decode, a plain line with flag ``invalid_json``;
-2. an access log line (:mod:`collector.parse_access`), parser ``nginx``, ``apache`` or
+2. an access log line (:mod:`collector.parse.access`), parser ``nginx``, ``apache`` or
    ``access`` when the line could be either's;
-3. an nginx or Apache error log line (:mod:`collector.parse_errorlog`);
-4. logfmt (:mod:`collector.parse_logfmt`) when the line starts with a ``key=value``
+3. an nginx or Apache error log line (:mod:`collector.parse.errorlog`);
+4. logfmt (:mod:`collector.parse.logfmt`) when the line starts with a ``key=value``
    pair and at least two pairs make up most of it or name a log record's key (``msg``,
    ``level``, ``ts``...);
 5. otherwise plain text, with the level found near its start or in its header fields
-   (:mod:`collector.parse_level`); a Python exception group's traceback
+   (:mod:`collector.parse.level`); a Python exception group's traceback
    (``  + Exception Group Traceback ...``) is ``error``.
 
 A hint that does not fit a line never loses it: the line is parsed as plain text and
@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collector.parse_access import parse_access
-from collector.parse_ansi import strip_ansi
-from collector.parse_errorlog import looks_like_nginx_error, parse_apache_error, parse_nginx_error
-from collector.parse_json import parse_json
-from collector.parse_level import ERROR, detect_level
-from collector.parse_logfmt import parse_logfmt
-from collector.parse_result import Http, JSONValue, Parsed
+from collector.parse.access import parse_access
+from collector.parse.ansi import strip_ansi
+from collector.parse.errorlog import looks_like_nginx_error, parse_apache_error, parse_nginx_error
+from collector.parse.jsonline import parse_json
+from collector.parse.level import ERROR, detect_level
+from collector.parse.logfmt import parse_logfmt
+from collector.parse.result import Http, JSONValue, Parsed
 from collector.wire import ParserName
 
 __all__ = ["Http", "JSONValue", "Parsed", "parse"]

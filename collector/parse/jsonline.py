@@ -6,8 +6,8 @@ from typing import cast
 
 import orjson
 
-from collector.parse_result import JSONValue, Parsed
-from collector.parse_structured import structured
+from collector.parse.result import JSONValue, Parsed
+from collector.parse.structured import structured
 
 
 def parse_json(line: str) -> Parsed | None:

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collector.parse_ansi import strip_ansi
-from collector.parse_level import normalise_level
-from collector.parse_result import JSONValue, Parsed
+from collector.parse.ansi import strip_ansi
+from collector.parse.level import normalise_level
+from collector.parse.result import JSONValue, Parsed
 
 _MESSAGE_KEYS = ("msg", "message", "@message", "log", "event", "short_message")
 # Heroku's `at=info` comes last: it is a level only when no other key names one.

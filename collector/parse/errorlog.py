@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from collector.parse_http import QUOTED, client_ip, client_ip_port, parse_request
-from collector.parse_level import normalise_level
-from collector.parse_result import Http, JSONValue, Parsed
+from collector.parse.http import QUOTED, client_ip, client_ip_port, parse_request
+from collector.parse.level import normalise_level
+from collector.parse.result import Http, JSONValue, Parsed
 
 _NGINX = re.compile(
     r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[([a-z]+)\] (\d{1,10})#(\d{1,10}): (?:\*(\d{1,18}) )?",

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from functools import lru_cache
 
-from collector.parse_result import Http
+from collector.parse.result import Http
 
 # A double-quoted value as nginx and Apache write it: Apache escapes quotes with `\"`.
 QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'

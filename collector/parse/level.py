@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 
-from collector.parse_result import JSONValue
+from collector.parse.result import JSONValue
 
 TRACE, DEBUG, INFO, WARN, ERROR, FATAL = "trace", "debug", "info", "warn", "error", "fatal"
 LEVELS = frozenset({TRACE, DEBUG, INFO, WARN, ERROR, FATAL})
