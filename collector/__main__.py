@@ -199,13 +199,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def config_error(exc: Exception) -> None:
+    """Each configuration problem as one line on stderr."""
+    for line in str(exc).splitlines():
+        print(f"logpipe-collector: invalid configuration: {line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `logpipe-collector` and `python -m collector`."""
     args = parser().parse_args(argv)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"logpipe-collector: invalid configuration:\n{exc}", file=sys.stderr)
+        config_error(exc)
         return 2
     jsonlog.configure(config.log_level)
     try:

@@ -162,6 +162,12 @@ def spool_batches(sender: Sender) -> int:
     return sender.spool.pending_batches
 
 
+def config_error(exc: Exception) -> None:
+    """Each configuration problem as one line on stderr."""
+    for line in str(exc).splitlines():
+        print(f"logpipe-shipper: invalid configuration: {line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `logpipe-shipper` and `python -m shipper`."""
     parser = argparse.ArgumentParser(
@@ -173,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config()
     except ConfigError as exc:
-        print(f"logpipe-shipper: invalid configuration:\n{exc}", file=sys.stderr)
+        config_error(exc)
         return 2
     jsonlog.configure(config.log_level)
     try:
