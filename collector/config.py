@@ -251,6 +251,18 @@ def describe_validation_error(
     return "\n".join(lines)
 
 
+def config_path(path: Path | None) -> Path | None:
+    """The YAML file to read: the argument, else ``LOGPIPE_CONFIG``, else none."""
+    if path is None and os.environ.get("LOGPIPE_CONFIG"):
+        return Path(os.environ["LOGPIPE_CONFIG"])
+    return path
+
+
+def file_settings(path: Path | None) -> dict[str, Any]:
+    """The settings the YAML file holds (none without a file)."""
+    return _read_yaml(path) if path is not None else {}
+
+
 def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
     """Build the config from the YAML file (arg or ``LOGPIPE_CONFIG``) and the environment."""
     from shipper.config import names as shipper_names  # the other program's names
@@ -258,9 +270,8 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
     problems = envnames.check_names(names(), shipper_names(), dotenv=Path(".env"))
     if problems:
         raise ConfigError("\n".join(problems))
-    if path is None and os.environ.get("LOGPIPE_CONFIG"):
-        path = Path(os.environ["LOGPIPE_CONFIG"])
-    data = _read_yaml(path) if path is not None else {}
+    path = config_path(path)
+    data = file_settings(path)
     data.update(overrides)
     try:
         return CollectorConfig(**data)

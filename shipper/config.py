@@ -148,8 +148,9 @@ class ShipperConfig(BaseSettings):
             try:
                 return self.token_file.read_text(encoding="utf-8").strip() or None
             except OSError as exc:
+                reason = exc.strerror.lower() if exc.strerror else str(exc)
                 raise ConfigError(
-                    f"LOGPIPE_TOKEN_FILE: cannot read {self.token_file}: {exc}"
+                    f"LOGPIPE_TOKEN_FILE: cannot read {self.token_file}: {reason}"
                 ) from exc
         return None
 

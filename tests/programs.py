@@ -26,6 +26,8 @@ def run(
     program: str, *args: str, cwd: Path, timeout: float = 60, **settings: str
 ) -> subprocess.CompletedProcess[str]:
     """Run `program` (collector or shipper) in `cwd` with `settings` as its environment."""
+    if program == "shipper":  # never the machine's /var/lib/logpipe
+        settings.setdefault("LOGPIPE_STATE_DIR", str(cwd / "state"))
     return subprocess.run(
         [sys.executable, "-m", program, *args],
         env=clean_env(**settings),

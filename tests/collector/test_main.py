@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,55 @@ def test_misspelling_in_dotenv_is_a_config_error(tmp_path: Path) -> None:
     line = one_line_error(proc)
     assert "LOGPIPE_BULK_MAXDOCS in .env" in line
     assert "did you mean LOGPIPE_BULK_MAX_DOCS?" in line
+
+
+@pytest.mark.parametrize("command", [["serve"], ["setup", "--wait", "1"], ["retention", "plan"]])
+def test_url_without_scheme_is_a_config_error(tmp_path: Path, command: list[str]) -> None:
+    """LOGPIPE_ES_URL without http:// is refused at load, naming the variable, exit 2."""
+    proc = run("collector", *command, cwd=tmp_path, LOGPIPE_ES_URL="localhost:9200")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "LOGPIPE_ES_URL: 'localhost:9200' is not an http:// or https:// URL" in line
+
+
+def test_listen_port_taken_is_one_line(tmp_path: Path) -> None:
+    """A listen port already in use stops serve with exit 2, naming LOGPIPE_LISTEN."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run(
+            "collector",
+            "serve",
+            cwd=tmp_path,
+            LOGPIPE_LISTEN=f"127.0.0.1:{port}",
+            LOGPIPE_TOKENS="t",
+            LOGPIPE_ES_URL="http://127.0.0.1:1",
+        )
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert f"LOGPIPE_LISTEN: cannot listen on 127.0.0.1:{port}: address already in use" in line
+
+
+def test_unreadable_tls_certificate_is_one_line(tmp_path: Path) -> None:
+    """A certificate that is not there stops serve with exit 2, naming the variables."""
+    proc = run(
+        "collector",
+        "serve",
+        cwd=tmp_path,
+        LOGPIPE_TOKENS="t",
+        LOGPIPE_TLS_CERT=str(tmp_path / "missing.crt"),
+        LOGPIPE_TLS_KEY=str(tmp_path / "missing.key"),
+        LOGPIPE_LISTEN="127.0.0.1:0",
+    )
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "LOGPIPE_TLS_CERT/LOGPIPE_TLS_KEY: cannot load" in line
+    assert "no such file or directory" in line
+
+
+def test_unreachable_elasticsearch_is_a_runtime_error(tmp_path: Path) -> None:
+    """`retention plan` against a port nobody answers on ends in one line, exit 1."""
+    proc = run("collector", "retention", "plan", cwd=tmp_path, LOGPIPE_ES_URL="http://127.0.0.1:1")
+    assert proc.returncode == 1
+    assert "cannot reach Elasticsearch" in one_line_error(proc)
