@@ -37,6 +37,7 @@ LOGPIPE_AUTH. `logpipe-collector config` prints every setting: its variable, the
 effect, where it came from and what it means. See README.md."""
 
 EPILOG = """\
+`logpipe-collector config` prints every setting: variable, value in effect, source, meaning.
 exit status: 0 done; 1 a runtime failure (e.g. Elasticsearch did not answer);
 2 bad configuration or command line (the message names the setting to change)."""
 
@@ -233,13 +234,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "serve",
         help="run the ingest API (POST /v1/logs, /healthz, /readyz, /metrics)",
-        description="Run the ingest API. `logpipe-collector config` lists its settings.",
-        epilog=EPILOG,
+        description="Run the ingest API until SIGTERM/SIGINT, then finish the batches in flight.",
     )
     s = sub.add_parser(
         "setup",
         help="install the index template and, with a Kibana URL, the dashboards",
-        epilog=EPILOG,
     )
     s.add_argument(
         "--wait", type=float, default=120, help="seconds to wait for Elasticsearch (default 120)"
@@ -261,11 +260,22 @@ def parser() -> argparse.ArgumentParser:
         description="Print every setting of the collector as it would run now: its environment "
         "variable, the value in effect (secrets hidden), where that value came from (default, "
         "the YAML file, .env or the environment) and what it means.",
-        epilog=EPILOG,
     )
     c.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_retention_commands(sub)
+    _add_common(p, sub)
     return p
+
+
+def _add_common(
+    top: argparse.ArgumentParser, sub: argparse._SubParsersAction[argparse.ArgumentParser]
+) -> None:
+    """Every command's --help ends with the epilog; `--version` works after any command."""
+    text = f"{top.prog} {installed_version()}"
+    for command in sub.choices.values():
+        command.add_argument("--version", action="version", version=text)
+        command.epilog = EPILOG
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def print_config(args: argparse.Namespace) -> int:

@@ -54,6 +54,7 @@ Settings are environment variables (or a .env file):
 it came from and what it means. See README.md for the per-container logpipe.* labels."""
 
 EPILOG = """\
+`logpipe-shipper config` prints every setting: variable, value in effect, source, meaning.
 exit status: 0 stopped (SIGTERM/SIGINT); 1 a runtime failure; 2 bad configuration or
 command line (the message names the setting to change: an unknown LOGPIPE_* variable, a
 bad value, an unreadable token file or certificate, a state directory it cannot write,
@@ -202,6 +203,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     c.add_argument("--json", action="store_true", help="print JSON instead of text")
+    c.add_argument("--version", action="version", version=f"logpipe-shipper {installed_version()}")
     return p
 
 

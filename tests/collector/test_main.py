@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
 
+from collector import runtime
 from tests.programs import one_line_error, run
 
 
@@ -91,3 +94,57 @@ def test_unreachable_elasticsearch_is_a_runtime_error(tmp_path: Path) -> None:
     proc = run("collector", "retention", "plan", cwd=tmp_path, LOGPIPE_ES_URL="http://127.0.0.1:1")
     assert proc.returncode == 1
     assert "cannot reach Elasticsearch" in one_line_error(proc)
+
+
+@pytest.mark.parametrize("args", [["--version"], ["serve", "--version"], ["config", "--version"]])
+def test_version_is_the_installed_distribution(tmp_path: Path, args: list[str]) -> None:
+    """`--version`, alone or after a command, prints the installed logpipe version."""
+    proc = run("collector", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"logpipe-collector {version('logpipe')}\n"
+
+
+def test_version_outside_an_installation_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a source tree without an installed distribution, the version says so."""
+
+    def not_installed(name: str) -> str:
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(runtime, "version", not_installed)
+    assert runtime.installed_version() == "unknown (not installed)"
+
+
+def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
+    """`config --json` gives every setting's value and source, secrets hidden."""
+    (tmp_path / "collector.yml").write_text("bulk_max_docs: 100\nindex: {shards: 3}\n")
+    (tmp_path / ".env").write_text("LOGPIPE_LISTEN=127.0.0.1:9999\n")
+    proc = run(
+        "collector",
+        "--config",
+        "collector.yml",
+        "config",
+        "--json",
+        cwd=tmp_path,
+        LOGPIPE_TOKENS="s3cret-token",
+        LOGPIPE_INDEX__REPLICAS="2",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "s3cret-token" not in proc.stdout
+    rows = {row["variable"]: row for row in json.loads(proc.stdout)}
+    got = {name: (rows[name]["value"], rows[name]["source"]) for name in rows}
+    assert got["LOGPIPE_TOKENS"] == ("(set, hidden)", "environment")
+    assert got["LOGPIPE_INDEX__REPLICAS"] == ("2", "environment")
+    assert got["LOGPIPE_INDEX__SHARDS"] == ("3", "collector.yml")
+    assert got["LOGPIPE_BULK_MAX_DOCS"] == ("100", "collector.yml")
+    assert got["LOGPIPE_LISTEN"] == ("127.0.0.1:9999", ".env")
+    assert got["LOGPIPE_ES_URL"] == ("http://localhost:9200", "default")
+    assert rows["LOGPIPE_ES_URL"]["description"] == "Elasticsearch URL(s), comma-separated."
+
+
+@pytest.mark.parametrize("args", [["--help"], ["serve", "--help"], ["setup", "--help"]])
+def test_help_points_to_the_settings_and_exit_codes(tmp_path: Path, args: list[str]) -> None:
+    """Every --help names the config command and the exit statuses."""
+    proc = run("collector", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "logpipe-collector config" in proc.stdout
+    assert "2 bad configuration" in proc.stdout

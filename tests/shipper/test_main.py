@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from importlib.metadata import version
 from pathlib import Path
+
+import pytest
 
 from tests.programs import one_line_error, run
 
@@ -77,3 +81,41 @@ def test_http_listen_port_taken_is_a_config_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     line = one_line_error(proc)
     assert f"LOGPIPE_HTTP_LISTEN: cannot listen on 127.0.0.1:{port}: address already in use" in line
+
+
+@pytest.mark.parametrize("args", [["--version"], ["config", "--version"]])
+def test_version_is_the_installed_distribution(tmp_path: Path, args: list[str]) -> None:
+    """`--version` prints the installed logpipe version."""
+    proc = run("shipper", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"logpipe-shipper {version('logpipe')}\n"
+
+
+def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
+    """`config --json` gives every setting's variable, value and source, secrets hidden."""
+    (tmp_path / ".env").write_text("LOGPIPE_BATCH_MAX_LINES=77\nLOGPIPE_IMAGE=logpipe:local\n")
+    proc = run(
+        "shipper",
+        "config",
+        "--json",
+        cwd=tmp_path,
+        LOGPIPE_TOKEN="s3cret-token",
+        DOCKER_HOST="unix:///run/other.sock",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "s3cret-token" not in proc.stdout
+    rows = {row["variable"]: row for row in json.loads(proc.stdout)}
+    got = {name: (rows[name]["value"], rows[name]["source"]) for name in rows}
+    assert got["LOGPIPE_TOKEN"] == ("(set, hidden)", "environment")
+    assert got["DOCKER_HOST"] == ("unix:///run/other.sock", "environment")
+    assert got["LOGPIPE_BATCH_MAX_LINES"] == ("77", ".env")
+    assert got["LOGPIPE_MAX_IN_FLIGHT"] == ("2", "default")
+    assert rows["LOGPIPE_MAX_IN_FLIGHT"]["description"] == "Batches awaiting an answer at once."
+
+
+def test_help_points_to_the_settings_and_exit_codes(tmp_path: Path) -> None:
+    """--help names the config command and the exit statuses."""
+    proc = run("shipper", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "logpipe-shipper config" in proc.stdout
+    assert "2 bad configuration" in proc.stdout
