@@ -52,3 +52,11 @@ def test_a_name_far_from_every_setting_points_to_the_config_command() -> None:
     """Without a close setting the message says where every setting is listed."""
     (problem,) = _problems({"LOGPIPE_XYZZY": "1"})
     assert problem.endswith("`logpipe-collector config` lists every setting")
+
+
+def test_the_compose_env_example_is_accepted_by_both_programs() -> None:
+    """Every LOGPIPE_* name of .env.example passes, for the collector and for the shipper."""
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    assert "LOGPIPE_IMAGE" in envnames.read_dotenv(example)
+    assert envnames.check_names(collector_names(), shipper_names(), {}, example) == []
+    assert envnames.check_names(shipper_names(), collector_names(), {}, example) == []
