@@ -180,13 +180,16 @@ async def bind(runner: web.AppRunner, host: str, port: int, tls: ssl.SSLContext 
         ) from exc
 
 
-async def wait_for_elasticsearch(sink: Sink, wait_seconds: float) -> None:
+async def wait_for_elasticsearch(sink: Sink, wait_seconds: float, urls: list[str]) -> None:
     """Wait until Elasticsearch answers, saying so every few seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while not await sink.ping():
         if loop.time() > deadline:
-            raise CollectorError(f"Elasticsearch did not answer within {wait_seconds:.0f}s")
+            raise CollectorError(
+                f"Elasticsearch at {','.join(urls)} did not answer within {wait_seconds:.0f}s: "
+                "start it, or set LOGPIPE_ES_URL to where it runs"
+            )
         print("waiting for Elasticsearch...", file=sys.stderr)
         await asyncio.sleep(2)
 
@@ -194,7 +197,7 @@ async def wait_for_elasticsearch(sink: Sink, wait_seconds: float) -> None:
 async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
     """Install (or update) the index template; idempotent."""
     async with Sink(elasticsearch_client(config)) as sink:
-        await wait_for_elasticsearch(sink, args.wait)
+        await wait_for_elasticsearch(sink, args.wait, config.es_url)
         body = index_template(
             shards=config.index.shards,
             replicas=config.index.replicas,

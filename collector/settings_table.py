@@ -39,6 +39,9 @@ def shown(key: str, value: object) -> str:
         return "(set, hidden)"
     if isinstance(value, BaseModel):
         return json.dumps(value.model_dump(mode="json"), separators=(",", ":"))
+    if isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
+        dumped = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+        return json.dumps(dumped, separators=(",", ":"))
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     return str(value)

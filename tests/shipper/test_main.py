@@ -119,3 +119,19 @@ def test_help_points_to_the_settings_and_exit_codes(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "logpipe-shipper config" in proc.stdout
     assert "2 bad configuration" in proc.stdout
+
+
+def test_unreadable_client_certificate_is_a_config_error(tmp_path: Path) -> None:
+    """A client certificate that is not there stops the shipper at start, naming it, exit 2."""
+    proc = run(
+        "shipper",
+        cwd=tmp_path,
+        LOGPIPE_COLLECTOR_URL="https://127.0.0.1:1",
+        LOGPIPE_CLIENT_CERT=str(tmp_path / "missing.crt"),
+        LOGPIPE_TOKEN="t",
+        DOCKER_HOST="unix:///var/run/docker.sock",
+    )
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "LOGPIPE_CLIENT_CERT/LOGPIPE_CLIENT_KEY: cannot load" in line
+    assert "no such file or directory" in line
