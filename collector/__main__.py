@@ -38,7 +38,8 @@ effect, where it came from and what it means. See README.md."""
 
 EPILOG = """\
 `logpipe-collector config` prints every setting: variable, value in effect, source, meaning.
-exit status: 0 done; 1 a runtime failure (e.g. Elasticsearch did not answer);
+exit status: 0 done (serve: stopped by SIGTERM/SIGINT); 1 a runtime failure (e.g.
+Elasticsearch did not answer);
 2 bad configuration or command line (the message names the setting to change)."""
 
 
@@ -322,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     except CollectorError as exc:
         print(f"logpipe-collector: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, web.GracefulExit):  # SIGINT, SIGTERM: a normal stop
         return 0
 
 

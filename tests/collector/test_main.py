@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
 
 from collector import runtime
-from tests.programs import one_line_error, run
+from tests.conftest import free_port
+from tests.programs import clean_env, one_line_error, run
 
 
 @pytest.mark.parametrize("command", [["serve"], ["setup", "--wait", "1"], ["retention", "plan"]])
@@ -90,10 +94,12 @@ def test_unreadable_tls_certificate_is_one_line(tmp_path: Path) -> None:
 
 
 def test_unreachable_elasticsearch_is_a_runtime_error(tmp_path: Path) -> None:
-    """`retention plan` against a port nobody answers on ends in one line, exit 1."""
+    """`retention plan` against a port nobody answers on ends in one line naming the setting."""
     proc = run("collector", "retention", "plan", cwd=tmp_path, LOGPIPE_ES_URL="http://127.0.0.1:1")
     assert proc.returncode == 1
-    assert "cannot reach Elasticsearch" in one_line_error(proc)
+    line = one_line_error(proc)
+    assert "cannot reach Elasticsearch" in line
+    assert "LOGPIPE_ES_URL" in line
 
 
 @pytest.mark.parametrize("args", [["--version"], ["serve", "--version"], ["config", "--version"]])
@@ -148,3 +154,35 @@ def test_help_points_to_the_settings_and_exit_codes(tmp_path: Path, args: list[s
     assert proc.returncode == 0, proc.stderr
     assert "logpipe-collector config" in proc.stdout
     assert "2 bad configuration" in proc.stdout
+
+
+@pytest.mark.timeout(120)  # the warning never coming would leave serve running
+def test_serve_without_elasticsearch_warns_and_stops_cleanly(tmp_path: Path) -> None:
+    """serve starts while Elasticsearch is down, says so once, and stops on SIGTERM quietly."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collector", "serve"],
+        env=clean_env(
+            LOGPIPE_ES_URL="http://127.0.0.1:1",
+            LOGPIPE_TOKENS="t",
+            LOGPIPE_LISTEN=f"127.0.0.1:{port}",
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # ends when the process does
+            if "Elasticsearch does not answer yet" in line:
+                assert "LOGPIPE_ES_URL" in line
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "Unclosed" not in out + err
+    assert "Task was destroyed" not in out + err
