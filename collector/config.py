@@ -258,7 +258,7 @@ def config_path(path: Path | None) -> Path | None:
     return path
 
 
-def file_settings(path: Path | None) -> dict[str, Any]:
+def file_settings(path: Path | None) -> dict[str, object]:
     """The settings the YAML file holds (none without a file)."""
     return _read_yaml(path) if path is not None else {}
 
@@ -271,8 +271,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
     if problems:
         raise ConfigError("\n".join(problems))
     path = config_path(path)
-    data = file_settings(path)
-    data.update(overrides)
+    data: dict[str, Any] = {**file_settings(path), **overrides}
     try:
         return CollectorConfig(**data)
     except ValidationError as exc:
