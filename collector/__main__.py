@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import ssl
 import sys
 from pathlib import Path
@@ -12,14 +14,14 @@ from pathlib import Path
 from aiohttp import web
 from elasticsearch import AsyncElasticsearch, OrjsonSerializer
 
-from collector import jsonlog
+from collector import jsonlog, settings_table
 from collector.app import make_app
-from collector.config import CollectorConfig, load_config
+from collector.config import CollectorConfig, config_path, file_settings, load_config
 from collector.errors import CollectorError, ConfigError
 from collector.kibana import KibanaSettings, import_saved_objects
 from collector.retention import RetentionState, lifecycle_loop
 from collector.retention_cli import add_commands as add_retention_commands
-from collector.runtime import tune_gc, tune_malloc
+from collector.runtime import EXIT_CONFIG, EXIT_RUNTIME, installed_version, tune_gc, tune_malloc
 from collector.sink import Sink, SinkSettings
 from collector.templates import index_template
 
@@ -30,8 +32,15 @@ logpipe collector: receives log batches from logpipe shippers, parses and enrich
 them, and indexes them into Elasticsearch data streams (logs-<dataset>-<namespace>).
 
 Settings come from a YAML file (--config or LOGPIPE_CONFIG) and LOGPIPE_* environment
-variables (which win), e.g. LOGPIPE_ES_URL, LOGPIPE_LISTEN, LOGPIPE_TOKENS, LOGPIPE_AUTH.
-See README.md for every setting."""
+variables or a .env file (which win), e.g. LOGPIPE_ES_URL, LOGPIPE_LISTEN, LOGPIPE_TOKENS,
+LOGPIPE_AUTH. `logpipe-collector config` prints every setting: its variable, the value in
+effect, where it came from and what it means. See README.md."""
+
+EPILOG = """\
+`logpipe-collector config` prints every setting: variable, value in effect, source, meaning.
+exit status: 0 done (serve: stopped by SIGTERM/SIGINT); 1 a runtime failure (e.g.
+Elasticsearch did not answer);
+2 bad configuration or command line (the message names the setting to change)."""
 
 
 def elasticsearch_client(config: CollectorConfig) -> AsyncElasticsearch:
@@ -67,23 +76,44 @@ def sink_settings(config: CollectorConfig) -> SinkSettings:
     )
 
 
-def _server_ssl(config: CollectorConfig) -> ssl.SSLContext | None:
+def server_ssl(config: CollectorConfig) -> ssl.SSLContext | None:
+    """The HTTPS context, or None for plain HTTP; unreadable files are a ConfigError."""
     if config.tls_cert is None:
         return None
     if config.tls_key is None:
-        raise ConfigError("tls_cert is set but tls_key is not: both are needed to serve HTTPS")
+        raise ConfigError(
+            "LOGPIPE_TLS_CERT is set but LOGPIPE_TLS_KEY is not: both are needed to serve HTTPS"
+        )
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(config.tls_cert, config.tls_key)
+    try:
+        ctx.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"LOGPIPE_TLS_CERT/LOGPIPE_TLS_KEY: cannot load {config.tls_cert} with "
+            f"{config.tls_key}: {os_reason(exc)}"
+        ) from exc
     if config.tls_client_ca is not None:
-        ctx.load_verify_locations(config.tls_client_ca)
+        try:
+            ctx.load_verify_locations(config.tls_client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"LOGPIPE_TLS_CLIENT_CA: cannot load {config.tls_client_ca}: {os_reason(exc)}"
+            ) from exc
         ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
+
+
+def os_reason(exc: OSError) -> str:
+    """What went wrong, in the C library's words (no Python exception text)."""
+    if isinstance(exc, ssl.SSLError):
+        return f"not a PEM certificate and key that belong together ({exc.reason or exc})"
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
 def _listen(config: CollectorConfig) -> tuple[str, int]:
     host, sep, port = config.listen.rpartition(":")
     if not sep or not port.isdigit():
-        raise ConfigError(f"listen: '{config.listen}' is not host:port")
+        raise ConfigError(f"LOGPIPE_LISTEN: '{config.listen}' is not host:port")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
@@ -106,35 +136,61 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
     """Run the HTTP API and the retention loop until SIGTERM/SIGINT, then drain."""
     check_auth(config)
     host, port = _listen(config)
+    tls = server_ssl(config)
     retention = RetentionState(config.retention, config_path)
-    lifecycle_es = elasticsearch_client(config)
-    lifecycle = asyncio.create_task(lifecycle_loop(retention, lifecycle_es), name="retention")
-    async with Sink(elasticsearch_client(config), sink_settings(config)) as sink:
-        app = make_app(config, sink, retention)
-        runner = web.AppRunner(app, handle_signals=True, access_log=None)
+    async with contextlib.AsyncExitStack() as stack:
+        sink = await stack.enter_async_context(
+            Sink(elasticsearch_client(config), sink_settings(config))
+        )
+        runner = web.AppRunner(
+            make_app(config, sink, retention), handle_signals=True, access_log=None
+        )
         await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=_server_ssl(config))
-        await site.start()
+        stack.push_async_callback(runner.cleanup)
+        await bind(runner, host, port, tls)
         log.info("collector listening", extra={"listen": f"{host}:{port}"})
+        if not await sink.ping():
+            log.warning(
+                "Elasticsearch does not answer yet: batches are answered 503 until it does "
+                "(check LOGPIPE_ES_URL if this lasts)",
+                extra={"es_url": config.es_url},
+            )
+        lifecycle_es = elasticsearch_client(config)
+        stack.push_async_callback(lifecycle_es.close)
+        lifecycle = asyncio.create_task(lifecycle_loop(retention, lifecycle_es), name="retention")
+        stack.push_async_callback(_cancel, lifecycle)
         tune_gc()
         tune_malloc()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            log.info("shutting down: finishing batches in flight")
-            await runner.cleanup()
-            lifecycle.cancel()
-            await asyncio.gather(lifecycle, return_exceptions=True)
-            await lifecycle_es.close()
+        await asyncio.Event().wait()
 
 
-async def wait_for_elasticsearch(sink: Sink, wait_seconds: float) -> None:
+async def _cancel(task: asyncio.Task[None]) -> None:
+    log.info("shutting down: finishing batches in flight")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def bind(runner: web.AppRunner, host: str, port: int, tls: ssl.SSLContext | None) -> None:
+    """Listen on host:port; a port taken or not permitted is a ConfigError naming it."""
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=tls).start()
+    except OSError as exc:
+        raise ConfigError(
+            f"LOGPIPE_LISTEN: cannot listen on {host}:{port}: "
+            f"{os_reason(exc)}; choose a free port or stop what holds it"
+        ) from exc
+
+
+async def wait_for_elasticsearch(sink: Sink, wait_seconds: float, urls: list[str]) -> None:
     """Wait until Elasticsearch answers, saying so every few seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while not await sink.ping():
         if loop.time() > deadline:
-            raise CollectorError(f"Elasticsearch did not answer within {wait_seconds:.0f}s")
+            raise CollectorError(
+                f"Elasticsearch at {','.join(urls)} did not answer within {wait_seconds:.0f}s: "
+                "start it, or set LOGPIPE_ES_URL to where it runs"
+            )
         print("waiting for Elasticsearch...", file=sys.stderr)
         await asyncio.sleep(2)
 
@@ -142,7 +198,7 @@ async def wait_for_elasticsearch(sink: Sink, wait_seconds: float) -> None:
 async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
     """Install (or update) the index template; idempotent."""
     async with Sink(elasticsearch_client(config)) as sink:
-        await wait_for_elasticsearch(sink, args.wait)
+        await wait_for_elasticsearch(sink, args.wait, config.es_url)
         body = index_template(
             shards=config.index.shards,
             replicas=config.index.replicas,
@@ -173,13 +229,20 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="logpipe-collector",
         description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     p.add_argument("--config", type=Path, help="YAML config file (default: $LOGPIPE_CONFIG)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("serve", help="run the ingest API (POST /v1/logs, /healthz, /readyz, /metrics)")
+    sub.add_parser(
+        "serve",
+        help="run the ingest API (POST /v1/logs, /healthz, /readyz, /metrics)",
+        description="Run the ingest API until SIGTERM/SIGINT, then finish the batches in flight.",
+    )
     s = sub.add_parser(
-        "setup", help="install the index template and, with a Kibana URL, the dashboards"
+        "setup",
+        help="install the index template and, with a Kibana URL, the dashboards",
     )
     s.add_argument(
         "--wait", type=float, default=120, help="seconds to wait for Elasticsearch (default 120)"
@@ -195,35 +258,73 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="folder of *.ndjson saved objects (default: the shipped ones)",
     )
+    c = sub.add_parser(
+        "config",
+        help="print every setting: variable, value in effect, where it came from, meaning",
+        description="Print every setting of the collector as it would run now: its environment "
+        "variable, the value in effect (secrets hidden), where that value came from (default, "
+        "the YAML file, .env or the environment) and what it means.",
+    )
+    c.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_retention_commands(sub)
+    _add_common(p, sub)
     return p
+
+
+def _add_common(
+    top: argparse.ArgumentParser, sub: argparse._SubParsersAction[argparse.ArgumentParser]
+) -> None:
+    """Every command's --help ends with the epilog; `--version` works after any command."""
+    text = f"{top.prog} {installed_version()}"
+    for command in sub.choices.values():
+        command.add_argument("--version", action="version", version=text)
+        command.epilog = EPILOG
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def print_config(args: argparse.Namespace) -> int:
+    """`config`: the effective settings, each with its source and meaning."""
+    path = config_path(args.config)
+    table = settings_table.rows(load_config(args.config), file_settings(path), path)
+    out = settings_table.render_json(table) if args.json else settings_table.render(table)
+    sys.stdout.write(out)
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Load the settings and run the command named on the command line."""
+    if args.command == "config":
+        return print_config(args)
+    config = load_config(args.config)
+    jsonlog.configure(config.log_level)
+    if args.command == "serve":
+        asyncio.run(serve(config, args.config))
+    elif args.command == "setup":
+        asyncio.run(setup(config, args))
+    elif args.command == "retention":
+        return int(args.handler(args))
+    return 0
+
+
+def config_error(exc: Exception) -> None:
+    """Each configuration problem as one line on stderr."""
+    for line in str(exc).splitlines():
+        print(f"logpipe-collector: invalid configuration: {line}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `logpipe-collector` and `python -m collector`."""
     args = parser().parse_args(argv)
     try:
-        config = load_config(args.config)
+        return run_command(args)
     except ConfigError as exc:
-        print(f"logpipe-collector: invalid configuration:\n{exc}", file=sys.stderr)
-        return 2
-    jsonlog.configure(config.log_level)
-    try:
-        if args.command == "serve":
-            asyncio.run(serve(config, args.config))
-        elif args.command == "setup":
-            asyncio.run(setup(config, args))
-        elif args.command == "retention":
-            return int(args.handler(args))
-    except ConfigError as exc:
-        print(f"logpipe-collector: {exc}", file=sys.stderr)
-        return 2
+        config_error(exc)
+        return EXIT_CONFIG
     except CollectorError as exc:
         print(f"logpipe-collector: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
+        return EXIT_RUNTIME
+    except (KeyboardInterrupt, web.GracefulExit):  # SIGINT, SIGTERM: a normal stop
         return 0
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -15,6 +17,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from collector import envnames
 from collector.errors import ConfigError
 from collector.retention_rules import RetentionConfig
 from collector.wire import NAME_PART_PATTERN
@@ -52,6 +55,9 @@ class CollectorConfig(BaseSettings):
         env_prefix="LOGPIPE_",
         env_file=".env",
         env_file_encoding="utf-8",
+        # .env may be shared with compose and the shipper: its other LOGPIPE_* names are
+        # checked by envnames, not refused as unknown fields.
+        dotenv_filtering="only_existing",
         extra="forbid",
         frozen=True,
         env_nested_delimiter="__",
@@ -127,10 +133,28 @@ class CollectorConfig(BaseSettings):
     kibana_username: str | None = Field(None, description="Kibana user for basic auth (setup).")
     kibana_password: str | None = Field(None, description="Kibana password (env or file only).")
     kibana_api_key: str | None = Field(None, description="Kibana API key (env or file only).")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Least level of the JSON log lines on stdout."
+    )
 
     _split_es_url = field_validator("es_url", mode="before")(_split_commas)
     _split_tokens = field_validator("tokens", mode="before")(_split_commas)
+
+    @field_validator("es_url")
+    @classmethod
+    def _es_urls(cls, urls: list[str]) -> list[str]:
+        if not urls:
+            raise ValueError("at least one Elasticsearch URL is needed")
+        for url in urls:
+            check_url(url, "http://localhost:9200")
+        return urls
+
+    @field_validator("kibana_url")
+    @classmethod
+    def _kibana_url(cls, url: str | None) -> str | None:
+        if url:
+            check_url(url, "http://localhost:5601")
+        return url
 
     @classmethod
     def settings_customise_sources(
@@ -153,6 +177,19 @@ class CollectorConfig(BaseSettings):
         return frozenset(tokens)
 
 
+def check_url(url: str, example: str) -> None:
+    """Refuse a URL without http(s) scheme, host and port (https defaults to 443)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"'{url}' is not an http:// or https:// URL: write e.g. {example}")
+    if port is None and parts.scheme == "http":
+        raise ValueError(f"'{url}' has no port: write e.g. {example}")
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -167,26 +204,75 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def describe_validation_error(exc: ValidationError, origin: str) -> str:
-    """One line per problem, each naming the key, for people to act on."""
+def names() -> envnames.Names:
+    """The environment names of the collector's settings."""
+    return envnames.settings_names("logpipe-collector", CollectorConfig, ["LOGPIPE_CONFIG"])
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0])
+    if len(loc) > 1 and field in envnames.nested_fields(CollectorConfig):
+        return envnames.PREFIX + "__".join(str(part).upper() for part in loc)
+    return envnames.field_names(CollectorConfig).get(field, [field.upper()])[0]
+
+
+def _where(loc: tuple[int | str, ...], path: Path | None, dotenv: Path) -> str:
+    """The variable or file key to change for the setting at `loc`."""
+    env_name = _env_name(loc)
+    present = envnames.upper_names(os.environ)
+    origin = envnames.source_of(
+        [env_name], present, envnames.upper_names(envnames.read_dotenv(dotenv))
+    )
+    if origin == "environment":
+        return env_name
+    if origin is not None:
+        return f"{env_name} in {dotenv}"
+    key = ".".join(str(part) for part in loc)
+    return f"'{key}' in {path}" if path is not None else env_name
+
+
+def _unknown_key(key: str) -> str:
+    fields = list(CollectorConfig.model_fields)
+    guess = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+    return f"no such key; did you mean '{guess[0]}'?" if guess else "no such key"
+
+
+def describe_validation_error(
+    exc: ValidationError, path: Path | None, dotenv: Path = Path(".env")
+) -> str:
+    """One line per problem, each naming the variable or file key to change."""
     lines = []
     for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        where = _where(err["loc"], path, dotenv) if err["loc"] else str(path)
         if err["type"] == "extra_forbidden":
-            lines.append(f"{origin}: unknown key '{key}'")
+            lines.append(f"{where}: {_unknown_key(str(err['loc'][-1]))}")
         else:
-            lines.append(f"{origin}: '{key}': {err['msg']}")
+            lines.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
     return "\n".join(lines)
+
+
+def config_path(path: Path | None) -> Path | None:
+    """The YAML file to read: the argument, else ``LOGPIPE_CONFIG``, else none."""
+    if path is None and os.environ.get("LOGPIPE_CONFIG"):
+        return Path(os.environ["LOGPIPE_CONFIG"])
+    return path
+
+
+def file_settings(path: Path | None) -> dict[str, object]:
+    """The settings the YAML file holds (none without a file)."""
+    return _read_yaml(path) if path is not None else {}
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
     """Build the config from the YAML file (arg or ``LOGPIPE_CONFIG``) and the environment."""
-    if path is None and os.environ.get("LOGPIPE_CONFIG"):
-        path = Path(os.environ["LOGPIPE_CONFIG"])
-    data = _read_yaml(path) if path is not None else {}
-    data.update(overrides)
-    origin = str(path) if path is not None else "configuration"
+    from shipper.config import names as shipper_names  # the other program's names
+
+    problems = envnames.check_names(names(), shipper_names(), dotenv=Path(".env"))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    path = config_path(path)
+    data: dict[str, Any] = {**file_settings(path), **overrides}
     try:
         return CollectorConfig(**data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, origin)) from exc
+        raise ConfigError(describe_validation_error(exc, path)) from exc

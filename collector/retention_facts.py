@@ -50,7 +50,9 @@ async def es_step(what: str, call: Awaitable[T]) -> T:
     except ApiError as exc:
         raise RetentionError(f"{what}: Elasticsearch answered {exc.meta.status}: {exc}") from exc
     except TransportError as exc:
-        raise RetentionError(f"{what}: cannot reach Elasticsearch: {exc}") from exc
+        raise RetentionError(
+            f"{what}: cannot reach Elasticsearch: {exc} (is it running where LOGPIPE_ES_URL says?)"
+        ) from exc
 
 
 async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> list[StreamFacts]:

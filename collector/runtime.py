@@ -1,5 +1,6 @@
 """Process-wide settings both logpipe processes start with: the garbage collector's
-thresholds, the C allocator's heap trimming, the event loop, and the collector's gzip."""
+thresholds, the C allocator's heap trimming, the event loop, and the collector's gzip;
+and what both say about themselves: their version and exit statuses."""
 
 from __future__ import annotations
 
@@ -8,12 +9,24 @@ import ctypes
 import gc
 import os
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 import aiohttp
 from zlib_ng import zlib_ng
 
 EventLoop = Literal["auto", "uvloop", "asyncio"]
+
+EXIT_RUNTIME = 1  # a service failed (Elasticsearch did not answer, ...)
+EXIT_CONFIG = 2  # the settings or the command line must change (as argparse's own errors)
+
+
+def installed_version() -> str:
+    """The installed distribution's version, or a marker when run from a source tree."""
+    try:
+        return version("logpipe")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def tune_gc() -> None:

@@ -13,9 +13,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from collector import jsonlog
-from collector.runtime import loop_factory, tune_gc, tune_malloc
-from shipper import metrics
+from collector import jsonlog, settings_table
+from collector.runtime import (
+    EXIT_CONFIG,
+    EXIT_RUNTIME,
+    installed_version,
+    loop_factory,
+    tune_gc,
+    tune_malloc,
+)
+from shipper import metrics, preflight
 from shipper.batch import Batcher
 from shipper.config import ShipperConfig, load_config
 from shipper.cursor import CursorStore
@@ -43,7 +50,15 @@ Settings are environment variables (or a .env file):
   LOGPIPE_HOST_NAME      host.name on documents (default: the Docker host's name)
   LOGPIPE_HTTP_LISTEN    /healthz, /status and /metrics (default 0.0.0.0:8081)
   LOGPIPE_EVENT_LOOP     uvloop, asyncio, or auto (default: uvloop when installed)
-See README.md for every setting and the per-container logpipe.* labels."""
+`logpipe-shipper config` prints every setting: its variable, the value in effect, where
+it came from and what it means. See README.md for the per-container logpipe.* labels."""
+
+EPILOG = """\
+`logpipe-shipper config` prints every setting: variable, value in effect, source, meaning.
+exit status: 0 stopped (SIGTERM/SIGINT); 1 a runtime failure; 2 bad configuration or
+command line (the message names the setting to change: an unknown LOGPIPE_* variable, a
+bad value, an unreadable token file or certificate, a state directory it cannot write,
+no Docker socket or no permission to use it, the HTTP port taken)."""
 
 _CONTAINER_ID = re.compile(r"/(?:docker/|docker-|containers/)([0-9a-f]{64})")
 
@@ -82,7 +97,7 @@ def open_state(config: ShipperConfig) -> tuple[CursorStore, Spool]:
     return store, spool
 
 
-async def run(config: ShipperConfig) -> None:
+async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
     """Ship until SIGTERM/SIGINT, then write what was read to disk, flush, save cursors."""
     store, spool = open_state(config)
     counter = metrics.PerContainer(config.metrics_per_container, config.metrics_max_containers)
@@ -102,8 +117,15 @@ async def run(config: ShipperConfig) -> None:
         sender = Sender(config, inbox, spool, client, store)
         runner = web.AppRunner(make_app(supervisor, sender), access_log=None)
         await runner.setup()
-        listen_host, _, port = config.http_listen.rpartition(":")
-        await web.TCPSite(runner, listen_host or "0.0.0.0", int(port)).start()
+        try:
+            await web.TCPSite(runner, *address).start()
+        except OSError as exc:
+            await runner.cleanup()
+            spool.release()
+            raise ConfigError(
+                f"LOGPIPE_HTTP_LISTEN: cannot listen on {address[0]}:{address[1]}: "
+                f"{preflight.reason(exc)}; choose a free port or stop what holds it"
+            ) from exc
         log.info(
             "shipper started",
             extra={
@@ -162,38 +184,72 @@ def spool_batches(sender: Sender) -> int:
     return sender.spool.pending_batches
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of `logpipe-shipper` and `python -m shipper`."""
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """The command line: no command runs the shipper."""
+    p = argparse.ArgumentParser(
         prog="logpipe-shipper",
         description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.parse_args(argv)
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(f"logpipe-shipper: invalid configuration:\n{exc}", file=sys.stderr)
-        return 2
+    p.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    c = sub.add_parser(
+        "config",
+        help="print every setting: variable, value in effect, where it came from, meaning",
+        description="Print every setting of the shipper as it would run now: its environment "
+        "variable, the value in effect (secrets hidden), where that value came from (default, "
+        ".env or the environment) and what it means.",
+        epilog=EPILOG,
+    )
+    c.add_argument("--json", action="store_true", help="print JSON instead of text")
+    c.add_argument("--version", action="version", version=f"logpipe-shipper {installed_version()}")
+    return p
+
+
+def config_error(exc: Exception) -> None:
+    """Each configuration problem as one line on stderr."""
+    for line in str(exc).splitlines():
+        print(f"logpipe-shipper: invalid configuration: {line}", file=sys.stderr)
+
+
+def ship(config: ShipperConfig) -> int:
+    """Check the settings, then run until stopped."""
     jsonlog.configure(config.log_level)
     try:
         factory = loop_factory(config.event_loop)
     except ImportError:
-        print(
-            "logpipe-shipper: LOGPIPE_EVENT_LOOP=uvloop, but uvloop is not installed "
-            "(pip install uvloop, or set LOGPIPE_EVENT_LOOP=asyncio)",
-            file=sys.stderr,
-        )
-        return 2
+        raise ConfigError(
+            "LOGPIPE_EVENT_LOOP=uvloop, but uvloop is not installed "
+            "(pip install uvloop, or set LOGPIPE_EVENT_LOOP=asyncio)"
+        ) from None
+    address = preflight.check(config)
     tune_gc()
     tune_malloc()
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(run(config, address))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `logpipe-shipper` and `python -m shipper`."""
+    args = parser().parse_args(argv)
     try:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(run(config))
+        config = load_config()
+        if args.command == "config":
+            table = settings_table.rows(config)
+            json_out = args.json
+            sys.stdout.write(
+                settings_table.render_json(table) if json_out else settings_table.render(table)
+            )
+            return 0
+        return ship(config)
+    except ConfigError as exc:
+        config_error(exc)
+        return EXIT_CONFIG
     except ShipperError as exc:
         print(f"logpipe-shipper: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_RUNTIME
 
 
 if __name__ == "__main__":

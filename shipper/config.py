@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from collector import envnames
 from collector.runtime import EventLoop
 from shipper.errors import ConfigError
 
@@ -27,6 +28,9 @@ class ShipperConfig(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LOGPIPE_",
         env_file=".env",
+        # .env may be shared with compose and the collector: its other LOGPIPE_* names are
+        # checked by envnames, not refused as unknown fields.
+        dotenv_filtering="only_existing",
         extra="forbid",
         frozen=True,
         populate_by_name=True,
@@ -106,7 +110,9 @@ class ShipperConfig(BaseSettings):
     metrics_max_containers: int = Field(
         100, ge=1, description="With metrics_per_container, containers beyond this are summed."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Least level of the JSON log lines on stdout."
+    )
     event_loop: EventLoop = Field(
         "auto",
         description="uvloop (about 10% less CPU per line), asyncio, or auto: uvloop when "
@@ -142,20 +148,36 @@ class ShipperConfig(BaseSettings):
             try:
                 return self.token_file.read_text(encoding="utf-8").strip() or None
             except OSError as exc:
+                reason = exc.strerror.lower() if exc.strerror else str(exc)
                 raise ConfigError(
-                    f"LOGPIPE_TOKEN_FILE: cannot read {self.token_file}: {exc}"
+                    f"LOGPIPE_TOKEN_FILE: cannot read {self.token_file}: {reason}"
                 ) from exc
         return None
 
 
+def names() -> envnames.Names:
+    """The environment names of the shipper's settings."""
+    return envnames.settings_names("logpipe-shipper", ShipperConfig)
+
+
+def env_name(field: str) -> str:
+    """The variable that sets `field`, as documented."""
+    return envnames.field_names(ShipperConfig).get(field, [field.upper()])[0]
+
+
 def load_config(**overrides: object) -> ShipperConfig:
-    """Build the config from the environment; errors name the key."""
+    """Build the config from the environment; errors name the variable."""
+    from collector.config import names as collector_names  # the other program's names
+
+    problems = envnames.check_names(names(), collector_names(), dotenv=Path(".env"))
+    if problems:
+        raise ConfigError("\n".join(problems))
     try:
         return ShipperConfig(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
-            env = f"LOGPIPE_{key.upper()}" if key != "docker_host" else "DOCKER_HOST"
-            lines.append(f"{env}: {err['msg']}")
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{env_name(key)}: {msg}")
         raise ConfigError("\n".join(lines)) from exc

@@ -66,15 +66,24 @@ def client_ssl(config: ShipperConfig) -> ssl.SSLContext | None:
     try:
         ctx = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"LOGPIPE_CA_FILE: cannot load {config.ca_file}: {exc}") from exc
+        raise ConfigError(
+            f"LOGPIPE_CA_FILE: cannot load {config.ca_file}: {_file_error(exc)}"
+        ) from exc
     if config.client_cert is not None:
         try:
             ctx.load_cert_chain(config.client_cert, config.client_key)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
-                f"LOGPIPE_CLIENT_CERT/LOGPIPE_CLIENT_KEY: cannot load {config.client_cert}: {exc}"
+                f"LOGPIPE_CLIENT_CERT/LOGPIPE_CLIENT_KEY: cannot load {config.client_cert}: "
+                f"{_file_error(exc)}"
             ) from exc
     return ctx
+
+
+def _file_error(exc: OSError) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return f"not a PEM certificate and key that belong together ({exc.reason or exc})"
+    return exc.strerror.lower() if exc.strerror else str(exc)
 
 
 class CollectorClient:

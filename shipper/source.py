@@ -44,6 +44,7 @@ from shipper.lifecycle import EventRecords
 from shipper.logfiles import jsonfile
 from shipper.logfiles.watch import LogFiles
 from shipper.selection import meta_from, skip_reason
+from shipper.skipped import Skipped
 
 log = logging.getLogger("logpipe.shipper.source")
 
@@ -84,6 +85,7 @@ class Supervisor:
         self._last_event_ns = 0
         self._destroyed: set[str] = set()
         self._skipped: set[str] = set()  # not to be shipped, as only inspecting could tell
+        self.not_followed = Skipped()
         self.files: LogFiles | None = None  # containers' log files, once dockerd said where
         self._gone: set[str] = set()  # found removed by a listing, their loss reported
         self.lifecycle = EventRecords(
@@ -237,9 +239,7 @@ class Supervisor:
             return
         reason = skip_reason(summary, self.config, self.self_id)
         if reason:
-            log.info(
-                "not following container", extra={"container": summary["name"], "reason": reason}
-            )
+            self._not_following(summary["name"], reason)
             if self.files is not None:
                 self.files.drop(cid)
             return
@@ -312,11 +312,16 @@ class Supervisor:
         follower.learn(summary, meta, skip=reason is not None)
         self.store.ensure(follower.cid, 0, saved_meta(meta))
         if reason:
-            log.info("not following container", extra={"container": meta.name, "reason": reason})
+            self._not_following(meta.name, reason)
             self._skipped.add(follower.cid)
             task = self.tasks.get(follower.cid)
             if task is not None:
                 task.cancel()
+
+    def _not_following(self, name: str, reason: str) -> None:
+        # Decided again at each of its events: at info only in the summaries.
+        log.debug("not following container", extra={"container": name, "reason": reason})
+        self.not_followed.note(name, reason)
 
     async def _housekeeping(self) -> None:
         """Every second: note that we are alive, save, and forget what is long gone."""
@@ -325,6 +330,9 @@ class Supervisor:
             if self.connected:
                 self.store.alive_ns = _now_ns()
             self._prune()
+            summary = self.not_followed.summary()
+            if summary:
+                log.info(summary)
             await self.store.save_in_thread()
             TASKS.set(len(asyncio.all_tasks()))
 

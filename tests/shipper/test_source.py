@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NoReturn
+
+import pytest
 
 from shipper import metrics
 from shipper.catchup import GONE_GAP
@@ -110,3 +113,21 @@ async def test_the_log_file_of_a_container_not_shipped_is_not_held(tmp_path: Pat
     sup._on_event(_event("create", 1))  # named "gone": not shipped
     assert CID not in sup.tasks
     assert sup.files.held == 0
+
+
+async def test_a_container_not_followed_is_summed_up_not_logged_per_event(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each event of a filtered container is a debug line; the summary names it once."""
+    config = load_config(state_dir=tmp_path, include_names=["web-*"])
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    with caplog.at_level(logging.DEBUG, logger="logpipe"):
+        for n, action in enumerate(("create", "start", "die", "start"), 1):
+            sup._on_event(_event(action, n))
+    skips = [r for r in caplog.records if r.getMessage() == "not following container"]
+    assert skips
+    assert {r.levelno for r in skips} == {logging.DEBUG}
+    assert sup.not_followed.summary() == (
+        "not following 1 container: gone (name 'gone' not in the name filter)"
+    )

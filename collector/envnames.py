@@ -1,0 +1,150 @@
+"""``LOGPIPE_*`` names met in a process environment or a ``.env`` file: which are settings.
+
+The rule, for both programs (README, "Environment variables"): a ``LOGPIPE_*`` name is
+fine when it is a setting of either program (one environment or one ``.env`` may serve
+both), a nested setting's ``__`` path (checked by the model itself), or one of the
+tooling names below (compose, the test suite, benchmarks, ``.ci`` scripts). Any other
+``LOGPIPE_*`` name is a mistake, reported with the nearest known name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+from pydantic import AliasChoices, BaseModel
+from pydantic_settings import BaseSettings
+
+PREFIX = "LOGPIPE_"
+NESTED = "__"
+
+# Read by docker-compose.yml / .env.example, never by the programs themselves.
+COMPOSE_NAMES = frozenset(
+    {
+        "LOGPIPE_IMAGE",
+        "LOGPIPE_BASE_IMAGE",
+        "LOGPIPE_COLLECTOR_CONFIG",
+        "LOGPIPE_TLS_DIR",
+        "LOGPIPE_INGEST_BIND",
+        "LOGPIPE_INGEST_PORT",
+        "LOGPIPE_INGEST_TLS_PORT",
+    }
+)
+# Read by .ci/services, .ci/install and .ci/up.
+CI_NAMES = frozenset(
+    {"LOGPIPE_ES_VERSION", "LOGPIPE_ES_PORT", "LOGPIPE_ES_HEAP", "LOGPIPE_SERVICES_DIR"}
+)
+# Whole families of tooling variables: tests, benchmarks, .ci scripts, .ci/up's ports.
+TOOLING_PREFIXES = ("LOGPIPE_TEST_", "LOGPIPE_BENCH_", "LOGPIPE_CI_", "LOGPIPE_DEMO_")
+TOOLING_NAMES = COMPOSE_NAMES | CI_NAMES
+
+
+@dataclass(frozen=True)
+class Names:
+    """The environment names of one program's settings."""
+
+    program: str
+    exact: frozenset[str]
+    nested: frozenset[str]  # "LOGPIPE_INDEX__": anything below is checked by the model
+
+    def knows(self, name: str) -> bool:
+        """Whether `name` (upper case) sets one of these settings."""
+        return name in self.exact or name.startswith(tuple(self.nested))
+
+
+def field_names(settings: type[BaseSettings]) -> dict[str, list[str]]:
+    """Each field's environment names (upper case), the first being the one to document."""
+    prefix = str(settings.model_config.get("env_prefix", "")).upper()
+    names: dict[str, list[str]] = {}
+    for field, info in settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            choices = [c for c in alias.choices if isinstance(c, str) and c.isupper()]
+            names[field] = choices
+        else:
+            names[field] = [prefix + field.upper()]
+    return names
+
+
+def nested_fields(settings: type[BaseSettings]) -> list[str]:
+    """Fields holding a section (a model), settable part by part with ``__`` names."""
+    if not settings.model_config.get("env_nested_delimiter"):
+        return []
+    return [
+        field
+        for field, info in settings.model_fields.items()
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+    ]
+
+
+def settings_names(program: str, settings: type[BaseSettings], extra: Iterable[str] = ()) -> Names:
+    """The names `settings` reads from the environment, plus `extra` ones of the program."""
+    exact = {name for names in field_names(settings).values() for name in names}
+    nested = {PREFIX + field.upper() + NESTED for field in nested_fields(settings)}
+    return Names(program, frozenset(exact | set(extra)), frozenset(nested))
+
+
+def is_tooling(name: str) -> bool:
+    """A variable of compose, the tests, the benchmarks or the .ci scripts."""
+    return name in TOOLING_NAMES or name.startswith(TOOLING_PREFIXES)
+
+
+def nearest(name: str, own: Names, other: Names) -> str | None:
+    """The known setting `name` was most likely meant to be, if one is close."""
+    known = {n.removeprefix(PREFIX): n for n in own.exact | other.exact if n.startswith(PREFIX)}
+    known |= {n.removeprefix(PREFIX): n for n in own.nested | other.nested}
+    match = difflib.get_close_matches(name.removeprefix(PREFIX), list(known), n=1, cutoff=0.6)
+    return known[match[0]] if match else None
+
+
+def unknown_names(names: Iterable[str], own: Names, other: Names, origin: str) -> list[str]:
+    """One message per ``LOGPIPE_*`` name that is no setting of either program nor tooling's."""
+    problems = []
+    for raw in names:
+        name = raw.upper()
+        if not name.startswith(PREFIX) or own.knows(name) or other.knows(name):
+            continue
+        if is_tooling(name):
+            continue
+        guess = nearest(name, own, other)
+        hint = f"did you mean {guess}?" if guess else f"`{own.program} config` lists every setting"
+        problems.append(f"{raw} in {origin}: no such setting; {hint}")
+    return problems
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """The variables a ``.env`` file sets; empty when there is none."""
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
+
+
+def check_names(
+    own: Names, other: Names, environ: Mapping[str, str] | None = None, dotenv: Path | None = None
+) -> list[str]:
+    """Problems with the ``LOGPIPE_*`` names of the environment and of the ``.env`` file."""
+    env = os.environ if environ is None else environ
+    problems = unknown_names(env, own, other, "the environment")
+    if dotenv is not None:
+        problems += unknown_names(read_dotenv(dotenv), own, other, str(dotenv))
+    return problems
+
+
+def upper_names(variables: Iterable[str]) -> frozenset[str]:
+    """Variable names as the settings read them: without regard to case."""
+    return frozenset(name.upper() for name in variables)
+
+
+def source_of(names: Iterable[str], environ: frozenset[str], dotenv: frozenset[str]) -> str | None:
+    """Where a setting known by `names` (or, ending in ``__``, by names below) was set."""
+    for origin, present in (("environment", environ), (".env", dotenv)):
+        for name in names:
+            if name in present or (
+                name.endswith(NESTED) and any(p.startswith(name) for p in present)
+            ):
+                return origin
+    return None

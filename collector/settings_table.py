@@ -1,0 +1,97 @@
+"""A program's effective settings as rows: variable, value, where it came from, meaning.
+
+Shared by `logpipe-collector config` and `logpipe-shipper config`. Secrets (tokens,
+passwords, API keys) are never shown, only whether they are set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings
+
+from collector import envnames
+
+SECRETS = ("token", "tokens", "password", "api_key")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One setting as the program will use it."""
+
+    variable: str
+    key: str
+    value: str
+    source: str  # default, environment, .env, or the config file's path
+    description: str
+
+
+def shown(key: str, value: object) -> str:
+    """The value as text, secrets masked."""
+    if value is None or value == []:
+        return ""
+    if key.rsplit(".", 1)[-1].endswith(SECRETS):
+        return "(set, hidden)"
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(mode="json"), separators=(",", ":"))
+    if isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
+        dumped = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+        return json.dumps(dumped, separators=(",", ":"))
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def rows(
+    config: BaseSettings,
+    file_data: Mapping[str, object] | None = None,
+    file_path: Path | None = None,
+    dotenv: Path = Path(".env"),
+) -> list[Row]:
+    """Every setting of `config`, nested sections part by part."""
+    cls = type(config)
+    environ = envnames.upper_names(os.environ)
+    dotenv_names = envnames.upper_names(envnames.read_dotenv(dotenv))
+    names = envnames.field_names(cls)
+    nested = envnames.nested_fields(cls)
+    data = file_data or {}
+    out = []
+    for field, info in cls.model_fields.items():
+        value = getattr(config, field)
+        if field in nested and isinstance(value, BaseModel):
+            section = data.get(field)
+            part_data = section if isinstance(section, Mapping) else {}
+            for part, part_info in type(value).model_fields.items():
+                variable = f"{envnames.PREFIX}{field.upper()}__{part.upper()}"
+                origin = envnames.source_of([variable], environ, dotenv_names)
+                from_file = part in part_data and file_path is not None
+                source = origin or (str(file_path) if from_file else "default")
+                text = shown(part, getattr(value, part))
+                desc = part_info.description or ""
+                out.append(Row(variable, f"{field}.{part}", text, source, desc))
+            continue
+        origin = envnames.source_of(names[field], environ, dotenv_names)
+        from_file = field in data and file_path is not None
+        source = origin or (str(file_path) if from_file else "default")
+        out.append(Row(names[field][0], field, shown(field, value), source, info.description or ""))
+    return out
+
+
+def render(table: list[Row]) -> str:
+    """Rows as text: `VARIABLE=value  [source]` and the meaning below each."""
+    lines = []
+    for row in table:
+        lines.append(f"{row.variable}={row.value}  [{row.source}]")
+        if row.description:
+            lines.append(f"    {row.description}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(table: list[Row]) -> str:
+    """Rows as a JSON list of objects."""
+    return json.dumps([asdict(row) for row in table], indent=2) + "\n"

@@ -1,0 +1,89 @@
+"""Settings that would only fail later, tried once at start.
+
+Each failure is a ConfigError whose one line names the variable to change. What may
+change while the shipper runs is left to the running code: dockerd that does not answer
+on an existing socket (restarting) is waited for, a token file is re-read after a 401.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+from shipper.config import ShipperConfig
+from shipper.errors import ConfigError
+from shipper.sink import client_ssl
+
+log = logging.getLogger("logpipe.shipper")
+
+
+def listen_address(config: ShipperConfig) -> tuple[str, int]:
+    """Host and port of LOGPIPE_HTTP_LISTEN."""
+    host, sep, port = config.http_listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"LOGPIPE_HTTP_LISTEN: '{config.http_listen}' is not host:port")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def reason(exc: OSError) -> str:
+    """What went wrong, in the C library's words."""
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """The state directory exists (made if need be) and takes a file."""
+    probe = state_dir / ".write-test"
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"LOGPIPE_STATE_DIR: cannot write in {state_dir}: {reason(exc)}; choose a "
+            "directory the shipper may write (cursors and the disk buffer live there)"
+        ) from exc
+
+
+def check_docker_socket(docker_host: str) -> None:
+    """A unix:// DOCKER_HOST names a socket that exists and that we may use."""
+    if docker_host.startswith(("tcp://", "http://")):
+        return
+    if not docker_host.startswith("unix://"):
+        raise ConfigError(f"DOCKER_HOST: '{docker_host}' is neither unix:// nor tcp://")
+    path = Path(docker_host.removeprefix("unix://"))
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(
+            f"DOCKER_HOST: no Docker socket at {path} ({reason(exc)}): start dockerd, mount "
+            f"its socket into this container (-v {path}:{path}:ro), or set DOCKER_HOST"
+        ) from exc
+    if not stat.S_ISSOCK(mode):
+        raise ConfigError(f"DOCKER_HOST: {path} is not a socket")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise ConfigError(
+            f"DOCKER_HOST: no permission to use {path}: run the shipper as root or in the "
+            "socket's group (usually docker)"
+        )
+
+
+def check_token(config: ShipperConfig) -> None:
+    """Read the token file now (a ConfigError if it cannot be read); warn without a token."""
+    if config.bearer_token() is None:
+        log.warning(
+            "no bearer token: set LOGPIPE_TOKEN (or LOGPIPE_TOKEN_FILE) to one of the "
+            "collector's LOGPIPE_TOKENS, or every batch is refused (401) unless the collector "
+            "runs with LOGPIPE_AUTH=none"
+        )
+
+
+def check(config: ShipperConfig) -> tuple[str, int]:
+    """Every start-up check; the address to serve /healthz, /status and /metrics on."""
+    address = listen_address(config)
+    check_docker_socket(config.docker_host)
+    check_state_dir(config.state_dir)
+    client_ssl(config)
+    check_token(config)
+    return address

@@ -1,0 +1,62 @@
+"""Which LOGPIPE_* names in an environment or .env are mistakes, and the name meant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collector import envnames
+from collector.config import names as collector_names
+from shipper.config import names as shipper_names
+
+
+def _problems(environ: dict[str, str], dotenv: Path | None = None) -> list[str]:
+    return envnames.check_names(collector_names(), shipper_names(), environ, dotenv)
+
+
+def test_misspelled_name_is_reported_with_the_nearest_setting() -> None:
+    """A misspelled setting is named with the known name it most likely meant."""
+    (problem,) = _problems({"LOGPIPE_BULK_MAXDOCS": "10"})
+    assert problem.startswith("LOGPIPE_BULK_MAXDOCS in the environment: no such setting")
+    assert problem.endswith("did you mean LOGPIPE_BULK_MAX_DOCS?")
+
+
+def test_names_that_are_not_mistakes() -> None:
+    """Both programs' settings, nested paths, aliases, LOGPIPE_CONFIG and tooling pass."""
+    fine = {
+        "LOGPIPE_TOKENS": "a",  # the collector's
+        "LOGPIPE_TOKEN": "a",  # the shipper's
+        "LOGPIPE_INDEX__REPLICAS": "1",
+        "LOGPIPE_CONFIG": "/etc/logpipe.yml",
+        "DOCKER_HOST": "unix:///x",
+        "LOGPIPE_DOCKER_HOST": "unix:///x",
+        "LOGPIPE_TEST_ES_URL": "http://es:9200",
+        "LOGPIPE_ES_VERSION": "9.2.0",
+        "LOGPIPE_SERVICES_DIR": "/x",
+        "LOGPIPE_IMAGE": "logpipe:local",
+        "LOGPIPE_BENCH_CODE": "head",
+        "PATH": "/bin",
+    }
+    assert _problems(fine) == []
+    assert envnames.check_names(shipper_names(), collector_names(), fine) == []
+
+
+def test_dotenv_names_are_checked_by_the_same_rule(tmp_path: Path) -> None:
+    """A .env holding compose's names passes; a misspelling in it names the file."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("LOGPIPE_IMAGE=logpipe:local\nLOGPIPE_TOKEN=x\nLOGPIPE_LISTN=:1\n")
+    (problem,) = _problems({}, dotenv)
+    assert problem == f"LOGPIPE_LISTN in {dotenv}: no such setting; did you mean LOGPIPE_LISTEN?"
+
+
+def test_a_name_far_from_every_setting_points_to_the_config_command() -> None:
+    """Without a close setting the message says where every setting is listed."""
+    (problem,) = _problems({"LOGPIPE_XYZZY": "1"})
+    assert problem.endswith("`logpipe-collector config` lists every setting")
+
+
+def test_the_compose_env_example_is_accepted_by_both_programs() -> None:
+    """Every LOGPIPE_* name of .env.example passes, for the collector and for the shipper."""
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    assert "LOGPIPE_IMAGE" in envnames.read_dotenv(example)
+    assert envnames.check_names(collector_names(), shipper_names(), {}, example) == []
+    assert envnames.check_names(shipper_names(), collector_names(), {}, example) == []

@@ -1,0 +1,188 @@
+"""`logpipe-collector` as a user runs it: start-up mistakes are one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pytest
+
+from collector import runtime
+from tests.conftest import free_port
+from tests.programs import clean_env, one_line_error, run
+
+
+@pytest.mark.parametrize("command", [["serve"], ["setup", "--wait", "1"], ["retention", "plan"]])
+def test_unknown_setting_in_the_environment_is_a_config_error(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A misspelled LOGPIPE_* variable stops every command with exit 2 and the name meant."""
+    proc = run("collector", *command, cwd=tmp_path, LOGPIPE_BULK_MAXDOCS="10", LOGPIPE_TOKENS="t")
+    assert proc.returncode == 2
+    assert "did you mean LOGPIPE_BULK_MAX_DOCS?" in one_line_error(proc)
+
+
+def test_dotenv_shared_with_compose_and_the_shipper_is_accepted(tmp_path: Path) -> None:
+    """A .env holding compose's and the shipper's LOGPIPE_* names does not stop the collector."""
+    (tmp_path / ".env").write_text(
+        "LOGPIPE_TOKEN=x\nLOGPIPE_IMAGE=logpipe:local\nLOGPIPE_HOST_NAME=\n"
+        "LOGPIPE_ES_URL=http://127.0.0.1:1\n"
+    )
+    proc = run("collector", "setup", "--wait", "0", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr  # only Elasticsearch's absence stops it
+    assert "set LOGPIPE_ES_URL to where it runs" in proc.stderr.splitlines()[-1]
+
+
+def test_misspelling_in_dotenv_is_a_config_error(tmp_path: Path) -> None:
+    """A misspelled name in .env is reported like one in the environment, naming the file."""
+    (tmp_path / ".env").write_text("LOGPIPE_BULK_MAXDOCS=10\n")
+    proc = run("collector", "serve", cwd=tmp_path, LOGPIPE_TOKENS="t")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "LOGPIPE_BULK_MAXDOCS in .env" in line
+    assert "did you mean LOGPIPE_BULK_MAX_DOCS?" in line
+
+
+@pytest.mark.parametrize("command", [["serve"], ["setup", "--wait", "1"], ["retention", "plan"]])
+def test_url_without_scheme_is_a_config_error(tmp_path: Path, command: list[str]) -> None:
+    """LOGPIPE_ES_URL without http:// is refused at load, naming the variable, exit 2."""
+    proc = run("collector", *command, cwd=tmp_path, LOGPIPE_ES_URL="localhost:9200")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "LOGPIPE_ES_URL: 'localhost:9200' is not an http:// or https:// URL" in line
+
+
+def test_listen_port_taken_is_one_line(tmp_path: Path) -> None:
+    """A listen port already in use stops serve with exit 2, naming LOGPIPE_LISTEN."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run(
+            "collector",
+            "serve",
+            cwd=tmp_path,
+            LOGPIPE_LISTEN=f"127.0.0.1:{port}",
+            LOGPIPE_TOKENS="t",
+            LOGPIPE_ES_URL="http://127.0.0.1:1",
+        )
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert f"LOGPIPE_LISTEN: cannot listen on 127.0.0.1:{port}: address already in use" in line
+
+
+def test_unreadable_tls_certificate_is_one_line(tmp_path: Path) -> None:
+    """A certificate that is not there stops serve with exit 2, naming the variables."""
+    proc = run(
+        "collector",
+        "serve",
+        cwd=tmp_path,
+        LOGPIPE_TOKENS="t",
+        LOGPIPE_TLS_CERT=str(tmp_path / "missing.crt"),
+        LOGPIPE_TLS_KEY=str(tmp_path / "missing.key"),
+        LOGPIPE_LISTEN="127.0.0.1:0",
+    )
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "LOGPIPE_TLS_CERT/LOGPIPE_TLS_KEY: cannot load" in line
+    assert "no such file or directory" in line
+
+
+def test_unreachable_elasticsearch_is_a_runtime_error(tmp_path: Path) -> None:
+    """`retention plan` against a port nobody answers on ends in one line naming the setting."""
+    proc = run("collector", "retention", "plan", cwd=tmp_path, LOGPIPE_ES_URL="http://127.0.0.1:1")
+    assert proc.returncode == 1
+    line = one_line_error(proc)
+    assert "cannot reach Elasticsearch" in line
+    assert "LOGPIPE_ES_URL" in line
+
+
+@pytest.mark.parametrize("args", [["--version"], ["serve", "--version"], ["config", "--version"]])
+def test_version_is_the_installed_distribution(tmp_path: Path, args: list[str]) -> None:
+    """`--version`, alone or after a command, prints the installed logpipe version."""
+    proc = run("collector", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"logpipe-collector {version('logpipe')}\n"
+
+
+def test_version_outside_an_installation_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a source tree without an installed distribution, the version says so."""
+
+    def not_installed(name: str) -> str:
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(runtime, "version", not_installed)
+    assert runtime.installed_version() == "unknown (not installed)"
+
+
+def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
+    """`config --json` gives every setting's value and source, secrets hidden."""
+    (tmp_path / "collector.yml").write_text("bulk_max_docs: 100\nindex: {shards: 3}\n")
+    (tmp_path / ".env").write_text("LOGPIPE_LISTEN=127.0.0.1:9999\n")
+    proc = run(
+        "collector",
+        "--config",
+        "collector.yml",
+        "config",
+        "--json",
+        cwd=tmp_path,
+        LOGPIPE_TOKENS="s3cret-token",
+        LOGPIPE_INDEX__REPLICAS="2",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "s3cret-token" not in proc.stdout
+    rows = {row["variable"]: row for row in json.loads(proc.stdout)}
+    got = {name: (rows[name]["value"], rows[name]["source"]) for name in rows}
+    assert got["LOGPIPE_TOKENS"] == ("(set, hidden)", "environment")
+    assert got["LOGPIPE_INDEX__REPLICAS"] == ("2", "environment")
+    assert got["LOGPIPE_INDEX__SHARDS"] == ("3", "collector.yml")
+    assert got["LOGPIPE_BULK_MAX_DOCS"] == ("100", "collector.yml")
+    assert got["LOGPIPE_LISTEN"] == ("127.0.0.1:9999", ".env")
+    assert got["LOGPIPE_ES_URL"] == ("http://localhost:9200", "default")
+    assert rows["LOGPIPE_ES_URL"]["description"] == "Elasticsearch URL(s), comma-separated."
+
+
+@pytest.mark.parametrize("args", [["--help"], ["serve", "--help"], ["setup", "--help"]])
+def test_help_points_to_the_settings_and_exit_codes(tmp_path: Path, args: list[str]) -> None:
+    """Every --help names the config command and the exit statuses."""
+    proc = run("collector", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "logpipe-collector config" in proc.stdout
+    assert "2 bad configuration" in proc.stdout
+
+
+@pytest.mark.timeout(120)  # the warning never coming would leave serve running
+def test_serve_without_elasticsearch_warns_and_stops_cleanly(tmp_path: Path) -> None:
+    """serve starts while Elasticsearch is down, says so once, and stops on SIGTERM quietly."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collector", "serve"],
+        env=clean_env(
+            LOGPIPE_ES_URL="http://127.0.0.1:1",
+            LOGPIPE_TOKENS="t",
+            LOGPIPE_LISTEN=f"127.0.0.1:{port}",
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # ends when the process does
+            if "Elasticsearch does not answer yet" in line:
+                assert "LOGPIPE_ES_URL" in line
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "Unclosed" not in out + err
+    assert "Task was destroyed" not in out + err

@@ -1,0 +1,137 @@
+"""`logpipe-shipper` as a user runs it: start-up mistakes are one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import socket
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from tests.programs import one_line_error, run
+
+
+def test_unknown_setting_in_the_environment_is_a_config_error(tmp_path: Path) -> None:
+    """A misspelled LOGPIPE_* variable stops the shipper with exit 2 and the name meant."""
+    proc = run("shipper", cwd=tmp_path, LOGPIPE_BATCH_MAX_LINE="10")
+    assert proc.returncode == 2
+    assert "did you mean LOGPIPE_BATCH_MAX_LINES?" in one_line_error(proc)
+
+
+def test_misspelling_in_dotenv_is_a_config_error(tmp_path: Path) -> None:
+    """A misspelled name in .env is reported, naming the file, and compose's names pass."""
+    (tmp_path / ".env").write_text("LOGPIPE_IMAGE=logpipe:local\nLOGPIPE_COLECTOR_URL=http://c:1\n")
+    proc = run("shipper", cwd=tmp_path)
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "LOGPIPE_COLECTOR_URL in .env" in line
+    assert "did you mean LOGPIPE_COLLECTOR_URL?" in line
+
+
+def test_docker_socket_missing_is_a_config_error(tmp_path: Path) -> None:
+    """DOCKER_HOST naming a socket that does not exist stops the shipper at once, exit 2."""
+    sock = tmp_path / "docker.sock"
+    proc = run(
+        "shipper",
+        cwd=tmp_path,
+        DOCKER_HOST=f"unix://{sock}",
+        LOGPIPE_STATE_DIR=str(tmp_path / "state"),
+        LOGPIPE_TOKEN="t",
+    )
+    assert proc.returncode == 2
+    assert f"DOCKER_HOST: no Docker socket at {sock}" in one_line_error(proc)
+
+
+def test_state_dir_not_writable_is_a_config_error(tmp_path: Path) -> None:
+    """A state directory that cannot be made stops the shipper, naming LOGPIPE_STATE_DIR."""
+    (tmp_path / "file").write_text("")
+    proc = run("shipper", cwd=tmp_path, LOGPIPE_STATE_DIR=str(tmp_path / "file" / "state"))
+    assert proc.returncode == 2
+    assert "LOGPIPE_STATE_DIR: cannot write in" in one_line_error(proc)
+
+
+def test_unreadable_token_file_is_a_config_error(tmp_path: Path) -> None:
+    """A token file that cannot be read at start stops the shipper, naming the variable."""
+    proc = run(
+        "shipper",
+        cwd=tmp_path,
+        LOGPIPE_TOKEN_FILE=str(tmp_path / "missing"),
+        LOGPIPE_STATE_DIR=str(tmp_path / "state"),
+    )
+    assert proc.returncode == 2
+    assert "LOGPIPE_TOKEN_FILE: cannot read" in one_line_error(proc)
+
+
+def test_http_listen_port_taken_is_a_config_error(tmp_path: Path) -> None:
+    """A taken LOGPIPE_HTTP_LISTEN port stops the shipper in one line, exit 2."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run(
+            "shipper",
+            cwd=tmp_path,
+            LOGPIPE_HTTP_LISTEN=f"127.0.0.1:{port}",
+            LOGPIPE_HOST_NAME="startup-test",
+            LOGPIPE_STATE_DIR=str(tmp_path / "state"),
+            LOGPIPE_TOKEN="t",
+            LOGPIPE_INCLUDE_NAMES="none-such-container",
+        )
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert f"LOGPIPE_HTTP_LISTEN: cannot listen on 127.0.0.1:{port}: address already in use" in line
+
+
+@pytest.mark.parametrize("args", [["--version"], ["config", "--version"]])
+def test_version_is_the_installed_distribution(tmp_path: Path, args: list[str]) -> None:
+    """`--version` prints the installed logpipe version."""
+    proc = run("shipper", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"logpipe-shipper {version('logpipe')}\n"
+
+
+def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
+    """`config --json` gives every setting's variable, value and source, secrets hidden."""
+    (tmp_path / ".env").write_text("LOGPIPE_BATCH_MAX_LINES=77\nLOGPIPE_IMAGE=logpipe:local\n")
+    proc = run(
+        "shipper",
+        "config",
+        "--json",
+        cwd=tmp_path,
+        LOGPIPE_TOKEN="s3cret-token",
+        DOCKER_HOST="unix:///run/other.sock",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "s3cret-token" not in proc.stdout
+    rows = {row["variable"]: row for row in json.loads(proc.stdout)}
+    got = {name: (rows[name]["value"], rows[name]["source"]) for name in rows}
+    assert got["LOGPIPE_TOKEN"] == ("(set, hidden)", "environment")
+    assert got["DOCKER_HOST"] == ("unix:///run/other.sock", "environment")
+    assert got["LOGPIPE_BATCH_MAX_LINES"] == ("77", ".env")
+    assert got["LOGPIPE_MAX_IN_FLIGHT"] == ("2", "default")
+    assert rows["LOGPIPE_MAX_IN_FLIGHT"]["description"] == "Batches awaiting an answer at once."
+
+
+def test_help_points_to_the_settings_and_exit_codes(tmp_path: Path) -> None:
+    """--help names the config command and the exit statuses."""
+    proc = run("shipper", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "logpipe-shipper config" in proc.stdout
+    assert "2 bad configuration" in proc.stdout
+
+
+def test_unreadable_client_certificate_is_a_config_error(tmp_path: Path) -> None:
+    """A client certificate that is not there stops the shipper at start, naming it, exit 2."""
+    proc = run(
+        "shipper",
+        cwd=tmp_path,
+        LOGPIPE_COLLECTOR_URL="https://127.0.0.1:1",
+        LOGPIPE_CLIENT_CERT=str(tmp_path / "missing.crt"),
+        LOGPIPE_TOKEN="t",
+        DOCKER_HOST="unix:///var/run/docker.sock",
+    )
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "LOGPIPE_CLIENT_CERT/LOGPIPE_CLIENT_KEY: cannot load" in line
+    assert "no such file or directory" in line
