@@ -188,8 +188,9 @@ _HEADER_LEVEL = (
 )
 _PUNCT = r".\-_:/@$=#"
 _HEADER_FIELD = (
-    rf"(?:(?=[^\s\d{_PUNCT}]*+(?:\d|[{_PUNCT}]\S))\S++"  # times, ids, nodes, dotted names
-    r"|\[[^\]\n]{0,200}+\]\S*+"  # a bracketed field, with spaces: `[main]`, `[req-1 - -]`
+    # A bracketed field first: `[00 A]` must not be taken as the id `[00` and a stray `A]`.
+    r"(?:\[[^\]\n]{0,200}+\]\S*+"  # a bracketed field, with spaces: `[main]`, `[req-1 - -]`
+    rf"|(?=[^\s\d{_PUNCT}]*+(?:\d|[{_PUNCT}]\S))\S++"  # times, ids, nodes, dotted names
     r"|[A-Z][A-Z\d_]*+:?"  # an upper-case tag: `RAS`, `KERNEL`, `UTC`
     r"|(?:J(?:an|u[nl])|Feb|Ma[ry]|Apr|Aug|Sep|Oct|Nov|Dec|Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un))"
     r"|[^\w\s]++"  # a separator: `-`, `|`, `#`
