@@ -339,7 +339,16 @@ class Sink:
         """Create or update our index template (idempotent)."""
         try:
             await self._es.indices.put_index_template(name=TEMPLATE_NAME, **body)
-        except (ApiError, TransportError) as exc:
+        except ApiError as exc:
+            if "to no longer match a data stream template" in str(exc):
+                # Streams another tool made while an older logpipe template matched logs-*-*.
+                raise SetupError(
+                    f"cannot narrow the index template to logpipe's own streams: {exc}. Give "
+                    "those data streams an index template of their own (Elasticsearch's "
+                    "built-in `logs` template, or the other tool's), then run setup again"
+                ) from exc
+            raise SetupError(f"cannot install the index template: {exc}") from exc
+        except TransportError as exc:
             raise SetupError(f"cannot install the index template: {exc}") from exc
 
 

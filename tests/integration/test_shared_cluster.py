@@ -7,6 +7,7 @@ node, so all of this runs on the private node, never on the shared one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -14,13 +15,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from elasticsearch import AsyncElasticsearch, Elasticsearch
+from elasticsearch import AsyncElasticsearch, Elasticsearch, NotFoundError
 
 from collector.retention import apply, plan
 from collector.retention_rules import RetentionConfig, RetentionRules
-from collector.templates import DEADLETTER_STREAM, INDEX_PATTERNS
+from collector.templates import DEADLETTER_STREAM, INDEX_PATTERNS, TEMPLATE_NAME, index_template
 from tests.conftest import PrivateElasticsearch
-from tests.integration.test_collector_outages import setup_command
+from tests.integration.test_collector_outages import FALLBACK, setup_command
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +161,25 @@ async def test_retention_never_lists_rolls_over_or_deletes_another_tools_stream(
     assert other_tool not in done.rolled_over
     assert sorted(es.indices.get(index=other_tool).body) == theirs_before
     assert theirs_old in theirs_before
+
+
+def test_setup_says_which_streams_would_lose_their_only_template(
+    private_es: PrivateElasticsearch, uid: str
+) -> None:
+    """A stream only the old logs-*-* template matched: setup names it and says what to do."""
+    es, stream = private_es.client, f"logs-filebeat-{uid}"
+    old = index_template() | {"index_patterns": ["logs-*-*"]}
+    es.indices.put_index_template(name=TEMPLATE_NAME, **old)
+    with contextlib.suppress(NotFoundError):  # a low-priority logs-*-* another test may leave
+        es.indices.delete_index_template(name=FALLBACK)
+    _index(es, stream)
+    refused = setup_command(private_es.url)
+    assert refused.returncode != 0
+    assert stream in refused.stderr
+    assert "Give those data streams an index template of their own" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    es.indices.put_index_template(
+        name=f"filebeat-{uid}", index_patterns=[stream], priority=200, data_stream={}
+    )
+    done = setup_command(private_es.url)
+    assert done.returncode == 0, done.stderr
