@@ -65,7 +65,9 @@ class Rsyslog:
         self.folder = services.WORK / f"rsyslog-{run}"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = services.free_port()
-        self.stream = f"logs-bench.rsys{run}-default"
+        # Named like logpipe's streams, so logpipe's template makes it a data stream with
+        # the same mappings as the collector's documents get.
+        self.stream = f"logs-bench.rsys{run}.keep_14d-default"
         es_port = services.ES_URL.rsplit(":", 1)[1].rstrip("/")
         conf = CONF.format(work=self.folder, port=self.port, es_port=es_port, stream=self.stream)
         (self.folder / "rsyslog.conf").write_text(conf)

@@ -148,7 +148,7 @@ def free_disk(pattern: str) -> int:
 
 
 def install_template() -> None:
-    """`logpipe-collector setup`: the index template every logs-*-* stream uses."""
+    """`logpipe-collector setup`: the index template every logpipe stream uses."""
     code = code_dir()
     subprocess.run(
         python("collector", "setup", "--wait", "30"),

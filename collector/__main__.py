@@ -23,7 +23,7 @@ from collector.retention import RetentionState, lifecycle_loop
 from collector.retention_cli import add_commands as add_retention_commands
 from collector.runtime import EXIT_CONFIG, EXIT_RUNTIME, installed_version, tune_gc, tune_malloc
 from collector.sink import Sink, SinkSettings
-from collector.templates import index_template
+from collector.templates import INDEX_PATTERNS, index_template
 
 log = logging.getLogger("logpipe.collector")
 
@@ -205,7 +205,7 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
             refresh_interval=config.index.refresh_interval,
         )
         await sink.install_template(body)
-        print("index template 'logpipe' installed for logs-*-*", file=sys.stderr)
+        print("index template 'logpipe' installed for " + " ".join(INDEX_PATTERNS), file=sys.stderr)
     url = args.kibana_url or config.kibana_url
     if url:
         kibana = KibanaSettings(

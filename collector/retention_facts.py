@@ -2,7 +2,9 @@
 
 Read-only. Lists data streams with ``_resolve/index`` (the node may lack the
 ``_data_stream`` API), sizes with ``_cat/indices``, and each backing index's newest
-``@timestamp`` with one aggregation.
+``@timestamp`` with one aggregation. Only logpipe's own streams are looked at, whatever
+the pattern: on a cluster shared with Elastic Agent or Filebeat, their ``logs-*-*``
+streams are never listed, read, rolled over or deleted.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from urllib.parse import quote
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 
 from collector.errors import RetentionError
+from collector.retention_rules import is_logpipe_stream
+from collector.templates import INDEX_PATTERNS
 
 log = logging.getLogger("logpipe.collector.retention")
 
-ALL_STREAMS = "logs-*"
+ALL_STREAMS = ",".join(INDEX_PATTERNS)
+# Stream names per _cat/_search request: Elasticsearch refuses request lines over 4 KiB.
+_NAMES_PER_REQUEST = 2000
 T = TypeVar("T")
 
 
@@ -56,7 +62,7 @@ async def es_step(what: str, call: Awaitable[T]) -> T:
 
 
 async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> list[StreamFacts]:
-    """The data streams matching `pattern`, with their backing indices' sizes and ages."""
+    """logpipe's data streams matching `pattern`, with their backing indices' sizes and ages."""
     # Client 9.5 POSTs _resolve/index; Elasticsearch 9.2 accepts only GET there (405).
     resolved = await es_step(
         "listing data streams",
@@ -67,11 +73,14 @@ async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> li
             headers={"accept": "application/json"},
         ),
     )
-    streams: list[dict[str, Any]] = resolved.body.get("data_streams", [])
-    if not streams:
-        return []
-    stats = await _index_stats(es, pattern)
-    newest = await _newest_documents(es, pattern, sum(len(s["backing_indices"]) for s in streams))
+    found: list[dict[str, Any]] = resolved.body.get("data_streams", [])
+    streams = [s for s in found if is_logpipe_stream(s["name"])]
+    stats: dict[str, dict[str, Any]] = {}
+    newest: dict[str, float] = {}
+    for group in _groups(streams):
+        names = ",".join(s["name"] for s in group)
+        stats |= await _index_stats(es, names)
+        newest |= await _newest_documents(es, names, sum(len(s["backing_indices"]) for s in group))
     return [
         StreamFacts(
             s["name"],
@@ -81,6 +90,19 @@ async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> li
         )
         for s in streams
     ]
+
+
+def _groups(streams: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The streams in groups whose comma-joined names fit one request line."""
+    groups: list[list[dict[str, Any]]] = []
+    length = _NAMES_PER_REQUEST
+    for stream in streams:
+        length += len(stream["name"]) + 1
+        if length > _NAMES_PER_REQUEST:
+            groups.append([])
+            length = len(stream["name"])
+        groups[-1].append(stream)
+    return groups
 
 
 def _facts(name: str, row: dict[str, Any], newest: float | None) -> IndexFacts:
@@ -94,11 +116,11 @@ def _facts(name: str, row: dict[str, Any], newest: float | None) -> IndexFacts:
     )
 
 
-async def _index_stats(es: AsyncElasticsearch, pattern: str) -> dict[str, dict[str, Any]]:
+async def _index_stats(es: AsyncElasticsearch, streams: str) -> dict[str, dict[str, Any]]:
     rows = await es_step(
         "reading index sizes",
         es.cat.indices(
-            index=pattern,
+            index=streams,
             format="json",
             bytes="b",
             h="index,docs.count,pri.store.size,creation.date",
@@ -109,12 +131,12 @@ async def _index_stats(es: AsyncElasticsearch, pattern: str) -> dict[str, dict[s
     return {row["index"]: row for row in table}
 
 
-async def _newest_documents(es: AsyncElasticsearch, pattern: str, count: int) -> dict[str, float]:
+async def _newest_documents(es: AsyncElasticsearch, streams: str, count: int) -> dict[str, float]:
     """Epoch seconds of each backing index's newest @timestamp."""
     found = await es_step(
         "finding each index's newest document",
         es.search(
-            index=pattern,
+            index=streams,
             size=0,
             ignore_unavailable=True,
             allow_no_indices=True,

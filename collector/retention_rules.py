@@ -307,6 +307,11 @@ def stream_dataset(dataset: str, rule_name: str) -> str:
     return f"{dataset}{STREAM_MARKER}{rule_name}"
 
 
+def is_logpipe_stream(stream: str) -> bool:
+    """Whether logpipe writes `stream`: one named after a rule, or the dead-letter stream."""
+    return stream == DEADLETTER_STREAM or rule_of_stream(stream) is not None
+
+
 def rule_of_stream(stream: str) -> str | None:
     """The rule name a data stream's name carries, or None if it carries none."""
     parts = stream.split("-")

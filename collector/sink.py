@@ -27,7 +27,7 @@ from collector import deadletter, metrics
 from collector.bulk import FILTER, Outcome, Round, chunks, encode, encode_all, retryable, settle
 from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
-from collector.templates import TEMPLATE_NAME, TEMPLATE_VERSION
+from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, TEMPLATE_VERSION
 
 __all__ = ["Outcome", "Sink", "SinkSettings", "encode"]
 
@@ -320,18 +320,35 @@ class Sink:
         except TransportError as exc:
             raise SetupError(f"cannot reach Elasticsearch to check the template: {exc}") from exc
         templates = resp.body.get("index_templates", [])
-        version = templates[0]["index_template"].get("version") if templates else None
+        installed = templates[0]["index_template"] if templates else {}
+        version = installed.get("version")
         if version != TEMPLATE_VERSION:
             raise SetupError(
                 f"index template '{TEMPLATE_NAME}' is version {version}, this collector needs "
                 f"{TEMPLATE_VERSION}: run `logpipe-collector setup`"
+            )
+        # An older setup's template matched every logs-*-* stream, other tools' included.
+        patterns = installed.get("index_patterns")
+        if patterns != INDEX_PATTERNS:
+            raise SetupError(
+                f"index template '{TEMPLATE_NAME}' matches {' '.join(map(str, patterns or []))}, "
+                f"this collector needs {' '.join(INDEX_PATTERNS)}: run `logpipe-collector setup`"
             )
 
     async def install_template(self, body: dict[str, Any]) -> None:
         """Create or update our index template (idempotent)."""
         try:
             await self._es.indices.put_index_template(name=TEMPLATE_NAME, **body)
-        except (ApiError, TransportError) as exc:
+        except ApiError as exc:
+            if "to no longer match a data stream template" in str(exc):
+                # Streams another tool made while an older logpipe template matched logs-*-*.
+                raise SetupError(
+                    f"cannot narrow the index template to logpipe's own streams: {exc}. Give "
+                    "those data streams an index template of their own (Elasticsearch's "
+                    "built-in `logs` template, or the other tool's), then run setup again"
+                ) from exc
+            raise SetupError(f"cannot install the index template: {exc}") from exc
+        except TransportError as exc:
             raise SetupError(f"cannot install the index template: {exc}") from exc
 
 

@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 TEMPLATE_NAME = "logpipe"
-# Above 500 so it wins over the built-in `logs` template of a full Elasticsearch.
-TEMPLATE_PRIORITY = 550
-INDEX_PATTERNS = ["logs-*-*"]
 DEADLETTER_STREAM = "logs-logpipe.deadletter-default"
+# Only logpipe's own streams, `logs-<dataset>.keep_<rule>-<namespace>` and the dead letters,
+# never another tool's `logs-*-*` (Elastic Agent, Filebeat) on a shared cluster. The dead
+# letters' pattern is a wildcard so that searching these patterns (Kibana, retention) never
+# fails with "no such index" before the first dead letter.
+INDEX_PATTERNS = ["logs-*.keep_*-*", "logs-logpipe.deadletter-*"]
+# Our patterns overlap those of Elasticsearch's built-in `logs` template (100), of Fleet
+# integrations (up to 200) and APM (210); the highest priority wins, and Elasticsearch
+# refuses two overlapping templates of equal priority. 550 is above them all, above the
+# 500 Elasticsearch's docs suggest for custom templates, and unlikely to be anyone's
+# round number. Matching only our names, it takes nothing from the others.
+TEMPLATE_PRIORITY = 550
 # Bumped whenever the mappings change; `serve` compares it with the installed one.
 TEMPLATE_VERSION = 1
 

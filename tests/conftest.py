@@ -75,9 +75,18 @@ def es() -> Iterator[Elasticsearch]:
     client.close()
 
 
+# The test node lacks the built-in `logs` template (priority 100, `logs-*-*`) of the default
+# distribution; this stand-in gives data streams that are not logpipe's a template, as a
+# real cluster does, so Elasticsearch lets our template match only our own streams.
+BUILTIN_LOGS_STANDIN = "logpipe-test-builtin-logs"
+
+
 @pytest.fixture(scope="session")
 def template(es: Elasticsearch) -> None:
     """Our index template installed, as `logpipe-collector setup` does."""
+    es.indices.put_index_template(
+        name=BUILTIN_LOGS_STANDIN, index_patterns=["logs-*-*"], priority=100, data_stream={}
+    )
     es.indices.put_index_template(name=TEMPLATE_NAME, **index_template())
 
 

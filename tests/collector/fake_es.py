@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from elasticsearch import AsyncElasticsearch
 
-from collector.templates import TEMPLATE_VERSION
+from collector.templates import INDEX_PATTERNS, TEMPLATE_VERSION
 
 HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 
@@ -34,6 +34,7 @@ class FakeElasticsearch:
     script: list[Answer | str] = field(default_factory=list)
     requests: list[list[tuple[dict[str, Any], dict[str, Any]]]] = field(default_factory=list)
     template_status: int = 200
+    template_patterns: list[str] = field(default_factory=lambda: list(INDEX_PATTERNS))
     url: str = ""
 
     def client(self, **options: Any) -> AsyncElasticsearch:
@@ -78,7 +79,8 @@ class FakeElasticsearch:
         if self.template_status != 200:
             body = {"error": {"type": "resource_not_found_exception"}, "status": 404}
             return web.json_response(body, status=self.template_status, headers=HEADERS)
-        template = {"name": "logpipe", "index_template": {"version": TEMPLATE_VERSION}}
+        installed = {"version": TEMPLATE_VERSION, "index_patterns": self.template_patterns}
+        template = {"name": "logpipe", "index_template": installed}
         return web.json_response({"index_templates": [template]}, headers=HEADERS)
 
     async def _health(self, request: web.Request) -> web.Response:

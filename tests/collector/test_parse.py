@@ -636,7 +636,8 @@ def test_header_level_field_beyond_the_window(line: str, level: str) -> None:
 
 def test_bracketed_header_field_starting_with_a_digit() -> None:
     """A bracketed field such as `[00 A]` is one header field, so the level after it counts."""
-    line = "0 0 0 0 0 0 0 0 0 0 2005.06.03 2005-06-03-15.42.50.675872 R00-M0-N0-C:J00-U01 [00 A] INFO aa"
+    header = "0 0 0 0 0 0 0 0 0 0 2005.06.03 2005-06-03-15.42.50.675872 R00-M0-N0-C:J00-U01"
+    line = f"{header} [00 A] INFO aa"
     assert parse(line[:PLAIN_WINDOW]).level is None  # the field stands past the window
     assert parse(line).level == "info"
 

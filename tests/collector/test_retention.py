@@ -15,6 +15,7 @@ from collector.retention import (
     _would_roll,
     decide,
 )
+from collector.retention_facts import _NAMES_PER_REQUEST, _groups
 from collector.retention_rules import RetentionConfig, RetentionRules
 
 DAY = 86400.0
@@ -129,3 +130,13 @@ def test_file_change_is_noticed_and_unchanged_file_is_not_reread(tmp_path: Path)
     _write(path, "    - {match: {level: debug}, keep: 30d}\n")
     assert state.reload_if_changed() is True
     assert state.rules.config.rules[0].keep == "30d"
+
+
+def test_many_streams_are_read_in_requests_elasticsearch_accepts() -> None:
+    """Hundreds of stream names are split into groups whose joined names fit a request line."""
+    streams = [{"name": f"logs-app{n:04d}.keep_14d-default"} for n in range(500)]
+    groups = _groups(streams)
+    assert len(groups) > 1
+    assert [s for group in groups for s in group] == streams
+    assert all(len(",".join(s["name"] for s in g)) <= _NAMES_PER_REQUEST for g in groups)
+    assert _groups([]) == []

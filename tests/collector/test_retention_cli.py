@@ -34,7 +34,7 @@ def test_plan_and_apply_parse_their_options() -> None:
     args = _parse("plan", "--json", "--ahead", "7d", "--streams", "logs-*-prod")
     assert (args.json, args.ahead, args.streams) == (True, "7d", "logs-*-prod")
     assert callable(args.handler)
-    assert _parse("apply").streams == "logs-*"
+    assert _parse("apply").streams == "logs-*.keep_*-*,logs-logpipe.deadletter-*"
 
 
 def test_ahead_must_be_a_duration(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,10 +16,12 @@ from collector.retention_rules import (
     RetentionConfig,
     RetentionRules,
     RulesHolder,
+    is_logpipe_stream,
     rule_of_stream,
     seconds,
     stream_dataset,
 )
+from collector.templates import DEADLETTER_STREAM
 from collector.wire import NAME_PART_PATTERN, Hints, Source
 
 ISSUE_EXAMPLE = """
@@ -231,3 +233,14 @@ def test_rule_name_round_trips_through_stream_name(dataset: str, name: str) -> N
 def test_durations_convert_to_seconds() -> None:
     """Each unit s m h d w converts to seconds."""
     assert [seconds(d) for d in ("5s", "2m", "1h", "1d", "2w")] == [5, 120, 3600, 86400, 1209600]
+
+
+def test_logpipe_streams_are_told_from_other_tools_by_name() -> None:
+    """Streams named after a rule, and the dead letters, are logpipe's; other logs-*-* are not."""
+    assert is_logpipe_stream("logs-docker.keep_14d-default")
+    assert is_logpipe_stream("logs-nginx.access.keep_payments-prod")
+    assert is_logpipe_stream(DEADLETTER_STREAM)
+    assert not is_logpipe_stream("logs-nginx.access-default")
+    assert not is_logpipe_stream("logs-generic-default")
+    assert not is_logpipe_stream("logs-apm.app.keep_-default")
+    assert not is_logpipe_stream("metrics-docker.keep_14d-default")

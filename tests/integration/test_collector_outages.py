@@ -26,7 +26,7 @@ import docker
 import pytest
 from elasticsearch import Elasticsearch, NotFoundError
 
-from collector.templates import TEMPLATE_NAME, index_template
+from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, index_template
 from collector.wire import NDJSON, PATH_LOGS
 from tests.conftest import Pipeline, PrivateElasticsearch, Process, free_port, wait_until
 
@@ -155,13 +155,44 @@ def test_serve_says_setup_is_missing_and_setup_is_idempotent(
     overridden = setup_command(private_es.url, index__shards="2", index__refresh_interval="5s")
     assert overridden.returncode == 0, overridden.stderr
     _check_template(_template(private_es.client), shards="2", refresh="5s")
-    stream = "logs-setup.t" + uuid.uuid4().hex[:6] + "-default"
+    stream = "logs-setup.t" + uuid.uuid4().hex[:6] + ".keep_1d-default"
     private_es.client.index(
         index=stream, document={"@timestamp": 1, "message": "m"}, op_type="create"
     )
     [backing] = private_es.client.indices.get(index=stream).body.values()
     assert backing["settings"]["index"]["number_of_shards"] == "2"
     ensure_template(private_es)  # back to defaults for other tests
+
+
+def test_setup_narrows_a_template_that_took_every_logs_stream(
+    private_es: PrivateElasticsearch, collector: Callable[..., tuple[Process, str]]
+) -> None:
+    """An older setup's logs-*-* template: /readyz says to run setup, which narrows it in place."""
+    es = private_es.client
+    es.indices.put_index_template(
+        name=TEMPLATE_NAME, **(index_template() | {"index_patterns": ["logs-*-*"]})
+    )
+    stream = "logs-upgrade.t" + uuid.uuid4().hex[:6] + ".keep_1d-default"
+    es.index(index=stream, document={"@timestamp": 1, "message": "before"}, op_type="create")
+    _, url = collector(private_es.url, uuid.uuid4().hex)
+    status, answer, _ = http(url + "/readyz")
+    assert status == 503
+    assert "matches logs-*-*" in answer["error"]
+    assert "run `logpipe-collector setup`" in answer["error"]
+
+    done = setup_command(private_es.url)
+    assert done.returncode == 0, done.stderr
+    assert f"installed for {' '.join(INDEX_PATTERNS)}" in done.stderr
+    assert _template(es)["index_patterns"] == INDEX_PATTERNS
+    wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
+    # The stream made under the old template rolls over onto the new one and goes on.
+    assert es.indices.rollover(alias=stream)["rolled_over"]
+    es.index(
+        index=stream, document={"@timestamp": 2, "message": "after"}, op_type="create", refresh=True
+    )
+    *_, write = es.indices.get(index=stream).body.values()
+    assert write["mappings"]["properties"]["attributes"]["type"] == "flattened"
+    assert es.count(index=stream)["count"] == 2
 
 
 def _batch(n: int, text: str, host: str = "outage-host") -> bytes:
@@ -190,7 +221,7 @@ def _template(es: Elasticsearch) -> dict[str, Any]:
 
 def _check_template(template: dict[str, Any], shards: str, refresh: str) -> None:
     assert template["priority"] > 500
-    assert template["index_patterns"] == ["logs-*-*"]
+    assert template["index_patterns"] == INDEX_PATTERNS
     assert "data_stream" in template
     settings = template["template"]["settings"]["index"]
     assert (settings["number_of_shards"], settings["refresh_interval"]) == (shards, refresh)

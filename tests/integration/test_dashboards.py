@@ -22,7 +22,7 @@ from elasticsearch import Elasticsearch
 from collector.enrich import Context, Doc, event_document, gap_document, log_document
 from collector.kibana import read_saved_objects
 from collector.parse import parse
-from collector.templates import MAPPINGS
+from collector.templates import INDEX_PATTERNS, MAPPINGS
 from collector.wire import Event, Gap, Log, Source
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
@@ -293,7 +293,7 @@ def test_dashboards_have_the_panels_and_controls_the_issue_asks_for() -> None:
         searches
     )
     [data_view] = of_type("index-pattern")
-    assert data_view["attributes"]["title"] == "logs-*"
+    assert data_view["attributes"]["title"] == ",".join(INDEX_PATTERNS)
     assert data_view["attributes"]["timeFieldName"] == "@timestamp"
 
 

@@ -1,0 +1,185 @@
+"""logpipe beside another tool's `logs-*-*` data streams (Elastic Agent, Filebeat) on one cluster.
+
+The other tool is played by an index template at a Fleet integration's priority (200) for
+`logs-nginx.access-*`. Data streams and templates in use cannot be deleted on the test
+node, so all of this runs on the private node, never on the shared one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from elasticsearch import AsyncElasticsearch, Elasticsearch, NotFoundError
+
+from collector.retention import apply, plan
+from collector.retention_rules import RetentionConfig, RetentionRules
+from collector.templates import DEADLETTER_STREAM, INDEX_PATTERNS, TEMPLATE_NAME, index_template
+from tests.conftest import PrivateElasticsearch
+from tests.integration.test_collector_outages import FALLBACK, setup_command
+
+pytestmark = pytest.mark.integration
+
+DASHBOARDS = "dashboards/logpipe-data-view.ndjson"
+OLD = "2020-01-01T00:00:00Z"
+OTHER_TEMPLATE = "other-tool-nginx"
+OTHER_META = {"tool": "other-tool"}
+# The other tool's own mapping: `message` a keyword where ours is text.
+OTHER_PROPERTIES = {
+    "message": {"type": "keyword"},
+    "host": {"properties": {"name": {"type": "keyword"}}},
+}
+
+
+@pytest.fixture
+def uid() -> str:
+    """A suffix of this test alone."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def other_tool(private_es: PrivateElasticsearch, uid: str) -> str:
+    """Another tool's template for `logs-nginx.access-*` at priority 200: a new stream's name."""
+    private_es.client.indices.put_index_template(
+        name=OTHER_TEMPLATE,  # one name: two templates of one priority and pattern are refused
+        index_patterns=["logs-nginx.access-*"],
+        priority=200,
+        data_stream={},
+        template={"mappings": {"_meta": OTHER_META, "properties": OTHER_PROPERTIES}},
+    )
+    return f"logs-nginx.access-{uid}"
+
+
+@pytest.fixture
+def logpipe_setup(private_es: PrivateElasticsearch) -> str:
+    """`logpipe-collector setup` run against the private node: what it printed."""
+    done = setup_command(private_es.url)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def _index(es: Elasticsearch, stream: str, timestamp: str | None = None, host: str = "h") -> None:
+    """One document into `stream`, dated `timestamp` (default: now)."""
+    timestamp = timestamp or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    doc = {"@timestamp": timestamp, "message": "GET / 200", "host": {"name": host}}
+    es.index(index=stream, document=doc, op_type="create", refresh=True)
+
+
+def _mapping(es: Elasticsearch, stream: str) -> dict[str, Any]:
+    """The mapping of the stream's write index."""
+    *_, write = es.indices.get(index=stream).body.values()
+    return dict(write["mappings"])
+
+
+def _simulated(es: Elasticsearch, name: str) -> dict[str, Any]:
+    """What Elasticsearch would create for a new index `name`."""
+    return dict(es.indices.simulate_index_template(name=name).body)
+
+
+def test_setup_leaves_another_tools_stream_to_its_own_template(
+    private_es: PrivateElasticsearch, other_tool: str, logpipe_setup: str, uid: str
+) -> None:
+    """After setup, another tool's logs-nginx.access-* stream gets its own template, ours ours."""
+    es = private_es.client
+    assert f"installed for {' '.join(INDEX_PATTERNS)}" in logpipe_setup
+    simulated = _simulated(es, other_tool)
+    assert simulated["template"]["mappings"]["_meta"] == OTHER_META
+    assert simulated["template"]["mappings"]["properties"]["message"]["type"] == "keyword"
+
+    _index(es, other_tool)
+    mapping = _mapping(es, other_tool)
+    assert mapping["_meta"] == OTHER_META
+    assert mapping["properties"]["message"]["type"] == "keyword"
+    assert "attributes" not in mapping["properties"]
+
+    ours = f"logs-nginx.access.keep_14d-{uid}"
+    _index(es, ours)
+    for mapping in (_mapping(es, ours), _simulated(es, DEADLETTER_STREAM)["template"]["mappings"]):
+        assert mapping.get("_meta") != OTHER_META
+        assert mapping["properties"]["message"]["type"] == "text"
+        assert mapping["properties"]["attributes"]["type"] == "flattened"
+
+
+def test_data_view_shows_logpipes_streams_and_not_another_tools(
+    private_es: PrivateElasticsearch, other_tool: str, logpipe_setup: str, uid: str
+) -> None:
+    """The Kibana data view's index pattern finds logpipe's documents, not the other tool's."""
+    es, host = private_es.client, f"dv-{uid}"
+    with open(DASHBOARDS) as lines:
+        [data_view] = [json.loads(line) for line in lines if line.strip()]
+    _index(es, other_tool, host=host)
+    _index(es, f"logs-docker.keep_14d-{uid}", host=host)
+    found = es.search(index=data_view["attributes"]["title"], query={"term": {"host.name": host}})
+    assert [h["_index"].startswith(".ds-logs-docker.keep_14d-") for h in found["hits"]["hits"]] == [
+        True
+    ]
+
+
+@pytest.fixture
+async def aes(private_es: PrivateElasticsearch) -> AsyncIterator[AsyncElasticsearch]:
+    """An async client of the private node, as retention uses."""
+    async with AsyncElasticsearch(private_es.url, request_timeout=60) as client:
+        yield client
+
+
+def _old_generation(es: Elasticsearch, stream: str) -> str:
+    """A document from 2020 in the stream, rolled over: the backing index now past retention."""
+    _index(es, stream, OLD)
+    es.indices.rollover(alias=stream)
+    _index(es, stream)
+    return min(es.indices.get(index=stream).body, key=lambda name: name[-6:])
+
+
+async def test_retention_never_lists_rolls_over_or_deletes_another_tools_stream(
+    private_es: PrivateElasticsearch,
+    other_tool: str,
+    logpipe_setup: str,
+    aes: AsyncElasticsearch,
+    uid: str,
+) -> None:
+    """retention plan/apply skip another tool's stream with an expired backing index entirely."""
+    es, ns = private_es.client, uid
+    theirs_old = _old_generation(es, other_tool)
+    ours = f"logs-docker.keep_2d-{ns}"
+    ours_old = _old_generation(es, ours)
+    theirs_before = sorted(es.indices.get(index=other_tool).body)
+    rules = RetentionRules(RetentionConfig.model_validate({"default": "2d"}))
+    clock = time.time
+
+    planned = {p.stream for p in await plan(aes, rules, clock)}
+    assert ours in planned
+    assert other_tool not in planned
+
+    done = await apply(aes, rules, clock, f"logs-*-{ns}")
+    assert {p.stream for p in done.plans} == {ours}
+    assert done.deleted == (ours_old,)
+    assert other_tool not in done.rolled_over
+    assert sorted(es.indices.get(index=other_tool).body) == theirs_before
+    assert theirs_old in theirs_before
+
+
+def test_setup_says_which_streams_would_lose_their_only_template(
+    private_es: PrivateElasticsearch, uid: str
+) -> None:
+    """A stream only the old logs-*-* template matched: setup names it and says what to do."""
+    es, stream = private_es.client, f"logs-filebeat-{uid}"
+    old = index_template() | {"index_patterns": ["logs-*-*"]}
+    es.indices.put_index_template(name=TEMPLATE_NAME, **old)
+    with contextlib.suppress(NotFoundError):  # a low-priority logs-*-* another test may leave
+        es.indices.delete_index_template(name=FALLBACK)
+    _index(es, stream)
+    refused = setup_command(private_es.url)
+    assert refused.returncode != 0
+    assert stream in refused.stderr
+    assert "Give those data streams an index template of their own" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    es.indices.put_index_template(
+        name=f"filebeat-{uid}", index_patterns=[stream], priority=200, data_stream={}
+    )
+    done = setup_command(private_es.url)
+    assert done.returncode == 0, done.stderr
