@@ -10,11 +10,14 @@ TEMPLATE_PRIORITY = 550
 INDEX_PATTERNS = ["logs-*-*"]
 DEADLETTER_STREAM = "logs-logpipe.deadletter-default"
 # Bumped whenever the mappings change; `serve` compares it with the installed one.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 
 _KW = {"type": "keyword", "ignore_above": 1024}
 _DATE = {"type": "date_nanos"}
 _LONG = {"type": "long"}
+# No norms: they only weigh a hit by its field's length for scoring, and logs are read in
+# time order (docs/documents.md). Positions stay: phrase queries ("connection refused").
+_TEXT = {"type": "text", "norms": False}
 
 
 def _obj(**props: Any) -> dict[str, Any]:
@@ -27,7 +30,7 @@ MAPPINGS: dict[str, Any] = {
     "dynamic": False,
     "properties": {
         "@timestamp": _DATE,
-        "message": {"type": "text"},
+        "message": _TEXT,
         "stream": _KW,
         "tags": _KW,
         "attributes": {"type": "flattened", "ignore_above": 1024},
@@ -48,9 +51,9 @@ MAPPINGS: dict[str, Any] = {
             ingested={"type": "date"},
             original={"type": "keyword", "index": False, "doc_values": False},
             duration=_LONG,
-            reason={"type": "text"},
+            reason=_TEXT,
         ),
-        "error": _obj(message={"type": "text"}, type=_KW, stack_trace={"type": "text"}),
+        "error": _obj(message=_TEXT, type=_KW, stack_trace=_TEXT),
         "data_stream": _obj(type=_KW, dataset=_KW, namespace=_KW),
         "http": _obj(
             request=_obj(method=_KW, referrer=_KW),
