@@ -38,7 +38,7 @@ import orjson
 
 from bench import corpus, documents, procstat, report, services
 from collector import templates
-from collector.enrich import Doc
+from collector.enrich import Doc, document_labels
 
 Body = dict[str, Any]
 Mappings = dict[str, Any]
@@ -132,6 +132,32 @@ def _fluent_bit(body: Body) -> Body:
     }
 
 
+# What `docker compose up` puts on every container beside the service (Compose v2).
+COMPOSE_LABELS = {
+    "com.docker.compose.config-hash": "9c1f0e6b2d0f4c7e8a1b5d3c2e4f6a8b" * 2,
+    "com.docker.compose.container-number": "1",
+    "com.docker.compose.depends_on": "db:service_started:false",
+    "com.docker.compose.image": "sha256:" + "5b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e" * 2,
+    "com.docker.compose.oneoff": "False",
+    "com.docker.compose.project": "shop",
+    "com.docker.compose.project.config_files": "/srv/shop/docker-compose.yml",
+    "com.docker.compose.project.working_dir": "/srv/shop",
+    "com.docker.compose.version": "2.24.6",
+}
+
+
+def _compose_labels(body: Body) -> Body:
+    out = copy.deepcopy(body)
+    out["container"]["labels"] = {**COMPOSE_LABELS, **out["container"].get("labels", {})}
+    return out
+
+
+def _compose_kept(body: Body) -> Body:
+    out = _compose_labels(body)
+    out["container"]["labels"] = document_labels(out["container"]["labels"])
+    return out
+
+
 def _text(change: dict[str, Any]) -> Callable[[Mappings], None]:
     def apply(m: Mappings) -> None:
         props = m["properties"]
@@ -184,6 +210,13 @@ VARIANTS: dict[str, Variant] = {
         body=_without("data_stream", "event.dataset"),
     ),
     "no-labels": Variant("no container.labels", body=_without("container.labels")),
+    "compose-labels": Variant(
+        "the 9 labels Compose adds to every container, in container.labels",
+        body=_compose_labels,
+    ),
+    "compose-kept": Variant(
+        "of those, what the collector keeps (enrich.document_labels)", body=_compose_kept
+    ),
     "six-fields": Variant("@timestamp, message, stream, host, container name, level", body=_six),
     "fluent-bit": Variant(
         "as Fluent Bit sends the line (dynamic mapping, ids by Elasticsearch)",

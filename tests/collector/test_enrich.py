@@ -164,3 +164,29 @@ def test_format_ns_keeps_nanoseconds_to_the_end_of_date_nanos() -> None:
     assert format_ns(0) == "1970-01-01T00:00:00.000000000Z"
     assert format_ns(1_714_521_600_123_456_789) == "2024-05-01T00:00:00.123456789Z"
     assert format_ns(MAX_NS) == "2262-04-11T23:47:16.854775807Z"
+
+
+def test_compose_bookkeeping_labels_stay_out_of_documents() -> None:
+    """Compose's own labels (config hash, working dir, ...) are left out; the rest stay."""
+    labels = {
+        "com.docker.compose.project": "shop",
+        "com.docker.compose.service": "web",
+        "com.docker.compose.config-hash": "9c1f0e6b",
+        "com.docker.compose.container-number": "1",
+        "com.docker.compose.project.working_dir": "/srv/shop",
+        "com.docker.compose.version": "2.24.6",
+        "team": "core",
+    }
+    doc = log_document(make_source(**labels), make_log("x"), parse("x"), Context(), NOW)
+    assert doc.body["container"]["labels"] == {
+        "com.docker.compose.project": "shop",
+        "com.docker.compose.service": "web",
+        "team": "core",
+    }
+
+
+def test_a_container_without_labels_gets_no_empty_labels_object() -> None:
+    """No labels left means no `container.labels` at all."""
+    source = make_source(**{"com.docker.compose.oneoff": "False"})
+    doc = log_document(source, make_log("x"), parse("x"), Context(), NOW)
+    assert "labels" not in doc.body["container"]
