@@ -13,7 +13,9 @@ rotating each round, and the table gives the median and the range of the rounds.
 `--list` names the variants. The node cannot delete data streams: each round rolls the
 run's one stream over (so the variant's template applies to a fresh index) and deletes
 the index before; the run's template and last backing index are deleted at the end,
-leaving one empty write index (`.ds-logs-bench.cost<run>-default-*`).
+leaving one empty write index (`.ds-logs-bench.cost<run>-default-*`). The documents
+are built in this process by the work tree's collector (the table's commit says
+`+dirty` when `collector/` had changes).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import copy
 import hashlib
 import os
 import statistics
+import subprocess
 import time
 import urllib.error
 from collections.abc import Callable
@@ -377,6 +380,20 @@ def measure(run: str, stream: str, docs: list[Doc], variant: Variant) -> Run:
     return Run(net / n * 1e6, used / n * 1e6, seconds, failed, load)
 
 
+def code_commit() -> str:
+    """The commit whose collector builds the documents, in this process, from the work
+    tree: '+dirty' when `collector/` has changes."""
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", "collector"],
+        cwd=report.ROOT, capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    head = subprocess.run(
+        ["git", "rev-parse", "--short=7", "HEAD"],
+        cwd=report.ROOT, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    return head + ("+dirty" if dirty else "")
+
+
 def cleanup(run: str, stream: str) -> None:
     """Delete the run's template and every index it can (the write index must stay)."""
     services.free_disk(stream)
@@ -401,6 +418,7 @@ def main() -> None:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variant(s) {', '.join(unknown)}: see --list")
+    measured = code_commit()
     run = services.run_id()
     stream = f"logs-bench.cost{run}-default"
     docs = build(run, args.docs)
@@ -418,7 +436,7 @@ def main() -> None:
     finally:
         cleanup(run, stream)
     loads.append(os.getloadavg()[0])
-    publish(args, names, results, loads, docs)
+    publish(args, names, results, loads, docs, measured)
 
 
 def publish(
@@ -427,6 +445,7 @@ def publish(
     results: dict[str, list[Run]],
     loads: list[float],
     docs: list[Doc],
+    measured: str,
 ) -> None:
     """The table: per variant the median and range of the rounds."""
     base = statistics.median(r.cpu_us for r in results[names[0]]) or 1.0
@@ -472,6 +491,7 @@ def publish(
             f"load average (1 min) {loads[0]:.2f} at the start, {loads[1]:.2f} at the end",
         ],
         args.append,
+        measured,
     )
 
 

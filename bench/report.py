@@ -52,8 +52,18 @@ def table(header: Row, rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def publish(title: str, header: Row, rows: list[Row], notes: list[str], append: bool) -> None:
-    """Print the table; append it (with commit, machine, command, notes) to BENCHMARKS.md."""
+def publish(
+    title: str,
+    header: Row,
+    rows: list[Row],
+    notes: list[str],
+    append: bool,
+    measured: str | None = None,
+) -> None:
+    """Print the table; append it (with commit, machine, command, notes) to BENCHMARKS.md.
+
+    `measured` is the commit as `commit()` named it when the run began (a run that builds
+    its documents in process measures the code of that moment, not of its end)."""
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     module = sys.argv[0].removeprefix(str(ROOT) + "/").removesuffix(".py").replace("/", ".")
     command = " ".join(["python -m", module, *sys.argv[1:]])
@@ -61,7 +71,7 @@ def publish(title: str, header: Row, rows: list[Row], notes: list[str], append: 
         [
             f"### {title} ({started})",
             "",
-            f"commit `{commit()}`; {machine()}",
+            f"commit `{measured or commit()}`; {machine()}",
             f"command: `{command}`",
             "",
             table(header, rows),
