@@ -122,23 +122,19 @@ def spliced_body(body: dict[str, Any], cache: dict[int, bytes]) -> bytes:
     return own[:-1] + b"," + shared + b"}\n"
 
 
-# --- document id (collector.enrich.log_id: blake2b of the joined parts, per record) ---
+# --- document id (collector.enrich.log_id: ns, then blake2b of the other parts) ---
 
-_HASHERS: dict[tuple[str, str, str], Any] = {}
+_SUFFIXES: dict[tuple[str, str, str, int], bytes] = {}
 
 
 def log_id_prefixed(host: str, container_id: str, stream: str, ts: int, seq: int) -> str:
-    """The same id: a blake2b state fed the per-stream prefix once, copied per record."""
-    key = (host, container_id, stream)
-    base = _HASHERS.get(key)
-    if base is None:
-        base = _HASHERS[key] = hashlib.blake2b(
-            f"{host}\x1f{container_id}\x1f{stream}\x1f".encode("utf-8", "surrogatepass"),
-            digest_size=16,
-        )
-    h = base.copy()
-    h.update(b"%d\x1f%d" % (ts, seq))
-    return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode("ascii")
+    """The same id: the hash of (host, container, stream, seq) made once per key."""
+    key = (host, container_id, stream, seq)
+    suffix = _SUFFIXES.get(key)
+    if suffix is None:
+        raw = f"{host}\x1f{container_id}\x1f{stream}\x1f{seq}".encode("utf-8", "surrogatepass")
+        suffix = _SUFFIXES[key] = hashlib.blake2b(raw, digest_size=8).digest()
+    return base64.urlsafe_b64encode(ts.to_bytes(8, "big") + suffix).rstrip(b"=").decode("ascii")
 
 
 # --- routing (collector.enrich.route per record, then Route.stream / .stream_dataset) ---
@@ -289,7 +285,7 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, Case, str, Case, int]]:
         ("route a record", "enrich.route + .stream + .stream_dataset", route_now,
          "cached per (source, level, rules object)", route_new, len(routed)),
         ("document id", "enrich.log_id", id_now,
-         "blake2b state per stream, copy() per record", id_prefixed, len(records)),
+         "hash per (source, stream, seq) in a dict", id_prefixed, len(records)),
         ("shipper: wire line", "batch._record_line (wire.log_line: msgspec)", line_now,
          "bytes template, orjson for the message only", line_bytes, len(records)),
     ]  # fmt: skip

@@ -59,9 +59,13 @@ def publish(
     notes: list[str],
     append: bool,
     section: str | None = None,
+    measured: str | None = None,
 ) -> None:
     """Print the table; append it (with commit, machine, command, notes) to BENCHMARKS.md:
-    at the end (under Runs), or at the end of its own `## section`, made before Runs."""
+    at the end (under Runs), or at the end of its own `## section`, made before Runs.
+
+    `measured` is the commit as `commit()` named it when the run began (a run that builds
+    its documents in process measures the code of that moment, not of its end)."""
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     module = sys.argv[0].removeprefix(str(ROOT) + "/").removesuffix(".py").replace("/", ".")
     command = " ".join(["python -m", module, *sys.argv[1:]])
@@ -69,7 +73,7 @@ def publish(
         [
             f"### {title} ({started})",
             "",
-            f"commit `{commit()}`; {machine()}",
+            f"commit `{measured or commit()}`; {machine()}",
             f"command: `{command}`",
             "",
             table(header, rows),

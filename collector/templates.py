@@ -18,11 +18,14 @@ INDEX_PATTERNS = ["logs-*.keep_*-*", "logs-logpipe.deadletter-*"]
 # round number. Matching only our names, it takes nothing from the others.
 TEMPLATE_PRIORITY = 550
 # Bumped whenever the mappings change; `serve` compares it with the installed one.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 
 _KW = {"type": "keyword", "ignore_above": 1024}
 _DATE = {"type": "date_nanos"}
 _LONG = {"type": "long"}
+# No norms: they only weigh a hit by its field's length for scoring, and logs are read in
+# time order (docs/documents.md). Positions stay: phrase queries ("connection refused").
+_TEXT = {"type": "text", "norms": False}
 
 
 def _obj(**props: Any) -> dict[str, Any]:
@@ -35,7 +38,7 @@ MAPPINGS: dict[str, Any] = {
     "dynamic": False,
     "properties": {
         "@timestamp": _DATE,
-        "message": {"type": "text"},
+        "message": _TEXT,
         "stream": _KW,
         "tags": _KW,
         "attributes": {"type": "flattened", "ignore_above": 1024},
@@ -56,9 +59,9 @@ MAPPINGS: dict[str, Any] = {
             ingested={"type": "date"},
             original={"type": "keyword", "index": False, "doc_values": False},
             duration=_LONG,
-            reason={"type": "text"},
+            reason=_TEXT,
         ),
-        "error": _obj(message={"type": "text"}, type=_KW, stack_trace={"type": "text"}),
+        "error": _obj(message=_TEXT, type=_KW, stack_trace=_TEXT),
         "data_stream": _obj(type=_KW, dataset=_KW, namespace=_KW),
         "http": _obj(
             request=_obj(method=_KW, referrer=_KW),

@@ -27,7 +27,7 @@ from collector import app as app_module
 from collector.app import make_app
 from collector.config import CollectorConfig
 from collector.deadletter import unreadable_line
-from collector.enrich import doc_id
+from collector.enrich import ordered_id
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS
@@ -409,7 +409,7 @@ async def test_value_the_template_refuses_is_dead_lettered(api: Api, es: Elastic
     status, answer, _ = await api.post(body(source(), event, log("fine", t)))
     assert status == 200
     assert (answer["indexed"], answer["dead_lettered"]) == (1, 1)
-    dead_id = doc_id(HOST, CONTAINER, "event", t, "die")
+    dead_id = ordered_id(t, HOST, CONTAINER, "event", "die")
     [dead] = stored(es, DEADLETTER_STREAM, [dead_id]).values()
     assert "[process.exit_code]" in dead["error"]["message"]
     assert "out of range of long" in dead["error"]["message"]

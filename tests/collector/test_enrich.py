@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import gc
 
 from collector.enrich import (
     Context,
-    doc_id,
     event_document,
     format_ns,
+    gap_document,
     log_document,
     log_id,
+    ordered_id,
 )
 from collector.parse import parse
-from collector.wire import MAX_NS, Event, Log, Source
+from collector.wire import MAX_NS, Event, Gap, Log, Source
 
 NOW = "2024-05-01T00:00:00.000Z"
 
@@ -97,7 +99,54 @@ def test_ids_are_deterministic_per_host_container_stream_time_and_sequence() -> 
     b = log_document(make_source(), make_log("y", seq=0), parse("y"), Context(), NOW)
     c = log_document(make_source(), make_log("x", seq=1), parse("x"), Context(), NOW)
     assert a.id == b.id != c.id
-    assert log_id("h", "c", "stdout", 5, 1) == doc_id("h", "c", "stdout", 5, 1)
+    t = 1_714_521_600_000_000_001
+    assert (a.id, c.id) == (
+        log_id("h1", "c" * 64, "stdout", t, 0),
+        log_id("h1", "c" * 64, "stdout", t, 1),
+    )
+    assert log_id("h", "c", "stdout", 5, 1) == ordered_id(5, "h", "c", "stdout", 1)
+
+
+def _raw(doc_id: str) -> bytes:
+    return base64.urlsafe_b64decode(doc_id + "==")
+
+
+def test_ids_start_with_the_timestamp_so_they_sort_by_time() -> None:
+    """An _id is the line's ns as 8 big-endian bytes, then a hash: later lines sort after."""
+    stamps = [5, 1_714_521_600_000_000_001, 1_714_521_600_000_000_002, MAX_NS]
+    ids = [
+        log_document(make_source(), make_log("x", ts=t), parse("x"), Context(), NOW).id
+        for t in stamps
+    ]
+    assert [int.from_bytes(_raw(i)[:8], "big") for i in ids] == stamps
+    assert sorted(_raw(i) for i in ids) == [_raw(i) for i in ids]
+    assert {len(i) for i in ids} == {22}
+
+
+def test_ids_of_the_same_instant_differ_by_source_stream_and_sequence() -> None:
+    """Lines of one ns from other containers, streams or sequence numbers get other ids."""
+    t = 1_714_521_600_000_000_001
+    same = [
+        log_id("h1", "c" * 64, "stdout", t, 0),
+        log_id("h2", "c" * 64, "stdout", t, 0),
+        log_id("h1", "d" * 64, "stdout", t, 0),
+        log_id("h1", "c" * 64, "stderr", t, 0),
+        log_id("h1", "c" * 64, "stdout", t, 1),
+    ]
+    assert len(set(same)) == len(same)
+    assert {_raw(i)[:8] for i in same} == {t.to_bytes(8, "big")}
+
+
+def test_event_and_gap_ids_start_with_their_timestamp() -> None:
+    """Lifecycle events and gaps get stable ids that sort by their @timestamp too."""
+    event = Event(kind="event", src=0, ts=7, action="die", exit_code=0)
+    gap = Gap(kind="gap", src=0, stream="stderr", from_ts=3, to_ts=9, reason="rotated")
+    first = event_document(make_source(), event, Context(), NOW)
+    again = event_document(make_source(), event, Context(), NOW)
+    lost = gap_document(make_source(), gap, Context(), NOW)
+    assert first.id == again.id == ordered_id(7, "h1", "c" * 64, "event", "die")
+    assert lost.id == ordered_id(9, "h1", "c" * 64, "stderr", "gap", 3)
+    assert int.from_bytes(_raw(lost.id)[:8], "big") == 9
 
 
 def test_event_document_says_what_happened() -> None:
@@ -114,3 +163,29 @@ def test_format_ns_keeps_nanoseconds_to_the_end_of_date_nanos() -> None:
     assert format_ns(0) == "1970-01-01T00:00:00.000000000Z"
     assert format_ns(1_714_521_600_123_456_789) == "2024-05-01T00:00:00.123456789Z"
     assert format_ns(MAX_NS) == "2262-04-11T23:47:16.854775807Z"
+
+
+def test_compose_bookkeeping_labels_stay_out_of_documents() -> None:
+    """Compose's own labels (config hash, working dir, ...) are left out; the rest stay."""
+    labels = {
+        "com.docker.compose.project": "shop",
+        "com.docker.compose.service": "web",
+        "com.docker.compose.config-hash": "9c1f0e6b",
+        "com.docker.compose.container-number": "1",
+        "com.docker.compose.project.working_dir": "/srv/shop",
+        "com.docker.compose.version": "2.24.6",
+        "team": "core",
+    }
+    doc = log_document(make_source(**labels), make_log("x"), parse("x"), Context(), NOW)
+    assert doc.body["container"]["labels"] == {
+        "com.docker.compose.project": "shop",
+        "com.docker.compose.service": "web",
+        "team": "core",
+    }
+
+
+def test_a_container_without_labels_gets_no_empty_labels_object() -> None:
+    """No labels left means no `container.labels` at all."""
+    source = make_source(**{"com.docker.compose.oneoff": "False"})
+    doc = log_document(source, make_log("x"), parse("x"), Context(), NOW)
+    assert "labels" not in doc.body["container"]
