@@ -19,8 +19,8 @@ from collector.config import CollectorConfig, config_path, file_settings, load_c
 from collector.errors import CollectorError, ConfigError
 from collector.es_client import elasticsearch_client, sink_settings
 from collector.kibana import KibanaSettings, import_saved_objects
-from collector.retention import RetentionState, lifecycle_loop
-from collector.retention_cli import add_commands as add_retention_commands
+from collector.retention.cli import add_commands as add_retention_commands
+from collector.retention.lifecycle import RetentionState, lifecycle_loop
 from collector.runtime import EXIT_CONFIG, EXIT_RUNTIME, installed_version, tune_gc, tune_malloc
 from collector.sink import Sink
 from collector.templates import INDEX_PATTERNS, index_template

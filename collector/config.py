@@ -19,7 +19,7 @@ from pydantic_settings import (
 
 from collector import envnames
 from collector.errors import ConfigError
-from collector.retention_rules import RetentionConfig
+from collector.retention.rules import RetentionConfig
 from collector.wire import NAME_PART_PATTERN
 
 

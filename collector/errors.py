@@ -12,8 +12,8 @@
     │   └── KibanaError        Kibana unreachable, or it refused a saved object (names it)
     └── RetentionError         Elasticsearch failed a rollover, listing or deletion
 
-Only the edge modules (app.py and kibana.py for aiohttp; sink.py, retention.py and
-retention_facts.py for elasticsearch) convert foreign exceptions into these, with
+Only the edge modules (app.py and kibana.py for aiohttp; sink.py, retention/lifecycle.py
+and retention/facts.py for elasticsearch) convert foreign exceptions into these, with
 ``raise ... from exc``.
 """
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 
 from collector.errors import RetentionError
-from collector.retention_rules import is_logpipe_stream
+from collector.retention.rules import is_logpipe_stream
 from collector.templates import INDEX_PATTERNS
 
 log = logging.getLogger("logpipe.collector.retention")

@@ -14,9 +14,9 @@ from typing import TextIO
 
 from collector.config import CollectorConfig, load_config
 from collector.es_client import elasticsearch_client
-from collector.retention import Applied, IndexPlan, StreamPlan, apply, plan
-from collector.retention_facts import ALL_STREAMS
-from collector.retention_rules import RetentionRules, is_duration, seconds
+from collector.retention.facts import ALL_STREAMS
+from collector.retention.lifecycle import Applied, IndexPlan, StreamPlan, apply, plan
+from collector.retention.rules import RetentionRules, is_duration, seconds
 
 COLUMNS = ("STREAM", "RULE", "KEEP", "INDEX", "AGE", "SIZE", "DOCS", "ACTION")
 

@@ -4,7 +4,7 @@ No ILM needed: the collector lists data streams with ``_resolve/index``, rolls e
 over with ``conditions`` (Elasticsearch evaluates them, so several collectors can run
 this at once), and deletes every backing index, never the write index, whose newest
 document is older than its stream's retention. A delete that finds the index already
-gone (another collector was faster) counts as done. This module and retention_facts
+gone (another collector was faster) counts as done. This module and facts.py
 are the only places the lifecycle catches the elasticsearch client's exceptions.
 """
 
@@ -25,8 +25,8 @@ from prometheus_client import Counter
 
 from collector.config import load_config
 from collector.errors import ConfigError, RetentionError
-from collector.retention_facts import ALL_STREAMS, IndexFacts, StreamFacts, es_step, gather_facts
-from collector.retention_rules import RetentionConfig, RetentionRules, RulesHolder, seconds
+from collector.retention.facts import ALL_STREAMS, IndexFacts, StreamFacts, es_step, gather_facts
+from collector.retention.rules import RetentionConfig, RetentionRules, RulesHolder, seconds
 
 log = logging.getLogger("logpipe.collector.retention")
 
