@@ -12,17 +12,17 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
-from elasticsearch import AsyncElasticsearch, OrjsonSerializer
 
 from collector import jsonlog, settings_table
 from collector.app import make_app
 from collector.config import CollectorConfig, config_path, file_settings, load_config
 from collector.errors import CollectorError, ConfigError
+from collector.es_client import elasticsearch_client, sink_settings
 from collector.kibana import KibanaSettings, import_saved_objects
-from collector.retention import RetentionState, lifecycle_loop
-from collector.retention_cli import add_commands as add_retention_commands
+from collector.retention.cli import add_commands as add_retention_commands
+from collector.retention.lifecycle import RetentionState, lifecycle_loop
 from collector.runtime import EXIT_CONFIG, EXIT_RUNTIME, installed_version, tune_gc, tune_malloc
-from collector.sink import Sink, SinkSettings
+from collector.sink import Sink
 from collector.templates import INDEX_PATTERNS, index_template
 
 log = logging.getLogger("logpipe.collector")
@@ -41,39 +41,6 @@ EPILOG = """\
 exit status: 0 done (serve: stopped by SIGTERM/SIGINT); 1 a runtime failure (e.g.
 Elasticsearch did not answer);
 2 bad configuration or command line (the message names the setting to change)."""
-
-
-def elasticsearch_client(config: CollectorConfig) -> AsyncElasticsearch:
-    """The official async client, configured from the collector's settings."""
-    auth: dict[str, object] = {}
-    if config.es_api_key:
-        auth["api_key"] = config.es_api_key
-    elif config.es_username:
-        auth["basic_auth"] = (config.es_username, config.es_password or "")
-    if config.es_ca_file:
-        auth["ca_certs"] = str(config.es_ca_file)
-    return AsyncElasticsearch(
-        config.es_url,
-        request_timeout=60,
-        retry_on_timeout=False,
-        max_retries=0,
-        # orjson reads the `_bulk` answers (a status per document) faster than stdlib json.
-        serializer=OrjsonSerializer(),
-        **auth,  # type: ignore[arg-type]
-    )
-
-
-def sink_settings(config: CollectorConfig) -> SinkSettings:
-    """Bulk bounds from the config."""
-    return SinkSettings(
-        max_bytes=config.bulk_max_bytes,
-        max_docs=config.bulk_max_docs,
-        concurrency=config.bulk_concurrency,
-        merge_below=config.bulk_merge_below,
-        merge_wait=config.bulk_merge_wait,
-        retry_deadline=config.es_retry_seconds,
-        request_timeout=config.es_request_timeout,
-    )
 
 
 def server_ssl(config: CollectorConfig) -> ssl.SSLContext | None:

@@ -29,7 +29,7 @@ from collector.errors import (
     Unauthorized,
     UnsupportedMedia,
 )
-from collector.retention_rules import RulesHolder
+from collector.retention.rules import RulesHolder
 from collector.runtime import fast_zlib
 from collector.sink import Sink
 from collector.templates import DEADLETTER_STREAM

@@ -18,15 +18,10 @@ from pydantic_settings import (
 )
 
 from collector import envnames
+from collector.commas import split_commas
 from collector.errors import ConfigError
-from collector.retention_rules import RetentionConfig
+from collector.retention.rules import RetentionConfig
 from collector.wire import NAME_PART_PATTERN
-
-
-def _split_commas(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
 
 
 class _Section(BaseModel):
@@ -137,8 +132,8 @@ class CollectorConfig(BaseSettings):
         "info", description="Least level of the JSON log lines on stdout."
     )
 
-    _split_es_url = field_validator("es_url", mode="before")(_split_commas)
-    _split_tokens = field_validator("tokens", mode="before")(_split_commas)
+    _split_es_url = field_validator("es_url", mode="before")(split_commas)
+    _split_tokens = field_validator("tokens", mode="before")(split_commas)
 
     @field_validator("es_url")
     @classmethod

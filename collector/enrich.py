@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from collector.parse import Http, Parsed
-from collector.retention_rules import RulesHolder, stream_dataset
+from collector.retention.rules import RulesHolder, stream_dataset
 from collector.wire import Event, Gap, Log, LogFields, Source
 
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"

@@ -12,9 +12,9 @@
     │   └── KibanaError        Kibana unreachable, or it refused a saved object (names it)
     └── RetentionError         Elasticsearch failed a rollover, listing or deletion
 
-Only the edge modules (app.py and kibana.py for aiohttp; sink.py, retention.py and
-retention_facts.py for elasticsearch) convert foreign exceptions into these, with
-``raise ... from exc``.
+Only the edge modules convert foreign exceptions into these, with ``raise ... from exc``:
+app.py and kibana.py those of aiohttp, es_failures.py those of elasticsearch (for
+sink.py and the retention lifecycle alike).
 """
 
 from __future__ import annotations

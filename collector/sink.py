@@ -5,8 +5,7 @@ connection errors, timeouts: resent with exponential backoff and full jitter unt
 deadline, then :class:`~collector.errors.RetryableSinkError`, which the API answers
 with 429/503 and ``Retry-After`` so the shipper sends the batch again), or reject (any
 other 4xx: a stand-in goes to the dead-letter data stream with the reason, which counts
-as delivered). This is the only module that catches the elasticsearch client's
-exceptions.
+as delivered). What the elasticsearch client's exceptions mean is decided in es_failures.py.
 """
 
 from __future__ import annotations
@@ -21,12 +20,18 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from elasticsearch import AsyncElasticsearch
 
 from collector import deadletter, metrics
-from collector.bulk import FILTER, Outcome, Round, chunks, encode, encode_all, retryable, settle
+from collector.bulk import FILTER, Outcome, Round, chunks, encode, encode_all, settle
 from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
+from collector.es_failures import (
+    ES_ERRORS,
+    bulk_failure,
+    template_not_installed,
+    template_unreadable,
+)
 from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, TEMPLATE_VERSION
 
 __all__ = ["Outcome", "Sink", "SinkSettings", "encode"]
@@ -256,13 +261,9 @@ class Sink:
                     operations=payload,  # type: ignore[arg-type]
                     filter_path=FILTER,
                 )
-            except ApiError as exc:
-                status = exc.meta.status
-                if status != 413 and not retryable(status):
-                    raise SinkError(f"Elasticsearch refused the bulk request: {exc}") from exc
-                return None, status, f"HTTP {status}: {exc.message}"
-            except TransportError as exc:  # connection refused or reset, timeout, TLS
-                return None, None, f"cannot reach Elasticsearch: {exc}"
+            except ES_ERRORS as exc:  # a refusal as a whole raises SinkError
+                failed = bulk_failure(exc)
+                return None, failed.status, failed.why
             finally:
                 metrics.BULK_SECONDS.observe(time.perf_counter() - started)
         return dict(resp.body), 200, ""
@@ -301,7 +302,7 @@ class Sink:
         try:
             es = self._es.options(request_timeout=_PROBE_TIMEOUT)
             resp = await es.cluster.health(timeout="1s")
-        except (ApiError, TransportError):
+        except ES_ERRORS:
             return False
         return bool(resp.body.get("status"))
 
@@ -310,15 +311,8 @@ class Sink:
         try:
             es = self._es.options(request_timeout=_PROBE_TIMEOUT)
             resp = await es.indices.get_index_template(name=TEMPLATE_NAME)
-        except ApiError as exc:
-            if exc.meta.status == 404:
-                raise SetupError(
-                    f"index template '{TEMPLATE_NAME}' is missing: run `logpipe-collector setup` "
-                    "against this Elasticsearch (until then batches are answered 503)"
-                ) from exc
-            raise SetupError(f"cannot read the index template: {exc}") from exc
-        except TransportError as exc:
-            raise SetupError(f"cannot reach Elasticsearch to check the template: {exc}") from exc
+        except ES_ERRORS as exc:
+            template_unreadable(exc)
         templates = resp.body.get("index_templates", [])
         installed = templates[0]["index_template"] if templates else {}
         version = installed.get("version")
@@ -339,17 +333,8 @@ class Sink:
         """Create or update our index template (idempotent)."""
         try:
             await self._es.indices.put_index_template(name=TEMPLATE_NAME, **body)
-        except ApiError as exc:
-            if "to no longer match a data stream template" in str(exc):
-                # Streams another tool made while an older logpipe template matched logs-*-*.
-                raise SetupError(
-                    f"cannot narrow the index template to logpipe's own streams: {exc}. Give "
-                    "those data streams an index template of their own (Elasticsearch's "
-                    "built-in `logs` template, or the other tool's), then run setup again"
-                ) from exc
-            raise SetupError(f"cannot install the index template: {exc}") from exc
-        except TransportError as exc:
-            raise SetupError(f"cannot install the index template: {exc}") from exc
+        except ES_ERRORS as exc:
+            template_not_installed(exc)
 
 
 @dataclass(slots=True)

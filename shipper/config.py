@@ -9,15 +9,9 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from collector import envnames
+from collector.commas import split_commas
 from collector.runtime import EventLoop
 from shipper.errors import ConfigError
-
-
-def _split_commas(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
 
 GlobList = Annotated[list[str], NoDecode]
 
@@ -128,7 +122,7 @@ class ShipperConfig(BaseSettings):
         "include_labels",
         "exclude_labels",
         mode="before",
-    )(_split_commas)
+    )(split_commas)
 
     @field_validator("collector_url")
     @classmethod

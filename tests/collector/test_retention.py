@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from collector.config import load_config
-from collector.retention import (
+from collector.retention.facts import _NAMES_PER_REQUEST, _groups
+from collector.retention.lifecycle import (
     IndexFacts,
     RetentionState,
     StreamFacts,
     _would_roll,
     decide,
 )
-from collector.retention_facts import _NAMES_PER_REQUEST, _groups
-from collector.retention_rules import RetentionConfig, RetentionRules
+from collector.retention.rules import RetentionConfig, RetentionRules
 
 DAY = 86400.0
 NOW = 1_800_000_000.0

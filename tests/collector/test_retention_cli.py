@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from collector.retention import IndexPlan, StreamPlan
-from collector.retention_cli import action, add_commands, human_age, human_size, render_table
+from collector.retention.cli import action, add_commands, human_age, human_size, render_table
+from collector.retention.lifecycle import IndexPlan, StreamPlan
 
 
 def _parse(*argv: str) -> argparse.Namespace:

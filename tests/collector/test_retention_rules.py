@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from collector.config import load_config
 from collector.enrich import Context, route
 from collector.errors import ConfigError
-from collector.retention_rules import (
+from collector.retention.rules import (
     RetentionConfig,
     RetentionRules,
     RulesHolder,

@@ -3,6 +3,7 @@ document a pipeline indexed, and the shipper's metrics and log."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -13,6 +14,7 @@ from typing import Any
 import docker
 
 from tests.conftest import Pipeline, wait_until
+from tests.integration import capture
 
 
 def run(client: docker.DockerClient, p: Pipeline, cmd: str, **kw: Any) -> Any:
@@ -68,21 +70,8 @@ def messages(p: Pipeline, container_id: str) -> Counter[str]:
     return out
 
 
-def line_count(p: Pipeline, container_id: str) -> int:
-    """Log lines (not events) indexed for a container."""
-    return p.count(
-        {
-            "bool": {
-                "filter": [{"term": {"container.id": container_id}}],
-                "must_not": [{"term": {"event.kind": "event"}}],
-            }
-        }
-    )
-
-
-def wait_lines(p: Pipeline, container_id: str, n: int, timeout: float = 120) -> int:
-    """Wait until at least `n` log lines of the container are indexed."""
-    return int(wait_until(lambda: (c := line_count(p, container_id)) >= n and c, timeout, 0.5))
+# Capture's wait, given longer by default: delivery tests stop and restart whole services.
+wait_lines = functools.partial(capture.wait_lines, timeout=120)
 
 
 def assert_each_once(p: Pipeline, container_id: str, prefix: str, n: int) -> None:

@@ -21,9 +21,9 @@ from collector.__main__ import parser as collector_parser
 from collector.config import load_config
 from collector.enrich import Context, log_document, route
 from collector.parse import Parsed
-from collector.retention import Applied, RetentionState, apply, lifecycle_loop, plan
-from collector.retention_facts import gather_facts
-from collector.retention_rules import RetentionConfig, RetentionRules, RulesHolder
+from collector.retention.facts import gather_facts
+from collector.retention.lifecycle import Applied, RetentionState, apply, lifecycle_loop, plan
+from collector.retention.rules import RetentionConfig, RetentionRules, RulesHolder
 from collector.templates import TEMPLATE_NAME, index_template
 from collector.wire import Hints, Log, Source
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from elasticsearch import AsyncElasticsearch, Elasticsearch, NotFoundError
 
-from collector.retention import apply, plan
-from collector.retention_rules import RetentionConfig, RetentionRules
+from collector.retention.lifecycle import apply, plan
+from collector.retention.rules import RetentionConfig, RetentionRules
 from collector.templates import DEADLETTER_STREAM, INDEX_PATTERNS, TEMPLATE_NAME, index_template
 from tests.conftest import PrivateElasticsearch
 from tests.integration.test_collector_outages import FALLBACK, setup_command

@@ -4,8 +4,8 @@ No ILM needed: the collector lists data streams with ``_resolve/index``, rolls e
 over with ``conditions`` (Elasticsearch evaluates them, so several collectors can run
 this at once), and deletes every backing index, never the write index, whose newest
 document is older than its stream's retention. A delete that finds the index already
-gone (another collector was faster) counts as done. This module and retention_facts
-are the only places the lifecycle catches the elasticsearch client's exceptions.
+gone (another collector was faster) counts as done. Elasticsearch's failures become
+RetentionError in es_failures.py.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError, TransportError
+from elasticsearch import AsyncElasticsearch
 from prometheus_client import Counter
 
 from collector.config import load_config
 from collector.errors import ConfigError, RetentionError
-from collector.retention_facts import ALL_STREAMS, IndexFacts, StreamFacts, es_step, gather_facts
-from collector.retention_rules import RetentionConfig, RetentionRules, RulesHolder, seconds
+from collector.es_failures import Failure, answer_unless
+from collector.retention.facts import ALL_STREAMS, IndexFacts, StreamFacts, es_step, gather_facts
+from collector.retention.rules import RetentionConfig, RetentionRules, RulesHolder, seconds
 
 log = logging.getLogger("logpipe.collector.retention")
 
@@ -142,30 +143,35 @@ async def plan(
 
 
 async def _rollover(es: AsyncElasticsearch, stream: str, rules: RetentionRules) -> bool:
-    try:
-        body = await es.indices.rollover(
-            alias=stream, conditions=rules.config.rollover.conditions()
-        )
-    except NotFoundError:
-        return False
-    except ApiError as exc:
-        if exc.error == "resource_already_exists_exception":
-            return False  # another collector rolled it over at the same moment
-        raise RetentionError(f"rolling over {stream}: {exc}") from exc
-    except TransportError as exc:
-        raise RetentionError(f"rolling over {stream}: cannot reach Elasticsearch: {exc}") from exc
-    return bool(body.body.get("rolled_over"))
+    body = await answer_unless(
+        es.indices.rollover(alias=stream, conditions=rules.config.rollover.conditions()),
+        _rolled_elsewhere,
+        RetentionError,
+        lambda failed: f"rolling over {stream}: {_rollover_failure(failed)}",
+    )
+    return body is not None and bool(body.body.get("rolled_over"))
+
+
+def _rollover_failure(failed: Failure) -> str:
+    if failed.status is None:
+        return f"cannot reach Elasticsearch: {failed.text}"
+    return failed.text
+
+
+def _rolled_elsewhere(failed: Failure) -> bool:
+    """The stream is gone, or another collector rolled it over at the same moment."""
+    return failed.status == 404 or failed.reason == "resource_already_exists_exception"
 
 
 async def _delete(es: AsyncElasticsearch, index: str) -> bool:
     """Delete one backing index; False if it was already gone."""
-    try:
-        await es.indices.delete(index=index)
-    except NotFoundError:
-        return False
-    except (ApiError, TransportError) as exc:
-        raise RetentionError(f"deleting {index}: {exc}") from exc
-    return True
+    deleted = await answer_unless(
+        es.indices.delete(index=index),
+        lambda failed: failed.status == 404,
+        RetentionError,
+        lambda failed: f"deleting {index}: {failed.text}",
+    )
+    return deleted is not None
 
 
 async def apply(

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from elasticsearch import AsyncElasticsearch
 
 from collector.errors import RetentionError
-from collector.retention_rules import is_logpipe_stream
+from collector.es_failures import Failure, answer
+from collector.retention.rules import is_logpipe_stream
 from collector.templates import INDEX_PATTERNS
 
 log = logging.getLogger("logpipe.collector.retention")
@@ -51,14 +52,16 @@ class StreamFacts:
 
 async def es_step(what: str, call: Awaitable[T]) -> T:
     """Await an Elasticsearch call; its failures become RetentionError saying `what` failed."""
-    try:
-        return await call
-    except ApiError as exc:
-        raise RetentionError(f"{what}: Elasticsearch answered {exc.meta.status}: {exc}") from exc
-    except TransportError as exc:
-        raise RetentionError(
-            f"{what}: cannot reach Elasticsearch: {exc} (is it running where LOGPIPE_ES_URL says?)"
-        ) from exc
+    return await answer(call, RetentionError, lambda failed: _failed_step(what, failed))
+
+
+def _failed_step(what: str, failed: Failure) -> str:
+    if failed.status is None:
+        return (
+            f"{what}: cannot reach Elasticsearch: {failed.text} "
+            "(is it running where LOGPIPE_ES_URL says?)"
+        )
+    return f"{what}: Elasticsearch answered {failed.status}: {failed.text}"
 
 
 async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> list[StreamFacts]:

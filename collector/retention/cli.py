@@ -12,12 +12,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
-from elasticsearch import AsyncElasticsearch
-
 from collector.config import CollectorConfig, load_config
-from collector.retention import Applied, IndexPlan, StreamPlan, apply, plan
-from collector.retention_facts import ALL_STREAMS
-from collector.retention_rules import RetentionRules, is_duration, seconds
+from collector.es_client import elasticsearch_client
+from collector.retention.facts import ALL_STREAMS
+from collector.retention.lifecycle import Applied, IndexPlan, StreamPlan, apply, plan
+from collector.retention.rules import RetentionRules, is_duration, seconds
 
 COLUMNS = ("STREAM", "RULE", "KEEP", "INDEX", "AGE", "SIZE", "DOCS", "ACTION")
 
@@ -60,13 +59,6 @@ def _config(args: argparse.Namespace) -> CollectorConfig:
     return load_config(path)
 
 
-def _client(config: CollectorConfig) -> AsyncElasticsearch:
-    # Imported here: __main__ imports this module to build its command line.
-    from collector.__main__ import elasticsearch_client
-
-    return elasticsearch_client(config)
-
-
 def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """`retention plan`: print each stream, rule, backing index and what apply would do."""
     config = _config(args)
@@ -83,7 +75,7 @@ def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
 async def _plan(
     config: CollectorConfig, pattern: str, clock: Callable[[], float]
 ) -> list[StreamPlan]:
-    async with _client(config) as es:
+    async with elasticsearch_client(config) as es:
         return await plan(es, RetentionRules(config.retention), clock, pattern)
 
 
@@ -96,7 +88,7 @@ def run_apply(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 async def _apply(config: CollectorConfig, pattern: str) -> Applied:
-    async with _client(config) as es:
+    async with elasticsearch_client(config) as es:
         return await apply(es, RetentionRules(config.retention), time.time, pattern)
 
 

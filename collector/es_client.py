@@ -1,0 +1,41 @@
+"""The Elasticsearch client every collector command talks through, built from the config."""
+
+from __future__ import annotations
+
+from elasticsearch import AsyncElasticsearch, OrjsonSerializer
+
+from collector.config import CollectorConfig
+from collector.sink import SinkSettings
+
+
+def elasticsearch_client(config: CollectorConfig) -> AsyncElasticsearch:
+    """The official async client, configured from the collector's settings."""
+    auth: dict[str, object] = {}
+    if config.es_api_key:
+        auth["api_key"] = config.es_api_key
+    elif config.es_username:
+        auth["basic_auth"] = (config.es_username, config.es_password or "")
+    if config.es_ca_file:
+        auth["ca_certs"] = str(config.es_ca_file)
+    return AsyncElasticsearch(
+        config.es_url,
+        request_timeout=60,
+        retry_on_timeout=False,
+        max_retries=0,
+        # orjson reads the `_bulk` answers (a status per document) faster than stdlib json.
+        serializer=OrjsonSerializer(),
+        **auth,  # type: ignore[arg-type]
+    )
+
+
+def sink_settings(config: CollectorConfig) -> SinkSettings:
+    """Bulk bounds from the config."""
+    return SinkSettings(
+        max_bytes=config.bulk_max_bytes,
+        max_docs=config.bulk_max_docs,
+        concurrency=config.bulk_concurrency,
+        merge_below=config.bulk_merge_below,
+        merge_wait=config.bulk_merge_wait,
+        retry_deadline=config.es_retry_seconds,
+        request_timeout=config.es_request_timeout,
+    )

@@ -1,0 +1,129 @@
+"""Elasticsearch's failures, classified, and the collector's errors made of them.
+
+The client raises ``ApiError`` when Elasticsearch answered an error status and
+``TransportError`` when it did not answer (connection refused or reset, timeout, TLS).
+Each becomes a :class:`Failure`, retryable (429, 5xx, no answer) or not, and this module
+is the one place that turns them into the collector's errors (``raise ... from exc``):
+:class:`~collector.errors.SinkError` for a bulk request refused as a whole (the retryable
+ones are sent again until the deadline, then a RetryableSinkError), SetupError for the
+index template, RetentionError for a step of the retention lifecycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import NoReturn, TypeVar
+
+from elasticsearch import ApiError, TransportError
+
+from collector.bulk import retryable
+from collector.errors import CollectorError, SetupError, SinkError
+from collector.templates import TEMPLATE_NAME
+
+# What the client raises when a request fails.
+ES_ERRORS = (ApiError, TransportError)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed request: the status Elasticsearch answered (None: no answer) and why."""
+
+    status: int | None
+    # Elasticsearch's error type, e.g. resource_already_exists_exception (no answer: text).
+    reason: str
+    text: str  # the client's account of it, status and causes included
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed later: a 429, a 5xx, or no answer."""
+        return self.status is None or retryable(self.status)
+
+    @property
+    def why(self) -> str:
+        """The failure in a few words, for logs and retry messages."""
+        if self.status is None:
+            return f"cannot reach Elasticsearch: {self.text}"
+        return f"HTTP {self.status}: {self.reason}"
+
+
+# The words a caller finds for a failure of its request.
+Words = Callable[[Failure], str]
+
+
+def failure(exc: ApiError | TransportError) -> Failure:
+    """What the client's exception says: the status answered, if any, and why."""
+    if isinstance(exc, ApiError):
+        return Failure(exc.meta.status, exc.message, str(exc))
+    return Failure(None, str(exc), str(exc))
+
+
+def raise_as(
+    error: Callable[[str], CollectorError], exc: ApiError | TransportError, words: Words
+) -> NoReturn:
+    """Raise the collector's `error`, in the `words` found for the client's `exc`."""
+    raise error(words(failure(exc))) from exc
+
+
+async def answer(call: Awaitable[T], error: Callable[[str], CollectorError], words: Words) -> T:
+    """Await `call`; its failure is raised as the collector's `error`, in `words`."""
+    try:
+        return await call
+    except ES_ERRORS as exc:
+        raise_as(error, exc, words)
+
+
+async def answer_unless(
+    call: Awaitable[T],
+    settled: Callable[[Failure], bool],
+    error: Callable[[str], CollectorError],
+    words: Words,
+) -> T | None:
+    """Like :func:`answer`, but None for a failure `settled` accepts (say, already done)."""
+    try:
+        return await call
+    except ES_ERRORS as exc:
+        if settled(failure(exc)):
+            return None
+        raise_as(error, exc, words)
+
+
+def bulk_failure(exc: ApiError | TransportError) -> Failure:
+    """A `_bulk` request's failure to retry (or, a 413, to split); a refusal raises SinkError."""
+    failed = failure(exc)
+    if failed.status is not None and failed.status != 413 and not failed.retryable:
+        raise_as(SinkError, exc, lambda f: f"Elasticsearch refused the bulk request: {f.text}")
+    return failed
+
+
+def template_unreadable(exc: ApiError | TransportError) -> NoReturn:
+    """Raise the SetupError for an index template that could not be read: missing, or why."""
+    raise_as(SetupError, exc, _unreadable)
+
+
+def _unreadable(failed: Failure) -> str:
+    if failed.status == 404:
+        return (
+            f"index template '{TEMPLATE_NAME}' is missing: run `logpipe-collector setup` "
+            "against this Elasticsearch (until then batches are answered 503)"
+        )
+    if failed.status is None:
+        return f"cannot reach Elasticsearch to check the template: {failed.text}"
+    return f"cannot read the index template: {failed.text}"
+
+
+def template_not_installed(exc: ApiError | TransportError) -> NoReturn:
+    """Raise the SetupError for an index template that could not be installed, saying why."""
+    raise_as(SetupError, exc, _not_installed)
+
+
+def _not_installed(failed: Failure) -> str:
+    if failed.status is not None and "to no longer match a data stream template" in failed.text:
+        # Streams another tool made while an older logpipe template matched logs-*-*.
+        return (
+            f"cannot narrow the index template to logpipe's own streams: {failed.text}. Give "
+            "those data streams an index template of their own (Elasticsearch's "
+            "built-in `logs` template, or the other tool's), then run setup again"
+        )
+    return f"cannot install the index template: {failed.text}"
