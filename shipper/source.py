@@ -41,7 +41,7 @@ from shipper.events import LIFECYCLE, summary_from_event
 from shipper.follow import Follower
 from shipper.inbox import Inbox
 from shipper.lifecycle import EventRecords
-from shipper.logfiles import jsonfile
+from shipper.logfiles.root import find_log_files
 from shipper.logfiles.watch import LogFiles
 from shipper.selection import meta_from, skip_reason
 
@@ -122,7 +122,7 @@ class Supervisor:
     async def _session(self) -> None:
         """One event subscription: list while reading events, then read events."""
         if self.files is None:
-            await self._find_log_files()
+            self.files = await find_log_files(self.docker)
         async with self.docker.event_stream(self._events_since()) as events:
             consumer = asyncio.create_task(self._consume(events), name="events-in")
             try:
@@ -134,33 +134,6 @@ class Supervisor:
             finally:
                 consumer.cancel()
                 await asyncio.gather(consumer, return_exceptions=True)
-
-    async def _find_log_files(self) -> None:
-        """Learn where dockerd keeps its logs: a --rm container's tail is read there."""
-        try:
-            info = await self.docker.info()
-        except DockerUnavailable:
-            raise
-        except DockerError as exc:
-            log.warning("dockerd did not say where its logs are", extra={"reason": str(exc)})
-            info = {}
-        self.files = LogFiles(str(info.get("DockerRootDir") or ""))
-        problem = jsonfile.unreachable(self.files.root_dir)
-        if problem:
-            log.warning(
-                "cannot read containers' log files: when dockerd ends a --rm container's"
-                " stream before its reader caught up, the lines it left out are reported"
-                " as a gap instead of being read from the file",
-                extra={"reason": problem},
-            )
-            return
-        problem = self.files.start()
-        if problem:
-            log.warning(
-                "cannot watch for new log files: a --rm container's file is opened when"
-                " its first line is read, which on a busy host can come after its removal",
-                extra={"reason": problem},
-            )
 
     def _events_since(self) -> str:
         """Where the event subscription replays from (see catchup.subscribe_from)."""
