@@ -10,9 +10,10 @@ next one each second while it stays near; all resume once the buffer has drained
 well below the bound. A paused follower simply stops reading its HTTP stream, so its
 cursor stays and Docker's log files hold the rest.
 
-Records leave in the order they came. Each container's records come from its follower
-alone (which queues one hand-off at a time), so each stream's order holds, which the
-cursors rely on; asyncio serves the callers waiting for room in turn.
+Records leave in the order they came, and callers waiting for room are served in turn.
+A container's lines and cursor marks come from its follower alone, one hand-off at a
+time (shipper/follow/handoff.py), so each stream's order, which the cursors rely on,
+holds here without a lock.
 """
 
 from __future__ import annotations
