@@ -8,7 +8,8 @@ task of this container's sleeps until the next due time and queues what is due. 
 hand-offs and the timer take turns (one lock), and each shapes only once it has its
 turn, so a held event sent on its timeout is never overtaken by a later line or mark
 of its stream. What is still held goes out when the container's log has been read to
-its end and when following it ends (a stop, a removal, the shipper's shutdown).
+its end and when following it ends (a stop, a removal, the shipper's shutdown), unless
+a hand-off was cut short: then what was held is left to be read again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Handoff:
         self._shaper = Shaper()
         self._turn = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
+        self._cut = False  # a hand-off was cancelled halfway: the rest was never queued
 
     async def put_many(self, records: Read) -> None:
         """Queue the records of one read of the container, shaped, in order."""
@@ -40,10 +42,10 @@ class Handoff:
         idle = self._timer is None and not self._turn.locked()
         if idle and self._shaper.passes(records[0].meta):
             # No hints and nothing held: nothing else queues this container's lines.
-            await self._out.put_many(records)
+            await self._queue(records)
             return
         async with self._turn:
-            await self._out.put_many(self._shaper.shape(records, time.monotonic()))
+            await self._queue(self._shaper.shape(records, time.monotonic()))
         self._arm()
 
     async def put(self, record: LogRecord | GapRecord) -> None:
@@ -64,7 +66,8 @@ class Handoff:
             timer, self._timer = self._timer, None
             if timer is not None:
                 timer.cancel()  # asleep or waiting for its turn: it has nothing in hand
-            await self._queue(self._shaper.flush())
+            if not self._cut:
+                await self._queue(self._shaper.flush())
 
     def _arm(self) -> None:
         """Start the timer if something is held and no timer runs."""
@@ -81,6 +84,13 @@ class Handoff:
             if self._timer is asyncio.current_task():
                 self._timer = None
 
-    async def _queue(self, records: list[Record]) -> None:
+    async def _queue(self, records: Read | list[Record]) -> None:
         # Held events and marks pass a paused container's gate: they were admitted already.
-        await self._out.put_many(records)
+        try:
+            await self._out.put_many(records)
+        except BaseException:
+            # Cancelled while waiting for room (a shutdown): what was held must not be
+            # queued after that, or its position would let the cursor pass the lines
+            # never queued; they are all read again at the next start.
+            self._cut = True
+            raise

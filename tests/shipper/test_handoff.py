@@ -91,3 +91,18 @@ async def test_flush_and_close_queue_what_is_held_even_for_a_paused_container() 
     assert [r.data for r in out if isinstance(r, LogRecord)] == [b"INFO kept"]
     assert isinstance(out[-1], MarkRecord)
     assert out[-1].until.ts == 4
+
+
+async def test_a_hand_off_cut_short_at_shutdown_leaves_what_was_held_unqueued() -> None:
+    """Lines of a read the shutdown kept out of the full queue are not passed by a held one."""
+    inbox = _inbox(1)
+    await inbox.put(_line(PLAIN, 0, "filler"))  # full
+    handoff = Handoff(inbox)
+    read = [_line(SLOW, 1, "INFO a"), _line(SLOW, 2, "INFO b"), _line(SLOW, 3, "INFO c")]
+    handing = asyncio.create_task(handoff.put_many(read))  # "a" and "b" wait, "c" is held
+    await asyncio.sleep(0.05)
+    handing.cancel()
+    await asyncio.gather(handing, return_exceptions=True)
+    assert _drain(inbox) == [_line(PLAIN, 0, "filler")]
+    await asyncio.wait_for(handoff.close(), 5)
+    assert inbox.empty()
