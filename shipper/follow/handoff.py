@@ -66,8 +66,7 @@ class Handoff:
             timer, self._timer = self._timer, None
             if timer is not None:
                 timer.cancel()  # asleep or waiting for its turn: it has nothing in hand
-            if not self._cut:
-                await self._queue(self._shaper.flush())
+            await self._queue(self._shaper.flush())
 
     def _arm(self) -> None:
         """Start the timer if something is held and no timer runs."""
@@ -86,11 +85,13 @@ class Handoff:
 
     async def _queue(self, records: Read | list[Record]) -> None:
         # Held events and marks pass a paused container's gate: they were admitted already.
+        if self._cut:
+            return
         try:
             await self._out.put_many(records)
         except BaseException:
-            # Cancelled while waiting for room (a shutdown): what was held must not be
-            # queued after that, or its position would let the cursor pass the lines
-            # never queued; they are all read again at the next start.
+            # Cancelled while waiting for room (the following ends): nothing more may be
+            # queued after that (a held event, the timer's), or its position would let
+            # the cursor pass the lines never queued; they are read again at next start.
             self._cut = True
             raise
