@@ -141,7 +141,7 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
             asyncio.create_task(sender.run(), name="sender"),
         ]
         await stop.wait()
-        await shut_down(config, reading, supervisor, inbox, batcher, sender)
+        await shut_down(config, reading, supervisor, batcher, sender)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -156,7 +156,6 @@ async def shut_down(
     config: ShipperConfig,
     reading: asyncio.Task[None],
     supervisor: Supervisor,
-    inbox: Inbox,
     batcher: Batcher,
     sender: Sender,
 ) -> None:
@@ -165,9 +164,8 @@ async def shut_down(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + config.shutdown_timeout
     reading.cancel()
-    await supervisor.stop()
+    await supervisor.stop()  # each follower queues the events it held as it ends
     await asyncio.gather(reading, return_exceptions=True)
-    await inbox.close()
     if not await batcher.finish(max(0.5, deadline - loop.time())):
         log.warning("disk buffer full at exit: lines still queued are read again at next start")
     if await sender.drain(max(0.0, deadline - loop.time())):

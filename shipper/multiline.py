@@ -41,6 +41,9 @@ stays an event of its own, and keep the trace's lines together up to its last on
 A joined record keeps the timestamp and sequence number of its first physical line (so
 its document id does not change when it is read again) and carries in ``until`` the
 position just past its last physical line, where the cursor may move.
+
+Each container's lines go through these rules on their way to the queue, in its
+follower (:mod:`shipper.shaping` keeps what a container holds back, and when).
 """
 
 from __future__ import annotations
@@ -289,6 +292,11 @@ class Joiner:
     def due(self, now: float) -> bool:
         """An event is held and its next line is overdue."""
         return bool(self._held) and now >= self._deadline
+
+    @property
+    def deadline(self) -> float | None:
+        """When the held event is sent as it is if no line comes (None: nothing held)."""
+        return self._deadline if self._held else None
 
     def flush(self) -> list[LogRecord]:
         """The held event, if any, as it is (timeout, container stopped, shutdown)."""

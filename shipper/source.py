@@ -10,7 +10,8 @@ slow collector never delays attaching to a new container.
 What happened while the shipper was not running is caught up at start: events are
 replayed from the last time it was alive (dockerd keeps the last few hundred), stopped
 containers that exited after that time are read, and a container removed meanwhile
-before its log was read to the end is reported as a gap, never silently forgotten.
+before its log was read to the end is reported as a gap, never silently forgotten
+(listing.py).
 """
 
 from __future__ import annotations
@@ -24,24 +25,18 @@ from collections.abc import AsyncIterator
 from prometheus_client import Gauge
 
 from shipper import metrics
-from shipper.catchup import (
-    floor,
-    gone_gaps,
-    saved_meta,
-    subscribe_from,
-    to_follow,
-    worth_inspecting,
-)
+from shipper.catchup import saved_meta, subscribe_from
 from shipper.config import ShipperConfig
 from shipper.cursor import STREAMS, CursorStore, Position
 from shipper.demux import format_since
-from shipper.docker_api import ContainerEvent, ContainerSummary, DockerClient, Listed
-from shipper.errors import ContainerGone, DockerError, DockerUnavailable
+from shipper.docker_api import ContainerEvent, ContainerSummary, DockerClient
+from shipper.errors import DockerError, DockerUnavailable
 from shipper.events import LIFECYCLE, summary_from_event
 from shipper.follow import Follower
 from shipper.inbox import Inbox
 from shipper.lifecycle import EventRecords
-from shipper.logfiles import jsonfile
+from shipper.listing import Listing
+from shipper.logfiles.root import find_log_files
 from shipper.logfiles.watch import LogFiles
 from shipper.selection import meta_from, skip_reason
 from shipper.skipped import Skipped
@@ -49,13 +44,8 @@ from shipper.skipped import Skipped
 log = logging.getLogger("logpipe.shipper.source")
 
 KEEP_GONE = 60.0  # seconds a finished follower stays on /status
-INSPECTS = 8  # inspections at once while listing
 
 TASKS = Gauge("logpipe_shipper_tasks", "asyncio tasks alive in the shipper process.")
-
-
-def _now_ns() -> int:
-    return time.time_ns()
 
 
 class Supervisor:
@@ -79,9 +69,6 @@ class Supervisor:
         self.positions: dict[str, dict[str, Position]] = {}
         self.recent: dict[str, tuple[Follower, float]] = {}  # finished, for /status
         self.connected = False
-        self._alive_before = store.alive_ns  # when the previous run was last reading
-        self._caught_up_to = self._alive_before  # exits after this are read at listing
-        self._first_listing = True
         self._last_event_ns = 0
         self._destroyed: set[str] = set()
         self._skipped: set[str] = set()  # not to be shipped, as only inspecting could tell
@@ -90,6 +77,15 @@ class Supervisor:
         self._gone: set[str] = set()  # found removed by a listing, their loss reported
         self.lifecycle = EventRecords(
             config, self_id, store, out, self.followers, self.recent, self._skipped
+        )
+        self.listing = Listing(
+            config,
+            docker,
+            store,
+            self.tasks,
+            self._gone,
+            lambda summary, start: self._follow(summary, start, inspected=True),
+            self.lifecycle.put,
         )
 
     async def run(self) -> None:
@@ -124,11 +120,11 @@ class Supervisor:
     async def _session(self) -> None:
         """One event subscription: list while reading events, then read events."""
         if self.files is None:
-            await self._find_log_files()
+            self.files = await find_log_files(self.docker)
         async with self.docker.event_stream(self._events_since()) as events:
             consumer = asyncio.create_task(self._consume(events), name="events-in")
             try:
-                await self._list()
+                await self.listing.run()
                 self.connected = True
                 for follower in self.followers.values():
                     follower.wake.set()
@@ -137,83 +133,14 @@ class Supervisor:
                 consumer.cancel()
                 await asyncio.gather(consumer, return_exceptions=True)
 
-    async def _find_log_files(self) -> None:
-        """Learn where dockerd keeps its logs: a --rm container's tail is read there."""
-        try:
-            info = await self.docker.info()
-        except DockerUnavailable:
-            raise
-        except DockerError as exc:
-            log.warning("dockerd did not say where its logs are", extra={"reason": str(exc)})
-            info = {}
-        self.files = LogFiles(str(info.get("DockerRootDir") or ""))
-        problem = jsonfile.unreachable(self.files.root_dir)
-        if problem:
-            log.warning(
-                "cannot read containers' log files: when dockerd ends a --rm container's"
-                " stream before its reader caught up, the lines it left out are reported"
-                " as a gap instead of being read from the file",
-                extra={"reason": problem},
-            )
-            return
-        problem = self.files.start()
-        if problem:
-            log.warning(
-                "cannot watch for new log files: a --rm container's file is opened when"
-                " its first line is read, which on a busy host can come after its removal",
-                extra={"reason": problem},
-            )
-
     def _events_since(self) -> str:
         """Where the event subscription replays from (see catchup.subscribe_from)."""
-        return format_since(subscribe_from(self._last_event_ns, self._alive_before, _now_ns()))
+        since = subscribe_from(self._last_event_ns, self.listing.alive_before, time.time_ns())
+        return format_since(since)
 
     async def _consume(self, events: AsyncIterator[ContainerEvent]) -> None:
         async for event in events:
             self._on_event(event)
-
-    async def _list(self) -> None:
-        """Follow running containers, stopped ones with unread lines, and ones that exited
-        since the shipper was last alive; report the ones removed before being read."""
-        started = _now_ns()
-        listed = await self.docker.list_all()
-        existing = {c["id"] for c in listed}
-        for cid in set(self.store.containers()) - existing:
-            if cid not in self.tasks:
-                await self._gone_while_away(cid)
-        todo = [
-            c
-            for c in listed
-            if c["id"] not in self.tasks
-            and worth_inspecting(c, self.store.get(c["id"]), self._caught_up_to)
-        ]
-        limit = asyncio.Semaphore(INSPECTS)
-
-        async def one(item: Listed) -> None:
-            async with limit:
-                await self._consider(item)
-
-        await asyncio.gather(*(one(c) for c in todo))
-        self._first_listing = False
-        self._caught_up_to = started  # a later listing looks at exits after this one
-
-    async def _consider(self, item: Listed) -> None:
-        try:
-            summary = await self.docker.inspect(item["id"])
-        except ContainerGone:
-            return
-        if to_follow(summary, self.store.get(item["id"]), self._caught_up_to):
-            now = _now_ns()
-            start = floor(self.config.start_at, self._first_listing, self._alive_before, now)
-            self._follow(summary, start, inspected=True)
-
-    async def _gone_while_away(self, cid: str) -> None:
-        self._gone.add(cid)  # a replayed event must not follow it again: it is reported
-        cursor = self.store.get(cid)
-        self.store.forget(cid)
-        for gap in gone_gaps(cid, cursor, _now_ns()) if cursor else []:
-            metrics.GAPS.inc()
-            await self.lifecycle.put(gap)
 
     def _on_event(self, event: ContainerEvent) -> None:
         cid = event.cid
@@ -328,7 +255,7 @@ class Supervisor:
         while True:
             await asyncio.sleep(1.0)
             if self.connected:
-                self.store.alive_ns = _now_ns()
+                self.store.alive_ns = time.time_ns()
             self._prune()
             summary = self.not_followed.summary()
             if summary:
@@ -356,7 +283,7 @@ class Supervisor:
                 self._skipped.discard(cid)
 
     async def stop(self) -> None:
-        """Cancel every follower (their positions stay in memory for the flush)."""
+        """Cancel every follower: each queues what it held; positions stay in memory."""
         tasks = list(self.tasks.values())
         for task in tasks:
             task.cancel()

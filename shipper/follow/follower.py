@@ -8,8 +8,9 @@ that inspection before they are queued, so an opt-out only visible there is hono
 The follower runs its parts: a created container is polled until it starts
 (start.py); its log is followed and what each follow stream left out is read
 (stream.py), again after dockerd comes back; the lines are numbered and queued
-(numbering.py); a ``--rm`` container's tail is read from its log file once the API
-cannot give it (rescue.py); and what could not be read is reported (gaps.py).
+(numbering.py), shaped by the container's label hints on their way (handoff.py); a
+``--rm`` container's tail is read from its log file once the API cannot give it
+(rescue.py); and what could not be read is reported (gaps.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shipper.cursor import Position
 from shipper.docker_api import ContainerSummary, DockerClient
 from shipper.errors import ContainerGone, DockerUnavailable
 from shipper.follow.gaps import Gaps
+from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress, Stats
 from shipper.follow.rescue import Rescue
@@ -56,7 +58,7 @@ class Follower:
         files: LogFiles | None = None,
     ) -> None:
         self.prestart = prestart  # created, not started yet: poll until it runs
-        self.progress = Progress(meta, positions, out)
+        self.progress = Progress(meta, positions, Handoff(out))
         self.wake = asyncio.Event()  # set to retry at once (dockerd is back)
         self._gaps = Gaps(self.progress)
         self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)
@@ -148,8 +150,12 @@ class Follower:
                     await self._sleep(delay)
                     delay = min(delay * 2, RECONNECT_MAX)
                     continue
-                if done and not self.progress.again:
-                    break
+                if done:
+                    # It stopped and its log was read to the end: what it printed last
+                    # need not wait for a multiline timeout.
+                    await self.progress.out.flush()
+                    if not self.progress.again:
+                        break
                 delay = RECONNECT_INITIAL
                 await asyncio.sleep(0.05)
             await self._numbering.finish_audits()
@@ -157,6 +163,7 @@ class Follower:
         finally:
             self._numbering.cancel_audits()
             self._rescue.let_go()
+            await self.progress.out.close()  # held events go out, at shutdown too
 
     def _interrupted(self, exc: Exception) -> None:
         self.stats.state = "reconnecting"

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from shipper.cursor import Position
-from shipper.inbox import Inbox
+from shipper.follow.handoff import Handoff
 from shipper.record import Meta
 
 
@@ -30,7 +30,7 @@ class Progress:
 
     meta: Meta
     positions: dict[str, Position]  # shared with the supervisor: survives the follower
-    out: Inbox
+    out: Handoff  # to the queue, shaped by the container's label hints
     stats: Stats = field(default_factory=Stats)
     again: bool = False  # a start event came while we were finishing
     read_to_end: bool = False  # it stopped and its whole log was read (or reported lost)

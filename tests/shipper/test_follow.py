@@ -29,7 +29,7 @@ from shipper.follow.gaps import (
 )
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile
-from shipper.record import GapRecord, LogRecord, Meta, Record
+from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, Meta, Record
 from tests.shipper.summaries import container
 
 CID = "f" * 64
@@ -369,3 +369,98 @@ def test_the_read_pace_setting_is_checked_and_named(monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv("LOGPIPE_READ_PACE", bad)
         with pytest.raises(ConfigError, match=r"^LOGPIPE_READ_PACE: "):
             load_config(collector_url="http://x")
+
+
+_TRACE = [b"ERROR boom", b"\tat a.B.c(B.java:1)", b"\tat a.B.d(B.java:2)"]
+
+
+class _DyingDocker:
+    """A java container that exited after printing a trace: its die event is queued while
+    the trace's last line is still on its way (dockerd ends a stream ~30 ms after exit)."""
+
+    def __init__(self, inbox: Inbox, meta: Meta) -> None:
+        self.inbox = inbox
+        self.meta = meta
+
+    async def logs(
+        self,
+        cid: str,
+        since: str,
+        follow: bool = True,
+        pace: object = None,
+        on_end: Callable[[int], None] | None = None,
+    ) -> AsyncIterator[bytes]:
+        if not follow:
+            return  # the rest: nothing the follow stream left out
+        frames = []
+        for n, text in enumerate(_TRACE, start=1):
+            payload = b"2026-11-28T03:00:00.%09dZ %s\n" % (n, text)
+            frames.append(struct.pack(">BxxxL", 1, len(payload)) + payload)
+        if on_end is not None:  # the container has exited: dockerd ends the stream
+            on_end(sum(map(len, frames)))
+        for n, frame in enumerate(frames, start=1):
+            if n == len(frames):
+                await self.inbox.put(EventRecord(self.meta, 10, "die", exit_code=1))
+            yield frame
+
+    async def inspect(self, cid: str) -> None:
+        raise ContainerGone(f"/containers/{cid}/json: no such container")
+
+
+async def test_a_die_event_queued_before_a_traces_last_line_does_not_split_it() -> None:
+    """The trace's lines read after the die event still join it: one record, three lines."""
+    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    meta = Meta(CID, "app", "busybox", labels={"logpipe.multiline": "java"})
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    follower = Follower(_DyingDocker(inbox, meta), meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
+    follower.learn(None, meta, skip=False)
+    await asyncio.wait_for(follower.run(), 10)
+    await inbox.put(DoneRecord(meta))  # its log was read to the end
+    queued = []
+    while not inbox.empty():
+        queued.append(inbox.get_nowait())
+    logged = [(r.data, r.lines) for r in queued if isinstance(r, LogRecord)]
+    assert logged == [(b"\n".join(_TRACE), 3)]
+    assert [r.action for r in queued if isinstance(r, EventRecord)] == ["die"]
+
+
+class _PrintingDocker(_DyingDocker):
+    """A java container still running: the first lines of a trace, then nothing more."""
+
+    def __init__(self, inbox: Inbox, meta: Meta) -> None:
+        super().__init__(inbox, meta)
+        self.read = asyncio.Event()  # the follower asked for more: what it got is handed over
+
+    async def logs(
+        self,
+        cid: str,
+        since: str,
+        follow: bool = True,
+        pace: object = None,
+        on_end: Callable[[int], None] | None = None,
+    ) -> AsyncIterator[bytes]:
+        for n, text in enumerate(_TRACE[:2], start=1):
+            payload = b"2026-11-28T03:00:00.%09dZ %s\n" % (n, text)
+            yield struct.pack(">BxxxL", 1, len(payload)) + payload
+        self.read.set()
+        await asyncio.Event().wait()  # the stream stays open
+
+
+async def test_a_follower_stopped_at_shutdown_queues_the_event_it_held() -> None:
+    """Cancelled while a trace waits for its next line, the follower still queues it whole."""
+    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    labels = {"logpipe.multiline": "java", "logpipe.multiline.timeout": "60s"}
+    meta = Meta(CID, "app", "busybox", labels=labels)
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    docker = _PrintingDocker(inbox, meta)
+    follower = Follower(docker, meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
+    follower.learn(None, meta, skip=False)
+    task = asyncio.create_task(follower.run())
+    await asyncio.wait_for(docker.read.wait(), 5)
+    assert follower.stats.lines == 2
+    assert inbox.empty()  # held: its timeout has not passed
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    [record] = [inbox.get_nowait() for _ in range(inbox.qsize())]
+    assert isinstance(record, LogRecord)
+    assert (record.data, record.lines) == (b"\n".join(_TRACE[:2]), 2)

@@ -87,7 +87,7 @@ async def test_a_container_the_listing_found_removed_is_reported_once(tmp_path: 
     store.advance(CID, "stdout", Position(1_000, 1))
     docker: Any = _EmptyDocker()
     sup = Supervisor(config, docker, store, out, None)
-    await sup._list()
+    await sup.listing.run()
     sup._on_event(_event("start", 900))  # replayed after the listing answered
     assert CID not in sup.tasks
     gaps = []

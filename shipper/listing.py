@@ -1,0 +1,92 @@
+"""The containers a listing finds at each connection to dockerd: to follow, or gone.
+
+Events alone miss what happened while nobody read them. So at each (re)connection
+dockerd's list is read (while events are read too, see source.py): running containers,
+stopped ones with unread lines and ones that exited since the shipper was last alive
+are followed; a container that still has a cursor but is no longer listed was removed
+while the shipper was away, and unless its log had been read to the end that loss is
+reported as a gap. Which is which is decided from the cursors (catchup.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Container
+
+from shipper import metrics
+from shipper.catchup import floor, gone_gaps, to_follow, worth_inspecting
+from shipper.config import ShipperConfig
+from shipper.cursor import CursorStore
+from shipper.docker_api import ContainerSummary, DockerClient, Listed
+from shipper.errors import ContainerGone
+from shipper.record import Record
+
+INSPECTS = 8  # inspections at once while listing
+
+
+class Listing:
+    """Lists the containers at each connection; hands over those to follow, reports the gone."""
+
+    def __init__(
+        self,
+        config: ShipperConfig,
+        docker: DockerClient,
+        store: CursorStore,
+        followed: Container[str],
+        gone: set[str],
+        follow: Callable[[ContainerSummary, int], None],
+        report: Callable[[Record], Awaitable[None]],
+    ) -> None:
+        self._start_at = config.start_at
+        self._docker = docker
+        self._store = store
+        self._followed = followed  # ids of the containers followed now
+        self._follow = follow  # follow an inspected container from a floor (ns)
+        self._report = report  # queue a gap record
+        self.alive_before = store.alive_ns  # when the previous run was last reading
+        self._caught_up_to = self.alive_before  # exits after this are read at listing
+        self._first = True
+        self._gone = gone  # found removed by a listing (not to be followed again)
+
+    async def run(self) -> None:
+        """Follow running containers, stopped ones with unread lines, and ones that exited
+        since the shipper was last alive; report the ones removed before being read."""
+        started = time.time_ns()
+        listed = await self._docker.list_all()
+        existing = {c["id"] for c in listed}
+        for cid in set(self._store.containers()) - existing:
+            if cid not in self._followed:
+                await self._gone_while_away(cid)
+        todo = [
+            c
+            for c in listed
+            if c["id"] not in self._followed
+            and worth_inspecting(c, self._store.get(c["id"]), self._caught_up_to)
+        ]
+        limit = asyncio.Semaphore(INSPECTS)
+
+        async def one(item: Listed) -> None:
+            async with limit:
+                await self._consider(item)
+
+        await asyncio.gather(*(one(c) for c in todo))
+        self._first = False
+        self._caught_up_to = started  # a later listing looks at exits after this one
+
+    async def _consider(self, item: Listed) -> None:
+        try:
+            summary = await self._docker.inspect(item["id"])
+        except ContainerGone:
+            return
+        if to_follow(summary, self._store.get(item["id"]), self._caught_up_to):
+            start = floor(self._start_at, self._first, self.alive_before, time.time_ns())
+            self._follow(summary, start)
+
+    async def _gone_while_away(self, cid: str) -> None:
+        self._gone.add(cid)  # a replayed event must not follow it again: it is reported
+        cursor = self._store.get(cid)
+        self._store.forget(cid)
+        for gap in gone_gaps(cid, cursor, time.time_ns()) if cursor else []:
+            metrics.GAPS.inc()
+            await self._report(gap)
