@@ -52,7 +52,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shipper.record import LogRecord, Meta
+from shipper.record import LogRecord
 
 Match = Literal["after", "before"]
 
@@ -329,8 +329,3 @@ def join(records: list[LogRecord]) -> LogRecord:
         lines=sum(r.lines for r in records),
         until=last.end(),
     )
-
-
-def same_meta(a: Meta, b: Meta) -> bool:
-    """Whether two metadata snapshots carry the same labels (so the same shaping)."""
-    return a is b or a.labels == b.labels
