@@ -133,6 +133,9 @@ class Sink:
     ) -> Round:
         groups = chunks([b for _, b in items], self._settings.max_bytes, self._settings.max_docs)
         result = Round()
+        if len(groups) == 1:  # the usual batch: one request, no copy of the list, no gather
+            await self._send(items, outcome, result, deadline)
+            return result
         await asyncio.gather(
             *(self._send([items[i] for i in g], outcome, result, deadline) for g in groups)
         )
@@ -142,7 +145,7 @@ class Sink:
         self, items: list[tuple[Doc, bytes]], outcome: Outcome, result: Round, deadline: float
     ) -> None:
         """One _bulk request; classify each item into `outcome` and `result`."""
-        payload = b"".join(b for _, b in items)
+        payload = b"".join([b for _, b in items])
         if len(items) < self._settings.merge_below:
             body, status, why = await self._merged(payload, len(items), deadline)
         else:
