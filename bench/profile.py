@@ -6,7 +6,7 @@ benchmarks drives it: the load generator for the collector, busybox containers a
 fixed rate for the shipper. The raw collapsed stacks are kept; the summary lists the
 functions with the most samples on top of the stack (self) and anywhere in it (total).
 Usage:
-    python -m bench.profile collector [--seconds 20]
+    python -m bench.profile collector [--seconds 20] [--batch-lines 5000]
     python -m bench.profile shipper [--containers 10] [--rate 3000] [--seconds 20]
 """
 
@@ -74,7 +74,9 @@ def profile_collector(args: argparse.Namespace, out: Path) -> None:
     collector = services.start_collector(folder, port, token, f"bench.prof{run}", wrap=py_spy(out))
     try:
         collector_load.warm_up(port, token, run)
-        load = argparse.Namespace(seconds=args.seconds, connections=4, batch_lines=5000, run=run)
+        load = argparse.Namespace(
+            seconds=args.seconds, connections=4, batch_lines=args.batch_lines, rate=0.0, run=run
+        )
         w = collector_load.load(collector, port, token, load)
         print(f"collector took {w.indexed / w.elapsed:,.0f} docs/s under py-spy", file=sys.stderr)
     finally:
@@ -120,6 +122,7 @@ def main() -> None:
         default=containers.TICK,
         help="shipper: seconds between two prints of a container (0.01 trickles)",
     )
+    p.add_argument("--batch-lines", type=int, default=5000, help="collector: lines per wire batch")
     p.add_argument("--top", type=int, default=30)
     args = p.parse_args()
     out = services.WORK / f"profile-{args.process}-{services.run_id()}.txt"

@@ -97,6 +97,15 @@ def bulk_failure(exc: ApiError | TransportError) -> Failure:
     return failed
 
 
+def bulk_refusal(status: int, reason: str) -> Failure:
+    """A `_bulk` answer with an error status (the request went to a node as raw bytes, so
+    no exception came): to retry (or, a 413, to split); a refusal raises SinkError."""
+    failed = Failure(status, reason, f"HTTP {status}: {reason}")
+    if status != 413 and not failed.retryable:
+        raise SinkError(f"Elasticsearch refused the bulk request (HTTP {status}): {reason}")
+    return failed
+
+
 def template_unreadable(exc: ApiError | TransportError) -> NoReturn:
     """Raise the SetupError for an index template that could not be read: missing, or why."""
     raise_as(SetupError, exc, _unreadable)

@@ -36,6 +36,8 @@ class FakeElasticsearch:
     template_status: int = 200
     template_patterns: list[str] = field(default_factory=lambda: list(INDEX_PATTERNS))
     url: str = ""
+    # The headers of each _bulk request, in order.
+    bulk_headers: list[dict[str, str]] = field(default_factory=list)
 
     def client(self, **options: Any) -> AsyncElasticsearch:
         """An official async client of this fake, without the client's own retries."""
@@ -60,6 +62,7 @@ class FakeElasticsearch:
         ]
 
     async def _bulk(self, request: web.Request) -> web.StreamResponse:
+        self.bulk_headers.append(dict(request.headers))
         lines = (await request.read()).splitlines()
         pairs = [
             (orjson.loads(a), orjson.loads(s)) for a, s in zip(lines[::2], lines[1::2], strict=True)

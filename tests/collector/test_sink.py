@@ -217,13 +217,11 @@ async def test_request_too_large_for_the_node_is_split() -> None:
 
 async def test_request_timeouts_are_the_setting_or_whole_seconds_left() -> None:
     """A request waits request_timeout, or the whole seconds left before the deadline (at
-    least one) when they are fewer; one client per timeout, not one per request."""
+    least one) when they are fewer."""
     settings = dataclasses.replace(FAST, request_timeout=3)
     async with fake_es(ok) as es, Sink(es.client(), settings) as s:
-        timeouts = [s._timed(left)._request_timeout for left in (30.0, 3.0, 2.9, 2.0, 1.5, 0.2)]
+        timeouts = [s._timeout(left) for left in (30.0, 3.0, 2.9, 2.0, 1.5, 0.2)]
         assert timeouts == [3, 3, 2, 2, 1, 1]
-        assert s._timed(29.0) is s._timed(3.0)
-        assert s._timed(2.5) is s._timed(2.1)
 
 
 def named(prefix: str, n: int) -> list[Doc]:

@@ -1,0 +1,62 @@
+"""The bulk request body: its bytes for every kind of document, and how it is split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from collector.batch import decode
+from collector.bulk import chunks, encode, encode_all
+from collector.enrich import Context, Doc
+from tests.collector.wirelines import body, log, source
+
+CORPUS = Path(__file__).parents[1] / "corpus"
+
+
+def corpus_documents() -> list[Doc]:
+    """The documents of every committed corpus line (all parsers), two streams, edge cases."""
+    lines = [source(0), source(1, labels={"a": 'é\u2028"x\\'}, hints={"parser": "plain"})]
+    ts = 1_700_000_000_000_000_000
+    for path in sorted(CORPUS.glob("*.log")):
+        for n, text in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            lines.append(log(text, ts + n, src=n % 2))
+            ts += 1_000_003
+    lines.append(log("cut", ts, truncated=True, lines=3))
+    lines.append(b'{"kind":"event","src":0,"ts":5,"action":"die","exit_code":1}')
+    lines.append(b'{"kind":"gap","src":0,"stream":"stderr","from_ts":1,"to_ts":9,"reason":"x"}')
+    lines.append(b'{"kind":"log", broken')  # a dead letter too
+    decoded = decode(body(*lines), Context(environment="prod"), "2024-05-01T00:00:01.000Z")
+    return decoded.docs + decoded.dead_letters
+
+
+def test_bulk_lines_are_orjson_of_the_action_and_the_document() -> None:
+    """Each document's bulk lines are byte for byte orjson of its create action and its body."""
+    docs = corpus_documents()
+    assert len(docs) > 300
+    for doc in docs:
+        action = orjson.dumps({"create": {"_index": doc.stream, "_id": doc.id}})
+        assert encode(doc) == action + b"\n" + orjson.dumps(doc.body) + b"\n"
+
+
+def test_a_bulk_body_reads_back_as_the_documents() -> None:
+    """The joined body of a batch decodes to each document's action and source, in order."""
+    docs = corpus_documents()
+    encoded, refused = encode_all(docs)
+    assert not refused
+    lines = b"".join(b for _, b in encoded).split(b"\n")
+    assert lines.pop() == b""
+    pairs = list(zip(lines[::2], lines[1::2], strict=True))
+    assert [orjson.loads(a) for a, _ in pairs] == [
+        {"create": {"_index": d.stream, "_id": d.id}} for d in docs
+    ]
+    assert [orjson.loads(s) for _, s in pairs] == [orjson.loads(orjson.dumps(d.body)) for d in docs]
+
+
+def test_a_batch_within_both_bounds_is_one_request_of_every_item() -> None:
+    """Items under the byte and document bounds together go in one request, in order."""
+    items = [b"x" * (i % 7 + 1) for i in range(50)]
+    assert chunks(items, sum(map(len, items)), 50) == [list(range(50))]
+    assert chunks(items, sum(map(len, items)) - 1, 50) == [list(range(49)), [49]]
+    assert chunks(items, 10_000, 49) == [list(range(49)), [49]]
+    assert chunks([], 10, 10) == []
