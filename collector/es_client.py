@@ -22,7 +22,8 @@ def elasticsearch_client(config: CollectorConfig) -> AsyncElasticsearch:
         request_timeout=60,
         retry_on_timeout=False,
         max_retries=0,
-        # orjson reads the `_bulk` answers (a status per document) faster than stdlib json.
+        # orjson reads the answers of setup and retention faster than stdlib json (the
+        # sink reads its `_bulk` answers itself).
         serializer=OrjsonSerializer(),
         **auth,  # type: ignore[arg-type]
     )
