@@ -41,8 +41,9 @@ PACE_BELOW = 16 * 1024  # bytes: a larger read means the stream is busy, read on
 READ_BUFFER = 256 * 1024
 # Follow streams are asked for over HTTP/1.0. Over HTTP/1.1 dockerd sends every log entry
 # as an HTTP chunk of its own, and aiohttp handles each chunk in Python (its chunk
-# bookkeeping and buffer steps): 2.4 CPU-us per line of a backlog, 0.8 over HTTP/1.0,
-# where the body is plain bytes up to the connection's end. The price: a follow stream
+# bookkeeping and buffer steps); over HTTP/1.0 the body is plain bytes up to the
+# connection's end: 0.3-0.7 CPU-us less per line for a reader that lags, dockerd's CPU
+# unchanged (docs/BENCHMARKS.md). The price: a follow stream
 # cut short (dockerd killed) looks like its end, which the follower checks anyway (it
 # reads the rest from the positions reached and inspects the container). The rest of
 # a log, whose end says the container's log was read whole, stays on HTTP/1.1.
