@@ -64,6 +64,20 @@ def encode(records: list[Record], host: str) -> Batch:
     first_ts = 0
     done: list[str] = []
     for record in records:
+        if type(record) is LogRecord:  # nearly every record: the checks below cost more
+            meta = record.meta
+            src = sources.get(id(meta))
+            if src is None:
+                src = sources[id(meta)] = len(sources)
+                out.append(_source_line(meta, src, host))
+            stream, ts = record.stream, record.ts
+            out.append(
+                log_line(src, stream, ts, record.seq, record.data, record.truncated, record.lines)
+            )
+            last[(meta.id, stream)] = record
+            if ts < first_ts or not first_ts:
+                first_ts = ts
+            continue
         if isinstance(record, MarkRecord):
             last[(record.meta.id, record.stream)] = record
             continue
@@ -106,7 +120,7 @@ async def collect(
             continue
         record = queue.get_nowait()
         records.append(record)
-        size += _size(record)
+        size += len(record.data) + 64 if type(record) is LogRecord else _size(record)
     return records
 
 

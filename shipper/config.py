@@ -70,7 +70,7 @@ class ShipperConfig(BaseSettings):
         1024 * 1024, ge=1024, description="Longer lines are cut here and tagged truncated."
     )
     queue_lines: int = Field(
-        20000, ge=100, description="Lines read ahead of the sender before reading pauses."
+        5000, ge=100, description="Lines read ahead of the sender before reading pauses."
     )
     read_pace: float = Field(
         0.2,

@@ -91,9 +91,16 @@ class Sequencer:
     """
 
     def __init__(self, start: Position) -> None:
-        self.reached = Position(start.ts, start.count)
+        # The position reached, as two ints: a Position per line cost more than numbering.
+        self._reached_ts = start.ts
+        self._reached_count = start.count
         self._ts = -1
         self._digests: list[int | None] = []
+
+    @property
+    def reached(self) -> Position:
+        """The position just past the last entry numbered (or the start)."""
+        return Position(self._reached_ts, self._reached_count)
 
     def number(self, ts: int, digest: int | None = None) -> int | None:
         """The entry's sequence number among equal timestamps, or None if already taken."""
@@ -105,9 +112,10 @@ class Sequencer:
         else:
             seq = len(self._digests)
             self._digests.append(digest)
-        if self.reached.covers(ts, seq):
+        reached = self._reached_ts
+        if ts < reached or (ts == reached and seq < self._reached_count):
             return None
-        self.reached = Position(ts, seq + 1)
+        self._reached_ts, self._reached_count = ts, seq + 1
         return seq
 
 

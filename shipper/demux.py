@@ -88,33 +88,64 @@ class FrameDemuxer:
     """Demultiplexer for non-TTY streams; feed it chunks as they arrive."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        # The start of an unfinished frame, in the pieces it came in: joined only once
+        # the frame is whole, so a frame that spans many reads is not copied at each.
+        self._parts: list[bytes] = []
+        self._have = 0
+        self._need = 0  # bytes the unfinished frame needs in all (0: its header is not in)
 
     def feed(self, chunk: bytes) -> list[Frame]:
         """Frames completed by `chunk` (HTTP chunks need not align with frames)."""
-        buf = self._buf
-        buf += chunk
+        if self._parts:
+            self._parts.append(bytes(chunk))
+            self._have += len(chunk)
+            if self._have < self._need:
+                return []
+            buf = b"".join(self._parts)
+            self._parts, self._have, self._need = [], 0, 0
+        else:
+            buf = chunk if type(chunk) is bytes else bytes(chunk)
         frames: list[Frame] = []
         pos = 0
         end = len(buf)
+        unpack = _HEADER.unpack_from
         while end - pos >= 8:
-            stream, size = _HEADER.unpack_from(buf, pos)
+            stream, size = unpack(buf, pos)
             if stream not in (STDOUT, STDERR, SYSTEM_ERROR):
                 raise DemuxError(f"unknown stream {stream} in frame header")
-            if end - pos - 8 < size:
+            start = pos + 8
+            stop = start + size
+            if stop > end:
+                self._need = 8 + size
                 break
             if stream == SYSTEM_ERROR:
-                message = bytes(buf[pos + 8 : pos + 8 + size]).decode("utf-8", "replace")
+                message = buf[start:stop].decode("utf-8", "replace")
                 raise DemuxError(f"dockerd: {message.strip()}")
-            frames.append(_split_ts(stream, bytes(buf[pos + 8 : pos + 8 + size])))
-            pos += 8 + size
-        del buf[:pos]
+            if size > _TS_LEN and buf[start + _TS_LEN] == 0x20:
+                # The usual entry: a timestamp of nine digits, read in place.
+                ts = _stamp(buf, start)
+                frames.append(Frame(stream, ts, buf[start + _TS_LEN + 1 : stop]))
+            else:
+                frames.append(_split_ts(stream, buf[start:stop]))
+            pos = stop
+        if pos < end:
+            self._parts = [buf[pos:]]
+            self._have = end - pos
         return frames
 
     @property
     def pending(self) -> int:
         """Bytes held waiting for the rest of a frame."""
-        return len(self._buf)
+        return self._have
+
+
+def _stamp(buf: bytes, at: int) -> int:
+    """The timestamp of the usual shape (nine digits) at `at`, without slicing it out."""
+    secs = _second_cache.get(buf[at : at + 19])
+    frac = buf[at + 20 : at + 29]
+    if secs is None or buf[at + 19] != 0x2E or buf[at + 29] != 0x5A or not frac.isdigit():
+        return parse_ts(buf[at : at + _TS_LEN])
+    return secs * 1_000_000_000 + int(frac)
 
 
 class TtyDemuxer:

@@ -34,8 +34,20 @@ API_VERSION = "v1.41"
 PACE_BELOW = 16 * 1024  # bytes: a larger read means the stream is busy, read on at once
 # A log stream's bytes aiohttp buffers ahead of its consumer (the socket is left unread
 # once twice this waits): the end of a stream is seen at once while its consumer lags
-# by less than that.
-READ_BUFFER = 1024 * 1024
+# by less than that. While backlogs drain every stream's buffer is full, so this times
+# the streams is resident: 1 MiB made a shipper draining 10 backlogs peak at 92 MB, 256
+# KiB at 81 MB for the same CPU per line (docs/BENCHMARKS.md). The kernel's socket
+# buffer holds what comes meanwhile; a --rm container's few hundred KB still fit.
+READ_BUFFER = 256 * 1024
+# Follow streams are asked for over HTTP/1.0. Over HTTP/1.1 dockerd sends every log entry
+# as an HTTP chunk of its own, and aiohttp handles each chunk in Python (its chunk
+# bookkeeping and buffer steps); over HTTP/1.0 the body is plain bytes up to the
+# connection's end: 0.3-0.7 CPU-us less per line for a reader that lags, dockerd's CPU
+# unchanged (docs/BENCHMARKS.md). The price: a follow stream
+# cut short (dockerd killed) looks like its end, which the follower checks anyway (it
+# reads the rest from the positions reached and inspects the container). The rest of
+# a log, whose end says the container's log was read whole, stays on HTTP/1.1.
+FOLLOW_HTTP = aiohttp.HttpVersion10
 JOIN_BYTES = 64 * 1024  # at most this much of what waits is handed over at once
 
 
@@ -172,15 +184,25 @@ class DockerClient:
     def __init__(self, docker_host: str) -> None:
         self._host = docker_host
         self._session: aiohttp.ClientSession | None = None
+        self._follow: aiohttp.ClientSession | None = None  # the same pool, for follow streams
         self._base = ""
 
     async def __aenter__(self) -> DockerClient:
         connector, self._base = parse_host(self._host)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        self._follow = aiohttp.ClientSession(
+            connector=connector,
+            connector_owner=False,
+            timeout=timeout,
+            version=FOLLOW_HTTP,
+            headers={"Connection": "close"},  # aiohttp asks HTTP/1.0 for keep-alive: the
+        )  # body's end would then never come
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._follow is not None:
+            await self._follow.close()
         if self._session is not None:
             await self._session.close()
 
@@ -271,7 +293,8 @@ class DockerClient:
         path = f"/containers/{quote(cid)}/logs"
         loop = asyncio.get_running_loop()
         try:
-            async with self.session.get(
+            session = self._follow if follow and self._follow is not None else self.session
+            async with session.get(
                 self._url(path), params=params, read_bufsize=READ_BUFFER
             ) as resp:
                 if resp.status != 200:

@@ -23,6 +23,11 @@ class ReadTally(Collector):
         self.lines += 1
         self.bytes += size
 
+    def add_many(self, lines: int, size: int) -> None:
+        """Count `lines` lines of `size` bytes in all."""
+        self.lines += lines
+        self.bytes += size
+
     def collect(self) -> Iterator[CounterMetricFamily]:
         """The two counters (the registry calls this on every scrape)."""
         yield CounterMetricFamily(

@@ -67,6 +67,11 @@ class Rejoiner:
     def _holding_any(self) -> bool:
         return bool(self._pieces) or self._truncated
 
+    @property
+    def idle(self) -> bool:
+        """No piece of an unfinished line held (nor the rest of a truncated one to drop)."""
+        return not self._pieces and not self._truncated
+
     def _take(self, data: bytes) -> None:
         room = self._max - self._size
         if room <= 0:
@@ -146,8 +151,17 @@ class LineReader:
 
     def _lines(self, frames: list[Frame]) -> list[Line]:
         lines: list[Line] = []
+        rejoin = self._rejoin
+        fits = self._max + 1
+        plain = not isinstance(self._demux, TtyDemuxer)
         for frame in frames:
-            lines += self._rejoin[frame.stream].push(frame)
+            rejoiner = rejoin[frame.stream]
+            data = frame.data
+            # The usual frame, a whole line while nothing is held: what push() would do.
+            if plain and data[-1:] == b"\n" and len(data) <= fits and rejoiner.idle:
+                lines.append(Line(frame.stream, frame.ts, data[:-1]))
+            else:
+                lines += rejoiner.push(frame)
         return lines
 
     def finish(self) -> list[Line]:

@@ -82,41 +82,67 @@ class Numbering:
             if not decided.is_set():
                 await decided.wait()
             part = lines if len(lines) <= YIELD_EVERY else lines[start : start + YIELD_EVERY]
-            records: list[LogRecord | GapRecord] = []
-            for line in part:
-                self._number(line, records)
-            await self._progress.out.put_many(records)
+            await self._progress.out.put_many(self._numbered(part))
 
-    def _number(self, line: Line, out: list[LogRecord | GapRecord]) -> None:
-        stream = STREAM_NAMES[line.stream]
-        wanted = self._expect.pop(stream, None)
-        if wanted is not None and line.ts > wanted.ts:
-            out.append(self._gaps.record(stream, wanted.ts, line.ts, RESUME_GAP))
-        seq = self._sequencers[stream].number(line.ts, hash(line.data))
-        if seq is None:
-            metrics.DUPLICATES_DROPPED.inc()
-            return
-        if self._jumps is not None:
-            window = self._jumps.observe(stream, line.ts, len(line.data))
-            if window is not None and self._auditor is not None:
-                self._auditor.suspect(window)
-        record = self._record(stream, line, seq)
-        if record is not None:
-            out.append(record)
-        self._progress.positions[stream] = Position(line.ts, seq + 1)
-        if line.ts > self._progress.stats.last_ts:
-            self._progress.stats.last_ts = line.ts
+    def _numbered(self, lines: list[Line]) -> list[LogRecord | GapRecord]:
+        """The slice's lines numbered, as records (repeats dropped, gaps reported).
+
+        One loop for the slice: the positions, stats and counters are updated once at
+        its end (no await comes in between), as per line they cost more than the line.
+        """
+        progress = self._progress
+        sequencers = self._sequencers
+        expect = self._expect
+        jumps = self._jumps
+        ship = not progress.skip
+        meta = progress.meta
+        out: list[LogRecord | GapRecord] = []
+        touched: set[str] = set()
+        last_ts = progress.stats.last_ts
+        shipped = size = truncated = 0
+        for line in lines:
+            stream = STREAM_NAMES[line.stream]
+            ts = line.ts
+            data = line.data
+            if expect:
+                wanted = expect.pop(stream, None)
+                if wanted is not None and ts > wanted.ts:
+                    out.append(self._gaps.record(stream, wanted.ts, ts, RESUME_GAP))
+            seq = sequencers[stream].number(ts, hash(data))
+            if seq is None:
+                metrics.DUPLICATES_DROPPED.inc()
+                continue
+            touched.add(stream)
+            if jumps is not None:
+                window = jumps.observe(stream, ts, len(data))
+                if window is not None and self._auditor is not None:
+                    self._auditor.suspect(window)
+            if ts > last_ts:
+                last_ts = ts
+            if ship:
+                out.append(LogRecord(meta, stream, ts, seq, data, line.truncated))
+                shipped += 1
+                size += len(data)
+                truncated += line.truncated
+        for stream in touched:
+            progress.positions[stream] = sequencers[stream].reached
+        self._counted(shipped, size, truncated)
+        progress.stats.last_ts = last_ts
+        return out
+
+    def _counted(self, lines: int, size: int, truncated: int) -> None:
+        stats = self._progress.stats
+        stats.lines += lines
+        stats.bytes += size
+        metrics.READ.add_many(lines, size)
+        if truncated:
+            metrics.LINES_TRUNCATED.inc(truncated)
 
     def _record(self, stream: str, line: Line, seq: int) -> LogRecord | None:
         """The line as a record, counted; None when the container is not shipped."""
         if self._progress.skip:
             return None
-        stats = self._progress.stats
-        stats.lines += 1
-        stats.bytes += len(line.data)
-        metrics.READ.add(len(line.data))
-        if line.truncated:
-            metrics.LINES_TRUNCATED.inc()
+        self._counted(1, len(line.data), line.truncated)
         return LogRecord(self._progress.meta, stream, line.ts, seq, line.data, line.truncated)
 
     async def _recovered(self, stream: str, line: Line, seq: int) -> None:

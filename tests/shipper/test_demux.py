@@ -134,3 +134,22 @@ def test_tty_entries_survive_any_chunking(lines: list[bytes], step: int) -> None
         out += tty.feed(raw[pos : pos + step])
     out += tty.close()
     assert [f.data for f in out] == [line + b"\r\n" for line in lines]
+
+
+def test_timestamps_of_other_shapes_are_read_or_refused_in_any_chunking() -> None:
+    """A fraction of fewer than nine digits is read exactly and a malformed one is refused,
+    however the chunks fall (the usual nine-digit shape is read in place)."""
+    short = frame(1, b"a\n", ts=b"2026-11-27T20:55:19.5Z")
+    usual = frame(2, b"b\n")
+    raw = short + usual
+    for step in (1, 7, len(raw)):
+        demux = FrameDemuxer()
+        out: list[Frame] = []
+        for pos in range(0, len(raw), step):
+            out += demux.feed(raw[pos : pos + step])
+        assert [(f.stream, f.ts, f.data) for f in out] == [
+            (1, TS_NS - 123456789 + 500_000_000, b"a\n"),
+            (2, TS_NS, b"b\n"),
+        ]
+    with pytest.raises(DemuxError):
+        FrameDemuxer().feed(frame(1, b"a\n", ts=b"2026-11-27T20:55:19.12345678xZ"))

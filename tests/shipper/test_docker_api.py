@@ -89,16 +89,16 @@ async def test_the_end_of_a_stream_is_seen_before_its_consumer_took_the_bytes(
     assert b"".join(got) == b"".join(pieces)
 
 
-async def test_a_broken_stream_is_not_an_end(tmp_path: Path) -> None:
-    """A connection dropped mid-stream raises DockerUnavailable and calls no on_end: the
-    container may still run, and the follower reconnects instead of draining."""
+async def test_a_broken_rest_is_not_an_end(tmp_path: Path) -> None:
+    """The rest of a log (no follow) dropped mid-stream raises DockerUnavailable and calls
+    no on_end: only its real end says that the container's log was read whole."""
     unix_path = str(tmp_path / "broken.sock")
     runner, _ = await _serve_logs(unix_path, [b"only\n"], broken=True)
     ended: list[int] = []
     got: list[bytes] = []
 
     async def read(docker: DockerClient) -> None:
-        async for chunk in docker.logs("c1", "0", on_end=ended.append):
+        async for chunk in docker.logs("c1", "0", follow=False, on_end=ended.append):
             got.append(chunk)
 
     try:
@@ -109,6 +109,36 @@ async def test_a_broken_stream_is_not_an_end(tmp_path: Path) -> None:
         await runner.cleanup()
     assert b"".join(got) == b"only\n"
     assert ended == []
+
+
+async def test_follow_streams_come_unchunked_over_http_1_0(tmp_path: Path) -> None:
+    """A follow stream is asked for over HTTP/1.0 (dockerd then sends plain bytes, not an
+    HTTP chunk per log entry), the rest of a log over HTTP/1.1; both bytes arrive whole."""
+    seen: list[tuple[str, tuple[int, int]]] = []
+
+    async def logs(request: web.Request) -> web.StreamResponse:
+        seen.append((request.query["follow"], tuple(request.version)))
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for piece in (b"one\n", b"two\n"):
+            await response.write(piece)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get(f"/{API_VERSION}/containers/{{cid}}/logs", logs)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    unix_path = str(tmp_path / "versions.sock")
+    await web.UnixSite(runner, unix_path).start()
+    try:
+        async with DockerClient(f"unix://{unix_path}") as docker:
+            followed = b"".join([c async for c in docker.logs("c1", "0", follow=True)])
+            rest = b"".join([c async for c in docker.logs("c1", "0", follow=False)])
+    finally:
+        await runner.cleanup()
+    assert followed == rest == b"one\ntwo\n"
+    assert seen == [("1", (1, 0)), ("0", (1, 1))]
 
 
 async def test_an_error_comes_after_the_bytes_before_it() -> None:
