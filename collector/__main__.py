@@ -15,7 +15,13 @@ from aiohttp import web
 
 from collector import jsonlog, settings_table
 from collector.app import make_app
-from collector.config import CollectorConfig, config_path, file_settings, load_config
+from collector.config import (
+    CollectorConfig,
+    check_environment,
+    config_path,
+    file_settings,
+    load_config,
+)
 from collector.errors import CollectorError, ConfigError
 from collector.es_client import elasticsearch_client, sink_settings
 from collector.kibana import KibanaSettings, import_saved_objects
@@ -24,6 +30,7 @@ from collector.retention.lifecycle import RetentionState, lifecycle_loop
 from collector.runtime import EXIT_CONFIG, EXIT_RUNTIME, installed_version, tune_gc, tune_malloc
 from collector.sink import Sink
 from collector.templates import INDEX_PATTERNS, index_template
+from shipper.config import names as shipper_names
 
 log = logging.getLogger("logpipe.collector")
 
@@ -260,6 +267,7 @@ def print_config(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Load the settings and run the command named on the command line."""
+    check_environment(shipper_names())
     if args.command == "config":
         return print_config(args)
     config = load_config(args.config)

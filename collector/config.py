@@ -258,13 +258,19 @@ def file_settings(path: Path | None) -> dict[str, object]:
     return _read_yaml(path) if path is not None else {}
 
 
-def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
-    """Build the config from the YAML file (arg or ``LOGPIPE_CONFIG``) and the environment."""
-    from shipper.config import names as shipper_names  # the other program's names
+def check_environment(other: envnames.Names) -> None:
+    """Refuse ``LOGPIPE_*`` names in the environment or ``.env`` that no setting has.
 
-    problems = envnames.check_names(names(), shipper_names(), dotenv=Path(".env"))
+    `other` is the shipper's names (a host may run both programs from one environment);
+    the caller passes them, so this package never imports the shipper.
+    """
+    problems = envnames.check_names(names(), other, dotenv=Path(".env"))
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
+    """Build the config from the YAML file (arg or ``LOGPIPE_CONFIG``) and the environment."""
     path = config_path(path)
     data: dict[str, Any] = {**file_settings(path), **overrides}
     try:

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from collector import envnames
 from collector.commas import split_commas
+from collector.config import names as collector_names
 from collector.runtime import EventLoop
 from shipper.errors import ConfigError
 
@@ -161,8 +162,6 @@ def env_name(field: str) -> str:
 
 def load_config(**overrides: object) -> ShipperConfig:
     """Build the config from the environment; errors name the variable."""
-    from collector.config import names as collector_names  # the other program's names
-
     problems = envnames.check_names(names(), collector_names(), dotenv=Path(".env"))
     if problems:
         raise ConfigError("\n".join(problems))
