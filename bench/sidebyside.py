@@ -355,7 +355,8 @@ def publish(
         "to a counting TCP sink (it has no Elasticsearch output)",
         "peers: "
         + "; ".join(
-            f"{n} {b} ({found.origin[n]})" if b else f"{n} missing, rows skipped"
+            # Where it was found, not the path: the table says nothing about this machine.
+            f"{n} from {found.origin[n].split(' /')[0]}" if b else f"{n} missing, rows skipped"
             for n, b in found.binaries.items()
         ),
     ]
