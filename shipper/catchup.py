@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import STREAMS, Cursor, SavedMeta, last_read
-from shipper.docker_api import ContainerSummary, Listed
 from shipper.record import GapRecord, Meta
 
 CATCH_UP_NS = 5_000_000_000  # events and exits this long before the last sign of life

@@ -2,24 +2,24 @@
 
 The only module that touches aiohttp for Docker: it turns its exceptions into
 :mod:`shipper.errors`. Log streams are handed out as raw byte chunks so the demuxer
-keeps byte-exact control of frames; events, as typed :class:`ContainerEvent`.
+keeps byte-exact control of frames; events and inspect answers, parsed by
+:mod:`shipper.events` and :mod:`shipper.containers`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import orjson
 
-from shipper.demux import parse_ts
-from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
+from shipper.containers import ContainerSummary, Listed, summary_from_inspect
+from shipper.errors import ContainerGone, DockerError, DockerUnavailable
+from shipper.events import ContainerEvent, parse_event
 
 API_VERSION = "v1.41"
 # dockerd writes a follow stream one log entry at a time, so a reader that keeps up with
@@ -66,75 +66,6 @@ class Pace:
         self.seconds = seconds
 
 
-class ContainerSummary(TypedDict):
-    """What the shipper needs from `GET /containers/json` and inspect."""
-
-    id: str
-    name: str
-    image: str
-    labels: dict[str, str]
-    env: list[str]
-    tty: bool
-    running: bool
-    started_at: str
-    finished_ns: int  # 0 when it never stopped
-    log_driver: str
-    log_opts: dict[str, str]
-    log_path: str  # the json-file driver's file on the host ("" for other drivers)
-    auto_remove: bool  # --rm
-
-
-class Listed(TypedDict):
-    """One container of `GET /containers/json?all=1`."""
-
-    id: str
-    state: str  # created, running, paused, restarting, removing, exited, dead
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerEvent:
-    """One container event: ``health_status: healthy`` is action health_status, detail healthy.
-
-    Its attributes mix the container's labels with ``name``, ``image``, ``exitCode``...
-    (docs/docker-logs.md); ``timeNano`` exceeds 2^53, so ``ts`` is kept an int.
-    """
-
-    cid: str
-    action: str
-    detail: str
-    ts: int
-    attrs: dict[str, str]
-
-    @property
-    def exit_code(self) -> int | None:
-        """The exit code of a ``die``."""
-        code = self.attrs.get("exitCode", "")
-        return int(code) if code.lstrip("-").isdigit() else None
-
-    @property
-    def name(self) -> str | None:
-        """The container's name (its new name for a ``rename``)."""
-        name = self.attrs.get("name")
-        return name.lstrip("/") if name else None
-
-    @property
-    def old_name(self) -> str:
-        """The name before a ``rename``."""
-        return self.attrs.get("oldName", "?").lstrip("/")
-
-
-def parse_event(raw: dict[str, Any]) -> ContainerEvent | None:
-    """The event of one `/events` line, or None when it names no container or action."""
-    action = str(raw.get("Action") or raw.get("status") or "")
-    actor = raw.get("Actor") or {}
-    cid = str(actor.get("ID") or raw.get("id") or "")
-    if not cid or not action:
-        return None
-    base, _, detail = action.partition(": ")
-    attrs = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
-    return ContainerEvent(cid, base, detail, int(raw.get("timeNano") or time.time_ns()), attrs)
-
-
 def parse_host(docker_host: str) -> tuple[aiohttp.BaseConnector, str]:
     """A connector and base URL for DOCKER_HOST (unix:// or tcp://)."""
     # No connection limit: every followed container holds one connection for its stream.
@@ -144,38 +75,6 @@ def parse_host(docker_host: str) -> tuple[aiohttp.BaseConnector, str]:
     if docker_host.startswith(("tcp://", "http://")):
         return aiohttp.TCPConnector(limit=0), "http://" + docker_host.split("://", 1)[1]
     raise DockerError(f"DOCKER_HOST '{docker_host}' is neither unix:// nor tcp://")
-
-
-def summary_from_inspect(data: dict[str, Any]) -> ContainerSummary:
-    """The fields we use, from an inspect answer."""
-    config = data.get("Config") or {}
-    state = data.get("State") or {}
-    host_config = data.get("HostConfig") or {}
-    return ContainerSummary(
-        id=data["Id"],
-        name=str(data.get("Name", "")).lstrip("/"),
-        image=str(config.get("Image", "")),
-        labels=dict(config.get("Labels") or {}),
-        env=list(config.get("Env") or []),
-        tty=bool(config.get("Tty")),
-        running=bool(state.get("Running")),
-        started_at=str(state.get("StartedAt", "")),
-        finished_ns=_time_ns(str(state.get("FinishedAt") or "")),
-        log_driver=str((host_config.get("LogConfig") or {}).get("Type", "")),
-        log_opts=dict((host_config.get("LogConfig") or {}).get("Config") or {}),
-        log_path=str(data.get("LogPath") or ""),
-        auto_remove=bool(host_config.get("AutoRemove")),
-    )
-
-
-def _time_ns(value: str) -> int:
-    """Nanoseconds from Docker's RFC 3339 time; 0 for its zero time or nonsense."""
-    if not value or value.startswith("0001-"):
-        return 0
-    try:
-        return parse_ts(value.encode())
-    except DemuxError:
-        return 0
 
 
 class DockerClient:

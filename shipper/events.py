@@ -1,4 +1,4 @@
-"""Docker's container events (parsed at the edge, docker_api.py): what they tell. Pure.
+"""Docker's container events: each `/events` line parsed, and what it tells. Pure.
 
 An event's attributes mix the container's labels with ``name``, ``image``,
 ``exitCode``... (docs/docker-logs.md): a label with one of those names cannot be told
@@ -8,7 +8,11 @@ as the container is inspected.
 
 from __future__ import annotations
 
-from shipper.docker_api import ContainerEvent, ContainerSummary
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shipper.containers import ContainerSummary
 
 # Event attributes that are not labels (Docker mixes labels into the same map).
 NOT_LABELS = {"name", "image", "exitCode", "signal", "execDuration", "oldName"}
@@ -25,6 +29,50 @@ LIFECYCLE = {
     "unpause",
     "health_status",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerEvent:
+    """One container event: ``health_status: healthy`` is action health_status, detail healthy.
+
+    Its attributes mix labels with Docker's own (above); ``timeNano`` exceeds 2^53, so
+    ``ts`` is kept an int.
+    """
+
+    cid: str
+    action: str
+    detail: str
+    ts: int
+    attrs: dict[str, str]
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code of a ``die``."""
+        code = self.attrs.get("exitCode", "")
+        return int(code) if code.lstrip("-").isdigit() else None
+
+    @property
+    def name(self) -> str | None:
+        """The container's name (its new name for a ``rename``)."""
+        name = self.attrs.get("name")
+        return name.lstrip("/") if name else None
+
+    @property
+    def old_name(self) -> str:
+        """The name before a ``rename``."""
+        return self.attrs.get("oldName", "?").lstrip("/")
+
+
+def parse_event(raw: dict[str, Any]) -> ContainerEvent | None:
+    """The event of one `/events` line, or None when it names no container or action."""
+    action = str(raw.get("Action") or raw.get("status") or "")
+    actor = raw.get("Actor") or {}
+    cid = str(actor.get("ID") or raw.get("id") or "")
+    if not cid or not action:
+        return None
+    base, _, detail = action.partition(": ")
+    attrs = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
+    return ContainerEvent(cid, base, detail, int(raw.get("timeNano") or time.time_ns()), attrs)
 
 
 def summary_from_event(event: ContainerEvent) -> ContainerSummary:

@@ -15,8 +15,7 @@ from prometheus_client import Counter
 from shipper.catchup import saved_meta
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore
-from shipper.docker_api import ContainerEvent
-from shipper.events import summary_from_event
+from shipper.events import ContainerEvent, summary_from_event
 from shipper.follow import Follower
 from shipper.inbox import Inbox
 from shipper.record import EventRecord, Meta, Record

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable, Container
 from shipper import metrics
 from shipper.catchup import floor, gone_gaps, to_follow, worth_inspecting
 from shipper.config import ShipperConfig
+from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import CursorStore
-from shipper.docker_api import ContainerSummary, DockerClient, Listed
+from shipper.docker_api import DockerClient
 from shipper.errors import ContainerGone
 from shipper.record import Record
 

@@ -7,7 +7,7 @@ from fnmatch import fnmatchcase
 
 from collector.wire import NAME_PART_PATTERN
 from shipper.config import ShipperConfig
-from shipper.docker_api import ContainerSummary
+from shipper.containers import ContainerSummary
 from shipper.record import Meta
 
 ENABLE_LABEL = "logpipe.enable"

@@ -27,11 +27,12 @@ from prometheus_client import Gauge
 from shipper import metrics
 from shipper.catchup import saved_meta, subscribe_from
 from shipper.config import ShipperConfig
+from shipper.containers import ContainerSummary
 from shipper.cursor import STREAMS, CursorStore, Position
 from shipper.demux import format_since
-from shipper.docker_api import ContainerEvent, ContainerSummary, DockerClient
+from shipper.docker_api import DockerClient
 from shipper.errors import DockerError, DockerUnavailable
-from shipper.events import LIFECYCLE, summary_from_event
+from shipper.events import LIFECYCLE, ContainerEvent, summary_from_event
 from shipper.follow import Follower
 from shipper.inbox import Inbox
 from shipper.lifecycle import EventRecords

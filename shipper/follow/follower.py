@@ -20,8 +20,9 @@ import contextlib
 import logging
 
 from shipper import metrics
+from shipper.containers import ContainerSummary
 from shipper.cursor import Position
-from shipper.docker_api import ContainerSummary, DockerClient
+from shipper.docker_api import DockerClient
 from shipper.errors import ContainerGone, DockerUnavailable
 from shipper.follow.gaps import Gaps
 from shipper.follow.handoff import Handoff

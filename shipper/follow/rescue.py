@@ -15,8 +15,8 @@ import logging
 import time
 
 from shipper import metrics
+from shipper.containers import ContainerSummary
 from shipper.cursor import STREAMS, last_read
-from shipper.docker_api import ContainerSummary
 from shipper.follow.gaps import (
     NO_FILE_GAP,
     ROTATED_AWAY_GAP,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shipper.docker_api import ContainerSummary
+from shipper.containers import ContainerSummary
 
 
 def container(

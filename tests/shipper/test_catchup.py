@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from shipper.catchup import CATCH_UP_NS, floor, gone_gaps, to_follow, worth_inspecting
+from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import Cursor, Position, SavedMeta
-from shipper.docker_api import ContainerSummary, Listed
 from tests.shipper.summaries import container
 
 ALIVE = 1_000 * 1_000_000_000

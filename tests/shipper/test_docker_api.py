@@ -11,8 +11,9 @@ import pytest
 from aiohttp import web
 
 from shipper import docker_api
-from shipper.docker_api import API_VERSION, JOIN_BYTES, ContainerEvent, DockerClient, Pace
+from shipper.docker_api import API_VERSION, JOIN_BYTES, DockerClient, Pace
 from shipper.errors import DockerUnavailable
+from shipper.events import ContainerEvent
 from shipper.readahead import ReadAhead
 
 

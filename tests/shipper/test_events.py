@@ -1,9 +1,8 @@
-"""Unit tests of reading Docker's container events (parsed in docker_api.py)."""
+"""Unit tests of reading Docker's container events."""
 
 from __future__ import annotations
 
-from shipper.docker_api import parse_event
-from shipper.events import LIFECYCLE, summary_from_event
+from shipper.events import LIFECYCLE, parse_event, summary_from_event
 
 RAW = {
     "Type": "container",

@@ -16,8 +16,9 @@ from prometheus_client import REGISTRY
 
 from shipper import metrics
 from shipper.config import load_config
+from shipper.containers import ContainerSummary
 from shipper.cursor import Position
-from shipper.docker_api import ContainerSummary, Pace
+from shipper.docker_api import Pace
 from shipper.errors import ConfigError, ContainerGone
 from shipper.follow import Follower
 from shipper.follow.gaps import (

@@ -13,9 +13,10 @@ import pytest
 from shipper import metrics
 from shipper.catchup import GONE_GAP
 from shipper.config import load_config
+from shipper.containers import Listed
 from shipper.cursor import CursorStore, Position, SavedMeta
-from shipper.docker_api import ContainerEvent, Listed
 from shipper.errors import ContainerGone
+from shipper.events import ContainerEvent
 from shipper.inbox import Inbox
 from shipper.lifecycle import DECISION_WAIT
 from shipper.logfiles.watch import LogFiles
