@@ -6,17 +6,16 @@ deadline, then :class:`~collector.errors.RetryableSinkError`, which the API answ
 with 429/503 and ``Retry-After`` so the shipper sends the batch again), or reject (any
 other 4xx: a stand-in goes to the dead-letter data stream with the reason, which counts
 as delivered). What the elasticsearch client's exceptions mean is decided in es_failures.py.
+Requests of fewer than merge_below documents share one `_bulk` with others (merge.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
-from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +34,7 @@ from collector.es_failures import (
     template_not_installed,
     template_unreadable,
 )
+from collector.merge import Answer, Merger
 from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, TEMPLATE_VERSION
 
 __all__ = ["Outcome", "Sink", "SinkSettings", "encode"]
@@ -43,9 +43,6 @@ log = logging.getLogger("logpipe.collector.sink")
 
 # A probe (ping, template check) must not hang on a node that stopped answering.
 _PROBE_TIMEOUT = 5.0
-
-# A request's answer: its body, or None with the status (None: no answer) and why.
-Answer = tuple[dict[str, Any] | None, int | None, str]
 
 _BULK_TARGET = f"/_bulk?filter_path={FILTER}"
 _BULK_HEADERS = {"content-type": "application/x-ndjson", "accept": "application/json"}
@@ -82,10 +79,14 @@ class Sink:
         self._requests = asyncio.Semaphore(self._settings.concurrency)
         # The client's own headers (credentials), for the _bulk requests sent past it.
         self._bulk_headers = HttpHeaders({**es._headers, **_BULK_HEADERS})
-        self._parts: deque[_Part] = deque()
-        self._parts_count = 0  # documents in them
-        self._enough = asyncio.Event()  # they add up to merge_below: no need to wait more
-        self._mergers: set[asyncio.Task[None] | None] = set()
+        self._merger = Merger(
+            self._bulk,
+            below=self._settings.merge_below,
+            wait=self._settings.merge_wait,
+            tasks=self._settings.concurrency,
+            max_bytes=self._settings.max_bytes,
+            max_docs=self._settings.max_docs,
+        )
 
     async def __aenter__(self) -> Sink:
         return self
@@ -161,7 +162,7 @@ class Sink:
         """One _bulk request; classify each item into `outcome` and `result`."""
         payload = b"".join([b for _, b in items])
         if len(items) < self._settings.merge_below:
-            body, status, why = await self._merged(payload, len(items), deadline)
+            body, status, why = await self._merger.send(payload, len(items), deadline)
         else:
             body, status, why = await self._bulk(payload, deadline)
         if body is not None:
@@ -170,97 +171,6 @@ class Sink:
             await self._halve(items, outcome, result, deadline)
         else:
             result.must_retry(items, why, status)
-
-    async def _merged(self, payload: bytes, count: int, deadline: float) -> Answer:
-        """The answer to `payload` (`count` items), sent in one request with other small ones.
-
-        Elasticsearch spends a few CPU-ms on each _bulk request beyond its documents, so
-        many shippers sending small batches cost it far more per document than a few big
-        requests do (BENCHMARKS, tenth pass). The payload waits up to merge_wait for others,
-        less once the waiting ones add up to merge_below documents.
-        """
-        loop = asyncio.get_running_loop()
-        send_at = loop.time() + self._settings.merge_wait
-        part = _Part(payload, count, deadline, send_at, loop.create_future())
-        self._parts.append(part)
-        self._parts_count += count
-        if self._parts_count >= self._settings.merge_below:
-            self._enough.set()
-        # Up to `concurrency` merging tasks, each waiting, then sending what waits.
-        if len(self._mergers) < self._settings.concurrency:
-            self._mergers.add(asyncio.create_task(self._merge()))
-        return await part.answer
-
-    async def _merge(self) -> None:
-        """Send the waiting small payloads, as many per request as the bounds allow."""
-        me = asyncio.current_task()
-        try:
-            await self._merge_waiting()
-        finally:
-            # At once, with no await since the last look: a part that comes next starts
-            # a merger of its own instead of waiting for one that has ended.
-            self._mergers.discard(me)
-
-    async def _merge_waiting(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._parts:
-            wait = self._parts[0].send_at - loop.time()
-            if wait > 0 and not self._enough.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._enough.wait(), wait)
-                continue
-            group = self._take()
-            try:
-                if len(group) == 1:
-                    await _settle_part(group[0], self._bulk(group[0].payload, group[0].deadline))
-                else:
-                    await self._send_group(group)
-            except BaseException as exc:  # never leave a caller waiting forever
-                for part in group:
-                    _fail(part, exc)
-                if not isinstance(exc, Exception):
-                    raise
-
-    def _take(self) -> list[_Part]:
-        group: list[_Part] = []
-        size = count = 0
-        while self._parts:
-            part = self._parts[0]
-            if group and (
-                size + len(part.payload) > self._settings.max_bytes
-                or count + part.count > self._settings.max_docs
-            ):
-                break
-            group.append(self._parts.popleft())
-            size += len(part.payload)
-            count += part.count
-        self._parts_count -= count
-        if self._parts_count < self._settings.merge_below:
-            self._enough.clear()
-        return group
-
-    async def _send_group(self, group: list[_Part]) -> None:
-        """One request for several parts; each part gets its own slice of the answer."""
-        deadline = min(part.deadline for part in group)
-        answers: list[dict[str, Any]] | None = None
-        try:
-            body, status, why = await self._bulk(b"".join(p.payload for p in group), deadline)
-            if body is not None:
-                answers = _split(body, group)
-            alone = status == 413 or (body is not None and answers is None)
-        except SinkError:  # the request was refused as a whole: whose part was it?
-            alone = True
-        if alone:
-            # Too large together, refused, or an answer that does not line up with the
-            # items: each part alone gets its own answer (and its own error).
-            await asyncio.gather(
-                *(_settle_part(p, self._bulk(p.payload, p.deadline)) for p in group)
-            )
-            return
-        metrics.BULK_MERGED.inc(len(group))
-        for i, part in enumerate(group):
-            if not part.answer.done():
-                part.answer.set_result((answers[i], 200, "") if answers else (None, status, why))
 
     async def _bulk(self, payload: bytes, deadline: float) -> Answer:
         """The answer's body; or None, the status (None: no answer) and why.
@@ -359,17 +269,6 @@ class Sink:
             template_not_installed(exc)
 
 
-@dataclass(slots=True)
-class _Part:
-    """A small request's payload waiting to be sent together with others."""
-
-    payload: bytes
-    count: int
-    deadline: float
-    send_at: float  # event loop time at which it waits no longer for others
-    answer: asyncio.Future[Answer]
-
-
 def read_answer(raw: bytes) -> dict[str, Any] | None:
     """A _bulk answer (None if it is no JSON object); when it starts by saying no item
     failed, only that flag is read.
@@ -396,41 +295,6 @@ def refusal(raw: bytes) -> str:
     if not isinstance(error, dict):
         return str(error or body)[:500]
     return f"{error.get('type', 'error')}: {error.get('reason', '')}"
-
-
-def _split(body: dict[str, Any], group: list[_Part]) -> list[dict[str, Any]] | None:
-    """Each part's share of a merged request's answer; None when the items do not add up."""
-    if not body.get("errors"):
-        return [{"errors": False} for _ in group]
-    items = body.get("items")
-    if not isinstance(items, list) or len(items) != sum(p.count for p in group):
-        return None
-    shares: list[dict[str, Any]] = []
-    start = 0
-    for part in group:
-        shares.append({"errors": True, "items": items[start : start + part.count]})
-        start += part.count
-    return shares
-
-
-async def _settle_part(part: _Part, sending: Awaitable[Answer]) -> None:
-    """Give `part` the answer `sending` (awaited) ends with, or the error it raises."""
-    try:
-        answer = await sending
-    except Exception as exc:
-        _fail(part, exc)
-        return
-    if not part.answer.done():
-        part.answer.set_result(answer)
-
-
-def _fail(part: _Part, exc: BaseException) -> None:
-    if part.answer.done():
-        return
-    if isinstance(exc, Exception):
-        part.answer.set_exception(exc)
-    else:
-        part.answer.cancel()
 
 
 def _log_refused(refused: list[tuple[Doc, str]]) -> None:
