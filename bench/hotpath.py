@@ -26,7 +26,8 @@ from zlib_ng import gzip_ng, zlib_ng
 
 from bench import corpus, documents, report
 from collector.bulk import encode as sink_encode
-from collector.enrich import Context, Doc, Route, log_id, route
+from collector.enrich import Context, Doc, Route, route
+from collector.ids import log_id
 from collector.parse import parse
 from collector.runtime import tune_gc, tune_malloc
 from collector.wire import LINE, Log, Source, quick_log
@@ -122,7 +123,7 @@ def spliced_body(body: dict[str, Any], cache: dict[int, bytes]) -> bytes:
     return own[:-1] + b"," + shared + b"}\n"
 
 
-# --- document id (collector.enrich.log_id: ns, then blake2b of the other parts) ---
+# --- document id (collector.ids.log_id: ns, then blake2b of the other parts) ---
 
 _SUFFIXES: dict[tuple[str, str, str, int], bytes] = {}
 
@@ -284,7 +285,7 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, Case, str, Case, int]]:
          "zlib.decompress(wbits=31)", lambda: zlib.decompress(zipped, 31), n),
         ("route a record", "enrich.route + .stream + .stream_dataset", route_now,
          "cached per (source, level, rules object)", route_new, len(routed)),
-        ("document id", "enrich.log_id", id_now,
+        ("document id", "ids.log_id", id_now,
          "hash per (source, stream, seq) in a dict", id_prefixed, len(records)),
         ("shipper: wire line", "batch._record_line (wire.log_line: msgspec)", line_now,
          "bytes template, orjson for the message only", line_bytes, len(records)),

@@ -1,22 +1,17 @@
 """Turn wire lines plus parse results into Elasticsearch documents. Pure: no I/O.
 
-Every document gets ECS container/host/service fields, its data stream, and a
-deterministic ``_id`` so that a replayed line overwrites nothing and duplicates nothing.
-The ``_id`` starts with the record's timestamp (see :func:`ordered_id`): Elasticsearch
-stores a base64url ``_id`` as its bytes, so ids that grow with time keep the terms of
-the ``_id`` field in few, ordered blocks, and checking that an id is new costs less
-than with random ids (docs/documents.md).
+Every document gets ECS container/host/service fields, its data stream, and the
+deterministic, time-ordered ``_id`` of collector/ids.py.
 """
 
 from __future__ import annotations
 
-import binascii
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from collector.ids import LogIds, ordered_id
 from collector.parse import Http, Parsed
 from collector.retention.rules import RulesHolder, stream_dataset
 from collector.wire import Event, Gap, Log, LogFields, Source
@@ -76,40 +71,6 @@ def format_ns(ns: int) -> str:
     secs, frac = divmod(ns, 1_000_000_000)
     # str.zfill: 0.41 against 0.65 µs for the format spec :09d (timeit, best of 5).
     return f"{_second(secs)}.{str(frac).zfill(9)}Z"
-
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64(digest: bytes) -> str:
-    # base64url of 16 bytes without its "==" padding, as urlsafe_b64encode().rstrip() gives.
-    return binascii.b2a_base64(digest, newline=False).translate(_URLSAFE)[:22].decode("ascii")
-
-
-def _digest(raw: str) -> str:
-    return _b64(hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest())
-
-
-def doc_id(*parts: str | int) -> str:
-    """A short, stable id from the parts that make a record unique (no time order)."""
-    return _digest("\x1f".join(str(p) for p in parts))
-
-
-def _suffix(*parts: str | int) -> bytes:
-    raw = "\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(raw, digest_size=8).digest()
-
-
-def ordered_id(ts: int, *parts: str | int) -> str:
-    """A stable id that sorts by time: `ts` (ns) as 8 big-endian bytes, then 8 bytes of
-    blake2b of the other parts that make the record unique, in base64url (22 characters).
-    """
-    return _b64(ts.to_bytes(8, "big") + _suffix(*parts))
-
-
-def log_id(host: str, container_id: str, stream: str, ts: int, seq: int) -> str:
-    """The `_id` of a log line: ``ordered_id(ts, host, container_id, stream, seq)``."""
-    return ordered_id(ts, host, container_id, stream, seq)
 
 
 def document_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -183,7 +144,7 @@ class _Place:
 class _SourceFields:
     """What every line of a source shares: its ECS fields, its routes, its id prefixes."""
 
-    __slots__ = ("container", "ctx", "host", "places", "rules", "service", "source", "suffixes")
+    __slots__ = ("container", "ctx", "host", "log_id", "places", "rules", "service", "source")
 
     def __init__(self, source: Source, ctx: Context) -> None:
         self.source = source
@@ -205,7 +166,7 @@ class _SourceFields:
         # Routes per level, valid while `rules` is the holder's: a reload applies at once.
         self.rules = ctx.retention.rules
         self.places: dict[str | None, _Place] = {}
-        self.suffixes: dict[str, bytes] = {}
+        self.log_id = LogIds(source.host, source.container_id).log_id
 
     def place(self, level: str | None) -> _Place:
         """Where a record of this source at `level` goes."""
@@ -216,19 +177,6 @@ class _SourceFields:
         if found is None:
             found = self.places[level] = _Place(route(self.source, self.ctx, level))
         return found
-
-    def log_id(self, stream: str, ts: int, seq: int) -> str:
-        """``log_id`` of this source's line; the hash of a stream's lines of sequence
-        number 0 (nearly all) is made once."""
-        source = self.source
-        if seq:
-            return _b64(
-                ts.to_bytes(8, "big") + _suffix(source.host, source.container_id, stream, seq)
-            )
-        suffix = self.suffixes.get(stream)
-        if suffix is None:
-            suffix = self.suffixes[stream] = _suffix(source.host, source.container_id, stream, 0)
-        return _b64(ts.to_bytes(8, "big") + suffix)
 
 
 # Every line of a source shares these (never mutated) objects; keyed by id() and checked
