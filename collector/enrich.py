@@ -1,7 +1,8 @@
 """Turn wire lines plus parse results into Elasticsearch documents. Pure: no I/O.
 
-Every document gets ECS container/host/service fields, its data stream, and the
-deterministic, time-ordered ``_id`` of collector/ids.py.
+Every document gets ECS container/host/service fields, its data stream (as
+collector/routing.py decides), and the deterministic, time-ordered ``_id`` of
+collector/ids.py.
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from collector.ids import LogIds, ordered_id
 from collector.parse import Http, Parsed
-from collector.retention.rules import RulesHolder, stream_dataset
+from collector.retention.rules import RulesHolder
+from collector.routing import Route, route, service_name
 from collector.wire import Event, Gap, Log, LogFields, Source
 
-COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 # Labels Docker Compose puts on every container for its own bookkeeping. Nobody filters
 # logs on them (the container's name tells replicas apart), and with them every document
@@ -76,45 +77,6 @@ def format_ns(ns: int) -> str:
 def document_labels(labels: dict[str, str]) -> dict[str, str]:
     """The container labels a document carries: all but Compose's bookkeeping ones."""
     return {k: v for k, v in labels.items() if k not in COMPOSE_BOOKKEEPING_LABELS}
-
-
-def service_name(source: Source) -> str:
-    """The compose service if the container has one, else the container name."""
-    return source.labels.get(COMPOSE_SERVICE_LABEL) or source.container_name
-
-
-class Route(NamedTuple):
-    """Where a record goes: its dataset and namespace, and the retention rule keeping it."""
-
-    dataset: str
-    namespace: str
-    rule: str
-
-    @property
-    def stream_dataset(self) -> str:
-        """The dataset part of the data stream name, which carries the rule."""
-        return stream_dataset(self.dataset, self.rule)
-
-    @property
-    def stream(self) -> str:
-        """The data stream's name."""
-        return data_stream_name(self.stream_dataset, self.namespace)
-
-
-def route(source: Source, ctx: Context, level: str | None = None) -> Route:
-    """The data stream of a record of `source` at `level` (hints, else config; then rules)."""
-    dataset = source.hints.dataset or ctx.dataset
-    namespace = source.hints.namespace or ctx.namespace
-    values = (service_name(source), source.container_name, source.image, namespace, dataset)
-    # A container's labels never change, so its id stands for them in the cache key.
-    key = (source.host, source.container_id, *values, level)
-    rule = ctx.retention.rules.rule_for(values, source.labels, level, key)
-    return Route(dataset, namespace, rule)
-
-
-def data_stream_name(dataset: str, namespace: str) -> str:
-    """Elastic's data stream naming scheme for logs."""
-    return f"logs-{dataset}-{namespace}"
 
 
 class _Place:
