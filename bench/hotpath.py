@@ -26,8 +26,10 @@ from zlib_ng import gzip_ng, zlib_ng
 
 from bench import corpus, documents, report
 from collector.bulk import encode as sink_encode
-from collector.enrich import Context, Doc, Route, log_id, route
+from collector.enrich import Context, Doc
+from collector.ids import log_id
 from collector.parse import parse
+from collector.routing import Route, route
 from collector.runtime import tune_gc, tune_malloc
 from collector.wire import LINE, Log, Source, quick_log
 from collector.wire import read_line as validate
@@ -122,7 +124,7 @@ def spliced_body(body: dict[str, Any], cache: dict[int, bytes]) -> bytes:
     return own[:-1] + b"," + shared + b"}\n"
 
 
-# --- document id (collector.enrich.log_id: ns, then blake2b of the other parts) ---
+# --- document id (collector.ids.log_id: ns, then blake2b of the other parts) ---
 
 _SUFFIXES: dict[tuple[str, str, str, int], bytes] = {}
 
@@ -137,7 +139,7 @@ def log_id_prefixed(host: str, container_id: str, stream: str, ts: int, seq: int
     return base64.urlsafe_b64encode(ts.to_bytes(8, "big") + suffix).rstrip(b"=").decode("ascii")
 
 
-# --- routing (collector.enrich.route per record, then Route.stream / .stream_dataset) ---
+# --- routing (collector.routing.route per record, then Route.stream / .stream_dataset) ---
 
 _ROUTES: dict[tuple[int, str | None], tuple[Source, Any, Route, str, str]] = {}
 
@@ -282,9 +284,9 @@ def cases(data: dict[str, Any]) -> list[tuple[str, str, Case, str, Case, int]]:
         ("gunzip the batch", "zlib_ng.decompress(wbits=31) (aiohttp's backend)",
          lambda: zlib_ng.decompress(zipped, 31),
          "zlib.decompress(wbits=31)", lambda: zlib.decompress(zipped, 31), n),
-        ("route a record", "enrich.route + .stream + .stream_dataset", route_now,
+        ("route a record", "routing.route + .stream + .stream_dataset", route_now,
          "cached per (source, level, rules object)", route_new, len(routed)),
-        ("document id", "enrich.log_id", id_now,
+        ("document id", "ids.log_id", id_now,
          "hash per (source, stream, seq) in a dict", id_prefixed, len(records)),
         ("shipper: wire line", "batch._record_line (wire.log_line: msgspec)", line_now,
          "bytes template, orjson for the message only", line_bytes, len(records)),

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from collector.enrich import Doc, doc_id
+from collector.enrich import Doc
+from collector.ids import doc_id
 from collector.templates import DEADLETTER_STREAM
 
 DATASET = "logpipe.deadletter"

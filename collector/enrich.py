@@ -1,27 +1,23 @@
 """Turn wire lines plus parse results into Elasticsearch documents. Pure: no I/O.
 
-Every document gets ECS container/host/service fields, its data stream, and a
-deterministic ``_id`` so that a replayed line overwrites nothing and duplicates nothing.
-The ``_id`` starts with the record's timestamp (see :func:`ordered_id`): Elasticsearch
-stores a base64url ``_id`` as its bytes, so ids that grow with time keep the terms of
-the ``_id`` field in few, ordered blocks, and checking that an id is new costs less
-than with random ids (docs/documents.md).
+Every document gets ECS container/host/service fields, its data stream (as
+collector/routing.py decides), and the deterministic, time-ordered ``_id`` of
+collector/ids.py.
 """
 
 from __future__ import annotations
 
-import binascii
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
+from collector.ids import LogIds, ordered_id
 from collector.parse import Http, Parsed
-from collector.retention.rules import RulesHolder, stream_dataset
+from collector.retention.rules import RulesHolder
+from collector.routing import Route, route, service_name
 from collector.wire import Event, Gap, Log, LogFields, Source
 
-COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 # Labels Docker Compose puts on every container for its own bookkeeping. Nobody filters
 # logs on them (the container's name tells replicas apart), and with them every document
@@ -78,82 +74,9 @@ def format_ns(ns: int) -> str:
     return f"{_second(secs)}.{str(frac).zfill(9)}Z"
 
 
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64(digest: bytes) -> str:
-    # base64url of 16 bytes without its "==" padding, as urlsafe_b64encode().rstrip() gives.
-    return binascii.b2a_base64(digest, newline=False).translate(_URLSAFE)[:22].decode("ascii")
-
-
-def _digest(raw: str) -> str:
-    return _b64(hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest())
-
-
-def doc_id(*parts: str | int) -> str:
-    """A short, stable id from the parts that make a record unique (no time order)."""
-    return _digest("\x1f".join(str(p) for p in parts))
-
-
-def _suffix(*parts: str | int) -> bytes:
-    raw = "\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(raw, digest_size=8).digest()
-
-
-def ordered_id(ts: int, *parts: str | int) -> str:
-    """A stable id that sorts by time: `ts` (ns) as 8 big-endian bytes, then 8 bytes of
-    blake2b of the other parts that make the record unique, in base64url (22 characters).
-    """
-    return _b64(ts.to_bytes(8, "big") + _suffix(*parts))
-
-
-def log_id(host: str, container_id: str, stream: str, ts: int, seq: int) -> str:
-    """The `_id` of a log line: ``ordered_id(ts, host, container_id, stream, seq)``."""
-    return ordered_id(ts, host, container_id, stream, seq)
-
-
 def document_labels(labels: dict[str, str]) -> dict[str, str]:
     """The container labels a document carries: all but Compose's bookkeeping ones."""
     return {k: v for k, v in labels.items() if k not in COMPOSE_BOOKKEEPING_LABELS}
-
-
-def service_name(source: Source) -> str:
-    """The compose service if the container has one, else the container name."""
-    return source.labels.get(COMPOSE_SERVICE_LABEL) or source.container_name
-
-
-class Route(NamedTuple):
-    """Where a record goes: its dataset and namespace, and the retention rule keeping it."""
-
-    dataset: str
-    namespace: str
-    rule: str
-
-    @property
-    def stream_dataset(self) -> str:
-        """The dataset part of the data stream name, which carries the rule."""
-        return stream_dataset(self.dataset, self.rule)
-
-    @property
-    def stream(self) -> str:
-        """The data stream's name."""
-        return data_stream_name(self.stream_dataset, self.namespace)
-
-
-def route(source: Source, ctx: Context, level: str | None = None) -> Route:
-    """The data stream of a record of `source` at `level` (hints, else config; then rules)."""
-    dataset = source.hints.dataset or ctx.dataset
-    namespace = source.hints.namespace or ctx.namespace
-    values = (service_name(source), source.container_name, source.image, namespace, dataset)
-    # A container's labels never change, so its id stands for them in the cache key.
-    key = (source.host, source.container_id, *values, level)
-    rule = ctx.retention.rules.rule_for(values, source.labels, level, key)
-    return Route(dataset, namespace, rule)
-
-
-def data_stream_name(dataset: str, namespace: str) -> str:
-    """Elastic's data stream naming scheme for logs."""
-    return f"logs-{dataset}-{namespace}"
 
 
 class _Place:
@@ -183,7 +106,7 @@ class _Place:
 class _SourceFields:
     """What every line of a source shares: its ECS fields, its routes, its id prefixes."""
 
-    __slots__ = ("container", "ctx", "host", "places", "rules", "service", "source", "suffixes")
+    __slots__ = ("container", "ctx", "host", "log_id", "places", "rules", "service", "source")
 
     def __init__(self, source: Source, ctx: Context) -> None:
         self.source = source
@@ -205,7 +128,7 @@ class _SourceFields:
         # Routes per level, valid while `rules` is the holder's: a reload applies at once.
         self.rules = ctx.retention.rules
         self.places: dict[str | None, _Place] = {}
-        self.suffixes: dict[str, bytes] = {}
+        self.log_id = LogIds(source.host, source.container_id).log_id
 
     def place(self, level: str | None) -> _Place:
         """Where a record of this source at `level` goes."""
@@ -216,19 +139,6 @@ class _SourceFields:
         if found is None:
             found = self.places[level] = _Place(route(self.source, self.ctx, level))
         return found
-
-    def log_id(self, stream: str, ts: int, seq: int) -> str:
-        """``log_id`` of this source's line; the hash of a stream's lines of sequence
-        number 0 (nearly all) is made once."""
-        source = self.source
-        if seq:
-            return _b64(
-                ts.to_bytes(8, "big") + _suffix(source.host, source.container_id, stream, seq)
-            )
-        suffix = self.suffixes.get(stream)
-        if suffix is None:
-            suffix = self.suffixes[stream] = _suffix(source.host, source.container_id, stream, 0)
-        return _b64(ts.to_bytes(8, "big") + suffix)
 
 
 # Every line of a source shares these (never mutated) objects; keyed by id() and checked

@@ -27,7 +27,7 @@ from collector import app as app_module
 from collector.app import make_app
 from collector.config import CollectorConfig
 from collector.deadletter import unreadable_line
-from collector.enrich import ordered_id
+from collector.ids import ordered_id
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS

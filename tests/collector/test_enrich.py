@@ -5,15 +5,8 @@ from __future__ import annotations
 import base64
 import gc
 
-from collector.enrich import (
-    Context,
-    event_document,
-    format_ns,
-    gap_document,
-    log_document,
-    log_id,
-    ordered_id,
-)
+from collector.enrich import Context, event_document, format_ns, gap_document, log_document
+from collector.ids import log_id, ordered_id
 from collector.parse import parse
 from collector.wire import MAX_NS, Event, Gap, Log, Source
 

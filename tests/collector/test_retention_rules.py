@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.config import load_config
-from collector.enrich import Context, route
+from collector.enrich import Context
 from collector.errors import ConfigError
 from collector.retention.rules import (
     RetentionConfig,
@@ -21,6 +21,7 @@ from collector.retention.rules import (
     seconds,
     stream_dataset,
 )
+from collector.routing import route
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NAME_PART_PATTERN, Hints, Source
 

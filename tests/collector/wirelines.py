@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from collector.enrich import log_id
+from collector.ids import log_id
 
 HOST = "unit-host"
 CONTAINER = "c" * 64

@@ -19,11 +19,12 @@ from prometheus_client import REGISTRY
 
 from collector.__main__ import parser as collector_parser
 from collector.config import load_config
-from collector.enrich import Context, log_document, route
+from collector.enrich import Context, log_document
 from collector.parse import Parsed
 from collector.retention.facts import gather_facts
 from collector.retention.lifecycle import Applied, RetentionState, apply, lifecycle_loop, plan
 from collector.retention.rules import RetentionConfig, RetentionRules, RulesHolder
+from collector.routing import route
 from collector.templates import TEMPLATE_NAME, index_template
 from collector.wire import Hints, Log, Source
 
