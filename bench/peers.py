@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -119,31 +118,6 @@ class LineSink:
         self._server.close()
 
 
-class Peer:
-    """A peer's process, started by the benchmark, its output in a file; stopped by pid."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.log = folder / f"{name}.log"
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-    @property
-    def pid(self) -> int:
-        """The process id."""
-        return self.proc.pid
-
-    def stop(self, timeout: float = 10) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in time."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 class Logspout:
     """logspout following the containers whose names match `name_glob`, raw lines over
     TCP into a sink that counts them. `backlog` ships each container's whole log (as the
@@ -161,7 +135,7 @@ class Logspout:
             "RAW_FORMAT": "{{.Data}}\n",
         }
         route = f"raw+tcp://127.0.0.1:{self.sink.port}?filter.name={name_glob}"
-        self.process = Peer("logspout", [str(binary), route], env, folder)
+        self.process = services.Child("logspout", [str(binary), route], env, folder, ours=False)
 
     def pids(self) -> list[int]:
         """logspout's pid (the sink is a thread of the benchmark, not measured)."""
@@ -243,7 +217,7 @@ class FluentBit:
         )
         (folder / "fluent-bit.conf").write_text(conf)
         args = [str(binary), "-c", str(folder / "fluent-bit.conf")]
-        self.process = Peer("fluent-bit", args, services.clean_env(), folder)
+        self.process = services.Child("fluent-bit", args, services.clean_env(), folder, ours=False)
 
     def pids(self) -> list[int]:
         """Fluent Bit's pid (one process, several threads)."""

@@ -189,14 +189,18 @@ def get_json(url: str) -> Any:
 
 
 class Child:
-    """A process the benchmark started from `code_dir()`, its output in a file."""
+    """A process the benchmark started, its output in a file: logpipe's from `code_dir()`,
+    a peer's (`ours=False`) as it is."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], folder: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], folder: Path, ours: bool = True
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.log = folder / f"{name}.log"
-        code = code_dir()
-        env = {**env, "PYTHONPATH": str(code)}
+        code = code_dir() if ours else None
+        if code is not None:
+            env = {**env, "PYTHONPATH": str(code)}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 args, env=env, cwd=code, stdout=out, stderr=subprocess.STDOUT
