@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,3 +48,13 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     assert "Unclosed" not in proc.stderr + proc.stdout
     assert "Task was destroyed" not in proc.stderr + proc.stdout
     return lines[0]
+
+
+def config_rows(proc: subprocess.CompletedProcess[str]) -> dict[str, dict[str, str]]:
+    """The rows `config --json` printed, by variable name."""
+    return {row["variable"]: row for row in json.loads(proc.stdout)}
+
+
+def value_and_source(rows: dict[str, dict[str, str]]) -> dict[str, tuple[str, str]]:
+    """Each variable's effective value and where it came from."""
+    return {name: (row["value"], row["source"]) for name, row in rows.items()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 
 from collector import runtime
 from tests.conftest import free_port
-from tests.programs import clean_env, one_line_error, run
+from tests.programs import clean_env, config_rows, one_line_error, run, value_and_source
 
 
 @pytest.mark.parametrize("command", [["serve"], ["setup", "--wait", "1"], ["retention", "plan"]])
@@ -136,8 +135,8 @@ def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "s3cret-token" not in proc.stdout
-    rows = {row["variable"]: row for row in json.loads(proc.stdout)}
-    got = {name: (rows[name]["value"], rows[name]["source"]) for name in rows}
+    rows = config_rows(proc)
+    got = value_and_source(rows)
     assert got["LOGPIPE_TOKENS"] == ("(set, hidden)", "environment")
     assert got["LOGPIPE_INDEX__REPLICAS"] == ("2", "environment")
     assert got["LOGPIPE_INDEX__SHARDS"] == ("3", "collector.yml")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import socket
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from tests.programs import one_line_error, run
+from tests.programs import config_rows, one_line_error, run, value_and_source
 
 
 def test_unknown_setting_in_the_environment_is_a_config_error(tmp_path: Path) -> None:
@@ -104,8 +103,8 @@ def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "s3cret-token" not in proc.stdout
-    rows = {row["variable"]: row for row in json.loads(proc.stdout)}
-    got = {name: (rows[name]["value"], rows[name]["source"]) for name in rows}
+    rows = config_rows(proc)
+    got = value_and_source(rows)
     assert got["LOGPIPE_TOKEN"] == ("(set, hidden)", "environment")
     assert got["DOCKER_HOST"] == ("unix:///run/other.sock", "environment")
     assert got["LOGPIPE_BATCH_MAX_LINES"] == ("77", ".env")
