@@ -122,11 +122,13 @@ class Cluster:
         return 0.0
 
     def write_primary_node(self) -> str:
-        """The node holding the primary of the write index of logpipe's docker stream."""
+        """The node holding the primary of the write index of logpipe's docker stream,
+        once its replica is started (else killing the primary's node loses the shard)."""
         # This distribution lacks the _data_stream API; the newest generation is written.
         answer = self.es.perform_request("GET", "/_resolve/index/logs-docker.*")
         streams = answer.body["data_streams"]
         write = max(streams[0]["backing_indices"], key=lambda name: name.rsplit("-", 1)[1])
+        self.es.cluster.health(index=write, wait_for_status="green", timeout="60s")
         shards = self.es.cat.shards(index=write, format="json", h="prirep,node,state")
         return str(next(s["node"] for s in shards if s["prirep"] == "p"))
 
