@@ -131,7 +131,7 @@ def test_serve_says_setup_is_missing_and_setup_is_idempotent(
     remove_template(private_es)
     token = uuid.uuid4().hex
     proc, url = collector(private_es.url, token)
-    batch = _batch(1, "hello")
+    batch = batch_body(1, "hello")
     status, answer, _ = http(url + "/readyz")
     assert (status, "run `logpipe-collector setup`" in answer["error"]) == (503, True)
     status, answer, headers = http(url + PATH_LOGS, batch, token)
@@ -195,7 +195,8 @@ def test_setup_narrows_a_template_that_took_every_logs_stream(
     assert es.count(index=stream)["count"] == 2
 
 
-def _batch(n: int, text: str, host: str = "outage-host") -> bytes:
+def batch_body(n: int, text: str, host: str = "outage-host") -> bytes:
+    """A wire batch of one source and `n` log lines with fresh timestamps (new ids)."""
     source = {
         "kind": "source",
         "src": 0,
@@ -285,7 +286,7 @@ def test_memory_stays_flat_while_elasticsearch_is_paused(
     wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
     assert proc.proc is not None
     pid = proc.proc.pid
-    batches = [_batch(2000, f"flood {k} " + "x" * 400) for k in range(4)]  # ~1 MB each
+    batches = [batch_body(2000, f"flood {k} " + "x" * 400) for k in range(4)]  # ~1 MB each
     private_es.pause()
     try:
         statuses, rss = asyncio.run(_flood(url, token, batches, pid, rounds=6))
