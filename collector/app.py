@@ -30,6 +30,7 @@ from collector.errors import (
     Unauthorized,
     UnsupportedMedia,
 )
+from collector.reach import RETRY_AFTER
 from collector.retention.rules import RulesHolder
 from collector.runtime import fast_zlib
 from collector.sink import Sink
@@ -155,6 +156,9 @@ def _admit(request: web.Request, state: State) -> web.Response | None:
     if content_type not in (NDJSON, "application/json", "text/plain", "application/octet-stream"):
         raise UnsupportedMedia(f"Content-Type '{content_type}' not supported (send {NDJSON})")
     _check_room(state)
+    reach = request.app[SINK_KEY].reach
+    if reach.lost:  # at once, rather than after es_retry_seconds of trying
+        return error_response(503, reach.refusal(), retry_after=RETRY_AFTER)
     if not state.template_ok:
         return error_response(503, state.template_problem, retry_after=5)
     return None
@@ -215,8 +219,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Elasticsearch answers and our template is installed."""
     state = request.app[STATE_KEY]
-    if not await request.app[SINK_KEY].ping():
-        return error_response(503, "Elasticsearch is not reachable")
+    sink = request.app[SINK_KEY]
+    if sink.reach.lost or not await sink.ping():
+        return error_response(503, "Elasticsearch is not reachable", retry_after=RETRY_AFTER)
     await refresh_template_status(request.app)
     if not state.template_ok:
         return error_response(503, state.template_problem)
@@ -249,6 +254,15 @@ async def _watch_template(app: web.Application) -> None:
         await asyncio.sleep(5 if not app[STATE_KEY].template_ok else 60)
 
 
+async def _watch_reach(sink: Sink) -> None:
+    """While Elasticsearch is lost, probe it every second: batches are taken again as soon
+    as it answers."""
+    while True:
+        if sink.reach.lost:
+            await sink.ping()
+        await asyncio.sleep(1)
+
+
 def make_app(
     config: CollectorConfig, sink: Sink, retention: RulesHolder | None = None
 ) -> web.Application:
@@ -267,10 +281,14 @@ def make_app(
     app.router.add_get("/metrics", metrics_endpoint)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_watch_template(app))
+        tasks = [
+            asyncio.create_task(_watch_template(app)),
+            asyncio.create_task(_watch_reach(app[SINK_KEY])),
+        ]
         yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     app.cleanup_ctx.append(background)
     return app

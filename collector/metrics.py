@@ -42,3 +42,7 @@ REQUESTS_ABORTED = Counter(
 )
 for _reason in ("body_timeout", "disconnected"):
     REQUESTS_ABORTED.labels(_reason)  # shown as 0 from the start
+ES_REACHABLE = Gauge(
+    "logpipe_collector_elasticsearch_reachable",
+    "1 while Elasticsearch answers; 0 once no node answered and a probe failed.",
+)

@@ -276,6 +276,52 @@ def test_elasticsearch_paused_mid_load_loses_and_duplicates_nothing(
     assert metric(url, "logpipe_collector_records_retried_total") >= 1
 
 
+def test_elasticsearch_stopped_is_answered_503_at_once_and_nothing_is_lost(
+    private_es: PrivateElasticsearch,
+    pipeline_factory: Callable[..., Pipeline],
+    docker_client: docker.DockerClient,
+) -> None:
+    """Stop the only node while lines flow: batches and /readyz get 503 + Retry-After at once
+    (not after es_retry_seconds), and once the node is back every line is indexed once."""
+    ensure_template(private_es)
+    # Ten minutes of retrying: an answer within the test client's 30 s comes from knowing
+    # that no node answers, not from giving up.
+    p = pipeline_factory(collector_es_url=private_es.url, collector_es_retry_seconds="600")
+    p.es = private_es.client
+    p.start()
+    n = 2000
+    script = (
+        f'i=1; while [ $i -le {n} ]; do echo "stop line $i"; '
+        "[ $((i % 50)) = 0 ] && sleep 0.1; i=$((i+1)); done"
+    )
+    docker_client.containers.run(
+        "busybox:latest", ["sh", "-c", script], detach=True, network_mode="none", labels=p.labels
+    )
+    query = {"exists": {"field": "stream"}}
+    url = f"http://127.0.0.1:{p.port}"
+    p.wait_count(1, query)
+    indexed_before_stop = p.count(query)
+    private_es.stop()
+    try:
+        wait_until(lambda: metric(url, "logpipe_collector_elasticsearch_reachable") == 0, 120)
+        status, answer, headers = http(url + PATH_LOGS, batch_body(3, "while down"), p.token)
+        assert (status, headers["Retry-After"]) == (503, "5"), answer
+        assert "Elasticsearch cannot be reached" in answer["error"]
+        status, answer, headers = http(url + "/readyz")
+        assert (status, headers["Retry-After"]) == (503, "5"), answer
+    finally:
+        private_es.start()
+    wait_until(lambda: metric(url, "logpipe_collector_elasticsearch_reachable") == 1, 60)
+    wait_until(lambda: http(url + "/readyz")[0] == 200, 60)
+    p.wait_count(n, query, timeout=180)
+    docs = p.docs(query)
+    counts = Counter(d["message"] for d in docs)
+    assert set(counts) == {f"stop line {i}" for i in range(1, n + 1)}
+    assert max(counts.values()) == 1, "a line was indexed twice"
+    assert len(docs) == n
+    assert indexed_before_stop < n, "every line was in before the stop: the test proved nothing"
+
+
 def test_memory_stays_flat_while_elasticsearch_is_paused(
     private_es: PrivateElasticsearch, collector: Callable[..., tuple[Process, str]]
 ) -> None:
