@@ -18,6 +18,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,14 @@ from elasticsearch import Elasticsearch, NotFoundError
 
 from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, index_template
 from collector.wire import NDJSON, PATH_LOGS
-from tests.conftest import Pipeline, PrivateElasticsearch, Process, free_port, wait_until
+from tests.conftest import (
+    ES_URL,
+    Pipeline,
+    PrivateElasticsearch,
+    Process,
+    free_port,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 FALLBACK = "logpipe-test-fallback"
@@ -162,6 +170,23 @@ def test_serve_says_setup_is_missing_and_setup_is_idempotent(
     [backing] = private_es.client.indices.get(index=stream).body.values()
     assert backing["settings"]["index"]["number_of_shards"] == "2"
     ensure_template(private_es)  # back to defaults for other tests
+
+
+def test_two_setups_at_once_both_succeed_and_agree(es: Elasticsearch, template: None) -> None:
+    """Two `setup` processes started together on the same node both succeed, and the
+    template is the one either installs alone, three times over."""
+    expected = index_template()
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda _: setup_command(ES_URL), range(2)))
+        for run in runs:
+            assert run.returncode == 0, run.stderr
+            assert "Traceback" not in run.stderr
+            assert "index template 'logpipe' installed" in run.stderr
+        installed = _template(es)
+        assert installed["version"] == expected["version"]
+        assert installed["index_patterns"] == expected["index_patterns"]
+        assert installed["template"]["mappings"] == expected["template"]["mappings"]
 
 
 def test_setup_narrows_a_template_that_took_every_logs_stream(
