@@ -5,7 +5,10 @@
     ├── BadRequest             a request the collector cannot accept as a whole (4xx)
     │   ├── Unauthorized       missing or wrong bearer token (401)
     │   ├── PayloadTooLarge    body or its decompressed size over the limit (413)
-    │   └── UnsupportedMedia   Content-Type or Content-Encoding we do not read (415)
+    │   ├── UnsupportedMedia   Content-Type or Content-Encoding we do not read (415)
+    │   ├── BodyTimeout        the body did not arrive within body_timeout (408)
+    │   └── SenderGone         the sender closed its connection before the body ended
+    ├── Busy                   no room for another batch or body now (503 + Retry-After)
     ├── SinkError              Elasticsearch could not take the batch now
     │   └── RetryableSinkError 429, 5xx, connection errors, timeouts: try again later
     ├── SetupError             index template missing or out of date; run `setup`
@@ -13,7 +16,7 @@
     └── RetentionError         Elasticsearch failed a rollover, listing or deletion
 
 Only the edge modules convert foreign exceptions into these, with ``raise ... from exc``:
-app.py and kibana.py those of aiohttp, es_failures.py those of elasticsearch (for
+app.py, body.py and kibana.py those of aiohttp, es_failures.py those of elasticsearch (for
 sink.py and the retention lifecycle alike).
 """
 
@@ -50,6 +53,20 @@ class UnsupportedMedia(BadRequest):
     """A Content-Type or Content-Encoding the collector does not read."""
 
     status = 415
+
+
+class BodyTimeout(BadRequest):
+    """The sender stalled: the body did not arrive within the time allowed."""
+
+    status = 408
+
+
+class SenderGone(BadRequest):
+    """The sender closed its connection mid-body; nobody is left to answer."""
+
+
+class Busy(CollectorError):
+    """The collector holds as much work as it may: the sender should retry shortly."""
 
 
 class SinkError(CollectorError):

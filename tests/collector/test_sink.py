@@ -101,13 +101,15 @@ async def test_deadline_answers_retry_later(failure: Any, status: int) -> None:
 
 
 async def test_unreachable_elasticsearch_is_retryable() -> None:
-    """Connection refused is a transient failure: a 503 for the shipper, not an error."""
-    settings = SinkSettings(retry_deadline=0.3, backoff_initial=0.05)
+    """Connection refused is a transient failure: a 503 for the shipper, not an error;
+    with the probe failing too, at once (not after the retry deadline), until it answers."""
+    settings = SinkSettings(retry_deadline=300, backoff_initial=0.05)
     client = AsyncElasticsearch(f"http://127.0.0.1:{free_port()}", max_retries=0)
     async with Sink(client, settings) as s:
         with pytest.raises(RetryableSinkError, match="cannot reach Elasticsearch") as caught:
-            await s.write(docs(1))
-    assert caught.value.status == 503
+            await asyncio.wait_for(s.write(docs(1)), 60)
+        assert s.reach.lost
+    assert (caught.value.status, caught.value.retry_after) == (503, 5)
 
 
 async def test_conflict_counts_as_already_indexed() -> None:
