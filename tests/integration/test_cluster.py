@@ -14,8 +14,11 @@ import contextlib
 import logging
 import shutil
 import signal
+import socket
+import ssl
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from collector.wire import NDJSON, PATH_LOGS
 from tests.conftest import wait_until
 from tests.integration.cluster import Cluster, ClusterError, ports_taken
 
@@ -227,3 +231,77 @@ def report(rows: dict[tuple[str, str, str], dict[str, int]], notes: list[str], s
 
 
 COLUMNS = ["expected", "indexed", "lost", "duplicated", "unexpected", "out_of_order"]
+
+
+STALLED = 20
+ABORTED = "logpipe_collector_requests_aborted_total"
+
+
+def stalled_tls_request(cluster: Cluster) -> ssl.SSLSocket:
+    """A TLS connection to nginx that sent a batch's headers and one byte of its body."""
+    ctx = ssl.create_default_context(cafile=str(cluster.root / "tls" / "ca.crt"))
+    raw = socket.create_connection(("127.0.0.1", 8643), timeout=10)
+    sock = ctx.wrap_socket(raw, server_hostname="localhost")
+    token = (cluster.root / "token").read_text().strip()
+    head = (
+        f"POST {PATH_LOGS} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: {NDJSON}\r\nContent-Length: 100000\r\n\r\n{{"
+    )
+    sock.sendall(head.encode())
+    return sock
+
+
+def closed_by_peer(sock: ssl.SSLSocket, wait: float) -> bytes:
+    """What nginx sends on a stalled connection until it closes it (fails after `wait`)."""
+    sock.settimeout(wait)
+    received = b""
+    with contextlib.suppress(ssl.SSLError, ConnectionResetError):
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def aborted(cluster: Cluster) -> float:
+    """Requests the three collectors counted as aborted (stalled or disconnected)."""
+    total = 0.0
+    for n in (1, 2, 3):
+        with urllib.request.urlopen(f"http://127.0.0.1:{8609 + n}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(ABORTED + "{"):
+                    total += float(line.split()[1])
+    return total
+
+
+def test_stalled_senders_through_nginx_hold_no_collector(cluster: Cluster) -> None:
+    """20 senders stalled mid-body at nginx: a shipper's lines are indexed meanwhile, nginx
+    drops the stalled ones itself and no collector ever sees them."""
+    before = aborted(cluster)
+    with contextlib.ExitStack() as stack:
+        stalled = [stack.enter_context(stalled_tls_request(cluster)) for _ in range(STALLED)]
+        began = time.monotonic()
+        printer = cluster.docker(1).containers.run(
+            "busybox:latest",
+            ["sh", "-c", 'i=1; while [ $i -le 2000 ]; do echo "during stall $i"; i=$((i+1)); done'],
+            name="printer-during-stall",
+            network_mode="none",
+            labels={"logpipe.parser": "plain"},
+            detach=True,
+        )
+        printer.wait(timeout=60)
+
+        def indexed() -> int:
+            cluster.es.indices.refresh(index="logs-*")
+            query = {"term": {"container.id": printer.id}}
+            return int(cluster.es.count(index="logs-*", query=query)["count"])
+
+        wait_until(lambda: indexed() >= 2002, 60, 0.5)  # the lines, start and die
+        took = time.monotonic() - began
+        answers = [closed_by_peer(sock, 60) for sock in stalled]
+        closed_after = time.monotonic() - began
+    print(
+        f"\n{STALLED} stalled TLS senders at nginx: 2000 lines of a healthy shipper indexed "
+        f"after {took:.1f}s; nginx closed the stalled ones after {closed_after:.1f}s"
+    )
+    assert indexed() == 2002
+    assert all(b" 408 " in a.split(b"\r\n", 1)[0] or a == b"" for a in answers), answers[:2]
+    assert aborted(cluster) == before, "a stalled sender reached a collector"

@@ -95,7 +95,7 @@ def test_cluster_compose_collectors_know_every_node_and_lb_knows_every_collector
 
 
 def test_cluster_proxy_retries_only_what_is_safe_and_matches_the_collector() -> None:
-    """The proxy retries POSTs on errors/timeouts/502-504 and bounds bodies as the collector."""
+    """The proxy retries POSTs on errors/timeouts/502-504; its limits fit the collector's."""
     proxy = (NGINX / "logpipe-proxy.conf").read_text()
     assert re.search(
         r"proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;", proxy
@@ -107,6 +107,13 @@ def test_cluster_proxy_retries_only_what_is_safe_and_matches_the_collector() -> 
     read = re.search(r"proxy_read_timeout (\d+)s;", proxy)
     assert read is not None
     assert config.es_retry_seconds < int(read.group(1)), "nginx would give up before the collector"
+    body = re.search(r"client_body_timeout (\d+)s;", proxy)
+    assert body is not None
+    assert int(body.group(1)) <= config.body_timeout
+    for conf in ((NGINX / "nginx.conf").read_text(), (ROOT / ".ci/cluster").read_text()):
+        idle = re.search(r"keepalive_timeout (\d+)s;", conf)
+        assert idle is not None, "the upstream's idle connections need a bound"
+        assert int(idle.group(1)) < config.keepalive_timeout
 
 
 def test_cluster_collector_config_has_one_replica() -> None:
