@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -47,13 +48,34 @@ PRINTER = (
 STUCK = {"waiting for collector", "reconnecting"}
 
 
+PARENT = Path("/var/tmp")
+
+
+def stop_orphans() -> None:
+    """Stop the topologies of test runs that died before their finalizer ran."""
+    for root in PARENT.glob("logpipe-cluster-*"):
+        owner = root / "owner.pid"
+        try:
+            alive = Path(f"/proc/{int(owner.read_text())}").exists()
+        except (OSError, ValueError):
+            alive = False
+        if not alive:
+            orphan = Cluster(root)
+            with contextlib.suppress(ClusterError):
+                orphan.script("stop", "--wipe", timeout=300)
+            orphan.es.close()
+            shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     """The topology started by `.ci/cluster start`, stopped and wiped afterwards."""
+    stop_orphans()
     taken = ports_taken()
     if taken:
         pytest.fail(f"ports {taken} are taken: stop the cluster using them (.ci/cluster stop)")
-    root = Path(tempfile.mkdtemp(prefix="logpipe-cluster-", dir="/var/tmp"))
+    root = Path(tempfile.mkdtemp(prefix="logpipe-cluster-", dir=PARENT))
+    (root / "owner.pid").write_text(str(os.getpid()))
     topology = Cluster(root)
     try:
         seconds = topology.script("start")
