@@ -119,3 +119,11 @@ def test_cluster_proxy_retries_only_what_is_safe_and_matches_the_collector() -> 
 def test_cluster_collector_config_has_one_replica() -> None:
     """The collectors' config in the cluster asks for one replica of every shard."""
     assert load_config(ROOT / "docs/cluster/collector.yml").index.replicas == 1
+
+
+def test_env_example_documents_every_variable_the_cluster_file_uses() -> None:
+    """Each ${VAR} of docker-compose.cluster.yml has a line (maybe commented) in .env.example."""
+    used = set(re.findall(r"\$\{(\w+)", FILE.read_text()))
+    example = (ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*(\w+)=", example, re.MULTILINE))
+    assert used - documented == set()
