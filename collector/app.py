@@ -255,12 +255,13 @@ async def _watch_template(app: web.Application) -> None:
 
 
 async def _watch_reach(sink: Sink) -> None:
-    """While Elasticsearch is lost, probe it every second: batches are taken again as soon
-    as it answers."""
+    """While Elasticsearch is lost, probe it: after 1 s, then less often, up to every
+    Retry-After (each failed probe costs a warning line of the client)."""
+    delay = 1.0
     while True:
-        if sink.reach.lost:
-            await sink.ping()
-        await asyncio.sleep(1)
+        still_lost = sink.reach.lost and not await sink.ping()
+        delay = min(delay * 2, RETRY_AFTER) if still_lost else 1.0
+        await asyncio.sleep(delay)
 
 
 def make_app(

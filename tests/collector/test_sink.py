@@ -64,9 +64,11 @@ async def test_per_item_429_is_retried_until_indexed() -> None:
 
 @pytest.mark.parametrize("failure", [whole(503), whole(500), whole(429), "drop", "hang"])
 async def test_transient_failures_are_retried(failure: Any) -> None:
-    """A 5xx/429 answer, a dropped connection or a timeout is retried until it succeeds."""
+    """A 5xx/429 answer, a dropped connection or a timeout is retried until it succeeds
+    (a node that answers the probe is not taken for lost)."""
     async with fake_es(failure, failure, ok) as es, Sink(es.client(), FAST) as s:
         outcome = await s.write(docs(3))
+        assert not s.reach.lost
     assert outcome.indexed == 3
     assert len(es.requests) == 3
 
