@@ -33,3 +33,10 @@ def test_help_shows_how_to_watch_the_host(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "LOGPIPE_TAIL_TOKEN" in proc.stdout
     assert "curl -N -H" in proc.stdout
+
+
+def test_an_empty_tail_token_leaves_logs_off(tmp_path: Path) -> None:
+    """LOGPIPE_TAIL_TOKEN= (as compose passes an unset one) counts as not set."""
+    proc = run("shipper", "config", "--json", cwd=tmp_path, LOGPIPE_TAIL_TOKEN="  ")
+    assert proc.returncode == 0, proc.stderr
+    assert value_and_source(config_rows(proc))["LOGPIPE_TAIL_TOKEN"] == ("", "environment")
