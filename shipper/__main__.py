@@ -151,6 +151,7 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
                 "host": host,
                 "collectors": config.collector_url,
                 "state_dir": str(config.state_dir),
+                "logs_endpoint": "on" if config.tail_token else "off (no LOGPIPE_TAIL_TOKEN)",
             },
         )
         reading = asyncio.create_task(supervisor.run(), name="supervisor")

@@ -3,7 +3,8 @@
 Off unless ``LOGPIPE_TAIL_TOKEN`` is set (the listener binds to every interface by
 default, and logs are sensitive): then 404 with how to turn it on. A missing or wrong
 ``Authorization: Bearer`` token is 401 (compared in constant time), bad parameters 400,
-a client over ``LOGPIPE_TAIL_MAX_CLIENTS`` 429; each with a JSON ``{"error": ...}``.
+a client over ``LOGPIPE_TAIL_MAX_CLIENTS`` 429, one while the shipper stops 503; each
+with a JSON ``{"error": ...}``.
 An accepted client gets a chunked stream that lasts until it disconnects or the shipper
 stops. This module is the edge where a client's dropped connection is caught.
 """
@@ -65,6 +66,8 @@ def refusal(tail: Tail, request: web.Request) -> web.Response | None:
         return error(404, OFF)
     if not authorized(request.headers.get("Authorization", ""), tail.token):
         return error(401, UNAUTHORIZED, {"WWW-Authenticate": 'Bearer realm="logpipe-shipper"'})
+    if tail.tap.closed:
+        return error(503, "the shipper is stopping")
     if len(tail.tap.subscribers) >= tail.max_clients:
         return error(
             429,

@@ -83,6 +83,7 @@ class Tap:
 
     def __init__(self) -> None:
         self.subscribers: list[Subscriber] = []
+        self.closed = False  # the shipper stops: no new client
 
     def publish(self, records: Sequence[Record]) -> None:
         """Offer one read's records (one container's) to every client."""
@@ -105,5 +106,6 @@ class Tap:
 
     def close(self) -> None:
         """End every client's stream (the shipper stops)."""
+        self.closed = True
         for subscriber in self.subscribers:
             subscriber.close()

@@ -110,3 +110,12 @@ async def test_the_stream_ends_when_the_tap_closes() -> None:
         tap.close()
         assert await asyncio.wait_for(resp.read(), 10) == b""
         await _attached(tap, 0)
+
+
+async def test_a_client_coming_while_the_shipper_stops_is_503() -> None:
+    """Once the tap closed (shutdown began), a new client is answered 503, not held open."""
+    async with serving() as (client, tap):
+        tap.close()
+        resp = await client.get("/logs", headers=AUTH)
+        assert resp.status == 503
+        assert "stopping" in (await resp.json())["error"]

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
+from shipper import metrics
+from shipper.follow.handoff import Handoff
+from shipper.inbox import Inbox
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from shipper.tail.query import parse
 from shipper.tail.tap import Tap
 
 API = Meta("c1", "api", "api:1")
 WEB = Meta("c2", "web", "nginx:1")
+
+
+class CountingTap(Tap):
+    """A tap that counts the reads published to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def publish(self, records: Sequence[Record]) -> None:
+        """Count, then publish."""
+        self.calls += 1
+        super().publish(records)
 
 
 def _lines(meta: Meta, n: int, stream: str = "stdout", start: int = 0) -> list[Record]:
@@ -102,3 +119,29 @@ async def test_closing_ends_every_stream_and_unsubscribing_detaches() -> None:
     waiting = asyncio.create_task(client.take(30))
     tap.close()
     assert await asyncio.wait_for(waiting, 5) is None
+
+
+async def test_the_hand_off_gives_lines_as_read_and_only_while_a_client_is_attached() -> None:
+    """A container's hand-off publishes its physical lines before multiline joining (the
+    queue gets the joined event), and publishes nothing while no client is attached."""
+    java = Meta("c3", "java-app", "app:1", labels={"logpipe.multiline": "java"})
+    tap = CountingTap()
+    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    handoff = Handoff(inbox, tap)
+    trace = [
+        LogRecord(java, "stdout", 1, 0, b"java.lang.IllegalStateException: boom"),
+        LogRecord(java, "stdout", 2, 0, b"\tat a.B.c(B.java:1)"),
+        LogRecord(java, "stdout", 3, 0, b"INFO next"),
+    ]
+    await handoff.put_many(trace[:1])
+    assert tap.calls == 0
+    client = tap.subscribe(parse({}), 10)
+    await handoff.put_many(trace[1:])
+    taken = await client.take(1)
+    assert tap.calls == 1
+    assert taken is not None
+    assert [r.data for r in taken.lines] == [b"\tat a.B.c(B.java:1)", b"INFO next"]
+    joined = inbox.get_nowait()
+    assert isinstance(joined, LogRecord)
+    assert joined.lines == 2
+    await handoff.close()
