@@ -23,40 +23,46 @@ CONTENT_TYPES: dict[Format, str] = {
 }
 
 
-def rfc3339(ns: int) -> str:
-    """A timestamp in nanoseconds as RFC 3339 UTC with nine fractional digits."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
-
-
 def plain(lines: list[LogRecord], missed: int) -> bytes:
     """``name | line`` a line, then the missed notice if any."""
-    out = [b"%s | %s\n" % (r.meta.name.encode(), r.data) for r in lines]
+    prefixes: dict[int, bytes] = {}  # id(meta): b"name | ", the metas live through the call
+    out: list[bytes] = []
+    for r in lines:
+        prefix = prefixes.get(id(r.meta))
+        if prefix is None:
+            prefix = prefixes[id(r.meta)] = r.meta.name.encode() + b" | "
+        out += (prefix, r.data, b"\n")
     if missed:
         out.append(b"logpipe: %d lines missed\n" % missed)
     return b"".join(out)
 
 
 def ndjson(lines: list[LogRecord], missed: int) -> bytes:
-    """One JSON object a line, then ``{"missed": N}`` if any."""
-    out = []
+    """One JSON object a line, then ``{"missed": N}`` if any.
+
+    The container's part of an object is encoded once per container and call, the
+    timestamp's date and time once per second: per line only the line itself is."""
+    heads: dict[int, bytes] = {}  # id(meta): b'"id":...,"name":...,"image":...'
+    second, stamp = -1, b""
+    out: list[bytes] = []
     for r in lines:
-        meta = r.meta
-        doc: dict[str, object] = {
-            "time": rfc3339(r.ts),
-            "id": meta.id,
-            "name": meta.name,
-            "image": meta.image,
-            "stream": r.stream,
-            "line": r.data.decode("utf-8", "replace"),
-        }
-        if r.truncated:
-            doc["truncated"] = True
-        out.append(orjson.dumps(doc))
+        head = heads.get(id(r.meta))
+        if head is None:
+            meta = r.meta
+            head = orjson.dumps({"id": meta.id, "name": meta.name, "image": meta.image})[1:-1]
+            heads[id(meta)] = head
+        secs, frac = divmod(r.ts, 1_000_000_000)
+        if secs != second:
+            second, stamp = secs, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)).encode()
+        line = orjson.dumps(r.data.decode("utf-8", "replace"))
+        tail = b',"truncated":true}\n' if r.truncated else b"}\n"
+        out.append(
+            b'{"time":"%s.%09dZ",%s,"stream":"%s","line":%s%s'
+            % (stamp, frac, head, r.stream.encode(), line, tail)
+        )
     if missed:
-        out.append(orjson.dumps({"missed": missed}))
-    out.append(b"")
-    return b"\n".join(out) if len(out) > 1 else b""
+        out.append(b'{"missed":%d}\n' % missed)
+    return b"".join(out)
 
 
 RENDER = {"plain": plain, "ndjson": ndjson}
