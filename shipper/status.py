@@ -111,5 +111,6 @@ def make_app(supervisor: Supervisor, sender: Sender, tail: endpoint.Tail) -> web
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/status", status)
     app.router.add_get("/metrics", metrics_endpoint)
-    app.router.add_get("/logs", endpoint.logs)
+    # No HEAD: it would hold one of the few /logs places open for a stream never sent.
+    app.router.add_get("/logs", endpoint.logs, allow_head=False)
     return app

@@ -165,7 +165,8 @@ def test_logs_is_404_without_a_token_setting_and_401_with_a_wrong_token(
         req = urllib.request.Request(f"http://127.0.0.1:{p.status_port}/logs", headers=headers)
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(req, timeout=10)
-        return caught.value.code, json.loads(caught.value.read())["error"]
+        with caught.value as answer:
+            return answer.code, json.loads(answer.read())["error"]
 
     code, message = status(off, TOKEN)
     assert code == 404
@@ -174,3 +175,22 @@ def test_logs_is_404_without_a_token_setting_and_401_with_a_wrong_token(
         code, message = status(on, token)
         assert code == 401
         assert "Bearer" in message
+
+
+def test_head_of_logs_is_refused_and_holds_no_place(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    """HEAD /logs is 405 (a stream without a body would only hold a client's place)."""
+    p = pipeline_factory(shipper_tail_token=TOKEN)
+    p.shipper.start()
+    p.wait_shipper()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{p.status_port}/logs",
+        method="HEAD",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(req, timeout=10)
+    caught.value.close()
+    assert caught.value.code == 405
+    assert metric(p, "logpipe_shipper_tail_clients") == 0
