@@ -77,7 +77,7 @@ def test_read_api_off_without_read_tokens(template: None, tmp_path: Path) -> Non
 
 
 def test_each_filter(collectors: Callable[..., Collector], es: Elasticsearch) -> None:
-    """host, service, name, level, stream, dataset, q, since/until and kind each narrow the answer."""
+    """host, service, name, level, stream, dataset, q, since and until each narrow the answer."""
     c = collectors()
     t = time.time_ns() - 60 * 10**9
     api = Source(name="api-1", service="api")
@@ -128,7 +128,7 @@ def test_each_filter(collectors: Callable[..., Collector], es: Elasticsearch) ->
 def test_paging_without_loss_or_overlap(
     collectors: Callable[..., Collector], es: Elasticsearch
 ) -> None:
-    """250 lines, some sharing a nanosecond, read 40 a page both ways: each exactly once, in order."""
+    """300 lines, some sharing a nanosecond, read 40 a page both ways: each once, in order."""
     c = collectors()
     src, other = Source(), Source(name="twin-1")
     other.host = src.host
@@ -187,7 +187,7 @@ def test_documents_carry_id_and_index(
         "message:foo",
         "* AND *",
         "a" * 1024,
-        "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \x00 \u202e",
+        "\U0001d518\U0001d52b \x00 \u202e",
     ],
 )
 def test_free_text_is_never_an_elasticsearch_error(
@@ -231,4 +231,5 @@ def test_cursor_with_other_filters_is_refused(
     cursor = headers["Logpipe-Next-Cursor"]
     assert messages(c, host=src.host, limit="1", cursor=cursor) == ["one"]
     status, _, body = search(c, host=src.host, level="error", cursor=cursor)
-    assert status == 400 and b"cursor" in body
+    assert status == 400
+    assert b"cursor" in body
