@@ -111,12 +111,15 @@ def _epoch(ts: str) -> float:
     )
 
 
-async def throughput(run: Run, tails: int, seconds: float, senders: int = 4) -> tuple[float, float]:
-    """Lines/s the collector took with `tails` tails open and read, and lines/s each
-    tail's reader received (mean)."""
+async def throughput(
+    run: Run, tails: int, seconds: float, every_line: bool = True, senders: int = 4
+) -> tuple[float, float]:
+    """Lines/s the collector took with `tails` tails open and read (on filters matching
+    every line, or none), and lines/s each tail's reader received (mean)."""
     received = [0] * tails
+    names = [f"api-1,other{i}" if every_line else f"other{i}" for i in range(tails)]
     async with aiohttp.ClientSession() as session:
-        opened = [await run.open_tail(session, f"api-1,other{i}") for i in range(tails)]
+        opened = [await run.open_tail(session, name) for name in names]
         readers = [asyncio.create_task(_drain(r, received, i)) for i, r in enumerate(opened)]
         before, began = run.sent, time.monotonic()
         deadline = began + seconds
@@ -156,6 +159,7 @@ def main() -> None:
         lat = asyncio.run(latency(run, args.rate, args.seconds))
         run.latency_sent = run.sent
         rates = {n: asyncio.run(throughput(run, n, args.seconds)) for n in (0, 10, 50)}
+        quiet = asyncio.run(throughput(run, 50, args.seconds, every_line=False))[0]
     finally:
         run.collector.stop()
         services.free_disk(f"logs-bench.tail{run_id}*")
@@ -167,6 +171,8 @@ def main() -> None:
         *[[f"ingest, {n} tails open", f"{report.fmt(r)} lines/s indexed",
            f"{r / rates[0][0]:.2f}x of no tails; each tail received {report.fmt(t)} lines/s"]
           for n, (r, t) in rates.items()],
+        ["ingest, 50 tails open matching no line", f"{report.fmt(quiet)} lines/s indexed",
+         f"{quiet / rates[0][0]:.2f}x of no tails: the cost of polling alone"],
     ]  # fmt: skip
     report.publish(
         "Tails: latency and cost to ingest",
