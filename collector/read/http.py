@@ -93,17 +93,17 @@ async def _stream(
     start: Position,
 ) -> web.StreamResponse:
     pages = catch_up(reader, wanted, start)
-    first: list[Delivery] = await anext(
-        pages, []
-    )  # before the answer starts: a failure is still a JSON 503
+    # Before the answer starts, a failure is still a JSON 503.
+    first: list[Delivery] = await anext(pages, [])
     response = web.StreamResponse(headers=_SSE_HEADERS)
     await response.prepare(request)
-    sent: set[str] = set()
+    # The ids a late line of the poller may repeat: those of the poller's late window.
+    sent = Sent(start.key[0] - int(state.config.tail_late_window * 1000))
     try:
         await _send(response, first, sent)
         async for page in pages:
             await _send(response, page, sent)
-        await _follow(response, subscriber, sent, state.config.tail_heartbeat)
+        await _follow(response, subscriber, sent.ids, state.config.tail_heartbeat)
     except CollectorError:
         pass  # Elasticsearch failed during the catch-up: the reader resumes with its last id
     except (ConnectionResetError, ClientConnectionResetError):
@@ -118,9 +118,16 @@ _SSE_HEADERS = {
 }
 
 
-async def _send(response: web.StreamResponse, page: list[Delivery], sent: set[str]) -> None:
-    for delivery in page:
-        sent.add(delivery.doc_id)
+class Sent:
+    """The ids of the lines a tail's start sent that arrived since `since` (epoch ms)."""
+
+    def __init__(self, since: int) -> None:
+        self.since = since
+        self.ids: set[str] = set()
+
+
+async def _send(response: web.StreamResponse, page: list[Delivery], sent: Sent) -> None:
+    sent.ids.update(d.doc_id for d in page if d.arrival >= sent.since)
     metrics.TAIL_LINES_SENT.inc(len(page))
     if page:
         await response.write(b"".join(events.line_event(d.event_id, d.document) for d in page))

@@ -122,7 +122,7 @@ class Poller:
         self._offer(hit)
 
     def _offer(self, hit: Hit) -> None:
-        delivery = Delivery(event_id(self.position), hit.id, hit.line)
+        delivery = Delivery(event_id(self.position), hit.id, hit.line, hit.key[0])
         for subscriber in self.subscribers:
             subscriber.offer(delivery)
 

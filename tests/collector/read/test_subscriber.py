@@ -9,7 +9,7 @@ from collector.read.subscriber import Delivery, Subscriber
 
 def delivery(n: int) -> Delivery:
     """A line numbered `n`."""
-    return Delivery(f"id{n}", f"doc{n}", b'{"n":%d}' % n)
+    return Delivery(f"id{n}", f"doc{n}", b'{"n":%d}' % n, n)
 
 
 async def test_overflow_is_counted_after_the_kept_lines() -> None:
