@@ -99,6 +99,9 @@ class Poller:
                         "tail cannot read Elasticsearch; retrying", extra={"reason": str(exc)}
                     )
                 self._failing = True
+            except Exception:
+                # A bug must not leave its tails waiting silently for ever: say so, go on.
+                log.exception("tail poller failed; retrying")
             await asyncio.sleep(self.pace.interval)
 
     async def poll(self) -> None:
