@@ -30,9 +30,10 @@ from collector.errors import (
     UnsupportedMedia,
 )
 from collector.retention.rules import RulesHolder
+from collector.rules.engine import ParsingRules, engine_of
 from collector.runtime import fast_zlib
 from collector.sink import Sink
-from collector.templates import DEADLETTER_STREAM
+from collector.templates import DEADLETTER_STREAM, unmapped
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult, LineError
 
 log = logging.getLogger("logpipe.collector.app")
@@ -45,8 +46,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class State:
     """What the handlers share: config, the in-flight bound, template status."""
 
-    def __init__(self, config: CollectorConfig, retention: RulesHolder | None = None) -> None:
+    def __init__(
+        self,
+        config: CollectorConfig,
+        retention: RulesHolder | None = None,
+        parsing: ParsingRules | None = None,
+    ) -> None:
         self.config = config
+        self.unmapped: list[str] = []
         self.tokens = [t.encode() for t in config.accepted_tokens()]
         self.in_flight = 0
         self.template_ok = False
@@ -56,6 +63,7 @@ class State:
             namespace=config.routing.namespace,
             environment=config.environment,
             retention=retention or RulesHolder(config.retention),
+            parsing=parsing or ParsingRules(engine_of(config)),
         )
 
 
@@ -192,6 +200,7 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         body = await read_body(request, state.config.max_body_bytes)
         decoded = batch.decode(body, state.context, _now(), state.config.keep_original)
         metrics.RECORDS_RECEIVED.inc(decoded.received)
+        metrics.count_rules(decoded.dropped, decoded.rule_failures)
         outcome = await request.app[SINK_KEY].write(decoded.docs + decoded.dead_letters)
     finally:
         state.in_flight -= 1
@@ -201,10 +210,12 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         indexed=outcome.indexed,
         duplicates=outcome.duplicates,
         dead_lettered=outcome.dead_lettered,
+        dropped=sum(decoded.dropped.values()),
     )
     if decoded.errors:
         return _partial(decoded.errors, result)
-    return web.json_response(result.model_dump())
+    # `dropped` appears only when a drop rule dropped lines: other answers stay as they were.
+    return web.json_response(result.model_dump(exclude=None if result.dropped else {"dropped"}))
 
 
 def _partial(errors: list[LineError], result: IngestResult) -> web.Response:
@@ -247,13 +258,27 @@ async def refresh_template_status(app: web.Application) -> None:
     """Check the index template and remember the answer for the ingest handler."""
     state = app[STATE_KEY]
     try:
-        await app[SINK_KEY].check_template()
+        mapped = await app[SINK_KEY].check_template()
     except SetupError as exc:
         if state.template_ok or state.template_problem != str(exc):
             log.error("cannot accept logs yet", extra={"reason": str(exc)})
         state.template_ok, state.template_problem = False, str(exc)
     else:
         state.template_ok = True
+        _check_fields(state, mapped)
+
+
+def _check_fields(state: State, mapped: dict[str, str]) -> None:
+    """Say (once per change) which typed fields of the rules the template does not map."""
+    missing = unmapped(state.context.parsing.engine.fields, mapped)
+    if missing and missing != state.unmapped:
+        log.warning(
+            "the index template does not map typed fields the parsing rules declare: run "
+            "`logpipe-collector setup` with this config (new backing indices get them; until "
+            "then numbers and text are mapped by their JSON type)",
+            extra={"fields": missing},
+        )
+    state.unmapped = missing
 
 
 async def _watch_template(app: web.Application) -> None:
@@ -263,16 +288,20 @@ async def _watch_template(app: web.Application) -> None:
 
 
 def make_app(
-    config: CollectorConfig, sink: Sink, retention: RulesHolder | None = None
+    config: CollectorConfig,
+    sink: Sink,
+    retention: RulesHolder | None = None,
+    parsing: ParsingRules | None = None,
 ) -> web.Application:
     """The aiohttp application; the caller owns the sink's lifecycle.
 
     `retention` is the holder of the rules in force (reloaded by the lifecycle loop);
-    routing reads it for every record.
+    routing reads it for every record. `parsing` holds the parsing rules in force, read
+    once per batch.
     """
     fast_zlib()  # process-wide; here so that every app, tests' too, inflates the same way
     app = web.Application(middlewares=[json_errors], client_max_size=config.max_body_bytes)
-    app[STATE_KEY] = State(config, retention)
+    app[STATE_KEY] = State(config, retention, parsing)
     app[SINK_KEY] = sink
     app.router.add_post(PATH_LOGS, ingest)
     app.router.add_get("/healthz", healthz)
