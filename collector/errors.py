@@ -15,7 +15,8 @@
 
 Only the edge modules convert foreign exceptions into these, with ``raise ... from exc``:
 app.py and kibana.py those of aiohttp, es_failures.py those of elasticsearch (for
-sink.py and the retention lifecycle alike), rules/regex.py those of re2.
+sink.py and the retention lifecycle alike), rules/regex.py and rules/redact.py
+(whose RedactError is a ConfigError too) those of re2.
 """
 
 from __future__ import annotations

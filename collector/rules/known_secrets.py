@@ -1,0 +1,251 @@
+"""The built-in redactions: each one's RE2 pattern, and which part of a match it masks.
+
+What each finds is written out in :mod:`collector.rules.redact`. Everything here works on
+UTF-8 bytes: a match's part is replaced by :data:`MASK`, the rest of the match is kept
+(``password=[REDACTED]``). A masker returns the new bytes of the match and how many masks
+it put in; a part that is empty or already the mask is left alone, so redacting twice
+changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import re2
+
+MASK = b"[REDACTED]"
+
+
+class Match(Protocol):
+    """What the maskers read of an RE2 match over bytes."""
+
+    def group(self, group: int = 0, /) -> bytes | None:
+        """The text of a group; None when it took no part in the match."""
+
+    def start(self, group: int = 0, /) -> int:
+        """Where a group starts in the searched bytes (-1 when it took no part)."""
+
+    def end(self, group: int = 0, /) -> int:
+        """Where a group ends in the searched bytes (-1 when it took no part)."""
+
+
+Masker = Callable[[Match], tuple[bytes, int]]
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """One built-in redaction: its pattern (RE2 syntax) and what it masks of a match."""
+
+    name: str
+    pattern: str
+    masker: Masker
+
+
+def masked_span(match: Match, start: int, end: int, mask: bytes = MASK) -> tuple[bytes, int]:
+    """The match with its bytes [start, end) replaced by `mask` (unless empty or the mask)."""
+    whole = match.group(0) or b""
+    offset = match.start(0)
+    part = whole[start - offset : end - offset]
+    if not part or part == mask:
+        return whole, 0
+    return whole[: start - offset] + mask + whole[end - offset :], 1
+
+
+def masked_group(match: Match, group: int, mask: bytes = MASK) -> tuple[bytes, int]:
+    """The match with one group's text replaced by `mask`."""
+    if match.start(group) < 0:
+        return match.group(0) or b"", 0
+    return masked_span(match, match.start(group), match.end(group), mask)
+
+
+# A value after `key=` or `"key": `: a JSON string, an escaped JSON string (JSON text
+# inside a JSON string), a single-quoted string, else a bare word up to the usual ends.
+_VALUE = (
+    r'(?P<value>"(?:[^"\\]|\\.)*"'
+    r'|\\"(?:[^"\\]|\\[^"])*\\"'
+    r"|'[^'\n]*'"
+    r"""|["']?[^\s"'\\&,;<>)}]+)"""
+)
+# Between key and value: a closing quote (maybe escaped), then = or :, spaces or tabs.
+_SEPARATOR = r"""\\?["']?[ \t]*[:=][ \t]*"""
+_QUOTES = (b'\\"', b'"', b"'")
+
+
+def _pair(keys: str) -> str:
+    """A `key=value` pattern for keys that contain one of `keys` (case-insensitive)."""
+    return rf"(?i:(?P<key>[\w.-]*(?:{keys})){_SEPARATOR}){_VALUE}"
+
+
+def group_number(pattern: str, name: str) -> int:
+    """The number of the group called `name` in `pattern` (RE2's matches take numbers)."""
+    return int(re2.compile(pattern).groupindex[name])
+
+
+def _mask_value(match: Match) -> tuple[bytes, int]:
+    """The value of a pair masked, inside its quotes when it is a whole quoted string."""
+    value = match.group(_VALUE_GROUP) or b""
+    start, end = match.start(_VALUE_GROUP), match.end(_VALUE_GROUP)
+    for quote in _QUOTES:
+        if len(value) >= 2 * len(quote) and value.startswith(quote) and value.endswith(quote):
+            return masked_span(match, start + len(quote), end - len(quote))
+    return masked_span(match, start, end)
+
+
+# --- bearer -----------------------------------------------------------------------------
+
+_BEARER = (
+    r"(?i)(?P<auth>authorization[^A-Za-z0-9\r\n]{0,6})?"
+    r"\bbearer[ \t]+(?P<token>[^\s\"'\\<>,;()\[\]{}]+)"
+)
+
+
+_BEARER_AUTH = group_number(_BEARER, "auth")
+_BEARER_TOKEN = group_number(_BEARER, "token")
+
+
+def _mask_bearer(match: Match) -> tuple[bytes, int]:
+    """The token after "Bearer": always in an Authorization header, elsewhere when token-like."""
+    token = match.group(_BEARER_TOKEN) or b""
+    if match.start(_BEARER_AUTH) < 0 and not _looks_like_token(token):
+        return match.group(0) or b"", 0
+    return masked_group(match, _BEARER_TOKEN)
+
+
+def _looks_like_token(token: bytes) -> bool:
+    """Not an English word: 8+ characters with a non-letter, or 20+ characters."""
+    return len(token) >= 20 or (len(token) >= 8 and not token.isalpha())
+
+
+# --- api_key ----------------------------------------------------------------------------
+
+_KEY_PREFIXES = (
+    r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}"  # Stripe secret and restricted keys
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
+    r"|\bgh[pousr]_[0-9A-Za-z]{36,}"  # GitHub tokens
+    r"|\bgithub_pat_[0-9A-Za-z_]{22,}"  # GitHub fine-grained tokens
+    r"|\bglpat-[0-9A-Za-z_-]{20,}"  # GitLab personal access tokens
+    r"|\bxox[abposr]-[0-9A-Za-z-]{10,}"  # Slack tokens
+    r"|\bAIza[0-9A-Za-z_-]{35}"  # Google API keys
+    r"|\bsk-[0-9A-Za-z_-]{20,}"  # OpenAI / Anthropic style keys (with a digit: see below)
+)
+_API_KEY = _pair(r"api[_.-]?key|token") + "|" + _KEY_PREFIXES
+_VALUE_GROUP = group_number(_API_KEY, "value")  # the same in every pair pattern
+
+
+def _mask_api_key(match: Match) -> tuple[bytes, int]:
+    """The value of an API key pair, or a whole token with a well-known prefix."""
+    if match.start(_VALUE_GROUP) >= 0:
+        return _mask_value(match)
+    token = match.group(0) or b""
+    if token.startswith(b"sk-") and not any(byte in _DIGITS for byte in token):
+        return token, 0  # kebab-case names such as sk-payments-worker-deployment
+    return masked_span(match, match.start(0), match.end(0))
+
+
+_DIGITS = frozenset(b"0123456789")
+
+# --- url_password -----------------------------------------------------------------------
+
+_URL_PASSWORD = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\"'<>]*:(?P<password>[^\s/?#\"'<>]+)@"
+
+_URL_SECRET = group_number(_URL_PASSWORD, "password")
+
+# --- password_pair ----------------------------------------------------------------------
+
+_PASSWORD_PAIR = _pair(r"password|passwd|pwd|secret")
+
+# --- email ------------------------------------------------------------------------------
+
+_EMAIL = r"[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+(?P<tld>[A-Za-z]{2,63})\b"
+_EMAIL_TLD = group_number(_EMAIL, "tld")
+# Endings of file names that look like addresses: logo@2x.png, icon@3x.webp.
+_FILE_ENDINGS = frozenset(
+    b"png jpg jpeg gif svg webp avif ico bmp css js mjs map json html htm txt pdf".split()
+)
+
+
+def _mask_email(match: Match) -> tuple[bytes, int]:
+    """The whole address, unless its last label is a file name's ending."""
+    if (match.group(_EMAIL_TLD) or b"").lower() in _FILE_ENDINGS:
+        return match.group(0) or b"", 0
+    return masked_span(match, match.start(0), match.end(0))
+
+
+# --- card -------------------------------------------------------------------------------
+
+_CARD = r"\b[2-6](?:[ -]?[0-9]){12,}\b"
+_SEPARATORS = b" -"
+
+
+def _mask_cards(match: Match) -> tuple[bytes, int]:
+    """Each run of whole digit groups (13-19 digits, first digit 2-6) passing Luhn, masked."""
+    run = match.group(0) or b""
+    groups = _digit_groups(run)
+    pieces: list[bytes] = []
+    done = 0  # bytes of `run` already copied to pieces
+    count = 0
+    first = 0
+    while first < len(groups):
+        last = _card_ending_at(run, groups, first)
+        if last is None:
+            first += 1
+            continue
+        pieces += [run[done : groups[first][0]], MASK]
+        done = groups[last][1]
+        count += 1
+        first = last + 1
+    return b"".join([*pieces, run[done:]]), count
+
+
+def _digit_groups(run: bytes) -> list[tuple[int, int]]:
+    """The [start, end) of each group of digits between separators."""
+    groups: list[tuple[int, int]] = []
+    start = 0
+    for index, byte in enumerate(run):
+        if byte in _SEPARATORS:
+            groups.append((start, index))
+            start = index + 1
+    groups.append((start, len(run)))
+    return groups
+
+
+def _card_ending_at(run: bytes, groups: list[tuple[int, int]], first: int) -> int | None:
+    """The last group of the longest card number starting at group `first`, if any."""
+    if run[groups[first][0]] not in b"23456":
+        return None
+    digits = b""
+    found = None
+    for last in range(first, len(groups)):
+        digits += run[groups[last][0] : groups[last][1]]
+        if len(digits) > 19:
+            break
+        if len(digits) >= 13 and luhn_valid(digits):
+            found = last
+    return found
+
+
+def luhn_valid(digits: bytes) -> bool:
+    """Whether ASCII digits pass the Luhn check (the check digit of card numbers)."""
+    total = 0
+    for position, byte in enumerate(reversed(digits)):
+        value = byte - 48
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+# Applied in this order, each to the text the previous ones left (see collector.rules.redact).
+BUILTINS: Mapping[str, Builtin] = {
+    builtin.name: builtin
+    for builtin in (
+        Builtin("card", _CARD, _mask_cards),
+        Builtin("bearer", _BEARER, _mask_bearer),
+        Builtin("api_key", _API_KEY, _mask_api_key),
+        Builtin("url_password", _URL_PASSWORD, lambda match: masked_group(match, _URL_SECRET)),
+        Builtin("password_pair", _PASSWORD_PAIR, _mask_value),
+        Builtin("email", _EMAIL, _mask_email),
+    )
+}
