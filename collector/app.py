@@ -200,7 +200,7 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         body = await read_body(request, state.config.max_body_bytes)
         decoded = batch.decode(body, state.context, _now(), state.config.keep_original)
         metrics.RECORDS_RECEIVED.inc(decoded.received)
-        metrics.count_rules(decoded.dropped, decoded.rule_failures)
+        metrics.count_rules(decoded.rules.dropped, decoded.rules.failures, decoded.rules.redactions)
         outcome = await request.app[SINK_KEY].write(decoded.docs + decoded.dead_letters)
     finally:
         state.in_flight -= 1
@@ -210,7 +210,7 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         indexed=outcome.indexed,
         duplicates=outcome.duplicates,
         dead_lettered=outcome.dead_lettered,
-        dropped=sum(decoded.dropped.values()),
+        dropped=sum(decoded.rules.dropped.values()),
     )
     if decoded.errors:
         return _partial(decoded.errors, result)

@@ -6,27 +6,23 @@ the good lines of the same batch are never lost and the bad ones never vanish. I
 UTF-8 is not a reason to refuse a line: it is replaced (U+FFFD) and the document tagged
 ``invalid_utf8``.
 
-With parsing rules in force each parsed line goes through them (collector/rules/):
-a line a ``drop`` rule takes is counted in ``dropped`` under the rule's name, never
-indexed and never lost; the others get the rule's typed fields and time.
+With parsing rules or redaction in force each log line goes through them instead
+(collector/rules/document.py): a line a ``drop`` rule takes is counted under the
+rule's name, never indexed and never lost; the others are redacted and get the rule's
+typed fields and time.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from collector.deadletter import unreadable_line
 from collector.enrich import Context, Doc, event_document, gap_document, log_document
-from collector.parse import Parsed, parse
-from collector.rules.compiled import Shaped
-from collector.rules.document import finish
-from collector.rules.engine import Engine, Outcome
+from collector.parse import parse
+from collector.rules.document import Tallies, ruled_document
 from collector.wire import MAX_NS, Event, Gap, LineError, Log, LogFields, Source, read_line
-
-log = logging.getLogger("logpipe.collector.batch")
 
 _KINDS = "'source', 'log', 'event' or 'gap'"
 
@@ -39,9 +35,8 @@ class Decoded:
     dead_letters: list[Doc] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     received: int = 0
-    # Lines dropped by each drop rule, and lines each rule applied to with a failure.
-    dropped: dict[str, int] = field(default_factory=dict)
-    rule_failures: dict[str, int] = field(default_factory=dict)
+    # What the parsing rules did: lines dropped, failures, masks put in, per rule.
+    rules: Tallies = field(default_factory=Tallies)
 
 
 def describe(exc: ValidationError) -> str:
@@ -100,13 +95,17 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
         if type(line) is LogFields or type(line) is Log:  # nearly every line: inlined
             source = sources.get(line.src)
             if source is not None and line.ts <= MAX_NS:
+                if ruled:
+                    doc = ruled_document(
+                        engine, out.rules, source, line, ctx, ingested, keep_original, bad_utf8
+                    )
+                    if doc is not None:
+                        docs.append(doc)
+                    continue
                 parsed = parse(line.message, source.hints.parser, keep_original)
                 if bad_utf8:
                     parsed.flags.append("invalid_utf8")
-                if not ruled:
-                    docs.append(log_document(source, line, parsed, ctx, ingested))
-                elif (doc := _ruled(engine, out, source, line, parsed, ctx, ingested)) is not None:
-                    docs.append(doc)
+                docs.append(log_document(source, line, parsed, ctx, ingested))
                 continue
         if isinstance(line, Source):
             sources[line.src] = line
@@ -121,34 +120,6 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
             docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
     out.received = received
     return out
-
-
-def _ruled(
-    engine: Engine,
-    out: Decoded,
-    source: Source,
-    line: Log | LogFields,
-    parsed: Parsed,
-    ctx: Context,
-    ingested: str,
-) -> Doc | None:
-    """The document of a line as the rules shape it, or None when a drop rule takes it."""
-    try:
-        outcome = engine.apply(source, ctx, parsed, line.ts)
-    except Exception:  # a bug in the rules must not cost the batch: the line goes as parsed
-        log.exception("parsing rules failed on a line; indexed without them")
-        outcome = Outcome(Shaped("", failures=["internal error in the parsing rules (logged)"]))
-    if outcome.drop is not None:
-        out.dropped[outcome.drop] = out.dropped.get(outcome.drop, 0) + 1
-        return None
-    doc = log_document(source, line, parsed, ctx, ingested)
-    shaped = outcome.shaped
-    if shaped is not None:
-        finish(doc.body, shaped)
-        if shaped.failures:
-            name = shaped.rule or "(label)"
-            out.rule_failures[name] = out.rule_failures.get(name, 0) + 1
-    return doc
 
 
 def _reject(out: Decoded, raw: bytes, number: int, reason: str, ingested: str) -> None:

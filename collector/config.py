@@ -22,6 +22,7 @@ from collector.commas import split_commas
 from collector.errors import ConfigError
 from collector.retention.rules import Duration, RetentionConfig
 from collector.rules.config import RuleList
+from collector.rules.masking import RedactConfig
 from collector.wire import NAME_PART_PATTERN
 
 
@@ -126,6 +127,11 @@ class CollectorConfig(BaseSettings):
     rules: RuleList = Field(
         default_factory=list,
         description="Parsing rules: patterns, typed fields, times, drop; see docs/rules.md.",
+    )
+    redact: RedactConfig = Field(
+        default_factory=RedactConfig,
+        description="Redactions applied to every line before it is indexed: builtins "
+        "(bearer, api_key, url_password, password_pair, email, card) and custom patterns.",
     )
     timestamp_max_skew: Duration = Field(
         "1d",

@@ -42,12 +42,23 @@ RULE_FAILURES = Counter(
 )
 
 
-def count_rules(dropped: dict[str, int], failures: dict[str, int]) -> None:
-    """Count one batch's drops and failures per rule (once per batch, not per line)."""
+REDACTIONS = Counter(
+    "logpipe_collector_redactions_total",
+    "Secrets masked before indexing, per redaction (built-in or custom name).",
+    ["redaction"],
+)
+
+
+def count_rules(
+    dropped: dict[str, int], failures: dict[str, int], redactions: dict[str, int]
+) -> None:
+    """Count one batch's drops, failures and masks per rule (once per batch, not per line)."""
     for rule, n in dropped.items():
         RULE_DROPPED.labels(rule).inc(n)
     for rule, n in failures.items():
         RULE_FAILURES.labels(rule).inc(n)
+    for name, n in redactions.items():
+        REDACTIONS.labels(name).inc(n)
 
 
 IN_FLIGHT = Gauge("logpipe_collector_batches_in_flight", "Batches being processed now.")

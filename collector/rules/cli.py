@@ -106,8 +106,8 @@ def _one(source: Source, text: str, ctx: Context, keep_original: bool) -> Decode
 
 def report(number: int, decoded: Decoded) -> dict[str, Any]:
     """What happened to one sample line, as printed by --json."""
-    if decoded.dropped:
-        return {"line": number, "dropped_by": next(iter(decoded.dropped))}
+    if decoded.rules.dropped:
+        return {"line": number, "dropped_by": next(iter(decoded.rules.dropped))}
     docs = decoded.docs or decoded.dead_letters
     doc = docs[0]
     rule = doc.body.get("logpipe", {}).get("rule")

@@ -18,6 +18,7 @@ from collector.parse import JSONValue, Parsed
 from collector.rules.config import ParseRule, TypedField
 from collector.rules.convert import FieldType, Typed, converter
 from collector.rules.dissect import Dissect
+from collector.rules.masking import Counts, RedactConfig, masking_of
 from collector.rules.regex import Regex
 from collector.rules.timestamp import TimeParser
 
@@ -37,9 +38,18 @@ class Shaped:
 class CompiledRule:
     """A rule's matcher, pattern, converters and time parser, made once per load."""
 
-    __slots__ = ("converters", "drop", "extract", "matcher", "name", "time_field", "time_parser")
+    __slots__ = (
+        "converters",
+        "drop",
+        "extract",
+        "masking",
+        "matcher",
+        "name",
+        "time_field",
+        "time_parser",
+    )
 
-    def __init__(self, rule: ParseRule) -> None:
+    def __init__(self, rule: ParseRule, besides: RedactConfig | None = None) -> None:
         self.name = rule.name
         self.matcher = Matcher(rule.name, rule.match)
         self.extract: Dissect | Regex | None = None
@@ -48,6 +58,8 @@ class CompiledRule:
         elif rule.regex is not None:
             self.extract = Regex(rule.regex)
         self.drop = rule.drop
+        # The rule's own redactions, less those every line already had (`besides`).
+        self.masking = masking_of(rule.redact, besides)
         self.converters = tuple((name, _converter(spec)) for name, spec in rule.fields.items())
         spec = rule.timestamp
         self.time_field = spec.field if spec is not None else None
@@ -58,10 +70,20 @@ class CompiledRule:
         return {} if self.extract is None else self.extract(message)
 
     def shape(
-        self, parsed: Parsed, taken: dict[str, str], docker_ns: int, max_skew_ns: int
+        self,
+        parsed: Parsed,
+        taken: dict[str, str],
+        docker_ns: int,
+        max_skew_ns: int,
+        counts: Counts,
     ) -> Shaped:
-        """Apply the rule to a line its pattern fit: `parsed` gains attributes, loses typed."""
+        """Apply the rule to a line its pattern fit: `parsed` gains attributes, loses typed.
+
+        The rule's own redactions are counted in `counts`.
+        """
         out = Shaped(self.name)
+        if self.masking:  # before typing: a masked value is never indexed as a number
+            taken = self._masked(parsed, taken, out, counts)
         attributes: dict[str, JSONValue] = dict(parsed.attributes or {})
         attributes.update(taken)
         for name, convert in self.converters:
@@ -83,6 +105,24 @@ class CompiledRule:
                 self._time(value, out, docker_ns, max_skew_ns)
         parsed.attributes = attributes or None
         return out
+
+    def _masked(
+        self, parsed: Parsed, taken: dict[str, str], out: Shaped, counts: Counts
+    ) -> dict[str, str]:
+        """The line masked by the rule's redactions, and its keys taken again from that.
+
+        A pattern may mask a value by its context (``card (?P<secret>...)``), which the
+        value alone no longer has: so the keys are taken from the masked message.
+        """
+        before = parsed.message
+        self.masking.parsed(parsed, counts)
+        if parsed.message != before:
+            again = self.take(parsed.message)
+            if again is None:
+                out.failures.append("the pattern no longer fits once redacted: keys left out")
+                return {}
+            taken = again
+        return self.masking.strings(taken, counts)
 
     def _time(self, value: JSONValue, out: Shaped, docker_ns: int, max_skew_ns: int) -> None:
         parser = self.time_parser

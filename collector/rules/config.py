@@ -18,6 +18,7 @@ from collector.errors import RulesError
 from collector.matching import Match
 from collector.rules.convert import FieldType
 from collector.rules.dissect import Dissect
+from collector.rules.masking import RedactConfig
 from collector.rules.regex import Regex
 from collector.rules.timestamp import check_format, zone
 
@@ -76,6 +77,9 @@ class ParseRule(_Section):
     )
     timestamp: TimestampSpec | None = Field(None, description="Take @timestamp from a field.")
     drop: bool = Field(False, description="Drop the matching lines (counted on /metrics).")
+    redact: RedactConfig | None = Field(
+        None, description="Redactions for this rule's lines, beyond the top-level ones."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ParseRule:

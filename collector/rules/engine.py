@@ -7,7 +7,7 @@ every line, whatever its ``match`` says; a line its pattern does not fit is tagg
 
 Which rules may apply depends only on the container and the level, so that list is
 cached per (container, level): a line then costs its patterns, nothing more. With no
-rules the engine is false and the collector never calls it.
+rules and no redaction the engine is false and the collector never calls it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collector.retention.rules import seconds
 from collector.routing import service_name
 from collector.rules.compiled import CompiledRule, Shaped
 from collector.rules.config import RULE_LABEL, ParseRule, declared_fields
+from collector.rules.masking import Counts, RedactConfig, masking_of
 from collector.wire import Source
 
 log = logging.getLogger("logpipe.collector.rules")
@@ -60,9 +61,16 @@ class _Choice(NamedTuple):
 class Engine:
     """The parsing rules in force, compiled; false when there are none."""
 
-    def __init__(self, rules: Sequence[ParseRule] = (), max_skew: str = "1d") -> None:
-        self.config = (tuple(rules), max_skew)
-        self.rules = tuple(CompiledRule(rule) for rule in rules)
+    def __init__(
+        self,
+        rules: Sequence[ParseRule] = (),
+        max_skew: str = "1d",
+        redact: RedactConfig | None = None,
+    ) -> None:
+        self.config = (tuple(rules), max_skew, redact)
+        # The redactions of every line, rule or no rule.
+        self.masking = masking_of(redact)
+        self.rules = tuple(CompiledRule(rule, redact) for rule in rules)
         self.by_name = {rule.name: rule for rule in self.rules}
         self.max_skew_ns = seconds(max_skew) * 10**9
         # The typed fields (name -> type) the index template must map.
@@ -70,10 +78,15 @@ class Engine:
         self._cache: dict[tuple[str | None, ...], _Choice] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.rules)
+        return bool(self.rules) or bool(self.masking)
 
-    def apply(self, source: Source, ctx: Defaults, parsed: Parsed, docker_ns: int) -> Outcome:
-        """Apply the first rule that fits; `parsed` gains its attributes in place."""
+    def apply(
+        self, source: Source, ctx: Defaults, parsed: Parsed, docker_ns: int, counts: Counts
+    ) -> Outcome:
+        """Apply the first rule that fits; `parsed` gains its attributes in place.
+
+        What the rule's own redactions mask is added to `counts`.
+        """
         choice = self._choose(source, ctx, parsed.level)
         for rule in choice.rules:
             taken = rule.take(parsed.message)
@@ -81,7 +94,7 @@ class Engine:
                 continue
             if rule.drop:
                 return Outcome(drop=rule.name)
-            return Outcome(rule.shape(parsed, taken, docker_ns, self.max_skew_ns))
+            return Outcome(rule.shape(parsed, taken, docker_ns, self.max_skew_ns, counts))
         if choice.problem is not None:
             return Outcome(Shaped("", failures=[choice.problem]))
         if choice.named:
@@ -118,7 +131,7 @@ class Engine:
 
 def engine_of(config: CollectorConfig) -> Engine:
     """The engine of the rules in a configuration."""
-    return Engine(config.rules, config.timestamp_max_skew)
+    return Engine(config.rules, config.timestamp_max_skew, config.redact)
 
 
 class ParsingRules:

@@ -82,7 +82,7 @@ def test_a_value_not_of_its_type_stays_as_text_and_the_document_is_tagged() -> N
     assert doc["logpipe"]["rule_failure"] == [
         "status: '2OO' is not a long (a whole number in 64 bits)"
     ]
-    assert decoded.rule_failures == {"shop_access": 1}
+    assert decoded.rules.failures == {"shop_access": 1}
     assert not decoded.dead_letters
 
 
@@ -132,7 +132,7 @@ def test_drop_rules_drop_and_count_lines_by_rule() -> None:
     """Lines a drop rule fits are not documents, and are counted under the rule's name."""
     ctx = _rules({"name": "health", "regex": "GET /healthz", "drop": True}, ACCESS)
     decoded = _decode(ctx, LINE.replace("/cart", "/healthz"), LINE, "GET /healthz again")
-    assert decoded.dropped == {"health": 2}
+    assert decoded.rules.dropped == {"health": 2}
     assert [d.body["logpipe"]["rule"] for d in decoded.docs] == ["shop_access"]
     assert decoded.received == 4  # the source line and three log lines
 

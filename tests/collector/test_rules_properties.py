@@ -108,7 +108,7 @@ def test_no_rule_and_no_line_raise_out_of_the_engine(
     """Whatever the rules and the line, apply returns, and what it made serializes."""
     engine = _engine(raw)
     parsed = parse(line)
-    outcome = engine.apply(SOURCE, Context(), parsed, ts)
+    outcome = engine.apply(SOURCE, Context(), parsed, ts, {})
     if outcome.shaped is not None:
         orjson.dumps(outcome.shaped.fields)
         assert all(isinstance(f, str) for f in outcome.shaped.failures)
@@ -124,6 +124,6 @@ def test_every_line_is_a_document_or_counted_as_dropped(
     ctx = Context(parsing=ParsingRules(_engine(raw)))
     wire = [log(text, 1746100800 * 10**9 + i, 0) for i, text in enumerate(lines)]
     decoded = decode(body(source(), *wire), ctx, "2025-05-01T12:00:00.000Z")
-    assert len(decoded.docs) + sum(decoded.dropped.values()) == len(lines)
+    assert len(decoded.docs) + sum(decoded.rules.dropped.values()) == len(lines)
     for doc in decoded.docs:
         orjson.dumps(doc.body)
