@@ -282,9 +282,15 @@ def _check_fields(state: State, mapped: dict[str, str]) -> None:
 
 
 async def _watch_template(app: web.Application) -> None:
+    state = app[STATE_KEY]
     while True:
+        engine = state.context.parsing.engine
         await refresh_template_status(app)
-        await asyncio.sleep(5 if not app[STATE_KEY].template_ok else 60)
+        # Every 60 s once ready; sooner when not, or when a reload changed the rules.
+        for _ in range(1 if not state.template_ok else 12):
+            await asyncio.sleep(5)
+            if state.context.parsing.engine is not engine:
+                break
 
 
 def make_app(

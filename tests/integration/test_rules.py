@@ -149,6 +149,9 @@ def test_an_edit_of_the_rules_file_applies_while_running(
         RULES + "  - name: kv\n    regex: 'took=(?P<took_ms>\\d+)'\n    fields: {took_ms: long}\n"
     )
     wait_until(lambda: "parsing rules reloaded" in p.collector.output(), 30)
+    # `setup` did not map the new field yet: the collector says so, and what to run.
+    wait_until(lambda: "fields.took_ms (long)" in p.collector.output(), 30)
+    assert "run `logpipe-collector setup`" in p.collector.output()
     _run(docker_client, p, ["job done took=42"])
     p.wait_count(1, LINES)
     assert p.docs(LINES)[0]["fields"] == {"took_ms": 42}
