@@ -84,8 +84,10 @@ class CompiledRule:
         out = Shaped(self.name)
         if self.masking:  # before typing: a masked value is never indexed as a number
             taken = self._masked(parsed, taken, out, counts)
-        attributes: dict[str, JSONValue] = dict(parsed.attributes or {})
-        attributes.update(taken)
+        # `taken` is a fresh dict of this line's: extended, not copied, when it can be.
+        attributes: dict[str, JSONValue] = (
+            {**parsed.attributes, **taken} if parsed.attributes else dict(taken)
+        )
         for name, convert in self.converters:
             if name not in attributes:
                 continue

@@ -49,18 +49,19 @@ def ruled_document(
 ) -> Doc | None:
     """The document of a line as the rules make it, or None when a drop rule takes it."""
     text = line.message
+    masks = engine.masks
     try:
-        if engine.masking:
+        if masks:
             text = engine.masking.text(text, tallies.redactions)
         parsed = parse(text, source.hints.parser, keep_original)
-        if engine.masking:  # what JSON escapes hid from the first pass
+        if masks:  # what JSON escapes hid from the first pass
             engine.masking.parsed(parsed, tallies.redactions)
         outcome = engine.apply(source, ctx, parsed, line.ts, tallies.redactions)
     except Exception:  # a bug in the rules must not cost the batch, nor leak a secret
         log.exception("parsing rules failed on a line; indexed without them")
         failed = Shaped("", failures=["internal error in the parsing rules (logged)"])
-        parsed, outcome = parse(WITHHELD if engine.masking else text), Outcome(failed)
-        text = WITHHELD if engine.masking else text
+        text = WITHHELD if masks else text
+        parsed, outcome = parse(text), Outcome(failed)
     if bad_utf8:
         parsed.flags.append("invalid_utf8")
     if outcome.drop is not None:

@@ -70,6 +70,7 @@ class Engine:
         self.config = (tuple(rules), max_skew, redact)
         # The redactions of every line, rule or no rule.
         self.masking = masking_of(redact)
+        self.masks = bool(self.masking)  # read per line: an attribute, not two calls
         self.rules = tuple(CompiledRule(rule, redact) for rule in rules)
         self.by_name = {rule.name: rule for rule in self.rules}
         self.max_skew_ns = seconds(max_skew) * 10**9
@@ -78,7 +79,7 @@ class Engine:
         self._cache: dict[tuple[str | None, ...], _Choice] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.rules) or bool(self.masking)
+        return bool(self.rules) or self.masks
 
     def apply(
         self, source: Source, ctx: Defaults, parsed: Parsed, docker_ns: int, counts: Counts

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.errors import RulesError
 from collector.parse import JSONValue
+from collector.rules.timeformat import compile_format, read
 from collector.wire import MAX_NS
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -46,12 +47,18 @@ def zone(name: str) -> ZoneInfo:
 class TimeParser:
     """One format in one time zone: `parse(value, docker_ns)` gives ns since the epoch."""
 
-    __slots__ = ("fmt", "tz")
+    __slots__ = ("compiled", "fmt", "has_year", "last", "tz", "utc")
 
     def __init__(self, fmt: str = "rfc3339", timezone: str = "UTC") -> None:
         check_format(fmt)
         self.fmt = fmt
         self.tz = zone(timezone)
+        self.utc = timezone in ("UTC", "Etc/UTC", "Z")
+        self.compiled = compile_format(fmt) if fmt not in _NAMED else None
+        self.has_year = "%Y" in fmt or "%y" in fmt
+        # The last text read and its time: lines of a container come in time order, so
+        # many in a row share their second (a year-less format never hits: it varies).
+        self.last: tuple[str, int] = ("", 0)
 
     def parse(self, value: JSONValue, docker_ns: int) -> int:
         """Nanoseconds since the epoch; ValueError saying why the value is not a time."""
@@ -82,19 +89,35 @@ class TimeParser:
         return self._ns(moment) + int((fraction or "0").ljust(9, "0"))
 
     def _strptime(self, text: str, docker_ns: int) -> int:
+        if self.compiled is not None:
+            if text == self.last[0] and self.has_year:
+                return self.last[1]
+            found = self.compiled.fullmatch(text.strip())
+            try:
+                if found is None:
+                    raise ValueError(text)
+                year = 0 if self.has_year else _year(docker_ns)
+                ns = read(found, self.tz, self.utc, year)
+            except ValueError:
+                raise ValueError(f"{text[:64]!r} does not have the format {self.fmt!r}") from None
+            self.last = (text, ns)
+            return ns
         try:
             moment = datetime.strptime(text.strip(), self.fmt)
         except ValueError:
             raise ValueError(f"{text[:64]!r} does not have the format {self.fmt!r}") from None
-        if "%Y" not in self.fmt and "%y" not in self.fmt:
-            year = datetime.fromtimestamp(docker_ns // 10**9, UTC).year
-            moment = moment.replace(year=year)
+        if not self.has_year:
+            moment = moment.replace(year=_year(docker_ns))
         return self._ns(moment)
 
     def _ns(self, moment: datetime) -> int:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self.tz)
         return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _year(ns: int) -> int:
+    return datetime.fromtimestamp(ns // 10**9, UTC).year
 
 
 def _unix(value: str | int | float, scale: int) -> int:

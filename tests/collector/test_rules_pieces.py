@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.errors import RulesError
 from collector.rules.convert import converter, to_boolean, to_double, to_ip, to_keyword, to_long
@@ -158,3 +163,42 @@ def test_unknown_formats_and_zones_are_refused() -> None:
         TimeParser("dd/mm/yyyy")
     with pytest.raises(RulesError, match="time zone 'Mars/Olympus'"):
         TimeParser("rfc3339", "Mars/Olympus")
+
+
+FORMATS = ["%d/%b/%Y:%H:%M:%S %z", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%y%m%d %H%M%S"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2068, 12, 30)),  # %y: 1969-2068
+    st.sampled_from(FORMATS),
+    st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
+)
+def test_compiled_formats_read_what_strptime_reads(moment: datetime, fmt: str, tz: str) -> None:
+    """The hand-read formats give the time strptime gives, in any zone."""
+    aware = moment.replace(tzinfo=ZoneInfo(tz))
+    text = aware.strftime(fmt)
+    expected = datetime.strptime(text, fmt)
+    if expected.tzinfo is None:
+        expected = expected.replace(tzinfo=ZoneInfo(tz))
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    want = (expected - epoch) // timedelta(microseconds=1) * 1000
+    assert TimeParser(fmt, tz).parse(text, 0) == want
+
+
+def test_other_directives_fall_back_to_strptime_and_bad_days_are_refused() -> None:
+    """%p is left to strptime; 31 February is not a time whichever way it is read."""
+    assert TimeParser("%Y-%m-%d %I:%M %p").parse("2025-05-01 12:00 PM", 0) == NOON
+    with pytest.raises(ValueError, match="does not have the format"):
+        TimeParser("%Y-%m-%d").parse("2025-02-31", 0)
+    with pytest.raises(ValueError, match="does not have the format"):
+        TimeParser("%d/%b/%Y").parse("01/Foo/2025", 0)
+
+
+def test_ipv4_fast_path_agrees_with_ipaddress() -> None:
+    """Dotted quads are taken as written; leading zeros and octets past 255 are not IPs."""
+    assert to_ip("0.0.0.0") == "0.0.0.0"
+    assert to_ip("255.255.255.255") == "255.255.255.255"
+    for bad in ("01.2.3.4", "1.2.3.256", "1.2.3", "1.2.3.4.5"):
+        with pytest.raises(ValueError, match="is not an IP"):
+            to_ip(bad)
