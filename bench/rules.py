@@ -3,7 +3,7 @@
 Each variant decodes the same batch of corpus lines (collector/batch.py: validate, parse,
 rules, enrich) and encodes its documents for ``_bulk`` (collector/bulk.py): the
 collector's work per record short of HTTP and gzip. The access lines carry the time
-Docker got them (to the second), as a container's log does. CPU time (process time), best of 7,
+Docker got them (to the second), as a container's log does. CPU time (process time), best of 15,
 the variants interleaved so that load from others hits all alike.
 
 Variants:
@@ -118,7 +118,7 @@ def _once(fn: Callable[[], object]) -> float:
     return time.process_time() - start
 
 
-def measure(count: int, tries: int = 7) -> dict[str, float]:
+def measure(count: int, tries: int = 15) -> dict[str, float]:
     """CPU µs per line of each variant, best of `tries`, interleaved."""
     body = batch(count)
     works = {name: _work(body, engine) for name, engine in engines().items()}

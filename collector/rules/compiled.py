@@ -43,6 +43,7 @@ class CompiledRule:
         "drop",
         "extract",
         "masking",
+        "masks",
         "matcher",
         "name",
         "time_field",
@@ -60,6 +61,7 @@ class CompiledRule:
         self.drop = rule.drop
         # The rule's own redactions, less those every line already had (`besides`).
         self.masking = masking_of(rule.redact, besides)
+        self.masks = bool(self.masking)
         self.converters = tuple((name, _converter(spec)) for name, spec in rule.fields.items())
         spec = rule.timestamp
         self.time_field = spec.field if spec is not None else None
@@ -82,7 +84,7 @@ class CompiledRule:
         The rule's own redactions are counted in `counts`.
         """
         out = Shaped(self.name)
-        if self.masking:  # before typing: a masked value is never indexed as a number
+        if self.masks:  # before typing: a masked value is never indexed as a number
             taken = self._masked(parsed, taken, out, counts)
         # `taken` is a fresh dict of this line's: extended, not copied, when it can be.
         attributes: dict[str, JSONValue] = (

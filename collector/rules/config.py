@@ -103,12 +103,14 @@ class ParseRule(_Section):
                 raise RulesError(
                     f"field {name!r}: a name is a letter or _, then letters, digits, _"
                 )
-        if self.drop and (self.fields or self.timestamp):
+        if self.drop and (self.fields or self.timestamp or self.redact):
             raise RulesError(
-                "a drop rule drops its lines: 'fields' and 'timestamp' would never apply"
+                "a drop rule drops its lines: 'fields', 'timestamp' and 'redact' would never apply"
             )
-        if not (self.drop or self.fields or self.timestamp or self.pattern_given):
-            raise RulesError("the rule does nothing: give a pattern, fields, timestamp or drop")
+        if not (self.drop or self.fields or self.timestamp or self.pattern_given or self.redact):
+            raise RulesError(
+                "the rule does nothing: give a pattern, fields, timestamp, redact or drop"
+            )
 
     @property
     def pattern_given(self) -> bool:

@@ -75,7 +75,7 @@ def ruled_document(
             name = shaped.rule or "(label)"
             tallies.failures[name] = tallies.failures.get(name, 0) + 1
         rule = engine.by_name.get(shaped.rule)
-        if rule is not None and rule.masking:
+        if rule is not None and rule.masks:
             text = rule.masking.text(text, {})  # counted already, in the message
     doc.original = text
     return doc

@@ -12,9 +12,11 @@ from pydantic import ValidationError
 
 from collector.batch import decode
 from collector.enrich import Context
+from collector.errors import RulesError
 from collector.parse import parse
 from collector.rules.config import ParseRule
 from collector.rules.convert import FIELD_TYPES
+from collector.rules.dissect import Dissect
 from collector.rules.engine import Engine, ParsingRules
 from collector.wire import Source
 from tests.collector.wirelines import body, log, source
@@ -127,3 +129,42 @@ def test_every_line_is_a_document_or_counted_as_dropped(
     assert len(decoded.docs) + sum(decoded.rules.dropped.values()) == len(lines)
     for doc in decoded.docs:
         orjson.dumps(doc.body)
+
+
+def _reference_dissect(d: Dissect, text: str) -> dict[str, str] | None:
+    """Dissect's cut, written as the plain loop of str.find it stands for."""
+    if not text.startswith(d.prefix):
+        return None
+    pos, found = len(d.prefix), {}
+    for key in d.keys:
+        if not key.delimiter:
+            end = after = len(text)
+        else:
+            end = text.find(key.delimiter, pos)
+            if end < 0:
+                return None
+            after = end + len(key.delimiter)
+            while key.padded and text.startswith(key.delimiter, after):
+                after += len(key.delimiter)
+        if key.name is not None:
+            found[key.name] = text[pos:end]
+        pos = after
+    return found
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    dissects(),
+    st.lists(st.sampled_from([" ", "-", "[", "]", ":", "x", "0", "=", "\n"]), max_size=30),
+)
+def test_compiled_dissect_cuts_as_the_plain_loop(pattern: str, chars: list[str]) -> None:
+    """The atomic-group regex gives exactly the cut of the find loop, on any text."""
+    try:
+        d = Dissect(pattern)
+    except RulesError:
+        assume(False)
+        raise
+    text = "".join(chars)
+    assert d(text) == _reference_dissect(d, text)
+    built = d.prefix + "".join(f"v{i}" + k.delimiter * 2 for i, k in enumerate(d.keys))
+    assert d(built) == _reference_dissect(d, built)
