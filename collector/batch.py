@@ -90,7 +90,7 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
         try:
             line, bad_utf8 = read_line(raw)
         except ValidationError as exc:
-            _reject(out, raw, number, describe(exc), ingested)
+            _reject(out, raw, number, describe(exc), ingested, ctx)
             continue
         if type(line) is LogFields or type(line) is Log:  # nearly every line: inlined
             source = sources.get(line.src)
@@ -113,16 +113,22 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
         source = sources.get(line.src)
         if source is None:
             unknown = f"src {line.src} not declared by an earlier 'source' line"
-            _reject(out, raw, number, unknown, ingested)
+            _reject(out, raw, number, unknown, ingested, ctx)
         elif (problem := _out_of_range(line)) is not None:
-            _reject(out, raw, number, problem, ingested)
+            _reject(out, raw, number, problem, ingested, ctx)
         else:
             docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
     out.received = received
     return out
 
 
-def _reject(out: Decoded, raw: bytes, number: int, reason: str, ingested: str) -> None:
+def _reject(
+    out: Decoded, raw: bytes, number: int, reason: str, ingested: str, ctx: Context
+) -> None:
+    engine = ctx.parsing.engine
+    if engine.masks:  # a wire line that does not read may still carry a secret: mask it
+        text = engine.masking.text(raw.decode("utf-8", "replace"), out.rules.redactions)
+        raw = text.encode("utf-8", "surrogatepass")
     out.errors.append(LineError(line=number, error=reason))
     out.dead_letters.append(unreadable_line(raw, number, reason, ingested))
 

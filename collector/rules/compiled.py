@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import orjson
+
 from collector.matching import Matcher
 from collector.parse import JSONValue, Parsed
 from collector.rules.config import ParseRule, TypedField
@@ -98,7 +100,7 @@ class CompiledRule:
                 out.fields[name] = convert(value, docker_ns)
             except ValueError as exc:
                 out.failures.append(f"{name}: {exc}")
-                attributes[name] = value if isinstance(value, str) else str(value)
+                attributes[name] = value if isinstance(value, str) else _text(value)
             else:
                 del attributes[name]
         if self.time_field is not None and self.time_parser is not None:
@@ -146,6 +148,11 @@ class CompiledRule:
             )
             return
         out.timestamp = ns
+
+
+def _text(value: JSONValue) -> str:
+    """A value that is not text, as the JSON it was written in (kept as text)."""
+    return orjson.dumps(value).decode()
 
 
 def _converter(spec: FieldType | TypedField) -> Convert:

@@ -220,3 +220,11 @@ def test_reload_swaps_the_engine_and_a_bad_file_keeps_the_old_one(
     _config(path, [{"name": "other", "regex": "(?P<w>\\w+)"}])
     assert file.reload() is True
     assert [r.name for r in parsing.engine.rules] == ["other"]
+
+
+def test_a_json_value_of_the_wrong_type_stays_as_its_json_text() -> None:
+    """An object where a long is declared is kept in attributes as JSON text, tagged."""
+    rule = {"name": "api", "fields": {"duration_ms": "long"}}
+    doc = _doc(_rules(rule), '{"msg": "done", "duration_ms": {"p50": 3}}')
+    assert doc["attributes"]["duration_ms"] == '{"p50":3}'
+    assert doc["tags"] == ["rule_failure"]

@@ -158,3 +158,12 @@ def test_a_redacted_secret_never_appears_anywhere_in_the_document(
     sent = _everything(decoded)
     for _, secret in lines:
         assert secret not in sent
+
+
+def test_a_wire_line_that_does_not_read_is_masked_in_the_dead_letters() -> None:
+    """An off-schema wire line carrying a password reaches the dead letters masked."""
+    bad = b'{"kind": "log", "src": 0, "message": "password=Hunter2Zq"}'
+    decoded = decode(body(source(), bad), _ctx(), "2025-05-01T12:00:00.000Z")
+    [dead] = decoded.dead_letters
+    assert "Hunter2Zq" not in orjson.dumps(dead.body).decode()
+    assert decoded.errors
