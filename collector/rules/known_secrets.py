@@ -30,6 +30,10 @@ class Match(Protocol):
     def end(self, group: int = 0, /) -> int:
         """Where a group ends in the searched bytes (-1 when it took no part)."""
 
+    @property
+    def string(self) -> bytes:
+        """The bytes searched."""
+
 
 Masker = Callable[[Match], tuple[bytes, int]]
 
@@ -41,16 +45,24 @@ class Builtin:
     name: str
     pattern: str
     masker: Masker
+    # The group searched again when the masker keeps a match, as it may hold another match.
+    rescan: int | None = None
 
 
 def masked_span(match: Match, start: int, end: int, mask: bytes = MASK) -> tuple[bytes, int]:
-    """The match with its bytes [start, end) replaced by `mask` (unless empty or the mask)."""
+    """The match with its bytes [start, end) replaced by `mask`, and the masks put in.
+
+    Masks already in that part stay, each piece between them is masked on its own: so no
+    count is lost to a later rule masking over an earlier one, and a part that is empty
+    or already the mask is left as it is.
+    """
     whole = match.group(0) or b""
     offset = match.start(0)
     part = whole[start - offset : end - offset]
-    if not part or part == mask:
-        return whole, 0
-    return whole[: start - offset] + mask + whole[end - offset :], 1
+    pieces = part.split(mask)
+    masked = mask.join(mask if piece else b"" for piece in pieces)
+    count = sum(1 for piece in pieces if piece)
+    return whole[: start - offset] + masked + whole[end - offset :], count
 
 
 def masked_group(match: Match, group: int, mask: bytes = MASK) -> tuple[bytes, int]:
@@ -73,9 +85,15 @@ _SEPARATOR = r"""\\?["']?[ \t]*[:=][ \t]*"""
 _QUOTES = (b'\\"', b'"', b"'")
 
 
-def _pair(keys: str) -> str:
-    """A `key=value` pattern for keys that contain one of `keys` (case-insensitive)."""
-    return rf"(?i:(?P<key>[\w.-]*(?:{keys})){_SEPARATOR}){_VALUE}"
+_API_KEY_KEYS = r"[\w.-]*(?:api[_.-]?key|token)"
+_PASSWORD_KEYS = r"[\w.-]*(?:password|passwd|pwd|secret)[\w.-]*"
+# Any pair's key and separator: a bare "value" that is one is the next pair's key.
+_KEY_THEN_SEPARATOR = re2.compile(rf"(?i:{_API_KEY_KEYS}|{_PASSWORD_KEYS}){_SEPARATOR}")
+
+
+def _pair(key: str) -> str:
+    """A `key=value` pattern for keys matching `key` (case-insensitive)."""
+    return rf"(?i:(?P<key>{key}){_SEPARATOR}){_VALUE}"
 
 
 def group_number(pattern: str, name: str) -> int:
@@ -90,27 +108,40 @@ def _mask_value(match: Match) -> tuple[bytes, int]:
     for quote in _QUOTES:
         if len(value) >= 2 * len(quote) and value.startswith(quote) and value.endswith(quote):
             return masked_span(match, start + len(quote), end - len(quote))
+    if _KEY_THEN_SEPARATOR.match(match.string, start) is not None:
+        return match.group(0) or b"", 0  # `a= b=secret`: b's pair is searched next
     return masked_span(match, start, end)
 
 
 # --- bearer -----------------------------------------------------------------------------
 
-_BEARER = (
-    r"(?i)(?P<auth>authorization[^A-Za-z0-9\r\n]{0,6})?"
-    r"\bbearer[ \t]+(?P<token>[^\s\"'\\<>,;()\[\]{}]+)"
-)
-
-
-_BEARER_AUTH = group_number(_BEARER, "auth")
+_BEARER = r"(?i)\bbearer[ \t]+(?P<token>[^\s\"'\\<>,;()\[\]{}]+)"
 _BEARER_TOKEN = group_number(_BEARER, "token")
+_AUTHORIZATION = b"authorization"
 
 
 def _mask_bearer(match: Match) -> tuple[bytes, int]:
     """The token after "Bearer": always in an Authorization header, elsewhere when token-like."""
     token = match.group(_BEARER_TOKEN) or b""
-    if match.start(_BEARER_AUTH) < 0 and not _looks_like_token(token):
+    if not _looks_like_token(token) and not _after_authorization(match.string, match.start()):
         return match.group(0) or b"", 0
     return masked_group(match, _BEARER_TOKEN)
+
+
+def _after_authorization(text: bytes, start: int) -> bool:
+    """Whether "Authorization" and at most 6 other signs (`: `, `": "`) come before `start`.
+
+    Looked up behind the match rather than matched as part of it, so that a match which
+    masks nothing never swallows the header name of the next one.
+    """
+    end = start
+    while end > 0 and start - end < 6 and not _is_word_or_newline(text[end - 1]):
+        end -= 1
+    return text[max(0, end - len(_AUTHORIZATION)) : end].lower() == _AUTHORIZATION
+
+
+def _is_word_or_newline(byte: int) -> bool:
+    return 48 <= byte <= 57 or 65 <= byte <= 90 or 97 <= byte <= 122 or byte in b"\r\n"
 
 
 def _looks_like_token(token: bytes) -> bool:
@@ -130,7 +161,7 @@ _KEY_PREFIXES = (
     r"|\bAIza[0-9A-Za-z_-]{35}"  # Google API keys
     r"|\bsk-[0-9A-Za-z_-]{20,}"  # OpenAI / Anthropic style keys (with a digit: see below)
 )
-_API_KEY = _pair(r"api[_.-]?key|token") + "|" + _KEY_PREFIXES
+_API_KEY = _pair(_API_KEY_KEYS) + "|" + _KEY_PREFIXES
 _VALUE_GROUP = group_number(_API_KEY, "value")  # the same in every pair pattern
 
 
@@ -154,7 +185,7 @@ _URL_SECRET = group_number(_URL_PASSWORD, "password")
 
 # --- password_pair ----------------------------------------------------------------------
 
-_PASSWORD_PAIR = _pair(r"password|passwd|pwd|secret")
+_PASSWORD_PAIR = _pair(_PASSWORD_KEYS)
 
 # --- email ------------------------------------------------------------------------------
 
@@ -242,10 +273,10 @@ BUILTINS: Mapping[str, Builtin] = {
     builtin.name: builtin
     for builtin in (
         Builtin("card", _CARD, _mask_cards),
-        Builtin("bearer", _BEARER, _mask_bearer),
-        Builtin("api_key", _API_KEY, _mask_api_key),
+        Builtin("bearer", _BEARER, _mask_bearer, rescan=_BEARER_TOKEN),
+        Builtin("api_key", _API_KEY, _mask_api_key, rescan=_VALUE_GROUP),
         Builtin("url_password", _URL_PASSWORD, lambda match: masked_group(match, _URL_SECRET)),
-        Builtin("password_pair", _PASSWORD_PAIR, _mask_value),
+        Builtin("password_pair", _PASSWORD_PAIR, _mask_value, rescan=_VALUE_GROUP),
         Builtin("email", _EMAIL, _mask_email),
     )
 }

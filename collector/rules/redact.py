@@ -64,7 +64,7 @@ RE2 set over it; a :class:`Redactor` without rules is false and returns its text
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -105,7 +105,11 @@ class RedactSpec(BaseModel):
         description="an RE2 regular expression; only its group named `secret` is masked, "
         "if it has one, else the whole match",
     )
-    mask: str = Field(DEFAULT_MASK, description="what replaces each match")
+    mask: str = Field(
+        DEFAULT_MASK,
+        min_length=1,
+        description="what replaces each match (never empty: a reader sees where text was masked)",
+    )
 
 
 class _CompiledPattern(Protocol):
@@ -115,8 +119,8 @@ class _CompiledPattern(Protocol):
     def groupindex(self) -> Mapping[str, int]:
         """The number of each named group."""
 
-    def subn(self, repl: Callable[[Match], bytes], text: bytes, /) -> tuple[bytes, int]:
-        """`text` with each match replaced by what `repl` returns for it."""
+    def search(self, text: bytes, pos: int, /) -> Match | None:
+        """The first match in `text` from `pos` on (what comes before is context)."""
 
 
 class _RuleSet(Protocol):
@@ -132,19 +136,22 @@ class _Rule:
     source: str
     pattern: _CompiledPattern
     masker: Masker
+    # The group searched again when the masker keeps a match: its text may hold a match.
+    rescan: int | None = None
 
     def apply(self, data: bytes) -> tuple[bytes, int]:
         """`data` with this rule's matches masked, and the number of masks put in."""
-        count = 0
-
-        def replace(match: Match) -> bytes:
-            nonlocal count
+        pieces: list[bytes] = []
+        done = pos = count = 0
+        while pos <= len(data) and (match := self.pattern.search(data, pos)) is not None:
+            start, end = match.start(), match.end()
             replaced, masks = self.masker(match)
-            count += masks
-            return replaced
-
-        result, _ = self.pattern.subn(replace, data)
-        return result, count
+            if masks:
+                pieces += [data[done:start], replaced]
+                done, count = end, count + masks
+            again = -1 if masks or self.rescan is None else match.start(self.rescan)
+            pos = again if again > start else max(end, start + 1)
+        return b"".join([*pieces, data[done:]]), count
 
 
 class Redactor:
@@ -186,7 +193,9 @@ def _builtin_rules(names: Iterable[str]) -> list[_Rule]:
             known = ", ".join(BUILTIN_NAMES)
             raise RedactError(f"unknown built-in redaction {name!r}; the built-ins are {known}")
     chosen = [BUILTINS[name] for name in BUILTINS if name in wanted]
-    return [_Rule(b.name, b.pattern, _compiled(b.name, b.pattern), b.masker) for b in chosen]
+    return [
+        _Rule(b.name, b.pattern, _compiled(b.name, b.pattern), b.masker, b.rescan) for b in chosen
+    ]
 
 
 def _custom_rule(spec: RedactSpec) -> _Rule:
