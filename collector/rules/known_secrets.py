@@ -1,41 +1,18 @@
 """The built-in redactions: each one's RE2 pattern, and which part of a match it masks.
 
-What each finds is written out in :mod:`collector.rules.redact`. Everything here works on
-UTF-8 bytes: a match's part is replaced by :data:`MASK`, the rest of the match is kept
-(``password=[REDACTED]``). A masker returns the new bytes of the match and how many masks
-it put in; a part that is empty or already the mask is left alone, so redacting twice
-changes nothing the second time.
+What each finds is written out in :mod:`collector.rules.redact`; how a part of a match is
+masked, in :mod:`collector.rules.masking`; card numbers, in :mod:`collector.rules.cards`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import re2
 
-MASK = b"[REDACTED]"
-
-
-class Match(Protocol):
-    """What the maskers read of an RE2 match over bytes."""
-
-    def group(self, group: int = 0, /) -> bytes | None:
-        """The text of a group; None when it took no part in the match."""
-
-    def start(self, group: int = 0, /) -> int:
-        """Where a group starts in the searched bytes (-1 when it took no part)."""
-
-    def end(self, group: int = 0, /) -> int:
-        """Where a group ends in the searched bytes (-1 when it took no part)."""
-
-    @property
-    def string(self) -> bytes:
-        """The bytes searched."""
-
-
-Masker = Callable[[Match], tuple[bytes, int]]
+from collector.rules.cards import CARD, mask_cards
+from collector.rules.masking import Masker, Match, group_number, masked_group, masked_span
 
 
 @dataclass(frozen=True)
@@ -47,29 +24,6 @@ class Builtin:
     masker: Masker
     # The group searched again when the masker keeps a match, as it may hold another match.
     rescan: int | None = None
-
-
-def masked_span(match: Match, start: int, end: int, mask: bytes = MASK) -> tuple[bytes, int]:
-    """The match with its bytes [start, end) replaced by `mask`, and the masks put in.
-
-    Masks already in that part stay, each piece between them is masked on its own: so no
-    count is lost to a later rule masking over an earlier one, and a part that is empty
-    or already the mask is left as it is.
-    """
-    whole = match.group(0) or b""
-    offset = match.start(0)
-    part = whole[start - offset : end - offset]
-    pieces = part.split(mask)
-    masked = mask.join(mask if piece else b"" for piece in pieces)
-    count = sum(1 for piece in pieces if piece)
-    return whole[: start - offset] + masked + whole[end - offset :], count
-
-
-def masked_group(match: Match, group: int, mask: bytes = MASK) -> tuple[bytes, int]:
-    """The match with one group's text replaced by `mask`."""
-    if match.start(group) < 0:
-        return match.group(0) or b"", 0
-    return masked_span(match, match.start(group), match.end(group), mask)
 
 
 # A value after `key=` or `"key": `: a JSON string, an escaped JSON string (JSON text
@@ -94,11 +48,6 @@ _KEY_THEN_SEPARATOR = re2.compile(rf"(?i:{_API_KEY_KEYS}|{_PASSWORD_KEYS}){_SEPA
 def _pair(key: str) -> str:
     """A `key=value` pattern for keys matching `key` (case-insensitive)."""
     return rf"(?i:(?P<key>{key}){_SEPARATOR}){_VALUE}"
-
-
-def group_number(pattern: str, name: str) -> int:
-    """The number of the group called `name` in `pattern` (RE2's matches take numbers)."""
-    return int(re2.compile(pattern).groupindex[name])
 
 
 def _mask_value(match: Match) -> tuple[bytes, int]:
@@ -204,75 +153,11 @@ def _mask_email(match: Match) -> tuple[bytes, int]:
     return masked_span(match, match.start(0), match.end(0))
 
 
-# --- card -------------------------------------------------------------------------------
-
-_CARD = r"\b[2-6](?:[ -]?[0-9]){12,}\b"
-_SEPARATORS = b" -"
-
-
-def _mask_cards(match: Match) -> tuple[bytes, int]:
-    """Each run of whole digit groups (13-19 digits, first digit 2-6) passing Luhn, masked."""
-    run = match.group(0) or b""
-    groups = _digit_groups(run)
-    pieces: list[bytes] = []
-    done = 0  # bytes of `run` already copied to pieces
-    count = 0
-    first = 0
-    while first < len(groups):
-        last = _card_ending_at(run, groups, first)
-        if last is None:
-            first += 1
-            continue
-        pieces += [run[done : groups[first][0]], MASK]
-        done = groups[last][1]
-        count += 1
-        first = last + 1
-    return b"".join([*pieces, run[done:]]), count
-
-
-def _digit_groups(run: bytes) -> list[tuple[int, int]]:
-    """The [start, end) of each group of digits between separators."""
-    groups: list[tuple[int, int]] = []
-    start = 0
-    for index, byte in enumerate(run):
-        if byte in _SEPARATORS:
-            groups.append((start, index))
-            start = index + 1
-    groups.append((start, len(run)))
-    return groups
-
-
-def _card_ending_at(run: bytes, groups: list[tuple[int, int]], first: int) -> int | None:
-    """The last group of the longest card number starting at group `first`, if any."""
-    if run[groups[first][0]] not in b"23456":
-        return None
-    digits = b""
-    found = None
-    for last in range(first, len(groups)):
-        digits += run[groups[last][0] : groups[last][1]]
-        if len(digits) > 19:
-            break
-        if len(digits) >= 13 and luhn_valid(digits):
-            found = last
-    return found
-
-
-def luhn_valid(digits: bytes) -> bool:
-    """Whether ASCII digits pass the Luhn check (the check digit of card numbers)."""
-    total = 0
-    for position, byte in enumerate(reversed(digits)):
-        value = byte - 48
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
 # Applied in this order, each to the text the previous ones left (see collector.rules.redact).
 BUILTINS: Mapping[str, Builtin] = {
     builtin.name: builtin
     for builtin in (
-        Builtin("card", _CARD, _mask_cards),
+        Builtin("card", CARD, mask_cards),
         Builtin("bearer", _BEARER, _mask_bearer, rescan=_BEARER_TOKEN),
         Builtin("api_key", _API_KEY, _mask_api_key, rescan=_VALUE_GROUP),
         Builtin("url_password", _URL_PASSWORD, lambda match: masked_group(match, _URL_SECRET)),

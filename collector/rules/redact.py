@@ -13,11 +13,15 @@ each masks with ``[REDACTED]``:
     or dash each (``4111 1111 1111 1111``, ``4111-1111-1111-1111``,
     ``4111111111111111``), starting with 2 to 6 (the payment networks' ranges: Visa,
     Mastercard, Amex, Discover, JCB, UnionPay...), not inside a word or a longer digit
-    string, and masked only when they pass the Luhn check. A 16-digit order id failing
-    Luhn stays, and so do epoch timestamps in s, ms, us or ns (they start with 1).
+    string, nor right after ``.``, ``-`` or ``+`` (decimals of a float, negative ids,
+    phone numbers), and masked only when they pass the Luhn check. Within a longer run of
+    groups (``order 12 4111 1111 1111 1111``) each card number is found and masked. A
+    16-digit order id failing Luhn stays, and so do epoch timestamps in s, ms, us or ns
+    (they start with 1).
 ``bearer``
     The token after ``Bearer`` (any case) followed by spaces: ``Authorization: Bearer
-    <token>`` (also ``"Authorization": "Bearer ..."``) always; a ``bearer <token>``
+    <token>`` (``Authorization`` and at most 6 other signs before ``Bearer``, as in
+    ``"Authorization": "Bearer ..."``) always; a ``bearer <token>``
     elsewhere only when the token looks like one: 8 or more characters with a non-letter,
     or 20 or more (so "bearer token" or "bearer credentials" in a sentence stays). The
     token ends at whitespace, a quote, ``\\``, ``<>,;()[]{}``.
@@ -47,19 +51,27 @@ each masks with ``[REDACTED]``:
     An ``@`` without a dotted domain after it (``@mention``, ``user@localhost``,
     ``image@sha256:...``) stays, and so do file names such as ``logo@2x.png``.
 
-Pairs (``api_key``, ``password_pair``) are ``key=value`` or ``key: value`` as in logfmt,
-query strings, headers and YAML, and ``"key": "value"`` in JSON text (also with the
-quotes escaped, JSON inside a JSON string). A quoted value is masked inside its quotes
-(``"password": "[REDACTED]"``); a bare one up to whitespace, a quote, ``\\``, ``&``,
-``,``, ``;``, ``<``, ``>``, ``)`` or ``}``.
+Pairs (``api_key``, ``password_pair``) are a key, maybe a closing quote, ``=`` or ``:``
+with spaces or tabs around, then the value: ``key=value`` and ``key: value`` as in
+logfmt, query strings, headers and YAML, ``"key": "value"`` in JSON text (also with the
+quotes escaped: JSON inside a JSON string), ``'key': 'value'``. A quoted value is masked
+inside its quotes (``"password": "[REDACTED]"``), a bare one up to whitespace, a quote,
+``\\``, ``&``, ``,``, ``;``, ``<``, ``>``, ``)`` or ``}``. A bare value that is itself a
+pair's key (``password: secret: x``) is left to that pair.
 
 Each rule is applied to the text the previous ones left: the built-ins in the order
 above, then the user's rules in the order given. A user's rule masks its whole match,
 or only its group named ``secret`` when it has one (``session=(?P<secret>[0-9a-f]+)``).
-A match or group that is empty, or is already the mask, is left as it is, so redacting
-twice gives what redacting once gave (for rules whose patterns do not match their own
-masks). Finding out that a text has nothing to redact takes one pass of one combined
-RE2 set over it; a :class:`Redactor` without rules is false and returns its text as is.
+A match or group that is empty, or is already the mask, is left as it is, and masks
+already inside a part to mask stay, each piece between them masked on its own: so
+redacting twice gives what redacting once gave (for rules whose patterns do not match
+their own masks), and the counts are the masks the text gained.
+
+Cost: a text with nothing to redact is encoded to UTF-8 once and searched once, by one
+RE2 set of every rule's pattern (a few candidates that a built-in then refuses, such as
+``logo@2x.png``, cost a search by that rule); each rule that masks something costs a
+search of its own and one more pass of the set. A :class:`Redactor` without rules is
+false and returns its text as is.
 """
 
 from __future__ import annotations
@@ -72,7 +84,8 @@ import re2
 from pydantic import BaseModel, ConfigDict, Field
 
 from collector.errors import ConfigError
-from collector.rules.known_secrets import BUILTINS, Masker, Match, masked_group, masked_span
+from collector.rules.known_secrets import BUILTINS
+from collector.rules.masking import Masker, Match, masked_group, masked_span
 
 BUILTIN_NAMES: tuple[str, ...] = (
     "bearer",
@@ -172,16 +185,23 @@ class Redactor:
             return text, {}
         data = text.encode("utf-8", "surrogatepass")
         hits = self._set.Match(data)
+        if hits is None:
+            return text, {}
+        masked, counts = self._masked(data, hits, self._set)
+        return (_decoded(masked) if counts else text), counts
+
+    def _masked(
+        self, data: bytes, hits: list[int], rule_set: _RuleSet
+    ) -> tuple[bytes, dict[str, int]]:
+        """`data` through each rule the set found in it, and the masks each rule put in."""
         counts: dict[str, int] = {}
         for index, rule in enumerate(self._rules):
-            if hits is None:
-                break
             if index in hits:
                 data, count = rule.apply(data)
                 if count:
                     counts[rule.name] = count
-                    hits = self._set.Match(data)  # a mask may have made a new match
-        return (_decoded(data) if counts else text), counts
+                    hits = rule_set.Match(data) or []  # a mask may have made a new match
+        return data, counts
 
 
 def _builtin_rules(names: Iterable[str]) -> list[_Rule]:

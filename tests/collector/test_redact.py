@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from collector.errors import ConfigError
-from collector.rules.known_secrets import luhn_valid
+from collector.rules.cards import luhn_valid
 from collector.rules.redact import BUILTIN_NAMES, RedactError, Redactor, RedactSpec
 
 ALL = Redactor(BUILTIN_NAMES, [])
@@ -192,6 +192,7 @@ def test_email_near_misses_stay(text: str) -> None:
         ("amex 3782 822463 10005", f"amex {M}", 1),
         ("order 12 4111 1111 1111 1111", f"order 12 {M}", 1),
         ("4111111111111111 5500 0055 5555 5559", f"{M} {M}", 2),
+        ("a,4111111111111111,b\n5500005555555559", f"a,{M},b\n{M}", 2),
     ],
 )
 def test_card_numbers_passing_luhn_are_masked(text: str, expected: str, count: int) -> None:
@@ -210,6 +211,9 @@ def test_card_numbers_passing_luhn_are_masked(text: str, expected: str, count: i
         "x4111111111111111",  # inside a word
         "2024-01-15 12:34:56.789",
         "4111 1111 1111",  # 12 digits
+        '{"latency": 0.30000000000000004}',  # a float's decimals
+        "Received block blk_-6952295868487656571",  # a negative id
+        "call +4915112345678",  # a phone number
     ],
 )
 def test_card_near_misses_stay(text: str) -> None:

@@ -1,0 +1,64 @@
+"""What every redaction shares: the mask, RE2 matches over bytes, masking a part of one.
+
+Redaction works on UTF-8 bytes: a match's part is replaced by a mask and the rest of the
+match is kept (``password=[REDACTED]``). A masker returns the new bytes of a match and
+how many masks it put in; a part that is empty or already the mask is left alone, so
+redacting twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import re2
+
+MASK = b"[REDACTED]"
+
+
+class Match(Protocol):
+    """What the maskers read of an RE2 match over bytes."""
+
+    def group(self, group: int = 0, /) -> bytes | None:
+        """The text of a group; None when it took no part in the match."""
+
+    def start(self, group: int = 0, /) -> int:
+        """Where a group starts in the searched bytes (-1 when it took no part)."""
+
+    def end(self, group: int = 0, /) -> int:
+        """Where a group ends in the searched bytes (-1 when it took no part)."""
+
+    @property
+    def string(self) -> bytes:
+        """The bytes searched."""
+
+
+Masker = Callable[[Match], tuple[bytes, int]]
+
+
+def masked_span(match: Match, start: int, end: int, mask: bytes = MASK) -> tuple[bytes, int]:
+    """The match with its bytes [start, end) replaced by `mask`, and the masks put in.
+
+    Masks already in that part stay, each piece between them is masked on its own: so no
+    count is lost to a later rule masking over an earlier one, and a part that is empty
+    or already the mask is left as it is.
+    """
+    whole = match.group(0) or b""
+    offset = match.start(0)
+    part = whole[start - offset : end - offset]
+    pieces = part.split(mask)
+    masked = mask.join(mask if piece else b"" for piece in pieces)
+    count = sum(1 for piece in pieces if piece)
+    return whole[: start - offset] + masked + whole[end - offset :], count
+
+
+def masked_group(match: Match, group: int, mask: bytes = MASK) -> tuple[bytes, int]:
+    """The match with one group's text replaced by `mask`."""
+    if match.start(group) < 0:
+        return match.group(0) or b"", 0
+    return masked_span(match, match.start(group), match.end(group), mask)
+
+
+def group_number(pattern: str, name: str) -> int:
+    """The number of the group called `name` in `pattern` (RE2's matches take numbers)."""
+    return int(re2.compile(pattern).groupindex[name])
