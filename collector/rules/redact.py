@@ -96,6 +96,7 @@ BUILTIN_NAMES: tuple[str, ...] = (
     "card",
 )
 DEFAULT_MASK = "[REDACTED]"
+_EMPTY_PROBES = (b"", b" ", b"aa a", b"a\n\na")
 # RE2's memory budget for one rule and for the set of all rules (its default is 8 MiB).
 _MAX_MEM = 64 << 20
 
@@ -221,6 +222,7 @@ def _builtin_rules(names: Iterable[str]) -> list[_Rule]:
 def _custom_rule(spec: RedactSpec) -> _Rule:
     """A user's rule: its whole match, or its group named `secret`, masked."""
     pattern = _compiled(spec.name, spec.pattern)
+    _check_not_empty(spec.name, pattern)
     mask = spec.mask.encode("utf-8", "surrogatepass")
     if "secret" in pattern.groupindex:
         secret = int(pattern.groupindex["secret"])
@@ -228,6 +230,21 @@ def _custom_rule(spec: RedactSpec) -> _Rule:
     return _Rule(
         spec.name, spec.pattern, pattern, lambda m: masked_span(m, m.start(), m.end(), mask)
     )
+
+
+def _check_not_empty(name: str, pattern: _CompiledPattern) -> None:
+    """A RedactError if `pattern` can match the empty string (at the start or end of a
+    text, a word's edge or inside a word, next to a newline: every place RE2 tells apart)."""
+    for probe in _EMPTY_PROBES:
+        pos = 0
+        while (match := pattern.search(probe, pos)) is not None:
+            if match.start() == match.end():
+                raise RedactError(
+                    f"redaction rule {name!r}: the pattern matches the empty string, so it "
+                    "would mask nothing and search again at every character; make it match "
+                    "at least one character (`x+` rather than `x*`)"
+                )
+            pos = match.end()
 
 
 def _compiled(name: str, pattern: str) -> _CompiledPattern:
