@@ -37,6 +37,7 @@ _VALUE = (
 # Between key and value: a closing quote (maybe escaped), then = or :, spaces or tabs.
 _SEPARATOR = r"""\\?["']?[ \t]*[:=][ \t]*"""
 _QUOTES = (b'\\"', b'"', b"'")
+_JSON_WORDS = (b"null", b"true", b"false")  # no secret in `"password": null`
 
 
 _API_KEY_KEYS = r"[\w.-]*(?:api[_.-]?key|token)"
@@ -59,7 +60,16 @@ def _mask_value(match: Match) -> tuple[bytes, int]:
             return masked_span(match, start + len(quote), end - len(quote))
     if _KEY_THEN_SEPARATOR.match(match.string, start) is not None:
         return match.group(0) or b"", 0  # `a= b=secret`: b's pair is searched next
-    return masked_span(match, start, end)
+    quote = _key_quote(match.string[match.end(_KEY_GROUP) : start])
+    if quote and value in _JSON_WORDS:
+        return match.group(0) or b"", 0
+    return masked_span(match, start, end, quote=quote)
+
+
+def _key_quote(separator: bytes) -> bytes:
+    """The quote that closed the key (JSON ``"key": 1234``), so that the mask of a bare
+    value gets it too and JSON text stays JSON; none after a bare key."""
+    return next((quote for quote in _QUOTES if separator.startswith(quote)), b"")
 
 
 # --- bearer -----------------------------------------------------------------------------
@@ -111,7 +121,8 @@ _KEY_PREFIXES = (
     r"|\bsk-[0-9A-Za-z_-]{20,}"  # OpenAI / Anthropic style keys (with a digit: see below)
 )
 _API_KEY = _pair(_API_KEY_KEYS) + "|" + _KEY_PREFIXES
-_VALUE_GROUP = group_number(_API_KEY, "value")  # the same in every pair pattern
+_KEY_GROUP = group_number(_API_KEY, "key")  # the same in every pair pattern
+_VALUE_GROUP = group_number(_API_KEY, "value")
 
 
 def _mask_api_key(match: Match) -> tuple[bytes, int]:

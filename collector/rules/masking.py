@@ -36,19 +36,23 @@ class Match(Protocol):
 Masker = Callable[[Match], tuple[bytes, int]]
 
 
-def masked_span(match: Match, start: int, end: int, mask: bytes = MASK) -> tuple[bytes, int]:
+def masked_span(
+    match: Match, start: int, end: int, mask: bytes = MASK, quote: bytes = b""
+) -> tuple[bytes, int]:
     """The match with its bytes [start, end) replaced by `mask`, and the masks put in.
 
     Masks already in that part stay, each piece between them is masked on its own: so no
     count is lost to a later rule masking over an earlier one, and a part that is empty
-    or already the mask is left as it is.
+    or already the mask is left as it is. What is masked is put between `quote`s.
     """
     whole = match.group(0) or b""
     offset = match.start(0)
     part = whole[start - offset : end - offset]
     pieces = part.split(mask)
-    masked = mask.join(mask if piece else b"" for piece in pieces)
     count = sum(1 for piece in pieces if piece)
+    if not count:
+        return whole, 0
+    masked = quote + mask.join(mask if piece else b"" for piece in pieces) + quote
     return whole[: start - offset] + masked + whole[end - offset :], count
 
 

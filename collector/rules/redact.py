@@ -56,8 +56,10 @@ with spaces or tabs around, then the value: ``key=value`` and ``key: value`` as 
 logfmt, query strings, headers and YAML, ``"key": "value"`` in JSON text (also with the
 quotes escaped: JSON inside a JSON string), ``'key': 'value'``. A quoted value is masked
 inside its quotes (``"password": "[REDACTED]"``), a bare one up to whitespace, a quote,
-``\\``, ``&``, ``,``, ``;``, ``<``, ``>``, ``)`` or ``}``. A bare value that is itself a
-pair's key (``password: secret: x``) is left to that pair.
+``\\``, ``&``, ``,``, ``;``, ``<``, ``>``, ``)`` or ``}``; after a quoted key, the mask of a
+bare value gets the key's quotes, so JSON text stays JSON (``"pin_secret": 1234`` becomes
+``"pin_secret": "[REDACTED]"``), and ``null``, ``true`` and ``false`` stay. A bare value
+that is itself a pair's key (``password: secret: x``) is left to that pair.
 
 Each rule is applied to the text the previous ones left: the built-ins in the order
 above, then the user's rules in the order given. A user's rule masks its whole match,

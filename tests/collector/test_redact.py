@@ -399,11 +399,19 @@ def test_spec_is_frozen() -> None:
         spec.mask = "y"  # type: ignore[misc]
 
 
-def test_json_text_stays_json_when_string_values_are_masked() -> None:
-    """Masking string values of JSON text keeps it valid JSON."""
-    line = json.dumps({"password": 'a"b\\c', "to": "x@example.com", "n": 1})
-    redacted, _ = ALL.redact(line)
-    assert json.loads(redacted) == {"password": M, "to": M, "n": 1}
+def test_json_text_stays_json_when_values_are_masked() -> None:
+    """Masking string and number values of JSON text keeps it JSON; null and booleans stay."""
+    record = {"password": 'a"b\\c', "pin_secret": 1234, "api_key": None, "to": "x@example.com"}
+    redacted, counts = ALL.redact(json.dumps(record))
+    assert json.loads(redacted) == {"password": M, "pin_secret": M, "api_key": None, "to": M}
+    assert counts == {"password_pair": 2, "email": 1}
+
+
+def test_json_inside_a_json_string_stays_json() -> None:
+    """A number masked in JSON text escaped inside a JSON string is quoted the escaped way."""
+    inner = json.dumps({"password": 1234})
+    redacted, _ = ALL.redact(json.dumps({"msg": inner}))
+    assert json.loads(json.loads(redacted)["msg"]) == {"password": M}
 
 
 # --- properties -------------------------------------------------------------------------
