@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector.rules.masking import MASK, Match, group_number
+from collector.rules.spans import MASK, Match, group_number
 
 # A run of digits, single spaces and dashes, not inside a word, nor after a decimal point,
 # a minus or a plus sign (floats, negative ids, phone numbers: 10% of them pass Luhn).

@@ -1,7 +1,7 @@
 """The built-in redactions: each one's RE2 pattern, and which part of a match it masks.
 
 What each finds is written out in :mod:`collector.rules.redact`; how a part of a match is
-masked, in :mod:`collector.rules.masking`; card numbers, in :mod:`collector.rules.cards`.
+masked, in :mod:`collector.rules.spans`; card numbers, in :mod:`collector.rules.cards`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import re2
 
 from collector.rules.cards import CARD, mask_cards
-from collector.rules.masking import Masker, Match, group_number, masked_group, masked_span
+from collector.rules.spans import Masker, Match, group_number, masked_group, masked_span
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collector.errors import ConfigError
 from collector.rules.known_secrets import BUILTINS
-from collector.rules.masking import Masker, Match, masked_group, masked_span
+from collector.rules.spans import Masker, Match, masked_group, masked_span
 
 BUILTIN_NAMES: tuple[str, ...] = (
     "bearer",
