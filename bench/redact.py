@@ -3,9 +3,9 @@
 Not a test: it asserts nothing and times one run on this machine, in CPU time (process
 time), so that other load on a shared machine distorts it less. Rows: no rules; every
 built-in over the test corpus (typical log lines, almost none holding a secret); every
-built-in plus 10 user rules over the same lines; lines holding one secret each (one row
-per built-in); a 16 KiB JSON line with nothing to mask; and `parse` over the corpus for
-scale. Usage:
+built-in plus 10 user rules over the same lines; a 16 KiB JSON line with nothing to mask;
+short strings such as parsed fields; lines holding one secret each (one row per
+built-in); and `parse` over the corpus for scale. Usage:
     python bench/redact.py [--seconds 0.3]
 """
 
@@ -33,6 +33,15 @@ WITH_SECRET = {
     '"password":"hunter2","ip":"10.1.2.3"}',
     "email": "2024-01-02T10:00:00Z INFO mailer sent welcome mail to alice.smith@example.com",
 }
+# Strings parsed out of lines, redacted one by one after the line itself.
+FIELDS = [
+    "info",
+    "GET",
+    "/api/v1/orders/123",
+    "Mozilla/5.0 (X11; Linux x86_64)",
+    "main.go:42",
+    "ok",
+]
 # Users' rules of the kinds people write: ids, session cookies, internal host names...
 CUSTOM = [
     RedactSpec(name=f"rule{i}", pattern=pattern)
@@ -101,6 +110,7 @@ def main() -> None:
             lines,
         ),
         ("built-ins, 16 KiB JSON line, nothing to mask", 1, builtins.redact, [big]),
+        ("built-ins, short strings (parsed fields)", len(FIELDS), builtins.redact, FIELDS),
     ]
     rows += [
         (f"built-ins, one {name} to mask", 1, builtins.redact, [line])

@@ -78,9 +78,9 @@ false and returns its text as is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import re2
 from pydantic import BaseModel, ConfigDict, Field
@@ -98,6 +98,8 @@ BUILTIN_NAMES: tuple[str, ...] = (
     "card",
 )
 DEFAULT_MASK = "[REDACTED]"
+# The indices of the rules whose pattern matches somewhere in a text (none: empty or None).
+_FindRules = Callable[[bytes], Sequence[int] | None]
 _EMPTY_PROBES = (b"", b" ", b"aa a", b"a\n\na")
 # RE2's memory budget for one rule and for the set of all rules (its default is 8 MiB).
 _MAX_MEM = 64 << 20
@@ -139,13 +141,6 @@ class _CompiledPattern(Protocol):
         """The first match in `text` from `pos` on (what comes before is context)."""
 
 
-class _RuleSet(Protocol):
-    """What the redactor uses of an RE2 set."""
-
-    def Match(self, text: bytes, /) -> list[int] | None:
-        """The indices of the patterns that match somewhere in `text`; None for none."""
-
-
 @dataclass(frozen=True)
 class _Rule:
     name: str
@@ -177,24 +172,24 @@ class Redactor:
         rules = [*_builtin_rules(builtins), *(_custom_rule(spec) for spec in custom)]
         _check_unique(rule.name for rule in rules)
         self._rules = tuple(rules)
-        self._set = _rule_set(self._rules) if rules else None
+        self._find = _rule_finder(self._rules) if rules else None
 
     def __bool__(self) -> bool:
         return bool(self._rules)
 
     def redact(self, text: str) -> tuple[str, dict[str, int]]:
         """`text` with every rule's matches masked, and the masks put in per rule name."""
-        if self._set is None:
+        if self._find is None:
             return text, {}
         data = text.encode("utf-8", "surrogatepass")
-        hits = self._set.Match(data)
-        if hits is None:
+        hits = self._find(data)
+        if not hits:
             return text, {}
-        masked, counts = self._masked(data, hits, self._set)
+        masked, counts = self._masked(data, hits, self._find)
         return (_decoded(masked) if counts else text), counts
 
     def _masked(
-        self, data: bytes, hits: list[int], rule_set: _RuleSet
+        self, data: bytes, hits: Sequence[int], find: _FindRules
     ) -> tuple[bytes, dict[str, int]]:
         """`data` through each rule the set found in it, and the masks each rule put in."""
         counts: dict[str, int] = {}
@@ -203,7 +198,7 @@ class Redactor:
                 data, count = rule.apply(data)
                 if count:
                     counts[rule.name] = count
-                    hits = rule_set.Match(data) or []  # a mask may have made a new match
+                    hits = find(data) or ()  # a mask may have made a new match
         return data, counts
 
 
@@ -260,16 +255,22 @@ def _compiled(name: str, pattern: str) -> _CompiledPattern:
         ) from exc
 
 
-def _rule_set(rules: Iterable[_Rule]) -> _RuleSet:
-    """One RE2 set of every rule's pattern: one pass tells which rules match a text."""
+def _rule_finder(rules: Iterable[_Rule]) -> _FindRules:
+    """One RE2 set of every rule's pattern: one pass tells which rules match in a text.
+
+    It is RE2's own ``Set.Match`` where the ``re2`` wrapper keeps it (as ``_set``): the
+    wrapper's checks around it cost a fifth of a short text with nothing to mask
+    (0.47 against 0.36 µs); else the wrapper's, which does the same.
+    """
     rule_set = re2.Set.SearchSet(_options())
-    for rule in rules:
-        rule_set.Add(rule.source)
     try:
+        for rule in rules:
+            rule_set.Add(rule.source)
         rule_set.Compile()
     except re2.error as exc:
         raise RedactError(f"the redaction rules together are too large for RE2: {exc}") from exc
-    return rule_set  # type: ignore[no-any-return]
+    raw: Any = getattr(rule_set, "_set", None)
+    return cast(_FindRules, raw.Match if callable(getattr(raw, "Match", None)) else rule_set.Match)
 
 
 def _options() -> object:

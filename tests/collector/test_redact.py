@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import re2
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -279,6 +280,27 @@ def test_builtins_apply_in_their_documented_order_whatever_the_order_given() -> 
     line = "https://u:p@example.com password=4111111111111111"
     forward = Redactor(BUILTIN_NAMES, []).redact(line)
     assert Redactor(reversed(BUILTIN_NAMES), []).redact(line) == forward
+
+
+def test_the_public_set_matcher_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the re2 wrapper does not expose RE2's own set matcher, its public one is used."""
+    search_set = re2.Set.SearchSet
+
+    class PublicOnly:
+        def __init__(self, options: object) -> None:
+            self.inner = search_set(options)
+            self.Add, self.Compile, self.Match = (
+                self.inner.Add,
+                self.inner.Compile,
+                self.inner.Match,
+            )
+
+    line = "user=bob password=hunter2 to bob@example.com, nothing else"
+    expected = ALL.redact(line)
+    monkeypatch.setattr(re2.Set, "SearchSet", PublicOnly)
+    public = Redactor(BUILTIN_NAMES, [])
+    assert public.redact(line) == expected
+    assert public.redact("nothing to mask") == ("nothing to mask", {})
 
 
 # --- users' rules -----------------------------------------------------------------------
