@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import re2
 
 from collector.rules.cards import CARD, mask_cards
-from collector.rules.spans import Masker, Match, group_number, masked_group, masked_span
+from collector.rules.spans import MASK, Masker, Match, group_number, masked_group, masked_span
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ def _pair(key: str) -> str:
 
 def _mask_value(match: Match) -> tuple[bytes, int]:
     """The value of a pair masked, inside its quotes when it is a whole quoted string."""
-    value = match.group(_VALUE_GROUP) or b""
-    start, end = match.start(_VALUE_GROUP), match.end(_VALUE_GROUP)
+    start, end = match.span(_VALUE_GROUP)
+    value = match.string[start:end]
     for quote in _QUOTES:
         if len(value) >= 2 * len(quote) and value.startswith(quote) and value.endswith(quote):
             return masked_span(match, start + len(quote), end - len(quote))
@@ -132,7 +132,7 @@ def _mask_api_key(match: Match) -> tuple[bytes, int]:
     token = match.group(0) or b""
     if token.startswith(b"sk-") and not any(byte in _DIGITS for byte in token):
         return token, 0  # kebab-case names such as sk-payments-worker-deployment
-    return masked_span(match, match.start(0), match.end(0))
+    return MASK, 1  # masked whole: no mask can be inside, the token holds no brackets
 
 
 _DIGITS = frozenset(b"0123456789")
@@ -161,7 +161,7 @@ def _mask_email(match: Match) -> tuple[bytes, int]:
     """The whole address, unless its last label is a file name's ending."""
     if (match.group(_EMAIL_TLD) or b"").lower() in _FILE_ENDINGS:
         return match.group(0) or b"", 0
-    return masked_span(match, match.start(0), match.end(0))
+    return MASK, 1  # masked whole: no mask can be inside, an address holds no brackets
 
 
 # Applied in this order, each to the text the previous ones left (see collector.rules.redact).

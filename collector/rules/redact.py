@@ -155,7 +155,7 @@ class _Rule:
         pieces: list[bytes] = []
         done = pos = count = 0
         while pos <= len(data) and (match := self.pattern.search(data, pos)) is not None:
-            start, end = match.start(), match.end()
+            start, end = match.span()
             replaced, masks = self.masker(match)
             if masks:
                 pieces += [data[done:start], replaced]

@@ -28,6 +28,9 @@ class Match(Protocol):
     def end(self, group: int = 0, /) -> int:
         """Where a group ends in the searched bytes (-1 when it took no part)."""
 
+    def span(self, group: int = 0, /) -> tuple[int, int]:
+        """Where a group starts and ends: one call for both ((-1, -1) when it took no part)."""
+
     @property
     def string(self) -> bytes:
         """The bytes searched."""
@@ -45,8 +48,8 @@ def masked_span(
     count is lost to a later rule masking over an earlier one, and a part that is empty
     or already the mask is left as it is. What is masked is put between `quote`s.
     """
-    whole = match.group(0) or b""
-    offset = match.start(0)
+    offset, stop = match.span()
+    whole = match.string[offset:stop]
     part = whole[start - offset : end - offset]
     pieces = part.split(mask)
     count = sum(1 for piece in pieces if piece)
@@ -58,9 +61,10 @@ def masked_span(
 
 def masked_group(match: Match, group: int, mask: bytes = MASK) -> tuple[bytes, int]:
     """The match with one group's text replaced by `mask`."""
-    if match.start(group) < 0:
+    start, end = match.span(group)
+    if start < 0:
         return match.group(0) or b"", 0
-    return masked_span(match, match.start(group), match.end(group), mask)
+    return masked_span(match, start, end, mask)
 
 
 def group_number(pattern: str, name: str) -> int:
