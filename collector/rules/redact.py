@@ -251,7 +251,7 @@ def _compiled(name: str, pattern: str) -> _CompiledPattern:
     except re2.error as exc:
         raise RedactError(
             f"redaction rule {name!r}: the pattern is not valid RE2 (a linear-time regular "
-            f"expression: no backreferences, no lookahead or lookbehind): {exc}"
+            f"expression: no backreferences, no lookahead or lookbehind): {_reason(exc)}"
         ) from exc
 
 
@@ -268,7 +268,9 @@ def _rule_finder(rules: Iterable[_Rule]) -> _FindRules:
             rule_set.Add(rule.source)
         rule_set.Compile()
     except re2.error as exc:
-        raise RedactError(f"the redaction rules together are too large for RE2: {exc}") from exc
+        raise RedactError(
+            f"the redaction rules together are too large for RE2: {_reason(exc)}"
+        ) from exc
     raw: Any = getattr(rule_set, "_set", None)
     return cast(_FindRules, raw.Match if callable(getattr(raw, "Match", None)) else rule_set.Match)
 
@@ -276,7 +278,14 @@ def _rule_finder(rules: Iterable[_Rule]) -> _FindRules:
 def _options() -> object:
     options = re2.Options()
     options.max_mem = _MAX_MEM
+    options.log_errors = False  # RE2 would write to stderr; errors are raised as ours
     return options
+
+
+def _reason(exc: Exception) -> str:
+    """RE2's message, which it gives as bytes."""
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
 
 
 def _check_unique(names: Iterable[str]) -> None:

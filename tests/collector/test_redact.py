@@ -365,6 +365,7 @@ def test_a_backreference_is_an_error_naming_the_rule() -> None:
     rule = RedactSpec(name="twice", pattern=r"(a)\1")
     with pytest.raises(RedactError, match=r"'twice'.*not valid RE2.*backreferences") as info:
         Redactor([], [rule])
+    assert str(info.value).endswith("): invalid escape sequence: \\1")
     assert isinstance(info.value, ConfigError)
     assert isinstance(info.value, ValueError)
 
