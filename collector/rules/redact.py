@@ -78,16 +78,15 @@ false and returns its text as is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
 import re2
 from pydantic import BaseModel, ConfigDict, Field
 
 from collector.errors import ConfigError
 from collector.rules.known_secrets import BUILTINS
-from collector.rules.spans import Masker, Match, masked_group, masked_span
+from collector.rules.spans import CompiledPattern, Rule, masked_group, masked_span
 
 BUILTIN_NAMES: tuple[str, ...] = (
     "bearer",
@@ -130,41 +129,6 @@ class RedactSpec(BaseModel):
     )
 
 
-class _CompiledPattern(Protocol):
-    """What the redactor uses of a compiled RE2 pattern."""
-
-    @property
-    def groupindex(self) -> Mapping[str, int]:
-        """The number of each named group."""
-
-    def search(self, text: bytes, pos: int, /) -> Match | None:
-        """The first match in `text` from `pos` on (what comes before is context)."""
-
-
-@dataclass(frozen=True)
-class _Rule:
-    name: str
-    source: str
-    pattern: _CompiledPattern
-    masker: Masker
-    # The group searched again when the masker keeps a match: its text may hold a match.
-    rescan: int | None = None
-
-    def apply(self, data: bytes) -> tuple[bytes, int]:
-        """`data` with this rule's matches masked, and the number of masks put in."""
-        pieces: list[bytes] = []
-        done = pos = count = 0
-        while pos <= len(data) and (match := self.pattern.search(data, pos)) is not None:
-            start, end = match.span()
-            replaced, masks = self.masker(match)
-            if masks:
-                pieces += [data[done:start], replaced]
-                done, count = end, count + masks
-            again = -1 if masks or self.rescan is None else match.start(self.rescan)
-            pos = again if again > start else max(end, start + 1)
-        return b"".join([*pieces, data[done:]]), count
-
-
 class Redactor:
     """Built-in and user redaction rules, applied to texts."""
 
@@ -202,7 +166,7 @@ class Redactor:
         return data, counts
 
 
-def _builtin_rules(names: Iterable[str]) -> list[_Rule]:
+def _builtin_rules(names: Iterable[str]) -> list[Rule]:
     """The built-ins named, in their order of application."""
     wanted = list(names)
     _check_unique(wanted)
@@ -212,24 +176,24 @@ def _builtin_rules(names: Iterable[str]) -> list[_Rule]:
             raise RedactError(f"unknown built-in redaction {name!r}; the built-ins are {known}")
     chosen = [BUILTINS[name] for name in BUILTINS if name in wanted]
     return [
-        _Rule(b.name, b.pattern, _compiled(b.name, b.pattern), b.masker, b.rescan) for b in chosen
+        Rule(b.name, b.pattern, _compiled(b.name, b.pattern), b.masker, b.rescan) for b in chosen
     ]
 
 
-def _custom_rule(spec: RedactSpec) -> _Rule:
+def _custom_rule(spec: RedactSpec) -> Rule:
     """A user's rule: its whole match, or its group named `secret`, masked."""
     pattern = _compiled(spec.name, spec.pattern)
     _check_not_empty(spec.name, pattern)
     mask = spec.mask.encode("utf-8", "surrogatepass")
     if "secret" in pattern.groupindex:
         secret = int(pattern.groupindex["secret"])
-        return _Rule(spec.name, spec.pattern, pattern, lambda m: masked_group(m, secret, mask))
-    return _Rule(
+        return Rule(spec.name, spec.pattern, pattern, lambda m: masked_group(m, secret, mask))
+    return Rule(
         spec.name, spec.pattern, pattern, lambda m: masked_span(m, m.start(), m.end(), mask)
     )
 
 
-def _check_not_empty(name: str, pattern: _CompiledPattern) -> None:
+def _check_not_empty(name: str, pattern: CompiledPattern) -> None:
     """A RedactError if `pattern` can match the empty string (at the start or end of a
     text, a word's edge or inside a word, next to a newline: every place RE2 tells apart)."""
     for probe in _EMPTY_PROBES:
@@ -244,7 +208,7 @@ def _check_not_empty(name: str, pattern: _CompiledPattern) -> None:
             pos = match.end()
 
 
-def _compiled(name: str, pattern: str) -> _CompiledPattern:
+def _compiled(name: str, pattern: str) -> CompiledPattern:
     """The RE2 pattern of rule `name`, or a RedactError saying why it has none."""
     try:
         return re2.compile(pattern, _options())  # type: ignore[no-any-return]
@@ -255,7 +219,7 @@ def _compiled(name: str, pattern: str) -> _CompiledPattern:
         ) from exc
 
 
-def _rule_finder(rules: Iterable[_Rule]) -> _FindRules:
+def _rule_finder(rules: Iterable[Rule]) -> _FindRules:
     """One RE2 set of every rule's pattern: one pass tells which rules match in a text.
 
     It is RE2's own ``Set.Match`` where the ``re2`` wrapper keeps it (as ``_set``): the

@@ -1,4 +1,5 @@
-"""What every redaction shares: the mask, RE2 matches over bytes, masking a part of one.
+"""What every redaction shares: the mask, RE2 matches over bytes, masking a part of one,
+and a rule applied to a text.
 
 Redaction works on UTF-8 bytes: a match's part is replaced by a mask and the rest of the
 match is kept (``password=[REDACTED]``). A masker returns the new bytes of a match and
@@ -8,7 +9,8 @@ redacting twice changes nothing the second time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import re2
@@ -70,3 +72,40 @@ def masked_group(match: Match, group: int, mask: bytes = MASK) -> tuple[bytes, i
 def group_number(pattern: str, name: str) -> int:
     """The number of the group called `name` in `pattern` (RE2's matches take numbers)."""
     return int(re2.compile(pattern).groupindex[name])
+
+
+class CompiledPattern(Protocol):
+    """What the redactor uses of a compiled RE2 pattern."""
+
+    @property
+    def groupindex(self) -> Mapping[str, int]:
+        """The number of each named group."""
+
+    def search(self, text: bytes, pos: int, /) -> Match | None:
+        """The first match in `text` from `pos` on (what comes before is context)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A redaction ready to run: its name, its pattern (source and compiled), its masker."""
+
+    name: str
+    source: str
+    pattern: CompiledPattern
+    masker: Masker
+    # The group searched again when the masker keeps a match: its text may hold a match.
+    rescan: int | None = None
+
+    def apply(self, data: bytes) -> tuple[bytes, int]:
+        """`data` with this rule's matches masked, and the number of masks put in."""
+        pieces: list[bytes] = []
+        done = pos = count = 0
+        while pos <= len(data) and (match := self.pattern.search(data, pos)) is not None:
+            start, end = match.span()
+            replaced, masks = self.masker(match)
+            if masks:
+                pieces += [data[done:start], replaced]
+                done, count = end, count + masks
+            again = -1 if masks or self.rescan is None else match.start(self.rescan)
+            pos = again if again > start else max(end, start + 1)
+        return b"".join([*pieces, data[done:]]), count
