@@ -139,7 +139,9 @@ _DIGITS = frozenset(b"0123456789")
 
 # --- url_password -----------------------------------------------------------------------
 
-_URL_PASSWORD = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\"'<>]*:(?P<password>[^\s/?#\"'<>]+)@"
+# The user holds no brackets (RFC 3986), so a mask put in by a later rule (an e-mail
+# address) never becomes one: `a://x@y.com:pw@` would otherwise mask pw only the 2nd time.
+_URL_PASSWORD = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\[\]\"'<>]*:(?P<password>[^\s/?#\"'<>]+)@"
 
 _URL_SECRET = group_number(_URL_PASSWORD, "password")
 

@@ -38,9 +38,10 @@ each masks with ``[REDACTED]``:
     least one digit (OpenAI, Anthropic). A prefix counts only at the start of a word.
 ``url_password``
     The password of a URL's user info: ``scheme://user:PASSWORD@host`` becomes
-    ``scheme://user:[REDACTED]@host``; the user may be empty (``redis://:pw@host``);
-    the password runs to the last ``@`` before whitespace, a quote, ``<>``, ``/``, ``?``
-    or ``#``.
+    ``scheme://user:[REDACTED]@host``; the user may be empty (``redis://:pw@host``) and
+    holds no whitespace, quote, ``<>``, ``[]``, ``:``, ``/``, ``?``, ``#`` or ``@``; the
+    password runs to the last ``@`` before whitespace, a quote, ``<>``, ``/``, ``?`` or
+    ``#``.
 ``password_pair``
     The value of a pair whose key contains ``password``, ``passwd``, ``pwd`` or
     ``secret`` (any case, with any prefix or suffix: ``DB_PASSWORD``,
