@@ -35,15 +35,16 @@ _VALUE = (
     r"""|["']?[^\s"'\\&,;<>)}]+)"""
 )
 # Between key and value: a closing quote (maybe escaped), then = or :, spaces or tabs.
-_SEPARATOR = r"""\\?["']?[ \t]*[:=][ \t]*"""
+_SIGN = r"""\\?["']?[ \t]*[:=]"""
+_SEPARATOR = _SIGN + r"[ \t]*"
 _QUOTES = (b'\\"', b'"', b"'")
 _JSON_WORDS = (b"null", b"true", b"false")  # no secret in `"password": null`
 
 
 _API_KEY_KEYS = r"[\w.-]*(?:api[_.-]?key|token)"
 _PASSWORD_KEYS = r"[\w.-]*(?:password|passwd|pwd|secret)[\w.-]*"
-# Any pair's key and separator: a bare "value" that is one is the next pair's key.
-_KEY_THEN_SEPARATOR = re2.compile(rf"(?i:{_API_KEY_KEYS}|{_PASSWORD_KEYS}){_SEPARATOR}")
+# Any pair's key up to its = or :, to tell a bare "value" that is the next pair's key.
+_KEY_THEN_SIGN = re2.compile(rf"(?i:{_API_KEY_KEYS}|{_PASSWORD_KEYS}){_SIGN}")
 
 
 def _pair(key: str) -> str:
@@ -58,12 +59,20 @@ def _mask_value(match: Match) -> tuple[bytes, int]:
     for quote in _QUOTES:
         if len(value) >= 2 * len(quote) and value.startswith(quote) and value.endswith(quote):
             return masked_span(match, start + len(quote), end - len(quote))
-    if _KEY_THEN_SEPARATOR.match(match.string, start) is not None:
+    if _is_next_key(match.string, start, end):
         return match.group(0) or b"", 0  # `a= b=secret`: b's pair is searched next
     quote = _key_quote(match.string[match.end(_KEY_GROUP) : start])
     if quote and value in _JSON_WORDS:
         return match.group(0) or b"", 0
     return masked_span(match, start, end, quote=quote)
+
+
+def _is_next_key(text: bytes, start: int, end: int) -> bool:
+    """Whether the bare value at [start, end) is the key of the next pair, glued to its
+    separator (``b=``, ``b": ``). Followed by a space (``password=PWD7 =``) it is masked as
+    the value it may be: which of the two a writer meant cannot be told."""
+    following = _KEY_THEN_SIGN.match(text, start)
+    return following is not None and (following.end() <= end or text[end : end + 1] not in b" \t")
 
 
 def _key_quote(separator: bytes) -> bytes:
@@ -81,9 +90,12 @@ _AUTHORIZATION = b"authorization"
 
 def _mask_bearer(match: Match) -> tuple[bytes, int]:
     """The token after "Bearer": always in an Authorization header, elsewhere when token-like."""
-    token = match.group(_BEARER_TOKEN) or b""
+    start, end = match.span(_BEARER_TOKEN)
+    token = match.string[start:end]
     if not _looks_like_token(token) and not _after_authorization(match.string, match.start()):
         return match.group(0) or b"", 0
+    if _is_next_key(match.string, start, end):
+        return match.group(0) or b"", 0  # `Bearer X-Api-Key: k`: that pair's rule masks k
     return masked_group(match, _BEARER_TOKEN)
 
 

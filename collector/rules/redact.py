@@ -24,7 +24,8 @@ each masks with ``[REDACTED]``:
     ``"Authorization": "Bearer ..."``) always; a ``bearer <token>``
     elsewhere only when the token looks like one: 8 or more characters with a non-letter,
     or 20 or more (so "bearer token" or "bearer credentials" in a sentence stays). The
-    token ends at whitespace, a quote, ``\\``, ``<>,;()[]{}``.
+    token ends at whitespace, a quote, ``\\``, ``<>,;()[]{}``; one that is a pair's key
+    glued to its ``:`` or ``=`` (``Bearer X-Api-Key: k``) is left to that pair.
 ``api_key``
     The value of a pair whose key ends in ``api_key``, ``api-key``, ``apikey``,
     ``api.key`` or ``token`` (any case, with any prefix: ``x-api-key``, ``X-Api-Key``,
@@ -60,7 +61,8 @@ inside its quotes (``"password": "[REDACTED]"``), a bare one up to whitespace, a
 ``\\``, ``&``, ``,``, ``;``, ``<``, ``>``, ``)`` or ``}``; after a quoted key, the mask of a
 bare value gets the key's quotes, so JSON text stays JSON (``"pin_secret": 1234`` becomes
 ``"pin_secret": "[REDACTED]"``), and ``null``, ``true`` and ``false`` stay. A bare value
-that is itself a pair's key (``password: secret: x``) is left to that pair.
+that is a pair's key glued to its ``:`` or ``=`` (``password: secret: x``) is left to
+that pair; followed by a space (``password=secret =``) it is masked.
 
 Each rule is applied to the text the previous ones left: the built-ins in the order
 above, then the user's rules in the order given. A user's rule masks its whole match,

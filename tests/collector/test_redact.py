@@ -46,6 +46,7 @@ def test_bearer_tokens_are_masked(text: str, expected: str) -> None:
         "bearer abc12",  # too short to be a token outside an Authorization header
         "Authorization: Bearer [REDACTED]",
         "a forebearer 1234567890",
+        "bearer X-Api-Key: k",  # a pair's key, which that pair's rule masks after
     ],
 )
 def test_bearer_near_misses_stay(text: str) -> None:
@@ -131,6 +132,9 @@ def test_url_password_near_misses_stay(text: str) -> None:
         ('{"m": "{\\"password\\":\\"abc\\"}"}', f'{{"m": "{{\\"password\\":\\"{M}\\"}}"}}'),
         ("Server=db;Password=y;Database=z", f"Server=db;Password={M};Database=z"),
         ('password="unterminated', f"password={M}"),
+        ("password: secret: x", f"password: secret: {M}"),  # secret: is the next pair's key
+        ('password=secret": x', f'password=secret": "{M}"'),
+        ("password=PASSWD7 =", f"password={M} ="),  # a value, though it looks like a key
     ],
 )
 def test_password_pairs_are_masked(text: str, expected: str) -> None:
@@ -227,6 +231,11 @@ def test_luhn() -> None:
     assert luhn_valid(b"4111111111111111")
     assert luhn_valid(b"378282246310005")
     assert not luhn_valid(b"4111111111111112")
+
+
+def test_a_key_after_bearer_is_left_to_its_pair() -> None:
+    """A pair glued after "Bearer" has its value masked by the pair's rule, not the bearer's."""
+    assert ALL.redact("BEARER X-Api-Key: 00007") == (f"BEARER X-Api-Key: {M}", {"api_key": 1})
 
 
 def test_all_builtins_together_keep_each_others_context() -> None:
