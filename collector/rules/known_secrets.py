@@ -1,37 +1,18 @@
 """The built-in redactions: each one's RE2 pattern, and which part of a match it masks.
 
-What each finds is written out in :mod:`collector.rules.redact`. Everything here works on
-UTF-8 bytes: a match's part is replaced by :data:`MASK`, the rest of the match is kept
-(``password=[REDACTED]``). A masker returns the new bytes of the match and how many masks
-it put in; a part that is empty or already the mask is left alone, so redacting twice
-changes nothing the second time.
+What each finds is written out in :mod:`collector.rules.redact`; how a part of a match is
+masked, in :mod:`collector.rules.spans`; card numbers, in :mod:`collector.rules.cards`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import re2
 
-MASK = b"[REDACTED]"
-
-
-class Match(Protocol):
-    """What the maskers read of an RE2 match over bytes."""
-
-    def group(self, group: int = 0, /) -> bytes | None:
-        """The text of a group; None when it took no part in the match."""
-
-    def start(self, group: int = 0, /) -> int:
-        """Where a group starts in the searched bytes (-1 when it took no part)."""
-
-    def end(self, group: int = 0, /) -> int:
-        """Where a group ends in the searched bytes (-1 when it took no part)."""
-
-
-Masker = Callable[[Match], tuple[bytes, int]]
+from collector.rules.cards import CARD, mask_cards
+from collector.rules.spans import MASK, Masker, Match, group_number, masked_group, masked_span
 
 
 @dataclass(frozen=True)
@@ -41,23 +22,8 @@ class Builtin:
     name: str
     pattern: str
     masker: Masker
-
-
-def masked_span(match: Match, start: int, end: int, mask: bytes = MASK) -> tuple[bytes, int]:
-    """The match with its bytes [start, end) replaced by `mask` (unless empty or the mask)."""
-    whole = match.group(0) or b""
-    offset = match.start(0)
-    part = whole[start - offset : end - offset]
-    if not part or part == mask:
-        return whole, 0
-    return whole[: start - offset] + mask + whole[end - offset :], 1
-
-
-def masked_group(match: Match, group: int, mask: bytes = MASK) -> tuple[bytes, int]:
-    """The match with one group's text replaced by `mask`."""
-    if match.start(group) < 0:
-        return match.group(0) or b"", 0
-    return masked_span(match, match.start(group), match.end(group), mask)
+    # The group searched again when the masker keeps a match, as it may hold another match.
+    rescan: int | None = None
 
 
 # A value after `key=` or `"key": `: a JSON string, an escaped JSON string (JSON text
@@ -69,48 +35,84 @@ _VALUE = (
     r"""|["']?[^\s"'\\&,;<>)}]+)"""
 )
 # Between key and value: a closing quote (maybe escaped), then = or :, spaces or tabs.
-_SEPARATOR = r"""\\?["']?[ \t]*[:=][ \t]*"""
+_SIGN = r"""\\?["']?[ \t]*[:=]"""
+_SEPARATOR = _SIGN + r"[ \t]*"
 _QUOTES = (b'\\"', b'"', b"'")
+_JSON_WORDS = (b"null", b"true", b"false")  # no secret in `"password": null`
 
 
-def _pair(keys: str) -> str:
-    """A `key=value` pattern for keys that contain one of `keys` (case-insensitive)."""
-    return rf"(?i:(?P<key>[\w.-]*(?:{keys})){_SEPARATOR}){_VALUE}"
+_API_KEY_KEYS = r"[\w.-]*(?:api[_.-]?key|token)"
+_PASSWORD_KEYS = r"[\w.-]*(?:password|passwd|pwd|secret)[\w.-]*"
+# Any pair's key up to its = or :, to tell a bare "value" that is the next pair's key.
+_KEY_THEN_SIGN = re2.compile(rf"(?i:{_API_KEY_KEYS}|{_PASSWORD_KEYS}){_SIGN}")
 
 
-def group_number(pattern: str, name: str) -> int:
-    """The number of the group called `name` in `pattern` (RE2's matches take numbers)."""
-    return int(re2.compile(pattern).groupindex[name])
+def _pair(key: str) -> str:
+    """A `key=value` pattern for keys matching `key` (case-insensitive)."""
+    return rf"(?i:(?P<key>{key}){_SEPARATOR}){_VALUE}"
 
 
 def _mask_value(match: Match) -> tuple[bytes, int]:
     """The value of a pair masked, inside its quotes when it is a whole quoted string."""
-    value = match.group(_VALUE_GROUP) or b""
-    start, end = match.start(_VALUE_GROUP), match.end(_VALUE_GROUP)
+    start, end = match.span(_VALUE_GROUP)
+    value = match.string[start:end]
     for quote in _QUOTES:
         if len(value) >= 2 * len(quote) and value.startswith(quote) and value.endswith(quote):
             return masked_span(match, start + len(quote), end - len(quote))
-    return masked_span(match, start, end)
+    if _is_next_key(match.string, start, end):
+        return match.group(0) or b"", 0  # `a= b=secret`: b's pair is searched next
+    quote = _key_quote(match.string[match.end(_KEY_GROUP) : start])
+    if quote and value in _JSON_WORDS:
+        return match.group(0) or b"", 0
+    return masked_span(match, start, end, quote=quote)
+
+
+def _is_next_key(text: bytes, start: int, end: int) -> bool:
+    """Whether the bare value at [start, end) is the key of the next pair, glued to its
+    separator (``b=``, ``b": ``). Followed by a space (``password=PWD7 =``) it is masked as
+    the value it may be: which of the two a writer meant cannot be told."""
+    following = _KEY_THEN_SIGN.match(text, start)
+    return following is not None and (following.end() <= end or text[end : end + 1] not in b" \t")
+
+
+def _key_quote(separator: bytes) -> bytes:
+    """The quote that closed the key (JSON ``"key": 1234``), so that the mask of a bare
+    value gets it too and JSON text stays JSON; none after a bare key."""
+    return next((quote for quote in _QUOTES if separator.startswith(quote)), b"")
 
 
 # --- bearer -----------------------------------------------------------------------------
 
-_BEARER = (
-    r"(?i)(?P<auth>authorization[^A-Za-z0-9\r\n]{0,6})?"
-    r"\bbearer[ \t]+(?P<token>[^\s\"'\\<>,;()\[\]{}]+)"
-)
-
-
-_BEARER_AUTH = group_number(_BEARER, "auth")
+_BEARER = r"(?i)\bbearer[ \t]+(?P<token>[^\s\"'\\<>,;()\[\]{}]+)"
 _BEARER_TOKEN = group_number(_BEARER, "token")
+_AUTHORIZATION = b"authorization"
 
 
 def _mask_bearer(match: Match) -> tuple[bytes, int]:
     """The token after "Bearer": always in an Authorization header, elsewhere when token-like."""
-    token = match.group(_BEARER_TOKEN) or b""
-    if match.start(_BEARER_AUTH) < 0 and not _looks_like_token(token):
+    start, end = match.span(_BEARER_TOKEN)
+    token = match.string[start:end]
+    if not _looks_like_token(token) and not _after_authorization(match.string, match.start()):
         return match.group(0) or b"", 0
+    if _is_next_key(match.string, start, end):
+        return match.group(0) or b"", 0  # `Bearer X-Api-Key: k`: that pair's rule masks k
     return masked_group(match, _BEARER_TOKEN)
+
+
+def _after_authorization(text: bytes, start: int) -> bool:
+    """Whether "Authorization" and at most 6 other signs (`: `, `": "`) come before `start`.
+
+    Looked up behind the match rather than matched as part of it, so that a match which
+    masks nothing never swallows the header name of the next one.
+    """
+    end = start
+    while end > 0 and start - end < 6 and not _is_word_or_newline(text[end - 1]):
+        end -= 1
+    return text[max(0, end - len(_AUTHORIZATION)) : end].lower() == _AUTHORIZATION
+
+
+def _is_word_or_newline(byte: int) -> bool:
+    return 48 <= byte <= 57 or 65 <= byte <= 90 or 97 <= byte <= 122 or byte in b"\r\n"
 
 
 def _looks_like_token(token: bytes) -> bool:
@@ -130,8 +132,9 @@ _KEY_PREFIXES = (
     r"|\bAIza[0-9A-Za-z_-]{35}"  # Google API keys
     r"|\bsk-[0-9A-Za-z_-]{20,}"  # OpenAI / Anthropic style keys (with a digit: see below)
 )
-_API_KEY = _pair(r"api[_.-]?key|token") + "|" + _KEY_PREFIXES
-_VALUE_GROUP = group_number(_API_KEY, "value")  # the same in every pair pattern
+_API_KEY = _pair(_API_KEY_KEYS) + "|" + _KEY_PREFIXES
+_KEY_GROUP = group_number(_API_KEY, "key")  # the same in every pair pattern
+_VALUE_GROUP = group_number(_API_KEY, "value")
 
 
 def _mask_api_key(match: Match) -> tuple[bytes, int]:
@@ -141,20 +144,22 @@ def _mask_api_key(match: Match) -> tuple[bytes, int]:
     token = match.group(0) or b""
     if token.startswith(b"sk-") and not any(byte in _DIGITS for byte in token):
         return token, 0  # kebab-case names such as sk-payments-worker-deployment
-    return masked_span(match, match.start(0), match.end(0))
+    return MASK, 1  # masked whole: no mask can be inside, the token holds no brackets
 
 
 _DIGITS = frozenset(b"0123456789")
 
 # --- url_password -----------------------------------------------------------------------
 
-_URL_PASSWORD = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\"'<>]*:(?P<password>[^\s/?#\"'<>]+)@"
+# The user holds no brackets (RFC 3986), so a mask put in by a later rule (an e-mail
+# address) never becomes one: `a://x@y.com:pw@` would otherwise mask pw only the 2nd time.
+_URL_PASSWORD = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\[\]\"'<>]*:(?P<password>[^\s/?#\"'<>]+)@"
 
 _URL_SECRET = group_number(_URL_PASSWORD, "password")
 
 # --- password_pair ----------------------------------------------------------------------
 
-_PASSWORD_PAIR = _pair(r"password|passwd|pwd|secret")
+_PASSWORD_PAIR = _pair(_PASSWORD_KEYS)
 
 # --- email ------------------------------------------------------------------------------
 
@@ -170,82 +175,18 @@ def _mask_email(match: Match) -> tuple[bytes, int]:
     """The whole address, unless its last label is a file name's ending."""
     if (match.group(_EMAIL_TLD) or b"").lower() in _FILE_ENDINGS:
         return match.group(0) or b"", 0
-    return masked_span(match, match.start(0), match.end(0))
-
-
-# --- card -------------------------------------------------------------------------------
-
-_CARD = r"\b[2-6](?:[ -]?[0-9]){12,}\b"
-_SEPARATORS = b" -"
-
-
-def _mask_cards(match: Match) -> tuple[bytes, int]:
-    """Each run of whole digit groups (13-19 digits, first digit 2-6) passing Luhn, masked."""
-    run = match.group(0) or b""
-    groups = _digit_groups(run)
-    pieces: list[bytes] = []
-    done = 0  # bytes of `run` already copied to pieces
-    count = 0
-    first = 0
-    while first < len(groups):
-        last = _card_ending_at(run, groups, first)
-        if last is None:
-            first += 1
-            continue
-        pieces += [run[done : groups[first][0]], MASK]
-        done = groups[last][1]
-        count += 1
-        first = last + 1
-    return b"".join([*pieces, run[done:]]), count
-
-
-def _digit_groups(run: bytes) -> list[tuple[int, int]]:
-    """The [start, end) of each group of digits between separators."""
-    groups: list[tuple[int, int]] = []
-    start = 0
-    for index, byte in enumerate(run):
-        if byte in _SEPARATORS:
-            groups.append((start, index))
-            start = index + 1
-    groups.append((start, len(run)))
-    return groups
-
-
-def _card_ending_at(run: bytes, groups: list[tuple[int, int]], first: int) -> int | None:
-    """The last group of the longest card number starting at group `first`, if any."""
-    if run[groups[first][0]] not in b"23456":
-        return None
-    digits = b""
-    found = None
-    for last in range(first, len(groups)):
-        digits += run[groups[last][0] : groups[last][1]]
-        if len(digits) > 19:
-            break
-        if len(digits) >= 13 and luhn_valid(digits):
-            found = last
-    return found
-
-
-def luhn_valid(digits: bytes) -> bool:
-    """Whether ASCII digits pass the Luhn check (the check digit of card numbers)."""
-    total = 0
-    for position, byte in enumerate(reversed(digits)):
-        value = byte - 48
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    return MASK, 1  # masked whole: no mask can be inside, an address holds no brackets
 
 
 # Applied in this order, each to the text the previous ones left (see collector.rules.redact).
 BUILTINS: Mapping[str, Builtin] = {
     builtin.name: builtin
     for builtin in (
-        Builtin("card", _CARD, _mask_cards),
-        Builtin("bearer", _BEARER, _mask_bearer),
-        Builtin("api_key", _API_KEY, _mask_api_key),
+        Builtin("card", CARD, mask_cards),
+        Builtin("bearer", _BEARER, _mask_bearer, rescan=_BEARER_TOKEN),
+        Builtin("api_key", _API_KEY, _mask_api_key, rescan=_VALUE_GROUP),
         Builtin("url_password", _URL_PASSWORD, lambda match: masked_group(match, _URL_SECRET)),
-        Builtin("password_pair", _PASSWORD_PAIR, _mask_value),
+        Builtin("password_pair", _PASSWORD_PAIR, _mask_value, rescan=_VALUE_GROUP),
         Builtin("email", _EMAIL, _mask_email),
     )
 }
