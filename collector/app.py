@@ -33,9 +33,10 @@ from collector.reach import RETRY_AFTER
 from collector.read import http as read_http
 from collector.read.access import Access
 from collector.retention.rules import RulesHolder
+from collector.rules.engine import ParsingRules, engine_of
 from collector.runtime import fast_zlib
 from collector.sink import Sink
-from collector.templates import DEADLETTER_STREAM
+from collector.templates import DEADLETTER_STREAM, unmapped
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult, LineError
 
 log = logging.getLogger("logpipe.collector.app")
@@ -48,9 +49,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class State:
     """What the handlers share: config, the in-flight bound, template status."""
 
-    def __init__(self, config: CollectorConfig, retention: RulesHolder | None = None) -> None:
+    def __init__(
+        self,
+        config: CollectorConfig,
+        retention: RulesHolder | None = None,
+        parsing: ParsingRules | None = None,
+    ) -> None:
         self.config = config
         self.access = Access(config.read_tokens_accepted(), config.accepted_tokens())
+        self.unmapped: list[str] = []
         self.in_flight = 0
         self.bodies = BodyBudget(config.body_buffer_bytes)
         self.template_ok = False
@@ -60,6 +67,7 @@ class State:
             namespace=config.routing.namespace,
             environment=config.environment,
             retention=retention or RulesHolder(config.retention),
+            parsing=parsing or ParsingRules(engine_of(config)),
         )
 
 
@@ -178,6 +186,7 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
     try:
         decoded = batch.decode(body, state.context, _now(), state.config.keep_original)
         metrics.RECORDS_RECEIVED.inc(decoded.received)
+        metrics.count_rules(decoded.rules.dropped, decoded.rules.failures, decoded.rules.redactions)
         outcome = await request.app[SINK_KEY].write(decoded.docs + decoded.dead_letters)
     finally:
         state.in_flight -= 1
@@ -187,10 +196,12 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         indexed=outcome.indexed,
         duplicates=outcome.duplicates,
         dead_lettered=outcome.dead_lettered,
+        dropped=sum(decoded.rules.dropped.values()),
     )
     if decoded.errors:
         return _partial(decoded.errors, result)
-    return web.json_response(result.model_dump())
+    # `dropped` appears only when a drop rule dropped lines: other answers stay as they were.
+    return web.json_response(result.model_dump(exclude=None if result.dropped else {"dropped"}))
 
 
 def _partial(errors: list[LineError], result: IngestResult) -> web.Response:
@@ -234,19 +245,39 @@ async def refresh_template_status(app: web.Application) -> None:
     """Check the index template and remember the answer for the ingest handler."""
     state = app[STATE_KEY]
     try:
-        await app[SINK_KEY].check_template()
+        mapped = await app[SINK_KEY].check_template()
     except SetupError as exc:
         if state.template_ok or state.template_problem != str(exc):
             log.error("cannot accept logs yet", extra={"reason": str(exc)})
         state.template_ok, state.template_problem = False, str(exc)
     else:
         state.template_ok = True
+        _check_fields(state, mapped)
+
+
+def _check_fields(state: State, mapped: dict[str, str]) -> None:
+    """Say (once per change) which typed fields of the rules the template does not map."""
+    missing = unmapped(state.context.parsing.engine.fields, mapped)
+    if missing and missing != state.unmapped:
+        log.warning(
+            "the index template does not map typed fields the parsing rules declare: run "
+            "`logpipe-collector setup` with this config (new backing indices get them; until "
+            "then numbers and text are mapped by their JSON type)",
+            extra={"fields": missing},
+        )
+    state.unmapped = missing
 
 
 async def _watch_template(app: web.Application) -> None:
+    state = app[STATE_KEY]
     while True:
+        engine = state.context.parsing.engine
         await refresh_template_status(app)
-        await asyncio.sleep(5 if not app[STATE_KEY].template_ok else 60)
+        # Every 60 s once ready; sooner when not, or when a reload changed the rules.
+        for _ in range(1 if not state.template_ok else 12):
+            await asyncio.sleep(5)
+            if state.context.parsing.engine is not engine:
+                break
 
 
 async def _watch_reach(sink: Sink) -> None:
@@ -260,16 +291,20 @@ async def _watch_reach(sink: Sink) -> None:
 
 
 def make_app(
-    config: CollectorConfig, sink: Sink, retention: RulesHolder | None = None
+    config: CollectorConfig,
+    sink: Sink,
+    retention: RulesHolder | None = None,
+    parsing: ParsingRules | None = None,
 ) -> web.Application:
     """The aiohttp application; the caller owns the sink's lifecycle.
 
     `retention` is the holder of the rules in force (reloaded by the lifecycle loop);
-    routing reads it for every record.
+    routing reads it for every record. `parsing` holds the parsing rules in force, read
+    once per batch.
     """
     fast_zlib()  # process-wide; here so that every app, tests' too, inflates the same way
     app = web.Application(middlewares=[json_errors], client_max_size=config.max_body_bytes)
-    app[STATE_KEY] = State(config, retention)
+    app[STATE_KEY] = State(config, retention, parsing)
     app[SINK_KEY] = sink
     app.router.add_post(PATH_LOGS, ingest)
     app.router.add_get("/healthz", healthz)

@@ -27,7 +27,9 @@ from pydantic_settings import (
 from collector import envnames
 from collector.commas import split_commas
 from collector.errors import ConfigError
-from collector.retention.rules import RetentionConfig
+from collector.retention.rules import Duration, RetentionConfig
+from collector.rules.config import RuleList
+from collector.rules.masking import RedactConfig
 from collector.wire import NAME_PART_PATTERN
 
 
@@ -201,6 +203,20 @@ class CollectorConfig(BaseSettings):
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig,
         description="How long logs are kept (default 14d); see docs/retention.md.",
+    )
+    rules: RuleList = Field(
+        default_factory=list,
+        description="Parsing rules: patterns, typed fields, times, drop; see docs/rules.md.",
+    )
+    redact: RedactConfig = Field(
+        default_factory=RedactConfig,
+        description="Redactions applied to every line before it is indexed: builtins "
+        "(bearer, api_key, url_password, password_pair, email, card) and custom patterns.",
+    )
+    timestamp_max_skew: Duration = Field(
+        "1d",
+        description="A time a rule reads from a line that lies further than this from "
+        "Docker's is ignored (the line keeps Docker's time, tagged rule_failure).",
     )
     kibana_url: str | None = Field(
         None, description="Kibana to import the dashboards into during `setup`."

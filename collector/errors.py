@@ -2,6 +2,7 @@
 
     CollectorError
     ├── ConfigError            bad config file or environment: names the key
+    │   └── RulesError         a parsing rule that cannot work (pattern, type, format)
     ├── BadRequest             a request the collector cannot accept as a whole (4xx)
     │   ├── Unauthorized       missing or wrong bearer token (401)
     │   ├── Forbidden          a token of the other kind: ingest on read, read on ingest (403)
@@ -21,7 +22,8 @@
 
 Only the edge modules convert foreign exceptions into these, with ``raise ... from exc``:
 app.py, body.py and kibana.py those of aiohttp, es_failures.py those of elasticsearch (for
-sink.py, the read API and the retention lifecycle alike).
+sink.py, the read API and the retention lifecycle alike), rules/regex.py and
+rules/redact.py (whose RedactError is a ConfigError too) those of re2.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class CollectorError(Exception):
 
 class ConfigError(CollectorError):
     """The configuration is invalid; the message names the key."""
+
+
+class RulesError(ConfigError, ValueError):
+    """A parsing rule cannot work as written; a ValueError too, so the config model's
+    validators report it against the rule's key."""
 
 
 class BadRequest(CollectorError):

@@ -30,6 +30,37 @@ BULK_MERGED = Counter(
     "logpipe_collector_bulk_merged_total",
     "Small batches sent to Elasticsearch in one _bulk request together with others.",
 )
+RULE_DROPPED = Counter(
+    "logpipe_collector_rule_dropped_total",
+    "Lines dropped on purpose by a drop rule (never lost: the shipper is told).",
+    ["rule"],
+)
+RULE_FAILURES = Counter(
+    "logpipe_collector_rule_failures_total",
+    "Documents a parsing rule tagged rule_failure (a value not of its type, a bad time).",
+    ["rule"],
+)
+
+
+REDACTIONS = Counter(
+    "logpipe_collector_redactions_total",
+    "Secrets masked before indexing, per redaction (built-in or custom name).",
+    ["redaction"],
+)
+
+
+def count_rules(
+    dropped: dict[str, int], failures: dict[str, int], redactions: dict[str, int]
+) -> None:
+    """Count one batch's drops, failures and masks per rule (once per batch, not per line)."""
+    for rule, n in dropped.items():
+        RULE_DROPPED.labels(rule).inc(n)
+    for rule, n in failures.items():
+        RULE_FAILURES.labels(rule).inc(n)
+    for name, n in redactions.items():
+        REDACTIONS.labels(name).inc(n)
+
+
 IN_FLIGHT = Gauge("logpipe_collector_batches_in_flight", "Batches being processed now.")
 BODIES_READING = Gauge(
     "logpipe_collector_bodies_reading", "Request bodies being received now (before a place)."
