@@ -25,7 +25,15 @@ from collector.kibana import read_saved_objects
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the Dockerfile's build stage copies before `pip install .`: all a build needs.
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "shipper", "collector", "dashboards")
+SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "shipper",
+    "collector",
+    "logpipe",
+    "dashboards",
+)
 # Run in the fresh virtualenv, outside any checkout: what the installed finder sees.
 PROBE = """
 import json
@@ -160,11 +168,13 @@ def test_wheel_carries_the_license_and_the_dashboards_as_package_data(wheel: Pat
 
 
 @pytest.mark.slow
-def test_wheel_carries_every_module_of_shipper_and_collector(wheel: Path) -> None:
-    """The wheel holds each .py file of shipper/ and collector/, their subpackages' too."""
+def test_wheel_carries_every_module_of_every_package(wheel: Path) -> None:
+    """The wheel holds each .py file of shipper/, collector/ and logpipe/, subpackages' too."""
     with zipfile.ZipFile(wheel) as archive:
         shipped = {n for n in archive.namelist() if n.endswith(".py")}
-    sources = [*(ROOT / "shipper").rglob("*.py"), *(ROOT / "collector").rglob("*.py")]
+    sources = [
+        p for name in ("shipper", "collector", "logpipe") for p in (ROOT / name).rglob("*.py")
+    ]
     assert shipped == {p.relative_to(ROOT).as_posix() for p in sources}
 
 
