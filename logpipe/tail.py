@@ -101,7 +101,7 @@ class Tail:
             self.read(answer)
         finally:
             answer.close()
-        raise Unreachable("the collector ended the stream")
+        raise Unreachable(f"connection to the collector at {self.endpoint.url} ended")
 
     def read(self, answer: Answer) -> None:
         """Print each event of the stream as it completes."""
