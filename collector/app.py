@@ -7,7 +7,6 @@ collector errors into JSON answers a person can act on.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -23,12 +22,14 @@ from collector.enrich import Context
 from collector.errors import (
     BadRequest,
     PayloadTooLarge,
+    ReadUnavailable,
     RetryableSinkError,
     SetupError,
     SinkError,
-    Unauthorized,
     UnsupportedMedia,
 )
+from collector.read import http as read_http
+from collector.read.access import Access
 from collector.retention.rules import RulesHolder
 from collector.runtime import fast_zlib
 from collector.sink import Sink
@@ -47,7 +48,7 @@ class State:
 
     def __init__(self, config: CollectorConfig, retention: RulesHolder | None = None) -> None:
         self.config = config
-        self.tokens = [t.encode() for t in config.accepted_tokens()]
+        self.access = Access(config.read_tokens_accepted(), config.accepted_tokens())
         self.in_flight = 0
         self.template_ok = False
         self.template_problem = "index template not checked yet"
@@ -75,9 +76,13 @@ def error_response(
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer aiohttp's own 404/405/413 as JSON too, and a bug as a JSON 500."""
+    """Answer the collector's errors, aiohttp's own 404/405/413, and a bug as JSON."""
     try:
         return await handler(request)
+    except BadRequest as exc:
+        return error_response(exc.status, str(exc), retry_after=5)
+    except ReadUnavailable as exc:
+        return error_response(exc.status, str(exc), retry_after=5)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -97,20 +102,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def authenticate(request: web.Request, state: State) -> None:
-    """Raise Unauthorized unless a configured bearer token is presented."""
+    """Raise Unauthorized unless an ingest token is presented (Forbidden for a read token)."""
     if state.config.auth == "none":
         return
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented:
-        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    given = presented.strip().encode()
-    # Compare against every token so timing says nothing about which one nearly matched.
-    matched = False
-    for token in state.tokens:
-        matched |= hmac.compare_digest(given, token)
-    if not matched:
-        raise Unauthorized("bearer token not accepted: check LOGPIPE_TOKEN on the shipper")
+    state.access.check(request.headers.get("Authorization", ""), "ingest")
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -278,6 +273,7 @@ def make_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    read_http.add_routes(app, config, app[STATE_KEY].access)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_watch_template(app))
