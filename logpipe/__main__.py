@@ -17,7 +17,7 @@ from types import FrameType
 from typing import TextIO
 
 from logpipe.args import build_parser
-from logpipe.client import Endpoint, installed_version
+from logpipe.client import Endpoint
 from logpipe.config import Flags, Settings, resolve
 from logpipe.document import Document
 from logpipe.errors import (
@@ -55,17 +55,29 @@ def filters_of(args: argparse.Namespace, now: datetime) -> Filters:
     )  # fmt: skip
 
 
-def printer(args: argparse.Namespace, settings: Settings, out: TextIO,
-            flush: bool) -> Callable[[Document], None]:  # fmt: skip
-    """What prints one document on `out`."""
+def renderer_for(args: argparse.Namespace, settings: Settings, out: TextIO) -> Renderer:
+    """What turns documents into the text `out` gets (colours for a terminal)."""
     color = wants_color(settings.color, out.isatty(), os.environ)
     style = Style(color=color, visible_controls=out.isatty(), timestamps=args.timestamps)
-    renderer = Renderer(style, json=args.json)
+    return Renderer(style, json=args.json)
+
+
+def page_printer(renderer: Renderer, out: TextIO) -> Callable[[list[Document]], None]:
+    """What prints a page of documents, their prefixes lined up."""
+
+    def emit(docs: list[Document]) -> None:
+        renderer.fit(docs)
+        out.write("".join(renderer.render(doc) for doc in docs))
+
+    return emit
+
+
+def line_printer(renderer: Renderer, out: TextIO) -> Callable[[Document], None]:
+    """What prints one document at once."""
 
     def emit(doc: Document) -> None:
         out.write(renderer.render(doc))
-        if flush:
-            out.flush()
+        out.flush()
 
     return emit
 
@@ -88,12 +100,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.command == "search":
         endpoint = Endpoint(settings.url, settings.token, settings.url_source)
         request = SearchRequest(filters, args.limit, args.asc, args.page_size)
-        if search(endpoint, request, printer(args, settings, out, flush=False)):
+        if search(endpoint, request, page_printer(renderer_for(args, settings, out), out)):
             return EXIT_OK
         print("logpipe: no line matched", file=err)
         return EXIT_NO_MATCH
     endpoint = Endpoint(settings.url, settings.token, settings.url_source, READ_TIMEOUT)
-    emit, notice = printer(args, settings, out, flush=True), notifier(settings, err)
+    emit, notice = line_printer(renderer_for(args, settings, out), out), notifier(settings, err)
     Tail(endpoint, TailRequest(filters, args.lines), emit, notice).run()
     return EXIT_OK
 
@@ -108,9 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `logpipe` console script; the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.version:
-        print(f"logpipe {installed_version()}")
-        return EXIT_OK
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from logpipe.client import installed_version
 from logpipe.query import LEVELS, STREAMS
 from logpipe.style import COLOR_MODES
 
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="logpipe", description=DESCRIPTION, epilog=f"{SETTINGS}\n\n{EXIT_STATUSES}",
         formatter_class=fmt,
     )  # fmt: skip
-    top.add_argument("--version", action="store_true", help="print the version and exit")
+    version = f"logpipe {installed_version()}"
+    top.add_argument("--version", action="version", version=version)
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
     common = common_options()
     search = commands.add_parser(
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 def common_options() -> argparse.ArgumentParser:
     """Filters, output and connection options, shared by both commands."""
     common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--version", action="version", version=f"logpipe {installed_version()}")
     filters = common.add_argument_group("filters")
     filters.add_argument("--since", metavar="TIME",
                          help="lines from TIME on: 30s, 15m, 2h, 7d, 1h30m ago, or "

@@ -189,5 +189,5 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, http.client.IncompleteRead):
         return "the answer was cut off"
     if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower() if exc.strerror[:1].isupper() else exc.strerror
+        return exc.strerror[:1].lower() + exc.strerror[1:]
     return str(exc) or type(exc).__name__

@@ -41,6 +41,10 @@ class Renderer:
     json: bool = False
     width: int = 0
 
+    def fit(self, docs: list[Document]) -> None:
+        """Widen the prefix column for all of `docs` before any of them is printed."""
+        self.width = max([self.width, *(len(prefix_of(doc)) for doc in docs)])
+
     def render(self, doc: Document) -> str:
         """The printed form of one document, ending in a newline."""
         if self.json:

@@ -30,8 +30,11 @@ class SearchRequest:
     page_size: int = 1000
 
 
-def search(endpoint: Endpoint, request: SearchRequest, emit: Callable[[Document], None]) -> int:
-    """Print up to `limit` matching lines through `emit`; how many there were."""
+def search(
+    endpoint: Endpoint, request: SearchRequest, emit: Callable[[list[Document]], None]
+) -> int:
+    """Print up to `limit` matching lines through `emit`, a page (or, newest first, all
+    of them) at a time; how many there were."""
     held: list[Document] = []
     count, cursor = 0, None
     while count < request.limit:
@@ -40,14 +43,13 @@ def search(endpoint: Endpoint, request: SearchRequest, emit: Callable[[Document]
         page = page[: request.limit - count]
         count += len(page)
         if request.ascending:
-            for doc in page:
-                emit(doc)
+            emit(page)
         else:
             held.extend(page)
         if not cursor or not page:
             break
-    for doc in reversed(held):
-        emit(doc)
+    if held:
+        emit(held[::-1])
     return count
 
 

@@ -27,6 +27,14 @@ def test_plain_lines_are_prefixed_and_aligned_to_the_widest_prefix_so_far() -> N
     assert r.render(document("three", "db")) == "h1/db          | three\n"
 
 
+def test_a_page_is_lined_up_before_it_is_printed() -> None:
+    """`fit` widens the column for a whole page, so its first line lines up too."""
+    r = Renderer(Style())
+    page = [document("one", "db"), document("two", "api-gateway")]
+    r.fit(page)
+    assert [r.render(d) for d in page] == ["h1/db          | one\n", "h1/api-gateway | two\n"]
+
+
 def test_a_message_of_several_lines_gets_the_prefix_on_each() -> None:
     """A stack trace prints one prefixed line per line, without \\r or a last empty line."""
     trace = 'Traceback (most recent call last):\r\n  File "x.py", line 1\nValueError: no\n'

@@ -23,8 +23,8 @@ def run(url: str, request: SearchRequest) -> tuple[list[str], int]:
     """The messages printed and the count returned."""
     printed: list[str] = []
 
-    def emit(d: Document) -> None:
-        printed.append(d.message)
+    def emit(page: list[Document]) -> None:
+        printed.extend(d.message for d in page)
 
     count = search(Endpoint(url, "t"), request, emit)
     return printed, count
