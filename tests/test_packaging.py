@@ -145,6 +145,23 @@ def test_installed_wheel_finds_the_same_saved_objects_as_the_repository(
 
 
 @pytest.mark.slow
+def test_installed_wheel_has_the_three_console_scripts(wheel: Path, tmp_path: Path) -> None:
+    """`logpipe`, `logpipe-collector` and `logpipe-shipper` run from a fresh virtualenv."""
+    env_dir = tmp_path / "venv"
+    install_into_fresh_venv(env_dir, "--no-index", str(wheel))
+    for script in ("logpipe", "logpipe-collector", "logpipe-shipper"):
+        ran = subprocess.run(
+            [str(env_dir / "bin" / script), "--version"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.startswith(f"{script} "), ran.stdout
+        assert "not installed" not in ran.stdout
+
+
+@pytest.mark.slow
 def test_editable_install_finds_the_source_trees_saved_objects(tmp_path: Path) -> None:
     """`pip install -e` of a source tree finds that tree's dashboards/ from anywhere."""
     src = copy_sources(tmp_path / "src")

@@ -84,3 +84,28 @@ def test_search_on_a_terminal_is_coloured_by_service_and_level(
     assert styles(line_with(piped, "ERROR db down"), f"{api.host}/api    | ERROR db down") == {
         (None, False, False)
     }
+
+
+def test_tail_on_a_terminal_follows_and_stops_on_ctrl_c(
+    terminal: tuple[Terminal, Collector], es: Elasticsearch
+) -> None:
+    """tail shows the last lines in colour, then a new one as it comes; Ctrl-C gives the
+    prompt back with status 130 and no traceback on the screen."""
+    term, c = terminal
+    api, _ = load(c, es)
+    term.type(f"{LOGPIPE} tail --host {api.host} -n 2")
+    term.wait_for("FATAL out of memory")
+    assert post(c, api.batch(("ERROR retry failed\n  caused by: timeout", time.time_ns()))) == 200
+    term.wait_for("caused by: timeout")
+    screen = term.screen()
+    assert "INFO started" not in term.text()  # -n 2: only the two newest before following
+    failed = line_with(screen, "ERROR retry failed")
+    assert styles(failed, "ERROR retry failed") == {("31", False, False)}
+    assert styles(line_with(screen, "caused by"), f"{api.host}/api    | ") == {
+        (service_color("api"), False, False)
+    }
+    term.key("C-c")
+    term.type("echo status=$?")
+    shown = term.wait_for("status=130")
+    assert "Traceback" not in shown
+    assert "KeyboardInterrupt" not in shown

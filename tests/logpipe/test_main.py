@@ -4,6 +4,7 @@ scripts rely on (against a scripted collector; the real one is in tests/integrat
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.logpipe.fake_collector import Reply, doc, error, fake_collector
+from tests.logpipe.fake_collector import Reply, doc, error, fake_collector, line_event
 from tests.programs import ROOT, clean_env, one_line_error
 
 
@@ -155,3 +156,27 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         )
     assert proc.stdout.startswith("h1/api | line 0x")
     assert (proc.returncode, proc.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_tail_stopped_by_a_signal_ends_with_its_status_quietly(
+    tmp_path: Path, sig: int, status: int
+) -> None:
+    """Ctrl-C ends tail with 130, SIGTERM with 143: the lines printed, nothing on stderr."""
+    sse = {"Content-Type": "text/event-stream"}
+    with fake_collector(Reply(200, sse, [line_event(doc("hello"), "c1")], hold=60)) as script:
+        env = clean_env(
+            LOGPIPE_URL=script.url, LOGPIPE_READ_TOKEN="t", XDG_CONFIG_HOME=str(tmp_path)
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "logpipe", "tail"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "h1/api | hello\n"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (status, "", "")
