@@ -51,7 +51,7 @@ def filters_of(args: argparse.Namespace, now: datetime) -> Filters:
     return Filters(
         text=args.query, since=since, until=until, host=tuple(args.host),
         service=tuple(args.service), name=tuple(args.name), dataset=tuple(args.dataset),
-        level=args.level, stream=args.stream,
+        level=args.level, stream=args.stream, events=args.events,
     )  # fmt: skip
 
 

@@ -124,6 +124,9 @@ def common_options() -> argparse.ArgumentParser:
                          help="this level and above: trace < debug < info < warn < error < "
                               "fatal (lines without a level are left out)")  # fmt: skip
     filters.add_argument("--stream", choices=STREAMS, help="stdout or stderr")
+    filters.add_argument("--events", action="store_true",
+                         help="also containers' lifecycle events (start, die, OOM, ...) and "
+                              "gaps (lines logpipe could not read)")  # fmt: skip
     output = common.add_argument_group("output")
     output.add_argument(
         "--json", action="store_true", help="print each document as a JSON line (NDJSON), for jq"

@@ -25,6 +25,7 @@ class Document:
     service: str
     level: str
     message: str
+    event: bool  # a container lifecycle event or a gap, not a log line
 
 
 def parse_document(text: str) -> Document:
@@ -42,6 +43,7 @@ def parse_document(text: str) -> Document:
         service=field(body, "service.name") or field(body, "container.name"),
         level=field(body, "log.level").lower(),
         message=field(body, "message"),
+        event=field(body, "event.kind") == "event",
     )
 
 

@@ -30,6 +30,7 @@ class Filters:
     dataset: tuple[str, ...] = ()
     level: str | None = None
     stream: str | None = None
+    events: bool = False  # container lifecycle events and gaps too
 
     def params(self) -> list[tuple[str, str]]:
         """The query parameters, in a fixed order, the ones not set left out."""
@@ -43,5 +44,6 @@ class Filters:
             ("dataset", ",".join(self.dataset)),
             ("level", self.level or ""),
             ("stream", self.stream or ""),
+            ("kind", "all" if self.events else ""),
         ]
         return [(key, value) for key, value in pairs if value]

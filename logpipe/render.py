@@ -16,6 +16,7 @@ from logpipe.document import Document
 from logpipe.style import Style, level_color, paint, service_color
 
 BAR = " | "
+EVENT_COLOR = "1"  # lifecycle events and gaps in bold: they stand out among the lines
 # C0 controls but tab and newline, DEL, and C1 controls, shown in caret or \x notation.
 VISIBLE = {c: f"^{chr(c + 64)}" for c in range(32) if c not in (9, 10)}
 VISIBLE |= {127: "^?"} | {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}
@@ -62,7 +63,7 @@ class Renderer:
         if self.style.visible_controls:
             lines = [line.translate(VISIBLE) for line in lines]
         if self.style.color:
-            code = level_color(doc.level)
+            code = EVENT_COLOR if doc.event else level_color(doc.level)
             lines = [paint(line, code) for line in lines]
         if not self.style.timestamps:
             return lines

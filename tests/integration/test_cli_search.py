@@ -166,3 +166,23 @@ def test_a_stopped_collector_is_status_4(collectors: Callable[..., Collector]) -
     proc = logpipe("search", url=c.url)
     assert proc.returncode == 4
     assert one_line_error(proc).startswith(f"logpipe: cannot reach the collector at {c.url}")
+
+
+def test_events_adds_the_containers_lifecycle(
+    collectors: Callable[..., Collector], es: Elasticsearch
+) -> None:
+    """--events shows a container's lifecycle events among its lines; without it, only lines."""
+    c = collectors()
+    src = Source()
+    t = time.time_ns() - 10 * 10**9
+    died = json.dumps({"kind": "event", "src": 0, "ts": t + 2, "action": "die", "exit_code": 1})
+    body = src.batch(("booting", t + 1)) + died.encode() + b"\n"
+    assert post(c, body) == 200
+    indexed(es, src.host, 2)
+    with_events = logpipe("search", "--host", src.host, "--events", url=c.url)
+    assert with_events.stdout.splitlines() == [
+        f"{src.host}/api | booting",
+        f"{src.host}/api | container api-1 die (exit code 1)",
+    ]
+    lines_only = logpipe("search", "--host", src.host, url=c.url)
+    assert lines_only.stdout.splitlines() == [f"{src.host}/api | booting"]

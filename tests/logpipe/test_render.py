@@ -73,6 +73,13 @@ def test_colour_paints_the_prefix_by_service_and_the_message_by_level() -> None:
     assert ANSI.sub("", warn) == "h1/api | slow\n"
 
 
+def test_lifecycle_events_are_bold() -> None:
+    """A container event (with --events) prints in bold among the lines."""
+    event = document("container api-1 die (exit code 1)", event={"kind": "event"})
+    out = Renderer(Style(color=True)).render(event)
+    assert out.endswith(" | \x1b[0m\x1b[1mcontainer api-1 die (exit code 1)\x1b[0m\n")
+
+
 def test_a_service_has_the_same_colour_in_every_run() -> None:
     """The colour comes from a fixed hash of the name, not Python's per-run hash."""
     assert service_color("api") == SERVICE_COLORS[9]  # crc32("api") % 10
