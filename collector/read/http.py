@@ -11,13 +11,20 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import ClientConnectionResetError, web
 
 from collector.config import CollectorConfig
+from collector.errors import CollectorError
 from collector.es_client import elasticsearch_client
+from collector.read import events
 from collector.read.access import Access
+from collector.read.cursor import Position
+from collector.read.hub import Hub
 from collector.read.page import parse_search, read_page
+from collector.read.poller import Pace
 from collector.read.search import Reader
+from collector.read.subscriber import Delivery, Subscriber
+from collector.read.tail import TailRequest, catch_up, parse_tail
 
 NDJSON = "application/x-ndjson"
 NEXT_CURSOR = "Logpipe-Next-Cursor"
@@ -32,6 +39,7 @@ class ReadState:
         self.config = config
         self.access = access
         self.reader: Reader | None = None
+        self.hub: Hub | None = None
 
 
 READ_KEY: web.AppKey[ReadState] = web.AppKey("read", ReadState)
@@ -56,11 +64,84 @@ async def search(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, content_type=NDJSON, headers=headers)
 
 
+async def tail(request: web.Request) -> web.StreamResponse:
+    """GET /v1/tail: the last lines (or those after Last-Event-ID), then new ones as SSE."""
+    state, reader = _reader(request)
+    assert state.hub is not None, "the tails' hub starts with the app"
+    wanted = parse_tail(
+        dict(request.query),
+        request.headers.get("Last-Event-ID"),
+        time.time_ns(),
+        state.config.read_max_query_chars,
+    )
+    subscriber, poller = state.hub.open(wanted.filters)
+    try:
+        return await _stream(request, state, reader, wanted, subscriber, poller.position)
+    finally:
+        state.hub.close(subscriber, poller)
+
+
+async def _stream(
+    request: web.Request,
+    state: ReadState,
+    reader: Reader,
+    wanted: TailRequest,
+    subscriber: Subscriber,
+    start: Position,
+) -> web.StreamResponse:
+    pages = catch_up(reader, wanted, start)
+    first: list[Delivery] = await anext(
+        pages, []
+    )  # before the answer starts: a failure is still a JSON 503
+    response = web.StreamResponse(headers=_SSE_HEADERS)
+    await response.prepare(request)
+    sent: set[str] = set()
+    try:
+        await _send(response, first, sent)
+        async for page in pages:
+            await _send(response, page, sent)
+        await _follow(response, subscriber, sent, state.config.tail_heartbeat)
+    except CollectorError:
+        pass  # Elasticsearch failed during the catch-up: the reader resumes with its last id
+    except (ConnectionResetError, ClientConnectionResetError):
+        pass  # the reader went away
+    return response
+
+
+_SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx in front must not hold events back
+}
+
+
+async def _send(response: web.StreamResponse, page: list[Delivery], sent: set[str]) -> None:
+    for delivery in page:
+        sent.add(delivery.doc_id)
+    if page:
+        await response.write(b"".join(events.line_event(d.event_id, d.document) for d in page))
+
+
+async def _follow(
+    response: web.StreamResponse, subscriber: Subscriber, caught_up: set[str], heartbeat: float
+) -> None:
+    """New lines as the poller hands them over; a keepalive when there were none."""
+    while not subscriber.closed:
+        lines, missed = await subscriber.take(heartbeat)
+        # A late line the catch-up already sent is not sent twice.
+        fresh = [d for d in lines if d.doc_id not in caught_up]
+        chunk = b"".join(events.line_event(d.event_id, d.document) for d in fresh)
+        if missed:
+            chunk += events.missed_event(missed)
+        await response.write(chunk or events.KEEPALIVE)
+
+
 def add_routes(app: web.Application, config: CollectorConfig, access: Access) -> None:
     """Serve the read API on `app`; its Elasticsearch client lives as long as the app."""
     state = ReadState(config, access)
     app[READ_KEY] = state
     app.router.add_get(PATH_SEARCH, search)
+    app.router.add_get(PATH_TAIL, tail)
 
     async def client(app: web.Application) -> AsyncIterator[None]:
         if not access.reading_on:
@@ -68,7 +149,14 @@ def add_routes(app: web.Application, config: CollectorConfig, access: Access) ->
             return
         es = elasticsearch_client(config)
         state.reader = Reader(es, config.read_timeout)
+        pace = Pace(config.tail_poll_interval, config.tail_settle, config.tail_late_window)
+        state.hub = Hub(state.reader, pace, config.tail_max, config.tail_buffer)
         yield
         await es.close()
 
+    async def end_tails(app: web.Application) -> None:
+        if state.hub is not None:
+            await state.hub.shutdown()
+
     app.cleanup_ctx.append(client)
+    app.on_shutdown.append(end_tails)

@@ -16,10 +16,10 @@ from collector.read import cursor
 from collector.read.cursor import SEARCH_KEY, Order, Position
 from collector.read.filters import DEFAULT_SINCE_NS, Filters, parse_filters, parse_int
 from collector.read.query import query
-from collector.read.search import Reader
+from collector.read.search import MAX_WINDOW, Reader
 
 DEFAULT_LIMIT = 100
-MAX_LIMIT = 10_000
+MAX_LIMIT = 10_000  # Elasticsearch's own bound on one answer
 # Parameters that do not change which documents a search reads, in what order.
 _PAGING = frozenset({"cursor", "limit", "since", "until", "order"})
 
@@ -83,11 +83,12 @@ async def read_page(reader: Reader, request: SearchRequest) -> Page:
     extra = []
     if request.position is not None:
         extra.append(cursor.after(request.position, SEARCH_KEY, request.order))
-    hits = await reader.page(
-        query(request.filters, *extra), SEARCH_KEY, request.order, request.limit + 1
-    )
+    # One more than asked tells whether more follow (but for a page of the most a request
+    # may ask: then a full page says "maybe", and the next may be empty).
+    fetch = min(request.limit + 1, MAX_WINDOW)
+    hits = await reader.page(query(request.filters, *extra), SEARCH_KEY, request.order, fetch)
     shown = hits[: request.limit]
-    if len(hits) <= request.limit:
+    if len(hits) < fetch:
         return Page([h.line for h in shown], None)
     # A tie across pages keeps the ids the last page read at that key.
     position = request.position or Position(())

@@ -12,9 +12,18 @@ from typing import Any
 import orjson
 from elasticsearch import AsyncElasticsearch
 
+from collector.errors import BadRequest, ReadUnavailable
 from collector.es_failures import ES_ERRORS, read_refused
-from collector.read.cursor import KeyField, Order, sort
+from collector.read import cursor
+from collector.read.cursor import KeyField, Order, Position, sort
 from collector.read.query import READ_PATTERN, Clause
+
+# Elasticsearch answers at most this many documents a request (index.max_result_window).
+MAX_WINDOW = 10_000
+# Shard failures that mean the query itself is wrong, not the cluster.
+_REFUSED_QUERY = frozenset(
+    {"query_shard_exception", "illegal_argument_exception", "parse_exception", "too_many_clauses"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +41,19 @@ class Seen:
 
     id: str
     key: tuple[int, ...]
+
+
+def _complete(body: dict[str, Any]) -> None:
+    """Raise unless every shard answered in time: a partial answer would skip documents."""
+    shards = body.get("_shards", {})
+    if body.get("timed_out"):
+        raise ReadUnavailable("Elasticsearch did not finish the read in time; retry")
+    if shards.get("failed"):
+        reasons = [f.get("reason", {}) for f in shards.get("failures", [])]
+        text = "; ".join(f"{r.get('type')}: {r.get('reason')}" for r in reasons[:3])
+        if any(r.get("type") in _REFUSED_QUERY for r in reasons):
+            raise BadRequest(f"Elasticsearch refused the query: {text}")
+        raise ReadUnavailable(f"Elasticsearch failed part of the read: {text}")
 
 
 def _line(hit: dict[str, Any]) -> bytes:
@@ -57,6 +79,7 @@ class Reader:
             )
         except ES_ERRORS as exc:
             read_refused(exc)
+        _complete(resp.body)
         hits: list[dict[str, Any]] = resp.body["hits"]["hits"]
         return hits
 
@@ -67,10 +90,24 @@ class Reader:
         hits = await self._search(query=query, sort=sort(key, order), size=size)
         return [Hit(h["_id"], tuple(h["sort"]), _line(h)) for h in hits]
 
-    async def seen(self, query: Clause, key: tuple[KeyField, ...], size: int) -> list[Seen]:
-        """The ids and keys (no bodies) of up to `size` documents matching `query`."""
-        hits = await self._search(query=query, sort=sort(key, "asc"), size=size, source=False)
-        return [Seen(h["_id"], tuple(h["sort"])) for h in hits]
+    async def seen(
+        self, query: Clause, key: tuple[KeyField, ...], most: int, order: Order
+    ) -> list[Seen]:
+        """The ids and keys (no bodies) of up to `most` documents matching `query`, read
+        in pages (Elasticsearch answers at most 10,000 documents a request)."""
+        found: list[Seen] = []
+        position: Position | None = None
+        while len(found) < most:
+            after = [] if position is None else [cursor.after(position, key, order)]
+            clause = {"bool": {"filter": [query, *after]}}
+            size = min(MAX_WINDOW, most - len(found))
+            hits = await self._search(query=clause, sort=sort(key, order), size=size, source=False)
+            for hit in hits:
+                found.append(Seen(hit["_id"], tuple(hit["sort"])))
+                position = (position or Position(())).then(found[-1].key, hit["_id"])
+            if len(hits) < size:
+                break
+        return found
 
     async def count(self, query: Clause) -> int:
         """How many documents match `query` now."""

@@ -125,10 +125,11 @@ def collectors(template: None, tmp_path: Path) -> Iterator[Callable[..., Collect
     """Start collector processes on the test node; stopped after the test."""
     started: list[Collector] = []
 
-    def start(**settings: str) -> Collector:
-        collector = start_collector(tmp_path / f"c{len(started)}", **settings)
+    def start(es_url: str = ES_URL, ready: bool = True, **settings: str) -> Collector:
+        collector = start_collector(tmp_path / f"c{len(started)}", es_url, **settings)
         started.append(collector)
-        wait_until(lambda: request(f"{collector.url}/readyz", None)[0] == 200, 30)
+        if ready:
+            wait_until(lambda: request(f"{collector.url}/readyz", None)[0] == 200, 30)
         return collector
 
     yield start
