@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from elasticsearch import Elasticsearch
 
 from tests.conftest import wait_until
 from tests.integration.readers import READ, Collector, Source, collectors, post
@@ -21,6 +22,16 @@ from tests.programs import ROOT, clean_env
 
 pytestmark = pytest.mark.integration
 __all__ = ["collectors"]  # the fixture
+
+
+def indexed(es: Elasticsearch, host: str, n: int) -> None:
+    """Wait until `n` documents of `host` are searchable."""
+
+    def count() -> bool:
+        es.indices.refresh(index="logs-*")
+        return es.count(index="logs-*", query={"term": {"host.name": host}})["count"] >= n
+
+    wait_until(count, 30)
 
 
 class TailProcess:
@@ -78,7 +89,7 @@ def tail(tmp: Path, url: str, *args: str) -> Iterator[TailProcess]:
 
 
 def test_tail_prints_the_last_lines_then_follows(
-    collectors: Callable[..., Collector], tmp_path: Path
+    collectors: Callable[..., Collector], es: Elasticsearch, tmp_path: Path
 ) -> None:
     """-n 2 prints the two newest lines, then each new line as it is sent; Ctrl-C ends it
     with 130."""
@@ -86,6 +97,8 @@ def test_tail_prints_the_last_lines_then_follows(
     src = Source()
     t = time.time_ns()
     assert post(c, src.batch(("one", t), ("two", t + 1), ("three", t + 2))) == 200
+    indexed(es, src.host, 3)
+    time.sleep(3)  # past the collector's settle delay (2 s): the three lines are the past
     with tail(tmp_path, c.url, "--host", src.host, "-n", "2") as running:
         assert running.wait_lines(2) == ["two", "three"]
         assert post(c, src.batch(("four", time.time_ns()))) == 200

@@ -93,6 +93,7 @@ def test_tail_on_a_terminal_follows_and_stops_on_ctrl_c(
     prompt back with status 130 and no traceback on the screen."""
     term, c = terminal
     api, _ = load(c, es)
+    time.sleep(3)  # past the collector's settle delay (2 s): the four lines are the past
     term.type(f"{LOGPIPE} tail --host {api.host} -n 2")
     term.wait_for("FATAL out of memory")
     assert post(c, api.batch(("ERROR retry failed\n  caused by: timeout", time.time_ns()))) == 200
