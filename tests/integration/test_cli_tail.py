@@ -4,6 +4,7 @@ repeats none."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -146,3 +147,52 @@ def test_a_collector_killed_under_a_tail_loses_and_repeats_no_line(
     said = running.stderr()
     assert "reconnecting" in said
     assert "reconnected after" in said
+
+
+def test_a_tail_that_reads_too_slowly_is_told_what_it_missed(
+    collectors: Callable[..., Collector], tmp_path: Path
+) -> None:
+    """A tail whose output nobody reads for a while falls behind; the collector skips lines
+    for it, and the tail says how many on stderr: printed plus missed is every line."""
+    c = collectors(tail_buffer="10")
+    src = Source()
+    n, filler = 3000, "x" * 8000
+    env = clean_env(LOGPIPE_URL=c.url, LOGPIPE_READ_TOKEN=READ, XDG_CONFIG_HOME=str(tmp_path))
+    err = tmp_path / "tail.err"
+    with err.open("w") as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "logpipe", "tail", "--host", src.host, "-n", "0"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            text=True,
+        )
+    printed: list[str] = []
+    reading = threading.Thread(target=lambda: printed.extend(proc.stdout or []), daemon=True)
+    try:
+        time.sleep(3)  # connected and following before the lines come
+        for start in range(0, n, 500):
+            t = time.time_ns()
+            lines = [(f"{i:05d} {filler}", t + i) for i in range(start, start + 500)]
+            assert post(c, src.batch(*lines)) == 200
+        time.sleep(8)  # the collector reads them all while nobody reads the tail's output
+
+        def missed() -> int:
+            said = re.findall(r"missed (\d+) lines", err.read_text())
+            return sum(int(m) for m in said)
+
+        reading.start()  # a reader at last: the tail catches up
+        wait_until(lambda: len(printed) + missed() >= n, 60)
+        time.sleep(1)  # anything more (a line twice) would come now
+    finally:
+        proc.kill()
+        proc.wait(10)
+        if reading.is_alive():
+            reading.join(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert missed() > 0
+    numbers = [int(line.split(" | ")[1][:5]) for line in printed]
+    assert numbers == sorted(set(numbers))  # in order, none twice
+    assert len(printed) + missed() == n
