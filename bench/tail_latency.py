@@ -9,7 +9,7 @@ tail waits. Lines stamped in the first `--warmup` seconds are left out. Also: ho
 of the indexed lines the tail printed, the lines it was told it missed, and the tail's
 own CPU per line (`/proc/<pid>/stat`). Usage:
     python -m bench.tail_latency [--rate 1000] [--seconds 30] [--containers 10]
-                                 [--tick 0.05] [--append]
+                                 [--tick 0.05] [--collector-env TAIL_SETTLE=1] [--append]
 """
 
 from __future__ import annotations
@@ -80,7 +80,10 @@ def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     folder = services.WORK / f"tail-{run}"
     token, read_token, port = uuid.uuid4().hex, uuid.uuid4().hex, services.free_port()
     dataset, host = f"bench.tail{run}", f"bench-tail-{run}"
-    collector = services.start_collector(folder, port, token, dataset, read_tokens=read_token)
+    settings = dict(kv.split("=", 1) for kv in args.collector_env)
+    collector = services.start_collector(
+        folder, port, token, dataset, read_tokens=read_token, **settings
+    )
     fleet = containers.Fleet(docker.from_env(), run, args.containers, folder / "c", args.tick)
     children = [collector]
     try:
@@ -96,6 +99,7 @@ def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         fleet.control("idle")
         end = time.time_ns()
         indexed = wait_settled(f"logs-{dataset}*", tail)
+        printed = fleet.printed()
         cpu = procstat.usage(tail.proc.pid)[0] - cpu_before
         tail.stop()
     finally:
@@ -107,7 +111,9 @@ def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         (seen - ts) / 1e9 for ts, seen in tail.seen if start + args.warmup * 1e9 <= ts < end
     )
     row = [
+        " ".join(args.collector_env) or "defaults",
         report.fmt(planned),
+        report.fmt(printed),
         report.fmt(len(tail.seen)),
         report.fmt(indexed),
         report.fmt(tail.missed()),
@@ -161,12 +167,15 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=5, help="seconds of lines left out")
     p.add_argument("--containers", type=int, default=10)
     p.add_argument("--tick", type=float, default=0.05, help="seconds between a container's prints")
+    p.add_argument("--collector-env", action="append", default=[], help="KEY=VALUE setting")
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
     measured = report.commit()
     row, notes = measure(args)
     header = [
-        "lines/s",
+        "collector",
+        "lines/s planned",
+        "printed by containers",
         "printed by tail",
         "indexed",
         "missed",
