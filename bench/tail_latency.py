@@ -127,7 +127,8 @@ def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         f"{len(waits):,} lines stamped after the first {args.warmup:.0f} s.",
         "Latency: when the line was read from `logpipe tail --json`'s output minus its "
         "Docker timestamp; it includes the shipper's batching, the collector, "
-        "Elasticsearch's refresh (1 s), the read API's poll (1 s) and settle delay (2 s).",
+        "Elasticsearch's refresh (1 s), the read API's poll and settle delay (by default "
+        "1 s and 2 s; the first column names other settings).",
         "CPU: user + system of the `logpipe tail` process over the run, per line printed.",
     ]
     return row, notes
