@@ -97,17 +97,24 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     flags = Flags(args.url, args.token, args.token_file, args.color, args.config)
     settings = resolve(flags, os.environ)
     filters = filters_of(args, datetime.now(UTC))
+    renderer = renderer_for(args, settings, out)
     if args.command == "search":
-        endpoint = Endpoint(settings.url, settings.token, settings.url_source)
-        request = SearchRequest(filters, args.limit, args.asc, args.page_size)
-        if search(endpoint, request, page_printer(renderer_for(args, settings, out), out)):
-            return EXIT_OK
-        print("logpipe: no line matched", file=err)
-        return EXIT_NO_MATCH
+        return run_search(args, settings, filters, page_printer(renderer, out), err)
     endpoint = Endpoint(settings.url, settings.token, settings.url_source, READ_TIMEOUT)
-    emit, notice = line_printer(renderer_for(args, settings, out), out), notifier(settings, err)
+    emit, notice = line_printer(renderer, out), notifier(settings, err)
     Tail(endpoint, TailRequest(filters, args.lines), emit, notice).run()
-    return EXIT_OK
+    return EXIT_OK  # not reached: a tail ends by a signal, a closed output or an error
+
+
+def run_search(args: argparse.Namespace, settings: Settings, filters: Filters,
+               emit: Callable[[list[Document]], None], err: TextIO) -> int:  # fmt: skip
+    """`logpipe search`: 0 when it printed lines, 1 when none matched."""
+    endpoint = Endpoint(settings.url, settings.token, settings.url_source)
+    request = SearchRequest(filters, args.limit, args.asc, args.page_size)
+    if search(endpoint, request, emit):
+        return EXIT_OK
+    print("logpipe: no line matched", file=err)
+    return EXIT_NO_MATCH
 
 
 def silence_stdout() -> None:

@@ -180,3 +180,22 @@ def test_a_tail_stopped_by_a_signal_ends_with_its_status_quietly(
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     assert (proc.returncode, out, err) == (status, "", "")
+
+
+def test_the_command_line_stays_light(tmp_path: Path) -> None:
+    """Importing the command line pulls in neither shipper, collector, aiohttp nor the
+    Elasticsearch client, so it starts fast and needs none of them."""
+    probe = (
+        "import sys, logpipe.__main__, logpipe.tail, logpipe.search;"
+        "heavy = ('shipper', 'collector', 'aiohttp', 'elasticsearch');"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)}))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=clean_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.strip() == "[]"
