@@ -31,3 +31,21 @@ BULK_MERGED = Counter(
     "Small batches sent to Elasticsearch in one _bulk request together with others.",
 )
 IN_FLIGHT = Gauge("logpipe_collector_batches_in_flight", "Batches being processed now.")
+READ_REQUESTS = Counter(
+    "logpipe_collector_read_requests_total",
+    "Requests to the read API by endpoint (search, tail) and status.",
+    ["endpoint", "status"],
+)
+TAILS_OPEN = Gauge("logpipe_collector_tails_open", "Tails (/v1/tail) open now.")
+TAIL_POLLERS = Gauge(
+    "logpipe_collector_tail_pollers", "Readers of Elasticsearch shared by tails with equal filters."
+)
+TAIL_LINES_SENT = Counter("logpipe_collector_tail_lines_total", "Lines handed to tail readers.")
+TAIL_LINES_LATE = Counter(
+    "logpipe_collector_tail_lines_late_total",
+    "Lines that became searchable after the settle delay and were sent after later ones.",
+)
+TAIL_LINES_MISSED = Counter(
+    "logpipe_collector_tail_lines_missed_total",
+    "Lines skipped for tail readers that were too slow.",
+)

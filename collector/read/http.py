@@ -9,10 +9,11 @@ middleware answers them as JSON. A tail's errors after its first byte end the st
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import ClientConnectionResetError, web
 
+from collector import metrics
 from collector.config import CollectorConfig
 from collector.errors import CollectorError
 from collector.es_client import elasticsearch_client
@@ -30,6 +31,8 @@ NDJSON = "application/x-ndjson"
 NEXT_CURSOR = "Logpipe-Next-Cursor"
 PATH_SEARCH = "/v1/search"
 PATH_TAIL = "/v1/tail"
+_ENDPOINTS = {PATH_SEARCH: "search", PATH_TAIL: "tail"}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ReadState:
@@ -74,7 +77,7 @@ async def tail(request: web.Request) -> web.StreamResponse:
         time.time_ns(),
         state.config.read_max_query_chars,
     )
-    subscriber, poller = state.hub.open(wanted.filters)
+    subscriber, poller = await state.hub.open(wanted.filters)
     try:
         return await _stream(request, state, reader, wanted, subscriber, poller.position)
     finally:
@@ -90,17 +93,17 @@ async def _stream(
     start: Position,
 ) -> web.StreamResponse:
     pages = catch_up(reader, wanted, start)
-    first: list[Delivery] = await anext(
-        pages, []
-    )  # before the answer starts: a failure is still a JSON 503
+    # Before the answer starts, a failure is still a JSON 503.
+    first: list[Delivery] = await anext(pages, [])
     response = web.StreamResponse(headers=_SSE_HEADERS)
     await response.prepare(request)
-    sent: set[str] = set()
+    # The ids a late line of the poller may repeat: those of the poller's late window.
+    sent = Sent(start.key[0] - int(state.config.tail_late_window * 1000))
     try:
         await _send(response, first, sent)
         async for page in pages:
             await _send(response, page, sent)
-        await _follow(response, subscriber, sent, state.config.tail_heartbeat)
+        await _follow(response, subscriber, sent.ids, state.config.tail_heartbeat)
     except CollectorError:
         pass  # Elasticsearch failed during the catch-up: the reader resumes with its last id
     except (ConnectionResetError, ClientConnectionResetError):
@@ -115,9 +118,17 @@ _SSE_HEADERS = {
 }
 
 
-async def _send(response: web.StreamResponse, page: list[Delivery], sent: set[str]) -> None:
-    for delivery in page:
-        sent.add(delivery.doc_id)
+class Sent:
+    """The ids of the lines a tail's start sent that arrived since `since` (epoch ms)."""
+
+    def __init__(self, since: int) -> None:
+        self.since = since
+        self.ids: set[str] = set()
+
+
+async def _send(response: web.StreamResponse, page: list[Delivery], sent: Sent) -> None:
+    sent.ids.update(d.doc_id for d in page if d.arrival >= sent.since)
+    metrics.TAIL_LINES_SENT.inc(len(page))
     if page:
         await response.write(b"".join(events.line_event(d.event_id, d.document) for d in page))
 
@@ -131,9 +142,22 @@ async def _follow(
         # A late line the catch-up already sent is not sent twice.
         fresh = [d for d in lines if d.doc_id not in caught_up]
         chunk = b"".join(events.line_event(d.event_id, d.document) for d in fresh)
+        metrics.TAIL_LINES_SENT.inc(len(fresh))
         if missed:
             chunk += events.missed_event(missed)
+            metrics.TAIL_LINES_MISSED.inc(missed)
         await response.write(chunk or events.KEEPALIVE)
+
+
+@web.middleware
+async def count_reads(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count read requests by endpoint and the status answered (errors made JSON included:
+    this middleware runs outside app.py's)."""
+    response = await handler(request)
+    endpoint = _ENDPOINTS.get(request.path)
+    if endpoint is not None:
+        metrics.READ_REQUESTS.labels(endpoint, str(response.status)).inc()
+    return response
 
 
 def add_routes(app: web.Application, config: CollectorConfig, access: Access) -> None:
@@ -142,6 +166,7 @@ def add_routes(app: web.Application, config: CollectorConfig, access: Access) ->
     app[READ_KEY] = state
     app.router.add_get(PATH_SEARCH, search)
     app.router.add_get(PATH_TAIL, tail)
+    app.middlewares.insert(0, count_reads)
 
     async def client(app: web.Application) -> AsyncIterator[None]:
         if not access.reading_on:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from collector import metrics
 from collector.errors import TooMany
 from collector.read.filters import Filters
 from collector.read.poller import Pace, Poller
@@ -21,31 +22,46 @@ class Hub:
         self.max_tails, self.buffer = max_tails, buffer
         self._pollers: dict[Filters, tuple[Poller, asyncio.Task[None]]] = {}
         self.open_tails = 0
+        self._starting = asyncio.Lock()  # two first tails of a filter start one poller
 
-    def open(self, filters: Filters) -> tuple[Subscriber, Poller]:
-        """A new tail on `filters` (times aside), or TooMany past the bound."""
+    async def open(self, filters: Filters) -> tuple[Subscriber, Poller]:
+        """A new tail on `filters` (times aside), or TooMany past the bound (or the
+        failure of a new poller's first read: Elasticsearch cannot answer)."""
         if self.open_tails >= self.max_tails:
             raise TooMany(
                 f"{self.open_tails} tails are open on this collector, its limit "
                 "(LOGPIPE_TAIL_MAX): close one, or retry later"
             )
-        shared = filters.without_times()
-        if shared not in self._pollers:
-            poller = Poller(self.reader, shared, self.pace)
-            self._pollers[shared] = (poller, asyncio.create_task(poller.run(), name="tail"))
-        poller = self._pollers[shared][0]
+        self.open_tails += 1
+        metrics.TAILS_OPEN.inc()
+        try:
+            poller = await self._poller(filters.without_times())
+        except BaseException:
+            self.open_tails -= 1
+            metrics.TAILS_OPEN.dec()
+            raise
         subscriber = Subscriber(self.buffer)
         poller.subscribers.add(subscriber)
-        self.open_tails += 1
         return subscriber, poller
+
+    async def _poller(self, shared: Filters) -> Poller:
+        async with self._starting:
+            if shared not in self._pollers:
+                poller = Poller(self.reader, shared, self.pace)
+                await poller.start()
+                self._pollers[shared] = (poller, asyncio.create_task(poller.run(), name="tail"))
+                metrics.TAIL_POLLERS.inc()
+            return self._pollers[shared][0]
 
     def close(self, subscriber: Subscriber, poller: Poller) -> None:
         """The tail is gone; its poller stops when it was the last of its filter."""
         poller.subscribers.discard(subscriber)
         self.open_tails -= 1
+        metrics.TAILS_OPEN.dec()
         if not poller.subscribers:
             _, task = self._pollers.pop(poller.filters)
             task.cancel()
+            metrics.TAIL_POLLERS.dec()
 
     async def shutdown(self) -> None:
         """End every tail's stream and stop the pollers (the collector is stopping)."""

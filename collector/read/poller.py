@@ -25,6 +25,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from collector import metrics
 from collector.errors import CollectorError
 from collector.read import cursor
 from collector.read.cursor import TAIL_KEY, Position
@@ -75,7 +76,6 @@ class Poller:
         self._recent: dict[str, int] = {}  # id -> arrival (ms) of the lines of the window
         self._by_age: list[tuple[int, str]] = []
         self._floor = 0  # arrival before which the window is not tracked (after a cap)
-        self._seeded = False
         self._failing = False
 
     @property
@@ -99,12 +99,13 @@ class Poller:
                         "tail cannot read Elasticsearch; retrying", extra={"reason": str(exc)}
                     )
                 self._failing = True
+            except Exception:
+                # A bug must not leave its tails waiting silently for ever: say so, go on.
+                log.exception("tail poller failed; retrying")
             await asyncio.sleep(self.pace.interval)
 
     async def poll(self) -> None:
         """One round: what arrived since the position, then what turned up late."""
-        if not self._seeded:
-            await self._seed()
         horizon = self._now_ms() - self._settle_ms
         for _ in range(PAGES_PER_POLL):
             extra = (cursor.after(self.position, TAIL_KEY, "asc"), _arrived(0, horizon))
@@ -124,7 +125,7 @@ class Poller:
         self._offer(hit)
 
     def _offer(self, hit: Hit) -> None:
-        delivery = Delivery(event_id(self.position), hit.id, hit.line)
+        delivery = Delivery(event_id(self.position), hit.id, hit.line, hit.key[0])
         for subscriber in self.subscribers:
             subscriber.offer(delivery)
 
@@ -147,8 +148,10 @@ class Poller:
         self._forget_below(low)
         return low, high
 
-    async def _seed(self) -> None:
-        """Remember the lines of the window before the start as sent: they are the past."""
+    async def start(self) -> None:
+        """Remember the lines of the window before the start as sent: they are the past
+        (a tail's own start reads them). Done before any tail uses the poller, so that a
+        line turning up late is either seen here or sent by the poller, never neither."""
         low, high = self._window()
         window = query(self.filters, _arrived(low, high))
         seen = await self.reader.seen(window, TAIL_KEY, MAX_RECENT, "desc")
@@ -157,7 +160,6 @@ class Poller:
         for doc in seen:
             if doc.key[0] >= self._floor:
                 self._remember(doc.id, doc.key[0])
-        self._seeded = True
 
     async def _late(self) -> None:
         """Send the lines of the window that became searchable after their turn."""
@@ -173,3 +175,4 @@ class Poller:
                 if hit.id not in self._recent:
                     self._remember(hit.id, hit.key[0])
                     self._offer(hit)
+                    metrics.TAIL_LINES_LATE.inc()

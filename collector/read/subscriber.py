@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A line for the reader: the event id that resumes after it, its document, its id."""
+    """A line for the reader: the event id that resumes after it, its document, its id,
+    and when it arrived at a collector (`event.ingested`, epoch ms)."""
 
     event_id: str
     doc_id: str
     document: bytes
+    arrival: int
 
 
 class Subscriber:

@@ -54,7 +54,7 @@ def _deliveries(hits: list[Hit], start: Position) -> tuple[list[Delivery], Posit
     out = []
     for hit in hits:
         start = start.then(hit.key, hit.id)
-        out.append(Delivery(event_id(start), hit.id, hit.line))
+        out.append(Delivery(event_id(start), hit.id, hit.line, hit.key[0]))
     return out, start
 
 

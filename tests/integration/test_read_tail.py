@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import aiohttp
 import pytest
 from elasticsearch import Elasticsearch
 
@@ -140,3 +141,48 @@ async def test_elasticsearch_gone_is_503(collectors: Callable[..., Collector]) -
         async with tails.session.get(f"{c.url}/v1/search", headers=headers) as resp:
             assert resp.status == 503
             assert "Elasticsearch" in (await resp.json())["error"]
+
+
+async def test_idle_tail_gets_keepalives_and_ends_on_shutdown(
+    collectors: Callable[..., Collector],
+) -> None:
+    """An idle tail gets keepalive comments; SIGTERM ends its stream and the collector exits 0."""
+    c = collectors()
+    async with Tails() as tails:
+        _, tail = await tails.open(c.url, host="nobody-" + str(time.time_ns()), lines="0")
+        assert [(await tail.next()).type for _ in range(2)] == ["keepalive", "keepalive"]
+        stopping = asyncio.create_task(asyncio.to_thread(c.process.stop, 30))
+        with pytest.raises((EOFError, aiohttp.ClientPayloadError)):
+            await tail.lines(1)  # the stream ends: no line comes, and no keepalive for ever
+        assert await stopping == 0
+
+
+async def test_tail_parameters_are_checked(collectors: Callable[..., Collector]) -> None:
+    """until, a bad lines count, or a Last-Event-ID that is no tail's id: 400 naming it."""
+    c = collectors()
+    search_cursor = "eyJ2IjoxLCJvIjoiZGVzYyIsImsiOlsxXSwiaSI6W119"  # a search cursor's shape
+    async with Tails() as tails:
+        for params, last_id, name in [
+            ({"until": "1m"}, None, "until:"),
+            ({"lines": "20000"}, None, "lines:"),
+            ({}, "garbage!", "Last-Event-ID:"),
+            ({}, search_cursor, "Last-Event-ID:"),
+        ]:
+            status, tail = await tails.open(c.url, last_id=last_id, **params)
+            assert status == 400, params
+            assert (await tail.response.json())["error"].startswith(name)
+
+
+async def test_since_limits_the_starting_lines(collectors: Callable[..., Collector]) -> None:
+    """lines=10&since=1m starts with the recent lines only, none older than a minute."""
+    c = collectors()
+    src = Source()
+    t = time.time_ns()
+    old = src.batch(("two minutes ago", t - 120 * 10**9), ("just now", t))
+    assert await asyncio.to_thread(post, c, old) == 200
+    await asyncio.sleep(3)
+    async with Tails() as tails:
+        _, tail = await tails.open(c.url, host=src.host, lines="10", since="1m")
+        assert messages(await tail.lines(1)) == ["just now"]
+        await send(c, src, "next")
+        assert messages(await tail.lines(1)) == ["next"]
