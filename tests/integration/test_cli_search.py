@@ -160,12 +160,14 @@ def test_a_collector_without_read_tokens_is_status_6(
 
 
 def test_a_stopped_collector_is_status_4(collectors: Callable[..., Collector]) -> None:
-    """Once the collector is stopped, search ends with 4 and says it cannot reach it."""
+    """Once the collector is stopped, search and tail end with 4 and say they cannot
+    reach it."""
     c = collectors()
     c.process.stop()
-    proc = logpipe("search", url=c.url)
-    assert proc.returncode == 4
-    assert one_line_error(proc).startswith(f"logpipe: cannot reach the collector at {c.url}")
+    for command in ("search", "tail"):
+        proc = logpipe(command, url=c.url)
+        assert proc.returncode == 4
+        assert one_line_error(proc).startswith(f"logpipe: cannot reach the collector at {c.url}")
 
 
 def test_events_adds_the_containers_lifecycle(
