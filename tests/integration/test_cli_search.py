@@ -131,14 +131,16 @@ def test_no_match_is_status_1(loaded: tuple[Collector, str]) -> None:
 
 
 def test_wrong_tokens_are_status_3_with_the_reason(collectors: Callable[..., Collector]) -> None:
-    """An unknown token is 401, an ingest token 403: both status 3, one line saying so."""
+    """An unknown token is 401, an ingest token 403 (search and tail): status 3, one line
+    saying so."""
     c = collectors()
     proc = logpipe("search", url=c.url, token="not-a-token")
     assert proc.returncode == 3
     assert "did not accept the read token (401)" in one_line_error(proc)
-    proc = logpipe("search", url=c.url, token=INGEST)
-    assert proc.returncode == 3
-    assert "may not read (403)" in one_line_error(proc)
+    for command in ("search", "tail"):
+        proc = logpipe(command, url=c.url, token=INGEST)
+        assert proc.returncode == 3
+        assert "may not read (403)" in one_line_error(proc)
 
 
 def test_a_bad_filter_is_status_5_naming_it(collectors: Callable[..., Collector]) -> None:
