@@ -44,7 +44,8 @@ examples:
   logpipe search oom --since 7d --json | jq -r '.container.name'
 
 QUERY is Elasticsearch's simple_query_string on the message: words (all must match:
-`disk full`), "a phrase", -excluded, a|b (either), prefix*."""
+`disk full`), "a phrase", -excluded, a|b (either), prefix*. A QUERY that starts with -
+goes after --: logpipe search -- '-healthz'."""
 
 TAIL_EXAMPLES = """\
 examples:
