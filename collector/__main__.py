@@ -117,7 +117,10 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
             Sink(elasticsearch_client(config), sink_settings(config))
         )
         runner = web.AppRunner(
-            make_app(config, sink, retention), handle_signals=True, access_log=None
+            make_app(config, sink, retention),
+            handle_signals=True,
+            access_log=None,
+            keepalive_timeout=config.keepalive_timeout,
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

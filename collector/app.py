@@ -1,7 +1,7 @@
 """The collector's HTTP API (aiohttp): ingest, health, readiness and metrics.
 
-This is the only module that deals with aiohttp's request/response types; it turns
-collector errors into JSON answers a person can act on.
+This module and body.py are the only ones that deal with aiohttp's request/response
+types; it turns collector errors into JSON answers a person can act on.
 """
 
 from __future__ import annotations
@@ -12,22 +12,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from collector import batch, metrics
+from collector.body import BodyBudget, read_body
 from collector.config import CollectorConfig
 from collector.enrich import Context
 from collector.errors import (
     BadRequest,
-    PayloadTooLarge,
+    BodyTimeout,
+    Busy,
     ReadUnavailable,
     RetryableSinkError,
+    SenderGone,
     SetupError,
     SinkError,
     UnsupportedMedia,
 )
+from collector.reach import RETRY_AFTER
 from collector.read import http as read_http
 from collector.read.access import Access
 from collector.retention.rules import RulesHolder
@@ -50,6 +52,7 @@ class State:
         self.config = config
         self.access = Access(config.read_tokens_accepted(), config.accepted_tokens())
         self.in_flight = 0
+        self.bodies = BodyBudget(config.body_buffer_bytes)
         self.template_ok = False
         self.template_problem = "index template not checked yet"
         self.context = Context(
@@ -108,37 +111,6 @@ def authenticate(request: web.Request, state: State) -> None:
     state.access.check(request.headers.get("Authorization", ""), "ingest")
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The request body, decompressed, never more than `limit` bytes in memory.
-
-    aiohttp inflates ``Content-Encoding: gzip`` itself, in bounded steps, so counting
-    the bytes it hands out bounds the decompressed size too (a gzip bomb is a 413).
-    """
-    encoding = request.headers.get("Content-Encoding", "identity").lower()
-    if encoding not in ("identity", "", "gzip", "deflate"):
-        raise UnsupportedMedia(f"Content-Encoding '{encoding}' not supported (use gzip or none)")
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"body of {request.content_length} bytes is over the {limit} limit")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.content.iter_chunked(256 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"decompressed body is over the {limit} byte limit")
-            chunks.append(chunk)
-    except (HttpProcessingError, RequestPayloadError) as exc:
-        raise BadRequest(f"body is not valid {encoding}: {_root_cause(exc)}") from exc
-    return b"".join(chunks)
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost reason (zlib's, say), not aiohttp's wrappers around it."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return str(exc) or type(exc).__name__
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -148,6 +120,12 @@ async def ingest(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     try:
         response = await _ingest(request, state)
+    except Busy as exc:
+        response = error_response(503, str(exc))
+    except (BodyTimeout, SenderGone) as exc:
+        metrics.REQUESTS_ABORTED.labels(_ABORT_REASONS[type(exc)]).inc()
+        log.info("request body not received", extra={"reason": str(exc)})
+        response = error_response(exc.status, str(exc))
     except BadRequest as exc:
         response = error_response(exc.status, str(exc))
     except RetryableSinkError as exc:
@@ -163,28 +141,41 @@ async def ingest(request: web.Request) -> web.Response:
     return response
 
 
+_ABORT_REASONS = {BodyTimeout: "body_timeout", SenderGone: "disconnected"}
+
+
 def _admit(request: web.Request, state: State) -> web.Response | None:
     """Refuse a batch before reading it: bad credentials or media, busy, not set up."""
     authenticate(request, state)
     content_type = request.headers.get("Content-Type", NDJSON).split(";")[0].strip().lower()
     if content_type not in (NDJSON, "application/json", "text/plain", "application/octet-stream"):
         raise UnsupportedMedia(f"Content-Type '{content_type}' not supported (send {NDJSON})")
-    if state.in_flight >= state.config.max_in_flight:
-        # Bounded work in progress: memory stays flat, the shipper keeps the batch.
-        return error_response(503, "collector busy: too many batches in flight, retry shortly")
+    _check_room(state)
+    reach = request.app[SINK_KEY].reach
+    if reach.lost:  # at once, rather than after es_retry_seconds of trying
+        return error_response(503, reach.refusal(), retry_after=RETRY_AFTER)
     if not state.template_ok:
         return error_response(503, state.template_problem, retry_after=5)
     return None
+
+
+def _check_room(state: State) -> None:
+    """Bounded work in progress: memory stays flat, the shipper keeps the batch."""
+    if state.in_flight >= state.config.max_in_flight:
+        raise Busy("collector busy: too many batches in flight, retry shortly")
 
 
 async def _ingest(request: web.Request, state: State) -> web.Response:
     refusal = _admit(request, state)
     if refusal is not None:
         return refusal
+    # The body is read before the batch takes a place: a stalled sender holds none.
+    config = state.config
+    body = await read_body(request, config.max_body_bytes, state.bodies, config.body_timeout)
+    _check_room(state)
     state.in_flight += 1
     metrics.IN_FLIGHT.inc()
     try:
-        body = await read_body(request, state.config.max_body_bytes)
         decoded = batch.decode(body, state.context, _now(), state.config.keep_original)
         metrics.RECORDS_RECEIVED.inc(decoded.received)
         outcome = await request.app[SINK_KEY].write(decoded.docs + decoded.dead_letters)
@@ -223,8 +214,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Elasticsearch answers and our template is installed."""
     state = request.app[STATE_KEY]
-    if not await request.app[SINK_KEY].ping():
-        return error_response(503, "Elasticsearch is not reachable")
+    sink = request.app[SINK_KEY]
+    if sink.reach.lost or not await sink.ping():
+        return error_response(503, "Elasticsearch is not reachable", retry_after=RETRY_AFTER)
     await refresh_template_status(request.app)
     if not state.template_ok:
         return error_response(503, state.template_problem)
@@ -257,6 +249,16 @@ async def _watch_template(app: web.Application) -> None:
         await asyncio.sleep(5 if not app[STATE_KEY].template_ok else 60)
 
 
+async def _watch_reach(sink: Sink) -> None:
+    """While Elasticsearch is lost, probe it: after 1 s, then less often, up to every
+    Retry-After (each failed probe costs a warning line of the client)."""
+    delay = 1.0
+    while True:
+        still_lost = sink.reach.lost and not await sink.ping()
+        delay = min(delay * 2, RETRY_AFTER) if still_lost else 1.0
+        await asyncio.sleep(delay)
+
+
 def make_app(
     config: CollectorConfig, sink: Sink, retention: RulesHolder | None = None
 ) -> web.Application:
@@ -276,10 +278,14 @@ def make_app(
     read_http.add_routes(app, config, app[STATE_KEY].access)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_watch_template(app))
+        tasks = [
+            asyncio.create_task(_watch_template(app)),
+            asyncio.create_task(_watch_reach(app[SINK_KEY])),
+        ]
         yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     app.cleanup_ctx.append(background)
     return app

@@ -155,3 +155,35 @@ def _reason(answer: dict[str, Any]) -> str:
     if isinstance(cause, dict):
         text += f" (caused by {cause.get('type', 'error')}: {cause.get('reason', '')})"
     return text
+
+
+# How Elasticsearch starts the (filtered) answer to a request where every item is stored.
+_CLEAN = b'{"errors":false'
+
+
+def read_answer(raw: bytes) -> dict[str, Any] | None:
+    """A _bulk answer (None if it is no JSON object); when it starts by saying no item
+    failed, only that flag is read.
+
+    Every item of a clean answer is stored, so its statuses (a few thousand) tell nothing;
+    any other answer, 409s of documents already there included, is read whole.
+    """
+    if raw.startswith(_CLEAN) and raw[len(_CLEAN) : len(_CLEAN) + 1] in (b",", b"}"):
+        return {"errors": False}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def refusal(raw: bytes) -> str:
+    """Elasticsearch's reason for refusing a whole request (its error type and reason)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw[:500].decode("utf-8", "replace") or "no reason given"
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return str(error or body)[:500]
+    return f"{error.get('type', 'error')}: {error.get('reason', '')}"

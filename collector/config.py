@@ -9,7 +9,14 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -134,6 +141,25 @@ class CollectorConfig(BaseSettings):
     max_body_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest accepted request body, decompressed."
     )
+    body_timeout: float = Field(
+        20,
+        gt=0,
+        description="Seconds a sender has to deliver a whole request body; a sender that "
+        "stalls longer is answered 408 and disconnected. Together with es_retry_seconds it "
+        "stays below the shipper's request_timeout.",
+    )
+    body_buffer_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Bytes of request bodies still being received, over all requests at once; "
+        "a body that would go past it is answered 503 + Retry-After. At least max_body_bytes.",
+    )
+    keepalive_timeout: float = Field(
+        75,
+        gt=0,
+        description="Seconds an idle connection (no request yet, or between requests) stays "
+        "open; a load balancer in front must close its idle upstream connections sooner.",
+    )
     bulk_max_bytes: int = Field(
         8 * 1024 * 1024, ge=64 * 1024, description="Largest _bulk request sent to Elasticsearch."
     )
@@ -198,6 +224,16 @@ class CollectorConfig(BaseSettings):
         for url in urls:
             check_url(url, "http://localhost:9200")
         return urls
+
+    @field_validator("body_buffer_bytes")
+    @classmethod
+    def _body_buffer(cls, size: int, info: ValidationInfo) -> int:
+        largest = info.data.get("max_body_bytes")
+        if largest is not None and size < largest:
+            raise ValueError(
+                f"{size} is below max_body_bytes ({largest}): the largest body could never be read"
+            )
+        return size
 
     @field_validator("kibana_url")
     @classmethod

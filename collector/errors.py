@@ -8,7 +8,10 @@
     │   ├── NotFound           the read API is off (no read tokens) (404)
     │   ├── PayloadTooLarge    body or its decompressed size over the limit (413)
     │   ├── UnsupportedMedia   Content-Type or Content-Encoding we do not read (415)
+    │   ├── BodyTimeout        the body did not arrive within body_timeout (408)
+    │   ├── SenderGone         the sender closed its connection before the body ended
     │   └── TooMany            too many tails at once, or Elasticsearch refused a read (429)
+    ├── Busy                   no room for another batch or body now (503 + Retry-After)
     ├── SinkError              Elasticsearch could not take the batch now
     │   └── RetryableSinkError 429, 5xx, connection errors, timeouts: try again later
     ├── ReadUnavailable        Elasticsearch cannot answer a read now (503)
@@ -17,7 +20,7 @@
     └── RetentionError         Elasticsearch failed a rollover, listing or deletion
 
 Only the edge modules convert foreign exceptions into these, with ``raise ... from exc``:
-app.py and kibana.py those of aiohttp, es_failures.py those of elasticsearch (for
+app.py, body.py and kibana.py those of aiohttp, es_failures.py those of elasticsearch (for
 sink.py, the read API and the retention lifecycle alike).
 """
 
@@ -72,6 +75,20 @@ class UnsupportedMedia(BadRequest):
     """A Content-Type or Content-Encoding the collector does not read."""
 
     status = 415
+
+
+class BodyTimeout(BadRequest):
+    """The sender stalled: the body did not arrive within the time allowed."""
+
+    status = 408
+
+
+class SenderGone(BadRequest):
+    """The sender closed its connection mid-body; nobody is left to answer."""
+
+
+class Busy(CollectorError):
+    """The collector holds as much work as it may: the sender should retry shortly."""
 
 
 class SinkError(CollectorError):

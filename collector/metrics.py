@@ -31,6 +31,21 @@ BULK_MERGED = Counter(
     "Small batches sent to Elasticsearch in one _bulk request together with others.",
 )
 IN_FLIGHT = Gauge("logpipe_collector_batches_in_flight", "Batches being processed now.")
+BODIES_READING = Gauge(
+    "logpipe_collector_bodies_reading", "Request bodies being received now (before a place)."
+)
+REQUESTS_ABORTED = Counter(
+    "logpipe_collector_requests_aborted_total",
+    "Ingest requests whose body never arrived whole: the sender stalled past body_timeout "
+    "(body_timeout) or closed the connection (disconnected).",
+    ["reason"],
+)
+for _reason in ("body_timeout", "disconnected"):
+    REQUESTS_ABORTED.labels(_reason)  # shown as 0 from the start
+ES_REACHABLE = Gauge(
+    "logpipe_collector_elasticsearch_reachable",
+    "1 while Elasticsearch answers; 0 once no node answered and a probe failed.",
+)
 READ_REQUESTS = Counter(
     "logpipe_collector_read_requests_total",
     "Requests to the read API by endpoint (search, tail) and status.",

@@ -19,12 +19,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from elastic_transport import BaseAsyncNode, HttpHeaders
 from elasticsearch import AsyncElasticsearch, TransportError
 
 from collector import deadletter, metrics
-from collector.bulk import FILTER, Outcome, Round, chunks, encode, encode_all, settle
+from collector.bulk import (
+    FILTER,
+    Outcome,
+    Round,
+    chunks,
+    encode,
+    encode_all,
+    read_answer,
+    refusal,
+    settle,
+)
 from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
 from collector.es_failures import (
@@ -35,6 +44,7 @@ from collector.es_failures import (
     template_unreadable,
 )
 from collector.merge import Answer, Merger
+from collector.reach import RETRY_AFTER, Reach
 from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, TEMPLATE_VERSION
 
 __all__ = ["Outcome", "Sink", "SinkSettings", "encode"]
@@ -46,8 +56,6 @@ _PROBE_TIMEOUT = 5.0
 
 _BULK_TARGET = f"/_bulk?filter_path={FILTER}"
 _BULK_HEADERS = {"content-type": "application/x-ndjson", "accept": "application/json"}
-# How Elasticsearch starts the (filtered) answer to a request where every item is stored.
-_CLEAN = b'{"errors":false'
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,7 @@ class Sink:
         self._es = es
         self._settings = settings or SinkSettings()
         self._requests = asyncio.Semaphore(self._settings.concurrency)
+        self.reach = Reach()
         # The client's own headers (credentials), for the _bulk requests sent past it.
         self._bulk_headers = HttpHeaders({**es._headers, **_BULK_HEADERS})
         self._merger = Merger(
@@ -130,6 +139,8 @@ class Sink:
             if not result.retry:
                 break
             metrics.RECORDS_RETRIED.inc(len(result.retry))
+            if await self._lost(result.why):
+                raise RetryableSinkError(self.reach.refusal(), retry_after=RETRY_AFTER)
             if time.monotonic() + delay >= deadline:
                 raise RetryableSinkError(
                     f"Elasticsearch did not take {len(result.retry)} documents in time "
@@ -195,10 +206,12 @@ class Sink:
                 )
             except TransportError as exc:  # connection refused or reset, timeout, TLS
                 pool.mark_dead(node)  # as the client does: another node, if any, goes next
+                self.reach.no_answer(node)
                 return None, None, bulk_failure(exc).why
             finally:
                 metrics.BULK_SECONDS.observe(time.perf_counter() - started)
         pool.mark_live(node)
+        self.reach.answered()
         status = resp.meta.status
         if status >= 300:  # a refusal as a whole raises SinkError
             return None, status, bulk_refusal(status, refusal(resp.body)).why
@@ -229,6 +242,15 @@ class Sink:
         await self._send(items[:half], outcome, result, deadline)
         await self._send(items[half:], outcome, result, deadline)
 
+    async def _lost(self, why: str) -> bool:
+        """Whether Elasticsearch is lost: already known, or no node answered and a probe
+        fails now too (one dropped connection alone is retried as usual)."""
+        nodes = len(self._es.transport.node_pool.all())
+        silent = not self.reach.lost and self.reach.every_node_silent(nodes)
+        if silent and not await self.ping():
+            self.reach.lose(why)
+        return self.reach.lost
+
     async def ping(self) -> bool:
         """Whether Elasticsearch answers at all (within a few seconds)."""
         try:
@@ -236,6 +258,7 @@ class Sink:
             resp = await es.cluster.health(timeout="1s")
         except ES_ERRORS:
             return False
+        self.reach.answered()
         return bool(resp.body.get("status"))
 
     async def check_template(self) -> None:
@@ -267,34 +290,6 @@ class Sink:
             await self._es.indices.put_index_template(name=TEMPLATE_NAME, **body)
         except ES_ERRORS as exc:
             template_not_installed(exc)
-
-
-def read_answer(raw: bytes) -> dict[str, Any] | None:
-    """A _bulk answer (None if it is no JSON object); when it starts by saying no item
-    failed, only that flag is read.
-
-    Every item of a clean answer is stored, so its statuses (a few thousand) tell nothing;
-    any other answer, 409s of documents already there included, is read whole.
-    """
-    if raw.startswith(_CLEAN) and raw[len(_CLEAN) : len(_CLEAN) + 1] in (b",", b"}"):
-        return {"errors": False}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def refusal(raw: bytes) -> str:
-    """Elasticsearch's reason for refusing a whole request (its error type and reason)."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw[:500].decode("utf-8", "replace") or "no reason given"
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return str(error or body)[:500]
-    return f"{error.get('type', 'error')}: {error.get('reason', '')}"
 
 
 def _log_refused(refused: list[tuple[Doc, str]]) -> None:

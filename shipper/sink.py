@@ -217,7 +217,7 @@ def _judge(url: str, status: int, answer: bytes, retry_after: float | None) -> N
         metrics.BATCHES_FAILED.labels("partial").inc()
         log.error("collector rejected lines of a batch", extra={"url": url, "reason": message})
         return
-    if status == 429 or status >= 500:
+    if status in (408, 429) or status >= 500:  # 408: the body reached it too slowly
         metrics.BATCHES_FAILED.labels(f"http_{status}").inc()
         raise RetryableDelivery(f"{url} answered {status}: {message}", retry_after)
     reason = {401: "unauthorized", 403: "forbidden", 413: "too_large"}.get(status, f"http_{status}")

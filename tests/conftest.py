@@ -297,8 +297,11 @@ PRIVATE_ES_USER = "logpipe-es"
 class PrivateElasticsearch:
     """A single node of our own (512m heap, own port and data dir); the shared one stays up."""
 
-    def __init__(self, url: str, pid: int, client: Elasticsearch) -> None:
+    def __init__(
+        self, url: str, pid: int, client: Elasticsearch, argv: list[str], root: Path
+    ) -> None:
         self.url, self.pid, self.client = url, pid, client
+        self.argv, self.root = argv, root
 
     def pause(self) -> None:
         """SIGSTOP the node: connections are accepted by the kernel, nothing answers."""
@@ -307,6 +310,17 @@ class PrivateElasticsearch:
     def resume(self) -> None:
         """SIGCONT the node."""
         os.kill(self.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        """Stop the node (SIGTERM) and wait until it is gone: nothing listens on its port."""
+        os.kill(self.pid, signal.SIGTERM)
+        wait_until(lambda: not Path(f"/proc/{self.pid}").exists(), 120)
+
+    def start(self) -> None:
+        """Start the stopped node again, same ports and data, and wait until it is yellow."""
+        subprocess.run(self.argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pid = int((self.root / "es.pid").read_text())
+        wait_until(lambda: _get_json(f"{self.url}/_cluster/health?wait_for_status=yellow"), 180, 1)
 
 
 def _private_es_java() -> str:
@@ -317,8 +331,9 @@ def _private_es_java() -> str:
     pytest.fail("no Java 21+ under /usr/lib/jvm for the private Elasticsearch: run .ci/install")
 
 
-def _start_private_es(root: Path) -> tuple[str, int]:
-    """Unpack the distribution under `root` and start it in the background: (url, pid)."""
+def _start_private_es(root: Path) -> tuple[str, int, list[str]]:
+    """Unpack the distribution under `root` and start it in the background: (url, pid, the
+    command that started it)."""
     zip_path = (
         Path.home() / ".m2/repository/org/elasticsearch/distribution/integ-test-zip"
         f"/elasticsearch/{PRIVATE_ES_VERSION}/elasticsearch-{PRIVATE_ES_VERSION}.zip"
@@ -350,7 +365,7 @@ def _start_private_es(root: Path) -> tuple[str, int]:
     else:
         argv = ["bash", "-c", command]
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return f"http://127.0.0.1:{port}", int((root / "es.pid").read_text())
+    return f"http://127.0.0.1:{port}", int((root / "es.pid").read_text()), argv
 
 
 @pytest.fixture(scope="session")
@@ -358,13 +373,15 @@ def private_es() -> Iterator[PrivateElasticsearch]:
     """A private Elasticsearch node for the session, without our template until `setup`."""
     root = Path(tempfile.mkdtemp(prefix="logpipe-private-es-"))
     root.chmod(0o755)  # the unprivileged user must reach it
-    url, pid = _start_private_es(root)
+    url, pid, argv = _start_private_es(root)
     client = Elasticsearch(url, request_timeout=60)
     try:
         wait_until(lambda: _get_json(f"{url}/_cluster/health?wait_for_status=yellow"), 180, 1)
-        yield PrivateElasticsearch(url, pid, client)
+        node = PrivateElasticsearch(url, pid, client, argv, root)
+        yield node
     finally:
         client.close()
+        pid = int((root / "es.pid").read_text()) if (root / "es.pid").exists() else pid
         for sig in (signal.SIGCONT, signal.SIGTERM):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)

@@ -296,20 +296,24 @@ async def test_unsupported_media_is_415(api: Api) -> None:
 
 
 @integration
-async def test_busy_collector_answers_503_with_retry_after(template: None) -> None:
+async def test_busy_collector_answers_503_with_retry_after(
+    template: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With max_in_flight batches open, another is refused at once with 503 + Retry-After."""
     release = asyncio.Event()
     t = ts0()
-
-    async def slow_body() -> AsyncIterator[bytes]:
-        yield source() + b"\n"
-        await release.wait()
-        yield log("late", t) + b"\n"
-
     async with running(max_in_flight=1) as api:
         await wait_ready(api)
-        first = asyncio.create_task(api.post(slow_body()))
-        for _ in range(100):  # until the first batch is being read
+        sink = api.client.app[app_module.SINK_KEY]
+        write = sink.write
+
+        async def held_write(docs: Any) -> Any:
+            await release.wait()  # Elasticsearch slow to answer: the batch stays in flight
+            return await write(docs)
+
+        monkeypatch.setattr(sink, "write", held_write)
+        first = asyncio.create_task(api.post(body(source(), log("first", t))))
+        for _ in range(100):  # until the first batch holds the one place
             if api.client.app[app_module.STATE_KEY].in_flight:
                 break
             await asyncio.sleep(0.02)

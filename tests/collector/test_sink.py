@@ -64,9 +64,11 @@ async def test_per_item_429_is_retried_until_indexed() -> None:
 
 @pytest.mark.parametrize("failure", [whole(503), whole(500), whole(429), "drop", "hang"])
 async def test_transient_failures_are_retried(failure: Any) -> None:
-    """A 5xx/429 answer, a dropped connection or a timeout is retried until it succeeds."""
+    """A 5xx/429 answer, a dropped connection or a timeout is retried until it succeeds
+    (a node that answers the probe is not taken for lost)."""
     async with fake_es(failure, failure, ok) as es, Sink(es.client(), FAST) as s:
         outcome = await s.write(docs(3))
+        assert not s.reach.lost
     assert outcome.indexed == 3
     assert len(es.requests) == 3
 
@@ -101,13 +103,15 @@ async def test_deadline_answers_retry_later(failure: Any, status: int) -> None:
 
 
 async def test_unreachable_elasticsearch_is_retryable() -> None:
-    """Connection refused is a transient failure: a 503 for the shipper, not an error."""
-    settings = SinkSettings(retry_deadline=0.3, backoff_initial=0.05)
+    """Connection refused is a transient failure: a 503 for the shipper, not an error;
+    with the probe failing too, at once (not after the retry deadline), until it answers."""
+    settings = SinkSettings(retry_deadline=300, backoff_initial=0.05)
     client = AsyncElasticsearch(f"http://127.0.0.1:{free_port()}", max_retries=0)
     async with Sink(client, settings) as s:
         with pytest.raises(RetryableSinkError, match="cannot reach Elasticsearch") as caught:
-            await s.write(docs(1))
-    assert caught.value.status == 503
+            await asyncio.wait_for(s.write(docs(1)), 60)
+        assert s.reach.lost
+    assert (caught.value.status, caught.value.retry_after) == (503, 5)
 
 
 async def test_conflict_counts_as_already_indexed() -> None:

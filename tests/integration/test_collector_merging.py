@@ -17,7 +17,7 @@ from elasticsearch import Elasticsearch
 
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS
-from tests.conftest import Process, wait_until
+from tests.conftest import ES_URL, Process, wait_until
 from tests.integration.test_collector_outages import collector, metric
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def test_small_batches_share_requests_and_keep_their_own_answers(
 ) -> None:
     token = uuid.uuid4().hex
     # A long wait, so that the six meet however slowly they come in.
-    _, url = collector("http://127.0.0.1:9200", token, bulk_merge_wait="1")
+    _, url = collector(ES_URL, token, bulk_merge_wait="1")
     run = uuid.uuid4().hex[:8]
     hosts = [f"merge-{run}-{i}" for i in range(BATCHES)]
     bodies = [small_batch(host, refused=i == 2) for i, host in enumerate(hosts)]

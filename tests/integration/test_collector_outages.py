@@ -18,6 +18,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,14 @@ from elasticsearch import Elasticsearch, NotFoundError
 
 from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, index_template
 from collector.wire import NDJSON, PATH_LOGS
-from tests.conftest import Pipeline, PrivateElasticsearch, Process, free_port, wait_until
+from tests.conftest import (
+    ES_URL,
+    Pipeline,
+    PrivateElasticsearch,
+    Process,
+    free_port,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 FALLBACK = "logpipe-test-fallback"
@@ -131,7 +139,7 @@ def test_serve_says_setup_is_missing_and_setup_is_idempotent(
     remove_template(private_es)
     token = uuid.uuid4().hex
     proc, url = collector(private_es.url, token)
-    batch = _batch(1, "hello")
+    batch = batch_body(1, "hello")
     status, answer, _ = http(url + "/readyz")
     assert (status, "run `logpipe-collector setup`" in answer["error"]) == (503, True)
     status, answer, headers = http(url + PATH_LOGS, batch, token)
@@ -162,6 +170,23 @@ def test_serve_says_setup_is_missing_and_setup_is_idempotent(
     [backing] = private_es.client.indices.get(index=stream).body.values()
     assert backing["settings"]["index"]["number_of_shards"] == "2"
     ensure_template(private_es)  # back to defaults for other tests
+
+
+def test_two_setups_at_once_both_succeed_and_agree(es: Elasticsearch, template: None) -> None:
+    """Two `setup` processes started together on the same node both succeed, and the
+    template is the one either installs alone, three times over."""
+    expected = index_template()
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda _: setup_command(ES_URL), range(2)))
+        for run in runs:
+            assert run.returncode == 0, run.stderr
+            assert "Traceback" not in run.stderr
+            assert "index template 'logpipe' installed" in run.stderr
+        installed = _template(es)
+        assert installed["version"] == expected["version"]
+        assert installed["index_patterns"] == expected["index_patterns"]
+        assert installed["template"]["mappings"] == expected["template"]["mappings"]
 
 
 def test_setup_narrows_a_template_that_took_every_logs_stream(
@@ -195,7 +220,8 @@ def test_setup_narrows_a_template_that_took_every_logs_stream(
     assert es.count(index=stream)["count"] == 2
 
 
-def _batch(n: int, text: str, host: str = "outage-host") -> bytes:
+def batch_body(n: int, text: str, host: str = "outage-host") -> bytes:
+    """A wire batch of one source and `n` log lines with fresh timestamps (new ids)."""
     source = {
         "kind": "source",
         "src": 0,
@@ -275,6 +301,52 @@ def test_elasticsearch_paused_mid_load_loses_and_duplicates_nothing(
     assert metric(url, "logpipe_collector_records_retried_total") >= 1
 
 
+def test_elasticsearch_stopped_is_answered_503_at_once_and_nothing_is_lost(
+    private_es: PrivateElasticsearch,
+    pipeline_factory: Callable[..., Pipeline],
+    docker_client: docker.DockerClient,
+) -> None:
+    """Stop the only node while lines flow: batches and /readyz get 503 + Retry-After at once
+    (not after es_retry_seconds), and once the node is back every line is indexed once."""
+    ensure_template(private_es)
+    # Ten minutes of retrying: an answer within the test client's 30 s comes from knowing
+    # that no node answers, not from giving up.
+    p = pipeline_factory(collector_es_url=private_es.url, collector_es_retry_seconds="600")
+    p.es = private_es.client
+    p.start()
+    n = 2000
+    script = (
+        f'i=1; while [ $i -le {n} ]; do echo "stop line $i"; '
+        "[ $((i % 50)) = 0 ] && sleep 0.1; i=$((i+1)); done"
+    )
+    docker_client.containers.run(
+        "busybox:latest", ["sh", "-c", script], detach=True, network_mode="none", labels=p.labels
+    )
+    query = {"exists": {"field": "stream"}}
+    url = f"http://127.0.0.1:{p.port}"
+    p.wait_count(1, query)
+    indexed_before_stop = p.count(query)
+    private_es.stop()
+    try:
+        wait_until(lambda: metric(url, "logpipe_collector_elasticsearch_reachable") == 0, 120)
+        status, answer, headers = http(url + PATH_LOGS, batch_body(3, "while down"), p.token)
+        assert (status, headers["Retry-After"]) == (503, "5"), answer
+        assert "Elasticsearch cannot be reached" in answer["error"]
+        status, answer, headers = http(url + "/readyz")
+        assert (status, headers["Retry-After"]) == (503, "5"), answer
+    finally:
+        private_es.start()
+    wait_until(lambda: metric(url, "logpipe_collector_elasticsearch_reachable") == 1, 60)
+    wait_until(lambda: http(url + "/readyz")[0] == 200, 60)
+    p.wait_count(n, query, timeout=180)
+    docs = p.docs(query)
+    counts = Counter(d["message"] for d in docs)
+    assert set(counts) == {f"stop line {i}" for i in range(1, n + 1)}
+    assert max(counts.values()) == 1, "a line was indexed twice"
+    assert len(docs) == n
+    assert indexed_before_stop < n, "every line was in before the stop: the test proved nothing"
+
+
 def test_memory_stays_flat_while_elasticsearch_is_paused(
     private_es: PrivateElasticsearch, collector: Callable[..., tuple[Process, str]]
 ) -> None:
@@ -285,7 +357,7 @@ def test_memory_stays_flat_while_elasticsearch_is_paused(
     wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
     assert proc.proc is not None
     pid = proc.proc.pid
-    batches = [_batch(2000, f"flood {k} " + "x" * 400) for k in range(4)]  # ~1 MB each
+    batches = [batch_body(2000, f"flood {k} " + "x" * 400) for k in range(4)]  # ~1 MB each
     private_es.pause()
     try:
         statuses, rss = asyncio.run(_flood(url, token, batches, pid, rounds=6))

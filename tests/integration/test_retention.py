@@ -226,6 +226,67 @@ async def test_two_collectors_applying_at_once_delete_each_index_once(
     )
 
 
+@pytest.fixture
+async def ns_alone(es: AsyncElasticsearch) -> AsyncIterator[str]:
+    """A second namespace of this test alone, for the same data under one collector."""
+    name = f"rt{uuid.uuid4().hex[:10]}"
+    yield name
+    await apply(es, _rules(**NEVER_ROLL), _clock(10_000), f"logs-*-{name}")
+
+
+def _shape(
+    before: dict[str, list[str]], after: dict[str, list[str]], ns: str
+) -> dict[str, tuple[tuple[int, ...], int]]:
+    """Per stream (namespace left out): which of its former indices remain, by position,
+    and how many indices it has that it did not have before."""
+    return {
+        stream.removesuffix(ns): (
+            tuple(i for i, name in enumerate(before[stream]) if name in after[stream]),
+            len([name for name in after[stream] if name not in before[stream]]),
+        )
+        for stream in before
+    }
+
+
+def _changed(results: list[Applied], ns: str) -> tuple[list[str], list[str]]:
+    """Streams rolled over and indices deleted by these steps together, sorted, each once
+    per time it happened (namespace left out of the stream names)."""
+    rolled = sorted(s.removesuffix(ns) for r in results for s in r.rolled_over)
+    deleted = sorted(i for r in results for i in r.deleted)
+    return rolled, deleted
+
+
+@pytest.mark.parametrize("rollover", [ROLL_EVERY_DOC, NEVER_ROLL], ids=["rolls", "keeps"])
+async def test_three_collectors_stepping_at_once_do_what_one_step_does(
+    es: AsyncElasticsearch, ns: str, ns_alone: str, rollover: dict[str, int]
+) -> None:
+    """Three lifecycle steps at the same (injected) moment, each with its own client, leave
+    every stream as one step alone leaves the same data: each rollover and each deletion
+    happens once, no step fails, and every stream keeps a write index that takes writes."""
+    rules, later = _rules(**rollover), _clock(20)
+    ctx, backing = await _two_generations(es, ns)
+    _, backing_alone = await _two_generations(es, ns_alone)
+
+    alone = await apply(es, rules, later, f"logs-*-{ns_alone}")
+    async with (
+        AsyncElasticsearch(ES_URL, request_timeout=60) as second,
+        AsyncElasticsearch(ES_URL, request_timeout=60) as third,
+    ):
+        together: list[Applied] = await asyncio.gather(
+            *(apply(client, rules, later, f"logs-*-{ns}") for client in (es, second, third))
+        )
+
+    after, after_alone = await _backing(es, ns), await _backing(es, ns_alone)
+    assert _shape(backing, after, ns) == _shape(backing_alone, after_alone, ns_alone)
+    rolled, deleted = _changed(together, ns)
+    assert rolled == _changed([alone], ns_alone)[0]
+    assert len(deleted) == len(set(deleted)) == len(alone.deleted)
+    assert all(after[stream] for stream in backing), "a stream lost its write index"
+    web = _source("web-1", ns)
+    await _index(es, ctx, [(web, "debug"), (web, "info")])
+    assert sum([len(i) for i in (await _backing(es, ns)).values()]) == sum(map(len, after.values()))
+
+
 def _write_rules(path: Path, keep_debug: str) -> None:
     rule = f"{{match: {{level: debug}}, keep: {keep_debug}, name: debug}}"
     path.write_text(f"retention:\n  rules:\n    - {rule}\n")
