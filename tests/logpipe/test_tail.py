@@ -11,7 +11,7 @@ from logpipe.client import Endpoint
 from logpipe.document import Document
 from logpipe.errors import AuthError, BadQuery, LogpipeError, Unreachable
 from logpipe.query import Filters
-from logpipe.tail import MAX_LINES, Tail, TailRequest
+from logpipe.tail import MAX_LINES, Position, Tail, TailRequest
 from tests.conftest import free_port
 from tests.logpipe.fake_collector import Reply, Script, doc, error, fake_collector, line_event
 
@@ -179,3 +179,18 @@ def test_too_many_tails_is_waited_out_after_the_first_connection() -> None:
     assert rec.printed == ["one", "two"]
     assert 5.0 in rec.waits
     assert len(script.requests) == 4
+
+
+def test_a_reconnect_without_an_id_keeps_a_later_since_of_the_user() -> None:
+    """The user's --since wins over "since the first connection" when it is later; with an
+    id, only the id and the filters are sent (the collector ignores `lines` then)."""
+    since = datetime(2026, 12, 2, 9, 59, 55, tzinfo=UTC)
+    request = TailRequest(Filters(since=since, level="warn"), lines=5)
+    position = Position(connected_at=NOW)
+    params, headers = position.params(request)
+    assert dict(params)["since"] == "2026-12-02T09:59:55Z"
+    assert (dict(params)["lines"], headers) == (str(MAX_LINES), {})
+    position.last_id = "c7"
+    params, headers = position.params(request)
+    assert params == [("since", "2026-12-02T09:59:55Z"), ("level", "warn")]
+    assert headers == {"Last-Event-ID": "c7"}
