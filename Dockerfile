@@ -25,6 +25,7 @@ RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.tom
 COPY LICENSE ./
 COPY shipper/ shipper/
 COPY collector/ collector/
+COPY logpipe/ logpipe/
 # The Kibana saved objects that `logpipe-collector setup --kibana-url` imports: installed
 # as the package data collector/dashboards/.
 COPY dashboards/ dashboards/

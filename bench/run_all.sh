@@ -11,6 +11,7 @@ python3 -m bench.collector_load --seconds 20 --ceiling-seconds 15 --repeat 2 --u
 python3 -m bench.pipeline --containers 10 --rates 1000,5000,max --read-ceiling --append
 python3 -m bench.pipeline --containers 1 --rates 1000,5000 --append
 python3 -m bench.pipeline --containers 100 --rates 1000,5000 --append
+python3 -m bench.tailcost --containers 10 --rate 5000 --rounds 2 --append
 # The peers are optional prebuilt binaries (bench/README.md, Setup): runs that need
 # logspout are skipped without it; bench.sidebyside skips the rows of a missing peer.
 if python3 -c 'import sys; from bench import peers; sys.exit(not peers.find(None).binaries[peers.LOGSPOUT])'; then

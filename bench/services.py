@@ -40,7 +40,7 @@ def measured_commit() -> str:
 
 
 def code_dir() -> Path:
-    """Where the collector, shipper and load generator are run from."""
+    """Where the collector, shipper, load generator and `logpipe` are run from."""
     if CODE == "worktree":
         return ROOT
     sha = measured_commit()
@@ -49,7 +49,7 @@ def code_dir() -> Path:
         tmp = WORK / f"src-{sha[:12]}.tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(
-            ["git", "archive", sha, "collector", "shipper", "bench"],
+            ["git", "archive", sha, "collector", "shipper", "logpipe", "bench"],
             cwd=ROOT, capture_output=True, check=True,
         ).stdout  # fmt: skip
         subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)

@@ -25,8 +25,11 @@ from collector.config import (
 from collector.errors import CollectorError, ConfigError
 from collector.es_client import elasticsearch_client, sink_settings
 from collector.kibana import KibanaSettings, import_saved_objects
+from collector.reload import ConfigFile, watch
 from collector.retention.cli import add_commands as add_retention_commands
 from collector.retention.lifecycle import RetentionState, lifecycle_loop
+from collector.rules.cli import add_commands as add_rules_commands
+from collector.rules.engine import ParsingRules, engine_of
 from collector.runtime import EXIT_CONFIG, EXIT_RUNTIME, installed_version, tune_gc, tune_malloc
 from collector.sink import Sink
 from collector.templates import INDEX_PATTERNS, index_template
@@ -111,13 +114,16 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
     check_auth(config)
     host, port = _listen(config)
     tls = server_ssl(config)
-    retention = RetentionState(config.retention, config_path)
+    file = ConfigFile(config_path)
+    retention = RetentionState(config.retention, file=file)
+    parsing = ParsingRules(engine_of(config))
+    file.subscribe(parsing.take)
     async with contextlib.AsyncExitStack() as stack:
         sink = await stack.enter_async_context(
             Sink(elasticsearch_client(config), sink_settings(config))
         )
         runner = web.AppRunner(
-            make_app(config, sink, retention),
+            make_app(config, sink, retention, parsing),
             handle_signals=True,
             access_log=None,
             keepalive_timeout=config.keepalive_timeout,
@@ -136,6 +142,8 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
         stack.push_async_callback(lifecycle_es.close)
         lifecycle = asyncio.create_task(lifecycle_loop(retention, lifecycle_es), name="retention")
         stack.push_async_callback(_cancel, lifecycle)
+        watcher = asyncio.create_task(watch(file), name="config-watch")
+        stack.push_async_callback(_cancel, watcher)
         tune_gc()
         tune_malloc()
         await asyncio.Event().wait()
@@ -180,6 +188,7 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
             shards=config.index.shards,
             replicas=config.index.replicas,
             refresh_interval=config.index.refresh_interval,
+            fields=engine_of(config).fields,
         )
         await sink.install_template(body)
         print("index template 'logpipe' installed for " + " ".join(INDEX_PATTERNS), file=sys.stderr)
@@ -244,6 +253,7 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_retention_commands(sub)
+    add_rules_commands(sub)
     _add_common(p, sub)
     return p
 
@@ -279,7 +289,7 @@ def run_command(args: argparse.Namespace) -> int:
         asyncio.run(serve(config, args.config))
     elif args.command == "setup":
         asyncio.run(setup(config, args))
-    elif args.command == "retention":
+    elif args.command in ("retention", "rules"):
         return int(args.handler(args))
     return 0
 

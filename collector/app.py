@@ -7,7 +7,6 @@ types; it turns collector errors into JSON answers a person can act on.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -23,18 +22,21 @@ from collector.errors import (
     BadRequest,
     BodyTimeout,
     Busy,
+    ReadUnavailable,
     RetryableSinkError,
     SenderGone,
     SetupError,
     SinkError,
-    Unauthorized,
     UnsupportedMedia,
 )
 from collector.reach import RETRY_AFTER
+from collector.read import http as read_http
+from collector.read.access import Access
 from collector.retention.rules import RulesHolder
+from collector.rules.engine import ParsingRules, engine_of
 from collector.runtime import fast_zlib
 from collector.sink import Sink
-from collector.templates import DEADLETTER_STREAM
+from collector.templates import DEADLETTER_STREAM, unmapped
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult, LineError
 
 log = logging.getLogger("logpipe.collector.app")
@@ -47,9 +49,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class State:
     """What the handlers share: config, the in-flight bound, template status."""
 
-    def __init__(self, config: CollectorConfig, retention: RulesHolder | None = None) -> None:
+    def __init__(
+        self,
+        config: CollectorConfig,
+        retention: RulesHolder | None = None,
+        parsing: ParsingRules | None = None,
+    ) -> None:
         self.config = config
-        self.tokens = [t.encode() for t in config.accepted_tokens()]
+        self.access = Access(config.read_tokens_accepted(), config.accepted_tokens())
+        self.unmapped: list[str] = []
         self.in_flight = 0
         self.bodies = BodyBudget(config.body_buffer_bytes)
         self.template_ok = False
@@ -59,6 +67,7 @@ class State:
             namespace=config.routing.namespace,
             environment=config.environment,
             retention=retention or RulesHolder(config.retention),
+            parsing=parsing or ParsingRules(engine_of(config)),
         )
 
 
@@ -78,9 +87,13 @@ def error_response(
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer aiohttp's own 404/405/413 as JSON too, and a bug as a JSON 500."""
+    """Answer the collector's errors, aiohttp's own 404/405/413, and a bug as JSON."""
     try:
         return await handler(request)
+    except BadRequest as exc:
+        return error_response(exc.status, str(exc), retry_after=5)
+    except ReadUnavailable as exc:
+        return error_response(exc.status, str(exc), retry_after=5)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -100,20 +113,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def authenticate(request: web.Request, state: State) -> None:
-    """Raise Unauthorized unless a configured bearer token is presented."""
+    """Raise Unauthorized unless an ingest token is presented (Forbidden for a read token)."""
     if state.config.auth == "none":
         return
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented:
-        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    given = presented.strip().encode()
-    # Compare against every token so timing says nothing about which one nearly matched.
-    matched = False
-    for token in state.tokens:
-        matched |= hmac.compare_digest(given, token)
-    if not matched:
-        raise Unauthorized("bearer token not accepted: check LOGPIPE_TOKEN on the shipper")
+    state.access.check(request.headers.get("Authorization", ""), "ingest")
 
 
 def _now() -> str:
@@ -183,6 +186,7 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
     try:
         decoded = batch.decode(body, state.context, _now(), state.config.keep_original)
         metrics.RECORDS_RECEIVED.inc(decoded.received)
+        metrics.count_rules(decoded.rules.dropped, decoded.rules.failures, decoded.rules.redactions)
         outcome = await request.app[SINK_KEY].write(decoded.docs + decoded.dead_letters)
     finally:
         state.in_flight -= 1
@@ -192,10 +196,12 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         indexed=outcome.indexed,
         duplicates=outcome.duplicates,
         dead_lettered=outcome.dead_lettered,
+        dropped=sum(decoded.rules.dropped.values()),
     )
     if decoded.errors:
         return _partial(decoded.errors, result)
-    return web.json_response(result.model_dump())
+    # `dropped` appears only when a drop rule dropped lines: other answers stay as they were.
+    return web.json_response(result.model_dump(exclude=None if result.dropped else {"dropped"}))
 
 
 def _partial(errors: list[LineError], result: IngestResult) -> web.Response:
@@ -239,19 +245,39 @@ async def refresh_template_status(app: web.Application) -> None:
     """Check the index template and remember the answer for the ingest handler."""
     state = app[STATE_KEY]
     try:
-        await app[SINK_KEY].check_template()
+        mapped = await app[SINK_KEY].check_template()
     except SetupError as exc:
         if state.template_ok or state.template_problem != str(exc):
             log.error("cannot accept logs yet", extra={"reason": str(exc)})
         state.template_ok, state.template_problem = False, str(exc)
     else:
         state.template_ok = True
+        _check_fields(state, mapped)
+
+
+def _check_fields(state: State, mapped: dict[str, str]) -> None:
+    """Say (once per change) which typed fields of the rules the template does not map."""
+    missing = unmapped(state.context.parsing.engine.fields, mapped)
+    if missing and missing != state.unmapped:
+        log.warning(
+            "the index template does not map typed fields the parsing rules declare: run "
+            "`logpipe-collector setup` with this config (new backing indices get them; until "
+            "then numbers and text are mapped by their JSON type)",
+            extra={"fields": missing},
+        )
+    state.unmapped = missing
 
 
 async def _watch_template(app: web.Application) -> None:
+    state = app[STATE_KEY]
     while True:
+        engine = state.context.parsing.engine
         await refresh_template_status(app)
-        await asyncio.sleep(5 if not app[STATE_KEY].template_ok else 60)
+        # Every 60 s once ready; sooner when not, or when a reload changed the rules.
+        for _ in range(1 if not state.template_ok else 12):
+            await asyncio.sleep(5)
+            if state.context.parsing.engine is not engine:
+                break
 
 
 async def _watch_reach(sink: Sink) -> None:
@@ -265,21 +291,26 @@ async def _watch_reach(sink: Sink) -> None:
 
 
 def make_app(
-    config: CollectorConfig, sink: Sink, retention: RulesHolder | None = None
+    config: CollectorConfig,
+    sink: Sink,
+    retention: RulesHolder | None = None,
+    parsing: ParsingRules | None = None,
 ) -> web.Application:
     """The aiohttp application; the caller owns the sink's lifecycle.
 
     `retention` is the holder of the rules in force (reloaded by the lifecycle loop);
-    routing reads it for every record.
+    routing reads it for every record. `parsing` holds the parsing rules in force, read
+    once per batch.
     """
     fast_zlib()  # process-wide; here so that every app, tests' too, inflates the same way
     app = web.Application(middlewares=[json_errors], client_max_size=config.max_body_bytes)
-    app[STATE_KEY] = State(config, retention)
+    app[STATE_KEY] = State(config, retention, parsing)
     app[SINK_KEY] = sink
     app.router.add_post(PATH_LOGS, ingest)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    read_http.add_routes(app, config, app[STATE_KEY].access)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
         tasks = [

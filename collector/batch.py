@@ -5,6 +5,11 @@ A line that is not valid JSON, or off-schema, or refers to an unknown source, be
 the good lines of the same batch are never lost and the bad ones never vanish. Invalid
 UTF-8 is not a reason to refuse a line: it is replaced (U+FFFD) and the document tagged
 ``invalid_utf8``.
+
+With parsing rules or redaction in force each log line goes through them instead
+(collector/rules/document.py): a line a ``drop`` rule takes is counted under the
+rule's name, never indexed and never lost; the others are redacted and get the rule's
+typed fields and time.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pydantic import ValidationError
 from collector.deadletter import unreadable_line
 from collector.enrich import Context, Doc, event_document, gap_document, log_document
 from collector.parse import parse
+from collector.rules.document import Tallies, ruled_document
 from collector.wire import MAX_NS, Event, Gap, LineError, Log, LogFields, Source, read_line
 
 _KINDS = "'source', 'log', 'event' or 'gap'"
@@ -29,6 +35,8 @@ class Decoded:
     dead_letters: list[Doc] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     received: int = 0
+    # What the parsing rules did: lines dropped, failures, masks put in, per rule.
+    rules: Tallies = field(default_factory=Tallies)
 
 
 def describe(exc: ValidationError) -> str:
@@ -73,6 +81,8 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     docs = out.docs
     sources: dict[int, Source] = {}
     received = 0
+    engine = ctx.parsing.engine
+    ruled = bool(engine)  # once per batch: without rules a line pays one local test
     for number, raw in enumerate(body.split(b"\n"), start=1):
         if not raw or raw.isspace():
             continue
@@ -80,11 +90,18 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
         try:
             line, bad_utf8 = read_line(raw)
         except ValidationError as exc:
-            _reject(out, raw, number, describe(exc), ingested)
+            _reject(out, raw, number, describe(exc), ingested, ctx)
             continue
         if type(line) is LogFields or type(line) is Log:  # nearly every line: inlined
             source = sources.get(line.src)
             if source is not None and line.ts <= MAX_NS:
+                if ruled:
+                    doc = ruled_document(
+                        engine, out.rules, source, line, ctx, ingested, keep_original, bad_utf8
+                    )
+                    if doc is not None:
+                        docs.append(doc)
+                    continue
                 parsed = parse(line.message, source.hints.parser, keep_original)
                 if bad_utf8:
                     parsed.flags.append("invalid_utf8")
@@ -96,16 +113,22 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
         source = sources.get(line.src)
         if source is None:
             unknown = f"src {line.src} not declared by an earlier 'source' line"
-            _reject(out, raw, number, unknown, ingested)
+            _reject(out, raw, number, unknown, ingested, ctx)
         elif (problem := _out_of_range(line)) is not None:
-            _reject(out, raw, number, problem, ingested)
+            _reject(out, raw, number, problem, ingested, ctx)
         else:
             docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
     out.received = received
     return out
 
 
-def _reject(out: Decoded, raw: bytes, number: int, reason: str, ingested: str) -> None:
+def _reject(
+    out: Decoded, raw: bytes, number: int, reason: str, ingested: str, ctx: Context
+) -> None:
+    engine = ctx.parsing.engine
+    if engine.masks:  # a wire line that does not read may still carry a secret: mask it
+        text = engine.masking.text(raw.decode("utf-8", "replace"), out.rules.redactions)
+        raw = text.encode("utf-8", "surrogatepass")
     out.errors.append(LineError(line=number, error=reason))
     out.dead_letters.append(unreadable_line(raw, number, reason, ingested))
 

@@ -27,7 +27,9 @@ from pydantic_settings import (
 from collector import envnames
 from collector.commas import split_commas
 from collector.errors import ConfigError
-from collector.retention.rules import RetentionConfig
+from collector.retention.rules import Duration, RetentionConfig
+from collector.rules.config import RuleList
+from collector.rules.masking import RedactConfig
 from collector.wire import NAME_PART_PATTERN
 
 
@@ -80,6 +82,60 @@ class CollectorConfig(BaseSettings):
     tokens_file: Path | None = Field(None, description="File with one accepted token per line.")
     auth: Literal["token", "none"] = Field(
         "token", description="'none' accepts unauthenticated batches (warns loudly)."
+    )
+    read_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Bearer tokens that may use the read API (/v1/search, /v1/tail), "
+        "comma-separated; without any, the read API answers 404. Separate from `tokens`: "
+        "an ingest token cannot read, a read token cannot send logs.",
+    )
+    read_tokens_file: Path | None = Field(
+        None, description="File with one read token per line (added to read_tokens)."
+    )
+    read_max_query_chars: int = Field(
+        1024, ge=16, le=8192, description="Longest free-text query `q` of the read API (400 above)."
+    )
+    read_timeout: float = Field(
+        30, gt=0, le=300, description="Seconds one Elasticsearch read of the read API may take."
+    )
+    tail_max: int = Field(
+        50,
+        ge=1,
+        le=10000,
+        description="Tails (/v1/tail) open at once on this collector; more are answered 429.",
+    )
+    tail_poll_interval: float = Field(
+        1.0,
+        ge=0.1,
+        le=60,
+        description="Seconds between a tail's reads of Elasticsearch (tails with the same "
+        "filters share one reader); about the refresh interval.",
+    )
+    tail_settle: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="Seconds a line waits after its arrival at a collector (event.ingested) "
+        "before tails send it, so lines arriving together are sent in order; lines that "
+        "take longer to become searchable come after the others (tail_late_window).",
+    )
+    tail_late_window: float = Field(
+        30,
+        ge=0,
+        le=600,
+        description="Seconds after its arrival within which a line that became searchable "
+        "late is still sent to the tails open then (memory: the ids of this many seconds "
+        "of lines, per distinct tail filter).",
+    )
+    tail_buffer: int = Field(
+        1000,
+        ge=10,
+        le=1_000_000,
+        description="Lines held for one slow tail reader; past it the reader gets a `missed` "
+        "event with the count, and ingest is never slowed.",
+    )
+    tail_heartbeat: float = Field(
+        15, gt=0, le=15, description="Seconds between keepalive comments on an idle tail."
     )
     tls_cert: Path | None = Field(None, description="Serve HTTPS with this certificate.")
     tls_key: Path | None = Field(None, description="Private key of tls_cert.")
@@ -148,6 +204,20 @@ class CollectorConfig(BaseSettings):
         default_factory=RetentionConfig,
         description="How long logs are kept (default 14d); see docs/retention.md.",
     )
+    rules: RuleList = Field(
+        default_factory=list,
+        description="Parsing rules: patterns, typed fields, times, drop; see docs/rules.md.",
+    )
+    redact: RedactConfig = Field(
+        default_factory=RedactConfig,
+        description="Redactions applied to every line before it is indexed: builtins "
+        "(bearer, api_key, url_password, password_pair, email, card) and custom patterns.",
+    )
+    timestamp_max_skew: Duration = Field(
+        "1d",
+        description="A time a rule reads from a line that lies further than this from "
+        "Docker's is ignored (the line keeps Docker's time, tagged rule_failure).",
+    )
     kibana_url: str | None = Field(
         None, description="Kibana to import the dashboards into during `setup`."
     )
@@ -160,6 +230,7 @@ class CollectorConfig(BaseSettings):
 
     _split_es_url = field_validator("es_url", mode="before")(split_commas)
     _split_tokens = field_validator("tokens", mode="before")(split_commas)
+    _split_read_tokens = field_validator("read_tokens", mode="before")(split_commas)
 
     @field_validator("es_url")
     @classmethod
@@ -201,11 +272,24 @@ class CollectorConfig(BaseSettings):
 
     def accepted_tokens(self) -> frozenset[str]:
         """Tokens from the setting and the tokens file together."""
-        tokens = set(self.tokens)
-        if self.tokens_file is not None:
-            lines = self.tokens_file.read_text(encoding="utf-8").splitlines()
-            tokens.update(line.strip() for line in lines if line.strip())
-        return frozenset(tokens)
+        return _tokens(self.tokens, self.tokens_file)
+
+    def read_tokens_accepted(self) -> frozenset[str]:
+        """Read tokens from the setting and the read tokens file together."""
+        try:
+            return _tokens(self.read_tokens, self.read_tokens_file)
+        except OSError as exc:
+            raise ConfigError(
+                f"LOGPIPE_READ_TOKENS_FILE: cannot read {self.read_tokens_file}: {exc.strerror}"
+            ) from exc
+
+
+def _tokens(listed: list[str], path: Path | None) -> frozenset[str]:
+    tokens = set(listed)
+    if path is not None:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        tokens.update(line.strip() for line in lines if line.strip())
+    return frozenset(tokens)
 
 
 def check_url(url: str, example: str) -> None:

@@ -16,6 +16,7 @@ from collector.ids import LogIds, ordered_id
 from collector.parse import Http, Parsed
 from collector.retention.rules import RulesHolder
 from collector.routing import Route, route, service_name
+from collector.rules.engine import ParsingRules
 from collector.wire import Event, Gap, Log, LogFields, Source
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
@@ -48,6 +49,8 @@ class Context:
     environment: str | None = None
     # Read per record, so a reload of the retention rules changes routing at once.
     retention: RulesHolder = field(default_factory=RulesHolder)
+    # Read once per batch, so a reload of the parsing rules applies from the next batch.
+    parsing: ParsingRules = field(default_factory=ParsingRules)
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 1 µs more per document

@@ -40,7 +40,9 @@ CI_NAMES = frozenset(
 )
 # Whole families of tooling variables: tests, benchmarks, .ci scripts, .ci/up's ports.
 TOOLING_PREFIXES = ("LOGPIPE_TEST_", "LOGPIPE_BENCH_", "LOGPIPE_CI_", "LOGPIPE_DEMO_")
-TOOLING_NAMES = COMPOSE_NAMES | CI_NAMES
+# Read by the `logpipe` command line, which may share an environment with both programs.
+CLI_NAMES = frozenset({"LOGPIPE_URL", "LOGPIPE_READ_TOKEN", "LOGPIPE_READ_TOKEN_FILE"})
+TOOLING_NAMES = COMPOSE_NAMES | CI_NAMES | CLI_NAMES
 
 
 @dataclass(frozen=True)

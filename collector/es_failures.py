@@ -6,7 +6,8 @@ Each becomes a :class:`Failure`, retryable (429, 5xx, no answer) or not, and thi
 is the one place that turns them into the collector's errors (``raise ... from exc``):
 :class:`~collector.errors.SinkError` for a bulk request refused as a whole (the retryable
 ones are sent again until the deadline, then a RetryableSinkError), SetupError for the
-index template, RetentionError for a step of the retention lifecycle.
+index template, RetentionError for a step of the retention lifecycle, and what a failed
+read is for the read API (:func:`read_refused`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from typing import NoReturn, TypeVar
 from elasticsearch import ApiError, TransportError
 
 from collector.bulk import retryable
-from collector.errors import CollectorError, SetupError, SinkError
+from collector.errors import (
+    BadRequest,
+    CollectorError,
+    ReadUnavailable,
+    SetupError,
+    SinkError,
+    TooMany,
+)
 from collector.templates import TEMPLATE_NAME
 
 # What the client raises when a request fails.
@@ -136,3 +144,14 @@ def _not_installed(failed: Failure) -> str:
             "built-in `logs` template, or the other tool's), then run setup again"
         )
     return f"cannot install the index template: {failed.text}"
+
+
+def read_refused(exc: ApiError | TransportError) -> NoReturn:
+    """Raise what a failed read is for its reader: 503 (no answer, 5xx), 429 (Elasticsearch
+    overloaded or the query over its limits), 400 (a query it refused: names why)."""
+    failed = failure(exc)
+    if failed.status is None or failed.status >= 500:
+        raise_as(ReadUnavailable, exc, lambda f: f"Elasticsearch cannot answer now: {f.why}")
+    if failed.status == 429:
+        raise_as(TooMany, exc, lambda f: f"Elasticsearch refused the read as too costly: {f.text}")
+    raise_as(BadRequest, exc, lambda f: f"Elasticsearch refused the query: {f.text}")

@@ -30,6 +30,37 @@ BULK_MERGED = Counter(
     "logpipe_collector_bulk_merged_total",
     "Small batches sent to Elasticsearch in one _bulk request together with others.",
 )
+RULE_DROPPED = Counter(
+    "logpipe_collector_rule_dropped_total",
+    "Lines dropped on purpose by a drop rule (never lost: the shipper is told).",
+    ["rule"],
+)
+RULE_FAILURES = Counter(
+    "logpipe_collector_rule_failures_total",
+    "Documents a parsing rule tagged rule_failure (a value not of its type, a bad time).",
+    ["rule"],
+)
+
+
+REDACTIONS = Counter(
+    "logpipe_collector_redactions_total",
+    "Secrets masked before indexing, per redaction (built-in or custom name).",
+    ["redaction"],
+)
+
+
+def count_rules(
+    dropped: dict[str, int], failures: dict[str, int], redactions: dict[str, int]
+) -> None:
+    """Count one batch's drops, failures and masks per rule (once per batch, not per line)."""
+    for rule, n in dropped.items():
+        RULE_DROPPED.labels(rule).inc(n)
+    for rule, n in failures.items():
+        RULE_FAILURES.labels(rule).inc(n)
+    for name, n in redactions.items():
+        REDACTIONS.labels(name).inc(n)
+
+
 IN_FLIGHT = Gauge("logpipe_collector_batches_in_flight", "Batches being processed now.")
 BODIES_READING = Gauge(
     "logpipe_collector_bodies_reading", "Request bodies being received now (before a place)."
@@ -45,4 +76,22 @@ for _reason in ("body_timeout", "disconnected"):
 ES_REACHABLE = Gauge(
     "logpipe_collector_elasticsearch_reachable",
     "1 while Elasticsearch answers; 0 once no node answered and a probe failed.",
+)
+READ_REQUESTS = Counter(
+    "logpipe_collector_read_requests_total",
+    "Requests to the read API by endpoint (search, tail) and status.",
+    ["endpoint", "status"],
+)
+TAILS_OPEN = Gauge("logpipe_collector_tails_open", "Tails (/v1/tail) open now.")
+TAIL_POLLERS = Gauge(
+    "logpipe_collector_tail_pollers", "Readers of Elasticsearch shared by tails with equal filters."
+)
+TAIL_LINES_SENT = Counter("logpipe_collector_tail_lines_total", "Lines handed to tail readers.")
+TAIL_LINES_LATE = Counter(
+    "logpipe_collector_tail_lines_late_total",
+    "Lines that became searchable after the settle delay and were sent after later ones.",
+)
+TAIL_LINES_MISSED = Counter(
+    "logpipe_collector_tail_lines_missed_total",
+    "Lines skipped for tail readers that were too slow.",
 )

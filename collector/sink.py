@@ -45,7 +45,7 @@ from collector.es_failures import (
 )
 from collector.merge import Answer, Merger
 from collector.reach import RETRY_AFTER, Reach
-from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, TEMPLATE_VERSION
+from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, TEMPLATE_VERSION, mapped_fields
 
 __all__ = ["Outcome", "Sink", "SinkSettings", "encode"]
 
@@ -261,8 +261,11 @@ class Sink:
         self.reach.answered()
         return bool(resp.body.get("status"))
 
-    async def check_template(self) -> None:
-        """Raise SetupError unless our index template is installed and current."""
+    async def check_template(self) -> dict[str, str]:
+        """Raise SetupError unless our index template is installed and current.
+
+        Returns the typed fields it maps (name -> type), for the parsing rules to check.
+        """
         try:
             es = self._es.options(request_timeout=_PROBE_TIMEOUT)
             resp = await es.indices.get_index_template(name=TEMPLATE_NAME)
@@ -283,6 +286,7 @@ class Sink:
                 f"index template '{TEMPLATE_NAME}' matches {' '.join(map(str, patterns or []))}, "
                 f"this collector needs {' '.join(INDEX_PATTERNS)}: run `logpipe-collector setup`"
             )
+        return mapped_fields(installed)
 
     async def install_template(self, body: dict[str, Any]) -> None:
         """Create or update our index template (idempotent)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 TEMPLATE_NAME = "logpipe"
@@ -18,7 +19,7 @@ INDEX_PATTERNS = ["logs-*.keep_*-*", "logs-logpipe.deadletter-*"]
 # round number. Matching only our names, it takes nothing from the others.
 TEMPLATE_PRIORITY = 550
 # Bumped whenever the mappings change; `serve` compares it with the installed one.
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 3
 
 _KW = {"type": "keyword", "ignore_above": 1024}
 _DATE = {"type": "date_nanos"}
@@ -58,6 +59,7 @@ MAPPINGS: dict[str, Any] = {
             dataset=_KW,
             ingested={"type": "date"},
             original={"type": "keyword", "index": False, "doc_values": False},
+            created=_DATE,
             duration=_LONG,
             reason=_TEXT,
         ),
@@ -76,16 +78,58 @@ MAPPINGS: dict[str, Any] = {
         "logpipe": _obj(
             parser=_KW,
             lines=_LONG,
+            rule=_KW,
+            rule_failure={"type": "keyword", "ignore_above": 1024},
             gap=_obj(**{"from": _DATE, "to": _DATE, "estimated_lines": _LONG}),
         ),
     },
 }
 
 
+# Typed fields of parsing rules, by the type the rules declare; `setup` maps each by name.
+FIELD_MAPPINGS: dict[str, dict[str, Any]] = {
+    "long": _LONG,
+    "double": {"type": "double"},
+    "boolean": {"type": "boolean"},
+    "ip": {"type": "ip"},
+    "keyword": _KW,
+    "date": {"type": "date"},
+}
+# A typed field the template does not map yet (its rule came after the last `setup`)
+# is still searchable, as its JSON type says: a number as a long or double, text as a
+# keyword (an ip too, until `setup` maps it and the stream rolls over).
+_DYNAMIC = [
+    {f"fields_{kind}": {"path_match": "fields.*", "match_mapping_type": kind, "mapping": spec}}
+    for kind, spec in (
+        ("long", _LONG),
+        ("double", {"type": "double"}),
+        ("boolean", {"type": "boolean"}),
+        ("date", {"type": "date"}),
+        ("string", _KW),
+    )
+]
+
+
+def mappings(fields: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The mappings, with `fields` (name -> type) mapped under the object `fields`."""
+    typed = {name: FIELD_MAPPINGS[kind] for name, kind in sorted((fields or {}).items())}
+    return {
+        **MAPPINGS,
+        "dynamic_templates": _DYNAMIC,
+        "properties": {
+            **MAPPINGS["properties"],
+            "fields": {"type": "object", "dynamic": True, "properties": typed},
+        },
+    }
+
+
 def index_template(
-    shards: int = 1, replicas: int = 0, refresh_interval: str = "1s"
+    shards: int = 1,
+    replicas: int = 0,
+    refresh_interval: str = "1s",
+    fields: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The body of `PUT _index_template/logpipe`."""
+    """The body of `PUT _index_template/logpipe`; `fields` are the rules' typed fields."""
     return {
         "index_patterns": INDEX_PATTERNS,
         "priority": TEMPLATE_PRIORITY,
@@ -98,6 +142,19 @@ def index_template(
                 "number_of_replicas": replicas,
                 "refresh_interval": refresh_interval,
             },
-            "mappings": MAPPINGS,
+            "mappings": mappings(fields),
         },
     }
+
+
+def mapped_fields(installed: Mapping[str, Any]) -> dict[str, str]:
+    """The typed fields (name -> type) an installed template maps under `fields`."""
+    props = installed.get("template", {}).get("mappings", {}).get("properties", {})
+    fields = props.get("fields", {}).get("properties", {})
+    kinds = {str(spec["type"]): kind for kind, spec in FIELD_MAPPINGS.items()}
+    return {name: kinds.get(str(spec.get("type")), "?") for name, spec in fields.items()}
+
+
+def unmapped(needed: Mapping[str, str], mapped: Mapping[str, str]) -> list[str]:
+    """The typed fields the rules need that the template lacks, or maps as another type."""
+    return [f"fields.{name} ({kind})" for name, kind in needed.items() if mapped.get(name) != kind]

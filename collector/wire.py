@@ -306,6 +306,9 @@ class IngestResult(_Wire):
     indexed: int = Field(description="Newly written documents.")
     duplicates: int = Field(description="Documents that already existed (replays).")
     dead_lettered: int = Field(description="Lines stored in the dead-letter data stream.")
+    # received = indexed + duplicates + dead_lettered + dropped. Defaults to 0, so an
+    # answer of an older collector still reads; shippers before it ignore the counts.
+    dropped: int = Field(0, description="Lines dropped on purpose by the collector's drop rules.")
 
 
 class ErrorBody(_Wire):

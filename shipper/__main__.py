@@ -34,6 +34,8 @@ from shipper.sink import CollectorClient
 from shipper.source import Supervisor
 from shipper.spool import Spool
 from shipper.status import make_app
+from shipper.tail.endpoint import Tail
+from shipper.tail.tap import Tap
 
 log = logging.getLogger("logpipe.shipper")
 
@@ -49,9 +51,19 @@ Settings are environment variables (or a .env file):
   DOCKER_HOST            Docker Engine API (default unix:///var/run/docker.sock)
   LOGPIPE_HOST_NAME      host.name on documents (default: the Docker host's name)
   LOGPIPE_HTTP_LISTEN    /healthz, /status and /metrics (default 0.0.0.0:8081)
+  LOGPIPE_TAIL_TOKEN     turns on GET /logs there: this host's lines, live (off when unset;
+                         clients send Authorization: Bearer <token>); at most
+                         LOGPIPE_TAIL_MAX_CLIENTS (default 4) at once
   LOGPIPE_EVENT_LOOP     uvloop, asyncio, or auto (default: uvloop when installed)
 `logpipe-shipper config` prints every setting: its variable, the value in effect, where
-it came from and what it means. See README.md for the per-container logpipe.* labels."""
+it came from and what it means. See README.md for the per-container logpipe.* labels.
+
+Watching this host live (with LOGPIPE_TAIL_TOKEN set):
+  curl -N -H "Authorization: Bearer $LOGPIPE_TAIL_TOKEN" 'http://localhost:8081/logs'
+  curl -N -H "Authorization: Bearer $LOGPIPE_TAIL_TOKEN" \\
+      'http://localhost:8081/logs?name=api*,web&stream=stderr&format=ndjson'
+filters: name and image (globs, comma = any), stream (stdout or stderr);
+format: plain (name | line, the default) or ndjson."""
 
 EPILOG = """\
 `logpipe-shipper config` prints every setting: variable, value in effect, source, meaning.
@@ -59,6 +71,8 @@ exit status: 0 stopped (SIGTERM/SIGINT); 1 a runtime failure; 2 bad configuratio
 command line (the message names the setting to change: an unknown LOGPIPE_* variable, a
 bad value, an unreadable token file or certificate, a state directory it cannot write,
 no Docker socket or no permission to use it, the HTTP port taken)."""
+
+LISTENER_CLOSE = 2.0  # seconds the HTTP listener's requests get to finish at exit
 
 _CONTAINER_ID = re.compile(r"/(?:docker/|docker-|containers/)([0-9a-f]{64})")
 
@@ -112,10 +126,15 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
     async with DockerClient(config.docker_host) as docker, CollectorClient(config) as client:
         host = await host_name(config, docker)
         self_id = config.self_container_id or detect_self_id()
-        supervisor = Supervisor(config, docker, store, inbox, self_id)
+        tap = Tap()
+        tail = Tail(tap, config.tail_token, config.tail_max_clients, config.tail_buffer_lines)
+        supervisor = Supervisor(config, docker, store, inbox, self_id, tap)
         batcher = Batcher(config, inbox, spool, store, host)
         sender = Sender(config, inbox, spool, client, store)
-        runner = web.AppRunner(make_app(supervisor, sender), access_log=None)
+        # A /logs client that stopped reading must not hold the exit up for aiohttp's 60 s.
+        runner = web.AppRunner(
+            make_app(supervisor, sender, tail), access_log=None, shutdown_timeout=LISTENER_CLOSE
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, *address).start()
@@ -132,6 +151,7 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
                 "host": host,
                 "collectors": config.collector_url,
                 "state_dir": str(config.state_dir),
+                "logs_endpoint": "on" if config.tail_token else "off (no LOGPIPE_TAIL_TOKEN)",
             },
         )
         reading = asyncio.create_task(supervisor.run(), name="supervisor")
@@ -141,6 +161,7 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
             asyncio.create_task(sender.run(), name="sender"),
         ]
         await stop.wait()
+        tap.close()  # the /logs streams end, so that the listener can close at once
         await shut_down(config, reading, supervisor, batcher, sender)
         for task in tasks:
             task.cancel()

@@ -55,7 +55,23 @@ class ShipperConfig(BaseSettings):
         description="Docker Engine API address (DOCKER_HOST).",
     )
     host_name: str | None = Field(None, description="host.name on documents (default: dockerd's).")
-    http_listen: str = Field("0.0.0.0:8081", description="Where /healthz, /status, /metrics are.")
+    http_listen: str = Field(
+        "0.0.0.0:8081", description="Where /healthz, /status, /metrics (and /logs) are."
+    )
+    tail_token: str | None = Field(
+        None,
+        description="Bearer token that turns on GET /logs on the HTTP listener: this host's "
+        "lines, live, before any collector sees them. Unset: /logs answers 404.",
+    )
+    tail_max_clients: int = Field(
+        4, ge=1, le=1000, description="Most GET /logs clients at once; more are answered 429."
+    )
+    tail_buffer_lines: int = Field(
+        5000,
+        ge=10,
+        description="Lines queued for one GET /logs client that reads slower than they come; "
+        "past it the client misses lines and is told how many (shipping never waits).",
+    )
     start_at: Literal["beginning", "end"] = Field(
         "beginning", description="For containers never seen before: ship all logs or new ones."
     )
@@ -134,6 +150,11 @@ class ShipperConfig(BaseSettings):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"'{url}' must start with http:// or https://")
         return [url.rstrip("/") for url in urls]
+
+    @field_validator("tail_token")
+    @classmethod
+    def _tail_token(cls, token: str | None) -> str | None:
+        return token.strip() or None if token is not None else None
 
     def bearer_token(self) -> str | None:
         """The token from the setting or the token file (read now: it may be rotated)."""

@@ -6,6 +6,7 @@
     │   ├── DockerUnavailable  socket unreachable, daemon restarting: reconnect with backoff
     │   └── ContainerGone      404/409 for a container that no longer exists
     ├── DemuxError           the log stream broke the frame protocol
+    ├── TailRequestError     a GET /logs request asked for something it cannot have: 400
     └── DeliveryError        the collector did not take a batch
         ├── RetryableDelivery  down, overloaded, 5xx/429, timeouts: keep the batch, retry
         └── RejectedDelivery   401/403 and other answers a retry cannot fix by itself
@@ -39,6 +40,10 @@ class ContainerGone(DockerError):
 
 class DemuxError(ShipperError):
     """A log stream did not follow the frame protocol."""
+
+
+class TailRequestError(ShipperError):
+    """A ``GET /logs`` request's parameters are invalid; the message names the parameter."""
 
 
 class DeliveryError(ShipperError):

@@ -53,6 +53,12 @@ UNCHECKED_ENDS = Counter(
     "Containers (not --rm) removed as their stream ended, before the end of their log"
     " could be checked (docker rm -f of a running container).",
 )
+TAIL_CLIENTS = Gauge("logpipe_shipper_tail_clients", "Clients of GET /logs attached now.")
+TAIL_MISSED = Counter(
+    "logpipe_shipper_tail_missed_total",
+    "Lines a GET /logs client missed because it read slower than they came (its queue was"
+    " full); shipping is not affected.",
+)
 BATCHES_SENT = Counter("logpipe_shipper_batches_sent_total", "Batch requests sent.")
 BATCHES_ACKED = Counter("logpipe_shipper_batches_acked_total", "Batches the collector accepted.")
 BATCHES_FAILED = Counter(

@@ -41,6 +41,7 @@ from shipper.logfiles.root import find_log_files
 from shipper.logfiles.watch import LogFiles
 from shipper.selection import meta_from, skip_reason
 from shipper.skipped import Skipped
+from shipper.tail.tap import Tap
 
 log = logging.getLogger("logpipe.shipper.source")
 
@@ -59,8 +60,10 @@ class Supervisor:
         store: CursorStore,
         out: Inbox,
         self_id: str | None,
+        tap: Tap | None = None,
     ) -> None:
         self.config = config
+        self.tap = tap  # the GET /logs clients, handed each read's lines
         self.docker = docker
         self.store = store
         self.out = out
@@ -194,6 +197,7 @@ class Supervisor:
             complete,
             pace=self.config.read_pace,
             files=self.files,
+            tap=self.tap,
         )
         if inspected:
             follower.learn(summary, meta, skip=False)

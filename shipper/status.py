@@ -1,4 +1,4 @@
-"""The shipper's own HTTP endpoints: /healthz, /status (JSON) and /metrics."""
+"""The shipper's own HTTP endpoints: /healthz, /status (JSON), /metrics; and /logs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from shipper.cursor import Position
 from shipper.deliver import Sender
 from shipper.follow import Follower
 from shipper.source import Supervisor
+from shipper.tail import endpoint
 
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)
 SENDER: web.AppKey[Sender] = web.AppKey("sender", Sender)
@@ -101,12 +102,15 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return resp
 
 
-def make_app(supervisor: Supervisor, sender: Sender) -> web.Application:
-    """The status application."""
+def make_app(supervisor: Supervisor, sender: Sender, tail: endpoint.Tail) -> web.Application:
+    """The status application, with GET /logs (shipper/tail/endpoint.py)."""
     app = web.Application()
     app[SUPERVISOR] = supervisor
     app[SENDER] = sender
+    app[endpoint.TAIL] = tail
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/status", status)
     app.router.add_get("/metrics", metrics_endpoint)
+    # No HEAD: it would hold one of the few /logs places open for a stream never sent.
+    app.router.add_get("/logs", endpoint.logs, allow_head=False)
     return app

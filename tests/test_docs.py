@@ -25,8 +25,12 @@ REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)")
 LINK_TEXT = re.compile(r"!?\[((?:[^\]\\]|\\.)*)\]\([^)]*\)")
 EXTERNAL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:|^//")
 # A repository path named in a code span, e.g. `collector/wire.py` (globs excepted).
-PATH_SPAN = re.compile(r"`((?:shipper|collector|dashboards|docs|tests|bench|\.ci)/[\w./-]*)`")
+PATH_SPAN = re.compile(
+    r"`((?:shipper|collector|logpipe|dashboards|docs|tests|bench|\.ci)/[\w./-]*)`"
+)
 MODULE_ROW = re.compile(r"^\|\s*`([\w.]+\.py)`\s*\|")
+# The code's packages, whose modules docs/architecture.md lists.
+PACKAGES = ("shipper", "collector", "logpipe")
 # Notes kept outside the repository, which readers of the project cannot open.
 OUTSIDE = re.compile(r"DESIGN\.md|DOCKER_LOGS|\.\./shared|/work/shared")
 
@@ -151,13 +155,14 @@ def test_paths_named_in_the_docs_exist() -> None:
 
 
 def code_packages() -> list[str]:
-    """shipper, collector and each package inside them (e.g. collector/parse), as folders."""
-    inits = [*(ROOT / "shipper").rglob("__init__.py"), *(ROOT / "collector").rglob("__init__.py")]
+    """shipper, collector, logpipe and each package inside them (e.g. collector/parse)."""
+    inits = [p for name in PACKAGES for p in (ROOT / name).rglob("__init__.py")]
     return sorted(init.parent.relative_to(ROOT).as_posix() for init in inits)
 
 
-def test_architecture_lists_every_module_of_shipper_and_collector() -> None:
-    """docs/architecture.md has one row per module of each package of shipper/ and collector/."""
+def test_architecture_lists_every_module_of_every_package() -> None:
+    """docs/architecture.md has one row per module of each package of shipper/, collector/ and
+    logpipe/."""
     listed: dict[str, set[str]] = {name: set() for name in code_packages()}
     package = ""
     for line in prose_lines((ROOT / "docs/architecture.md").read_text(encoding="utf-8")):
@@ -179,6 +184,7 @@ def test_architecture_lists_every_module_of_shipper_and_collector() -> None:
         "docs",
         "shipper",
         "collector",
+        "logpipe",
         "tests",
         "bench",
         ".ci",

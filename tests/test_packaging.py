@@ -25,7 +25,15 @@ from collector.kibana import read_saved_objects
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the Dockerfile's build stage copies before `pip install .`: all a build needs.
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "shipper", "collector", "dashboards")
+SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "shipper",
+    "collector",
+    "logpipe",
+    "dashboards",
+)
 # Run in the fresh virtualenv, outside any checkout: what the installed finder sees.
 PROBE = """
 import json
@@ -137,6 +145,23 @@ def test_installed_wheel_finds_the_same_saved_objects_as_the_repository(
 
 
 @pytest.mark.slow
+def test_installed_wheel_has_the_three_console_scripts(wheel: Path, tmp_path: Path) -> None:
+    """`logpipe`, `logpipe-collector` and `logpipe-shipper` run from a fresh virtualenv."""
+    env_dir = tmp_path / "venv"
+    install_into_fresh_venv(env_dir, "--no-index", str(wheel))
+    for script in ("logpipe", "logpipe-collector", "logpipe-shipper"):
+        ran = subprocess.run(
+            [str(env_dir / "bin" / script), "--version"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.startswith(f"{script} "), ran.stdout
+        assert "not installed" not in ran.stdout
+
+
+@pytest.mark.slow
 def test_editable_install_finds_the_source_trees_saved_objects(tmp_path: Path) -> None:
     """`pip install -e` of a source tree finds that tree's dashboards/ from anywhere."""
     src = copy_sources(tmp_path / "src")
@@ -160,11 +185,13 @@ def test_wheel_carries_the_license_and_the_dashboards_as_package_data(wheel: Pat
 
 
 @pytest.mark.slow
-def test_wheel_carries_every_module_of_shipper_and_collector(wheel: Path) -> None:
-    """The wheel holds each .py file of shipper/ and collector/, their subpackages' too."""
+def test_wheel_carries_every_module_of_every_package(wheel: Path) -> None:
+    """The wheel holds each .py file of shipper/, collector/ and logpipe/, subpackages' too."""
     with zipfile.ZipFile(wheel) as archive:
         shipped = {n for n in archive.namelist() if n.endswith(".py")}
-    sources = [*(ROOT / "shipper").rglob("*.py"), *(ROOT / "collector").rglob("*.py")]
+    sources = [
+        p for name in ("shipper", "collector", "logpipe") for p in (ROOT / name).rglob("*.py")
+    ]
     assert shipped == {p.relative_to(ROOT).as_posix() for p in sources}
 
 

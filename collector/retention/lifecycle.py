@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from elasticsearch import AsyncElasticsearch
 from prometheus_client import Counter
 
-from collector.config import load_config
-from collector.errors import ConfigError, RetentionError
+from collector.config import CollectorConfig
+from collector.errors import RetentionError
 from collector.es_failures import Failure, answer_unless
+from collector.reload import ConfigFile, reload_on_sighup
 from collector.retention.facts import ALL_STREAMS, IndexFacts, StreamFacts, es_step, gather_facts
 from collector.retention.rules import RetentionConfig, RetentionRules, RulesHolder, seconds
 
@@ -218,62 +216,27 @@ def _log_deletion(stream: StreamPlan, index: IndexPlan) -> None:
 
 
 class RetentionState(RulesHolder):
-    """The rules in force, reloaded from the config file on SIGHUP or when it changes."""
+    """The rules in force, following the config file (reloaded on SIGHUP or change)."""
 
-    def __init__(self, config: RetentionConfig, path: Path | None = None) -> None:
+    def __init__(
+        self, config: RetentionConfig, path: Path | None = None, file: ConfigFile | None = None
+    ) -> None:
         super().__init__(config)
-        if path is None and os.environ.get("LOGPIPE_CONFIG"):
-            path = Path(os.environ["LOGPIPE_CONFIG"])
-        self.path = path
-        self._stamp = _stamp(path)
+        self.file = file or ConfigFile(path)
+        self.file.subscribe(self._take)
+
+    def _take(self, config: CollectorConfig) -> None:
+        if config.retention != self.rules.config:
+            self.rules = RetentionRules(config.retention)
+            log.info("retention rules reloaded", extra={"config_file": str(self.file.path)})
 
     def reload(self) -> bool:
-        """Re-read and validate the rules; on error log why and keep the old ones."""
-        self._stamp = _stamp(self.path)
-        try:
-            config = load_config(self.path).retention
-        except ConfigError as exc:
-            log.error(
-                "retention rules not reloaded, the previous rules stay in force: %s",
-                exc,
-                extra={"config_file": str(self.path)},
-            )
-            return False
-        if config != self.rules.config:
-            self.rules = RetentionRules(config)
-            log.info("retention rules reloaded", extra={"config_file": str(self.path)})
-        return True
+        """Re-read the config file; on error log why and keep the old rules."""
+        return self.file.reload()
 
     def reload_if_changed(self) -> bool:
         """Reload if the config file changed since the last look; False if it failed."""
-        if self.path is None or _stamp(self.path) == self._stamp:
-            return True
-        return self.reload()
-
-
-def _stamp(path: Path | None) -> tuple[int, int, int] | None:
-    """Identity of the file's content: editors replace files, so the inode counts too."""
-    if path is None:
-        return None
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-@contextmanager
-def _reload_on_sighup(state: RetentionState) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGHUP, state.reload)
-    except (NotImplementedError, RuntimeError, ValueError):
-        yield  # not the main thread, or no signals here: the file watch still works
-        return
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGHUP)
+        return self.file.reload_if_changed()
 
 
 async def lifecycle_loop(
@@ -287,7 +250,7 @@ async def lifecycle_loop(
 
     The rules are reread when the config file changed, and at once on SIGHUP.
     """
-    with _reload_on_sighup(state):
+    with reload_on_sighup(state.file):
         while True:
             state.reload_if_changed()
             try:

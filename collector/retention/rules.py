@@ -8,7 +8,6 @@ name alone. A rule without a ``name`` is named after its duration (``keep_400d``
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -20,10 +19,10 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
+from collector.matching import Match, Matcher
 from collector.templates import DEADLETTER_STREAM
 
 DURATION_PATTERN = r"^[1-9][0-9]{0,6}[smhdw]$"
@@ -70,28 +69,6 @@ def is_duration(text: str) -> bool:
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-Globs = str | list[str]
-
-
-class Match(_Section):
-    """What a record must look like for a rule to apply; every key given must match."""
-
-    service: Globs | None = Field(None, description="Compose service, else container name.")
-    container: Globs | None = Field(None, description="Container name.")
-    image: Globs | None = Field(None, description="Image name, e.g. 'nginx:*'.")
-    label: dict[str, Globs] | None = Field(None, description="Container labels: key -> glob.")
-    namespace: Globs | None = Field(None, description="Data stream namespace.")
-    dataset: Globs | None = Field(None, description="Data stream dataset (before the rule).")
-    level: Globs | None = Field(None, description="Log level, case-insensitive.")
-
-    @field_validator("service", "container", "image", "namespace", "dataset", "level")
-    @classmethod
-    def _not_empty(cls, value: Globs | None) -> Globs | None:
-        if isinstance(value, list) and not value:
-            raise ValueError("an empty list matches nothing: give at least one pattern")
-        return value
 
 
 class Rule(_Section):
@@ -210,52 +187,12 @@ def _rule_label(index: int, raw_rules: object) -> str:
     return f"rule {index + 1}" + (f" ({name})" if isinstance(name, str) else "")
 
 
-def _compile(globs: Globs, lower: bool = False) -> re.Pattern[str]:
-    patterns = [globs] if isinstance(globs, str) else globs
-    if lower:
-        patterns = [p.lower() for p in patterns]
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
-
-
-class _Matcher:
-    """A rule's globs, compiled once."""
-
-    __slots__ = ("fields", "labels", "level", "name")
-
-    def __init__(self, rule: Rule) -> None:
-        match = rule.match
-        self.name = rule.stream_name
-        names = ("service", "container", "image", "namespace", "dataset")
-        self.fields = tuple(
-            (i, _compile(getattr(match, key)))
-            for i, key in enumerate(names)
-            if getattr(match, key) is not None
-        )
-        labels = match.label or {}
-        self.labels = tuple((key, _compile(globs)) for key, globs in labels.items())
-        self.level = None if match.level is None else _compile(match.level, lower=True)
-
-    def matches(
-        self, values: tuple[str, ...], labels: Mapping[str, str], level: str | None
-    ) -> bool:
-        for i, pattern in self.fields:
-            if pattern.match(values[i]) is None:
-                return False
-        for key, pattern in self.labels:
-            value = labels.get(key)
-            if value is None or pattern.match(value) is None:
-                return False
-        if self.level is not None:
-            return level is not None and self.level.match(level.lower()) is not None
-        return True
-
-
 class RetentionRules:
     """The rules compiled for the hot path, and each stream's retention."""
 
     def __init__(self, config: RetentionConfig) -> None:
         self.config = config
-        self._matchers = tuple(_Matcher(rule) for rule in config.rules)
+        self._matchers = tuple(Matcher(rule.stream_name, rule.match) for rule in config.rules)
         self._keep = {config.default: seconds(config.default)}
         for rule in config.rules:
             self._keep[rule.stream_name] = seconds(rule.keep)

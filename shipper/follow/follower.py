@@ -36,6 +36,7 @@ from shipper.logfiles.rotation import file_bytes
 from shipper.logfiles.watch import LogFiles
 from shipper.readahead import ReadAhead
 from shipper.record import Meta
+from shipper.tail.tap import Tap
 
 log = logging.getLogger("logpipe.shipper.follow")
 
@@ -57,9 +58,10 @@ class Follower:
         complete: bool = False,
         pace: float = 0.0,
         files: LogFiles | None = None,
+        tap: Tap | None = None,
     ) -> None:
         self.prestart = prestart  # created, not started yet: poll until it runs
-        self.progress = Progress(meta, positions, Handoff(out))
+        self.progress = Progress(meta, positions, Handoff(out, tap))
         self.wake = asyncio.Event()  # set to retry at once (dockerd is back)
         self._gaps = Gaps(self.progress)
         self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)

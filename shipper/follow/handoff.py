@@ -7,7 +7,9 @@ timeout even if the container prints nothing more: while anything is held, a tim
 task of this container's sleeps until the next due time and queues what is due. The
 hand-offs and the timer take turns (one lock), and each shapes only once it has its
 turn, so a held event sent on its timeout is never overtaken by a later line or mark
-of its stream. What is still held goes out when the container's log has been read to
+of its stream. Each read's lines, as read, also go to the ``GET /logs`` clients
+attached (shipper/tail/), before they are shaped and whatever the queue does: that
+never waits. What is still held goes out when the container's log has been read to
 its end and when following it ends (a stop, a removal, the shipper's shutdown), unless
 a hand-off was cut short: then what was held is left to be read again.
 """
@@ -20,6 +22,7 @@ import time
 from shipper.inbox import Inbox
 from shipper.record import GapRecord, LogRecord, Record
 from shipper.shaping import Read, Shaper
+from shipper.tail.tap import Tap
 
 SLACK = 0.01  # seconds past a due time the timer wakes, so that it is due by then
 
@@ -27,8 +30,9 @@ SLACK = 0.01  # seconds past a due time the timer wakes, so that it is due by th
 class Handoff:
     """Shapes one container's reads and queues them in order; sends held events in time."""
 
-    def __init__(self, out: Inbox) -> None:
+    def __init__(self, out: Inbox, tap: Tap | None = None) -> None:
         self._out = out
+        self._tap = tap
         self._shaper = Shaper()
         self._turn = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
@@ -38,6 +42,9 @@ class Handoff:
         """Queue the records of one read of the container, shaped, in order."""
         if not records:
             return
+        tap = self._tap
+        if tap is not None and tap.subscribers:
+            tap.publish(records)  # as read, before shaping: never waits
         await self._out.admit(records)
         idle = self._timer is None and not self._turn.locked()
         if idle and self._shaper.passes(records[0].meta):

@@ -28,6 +28,7 @@ from collector.app import make_app
 from collector.config import CollectorConfig
 from collector.deadletter import unreadable_line
 from collector.ids import ordered_id
+from collector.read import access as access_module
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS
@@ -263,7 +264,7 @@ async def test_tokens_are_compared_in_constant_time(
         seen.append((a, b))
         return a == b
 
-    monkeypatch.setattr(app_module.hmac, "compare_digest", spy)
+    monkeypatch.setattr(access_module.hmac, "compare_digest", spy)
     headers = {"Authorization": "Bearer wrong"}
     resp = await api.client.post(PATH_LOGS, data=b"", headers=headers)
     assert resp.status == 401

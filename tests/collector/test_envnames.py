@@ -21,7 +21,8 @@ def test_misspelled_name_is_reported_with_the_nearest_setting() -> None:
 
 
 def test_names_that_are_not_mistakes() -> None:
-    """Both programs' settings, nested paths, aliases, LOGPIPE_CONFIG and tooling pass."""
+    """Both programs' settings, nested paths, aliases, LOGPIPE_CONFIG, the command line's
+    variables and tooling pass."""
     fine = {
         "LOGPIPE_TOKENS": "a",  # the collector's
         "LOGPIPE_TOKEN": "a",  # the shipper's
@@ -34,6 +35,9 @@ def test_names_that_are_not_mistakes() -> None:
         "LOGPIPE_SERVICES_DIR": "/x",
         "LOGPIPE_IMAGE": "logpipe:local",
         "LOGPIPE_BENCH_CODE": "head",
+        "LOGPIPE_URL": "http://collector:8080",  # the logpipe command line's
+        "LOGPIPE_READ_TOKEN": "r",
+        "LOGPIPE_READ_TOKEN_FILE": "/run/secrets/read",
         "PATH": "/bin",
     }
     assert _problems(fine) == []

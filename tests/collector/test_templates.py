@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.templates import MAPPINGS, index_template
+from collector.templates import MAPPINGS, index_template, mapped_fields, unmapped
 
 
 def _text_fields(props: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
@@ -28,5 +28,37 @@ def test_text_fields_keep_positions_but_store_no_norms() -> None:
 def test_template_carries_its_version_and_the_mappings() -> None:
     """The template body names its version (what `serve` compares) and holds MAPPINGS."""
     body = index_template()
-    assert body["version"] >= 2
-    assert body["template"]["mappings"] is MAPPINGS
+    assert body["version"] >= 3
+    mappings = body["template"]["mappings"]
+    assert mappings["dynamic"] is False
+    assert MAPPINGS["properties"].items() <= mappings["properties"].items()
+
+
+def test_rules_typed_fields_are_mapped_by_name_under_fields() -> None:
+    """Each typed field of the rules is mapped with its type under `fields`, and read back."""
+    body = index_template(fields={"request_time": "double", "client": "ip", "ok": "boolean"})
+    typed = body["template"]["mappings"]["properties"]["fields"]
+    assert typed["properties"] == {
+        "client": {"type": "ip"},
+        "ok": {"type": "boolean"},
+        "request_time": {"type": "double"},
+    }
+    assert mapped_fields(body) == {"client": "ip", "ok": "boolean", "request_time": "double"}
+
+
+def test_fields_the_template_lacks_or_types_otherwise_are_named() -> None:
+    """unmapped() names a field missing from the template and one mapped with another type."""
+    needed = {"a": "long", "b": "ip", "c": "keyword"}
+    assert unmapped(needed, {"a": "long", "b": "keyword"}) == [
+        "fields.b (ip)",
+        "fields.c (keyword)",
+    ]
+    assert unmapped(needed, needed) == []
+
+
+def test_unmapped_typed_fields_fall_back_to_their_json_type() -> None:
+    """Dynamic templates under `fields.*` map numbers, booleans, dates and text by JSON type."""
+    dynamic = index_template()["template"]["mappings"]["dynamic_templates"]
+    kinds = {next(iter(t.values()))["match_mapping_type"] for t in dynamic}
+    assert kinds == {"long", "double", "boolean", "date", "string"}
+    assert all(next(iter(t.values()))["path_match"] == "fields.*" for t in dynamic)

@@ -19,13 +19,18 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from collector.enrich import Context, Doc, event_document, gap_document, log_document
+from collector.config import load_config
+from collector.enrich import Context, Doc, event_document, gap_document
 from collector.kibana import read_saved_objects
-from collector.parse import parse
-from collector.templates import INDEX_PATTERNS, MAPPINGS
+from collector.rules.document import Tallies, ruled_document
+from collector.rules.engine import ParsingRules, engine_of
+from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, index_template, mappings
 from collector.wire import Event, Gap, Log, Source
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
+# The parsing rules of docs/rules.md: panels may use their typed fields, which `setup`
+# maps when run with them (fields.request_time of the rule nginx_timed).
+EXAMPLE_RULES = engine_of(load_config(DASHBOARDS.parent / "docs" / "examples" / "rules.yaml"))
 DATA_VIEW_ID = "logpipe-logs"
 # Kibana 8.10+ and 9.x import objects of these versions and migrate them forward; a newer
 # version would make older Kibanas refuse the import.
@@ -110,8 +115,9 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 # ---- the template's field types -------------------------------------------------------
 def field_type(path: str) -> str | None:
-    """The mapped type of a dotted field in MAPPINGS, 'flattened.key' inside a flattened one."""
-    props: dict[str, Any] = MAPPINGS["properties"]
+    """The mapped type of a dotted field in the template `setup` installs with the example
+    rules, 'flattened.key' inside a flattened one."""
+    props: dict[str, Any] = mappings(EXAMPLE_RULES.fields)["properties"]
     parts = path.split(".")
     for i, part in enumerate(parts):
         node = props.get(part)
@@ -292,6 +298,8 @@ def test_dashboards_have_the_panels_and_controls_the_issue_asks_for() -> None:
     assert {"logpipe-search-errors", "logpipe-search-lifecycle", "logpipe-search-gaps"} <= set(
         searches
     )
+    lens = {o["id"] for o in of_type("lens")}
+    assert "logpipe-lens-rule-request-time" in lens, "the panel over a rule's typed field"
     [data_view] = of_type("index-pattern")
     assert data_view["attributes"]["title"] == ",".join(INDEX_PATTERNS)
     assert data_view["attributes"]["timeFieldName"] == "@timestamp"
@@ -320,10 +328,9 @@ def _now_ns() -> int:
     return time.time_ns() - 60 * 1_000_000_000
 
 
-ACCESS = (
-    '{ip} - - [27/Nov/2026:21:00:00 +0000] "{method} {url} HTTP/1.1" {status} 512 '
-    '"-" "curl/8.5.0" "-" {secs}'
-)
+# nginx's combined format plus $request_time: the example rule nginx_timed types it.
+NOW = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(time.time() - 60))
+ACCESS = "{ip} - - [" + NOW + '] "{method} {url} HTTP/1.1" {status} 512 "-" "curl/8.5.0" "-" {secs}'
 LINES: dict[str, list[tuple[str, str]]] = {
     "web": [
         ("stdout", ACCESS.format(ip=ip, method=m, url=u, status=s, secs=t))
@@ -355,8 +362,13 @@ EVENTS = [("start", None), ("die", 0), ("die", 137), ("oom", None), ("restart", 
 
 
 def realistic_documents(run: str) -> list[Doc]:
-    """Log lines, lifecycle events and gaps of several hosts, services and containers."""
-    ctx = Context(dataset=f"dashboards.{run}", namespace="default")
+    """Log lines, lifecycle events and gaps of several hosts, services and containers.
+
+    Log lines go through the example parsing rules, as a collector loaded with them does.
+    """
+    ctx = Context(
+        dataset=f"dashboards.{run}", namespace="default", parsing=ParsingRules(EXAMPLE_RULES)
+    )
     ingested = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     ts = _now_ns()
     docs: list[Doc] = []
@@ -372,7 +384,9 @@ def realistic_documents(run: str) -> list[Doc]:
         )
         for i, (stream, message) in enumerate(LINES[service]):
             log = Log(kind="log", src=n, stream=stream, ts=ts + i * 1000, message=message)
-            docs.append(log_document(source, log, parse(message), ctx, ingested))
+            doc = ruled_document(EXAMPLE_RULES, Tallies(), source, log, ctx, ingested, False, False)
+            assert doc is not None
+            docs.append(doc)
         for i, (action, code) in enumerate(EVENTS):
             event = Event(kind="event", src=n, ts=ts + i * 7, action=action, exit_code=code)
             docs.append(event_document(source, event, ctx, ingested))
@@ -391,7 +405,11 @@ def realistic_documents(run: str) -> list[Doc]:
 
 @pytest.fixture(scope="module")
 def indexed(es: Elasticsearch, template: None) -> str:
-    """The index expression of this run's data streams, filled through _bulk (op_type create)."""
+    """The index expression of this run's data streams, filled through _bulk (op_type create).
+
+    The template is the one `setup --config docs/examples/rules.yaml` installs.
+    """
+    es.indices.put_index_template(name=TEMPLATE_NAME, **index_template(fields=EXAMPLE_RULES.fields))
     docs = realistic_documents("t" + uuid.uuid4().hex[:10])
     operations: list[dict[str, Any]] = []
     for doc in docs:
@@ -559,6 +577,7 @@ def test_saved_searches_select_the_documents_they_are_named_for(
         ),
         "logpipe-search-gaps": lambda d: "gap" in d["tags"],
         "logpipe-search-logs": lambda d: _get(d, "event.kind") is None,
+        "logpipe-search-rule-requests": lambda d: _get(d, "logpipe.rule") == "nginx_timed",
     }
     for obj in SEARCHES:
         if obj["id"] not in expect:

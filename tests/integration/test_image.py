@@ -178,6 +178,16 @@ def test_image_runs_as_non_root_without_build_tools(
     assert not [line for line in lines if line.startswith("found: ")], out
 
 
+@pytest.mark.integration
+def test_image_has_the_logpipe_command_line(image: Any, docker_client: docker.DockerClient) -> None:
+    """`logpipe` runs in the image, for `docker run --rm -it <image> logpipe tail`."""
+    out = docker_client.containers.run(
+        IMAGE, ["logpipe", "--version"], network_mode="none", remove=True
+    ).decode()
+    assert out.startswith("logpipe ")
+    assert "not installed" not in out
+
+
 # Run inside the image: the saved objects `setup --kibana-url` would import, and the license.
 IMAGE_PROBE = """
 import json, pathlib

@@ -1,0 +1,82 @@
+"""Which records a rule applies to: the globs of a `match:` section, compiled once. Pure.
+
+Retention rules and parsing rules share this matcher, so one `match:` means the same in
+both: every key given must match (a list means any of its globs), levels compare
+case-insensitively, labels by key.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# The order of the values a matcher reads: (service, container, image, namespace, dataset).
+VALUE_NAMES = ("service", "container", "image", "namespace", "dataset")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Globs = str | list[str]
+
+
+class Match(_Section):
+    """What a record must look like for a rule to apply; every key given must match."""
+
+    service: Globs | None = Field(None, description="Compose service, else container name.")
+    container: Globs | None = Field(None, description="Container name.")
+    image: Globs | None = Field(None, description="Image name, e.g. 'nginx:*'.")
+    label: dict[str, Globs] | None = Field(None, description="Container labels: key -> glob.")
+    namespace: Globs | None = Field(None, description="Data stream namespace.")
+    dataset: Globs | None = Field(None, description="Data stream dataset (before the rule).")
+    level: Globs | None = Field(None, description="Log level, case-insensitive.")
+
+    @field_validator("service", "container", "image", "namespace", "dataset", "level")
+    @classmethod
+    def _not_empty(cls, value: Globs | None) -> Globs | None:
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty list matches nothing: give at least one pattern")
+        return value
+
+
+def _compile(globs: Globs, lower: bool = False) -> re.Pattern[str]:
+    patterns = [globs] if isinstance(globs, str) else globs
+    if lower:
+        patterns = [p.lower() for p in patterns]
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+class Matcher:
+    """A rule's globs, compiled once; `name` is the rule it stands for."""
+
+    __slots__ = ("fields", "labels", "level", "name")
+
+    def __init__(self, name: str, match: Match) -> None:
+        self.name = name
+        self.fields = tuple(
+            (i, _compile(getattr(match, key)))
+            for i, key in enumerate(VALUE_NAMES)
+            if getattr(match, key) is not None
+        )
+        labels = match.label or {}
+        self.labels = tuple((key, _compile(globs)) for key, globs in labels.items())
+        self.level = None if match.level is None else _compile(match.level, lower=True)
+
+    def matches(
+        self, values: tuple[str, ...], labels: Mapping[str, str], level: str | None
+    ) -> bool:
+        """Whether a record with these values, labels and level matches."""
+        for i, pattern in self.fields:
+            if pattern.match(values[i]) is None:
+                return False
+        for key, pattern in self.labels:
+            value = labels.get(key)
+            if value is None or pattern.match(value) is None:
+                return False
+        if self.level is not None:
+            return level is not None and self.level.match(level.lower()) is not None
+        return True

@@ -1,0 +1,21 @@
+"""What a tail sends: Server-Sent Events, as bytes. Pure.
+
+A line is ``id: <cursor>`` + ``event: line`` + ``data: <document JSON>``; the JSON of a
+document holds no raw newline (orjson escapes it), so one ``data:`` field carries it.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+KEEPALIVE = b": keepalive\n\n"
+
+
+def line_event(event_id: str, document: bytes) -> bytes:
+    """One document, with the cursor that resumes just after it."""
+    return b"id: " + event_id.encode("ascii") + b"\nevent: line\ndata: " + document + b"\n\n"
+
+
+def missed_event(count: int) -> bytes:
+    """`count` lines were skipped because the reader was too slow."""
+    return b"event: missed\ndata: " + orjson.dumps({"missed": count}) + b"\n\n"

@@ -1,0 +1,169 @@
+"""The filters of a read request, parsed from its query parameters. Pure.
+
+Every problem is a :class:`~collector.errors.BadRequest` naming the parameter, so the
+reader knows what to change. Times are resolved once, against the `now` given, to
+nanoseconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from collector.errors import BadRequest
+
+# Least level first; a `level` filter keeps that one and those after it.
+LEVEL_ORDER = ("trace", "debug", "info", "warn", "error", "fatal")
+_LEVEL_ALIASES = {"warning": "warn"}
+STREAMS = ("stdout", "stderr")
+_RELATIVE = re.compile(r"(\d+)(s|m|h|d)")
+_UNIT_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
+# Glob values: names as Docker and Compose allow them, plus the `*` and `?` wildcards.
+_GLOB = re.compile(r"[A-Za-z0-9_.:/@*?+-]+")
+DEFAULT_SINCE_NS = 24 * 3600 * 10**9
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which documents a request reads; times in ns since the epoch, None = unbounded."""
+
+    since: int | None = None
+    until: int | None = None
+    hosts: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()  # the levels kept; empty = no level filter
+    stream: str | None = None
+    text: str | None = None
+    all_kinds: bool = False
+
+    def without_times(self) -> Filters:
+        """The same filters over all times: what tails with equal filters share."""
+        return Filters(
+            hosts=self.hosts,
+            services=self.services,
+            names=self.names,
+            datasets=self.datasets,
+            levels=self.levels,
+            stream=self.stream,
+            text=self.text,
+            all_kinds=self.all_kinds,
+        )
+
+
+def parse_time(name: str, value: str, now_ns: int) -> int:
+    """`30s`, `15m`, `2h`, `7d` before `now_ns`, or an RFC 3339 time, in ns since the epoch."""
+    relative = _RELATIVE.fullmatch(value.strip())
+    if relative:
+        return now_ns - int(relative.group(1)) * _UNIT_NS[relative.group(2)]
+    return _absolute(name, value.strip())
+
+
+def _absolute(name: str, value: str) -> int:
+    match = re.fullmatch(r"(.+T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)", value)
+    if not match:
+        raise BadRequest(
+            f"{name}: '{value}' is neither a duration (30s, 15m, 2h, 7d) nor an RFC 3339 "
+            "time (2026-12-02T10:00:00Z, an offset allowed)"
+        )
+    head, fraction, zone = match.groups()
+    try:
+        whole = datetime.fromisoformat(head + ("+00:00" if zone == "Z" else zone))
+    except ValueError as exc:
+        raise BadRequest(f"{name}: '{value}' is not a valid time: {exc}") from exc
+    return int(whole.timestamp()) * 10**9 + int((fraction or "").ljust(9, "0"))
+
+
+def parse_globs(name: str, value: str | None) -> tuple[str, ...]:
+    """Comma-separated globs (`api*,web`), each checked for characters a name can hold."""
+    if value is None:
+        return ()
+    globs = tuple(part.strip() for part in value.split(",") if part.strip())
+    for glob in globs:
+        if not _GLOB.fullmatch(glob) or len(glob) > 256:
+            raise BadRequest(
+                f"{name}: '{glob[:80]}' is not a name or a glob (letters, digits, . _ - : / @ +, "
+                "with * and ? as wildcards, up to 256 characters)"
+            )
+    return globs
+
+
+def parse_level(value: str | None) -> tuple[str, ...]:
+    """The levels at `value` and above (`warning` is `warn`)."""
+    if value is None:
+        return ()
+    level = _LEVEL_ALIASES.get(value.strip().lower(), value.strip().lower())
+    if level not in LEVEL_ORDER:
+        raise BadRequest(
+            f"level: '{value}' is not a level: use one of {', '.join(LEVEL_ORDER)} "
+            "(that level and above are kept)"
+        )
+    return LEVEL_ORDER[LEVEL_ORDER.index(level) :]
+
+
+def parse_stream(value: str | None) -> str | None:
+    """`stdout` or `stderr`."""
+    if value is None or value in STREAMS:
+        return value
+    raise BadRequest(f"stream: '{value}' is neither stdout nor stderr")
+
+
+def parse_text(value: str | None, max_chars: int) -> str | None:
+    """The free-text query, bounded in length."""
+    if value is None or not value.strip():
+        return None
+    if len(value) > max_chars:
+        raise BadRequest(f"q: {len(value)} characters, more than the {max_chars} allowed")
+    return value
+
+
+def parse_kind(value: str | None) -> bool:
+    """Whether lifecycle events and gaps are wanted too (`kind=all`)."""
+    if value is None or value == "lines":
+        return False
+    if value == "all":
+        return True
+    raise BadRequest(f"kind: '{value}' is not 'all' (every record) or 'lines' (the default)")
+
+
+def parse_filters(
+    params: Mapping[str, str], now_ns: int, max_text: int, default_since: int | None
+) -> Filters:
+    """The filters the parameters ask for; `default_since` (ns before now) applies without
+    `since`, and `until` defaults to unbounded (now, for a search)."""
+    since = params.get("since")
+    until = params.get("until")
+    since_ns = parse_time("since", since, now_ns) if since else None
+    if since_ns is None and default_since is not None:
+        since_ns = now_ns - default_since
+    until_ns = parse_time("until", until, now_ns) if until else None
+    if since_ns is not None and until_ns is not None and until_ns < since_ns:
+        raise BadRequest(f"until: '{until}' is before since '{since}'")
+    return Filters(
+        since=since_ns,
+        until=until_ns,
+        hosts=parse_globs("host", params.get("host")),
+        services=parse_globs("service", params.get("service")),
+        names=parse_globs("name", params.get("name")),
+        datasets=parse_globs("dataset", params.get("dataset")),
+        levels=parse_level(params.get("level")),
+        stream=parse_stream(params.get("stream")),
+        text=parse_text(params.get("q"), max_text),
+        all_kinds=parse_kind(params.get("kind")),
+    )
+
+
+def parse_int(name: str, value: str | None, default: int, most: int, least: int = 1) -> int:
+    """A bounded whole number parameter."""
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"{name}: '{value[:40]}' is not a whole number") from None
+    if not least <= number <= most:
+        raise BadRequest(f"{name}: {number} is outside {least}..{most}")
+    return number

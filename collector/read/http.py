@@ -1,0 +1,187 @@
+"""The read API's HTTP edge (aiohttp): `GET /v1/search` and `GET /v1/tail`.
+
+The one module of the read API that touches aiohttp's request and response types, as
+app.py is for ingest (app.py would pass 300 lines with them, and would import the read
+API's Elasticsearch machinery). Handlers raise the collector's errors; app.py's error
+middleware answers them as JSON. A tail's errors after its first byte end the stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import ClientConnectionResetError, web
+
+from collector import metrics
+from collector.config import CollectorConfig
+from collector.errors import CollectorError
+from collector.es_client import elasticsearch_client
+from collector.read import events
+from collector.read.access import Access
+from collector.read.cursor import Position
+from collector.read.hub import Hub
+from collector.read.page import parse_search, read_page
+from collector.read.poller import Pace
+from collector.read.search import Reader
+from collector.read.subscriber import Delivery, Subscriber
+from collector.read.tail import TailRequest, catch_up, parse_tail
+
+NDJSON = "application/x-ndjson"
+NEXT_CURSOR = "Logpipe-Next-Cursor"
+PATH_SEARCH = "/v1/search"
+PATH_TAIL = "/v1/tail"
+_ENDPOINTS = {PATH_SEARCH: "search", PATH_TAIL: "tail"}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ReadState:
+    """What the read handlers share: the config, who may read, and the reader."""
+
+    def __init__(self, config: CollectorConfig, access: Access) -> None:
+        self.config = config
+        self.access = access
+        self.reader: Reader | None = None
+        self.hub: Hub | None = None
+
+
+READ_KEY: web.AppKey[ReadState] = web.AppKey("read", ReadState)
+
+
+def _reader(request: web.Request) -> tuple[ReadState, Reader]:
+    """The state and reader, once the request's read token is checked (401/403/404)."""
+    state = request.app[READ_KEY]
+    state.access.check(request.headers.get("Authorization", ""), "read")
+    assert state.reader is not None, "the read API's client starts with the app"
+    return state, state.reader
+
+
+async def search(request: web.Request) -> web.StreamResponse:
+    """GET /v1/search: one page of documents as NDJSON, and the next page's cursor."""
+    state, reader = _reader(request)
+    params = dict(request.query)
+    wanted = parse_search(params, time.time_ns(), state.config.read_max_query_chars)
+    page = await read_page(reader, wanted)
+    headers = {NEXT_CURSOR: page.next_cursor} if page.next_cursor else {}
+    body = b"".join(line + b"\n" for line in page.lines)
+    return web.Response(body=body, content_type=NDJSON, headers=headers)
+
+
+async def tail(request: web.Request) -> web.StreamResponse:
+    """GET /v1/tail: the last lines (or those after Last-Event-ID), then new ones as SSE."""
+    state, reader = _reader(request)
+    assert state.hub is not None, "the tails' hub starts with the app"
+    wanted = parse_tail(
+        dict(request.query),
+        request.headers.get("Last-Event-ID"),
+        time.time_ns(),
+        state.config.read_max_query_chars,
+    )
+    subscriber, poller = await state.hub.open(wanted.filters)
+    try:
+        return await _stream(request, state, reader, wanted, subscriber, poller.position)
+    finally:
+        state.hub.close(subscriber, poller)
+
+
+async def _stream(
+    request: web.Request,
+    state: ReadState,
+    reader: Reader,
+    wanted: TailRequest,
+    subscriber: Subscriber,
+    start: Position,
+) -> web.StreamResponse:
+    pages = catch_up(reader, wanted, start)
+    # Before the answer starts, a failure is still a JSON 503.
+    first: list[Delivery] = await anext(pages, [])
+    response = web.StreamResponse(headers=_SSE_HEADERS)
+    await response.prepare(request)
+    # The ids a late line of the poller may repeat: those of the poller's late window.
+    sent = Sent(start.key[0] - int(state.config.tail_late_window * 1000))
+    try:
+        await _send(response, first, sent)
+        async for page in pages:
+            await _send(response, page, sent)
+        await _follow(response, subscriber, sent.ids, state.config.tail_heartbeat)
+    except CollectorError:
+        pass  # Elasticsearch failed during the catch-up: the reader resumes with its last id
+    except (ConnectionResetError, ClientConnectionResetError):
+        pass  # the reader went away
+    return response
+
+
+_SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx in front must not hold events back
+}
+
+
+class Sent:
+    """The ids of the lines a tail's start sent that arrived since `since` (epoch ms)."""
+
+    def __init__(self, since: int) -> None:
+        self.since = since
+        self.ids: set[str] = set()
+
+
+async def _send(response: web.StreamResponse, page: list[Delivery], sent: Sent) -> None:
+    sent.ids.update(d.doc_id for d in page if d.arrival >= sent.since)
+    metrics.TAIL_LINES_SENT.inc(len(page))
+    if page:
+        await response.write(b"".join(events.line_event(d.event_id, d.document) for d in page))
+
+
+async def _follow(
+    response: web.StreamResponse, subscriber: Subscriber, caught_up: set[str], heartbeat: float
+) -> None:
+    """New lines as the poller hands them over; a keepalive when there were none."""
+    while not subscriber.closed:
+        lines, missed = await subscriber.take(heartbeat)
+        # A late line the catch-up already sent is not sent twice.
+        fresh = [d for d in lines if d.doc_id not in caught_up]
+        chunk = b"".join(events.line_event(d.event_id, d.document) for d in fresh)
+        metrics.TAIL_LINES_SENT.inc(len(fresh))
+        if missed:
+            chunk += events.missed_event(missed)
+            metrics.TAIL_LINES_MISSED.inc(missed)
+        await response.write(chunk or events.KEEPALIVE)
+
+
+@web.middleware
+async def count_reads(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count read requests by endpoint and the status answered (errors made JSON included:
+    this middleware runs outside app.py's)."""
+    response = await handler(request)
+    endpoint = _ENDPOINTS.get(request.path)
+    if endpoint is not None:
+        metrics.READ_REQUESTS.labels(endpoint, str(response.status)).inc()
+    return response
+
+
+def add_routes(app: web.Application, config: CollectorConfig, access: Access) -> None:
+    """Serve the read API on `app`; its Elasticsearch client lives as long as the app."""
+    state = ReadState(config, access)
+    app[READ_KEY] = state
+    app.router.add_get(PATH_SEARCH, search)
+    app.router.add_get(PATH_TAIL, tail)
+    app.middlewares.insert(0, count_reads)
+
+    async def client(app: web.Application) -> AsyncIterator[None]:
+        if not access.reading_on:
+            yield
+            return
+        es = elasticsearch_client(config)
+        state.reader = Reader(es, config.read_timeout)
+        pace = Pace(config.tail_poll_interval, config.tail_settle, config.tail_late_window)
+        state.hub = Hub(state.reader, pace, config.tail_max, config.tail_buffer)
+        yield
+        await es.close()
+
+    async def end_tails(app: web.Application) -> None:
+        if state.hub is not None:
+            await state.hub.shutdown()
+
+    app.cleanup_ctx.append(client)
+    app.on_shutdown.append(end_tails)

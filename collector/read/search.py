@@ -1,0 +1,120 @@
+"""Reading documents from Elasticsearch for the read API: pages in key order, counts.
+
+:class:`Reader` is the read API's one way to Elasticsearch; its failures become the
+collector's errors in ``es_failures.read_refused`` (503, 429 or 400 for the reader).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from elasticsearch import AsyncElasticsearch
+
+from collector.errors import BadRequest, ReadUnavailable
+from collector.es_failures import ES_ERRORS, read_refused
+from collector.read import cursor
+from collector.read.cursor import KeyField, Order, Position, sort
+from collector.read.query import READ_PATTERN, Clause
+
+# Elasticsearch answers at most this many documents a request (index.max_result_window).
+MAX_WINDOW = 10_000
+# Shard failures that mean the query itself is wrong, not the cluster.
+_REFUSED_QUERY = frozenset(
+    {"query_shard_exception", "illegal_argument_exception", "parse_exception", "too_many_clauses"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One document read: its id, its sort key, and the JSON line a reader is sent."""
+
+    id: str
+    key: tuple[int, ...]
+    line: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A document's id and sort key, without its body."""
+
+    id: str
+    key: tuple[int, ...]
+
+
+def _complete(body: dict[str, Any]) -> None:
+    """Raise unless every shard answered in time: a partial answer would skip documents."""
+    shards = body.get("_shards", {})
+    if body.get("timed_out"):
+        raise ReadUnavailable("Elasticsearch did not finish the read in time; retry")
+    if shards.get("failed"):
+        reasons = [f.get("reason", {}) for f in shards.get("failures", [])]
+        text = "; ".join(f"{r.get('type')}: {r.get('reason')}" for r in reasons[:3])
+        if any(r.get("type") in _REFUSED_QUERY for r in reasons):
+            raise BadRequest(f"Elasticsearch refused the query: {text}")
+        raise ReadUnavailable(f"Elasticsearch failed part of the read: {text}")
+
+
+def _line(hit: dict[str, Any]) -> bytes:
+    return orjson.dumps({**hit["_source"], "_id": hit["_id"], "_index": hit["_index"]})
+
+
+class Reader:
+    """Searches logpipe's log streams; a slow or failed read costs only its reader."""
+
+    def __init__(self, es: AsyncElasticsearch, timeout: float = 30) -> None:
+        self._es = es.options(request_timeout=timeout)
+        self._timeout = f"{max(1, int(timeout) - 1)}s"
+
+    async def _search(self, **body: Any) -> list[dict[str, Any]]:
+        try:
+            resp = await self._es.search(
+                index=READ_PATTERN,
+                ignore_unavailable=True,
+                allow_no_indices=True,
+                track_total_hits=False,
+                timeout=self._timeout,
+                **body,
+            )
+        except ES_ERRORS as exc:
+            read_refused(exc)
+        _complete(resp.body)
+        hits: list[dict[str, Any]] = resp.body["hits"]["hits"]
+        return hits
+
+    async def page(
+        self, query: Clause, key: tuple[KeyField, ...], order: Order, size: int
+    ) -> list[Hit]:
+        """Up to `size` documents matching `query`, in `order` of `key`."""
+        hits = await self._search(query=query, sort=sort(key, order), size=size)
+        return [Hit(h["_id"], tuple(h["sort"]), _line(h)) for h in hits]
+
+    async def seen(
+        self, query: Clause, key: tuple[KeyField, ...], most: int, order: Order
+    ) -> list[Seen]:
+        """The ids and keys (no bodies) of up to `most` documents matching `query`, read
+        in pages (Elasticsearch answers at most 10,000 documents a request)."""
+        found: list[Seen] = []
+        position: Position | None = None
+        while len(found) < most:
+            after = [] if position is None else [cursor.after(position, key, order)]
+            clause = {"bool": {"filter": [query, *after]}}
+            size = min(MAX_WINDOW, most - len(found))
+            hits = await self._search(query=clause, sort=sort(key, order), size=size, source=False)
+            for hit in hits:
+                found.append(Seen(hit["_id"], tuple(hit["sort"])))
+                position = (position or Position(())).then(found[-1].key, hit["_id"])
+            if len(hits) < size:
+                break
+        return found
+
+    async def count(self, query: Clause) -> int:
+        """How many documents match `query` now."""
+        try:
+            resp = await self._es.count(
+                index=READ_PATTERN, ignore_unavailable=True, allow_no_indices=True, query=query
+            )
+        except ES_ERRORS as exc:
+            read_refused(exc)
+        return int(resp.body["count"])

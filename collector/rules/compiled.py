@@ -1,0 +1,162 @@
+"""One parsing rule compiled for the hot path, and what it makes of one parsed line. Pure.
+
+A rule's pattern runs on the line's ``message`` (a plain line as it came, less terminal
+escapes; a JSON or logfmt record's message). The keys it takes join the parsed
+``attributes``; each declared field is then taken out of them and converted to its
+type into ``fields``, or left in ``attributes`` as it was, with the reason in
+``failures``. A time taken from a field replaces ``@timestamp`` unless it lies more
+than the allowed skew away from Docker's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from collector.matching import Matcher
+from collector.parse import JSONValue, Parsed
+from collector.rules.config import ParseRule, TypedField
+from collector.rules.convert import FieldType, Typed, converter
+from collector.rules.dissect import Dissect
+from collector.rules.masking import Counts, RedactConfig, masking_of
+from collector.rules.regex import Regex
+from collector.rules.timestamp import TimeParser
+
+Convert = Callable[[JSONValue, int], Typed]
+
+
+@dataclass(slots=True)
+class Shaped:
+    """What a rule made of one line, beyond the parsed line it changed in place."""
+
+    rule: str
+    fields: dict[str, Typed] = field(default_factory=dict)
+    timestamp: int | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+class CompiledRule:
+    """A rule's matcher, pattern, converters and time parser, made once per load."""
+
+    __slots__ = (
+        "converters",
+        "drop",
+        "extract",
+        "masking",
+        "masks",
+        "matcher",
+        "name",
+        "time_field",
+        "time_parser",
+    )
+
+    def __init__(self, rule: ParseRule, besides: RedactConfig | None = None) -> None:
+        self.name = rule.name
+        self.matcher = Matcher(rule.name, rule.match)
+        self.extract: Dissect | Regex | None = None
+        if rule.dissect is not None:
+            self.extract = Dissect(rule.dissect)
+        elif rule.regex is not None:
+            self.extract = Regex(rule.regex)
+        self.drop = rule.drop
+        # The rule's own redactions, less those every line already had (`besides`).
+        self.masking = masking_of(rule.redact, besides)
+        self.masks = bool(self.masking)
+        self.converters = tuple((name, _converter(spec)) for name, spec in rule.fields.items())
+        spec = rule.timestamp
+        self.time_field = spec.field if spec is not None else None
+        self.time_parser = TimeParser(spec.format, spec.timezone) if spec is not None else None
+
+    def take(self, message: str) -> dict[str, str] | None:
+        """The pattern's keys in `message`; {} without a pattern; None if it does not fit."""
+        return {} if self.extract is None else self.extract(message)
+
+    def shape(
+        self,
+        parsed: Parsed,
+        taken: dict[str, str],
+        docker_ns: int,
+        max_skew_ns: int,
+        counts: Counts,
+    ) -> Shaped:
+        """Apply the rule to a line its pattern fit: `parsed` gains attributes, loses typed.
+
+        The rule's own redactions are counted in `counts`.
+        """
+        out = Shaped(self.name)
+        if self.masks:  # before typing: a masked value is never indexed as a number
+            taken = self._masked(parsed, taken, out, counts)
+        # `taken` is a fresh dict of this line's: extended, not copied, when it can be.
+        attributes: dict[str, JSONValue] = (
+            {**parsed.attributes, **taken} if parsed.attributes else dict(taken)
+        )
+        for name, convert in self.converters:
+            if name not in attributes:
+                continue
+            value = attributes[name]
+            try:
+                out.fields[name] = convert(value, docker_ns)
+            except ValueError as exc:
+                out.failures.append(f"{name}: {exc}")
+                attributes[name] = value if isinstance(value, str) else _text(value)
+            else:
+                del attributes[name]
+        if self.time_field is not None and self.time_parser is not None:
+            value = attributes.get(self.time_field)
+            if value is None:
+                out.failures.append(f"timestamp: no field '{self.time_field}' in the line")
+            else:
+                self._time(value, out, docker_ns, max_skew_ns)
+        parsed.attributes = attributes or None
+        return out
+
+    def _masked(
+        self, parsed: Parsed, taken: dict[str, str], out: Shaped, counts: Counts
+    ) -> dict[str, str]:
+        """The line masked by the rule's redactions, and its keys taken again from that.
+
+        A pattern may mask a value by its context (``card (?P<secret>...)``), which the
+        value alone no longer has: so the keys are taken from the masked message.
+        """
+        before = parsed.message
+        self.masking.parsed(parsed, counts)
+        if parsed.message != before:
+            again = self.take(parsed.message)
+            if again is None:
+                out.failures.append("the pattern no longer fits once redacted: keys left out")
+                return {}
+            taken = again
+        return self.masking.strings(taken, counts)
+
+    def _time(self, value: JSONValue, out: Shaped, docker_ns: int, max_skew_ns: int) -> None:
+        parser = self.time_parser
+        if parser is None:
+            return
+        try:
+            ns = parser.parse(value, docker_ns)
+        except ValueError as exc:
+            out.failures.append(f"timestamp: {exc}")
+            return
+        if abs(ns - docker_ns) > max_skew_ns:
+            hours = abs(ns - docker_ns) / 3.6e12
+            off = f"{hours:.1f} hours" if hours < 48 else f"{hours / 24:.0f} days"
+            out.failures.append(
+                f"timestamp: {self.time_field} is {off} from Docker's time, more than the "
+                "allowed skew (timestamp_max_skew): Docker's time kept"
+            )
+            return
+        out.timestamp = ns
+
+
+def _text(value: JSONValue) -> str:
+    """A value that is not text, as the JSON it was written in (kept as text)."""
+    return orjson.dumps(value).decode()
+
+
+def _converter(spec: FieldType | TypedField) -> Convert:
+    if isinstance(spec, str):
+        return converter(spec, None)
+    parser = TimeParser(spec.format or "rfc3339", spec.timezone) if spec.type == "date" else None
+    return converter(spec.type, parser)

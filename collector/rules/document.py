@@ -1,0 +1,97 @@
+"""A log line's document as the rules make it: redacted, parsed, shaped, or dropped.
+
+The line is redacted before any parser sees it (collector/rules/masking.py), so
+``message``, ``event.original`` and the copy kept for the dead letters all hold the
+mask. Typed values go under ``fields`` (mapped per name and type by the index template
+that ``setup`` builds from the rules); Docker's time moves to ``event.created`` when the
+line's own time becomes ``@timestamp`` (the ``_id`` stays Docker's, so exactly-once
+delivery is unchanged); what went wrong is in ``logpipe.rule_failure`` and the tag
+``rule_failure``. Shared sub-objects of the document are replaced, never changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.enrich import Context, Doc, format_ns, log_document
+from collector.parse import parse
+from collector.rules.compiled import Shaped
+from collector.rules.engine import Engine, Outcome
+from collector.wire import Log, LogFields, Source
+
+log = logging.getLogger("logpipe.collector.rules")
+
+FAILURE_TAG = "rule_failure"
+# What a line becomes should redaction itself fail: its text is never indexed unmasked.
+WITHHELD = "[line withheld: redaction failed on it, see the collector's log]"
+
+
+@dataclass(slots=True)
+class Tallies:
+    """What the rules did to one batch, per rule name (counted once per batch)."""
+
+    dropped: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    redactions: dict[str, int] = field(default_factory=dict)
+
+
+def ruled_document(
+    engine: Engine,
+    tallies: Tallies,
+    source: Source,
+    line: Log | LogFields,
+    ctx: Context,
+    ingested: str,
+    keep_original: bool,
+    bad_utf8: bool,
+) -> Doc | None:
+    """The document of a line as the rules make it, or None when a drop rule takes it."""
+    text = line.message
+    masks = engine.masks
+    try:
+        if masks:
+            text = engine.masking.text(text, tallies.redactions)
+        parsed = parse(text, source.hints.parser, keep_original)
+        if masks:  # what JSON escapes hid from the first pass
+            engine.masking.parsed(parsed, tallies.redactions)
+        outcome = engine.apply(source, ctx, parsed, line.ts, tallies.redactions)
+    except Exception:  # a bug in the rules must not cost the batch, nor leak a secret
+        log.exception("parsing rules failed on a line; indexed without them")
+        failed = Shaped("", failures=["internal error in the parsing rules (logged)"])
+        text = WITHHELD if masks else text
+        parsed, outcome = parse(text), Outcome(failed)
+    if bad_utf8:
+        parsed.flags.append("invalid_utf8")
+    if outcome.drop is not None:
+        tallies.dropped[outcome.drop] = tallies.dropped.get(outcome.drop, 0) + 1
+        return None
+    doc = log_document(source, line, parsed, ctx, ingested)
+    shaped = outcome.shaped
+    if shaped is not None:
+        finish(doc.body, shaped)
+        if shaped.failures:
+            name = shaped.rule or "(label)"
+            tallies.failures[name] = tallies.failures.get(name, 0) + 1
+        rule = engine.by_name.get(shaped.rule)
+        if rule is not None and rule.masks:
+            text = rule.masking.text(text, {})  # counted already, in the message
+    doc.original = text
+    return doc
+
+
+def finish(body: dict[str, Any], shaped: Shaped) -> None:
+    """Add what `shaped` holds to the document `body` (made by enrich.log_document)."""
+    logpipe = dict(body["logpipe"])
+    if shaped.rule:
+        logpipe["rule"] = shaped.rule
+    if shaped.failures:
+        logpipe["rule_failure"] = shaped.failures
+        body["tags"] = [*body.get("tags", ()), FAILURE_TAG]
+    body["logpipe"] = logpipe
+    if shaped.fields:
+        body["fields"] = shaped.fields
+    if shaped.timestamp is not None:
+        body["event"] = {**body["event"], "created": body["@timestamp"]}
+        body["@timestamp"] = format_ns(shaped.timestamp)

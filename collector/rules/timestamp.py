@@ -1,0 +1,134 @@
+"""Reading an application's own time out of a parsed value. Pure: no clock.
+
+Formats: ``rfc3339`` (also ``iso8601``: ``2024-05-01T12:00:00.123456789+02:00``, to
+the nanosecond), ``unix`` / ``unix_ms`` / ``unix_us`` / ``unix_ns`` (numbers since the
+epoch, as numbers or text), or a ``strptime`` format such as ``%d/%b/%Y:%H:%M:%S %z``.
+A time without an offset is read in the rule's ``timezone`` (an IANA name, default
+UTC); a format without a year takes the year of Docker's time for the line.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from collector.errors import RulesError
+from collector.parse import JSONValue
+from collector.rules.timeformat import compile_format, read
+from collector.wire import MAX_NS
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNIX_SCALE = {"unix": 10**9, "unix_ms": 10**6, "unix_us": 10**3, "unix_ns": 1}
+_NAMED = ("rfc3339", "iso8601", *_UNIX_SCALE)
+# The fraction is cut out and read by hand: datetime keeps microseconds, Docker gives ns.
+_ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)(?:[.,](\d{1,9})\d*)?(.*)", re.ASCII)
+
+
+def check_format(fmt: str) -> None:
+    """Refuse a format that is neither a named one nor a strptime format."""
+    if fmt not in _NAMED and "%" not in fmt:
+        raise RulesError(
+            f"time format {fmt!r}: use one of {', '.join(_NAMED)} or a strptime format "
+            "such as '%d/%b/%Y:%H:%M:%S %z'"
+        )
+
+
+def zone(name: str) -> ZoneInfo:
+    """The time zone of an IANA name, or a RulesError naming it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RulesError(
+            f"time zone {name!r} is unknown: write an IANA name such as UTC or Europe/Berlin"
+        ) from None
+
+
+class TimeParser:
+    """One format in one time zone: `parse(value, docker_ns)` gives ns since the epoch."""
+
+    __slots__ = ("compiled", "fmt", "has_year", "last", "tz", "utc")
+
+    def __init__(self, fmt: str = "rfc3339", timezone: str = "UTC") -> None:
+        check_format(fmt)
+        self.fmt = fmt
+        self.tz = zone(timezone)
+        self.utc = timezone in ("UTC", "Etc/UTC", "Z")
+        self.compiled = compile_format(fmt) if fmt not in _NAMED else None
+        self.has_year = "%Y" in fmt or "%y" in fmt
+        # The last text read and its time: lines of a container come in time order, so
+        # many in a row share their second (a year-less format never hits: it varies).
+        self.last: tuple[str, int] = ("", 0)
+
+    def parse(self, value: JSONValue, docker_ns: int) -> int:
+        """Nanoseconds since the epoch; ValueError saying why the value is not a time."""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError("not a time: a time is text or a number")
+        scale = _UNIX_SCALE.get(self.fmt)
+        if scale is not None:
+            ns = _unix(value, scale)
+        elif not isinstance(value, str):
+            raise ValueError(f"a number is not a {self.fmt} time")
+        elif self.fmt in ("rfc3339", "iso8601"):
+            ns = self._iso(value)
+        else:
+            ns = self._strptime(value, docker_ns)
+        if not 0 <= ns <= MAX_NS:
+            raise ValueError(f"{value!r} is outside 1970-2262, which nanosecond time holds")
+        return ns
+
+    def _iso(self, text: str) -> int:
+        found = _ISO.fullmatch(text.strip())
+        if found is None:
+            raise ValueError(f"{text[:64]!r} is not an RFC 3339 time")
+        base, fraction, rest = found.groups()
+        try:
+            moment = datetime.fromisoformat(base.replace(" ", "T") + rest.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(f"{text[:64]!r} is not an RFC 3339 time") from None
+        return self._ns(moment) + int((fraction or "0").ljust(9, "0"))
+
+    def _strptime(self, text: str, docker_ns: int) -> int:
+        if self.compiled is not None:
+            if text == self.last[0] and self.has_year:
+                return self.last[1]
+            found = self.compiled.fullmatch(text.strip())
+            try:
+                if found is None:
+                    raise ValueError(text)
+                year = 0 if self.has_year else _year(docker_ns)
+                ns = read(found, self.tz, self.utc, year)
+            except ValueError:
+                raise ValueError(f"{text[:64]!r} does not have the format {self.fmt!r}") from None
+            self.last = (text, ns)
+            return ns
+        try:
+            moment = datetime.strptime(text.strip(), self.fmt)
+        except ValueError:
+            raise ValueError(f"{text[:64]!r} does not have the format {self.fmt!r}") from None
+        if not self.has_year:
+            moment = moment.replace(year=_year(docker_ns))
+        return self._ns(moment)
+
+    def _ns(self, moment: datetime) -> int:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self.tz)
+        return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _year(ns: int) -> int:
+    return datetime.fromtimestamp(ns // 10**9, UTC).year
+
+
+def _unix(value: str | int | float, scale: int) -> int:
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text) if "." in text or "e" in text.lower() else int(text)
+        except ValueError:
+            raise ValueError(f"{text[:64]!r} is not a number of seconds since 1970") from None
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("not a finite number")
+        return round(value * scale)
+    return value * scale

@@ -1,0 +1,187 @@
+"""The command line: `logpipe search` and `logpipe tail`, their options, help and examples."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from logpipe.client import installed_version
+from logpipe.query import LEVELS, STREAMS
+from logpipe.style import COLOR_MODES
+
+DESCRIPTION = """\
+logpipe: search and follow the logs your logpipe collectors indexed, from the terminal.
+Lines print like `docker compose logs`: host/service | message, coloured by service and
+level on a terminal, plain when piped."""
+
+SETTINGS = """\
+settings (the first place that has one wins):
+  1. --url, --token / --token-file, --color
+  2. LOGPIPE_URL, LOGPIPE_READ_TOKEN / LOGPIPE_READ_TOKEN_FILE
+  3. the config file (--config, default $XDG_CONFIG_HOME/logpipe/config.toml, i.e.
+     ~/.config/logpipe/config.toml): url = "...", token = "..." or token_file = "...",
+     color = "auto"
+  4. url http://localhost:8080; a read token is always needed
+NO_COLOR (set and not empty) turns colour off unless --color or the config file says."""
+
+EXIT_STATUSES = """\
+exit status:
+  0    done (search printed lines; tail: its output was closed)
+  1    search: no line matched
+  2    bad command line, setting or config file
+  3    the collector refused the token (401, 403: missing, wrong, or not a read token)
+  4    the collector cannot be reached, or cannot answer now (5xx, Elasticsearch down)
+  5    the collector refused the query (400; the message names the parameter)
+  6    the collector refused otherwise (404: read API off; 429: a limit)
+  130  stopped by Ctrl-C (SIGINT); 143 by SIGTERM"""
+
+SEARCH_EXAMPLES = """\
+examples:
+  logpipe search timeout                     the newest 100 lines of the last 24h with "timeout"
+  logpipe search '"connection refused"' --since 2h --service 'api*'
+  logpipe search --level error --since 2026-12-02T09:00:00Z --until 2026-12-02T10:00:00Z
+  logpipe search --host web-1 --stream stderr --limit 1000 --asc
+  logpipe search oom --since 7d --json | jq -r '.container.name'
+
+QUERY is Elasticsearch's simple_query_string on the message: words (all must match:
+`disk full`), "a phrase", -excluded, a|b (either), prefix*. A QUERY that starts with -
+goes after --: logpipe search -- '-healthz'."""
+
+TAIL_EXAMPLES = """\
+examples:
+  logpipe tail                               the last 10 lines of every service, then new ones
+  logpipe tail -n 100 --service api --level warn
+  logpipe tail --host 'web-*' --timestamps
+  logpipe tail error --json | jq .message
+
+tail reconnects by itself when the connection or the collector fails, and goes on
+exactly after the last line it printed (no line twice, none left out); lines the
+collector had to skip because this tail read too slowly are told on stderr."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    top = argparse.ArgumentParser(
+        prog="logpipe", description=DESCRIPTION, epilog=f"{SETTINGS}\n\n{EXIT_STATUSES}",
+        formatter_class=fmt,
+    )  # fmt: skip
+    version = f"logpipe {installed_version()}"
+    top.add_argument("--version", action="version", version=version)
+    commands = top.add_subparsers(dest="command", metavar="COMMAND")
+    common = common_options()
+    search = commands.add_parser(
+        "search", parents=[common], formatter_class=fmt,
+        help="print the lines that match, newest last",
+        description="Print indexed log lines that match QUERY and the filters.",
+        epilog=f"{SEARCH_EXAMPLES}\n\n{SETTINGS}\n\n{EXIT_STATUSES}",
+    )  # fmt: skip
+    search.add_argument("query", nargs="?", metavar="QUERY", help="free text on the message")
+    add_search_options(search)
+    tail = commands.add_parser(
+        "tail", parents=[common], formatter_class=fmt,
+        help="print the last lines, then follow new ones until Ctrl-C",
+        description="Print the last lines that match, then every new one, until Ctrl-C.",
+        epilog=f"{TAIL_EXAMPLES}\n\n{SETTINGS}\n\n{EXIT_STATUSES}",
+    )  # fmt: skip
+    tail.add_argument("query", nargs="?", metavar="QUERY", help="free text on the message")
+    tail.add_argument(
+        "-n", "--lines", type=count(0, 10_000), default=10, metavar="N",
+        help="start with the last N lines (0-10000, default 10)",
+    )  # fmt: skip
+    return top
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Filters, output and connection options, shared by both commands."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--version", action="version", version=f"logpipe {installed_version()}")
+    filters = common.add_argument_group("filters")
+    filters.add_argument("--since", metavar="TIME",
+                         help="lines from TIME on: 30s, 15m, 2h, 7d, 1h30m ago, or "
+                              "2026-12-02T10:00:00Z (search default: 24h)")  # fmt: skip
+    filters.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="host.name (globs like 'web-*'; repeat or a,b for any of)",
+    )
+    filters.add_argument(
+        "-s",
+        "--service",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="service.name: the compose service, else the container name",
+    )
+    filters.add_argument(
+        "--name", action="append", default=[], metavar="GLOB", help="container.name"
+    )
+    filters.add_argument(
+        "--dataset", action="append", default=[], metavar="GLOB", help="event.dataset"
+    )
+    filters.add_argument("-l", "--level", choices=LEVELS, type=str.lower, metavar="LEVEL",
+                         help="this level and above: trace < debug < info < warn < error < "
+                              "fatal (lines without a level are left out)")  # fmt: skip
+    filters.add_argument("--stream", choices=STREAMS, help="stdout or stderr")
+    filters.add_argument("--events", action="store_true",
+                         help="also containers' lifecycle events (start, die, OOM, ...) and "
+                              "gaps (lines logpipe could not read)")  # fmt: skip
+    output = common.add_argument_group("output")
+    output.add_argument(
+        "--json", action="store_true", help="print each document as a JSON line (NDJSON), for jq"
+    )
+    output.add_argument(
+        "-t", "--timestamps", action="store_true", help="show each line's @timestamp after the bar"
+    )
+    output.add_argument("--color", choices=COLOR_MODES, default=None,
+                        help="colour by service and level: auto (a terminal without "
+                             "NO_COLOR), always, never")  # fmt: skip
+    conn = common.add_argument_group("connection")
+    conn.add_argument("--url", help="the collector, e.g. https://logs.example:8080")
+    conn.add_argument("--token", help="a read token (prefer LOGPIPE_READ_TOKEN: "
+                                      "arguments show in `ps`)")  # fmt: skip
+    conn.add_argument("--token-file", metavar="PATH", help="a file holding the read token")
+    conn.add_argument("--config", metavar="PATH", help="the config file (TOML)")
+    return common
+
+
+def add_search_options(search: argparse.ArgumentParser) -> None:
+    """Options only `search` has."""
+    search.add_argument("--until", metavar="TIME", help="lines before TIME (default: now)")
+    search.add_argument(
+        "--limit",
+        type=count(1, 1_000_000),
+        default=100,
+        metavar="N",
+        help="print at most N lines (default 100)",
+    )
+    search.add_argument(
+        "--asc",
+        action="store_true",
+        help="the oldest lines of the range first, printed as they come",
+    )
+    search.add_argument(
+        "--page-size",
+        type=count(1, 10_000),
+        default=1000,
+        metavar="N",
+        help="lines asked for per request (default 1000, at most 10000)",
+    )
+
+
+def count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    parse.__name__ = "number"
+    return parse

@@ -1,0 +1,170 @@
+"""Where the command line finds its collector and read token, resolved once at start.
+
+Each setting is taken from the first of these that has it:
+
+1. the command line: `--url`, `--token` or `--token-file`, `--color`;
+2. the environment: `LOGPIPE_URL`, `LOGPIPE_READ_TOKEN` or `LOGPIPE_READ_TOKEN_FILE`;
+3. the config file: `--config PATH`, else `$XDG_CONFIG_HOME/logpipe/config.toml`
+   (`~/.config/logpipe/config.toml`), keys `url`, `token` or `token_file`, `color`;
+4. the default: `http://localhost:8080`, no token, `color = "auto"`.
+
+A token and a token file in the same place is an error, as is an unknown key in the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from logpipe.errors import UsageError
+from logpipe.style import ColorMode
+
+DEFAULT_URL = "http://localhost:8080"
+
+
+class FileSettings(BaseModel):
+    """The config file's keys (TOML)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(None, description="the collector's URL, e.g. https://logs.example")
+    token: str | None = Field(None, description="a read token (LOGPIPE_READ_TOKENS)")
+    token_file: Path | None = Field(None, description="a file holding the read token")
+    color: ColorMode | None = Field(None, description="auto, always or never")
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The options of the command line that settings come from (None: not given)."""
+
+    url: str | None = None
+    token: str | None = None
+    token_file: str | None = None
+    color: ColorMode | None = None
+    config: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings in effect: where to connect, with which token, and how to colour."""
+
+    url: str
+    url_source: str
+    token: str
+    color: ColorMode
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    """`$XDG_CONFIG_HOME/logpipe/config.toml`, XDG's default being `~/.config`."""
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "logpipe" / "config.toml"
+
+
+def load_file(path: Path, required: bool) -> FileSettings:
+    """The config file's settings; none when the default file does not exist."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise UsageError(f"--config {path}: no such file") from None
+        return FileSettings()
+    except OSError as exc:
+        raise UsageError(f"config file {path}: cannot read it: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8", errors="replace"))
+        return FileSettings.model_validate(data)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path}: not valid TOML: {exc}") from exc
+    except ValidationError as exc:
+        raise UsageError(f"config file {path}: {first_problem(exc)}") from exc
+
+
+def first_problem(exc: ValidationError) -> str:
+    """One validation error as `key: what is wrong`."""
+    err = exc.errors()[0]
+    key = ".".join(str(part) for part in err["loc"])
+    if err["type"] == "extra_forbidden":
+        known = ", ".join(FileSettings.model_fields)
+        return f"{key}: no such setting (the settings are {known})"
+    return f"{key}: {err['msg']}"
+
+
+def resolve(flags: Flags, env: Mapping[str, str]) -> Settings:
+    """The settings in effect, from flags, environment, config file and defaults."""
+    path = Path(flags.config) if flags.config else default_config_path(env)
+    file = load_file(path, required=flags.config is not None)
+    url, url_source = pick_url(flags, env, file, path)
+    return Settings(
+        url=check_url(url, url_source),
+        url_source=url_source,
+        token=pick_token(flags, env, file, path),
+        color=flags.color or file.color or "auto",
+    )
+
+
+def pick_url(
+    flags: Flags, env: Mapping[str, str], file: FileSettings, path: Path
+) -> tuple[str, str]:
+    """The collector URL and where it came from."""
+    if flags.url:
+        return flags.url, "--url"
+    if env.get("LOGPIPE_URL"):
+        return env["LOGPIPE_URL"], "LOGPIPE_URL"
+    if file.url:
+        return file.url, f"url in {path}"
+    return DEFAULT_URL, "the default; set LOGPIPE_URL or --url"
+
+
+def check_url(url: str, source: str) -> str:
+    """The URL without a trailing slash; a UsageError unless it is http(s)://host[:port]."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"{source}: {url!r} is not an http:// or https:// URL: write e.g. http://collector:8080"
+        )
+    try:
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError:
+        raise UsageError(f"{source}: {url!r} has a port that is not a number") from None
+    return url.rstrip("/")
+
+
+def pick_token(flags: Flags, env: Mapping[str, str], file: FileSettings, path: Path) -> str:
+    """The read token from the first place that has one; a UsageError when none has."""
+    places = (
+        ("--token", flags.token, "--token-file", flags.token_file, None),
+        ("LOGPIPE_READ_TOKEN", env.get("LOGPIPE_READ_TOKEN"),
+         "LOGPIPE_READ_TOKEN_FILE", env.get("LOGPIPE_READ_TOKEN_FILE"), None),
+        (f"token in {path}", file.token,
+         f"token_file in {path}", str(file.token_file) if file.token_file else None, path.parent),
+    )  # fmt: skip
+    for token_name, token, file_name, token_file, base in places:
+        if token and token_file:
+            raise UsageError(f"{token_name} and {file_name} are both set: keep one of them")
+        if token:
+            return token.strip()
+        if token_file:
+            return read_token_file(file_name, Path(token_file), base)
+    raise UsageError(
+        "no read token: set LOGPIPE_READ_TOKEN (or LOGPIPE_READ_TOKEN_FILE), give --token or "
+        f'--token-file, or write token = "..." in {path}; the collector\'s '
+        "LOGPIPE_READ_TOKENS lists the tokens it accepts"
+    )
+
+
+def read_token_file(name: str, path: Path, base: Path | None) -> str:
+    """The token a file holds (surrounding whitespace dropped); relative to `base` if given."""
+    full = base / path if base is not None and not path.is_absolute() else path
+    try:
+        token = full.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"{name}: cannot read {full}: {reason}") from exc
+    if not token:
+        raise UsageError(f"{name}: {full} is empty")
+    return token

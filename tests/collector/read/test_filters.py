@@ -1,0 +1,99 @@
+"""Query parameters become filters, or a 400 naming the parameter; the filters become a
+query on logpipe's own streams only."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.errors import BadRequest
+from collector.read.filters import Filters, parse_filters, parse_time
+from collector.read.query import TEXT_FLAGS, nanos_iso, query
+
+NOW = 1_796_000_000 * 10**9
+
+
+def parse(**params: str) -> Filters:
+    """Filters from `params`, with search's 24 h default."""
+    return parse_filters(params, NOW, 1024, 24 * 3600 * 10**9)
+
+
+@pytest.mark.parametrize(
+    ("text", "before"), [("30s", 30), ("15m", 900), ("2h", 7200), ("7d", 7 * 86400)]
+)
+def test_relative_times_count_back_from_now(text: str, before: int) -> None:
+    """`30s`, `15m`, `2h`, `7d` are that long before now."""
+    assert parse_time("since", text, NOW) == NOW - before * 10**9
+
+
+def test_absolute_times_keep_offsets_and_nanoseconds() -> None:
+    """RFC 3339 with an offset and up to nine fraction digits is exact."""
+    utc = parse_time("since", "2026-12-02T10:00:00.123456789Z", NOW)
+    assert nanos_iso(utc) == "2026-12-02T10:00:00.123456789Z"
+    assert parse_time("since", "2026-12-02T11:00:00.5+01:00", NOW) == utc - 123456789 + 5 * 10**8
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"since": "yesterday"}, "since:"),
+        ({"since": "2026-12-02 10:00:00"}, "since:"),
+        ({"until": "2026-02-30T00:00:00Z"}, "until:"),
+        ({"since": "1h", "until": "2h"}, "until:"),
+        ({"level": "loud"}, "level:"),
+        ({"stream": "stdin"}, "stream:"),
+        ({"host": "a b"}, "host:"),
+        ({"service": "x" * 300}, "service:"),
+        ({"name": "/re.*gex/["}, "name:"),
+        ({"kind": "events"}, "kind:"),
+        ({"q": "a" * 1025}, "q:"),
+    ],
+)
+def test_bad_parameters_are_named(params: dict[str, str], name: str) -> None:
+    """Each bad value is a 400 whose message starts with the parameter's name."""
+    with pytest.raises(BadRequest, match=f"^{name}"):
+        parse(**params)
+
+
+def test_level_keeps_that_level_and_above() -> None:
+    """`warning` is `warn`, and keeps warn, error and fatal."""
+    assert parse(level="warning").levels == ("warn", "error", "fatal")
+    assert parse(level="TRACE").levels == ("trace", "debug", "info", "warn", "error", "fatal")
+
+
+def test_search_reads_the_last_day_by_default() -> None:
+    """Without `since`, 24 hours before now; `until` open."""
+    filters = parse()
+    assert (filters.since, filters.until) == (NOW - 24 * 3600 * 10**9, None)
+
+
+def test_query_reads_lines_only_unless_kind_all() -> None:
+    """Lifecycle events and gaps (they have event.kind) are left out unless kind=all."""
+    assert query(parse())["bool"]["must_not"] == [{"exists": {"field": "event.kind"}}]
+    assert query(parse(kind="all"))["bool"]["must_not"] == []
+
+
+def test_globs_and_names() -> None:
+    """A plain name is a term, a glob a wildcard, a list any of them."""
+    clauses = query(parse(host="web-1", service="api*,db"))["bool"]["filter"]
+    assert {"term": {"host.name": "web-1"}} in clauses
+    assert {
+        "bool": {
+            "should": [
+                {"wildcard": {"service.name": {"value": "api*"}}},
+                {"term": {"service.name": "db"}},
+            ]
+        }
+    } in clauses
+
+
+def test_free_text_has_no_regex_fuzzy_or_slop() -> None:
+    """The text query allows only operators that cannot blow up, all words required."""
+    (text,) = [
+        c for c in query(parse(q="err~2 /x.*/"))["bool"]["filter"] if "simple_query_string" in c
+    ]
+    options = text["simple_query_string"]
+    assert options["query"] == "err~2 /x.*/"
+    assert set(TEXT_FLAGS.split("|")).isdisjoint({"FUZZY", "SLOP", "NEAR", "ALL"})
+    assert options["flags"] == TEXT_FLAGS
+    assert options["default_operator"] == "and"
+    assert options["fields"] == ["message"]

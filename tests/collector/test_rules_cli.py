@@ -1,0 +1,84 @@
+"""`logpipe-collector rules test`: sample lines in, each line's rule and document out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.programs import clean_env, one_line_error
+
+RULES = """\
+rules:
+  - name: health
+    match: {service: shop}
+    regex: 'GET /healthz'
+    drop: true
+  - name: shop_access
+    match: {service: shop}
+    dissect: '%{client} %{} %{} [%{time}] "%{request}" %{status} %{bytes} %{request_time}'
+    fields: {status: long, bytes: long, request_time: double, client: ip}
+"""
+ACCESS = '10.0.0.7 - - [01/May/2025:12:00:00 +0000] "GET /cart HTTP/1.1" 200 512 0.042'
+
+
+def _rules_test(tmp_path: Path, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "collector.yaml"
+    if not config.exists():
+        config.write_text(RULES)
+    return subprocess.run(
+        [sys.executable, "-m", "collector", "rules", "test", "--config", str(config), *args],
+        input=stdin,
+        env=clean_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_each_line_shows_its_rule_and_document(tmp_path: Path) -> None:
+    """--json prints per line the rule, the data stream and the document, or the drop."""
+    lines = f"{ACCESS}\n{ACCESS.replace('/cart', '/healthz')}\nplain words\n"
+    proc = _rules_test(tmp_path, lines, "--service", "shop", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert rows[0]["rule"] == "shop_access"
+    assert rows[0]["document"]["fields"] == {
+        "status": 200,
+        "bytes": 512,
+        "request_time": 0.042,
+        "client": "10.0.0.7",
+    }
+    assert rows[0]["data_stream"] == "logs-docker.keep_14d-default"
+    assert rows[1] == {"line": 2, "dropped_by": "health"}
+    assert rows[2]["rule"] is None
+    assert rows[2]["document"]["message"] == "plain words"
+
+
+def test_text_output_names_the_rule_and_another_service_gets_none(tmp_path: Path) -> None:
+    """The text form says 'rule NAME' or 'no rule'; --service decides which rules match."""
+    shop = _rules_test(tmp_path, ACCESS + "\n", "--service", "shop")
+    assert shop.stdout.startswith("line 1: rule shop_access -> logs-docker.keep_14d-default\n{")
+    other = _rules_test(tmp_path, ACCESS + "\n", "--service", "billing")
+    assert other.stdout.startswith("line 1: no rule -> ")
+
+
+def test_a_bad_rule_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A rule that does not compile stops the command with exit 2 and one line naming it."""
+    (tmp_path / "collector.yaml").write_text("rules:\n  - {name: bad, regex: '(?<=x)y'}\n")
+    proc = _rules_test(tmp_path, ACCESS + "\n")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "rule 'bad': the regular expression does not compile (RE2)" in line
+
+
+def test_help_shows_an_example(tmp_path: Path) -> None:
+    """`rules test --help` explains the command with a worked example."""
+    proc = _rules_test(tmp_path, "", "--help")
+    assert proc.returncode == 0
+    assert "example:" in proc.stdout
+    assert "dissect:" in proc.stdout
+    assert "--service" in proc.stdout

@@ -1,0 +1,204 @@
+"""The pieces of parsing rules alone: dissect, RE2 regexes, typed conversion, times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.errors import RulesError
+from collector.rules.convert import converter, to_boolean, to_double, to_ip, to_keyword, to_long
+from collector.rules.dissect import Dissect
+from collector.rules.regex import Regex
+from collector.rules.timestamp import TimeParser
+
+NS = 10**9
+# 2025-05-01T12:00:00Z
+NOON = 1746100800 * NS
+
+
+def test_dissect_cuts_at_literals_and_last_key_takes_the_rest() -> None:
+    """Each key takes the text up to its literal; the last one the rest of the line."""
+    d = Dissect('%{client} - %{user} [%{time}] "%{request}" %{rest}')
+    line = '10.0.0.1 - ann [01/May/2025:12:00:00 +0000] "GET / HTTP/1.1" 200 5 x y'
+    assert d(line) == {
+        "client": "10.0.0.1",
+        "user": "ann",
+        "time": "01/May/2025:12:00:00 +0000",
+        "request": "GET / HTTP/1.1",
+        "rest": "200 5 x y",
+    }
+
+
+def test_dissect_skips_keys_and_padding_and_refuses_other_shapes() -> None:
+    """%{} and %{?x} skip text, %{x->} skips repeated literals; another shape gives None."""
+    d = Dissect("[%{level->}] %{?pid} %{} %{msg}")
+    # The padding skipped is repeats of the literal after the key ("] "), not spaces within.
+    assert d("[INFO   ] 12 main hello there") == {"level": "INFO   ", "msg": "hello there"}
+    padded = Dissect("%{level->} %{msg}")
+    assert padded("INFO     hello there") == {"level": "INFO", "msg": "hello there"}
+    assert Dissect("%{a} %{?b} %{} %{c}")("1 2 3 4 5") == {"a": "1", "c": "4 5"}
+    assert Dissect("x=%{a};")("y=1;") is None
+    assert Dissect("%{a}:%{b}")("no colon") is None
+
+
+def test_dissect_refuses_adjacent_keys_bad_names_and_no_key() -> None:
+    """Patterns that cannot work are refused with the reason."""
+    with pytest.raises(RulesError, match="no text between"):
+        Dissect("%{a}%{b}")
+    with pytest.raises(RulesError, match="a key is a name"):
+        Dissect("%{a b} x")
+    with pytest.raises(RulesError, match="at least one"):
+        Dissect("plain text")
+    with pytest.raises(RulesError, match="twice"):
+        Dissect("%{a} %{a}")
+
+
+def test_regex_gives_named_groups_that_took_part() -> None:
+    """Named groups of the first match; groups that did not take part are left out."""
+    r = Regex(r"took (?P<ms>\d+)ms|failed: (?P<reason>.+)")
+    assert r("request took 25ms") == {"ms": "25"}
+    assert r("failed: timeout") == {"reason": "timeout"}
+    assert r("nothing here") is None
+    assert r.names == ("ms", "reason")
+
+
+def test_regex_refuses_what_only_backtracking_can_do() -> None:
+    """Look-behind and back-references do not compile under RE2, and the error says so."""
+    with pytest.raises(RulesError, match=r"does not compile \(RE2\)"):
+        Regex(r"(?<=a)b")
+    with pytest.raises(RulesError, match="RE2"):
+        Regex(r"(a)\1")
+
+
+def test_regex_runs_a_hostile_pattern_on_a_hostile_line_and_lone_surrogates() -> None:
+    """(a+)+$ on 'aaaa...!' returns (no backtracking); a lone surrogate is no error."""
+    assert Regex(r"(?P<x>(a+)+)$")("a" * 50_000 + "!") is None
+    assert Regex(r"(?P<x>b)")("a\ud800b") == {"x": "b"}
+
+
+def test_long_takes_whole_numbers_in_64_bits_only() -> None:
+    """Integers, integral floats and their text are longs; others say why not."""
+    assert to_long("42") == 42
+    assert to_long(" -7 ") == -7
+    assert to_long(3.0) == 3
+    assert to_long(2**63 - 1) == 2**63 - 1
+    for bad in ("4.5", "1_000", "", "٣", 2**63, True, None, {"a": 1}, "9" * 30):
+        with pytest.raises(ValueError, match="is not a long"):
+            to_long(bad)  # type: ignore[arg-type]
+
+
+def test_double_takes_finite_numbers_only() -> None:
+    """Numbers and their text are doubles; NaN, infinities and words are not."""
+    assert to_double("0.042") == 0.042
+    assert to_double("1e3") == 1000.0
+    assert to_double(7) == 7.0
+    for bad in ("nan", "inf", "1e999", "abc", True, None, [1]):
+        with pytest.raises(ValueError, match="is not a double"):
+            to_double(bad)  # type: ignore[arg-type]
+
+
+def test_boolean_ip_and_keyword() -> None:
+    """Booleans by their usual words, IPs written canonically, keywords from scalars."""
+    assert to_boolean("Yes") is True
+    assert to_boolean("0") is False
+    assert to_boolean(False) is False
+    with pytest.raises(ValueError, match="is not a boolean"):
+        to_boolean("maybe")
+    assert to_ip("2001:DB8::1") == "2001:db8::1"
+    assert to_ip("10.0.0.1") == "10.0.0.1"
+    for bad in ("10.0.0.256", "fe80::1%eth0", 17):
+        with pytest.raises(ValueError, match="is not an IP"):
+            to_ip(bad)
+    assert to_keyword(12) == "12"
+    assert to_keyword(True) == "true"
+    with pytest.raises(ValueError, match="is not a keyword"):
+        to_keyword({"a": 1})
+
+
+def test_date_fields_are_written_as_utc_to_the_millisecond() -> None:
+    """A date field with a format is converted to RFC 3339 UTC."""
+    to_date = converter("date", TimeParser("%d/%b/%Y:%H:%M:%S %z"))
+    assert to_date("01/May/2025:14:00:00 +0200", NOON) == "2025-05-01T12:00:00.000Z"
+    with pytest.raises(ValueError, match="does not have the format"):
+        to_date("yesterday", NOON)
+
+
+def test_rfc3339_keeps_nanoseconds_and_offsets() -> None:
+    """RFC 3339 with nine fractional digits and an offset is read to the nanosecond."""
+    p = TimeParser()
+    assert p.parse("2025-05-01T14:00:00.123456789+02:00", 0) == NOON + 123456789
+    assert p.parse("2025-05-01T12:00:00Z", 0) == NOON
+    assert p.parse("2025-05-01 12:00:00.5", 0) == NOON + NS // 2
+    with pytest.raises(ValueError, match="not an RFC 3339 time"):
+        p.parse("May 1st", 0)
+
+
+def test_time_zone_applies_to_times_without_offset_and_year_comes_from_docker() -> None:
+    """A naive time is read in the rule's zone; a format without a year takes Docker's."""
+    berlin = TimeParser("%Y-%m-%d %H:%M:%S", "Europe/Berlin")
+    assert berlin.parse("2025-05-01 14:00:00", 0) == NOON
+    syslog = TimeParser("%b %d %H:%M:%S")
+    assert syslog.parse("May  1 12:00:00", NOON + 5 * NS) == NOON
+
+
+def test_unix_formats_read_numbers_and_text() -> None:
+    """unix, unix_ms, unix_us, unix_ns read numbers or their text."""
+    assert TimeParser("unix").parse(1746100800.5, 0) == NOON + NS // 2
+    assert TimeParser("unix_ms").parse("1746100800000", 0) == NOON
+    assert TimeParser("unix_us").parse(1746100800000000, 0) == NOON
+    assert TimeParser("unix_ns").parse(str(NOON), 0) == NOON
+    with pytest.raises(ValueError, match="outside 1970-2262"):
+        TimeParser("unix").parse(-5, 0)
+    with pytest.raises(ValueError, match="not a time"):
+        TimeParser("unix").parse(True, 0)
+
+
+def test_unknown_formats_and_zones_are_refused() -> None:
+    """A format that is no name and no strptime format, or an unknown zone, is an error."""
+    with pytest.raises(RulesError, match="time format 'dd/mm/yyyy'"):
+        TimeParser("dd/mm/yyyy")
+    with pytest.raises(RulesError, match="time zone 'Mars/Olympus'"):
+        TimeParser("rfc3339", "Mars/Olympus")
+
+
+FORMATS = ["%d/%b/%Y:%H:%M:%S %z", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%y%m%d %H%M%S"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2068, 12, 30)),  # %y: 1969-2068
+    st.sampled_from(FORMATS),
+    st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
+)
+def test_compiled_formats_read_what_strptime_reads(moment: datetime, fmt: str, tz: str) -> None:
+    """The hand-read formats give the time strptime gives, in any zone."""
+    aware = moment.replace(tzinfo=ZoneInfo(tz))
+    text = aware.strftime(fmt)
+    expected = datetime.strptime(text, fmt)
+    if expected.tzinfo is None:
+        expected = expected.replace(tzinfo=ZoneInfo(tz))
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    want = (expected - epoch) // timedelta(microseconds=1) * 1000
+    assert TimeParser(fmt, tz).parse(text, 0) == want
+
+
+def test_other_directives_fall_back_to_strptime_and_bad_days_are_refused() -> None:
+    """%p is left to strptime; 31 February is not a time whichever way it is read."""
+    assert TimeParser("%Y-%m-%d %I:%M %p").parse("2025-05-01 12:00 PM", 0) == NOON
+    with pytest.raises(ValueError, match="does not have the format"):
+        TimeParser("%Y-%m-%d").parse("2025-02-31", 0)
+    with pytest.raises(ValueError, match="does not have the format"):
+        TimeParser("%d/%b/%Y").parse("01/Foo/2025", 0)
+
+
+def test_ipv4_fast_path_agrees_with_ipaddress() -> None:
+    """Dotted quads are taken as written; leading zeros and octets past 255 are not IPs."""
+    assert to_ip("0.0.0.0") == "0.0.0.0"
+    assert to_ip("255.255.255.255") == "255.255.255.255"
+    for bad in ("01.2.3.4", "1.2.3.256", "1.2.3", "1.2.3.4.5"):
+        with pytest.raises(ValueError, match="is not an IP"):
+            to_ip(bad)

@@ -1,0 +1,119 @@
+"""Where the URL, the read token and the colour come from, and the errors of each place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from logpipe.config import DEFAULT_URL, Flags, resolve
+from logpipe.errors import UsageError
+
+
+def write_config(tmp_path: Path, text: str) -> dict[str, str]:
+    """A config file at the XDG place under `tmp_path`; the environment that finds it."""
+    folder = tmp_path / "logpipe"
+    folder.mkdir(exist_ok=True)
+    (folder / "config.toml").write_text(text)
+    return {"XDG_CONFIG_HOME": str(tmp_path)}
+
+
+def test_flags_win_over_the_environment_which_wins_over_the_file(tmp_path: Path) -> None:
+    """Each setting comes from the first place that has it: flag, environment, file."""
+    env = write_config(tmp_path, 'url = "http://file:1"\ntoken = "file-t"\ncolor = "never"\n')
+    from_file = resolve(Flags(), env)
+    assert (from_file.url, from_file.token, from_file.color) == ("http://file:1", "file-t", "never")
+    assert from_file.url_source.startswith("url in ")
+    env |= {"LOGPIPE_URL": "http://env:2/", "LOGPIPE_READ_TOKEN": "env-t"}
+    from_env = resolve(Flags(), env)
+    assert (from_env.url, from_env.token, from_env.url_source) == (
+        "http://env:2",
+        "env-t",
+        "LOGPIPE_URL",
+    )
+    flags = Flags(url="https://flag:3/logpipe", token="flag-t", color="always")
+    from_flags = resolve(flags, env)
+    assert (from_flags.url, from_flags.token, from_flags.color) == (
+        "https://flag:3/logpipe",
+        "flag-t",
+        "always",
+    )
+
+
+def test_without_any_url_the_default_is_used_and_said(tmp_path: Path) -> None:
+    """No URL anywhere: localhost:8080, and messages will say it is the default."""
+    got = resolve(Flags(token="t"), {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert got.url == DEFAULT_URL
+    assert "the default" in got.url_source
+    assert got.color == "auto"
+
+
+def test_token_files_are_read_and_relative_ones_in_the_config_file_are_beside_it(
+    tmp_path: Path,
+) -> None:
+    """A token file's text (whitespace dropped) is the token; the file's `token_file` is
+    relative to the config file's folder."""
+    env = write_config(tmp_path, 'token_file = "read-token"\n')
+    (tmp_path / "logpipe" / "read-token").write_text("  secret\n")
+    assert resolve(Flags(), env).token == "secret"
+    other = tmp_path / "other"
+    other.write_text("from-env\n")
+    assert resolve(Flags(), env | {"LOGPIPE_READ_TOKEN_FILE": str(other)}).token == "from-env"
+
+
+def test_a_token_and_a_token_file_in_one_place_is_an_error(tmp_path: Path) -> None:
+    """Both in the environment: an error naming both variables."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "LOGPIPE_READ_TOKEN": "a"}
+    env["LOGPIPE_READ_TOKEN_FILE"] = "/x"
+    with pytest.raises(UsageError, match="LOGPIPE_READ_TOKEN and LOGPIPE_READ_TOKEN_FILE"):
+        resolve(Flags(), env)
+
+
+def test_no_token_anywhere_says_every_place_to_put_one(tmp_path: Path) -> None:
+    """The error names the variable, the flags and the config file."""
+    with pytest.raises(UsageError) as caught:
+        resolve(Flags(), {"XDG_CONFIG_HOME": str(tmp_path)})
+    message = str(caught.value)
+    for place in ("LOGPIPE_READ_TOKEN", "--token", "--token-file", str(tmp_path / "logpipe")):
+        assert place in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'tokn = "x"\n',
+            r"tokn: no such setting \(the settings are url, token, token_file, color\)",
+        ),
+        ('color = "sometimes"\n', "color: Input should be 'auto', 'always' or 'never'"),
+        ("url = \n", "not valid TOML"),
+    ],
+)
+def test_a_bad_config_file_is_an_error_naming_the_file_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """Unknown keys, bad values and broken TOML are usage errors naming the file."""
+    env = write_config(tmp_path, text)
+    with pytest.raises(UsageError, match=f"config file {tmp_path}/logpipe/config.toml: {expected}"):
+        resolve(Flags(token="t"), env)
+
+
+@pytest.mark.parametrize("url", ["collector:8080", "ftp://x", "http://", "http://h:port"])
+def test_a_url_that_is_not_http_is_an_error_naming_where_it_came_from(
+    tmp_path: Path, url: str
+) -> None:
+    """A URL without http(s)://host, or with a bad port, is refused naming its source."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "LOGPIPE_URL": url}
+    with pytest.raises(UsageError, match=f"^LOGPIPE_URL: '{url}'"):
+        resolve(Flags(token="t"), env)
+
+
+def test_missing_or_unreadable_files_are_errors(tmp_path: Path) -> None:
+    """--config naming no file, and a token file that cannot be read, are usage errors."""
+    with pytest.raises(UsageError, match=r"--config .*: no such file"):
+        resolve(Flags(token="t", config=str(tmp_path / "nope.toml")), {})
+    with pytest.raises(UsageError, match=r"--token-file: cannot read .*gone"):
+        resolve(Flags(token_file=str(tmp_path / "gone")), {"XDG_CONFIG_HOME": str(tmp_path)})
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(UsageError, match=r"--token-file: .*empty is empty"):
+        resolve(Flags(token_file=str(tmp_path / "empty")), {"XDG_CONFIG_HOME": str(tmp_path)})

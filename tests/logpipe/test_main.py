@@ -1,0 +1,201 @@
+"""`logpipe` as a user runs it: help, version, one-line errors and the exit statuses
+scripts rely on (against a scripted collector; the real one is in tests/integration)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+from tests.logpipe.fake_collector import Reply, doc, error, fake_collector, line_event
+from tests.programs import ROOT, clean_env, one_line_error
+
+
+def logpipe(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m logpipe` with only `env` as its LOGPIPE_* settings."""
+    settings = {"XDG_CONFIG_HOME": str(cwd)} | env
+    return subprocess.run(
+        [sys.executable, "-m", "logpipe", *args],
+        env=clean_env(**settings),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_of_each_command_has_examples_and_exit_statuses(tmp_path: Path) -> None:
+    """`--help` of both commands shows examples, the settings' order and the exit statuses."""
+    for command in ("search", "tail"):
+        proc = logpipe(command, "--help", cwd=tmp_path)
+        assert proc.returncode == 0
+        assert f"logpipe {command} " in proc.stdout.split("examples:")[1]
+        assert "LOGPIPE_READ_TOKEN" in proc.stdout
+        assert "3    the collector refused the token" in proc.stdout
+
+
+def test_version_and_no_command(tmp_path: Path) -> None:
+    """--version prints the version; no command prints the help on stderr with status 2."""
+    proc = logpipe("--version", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("logpipe ")
+    proc = logpipe(cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "search" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "said"),
+    [
+        (
+            error(401, "no such read token"),
+            3,
+            "did not accept the read token (401): no such read token",
+        ),
+        (error(403, "an ingest token may not read"), 3, "may not read (403)"),
+        (error(400, "level: 'loud' is not a level"), 5, "refused the query: level: 'loud'"),
+        (error(404, "the read API is off: set LOGPIPE_READ_TOKENS"), 6, "has no read API (404)"),
+        (error(429, "query too big", **{"Retry-After": "1"}), 6, "at a limit (429): query too big"),
+        (error(503, "Elasticsearch is unreachable"), 4, "cannot answer now (503)"),
+        (
+            Reply(200, {"Content-Type": "text/html"}, ["<html>"]),
+            6,
+            "is this the URL of a logpipe collector?",
+        ),
+    ],
+)
+def test_each_error_answer_has_its_exit_status_and_one_line(
+    tmp_path: Path, reply: Reply, status: int, said: str
+) -> None:
+    """Every error answer ends search with its documented status and one stderr line."""
+    with fake_collector(reply) as script:
+        proc = logpipe("search", "x", cwd=tmp_path, LOGPIPE_URL=script.url, LOGPIPE_READ_TOKEN="t")
+    assert proc.returncode == status, proc.stderr
+    line = one_line_error(proc)
+    assert line.startswith("logpipe: ")
+    assert said in line
+    assert proc.stdout == ""
+
+
+def test_a_collector_that_is_down_is_exit_status_4(tmp_path: Path) -> None:
+    """Nothing listening: status 4 and a line naming the URL and where it was set."""
+    url = f"http://127.0.0.1:{free_port()}"
+    for command in ("search", "tail"):
+        proc = logpipe(command, cwd=tmp_path, LOGPIPE_URL=url, LOGPIPE_READ_TOKEN="t")
+        assert proc.returncode == 4
+        assert one_line_error(proc) == (
+            f"logpipe: cannot reach the collector at {url} (LOGPIPE_URL): "
+            "connection refused (is the collector running?)"
+        )
+
+
+def test_usage_errors_are_exit_status_2(tmp_path: Path) -> None:
+    """A bad time, a missing token and a bad option all end with status 2."""
+    env = {"LOGPIPE_URL": "http://127.0.0.1:1", "LOGPIPE_READ_TOKEN": "t"}
+    proc = logpipe("search", "--since", "soon", cwd=tmp_path, **env)
+    assert proc.returncode == 2
+    assert "--since: 'soon' is not a time" in one_line_error(proc)
+    proc = logpipe("tail", cwd=tmp_path, LOGPIPE_URL="http://127.0.0.1:1")
+    assert proc.returncode == 2
+    assert "no read token" in one_line_error(proc)
+    proc = logpipe("search", "--limit", "0", cwd=tmp_path, **env)
+    assert proc.returncode == 2
+    assert "--limit" in proc.stderr
+
+
+def test_no_match_is_exit_status_1_and_lines_are_0(tmp_path: Path) -> None:
+    """A search that finds nothing ends with 1 (like grep); one that finds lines with 0."""
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    env = {"LOGPIPE_READ_TOKEN": "t"}
+    with fake_collector(Reply(200, ndjson, [])) as script:
+        proc = logpipe("search", "x", cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", "logpipe: no line matched\n")
+    body = json.dumps(doc("hello", "web")) + "\n"
+    with fake_collector(Reply(200, ndjson, [body])) as script:
+        proc = logpipe("search", "x", cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "h1/web | hello\n", "")
+
+
+def test_piped_output_is_plain_unless_colour_is_forced(tmp_path: Path) -> None:
+    """A pipe gets no colour; --color=always colours it; NO_COLOR does not beat the flag."""
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    body = json.dumps(doc("boom", "web", log={"level": "error"})) + "\n"
+    with fake_collector(Reply(200, ndjson, [body])) as script:
+        env = {"LOGPIPE_URL": script.url, "LOGPIPE_READ_TOKEN": "t", "NO_COLOR": "1"}
+        plain = logpipe("search", cwd=tmp_path, **env)
+        forced = logpipe("search", "--color=always", cwd=tmp_path, **env)
+    assert plain.stdout == "h1/web | boom\n"
+    assert "\x1b[31mboom\x1b[0m" in forced.stdout
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`logpipe search | head -1`: status 0, no traceback, no BrokenPipeError message."""
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    body = "".join(json.dumps(doc(f"line {i}" + "x" * 200)) + "\n" for i in range(5000))
+    with fake_collector(Reply(200, ndjson, [body])) as script:
+        env = clean_env(
+            LOGPIPE_URL=script.url, LOGPIPE_READ_TOKEN="t", XDG_CONFIG_HOME=str(tmp_path)
+        )
+        proc = subprocess.run(
+            f"{sys.executable} -m logpipe search --asc --limit 5000 | head -1; "
+            "exit ${PIPESTATUS[0]}",
+            shell=True,
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            executable="/bin/bash",
+        )
+    assert proc.stdout.startswith("h1/api | line 0x")
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_tail_stopped_by_a_signal_ends_with_its_status_quietly(
+    tmp_path: Path, sig: int, status: int
+) -> None:
+    """Ctrl-C ends tail with 130, SIGTERM with 143: the lines printed, nothing on stderr."""
+    sse = {"Content-Type": "text/event-stream"}
+    with fake_collector(Reply(200, sse, [line_event(doc("hello"), "c1")], hold=60)) as script:
+        env = clean_env(
+            LOGPIPE_URL=script.url, LOGPIPE_READ_TOKEN="t", XDG_CONFIG_HOME=str(tmp_path)
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "logpipe", "tail"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "h1/api | hello\n"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (status, "", "")
+
+
+def test_the_command_line_stays_light(tmp_path: Path) -> None:
+    """Importing the command line pulls in neither shipper, collector, aiohttp nor the
+    Elasticsearch client, so it starts fast and needs none of them."""
+    probe = (
+        "import sys, logpipe.__main__, logpipe.tail, logpipe.search;"
+        "heavy = ('shipper', 'collector', 'aiohttp', 'elasticsearch');"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)}))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=clean_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.strip() == "[]"

@@ -1,0 +1,66 @@
+"""`logpipe search` against a scripted collector: paging by cursor, limits and order."""
+
+from __future__ import annotations
+
+import json
+
+from logpipe.client import Endpoint
+from logpipe.document import Document
+from logpipe.query import Filters
+from logpipe.search import SearchRequest, search
+from tests.logpipe.fake_collector import Reply, doc, fake_collector
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+def page(messages: list[str], cursor: str | None = None) -> Reply:
+    """A search answer holding documents with these messages."""
+    headers = NDJSON | ({"Logpipe-Next-Cursor": cursor} if cursor else {})
+    return Reply(200, headers, ["".join(json.dumps(doc(m)) + "\n" for m in messages)])
+
+
+def run(url: str, request: SearchRequest) -> tuple[list[str], int]:
+    """The messages printed and the count returned."""
+    printed: list[str] = []
+
+    def emit(page: list[Document]) -> None:
+        printed.extend(d.message for d in page)
+
+    count = search(Endpoint(url, "t"), request, emit)
+    return printed, count
+
+
+def test_pages_are_followed_by_their_cursor_with_the_same_filters() -> None:
+    """Each next page sends the cursor of the previous one and the same filters; no
+    header means the last page."""
+    with fake_collector(page(["d", "c"], "k1"), page(["b", "a"])) as script:
+        printed, count = run(
+            script.url, SearchRequest(Filters(text="x", level="warn"), 10, False, 2)
+        )
+    first, second = script.requests
+    assert first.param("cursor") is None
+    assert second.param("cursor") == "k1"
+    for r in (first, second):
+        assert (r.param("q"), r.param("level"), r.param("order"), r.param("limit")) == (
+            "x",
+            "warn",
+            "desc",
+            "2",
+        )
+    assert (printed, count) == (["a", "b", "c", "d"], 4)  # newest last
+
+
+def test_the_limit_stops_paging_and_asks_for_no_more_than_it_needs() -> None:
+    """With --limit 3 and pages of 2 the second page asks for 1 line, and no third comes."""
+    with fake_collector(page(["1", "2"], "k1"), page(["3"], "k2"), page(["x"])) as script:
+        printed, count = run(script.url, SearchRequest(Filters(), 3, True, 2))
+    assert [r.param("limit") for r in script.requests] == ["2", "1"]
+    assert script.requests[0].param("order") == "asc"
+    assert (printed, count) == (["1", "2", "3"], 3)  # oldest first, as they came
+
+
+def test_an_empty_page_ends_the_search_even_with_a_cursor() -> None:
+    """A page without documents ends paging, so a cursor cannot loop forever."""
+    with fake_collector(page([], "k1"), page(["never"])) as script:
+        printed, count = run(script.url, SearchRequest(Filters(), 10))
+    assert (printed, count, len(script.requests)) == ([], 0, 1)

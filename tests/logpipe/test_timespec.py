@@ -1,0 +1,85 @@
+"""`--since` and `--until`: relative and absolute times, made absolute in UTC."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from logpipe.errors import UsageError
+from logpipe.timespec import parse_time, rfc3339, time_range
+
+NOW = datetime(2026, 12, 2, 10, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def berlin() -> Iterator[None]:
+    """This process's local time zone is Europe/Berlin (UTC+1 in December)."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Berlin"
+    time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("text", "ago"),
+    [
+        ("30s", timedelta(seconds=30)),
+        ("15m", timedelta(minutes=15)),
+        ("2h", timedelta(hours=2)),
+        ("7d", timedelta(days=7)),
+        ("2w", timedelta(days=14)),
+        ("1h30m", timedelta(minutes=90)),
+        ("1.5h", timedelta(minutes=90)),
+    ],
+)
+def test_a_duration_is_that_long_before_now(text: str, ago: timedelta) -> None:
+    """A number and a unit (or several) mean that long before now."""
+    assert parse_time("--since", text, NOW) == NOW - ago
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-02T09:00:00Z", datetime(2026, 12, 2, 9, tzinfo=UTC)),
+        ("2026-12-02T10:30:00+01:00", datetime(2026, 12, 2, 9, 30, tzinfo=UTC)),
+        ("2026-12-02t09:00:00.250z", datetime(2026, 12, 2, 9, 0, 0, 250000, tzinfo=UTC)),
+    ],
+)
+def test_an_absolute_time_is_taken_with_its_offset(text: str, expected: datetime) -> None:
+    """RFC 3339 times with `Z` or an offset mean that instant."""
+    assert parse_time("--since", text, NOW) == expected
+
+
+def test_a_time_without_offset_is_local_time(berlin: None) -> None:
+    """A date, or a date and time without offset, is in this machine's time zone."""
+    assert parse_time("--since", "2026-12-02T10:00", NOW) == datetime(2026, 12, 2, 9, tzinfo=UTC)
+    assert parse_time("--since", "2026-12-02", NOW) == datetime(2026, 12, 1, 23, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "15", "m15", "-5m", "2026-13-01", ""])
+def test_anything_else_is_a_usage_error_naming_the_option(text: str) -> None:
+    """A text that is no time is refused with the option's name and examples."""
+    with pytest.raises(UsageError, match=r"^--until: .* is not a time: write .*30s"):
+        parse_time("--until", text, NOW)
+
+
+def test_a_range_that_holds_no_time_is_refused() -> None:
+    """--since at or after --until is a usage error."""
+    with pytest.raises(UsageError, match="--since 1h is not before --until 2h"):
+        time_range("1h", "2h", NOW)
+    assert time_range("2h", None, NOW) == (NOW - timedelta(hours=2), None)
+
+
+def test_times_are_sent_as_rfc3339_in_utc() -> None:
+    """The collector gets UTC with `Z`, to the microsecond only when there is one."""
+    assert rfc3339(NOW) == "2026-12-02T10:00:00Z"
+    assert rfc3339(NOW + timedelta(microseconds=5)) == "2026-12-02T10:00:00.000005Z"
