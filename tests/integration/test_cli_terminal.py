@@ -77,9 +77,11 @@ def test_search_on_a_terminal_is_coloured_by_service_and_level(
     assert styles(warn, "WARN queue slow") == {("33", False, False)}
     assert styles(line_with(screen, "FATAL out"), "FATAL out of memory") == {("31", True, False)}
 
+    # A marker of its own: the first command's "status=0" may still be on the screen
+    # until `clear` has run.
     term.type("clear")
-    term.type(f"{LOGPIPE} search --host {api.host} | cat; echo status=$?")
-    term.wait_for("status=0")
+    term.type(f"{LOGPIPE} search --host {api.host} | cat; echo piped-status=$?")
+    term.wait_for("piped-status=0")
     piped = term.screen()
     assert styles(line_with(piped, "ERROR db down"), f"{api.host}/api    | ERROR db down") == {
         (None, False, False)
