@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Callable
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from collector.parse import JSONValue
+from collector.rules.convert import to_ip, to_long
 from collector.rules.dissect import Dissect
 from collector.rules.masking import Masking
 from collector.rules.redact import BUILTIN_NAMES, Redactor, RedactSpec
@@ -89,3 +94,68 @@ def test_dissect_cuts_as_atomic_groups_do(case: tuple[str, str]) -> None:
     pattern, text = case
     found = reference_dissect(pattern).match(text)
     assert Dissect(pattern)(text) == (None if found is None else found.groupdict())
+
+
+def reference_long(value: JSONValue) -> int:
+    """A long read the long way: the whole text checked, then its range."""
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]{1,19}", value.strip(), re.ASCII):
+        number = int(value)
+        if -(2**63) <= number < 2**63:
+            return number
+    raise ValueError("not a long")
+
+
+def reference_ip(value: str) -> str:
+    """An address read by ipaddress alone (which refuses IPv4 octets with leading zeros)."""
+    if "%" in value:
+        raise ValueError("not an IP")
+    return str(ipaddress.ip_address(value.strip()))
+
+
+def _same(fast: Callable[[str], object], slow: Callable[[str], object], value: str) -> None:
+    """`fast` and `slow` on `value` both give the same, or both refuse it."""
+    try:
+        expected = slow(value)
+    except ValueError:
+        with pytest.raises(ValueError, match="is not"):
+            fast(value)
+        return
+    assert fast(value) == expected
+
+
+NUMBERS = st.one_of(
+    st.integers(-(2**64), 2**64).map(str),
+    st.integers(2**59, 2**64).map(str),  # around the 64-bit limit, 18 to 20 digits
+    st.text(alphabet="0123456789+- \u0663\u00b2", max_size=21),
+)
+OCTETS = st.one_of(
+    st.integers(0, 300).map(str),
+    st.sampled_from(["0", "9", "10", "99", "100", "199", "200", "249", "250", "255", "256"]),
+    st.integers(250, 260).map(str),
+    st.sampled_from(["00", "01", "010", "", "a"]),
+)
+ADDRESSES = st.one_of(
+    st.lists(OCTETS, min_size=3, max_size=5).map(".".join),
+    st.ip_addresses().map(str),
+    st.text(alphabet="0123456789.:abcdef %", max_size=20),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(NUMBERS)
+@example("9223372036854775807")
+@example("9223372036854775808")
+@example("0000000000000000001")
+def test_long_fast_path_reads_as_the_full_check(value: str) -> None:
+    """A long from text is what the full check gives, digits fast path or not."""
+    _same(to_long, reference_long, value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(ADDRESSES)
+@example("255.255.255.255")
+@example("1.2.3.256")
+@example("260.0.0.1")
+def test_ip_fast_path_reads_as_ipaddress(value: str) -> None:
+    """An IP from text is what ipaddress gives, dotted-quad fast path or not."""
+    _same(to_ip, reference_ip, value)
