@@ -10,11 +10,15 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from collector.batch import decode
+from collector.enrich import Context
 from collector.parse import JSONValue
 from collector.rules.convert import to_ip, to_long
 from collector.rules.dissect import Dissect
-from collector.rules.masking import Masking
+from collector.rules.engine import Engine, ParsingRules
+from collector.rules.masking import Masking, RedactConfig
 from collector.rules.redact import BUILTIN_NAMES, Redactor, RedactSpec
+from tests.collector.wirelines import body, log, source
 
 CUSTOM = [RedactSpec(name="session", pattern=r"session=(?P<secret>[0-9a-f]+)")]
 PIECES = st.sampled_from(
@@ -159,3 +163,18 @@ def test_long_fast_path_reads_as_the_full_check(value: str) -> None:
 def test_ip_fast_path_reads_as_ipaddress(value: str) -> None:
     """An IP from text is what ipaddress gives, dotted-quad fast path or not."""
     _same(to_ip, reference_ip, value)
+
+
+def test_redaction_alone_still_tags_a_label_naming_no_rule() -> None:
+    """With no rules, a line skips the rule choice, unless its container's label names one."""
+    engine = Engine([], "1d", RedactConfig(builtins=["password_pair"]))
+    ctx = Context(parsing=ParsingRules(engine))
+    lines = [log("password=x", 1_700_000_000 * 10**9)]
+    plain = decode(body(source(), *lines), ctx, "2025-05-01T12:00:00.000Z").docs[0].body
+    labelled = source(labels={"logpipe.rule": "nope"}, container_id="e" * 64)
+    named = decode(body(labelled, *lines), ctx, "2025-05-01T12:00:00.000Z").docs[0].body
+    assert plain["message"] == named["message"] == "password=[REDACTED]"
+    assert "rule_failure" not in plain["logpipe"]
+    assert named["logpipe"]["rule_failure"] == [
+        "label logpipe.rule='nope' names no rule (rules: none)"
+    ]
