@@ -101,7 +101,11 @@ class Masking:
         if parsed.logger is not None:
             parsed.logger = self.text(parsed.logger, counts)
         if parsed.attributes:
-            parsed.attributes = {k: self.value(v, counts) for k, v in parsed.attributes.items()}
+            clean, value = self._clean, self.value  # a remembered text is itself: no call
+            parsed.attributes = {
+                k: v if type(v) is str and v in clean else value(v, counts)
+                for k, v in parsed.attributes.items()
+            }
         if parsed.http is not None:
             self._http(parsed.http, counts)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from collector.batch import decode
 from collector.enrich import Context
-from collector.parse import JSONValue
+from collector.parse import JSONValue, Parsed
 from collector.rules.convert import to_ip, to_long
 from collector.rules.dissect import Dissect
 from collector.rules.engine import Engine, ParsingRules
@@ -51,6 +51,31 @@ def test_masking_remembering_clean_texts_masks_and_counts_as_the_redactor(
         masked, found = reference.redact(text)
         assert masking.text(text, counts) == masked
         assert counts == found
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=6))
+def test_masking_a_parsed_line_skips_only_remembered_clean_values(texts: list[str]) -> None:
+    """Attributes (at any depth) are masked and counted alike, remembered clean or not."""
+    masking = Masking(BUILTIN_NAMES, CUSTOM)
+    reference = Redactor(BUILTIN_NAMES, CUSTOM)
+    for text in texts:
+        masking.text(text, {})  # the clean ones are remembered
+    attributes: dict[str, JSONValue] = {f"k{i}": t for i, t in enumerate(texts)}
+    attributes["deep"] = [{"v": texts[0]}, 3]
+    parsed = Parsed(texts[-1], attributes=attributes)
+    counts: dict[str, int] = {}
+    masking.parsed(parsed, counts)
+    expected: dict[str, int] = {}
+    for text in [texts[-1], *texts, texts[0]]:
+        for name, n in reference.redact(text)[1].items():
+            expected[name] = expected.get(name, 0) + n
+    assert parsed.attributes is not None
+    assert parsed.attributes["deep"] == [{"v": reference.redact(texts[0])[0]}, 3]
+    assert [parsed.attributes[f"k{i}"] for i in range(len(texts))] == [
+        reference.redact(t)[0] for t in texts
+    ]
+    assert (parsed.message, counts) == (reference.redact(texts[-1])[0], expected)
 
 
 def reference_dissect(pattern: str) -> re.Pattern[str]:
