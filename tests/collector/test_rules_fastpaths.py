@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 
 import pytest
+import re2
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from collector.rules.dissect import Dissect
 from collector.rules.engine import Engine, ParsingRules
 from collector.rules.masking import Masking, RedactConfig
 from collector.rules.redact import BUILTIN_NAMES, Redactor, RedactSpec
+from collector.rules.regex import Regex
 from tests.collector.wirelines import body, log, source
 
 CUSTOM = [RedactSpec(name="session", pattern=r"session=(?P<secret>[0-9a-f]+)")]
@@ -203,3 +205,35 @@ def test_redaction_alone_still_tags_a_label_naming_no_rule() -> None:
     assert named["logpipe"]["rule_failure"] == [
         "label logpipe.rule='nope' names no rule (rules: none)"
     ]
+
+
+PATTERNS = st.sampled_from(
+    [
+        r"(?P<a>é+)|(?P<b>x)",
+        r"^(?P<w>\w+)=(?P<v>[^ ]*)",
+        r"(?P<all>.*)",
+        r"(?P<e>)",
+        r"(?P<n>\d+)(?P<rest>.)?$",
+        r"(?P<c>\C)",
+        r"(?i)(?P<k>key)\s*(?P<v>\S*)",
+    ]
+)
+BITS = ["a", "b", " ", "x", "=", "1", "é", "€", "😀", "\n", "\t", "\ud800", "KEY "]
+LINES = st.lists(st.sampled_from(BITS), max_size=12).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PATTERNS, min_size=1, max_size=3), LINES)
+def test_regex_on_shared_utf8_finds_what_the_re2_wrapper_finds(
+    patterns: list[str], line: str
+) -> None:
+    """Patterns tried in turn on one line take the groups the re2 wrapper's search takes."""
+    for pattern in patterns:
+        try:
+            found = re2.compile(pattern).search(line)
+        except UnicodeEncodeError:
+            found = re2.compile(pattern).search(line.encode("utf-8", "replace").decode())
+        expected = None if found is None else found.groupdict()
+        if expected is not None:
+            expected = {k: v for k, v in expected.items() if v is not None}
+        assert Regex(pattern)(line) == expected
