@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import orjson
 
@@ -25,6 +26,7 @@ from collector.rules.regex import Regex
 from collector.rules.timestamp import TimeParser
 
 Convert = Callable[[JSONValue, int], Typed]
+Attributes = dict[str, JSONValue]
 
 
 @dataclass(slots=True)
@@ -48,6 +50,7 @@ class CompiledRule:
         "masks",
         "matcher",
         "name",
+        "take",
         "time_field",
         "time_parser",
     )
@@ -60,6 +63,9 @@ class CompiledRule:
             self.extract = Dissect(rule.dissect)
         elif rule.regex is not None:
             self.extract = Regex(rule.regex)
+        # The pattern's keys in a message; {} without a pattern; None if it does not fit.
+        # The pattern itself, not a method around it: one call less per line and rule.
+        self.take: Callable[[str], dict[str, str] | None] = self.extract or _no_pattern
         self.drop = rule.drop
         # The rule's own redactions, less those every line already had (`besides`).
         self.masking = masking_of(rule.redact, besides)
@@ -68,10 +74,6 @@ class CompiledRule:
         spec = rule.timestamp
         self.time_field = spec.field if spec is not None else None
         self.time_parser = TimeParser(spec.format, spec.timezone) if spec is not None else None
-
-    def take(self, message: str) -> dict[str, str] | None:
-        """The pattern's keys in `message`; {} without a pattern; None if it does not fit."""
-        return {} if self.extract is None else self.extract(message)
 
     def shape(
         self,
@@ -90,7 +92,7 @@ class CompiledRule:
             taken = self._masked(parsed, taken, out, counts)
         # `taken` is a fresh dict of this line's: extended, not copied, when it can be.
         attributes: dict[str, JSONValue] = (
-            {**parsed.attributes, **taken} if parsed.attributes else dict(taken)
+            {**parsed.attributes, **taken} if parsed.attributes else cast(Attributes, taken)
         )
         for name, convert in self.converters:
             if name not in attributes:
@@ -148,6 +150,11 @@ class CompiledRule:
             )
             return
         out.timestamp = ns
+
+
+def _no_pattern(_message: str) -> dict[str, str]:
+    """What a rule without a pattern takes from any line: nothing, and it fits."""
+    return {}
 
 
 def _text(value: JSONValue) -> str:

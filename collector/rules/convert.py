@@ -24,7 +24,9 @@ Typed = str | int | float | bool
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-_IPV4 = re.compile(r"(?:(?:0|[1-9][0-9]{0,2})\.){3}(?:0|[1-9][0-9]{0,2})", re.ASCII)
+# An octet 0-255 without leading zeros: ipaddress's own canonical IPv4, in one match.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}", re.ASCII)
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -38,6 +40,9 @@ def _short(value: JSONValue) -> str:
 
 def to_long(value: JSONValue) -> int:
     """A whole number that fits in 64 bits."""
+    # The usual case: ASCII digits, at most 18 of them, which always fit.
+    if type(value) is str and len(value) < 19 and value.isdigit() and value.isascii():
+        return int(value)
     if isinstance(value, bool):
         raise ValueError(f"{_short(value)} is not a long")
     whole = isinstance(value, float) and value.is_integer()
@@ -74,10 +79,9 @@ def to_boolean(value: JSONValue) -> bool:
 def to_ip(value: JSONValue) -> str:
     """An IPv4 or IPv6 address, written the canonical way."""
     if isinstance(value, str) and _IPV4.fullmatch(value) is not None:
-        # The usual case, without ipaddress's 2 µs: four octets, no leading zeros.
-        if all(int(part) < 256 for part in value.split(".")):
-            return value
-    elif isinstance(value, str) and "%" not in value:
+        # The usual case, without ipaddress's 2 µs: written as ipaddress would write it.
+        return value
+    if isinstance(value, str) and "%" not in value:
         try:
             return str(ipaddress.ip_address(value.strip()))
         except ValueError:

@@ -88,6 +88,8 @@ class Engine:
 
         What the rule's own redactions mask is added to `counts`.
         """
+        if not self.rules and RULE_LABEL not in source.labels:
+            return _NOTHING  # redaction alone: no rule to choose, no label naming one
         choice = self._choose(source, ctx, parsed.level)
         for rule in choice.rules:
             taken = rule.take(parsed.message)

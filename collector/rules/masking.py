@@ -18,6 +18,11 @@ from collector.parse import Http, JSONValue, Parsed
 from collector.rules.redact import BUILTIN_NAMES, Redactor, RedactSpec
 
 Counts = dict[str, int]
+# Texts found clean are remembered (redaction is a pure function of the text): the
+# short ones (levels, methods, logger and field values that recur line after line) up
+# to a bound, and the last long one (a plain line's message is the line just masked).
+_SHORT = 128
+_CLEAN_MAX = 4096
 _HTTP_TEXT = ("url", "path", "referrer", "user_agent")
 
 
@@ -42,20 +47,37 @@ class RedactConfig(BaseModel):
 class Masking:
     """A redactor applied to texts and parsed lines, adding what it masked to `counts`."""
 
-    __slots__ = ("redactor",)
+    __slots__ = ("_clean", "_last_clean", "redactor")
 
     def __init__(self, builtins: Iterable[str] = (), custom: Iterable[RedactSpec] = ()) -> None:
         self.redactor = Redactor(builtins, custom)
+        self._clean: set[str] = set()
+        self._last_clean = ""
 
     def __bool__(self) -> bool:
         return bool(self.redactor)
 
     def text(self, text: str, counts: Counts) -> str:
         """`text` masked."""
+        short = len(text) <= _SHORT
+        if (text in self._clean) if short else (text == self._last_clean):
+            return text
         masked, found = self.redactor.redact(text)
+        if not found:
+            self._remember(text, short)
+            return masked
         for name, n in found.items():
             counts[name] = counts.get(name, 0) + n
         return masked
+
+    def _remember(self, text: str, short: bool) -> None:
+        """Note a text found clean, so that it is not searched again."""
+        if not short:
+            self._last_clean = text
+            return
+        if len(self._clean) >= _CLEAN_MAX:
+            self._clean.clear()
+        self._clean.add(text)
 
     def value(self, value: JSONValue, counts: Counts) -> JSONValue:
         """A parsed value with every string in it masked, at any depth."""
@@ -79,7 +101,11 @@ class Masking:
         if parsed.logger is not None:
             parsed.logger = self.text(parsed.logger, counts)
         if parsed.attributes:
-            parsed.attributes = {k: self.value(v, counts) for k, v in parsed.attributes.items()}
+            clean, value = self._clean, self.value  # a remembered text is itself: no call
+            parsed.attributes = {
+                k: v if type(v) is str and v in clean else value(v, counts)
+                for k, v in parsed.attributes.items()
+            }
         if parsed.http is not None:
             self._http(parsed.http, counts)
 

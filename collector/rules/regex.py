@@ -4,9 +4,19 @@ Python's own ``re`` backtracks, so one hostile line can hold a pattern like ``(a
 for minutes; RE2 (the ``google-re2`` package) never backtracks and refuses what only a
 backtracking engine can do (look-around, back-references). This module is the one
 place that converts re2's errors into ours.
+
+RE2 reads UTF-8: the line is encoded once, and shared by every pattern tried on it (the
+rules of a container are tried in turn on the same message). The match is RE2's own
+``Match`` where the ``re2`` wrapper keeps it (as ``_regexp``): the wrapper's generator,
+match object and offsets mapped back to characters cost more than the search on a short
+line. A group's bytes are decoded; a pattern with ``\\C`` (one byte, which may cut a
+character in two) goes through the wrapper, which cuts the text as it always did.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import re2
 
@@ -14,12 +24,30 @@ from collector.errors import RulesError
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # the error is ours to report, once, naming the rule
+_UNANCHORED: Any = re2._Anchor.UNANCHORED
+_NO_SPAN = (-1, -1)
+_Match = Callable[[Any, bytes, int, int], Sequence[tuple[int, int]]]
+
+
+class _LastLine:
+    """The last line encoded, and its UTF-8 (one line is tried by many patterns)."""
+
+    text: str = ""
+    data: bytes = b""
+
+
+def _utf8(text: str) -> bytes:
+    """`text` as UTF-8, encoded once for the patterns tried on it in a row."""
+    if text is not _LastLine.text:
+        _LastLine.data = text.encode("utf-8")  # UnicodeEncodeError: a lone surrogate
+        _LastLine.text = text
+    return _LastLine.data
 
 
 class Regex:
     """A pattern compiled by RE2; `names` are its named groups."""
 
-    __slots__ = ("_search", "names")
+    __slots__ = ("_groups", "_match", "_search", "names")
 
     def __init__(self, pattern: str) -> None:
         try:
@@ -31,12 +59,33 @@ class Regex:
             raise RulesError(f"the regular expression does not compile (RE2): {reason}") from None
         self._search = compiled.search
         self.names = tuple(compiled.groupindex)
+        self._groups = tuple((name, int(index)) for name, index in compiled.groupindex.items())
+        raw: Any = getattr(compiled, "_regexp", None)
+        fast = callable(getattr(raw, "Match", None)) and "\\C" not in pattern
+        self._match: _Match | None = raw.Match if fast else None
 
     def __call__(self, text: str) -> dict[str, str] | None:
         """The named groups that took part in the first match, or None without a match."""
+        if self._match is None:
+            return self._wrapped(text)
+        try:
+            data = _utf8(text)
+        except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so RE2) cannot carry
+            return self._wrapped(text)
+        spans = self._match(_UNANCHORED, data, 0, len(data))
+        if spans[0] == _NO_SPAN:
+            return None
+        return {
+            name: data[spans[i][0] : spans[i][1]].decode()
+            for name, i in self._groups
+            if spans[i] != _NO_SPAN
+        }
+
+    def _wrapped(self, text: str) -> dict[str, str] | None:
+        """The same, through the re2 wrapper's search on text."""
         try:
             found = self._search(text)
-        except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so RE2) cannot carry
+        except UnicodeEncodeError:
             found = self._search(text.encode("utf-8", "replace").decode("utf-8"))
         if found is None:
             return None

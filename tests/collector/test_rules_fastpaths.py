@@ -1,0 +1,239 @@
+"""The rules' fast paths give exactly what the plain ways of doing the same work give."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+import pytest
+import re2
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from collector.batch import decode
+from collector.enrich import Context
+from collector.parse import JSONValue, Parsed
+from collector.rules.convert import to_ip, to_long
+from collector.rules.dissect import Dissect
+from collector.rules.engine import Engine, ParsingRules
+from collector.rules.masking import Masking, RedactConfig
+from collector.rules.redact import BUILTIN_NAMES, Redactor, RedactSpec
+from collector.rules.regex import Regex
+from tests.collector.wirelines import body, log, source
+
+CUSTOM = [RedactSpec(name="session", pattern=r"session=(?P<secret>[0-9a-f]+)")]
+PIECES = st.sampled_from(
+    [
+        "password=hunter2",
+        "a@b.io",
+        "4111 1111 1111 1111",
+        "session=ab12",
+        "Bearer abcdefgh1",
+        "redis://u:pw@h",
+        "info",
+        "GET",
+        " ",
+        "x" * 130,
+    ]
+)
+TEXTS = st.one_of(st.text(max_size=40), st.lists(PIECES, max_size=4).map("".join))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(TEXTS, max_size=12))
+def test_masking_remembering_clean_texts_masks_and_counts_as_the_redactor(
+    texts: list[str],
+) -> None:
+    """A Masking that skips texts it found clean masks and counts each as a fresh search."""
+    masking = Masking(BUILTIN_NAMES, CUSTOM)
+    reference = Redactor(BUILTIN_NAMES, CUSTOM)
+    for text in [*texts, *texts]:  # each seen again, once remembered
+        counts: dict[str, int] = {}
+        masked, found = reference.redact(text)
+        assert masking.text(text, counts) == masked
+        assert counts == found
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=6))
+def test_masking_a_parsed_line_skips_only_remembered_clean_values(texts: list[str]) -> None:
+    """Attributes (at any depth) are masked and counted alike, remembered clean or not."""
+    masking = Masking(BUILTIN_NAMES, CUSTOM)
+    reference = Redactor(BUILTIN_NAMES, CUSTOM)
+    for text in texts:
+        masking.text(text, {})  # the clean ones are remembered
+    attributes: dict[str, JSONValue] = {f"k{i}": t for i, t in enumerate(texts)}
+    attributes["deep"] = [{"v": texts[0]}, 3]
+    parsed = Parsed(texts[-1], attributes=attributes)
+    counts: dict[str, int] = {}
+    masking.parsed(parsed, counts)
+    expected: dict[str, int] = {}
+    for text in [texts[-1], *texts, texts[0]]:
+        for name, n in reference.redact(text)[1].items():
+            expected[name] = expected.get(name, 0) + n
+    assert parsed.attributes is not None
+    assert parsed.attributes["deep"] == [{"v": reference.redact(texts[0])[0]}, 3]
+    assert [parsed.attributes[f"k{i}"] for i in range(len(texts))] == [
+        reference.redact(t)[0] for t in texts
+    ]
+    assert (parsed.message, counts) == (reference.redact(texts[-1])[0], expected)
+
+
+def reference_dissect(pattern: str) -> re.Pattern[str]:
+    """Dissect as one regular expression of atomic groups (the cut, written another way)."""
+    cut = Dissect(pattern)
+    out = [re.escape(cut.prefix)]
+    for key in cut.keys:
+        opening = f"(?P<{key.name}>" if key.name is not None else "(?:"
+        if not key.delimiter:
+            out.append(opening + ".*)")
+            continue
+        literal = re.escape(key.delimiter)
+        out.append(f"(?>{opening}.*?)" + (f"(?:{literal})+)" if key.padded else f"{literal})"))
+    return re.compile("".join(out), re.DOTALL)
+
+
+LITERALS = st.text(alphabet=' -[]:"|x0\n', min_size=1, max_size=3)
+
+
+@st.composite
+def dissect_cases(draw: st.DrawFn) -> tuple[str, str]:
+    """A dissect pattern, and a text of its literals and a few other characters."""
+    parts = [draw(st.sampled_from(["", "<", "- "]))]
+    for n in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["k", "?k", "k->", ""]))
+        parts.append("%{" + kind.replace("k", f"k{n}") + "}")
+        parts.append(draw(LITERALS))
+    if draw(st.booleans()):
+        parts[-1] = ""  # the last key takes the rest
+    bits = st.sampled_from([*parts[::2], "a", "b c", "-", " ", "\n", "é"])
+    if draw(st.booleans()):  # any text
+        return "".join(parts), "".join(draw(st.lists(bits, max_size=14)))
+    # A text of the pattern's shape, values made of the same bits, literals repeated.
+    text = [parts[0]]
+    for literal in parts[2::2]:
+        text.append("".join(draw(st.lists(bits, max_size=3))))
+        text.append(literal * draw(st.integers(1, 3)))
+    return "".join(parts), "".join(text) + draw(st.sampled_from(["", "x", parts[-1]]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(dissect_cases())
+def test_dissect_cuts_as_atomic_groups_do(case: tuple[str, str]) -> None:
+    """The str.find chain cuts every text exactly as the atomic-group expression does."""
+    pattern, text = case
+    found = reference_dissect(pattern).match(text)
+    assert Dissect(pattern)(text) == (None if found is None else found.groupdict())
+
+
+def reference_long(value: JSONValue) -> int:
+    """A long read the long way: the whole text checked, then its range."""
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]{1,19}", value.strip(), re.ASCII):
+        number = int(value)
+        if -(2**63) <= number < 2**63:
+            return number
+    raise ValueError("not a long")
+
+
+def reference_ip(value: str) -> str:
+    """An address read by ipaddress alone (which refuses IPv4 octets with leading zeros)."""
+    if "%" in value:
+        raise ValueError("not an IP")
+    return str(ipaddress.ip_address(value.strip()))
+
+
+def _same(fast: Callable[[str], object], slow: Callable[[str], object], value: str) -> None:
+    """`fast` and `slow` on `value` both give the same, or both refuse it."""
+    try:
+        expected = slow(value)
+    except ValueError:
+        with pytest.raises(ValueError, match="is not"):
+            fast(value)
+        return
+    assert fast(value) == expected
+
+
+NUMBERS = st.one_of(
+    st.integers(-(2**64), 2**64).map(str),
+    st.integers(2**59, 2**64).map(str),  # around the 64-bit limit, 18 to 20 digits
+    st.text(alphabet="0123456789+- \u0663\u00b2", max_size=21),
+)
+OCTETS = st.one_of(
+    st.integers(0, 300).map(str),
+    st.sampled_from(["0", "9", "10", "99", "100", "199", "200", "249", "250", "255", "256"]),
+    st.integers(250, 260).map(str),
+    st.sampled_from(["00", "01", "010", "", "a"]),
+)
+ADDRESSES = st.one_of(
+    st.lists(OCTETS, min_size=3, max_size=5).map(".".join),
+    st.ip_addresses().map(str),
+    st.text(alphabet="0123456789.:abcdef %", max_size=20),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(NUMBERS)
+@example("9223372036854775807")
+@example("9223372036854775808")
+@example("0000000000000000001")
+def test_long_fast_path_reads_as_the_full_check(value: str) -> None:
+    """A long from text is what the full check gives, digits fast path or not."""
+    _same(to_long, reference_long, value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(ADDRESSES)
+@example("255.255.255.255")
+@example("1.2.3.256")
+@example("260.0.0.1")
+def test_ip_fast_path_reads_as_ipaddress(value: str) -> None:
+    """An IP from text is what ipaddress gives, dotted-quad fast path or not."""
+    _same(to_ip, reference_ip, value)
+
+
+def test_redaction_alone_still_tags_a_label_naming_no_rule() -> None:
+    """With no rules, a line skips the rule choice, unless its container's label names one."""
+    engine = Engine([], "1d", RedactConfig(builtins=["password_pair"]))
+    ctx = Context(parsing=ParsingRules(engine))
+    lines = [log("password=x", 1_700_000_000 * 10**9)]
+    plain = decode(body(source(), *lines), ctx, "2025-05-01T12:00:00.000Z").docs[0].body
+    labelled = source(labels={"logpipe.rule": "nope"}, container_id="e" * 64)
+    named = decode(body(labelled, *lines), ctx, "2025-05-01T12:00:00.000Z").docs[0].body
+    assert plain["message"] == named["message"] == "password=[REDACTED]"
+    assert "rule_failure" not in plain["logpipe"]
+    assert named["logpipe"]["rule_failure"] == [
+        "label logpipe.rule='nope' names no rule (rules: none)"
+    ]
+
+
+PATTERNS = st.sampled_from(
+    [
+        r"(?P<a>é+)|(?P<b>x)",
+        r"^(?P<w>\w+)=(?P<v>[^ ]*)",
+        r"(?P<all>.*)",
+        r"(?P<e>)",
+        r"(?P<n>\d+)(?P<rest>.)?$",
+        r"(?P<c>\C)",
+        r"(?i)(?P<k>key)\s*(?P<v>\S*)",
+    ]
+)
+BITS = ["a", "b", " ", "x", "=", "1", "é", "€", "😀", "\n", "\t", "\ud800", "KEY "]
+LINES = st.lists(st.sampled_from(BITS), max_size=12).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PATTERNS, min_size=1, max_size=3), LINES)
+def test_regex_on_shared_utf8_finds_what_the_re2_wrapper_finds(
+    patterns: list[str], line: str
+) -> None:
+    """Patterns tried in turn on one line take the groups the re2 wrapper's search takes."""
+    for pattern in patterns:
+        try:
+            found = re2.compile(pattern).search(line)
+        except UnicodeEncodeError:
+            found = re2.compile(pattern).search(line.encode("utf-8", "replace").decode())
+        expected = None if found is None else found.groupdict()
+        if expected is not None:
+            expected = {k: v for k, v in expected.items() if v is not None}
+        assert Regex(pattern)(line) == expected
