@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from collector.errors import BadRequest
@@ -42,16 +42,7 @@ class Filters:
 
     def without_times(self) -> Filters:
         """The same filters over all times: what tails with equal filters share."""
-        return Filters(
-            hosts=self.hosts,
-            services=self.services,
-            names=self.names,
-            datasets=self.datasets,
-            levels=self.levels,
-            stream=self.stream,
-            text=self.text,
-            all_kinds=self.all_kinds,
-        )
+        return replace(self, since=None, until=None)
 
 
 def parse_time(name: str, value: str, now_ns: int) -> int:
