@@ -2,6 +2,11 @@
 
 Besides the running ones: stopped containers whose log was not read to its end, and
 containers that exited after the shipper was last alive (they ran while it was down).
+At the first start of a new state folder every container on the host is older than the
+shipper's state, the stopped ones too (exited, not removed: Docker keeps their log):
+``start_at=beginning`` reads theirs to its end; ``start_at=end`` leaves it unshipped and
+gives them a finished cursor from now, so that a later start of theirs ships only what
+comes then. Once read to its end, a container's cursor says so and it is not read again.
 A container whose cursor remains but which is gone was removed while the shipper was
 not reading it: unless its log had been read to the end, that is a gap to report.
 """
@@ -14,9 +19,12 @@ from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import STREAMS, Cursor, SavedMeta, last_read
 from shipper.record import GapRecord, Meta
 
+StartAt = Literal["beginning", "end"]
+
 CATCH_UP_NS = 5_000_000_000  # events and exits this long before the last sign of life
 SUBSCRIBE_SLACK_NS = 2_000_000_000  # a first subscription replays this much
 ALIVE_STATES = {"running", "paused", "restarting"}
+STOPPED_STATES = {"exited", "dead"}  # stopped, not removed: dockerd still has the log
 GONE_GAP = (
     "the container was removed while the shipper was not reading it; "
     "lines after this point may be lost"
@@ -41,25 +49,44 @@ def subscribe_from(last_event_ns: int, alive_before: int, now: int) -> int:
     return max(0, now - SUBSCRIBE_SLACK_NS)
 
 
-def worth_inspecting(c: Listed, cursor: Cursor | None, alive_before: int) -> bool:
-    """Whether a listed container may need following (inspecting tells for sure)."""
+def worth_inspecting(c: Listed, cursor: Cursor | None, alive_before: int, fresh: bool) -> bool:
+    """Whether a listed container may need following (inspecting tells for sure).
+
+    `fresh`: this is the first listing of a state folder the shipper never ran with."""
     if c["state"] in ALIVE_STATES:
         return True
     if cursor is not None and not cursor.done:
         return True
-    return c["state"] in ("exited", "dead") and bool(caught_up_from(alive_before))
+    if c["state"] not in STOPPED_STATES:
+        return False
+    return bool(caught_up_from(alive_before)) or (fresh and cursor is None)
 
 
-def to_follow(summary: ContainerSummary, cursor: Cursor | None, alive_before: int) -> bool:
+def to_follow(
+    summary: ContainerSummary,
+    cursor: Cursor | None,
+    alive_before: int,
+    fresh: bool,
+    start_at: StartAt,
+) -> bool:
     """Whether an inspected container is to be followed now."""
+    if summary["running"] or (cursor is not None and not cursor.done):
+        return True
     since = caught_up_from(alive_before)
-    exited_lately = since > 0 and summary["finished_ns"] >= since
-    return summary["running"] or (cursor is not None and not cursor.done) or exited_lately
+    if since > 0 and summary["finished_ns"] >= since:
+        return True  # it exited (again) while the shipper was away
+    return fresh and cursor is None and start_at == "beginning"
 
 
-def floor(
-    start_at: Literal["beginning", "end"], first_listing: bool, alive_before: int, now: int
-) -> int:
+def left_unread(
+    summary: ContainerSummary, cursor: Cursor | None, fresh: bool, start_at: StartAt
+) -> bool:
+    """Whether a container that stopped before the shipper's state began keeps its log
+    unshipped (start_at=end): it gets a finished cursor from now instead of a follower."""
+    return fresh and cursor is None and not summary["running"] and start_at == "end"
+
+
+def floor(start_at: StartAt, first_listing: bool, alive_before: int, now: int) -> int:
     """Where the log of a container never seen before is read from."""
     if start_at == "beginning" or not first_listing:
         return 0

@@ -3,9 +3,11 @@
 Events alone miss what happened while nobody read them. So at each (re)connection
 dockerd's list is read (while events are read too, see source.py): running containers,
 stopped ones with unread lines and ones that exited since the shipper was last alive
-are followed; a container that still has a cursor but is no longer listed was removed
-while the shipper was away, and unless its log had been read to the end that loss is
-reported as a gap. Which is which is decided from the cursors (catchup.py).
+are followed, and at the first start of a new state folder the stopped ones too (or,
+with start_at=end, given a finished cursor); a container that still has a cursor but
+is no longer listed was removed while the shipper was away, and unless its log had
+been read to the end that loss is reported as a gap. Which is which is decided from
+the cursors (catchup.py).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import time
 from collections.abc import Awaitable, Callable, Container
 
 from shipper import metrics
-from shipper.catchup import floor, gone_gaps, to_follow, worth_inspecting
+from shipper.catchup import floor, gone_gaps, left_unread, to_follow, worth_inspecting
 from shipper.config import ShipperConfig
 from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import CursorStore
 from shipper.docker_api import DockerClient
 from shipper.errors import ContainerGone
 from shipper.record import Record
+from shipper.selection import skip_reason
 
 INSPECTS = 8  # inspections at once while listing
 
@@ -39,6 +42,7 @@ class Listing:
         follow: Callable[[ContainerSummary, int], None],
         report: Callable[[Record], Awaitable[None]],
     ) -> None:
+        self._config = config
         self._start_at = config.start_at
         self._docker = docker
         self._store = store
@@ -51,8 +55,9 @@ class Listing:
         self._gone = gone  # found removed by a listing (not to be followed again)
 
     async def run(self) -> None:
-        """Follow running containers, stopped ones with unread lines, and ones that exited
-        since the shipper was last alive; report the ones removed before being read."""
+        """Follow running containers, stopped ones with unread lines, ones that exited
+        since the shipper was last alive, and at the first start of a new state the
+        stopped ones (start_at=beginning); report the ones removed before being read."""
         started = time.time_ns()
         listed = await self._docker.list_all()
         existing = {c["id"] for c in listed}
@@ -63,7 +68,7 @@ class Listing:
             c
             for c in listed
             if c["id"] not in self._followed
-            and worth_inspecting(c, self._store.get(c["id"]), self._caught_up_to)
+            and worth_inspecting(c, self._store.get(c["id"]), self._caught_up_to, self._fresh)
         ]
         limit = asyncio.Semaphore(INSPECTS)
 
@@ -75,14 +80,28 @@ class Listing:
         self._first = False
         self._caught_up_to = started  # a later listing looks at exits after this one
 
+    @property
+    def _fresh(self) -> bool:
+        """The first listing of a state folder never run with: every container is older."""
+        return self._first and not self.alive_before
+
     async def _consider(self, item: Listed) -> None:
         try:
             summary = await self._docker.inspect(item["id"])
         except ContainerGone:
             return
-        if to_follow(summary, self._store.get(item["id"]), self._caught_up_to):
+        cid = summary["id"]
+        cursor = self._store.get(cid)
+        if to_follow(summary, cursor, self._caught_up_to, self._fresh, self._start_at):
             start = floor(self._start_at, self._first, self.alive_before, time.time_ns())
             self._follow(summary, start)
+        elif left_unread(summary, cursor, self._fresh, self._start_at):
+            # Followed meanwhile (a replayed start event): its follower keeps its cursor.
+            if cid in self._followed or self._store.get(cid) is not None:
+                return
+            if skip_reason(summary, self._config, None) is None:
+                self._store.ensure(cid, time.time_ns())
+                self._store.set_done(cid, True)
 
     async def _gone_while_away(self, cid: str) -> None:
         self._gone.add(cid)  # a replayed event must not follow it again: it is reported

@@ -9,9 +9,11 @@ slow collector never delays attaching to a new container.
 
 What happened while the shipper was not running is caught up at start: events are
 replayed from the last time it was alive (dockerd keeps the last few hundred), stopped
-containers that exited after that time are read, and a container removed meanwhile
-before its log was read to the end is reported as a gap, never silently forgotten
-(listing.py).
+containers that exited after that time are read (at the first start of a new state
+folder, with start_at=beginning, every stopped container still there), and a container
+removed meanwhile before its log was read to the end is reported as a gap, never
+silently forgotten (listing.py). The logs of stopped containers are read a few at a
+time: a host may keep thousands of exited containers, each read holding a connection.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from shipper.docker_api import DockerClient
 from shipper.errors import DockerError, DockerUnavailable
 from shipper.events import LIFECYCLE, ContainerEvent, summary_from_event
 from shipper.follow import Follower
+from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
 from shipper.lifecycle import EventRecords
 from shipper.listing import Listing
@@ -46,6 +49,7 @@ from shipper.tail.tap import Tap
 log = logging.getLogger("logpipe.shipper.source")
 
 KEEP_GONE = 60.0  # seconds a finished follower stays on /status
+STOPPED_READS = 8  # logs of stopped containers found by a listing read at once
 
 TASKS = Gauge("logpipe_shipper_tasks", "asyncio tasks alive in the shipper process.")
 
@@ -79,6 +83,7 @@ class Supervisor:
         self.not_followed = Skipped()
         self.files: LogFiles | None = None  # containers' log files, once dockerd said where
         self._gone: set[str] = set()  # found removed by a listing, their loss reported
+        self._stopped_reads = Turns(STOPPED_READS)
         self.lifecycle = EventRecords(
             config, self_id, store, out, self.followers, self.recent, self._skipped
         )
@@ -187,6 +192,9 @@ class Supervisor:
         saved = self.store.get(cid)
         complete = saved is not None and saved.done
         self.store.set_done(cid, False)
+        # A stopped container's log waits for a turn; a stopped --rm one is being removed:
+        # its log is asked for at once.
+        stopped = inspected and not summary["running"] and not summary["auto_remove"]
         follower = Follower(
             self.docker,
             meta,
@@ -198,6 +206,7 @@ class Supervisor:
             pace=self.config.read_pace,
             files=self.files,
             tap=self.tap,
+            turns=self._stopped_reads if stopped else None,
         )
         if inspected:
             follower.learn(summary, meta, skip=False)

@@ -32,7 +32,8 @@ class ContainerStatus(TypedDict):
 
     id: str
     name: str
-    state: str  # starting, created, following, draining, reconnecting, waiting for collector, gone
+    # queued, starting, created, following, draining, reconnecting, waiting for collector, gone
+    state: str
     cursor: dict[str, StreamCursor]
     lag_seconds: float | None  # now minus the newest acknowledged line's timestamp
     lines: int  # read and queued for shipping

@@ -9,6 +9,7 @@ The follower runs its parts: a created container is polled until it starts
 (start.py); its log is followed and what each follow stream left out is read
 (stream.py), again after dockerd comes back; the lines are numbered and queued
 (numbering.py), shaped by the container's label hints on their way (handoff.py); a
+stopped container's log is read when its turn comes, unless it starts (turns.py); a
 ``--rm`` container's tail is read from its log file once the API cannot give it
 (rescue.py); and what could not be read is reported (gaps.py).
 """
@@ -31,6 +32,7 @@ from shipper.follow.progress import Progress, Stats
 from shipper.follow.rescue import Rescue
 from shipper.follow.start import await_start
 from shipper.follow.stream import LiveStream, close
+from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
 from shipper.logfiles.rotation import file_bytes
 from shipper.logfiles.watch import LogFiles
@@ -59,8 +61,11 @@ class Follower:
         pace: float = 0.0,
         files: LogFiles | None = None,
         tap: Tap | None = None,
+        turns: Turns | None = None,
     ) -> None:
         self.prestart = prestart  # created, not started yet: poll until it runs
+        self._turns = turns  # stopped: its first read waits for a turn
+        self._started = asyncio.Event()  # a start event came: it need not wait for one
         self.progress = Progress(meta, positions, Handoff(out, tap))
         self.wake = asyncio.Event()  # set to retry at once (dockerd is back)
         self._gaps = Gaps(self.progress)
@@ -105,6 +110,8 @@ class Follower:
     @again.setter
     def again(self, value: bool) -> None:
         self.progress.again = value
+        if value:
+            self._started.set()
 
     @property
     def read_to_end(self) -> bool:
@@ -181,6 +188,15 @@ class Follower:
             await asyncio.wait_for(self.wake.wait(), delay)
 
     async def _cycle(self) -> bool:
+        """Read, the first time when its turn comes if the container was stopped."""
+        turns, self._turns = self._turns, None
+        if turns is None:
+            return await self._read()
+        self.stats.state = "queued"
+        async with turns.turn(self._started):
+            return await self._read()
+
+    async def _read(self) -> bool:
         """Follow, then read what the follow stream left; True when the container is done."""
         finished = self.progress.read_to_end  # the last cycle read it to its end (then a start)
         self.progress.read_to_end = False

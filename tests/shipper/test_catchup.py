@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from shipper.catchup import CATCH_UP_NS, floor, gone_gaps, to_follow, worth_inspecting
+from shipper.catchup import (
+    CATCH_UP_NS,
+    floor,
+    gone_gaps,
+    left_unread,
+    to_follow,
+    worth_inspecting,
+)
 from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import Cursor, Position, SavedMeta
 from tests.shipper.summaries import container
@@ -16,23 +23,59 @@ def summary(running: bool, finished_ns: int = 0) -> ContainerSummary:
 
 def test_running_and_unfinished_containers_are_followed() -> None:
     """Running containers, and stopped ones not read to their end, are followed."""
-    assert worth_inspecting(Listed(id="c", state="running"), None, 0)
-    assert to_follow(summary(True), None, 0)
+    assert worth_inspecting(Listed(id="c", state="running"), None, 0, False)
+    assert to_follow(summary(True), None, 0, False, "end")
     unfinished = Cursor({"stdout": Position(5, 1)})
-    assert worth_inspecting(Listed(id="c", state="exited"), unfinished, 0)
-    assert to_follow(summary(False), unfinished, 0)
-    assert not to_follow(summary(False), Cursor(done=True), 0)
+    assert worth_inspecting(Listed(id="c", state="exited"), unfinished, 0, False)
+    assert to_follow(summary(False), unfinished, 0, False, "end")
+    assert not to_follow(summary(False), Cursor(done=True), 0, False, "beginning")
 
 
-def test_exited_while_away_is_read_only_when_the_last_run_is_known() -> None:
-    """A container that exited after the shipper's last sign of life is read; older ones not."""
+def test_exited_while_away_is_read_when_the_last_run_is_known() -> None:
+    """A container that exited after the shipper's last sign of life is read; older ones
+    were there for the last run to decide on, and are not."""
     exited = Listed(id="c", state="exited")
-    assert not worth_inspecting(exited, None, 0)  # first run ever: no idea what was read
-    assert worth_inspecting(exited, None, ALIVE)
-    assert to_follow(summary(False, finished_ns=ALIVE + 1), None, ALIVE)
-    assert to_follow(summary(False, finished_ns=ALIVE - CATCH_UP_NS), None, ALIVE)
-    assert not to_follow(summary(False, finished_ns=ALIVE - CATCH_UP_NS - 1), None, ALIVE)
-    assert not worth_inspecting(Listed(id="c", state="created"), None, ALIVE)
+    assert worth_inspecting(exited, None, ALIVE, False)
+    assert to_follow(summary(False, finished_ns=ALIVE + 1), None, ALIVE, False, "end")
+    assert to_follow(summary(False, finished_ns=ALIVE - CATCH_UP_NS), None, ALIVE, False, "end")
+    long_ago = summary(False, finished_ns=ALIVE - CATCH_UP_NS - 1)
+    assert not to_follow(long_ago, None, ALIVE, False, "beginning")
+    assert not left_unread(long_ago, None, False, "end")
+    assert not worth_inspecting(Listed(id="c", state="created"), None, ALIVE, False)
+
+
+def test_exited_again_while_away_is_read_though_it_was_finished() -> None:
+    """Read to its end, then started and exited again while the shipper was down: read."""
+    finished = Cursor({"stdout": Position(5, 1)}, done=True)
+    again = summary(False, finished_ns=ALIVE + 1)
+    assert worth_inspecting(Listed(id="c", state="exited"), finished, ALIVE, False)
+    assert to_follow(again, finished, ALIVE, False, "end")
+
+
+def test_a_finished_container_is_not_read_again() -> None:
+    """A stopped container whose cursor says it was read to its end is not even inspected,
+    at the first start of a state too (a run killed before it noted being alive)."""
+    finished = Cursor({"stdout": Position(5, 1)}, done=True)
+    for fresh in (False, True):
+        assert not worth_inspecting(Listed(id="c", state="exited"), finished, 0, fresh)
+        assert not to_follow(summary(False, finished_ns=9), finished, 0, fresh, "beginning")
+        assert not left_unread(summary(False, finished_ns=9), finished, fresh, "end")
+
+
+def test_stopped_before_the_first_start_follows_start_at() -> None:
+    """At the first start of a state, a stopped container's log is read to its end with
+    start_at=beginning; with start_at=end it is left unread (and given a cursor)."""
+    for state in ("exited", "dead"):
+        assert worth_inspecting(Listed(id="c", state=state), None, 0, True)
+        assert not worth_inspecting(Listed(id="c", state=state), None, 0, False)
+    assert not worth_inspecting(Listed(id="c", state="created"), None, 0, True)
+    stopped = summary(False, finished_ns=7)
+    assert to_follow(stopped, None, 0, True, "beginning")
+    assert not left_unread(stopped, None, True, "beginning")
+    assert not to_follow(stopped, None, 0, True, "end")
+    assert left_unread(stopped, None, True, "end")
+    assert not left_unread(summary(True), None, True, "end")  # running: followed from now
+    assert not to_follow(stopped, None, 0, False, "beginning")  # a later listing
 
 
 def test_where_a_new_container_is_read_from() -> None:

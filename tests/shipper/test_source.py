@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -13,7 +13,7 @@ import pytest
 from shipper import metrics
 from shipper.catchup import GONE_GAP
 from shipper.config import load_config
-from shipper.containers import Listed
+from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import CursorStore, Position, SavedMeta
 from shipper.errors import ContainerGone
 from shipper.events import ContainerEvent
@@ -21,7 +21,8 @@ from shipper.inbox import Inbox
 from shipper.lifecycle import DECISION_WAIT
 from shipper.logfiles.watch import LogFiles
 from shipper.record import EventRecord, GapRecord, Record
-from shipper.source import Supervisor
+from shipper.source import STOPPED_READS, Supervisor
+from tests.shipper.summaries import container
 
 CID = "e" * 64
 
@@ -132,3 +133,62 @@ async def test_a_container_not_followed_is_summed_up_not_logged_per_event(
     assert sup.not_followed.summary() == (
         "not following 1 container: gone (name 'gone' not in the name filter)"
     )
+
+
+class _StoppedDocker(_GoneDocker):
+    """dockerd with many exited containers; each log read waits until released."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        self.release = asyncio.Event()
+        self.open = 0
+        self.most_open = 0
+
+    async def list_all(self) -> list[Listed]:
+        return [Listed(id=cid, state="exited") for cid in self.ids]
+
+    async def inspect(self, cid: str) -> ContainerSummary:
+        return container(cid=cid, name=f"old-{cid[:4]}", running=False, finished_ns=5)
+
+    async def logs(
+        self,
+        cid: str,
+        since: str,
+        follow: bool = True,
+        pace: object = None,
+        on_end: Callable[[int], None] | None = None,
+    ) -> AsyncIterator[bytes]:
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        try:
+            await self.release.wait()
+            if on_end is not None:
+                on_end(0)  # an empty log, at its end: the container has stopped
+        finally:
+            self.open -= 1
+        return
+        yield b""  # an async generator, like the real one
+
+
+async def test_stopped_containers_are_read_a_few_at_a_time_and_once(tmp_path: Path) -> None:
+    """At a first start, 20 exited containers: their logs are read STOPPED_READS at a time
+    (each read holds a connection to dockerd), each to its end, and noted as finished."""
+    ids = [f"{n:02d}" * 32 for n in range(20)]
+    docker: Any = _StoppedDocker(ids)
+    config = load_config(state_dir=tmp_path)
+    store = CursorStore(tmp_path)
+    sup = Supervisor(config, docker, store, Inbox(100, metrics.PerContainer(False, 10)), None)
+    await sup.listing.run()
+    assert set(sup.tasks) == set(ids)
+    await asyncio.sleep(0.2)  # the first ones reach dockerd; none of the others may
+    assert docker.open == STOPPED_READS
+    states = [f.stats.state for f in sup.followers.values()]
+    assert states.count("queued") == len(ids) - STOPPED_READS
+    sup.followers[ids[-1]].again = True  # it was started: its lines come live, no waiting
+    await asyncio.sleep(0.2)
+    assert docker.open == STOPPED_READS + 1
+    docker.release.set()
+    async with asyncio.timeout(5):
+        await asyncio.gather(*sup.tasks.values())
+    assert docker.most_open == STOPPED_READS + 1
+    assert all(c is not None and c.done for c in map(store.get, ids))

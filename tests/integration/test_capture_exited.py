@@ -1,0 +1,156 @@
+"""Containers that exited (and were not removed) before the shipper could read them:
+their log is still in Docker, so it is shipped, exactly once, and not read again at the
+next start."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import docker
+import pytest
+
+from shipper.catchup import SUBSCRIBE_SLACK_NS
+from shipper.source import STOPPED_READS
+from tests.conftest import Pipeline, wait_until
+from tests.integration.capture import (
+    captured,
+    expected_numbered,
+    metric,
+    numbered,
+    run,
+    settle,
+    wait_exit,
+    wait_lines,
+)
+
+pytestmark = pytest.mark.integration
+
+PAIRS = 500
+
+# Prints `first` on its first run and `again` on each later one (its file system stays).
+TWO_RUNS = "if [ -f /ran ]; then echo again; else echo first; touch /ran; fi"
+
+# Past this, a first start's event subscription no longer replays a container's events:
+# only the listing can find it.
+BEYOND_REPLAY = SUBSCRIBE_SLACK_NS / 1e9 + 1
+
+
+def _cursor(p: Pipeline, cid: str) -> dict[str, Any] | None:
+    """The container's entry in the shipper's cursor file (None: it has none)."""
+    path = p.state_dir / "cursors.json"
+    if not path.exists():
+        return None
+    entry = json.loads(path.read_bytes())["containers"].get(cid)
+    return dict(entry) if entry is not None else None
+
+
+def _exact(p: Pipeline, cid: str, pairs: int) -> None:
+    """Every numbered line of the container indexed once, no gap."""
+    wait_lines(p, cid, 2 * pairs)
+    settle(p, cid)
+    got = captured(p, cid)
+    assert set(got.pairs()) == expected_numbered(pairs)
+    assert not got.duplicates()
+    assert len(got.lines) == 2 * pairs
+    assert not got.gaps
+
+
+def _restart_reads_nothing(p: Pipeline, cid: str) -> None:
+    """A restart reads not one line of the finished container, and its cursor stays."""
+    assert p.shipper.stop() == 0
+    p.shipper.start()
+    p.wait_shipper()
+    time.sleep(2)  # the listing is done once connected; give a follower time to read
+    assert metric(p, "logpipe_shipper_lines_read") == 0
+    entry = _cursor(p, cid)
+    assert entry is not None
+    assert entry.get("done") is True
+
+
+@pytest.mark.parametrize("stop", ["sigterm", "kill"])
+def test_container_that_exited_while_the_shipper_was_stopped_is_read_to_its_end(
+    pipeline: Pipeline, docker_client: docker.DockerClient, stop: str
+) -> None:
+    """Seen running, then it printed the rest and exited while the shipper was down: the
+    rest arrives once the shipper is back, and a later restart does not read it again."""
+    script = f"{numbered(PAIRS)}; sleep 10; {numbered(PAIRS, start=PAIRS + 1)}"
+    c = run(docker_client, pipeline, script)
+    wait_lines(pipeline, c.id, 2 * PAIRS)
+    time.sleep(1.5)  # the cursor file is saved once a second
+    c.reload()
+    assert c.status == "running", "it printed its second half too early: sleep longer"
+    if stop == "kill":
+        pipeline.shipper.kill()
+    else:
+        assert pipeline.shipper.stop() == 0
+    assert _cursor(pipeline, c.id) is not None
+    assert wait_exit(c) == 0
+    pipeline.shipper.start()
+    _exact(pipeline, c.id, 2 * PAIRS)
+    wait_until(lambda: (_cursor(pipeline, c.id) or {}).get("done"), 10)
+    _restart_reads_nothing(pipeline, c.id)
+
+
+def test_container_that_exited_before_the_first_start_is_read_by_default(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+) -> None:
+    """A shipper started for the first time (start_at=beginning) ships the whole log of a
+    container that had already exited, once; removing the container forgets its cursor."""
+    p = pipeline_factory()
+    p.collector.start()
+    p.wait_ready()
+    c = run(docker_client, p, numbered(PAIRS))
+    assert wait_exit(c) == 0
+    time.sleep(BEYOND_REPLAY)
+    p.shipper.start()
+    p.wait_shipper()
+    _exact(p, c.id, PAIRS)
+    wait_until(lambda: (_cursor(p, c.id) or {}).get("done"), 10)
+    _restart_reads_nothing(p, c.id)
+    c.remove()
+    wait_until(lambda: _cursor(p, c.id) is None, 10)
+    assert not captured(p, c.id).gaps
+
+
+def test_start_at_end_ships_only_what_an_exited_container_prints_later(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+) -> None:
+    """With start_at=end, a container that exited before the first start keeps its old
+    lines to itself; started again, only what it prints from then on is shipped."""
+    p = pipeline_factory(start_at="end")
+    p.collector.start()
+    p.wait_ready()
+    c = run(docker_client, p, TWO_RUNS)
+    assert wait_exit(c) == 0
+    time.sleep(BEYOND_REPLAY)
+    p.shipper.start()
+    p.wait_shipper()
+    c.start()
+    assert wait_exit(c) == 0
+    wait_lines(p, c.id, 1)
+    settle(p, c.id)
+    assert [d["message"] for d in captured(p, c.id).lines] == ["again"]
+
+
+def test_many_containers_exited_before_the_first_start_are_each_read_once(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+) -> None:
+    """More exited containers than are read at once (STOPPED_READS): every one's log is
+    shipped exactly once, and each is left with a finished cursor."""
+    p = pipeline_factory()
+    p.collector.start()
+    p.wait_ready()
+    pairs = 200
+    containers = [run(docker_client, p, numbered(pairs)) for _ in range(2 * STOPPED_READS + 4)]
+    for c in containers:
+        assert wait_exit(c) == 0
+    time.sleep(BEYOND_REPLAY)
+    p.shipper.start()
+    p.wait_shipper()
+    for c in containers:
+        _exact(p, c.id, pairs)
+    for c in containers:
+        wait_until(lambda c=c: (_cursor(p, c.id) or {}).get("done"), 10)
