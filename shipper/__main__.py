@@ -47,6 +47,9 @@ Settings are environment variables (or a .env file):
   LOGPIPE_COLLECTOR_URL  collector URL(s), comma-separated (default http://localhost:8080)
   LOGPIPE_TOKEN          bearer token (or LOGPIPE_TOKEN_FILE)
   LOGPIPE_STATE_DIR      cursors and the disk buffer (default /var/lib/logpipe/shipper)
+  LOGPIPE_START_AT       beginning (default): containers already there at the first start,
+                         exited ones too, and new ones have their whole log shipped; end:
+                         only lines logged since the first start with this state dir
   LOGPIPE_BUFFER_MAX_BYTES  bound of the disk buffer (default 1 GiB)
   DOCKER_HOST            Docker Engine API (default unix:///var/run/docker.sock)
   LOGPIPE_HOST_NAME      host.name on documents (default: the Docker host's name)

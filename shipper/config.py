@@ -73,7 +73,11 @@ class ShipperConfig(BaseSettings):
         "past it the client misses lines and is told how many (shipping never waits).",
     )
     start_at: Literal["beginning", "end"] = Field(
-        "beginning", description="For containers never seen before: ship all logs or new ones."
+        "beginning",
+        description="For containers never seen before, among them those already there at the "
+        "first start with this state_dir, running or exited (not removed): ship their whole "
+        "log, or only lines logged from then on (end). A log read to its end is not read "
+        "again.",
     )
     batch_max_lines: int = Field(5000, ge=1, description="Most lines in one batch.")
     batch_max_bytes: int = Field(
