@@ -180,7 +180,7 @@ def main() -> None:
         rows,
         [
             "One collector (HEAD), the node of LOGPIPE_BENCH_ES_URL, defaults "
-            "(LOGPIPE_TAIL_SETTLE=2, LOGPIPE_TAIL_POLL_INTERVAL=1, refresh 1 s).",
+            "(LOGPIPE_READ_TAIL_SETTLE=2, LOGPIPE_READ_TAIL_POLL_INTERVAL=1, refresh 1 s).",
             "Latency: from the line's timestamp (when the generator sent it) to its "
             "arrival at the reader; the settle delay (2 s) is most of it, by design.",
             "Ingest: 4 senders of 1,000-line batches; each tail on a filter of its own "

@@ -98,12 +98,12 @@ async def _stream(
     response = web.StreamResponse(headers=_SSE_HEADERS)
     await response.prepare(request)
     # The ids a late line of the poller may repeat: those of the poller's late window.
-    sent = Sent(start.key[0] - int(state.config.tail_late_window * 1000))
+    sent = Sent(start.key[0] - int(state.config.read_tail_late_window * 1000))
     try:
         await _send(response, first, sent)
         async for page in pages:
             await _send(response, page, sent)
-        await _follow(response, subscriber, sent.ids, state.config.tail_heartbeat)
+        await _follow(response, subscriber, sent.ids, state.config.read_tail_heartbeat)
     except CollectorError:
         pass  # Elasticsearch failed during the catch-up: the reader resumes with its last id
     except (ConnectionResetError, ClientConnectionResetError):
@@ -174,8 +174,10 @@ def add_routes(app: web.Application, config: CollectorConfig, access: Access) ->
             return
         es = elasticsearch_client(config)
         state.reader = Reader(es, config.read_timeout)
-        pace = Pace(config.tail_poll_interval, config.tail_settle, config.tail_late_window)
-        state.hub = Hub(state.reader, pace, config.tail_max, config.tail_buffer)
+        pace = Pace(
+            config.read_tail_poll_interval, config.read_tail_settle, config.read_tail_late_window
+        )
+        state.hub = Hub(state.reader, pace, config.read_tail_max, config.read_tail_buffer)
         yield
         await es.close()
 
