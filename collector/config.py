@@ -105,19 +105,21 @@ class CollectorConfig(BaseSettings):
         description="Tails (/v1/tail) open at once on this collector; more are answered 429.",
     )
     read_tail_poll_interval: float = Field(
-        1.0,
+        0.5,
         ge=0.1,
         le=60,
         description="Seconds between a tail's reads of Elasticsearch (tails with the same "
-        "filters share one reader); about the refresh interval.",
+        "filters share one reader; the lines that turned up late are counted at most once "
+        "a second).",
     )
     read_tail_settle: float = Field(
-        2.0,
+        1.5,
         ge=0,
         le=60,
         description="Seconds a line waits after its arrival at a collector (event.ingested) "
         "before tails send it, so lines arriving together are sent in order; lines that "
-        "take longer to become searchable come after the others (read_tail_late_window).",
+        "take longer to become searchable come after the others (read_tail_late_window). "
+        "Keep it above the index refresh interval plus the time a _bulk request takes.",
     )
     read_tail_late_window: float = Field(
         30,

@@ -11,10 +11,16 @@ in order, and the position each line's event id carries is exact.
 
 A document that took longer than `settle` to become searchable would sort before lines
 already sent. The poller catches those within `late_window` seconds of their arrival:
-each poll counts the documents that arrived in that window, and when Elasticsearch
+it counts the documents that arrived in that window, and when Elasticsearch
 counts more than the poller sent, it reads their ids and sends the ones it had not
 (after the others, with the event id of the position reached). It keeps the ids of the
-window's lines for that, at most :data:`MAX_RECENT` of them.
+window's lines for that, at most :data:`MAX_RECENT` of them. That count is made at most
+every :data:`LATE_CHECK_MS`, however often the poller reads: late lines are rare, and
+a count per read would double what a shorter poll interval costs Elasticsearch.
+
+Arrival is in milliseconds (``event.ingested`` is a ``date``, the collector stamps it to
+the millisecond), and so are the horizon and the key of a position: the horizon cuts
+between two batches that arrived within one second, and lines are sent in their order.
 """
 
 from __future__ import annotations
@@ -41,14 +47,16 @@ PAGES_PER_POLL = 20
 MAX_RECENT = 200_000
 # Beyond any nanosecond timestamp: a position "after everything that arrived at ms T".
 END_OF_TIME_NS = 2**63 - 1
+# The late lines are looked for at most this often (epoch ms of the poller's clock).
+LATE_CHECK_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Pace:
     """How a poller reads: seconds between polls, the settle delay, the late window."""
 
-    interval: float = 1.0
-    settle: float = 2.0
+    interval: float = 0.5
+    settle: float = 1.5
     late_window: float = 30.0
 
 
@@ -76,6 +84,7 @@ class Poller:
         self._recent: dict[str, int] = {}  # id -> arrival (ms) of the lines of the window
         self._by_age: list[tuple[int, str]] = []
         self._floor = 0  # arrival before which the window is not tracked (after a cap)
+        self._late_checked = 0  # when the late lines were last looked for (epoch ms)
         self._failing = False
 
     @property
@@ -106,7 +115,8 @@ class Poller:
 
     async def poll(self) -> None:
         """One round: what arrived since the position, then what turned up late."""
-        horizon = self._now_ms() - self._settle_ms
+        now = self._now_ms()
+        horizon = now - self._settle_ms
         for _ in range(PAGES_PER_POLL):
             extra = (cursor.after(self.position, TAIL_KEY, "asc"), _arrived(0, horizon))
             hits = await self.reader.page(query(self.filters, *extra), TAIL_KEY, "asc", PAGE)
@@ -114,7 +124,8 @@ class Poller:
                 self._send_in_order(hit)
             if len(hits) < PAGE:
                 break
-        if self.pace.late_window > 0:
+        if self.pace.late_window > 0 and now - self._late_checked >= LATE_CHECK_MS:
+            self._late_checked = now
             await self._late()
 
     def _send_in_order(self, hit: Hit) -> None:
