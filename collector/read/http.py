@@ -8,6 +8,7 @@ middleware answers them as JSON. A tail's errors after its first byte end the st
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -22,7 +23,7 @@ from collector.read.access import Access
 from collector.read.cursor import Position
 from collector.read.hub import Hub
 from collector.read.page import parse_search, read_page
-from collector.read.poller import Pace
+from collector.read.poller import Pace, settle_problem
 from collector.read.search import Reader
 from collector.read.subscriber import Delivery, Subscriber
 from collector.read.tail import TailRequest, catch_up, parse_tail
@@ -33,6 +34,7 @@ PATH_SEARCH = "/v1/search"
 PATH_TAIL = "/v1/tail"
 _ENDPOINTS = {PATH_SEARCH: "search", PATH_TAIL: "tail"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger("logpipe.collector.read")
 
 
 class ReadState:
@@ -172,6 +174,9 @@ def add_routes(app: web.Application, config: CollectorConfig, access: Access) ->
         if not access.reading_on:
             yield
             return
+        problem = settle_problem(config.read_tail_settle, config.index.refresh_interval)
+        if problem:
+            log.warning(problem)
         es = elasticsearch_client(config)
         state.reader = Reader(es, config.read_timeout)
         pace = Pace(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -49,6 +50,32 @@ MAX_RECENT = 200_000
 END_OF_TIME_NS = 2**63 - 1
 # The late lines are looked for at most this often (epoch ms of the poller's clock).
 LATE_CHECK_MS = 1000
+
+
+# What the settle delay needs beyond the refresh interval: the bulk request and the
+# refresh itself (docs/read-api.md, "Order and guarantees").
+SETTLE_MARGIN = 0.5
+_REFRESH = re.compile(r"(\d+(?:\.\d+)?)(nanos|micros|ms|s|m|h|d)")
+_REFRESH_UNITS = {"nanos": 1e-9, "micros": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def refresh_seconds(interval: str) -> float | None:
+    """Seconds of an index refresh interval (``1s``, ``500ms``); None for ``-1`` (no
+    periodic refresh) or a text Elasticsearch would not read either."""
+    match = _REFRESH.fullmatch(interval.strip())
+    return float(match.group(1)) * _REFRESH_UNITS[match.group(2)] if match else None
+
+
+def settle_problem(settle: float, refresh_interval: str) -> str | None:
+    """Why tails would send lines out of arrival order with this settle delay, or None."""
+    refresh = refresh_seconds(refresh_interval)
+    if refresh is None or settle >= refresh + SETTLE_MARGIN:
+        return None
+    return (
+        f"LOGPIPE_READ_TAIL_SETTLE ({settle:g} s) leaves less than {SETTLE_MARGIN:g} s past "
+        f"the index refresh interval ({refresh_interval}): tails will send many lines late, "
+        f"after later ones; set it to {refresh + SETTLE_MARGIN:g} or more"
+    )
 
 
 @dataclass(frozen=True, slots=True)

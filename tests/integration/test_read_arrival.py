@@ -160,3 +160,20 @@ async def test_batches_of_one_second_come_in_arrival_order(
             expected += [message for message, _ in lines]
         events = await tail.lines(len(expected))
     assert [e.doc()["message"] for e in events] == expected
+
+
+def test_a_settle_delay_short_of_the_refresh_interval_is_warned_of(
+    collectors: Callable[..., Collector],
+) -> None:
+    """A collector whose tails would send many lines late says so as it starts, with the
+    value to set; at the defaults it says nothing of the kind."""
+    fine = collectors()
+    short = collectors(index__refresh_interval="5s", ready=False)
+    assert "LOGPIPE_READ_TAIL_SETTLE" not in fine.process.output()
+    warning = next(
+        orjson.loads(line)
+        for line in short.process.output().splitlines()
+        if "LOGPIPE_READ_TAIL_SETTLE" in line
+    )
+    assert warning["log.level"] == "warning"
+    assert warning["message"].endswith("set it to 5.5 or more")

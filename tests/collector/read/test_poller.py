@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from collector.read.filters import Filters
-from collector.read.poller import LATE_CHECK_MS, Pace, Poller
+from collector.read.poller import LATE_CHECK_MS, Pace, Poller, refresh_seconds, settle_problem
 from collector.read.search import Reader
 
 START_MS = 1_800_000_000_000
@@ -69,3 +69,28 @@ async def test_no_late_window_no_count() -> None:
     """late_window 0: the poller never counts."""
     reader = await polls(250, 0, 8)
     assert (reader.pages, reader.counts) == (8, 0)
+
+
+def test_refresh_intervals_as_elasticsearch_writes_them() -> None:
+    """Units from nanos to days; -1 (no periodic refresh) and nonsense are None."""
+    assert refresh_seconds("1s") == 1
+    assert refresh_seconds("500ms") == 0.5
+    assert refresh_seconds("2m") == 120
+    assert refresh_seconds(" 30s ") == 30
+    assert refresh_seconds("-1") is None
+    assert refresh_seconds("soon") is None
+
+
+def test_a_settle_delay_within_half_a_second_of_the_refresh_is_a_problem() -> None:
+    """1.5 s with the default 1 s refresh is fine; 1 s is not, nor 1.5 s with 5 s; the
+    message says what to set."""
+    assert settle_problem(1.5, "1s") is None
+    assert settle_problem(1.2, "500ms") is None
+    assert settle_problem(0.1, "-1") is None
+    problem = settle_problem(1.0, "1s")
+    assert problem is not None
+    assert problem.endswith("set it to 1.5 or more")
+    problem = settle_problem(1.5, "5s")
+    assert problem is not None
+    assert problem.startswith("LOGPIPE_READ_TAIL_SETTLE (1.5 s)")
+    assert problem.endswith("set it to 5.5 or more")
