@@ -16,7 +16,7 @@ counts more than the poller sent, it reads their ids and sends the ones it had n
 (after the others, with the event id of the position reached). It keeps the ids of the
 window's lines for that, at most :data:`MAX_RECENT` of them. That count is made at most
 every :data:`LATE_CHECK_MS`, however often the poller reads: late lines are rare, and
-a count per read would double what a shorter poll interval costs Elasticsearch.
+a count per read would add to what a shorter poll interval costs Elasticsearch.
 
 Arrival is in milliseconds (``event.ingested`` is a ``date``, the collector stamps it to
 the millisecond), and so are the horizon and the key of a position: the horizon cuts
