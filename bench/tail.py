@@ -8,6 +8,10 @@
    batches for `--seconds`, with that many tails open, each on a filter of its own (so
    each has its own poller: the worst case) that matches every line, and each reader
    reading everything. Lines/s indexed, and the ratio to no tails.
+3. Polling alone (`--only polling` runs just this): CPU-seconds per second of the
+   Elasticsearch node and of the collector with no ingest, with 0 tails and then with
+   `--idle-tails` tails open on filters of their own that match no line: what the
+   pollers' reads cost, whatever else the machine is doing (CPU time, not throughput).
 
 Everything runs on this machine, in data streams of the run's own (freed afterwards).
 """
@@ -24,7 +28,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from bench import report, services
+from bench import procstat, report, services
 from bench.latency import percentile
 
 BATCH = 100
@@ -139,32 +143,48 @@ async def throughput(
     return rate, sum(received) / max(1, tails) / elapsed
 
 
+async def polling(run: Run, tails: int, seconds: float) -> tuple[float, float]:
+    """CPU-seconds per second of Elasticsearch and of the collector while `tails` tails
+    are open on filters matching no line, and nothing is sent."""
+    async with aiohttp.ClientSession() as session:
+        opened = [await run.open_tail(session, f"idle{i}") for i in range(tails)]
+        await asyncio.sleep(2)  # every poller has started
+        es = procstat.CpuWindow(services.es_pids())
+        collector = procstat.CpuWindow([run.collector.pid])
+        es.start()
+        collector.start()
+        await asyncio.sleep(seconds)
+        used = es.stop() / seconds, collector.stop() / seconds
+        for resp in opened:
+            resp.close()
+    return used
+
+
+def polling_rows(run: Run, tails: int, seconds: float) -> list[list[str]]:
+    """The table rows of the polling measure: 0 tails, then `tails`."""
+    (es0, col0), (es_n, col_n) = (asyncio.run(polling(run, n, seconds)) for n in (0, tails))
+    return [
+        ["polling, 0 tails open, no ingest", f"{seconds:.0f} s",
+         f"Elasticsearch {es0 * 1000:.0f} CPU-ms/s, collector {col0 * 1000:.0f} CPU-ms/s"],
+        [f"polling, {tails} tails open matching no line, no ingest", f"{seconds:.0f} s",
+         f"Elasticsearch {es_n * 1000:.0f} CPU-ms/s, collector {col_n * 1000:.0f} CPU-ms/s; "
+         f"per tail {(es_n - es0) / tails * 1000:.1f} and {(col_n - col0) / tails * 1000:.1f}"],
+    ]  # fmt: skip
+
+
 async def _drain(resp: aiohttp.ClientResponse, received: list[int], i: int) -> None:
     while chunk := await resp.content.read(1 << 16):
         received[i] += chunk.count(b"event: line")
 
 
-def main() -> None:
-    """Run both measures and print (or append) the table."""
-    parser = argparse.ArgumentParser(prog="python -m bench.tail", description=__doc__)
-    parser.add_argument("--rate", type=int, default=1000, help="lines/s for the latency run")
-    parser.add_argument("--seconds", type=float, default=20, help="length of each run")
-    parser.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
-    args = parser.parse_args()
-    services.install_template()
-    measured = report.commit()
-    run_id = services.run_id()
-    run = Run(services.WORK / f"tail-{run_id}", run_id)
-    try:
-        lat = asyncio.run(latency(run, args.rate, args.seconds))
-        run.latency_sent = run.sent
-        rates = {n: asyncio.run(throughput(run, n, args.seconds)) for n in (0, 10, 50)}
-        quiet = asyncio.run(throughput(run, 50, args.seconds, every_line=False))[0]
-    finally:
-        run.collector.stop()
-        services.free_disk(f"logs-bench.tail{run_id}*")
-    rows = [
-        ["latency to one tail", f"{run.latency_sent:,} lines sent at ~{args.rate}/s, "
+def measure_all(run: Run, rate: int, seconds: float) -> list[list[str]]:
+    """The rows of the latency and ingest measures."""
+    lat = asyncio.run(latency(run, rate, seconds))
+    run.latency_sent = run.sent
+    rates = {n: asyncio.run(throughput(run, n, seconds)) for n in (0, 10, 50)}
+    quiet = asyncio.run(throughput(run, 50, seconds, every_line=False))[0]
+    return [
+        ["latency to one tail", f"{run.latency_sent:,} lines sent at ~{rate}/s, "
          f"{len(lat):,} received",
          f"p50 {percentile(lat, 0.5):.2f} s, p99 {percentile(lat, 0.99):.2f} s, "
          f"max {lat[-1] if lat else float('nan'):.2f} s"],
@@ -174,21 +194,47 @@ def main() -> None:
         ["ingest, 50 tails open matching no line", f"{report.fmt(quiet)} lines/s indexed",
          f"{quiet / rates[0][0]:.2f}x of no tails: the cost of polling alone"],
     ]  # fmt: skip
+
+
+def main() -> None:
+    """Run both measures and print (or append) the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.tail", description=__doc__)
+    parser.add_argument("--rate", type=int, default=1000, help="lines/s for the latency run")
+    parser.add_argument("--seconds", type=float, default=20, help="length of each run")
+    parser.add_argument("--idle-tails", type=int, default=50, help="tails of the polling measure")
+    parser.add_argument("--only", choices=("all", "polling"), default="all")
+    parser.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
+    args = parser.parse_args()
+    services.install_template()
+    measured = report.commit()
+    run_id = services.run_id()
+    run = Run(services.WORK / f"tail-{run_id}", run_id)
+    rows: list[list[str]] = []
+    try:
+        if args.only == "all":
+            rows += measure_all(run, args.rate, args.seconds)
+        rows += polling_rows(run, args.idle_tails, args.seconds)
+    finally:
+        run.collector.stop()
+        services.free_disk(f"logs-bench.tail{run_id}*")
     report.publish(
         "Tails: latency and cost to ingest",
         ["measure", "load", "result"],
         rows,
         [
-            "One collector (HEAD), the node of LOGPIPE_BENCH_ES_URL, defaults "
-            "(LOGPIPE_TAIL_SETTLE=2, LOGPIPE_TAIL_POLL_INTERVAL=1, refresh 1 s).",
+            "One collector (the commit above), the node of LOGPIPE_BENCH_ES_URL, the "
+            "collector's default tail settings at that commit, refresh 1 s.",
             "Latency: from the line's timestamp (when the generator sent it) to its "
-            "arrival at the reader; the settle delay (2 s) is most of it, by design.",
+            "arrival at the reader; the settle delay is most of it, by design.",
             "Ingest: 4 senders of 1,000-line batches; each tail on a filter of its own "
             "matching every line (one poller each), its reader reading everything. The "
             "senders and the readers share one process (and the 2 CPUs with the collector "
             "and Elasticsearch): part of the cost of 50 tails is that process's reading. "
             "A tail behind the ingest rate lags (its poller reads at most 20,000 lines a "
             "poll), it does not slow ingest by waiting.",
+            "Polling: CPU time of the Elasticsearch node's process and of the collector's, "
+            "per second of wall time, with nothing sent; per tail: the difference to no "
+            "tails, divided by the tails.",
         ],
         args.append,
         section="Read API: tails",

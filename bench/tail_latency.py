@@ -6,15 +6,18 @@ shipper and collector into Elasticsearch; a `logpipe tail --json` of the run's h
 line. A thread reads what it prints and keeps, per line, the time it was read minus the
 document's `@timestamp` (Docker's own stamp of the line): what a person watching the
 tail waits. Lines stamped in the first `--warmup` seconds are left out. Also: how many
-of the indexed lines the tail printed, the lines it was told it missed, and the tail's
-own CPU per line (`/proc/<pid>/stat`). Usage:
+of the indexed lines the tail printed, the lines it was told it missed, the lines it
+printed twice, those it printed after a line that arrived later (`event.ingested`
+lower than one printed before: sent late, out of arrival order, which the collector
+counts too), and the tail's own CPU per line (`/proc/<pid>/stat`). Usage:
     python -m bench.tail_latency [--rate 1000] [--seconds 30] [--containers 10]
-                                 [--tick 0.05] [--collector-env TAIL_SETTLE=1] [--append]
+                                 [--tick 0.05] [--collector-env READ_TAIL_SETTLE=1] [--append]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import re
 import signal
 import subprocess
@@ -29,6 +32,8 @@ import orjson
 
 from bench import containers, latency, procstat, report, services
 from shipper.demux import parse_ts
+
+LATE = "logpipe_collector_tail_lines_late_total"
 
 
 class TailReader:
@@ -52,6 +57,10 @@ class TailReader:
                 stderr=err,
             )
         self.seen: list[tuple[int, int]] = []
+        self.ids: set[str] = set()
+        self.repeated = 0
+        self.out_of_order = 0
+        self._latest_arrival = 0
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -59,8 +68,15 @@ class TailReader:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             read_at = time.time_ns()
-            stamp = orjson.loads(line)["@timestamp"]
-            self.seen.append((parse_ts(stamp.encode()), read_at))
+            doc = orjson.loads(line)
+            self.seen.append((parse_ts(doc["@timestamp"].encode()), read_at))
+            if doc["_id"] in self.ids:
+                self.repeated += 1
+            self.ids.add(doc["_id"])
+            arrival = arrival_ms(doc["event"]["ingested"])
+            if arrival < self._latest_arrival:
+                self.out_of_order += 1
+            self._latest_arrival = max(arrival, self._latest_arrival)
 
     def missed(self) -> int:
         """The lines the tail was told it missed."""
@@ -71,6 +87,11 @@ class TailReader:
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(20)
         self._thread.join(10)
+
+
+def arrival_ms(ingested: str) -> int:
+    """Epoch milliseconds of an `event.ingested` (RFC 3339)."""
+    return int(datetime.datetime.fromisoformat(ingested).timestamp() * 1000 + 0.5)
 
 
 def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -101,6 +122,7 @@ def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         indexed = wait_settled(f"logs-{dataset}*", tail)
         printed = fleet.printed()
         cpu = procstat.usage(tail.proc.pid)[0] - cpu_before
+        late = services.counter(f"http://127.0.0.1:{port}", (LATE,)) or 0
         tail.stop()
     finally:
         fleet.remove()
@@ -117,6 +139,9 @@ def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         report.fmt(len(tail.seen)),
         report.fmt(indexed),
         report.fmt(tail.missed()),
+        report.fmt(tail.repeated),
+        report.fmt(tail.out_of_order),
+        report.fmt(late),
         *(f"{latency.percentile(waits, q):.2f}" for q in (0.5, 0.95, 0.99)),
         f"{waits[-1]:.2f}" if waits else "-",
         report.fmt(cpu * 1e6 / max(1, len(tail.seen)), 1),
@@ -127,8 +152,12 @@ def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         f"{len(waits):,} lines stamped after the first {args.warmup:.0f} s.",
         "Latency: when the line was read from `logpipe tail --json`'s output minus its "
         "Docker timestamp; it includes the shipper's batching, the collector, "
-        "Elasticsearch's refresh (1 s), the read API's poll and settle delay (by default "
-        "1 s and 2 s; the first column names other settings).",
+        "Elasticsearch's refresh (1 s), the read API's poll and settle delay (the first "
+        "column names settings other than the defaults).",
+        "Twice: lines the tail printed twice. Out of order: lines printed after one that "
+        "arrived at the collector later (a lower `event.ingested`); late: the lines the "
+        "collector counted as searchable only after the settle delay "
+        f"(`{LATE}`), sent after later ones.",
         "CPU: user + system of the `logpipe tail` process over the run, per line printed.",
     ]
     return row, notes
@@ -180,6 +209,9 @@ def main() -> None:
         "printed by tail",
         "indexed",
         "missed",
+        "twice",
+        "out of order",
+        "late",
         "p50 s",
         "p95 s",
         "p99 s",

@@ -98,28 +98,30 @@ class CollectorConfig(BaseSettings):
     read_timeout: float = Field(
         30, gt=0, le=300, description="Seconds one Elasticsearch read of the read API may take."
     )
-    tail_max: int = Field(
+    read_tail_max: int = Field(
         50,
         ge=1,
         le=10000,
         description="Tails (/v1/tail) open at once on this collector; more are answered 429.",
     )
-    tail_poll_interval: float = Field(
-        1.0,
+    read_tail_poll_interval: float = Field(
+        0.5,
         ge=0.1,
         le=60,
         description="Seconds between a tail's reads of Elasticsearch (tails with the same "
-        "filters share one reader); about the refresh interval.",
+        "filters share one reader; the lines that turned up late are counted at most once "
+        "a second).",
     )
-    tail_settle: float = Field(
-        2.0,
+    read_tail_settle: float = Field(
+        1.5,
         ge=0,
         le=60,
         description="Seconds a line waits after its arrival at a collector (event.ingested) "
         "before tails send it, so lines arriving together are sent in order; lines that "
-        "take longer to become searchable come after the others (tail_late_window).",
+        "take longer to become searchable come after the others (read_tail_late_window). "
+        "Keep it above the index refresh interval plus the time a _bulk request takes.",
     )
-    tail_late_window: float = Field(
+    read_tail_late_window: float = Field(
         30,
         ge=0,
         le=600,
@@ -127,14 +129,14 @@ class CollectorConfig(BaseSettings):
         "late is still sent to the tails open then (memory: the ids of this many seconds "
         "of lines, per distinct tail filter).",
     )
-    tail_buffer: int = Field(
+    read_tail_buffer: int = Field(
         1000,
         ge=10,
         le=1_000_000,
         description="Lines held for one slow tail reader; past it the reader gets a `missed` "
         "event with the count, and ingest is never slowed.",
     )
-    tail_heartbeat: float = Field(
+    read_tail_heartbeat: float = Field(
         15, gt=0, le=15, description="Seconds between keepalive comments on an idle tail."
     )
     tls_cert: Path | None = Field(None, description="Serve HTTPS with this certificate.")

@@ -43,6 +43,12 @@ TOOLING_PREFIXES = ("LOGPIPE_TEST_", "LOGPIPE_BENCH_", "LOGPIPE_CI_", "LOGPIPE_D
 # Read by the `logpipe` command line, which may share an environment with both programs.
 CLI_NAMES = frozenset({"LOGPIPE_URL", "LOGPIPE_READ_TOKEN", "LOGPIPE_READ_TOKEN_FILE"})
 TOOLING_NAMES = COMPOSE_NAMES | CI_NAMES | CLI_NAMES
+# Former names of settings, refused with the name to use now. The collector's tail
+# settings became LOGPIPE_READ_TAIL_*: LOGPIPE_TAIL_* are the shipper's `GET /logs` ones.
+RENAMED = {
+    f"LOGPIPE_TAIL_{part}": f"LOGPIPE_READ_TAIL_{part}"
+    for part in ("MAX", "POLL_INTERVAL", "SETTLE", "LATE_WINDOW", "BUFFER", "HEARTBEAT")
+}
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,12 @@ def unknown_names(names: Iterable[str], own: Names, other: Names, origin: str) -
         if is_tooling(name):
             continue
         guess = nearest(name, own, other)
-        hint = f"did you mean {guess}?" if guess else f"`{own.program} config` lists every setting"
+        if name in RENAMED:
+            hint = f"it is now {RENAMED[name]} (the collector's tails)"
+        elif guess:
+            hint = f"did you mean {guess}?"
+        else:
+            hint = f"`{own.program} config` lists every setting"
         problems.append(f"{raw} in {origin}: no such setting; {hint}")
     return problems
 

@@ -8,6 +8,7 @@ middleware answers them as JSON. A tail's errors after its first byte end the st
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -22,7 +23,7 @@ from collector.read.access import Access
 from collector.read.cursor import Position
 from collector.read.hub import Hub
 from collector.read.page import parse_search, read_page
-from collector.read.poller import Pace
+from collector.read.poller import Pace, settle_problem
 from collector.read.search import Reader
 from collector.read.subscriber import Delivery, Subscriber
 from collector.read.tail import TailRequest, catch_up, parse_tail
@@ -33,6 +34,7 @@ PATH_SEARCH = "/v1/search"
 PATH_TAIL = "/v1/tail"
 _ENDPOINTS = {PATH_SEARCH: "search", PATH_TAIL: "tail"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger("logpipe.collector.read")
 
 
 class ReadState:
@@ -98,12 +100,12 @@ async def _stream(
     response = web.StreamResponse(headers=_SSE_HEADERS)
     await response.prepare(request)
     # The ids a late line of the poller may repeat: those of the poller's late window.
-    sent = Sent(start.key[0] - int(state.config.tail_late_window * 1000))
+    sent = Sent(start.key[0] - int(state.config.read_tail_late_window * 1000))
     try:
         await _send(response, first, sent)
         async for page in pages:
             await _send(response, page, sent)
-        await _follow(response, subscriber, sent.ids, state.config.tail_heartbeat)
+        await _follow(response, subscriber, sent.ids, state.config.read_tail_heartbeat)
     except CollectorError:
         pass  # Elasticsearch failed during the catch-up: the reader resumes with its last id
     except (ConnectionResetError, ClientConnectionResetError):
@@ -172,10 +174,15 @@ def add_routes(app: web.Application, config: CollectorConfig, access: Access) ->
         if not access.reading_on:
             yield
             return
+        problem = settle_problem(config.read_tail_settle, config.index.refresh_interval)
+        if problem:
+            log.warning(problem)
         es = elasticsearch_client(config)
         state.reader = Reader(es, config.read_timeout)
-        pace = Pace(config.tail_poll_interval, config.tail_settle, config.tail_late_window)
-        state.hub = Hub(state.reader, pace, config.tail_max, config.tail_buffer)
+        pace = Pace(
+            config.read_tail_poll_interval, config.read_tail_settle, config.read_tail_late_window
+        )
+        state.hub = Hub(state.reader, pace, config.read_tail_max, config.read_tail_buffer)
         yield
         await es.close()
 

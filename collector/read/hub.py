@@ -30,7 +30,7 @@ class Hub:
         if self.open_tails >= self.max_tails:
             raise TooMany(
                 f"{self.open_tails} tails are open on this collector, its limit "
-                "(LOGPIPE_TAIL_MAX): close one, or retry later"
+                "(LOGPIPE_READ_TAIL_MAX): close one, or retry later"
             )
         self.open_tails += 1
         metrics.TAILS_OPEN.inc()

@@ -11,10 +11,16 @@ in order, and the position each line's event id carries is exact.
 
 A document that took longer than `settle` to become searchable would sort before lines
 already sent. The poller catches those within `late_window` seconds of their arrival:
-each poll counts the documents that arrived in that window, and when Elasticsearch
+it counts the documents that arrived in that window, and when Elasticsearch
 counts more than the poller sent, it reads their ids and sends the ones it had not
 (after the others, with the event id of the position reached). It keeps the ids of the
-window's lines for that, at most :data:`MAX_RECENT` of them.
+window's lines for that, at most :data:`MAX_RECENT` of them. That count is made at most
+every :data:`LATE_CHECK_MS`, however often the poller reads: late lines are rare, and
+a count per read would add to what a shorter poll interval costs Elasticsearch.
+
+Arrival is in milliseconds (``event.ingested`` is a ``date``, the collector stamps it to
+the millisecond), and so are the horizon and the key of a position: the horizon cuts
+between two batches that arrived within one second, and lines are sent in their order.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -41,14 +48,42 @@ PAGES_PER_POLL = 20
 MAX_RECENT = 200_000
 # Beyond any nanosecond timestamp: a position "after everything that arrived at ms T".
 END_OF_TIME_NS = 2**63 - 1
+# The late lines are looked for at most this often (epoch ms of the poller's clock).
+LATE_CHECK_MS = 1000
+
+
+# What the settle delay needs beyond the refresh interval: the bulk request and the
+# refresh itself (docs/read-api.md, "Order and guarantees").
+SETTLE_MARGIN = 0.5
+_REFRESH = re.compile(r"(\d+(?:\.\d+)?)(nanos|micros|ms|s|m|h|d)")
+_REFRESH_UNITS = {"nanos": 1e-9, "micros": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def refresh_seconds(interval: str) -> float | None:
+    """Seconds of an index refresh interval (``1s``, ``500ms``); None for ``-1`` (no
+    periodic refresh) or a text Elasticsearch would not read either."""
+    match = _REFRESH.fullmatch(interval.strip())
+    return float(match.group(1)) * _REFRESH_UNITS[match.group(2)] if match else None
+
+
+def settle_problem(settle: float, refresh_interval: str) -> str | None:
+    """Why tails would send lines out of arrival order with this settle delay, or None."""
+    refresh = refresh_seconds(refresh_interval)
+    if refresh is None or settle >= refresh + SETTLE_MARGIN:
+        return None
+    return (
+        f"LOGPIPE_READ_TAIL_SETTLE ({settle:g} s) leaves less than {SETTLE_MARGIN:g} s past "
+        f"the index refresh interval ({refresh_interval}): tails will send many lines late, "
+        f"after later ones; set it to {refresh + SETTLE_MARGIN:g} or more"
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Pace:
     """How a poller reads: seconds between polls, the settle delay, the late window."""
 
-    interval: float = 1.0
-    settle: float = 2.0
+    interval: float = 0.5
+    settle: float = 1.5
     late_window: float = 30.0
 
 
@@ -76,6 +111,7 @@ class Poller:
         self._recent: dict[str, int] = {}  # id -> arrival (ms) of the lines of the window
         self._by_age: list[tuple[int, str]] = []
         self._floor = 0  # arrival before which the window is not tracked (after a cap)
+        self._late_checked = 0  # when the late lines were last looked for (epoch ms)
         self._failing = False
 
     @property
@@ -106,7 +142,8 @@ class Poller:
 
     async def poll(self) -> None:
         """One round: what arrived since the position, then what turned up late."""
-        horizon = self._now_ms() - self._settle_ms
+        now = self._now_ms()
+        horizon = now - self._settle_ms
         for _ in range(PAGES_PER_POLL):
             extra = (cursor.after(self.position, TAIL_KEY, "asc"), _arrived(0, horizon))
             hits = await self.reader.page(query(self.filters, *extra), TAIL_KEY, "asc", PAGE)
@@ -114,7 +151,8 @@ class Poller:
                 self._send_in_order(hit)
             if len(hits) < PAGE:
                 break
-        if self.pace.late_window > 0:
+        if self.pace.late_window > 0 and now - self._late_checked >= LATE_CHECK_MS:
+            self._late_checked = now
             await self._late()
 
     def _send_in_order(self, hit: Hit) -> None:

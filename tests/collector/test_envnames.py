@@ -20,6 +20,16 @@ def test_misspelled_name_is_reported_with_the_nearest_setting() -> None:
     assert problem.endswith("did you mean LOGPIPE_BULK_MAX_DOCS?")
 
 
+def test_a_former_name_is_reported_with_its_new_name() -> None:
+    """The collector's tail settings were LOGPIPE_TAIL_*, which the shipper's /logs uses."""
+    (problem,) = _problems({"LOGPIPE_TAIL_BUFFER": "10"})
+    assert problem == (
+        "LOGPIPE_TAIL_BUFFER in the environment: no such setting; "
+        "it is now LOGPIPE_READ_TAIL_BUFFER (the collector's tails)"
+    )
+    assert _problems({"LOGPIPE_READ_TAIL_BUFFER": "10", "LOGPIPE_TAIL_BUFFER_LINES": "10"}) == []
+
+
 def test_names_that_are_not_mistakes() -> None:
     """Both programs' settings, nested paths, aliases, LOGPIPE_CONFIG, the command line's
     variables and tooling pass."""

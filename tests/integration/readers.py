@@ -109,7 +109,7 @@ def start_collector(tmp: Path, es_url: str = ES_URL, **settings: str) -> Collect
         "LOGPIPE_TOKENS": INGEST,
         "LOGPIPE_READ_TOKENS": READ,
         "LOGPIPE_ROUTING__DATASET": "readtest",
-        "LOGPIPE_TAIL_HEARTBEAT": "1",
+        "LOGPIPE_READ_TAIL_HEARTBEAT": "1",
     }
     env |= {f"LOGPIPE_{k.upper()}": v for k, v in settings.items()}
     tmp.mkdir(parents=True, exist_ok=True)

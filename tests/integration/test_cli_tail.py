@@ -154,7 +154,7 @@ def test_a_tail_that_reads_too_slowly_is_told_what_it_missed(
 ) -> None:
     """A tail whose output nobody reads for a while falls behind; the collector skips lines
     for it, and the tail says how many on stderr: printed plus missed is every line."""
-    c = collectors(tail_buffer="10")
+    c = collectors(read_tail_buffer="10")
     src = Source()
     n, filler = 3000, "x" * 8000
     env = clean_env(LOGPIPE_URL=c.url, LOGPIPE_READ_TOKEN=READ, XDG_CONFIG_HOME=str(tmp_path))

@@ -97,7 +97,7 @@ async def test_a_line_searchable_late_is_still_sent(
 
 async def test_slow_reader_gets_missed_count(collectors: Callable[..., Collector]) -> None:
     """A reader that does not read while 3000 large lines pass is told how many it missed."""
-    c = collectors(tail_buffer="10")
+    c = collectors(read_tail_buffer="10")
     src = Source()
     n = 3000
     async with Tails() as tails:
@@ -119,15 +119,15 @@ async def test_slow_reader_gets_missed_count(collectors: Callable[..., Collector
 
 
 async def test_too_many_tails_is_429(collectors: Callable[..., Collector]) -> None:
-    """Past LOGPIPE_TAIL_MAX open tails, another is answered 429 with Retry-After."""
-    c = collectors(tail_max="2")
+    """Past LOGPIPE_READ_TAIL_MAX open tails, another is answered 429 with Retry-After."""
+    c = collectors(read_tail_max="2")
     async with Tails() as tails:
         assert (await tails.open(c.url, host="a"))[0] == 200
         assert (await tails.open(c.url, host="b"))[0] == 200
         status, third = await tails.open(c.url, host="c")
         assert status == 429
         assert "Retry-After" in third.response.headers
-        assert "LOGPIPE_TAIL_MAX" in (await third.response.json())["error"]
+        assert "LOGPIPE_READ_TAIL_MAX" in (await third.response.json())["error"]
 
 
 async def test_elasticsearch_gone_is_503(collectors: Callable[..., Collector]) -> None:
