@@ -128,7 +128,8 @@ def _unix(value: str | int | float, scale: int) -> int:
         except ValueError:
             raise ValueError(f"{text[:64]!r} is not a number of seconds since 1970") from None
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        scaled = value * scale  # finite seconds can still overflow once made nanoseconds
+        if scaled != scaled or scaled in (float("inf"), float("-inf")):
             raise ValueError("not a finite number")
-        return round(value * scale)
+        return round(scaled)
     return value * scale
