@@ -65,7 +65,11 @@ class CompiledRule:
             self.extract = Regex(rule.regex)
         # The pattern's keys in a message; {} without a pattern; None if it does not fit.
         # The pattern itself, not a method around it: one call less per line and rule.
-        self.take: Callable[[str], dict[str, str] | None] = self.extract or _no_pattern
+        self.take: Callable[[str], dict[str, str] | None] = _no_pattern
+        if isinstance(self.extract, Dissect):
+            self.take = self.extract.cut
+        elif self.extract is not None:
+            self.take = self.extract
         self.drop = rule.drop
         # The rule's own redactions, less those every line already had (`besides`).
         self.masking = masking_of(rule.redact, besides)

@@ -18,7 +18,7 @@ from typing import Any
 from collector.enrich import Context, Doc, format_ns, log_document
 from collector.parse import parse
 from collector.rules.compiled import Shaped
-from collector.rules.engine import Engine, Outcome
+from collector.rules.engine import Engine, Outcome, Plan
 from collector.wire import Log, LogFields, Source
 
 log = logging.getLogger("logpipe.collector.rules")
@@ -46,8 +46,12 @@ def ruled_document(
     ingested: str,
     keep_original: bool,
     bad_utf8: bool,
+    plan: Plan | None = None,
 ) -> Doc | None:
-    """The document of a line as the rules make it, or None when a drop rule takes it."""
+    """The document of a line as the rules make it, or None when a drop rule takes it.
+
+    `plan` is the engine's plan for `source` when the caller has it at hand.
+    """
     text = line.message
     masks = engine.masks
     try:
@@ -56,7 +60,11 @@ def ruled_document(
         parsed = parse(text, source.hints.parser, keep_original)
         if masks:  # what JSON escapes hid from the first pass
             engine.masking.parsed(parsed, tallies.redactions)
-        outcome = engine.apply(source, ctx, parsed, line.ts, tallies.redactions)
+        if plan is None:
+            outcome = engine.apply(source, ctx, parsed, line.ts, tallies.redactions)
+        else:
+            choice = plan.choice(parsed.level)
+            outcome = engine.apply_chosen(choice, parsed, line.ts, tallies.redactions)
     except Exception:  # a bug in the rules must not cost the batch, nor leak a secret
         log.exception("parsing rules failed on a line; indexed without them")
         failed = Shaped("", failures=["internal error in the parsing rules (logged)"])

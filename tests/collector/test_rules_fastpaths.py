@@ -5,22 +5,32 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import re2
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from collector.batch import decode
-from collector.enrich import Context
-from collector.parse import JSONValue, Parsed
+from collector.enrich import Context, Doc, format_ns, log_document
+from collector.parse import JSONValue, Parsed, parse
+from collector.rules.compiled import Shaped
+from collector.rules.config import ParseRule
 from collector.rules.convert import to_ip, to_long
 from collector.rules.dissect import Dissect
+from collector.rules.document import Tallies
 from collector.rules.engine import Engine, ParsingRules
 from collector.rules.masking import Masking, RedactConfig
 from collector.rules.redact import BUILTIN_NAMES, Redactor, RedactSpec
 from collector.rules.regex import Regex
+from collector.wire import Log, LogFields, Source, read_line
+from tests.collector.test_rules_properties import LINES as LINES_OF_RULES
+from tests.collector.test_rules_properties import rules
 from tests.collector.wirelines import body, log, source
+
+INGESTED = "2025-05-01T12:00:00.000Z"
 
 CUSTOM = [RedactSpec(name="session", pattern=r"session=(?P<secret>[0-9a-f]+)")]
 PIECES = st.sampled_from(
@@ -125,6 +135,25 @@ def test_dissect_cuts_as_atomic_groups_do(case: tuple[str, str]) -> None:
     pattern, text = case
     found = reference_dissect(pattern).match(text)
     assert Dissect(pattern)(text) == (None if found is None else found.groupdict())
+
+
+@settings(max_examples=500, deadline=None)
+@given(dissect_cases())
+def test_written_out_cut_cuts_as_the_step_loop(case: tuple[str, str]) -> None:
+    """`Dissect.cut` (the pattern as straight-line code) equals the loop over its steps."""
+    pattern, text = case
+    dissect = Dissect(pattern)
+    assert dissect.cut(text) == dissect(text)
+    cut = dissect.cut(text)
+    assert cut is None or list(cut) == list(dissect(text) or {})  # the keys' order too
+
+
+def test_written_out_cut_never_runs_the_literals_as_code() -> None:
+    """Quotes, braces and backslashes in literals are text the cut looks for, nothing more."""
+    pattern = '%{a}""" + \'{}\' %{b}\\n%{c}'
+    dissect = Dissect(pattern)
+    text = '1""" + \'{}\' 2\\n3'
+    assert dissect.cut(text) == dissect(text) == {"a": "1", "b": "2", "c": "3"}
 
 
 def reference_long(value: JSONValue) -> int:
@@ -237,3 +266,132 @@ def test_regex_on_shared_utf8_finds_what_the_re2_wrapper_finds(
         if expected is not None:
             expected = {k: v for k, v in expected.items() if v is not None}
         assert Regex(pattern)(line) == expected
+
+
+MATCHES = st.sampled_from(
+    [{}, {"service": "web"}, {"service": "db"}, {"level": "error"}, {"level": ["info", "warn"]}]
+)
+# Containers: of service web, of service db, and one whose label names a rule.
+CONTAINERS = [
+    {},
+    {"labels": {"com.docker.compose.service": "db"}, "container_id": "d" * 64},
+    {"labels": {"logpipe.rule": "r2"}, "container_id": "e" * 64},
+]
+
+
+def general_document(
+    engine: Engine,
+    tallies: Tallies,
+    source: Source,
+    line: Log | LogFields,
+    ctx: Context,
+    keep_original: bool,
+    bad_utf8: bool,
+) -> Doc | None:
+    """A line's document the long way: rules chosen for the line, cut by the step loop."""
+    text = line.message
+    if engine.masks:
+        text = engine.masking.text(text, tallies.redactions)
+    parsed = parse(text, source.hints.parser, keep_original)
+    if engine.masks:
+        engine.masking.parsed(parsed, tallies.redactions)
+    where = (source.hints.dataset or ctx.dataset, source.hints.namespace or ctx.namespace)
+    choice = engine._compute(source, where, parsed.level)
+    shaped: Shaped | None = None
+    for rule in choice.rules:
+        extract = rule.extract
+        taken = extract(parsed.message) if extract is not None else {}
+        if taken is None:
+            continue
+        if rule.drop:
+            return None
+        shaped = rule.shape(parsed, taken, line.ts, engine.max_skew_ns, tallies.redactions)
+        break
+    else:
+        if choice.problem is not None:
+            shaped = Shaped("", failures=[choice.problem])
+        elif choice.named:
+            name = choice.rules[0].name
+            shaped = Shaped(name, failures=[f"the pattern of rule '{name}' does not fit"])
+    if bad_utf8:
+        parsed.flags.append("invalid_utf8")
+    doc = log_document(source, line, parsed, ctx, INGESTED)
+    if shaped is not None:
+        body = doc.body
+        logpipe = dict(body["logpipe"])
+        if shaped.rule:
+            logpipe["rule"] = shaped.rule
+        if shaped.failures:
+            logpipe["rule_failure"] = shaped.failures
+            body["tags"] = [*body.get("tags", ()), "rule_failure"]
+        body["logpipe"] = logpipe
+        if shaped.fields:
+            body["fields"] = shaped.fields
+        if shaped.timestamp is not None:
+            body["event"] = {**body["event"], "created": body["@timestamp"]}
+            body["@timestamp"] = format_ns(shaped.timestamp)
+        rule = engine.by_name.get(shaped.rule)
+        if rule is not None and rule.masks:
+            text = rule.masking.text(text, {})
+    doc.original = text
+    return doc
+
+
+def _general_path(engine: Engine, wire: bytes, keep_original: bool) -> list[Doc | None]:
+    """Each log line of `wire` through `ruled_document` with no plan: the rules' whole way.
+
+    The engine's choice is made per line (`Engine.apply`), the pattern is the loop over
+    its steps and a rule shapes the line its general way.
+    """
+    sources: dict[int, Source] = {}
+    ctx = Context(parsing=ParsingRules(engine))
+    out: list[Doc | None] = []
+    for raw in wire.splitlines():
+        line, bad_utf8 = read_line(raw)
+        if isinstance(line, Source):
+            sources[line.src] = line
+        elif isinstance(line, Log | LogFields):
+            tallies = Tallies()
+            source = sources[line.src]
+            out.append(
+                general_document(engine, tallies, source, line, ctx, keep_original, bad_utf8)
+            )
+            continue
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(
+    st.lists(st.tuples(rules(), MATCHES), min_size=1, max_size=3),
+    st.lists(st.tuples(LINES_OF_RULES, st.integers(0, 2)), min_size=1, max_size=6),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_batch_gets_the_documents_of_the_general_path(
+    raw: list[tuple[dict[str, Any], dict[str, Any]]],
+    lines: list[tuple[str, int]],
+    redacting: bool,
+    keep_original: bool,
+) -> None:
+    """Plans per container, the written-out cut and the lean shaping change no document."""
+    parsed_rules = [{**rule, "match": match} for rule, match in raw]
+    redact = RedactConfig(builtins=["password_pair"]) if redacting else None
+    try:
+        chosen = [ParseRule.model_validate(r) for r in parsed_rules]
+    except ValidationError:
+        assume(False)
+        raise
+    assume(len({r.name for r in chosen}) == len(chosen))
+    wire_lines = [source(src=i, **c) for i, c in enumerate(CONTAINERS)]
+    for n, (text, src) in enumerate(lines):
+        wire_lines.append(log(text, 1746100800 * 10**9 + n * 10**6, n, src=src))
+    wire = body(*wire_lines)
+    fast = Engine(chosen, "400d", redact)
+    decoded = decode(wire, Context(parsing=ParsingRules(fast)), INGESTED, keep_original)
+    expected = _general_path(Engine(chosen, "400d", redact), wire, keep_original)
+    kept = [doc for doc in expected if doc is not None]
+    assert [d.body for d in decoded.docs] == [d.body for d in kept]
+    assert [(d.id, d.stream, d.original) for d in decoded.docs] == [
+        (d.id, d.stream, d.original) for d in kept
+    ]
+    assert sum(decoded.rules.dropped.values()) == expected.count(None)
