@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from collector.errors import RulesError
 
@@ -114,31 +114,43 @@ def _key(spec: str, delimiter: str) -> _Key:
 _Step = tuple[str | None, str, int, bool]
 
 
-def _written_out(prefix: str, steps: tuple[_Step, ...]) -> Callable[[str], dict[str, str] | None]:
-    """`Dissect.__call__` for one pattern as straight-line code: no loop, no step tuples.
+class CutCode(NamedTuple):
+    """A pattern's cut as lines of a function's body over ``text``, for `exec`.
 
-    Literals are passed in as globals of the function (``L0``, ``L1``...), never written
-    into its source; key names are checked identifiers-to-be (``_NAME``), written with
-    repr.
+    `values`: each kept key's expression (in the pattern's order); `env`: the globals the
+    lines read (the literals).
+    """
+
+    lines: list[str]
+    env: dict[str, object]
+    values: dict[str, str]
+
+
+def cut_code(prefix: str, steps: tuple[_Step, ...]) -> CutCode:
+    """The lines that cut `text` as `Dissect.__call__` does, returning None if it fails.
+
+    Literals are passed in as globals (``P``, ``L0``, ``L1``...), never written into the
+    source; key names are checked (``_NAME``: letters, digits, ``_``) and written with
+    repr; the rest is offsets.
     """
     env: dict[str, object] = {"P": prefix}
-    code = ["def cut(text):"]
+    code: list[str] = []
     if prefix:
         code.append("    if not text.startswith(P):")
         code.append("        return None")
     start = str(len(prefix))  # where the current key's text starts: an expression
-    values: list[str] = []
+    values: dict[str, str] = {}
     for i, (name, delimiter, size, padded) in enumerate(steps):
         if not size:  # the last key: the rest of the line
             if name is not None:
-                values.append(f"{name!r}: text[{start}:]")
+                values[name] = f"text[{start}:]"
             break
         env[f"L{i}"] = delimiter
         code.append(f"    e{i} = text.find(L{i}, {start})")
         code.append(f"    if e{i} < 0:")
         code.append("        return None")
         if name is not None:
-            values.append(f"{name!r}: text[{start}:e{i}]")
+            values[name] = f"text[{start}:e{i}]"
         if padded:
             code.append(f"    p{i} = e{i} + {size}")
             code.append(f"    while text.startswith(L{i}, p{i}):")
@@ -146,7 +158,18 @@ def _written_out(prefix: str, steps: tuple[_Step, ...]) -> Callable[[str], dict[
             start = f"p{i}"
         else:
             start = f"e{i} + {size}"
-    code.append("    return {" + ", ".join(values) + "}")
-    exec(compile("\n".join(code), "<dissect pattern>", "exec"), env)
-    cut: Callable[[str], dict[str, str] | None] = env["cut"]  # type: ignore[assignment]
-    return cut
+    return CutCode(code, env, values)
+
+
+def written(name: str, head: str, body: list[str], env: dict[str, object]) -> Callable[..., Any]:
+    """The function `name` of signature `head` and lines `body`, made with `env`."""
+    source = "\n".join([f"def {name}({head}):", *body])
+    exec(compile(source, f"<{name} of a parsing rule>", "exec"), env)
+    return cast(Callable[..., Any], env[name])
+
+
+def _written_out(prefix: str, steps: tuple[_Step, ...]) -> Callable[[str], dict[str, str] | None]:
+    """`Dissect.__call__` for one pattern as straight-line code: no loop, no step tuples."""
+    code = cut_code(prefix, steps)
+    pairs = ", ".join(f"{name!r}: {value}" for name, value in code.values.items())
+    return written("cut", "text", [*code.lines, f"    return {{{pairs}}}"], code.env)

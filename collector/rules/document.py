@@ -18,7 +18,7 @@ from typing import Any
 from collector.enrich import Context, Doc, format_ns, log_document
 from collector.parse import parse
 from collector.rules.compiled import Shaped
-from collector.rules.engine import Engine, Outcome, Plan
+from collector.rules.engine import Engine, Plan
 from collector.wire import Log, LogFields, Source
 
 log = logging.getLogger("logpipe.collector.rules")
@@ -61,42 +61,59 @@ def ruled_document(
         if masks:  # what JSON escapes hid from the first pass
             engine.masking.parsed(parsed, tallies.redactions)
         if plan is None:
-            outcome = engine.apply(source, ctx, parsed, line.ts, tallies.redactions)
-        else:
-            choice = plan.choice(parsed.level)
-            outcome = engine.apply_chosen(choice, parsed, line.ts, tallies.redactions)
+            plan = engine.plan(source, ctx)
+        choice = plan.fixed or plan.choice(parsed.level)
+        found = engine.first_fit(choice, parsed, line.ts, tallies.redactions)
     except Exception:  # a bug in the rules must not cost the batch, nor leak a secret
         log.exception("parsing rules failed on a line; indexed without them")
-        failed = Shaped("", failures=["internal error in the parsing rules (logged)"])
         text = WITHHELD if masks else text
-        parsed, outcome = parse(text), Outcome(failed)
+        parsed = parse(text)
+        found = Shaped("", failures=["internal error in the parsing rules (logged)"])
     if bad_utf8:
         parsed.flags.append("invalid_utf8")
-    if outcome.drop is not None:
-        tallies.dropped[outcome.drop] = tallies.dropped.get(outcome.drop, 0) + 1
+    if found is None:  # no rule for this line: the document it has without rules
+        doc = log_document(source, line, parsed, ctx, ingested)
+        doc.original = text
+        return doc
+    if isinstance(found, str):
+        tallies.dropped[found] = tallies.dropped.get(found, 0) + 1
         return None
     doc = log_document(source, line, parsed, ctx, ingested)
-    shaped = outcome.shaped
-    if shaped is not None:
-        finish(doc.body, shaped)
-        if shaped.failures:
-            name = shaped.rule or "(label)"
-            tallies.failures[name] = tallies.failures.get(name, 0) + 1
-        rule = engine.by_name.get(shaped.rule)
+    finish(doc.body, found)
+    if found.failures:
+        name = found.rule or "(label)"
+        tallies.failures[name] = tallies.failures.get(name, 0) + 1
+    if engine.rule_masks:
+        rule = engine.by_name.get(found.rule)
         if rule is not None and rule.masks:
             text = rule.masking.text(text, {})  # counted already, in the message
     doc.original = text
     return doc
 
 
+# The `logpipe` object of a line a rule shaped without failures, per (parser, rule): many
+# documents share it, as they share the one without a rule (never changed once made).
+_RULED: dict[tuple[str, str], dict[str, Any]] = {}
+
+
 def finish(body: dict[str, Any], shaped: Shaped) -> None:
     """Add what `shaped` holds to the document `body` (made by enrich.log_document)."""
-    logpipe = dict(body["logpipe"])
-    if shaped.rule:
-        logpipe["rule"] = shaped.rule
-    if shaped.failures:
-        logpipe["rule_failure"] = shaped.failures
-        body["tags"] = [*body.get("tags", ()), FAILURE_TAG]
+    logpipe: dict[str, Any] = body["logpipe"]
+    if shaped.failures or len(logpipe) != 1 or not shaped.rule:  # not `{"parser": ...}`
+        logpipe = dict(logpipe)
+        if shaped.rule:
+            logpipe["rule"] = shaped.rule
+        if shaped.failures:
+            logpipe["rule_failure"] = list(shaped.failures)
+            body["tags"] = [*body.get("tags", ()), FAILURE_TAG]
+    else:
+        key = (logpipe["parser"], shaped.rule)
+        shared = _RULED.get(key)
+        if shared is None:
+            if len(_RULED) >= 4096:
+                _RULED.clear()
+            shared = _RULED[key] = {**logpipe, "rule": shaped.rule}
+        logpipe = shared
     body["logpipe"] = logpipe
     if shaped.fields:
         body["fields"] = shaped.fields

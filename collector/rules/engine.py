@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
 from collector.config import CollectorConfig
 from collector.parse import Parsed
 from collector.retention.rules import seconds
 from collector.routing import service_name
-from collector.rules.compiled import CompiledRule, Shaped
+from collector.rules.compiled import Attributes, CompiledRule, Shaped
 from collector.rules.config import RULE_LABEL, ParseRule, declared_fields
+from collector.rules.fused import SLOW, Fast
 from collector.rules.masking import Counts, RedactConfig, masking_of
 from collector.wire import Source
 
@@ -112,6 +113,7 @@ class Engine:
         self.masks = bool(self.masking)  # read per line: an attribute, not two calls
         self.rules = tuple(CompiledRule(rule, redact) for rule in rules)
         self.by_name = {rule.name: rule for rule in self.rules}
+        self.rule_masks = any(rule.masks for rule in self.rules)  # a rule's own redactions
         self.max_skew_ns = seconds(max_skew) * 10**9
         # The typed fields (name -> type) the index template must map.
         self.fields = declared_fields(list(rules))
@@ -129,27 +131,47 @@ class Engine:
         """
         if not self.rules and RULE_LABEL not in source.labels:
             return _NOTHING  # redaction alone: no rule to choose, no label naming one
-        return self.apply_chosen(
+        found = self.first_fit(
             self.plan(source, ctx).choice(parsed.level), parsed, docker_ns, counts
         )
+        if found is None:
+            return _NOTHING
+        if isinstance(found, str):
+            return Outcome(drop=found)
+        return Outcome(found)
 
-    def apply_chosen(
+    def first_fit(
         self, choice: _Choice, parsed: Parsed, docker_ns: int, counts: Counts
-    ) -> Outcome:
-        """`apply` once the container's rules for the line's level are known."""
+    ) -> Shaped | str | None:
+        """`apply` once the container's rules for the line's level are known.
+
+        What the line gets: a Shaped, the name of the drop rule that takes it, or None.
+        """
+        message = parsed.message
         for rule in choice.rules:
-            taken = rule.take(parsed.message)
+            if rule.needle not in message:
+                continue  # what the pattern says first is not in the line
+            fast = rule.fast
+            if fast is not None and not parsed.attributes:
+                made = fast(message, docker_ns, self.max_skew_ns)
+                if made is None:
+                    continue
+                if made is not SLOW:  # else: the general way below says what is wrong
+                    attributes, fields, timestamp = cast(Fast, made)
+                    parsed.attributes = cast(Attributes, attributes) or None
+                    return Shaped(rule.name, fields, timestamp)
+            taken = rule.take(message)
             if taken is None:
                 continue
             if rule.drop:
-                return Outcome(drop=rule.name)
-            return Outcome(rule.shape(parsed, taken, docker_ns, self.max_skew_ns, counts))
+                return rule.name
+            return rule.shape(parsed, taken, docker_ns, self.max_skew_ns, counts)
         if choice.problem is not None:
-            return Outcome(Shaped("", failures=[choice.problem]))
+            return Shaped("", failures=[choice.problem])
         if choice.named:
             name = choice.rules[0].name
-            return Outcome(Shaped(name, failures=[f"the pattern of rule '{name}' does not fit"]))
-        return _NOTHING
+            return Shaped(name, failures=[f"the pattern of rule '{name}' does not fit"])
+        return None
 
     def plan(self, source: Source, ctx: Defaults) -> Plan:
         """The rules of `source`'s lines, resolved once per container (cached)."""

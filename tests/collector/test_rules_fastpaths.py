@@ -22,6 +22,7 @@ from collector.rules.convert import to_ip, to_long
 from collector.rules.dissect import Dissect
 from collector.rules.document import Tallies
 from collector.rules.engine import Engine, ParsingRules
+from collector.rules.fused import SLOW
 from collector.rules.masking import Masking, RedactConfig
 from collector.rules.redact import BUILTIN_NAMES, Redactor, RedactSpec
 from collector.rules.regex import Regex
@@ -395,3 +396,101 @@ def test_a_batch_gets_the_documents_of_the_general_path(
         (d.id, d.stream, d.original) for d in kept
     ]
     assert sum(decoded.rules.dropped.values()) == expected.count(None)
+
+
+ACCESS_DISSECT = '%{client} - %{user} [%{time}] "%{method} %{path} %{protocol}" %{status} %{bytes}'
+FIELD_SETS = st.sampled_from(
+    [
+        {"client": "ip", "status": "long", "bytes": "long"},
+        {"status": "double", "user": "boolean", "method": "keyword"},
+        {"bytes": {"type": "date", "format": "unix"}, "client": "keyword", "absent": "long"},
+        {},
+    ]
+)
+VALUES = {
+    "client": st.sampled_from(["10.0.0.7", "255.255.255.255", "256.1.1.1", "::1", "01.2.3.4", ""]),
+    "user": st.sampled_from(["-", "yes", "off", "bob"]),
+    "status": st.sampled_from(["200", "2OO", "-1", "1e3", "9" * 19, "\u0663", "0.5", ""]),
+    "bytes": st.sampled_from(["512", "-", "1746100801", "17461008010000000000", " 7"]),
+    "time": st.sampled_from(
+        [
+            "01/May/2025:12:00:00 +0000",
+            "01/May/2025:11:59:58 +0000",
+            "03/May/2025:12:00:00 +0000",  # beyond a day's skew
+            "01/May/2025:12:00:00 +0200",
+            "31/Feb/2025:12:00:00 +0000",
+            "",
+        ]
+    ),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    FIELD_SETS,
+    st.booleans(),
+    st.lists(st.fixed_dictionaries(VALUES), min_size=1, max_size=6),
+    st.sampled_from(["", "<"]),
+)
+def test_the_written_out_rule_gives_the_general_ways_documents(
+    fields: dict[str, Any], timed: bool, values: list[dict[str, str]], prefix: str
+) -> None:
+    """Typed fields and times of every kind, read or not, in skew or not: same documents."""
+    rule: dict[str, Any] = {"name": "acc", "dissect": prefix + ACCESS_DISSECT, "fields": fields}
+    if timed:
+        rule["timestamp"] = {"field": "time", "format": "%d/%b/%Y:%H:%M:%S %z"}
+    chosen = [ParseRule.model_validate(rule)]
+    texts = [
+        f"{prefix}{v['client']} - {v['user']} [{v['time']}] "
+        f'"GET /a?b=c HTTP/1.1" {v["status"]} {v["bytes"]}'
+        for v in values
+    ]
+    wire_lines = [source(), *(log(t, 1746100800 * 10**9 + n, n) for n, t in enumerate(texts))]
+    wire = body(*wire_lines)
+    fast = Engine(chosen, "1d")
+    assert fast.rules[0].fast is not None  # the rule is written out
+    decoded = decode(wire, Context(parsing=ParsingRules(fast)), INGESTED)
+    expected = [d for d in _general_path(Engine(chosen, "1d"), wire, False) if d is not None]
+    assert [d.body for d in decoded.docs] == [d.body for d in expected]
+
+
+def test_the_written_out_rule_takes_the_usual_line_itself() -> None:
+    """A plain access line is shaped by the written-out rule, not the general way."""
+    rule = ParseRule.model_validate(
+        {
+            "name": "acc",
+            "dissect": ACCESS_DISSECT,
+            "fields": {"client": "ip", "status": "long"},
+            "timestamp": {"field": "time", "format": "%d/%b/%Y:%H:%M:%S %z"},
+        }
+    )
+    compiled = Engine([rule], "1d").rules[0]
+    assert compiled.fast is not None
+    ns = 1746100800 * 10**9
+    line = '10.0.0.7 - - [01/May/2025:11:59:58 +0000] "GET / HTTP/1.1" 200 512'
+    made = compiled.fast(line, ns, 86400 * 10**9)
+    assert made == (
+        {"user": "-", "time": "01/May/2025:11:59:58 +0000", "method": "GET", "path": "/"}
+        | {"protocol": "HTTP/1.1", "bytes": "512"},
+        {"client": "10.0.0.7", "status": 200},
+        ns - 2 * 10**9,
+    )
+    assert compiled.fast(line.replace(" 200 ", " 2OO "), ns, 86400 * 10**9) is SLOW
+    assert compiled.fast("no dashes here", ns, 86400 * 10**9) is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "written_out"),
+    [
+        ({"dissect": "%{a} %{b}", "fields": {"a": "long"}}, True),
+        ({"dissect": "%{a} %{b}", "drop": True}, False),  # a drop rule has nothing to shape
+        ({"dissect": "%{a} %{b}", "redact": {"builtins": ["email"]}}, False),  # its own masks
+        ({"dissect": "%{a} %{b}", "timestamp": {"field": "c"}}, False),  # time not cut
+        ({"dissect": "%{a} %{b}", "fields": {"a": "date"}, "timestamp": {"field": "a"}}, False),
+        ({"regex": "(?P<a>x)", "fields": {"a": "long"}}, False),
+    ],
+)
+def test_which_rules_are_written_out(rule: dict[str, Any], written_out: bool) -> None:
+    """Only what the written-out function does exactly as the general way is written out."""
+    compiled = Engine([ParseRule.model_validate({"name": "r", **rule})], "1d").rules[0]
+    assert (compiled.fast is not None) == written_out
