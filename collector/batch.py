@@ -102,6 +102,14 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
                     if plan is None:
                         plan = plans[line.src] = engine.plan(source, ctx)
                     if not plan.direct:  # else: as without rules, to the byte
+                        parsed = None
+                        if plan.needle:  # one rule: a line without its first literal skips it
+                            parsed = parse(line.message, source.hints.parser, keep_original)
+                            if plan.needle not in parsed.message:
+                                if bad_utf8:
+                                    parsed.flags.append("invalid_utf8")
+                                docs.append(log_document(source, line, parsed, ctx, ingested))
+                                continue
                         doc = ruled_document(
                             engine,
                             out.rules,
@@ -112,6 +120,7 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
                             keep_original,
                             bad_utf8,
                             plan,
+                            parsed,
                         )
                         if doc is not None:
                             docs.append(doc)

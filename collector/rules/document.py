@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collector.enrich import Context, Doc, format_ns, log_document
-from collector.parse import parse
+from collector.parse import Parsed, parse
 from collector.rules.compiled import Shaped
 from collector.rules.engine import Engine, Plan
 from collector.wire import Log, LogFields, Source
@@ -47,19 +47,22 @@ def ruled_document(
     keep_original: bool,
     bad_utf8: bool,
     plan: Plan | None = None,
+    parsed: Parsed | None = None,
 ) -> Doc | None:
     """The document of a line as the rules make it, or None when a drop rule takes it.
 
-    `plan` is the engine's plan for `source` when the caller has it at hand.
+    `plan` is the engine's plan for `source` when the caller has it at hand; `parsed`,
+    the line parsed already (never when something is redacted: masks come first).
     """
     text = line.message
     masks = engine.masks
     try:
-        if masks:
-            text = engine.masking.text(text, tallies.redactions)
-        parsed = parse(text, source.hints.parser, keep_original)
-        if masks:  # what JSON escapes hid from the first pass
-            engine.masking.parsed(parsed, tallies.redactions)
+        if parsed is None or masks:
+            if masks:
+                text = engine.masking.text(text, tallies.redactions)
+            parsed = parse(text, source.hints.parser, keep_original)
+            if masks:  # what JSON escapes hid from the first pass
+                engine.masking.parsed(parsed, tallies.redactions)
         if plan is None:
             plan = engine.plan(source, ctx)
         choice = plan.fixed or plan.choice(parsed.level)
@@ -91,6 +94,9 @@ def ruled_document(
     return doc
 
 
+# The last time a rule took from a line, and its text.
+_last_time: tuple[int, str] = (-1, "")
+
 # The `logpipe` object of a line a rule shaped without failures, per (parser, rule): many
 # documents share it, as they share the one without a rule (never changed once made).
 _RULED: dict[tuple[str, str], dict[str, Any]] = {}
@@ -117,6 +123,10 @@ def finish(body: dict[str, Any], shaped: Shaped) -> None:
     body["logpipe"] = logpipe
     if shaped.fields:
         body["fields"] = shaped.fields
-    if shaped.timestamp is not None:
+    ns = shaped.timestamp
+    if ns is not None:
+        global _last_time  # a one-entry cache, read and written here only
+        if ns != _last_time[0]:  # lines in a row often share their own time (to the second)
+            _last_time = (ns, format_ns(ns))
         body["event"] = {**body["event"], "created": body["@timestamp"]}
-        body["@timestamp"] = format_ns(shaped.timestamp)
+        body["@timestamp"] = _last_time[1]

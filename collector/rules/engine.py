@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol, cast
+from typing import NamedTuple, Protocol
 
 from collector.config import CollectorConfig
 from collector.parse import Parsed
 from collector.retention.rules import seconds
 from collector.routing import service_name
-from collector.rules.compiled import Attributes, CompiledRule, Shaped
+from collector.rules.compiled import CompiledRule, Shaped
 from collector.rules.config import RULE_LABEL, ParseRule, declared_fields
-from collector.rules.fused import SLOW, Fast
+from collector.rules.fused import SLOW
 from collector.rules.masking import Counts, RedactConfig, masking_of
 from collector.wire import Source
 
@@ -67,10 +67,12 @@ class Plan:
     """The rules one container's lines may get, resolved once (per level when needed).
 
     `direct`: no rule can apply to any of its lines and nothing is redacted, so its
-    lines are made exactly as without rules.
+    lines are made exactly as without rules. `needle`: when one rule, and no label, no
+    redaction, no level, decides for every line, the text its pattern says first: a line
+    without it is made as without rules too (else "", and every line goes to the rules).
     """
 
-    __slots__ = ("by_level", "direct", "engine", "fixed", "source", "where")
+    __slots__ = ("by_level", "direct", "engine", "fixed", "needle", "source", "where")
 
     def __init__(self, engine: Engine, source: Source, where: tuple[str, str]) -> None:
         self.engine = engine
@@ -83,6 +85,9 @@ class Plan:
         self.direct = (
             fixed is not None and not fixed.rules and fixed.problem is None and not engine.masks
         )
+        self.needle = ""
+        if fixed is not None and len(fixed.rules) == 1 and not (fixed.named or engine.masks):
+            self.needle = fixed.rules[0].needle
 
     def choice(self, level: str | None) -> _Choice:
         """The rules to try, in order, on a line of this container at `level`."""
@@ -157,8 +162,8 @@ class Engine:
                 if made is None:
                     continue
                 if made is not SLOW:  # else: the general way below says what is wrong
-                    attributes, fields, timestamp = cast(Fast, made)
-                    parsed.attributes = cast(Attributes, attributes) or None
+                    attributes, fields, timestamp = made
+                    parsed.attributes = attributes or None
                     return Shaped(rule.name, fields, timestamp)
             taken = rule.take(message)
             if taken is None:
