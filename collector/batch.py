@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from collector.deadletter import unreadable_line
 from collector.enrich import Context, Doc, event_document, gap_document, log_document
 from collector.parse import parse
-from collector.rules.document import Tallies, ruled_document
+from collector.rules.document import Tallies, fitted_document, ruled_document
 from collector.rules.engine import Plan
 from collector.wire import MAX_NS, Event, Gap, LineError, Log, LogFields, Source, read_line
 
@@ -110,6 +110,13 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
                                     parsed.flags.append("invalid_utf8")
                                 docs.append(log_document(source, line, parsed, ctx, ingested))
                                 continue
+                            if plan.fast is not None and not parsed.attributes:
+                                doc = fitted_document(
+                                    engine, plan.fast, source, line, parsed, ctx, ingested, bad_utf8
+                                )
+                                if doc is not None:
+                                    docs.append(doc)
+                                    continue
                         doc = ruled_document(
                             engine,
                             out.rules,

@@ -11,9 +11,9 @@ than the allowed skew away from Docker's.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import cast
 
+import msgspec
 import orjson
 
 from collector.matching import Matcher
@@ -30,12 +30,15 @@ Convert = Callable[[JSONValue, int], Typed]
 Attributes = dict[str, JSONValue]
 
 
-@dataclass(slots=True)
-class Shaped:
-    """What a rule made of one line, beyond the parsed line it changed in place."""
+class Shaped(msgspec.Struct):
+    """What a rule made of one line, beyond the parsed line it changed in place.
+
+    A msgspec Struct, as `Parsed` is: one is made per line a rule shapes, and its
+    __init__ runs in C.
+    """
 
     rule: str
-    fields: dict[str, Typed] = field(default_factory=dict)
+    fields: dict[str, Typed] = msgspec.field(default_factory=dict)
     timestamp: int | None = None
     failures: Sequence[str] = ()  # a list when there are some (none: no list per line)
 

@@ -17,8 +17,9 @@ from typing import Any
 
 from collector.enrich import Context, Doc, format_ns, log_document
 from collector.parse import Parsed, parse
-from collector.rules.compiled import Shaped
+from collector.rules.compiled import CompiledRule, Shaped
 from collector.rules.engine import Engine, Plan
+from collector.rules.fused import SLOW
 from collector.wire import Log, LogFields, Source
 
 log = logging.getLogger("logpipe.collector.rules")
@@ -91,6 +92,45 @@ def ruled_document(
         if rule is not None and rule.masks:
             text = rule.masking.text(text, {})  # counted already, in the message
     doc.original = text
+    return doc
+
+
+def fitted_document(
+    engine: Engine,
+    rule: CompiledRule,
+    source: Source,
+    line: Log | LogFields,
+    parsed: Parsed,
+    ctx: Context,
+    ingested: str,
+    bad_utf8: bool,
+) -> Doc | None:
+    """The document of a line its container's one written-out rule shapes by itself.
+
+    None when that rule's written-out way cannot decide for the line (a failure to
+    report, or a bug): `ruled_document` then makes it the general way. Only for a
+    container whose one rule decides every line, with nothing redacted; `parsed` has no
+    attributes of its own.
+    """
+    fast = rule.fast
+    if fast is None:
+        return None
+    try:
+        made = fast(parsed.message, line.ts, engine.max_skew_ns)
+    except Exception:  # the general way logs it and tags the line
+        return None
+    if made is None:  # the pattern does not fit: the document it has without rules
+        if bad_utf8:
+            parsed.flags.append("invalid_utf8")
+        return log_document(source, line, parsed, ctx, ingested)
+    if made is SLOW:
+        return None
+    attributes, fields, timestamp = made
+    parsed.attributes = attributes or None
+    if bad_utf8:
+        parsed.flags.append("invalid_utf8")
+    doc = log_document(source, line, parsed, ctx, ingested)
+    finish(doc.body, Shaped(rule.name, fields, timestamp))
     return doc
 
 

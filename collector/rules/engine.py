@@ -72,7 +72,7 @@ class Plan:
     without it is made as without rules too (else "", and every line goes to the rules).
     """
 
-    __slots__ = ("by_level", "direct", "engine", "fixed", "needle", "source", "where")
+    __slots__ = ("by_level", "direct", "engine", "fast", "fixed", "needle", "source", "where")
 
     def __init__(self, engine: Engine, source: Source, where: tuple[str, str]) -> None:
         self.engine = engine
@@ -86,8 +86,12 @@ class Plan:
             fixed is not None and not fixed.rules and fixed.problem is None and not engine.masks
         )
         self.needle = ""
+        # That one rule, when it is written out (collector/rules/fused.py).
+        self.fast: CompiledRule | None = None
         if fixed is not None and len(fixed.rules) == 1 and not (fixed.named or engine.masks):
             self.needle = fixed.rules[0].needle
+            if fixed.rules[0].fast is not None:
+                self.fast = fixed.rules[0]
 
     def choice(self, level: str | None) -> _Choice:
         """The rules to try, in order, on a line of this container at `level`."""

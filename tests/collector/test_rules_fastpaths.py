@@ -494,3 +494,27 @@ def test_which_rules_are_written_out(rule: dict[str, Any], written_out: bool) ->
     """Only what the written-out function does exactly as the general way is written out."""
     compiled = Engine([ParseRule.model_validate({"name": "r", **rule})], "1d").rules[0]
     assert (compiled.fast is not None) == written_out
+
+
+def test_a_bug_in_the_written_out_rule_costs_the_line_its_rule_not_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should the written-out rule raise, the line goes the general way: tagged, kept."""
+    rule = ParseRule.model_validate(
+        {"name": "acc", "dissect": ACCESS_DISSECT, "fields": {"status": "long"}}
+    )
+    engine = Engine([rule], "1d")
+    compiled = engine.rules[0]
+
+    def broken(text: str, docker_ns: int, max_skew_ns: int) -> object:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(compiled, "fast", broken)
+    line = '10.0.0.7 - - [01/May/2025:11:59:58 +0000] "GET / HTTP/1.1" 200 512'
+    wire = body(source(), log(line, 1746100800 * 10**9), log("no rule here", 1746100800 * 10**9))
+    decoded = decode(wire, Context(parsing=ParsingRules(engine)), INGESTED)
+    assert [d.body["message"] for d in decoded.docs] == [line, "no rule here"]
+    assert decoded.docs[0].body["logpipe"]["rule_failure"] == [
+        "internal error in the parsing rules (logged)"
+    ]
+    assert "rule_failure" not in decoded.docs[1].body["logpipe"]
