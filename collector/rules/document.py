@@ -66,8 +66,11 @@ def ruled_document(
                 engine.masking.parsed(parsed, tallies.redactions)
         if plan is None:
             plan = engine.plan(source, ctx)
-        choice = plan.fixed or plan.choice(parsed.level)
-        found = engine.first_fit(choice, parsed, line.ts, tallies.redactions)
+        if plan.idle:  # redaction alone, for this container
+            found = None
+        else:
+            choice = plan.fixed or plan.choice(parsed.level)
+            found = engine.first_fit(choice, parsed, line.ts, tallies.redactions)
     except Exception:  # a bug in the rules must not cost the batch, nor leak a secret
         log.exception("parsing rules failed on a line; indexed without them")
         text = WITHHELD if masks else text

@@ -66,13 +66,23 @@ class _Choice(NamedTuple):
 class Plan:
     """The rules one container's lines may get, resolved once (per level when needed).
 
-    `direct`: no rule can apply to any of its lines and nothing is redacted, so its
-    lines are made exactly as without rules. `needle`: when one rule, and no label, no
+    `idle`: no rule can apply to any of its lines; `direct`: nor is anything redacted,
+    so its lines are made exactly as without rules. `needle`: when one rule, and no label, no
     redaction, no level, decides for every line, the text its pattern says first: a line
     without it is made as without rules too (else "", and every line goes to the rules).
     """
 
-    __slots__ = ("by_level", "direct", "engine", "fast", "fixed", "needle", "source", "where")
+    __slots__ = (
+        "by_level",
+        "direct",
+        "engine",
+        "fast",
+        "fixed",
+        "idle",
+        "needle",
+        "source",
+        "where",
+    )
 
     def __init__(self, engine: Engine, source: Source, where: tuple[str, str]) -> None:
         self.engine = engine
@@ -82,9 +92,9 @@ class Plan:
         # The choice of every level at once, unless a rule that may apply reads the level.
         self.fixed = engine._level_free(source, where)
         fixed = self.fixed
-        self.direct = (
-            fixed is not None and not fixed.rules and fixed.problem is None and not engine.masks
-        )
+        # No rule for any line (`direct` unless something is redacted).
+        self.idle = fixed is not None and not fixed.rules and fixed.problem is None
+        self.direct = self.idle and not engine.masks
         self.needle = ""
         # That one rule, when it is written out (collector/rules/fused.py).
         self.fast: CompiledRule | None = None
