@@ -169,7 +169,8 @@ def finish(body: dict[str, Any], shaped: Shaped) -> None:
     ns = shaped.timestamp
     if ns is not None:
         global _last_time  # a one-entry cache, read and written here only
-        if ns != _last_time[0]:  # lines in a row often share their own time (to the second)
-            _last_time = (ns, format_ns(ns))
+        last = _last_time  # read once: the time and its text always go together
+        if ns != last[0]:  # lines in a row often share their own time (to the second)
+            last = _last_time = (ns, format_ns(ns))
         body["event"] = {**body["event"], "created": body["@timestamp"]}
-        body["@timestamp"] = _last_time[1]
+        body["@timestamp"] = last[1]
