@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from collector.deadletter import unreadable_line
 from collector.enrich import Context, Doc, event_document, gap_document, log_document
 from collector.parse import parse
-from collector.rules.document import Tallies, ruled_document
+from collector.rules.document import Tallies, fitted_document, ruled_document
+from collector.rules.engine import Plan
 from collector.wire import MAX_NS, Event, Gap, LineError, Log, LogFields, Source, read_line
 
 _KINDS = "'source', 'log', 'event' or 'gap'"
@@ -83,6 +84,7 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     received = 0
     engine = ctx.parsing.engine
     ruled = bool(engine)  # once per batch: without rules a line pays one local test
+    plans: dict[int, Plan] = {}  # per src: the rules its container's lines may get
     for number, raw in enumerate(body.split(b"\n"), start=1):
         if not raw or raw.isspace():
             continue
@@ -96,12 +98,40 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
             source = sources.get(line.src)
             if source is not None and line.ts <= MAX_NS:
                 if ruled:
-                    doc = ruled_document(
-                        engine, out.rules, source, line, ctx, ingested, keep_original, bad_utf8
-                    )
-                    if doc is not None:
-                        docs.append(doc)
-                    continue
+                    plan = plans.get(line.src)
+                    if plan is None:
+                        plan = plans[line.src] = engine.plan(source, ctx)
+                    if not plan.direct:  # else: as without rules, to the byte
+                        parsed = None
+                        if plan.needle:  # one rule: a line without its first literal skips it
+                            parsed = parse(line.message, source.hints.parser, keep_original)
+                            if plan.needle not in parsed.message:
+                                if bad_utf8:
+                                    parsed.flags.append("invalid_utf8")
+                                docs.append(log_document(source, line, parsed, ctx, ingested))
+                                continue
+                            if plan.fast is not None and not parsed.attributes:
+                                doc = fitted_document(
+                                    engine, plan.fast, source, line, parsed, ctx, ingested, bad_utf8
+                                )
+                                if doc is not None:
+                                    docs.append(doc)
+                                    continue
+                        doc = ruled_document(
+                            engine,
+                            out.rules,
+                            source,
+                            line,
+                            ctx,
+                            ingested,
+                            keep_original,
+                            bad_utf8,
+                            plan,
+                            parsed,
+                        )
+                        if doc is not None:
+                            docs.append(doc)
+                        continue
                 parsed = parse(line.message, source.hints.parser, keep_original)
                 if bad_utf8:
                     parsed.flags.append("invalid_utf8")
@@ -109,6 +139,7 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
                 continue
         if isinstance(line, Source):
             sources[line.src] = line
+            plans.pop(line.src, None)
             continue
         source = sources.get(line.src)
         if source is None:

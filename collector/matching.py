@@ -70,6 +70,14 @@ class Matcher:
         self, values: tuple[str, ...], labels: Mapping[str, str], level: str | None
     ) -> bool:
         """Whether a record with these values, labels and level matches."""
+        if not self.matches_container(values, labels):
+            return False
+        if self.level is not None:
+            return level is not None and self.level.match(level.lower()) is not None
+        return True
+
+    def matches_container(self, values: tuple[str, ...], labels: Mapping[str, str]) -> bool:
+        """Whether these values and labels match, whatever the level (`level` aside)."""
         for i, pattern in self.fields:
             if pattern.match(values[i]) is None:
                 return False
@@ -77,6 +85,4 @@ class Matcher:
             value = labels.get(key)
             if value is None or pattern.match(value) is None:
                 return False
-        if self.level is not None:
-            return level is not None and self.level.match(level.lower()) is not None
         return True

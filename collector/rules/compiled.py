@@ -10,10 +10,10 @@ than the allowed skew away from Docker's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import cast
 
+import msgspec
 import orjson
 
 from collector.matching import Matcher
@@ -21,6 +21,7 @@ from collector.parse import JSONValue, Parsed
 from collector.rules.config import ParseRule, TypedField
 from collector.rules.convert import FieldType, Typed, converter
 from collector.rules.dissect import Dissect
+from collector.rules.fused import FusedRule, fused
 from collector.rules.masking import Counts, RedactConfig, masking_of
 from collector.rules.regex import Regex
 from collector.rules.timestamp import TimeParser
@@ -29,14 +30,17 @@ Convert = Callable[[JSONValue, int], Typed]
 Attributes = dict[str, JSONValue]
 
 
-@dataclass(slots=True)
-class Shaped:
-    """What a rule made of one line, beyond the parsed line it changed in place."""
+class Shaped(msgspec.Struct):
+    """What a rule made of one line, beyond the parsed line it changed in place.
+
+    A msgspec Struct, as `Parsed` is: one is made per line a rule shapes, and its
+    __init__ runs in C.
+    """
 
     rule: str
-    fields: dict[str, Typed] = field(default_factory=dict)
+    fields: dict[str, Typed] = msgspec.field(default_factory=dict)
     timestamp: int | None = None
-    failures: list[str] = field(default_factory=list)
+    failures: Sequence[str] = ()  # a list when there are some (none: no list per line)
 
 
 class CompiledRule:
@@ -46,10 +50,12 @@ class CompiledRule:
         "converters",
         "drop",
         "extract",
+        "fast",
         "masking",
         "masks",
         "matcher",
         "name",
+        "needle",
         "take",
         "time_field",
         "time_parser",
@@ -65,7 +71,11 @@ class CompiledRule:
             self.extract = Regex(rule.regex)
         # The pattern's keys in a message; {} without a pattern; None if it does not fit.
         # The pattern itself, not a method around it: one call less per line and rule.
-        self.take: Callable[[str], dict[str, str] | None] = self.extract or _no_pattern
+        self.take: Callable[[str], dict[str, str] | None] = _no_pattern
+        if isinstance(self.extract, Dissect):
+            self.take = self.extract.cut
+        elif self.extract is not None:
+            self.take = self.extract
         self.drop = rule.drop
         # The rule's own redactions, less those every line already had (`besides`).
         self.masking = masking_of(rule.redact, besides)
@@ -74,6 +84,18 @@ class CompiledRule:
         spec = rule.timestamp
         self.time_field = spec.field if spec is not None else None
         self.time_parser = TimeParser(spec.format, spec.timezone) if spec is not None else None
+        # Text every line the pattern fits holds (its first literal): a line without it is
+        # passed over without a call. "" for a regular expression (in every line).
+        self.needle = ""
+        # The usual line's whole work in one written-out function (collector/rules/fused.py).
+        self.fast: FusedRule | None = None
+        if isinstance(self.extract, Dissect):
+            first = self.extract.steps[0]
+            self.needle = self.extract.prefix or first[1]
+            if not (self.drop or self.masks):
+                kinds = rule.field_types()
+                typed = [(name, kinds[name], convert) for name, convert in self.converters]
+                self.fast = fused(self.extract, typed, self.time_field, self.time_parser)
 
     def shape(
         self,
@@ -87,35 +109,38 @@ class CompiledRule:
 
         The rule's own redactions are counted in `counts`.
         """
-        out = Shaped(self.name)
+        fields: dict[str, Typed] = {}
+        failures: list[str] = []
         if self.masks:  # before typing: a masked value is never indexed as a number
-            taken = self._masked(parsed, taken, out, counts)
+            taken = self._masked(parsed, taken, failures, counts)
         # `taken` is a fresh dict of this line's: extended, not copied, when it can be.
         attributes: dict[str, JSONValue] = (
             {**parsed.attributes, **taken} if parsed.attributes else cast(Attributes, taken)
         )
         for name, convert in self.converters:
-            if name not in attributes:
+            value = attributes.get(name, _ABSENT)
+            if value is _ABSENT:
                 continue
-            value = attributes[name]
             try:
-                out.fields[name] = convert(value, docker_ns)
+                fields[name] = convert(value, docker_ns)
             except ValueError as exc:
-                out.failures.append(f"{name}: {exc}")
+                failures.append(f"{name}: {exc}")
                 attributes[name] = value if isinstance(value, str) else _text(value)
             else:
                 del attributes[name]
-        if self.time_field is not None and self.time_parser is not None:
-            value = attributes.get(self.time_field)
+        timestamp = None
+        time_field = self.time_field
+        if time_field is not None:
+            value = attributes.get(time_field)
             if value is None:
-                out.failures.append(f"timestamp: no field '{self.time_field}' in the line")
+                failures.append(f"timestamp: no field '{time_field}' in the line")
             else:
-                self._time(value, out, docker_ns, max_skew_ns)
+                timestamp = self._time(value, failures, docker_ns, max_skew_ns)
         parsed.attributes = attributes or None
-        return out
+        return Shaped(self.name, fields, timestamp, failures or ())
 
     def _masked(
-        self, parsed: Parsed, taken: dict[str, str], out: Shaped, counts: Counts
+        self, parsed: Parsed, taken: dict[str, str], failures: list[str], counts: Counts
     ) -> dict[str, str]:
         """The line masked by the rule's redactions, and its keys taken again from that.
 
@@ -127,29 +152,35 @@ class CompiledRule:
         if parsed.message != before:
             again = self.take(parsed.message)
             if again is None:
-                out.failures.append("the pattern no longer fits once redacted: keys left out")
+                failures.append("the pattern no longer fits once redacted: keys left out")
                 return {}
             taken = again
         return self.masking.strings(taken, counts)
 
-    def _time(self, value: JSONValue, out: Shaped, docker_ns: int, max_skew_ns: int) -> None:
+    def _time(
+        self, value: JSONValue, failures: list[str], docker_ns: int, max_skew_ns: int
+    ) -> int | None:
+        """The line's time, or None (with the reason in `failures`) to keep Docker's."""
         parser = self.time_parser
         if parser is None:
-            return
+            return None
         try:
             ns = parser.parse(value, docker_ns)
         except ValueError as exc:
-            out.failures.append(f"timestamp: {exc}")
-            return
+            failures.append(f"timestamp: {exc}")
+            return None
         if abs(ns - docker_ns) > max_skew_ns:
             hours = abs(ns - docker_ns) / 3.6e12
             off = f"{hours:.1f} hours" if hours < 48 else f"{hours / 24:.0f} days"
-            out.failures.append(
+            failures.append(
                 f"timestamp: {self.time_field} is {off} from Docker's time, more than the "
                 "allowed skew (timestamp_max_skew): Docker's time kept"
             )
-            return
-        out.timestamp = ns
+            return None
+        return ns
+
+
+_ABSENT: JSONValue = cast(JSONValue, object())  # a key not in the attributes (None is a value)
 
 
 def _no_pattern(_message: str) -> dict[str, str]:

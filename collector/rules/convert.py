@@ -38,7 +38,7 @@ def _short(value: JSONValue) -> str:
     return repr(text[:40] + "…") if len(text) > 40 else repr(text)
 
 
-def to_long(value: JSONValue) -> int:
+def to_long(value: JSONValue, _docker_ns: int = 0) -> int:
     """A whole number that fits in 64 bits."""
     # The usual case: ASCII digits, at most 18 of them, which always fit.
     if type(value) is str and len(value) < 19 and value.isdigit() and value.isascii():
@@ -53,7 +53,7 @@ def to_long(value: JSONValue) -> int:
     raise ValueError(f"{_short(value)} is not a long (a whole number in 64 bits)")
 
 
-def to_double(value: JSONValue) -> float:
+def to_double(value: JSONValue, _docker_ns: int = 0) -> float:
     """A finite number."""
     if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()) is not None:
         value = float(value)
@@ -64,7 +64,7 @@ def to_double(value: JSONValue) -> float:
     raise ValueError(f"{_short(value)} is not a double (a finite number)")
 
 
-def to_boolean(value: JSONValue) -> bool:
+def to_boolean(value: JSONValue, _docker_ns: int = 0) -> bool:
     """true/false, yes/no, on/off, 1/0 (any case)."""
     if isinstance(value, bool):
         return value
@@ -76,7 +76,7 @@ def to_boolean(value: JSONValue) -> bool:
     raise ValueError(f"{_short(value)} is not a boolean (true/false, yes/no, on/off, 1/0)")
 
 
-def to_ip(value: JSONValue) -> str:
+def to_ip(value: JSONValue, _docker_ns: int = 0) -> str:
     """An IPv4 or IPv6 address, written the canonical way."""
     if isinstance(value, str) and _IPV4.fullmatch(value) is not None:
         # The usual case, without ipaddress's 2 µs: written as ipaddress would write it.
@@ -89,7 +89,7 @@ def to_ip(value: JSONValue) -> str:
     raise ValueError(f"{_short(value)} is not an IP address")
 
 
-def to_keyword(value: JSONValue) -> str:
+def to_keyword(value: JSONValue, _docker_ns: int = 0) -> str:
     """Text, or a number or boolean written as text."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -109,7 +109,9 @@ def date_converter(parser: TimeParser) -> Callable[[JSONValue, int], Typed]:
     return to_date
 
 
-_SIMPLE: dict[str, Callable[[JSONValue], Typed]] = {
+# Each takes Docker's time as a date's converter does (and ignores it): called directly,
+# without a wrapper between the rule and the conversion.
+_SIMPLE: dict[str, Callable[[JSONValue, int], Typed]] = {
     "long": to_long,
     "double": to_double,
     "boolean": to_boolean,
@@ -122,5 +124,4 @@ def converter(kind: FieldType, parser: TimeParser | None) -> Callable[[JSONValue
     """The converter of a field of type `kind` (a date's reads its format with `parser`)."""
     if kind == "date":
         return date_converter(parser or TimeParser())
-    simple = _SIMPLE[kind]
-    return lambda value, _docker_ns: simple(value)
+    return _SIMPLE[kind]

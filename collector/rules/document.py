@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collector.enrich import Context, Doc, format_ns, log_document
-from collector.parse import parse
-from collector.rules.compiled import Shaped
-from collector.rules.engine import Engine, Outcome
+from collector.parse import Parsed, parse
+from collector.rules.compiled import CompiledRule, Shaped
+from collector.rules.engine import Engine, Plan
+from collector.rules.fused import SLOW
 from collector.wire import Log, LogFields, Source
 
 log = logging.getLogger("logpipe.collector.rules")
@@ -46,52 +47,130 @@ def ruled_document(
     ingested: str,
     keep_original: bool,
     bad_utf8: bool,
+    plan: Plan | None = None,
+    parsed: Parsed | None = None,
 ) -> Doc | None:
-    """The document of a line as the rules make it, or None when a drop rule takes it."""
+    """The document of a line as the rules make it, or None when a drop rule takes it.
+
+    `plan` is the engine's plan for `source` when the caller has it at hand; `parsed`,
+    the line parsed already (never when something is redacted: masks come first).
+    """
     text = line.message
     masks = engine.masks
     try:
-        if masks:
-            text = engine.masking.text(text, tallies.redactions)
-        parsed = parse(text, source.hints.parser, keep_original)
-        if masks:  # what JSON escapes hid from the first pass
-            engine.masking.parsed(parsed, tallies.redactions)
-        outcome = engine.apply(source, ctx, parsed, line.ts, tallies.redactions)
+        if parsed is None or masks:
+            if masks:
+                text = engine.masking.text(text, tallies.redactions)
+            parsed = parse(text, source.hints.parser, keep_original)
+            if masks:  # what JSON escapes hid from the first pass
+                engine.masking.parsed(parsed, tallies.redactions)
+        if plan is None:
+            plan = engine.plan(source, ctx)
+        if plan.idle:  # redaction alone, for this container
+            found = None
+        else:
+            choice = plan.fixed or plan.choice(parsed.level)
+            found = engine.first_fit(choice, parsed, line.ts, tallies.redactions)
     except Exception:  # a bug in the rules must not cost the batch, nor leak a secret
         log.exception("parsing rules failed on a line; indexed without them")
-        failed = Shaped("", failures=["internal error in the parsing rules (logged)"])
         text = WITHHELD if masks else text
-        parsed, outcome = parse(text), Outcome(failed)
+        parsed = parse(text)
+        found = Shaped("", failures=["internal error in the parsing rules (logged)"])
     if bad_utf8:
         parsed.flags.append("invalid_utf8")
-    if outcome.drop is not None:
-        tallies.dropped[outcome.drop] = tallies.dropped.get(outcome.drop, 0) + 1
+    if found is None:  # no rule for this line: the document it has without rules
+        doc = log_document(source, line, parsed, ctx, ingested)
+        doc.original = text
+        return doc
+    if isinstance(found, str):
+        tallies.dropped[found] = tallies.dropped.get(found, 0) + 1
         return None
     doc = log_document(source, line, parsed, ctx, ingested)
-    shaped = outcome.shaped
-    if shaped is not None:
-        finish(doc.body, shaped)
-        if shaped.failures:
-            name = shaped.rule or "(label)"
-            tallies.failures[name] = tallies.failures.get(name, 0) + 1
-        rule = engine.by_name.get(shaped.rule)
+    finish(doc.body, found)
+    if found.failures:
+        name = found.rule or "(label)"
+        tallies.failures[name] = tallies.failures.get(name, 0) + 1
+    if engine.rule_masks:
+        rule = engine.by_name.get(found.rule)
         if rule is not None and rule.masks:
             text = rule.masking.text(text, {})  # counted already, in the message
     doc.original = text
     return doc
 
 
+def fitted_document(
+    engine: Engine,
+    rule: CompiledRule,
+    source: Source,
+    line: Log | LogFields,
+    parsed: Parsed,
+    ctx: Context,
+    ingested: str,
+    bad_utf8: bool,
+) -> Doc | None:
+    """The document of a line its container's one written-out rule shapes by itself.
+
+    None when that rule's written-out way cannot decide for the line (a failure to
+    report, or a bug): `ruled_document` then makes it the general way. Only for a
+    container whose one rule decides every line, with nothing redacted; `parsed` has no
+    attributes of its own.
+    """
+    fast = rule.fast
+    if fast is None:
+        return None
+    try:
+        made = fast(parsed.message, line.ts, engine.max_skew_ns)
+    except Exception:  # the general way logs it and tags the line
+        return None
+    if made is None:  # the pattern does not fit: the document it has without rules
+        if bad_utf8:
+            parsed.flags.append("invalid_utf8")
+        return log_document(source, line, parsed, ctx, ingested)
+    if made is SLOW:
+        return None
+    attributes, fields, timestamp = made
+    parsed.attributes = attributes or None
+    if bad_utf8:
+        parsed.flags.append("invalid_utf8")
+    doc = log_document(source, line, parsed, ctx, ingested)
+    finish(doc.body, Shaped(rule.name, fields, timestamp))
+    return doc
+
+
+# The last time a rule took from a line, and its text.
+_last_time: tuple[int, str] = (-1, "")
+
+# The `logpipe` object of a line a rule shaped without failures, per (parser, rule): many
+# documents share it, as they share the one without a rule (never changed once made).
+_RULED: dict[tuple[str, str], dict[str, Any]] = {}
+
+
 def finish(body: dict[str, Any], shaped: Shaped) -> None:
     """Add what `shaped` holds to the document `body` (made by enrich.log_document)."""
-    logpipe = dict(body["logpipe"])
-    if shaped.rule:
-        logpipe["rule"] = shaped.rule
-    if shaped.failures:
-        logpipe["rule_failure"] = shaped.failures
-        body["tags"] = [*body.get("tags", ()), FAILURE_TAG]
+    logpipe: dict[str, Any] = body["logpipe"]
+    if shaped.failures or len(logpipe) != 1 or not shaped.rule:  # not `{"parser": ...}`
+        logpipe = dict(logpipe)
+        if shaped.rule:
+            logpipe["rule"] = shaped.rule
+        if shaped.failures:
+            logpipe["rule_failure"] = list(shaped.failures)
+            body["tags"] = [*body.get("tags", ()), FAILURE_TAG]
+    else:
+        key = (logpipe["parser"], shaped.rule)
+        shared = _RULED.get(key)
+        if shared is None:
+            if len(_RULED) >= 4096:
+                _RULED.clear()
+            shared = _RULED[key] = {**logpipe, "rule": shaped.rule}
+        logpipe = shared
     body["logpipe"] = logpipe
     if shaped.fields:
         body["fields"] = shaped.fields
-    if shaped.timestamp is not None:
+    ns = shaped.timestamp
+    if ns is not None:
+        global _last_time  # a one-entry cache, read and written here only
+        last = _last_time  # read once: the time and its text always go together
+        if ns != last[0]:  # lines in a row often share their own time (to the second)
+            last = _last_time = (ns, format_ns(ns))
         body["event"] = {**body["event"], "created": body["@timestamp"]}
-        body["@timestamp"] = format_ns(shaped.timestamp)
+        body["@timestamp"] = last[1]

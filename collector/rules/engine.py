@@ -5,9 +5,12 @@ and its pattern, if it has one, fits the line's message; the first such rule in 
 file's order wins. A container labelled ``logpipe.rule=<name>`` gets that rule for
 every line, whatever its ``match`` says; a line its pattern does not fit is tagged.
 
-Which rules may apply depends only on the container and the level, so that list is
-cached per (container, level): a line then costs its patterns, nothing more. With no
-rules and no redaction the engine is false and the collector never calls it.
+Which rules may apply depends only on the container and the level, so it is resolved
+once per container (a :class:`Plan`), and per level only when a rule's ``match`` names
+levels: a line then costs its patterns, nothing more. A container no rule can apply to
+(and no label names a rule for) takes the collector's plain path when nothing is
+redacted; with no rules and no redaction the engine is false and the collector never
+calls it.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from collector.retention.rules import seconds
 from collector.routing import service_name
 from collector.rules.compiled import CompiledRule, Shaped
 from collector.rules.config import RULE_LABEL, ParseRule, declared_fields
+from collector.rules.fused import SLOW
 from collector.rules.masking import Counts, RedactConfig, masking_of
 from collector.wire import Source
 
 log = logging.getLogger("logpipe.collector.rules")
 
 _CACHE_LIMIT = 10_000
+_LEVELS_LIMIT = 64  # levels of one container (JSON lines may write any)
 
 
 class Defaults(Protocol):
@@ -58,6 +63,60 @@ class _Choice(NamedTuple):
     problem: str | None  # the label names no rule
 
 
+class Plan:
+    """The rules one container's lines may get, resolved once (per level when needed).
+
+    `idle`: no rule can apply to any of its lines; `direct`: nor is anything redacted,
+    so its lines are made exactly as without rules. `needle`: when one rule, and no label, no
+    redaction, no level, decides for every line, the text its pattern says first: a line
+    without it is made as without rules too (else "", and every line goes to the rules).
+    """
+
+    __slots__ = (
+        "by_level",
+        "direct",
+        "engine",
+        "fast",
+        "fixed",
+        "idle",
+        "needle",
+        "source",
+        "where",
+    )
+
+    def __init__(self, engine: Engine, source: Source, where: tuple[str, str]) -> None:
+        self.engine = engine
+        self.source = source
+        self.where = where
+        self.by_level: dict[str | None, _Choice] = {}
+        # The choice of every level at once, unless a rule that may apply reads the level.
+        self.fixed = engine._level_free(source, where)
+        fixed = self.fixed
+        # No rule for any line (`direct` unless something is redacted).
+        self.idle = fixed is not None and not fixed.rules and fixed.problem is None
+        self.direct = self.idle and not engine.masks
+        self.needle = ""
+        # That one rule, when it is written out (collector/rules/fused.py).
+        self.fast: CompiledRule | None = None
+        if fixed is not None and len(fixed.rules) == 1 and not (fixed.named or engine.masks):
+            self.needle = fixed.rules[0].needle
+            if fixed.rules[0].fast is not None:
+                self.fast = fixed.rules[0]
+
+    def choice(self, level: str | None) -> _Choice:
+        """The rules to try, in order, on a line of this container at `level`."""
+        fixed = self.fixed
+        if fixed is not None:
+            return fixed
+        found = self.by_level.get(level)
+        if found is None:
+            found = self.engine._compute(self.source, self.where, level)
+            if len(self.by_level) >= _LEVELS_LIMIT:
+                self.by_level.clear()
+            self.by_level[level] = found
+        return found
+
+
 class Engine:
     """The parsing rules in force, compiled; false when there are none."""
 
@@ -73,10 +132,11 @@ class Engine:
         self.masks = bool(self.masking)  # read per line: an attribute, not two calls
         self.rules = tuple(CompiledRule(rule, redact) for rule in rules)
         self.by_name = {rule.name: rule for rule in self.rules}
+        self.rule_masks = any(rule.masks for rule in self.rules)  # a rule's own redactions
         self.max_skew_ns = seconds(max_skew) * 10**9
         # The typed fields (name -> type) the index template must map.
         self.fields = declared_fields(list(rules))
-        self._cache: dict[tuple[str | None, ...], _Choice] = {}
+        self._plans: dict[tuple[str, ...], Plan] = {}
 
     def __bool__(self) -> bool:
         return bool(self.rules) or self.masks
@@ -90,33 +150,72 @@ class Engine:
         """
         if not self.rules and RULE_LABEL not in source.labels:
             return _NOTHING  # redaction alone: no rule to choose, no label naming one
-        choice = self._choose(source, ctx, parsed.level)
+        found = self.first_fit(
+            self.plan(source, ctx).choice(parsed.level), parsed, docker_ns, counts
+        )
+        if found is None:
+            return _NOTHING
+        if isinstance(found, str):
+            return Outcome(drop=found)
+        return Outcome(found)
+
+    def first_fit(
+        self, choice: _Choice, parsed: Parsed, docker_ns: int, counts: Counts
+    ) -> Shaped | str | None:
+        """`apply` once the container's rules for the line's level are known.
+
+        What the line gets: a Shaped, the name of the drop rule that takes it, or None.
+        """
+        message = parsed.message
         for rule in choice.rules:
-            taken = rule.take(parsed.message)
+            if rule.needle not in message:
+                continue  # what the pattern says first is not in the line
+            fast = rule.fast
+            if fast is not None and not parsed.attributes:
+                made = fast(message, docker_ns, self.max_skew_ns)
+                if made is None:
+                    continue
+                if made is not SLOW:  # else: the general way below says what is wrong
+                    attributes, fields, timestamp = made
+                    parsed.attributes = attributes or None
+                    return Shaped(rule.name, fields, timestamp)
+            taken = rule.take(message)
             if taken is None:
                 continue
             if rule.drop:
-                return Outcome(drop=rule.name)
-            return Outcome(rule.shape(parsed, taken, docker_ns, self.max_skew_ns, counts))
+                return rule.name
+            return rule.shape(parsed, taken, docker_ns, self.max_skew_ns, counts)
         if choice.problem is not None:
-            return Outcome(Shaped("", failures=[choice.problem]))
+            return Shaped("", failures=[choice.problem])
         if choice.named:
             name = choice.rules[0].name
-            return Outcome(Shaped(name, failures=[f"the pattern of rule '{name}' does not fit"]))
-        return _NOTHING
+            return Shaped(name, failures=[f"the pattern of rule '{name}' does not fit"])
+        return None
 
-    def _choose(self, source: Source, ctx: Defaults, level: str | None) -> _Choice:
+    def plan(self, source: Source, ctx: Defaults) -> Plan:
+        """The rules of `source`'s lines, resolved once per container (cached)."""
         dataset = source.hints.dataset or ctx.dataset
         namespace = source.hints.namespace or ctx.namespace
         # A container's labels, name and image never change: its id stands for them.
-        key = (source.host, source.container_id, dataset, namespace, level)
-        found = self._cache.get(key)
+        key = (source.host, source.container_id, dataset, namespace)
+        found = self._plans.get(key)
         if found is None:
-            found = self._compute(source, (dataset, namespace), level)
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = found
+            found = Plan(self, source, (dataset, namespace))
+            if len(self._plans) >= _CACHE_LIMIT:
+                self._plans.clear()
+            self._plans[key] = found
         return found
+
+    def _level_free(self, source: Source, where: tuple[str, str]) -> _Choice | None:
+        """The choice of every level of `source`, or None if it depends on the level."""
+        if RULE_LABEL in source.labels:
+            return self._compute(source, where, None)  # the label's rule, whatever the level
+        values = (service_name(source), source.container_name, source.image, *where[::-1])
+        labels = source.labels
+        fitting = tuple(r for r in self.rules if r.matcher.matches_container(values, labels))
+        if any(r.matcher.level is not None for r in fitting):
+            return None
+        return _Choice(fitting, False, None)
 
     def _compute(self, source: Source, where: tuple[str, str], level: str | None) -> _Choice:
         named = source.labels.get(RULE_LABEL)

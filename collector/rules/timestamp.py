@@ -47,7 +47,7 @@ def zone(name: str) -> ZoneInfo:
 class TimeParser:
     """One format in one time zone: `parse(value, docker_ns)` gives ns since the epoch."""
 
-    __slots__ = ("compiled", "fmt", "has_year", "last", "tz", "utc")
+    __slots__ = ("cacheable", "compiled", "fmt", "has_year", "last", "tz", "utc")
 
     def __init__(self, fmt: str = "rfc3339", timezone: str = "UTC") -> None:
         check_format(fmt)
@@ -57,11 +57,16 @@ class TimeParser:
         self.compiled = compile_format(fmt) if fmt not in _NAMED else None
         self.has_year = "%Y" in fmt or "%y" in fmt
         # The last text read and its time: lines of a container come in time order, so
-        # many in a row share their second (a year-less format never hits: it varies).
-        self.last: tuple[str, int] = ("", 0)
+        # many in a row share their second. Only where the time is the text's alone: a
+        # format without a year takes the year of Docker's time.
+        self.cacheable = self.has_year or fmt in _NAMED
+        self.last: tuple[str | None, int] = (None, 0)
 
     def parse(self, value: JSONValue, docker_ns: int) -> int:
         """Nanoseconds since the epoch; ValueError saying why the value is not a time."""
+        last = self.last
+        if type(value) is str and value == last[0]:
+            return last[1]
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise ValueError("not a time: a time is text or a number")
         scale = _UNIX_SCALE.get(self.fmt)
@@ -75,6 +80,8 @@ class TimeParser:
             ns = self._strptime(value, docker_ns)
         if not 0 <= ns <= MAX_NS:
             raise ValueError(f"{value!r} is outside 1970-2262, which nanosecond time holds")
+        if self.cacheable and type(value) is str:
+            self.last = (value, ns)
         return ns
 
     def _iso(self, text: str) -> int:
@@ -90,18 +97,14 @@ class TimeParser:
 
     def _strptime(self, text: str, docker_ns: int) -> int:
         if self.compiled is not None:
-            if text == self.last[0] and self.has_year:
-                return self.last[1]
             found = self.compiled.fullmatch(text.strip())
             try:
                 if found is None:
                     raise ValueError(text)
                 year = 0 if self.has_year else _year(docker_ns)
-                ns = read(found, self.tz, self.utc, year)
+                return read(found, self.tz, self.utc, year)
             except ValueError:
                 raise ValueError(f"{text[:64]!r} does not have the format {self.fmt!r}") from None
-            self.last = (text, ns)
-            return ns
         try:
             moment = datetime.strptime(text.strip(), self.fmt)
         except ValueError:
@@ -128,7 +131,8 @@ def _unix(value: str | int | float, scale: int) -> int:
         except ValueError:
             raise ValueError(f"{text[:64]!r} is not a number of seconds since 1970") from None
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        scaled = value * scale  # finite seconds can still overflow once made nanoseconds
+        if scaled != scaled or scaled in (float("inf"), float("-inf")):
             raise ValueError("not a finite number")
-        return round(value * scale)
+        return round(scaled)
     return value * scale
