@@ -96,5 +96,3 @@ def test_per_stream_fields_filter_and_aggregate(es: Elasticsearch, template: Non
     assert aggs["n"]["buckets"] == [{"key": "default", "doc_count": 5}]
     sort = es.search(index=pattern, size=5, sort=[{"event.dataset": "desc"}])["hits"]["hits"]
     assert [h["_source"]["event"]["dataset"] for h in sort] == [b, b, a, a, a]
-    for dataset in streams:
-        es.indices.delete_data_stream(name=f"logs-{dataset}.keep_1d-default")
