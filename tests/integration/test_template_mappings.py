@@ -96,3 +96,45 @@ def test_per_stream_fields_filter_and_aggregate(es: Elasticsearch, template: Non
     assert aggs["n"]["buckets"] == [{"key": "default", "doc_count": 5}]
     sort = es.search(index=pattern, size=5, sort=[{"event.dataset": "desc"}])["hits"]["hits"]
     assert [h["_source"]["event"]["dataset"] for h in sort] == [b, b, a, a, a]
+
+
+def test_older_indices_with_indexed_keywords_query_alongside(
+    es: Elasticsearch, template: None
+) -> None:
+    """A backing index from before template version 4 (the per-stream fields indexed)
+    and a new one answer the same filter and aggregation together, and field
+    capabilities show one searchable, aggregatable keyword field (no conflict in Kibana)."""
+    tag = "tmplold" + uuid.uuid4().hex[:6]
+    stream = f"logs-{tag}.keep_1d-default"
+    old = f"logpipe-test-v3-{tag}"
+    keyword = {"type": "keyword", "ignore_above": 1024}
+    es.indices.create(
+        index=old,
+        mappings={
+            "properties": {
+                "@timestamp": {"type": "date_nanos"},
+                "event": {"properties": {"dataset": keyword}},
+                "data_stream": {
+                    "properties": {"type": keyword, "dataset": keyword, "namespace": keyword}
+                },
+            }
+        },
+    )
+    try:
+        for index, n in ((old, 0), (stream, 1), (stream, 2)):
+            es.index(index=index, document=_doc(tag, "1d", n), op_type="create", refresh=True)
+        both = [old, stream]
+        count = es.count(index=both, query={"term": {"event.dataset": tag}})["count"]
+        assert count == 3
+        aggs = es.search(
+            index=both, size=0, aggs={"d": {"terms": {"field": "data_stream.dataset"}}}
+        )["aggregations"]
+        assert aggs["d"]["buckets"] == [{"key": f"{tag}.keep_1d", "doc_count": 3}]
+        caps = es.field_caps(index=both, fields=list(PER_STREAM))["fields"]
+        for path in PER_STREAM:
+            [(kind, cap)] = caps[path].items()
+            assert kind in ("keyword", "constant_keyword")
+            assert cap["searchable"] is True
+            assert cap["aggregatable"] is True
+    finally:
+        es.indices.delete(index=old, ignore_unavailable=True)
