@@ -161,6 +161,18 @@ def _compose_kept(body: Body) -> Body:
     return out
 
 
+def _without_label(key: str) -> Callable[[Body], Body]:
+    def drop(body: Body) -> Body:
+        out = copy.deepcopy(body)
+        labels = out["container"].get("labels", {})
+        labels.pop(key, None)
+        if not labels:
+            out["container"].pop("labels", None)
+        return out
+
+    return drop
+
+
 def _text(change: dict[str, Any]) -> Callable[[Mappings], None]:
     def apply(m: Mappings) -> None:
         props = m["properties"]
@@ -186,6 +198,44 @@ def _unmapped(*paths: str) -> Callable[[Mappings], None]:
             node["properties"].pop(last, None)
 
     return apply
+
+
+def _remap(change: dict[str, Any], *paths: str) -> Callable[[Mappings], None]:
+    def apply(m: Mappings) -> None:
+        for path in paths:
+            node = m
+            for part in path.split("."):
+                node = node["properties"][part]
+            node.update(change)
+
+    return apply
+
+
+def _both(*changes: Callable[[Mappings], None]) -> Callable[[Mappings], None]:
+    def apply(m: Mappings) -> None:
+        for change in changes:
+            change(m)
+
+    return apply
+
+
+# One value per data stream: the stream's own name parts, and its dataset.
+PER_STREAM = templates.PER_STREAM
+# One value per container (or host): what the shipper says about where a line came from.
+PER_SOURCE = (
+    "host.name",
+    "container.id",
+    "container.name",
+    "container.image.name",
+    "service.name",
+    "service.environment",
+)
+# Few values, one per line: how it was parsed, its stream, how many lines it joined.
+PER_LINE_SMALL = ("stream", "logpipe.parser", "tags")
+# Unique per line, searched by value, never charted.
+UNIQUE = ("trace.id", "span.id")
+DOC_VALUES_ONLY = {"index": False}
+INDEX_ONLY = {"doc_values": False}
 
 
 def _fluent_bit_mappings(m: Mappings) -> None:
@@ -226,6 +276,52 @@ VARIANTS: dict[str, Variant] = {
         ids="auto",
         body=_fluent_bit,
         mappings=_fluent_bit_mappings,
+    ),
+    "const-dv": Variant(
+        "data_stream.*, event.dataset: doc values only (index: false)",
+        mappings=_remap(DOC_VALUES_ONLY, *PER_STREAM),
+    ),
+    "indexed-constants": Variant(
+        "data_stream.*, event.dataset: indexed keywords with doc values (template v3)",
+        mappings=_remap({"type": "keyword", "ignore_above": 1024, "index": True}, *PER_STREAM),
+    ),
+    "const-index": Variant(
+        "data_stream.*, event.dataset: index only (doc_values: false)",
+        mappings=_remap(INDEX_ONLY, *PER_STREAM),
+    ),
+    "const-ck": Variant(
+        "data_stream.*, event.dataset: constant_keyword (not on every distribution)",
+        mappings=_remap({"type": "constant_keyword"}, *PER_STREAM),
+    ),
+    "source-dv": Variant(
+        "host, container, service keywords: doc values only (index: false)",
+        mappings=_remap(DOC_VALUES_ONLY, *PER_SOURCE),
+    ),
+    "small-dv": Variant(
+        "stream, logpipe.parser, tags: doc values only (index: false)",
+        mappings=_remap(DOC_VALUES_ONLY, *PER_LINE_SMALL),
+    ),
+    "unique-index": Variant(
+        "trace.id, span.id: index only (doc_values: false)", mappings=_remap(INDEX_ONLY, *UNIQUE)
+    ),
+    "labels-no-service": Variant(
+        "container.labels without com.docker.compose.service (service.name has it)",
+        body=_without_label("com.docker.compose.service"),
+    ),
+    "no-attributes": Variant("no attributes (the parsed keys)", body=_without("attributes")),
+    "const-small-dv": Variant(
+        "const-dv and small-dv together",
+        mappings=_both(
+            _remap(DOC_VALUES_ONLY, *PER_STREAM), _remap(DOC_VALUES_ONLY, *PER_LINE_SMALL)
+        ),
+    ),
+    "all-dv": Variant(
+        "const-dv, source-dv and small-dv together",
+        mappings=_both(
+            _remap(DOC_VALUES_ONLY, *PER_STREAM),
+            _remap(DOC_VALUES_ONLY, *PER_SOURCE),
+            _remap(DOC_VALUES_ONLY, *PER_LINE_SMALL),
+        ),
     ),
     "best-compression": Variant(
         "index.codec best_compression", settings={"index.codec": "best_compression"}
@@ -407,6 +503,9 @@ def main() -> None:
     p.add_argument("--docs", type=int, default=100_000, help="documents per load")
     p.add_argument("--rounds", type=int, default=3, help="loads of each variant")
     p.add_argument("--variants", default=DEFAULT, help=f"comma-separated (default {DEFAULT})")
+    p.add_argument(
+        "--warmup", type=int, default=1, help="loads of the first variant before, not counted"
+    )
     p.add_argument("--list", action="store_true", help="list the variants and exit")
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
@@ -425,6 +524,9 @@ def main() -> None:
     loads = [os.getloadavg()[0]]
     results: dict[str, list[Run]] = {n: [] for n in names}
     try:
+        for _ in range(args.warmup):  # the node's JIT: a fresh node's first load costs 2-3x
+            got = measure(run, stream, docs, VARIANTS[names[0]])
+            print(f"warm-up {names[0]}: {got.cpu_us:.1f} µs/doc (not counted)", flush=True)
         for r in range(args.rounds):
             shift = r % len(names)
             for name in names[shift:] + names[:shift]:
@@ -484,7 +586,8 @@ def publish(
         rows,
         [
             f"{len(docs):,} documents per load ({size:.0f} bytes of _source on average), "
-            f"{args.rounds} rounds, the variants' order rotating each round",
+            f"{args.rounds} rounds after {args.warmup} warm-up load(s), "
+            "the variants' order rotating each round",
             "ES CPU = the node's process from the first request until no merge has run for 2 s, "
             "minus its idle rate (the least of 3 s before the load) over that time; "
             "raw = without subtracting it",

@@ -184,14 +184,18 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
     """Install (or update) the index template; idempotent."""
     async with Sink(elasticsearch_client(config)) as sink:
         await wait_for_elasticsearch(sink, args.wait, config.es_url)
+        constant = await sink.has_constant_keyword()
         body = index_template(
             shards=config.index.shards,
             replicas=config.index.replicas,
             refresh_interval=config.index.refresh_interval,
             fields=engine_of(config).fields,
+            constant_keyword=constant,
         )
         await sink.install_template(body)
         print("index template 'logpipe' installed for " + " ".join(INDEX_PATTERNS), file=sys.stderr)
+        kind = "constant_keyword" if constant else "keyword (doc values only: no constant_keyword)"
+        print(f"data_stream.* and event.dataset mapped as {kind}", file=sys.stderr)
     url = args.kibana_url or config.kibana_url
     if url:
         kibana = KibanaSettings(

@@ -45,7 +45,13 @@ from collector.es_failures import (
 )
 from collector.merge import Answer, Merger
 from collector.reach import RETRY_AFTER, Reach
-from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, TEMPLATE_VERSION, mapped_fields
+from collector.templates import (
+    INDEX_PATTERNS,
+    TEMPLATE_NAME,
+    TEMPLATE_VERSION,
+    mapped_fields,
+    probe_template,
+)
 
 __all__ = ["Outcome", "Sink", "SinkSettings", "encode"]
 
@@ -287,6 +293,18 @@ class Sink:
                 f"this collector needs {' '.join(INDEX_PATTERNS)}: run `logpipe-collector setup`"
             )
         return mapped_fields(installed)
+
+    async def has_constant_keyword(self) -> bool:
+        """Whether the cluster has the constant_keyword type: Elasticsearch's default
+        distribution does, some builds (the integration-test one, some managed offers)
+        do not. Asked by simulating a template that uses it, which creates nothing; any
+        refusal (unknown type, no privilege) says no, and the keyword mapping is used."""
+        try:
+            es = self._es.options(request_timeout=_PROBE_TIMEOUT)
+            await es.indices.simulate_template(**probe_template())
+        except ES_ERRORS:
+            return False
+        return True
 
     async def install_template(self, body: dict[str, Any]) -> None:
         """Create or update our index template (idempotent)."""

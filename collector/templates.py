@@ -19,7 +19,8 @@ INDEX_PATTERNS = ["logs-*.keep_*-*", "logs-logpipe.deadletter-*"]
 # round number. Matching only our names, it takes nothing from the others.
 TEMPLATE_PRIORITY = 550
 # Bumped whenever the mappings change; `serve` compares it with the installed one.
-TEMPLATE_VERSION = 3
+# 4: the per-stream constants below as constant_keyword, or doc values only.
+TEMPLATE_VERSION = 4
 
 _KW = {"type": "keyword", "ignore_above": 1024}
 _DATE = {"type": "date_nanos"}
@@ -27,6 +28,20 @@ _LONG = {"type": "long"}
 # No norms: they only weigh a hit by its field's length for scoring, and logs are read in
 # time order (docs/documents.md). Positions stay: phrase queries ("connection refused").
 _TEXT = {"type": "text", "norms": False}
+
+
+# A keyword searched and aggregated through its doc values only, with nothing in the
+# inverted index: term, terms, prefix, wildcard and exists queries still match (Elasticsearch
+# 8.1+ runs them on doc values), terms aggregations and sorting work as before.
+_KW_DOC_VALUES = {"type": "keyword", "ignore_above": 1024, "index": False}
+# One value per data stream: its name holds them (`logs-<dataset>.keep_<rule>-<namespace>`,
+# `event.dataset` the part before `.keep_`). Elasticsearch's own `logs` templates map
+# them as constant_keyword, which stores nothing per document and answers a filter from
+# the index's one value; `setup` does so where the cluster has that type.
+PER_STREAM = ("data_stream.type", "data_stream.dataset", "data_stream.namespace", "event.dataset")
+CONSTANT = {"type": "constant_keyword"}
+# A pattern no index has, for `setup`'s probe of whether the cluster knows a mapping type.
+PROBE_PATTERN = "logpipe-mapping-probe-*"
 
 
 def _obj(**props: Any) -> dict[str, Any]:
@@ -56,7 +71,7 @@ MAPPINGS: dict[str, Any] = {
         "event": _obj(
             kind=_KW,
             action=_KW,
-            dataset=_KW,
+            dataset=_KW_DOC_VALUES,
             ingested={"type": "date"},
             original={"type": "keyword", "index": False, "doc_values": False},
             created=_DATE,
@@ -64,7 +79,7 @@ MAPPINGS: dict[str, Any] = {
             reason=_TEXT,
         ),
         "error": _obj(message=_TEXT, type=_KW, stack_trace=_TEXT),
-        "data_stream": _obj(type=_KW, dataset=_KW, namespace=_KW),
+        "data_stream": _obj(type=_KW_DOC_VALUES, dataset=_KW_DOC_VALUES, namespace=_KW_DOC_VALUES),
         "http": _obj(
             request=_obj(method=_KW, referrer=_KW),
             response=_obj(status_code=_LONG, body=_obj(bytes=_LONG)),
@@ -110,14 +125,35 @@ _DYNAMIC = [
 ]
 
 
-def mappings(fields: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The mappings, with `fields` (name -> type) mapped under the object `fields`."""
+def _constants(props: dict[str, Any]) -> dict[str, Any]:
+    """`props` with the per-stream fields as constant_keyword (the objects copied)."""
+    out = dict(props)
+    for path in PER_STREAM:
+        parent, name = path.split(".")
+        out[parent] = {**out[parent], "properties": {**out[parent]["properties"], name: CONSTANT}}
+    return out
+
+
+def probe_template() -> dict[str, Any]:
+    """A template body `_index_template/_simulate` accepts only where constant_keyword is."""
+    return {
+        "index_patterns": [PROBE_PATTERN],
+        "template": {"mappings": {"properties": {"probe": CONSTANT}}},
+    }
+
+
+def mappings(
+    fields: Mapping[str, str] | None = None, constant_keyword: bool = False
+) -> dict[str, Any]:
+    """The mappings, with `fields` (name -> type) mapped under the object `fields`, and
+    the per-stream fields as constant_keyword if `constant_keyword` (the cluster has it)."""
     typed = {name: FIELD_MAPPINGS[kind] for name, kind in sorted((fields or {}).items())}
+    props = _constants(MAPPINGS["properties"]) if constant_keyword else MAPPINGS["properties"]
     return {
         **MAPPINGS,
         "dynamic_templates": _DYNAMIC,
         "properties": {
-            **MAPPINGS["properties"],
+            **props,
             "fields": {"type": "object", "dynamic": True, "properties": typed},
         },
     }
@@ -128,8 +164,10 @@ def index_template(
     replicas: int = 0,
     refresh_interval: str = "1s",
     fields: Mapping[str, str] | None = None,
+    constant_keyword: bool = False,
 ) -> dict[str, Any]:
-    """The body of `PUT _index_template/logpipe`; `fields` are the rules' typed fields."""
+    """The body of `PUT _index_template/logpipe`; `fields` are the rules' typed fields;
+    `constant_keyword` whether the cluster has that type (see `PER_STREAM`)."""
     return {
         "index_patterns": INDEX_PATTERNS,
         "priority": TEMPLATE_PRIORITY,
@@ -142,7 +180,7 @@ def index_template(
                 "number_of_replicas": replicas,
                 "refresh_interval": refresh_interval,
             },
-            "mappings": mappings(fields),
+            "mappings": mappings(fields, constant_keyword),
         },
     }
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import docker
 import pytest
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
 
-from collector.templates import TEMPLATE_NAME, index_template
+from collector.templates import TEMPLATE_NAME, index_template, probe_template
 
 ES_URL = os.environ.get("LOGPIPE_TEST_ES_URL", "http://127.0.0.1:9200")
 START_HINT = "start the services with `bash .ci/services start`"
@@ -81,13 +81,27 @@ def es() -> Iterator[Elasticsearch]:
 BUILTIN_LOGS_STANDIN = "logpipe-test-builtin-logs"
 
 
+def node_has_constant_keyword(es: Elasticsearch) -> bool:
+    """Whether the node accepts a template using constant_keyword (`setup`'s probe)."""
+    try:
+        es.indices.simulate_template(**probe_template())
+    except ApiError:
+        return False
+    return True
+
+
+def setup_template(es: Elasticsearch) -> dict[str, Any]:
+    """The template body `logpipe-collector setup` installs on this node."""
+    return index_template(constant_keyword=node_has_constant_keyword(es))
+
+
 @pytest.fixture(scope="session")
 def template(es: Elasticsearch) -> None:
     """Our index template installed, as `logpipe-collector setup` does."""
     es.indices.put_index_template(
         name=BUILTIN_LOGS_STANDIN, index_patterns=["logs-*-*"], priority=100, data_stream={}
     )
-    es.indices.put_index_template(name=TEMPLATE_NAME, **index_template())
+    es.indices.put_index_template(name=TEMPLATE_NAME, **setup_template(es))
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,11 @@ class FakeElasticsearch:
     requests: list[list[tuple[dict[str, Any], dict[str, Any]]]] = field(default_factory=list)
     template_status: int = 200
     template_patterns: list[str] = field(default_factory=lambda: list(INDEX_PATTERNS))
+    # What `POST _index_template/_simulate` answers: 200 where the mapping types it uses
+    # exist, 400 (mapper_parsing_exception) where one does not.
+    simulate_status: int = 200
+    # The body of each `PUT _index_template/<name>`, by name.
+    installed: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
     # The headers of each _bulk request, in order.
     bulk_headers: list[dict[str, str]] = field(default_factory=list)
@@ -86,6 +91,18 @@ class FakeElasticsearch:
         template = {"name": "logpipe", "index_template": installed}
         return web.json_response({"index_templates": [template]}, headers=HEADERS)
 
+    async def _simulate(self, request: web.Request) -> web.Response:
+        if self.simulate_status != 200:
+            error = {"type": "mapper_parsing_exception", "reason": "No handler for type"}
+            body = {"error": error, "status": self.simulate_status}
+            return web.json_response(body, status=self.simulate_status, headers=HEADERS)
+        template = (await request.json())["template"]
+        return web.json_response({"template": template, "overlapping": []}, headers=HEADERS)
+
+    async def _put_template(self, request: web.Request) -> web.Response:
+        self.installed[request.match_info["name"]] = await request.json()
+        return web.json_response({"acknowledged": True}, headers=HEADERS)
+
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "green"}, headers=HEADERS)
 
@@ -132,7 +149,9 @@ async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
     fake = FakeElasticsearch(script=list(script))
     app = web.Application(client_max_size=100 * 1024 * 1024)  # as http.max_content_length
     app.router.add_route("*", "/_bulk", fake._bulk)
+    app.router.add_post("/_index_template/_simulate", fake._simulate)
     app.router.add_get("/_index_template/{name}", fake._template)
+    app.router.add_put("/_index_template/{name}", fake._put_template)
     app.router.add_get("/_cluster/health", fake._health)
     server = TestServer(app)
     await server.start_server()

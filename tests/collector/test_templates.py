@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.templates import MAPPINGS, index_template, mapped_fields, unmapped
+from collector.templates import (
+    MAPPINGS,
+    PER_STREAM,
+    index_template,
+    mapped_fields,
+    probe_template,
+    unmapped,
+)
 
 
 def _text_fields(props: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
@@ -62,3 +69,36 @@ def test_unmapped_typed_fields_fall_back_to_their_json_type() -> None:
     kinds = {next(iter(t.values()))["match_mapping_type"] for t in dynamic}
     assert kinds == {"long", "double", "boolean", "date", "string"}
     assert all(next(iter(t.values()))["path_match"] == "fields.*" for t in dynamic)
+
+
+def _spec(props: dict[str, Any], path: str) -> dict[str, Any]:
+    parent, name = path.split(".")
+    spec: dict[str, Any] = props[parent]["properties"][name]
+    return spec
+
+
+def test_per_stream_fields_are_constant_keyword_where_the_cluster_has_it() -> None:
+    """With constant_keyword, data_stream.* and event.dataset store nothing per document;
+    without, they are keywords with doc values only; every other field is the same."""
+    plain = index_template()["template"]["mappings"]["properties"]
+    constant = index_template(constant_keyword=True)["template"]["mappings"]["properties"]
+    assert PER_STREAM == (
+        "data_stream.type",
+        "data_stream.dataset",
+        "data_stream.namespace",
+        "event.dataset",
+    )
+    for path in PER_STREAM:
+        assert _spec(constant, path) == {"type": "constant_keyword"}
+        assert _spec(plain, path) == {"type": "keyword", "ignore_above": 1024, "index": False}
+    assert _spec(constant, "event.ingested") == _spec(plain, "event.ingested") == {"type": "date"}
+    rest = {k for k in plain if k not in ("data_stream", "event")}
+    assert {k: constant[k] for k in rest} == {k: plain[k] for k in rest}
+    assert MAPPINGS["properties"]["data_stream"] == plain["data_stream"]
+
+
+def test_the_probe_uses_constant_keyword_on_a_pattern_no_index_has() -> None:
+    """`setup` asks the cluster about constant_keyword with a template matching nothing of ours."""
+    probe = probe_template()
+    assert probe["template"]["mappings"]["properties"]["probe"] == {"type": "constant_keyword"}
+    assert not set(probe["index_patterns"]) & set(index_template()["index_patterns"])

@@ -35,6 +35,7 @@ from tests.conftest import (
     PrivateElasticsearch,
     Process,
     free_port,
+    setup_template,
     wait_until,
 )
 
@@ -107,7 +108,7 @@ def setup_command(es_url: str, **settings: str) -> subprocess.CompletedProcess[s
 
 def ensure_template(node: PrivateElasticsearch) -> None:
     """Our template on the private node, as `setup` installs it."""
-    node.client.indices.put_index_template(name=TEMPLATE_NAME, **index_template())
+    node.client.indices.put_index_template(name=TEMPLATE_NAME, **setup_template(node.client))
 
 
 def remove_template(node: PrivateElasticsearch) -> None:
@@ -175,7 +176,7 @@ def test_serve_says_setup_is_missing_and_setup_is_idempotent(
 def test_two_setups_at_once_both_succeed_and_agree(es: Elasticsearch, template: None) -> None:
     """Two `setup` processes started together on the same node both succeed, and the
     template is the one either installs alone, three times over."""
-    expected = index_template()
+    expected = setup_template(es)
     for _ in range(3):
         with ThreadPoolExecutor(2) as pool:
             runs = list(pool.map(lambda _: setup_command(ES_URL), range(2)))

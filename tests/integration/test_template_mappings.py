@@ -1,0 +1,140 @@
+"""The per-stream fields (data_stream.*, event.dataset) are cheap to index yet still
+filter and aggregate, on the real node, with the mapping `setup` chooses for it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from elasticsearch import ApiError, AsyncElasticsearch, Elasticsearch
+
+from collector.sink import Sink
+from collector.templates import PER_STREAM
+from tests.conftest import ES_URL, node_has_constant_keyword
+
+pytestmark = pytest.mark.integration
+
+
+async def _setup_probe() -> bool:
+    async with Sink(AsyncElasticsearch(ES_URL)) as sink:
+        return await sink.has_constant_keyword()
+
+
+def test_setups_probe_says_what_the_node_can_map(es: Elasticsearch) -> None:
+    """The probe says constant_keyword exactly when the node can create an index with it."""
+    index = "logpipe-test-probe-" + uuid.uuid4().hex[:8]
+    try:
+        es.indices.create(index=index, mappings={"properties": {"c": {"type": "constant_keyword"}}})
+        creatable, reason = True, ""
+    except ApiError as exc:
+        reason = str(exc)
+        creatable = False
+    finally:
+        es.indices.delete(index=index, ignore_unavailable=True)
+    if not creatable:
+        assert "constant_keyword" in reason
+    assert asyncio.run(_setup_probe()) is creatable
+    assert node_has_constant_keyword(es) is creatable
+
+
+def _doc(dataset: str, rule: str, n: int) -> dict[str, Any]:
+    return {
+        "@timestamp": f"2026-01-01T00:00:0{n}Z",
+        "message": f"line {n}",
+        "event": {"dataset": dataset},
+        "data_stream": {
+            "type": "logs",
+            "dataset": f"{dataset}.keep_{rule}",
+            "namespace": "default",
+        },
+    }
+
+
+def test_per_stream_fields_filter_and_aggregate(es: Elasticsearch, template: None) -> None:
+    """Term, terms, wildcard, prefix, exists and query-string filters on the per-stream
+    fields match each stream's documents only; terms aggregations count them."""
+    tag = "tmpl" + uuid.uuid4().hex[:6]
+    streams = {f"{tag}a": 3, f"{tag}b": 2}
+    for dataset, count in streams.items():
+        for n in range(count):
+            es.index(
+                index=f"logs-{dataset}.keep_1d-default", document=_doc(dataset, "1d", n),
+                op_type="create", refresh=True,
+            )  # fmt: skip
+    pattern = f"logs-{tag}*"
+
+    def count(query: dict[str, Any]) -> int:
+        return int(es.count(index=pattern, query=query)["count"])
+
+    mapping = es.indices.get_mapping(index=pattern).body
+    for index in mapping.values():
+        props = index["mappings"]["properties"]
+        for path in PER_STREAM:
+            parent, name = path.split(".")
+            spec = props[parent]["properties"][name]
+            assert spec["type"] in ("constant_keyword", "keyword")
+            assert spec.get("index", True) is False or spec["type"] == "constant_keyword"
+
+    a, b = streams
+    assert count({"term": {"event.dataset": a}}) == 3
+    assert count({"terms": {"event.dataset": [b, "nothing"]}}) == 2
+    assert count({"term": {"data_stream.dataset": f"{b}.keep_1d"}}) == 2
+    assert count({"wildcard": {"data_stream.dataset": {"value": f"{tag}*.keep_1d"}}}) == 5
+    assert count({"prefix": {"event.dataset": a}}) == 3
+    assert count({"exists": {"field": "data_stream.namespace"}}) == 5
+    assert count({"term": {"data_stream.type": "logs"}}) == 5
+    assert count({"query_string": {"query": f"event.dataset:{b}"}}) == 2
+    assert count({"bool": {"must_not": {"term": {"event.dataset": a}}}}) == 2
+    terms = {
+        "d": {"terms": {"field": "event.dataset"}},
+        "n": {"terms": {"field": "data_stream.namespace"}},
+    }
+    aggs = es.search(index=pattern, size=0, aggs=terms)["aggregations"]
+    assert {x["key"]: x["doc_count"] for x in aggs["d"]["buckets"]} == streams
+    assert aggs["n"]["buckets"] == [{"key": "default", "doc_count": 5}]
+    sort = es.search(index=pattern, size=5, sort=[{"event.dataset": "desc"}])["hits"]["hits"]
+    assert [h["_source"]["event"]["dataset"] for h in sort] == [b, b, a, a, a]
+
+
+def test_older_indices_with_indexed_keywords_query_alongside(
+    es: Elasticsearch, template: None
+) -> None:
+    """A backing index from before template version 4 (the per-stream fields indexed)
+    and a new one answer the same filter and aggregation together, and field
+    capabilities show one searchable, aggregatable keyword field (no conflict in Kibana)."""
+    tag = "tmplold" + uuid.uuid4().hex[:6]
+    stream = f"logs-{tag}.keep_1d-default"
+    old = f"logpipe-test-v3-{tag}"
+    keyword = {"type": "keyword", "ignore_above": 1024}
+    es.indices.create(
+        index=old,
+        mappings={
+            "properties": {
+                "@timestamp": {"type": "date_nanos"},
+                "event": {"properties": {"dataset": keyword}},
+                "data_stream": {
+                    "properties": {"type": keyword, "dataset": keyword, "namespace": keyword}
+                },
+            }
+        },
+    )
+    try:
+        for index, n in ((old, 0), (stream, 1), (stream, 2)):
+            es.index(index=index, document=_doc(tag, "1d", n), op_type="create", refresh=True)
+        both = [old, stream]
+        count = es.count(index=both, query={"term": {"event.dataset": tag}})["count"]
+        assert count == 3
+        aggs = es.search(
+            index=both, size=0, aggs={"d": {"terms": {"field": "data_stream.dataset"}}}
+        )["aggregations"]
+        assert aggs["d"]["buckets"] == [{"key": f"{tag}.keep_1d", "doc_count": 3}]
+        caps = es.field_caps(index=both, fields=list(PER_STREAM))["fields"]
+        for path in PER_STREAM:
+            [(kind, cap)] = caps[path].items()
+            assert kind in ("keyword", "constant_keyword")
+            assert cap["searchable"] is True
+            assert cap["aggregatable"] is True
+    finally:
+        es.indices.delete(index=old, ignore_unavailable=True)
