@@ -94,8 +94,7 @@ def main() -> None:
     sizes = [int(s) for s in args.lines_per_read.split(",")]
     factory = loop_factory("auto")
     with asyncio.Runner(loop_factory=factory) as runner:
-        path = "compiled (logpipe_shipper_native)" if native.enabled() else "Python"
-        print(f"reading path: {path}")
+        print(f"reading path: {native.describe()}")
         print(f"| lines per read | CPU µs per line (best of {args.tries}) |")
         print("|---|---|")
         for size in sizes:

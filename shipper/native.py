@@ -42,6 +42,15 @@ def enabled() -> bool:
     return MODULE is not None
 
 
+def describe() -> str:
+    """The reading path, as the start-up log line names it."""
+    if MODULE is not None:
+        return "compiled (logpipe_shipper_native)"
+    if os.environ.get("LOGPIPE_NATIVE", "1").strip() == "0":
+        return "Python (LOGPIPE_NATIVE=0)"
+    return "Python (logpipe_shipper_native not installed)"
+
+
 def reader(max_line_bytes: int) -> LinesReader:
     """A compiled line reader (the extension's ``Reader``); only when enabled()."""
     assert MODULE is not None
