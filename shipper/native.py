@@ -1,11 +1,12 @@
-"""The one place that decides whether the reading path runs compiled or in Python.
+"""The one place that decides whether the shipper's hot paths run compiled or in Python.
 
 The compiled path is the optional extension module ``logpipe_shipper_native`` (the crate
 in native/shipper/, installed with ``pip install ./native/shipper``): per read of a logs
 response, one call demultiplexes Docker's frames, parses the timestamps and rejoins
 16 KiB pieces (shipper/demux.py and shipper/rejoin.py in Python), and one call numbers
 the lines among equal timestamps, drops repeats and makes the records
-(shipper/follow/numbering.py). It gives the same records as the Python path, byte for
+(shipper/follow/numbering.py); per batch, one call writes the NDJSON body
+(shipper/batch.py). It gives the same records and bodies as the Python path, byte for
 byte (tests/shipper/test_native.py runs both on the same inputs).
 
 The Python path is used when the module is not installed, or when the environment

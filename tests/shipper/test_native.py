@@ -1,9 +1,10 @@
-"""The compiled reading path gives what the Python path gives, byte for byte.
+"""The compiled path gives what the Python path gives, byte for byte.
 
 Every test runs both paths on the same input and compares their outputs exactly: the
-lines a response is read into, and the records, positions and counts a follower makes
-of them. Skipped only when the extension is not installed and LOGPIPE_REQUIRE_NATIVE is
-not set (the CI sets it after building the extension: there a missing one fails).
+lines a response is read into, the records, positions and counts a follower makes of
+them, and the batches (body, positions) the batcher encodes of records. Skipped only
+when the extension is not installed and LOGPIPE_REQUIRE_NATIVE is not set (the CI sets
+it after building the extension: there a missing one fails).
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import corpus
-from shipper import native
+from shipper import batch, native
 from shipper.cursor import Position
 from shipper.demux import PIECE
 from shipper.errors import DemuxError, DockerUnavailable
 from shipper.follow import Follower
 from shipper.inbox import Inbox
 from shipper.metrics import PerContainer
-from shipper.record import GapRecord, LogRecord, Meta
+from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, MarkRecord, Meta
 from shipper.rejoin import LineReader
 
 if native.MODULE is None:
@@ -332,3 +333,94 @@ def test_forced_python_path(monkeypatch: pytest.MonkeyPatch) -> None:
     assert native._load() is None
     monkeypatch.setenv("LOGPIPE_NATIVE", "1")
     assert native._load() is not None
+
+
+# ---- batch encoding ----------------------------------------------------------------
+
+
+def _batch(records: list[Any], host: str = "host-1") -> tuple[Any, ...]:
+    made = batch.encode(records, host)
+    return (made.body, made.lines, made.positions, made.first_ts, made.done)
+
+
+def same_batch(records: list[Any], host: str = "host-1") -> tuple[Any, ...]:
+    """What batch.encode makes of the records, by both paths; they must be equal."""
+    module = native.MODULE
+    try:
+        native.MODULE = None
+        python = _batch(records, host)
+    finally:
+        native.MODULE = module
+    compiled = _batch(records, host)
+    assert compiled == python
+    return python
+
+
+WEB = Meta(id="c" * 64, name="web", image="busybox", labels={"a": "b"}, parser="json")
+DB = Meta(id="d" * 64, name="db", image="postgres", dataset="pg", namespace="prod")
+
+
+def test_batches_of_corpus_records() -> None:
+    """The bench's corpus lines from two containers, as batches the batcher makes."""
+    records: list[Any] = []
+    for i, text in enumerate(corpus.lines(5000)):
+        meta = WEB if i % 3 else DB
+        stream = "stderr" if i % 7 == 0 else "stdout"
+        records.append(LogRecord(meta, stream, T0 + i // 2, i % 2, text.encode()))
+    for size in (1, 100, 5000):
+        for start in range(0, len(records), size):
+            out = same_batch(records[start : start + size])
+            assert out[1] == len(records[start : start + size])
+
+
+MESSAGES = [
+    b"",
+    b"plain",
+    b'quotes " and \\ backslashes \\" /',
+    bytes(range(0x20)) + b"\x7f",
+    b"bad utf-8 \xff\xfe \xc3( \xe2\x82 \xed\xa0\x80 \xf0\x9f\x98 \xf4\x90\x80\x80 end \xc0\xaf",
+    "ünïcödé € \u2028 \U0001f600 \ufffd".encode(),
+    b"\xe2\x82",
+    b"x" * 70000,
+]
+
+
+def test_batches_of_unusual_records() -> None:
+    """Every kind of record and field value: marks, ends, events, gaps, joined and
+    truncated lines, messages with quotes, controls and invalid UTF-8, a container
+    whose metadata changed (same id, a new Meta), large numbers."""
+    web2 = Meta(id=WEB.id, name="web-renamed", image="busybox:2")
+    records: list[Any] = [
+        LogRecord(WEB, "stdout", T0 + i, i, m, truncated=i % 2 == 1, lines=1 + i % 3)
+        for i, m in enumerate(MESSAGES)
+    ]
+    records += [
+        MarkRecord(DB, "stdout", Position(T0 + 50, 2)),
+        LogRecord(web2, "stdout", T0 + 60, 0, b"after the rename"),
+        EventRecord(DB, T0 + 61, "die", 137, "killed\x00 \xff"),
+        GapRecord(WEB, "stderr", T0, T0 + 70, "rotated", 12),
+        LogRecord(DB, "stderr", T0 - 5, 2**31, b"earlier", lines=2**40),
+        LogRecord(DB, "stderr", 0, 0, b"at zero"),
+        LogRecord(DB, "stdout", 2**63 - 1, 0, b"the last nanosecond"),
+        LogRecord(DB, "stdout", 2**70, 0, b"past 64 bits: written by Python"),
+        LogRecord(DB, "other", T0, 0, b"an odd stream name: written by Python"),
+        LogRecord(DB, "stdout", T0, 3, b"until", until=Position(T0 + 9, 1)),
+        DoneRecord(WEB),
+        MarkRecord(WEB, "stderr", Position(T0 + 80, 1)),
+    ]
+    same_batch(records)
+    same_batch(records[::-1])
+    same_batch([DoneRecord(DB), MarkRecord(DB, "stdout", Position(1, 1))])  # no line
+    same_batch([])
+    for start in range(len(records)):
+        same_batch(records[start:])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=30), st.integers(0, 3), st.booleans()), max_size=8))
+def test_any_message_encoded_alike(items: list[tuple[bytes, int, bool]]) -> None:
+    records: list[Any] = [
+        LogRecord(WEB, "stdout", T0 + n, n, data, truncated=cut, lines=n + 1)
+        for data, n, cut in items
+    ]
+    same_batch(records)

@@ -651,5 +651,234 @@ fn logpipe_shipper_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Reader>()?;
     m.add_class::<Lines>()?;
     m.add_class::<Sequencers>()?;
+    m.add_function(wrap_pyfunction!(encode, m)?)?;
     Ok(())
+}
+
+// ---- batch encoding (shipper/batch.py `encode`, collector/wire.py `log_line`) ----------
+
+/// Append `text` as msgspec writes a JSON string's inside: `"` and `\` escaped, control
+/// characters as `\b \t \n \f \r` or `\u00xx`, everything else as it is.
+fn escape_into(out: &mut Vec<u8>, text: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (i, &c) in text.iter().enumerate() {
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&text[start..i]);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]),
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&text[start..]);
+}
+
+/// The message: what is not UTF-8 becomes U+FFFD (as Python's "replace"), then escaped.
+fn message_into(out: &mut Vec<u8>, data: &[u8]) {
+    for chunk in data.utf8_chunks() {
+        escape_into(out, chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+}
+
+fn int_into(out: &mut Vec<u8>, n: i64) {
+    out.extend_from_slice(n.to_string().as_bytes());
+}
+
+/// A `log` line as collector/wire.py `log_line` writes it; None when a field is not of
+/// the usual type (then Python writes it).
+fn log_line_into(py: Python<'_>, out: &mut Vec<u8>, record: &Bound<'_, PyAny>, src: usize) -> PyResult<bool> {
+    let stream = record.getattr(pyo3::intern!(py, "stream"))?;
+    let stream = match stream.cast::<PyString>() {
+        Ok(s) => s.to_str()?.to_owned(),
+        Err(_) => return Ok(false),
+    };
+    if stream != "stdout" && stream != "stderr" {
+        return Ok(false);
+    }
+    let ts: i64 = match record.getattr(pyo3::intern!(py, "ts"))?.extract() {
+        Ok(v) => v,
+        Err(_) => return Ok(false),
+    };
+    let seq = record.getattr(pyo3::intern!(py, "seq"))?;
+    let truncated = record.getattr(pyo3::intern!(py, "truncated"))?;
+    let lines = record.getattr(pyo3::intern!(py, "lines"))?;
+    let data = record.getattr(pyo3::intern!(py, "data"))?;
+    let (Ok(seq), Ok(lines)) = (seq.extract::<i64>(), lines.extract::<i64>()) else {
+        return Ok(false);
+    };
+    let Ok(truncated) = truncated.cast::<pyo3::types::PyBool>() else {
+        return Ok(false);
+    };
+    let Ok(data) = data.cast::<PyBytes>() else {
+        return Ok(false);
+    };
+    out.extend_from_slice(b"{\"kind\":\"log\",\"src\":");
+    int_into(out, src as i64);
+    out.extend_from_slice(b",\"stream\":\"");
+    out.extend_from_slice(stream.as_bytes());
+    out.extend_from_slice(b"\",\"ts\":");
+    int_into(out, ts);
+    out.extend_from_slice(b",\"message\":\"");
+    message_into(out, data.as_bytes());
+    out.push(b'"');
+    if seq != 0 {
+        out.extend_from_slice(b",\"seq\":");
+        int_into(out, seq);
+    }
+    if truncated.is_true() {
+        out.extend_from_slice(b",\"truncated\":true");
+    }
+    if lines != 1 {
+        out.extend_from_slice(b",\"lines\":");
+        int_into(out, lines);
+    }
+    out.push(b'}');
+    Ok(true)
+}
+
+/// shipper/batch.py `encode` up to the positions: (body, lines, last, first_ts, done),
+/// `last` the dict of the last LogRecord or MarkRecord of each (container id, stream).
+/// `classes` is (LogRecord, MarkRecord, DoneRecord); `source_line(meta, src, host)`,
+/// `record_line(record, src)` and `log_line(record, src)` write the lines it leaves to
+/// Python.
+#[pyfunction]
+fn encode<'py>(
+    py: Python<'py>,
+    records: &Bound<'py, PyList>,
+    host: &Bound<'py, PyAny>,
+    classes: (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>),
+    source_line: &Bound<'py, PyAny>,
+    record_line: &Bound<'py, PyAny>,
+    log_line: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyBytes>, usize, Bound<'py, PyDict>, Bound<'py, PyAny>, Bound<'py, PyList>)> {
+    let (log_cls, mark_cls, done_cls) = classes;
+    let meta_attr = pyo3::intern!(py, "meta");
+    let id_attr = pyo3::intern!(py, "id");
+    let stream_attr = pyo3::intern!(py, "stream");
+    let ts_attr = pyo3::intern!(py, "ts");
+    let mut body: Vec<u8> = Vec::with_capacity(records.len() * 256);
+    let mut lines = 0usize;
+    let mut sources: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    // (meta object, stream object) -> index into `keys`; keys hold (meta.id, stream).
+    let mut pair_key: std::collections::HashMap<(usize, usize), usize> = std::collections::HashMap::new();
+    let key_index = PyDict::new(py);
+    let mut last: Vec<Bound<'py, PyAny>> = Vec::new();
+    let mut keys: Vec<Bound<'py, PyAny>> = Vec::new();
+    let mut first_ts: Bound<'py, PyAny> = 0i64.into_pyobject(py)?.into_any();
+    let mut first_native: Option<i64> = Some(0);
+    let done = PyList::empty(py);
+    // Kept alive while their addresses key `sources` and `pair_key`.
+    let mut metas: Vec<Bound<'py, PyAny>> = Vec::new();
+    let mut held: Vec<Bound<'py, PyAny>> = Vec::new();
+
+    let push_line = |body: &mut Vec<u8>, line: &[u8]| {
+        body.extend_from_slice(line);
+        body.push(b'\n');
+    };
+    let mut remember = |record: &Bound<'py, PyAny>, meta: &Bound<'py, PyAny>| -> PyResult<()> {
+        let stream = record.getattr(stream_attr)?;
+        let pair = (meta.as_ptr() as usize, stream.as_ptr() as usize);
+        let index = match pair_key.get(&pair) {
+            Some(&i) => i,
+            None => {
+                let key = PyTuple::new(py, [meta.getattr(id_attr)?, stream.clone()])?.into_any();
+                let i = match key_index.get_item(&key)? {
+                    Some(i) => i.extract::<usize>()?,
+                    None => {
+                        let i = keys.len();
+                        key_index.set_item(&key, i)?;
+                        keys.push(key);
+                        last.push(record.clone());
+                        i
+                    }
+                };
+                pair_key.insert(pair, i);
+                held.push(meta.clone());
+                held.push(stream);
+                i
+            }
+        };
+        last[index] = record.clone();
+        Ok(())
+    };
+
+    for record in records.iter() {
+        let kind = record.get_type();
+        let is_log = kind.is(&log_cls);
+        if !is_log {
+            if record.is_instance(&mark_cls)? {
+                let meta = record.getattr(meta_attr)?;
+                remember(&record, &meta)?;
+                continue;
+            }
+            if record.is_instance(&done_cls)? {
+                done.append(record.getattr(meta_attr)?.getattr(id_attr)?)?;
+                continue;
+            }
+        }
+        let meta = record.getattr(meta_attr)?;
+        let ptr = meta.as_ptr() as usize;
+        let src = match sources.get(&ptr) {
+            Some(&s) => s,
+            None => {
+                let s = sources.len();
+                sources.insert(ptr, s);
+                let line = source_line.call1((&meta, s, host))?;
+                push_line(&mut body, line.cast::<PyBytes>()?.as_bytes());
+                metas.push(meta.clone());
+                s
+            }
+        };
+        let is_log_record = is_log || record.is_instance(&log_cls)?;
+        if is_log {
+            let mark = body.len();
+            if !log_line_into(py, &mut body, &record, src)? {
+                body.truncate(mark);
+                let line = log_line.call1((&record, src))?;
+                body.extend_from_slice(line.cast::<PyBytes>()?.as_bytes());
+            }
+            body.push(b'\n');
+        } else {
+            let line = record_line.call1((&record, src))?;
+            push_line(&mut body, line.cast::<PyBytes>()?.as_bytes());
+        }
+        lines += 1;
+        if is_log_record {
+            remember(&record, &meta)?;
+            let ts = record.getattr(ts_attr)?;
+            match (first_native, ts.extract::<i64>()) {
+                (Some(first), Ok(t)) => {
+                    if t < first || first == 0 {
+                        first_native = Some(t);
+                        first_ts = ts;
+                    }
+                }
+                _ => {
+                    // not a small int: compare as Python does
+                    if ts.lt(&first_ts)? || !first_ts.is_truthy()? {
+                        first_ts = ts;
+                    }
+                    first_native = None;
+                }
+            }
+        }
+    }
+    let positions = PyDict::new(py);
+    for (key, record) in keys.iter().zip(last.iter()) {
+        positions.set_item(key, record)?;
+    }
+    let body = if lines > 0 { PyBytes::new(py, &body) } else { PyBytes::new(py, b"") };
+    Ok((body, lines, positions, first_ts, done))
 }
