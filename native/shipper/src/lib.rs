@@ -657,6 +657,9 @@ fn logpipe_shipper_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 // ---- batch encoding (shipper/batch.py `encode`, collector/wire.py `log_line`) ----------
 
+/// Bytes of one part of a batch body being written.
+const PART: usize = 256 * 1024;
+
 /// Append `text` as msgspec writes a JSON string's inside: `"` and `\` escaped, control
 /// characters as `\b \t \n \f \r` or `\u00xx`, everything else as it is.
 fn escape_into(out: &mut Vec<u8>, text: &[u8]) {
@@ -768,7 +771,11 @@ fn encode<'py>(
     let id_attr = pyo3::intern!(py, "id");
     let stream_attr = pyo3::intern!(py, "stream");
     let ts_attr = pyo3::intern!(py, "ts");
-    let mut body: Vec<u8> = Vec::with_capacity(records.len() * 256);
+    // The body is written in parts of about PART bytes, copied once into the bytes object
+    // at the end: a single growing buffer would reach up to twice the body's size (and the
+    // shipper's heap keeps its peak).
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut body: Vec<u8> = Vec::with_capacity(PART + PART / 4);
     let mut lines = 0usize;
     let mut sources: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     // (meta object, stream object) -> index into `keys`; keys hold (meta.id, stream).
@@ -815,6 +822,10 @@ fn encode<'py>(
     };
 
     for record in records.iter() {
+        if body.len() >= PART {
+            let full = std::mem::replace(&mut body, Vec::with_capacity(PART + PART / 4));
+            parts.push(full);
+        }
         let kind = record.get_type();
         let is_log = kind.is(&log_cls);
         if !is_log {
@@ -879,6 +890,15 @@ fn encode<'py>(
     for (key, record) in keys.iter().zip(last.iter()) {
         positions.set_item(key, record)?;
     }
-    let body = if lines > 0 { PyBytes::new(py, &body) } else { PyBytes::new(py, b"") };
+    parts.push(body);
+    let size = if lines > 0 { parts.iter().map(Vec::len).sum() } else { 0 };
+    let body = PyBytes::new_with(py, size, |out| {
+        let mut at = 0;
+        for part in parts.iter().take_while(|_| size > 0) {
+            out[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Ok(())
+    })?;
     Ok((body, lines, positions, first_ts, done))
 }
