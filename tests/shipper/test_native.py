@@ -39,7 +39,7 @@ if native.MODULE is None:
             "LOGPIPE_REQUIRE_NATIVE is set but logpipe_shipper_native is not importable "
             "(pip install ./native/shipper; is LOGPIPE_NATIVE=0 set?)"
         )
-    pytest.skip("logpipe_shipper_native is not installed", allow_module_level=True)
+    pytest.skip(f"no compiled path: {native.describe()}", allow_module_level=True)
 
 T0 = 1_796_000_000_000_000_000  # 2026-11-29
 

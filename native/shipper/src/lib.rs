@@ -101,7 +101,9 @@ impl Helpers {
         if let Some(ts) = fast_ts(raw) {
             return Ok(ts);
         }
-        self.parse_ts.call1(py, (PyBytes::new(py, raw),))?.extract(py)
+        self.parse_ts
+            .call1(py, (PyBytes::new(py, raw),))?
+            .extract(py)
     }
 
     fn fail(&self, py: Python<'_>, message: String) -> PyErr {
@@ -173,7 +175,14 @@ struct Rejoiner {
 
 impl Rejoiner {
     fn new(max: usize, tty: bool) -> Self {
-        Rejoiner { max, tty, held: Vec::new(), pieces: 0, ts: 0, truncated: false }
+        Rejoiner {
+            max,
+            tty,
+            held: Vec::new(),
+            pieces: 0,
+            ts: 0,
+            truncated: false,
+        }
     }
 
     fn holding_any(&self) -> bool {
@@ -186,7 +195,12 @@ impl Rejoiner {
         if !held && complete {
             let d = strip_line_end(data, self.tty);
             if d.len() <= self.max {
-                out.push(Line { stream, ts, data: PyBytes::new(py, d).unbind(), truncated: false });
+                out.push(Line {
+                    stream,
+                    ts,
+                    data: PyBytes::new(py, d).unbind(),
+                    truncated: false,
+                });
                 return;
             }
         }
@@ -223,7 +237,11 @@ impl Rejoiner {
             return;
         }
         let stripped = strip_line_end(&self.held, self.tty);
-        let d = if self.truncated { cut_utf8(stripped) } else { stripped };
+        let d = if self.truncated {
+            cut_utf8(stripped)
+        } else {
+            stripped
+        };
         out.push(Line {
             stream,
             ts: self.ts,
@@ -258,7 +276,10 @@ struct Reader {
 impl Reader {
     fn start(&mut self, tty: bool) {
         self.mode = if tty { Mode::Tty } else { Mode::Frames };
-        self.rejoin = [Rejoiner::new(self.rejoin[0].max, tty), Rejoiner::new(self.rejoin[0].max, tty)];
+        self.rejoin = [
+            Rejoiner::new(self.rejoin[0].max, tty),
+            Rejoiner::new(self.rejoin[0].max, tty),
+        ];
     }
 
     fn frame(&mut self, py: Python<'_>, stream: u8, ts: i128, data: &[u8], out: &mut Vec<Line>) {
@@ -287,9 +308,13 @@ impl Reader {
         let result = (|| -> PyResult<()> {
             while end - pos >= 8 {
                 let stream = buf[pos];
-                let size = u32::from_be_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]) as usize;
+                let size =
+                    u32::from_be_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]])
+                        as usize;
                 if stream != STDOUT && stream != STDERR && stream != SYSTEM_ERROR {
-                    return Err(self.helpers.fail(py, format!("unknown stream {stream} in frame header")));
+                    return Err(self
+                        .helpers
+                        .fail(py, format!("unknown stream {stream} in frame header")));
                 }
                 let start = pos + 8;
                 let stop = start + size;
@@ -306,15 +331,23 @@ impl Reader {
                     return Err(self.helpers.fail(py, format!("dockerd: {message}")));
                 }
                 let (ts, data) = if size > TS_LEN && payload[TS_LEN] == b' ' {
-                    (self.helpers.ts(py, &payload[..TS_LEN])?, &payload[TS_LEN + 1..])
+                    (
+                        self.helpers.ts(py, &payload[..TS_LEN])?,
+                        &payload[TS_LEN + 1..],
+                    )
                 } else {
                     let limit = payload.len().min(40);
                     match payload[..limit].iter().position(|&c| c == b' ') {
                         None => {
                             let shown = Helpers::repr(py, &payload[..limit])?;
-                            return Err(self.helpers.fail(py, format!("entry without timestamp: {shown}")));
+                            return Err(self
+                                .helpers
+                                .fail(py, format!("entry without timestamp: {shown}")));
                         }
-                        Some(space) => (self.helpers.ts(py, &payload[..space])?, &payload[space + 1..]),
+                        Some(space) => (
+                            self.helpers.ts(py, &payload[..space])?,
+                            &payload[space + 1..],
+                        ),
                     }
                 };
                 rejoin[(stream - 1) as usize].push(py, stream, ts, data, out);
@@ -440,7 +473,9 @@ impl Lines {
                         l.stream.into_pyobject(py).unwrap().into_any(),
                         l.ts.into_pyobject(py).unwrap().into_any(),
                         l.data.bind(py).clone().into_any(),
-                        pyo3::types::PyBool::new(py, l.truncated).to_owned().into_any(),
+                        pyo3::types::PyBool::new(py, l.truncated)
+                            .to_owned()
+                            .into_any(),
                     ],
                 )
             })
@@ -461,7 +496,10 @@ impl Reader {
             buf: Vec::new(),
             need: 0,
             tty_pos: 0,
-            rejoin: [Rejoiner::new(max_line_bytes, false), Rejoiner::new(max_line_bytes, false)],
+            rejoin: [
+                Rejoiner::new(max_line_bytes, false),
+                Rejoiner::new(max_line_bytes, false),
+            ],
         }
     }
 
@@ -555,8 +593,15 @@ struct Sequencers {
 impl Sequencers {
     #[new]
     fn new(stdout: (i128, i64), stderr: (i128, i64)) -> Self {
-        let make = |(ts, count): (i128, i64)| Sequencer { reached_ts: ts, reached_count: count, ts: None, seen: Vec::new() };
-        Sequencers { streams: [make(stdout), make(stderr)] }
+        let make = |(ts, count): (i128, i64)| Sequencer {
+            reached_ts: ts,
+            reached_count: count,
+            ts: None,
+            seen: Vec::new(),
+        };
+        Sequencers {
+            streams: [make(stdout), make(stderr)],
+        }
     }
 
     /// The position reached on a stream, as (ts, count).
@@ -587,7 +632,15 @@ impl Sequencers {
         expect: &Bound<'py, PyDict>,
         gap: &Bound<'py, PyAny>,
         last_ts: i128,
-    ) -> PyResult<(Bound<'py, PyList>, usize, usize, usize, usize, i128, Vec<&'static str>)> {
+    ) -> PyResult<(
+        Bound<'py, PyList>,
+        usize,
+        usize,
+        usize,
+        usize,
+        i128,
+        Vec<&'static str>,
+    )> {
         let names = [pyo3::intern!(py, "stdout"), pyo3::intern!(py, "stderr")];
         let out = PyList::empty(py);
         let (mut shipped, mut size, mut truncated, mut dropped) = (0usize, 0usize, 0usize, 0usize);
@@ -626,7 +679,9 @@ impl Sequencers {
                         line.ts.into_pyobject(py)?.into_any(),
                         seq.into_pyobject(py)?.into_any(),
                         line.data.bind(py).clone().into_any(),
-                        pyo3::types::PyBool::new(py, line.truncated).to_owned().into_any(),
+                        pyo3::types::PyBool::new(py, line.truncated)
+                            .to_owned()
+                            .into_any(),
                     ],
                 )?;
                 out.append(record.call1(args)?)?;
@@ -678,7 +733,14 @@ fn escape_into(out: &mut Vec<u8>, text: &[u8]) {
             b'\n' => out.extend_from_slice(b"\\n"),
             0x0c => out.extend_from_slice(b"\\f"),
             b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 15) as usize],
+            ]),
         }
         start = i + 1;
     }
@@ -701,7 +763,12 @@ fn int_into(out: &mut Vec<u8>, n: i64) {
 
 /// A `log` line as collector/wire.py `log_line` writes it; None when a field is not of
 /// the usual type (then Python writes it).
-fn log_line_into(py: Python<'_>, out: &mut Vec<u8>, record: &Bound<'_, PyAny>, src: usize) -> PyResult<bool> {
+fn log_line_into(
+    py: Python<'_>,
+    out: &mut Vec<u8>,
+    record: &Bound<'_, PyAny>,
+    src: usize,
+) -> PyResult<bool> {
     let stream = record.getattr(pyo3::intern!(py, "stream"))?;
     let stream = match stream.cast::<PyString>() {
         Ok(s) => s.to_str()?.to_owned(),
@@ -765,7 +832,13 @@ fn encode<'py>(
     source_line: &Bound<'py, PyAny>,
     record_line: &Bound<'py, PyAny>,
     log_line: &Bound<'py, PyAny>,
-) -> PyResult<(Bound<'py, PyBytes>, usize, Bound<'py, PyDict>, Bound<'py, PyAny>, Bound<'py, PyList>)> {
+) -> PyResult<(
+    Bound<'py, PyBytes>,
+    usize,
+    Bound<'py, PyDict>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyList>,
+)> {
     let (log_cls, mark_cls, done_cls) = classes;
     let meta_attr = pyo3::intern!(py, "meta");
     let id_attr = pyo3::intern!(py, "id");
@@ -779,7 +852,8 @@ fn encode<'py>(
     let mut lines = 0usize;
     let mut sources: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     // (meta object, stream object) -> index into `keys`; keys hold (meta.id, stream).
-    let mut pair_key: std::collections::HashMap<(usize, usize), usize> = std::collections::HashMap::new();
+    let mut pair_key: std::collections::HashMap<(usize, usize), usize> =
+        std::collections::HashMap::new();
     let key_index = PyDict::new(py);
     let mut last: Vec<Bound<'py, PyAny>> = Vec::new();
     let mut keys: Vec<Bound<'py, PyAny>> = Vec::new();
@@ -891,7 +965,11 @@ fn encode<'py>(
         positions.set_item(key, record)?;
     }
     parts.push(body);
-    let size = if lines > 0 { parts.iter().map(Vec::len).sum() } else { 0 };
+    let size = if lines > 0 {
+        parts.iter().map(Vec::len).sum()
+    } else {
+        0
+    };
     let body = PyBytes::new_with(py, size, |out| {
         let mut at = 0;
         for part in parts.iter().take_while(|_| size > 0) {
