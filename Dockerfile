@@ -5,6 +5,11 @@
 # mirror's copy can stand in for the official one.
 ARG BASE=python:3.11-slim
 
+# The image runs the shipper's Python reading path: the compiled one (native/shipper,
+# Rust) needs a Rust toolchain at build time, which the base images here do not carry.
+# Both give the same documents; the compiled one costs less CPU per line (see
+# docs/architecture.md, "shipper/").
+
 # ---- build: a virtualenv with logpipe and its dependencies ------------------------
 FROM ${BASE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \

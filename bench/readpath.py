@@ -5,7 +5,9 @@ drains its queue as the batcher would; what is timed is demultiplexing, rejoinin
 numbering, the hand-off to the queue and the queue itself. Reads of `--lines-per-read`
 frames stand for a follower that keeps up (dockerd flushes every line: one a read) and
 one that lags (many lines waiting in the socket). CPU time (process time), best of
-`--tries`, on the event loop the shipper uses. Not a test: it asserts nothing.
+`--tries`, on the event loop the shipper uses, by the reading path the shipper would
+choose (the compiled one when installed; LOGPIPE_NATIVE=0 for Python). Not a test: it
+asserts nothing.
 Usage:
     python -m bench.readpath [--lines 20000] [--lines-per-read 1,8,64] [--tries 5]
 """
@@ -20,6 +22,7 @@ from collections.abc import AsyncIterator
 
 from bench import corpus
 from collector.runtime import loop_factory, tune_gc, tune_malloc
+from shipper import native
 from shipper.cursor import Position
 from shipper.follow import Follower
 from shipper.inbox import Inbox
@@ -91,6 +94,7 @@ def main() -> None:
     sizes = [int(s) for s in args.lines_per_read.split(",")]
     factory = loop_factory("auto")
     with asyncio.Runner(loop_factory=factory) as runner:
+        print(f"reading path: {native.describe()}")
         print(f"| lines per read | CPU µs per line (best of {args.tries}) |")
         print("|---|---|")
         for size in sizes:

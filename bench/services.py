@@ -28,6 +28,10 @@ ROOT = Path(__file__).parents[1]
 # test run the committed code (HEAD, exported once), so a run measures one commit. Any
 # other commit can be named (a "before" next to an "after" in the same minutes).
 CODE = os.environ.get("LOGPIPE_BENCH_CODE", "head")
+# Folders of packages logpipe's processes import besides its code, e.g. a build of the
+# shipper's compiled extension (`pip install --target DIR ./native/shipper`) that is not
+# installed where Python looks; none by default.
+SITE = [p for p in os.environ.get("LOGPIPE_BENCH_SITE", "").split(os.pathsep) if p]
 
 
 def measured_commit() -> str:
@@ -200,7 +204,7 @@ class Child:
         self.log = folder / f"{name}.log"
         code = code_dir() if ours else None
         if code is not None:
-            env = {**env, "PYTHONPATH": str(code)}
+            env = {**env, "PYTHONPATH": os.pathsep.join([str(code), *SITE])}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 args, env=env, cwd=code, stdout=out, stderr=subprocess.STDOUT

@@ -22,7 +22,7 @@ from collector.runtime import (
     tune_gc,
     tune_malloc,
 )
-from shipper import metrics, preflight
+from shipper import metrics, native, preflight
 from shipper.batch import Batcher
 from shipper.config import ShipperConfig, load_config
 from shipper.cursor import CursorStore
@@ -155,6 +155,7 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
                 "collectors": config.collector_url,
                 "state_dir": str(config.state_dir),
                 "logs_endpoint": "on" if config.tail_token else "off (no LOGPIPE_TAIL_TOKEN)",
+                "reading_path": native.describe(),
             },
         )
         reading = asyncio.create_task(supervisor.run(), name="supervisor")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from collector.wire import event_line, gap_line, log_line, source_line
-from shipper import metrics
+from shipper import metrics, native
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore
 from shipper.encoded import Batch
@@ -55,8 +55,16 @@ def _record_line(record: LogRecord | EventRecord | GapRecord, src: int) -> bytes
     )
 
 
+def _log_line(record: LogRecord, src: int) -> bytes:
+    return log_line(
+        src, record.stream, record.ts, record.seq, record.data, record.truncated, record.lines
+    )
+
+
 def encode(records: list[Record], host: str) -> Batch:
     """One NDJSON body for `records`, each container's metadata sent once."""
+    if native.MODULE is not None:
+        return _encode_natively(records, host)
     sources: dict[int, int] = {}
     out: list[bytes] = []
     # The last record of each stream completes it: its position is made once, at the end.
@@ -98,6 +106,18 @@ def encode(records: list[Record], host: str) -> Batch:
     lines = len(out) - len(sources)
     out.append(b"")
     body = b"\n".join(out) if lines else b""
+    return Batch(body, lines, positions, first_ts=first_ts, done=done)
+
+
+def _encode_natively(records: list[Record], host: str) -> Batch:
+    """What encode() makes, the log lines written by the compiled extension in one call
+    (the rest of the lines by the functions above, called back)."""
+    assert native.MODULE is not None
+    classes = (LogRecord, MarkRecord, DoneRecord)
+    body, lines, last, first_ts, done = native.MODULE.encode(
+        records, host, classes, _source_line, _record_line, _log_line
+    )
+    positions = {key: r.until if isinstance(r, MarkRecord) else r.end() for key, r in last.items()}
     return Batch(body, lines, positions, first_ts=first_ts, done=done)
 
 

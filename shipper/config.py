@@ -177,7 +177,9 @@ class ShipperConfig(BaseSettings):
 
 def names() -> envnames.Names:
     """The environment names of the shipper's settings."""
-    return envnames.settings_names("logpipe-shipper", ShipperConfig)
+    # LOGPIPE_NATIVE=0: the Python reading path even with the compiled one installed,
+    # read by shipper/native.py at import, before any configuration.
+    return envnames.settings_names("logpipe-shipper", ShipperConfig, extra=["LOGPIPE_NATIVE"])
 
 
 def env_name(field: str) -> str:

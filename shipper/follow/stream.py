@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
+from shipper import native
 from shipper.demux import format_since
 from shipper.docker_api import DockerClient, Pace
 from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
@@ -90,10 +91,14 @@ class LiveStream:
         cid = self._progress.cid
         return self._docker.logs(cid, since, follow=follow, pace=pace, on_end=on_end)
 
-    async def consume(self, chunks: AsyncIterator[bytes], follow: bool) -> LineReader:
+    async def consume(self, chunks: AsyncIterator[bytes], follow: bool) -> native.LinesReader:
         """Lines of a response, numbered from the positions reached now."""
         self._numbering.restart(from_dockerd=True)
-        reader = LineReader(self._max_line_bytes)
+        reader: native.LinesReader
+        if native.enabled():
+            reader = native.reader(self._max_line_bytes)
+        else:
+            reader = LineReader(self._max_line_bytes)
         self._progress.stats.state = "following" if follow else "draining"
         self.received = 0
         try:
