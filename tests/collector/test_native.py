@@ -14,6 +14,7 @@ import os
 import random
 import struct
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -24,6 +25,7 @@ from bench import corpus, documents
 from collector import batch, native
 from collector.bulk import encode
 from collector.enrich import Context, Doc, EncodedDoc
+from collector.parse.level import detect_level
 from collector.retention.rules import RetentionConfig, RulesHolder
 from collector.wire import MAX_NS
 from tests.collector.wirelines import body, log, source
@@ -377,3 +379,58 @@ def test_native_switch(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> N
     assert native.load() is module
     monkeypatch.delenv(native.ENV)
     assert native.load() is module
+
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+def _corpus_lines() -> list[str]:
+    """Every line of the parser corpus (tests/corpus/*.log): real logs of many programs."""
+    lines: list[str] = []
+    for path in sorted(CORPUS.glob("*.log")):
+        lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return lines
+
+
+@pytest.mark.parametrize("parser", ["auto", "plain", "logfmt", "nginx"])
+def test_parser_corpus_is_identical(
+    parser: str, module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real log lines of tests/corpus, under the detection and under hints."""
+    messages = _corpus_lines()
+    raw = body(source(hints={"parser": parser}), *lines_of(messages))
+    decoded, made = both(module, raw, monkeypatch)
+    assert len(decoded.docs) == len(messages)
+    assert made >= len(messages) // 2
+
+
+_TOKENS = [
+    "INFO", "INFO:", "info", "[ERROR]", "[error]:", "<warn>", "(Debug)", "daemon.err",
+    "local3.warning", "kern.info:", "2026-11-27", "10:11:12.123", "[main]", "[req-1 - -]",
+    "-", "|", "#", "RAS", "KERNEL", "Jan", "Tue", "Janitor", "host-1", "instruction",
+    "failed,", "error", "ERROR", "WARNING", "WARNINGS", "Error:", "ValueError:",
+    "java.lang.IllegalStateException:", "Traceback", "(most", "recent", "call", "last):",
+    "panic:", "E0102", "I1234", "05-14", "09:12:03.512", "1234", "E", "W/Tag:", "D/Tag(",
+    "123):", "<3>", "<8>", "[W]", "<E>", "/var/log/error", "com.acme.error.Handler",
+    "error=1", "error-x", "error.go", "FATAL:", "a.b", "x=1", "CRITICAL", "TRACE1", "[",
+    "user.notice", "authpriv.crit", "myhost", "12.5", "@x", "::", "Caused", "by:", "x" * 70,
+]  # fmt: skip
+
+
+def test_plain_text_levels_are_python_s(module: ModuleType) -> None:
+    """The native level finder gives detect_level's answer (or leaves the line to it), on
+    the corpora and on random headers made of level words, times, ids and separators."""
+    rnd = random.Random(7)
+    lines = _corpus_lines() + corpus.lines(3000)
+    alphabet = 'IWEFVDAT iwefrornacebl0123456789 \t\n[]<>()/:.-_@$=#|\\",;'
+    for _ in range(30000):
+        words = [rnd.choice(_TOKENS) for _ in range(rnd.randrange(1, 9))]
+        noise = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(8)))
+        lines.append(rnd.choice([" ", "  ", "\t", ""]).join(words) + rnd.choice(["", noise]))
+    answered = 0
+    for line in lines:
+        ok, level = module.plain_level(line)
+        if ok:
+            answered += 1
+            assert level == detect_level(line), line
+    assert answered >= len(lines) * 0.95

@@ -67,7 +67,11 @@ pub fn number(text: &str) -> Option<Num> {
 /// exponent without zero padding (`1e-6`).
 pub fn write_float(out: &mut Vec<u8>, f: f64) {
     if f == 0.0 {
-        out.extend_from_slice(if f.is_sign_negative() { b"-0.0" } else { b"0.0" });
+        out.extend_from_slice(if f.is_sign_negative() {
+            b"-0.0"
+        } else {
+            b"0.0"
+        });
         return;
     }
     let mut buf = ryu::Buffer::new();

@@ -8,6 +8,7 @@
 //! handler, in its place in the batch, so the result is the same either way.
 
 mod json;
+mod level;
 mod parse;
 
 use std::borrow::Cow;
@@ -26,7 +27,14 @@ const MAX_SEQ: u64 = 1 << 31;
 const LOG_START: &[u8] = b"{\"kind\":\"log\",";
 const EXCEPTION_GROUP: &str = "  + Exception Group Traceback (most recent call last):";
 /// The levels in the order of the places the handler gives (None first).
-const LEVELS: [&str; 6] = [parse::TRACE, parse::DEBUG, parse::INFO, parse::WARN, parse::ERROR, parse::FATAL];
+const LEVELS: [&str; 6] = [
+    parse::TRACE,
+    parse::DEBUG,
+    parse::INFO,
+    parse::WARN,
+    parse::ERROR,
+    parse::FATAL,
+];
 
 #[derive(Clone, Copy)]
 enum Hint {
@@ -93,9 +101,11 @@ fn wire_log(raw: &[u8]) -> Option<WireLog<'_>> {
 
 /// ASCII without the separators 0x1c-0x1f, which Python's `\s` takes and Rust's does not.
 fn ascii_clean(text: &str) -> bool {
-    text.bytes().all(|b| b < 0x80 && !(0x1c..=0x1f).contains(&b))
+    text.bytes()
+        .all(|b| b < 0x80 && !(0x1c..=0x1f).contains(&b))
 }
 
+#[allow(clippy::large_enum_variant)] // one per line, never stored
 enum Got {
     Done(Parsed),
     /// Plain text, its level by collector.parse.level.detect_level; with a flag.
@@ -125,7 +135,11 @@ fn dispatch(text: &str, hint: Hint) -> Res<Got> {
             None => Got::Plain(Some("parse_failed:logfmt")),
         }),
         Hint::Nginx | Hint::Apache => {
-            let name = if matches!(hint, Hint::Nginx) { "nginx" } else { "apache" };
+            let name = if matches!(hint, Hint::Nginx) {
+                "nginx"
+            } else {
+                "apache"
+            };
             if let Some(parsed) = parse::parse_access(text, Some(name))? {
                 return Ok(Got::Done(parsed));
             }
@@ -146,11 +160,13 @@ fn dispatch(text: &str, hint: Hint) -> Res<Got> {
             Ok(Got::Plain(Some(flag)))
         }
         Hint::Auto => {
-            let Some(first) = first else { return Ok(Got::Plain(None)) };
-            if first.is_ascii_whitespace() || first == 0x0b {
-                if text.trim_start_matches(parse::py_space).starts_with('{') {
-                    return Err(Bail);
-                }
+            let Some(first) = first else {
+                return Ok(Got::Plain(None));
+            };
+            if (first.is_ascii_whitespace() || first == 0x0b)
+                && text.trim_start_matches(parse::py_space).starts_with('{')
+            {
+                return Err(Bail);
             }
             if text.contains("] \"") {
                 if let Some(parsed) = parse::parse_access(text, None)? {
@@ -159,7 +175,9 @@ fn dispatch(text: &str, hint: Hint) -> Res<Got> {
             }
             let b = text.as_bytes();
             if first.is_ascii_digit() {
-                if b.get(4) == Some(&b'/') && b.get(7) == Some(&b'/') && b.get(19..21) == Some(b" [")
+                if b.get(4) == Some(&b'/')
+                    && b.get(7) == Some(&b'/')
+                    && b.get(19..21) == Some(b" [")
                 {
                     return Err(Bail); // an nginx error log line
                 }
@@ -208,7 +226,11 @@ fn log_id(source: &Source, stream: &str, ts: u64, seq: u64, out: &mut Vec<u8>) {
     let mut raw = [0u8; 16];
     raw[..8].copy_from_slice(&ts.to_be_bytes());
     if seq == 0 {
-        let suffix = if stream == "stdout" { &source.suffix_stdout } else { &source.suffix_stderr };
+        let suffix = if stream == "stdout" {
+            &source.suffix_stdout
+        } else {
+            &source.suffix_stderr
+        };
         raw[8..].copy_from_slice(suffix);
     } else {
         let mut hasher = Blake2bVar::new(8).expect("8 is a valid blake2b size");
@@ -216,7 +238,9 @@ fn log_id(source: &Source, stream: &str, ts: u64, seq: u64, out: &mut Vec<u8>) {
         hasher.update(stream.as_bytes());
         hasher.update(b"\x1f");
         hasher.update(itoa::Buffer::new().format(seq).as_bytes());
-        hasher.finalize_variable(&mut raw[8..]).expect("8 bytes asked, 8 given");
+        hasher
+            .finalize_variable(&mut raw[8..])
+            .expect("8 bytes asked, 8 given");
     }
     b64_16(&raw, out);
 }
@@ -485,12 +509,18 @@ fn decode(
     detect_level: &Bound<'_, PyAny>,
 ) -> PyResult<(usize, usize)> {
     let mut sources: HashMap<u64, Source> = HashMap::new();
-    let mut clock = Clock { secs: 0, text: String::new() };
+    let mut clock = Clock {
+        secs: 0,
+        text: String::new(),
+    };
     let mut received = 0;
     let mut native = 0;
     let mut out: Vec<u8> = Vec::with_capacity(2048);
     for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
-        if raw.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)) {
+        if raw
+            .iter()
+            .all(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        {
             continue; // empty or blank (bytes.isspace)
         }
         received += 1;
@@ -503,6 +533,8 @@ fn decode(
                     Ok(Got::Plain(flag)) => {
                         let level = if text.starts_with(EXCEPTION_GROUP) {
                             Some(Some(parse::ERROR))
+                        } else if let Ok(level) = level::detect_level(text) {
+                            Some(level)
                         } else {
                             static_level(&detect_level.call1((text,))?)?
                         };
@@ -517,8 +549,7 @@ fn decode(
                 };
                 if let Some(parsed) = parsed {
                     out.clear();
-                    if let Some(at) = write_doc(&mut out, &mut clock, source, &log, text, &parsed)
-                    {
+                    if let Some(at) = write_doc(&mut out, &mut clock, source, &log, text, &parsed) {
                         let split = memchr::memchr(b'\n', &out).unwrap_or(0);
                         // The id sits between `"_id":"` and `"}}` at the end of the action.
                         let id = std::str::from_utf8(&out[split - 25..split - 3]).unwrap_or("");
@@ -548,8 +579,19 @@ fn decode(
     Ok((received, native))
 }
 
+/// collector.parse.level.detect_level of `text` as this module finds it: (True, the
+/// level or None), or (False, None) for text it leaves to the Python function.
+#[pyfunction]
+fn plain_level(text: &str) -> (bool, Option<&'static str>) {
+    match level::detect_level(text) {
+        Ok(found) => (true, found),
+        Err(Bail) => (false, None),
+    }
+}
+
 #[pymodule]
 fn logpipe_collector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
+    m.add_function(wrap_pyfunction!(plain_level, m)?)?;
     Ok(())
 }

@@ -61,7 +61,7 @@ pub const ERROR: &str = "error";
 pub const FATAL: &str = "fatal";
 
 /// collector.parse.level._NAMES
-fn level_name(word: &str) -> Option<&'static str> {
+pub fn level_name(word: &str) -> Option<&'static str> {
     Some(match word {
         "trace" | "trc" | "trce" | "verbose" | "finer" | "finest" | "v" | "t" => TRACE,
         "trace1" | "trace2" | "trace3" | "trace4" | "trace5" | "trace6" | "trace7" | "trace8" => {
@@ -71,9 +71,7 @@ fn level_name(word: &str) -> Option<&'static str> {
         "info" | "inf" | "information" | "informational" | "notice" | "i" => INFO,
         "warn" | "warning" | "wrn" | "w" => WARN,
         "error" | "err" | "eror" | "severe" | "e" => ERROR,
-        "fatal" | "ftl" | "critical" | "crit" | "panic" | "dpanic" | "emerg" | "emergency" => {
-            FATAL
-        }
+        "fatal" | "ftl" | "critical" | "crit" | "panic" | "dpanic" | "emerg" | "emergency" => FATAL,
         "alert" | "f" | "a" => FATAL,
         _ => return None,
     })
@@ -129,11 +127,41 @@ pub fn normalise_level(value: &Value) -> Option<&'static str> {
 }
 
 const ROLES: [&[&str]; 5] = [
-    &["msg", "message", "@message", "log", "event", "short_message"],
-    &["level", "lvl", "severity", "log.level", "levelname", "level_name", "loglevel", "at"],
+    &[
+        "msg",
+        "message",
+        "@message",
+        "log",
+        "event",
+        "short_message",
+    ],
+    &[
+        "level",
+        "lvl",
+        "severity",
+        "log.level",
+        "levelname",
+        "level_name",
+        "loglevel",
+        "at",
+    ],
     &["logger", "logger_name", "loggerName", "log.logger", "name"],
-    &["trace_id", "traceId", "trace.id", "traceid", "dd.trace_id", "otelTraceID"],
-    &["span_id", "spanId", "span.id", "spanid", "dd.span_id", "otelSpanID"],
+    &[
+        "trace_id",
+        "traceId",
+        "trace.id",
+        "traceid",
+        "dd.trace_id",
+        "otelTraceID",
+    ],
+    &[
+        "span_id",
+        "spanId",
+        "span.id",
+        "spanid",
+        "dd.span_id",
+        "otelSpanID",
+    ],
 ];
 
 /// collector.parse.structured.RECORD_KEYS
@@ -158,7 +186,9 @@ pub fn structured(mut fields: Fields, parser: &'static str) -> Res<Parsed> {
     let mut taken: [Option<&'static str>; 5] = [None; 5];
     for (role, keys) in ROLES.iter().enumerate() {
         for key in keys.iter() {
-            let Some(value) = fields.get(*key) else { continue };
+            let Some(value) = fields.get(*key) else {
+                continue;
+            };
             let fits = match role {
                 0 => match value {
                     Value::String(s) => {
@@ -197,7 +227,12 @@ pub fn structured(mut fields: Fields, parser: &'static str) -> Res<Parsed> {
         fields.shift_remove(*key);
     }
     {
-        if taken[0].is_some() && parsed.message.as_deref().is_some_and(|m| m.contains('\x1b')) {
+        if taken[0].is_some()
+            && parsed
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains('\x1b'))
+        {
             return Err(Bail); // colour codes in a JSON string: strip_ansi's job
         }
         if let Some(Value::Object(log)) = fields.get_mut("log") {
@@ -233,7 +268,9 @@ pub fn parse_json(text: &str) -> Res<Parsed> {
         return Err(Bail); // serde_json's own marker key would read as a number
     }
     let value: Value = serde_json::from_str(text).map_err(|_| Bail)?;
-    let Value::Object(fields) = value else { return Err(Bail) };
+    let Value::Object(fields) = value else {
+        return Err(Bail);
+    };
     if !fields.values().all(crate::json::numbers_ok) {
         return Err(Bail);
     }
@@ -312,7 +349,9 @@ pub fn parse_logfmt(line: &str, strict: bool) -> Res<Option<Parsed>> {
     if line.contains('\\') {
         return Err(Bail);
     }
-    let Some((fields, pairs, bare)) = split_by_quotes(line) else { return Ok(None) };
+    let Some((fields, pairs, bare)) = split_by_quotes(line) else {
+        return Ok(None);
+    };
     if pairs == 0 {
         return Ok(None);
     }
@@ -365,7 +404,8 @@ fn octet(s: &str) -> bool {
         2 => (b'1'..=b'9').contains(&b[0]) && b[1].is_ascii_digit(),
         3 => {
             b.iter().all(u8::is_ascii_digit)
-                && (b[0] == b'1' || (b[0] == b'2' && (b[1] < b'5' || (b[1] == b'5' && b[2] <= b'5'))))
+                && (b[0] == b'1'
+                    || (b[0] == b'2' && (b[1] < b'5' || (b[1] == b'5' && b[2] <= b'5'))))
         }
         _ => false,
     }
@@ -407,7 +447,11 @@ fn parse_request(http: &mut Http, request: &str) {
     let parts: Vec<&str> = request.split(' ').collect();
     if parts.len() == 3 && parts[2].starts_with("HTTP/") {
         let version = &parts[2][5..];
-        http.version = if version.is_empty() { None } else { Some(version.to_owned()) };
+        http.version = if version.is_empty() {
+            None
+        } else {
+            Some(version.to_owned())
+        };
     } else if parts.len() != 2 {
         return;
     }
@@ -435,20 +479,30 @@ fn dash_none(value: &str) -> Option<String> {
 /// nginx's and Apache's formats append beyond it bails). Ok(None): not an access line.
 pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Parsed>> {
     let s = line.as_bytes();
-    let Some((client_end, i)) = token(s, 0) else { return Ok(None) };
-    let Some((_, i)) = token(s, i) else { return Ok(None) };
+    let Some((client_end, i)) = token(s, 0) else {
+        return Ok(None);
+    };
+    let Some((_, i)) = token(s, i) else {
+        return Ok(None);
+    };
     let user_start = i;
-    let Some((user_end, i)) = token(s, i) else { return Ok(None) };
+    let Some((user_end, i)) = token(s, i) else {
+        return Ok(None);
+    };
     if s.get(i) != Some(&b'[') {
         return Ok(None);
     }
-    let Some(close) = memchr::memchr(b']', &s[i + 1..]) else { return Ok(None) };
+    let Some(close) = memchr::memchr(b']', &s[i + 1..]) else {
+        return Ok(None);
+    };
     let mut i = i + 1 + close + 1;
     if !s[i..].starts_with(b" \"") {
         return Ok(None);
     }
     let req_start = i + 2;
-    let Some(req_end) = quoted_end(s, req_start) else { return Ok(None) };
+    let Some(req_end) = quoted_end(s, req_start) else {
+        return Ok(None);
+    };
     i = req_end + 1;
     if !(s.len() >= i + 5
         && s[i] == b' '
@@ -460,10 +514,9 @@ pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Pars
     let status: u64 = line[i + 1..i + 4].parse().map_err(|_| Bail)?;
     i += 5;
     let size_start = i;
-    let body_bytes;
-    if s.get(i) == Some(&b'-') {
+    let body_bytes = if s.get(i) == Some(&b'-') {
         i += 1;
-        body_bytes = None;
+        None
     } else {
         while i < s.len() && s[i].is_ascii_digit() {
             i += 1;
@@ -472,8 +525,8 @@ pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Pars
         if n == 0 || n > 18 {
             return Ok(None);
         }
-        body_bytes = Some(line[size_start..i].parse::<u64>().map_err(|_| Bail)?);
-    }
+        Some(line[size_start..i].parse::<u64>().map_err(|_| Bail)?)
+    };
     if i < s.len() && !is_ws(s[i]) {
         return Ok(None);
     }
@@ -497,7 +550,11 @@ pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Pars
     if rest_start < s.len() {
         return Err(Bail); // forwarded-for, request time: Python reads them
     }
-    let mut http = Http { status_code: Some(status), body_bytes, ..Http::default() };
+    let mut http = Http {
+        status_code: Some(status),
+        body_bytes,
+        ..Http::default()
+    };
     parse_request(&mut http, &line[req_start..req_end]);
     if let Some(((rs, re), (a_s, ae))) = quoted {
         http.referrer = dash_none(&line[rs..re]);
@@ -513,7 +570,11 @@ pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Pars
     if user != "-" {
         attributes.insert("user".to_owned(), Value::String(user.to_owned()));
     }
-    let parser = parser.unwrap_or(if size_dash || quoted.is_none() { "apache" } else { "access" });
+    let parser = parser.unwrap_or(if size_dash || quoted.is_none() {
+        "apache"
+    } else {
+        "access"
+    });
     let mut parsed = Parsed::new(parser);
     parsed.level = Some(if status < 400 {
         INFO
