@@ -34,9 +34,16 @@ COMPOSE_NAMES = frozenset(
         "LOGPIPE_INGEST_TLS_PORT",
     }
 )
-# Read by .ci/services, .ci/install and .ci/up.
+# Read by .ci/services, .ci/install and .ci/up; LOGPIPE_REQUIRE_NATIVE by .ci/check and
+# the tests (the compiled hot path's tests fail instead of skipping without it).
 CI_NAMES = frozenset(
-    {"LOGPIPE_ES_VERSION", "LOGPIPE_ES_PORT", "LOGPIPE_ES_HEAP", "LOGPIPE_SERVICES_DIR"}
+    {
+        "LOGPIPE_ES_VERSION",
+        "LOGPIPE_ES_PORT",
+        "LOGPIPE_ES_HEAP",
+        "LOGPIPE_SERVICES_DIR",
+        "LOGPIPE_REQUIRE_NATIVE",
+    }
 )
 # Whole families of tooling variables: tests, benchmarks, .ci scripts, .ci/up's ports.
 TOOLING_PREFIXES = ("LOGPIPE_TEST_", "LOGPIPE_BENCH_", "LOGPIPE_CI_", "LOGPIPE_DEMO_")
