@@ -434,3 +434,49 @@ def test_plain_text_levels_are_python_s(module: ModuleType) -> None:
             answered += 1
             assert level == detect_level(line), line
     assert answered >= len(lines) * 0.95
+
+
+def test_escapes_at_every_position_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each character JSON escapes, at every place of short and long strings, in a plain
+    message and inside a JSON record."""
+    specials = ['"', "\\", "\n", "\t", "\x00", "\x01", "\x08", "\x0c", "\x19", "\x7f", "é", "😀"]
+    messages = []
+    for char in specials:
+        for before in range(18):
+            for after in (0, 3, 11):
+                text = "a" * before + char + "b" * after
+                messages.append(text)
+                messages.append(orjson.dumps({"msg": "m", "k": text}).decode())
+    _, made = both(module, body(source(), *lines_of(messages)), monkeypatch)
+    assert made >= len(messages) * 0.9
+
+
+def test_text_beyond_ascii_is_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines with non-ASCII text or Python-only whitespace (U+00A0, U+3000, 0x1c-0x1f)
+    under the detection and the logfmt hint: logfmt and plain text stay native."""
+    messages = [
+        "Benutzer angemeldet: Jürgen",
+        "ERROR échec de la connexion",
+        'level=info msg="größe überschritten" user=jörg',
+        "level=info\u00a0msg=x other=1",
+        "level=warn\u3000msg=y a=b",
+        "a=1\x1cb=2 c=3",
+        "plain\x1dtext INFO",
+        "é=1 b=2",
+        "\u0661\u0662\u0663 unicode digits first",
+        '\u00a0{"msg": 1}',
+        "\u3000 indented",
+        'x - - [d] "GET /ü HTTP/1.1" 200 1 "-" "-"',
+        '\u0661.\u0662.\u0663.\u0664 - - [d] "GET / HTTP/1.1" \u0662\u0660\u0660 1',
+        "[Tue Jan 02 2024] [error] [pid 1] ünïcode",
+        "日本語のログ行 WARN",
+    ]
+    for parser in ("auto", "logfmt", "plain"):
+        raw = body(source(hints={"parser": parser}), *lines_of(messages))
+        decoded, made = both(module, raw, monkeypatch)
+        assert len(decoded.docs) == len(messages)
+        assert made >= 7

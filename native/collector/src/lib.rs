@@ -105,6 +105,10 @@ fn ascii_clean(text: &str) -> bool {
         .all(|b| b < 0x80 && !(0x1c..=0x1f).contains(&b))
 }
 
+fn ws_or_separator(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f)
+}
+
 #[allow(clippy::large_enum_variant)] // one per line, never stored
 enum Got {
     Done(Parsed),
@@ -129,6 +133,28 @@ fn dispatch(text: &str, hint: Hint) -> Res<Got> {
             _ => Err(Bail),
         },
         Hint::Plain => Ok(Got::Plain(None)),
+        // logfmt reads any text as Python does (its whitespace is Python's).
+        Hint::Logfmt if !ascii_clean(text) => Ok(match parse::parse_logfmt(text, false)? {
+            Some(parsed) => Got::Done(parsed),
+            None => Got::Plain(Some("parse_failed:logfmt")),
+        }),
+        // Other text: what the regexes' `\s`, `\d` and positions would make of it is
+        // Python's to say, unless it can only be logfmt or plain text.
+        Hint::Auto if !ascii_clean(text) => {
+            let c = first.unwrap_or(b' ');
+            if c >= 0x80 || ws_or_separator(c) || c.is_ascii_digit() || c == b'[' {
+                return Err(Bail);
+            }
+            if text.contains("] \"") {
+                return Err(Bail);
+            }
+            if text.contains('=') {
+                if let Some(parsed) = parse::parse_logfmt(text, true)? {
+                    return Ok(Got::Done(parsed));
+                }
+            }
+            Ok(Got::Plain(None))
+        }
         _ if !ascii_clean(text) => Err(Bail),
         Hint::Logfmt => Ok(match parse::parse_logfmt(text, false)? {
             Some(parsed) => Got::Done(parsed),
