@@ -13,6 +13,7 @@ mod parse;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
@@ -306,8 +307,9 @@ impl Clock {
     fn write(&mut self, ns: u64, out: &mut Vec<u8>) {
         let secs = ns / 1_000_000_000;
         if secs != self.secs || self.text.is_empty() {
+            let text = second(secs); // first: a panic leaves the clock as it was
+            self.text = text;
             self.secs = secs;
-            self.text = second(secs);
         }
         out.extend_from_slice(self.text.as_bytes());
         out.push(b'.');
@@ -554,12 +556,15 @@ fn decode(
         if let Some(log) = wire_log(raw) {
             if let Some(source) = sources.get(&log.src) {
                 let text: &str = &log.message;
-                let parsed = match dispatch(text, source.hint) {
-                    Ok(Got::Done(parsed)) => Some(parsed),
-                    Ok(Got::Plain(flag)) => {
+                // A bug here must cost no line: a panic sends the line to Python.
+                let got = catch_unwind(AssertUnwindSafe(|| dispatch(text, source.hint)));
+                let parsed = match got {
+                    Ok(Ok(Got::Done(parsed))) => Some(parsed),
+                    Ok(Ok(Got::Plain(flag))) => {
+                        let native_level = catch_unwind(|| level::detect_level(text));
                         let level = if text.starts_with(EXCEPTION_GROUP) {
                             Some(Some(parse::ERROR))
-                        } else if let Ok(level) = level::detect_level(text) {
+                        } else if let Ok(Ok(level)) = native_level {
                             Some(level)
                         } else {
                             static_level(&detect_level.call1((text,))?)?
@@ -571,11 +576,14 @@ fn decode(
                             parsed
                         })
                     }
-                    Err(Bail) => None,
+                    Ok(Err(Bail)) | Err(_) => None,
                 };
                 if let Some(parsed) = parsed {
                     out.clear();
-                    if let Some(at) = write_doc(&mut out, &mut clock, source, &log, text, &parsed) {
+                    let written = catch_unwind(AssertUnwindSafe(|| {
+                        write_doc(&mut out, &mut clock, source, &log, text, &parsed)
+                    }));
+                    if let Ok(Some(at)) = written {
                         let split = memchr::memchr(b'\n', &out).unwrap_or(0);
                         // The id sits between `"_id":"` and `"}}` at the end of the action.
                         let id = std::str::from_utf8(&out[split - 25..split - 3]).unwrap_or("");
