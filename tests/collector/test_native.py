@@ -196,6 +196,18 @@ def test_access_and_error_logs_are_identical(
         '1.2.3.4 - - [x] "GET / HTTP/1.1" 2000 1 "-" "-"',
         '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "5.6.7.8" rt=0.012',
         '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" 0.250',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "-"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" ""',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "10.1.1.1, 10.2.2.2"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "-" rt=0.123 uct="0.000"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "-" 0.001 0.002',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" request_time=12.5',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" 1234567890.1 rt=.5 9.1234567891',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua"0.5',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" rt=rt=0.1 "1.2" x',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "unterminated 0.3',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 0.7',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 - "-" "ua" "fwd" 999999999.999999999',
         '1.2.3.4  - - [x] "GET / HTTP/1.1" 200 1',
         '1.2.3.4\t- - [x] "GET / HTTP/1.1" 200 1',
         '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-"',
@@ -205,9 +217,11 @@ def test_access_and_error_logs_are_identical(
         "[Tue Jan 02 03:04:05 2024] [core:error] [pid 7:tid 9] [client 1.2.3.4:5] AH00037: x",
         "[Tue Jan 02 03:04:05 2024] [info] just text",
     ]
-    decoded, made = both(module, body(source(), *lines_of(messages)), monkeypatch)
-    assert len(decoded.docs) == len(messages)
-    assert made >= 20
+    for parser in ("auto", "nginx", "apache"):
+        raw = body(source(hints={"parser": parser}), *lines_of(messages))
+        decoded, made = both(module, raw, monkeypatch)
+        assert len(decoded.docs) == len(messages)
+        assert made >= 30
 
 
 @pytest.mark.parametrize("parser", ["auto", "json", "logfmt", "nginx", "apache", "plain"])

@@ -333,7 +333,7 @@ fn opt_str_field(out: &mut Vec<u8>, first: &mut bool, key: &[u8], value: &Option
     }
 }
 
-/// collector.enrich._http_fields (without a duration: those lines are Python's).
+/// collector.enrich._http_fields (the duration goes into `event`, written before).
 fn write_http(out: &mut Vec<u8>, http: &parse::Http) {
     let has_request = http.method.is_some() || http.referrer.is_some();
     let has_response = http.status_code.is_some() || http.body_bytes.is_some();
@@ -412,7 +412,16 @@ fn write_doc(
     out.extend_from_slice(b"\",");
     out.extend_from_slice(&source.head);
     out.extend_from_slice(b",\"event\":");
-    out.extend_from_slice(&place.event);
+    match parsed.http.as_ref().and_then(|h| h.duration_ns) {
+        // {**event, "duration": ns}: the shared `event` with one key more.
+        Some(ns) => {
+            out.extend_from_slice(&place.event[..place.event.len() - 1]);
+            out.extend_from_slice(b",\"duration\":");
+            out.extend_from_slice(itoa::Buffer::new().format(ns).as_bytes());
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(&place.event),
+    }
     out.extend_from_slice(b",\"data_stream\":");
     out.extend_from_slice(&place.data_stream);
     out.extend_from_slice(b",\"message\":");

@@ -22,6 +22,7 @@ pub struct Http {
     pub referrer: Option<String>,
     pub user_agent: Option<String>,
     pub client_ip: Option<String>,
+    pub duration_ns: Option<u64>,
 }
 
 pub struct Parsed {
@@ -467,6 +468,44 @@ fn parse_request(http: &mut Http, request: &str) {
     http.path = url_path(url);
 }
 
+/// collector.parse.access._extras: what nginx's formats append (a quoted forwarded-for
+/// address, a request time); true if something nginx-only was there.
+fn extras(http: &mut Http, attributes: &mut Fields, rest: &str) -> bool {
+    let b = rest.as_bytes();
+    let mut found = false;
+    // \s+"(QUOTED)" at the start
+    let mut i = 0;
+    while i < b.len() && is_ws(b[i]) {
+        i += 1;
+    }
+    if i > 0 && b.get(i) == Some(&b'"') {
+        if let Some(end) = quoted_end(b, i + 1) {
+            found = true;
+            let value = &rest[i + 1..end];
+            if value != "-" && !value.is_empty() {
+                attributes.insert("forwarded_for".to_owned(), Value::String(value.to_owned()));
+            }
+        }
+    }
+    // (?<!\S)(?:rt=|request_time=)?(\d{1,9}\.\d{1,9})(?!\S): the first such token
+    let digits = |t: &str| (1..=9).contains(&t.len()) && t.bytes().all(|c| c.is_ascii_digit());
+    for token in rest.split(|c: char| c.is_ascii() && is_ws(c as u8)) {
+        let number = token
+            .strip_prefix("rt=")
+            .or_else(|| token.strip_prefix("request_time="))
+            .unwrap_or(token);
+        if let Some((whole, frac)) = number.split_once('.') {
+            if digits(whole) && digits(frac) {
+                let whole: u64 = whole.parse().unwrap_or(0);
+                let frac: u64 = format!("{frac:0<9}").parse().unwrap_or(0);
+                http.duration_ns = Some(whole * 1_000_000_000 + frac);
+                return true;
+            }
+        }
+    }
+    found
+}
+
 fn dash_none(value: &str) -> Option<String> {
     if value == "-" || value.is_empty() {
         None
@@ -547,9 +586,6 @@ pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Pars
         Some((_, (_, agent_end))) => agent_end + 1,
         None => i,
     };
-    if rest_start < s.len() {
-        return Err(Bail); // forwarded-for, request time: Python reads them
-    }
     let mut http = Http {
         status_code: Some(status),
         body_bytes,
@@ -570,11 +606,16 @@ pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Pars
     if user != "-" {
         attributes.insert("user".to_owned(), Value::String(user.to_owned()));
     }
-    let parser = parser.unwrap_or(if size_dash || quoted.is_none() {
+    let rest = &line[rest_start..];
+    let nginx_sign = !rest.is_empty() && extras(&mut http, &mut attributes, rest);
+    let server = if size_dash || quoted.is_none() {
         "apache"
+    } else if nginx_sign {
+        "nginx"
     } else {
         "access"
-    });
+    };
+    let parser = parser.unwrap_or(server);
     let mut parsed = Parsed::new(parser);
     parsed.level = Some(if status < 400 {
         INFO
