@@ -34,6 +34,8 @@ COPY logpipe/ logpipe/
 # The Kibana saved objects that `logpipe-collector setup --kibana-url` imports: installed
 # as the package data collector/dashboards/.
 COPY dashboards/ dashboards/
+# The collector's compiled hot path (native/collector) is not built here (no Rust in the
+# image's build): the image's collector runs the Python path, the same documents.
 # pip and setuptools are build tools: they leave with this stage.
 RUN /opt/logpipe/bin/pip install --no-deps --no-build-isolation . \
  && /opt/logpipe/bin/pip uninstall --yes --quiet setuptools pip \

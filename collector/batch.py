@@ -14,13 +14,17 @@ typed fields and time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
+from collector import native
 from collector.deadletter import unreadable_line
-from collector.enrich import Context, Doc, event_document, gap_document, log_document
+from collector.enrich import Context, Doc, EncodedDoc, event_document, gap_document, log_document
 from collector.parse import parse
+from collector.parse.level import detect_level
 from collector.rules.document import Tallies, fitted_document, ruled_document
 from collector.rules.engine import Plan
 from collector.wire import MAX_NS, Event, Gap, LineError, Log, LogFields, Source, read_line
@@ -77,23 +81,52 @@ def _out_of_range(line: Log | LogFields | Event | Gap) -> str | None:
 
 
 def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False) -> Decoded:
-    """Validate, parse and enrich every line of `body`."""
+    """Validate, parse and enrich every line of `body`.
+
+    With the compiled hot path installed (collector/native.py) and no parsing rules in
+    force, it makes the documents of the lines it reads and hands every other line to
+    the same per-line code as below, in its place: the documents are the same.
+    """
     out = Decoded()
-    docs = out.docs
-    sources: dict[int, Source] = {}
+    take = _lines(out, ctx, ingested, keep_original)
+    module = native.MODULE
+    if module is not None and not ctx.parsing.engine:
+
+        def handler(raw: bytes, number: int) -> tuple[int, tuple[Any, ...] | None] | None:
+            source = take(raw, number)
+            if source is None:
+                return None
+            return source.src, native.source_parts(source, ctx, ingested)
+
+        out.received, _ = module.decode(body, out.docs, EncodedDoc, handler, detect_level)
+        return out
     received = 0
-    engine = ctx.parsing.engine
-    ruled = bool(engine)  # once per batch: without rules a line pays one local test
-    plans: dict[int, Plan] = {}  # per src: the rules its container's lines may get
     for number, raw in enumerate(body.split(b"\n"), start=1):
         if not raw or raw.isspace():
             continue
         received += 1
+        take(raw, number)
+    out.received = received
+    return out
+
+
+def _lines(
+    out: Decoded, ctx: Context, ingested: str, keep_original: bool
+) -> Callable[[bytes, int], Source | None]:
+    """The reader of one non-blank line of a batch: its document, dead letter or error
+    goes into `out`; a ``source`` line is returned (later lines refer to it)."""
+    docs = out.docs
+    sources: dict[int, Source] = {}
+    engine = ctx.parsing.engine
+    ruled = bool(engine)  # once per batch: without rules a line pays one local test
+    plans: dict[int, Plan] = {}  # per src: the rules its container's lines may get
+
+    def take(raw: bytes, number: int) -> Source | None:
         try:
             line, bad_utf8 = read_line(raw)
         except ValidationError as exc:
             _reject(out, raw, number, describe(exc), ingested, ctx)
-            continue
+            return None
         if type(line) is LogFields or type(line) is Log:  # nearly every line: inlined
             source = sources.get(line.src)
             if source is not None and line.ts <= MAX_NS:
@@ -109,14 +142,14 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
                                 if bad_utf8:
                                     parsed.flags.append("invalid_utf8")
                                 docs.append(log_document(source, line, parsed, ctx, ingested))
-                                continue
+                                return None
                             if plan.fast is not None and not parsed.attributes:
                                 doc = fitted_document(
                                     engine, plan.fast, source, line, parsed, ctx, ingested, bad_utf8
                                 )
                                 if doc is not None:
                                     docs.append(doc)
-                                    continue
+                                    return None
                         doc = ruled_document(
                             engine,
                             out.rules,
@@ -131,16 +164,16 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
                         )
                         if doc is not None:
                             docs.append(doc)
-                        continue
+                        return None
                 parsed = parse(line.message, source.hints.parser, keep_original)
                 if bad_utf8:
                     parsed.flags.append("invalid_utf8")
                 docs.append(log_document(source, line, parsed, ctx, ingested))
-                continue
+                return None
         if isinstance(line, Source):
             sources[line.src] = line
             plans.pop(line.src, None)
-            continue
+            return line
         source = sources.get(line.src)
         if source is None:
             unknown = f"src {line.src} not declared by an earlier 'source' line"
@@ -149,8 +182,9 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
             _reject(out, raw, number, problem, ingested, ctx)
         else:
             docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
-    out.received = received
-    return out
+        return None
+
+    return take
 
 
 def _reject(

@@ -323,7 +323,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def names() -> envnames.Names:
     """The environment names of the collector's settings."""
-    return envnames.settings_names("logpipe-collector", CollectorConfig, ["LOGPIPE_CONFIG"])
+    extra = ["LOGPIPE_CONFIG", "LOGPIPE_NATIVE"]  # the config file; collector/native.py
+    return envnames.settings_names("logpipe-collector", CollectorConfig, extra)
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:

@@ -35,7 +35,7 @@ COMPOSE_NAMES = frozenset(
     }
 )
 # Read by .ci/services, .ci/install and .ci/up; LOGPIPE_REQUIRE_NATIVE by .ci/check and
-# the tests of the shipper's compiled reading path (they fail, not skip, without it).
+# the tests of the compiled hot paths (they fail, not skip, without it).
 CI_NAMES = frozenset(
     {
         "LOGPIPE_ES_VERSION",

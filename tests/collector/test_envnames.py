@@ -43,6 +43,8 @@ def test_names_that_are_not_mistakes() -> None:
         "LOGPIPE_TEST_ES_URL": "http://es:9200",
         "LOGPIPE_ES_VERSION": "9.2.0",
         "LOGPIPE_SERVICES_DIR": "/x",
+        "LOGPIPE_REQUIRE_NATIVE": "1",
+        "LOGPIPE_NATIVE": "0",
         "LOGPIPE_IMAGE": "logpipe:local",
         "LOGPIPE_BENCH_CODE": "head",
         "LOGPIPE_URL": "http://collector:8080",  # the logpipe command line's

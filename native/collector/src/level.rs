@@ -1,0 +1,483 @@
+//! collector.parse.level.detect_level for ASCII text (without 0x1c-0x1f, which Python's
+//! `\s` takes and the shapes below do not expect): each regex of level.py read the way
+//! sre reads it, possessive and atomic parts included. Other text bails.
+
+use crate::parse::{Bail, Res, DEBUG, ERROR, FATAL, INFO, WARN};
+
+const WINDOW: usize = 80;
+const SYSLOG: [&str; 8] = [FATAL, FATAL, FATAL, ERROR, WARN, INFO, INFO, DEBUG];
+const STARTS: [(&str, &str); 4] = [
+    ("Traceback (most recent call last):", ERROR),
+    ("Exception in thread ", ERROR),
+    ("Caused by: ", ERROR),
+    ("panic: ", FATAL),
+];
+const FACILITIES: [&str; 13] = [
+    "kern", "user", "mail", "daemon", "authpriv", "auth", "syslog", "lpr", "news", "uucp", "cron",
+    "ftp", "local",
+];
+const SEVERITIES: [&str; 9] = [
+    "emerg", "alert", "crit", "err", "warn", "warning", "notice", "info", "debug",
+];
+const MONTHS_DAYS: [&[u8; 3]; 18] = [
+    b"Jan", b"Jun", b"Jul", b"Feb", b"Mar", b"May", b"Apr", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+    b"Mon", b"Tue", b"Thu", b"Wed", b"Fri", b"Sat",
+];
+/// The level words of _WORD (searched in the lower-cased window).
+const WORDS: [&str; 15] = [
+    "trace",
+    "debug",
+    "info",
+    "notice",
+    "warn",
+    "warning",
+    "err",
+    "error",
+    "emerg",
+    "emergency",
+    "severe",
+    "crit",
+    "critical",
+    "fatal",
+    "panic",
+];
+
+/// `\s` on this text.
+fn ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// `\w` on this text.
+fn word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn name(word: &str) -> Option<&'static str> {
+    crate::parse::level_name(&word.to_ascii_lowercase())
+}
+
+/// A level name of more than one letter (_HEADER_WORDS), in any case.
+fn header_word(w: &[u8]) -> Option<&'static str> {
+    if w.len() < 2 {
+        return None;
+    }
+    name(std::str::from_utf8(w).ok()?)
+}
+
+pub fn detect_level(text: &str) -> Res<Option<&'static str>> {
+    let b = text.as_bytes();
+    if b.iter().any(|&c| c >= 0x80 || (0x1c..=0x1f).contains(&c)) {
+        return Err(Bail);
+    }
+    let Some(&first) = b.first() else {
+        return Ok(None);
+    };
+    if first.is_ascii_alphabetic() {
+        if let Some(level) = by_prefix(text) {
+            return Ok(Some(level));
+        }
+    } else if first == b'<' {
+        if b.len() >= 3 && (b'0'..=b'7').contains(&b[1]) && b[2] == b'>' {
+            return Ok(Some(SYSLOG[(b[1] - b'0') as usize]));
+        }
+    } else if first.is_ascii_digit() {
+        if let Some(letter) = logcat(b) {
+            return Ok(name(&(letter as char).to_string()));
+        }
+    } else if ws(first) {
+        return Ok(by_word(text));
+    }
+    Ok(by_header(b).or_else(|| by_word(text)))
+}
+
+/// `[^\s:(]+\s*(?:\(\s*\d+\))?:` from `q`: whether it matches.
+fn android_tag(b: &[u8], q: usize) -> bool {
+    let mut r = q;
+    while r < b.len() && !ws(b[r]) && b[r] != b':' && b[r] != b'(' {
+        r += 1;
+    }
+    if r == q {
+        return false;
+    }
+    while r < b.len() && ws(b[r]) {
+        r += 1;
+    }
+    if b.get(r) == Some(&b'(') {
+        let mut t = r + 1;
+        while t < b.len() && ws(b[t]) {
+            t += 1;
+        }
+        let digits = t;
+        while t < b.len() && b[t].is_ascii_digit() {
+            t += 1;
+        }
+        return t > digits && b.get(t) == Some(&b')') && b.get(t + 1) == Some(&b':');
+    }
+    b.get(r) == Some(&b':')
+}
+
+fn logcat_letter(b: u8) -> bool {
+    matches!(b, b'V' | b'D' | b'I' | b'W' | b'E' | b'F' | b'A')
+}
+
+fn digits_at(b: &[u8], at: usize, n: usize) -> bool {
+    b.len() >= at + n && b[at..at + n].iter().all(u8::is_ascii_digit)
+}
+
+/// _LOGCAT.match: the level letter of Android logcat's threadtime or time format.
+fn logcat(b: &[u8]) -> Option<u8> {
+    // (?:\d{4}-)? : only one way can go on (`dddd-` then `dd-` cannot both fit).
+    let mut p = if digits_at(b, 0, 4) && b.get(4) == Some(&b'-') {
+        5
+    } else {
+        0
+    };
+    // \d\d-\d\d \d\d:\d\d:\d\d\.\d+
+    let shape: &[Option<u8>] = &[
+        None,
+        None,
+        Some(b'-'),
+        None,
+        None,
+        Some(b' '),
+        None,
+        None,
+        Some(b':'),
+        None,
+        None,
+        Some(b':'),
+        None,
+        None,
+        Some(b'.'),
+    ];
+    for (i, want) in shape.iter().enumerate() {
+        let c = *b.get(p + i)?;
+        match want {
+            None if !c.is_ascii_digit() => return None,
+            Some(w) if c != *w => return None,
+            _ => {}
+        }
+    }
+    p += shape.len();
+    let start = p;
+    while p < b.len() && b[p].is_ascii_digit() {
+        p += 1;
+    }
+    if p == start {
+        return None;
+    }
+    if b.get(p) != Some(&b' ') {
+        return None;
+    }
+    // ` +\d+ +\d+ ([VDIWEFA]) `
+    let mut q = p;
+    let mut threadtime = true;
+    for _ in 0..2 {
+        let spaces = q;
+        while q < b.len() && b[q] == b' ' {
+            q += 1;
+        }
+        let digits = q;
+        while q < b.len() && b[q].is_ascii_digit() {
+            q += 1;
+        }
+        if digits == spaces || q == digits {
+            threadtime = false;
+            break;
+        }
+    }
+    if threadtime {
+        if let Some(&letter) = b.get(q + 1) {
+            if b[q] == b' ' && logcat_letter(letter) && b.get(q + 2) == Some(&b' ') {
+                return Some(letter);
+            }
+        }
+    }
+    // ` ([VDIWEFA])/tag...:`
+    let letter = *b.get(p + 1)?;
+    (logcat_letter(letter) && b.get(p + 2) == Some(&b'/') && android_tag(b, p + 3))
+        .then_some(letter)
+}
+
+/// _EXCEPTION.match: a dotted name ending in `...Error` or `...Exception`, then `:` or
+/// the end of the line.
+fn exception(b: &[u8]) -> bool {
+    let ident_start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b'$';
+    let mut p = 0;
+    loop {
+        if !b.get(p).is_some_and(|&c| ident_start(c)) {
+            return false;
+        }
+        let start = p;
+        p += 1;
+        while p < b.len() && (word(b[p]) || b[p] == b'$') {
+            p += 1;
+        }
+        match b.get(p) {
+            Some(b'.') => p += 1,
+            None | Some(b':') => {
+                let ident = &b[start..p];
+                return (ident.len() > 5 && ident.ends_with(b"Error"))
+                    || (ident.len() > 9 && ident.ends_with(b"Exception"));
+            }
+            Some(_) => return false,
+        }
+    }
+}
+
+/// level._by_prefix
+fn by_prefix(text: &str) -> Option<&'static str> {
+    let b = text.as_bytes();
+    let first = b[0];
+    let mut letter = None;
+    if b.get(1) == Some(&b'/') {
+        if logcat_letter(first) && android_tag(b, 2) {
+            letter = Some(first);
+        }
+    } else if matches!(first, b'I' | b'W' | b'E' | b'F')
+        && b.len() > 1
+        && b[1..b.len().min(5)].iter().all(u8::is_ascii_digit)
+    {
+        // ([IWEF])\d{4} \d\d:\d\d:\d\d
+        let glog = digits_at(b, 1, 4)
+            && b.get(5) == Some(&b' ')
+            && digits_at(b, 6, 2)
+            && b.get(8) == Some(&b':')
+            && digits_at(b, 9, 2)
+            && b.get(11) == Some(&b':')
+            && digits_at(b, 12, 2);
+        if glog {
+            letter = Some(first);
+        }
+    }
+    if let Some(letter) = letter {
+        return name(&(letter as char).to_string());
+    }
+    for (prefix, level) in STARTS {
+        if text.starts_with(prefix) {
+            return Some(level);
+        }
+    }
+    if (text.contains("Error") || text.contains("Exception")) && exception(b) {
+        return Some(ERROR);
+    }
+    None
+}
+
+/// _HEADER_LEVEL at `p` (the token up to the next space): the level it names.
+fn header_level(b: &[u8], p: usize) -> Option<&'static str> {
+    let mut t = p;
+    while t < b.len() && !ws(b[t]) {
+        t += 1;
+    }
+    let token = &b[p..t];
+    let first = *token.first()?;
+    let bare = token.strip_suffix(b":").unwrap_or(token);
+    if first.is_ascii_uppercase() {
+        // An upper-case level word: exactly the word's upper case.
+        if bare.iter().any(u8::is_ascii_lowercase) {
+            return None;
+        }
+        return header_word(bare);
+    }
+    if matches!(first, b'[' | b'<' | b'(') {
+        let (&close, inner) = bare[1..].split_last()?;
+        if !matches!(close, b']' | b'>' | b')') {
+            return None;
+        }
+        return header_word(inner);
+    }
+    let text = std::str::from_utf8(token).ok()?;
+    let (facility, severity) = text.split_once('.')?;
+    let known = FACILITIES.iter().any(|f| {
+        if *f == "local" {
+            facility.len() == 6
+                && facility.starts_with("local")
+                && (b'0'..=b'7').contains(&facility.as_bytes()[5])
+        } else {
+            facility == *f
+        }
+    });
+    if known && SEVERITIES.contains(&severity) {
+        return name(severity);
+    }
+    None
+}
+
+/// `[ \t]++` at `e`: where the spaces end, if there is one.
+fn spaces(b: &[u8], e: usize) -> Option<usize> {
+    let mut q = e;
+    while q < b.len() && (b[q] == b' ' || b[q] == b'\t') {
+        q += 1;
+    }
+    (q > e).then_some(q)
+}
+
+fn punct(c: u8) -> bool {
+    matches!(
+        c,
+        b'.' | b'-' | b'_' | b':' | b'/' | b'@' | b'$' | b'=' | b'#'
+    )
+}
+
+/// `{_FACILITY}\.` at `f`.
+fn facility_dot(b: &[u8], f: usize) -> bool {
+    let rest = &b[f.min(b.len())..];
+    FACILITIES.iter().any(|fac| {
+        if *fac == "local" {
+            rest.len() >= 7
+                && rest.starts_with(b"local")
+                && (b'0'..=b'7').contains(&rest[5])
+                && rest[6] == b'.'
+        } else {
+            rest.len() > fac.len() && rest.starts_with(fac.as_bytes()) && rest[fac.len()] == b'.'
+        }
+    })
+}
+
+/// One (atomic) _HEADER_FIELD at `p`: where the next token starts, if one fits.
+fn header_field(b: &[u8], p: usize) -> Option<usize> {
+    let n = b.len();
+    if p >= n {
+        return None;
+    }
+    // \[[^\]\n]{0,200}+\]\S*+
+    if b[p] == b'[' {
+        let mut q = p + 1;
+        while q < n && q - (p + 1) < 200 && b[q] != b']' && b[q] != b'\n' {
+            q += 1;
+        }
+        if q < n && b[q] == b']' {
+            q += 1;
+            while q < n && !ws(b[q]) {
+                q += 1;
+            }
+            if let Some(next) = spaces(b, q) {
+                return Some(next);
+            }
+        }
+    }
+    // (?=[^\s\d{_PUNCT}]*+(?:\d|[{_PUNCT}]\S))\S++
+    let mut q = p;
+    while q < n && !ws(b[q]) && !b[q].is_ascii_digit() && !punct(b[q]) {
+        q += 1;
+    }
+    let ahead = q < n && (b[q].is_ascii_digit() || (punct(b[q]) && q + 1 < n && !ws(b[q + 1])));
+    if ahead {
+        let mut e = p;
+        while e < n && !ws(b[e]) {
+            e += 1;
+        }
+        if let Some(next) = spaces(b, e) {
+            return Some(next);
+        }
+    }
+    // [A-Z][A-Z\d_]*+:?
+    if b[p].is_ascii_uppercase() {
+        let mut e = p + 1;
+        while e < n && (b[e].is_ascii_uppercase() || b[e].is_ascii_digit() || b[e] == b'_') {
+            e += 1;
+        }
+        let after = if b.get(e) == Some(&b':') { e + 1 } else { e };
+        if let Some(next) = spaces(b, after) {
+            return Some(next);
+        }
+    }
+    // Month and day names.
+    if n >= p + 3
+        && MONTHS_DAYS
+            .iter()
+            .chain([&b"Sun"])
+            .any(|m| &b[p..p + 3] == *m)
+    {
+        if let Some(next) = spaces(b, p + 3) {
+            return Some(next);
+        }
+    }
+    // [^\w\s]++
+    let mut e = p;
+    while e < n && !word(b[e]) && !ws(b[e]) {
+        e += 1;
+    }
+    if e > p {
+        if let Some(next) = spaces(b, e) {
+            return Some(next);
+        }
+    }
+    // [a-z][\w-]*+(?=[ \t]++{_FACILITY}\.)
+    if b[p].is_ascii_lowercase() {
+        let mut e = p + 1;
+        while e < n && (word(b[e]) || b[e] == b'-') {
+            e += 1;
+        }
+        if let Some(f) = spaces(b, e) {
+            if facility_dot(b, f) {
+                return Some(f);
+            }
+        }
+    }
+    None
+}
+
+/// level._by_header
+fn by_header(b: &[u8]) -> Option<&'static str> {
+    let mut p = 0;
+    loop {
+        if let Some(level) = header_level(b, p) {
+            return Some(level);
+        }
+        p = header_field(b, p)?;
+    }
+}
+
+/// level._by_word
+fn by_word(text: &str) -> Option<&'static str> {
+    let b = text.as_bytes();
+    let window = &b[..b.len().min(WINDOW)];
+    if window.contains(&b'[') || window.contains(&b'<') {
+        for i in 0..window.len().saturating_sub(2) {
+            let letter = window[i + 1];
+            if matches!(window[i], b'<' | b'[')
+                && matches!(letter, b'T' | b'D' | b'I' | b'W' | b'E' | b'F')
+                && matches!(window[i + 2], b'>' | b']')
+            {
+                return name(&(letter as char).to_string());
+            }
+        }
+    }
+    let lower = window.to_ascii_lowercase();
+    let n = lower.len();
+    let mut i = 0;
+    while i < n {
+        if !word(lower[i]) || (i > 0 && word(lower[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < n && word(lower[j]) {
+            j += 1;
+        }
+        let run = std::str::from_utf8(&lower[i..j]).unwrap_or("");
+        let next = lower.get(j).copied();
+        let followed = match next {
+            Some(b'=') | Some(b'-') => true,
+            Some(b'.') => lower.get(j + 1).is_some_and(|&c| word(c)),
+            _ => false,
+        };
+        if WORDS.contains(&run) && !followed {
+            if i > 0 && matches!(lower[i - 1], b'.' | b'/' | b'\\' | b'-') {
+                i = j;
+                continue;
+            }
+            if j == n && n < b.len() {
+                let c = b[j];
+                if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'=' | b'-' | b'.') {
+                    return None;
+                }
+            }
+            return crate::parse::level_name(run);
+        }
+        i = j;
+    }
+    None
+}

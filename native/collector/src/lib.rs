@@ -1,0 +1,640 @@
+//! logpipe collector's hot path, compiled: wire lines of a batch to `_bulk` lines.
+//!
+//! `decode` walks a batch's lines in order. A `log` line of the usual shape whose
+//! container is known and whose text one of the ported parsers reads is turned here into
+//! its document's `create` action and source, byte for byte what the Python path
+//! (collector/batch.py, parse/, enrich.py, ids.py, bulk.py) writes. Every other line
+//! (source, event and gap lines, invalid lines, shapes not ported) goes to the Python
+//! handler, in its place in the batch, so the result is the same either way.
+
+mod json;
+mod level;
+mod parse;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use blake2::digest::{Update, VariableOutput};
+use blake2::Blake2bVar;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use serde::Deserialize;
+
+use parse::{Bail, Parsed, Res};
+
+const MAX_NS: u64 = (1 << 63) - 1;
+const MAX_SEQ: u64 = 1 << 31;
+const LOG_START: &[u8] = b"{\"kind\":\"log\",";
+const EXCEPTION_GROUP: &str = "  + Exception Group Traceback (most recent call last):";
+/// The levels in the order of the places the handler gives (None first).
+const LEVELS: [&str; 6] = [
+    parse::TRACE,
+    parse::DEBUG,
+    parse::INFO,
+    parse::WARN,
+    parse::ERROR,
+    parse::FATAL,
+];
+
+#[derive(Clone, Copy)]
+enum Hint {
+    Auto,
+    Json,
+    Logfmt,
+    Nginx,
+    Apache,
+    Plain,
+}
+
+struct Place {
+    stream: Py<PyString>,
+    action: Vec<u8>,
+    event: Vec<u8>,
+    data_stream: Vec<u8>,
+}
+
+struct Source {
+    hint: Hint,
+    head: Vec<u8>,
+    places: Vec<Place>,
+    id_prefix: Vec<u8>,
+    suffix_stdout: Vec<u8>,
+    suffix_stderr: Vec<u8>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireLog<'a> {
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    src: u64,
+    #[serde(borrow)]
+    stream: Cow<'a, str>,
+    ts: u64,
+    #[serde(borrow)]
+    message: Cow<'a, str>,
+    #[serde(default)]
+    seq: u64,
+    #[serde(default)]
+    truncated: bool,
+    #[serde(default = "one")]
+    lines: u64,
+}
+
+/// A wire `log` line as wire.quick_log (msgspec's LogFields) reads it, or None.
+fn wire_log(raw: &[u8]) -> Option<WireLog<'_>> {
+    if !raw.starts_with(LOG_START) || raw.last() != Some(&b'}') {
+        return None;
+    }
+    let log: WireLog = serde_json::from_slice(raw).ok()?;
+    let ok = log.kind == "log"
+        && (log.stream == "stdout" || log.stream == "stderr")
+        && log.ts <= MAX_NS
+        && log.seq <= MAX_SEQ
+        && log.lines >= 1;
+    ok.then_some(log)
+}
+
+/// ASCII without the separators 0x1c-0x1f, which Python's `\s` takes and Rust's does not.
+fn ascii_clean(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b < 0x80 && !(0x1c..=0x1f).contains(&b))
+}
+
+fn ws_or_separator(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f)
+}
+
+#[allow(clippy::large_enum_variant)] // one per line, never stored
+enum Got {
+    Done(Parsed),
+    /// Plain text, its level by collector.parse.level.detect_level; with a flag.
+    Plain(Option<&'static str>),
+}
+
+/// collector.parse.parse, for what is ported.
+fn dispatch(text: &str, hint: Hint) -> Res<Got> {
+    if text.contains('\x1b') {
+        return Err(Bail); // strip_ansi and its flags stay Python's
+    }
+    let first = text.as_bytes().first().copied();
+    match hint {
+        Hint::Json | Hint::Auto if first == Some(b'{') => parse::parse_json(text).map(Got::Done),
+        // What cannot start a JSON value orjson reads is no JSON to it: a plain line.
+        Hint::Json => match first {
+            None => Ok(Got::Plain(Some("invalid_json"))),
+            Some(b) if b.is_ascii_alphabetic() && !matches!(b, b't' | b'f' | b'n') => {
+                Ok(Got::Plain(Some("invalid_json")))
+            }
+            _ => Err(Bail),
+        },
+        Hint::Plain => Ok(Got::Plain(None)),
+        // logfmt reads any text as Python does (its whitespace is Python's).
+        Hint::Logfmt if !ascii_clean(text) => Ok(match parse::parse_logfmt(text, false)? {
+            Some(parsed) => Got::Done(parsed),
+            None => Got::Plain(Some("parse_failed:logfmt")),
+        }),
+        // Other text: what the regexes' `\s`, `\d` and positions would make of it is
+        // Python's to say, unless it can only be logfmt or plain text.
+        Hint::Auto if !ascii_clean(text) => {
+            let c = first.unwrap_or(b' ');
+            if c >= 0x80 || ws_or_separator(c) || c.is_ascii_digit() || c == b'[' {
+                return Err(Bail);
+            }
+            if text.contains("] \"") {
+                return Err(Bail);
+            }
+            if text.contains('=') {
+                if let Some(parsed) = parse::parse_logfmt(text, true)? {
+                    return Ok(Got::Done(parsed));
+                }
+            }
+            Ok(Got::Plain(None))
+        }
+        _ if !ascii_clean(text) => Err(Bail),
+        Hint::Logfmt => Ok(match parse::parse_logfmt(text, false)? {
+            Some(parsed) => Got::Done(parsed),
+            None => Got::Plain(Some("parse_failed:logfmt")),
+        }),
+        Hint::Nginx | Hint::Apache => {
+            let name = if matches!(hint, Hint::Nginx) {
+                "nginx"
+            } else {
+                "apache"
+            };
+            if let Some(parsed) = parse::parse_access(text, Some(name))? {
+                return Ok(Got::Done(parsed));
+            }
+            // Not an access line; an error log line only if it starts as one does.
+            let b = text.as_bytes();
+            let maybe_error = match hint {
+                Hint::Nginx => b.len() > 4 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'/',
+                _ => first == Some(b'['),
+            };
+            if maybe_error {
+                return Err(Bail);
+            }
+            let flag = if matches!(hint, Hint::Nginx) {
+                "parse_failed:nginx"
+            } else {
+                "parse_failed:apache"
+            };
+            Ok(Got::Plain(Some(flag)))
+        }
+        Hint::Auto => {
+            let Some(first) = first else {
+                return Ok(Got::Plain(None));
+            };
+            if (first.is_ascii_whitespace() || first == 0x0b)
+                && text.trim_start_matches(parse::py_space).starts_with('{')
+            {
+                return Err(Bail);
+            }
+            if text.contains("] \"") {
+                if let Some(parsed) = parse::parse_access(text, None)? {
+                    return Ok(Got::Done(parsed));
+                }
+            }
+            let b = text.as_bytes();
+            if first.is_ascii_digit() {
+                if b.get(4) == Some(&b'/')
+                    && b.get(7) == Some(&b'/')
+                    && b.get(19..21) == Some(b" [")
+                {
+                    return Err(Bail); // an nginx error log line
+                }
+            } else if first == b'[' && (text.contains("] [pid ") || text.contains("] [client ")) {
+                return Err(Bail); // an Apache error log line
+            }
+            if text.contains('=') {
+                if let Some(parsed) = parse::parse_logfmt(text, true)? {
+                    return Ok(Got::Done(parsed));
+                }
+            }
+            Ok(Got::Plain(None))
+        }
+    }
+}
+
+fn level_index(level: Option<&str>) -> usize {
+    match level {
+        None => 0,
+        Some(l) => 1 + LEVELS.iter().position(|x| *x == l).unwrap_or(0),
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// base64url of 16 bytes without padding (22 characters).
+fn b64_16(data: &[u8; 16], out: &mut Vec<u8>) {
+    for chunk in data.chunks(3) {
+        let b0 = chunk[0] as u32;
+        let b1 = *chunk.get(1).unwrap_or(&0) as u32;
+        let b2 = *chunk.get(2).unwrap_or(&0) as u32;
+        let n = (b0 << 16) | (b1 << 8) | b2;
+        out.push(B64[(n >> 18) as usize & 63]);
+        out.push(B64[(n >> 12) as usize & 63]);
+        if chunk.len() > 1 {
+            out.push(B64[(n >> 6) as usize & 63]);
+        }
+        if chunk.len() > 2 {
+            out.push(B64[n as usize & 63]);
+        }
+    }
+}
+
+/// collector.ids: the `_id` of a log line.
+fn log_id(source: &Source, stream: &str, ts: u64, seq: u64, out: &mut Vec<u8>) {
+    let mut raw = [0u8; 16];
+    raw[..8].copy_from_slice(&ts.to_be_bytes());
+    if seq == 0 {
+        let suffix = if stream == "stdout" {
+            &source.suffix_stdout
+        } else {
+            &source.suffix_stderr
+        };
+        raw[8..].copy_from_slice(suffix);
+    } else {
+        let mut hasher = Blake2bVar::new(8).expect("8 is a valid blake2b size");
+        hasher.update(&source.id_prefix);
+        hasher.update(stream.as_bytes());
+        hasher.update(b"\x1f");
+        hasher.update(itoa::Buffer::new().format(seq).as_bytes());
+        hasher
+            .finalize_variable(&mut raw[8..])
+            .expect("8 bytes asked, 8 given");
+    }
+    b64_16(&raw, out);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of seconds since the epoch (UTC).
+fn second(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        y,
+        m,
+        d,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+struct Clock {
+    secs: u64,
+    text: String,
+}
+
+impl Clock {
+    /// collector.enrich.format_ns
+    fn write(&mut self, ns: u64, out: &mut Vec<u8>) {
+        let secs = ns / 1_000_000_000;
+        if secs != self.secs || self.text.is_empty() {
+            let text = second(secs); // first: a panic leaves the clock as it was
+            self.text = text;
+            self.secs = secs;
+        }
+        out.extend_from_slice(self.text.as_bytes());
+        out.push(b'.');
+        let frac = ns % 1_000_000_000;
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(frac);
+        out.extend(std::iter::repeat_n(b'0', 9 - digits.len()));
+        out.extend_from_slice(digits.as_bytes());
+        out.push(b'Z');
+    }
+}
+
+fn opt_str_field(out: &mut Vec<u8>, first: &mut bool, key: &[u8], value: &Option<String>) {
+    if let Some(v) = value {
+        if !*first {
+            out.push(b',');
+        }
+        *first = false;
+        out.extend_from_slice(key);
+        json::write_str(out, v);
+    }
+}
+
+/// collector.enrich._http_fields (the duration goes into `event`, written before).
+fn write_http(out: &mut Vec<u8>, http: &parse::Http) {
+    let has_request = http.method.is_some() || http.referrer.is_some();
+    let has_response = http.status_code.is_some() || http.body_bytes.is_some();
+    if has_request || has_response || http.version.is_some() {
+        out.extend_from_slice(b",\"http\":{");
+        let mut first = true;
+        if has_request {
+            out.extend_from_slice(b"\"request\":{");
+            let mut f = true;
+            opt_str_field(out, &mut f, b"\"method\":", &http.method);
+            opt_str_field(out, &mut f, b"\"referrer\":", &http.referrer);
+            out.push(b'}');
+            first = false;
+        }
+        if has_response {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"response\":{");
+            let mut f = true;
+            if let Some(code) = http.status_code {
+                out.extend_from_slice(b"\"status_code\":");
+                out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
+                f = false;
+            }
+            if let Some(n) = http.body_bytes {
+                if !f {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"\"body\":{\"bytes\":");
+                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                out.push(b'}');
+            }
+            out.push(b'}');
+            first = false;
+        }
+        opt_str_field(out, &mut first, b"\"version\":", &http.version);
+        out.push(b'}');
+    }
+    if http.url.is_some() || http.path.is_some() {
+        out.extend_from_slice(b",\"url\":{");
+        let mut f = true;
+        opt_str_field(out, &mut f, b"\"original\":", &http.url);
+        opt_str_field(out, &mut f, b"\"path\":", &http.path);
+        out.push(b'}');
+    }
+    if let Some(agent) = &http.user_agent {
+        out.extend_from_slice(b",\"user_agent\":{\"original\":");
+        json::write_str(out, agent);
+        out.push(b'}');
+    }
+    if let Some(ip) = &http.client_ip {
+        out.extend_from_slice(b",\"source\":{\"ip\":");
+        json::write_str(out, ip);
+        out.push(b'}');
+    }
+}
+
+/// The `create` action and document of one line (collector.enrich.log_document and
+/// collector.bulk.encode); false if a value cannot be written as orjson would.
+fn write_doc(
+    out: &mut Vec<u8>,
+    clock: &mut Clock,
+    source: &Source,
+    log: &WireLog,
+    text: &str,
+    parsed: &Parsed,
+) -> Option<usize> {
+    let at = level_index(parsed.level);
+    let place = source.places.get(at)?;
+    out.extend_from_slice(&place.action);
+    out.push(b'"');
+    log_id(source, &log.stream, log.ts, log.seq, out);
+    out.extend_from_slice(b"\"}}\n{\"@timestamp\":\"");
+    clock.write(log.ts, out);
+    out.extend_from_slice(b"\",");
+    out.extend_from_slice(&source.head);
+    out.extend_from_slice(b",\"event\":");
+    match parsed.http.as_ref().and_then(|h| h.duration_ns) {
+        // {**event, "duration": ns}: the shared `event` with one key more.
+        Some(ns) => {
+            out.extend_from_slice(&place.event[..place.event.len() - 1]);
+            out.extend_from_slice(b",\"duration\":");
+            out.extend_from_slice(itoa::Buffer::new().format(ns).as_bytes());
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(&place.event),
+    }
+    out.extend_from_slice(b",\"data_stream\":");
+    out.extend_from_slice(&place.data_stream);
+    out.extend_from_slice(b",\"message\":");
+    json::write_str(out, parsed.message.as_deref().unwrap_or(text));
+    out.extend_from_slice(b",\"stream\":\"");
+    out.extend_from_slice(log.stream.as_bytes());
+    out.extend_from_slice(b"\",\"logpipe\":{\"parser\":\"");
+    out.extend_from_slice(parsed.parser.as_bytes());
+    out.push(b'"');
+    if log.lines != 1 {
+        out.extend_from_slice(b",\"lines\":");
+        out.extend_from_slice(itoa::Buffer::new().format(log.lines).as_bytes());
+    }
+    out.push(b'}');
+    if let Some(logger) = &parsed.logger {
+        out.extend_from_slice(b",\"log\":{");
+        if let Some(level) = parsed.level {
+            out.extend_from_slice(b"\"level\":\"");
+            out.extend_from_slice(level.as_bytes());
+            out.extend_from_slice(b"\",");
+        }
+        out.extend_from_slice(b"\"logger\":");
+        json::write_str(out, logger);
+        out.push(b'}');
+    } else if let Some(level) = parsed.level {
+        out.extend_from_slice(b",\"log\":{\"level\":\"");
+        out.extend_from_slice(level.as_bytes());
+        out.extend_from_slice(b"\"}");
+    }
+    if let Some(attributes) = &parsed.attributes {
+        out.extend_from_slice(b",\"attributes\":");
+        if !json::write_map(out, attributes) {
+            return None;
+        }
+    }
+    if let Some(http) = &parsed.http {
+        write_http(out, http);
+    }
+    if let Some(id) = &parsed.trace_id {
+        out.extend_from_slice(b",\"trace\":{\"id\":");
+        json::write_str(out, id);
+        out.push(b'}');
+    }
+    if let Some(id) = &parsed.span_id {
+        out.extend_from_slice(b",\"span\":{\"id\":");
+        json::write_str(out, id);
+        out.push(b'}');
+    }
+    if !parsed.flags.is_empty() || log.truncated || log.lines > 1 {
+        out.extend_from_slice(b",\"tags\":[");
+        let mut tags: Vec<&str> = parsed.flags.clone();
+        if log.truncated {
+            tags.push("truncated");
+        }
+        if log.lines > 1 {
+            tags.push("multiline");
+        }
+        for (i, tag) in tags.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::write_str(out, tag);
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"}\n");
+    Some(at)
+}
+
+fn read_source(info: &Bound<'_, PyAny>) -> PyResult<Source> {
+    let t = info.cast::<PyTuple>()?;
+    let hint = match t.get_item(0)?.extract::<String>()?.as_str() {
+        "json" => Hint::Json,
+        "logfmt" => Hint::Logfmt,
+        "nginx" => Hint::Nginx,
+        "apache" => Hint::Apache,
+        "plain" => Hint::Plain,
+        _ => Hint::Auto,
+    };
+    let head: Vec<u8> = t.get_item(1)?.extract()?;
+    let mut places = Vec::with_capacity(7);
+    for place in t.get_item(2)?.cast::<PyList>()?.iter() {
+        let p = place.cast::<PyTuple>()?;
+        places.push(Place {
+            stream: p.get_item(0)?.cast::<PyString>()?.clone().unbind(),
+            action: p.get_item(1)?.extract()?,
+            event: p.get_item(2)?.extract()?,
+            data_stream: p.get_item(3)?.extract()?,
+        });
+    }
+    Ok(Source {
+        hint,
+        head,
+        places,
+        id_prefix: t.get_item(3)?.extract()?,
+        suffix_stdout: t.get_item(4)?.extract()?,
+        suffix_stderr: t.get_item(5)?.extract()?,
+    })
+}
+
+fn static_level(level: &Bound<'_, PyAny>) -> PyResult<Option<Option<&'static str>>> {
+    if level.is_none() {
+        return Ok(Some(None));
+    }
+    let text: String = level.extract()?;
+    Ok(LEVELS.iter().find(|l| **l == text).map(|l| Some(*l)))
+}
+
+/// Decode the batch `body`: each document made here is appended to `docs` as
+/// `doc(id, stream, original, encoded)`; every other non-blank line is passed to
+/// `handler(raw, number)`, which returns `(src, parts)` for a source line (parts as
+/// collector/native.py's source_parts makes them; None: its lines go to the handler too)
+/// and None for any other line. `detect_level(text)` is the Python plain-text level finder. Returns the
+/// number of non-blank lines and how many of them were made here.
+#[pyfunction]
+fn decode(
+    py: Python<'_>,
+    body: &[u8],
+    docs: &Bound<'_, PyList>,
+    doc: &Bound<'_, PyAny>,
+    handler: &Bound<'_, PyAny>,
+    detect_level: &Bound<'_, PyAny>,
+) -> PyResult<(usize, usize)> {
+    let mut sources: HashMap<u64, Source> = HashMap::new();
+    let mut clock = Clock {
+        secs: 0,
+        text: String::new(),
+    };
+    let mut received = 0;
+    let mut native = 0;
+    let mut out: Vec<u8> = Vec::with_capacity(2048);
+    for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
+        if raw
+            .iter()
+            .all(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        {
+            continue; // empty or blank (bytes.isspace)
+        }
+        received += 1;
+        let number = index + 1;
+        if let Some(log) = wire_log(raw) {
+            if let Some(source) = sources.get(&log.src) {
+                let text: &str = &log.message;
+                // A bug here must cost no line: a panic sends the line to Python.
+                let got = catch_unwind(AssertUnwindSafe(|| dispatch(text, source.hint)));
+                let parsed = match got {
+                    Ok(Ok(Got::Done(parsed))) => Some(parsed),
+                    Ok(Ok(Got::Plain(flag))) => {
+                        let native_level = catch_unwind(|| level::detect_level(text));
+                        let level = if text.starts_with(EXCEPTION_GROUP) {
+                            Some(Some(parse::ERROR))
+                        } else if let Ok(Ok(level)) = native_level {
+                            Some(level)
+                        } else {
+                            static_level(&detect_level.call1((text,))?)?
+                        };
+                        level.map(|level| {
+                            let mut parsed = Parsed::new("plain");
+                            parsed.level = level;
+                            parsed.flags.extend(flag);
+                            parsed
+                        })
+                    }
+                    Ok(Err(Bail)) | Err(_) => None,
+                };
+                if let Some(parsed) = parsed {
+                    out.clear();
+                    let written = catch_unwind(AssertUnwindSafe(|| {
+                        write_doc(&mut out, &mut clock, source, &log, text, &parsed)
+                    }));
+                    if let Ok(Some(at)) = written {
+                        let split = memchr::memchr(b'\n', &out).unwrap_or(0);
+                        // The id sits between `"_id":"` and `"}}` at the end of the action.
+                        let id = std::str::from_utf8(&out[split - 25..split - 3]).unwrap_or("");
+                        let made = doc.call1((
+                            PyString::new(py, id),
+                            source.places[at].stream.clone_ref(py),
+                            PyString::new(py, text),
+                            PyBytes::new(py, &out),
+                        ))?;
+                        docs.append(made)?;
+                        native += 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        let declared = handler.call1((PyBytes::new(py, raw), number))?;
+        if !declared.is_none() {
+            let (src, parts): (u64, Bound<'_, PyAny>) = declared.extract()?;
+            if parts.is_none() {
+                sources.remove(&src);
+            } else {
+                sources.insert(src, read_source(&parts)?);
+            }
+        }
+    }
+    Ok((received, native))
+}
+
+/// collector.parse.level.detect_level of `text` as this module finds it: (True, the
+/// level or None), or (False, None) for text it leaves to the Python function.
+#[pyfunction]
+fn plain_level(text: &str) -> (bool, Option<&'static str>) {
+    match level::detect_level(text) {
+        Ok(found) => (true, found),
+        Err(Bail) => (false, None),
+    }
+}
+
+#[pymodule]
+fn logpipe_collector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(decode, m)?)?;
+    m.add_function(wrap_pyfunction!(plain_level, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,496 @@
+"""The compiled hot path writes the `_bulk` bytes the Python path writes, byte for byte.
+
+Each test decodes the same batches both ways (the extension module, and the Python path
+with the module switched off) and compares the whole `_bulk` body, the ids, streams and
+originals, the errors and the counts; and checks that the native path did make the
+documents it should (else a comparison would prove nothing). Skipped only when the
+module is not installed and LOGPIPE_REQUIRE_NATIVE is not set (CI sets it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import orjson
+import pytest
+
+from bench import corpus, documents
+from collector import batch, native
+from collector.bulk import encode
+from collector.enrich import Context, Doc, EncodedDoc
+from collector.parse.level import detect_level
+from collector.retention.rules import RetentionConfig, RulesHolder
+from collector.wire import MAX_NS
+from tests.collector.wirelines import body, log, source
+
+NOW = "2026-12-02T10:11:12.345Z"
+TS = 1_795_000_000_123_456_789
+
+
+@pytest.fixture(scope="module")
+def module() -> ModuleType:
+    """The extension module (a failure, not a skip, when CI asks for it)."""
+    try:
+        return importlib.import_module(native.MODULE_NAME)
+    except ImportError:
+        if os.environ.get("LOGPIPE_REQUIRE_NATIVE"):
+            pytest.fail(f"{native.MODULE_NAME} is not installed (pip install ./native/collector)")
+        pytest.skip(f"{native.MODULE_NAME} is not installed")
+
+
+def bulk(docs: list[Doc]) -> bytes:
+    """The `_bulk` body of `docs`, as the sink sends it."""
+    return b"".join(encode(doc) for doc in docs)
+
+
+def both(
+    module: ModuleType,
+    raw: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    ctx: Context | None = None,
+    keep_original: bool = False,
+) -> tuple[batch.Decoded, int]:
+    """Decode `raw` both ways, assert the results are the same; the native result and
+    how many of its documents the native path made."""
+    ctx = ctx or Context()
+    with monkeypatch.context() as patch:
+        patch.setattr(native, "MODULE", None)
+        python = batch.decode(raw, ctx, NOW, keep_original)
+    with monkeypatch.context() as patch:
+        patch.setattr(native, "MODULE", module)
+        fast = batch.decode(raw, ctx, NOW, keep_original)
+    assert all(d.encoded is None for d in python.docs)
+    # Line by line first, so that a difference names its document.
+    fast_lines = bulk(fast.docs + fast.dead_letters).split(b"\n")
+    assert fast_lines == bulk(python.docs + python.dead_letters).split(b"\n")
+    assert [(d.id, d.stream, d.original) for d in fast.docs] == [
+        (d.id, d.stream, d.original) for d in python.docs
+    ]
+    # A document made as bytes reads back as the Python path's dict.
+    assert [d.body for d in fast.docs] == [d.body for d in python.docs]
+    assert fast.errors == python.errors
+    assert fast.received == python.received
+    return fast, sum(1 for d in fast.docs if isinstance(d, EncodedDoc))
+
+
+def lines_of(messages: list[str], src: int = 0, **extra: Any) -> list[bytes]:
+    """Log lines of `messages`, one ns apart."""
+    return [log(m, TS + i, src=src, **extra) for i, m in enumerate(messages)]
+
+
+def test_corpus_batches_are_identical(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benchmark corpus (JSON, access, plain, logfmt, stack traces) from 20 containers."""
+    lines = corpus.lines(5000)
+    metas = documents.containers(20, "nat")
+    for raw in documents.wire_batches(lines, metas, "native-host", 2500, 2):
+        decoded, made = both(module, _plain_body(raw), monkeypatch, Context(dataset="bench.x"))
+        assert len(decoded.docs) == 2500
+        assert made == 2500  # every corpus line takes the native path
+
+
+def _plain_body(raw: bytes) -> bytes:
+    import gzip
+
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+
+
+def test_edge_cases_are_identical(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Escapes, control characters, invalid UTF-8, huge numbers, nesting, empty lines."""
+    messages = [
+        "",
+        " ",
+        "{",
+        "{}",
+        "[1, 2]",
+        '{"msg": "tab\\there \\"quoted\\" back\\\\slash", "n": 1}',
+        "control \x00 \x01 \x08 \x0c \x1f \x7f chars",
+        "unicode é ü 日本 \u2028 \U0001f600",
+        "\x1b[31mERROR\x1b[0m coloured",
+        '{"msg": "\\u001b[32mgreen\\u001b[0m", "level": "info"}',
+        '{"big": 123456789012345678901234567890, "u": 18446744073709551615}',
+        '{"i": -9223372036854775808, "j": -9223372036854775809, "z": -0, "e": 1E5}',
+        '{"inf": 1e400}',
+        '{"f": [0.1, 1.5, 1e16, 1e15, 1e-7, 0.0001, 123e-20, 5e-324, -0.0, 1.0]}',
+        '{"log": {"level": "WARN", "logger": "app.db", "origin": {"file": "a.go"}}}',
+        '{"log": {"level": "loud"}, "msg": "x"}',
+        '{"log": "the message", "level": " Info ", "name": "svc"}',
+        '{"level": 30, "msg": "bunyan"}',
+        '{"level": 30.0, "msg": "float level"}',
+        '{"level": true, "severity": "error"}',
+        '{"level": "\\u00a0debug\\u3000", "msg": "unicode spaces"}',
+        '{"level": "\\u0130nfo"}',
+        '{"level": "info\\u001c"}',
+        '{"a": 1, "b": 2, "a": 3}',
+        '{"trace_id": 12345, "span_id": 1.5, "traceId": "t", "spanId": "s"}',
+        '{"dd.trace_id": 18446744073709551615, "otelSpanID": "abc"}',
+        '{"msg": 5, "message": "second", "logger": 3, "logger_name": "ln"}',
+        '{"$serde_json::private::Number": "1"}',
+        "[" * 300 + "]" * 300,
+        '{"deep": ' + "[" * 200 + "]" * 200 + "}",
+        '{"a": "\\ud800"}',
+        '{"a": "\\ud83d\\ude00"}',
+        '{"a": "raw \x01 control"}',
+        '{"a": 1} trailing',
+        '  {"a": 1}',
+        "\t{indented",
+        "plain line with no level",
+        "ERROR something failed",
+        "2026-11-27 10:11:12.123 WARN [main] cache miss",
+        "Traceback (most recent call last):",
+        "  + Exception Group Traceback (most recent call last):",
+        "\tat com.acme.Foo.bar(Foo.java:1)",
+        "java.lang.IllegalStateException: boom",
+        "non-ascii plain: résumé ERROR",
+        "file separator \x1c inside",
+        "a=1",
+        "a=1 b=2",
+        'level=info msg="hello world" user=bob',
+        'level=info msg="with \\"escape\\"" x=1',
+        'level=warn msg="unterminated',
+        'at=info method=GET path="/" host=x',
+        "key=value bare words here",
+        "x=1 =2",
+        'a="b"c d=1',
+        'ts=2026 msg="" empty=',
+        "k=v k=w k2=",
+        "Connected to db host=x port=5432",
+        "rééé=1 b=2",
+    ]
+    raw = body(source(), *lines_of(messages))
+    decoded, made = both(module, raw, monkeypatch)
+    assert len(decoded.docs) == len(messages)
+    assert made >= len(messages) // 2
+
+
+def test_access_and_error_logs_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Access log lines of every shape, and error log lines (left to Python) between them."""
+    messages = [
+        '10.0.0.1 - - [27/Nov/2026:10:11:12 +0000] "GET /a?b=1 HTTP/1.1" 200 612 "-" "curl/8"',
+        '10.0.0.1 - bob [27/Nov/2026:10:11:12 +0000] "POST /x HTTP/2.0" 500 - "http://r/" "ua"',
+        '10.0.0.1 - - [27/Nov/2026:10:11:12 +0000] "GET / HTTP/1.1" 404 0',
+        '10.0.0.1 - - [27/Nov/2026:10:11:12 +0000] "GET / HTTP/1.1" 304 12 "" ""',
+        'host.example - - [x] "GET http://h.example/p?q HTTP/1.1" 200 1 "-" "-"',
+        '::1 - - [x] "GET / HTTP/1.1" 200 1 "-" "-"',
+        'fe80::1%eth0 - - [x] "GET / HTTP/1.1" 200 1 "-" "-"',
+        '010.0.0.1 - - [x] "GET / HTTP/1.1" 200 1 "-" "-"',
+        '256.0.0.1 - - [x] "GET / HTTP/1.1" 200 1 "-" "-"',
+        '1.2.3.4 - - [x] "CONNECT host:443 HTTP/1.1" 200 1 "-" "-"',
+        '1.2.3.4 - - [x] "OPTIONS * HTTP/1.1" 200 1 "-" "-"',
+        '1.2.3.4 - - [x] "get /lower HTTP/1.1" 200 1 "-" "-"',
+        '1.2.3.4 - - [x] "\\x16\\x03\\x01" 400 157 "-" "-"',
+        '1.2.3.4 - - [x] "GET /a\\"b HTTP/1.1" 200 1 "-" "ua \\"q\\""',
+        '1.2.3.4 - - [x] "GET / HTTP/" 200 1 "-" "-"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1 extra" 200 1 "-" "-"',
+        '1.2.3.4 - - [x] "-" 408 0 "-" "-"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1234567890123456789 "-" "-"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 12x "-" "-"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 2000 1 "-" "-"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "5.6.7.8" rt=0.012',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" 0.250',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "-"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" ""',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "10.1.1.1, 10.2.2.2"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "-" rt=0.123 uct="0.000"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "-" 0.001 0.002',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" request_time=12.5',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" 1234567890.1 rt=.5 9.1234567891',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua"0.5',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" rt=rt=0.1 "1.2" x',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "ua" "unterminated 0.3',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 0.7',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 - "-" "ua" "fwd" 999999999.999999999',
+        '1.2.3.4  - - [x] "GET / HTTP/1.1" 200 1',
+        '1.2.3.4\t- - [x] "GET / HTTP/1.1" 200 1',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-"',
+        '1.2.3.4 - - [x] "GET / HTTP/1.1" 200 1 "-" "unterminated',
+        "2026/11/27 10:11:12 [error] 29#29: *1 open() failed, client: 1.2.3.4, request: "
+        '"GET / HTTP/1.1", host: "h"',
+        "[Tue Jan 02 03:04:05 2024] [core:error] [pid 7:tid 9] [client 1.2.3.4:5] AH00037: x",
+        "[Tue Jan 02 03:04:05 2024] [info] just text",
+    ]
+    for parser in ("auto", "nginx", "apache"):
+        raw = body(source(hints={"parser": parser}), *lines_of(messages))
+        decoded, made = both(module, raw, monkeypatch)
+        assert len(decoded.docs) == len(messages)
+        assert made >= 30
+
+
+@pytest.mark.parametrize("parser", ["auto", "json", "logfmt", "nginx", "apache", "plain"])
+def test_every_parser_hint_is_identical(
+    parser: str, module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container's parser hint, on lines that fit it and lines that do not."""
+    messages = [
+        '{"level": "error", "msg": "json", "k": [1, {"a": null}]}',
+        "[1]",
+        '10.0.0.1 - - [27/Nov/2026:10:11:12 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8"',
+        "level=info msg=logfmt",
+        "bare words only",
+        "WARN plain text",
+        "",
+        "\x1b[1mbold\x1b[0m",
+    ]
+    hints = {"hints": {"parser": parser}}
+    decoded, made = both(module, body(source(**hints), *lines_of(messages)), monkeypatch)
+    assert len(decoded.docs) == len(messages)
+    assert made >= 2
+
+
+def test_keep_original_is_identical(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With keep_original, lines with escape sequences keep theirs; the others are native."""
+    messages = ["\x1b[31mred\x1b[0m", "INFO plain", '{"msg": "x"}']
+    raw = body(source(), *lines_of(messages))
+    _, made = both(module, raw, monkeypatch, keep_original=True)
+    assert made == 2
+
+
+def test_wire_fields_and_sources_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """seq, truncated, multiline, stderr, several sources, a source declared again,
+    labels Compose keeps for itself, an environment, routing by retention rules."""
+    labels = {
+        "com.docker.compose.service": "api",
+        "com.docker.compose.config-hash": "abc",
+        "team": "core",
+    }
+    lines = [
+        source(0),
+        source(1, labels=labels, container_id="d" * 64, hints={"dataset": "x.y"}),
+        log("a", TS, seq=3),
+        log("b", TS, seq=2**31, stream="stderr"),
+        log("c", TS, truncated=True),
+        log("d\ne", TS, lines=2),
+        log("f", TS, truncated=True, lines=5, src=1),
+        log("ERROR g", TS, src=1, stream="stderr"),
+        source(1, host="other-host", labels={}),
+        log("h", TS, src=1),
+        log("i", 0),
+        log("j", MAX_NS),
+        log("ERROR routed by its level", TS + 6),
+        log('{"level": "debug", "msg": "routed by its level"}', TS + 7),
+        source(2, container_name="", image="", labels={"k": "v\x00\u2028"}),
+        log("k", TS, src=2),
+    ]
+    rules = [
+        {"match": {"level": "error"}, "keep": "90d"},
+        {"match": {"level": ["debug", "trace"]}, "keep": "1d"},
+    ]
+    retention = RulesHolder(RetentionConfig.model_validate({"rules": rules}))
+    ctx = Context(environment="prod", retention=retention)
+    decoded, made = both(module, body(*lines), monkeypatch, ctx)
+    assert made == 12
+    assert {d.stream for d in decoded.docs} >= {
+        "logs-docker.keep_90d-default",
+        "logs-docker.keep_1d-default",
+    }
+
+
+def test_dead_letters_and_errors_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invalid wire lines keep their place; events and gaps go through the Python path."""
+    lines = [
+        log("before any source", TS),
+        source(),
+        b'{"kind": "log", "src": 0, oops',
+        log("unknown src", TS, src=9),
+        log("x", TS, stream="stdweird"),
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"x","kind":"event"}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"x","extra":1}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1.0,"message":"x"}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":"1","message":"x"}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":99999999999999999999,"message":"x"}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":-1,"message":"x"}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"bad \xff utf8"}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"lone \\ud800"}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"x","lines":0}',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"x"}\r',
+        b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"x"} ',
+        b'{"kind":"log", "src":0,"stream":"stdout","ts":1,"message":"sp"}',
+        b'{"src":0,"kind":"log","stream":"stdout","ts":1,"message":"order"}',
+        b'{"kind":"event","src":0,"ts":5,"action":"die","exit_code":1}',
+        b'{"kind":"gap","src":0,"stream":"stdout","from_ts":1,"to_ts":2,"reason":"r"}',
+        b"   ",
+        b"",
+        b"[1]",
+        log("after", TS + 1),
+    ]
+    decoded, made = both(module, body(*lines), monkeypatch)
+    assert decoded.dead_letters
+    assert made >= 2
+
+
+def _random_value(rnd: random.Random, depth: int = 0) -> Any:
+    kind = rnd.randrange(8 if depth < 3 else 5)
+    if kind == 0:
+        return rnd.choice([None, True, False])
+    if kind == 1:
+        return rnd.choice([0, -1, 2**63 - 1, -(2**63), 2**64 - 1, rnd.randrange(-(10**6), 10**6)])
+    if kind == 2:
+        bits = rnd.getrandbits(64)
+        value = struct.unpack("<d", struct.pack("<Q", bits))[0]
+        return value if value == value and abs(value) != float("inf") else 0.5
+    if kind == 3:
+        return rnd.choice([1e-5, 123456.789, 1 / 3, 2.5e-300, 9007199254740993.0, 1e16, 1e15])
+    if kind == 4:
+        alphabet = "ab \"\\\n\t\x00\x1f\x7fé😀/<>&'"
+        return "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(6)))
+    if kind == 5:
+        return [_random_value(rnd, depth + 1) for _ in range(rnd.randrange(4))]
+    keys = ["msg", "level", "logger", "trace_id", "span_id", "log", "x", "y.z", "at", "name"]
+    return {rnd.choice(keys): _random_value(rnd, depth + 1) for _ in range(rnd.randrange(5))}
+
+
+def _random_lines(seed: int, count: int) -> Iterator[str]:
+    rnd = random.Random(seed)
+    for _ in range(count):
+        value = {k: _random_value(rnd) for k in rnd.sample(["msg", "level", "log", "a", "b"], 3)}
+        yield orjson.dumps(value).decode()
+
+
+def test_random_json_lines_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random JSON records: numbers of every size (random float bits), strings, nesting."""
+    messages = list(_random_lines(22, 3000))
+    _, made = both(module, body(source(), *lines_of(messages)), monkeypatch)
+    assert made >= 2900
+
+
+def test_a_native_document_refused_is_dead_lettered_alike(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dead-letter stand-in of a document made as bytes is the Python one's."""
+    from collector.deadletter import refused
+
+    raw = body(source(), log('{"msg": "x", "n": 1.5}', TS))
+    decoded, made = both(module, raw, monkeypatch)
+    assert made == 1
+    with monkeypatch.context() as patch:
+        patch.setattr(native, "MODULE", None)
+        [python] = batch.decode(raw, Context(), NOW).docs
+    [fast] = decoded.docs
+    assert encode(refused(fast, "mapper_parsing_exception")) == encode(
+        refused(python, "mapper_parsing_exception")
+    )
+
+
+def test_native_switch(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> None:
+    """LOGPIPE_NATIVE=0 keeps the Python path; otherwise the installed module is used."""
+    monkeypatch.setenv(native.ENV, "0")
+    assert native.load() is None
+    monkeypatch.setenv(native.ENV, "1")
+    assert native.load() is module
+    monkeypatch.delenv(native.ENV)
+    assert native.load() is module
+
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+def _corpus_lines() -> list[str]:
+    """Every line of the parser corpus (tests/corpus/*.log): real logs of many programs."""
+    lines: list[str] = []
+    for path in sorted(CORPUS.glob("*.log")):
+        lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return lines
+
+
+@pytest.mark.parametrize("parser", ["auto", "plain", "logfmt", "nginx"])
+def test_parser_corpus_is_identical(
+    parser: str, module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real log lines of tests/corpus, under the detection and under hints."""
+    messages = _corpus_lines()
+    raw = body(source(hints={"parser": parser}), *lines_of(messages))
+    decoded, made = both(module, raw, monkeypatch)
+    assert len(decoded.docs) == len(messages)
+    assert made >= len(messages) // 2
+
+
+_TOKENS = [
+    "INFO", "INFO:", "info", "[ERROR]", "[error]:", "<warn>", "(Debug)", "daemon.err",
+    "local3.warning", "kern.info:", "2026-11-27", "10:11:12.123", "[main]", "[req-1 - -]",
+    "-", "|", "#", "RAS", "KERNEL", "Jan", "Tue", "Janitor", "host-1", "instruction",
+    "failed,", "error", "ERROR", "WARNING", "WARNINGS", "Error:", "ValueError:",
+    "java.lang.IllegalStateException:", "Traceback", "(most", "recent", "call", "last):",
+    "panic:", "E0102", "I1234", "05-14", "09:12:03.512", "1234", "E", "W/Tag:", "D/Tag(",
+    "123):", "<3>", "<8>", "[W]", "<E>", "/var/log/error", "com.acme.error.Handler",
+    "error=1", "error-x", "error.go", "FATAL:", "a.b", "x=1", "CRITICAL", "TRACE1", "[",
+    "user.notice", "authpriv.crit", "myhost", "12.5", "@x", "::", "Caused", "by:", "x" * 70,
+]  # fmt: skip
+
+
+def test_plain_text_levels_are_python_s(module: ModuleType) -> None:
+    """The native level finder gives detect_level's answer (or leaves the line to it), on
+    the corpora and on random headers made of level words, times, ids and separators."""
+    rnd = random.Random(7)
+    lines = _corpus_lines() + corpus.lines(3000)
+    alphabet = 'IWEFVDAT iwefrornacebl0123456789 \t\n[]<>()/:.-_@$=#|\\",;'
+    for _ in range(30000):
+        words = [rnd.choice(_TOKENS) for _ in range(rnd.randrange(1, 9))]
+        noise = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(8)))
+        lines.append(rnd.choice([" ", "  ", "\t", ""]).join(words) + rnd.choice(["", noise]))
+    answered = 0
+    for line in lines:
+        ok, level = module.plain_level(line)
+        if ok:
+            answered += 1
+            assert level == detect_level(line), line
+    assert answered >= len(lines) * 0.95
+
+
+def test_escapes_at_every_position_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each character JSON escapes, at every place of short and long strings, in a plain
+    message and inside a JSON record."""
+    specials = ['"', "\\", "\n", "\t", "\x00", "\x01", "\x08", "\x0c", "\x19", "\x7f", "é", "😀"]
+    messages = []
+    for char in specials:
+        for before in range(18):
+            for after in (0, 3, 11):
+                text = "a" * before + char + "b" * after
+                messages.append(text)
+                messages.append(orjson.dumps({"msg": "m", "k": text}).decode())
+    _, made = both(module, body(source(), *lines_of(messages)), monkeypatch)
+    assert made >= len(messages) * 0.9
+
+
+def test_text_beyond_ascii_is_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines with non-ASCII text or Python-only whitespace (U+00A0, U+3000, 0x1c-0x1f)
+    under the detection and the logfmt hint: logfmt and plain text stay native."""
+    messages = [
+        "Benutzer angemeldet: Jürgen",
+        "ERROR échec de la connexion",
+        'level=info msg="größe überschritten" user=jörg',
+        "level=info\u00a0msg=x other=1",
+        "level=warn\u3000msg=y a=b",
+        "a=1\x1cb=2 c=3",
+        "plain\x1dtext INFO",
+        "é=1 b=2",
+        "\u0661\u0662\u0663 unicode digits first",
+        '\u00a0{"msg": 1}',
+        "\u3000 indented",
+        'x - - [d] "GET /ü HTTP/1.1" 200 1 "-" "-"',
+        '\u0661.\u0662.\u0663.\u0664 - - [d] "GET / HTTP/1.1" \u0662\u0660\u0660 1',
+        "[Tue Jan 02 2024] [error] [pid 1] ünïcode",
+        "日本語のログ行 WARN",
+    ]
+    for parser in ("auto", "logfmt", "plain"):
+        raw = body(source(hints={"parser": parser}), *lines_of(messages))
+        decoded, made = both(module, raw, monkeypatch)
+        assert len(decoded.docs) == len(messages)
+        assert made >= 7
