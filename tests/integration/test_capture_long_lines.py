@@ -25,11 +25,12 @@ def _long_line(size: int, char: str) -> str:
     if size != SPLIT:
         return f"head -c {size} /dev/zero | tr '\\0' {char}; echo"
     # dockerd stores the first half's 16 KiB pieces before the stderr lines that follow,
-    # however the background chatter below was scheduled.
+    # however the background chatter below was scheduled: the pause before them gives
+    # its stdout copier time to take the first half, even on a busy machine.
     half = size // 2
     middle = f'j=0; while [ $j -lt {MIDDLE_LINES} ]; do echo "m $j" >&2; j=$((j+1)); done'
     return (
-        f"head -c {half} /dev/zero | tr '\\0' {char}; {middle}; usleep 300000; "
+        f"head -c {half} /dev/zero | tr '\\0' {char}; usleep 300000; {middle}; usleep 300000; "
         f"head -c {size - half} /dev/zero | tr '\\0' {char}; echo"
     )
 
