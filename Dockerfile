@@ -5,10 +5,12 @@
 # mirror's copy can stand in for the official one.
 ARG BASE=python:3.11-slim
 
-# The image runs the shipper's Python reading path: the compiled one (native/shipper,
-# Rust) needs a Rust toolchain at build time, which the base images here do not carry.
-# Both give the same documents; the compiled one costs less CPU per line (see
-# docs/architecture.md, "shipper/").
+# The compiled hot paths (native/shipper, native/collector: Rust) are built outside the
+# image, where a Rust toolchain is: .ci/image makes their wheels for the base's Python
+# and passes NATIVE (their sources' hash); this build installs them from its wheelhouse
+# only, never from an index. Without them the image runs the Python paths: the same
+# documents, more CPU per line (docs/architecture.md). Each process's start-up log line
+# says which path it runs.
 
 # ---- build: a virtualenv with logpipe and its dependencies ------------------------
 FROM ${BASE} AS build
@@ -34,10 +36,16 @@ COPY logpipe/ logpipe/
 # The Kibana saved objects that `logpipe-collector setup --kibana-url` imports: installed
 # as the package data collector/dashboards/.
 COPY dashboards/ dashboards/
-# The collector's compiled hot path (native/collector) is not built here (no Rust in the
-# image's build): the image's collector runs the Python path, the same documents.
-# pip and setuptools are build tools: they leave with this stage.
+# NATIVE: set (to the compiled paths' source hash, so a change rebuilds this layer) when
+# the wheelhouse carries their wheels; a wheel this Python cannot take leaves the Python
+# path, and says so. pip and setuptools are build tools: they leave with this stage.
+ARG NATIVE=
 RUN /opt/logpipe/bin/pip install --no-deps --no-build-isolation . \
+ && if [ -n "$NATIVE" ]; then \
+        /opt/logpipe/bin/pip install --no-index --no-deps --only-binary=:all: \
+            logpipe-shipper-native logpipe-collector-native \
+        || echo "compiled hot paths not installable on this Python: the image runs the Python paths"; \
+    fi \
  && /opt/logpipe/bin/pip uninstall --yes --quiet setuptools pip \
  && /opt/logpipe/bin/python -m compileall -q /opt/logpipe
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from collector import jsonlog, settings_table
+from collector import jsonlog, native, settings_table
 from collector.app import make_app
 from collector.config import (
     CollectorConfig,
@@ -131,7 +131,13 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await bind(runner, host, port, tls)
-        log.info("collector listening", extra={"listen": f"{host}:{port}"})
+        log.info(
+            "collector listening",
+            extra={
+                "listen": f"{host}:{port}",
+                "hot_path": native.describe(bool(parsing.engine)),
+            },
+        )
         if not await sink.ping():
             log.warning(
                 "Elasticsearch does not answer yet: batches are answered 503 until it does "

@@ -43,6 +43,17 @@ def load() -> ModuleType | None:
 MODULE = load()
 
 
+def describe(rules: bool = False) -> str:
+    """The hot path, as the start-up log line names it."""
+    if MODULE is None:
+        if os.environ.get(ENV, "").strip() == "0":
+            return "Python (LOGPIPE_NATIVE=0)"
+        return f"Python ({MODULE_NAME} not installed)"
+    if rules:
+        return f"Python while parsing rules are in force (compiled {MODULE_NAME} otherwise)"
+    return f"compiled ({MODULE_NAME})"
+
+
 def source_parts(source: Source, ctx: Context, ingested: str) -> tuple[Any, ...] | None:
     """What the native path needs of a ``source`` line to write its lines' documents,
     or None when orjson cannot write its fields (its lines then take the Python path).

@@ -494,3 +494,17 @@ def test_text_beyond_ascii_is_identical(
         decoded, made = both(module, raw, monkeypatch)
         assert len(decoded.docs) == len(messages)
         assert made >= 7
+
+
+def test_start_up_line_names_the_hot_path_that_runs(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hot_path` of `collector listening`: compiled, Python under rules, Python when off."""
+    monkeypatch.setattr(native, "MODULE", module)
+    assert native.describe() == f"compiled ({native.MODULE_NAME})"
+    assert native.describe(rules=True).startswith("Python while parsing rules are in force")
+    monkeypatch.setattr(native, "MODULE", None)
+    monkeypatch.setenv(native.ENV, "0")
+    assert native.describe() == "Python (LOGPIPE_NATIVE=0)"
+    monkeypatch.delenv(native.ENV)
+    assert native.describe() == f"Python ({native.MODULE_NAME} not installed)"

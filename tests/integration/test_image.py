@@ -355,6 +355,10 @@ def test_collector_and_shipper_containers_ship_a_test_containers_lines(
     # It can hold a --rm container's log file: nothing said it cannot.
     shipper_log = stack.shipper.logs().decode(errors="replace")
     assert "log files" not in shipper_log, shipper_log
+    if os.environ.get("LOGPIPE_REQUIRE_NATIVE") == "1":  # .ci/image built them in
+        assert "compiled (logpipe_shipper_native)" in shipper_log, shipper_log
+        collector_log = stack.collector.logs().decode(errors="replace")
+        assert "compiled (logpipe_collector_native)" in collector_log, collector_log
 
 
 @pytest.mark.integration
