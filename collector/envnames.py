@@ -10,8 +10,9 @@ tooling names below (compose, the test suite, benchmarks, ``.ci`` scripts). Any 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,12 +117,23 @@ def nearest(name: str, own: Names, other: Names) -> str | None:
     return known[match[0]] if match else None
 
 
-def unknown_names(names: Iterable[str], own: Names, other: Names, origin: str) -> list[str]:
-    """One message per ``LOGPIPE_*`` name that is no setting of either program nor tooling's."""
+def unknown_names(
+    names: Iterable[str], own: Names, other: Names | Callable[[], Names], origin: str
+) -> list[str]:
+    """One message per ``LOGPIPE_*`` name that is no setting of either program nor tooling's.
+
+    `other` may be given as a function: it is called only for a name that is not `own`'s
+    (the shipper need not import the collector's settings when its environment holds
+    only its own names).
+    """
     problems = []
     for raw in names:
         name = raw.upper()
-        if not name.startswith(PREFIX) or own.knows(name) or other.knows(name):
+        if not name.startswith(PREFIX) or own.knows(name):
+            continue
+        if callable(other):
+            other = other()
+        if other.knows(name):
             continue
         if is_tooling(name):
             continue
@@ -144,9 +156,15 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def check_names(
-    own: Names, other: Names, environ: Mapping[str, str] | None = None, dotenv: Path | None = None
+    own: Names,
+    other: Names | Callable[[], Names],
+    environ: Mapping[str, str] | None = None,
+    dotenv: Path | None = None,
 ) -> list[str]:
-    """Problems with the ``LOGPIPE_*`` names of the environment and of the ``.env`` file."""
+    """Problems with the ``LOGPIPE_*`` names of the environment and of the ``.env`` file
+    (`other`, if a function, is called at most once)."""
+    if callable(other):
+        other = functools.cache(other)
     env = os.environ if environ is None else environ
     problems = unknown_names(env, own, other, "the environment")
     if dotenv is not None:

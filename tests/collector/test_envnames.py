@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from collector import envnames
@@ -76,3 +80,43 @@ def test_the_compose_env_example_is_accepted_by_both_programs() -> None:
     assert "LOGPIPE_IMAGE" in envnames.read_dotenv(example)
     assert envnames.check_names(collector_names(), shipper_names(), {}, example) == []
     assert envnames.check_names(shipper_names(), collector_names(), {}, example) == []
+
+
+def test_the_other_programs_names_are_read_only_when_a_name_is_not_ones_own() -> None:
+    """Given as a function, the other program's names are asked for once, and only for a
+    name the program does not know (the shipper's start then skips the collector's
+    settings); a collector name still passes and a misspelling is still named."""
+    calls: list[int] = []
+
+    def lazily() -> envnames.Names:
+        calls.append(1)
+        return collector_names()
+
+    own = {"LOGPIPE_TOKEN": "a", "LOGPIPE_COLLECTOR_URL": "http://c:8080", "PATH": "/bin"}
+    assert envnames.check_names(shipper_names(), lazily, own) == []
+    assert calls == []
+    mixed = own | {"LOGPIPE_ES_URL": "http://es:9200", "LOGPIPE_TOKENS": "a"}
+    assert envnames.check_names(shipper_names(), lazily, mixed) == []
+    assert calls == [1]
+    (problem,) = envnames.check_names(shipper_names(), lazily, own | {"LOGPIPE_ES_URLS": "x"})
+    assert problem.endswith("did you mean LOGPIPE_ES_URL?")
+
+
+def test_the_shipper_starts_without_the_collectors_settings() -> None:
+    """Its configuration loads from its own names without importing collector.config
+    (its parsers and rules: memory and start-up time the shipper does not need)."""
+    probe = (
+        "import sys; from shipper.config import load_config; load_config(); "
+        "print('collector.config' in sys.modules, 'collector.parse' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGPIPE_")}
+    env |= {"LOGPIPE_COLLECTOR_URL": "http://127.0.0.1:9", "LOGPIPE_TOKEN": "t"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        cwd=tempfile.gettempdir(),  # no .env there
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["False", "False"], out.stderr
