@@ -39,6 +39,7 @@ from collections.abc import Callable
 import orjson
 
 from bench import corpus
+from collector import native
 from collector.batch import decode
 from collector.bulk import encode_all
 from collector.enrich import Context
@@ -150,6 +151,9 @@ def main() -> None:
     print(
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (at start), {len(rounds)} rounds"
     )
+    # Lines of a container with a rule (or under redaction) always take the Python path;
+    # the others take the compiled one when it is installed (LOGPIPE_NATIVE=0: Python).
+    print(f"hot path: {native.describe()}")
     print(f"{'variant':<28} {'CPU-µs/line':>12} {'vs none':>8} {'range':>11}")
     for name, values in ratios.items():
         us = statistics.median(r[name] for r in rounds)

@@ -26,7 +26,7 @@ from collector.enrich import Context, Doc, EncodedDoc, event_document, gap_docum
 from collector.parse import parse
 from collector.parse.level import detect_level
 from collector.rules.document import Tallies, fitted_document, ruled_document
-from collector.rules.engine import Plan
+from collector.rules.engine import Engine, Plan
 from collector.wire import MAX_NS, Event, Gap, LineError, Log, LogFields, Source, read_line
 
 _KINDS = "'source', 'log', 'event' or 'gap'"
@@ -83,19 +83,26 @@ def _out_of_range(line: Log | LogFields | Event | Gap) -> str | None:
 def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False) -> Decoded:
     """Validate, parse and enrich every line of `body`.
 
-    With the compiled hot path installed (collector/native.py) and no parsing rules in
-    force, it makes the documents of the lines it reads and hands every other line to
-    the same per-line code as below, in its place: the documents are the same.
+    With the compiled hot path installed (collector/native.py), it makes the documents
+    of the lines it reads and hands every other line to the same per-line code as
+    below, in its place: the documents are the same. Under parsing rules, the lines of a
+    container whose plan is `direct` (no rule for it, nothing redacted: its lines are
+    made exactly as without rules) stay on the compiled path; every other container's
+    lines go to the rules.
     """
     out = Decoded()
-    take = _lines(out, ctx, ingested, keep_original)
+    engine = ctx.parsing.engine  # once per batch: a reload swaps it between batches
+    take = _lines(out, ctx, ingested, keep_original, engine)
     module = native.MODULE
-    if module is not None and not ctx.parsing.engine:
+    if module is not None:
+        ruled = bool(engine)
 
         def handler(raw: bytes, number: int) -> tuple[int, tuple[Any, ...] | None] | None:
             source = take(raw, number)
             if source is None:
                 return None
+            if ruled and not engine.plan(source, ctx).direct:
+                return source.src, None  # its lines to `take`, which applies the rules
             return source.src, native.source_parts(source, ctx, ingested)
 
         out.received, _ = module.decode(body, out.docs, EncodedDoc, handler, detect_level)
@@ -111,13 +118,12 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
 
 
 def _lines(
-    out: Decoded, ctx: Context, ingested: str, keep_original: bool
+    out: Decoded, ctx: Context, ingested: str, keep_original: bool, engine: Engine
 ) -> Callable[[bytes, int], Source | None]:
     """The reader of one non-blank line of a batch: its document, dead letter or error
     goes into `out`; a ``source`` line is returned (later lines refer to it)."""
     docs = out.docs
     sources: dict[int, Source] = {}
-    engine = ctx.parsing.engine
     ruled = bool(engine)  # once per batch: without rules a line pays one local test
     plans: dict[int, Plan] = {}  # per src: the rules its container's lines may get
 

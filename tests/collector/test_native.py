@@ -27,6 +27,9 @@ from collector.bulk import encode
 from collector.enrich import Context, Doc, EncodedDoc
 from collector.parse.level import detect_level
 from collector.retention.rules import RetentionConfig, RulesHolder
+from collector.rules.config import ParseRule
+from collector.rules.engine import Engine, ParsingRules
+from collector.rules.masking import RedactConfig
 from collector.wire import MAX_NS
 from tests.collector.wirelines import body, log, source
 
@@ -508,3 +511,48 @@ def test_start_up_line_names_the_hot_path_that_runs(
     assert native.describe() == "Python (LOGPIPE_NATIVE=0)"
     monkeypatch.delenv(native.ENV)
     assert native.describe() == f"Python ({native.MODULE_NAME} not installed)"
+
+
+def test_under_rules_a_container_no_rule_is_for_stays_compiled(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rule for service `api`: the `web` container's lines are made natively, the
+    `api` container's by the rule (typed fields, a drop); both ways, the same bytes."""
+    rules = [
+        ParseRule.model_validate(
+            {"name": "health", "match": {"service": "api"}, "regex": "^GET /health", "drop": True}
+        ),
+        ParseRule.model_validate(
+            {
+                "name": "api_access",
+                "match": {"service": "api"},
+                "dissect": "%{method} %{path} %{status} %{ms}",
+                "fields": {"status": "long", "ms": "double"},
+            }
+        ),
+    ]
+    ctx = Context(parsing=ParsingRules(Engine(rules, "1d")))
+    api = {"labels": {"com.docker.compose.service": "api"}, "container_id": "a" * 64}
+    web_lines = lines_of(['{"msg": "hi", "level": "info"}', "plain WARN text", "k=v a=1"])
+    api_lines = lines_of(["GET /x 200 12.5", "GET /health 200 1", "GET /y 2OO 3"], src=1)
+    raw = body(source(), source(src=1, **api), *web_lines, *api_lines)
+    decoded, made = both(module, raw, monkeypatch, ctx)
+    assert made == len(web_lines)  # web's, natively; api's by the rules
+    by_message = {d.body["message"]: d.body for d in decoded.docs}
+    assert "GET /health 200 1" not in by_message  # dropped by the rule
+    assert by_message["GET /x 200 12.5"]["logpipe"]["rule"] == "api_access"
+    assert decoded.rules.dropped == {"health": 1}
+    assert len(decoded.docs) == 5
+
+
+def test_redaction_keeps_every_line_on_the_rules_path(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With redaction in force no container is `direct`: nothing is made natively, and a
+    secret is masked the same both ways."""
+    engine = Engine([], "1d", RedactConfig(builtins=["password_pair"]))
+    ctx = Context(parsing=ParsingRules(engine))
+    raw = body(source(), *lines_of(["login password=hunter2 ok", '{"msg": "x"}']))
+    decoded, made = both(module, raw, monkeypatch, ctx)
+    assert made == 0
+    assert "hunter2" not in bulk(decoded.docs).decode()
