@@ -87,8 +87,9 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     of the lines it reads and hands every other line to the same per-line code as
     below, in its place: the documents are the same. Under parsing rules, the lines of a
     container whose plan is `direct` (no rule for it, nothing redacted: its lines are
-    made exactly as without rules) stay on the compiled path; every other container's
-    lines go to the rules.
+    made exactly as without rules) stay on the compiled path, and so do the lines of a
+    container one rule decides for that lack the rule's first literal (its `needle`);
+    every other line goes to the rules.
     """
     out = Decoded()
     engine = ctx.parsing.engine  # once per batch: a reload swaps it between batches
@@ -101,9 +102,14 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
             source = take(raw, number)
             if source is None:
                 return None
-            if ruled and not engine.plan(source, ctx).direct:
-                return source.src, None  # its lines to `take`, which applies the rules
-            return source.src, native.source_parts(source, ctx, ingested)
+            if not ruled:
+                return source.src, native.source_parts(source, ctx, ingested)
+            plan = engine.plan(source, ctx)
+            if plan.direct:
+                return source.src, native.source_parts(source, ctx, ingested)
+            if plan.needle:  # lines with it go to `take`, which applies the rule
+                return source.src, native.source_parts(source, ctx, ingested, plan.needle)
+            return source.src, None  # every line to `take`, which applies the rules
 
         out.received, _ = module.decode(body, out.docs, EncodedDoc, handler, detect_level)
         return out

@@ -54,13 +54,17 @@ def describe(rules: bool = False) -> str:
     return f"compiled ({MODULE_NAME})"
 
 
-def source_parts(source: Source, ctx: Context, ingested: str) -> tuple[Any, ...] | None:
+def source_parts(
+    source: Source, ctx: Context, ingested: str, needle: str | None = None
+) -> tuple[Any, ...] | None:
     """What the native path needs of a ``source`` line to write its lines' documents,
     or None when orjson cannot write its fields (its lines then take the Python path).
 
     The ECS fields every line shares as JSON, the route of each level (data stream,
-    action prefix, `event`, `data_stream`), and the `_id` hash of its lines of sequence
-    number 0 (collector/ids.py).
+    action prefix, `event`, `data_stream`), the `_id` hash of its lines of sequence
+    number 0 (collector/ids.py), and the `needle` of its parsing rule, if any: a line
+    whose parsed message holds it goes to the Python path (the rule), any other line is
+    made as without rules (rules/engine.py, Plan).
     """
     fields = _source_fields(source, ctx)
     try:
@@ -97,4 +101,5 @@ def source_parts(source: Source, ctx: Context, ingested: str) -> tuple[Any, ...]
         prefix,
         _suffix(host, container_id, "stdout", 0),
         _suffix(host, container_id, "stderr", 0),
+        needle,
     )

@@ -30,7 +30,7 @@ from collector.retention.rules import RetentionConfig, RulesHolder
 from collector.rules.config import ParseRule
 from collector.rules.engine import Engine, ParsingRules
 from collector.rules.masking import RedactConfig
-from collector.wire import MAX_NS
+from collector.wire import MAX_NS, read_line
 from tests.collector.wirelines import body, log, source
 
 NOW = "2026-12-02T10:11:12.345Z"
@@ -556,3 +556,39 @@ def test_redaction_keeps_every_line_on_the_rules_path(
     decoded, made = both(module, raw, monkeypatch, ctx)
     assert made == 0
     assert "hunter2" not in bulk(decoded.docs).decode()
+
+
+def test_lines_without_the_one_rules_needle_stay_compiled(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One dissect rule decides for the container: its lines without the pattern's first
+    literal are made natively, those with it go to the rule (a JSON line whose message
+    holds it too, though the pattern does not fit it); both ways, the same bytes."""
+    rule = ParseRule.model_validate(
+        {
+            "name": "access",
+            "dissect": '%{client} - %{user} [%{time}] "%{method} %{path} %{proto}" %{status}',
+            "fields": {"status": "long", "client": "ip"},
+        }
+    )
+    engine = Engine([rule], "1d")
+    ctx = Context(parsing=ParsingRules(engine))
+    access = '10.0.0.1 - bob [01/May/2025:12:00:00 +0000] "GET /a HTTP/1.1" 200'
+    messages = [
+        access,
+        "plain WARN no literal here",
+        '{"msg": "json without it", "level": "error"}',
+        '{"msg": "a - b in the message"}',  # its parsed message holds the needle
+        "k=v level=debug",
+        access.replace("200", "2OO"),  # the rule's, a type failure
+    ]
+    raw = body(source(), *lines_of(messages))
+    plan = engine.plan(read_line(source())[0], ctx)  # type: ignore[arg-type]
+    assert plan.needle == " - "
+    assert not plan.direct
+    decoded, made = both(module, raw, monkeypatch, ctx)
+    assert made == 3
+    natively = {d.body["message"] for d in decoded.docs if isinstance(d, EncodedDoc)}
+    assert natively == {"plain WARN no literal here", "json without it", "k=v level=debug"}
+    ruled = [d.body for d in decoded.docs if d.body.get("logpipe", {}).get("rule") == "access"]
+    assert len(ruled) == 2  # the JSON line went to the rule too, which did not fit it

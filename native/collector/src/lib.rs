@@ -61,6 +61,9 @@ struct Source {
     id_prefix: Vec<u8>,
     suffix_stdout: Vec<u8>,
     suffix_stderr: Vec<u8>,
+    /// The first literal of the one parsing rule that decides for this container: a
+    /// line whose parsed message holds it is left to the rule (the handler).
+    needle: Option<String>,
 }
 
 fn one() -> u64 {
@@ -519,6 +522,11 @@ fn read_source(info: &Bound<'_, PyAny>) -> PyResult<Source> {
         id_prefix: t.get_item(3)?.extract()?,
         suffix_stdout: t.get_item(4)?.extract()?,
         suffix_stderr: t.get_item(5)?.extract()?,
+        needle: if t.len() > 6 {
+            t.get_item(6)?.extract()?
+        } else {
+            None
+        },
     })
 }
 
@@ -533,7 +541,8 @@ fn static_level(level: &Bound<'_, PyAny>) -> PyResult<Option<Option<&'static str
 /// Decode the batch `body`: each document made here is appended to `docs` as
 /// `doc(id, stream, original, encoded)`; every other non-blank line is passed to
 /// `handler(raw, number)`, which returns `(src, parts)` for a source line (parts as
-/// collector/native.py's source_parts makes them; None: its lines go to the handler too)
+/// collector/native.py's source_parts makes them; None: its lines go to the handler too;
+/// with a rule's needle: those of its lines whose parsed message holds it)
 /// and None for any other line. `detect_level(text)` is the Python plain-text level finder. Returns the
 /// number of non-blank lines and how many of them were made here.
 #[pyfunction]
@@ -587,6 +596,15 @@ fn decode(
                     }
                     Ok(Err(Bail)) | Err(_) => None,
                 };
+                // A line with the rule's needle is the rule's: the handler takes it.
+                let parsed = parsed.filter(|parsed| match &source.needle {
+                    Some(needle) => !parsed
+                        .message
+                        .as_deref()
+                        .unwrap_or(text)
+                        .contains(needle.as_str()),
+                    None => true,
+                });
                 if let Some(parsed) = parsed {
                     out.clear();
                     let written = catch_unwind(AssertUnwindSafe(|| {
