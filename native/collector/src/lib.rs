@@ -336,6 +336,15 @@ fn opt_str_field(out: &mut Vec<u8>, first: &mut bool, key: &[u8], value: &Option
     }
 }
 
+/// `head` (`,"key":{"inner":`), the value as a JSON string and `}`, when there is a value.
+fn opt_object(out: &mut Vec<u8>, head: &[u8], value: &Option<String>) {
+    if let Some(v) = value {
+        out.extend_from_slice(head);
+        json::write_str(out, v);
+        out.push(b'}');
+    }
+}
+
 /// collector.enrich._http_fields (the duration goes into `event`, written before).
 fn write_http(out: &mut Vec<u8>, http: &parse::Http) {
     let has_request = http.method.is_some() || http.referrer.is_some();
@@ -383,16 +392,8 @@ fn write_http(out: &mut Vec<u8>, http: &parse::Http) {
         opt_str_field(out, &mut f, b"\"path\":", &http.path);
         out.push(b'}');
     }
-    if let Some(agent) = &http.user_agent {
-        out.extend_from_slice(b",\"user_agent\":{\"original\":");
-        json::write_str(out, agent);
-        out.push(b'}');
-    }
-    if let Some(ip) = &http.client_ip {
-        out.extend_from_slice(b",\"source\":{\"ip\":");
-        json::write_str(out, ip);
-        out.push(b'}');
-    }
+    opt_object(out, b",\"user_agent\":{\"original\":", &http.user_agent);
+    opt_object(out, b",\"source\":{\"ip\":", &http.client_ip);
 }
 
 /// The `create` action and document of one line (collector.enrich.log_document and
@@ -463,16 +464,8 @@ fn write_doc(
     if let Some(http) = &parsed.http {
         write_http(out, http);
     }
-    if let Some(id) = &parsed.trace_id {
-        out.extend_from_slice(b",\"trace\":{\"id\":");
-        json::write_str(out, id);
-        out.push(b'}');
-    }
-    if let Some(id) = &parsed.span_id {
-        out.extend_from_slice(b",\"span\":{\"id\":");
-        json::write_str(out, id);
-        out.push(b'}');
-    }
+    opt_object(out, b",\"trace\":{\"id\":", &parsed.trace_id);
+    opt_object(out, b",\"span\":{\"id\":", &parsed.span_id);
     if !parsed.flags.is_empty() || log.truncated || log.lines > 1 {
         out.extend_from_slice(b",\"tags\":[");
         let mut tags: Vec<&str> = parsed.flags.clone();
