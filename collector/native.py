@@ -5,9 +5,9 @@ PyO3; ``pip install ./native/collector``). Its ``decode`` reads a batch's wire l
 order and writes the `_bulk` lines of each ``log`` line whose text a ported parser reads
 (JSON objects, access logs, logfmt, plain text) itself, byte for byte what the Python
 path writes; every other line (source, event and gap lines, invalid lines, shapes not
-ported, terminal escapes) goes through the Python path in its place in the batch. The
-Python path is used whole when the module is missing, when parsing rules or redaction
-are in force, and when ``LOGPIPE_NATIVE=0``.
+ported, terminal escapes) goes through the Python path in its place in the batch, and
+so does every line that parsing rules or redaction may shape (collector/batch.py). The
+Python path is used whole when the module is missing and when ``LOGPIPE_NATIVE=0``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def describe(rules: bool = False) -> str:
             return "Python (LOGPIPE_NATIVE=0)"
         return f"Python ({MODULE_NAME} not installed)"
     if rules:
-        return f"Python while parsing rules are in force (compiled {MODULE_NAME} otherwise)"
+        return f"compiled ({MODULE_NAME}); Python for the lines parsing rules may shape"
     return f"compiled ({MODULE_NAME})"
 
 
