@@ -102,14 +102,14 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
             source = take(raw, number)
             if source is None:
                 return None
-            if not ruled:
-                return source.src, native.source_parts(source, ctx, ingested)
-            plan = engine.plan(source, ctx)
-            if plan.direct:
-                return source.src, native.source_parts(source, ctx, ingested)
-            if plan.needle:  # lines with it go to `take`, which applies the rule
-                return source.src, native.source_parts(source, ctx, ingested, plan.needle)
-            return source.src, None  # every line to `take`, which applies the rules
+            needle = None  # lines holding it go to `take`, which applies the rule
+            if ruled:
+                plan = engine.plan(source, ctx)
+                if not plan.direct:
+                    if not plan.needle:
+                        return source.src, None  # every line to `take`, for the rules
+                    needle = plan.needle
+            return source.src, native.source_parts(source, ctx, ingested, needle)
 
         out.received, _ = module.decode(body, out.docs, EncodedDoc, handler, detect_level)
         return out
