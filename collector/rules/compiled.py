@@ -21,7 +21,7 @@ from collector.parse import JSONValue, Parsed
 from collector.rules.config import ParseRule, TypedField
 from collector.rules.convert import FieldType, Typed, converter
 from collector.rules.dissect import Dissect
-from collector.rules.fused import FusedRule, fused
+from collector.rules.fused import SLOW, FusedRule, fused
 from collector.rules.masking import Counts, RedactConfig, masking_of
 from collector.rules.regex import Regex
 from collector.rules.timestamp import TimeParser
@@ -96,6 +96,17 @@ class CompiledRule:
                 kinds = rule.field_types()
                 typed = [(name, kinds[name], convert) for name, convert in self.converters]
                 self.fast = fused(self.extract, typed, self.time_field, self.time_parser)
+
+    def fit(self, parsed: Parsed, docker_ns: int, max_skew_ns: int) -> Shaped | object | None:
+        """The written-out rule (`fast`, which must be set) on `parsed`'s message: a
+        Shaped (`parsed` then holds the attributes left), None when the pattern does not
+        fit, or SLOW when the general way (`shape`) is to say what is wrong."""
+        made = self.fast(parsed.message, docker_ns, max_skew_ns)  # type: ignore[misc]
+        if made is None or made is SLOW:
+            return made
+        attributes, fields, timestamp = made
+        parsed.attributes = attributes or None
+        return Shaped(self.name, fields, timestamp)
 
     def shape(
         self,

@@ -115,25 +115,19 @@ def fitted_document(
     container whose one rule decides every line, with nothing redacted; `parsed` has no
     attributes of its own.
     """
-    fast = rule.fast
-    if fast is None:
+    if rule.fast is None:
         return None
     try:
-        made = fast(parsed.message, line.ts, engine.max_skew_ns)
+        fitted = rule.fit(parsed, line.ts, engine.max_skew_ns)
     except Exception:  # the general way logs it and tags the line
         return None
-    if made is None:  # the pattern does not fit: the document it has without rules
-        if bad_utf8:
-            parsed.flags.append("invalid_utf8")
-        return log_document(source, line, parsed, ctx, ingested)
-    if made is SLOW:
+    if fitted is SLOW:
         return None
-    attributes, fields, timestamp = made
-    parsed.attributes = attributes or None
     if bad_utf8:
         parsed.flags.append("invalid_utf8")
     doc = log_document(source, line, parsed, ctx, ingested)
-    finish(doc.body, Shaped(rule.name, fields, timestamp))
+    if isinstance(fitted, Shaped):  # else (None) the pattern does not fit: no rule
+        finish(doc.body, fitted)
     return doc
 
 

@@ -25,7 +25,6 @@ from collector.retention.rules import seconds
 from collector.routing import service_name
 from collector.rules.compiled import CompiledRule, Shaped
 from collector.rules.config import RULE_LABEL, ParseRule, declared_fields
-from collector.rules.fused import SLOW
 from collector.rules.masking import Counts, RedactConfig, masking_of
 from collector.wire import Source
 
@@ -170,15 +169,12 @@ class Engine:
         for rule in choice.rules:
             if rule.needle not in message:
                 continue  # what the pattern says first is not in the line
-            fast = rule.fast
-            if fast is not None and not parsed.attributes:
-                made = fast(message, docker_ns, self.max_skew_ns)
-                if made is None:
+            if rule.fast is not None and not parsed.attributes:
+                fitted = rule.fit(parsed, docker_ns, self.max_skew_ns)
+                if fitted is None:
                     continue
-                if made is not SLOW:  # else: the general way below says what is wrong
-                    attributes, fields, timestamp = made
-                    parsed.attributes = attributes or None
-                    return Shaped(rule.name, fields, timestamp)
+                if isinstance(fitted, Shaped):  # else SLOW: the general way says what is wrong
+                    return fitted
             taken = rule.take(message)
             if taken is None:
                 continue
