@@ -96,8 +96,9 @@ class Listing:
             start = floor(self._start_at, self._first, self.alive_before, time.time_ns())
             self._follow(summary, start)
         elif left_unread(summary, cursor, self._fresh, self._start_at):
-            # Followed meanwhile (a replayed start event): its follower keeps its cursor.
-            if cid in self._followed or self._store.get(cid) is not None:
+            # Followed while it was inspected (a replayed start event): the follower's
+            # cursor stands. (`cursor`, read after the inspection, is None here.)
+            if cid in self._followed:
                 return
             if skip_reason(summary, self._config, None) is None:
                 self._store.ensure(cid, time.time_ns())
