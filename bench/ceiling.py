@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
-from bench import corpus, documents, procstat, report, services
+from bench import corpus, documents, procstat, report, services, summary
 
 
 @dataclass
@@ -110,7 +110,7 @@ async def post_all(items: Items, per_request: int, connections: int, seconds: fl
 
 def main() -> None:
     """Measure R and append the table to docs/BENCHMARKS.md."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--seconds", type=float, default=30, help="how long to post (default 30)")
     p.add_argument("--connections", type=int, default=4, help="concurrent bulk requests")
     p.add_argument("--request-mb", type=float, default=10, help="bulk request size (MB)")

@@ -18,7 +18,7 @@ import uuid
 
 from elasticsearch import Elasticsearch
 
-from bench import report
+from bench import report, summary
 from bench.drain import around_shippers, publish_drains
 from bench.latency import percentile
 from bench.topology import DIR, PIECES, Meter, Usage, printers
@@ -83,7 +83,7 @@ def steady(es: Elasticsearch, secs: int) -> tuple[Usage, list[float]]:
 
 def main() -> None:
     """Run the steady load and print (or append) the table."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--steady", type=int, default=60, help="seconds of steady load")
     p.add_argument("--lines", type=int, default=20000, help="backlog lines per container")
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")

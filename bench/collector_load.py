@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from bench import ceiling, corpus, documents, procstat, report, services
+from bench import ceiling, corpus, documents, procstat, report, services, summary
 from collector.wire import NDJSON
 
 
@@ -140,7 +140,7 @@ def row(w: Window, r: float) -> list[str]:
 
 def main() -> None:
     """Alternate R and the collector under load (--repeat times) and append the table."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--seconds", type=float, default=30, help="timed load (default 30)")
     p.add_argument("--connections", type=int, default=4, help="load generator connections")
     p.add_argument("--batch-lines", type=int, default=5000, help="lines per wire batch")

@@ -39,7 +39,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench import corpus, documents, procstat, report, services
+from bench import corpus, documents, procstat, report, services, summary
 from collector import templates
 from collector.enrich import Doc, document_labels
 
@@ -499,7 +499,7 @@ def cleanup(run: str, stream: str) -> None:
 
 def main() -> None:
     """Measure each variant's CPU per document, alternating, and print the table."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--docs", type=int, default=100_000, help="documents per load")
     p.add_argument("--rounds", type=int, default=3, help="loads of each variant")
     p.add_argument("--variants", default=DEFAULT, help=f"comma-separated (default {DEFAULT})")

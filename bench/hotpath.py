@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from zlib_ng import gzip_ng, zlib_ng
 
-from bench import corpus, documents, report
+from bench import corpus, documents, report, summary
 from collector.bulk import encode as sink_encode
 from collector.enrich import Context, Doc
 from collector.ids import log_id
@@ -336,7 +336,7 @@ def stages(data: dict[str, Any]) -> list[list[str]]:
 
 def main() -> None:
     """Time each pair and append the table."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
     os.environ["LOGPIPE_BENCH_CODE"] = "worktree"  # imported from the work tree, say so

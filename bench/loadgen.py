@@ -17,7 +17,7 @@ import time
 import aiohttp
 import orjson
 
-from bench import corpus, documents
+from bench import corpus, documents, summary
 
 
 def build(args: argparse.Namespace) -> list[bytes]:
@@ -96,7 +96,7 @@ async def post(args: argparse.Namespace, bodies: list[bytes]) -> dict[str, objec
 
 def main() -> None:
     """Build, say READY, wait for the go, post, print the result as JSON."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--url", required=True)
     p.add_argument("--token", required=True)
     p.add_argument("--seconds", type=float, default=30)

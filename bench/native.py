@@ -14,7 +14,7 @@ import gzip
 import statistics
 import time
 
-from bench import corpus, documents, report
+from bench import corpus, documents, report, summary
 from collector import batch, native
 from collector.bulk import encode_all
 from collector.enrich import Context
@@ -24,7 +24,7 @@ NOW = "2026-12-02T00:00:00.000Z"
 
 def main() -> None:
     """Time both ways in alternation and print (or append) the table."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--batch-lines", type=int, default=5000)
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from bench import summary
 from collector.parse import parse
 
 CORPUS = Path(__file__).parents[1] / "tests" / "corpus"
@@ -47,7 +48,7 @@ def per_line_us(lines: list[str], seconds: float) -> float:
 
 def main() -> None:
     """Print one row per corpus file and a row for all lines together."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument("--seconds", type=float, default=0.3, help="time budget per kind")
     args = parser.parse_args()
     everything: list[str] = []

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import docker
 
-from bench import containers, latency, peers, procstat, report, services
+from bench import containers, latency, peers, procstat, report, services, summary
 
 WARMUP = 5.0
 
@@ -294,7 +294,7 @@ def peer_rows(n: int, steps: list[Step]) -> list[list[str]]:
 
 def main() -> None:
     """Run the steps and append the table."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--containers", type=int, default=10)
     p.add_argument("--rates", default="1000,5000,max", help="total lines/s; 'max' searches")
     p.add_argument("--step-seconds", type=float, default=20, help="measured part of a step")

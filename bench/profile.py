@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from bench import collector_load, containers, pipeline, services
+from bench import collector_load, containers, pipeline, services, summary
 
 _FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^():]+)(?::\d+)?\)$")
 
@@ -111,7 +111,7 @@ def profile_shipper(args: argparse.Namespace, out: Path) -> None:
 
 def main() -> None:
     """Profile one process and print (and keep) its hot spots."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("process", choices=["collector", "shipper"])
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--containers", type=int, default=10)

@@ -20,7 +20,7 @@ import struct
 import time
 from collections.abc import AsyncIterator
 
-from bench import corpus
+from bench import corpus, summary
 from collector.runtime import loop_factory, tune_gc, tune_malloc
 from shipper import native
 from shipper.cursor import Position
@@ -82,7 +82,7 @@ async def one_run(frame_list: list[bytes], per_read: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument("--lines", type=int, default=20_000)
     parser.add_argument("--lines-per-read", default="1,8,64")
     parser.add_argument("--tries", type=int, default=5)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import summary
 from collector.parse import parse
 from collector.rules.redact import BUILTIN_NAMES, Redactor, RedactSpec
 
@@ -93,7 +94,7 @@ def _timed(work: Callable[[str], object], lines: list[str], rounds: int) -> floa
 
 def main() -> None:
     """Print one Markdown table: a row per case, µs per line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument("--seconds", type=float, default=0.3, help="time budget per row")
     args = parser.parse_args()
     lines = corpus_lines()

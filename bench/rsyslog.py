@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 
-from bench import collector_load, corpus, procstat, report, services
+from bench import collector_load, corpus, procstat, report, services, summary
 
 CONF = """\
 global(workDirectory="{work}")
@@ -192,7 +192,7 @@ def measure_collector(seconds: float) -> list[str]:
 
 def main() -> None:
     """Both rows, one table."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--seconds", type=float, default=20, help="how long each one is fed")
     p.add_argument("--no-collector", action="store_true", help="rsyslog only")
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")

@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 import orjson
 
-from bench import corpus
+from bench import corpus, summary
 from collector import native
 from collector.batch import decode
 from collector.bulk import encode_all
@@ -141,7 +141,7 @@ def measure(count: int, tries: int = 15) -> dict[str, float]:
 
 def main() -> None:
     """Print µs per line of each variant and its ratio to no rules (median of rounds)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument("--lines", type=int, default=2000, help="lines in the batch")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of best-of-15")
     args = parser.parse_args()

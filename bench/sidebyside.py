@@ -28,7 +28,7 @@ from pathlib import Path
 
 import docker
 
-from bench import containers, peers, procstat, report, services
+from bench import containers, peers, procstat, report, services, summary
 from bench.shippers import (
     ES_POLL,
     FLUENT_BIT,
@@ -254,7 +254,7 @@ def ratios(results: list[Result]) -> list[str]:
 
 def main() -> None:
     """Make the containers, run every shipper found in alternating rounds, publish."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--containers", type=_positive, default=10)
     p.add_argument("--lines", type=_positive, default=36000, help="lines each container prints")
     p.add_argument(

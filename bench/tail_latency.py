@@ -30,7 +30,7 @@ from pathlib import Path
 import docker
 import orjson
 
-from bench import containers, latency, procstat, report, services
+from bench import containers, latency, procstat, report, services, summary
 from shipper.demux import parse_ts
 
 LATE = "logpipe_collector_tail_lines_late_total"
@@ -191,7 +191,7 @@ def wait_settled(index: str, tail: TailReader, seconds: float = 60) -> int:
 
 def main() -> None:
     """Measure, print, optionally append to docs/BENCHMARKS.md."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--rate", type=float, default=1000, help="total lines/s")
     p.add_argument("--seconds", type=float, default=30, help="how long the containers print")
     p.add_argument("--warmup", type=float, default=5, help="seconds of lines left out")

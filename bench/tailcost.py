@@ -25,7 +25,7 @@ import sys
 import threading
 import uuid
 
-from bench import containers, report, services
+from bench import containers, report, services, summary
 from bench.pipeline import Bench, Step
 
 VARIANTS = ("none", "plain", "ndjson", "stalled")
@@ -116,7 +116,7 @@ HEADER = [
 
 def main() -> None:
     """Run the rounds and print (and append) the table."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--containers", type=int, default=10)
     p.add_argument("--rate", type=float, default=5000, help="total lines/s printed")
     p.add_argument("--rounds", type=int, default=2)

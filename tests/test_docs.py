@@ -206,3 +206,23 @@ def test_nothing_points_at_notes_outside_the_repository(folder: str) -> None:
         if OUTSIDE.search(line)
     ]
     assert mentions == []
+
+
+def test_every_benchmark_help_says_what_it_measures_in_whole_sentences() -> None:
+    """A benchmark's `--help` shows its docstring's first paragraph (bench.summary) or the
+    whole docstring: that paragraph ends as a sentence does, never a line cut short."""
+    import ast
+
+    from bench import summary
+
+    checked = 0
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        text = path.read_text()
+        if "ArgumentParser(" not in text:
+            continue
+        checked += 1
+        assert "description=summary(__doc__)" in text or "description=__doc__" in text, path.name
+        described = summary(ast.get_docstring(ast.parse(text), clean=False))
+        assert described.endswith((".", ":")), f"{path.name}: {described!r}"
+    assert checked >= 10
+    assert summary("One line\nand its end.\n\nMore.") == "One line and its end."
