@@ -59,7 +59,10 @@ def describe(rules: bool = False) -> str:
             return "Python (LOGPIPE_NATIVE=0)"
         return f"Python ({MODULE_NAME} not installed)"
     if rules:
-        return f"compiled ({MODULE_NAME}); Python for the lines parsing rules may shape"
+        return (
+            f"compiled ({MODULE_NAME}), with a container's one dissect rule; "
+            "Python for the other lines parsing rules may shape"
+        )
     return f"compiled ({MODULE_NAME})"
 
 

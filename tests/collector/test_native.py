@@ -508,12 +508,13 @@ def test_text_beyond_ascii_is_identical(
 def test_start_up_line_names_the_hot_path_that_runs(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`hot_path` of `collector listening`: compiled (Python for ruled lines), Python when
+    """`hot_path` of `collector listening`: compiled (Python for most ruled lines), Python when
     off or missing."""
     monkeypatch.setattr(native, "MODULE", module)
     assert native.describe() == f"compiled ({native.MODULE_NAME})"
     assert native.describe(rules=True) == (
-        f"compiled ({native.MODULE_NAME}); Python for the lines parsing rules may shape"
+        f"compiled ({native.MODULE_NAME}), with a container's one dissect rule; "
+        "Python for the other lines parsing rules may shape"
     )
     monkeypatch.setattr(native, "MODULE", None)
     monkeypatch.setenv(native.ENV, "0")
