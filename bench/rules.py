@@ -151,8 +151,9 @@ def main() -> None:
     print(
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (at start), {len(rounds)} rounds"
     )
-    # Lines of a container with a rule (or under redaction) always take the Python path;
-    # the others take the compiled one when it is installed (LOGPIPE_NATIVE=0: Python).
+    # With the compiled path installed (LOGPIPE_NATIVE=0: Python), it makes the lines of
+    # a container no rule is for, and applies a container's one written-out dissect rule
+    # itself; several rules for one container, and redaction, take the Python path.
     print(f"hot path: {native.describe()}")
     print(f"{'variant':<28} {'CPU-µs/line':>12} {'vs none':>8} {'range':>11}")
     for name, values in ratios.items():

@@ -88,8 +88,11 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     below, in its place: the documents are the same. Under parsing rules, the lines of a
     container whose plan is `direct` (no rule for it, nothing redacted: its lines are
     made exactly as without rules) stay on the compiled path, and so do the lines of a
-    container one rule decides for that lack the rule's first literal (its `needle`);
-    every other line goes to the rules.
+    container one rule decides for that lack the rule's first literal (its `needle`).
+    When that rule is written out (`plan.fast`) and its typed fields are of kinds the
+    compiled path converts, it applies the rule itself to the lines that hold the needle
+    and have no attributes of their own, as `fitted_document` does; a line the rule's
+    written-out way cannot decide (SLOW) goes to the rules, and so does every other line.
     """
     out = Decoded()
     engine = ctx.parsing.engine  # once per batch: a reload swaps it between batches
@@ -102,14 +105,16 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
             source = take(raw, number)
             if source is None:
                 return None
-            needle = None  # lines holding it go to `take`, which applies the rule
+            needle = None  # lines holding it: the rule's (`fast`, else `take`'s)
+            fast = None
             if ruled:
                 plan = engine.plan(source, ctx)
                 if not plan.direct:
                     if not plan.needle:
                         return source.src, None  # every line to `take`, for the rules
-                    needle = plan.needle
-            return source.src, native.source_parts(source, ctx, ingested, needle)
+                    needle, fast = plan.needle, plan.fast
+            parts = native.source_parts(source, ctx, ingested, needle, fast, engine.max_skew_ns)
+            return source.src, parts
 
         out.received, _ = module.decode(body, out.docs, EncodedDoc, handler, detect_level)
         return out

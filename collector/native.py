@@ -6,14 +6,19 @@ order and writes the `_bulk` lines of each ``log`` line whose text a ported pars
 (JSON objects, access logs, logfmt, plain text) itself, byte for byte what the Python
 path writes; every other line (source, event and gap lines, invalid lines, shapes not
 ported, terminal escapes) goes through the Python path in its place in the batch, and
-so does every line that parsing rules or redaction may shape (collector/batch.py). The
-Python path is used whole when the module is missing and when ``LOGPIPE_NATIVE=0``.
+so does every line that parsing rules or redaction may shape (collector/batch.py),
+except where one written-out dissect rule decides for a container (``Plan.fast``) and
+its typed fields are ``long``, ``ip`` or ``keyword``: the module applies that rule
+itself, as ``fitted_document`` does (the rule's time read by its Python reader), and
+leaves to the Python path what the rule's written-out way cannot decide. The Python
+path is used whole when the module is missing and when ``LOGPIPE_NATIVE=0``.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -22,7 +27,11 @@ import orjson
 from collector.bulk import action_prefix
 from collector.enrich import Context, _source_fields
 from collector.ids import _suffix
-from collector.wire import Source
+from collector.rules.compiled import CompiledRule
+from collector.rules.convert import to_ip, to_keyword, to_long
+from collector.rules.dissect import Dissect
+from collector.rules.timestamp import TimeParser
+from collector.wire import MAX_NS, Source
 
 ENV = "LOGPIPE_NATIVE"
 MODULE_NAME = "logpipe_collector_native"
@@ -50,21 +59,31 @@ def describe(rules: bool = False) -> str:
             return "Python (LOGPIPE_NATIVE=0)"
         return f"Python ({MODULE_NAME} not installed)"
     if rules:
-        return f"compiled ({MODULE_NAME}); Python for the lines parsing rules may shape"
+        return (
+            f"compiled ({MODULE_NAME}), with a container's one dissect rule; "
+            "Python for the other lines parsing rules may shape"
+        )
     return f"compiled ({MODULE_NAME})"
 
 
 def source_parts(
-    source: Source, ctx: Context, ingested: str, needle: str | None = None
+    source: Source,
+    ctx: Context,
+    ingested: str,
+    needle: str | None = None,
+    rule: CompiledRule | None = None,
+    max_skew_ns: int = 0,
 ) -> tuple[Any, ...] | None:
     """What the native path needs of a ``source`` line to write its lines' documents,
     or None when orjson cannot write its fields (its lines then take the Python path).
 
     The ECS fields every line shares as JSON, the route of each level (data stream,
     action prefix, `event`, `data_stream`), the `_id` hash of its lines of sequence
-    number 0 (collector/ids.py), and the `needle` of its parsing rule, if any: a line
-    whose parsed message holds it goes to the Python path (the rule), any other line is
-    made as without rules (rules/engine.py, Plan).
+    number 0 (collector/ids.py), the `needle` of its parsing rule, if any (a line whose
+    parsed message lacks it is made as without rules: rules/engine.py, Plan), and that
+    rule as `rule_parts` gives it when the native path can apply it (the written-out
+    rule that decides every line of the container: `Plan.fast`); a line that holds the
+    needle goes to the Python path otherwise.
     """
     fields = _source_fields(source, ctx)
     try:
@@ -102,4 +121,61 @@ def source_parts(
         _suffix(host, container_id, "stdout", 0),
         _suffix(host, container_id, "stderr", 0),
         needle,
+        rule_parts(rule, max_skew_ns) if rule is not None else None,
     )
+
+
+# The converters whose work the native path does exactly as they do it, by their kind
+# there: `long` and `ip` as the written-out rule's first tests (anything else is SLOW:
+# the line goes to the Python path), `keyword` of text as the text itself.
+_PORTED: dict[Callable[..., Any], str] = {to_long: "long", to_ip: "ip", to_keyword: "keyword"}
+
+
+def rule_parts(rule: CompiledRule, max_skew_ns: int) -> tuple[Any, ...] | None:
+    """A written-out dissect rule (collector/rules/fused.py) as the native path applies
+    it, or None when it cannot be applied there exactly (its lines then take the Python
+    path): a typed field of a kind it does not do (double, boolean, date).
+
+    Its name, the pattern's prefix and steps (key name or None, literal, padding), the
+    typed fields it cuts (name, kind) in the rule's order, the key of its time, a
+    callable `(text, docker_ns) -> ns or None` reading that time (the rule's
+    TimeParser: None where it raises ValueError), whether a time's text alone decides
+    it (`TimeParser.cacheable`: the native path then keeps text -> ns per container),
+    and the allowed skew.
+    """
+    dissect = rule.extract
+    if rule.fast is None or not isinstance(dissect, Dissect):
+        return None
+    keys = set(dissect.names)
+    typed = []
+    for name, convert in rule.converters:
+        if name not in keys:  # only in a line's own attributes: never a native line's
+            continue
+        kind = _PORTED.get(convert)
+        if kind is None:
+            return None
+        typed.append((name, kind))
+    parser = rule.time_parser
+    read = _time_reader(parser) if rule.time_field is not None and parser is not None else None
+    return (
+        rule.name,
+        dissect.prefix,
+        [(name, literal, padded) for name, literal, _size, padded in dissect.steps],
+        typed,
+        rule.time_field if read is not None else None,
+        read,
+        parser is not None and parser.cacheable,
+        max(-1, min(max_skew_ns, MAX_NS)),  # the native path's check is exact in 64 bits
+    )
+
+
+def _time_reader(parser: TimeParser) -> Callable[[str, int], int | None]:
+    """`parser.parse` of a text, None when it is not a time (ValueError)."""
+
+    def read(text: str, docker_ns: int) -> int | None:
+        try:
+            return parser.parse(text, docker_ns)
+        except ValueError:
+            return None
+
+    return read

@@ -20,16 +20,22 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from bench import corpus, documents
+from bench import rules as bench_rules
 from collector import batch, native
 from collector.bulk import encode
 from collector.enrich import Context, Doc, EncodedDoc
+from collector.errors import RulesError
 from collector.parse.level import detect_level
 from collector.retention.rules import RetentionConfig, RulesHolder
 from collector.rules.config import ParseRule
 from collector.rules.engine import Engine, ParsingRules
 from collector.rules.masking import RedactConfig
+from collector.rules.timestamp import TimeParser
 from collector.wire import MAX_NS, read_line
 from tests.collector.wirelines import body, log, source
 
@@ -502,12 +508,13 @@ def test_text_beyond_ascii_is_identical(
 def test_start_up_line_names_the_hot_path_that_runs(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`hot_path` of `collector listening`: compiled (Python for ruled lines), Python when
+    """`hot_path` of `collector listening`: compiled (Python for most ruled lines), Python when
     off or missing."""
     monkeypatch.setattr(native, "MODULE", module)
     assert native.describe() == f"compiled ({native.MODULE_NAME})"
     assert native.describe(rules=True) == (
-        f"compiled ({native.MODULE_NAME}); Python for the lines parsing rules may shape"
+        f"compiled ({native.MODULE_NAME}), with a container's one dissect rule; "
+        "Python for the other lines parsing rules may shape"
     )
     monkeypatch.setattr(native, "MODULE", None)
     monkeypatch.setenv(native.ENV, "0")
@@ -565,8 +572,9 @@ def test_lines_without_the_one_rules_needle_stay_compiled(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One dissect rule decides for the container: its lines without the pattern's first
-    literal are made natively, those with it go to the rule (a JSON line whose message
-    holds it too, though the pattern does not fit it); both ways, the same bytes."""
+    literal are made natively, and so are those with it that the rule's written-out way
+    decides (a fit; a JSON line whose message holds it though the pattern does not fit
+    it); a type failure goes to the rule's general way; both ways, the same bytes."""
     rule = ParseRule.model_validate(
         {
             "name": "access",
@@ -590,8 +598,320 @@ def test_lines_without_the_one_rules_needle_stay_compiled(
     assert plan.needle == " - "
     assert not plan.direct
     decoded, made = both(module, raw, monkeypatch, ctx)
-    assert made == 3
+    assert made == 5
     natively = {d.body["message"] for d in decoded.docs if isinstance(d, EncodedDoc)}
-    assert natively == {"plain WARN no literal here", "json without it", "k=v level=debug"}
-    ruled = [d.body for d in decoded.docs if d.body.get("logpipe", {}).get("rule") == "access"]
-    assert len(ruled) == 2  # the JSON line went to the rule too, which did not fit it
+    assert natively == {
+        access,
+        "plain WARN no literal here",
+        "json without it",
+        "a - b in the message",
+        "k=v level=debug",
+    }
+    ruled = {
+        d.body["message"]: d.body
+        for d in decoded.docs
+        if d.body.get("logpipe", {}).get("rule") == "access"
+    }
+    assert set(ruled) == {access, access.replace("200", "2OO")}
+    assert ruled[access]["fields"] == {"status": 200, "client": "10.0.0.1"}
+    assert "rule_failure" in ruled[access.replace("200", "2OO")]["tags"]
+
+
+def _ruled(*rules: dict[str, Any], skew: str = "1d") -> Context:
+    """A context whose rules are `rules`."""
+    engine = Engine([ParseRule.model_validate(r) for r in rules], skew)
+    return Context(parsing=ParsingRules(engine))
+
+
+def _natively_ruled(decoded: batch.Decoded, rule: str = "access") -> list[dict[str, Any]]:
+    """The bodies of the documents the native path made and `rule` shaped."""
+    return [
+        d.body
+        for d in decoded.docs
+        if isinstance(d, EncodedDoc) and d.body["logpipe"].get("rule") == rule
+    ]
+
+
+def test_the_written_out_rule_is_applied_natively_on_the_benchmark_batch(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench.rules' batch (the corpus, access lines dated when Docker got them) under its
+    access rule alone and among 20 rules: every line is made natively, the access lines
+    shaped by the rule (typed fields, the line's time), the same bytes as Python's."""
+    raw = bench_rules.batch(3000)
+    access = sum(1 for line in raw.split(b"\n") if b'HTTP/1.1\\" ' in line)
+    assert access > 300
+    for rules in (
+        [bench_rules.ACCESS],
+        [*(bench_rules._other(n, f"svc{n}") for n in range(19)), bench_rules.ACCESS],
+    ):
+        decoded, made = both(module, raw, monkeypatch, _ruled(*rules))
+        assert made == len(decoded.docs) == 3000
+        ruled = _natively_ruled(decoded)
+        assert len(ruled) == access
+        assert all(isinstance(b["fields"]["status"], int) for b in ruled)
+        assert all(b["event"]["created"].endswith("Z") and "time" in b["attributes"] for b in ruled)
+
+
+# An access line the ACCESS rule of bench/rules.py fits, dated at TS (to the second).
+_WHEN = "18/Nov/2026:11:06:40 +0000"
+_LINE = f'10.0.0.1 - - [{_WHEN}] "GET /a?b=c HTTP/1.1" 200 512 "-" "curl/8.5.0"'
+
+
+def test_the_written_out_rule_decides_natively_or_hands_over_the_edge_cases(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Type failures, times that do not read or lie beyond the skew, lines the pattern
+    does not fit, attributes of the line's own, durations, non-ASCII and escapes,
+    multiline, truncated and `seq` > 0 lines: each made natively exactly when the
+    written-out rule decides it, and the same bytes as Python's."""
+    native_fit = [
+        _LINE,
+        _LINE + " 0.250",  # nginx's request time: `event.duration`, then `created`
+        _LINE.replace("200 512", "200 000512"),  # int(): no leading zeros
+        _LINE.replace("200 512", "200 999999999999999999"),  # 18 digits: fits a long
+        _LINE.replace("10.0.0.1", "255.255.255.0"),
+        _LINE.replace("10.0.0.1", "0.0.0.0"),
+        _LINE.replace(_WHEN, "18/Nov/2026:10:06:40 +0000"),  # within the skew
+        _LINE.replace(_WHEN, "18/Nov/2026:12:06:40 +0100"),  # the same time, its offset
+        _LINE.replace(" - - ", " - \t - "),  # the user holds a tab: plain text
+        '{"msg": "' + _LINE.replace('"', '\\"') + '", "level": "warn"}',  # no attributes
+        # Non-ASCII text and escapes, in a JSON line's message (the access parser's
+        # own reading of non-ASCII text is Python's).
+        orjson.dumps({"msg": _LINE.replace('"curl/8.5.0"', '"Mozilla (ü) \\"q\\" é😀"')}).decode(),
+        orjson.dumps({"msg": _LINE.replace("/a?b=c", "/ünï\tco\x01de")}).decode(),
+    ]
+    natively_unruled = [
+        "plain line without the literal",
+        "a - b: the literal, but not the pattern",
+        _LINE.replace(" [", " <"),
+        '{"msg": "x - y", "level": "error"}',
+    ]
+    to_python = [
+        _LINE.replace("200 512", "2OO 512"),
+        _LINE.replace("200 512", "200 9999999999999999999"),  # 19 digits
+        _LINE.replace("200 512", "200 -1"),
+        _LINE.replace("200 512", "200 +1"),
+        _LINE.replace("200 512", "200 \u0661\u0662"),  # Unicode digits: not ASCII
+        _LINE.replace("200 512", "200 "),  # empty
+        _LINE.replace("10.0.0.1", "300.1.1.1"),
+        _LINE.replace("10.0.0.1", "01.2.3.4"),
+        _LINE.replace("10.0.0.1", "1.2.3"),
+        _LINE.replace("10.0.0.1", "1.2.3.4.5"),
+        _LINE.replace("10.0.0.1", "::1"),  # an address, but for the general way
+        _LINE.replace(_WHEN, "18/Foo/2026:11:06:40 +0000"),  # a time that does not read
+        _LINE.replace(_WHEN, "20/Nov/2026:11:06:40 +0000"),  # beyond the skew (1d)
+        _LINE.replace(" - - ", " - bob "),  # the access parser's attribute `user`
+        '{"msg": "' + _LINE.replace('"', '\\"') + '", "user": "x"}',  # JSON attributes
+        'k=v msg="a - b" level=info',  # logfmt attributes
+    ]
+    messages = native_fit + natively_unruled + to_python
+    plain = [log(m, TS + i) for i, m in enumerate(messages)]
+    wire = [
+        log(_LINE, TS + 100, seq=3),
+        log(_LINE, TS + 101, lines=3),
+        log(_LINE, TS + 102, truncated=True),
+        log(_LINE, TS + 103, seq=1, lines=2, truncated=True, stream="stderr"),
+    ]
+    raw = body(source(), *plain, *wire)
+    decoded, made = both(module, raw, monkeypatch, _ruled(bench_rules.ACCESS))
+    assert made == len(native_fit) + len(natively_unruled) + len(wire)
+    by_python = [d.original for d in decoded.docs if not isinstance(d, EncodedDoc)]
+    assert by_python == to_python
+    ruled = _natively_ruled(decoded)
+    assert len(ruled) == len(native_fit) + len(wire)
+    assert ruled[0]["fields"] == {"client": "10.0.0.1", "status": 200, "bytes": 512}
+    assert ruled[0]["@timestamp"] == "2026-11-18T11:06:40.000000000Z"
+    assert list(ruled[0])[-1] == "fields"
+    assert list(ruled[1]["event"])[-2:] == ["duration", "created"]
+    assert ruled[2]["fields"]["bytes"] == 512
+    assert ruled[-1]["logpipe"] == {"parser": "access", "lines": 2, "rule": "access"}
+    assert ruled[-1]["tags"] == ["truncated", "multiline"]
+
+
+def test_non_ascii_text_under_the_written_out_rule_is_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the `plain` hint, non-ASCII access lines and escapes are ruled natively."""
+    messages = [
+        _LINE.replace('"curl/8.5.0"', '"Mozilla/5.0 (X11; ü) \\"quoted\\" é😀"'),
+        _LINE.replace("/a?b=c", "/ünïcode\ttab\x00"),
+        _LINE.replace(" - - ", " - jürgen - "),
+        _LINE.replace("200 512", "200 \u0661\u0662"),  # Unicode digits: the general way
+    ]
+    raw = body(source(hints={"parser": "plain"}), *lines_of(messages))
+    decoded, made = both(module, raw, monkeypatch, _ruled(bench_rules.ACCESS))
+    assert made == 3
+    assert len(_natively_ruled(decoded)) == 3
+
+
+def test_a_format_without_a_year_is_read_per_line(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A time without a year takes Docker's: the same text in two years is two times
+    (never kept as one), and the same bytes as Python's."""
+    rule = {
+        "name": "syslogish",
+        "dissect": "%{when} host %{rest}",
+        "timestamp": {"field": "when", "format": "%d/%b %H:%M:%S"},
+    }
+    year = 365 * 86400 * 10**9
+    text = "18/Nov 11:06:40 host up"
+    raw = body(source(), log(text, TS), log(text, TS - year), log(text, TS + 1))
+    decoded, made = both(module, raw, monkeypatch, _ruled(rule, skew="400d"))
+    assert made == 3
+    stamps = [b["@timestamp"][:4] for b in _natively_ruled(decoded, "syslogish")]
+    assert stamps == ["2026", "2025", "2026"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "messages"),
+    [
+        ("%{a} - %{b}", ["x - ", "x - y", " - ", "x -  - y"]),  # an empty trailing key
+        ("%{a->} %{b}", ["x    y", "x y", "x", "x     "]),  # padding
+        ("%{} - %{?skip} [%{c}] %{d}", ["a - b [c] d", "a - b [] ", "a - b c d"]),
+        ("[%{level}] %{msg} (%{n})", ["[INFO] hi (3)", "[x] [y] (7) tail", "INFO] x (1)"]),
+        ("%{a}\t%{b}\\%{c}", ["x\ty\\z", 'é\t"😀\\\x01', "x\ty"]),
+        ("%{a->}--%{b}", ["x----y", "x---y", "----", "x--"]),
+    ],
+)
+def test_dissect_shapes_are_identical(
+    pattern: str, messages: list[str], module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Empty keys, padding, skipped keys, a prefix, escapes and non-ASCII text in keys;
+    lines the pattern fits are ruled natively."""
+    rule = {"name": "shape", "dissect": pattern, "fields": {"n": "long", "d": "keyword"}}
+    ctx = _ruled(rule)
+    raw = body(source(hints={"parser": "plain"}), *lines_of(messages))
+    decoded, made = both(module, raw, monkeypatch, ctx)
+    assert made == len(messages)
+    fits = [m for m in messages if ctx.parsing.engine.rules[0].take(m) is not None]
+    assert fits
+    assert len(_natively_ruled(decoded, "shape")) == len(fits)
+
+
+def test_rules_the_native_path_does_not_convert_stay_python_s(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule with a double (or boolean, or date) field is not passed: its lines that
+    hold the needle go to Python, the others stay native; the same bytes."""
+    for kind in ("double", "boolean", "date"):
+        rule = {"name": "ms", "dissect": "took %{ms} ms, %{n}", "fields": {"ms": kind, "n": "long"}}
+        messages = ["took 12.5 ms, 3", "took x ms, 4", "nothing here"]
+        raw = body(source(), *lines_of(messages))
+        decoded, made = both(module, raw, monkeypatch, _ruled(rule))
+        assert made == 1
+        assert {d.body["message"] for d in decoded.docs if isinstance(d, EncodedDoc)} == {
+            "nothing here"
+        }
+
+
+_KEYS = ["a", "b", "status", "ip", "time", "msg"]
+_LITERALS = st.text(alphabet=" -[]:;=\"'|/,.x0é\t\\", min_size=1, max_size=3)
+_TIMES = [
+    "18/Nov/2026:11:06:40 +0000",
+    "18/Nov/2026:11:06:41 +0100",
+    "20/Nov/2026:11:06:40 +0000",  # beyond the skew
+    "Nov 18 11:06:40",
+    "2026-11-18T11:06:40Z",
+    "2026-11-18T11:06:40.5+01:00",
+    "1795000000",
+    "1795000000.25",
+    "bogus",
+    "",
+]
+_VALUES = st.one_of(
+    st.sampled_from(_TIMES),
+    st.sampled_from(["7", "000123", "999999999999999999", "9" * 19, "-1", "2OO", "\u0661"]),
+    st.sampled_from(["10.0.0.1", "255.255.255.255", "256.1.1.1", "01.2.3.4", "::1", "1.2.3"]),
+    st.text(alphabet='ab -[]:"\\\t\x01é😀=.0', max_size=8),
+)
+
+
+@st.composite
+def _rule_and_lines(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
+    """A dissect rule of long, ip and keyword fields (and maybe a time), and lines: the
+    pattern filled with values of every sort, and text at random."""
+    keys = draw(st.lists(st.sampled_from(_KEYS), min_size=1, max_size=5, unique=True))
+    pieces: list[str] = [draw(st.sampled_from(["", "<", "[", "é "]))]
+    for key in keys:
+        mod = draw(st.sampled_from(["", "", "?", "->"]))
+        pieces.append(
+            "%{" + ("?" + key if mod == "?" else key + ("->" if mod == "->" else "")) + "}"
+        )
+        pieces.append(draw(_LITERALS))
+    if draw(st.booleans()):
+        pieces[-1] = ""  # the last key takes the rest
+    pattern = "".join(pieces)
+    kept = [k for k, p in zip(keys, pieces[1::2], strict=True) if not p.startswith("%{?")]
+    kinds = st.sampled_from(["long", "ip", "keyword"])
+    fields = {k: draw(kinds) for k in kept if draw(st.booleans())}
+    rule: dict[str, Any] = {"name": "prop", "dissect": pattern, "fields": fields}
+    untyped = [k for k in kept if k not in fields]
+    if untyped and draw(st.booleans()):
+        formats = ["%d/%b/%Y:%H:%M:%S %z", "%b %d %H:%M:%S", "rfc3339", "unix"]
+        rule["timestamp"] = {
+            "field": draw(st.sampled_from(untyped)),
+            "format": draw(st.sampled_from(formats)),
+        }
+    lines = []
+    for _ in range(draw(st.integers(1, 12))):
+        if draw(st.integers(0, 4)) == 0:
+            lines.append(draw(st.text(max_size=30)))
+            continue
+        text = pieces[0]
+        for literal in pieces[2::2]:  # repeated at times: padding
+            text += draw(_VALUES) + literal * draw(st.sampled_from([1, 1, 2, 3]))
+        lines.append(text + draw(st.sampled_from(["", "", " tail", "\\n"])))
+    return rule, lines
+
+
+def test_random_dissect_rules_and_lines_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Property: any dissect rule of long, ip and keyword fields, with or without a time
+    (cacheable or not), on any line: the same bytes both ways; and the native path does
+    rule lines (counted over all the examples)."""
+    counts = {"ruled": 0, "lines": 0}
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_rule_and_lines(), st.sampled_from(["plain", "auto", "json"]), st.data())
+    def check(drawn: tuple[dict[str, Any], list[str]], parser: str, data: st.DataObject) -> None:
+        rule, lines = drawn
+        try:
+            ctx = _ruled(rule)
+        except (RulesError, ValidationError):
+            assume(False)
+            return
+        year = 365 * 86400 * 10**9
+        wire = []
+        for i, text in enumerate(lines):
+            ts = TS + data.draw(st.sampled_from([0, 1, 10**9, 3600 * 10**9, -year]))
+            seq = data.draw(st.sampled_from([0, 0, 2]))
+            wire.append(log(text, ts + i, seq=seq, lines=data.draw(st.sampled_from([1, 1, 2]))))
+        raw = body(source(hints={"parser": parser}), *wire)
+        decoded, _made = both(module, raw, monkeypatch, ctx)
+        counts["ruled"] += len(_natively_ruled(decoded, "prop"))
+        counts["lines"] += len(lines)
+
+    check()
+    assert counts["ruled"] >= counts["lines"] // 25
+
+
+def test_a_time_reader_that_raises_costs_no_line(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should reading a rule's time raise (a bug), the line goes to the general way on
+    both paths: kept, tagged, the same bytes; lines the rule does not fit stay native."""
+
+    def broken(self: TimeParser, value: object, docker_ns: int) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(TimeParser, "parse", broken)
+    raw = body(source(), *lines_of([_LINE, "no rule here", _LINE + " 0.1"]))
+    decoded, made = both(module, raw, monkeypatch, _ruled(bench_rules.ACCESS))
+    assert made == 1
+    assert [d.body["message"] for d in decoded.docs] == [_LINE, "no rule here", _LINE + " 0.1"]
+    failures = [d.body["logpipe"].get("rule_failure") for d in decoded.docs]
+    internal = ["internal error in the parsing rules (logged)"]
+    assert failures == [internal, None, internal]

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from collector import native
 from collector.batch import decode
 from collector.enrich import Context, Doc, format_ns, log_document
 from collector.parse import JSONValue, Parsed, parse
@@ -510,6 +511,7 @@ def test_a_bug_in_the_written_out_rule_costs_the_line_its_rule_not_the_batch(
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(compiled, "fast", broken)
+    monkeypatch.setattr(native, "MODULE", None)  # the Python path's written-out rule
     line = '10.0.0.7 - - [01/May/2025:11:59:58 +0000] "GET / HTTP/1.1" 200 512'
     wire = body(source(), log(line, 1746100800 * 10**9), log("no rule here", 1746100800 * 10**9))
     decoded = decode(wire, Context(parsing=ParsingRules(engine)), INGESTED)

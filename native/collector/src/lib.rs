@@ -6,6 +6,15 @@
 //! (collector/batch.py, parse/, enrich.py, ids.py, bulk.py) writes. Every other line
 //! (source, event and gap lines, invalid lines, shapes not ported) goes to the Python
 //! handler, in its place in the batch, so the result is the same either way.
+//!
+//! Under parsing rules, a container one written-out dissect rule decides for
+//! (collector/rules/engine.py, `Plan.fast`) has that rule applied here too, as
+//! `fitted_document` (collector/rules/document.py) applies it: the pattern cut, its
+//! `long`, `ip` and `keyword` fields typed, its time read (by the rule's own Python
+//! reader, its text kept when the text alone decides it) and held to the allowed skew.
+//! Whatever that way cannot decide (a value not of its type, a time that does not read
+//! or lies beyond the skew, a line with attributes of its own) goes to the handler,
+//! where the rule's general way says why.
 
 mod json;
 mod level;
@@ -13,6 +22,7 @@ mod parse;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use blake2::digest::{Update, VariableOutput};
@@ -62,8 +72,190 @@ struct Source {
     suffix_stdout: Vec<u8>,
     suffix_stderr: Vec<u8>,
     /// The first literal of the one parsing rule that decides for this container: a
-    /// line whose parsed message holds it is left to the rule (the handler).
+    /// line whose parsed message lacks it is made as without rules; one that holds it
+    /// is the rule's (`rule` when it is given, else the handler).
     needle: Option<String>,
+    /// That rule, when it is written out and its typed fields are of kinds ported here.
+    rule: Option<Rule>,
+}
+
+/// What a typed field becomes, as collector/rules/fused.py converts it.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Fewer than 19 ASCII digits, written as an integer; anything else is SLOW.
+    Long,
+    /// A dotted quad as `convert._IPV4` reads it (written as it came); else SLOW.
+    Ip,
+    /// Text: itself (`to_keyword` of a str).
+    Keyword,
+}
+
+/// One key of a dissect pattern: its literal (empty: the last key, the rest of the line).
+struct Step {
+    literal: Vec<u8>,
+    padded: bool,
+    /// Kept as an attribute: the key's name, as JSON (`"name":`). None: skipped or typed.
+    attribute: Option<Vec<u8>>,
+}
+
+/// A written-out dissect rule (collector/rules/fused.py, CompiledRule.fit), applied here
+/// to the lines that hold its needle and have no attributes of their own.
+struct Rule {
+    /// `,"rule":"name"`, what the document's `logpipe` gains.
+    logpipe: Vec<u8>,
+    prefix: Vec<u8>,
+    steps: Vec<Step>,
+    /// Per typed field, in the rule's order: its name as JSON (`"name":`), its kind and
+    /// the step whose text it takes.
+    typed: Vec<(Vec<u8>, Kind, usize)>,
+    /// The step of the rule's time, and the Python reader of a time's text
+    /// (`(text, docker_ns) -> ns or None`).
+    time: Option<(usize, Py<PyAny>)>,
+    /// Text -> ns of the times read, kept only when the text alone decides the time.
+    cacheable: bool,
+    times: HashMap<String, i64>,
+    max_skew_ns: i64,
+}
+
+const TIMES_KEPT: usize = 4096;
+
+/// What the rule made of a line: where the text of each of the pattern's keys is in the
+/// parsed message (per step), and the line's own time.
+struct Fitted {
+    values: Vec<Range<usize>>,
+    ns: Option<u64>,
+}
+
+/// The rule's written-out way says the line is for the general way (the handler).
+struct Slow;
+
+/// `Dissect.__call__`: where the text of each step is, or None when the pattern does not
+/// fit. UTF-8 literals of UTF-8 text are found at character boundaries, as str.find.
+fn cut(rule: &Rule, text: &str) -> Option<Vec<Range<usize>>> {
+    let bytes = text.as_bytes();
+    if !bytes.starts_with(&rule.prefix) {
+        return None;
+    }
+    let mut pos = rule.prefix.len();
+    let mut values = Vec::with_capacity(rule.steps.len());
+    for step in &rule.steps {
+        let literal = step.literal.as_slice();
+        if literal.is_empty() {
+            values.push(pos..bytes.len());
+            break;
+        }
+        let end = pos + memchr::memmem::find(&bytes[pos..], literal)?;
+        values.push(pos..end);
+        pos = end + literal.len();
+        if step.padded {
+            while bytes[pos..].starts_with(literal) {
+                pos += literal.len();
+            }
+        }
+    }
+    Some(values)
+}
+
+/// `_IPV4.fullmatch`: four octets 0-255 without leading zeros, dot-separated, ASCII.
+fn dotted_quad(text: &str) -> bool {
+    let mut parts = 0;
+    for part in text.split('.') {
+        parts += 1;
+        let b = part.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 3
+            && b.iter().all(u8::is_ascii_digit)
+            && (b.len() == 1 || b[0] != b'0')
+            && part.parse::<u16>().is_ok_and(|n| n <= 255);
+        if !ok || parts > 4 {
+            return false;
+        }
+    }
+    parts == 4
+}
+
+/// fused.py's first test of a long: fewer than 19 characters, all ASCII digits.
+fn short_digits(text: &str) -> bool {
+    !text.is_empty() && text.len() < 19 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The pattern and the typed fields of `rule` on `text` (CompiledRule.fit short of the
+/// time): None when the pattern does not fit, Slow when a value is not of its type.
+fn fit_keys(rule: &Rule, text: &str) -> Result<Option<Vec<Range<usize>>>, Slow> {
+    let Some(values) = cut(rule, text) else {
+        return Ok(None);
+    };
+    for (_, kind, at) in &rule.typed {
+        let value = values
+            .get(*at)
+            .and_then(|r| text.get(r.clone()))
+            .ok_or(Slow)?;
+        let ok = match kind {
+            Kind::Long => short_digits(value),
+            Kind::Ip => dotted_quad(value),
+            Kind::Keyword => true,
+        };
+        if !ok {
+            return Err(Slow);
+        }
+    }
+    Ok(Some(values))
+}
+
+/// CompiledRule.fit: what `rule` makes of the parsed `message` (None: the pattern does
+/// not fit), or Slow for the general way (the handler). A panic is Slow too.
+fn fit(
+    py: Python<'_>,
+    rule: &mut Rule,
+    message: &str,
+    docker_ns: u64,
+) -> Result<Option<Fitted>, Slow> {
+    let keys = catch_unwind(AssertUnwindSafe(|| fit_keys(rule, message))).map_err(|_| Slow)?;
+    let Some(values) = keys? else {
+        return Ok(None);
+    };
+    let ns = fit_time(py, rule, message, &values, docker_ns)?;
+    Ok(Some(Fitted { values, ns }))
+}
+
+/// The line's own time by the rule (its reader, the skew), or Slow.
+fn fit_time(
+    py: Python<'_>,
+    rule: &mut Rule,
+    text: &str,
+    values: &[Range<usize>],
+    docker_ns: u64,
+) -> Result<Option<u64>, Slow> {
+    let Some((at, read)) = &rule.time else {
+        return Ok(None);
+    };
+    let when = values
+        .get(*at)
+        .and_then(|r| text.get(r.clone()))
+        .ok_or(Slow)?;
+    let ns = match rule.times.get(when) {
+        Some(ns) => *ns,
+        None => {
+            let got = read.bind(py).call1((when, docker_ns)).map_err(|_| Slow)?;
+            let ns: i64 = got
+                .extract::<Option<i64>>()
+                .map_err(|_| Slow)?
+                .ok_or(Slow)?;
+            if rule.cacheable {
+                if rule.times.len() >= TIMES_KEPT {
+                    rule.times.clear();
+                }
+                rule.times.insert(when.to_owned(), ns);
+            }
+            ns
+        }
+    };
+    let skew = i128::from(ns) - i128::from(docker_ns);
+    let max = i128::from(rule.max_skew_ns);
+    if ns < 0 || skew < -max || skew > max {
+        return Err(Slow);
+    }
+    Ok(Some(ns as u64))
 }
 
 fn one() -> u64 {
@@ -397,34 +589,51 @@ fn write_http(out: &mut Vec<u8>, http: &parse::Http) {
 }
 
 /// The `create` action and document of one line (collector.enrich.log_document and
-/// collector.bulk.encode); false if a value cannot be written as orjson would.
+/// collector.bulk.encode), with what its rule made of it when `ruled` (a rule that fit:
+/// collector/rules/document.py's `finish`); None if a value cannot be written as orjson
+/// would.
 fn write_doc(
     out: &mut Vec<u8>,
-    clock: &mut Clock,
+    clocks: &mut [Clock; 2],
     source: &Source,
     log: &WireLog,
     text: &str,
     parsed: &Parsed,
+    ruled: Option<(&Rule, &Fitted)>,
 ) -> Option<usize> {
     let at = level_index(parsed.level);
     let place = source.places.get(at)?;
+    let [clock, own_clock] = clocks;
     out.extend_from_slice(&place.action);
     out.push(b'"');
     log_id(source, &log.stream, log.ts, log.seq, out);
     out.extend_from_slice(b"\"}}\n{\"@timestamp\":\"");
-    clock.write(log.ts, out);
+    // The line's own time when its rule read one; Docker's goes to `event.created`.
+    let own = ruled.and_then(|(_, fitted)| fitted.ns);
+    match own {
+        Some(ns) => own_clock.write(ns, out),
+        None => clock.write(log.ts, out),
+    }
     out.extend_from_slice(b"\",");
     out.extend_from_slice(&source.head);
     out.extend_from_slice(b",\"event\":");
-    match parsed.http.as_ref().and_then(|h| h.duration_ns) {
-        // {**event, "duration": ns}: the shared `event` with one key more.
-        Some(ns) => {
-            out.extend_from_slice(&place.event[..place.event.len() - 1]);
+    let duration = parsed.http.as_ref().and_then(|h| h.duration_ns);
+    if duration.is_none() && own.is_none() {
+        out.extend_from_slice(&place.event);
+    } else {
+        // {**event, "duration": ns, "created": Docker's time}: the shared `event` with
+        // one or two keys more.
+        out.extend_from_slice(&place.event[..place.event.len() - 1]);
+        if let Some(ns) = duration {
             out.extend_from_slice(b",\"duration\":");
             out.extend_from_slice(itoa::Buffer::new().format(ns).as_bytes());
-            out.push(b'}');
         }
-        None => out.extend_from_slice(&place.event),
+        if own.is_some() {
+            out.extend_from_slice(b",\"created\":\"");
+            clock.write(log.ts, out);
+            out.push(b'"');
+        }
+        out.push(b'}');
     }
     out.extend_from_slice(b",\"data_stream\":");
     out.extend_from_slice(&place.data_stream);
@@ -438,6 +647,9 @@ fn write_doc(
     if log.lines != 1 {
         out.extend_from_slice(b",\"lines\":");
         out.extend_from_slice(itoa::Buffer::new().format(log.lines).as_bytes());
+    }
+    if let Some((rule, _)) = ruled {
+        out.extend_from_slice(&rule.logpipe);
     }
     out.push(b'}');
     if let Some(logger) = &parsed.logger {
@@ -455,7 +667,23 @@ fn write_doc(
         out.extend_from_slice(level.as_bytes());
         out.extend_from_slice(b"\"}");
     }
-    if let Some(attributes) = &parsed.attributes {
+    if let Some((rule, fitted)) = ruled {
+        // The pattern's keys less the typed ones, in its order (the line had none).
+        let mut first = true;
+        let message = parsed.message.as_deref().unwrap_or(text);
+        for (step, at) in rule.steps.iter().zip(&fitted.values) {
+            if let Some(key) = &step.attribute {
+                let value = message.get(at.clone())?;
+                out.extend_from_slice(if first { b",\"attributes\":{" } else { b"," });
+                first = false;
+                out.extend_from_slice(key);
+                json::write_str(out, value);
+            }
+        }
+        if !first {
+            out.push(b'}');
+        }
+    } else if let Some(attributes) = &parsed.attributes {
         out.extend_from_slice(b",\"attributes\":");
         if !json::write_map(out, attributes) {
             return None;
@@ -482,6 +710,25 @@ fn write_doc(
             json::write_str(out, tag);
         }
         out.push(b']');
+    }
+    if let Some((rule, fitted)) = ruled {
+        let message = parsed.message.as_deref().unwrap_or(text);
+        for (i, (key, kind, at)) in rule.typed.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b",\"fields\":{" } else { b"," });
+            out.extend_from_slice(key);
+            let value = message.get(fitted.values.get(*at)?.clone())?;
+            match kind {
+                // int() of at most 18 ASCII digits: no leading zeros.
+                Kind::Long => {
+                    let n: u64 = value.parse().ok()?;
+                    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                }
+                Kind::Ip | Kind::Keyword => json::write_str(out, value),
+            }
+        }
+        if !rule.typed.is_empty() {
+            out.push(b'}');
+        }
     }
     out.extend_from_slice(b"}\n");
     Some(at)
@@ -520,6 +767,80 @@ fn read_source(info: &Bound<'_, PyAny>) -> PyResult<Source> {
         } else {
             None
         },
+        // A rule that does not read is left to the handler (its lines go to Python).
+        rule: match t.get_item(7) {
+            Ok(rule) if !rule.is_none() => read_rule(&rule).ok(),
+            _ => None,
+        },
+    })
+}
+
+/// `"key":` as JSON.
+fn json_key(name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 3);
+    json::write_str(&mut key, name);
+    key.push(b':');
+    key
+}
+
+/// A rule as collector/native.py's rule_parts gives it.
+fn read_rule(info: &Bound<'_, PyAny>) -> PyResult<Rule> {
+    let t = info.cast::<PyTuple>()?;
+    let name: String = t.get_item(0)?.extract()?;
+    let prefix: String = t.get_item(1)?.extract()?;
+    let mut names: Vec<Option<String>> = Vec::new();
+    let mut steps = Vec::new();
+    for step in t.get_item(2)?.cast::<PyList>()?.iter() {
+        let (key, literal, padded): (Option<String>, String, bool) = step.extract()?;
+        steps.push(Step {
+            literal: literal.into_bytes(),
+            padded,
+            attribute: key.as_deref().map(json_key),
+        });
+        names.push(key);
+    }
+    let at = |wanted: &str| {
+        names
+            .iter()
+            .position(|n| n.as_deref() == Some(wanted))
+            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("no key {wanted}")))
+    };
+    let mut typed = Vec::new();
+    for field in t.get_item(3)?.cast::<PyList>()?.iter() {
+        let (field, kind): (String, String) = field.extract()?;
+        let kind = match kind.as_str() {
+            "long" => Kind::Long,
+            "ip" => Kind::Ip,
+            "keyword" => Kind::Keyword,
+            _ => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "kind {kind}"
+                )))
+            }
+        };
+        let step = at(&field)?;
+        steps[step].attribute = None; // typed: under `fields`, not `attributes`
+        typed.push((json_key(&field), kind, step));
+    }
+    let time_field: Option<String> = t.get_item(4)?.extract()?;
+    let time = match time_field {
+        Some(field) => Some((at(&field)?, t.get_item(5)?.unbind())),
+        None => None,
+    };
+    let mut logpipe = Vec::new();
+    if !name.is_empty() {
+        logpipe.extend_from_slice(b",\"rule\":");
+        json::write_str(&mut logpipe, &name);
+    }
+    Ok(Rule {
+        logpipe,
+        prefix: prefix.into_bytes(),
+        steps,
+        typed,
+        time,
+        cacheable: t.get_item(6)?.extract()?,
+        times: HashMap::new(),
+        max_skew_ns: t.get_item(7)?.extract()?,
     })
 }
 
@@ -535,9 +856,10 @@ fn static_level(level: &Bound<'_, PyAny>) -> PyResult<Option<Option<&'static str
 /// `doc(id, stream, original, encoded)`; every other non-blank line is passed to
 /// `handler(raw, number)`, which returns `(src, parts)` for a source line (parts as
 /// collector/native.py's source_parts makes them; None: its lines go to the handler too;
-/// with a rule's needle: those of its lines whose parsed message holds it)
-/// and None for any other line. `detect_level(text)` is the Python plain-text level finder. Returns the
-/// number of non-blank lines and how many of them were made here.
+/// with a rule's needle: those of its lines whose parsed message holds it, unless the
+/// rule itself is given and decides for the line here) and None for any other line.
+/// `detect_level(text)` is the Python plain-text level finder. Returns the number of
+/// non-blank lines and how many of them were made here.
 #[pyfunction]
 fn decode(
     py: Python<'_>,
@@ -548,10 +870,17 @@ fn decode(
     detect_level: &Bound<'_, PyAny>,
 ) -> PyResult<(usize, usize)> {
     let mut sources: HashMap<u64, Source> = HashMap::new();
-    let mut clock = Clock {
-        secs: 0,
-        text: String::new(),
-    };
+    // Docker's times, and the lines' own (a rule's): each a second's text kept.
+    let mut clocks = [
+        Clock {
+            secs: 0,
+            text: String::new(),
+        },
+        Clock {
+            secs: 0,
+            text: String::new(),
+        },
+    ];
     let mut received = 0;
     let mut native = 0;
     let mut out: Vec<u8> = Vec::with_capacity(2048);
@@ -565,7 +894,7 @@ fn decode(
         received += 1;
         let number = index + 1;
         if let Some(log) = wire_log(raw) {
-            if let Some(source) = sources.get(&log.src) {
+            if let Some(source) = sources.get_mut(&log.src) {
                 let text: &str = &log.message;
                 // A bug here must cost no line: a panic sends the line to Python.
                 let got = catch_unwind(AssertUnwindSafe(|| dispatch(text, source.hint)));
@@ -589,19 +918,40 @@ fn decode(
                     }
                     Ok(Err(Bail)) | Err(_) => None,
                 };
-                // A line with the rule's needle is the rule's: the handler takes it.
-                let parsed = parsed.filter(|parsed| match &source.needle {
-                    Some(needle) => !parsed
-                        .message
-                        .as_deref()
-                        .unwrap_or(text)
-                        .contains(needle.as_str()),
-                    None => true,
-                });
+                // A line with the rule's needle is the rule's: made here when the rule
+                // is given and the line has no attributes of its own, else the
+                // handler's. A line the pattern does not fit is made as without rules.
+                let mut fitted = None;
+                let parsed = match (parsed, &source.needle) {
+                    (Some(parsed), Some(needle)) => {
+                        let message = parsed.message.as_deref().unwrap_or(text);
+                        if !message.contains(needle.as_str()) {
+                            Some(parsed)
+                        } else if parsed.attributes.as_ref().is_some_and(|a| !a.is_empty()) {
+                            None
+                        } else if let Some(rule) = source.rule.as_mut() {
+                            match fit(py, rule, message, log.ts) {
+                                Ok(found) => {
+                                    fitted = found;
+                                    Some(parsed)
+                                }
+                                Err(Slow) => None,
+                            }
+                        } else {
+                            None
+                        }
+                    }
+                    (parsed, _) => parsed,
+                };
                 if let Some(parsed) = parsed {
                     out.clear();
+                    let source = &*source;
+                    let ruled = match (&source.rule, &fitted) {
+                        (Some(rule), Some(fitted)) => Some((rule, fitted)),
+                        _ => None,
+                    };
                     let written = catch_unwind(AssertUnwindSafe(|| {
-                        write_doc(&mut out, &mut clock, source, &log, text, &parsed)
+                        write_doc(&mut out, &mut clocks, source, &log, text, &parsed, ruled)
                     }));
                     if let Ok(Some(at)) = written {
                         let split = memchr::memchr(b'\n', &out).unwrap_or(0);
