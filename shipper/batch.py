@@ -15,6 +15,7 @@ from shipper import metrics, native
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore
 from shipper.encoded import Batch
+from shipper.inbox import Inbox
 from shipper.record import (
     DoneRecord,
     EventRecord,
@@ -121,16 +122,13 @@ def _encode_natively(records: list[Record], host: str) -> Batch:
     return Batch(body, lines, positions, first_ts=first_ts, done=done)
 
 
-async def collect(
-    queue: asyncio.Queue[Record], first: Record, max_lines: int, max_bytes: int, max_age: float
-) -> list[Record]:
-    """Add to `first` more records until a bound or the age limit is reached."""
-    records: list[Record] = [first]
-    size = _size(first)
+async def collect(inbox: Inbox, max_lines: int, max_bytes: int, max_age: float) -> list[Record]:
+    """Records queued (one at least: wait for it first) until a bound or the age limit."""
+    records, size = inbox.take(max_lines, max_bytes, 0)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_age
     while len(records) < max_lines and size < max_bytes:
-        if queue.empty():
+        if inbox.empty():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
@@ -138,16 +136,9 @@ async def collect(
             # the record itself when lines trickle in; look again a little later instead.
             await asyncio.sleep(min(remaining, COLLECT_POLL))
             continue
-        record = queue.get_nowait()
-        records.append(record)
-        size += len(record.data) + 64 if type(record) is LogRecord else _size(record)
+        more, size = inbox.take(max_lines - len(records), max_bytes, size)
+        records += more
     return records
-
-
-def _size(record: Record) -> int:
-    if isinstance(record, LogRecord):
-        return len(record.data) + 64
-    return 0 if isinstance(record, MarkRecord | DoneRecord) else 256
 
 
 class Batcher:
@@ -156,7 +147,7 @@ class Batcher:
     def __init__(
         self,
         config: ShipperConfig,
-        queue: asyncio.Queue[Record],
+        queue: Inbox,
         spool: Spool,
         store: CursorStore,
         host: str,
@@ -173,12 +164,10 @@ class Batcher:
     async def run(self) -> None:
         """Batch and write until cancelled."""
         while True:
-            first = await self.queue.get()
+            await self.queue.wait()
             self._busy = True
             try:
-                records = await collect(
-                    self.queue, first, self._max_lines, self._max_bytes, self._max_age
-                )
+                records = await collect(self.queue, self._max_lines, self._max_bytes, self._max_age)
                 metrics.QUEUED.set(self.queue.qsize())
                 await self._write(encode(records, self.host))
             finally:

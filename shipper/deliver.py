@@ -18,7 +18,7 @@ from shipper import metrics
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore
 from shipper.errors import RejectedDelivery, RetryableDelivery
-from shipper.record import Record
+from shipper.inbox import Inbox
 from shipper.sink import CollectorClient, Endpoint
 from shipper.spool import Segment, Spool
 
@@ -34,7 +34,7 @@ class Sender:
     def __init__(
         self,
         config: ShipperConfig,
-        queue: asyncio.Queue[Record],
+        queue: Inbox,
         spool: Spool,
         client: CollectorClient,
         store: CursorStore,

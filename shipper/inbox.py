@@ -14,17 +14,26 @@ Records leave in the order they came, and callers waiting for room are served in
 A container's lines and cursor marks come from its follower alone, one hand-off at a
 time (shipper/follow/handoff.py), so each stream's order, which the cursors rely on,
 holds here without a lock.
+
+The queue holds each hand-off as it came, a list of records, and the batcher takes
+records a batch at a time (:meth:`Inbox.take`): per line, a queue of single records
+cost more than reading the line (put, get and their checks, about 0.5 µs). A hand-off
+waits while the queue is at its bound and then goes in whole, so the bound may be
+passed by less than one hand-off (at most a read's slice of lines); a hand-off is
+queued whole or, cancelled while it waits, not at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 
 from shipper import metrics
-from shipper.record import LogRecord, Record
+from shipper.record import DoneRecord, LogRecord, MarkRecord, Record
 
 log = logging.getLogger("logpipe.shipper.inbox")
 
@@ -34,11 +43,17 @@ PAUSE_EVERY = 1.0  # seconds between two pauses, so each can take effect
 DECAY_EVERY = 1.0  # seconds between two halvings of the recent byte counts
 
 
-class Inbox(asyncio.Queue[Record]):
-    """``asyncio.Queue`` of records that pauses the busiest containers and counts their reads."""
+class Inbox:
+    """A bounded queue of records (each hand-off held as one list) that pauses the
+    busiest containers and counts their reads."""
 
     def __init__(self, maxsize: int, counter: metrics.PerContainer) -> None:
-        super().__init__(maxsize)
+        self.maxsize = maxsize
+        self._reads: deque[list[Record]] = deque()
+        self._taken = 0  # records of the first read already taken
+        self._count = 0  # records queued
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self._getters: deque[asyncio.Future[None]] = deque()
         self._counter = counter
         self._recent: dict[str, float] = {}
         self._names: dict[str, str] = {}
@@ -46,6 +61,99 @@ class Inbox(asyncio.Queue[Record]):
         self._resumed = asyncio.Event()
         self._resumed.set()
         self._last_pause = 0.0
+
+    def qsize(self) -> int:
+        """Records queued."""
+        return self._count
+
+    def empty(self) -> bool:
+        """Whether no record is queued."""
+        return not self._count
+
+    def full(self) -> bool:
+        """Whether the queue is at its bound (a hand-off waits for room)."""
+        return self._count >= self.maxsize
+
+    async def put(self, record: Record) -> None:
+        """Queue one record, waiting for room."""
+        await self.put_many([record])
+
+    async def put_many(self, records: Sequence[Record]) -> None:
+        """Queue records in order, whole, once there is room (one container's, after
+        :meth:`admit`)."""
+        if not records:
+            return
+        while self._count >= self.maxsize:
+            putter = asyncio.get_running_loop().create_future()
+            self._putters.append(putter)
+            try:
+                await putter
+            except BaseException:
+                putter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._putters.remove(putter)
+                if self._count < self.maxsize and not putter.cancelled():
+                    _wake(self._putters)  # it was woken: pass the turn on
+                raise
+        self._reads.append(records if type(records) is list else list(records))
+        self._count += len(records)
+        _wake(self._getters)
+        if self._count < self.maxsize:
+            _wake(self._putters)
+
+    async def wait(self) -> None:
+        """Return once a record is queued."""
+        while not self._count:
+            getter = asyncio.get_running_loop().create_future()
+            self._getters.append(getter)
+            try:
+                await getter
+            except BaseException:
+                getter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._getters.remove(getter)
+                if self._count and not getter.cancelled():
+                    _wake(self._getters)
+                raise
+
+    async def get(self) -> Record:
+        """The oldest record, waiting for one."""
+        await self.wait()
+        return self.get_nowait()
+
+    def get_nowait(self) -> Record:
+        """The oldest record; asyncio.QueueEmpty when none is queued."""
+        if not self._count:
+            raise asyncio.QueueEmpty
+        [record], _size = self.take(1, 1, 0)
+        return record
+
+    def take(self, max_lines: int, max_bytes: int, size: int) -> tuple[list[Record], int]:
+        """The oldest records, in order, while fewer than `max_lines` are taken and
+        `size` plus theirs is under `max_bytes` (`record_size`: what a batch counts),
+        and that sum."""
+        out: list[Record] = []
+        reads = self._reads
+        while reads and len(out) < max_lines and size < max_bytes:
+            read = reads[0]
+            start = self._taken
+            stop = min(len(read), start + max_lines - len(out))
+            end = start
+            for record in read[start:stop]:
+                end += 1
+                size += len(record.data) + 64 if type(record) is LogRecord else record_size(record)
+                if size >= max_bytes:
+                    break
+            out.extend(read[start:end] if start or end < len(read) else read)
+            if end == len(read):
+                reads.popleft()
+                self._taken = 0
+            else:
+                self._taken = end
+        self._count -= len(out)
+        if out and self._count < self.maxsize:
+            _wake(self._putters)
+        return out, size
 
     async def admit(self, records: Sequence[Record]) -> None:
         """Wait while the container of this read is paused; count the lines it read."""
@@ -64,14 +172,6 @@ class Inbox(asyncio.Queue[Record]):
         self._recent[cid] = self._recent.get(cid, 0.0) + size
         self._names[cid] = meta.name
         self._counter.read(meta.name, size, lines)
-
-    async def put_many(self, records: Sequence[Record]) -> None:
-        """Queue records in order, waiting for room (one container's, after :meth:`admit`)."""
-        for record in records:
-            if self.full():
-                await self.put(record)
-            else:
-                self.put_nowait(record)
 
     async def run(self) -> None:
         """Let the recent byte counts fade (so that busy means busy lately); until cancelled."""
@@ -120,3 +220,19 @@ class Inbox(asyncio.Queue[Record]):
     def paused(self) -> list[str]:
         """Names of the containers paused now."""
         return sorted(self._names.get(c, c[:12]) for c in self._paused)
+
+
+def record_size(record: Record) -> int:
+    """What a record counts towards a batch's byte bound (its bytes and 64 for a line)."""
+    if type(record) is LogRecord:
+        return len(record.data) + 64
+    return 0 if isinstance(record, MarkRecord | DoneRecord) else 256
+
+
+def _wake(waiters: deque[asyncio.Future[None]]) -> None:
+    """Wake the first waiter still waiting."""
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            return

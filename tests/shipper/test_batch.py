@@ -8,9 +8,11 @@ from pathlib import Path
 import orjson
 
 from collector.wire import LINE, Log
+from shipper import metrics
 from shipper.batch import Batcher, collect, encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore, Position
+from shipper.inbox import Inbox, record_size
 from shipper.record import DoneRecord, EventRecord, LogRecord, MarkRecord, Meta, Record
 from shipper.spool import Spool
 
@@ -57,22 +59,47 @@ def test_container_metadata_crosses_the_wire_once_per_batch() -> None:
     assert sources[0]["hints"] == {"parser": "json", "dataset": "shop"}
 
 
+def _inbox() -> Inbox:
+    return Inbox(10**6, metrics.PerContainer(False, 10))
+
+
 async def test_collect_stops_at_the_line_and_byte_bounds() -> None:
     """A batch holds at most max_lines records and stops once max_bytes is passed."""
-    queue: asyncio.Queue[Record] = asyncio.Queue()
-    for i in range(10):
-        queue.put_nowait(LogRecord(META, "stdout", i, 0, b"x" * 100))
-    first = await queue.get()
-    assert len(await collect(queue, first, 4, 10**6, 5.0)) == 4
-    first = await queue.get()
-    assert len(await collect(queue, first, 100, 300, 5.0)) == 2  # 2 x (100 + 64) > 300
+    inbox = _inbox()
+    await inbox.put_many([LogRecord(META, "stdout", i, 0, b"x" * 100) for i in range(10)])
+    assert len(await collect(inbox, 4, 10**6, 5.0)) == 4
+    assert len(await collect(inbox, 100, 300, 5.0)) == 2  # 2 x (100 + 64) > 300
+    assert [r.ts for r in await collect(inbox, 100, 10**6, 0.0)] == [6, 7, 8, 9]
 
 
 async def test_collect_sends_a_lone_line_once_its_age_is_reached() -> None:
     """At a low rate, a batch goes out with what it has when the age limit passes."""
-    queue: asyncio.Queue[Record] = asyncio.Queue()
+    inbox = _inbox()
     first = LogRecord(META, "stdout", 1, 0, b"alone")
-    assert await asyncio.wait_for(collect(queue, first, 5000, 10**6, 0.05), 10) == [first]
+    await inbox.put(first)
+    assert await asyncio.wait_for(collect(inbox, 5000, 10**6, 0.05), 10) == [first]
+
+
+async def test_collect_takes_records_across_hand_offs_as_they_came() -> None:
+    """Reads of other sizes than the batches: every record once, in order, within bounds,
+    a read split where a batch ends and its rest first in the next."""
+    inbox = _inbox()
+    records: list[Record] = []
+    for n, size in enumerate([3, 1, 7, 2, 5, 11, 4]):
+        read: list[Record] = [
+            LogRecord(META, "stdout", len(records) + i, 0, b"x" * (10 * n + i)) for i in range(size)
+        ]
+        read.append(MarkRecord(META, "stdout", Position(len(records) + size, 0)))
+        records += read
+        await inbox.put_many(read)
+    batches = []
+    while not inbox.empty():
+        batches.append(await collect(inbox, 5, 400, 0.0))
+    assert [r for batch in batches for r in batch] == records
+    for batch in batches:
+        assert len(batch) <= 5
+        sizes = [record_size(r) for r in batch]
+        assert sum(sizes[:-1]) < 400  # the record that passes the bound ends the batch
 
 
 async def test_the_cursor_moves_only_once_the_batch_is_on_disk(tmp_path: Path) -> None:
@@ -84,7 +111,7 @@ async def test_the_cursor_moves_only_once_the_batch_is_on_disk(tmp_path: Path) -
     spool = Spool(tmp_path / "spool", full.used + 1)
     spool.open()
     store = CursorStore(tmp_path)
-    queue: asyncio.Queue[Record] = asyncio.Queue()
+    queue = _inbox()
     batcher = Batcher(config, queue, spool, store, "h")
     task = asyncio.create_task(batcher.run())
     await queue.put(LogRecord(META, "stdout", 50, 0, b"y" * 3000))
@@ -107,10 +134,9 @@ async def test_a_container_is_done_only_once_its_last_lines_are_on_disk(tmp_path
     spool.open()
     store = CursorStore(tmp_path)
     store.ensure("c1", 0)
-    queue: asyncio.Queue[Record] = asyncio.Queue()
+    queue = _inbox()
     batcher = Batcher(config, queue, spool, store, "h")
-    for record in (LogRecord(META, "stdout", 9, 0, b"last"), DoneRecord(META)):
-        queue.put_nowait(record)
+    await queue.put_many([LogRecord(META, "stdout", 9, 0, b"last"), DoneRecord(META)])
     task = asyncio.create_task(batcher.run())
     assert await batcher.finish(10)
     task.cancel()
