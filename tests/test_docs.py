@@ -226,3 +226,38 @@ def test_every_benchmark_help_says_what_it_measures_in_whole_sentences() -> None
         assert described.endswith((".", ":")), f"{path.name}: {described!r}"
     assert checked >= 10
     assert summary("One line\nand its end.\n\nMore.") == "One line and its end."
+
+
+def test_readme_settings_tables_give_the_defaults_the_code_has() -> None:
+    """Every row of the README's collector and shipper settings whose default is a plain
+    number names the default its program's settings class has (a table that drifted)."""
+    from pydantic_settings import BaseSettings
+
+    from collector import envnames
+    from collector.config import CollectorConfig
+    from shipper.config import ShipperConfig
+
+    def defaults(cls: type[BaseSettings]) -> dict[str, object]:
+        names = envnames.field_names(cls)
+        return {n: cls.model_fields[f].default for f, ns in names.items() for n in ns}
+
+    tables = {
+        "### Collector settings": defaults(CollectorConfig),
+        "### Shipper settings": defaults(ShipperConfig),
+    }
+    row = re.compile(r"^\| `(LOGPIPE_[A-Z0-9_]+)` \| ([0-9.]+) \|")
+    table: dict[str, object] = {}
+    checked = []
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("#"):
+            table = tables.get(line.strip(), {})
+        found = row.match(line)
+        if found is None or found.group(1) not in table:
+            continue
+        name, shown = found.groups()
+        code = table[name]
+        assert isinstance(code, int | float), name
+        assert float(shown) == float(code), f"{name}: README {shown}, code {code}"
+        checked.append(name)
+    assert "LOGPIPE_QUEUE_LINES" in checked
+    assert checked.count("LOGPIPE_MAX_IN_FLIGHT") == 2
