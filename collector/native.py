@@ -7,10 +7,11 @@ order and writes the `_bulk` lines of each ``log`` line whose text a ported pars
 path writes; every other line (source, event and gap lines, invalid lines, shapes not
 ported, terminal escapes) goes through the Python path in its place in the batch, and
 so does every line that parsing rules or redaction may shape (collector/batch.py),
-except where one written-out dissect rule decides for a container (``Plan.fast``) and
-its typed fields are ``long``, ``ip`` or ``keyword``: the module applies that rule
-itself, as ``fitted_document`` does (the rule's time read by its Python reader), and
-leaves to the Python path what the rule's written-out way cannot decide. The Python
+except where one written-out dissect rule decides for a container (``Plan.fast``): the
+module applies that rule itself, as ``fitted_document`` does (its ``long``, ``ip``,
+``keyword``, ``double`` and ``boolean`` fields converted there, its ``date`` fields and
+time read by the rule's own Python readers), and leaves to the Python path what the
+rule's written-out way cannot decide. The Python
 path is used whole when the module is missing and when ``LOGPIPE_NATIVE=0``.
 """
 
@@ -28,7 +29,15 @@ from collector.bulk import action_prefix
 from collector.enrich import Context, _source_fields
 from collector.ids import _suffix
 from collector.rules.compiled import CompiledRule
-from collector.rules.convert import to_ip, to_keyword, to_long
+from collector.rules.convert import (
+    Typed,
+    date_parser,
+    to_boolean,
+    to_double,
+    to_ip,
+    to_keyword,
+    to_long,
+)
 from collector.rules.dissect import Dissect
 from collector.rules.timestamp import TimeParser
 from collector.wire import MAX_NS, Source
@@ -126,35 +135,50 @@ def source_parts(
 
 
 # The converters whose work the native path does exactly as they do it, by their kind
-# there: `long` and `ip` as the written-out rule's first tests (anything else is SLOW:
-# the line goes to the Python path), `keyword` of text as the text itself.
-_PORTED: dict[Callable[..., Any], str] = {to_long: "long", to_ip: "ip", to_keyword: "keyword"}
+# there: `long` and `ip` as the written-out rule's first tests, `double` of the text
+# `_DECIMAL` reads without surrounding whitespace (correctly rounded, as float()),
+# `boolean` of the eight words in ASCII without surrounding whitespace (anything else
+# is SLOW: the line goes to the Python path), `keyword` of text as the text itself. A
+# date field's converter is called as it is (`_date_reader`).
+_PORTED: dict[Callable[..., Any], str] = {
+    to_long: "long",
+    to_ip: "ip",
+    to_keyword: "keyword",
+    to_double: "double",
+    to_boolean: "boolean",
+}
 
 
 def rule_parts(rule: CompiledRule, max_skew_ns: int) -> tuple[Any, ...] | None:
     """A written-out dissect rule (collector/rules/fused.py) as the native path applies
     it, or None when it cannot be applied there exactly (its lines then take the Python
-    path): a typed field of a kind it does not do (double, boolean, date).
+    path): a typed field whose converter is none of the ported ones.
 
     Its name, the pattern's prefix and steps (key name or None, literal, padding), the
-    typed fields it cuts (name, kind) in the rule's order, the key of its time, a
-    callable `(text, docker_ns) -> ns or None` reading that time (the rule's
-    TimeParser: None where it raises ValueError), whether a time's text alone decides
-    it (`TimeParser.cacheable`: the native path then keeps text -> ns per container),
-    and the allowed skew.
+    typed fields it cuts in the rule's order (name, kind; a date's with a callable
+    `(text, docker_ns) -> text or None`, its converter, and whether a text alone
+    decides its date: `TimeParser.cacheable`, when the native path keeps text -> date
+    per container), the key of its time, a callable `(text, docker_ns) -> ns or None`
+    reading that time (the rule's TimeParser: None where it raises ValueError),
+    whether a time's text alone decides it (the native path then keeps text -> ns per
+    container), and the allowed skew.
     """
     dissect = rule.extract
     if rule.fast is None or not isinstance(dissect, Dissect):
         return None
     keys = set(dissect.names)
-    typed = []
+    typed: list[tuple[Any, ...]] = []
     for name, convert in rule.converters:
         if name not in keys:  # only in a line's own attributes: never a native line's
             continue
         kind = _PORTED.get(convert)
-        if kind is None:
+        if kind is not None:
+            typed.append((name, kind))
+            continue
+        dates = date_parser(convert)
+        if dates is None:
             return None
-        typed.append((name, kind))
+        typed.append((name, "date", _date_reader(convert), dates.cacheable))
     parser = rule.time_parser
     read = _time_reader(parser) if rule.time_field is not None and parser is not None else None
     return (
@@ -167,6 +191,18 @@ def rule_parts(rule: CompiledRule, max_skew_ns: int) -> tuple[Any, ...] | None:
         parser is not None and parser.cacheable,
         max(-1, min(max_skew_ns, MAX_NS)),  # the native path's check is exact in 64 bits
     )
+
+
+def _date_reader(convert: Callable[[str, int], Typed]) -> Callable[[str, int], Typed | None]:
+    """A date field's converter of a text, None when it is not a date (ValueError)."""
+
+    def read(text: str, docker_ns: int) -> Typed | None:
+        try:
+            return convert(text, docker_ns)
+        except ValueError:
+            return None
+
+    return read
 
 
 def _time_reader(parser: TimeParser) -> Callable[[str, int], int | None]:

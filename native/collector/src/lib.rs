@@ -10,8 +10,9 @@
 //! Under parsing rules, a container one written-out dissect rule decides for
 //! (collector/rules/engine.py, `Plan.fast`) has that rule applied here too, as
 //! `fitted_document` (collector/rules/document.py) applies it: the pattern cut, its
-//! `long`, `ip` and `keyword` fields typed, its time read (by the rule's own Python
-//! reader, its text kept when the text alone decides it) and held to the allowed skew.
+//! `long`, `ip`, `keyword`, `double` and `boolean` fields typed, its `date` fields and
+//! its time read (by the rule's own Python readers, a text's result kept when the text
+//! alone decides it), the time held to the allowed skew.
 //! Whatever that way cannot decide (a value not of its type, a time that does not read
 //! or lies beyond the skew, a line with attributes of its own) goes to the handler,
 //! where the rule's general way says why.
@@ -88,6 +89,31 @@ enum Kind {
     Ip,
     /// Text: itself (`to_keyword` of a str).
     Keyword,
+    /// `_DECIMAL`'s shape in ASCII without surrounding whitespace, read as float() reads
+    /// it (correctly rounded), finite; written as orjson writes a float. Else SLOW.
+    Double,
+    /// true/yes/on/1, false/no/off/0 in any ASCII case, nothing around them; else SLOW.
+    Boolean,
+    /// The rule's `dates[n]`: its converter's text, or SLOW.
+    Date(usize),
+}
+
+/// A date field: its converter as a Python callable (`(text, docker_ns) -> text or
+/// None`) and, when a text alone decides its date, text -> date of those read.
+struct DateField {
+    read: Py<PyAny>,
+    cacheable: bool,
+    cache: HashMap<String, String>,
+}
+
+/// A typed field's value, made by the rule from the text cut for it.
+enum Typed {
+    /// The text itself (ip, keyword).
+    Text,
+    Long(u64),
+    Double(f64),
+    Boolean(bool),
+    Date(String),
 }
 
 /// One key of a dissect pattern: its literal (empty: the last key, the rest of the line).
@@ -108,6 +134,7 @@ struct Rule {
     /// Per typed field, in the rule's order: its name as JSON (`"name":`), its kind and
     /// the step whose text it takes.
     typed: Vec<(Vec<u8>, Kind, usize)>,
+    dates: Vec<DateField>,
     /// The step of the rule's time, and the Python reader of a time's text
     /// (`(text, docker_ns) -> ns or None`).
     time: Option<(usize, Py<PyAny>)>,
@@ -120,9 +147,11 @@ struct Rule {
 const TIMES_KEPT: usize = 4096;
 
 /// What the rule made of a line: where the text of each of the pattern's keys is in the
-/// parsed message (per step), and the line's own time.
+/// parsed message (per step), the value of each typed field (in the rule's order), and
+/// the line's own time.
 struct Fitted {
     values: Vec<Range<usize>>,
+    typed: Vec<Typed>,
     ns: Option<u64>,
 }
 
@@ -179,27 +208,113 @@ fn short_digits(text: &str) -> bool {
     !text.is_empty() && text.len() < 19 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The end of the ASCII digits of `b` from `at`.
+fn digits_end(b: &[u8], mut at: usize) -> usize {
+    while at < b.len() && b[at].is_ascii_digit() {
+        at += 1;
+    }
+    at
+}
+
+/// `to_double` of a text `_DECIMAL` reads whole, with nothing around it (`[+-]?`, then
+/// digits with a point and digits or not, or a point and digits, then `[eE][+-]?` and
+/// digits or not): float()'s number, correctly rounded as Rust reads it too. None for
+/// anything else, and for a number beyond a double (float() gives inf: not finite).
+fn decimal(text: &str) -> Option<f64> {
+    let b = text.as_bytes();
+    let mut at = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let whole = digits_end(b, at);
+    let mut fraction = whole;
+    if b.get(whole) == Some(&b'.') {
+        fraction = digits_end(b, whole + 1);
+    }
+    if whole == at && fraction <= whole + 1 {
+        return None; // no digit before the exponent
+    }
+    at = fraction;
+    if matches!(b.get(at), Some(b'e' | b'E')) {
+        let sign = at + 1 + usize::from(matches!(b.get(at + 1), Some(b'+' | b'-')));
+        at = digits_end(b, sign);
+        if at == sign {
+            return None;
+        }
+    }
+    if at != b.len() {
+        return None;
+    }
+    let f: f64 = text.parse().ok()?;
+    f.is_finite().then_some(f)
+}
+
+/// `to_boolean` of a text that is one of its words in ASCII (any case), nothing around.
+fn boolean(text: &str) -> Option<bool> {
+    let word = |w: &[&str]| w.iter().any(|w| text.eq_ignore_ascii_case(w));
+    if word(&["true", "yes", "on", "1"]) {
+        Some(true)
+    } else if word(&["false", "no", "off", "0"]) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// The pattern and the typed fields of `rule` on `text` (CompiledRule.fit short of the
-/// time): None when the pattern does not fit, Slow when a value is not of its type.
-fn fit_keys(rule: &Rule, text: &str) -> Result<Option<Vec<Range<usize>>>, Slow> {
+/// dates and the time: a date's value is `Typed::Text` and the time None until read):
+/// None when the pattern does not fit, Slow when a value is not of its type.
+fn fit_keys(rule: &Rule, text: &str) -> Result<Option<Fitted>, Slow> {
     let Some(values) = cut(rule, text) else {
         return Ok(None);
     };
+    let mut typed = Vec::with_capacity(rule.typed.len());
     for (_, kind, at) in &rule.typed {
         let value = values
             .get(*at)
             .and_then(|r| text.get(r.clone()))
             .ok_or(Slow)?;
-        let ok = match kind {
-            Kind::Long => short_digits(value),
-            Kind::Ip => dotted_quad(value),
-            Kind::Keyword => true,
-        };
-        if !ok {
-            return Err(Slow);
-        }
+        typed.push(match kind {
+            // int() of at most 18 ASCII digits: no leading zeros.
+            Kind::Long if short_digits(value) => Typed::Long(value.parse().map_err(|_| Slow)?),
+            Kind::Ip if dotted_quad(value) => Typed::Text,
+            Kind::Keyword | Kind::Date(_) => Typed::Text,
+            Kind::Double => Typed::Double(decimal(value).ok_or(Slow)?),
+            Kind::Boolean => Typed::Boolean(boolean(value).ok_or(Slow)?),
+            Kind::Long | Kind::Ip => return Err(Slow),
+        });
     }
-    Ok(Some(values))
+    Ok(Some(Fitted {
+        values,
+        typed,
+        ns: None,
+    }))
+}
+
+/// A date field's text as its converter makes it (kept when a text alone decides it),
+/// or Slow.
+fn fit_date(
+    py: Python<'_>,
+    date: &mut DateField,
+    text: &str,
+    docker_ns: u64,
+) -> Result<String, Slow> {
+    if let Some(made) = date.cache.get(text) {
+        return Ok(made.clone());
+    }
+    let got = date
+        .read
+        .bind(py)
+        .call1((text, docker_ns))
+        .map_err(|_| Slow)?;
+    let made: String = got
+        .extract::<Option<String>>()
+        .map_err(|_| Slow)?
+        .ok_or(Slow)?;
+    if date.cacheable {
+        if date.cache.len() >= TIMES_KEPT {
+            date.cache.clear();
+        }
+        date.cache.insert(text.to_owned(), made.clone());
+    }
+    Ok(made)
 }
 
 /// CompiledRule.fit: what `rule` makes of the parsed `message` (None: the pattern does
@@ -211,11 +326,22 @@ fn fit(
     docker_ns: u64,
 ) -> Result<Option<Fitted>, Slow> {
     let keys = catch_unwind(AssertUnwindSafe(|| fit_keys(rule, message))).map_err(|_| Slow)?;
-    let Some(values) = keys? else {
+    let Some(mut fitted) = keys? else {
         return Ok(None);
     };
-    let ns = fit_time(py, rule, message, &values, docker_ns)?;
-    Ok(Some(Fitted { values, ns }))
+    for ((_, kind, at), value) in rule.typed.iter().zip(fitted.typed.iter_mut()) {
+        if let Kind::Date(n) = *kind {
+            let text = fitted
+                .values
+                .get(*at)
+                .and_then(|r| message.get(r.clone()))
+                .ok_or(Slow)?;
+            let date = rule.dates.get_mut(n).ok_or(Slow)?;
+            *value = Typed::Date(fit_date(py, date, text, docker_ns)?);
+        }
+    }
+    fitted.ns = fit_time(py, rule, message, &fitted.values, docker_ns)?;
+    Ok(Some(fitted))
 }
 
 /// The line's own time by the rule (its reader, the skew), or Slow.
@@ -713,17 +839,16 @@ fn write_doc(
     }
     if let Some((rule, fitted)) = ruled {
         let message = parsed.message.as_deref().unwrap_or(text);
-        for (i, (key, kind, at)) in rule.typed.iter().enumerate() {
+        for (i, ((key, _, at), value)) in rule.typed.iter().zip(&fitted.typed).enumerate() {
             out.extend_from_slice(if i == 0 { b",\"fields\":{" } else { b"," });
             out.extend_from_slice(key);
-            let value = message.get(fitted.values.get(*at)?.clone())?;
-            match kind {
-                // int() of at most 18 ASCII digits: no leading zeros.
-                Kind::Long => {
-                    let n: u64 = value.parse().ok()?;
-                    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-                }
-                Kind::Ip | Kind::Keyword => json::write_str(out, value),
+            match value {
+                Typed::Text => json::write_str(out, message.get(fitted.values.get(*at)?.clone())?),
+                Typed::Long(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+                Typed::Double(f) => json::write_float(out, *f),
+                Typed::Boolean(true) => out.extend_from_slice(b"true"),
+                Typed::Boolean(false) => out.extend_from_slice(b"false"),
+                Typed::Date(text) => json::write_str(out, text),
             }
         }
         if !rule.typed.is_empty() {
@@ -806,18 +931,33 @@ fn read_rule(info: &Bound<'_, PyAny>) -> PyResult<Rule> {
             .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("no key {wanted}")))
     };
     let mut typed = Vec::new();
+    let mut dates = Vec::new();
     for field in t.get_item(3)?.cast::<PyList>()?.iter() {
-        let (field, kind): (String, String) = field.extract()?;
-        let kind = match kind.as_str() {
-            "long" => Kind::Long,
-            "ip" => Kind::Ip,
-            "keyword" => Kind::Keyword,
+        // (name, kind), or a date's (name, "date", its converter, cacheable).
+        let field = field.cast::<PyTuple>()?;
+        let kind: String = field.get_item(1)?.extract()?;
+        let kind = match (kind.as_str(), field.len()) {
+            ("long", 2) => Kind::Long,
+            ("ip", 2) => Kind::Ip,
+            ("keyword", 2) => Kind::Keyword,
+            ("double", 2) => Kind::Double,
+            ("boolean", 2) => Kind::Boolean,
+            ("date", 4) => {
+                dates.push(DateField {
+                    read: field.get_item(2)?.unbind(),
+                    cacheable: field.get_item(3)?.extract()?,
+                    cache: HashMap::new(),
+                });
+                Kind::Date(dates.len() - 1)
+            }
+            // A kind not known here: the rule is refused (its lines go to Python).
             _ => {
                 return Err(pyo3::exceptions::PyValueError::new_err(format!(
                     "kind {kind}"
                 )))
             }
         };
+        let field: String = field.get_item(0)?.extract()?;
         let step = at(&field)?;
         steps[step].attribute = None; // typed: under `fields`, not `attributes`
         typed.push((json_key(&field), kind, step));
@@ -837,6 +977,7 @@ fn read_rule(info: &Bound<'_, PyAny>) -> PyResult<Rule> {
         prefix: prefix.into_bytes(),
         steps,
         typed,
+        dates,
         time,
         cacheable: t.get_item(6)?.extract()?,
         times: HashMap::new(),
