@@ -10,9 +10,12 @@ module is not installed and LOGPIPE_REQUIRE_NATIVE is not set (CI sets it).
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import random
+import re
 import struct
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +23,7 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -32,6 +36,7 @@ from collector.enrich import Context, Doc, EncodedDoc
 from collector.errors import RulesError
 from collector.parse.level import detect_level
 from collector.retention.rules import RetentionConfig, RulesHolder
+from collector.rules import cli as rules_cli
 from collector.rules.config import ParseRule
 from collector.rules.engine import Engine, ParsingRules
 from collector.rules.masking import RedactConfig
@@ -790,20 +795,251 @@ def test_dissect_shapes_are_identical(
     assert len(_natively_ruled(decoded, "shape")) == len(fits)
 
 
-def test_rules_the_native_path_does_not_convert_stay_python_s(
+def _kind_rule(kind: Any) -> dict[str, Any]:
+    """A rule of one typed field `v` of `kind` (a type, or a date's spec) and a long."""
+    return {"name": "kind", "dissect": "took %{v} ms, %{n}", "fields": {"v": kind, "n": "long"}}
+
+
+def _by_kind(
+    module: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: Any,
+    native_fit: list[str],
+    to_python: list[str],
+    ts: list[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Lines `took V ms, 3` of each value V both ways, the same bytes; those of
+    `native_fit` ruled natively, those of `to_python` left to the Python path, and a line
+    the rule's needle is not in made natively without the rule. The natively ruled
+    documents' fields."""
+    values = native_fit + to_python
+    messages = [f"took {v} ms, 3" for v in values] + ["nothing here"]
+    stamps = ts or [TS + i for i in range(len(messages))]
+    raw = body(
+        source(hints={"parser": "plain"}),
+        *(log(m, t) for m, t in zip(messages, stamps, strict=False)),
+    )
+    decoded, made = both(module, raw, monkeypatch, _ruled(_kind_rule(kind), skew="400d"))
+    by_python = [d.body["message"] for d in decoded.docs if not isinstance(d, EncodedDoc)]
+    assert by_python == [f"took {v} ms, 3" for v in to_python]
+    assert made == len(native_fit) + 1
+    ruled = _natively_ruled(decoded, "kind")
+    assert [b["message"] for b in ruled] == [f"took {v} ms, 3" for v in native_fit]
+    return [b["fields"] for b in ruled]
+
+
+def test_double_fields_are_converted_natively_exactly_as_python_does(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A rule with a double (or boolean, or date) field is not passed: its lines that
-    hold the needle go to Python, the others stay native; the same bytes."""
-    for kind in ("double", "boolean", "date"):
-        rule = {"name": "ms", "dissect": "took %{ms} ms, %{n}", "fields": {"ms": kind, "n": "long"}}
-        messages = ["took 12.5 ms, 3", "took x ms, 4", "nothing here"]
-        raw = body(source(), *lines_of(messages))
+    """Numbers `_DECIMAL` reads, written as orjson writes their float (fixed and
+    exponent notation, the smallest and largest doubles, rounding, -0.0), are ruled
+    natively; whitespace, non-ASCII digits, words float() reads (nan, inf) and numbers
+    beyond a double go to the Python path, which says why or converts them."""
+    native_fit = [
+        "1e16",
+        "1e-7",
+        "0.1",
+        "100.0",
+        "-0.0",
+        "5e-324",
+        "1.7976931348623157e308",
+        "1.",
+        ".5",
+        "+3",
+        "007.50",
+        "1E5",
+        "1e-5",
+        "0.00001",
+        "2.5e-5",
+        "9999999999999998",
+        "123456789012345678",
+        "9007199254740993",  # halfway between two doubles: rounded to even
+        "0.1000000000000000055511151231257827",
+        "1" * 300,
+        "1e-400",  # below the smallest double: 0.0, as float() reads it
+        "-.5E+3",
+        "0",
+        "1e0022",
+    ]
+    to_python = [
+        " 1.5",  # float() reads it: the Python path converts it
+        "1.5\t",
+        "1e400",  # inf: not finite
+        "-1e309",
+        "nan",
+        "inf",
+        "Infinity",
+        "1_000",
+        "0x10",
+        "1e",
+        "e5",
+        ".",
+        "",
+        "+",
+        "1..5",
+        "1,5",
+        "--1",
+        "\u0661\u0662",  # Arabic-Indic digits: not ASCII
+        "1.5\u00a0",
+        "\uff11",  # a fullwidth digit
+    ]
+    fields = _by_kind(module, monkeypatch, "double", native_fit, to_python)
+    assert [f["v"] for f in fields] == [float(v) for v in native_fit]
+    assert all(isinstance(f["v"], float) and f["n"] == 3 for f in fields)
+
+
+def test_boolean_fields_are_converted_natively_exactly_as_python_does(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The eight words in any ASCII case are ruled natively; surrounding whitespace,
+    other words and look-alikes beyond ASCII go to the Python path."""
+    native_fit = ["true", "TRUE", "True", "yes", "YES", "yEs", "on", "ON", "1"]
+    native_fit += ["false", "FALSE", "no", "No", "off", "oFF", "0"]
+    to_python = [" yes", "YES ", "\ttrue", "2", "truee", "tru", "", "01", "y", "nO!"]
+    to_python += ["\uff54rue", "\u0130", "on\u00a0"]  # a fullwidth t, dotted I, nbsp
+    fields = _by_kind(module, monkeypatch, "boolean", native_fit, to_python)
+    assert [f["v"] for f in fields] == [v.lower() in ("true", "yes", "on", "1") for v in native_fit]
+
+
+def test_date_fields_are_read_natively_by_the_rules_own_converter(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dates with a year (kept per text), RFC 3339 and unix times are ruled natively,
+    and a date that does not read goes to the Python path (which tags it)."""
+    spec = {"type": "date", "format": "%d/%b/%Y:%H:%M:%S %z"}
+    native_fit = [_WHEN, _WHEN, "18/Nov/2026:12:06:40 +0100", "01/May/2025:00:00:00 +0000"]
+    to_python = ["18/Foo/2026:11:06:40 +0000", "", "18/Nov/2026:11:06:40"]
+    fields = _by_kind(module, monkeypatch, spec, native_fit, to_python)
+    assert [f["v"] for f in fields] == [
+        "2026-11-18T11:06:40.000Z",
+        "2026-11-18T11:06:40.000Z",
+        "2026-11-18T11:06:40.000Z",
+        "2025-05-01T00:00:00.000Z",
+    ]
+    native_fit = ["2026-11-18T11:06:40.123456Z", "2026-11-18 12:06:40+01:00"]
+    fields = _by_kind(module, monkeypatch, "date", native_fit, ["yesterday", "2026-13-01"])
+    assert [f["v"] for f in fields] == ["2026-11-18T11:06:40.123Z", "2026-11-18T11:06:40.000Z"]
+    unix = {"type": "date", "format": "unix_ms"}
+    fields = _by_kind(module, monkeypatch, unix, ["1795000000123", "0"], ["-5", "1e3x"])
+    assert [f["v"] for f in fields] == ["2026-11-18T11:06:40.123Z", "1970-01-01T00:00:00.000Z"]
+
+
+def test_a_date_without_a_year_is_read_per_line(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A date without a year takes Docker's: the same text in two years is two dates
+    (never kept as one), the same bytes as Python's."""
+    spec = {"type": "date", "format": "%d/%b %H:%M:%S"}
+    year = 365 * 86400 * 10**9
+    text = "18/Nov 11:06:40"
+    stamps = [TS, TS - year, TS + 1, TS + 2, TS + 3]
+    fields = _by_kind(module, monkeypatch, spec, [text, text, text], ["30/Feb 00:00:00"], stamps)
+    assert [f["v"][:4] for f in fields] == ["2026", "2025", "2026"]
+
+
+@pytest.mark.parametrize("kind", ["double", "boolean", "date"])
+def test_a_rule_of_every_kind_is_applied_natively(
+    kind: str, module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every kind beside long, ip and keyword (and a time): the lines its rule decides
+    are ruled natively; a value not of the kind goes to the Python path."""
+    good = {"double": "12.5", "boolean": "on", "date": "2026-11-18T11:06:40Z"}[kind]
+    rule = _kind_rule(kind) | {"dissect": "[%{when}] took %{v} ms, %{n}"}
+    rule["timestamp"] = {"field": "when", "format": "%d/%b/%Y:%H:%M:%S %z"}
+    messages = [f"[{_WHEN}] took {good} ms, 3", f"[{_WHEN}] took x ms, 4", "nothing here"]
+    raw = body(source(), *lines_of(messages))
+    decoded, made = both(module, raw, monkeypatch, _ruled(rule))
+    assert made == 2
+    assert [b["message"] for b in _natively_ruled(decoded, "kind")] == messages[:1]
+
+
+_DOUBLE_TEXT = st.text(alphabet="0123456789+-.eE \t\u0661\uff11_xn", max_size=12)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.one_of(_DOUBLE_TEXT, st.floats().map(repr), st.integers().map(str)), max_size=8))
+def test_random_double_looking_values_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch, values: list[str]
+) -> None:
+    """Property: any double-looking text (digits, signs, points, exponents, whitespace,
+    non-ASCII digits, float reprs) through a double field: the same bytes both ways, and
+    every value `_DECIMAL` reads whole to a finite float ruled natively."""
+    messages = [f"took {v} ms, 1" for v in values]
+    raw = body(source(hints={"parser": "plain"}), *lines_of(messages))
+    decoded, _made = both(module, raw, monkeypatch, _ruled(_kind_rule("double")))
+    ruled = {b["message"] for b in _natively_ruled(decoded, "kind")}
+    for value in values:
+        clean = re.fullmatch(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", value, re.A)
+        expected = clean is not None and math.isfinite(float(value))
+        assert (f"took {value} ms, 1" in ruled) == expected, value
+
+
+def _docs_example_rules() -> list[dict[str, Any]]:
+    """The rule of `logpipe-collector rules test --help` and nginx_timed of
+    docs/examples/rules.yaml."""
+    shown = rules_cli.EXAMPLE.split("$ cat rules.yaml\n", 1)[1].split("  $ echo", 1)[0]
+    example = yaml.safe_load(textwrap.dedent(shown))["rules"]
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "rules.yaml"
+    nginx = [r for r in yaml.safe_load(path.read_text())["rules"] if r["name"] == "nginx_timed"]
+    return [*example, *nginx]
+
+
+def test_the_docs_example_rules_are_applied_natively(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example rules users copy (a double among their fields) rule their sample
+    lines natively, the same bytes as Python's."""
+    noon = 1746100800 * 10**9  # 2025-05-01T12:00:00Z
+    when = "01/May/2025:12:00:00 +0000"
+    shop = f'10.0.0.7 - - [{when}] "GET /cart HTTP/1.1" 200 512 0.042'
+    nginx = f'10.0.0.1 - - [{when}] "GET /a HTTP/1.1" 200 512 "-" "curl/8.5.0" "-" 0.250'
+    for rule, line in zip(_docs_example_rules(), (shop, nginx), strict=True):
+        rule = {k: v for k, v in rule.items() if k != "match"}
+        lines = [line, line.replace("0.042", "1.5e-3").replace("0.250", "12"), line + "x"]
+        raw = body(source(), *(log(m, noon + i) for i, m in enumerate(lines)))
         decoded, made = both(module, raw, monkeypatch, _ruled(rule))
+        assert made == 2, rule["name"]
+        ruled = _natively_ruled(decoded, rule["name"])
+        assert len(ruled) == 2
+        assert isinstance(ruled[0]["fields"]["request_time"], float)
+
+
+def test_a_rule_the_module_cannot_read_leaves_its_lines_to_python(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source's parts as an older collector/native.py gives them (7 items: no rule),
+    and a rule with a kind the module does not know or a date without its reader: the
+    lines that hold the needle go to the Python path, the others stay native."""
+    real = native.source_parts
+
+    def changed(edit: Any) -> Any:
+        def parts(*args: Any) -> tuple[Any, ...] | None:
+            made = real(*args)
+            return None if made is None else edit(made)
+
+        return parts
+
+    def kind(parts: tuple[Any, ...], typed: tuple[Any, ...]) -> tuple[Any, ...]:
+        rule = parts[7]
+        return (*parts[:7], (*rule[:3], [typed], *rule[4:]))
+
+    edits = [
+        lambda parts: parts[:7],
+        lambda parts: kind(parts, ("v", "uuid")),
+        lambda parts: kind(parts, ("v", "date")),
+        lambda parts: kind(parts, ("v", "double", None, True)),
+    ]
+    messages = ["took 1.5 ms, 3", "nothing here"]
+    raw = body(source(), *lines_of(messages))
+    _decoded, made = both(module, raw, monkeypatch, _ruled(_kind_rule("double")))
+    assert made == 2
+    for edit in edits:
+        monkeypatch.setattr(native, "source_parts", changed(edit))
+        decoded, made = both(module, raw, monkeypatch, _ruled(_kind_rule("double")))
         assert made == 1
-        assert {d.body["message"] for d in decoded.docs if isinstance(d, EncodedDoc)} == {
+        assert [d.body["message"] for d in decoded.docs if isinstance(d, EncodedDoc)] == [
             "nothing here"
-        }
+        ]
 
 
 _KEYS = ["a", "b", "status", "ip", "time", "msg"]
@@ -824,13 +1060,14 @@ _VALUES = st.one_of(
     st.sampled_from(_TIMES),
     st.sampled_from(["7", "000123", "999999999999999999", "9" * 19, "-1", "2OO", "\u0661"]),
     st.sampled_from(["10.0.0.1", "255.255.255.255", "256.1.1.1", "01.2.3.4", "::1", "1.2.3"]),
+    st.sampled_from(["1.5", "-0.0", "1e16", ".5", "1e400", " 2", "yes", "TRUE", "off", " on"]),
     st.text(alphabet='ab -[]:"\\\t\x01é😀=.0', max_size=8),
 )
 
 
 @st.composite
 def _rule_and_lines(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
-    """A dissect rule of long, ip and keyword fields (and maybe a time), and lines: the
+    """A dissect rule of typed fields of every kind (and maybe a time), and lines: the
     pattern filled with values of every sort, and text at random."""
     keys = draw(st.lists(st.sampled_from(_KEYS), min_size=1, max_size=5, unique=True))
     pieces: list[str] = [draw(st.sampled_from(["", "<", "[", "é "]))]
@@ -844,7 +1081,7 @@ def _rule_and_lines(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
         pieces[-1] = ""  # the last key takes the rest
     pattern = "".join(pieces)
     kept = [k for k, p in zip(keys, pieces[1::2], strict=True) if not p.startswith("%{?")]
-    kinds = st.sampled_from(["long", "ip", "keyword"])
+    kinds = st.sampled_from(["long", "ip", "keyword", "double", "boolean", "date"])
     fields = {k: draw(kinds) for k in kept if draw(st.booleans())}
     rule: dict[str, Any] = {"name": "prop", "dissect": pattern, "fields": fields}
     untyped = [k for k in kept if k not in fields]
@@ -869,7 +1106,7 @@ def _rule_and_lines(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
 def test_random_dissect_rules_and_lines_are_identical(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Property: any dissect rule of long, ip and keyword fields, with or without a time
+    """Property: any dissect rule of typed fields of any kind, with or without a time
     (cacheable or not), on any line: the same bytes both ways; and the native path does
     rule lines (counted over all the examples)."""
     counts = {"ruled": 0, "lines": 0}
