@@ -12,6 +12,8 @@ Variants:
 - ``none``: no rules (the collector as before rules existed);
 - ``1 rule``: the access-log rule of docs/examples/rules.yaml (typed status, bytes and
   client, the line's own time), tried on every line, fitting the access lines;
+- ``1 rule, bytes a double``: that rule with its ``bytes`` a double (as the docs' example
+  rule types its request time): what a double field costs beside a long;
 - ``20 rules, none for it``: 20 rules for other services: what having rules costs a
   container none of them is for;
 - ``20 rules, 1 per service``: 19 rules for other services and that rule: the usual
@@ -21,7 +23,11 @@ Variants:
 - ``redaction``: no rules, four built-in redactions on every line.
 
 Every variant decodes the same batch (the same lines, one batch of ``--lines``), so
-that the ratios compare the same work with and without rules.
+that the ratios compare the same work with and without rules. Then the example rule of
+docs/examples/rules.yaml (``nginx_timed``: the access rule with a ``"%{forwarded}"`` and
+a double ``request_time`` at the end) is timed on a batch of such lines alone (the
+corpus' access lines with ``"-"`` and a request time appended), against no rules on the
+same batch: what a line that rule shapes costs.
 
 Usage:
     python -m bench.rules [--lines 2000] [--rounds 5]
@@ -60,6 +66,20 @@ ACCESS = {
 }
 
 
+# The access rule with a double field (as docs/rules.md's example types `request_time`).
+ACCESS_DOUBLE = {**ACCESS, "fields": {"client": "ip", "status": "long", "bytes": "double"}}
+
+
+# docs/examples/rules.yaml's nginx_timed rule.
+EXAMPLE = {
+    "name": "nginx_timed",
+    "match": {"service": "web"},
+    "dissect": ACCESS["dissect"] + ' "%{forwarded}" %{request_time}',
+    "fields": {"client": "ip", "status": "long", "bytes": "long", "request_time": "double"},
+    "timestamp": ACCESS["timestamp"],
+}
+
+
 def _other(n: int, service: str) -> dict[str, object]:
     return {
         "name": f"other_{n}",
@@ -78,6 +98,7 @@ def engines() -> dict[str, Engine]:
     return {
         "none": make([]),
         "1 rule": make([ACCESS]),
+        "1 rule, bytes a double": make([ACCESS_DOUBLE]),
         "20 rules, none for it": make([_other(n, f"svc{n}") for n in range(20)]),
         "20 rules, 1 per service": make([*(_other(n, f"svc{n}") for n in range(19)), ACCESS]),
         "20 rules, all match": make([*(_other(n, "web") for n in range(19)), ACCESS]),
@@ -87,8 +108,9 @@ def engines() -> dict[str, Engine]:
     }
 
 
-def batch(count: int) -> bytes:
-    """One wire batch: a container of service `web` printing `count` corpus lines."""
+def batch(count: int, timed: bool = False) -> bytes:
+    """One wire batch: a container of service `web` printing `count` corpus lines (with
+    `timed`: only its access lines, each with `"-"` and a request time appended)."""
     source = {
         "kind": "source",
         "src": 0,
@@ -99,7 +121,11 @@ def batch(count: int) -> bytes:
         "labels": {"com.docker.compose.service": "web"},
     }
     lines = [orjson.dumps(source)]
-    for i, text in enumerate(corpus.lines(count)):
+    texts = corpus.lines(count)
+    if timed:
+        access = [t for t in corpus.lines(count * 8) if _ACCESS_TIME.search(t)][:count]
+        texts = [f'{t} "-" 0.{n % 1000:03d}' for n, t in enumerate(access)]
+    for i, text in enumerate(texts):
         ts = DAY_NS + i * STEP_NS
         # An access line's own time is when Docker got it (to the second), as in real logs;
         # the corpus dates them at random in the day.
@@ -126,10 +152,20 @@ def _once(fn: Callable[[], object]) -> float:
     return time.process_time() - start
 
 
-def measure(count: int, tries: int = 15) -> dict[str, float]:
-    """CPU µs per line of each variant, best of `tries`, interleaved."""
-    body = batch(count)
-    works = {name: _work(body, engine) for name, engine in engines().items()}
+def measure(count: int, tries: int = 15, example: bool = False) -> dict[str, float]:
+    """CPU µs per line of each variant, best of `tries`, interleaved (with `example`: no
+    rules and the docs' example rule, on the batch of timed access lines)."""
+    if example:
+        body = batch(count, timed=True)
+        rules = {"none": [], "example rule": [EXAMPLE]}
+        chosen = {
+            name: Engine([ParseRule.model_validate(r) for r in rs], "1d")
+            for name, rs in rules.items()
+        }
+    else:
+        body = batch(count)
+        chosen = engines()
+    works = {name: _work(body, engine) for name, engine in chosen.items()}
     for work in works.values():
         work()  # warm the caches (routes, rule choices, strftime) as a running collector has
     best = dict.fromkeys(works, float("inf"))
@@ -162,6 +198,12 @@ def main() -> None:
         print(f"{name:<28} {us:>12.2f} {statistics.median(values):>8.2f} {spread:>11}")
     ratio = statistics.median(ratios["20 rules, 1 per service"])
     print(f"20 rules (1 per service) vs none: {ratio:.2f} (target: at most 1.25)")
+    timed = [measure(args.lines, example=True) for _ in range(max(1, args.rounds))]
+    us = {name: statistics.median(r[name] for r in timed) for name in timed[0]}
+    print(
+        f"docs' example rule (nginx_timed, a double) on its access lines alone: "
+        f"{us['example rule']:.2f} CPU-µs/line, {us['none']:.2f} without rules"
+    )
 
 
 if __name__ == "__main__":

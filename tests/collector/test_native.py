@@ -1002,6 +1002,11 @@ def test_the_docs_example_rules_are_applied_natively(
         ruled = _natively_ruled(decoded, rule["name"])
         assert len(ruled) == 2
         assert isinstance(ruled[0]["fields"]["request_time"], float)
+    # bench.rules times that rule on its batch of such lines: each ruled natively.
+    assert _docs_example_rules()[1] == bench_rules.EXAMPLE
+    raw = bench_rules.batch(300, timed=True)
+    decoded, made = both(module, raw, monkeypatch, _ruled(bench_rules.EXAMPLE))
+    assert made == len(_natively_ruled(decoded, "nginx_timed")) == 300
 
 
 def test_a_rule_the_module_cannot_read_leaves_its_lines_to_python(
