@@ -89,10 +89,10 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     container whose plan is `direct` (no rule for it, nothing redacted: its lines are
     made exactly as without rules) stay on the compiled path, and so do the lines of a
     container one rule decides for that lack the rule's first literal (its `needle`).
-    When that rule is written out (`plan.fast`) and its typed fields are of kinds the
-    compiled path converts, it applies the rule itself to the lines that hold the needle
-    and have no attributes of their own, as `fitted_document` does; a line the rule's
-    written-out way cannot decide (SLOW) goes to the rules, and so does every other line.
+    When that rule is written out (`plan.fast`), it applies the rule itself (typed fields
+    of every kind) to the lines that hold the needle and have no attributes of their own,
+    as `fitted_document` does; a line the rule's written-out way cannot decide (SLOW) goes
+    to the rules, and so does every other line.
     """
     out = Decoded()
     engine = ctx.parsing.engine  # once per batch: a reload swaps it between batches
