@@ -860,11 +860,15 @@ def test_double_fields_are_converted_natively_exactly_as_python_does(
         "-.5E+3",
         "0",
         "1e0022",
+        "1e-99999999999999999999",  # an exponent beyond 64 bits: 0.0 all the same
+        "-0e99999999999999999999",
+        "0." + "0" * 400 + "1e400",  # 1e-1: many digits, then a large exponent
     ]
     to_python = [
         " 1.5",  # float() reads it: the Python path converts it
         "1.5\t",
         "1e400",  # inf: not finite
+        "1e99999999999999999999",
         "-1e309",
         "nan",
         "inf",
