@@ -134,6 +134,7 @@ struct Rule {
     /// Per typed field, in the rule's order: its name as JSON (`"name":`), its kind and
     /// the step whose text it takes.
     typed: Vec<(Vec<u8>, Kind, usize)>,
+    /// The date fields among them (`Kind::Date(n)` is `dates[n]`).
     dates: Vec<DateField>,
     /// The step of the rule's time, and the Python reader of a time's text
     /// (`(text, docker_ns) -> ns or None`).
@@ -217,8 +218,8 @@ fn digits_end(b: &[u8], mut at: usize) -> usize {
 }
 
 /// `to_double` of a text `_DECIMAL` reads whole, with nothing around it (`[+-]?`, then
-/// digits with a point and digits or not, or a point and digits, then `[eE][+-]?` and
-/// digits or not): float()'s number, correctly rounded as Rust reads it too. None for
+/// digits, maybe a point and more digits, or a point and digits; then maybe `[eE][+-]?`
+/// and digits): float()'s number, correctly rounded as Rust reads it too. None for
 /// anything else, and for a number beyond a double (float() gives inf: not finite).
 fn decimal(text: &str) -> Option<f64> {
     let b = text.as_bytes();
