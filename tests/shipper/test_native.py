@@ -402,6 +402,8 @@ def test_batches_of_unusual_records() -> None:
         LogRecord(DB, "stderr", T0 - 5, 2**31, b"earlier", lines=2**40),
         LogRecord(DB, "stderr", 0, 0, b"at zero"),
         LogRecord(DB, "stdout", 2**63 - 1, 0, b"the last nanosecond"),
+        LogRecord(DB, "stdout", -7, 9, b"before the epoch"),
+        LogRecord(DB, "stdout", -(2**63), 0, b"the first 64-bit nanosecond"),
         LogRecord(DB, "stdout", 2**70, 0, b"past 64 bits: written by Python"),
         LogRecord(DB, "other", T0, 0, b"an odd stream name: written by Python"),
         LogRecord(DB, "stdout", T0, 3, b"until", until=Position(T0 + 9, 1)),

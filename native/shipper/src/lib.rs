@@ -11,6 +11,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use std::collections::HashMap;
 
 const STDOUT: u8 = 1;
 const STDERR: u8 = 2;
@@ -757,27 +758,44 @@ fn message_into(out: &mut Vec<u8>, data: &[u8]) {
     }
 }
 
+/// The decimal digits of `n`, as Python's str() writes an int (no allocation).
 fn int_into(out: &mut Vec<u8>, n: i64) {
-    out.extend_from_slice(n.to_string().as_bytes());
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// A `log` line as collector/wire.py `log_line` writes it; None when a field is not of
 /// the usual type (then Python writes it).
+/// `stream` and `ts` are the record's, read by the caller (which needs them too).
 fn log_line_into(
     py: Python<'_>,
     out: &mut Vec<u8>,
     record: &Bound<'_, PyAny>,
+    stream: &Bound<'_, PyAny>,
+    ts: &Bound<'_, PyAny>,
     src: usize,
 ) -> PyResult<bool> {
-    let stream = record.getattr(pyo3::intern!(py, "stream"))?;
     let stream = match stream.cast::<PyString>() {
-        Ok(s) => s.to_str()?.to_owned(),
+        Ok(s) => s.to_str()?,
         Err(_) => return Ok(false),
     };
     if stream != "stdout" && stream != "stderr" {
         return Ok(false);
     }
-    let ts: i64 = match record.getattr(pyo3::intern!(py, "ts"))?.extract() {
+    let ts: i64 = match ts.extract() {
         Ok(v) => v,
         Err(_) => return Ok(false),
     };
@@ -818,6 +836,33 @@ fn log_line_into(
     Ok(true)
 }
 
+/// A hasher for the object addresses `encode` keys its maps by: a multiply of each
+/// word, much cheaper per record than the default SipHash (no outside input reaches it).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type AddressHash = std::hash::BuildHasherDefault<AddressHasher>;
+
 /// shipper/batch.py `encode` up to the positions: (body, lines, last, first_ts, done),
 /// `last` the dict of the last LogRecord or MarkRecord of each (container id, stream).
 /// `classes` is (LogRecord, MarkRecord, DoneRecord); `source_line(meta, src, host)`,
@@ -850,10 +895,9 @@ fn encode<'py>(
     let mut parts: Vec<Vec<u8>> = Vec::new();
     let mut body: Vec<u8> = Vec::with_capacity(PART + PART / 4);
     let mut lines = 0usize;
-    let mut sources: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let mut sources: HashMap<usize, usize, AddressHash> = HashMap::default();
     // (meta object, stream object) -> index into `keys`; keys hold (meta.id, stream).
-    let mut pair_key: std::collections::HashMap<(usize, usize), usize> =
-        std::collections::HashMap::new();
+    let mut pair_key: HashMap<(usize, usize), usize, AddressHash> = HashMap::default();
     let key_index = PyDict::new(py);
     let mut last: Vec<Bound<'py, PyAny>> = Vec::new();
     let mut keys: Vec<Bound<'py, PyAny>> = Vec::new();
@@ -868,8 +912,10 @@ fn encode<'py>(
         body.extend_from_slice(line);
         body.push(b'\n');
     };
-    let mut remember = |record: &Bound<'py, PyAny>, meta: &Bound<'py, PyAny>| -> PyResult<()> {
-        let stream = record.getattr(stream_attr)?;
+    let mut remember = |record: &Bound<'py, PyAny>,
+                        meta: &Bound<'py, PyAny>,
+                        stream: Bound<'py, PyAny>|
+     -> PyResult<()> {
         let pair = (meta.as_ptr() as usize, stream.as_ptr() as usize);
         let index = match pair_key.get(&pair) {
             Some(&i) => i,
@@ -905,7 +951,7 @@ fn encode<'py>(
         if !is_log {
             if record.is_instance(&mark_cls)? {
                 let meta = record.getattr(meta_attr)?;
-                remember(&record, &meta)?;
+                remember(&record, &meta, record.getattr(stream_attr)?)?;
                 continue;
             }
             if record.is_instance(&done_cls)? {
@@ -927,9 +973,15 @@ fn encode<'py>(
             }
         };
         let is_log_record = is_log || record.is_instance(&log_cls)?;
+        // A line's stream and ts, read once: its line, its position and the first ts.
+        let (stream, ts) = if is_log_record {
+            (record.getattr(stream_attr)?, record.getattr(ts_attr)?)
+        } else {
+            (py.None().into_bound(py), py.None().into_bound(py))
+        };
         if is_log {
             let mark = body.len();
-            if !log_line_into(py, &mut body, &record, src)? {
+            if !log_line_into(py, &mut body, &record, &stream, &ts, src)? {
                 body.truncate(mark);
                 let line = log_line.call1((&record, src))?;
                 body.extend_from_slice(line.cast::<PyBytes>()?.as_bytes());
@@ -941,8 +993,7 @@ fn encode<'py>(
         }
         lines += 1;
         if is_log_record {
-            remember(&record, &meta)?;
-            let ts = record.getattr(ts_attr)?;
+            remember(&record, &meta, stream)?;
             match (first_native, ts.extract::<i64>()) {
                 (Some(first), Ok(t)) => {
                     if t < first || first == 0 {
