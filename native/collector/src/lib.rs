@@ -1098,13 +1098,13 @@ fn decode(
                             None
                         } else {
                             let own = parsed.attributes.as_ref().is_some_and(|a| !a.is_empty());
-                            let mut decided = Some(());
+                            let mut general = false; // the handler's: the rules' general way decides
                             for (at, (needle, rule)) in source.rules.iter_mut().enumerate() {
                                 if !message.contains(needle.as_str()) {
                                     continue;
                                 }
                                 if own {
-                                    decided = None;
+                                    general = true;
                                     break;
                                 }
                                 match fit(py, rule, message, log.ts) {
@@ -1114,12 +1114,12 @@ fn decode(
                                         break;
                                     }
                                     Err(Slow) => {
-                                        decided = None;
+                                        general = true;
                                         break;
                                     }
                                 }
                             }
-                            decided.map(|()| parsed)
+                            (!general).then_some(parsed)
                         }
                     }
                     (parsed, _) => parsed,
