@@ -14,6 +14,9 @@ Variants:
   client, the line's own time), tried on every line, fitting the access lines;
 - ``1 rule, bytes a double``: that rule with its ``bytes`` a double (as the docs' example
   rule types its request time): what a double field costs beside a long;
+- ``2 rules for the container``: a dissect rule for the corpus' Spring Boot lines (typed
+  pid, the line's own time), then that access rule, both for service ``web``: each
+  line tries the first and, when it does not fit, the second;
 - ``20 rules, none for it``: 20 rules for other services: what having rules costs a
   container none of them is for;
 - ``20 rules, 1 per service``: 19 rules for other services and that rule: the usual
@@ -80,6 +83,17 @@ EXAMPLE = {
 }
 
 
+# A rule for the corpus' other line shape of service web (Spring Boot's), tried before
+# ACCESS: its first literal (" ") is in every line, its pattern fits none of the others.
+SPRING = {
+    "name": "spring",
+    "match": {"service": "web"},
+    "dissect": "%{time} %{severity} %{pid} --- [%{thread}] %{logger} : %{msg}",
+    "fields": {"pid": "long"},
+    "timestamp": {"field": "time", "format": "rfc3339"},
+}
+
+
 def _other(n: int, service: str) -> dict[str, object]:
     return {
         "name": f"other_{n}",
@@ -99,6 +113,7 @@ def engines() -> dict[str, Engine]:
         "none": make([]),
         "1 rule": make([ACCESS]),
         "1 rule, bytes a double": make([ACCESS_DOUBLE]),
+        "2 rules for the container": make([SPRING, ACCESS]),
         "20 rules, none for it": make([_other(n, f"svc{n}") for n in range(20)]),
         "20 rules, 1 per service": make([*(_other(n, f"svc{n}") for n in range(19)), ACCESS]),
         "20 rules, all match": make([*(_other(n, "web") for n in range(19)), ACCESS]),
@@ -188,8 +203,8 @@ def main() -> None:
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (at start), {len(rounds)} rounds"
     )
     # With the compiled path installed (LOGPIPE_NATIVE=0: Python), it makes the lines of
-    # a container no rule is for, and applies a container's one written-out dissect rule
-    # itself; several rules for one container, and redaction, take the Python path.
+    # a container no rule is for, and applies a container's written-out dissect rules
+    # itself (one or several, in order); other rules, and redaction, take the Python path.
     print(f"hot path: {native.describe()}")
     print(f"{'variant':<28} {'CPU-µs/line':>12} {'vs none':>8} {'range':>11}")
     for name, values in ratios.items():

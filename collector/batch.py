@@ -25,6 +25,7 @@ from collector.deadletter import unreadable_line
 from collector.enrich import Context, Doc, EncodedDoc, event_document, gap_document, log_document
 from collector.parse import parse
 from collector.parse.level import detect_level
+from collector.rules.compiled import CompiledRule
 from collector.rules.document import Tallies, fitted_document, ruled_document
 from collector.rules.engine import Engine, Plan
 from collector.wire import MAX_NS, Event, Gap, LineError, Log, LogFields, Source, read_line
@@ -92,7 +93,11 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     When that rule is written out (`plan.fast`), it applies the rule itself (typed fields
     of every kind) to the lines that hold the needle and have no attributes of their own,
     as `fitted_document` does; a line the rule's written-out way cannot decide (SLOW) goes
-    to the rules, and so does every other line.
+    to the rules, and so does every other line. When several rules decide for every line
+    of a container and each is written out (`plan.fasts`), it tries them in order as
+    `Engine.first_fit` does: the first that fits shapes the line there, a line none fits
+    is made as without rules, and a SLOW line or one with attributes of its own that
+    holds a rule's needle goes to the rules.
     """
     out = Decoded()
     engine = ctx.parsing.engine  # once per batch: a reload swaps it between batches
@@ -107,13 +112,19 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
                 return None
             needle = None  # lines holding it: the rule's (`fast`, else `take`'s)
             fast = None
+            fasts: tuple[CompiledRule, ...] = ()  # several written-out rules, in order
             if ruled:
                 plan = engine.plan(source, ctx)
                 if not plan.direct:
-                    if not plan.needle:
+                    if plan.fasts and (len(plan.fasts) > 1 or not plan.needle):
+                        fasts = plan.fasts
+                    elif not plan.needle:
                         return source.src, None  # every line to `take`, for the rules
-                    needle, fast = plan.needle, plan.fast
-            parts = native.source_parts(source, ctx, ingested, needle, fast, engine.max_skew_ns)
+                    else:
+                        needle, fast = plan.needle, plan.fast
+            parts = native.source_parts(
+                source, ctx, ingested, needle, fast, engine.max_skew_ns, fasts
+            )
             return source.src, parts
 
         out.received, _ = module.decode(body, out.docs, EncodedDoc, handler, detect_level)

@@ -7,8 +7,9 @@ order and writes the `_bulk` lines of each ``log`` line whose text a ported pars
 path writes; every other line (source, event and gap lines, invalid lines, shapes not
 ported, terminal escapes) goes through the Python path in its place in the batch, and
 so does every line that parsing rules or redaction may shape (collector/batch.py),
-except where one written-out dissect rule decides for a container (``Plan.fast``): the
-module applies that rule itself, as ``fitted_document`` does (its ``long``, ``ip``,
+except where written-out dissect rules decide for a container (``Plan.fasts``: one
+rule or several, in order): the module tries them as ``Engine.first_fit`` does and
+applies the first that fits itself, as ``fitted_document`` does (its ``long``, ``ip``,
 ``keyword``, ``double`` and ``boolean`` fields converted there, its ``date`` fields and
 time read by the rule's own Python readers), and leaves to the Python path what the
 rule's written-out way cannot decide. The Python
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -69,7 +70,7 @@ def describe(rules: bool = False) -> str:
         return f"Python ({MODULE_NAME} not installed)"
     if rules:
         return (
-            f"compiled ({MODULE_NAME}), with a container's one dissect rule; "
+            f"compiled ({MODULE_NAME}), with a container's written-out dissect rules; "
             "Python for the other lines parsing rules may shape"
         )
     return f"compiled ({MODULE_NAME})"
@@ -82,6 +83,7 @@ def source_parts(
     needle: str | None = None,
     rule: CompiledRule | None = None,
     max_skew_ns: int = 0,
+    rules: Sequence[CompiledRule] = (),
 ) -> tuple[Any, ...] | None:
     """What the native path needs of a ``source`` line to write its lines' documents,
     or None when orjson cannot write its fields (its lines then take the Python path).
@@ -93,6 +95,12 @@ def source_parts(
     rule as `rule_parts` gives it when the native path can apply it (the written-out
     rule that decides every line of the container: `Plan.fast`); a line that holds the
     needle goes to the Python path otherwise.
+
+    With `rules` (the written-out rules that decide every line, in order: `Plan.fasts`)
+    the needle is "" (every line is the rules') and the rule is a list of each rule's
+    (needle, `rule_parts`), or None when one of them cannot be applied natively (every
+    line then goes to the Python path). A module that reads only a rule's tuple there
+    refuses the list, and with the needle "" sends every line to the Python path.
     """
     fields = _source_fields(source, ctx)
     try:
@@ -122,6 +130,10 @@ def source_parts(
         return None
     host, container_id = source.host, source.container_id
     prefix = f"{host}\x1f{container_id}\x1f".encode("utf-8", "surrogatepass")
+    ruled: Any = rule_parts(rule, max_skew_ns) if rule is not None else None
+    if rules:
+        needle = ""
+        ruled = rules_parts(rules, max_skew_ns)
     return (
         source.hints.parser,
         head,
@@ -130,8 +142,22 @@ def source_parts(
         _suffix(host, container_id, "stdout", 0),
         _suffix(host, container_id, "stderr", 0),
         needle,
-        rule_parts(rule, max_skew_ns) if rule is not None else None,
+        ruled,
     )
+
+
+def rules_parts(
+    rules: Sequence[CompiledRule], max_skew_ns: int
+) -> list[tuple[str, tuple[Any, ...]]] | None:
+    """Written-out dissect rules, in order, as the native path tries them: each rule's
+    needle and `rule_parts`; None when one of them cannot be applied there exactly."""
+    parts = []
+    for rule in rules:
+        made = rule_parts(rule, max_skew_ns)
+        if made is None:
+            return None
+        parts.append((rule.needle, made))
+    return parts
 
 
 # The converters whose work the native path does exactly as they do it, by their kind

@@ -69,6 +69,9 @@ class Plan:
     so its lines are made exactly as without rules. `needle`: when one rule, and no label, no
     redaction, no level, decides for every line, the text its pattern says first: a line
     without it is made as without rules too (else "", and every line goes to the rules).
+    `fast`: that one rule, when it is written out; `fasts`: the rules that decide for every
+    line (no label, no redaction, no level), in order, when each of them is written out
+    (else empty).
     """
 
     __slots__ = (
@@ -76,6 +79,7 @@ class Plan:
         "direct",
         "engine",
         "fast",
+        "fasts",
         "fixed",
         "idle",
         "needle",
@@ -97,10 +101,15 @@ class Plan:
         self.needle = ""
         # That one rule, when it is written out (collector/rules/fused.py).
         self.fast: CompiledRule | None = None
-        if fixed is not None and len(fixed.rules) == 1 and not (fixed.named or engine.masks):
-            self.needle = fixed.rules[0].needle
-            if fixed.rules[0].fast is not None:
-                self.fast = fixed.rules[0]
+        # Those rules, in order, when every one of them is written out.
+        self.fasts: tuple[CompiledRule, ...] = ()
+        if fixed is not None and fixed.rules and not (fixed.named or engine.masks):
+            if len(fixed.rules) == 1:
+                self.needle = fixed.rules[0].needle
+                if fixed.rules[0].fast is not None:
+                    self.fast = fixed.rules[0]
+            if all(rule.fast is not None for rule in fixed.rules):
+                self.fasts = fixed.rules
 
     def choice(self, level: str | None) -> _Choice:
         """The rules to try, in order, on a line of this container at `level`."""

@@ -518,7 +518,7 @@ def test_start_up_line_names_the_hot_path_that_runs(
     monkeypatch.setattr(native, "MODULE", module)
     assert native.describe() == f"compiled ({native.MODULE_NAME})"
     assert native.describe(rules=True) == (
-        f"compiled ({native.MODULE_NAME}), with a container's one dissect rule; "
+        f"compiled ({native.MODULE_NAME}), with a container's written-out dissect rules; "
         "Python for the other lines parsing rules may shape"
     )
     monkeypatch.setattr(native, "MODULE", None)
@@ -1144,6 +1144,56 @@ def test_random_dissect_rules_and_lines_are_identical(
     assert counts["ruled"] >= counts["lines"] // 25
 
 
+@st.composite
+def _rules_and_lines(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[str]]:
+    """1 to 3 dissect rules (as `_rule_and_lines` draws them) for one container, and the
+    lines of each, mixed."""
+    rules: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for n in range(draw(st.integers(1, 3))):
+        rule, some = draw(_rule_and_lines())
+        rules.append({**rule, "name": f"prop{n}"})
+        lines.extend(some)
+    return rules, draw(st.permutations(lines))
+
+
+def test_random_lists_of_dissect_rules_and_lines_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Property: 1 to 3 dissect rules for one container, tried in order, on any line: the
+    same bytes both ways; and the native path does rule lines with each rule of a list
+    (counted over all the examples)."""
+    counts = {"ruled": 0, "later": 0, "lines": 0}
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_rules_and_lines(), st.sampled_from(["plain", "auto", "json"]), st.data())
+    def check(
+        drawn: tuple[list[dict[str, Any]], list[str]], parser: str, data: st.DataObject
+    ) -> None:
+        rules, lines = drawn
+        try:
+            ctx = _ruled(*rules)
+        except (RulesError, ValidationError):
+            assume(False)
+            return
+        wire = []
+        for i, text in enumerate(lines):
+            ts = TS + data.draw(st.sampled_from([0, 1, 10**9, 3600 * 10**9]))
+            seq = data.draw(st.sampled_from([0, 0, 2]))
+            wire.append(log(text, ts + i, seq=seq))
+        raw = body(source(hints={"parser": parser}), *wire)
+        decoded, _made = both(module, raw, monkeypatch, ctx)
+        for n in range(len(rules)):
+            ruled = len(_natively_ruled(decoded, f"prop{n}"))
+            counts["ruled"] += ruled
+            counts["later"] += ruled if n else 0
+        counts["lines"] += len(lines)
+
+    check()
+    assert counts["ruled"] >= counts["lines"] // 25
+    assert counts["later"] > 0  # a rule after the first of a list, applied natively
+
+
 def test_a_time_reader_that_raises_costs_no_line(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1161,3 +1211,188 @@ def test_a_time_reader_that_raises_costs_no_line(
     failures = [d.body["logpipe"].get("rule_failure") for d in decoded.docs]
     internal = ["internal error in the parsing rules (logged)"]
     assert failures == [internal, None, internal]
+
+
+# An nginx error-log rule: its first literal (" ") is in every access line, which its
+# pattern does not fit; and a rule with a prefix.
+_ERROR_RULE = {
+    "name": "nginx_error",
+    "match": {"service": "web"},
+    "dissect": "%{date} %{clock} [%{severity}] %{pid}#%{tid}: %{msg}",
+    "fields": {"pid": "long", "tid": "long"},
+}
+_JOB_RULE = {
+    "name": "job",
+    "match": {"service": "web"},
+    "dissect": "job=%{job} took %{ms}ms",
+    "fields": {"job": "long", "ms": "double"},
+}
+_ERROR_LINE = "worker 11:06:40 [error] 12#12: *3 open() failed (2: No such file)"
+
+
+def _several_rules_lines() -> tuple[list[str], list[str], list[str]]:
+    """Lines of a container with the access, error and job rules: those one of them
+    shapes natively, those made natively as without rules, those for the Python path."""
+    ruled = [
+        _LINE,  # the error rule tried first, its pattern does not fit: the access rule's
+        _LINE + " 0.250",
+        _ERROR_LINE,
+        _ERROR_LINE.replace("[error]", "[warn]"),
+        "job=12 took 1.5ms",
+        '{"msg": "job=7 took 3ms", "level": "info"}',  # no attributes of its own
+    ]
+    unruled = [
+        "plain line, no rule fits",  # " " (the error rule's needle) but not its pattern
+        "no_needle_at_all",
+        "a - b: the access rule's literal, no pattern fits",
+        '{"msg": "x y", "level": "error"}',
+        '{"msg": "xy", "user": "u"}',  # attributes, but no rule's needle in the message
+        "job=x",
+    ]
+    to_python = [
+        _ERROR_LINE.replace("12#12", "1x#12"),  # the error rule fits: a type failure
+        _ERROR_LINE.replace("worker", "2026/11/18"),  # nginx's own: attributes (pid, tid)
+        _LINE.replace("200 512", "2OO 512"),  # the error rule does not fit, access fails
+        _LINE.replace(_WHEN, "20/Nov/2026:11:06:40 +0000"),  # beyond the skew
+        "job=x took 1ms",  # the prefixed rule fits: a type failure
+        '{"msg": "x y", "user": "u"}',  # attributes, and a rule's needle
+        _LINE.replace(" - - ", " - bob "),  # the access parser's attribute `user`
+    ]
+    return ruled, unruled, to_python
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [_ERROR_RULE, bench_rules.ACCESS],
+        [_JOB_RULE, _ERROR_RULE, bench_rules.ACCESS],
+        [_ERROR_RULE, _JOB_RULE, bench_rules.ACCESS],
+    ],
+)
+def test_several_written_out_rules_for_one_container_are_tried_natively_in_order(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch, rules: list[dict[str, Any]]
+) -> None:
+    """Two or three written-out rules decide for a container: the native path tries them
+    in order as Engine.first_fit does, shapes a line with the first that fits, makes a
+    line none fits as without rules, and hands type failures (also after a rule that did
+    not fit), times beyond the skew and lines with attributes of their own to the Python
+    path: the same bytes both ways."""
+    ruled, unruled, to_python = _several_rules_lines()
+    if len(rules) == 2:  # without the job rule its lines are no rule's
+        job = [m for m in ruled if "job=" in m]
+        ruled = [m for m in ruled if m not in job]
+        unruled += job
+        to_python.remove("job=x took 1ms")
+        unruled.append("job=x took 1ms")
+    messages = [*ruled, *unruled, *to_python]
+    ctx = _ruled(*rules)
+    plan = ctx.parsing.engine.plan(read_line(source())[0], ctx)  # type: ignore[arg-type]
+    assert [r.name for r in plan.fasts] == [r["name"] for r in rules]
+    raw = body(source(), *lines_of(messages))
+    decoded, made = both(module, raw, monkeypatch, ctx)
+    assert made == len(ruled) + len(unruled)
+    by_python = [d.original for d in decoded.docs if not isinstance(d, EncodedDoc)]
+    assert by_python == to_python
+    access = _natively_ruled(decoded, "access")
+    assert [b["message"] for b in access] == [_LINE, _LINE + " 0.250"]
+    assert access[0]["fields"] == {"client": "10.0.0.1", "status": 200, "bytes": 512}
+    errors = _natively_ruled(decoded, "nginx_error")
+    assert [b["fields"] for b in errors] == [{"pid": 12, "tid": 12}] * 2
+    assert [b["attributes"]["severity"] for b in errors] == ["error", "warn"]
+    jobs = _natively_ruled(decoded, "job")
+    assert [b["fields"] for b in jobs] == (
+        [] if len(rules) == 2 else [{"job": 12, "ms": 1.5}, {"job": 7, "ms": 3.0}]
+    )
+    failed = {
+        d.body["message"]: d.body["logpipe"].get("rule")
+        for d in decoded.docs
+        if "rule_failure" in d.body.get("tags", ())
+    }
+    assert failed[_ERROR_LINE.replace("12#12", "1x#12")] == "nginx_error"
+    assert failed[_LINE.replace("200 512", "2OO 512")] == "access"
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"name": "re", "match": {"service": "web"}, "regex": r"^job=(?P<job>\d+)"},
+        {"name": "drop", "match": {"service": "web"}, "dissect": "job=%{job}", "drop": True},
+        {"name": "lvl", "match": {"service": "web", "level": "error"}, "dissect": "job=%{j}"},
+        {
+            "name": "masked",
+            "match": {"service": "web"},
+            "dissect": "job=%{job}",
+            "redact": {"builtins": ["bearer"]},
+        },
+    ],
+)
+def test_a_rule_list_with_a_rule_not_written_out_stays_on_python(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch, other: dict[str, Any]
+) -> None:
+    """A regular expression, a drop rule, a level-matched rule or a rule with redactions
+    of its own among a container's rules: none of its lines is made natively."""
+    for rules in ([_ERROR_RULE, other], [other, bench_rules.ACCESS]):
+        ctx = _ruled(*rules)
+        plan = ctx.parsing.engine.plan(read_line(source())[0], ctx)  # type: ignore[arg-type]
+        assert plan.fasts == ()
+        raw = body(source(), *lines_of([_LINE, _ERROR_LINE, "job=1 took 2ms", "plain"]))
+        _decoded, made = both(module, raw, monkeypatch, ctx)
+        assert made == 0
+
+
+def test_a_rule_list_the_module_cannot_read_leaves_every_line_to_python(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source's rule list as a module reading only one rule's tuple would be given it,
+    not as (needle, rule) pairs, with a rule of a kind the module does not know, or
+    without the rules (an older collector/native.py's 7 items): the needle "" sends
+    every line to the Python path."""
+    real = native.source_parts
+
+    def changed(edit: Any) -> Any:
+        def parts(*args: Any) -> tuple[Any, ...] | None:
+            made = real(*args)
+            return None if made is None else edit(made)
+
+        return parts
+
+    def unknown_kind(parts: tuple[Any, ...]) -> tuple[Any, ...]:
+        needle, rule = parts[7][1]
+        return (*parts[:7], [parts[7][0], (needle, (*rule[:3], [("pid", "uuid")], *rule[4:]))])
+
+    edits = [
+        lambda parts: parts[:7],
+        lambda parts: (*parts[:7], [rule for _needle, rule in parts[7]]),
+        lambda parts: (*parts[:7], [(*pair, "more") for pair in parts[7]]),
+        lambda parts: (*parts[:7], tuple(parts[7])),
+        unknown_kind,
+    ]
+    ctx = _ruled(bench_rules.ACCESS, _ERROR_RULE)
+    raw = body(source(), *lines_of([_LINE, _ERROR_LINE, "plain"]))
+    _decoded, made = both(module, raw, monkeypatch, ctx)
+    assert made == 3
+    for edit in edits:
+        monkeypatch.setattr(native, "source_parts", changed(edit))
+        _decoded, made = both(module, raw, monkeypatch, ctx)
+        assert made == 0
+
+
+def test_two_rules_are_applied_natively_on_the_benchmark_batch(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench.rules' batch under its two rules for the container (the Spring Boot lines'
+    and the access rule): every line made natively but those with attributes of their
+    own (JSON, logfmt) whose message holds the first rule's needle (" "), each rule
+    shaping its lines; the same bytes both ways."""
+    raw = bench_rules.batch(3000)
+    ctx = _ruled(bench_rules.SPRING, bench_rules.ACCESS)
+    decoded, made = both(module, raw, monkeypatch, ctx)
+    by_python = [d.body for d in decoded.docs if not isinstance(d, EncodedDoc)]
+    assert made + len(by_python) == 3000
+    assert made > 1500
+    assert all(b.get("attributes") and " " in b["message"] for b in by_python)
+    assert not any("rule" in b["logpipe"] for b in by_python)
+    assert len(_natively_ruled(decoded, "access")) > 300
+    spring = _natively_ruled(decoded, "spring")
+    assert len(spring) > 50
+    assert all(isinstance(b["fields"]["pid"], int) for b in spring)

@@ -7,8 +7,9 @@
 //! (source, event and gap lines, invalid lines, shapes not ported) goes to the Python
 //! handler, in its place in the batch, so the result is the same either way.
 //!
-//! Under parsing rules, a container one written-out dissect rule decides for
-//! (collector/rules/engine.py, `Plan.fast`) has that rule applied here too, as
+//! Under parsing rules, a container whose written-out dissect rules decide for it (one
+//! or several, in order: collector/rules/engine.py, `Plan.fasts`) has them tried here
+//! too, as `Engine.first_fit` tries them, and the first that fits applied as
 //! `fitted_document` (collector/rules/document.py) applies it: the pattern cut, its
 //! `long`, `ip`, `keyword`, `double` and `boolean` fields typed, its `date` fields and
 //! its time read (by the rule's own Python readers, a text's result kept when the text
@@ -72,12 +73,14 @@ struct Source {
     id_prefix: Vec<u8>,
     suffix_stdout: Vec<u8>,
     suffix_stderr: Vec<u8>,
-    /// The first literal of the one parsing rule that decides for this container: a
-    /// line whose parsed message lacks it is made as without rules; one that holds it
-    /// is the rule's (`rule` when it is given, else the handler).
+    /// The first literal of the one parsing rule that decides for this container (""
+    /// when several do): a line whose parsed message lacks it is made as without rules;
+    /// one that holds it is the rules' (`rules` when they are given, else the handler).
     needle: Option<String>,
-    /// That rule, when it is written out and its typed fields are of kinds ported here.
-    rule: Option<Rule>,
+    /// Those rules in order, each with its own needle (a line without it skips the
+    /// rule; "" for the one rule, whose needle is `needle`), when every one of them is
+    /// written out and its typed fields are of kinds ported here; else empty.
+    rules: Vec<(String, Rule)>,
 }
 
 /// What a typed field becomes, as collector/rules/fused.py converts it.
@@ -893,12 +896,31 @@ fn read_source(info: &Bound<'_, PyAny>) -> PyResult<Source> {
         } else {
             None
         },
-        // A rule that does not read is left to the handler (its lines go to Python).
-        rule: match t.get_item(7) {
-            Ok(rule) if !rule.is_none() => read_rule(&rule).ok(),
-            _ => None,
+        // Rules that do not read are left to the handler (their lines go to Python).
+        rules: match t.get_item(7) {
+            Ok(rules) if !rules.is_none() => read_rules(&rules).unwrap_or_default(),
+            _ => Vec::new(),
         },
     })
+}
+
+/// The rules of a source: one rule's tuple (its needle is the source's), or a list of
+/// each rule's (needle, rule) in order; an error when any of them does not read.
+fn read_rules(info: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Rule)>> {
+    if let Ok(list) = info.cast::<PyList>() {
+        let mut rules = Vec::with_capacity(list.len());
+        for item in list.iter() {
+            let pair = item.cast::<PyTuple>()?;
+            if pair.len() != 2 {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "not (needle, rule)",
+                ));
+            }
+            rules.push((pair.get_item(0)?.extract()?, read_rule(&pair.get_item(1)?)?));
+        }
+        return Ok(rules);
+    }
+    Ok(vec![(String::new(), read_rule(info)?)])
 }
 
 /// `"key":` as JSON.
@@ -999,7 +1021,7 @@ fn static_level(level: &Bound<'_, PyAny>) -> PyResult<Option<Option<&'static str
 /// `handler(raw, number)`, which returns `(src, parts)` for a source line (parts as
 /// collector/native.py's source_parts makes them; None: its lines go to the handler too;
 /// with a rule's needle: those of its lines whose parsed message holds it, unless the
-/// rule itself is given and decides for the line here) and None for any other line.
+/// rules themselves are given and decide for the line here) and None for any other line.
 /// `detect_level(text)` is the Python plain-text level finder. Returns the number of
 /// non-blank lines and how many of them were made here.
 #[pyfunction]
@@ -1060,27 +1082,44 @@ fn decode(
                     }
                     Ok(Err(Bail)) | Err(_) => None,
                 };
-                // A line with the rule's needle is the rule's: made here when the rule
-                // is given and the line has no attributes of its own, else the
-                // handler's. A line the pattern does not fit is made as without rules.
+                // A line with the needle is the rules': tried here in order when they
+                // are given (Engine.first_fit), else the handler's. A rule whose own
+                // needle the line lacks is passed over; a line with attributes of its own
+                // that holds one, or one the written-out way calls SLOW, is the
+                // handler's; the first rule whose pattern fits shapes it; a line no
+                // pattern fits is made as without rules.
                 let mut fitted = None;
                 let parsed = match (parsed, &source.needle) {
                     (Some(parsed), Some(needle)) => {
                         let message = parsed.message.as_deref().unwrap_or(text);
                         if !message.contains(needle.as_str()) {
                             Some(parsed)
-                        } else if parsed.attributes.as_ref().is_some_and(|a| !a.is_empty()) {
+                        } else if source.rules.is_empty() {
                             None
-                        } else if let Some(rule) = source.rule.as_mut() {
-                            match fit(py, rule, message, log.ts) {
-                                Ok(found) => {
-                                    fitted = found;
-                                    Some(parsed)
-                                }
-                                Err(Slow) => None,
-                            }
                         } else {
-                            None
+                            let own = parsed.attributes.as_ref().is_some_and(|a| !a.is_empty());
+                            let mut general = false; // the handler's: the rules' general way decides
+                            for (at, (needle, rule)) in source.rules.iter_mut().enumerate() {
+                                if !message.contains(needle.as_str()) {
+                                    continue;
+                                }
+                                if own {
+                                    general = true;
+                                    break;
+                                }
+                                match fit(py, rule, message, log.ts) {
+                                    Ok(None) => continue,
+                                    Ok(Some(found)) => {
+                                        fitted = Some((at, found));
+                                        break;
+                                    }
+                                    Err(Slow) => {
+                                        general = true;
+                                        break;
+                                    }
+                                }
+                            }
+                            (!general).then_some(parsed)
                         }
                     }
                     (parsed, _) => parsed,
@@ -1088,10 +1127,9 @@ fn decode(
                 if let Some(parsed) = parsed {
                     out.clear();
                     let source = &*source;
-                    let ruled = match (&source.rule, &fitted) {
-                        (Some(rule), Some(fitted)) => Some((rule, fitted)),
-                        _ => None,
-                    };
+                    let ruled = fitted
+                        .as_ref()
+                        .map(|(at, found)| (&source.rules[*at].1, found));
                     let written = catch_unwind(AssertUnwindSafe(|| {
                         write_doc(&mut out, &mut clocks, source, &log, text, &parsed, ruled)
                     }));
