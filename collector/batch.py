@@ -96,8 +96,8 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     to the rules, and so does every other line. When several rules decide for every line
     of a container and each is written out (`plan.fasts`), it tries them in order as
     `Engine.first_fit` does: the first that fits shapes the line there, a line none fits
-    is made as without rules, and a SLOW line or one with attributes of its own that
-    holds a rule's needle goes to the rules.
+    is made as without rules, and a SLOW line or one with attributes of its own that a
+    rule's pattern fits goes to the rules.
     """
     out = Decoded()
     engine = ctx.parsing.engine  # once per batch: a reload swaps it between batches

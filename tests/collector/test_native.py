@@ -691,6 +691,7 @@ def test_the_written_out_rule_decides_natively_or_hands_over_the_edge_cases(
         "a - b: the literal, but not the pattern",
         _LINE.replace(" [", " <"),
         '{"msg": "x - y", "level": "error"}',
+        'k=v msg="a - b" level=info',  # attributes of its own, but the pattern does not fit
     ]
     to_python = [
         _LINE.replace("200 512", "2OO 512"),
@@ -708,7 +709,7 @@ def test_the_written_out_rule_decides_natively_or_hands_over_the_edge_cases(
         _LINE.replace(_WHEN, "20/Nov/2026:11:06:40 +0000"),  # beyond the skew (1d)
         _LINE.replace(" - - ", " - bob "),  # the access parser's attribute `user`
         '{"msg": "' + _LINE.replace('"', '\\"') + '", "user": "x"}',  # JSON attributes
-        'k=v msg="a - b" level=info',  # logfmt attributes
+        'k=v level=info msg="' + _LINE.replace('"', '\\"') + '"',  # logfmt ones, it fits
     ]
     messages = native_fit + natively_unruled + to_python
     plain = [log(m, TS + i) for i, m in enumerate(messages)]
@@ -1247,6 +1248,7 @@ def _several_rules_lines() -> tuple[list[str], list[str], list[str]]:
         "a - b: the access rule's literal, no pattern fits",
         '{"msg": "x y", "level": "error"}',
         '{"msg": "xy", "user": "u"}',  # attributes, but no rule's needle in the message
+        '{"msg": "x y", "user": "u"}',  # attributes and a rule's needle, no pattern fits
         "job=x",
     ]
     to_python = [
@@ -1255,7 +1257,7 @@ def _several_rules_lines() -> tuple[list[str], list[str], list[str]]:
         _LINE.replace("200 512", "2OO 512"),  # the error rule does not fit, access fails
         _LINE.replace(_WHEN, "20/Nov/2026:11:06:40 +0000"),  # beyond the skew
         "job=x took 1ms",  # the prefixed rule fits: a type failure
-        '{"msg": "x y", "user": "u"}',  # attributes, and a rule's needle
+        orjson.dumps({"msg": _LINE, "user": "u"}).decode(),  # attributes, a pattern fits
         _LINE.replace(" - - ", " - bob "),  # the access parser's attribute `user`
     ]
     return ruled, unruled, to_python

@@ -15,8 +15,9 @@
 //! its time read (by the rule's own Python readers, a text's result kept when the text
 //! alone decides it), the time held to the allowed skew.
 //! Whatever that way cannot decide (a value not of its type, a time that does not read
-//! or lies beyond the skew, a line with attributes of its own) goes to the handler,
-//! where the rule's general way says why.
+//! or lies beyond the skew, a line with attributes of its own that the pattern fits)
+//! goes to the handler, where the rule's general way says why (or merges the line's
+//! own attributes with the rule's keys).
 
 mod json;
 mod level;
@@ -1084,10 +1085,10 @@ fn decode(
                 };
                 // A line with the needle is the rules': tried here in order when they
                 // are given (Engine.first_fit), else the handler's. A rule whose own
-                // needle the line lacks is passed over; a line with attributes of its own
-                // that holds one, or one the written-out way calls SLOW, is the
-                // handler's; the first rule whose pattern fits shapes it; a line no
-                // pattern fits is made as without rules.
+                // needle the line lacks is passed over, and so is one whose pattern does
+                // not fit; a line with attributes of its own that a pattern fits, or one
+                // the written-out way calls SLOW, is the handler's; the first rule whose
+                // pattern fits shapes it; a line no pattern fits is made as without rules.
                 let mut fitted = None;
                 let parsed = match (parsed, &source.needle) {
                     (Some(parsed), Some(needle)) => {
@@ -1104,8 +1105,14 @@ fn decode(
                                     continue;
                                 }
                                 if own {
-                                    general = true;
-                                    break;
+                                    // Its pattern on the message, as first_fit's `take`:
+                                    // one that fits is the general way's (it merges the
+                                    // line's own fields); one that does not is passed over.
+                                    if cut(rule, message).is_some() {
+                                        general = true;
+                                        break;
+                                    }
+                                    continue;
                                 }
                                 match fit(py, rule, message, log.ts) {
                                     Ok(None) => continue,
