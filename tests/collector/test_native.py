@@ -16,7 +16,7 @@ import random
 import re
 import struct
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -57,6 +57,20 @@ def module() -> ModuleType:
         if os.environ.get("LOGPIPE_REQUIRE_NATIVE"):
             pytest.fail(f"{native.MODULE_NAME} is not installed (pip install ./native/collector)")
         pytest.skip(f"{native.MODULE_NAME} is not installed")
+
+
+_SOURCE_PARTS = native.source_parts  # as this build makes them, never patched
+
+
+def _edited_parts(edit: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> Any:
+    """native.source_parts with its result changed by `edit`: what another build of
+    collector/native.py, or a newer one, would give the module."""
+
+    def parts(*args: Any) -> tuple[Any, ...] | None:
+        made = _SOURCE_PARTS(*args)
+        return None if made is None else edit(made)
+
+    return parts
 
 
 def bulk(docs: list[Doc]) -> bytes:
@@ -1020,14 +1034,6 @@ def test_a_rule_the_module_cannot_read_leaves_its_lines_to_python(
     """A source's parts as an older collector/native.py gives them (7 items: no rule),
     and a rule with a kind the module does not know or a date without its reader: the
     lines that hold the needle go to the Python path, the others stay native."""
-    real = native.source_parts
-
-    def changed(edit: Any) -> Any:
-        def parts(*args: Any) -> tuple[Any, ...] | None:
-            made = real(*args)
-            return None if made is None else edit(made)
-
-        return parts
 
     def kind(parts: tuple[Any, ...], typed: tuple[Any, ...]) -> tuple[Any, ...]:
         rule = parts[7]
@@ -1044,7 +1050,7 @@ def test_a_rule_the_module_cannot_read_leaves_its_lines_to_python(
     _decoded, made = both(module, raw, monkeypatch, _ruled(_kind_rule("double")))
     assert made == 2
     for edit in edits:
-        monkeypatch.setattr(native, "source_parts", changed(edit))
+        monkeypatch.setattr(native, "source_parts", _edited_parts(edit))
         decoded, made = both(module, raw, monkeypatch, _ruled(_kind_rule("double")))
         assert made == 1
         assert [d.body["message"] for d in decoded.docs if isinstance(d, EncodedDoc)] == [
@@ -1349,14 +1355,6 @@ def test_a_rule_list_the_module_cannot_read_leaves_every_line_to_python(
     not as (needle, rule) pairs, with a rule of a kind the module does not know, or
     without the rules (an older collector/native.py's 7 items): the needle "" sends
     every line to the Python path."""
-    real = native.source_parts
-
-    def changed(edit: Any) -> Any:
-        def parts(*args: Any) -> tuple[Any, ...] | None:
-            made = real(*args)
-            return None if made is None else edit(made)
-
-        return parts
 
     def unknown_kind(parts: tuple[Any, ...]) -> tuple[Any, ...]:
         needle, rule = parts[7][1]
@@ -1374,7 +1372,7 @@ def test_a_rule_list_the_module_cannot_read_leaves_every_line_to_python(
     _decoded, made = both(module, raw, monkeypatch, ctx)
     assert made == 3
     for edit in edits:
-        monkeypatch.setattr(native, "source_parts", changed(edit))
+        monkeypatch.setattr(native, "source_parts", _edited_parts(edit))
         _decoded, made = both(module, raw, monkeypatch, ctx)
         assert made == 0
 
