@@ -102,12 +102,43 @@ enum Kind {
     Date(usize),
 }
 
-/// A date field: its converter as a Python callable (`(text, docker_ns) -> text or
-/// None`) and, when a text alone decides its date, text -> date of those read.
-struct DateField {
+/// A Python reader of a text cut from the line (`(text, docker_ns) -> value or None`):
+/// a date field's converter (the date's text) or the rule's time reader (ns). When a
+/// text alone decides its value, text -> value of those read is kept.
+struct Reader<T> {
     read: Py<PyAny>,
     cacheable: bool,
-    cache: HashMap<String, String>,
+    cache: HashMap<String, T>,
+}
+
+impl<T: Clone + for<'a, 'py> FromPyObject<'a, 'py>> Reader<T> {
+    fn new(read: Py<PyAny>, cacheable: bool) -> Self {
+        Reader {
+            read,
+            cacheable,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The value of `text` (kept, or read now), or Slow where the reader says None or fails.
+    fn value(&mut self, py: Python<'_>, text: &str, docker_ns: u64) -> Result<T, Slow> {
+        if let Some(made) = self.cache.get(text) {
+            return Ok(made.clone());
+        }
+        let got = self
+            .read
+            .bind(py)
+            .call1((text, docker_ns))
+            .map_err(|_| Slow)?;
+        let made: T = got.extract::<Option<T>>().map_err(|_| Slow)?.ok_or(Slow)?;
+        if self.cacheable {
+            if self.cache.len() >= TIMES_KEPT {
+                self.cache.clear();
+            }
+            self.cache.insert(text.to_owned(), made.clone());
+        }
+        Ok(made)
+    }
 }
 
 /// A typed field's value, made by the rule from the text cut for it.
@@ -138,14 +169,10 @@ struct Rule {
     /// Per typed field, in the rule's order: its name as JSON (`"name":`), its kind and
     /// the step whose text it takes.
     typed: Vec<(Vec<u8>, Kind, usize)>,
-    /// The date fields among them (`Kind::Date(n)` is `dates[n]`).
-    dates: Vec<DateField>,
-    /// The step of the rule's time, and the Python reader of a time's text
-    /// (`(text, docker_ns) -> ns or None`).
-    time: Option<(usize, Py<PyAny>)>,
-    /// Text -> ns of the times read, kept only when the text alone decides the time.
-    cacheable: bool,
-    times: HashMap<String, i64>,
+    /// The date fields' converters among them (`Kind::Date(n)` is `dates[n]`).
+    dates: Vec<Reader<String>>,
+    /// The step of the rule's time, and the reader of a time's text (ns).
+    time: Option<(usize, Reader<i64>)>,
     max_skew_ns: i64,
 }
 
@@ -293,35 +320,6 @@ fn fit_keys(rule: &Rule, text: &str) -> Result<Option<Fitted>, Slow> {
     }))
 }
 
-/// A date field's text as its converter makes it (kept when a text alone decides it),
-/// or Slow.
-fn fit_date(
-    py: Python<'_>,
-    date: &mut DateField,
-    text: &str,
-    docker_ns: u64,
-) -> Result<String, Slow> {
-    if let Some(made) = date.cache.get(text) {
-        return Ok(made.clone());
-    }
-    let got = date
-        .read
-        .bind(py)
-        .call1((text, docker_ns))
-        .map_err(|_| Slow)?;
-    let made: String = got
-        .extract::<Option<String>>()
-        .map_err(|_| Slow)?
-        .ok_or(Slow)?;
-    if date.cacheable {
-        if date.cache.len() >= TIMES_KEPT {
-            date.cache.clear();
-        }
-        date.cache.insert(text.to_owned(), made.clone());
-    }
-    Ok(made)
-}
-
 /// CompiledRule.fit: what `rule` makes of the parsed `message` (None: the pattern does
 /// not fit), or Slow for the general way (the handler). A panic is Slow too.
 fn fit(
@@ -342,7 +340,7 @@ fn fit(
                 .and_then(|r| message.get(r.clone()))
                 .ok_or(Slow)?;
             let date = rule.dates.get_mut(n).ok_or(Slow)?;
-            *value = Typed::Date(fit_date(py, date, text, docker_ns)?);
+            *value = Typed::Date(date.value(py, text, docker_ns)?);
         }
     }
     fitted.ns = fit_time(py, rule, message, &fitted.values, docker_ns)?;
@@ -357,30 +355,14 @@ fn fit_time(
     values: &[Range<usize>],
     docker_ns: u64,
 ) -> Result<Option<u64>, Slow> {
-    let Some((at, read)) = &rule.time else {
+    let Some((at, read)) = &mut rule.time else {
         return Ok(None);
     };
     let when = values
         .get(*at)
         .and_then(|r| text.get(r.clone()))
         .ok_or(Slow)?;
-    let ns = match rule.times.get(when) {
-        Some(ns) => *ns,
-        None => {
-            let got = read.bind(py).call1((when, docker_ns)).map_err(|_| Slow)?;
-            let ns: i64 = got
-                .extract::<Option<i64>>()
-                .map_err(|_| Slow)?
-                .ok_or(Slow)?;
-            if rule.cacheable {
-                if rule.times.len() >= TIMES_KEPT {
-                    rule.times.clear();
-                }
-                rule.times.insert(when.to_owned(), ns);
-            }
-            ns
-        }
-    };
+    let ns = read.value(py, when, docker_ns)?;
     let skew = i128::from(ns) - i128::from(docker_ns);
     let max = i128::from(rule.max_skew_ns);
     if ns < 0 || skew < -max || skew > max {
@@ -967,11 +949,10 @@ fn read_rule(info: &Bound<'_, PyAny>) -> PyResult<Rule> {
             ("double", 2) => Kind::Double,
             ("boolean", 2) => Kind::Boolean,
             ("date", 4) => {
-                dates.push(DateField {
-                    read: field.get_item(2)?.unbind(),
-                    cacheable: field.get_item(3)?.extract()?,
-                    cache: HashMap::new(),
-                });
+                dates.push(Reader::new(
+                    field.get_item(2)?.unbind(),
+                    field.get_item(3)?.extract()?,
+                ));
                 Kind::Date(dates.len() - 1)
             }
             // A kind not known here: the rule is refused (its lines go to Python).
@@ -988,7 +969,10 @@ fn read_rule(info: &Bound<'_, PyAny>) -> PyResult<Rule> {
     }
     let time_field: Option<String> = t.get_item(4)?.extract()?;
     let time = match time_field {
-        Some(field) => Some((at(&field)?, t.get_item(5)?.unbind())),
+        Some(field) => Some((
+            at(&field)?,
+            Reader::new(t.get_item(5)?.unbind(), t.get_item(6)?.extract()?),
+        )),
         None => None,
     };
     let mut logpipe = Vec::new();
@@ -1003,8 +987,6 @@ fn read_rule(info: &Bound<'_, PyAny>) -> PyResult<Rule> {
         typed,
         dates,
         time,
-        cacheable: t.get_item(6)?.extract()?,
-        times: HashMap::new(),
         max_skew_ns: t.get_item(7)?.extract()?,
     })
 }
