@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from shipper import metrics
 from shipper.record import DoneRecord, LogRecord, MarkRecord, Record
@@ -83,18 +83,7 @@ class Inbox:
         :meth:`admit`)."""
         if not records:
             return
-        while self._count >= self.maxsize:
-            putter = asyncio.get_running_loop().create_future()
-            self._putters.append(putter)
-            try:
-                await putter
-            except BaseException:
-                putter.cancel()
-                with contextlib.suppress(ValueError):
-                    self._putters.remove(putter)
-                if self._count < self.maxsize and not putter.cancelled():
-                    _wake(self._putters)  # it was woken: pass the turn on
-                raise
+        await _turn(self._putters, self.full)
         self._reads.append(records if type(records) is list else list(records))
         self._count += len(records)
         _wake(self._getters)
@@ -103,18 +92,7 @@ class Inbox:
 
     async def wait(self) -> None:
         """Return once a record is queued."""
-        while not self._count:
-            getter = asyncio.get_running_loop().create_future()
-            self._getters.append(getter)
-            try:
-                await getter
-            except BaseException:
-                getter.cancel()
-                with contextlib.suppress(ValueError):
-                    self._getters.remove(getter)
-                if self._count and not getter.cancelled():
-                    _wake(self._getters)
-                raise
+        await _turn(self._getters, self.empty)
 
     async def get(self) -> Record:
         """The oldest record, waiting for one."""
@@ -227,6 +205,24 @@ def record_size(record: Record) -> int:
     if type(record) is LogRecord:
         return len(record.data) + 64
     return 0 if isinstance(record, MarkRecord | DoneRecord) else 256
+
+
+async def _turn(waiters: deque[asyncio.Future[None]], blocked: Callable[[], bool]) -> None:
+    """Wait in line among `waiters` while `blocked()` (as asyncio.Queue's put and get
+    wait): woken by `_wake`, a waiter looks again; one cancelled after it was woken
+    passes the turn on."""
+    while blocked():
+        waiter = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            waiter.cancel()
+            with contextlib.suppress(ValueError):
+                waiters.remove(waiter)
+            if not blocked() and not waiter.cancelled():
+                _wake(waiters)
+            raise
 
 
 def _wake(waiters: deque[asyncio.Future[None]]) -> None:
