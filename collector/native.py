@@ -22,7 +22,7 @@ import importlib
 import os
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -30,18 +30,10 @@ from collector.bulk import action_prefix
 from collector.enrich import Context, _source_fields
 from collector.ids import _suffix
 from collector.rules.compiled import CompiledRule
-from collector.rules.convert import (
-    Typed,
-    date_parser,
-    to_boolean,
-    to_double,
-    to_ip,
-    to_keyword,
-    to_long,
-)
 from collector.rules.dissect import Dissect
-from collector.rules.timestamp import TimeParser
 from collector.wire import MAX_NS, Source
+
+_T = TypeVar("_T")
 
 ENV = "LOGPIPE_NATIVE"
 MODULE_NAME = "logpipe_collector_native"
@@ -130,10 +122,12 @@ def source_parts(
         return None
     host, container_id = source.host, source.container_id
     prefix = f"{host}\x1f{container_id}\x1f".encode("utf-8", "surrogatepass")
-    ruled: Any = rule_parts(rule, max_skew_ns) if rule is not None else None
+    ruled: Any = None
     if rules:
         needle = ""
         ruled = rules_parts(rules, max_skew_ns)
+    elif rule is not None:
+        ruled = rule_parts(rule, max_skew_ns)
     return (
         source.hints.parser,
         head,
@@ -160,25 +154,19 @@ def rules_parts(
     return parts
 
 
-# The converters whose work the native path does exactly as they do it, by their kind
-# there: `long` and `ip` as the written-out rule's first tests, `double` of the text
-# `_DECIMAL` reads without surrounding whitespace (correctly rounded, as float()),
-# `boolean` of the eight words in ASCII without surrounding whitespace (anything else
-# is SLOW: the line goes to the Python path), `keyword` of text as the text itself. A
-# date field's converter is called as it is (`_date_reader`).
-_PORTED: dict[Callable[..., Any], str] = {
-    to_long: "long",
-    to_ip: "ip",
-    to_keyword: "keyword",
-    to_double: "double",
-    to_boolean: "boolean",
-}
+# The kinds of typed fields the native path converts as the Python converters do:
+# `long` and `ip` as the written-out rule's first tests, `double` of the text `_DECIMAL`
+# reads without surrounding whitespace (correctly rounded, as float()), `boolean` of the
+# eight words in ASCII without surrounding whitespace (anything else is SLOW: the line
+# goes to the Python path), `keyword` of text as the text itself, and `date` through
+# the field's own converter (called from there).
+_PORTED = frozenset({"long", "ip", "keyword", "double", "boolean", "date"})
 
 
 def rule_parts(rule: CompiledRule, max_skew_ns: int) -> tuple[Any, ...] | None:
     """A written-out dissect rule (collector/rules/fused.py) as the native path applies
     it, or None when it cannot be applied there exactly (its lines then take the Python
-    path): a typed field whose converter is none of the ported ones.
+    path): a typed field of a kind not ported.
 
     Its name, the pattern's prefix and steps (key name or None, literal, padding), the
     typed fields it cuts in the rule's order (name, kind; a date's with a callable
@@ -197,16 +185,16 @@ def rule_parts(rule: CompiledRule, max_skew_ns: int) -> tuple[Any, ...] | None:
     for name, convert in rule.converters:
         if name not in keys:  # only in a line's own attributes: never a native line's
             continue
-        kind = _PORTED.get(convert)
-        if kind is not None:
-            typed.append((name, kind))
-            continue
-        dates = date_parser(convert)
-        if dates is None:
+        kind = rule.kinds[name]
+        if kind not in _PORTED:
             return None
-        typed.append((name, "date", _date_reader(convert), dates.cacheable))
+        if kind == "date":
+            cacheable = rule.date_parsers[name].cacheable
+            typed.append((name, kind, _or_none(convert), cacheable))
+        else:
+            typed.append((name, kind))
     parser = rule.time_parser
-    read = _time_reader(parser) if rule.time_field is not None and parser is not None else None
+    read = _or_none(parser.parse) if rule.time_field is not None and parser is not None else None
     return (
         rule.name,
         dissect.prefix,
@@ -219,25 +207,14 @@ def rule_parts(rule: CompiledRule, max_skew_ns: int) -> tuple[Any, ...] | None:
     )
 
 
-def _date_reader(convert: Callable[[str, int], Typed]) -> Callable[[str, int], Typed | None]:
-    """A date field's converter of a text, None when it is not a date (ValueError)."""
+def _or_none(read: Callable[[str, int], _T]) -> Callable[[str, int], _T | None]:
+    """`read` of a text cut from a line (a date field's converter, a time parser's
+    parse), None where the text is not what it reads (ValueError)."""
 
-    def read(text: str, docker_ns: int) -> Typed | None:
+    def read_or_none(text: str, docker_ns: int) -> _T | None:
         try:
-            return convert(text, docker_ns)
+            return read(text, docker_ns)
         except ValueError:
             return None
 
-    return read
-
-
-def _time_reader(parser: TimeParser) -> Callable[[str, int], int | None]:
-    """`parser.parse` of a text, None when it is not a time (ValueError)."""
-
-    def read(text: str, docker_ns: int) -> int | None:
-        try:
-            return parser.parse(text, docker_ns)
-        except ValueError:
-            return None
-
-    return read
+    return read_or_none

@@ -26,7 +26,6 @@ from collector.rules.masking import Counts, RedactConfig, masking_of
 from collector.rules.regex import Regex
 from collector.rules.timestamp import TimeParser
 
-Convert = Callable[[JSONValue, int], Typed]
 Attributes = dict[str, JSONValue]
 
 
@@ -48,9 +47,11 @@ class CompiledRule:
 
     __slots__ = (
         "converters",
+        "date_parsers",
         "drop",
         "extract",
         "fast",
+        "kinds",
         "masking",
         "masks",
         "matcher",
@@ -80,7 +81,17 @@ class CompiledRule:
         # The rule's own redactions, less those every line already had (`besides`).
         self.masking = masking_of(rule.redact, besides)
         self.masks = bool(self.masking)
-        self.converters = tuple((name, _converter(spec)) for name, spec in rule.fields.items())
+        # Each typed field's type, converter, and a date field's time parser.
+        self.kinds = rule.field_types()
+        self.date_parsers = {
+            name: _date_parser(spec)
+            for name, spec in rule.fields.items()
+            if self.kinds[name] == "date"
+        }
+        self.converters = tuple(
+            (name, converter(kind, self.date_parsers.get(name)))
+            for name, kind in self.kinds.items()
+        )
         spec = rule.timestamp
         self.time_field = spec.field if spec is not None else None
         self.time_parser = TimeParser(spec.format, spec.timezone) if spec is not None else None
@@ -93,7 +104,7 @@ class CompiledRule:
             first = self.extract.steps[0]
             self.needle = self.extract.prefix or first[1]
             if not (self.drop or self.masks):
-                kinds = rule.field_types()
+                kinds = self.kinds
                 typed = [(name, kinds[name], convert) for name, convert in self.converters]
                 self.fast = fused(self.extract, typed, self.time_field, self.time_parser)
 
@@ -204,8 +215,8 @@ def _text(value: JSONValue) -> str:
     return orjson.dumps(value).decode()
 
 
-def _converter(spec: FieldType | TypedField) -> Convert:
+def _date_parser(spec: FieldType | TypedField) -> TimeParser:
+    """A date field's time parser (RFC 3339 in UTC unless its spec names a format)."""
     if isinstance(spec, str):
-        return converter(spec, None)
-    parser = TimeParser(spec.format or "rfc3339", spec.timezone) if spec.type == "date" else None
-    return converter(spec.type, parser)
+        return TimeParser()
+    return TimeParser(spec.format or "rfc3339", spec.timezone)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
@@ -99,12 +98,6 @@ def to_keyword(value: JSONValue, _docker_ns: int = 0) -> str:
     raise ValueError(f"{_short(value)} is not a keyword (an object or list, not text)")
 
 
-# Each date converter's TimeParser (`date_parser`), kept as long as the converter is.
-_DATE_PARSERS: weakref.WeakKeyDictionary[Callable[..., Typed], TimeParser] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def date_converter(parser: TimeParser) -> Callable[[JSONValue, int], Typed]:
     """A date field's converter: the time as RFC 3339 UTC, to the millisecond."""
 
@@ -113,14 +106,7 @@ def date_converter(parser: TimeParser) -> Callable[[JSONValue, int], Typed]:
         moment = datetime.fromtimestamp(ns // 10**9, UTC)
         return f"{moment:%Y-%m-%dT%H:%M:%S}.{ns % 10**9 // 10**6:03d}Z"
 
-    _DATE_PARSERS[to_date] = parser
     return to_date
-
-
-def date_parser(convert: Callable[..., Typed]) -> TimeParser | None:
-    """The TimeParser a converter made by `date_converter` reads with; None for any
-    other converter."""
-    return _DATE_PARSERS.get(convert)
 
 
 # Each takes Docker's time as a date's converter does (and ignores it): called directly,
