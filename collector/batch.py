@@ -89,15 +89,13 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     below, in its place: the documents are the same. Under parsing rules, the lines of a
     container whose plan is `direct` (no rule for it, nothing redacted: its lines are
     made exactly as without rules) stay on the compiled path, and so do the lines of a
-    container one rule decides for that lack the rule's first literal (its `needle`).
-    When that rule is written out (`plan.fast`), it applies the rule itself (typed fields
-    of every kind) to the lines that hold the needle and have no attributes of their own,
-    as `fitted_document` does; a line the rule's written-out way cannot decide (SLOW) goes
-    to the rules, and so does every other line. When several rules decide for every line
-    of a container and each is written out (`plan.fasts`), it tries them in order as
-    `Engine.first_fit` does: the first that fits shapes the line there, a line none fits
-    is made as without rules, and a SLOW line or one with attributes of its own that a
-    rule's pattern fits goes to the rules.
+    container one rule decides for that lack the rule's first literal (its `needle`; the
+    others go to the rules). When the rules that decide for every line of a container
+    are all written out (`plan.fasts`, one or several), it tries them in order as
+    `Engine.first_fit` does, each applied as `fitted_document` applies it: the first
+    that fits shapes the line there, a line none fits is made as without rules, and a
+    line the rule's written-out way cannot decide (SLOW) or one with attributes of its
+    own that a rule's pattern fits goes to the rules.
     """
     out = Decoded()
     engine = ctx.parsing.engine  # once per batch: a reload swaps it between batches
@@ -110,21 +108,15 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
             source = take(raw, number)
             if source is None:
                 return None
-            needle = None  # lines holding it: the rule's (`fast`, else `take`'s)
-            fast = None
-            fasts: tuple[CompiledRule, ...] = ()  # several written-out rules, in order
+            needle = None  # lines holding it go to `take`, for the rules
+            fasts: tuple[CompiledRule, ...] = ()  # the written-out rules, tried there
             if ruled:
                 plan = engine.plan(source, ctx)
                 if not plan.direct:
-                    if plan.fasts and (len(plan.fasts) > 1 or not plan.needle):
-                        fasts = plan.fasts
-                    elif not plan.needle:
+                    if not (plan.fasts or plan.needle):
                         return source.src, None  # every line to `take`, for the rules
-                    else:
-                        needle, fast = plan.needle, plan.fast
-            parts = native.source_parts(
-                source, ctx, ingested, needle, fast, engine.max_skew_ns, fasts
-            )
+                    needle, fasts = plan.needle, plan.fasts
+            parts = native.source_parts(source, ctx, ingested, needle, engine.max_skew_ns, fasts)
             return source.src, parts
 
         out.received, _ = module.decode(body, out.docs, EncodedDoc, handler, detect_level)

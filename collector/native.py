@@ -73,7 +73,6 @@ def source_parts(
     ctx: Context,
     ingested: str,
     needle: str | None = None,
-    rule: CompiledRule | None = None,
     max_skew_ns: int = 0,
     rules: Sequence[CompiledRule] = (),
 ) -> tuple[Any, ...] | None:
@@ -83,16 +82,13 @@ def source_parts(
     The ECS fields every line shares as JSON, the route of each level (data stream,
     action prefix, `event`, `data_stream`), the `_id` hash of its lines of sequence
     number 0 (collector/ids.py), the `needle` of its parsing rule, if any (a line whose
-    parsed message lacks it is made as without rules: rules/engine.py, Plan), and that
-    rule as `rule_parts` gives it when the native path can apply it (the written-out
-    rule that decides every line of the container: `Plan.fast`); a line that holds the
-    needle goes to the Python path otherwise.
+    parsed message lacks it is made as without rules, one that holds it goes to the
+    Python path: rules/engine.py, Plan), and the rules the native path applies itself.
 
-    With `rules` (the written-out rules that decide every line, in order: `Plan.fasts`)
-    the needle is "" (every line is the rules') and the rule is a list of each rule's
-    (needle, `rule_parts`), or None when one of them cannot be applied natively (every
-    line then goes to the Python path). A module that reads only a rule's tuple there
-    refuses the list, and with the needle "" sends every line to the Python path.
+    `rules` are the written-out rules that decide every line, in order (`Plan.fasts`;
+    the needle is then the one rule's, or "" for several): a list of each rule's
+    (needle, `rule_parts`), or None when one of them cannot be applied natively (the
+    lines that hold the needle then go to the Python path).
     """
     fields = _source_fields(source, ctx)
     try:
@@ -122,12 +118,7 @@ def source_parts(
         return None
     host, container_id = source.host, source.container_id
     prefix = f"{host}\x1f{container_id}\x1f".encode("utf-8", "surrogatepass")
-    ruled: Any = None
-    if rules:
-        needle = ""
-        ruled = rules_parts(rules, max_skew_ns)
-    elif rule is not None:
-        ruled = rule_parts(rule, max_skew_ns)
+    ruled = rules_parts(rules, max_skew_ns) if rules else None
     return (
         source.hints.parser,
         head,

@@ -1036,8 +1036,8 @@ def test_a_rule_the_module_cannot_read_leaves_its_lines_to_python(
     lines that hold the needle go to the Python path, the others stay native."""
 
     def kind(parts: tuple[Any, ...], typed: tuple[Any, ...]) -> tuple[Any, ...]:
-        rule = parts[7]
-        return (*parts[:7], (*rule[:3], [typed], *rule[4:]))
+        [(needle, rule)] = parts[7]
+        return (*parts[:7], [(needle, (*rule[:3], [typed], *rule[4:]))])
 
     edits = [
         lambda parts: parts[:7],

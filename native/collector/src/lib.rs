@@ -78,9 +78,9 @@ struct Source {
     /// when several do): a line whose parsed message lacks it is made as without rules;
     /// one that holds it is the rules' (`rules` when they are given, else the handler).
     needle: Option<String>,
-    /// Those rules in order, each with its own needle (a line without it skips the
-    /// rule; "" for the one rule, whose needle is `needle`), when every one of them is
-    /// written out and its typed fields are of kinds ported here; else empty.
+    /// The container's rules in order, each with its own needle (a line without it
+    /// skips the rule), when every one of them is written out and its typed fields are
+    /// of kinds ported here; else empty.
     rules: Vec<(String, Rule)>,
 }
 
@@ -887,23 +887,21 @@ fn read_source(info: &Bound<'_, PyAny>) -> PyResult<Source> {
     })
 }
 
-/// The rules of a source: one rule's tuple (its needle is the source's), or a list of
-/// each rule's (needle, rule) in order; an error when any of them does not read.
+/// The rules of a source: a list of each rule's (needle, rule) in order; an error when
+/// it is anything else or any of them does not read.
 fn read_rules(info: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Rule)>> {
-    if let Ok(list) = info.cast::<PyList>() {
-        let mut rules = Vec::with_capacity(list.len());
-        for item in list.iter() {
-            let pair = item.cast::<PyTuple>()?;
-            if pair.len() != 2 {
-                return Err(pyo3::exceptions::PyValueError::new_err(
-                    "not (needle, rule)",
-                ));
-            }
-            rules.push((pair.get_item(0)?.extract()?, read_rule(&pair.get_item(1)?)?));
+    let list = info.cast::<PyList>()?;
+    let mut rules = Vec::with_capacity(list.len());
+    for item in list.iter() {
+        let pair = item.cast::<PyTuple>()?;
+        if pair.len() != 2 {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "not (needle, rule)",
+            ));
         }
-        return Ok(rules);
+        rules.push((pair.get_item(0)?.extract()?, read_rule(&pair.get_item(1)?)?));
     }
-    Ok(vec![(String::new(), read_rule(info)?)])
+    Ok(rules)
 }
 
 /// `"key":` as JSON.
