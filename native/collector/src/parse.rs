@@ -191,24 +191,18 @@ pub fn structured(mut fields: Fields, parser: &'static str) -> Res<Parsed> {
                 continue;
             };
             let fits = match role {
-                0 => match value {
-                    Value::String(s) => {
-                        parsed.message = Some(s.clone());
-                        true
-                    }
-                    _ => false,
-                },
+                0 => {
+                    parsed.message = value.as_str().map(str::to_owned);
+                    parsed.message.is_some()
+                }
                 1 => {
                     parsed.level = normalise_level(value);
                     parsed.level.is_some()
                 }
-                2 => match value {
-                    Value::String(s) => {
-                        parsed.logger = Some(s.clone());
-                        true
-                    }
-                    _ => false,
-                },
+                2 => {
+                    parsed.logger = value.as_str().map(str::to_owned);
+                    parsed.logger.is_some()
+                }
                 3 => {
                     parsed.trace_id = identifier(value);
                     parsed.trace_id.is_some()
