@@ -3,7 +3,8 @@
 The compiled path is the optional extension module ``logpipe_shipper_native`` (the crate
 in native/shipper/, installed with ``pip install ./native/shipper``): per read of a logs
 response, one call demultiplexes Docker's frames, parses the timestamps and rejoins
-16 KiB pieces (shipper/demux.py and shipper/rejoin.py in Python), and one call numbers
+16 KiB pieces (shipper/demux.py and shipper/rejoin.py in Python), as one call per chunk
+of a stopped container's json-file log does (shipper/logfiles/jsonfile.py), and one call numbers
 the lines among equal timestamps, drops repeats and makes the records
 (shipper/follow/numbering.py); per batch, one call writes the NDJSON body
 (shipper/batch.py). It gives the same records and bodies as the Python path, byte for
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 from shipper.cursor import Position
 from shipper.demux import parse_ts
 from shipper.errors import DemuxError
+from shipper.logfiles import jsonfile
 from shipper.rejoin import Line
 
 
@@ -59,6 +61,15 @@ def reader(max_line_bytes: int) -> LinesReader:
     return made
 
 
+def file_reader(max_line_bytes: int, tty: bool) -> FileLinesReader:
+    """A compiled json-file reader (the extension's ``FileReader``); only when enabled()."""
+    assert MODULE is not None
+    made: FileLinesReader = MODULE.FileReader(
+        max_line_bytes, tty, parse_ts, DemuxError, jsonfile.entry
+    )
+    return made
+
+
 class NativeLines(Protocol):
     """Lines read by the compiled reader, held natively until numbered."""
 
@@ -71,6 +82,17 @@ class LinesReader(Protocol):
     """What reads a logs response into lines: shipper/rejoin.py's LineReader or compiled."""
 
     def feed(self, chunk: bytes) -> list[Line] | NativeLines: ...
+
+    def finish(self) -> list[Line] | NativeLines: ...
+
+
+class FileLinesReader(Protocol):
+    """What reads json-file logs into lines: shipper/logfiles/jsonfile.py's FileLines or
+    compiled."""
+
+    def feed(self, chunk: bytes) -> list[Line] | NativeLines: ...
+
+    def end_file(self) -> list[Line] | NativeLines: ...
 
     def finish(self) -> list[Line] | NativeLines: ...
 

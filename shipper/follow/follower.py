@@ -9,9 +9,10 @@ The follower runs its parts: a created container is polled until it starts
 (start.py); its log is followed and what each follow stream left out is read
 (stream.py), again after dockerd comes back; the lines are numbered and queued
 (numbering.py), shaped by the container's label hints on their way (handoff.py); a
-stopped container's log is read when its turn comes, unless it starts (turns.py); a
-``--rm`` container's tail is read from its log file once the API cannot give it
-(rescue.py); and what could not be read is reported (gaps.py).
+stopped container's log is read when its turn comes, unless it starts (turns.py), from
+its json-file files where the shipper can read them (backlog.py); a ``--rm``
+container's tail is read from its log file once the API cannot give it (rescue.py);
+and what could not be read is reported (gaps.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shipper.containers import ContainerSummary
 from shipper.cursor import Position
 from shipper.docker_api import DockerClient
 from shipper.errors import ContainerGone, DockerUnavailable
+from shipper.follow.backlog import Backlog
 from shipper.follow.gaps import Gaps
 from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
@@ -71,6 +73,8 @@ class Follower:
         self._gaps = Gaps(self.progress)
         self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)
         self._rescue = Rescue(self.progress, self._numbering, self._gaps, files, max_line_bytes)
+        self._backlog = Backlog(docker, self.progress, self._numbering, max_line_bytes)
+        self._files_visible = files is not None
         # A log never read to its end before (not `complete`) may hold lines past the
         # positions.
         self.stream = LiveStream(
@@ -129,6 +133,7 @@ class Follower:
         if summary is not None:
             size = file_bytes(summary["log_driver"], summary["log_opts"])
             self._rescue.learn(summary, size)
+            self._backlog.learn(summary, self._files_visible)
             self._numbering.watch_rotation(size)
         if skip:
             self._rescue.let_go()
@@ -194,6 +199,10 @@ class Follower:
             return await self._read()
         self.stats.state = "queued"
         async with turns.turn(self._started):
+            if not self._started.is_set() and await self._backlog.read():
+                self.stream.unread = False
+                self.progress.read_to_end = True
+                return True
             return await self._read()
 
     async def _read(self) -> bool:

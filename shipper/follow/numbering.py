@@ -41,16 +41,20 @@ class Numbering:
         self._sequencers: dict[str, Sequencer] = {}
         self._native: Any = None  # the compiled numbering, for the compiled reader's lines
         self._jumps: JumpDetector | None = None
+        self._auditing = False  # the read now is a follow stream's, whose steps are watched
         self._auditor: Auditor | None = None
 
-    def restart(self, from_dockerd: bool) -> None:
-        """A new read begins at the positions reached now; a response from dockerd is
-        checked for a gap before its first line (a log file read directly is not)."""
+    def restart(self, check_start: bool, audit: bool) -> None:
+        """A new read begins at the positions reached now. `check_start`: its first line
+        of each stream is checked for a gap (a response from dockerd, or a read of every
+        file of the log). `audit`: the steps between its lines are watched for files a
+        follow stream skipped (only dockerd's streams skip any)."""
         positions = self._progress.positions
         self._sequencers = {s: Sequencer(positions[s]) for s in STREAMS}
         self._native = native.sequencers(positions) if native.enabled() else None
-        self._expect = {s: p for s, p in positions.items() if p.count > 0} if from_dockerd else {}
-        if from_dockerd and self._jumps is not None:
+        self._expect = {s: p for s, p in positions.items() if p.count > 0} if check_start else {}
+        self._auditing = audit
+        if audit and self._jumps is not None:
             self._jumps.restart()
 
     def watch_rotation(self, file_bytes: int | None) -> None:
@@ -98,7 +102,7 @@ class Numbering:
     ) -> list[LogRecord | GapRecord]:
         """What _numbered does, for the compiled reader's lines[start:stop], in one call."""
         progress = self._progress
-        jumps = self._jumps
+        jumps = self._jumps if self._auditing else None
         ship = not progress.skip
         out: list[LogRecord | GapRecord]
         out, shipped, size, truncated, dropped, last_ts, touched = self._native.number(
@@ -141,7 +145,7 @@ class Numbering:
         progress = self._progress
         sequencers = self._sequencers
         expect = self._expect
-        jumps = self._jumps
+        jumps = self._jumps if self._auditing else None
         ship = not progress.skip
         meta = progress.meta
         out: list[LogRecord | GapRecord] = []

@@ -124,7 +124,7 @@ class Rescue:
             # perhaps more, had been rotated away before the shipper looked.
             for stream in STREAMS:
                 await self._gaps.put(stream, since, first, ROTATED_BETWEEN_GAP)
-        self._numbering.restart(from_dockerd=False)
+        self._numbering.restart(check_start=False, audit=False)
         stats = self._progress.stats
         before = stats.lines
         await self._numbering.emit(found)

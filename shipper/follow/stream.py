@@ -93,7 +93,7 @@ class LiveStream:
 
     async def consume(self, chunks: AsyncIterator[bytes], follow: bool) -> native.LinesReader:
         """Lines of a response, numbered from the positions reached now."""
-        self._numbering.restart(from_dockerd=True)
+        self._numbering.restart(check_start=True, audit=True)
         reader: native.LinesReader
         if native.enabled():
             reader = native.reader(self._max_line_bytes)

@@ -38,18 +38,25 @@ RESCUES = Counter(
 )
 
 
+def entry(raw: bytes) -> tuple[int, int, bytes] | None:
+    """One line of a json-file log as (stream, ts, text); None for a torn or foreign line."""
+    try:
+        parsed = orjson.loads(raw)
+        stream = _STREAMS[parsed["stream"]]
+        ts = parse_ts(parsed["time"].encode())
+        text = parsed["log"].encode("utf-8", "surrogatepass")
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, DemuxError):
+        return None
+    return stream, ts, text
+
+
 def frames(data: bytes) -> list[Frame]:
     """The entries of a json-file log as frames; a torn or foreign line is skipped."""
     out: list[Frame] = []
     for raw in data.splitlines():
-        try:
-            entry = orjson.loads(raw)
-            stream = _STREAMS[entry["stream"]]
-            ts = parse_ts(entry["time"].encode())
-            text = entry["log"].encode("utf-8", "surrogatepass")
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, DemuxError):
-            continue
-        out.append(Frame(stream, ts, text))
+        read = entry(raw)
+        if read is not None:
+            out.append(Frame(*read))
     return out
 
 
@@ -89,24 +96,72 @@ def open_log(path: str) -> BinaryIO | None:
 
 def read_since(f: BinaryIO, since: int) -> bytes:
     """The (possibly already removed) file from an entry logged at least ``SLACK_NS``
-    before ``since`` to its end; all of it when ``since`` is 0.
+    before ``since`` to its end; all of it when ``since`` is 0."""
+    f.seek(start_of(f, since))
+    return f.read()
 
-    A --rm container that ran for days can leave gigabytes: the lines a rescue needs are
-    at the end, so the file is probed backwards from there, each probe twice as far as
-    the last, until an entry old enough is found (entries are in the order they were
+
+def start_of(f: BinaryIO, since: int) -> int:
+    """Where to read from for the entries logged from ``since`` on: an entry at least
+    ``SLACK_NS`` earlier (0 when ``since`` is 0, or when no entry that early is found).
+
+    A container that ran for days can leave gigabytes, and the lines wanted are near
+    the end: the file is probed backwards from there, each probe twice as far as the
+    last, until an entry old enough is found (entries are in the order they were
     logged, to within the slack).
     """
     size = f.seek(0, os.SEEK_END)
-    cut = 0
     back = PROBE_BYTES
     while since > 0 and back < size:
         found = _entry_at(f, size - back)
         if found is not None and found[1] < since - SLACK_NS:
-            cut = found[0]
-            break
+            return found[0]
         back *= 2
-    f.seek(cut)
-    return f.read()
+    return 0
+
+
+def open_all(path: str) -> list[BinaryIO] | None:
+    """Every file of a json-file log, oldest first (``-json.log.2``, ``.1``, then the
+    log itself); None when one of them cannot be read here (not visible, or compressed
+    by rotation: dockerd reads those itself).
+
+    They are opened newest first: a rotation meanwhile renames the files already opened
+    (each is then met again under its next number, and skipped) and starts a new file,
+    whose lines come after every line of those opened.
+    """
+    newest = open_log(path)
+    if newest is None:
+        return None
+    files = [newest]
+    seen = {_identity(os.fstat(newest.fileno()))}
+    k = 1
+    while True:
+        rotated = f"{path}.{k}"
+        if os.path.exists(f"{rotated}.gz"):
+            for held in files:
+                held.close()
+            return None
+        f = open_log(rotated)
+        if f is None:
+            break
+        identity = _identity(os.fstat(f.fileno()))
+        if identity in seen:
+            f.close()
+        else:
+            seen.add(identity)
+            files.append(f)
+        k += 1
+    files.reverse()
+    return files
+
+
+def unchanged(path: str, f: BinaryIO, size: int) -> bool:
+    """Whether `path` is still the file `f` and holds `size` bytes (nothing written since)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return _identity(st) == _identity(os.fstat(f.fileno())) and st.st_size == size
 
 
 class HeldLog:
@@ -195,14 +250,44 @@ def _entry_at(f: BinaryIO, offset: int) -> tuple[int, int] | None:
     return offset + begin, ts
 
 
+class FileLines:
+    """A json-file log's bytes in, a chunk at a time, whole lines out (as the logs API
+    would have given them: each entry is the frame dockerd sends for it)."""
+
+    def __init__(self, max_line_bytes: int, tty: bool) -> None:
+        self._rejoiners = {s: Rejoiner(max_line_bytes, tty) for s in (STDOUT, STDERR)}
+        self._carry = b""  # the start of an entry the last chunk cut
+
+    def feed(self, chunk: bytes) -> list[Line]:
+        """The lines that `chunk` completes; an entry it cuts waits for the next chunk."""
+        data = self._carry + chunk
+        end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        self._carry = data[end:]
+        return self._lines(data[:end])
+
+    def end_file(self) -> list[Line]:
+        """The end of one file: an entry without a line end is read as it is (the next
+        file starts with an entry of its own); a line's pieces may go on in the next."""
+        carry, self._carry = self._carry, b""
+        return self._lines(carry)
+
+    def finish(self) -> list[Line]:
+        """The end of the log: what end_file reads, then the lines held unfinished."""
+        out = self.end_file()
+        for stream, rejoiner in self._rejoiners.items():
+            line = rejoiner.flush(stream)
+            if line is not None:
+                out.append(line)
+        return out
+
+    def _lines(self, data: bytes) -> list[Line]:
+        out: list[Line] = []
+        for frame in frames(data):
+            out += self._rejoiners[frame.stream].push(frame)
+        return out
+
+
 def lines(data: bytes, max_line_bytes: int, tty: bool) -> list[Line]:
     """Whole lines of a json-file log, joined as from the logs API."""
-    rejoiners = {s: Rejoiner(max_line_bytes, tty) for s in (STDOUT, STDERR)}
-    out: list[Line] = []
-    for frame in frames(data):
-        out += rejoiners[frame.stream].push(frame)
-    for stream, rejoiner in rejoiners.items():
-        line = rejoiner.flush(stream)
-        if line is not None:
-            out.append(line)
-    return out
+    reader = FileLines(max_line_bytes, tty)
+    return reader.feed(data) + reader.finish()

@@ -5,6 +5,7 @@ next start."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +57,9 @@ def _exact(p: Pipeline, cid: str, pairs: int) -> None:
     assert not got.duplicates()
     assert len(got.lines) == 2 * pairs
     assert not got.gaps
+
+
+FROM_FILES = 'logpipe_shipper_backlog_file_reads_total{outcome="read to the end"}'
 
 
 def _restart_reads_nothing(p: Pipeline, cid: str) -> None:
@@ -154,3 +158,32 @@ def test_many_containers_exited_before_the_first_start_are_each_read_once(
         _exact(p, c.id, pairs)
     for c in containers:
         wait_until(lambda c=c: (_cursor(p, c.id) or {}).get("done"), 10)
+    # the shipper sees dockerd's log files here: each log was read from them, not dockerd
+    assert metric(p, FROM_FILES) == len(containers)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_exited_container_with_rotated_files_is_read_once(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient, compress: bool
+) -> None:
+    """An exited container whose log rotated into three files: read from them in
+    order, every line once; with rotated files compressed, dockerd reads them, as
+    exactly. A restart then reads nothing of it."""
+    p = pipeline_factory()
+    p.collector.start()
+    p.wait_ready()
+    options = {"max-size": "64k", "max-file": "5", "compress": str(compress).lower()}
+    pairs = 1000  # 2,000 entries of about 80 bytes: three files, none rotated away
+    c = run(docker_client, p, numbered(pairs), log_config={"Type": "json-file", "Config": options})
+    assert wait_exit(c) == 0
+    c.reload()
+    log_path = c.attrs["LogPath"]
+    rotated = f"{log_path}.1.gz" if compress else f"{log_path}.2"
+    wait_until(lambda: os.path.exists(rotated), 10)
+    time.sleep(BEYOND_REPLAY)
+    p.shipper.start()
+    p.wait_shipper()
+    _exact(p, c.id, pairs)
+    wait_until(lambda: (_cursor(p, c.id) or {}).get("done"), 10)
+    assert metric(p, FROM_FILES) == (0 if compress else 1)
+    _restart_reads_nothing(p, c.id)

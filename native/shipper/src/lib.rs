@@ -11,6 +11,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 const STDOUT: u8 = 1;
@@ -548,6 +549,148 @@ impl Reader {
     }
 }
 
+/// One entry of a json-file log as dockerd writes it (other keys, like `attrs`, ignored).
+#[derive(serde::Deserialize)]
+struct Entry<'a> {
+    #[serde(borrow)]
+    log: Cow<'a, str>,
+    #[serde(borrow)]
+    stream: Cow<'a, str>,
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+}
+
+fn line_end(c: &u8) -> bool {
+    *c == b'\n' || *c == b'\r'
+}
+
+/// A json-file log's bytes in, whole lines out (shipper/logfiles/jsonfile.py `FileLines`):
+/// each entry is the frame dockerd would have sent for it, rejoined as `Reader` does.
+#[pyclass(module = "logpipe_shipper_native")]
+struct FileReader {
+    helpers: Helpers,
+    /// shipper/logfiles/jsonfile.py `entry`: (stream, ts, text) of a line, or None.
+    entry: Py<PyAny>,
+    /// The start of an entry the last chunk cut.
+    carry: Vec<u8>,
+    rejoin: [Rejoiner; 2],
+}
+
+impl FileReader {
+    /// The entries of `data` (whole lines), as frames. A line of another shape than
+    /// dockerd's (torn by a crash, say) is the Python path's to read or skip.
+    fn entries(&mut self, py: Python<'_>, data: &[u8], out: &mut Vec<Line>) -> PyResult<()> {
+        for raw in data.split(line_end) {
+            if raw.is_empty() {
+                continue;
+            }
+            let (stream, ts, text): (u8, i128, Cow<[u8]>) = match self.read(py, raw) {
+                Some(read) => read,
+                None => {
+                    let read = self.entry.call1(py, (PyBytes::new(py, raw),))?;
+                    if read.is_none(py) {
+                        continue;
+                    }
+                    let (stream, ts, text): (u8, i128, Vec<u8>) = read.extract(py)?;
+                    (stream, ts, Cow::Owned(text))
+                }
+            };
+            self.rejoin[(stream - 1) as usize].push(py, stream, ts, &text, out);
+        }
+        Ok(())
+    }
+
+    /// An entry of dockerd's own shape, or None for Python to decide.
+    fn read<'a>(&self, py: Python<'_>, raw: &'a [u8]) -> Option<(u8, i128, Cow<'a, [u8]>)> {
+        if raw.first() != Some(&b'{') {
+            return None; // serde would also read an array as an entry
+        }
+        let entry = serde_json::from_slice::<Entry>(raw).ok()?;
+        let stream = match entry.stream.as_ref() {
+            "stdout" => STDOUT,
+            "stderr" => STDERR,
+            _ => return None,
+        };
+        let ts = fast_ts(entry.time.as_bytes()).or_else(|| {
+            let parsed = self.helpers.ts(py, entry.time.as_bytes());
+            parsed.ok()
+        })?;
+        let text = match entry.log {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        };
+        Some((stream, ts, text))
+    }
+
+    /// The entry carried from the last chunk, read as a whole line.
+    fn end_carry(&mut self, py: Python<'_>, out: &mut Vec<Line>) -> PyResult<()> {
+        let carry = std::mem::take(&mut self.carry);
+        self.entries(py, &carry, out)
+    }
+}
+
+#[pymethods]
+impl FileReader {
+    /// `parse_ts(bytes) -> int`, `error` (what it raises) and `entry(bytes)` (one line
+    /// read, or None) are the Python path's own.
+    #[new]
+    fn new(
+        max_line_bytes: usize,
+        tty: bool,
+        parse_ts: Py<PyAny>,
+        error: Py<PyAny>,
+        entry: Py<PyAny>,
+    ) -> Self {
+        FileReader {
+            helpers: Helpers { parse_ts, error },
+            entry,
+            carry: Vec::new(),
+            rejoin: [
+                Rejoiner::new(max_line_bytes, tty),
+                Rejoiner::new(max_line_bytes, tty),
+            ],
+        }
+    }
+
+    /// The lines that `chunk` completes; an entry it cuts waits for the next chunk.
+    fn feed(&mut self, py: Python<'_>, chunk: &[u8]) -> PyResult<Lines> {
+        let mut out = Vec::new();
+        let Some(last) = chunk.iter().rposition(line_end) else {
+            self.carry.extend_from_slice(chunk);
+            return Ok(Lines { lines: out });
+        };
+        let mut whole = &chunk[..=last];
+        if !self.carry.is_empty() {
+            let first = whole.iter().position(line_end).unwrap_or(last);
+            self.carry.extend_from_slice(&whole[..first]);
+            self.end_carry(py, &mut out)?;
+            whole = &whole[first..];
+        }
+        let result = self.entries(py, whole, &mut out);
+        self.carry.extend_from_slice(&chunk[last + 1..]);
+        result?;
+        Ok(Lines { lines: out })
+    }
+
+    /// The end of one file: an entry without a line end is read as it is (the next file
+    /// starts with an entry of its own); a line's pieces may go on in the next file.
+    fn end_file(&mut self, py: Python<'_>) -> PyResult<Lines> {
+        let mut out = Vec::new();
+        self.end_carry(py, &mut out)?;
+        Ok(Lines { lines: out })
+    }
+
+    /// The end of the log: what `end_file` reads, then the lines held unfinished.
+    fn finish(&mut self, py: Python<'_>) -> PyResult<Lines> {
+        let mut out = Vec::new();
+        self.end_carry(py, &mut out)?;
+        for stream in [STDOUT, STDERR] {
+            self.rejoin[(stream - 1) as usize].flush_into(py, stream, &mut out);
+        }
+        Ok(Lines { lines: out })
+    }
+}
+
 /// One stream's numbering (shipper/cursor.py `Sequencer`); entries of one timestamp are
 /// told apart by their content.
 struct Sequencer {
@@ -706,6 +849,7 @@ impl Sequencers {
 fn logpipe_shipper_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Reader>()?;
     m.add_class::<Lines>()?;
+    m.add_class::<FileReader>()?;
     m.add_class::<Sequencers>()?;
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     Ok(())

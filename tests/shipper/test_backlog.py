@@ -1,0 +1,466 @@
+"""A stopped container's log read from its json-file files gives what dockerd would have.
+
+The lines read from the files are those the logs API gives for the same entries (both
+readers, compiled and Python, byte for byte); a follower reads a stopped container's
+rotated files in order from its positions; and whenever the files may not be all of
+the log (it started, its file grew or was replaced, a file is compressed), the read
+hands over to dockerd from the positions reached, and nothing comes twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shipper import native
+from shipper.containers import ContainerSummary
+from shipper.cursor import Position
+from shipper.demux import PIECE
+from shipper.follow import Follower
+from shipper.follow.backlog import READS
+from shipper.follow.turns import Turns
+from shipper.inbox import Inbox
+from shipper.logfiles.jsonfile import FileLines
+from shipper.logfiles.watch import LogFiles
+from shipper.metrics import PerContainer
+from shipper.record import LogRecord, Meta
+from shipper.rejoin import LineReader
+from tests.shipper.summaries import container
+from tests.shipper.test_native import EDGE, T0, reads, stamp, wire
+
+needs_native = pytest.mark.skipif(native.MODULE is None, reason=native.describe())
+
+
+def text_of(payload: bytes) -> str:
+    """What dockerd keeps of a line's bytes: invalid UTF-8 becomes U+FFFD."""
+    return payload.decode("utf-8", "replace")
+
+
+def json_line(stream: int, ns: int, text: str, style: int = 0) -> bytes:
+    """One entry as dockerd's json-file driver writes it; `style` varies the escaping
+    (1: everything beyond ASCII escaped, the time's zeros trimmed as Go writes it;
+    2: Go's HTML escapes and an `attrs` key)."""
+    name = "stdout" if stream == 1 else "stderr"
+    ts = stamp(ns).decode()
+    if style == 1:
+        ts = ts.rstrip("Z").rstrip("0").rstrip(".") + "Z"  # Go's RFC3339Nano trims zeros
+        return json.dumps({"log": text, "stream": name, "time": ts}).encode()
+    if style == 2:
+        raw = json.dumps({"log": text, "stream": name, "attrs": {"tag": "web"}, "time": ts})
+        return raw.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
+    return orjson.dumps({"log": text, "stream": name, "time": ts})
+
+
+def json_file(entries: list[tuple[int, int, bytes]]) -> bytes:
+    """(stream, ns, payload) entries as a json-file log, long payloads in 16 KiB pieces."""
+    out = []
+    for i, (stream, ns, payload) in enumerate(entries):
+        for at in range(0, max(len(payload), 1), PIECE):
+            out.append(json_line(stream, ns, text_of(payload[at : at + PIECE]), i % 3) + b"\n")
+    return b"".join(out)
+
+
+def as_sent(entries: list[tuple[int, int, bytes]]) -> bytes:
+    """The same entries as dockerd sends them through the logs API once the file kept
+    them: a frame for each 16 KiB piece, invalid UTF-8 replaced as in the file."""
+    out = []
+    for stream, ns, payload in entries:
+        for at in range(0, max(len(payload), 1), PIECE):
+            out.append(wire(stream, stamp(ns), text_of(payload[at : at + PIECE]).encode()))
+    return b"".join(out)
+
+
+def items(lines: Any) -> list[tuple[Any, ...]]:
+    if isinstance(lines, list):
+        return [(x.stream, x.ts, x.data, x.truncated) for x in lines]
+    out: list[tuple[Any, ...]] = lines.items()
+    return out
+
+
+def file_lines(make: Any, files: list[list[bytes]]) -> list[tuple[Any, ...]]:
+    """Every line a file reader makes of the files' chunks, each file ended, then the log."""
+    reader = make()
+    out: list[tuple[Any, ...]] = []
+    for chunks in files:
+        for chunk in chunks:
+            out += items(reader.feed(chunk))
+        out += items(reader.end_file())
+    out += items(reader.finish())
+    return out
+
+
+def same_file_lines(files: list[list[bytes]], max_line_bytes: int = 1 << 20) -> list[Any]:
+    """The Python and the compiled file readers agree (the compiled one when installed)."""
+    python = file_lines(lambda: FileLines(max_line_bytes, tty=False), files)
+    if native.MODULE is not None:
+        compiled = file_lines(lambda: native.file_reader(max_line_bytes, tty=False), files)
+        assert compiled == python
+    return python
+
+
+def api_lines(data: bytes, max_line_bytes: int = 1 << 20) -> list[Any]:
+    reader = LineReader(max_line_bytes)
+    return items(reader.feed(data)) + items(reader.finish())
+
+
+def test_entries_read_from_the_file_as_dockerd_sends_them() -> None:
+    """The edge cases of the logs API's tests (pieces, invalid UTF-8, controls, equal
+    timestamps, no newline at the end), written to a file: the same lines."""
+    data = json_file(EDGE)
+    expected = api_lines(as_sent(EDGE))
+    assert len(expected) == len(EDGE)
+    for cut in range(len(data) + 1):
+        assert same_file_lines([reads(data, [cut])]) == expected
+
+
+@pytest.mark.parametrize("max_line_bytes", [10, PIECE - 1, PIECE + 7, 3 * PIECE])
+def test_long_lines_cut_alike_and_joined_across_files(max_line_bytes: int) -> None:
+    """A long line's pieces joined and cut at the maximum as the API's are, even when
+    rotation put its pieces in two files."""
+    entries = [
+        (1, T0, ("€" * (2 * PIECE)).encode()[: 3 * PIECE + 5] + b"\n"),
+        (2, T0 + 1, b"stderr after\n"),
+        (1, T0 + 2, b"z" * (2 * PIECE) + b"\n"),
+    ]
+    data = json_file(entries)
+    expected = api_lines((as_sent(entries)), max_line_bytes)
+    split = data.index(b"\n") + 1  # the first piece alone in the older file
+    assert same_file_lines([[data[:split]], [data[split:]]], max_line_bytes) == expected
+    assert same_file_lines([reads(data, [5, 20000, 40000])], max_line_bytes) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"log":"torn li',
+        b'["x\\n","stdout","2026-11-27T22:08:07.1Z"]',
+        b'{"log":"one\\n","log":"two\\n","stream":"stdout","time":"2026-11-27T22:08:07.1Z"}',
+        b'{"log":"x\\n","stream":"stdin","time":"2026-11-27T22:08:07.1Z"}',
+        b'{"log":"x\\n","stream":"stdout","time":"yesterday"}',
+        b'{"log":"x\\n","stream":"stdout","time":"2026-13-27T22:08:07.1Z"}',
+        b'{"log":"trimmed\\n","stream":"stderr","time":"2026-11-27T22:08:07.1Z"}',
+        b'{"log":"no fraction\\n","stream":"stderr","time":"2026-11-27T22:08:07Z"}',
+        b'{"log":5,"stream":"stdout","time":"2026-11-27T22:08:07.1Z"}',
+        b'{"log":"x\\n","stream":"stdout","time":1}',
+        b'{"log":"\\ud800 lone\\n","stream":"stdout","time":"2026-11-27T22:08:07.1Z"}',
+        b'{"log":"\\ud83d\\ude00 pair \\u003c\\/\\u0000\\n","stream":"stdout",'
+        b'"time":"2026-11-27T22:08:07.1Z"}',
+        b'{"log":"\xff bad\\n","stream":"stdout","time":"2026-11-27T22:08:07.1Z"}',
+        b'  {"log":"spaces\\n","stream":"stdout","time":"2026-11-27T22:08:07.1Z"}\t',
+        b'{"log":"crlf\\n","stream":"stdout","time":"2026-11-27T22:08:07.1Z"}\r',
+        b'{"log":"x\\n","stream":"stdout","time":"2026-11-27T22:08:07.1Z"} trailing',
+        b"   ",
+        b"{}",
+    ],
+)
+def test_unusual_lines_read_alike(line: bytes) -> None:
+    """Torn, foreign or unusual lines among ordinary ones: both readers keep or skip
+    each alike (the compiled one hands anything unusual to the Python one)."""
+    ok = json_line(1, T0, "before\n")
+    data = ok + b"\n" + line + b"\n" + json_line(2, T0 + 1, "after\n") + b"\n"
+    got = same_file_lines([[data]])
+    assert [g[2] for g in got if g[2] in (b"before", b"after")] == [b"before", b"after"]
+    same_file_lines([[ok + b"\n" + line]])  # the odd one last, without a line end
+    same_file_lines([reads(data, [len(ok) + 3])])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1, 2]),
+            st.integers(min_value=0, max_value=3),
+            st.binary(max_size=40) | st.sampled_from([b"\n", b"same\n", b"x" * PIECE]),
+        ),
+        max_size=12,
+    ),
+    st.lists(st.integers(min_value=0, max_value=100_000), max_size=4),
+    st.sampled_from([8, 100, 1 << 20]),
+)
+def test_any_entries_read_as_from_the_api(
+    entries: list[tuple[int, int, bytes]], cuts: list[int], max_line_bytes: int
+) -> None:
+    ordered = [(s, T0 + d, p) for s, d, p in sorted(entries, key=lambda e: e[1])]
+    expected = api_lines((as_sent(ordered)), max_line_bytes)
+    assert same_file_lines([reads(json_file(ordered), cuts)], max_line_bytes) == expected
+
+
+# ---- a follower reading a stopped container's files ---------------------------------
+
+
+class Docker:
+    """What the backlog asks dockerd: an inspection, answered by `state` (running,
+    finished_ns); `before` runs first (a write to the log, say)."""
+
+    def __init__(self, summary: ContainerSummary) -> None:
+        self.summary = summary
+        self.before: Any = None
+        self.logs_asked = 0
+
+    async def inspect(self, cid: str) -> ContainerSummary:
+        if self.before is not None:
+            self.before()
+        return self.summary
+
+    def logs(self, *args: Any, **kwargs: Any) -> Any:
+        self.logs_asked += 1
+        raise AssertionError("the log was to be read from its files")
+
+
+def stopped(path: Path, **opts: str) -> ContainerSummary:
+    summary = container(running=False, finished_ns=T0 + 10**9)
+    summary["log_path"] = str(path)
+    summary["log_opts"] = dict(opts)
+    return summary
+
+
+def corpus_entries(count: int, start: int = 0) -> list[tuple[int, int, bytes]]:
+    from bench import corpus
+
+    lines = corpus.lines(start + count)[start:]
+    return [
+        (2 if (start + i) % 7 == 0 else 1, T0 + (start + i) // 3, f"{x}\n".encode())
+        for i, x in enumerate(lines)
+    ]
+
+
+def rotated(folder: Path, entries: list[tuple[int, int, bytes]], files: int) -> Path:
+    """The entries in `files` json-file files, rotated as dockerd rotates: the log, .1, ..."""
+    path = folder / "c-json.log"
+    data = json_file(entries)
+    size = len(data) // files + 1
+    parts = []
+    at = 0
+    while at < len(data):
+        end = data.find(b"\n", at + size)
+        end = len(data) if end < 0 else end + 1
+        parts.append(data[at:end])
+        at = end
+    for k, part in enumerate(reversed(parts)):
+        (folder / (path.name + (f".{k}" if k else ""))).write_bytes(part)
+    return path
+
+
+@dataclass
+class Read:
+    follower: Follower
+    records: list[Any]
+    done: bool
+    inbox: Inbox
+
+
+def follower_for(
+    docker: Docker,
+    positions: dict[str, Position] | None = None,
+    files: LogFiles | None = LogFiles(""),  # noqa: B008 (nothing watched: root unknown)
+) -> tuple[Follower, Inbox]:
+    """A follower of a stopped container (told what inspecting it said), and its queue."""
+    inbox = Inbox(1_000_000, PerContainer(False, 100))
+    meta = Meta(id="c" * 64, name="web", image="busybox")
+    start = positions or {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    follower = Follower(
+        docker,  # type: ignore[arg-type]
+        meta,
+        dict(start),
+        inbox,
+        1 << 20,
+        files=files,
+        turns=Turns(1),
+    )
+    follower.learn(docker.summary, meta, skip=False)
+    return follower, inbox
+
+
+async def _backlog(docker: Docker, positions: dict[str, Position] | None, turn: bool) -> Read:
+    follower, inbox = follower_for(docker, positions)
+    done = await follower._cycle() if turn else await follower._backlog.read()
+    return Read(follower, drained(inbox), done, inbox)
+
+
+def drained(inbox: Inbox) -> list[Any]:
+    records = []
+    while not inbox.empty():
+        records.append(inbox.get_nowait())
+    return records
+
+
+def run(docker: Docker, positions: dict[str, Position] | None = None, turn: bool = True) -> Read:
+    return asyncio.run(_backlog(docker, positions, turn))
+
+
+def logged(records: list[Any]) -> list[tuple[Any, ...]]:
+    return [(r.stream, r.ts, r.seq, r.data) for r in records if isinstance(r, LogRecord)]
+
+
+def both_paths(docker: Docker, positions: dict[str, Position] | None = None) -> Read:
+    """The backlog read by the Python path, then by the compiled one: the same records."""
+    module = native.MODULE
+    try:
+        native.MODULE = None
+        python = run(docker, positions)
+    finally:
+        native.MODULE = module
+    compiled = run(docker, positions)
+    assert logged(compiled.records) == logged(python.records)
+    assert compiled.follower.positions == python.follower.positions
+    return compiled
+
+
+def test_a_stopped_containers_rotated_files_are_read_in_order(tmp_path: Path) -> None:
+    """Three files (.2, .1, the log): every line once, in order, numbered as dockerd's
+    stream would have been; the follower is done without asking dockerd for the log."""
+    entries = corpus_entries(3000)
+    docker = Docker(stopped(rotated(tmp_path, entries, 3)))
+    assert (tmp_path / "c-json.log.2").exists()
+    before = READS.labels("read to the end")._value.get()
+    read = both_paths(docker)
+    assert read.done
+    assert read.follower.read_to_end
+    assert docker.logs_asked == 0
+    assert READS.labels("read to the end")._value.get() == before + 2
+    got = logged(read.records)
+    assert got == api_records(entries)  # the same lines, numbers and repeats dropped
+    assert len(got) > 2900
+    assert [(s, ts) for s, ts, _, _ in got] == sorted(
+        [(s, ts) for s, ts, _, _ in got], key=lambda x: x[1]
+    )
+
+
+def api_records(
+    entries: list[tuple[int, int, bytes]], positions: dict[str, Position] | None = None
+) -> list[Any]:
+    """What a follower makes of the same log read through dockerd's API."""
+    follower, inbox = follower_for(Docker(container(running=False)), positions)
+    return asyncio.run(_api_rest(Read(follower, [], False, inbox), entries))
+
+
+def test_read_from_the_positions_reached(tmp_path: Path) -> None:
+    """A shipper that had read part of the log goes on after it: nothing twice."""
+    entries = corpus_entries(1200)
+    docker = Docker(stopped(rotated(tmp_path, entries, 2)))
+    everything = logged(run(docker).records)
+    stdout_ts = [r for r in everything if r[0] == "stdout"][400]
+    stderr_ts = [r for r in everything if r[0] == "stderr"][50]
+    positions = {
+        "stdout": Position(stdout_ts[1], stdout_ts[2] + 1),
+        "stderr": Position(stderr_ts[1], stderr_ts[2] + 1),
+    }
+    read = both_paths(docker, positions)
+    assert read.done
+    rest = logged(read.records)
+    assert rest == [r for r in everything if not positions[r[0]].covers(r[1], r[2])]
+    assert rest == api_records(entries, positions)
+    assert 0 < len(rest) < len(everything)
+
+
+def test_a_file_rotated_away_is_a_gap(tmp_path: Path) -> None:
+    """Positions older than every file left: the lines between are reported lost, as
+    they are when dockerd's response starts later."""
+    entries = corpus_entries(300)
+    docker = Docker(stopped(rotated(tmp_path, entries, 1)))
+    positions = {"stdout": Position(T0 - 10**9, 1), "stderr": Position(T0 - 10**9, 1)}
+    read = run(docker, positions)
+    assert read.done
+    gaps = [r for r in read.records if not isinstance(r, LogRecord)]
+    assert {g.stream for g in gaps} == {"stdout", "stderr"}
+    assert len(logged(read.records)) == 300
+
+
+@pytest.mark.parametrize("change", ["started", "restarted", "grew", "replaced", "removed"])
+def test_a_container_that_ran_again_is_handed_to_dockerd(tmp_path: Path, change: str) -> None:
+    """Whatever the files cannot vouch for goes to dockerd: the read says it did not
+    reach the end, and what it numbered plus dockerd's rest (from the positions) is
+    every line once."""
+    entries = corpus_entries(500)
+    more = corpus_entries(20, start=500)
+    path = rotated(tmp_path, entries, 2)
+    docker = Docker(stopped(path))
+
+    def ran_again() -> None:
+        running = change == "started"
+        finished = T0 + (2 if change == "restarted" else 1) * 10**9
+        if change == "grew":
+            with path.open("ab") as f:
+                f.write(json_file(more))
+        if change == "replaced":
+            path.rename(path.with_name(path.name + ".new"))
+            path.write_bytes(json_file(more))
+        docker.summary = {**docker.summary, "running": running, "finished_ns": finished}
+        if change == "removed":
+            raise_gone()
+
+    docker.before = ran_again
+    before = READS.labels("handed to dockerd")._value.get()
+    read = run(docker, turn=False)
+    assert not read.done
+    assert not read.follower.read_to_end
+    assert READS.labels("handed to dockerd")._value.get() == before + 1
+    got = logged(read.records)
+    assert len(got) == 500
+    # dockerd's rest, from the positions reached, adds only what the files did not have
+    rest = asyncio.run(_api_rest(read, entries + more))
+    assert len(rest) == 20
+    assert not set(rest) & set(got)
+
+
+def raise_gone() -> None:
+    from shipper.errors import ContainerGone
+
+    raise ContainerGone("removed")
+
+
+async def _api_rest(read: Read, entries: list[tuple[int, int, bytes]]) -> list[Any]:
+    data = as_sent(entries)
+
+    async def response() -> Any:
+        yield data
+
+    reader = await read.follower.stream.consume(response(), follow=False)
+    await read.follower._numbering.emit(reader.finish())
+    return logged(drained(read.inbox))
+
+
+@pytest.mark.parametrize(
+    "why", ["compressed", "tty", "running", "other driver", "no file", "not visible"]
+)
+def test_logs_the_files_cannot_give_are_read_through_dockerd(tmp_path: Path, why: str) -> None:
+    """Compressed rotations, TTYs, running containers, other drivers, a missing file:
+    the read takes nothing and leaves the log to dockerd."""
+    path = rotated(tmp_path, corpus_entries(50), 2)
+    summary = stopped(path)
+    if why == "compressed":
+        (tmp_path / "c-json.log.2.gz").write_bytes(b"\x1f\x8b")
+    elif why == "tty":
+        summary["tty"] = True
+    elif why == "running":
+        summary["running"] = True
+    elif why == "other driver":
+        summary["log_driver"] = "local"
+    elif why == "no file":
+        summary["log_path"] = str(tmp_path / "gone-json.log")
+    files = None if why == "not visible" else LogFiles("")
+    follower, _ = follower_for(Docker(summary), files=files)
+    assert asyncio.run(follower._backlog.read()) is False
+    assert follower.stats.lines == 0
+    assert follower.positions == {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+
+
+@needs_native
+def test_random_chunks_of_a_large_file() -> None:
+    """The corpus as one file, read in chunks of random sizes: both readers, the API's lines."""
+    entries = corpus_entries(4000)
+    data = json_file(entries)
+    expected = api_lines(as_sent(entries))
+    rnd = random.Random(7)
+    for _ in range(5):
+        cuts = [rnd.randrange(len(data)) for _ in range(rnd.randrange(1, 60))]
+        assert same_file_lines([reads(data, cuts)]) == expected
