@@ -170,8 +170,11 @@ class DockerClient:
         until: str | None = None,
         pace: Pace | None = None,
         on_end: Callable[[int], None] | None = None,
+        tail: int | None = None,
     ) -> AsyncGenerator[bytes, None]:
-        """Raw chunks of the container's log stream, with timestamps, since (inclusive).
+        """Raw chunks of the container's log stream, with timestamps, since (inclusive);
+        with `tail`, only the last `tail` entries of those (dockerd reads them from the
+        end of the log instead of decoding it from its start).
 
         With `pace`, a small chunk that came within `pace` seconds of the previous read is
         followed by a pause of that long in reading the socket. `on_end` is called with
@@ -189,6 +192,8 @@ class DockerClient:
         }
         if until is not None:
             params["until"] = until
+        if tail is not None:
+            params["tail"] = str(tail)
         path = f"/containers/{quote(cid)}/logs"
         loop = asyncio.get_running_loop()
         try:

@@ -38,6 +38,11 @@ class ContainerGone(DockerError):
     """The container no longer exists (or is being removed)."""
 
 
+class Unanchored(ShipperError):
+    """A response asked for from the end of a log began after the lines already read:
+    what lay between may be missing from it (ask from the positions instead)."""
+
+
 class DemuxError(ShipperError):
     """A log stream did not follow the frame protocol."""
 

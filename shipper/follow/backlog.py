@@ -1,22 +1,29 @@
-"""A stopped container's log read from its json-file files instead of through dockerd.
+"""A container's json-file backlog read from its files instead of through dockerd.
 
 dockerd serves a log by decoding its json-file entries and framing each again, which the
-shipper then undoes: for the backlog of a container that exited before the shipper read
-it (a first start on a busy host, a shipper that was down), dockerd spent about as much
-CPU per line as the shipper (5-6 µs of the 46-52 a line costs every process in
-`python -m bench.sidebyside`). Where the shipper can read the files (dockerd's
+shipper then undoes: for a backlog (a container that logged before the shipper read it:
+a first start on a busy host, a shipper that was down), dockerd spent about as much CPU
+per line as the shipper (5-6 µs of the 46-52 a line costs every process in
+`python -m bench.sidebyside`), and a request with `since` makes it decode the log from
+its start even to return one line. Where the shipper can read the files (dockerd's
 ``containers`` folder mounted read-only at the same path, as for a ``--rm``
 container's rescue), it reads them itself. Every entry becomes the frame dockerd would
 have sent (shipper/logfiles/jsonfile.py), so the lines are numbered from the same
 positions to the same sequence numbers and repeats are dropped as ever.
 
-Only where the outcome cannot differ from dockerd's: a stopped container (one found by
-a listing, waiting for its turn), logging to json-file, not a TTY's (dockerd sends a
-TTY's entries unframed and the shipper splits them again by their shape, which need
-not cut them where the file does), every file readable (not compressed by rotation).
-Once read, the container must still be the stopped one the listing found and its file
-the one read, no longer than read; else (it started meanwhile) the follower goes on
-through dockerd from the positions reached, and nothing comes twice.
+Only where the outcome cannot differ from dockerd's: a json-file log, not a TTY's
+(dockerd sends a TTY's entries unframed and the shipper splits them again by their
+shape, which need not cut them where the file does), not a ``--rm`` container's (its
+file is the rescue's), every file readable (none compressed by rotation).
+
+- A stopped container (found by a listing, read when its turn comes) is read to the end
+  of its files. The container must then still be the stopped one the listing found and
+  its file the one read, no longer than read; else (it started meanwhile) the follower
+  goes on through dockerd from the positions reached, and nothing comes twice.
+- A running container's files are read as far as they go, once, when its follower
+  starts; dockerd is then asked only for the last TAIL_BACK entries and what follows
+  (stream.py), and that answer must begin with a line already read, else the follower
+  asks from the positions (nothing lies between: entries are in the order logged).
 """
 
 from __future__ import annotations
@@ -38,12 +45,22 @@ from shipper.logfiles import jsonfile
 log = logging.getLogger("logpipe.shipper.follow")
 
 CHUNK = 1 << 20  # bytes read from a file at a time
+# Entries asked of dockerd from the end of a running container's log just read from its
+# files: enough that the response begins within what was read (it must: stream.py),
+# unless the container wrote more than this meanwhile.
+TAIL_BACK = 1000
 
 READS = Counter(
     "logpipe_shipper_backlog_file_reads_total",
     "Stopped containers' logs read from their json-file files, by outcome: read to the"
     " end, or handed to dockerd part way (the container started meanwhile).",
     ["outcome"],
+)
+
+CATCH_UPS = Counter(
+    "logpipe_shipper_backlog_file_catch_ups_total",
+    "Running containers' logs read from their json-file files up to their end, before"
+    " dockerd was asked for what follows.",
 )
 
 
@@ -58,38 +75,62 @@ class Backlog:
         self._numbering = numbering
         self._max_line_bytes = max_line_bytes
         self._path = ""  # "": read through dockerd
+        self._running = True
         self._finished_ns = 0
 
     def learn(self, summary: ContainerSummary, files_visible: bool) -> None:
-        """Whether its log can be read from its files (a stopped json-file one, seen)."""
+        """Whether its log can be read from its files (a json-file one, seen)."""
         readable = (
             files_visible
-            and not summary["running"]
             and not summary["tty"]
             and summary["log_driver"] == "json-file"
             and summary["log_opts"].get("compress", "false") != "true"
+            and not summary["auto_remove"]  # its file is the rescue's (rescue.py)
         )
         self._path = summary["log_path"] if readable else ""
+        self._running = summary["running"]
         self._finished_ns = summary["finished_ns"]
 
     async def read(self) -> bool:
-        """Read the log from its files; True when that read it to its end, False when
-        dockerd must give the rest (or all of it: the files could not be opened)."""
+        """Read a stopped container's log from its files; True when that read it to its
+        end, False when dockerd must give the rest (or all of it: the files could not be
+        opened)."""
+        if self._running:
+            return False
+        return await self._from_files(whole=True)
+
+    async def catch_up(self) -> bool:
+        """Read a running container's log from its files as far as they go now, once;
+        True when read (dockerd is then asked only for the log's end: see
+        stream.LiveStream.follow)."""
+        if not self._running:
+            return False
+        read = await self._from_files(whole=False)
+        self._path = ""  # a later follow (a reconnect) asks from the positions
+        return read
+
+    async def _from_files(self, whole: bool) -> bool:
         if not self._path:
             return False
         files = await asyncio.to_thread(jsonfile.open_all, self._path)
         if files is None:
             return False
         try:
+            if not whole:
+                await self._lines(files, whole_log=False)
+                CATCH_UPS.inc()
+                return True
             return await self._read(files)
         finally:
             for f in files:
                 f.close()
 
-    async def _read(self, files: list[BinaryIO]) -> bool:
+    async def _lines(self, files: list[BinaryIO], whole_log: bool) -> native.FileLinesReader:
+        """Number and queue the files' lines from the positions; the reader, with the
+        last line's pieces held if it may go on."""
         progress = self._progress
         numbering = self._numbering
-        progress.stats.state = "draining"
+        progress.stats.state = "draining" if whole_log else "following"
         since = min(p.ts for p in progress.positions.values())
         reader: native.FileLinesReader  # of a log that is not a TTY's
         if native.enabled():
@@ -102,11 +143,15 @@ class Backlog:
             while chunk := await asyncio.to_thread(f.read, CHUNK):
                 await numbering.emit(reader.feed(chunk))
             await numbering.emit(reader.end_file())
+        return reader
+
+    async def _read(self, files: list[BinaryIO]) -> bool:
+        reader = await self._lines(files, whole_log=True)
         if not await self._still_stopped(files[-1]):
             # What is held unfinished may go on: dockerd gives it again, from the positions.
             READS.labels("handed to dockerd").inc()
             return False
-        await numbering.emit(reader.finish())
+        await self._numbering.emit(reader.finish())
         READS.labels("read to the end").inc()
         return True
 

@@ -10,7 +10,8 @@ The follower runs its parts: a created container is polled until it starts
 (stream.py), again after dockerd comes back; the lines are numbered and queued
 (numbering.py), shaped by the container's label hints on their way (handoff.py); a
 stopped container's log is read when its turn comes, unless it starts (turns.py), from
-its json-file files where the shipper can read them (backlog.py); a ``--rm``
+its json-file files where the shipper can read them, as is a running one's backlog
+before dockerd is asked for what follows (backlog.py); a ``--rm``
 container's tail is read from its log file once the API cannot give it (rescue.py);
 and what could not be read is reported (gaps.py).
 """
@@ -25,8 +26,8 @@ from shipper import metrics
 from shipper.containers import ContainerSummary
 from shipper.cursor import Position
 from shipper.docker_api import DockerClient
-from shipper.errors import ContainerGone, DockerUnavailable
-from shipper.follow.backlog import Backlog
+from shipper.errors import ContainerGone, DockerUnavailable, Unanchored
+from shipper.follow.backlog import TAIL_BACK, Backlog
 from shipper.follow.gaps import Gaps
 from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
@@ -210,10 +211,19 @@ class Follower:
         finished = self.progress.read_to_end  # the last cycle read it to its end (then a start)
         self.progress.read_to_end = False
         rest: list[ReadAhead] = []  # asked for the moment the follow stream ends
+        tail = TAIL_BACK if await self._backlog.catch_up() else None
         try:
-            await self.stream.follow(rest)
+            await self.stream.follow(rest, tail=tail)
         except BaseException as exc:
             close(rest)
+            if isinstance(exc, Unanchored):
+                # It wrote more than TAIL_BACK entries since its files were read: follow
+                # from the positions instead.
+                log.info(
+                    "log end asked for after its files began later, following from the positions",
+                    extra={"container": self.cid[:12], "reason": str(exc)},
+                )
+                return False
             if not isinstance(exc, ContainerGone):
                 raise
             await self._gone(finished)

@@ -14,14 +14,14 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from shipper import native
-from shipper.demux import format_since
+from shipper.demux import STREAM_NAMES, format_since
 from shipper.docker_api import DockerClient, Pace
-from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable
+from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable, Unanchored
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.follow.rescue import Rescue
 from shipper.readahead import ReadAhead
-from shipper.rejoin import LineReader
+from shipper.rejoin import Line, LineReader
 
 log = logging.getLogger("logpipe.shipper.follow")
 
@@ -47,17 +47,24 @@ class LiveStream:
         self.received = 0  # bytes of the last response
         self.pace = Pace()  # follow streams read at once until inspection says otherwise
 
-    async def follow(self, rest: list[ReadAhead], only_after_lines: bool = False) -> None:
+    async def follow(
+        self, rest: list[ReadAhead], only_after_lines: bool = False, tail: int | None = None
+    ) -> None:
         """Follow from the positions; the moment the stream ends, ask for the rest (a start
-        poll only if its stream carried lines: an empty one just means not started yet)."""
+        poll only if its stream carried lines: an empty one just means not started yet).
+
+        With `tail` (the log was just read from its files up to the positions), only the
+        log's last `tail` entries are asked for, and its first line must be one read
+        already, else :class:`Unanchored` is raised before any line is queued.
+        """
 
         def ended(received: int) -> None:
             if received or not only_after_lines:
                 rest.append(ReadAhead(self._logs(follow=False)))
 
-        stream = self._logs(follow=True, on_end=ended)
+        stream = self._logs(follow=True, on_end=ended, tail=tail)
         try:
-            await self.consume(stream, follow=True)
+            await self.consume(stream, follow=True, anchored=tail is not None)
         finally:
             await stream.aclose()
 
@@ -83,17 +90,21 @@ class LiveStream:
         return True
 
     def _logs(
-        self, follow: bool, on_end: Callable[[int], None] | None = None
+        self, follow: bool, on_end: Callable[[int], None] | None = None, tail: int | None = None
     ) -> AsyncGenerator[bytes, None]:
         """The logs from the positions reached now (asked for when first iterated)."""
         since = format_since(min(p.ts for p in self._progress.positions.values()))
         pace = self.pace if follow else None
         cid = self._progress.cid
-        return self._docker.logs(cid, since, follow=follow, pace=pace, on_end=on_end)
+        return self._docker.logs(cid, since, follow=follow, pace=pace, on_end=on_end, tail=tail)
 
-    async def consume(self, chunks: AsyncIterator[bytes], follow: bool) -> native.LinesReader:
-        """Lines of a response, numbered from the positions reached now."""
-        self._numbering.restart(check_start=True, audit=True)
+    async def consume(
+        self, chunks: AsyncIterator[bytes], follow: bool, anchored: bool = False
+    ) -> native.LinesReader:
+        """Lines of a response, numbered from the positions reached now. `anchored`: the
+        response starts at the end of the log, and its first line must be one read
+        already (then nothing lies between; a late first line is no gap by itself)."""
+        self._numbering.restart(check_start=not anchored, audit=True)
         reader: native.LinesReader
         if native.enabled():
             reader = native.reader(self._max_line_bytes)
@@ -106,7 +117,11 @@ class LiveStream:
                 self.received += len(chunk)
                 self.unread = False
                 self._rescue.keep_up()
-                await self._numbering.emit(reader.feed(chunk))
+                lines = reader.feed(chunk)
+                if anchored and len(lines):
+                    self._anchor(lines)
+                    anchored = False
+                await self._numbering.emit(lines)
         except DemuxError as exc:
             log.error(
                 "log stream unreadable, reconnecting",
@@ -114,6 +129,16 @@ class LiveStream:
             )
             raise DockerUnavailable(str(exc)) from exc
         return reader
+
+    def _anchor(self, lines: list[Line] | native.NativeLines) -> None:
+        """Raise Unanchored unless the first line is older than its stream's position
+        (then it, and so the response, began within what was read)."""
+        if isinstance(lines, list):
+            stream, ts = lines[0].stream, lines[0].ts
+        else:
+            stream, ts, _, _ = lines.items()[0]
+        if ts >= self._progress.positions[STREAM_NAMES[stream]].ts:
+            raise Unanchored(f"first line at {ts}, after the positions")
 
     async def _running(self) -> bool:
         try:

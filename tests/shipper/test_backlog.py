@@ -25,8 +25,9 @@ from shipper import native
 from shipper.containers import ContainerSummary
 from shipper.cursor import Position
 from shipper.demux import PIECE
+from shipper.errors import Unanchored
 from shipper.follow import Follower
-from shipper.follow.backlog import READS
+from shipper.follow.backlog import CATCH_UPS, READS, TAIL_BACK
 from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
 from shipper.logfiles.jsonfile import FileLines
@@ -464,3 +465,94 @@ def test_random_chunks_of_a_large_file() -> None:
     for _ in range(5):
         cuts = [rnd.randrange(len(data)) for _ in range(rnd.randrange(1, 60))]
         assert same_file_lines([reads(data, cuts)]) == expected
+
+
+# ---- a running container: its files first, then only the end of its log from dockerd --
+
+
+@pytest.fixture(params=["compiled", "python"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test on the compiled path (when installed) and on the Python path."""
+    if request.param == "python":
+        monkeypatch.setattr(native, "MODULE", None)
+    elif native.MODULE is None:
+        pytest.skip(native.describe())
+    return str(request.param)
+
+
+def running(path: Path) -> ContainerSummary:
+    summary = stopped(path)
+    summary["running"] = True
+    summary["finished_ns"] = 0
+    return summary
+
+
+async def _catch_up_then(response: bytes, docker: Docker) -> tuple[list[Any], list[Any], Any]:
+    """Files read, then `response` consumed as the anchored follow stream: what each
+    queued, and what the stream raised (None)."""
+    follower, inbox = follower_for(docker)
+    assert await follower._backlog.catch_up()
+    assert not await follower._backlog.catch_up()  # once: a reconnect asks from positions
+    from_files = drained(inbox)
+
+    async def chunks() -> Any:
+        yield response
+
+    raised = None
+    try:
+        reader = await follower.stream.consume(chunks(), follow=True, anchored=True)
+        await follower._numbering.emit(reader.finish())
+    except Unanchored as exc:
+        raised = exc
+    return from_files, drained(inbox), raised
+
+
+def test_a_running_containers_backlog_is_read_from_its_files(tmp_path: Path, path: str) -> None:
+    """The files as far as they go, then dockerd's last TAIL_BACK entries and what came
+    after: every line once, as a read through dockerd from the start would have it."""
+    entries = corpus_entries(2500)
+    more = corpus_entries(40, start=2500)  # written after the files were read
+    docker = Docker(running(rotated(tmp_path, entries, 2)))
+    end = (entries + more)[-(TAIL_BACK + len(more)) :]
+    before = CATCH_UPS._value.get()
+    from_files, from_dockerd, raised = asyncio.run(_catch_up_then(as_sent(end), docker))
+    assert raised is None
+    assert CATCH_UPS._value.get() == before + 1
+    assert len(logged(from_files)) > 2400
+    assert len(logged(from_dockerd)) == 40
+    assert logged(from_files) + logged(from_dockerd) == api_records(entries + more)
+    assert not [r for r in from_files + from_dockerd if not isinstance(r, LogRecord)]  # no gap
+
+
+def test_a_log_end_that_begins_after_the_files_is_refused(tmp_path: Path, path: str) -> None:
+    """More written meanwhile than TAIL_BACK entries: dockerd's answer starts after the
+    last line read, so lines between could be missing; nothing of it is queued, and the
+    follower asks from the positions instead (Unanchored)."""
+    entries = corpus_entries(300)
+    more = corpus_entries(50, start=300)
+    docker = Docker(running(rotated(tmp_path, entries, 1)))
+    from_files, from_dockerd, raised = asyncio.run(_catch_up_then(as_sent(more[10:]), docker))
+    assert isinstance(raised, Unanchored)
+    assert len(logged(from_files)) == len(api_records(entries))
+    assert from_dockerd == []
+
+
+def test_a_stopped_container_is_not_caught_up_nor_a_running_one_read_whole(
+    tmp_path: Path,
+) -> None:
+    """catch_up is for running containers, read for stopped ones; --rm ones are the
+    rescue's."""
+    log_path = rotated(tmp_path, corpus_entries(20), 1)
+
+    async def outcomes(summary: ContainerSummary) -> tuple[bool, bool]:
+        follower, _ = follower_for(Docker(summary))
+        try:
+            return await follower._backlog.catch_up(), await follower._backlog.read()
+        finally:
+            follower._rescue.let_go()  # a --rm container's file is held for its rescue
+
+    assert asyncio.run(outcomes(stopped(log_path))) == (False, True)
+    assert asyncio.run(outcomes(running(log_path))) == (True, False)
+    removed = running(log_path)
+    removed["auto_remove"] = True
+    assert asyncio.run(outcomes(removed)) == (False, False)

@@ -59,6 +59,7 @@ class _RacingDocker:
         follow: bool = True,
         pace: object = None,
         on_end: Callable[[int], None] | None = None,
+        tail: int | None = None,
     ) -> AsyncIterator[bytes]:
         self.requests.append(follow)
         if len(self.requests) > 2 or (self.rest_refused and not follow):
@@ -331,6 +332,7 @@ class _PaceRecorder:
         follow: bool = True,
         pace: Pace | None = None,
         on_end: Callable[[int], None] | None = None,
+        tail: int | None = None,
     ) -> AsyncIterator[bytes]:
         self.paces.append((follow, pace))
         for n in range(1, 3):
@@ -390,6 +392,7 @@ class _DyingDocker:
         follow: bool = True,
         pace: object = None,
         on_end: Callable[[int], None] | None = None,
+        tail: int | None = None,
     ) -> AsyncIterator[bytes]:
         if not follow:
             return  # the rest: nothing the follow stream left out
@@ -439,6 +442,7 @@ class _PrintingDocker(_DyingDocker):
         follow: bool = True,
         pace: object = None,
         on_end: Callable[[int], None] | None = None,
+        tail: int | None = None,
     ) -> AsyncIterator[bytes]:
         for n, text in enumerate(_TRACE[:2], start=1):
             payload = b"2026-11-28T03:00:00.%09dZ %s\n" % (n, text)

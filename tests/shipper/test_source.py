@@ -30,9 +30,7 @@ CID = "e" * 64
 class _GoneDocker:
     """dockerd after a --rm container went: its logs are gone, inspecting it never answers."""
 
-    async def logs(
-        self, cid: str, since: str, follow: bool = True, pace: object = None, on_end: object = None
-    ) -> AsyncIterator[bytes]:
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
         raise ContainerGone(f"/containers/{cid}/logs: no such container")
         yield b""  # an async generator, like the real one
 
@@ -157,6 +155,7 @@ class _StoppedDocker(_GoneDocker):
         follow: bool = True,
         pace: object = None,
         on_end: Callable[[int], None] | None = None,
+        tail: int | None = None,
     ) -> AsyncIterator[bytes]:
         self.open += 1
         self.most_open = max(self.most_open, self.open)
