@@ -36,7 +36,7 @@ from prometheus_client import Counter
 
 from shipper import native
 from shipper.containers import ContainerSummary
-from shipper.docker_api import DockerClient
+from shipper.docker_api import READ_BUFFER, DockerClient
 from shipper.errors import DockerError
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
@@ -44,7 +44,9 @@ from shipper.logfiles import jsonfile
 
 log = logging.getLogger("logpipe.shipper.follow")
 
-CHUNK = 1 << 20  # bytes read from a file at a time
+# Bytes read from a file at a time: what a read of dockerd's answer holds too, so a
+# follower's lines in flight weigh no more (a 1 MiB chunk took the drain's RSS to 105-109 MB).
+CHUNK = READ_BUFFER
 # Entries asked of dockerd from the end of a running container's log just read from its
 # files: enough that the response begins within what was read (it must: stream.py),
 # unless the container wrote more than this meanwhile.
@@ -138,10 +140,14 @@ class Backlog:
         else:
             reader = jsonfile.FileLines(self._max_line_bytes, tty=False)
         numbering.restart(check_start=True, audit=False)
+        # Read by a thread into memory of the event loop's: bytes made in the thread
+        # would come from an allocator arena of its own (measured: +8 MB of RSS).
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
         for f in files:
             await asyncio.to_thread(f.seek, await asyncio.to_thread(jsonfile.start_of, f, since))
-            while chunk := await asyncio.to_thread(f.read, CHUNK):
-                await numbering.emit(reader.feed(chunk))
+            while size := await asyncio.to_thread(f.readinto, buffer):  # type: ignore[attr-defined]
+                await numbering.emit(reader.feed(bytes(view[:size])))
             await numbering.emit(reader.end_file())
         return reader
 
