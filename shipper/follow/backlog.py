@@ -29,7 +29,7 @@ file is the rescue's), every file readable (none compressed by rotation).
 from __future__ import annotations
 
 import asyncio
-import logging
+import os
 from typing import BinaryIO
 
 from prometheus_client import Counter
@@ -41,8 +41,6 @@ from shipper.errors import DockerError
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.logfiles import jsonfile
-
-log = logging.getLogger("logpipe.shipper.follow")
 
 # Bytes read from a file at a time: what a read of dockerd's answer holds too, so a
 # follower's lines in flight weigh no more (a 1 MiB chunk took the drain's RSS to 105-109 MB).
@@ -104,7 +102,8 @@ class Backlog:
     async def catch_up(self) -> bool:
         """Read a running container's log from its files as far as they go now, once;
         True when read (dockerd is then asked only for the log's end: see
-        stream.LiveStream.follow)."""
+        stream.LiveStream.follow). An empty log is not: its first line, when it comes,
+        could not be one read already."""
         if not self._running:
             return False
         read = await self._from_files(whole=False)
@@ -119,6 +118,8 @@ class Backlog:
             return False
         try:
             if not whole:
+                if not any(os.fstat(f.fileno()).st_size for f in files):
+                    return False
                 await self._lines(files, whole_log=False)
                 CATCH_UPS.inc()
                 return True

@@ -540,8 +540,8 @@ def test_a_log_end_that_begins_after_the_files_is_refused(tmp_path: Path, path: 
 def test_a_stopped_container_is_not_caught_up_nor_a_running_one_read_whole(
     tmp_path: Path,
 ) -> None:
-    """catch_up is for running containers, read for stopped ones; --rm ones are the
-    rescue's."""
+    """catch_up is for running containers that logged already, read for stopped ones;
+    --rm ones are the rescue's."""
     log_path = rotated(tmp_path, corpus_entries(20), 1)
 
     async def outcomes(summary: ContainerSummary) -> tuple[bool, bool]:
@@ -553,6 +553,9 @@ def test_a_stopped_container_is_not_caught_up_nor_a_running_one_read_whole(
 
     assert asyncio.run(outcomes(stopped(log_path))) == (False, True)
     assert asyncio.run(outcomes(running(log_path))) == (True, False)
+    empty = tmp_path / "empty-json.log"
+    empty.write_bytes(b"")
+    assert asyncio.run(outcomes(running(empty))) == (False, False)  # no line to anchor on
     removed = running(log_path)
     removed["auto_remove"] = True
     assert asyncio.run(outcomes(removed)) == (False, False)
