@@ -350,9 +350,11 @@ def publish(
         "peak RSS: VmHWM of the processes the run started (and the collector); dockerd and "
         "Elasticsearch: highest VmRSS sampled every 0.25 s during the run",
         "Fluent Bit reads the json-file logs itself (no dockerd work for it) and indexes the "
-        "raw line (log, stream, time; dynamic mapping); logpipe reads through dockerd and "
-        "indexes a parsed ECS document; logspout reads through dockerd and ships raw lines "
-        "to a counting TCP sink (it has no Elasticsearch output)",
+        "raw line (log, stream, time; dynamic mapping); logpipe reads the backlog from the "
+        "json-file logs too where it can see them (since `390bd5d`; before, through dockerd), "
+        "then the log's end through dockerd, and indexes a parsed ECS document; logspout "
+        "reads through dockerd and ships raw lines to a counting TCP sink (it has no "
+        "Elasticsearch output)",
         "peers: "
         + "; ".join(
             # Where it was found, not the path: the table says nothing about this machine.
