@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from shipper import native
 from shipper.containers import ContainerSummary
@@ -36,7 +35,17 @@ from shipper.metrics import PerContainer
 from shipper.record import LogRecord, Meta
 from shipper.rejoin import LineReader
 from tests.shipper.summaries import container
-from tests.shipper.test_native import EDGE, T0, reads, stamp, wire
+from tests.shipper.test_native import (
+    ANY_CUTS,
+    ANY_ENTRIES,
+    ANY_MAX_LINE,
+    EDGE,
+    T0,
+    on_python_path,
+    reads,
+    stamp,
+    wire,
+)
 
 needs_native = pytest.mark.skipif(native.MODULE is None, reason=native.describe())
 
@@ -175,23 +184,12 @@ def test_unusual_lines_read_alike(line: bytes) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from([1, 2]),
-            st.integers(min_value=0, max_value=3),
-            st.binary(max_size=40) | st.sampled_from([b"\n", b"same\n", b"x" * PIECE]),
-        ),
-        max_size=12,
-    ),
-    st.lists(st.integers(min_value=0, max_value=100_000), max_size=4),
-    st.sampled_from([8, 100, 1 << 20]),
-)
+@given(ANY_ENTRIES, ANY_CUTS, ANY_MAX_LINE)
 def test_any_entries_read_as_from_the_api(
     entries: list[tuple[int, int, bytes]], cuts: list[int], max_line_bytes: int
 ) -> None:
     ordered = [(s, T0 + d, p) for s, d, p in sorted(entries, key=lambda e: e[1])]
-    expected = api_lines((as_sent(ordered)), max_line_bytes)
+    expected = api_lines(as_sent(ordered), max_line_bytes)
     assert same_file_lines([reads(json_file(ordered), cuts)], max_line_bytes) == expected
 
 
@@ -304,12 +302,7 @@ def logged(records: list[Any]) -> list[tuple[Any, ...]]:
 
 def both_paths(docker: Docker, positions: dict[str, Position] | None = None) -> Read:
     """The backlog read by the Python path, then by the compiled one: the same records."""
-    module = native.MODULE
-    try:
-        native.MODULE = None
-        python = run(docker, positions)
-    finally:
-        native.MODULE = module
+    python = on_python_path(lambda: run(docker, positions))
     compiled = run(docker, positions)
     assert logged(compiled.records) == logged(python.records)
     assert compiled.follower.positions == python.follower.positions

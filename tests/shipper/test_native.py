@@ -15,8 +15,8 @@ import os
 import random
 import struct
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -42,6 +42,7 @@ if native.MODULE is None:
     pytest.skip(f"no compiled path: {native.describe()}", allow_module_level=True)
 
 T0 = 1_796_000_000_000_000_000  # 2026-11-29
+T = TypeVar("T")
 
 
 def stamp(ns: int, digits: int = 9) -> bytes:
@@ -144,6 +145,16 @@ async def _follow(
     return result
 
 
+def on_python_path(run: Callable[[], T]) -> T:
+    """What `run` gives with the compiled path switched off (as LOGPIPE_NATIVE=0 does)."""
+    module = native.MODULE
+    try:
+        native.MODULE = None
+        return run()
+    finally:
+        native.MODULE = module
+
+
 def same_records(
     chunks: list[bytes],
     positions: dict[str, Position] | None = None,
@@ -152,12 +163,7 @@ def same_records(
 ) -> list[Any]:
     """What a follower queues from the chunks, by both paths; they must be equal."""
     start = positions or {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    module = native.MODULE
-    try:
-        native.MODULE = None
-        python = asyncio.run(_follow(chunks, start, max_line_bytes, skip))
-    finally:
-        native.MODULE = module
+    python = on_python_path(lambda: asyncio.run(_follow(chunks, start, max_line_bytes, skip)))
     compiled = asyncio.run(_follow(chunks, start, max_line_bytes, skip))
     assert compiled == python
     return python
@@ -299,19 +305,22 @@ def test_unusual_input_read_alike(chunk: bytes) -> None:
     same_records([chunk])
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from([1, 2]),
-            st.integers(min_value=0, max_value=3),
-            st.binary(max_size=40) | st.sampled_from([b"\n", b"same\n", b"x" * PIECE]),
-        ),
-        max_size=12,
+# (stream, timestamp offset, payload) entries of a log, where its reads are cut, and the
+# longest line: what the property tests of reading (here and test_backlog.py) draw.
+ANY_ENTRIES = st.lists(
+    st.tuples(
+        st.sampled_from([1, 2]),
+        st.integers(min_value=0, max_value=3),
+        st.binary(max_size=40) | st.sampled_from([b"\n", b"same\n", b"x" * PIECE]),
     ),
-    st.lists(st.integers(min_value=0, max_value=100_000), max_size=4),
-    st.sampled_from([8, 100, 1 << 20]),
+    max_size=12,
 )
+ANY_CUTS = st.lists(st.integers(min_value=0, max_value=100_000), max_size=4)
+ANY_MAX_LINE = st.sampled_from([8, 100, 1 << 20])
+
+
+@settings(max_examples=150, deadline=None)
+@given(ANY_ENTRIES, ANY_CUTS, ANY_MAX_LINE)
 def test_any_frames_read_alike(
     entries: list[tuple[int, int, bytes]], cuts: list[int], max_line_bytes: int
 ) -> None:
@@ -345,12 +354,7 @@ def _batch(records: list[Any], host: str = "host-1") -> tuple[Any, ...]:
 
 def same_batch(records: list[Any], host: str = "host-1") -> tuple[Any, ...]:
     """What batch.encode makes of the records, by both paths; they must be equal."""
-    module = native.MODULE
-    try:
-        native.MODULE = None
-        python = _batch(records, host)
-    finally:
-        native.MODULE = module
+    python = on_python_path(lambda: _batch(records, host))
     compiled = _batch(records, host)
     assert compiled == python
     return python
