@@ -43,7 +43,8 @@ from shipper.follow.progress import Progress
 from shipper.logfiles import jsonfile
 
 # Bytes read from a file at a time: what a read of dockerd's answer holds too, so a
-# follower's lines in flight weigh no more (a 1 MiB chunk took the drain's RSS to 105-109 MB).
+# follower's lines in flight weigh no more (1 MiB chunks, read into bytes a thread made,
+# took the drain's shipper to 105-109 MB of RSS; this, read as below, 77-78).
 CHUNK = READ_BUFFER
 # Entries asked of dockerd from the end of a running container's log just read from its
 # files: enough that the response begins within what was read (it must: stream.py),
@@ -65,7 +66,8 @@ CATCH_UPS = Counter(
 
 
 class Backlog:
-    """Reads one stopped container's json-file log from its files, when it may."""
+    """Reads one container's json-file backlog from its files, when it may: a stopped
+    one's to its end (read), a running one's as far as its files go (catch_up)."""
 
     def __init__(
         self, docker: DockerClient, progress: Progress, numbering: Numbering, max_line_bytes: int
