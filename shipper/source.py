@@ -50,6 +50,7 @@ log = logging.getLogger("logpipe.shipper.source")
 
 KEEP_GONE = 60.0  # seconds a finished follower stays on /status
 STOPPED_READS = 8  # logs of stopped containers found by a listing read at once
+CATCH_UPS = 4  # running containers' backlogs read from their files at once
 
 TASKS = Gauge("logpipe_shipper_tasks", "asyncio tasks alive in the shipper process.")
 
@@ -84,6 +85,7 @@ class Supervisor:
         self.files: LogFiles | None = None  # containers' log files, once dockerd said where
         self._gone: set[str] = set()  # found removed by a listing, their loss reported
         self._stopped_reads = Turns(STOPPED_READS)
+        self._catch_ups = asyncio.Semaphore(CATCH_UPS)
         self.lifecycle = EventRecords(
             config, self_id, store, out, self.followers, self.recent, self._skipped
         )
@@ -207,6 +209,7 @@ class Supervisor:
             files=self.files,
             tap=self.tap,
             turns=self._stopped_reads if stopped else None,
+            catch_ups=self._catch_ups,
         )
         if inspected:
             follower.learn(summary, meta, skip=False)

@@ -70,9 +70,18 @@ class Backlog:
     one's to its end (read), a running one's as far as its files go (catch_up)."""
 
     def __init__(
-        self, docker: DockerClient, progress: Progress, numbering: Numbering, max_line_bytes: int
+        self,
+        docker: DockerClient,
+        progress: Progress,
+        numbering: Numbering,
+        max_line_bytes: int,
+        catch_ups: asyncio.Semaphore | None = None,
     ) -> None:
         self._docker = docker
+        # Shared by the followers: running containers caught up at once. Each holds a
+        # chunk's lines while the queue is full; at a start with hundreds of backlogs,
+        # all of them would.
+        self._catch_ups = catch_ups or asyncio.Semaphore(1)
         self._progress = progress
         self._numbering = numbering
         self._max_line_bytes = max_line_bytes
@@ -106,9 +115,10 @@ class Backlog:
         True when read (dockerd is then asked only for the log's end: see
         stream.LiveStream.follow). An empty log is not: its first line, when it comes,
         could not be one read already."""
-        if not self._running:
+        if not self._running or not self._path:
             return False
-        read = await self._from_files(whole=False)
+        async with self._catch_ups:
+            read = await self._from_files(whole=False)
         self._path = ""  # a later follow (a reconnect) asks from the positions
         return read
 

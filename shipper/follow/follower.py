@@ -11,9 +11,9 @@ The follower runs its parts: a created container is polled until it starts
 (numbering.py), shaped by the container's label hints on their way (handoff.py); a
 stopped container's log is read when its turn comes, unless it starts (turns.py), from
 its json-file files where the shipper can read them, as is a running one's backlog
-before dockerd is asked for what follows (backlog.py); a ``--rm``
-container's tail is read from its log file once the API cannot give it (rescue.py);
-and what could not be read is reported (gaps.py).
+before dockerd is asked for what follows, a few containers at a time (backlog.py); a
+``--rm`` container's tail is read from its log file once the API cannot give it
+(rescue.py); and what could not be read is reported (gaps.py).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class Follower:
         files: LogFiles | None = None,
         tap: Tap | None = None,
         turns: Turns | None = None,
+        catch_ups: asyncio.Semaphore | None = None,
     ) -> None:
         self.prestart = prestart  # created, not started yet: poll until it runs
         self._turns = turns  # stopped: its first read waits for a turn
@@ -74,7 +75,7 @@ class Follower:
         self._gaps = Gaps(self.progress)
         self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)
         self._rescue = Rescue(self.progress, self._numbering, self._gaps, files, max_line_bytes)
-        self._backlog = Backlog(docker, self.progress, self._numbering, max_line_bytes)
+        self._backlog = Backlog(docker, self.progress, self._numbering, max_line_bytes, catch_ups)
         self._files_visible = files is not None
         # A log never read to its end before (not `complete`) may hold lines past the
         # positions.

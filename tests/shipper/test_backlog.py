@@ -26,7 +26,7 @@ from shipper.cursor import Position
 from shipper.demux import PIECE
 from shipper.errors import Unanchored
 from shipper.follow import Follower
-from shipper.follow.backlog import CATCH_UPS, READS, TAIL_BACK
+from shipper.follow.backlog import CATCH_UPS, READS, TAIL_BACK, Backlog
 from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
 from shipper.logfiles.jsonfile import FileLines
@@ -552,3 +552,48 @@ def test_a_stopped_container_is_not_caught_up_nor_a_running_one_read_whole(
     removed = running(log_path)
     removed["auto_remove"] = True
     assert asyncio.run(outcomes(removed)) == (False, False)
+
+
+def test_running_containers_are_caught_up_a_few_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each catch-up holds a chunk's lines while the queue is full: followers sharing a
+    limit of two never read more than two logs at once, and every one is read."""
+    reading = 0
+    most = 0
+    lines_of = Backlog._lines
+
+    async def counted(self: Backlog, *args: Any, **kwargs: Any) -> Any:
+        nonlocal reading, most
+        reading += 1
+        most = max(most, reading)
+        try:
+            await asyncio.sleep(0.01)  # the others get their chance to start
+            return await lines_of(self, *args, **kwargs)
+        finally:
+            reading -= 1
+
+    monkeypatch.setattr(Backlog, "_lines", counted)
+
+    async def catch_up_all() -> list[bool]:
+        limit = asyncio.Semaphore(2)
+        followers = []
+        for k in range(5):
+            folder = tmp_path / str(k)
+            folder.mkdir()
+            summary = running(rotated(folder, corpus_entries(100), 1))
+            follower = Follower(
+                Docker(summary),  # type: ignore[arg-type]
+                Meta(id=f"{k}" * 64, name=f"web-{k}", image="busybox"),
+                {"stdout": Position(0, 0), "stderr": Position(0, 0)},
+                Inbox(1_000_000, PerContainer(False, 100)),
+                1 << 20,
+                files=LogFiles(""),
+                catch_ups=limit,
+            )
+            follower.learn(summary, follower.meta, skip=False)
+            followers.append(follower)
+        return list(await asyncio.gather(*(f._backlog.catch_up() for f in followers)))
+
+    assert asyncio.run(catch_up_all()) == [True] * 5
+    assert most == 2
