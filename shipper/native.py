@@ -4,7 +4,7 @@ The compiled path is the optional extension module ``logpipe_shipper_native`` (t
 in native/shipper/, installed with ``pip install ./native/shipper``): per read of a logs
 response, one call demultiplexes Docker's frames, parses the timestamps and rejoins
 16 KiB pieces (shipper/demux.py and shipper/rejoin.py in Python), as one call per chunk
-of a stopped container's json-file log does (shipper/logfiles/jsonfile.py), and one call numbers
+of a container's json-file backlog does (shipper/logfiles/jsonfile.py), and one call numbers
 the lines among equal timestamps, drops repeats and makes the records
 (shipper/follow/numbering.py); per batch, one call writes the NDJSON body
 (shipper/batch.py). It gives the same records and bodies as the Python path, byte for
@@ -64,9 +64,7 @@ def reader(max_line_bytes: int) -> LinesReader:
 def file_reader(max_line_bytes: int, tty: bool) -> FileLinesReader:
     """A compiled json-file reader (the extension's ``FileReader``); only when enabled()."""
     assert MODULE is not None
-    made: FileLinesReader = MODULE.FileReader(
-        max_line_bytes, tty, parse_ts, DemuxError, jsonfile.entry
-    )
+    made: FileLinesReader = MODULE.FileReader(max_line_bytes, tty, parse_ts, jsonfile.entry)
     return made
 
 

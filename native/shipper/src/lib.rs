@@ -92,6 +92,14 @@ fn tty_stamp_at(buf: &[u8], at: usize) -> bool {
     true
 }
 
+/// A timestamp's nanoseconds: the usual shape here, any other by Python's `parse_ts`.
+fn ts_of(py: Python<'_>, parse_ts: &Py<PyAny>, raw: &[u8]) -> PyResult<i128> {
+    if let Some(ts) = fast_ts(raw) {
+        return Ok(ts);
+    }
+    parse_ts.call1(py, (PyBytes::new(py, raw),))?.extract(py)
+}
+
 /// What the Python side lends: its timestamp parser and its error class.
 struct Helpers {
     parse_ts: Py<PyAny>,
@@ -100,12 +108,7 @@ struct Helpers {
 
 impl Helpers {
     fn ts(&self, py: Python<'_>, raw: &[u8]) -> PyResult<i128> {
-        if let Some(ts) = fast_ts(raw) {
-            return Ok(ts);
-        }
-        self.parse_ts
-            .call1(py, (PyBytes::new(py, raw),))?
-            .extract(py)
+        ts_of(py, &self.parse_ts, raw)
     }
 
     fn fail(&self, py: Python<'_>, message: String) -> PyErr {
@@ -568,7 +571,8 @@ fn line_end(c: &u8) -> bool {
 /// each entry is the frame dockerd would have sent for it, rejoined as `Reader` does.
 #[pyclass(module = "logpipe_shipper_native")]
 struct FileReader {
-    helpers: Helpers,
+    /// shipper/demux.py `parse_ts`, for timestamps of an unusual shape.
+    parse_ts: Py<PyAny>,
     /// shipper/logfiles/jsonfile.py `entry`: (stream, ts, text) of a line, or None.
     entry: Py<PyAny>,
     /// The start of an entry the last chunk cut.
@@ -611,10 +615,7 @@ impl FileReader {
             "stderr" => STDERR,
             _ => return None,
         };
-        let ts = fast_ts(entry.time.as_bytes()).or_else(|| {
-            let parsed = self.helpers.ts(py, entry.time.as_bytes());
-            parsed.ok()
-        })?;
+        let ts = ts_of(py, &self.parse_ts, entry.time.as_bytes()).ok()?;
         let text = match entry.log {
             Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
             Cow::Owned(text) => Cow::Owned(text.into_bytes()),
@@ -631,18 +632,12 @@ impl FileReader {
 
 #[pymethods]
 impl FileReader {
-    /// `parse_ts(bytes) -> int`, `error` (what it raises) and `entry(bytes)` (one line
-    /// read, or None) are the Python path's own.
+    /// `parse_ts(bytes) -> int` and `entry(bytes)` (one line read, or None) are the
+    /// Python path's own.
     #[new]
-    fn new(
-        max_line_bytes: usize,
-        tty: bool,
-        parse_ts: Py<PyAny>,
-        error: Py<PyAny>,
-        entry: Py<PyAny>,
-    ) -> Self {
+    fn new(max_line_bytes: usize, tty: bool, parse_ts: Py<PyAny>, entry: Py<PyAny>) -> Self {
         FileReader {
-            helpers: Helpers { parse_ts, error },
+            parse_ts,
             entry,
             carry: Vec::new(),
             rejoin: [
