@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from typing import BinaryIO
 
 from prometheus_client import Counter
@@ -108,7 +109,7 @@ class Backlog:
         opened)."""
         if self._running:
             return False
-        return await self._from_files(whole=True)
+        return await self._with_files(self._read_whole)
 
     async def catch_up(self) -> bool:
         """Read a running container's log from its files as far as they go now, once;
@@ -118,34 +119,48 @@ class Backlog:
         if not self._running or not self._path:
             return False
         async with self._catch_ups:
-            read = await self._from_files(whole=False)
+            read = await self._with_files(self._read_some)
         self._path = ""  # a later follow (a reconnect) asks from the positions
         return read
 
-    async def _from_files(self, whole: bool) -> bool:
+    async def _with_files(self, read: Callable[[list[BinaryIO]], Awaitable[bool]]) -> bool:
+        """`read` of the log's files, opened (False when they cannot be)."""
         if not self._path:
             return False
         files = await asyncio.to_thread(jsonfile.open_all, self._path)
         if files is None:
             return False
         try:
-            if not whole:
-                if not any(os.fstat(f.fileno()).st_size for f in files):
-                    return False
-                await self._lines(files, whole_log=False)
-                CATCH_UPS.inc()
-                return True
-            return await self._read(files)
+            return await read(files)
         finally:
             for f in files:
                 f.close()
 
-    async def _lines(self, files: list[BinaryIO], whole_log: bool) -> native.FileLinesReader:
+    async def _read_some(self, files: list[BinaryIO]) -> bool:
+        """A running container's files, as far as they go (not if they are empty)."""
+        if not any(os.fstat(f.fileno()).st_size for f in files):
+            return False
+        await self._lines(files, state="following")
+        CATCH_UPS.inc()
+        return True
+
+    async def _read_whole(self, files: list[BinaryIO]) -> bool:
+        """A stopped container's files to their end, if they are all of its log."""
+        reader = await self._lines(files, state="draining")
+        if not await self._still_stopped(files[-1]):
+            # What is held unfinished may go on: dockerd gives it again, from the positions.
+            READS.labels("handed to dockerd").inc()
+            return False
+        await self._numbering.emit(reader.finish())
+        READS.labels("read to the end").inc()
+        return True
+
+    async def _lines(self, files: list[BinaryIO], state: str) -> native.FileLinesReader:
         """Number and queue the files' lines from the positions; the reader, with the
         last line's pieces held if it may go on."""
         progress = self._progress
         numbering = self._numbering
-        progress.stats.state = "draining" if whole_log else "following"
+        progress.stats.state = state
         since = min(p.ts for p in progress.positions.values())
         reader: native.FileLinesReader  # of a log that is not a TTY's
         if native.enabled():
@@ -163,16 +178,6 @@ class Backlog:
                 await numbering.emit(reader.feed(bytes(view[:size])))
             await numbering.emit(reader.end_file())
         return reader
-
-    async def _read(self, files: list[BinaryIO]) -> bool:
-        reader = await self._lines(files, whole_log=True)
-        if not await self._still_stopped(files[-1]):
-            # What is held unfinished may go on: dockerd gives it again, from the positions.
-            READS.labels("handed to dockerd").inc()
-            return False
-        await self._numbering.emit(reader.finish())
-        READS.labels("read to the end").inc()
-        return True
 
     async def _still_stopped(self, newest: BinaryIO) -> bool:
         """Whether the log read is all there is: the container did not start since the

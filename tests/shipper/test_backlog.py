@@ -142,7 +142,7 @@ def test_long_lines_cut_alike_and_joined_across_files(max_line_bytes: int) -> No
         (1, T0 + 2, b"z" * (2 * PIECE) + b"\n"),
     ]
     data = json_file(entries)
-    expected = api_lines((as_sent(entries)), max_line_bytes)
+    expected = api_lines(as_sent(entries), max_line_bytes)
     split = data.index(b"\n") + 1  # the first piece alone in the older file
     assert same_file_lines([[data[:split]], [data[split:]]], max_line_bytes) == expected
     assert same_file_lines([reads(data, [5, 20000, 40000])], max_line_bytes) == expected
