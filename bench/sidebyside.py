@@ -266,11 +266,21 @@ def main() -> None:
         "with them); default $LOGPIPE_BENCH_PEERS, else shared/peers beside the checkout "
         "if there; then PATH",
     )
+    p.add_argument(
+        "--only",
+        type=_names,
+        help="comma-separated shippers to run: logpipe, fluent-bit, logspout (default: every "
+        "one found)",
+    )
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
     found = peers.find(args.peers_dir)
     print("peers:\n" + found.describe(), file=sys.stderr)
-    shippers = [s for s in RUNS if s not in NEEDS or found.binaries[NEEDS[s]]]
+    wanted = args.only or list(RUNS)
+    missing = [s for s in wanted if s in NEEDS and not found.binaries[NEEDS[s]]]
+    if args.only and missing:
+        p.error(f"--only names {', '.join(missing)}, which was not found (see --peers-dir)")
+    shippers = [s for s in wanted if s not in missing]
     results, mean_bytes = run_rounds(args, found, shippers)
     publish(args, found, results, mean_bytes, shippers)
 
@@ -283,6 +293,15 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
     return value
+
+
+def _names(text: str) -> list[str]:
+    """Shipper names as RUNS spells them, from any case and with '-' for a space."""
+    known = {name.lower().replace(" ", "-"): name for name in RUNS}
+    given = [n.strip().lower().replace(" ", "-") for n in text.split(",") if n.strip()]
+    if not given or any(n not in known for n in given):
+        raise argparse.ArgumentTypeError(f"{text!r}: each name must be one of {', '.join(known)}")
+    return list(dict.fromkeys(known[n] for n in given))
 
 
 def run_rounds(
