@@ -51,7 +51,7 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
     ("HTTP and transport", ("netty", ".http.", ".transport.")),
 ]
 OTHER = "other"
-_FRAME = re.compile(r"^\s+([\w$.<>/]+)\(.*\)\s+line:")
+_FRAME = re.compile(r"^\s+([\w$.<>/]+)\(.*\)(?:\s+line:.*)?$")
 _POOL = re.compile(r'sampledThread = "elasticsearch\[[^\]]*\]\[([^\]\[]+)\]')
 _SAMPLE = "jdk.ExecutionSample"
 
