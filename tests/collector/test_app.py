@@ -343,8 +343,10 @@ async def test_health_readiness_and_metrics(api: Api) -> None:
         'logpipe_collector_requests_total{status="400"}',
     ):
         assert name in text, name
+    # A sample is `name{labels} value`, and a label's value may hold spaces: the value is
+    # what follows the last one.
     values = {
-        line.split()[0]: float(line.split()[1])
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
         if line and not line.startswith("#")
     }
