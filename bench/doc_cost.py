@@ -219,6 +219,40 @@ def _both(*changes: Callable[[Mappings], None]) -> Callable[[Mappings], None]:
     return apply
 
 
+# Fields whose values stay objects in a flat `_source` (their type takes an object).
+_OBJECT_VALUED = ("attributes", "container.labels")
+
+
+def _flat_body(body: Body, prefix: str = "") -> Body:
+    """The same fields with dotted names at the top: `{"container.id": ...}`."""
+    out: Body = {}
+    for key, value in body.items():
+        name = prefix + key
+        if isinstance(value, dict) and name not in _OBJECT_VALUED:
+            out.update(_flat_body(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _flat_props(props: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, spec in props.items():
+        if "properties" in spec and spec.get("type", "object") == "object":
+            out.update(_flat_props(spec["properties"], prefix + key + "."))
+        else:
+            out[prefix + key] = spec
+    return out
+
+
+def _flat_mappings(m: Mappings) -> None:
+    """The same leaves under their dotted names, with no object mappers (subobjects off)."""
+    props = {k: v for k, v in m["properties"].items() if k != "fields"}  # rules' (none here)
+    m["properties"] = _flat_props(props)
+    m["subobjects"] = False
+    m.pop("dynamic_templates", None)
+
+
 # One value per data stream: the stream's own name parts, and its dataset.
 PER_STREAM = templates.PER_STREAM
 # One value per container (or host): what the shipper says about where a line came from.
@@ -322,6 +356,15 @@ VARIANTS: dict[str, Variant] = {
             _remap(DOC_VALUES_ONLY, *PER_SOURCE),
             _remap(DOC_VALUES_ONLY, *PER_LINE_SMALL),
         ),
+    ),
+    "flat-source": Variant(
+        "the same fields, _source flat (dotted names), no object mappers (subobjects: false)",
+        body=_flat_body,
+        mappings=_flat_mappings,
+    ),
+    "flat-mapping": Variant(
+        "the collector's documents (nested), no object mappers (subobjects: false)",
+        mappings=_flat_mappings,
     ),
     "best-compression": Variant(
         "index.codec best_compression", settings={"index.codec": "best_compression"}
