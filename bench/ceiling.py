@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 
 from bench import corpus, documents, procstat, report, services, summary
+from collector.shape import flat
 
 
 @dataclass
@@ -49,7 +50,7 @@ def build_items(run: str, base_docs: int) -> Items:
         for doc in documents.documents(body, f"bench.ceil{run}"):
             action = orjson.dumps({"create": {"_index": doc.stream, "_id": doc.id}})
             prefixes.append(action[: -len(b'"}}')])
-            sources.append(orjson.dumps(doc.body) + b"\n")
+            sources.append(orjson.dumps(flat(doc.body)) + b"\n")
     return Items(prefixes, sources)
 
 

@@ -42,6 +42,7 @@ import orjson
 from bench import corpus, documents, procstat, report, services, summary
 from collector import templates
 from collector.enrich import Doc, document_labels
+from collector.shape import flat
 
 Body = dict[str, Any]
 Mappings = dict[str, Any]
@@ -58,6 +59,7 @@ class Variant:
     settings: dict[str, Any] = field(default_factory=dict)
     per_request: int = 2000
     connections: int = 4
+    nested: bool = False  # the documents as nested objects, not flat as the collector sends
 
 
 def _ns(stamp: str) -> int:
@@ -173,13 +175,13 @@ def _without_label(key: str) -> Callable[[Body], Body]:
     return drop
 
 
+# The template's properties are leaves under dotted names (version 5 on): a variant
+# changes `m["properties"]["container.id"]`, say.
 def _text(change: dict[str, Any]) -> Callable[[Mappings], None]:
     def apply(m: Mappings) -> None:
-        props = m["properties"]
-        for node in (props, props["event"]["properties"], props["error"]["properties"]):
-            for spec in node.values():
-                if spec.get("type") == "text":
-                    spec.update(change)
+        for spec in m["properties"].values():
+            if spec.get("type") == "text":
+                spec.update(change)
 
     return apply
 
@@ -191,11 +193,7 @@ def _message(change: dict[str, Any]) -> Callable[[Mappings], None]:
 def _unmapped(*paths: str) -> Callable[[Mappings], None]:
     def apply(m: Mappings) -> None:
         for path in paths:
-            *parents, last = path.split(".")
-            node = m
-            for part in parents:
-                node = node["properties"][part]
-            node["properties"].pop(last, None)
+            m["properties"].pop(path, None)
 
     return apply
 
@@ -203,10 +201,7 @@ def _unmapped(*paths: str) -> Callable[[Mappings], None]:
 def _remap(change: dict[str, Any], *paths: str) -> Callable[[Mappings], None]:
     def apply(m: Mappings) -> None:
         for path in paths:
-            node = m
-            for part in path.split("."):
-                node = node["properties"][part]
-            node.update(change)
+            m["properties"][path].update(change)
 
     return apply
 
@@ -219,38 +214,16 @@ def _both(*changes: Callable[[Mappings], None]) -> Callable[[Mappings], None]:
     return apply
 
 
-# Fields whose values stay objects in a flat `_source` (their type takes an object).
-_OBJECT_VALUED = ("attributes", "container.labels")
-
-
-def _flat_body(body: Body, prefix: str = "") -> Body:
-    """The same fields with dotted names at the top: `{"container.id": ...}`."""
-    out: Body = {}
-    for key, value in body.items():
-        name = prefix + key
-        if isinstance(value, dict) and name not in _OBJECT_VALUED:
-            out.update(_flat_body(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def _flat_props(props: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, spec in props.items():
-        if "properties" in spec and spec.get("type", "object") == "object":
-            out.update(_flat_props(spec["properties"], prefix + key + "."))
-        else:
-            out[prefix + key] = spec
-    return out
-
-
-def _flat_mappings(m: Mappings) -> None:
-    """The same leaves under their dotted names, with no object mappers (subobjects off)."""
-    props = {k: v for k, v in m["properties"].items() if k != "fields"}  # rules' (none here)
-    m["properties"] = _flat_props(props)
-    m["subobjects"] = False
-    m.pop("dynamic_templates", None)
+def _nested_mappings(m: Mappings) -> None:
+    """The template before version 5: object mappers for nested documents, not dynamic
+    but under `fields` (none here)."""
+    m.clear()
+    m.update(
+        {
+            "dynamic": False,
+            "properties": copy.deepcopy(templates.MAPPINGS["properties"]),
+        }
+    )
 
 
 # One value per data stream: the stream's own name parts, and its dataset.
@@ -357,14 +330,13 @@ VARIANTS: dict[str, Variant] = {
             _remap(DOC_VALUES_ONLY, *PER_LINE_SMALL),
         ),
     ),
-    "flat-source": Variant(
-        "the same fields, _source flat (dotted names), no object mappers (subobjects: false)",
-        body=_flat_body,
-        mappings=_flat_mappings,
+    "nested": Variant(
+        "before template version 5: nested documents, object mappers",
+        nested=True,
+        mappings=_nested_mappings,
     ),
-    "flat-mapping": Variant(
-        "the collector's documents (nested), no object mappers (subobjects: false)",
-        mappings=_flat_mappings,
+    "nested-docs": Variant(
+        "nested documents into the template of today (no object mappers)", nested=True
     ),
     "best-compression": Variant(
         "index.codec best_compression", settings={"index.codec": "best_compression"}
@@ -412,7 +384,8 @@ def items(docs: list[Doc], stream: str, variant: Variant) -> list[bytes]:
             action["_id"] = hash_id(doc.body)
         elif variant.ids == "time":
             action["_id"] = time_id(doc.body)
-        out.append(orjson.dumps({"create": action}) + b"\n" + orjson.dumps(body) + b"\n")
+        source = body if variant.nested else flat(body)
+        out.append(orjson.dumps({"create": action}) + b"\n" + orjson.dumps(source) + b"\n")
     return out
 
 
@@ -612,7 +585,7 @@ def publish(
                 str(sum(r.failed for r in runs)),
             ]
         )
-    size = sum(len(orjson.dumps(d.body)) for d in docs) / len(docs)
+    size = sum(len(orjson.dumps(flat(d.body))) for d in docs) / len(docs)
     report.publish(
         "Elasticsearch CPU per document",
         [

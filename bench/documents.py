@@ -11,6 +11,7 @@ import orjson
 
 from collector.batch import decode
 from collector.enrich import Context, Doc
+from collector.shape import flat
 from shipper.batch import encode
 from shipper.record import LogRecord, Meta, Record
 
@@ -67,5 +68,5 @@ def bulk_items(docs: list[Doc], suffix: str) -> list[bytes]:
     out = []
     for doc in docs:
         action = orjson.dumps({"create": {"_index": doc.stream, "_id": doc.id + suffix}})
-        out.append(action + b"\n" + orjson.dumps(doc.body) + b"\n")
+        out.append(action + b"\n" + orjson.dumps(flat(doc.body)) + b"\n")
     return out

@@ -31,6 +31,7 @@ from collector.ids import log_id
 from collector.parse import parse
 from collector.routing import Route, route
 from collector.runtime import tune_gc, tune_malloc
+from collector.shape import flat
 from collector.wire import LINE, Log, Source, quick_log
 from collector.wire import read_line as validate
 from shipper.batch import _record_line
@@ -194,7 +195,9 @@ def check(data: dict[str, Any]) -> None:
         fast = fast_log(raw)
         assert fast is None if not isinstance(line, Log) else fast == line, raw
     doc: Doc = data["docs"][0]
-    assert action_line(doc.stream, doc.id) + orjson.dumps(doc.body) + b"\n" == sink_encode(doc)
+    assert action_line(doc.stream, doc.id) + orjson.dumps(flat(doc.body)) + b"\n" == sink_encode(
+        doc
+    )
     cache: dict[int, bytes] = {}
     for doc in data["docs"][:500]:
         assert orjson.loads(spliced_body(doc.body, cache)) == doc.body

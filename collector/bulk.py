@@ -13,6 +13,7 @@ import orjson
 
 from collector import metrics
 from collector.enrich import Doc
+from collector.shape import flat
 from collector.templates import DEADLETTER_STREAM
 
 # Per item only what classification needs; a clean bulk answers with a few bytes per item.
@@ -65,13 +66,13 @@ def action_prefix(stream: str) -> bytes:
 
 
 def encode(doc: Doc) -> bytes:
-    """The two NDJSON lines of one `create` operation."""
+    """The two NDJSON lines of one `create` operation, the document flat (shape.py)."""
     if doc.encoded is not None:  # made by the compiled hot path (collector/native.py)
         return doc.encoded
     prefix = _ACTION_PREFIX.get(doc.stream) or action_prefix(doc.stream)
     # One join instead of three concatenations: each made a copy of the document so far.
     return b"".join(
-        (prefix, orjson.dumps(doc.id), b"}}\n", orjson.dumps(doc.body, option=_NEWLINE))
+        (prefix, orjson.dumps(doc.id), b"}}\n", orjson.dumps(flat(doc.body), option=_NEWLINE))
     )
 
 

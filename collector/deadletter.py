@@ -91,7 +91,7 @@ def _refused_body(doc: Doc, reason: str, timestamp: object) -> dict[str, Any]:
             "original": original,
             "reason": f"refused by {doc.stream}",
         },
-        # Not mapped (the template is not dynamic): kept in _source for a person to read.
+        # Mapped as nothing searchable (templates._UNMAPPED): in _source for a person to read.
         "logpipe": {"refused": {"index": doc.stream, "document": document}},
         "data_stream": _DATA_STREAM,
         "tags": tags,

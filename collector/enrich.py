@@ -19,6 +19,7 @@ from collector.parse import Http, Parsed
 from collector.retention.rules import RulesHolder
 from collector.routing import Route, route, service_name
 from collector.rules.engine import ParsingRules
+from collector.shape import nested
 from collector.wire import Event, Gap, Log, LogFields, Source
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
@@ -74,8 +75,8 @@ _BODY: Any = vars(Doc)["body"]  # the slot of Doc's body (a member descriptor)
 class EncodedDoc(Doc):
     """A document the compiled hot path made (collector/native.py) as its `_bulk` lines.
 
-    Its body is read back from them the first time it is asked for (a dead letter, a
-    test): the usual document is sent as it came and never needs it.
+    Its body is read back from them (flat, shape.py) the first time it is asked for (a
+    dead letter, a test): the usual document is sent as it came and never needs it.
     """
 
     __slots__ = ()
@@ -93,7 +94,7 @@ class EncodedDoc(Doc):
             found: dict[str, Any] = _BODY.__get__(self, Doc)
         except AttributeError:
             encoded = self.encoded or b"\n{}"
-            found = orjson.loads(encoded[encoded.index(b"\n") + 1 :])
+            found = nested(orjson.loads(encoded[encoded.index(b"\n") + 1 :]))
             _BODY.__set__(self, found)
         return found
 

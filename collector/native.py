@@ -31,6 +31,7 @@ from collector.enrich import Context, _source_fields
 from collector.ids import _suffix
 from collector.rules.compiled import CompiledRule
 from collector.rules.dissect import Dissect
+from collector.shape import flat
 from collector.wire import MAX_NS, Source
 
 _T = TypeVar("_T")
@@ -92,15 +93,9 @@ def source_parts(
     """
     fields = _source_fields(source, ctx)
     try:
-        head = b"".join(
-            (
-                b'"container":',
-                orjson.dumps(fields.container),
-                b',"host":',
-                orjson.dumps(fields.host),
-                b',"service":',
-                orjson.dumps(fields.service),
-            )
+        # Flat (shape.py), each without its braces: the document's bytes go on from it.
+        head = _members(
+            {"container": fields.container, "host": fields.host, "service": fields.service}
         )
         places = []
         for level in LEVELS:
@@ -110,8 +105,8 @@ def source_parts(
                 (
                     where.stream,
                     action_prefix(where.stream),
-                    orjson.dumps(event),
-                    orjson.dumps(where.data_stream),
+                    _members({"event": event}),
+                    _members({"data_stream": where.data_stream}),
                 )
             )
     except TypeError:  # a lone surrogate, say: the Python path says what becomes of it
@@ -129,6 +124,11 @@ def source_parts(
         needle,
         ruled,
     )
+
+
+def _members(nested_fields: dict[str, Any]) -> bytes:
+    """`"a.b":1,"a.c":2` of {"a": {"b": 1, "c": 2}}: flat JSON members, no braces."""
+    return orjson.dumps(flat(nested_fields))[1:-1]
 
 
 def rules_parts(

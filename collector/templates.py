@@ -20,7 +20,8 @@ INDEX_PATTERNS = ["logs-*.keep_*-*", "logs-logpipe.deadletter-*"]
 TEMPLATE_PRIORITY = 550
 # Bumped whenever the mappings change; `serve` compares it with the installed one.
 # 4: the per-stream constants below as constant_keyword, or doc values only.
-TEMPLATE_VERSION = 4
+# 5: documents flat (dotted names, collector/shape.py), no object mappers.
+TEMPLATE_VERSION = 5
 
 _KW = {"type": "keyword", "ignore_above": 1024}
 _DATE = {"type": "date_nanos"}
@@ -48,10 +49,10 @@ def _obj(**props: Any) -> dict[str, Any]:
     return {"properties": props}
 
 
+# The fields, drawn as objects; the template maps their leaves under dotted names
+# (`_flat`): documents come flat, and without object mappers Elasticsearch parses them
+# for about 0.92x the CPU (docs/BENCHMARKS.md, "a flat `_source`").
 MAPPINGS: dict[str, Any] = {
-    # Unknown top-level fields are kept in _source but never mapped: no application can
-    # cause a mapping explosion. Parsed keys live in `attributes` (flattened).
-    "dynamic": False,
     "properties": {
         "@timestamp": _DATE,
         "message": _TEXT,
@@ -142,20 +143,49 @@ def probe_template() -> dict[str, Any]:
     }
 
 
+# Names the collector does not map (a dead letter's copy of the refused document, say)
+# are kept in _source and mapped as nothing searchable: each costs a mapping entry, no
+# indexing. Every top-level name is the collector's own choice (a line's parsed keys
+# live in `attributes`, flattened), so no application can cause a mapping explosion.
+_UNMAPPED = {
+    "unmapped": {
+        "match": "*",
+        "unmatch_mapping_type": "object",
+        "mapping": {"type": "keyword", "index": False, "doc_values": False},
+    }
+}
+
+
+def _flat(props: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Each leaf of nested mapping properties under its dotted name."""
+    out: dict[str, Any] = {}
+    for name, spec in props.items():
+        if "properties" in spec and spec.get("type", "object") == "object":
+            out.update(_flat(spec["properties"], f"{prefix}{name}."))
+        else:
+            out[prefix + name] = spec
+    return out
+
+
 def mappings(
     fields: Mapping[str, str] | None = None, constant_keyword: bool = False
 ) -> dict[str, Any]:
-    """The mappings, with `fields` (name -> type) mapped under the object `fields`, and
-    the per-stream fields as constant_keyword if `constant_keyword` (the cluster has it)."""
-    typed = {name: FIELD_MAPPINGS[kind] for name, kind in sorted((fields or {}).items())}
+    """The mappings, with `fields` (name -> type) mapped as `fields.<name>`, and the
+    per-stream fields as constant_keyword if `constant_keyword` (the cluster has it).
+
+    No object mappers (`subobjects: false`): each field is a leaf under its dotted name,
+    as documents come (collector/shape.py); a nested document still indexes the same.
+    Dynamic only for the rules' typed fields not mapped yet, and for the unmapped rest.
+    """
+    typed = {
+        f"fields.{name}": FIELD_MAPPINGS[kind] for name, kind in sorted((fields or {}).items())
+    }
     props = _constants(MAPPINGS["properties"]) if constant_keyword else MAPPINGS["properties"]
     return {
-        **MAPPINGS,
-        "dynamic_templates": _DYNAMIC,
-        "properties": {
-            **props,
-            "fields": {"type": "object", "dynamic": True, "properties": typed},
-        },
+        "dynamic": True,
+        "subobjects": False,
+        "dynamic_templates": [*_DYNAMIC, _UNMAPPED],
+        "properties": {**_flat(props), **typed},
     }
 
 
@@ -186,9 +216,15 @@ def index_template(
 
 
 def mapped_fields(installed: Mapping[str, Any]) -> dict[str, str]:
-    """The typed fields (name -> type) an installed template maps under `fields`."""
+    """The typed fields (name -> type) an installed template maps under `fields`: as
+    `fields.<name>` (version 5 on), or in the object `fields` (before)."""
     props = installed.get("template", {}).get("mappings", {}).get("properties", {})
-    fields = props.get("fields", {}).get("properties", {})
+    fields = {
+        name.removeprefix("fields."): spec
+        for name, spec in props.items()
+        if name.startswith("fields.")
+    }
+    fields.update(props.get("fields", {}).get("properties", {}))
     kinds = {str(spec["type"]): kind for kind, spec in FIELD_MAPPINGS.items()}
     return {name: kinds.get(str(spec.get("type")), "?") for name, spec in fields.items()}
 

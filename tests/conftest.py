@@ -27,6 +27,7 @@ import docker
 import pytest
 from elasticsearch import ApiError, Elasticsearch
 
+from collector.shape import nested
 from collector.templates import TEMPLATE_NAME, index_template, probe_template
 
 ES_URL = os.environ.get("LOGPIPE_TEST_ES_URL", "http://127.0.0.1:9200")
@@ -250,7 +251,7 @@ class Pipeline:
             size=size,
             sort=[{"@timestamp": "asc"}],
         )
-        return [hit["_source"] | {"_id": hit["_id"]} for hit in resp["hits"]["hits"]]
+        return [nested(hit["_source"]) | {"_id": hit["_id"]} for hit in resp["hits"]["hits"]]
 
     def count(self, extra: dict[str, Any] | None = None) -> int:
         """How many documents this pipeline indexed (matching `extra`)."""

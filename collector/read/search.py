@@ -17,6 +17,7 @@ from collector.es_failures import ES_ERRORS, read_refused
 from collector.read import cursor
 from collector.read.cursor import KeyField, Order, Position, sort
 from collector.read.query import READ_PATTERN, Clause
+from collector.shape import nested
 
 # Elasticsearch answers at most this many documents a request (index.max_result_window).
 MAX_WINDOW = 10_000
@@ -57,7 +58,8 @@ def _complete(body: dict[str, Any]) -> None:
 
 
 def _line(hit: dict[str, Any]) -> bytes:
-    return orjson.dumps({**hit["_source"], "_id": hit["_id"], "_index": hit["_index"]})
+    """The document as readers get it: nested, whichever shape it was indexed in."""
+    return orjson.dumps({**nested(hit["_source"]), "_id": hit["_id"], "_index": hit["_index"]})
 
 
 class Reader:

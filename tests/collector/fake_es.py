@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from elasticsearch import AsyncElasticsearch
 
+from collector.shape import nested
 from collector.templates import INDEX_PATTERNS, TEMPLATE_VERSION
 
 HEADERS = {"X-Elastic-Product": "Elasticsearch"}
@@ -58,9 +59,9 @@ class FakeElasticsearch:
         ]
 
     def sources(self, stream: str) -> list[dict[str, Any]]:
-        """Every document received for `stream`."""
+        """Every document received for `stream`, nested (they come flat: shape.py)."""
         return [
-            source
+            nested(source)
             for request in self.requests
             for action, source in request
             if action["create"]["_index"] == stream

@@ -29,6 +29,7 @@ from collector.config import CollectorConfig
 from collector.deadletter import unreadable_line
 from collector.ids import ordered_id
 from collector.read import access as access_module
+from collector.shape import nested
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS
@@ -100,7 +101,7 @@ def stored(es: Elasticsearch, index: str, ids: list[str]) -> dict[str, dict[str,
     """The documents with these ids in `index` (a pattern), by id."""
     es.indices.refresh(index=index)
     hits = es.search(index=index, query={"ids": {"values": ids}}, size=len(ids) + 10)
-    return {h["_id"]: h["_source"] for h in hits["hits"]["hits"]}
+    return {h["_id"]: nested(h["_source"]) for h in hits["hits"]["hits"]}
 
 
 def ts0() -> int:

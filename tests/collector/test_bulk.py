@@ -9,6 +9,7 @@ import orjson
 from collector.batch import decode
 from collector.bulk import chunks, encode, encode_all
 from collector.enrich import Context, Doc
+from collector.shape import flat, nested
 from tests.collector.wirelines import body, log, source
 
 CORPUS = Path(__file__).parents[1] / "corpus"
@@ -31,12 +32,15 @@ def corpus_documents() -> list[Doc]:
 
 
 def test_bulk_lines_are_orjson_of_the_action_and_the_document() -> None:
-    """Each document's bulk lines are byte for byte orjson of its create action and its body."""
+    """Each document's bulk lines are byte for byte orjson of its create action and of its
+    body flat (dotted names: shape.py)."""
     docs = corpus_documents()
     assert len(docs) > 300
     for doc in docs:
         action = orjson.dumps({"create": {"_index": doc.stream, "_id": doc.id}})
-        assert encode(doc) == action + b"\n" + orjson.dumps(doc.body) + b"\n"
+        assert encode(doc) == action + b"\n" + orjson.dumps(flat(doc.body)) + b"\n"
+        if "container" in doc.body:
+            assert b'"container.id":' in encode(doc)
 
 
 def test_a_bulk_body_reads_back_as_the_documents() -> None:
@@ -50,7 +54,9 @@ def test_a_bulk_body_reads_back_as_the_documents() -> None:
     assert [orjson.loads(a) for a, _ in pairs] == [
         {"create": {"_index": d.stream, "_id": d.id}} for d in docs
     ]
-    assert [orjson.loads(s) for _, s in pairs] == [orjson.loads(orjson.dumps(d.body)) for d in docs]
+    assert [nested(orjson.loads(s)) for _, s in pairs] == [
+        orjson.loads(orjson.dumps(d.body)) for d in docs
+    ]
 
 
 def test_a_batch_within_both_bounds_is_one_request_of_every_item() -> None:

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from collector.app import SINK_KEY, make_app
 from collector.batch import decode
 from collector.enrich import Context
+from collector.shape import nested
 from collector.sink import Sink
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult
 from tests.collector.test_app import AUTH, config
@@ -196,7 +197,7 @@ def test_endpoint_indexes_every_good_line(
     index = f"logs-{endpoint.dataset}*"
     es.indices.refresh(index=index)
     hits = es.search(index=index, query={"ids": {"values": batch.good_ids}}, size=100)
-    found = {h["_id"]: h["_source"] for h in hits["hits"]["hits"]}
+    found = {h["_id"]: nested(h["_source"]) for h in hits["hits"]["hits"]}
     assert set(batch.good_ids) == set(found)
     for doc_id in batch.bad_utf8_ids:
         assert "invalid_utf8" in found[doc_id]["tags"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector.templates import (
+    _LONG,
     MAPPINGS,
     PER_STREAM,
     index_template,
@@ -32,25 +33,60 @@ def test_text_fields_keep_positions_but_store_no_norms() -> None:
     assert all(spec.get("index_options", "positions") == "positions" for spec in texts.values())
 
 
+def _leaves(props: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, spec in props.items():
+        if "properties" in spec:
+            found |= _leaves(spec["properties"], f"{prefix}{name}.")
+        else:
+            found[prefix + name] = spec
+    return found
+
+
 def test_template_carries_its_version_and_the_mappings() -> None:
-    """The template body names its version (what `serve` compares) and holds MAPPINGS."""
+    """The template body names its version (what `serve` compares) and maps each leaf of
+    MAPPINGS under its dotted name, with no object mappers (documents come flat)."""
     body = index_template()
-    assert body["version"] >= 3
+    assert body["version"] >= 5
     mappings = body["template"]["mappings"]
-    assert mappings["dynamic"] is False
-    assert MAPPINGS["properties"].items() <= mappings["properties"].items()
+    assert mappings["subobjects"] is False
+    assert mappings["properties"] == _leaves(MAPPINGS["properties"])
+    assert mappings["properties"]["container.id"] == {"type": "keyword", "ignore_above": 1024}
+    assert mappings["properties"]["container.labels"]["type"] == "flattened"
+    assert not any("properties" in spec for spec in mappings["properties"].values())
+
+
+def test_names_the_template_does_not_map_cost_no_indexing() -> None:
+    """Dynamic only to map the rules' new typed fields: any other name the collector
+    sends unmapped (a dead letter's copy of its document) is mapped as nothing searchable,
+    after every `fields.*` template."""
+    mappings = index_template()["template"]["mappings"]
+    assert mappings["dynamic"] is True
+    *typed, last = mappings["dynamic_templates"]
+    assert all(next(iter(t.values()))["path_match"] == "fields.*" for t in typed)
+    assert last == {
+        "unmapped": {
+            "match": "*",
+            "unmatch_mapping_type": "object",
+            "mapping": {"type": "keyword", "index": False, "doc_values": False},
+        }
+    }
 
 
 def test_rules_typed_fields_are_mapped_by_name_under_fields() -> None:
-    """Each typed field of the rules is mapped with its type under `fields`, and read back."""
+    """Each typed field of the rules is mapped with its type as `fields.<name>`, and read
+    back; so is one of a template of version 4 or before (in the object `fields`)."""
     body = index_template(fields={"request_time": "double", "client": "ip", "ok": "boolean"})
-    typed = body["template"]["mappings"]["properties"]["fields"]
-    assert typed["properties"] == {
-        "client": {"type": "ip"},
-        "ok": {"type": "boolean"},
-        "request_time": {"type": "double"},
+    props = body["template"]["mappings"]["properties"]
+    typed = {name: spec for name, spec in props.items() if name.startswith("fields.")}
+    assert typed == {
+        "fields.client": {"type": "ip"},
+        "fields.ok": {"type": "boolean"},
+        "fields.request_time": {"type": "double"},
     }
     assert mapped_fields(body) == {"client": "ip", "ok": "boolean", "request_time": "double"}
+    older = {"template": {"mappings": {"properties": {"fields": {"properties": {"n": _LONG}}}}}}
+    assert mapped_fields(older) == {"n": "long"}
 
 
 def test_fields_the_template_lacks_or_types_otherwise_are_named() -> None:
@@ -65,15 +101,14 @@ def test_fields_the_template_lacks_or_types_otherwise_are_named() -> None:
 
 def test_unmapped_typed_fields_fall_back_to_their_json_type() -> None:
     """Dynamic templates under `fields.*` map numbers, booleans, dates and text by JSON type."""
-    dynamic = index_template()["template"]["mappings"]["dynamic_templates"]
+    dynamic = index_template()["template"]["mappings"]["dynamic_templates"][:-1]
     kinds = {next(iter(t.values()))["match_mapping_type"] for t in dynamic}
     assert kinds == {"long", "double", "boolean", "date", "string"}
     assert all(next(iter(t.values()))["path_match"] == "fields.*" for t in dynamic)
 
 
 def _spec(props: dict[str, Any], path: str) -> dict[str, Any]:
-    parent, name = path.split(".")
-    spec: dict[str, Any] = props[parent]["properties"][name]
+    spec: dict[str, Any] = props[path]
     return spec
 
 
@@ -92,9 +127,9 @@ def test_per_stream_fields_are_constant_keyword_where_the_cluster_has_it() -> No
         assert _spec(constant, path) == {"type": "constant_keyword"}
         assert _spec(plain, path) == {"type": "keyword", "ignore_above": 1024, "index": False}
     assert _spec(constant, "event.ingested") == _spec(plain, "event.ingested") == {"type": "date"}
-    rest = {k for k in plain if k not in ("data_stream", "event")}
+    rest = {k for k in plain if k not in PER_STREAM}
     assert {k: constant[k] for k in rest} == {k: plain[k] for k in rest}
-    assert MAPPINGS["properties"]["data_stream"] == plain["data_stream"]
+    assert _leaves(MAPPINGS["properties"])["data_stream.type"] == plain["data_stream.type"]
 
 
 def test_the_probe_uses_constant_keyword_on_a_pattern_no_index_has() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import docker
 from elasticsearch import NotFoundError
 
+from collector.shape import nested
 from tests.conftest import Pipeline, wait_until
 
 
@@ -65,7 +66,7 @@ def scan(p: Pipeline, query: dict[str, Any], fields: list[str]) -> list[dict[str
             assert not resp["_shards"].get("failed"), resp["_shards"]
             if not resp["hits"]["hits"]:
                 return out
-            out += [hit["_source"] | {"_id": hit["_id"]} for hit in resp["hits"]["hits"]]
+            out += [nested(hit["_source"]) | {"_id": hit["_id"]} for hit in resp["hits"]["hits"]]
             resp = p.es.scroll(scroll_id=scroll_id, scroll="1m")
             scroll_id = resp.get("_scroll_id")
     finally:

@@ -17,6 +17,8 @@ from typing import Any
 import docker
 from elasticsearch import Elasticsearch
 
+from collector.shape import nested
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".ci" / "cluster"
 # The script's default ports: HTTP of the three nodes, collectors, shippers, nginx.
@@ -155,7 +157,7 @@ class Cluster:
                 if not hits:
                     return out
                 for hit in hits:
-                    src = hit["_source"]
+                    src = nested(hit["_source"])
                     stream = src.get("stream", "event")
                     key = (src["host"]["name"], src["container"]["id"], stream)
                     out[key].append(src["message"])

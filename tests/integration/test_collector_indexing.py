@@ -15,6 +15,7 @@ import docker
 import pytest
 from elasticsearch import Elasticsearch
 
+from collector.shape import nested
 from collector.templates import DEADLETTER_STREAM
 from tests.conftest import Pipeline, wait_until
 
@@ -121,7 +122,7 @@ def test_document_the_node_refuses_is_dead_lettered_with_reason_and_line(
         es.indices.refresh(index=DEADLETTER_STREAM, ignore_unavailable=True)
         query = {"bool": {"filter": [{"term": {"container.id": c.id}}]}}
         found = es.search(index=DEADLETTER_STREAM, query=query, ignore_unavailable=True)
-        return [h["_source"] for h in found["hits"]["hits"]]
+        return [nested(h["_source"]) for h in found["hits"]["hits"]]
 
     [dead] = wait_until(dead_letters, 60)
     assert dead["event"]["original"] == line

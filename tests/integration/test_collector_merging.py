@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from elasticsearch import Elasticsearch
 
+from collector.shape import nested
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS
 from tests.conftest import ES_URL, Process, wait_until
@@ -96,4 +97,4 @@ def test_small_batches_share_requests_and_keep_their_own_answers(
     assert wait_until(counts, 30) == [LINES] * BATCHES
     dead = es.search(index=DEADLETTER_STREAM, query={"term": {"host.name": hosts[2]}})
     [hit] = dead["hits"]["hits"]
-    assert "depth limit" in hit["_source"]["error"]["message"]
+    assert "depth limit" in nested(hit["_source"])["error"]["message"]

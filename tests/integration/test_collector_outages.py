@@ -256,10 +256,11 @@ def _check_template(template: dict[str, Any], shards: str, refresh: str) -> None
     assert props["@timestamp"]["type"] == "date_nanos"
     assert props["message"]["type"] == "text"
     assert props["attributes"]["type"] == "flattened"
-    assert props["container"]["properties"]["name"] == {"type": "keyword", "ignore_above": 1024}
-    assert props["log"]["properties"]["level"]["type"] == "keyword"
-    assert props["service"]["properties"]["name"]["type"] == "keyword"
-    assert template["template"]["mappings"]["dynamic"] in (False, "false")
+    # Leaves under dotted names, no object mappers (documents come flat)
+    assert props["container.name"] == {"type": "keyword", "ignore_above": 1024}
+    assert props["log.level"]["type"] == "keyword"
+    assert props["service.name"]["type"] == "keyword"
+    assert template["template"]["mappings"]["subobjects"] in (False, "false")
 
 
 def test_elasticsearch_paused_mid_load_loses_and_duplicates_nothing(

@@ -24,6 +24,7 @@ from collector.enrich import Context, Doc, event_document, gap_document
 from collector.kibana import read_saved_objects
 from collector.rules.document import Tallies, ruled_document
 from collector.rules.engine import ParsingRules, engine_of
+from collector.shape import nested
 from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, index_template, mappings
 from collector.wire import Event, Gap, Log, Source
 
@@ -117,17 +118,12 @@ def version_tuple(version: str) -> tuple[int, ...]:
 def field_type(path: str) -> str | None:
     """The mapped type of a dotted field in the template `setup` installs with the example
     rules, 'flattened.key' inside a flattened one."""
-    props: dict[str, Any] = mappings(EXAMPLE_RULES.fields)["properties"]
-    parts = path.split(".")
-    for i, part in enumerate(parts):
-        node = props.get(part)
-        if node is None:
-            return None
-        if node.get("type") == "flattened":
-            return "flattened" if i == len(parts) - 1 else "flattened.key"
-        if i == len(parts) - 1:
-            return str(node.get("type", "object"))
-        props = node.get("properties", {})
+    props: dict[str, Any] = mappings(EXAMPLE_RULES.fields)["properties"]  # dotted leaves
+    if path in props:
+        return str(props[path]["type"])
+    for name, spec in props.items():
+        if spec["type"] == "flattened" and path.startswith(name + "."):
+            return "flattened.key"
     return None
 
 
@@ -550,7 +546,7 @@ def test_saved_search_finds_documents_with_every_column(
     sort = [{field: direction} for field, direction in obj["attributes"]["sort"]]
     query = bool_query(source["filter"], source["query"])
     resp = es.search(index=indexed, query=query, sort=sort, size=100)
-    hits = [h["_source"] for h in resp["hits"]["hits"]]
+    hits = [nested(h["_source"]) for h in resp["hits"]["hits"]]
     assert hits, f"{obj['id']}: no documents match"
     for column in obj["attributes"]["columns"]:
         assert any(_get(h, column) is not None for h in hits), f"{obj['id']}: {column} empty"
@@ -586,7 +582,7 @@ def test_saved_searches_select_the_documents_they_are_named_for(
         resp = es.search(
             index=indexed, query=bool_query(source["filter"], source["query"]), size=500
         )
-        docs = [h["_source"] for h in resp["hits"]["hits"]]
+        docs = [nested(h["_source"]) for h in resp["hits"]["hits"]]
         assert docs, obj["id"]
         assert all(expect[obj["id"]](d) for d in docs), obj["id"]
 

@@ -27,6 +27,7 @@ from elasticsearch import Elasticsearch
 
 from collector.config import load_config
 from collector.kibana import read_saved_objects
+from collector.shape import nested
 from tests.conftest import ES_URL, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -344,14 +345,17 @@ def test_collector_and_shipper_containers_ship_a_test_containers_lines(
         wait_until(lambda: shipped() >= 2 * n, 60, 0.5)
     except pytest.fail.Exception:
         pytest.fail(f"lines did not arrive ({shipped()} of {2 * n})\n{stack.logs()}")
-    hits = es.search(index="logs-*", query=query, size=500)["hits"]["hits"]
-    lines = sorted((h["_source"]["stream"], h["_source"]["message"]) for h in hits)
+    hits = [
+        nested(h["_source"])
+        for h in es.search(index="logs-*", query=query, size=500)["hits"]["hits"]
+    ]
+    lines = sorted((h["stream"], h["message"]) for h in hits)
     expected = sorted(
         [("stdout", f"out {i}") for i in range(1, n + 1)]
         + [("stderr", f"err {i}") for i in range(1, n + 1)]
     )
     assert lines == expected
-    assert {h["_source"]["container"]["name"] for h in hits} == {f"logpipe-app-{stack.run}"}
+    assert {h["container"]["name"] for h in hits} == {f"logpipe-app-{stack.run}"}
     # It can hold a --rm container's log file: nothing said it cannot.
     shipper_log = stack.shipper.logs().decode(errors="replace")
     assert "log files" not in shipper_log, shipper_log

@@ -25,6 +25,7 @@ from collector.retention.facts import gather_facts
 from collector.retention.lifecycle import Applied, RetentionState, apply, lifecycle_loop, plan
 from collector.retention.rules import RetentionConfig, RetentionRules, RulesHolder
 from collector.routing import route
+from collector.shape import nested
 from collector.templates import TEMPLATE_NAME, index_template
 from collector.wire import Hints, Log, Source
 
@@ -148,10 +149,8 @@ async def test_records_land_in_their_rules_streams(es: AsyncElasticsearch, ns: s
         size=100,
         source=["service.name", "log.level", "data_stream.dataset", "event.dataset"],
     )
-    where = {
-        (h["_source"]["service"]["name"], h["_source"].get("log", {}).get("level")): h["_index"]
-        for h in found["hits"]["hits"]
-    }
+    sources = [(nested(h["_source"]), h["_index"]) for h in found["hits"]["hits"]]
+    where = {(s["service"]["name"], s.get("log", {}).get("level")): i for s, i in sources}
     assert ".keep_400d-" in where[("payments-api", "info")]
     assert ".keep_2d-" in where[("web-1", "debug")]
     assert ".keep_14d-" in where[("web-1", "info")]

@@ -110,9 +110,9 @@ def test_typed_field_sums_and_averages_as_a_number(
     stream = p.docs()[0]["data_stream"]
     name = f"logs-{stream['dataset']}-{stream['namespace']}"
     mapping = es.indices.get_mapping(index=name).body
-    fields = next(iter(mapping.values()))["mappings"]["properties"]["fields"]["properties"]
-    assert fields["request_time"]["type"] == "double"
-    assert fields["client"]["type"] == "ip"
+    props = next(iter(mapping.values()))["mappings"]["properties"]
+    assert props["fields.request_time"]["type"] == "double"
+    assert props["fields.client"]["type"] == "ip"
 
 
 def test_type_failure_is_tagged_and_kept_and_drops_are_counted(

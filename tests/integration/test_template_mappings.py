@@ -7,11 +7,14 @@ import asyncio
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 from elasticsearch import ApiError, AsyncElasticsearch, Elasticsearch
 
+from collector.read.search import _line
+from collector.shape import flat, nested
 from collector.sink import Sink
-from collector.templates import PER_STREAM
+from collector.templates import MAPPINGS, PER_STREAM
 from tests.conftest import ES_URL, node_has_constant_keyword
 
 pytestmark = pytest.mark.integration
@@ -72,8 +75,7 @@ def test_per_stream_fields_filter_and_aggregate(es: Elasticsearch, template: Non
     for index in mapping.values():
         props = index["mappings"]["properties"]
         for path in PER_STREAM:
-            parent, name = path.split(".")
-            spec = props[parent]["properties"][name]
+            spec = props[path]  # a leaf under its dotted name (no object mappers)
             assert spec["type"] in ("constant_keyword", "keyword")
             assert spec.get("index", True) is False or spec["type"] == "constant_keyword"
 
@@ -95,7 +97,7 @@ def test_per_stream_fields_filter_and_aggregate(es: Elasticsearch, template: Non
     assert {x["key"]: x["doc_count"] for x in aggs["d"]["buckets"]} == streams
     assert aggs["n"]["buckets"] == [{"key": "default", "doc_count": 5}]
     sort = es.search(index=pattern, size=5, sort=[{"event.dataset": "desc"}])["hits"]["hits"]
-    assert [h["_source"]["event"]["dataset"] for h in sort] == [b, b, a, a, a]
+    assert [nested(h["_source"])["event"]["dataset"] for h in sort] == [b, b, a, a, a]
 
 
 def test_older_indices_with_indexed_keywords_query_alongside(
@@ -138,3 +140,49 @@ def test_older_indices_with_indexed_keywords_query_alongside(
             assert cap["aggregatable"] is True
     finally:
         es.indices.delete(index=old, ignore_unavailable=True)
+
+
+def test_documents_of_either_shape_read_the_same_across_the_upgrade(
+    es: Elasticsearch, template: None
+) -> None:
+    """A stream whose older backing index has the object mappers of template version 4
+    and whose newer one version 5's: a flat document (a version 5 collector's) indexes
+    into the older, a nested one (an older collector's) into the newer; the same filters
+    match both, and the read API answers both nested."""
+    tag = "shape" + uuid.uuid4().hex[:6]
+    stream = f"logs-{tag}.keep_1d-default"
+    older = {"dynamic": False, "properties": MAPPINGS["properties"]}  # version 4's shape
+    es.indices.put_index_template(
+        name=f"logpipe-test-{tag}", index_patterns=[f"logs-{tag}.*"], priority=1000,
+        data_stream={}, template={"mappings": older},
+    )  # fmt: skip
+    doc = {
+        **_doc(tag, "1d", 1),
+        "container": {"id": "c" * 64, "name": "web-1", "labels": {"com.example.team": "core"}},
+        "log": {"level": "error"},
+        "attributes": {"user.id": 7},
+    }
+    try:
+        es.index(index=stream, document=flat(doc), op_type="create", refresh=True)
+        es.indices.delete_index_template(name=f"logpipe-test-{tag}")
+        es.indices.rollover(alias=stream)
+        es.index(index=stream, document=doc, op_type="create", refresh=True)
+        first, second = sorted(es.indices.get_mapping(index=stream).body.items())
+        assert "container" in first[1]["mappings"]["properties"]  # object mappers
+        assert "container.name" in second[1]["mappings"]["properties"]  # leaves
+        for query in (
+            {"term": {"container.name": "web-1"}},
+            {"term": {"log.level": "error"}},
+            {"term": {"container.labels.com.example.team": "core"}},
+            {"term": {"attributes.user.id": "7"}},
+            {"term": {"data_stream.type": "logs"}},
+        ):
+            assert es.count(index=stream, query=query)["count"] == 2, query
+        hits = es.search(index=stream, sort=[{"_index": "asc"}])["hits"]["hits"]
+        read = [orjson.loads(_line(h)) for h in hits]
+        assert [{k: v for k, v in r.items() if k not in ("_id", "_index")} for r in read] == [
+            doc,
+            doc,
+        ]
+    finally:
+        es.options(ignore_status=404).indices.delete_index_template(name=f"logpipe-test-{tag}")

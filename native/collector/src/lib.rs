@@ -630,79 +630,35 @@ impl Clock {
     }
 }
 
-fn opt_str_field(out: &mut Vec<u8>, first: &mut bool, key: &[u8], value: &Option<String>) {
-    if let Some(v) = value {
-        if !*first {
-            out.push(b',');
-        }
-        *first = false;
-        out.extend_from_slice(key);
-        json::write_str(out, v);
-    }
-}
-
-/// `head` (`,"key":{"inner":`), the value as a JSON string and `}`, when there is a value.
-fn opt_object(out: &mut Vec<u8>, head: &[u8], value: &Option<String>) {
+/// `head` (`,"key.inner":`) and the value as a JSON string, when there is a value.
+fn opt_member(out: &mut Vec<u8>, head: &[u8], value: &Option<String>) {
     if let Some(v) = value {
         out.extend_from_slice(head);
         json::write_str(out, v);
-        out.push(b'}');
     }
 }
 
-/// collector.enrich._http_fields (the duration goes into `event`, written before).
+/// collector.enrich._http_fields, flat (the duration goes into `event`, written before).
 fn write_http(out: &mut Vec<u8>, http: &parse::Http) {
-    let has_request = http.method.is_some() || http.referrer.is_some();
-    let has_response = http.status_code.is_some() || http.body_bytes.is_some();
-    if has_request || has_response || http.version.is_some() {
-        out.extend_from_slice(b",\"http\":{");
-        let mut first = true;
-        if has_request {
-            out.extend_from_slice(b"\"request\":{");
-            let mut f = true;
-            opt_str_field(out, &mut f, b"\"method\":", &http.method);
-            opt_str_field(out, &mut f, b"\"referrer\":", &http.referrer);
-            out.push(b'}');
-            first = false;
-        }
-        if has_response {
-            if !first {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"\"response\":{");
-            let mut f = true;
-            if let Some(code) = http.status_code {
-                out.extend_from_slice(b"\"status_code\":");
-                out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
-                f = false;
-            }
-            if let Some(n) = http.body_bytes {
-                if !f {
-                    out.push(b',');
-                }
-                out.extend_from_slice(b"\"body\":{\"bytes\":");
-                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-                out.push(b'}');
-            }
-            out.push(b'}');
-            first = false;
-        }
-        opt_str_field(out, &mut first, b"\"version\":", &http.version);
-        out.push(b'}');
+    opt_member(out, b",\"http.request.method\":", &http.method);
+    opt_member(out, b",\"http.request.referrer\":", &http.referrer);
+    if let Some(code) = http.status_code {
+        out.extend_from_slice(b",\"http.response.status_code\":");
+        out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
     }
-    if http.url.is_some() || http.path.is_some() {
-        out.extend_from_slice(b",\"url\":{");
-        let mut f = true;
-        opt_str_field(out, &mut f, b"\"original\":", &http.url);
-        opt_str_field(out, &mut f, b"\"path\":", &http.path);
-        out.push(b'}');
+    if let Some(n) = http.body_bytes {
+        out.extend_from_slice(b",\"http.response.body.bytes\":");
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     }
-    opt_object(out, b",\"user_agent\":{\"original\":", &http.user_agent);
-    opt_object(out, b",\"source\":{\"ip\":", &http.client_ip);
+    opt_member(out, b",\"http.version\":", &http.version);
+    opt_member(out, b",\"url.original\":", &http.url);
+    opt_member(out, b",\"url.path\":", &http.path);
+    opt_member(out, b",\"user_agent.original\":", &http.user_agent);
+    opt_member(out, b",\"source.ip\":", &http.client_ip);
 }
 
 /// The `create` action and document of one line (collector.enrich.log_document and
-/// collector.bulk.encode), with what its rule made of it when `ruled` (a rule that fit:
+/// collector.bulk.encode: flat, collector/shape.py), with what its rule made of it when `ruled` (a rule that fit:
 /// collector/rules/document.py's `finish`); None if a value cannot be written as orjson
 /// would.
 fn write_doc(
@@ -729,56 +685,42 @@ fn write_doc(
     }
     out.extend_from_slice(b"\",");
     out.extend_from_slice(&source.head);
-    out.extend_from_slice(b",\"event\":");
-    let duration = parsed.http.as_ref().and_then(|h| h.duration_ns);
-    if duration.is_none() && own.is_none() {
-        out.extend_from_slice(&place.event);
-    } else {
-        // {**event, "duration": ns, "created": Docker's time}: the shared `event` with
-        // one or two keys more.
-        out.extend_from_slice(&place.event[..place.event.len() - 1]);
-        if let Some(ns) = duration {
-            out.extend_from_slice(b",\"duration\":");
-            out.extend_from_slice(itoa::Buffer::new().format(ns).as_bytes());
-        }
-        if own.is_some() {
-            out.extend_from_slice(b",\"created\":\"");
-            clock.write(log.ts, out);
-            out.push(b'"');
-        }
-        out.push(b'}');
+    // The shared `event.*` with one or two keys more: the duration, Docker's time.
+    out.push(b',');
+    out.extend_from_slice(&place.event);
+    if let Some(ns) = parsed.http.as_ref().and_then(|h| h.duration_ns) {
+        out.extend_from_slice(b",\"event.duration\":");
+        out.extend_from_slice(itoa::Buffer::new().format(ns).as_bytes());
     }
-    out.extend_from_slice(b",\"data_stream\":");
+    if own.is_some() {
+        out.extend_from_slice(b",\"event.created\":\"");
+        clock.write(log.ts, out);
+        out.push(b'"');
+    }
+    out.push(b',');
     out.extend_from_slice(&place.data_stream);
     out.extend_from_slice(b",\"message\":");
     json::write_str(out, parsed.message.as_deref().unwrap_or(text));
     out.extend_from_slice(b",\"stream\":\"");
     out.extend_from_slice(log.stream.as_bytes());
-    out.extend_from_slice(b"\",\"logpipe\":{\"parser\":\"");
+    out.extend_from_slice(b"\",\"logpipe.parser\":\"");
     out.extend_from_slice(parsed.parser.as_bytes());
     out.push(b'"');
     if log.lines != 1 {
-        out.extend_from_slice(b",\"lines\":");
+        out.extend_from_slice(b",\"logpipe.lines\":");
         out.extend_from_slice(itoa::Buffer::new().format(log.lines).as_bytes());
     }
     if let Some((rule, _)) = ruled {
         out.extend_from_slice(&rule.logpipe);
     }
-    out.push(b'}');
-    if let Some(logger) = &parsed.logger {
-        out.extend_from_slice(b",\"log\":{");
-        if let Some(level) = parsed.level {
-            out.extend_from_slice(b"\"level\":\"");
-            out.extend_from_slice(level.as_bytes());
-            out.extend_from_slice(b"\",");
-        }
-        out.extend_from_slice(b"\"logger\":");
-        json::write_str(out, logger);
-        out.push(b'}');
-    } else if let Some(level) = parsed.level {
-        out.extend_from_slice(b",\"log\":{\"level\":\"");
+    if let Some(level) = parsed.level {
+        out.extend_from_slice(b",\"log.level\":\"");
         out.extend_from_slice(level.as_bytes());
-        out.extend_from_slice(b"\"}");
+        out.push(b'"');
+    }
+    if let Some(logger) = &parsed.logger {
+        out.extend_from_slice(b",\"log.logger\":");
+        json::write_str(out, logger);
     }
     if let Some((rule, fitted)) = ruled {
         // The pattern's keys less the typed ones, in its order (the line had none).
@@ -805,8 +747,8 @@ fn write_doc(
     if let Some(http) = &parsed.http {
         write_http(out, http);
     }
-    opt_object(out, b",\"trace\":{\"id\":", &parsed.trace_id);
-    opt_object(out, b",\"span\":{\"id\":", &parsed.span_id);
+    opt_member(out, b",\"trace.id\":", &parsed.trace_id);
+    opt_member(out, b",\"span.id\":", &parsed.span_id);
     if !parsed.flags.is_empty() || log.truncated || log.lines > 1 {
         out.extend_from_slice(b",\"tags\":[");
         let mut tags: Vec<&str> = parsed.flags.clone();
@@ -826,9 +768,9 @@ fn write_doc(
     }
     if let Some((rule, fitted)) = ruled {
         let message = parsed.message.as_deref().unwrap_or(text);
-        for (i, ((key, _, at), value)) in rule.typed.iter().zip(&fitted.typed).enumerate() {
-            out.extend_from_slice(if i == 0 { b",\"fields\":{" } else { b"," });
-            out.extend_from_slice(key);
+        for ((key, _, at), value) in rule.typed.iter().zip(&fitted.typed) {
+            out.push(b',');
+            out.extend_from_slice(key); // `"fields.<name>":`
             match value {
                 Typed::Text => json::write_str(out, message.get(fitted.values.get(*at)?.clone())?),
                 Typed::Long(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
@@ -837,9 +779,6 @@ fn write_doc(
                 Typed::Boolean(false) => out.extend_from_slice(b"false"),
                 Typed::Date(text) => json::write_str(out, text),
             }
-        }
-        if !rule.typed.is_empty() {
-            out.push(b'}');
         }
     }
     out.extend_from_slice(b"}\n");
@@ -963,7 +902,7 @@ fn read_rule(info: &Bound<'_, PyAny>) -> PyResult<Rule> {
         let field: String = field.get_item(0)?.extract()?;
         let step = at(&field)?;
         steps[step].attribute = None; // typed: under `fields`, not `attributes`
-        typed.push((json_key(&field), kind, step));
+        typed.push((json_key(&format!("fields.{field}")), kind, step));
     }
     let time_field: Option<String> = t.get_item(4)?.extract()?;
     let time = match time_field {
@@ -975,7 +914,7 @@ fn read_rule(info: &Bound<'_, PyAny>) -> PyResult<Rule> {
     };
     let mut logpipe = Vec::new();
     if !name.is_empty() {
-        logpipe.extend_from_slice(b",\"rule\":");
+        logpipe.extend_from_slice(b",\"logpipe.rule\":");
         json::write_str(&mut logpipe, &name);
     }
     Ok(Rule {
