@@ -216,15 +216,14 @@ def index_template(
 
 
 def mapped_fields(installed: Mapping[str, Any]) -> dict[str, str]:
-    """The typed fields (name -> type) an installed template maps under `fields`: as
-    `fields.<name>` (version 5 on), or in the object `fields` (before)."""
+    """The typed fields (name -> type) an installed template maps as `fields.<name>`
+    (the sink asks only once the template is of this version)."""
     props = installed.get("template", {}).get("mappings", {}).get("properties", {})
     fields = {
         name.removeprefix("fields."): spec
         for name, spec in props.items()
         if name.startswith("fields.")
     }
-    fields.update(props.get("fields", {}).get("properties", {}))
     kinds = {str(spec["type"]): kind for kind, spec in FIELD_MAPPINGS.items()}
     return {name: kinds.get(str(spec.get("type")), "?") for name, spec in fields.items()}
 

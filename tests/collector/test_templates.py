@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from collector.templates import (
-    _LONG,
     MAPPINGS,
     PER_STREAM,
     index_template,
@@ -75,7 +74,7 @@ def test_names_the_template_does_not_map_cost_no_indexing() -> None:
 
 def test_rules_typed_fields_are_mapped_by_name_under_fields() -> None:
     """Each typed field of the rules is mapped with its type as `fields.<name>`, and read
-    back; so is one of a template of version 4 or before (in the object `fields`)."""
+    back."""
     body = index_template(fields={"request_time": "double", "client": "ip", "ok": "boolean"})
     props = body["template"]["mappings"]["properties"]
     typed = {name: spec for name, spec in props.items() if name.startswith("fields.")}
@@ -85,8 +84,6 @@ def test_rules_typed_fields_are_mapped_by_name_under_fields() -> None:
         "fields.request_time": {"type": "double"},
     }
     assert mapped_fields(body) == {"client": "ip", "ok": "boolean", "request_time": "double"}
-    older = {"template": {"mappings": {"properties": {"fields": {"properties": {"n": _LONG}}}}}}
-    assert mapped_fields(older) == {"n": "long"}
 
 
 def test_fields_the_template_lacks_or_types_otherwise_are_named() -> None:
