@@ -658,9 +658,9 @@ fn write_http(out: &mut Vec<u8>, http: &parse::Http) {
 }
 
 /// The `create` action and document of one line (collector.enrich.log_document and
-/// collector.bulk.encode: flat, collector/shape.py), with what its rule made of it when `ruled` (a rule that fit:
-/// collector/rules/document.py's `finish`); None if a value cannot be written as orjson
-/// would.
+/// collector.bulk.encode: flat, collector/shape.py), with what its rule made of it when
+/// `ruled` (a rule that fit: collector/rules/document.py's `finish`); None if a value
+/// cannot be written as orjson would.
 fn write_doc(
     out: &mut Vec<u8>,
     clocks: &mut [Clock; 2],
