@@ -110,6 +110,20 @@ def _without(*paths: str) -> Callable[[Body], Body]:
     return drop
 
 
+def _attributes_without(*keys: str) -> Callable[[Body], Body]:
+    def drop(body: Body) -> Body:
+        out = copy.deepcopy(body)
+        attributes = out.get("attributes")
+        if attributes:
+            for key in keys:
+                attributes.pop(key, None)
+            if not attributes:
+                del out["attributes"]
+        return out
+
+    return drop
+
+
 def _with_ingested(body: Body) -> Body:
     out = copy.deepcopy(body)
     out.setdefault("event", {})["ingested"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
@@ -245,6 +259,20 @@ DOC_VALUES_ONLY = {"index": False}
 INDEX_ONLY = {"doc_values": False}
 
 
+def _attributes_dynamic(m: Mappings) -> None:
+    """attributes.* as one keyword field per key (dynamic), not one flattened field."""
+    del m["properties"]["attributes"]
+    m["dynamic_templates"].insert(
+        0,
+        {
+            "attributes": {
+                "path_match": "attributes.*",
+                "mapping": {"type": "keyword", "ignore_above": 1024},
+            }
+        },
+    )
+
+
 def _fluent_bit_mappings(m: Mappings) -> None:
     m.clear()
     m["properties"] = {"@timestamp": {"type": "date_nanos"}}
@@ -329,6 +357,30 @@ VARIANTS: dict[str, Variant] = {
             _remap(DOC_VALUES_ONLY, *PER_SOURCE),
             _remap(DOC_VALUES_ONLY, *PER_LINE_SMALL),
         ),
+    ),
+    "attrs-no-dv": Variant(
+        "attributes (flattened) without doc values (no aggregations on its keys)",
+        mappings=_remap(INDEX_ONLY, "attributes"),
+    ),
+    "labels-no-dv": Variant(
+        "container.labels (flattened) without doc values (no aggregations on labels)",
+        mappings=_remap(INDEX_ONLY, "container.labels"),
+    ),
+    "flattened-no-dv": Variant(
+        "attributes and container.labels without doc values",
+        mappings=_remap(INDEX_ONLY, "attributes", "container.labels"),
+    ),
+    "attrs-no-time": Variant(
+        "attributes without the line's own time (ts, time, @timestamp)",
+        body=_attributes_without("ts", "time", "@timestamp"),
+    ),
+    "attrs-no-unique": Variant(
+        "attributes without the line's own time, request_id and user_id",
+        body=_attributes_without("ts", "time", "@timestamp", "request_id", "user_id"),
+    ),
+    "attrs-dynamic": Variant(
+        "attributes: one keyword per key (dynamic mapping), not one flattened field",
+        mappings=_attributes_dynamic,
     ),
     "nested": Variant(
         "before template version 5: nested documents, object mappers",

@@ -1,13 +1,16 @@
 """The benchmarks' own logic that a wrong answer would hide in a table: how a profile's
-samples are counted, how shippers are named on the command line."""
+samples are counted, how shippers are named on the command line, what a document-cost
+variant changes."""
 
 from __future__ import annotations
 
 import argparse
+import copy
 
 import pytest
 
-from bench import es_profile, sidebyside
+from bench import doc_cost, es_profile, sidebyside
+from collector import templates
 
 SAMPLE = """\
 jdk.ExecutionSample {{
@@ -108,3 +111,47 @@ def test_shippers_are_named_in_any_case_with_a_hyphen_for_a_space(
 def test_an_unknown_shipper_is_refused_with_the_names_known(given: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="logpipe, fluent-bit, logspout"):
         sidebyside._names(given)
+
+
+def test_a_variant_without_some_attributes_drops_only_those_and_an_emptied_object() -> None:
+    drop = doc_cost.VARIANTS["attrs-no-time"].body
+    assert drop is not None
+    body = {"message": "m", "attributes": {"ts": "1", "time": "2", "caller": "main.go:1"}}
+    assert drop(body) == {"message": "m", "attributes": {"caller": "main.go:1"}}
+    assert body["attributes"] == {"ts": "1", "time": "2", "caller": "main.go:1"}  # a copy
+    assert drop({"message": "m", "attributes": {"@timestamp": "x"}}) == {"message": "m"}
+    assert drop({"message": "m"}) == {"message": "m"}
+
+
+def test_the_dynamic_attributes_variant_maps_each_key_as_a_keyword_before_the_catch_all() -> None:
+    remap = doc_cost.VARIANTS["attrs-dynamic"].mappings
+    assert remap is not None
+    m = copy.deepcopy(templates.mappings())
+    remap(m)
+    assert "attributes" not in m["properties"]
+    first = m["dynamic_templates"][0]["attributes"]
+    assert first["path_match"] == "attributes.*"
+    assert first["mapping"]["type"] == "keyword"
+    assert m["dynamic_templates"][-1] == templates.mappings()["dynamic_templates"][-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "paths"),
+    [
+        ("attrs-no-dv", ["attributes"]),
+        ("labels-no-dv", ["container.labels"]),
+        ("flattened-no-dv", ["attributes", "container.labels"]),
+    ],
+)
+def test_flattened_fields_lose_their_doc_values_and_nothing_else(
+    name: str, paths: list[str]
+) -> None:
+    remap = doc_cost.VARIANTS[name].mappings
+    assert remap is not None
+    before = templates.mappings()
+    m = copy.deepcopy(before)
+    remap(m)
+    for path in paths:
+        assert m["properties"][path] == {**before["properties"][path], "doc_values": False}
+    others = {k: v for k, v in m["properties"].items() if k not in paths}
+    assert others == {k: v for k, v in before["properties"].items() if k not in paths}
