@@ -362,6 +362,10 @@ VARIANTS: dict[str, Variant] = {
         "attributes (flattened) without doc values (no aggregations on its keys)",
         mappings=_remap(INDEX_ONLY, "attributes"),
     ),
+    "attrs-stored": Variant(
+        "attributes kept in _source only (flattened, neither indexed nor doc values)",
+        mappings=_remap({"index": False, "doc_values": False}, "attributes"),
+    ),
     "labels-no-dv": Variant(
         "container.labels (flattened) without doc values (no aggregations on labels)",
         mappings=_remap(INDEX_ONLY, "container.labels"),

@@ -135,16 +135,21 @@ def test_the_dynamic_attributes_variant_maps_each_key_as_a_keyword_before_the_ca
     assert m["dynamic_templates"][-1] == templates.mappings()["dynamic_templates"][-1]
 
 
+NO_DOC_VALUES = {"doc_values": False}
+STORED_ONLY = {"index": False, "doc_values": False}
+
+
 @pytest.mark.parametrize(
-    ("name", "paths"),
+    ("name", "paths", "change"),
     [
-        ("attrs-no-dv", ["attributes"]),
-        ("labels-no-dv", ["container.labels"]),
-        ("flattened-no-dv", ["attributes", "container.labels"]),
+        ("attrs-no-dv", ["attributes"], NO_DOC_VALUES),
+        ("labels-no-dv", ["container.labels"], NO_DOC_VALUES),
+        ("flattened-no-dv", ["attributes", "container.labels"], NO_DOC_VALUES),
+        ("attrs-stored", ["attributes"], STORED_ONLY),
     ],
 )
-def test_flattened_fields_lose_their_doc_values_and_nothing_else(
-    name: str, paths: list[str]
+def test_flattened_fields_lose_what_the_variant_says_and_nothing_else(
+    name: str, paths: list[str], change: dict[str, bool]
 ) -> None:
     remap = doc_cost.VARIANTS[name].mappings
     assert remap is not None
@@ -152,6 +157,6 @@ def test_flattened_fields_lose_their_doc_values_and_nothing_else(
     m = copy.deepcopy(before)
     remap(m)
     for path in paths:
-        assert m["properties"][path] == {**before["properties"][path], "doc_values": False}
+        assert m["properties"][path] == {**before["properties"][path], **change}
     others = {k: v for k, v in m["properties"].items() if k not in paths}
     assert others == {k: v for k, v in before["properties"].items() if k not in paths}
