@@ -110,20 +110,6 @@ def _without(*paths: str) -> Callable[[Body], Body]:
     return drop
 
 
-def _attributes_without(*keys: str) -> Callable[[Body], Body]:
-    def drop(body: Body) -> Body:
-        out = copy.deepcopy(body)
-        attributes = out.get("attributes")
-        if attributes:
-            for key in keys:
-                attributes.pop(key, None)
-            if not attributes:
-                del out["attributes"]
-        return out
-
-    return drop
-
-
 def _with_ingested(body: Body) -> Body:
     out = copy.deepcopy(body)
     out.setdefault("event", {})["ingested"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
@@ -177,13 +163,22 @@ def _compose_kept(body: Body) -> Body:
     return out
 
 
-def _without_label(key: str) -> Callable[[Body], Body]:
+def _keys_without(path: str, *keys: str) -> Callable[[Body], Body]:
+    """The object-valued field at `path` (`attributes`, `container.labels`) without
+    `keys`; left out when nothing else is in it."""
+    *parents, last = path.split(".")
+
     def drop(body: Body) -> Body:
         out = copy.deepcopy(body)
-        labels = out["container"].get("labels", {})
-        labels.pop(key, None)
-        if not labels:
-            out["container"].pop("labels", None)
+        node = out
+        for part in parents:
+            node = node[part]
+        found = node.get(last)
+        if isinstance(found, dict):
+            for key in keys:
+                found.pop(key, None)
+            if not found:
+                del node[last]
         return out
 
     return drop
@@ -341,7 +336,7 @@ VARIANTS: dict[str, Variant] = {
     ),
     "labels-no-service": Variant(
         "container.labels without com.docker.compose.service (service.name has it)",
-        body=_without_label("com.docker.compose.service"),
+        body=_keys_without("container.labels", "com.docker.compose.service"),
     ),
     "no-attributes": Variant("no attributes (the parsed keys)", body=_without("attributes")),
     "const-small-dv": Variant(
@@ -376,11 +371,11 @@ VARIANTS: dict[str, Variant] = {
     ),
     "attrs-no-time": Variant(
         "attributes without the line's own time (ts, time, @timestamp)",
-        body=_attributes_without("ts", "time", "@timestamp"),
+        body=_keys_without("attributes", "ts", "time", "@timestamp"),
     ),
     "attrs-no-unique": Variant(
         "attributes without the line's own time, request_id and user_id",
-        body=_attributes_without("ts", "time", "@timestamp", "request_id", "user_id"),
+        body=_keys_without("attributes", "ts", "time", "@timestamp", "request_id", "user_id"),
     ),
     "attrs-dynamic": Variant(
         "attributes: one keyword per key (dynamic mapping), not one flattened field",

@@ -123,6 +123,19 @@ def test_a_variant_without_some_attributes_drops_only_those_and_an_emptied_objec
     assert drop({"message": "m"}) == {"message": "m"}
 
 
+def test_a_variant_without_a_label_drops_it_from_the_nested_labels_and_keeps_the_rest() -> None:
+    drop = doc_cost.VARIANTS["labels-no-service"].body
+    assert drop is not None
+    service = "com.docker.compose.service"
+    body = {"container": {"name": "web", "labels": {service: "web", "team": "a"}}}
+    assert drop(body) == {"container": {"name": "web", "labels": {"team": "a"}}}
+    assert body["container"]["labels"] == {service: "web", "team": "a"}  # a copy
+    assert drop({"container": {"name": "web", "labels": {service: "web"}}}) == {
+        "container": {"name": "web"}
+    }
+    assert drop({"container": {"name": "web"}}) == {"container": {"name": "web"}}
+
+
 def test_the_dynamic_attributes_variant_maps_each_key_as_a_keyword_before_the_catch_all() -> None:
     remap = doc_cost.VARIANTS["attrs-dynamic"].mappings
     assert remap is not None
