@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -37,12 +38,34 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# An Elasticsearch time value as index settings take it, or -1.
+TIME_VALUE = re.compile(r"-1|\d+(?:\.\d+)?(?:nanos|micros|ms|s|m|h|d)")
+
+
 class IndexSettings(_Section):
     """Settings of the data streams' backing indices, applied by `setup`."""
 
     shards: int = Field(1, ge=1, le=64, description="Primary shards per backing index.")
     replicas: int = Field(0, ge=0, le=8, description="Replicas per shard.")
-    refresh_interval: str = Field("1s", description="How soon indexed lines become searchable.")
+    refresh_interval: str | None = Field(
+        None,
+        description="How often new lines are made searchable. Unset (the default): "
+        "Elasticsearch's own, every second while the stream is searched and not at all "
+        "while nobody searches it (a search then waits for the lines first). A time such "
+        "as 1s or 30s refreshes that often, searched or not; -1 never.",
+    )
+
+    @field_validator("refresh_interval", mode="before")
+    @classmethod
+    def _refresh_interval(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and value.strip() in ("", "default")):
+            return None
+        if isinstance(value, str) and TIME_VALUE.fullmatch(value.strip()):
+            return value.strip()
+        raise ValueError(
+            f"{value!r} is not a refresh interval: a number with a unit (500ms, 1s, 30s, 1m), "
+            "-1 for none, or leave it unset (or 'default') for Elasticsearch's default"
+        )
 
 
 class Routing(_Section):

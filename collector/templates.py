@@ -192,12 +192,21 @@ def mappings(
 def index_template(
     shards: int = 1,
     replicas: int = 0,
-    refresh_interval: str = "1s",
+    refresh_interval: str | None = None,
     fields: Mapping[str, str] | None = None,
     constant_keyword: bool = False,
 ) -> dict[str, Any]:
     """The body of `PUT _index_template/logpipe`; `fields` are the rules' typed fields;
-    `constant_keyword` whether the cluster has that type (see `PER_STREAM`)."""
+    `constant_keyword` whether the cluster has that type (see `PER_STREAM`).
+
+    Without a `refresh_interval` the backing indices keep Elasticsearch's default: a
+    refresh every second while the stream is searched, none while nobody searches it
+    for 30 s (a search then waits for the next refresh and sees every line indexed
+    before it). A refresh interval set on the index, even 1s, refreshes that often
+    whether anyone searches or not, at a cost per document (docs/documents.md)."""
+    settings: dict[str, Any] = {"number_of_shards": shards, "number_of_replicas": replicas}
+    if refresh_interval is not None:
+        settings["refresh_interval"] = refresh_interval
     return {
         "index_patterns": INDEX_PATTERNS,
         "priority": TEMPLATE_PRIORITY,
@@ -205,11 +214,7 @@ def index_template(
         "data_stream": {},
         "_meta": {"managed_by": "logpipe"},
         "template": {
-            "settings": {
-                "number_of_shards": shards,
-                "number_of_replicas": replicas,
-                "refresh_interval": refresh_interval,
-            },
+            "settings": settings,
             "mappings": mappings(fields, constant_keyword),
         },
     }

@@ -55,6 +55,8 @@ LATE_CHECK_MS = 1000
 # What the settle delay needs beyond the refresh interval: the bulk request and the
 # refresh itself (docs/read-api.md, "Order and guarantees").
 SETTLE_MARGIN = 0.5
+# Elasticsearch's refresh interval of an index that sets none, while it is searched.
+DEFAULT_REFRESH = "1s"
 _REFRESH = re.compile(r"(\d+(?:\.\d+)?)(nanos|micros|ms|s|m|h|d)")
 _REFRESH_UNITS = {"nanos": 1e-9, "micros": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -66,8 +68,11 @@ def refresh_seconds(interval: str) -> float | None:
     return float(match.group(1)) * _REFRESH_UNITS[match.group(2)] if match else None
 
 
-def settle_problem(settle: float, refresh_interval: str) -> str | None:
-    """Why tails would send lines out of arrival order with this settle delay, or None."""
+def settle_problem(settle: float, refresh_interval: str | None) -> str | None:
+    """Why tails would send lines out of arrival order with this settle delay, or None.
+    `refresh_interval` None is Elasticsearch's default: every second while searched, as
+    the shards are while a tail reads them."""
+    refresh_interval = refresh_interval or DEFAULT_REFRESH
     refresh = refresh_seconds(refresh_interval)
     if refresh is None or settle >= refresh + SETTLE_MARGIN:
         return None

@@ -56,6 +56,24 @@ def test_url_without_scheme_is_a_config_error(tmp_path: Path, command: list[str]
     assert "LOGPIPE_ES_URL: 'localhost:9200' is not an http:// or https:// URL" in line
 
 
+def test_refresh_interval_elasticsearch_would_refuse_is_a_config_error(tmp_path: Path) -> None:
+    """An index refresh interval without a unit is refused before setup sends it to
+    Elasticsearch, naming the variable and what it takes; YAML's `default` or an empty
+    value leave Elasticsearch's own."""
+    proc = run(
+        "collector", "setup", "--wait", "1", cwd=tmp_path, LOGPIPE_INDEX__REFRESH_INTERVAL="5"
+    )
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "LOGPIPE_INDEX__REFRESH_INTERVAL: '5' is not a refresh interval" in line
+    assert "(500ms, 1s, 30s, 1m)" in line
+    from collector.config import IndexSettings
+
+    assert IndexSettings(refresh_interval="default").refresh_interval is None
+    assert IndexSettings(refresh_interval=" 30s ").refresh_interval == "30s"
+    assert IndexSettings().refresh_interval is None
+
+
 def test_listen_port_taken_is_one_line(tmp_path: Path) -> None:
     """A listen port already in use stops serve with exit 2, naming LOGPIPE_LISTEN."""
     with socket.socket() as taken:

@@ -134,3 +134,16 @@ def test_the_probe_uses_constant_keyword_on_a_pattern_no_index_has() -> None:
     probe = probe_template()
     assert probe["template"]["mappings"]["properties"]["probe"] == {"type": "constant_keyword"}
     assert not set(probe["index_patterns"]) & set(index_template()["index_patterns"])
+
+
+def test_backing_indices_keep_elasticsearchs_refresh_unless_one_is_set() -> None:
+    """By default the template sets no refresh interval (Elasticsearch's own: shards
+    nobody searches skip their refreshes); a configured one is set as given."""
+    settings = index_template()["template"]["settings"]
+    assert settings == {"number_of_shards": 1, "number_of_replicas": 0}
+    explicit = index_template(shards=2, replicas=1, refresh_interval="5s")["template"]
+    assert explicit["settings"] == {
+        "number_of_shards": 2,
+        "number_of_replicas": 1,
+        "refresh_interval": "5s",
+    }

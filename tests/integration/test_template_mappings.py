@@ -4,6 +4,7 @@ filter and aggregate, on the real node, with the mapping `setup` chooses for it.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -15,7 +16,7 @@ from collector.read.search import _line
 from collector.shape import flat, nested
 from collector.sink import Sink
 from collector.templates import MAPPINGS, PER_STREAM
-from tests.conftest import ES_URL, node_has_constant_keyword
+from tests.conftest import ES_URL, node_has_constant_keyword, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -186,3 +187,35 @@ def test_documents_of_either_shape_read_the_same_across_the_upgrade(
         ]
     finally:
         es.options(ignore_status=404).indices.delete_index_template(name=f"logpipe-test-{tag}")
+
+
+def _shard(es: Elasticsearch, index: str) -> dict[str, Any]:
+    stats = es.indices.stats(index=index, metric="docs,refresh", level="shards").body
+    [(_, shards)] = stats["indices"].items()
+    [copy] = shards["shards"]["0"]
+    return dict(copy)
+
+
+def test_streams_nobody_searches_skip_refreshes_and_a_search_still_sees_every_line(
+    es: Elasticsearch, template: None
+) -> None:
+    """The backing indices keep Elasticsearch's refresh: a stream nobody searches is not
+    refreshed while lines arrive (the node's work saved), and the next search waits
+    for them and sees every one ("searchable within seconds" holds)."""
+    tag = "idle" + uuid.uuid4().hex[:6]
+    stream = f"logs-{tag}.keep_1d-default"
+    es.index(index=stream, document=_doc(tag, "1d", 0), op_type="create")
+    [(backing, settings)] = es.indices.get_settings(index=stream).body.items()
+    assert "refresh_interval" not in settings["settings"]["index"]
+    # Idle after 1 s instead of 30 s: only how long until idle, not what idle does.
+    es.indices.put_settings(index=backing, settings={"index.search.idle.after": "1s"})
+    wait_until(lambda: _shard(es, backing)["search_idle"], 30)
+    before = _shard(es, backing)
+    for n in range(1, 6):
+        es.index(index=stream, document=_doc(tag, "1d", n), op_type="create")
+    time.sleep(3)  # three refreshes of a stream that refreshes every second
+    idle = _shard(es, backing)
+    assert idle["search_idle"] is True
+    assert idle["docs"]["count"] == before["docs"]["count"] < 6, "refreshed while idle"
+    assert es.count(index=stream)["count"] == 6
+    assert _shard(es, backing)["docs"]["count"] == 6

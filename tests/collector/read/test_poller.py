@@ -85,6 +85,8 @@ def test_a_settle_delay_within_half_a_second_of_the_refresh_is_a_problem() -> No
     """1.5 s with the default 1 s refresh is fine; 1 s is not, nor 1.5 s with 5 s; the
     message says what to set."""
     assert settle_problem(1.5, "1s") is None
+    assert settle_problem(1.5, None) is None  # Elasticsearch's default: 1 s while searched
+    assert settle_problem(1.0, None) is not None
     assert settle_problem(1.2, "500ms") is None
     assert settle_problem(0.1, "-1") is None
     problem = settle_problem(1.0, "1s")
