@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from bench import ceiling, corpus, documents, procstat, report, services, summary
+from bench import ceiling, corpus, doc_cost, documents, procstat, report, services, summary
 from collector.wire import NDJSON
 
 
@@ -109,9 +109,15 @@ def load(collector: services.Child, port: int, token: str, args: argparse.Namesp
     gen.stdin.write("go\n")
     gen.stdin.flush()
     result = orjson.loads(gen.stdout.readline())
-    for window in watched.values():
-        window.stop()
+    for role, window in watched.items():
+        if role != "es" or not args.settle:
+            window.stop()
     requests = bulk_requests(port) - requests_before
+    if args.settle:  # the work the node left for later: the next search's refresh, merges
+        stream = f"logs-bench.coll{args.run}*"
+        services.refresh(stream)
+        doc_cost.wait_idle(services.es_pids(), stream)
+        watched["es"].stop()
     gen.wait(30)
     return Window(
         received=result["received"],
@@ -151,6 +157,10 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1, help="R + collector pairs, alternated")
     p.add_argument("--uvloop", action="store_true", help="run the collector on uvloop")
     p.add_argument("--collector-env", action="append", default=[], help="KEY=VALUE setting")
+    p.add_argument("--settle", action="store_true",
+                   help="count Elasticsearch's CPU past the load too: a refresh of the "
+                        "stream (what the next search does) and its merges until none has "
+                        "run for 2 s; without, only the load's own seconds")  # fmt: skip
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
     args.run = services.run_id()
@@ -184,7 +194,11 @@ def main() -> None:
          "collector settings: " + (", ".join(args.collector_env) or "defaults")
          + (", event loop: uvloop" if args.uvloop else ", event loop: asyncio"),
          "a record = one log line = one document (indexed); per-batch source lines "
-         "are not counted; peak RSS is the collector's since it started"],
+         "are not counted; peak RSS is the collector's since it started",
+         "ES CPU: " + ("from the load's start until a refresh of the run's stream (what "
+                       "the next search does) and no merge on it for 2 s"
+                       if args.settle else "the load's own seconds")
+         + "; the template as the measured commit's `setup` installs it"],
         args.append,
     )  # fmt: skip
 
