@@ -198,9 +198,9 @@ CONFIG = """\
 
 def install_template(index: str) -> None:
     """A template for a peer's index, with the settings logpipe's streams have (1 shard, 0
-    replicas, refresh every second): the index itself is made by the peer's first write,
-    as logpipe's data stream is by the collector's."""
-    settings = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+    replicas, Elasticsearch's own refresh): the index itself is made by the peer's first
+    write, as logpipe's data stream is by the collector's."""
+    settings = {"number_of_shards": 1, "number_of_replicas": 0}
     body = {"index_patterns": [index], "priority": 500, "template": {"settings": settings}}
     services.es("PUT", f"/_index_template/{index}", body)
 
