@@ -202,6 +202,14 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
         print("index template 'logpipe' installed for " + " ".join(INDEX_PATTERNS), file=sys.stderr)
         kind = "constant_keyword" if constant else "keyword (doc values only: no constant_keyword)"
         print(f"data_stream.* and event.dataset mapped as {kind}", file=sys.stderr)
+        refresh = config.index.refresh_interval
+        print(
+            f"backing indices refreshed every {refresh}, searched or not"
+            if refresh
+            else "backing indices refreshed as Elasticsearch's default: every second while "
+            "searched, not while nobody searches",
+            file=sys.stderr,
+        )
     url = args.kibana_url or config.kibana_url
     if url:
         kibana = KibanaSettings(

@@ -156,6 +156,7 @@ def test_serve_says_setup_is_missing_and_setup_is_idempotent(
     assert second.returncode == 0, second.stderr
     assert _template(private_es.client) == installed, "a second setup changes nothing"
     _check_template(installed, shards="1", refresh=None)  # Elasticsearch's own
+    assert "refreshed as Elasticsearch's default" in first.stderr
 
     wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
     status, answer, _ = http(url + PATH_LOGS, batch, token)
@@ -164,6 +165,7 @@ def test_serve_says_setup_is_missing_and_setup_is_idempotent(
     overridden = setup_command(private_es.url, index__shards="2", index__refresh_interval="5s")
     assert overridden.returncode == 0, overridden.stderr
     _check_template(_template(private_es.client), shards="2", refresh="5s")
+    assert "refreshed every 5s, searched or not" in overridden.stderr
     stream = "logs-setup.t" + uuid.uuid4().hex[:6] + ".keep_1d-default"
     private_es.client.index(
         index=stream, document={"@timestamp": 1, "message": "m"}, op_type="create"
