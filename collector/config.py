@@ -38,8 +38,8 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# An Elasticsearch time value as index settings take it, or -1.
-TIME_VALUE = re.compile(r"-1|\d+(?:\.\d+)?(?:nanos|micros|ms|s|m|h|d)")
+# An Elasticsearch time value as index settings take it (number, unit), or -1.
+TIME_VALUE = re.compile(r"-1|(\d+(?:\.\d+)?)(nanos|micros|ms|s|m|h|d)")
 
 
 class IndexSettings(_Section):
@@ -58,10 +58,11 @@ class IndexSettings(_Section):
     @field_validator("refresh_interval", mode="before")
     @classmethod
     def _refresh_interval(cls, value: object) -> object:
-        if value is None or (isinstance(value, str) and value.strip() in ("", "default")):
+        text = value.strip() if isinstance(value, str) else value
+        if text in (None, "", "default"):
             return None
-        if isinstance(value, str) and TIME_VALUE.fullmatch(value.strip()):
-            return value.strip()
+        if isinstance(text, str) and TIME_VALUE.fullmatch(text):
+            return text
         raise ValueError(
             f"{value!r} is not a refresh interval: a number with a unit (500ms, 1s, 30s, 1m), "
             "-1 for none, or leave it unset (or 'default') for Elasticsearch's default"

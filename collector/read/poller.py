@@ -28,11 +28,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import re
 import time
 from dataclasses import dataclass
 
 from collector import metrics
+from collector.config import TIME_VALUE
 from collector.errors import CollectorError
 from collector.read import cursor
 from collector.read.cursor import TAIL_KEY, Position
@@ -57,15 +57,14 @@ LATE_CHECK_MS = 1000
 SETTLE_MARGIN = 0.5
 # Elasticsearch's refresh interval of an index that sets none, while it is searched.
 DEFAULT_REFRESH = "1s"
-_REFRESH = re.compile(r"(\d+(?:\.\d+)?)(nanos|micros|ms|s|m|h|d)")
 _REFRESH_UNITS = {"nanos": 1e-9, "micros": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def refresh_seconds(interval: str) -> float | None:
     """Seconds of an index refresh interval (``1s``, ``500ms``); None for ``-1`` (no
     periodic refresh) or a text Elasticsearch would not read either."""
-    match = _REFRESH.fullmatch(interval.strip())
-    return float(match.group(1)) * _REFRESH_UNITS[match.group(2)] if match else None
+    match = TIME_VALUE.fullmatch(interval.strip())
+    return float(match.group(1)) * _REFRESH_UNITS[match.group(2)] if match and match[1] else None
 
 
 def settle_problem(settle: float, refresh_interval: str | None) -> str | None:
