@@ -4,9 +4,8 @@ logspout (follows the Docker Engine API like logpipe's shipper, ships raw lines 
 into a sink here that counts them; it has no Elasticsearch output).
 
 Neither is part of logpipe or installed by it. The benchmarks look for prebuilt binaries
-in an optional peers directory (``--peers-dir`` or ``LOGPIPE_BENCH_PEERS``; by default
-``shared/peers`` beside the checkout, if there), in it or in its ``bin/``, then on PATH,
-and skip a peer that is in neither place.
+in an optional peers directory (``--peers-dir`` or ``LOGPIPE_BENCH_PEERS``), in it or
+in its ``bin/``, then on PATH, and skip a peer that is in neither place.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import threading
 import urllib.error
 from dataclasses import dataclass
@@ -40,23 +38,8 @@ class Found:
         )
 
 
-def default_dirs() -> list[Path]:
-    """`shared/peers` beside this checkout and beside the repository's main checkout."""
-    common = subprocess.run(
-        ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
-        cwd=services.ROOT, capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
-    roots = [services.ROOT] + ([Path(common).parent] if common else [])
-    dirs: list[Path] = []
-    for root in roots:
-        candidate = root.resolve().parent / "shared" / "peers"
-        if candidate not in dirs:
-            dirs.append(candidate)
-    return dirs
-
-
 def find(peers_dir: str | None) -> Found:
-    """Look for fluent-bit and logspout: in the peers directory (given or default), then
+    """Look for fluent-bit and logspout: in the peers directory, if one is given, then
     on PATH. A directory given but missing is an error, since it was asked for."""
     given = peers_dir or os.environ.get("LOGPIPE_BENCH_PEERS")
     if given and not Path(given).is_dir():
@@ -64,7 +47,7 @@ def find(peers_dir: str | None) -> Found:
             f"peers directory {given!r} does not exist: give a directory holding fluent-bit "
             "and logspout (or bin/ with them) with --peers-dir or LOGPIPE_BENCH_PEERS"
         )
-    dirs = [Path(given)] if given else default_dirs()
+    dirs = [Path(given)] if given else []
     binaries: dict[str, Path | None] = {}
     origin: dict[str, str] = {}
     for name in (FLUENT_BIT, LOGSPOUT):
@@ -80,8 +63,11 @@ def _locate(name: str, dirs: list[Path]) -> tuple[Path | None, str]:
     on_path = shutil.which(name)
     if on_path:
         return Path(on_path), "PATH"
-    looked = ", ".join(str(d) for d in dirs)
-    return None, f"MISSING (not in {looked} nor on PATH): its rows are skipped"
+    looked = "".join(f"in {d} nor " for d in dirs)
+    return None, (
+        f"MISSING (not {looked}on PATH; --peers-dir or LOGPIPE_BENCH_PEERS names a "
+        "directory of them): its rows are skipped"
+    )
 
 
 class LineSink:

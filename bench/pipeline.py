@@ -311,8 +311,7 @@ def main() -> None:
     p.add_argument(
         "--peers-dir",
         help="optional directory of prebuilt peer binaries (logspout or bin/logspout); "
-        "default $LOGPIPE_BENCH_PEERS, else shared/peers beside the checkout if there; "
-        "then PATH",
+        "default $LOGPIPE_BENCH_PEERS; then PATH",
     )
     p.add_argument(
         "--shipper-env",

@@ -263,8 +263,7 @@ def main() -> None:
     p.add_argument(
         "--peers-dir",
         help="optional directory of prebuilt peer binaries (fluent-bit, logspout, or bin/ "
-        "with them); default $LOGPIPE_BENCH_PEERS, else shared/peers beside the checkout "
-        "if there; then PATH",
+        "with them); default $LOGPIPE_BENCH_PEERS; then PATH",
     )
     p.add_argument(
         "--only",
