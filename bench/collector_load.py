@@ -144,8 +144,8 @@ def row(w: Window, r: float) -> list[str]:
             ", ".join(f"{k}: {v}" for k, v in sorted(w.statuses.items()))]  # fmt: skip
 
 
-def main() -> None:
-    """Alternate R and the collector under load (--repeat times) and append the table."""
+def parser() -> argparse.ArgumentParser:
+    """The command line of this benchmark; other benchmarks take its defaults from it."""
     p = argparse.ArgumentParser(description=summary(__doc__))
     p.add_argument("--seconds", type=float, default=30, help="timed load (default 30)")
     p.add_argument("--connections", type=int, default=4, help="load generator connections")
@@ -162,7 +162,22 @@ def main() -> None:
                         "stream (what the next search does) and its merges until none has "
                         "run for 2 s; without, only the load's own seconds")  # fmt: skip
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
-    args = p.parse_args()
+    return p
+
+
+def options(run: str, **given: object) -> argparse.Namespace:
+    """The options of a load run with this benchmark's defaults, but for those `given`."""
+    args = parser().parse_args([])
+    unknown = set(given) - set(vars(args))
+    if unknown:
+        raise TypeError(f"not options of bench.collector_load: {sorted(unknown)}")
+    vars(args).update(given, run=run)
+    return args
+
+
+def main() -> None:
+    """Alternate R and the collector under load (--repeat times) and append the table."""
+    args = parser().parse_args()
     args.run = services.run_id()
     services.install_template()
     token = uuid.uuid4().hex

@@ -74,9 +74,7 @@ def profile_collector(args: argparse.Namespace, out: Path) -> None:
     collector = services.start_collector(folder, port, token, f"bench.prof{run}", wrap=py_spy(out))
     try:
         collector_load.warm_up(port, token, run)
-        load = argparse.Namespace(
-            seconds=args.seconds, connections=4, batch_lines=args.batch_lines, rate=0.0, run=run
-        )
+        load = collector_load.options(run, seconds=args.seconds, batch_lines=args.batch_lines)
         w = collector_load.load(collector, port, token, load)
         print(f"collector took {w.indexed / w.elapsed:,.0f} docs/s under py-spy", file=sys.stderr)
     finally:

@@ -166,7 +166,7 @@ def measure_rsyslog(seconds: float) -> list[str]:
 def measure_collector(seconds: float) -> list[str]:
     """The same row for logpipe's collector (load generator, bench.collector_load)."""
     run = services.run_id()
-    args = argparse.Namespace(seconds=seconds, connections=4, batch_lines=5000, run=run)
+    args = collector_load.options(run, seconds=seconds)
     token = uuid.uuid4().hex
     port = services.free_port()
     folder = services.WORK / f"collector-{run}"

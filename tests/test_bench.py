@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
+import re
 
 import pytest
 
-from bench import doc_cost, es_profile, sidebyside
+from bench import collector_load, doc_cost, es_profile, sidebyside
 from collector import templates
 
 SAMPLE = """\
@@ -173,3 +175,16 @@ def test_flattened_fields_lose_what_the_variant_says_and_nothing_else(
         assert m["properties"][path] == {**before["properties"][path], **change}
     others = {k: v for k, v in m["properties"].items() if k not in paths}
     assert others == {k: v for k, v in before["properties"].items() if k not in paths}
+
+
+def test_a_load_run_built_elsewhere_has_every_option_the_load_reads() -> None:
+    # bench.profile and bench.rsyslog drive collector_load.load with options of their own;
+    # each attribute `load` reads must be there with the benchmark's own default
+    args = collector_load.options("r1", seconds=3.0)
+    source = inspect.getsource(collector_load.load) + inspect.getsource(collector_load.batches_for)
+    for name in set(re.findall(r"\bargs\.(\w+)", source)):
+        assert hasattr(args, name), name
+    assert (args.run, args.seconds, args.settle, args.rate) == ("r1", 3.0, False, 0)
+    assert args.batch_lines == 5000
+    with pytest.raises(TypeError, match="batch_size"):
+        collector_load.options("r1", batch_size=10)
