@@ -10,15 +10,23 @@ sink here that counts them). Per run: lines/s from the shipper's start until eve
 is in Elasticsearch (or counted by the sink), CPU-µs per line of every process involved,
 Elasticsearch CPU-µs per document until it is idle again, and peak RSS. Peers are
 prebuilt binaries from an optional peers directory or PATH (bench.peers); a missing
-one's rows are skipped. Usage:
+one's rows are skipped.
+
+``--live RATE`` measures steady operation instead: each shipper in turn follows idle
+containers of its own, which then print RATE lines/s together for ``--seconds``; every
+process's CPU is counted from the first printed line until the last one arrived
+(Elasticsearch's until it is idle again), the shippers' start left out. Usage:
     python -m bench.sidebyside [--containers 10] [--lines 36000] [--repeat 1]
-                               [--peers-dir DIR] [--append]
+                               [--peers-dir DIR] [--only NAMES] [--append]
+    python -m bench.sidebyside --live 5000 [--seconds 60] [--containers 10] [--repeat 1]
+                               [--peers-dir DIR] [--only NAMES] [--append]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -45,6 +53,7 @@ IDLE_WINDOW = 2.0  # Elasticsearch is idle when it used little CPU over this man
 IDLE_FLOOR = 0.10  # cores: below this it counts as idle whatever it did before the run
 IDLE_CAP = 60.0  # seconds after the last line when the wait for idle gives up
 BASELINE = 3.0  # seconds of Elasticsearch's CPU measured before each run
+ATTACH = 5.0  # live: seconds a shipper gets to start and attach before the printing
 OWN = ("shipper", "collector")  # a shipper's own processes (the peers have no collector)
 
 
@@ -62,6 +71,7 @@ class Result:
     idle_after: float | None = None  # seconds from the last line until ES was idle
     docs: int | None = None  # searchable in its index afterwards (None: no ES output)
     load: float = 0.0  # the 1-minute load average when the run started
+    caught_up: float | None = None  # live: seconds from the printing's end to the last line
 
     def per_line(self, *roles: str) -> float:
         """CPU-µs per line arrived of the given roles together."""
@@ -111,6 +121,59 @@ def measure(ship: Shipper, ctx: Context, round_: int) -> Result:
     sampled = peaks.stop()
     out.rss["dockerd"], out.rss["elasticsearch"] = sampled["dockerd"], sampled["elasticsearch"]
     return out
+
+
+def measure_live(
+    ship: Shipper, ctx: Context, fleet: containers.Fleet, rate: float, seconds: float, round_: int
+) -> Result:
+    """The shipper follows idle containers, which then print at `rate` lines/s for
+    `seconds`: what every process spent from the first printed line until the last one
+    arrived (Elasticsearch until idle again), the shipper's start left out."""
+    out = Result(ship.name, round_, 0, load=os.getloadavg()[0])
+    threshold = max(IDLE_FLOOR, 1.5 * es_rate(BASELINE)) if ship.index else 0.0
+    running = ship.prepare()
+    own = ship.launch()
+    time.sleep(ATTACH)
+    shared = {"dockerd": services.dockerd_pids(), "elasticsearch": services.es_pids()}
+    pids = {**running, **own, **shared}
+    windows = {role: procstat.CpuWindow(p) for role, p in pids.items()}
+    peaks = procstat.Peaks(pids)
+    chunks, _ = fleet.rate_set(rate)
+    for w in windows.values():
+        w.start()
+    began = time.monotonic()
+    try:
+        fleet.control(chunks)
+        time.sleep(seconds)
+        fleet.control("idle")
+        out.total = printed_in_the_end(fleet)
+        printing_ended = time.monotonic()
+        out.arrived = wait_arrived(ship, out.total, own, began)
+        out.seconds = time.monotonic() - began
+        out.caught_up = out.seconds - (printing_ended - began) if out.arrived >= out.total else None
+        for role in [*running, *own, "dockerd"]:
+            out.cpu[role] = windows[role].stop()
+        out.rss = {role: max(procstat.peak_rss_mb(p) for p in pids[role]) for role in own}
+        out.rss |= {role: procstat.peak_rss_mb(p[0]) for role, p in running.items()}
+    finally:
+        ship.stop()
+    if ship.index:
+        out.idle_after = wait_idle(ship.index, threshold, began + out.seconds)
+        out.cpu["elasticsearch"] = windows["elasticsearch"].stop()
+        services.refresh(ship.index)
+        out.docs = services.count(ship.index)
+    sampled = peaks.stop()
+    out.rss["dockerd"], out.rss["elasticsearch"] = sampled["dockerd"], sampled["elasticsearch"]
+    return out
+
+
+def printed_in_the_end(fleet: containers.Fleet) -> int:
+    """Lines the fleet printed, once the count stops growing (a tick may be under way)."""
+    last = -1
+    while (now := fleet.printed()) != last:
+        last = now
+        time.sleep(2 * fleet.tick)
+    return last
 
 
 def _cpu(pid: int) -> float:
@@ -163,10 +226,11 @@ def wait_idle(index: str, threshold: float, last_line: float) -> float | None:
     return None
 
 
-def row(r: Result) -> list[str]:
-    """One table row."""
+def row(r: Result, live: bool = False) -> list[str]:
+    """One table row (live: with how long the last lines took after the printing)."""
     es = r.docs is not None
     logpipe = r.shipper == LOGPIPE
+    caught_up = f"{r.caught_up:.1f}" if r.caught_up is not None else "never"
     return [
         r.shipper,
         str(r.round),
@@ -184,6 +248,7 @@ def row(r: Result) -> list[str]:
         f"{r.rss['shipper']:.0f}" + (f" / {r.rss['collector']:.0f}" if logpipe else ""),
         f"{r.rss['dockerd']:.0f} / {r.rss['elasticsearch']:.0f}",
         _docs(r),
+        *([caught_up] if live else []),
     ]
 
 
@@ -204,6 +269,7 @@ HEADER = [
     "ES CPU-µs/doc", "ES idle after last line, s", "all processes CPU-µs/line",
     "peak RSS MB shipper (/ collector)", "peak RSS MB dockerd / ES", "docs searchable after",
 ]  # fmt: skip
+LIVE_HEADER = [*HEADER, "last line arrived, s after the printing ended"]
 
 
 def median(results: list[Result], shipper: str, value: Callable[[Result], float]) -> float | None:
@@ -212,8 +278,9 @@ def median(results: list[Result], shipper: str, value: Callable[[Result], float]
     return statistics.median(values) if values else None
 
 
-def ratios(results: list[Result]) -> list[str]:
-    """logpipe against Fluent Bit and its shipper against logspout (medians of rounds)."""
+def ratios(results: list[Result], live: bool = False) -> list[str]:
+    """logpipe against Fluent Bit and its shipper against logspout (medians of rounds);
+    live, without lines/s (the containers set the pace)."""
     notes = []
 
     def ratio(a: str, b: str, value: Callable[[Result], float]) -> str:
@@ -230,10 +297,11 @@ def ratios(results: list[Result]) -> list[str]:
         return r.per_line(*OWN, "dockerd")
 
     if any(r.shipper == FLUENT_BIT for r in results):
+        pace = "" if live else "lines/s " + ratio(LOGPIPE, FLUENT_BIT, lambda r: r.rate) + ", "
         notes.append(
-            "logpipe / Fluent Bit: lines/s "
-            + ratio(LOGPIPE, FLUENT_BIT, lambda r: r.rate)
-            + ", ES CPU per doc "
+            "logpipe / Fluent Bit: "
+            + pace
+            + "ES CPU per doc "
             + ratio(LOGPIPE, FLUENT_BIT, es)
             + ", own CPU per line (shipper + collector / fluent-bit) "
             + ratio(LOGPIPE, FLUENT_BIT, own)
@@ -246,8 +314,7 @@ def ratios(results: list[Result]) -> list[str]:
             + ratio(LOGPIPE, LOGSPOUT, lambda r: r.per_line("shipper"))
             + ", with dockerd's each "
             + ratio(LOGPIPE, LOGSPOUT, lambda r: r.per_line("shipper", "dockerd"))
-            + ", lines/s "
-            + ratio(LOGPIPE, LOGSPOUT, lambda r: r.rate)
+            + ("" if live else ", lines/s " + ratio(LOGPIPE, LOGSPOUT, lambda r: r.rate))
         )
     return notes
 
@@ -271,8 +338,22 @@ def main() -> None:
         help="comma-separated shippers to run: logpipe, fluent-bit, logspout (default: every "
         "one found)",
     )
+    p.add_argument(
+        "--live",
+        type=_rate,
+        metavar="LINES_PER_S",
+        help="instead of draining finished logs, each shipper follows idle containers that "
+        "then print this many lines/s together for --seconds (what a cluster costs in steady "
+        "operation); --lines is not used",
+    )
+    p.add_argument(
+        "--seconds", type=_rate, help="with --live: how long the containers print (default 60)"
+    )
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
+    if args.seconds is not None and args.live is None:
+        p.error("--seconds is the length of a --live run; give --live too")
+    args.seconds = args.seconds or 60.0
     found = peers.find(args.peers_dir)
     print("peers:\n" + found.describe(), file=sys.stderr)
     wanted = args.only or list(RUNS)
@@ -291,6 +372,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
     return value
 
 
@@ -314,6 +405,9 @@ def run_rounds(
     results: list[Result] = []
     made: list[Shipper] = []
     try:
+        if args.live:
+            mean_bytes = live_rounds(args, found, shippers, client, run, results, made)
+            return results, mean_bytes
         made_containers, mean_bytes = containers.finished(
             client, run, args.containers, args.lines, folder / "c"
         )
@@ -334,6 +428,35 @@ def run_rounds(
     return results, mean_bytes
 
 
+def live_rounds(
+    args: argparse.Namespace,
+    found: peers.Found,
+    shippers: list[str],
+    client: docker.DockerClient,
+    run: str,
+    results: list[Result],
+    made: list[Shipper],
+) -> float:
+    """Each shipper in turn follows a fleet of its own (so it sees no other's lines);
+    the mean bytes of the fleet's lines."""
+    mean_bytes = 0.0
+    for k in range(args.repeat):
+        for name in shippers[k % len(shippers) :] + shippers[: k % len(shippers)]:
+            turn = f"{run}r{k}{len(made)}"
+            fleet = containers.Fleet(client, turn, args.containers, services.WORK / f"live-{turn}")
+            mean_bytes = sum(len(t) for t in fleet.lines) / len(fleet.lines)
+            try:
+                fleet.start()
+                ctx = Context(turn, fleet.folder, fleet.containers, 0, found.binaries)
+                made.append(RUNS[name](ctx, turn))
+                results.append(measure_live(made[-1], ctx, fleet, args.live, args.seconds, k + 1))
+            finally:
+                fleet.remove()
+                shutil.rmtree(fleet.folder, ignore_errors=True)
+            print(report.table(LIVE_HEADER, [row(results[-1], True)]), file=sys.stderr)
+    return mean_bytes
+
+
 def publish(
     args: argparse.Namespace,
     found: peers.Found,
@@ -343,36 +466,23 @@ def publish(
 ) -> None:
     """The table, the ratios and how it was measured."""
     missing = [n for n, b in found.binaries.items() if b is None]
-    tick, lines = os.sysconf("SC_CLK_TCK"), args.containers * args.lines
+    live = args.live is not None
     notes = [
-        *ratios(results),
-        f"{args.containers} containers x {args.lines:,} corpus lines (mean {mean_bytes:.0f} "
-        "bytes), all printed into dockerd's json-file logs before any shipper starts; the "
-        "containers then sleep, so each shipper reads the same finished logs from their "
-        f"start; {args.repeat} round(s), order {' -> '.join(shippers)}, each round starting "
-        "with the next one",
-        "seconds = from just before the shipper's process starts (logpipe's collector is "
-        "already up) until Elasticsearch's indexing stats of its index (primaries' "
-        f"index_total, no refresh forced) reach every line (polled every {ES_POLL} s), or "
-        f"the sink counted every line (logspout; every {SINK_POLL} s)",
-        "CPU = utime + stime from /proc: the shipper's own process from its start, the "
-        "collector and dockerd from the start, until the last line; Elasticsearch from the "
-        f"start until idle again (merges included): idle = over the last {IDLE_WINDOW:.0f} s "
-        f"it used at most max({IDLE_FLOOR} core, 1.5 x its rate in the {BASELINE:.0f} s "
-        "before the run) and no merge runs in the run's index (at most "
-        f"{IDLE_CAP:.0f} s); other people's requests to the node count too",
+        *ratios(results, live),
+        *(_live_notes if live else _drain_notes)(args, mean_bytes, shippers),
+    ]
+    tick = os.sysconf("SC_CLK_TCK")
+    lines = min((r.total for r in results if r.total), default=args.containers * args.lines)
+    notes += [
+        f"idle = over the last {IDLE_WINDOW:.0f} s Elasticsearch used at most max({IDLE_FLOOR} "
+        f"core, 1.5 x its rate in the {BASELINE:.0f} s before the run) and no merge runs in "
+        f"the run's index (at most {IDLE_CAP:.0f} s); other people's requests to the node "
+        "count too",
         "own = shipper + collector for logpipe, the one process for the peers; all "
-        "processes = own + dockerd + Elasticsearch. A shipper's CPU includes its start "
-        "(for logpipe's shipper, Python's imports), which weighs on small runs; /proc "
-        f"counts in ticks of {1000 / tick:.0f} ms, {1e6 / tick / lines:.2f} µs per line here",
+        "processes = own + dockerd + Elasticsearch; /proc counts in ticks of "
+        f"{1000 / tick:.0f} ms, {1e6 / tick / max(lines, 1):.2f} µs per line here",
         "peak RSS: VmHWM of the processes the run started (and the collector); dockerd and "
         "Elasticsearch: highest VmRSS sampled every 0.25 s during the run",
-        "Fluent Bit reads the json-file logs itself (no dockerd work for it) and indexes the "
-        "raw line (log, stream, time; dynamic mapping); logpipe reads the backlog from the "
-        "json-file logs too where it can see them (since `390bd5d`; before, through dockerd), "
-        "then the log's end through dockerd, and indexes a parsed ECS document; logspout "
-        "reads through dockerd and ships raw lines to a counting TCP sink (it has no "
-        "Elasticsearch output)",
         "peers: "
         + "; ".join(
             # Where it was found, not the path: the table says nothing about this machine.
@@ -382,14 +492,74 @@ def publish(
     ]
     if missing:
         print(f"skipped (not found): {', '.join(missing)}", file=sys.stderr)
+    if live:
+        title = (
+            f"Live side by side with Fluent Bit and logspout ({args.live:,.0f} lines/s, each "
+            "shipper in turn)"
+        )
+    else:
+        title = (
+            "Side by side with Fluent Bit and logspout (same containers, same node, one after "
+            "the other)"
+        )
     report.publish(
-        "Side by side with Fluent Bit and logspout (same containers, same node, one after "
-        "the other)",
-        HEADER,
-        [row(r) for r in results],
+        title,
+        LIVE_HEADER if live else HEADER,
+        [row(r, live) for r in results],
         notes,
         args.append,
         section="Side by side with Fluent Bit and logspout",
+    )
+
+
+def _drain_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str]) -> list[str]:
+    return [
+        f"{args.containers} containers x {args.lines:,} corpus lines (mean {mean_bytes:.0f} "
+        "bytes), all printed into dockerd's json-file logs before any shipper starts; the "
+        "containers then sleep, so each shipper reads the same finished logs from their "
+        f"start; {_order(args, shippers)}",
+        "seconds = from just before the shipper's process starts (logpipe's collector is "
+        "already up) until Elasticsearch's indexing stats of its index (primaries' "
+        f"index_total, no refresh forced) reach every line (polled every {ES_POLL} s), or "
+        f"the sink counted every line (logspout; every {SINK_POLL} s)",
+        "CPU = utime + stime from /proc: the shipper's own process from its start (for "
+        "logpipe's shipper, Python's imports too, which weigh on small runs), the collector "
+        "and dockerd from the start, until the last line; Elasticsearch from the start until "
+        "idle again (merges included)",
+        "Fluent Bit reads the json-file logs itself (no dockerd work for it) and indexes the "
+        "raw line (log, stream, time; dynamic mapping); logpipe reads the backlog from the "
+        "json-file logs too where it can see them (since `390bd5d`; before, through dockerd), "
+        "then the log's end through dockerd, and indexes a parsed ECS document; logspout "
+        "reads through dockerd and ships raw lines to a counting TCP sink (it has no "
+        "Elasticsearch output)",
+    ]
+
+
+def _live_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str]) -> list[str]:
+    return [
+        f"live: for each shipper, {args.containers} busybox containers of its own start idle; "
+        f"the shipper starts and gets {ATTACH:.0f} s to attach; then the containers print "
+        f"corpus lines (mean {mean_bytes:.0f} bytes) at {args.live:,.0f} lines/s together for "
+        f"{args.seconds:.0f} s, a chunk every {containers.TICK} s; {_order(args, shippers)}",
+        "seconds = from the first printed line until Elasticsearch's indexing stats of the "
+        "shipper's index (primaries' index_total, no refresh forced) reach every printed "
+        f"line (polled every {ES_POLL} s), or the sink counted every line (logspout; every "
+        f"{SINK_POLL} s): lines/s is the containers' pace",
+        "CPU = utime + stime from /proc of every process from the first printed line (the "
+        "shippers' start left out) until the last line arrived; Elasticsearch until idle "
+        "again (merges included)",
+        "Fluent Bit tails the json-file logs itself (no dockerd work for it) and indexes the "
+        "raw line (log, stream, time; dynamic mapping); logpipe follows each container "
+        "through dockerd (the json-file logs are empty when it attaches) and indexes a "
+        "parsed ECS document; logspout follows through dockerd and ships raw lines to a "
+        "counting TCP sink (it has no Elasticsearch output)",
+    ]
+
+
+def _order(args: argparse.Namespace, shippers: list[str]) -> str:
+    return (
+        f"{args.repeat} round(s), order {' -> '.join(shippers)}, each round starting with the "
+        "next one"
     )
 
 

@@ -188,3 +188,45 @@ def test_a_load_run_built_elsewhere_has_every_option_the_load_reads() -> None:
     assert args.batch_lines == 5000
     with pytest.raises(TypeError, match="batch_size"):
         collector_load.options("r1", batch_size=10)
+
+
+def _result(shipper: str, es_cpu: float, caught_up: float | None = 0.4) -> sidebyside.Result:
+    r = sidebyside.Result(shipper, 1, 1000, arrived=1000, seconds=2.0, load=0.5)
+    r.cpu = {"shipper": 0.01, "collector": 0.01, "dockerd": 0.02, "elasticsearch": es_cpu}
+    r.rss = {"shipper": 60, "collector": 80, "dockerd": 90, "elasticsearch": 1400}
+    r.docs, r.idle_after, r.caught_up = 1000, 2.1, caught_up
+    return r
+
+
+def test_a_live_row_says_when_its_last_line_came_and_a_drain_row_does_not() -> None:
+    live = sidebyside.row(_result(sidebyside.LOGPIPE, 0.05), live=True)
+    assert len(live) == len(sidebyside.LIVE_HEADER) == len(sidebyside.HEADER) + 1
+    assert live[-1] == "0.4"
+    assert live[10] == "50.0"  # ES CPU-µs per document
+    assert sidebyside.row(_result(sidebyside.LOGPIPE, 0.05, None), live=True)[-1] == "never"
+    assert len(sidebyside.row(_result(sidebyside.LOGPIPE, 0.05))) == len(sidebyside.HEADER)
+
+
+def test_live_ratios_leave_out_lines_per_second_which_the_containers_set() -> None:
+    results = [_result(sidebyside.LOGPIPE, 0.04), _result(sidebyside.FLUENT_BIT, 0.05)]
+    live = sidebyside.ratios(results, live=True)[0]
+    assert "lines/s" not in live
+    assert "ES CPU per doc **0.80**" in live
+    assert "lines/s **1.00**" in sidebyside.ratios(results)[0]
+
+
+@pytest.mark.parametrize("given", ["0", "-5", "soon", "nan"])
+def test_a_live_rate_or_length_must_be_a_number_above_zero(given: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="above 0"):
+        sidebyside._rate(given)
+    assert sidebyside._rate("2500") == 2500.0
+
+
+def test_a_live_length_without_live_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", ["sidebyside", "--seconds", "5"])
+    with pytest.raises(SystemExit) as exited:
+        sidebyside.main()
+    assert exited.value.code == 2
+    assert "give --live too" in capsys.readouterr().err
