@@ -18,8 +18,9 @@ process's CPU is counted from the first printed line until the last one arrived
 (Elasticsearch's until it is idle again), the shippers' start left out. Usage:
     python -m bench.sidebyside [--containers 10] [--lines 36000] [--repeat 1]
                                [--peers-dir DIR] [--only NAMES] [--append]
-    python -m bench.sidebyside --live 5000 [--seconds 60] [--containers 10] [--repeat 1]
-                               [--peers-dir DIR] [--only NAMES] [--append]
+    python -m bench.sidebyside --live 5000 [--seconds 60] [--search-every SECONDS]
+                               [--containers 10] [--repeat 1] [--peers-dir DIR]
+                               [--only NAMES] [--append]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 import shutil
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,12 +125,50 @@ def measure(ship: Shipper, ctx: Context, round_: int) -> Result:
     return out
 
 
+class Searches:
+    """A count of the shipper's index every `every` seconds while the run lasts, as a
+    dashboard refreshing itself would make: the index is searched, so Elasticsearch keeps
+    refreshing it every second instead of letting it go search-idle after 30 s."""
+
+    def __init__(self, index: str | None, every: float | None) -> None:
+        self.index, self.every = index, every
+        self.made = self.failed = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Searches:
+        if self.index and self.every:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def _run(self) -> None:
+        assert self.index is not None
+        assert self.every is not None
+        while not self.done.wait(self.every):
+            try:
+                services.count(self.index)
+                self.made += 1
+            except (OSError, ValueError) as exc:  # urllib's errors are OSErrors
+                self.failed += 1
+                print(f"a count of {self.index} failed: {exc}", file=sys.stderr)
+
+
 def measure_live(
-    ship: Shipper, ctx: Context, fleet: containers.Fleet, rate: float, seconds: float, round_: int
+    ship: Shipper,
+    ctx: Context,
+    fleet: containers.Fleet,
+    args: argparse.Namespace,
+    round_: int,
 ) -> Result:
-    """The shipper follows idle containers, which then print at `rate` lines/s for
-    `seconds`: what every process spent from the first printed line until the last one
-    arrived (Elasticsearch until idle again), the shipper's start left out."""
+    """The shipper follows idle containers, which then print at `args.live` lines/s for
+    `args.seconds` (its index counted every `args.search_every` seconds, if given): what
+    every process spent from the first printed line until the last one arrived
+    (Elasticsearch until idle again), the shipper's start left out."""
     out = Result(ship.name, round_, 0, load=os.getloadavg()[0])
     threshold = max(IDLE_FLOOR, 1.5 * es_rate(BASELINE)) if ship.index else 0.0
     running = ship.prepare()
@@ -138,18 +178,19 @@ def measure_live(
     pids = {**running, **own, **shared}
     windows = {role: procstat.CpuWindow(p) for role, p in pids.items()}
     peaks = procstat.Peaks(pids)
-    chunks, _ = fleet.rate_set(rate)
+    chunks, _ = fleet.rate_set(args.live)
     for w in windows.values():
         w.start()
     began = time.monotonic()
     try:
-        fleet.control(chunks)
-        time.sleep(seconds)
-        fleet.control("idle")
-        out.total = printed_in_the_end(fleet)
-        printing_ended = time.monotonic()
-        out.arrived = wait_arrived(ship, out.total, own, began)
-        out.seconds = time.monotonic() - began
+        with Searches(ship.index, args.search_every):
+            fleet.control(chunks)
+            time.sleep(args.seconds)
+            fleet.control("idle")
+            out.total = printed_in_the_end(fleet)
+            printing_ended = time.monotonic()
+            out.arrived = wait_arrived(ship, out.total, own, began)
+            out.seconds = time.monotonic() - began
         out.caught_up = out.seconds - (printing_ended - began) if out.arrived >= out.total else None
         for role in [*running, *own, "dockerd"]:
             out.cpu[role] = windows[role].stop()
@@ -349,10 +390,18 @@ def main() -> None:
     p.add_argument(
         "--seconds", type=_rate, help="with --live: how long the containers print (default 60)"
     )
+    p.add_argument(
+        "--search-every",
+        type=_rate,
+        metavar="SECONDS",
+        help="with --live: count each shipper's index this often while it runs, as a "
+        "dashboard that refreshes itself does (a searched index is refreshed every second; "
+        "one nobody searches goes search-idle after 30 s)",
+    )
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
-    if args.seconds is not None and args.live is None:
-        p.error("--seconds is the length of a --live run; give --live too")
+    if args.live is None and (args.seconds is not None or args.search_every is not None):
+        p.error("--seconds and --search-every are options of a --live run; give --live too")
     args.seconds = args.seconds or 60.0
     found = peers.find(args.peers_dir)
     print("peers:\n" + found.describe(), file=sys.stderr)
@@ -449,7 +498,7 @@ def live_rounds(
                 fleet.start()
                 ctx = Context(turn, fleet.folder, fleet.containers, 0, found.binaries)
                 made.append(RUNS[name](ctx, turn))
-                results.append(measure_live(made[-1], ctx, fleet, args.live, args.seconds, k + 1))
+                results.append(measure_live(made[-1], ctx, fleet, args, k + 1))
             finally:
                 fleet.remove()
                 shutil.rmtree(fleet.folder, ignore_errors=True)
@@ -493,9 +542,10 @@ def publish(
     if missing:
         print(f"skipped (not found): {', '.join(missing)}", file=sys.stderr)
     if live:
+        searched = f", searched every {args.search_every:g} s" if args.search_every else ""
         title = (
-            f"Live side by side with Fluent Bit and logspout ({args.live:,.0f} lines/s, each "
-            "shipper in turn)"
+            f"Live side by side with Fluent Bit and logspout ({args.live:,.0f} lines/s"
+            f"{searched}, each shipper in turn)"
         )
     else:
         title = (
@@ -540,7 +590,14 @@ def _live_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str]
         f"live: for each shipper, {args.containers} busybox containers of its own start idle; "
         f"the shipper starts and gets {ATTACH:.0f} s to attach; then the containers print "
         f"corpus lines (mean {mean_bytes:.0f} bytes) at {args.live:,.0f} lines/s together for "
-        f"{args.seconds:.0f} s, a chunk every {containers.TICK} s; {_order(args, shippers)}",
+        f"{args.seconds:.0f} s, a chunk every {containers.TICK} s; {_order(args, shippers)}; "
+        + (
+            f"each shipper's index counted every {args.search_every:g} s meanwhile (searched: "
+            "Elasticsearch refreshes it every second)"
+            if args.search_every
+            else "nobody searches the indices (Elasticsearch stops refreshing an index 30 s "
+            "after its last search, or its creation)"
+        ),
         "seconds = from the first printed line until Elasticsearch's indexing stats of the "
         "shipper's index (primaries' index_total, no refresh forced) reach every printed "
         f"line (polled every {ES_POLL} s), or the sink counted every line (logspout; every "

@@ -8,6 +8,7 @@ import argparse
 import copy
 import inspect
 import re
+import time
 
 import pytest
 
@@ -230,3 +231,22 @@ def test_a_live_length_without_live_is_refused(
         sidebyside.main()
     assert exited.value.code == 2
     assert "give --live too" in capsys.readouterr().err
+
+
+def test_searches_count_the_index_while_the_run_lasts_and_not_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counted: list[str] = []
+    monkeypatch.setattr(sidebyside.services, "count", lambda index: counted.append(index) or 0)
+    with sidebyside.Searches("bench-x", 0.01) as searches:
+        deadline = time.monotonic() + 5
+        while len(counted) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    after = len(counted)
+    time.sleep(0.05)
+    assert after >= 3
+    assert len(counted) == after == searches.made
+    assert set(counted) == {"bench-x"}
+    with sidebyside.Searches(None, 0.01), sidebyside.Searches("bench-x", None):
+        time.sleep(0.05)
+    assert len(counted) == after  # no index (logspout) or no period: no searches
