@@ -605,11 +605,13 @@ def _live_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str]
         "CPU = utime + stime from /proc of every process from the first printed line (the "
         "shippers' start left out) until the last line arrived; Elasticsearch until idle "
         "again (merges included)",
-        "Fluent Bit tails the json-file logs itself (no dockerd work for it) and indexes the "
-        "raw line (log, stream, time; dynamic mapping); logpipe follows each container "
-        "through dockerd (the json-file logs are empty when it attaches) and indexes a "
-        "parsed ECS document; logspout follows through dockerd and ships raw lines to a "
-        "counting TCP sink (it has no Elasticsearch output)",
+        "dockerd writes every container's json-file log whoever reads it (Fluent Bit's "
+        "dockerd column is that alone: it tails the files itself) and serves each follower "
+        "through the Docker Engine API (logpipe's and logspout's columns: writing and "
+        "serving; logpipe's json-file logs are empty when it attaches, so it follows every "
+        "line through dockerd); Fluent Bit indexes the raw line (log, stream, time; dynamic "
+        "mapping), logpipe a parsed ECS document; logspout ships raw lines to a counting "
+        "TCP sink (it has no Elasticsearch output)",
     ]
 
 
