@@ -20,5 +20,7 @@ else
   echo "bench.pipeline --peers skipped: logspout not found (see bench/README.md, Setup)" >&2
 fi
 python3 -m bench.sidebyside --containers 10 --lines 36000 --repeat 2 --append
+python3 -m bench.sidebyside --live 5000 --seconds 60 --repeat 2 --append
+python3 -m bench.sidebyside --live 5000 --seconds 60 --search-every 5 --repeat 2 --append
 python3 -m bench.rsyslog --seconds 20 --append
 python3 -m bench.hotpath --append
