@@ -115,9 +115,22 @@ def measure(ship: Shipper, ctx: Context, round_: int) -> Result:
         out.rss |= {role: procstat.peak_rss_mb(pids[0]) for role, pids in running.items()}
     finally:
         ship.stop()
+    return settled(ship, out, windows["elasticsearch"], threshold, began, peaks)
+
+
+def settled(
+    ship: Shipper,
+    out: Result,
+    es: procstat.CpuWindow,
+    threshold: float,
+    began: float,
+    peaks: procstat.Peaks,
+) -> Result:
+    """`out` completed once the shipper has stopped: Elasticsearch's CPU until it is idle
+    again, the documents searchable, the peak RSS of dockerd and Elasticsearch."""
     if ship.index:
         out.idle_after = wait_idle(ship.index, threshold, began + out.seconds)
-        out.cpu["elasticsearch"] = windows["elasticsearch"].stop()
+        out.cpu["elasticsearch"] = es.stop()
         services.refresh(ship.index)
         out.docs = services.count(ship.index)
     sampled = peaks.stop()
@@ -198,14 +211,7 @@ def measure_live(
         out.rss |= {role: procstat.peak_rss_mb(p[0]) for role, p in running.items()}
     finally:
         ship.stop()
-    if ship.index:
-        out.idle_after = wait_idle(ship.index, threshold, began + out.seconds)
-        out.cpu["elasticsearch"] = windows["elasticsearch"].stop()
-        services.refresh(ship.index)
-        out.docs = services.count(ship.index)
-    sampled = peaks.stop()
-    out.rss["dockerd"], out.rss["elasticsearch"] = sampled["dockerd"], sampled["elasticsearch"]
-    return out
+    return settled(ship, out, windows["elasticsearch"], threshold, began, peaks)
 
 
 def printed_in_the_end(fleet: containers.Fleet) -> int:
