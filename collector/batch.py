@@ -116,7 +116,9 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
                     if not (plan.fasts or plan.needle):
                         return source.src, None  # every line to `take`, for the rules
                     needle, fasts = plan.needle, plan.fasts
-            parts = native.source_parts(source, ctx, ingested, needle, engine.max_skew_ns, fasts)
+            parts = native.source_parts(
+                source, ctx, ingested, needle, engine.max_skew_ns, fasts, raw
+            )
             return source.src, parts
 
         out.received, _ = module.decode(body, out.docs, EncodedDoc, handler, detect_level)

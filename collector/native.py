@@ -76,6 +76,7 @@ def source_parts(
     needle: str | None = None,
     max_skew_ns: int = 0,
     rules: Sequence[CompiledRule] = (),
+    raw: bytes | None = None,
 ) -> tuple[Any, ...] | None:
     """What the native path needs of a ``source`` line to write its lines' documents,
     or None when orjson cannot write its fields (its lines then take the Python path).
@@ -90,7 +91,60 @@ def source_parts(
     the needle is then the one rule's, or "" for several): a list of each rule's
     (needle, `rule_parts`), or None when one of them cannot be applied natively (the
     lines that hold the needle then go to the Python path).
+
+    With `raw`, the source line's bytes, what does not depend on the batch is kept for
+    the next batch that sends the same line (a shipper sends each container's line in
+    every batch that holds its lines): only `event.ingested` differs from one batch to
+    the next. It is kept with the context, retention rules and parsing rules it was made
+    with, and used only while they are the ones in force (a reload applies at once).
     """
+    if raw is None:
+        return _with_ingested(_template(source, ctx, needle, max_skew_ns, rules), ingested)
+    retention = ctx.retention.rules
+    key = (raw, id(ctx), id(retention), needle, max_skew_ns, *map(id, rules))
+    kept = _KEPT.get(key)
+    # The entry holds what its key names by id(), so none of those ids is reused while
+    # it is kept; the identity checks are for the reader, not for recycled ids.
+    if kept is None or kept[0] is not ctx or kept[1] is not retention:
+        template = _template(source, ctx, needle, max_skew_ns, rules)
+        if len(_KEPT) >= KEPT_SOURCES:
+            _KEPT.clear()
+        kept = _KEPT[key] = (ctx, retention, tuple(rules), template)
+    return _with_ingested(kept[3], ingested)
+
+
+# A source line's parts as _template makes them, by its bytes and what they were made
+# with (source_parts); cleared when full: a collector sees a few lines per container.
+_KEPT: dict[tuple[Any, ...], tuple[Context, Any, tuple[CompiledRule, ...], Any]] = {}
+KEPT_SOURCES = 4096
+
+
+def _with_ingested(template: tuple[Any, ...] | None, ingested: str) -> tuple[Any, ...] | None:
+    """source_parts of a template: each place's `event` completed with `ingested`."""
+    if template is None:
+        return None
+    parser, head, places, *rest = template
+    at = orjson.dumps(ingested)
+    return (
+        parser,
+        head,
+        [
+            (stream, prefix, event + at, data_stream)
+            for stream, prefix, event, data_stream in places
+        ],
+        *rest,
+    )
+
+
+def _template(
+    source: Source,
+    ctx: Context,
+    needle: str | None,
+    max_skew_ns: int,
+    rules: Sequence[CompiledRule],
+) -> tuple[Any, ...] | None:
+    """source_parts but for `event.ingested`: each place's `event` members end with
+    `"event.ingested":`, for _with_ingested to complete."""
     fields = _source_fields(source, ctx)
     try:
         # Flat (shape.py), each without its braces: the document's bytes go on from it.
@@ -100,12 +154,12 @@ def source_parts(
         places = []
         for level in LEVELS:
             where = fields.place(level)
-            event = {"dataset": where.dataset, "ingested": ingested}
+            event = _members({"event": {"dataset": where.dataset}}) + b',"event.ingested":'
             places.append(
                 (
                     where.stream,
                     action_prefix(where.stream),
-                    _members({"event": event}),
+                    event,
                     _members({"data_stream": where.data_stream}),
                 )
             )

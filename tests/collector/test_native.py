@@ -1405,3 +1405,67 @@ def test_two_rules_are_applied_natively_on_the_benchmark_batch(
     spring = _natively_ruled(decoded, "spring")
     assert len(spring) > 50
     assert all(isinstance(b["fields"]["pid"], int) for b in spring)
+
+
+def test_a_source_line_sent_again_keeps_its_parts_but_takes_the_new_batch_s_time(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same source line in a second batch: its parts come from what the first made,
+    with the second batch's `event.ingested`, byte for byte what they would be made anew
+    (and what the Python path makes)."""
+    monkeypatch.setattr(native, "MODULE", module)
+    monkeypatch.setattr(native, "_KEPT", {})
+    ctx = Context()
+    raw = body(source(), *lines_of(["first", '{"msg": "second", "level": "warn"}']))
+    first = bulk(batch.decode(raw, ctx, NOW).docs)
+    later = "2026-12-04T00:00:01.000Z"
+    second = batch.decode(raw, ctx, later)
+    assert len(native._KEPT) == 1
+    assert bulk(second.docs) == first.replace(NOW.encode(), later.encode())
+    assert all(isinstance(d, EncodedDoc) for d in second.docs)
+    assert later.encode() in bulk(second.docs)
+    monkeypatch.setattr(native, "_KEPT", {})
+    assert bulk(batch.decode(raw, ctx, later).docs) == bulk(second.docs)
+    both(module, raw, monkeypatch, ctx)
+
+
+def test_kept_parts_follow_a_reload_of_the_retention_or_parsing_rules(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(native, "MODULE", module)
+    monkeypatch.setattr(native, "_KEPT", {})
+    ctx = Context()
+    api = {"labels": {"com.docker.compose.service": "api"}}
+    raw = body(source(**api), *lines_of(["ERROR down", "GET /x 200 12.5"]))
+    assert {d.stream for d in batch.decode(raw, ctx, NOW).docs} == {"logs-docker.keep_14d-default"}
+    # a reload of the retention rules routes the next batch anew
+    rules = {"rules": [{"match": {"level": "error"}, "keep": "90d"}]}
+    ctx.retention.rules = RulesHolder(RetentionConfig.model_validate(rules)).rules
+    streams = {d.body["message"]: d.stream for d in batch.decode(raw, ctx, NOW).docs}
+    assert streams == {
+        "ERROR down": "logs-docker.keep_90d-default",
+        "GET /x 200 12.5": "logs-docker.keep_14d-default",
+    }
+    # a reload of the parsing rules applies its written-out rule from the next batch
+    dissect = {
+        "name": "api_access",
+        "match": {"service": "api"},
+        "dissect": "%{method} %{path} %{status} %{ms}",
+        "fields": {"status": "long"},
+    }
+    ctx.parsing.engine = Engine([ParseRule.model_validate(dissect)], "1d")
+    docs = {d.body["message"]: d.body for d in batch.decode(raw, ctx, NOW).docs}
+    assert docs["GET /x 200 12.5"]["fields"]["status"] == 200
+    both(module, raw, monkeypatch, ctx)
+
+
+def test_kept_parts_are_bounded(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(native, "MODULE", module)
+    monkeypatch.setattr(native, "_KEPT", {})
+    monkeypatch.setattr(native, "KEPT_SOURCES", 2)
+    ctx = Context()
+    for k in range(5):
+        raw = body(source(container_id=f"{k}" * 64), *lines_of([f"line {k}"]))
+        (doc,) = batch.decode(raw, ctx, NOW).docs
+        assert doc.body["container"]["id"] == f"{k}" * 64
+        assert 1 <= len(native._KEPT) <= 2
