@@ -117,7 +117,7 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
                         return source.src, None  # every line to `take`, for the rules
                     needle, fasts = plan.needle, plan.fasts
             parts = native.source_parts(
-                source, ctx, ingested, needle, engine.max_skew_ns, fasts, raw
+                raw, source, ctx, ingested, needle, engine.max_skew_ns, fasts
             )
             return source.src, parts
 

@@ -70,13 +70,13 @@ def describe(rules: bool = False) -> str:
 
 
 def source_parts(
+    raw: bytes,
     source: Source,
     ctx: Context,
     ingested: str,
     needle: str | None = None,
     max_skew_ns: int = 0,
     rules: Sequence[CompiledRule] = (),
-    raw: bytes | None = None,
 ) -> tuple[Any, ...] | None:
     """What the native path needs of a ``source`` line to write its lines' documents,
     or None when orjson cannot write its fields (its lines then take the Python path).
@@ -92,23 +92,21 @@ def source_parts(
     (needle, `rule_parts`), or None when one of them cannot be applied natively (the
     lines that hold the needle then go to the Python path).
 
-    With `raw`, the source line's bytes, what does not depend on the batch is kept for
-    the next batch that sends the same line (a shipper sends each container's line in
-    every batch that holds its lines): only `event.ingested` differs from one batch to
-    the next. It is kept with the context, retention rules and parsing rules it was made
+    What does not depend on the batch is kept by `raw`, the source line's bytes, for the
+    next batch that sends the same line (a shipper sends each container's line in every
+    batch that holds its lines): only `event.ingested` differs from one batch to the
+    next. It is kept with the context, retention rules and parsing rules it was made
     with, and used only while they are the ones in force (a reload applies at once).
     """
-    if raw is None:
-        return _with_ingested(_template(source, ctx, needle, max_skew_ns, rules), ingested)
     retention = ctx.retention.rules
     key = (raw, id(ctx), id(retention), needle, max_skew_ns, *map(id, rules))
     kept = _KEPT.get(key)
-    # The entry holds what its key names by id(), so none of those ids is reused while
-    # it is kept; the identity checks are for the reader, not for recycled ids.
-    if kept is None or kept[0] is not ctx or kept[1] is not retention:
-        template = _template(source, ctx, needle, max_skew_ns, rules)
+    if kept is None:
         if len(_KEPT) >= KEPT_SOURCES:
             _KEPT.clear()
+        # The entry holds what its key names by id(), so no other object takes one of
+        # those ids while the entry is kept.
+        template = _template(source, ctx, needle, max_skew_ns, rules)
         kept = _KEPT[key] = (ctx, retention, tuple(rules), template)
     return _with_ingested(kept[3], ingested)
 
