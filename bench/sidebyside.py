@@ -387,18 +387,20 @@ def main() -> None:
     )
     p.add_argument(
         "--live",
-        type=_rate,
+        type=_above_zero,
         metavar="LINES_PER_S",
         help="instead of draining finished logs, each shipper follows idle containers that "
         "then print this many lines/s together for --seconds (what a cluster costs in steady "
         "operation); --lines is not used",
     )
     p.add_argument(
-        "--seconds", type=_rate, help="with --live: how long the containers print (default 60)"
+        "--seconds",
+        type=_above_zero,
+        help="with --live: how long the containers print (default 60)",
     )
     p.add_argument(
         "--search-every",
-        type=_rate,
+        type=_above_zero,
         metavar="SECONDS",
         help="with --live: count each shipper's index this often while it runs, as a "
         "dashboard that refreshes itself does (a searched index is refreshed every second; "
@@ -430,7 +432,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def _rate(text: str) -> float:
+def _above_zero(text: str) -> float:
     try:
         value = float(text)
     except ValueError:

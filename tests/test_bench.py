@@ -219,8 +219,8 @@ def test_live_ratios_leave_out_lines_per_second_which_the_containers_set() -> No
 @pytest.mark.parametrize("given", ["0", "-5", "soon", "nan"])
 def test_a_live_rate_or_length_must_be_a_number_above_zero(given: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="above 0"):
-        sidebyside._rate(given)
-    assert sidebyside._rate("2500") == 2500.0
+        sidebyside._above_zero(given)
+    assert sidebyside._above_zero("2500") == 2500.0
 
 
 def test_a_live_length_without_live_is_refused(
