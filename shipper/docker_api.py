@@ -144,6 +144,21 @@ class DockerClient:
         """Inspect one container."""
         return summary_from_inspect(await self._get_json(f"/containers/{quote(cid)}/json"))
 
+    async def wait_stopped(self, cid: str) -> None:
+        """Return once the container is not running (at once if it is not now).
+
+        ``POST /containers/{id}/wait?condition=not-running``: one idle request for as long
+        as the container runs, whatever it logs. dockerd answers only after it closed the
+        container's log, so its files hold every line by then."""
+        path = f"/containers/{quote(cid)}/wait"
+        try:
+            async with self.session.post(
+                self._url(path), params={"condition": "not-running"}
+            ) as resp:
+                _check(resp.status, await resp.read(), path)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+            raise DockerUnavailable(f"wait for {cid[:12]} to stop broke: {exc}") from exc
+
     @contextlib.asynccontextmanager
     async def event_stream(
         self, since: str | None = None

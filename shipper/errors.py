@@ -43,6 +43,11 @@ class Unanchored(ShipperError):
     what lay between may be missing from it (ask from the positions instead)."""
 
 
+class Switched(ShipperError):
+    """A follow stream was ended before it queued anything: inspecting the container
+    said its log is read from its files instead (shipper/follow/files.py)."""
+
+
 class DemuxError(ShipperError):
     """A log stream did not follow the frame protocol."""
 

@@ -210,6 +210,7 @@ class Supervisor:
             tap=self.tap,
             turns=self._stopped_reads if stopped else None,
             catch_ups=self._catch_ups,
+            follow_files=self.config.follow_files,
         )
         if inspected:
             follower.learn(summary, meta, skip=False)

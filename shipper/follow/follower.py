@@ -26,8 +26,9 @@ from shipper import metrics
 from shipper.containers import ContainerSummary
 from shipper.cursor import Position
 from shipper.docker_api import DockerClient
-from shipper.errors import ContainerGone, DockerUnavailable, Unanchored
+from shipper.errors import ContainerGone, DockerUnavailable, Switched, Unanchored
 from shipper.follow.backlog import TAIL_BACK, Backlog
+from shipper.follow.files import FileFollow
 from shipper.follow.gaps import Gaps
 from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
@@ -66,6 +67,7 @@ class Follower:
         tap: Tap | None = None,
         turns: Turns | None = None,
         catch_ups: asyncio.Semaphore | None = None,
+        follow_files: bool = True,
     ) -> None:
         self.prestart = prestart  # created, not started yet: poll until it runs
         self._turns = turns  # stopped: its first read waits for a turn
@@ -75,8 +77,13 @@ class Follower:
         self._gaps = Gaps(self.progress)
         self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)
         self._rescue = Rescue(self.progress, self._numbering, self._gaps, files, max_line_bytes)
+        catch_ups = catch_ups or asyncio.Semaphore(1)
         self._backlog = Backlog(docker, self.progress, self._numbering, max_line_bytes, catch_ups)
         self._files_visible = files is not None
+        self._logfiles = files if follow_files else None
+        self._file_follow = FileFollow(
+            docker, self.progress, self._numbering, max_line_bytes, pace, catch_ups
+        )
         # A log never read to its end before (not `complete`) may hold lines past the
         # positions.
         self.stream = LiveStream(
@@ -136,6 +143,10 @@ class Follower:
             size = file_bytes(summary["log_driver"], summary["log_opts"])
             self._rescue.learn(summary, size)
             self._backlog.learn(summary, self._files_visible)
+            logfiles = self._logfiles
+            self._file_follow.learn(summary, logfiles.path(self.cid) if logfiles else "")
+            if self._file_follow.path and not skip:
+                self.stream.switch()  # its files are read from here on
             self._numbering.watch_rotation(size)
         if skip:
             self._rescue.let_go()
@@ -156,7 +167,9 @@ class Follower:
         """Follow until the container has stopped (or is gone) and its lines are queued."""
         delay = RECONNECT_INITIAL
         try:
-            if self.prestart and not await await_start(self.stream, self._gaps, self.progress):
+            if self.prestart and not await await_start(
+                self.stream, self._gaps, self.progress, self._file_follow.started
+            ):
                 return
             while True:
                 self.progress.again = False
@@ -211,12 +224,18 @@ class Follower:
         """Follow, then read what the follow stream left; True when the container is done."""
         finished = self.progress.read_to_end  # the last cycle read it to its end (then a start)
         self.progress.read_to_end = False
+        done = await self._file_follow.follow()
+        if done is not None:
+            self.stream.unread = False
+            return done
         rest: list[ReadAhead] = []  # asked for the moment the follow stream ends
         tail = TAIL_BACK if await self._backlog.catch_up() else None
         try:
             await self.stream.follow(rest, tail=tail)
         except BaseException as exc:
             close(rest)
+            if isinstance(exc, Switched):
+                return False  # inspected meanwhile: its files are followed from here
             if isinstance(exc, Unanchored):
                 # It wrote more than TAIL_BACK entries since its files were read: follow
                 # from the positions instead.

@@ -43,19 +43,29 @@ class Numbering:
         self._jumps: JumpDetector | None = None
         self._auditing = False  # the read now is a follow stream's, whose steps are watched
         self._auditor: Auditor | None = None
+        self._gap_reason = RESUME_GAP
+        self.generation = 0  # restarts so far: a read that goes on needs the same one
 
-    def restart(self, check_start: bool, audit: bool) -> None:
+    def restart(self, check_start: bool, audit: bool, reason: str = RESUME_GAP) -> None:
         """A new read begins at the positions reached now. `check_start`: its first line
         of each stream is checked for a gap (a response from dockerd, or a read of every
-        file of the log). `audit`: the steps between its lines are watched for files a
-        follow stream skipped (only dockerd's streams skip any)."""
+        file of the log), which says `reason`. `audit`: the steps between its lines are
+        watched for files a follow stream skipped (only dockerd's streams skip any)."""
+        self.generation += 1
         positions = self._progress.positions
         self._sequencers = {s: Sequencer(positions[s]) for s in STREAMS}
         self._native = native.sequencers(positions) if native.enabled() else None
         self._expect = {s: p for s, p in positions.items() if p.count > 0} if check_start else {}
+        self._gap_reason = reason
         self._auditing = audit
         if audit and self._jumps is not None:
             self._jumps.restart()
+
+    def go_on(self) -> None:
+        """The next read goes on from where the last one of this generation ended (the
+        same file, from its end): numbered on among equal timestamps, with no gap check
+        (its first line is later than the positions by nature)."""
+        self._expect = {}
 
     def watch_rotation(self, file_bytes: int | None) -> None:
         """Audit the steps between lines of a log rotated every `file_bytes` (None: never)."""
@@ -134,7 +144,7 @@ class Numbering:
         return out
 
     def _resume_gap(self, stream: str, from_ts: int, to_ts: int) -> GapRecord:
-        return self._gaps.record(stream, from_ts, to_ts, RESUME_GAP)
+        return self._gaps.record(stream, from_ts, to_ts, self._gap_reason)
 
     def _numbered(self, lines: list[Line]) -> list[LogRecord | GapRecord]:
         """The slice's lines numbered, as records (repeats dropped, gaps reported).
@@ -159,7 +169,7 @@ class Numbering:
             if expect:
                 wanted = expect.pop(stream, None)
                 if wanted is not None and ts > wanted.ts:
-                    out.append(self._gaps.record(stream, wanted.ts, ts, RESUME_GAP))
+                    out.append(self._gaps.record(stream, wanted.ts, ts, self._gap_reason))
             seq = sequencers[stream].number(ts, hash(data))
             if seq is None:
                 metrics.DUPLICATES_DROPPED.inc()

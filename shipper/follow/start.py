@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
-from shipper.errors import ContainerGone, DockerUnavailable
+from shipper.errors import ContainerGone, DockerUnavailable, Switched
 from shipper.follow.gaps import Gaps
 from shipper.follow.progress import Progress
 from shipper.follow.stream import LiveStream, close
@@ -22,19 +23,37 @@ PRESTART_FOR = 5.0  # seconds a created container is polled for its start
 PRESTART_POLL = (0.002, 0.05)  # first and longest pause between two polls
 
 
-async def await_start(stream: LiveStream, gaps: Gaps, progress: Progress) -> bool:
-    """Poll the logs of a created container until it runs; False if it never did here."""
+async def await_start(
+    stream: LiveStream,
+    gaps: Gaps,
+    progress: Progress,
+    file_started: Callable[[], bool | None] = lambda: None,
+) -> bool:
+    """Poll the logs of a created container until it runs; False if it never did here.
+
+    `file_started`: whether its log file was created (dockerd creates it at the start),
+    None while its log is not known to be read from its files: until then dockerd's
+    answer tells."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + PRESTART_FOR
     pause, longest = PRESTART_POLL
     answered = 0.0
     progress.stats.state = "created"
     while loop.time() < deadline:
+        on_files = file_started()
+        if on_files:
+            return True
+        if on_files is False:
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, longest)
+            continue
         rest: list[ReadAhead] = []  # asked for if the poll's stream ends with lines
         try:
             await stream.follow(rest, only_after_lines=True)
         except BaseException as exc:
             close(rest)
+            if isinstance(exc, Switched):
+                continue  # inspected meanwhile: its files will tell
             if isinstance(exc, DockerUnavailable):
                 return True  # the ordinary loop retries with backoff
             if not isinstance(exc, ContainerGone):

@@ -10,13 +10,22 @@ is resumed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from shipper import native
 from shipper.demux import STREAM_NAMES, format_since
 from shipper.docker_api import DockerClient, Pace
-from shipper.errors import ContainerGone, DemuxError, DockerError, DockerUnavailable, Unanchored
+from shipper.errors import (
+    ContainerGone,
+    DemuxError,
+    DockerError,
+    DockerUnavailable,
+    Switched,
+    Unanchored,
+)
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.follow.rescue import Rescue
@@ -46,6 +55,8 @@ class LiveStream:
         self.unread = unread  # its log may hold lines past the positions
         self.received = 0  # bytes of the last response
         self.pace = Pace()  # follow streams read at once until inspection says otherwise
+        self._undecided: asyncio.Task[Any] | None = None  # a stream read before inspection
+        self._switching = False
 
     async def follow(
         self, rest: list[ReadAhead], only_after_lines: bool = False, tail: int | None = None
@@ -64,9 +75,40 @@ class LiveStream:
 
         stream = self._logs(follow=True, on_end=ended, tail=tail)
         try:
-            await self.consume(stream, follow=True, anchored=tail is not None)
+            reading = self.consume(stream, follow=True, anchored=tail is not None)
+            if self._progress.decided.is_set():
+                await reading
+            else:
+                await self._until_switched(reading)
         finally:
             await stream.aclose()
+
+    async def _until_switched(self, reading: Coroutine[Any, Any, Any]) -> None:
+        """Read a stream begun before the container was inspected, unless switch() ends
+        it first (then Switched is raised)."""
+        self._switching = False
+        task = asyncio.create_task(reading)
+        self._undecided = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._switching and (current is None or not current.cancelling()):
+                raise Switched("its log is read from its files") from None
+            raise
+        finally:
+            self._undecided = None
+
+    def switch(self) -> bool:
+        """End the stream read before the container was inspected, if one is (its lines
+        wait for the inspection, so none was queued); True if one was ended. Called
+        before the inspection's answer lets its lines go."""
+        task = self._undecided
+        if task is None or task.done():
+            return False
+        self._switching = True
+        task.cancel()
+        return True
 
     async def drain(self, rest: list[ReadAhead]) -> bool:
         """Read what a follow stream left out; True when the container is done."""

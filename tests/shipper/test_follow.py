@@ -156,6 +156,9 @@ class _HeldFile:
         self.data = _json_log(1, upto)
         self.asked: list[str] = []
 
+    def path(self, cid: str) -> str:
+        return ""  # not on disk: never followed from files
+
     def open(self, cid: str, path: str = "") -> io.BytesIO:
         self.asked.append(cid)
         return io.BytesIO(self.data)
@@ -215,10 +218,13 @@ class _FilesAt:
     """The log file at a path, opened when the follower asks for it."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.file = path
+
+    def path(self, cid: str) -> str:
+        return str(self.file)
 
     def open(self, cid: str, path: str = "") -> io.BufferedReader:
-        return self.path.open("rb")
+        return self.file.open("rb")
 
     def drop(self, cid: str) -> None:
         pass

@@ -1,0 +1,332 @@
+"""A running container's log followed from its json-file files instead of through dockerd.
+
+dockerd writes every line of a json-file log to its file whoever reads it. For a
+follower through the Docker Engine API it then reads each line back, decodes it and
+frames it again: at 5,000 lines/s that cost dockerd about 10 CPU-µs a line beyond
+writing it, at 1,000 lines/s about 17 (docs/BENCHMARKS.md), more than the shipper's own
+work on the line. Where the shipper can read the files (dockerd's ``containers`` folder
+mounted read-only at the same path, as for the backlog and a ``--rm`` container's
+rescue), it follows them itself. Every entry becomes the frame dockerd would have sent
+(shipper/logfiles/jsonfile.py), so the lines are numbered from the same positions to
+the same sequence numbers, and a follow may switch between the files and dockerd (a
+reconnect, a shipper restart) without a line lost or repeated.
+
+- The files are read from the positions (a backlog first, a few containers at a time),
+  then the newest one is read again every ``poll`` seconds (``LOGPIPE_READ_PACE``) while
+  it grows, at once while a read fills a chunk.
+- Rotation (``max-size``): dockerd closes the file it writes, renames it ``.1`` (the
+  older ones one number up) and starts a new one. When the log's path names another
+  file than the one read, that one is read to its end (closed: nothing more comes to
+  it), then the newer ones, oldest first. Had rotation removed files between them
+  before they could be opened (the shipper was held back longer than ``max-file``
+  files took to fill), a gap says so: for each stream, from its position to its first
+  line read next. (When exactly ``max-file`` rotations came, only the file read is gone,
+  and it was held open: then nothing is lost, but the files cannot tell the two apart.)
+- The end: one idle ``wait`` request per container returns once it is not running,
+  after dockerd closed its log. The files are read to their end; if the container is
+  still stopped and its file is the one read, no longer than read, the lines held
+  unfinished go out and the log was read to its end. If it started again, the same
+  file goes on.
+
+Only where the outcome cannot differ from dockerd's, as for the backlog: a json-file
+log, not a TTY's, not a ``--rm`` container's (its file is the rescue's), no file
+compressed by rotation, and rotation that renames files (``max-file`` of 2 or more: with
+one file dockerd truncates it in place, which a reader cannot tell from a rewrite).
+Everywhere else, and with ``LOGPIPE_FOLLOW_FILES=false``, dockerd serves the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from typing import BinaryIO
+
+from prometheus_client import Counter
+
+from shipper import native
+from shipper.containers import ContainerSummary
+from shipper.docker_api import DockerClient
+from shipper.errors import ContainerGone, DockerError, DockerUnavailable
+from shipper.follow.backlog import CHUNK
+from shipper.follow.numbering import Numbering
+from shipper.follow.progress import Progress
+from shipper.logfiles import jsonfile
+
+MIN_POLL = 0.05  # seconds between two reads of a quiet file, at least
+CHECK_EVERY = 1.0  # seconds between two looks for rotation while the file read still grows
+
+ROTATED_AWAY_GAP = (
+    "the log was rotated more often than the shipper read it: files between the one it"
+    " read and the oldest one left may have been removed before it could open them"
+)
+
+FOLLOWS = Counter(
+    "logpipe_shipper_file_follows_total",
+    "Running containers' logs followed from their json-file files instead of through"
+    " dockerd, by how the follow ended: read to the log's end (the container stopped),"
+    " or handed back (dockerd away, the files unreadable).",
+    ["outcome"],
+)
+
+
+def followable(summary: ContainerSummary) -> bool:
+    """Whether the container's log may be followed from its files (see the module)."""
+    opts = summary["log_opts"]
+    try:
+        max_file = int(opts.get("max-file", "1"))
+    except ValueError:
+        return False
+    return (
+        summary["log_driver"] == "json-file"
+        and not summary["tty"]
+        and not summary["auto_remove"]
+        and opts.get("compress", "false") != "true"
+        and ("max-size" not in opts or max_file >= 2)
+    )
+
+
+class FileFollow:
+    """Follows one running container's json-file log from its files until it stops."""
+
+    def __init__(
+        self,
+        docker: DockerClient,
+        progress: Progress,
+        numbering: Numbering,
+        max_line_bytes: int,
+        poll: float,
+        catch_ups: asyncio.Semaphore,
+    ) -> None:
+        self._docker = docker
+        self._progress = progress
+        self._numbering = numbering
+        self._max_line_bytes = max_line_bytes
+        self._poll = max(poll, MIN_POLL)
+        self._catch_ups = catch_ups
+        self.path = ""  # "": dockerd serves the log
+        self._files: list[BinaryIO] = []  # oldest first; the last one is read now
+        self._reader: native.FileLinesReader | None = None
+        self._buffer = bytearray(CHUNK)
+        self._checked = 0.0  # when the log's path was last compared with the file read
+        self._held = (0, 0)  # the file read now: inode, device
+        # Read to its end by the last follow: the file, its size, the numbering's generation.
+        self._ended: tuple[tuple[int, int], int, int] | None = None
+
+    def learn(self, summary: ContainerSummary, path: str) -> None:
+        """Whether its log may be followed from the files (`path`: "" when they are not
+        visible, or when following them is turned off)."""
+        self.path = path if path and followable(summary) else ""
+
+    def started(self) -> bool | None:
+        """Whether its log file was created (dockerd does at the container's start); None
+        when its log is not followed from its files."""
+        return os.path.exists(self.path) if self.path else None
+
+    async def follow(self) -> bool | None:
+        """Follow from the positions until the container stopped and its log was read to
+        its end (True); None when the files cannot be opened (dockerd must serve).
+        Raises DockerUnavailable when dockerd cannot say whether the container stopped:
+        the follower resumes from the positions reached."""
+        if not self.path:
+            return None
+        files = await asyncio.to_thread(jsonfile.open_all, self.path)
+        if files is None:
+            FOLLOWS.labels("handed back").inc()
+            return None
+        self._files = files
+        waiter = asyncio.create_task(self._docker.wait_stopped(self._progress.cid))
+        try:
+            async with self._catch_ups:
+                await self._backlog()
+            loop = asyncio.get_running_loop()
+            while True:
+                if waiter.done():
+                    if await self._stopped(waiter):
+                        FOLLOWS.labels("read to the end").inc()
+                        return True
+                    waiter = asyncio.create_task(self._docker.wait_stopped(self._progress.cid))
+                full = await self._read_current()
+                if full and loop.time() - self._checked < CHECK_EVERY:
+                    continue  # more may wait
+                if await self._rotated() or full:
+                    continue
+                await asyncio.wait({waiter}, timeout=self._poll)
+        except DockerUnavailable:
+            FOLLOWS.labels("handed back").inc()
+            raise
+        finally:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, DockerError):
+                await waiter
+            for f in self._files:
+                f.close()
+            self._files = []
+            self._reader = None
+
+    async def _backlog(self) -> None:
+        """Every file from the positions: older ones to their ends (then closed), the
+        newest as far as it goes, by a thread (a backlog may be cold on disk)."""
+        progress = self._progress
+        progress.stats.state = "following"
+        if native.enabled():
+            self._reader = native.file_reader(self._max_line_bytes, tty=False)
+        else:
+            self._reader = jsonfile.FileLines(self._max_line_bytes, tty=False)
+        newest = self._files[-1]
+        ended, self._ended = self._ended, None
+        if (
+            ended is not None
+            and ended[0] == _identity(os.fstat(newest.fileno()))
+            and ended[2] == self._numbering.generation
+        ):
+            # The last follow read this file to its end at `ended[1]` (the container
+            # stopped; a start brought it back), and nothing was numbered since: what
+            # follows is new, numbered on from the last line (a new sequencer would
+            # take lines of the last timestamp read for repeats).
+            for f in self._files[:-1]:
+                f.close()
+            self._files = [newest]
+            newest.seek(ended[1])
+            self._numbering.go_on()
+        else:
+            self._numbering.restart(check_start=True, audit=False)
+            since = min(p.ts for p in progress.positions.values())
+            for f in self._files:
+                offset = await asyncio.to_thread(jsonfile.start_of, f, since)
+                await asyncio.to_thread(f.seek, offset)
+        while len(self._files) > 1:
+            await self._to_end(self._files[0])
+            self._files.pop(0).close()
+        current = self._files[-1]
+        self._held = _identity(os.fstat(current.fileno()))
+        while await self._read(current, threaded=True):
+            pass
+        self._checked = asyncio.get_running_loop().time()
+
+    async def _read_current(self) -> bool:
+        """Read what the newest file holds past the last read; True when a chunk was full.
+        Read on the event loop: what was just written is in the page cache, and a read
+        by a thread would cost more than the read."""
+        return await self._read(self._files[-1], threaded=False)
+
+    async def _read(self, f: BinaryIO, threaded: bool) -> bool:
+        """One chunk of `f`, numbered and queued; True when the chunk was full."""
+        assert self._reader is not None
+        buffer = self._buffer
+        size: int
+        if threaded:
+            size = await asyncio.to_thread(f.readinto, buffer)  # type: ignore[attr-defined]
+        else:
+            size = f.readinto(buffer)  # type: ignore[attr-defined]
+        if size:
+            await self._numbering.emit(self._reader.feed(bytes(memoryview(buffer)[:size])))
+        return size == CHUNK
+
+    async def _to_end(self, f: BinaryIO) -> None:
+        """Read `f` to its end (it no longer grows), then end its last entry."""
+        assert self._reader is not None
+        while await self._read(f, threaded=True):
+            pass
+        await self._read(f, threaded=False)  # what a short read may have left (none, or little)
+        await self._numbering.emit(self._reader.end_file())
+
+    async def _rotated(self) -> bool:
+        """Take the files rotation started since the file read now; True if it did.
+
+        Looked for when the file read has no more, and at most every CHECK_EVERY seconds
+        while it still grows (files rotation starts then are opened, so held, at once)."""
+        self._checked = asyncio.get_running_loop().time()
+        try:
+            if _identity(os.stat(self.path)) == self._held:
+                return False
+        except OSError:
+            return False  # removed with its container, or between rotation's rename and create
+        newer = await asyncio.to_thread(_newer_files, self.path, self._held)
+        if newer is None:
+            return False
+        opened, whole = newer
+        await self._to_end(self._files[-1])  # closed by dockerd before it was renamed
+        self._files.pop().close()
+        self._files += opened
+        if not whole:
+            # Files between the one read and the oldest left may have been removed: the
+            # first line of each stream read next, if later than its position, ends a gap.
+            self._numbering.restart(check_start=True, audit=False, reason=ROTATED_AWAY_GAP)
+        while len(self._files) > 1:
+            await self._to_end(self._files[0])
+            self._files.pop(0).close()
+        self._held = _identity(os.fstat(self._files[-1].fileno()))
+        return True
+
+    async def _stopped(self, waiter: asyncio.Task[None]) -> bool:
+        """The wait returned: read the files to their end; True when the container is still
+        stopped and the files hold no more (the log was read to its end)."""
+        gone = False
+        try:
+            waiter.result()
+        except ContainerGone:
+            gone = True  # removed: the files held are all there is
+        except DockerError as exc:
+            raise DockerUnavailable(f"cannot wait for the container to stop: {exc}") from exc
+        while await self._read_current() or await self._rotated():
+            pass
+        summary: ContainerSummary | None = None
+        if not gone:
+            try:
+                summary = await self._docker.inspect(self._progress.cid)
+            except ContainerGone:
+                pass
+            except DockerError as exc:
+                raise DockerUnavailable(f"cannot inspect after it stopped: {exc}") from exc
+        if summary is not None:
+            if summary["running"]:
+                return False  # started again: its lines go on in the same file
+            current = self._files[-1]
+            if not await asyncio.to_thread(jsonfile.unchanged, self.path, current, current.tell()):
+                return False  # written or rotated since the read: read on
+        assert self._reader is not None
+        await self._numbering.emit(self._reader.finish())
+        self._progress.read_to_end = True
+        current = self._files[-1]
+        self._ended = (self._held, current.tell(), self._numbering.generation)
+        return True
+
+
+def _newer_files(path: str, held: tuple[int, int]) -> tuple[list[BinaryIO], bool] | None:
+    """The files rotation started after the file `held` (its identity), opened, oldest
+    first, and whether they reach back to it (none removed between); None when `path`
+    is still that file, or cannot be opened.
+
+    Opened newest first, as open_all does: a rotation meanwhile renames a file already
+    opened (met again under its next number, and skipped)."""
+    newest = jsonfile.open_log(path)
+    if newest is None:
+        return None
+    if _identity(os.fstat(newest.fileno())) == held:
+        newest.close()
+        return None
+    opened = [newest]
+    seen = {_identity(os.fstat(newest.fileno()))}
+    whole = False
+    k = 1
+    while not whole:
+        f = jsonfile.open_log(f"{path}.{k}")
+        if f is None:
+            break
+        identity = _identity(os.fstat(f.fileno()))
+        if identity == held:
+            whole = True
+            f.close()
+        elif identity in seen:
+            f.close()
+        else:
+            seen.add(identity)
+            opened.append(f)
+        k += 1
+    opened.reverse()
+    return opened, whole
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_ino, st.st_dev
