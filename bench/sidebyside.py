@@ -587,7 +587,8 @@ def _drain_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str
         "Fluent Bit reads the json-file logs itself (no dockerd work for it) and indexes the "
         "raw line (log, stream, time; dynamic mapping); logpipe reads the backlog from the "
         "json-file logs too where it can see them (since `390bd5d`; before, through dockerd), "
-        "then the log's end through dockerd, and indexes a parsed ECS document; logspout "
+        "then the log's end through dockerd (from the files too since `dbcb4b4`), and indexes "
+        "a parsed ECS document; logspout "
         "reads through dockerd and ships raw lines to a counting TCP sink (it has no "
         "Elasticsearch output)",
     ]
@@ -615,11 +616,11 @@ def _live_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str]
         "again (merges included)",
         "dockerd writes every container's json-file log whoever reads it (Fluent Bit's "
         "dockerd column is that alone: it tails the files itself) and serves each follower "
-        "through the Docker Engine API (logpipe's and logspout's columns: writing and "
-        "serving; logpipe's json-file logs are empty when it attaches, so it follows every "
-        "line through dockerd); Fluent Bit indexes the raw line (log, stream, time; dynamic "
-        "mapping), logpipe a parsed ECS document; logspout ships raw lines to a counting "
-        "TCP sink (it has no Elasticsearch output)",
+        "through the Docker Engine API (logspout's column: writing and serving); logpipe "
+        "follows the json-file logs too where it can see them (since `dbcb4b4`; before, "
+        "through dockerd, whose column then held the serving too); Fluent Bit indexes the "
+        "raw line (log, stream, time; dynamic mapping), logpipe a parsed ECS document; "
+        "logspout ships raw lines to a counting TCP sink (it has no Elasticsearch output)",
     ]
 
 

@@ -13,7 +13,10 @@ reconnect, a shipper restart) without a line lost or repeated.
 
 - The files are read from the positions (a backlog first, a few containers at a time),
   then the newest one is read again every ``poll`` seconds (``LOGPIPE_READ_PACE``) while
-  it grows, at once while a read fills a chunk.
+  it grows, at once while a read fills a chunk. A read that finds nothing new waits for
+  the file's next write (inotify, shipper/logfiles/watch.py): polling every quiet file
+  cost 21 ms of CPU a second for 50 idle containers, waking on writes 5 (2 through
+  dockerd). Without inotify, quiet files are polled too.
 - Rotation (``max-size``): dockerd closes the file it writes, renames it ``.1`` (the
   older ones one number up) and starts a new one. When the log's path names another
   file than the one read, that one is read to its end (closed: nothing more comes to
@@ -52,8 +55,10 @@ from shipper.follow.backlog import CHUNK
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.logfiles import jsonfile
+from shipper.logfiles.watch import LogFiles
 
-MIN_POLL = 0.05  # seconds between two reads of a quiet file, at least
+MIN_POLL = 0.05  # seconds between two reads of a file being written, at least
+QUIET_CHECK = 5.0  # seconds a quiet file waits for inotify before it is read anyway
 CHECK_EVERY = 1.0  # seconds between two looks for rotation while the file read still grows
 
 ROTATED_AWAY_GAP = (
@@ -97,6 +102,7 @@ class FileFollow:
         max_line_bytes: int,
         poll: float,
         catch_ups: asyncio.Semaphore,
+        wakes: LogFiles | None = None,
     ) -> None:
         self._docker = docker
         self._progress = progress
@@ -104,6 +110,7 @@ class FileFollow:
         self._max_line_bytes = max_line_bytes
         self._poll = max(poll, MIN_POLL)
         self._catch_ups = catch_ups
+        self._wakes = wakes  # tells when a quiet file is written (None: it is polled)
         self.path = ""  # "": dockerd serves the log
         self._files: list[BinaryIO] = []  # oldest first; the last one is read now
         self._reader: native.FileLinesReader | None = None
@@ -146,12 +153,16 @@ class FileFollow:
                         FOLLOWS.labels("read to the end").inc()
                         return True
                     waiter = asyncio.create_task(self._docker.wait_stopped(self._progress.cid))
-                full = await self._read_current()
+                size = await self._read_current()
+                full = size == CHUNK
                 if full and loop.time() - self._checked < CHECK_EVERY:
                     continue  # more may wait
                 if await self._rotated() or full:
                     continue
-                await asyncio.wait({waiter}, timeout=self._poll)
+                if size:
+                    await asyncio.wait({waiter}, timeout=self._poll)  # what comes meanwhile
+                else:
+                    await self._quiet(waiter)
         except DockerUnavailable:
             FOLLOWS.labels("handed back").inc()
             raise
@@ -200,18 +211,37 @@ class FileFollow:
             self._files.pop(0).close()
         current = self._files[-1]
         self._held = _identity(os.fstat(current.fileno()))
-        while await self._read(current, threaded=True):
+        while await self._read(current, threaded=True) == CHUNK:
             pass
         self._checked = asyncio.get_running_loop().time()
 
-    async def _read_current(self) -> bool:
-        """Read what the newest file holds past the last read; True when a chunk was full.
-        Read on the event loop: what was just written is in the page cache, and a read
-        by a thread would cost more than the read."""
+    async def _quiet(self, waiter: asyncio.Task[None]) -> None:
+        """Wait while the file read has nothing new: until it is written (inotify), the
+        container stops, or QUIET_CHECK at most; without inotify, `poll` seconds."""
+        f = self._files[-1]
+        wake = self._wakes.on_write(f.fileno()) if self._wakes is not None else None
+        if wake is None:
+            await asyncio.wait({waiter}, timeout=self._poll)
+            return
+        wd, written = wake
+        try:
+            if os.fstat(f.fileno()).st_size > f.tell():
+                return  # written between the read and the watch
+            await asyncio.wait(
+                {waiter, written}, timeout=QUIET_CHECK, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            assert self._wakes is not None
+            self._wakes.forget(wd)
+
+    async def _read_current(self) -> int:
+        """Read what the newest file holds past the last read; the bytes read. Read on
+        the event loop: what was just written is in the page cache, and a read by a
+        thread would cost more than the read."""
         return await self._read(self._files[-1], threaded=False)
 
-    async def _read(self, f: BinaryIO, threaded: bool) -> bool:
-        """One chunk of `f`, numbered and queued; True when the chunk was full."""
+    async def _read(self, f: BinaryIO, threaded: bool) -> int:
+        """One chunk of `f`, numbered and queued; the bytes read (CHUNK: there may be more)."""
         assert self._reader is not None
         buffer = self._buffer
         size: int
@@ -221,12 +251,12 @@ class FileFollow:
             size = f.readinto(buffer)  # type: ignore[attr-defined]
         if size:
             await self._numbering.emit(self._reader.feed(bytes(memoryview(buffer)[:size])))
-        return size == CHUNK
+        return size
 
     async def _to_end(self, f: BinaryIO) -> None:
         """Read `f` to its end (it no longer grows), then end its last entry."""
         assert self._reader is not None
-        while await self._read(f, threaded=True):
+        while await self._read(f, threaded=True) == CHUNK:
             pass
         await self._read(f, threaded=False)  # what a short read may have left (none, or little)
         await self._numbering.emit(self._reader.end_file())
@@ -269,7 +299,7 @@ class FileFollow:
             gone = True  # removed: the files held are all there is
         except DockerError as exc:
             raise DockerUnavailable(f"cannot wait for the container to stop: {exc}") from exc
-        while await self._read_current() or await self._rotated():
+        while await self._read_current() == CHUNK or await self._rotated():
             pass
         summary: ContainerSummary | None = None
         if not gone:

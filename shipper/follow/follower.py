@@ -82,7 +82,7 @@ class Follower:
         self._files_visible = files is not None
         self._logfiles = files if follow_files else None
         self._file_follow = FileFollow(
-            docker, self.progress, self._numbering, max_line_bytes, pace, catch_ups
+            docker, self.progress, self._numbering, max_line_bytes, pace, catch_ups, files
         )
         # A log never read to its end before (not `complete`) may hold lines past the
         # positions.

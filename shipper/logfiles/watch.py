@@ -12,10 +12,15 @@ shipper does not want (not ``--rm``, or not shipped) is closed or never opened.
 
 Without inotify, or without the right to watch the folder, followers open the file by
 its path when they first read a line, as before.
+
+The same thread wakes followers that read a log from its files (shipper/follow/files.py)
+when a quiet file is written again: a file nobody writes then costs nothing, instead of a
+read every ``LOGPIPE_READ_PACE`` seconds (50 idle containers: 21 ms of CPU a second).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -32,6 +37,9 @@ log = logging.getLogger("logpipe.shipper.logwatch")
 HOLD = 60.0  # seconds a file opened ahead is kept for its follower
 MAX_HELD = 256  # files opened ahead and not taken, at most (each is a descriptor)
 POLL_MS = 1000  # longest wait for an inotify event (then held files are swept)
+# What wakes a follower waiting for its quiet file: a write, its close and rename by
+# rotation. Once: a follower that reads gets events for nothing while it reads.
+WAKE_ON = flags.MODIFY | flags.CLOSE_WRITE | flags.MOVE_SELF | flags.ONESHOT
 
 
 class LogFiles:
@@ -45,6 +53,8 @@ class LogFiles:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._inotify: INotify | None = None
+        self._wakes: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
 
     def path(self, cid: str) -> str:
         """The container's json-file log ("" when dockerd's data root is not known)."""
@@ -63,6 +73,7 @@ class LogFiles:
         except OSError as exc:
             inotify.close()
             return f"cannot watch {self._folder}: {exc.strerror or exc}"
+        self._inotify = inotify
         self._thread = threading.Thread(
             target=self._watch, args=(inotify, root), name="logwatch", daemon=True
         )
@@ -75,6 +86,7 @@ class LogFiles:
         self._stop.set()
         with self._lock:
             held, self._held = self._held, {}
+            self._inotify = None  # closed by the thread as it ends
         for f, _ in held.values():
             f.close()
 
@@ -94,6 +106,30 @@ class LogFiles:
         if entry is not None:
             entry[0].close()
 
+    def on_write(self, fd: int) -> tuple[int, asyncio.Future[None]] | None:
+        """A future done once the file open as `fd` is written, closed or renamed (the
+        watch's descriptor with it, for forget()); None when that cannot be watched."""
+        inotify = self._inotify
+        if inotify is None or self._stop.is_set():
+            return None
+        future = asyncio.get_running_loop().create_future()
+        with self._lock:
+            try:
+                # The file held, whatever its name now (/proc resolves the descriptor).
+                wd = inotify.add_watch(f"/proc/self/fd/{fd}", WAKE_ON)
+            except (OSError, ValueError):
+                return None
+            self._wakes[wd] = (asyncio.get_running_loop(), future)
+        return wd, future
+
+    def forget(self, wd: int) -> None:
+        """Stop watching for on_write (woken or not)."""
+        with self._lock:
+            entry = self._wakes.pop(wd, None)
+            if entry is not None and self._inotify is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    self._inotify.rm_watch(wd)  # gone already once it fired
+
     @property
     def held(self) -> int:
         """Files opened ahead and not taken yet."""
@@ -109,7 +145,9 @@ class LogFiles:
                     log.warning("log file watch ended", extra={"reason": str(exc)})
                     return
                 for event in events:
-                    if event.wd == root:
+                    if event.wd in self._wakes or event.mask & flags.Q_OVERFLOW:
+                        self._wake(event.wd, event.mask)
+                    elif event.wd == root:
                         if event.mask & flags.ISDIR:
                             self._new_container(inotify, event.name, folders)
                     elif event.mask & flags.IGNORED:
@@ -121,6 +159,19 @@ class LogFiles:
                             inotify.rm_watch(event.wd)
                 self._sweep()
         self.stop()  # a file opened after stop() was called is closed too
+
+    def _wake(self, wd: int, mask: int) -> None:
+        """Wake the follower waiting on `wd` (every one, when events were lost)."""
+        with self._lock:
+            if mask & flags.Q_OVERFLOW:
+                woken = list(self._wakes.values())
+                self._wakes.clear()
+            else:
+                entry = self._wakes.pop(wd, None)
+                woken = [entry] if entry is not None else []
+        for loop, future in woken:
+            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                loop.call_soon_threadsafe(_done, future)
 
     def _new_container(self, inotify: INotify, cid: str, folders: dict[int, str]) -> None:
         try:
@@ -155,3 +206,8 @@ class LogFiles:
                 del self._unwanted[cid]
         for f in files:
             f.close()
+
+
+def _done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -12,6 +12,7 @@ ended with nothing queued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -491,4 +492,51 @@ def test_what_the_rotated_file_got_after_the_last_read_is_read_before_the_new_on
 
     assert following(follower, writes) is True
     assert not late
+    assert logged(drained(inbox)) == api_records(entries)
+
+
+def test_a_quiet_file_is_not_read_until_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the log files watched (inotify), a follower whose file has nothing new
+    waits for a write instead of reading every `poll` seconds, and a write wakes it."""
+    entries = corpus_entries(40)
+    log = Log(tmp_path)
+    log.write(json_file(entries[:20]))
+    docker = Docker(summary_of())
+    follower, inbox = follower_of(docker, tmp_path)
+    watched = LogFiles(str(tmp_path))
+    reads = 0
+    read_current = files_module.FileFollow._read_current
+
+    async def counted(self: Any) -> int:
+        nonlocal reads
+        reads += 1
+        return await read_current(self)
+
+    monkeypatch.setattr(files_module.FileFollow, "_read_current", counted)
+
+    # Only a write can wake it: a quiet file would be read again after an hour.
+    monkeypatch.setattr(files_module, "QUIET_CHECK", 3600.0)
+
+    async def scenario() -> int:
+        assert watched.start() is None
+        follower._file_follow._wakes = watched
+        task = asyncio.create_task(follower._file_follow.follow())
+        await asyncio.sleep(0.2)
+        before = reads
+        await asyncio.sleep(0.5)  # 50 polls at 0.01 s without inotify
+        quiet = reads - before
+        log.write(json_file(entries[20:]))
+        arrived = asyncio.Event()
+        while inbox.qsize() < len(entries):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrived.wait(), 0.01)
+        docker.stop()
+        assert await task is True
+        watched.stop()
+        return quiet
+
+    quiet = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert quiet == 0
     assert logged(drained(inbox)) == api_records(entries)
