@@ -498,8 +498,9 @@ def test_what_the_rotated_file_got_after_the_last_read_is_read_before_the_new_on
 def test_a_quiet_file_is_not_read_until_it_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With the log files watched (inotify), a follower whose file has nothing new
-    waits for a write instead of reading every `poll` seconds, and a write wakes it."""
+    """With the log files watched (inotify), a follower whose file had nothing new a few
+    polls in a row waits for a write instead of reading every `poll` seconds, and a
+    write wakes it."""
     entries = corpus_entries(40)
     log = Log(tmp_path)
     log.write(json_file(entries[:20]))
@@ -523,9 +524,9 @@ def test_a_quiet_file_is_not_read_until_it_is_written(
         assert watched.start() is None
         follower._file_follow._wakes = watched
         task = asyncio.create_task(follower._file_follow.follow())
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)  # QUIET_AFTER polls that find nothing, 0.05 s apart
         before = reads
-        await asyncio.sleep(0.5)  # 50 polls at 0.01 s without inotify
+        await asyncio.sleep(0.5)  # 10 more polls without inotify
         quiet = reads - before
         log.write(json_file(entries[20:]))
         arrived = asyncio.Event()
@@ -539,4 +540,36 @@ def test_a_quiet_file_is_not_read_until_it_is_written(
 
     quiet = asyncio.run(asyncio.wait_for(scenario(), 20))
     assert quiet == 0
+    assert logged(drained(inbox)) == api_records(entries)
+
+
+def test_a_file_written_now_and_then_stays_polled(tmp_path: Path) -> None:
+    """A file with something new at most polls is read at its pace, not woken by each
+    write (that would double the reads of a container that prints in chunks)."""
+    entries = corpus_entries(200)
+    log = Log(tmp_path)
+    docker = Docker(summary_of())
+    follower, inbox = follower_of(docker, tmp_path)
+    watched = LogFiles(str(tmp_path))
+    watches = 0
+    on_write = watched.on_write
+
+    def counted(fd: int) -> Any:
+        nonlocal watches
+        watches += 1
+        return on_write(fd)
+
+    watched.on_write = counted  # type: ignore[method-assign]
+
+    async def writes() -> None:
+        assert watched.start() is None
+        follower._file_follow._wakes = watched
+        for part in split(entries, 20):
+            log.write(json_file(part))
+            await asyncio.sleep(0.03)  # polls are 0.05 s apart at least
+        docker.stop()
+
+    assert following(follower, writes) is True
+    watched.stop()
+    assert watches == 0
     assert logged(drained(inbox)) == api_records(entries)
