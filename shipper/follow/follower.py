@@ -4,16 +4,19 @@ The request for the logs goes out first and the container is inspected after: a
 ``--rm`` container may be removed within milliseconds of its start, and a request
 already accepted keeps streaming after removal (docs/docker-logs.md). Lines wait for
 that inspection before they are queued, so an opt-out only visible there is honoured.
+When the inspection says the log can be read from its json-file files, that request
+is ended before any of its lines was queued, and the files are followed instead.
 
 The follower runs its parts: a created container is polled until it starts
-(start.py); its log is followed and what each follow stream left out is read
-(stream.py), again after dockerd comes back; the lines are numbered and queued
-(numbering.py), shaped by the container's label hints on their way (handoff.py); a
-stopped container's log is read when its turn comes, unless it starts (turns.py), from
-its json-file files where the shipper can read them, as is a running one's backlog
-before dockerd is asked for what follows, a few containers at a time (backlog.py); a
-``--rm`` container's tail is read from its log file once the API cannot give it
-(rescue.py); and what could not be read is reported (gaps.py).
+(start.py); a running container's json-file log is followed from its files where the
+shipper can read them (files.py), else through dockerd, with what each follow stream
+left out read after it (stream.py), again after dockerd comes back; the lines are
+numbered and queued (numbering.py), shaped by the container's label hints on their way
+(handoff.py); a stopped container's log is read when its turn comes, unless it starts
+(turns.py), from its json-file files where the shipper can read them, as is a running
+one's backlog when dockerd serves what follows, a few containers at a time
+(backlog.py); a ``--rm`` container's tail is read from its log file once the API
+cannot give it (rescue.py); and what could not be read is reported (gaps.py).
 """
 
 from __future__ import annotations
