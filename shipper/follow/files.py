@@ -195,7 +195,7 @@ class FileFollow:
         ended, self._ended = self._ended, None
         if (
             ended is not None
-            and ended[0] == _identity(os.fstat(newest.fileno()))
+            and ended[0] == jsonfile.identity(os.fstat(newest.fileno()))
             and ended[2] == self._numbering.generation
         ):
             # The last follow read this file to its end at `ended[1]` (the container
@@ -217,7 +217,7 @@ class FileFollow:
             await self._to_end(self._files[0])
             self._files.pop(0).close()
         current = self._files[-1]
-        self._held = _identity(os.fstat(current.fileno()))
+        self._held = jsonfile.identity(os.fstat(current.fileno()))
         while await self._read(current, threaded=True) == CHUNK:
             pass
         self._checked = asyncio.get_running_loop().time()
@@ -275,7 +275,7 @@ class FileFollow:
         while it still grows (files rotation starts then are opened, so held, at once)."""
         self._checked = asyncio.get_running_loop().time()
         try:
-            if _identity(os.stat(self.path)) == self._held:
+            if jsonfile.identity(os.stat(self.path)) == self._held:
                 return False
         except OSError:
             return False  # removed with its container, or between rotation's rename and create
@@ -293,7 +293,7 @@ class FileFollow:
         while len(self._files) > 1:
             await self._to_end(self._files[0])
             self._files.pop(0).close()
-        self._held = _identity(os.fstat(self._files[-1].fileno()))
+        self._held = jsonfile.identity(os.fstat(self._files[-1].fileno()))
         return True
 
     async def _stopped(self, waiter: asyncio.Task[None]) -> bool:
@@ -340,18 +340,18 @@ def _newer_files(path: str, held: tuple[int, int]) -> tuple[list[BinaryIO], bool
     newest = jsonfile.open_log(path)
     if newest is None:
         return None
-    if _identity(os.fstat(newest.fileno())) == held:
+    if jsonfile.identity(os.fstat(newest.fileno())) == held:
         newest.close()
         return None
     opened = [newest]
-    seen = {_identity(os.fstat(newest.fileno()))}
+    seen = {jsonfile.identity(os.fstat(newest.fileno()))}
     whole = False
     k = 1
     while not whole:
         f = jsonfile.open_log(f"{path}.{k}")
         if f is None:
             break
-        identity = _identity(os.fstat(f.fileno()))
+        identity = jsonfile.identity(os.fstat(f.fileno()))
         if identity == held:
             whole = True
             f.close()
@@ -363,7 +363,3 @@ def _newer_files(path: str, held: tuple[int, int]) -> tuple[list[BinaryIO], bool
         k += 1
     opened.reverse()
     return opened, whole
-
-
-def _identity(st: os.stat_result) -> tuple[int, int]:
-    return st.st_ino, st.st_dev

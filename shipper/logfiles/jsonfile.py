@@ -133,7 +133,7 @@ def open_all(path: str) -> list[BinaryIO] | None:
     if newest is None:
         return None
     files = [newest]
-    seen = {_identity(os.fstat(newest.fileno()))}
+    seen = {identity(os.fstat(newest.fileno()))}
     k = 1
     while True:
         rotated = f"{path}.{k}"
@@ -144,11 +144,11 @@ def open_all(path: str) -> list[BinaryIO] | None:
         f = open_log(rotated)
         if f is None:
             break
-        identity = _identity(os.fstat(f.fileno()))
-        if identity in seen:
+        met = identity(os.fstat(f.fileno()))
+        if met in seen:
             f.close()
         else:
-            seen.add(identity)
+            seen.add(met)
             files.append(f)
         k += 1
     files.reverse()
@@ -161,7 +161,7 @@ def unchanged(path: str, f: BinaryIO, size: int) -> bool:
         st = os.stat(path)
     except OSError:
         return False
-    return _identity(st) == _identity(os.fstat(f.fileno())) and st.st_size == size
+    return identity(st) == identity(os.fstat(f.fileno())) and st.st_size == size
 
 
 class HeldLog:
@@ -192,15 +192,15 @@ class HeldLog:
             return False
         self._checked = now
         try:
-            held = _identity(os.fstat(self.current.fileno()))
-            if _identity(os.stat(path)) == held:
+            held = identity(os.fstat(self.current.fileno()))
+            if identity(os.stat(path)) == held:
                 return False
         except (OSError, ValueError):  # between rotation's rename and create; no fd
             return False
         between: list[str] = []  # rotated since the last look, newest first
         for k in range(1, HELD_FILES):
             try:
-                if _identity(os.stat(f"{path}.{k}")) == held:
+                if identity(os.stat(f"{path}.{k}")) == held:
                     break
             except OSError:
                 break  # not there, or compressed (.gz): nothing older can be told apart
@@ -231,7 +231,8 @@ class HeldLog:
             f.close()
 
 
-def _identity(st: os.stat_result) -> tuple[int, int]:
+def identity(st: os.stat_result) -> tuple[int, int]:
+    """What tells one file from another whatever its name: inode and device."""
     return st.st_ino, st.st_dev
 
 
