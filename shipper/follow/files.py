@@ -75,7 +75,8 @@ FOLLOWS = Counter(
     "logpipe_shipper_file_follows_total",
     "Running containers' logs followed from their json-file files instead of through"
     " dockerd, by how the follow ended: read to the log's end (the container stopped),"
-    " or handed back (dockerd away, the files unreadable).",
+    " handed back because dockerd went away, or not begun because the files could not"
+    " be opened here (dockerd serves the log).",
     ["outcome"],
 )
 
@@ -144,7 +145,7 @@ class FileFollow:
             return None
         files = await asyncio.to_thread(jsonfile.open_all, self.path)
         if files is None:
-            FOLLOWS.labels("handed back").inc()
+            FOLLOWS.labels("files unreadable").inc()
             return None
         self._files = files
         waiter = asyncio.create_task(self._docker.wait_stopped(self._progress.cid))
@@ -171,7 +172,7 @@ class FileFollow:
                 else:
                     await self._quiet(waiter)
         except DockerUnavailable:
-            FOLLOWS.labels("handed back").inc()
+            FOLLOWS.labels("dockerd away").inc()
             raise
         finally:
             waiter.cancel()
@@ -279,7 +280,7 @@ class FileFollow:
                 return False
         except OSError:
             return False  # removed with its container, or between rotation's rename and create
-        newer = await asyncio.to_thread(_newer_files, self.path, self._held)
+        newer = await asyncio.to_thread(jsonfile.open_chain, self.path, self._held)
         if newer is None:
             return False
         opened, whole = newer
@@ -328,38 +329,3 @@ class FileFollow:
         current = self._files[-1]
         self._ended = (self._held, current.tell(), self._numbering.generation)
         return True
-
-
-def _newer_files(path: str, held: tuple[int, int]) -> tuple[list[BinaryIO], bool] | None:
-    """The files rotation started after the file `held` (its identity), opened, oldest
-    first, and whether they reach back to it (none removed between); None when `path`
-    is still that file, or cannot be opened.
-
-    Opened newest first, as open_all does: a rotation meanwhile renames a file already
-    opened (met again under its next number, and skipped)."""
-    newest = jsonfile.open_log(path)
-    if newest is None:
-        return None
-    if jsonfile.identity(os.fstat(newest.fileno())) == held:
-        newest.close()
-        return None
-    opened = [newest]
-    seen = {jsonfile.identity(os.fstat(newest.fileno()))}
-    whole = False
-    k = 1
-    while not whole:
-        f = jsonfile.open_log(f"{path}.{k}")
-        if f is None:
-            break
-        identity = jsonfile.identity(os.fstat(f.fileno()))
-        if identity == held:
-            whole = True
-            f.close()
-        elif identity in seen:
-            f.close()
-        else:
-            seen.add(identity)
-            opened.append(f)
-        k += 1
-    opened.reverse()
-    return opened, whole

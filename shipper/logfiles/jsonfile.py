@@ -123,7 +123,18 @@ def start_of(f: BinaryIO, since: int) -> int:
 def open_all(path: str) -> list[BinaryIO] | None:
     """Every file of a json-file log, oldest first (``-json.log.2``, ``.1``, then the
     log itself); None when one of them cannot be read here (not visible, or compressed
-    by rotation: dockerd reads those itself).
+    by rotation: dockerd reads those itself)."""
+    chain = open_chain(path)
+    return None if chain is None else chain[0]
+
+
+def open_chain(
+    path: str, held: tuple[int, int] | None = None
+) -> tuple[list[BinaryIO], bool] | None:
+    """The files of a json-file log newer than the file `held` (its identity; None: all
+    of them), opened, oldest first, and whether the chain reached back to `held` (no
+    file between removed by rotation). None when `path` is still `held`, or one of the
+    files cannot be read here (not visible, or compressed by rotation).
 
     They are opened newest first: a rotation meanwhile renames the files already opened
     (each is then met again under its next number, and skipped) and starts a new file,
@@ -132,19 +143,28 @@ def open_all(path: str) -> list[BinaryIO] | None:
     newest = open_log(path)
     if newest is None:
         return None
+    met = identity(os.fstat(newest.fileno()))
+    if met == held:
+        newest.close()
+        return None
     files = [newest]
-    seen = {identity(os.fstat(newest.fileno()))}
+    seen = {met}
+    reached = False
     k = 1
     while True:
         rotated = f"{path}.{k}"
         if os.path.exists(f"{rotated}.gz"):
-            for held in files:
-                held.close()
+            for opened in files:
+                opened.close()
             return None
         f = open_log(rotated)
         if f is None:
             break
         met = identity(os.fstat(f.fileno()))
+        if met == held:
+            reached = True
+            f.close()
+            break
         if met in seen:
             f.close()
         else:
@@ -152,7 +172,7 @@ def open_all(path: str) -> list[BinaryIO] | None:
             files.append(f)
         k += 1
     files.reverse()
-    return files
+    return files, reached
 
 
 def unchanged(path: str, f: BinaryIO, size: int) -> bool:

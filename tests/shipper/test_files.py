@@ -28,6 +28,7 @@ from shipper.follow import Follower
 from shipper.follow import files as files_module
 from shipper.follow.files import FOLLOWS, ROTATED_AWAY_GAP, followable
 from shipper.inbox import Inbox
+from shipper.logfiles import jsonfile
 from shipper.logfiles.watch import LogFiles
 from shipper.metrics import PerContainer
 from shipper.record import GapRecord, Meta
@@ -312,10 +313,10 @@ def test_dockerd_away_hands_back_from_the_positions(tmp_path: Path) -> None:
     docker = Docker(summary_of())
     docker.fail_wait = DockerUnavailable("dockerd restarting")
     follower, inbox = follower_of(docker, tmp_path)
-    before = FOLLOWS.labels("handed back")._value.get()
+    before = FOLLOWS.labels("dockerd away")._value.get()
     with pytest.raises(DockerUnavailable):
         asyncio.run(follower._file_follow.follow())
-    assert FOLLOWS.labels("handed back")._value.get() == before + 1
+    assert FOLLOWS.labels("dockerd away")._value.get() == before + 1
     assert follower._file_follow._files == []
     assert logged(drained(inbox)) == api_records(entries)
 
@@ -357,7 +358,9 @@ def test_not_followed_from_files_when_turned_off_or_not_visible(tmp_path: Path) 
     assert off._file_follow.path == ""
     assert asyncio.run(off._file_follow.follow()) is None
     hidden, _ = follower_of(docker, tmp_path / "elsewhere")
+    unreadable = FOLLOWS.labels("files unreadable")._value.get()
     assert asyncio.run(hidden._file_follow.follow()) is None  # no file there: dockerd
+    assert FOLLOWS.labels("files unreadable")._value.get() == unreadable + 1
 
 
 def test_a_stream_begun_before_the_inspection_is_switched_to_the_files(tmp_path: Path) -> None:
@@ -472,16 +475,16 @@ def test_what_the_rotated_file_got_after_the_last_read_is_read_before_the_new_on
     log.write(json_file(entries[:30]))
     docker = Docker(summary_of(**{"max-size": "1m", "max-file": "3"}))
     follower, inbox = follower_of(docker, tmp_path)
-    newer_files = files_module._newer_files
+    open_chain = jsonfile.open_chain
     late = [json_file(entries[30:60])]
 
-    def written_late(path: str, held: Any) -> Any:
-        if late:
+    def written_late(path: str, held: Any = None) -> Any:
+        if late and held is not None:  # the look for newer files, not the first opening
             with open(f"{path}.1", "ab") as f:  # the file read, renamed by the rotation
                 f.write(late.pop())
-        return newer_files(path, held)
+        return open_chain(path, held)
 
-    monkeypatch.setattr(files_module, "_newer_files", written_late)
+    monkeypatch.setattr(jsonfile, "open_chain", written_late)
 
     async def writes() -> None:
         await asyncio.sleep(0.05)

@@ -12,7 +12,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.demux import PIECE
-from shipper.logfiles.jsonfile import CHECK_EVERY, HELD_FILES, SLACK_NS, HeldLog, lines, read_since
+from shipper.logfiles.jsonfile import (
+    CHECK_EVERY,
+    HELD_FILES,
+    SLACK_NS,
+    HeldLog,
+    identity,
+    lines,
+    open_all,
+    open_chain,
+    read_since,
+)
 
 
 def entry(stream: str, text: str, ts: str = "2026-11-27T22:08:07.039548676Z") -> bytes:
@@ -229,3 +239,54 @@ def test_a_held_log_is_full_at_the_size_dockerd_rotates_at(
     assert held.full(path.stat().st_size) is True  # dockerd rotates at the next write
     assert held.full(path.stat().st_size + 1) is False
     held.close()
+
+
+def _files_of(tmp_path: Path, *names: str) -> str:
+    """A json-file log's files, each holding its own name; the log's path."""
+    tmp_path.mkdir(exist_ok=True)
+    for name in names:
+        (tmp_path / name).write_bytes(name.encode())
+    return str(tmp_path / "c-json.log")
+
+
+def _names(files: list) -> list[bytes]:
+    names = [f.read() for f in files]
+    for f in files:
+        f.close()
+    return names
+
+
+def test_the_whole_chain_is_opened_oldest_first(tmp_path: Path) -> None:
+    path = _files_of(tmp_path, "c-json.log", "c-json.log.1", "c-json.log.2")
+    chain = open_chain(path)
+    assert chain is not None
+    assert _names(chain[0]) == [b"c-json.log.2", b"c-json.log.1", b"c-json.log"]
+    assert chain[1] is False
+    assert _names(open_all(path) or []) == [b"c-json.log.2", b"c-json.log.1", b"c-json.log"]
+
+
+def test_the_chain_stops_at_the_file_held_and_says_it_reached_it(tmp_path: Path) -> None:
+    path = _files_of(tmp_path, "c-json.log", "c-json.log.1", "c-json.log.2", "c-json.log.3")
+    held = identity(os.stat(f"{path}.2"))
+    chain = open_chain(path, held)
+    assert chain is not None
+    assert _names(chain[0]) == [b"c-json.log.1", b"c-json.log"]
+    assert chain[1] is True
+
+
+def test_a_chain_without_the_file_held_says_files_may_be_missing(tmp_path: Path) -> None:
+    path = _files_of(tmp_path, "c-json.log", "c-json.log.1", "elsewhere")
+    chain = open_chain(path, identity(os.stat(tmp_path / "elsewhere")))
+    assert chain is not None
+    assert _names(chain[0]) == [b"c-json.log.1", b"c-json.log"]
+    assert chain[1] is False
+
+
+def test_no_chain_while_the_path_is_the_file_held_or_a_file_is_compressed(
+    tmp_path: Path,
+) -> None:
+    held = _files_of(tmp_path / "held", "c-json.log", "c-json.log.1")
+    assert open_chain(held, identity(os.stat(held))) is None
+    compressed = _files_of(tmp_path / "gz", "c-json.log", "c-json.log.1.gz")
+    assert open_chain(compressed) is None
+    assert open_all(compressed) is None
