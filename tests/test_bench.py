@@ -9,10 +9,11 @@ import copy
 import inspect
 import re
 import time
+from pathlib import Path
 
 import pytest
 
-from bench import collector_load, doc_cost, es_profile, sidebyside
+from bench import collector_load, doc_cost, es_profile, services, sidebyside
 from collector import templates
 
 SAMPLE = """\
@@ -250,3 +251,13 @@ def test_searches_count_the_index_while_the_run_lasts_and_not_after(
     with sidebyside.Searches(None, 0.01), sidebyside.Searches("bench-x", None):
         time.sleep(0.05)
     assert len(counted) == after  # no index (logspout) or no period: no searches
+
+
+def test_the_code_measured_has_its_bytecode_written(tmp_path: Path) -> None:
+    """As in the image (compileall): a start must not compile the modules again."""
+    for package in ("collector", "shipper", "logpipe", "bench"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "mod.py").write_text("VALUE = 1\n")
+    services._compiled(tmp_path)
+    for package in ("collector", "shipper", "logpipe", "bench"):
+        assert list((tmp_path / package / "__pycache__").glob("mod.*.pyc"))
