@@ -60,6 +60,7 @@ class Variant:
     per_request: int = 2000
     connections: int = 4
     nested: bool = False  # the documents as nested objects, not flat as the collector sends
+    order: Callable[[list[Doc]], list[Doc]] | None = None  # None: in time order
 
 
 def _ns(stamp: str) -> int:
@@ -397,7 +398,28 @@ VARIANTS: dict[str, Variant] = {
     "req-5000": Variant("5,000 documents per request", per_request=5000),
     "conn-1": Variant("1 connection", connections=1),
     "conn-2": Variant("2 connections", connections=2),
+    "drain-order": Variant(
+        "in the order a drain sends them: 4 containers' lines at a time, from their start",
+        order=lambda docs: drain_order(docs, at_once=4, chunk=1000),
+    ),
 }
+
+
+def drain_order(docs: list[Doc], at_once: int, chunk: int) -> list[Doc]:
+    """`docs` (in time order) as a shipper catching up finished logs sends them: the
+    containers `at_once` at a time, each read from its first line, `chunk` lines of
+    each in turn; so the ids of every group go back to the first line's time."""
+    by_container: dict[str, list[Doc]] = {}
+    for doc in docs:
+        by_container.setdefault(str(doc.body["container"]["id"]), []).append(doc)
+    queues = list(by_container.values())
+    out: list[Doc] = []
+    for g in range(0, len(queues), at_once):
+        group = queues[g : g + at_once]
+        for start in range(0, max(len(q) for q in group), chunk):
+            for q in group:
+                out.extend(q[start : start + chunk])
+    return out
 DEFAULT = "collector,hash-ids,time-ids,auto-ids,no-norms,no-ingested,no-labels,fluent-bit"
 
 
@@ -525,7 +547,7 @@ def wait_idle(pids: list[int], index: str, limit: float = 60) -> None:
 
 def measure(run: str, stream: str, docs: list[Doc], variant: Variant) -> Run:
     """Bulk-load the documents as `variant` into a fresh index; Elasticsearch's CPU per doc."""
-    lines = items(docs, stream, variant)
+    lines = items(variant.order(docs) if variant.order else docs, stream, variant)
     index = fresh_index(run, stream, variant)
     pids = services.es_pids()
     idle = idle_rate(pids)

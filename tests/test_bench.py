@@ -15,6 +15,7 @@ import pytest
 
 from bench import collector_load, doc_cost, es_profile, services, sidebyside
 from collector import templates
+from collector.enrich import Doc
 
 SAMPLE = """\
 jdk.ExecutionSample {{
@@ -261,3 +262,17 @@ def test_the_code_measured_has_its_bytecode_written(tmp_path: Path) -> None:
     services._compiled(tmp_path)
     for package in ("collector", "shipper", "logpipe", "bench"):
         assert list((tmp_path / package / "__pycache__").glob("mod.*.pyc"))
+
+
+def test_the_drain_order_sends_containers_a_group_at_a_time_each_from_its_start() -> None:
+    """bench.doc_cost's drain-order: 6 containers' lines in time order (round robin),
+    sent 4 containers at a time, 2 lines of each in turn."""
+    docs = [Doc(f"{n}", "s", {"container": {"id": f"c{n % 6}"}, "n": n}) for n in range(24)]
+    order = doc_cost.VARIANTS["drain-order"].order
+    assert order is not None
+    sent = doc_cost.drain_order(docs, at_once=4, chunk=2)
+    assert sorted(d.id for d in sent) == sorted(d.id for d in docs)  # each once
+    assert [d.body["n"] for d in sent[:8]] == [0, 6, 1, 7, 2, 8, 3, 9]
+    assert [d.body["n"] for d in sent[16:20]] == [4, 10, 5, 11]  # the next group from its start
+    # The variant's chunk (1,000 lines) holds each container's 4: one container after another.
+    assert [d.body["n"] for d in order(docs)][:8] == [0, 6, 12, 18, 1, 7, 13, 19]
