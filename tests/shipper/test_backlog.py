@@ -258,24 +258,23 @@ class Read:
 
 
 def follower_for(
-    docker: Docker,
+    docker: Any,
     positions: dict[str, Position] | None = None,
     files: LogFiles | None = LogFiles(""),  # noqa: B008 (nothing watched: root unknown)
+    cid: str = "c" * 64,
+    learn: bool = True,
+    **options: Any,
 ) -> tuple[Follower, Inbox]:
-    """A follower of a stopped container (told what inspecting it said), and its queue."""
+    """A follower of a container (told what inspecting it said, unless not `learn`) and
+    its queue; `options` are the Follower's (a stopped container's first read waits for
+    a turn unless `turns` says otherwise)."""
     inbox = Inbox(1_000_000, PerContainer(False, 100))
-    meta = Meta(id="c" * 64, name="web", image="busybox")
+    meta = Meta(id=cid, name="web", image="busybox")
     start = positions or {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    follower = Follower(
-        docker,  # type: ignore[arg-type]
-        meta,
-        dict(start),
-        inbox,
-        1 << 20,
-        files=files,
-        turns=Turns(1),
-    )
-    follower.learn(docker.summary, meta, skip=False)
+    options.setdefault("turns", Turns(1))
+    follower = Follower(docker, meta, dict(start), inbox, 1 << 20, files=files, **options)
+    if learn:
+        follower.learn(docker.summary, meta, skip=False)
     return follower, inbox
 
 

@@ -38,6 +38,7 @@ from tests.shipper.test_backlog import (
     as_sent,
     corpus_entries,
     drained,
+    follower_for,
     json_file,
     logged,
 )
@@ -113,21 +114,9 @@ def summary_of(**opts: str) -> ContainerSummary:
 def follower_of(
     docker: Docker, root: Path, positions: dict[str, Position] | None = None, learn: bool = True
 ) -> tuple[Follower, Inbox]:
-    inbox = Inbox(1_000_000, PerContainer(False, 100))
-    meta = Meta(id=CID, name="web", image="busybox")
-    start = positions or {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    follower = Follower(
-        docker,  # type: ignore[arg-type]
-        meta,
-        dict(start),
-        inbox,
-        1 << 20,
-        pace=0.01,
-        files=LogFiles(str(root)),
-    )
-    if learn:
-        follower.learn(docker.summary, meta, skip=False)
-    return follower, inbox
+    """A follower of the running container CID whose log files are under `root`."""
+    files = LogFiles(str(root))
+    return follower_for(docker, positions, files, cid=CID, learn=learn, pace=0.01, turns=None)
 
 
 async def _following(follower: Follower, writes: Callable[[], Awaitable[None]]) -> bool | None:
