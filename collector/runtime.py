@@ -15,6 +15,8 @@ from typing import Literal
 import aiohttp
 from zlib_ng import zlib_ng
 
+from collector import GC_THRESHOLDS
+
 EventLoop = Literal["auto", "uvloop", "asyncio"]
 
 EXIT_RUNTIME = 1  # a service failed (Elasticsearch did not answer, ...)
@@ -38,7 +40,7 @@ def tune_gc() -> None:
     the scans, and a collection waits for 50,000 allocations.
     """
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def fast_zlib() -> None:

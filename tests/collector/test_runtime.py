@@ -1,4 +1,4 @@
-"""Process-wide settings: glibc's heap trimming (tune_malloc)."""
+"""Process-wide settings: glibc's heap trimming (tune_malloc), the GC's thresholds."""
 
 from __future__ import annotations
 
@@ -69,3 +69,17 @@ def test_kept_heap_spares_the_page_faults_of_every_batch() -> None:
     tuned = _faults("tuned")
     # Measured: 26,314 faults untuned, 5 tuned.
     assert tuned * 10 < untuned, (tuned, untuned)
+
+
+@pytest.mark.parametrize("package", ["shipper", "collector"])
+def test_the_gc_thresholds_hold_before_the_heavy_imports(package: str) -> None:
+    """A program's start imports aiohttp and pydantic with the garbage collector's
+    thresholds already raised (importing the package sets them), not after."""
+    probe = (
+        f"import gc, sys, {package}; "
+        "print(gc.get_threshold(), 'aiohttp' in sys.modules, 'pydantic' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "(50000, 20, 100) False False"
