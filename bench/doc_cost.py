@@ -420,6 +420,8 @@ def drain_order(docs: list[Doc], at_once: int, chunk: int) -> list[Doc]:
             for q in group:
                 out.extend(q[start : start + chunk])
     return out
+
+
 DEFAULT = "collector,hash-ids,time-ids,auto-ids,no-norms,no-ingested,no-labels,fluent-bit"
 
 
