@@ -30,13 +30,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from zlib_ng import gzip_ng
+from zlib_ng import gzip_ng, zlib_ng
 
 from shipper import metrics
 from shipper.cursor import Position
@@ -117,7 +116,7 @@ class Spool:
             {
                 "lines": batch.lines,
                 "first_ts": batch.first_ts,
-                "crc": zlib.crc32(body),
+                "crc": zlib_ng.crc32(body),  # the same CRC-32 as zlib's, 20 times as fast
                 "length": len(body),
                 "positions": [[c, s, p.ts, p.count] for (c, s), p in batch.positions.items()],
             }
@@ -251,7 +250,7 @@ def _split(data: bytes) -> tuple[Header, bytes] | None:
 
 
 def _intact(header: Header, body: bytes) -> bool:
-    return header.get("length") == len(body) and header.get("crc") == zlib.crc32(body)
+    return header.get("length") == len(body) and header.get("crc") == zlib_ng.crc32(body)
 
 
 def _load_header(path: Path) -> Segment | None:

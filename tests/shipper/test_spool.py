@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import orjson
@@ -83,6 +84,31 @@ async def test_a_corrupt_segment_is_set_aside_and_reported(tmp_path: Path) -> No
     assert (tmp_path / "0000000000000001.bad").exists()
     assert await again.read(await again.take()) is not None
     assert again.pending_batches == 1
+
+
+async def test_the_checksum_is_zlibs_crc32_so_segments_of_earlier_versions_still_read(
+    tmp_path: Path,
+) -> None:
+    """The header's checksum is the standard CRC-32 of the body (as computed by Python's
+    zlib), whatever computes it: a segment left by a shipper of an earlier version, and
+    one written now, read back whole after an upgrade."""
+    spool = Spool(tmp_path, 10**6)
+    spool.open()
+    segment = await spool.write(_batch(100))
+    data = segment.path.read_bytes()
+    end = data.index(b"\n", len(b"logpipe-segment 1\n"))
+    header, body = orjson.loads(data[len(b"logpipe-segment 1\n") : end]), data[end + 1 :]
+    assert header["crc"] == zlib.crc32(body)
+    # As an earlier version wrote it: header by hand, checksum by zlib.
+    older = gzip.compress(_batch(200).body)
+    header = {**header, "first_ts": 200, "crc": zlib.crc32(older), "length": len(older)}
+    (tmp_path / "0000000000000002.seg").write_bytes(
+        b"logpipe-segment 1\n" + orjson.dumps(header) + b"\n" + older
+    )
+    again = Spool(tmp_path, 10**6)
+    again.open()
+    assert await again.read(await again.take()) == body
+    assert await again.read(await again.take()) == older
 
 
 async def test_acknowledged_segments_are_deleted_only_on_release(tmp_path: Path) -> None:
