@@ -115,6 +115,30 @@ def refresh(index: str) -> None:
     es("POST", f"/{index}/_refresh?ignore_unavailable=true&allow_no_indices=true")
 
 
+def search_idle(index: str) -> bool:
+    """Whether every shard of `index` is search-idle: nobody has searched it for
+    `index.search.idle.after` (30 s by default), so Elasticsearch no longer refreshes it
+    every second, only when a search comes or its indexing buffer fills."""
+    stats = es("GET", f"/{index}/_stats?level=shards&filter_path=indices.*.shards.*.search_idle")
+    shards = [
+        copy
+        for found in (stats or {}).get("indices", {}).values()
+        for copies in found.get("shards", {}).values()
+        for copy in copies
+    ]
+    return bool(shards) and all(copy.get("search_idle") for copy in shards)
+
+
+def wait_search_idle(index: str, limit: float = 120) -> float:
+    """Seconds waited until `index` is search-idle; TimeoutError after `limit`."""
+    began = time.monotonic()
+    while not search_idle(index):
+        if time.monotonic() - began > limit:
+            raise TimeoutError(f"{index} was not search-idle after {limit:.0f} s")
+        time.sleep(1)
+    return time.monotonic() - began
+
+
 def indexed(pattern: str) -> int:
     """Index operations Elasticsearch has done on the primaries of `pattern`: what it
     accepted so far, without forcing a refresh."""

@@ -13,6 +13,8 @@ from typing import Protocol
 from docker.models.containers import Container
 
 from bench import peers, services
+from collector.retention.rules import RetentionConfig, stream_dataset
+from collector.routing import data_stream_name
 
 LOGPIPE, FLUENT_BIT, LOGSPOUT = "logpipe", "Fluent Bit", "logspout"
 ES_POLL = 0.2  # seconds between two looks at Elasticsearch's stats: the times' resolution
@@ -52,6 +54,11 @@ class Shipper(Protocol):
         """Start what must run before the clock starts; pids by role."""
         ...
 
+    def make_index(self) -> str | None:
+        """Create its index (or data stream) empty, as a stream that exists before a
+        catch-up does; its name (None: no ES output)."""
+        ...
+
     def launch(self) -> dict[str, list[int]]:
         """Start the shipper's own processes (the clock runs); pids by role."""
         ...
@@ -79,6 +86,7 @@ class LogpipeRun:
         self.ctx = ctx
         self.tag = tag
         self.index = f"logs-bench.side{tag}*"
+        self.base = 0  # index operations before the run (make_index)
         self.folder = ctx.folder / f"logpipe-{tag}"
         self.children: list[services.Child] = []
 
@@ -91,6 +99,20 @@ class LogpipeRun:
         )
         self.children.append(collector)
         return {"collector": [collector.pid]}
+
+    def make_index(self) -> str:
+        """The data stream the collector writes the lines into, made by one document
+        which is then deleted (this node has no API to create a data stream empty)."""
+        dataset = stream_dataset(f"bench.side{self.tag}", RetentionConfig().default)
+        name = data_stream_name(dataset, "default")
+        made = services.es(
+            "POST",
+            f"/{name}/_doc?op_type=create&refresh=true",
+            {"@timestamp": "2000-01-01T00:00:00Z", "message": "made by the benchmark"},
+        )
+        services.es("DELETE", f"/{made['_index']}/_doc/{made['_id']}")
+        self.base = services.indexed(self.index)
+        return name
 
     def launch(self) -> dict[str, list[int]]:
         """The shipper, with a fresh state directory: every container from its start."""
@@ -108,8 +130,9 @@ class LogpipeRun:
         return {"shipper": [shipper.pid]}
 
     def arrived(self) -> int:
-        """Documents Elasticsearch indexed into the run's stream."""
-        return services.indexed(self.index)
+        """Documents Elasticsearch indexed into the run's stream (the one that made it
+        left out)."""
+        return services.indexed(self.index) - self.base
 
     def stop(self) -> None:
         """Shipper first, then the collector."""
@@ -137,6 +160,11 @@ class FluentBitRun:
         """The template of its index (the index is made by its first write)."""
         peers.install_template(self.index)
         return {}
+
+    def make_index(self) -> str:
+        """Its index, created empty (its template applies)."""
+        services.es("PUT", f"/{self.index}")
+        return self.index
 
     def launch(self) -> dict[str, list[int]]:
         """fluent-bit."""
@@ -175,6 +203,10 @@ class LogspoutRun:
     def prepare(self) -> dict[str, list[int]]:
         """Nothing runs before it."""
         return {}
+
+    def make_index(self) -> None:
+        """No Elasticsearch output."""
+        return None
 
     def launch(self) -> dict[str, list[int]]:
         """logspout, with each container's whole log (BACKLOG)."""

@@ -93,11 +93,18 @@ def es_rate(seconds: float) -> float:
     return window.stop() / seconds
 
 
-def measure(ship: Shipper, ctx: Context, round_: int) -> Result:
-    """One shipper drains the containers; what it cost every process involved."""
+def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) -> Result:
+    """One shipper drains the containers; what it cost every process involved.
+
+    `existing`: its index is made empty first and left until search-idle, so the drain is
+    a catch-up into a stream nobody is searching (after a shipper's outage, say) rather
+    than into one its first line creates (a first install); the refresh the next search
+    would make is counted then."""
     out = Result(ship.name, round_, ctx.total, load=os.getloadavg()[0])
     threshold = max(IDLE_FLOOR, 1.5 * es_rate(BASELINE)) if ship.index else 0.0
     running = ship.prepare()
+    if existing and (made := ship.make_index()) is not None:
+        services.wait_search_idle(made)
     shared = {"dockerd": services.dockerd_pids(), "elasticsearch": services.es_pids()}
     windows = {role: procstat.CpuWindow(pids) for role, pids in {**running, **shared}.items()}
     for w in windows.values():
@@ -115,7 +122,7 @@ def measure(ship: Shipper, ctx: Context, round_: int) -> Result:
         out.rss |= {role: procstat.peak_rss_mb(pids[0]) for role, pids in running.items()}
     finally:
         ship.stop()
-    return settled(ship, out, windows["elasticsearch"], threshold, began, peaks)
+    return settled(ship, out, windows["elasticsearch"], threshold, began, peaks, existing)
 
 
 def settled(
@@ -125,13 +132,21 @@ def settled(
     threshold: float,
     began: float,
     peaks: procstat.Peaks,
+    refresh_first: bool = False,
 ) -> Result:
     """`out` completed once the shipper has stopped: Elasticsearch's CPU until it is idle
-    again, the documents searchable, the peak RSS of dockerd and Elasticsearch."""
+    again, the documents searchable, the peak RSS of dockerd and Elasticsearch.
+
+    `refresh_first`: the index is refreshed before that wait, inside the window (a
+    search-idle index holds what arrived since its last segment: the next search writes
+    it, and that work belongs to the run)."""
     if ship.index:
+        if refresh_first:
+            services.refresh(ship.index)
         out.idle_after = wait_idle(ship.index, threshold, began + out.seconds)
         out.cpu["elasticsearch"] = es.stop()
-        services.refresh(ship.index)
+        if not refresh_first:
+            services.refresh(ship.index)
         out.docs = services.count(ship.index)
     sampled = peaks.stop()
     out.rss["dockerd"], out.rss["elasticsearch"] = sampled["dockerd"], sampled["elasticsearch"]
@@ -406,8 +421,18 @@ def main() -> None:
         "dashboard that refreshes itself does (a searched index is refreshed every second; "
         "one nobody searches goes search-idle after 30 s)",
     )
+    p.add_argument(
+        "--existing",
+        action="store_true",
+        help="drain into indices that exist and have gone search-idle (a catch-up into a "
+        "stream nobody is searching, as after a shipper's outage: no refresh every second; "
+        "the refresh the next search makes is counted); default: into indices the first "
+        "line creates, refreshed every second for their first 30 s (a first install)",
+    )
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
+    if args.existing and args.live is not None:
+        p.error("--existing is an option of a drain; a --live run follows idle containers")
     if args.live is None and (args.seconds is not None or args.search_every is not None):
         p.error("--seconds and --search-every are options of a --live run; give --live too")
     args.seconds = args.seconds or 60.0
@@ -472,7 +497,7 @@ def run_rounds(
         for k in range(args.repeat):
             for name in shippers[k % len(shippers) :] + shippers[: k % len(shippers)]:
                 made.append(RUNS[name](ctx, f"{run}r{k}"))
-                results.append(measure(made[-1], ctx, k + 1))
+                results.append(measure(made[-1], ctx, k + 1, args.existing))
                 print(report.table(HEADER, [row(results[-1])]), file=sys.stderr)
     finally:
         for ship in made:
@@ -591,7 +616,25 @@ def _drain_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str
         "a parsed ECS document; logspout "
         "reads through dockerd and ships raw lines to a counting TCP sink (it has no "
         "Elasticsearch output)",
+        _indices(args),
     ]
+
+
+def _indices(args: argparse.Namespace) -> str:
+    if args.existing:
+        return (
+            "--existing: each index (logpipe's data stream, Fluent Bit's index) was made "
+            "empty before its shipper started and left until Elasticsearch found it "
+            "search-idle (nobody searched it for 30 s), as a stream is when a shipper catches "
+            "up after an outage: no refresh every second during the drain; Elasticsearch's "
+            "CPU includes a refresh of the index once every line arrived (what the next "
+            "search makes), then its merges"
+        )
+    return (
+        "each index is made by its shipper's first line, so Elasticsearch refreshes it "
+        "every second through the drain (an index is search-active for its first 30 s), "
+        "as after a first install"
+    )
 
 
 def _live_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str]) -> list[str]:

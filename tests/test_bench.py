@@ -235,6 +235,76 @@ def test_a_live_length_without_live_is_refused(
     assert "give --live too" in capsys.readouterr().err
 
 
+def test_existing_indices_are_refused_for_a_live_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", ["sidebyside", "--live", "1000", "--existing"])
+    with pytest.raises(SystemExit) as exited:
+        sidebyside.main()
+    assert exited.value.code == 2
+    assert "--existing is an option of a drain" in capsys.readouterr().err
+
+
+class _Window:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def stop(self) -> float:
+        self.calls.append("cpu stopped")
+        return 1.0
+
+
+class _Peaks:
+    def stop(self) -> dict[str, int]:
+        return {"dockerd": 1, "elasticsearch": 2}
+
+
+class _Run:
+    index = "bench-x"
+
+
+@pytest.mark.parametrize(
+    ("refresh_first", "order"),
+    [
+        (True, ["refresh", "idle", "cpu stopped", "count"]),
+        (False, ["idle", "cpu stopped", "refresh", "count"]),
+    ],
+)
+def test_a_search_idle_index_is_refreshed_inside_the_cpu_window(
+    monkeypatch: pytest.MonkeyPatch, refresh_first: bool, order: list[str]
+) -> None:
+    """What arrived since a search-idle index's last segment is written by the next
+    search's refresh: with --existing that work is counted (refreshed before the wait for
+    idle, which ends the window); an index refreshed every second leaves little to it."""
+    calls: list[str] = []
+    monkeypatch.setattr(sidebyside.services, "refresh", lambda index: calls.append("refresh"))
+    monkeypatch.setattr(sidebyside.services, "count", lambda index: calls.append("count") or 7)
+    monkeypatch.setattr(sidebyside, "wait_idle", lambda *a: calls.append("idle") or 0.5)
+    out = sidebyside.Result(sidebyside.LOGPIPE, 1, 7, arrived=7, seconds=1.0, load=0.1)
+    window = _Window(calls)
+    done = sidebyside.settled(_Run(), out, window, 0.1, 0.0, _Peaks(), refresh_first)  # type: ignore[arg-type]
+    assert calls == order
+    assert done.docs == 7
+    assert done.cpu["elasticsearch"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("copies", "idle"),
+    [
+        ([[{"search_idle": True}], [{"search_idle": True}]], True),
+        ([[{"search_idle": True}], [{"search_idle": False}]], False),
+        ([], False),
+    ],
+)
+def test_an_index_is_search_idle_when_every_shard_is(
+    monkeypatch: pytest.MonkeyPatch, copies: list[list[dict[str, bool]]], idle: bool
+) -> None:
+    shards = {str(i): c for i, c in enumerate(copies)}
+    answer = {"indices": {"bench-x": {"shards": shards}}} if copies else {}
+    monkeypatch.setattr(services, "es", lambda method, path: answer)
+    assert services.search_idle("bench-x") is idle
+
+
 def test_searches_count_the_index_while_the_run_lasts_and_not_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
