@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark once, one after the other, each appending its table to
-# docs/BENCHMARKS.md (about 25 minutes on two cores). Never run by CI: these are
+# docs/BENCHMARKS.md (about 50 minutes on two cores). Never run by CI: these are
 # measurements, not tests. Usage: bash bench/run_all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,7 @@ else
   echo "bench.pipeline --peers skipped: logspout not found (see bench/README.md, Setup)" >&2
 fi
 python3 -m bench.sidebyside --containers 10 --lines 36000 --repeat 2 --append
+python3 -m bench.sidebyside --containers 10 --lines 36000 --repeat 2 --existing --only logpipe,fluent-bit --append
 python3 -m bench.sidebyside --live 5000 --seconds 60 --repeat 2 --append
 python3 -m bench.sidebyside --live 5000 --seconds 60 --search-every 5 --repeat 2 --append
 python3 -m bench.rsyslog --seconds 20 --append
