@@ -103,7 +103,8 @@ def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) ->
     out = Result(ship.name, round_, ctx.total, load=os.getloadavg()[0])
     threshold = max(IDLE_FLOOR, 1.5 * es_rate(BASELINE)) if ship.index else 0.0
     running = ship.prepare()
-    if existing and (made := ship.make_index()) is not None:
+    made = ship.make_index() if existing else None
+    if made is not None:
         services.wait_search_idle(made)
     shared = {"dockerd": services.dockerd_pids(), "elasticsearch": services.es_pids()}
     windows = {role: procstat.CpuWindow(pids) for role, pids in {**running, **shared}.items()}
@@ -122,7 +123,10 @@ def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) ->
         out.rss |= {role: procstat.peak_rss_mb(pids[0]) for role, pids in running.items()}
     finally:
         ship.stop()
-    return settled(ship, out, windows["elasticsearch"], threshold, began, peaks, existing)
+    out = settled(ship, out, windows["elasticsearch"], threshold, began, peaks, existing)
+    if made is not None and out.docs is not None and services.count(made) != out.docs:
+        raise RuntimeError(f"{ship.name}'s lines did not all go into {made}, the index made idle")
+    return out
 
 
 def settled(
