@@ -129,14 +129,13 @@ def search_idle(index: str) -> bool:
     return bool(shards) and all(copy.get("search_idle") for copy in shards)
 
 
-def wait_search_idle(index: str, limit: float = 120) -> float:
-    """Seconds waited until `index` is search-idle; TimeoutError after `limit`."""
+def wait_search_idle(index: str, limit: float = 120) -> None:
+    """Return once `index` is search-idle; TimeoutError after `limit` seconds."""
     began = time.monotonic()
     while not search_idle(index):
         if time.monotonic() - began > limit:
             raise TimeoutError(f"{index} was not search-idle after {limit:.0f} s")
         time.sleep(1)
-    return time.monotonic() - began
 
 
 def indexed(pattern: str) -> int:

@@ -23,7 +23,7 @@ from shipper.cursor import CursorStore, Position
 from shipper.deliver import Sender
 from shipper.encoded import Batch
 from shipper.record import LogRecord, Meta
-from shipper.spool import Spool
+from shipper.spool import MAGIC, Spool, _split
 
 META = Meta("c1", "app", "busybox")
 
@@ -95,16 +95,14 @@ async def test_the_checksum_is_zlibs_crc32_so_segments_of_earlier_versions_still
     spool = Spool(tmp_path, 10**6)
     spool.open()
     segment = await spool.write(_batch(100))
-    data = segment.path.read_bytes()
-    end = data.index(b"\n", len(b"logpipe-segment 1\n"))
-    header, body = orjson.loads(data[len(b"logpipe-segment 1\n") : end]), data[end + 1 :]
+    split = _split(segment.path.read_bytes())
+    assert split is not None
+    header, body = split
     assert header["crc"] == zlib.crc32(body)
     # As an earlier version wrote it: header by hand, checksum by zlib.
     older = gzip.compress(_batch(200).body)
     header = {**header, "first_ts": 200, "crc": zlib.crc32(older), "length": len(older)}
-    (tmp_path / "0000000000000002.seg").write_bytes(
-        b"logpipe-segment 1\n" + orjson.dumps(header) + b"\n" + older
-    )
+    (tmp_path / "0000000000000002.seg").write_bytes(MAGIC + orjson.dumps(header) + b"\n" + older)
     again = Spool(tmp_path, 10**6)
     again.open()
     assert await again.read(await again.take()) == body
@@ -165,7 +163,7 @@ _WRITER = textwrap.dedent(
     from pathlib import Path
     from shipper.batch import encode
     from shipper.record import LogRecord, Meta
-    from shipper.spool import Spool
+    from shipper.spool import MAGIC, Spool, _split
 
     async def main():
         spool = Spool(Path(sys.argv[1]), 10**9)
