@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,45 @@ def usage(pid: int) -> tuple[float, int]:
     # The command name may hold spaces and parentheses: fields start after the last ')'.
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _TICK, int(fields[7])
+
+
+def machine_ticks(text: str | None = None) -> tuple[int, int]:
+    """Busy and total CPU ticks of the whole machine so far, from /proc/stat's `cpu` line:
+    busy is user, nice, system, irq and softirq time; total adds idle, iowait and steal
+    (guest time is in user time already)."""
+    line = (text if text is not None else Path("/proc/stat").read_text()).splitlines()[0]
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        [int(v) for v in line.split()[1:9]] + [0] * 8
+    )[:8]
+    busy = user + nice + system + irq + softirq
+    return busy, busy + idle + iowait + steal
+
+
+def wait_quiet(
+    busy_cores: float = 0.25,
+    window: float = 2.0,
+    cap: float = 60.0,
+    ticks: Callable[[], tuple[int, int]] = machine_ticks,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float | None:
+    """Write dirty pages out (`sync`), then wait until the whole machine used at most
+    `busy_cores` over the last `window` seconds: what a run printed or left behind (the
+    kernel writing its files, merges of an earlier run) is not charged to the next
+    measurement. Returns the seconds waited after the sync, None when the machine did not
+    get quiet within `cap`."""
+    os.sync()
+    cores = os.cpu_count() or 1
+    waited = 0.0
+    before = ticks()
+    while waited < cap:
+        sleep(window)
+        waited += window
+        after = ticks()
+        total = after[1] - before[1]
+        if total > 0 and (after[0] - before[0]) / total * cores <= busy_cores:
+            return waited
+        before = after
+    return None
 
 
 def _status_kb(pid: int, key: str) -> int:

@@ -56,6 +56,8 @@ IDLE_FLOOR = 0.10  # cores: below this it counts as idle whatever it did before 
 IDLE_CAP = 60.0  # seconds after the last line when the wait for idle gives up
 BASELINE = 3.0  # seconds of Elasticsearch's CPU measured before each run
 ATTACH = 5.0  # live: seconds a shipper gets to start and attach before the printing
+QUIET_CORES = 0.25  # before a drain: the machine is quiet at most this busy over 2 s
+QUIET_CAP = 60.0  # seconds the wait for a quiet machine gives up after
 OWN = ("shipper", "collector")  # a shipper's own processes (the peers have no collector)
 
 
@@ -74,6 +76,7 @@ class Result:
     docs: int | None = None  # searchable in its index afterwards (None: no ES output)
     load: float = 0.0  # the 1-minute load average when the run started
     caught_up: float | None = None  # live: seconds from the printing's end to the last line
+    quiet: float | None = None  # drain: seconds waited for a quiet machine (None: not quiet)
 
     def per_line(self, *roles: str) -> float:
         """CPU-µs per line arrived of the given roles together."""
@@ -99,8 +102,13 @@ def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) ->
     `existing`: its index is made empty first and left until search-idle, so the drain is
     a catch-up into a stream nobody is searching (after a shipper's outage, say) rather
     than into one its first line creates (a first install); the refresh the next search
-    would make is counted then."""
-    out = Result(ship.name, round_, ctx.total, load=os.getloadavg()[0])
+    would make is counted then.
+
+    First the machine is let settle: what the containers printed is written out, and
+    whatever ran before (the kernel's writeback, an earlier drain's merges) has ended, so
+    the first shipper of a run is not charged for it."""
+    quiet = procstat.wait_quiet(QUIET_CORES, cap=QUIET_CAP)
+    out = Result(ship.name, round_, ctx.total, load=os.getloadavg()[0], quiet=quiet)
     threshold = max(IDLE_FLOOR, 1.5 * es_rate(BASELINE)) if ship.index else 0.0
     running = ship.prepare()
     made = ship.make_index() if existing else None
@@ -556,6 +564,7 @@ def publish(
     notes = [
         *ratios(results, live),
         *(_live_notes if live else _drain_notes)(args, mean_bytes, shippers),
+        *([] if live else [quiet_note(results)]),
     ]
     tick = os.sysconf("SC_CLK_TCK")
     lines = min((r.total for r in results if r.total), default=args.containers * args.lines)
@@ -596,6 +605,20 @@ def publish(
         notes,
         args.append,
         section="Side by side with Fluent Bit and logspout",
+    )
+
+
+def quiet_note(results: list[Result]) -> str:
+    """How long each drain waited for a quiet machine, and which did not get one."""
+    waited = [r.quiet for r in results if r.quiet is not None]
+    loud = [f"{r.shipper} round {r.round}" for r in results if r.quiet is None]
+    spent = f"{min(waited):.0f}-{max(waited):.0f} s" if waited else "never quiet"
+    return (
+        "before each drain the machine settled: dirty pages written out (sync), then a wait "
+        f"until all its processes together used at most {QUIET_CORES} core over 2 s (waited "
+        f"{spent}"
+        + (f"; not quiet within {QUIET_CAP:.0f} s before: {', '.join(loud)}" if loud else "")
+        + "), so the first shipper of a run is not charged for the containers' writing"
     )
 
 

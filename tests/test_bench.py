@@ -7,13 +7,15 @@ from __future__ import annotations
 import argparse
 import copy
 import inspect
+import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bench import collector_load, doc_cost, es_profile, services, sidebyside
+from bench import collector_load, doc_cost, es_profile, procstat, services, sidebyside
 from collector import templates
 from collector.enrich import Doc
 
@@ -346,3 +348,43 @@ def test_the_drain_order_sends_containers_a_group_at_a_time_each_from_its_start(
     assert [d.body["n"] for d in sent[16:20]] == [4, 10, 5, 11]  # the next group from its start
     # The variant's chunk (1,000 lines) holds each container's 4: one container after another.
     assert [d.body["n"] for d in order(docs)][:8] == [0, 6, 12, 18, 1, 7, 13, 19]
+
+
+def test_the_machine_ticks_count_idle_iowait_and_steal_as_not_busy() -> None:
+    line = "cpu  100 20 30 1000 50 5 5 40 7 0\ncpu0 1 2 3 4 5 6 7 8 9 0\n"
+    assert procstat.machine_ticks(line) == (160, 1250)
+    assert procstat.machine_ticks("cpu  10 0 5 80\n") == (15, 95)  # older kernels: fewer
+
+
+def _ticks(busy_per_window: list[int]) -> Callable[[], tuple[int, int]]:
+    """A machine of os.cpu_count() cores, 100 ticks a core per window, this busy in each."""
+    cores = os.cpu_count() or 1
+    readings = [(0, 0)]
+    for busy in busy_per_window:
+        readings.append((readings[-1][0] + busy, readings[-1][1] + 100 * cores))
+    it = iter(readings)
+    return lambda: next(it)
+
+
+def test_the_wait_for_a_quiet_machine_ends_at_the_first_quiet_window() -> None:
+    slept: list[float] = []
+    # 0.9, then 0.5 of a core busy, then 0.1: quiet after the third window
+    waited = procstat.wait_quiet(0.25, 2.0, 60.0, _ticks([90, 50, 10, 90]), slept.append)
+    assert waited == 6.0
+    assert slept == [2.0, 2.0, 2.0]
+
+
+def test_a_machine_that_stays_busy_is_waited_on_until_the_cap_and_said_so() -> None:
+    slept: list[float] = []
+    assert procstat.wait_quiet(0.25, 2.0, 6.0, _ticks([90, 90, 90, 90]), slept.append) is None
+    assert slept == [2.0, 2.0, 2.0]
+
+
+def test_the_quiet_note_names_the_drains_whose_machine_stayed_busy() -> None:
+    quiet, loud = _result(sidebyside.LOGPIPE, 0.05), _result(sidebyside.FLUENT_BIT, 0.05)
+    quiet.quiet, loud.quiet = 4.0, None
+    note = sidebyside.quiet_note([quiet, loud])
+    assert "waited 4-4 s" in note
+    assert "not quiet within 60 s before: Fluent Bit round 1" in note
+    assert "not quiet" not in sidebyside.quiet_note([quiet])
+    assert "never quiet" in sidebyside.quiet_note([loud])
