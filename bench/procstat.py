@@ -23,16 +23,26 @@ def usage(pid: int) -> tuple[float, int]:
     return (int(fields[11]) + int(fields[12])) / _TICK, int(fields[7])
 
 
-def machine_ticks(text: str | None = None) -> tuple[int, int]:
-    """Busy and total CPU ticks of the whole machine so far, from /proc/stat's `cpu` line:
-    busy is user, nice, system, irq and softirq time; total adds idle, iowait and steal
-    (guest time is in user time already)."""
+def _cpu_line(text: str | None) -> list[int]:
+    """user, nice, system, idle, iowait, irq, softirq, steal: /proc/stat's `cpu` line in
+    ticks (0 for the fields an older kernel leaves out; guest time is in user already)."""
     line = (text if text is not None else Path("/proc/stat").read_text()).splitlines()[0]
-    user, nice, system, idle, iowait, irq, softirq, steal = (
-        [int(v) for v in line.split()[1:9]] + [0] * 8
-    )[:8]
+    return ([int(v) for v in line.split()[1:9]] + [0] * 8)[:8]
+
+
+def machine_ticks(text: str | None = None) -> tuple[int, int]:
+    """Busy and total CPU ticks of the whole machine so far: busy is user, nice, system,
+    irq and softirq time; total adds idle, iowait and steal."""
+    user, nice, system, idle, iowait, irq, softirq, steal = _cpu_line(text)
     busy = user + nice + system + irq + softirq
     return busy, busy + idle + iowait + steal
+
+
+def machine_steal(text: str | None = None) -> tuple[int, int]:
+    """Ticks the hypervisor gave other machines while this one wanted to run (steal), and
+    all ticks, so far: a share that grows when the host is busy, and every process here
+    then runs slower."""
+    return _cpu_line(text)[7], machine_ticks(text)[1]
 
 
 def wait_quiet(

@@ -77,6 +77,7 @@ class Result:
     load: float = 0.0  # the 1-minute load average when the run started
     caught_up: float | None = None  # live: seconds from the printing's end to the last line
     quiet: float | None = None  # drain: seconds waited for a quiet machine (None: not quiet)
+    stolen: float | None = None  # share of the machine's CPU time the hypervisor took
 
     def per_line(self, *roles: str) -> float:
         """CPU-µs per line arrived of the given roles together."""
@@ -118,6 +119,7 @@ def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) ->
     windows = {role: procstat.CpuWindow(pids) for role, pids in {**running, **shared}.items()}
     for w in windows.values():
         w.start()
+    steal = procstat.machine_steal()
     began = time.monotonic()
     own = ship.launch()
     peaks = procstat.Peaks({**running, **own, **shared})
@@ -132,9 +134,16 @@ def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) ->
     finally:
         ship.stop()
     out = settled(ship, out, windows["elasticsearch"], threshold, began, peaks, existing)
+    out.stolen = stolen_since(steal)
     if made is not None and out.docs is not None and services.count(made) != out.docs:
         raise RuntimeError(f"{ship.name}'s lines did not all go into {made}, the index made idle")
     return out
+
+
+def stolen_since(before: tuple[int, int], now: tuple[int, int] | None = None) -> float:
+    """The share of the machine's CPU time since `before` that the hypervisor took."""
+    after = now if now is not None else procstat.machine_steal()
+    return (after[0] - before[0]) / max(after[1] - before[1], 1)
 
 
 def settled(
@@ -221,6 +230,7 @@ def measure_live(
     chunks, _ = fleet.rate_set(args.live)
     for w in windows.values():
         w.start()
+    steal = procstat.machine_steal()
     began = time.monotonic()
     try:
         with Searches(ship.index, args.search_every):
@@ -238,7 +248,9 @@ def measure_live(
         out.rss |= {role: procstat.peak_rss_mb(p[0]) for role, p in running.items()}
     finally:
         ship.stop()
-    return settled(ship, out, windows["elasticsearch"], threshold, began, peaks)
+    out = settled(ship, out, windows["elasticsearch"], threshold, began, peaks)
+    out.stolen = stolen_since(steal)
+    return out
 
 
 def printed_in_the_end(fleet: containers.Fleet) -> int:
@@ -322,6 +334,7 @@ def row(r: Result, live: bool = False) -> list[str]:
         f"{r.rss['shipper']:.0f}" + (f" / {r.rss['collector']:.0f}" if logpipe else ""),
         f"{r.rss['dockerd']:.0f} / {r.rss['elasticsearch']:.0f}",
         _docs(r),
+        f"{r.stolen * 100:.1f}" if r.stolen is not None else "-",
         *([caught_up] if live else []),
     ]
 
@@ -342,6 +355,7 @@ HEADER = [
     "own CPU-µs/line", "shipper CPU-µs/line", "collector CPU-µs/line", "dockerd CPU-µs/line",
     "ES CPU-µs/doc", "ES idle after last line, s", "all processes CPU-µs/line",
     "peak RSS MB shipper (/ collector)", "peak RSS MB dockerd / ES", "docs searchable after",
+    "CPU stolen, %",
 ]  # fmt: skip
 LIVE_HEADER = [*HEADER, "last line arrived, s after the printing ended"]
 
@@ -578,6 +592,10 @@ def publish(
         f"{1000 / tick:.0f} ms, {1e6 / tick / max(lines, 1):.2f} µs per line here",
         "peak RSS: VmHWM of the processes the run started (and the collector); dockerd and "
         "Elasticsearch: highest VmRSS sampled every 0.25 s during the run",
+        "CPU stolen = the share of the machine's CPU time, from the shipper's start until "
+        "Elasticsearch was idle, that the hypervisor gave to other machines while this one "
+        "had work (/proc/stat's steal): where it is high, every process of that run ran "
+        "slower",
         "peers: "
         + "; ".join(
             # Where it was found, not the path: the table says nothing about this machine.

@@ -388,3 +388,16 @@ def test_the_quiet_note_names_the_drains_whose_machine_stayed_busy() -> None:
     assert "not quiet within 60 s before: Fluent Bit round 1" in note
     assert "not quiet" not in sidebyside.quiet_note([quiet])
     assert "never quiet" in sidebyside.quiet_note([loud])
+
+
+def test_the_stolen_share_is_steal_over_all_ticks_between_the_two_readings() -> None:
+    before = "cpu  100 0 50 800 10 0 0 40\n"
+    after = "cpu  300 0 100 1350 10 0 0 140\n"  # 900 ticks more, 100 of them stolen
+    assert procstat.machine_steal(before) == (40, 1000)
+    stolen = sidebyside.stolen_since(procstat.machine_steal(before), procstat.machine_steal(after))
+    assert stolen == pytest.approx(100 / 900)
+    r = _result(sidebyside.LOGPIPE, 0.05)
+    assert sidebyside.row(r)[-1] == "-"  # not measured
+    r.stolen = stolen
+    assert sidebyside.row(r)[-1] == "11.1"
+    assert sidebyside.HEADER[-1] == "CPU stolen, %"
