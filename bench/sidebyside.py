@@ -594,8 +594,7 @@ def publish(
         "Elasticsearch: highest VmRSS sampled every 0.25 s during the run",
         "CPU stolen = the share of the machine's CPU time, from the shipper's start until "
         "Elasticsearch was idle, that the hypervisor gave to other machines while this one "
-        "had work (/proc/stat's steal): where it is high, every process of that run ran "
-        "slower",
+        "had work (/proc/stat's steal)",
         "peers: "
         + "; ".join(
             # Where it was found, not the path: the table says nothing about this machine.
