@@ -30,19 +30,23 @@ def _cpu_line(text: str | None) -> list[int]:
     return ([int(v) for v in line.split()[1:9]] + [0] * 8)[:8]
 
 
-def machine_ticks(text: str | None = None) -> tuple[int, int]:
-    """Busy and total CPU ticks of the whole machine so far: busy is user, nice, system,
-    irq and softirq time; total adds idle, iowait and steal."""
-    user, nice, system, idle, iowait, irq, softirq, steal = _cpu_line(text)
+def _busy_total(ticks: list[int]) -> tuple[int, int]:
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks
     busy = user + nice + system + irq + softirq
     return busy, busy + idle + iowait + steal
 
 
+def machine_ticks(text: str | None = None) -> tuple[int, int]:
+    """Busy and total CPU ticks of the whole machine so far: busy is user, nice, system,
+    irq and softirq time; total adds idle, iowait and steal."""
+    return _busy_total(_cpu_line(text))
+
+
 def machine_steal(text: str | None = None) -> tuple[int, int]:
     """Ticks the hypervisor gave other machines while this one wanted to run (steal), and
-    all ticks, so far: a share that grows when the host is busy, and every process here
-    then runs slower."""
-    return _cpu_line(text)[7], machine_ticks(text)[1]
+    all ticks, so far, from one reading of /proc/stat."""
+    ticks = _cpu_line(text)
+    return ticks[7], _busy_total(ticks)[1]
 
 
 def wait_quiet(

@@ -56,7 +56,8 @@ IDLE_FLOOR = 0.10  # cores: below this it counts as idle whatever it did before 
 IDLE_CAP = 60.0  # seconds after the last line when the wait for idle gives up
 BASELINE = 3.0  # seconds of Elasticsearch's CPU measured before each run
 ATTACH = 5.0  # live: seconds a shipper gets to start and attach before the printing
-QUIET_CORES = 0.25  # before a drain: the machine is quiet at most this busy over 2 s
+QUIET_CORES = 0.25  # before a drain: the machine is quiet at most this busy...
+QUIET_WINDOW = 2.0  # ... over this many seconds
 QUIET_CAP = 60.0  # seconds the wait for a quiet machine gives up after
 OWN = ("shipper", "collector")  # a shipper's own processes (the peers have no collector)
 
@@ -108,7 +109,7 @@ def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) ->
     First the machine is let settle: what the containers printed is written out, and
     whatever ran before (the kernel's writeback, an earlier drain's merges) has ended, so
     the first shipper of a run is not charged for it."""
-    quiet = procstat.wait_quiet(QUIET_CORES, cap=QUIET_CAP)
+    quiet = procstat.wait_quiet(QUIET_CORES, QUIET_WINDOW, QUIET_CAP)
     out = Result(ship.name, round_, ctx.total, load=os.getloadavg()[0], quiet=quiet)
     threshold = max(IDLE_FLOOR, 1.5 * es_rate(BASELINE)) if ship.index else 0.0
     running = ship.prepare()
@@ -632,7 +633,8 @@ def quiet_note(results: list[Result]) -> str:
     spent = f"{min(waited):.0f}-{max(waited):.0f} s" if waited else "never quiet"
     return (
         "before each drain the machine settled: dirty pages written out (sync), then a wait "
-        f"until all its processes together used at most {QUIET_CORES} core over 2 s (waited "
+        f"until all its processes together used at most {QUIET_CORES} core over "
+        f"{QUIET_WINDOW:.0f} s (waited "
         f"{spent}"
         + (f"; not quiet within {QUIET_CAP:.0f} s before: {', '.join(loud)}" if loud else "")
         + "), so the first shipper of a run is not charged for the containers' writing"

@@ -163,7 +163,7 @@ _WRITER = textwrap.dedent(
     from pathlib import Path
     from shipper.batch import encode
     from shipper.record import LogRecord, Meta
-    from shipper.spool import MAGIC, Spool, _split
+    from shipper.spool import Spool
 
     async def main():
         spool = Spool(Path(sys.argv[1]), 10**9)
