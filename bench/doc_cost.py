@@ -42,6 +42,7 @@ import orjson
 from bench import corpus, documents, procstat, report, services, summary
 from collector import templates
 from collector.enrich import Doc, document_labels
+from collector.labels import LabelFilter
 from collector.shape import flat
 
 Body = dict[str, Any]
@@ -161,6 +162,32 @@ def _compose_labels(body: Body) -> Body:
 def _compose_kept(body: Body) -> Body:
     out = _compose_labels(body)
     out["container"]["labels"] = document_labels(out["container"]["labels"])
+    return out
+
+
+# A service behind Traefik, as its compose file labels it (routing, TLS, a middleware).
+TRAEFIK_LABELS = {
+    "traefik.enable": "true",
+    "traefik.http.routers.shop-api.rule": "Host(`shop.example.com`) && PathPrefix(`/api`)",
+    "traefik.http.routers.shop-api.entrypoints": "websecure",
+    "traefik.http.routers.shop-api.tls": "true",
+    "traefik.http.routers.shop-api.tls.certresolver": "letsencrypt",
+    "traefik.http.routers.shop-api.middlewares": "shop-ratelimit@docker",
+    "traefik.http.services.shop-api.loadbalancer.server.port": "8080",
+    "traefik.http.middlewares.shop-ratelimit.ratelimit.average": "100",
+}
+
+
+def _traefik_labels(body: Body) -> Body:
+    out = _compose_kept(body)
+    out["container"]["labels"] = {**out["container"]["labels"], **TRAEFIK_LABELS}
+    return out
+
+
+def _traefik_chosen(body: Body) -> Body:
+    out = _traefik_labels(body)
+    chosen = LabelFilter(["*", "!traefik.*"])
+    out["container"]["labels"] = document_labels(out["container"]["labels"], chosen)
     return out
 
 
@@ -300,6 +327,13 @@ VARIANTS: dict[str, Variant] = {
     ),
     "compose-kept": Variant(
         "of those, what the collector keeps (enrich.document_labels)", body=_compose_kept
+    ),
+    "traefik-labels": Variant(
+        "Compose's labels the collector keeps and 8 Traefik ones (a service behind Traefik)",
+        body=_traefik_labels,
+    ),
+    "traefik-chosen": Variant(
+        "the same with LOGPIPE_DOCUMENT_LABELS=*,!traefik.*", body=_traefik_chosen
     ),
     "six-fields": Variant("@timestamp, message, stream, host, container name, level", body=_six),
     "fluent-bit": Variant(

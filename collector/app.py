@@ -29,6 +29,7 @@ from collector.errors import (
     SinkError,
     UnsupportedMedia,
 )
+from collector.labels import LabelFilter
 from collector.reach import RETRY_AFTER
 from collector.read import http as read_http
 from collector.read.access import Access
@@ -66,6 +67,7 @@ class State:
             dataset=config.routing.dataset,
             namespace=config.routing.namespace,
             environment=config.environment,
+            labels=LabelFilter(config.document_labels),
             retention=retention or RulesHolder(config.retention),
             parsing=parsing or ParsingRules(engine_of(config)),
         )

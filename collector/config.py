@@ -28,6 +28,7 @@ from pydantic_settings import (
 from collector import envnames
 from collector.commas import split_commas
 from collector.errors import ConfigError
+from collector.labels import check_patterns
 from collector.retention.rules import Duration, RetentionConfig
 from collector.rules.config import RuleList
 from collector.rules.masking import RedactConfig
@@ -224,6 +225,12 @@ class CollectorConfig(BaseSettings):
         False, description="Keep the raw line in event.original when parsing changed it."
     )
     environment: str | None = Field(None, description="service.environment on every document.")
+    document_labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="The container labels documents carry in container.labels: glob "
+        "patterns of label keys, comma-separated; !pattern leaves the keys it matches out; "
+        "empty: none. Compose's bookkeeping labels stay out unless a pattern is their key.",
+    )
     index: IndexSettings = Field(default_factory=IndexSettings)
     routing: Routing = Field(default_factory=Routing)
     retention: RetentionConfig = Field(
@@ -257,6 +264,12 @@ class CollectorConfig(BaseSettings):
     _split_es_url = field_validator("es_url", mode="before")(split_commas)
     _split_tokens = field_validator("tokens", mode="before")(split_commas)
     _split_read_tokens = field_validator("read_tokens", mode="before")(split_commas)
+    _split_document_labels = field_validator("document_labels", mode="before")(split_commas)
+
+    @field_validator("document_labels")
+    @classmethod
+    def _document_labels(cls, patterns: list[str]) -> list[str]:
+        return check_patterns(patterns)
 
     @field_validator("es_url")
     @classmethod

@@ -15,32 +15,13 @@ from typing import Any
 import orjson
 
 from collector.ids import LogIds, ordered_id
+from collector.labels import EVERY_LABEL, LabelFilter
 from collector.parse import Http, Parsed
 from collector.retention.rules import RulesHolder
 from collector.routing import Route, route, service_name
 from collector.rules.engine import ParsingRules
 from collector.shape import nested
 from collector.wire import Event, Gap, Log, LogFields, Source
-
-COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
-# Labels Docker Compose puts on every container for its own bookkeeping. Nobody filters
-# logs on them (the container's name tells replicas apart), and with them every document
-# cost Elasticsearch about a third more CPU (docs/documents.md): documents leave them out.
-COMPOSE_BOOKKEEPING_LABELS = frozenset(
-    f"com.docker.compose.{name}"
-    for name in (
-        "config-hash",
-        "container-number",
-        "depends_on",
-        "image",
-        "oneoff",
-        "project.config_files",
-        "project.environment_file",
-        "project.working_dir",
-        "replace",
-        "version",
-    )
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +31,8 @@ class Context:
     dataset: str = "docker"
     namespace: str = "default"
     environment: str | None = None
+    # The container labels documents carry (LOGPIPE_DOCUMENT_LABELS).
+    labels: LabelFilter = EVERY_LABEL
     # Read per record, so a reload of the retention rules changes routing at once.
     retention: RulesHolder = field(default_factory=RulesHolder)
     # Read once per batch, so a reload of the parsing rules applies from the next batch.
@@ -116,9 +99,10 @@ def format_ns(ns: int) -> str:
     return f"{_second(secs)}.{str(frac).zfill(9)}Z"
 
 
-def document_labels(labels: dict[str, str]) -> dict[str, str]:
-    """The container labels a document carries: all but Compose's bookkeeping ones."""
-    return {k: v for k, v in labels.items() if k not in COMPOSE_BOOKKEEPING_LABELS}
+def document_labels(labels: dict[str, str], chosen: LabelFilter = EVERY_LABEL) -> dict[str, str]:
+    """The container labels a document carries: those `chosen` keeps (by default all
+    but Compose's bookkeeping ones)."""
+    return chosen(labels)
 
 
 class _Place:
@@ -162,7 +146,7 @@ class _SourceFields:
             "name": source.container_name,
             "image": {"name": source.image},
         }
-        labels = document_labels(source.labels)
+        labels = document_labels(source.labels, ctx.labels)
         if labels:  # an empty object would only cost Elasticsearch a field to parse
             container["labels"] = labels
         self.container = container

@@ -130,6 +130,22 @@ def test_a_variant_without_some_attributes_drops_only_those_and_an_emptied_objec
     assert drop({"message": "m"}) == {"message": "m"}
 
 
+def test_the_traefik_variants_differ_by_the_traefik_labels_alone() -> None:
+    many = doc_cost.VARIANTS["traefik-labels"].body
+    chosen = doc_cost.VARIANTS["traefik-chosen"].body
+    assert many is not None
+    assert chosen is not None
+    body = {"container": {"name": "web", "labels": {"team": "a"}}}
+    labels = many(body)["container"]["labels"]
+    assert sum(key.startswith("traefik.") for key in labels) == 8
+    assert "com.docker.compose.project" in labels
+    assert "com.docker.compose.config-hash" not in labels
+    assert chosen(body)["container"]["labels"] == {
+        k: v for k, v in labels.items() if not k.startswith("traefik.")
+    }
+    assert body == {"container": {"name": "web", "labels": {"team": "a"}}}  # copies
+
+
 def test_a_variant_without_a_label_drops_it_from_the_nested_labels_and_keeps_the_rest() -> None:
     drop = doc_cost.VARIANTS["labels-no-service"].body
     assert drop is not None

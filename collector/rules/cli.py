@@ -20,6 +20,7 @@ import orjson
 from collector.batch import Decoded, decode
 from collector.config import CollectorConfig, load_config
 from collector.enrich import Context
+from collector.labels import LabelFilter
 from collector.retention.rules import RulesHolder
 from collector.routing import COMPOSE_SERVICE_LABEL
 from collector.rules.engine import ParsingRules, engine_of
@@ -91,6 +92,7 @@ def _context(config: CollectorConfig) -> Context:
         dataset=config.routing.dataset,
         namespace=config.routing.namespace,
         environment=config.environment,
+        labels=LabelFilter(config.document_labels),
         retention=RulesHolder(config.retention),
         parsing=ParsingRules(engine_of(config)),
     )

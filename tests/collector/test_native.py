@@ -34,6 +34,7 @@ from collector import batch, native
 from collector.bulk import encode
 from collector.enrich import Context, Doc, EncodedDoc
 from collector.errors import RulesError
+from collector.labels import LabelFilter
 from collector.parse.level import detect_level
 from collector.retention.rules import RetentionConfig, RulesHolder
 from collector.rules import cli as rules_cli
@@ -1469,3 +1470,28 @@ def test_kept_parts_are_bounded(module: ModuleType, monkeypatch: pytest.MonkeyPa
         (doc,) = batch.decode(raw, ctx, NOW).docs
         assert doc.body["container"]["id"] == f"{k}" * 64
         assert 1 <= len(native._KEPT) <= 2
+
+
+def test_the_labels_documents_carry_are_chosen_alike(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LOGPIPE_DOCUMENT_LABELS: the compiled path writes the labels the filter keeps, as
+    the Python path does; a container left with none gets no `container.labels`."""
+    labels = {
+        "com.docker.compose.service": "api",
+        "com.docker.compose.version": "2",
+        "traefik.http.routers.api.rule": "Host(`a`)",
+        "team": "core",
+    }
+    lines = [
+        source(0, labels=labels),
+        source(1, labels={"traefik.enable": "true"}, container_id="d" * 64),
+        log("a", TS),
+        log("b", TS, src=1),
+    ]
+    ctx = Context(labels=LabelFilter(["*", "!traefik.*"]))
+    decoded, made = both(module, body(*lines), monkeypatch, ctx)
+    assert made == 2
+    first, second = (d.body["container"] for d in decoded.docs)
+    assert first["labels"] == {"com.docker.compose.service": "api", "team": "core"}
+    assert "labels" not in second
