@@ -20,6 +20,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -288,13 +289,18 @@ def pipeline_factory(
     for p in made:
         p.shipper.stop()
         p.collector.stop()
-        for c in docker_client.containers.list(
-            all=True, filters={"label": f"logpipe.test={p.run}"}
-        ):
-            c.remove(force=True)
+        left = docker_client.containers.list(all=True, filters={"label": f"logpipe.test={p.run}"})
+        # A hundred or more of them in some tests: removed a few at a time.
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(_remove, left))
         if os.environ.get("LOGPIPE_TEST_KEEP_LOGS"):
             continue
         shutil.rmtree(p.state_dir, ignore_errors=True)
+
+
+def _remove(container: Any) -> None:
+    with contextlib.suppress(docker.errors.NotFound):  # an --rm one may be gone meanwhile
+        container.remove(force=True)
 
 
 @pytest.fixture
