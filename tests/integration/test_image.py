@@ -146,6 +146,7 @@ def test_compose_collector_config_is_valid_for_the_collector() -> None:
     """The YAML config compose mounts into setup and collectors loads without error."""
     config = load_config(ROOT / "docs/compose/collector.yml")
     assert config.retention.rules, "the example shows a retention rule"
+    assert config.document_labels == ["*"], "the example keeps the default labels"
 
 
 # ---- the image -----------------------------------------------------------------------
