@@ -58,6 +58,7 @@ def test_exclude_patterns_alone_start_from_every_label() -> None:
         "Team": "upper",
     }
     assert kept("com.docker.compose.*", "!*.project") == {"com.docker.compose.service": "api"}
+    assert kept("!traefik.*", "!com.docker.compose.*", "!team") == {"Team": "upper"}
 
 
 def test_no_pattern_keeps_no_label() -> None:
