@@ -41,8 +41,8 @@ import orjson
 
 from bench import corpus, documents, procstat, report, services, summary
 from collector import templates
-from collector.enrich import Doc, document_labels
-from collector.labels import LabelFilter
+from collector.enrich import Doc
+from collector.labels import EVERY_LABEL, LabelFilter
 from collector.shape import flat
 
 Body = dict[str, Any]
@@ -161,7 +161,7 @@ def _compose_labels(body: Body) -> Body:
 
 def _compose_kept(body: Body) -> Body:
     out = _compose_labels(body)
-    out["container"]["labels"] = document_labels(out["container"]["labels"])
+    out["container"]["labels"] = EVERY_LABEL(out["container"]["labels"])
     return out
 
 
@@ -186,8 +186,7 @@ def _traefik_labels(body: Body) -> Body:
 
 def _traefik_chosen(body: Body) -> Body:
     out = _traefik_labels(body)
-    chosen = LabelFilter(["*", "!traefik.*"])
-    out["container"]["labels"] = document_labels(out["container"]["labels"], chosen)
+    out["container"]["labels"] = LabelFilter(["*", "!traefik.*"])(out["container"]["labels"])
     return out
 
 
@@ -326,7 +325,7 @@ VARIANTS: dict[str, Variant] = {
         body=_compose_labels,
     ),
     "compose-kept": Variant(
-        "of those, what the collector keeps (enrich.document_labels)", body=_compose_kept
+        "of those, what the collector keeps by default (labels.EVERY_LABEL)", body=_compose_kept
     ),
     "traefik-labels": Variant(
         "Compose's labels the collector keeps and 8 Traefik ones (a service behind Traefik)",

@@ -99,12 +99,6 @@ def format_ns(ns: int) -> str:
     return f"{_second(secs)}.{str(frac).zfill(9)}Z"
 
 
-def document_labels(labels: dict[str, str], chosen: LabelFilter = EVERY_LABEL) -> dict[str, str]:
-    """The container labels a document carries: those `chosen` keeps (by default all
-    but Compose's bookkeeping ones)."""
-    return chosen(labels)
-
-
 class _Place:
     """A route with what every document routed there shares (never mutated)."""
 
@@ -146,7 +140,7 @@ class _SourceFields:
             "name": source.container_name,
             "image": {"name": source.image},
         }
-        labels = document_labels(source.labels, ctx.labels)
+        labels = ctx.labels(source.labels)
         if labels:  # an empty object would only cost Elasticsearch a field to parse
             container["labels"] = labels
         self.container = container

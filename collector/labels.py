@@ -2,8 +2,8 @@
 
 Every key of `container.labels` (a `flattened` field) is indexed twice, keyed and plain,
 with doc values, in every document of the container: labels nobody filters logs on are
-what the cluster pays for without need. Compose's bookkeeping labels are always left
-out (enrich.py); `LOGPIPE_DOCUMENT_LABELS` chooses among the others.
+what the cluster pays for without need. `LOGPIPE_DOCUMENT_LABELS` chooses which labels
+documents carry; Compose's bookkeeping labels stay out unless a pattern names one.
 
 Imports nothing of the collector, so that the config can check the patterns at start.
 """
@@ -34,8 +34,6 @@ COMPOSE_BOOKKEEPING_LABELS = frozenset(
 )
 
 ALL = ("*",)
-# Label keys decided and remembered per filter; cleared when full.
-_REMEMBERED = 4096
 
 
 def check_patterns(patterns: Iterable[str]) -> list[str]:
@@ -68,7 +66,7 @@ class LabelFilter:
     include pattern is their exact key.
     """
 
-    __slots__ = ("_decided", "excludes", "includes", "patterns")
+    __slots__ = ("excludes", "includes", "patterns")
 
     def __init__(self, patterns: Iterable[str] = ALL) -> None:
         self.patterns = tuple(check_patterns(patterns))
@@ -76,18 +74,9 @@ class LabelFilter:
         excludes = [p[1:] for p in self.patterns if p.startswith("!")]
         self.includes = tuple(includes or (ALL if excludes else ()))
         self.excludes = tuple(excludes)
-        self._decided: dict[str, bool] = {}
 
     def keeps(self, key: str) -> bool:
         """Whether documents carry the label `key`."""
-        found = self._decided.get(key)
-        if found is None:
-            if len(self._decided) >= _REMEMBERED:
-                self._decided.clear()
-            found = self._decided[key] = self._decide(key)
-        return found
-
-    def _decide(self, key: str) -> bool:
         if key in COMPOSE_BOOKKEEPING_LABELS:
             included = key in self.includes
         else:
@@ -97,12 +86,6 @@ class LabelFilter:
     def __call__(self, labels: Mapping[str, str]) -> dict[str, str]:
         """The labels documents carry, in the container's order."""
         return {k: v for k, v in labels.items() if self.keeps(k)}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LabelFilter) and other.patterns == self.patterns
-
-    def __hash__(self) -> int:
-        return hash(self.patterns)
 
     def __repr__(self) -> str:
         return f"LabelFilter({list(self.patterns)!r})"
