@@ -41,6 +41,7 @@ import orjson
 
 from bench import corpus, documents, procstat, report, services, summary
 from collector import templates
+from collector.attributes import UNINDEXED, AttributeFilter
 from collector.enrich import Doc
 from collector.labels import EVERY_LABEL, LabelFilter
 from collector.shape import flat
@@ -188,6 +189,59 @@ def _traefik_chosen(body: Body) -> Body:
     out = _traefik_labels(body)
     out["container"]["labels"] = LabelFilter(["*", "!traefik.*"])(out["container"]["labels"])
     return out
+
+
+# What a JSON-heavy service adds to each of its lines (a logging library's context, the
+# request's client): twelve keys, one of them new on every line.
+WIDE_ATTRIBUTES = {
+    "env": "production",
+    "region": "eu-west-1",
+    "build": "2026.12.01-3f9c2a1",
+    "thread": "http-nio-8080-exec-7",
+    "class": "com.example.shop.checkout.CheckoutService",
+    "method": "placeOrder",
+    "client_version": "ios-5.12.0",
+    "locale": "de-DE",
+    "feature_flags": "new-cart,fast-checkout",
+    "retry": 0,
+    "upstream_ms": 12.5,
+}
+
+
+def _wide(body: Body) -> Body:
+    """The document with WIDE_ATTRIBUTES and a session id in its attributes, where it has
+    attributes (lines with keys of their own)."""
+    if not body.get("attributes"):
+        return body
+    out = copy.deepcopy(body)
+    session = hashlib.blake2b(orjson.dumps(body["attributes"]), digest_size=8).hexdigest()
+    out["attributes"] = {**out["attributes"], **WIDE_ATTRIBUTES, "session_id": session}
+    return out
+
+
+def _indexing(*patterns: str, wide: bool = False) -> Callable[[Body], Body]:
+    """The document as the collector makes it with LOGPIPE_INDEXED_ATTRIBUTES=patterns."""
+    chosen = AttributeFilter(patterns)
+
+    def split(body: Body) -> Body:
+        out = _wide(body) if wide else copy.deepcopy(body)
+        attributes = out.pop("attributes", None)
+        if attributes:
+            indexed, unindexed = chosen.split(attributes)
+            if indexed:
+                out["attributes"] = indexed
+            if unindexed:
+                out[UNINDEXED] = unindexed
+        return out
+
+    return split
+
+
+# The keys a team would leave unindexed in the corpus: the line's own time (the
+# document's @timestamp has Docker's) and the logger's source position.
+CORPUS_UNSEARCHED = ("!ts", "!time", "!@timestamp", "!caller")
+# Of a JSON-heavy service's keys, those searched: the ids and where the line came from.
+WIDE_SEARCHED = ("request_id", "user_id", "session_id", "component", "service.name")
 
 
 def _keys_without(path: str, *keys: str) -> Callable[[Body], Body]:
@@ -410,6 +464,17 @@ VARIANTS: dict[str, Variant] = {
     "attrs-no-unique": Variant(
         "attributes without the line's own time, request_id and user_id",
         body=_keys_without("attributes", "ts", "time", "@timestamp", "request_id", "user_id"),
+    ),
+    "attrs-chosen": Variant(
+        "LOGPIPE_INDEXED_ATTRIBUTES=" + ",".join(CORPUS_UNSEARCHED),
+        body=_indexing(*CORPUS_UNSEARCHED),
+    ),
+    "attrs-wide": Variant(
+        "12 more keys in the documents with attributes (a JSON-heavy service)", body=_wide
+    ),
+    "attrs-wide-chosen": Variant(
+        "the same with LOGPIPE_INDEXED_ATTRIBUTES=" + ",".join(WIDE_SEARCHED),
+        body=_indexing(*WIDE_SEARCHED, wide=True),
     ),
     "attrs-dynamic": Variant(
         "attributes: one keyword per key (dynamic mapping), not one flattened field",

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from collector import jsonlog, native, settings_table
 from collector.app import make_app
+from collector.attributes import UNINDEXED
 from collector.config import (
     CollectorConfig,
     check_environment,
@@ -32,7 +33,7 @@ from collector.rules.cli import add_commands as add_rules_commands
 from collector.rules.engine import ParsingRules, engine_of
 from collector.runtime import EXIT_CONFIG, EXIT_RUNTIME, installed_version, tune_gc, tune_malloc
 from collector.sink import Sink
-from collector.templates import INDEX_PATTERNS, index_template
+from collector.templates import INDEX_PATTERNS, UNINDEXED_MAPPING, index_template
 from shipper.config import names as shipper_names
 
 log = logging.getLogger("logpipe.collector")
@@ -200,6 +201,16 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
         )
         await sink.install_template(body)
         print("index template 'logpipe' installed for " + " ".join(INDEX_PATTERNS), file=sys.stderr)
+        # Streams made before keep their backing index's mappings until they roll over;
+        # without this one, unindexed keys written there would each become a field.
+        why = await sink.add_mappings({UNINDEXED: UNINDEXED_MAPPING})
+        if why is not None:
+            print(
+                f"warning: could not map {UNINDEXED} in the existing streams ({why}); it is "
+                "mapped in each from its next backing index on. Until then leave "
+                "LOGPIPE_INDEXED_ATTRIBUTES at its default, `*`",
+                file=sys.stderr,
+            )
         kind = "constant_keyword" if constant else "keyword (doc values only: no constant_keyword)"
         print(f"data_stream.* and event.dataset mapped as {kind}", file=sys.stderr)
         refresh = config.index.refresh_interval

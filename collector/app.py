@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from collector import batch, metrics
+from collector.attributes import AttributeFilter
 from collector.body import BodyBudget, read_body
 from collector.config import CollectorConfig
 from collector.enrich import Context
@@ -68,6 +69,7 @@ class State:
             namespace=config.routing.namespace,
             environment=config.environment,
             labels=LabelFilter(config.document_labels),
+            attributes=AttributeFilter(config.indexed_attributes),
             retention=retention or RulesHolder(config.retention),
             parsing=parsing or ParsingRules(engine_of(config)),
         )

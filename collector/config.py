@@ -28,7 +28,7 @@ from pydantic_settings import (
 from collector import envnames
 from collector.commas import split_commas
 from collector.errors import ConfigError
-from collector.labels import check_patterns
+from collector.keys import check_patterns
 from collector.retention.rules import Duration, RetentionConfig
 from collector.rules.config import RuleList
 from collector.rules.masking import RedactConfig
@@ -231,6 +231,12 @@ class CollectorConfig(BaseSettings):
         "patterns of label keys, comma-separated; !pattern leaves the keys it matches out; "
         "empty: none. Compose's bookkeeping labels stay out unless a pattern is their key.",
     )
+    indexed_attributes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="The parsed keys attributes indexes: glob patterns of keys, "
+        "comma-separated; !pattern leaves the keys it matches out; empty: none. The others "
+        "are kept, not indexed, in attributes_unindexed.",
+    )
     index: IndexSettings = Field(default_factory=IndexSettings)
     routing: Routing = Field(default_factory=Routing)
     retention: RetentionConfig = Field(
@@ -265,11 +271,17 @@ class CollectorConfig(BaseSettings):
     _split_tokens = field_validator("tokens", mode="before")(split_commas)
     _split_read_tokens = field_validator("read_tokens", mode="before")(split_commas)
     _split_document_labels = field_validator("document_labels", mode="before")(split_commas)
+    _split_indexed_attributes = field_validator("indexed_attributes", mode="before")(split_commas)
 
     @field_validator("document_labels")
     @classmethod
     def _document_labels(cls, patterns: list[str]) -> list[str]:
         return check_patterns(patterns)
+
+    @field_validator("indexed_attributes")
+    @classmethod
+    def _indexed_attributes(cls, patterns: list[str]) -> list[str]:
+        return check_patterns(patterns, "attribute")
 
     @field_validator("es_url")
     @classmethod

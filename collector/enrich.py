@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from collector.attributes import EVERY_ATTRIBUTE, UNINDEXED, AttributeFilter
 from collector.ids import LogIds, ordered_id
 from collector.labels import EVERY_LABEL, LabelFilter
 from collector.parse import Http, Parsed
@@ -33,6 +34,8 @@ class Context:
     environment: str | None = None
     # The container labels documents carry (LOGPIPE_DOCUMENT_LABELS).
     labels: LabelFilter = EVERY_LABEL
+    # The parsed keys `attributes` indexes (LOGPIPE_INDEXED_ATTRIBUTES).
+    attributes: AttributeFilter = EVERY_ATTRIBUTE
     # Read per record, so a reload of the retention rules changes routing at once.
     retention: RulesHolder = field(default_factory=RulesHolder)
     # Read once per batch, so a reload of the parsing rules applies from the next batch.
@@ -264,7 +267,14 @@ def log_document(
             section = _LEVEL.setdefault(level, {"level": level})
         body["log"] = section
     if parsed.attributes:
-        body["attributes"] = parsed.attributes
+        if ctx.attributes.every:
+            body["attributes"] = parsed.attributes
+        else:
+            indexed, unindexed = ctx.attributes.split(parsed.attributes)
+            if indexed:
+                body["attributes"] = indexed
+            if unindexed:
+                body[UNINDEXED] = unindexed
     if parsed.http is not None:
         _http_fields(body, parsed.http)
     if parsed.trace_id is not None:

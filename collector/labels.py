@@ -5,13 +5,17 @@ with doc values, in every document of the container: labels nobody filters logs 
 what the cluster pays for without need. `LOGPIPE_DOCUMENT_LABELS` chooses which labels
 documents carry; Compose's bookkeeping labels stay out unless a pattern names one.
 
-Imports nothing of the collector, so that the config can check the patterns at start.
+Imports nothing of the collector but collector/keys.py, so that the config can check
+the patterns at start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from fnmatch import fnmatchcase
+
+from collector.keys import ALL, KeyFilter, check_patterns
+
+__all__ = ["COMPOSE_BOOKKEEPING_LABELS", "EVERY_LABEL", "LabelFilter", "check_patterns"]
 
 # Labels Docker Compose puts on every container for its own bookkeeping. Nobody filters
 # logs on them (the container's name tells replicas apart), and with them every document
@@ -33,62 +37,28 @@ COMPOSE_BOOKKEEPING_LABELS = frozenset(
     )
 )
 
-ALL = ("*",)
 
+class LabelFilter(KeyFilter):
+    """The labels of a container that its documents carry: the keys the patterns choose
+    (KeyFilter), but Compose's bookkeeping labels only where an include pattern is their
+    exact key."""
 
-def check_patterns(patterns: Iterable[str]) -> list[str]:
-    """The patterns as the setting takes them, or ValueError saying what is wrong."""
-    checked = []
-    for pattern in patterns:
-        text = pattern.strip()
-        key = text.removeprefix("!")
-        if not key:
-            raise ValueError(
-                f"{pattern!r} names no label: write a key or a glob pattern after the '!' "
-                "(e.g. '!traefik.*')"
-            )
-        if "=" in key:
-            raise ValueError(
-                f"{pattern!r}: the patterns match label keys, not key=value (write "
-                f"{text.split('=', 1)[0]!r})"
-            )
-        checked.append(text)
-    return checked
-
-
-class LabelFilter:
-    """The labels of a container that its documents carry.
-
-    A key is kept when an include pattern matches it and no `!` pattern does (glob
-    patterns, case-sensitive: `*` matches any text, dots too, `?` one character).
-    Without include patterns but with `!` ones, every key is included first; without
-    any pattern, no label is kept. Compose's bookkeeping labels are kept only where an
-    include pattern is their exact key.
-    """
-
-    __slots__ = ("excludes", "includes", "patterns")
+    __slots__ = ()
+    noun = "label"
 
     def __init__(self, patterns: Iterable[str] = ALL) -> None:
-        self.patterns = tuple(check_patterns(patterns))
-        includes = [p for p in self.patterns if not p.startswith("!")]
-        excludes = [p[1:] for p in self.patterns if p.startswith("!")]
-        self.includes = tuple(includes or (ALL if excludes else ()))
-        self.excludes = tuple(excludes)
+        super().__init__(patterns)
+        self.every = False  # the bookkeeping labels stay out even of `*`
 
-    def keeps(self, key: str) -> bool:
-        """Whether documents carry the label `key`."""
+    def included(self, key: str) -> bool:
+        """Whether an include pattern matches `key` (a bookkeeping label: is it)."""
         if key in COMPOSE_BOOKKEEPING_LABELS:
-            included = key in self.includes
-        else:
-            included = any(fnmatchcase(key, p) for p in self.includes)
-        return included and not any(fnmatchcase(key, p) for p in self.excludes)
+            return key in self.includes
+        return super().included(key)
 
     def __call__(self, labels: Mapping[str, str]) -> dict[str, str]:
         """The labels documents carry, in the container's order."""
         return {k: v for k, v in labels.items() if self.keeps(k)}
-
-    def __repr__(self) -> str:
-        return f"LabelFilter({list(self.patterns)!r})"
 
 
 EVERY_LABEL = LabelFilter()

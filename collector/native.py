@@ -85,7 +85,9 @@ def source_parts(
     action prefix, `event`, `data_stream`), the `_id` hash of its lines of sequence
     number 0 (collector/ids.py), the `needle` of its parsing rule, if any (a line whose
     parsed message lacks it is made as without rules, one that holds it goes to the
-    Python path: rules/engine.py, Plan), and the rules the native path applies itself.
+    Python path: rules/engine.py, Plan), the rules the native path applies itself, and
+    `AttributeFilter.indexes` of the context where `attributes` does not index every
+    parsed key (None where it does; the rules' lines then go to the Python path).
 
     `rules` are the written-out rules that decide every line, in order (`Plan.fasts`;
     the needle is then the one rule's, or "" for several): a list of each rule's
@@ -165,7 +167,10 @@ def _template(
         return None
     host, container_id = source.host, source.container_id
     prefix = f"{host}\x1f{container_id}\x1f".encode("utf-8", "surrogatepass")
-    ruled = rules_parts(rules, max_skew_ns) if rules else None
+    attributes = ctx.attributes
+    indexes = None if attributes.every else attributes.indexes
+    # The keys a rule's pattern takes, where not every key is indexed: the Python path's.
+    ruled = rules_parts(rules, max_skew_ns) if rules and indexes is None else None
     return (
         source.hints.parser,
         head,
@@ -175,6 +180,7 @@ def _template(
         _suffix(host, container_id, "stderr", 0),
         needle,
         ruled,
+        indexes,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 # Fields whose value is an object as it is: their mapping type (flattened) takes one.
-OBJECT_VALUED = frozenset({"attributes", "container.labels"})
+OBJECT_VALUED = frozenset({"attributes", "attributes_unindexed", "container.labels"})
 # Objects whose keys are names of their own, dots and all (a parsing rule's typed
 # fields): `fields.a.b` nests as {"fields": {"a.b": ...}}.
 NAMED_KEYS = frozenset({"fields"})

@@ -40,6 +40,7 @@ from collector.es_failures import (
     ES_ERRORS,
     bulk_failure,
     bulk_refusal,
+    failure,
     template_not_installed,
     template_unreadable,
 )
@@ -305,6 +306,21 @@ class Sink:
         except ES_ERRORS:
             return False
         return True
+
+    async def add_mappings(self, properties: dict[str, Any]) -> str | None:
+        """Map `properties` in every backing index of logpipe's streams made before,
+        which keep the template they were made from until they roll over; adding a field
+        changes nothing of those there. None when done (or there is none), else why not."""
+        try:
+            await self._es.indices.put_mapping(
+                index=",".join(INDEX_PATTERNS),
+                properties=properties,
+                allow_no_indices=True,
+                expand_wildcards="open,hidden",
+            )
+        except ES_ERRORS as exc:
+            return failure(exc).text
+        return None
 
     async def install_template(self, body: dict[str, Any]) -> None:
         """Create or update our index template (idempotent)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from collector.attributes import UNINDEXED
+
 TEMPLATE_NAME = "logpipe"
 DEADLETTER_STREAM = "logs-logpipe.deadletter-default"
 # Only logpipe's own streams, `logs-<dataset>.keep_<rule>-<namespace>` and the dead letters,
@@ -21,7 +23,8 @@ TEMPLATE_PRIORITY = 550
 # Bumped whenever the mappings change; `serve` compares it with the installed one.
 # 4: the per-stream constants below as constant_keyword, or doc values only.
 # 5: documents flat (dotted names, collector/shape.py), no object mappers.
-TEMPLATE_VERSION = 5
+# 6: `attributes_unindexed`, the parsed keys `attributes` does not index (attributes.py).
+TEMPLATE_VERSION = 6
 
 _KW = {"type": "keyword", "ignore_above": 1024}
 _DATE = {"type": "date_nanos"}
@@ -49,6 +52,11 @@ def _obj(**props: Any) -> dict[str, Any]:
     return {"properties": props}
 
 
+# Kept in `_source`, shown with the document, neither indexed nor with doc values: what
+# Elasticsearch spends on it is reading it with the document (docs/documents.md).
+UNINDEXED_MAPPING = {"type": "flattened", "index": False, "doc_values": False}
+
+
 # The fields, drawn as objects; the template maps their leaves under dotted names
 # (`_flat`): documents come flat, and without object mappers Elasticsearch parses them
 # for about 0.92x the CPU (docs/BENCHMARKS.md, "a flat `_source`").
@@ -59,6 +67,7 @@ MAPPINGS: dict[str, Any] = {
         "stream": _KW,
         "tags": _KW,
         "attributes": {"type": "flattened", "ignore_above": 1024},
+        UNINDEXED: UNINDEXED_MAPPING,
         "log": _obj(level=_KW, logger=_KW),
         "container": _obj(
             id=_KW,

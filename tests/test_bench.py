@@ -17,6 +17,7 @@ import pytest
 
 from bench import collector_load, doc_cost, es_profile, procstat, services, sidebyside
 from collector import templates
+from collector.attributes import UNINDEXED
 from collector.enrich import Doc
 
 SAMPLE = """\
@@ -144,6 +145,29 @@ def test_the_traefik_variants_differ_by_the_traefik_labels_alone() -> None:
         k: v for k, v in labels.items() if not k.startswith("traefik.")
     }
     assert body == {"container": {"name": "web", "labels": {"team": "a"}}}  # copies
+
+
+def test_the_attribute_variants_split_the_keys_as_the_collector_does() -> None:
+    chosen = doc_cost.VARIANTS["attrs-chosen"].body
+    wide = doc_cost.VARIANTS["attrs-wide"].body
+    wide_chosen = doc_cost.VARIANTS["attrs-wide-chosen"].body
+    assert chosen is not None
+    assert wide is not None
+    assert wide_chosen is not None
+    body = {"message": "m", "attributes": {"ts": "t", "caller": "a.go:1", "user_id": 7}}
+    assert chosen(body) == {
+        "message": "m",
+        "attributes": {"user_id": 7},
+        UNINDEXED: {"ts": "t", "caller": "a.go:1"},
+    }
+    widened = wide(body)["attributes"]
+    assert len(widened) == 3 + 12
+    assert widened["session_id"] != wide({"attributes": {"user_id": 8}})["attributes"]["session_id"]
+    split = wide_chosen(body)
+    assert split["attributes"] == {"user_id": 7, "session_id": widened["session_id"]}
+    assert {**split["attributes"], **split[UNINDEXED]} == widened  # nothing lost
+    assert wide({"message": "plain"}) == {"message": "plain"}  # no keys of its own: as it is
+    assert body == {"message": "m", "attributes": {"ts": "t", "caller": "a.go:1", "user_id": 7}}
 
 
 def test_a_variant_without_a_label_drops_it_from_the_nested_labels_and_keeps_the_rest() -> None:

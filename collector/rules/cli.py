@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from collector.attributes import AttributeFilter
 from collector.batch import Decoded, decode
 from collector.config import CollectorConfig, load_config
 from collector.enrich import Context
@@ -93,6 +94,7 @@ def _context(config: CollectorConfig) -> Context:
         namespace=config.routing.namespace,
         environment=config.environment,
         labels=LabelFilter(config.document_labels),
+        attributes=AttributeFilter(config.indexed_attributes),
         retention=RulesHolder(config.retention),
         parsing=ParsingRules(engine_of(config)),
     )

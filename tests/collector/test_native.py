@@ -9,6 +9,7 @@ module is not installed and LOGPIPE_REQUIRE_NATIVE is not set (CI sets it).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import os
@@ -31,6 +32,7 @@ from pydantic import ValidationError
 from bench import corpus, documents
 from bench import rules as bench_rules
 from collector import batch, native
+from collector.attributes import UNINDEXED, AttributeFilter
 from collector.bulk import encode
 from collector.enrich import Context, Doc, EncodedDoc
 from collector.errors import RulesError
@@ -1495,3 +1497,49 @@ def test_the_labels_documents_carry_are_chosen_alike(
     first, second = (d.body["container"] for d in decoded.docs)
     assert first["labels"] == {"com.docker.compose.service": "api", "team": "core"}
     assert "labels" not in second
+
+
+@pytest.mark.parametrize(
+    "patterns",
+    [["*"], ["component", "user_*"], ["!time", "!ts", "!@timestamp"], [], ["nothing-has-it"]],
+)
+def test_the_parsed_keys_attributes_indexes_are_chosen_alike(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch, patterns: list[str]
+) -> None:
+    """LOGPIPE_INDEXED_ATTRIBUTES: over the corpus (JSON, logfmt, access logs), the
+    compiled path splits each line's parsed keys into `attributes` and
+    `attributes_unindexed` as the Python path does, byte for byte, and makes the lines."""
+    lines = corpus.lines(3000)
+    metas = documents.containers(5, "attrs")
+    [raw] = documents.wire_batches(lines, metas, "native-host", 3000, 1)
+    ctx = Context(dataset="bench.x", attributes=AttributeFilter(patterns))
+    decoded, made = both(module, _plain_body(raw), monkeypatch, ctx)
+    assert made == len(decoded.docs) == 3000
+    bodies = [d.body for d in decoded.docs]
+    indexed = {k for b in bodies for k in b.get("attributes", {})}
+    unindexed = {k for b in bodies for k in b.get(UNINDEXED, {})}
+    assert indexed | unindexed >= {"component", "time"}  # the corpus has both
+    assert not indexed & unindexed
+    assert all(AttributeFilter(patterns).keeps(k) for k in indexed)
+    assert not any(AttributeFilter(patterns).keeps(k) for k in unindexed)
+    if patterns == ["*"]:
+        assert not unindexed
+    if not patterns:
+        assert not indexed
+
+
+def test_a_rules_keys_go_to_the_python_path_when_not_every_key_is_indexed(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A written-out rule's keys are split by the Python path (the compiled path leaves
+    its lines to it), the other lines of the container stay compiled."""
+    ctx = _ruled({"name": "access", "dissect": "%{client} %{method} %{path}"})
+    ctx = dataclasses.replace(ctx, attributes=AttributeFilter(["path"]))
+    messages = ["10.0.0.1 GET /a", '{"msg": "x", "path": "/b", "user": "u"}']
+    decoded, made = both(module, body(source(), *lines_of(messages)), monkeypatch, ctx)
+    ruled, own = (d.body for d in decoded.docs)
+    assert ruled["attributes"] == {"path": "/a"}
+    assert ruled[UNINDEXED] == {"client": "10.0.0.1", "method": "GET"}
+    assert own["attributes"] == {"path": "/b"}
+    assert own[UNINDEXED] == {"user": "u"}
+    assert made == 1

@@ -12,10 +12,11 @@ import orjson
 import pytest
 from elasticsearch import ApiError, AsyncElasticsearch, Elasticsearch
 
+from collector.attributes import UNINDEXED
 from collector.read.search import _line
 from collector.shape import flat, nested
 from collector.sink import Sink
-from collector.templates import MAPPINGS, PER_STREAM
+from collector.templates import MAPPINGS, PER_STREAM, UNINDEXED_MAPPING, mappings
 from tests.conftest import ES_URL, node_has_constant_keyword, wait_until
 
 pytestmark = pytest.mark.integration
@@ -219,3 +220,52 @@ def test_streams_nobody_searches_skip_refreshes_and_a_search_still_sees_every_li
     assert idle["docs"]["count"] == before["docs"]["count"] < 6, "refreshed while idle"
     assert es.count(index=stream)["count"] == 6
     assert _shard(es, backing)["docs"]["count"] == 6
+
+
+def test_unindexed_keys_are_kept_and_not_searchable_in_old_and_new_streams(
+    es: Elasticsearch, template: None
+) -> None:
+    """A stream made before template version 6 gains `attributes_unindexed` from setup's
+    mapping update, so its unindexed keys never become fields of their own there; in it
+    and in a stream made from today's template, a document keeps the unindexed keys in
+    `_source` (the read API answers them), the indexed ones are searched, the others
+    not."""
+    tag = "unidx" + uuid.uuid4().hex[:6]
+    old_stream, new_stream = f"logs-{tag}.keep_1d-old", f"logs-{tag}.keep_1d-default"
+    before = mappings()
+    del before["properties"][UNINDEXED]  # version 5's
+    es.indices.put_index_template(
+        name=f"logpipe-test-{tag}", index_patterns=[f"logs-{tag}.keep_1d-old"], priority=1000,
+        data_stream={}, template={"mappings": before},
+    )  # fmt: skip
+    doc = {
+        **_doc(tag, "1d", 1),
+        "attributes": {"user_id": 7},
+        UNINDEXED: {"time": "2026-12-04T10:00:00Z", "req": {"id": uuid.uuid4().hex}},
+    }
+    try:
+        es.index(index=old_stream, document={"@timestamp": "2026-01-01T00:00:00Z"}, refresh=True)
+        assert asyncio.run(_add_unindexed()) is None
+        for stream in (old_stream, new_stream):
+            es.index(index=stream, document=flat(doc), op_type="create", refresh=True)
+            [(_, mapping)] = es.indices.get_mapping(index=stream).body.items()
+            props = mapping["mappings"]["properties"]
+            assert props[UNINDEXED] == UNINDEXED_MAPPING, stream
+            assert not [name for name in props if name.startswith(UNINDEXED + ".")], stream
+            assert es.count(index=stream, query={"term": {"attributes.user_id": "7"}})["count"] == 1
+            unsearched = {"term": {f"{UNINDEXED}.time": "2026-12-04T10:00:00Z"}}
+            with pytest.raises(ApiError, match="since it is not indexed"):
+                es.count(index=stream, query=unsearched)
+            # Free text passes over it (Elasticsearch expands `*` to searchable fields).
+            free = {"query_string": {"query": "7"}}
+            assert es.count(index=stream, query=free)["count"] == 1
+            hits = es.search(index=stream, query={"term": {"attributes.user_id": "7"}})
+            [hit] = hits["hits"]["hits"]
+            assert orjson.loads(_line(hit))[UNINDEXED] == doc[UNINDEXED]
+    finally:
+        es.options(ignore_status=404).indices.delete_index_template(name=f"logpipe-test-{tag}")
+
+
+async def _add_unindexed() -> str | None:
+    async with Sink(AsyncElasticsearch(ES_URL)) as sink:
+        return await sink.add_mappings({UNINDEXED: UNINDEXED_MAPPING})

@@ -82,6 +82,11 @@ struct Source {
     /// skips the rule), when every one of them is written out and its typed fields are
     /// of kinds ported here; else empty.
     rules: Vec<(String, Rule)>,
+    /// `AttributeFilter.indexes(key)` when `attributes` indexes only some parsed keys
+    /// (LOGPIPE_INDEXED_ATTRIBUTES); None when it indexes every one.
+    indexes: Option<Py<PyAny>>,
+    /// What `indexes` said of each key asked so far (this batch).
+    indexed: HashMap<String, bool>,
 }
 
 /// What a typed field becomes, as collector/rules/fused.py converts it.
@@ -739,9 +744,35 @@ fn write_doc(
             out.push(b'}');
         }
     } else if let Some(attributes) = &parsed.attributes {
-        out.extend_from_slice(b",\"attributes\":");
-        if !json::write_map(out, attributes) {
-            return None;
+        if source.indexes.is_none() {
+            out.extend_from_slice(b",\"attributes\":");
+            if !json::write_map(out, attributes) {
+                return None;
+            }
+        } else {
+            // The keys indexed, then those kept unindexed, each in the line's order
+            // (AttributeFilter.split); a key not asked about yet is the Python path's.
+            for (field, indexed) in [
+                (&b",\"attributes\":{"[..], true),
+                (b",\"attributes_unindexed\":{", false),
+            ] {
+                let mut first = true;
+                for (key, item) in attributes.iter() {
+                    if *source.indexed.get(key)? != indexed {
+                        continue;
+                    }
+                    out.extend_from_slice(if first { field } else { b"," });
+                    first = false;
+                    json::write_str(out, key);
+                    out.push(b':');
+                    if !json::write_value(out, item) {
+                        return None;
+                    }
+                }
+                if !first {
+                    out.push(b'}');
+                }
+            }
         }
     }
     if let Some(http) = &parsed.http {
@@ -823,6 +854,11 @@ fn read_source(info: &Bound<'_, PyAny>) -> PyResult<Source> {
             Ok(rules) if !rules.is_none() => read_rules(&rules).unwrap_or_default(),
             _ => Vec::new(),
         },
+        indexes: match t.get_item(8) {
+            Ok(indexes) if !indexes.is_none() => Some(indexes.unbind()),
+            _ => None,
+        },
+        indexed: HashMap::new(),
     })
 }
 
@@ -1051,6 +1087,9 @@ fn decode(
                     (parsed, _) => parsed,
                 };
                 if let Some(parsed) = parsed {
+                    if fitted.is_none() {
+                        ask_indexed(py, source, &parsed);
+                    }
                     out.clear();
                     let source = &*source;
                     let ruled = fitted
@@ -1087,6 +1126,23 @@ fn decode(
         }
     }
     Ok((received, native))
+}
+
+/// What the source's `indexes` says of each parsed key of the line not asked about yet
+/// (nothing when every key is indexed). A key it gives no answer for stays unasked: the
+/// line is then the Python path's.
+fn ask_indexed(py: Python<'_>, source: &mut Source, parsed: &Parsed) {
+    let (Some(indexes), Some(attributes)) = (&source.indexes, &parsed.attributes) else {
+        return;
+    };
+    for key in attributes.keys() {
+        if !source.indexed.contains_key(key) {
+            let answer = indexes.bind(py).call1((key.as_str(),));
+            if let Ok(indexed) = answer.and_then(|a| a.is_truthy()) {
+                source.indexed.insert(key.clone(), indexed);
+            }
+        }
+    }
 }
 
 /// collector.parse.level.detect_level of `text` as this module finds it: (True, the

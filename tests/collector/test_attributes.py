@@ -1,0 +1,153 @@
+"""LOGPIPE_INDEXED_ATTRIBUTES: which parsed keys `attributes` indexes; the others are
+kept, unindexed, in `attributes_unindexed`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from collector import attributes as attributes_module
+from collector.attributes import UNINDEXED, AttributeFilter
+from collector.config import CollectorConfig
+from collector.enrich import Context, log_document
+from collector.parse import parse
+from collector.shape import flat, nested
+from collector.templates import TEMPLATE_VERSION, index_template
+from tests.collector.test_enrich import NOW, make_log, make_source
+from tests.programs import clean_env, one_line_error, run
+
+KEYS = {"time": "2026-12-04T10:00:00Z", "user_id": 7, "ctx": {"a": 1}, "Path": "/x"}
+LINE = json.dumps({"msg": "paid", **KEYS})
+
+
+def split(*patterns: str) -> tuple[dict[str, object], dict[str, object]]:
+    parsed = parse(LINE)
+    assert parsed.attributes is not None
+    return AttributeFilter(patterns).split(parsed.attributes)
+
+
+def test_every_key_is_indexed_by_default() -> None:
+    assert AttributeFilter().every
+    assert split("*") == (
+        {"time": "2026-12-04T10:00:00Z", "user_id": 7, "ctx": {"a": 1}, "Path": "/x"},
+        {},
+    )
+
+
+@pytest.mark.parametrize(
+    ("patterns", "indexed"),
+    [
+        (("user_id", "ctx"), ["user_id", "ctx"]),
+        (("user_*",), ["user_id"]),
+        (("!time",), ["user_id", "ctx", "Path"]),  # excludes alone start from every key
+        (("*", "!time", "!ctx"), ["user_id", "Path"]),
+        (("path",), []),  # case-sensitive
+        ((), []),  # no pattern: none indexed
+    ],
+)
+def test_the_patterns_choose_the_indexed_keys_the_rest_kept_in_order(
+    patterns: tuple[str, ...], indexed: list[str]
+) -> None:
+    got, rest = split(*patterns)
+    assert list(got) == indexed
+    assert list(rest) == [k for k in KEYS if k not in indexed]  # the line's order
+    assert {**got, **rest} == KEYS  # nothing lost
+    assert not AttributeFilter(patterns).every
+
+
+def test_documents_carry_the_unindexed_keys_beside_the_indexed_ones() -> None:
+    source, line = make_source(), make_log(LINE)
+    ctx = Context(attributes=AttributeFilter(["user_id"]))
+    body = log_document(source, line, parse(line.message), ctx, NOW).body
+    assert body["attributes"] == {"user_id": 7}
+    assert body[UNINDEXED] == {"time": "2026-12-04T10:00:00Z", "ctx": {"a": 1}, "Path": "/x"}
+    # Indexed flat, each an object its field's type takes; read back nested, the same.
+    flat_body = flat(body)
+    assert flat_body[UNINDEXED] == body[UNINDEXED]
+    assert flat_body["attributes"] == {"user_id": 7}
+    assert nested(flat_body) == body
+    none = log_document(source, line, parse(line.message), Context(), NOW).body
+    assert UNINDEXED not in none
+    every_unindexed = Context(attributes=AttributeFilter([]))
+    body = log_document(source, line, parse(line.message), every_unindexed, NOW).body
+    assert "attributes" not in body  # no empty object for Elasticsearch to parse
+    assert set(body[UNINDEXED]) == {"time", "user_id", "ctx", "Path"}
+
+
+def test_the_decisions_remembered_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attributes_module, "DECISIONS", 8)
+    chosen = AttributeFilter(["k1*"])
+    for n in range(50):
+        assert chosen.indexes(f"k{n}") == str(n).startswith("1")
+        assert len(chosen._decided) <= 8
+
+
+def test_the_template_keeps_the_unindexed_keys_in_source_only() -> None:
+    props = index_template()["template"]["mappings"]["properties"]
+    assert props[UNINDEXED] == {"type": "flattened", "index": False, "doc_values": False}
+    assert props["attributes"]["type"] == "flattened"
+    assert TEMPLATE_VERSION == 6
+
+
+@pytest.mark.parametrize(
+    ("pattern", "says"),
+    [
+        ("!", "names no attribute"),
+        ("user=7", "match attribute keys, not key=value (write 'user')"),
+    ],
+)
+def test_a_pattern_that_cannot_mean_a_key_is_refused(pattern: str, says: str) -> None:
+    with pytest.raises(ValueError, match=r".*") as raised:
+        AttributeFilter([pattern])
+    assert says in str(raised.value)
+
+
+def test_the_setting_reads_comma_separated_patterns_and_empty_as_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOGPIPE_INDEXED_ATTRIBUTES", " user_id , !time ,")
+    assert CollectorConfig().indexed_attributes == ["user_id", "!time"]
+    monkeypatch.setenv("LOGPIPE_INDEXED_ATTRIBUTES", "")
+    assert CollectorConfig().indexed_attributes == []
+    monkeypatch.delenv("LOGPIPE_INDEXED_ATTRIBUTES")
+    assert CollectorConfig().indexed_attributes == ["*"]
+    from_file = CollectorConfig.model_validate({"indexed_attributes": ["user_*", "!user_agent"]})
+    assert from_file.indexed_attributes == ["user_*", "!user_agent"]
+
+
+def test_a_bad_pattern_stops_the_collector_at_start_naming_the_setting(tmp_path: Path) -> None:
+    proc = run(
+        "collector", "serve", cwd=tmp_path, LOGPIPE_TOKENS="t", LOGPIPE_INDEXED_ATTRIBUTES="a,b=c"
+    )
+    assert proc.returncode == 2
+    assert "LOGPIPE_INDEXED_ATTRIBUTES: 'b=c': the patterns match attribute keys" in one_line_error(
+        proc
+    )
+
+
+def test_serve_and_rules_test_make_documents_with_the_keys_the_setting_indexes(
+    tmp_path: Path,
+) -> None:
+    """The setting reaches the documents `serve` makes (its state's context) and those
+    `rules test` shows."""
+    from collector.app import State
+
+    config = CollectorConfig(tokens=["t"], indexed_attributes=["user_id"])
+    assert State(config).context.attributes.patterns == ("user_id",)
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector", "rules", "test", "--json"],
+        env=clean_env(LOGPIPE_INDEXED_ATTRIBUTES="user_id"),
+        cwd=tmp_path,
+        input=LINE + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout.splitlines()[0])["document"]
+    assert document["attributes"] == {"user_id": 7}
+    assert set(document[UNINDEXED]) == {"time", "ctx", "Path"}
