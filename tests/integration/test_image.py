@@ -147,6 +147,7 @@ def test_compose_collector_config_is_valid_for_the_collector() -> None:
     config = load_config(ROOT / "docs/compose/collector.yml")
     assert config.retention.rules, "the example shows a retention rule"
     assert config.document_labels == ["*"], "the example keeps the default labels"
+    assert config.indexed_attributes == ["*"], "the example indexes every parsed key"
 
 
 # ---- the image -----------------------------------------------------------------------
