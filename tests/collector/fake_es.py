@@ -41,6 +41,9 @@ class FakeElasticsearch:
     simulate_status: int = 200
     # The body of each `PUT _index_template/<name>`, by name.
     installed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What `PUT <indices>/_mapping` answers, and each one's (indices, body) when it is 200.
+    mapping_status: int = 200
+    mapped: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     url: str = ""
     # The headers of each _bulk request, in order.
     bulk_headers: list[dict[str, str]] = field(default_factory=list)
@@ -104,6 +107,16 @@ class FakeElasticsearch:
         self.installed[request.match_info["name"]] = await request.json()
         return web.json_response({"acknowledged": True}, headers=HEADERS)
 
+    async def _put_mapping(self, request: web.Request) -> web.Response:
+        if self.mapping_status != 200:
+            body = {
+                "error": {"type": "security_exception", "reason": "action unauthorized"},
+                "status": self.mapping_status,
+            }
+            return web.json_response(body, status=self.mapping_status, headers=HEADERS)
+        self.mapped.append((request.match_info["indices"], await request.json()))
+        return web.json_response({"acknowledged": True}, headers=HEADERS)
+
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "green"}, headers=HEADERS)
 
@@ -154,6 +167,7 @@ async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
     app.router.add_get("/_index_template/{name}", fake._template)
     app.router.add_put("/_index_template/{name}", fake._put_template)
     app.router.add_get("/_cluster/health", fake._health)
+    app.router.add_put("/{indices}/_mapping", fake._put_mapping)
     server = TestServer(app)
     await server.start_server()
     fake.url = str(server.make_url("/"))
