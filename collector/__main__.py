@@ -26,7 +26,7 @@ from collector.config import (
 from collector.errors import CollectorError, ConfigError
 from collector.es_client import elasticsearch_client, sink_settings
 from collector.kibana import KibanaSettings, import_saved_objects
-from collector.reload import ConfigFile, watch
+from collector.reload import ConfigFile, RestartNeeded, watch
 from collector.retention.cli import add_commands as add_retention_commands
 from collector.retention.lifecycle import RetentionState, lifecycle_loop
 from collector.rules.cli import add_commands as add_rules_commands
@@ -119,6 +119,7 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
     retention = RetentionState(config.retention, file=file)
     parsing = ParsingRules(engine_of(config))
     file.subscribe(parsing.take)
+    file.subscribe(RestartNeeded(config, file.path))
     async with contextlib.AsyncExitStack() as stack:
         sink = await stack.enter_async_context(
             Sink(elasticsearch_client(config), sink_settings(config))

@@ -3,7 +3,9 @@
 Retention rules and parsing rules follow the same file: each subscribes a listener,
 and every good read of the file is handed to all of them. A file that does not load
 (bad YAML, a rule that does not compile, two types for one field) changes nothing: the
-rules in force stay, and the log says why, naming the rule and the key.
+rules in force stay, and the log says why, naming the rule and the key. Every other
+setting is read once, at start: a file that changes one is followed by a warning that
+names it (`RestartNeeded`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from collector.errors import ConfigError
 log = logging.getLogger("logpipe.collector.reload")
 
 Listener = Callable[[CollectorConfig], None]
+# The settings a reload applies: the retention rules, and the parsing rules with what
+# their engine is made of (rules/engine.py, engine_of).
+RELOADED = frozenset({"retention", "rules", "timestamp_max_skew", "redact"})
 # How often `watch` looks at the file: cheap (one stat), and edits apply within seconds.
 WATCH_SECONDS = 2.0
 
@@ -61,6 +66,34 @@ class ConfigFile:
         if self.path is None or _stamp(self.path) == self._stamp:
             return True
         return self.reload()
+
+
+def restart_needed(running: CollectorConfig, read: CollectorConfig) -> list[str]:
+    """The settings (their keys in the file) whose value in `read` differs from the one
+    in force, of those a reload does not apply."""
+    before = running.model_dump(exclude=set(RELOADED))
+    after = read.model_dump(exclude=set(RELOADED))
+    return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+
+
+class RestartNeeded:
+    """A listener that warns, on each good read, of the settings read that differ from
+    those the collector started with (their values unsaid: some are secrets)."""
+
+    def __init__(self, running: CollectorConfig, path: Path | None) -> None:
+        self.running = running
+        self.path = path
+
+    def __call__(self, read: CollectorConfig) -> None:
+        changed = restart_needed(self.running, read)
+        if changed:
+            log.warning(
+                "the config file changes settings a reload does not apply: %s; they take "
+                "effect when the collector restarts (`index` ones when setup runs again); "
+                "only the retention and parsing rules are reloaded",
+                ", ".join(changed),
+                extra={"config_file": str(self.path), "settings": changed},
+            )
 
 
 def _stamp(path: Path | None) -> tuple[int, int, int] | None:

@@ -143,12 +143,16 @@ def test_type_failure_is_tagged_and_kept_and_drops_are_counted(
 def test_an_edit_of_the_rules_file_applies_while_running(
     ruled: tuple[Pipeline, Path], docker_client: docker.DockerClient
 ) -> None:
-    """Adding a rule to the file: lines printed after the edit are parsed by it."""
+    """Adding a rule to the file: lines printed after the edit are parsed by it. A setting
+    a reload does not apply, changed in the same edit, is named in a warning."""
     p, config = ruled
     config.write_text(
-        RULES + "  - name: kv\n    regex: 'took=(?P<took_ms>\\d+)'\n    fields: {took_ms: long}\n"
+        "indexed_attributes: [user_id]\n"
+        + RULES
+        + "  - name: kv\n    regex: 'took=(?P<took_ms>\\d+)'\n    fields: {took_ms: long}\n"
     )
     wait_until(lambda: "parsing rules reloaded" in p.collector.output(), 30)
+    wait_until(lambda: "a reload does not apply: indexed_attributes;" in p.collector.output(), 30)
     # `setup` did not map the new field yet: the collector says so, and what to run.
     wait_until(lambda: "fields.took_ms (long)" in p.collector.output(), 30)
     assert "run `logpipe-collector setup`" in p.collector.output()

@@ -1,0 +1,60 @@
+"""A reload applies the retention and parsing rules; every other setting the file
+changes is named in a warning, to take effect at the next start."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from collector.config import load_config
+from collector.reload import RELOADED, ConfigFile, RestartNeeded, restart_needed
+
+START = """\
+document_labels: ["*"]
+indexed_attributes: ["*"]
+tokens: ["first-token-of-32-characters-xxxx"]
+retention:
+  default: 14d
+rules:
+  - {name: health, regex: "^GET /health", drop: true}
+"""
+
+
+def test_a_reload_names_the_settings_it_does_not_apply(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "collector.yaml"
+    path.write_text(START)
+    running = load_config(path)
+    file = ConfigFile(path)
+    file.subscribe(RestartNeeded(running, path))
+    # The rules and retention change: applied by their own listeners, no warning.
+    path.write_text(START.replace("14d", "7d").replace("/health", "/ready"))
+    with caplog.at_level(logging.WARNING, "logpipe.collector.reload"):
+        assert file.reload() is True
+    assert "reload does not apply" not in caplog.text
+    # The attributes, labels and a token change: named, the token's value unsaid.
+    path.write_text(
+        START.replace('indexed_attributes: ["*"]', 'indexed_attributes: ["user_id"]')
+        .replace('document_labels: ["*"]', 'document_labels: ["team"]')
+        .replace("first-token", "other-token")
+    )
+    with caplog.at_level(logging.WARNING, "logpipe.collector.reload"):
+        assert file.reload() is True
+    [record] = [r for r in caplog.records if "reload does not apply" in r.getMessage()]
+    assert record.settings == ["document_labels", "indexed_attributes", "tokens"]  # type: ignore[attr-defined]
+    assert "document_labels, indexed_attributes, tokens" in record.getMessage()
+    assert "other-token" not in caplog.text
+
+
+def test_only_the_rules_a_reload_applies_are_left_out_of_the_comparison() -> None:
+    """Each setting a reload does not apply is compared; those it applies are not."""
+    running = load_config(None)
+    changed = running.model_copy(
+        update={"timestamp_max_skew": "1h", "environment": "prod", "bulk_concurrency": 2}
+    )
+    assert restart_needed(running, changed) == ["bulk_concurrency", "environment"]
+    assert restart_needed(running, running) == []
+    assert set(RELOADED) <= set(type(running).model_fields)
