@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +30,8 @@ class Context:
     containers: list[Container]
     total: int
     binaries: dict[str, Path | None]
+    # logpipe's collector settings (field name -> value) beyond the benchmark's own.
+    collector: dict[str, str] = field(default_factory=dict)
 
 
 class Shipper(Protocol):
@@ -95,7 +97,7 @@ class LogpipeRun:
         self.token = uuid.uuid4().hex
         self.port = services.free_port()
         collector = services.start_collector(
-            self.folder, self.port, self.token, f"bench.side{self.tag}"
+            self.folder, self.port, self.token, f"bench.side{self.tag}", **self.ctx.collector
         )
         self.children.append(collector)
         return {"collector": [collector.pid]}

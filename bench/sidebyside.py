@@ -456,6 +456,15 @@ def main() -> None:
         "the refresh the next search makes is counted); default: into indices the first "
         "line creates, refreshed every second for their first 30 s (a first install)",
     )
+    p.add_argument(
+        "--collector",
+        action="append",
+        type=_setting,
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of logpipe's collector for every round (the YAML key: "
+        "document_labels=, indexed_attributes=user_id,trace_id); repeat for several",
+    )
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
     if args.existing and args.live is not None:
@@ -494,6 +503,27 @@ def _above_zero(text: str) -> float:
     return value
 
 
+# The collector settings the benchmark sets itself (services.start_collector).
+_OWN_SETTINGS = frozenset({"es_url", "listen", "tokens", "routing"})
+
+
+def _setting(text: str) -> tuple[str, str]:
+    """A collector setting `name=value` by its YAML key, checked against the collector's
+    settings (the value is the collector's to check when it starts)."""
+    from collector.config import CollectorConfig
+
+    name, equals, value = text.partition("=")
+    name = name.strip()
+    if not equals or name not in CollectorConfig.model_fields:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give NAME=VALUE, NAME a key of the collector's config "
+            "(document_labels, indexed_attributes, bulk_concurrency, ...)"
+        )
+    if name in _OWN_SETTINGS:
+        raise argparse.ArgumentTypeError(f"{name}: the benchmark sets it itself")
+    return name, value
+
+
 def _names(text: str) -> list[str]:
     """Shipper names as RUNS spells them, from any case and with '-' for a space."""
     known = {name.lower().replace(" ", "-"): name for name in RUNS}
@@ -520,7 +550,10 @@ def run_rounds(
         made_containers, mean_bytes = containers.finished(
             client, run, args.containers, args.lines, folder / "c"
         )
-        ctx = Context(run, folder, made_containers, args.containers * args.lines, found.binaries)
+        ctx = Context(
+            run, folder, made_containers, args.containers * args.lines, found.binaries,
+            dict(args.collector),
+        )  # fmt: skip
         for k in range(args.repeat):
             for name in shippers[k % len(shippers) :] + shippers[: k % len(shippers)]:
                 made.append(RUNS[name](ctx, f"{run}r{k}"))
@@ -556,7 +589,9 @@ def live_rounds(
             mean_bytes = sum(len(t) for t in fleet.lines) / len(fleet.lines)
             try:
                 fleet.start()
-                ctx = Context(turn, fleet.folder, fleet.containers, 0, found.binaries)
+                ctx = Context(
+                    turn, fleet.folder, fleet.containers, 0, found.binaries, dict(args.collector)
+                )
                 made.append(RUNS[name](ctx, turn))
                 results.append(measure_live(made[-1], ctx, fleet, args, k + 1))
             finally:
@@ -603,6 +638,9 @@ def publish(
             for n, b in found.binaries.items()
         ),
     ]
+    if args.collector:
+        chosen = ", ".join(f"`{name}={value}`" for name, value in args.collector)
+        notes.append(f"logpipe's collector ran with {chosen} (beyond the defaults)")
     if missing:
         print(f"skipped (not found): {', '.join(missing)}", file=sys.stderr)
     if live:

@@ -10,12 +10,13 @@ import inspect
 import os
 import re
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bench import collector_load, doc_cost, es_profile, procstat, services, sidebyside
+from bench import collector_load, doc_cost, es_profile, procstat, services, shippers, sidebyside
 from collector import templates
 from collector.attributes import UNINDEXED
 from collector.enrich import Doc
@@ -119,6 +120,33 @@ def test_shippers_are_named_in_any_case_with_a_hyphen_for_a_space(
 def test_an_unknown_shipper_is_refused_with_the_names_known(given: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="logpipe, fluent-bit, logspout"):
         sidebyside._names(given)
+
+
+def test_a_collector_setting_is_a_key_of_its_config_and_not_one_the_benchmark_sets() -> None:
+    assert sidebyside._setting("document_labels=") == ("document_labels", "")
+    assert sidebyside._setting(" indexed_attributes=a,b") == ("indexed_attributes", "a,b")
+    for given, says in (
+        ("document_labels", "give NAME=VALUE"),
+        ("labels=x", "a key of the collector's config"),
+        ("tokens=t", "the benchmark sets it itself"),
+    ):
+        with pytest.raises(argparse.ArgumentTypeError, match=says):
+            sidebyside._setting(given)
+
+
+def test_the_collector_settings_reach_logpipes_collector(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started: dict[str, str] = {}
+
+    def start(*args: object, **extra: str) -> object:
+        started.update(extra)
+        return types.SimpleNamespace(pid=1)
+
+    monkeypatch.setattr(services, "start_collector", start)
+    ctx = shippers.Context("r", tmp_path, [], 0, {}, {"indexed_attributes": "user_id"})
+    shippers.LogpipeRun(ctx, "t").prepare()
+    assert started == {"indexed_attributes": "user_id"}
 
 
 def test_a_variant_without_some_attributes_drops_only_those_and_an_emptied_object() -> None:
