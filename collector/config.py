@@ -276,7 +276,7 @@ class CollectorConfig(BaseSettings):
     @field_validator("document_labels")
     @classmethod
     def _document_labels(cls, patterns: list[str]) -> list[str]:
-        return check_patterns(patterns)
+        return check_patterns(patterns, "label")
 
     @field_validator("indexed_attributes")
     @classmethod

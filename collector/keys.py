@@ -12,7 +12,7 @@ from fnmatch import fnmatchcase
 ALL = ("*",)
 
 
-def check_patterns(patterns: Iterable[str], noun: str = "label") -> list[str]:
+def check_patterns(patterns: Iterable[str], noun: str) -> list[str]:
     """The patterns as a setting takes them, or ValueError saying what is wrong; `noun`
     names what their keys are keys of."""
     checked = []

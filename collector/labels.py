@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from collector.keys import ALL, KeyFilter, check_patterns
-
-__all__ = ["COMPOSE_BOOKKEEPING_LABELS", "EVERY_LABEL", "LabelFilter", "check_patterns"]
+from collector.keys import ALL, KeyFilter
 
 # Labels Docker Compose puts on every container for its own bookkeeping. Nobody filters
 # logs on them (the container's name tells replicas apart), and with them every document

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from collector.attributes import UNINDEXED
+
 # Fields whose value is an object as it is: their mapping type (flattened) takes one.
-OBJECT_VALUED = frozenset({"attributes", "attributes_unindexed", "container.labels"})
+OBJECT_VALUED = frozenset({"attributes", UNINDEXED, "container.labels"})
 # Objects whose keys are names of their own, dots and all (a parsing rule's typed
 # fields): `fields.a.b` nests as {"fields": {"a.b": ...}}.
 NAMED_KEYS = frozenset({"fields"})
