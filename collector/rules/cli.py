@@ -8,12 +8,13 @@ which rule applied and the document that would be indexed, or the rule that drop
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
 import orjson
 
@@ -25,7 +26,7 @@ from collector.labels import LabelFilter
 from collector.retention.rules import RulesHolder
 from collector.routing import COMPOSE_SERVICE_LABEL
 from collector.rules.engine import ParsingRules, engine_of
-from collector.wire import Hints, Log, Source
+from collector.wire import Hints, ParserName, Source
 
 EXAMPLE = """\
 example:
@@ -37,13 +38,16 @@ example:
       fields: {status: long, bytes: long, request_time: double, client: ip}
       timestamp: {field: time, format: '%d/%b/%Y:%H:%M:%S %z'}
   $ echo '10.0.0.7 - - [01/May/2025:12:00:00 +0000] "GET /cart HTTP/1.1" 200 512 0.042' \\
-      | logpipe-collector rules test --config rules.yaml --service shop
+      | logpipe-collector rules test --config rules.yaml --service shop \\
+          --docker-time 2025-05-01T12:00:01Z
   line 1: rule shop_access -> logs-docker.keep_14d-default
   {"@timestamp": "2025-05-01T12:00:00.000000000Z", ..., "fields": {"status": 200, ...}}
 
 Lines no rule fits print "no rule" with the document as logpipe's own parsers make it;
 lines a drop rule takes print "dropped by rule NAME". A value that is not of its field's
-type shows in logpipe.rule_failure, as it would in Elasticsearch."""
+type shows in logpipe.rule_failure, as it would in Elasticsearch. A line's own time is
+checked against Docker's time as serve checks it (timestamp_max_skew): to try saved
+lines, give --docker-time the time they were logged."""
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,9 +71,36 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     test.add_argument(
         "--label", action="append", default=[], metavar="KEY=VALUE", help="a container label"
     )
-    test.add_argument("--parser", default="auto", help="the logpipe.parser hint (default auto)")
+    test.add_argument(
+        "--parser",
+        default="auto",
+        choices=get_args(ParserName),
+        help="the logpipe.parser hint (default auto)",
+    )
+    test.add_argument(
+        "--docker-time",
+        type=_docker_time,
+        metavar="TIME",
+        help="the time Docker read each line, in RFC 3339 (default: now); a rule's "
+        "timestamp further than timestamp_max_skew from it is not taken",
+    )
     test.add_argument("--json", action="store_true", help="one JSON object per line")
     test.set_defaults(handler=run_test)
+
+
+def _docker_time(text: str) -> int:
+    """RFC 3339 text as ns since the epoch (argparse's type: a ValueError is its error)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time such as 2025-05-01T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment.year < 1970:
+        raise argparse.ArgumentTypeError(f"{text!r} is before 1970")
+    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
 
 
 def _source(args: argparse.Namespace) -> Source:
@@ -100,10 +131,32 @@ def _context(config: CollectorConfig) -> Context:
     )
 
 
-def _one(source: Source, text: str, ctx: Context, keep_original: bool) -> Decoded:
-    now = time.time_ns()
-    log = Log(kind="log", src=0, stream="stdout", ts=now, message=text)
-    body = orjson.dumps(source.model_dump()) + b"\n" + orjson.dumps(log.model_dump())
+# Bytes that are not UTF-8, as decoding with surrogateescape keeps them.
+_ESCAPED = re.compile("[\udc80-\udcff]+")
+
+
+def _json_text(raw: bytes) -> bytes:
+    """`raw` as the content of a JSON string, its bytes that are not UTF-8 left as they
+    are: the shipper sends a container's bytes so, and the collector replaces them."""
+    text = raw.decode("utf-8", "surrogateescape")
+    out, at = [], 0
+    for bad in _ESCAPED.finditer(text):
+        out.append(orjson.dumps(text[at : bad.start()])[1:-1])
+        out.append(bytes(ord(c) - 0xDC00 for c in bad.group()))
+        at = bad.end()
+    out.append(orjson.dumps(text[at:])[1:-1])
+    return b"".join(out)
+
+
+def _one(
+    source: Source, raw: bytes, ctx: Context, keep_original: bool, docker_ns: int | None
+) -> Decoded:
+    ts = time.time_ns() if docker_ns is None else docker_ns
+    log = b'{"kind":"log","src":0,"stream":"stdout","ts":%d,"message":"%s"}' % (
+        ts,
+        _json_text(raw),
+    )
+    body = orjson.dumps(source.model_dump()) + b"\n" + log
     ingested = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return decode(body, ctx, ingested, keep_original)
 
@@ -126,16 +179,19 @@ def _text(row: dict[str, Any]) -> str:
     return f"line {row['line']}: {rule} -> {row['data_stream']}\n{body}\n"
 
 
-def test_lines(args: argparse.Namespace, lines: Iterable[str], out: TextIO) -> int:
+def test_lines(args: argparse.Namespace, lines: Iterable[bytes | str], out: TextIO) -> int:
     """Run every line through the rules of the config; print what each became."""
     config = load_config(getattr(args, "config", None))
     ctx, source = _context(config), _source(args)
+    docker_ns = getattr(args, "docker_time", None)
     for number, line in enumerate(lines, 1):
-        row = report(number, _one(source, line.rstrip("\r\n"), ctx, config.keep_original))
+        raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
+        decoded = _one(source, raw.rstrip(b"\r\n"), ctx, config.keep_original, docker_ns)
+        row = report(number, decoded)
         out.write(orjson.dumps(row).decode() + "\n" if args.json else _text(row))
     return 0
 
 
 def run_test(args: argparse.Namespace) -> int:
-    """`rules test`: stdin to stdout."""
-    return test_lines(args, sys.stdin, sys.stdout)
+    """`rules test`: stdin to stdout, the lines read as bytes (not all logs are UTF-8)."""
+    return test_lines(args, sys.stdin.buffer, sys.stdout)

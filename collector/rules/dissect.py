@@ -54,6 +54,11 @@ class Dissect:
         # pieces: literal, key, literal, key, ..., literal
         if len(pieces) < 3:
             raise RulesError("a dissect pattern needs at least one %{key}")
+        for literal in pieces[::2]:
+            if "%{" in literal:
+                raise RulesError(
+                    f"a key is not closed: {literal[literal.index('%{') :][:40]!r} has no '}}'"
+                )
         self.prefix = pieces[0]
         keys: list[_Key] = []
         for i in range(1, len(pieces), 2):

@@ -25,13 +25,38 @@ _NAMED = ("rfc3339", "iso8601", *_UNIX_SCALE)
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)(?:[.,](\d{1,9})\d*)?(.*)", re.ASCII)
 
 
+# The directives Python's strptime reads.
+_STRPTIME = frozenset("aAwdbBmyYHIpMSfzZjUWcxXGuV%")
+_DIRECTIVE = re.compile(r"%(.?)", re.DOTALL)
+# A time every format can write and read back (a Thursday in week 18, after noon).
+_SAMPLE = datetime(2025, 5, 1, 13, 4, 5, 123456, tzinfo=UTC)
+
+
 def check_format(fmt: str) -> None:
-    """Refuse a format that is neither a named one nor a strptime format."""
-    if fmt not in _NAMED and "%" not in fmt:
+    """Refuse a format that is neither a named one nor a strptime format that can read a
+    time it writes itself (an unknown directive, one given twice, %G without %V...)."""
+    if fmt in _NAMED:
+        return
+    if "%" not in fmt:
         raise RulesError(
             f"time format {fmt!r}: use one of {', '.join(_NAMED)} or a strptime format "
             "such as '%d/%b/%Y:%H:%M:%S %z'"
         )
+    for found in _DIRECTIVE.finditer(fmt):
+        if found.group(1) == "s":
+            raise RulesError(f"time format {fmt!r}: for seconds since 1970 write format: unix")
+        if found.group(1) not in _STRPTIME:
+            code = found.group() if found.group(1) else "a lone '%' at the end"
+            raise RulesError(
+                f"time format {fmt!r}: {code!r} is not a strptime directive "
+                "(write %% for a literal '%')"
+                if found.group(1)
+                else f"time format {fmt!r}: {code}: write %% for a literal '%'"
+            )
+    try:
+        datetime.strptime(_SAMPLE.strftime(fmt), fmt)
+    except (ValueError, re.error) as exc:
+        raise RulesError(f"time format {fmt!r} cannot be read: {exc}") from None
 
 
 def zone(name: str) -> ZoneInfo:

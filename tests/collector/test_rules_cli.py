@@ -19,6 +19,7 @@ rules:
     match: {service: shop}
     dissect: '%{client} %{} %{} [%{time}] "%{request}" %{status} %{bytes} %{request_time}'
     fields: {status: long, bytes: long, request_time: double, client: ip}
+    timestamp: {field: time, format: '%d/%b/%Y:%H:%M:%S %z'}
 """
 ACCESS = '10.0.0.7 - - [01/May/2025:12:00:00 +0000] "GET /cart HTTP/1.1" 200 512 0.042'
 
@@ -42,7 +43,9 @@ def _rules_test(tmp_path: Path, stdin: str, *args: str) -> subprocess.CompletedP
 def test_each_line_shows_its_rule_and_document(tmp_path: Path) -> None:
     """--json prints per line the rule, the data stream and the document, or the drop."""
     lines = f"{ACCESS}\n{ACCESS.replace('/cart', '/healthz')}\nplain words\n"
-    proc = _rules_test(tmp_path, lines, "--service", "shop", "--json")
+    proc = _rules_test(
+        tmp_path, lines, "--service", "shop", "--json", "--docker-time", "2025-05-01T12:00:01Z"
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert rows[0]["rule"] == "shop_access"
@@ -53,6 +56,8 @@ def test_each_line_shows_its_rule_and_document(tmp_path: Path) -> None:
         "client": "10.0.0.7",
     }
     assert rows[0]["data_stream"] == "logs-docker.keep_14d-default"
+    assert rows[0]["document"]["@timestamp"] == "2025-05-01T12:00:00.000000000Z"
+    assert "rule_failure" not in rows[0]["document"].get("logpipe", {})
     assert rows[1] == {"line": 2, "dropped_by": "health"}
     assert rows[2]["rule"] is None
     assert rows[2]["document"]["message"] == "plain words"
@@ -82,3 +87,43 @@ def test_help_shows_an_example(tmp_path: Path) -> None:
     assert "example:" in proc.stdout
     assert "dissect:" in proc.stdout
     assert "--service" in proc.stdout
+
+
+def test_docker_time_is_now_unless_given(tmp_path: Path) -> None:
+    """Without --docker-time a line from 2025 is further than timestamp_max_skew from
+    Docker's time, as `serve` would find it; --docker-time checks saved lines at their
+    own time, and a time that is not RFC 3339 is refused with exit 2."""
+    now = json.loads(_rules_test(tmp_path, ACCESS + "\n", "--service", "shop", "--json").stdout)
+    [failure] = now["document"]["logpipe"]["rule_failure"]
+    assert "more than the allowed skew (timestamp_max_skew)" in failure
+    assert now["document"]["@timestamp"] != "2025-05-01T12:00:00.000000000Z"
+    bad = _rules_test(tmp_path, ACCESS + "\n", "--docker-time", "yesterday")
+    assert bad.returncode == 2
+    assert "--docker-time: 'yesterday' is not an RFC 3339 time" in bad.stderr
+
+
+def test_lines_that_are_not_utf8_are_tagged_not_refused(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 reach the rules as `serve` gets them from a shipper:
+    replaced (U+FFFD) and the document tagged invalid_utf8."""
+    config = tmp_path / "collector.yaml"
+    config.write_text(RULES)
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector", "rules", "test", "--config", str(config), "--json"],
+        input=b'ok \xff\xfe "quoted"\n',
+        env=clean_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = json.loads(proc.stdout)["document"]
+    assert doc["message"] == 'ok \ufffd\ufffd "quoted"'
+    assert doc["tags"] == ["invalid_utf8"]
+
+
+def test_an_unknown_parser_is_refused(tmp_path: Path) -> None:
+    """--parser takes the parser names a container's logpipe.parser label takes."""
+    proc = _rules_test(tmp_path, "x\n", "--parser", "bogus")
+    assert proc.returncode == 2
+    assert "argument --parser: invalid choice: 'bogus'" in proc.stderr

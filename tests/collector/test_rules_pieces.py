@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,6 +56,10 @@ def test_dissect_refuses_adjacent_keys_bad_names_and_no_key() -> None:
         Dissect("plain text")
     with pytest.raises(RulesError, match="twice"):
         Dissect("%{a} %{a}")
+    with pytest.raises(RulesError, match=r"a key is not closed: '%\{b' has no '\}'"):
+        Dissect("%{a} %{b")
+    with pytest.raises(RulesError, match=re.escape("a key is not closed: '%{a '")):
+        Dissect("%{a %{b}")
 
 
 def test_regex_gives_named_groups_that_took_part() -> None:
@@ -163,6 +168,30 @@ def test_unknown_formats_and_zones_are_refused() -> None:
         TimeParser("dd/mm/yyyy")
     with pytest.raises(RulesError, match="time zone 'Mars/Olympus'"):
         TimeParser("rfc3339", "Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "reason"),
+    [
+        ("%Q garbage", "'%Q' is not a strptime directive"),
+        ("%a %b %e", "'%e' is not a strptime directive"),
+        ("%Y-%m-%d 100%", "a lone '%' at the end"),
+        ("%s", "for seconds since 1970 write format: unix"),
+        ("%Y %Y", "cannot be read: redefinition"),
+        ("%G-%m-%d", "cannot be read: ISO year directive"),
+    ],
+)
+def test_strptime_formats_that_cannot_read_a_time_are_refused(fmt: str, reason: str) -> None:
+    """A format with a directive strptime lacks, or one it cannot read back, is refused
+    when the rules load, not on every line."""
+    with pytest.raises(RulesError, match=re.escape(reason)):
+        TimeParser(fmt)
+
+
+@pytest.mark.parametrize("fmt", ["%%d %Y-%m-%d", "%c", "%a %b %d %H:%M:%S %Y", "%Y%m%d %Z"])
+def test_strptime_formats_strptime_reads_are_taken(fmt: str) -> None:
+    """Formats of other directives, and a literal %%, are taken as before."""
+    assert TimeParser(fmt).fmt == fmt
 
 
 FORMATS = ["%d/%b/%Y:%H:%M:%S %z", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%y%m%d %H%M%S"]
