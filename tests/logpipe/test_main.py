@@ -175,10 +175,15 @@ def test_a_tail_stopped_by_a_signal_ends_with_its_status_quietly(
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "h1/api | hello\n"
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == "h1/api | hello\n"
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:  # a failed assertion must not leave a tail running
+                proc.kill()
+                proc.communicate()
     assert (proc.returncode, out, err) == (status, "", "")
 
 
