@@ -3,7 +3,8 @@
 The parts of the format the collector's tail uses: `event:`, `data:` (several data lines
 join with newlines), `id:`, comment lines (`: keepalive`) and a blank line that ends an
 event. An `id` is kept only once its event is complete, so a connection lost in the
-middle of an event leaves the last complete event's id to resume from.
+middle of an event leaves the last complete event's id to resume from. An event of an
+id alone is given too (with no data), as EventSource keeps such an id.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ class EventReader:
         return None
 
     def dispatch(self) -> Event | None:
-        """The event the blank line ends, if it had data; the fields start afresh."""
+        """The event the blank line ends, if it had data or an id; the fields start afresh."""
         event = None
-        if self.data:
+        if self.data or self.id is not None:
             event = Event(self.kind or "message", "\n".join(self.data), self.id)
         self.kind, self.data, self.id = "", [], None
         return event

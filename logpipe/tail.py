@@ -1,13 +1,16 @@
 """`logpipe tail`: the last lines, then every new one, across collector restarts.
 
-Each line event carries an id; the id of the last line printed is sent back as
-`Last-Event-ID` on every reconnect, and the collector goes on exactly after it: no line
-printed twice, none left out. Before any line has arrived there is no id yet; a
-reconnect then asks for the lines since the tail first connected (less a margin for
-lines still on their way into Elasticsearch). Lost connections, timeouts (the collector
-sends a keepalive every 15 s), 5xx and 429 answers are retried with backoff.py's delays,
-with a notice on stderr; other errors (401/403, 400, 404) end the tail, and so does any
-error before the first connection (nothing was shown yet: better say so at once).
+Each line event carries an id, and so does the event that ends the starting lines; the
+last id received is sent back as `Last-Event-ID` on every reconnect, alone with the
+filters (no `since`: a resume goes on by arrival, and a late line with an old
+@timestamp is new too), and the collector goes on exactly after it: no line printed
+twice, none left out. A collector that sends no id before the first line leaves none
+to resume from; a reconnect then asks for the lines since the tail first connected
+(less a margin for lines still on their way into Elasticsearch). Lost connections,
+timeouts (the collector sends a keepalive every 15 s), 5xx and 429 answers are retried
+with backoff.py's delays, with a notice on stderr; other errors (401/403, 400, 404) end
+the tail, and so does any error before the first connection (nothing was shown yet:
+better say so at once).
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ class Position:
     def params(self, request: TailRequest) -> tuple[list[tuple[str, str]], dict[str, str]]:
         """The query parameters and headers of the next connection."""
         if self.last_id is not None:
-            return request.filters.params(), {"Last-Event-ID": self.last_id}
+            resume = replace(request.filters, since=None)
+            return resume.params(), {"Last-Event-ID": self.last_id}
         if self.connected_at is None:
             return [*request.filters.params(), ("lines", str(request.lines))], {}
         since = self.connected_at - IN_FLIGHT_MARGIN
@@ -80,6 +84,7 @@ class Tail:
     position: Position = field(default_factory=Position)
     backoff: Backoff = field(default_factory=Backoff)
     lost_since: float | None = None
+    shown: bool = False
 
     def run(self) -> None:
         """Follow until interrupted; raises the first error waiting cannot fix."""
@@ -98,6 +103,8 @@ class Tail:
         try:
             if self.position.connected_at is None:
                 self.position.connected_at = self.clock()
+            if self.lost_since is not None:
+                self.reconnected()
             self.read(answer)
         finally:
             answer.close()
@@ -107,15 +114,14 @@ class Tail:
         """Print each event of the stream as it completes."""
         reader = EventReader()
         for line in answer.lines():
-            if self.lost_since is not None:
-                self.reconnected()
             self.backoff.reset()
             event = reader.feed(line)
             if event is not None:
                 self.handle(event)
 
     def handle(self, event: Event) -> None:
-        """A line is printed (and its id kept); a `missed` event is told on stderr."""
+        """A line is printed; a `missed` event is told on stderr; any id is kept (the one
+        without data too: where the tail stands after its starting lines)."""
         if event.kind == "line":
             try:
                 doc = parse_document(event.data)
@@ -123,10 +129,11 @@ class Tail:
                 self.notice(f"skipped an event the collector sent: {exc}")
             else:
                 self.emit(doc)
-            if event.id:
-                self.position.last_id = event.id
+                self.shown = True
         elif event.kind == "missed":
             self.notice(missed_text(event.data))
+        if event.id:
+            self.position.last_id = event.id
 
     def wait(self, exc: LogpipeError) -> None:
         """Tell of the first failure of an outage, then wait before the next attempt."""
@@ -137,10 +144,14 @@ class Tail:
         self.sleep(self.backoff.next(retry_after))
 
     def reconnected(self) -> None:
-        """Tell that the stream is back, and from where it goes on."""
+        """Tell that the stream is back (as it answers, not at its first event: a keepalive
+        may take 15 s), and from where it goes on."""
         lost = time.monotonic() - (self.lost_since or 0.0)
         self.lost_since = None
-        where = "after the last line shown" if self.position.last_id else "where it was"
+        if self.position.last_id is None:
+            where = "with the lines since it first connected"
+        else:
+            where = "after the last line shown" if self.shown else "where it left off"
         self.notice(f"reconnected after {lost:.0f}s; going on {where}")
 
 

@@ -19,3 +19,10 @@ def line_event(event_id: str, document: bytes) -> bytes:
 def missed_event(count: int) -> bytes:
     """`count` lines were skipped because the reader was too slow."""
     return b"event: missed\ndata: " + orjson.dumps({"missed": count}) + b"\n\n"
+
+
+def position_event(event_id: str) -> bytes:
+    """An event with only an id: where the tail stands once its starting lines are sent.
+    A reader that got no line yet resumes from it (an SSE client keeps the id of an
+    event without data too) and misses no line that arrives while it is away."""
+    return b"id: " + event_id.encode("ascii") + b"\n\n"

@@ -23,7 +23,7 @@ from collector.read.access import Access
 from collector.read.cursor import Position
 from collector.read.hub import Hub
 from collector.read.page import parse_search, read_page
-from collector.read.poller import Pace, settle_problem
+from collector.read.poller import Pace, event_id, settle_problem
 from collector.read.search import Reader
 from collector.read.subscriber import Delivery, Subscriber
 from collector.read.tail import TailRequest, catch_up, parse_tail
@@ -105,6 +105,7 @@ async def _stream(
         await _send(response, first, sent)
         async for page in pages:
             await _send(response, page, sent)
+        await response.write(events.position_event(event_id(start)))
         await _follow(response, subscriber, sent.ids, state.config.read_tail_heartbeat)
     except CollectorError:
         pass  # Elasticsearch failed during the catch-up: the reader resumes with its last id

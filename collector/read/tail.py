@@ -1,6 +1,10 @@
 """What a `GET /v1/tail` asks for, and what it is sent before it follows new lines: the
 last `lines` lines, or everything after its `Last-Event-ID`, up to where its poller
-starts (so nothing falls between the two)."""
+starts (so nothing falls between the two).
+
+A resume goes on after its id whatever the lines' `@timestamp`: `since` shapes only the
+starting lines, as new lines are not filtered by time either (a shipper catching up
+sends old lines that are new to the tail), so a resume ignores `since` and `lines`."""
 
 from __future__ import annotations
 
@@ -69,8 +73,9 @@ async def catch_up(
             yield _deliveries(hits[::-1], Position(()))[0]
         return
     position = wanted.resume
+    filters = wanted.filters.without_times()
     while True:
-        clause = query(wanted.filters, cursor.after(position, TAIL_KEY, "asc"), _not_after(until))
+        clause = query(filters, cursor.after(position, TAIL_KEY, "asc"), _not_after(until))
         hits = await reader.page(clause, TAIL_KEY, "asc", PAGE)
         page, position = _deliveries(hits, position)
         yield page

@@ -30,9 +30,11 @@ class Tail:
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.response = response
+        self.position: str | None = None  # the id of the last event without data
 
     async def next(self, patience: float = 30) -> Event:
-        """The next event (a keepalive comment is one too)."""
+        """The next event (a keepalive comment is one too; an id alone is kept, as
+        `position`, as EventSource does)."""
         fields: dict[str, str] = {}
         while True:
             raw = await asyncio.wait_for(self.response.content.readline(), patience)
@@ -42,7 +44,10 @@ class Tail:
             if line.startswith(":"):
                 return Event("keepalive", None, line)
             if not line:
-                if fields:
+                if fields and "data" not in fields:
+                    self.position = fields.get("id", self.position)
+                    fields = {}
+                elif fields:
                     return Event(fields.get("event", "message"), fields.get("id"), fields["data"])
                 continue
             name, _, value = line.partition(": ")

@@ -119,7 +119,8 @@ async def test_a_resumed_tail_continues_inside_the_second(
     es: Elasticsearch, reader: Reader
 ) -> None:
     """The event id of a line holds its arrival in ms: resuming from it (on any collector)
-    sends exactly the lines after it, though all arrived within the same second."""
+    sends exactly the lines after it, though all arrived within the same second, and
+    whatever `since` says of their @timestamp."""
     host = "arr-" + uuid.uuid4().hex[:10]
     second = (time.time_ns() // 10**9 - 10) * 1000
     ts = second * 10**6
@@ -136,6 +137,11 @@ async def test_a_resumed_tail_continues_inside_the_second(
     fields = cursor.decode("Last-Event-ID", lines[-1].event_id)
     resume = cursor.position_of("Last-Event-ID", fields, len(TAIL_KEY))
     wanted = TailRequest(Filters(hosts=(host,)), 0, resume)
+    pages = catch_up(reader, wanted, arrived_by(second + 1000))
+    rest = [orjson.loads(d.document)["message"] async for page in pages for d in page]
+    assert rest == ["b4", "b5", "b6", "b7"]
+    # A `since` after their @timestamp does not drop them: after the id, they are new.
+    wanted = TailRequest(Filters(hosts=(host,), since=time.time_ns()), 0, resume)
     pages = catch_up(reader, wanted, arrived_by(second + 1000))
     rest = [orjson.loads(d.document)["message"] async for page in pages for d in page]
     assert rest == ["b4", "b5", "b6", "b7"]

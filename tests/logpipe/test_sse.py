@@ -36,3 +36,8 @@ def test_each_event_starts_afresh() -> None:
     """Type and id of one event do not carry into the next."""
     events = read("id: c1\nevent: line\ndata: x\n\nevent: missed\ndata: {}\n\n")
     assert events == [Event("line", "x", "c1"), Event("missed", "{}", None)]
+
+
+def test_an_id_alone_is_an_event_without_data() -> None:
+    """The collector's id after the starting lines: kept to resume from, as EventSource does."""
+    assert read("id: p1\n\n") == [Event("message", "", "p1")]

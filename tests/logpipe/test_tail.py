@@ -192,5 +192,37 @@ def test_a_reconnect_without_an_id_keeps_a_later_since_of_the_user() -> None:
     assert (dict(params)["lines"], headers) == (str(MAX_LINES), {})
     position.last_id = "c7"
     params, headers = position.params(request)
-    assert params == [("since", "2026-12-02T09:59:55Z"), ("level", "warn")]
+    assert params == [("level", "warn")]  # no since: a late line with an old @timestamp is new
     assert headers == {"Last-Event-ID": "c7"}
+
+
+def test_the_id_that_ends_the_starting_lines_is_resumed_from() -> None:
+    """Before any line, the collector's id alone (where the tail stands) is what a
+    reconnect sends: no `since`, so lines arriving late with old timestamps still come."""
+    with fake_collector(
+        Reply(200, SSE, ["id: p1\n\n", ": keepalive\n\n"], drop=True),
+        error(401, "no such read token"),
+    ) as script:
+        since = datetime(2026, 12, 2, 9, 0, 0, tzinfo=UTC)
+        rec = Recorder(script, lines=3)
+        rec.tail.request = TailRequest(Filters(since=since, service=("api",)), 3)
+        rec.run_until_error()
+    first, second = script.requests
+    assert first.param("since") == "2026-12-02T09:00:00Z"
+    assert second.headers["Last-Event-ID"] == "p1"
+    assert second.params == [("service", "api")]
+    assert rec.printed == []
+
+
+def test_the_reconnect_is_told_when_the_collector_answers() -> None:
+    """The outage ends when the collector answers, not at its first event (a keepalive may
+    take 15 s): the notice comes even if the new connection sends nothing."""
+    with fake_collector(
+        Reply(200, SSE, events(("one", "c1")), drop=True),
+        Reply(200, SSE, [], drop=True),
+        error(401, "no such read token"),
+    ) as script:
+        rec = Recorder(script)
+        rec.run_until_error()
+    assert len(script.requests) == 3
+    assert rec.notices[1].startswith("reconnected after 0s; going on after the last line shown")

@@ -1,0 +1,54 @@
+"""A tail's start: what it is sent before new lines, and from where a resume goes on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from collector.read.cursor import Position
+from collector.read.events import position_event
+from collector.read.filters import parse_filters
+from collector.read.poller import event_id
+from collector.read.query import Clause, nanos_iso
+from collector.read.search import Hit
+from collector.read.tail import TailRequest, catch_up, parse_tail
+
+NOW = 1_796_000_000 * 10**9
+
+
+class FakeReader:
+    """A reader that keeps the queries it is asked and finds nothing."""
+
+    def __init__(self) -> None:
+        self.queries: list[Clause] = []
+
+    async def page(self, clause: Clause, *args: Any) -> list[Hit]:
+        self.queries.append(clause)
+        return []
+
+
+async def test_a_resume_does_not_filter_by_since() -> None:
+    """After Last-Event-ID, the lines that arrived are all new, whatever their @timestamp
+    (a shipper catching up sends old ones): `since` does not drop them."""
+    resume = event_id(Position((1_796_000_000_000, NOW), ("a",)))
+    wanted = parse_tail({"since": "1m", "service": "api"}, resume, NOW, 1024)
+    reader = FakeReader()
+    async for _ in catch_up(reader, wanted, Position((1_796_000_001_000, NOW))):  # type: ignore[arg-type]
+        pass
+    text = json.dumps(reader.queries)
+    assert nanos_iso(NOW - 60 * 10**9) not in text
+    assert "service.name" in text
+
+
+async def test_without_resume_since_limits_the_starting_lines() -> None:
+    """The last lines a tail starts with are still limited by `since`."""
+    wanted = TailRequest(parse_filters({"since": "1m"}, NOW, 1024, None), 10, None)
+    reader = FakeReader()
+    async for _ in catch_up(reader, wanted, Position((1_796_000_001_000, NOW))):  # type: ignore[arg-type]
+        pass
+    assert nanos_iso(NOW - 60 * 10**9) in json.dumps(reader.queries)
+
+
+def test_the_position_event_is_an_id_without_data() -> None:
+    """An SSE client keeps its id as the one to resume from, and dispatches nothing."""
+    assert position_event("c9") == b"id: c9\n\n"
