@@ -12,7 +12,7 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 
@@ -26,6 +26,7 @@ from logpipe.errors import (
 )
 
 ERROR_BODY_BYTES = 64 * 1024
+PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 # Foreign exceptions of a request or of reading its answer: all mean "no (whole) answer".
 NETWORK_ERRORS = (OSError, http.client.HTTPException, ssl.SSLError)
 
@@ -86,9 +87,11 @@ def get(endpoint: Endpoint, path: str, params: list[tuple[str, str]],
     """GET `path` with `params`; the 200 answer, or the error its status means."""
     parts = urlsplit(endpoint.url)
     conn = connection(endpoint)
-    target = f"{parts.path}{path}?{urlencode(params)}"
-    sent = {
-        "Authorization": f"Bearer {endpoint.token}",
+    # A proxy's path may hold any character; http.client sends ASCII only.
+    target = f"{quote(parts.path, safe=PATH_SAFE)}{path}?{urlencode(params)}"
+    sent: dict[str, str | bytes] = {
+        # As UTF-8 (http.client would send latin-1, or fail): the collector compares bytes.
+        "Authorization": f"Bearer {endpoint.token}".encode(),
         "Accept": accept,
         "User-Agent": f"logpipe/{installed_version()}",
         **(headers or {}),

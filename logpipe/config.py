@@ -13,6 +13,7 @@ A token and a token file in the same place is an error, as is an unknown key in 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from logpipe.errors import UsageError
 from logpipe.style import ColorMode
 
 DEFAULT_URL = "http://localhost:8080"
+CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
 class FileSettings(BaseModel):
@@ -129,9 +131,27 @@ def check_url(url: str, source: str) -> str:
         )
     try:
         parts.port  # noqa: B018  (a port that is not a number raises here)
-    except ValueError:
-        raise UsageError(f"{source}: {url!r} has a port that is not a number") from None
+    except ValueError as exc:
+        what = "out of range (1-65535)" if "out of range" in str(exc) else "not a number"
+        raise UsageError(f"{source}: {url!r} has a port that is {what}") from None
+    if parts.port == 0:
+        raise UsageError(f"{source}: {url!r} has a port that is out of range (1-65535)")
+    if CONTROL.search(url):
+        raise UsageError(f"{source}: {url!r} holds a control character or a space")
     return url.rstrip("/")
+
+
+def check_token(name: str, token: str) -> str:
+    """The token, unless it holds what no HTTP header can (a line break, a control
+    character); a token not in ASCII is sent as UTF-8, as the collector compares it."""
+    if "\n" in token:
+        raise UsageError(
+            f"{name}: holds several lines, and a read token is one: if it is the collector's "
+            "LOGPIPE_READ_TOKENS_FILE (one token a line), give a file with just one of them"
+        )
+    if CONTROL.search(token.replace(" ", "")):
+        raise UsageError(f"{name}: holds a control character, which no token has")
+    return token
 
 
 def pick_token(flags: Flags, env: Mapping[str, str], file: FileSettings, path: Path) -> str:
@@ -147,7 +167,7 @@ def pick_token(flags: Flags, env: Mapping[str, str], file: FileSettings, path: P
         if token and token_file:
             raise UsageError(f"{token_name} and {file_name} are both set: keep one of them")
         if token:
-            return token.strip()
+            return check_token(token_name, token.strip())
         if token_file:
             return read_token_file(file_name, Path(token_file), base)
     raise UsageError(
@@ -167,4 +187,4 @@ def read_token_file(name: str, path: Path, base: Path | None) -> str:
         raise UsageError(f"{name}: cannot read {full}: {reason}") from exc
     if not token:
         raise UsageError(f"{name}: {full} is empty")
-    return token
+    return check_token(f"{name} {full}", token)

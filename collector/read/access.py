@@ -16,12 +16,21 @@ Kind = Literal["read", "ingest"]
 OFF = "the read API is off: set LOGPIPE_READ_TOKENS (or LOGPIPE_READ_TOKENS_FILE) on the collector"
 
 
+def _raw(text: str) -> bytes:
+    """The bytes a header or setting held: aiohttp and os.environ keep bytes that are not
+    UTF-8 as surrogates, and such a token is a wrong token (401), not a failure (500)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
 def bearer(header: str) -> bytes | None:
     """The token of an `Authorization: Bearer <token>` header, if it has one."""
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         return None
-    return presented.strip().encode()
+    return _raw(presented.strip())
 
 
 def _matches(given: bytes, tokens: frozenset[bytes]) -> bool:
@@ -35,8 +44,8 @@ class Access:
     """The tokens of both kinds, and the rule of who may do what."""
 
     def __init__(self, read: frozenset[str], ingest: frozenset[str]) -> None:
-        self._read = frozenset(t.encode() for t in read)
-        self._ingest = frozenset(t.encode() for t in ingest)
+        self._read = frozenset(_raw(t) for t in read)
+        self._ingest = frozenset(_raw(t) for t in ingest)
 
     @property
     def reading_on(self) -> bool:

@@ -98,7 +98,9 @@ def test_a_bad_config_file_is_an_error_naming_the_file_and_key(
         resolve(Flags(token="t"), env)
 
 
-@pytest.mark.parametrize("url", ["collector:8080", "ftp://x", "http://", "http://h:port"])
+@pytest.mark.parametrize(
+    "url", ["collector:8080", "ftp://x", "http://", "http://h:port", "http://h/a b"]
+)
 def test_a_url_that_is_not_http_is_an_error_naming_where_it_came_from(
     tmp_path: Path, url: str
 ) -> None:
@@ -117,3 +119,23 @@ def test_missing_or_unreadable_files_are_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(UsageError, match=r"--token-file: .*empty is empty"):
         resolve(Flags(token_file=str(tmp_path / "empty")), {"XDG_CONFIG_HOME": str(tmp_path)})
+
+
+def test_a_port_out_of_range_is_said_so(tmp_path: Path) -> None:
+    """99999 is a number, just not a port."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    with pytest.raises(UsageError, match=r"a port that is out of range \(1-65535\)$"):
+        resolve(Flags(url="http://127.0.0.1:99999", token="t"), env)
+
+
+def test_a_token_that_no_header_can_hold_is_a_usage_error(tmp_path: Path) -> None:
+    """A token file of several lines (the collector's LOGPIPE_READ_TOKENS_FILE, say) or a
+    token with a control character is refused up front; one beyond ASCII is kept."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    (tmp_path / "tokens").write_text("a\nb\n")
+    with pytest.raises(UsageError, match=r"^--token-file .*tokens: holds several lines.*"
+                       "LOGPIPE_READ_TOKENS_FILE"):  # fmt: skip
+        resolve(Flags(token_file=str(tmp_path / "tokens")), env)
+    with pytest.raises(UsageError, match=r"^LOGPIPE_READ_TOKEN: holds a control character"):
+        resolve(Flags(), {**env, "LOGPIPE_READ_TOKEN": "a\x1bb"})
+    assert resolve(Flags(token="tok€"), env).token == "tok€"

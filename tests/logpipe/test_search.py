@@ -64,3 +64,16 @@ def test_an_empty_page_ends_the_search_even_with_a_cursor() -> None:
     with fake_collector(page([], "k1"), page(["never"])) as script:
         printed, count = run(script.url, SearchRequest(Filters(), 10))
     assert (printed, count, len(script.requests)) == ([], 0, 1)
+
+
+def test_a_path_and_a_token_beyond_ascii_are_sent() -> None:
+    """A proxy path with `é` goes percent-encoded, a token beyond ASCII as UTF-8 (what the
+    collector compares): neither is a traceback."""
+    with fake_collector(page(["a"])) as script:
+        printed: list[str] = []
+        endpoint = Endpoint(f"{script.url}/logs é", "tok€")
+        search(endpoint, SearchRequest(Filters()), lambda p: printed.extend(d.message for d in p))
+    (sent,) = script.requests
+    assert sent.path == "/logs%20%C3%A9/v1/search"
+    assert sent.headers["Authorization"].encode("latin-1").decode() == "Bearer tok€"
+    assert printed == ["a"]

@@ -27,6 +27,11 @@ ACCESS = Access(frozenset({"r1", "r2"}), frozenset({"i1"}))
         ("", "read", Unauthorized),
         ("Basic r1", "read", Unauthorized),
         ("Bearer ", "read", Unauthorized),
+        # Not UTF-8 (aiohttp keeps the bytes as surrogates): a wrong token, not a 500.
+        ("Bearer r\udce9ad", "read", Unauthorized),
+        ("Bearer r\udce9ad", "ingest", Unauthorized),
+        ("Bearer r\ud800", "read", Unauthorized),
+        ("Bearer réad", "read", Unauthorized),
     ],
 )
 def test_the_matrix(header: str, wanted: str, error: type[BadRequest] | None) -> None:
@@ -58,3 +63,9 @@ def test_unreadable_read_tokens_file_stops_the_start(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "LOGPIPE_READ_TOKENS_FILE: cannot read" in one_line_error(proc)
+
+
+def test_a_token_that_is_not_utf8_matches_its_own_bytes() -> None:
+    """A token set with bytes that are not UTF-8 is compared byte for byte."""
+    access = Access(frozenset({"r\udce9ad"}), frozenset())
+    access.check("Bearer r\udce9ad", "read")
