@@ -23,6 +23,11 @@ _UNIT_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 # Glob values: names as Docker and Compose allow them, plus the `*` and `?` wildcards.
 _GLOB = re.compile(r"[A-Za-z0-9_.:/@*?+-]+")
 DEFAULT_SINCE_NS = 24 * 3600 * 10**9
+MAX_NS = 2**63 - 1  # the last instant of a `date_nanos` field (2262-04-11T23:47:16Z)
+# The query parameters of both endpoints' filters; an empty one is refused.
+FILTER_PARAMS = (
+    *("q", "since", "until", "host", "service", "name", "dataset", "level", "stream", "kind"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +51,19 @@ class Filters:
 
 
 def parse_time(name: str, value: str, now_ns: int) -> int:
-    """`30s`, `15m`, `2h`, `7d` before `now_ns`, or an RFC 3339 time, in ns since the epoch."""
+    """`30s`, `15m`, `2h`, `7d` before `now_ns`, or an RFC 3339 time, in ns since the epoch;
+    a BadRequest outside what a `date_nanos` field holds (Elasticsearch would fail late)."""
     relative = _RELATIVE.fullmatch(value.strip())
     if relative:
-        return now_ns - int(relative.group(1)) * _UNIT_NS[relative.group(2)]
-    return _absolute(name, value.strip())
+        ns = now_ns - int(relative.group(1)) * _UNIT_NS[relative.group(2)]
+    else:
+        ns = _absolute(name, value.strip())
+    if not 0 <= ns <= MAX_NS:
+        raise BadRequest(
+            f"{name}: '{value[:40]}' is outside the times logs are stored with "
+            "(1970-01-01 to 2262-04-11)"
+        )
+    return ns
 
 
 def _absolute(name: str, value: str) -> int:
@@ -63,7 +76,8 @@ def _absolute(name: str, value: str) -> int:
     head, fraction, zone = match.groups()
     try:
         whole = datetime.fromisoformat(head + ("+00:00" if zone == "Z" else zone))
-    except ValueError as exc:
+        whole.timestamp()  # a year 1 with a later offset is before year 1: out of range
+    except (ValueError, OverflowError) as exc:
         raise BadRequest(f"{name}: '{value}' is not a valid time: {exc}") from exc
     return int(whole.timestamp()) * 10**9 + int((fraction or "").ljust(9, "0"))
 
@@ -120,19 +134,32 @@ def parse_kind(value: str | None) -> bool:
     raise BadRequest(f"kind: '{value}' is not 'all' (every record) or 'lines' (the default)")
 
 
+def check_params(params: Mapping[str, str], known: tuple[str, ...]) -> None:
+    """A BadRequest for a parameter of another name (a misspelled filter would read
+    everything) or an empty filter (`service=`: which service?)."""
+    for name, value in params.items():
+        if name not in known:
+            raise BadRequest(
+                f"{name[:40]}: no such parameter (the parameters are {', '.join(known)})"
+            )
+        if not value.strip(" ,") and name != "q":
+            raise BadRequest(f"{name}: empty: give a value, or leave the parameter out")
+
+
 def parse_filters(
     params: Mapping[str, str], now_ns: int, max_text: int, default_since: int | None
 ) -> Filters:
-    """The filters the parameters ask for; `default_since` (ns before now) applies without
-    `since`, and `until` defaults to unbounded (now, for a search)."""
+    """The filters the parameters ask for; `default_since` (ns) applies without `since`,
+    before `until` (else now), and `until` defaults to unbounded (now, for a search).
+    `until` is exclusive: a search's pages read [since, until)."""
     since = params.get("since")
     until = params.get("until")
     since_ns = parse_time("since", since, now_ns) if since else None
-    if since_ns is None and default_since is not None:
-        since_ns = now_ns - default_since
     until_ns = parse_time("until", until, now_ns) if until else None
-    if since_ns is not None and until_ns is not None and until_ns < since_ns:
-        raise BadRequest(f"until: '{until}' is before since '{since}'")
+    if since_ns is None and default_since is not None:
+        since_ns = max(0, (now_ns if until_ns is None else until_ns) - default_since)
+    if since_ns is not None and until_ns is not None and until_ns <= since_ns:
+        raise BadRequest(f"until: '{until}' is not after since '{since}': the range is empty")
     return Filters(
         since=since_ns,
         until=until_ns,

@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 from collector.errors import BadRequest
 from collector.read import cursor
 from collector.read.cursor import SEARCH_KEY, Order, Position
-from collector.read.filters import DEFAULT_SINCE_NS, Filters, parse_filters, parse_int
+from collector.read.filters import (
+    DEFAULT_SINCE_NS,
+    FILTER_PARAMS,
+    Filters,
+    check_params,
+    parse_filters,
+    parse_int,
+)
 from collector.read.query import query
 from collector.read.search import MAX_WINDOW, Reader
 
@@ -58,6 +65,7 @@ def _order(value: str | None) -> Order:
 
 def parse_search(params: Mapping[str, str], now_ns: int, max_text: int) -> SearchRequest:
     """The search the parameters ask for (a cursor's frozen order and window win)."""
+    check_params(params, (*FILTER_PARAMS, "limit", "order", "cursor"))
     filters = parse_filters(params, now_ns, max_text, DEFAULT_SINCE_NS)
     if filters.until is None:
         filters = replace(filters, until=now_ns)

@@ -43,7 +43,7 @@ def _time_range(filters: Filters) -> Clause | None:
     if filters.since is not None:
         bounds["gte"] = nanos_iso(filters.since)
     if filters.until is not None:
-        bounds["lte"] = nanos_iso(filters.until)
+        bounds["lt"] = nanos_iso(filters.until)  # until is exclusive
     if not bounds:
         return None
     return {"range": {"@timestamp": {**bounds, "format": "strict_date_optional_time_nanos"}}}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from collector.errors import BadRequest
 from collector.read import cursor
 from collector.read.cursor import TAIL_KEY, Position
-from collector.read.filters import Filters, parse_filters, parse_int
+from collector.read.filters import FILTER_PARAMS, Filters, check_params, parse_filters, parse_int
 from collector.read.poller import PAGE, event_id
 from collector.read.query import Clause, query
 from collector.read.search import Hit, Reader
@@ -39,6 +39,8 @@ def parse_tail(
     """The tail the parameters ask for; the `Last-Event-ID` header wins over the parameter."""
     if "until" in params:
         raise BadRequest("until: a tail follows new lines; /v1/search reads a window that ends")
+    known = tuple(name for name in FILTER_PARAMS if name != "until")
+    check_params(params, (*known, "lines", "last_event_id"))
     filters = parse_filters(params, now_ns, max_text, None)
     lines = parse_int("lines", params.get("lines"), DEFAULT_LINES, MAX_LINES, least=0)
     resume_from = last_event_id or params.get("last_event_id")

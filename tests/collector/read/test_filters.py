@@ -46,6 +46,14 @@ def test_absolute_times_keep_offsets_and_nanoseconds() -> None:
         ({"name": "/re.*gex/["}, "name:"),
         ({"kind": "events"}, "kind:"),
         ({"q": "a" * 1025}, "q:"),
+        # Outside what a date_nanos field holds: a 400 up front, not Elasticsearch's 500.
+        ({"since": "1000000d"}, "since:"),
+        ({"since": "30000000h"}, "since:"),
+        ({"since": "99999999999999999999s"}, "since:"),
+        ({"since": "1960-01-01T00:00:00Z"}, "since:"),
+        ({"since": "0001-01-01T00:00:00+01:00"}, "since:"),
+        ({"until": "9999-12-31T00:00:00Z"}, "until:"),
+        ({"since": "1h", "until": "1h"}, "until:"),
     ],
 )
 def test_bad_parameters_are_named(params: dict[str, str], name: str) -> None:
@@ -64,6 +72,19 @@ def test_search_reads_the_last_day_by_default() -> None:
     """Without `since`, 24 hours before now; `until` open."""
     filters = parse()
     assert (filters.since, filters.until) == (NOW - 24 * 3600 * 10**9, None)
+
+
+def test_the_default_day_ends_at_until() -> None:
+    """With `until` alone, the 24 hours before it: not an empty range starting after it."""
+    filters = parse(until="2d")
+    assert (filters.since, filters.until) == (NOW - 3 * 86400 * 10**9, NOW - 2 * 86400 * 10**9)
+
+
+def test_until_is_exclusive() -> None:
+    """Lines before `until`: its own instant is the next window's."""
+    bounds = query(parse(until="1h"))["bool"]["filter"][0]["range"]["@timestamp"]
+    assert bounds["lt"] == nanos_iso(NOW - 3600 * 10**9)
+    assert "lte" not in bounds
 
 
 def test_query_reads_lines_only_unless_kind_all() -> None:
