@@ -52,7 +52,7 @@ def filters_of(args: argparse.Namespace, now: datetime) -> Filters:
         text=args.query, since=since, until=until, host=tuple(args.host),
         service=tuple(args.service), name=tuple(args.name), dataset=tuple(args.dataset),
         level=args.level, stream=args.stream, events=args.events,
-    )  # fmt: skip
+    ).check()  # fmt: skip
 
 
 def renderer_for(args: argparse.Namespace, settings: Settings, out: TextIO) -> Renderer:

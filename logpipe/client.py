@@ -104,9 +104,18 @@ def get(endpoint: Endpoint, path: str, params: list[tuple[str, str]],
         raise Unreachable(
             f"cannot reach the collector at {endpoint.where()}: {reason(exc)}"
         ) from exc
+    if resp.getheader("X-Elastic-Product"):  # Elasticsearch says so on every answer
+        conn.close()
+        raise Refused(
+            f"{endpoint.where()} is Elasticsearch, not a logpipe collector: give the "
+            "collector's URL",
+            resp.status,
+        )
     if resp.status != 200:
         body = read_error(resp)
         conn.close()
+        if resp.status in (301, 302, 303, 307, 308) and resp.getheader("Location"):
+            body = f"it points to {resp.getheader('Location')}: give that URL"
         raise error_for(endpoint, resp.status, body, resp.getheader("Retry-After"))
     check_type(endpoint, resp, accept)
     return Answer(endpoint, conn, resp)

@@ -9,8 +9,8 @@ now (see timespec.py), so every request of one command asks for the same range.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
+from logpipe.errors import UsageError
 from logpipe.timespec import rfc3339
 
 LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal")
@@ -22,8 +22,8 @@ class Filters:
     """Which log lines a command asks for."""
 
     text: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: int | None = None  # ns since the epoch
+    until: int | None = None
     host: tuple[str, ...] = ()
     service: tuple[str, ...] = ()
     name: tuple[str, ...] = ()
@@ -32,12 +32,20 @@ class Filters:
     stream: str | None = None
     events: bool = False  # container lifecycle events and gaps too
 
+    def check(self) -> Filters:
+        """Itself; a UsageError for an empty filter (`--service ''` would match every one)."""
+        for option, values in (("--host", self.host), ("--service", self.service),
+                               ("--name", self.name), ("--dataset", self.dataset)):  # fmt: skip
+            if any(not value.strip(" ,") for value in values):
+                raise UsageError(f"{option}: empty: give a name or a glob ('api*')")
+        return self
+
     def params(self) -> list[tuple[str, str]]:
         """The query parameters, in a fixed order, the ones not set left out."""
         pairs = [
             ("q", self.text or ""),
-            ("since", rfc3339(self.since) if self.since else ""),
-            ("until", rfc3339(self.until) if self.until else ""),
+            ("since", rfc3339(self.since) if self.since is not None else ""),
+            ("until", rfc3339(self.until) if self.until is not None else ""),
             ("host", ",".join(self.host)),
             ("service", ",".join(self.service)),
             ("name", ",".join(self.name)),

@@ -28,6 +28,7 @@ from logpipe.document import Document, parse_document
 from logpipe.errors import CollectorError, LogpipeError, Refused, Unavailable, Unreachable
 from logpipe.query import Filters
 from logpipe.sse import Event, EventReader
+from logpipe.timespec import nanos
 
 EVENT_STREAM = "text/event-stream"
 MAX_LINES = 10_000  # the collector's largest `lines`
@@ -57,7 +58,7 @@ class Position:
             return resume.params(), {"Last-Event-ID": self.last_id}
         if self.connected_at is None:
             return [*request.filters.params(), ("lines", str(request.lines))], {}
-        since = self.connected_at - IN_FLIGHT_MARGIN
+        since = nanos(self.connected_at - IN_FLIGHT_MARGIN)
         if request.filters.since is not None:
             since = max(since, request.filters.since)
         filters = replace(request.filters, since=since)

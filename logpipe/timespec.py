@@ -5,7 +5,11 @@ and several may follow each other (`1h30m`). An absolute time is ISO 8601 / RFC 
 a date (`2026-12-02`, midnight), or a date and time with an optional fraction and an
 offset (`Z`, `+01:00`); without an offset it is the local time of this machine.
 
-The command line sends every time to the collector as an absolute UTC instant, fixed
+Instants are nanoseconds since the epoch, as Elasticsearch's `date_nanos` holds them
+(a datetime would cut `.521860474Z` to the microsecond, before the time given), and
+must lie in its range, 1970 to 2262: outside it is a usage error here, not a refusal
+of Elasticsearch's later. The command line sends every time to the collector as an
+absolute UTC instant, fixed
 once when it starts, so that all pages of one search (and every reconnect of one tail)
 cover the same range.
 """
@@ -13,47 +17,78 @@ cover the same range.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from logpipe.errors import UsageError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 RELATIVE = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
 PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+FRACTION = re.compile(r"(.*T\d\d:\d\d:\d\d)\.(\d{7,9})(.*)", re.IGNORECASE)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_NS = 2**63 - 1  # 2262-04-11T23:47:16.854775807Z, the last instant of `date_nanos`
+NOT_A_TIME = (
+    "is not a time: write a duration before now (30s, 15m, 2h, 7d, 1h30m) or a date and "
+    "time (2026-12-02, 2026-12-02T10:00:00Z)"
+)
 
 
-def parse_time(option: str, text: str, now: datetime) -> datetime:
-    """The instant `text` means (relative to `now`), in UTC; a UsageError naming `option`."""
+def nanos(when: datetime) -> int:
+    """An aware datetime as ns since the epoch, exactly."""
+    return (when - EPOCH) // (EPOCH.resolution) * 1000
+
+
+def parse_time(option: str, text: str, now: datetime) -> int:
+    """The instant `text` means (relative to `now`), in ns since the epoch; a UsageError
+    naming `option`."""
     value = text.strip()
     if RELATIVE.fullmatch(value):
-        return now - relative(value)
+        when = nanos(now) - relative(value)
+    else:
+        when = absolute(option, text, value)
+    if not 0 <= when <= MAX_NS:
+        raise UsageError(
+            f"{option}: {text!r} is outside the times logs are stored with "
+            "(1970-01-01 to 2262-04-11)"
+        )
+    return when
+
+
+def absolute(option: str, text: str, value: str) -> int:
+    """An ISO 8601 time as ns, its fraction kept to the nanosecond."""
+    extra = 0
+    fraction = FRACTION.fullmatch(value)
+    if fraction:  # beyond microseconds: datetime keeps six digits
+        value = fraction.group(1) + fraction.group(3)
+        extra = int(fraction.group(2).ljust(9, "0"))
     try:
         when = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
-        raise UsageError(
-            f"{option}: {text!r} is not a time: write a duration before now (30s, 15m, 2h, "
-            "7d, 1h30m) or a date and time (2026-12-02, 2026-12-02T10:00:00Z)"
-        ) from None
-    if when.tzinfo is None:
-        when = when.astimezone()  # local time, as `date` shows it
-    return when.astimezone(UTC)
+        raise UsageError(f"{option}: {text!r} {NOT_A_TIME}") from None
+    try:
+        if when.tzinfo is None:
+            when = when.astimezone()  # local time, as `date` shows it
+        return nanos(when) + extra
+    except (ValueError, OverflowError):  # year 1 in a zone east of UTC
+        return -1
 
 
-def relative(value: str) -> timedelta:
-    """`1h30m` as a timedelta."""
-    seconds = sum(float(n) * UNITS[unit] for n, unit in PART.findall(value))
-    return timedelta(seconds=seconds)
+def relative(value: str) -> int:
+    """`1h30m` in ns."""
+    return sum(int(float(n) * UNITS[unit] * 10**9) for n, unit in PART.findall(value))
 
 
-def rfc3339(when: datetime) -> str:
-    """`when` (aware) as RFC 3339 in UTC, to the microsecond when it has any."""
-    text = when.astimezone(UTC).isoformat()
-    return text.removesuffix("+00:00") + "Z"
+def rfc3339(ns: int) -> str:
+    """ns since the epoch as RFC 3339 in UTC, with as many fraction digits as it needs."""
+    seconds, fraction = divmod(ns, 10**9)
+    whole = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = f".{fraction:09d}".rstrip("0") if fraction else ""
+    return f"{whole}{digits}Z"
 
 
 def time_range(
     since: str | None, until: str | None, now: datetime
-) -> tuple[datetime | None, datetime | None]:
+) -> tuple[int | None, int | None]:
     """`--since` and `--until` made absolute; a UsageError when the range is empty."""
     start = parse_time("--since", since, now) if since else None
     end = parse_time("--until", until, now) if until else None

@@ -68,6 +68,16 @@ def test_version_and_no_command(tmp_path: Path) -> None:
             6,
             "is this the URL of a logpipe collector?",
         ),
+        (
+            Reply(400, {"X-elastic-product": "Elasticsearch"}, ['{"error": "no handler"}']),
+            6,
+            "is Elasticsearch, not a logpipe collector",
+        ),
+        (
+            Reply(301, {"Location": "https://logs.example/"}, []),
+            6,
+            "unexpected answer from the collector (301): it points to https://logs.example/",
+        ),
     ],
 )
 def test_each_error_answer_has_its_exit_status_and_one_line(
@@ -107,6 +117,12 @@ def test_usage_errors_are_exit_status_2(tmp_path: Path) -> None:
     proc = logpipe("search", "--limit", "0", cwd=tmp_path, **env)
     assert proc.returncode == 2
     assert "--limit" in proc.stderr
+    proc = logpipe("search", "--service", "", cwd=tmp_path, **env)
+    assert proc.returncode == 2
+    assert one_line_error(proc) == "logpipe: --service: empty: give a name or a glob ('api*')"
+    proc = logpipe("search", "--since", "1000000d", cwd=tmp_path, **env)
+    assert proc.returncode == 2
+    assert "--since: '1000000d' is outside the times" in one_line_error(proc)
 
 
 def test_no_match_is_exit_status_1_and_lines_are_0(tmp_path: Path) -> None:

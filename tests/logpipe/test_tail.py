@@ -12,6 +12,7 @@ from logpipe.document import Document
 from logpipe.errors import AuthError, BadQuery, LogpipeError, Unreachable
 from logpipe.query import Filters
 from logpipe.tail import MAX_LINES, Position, Tail, TailRequest
+from logpipe.timespec import nanos
 from tests.conftest import free_port
 from tests.logpipe.fake_collector import Reply, Script, doc, error, fake_collector, line_event
 
@@ -184,7 +185,7 @@ def test_too_many_tails_is_waited_out_after_the_first_connection() -> None:
 def test_a_reconnect_without_an_id_keeps_a_later_since_of_the_user() -> None:
     """The user's --since wins over "since the first connection" when it is later; with an
     id, only the id and the filters are sent (the collector ignores `lines` then)."""
-    since = datetime(2026, 12, 2, 9, 59, 55, tzinfo=UTC)
+    since = nanos(datetime(2026, 12, 2, 9, 59, 55, tzinfo=UTC))
     request = TailRequest(Filters(since=since, level="warn"), lines=5)
     position = Position(connected_at=NOW)
     params, headers = position.params(request)
@@ -203,7 +204,7 @@ def test_the_id_that_ends_the_starting_lines_is_resumed_from() -> None:
         Reply(200, SSE, ["id: p1\n\n", ": keepalive\n\n"], drop=True),
         error(401, "no such read token"),
     ) as script:
-        since = datetime(2026, 12, 2, 9, 0, 0, tzinfo=UTC)
+        since = nanos(datetime(2026, 12, 2, 9, 0, 0, tzinfo=UTC))
         rec = Recorder(script, lines=3)
         rec.tail.request = TailRequest(Filters(since=since, service=("api",)), 3)
         rec.run_until_error()

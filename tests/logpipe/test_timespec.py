@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from logpipe.errors import UsageError
-from logpipe.timespec import parse_time, rfc3339, time_range
+from logpipe.timespec import nanos, parse_time, rfc3339, time_range
 
 NOW = datetime(2026, 12, 2, 10, 0, 0, tzinfo=UTC)
 
@@ -43,7 +43,7 @@ def berlin() -> Iterator[None]:
 )
 def test_a_duration_is_that_long_before_now(text: str, ago: timedelta) -> None:
     """A number and a unit (or several) mean that long before now."""
-    assert parse_time("--since", text, NOW) == NOW - ago
+    assert parse_time("--since", text, NOW) == nanos(NOW - ago)
 
 
 @pytest.mark.parametrize(
@@ -56,13 +56,15 @@ def test_a_duration_is_that_long_before_now(text: str, ago: timedelta) -> None:
 )
 def test_an_absolute_time_is_taken_with_its_offset(text: str, expected: datetime) -> None:
     """RFC 3339 times with `Z` or an offset mean that instant."""
-    assert parse_time("--since", text, NOW) == expected
+    assert parse_time("--since", text, NOW) == nanos(expected)
 
 
 def test_a_time_without_offset_is_local_time(berlin: None) -> None:
     """A date, or a date and time without offset, is in this machine's time zone."""
-    assert parse_time("--since", "2026-12-02T10:00", NOW) == datetime(2026, 12, 2, 9, tzinfo=UTC)
-    assert parse_time("--since", "2026-12-02", NOW) == datetime(2026, 12, 1, 23, tzinfo=UTC)
+    assert parse_time("--since", "2026-12-02T10:00", NOW) == nanos(
+        datetime(2026, 12, 2, 9, tzinfo=UTC)
+    )
+    assert parse_time("--since", "2026-12-02", NOW) == nanos(datetime(2026, 12, 1, 23, tzinfo=UTC))
 
 
 @pytest.mark.parametrize("text", ["yesterday", "15", "m15", "-5m", "2026-13-01", ""])
@@ -76,10 +78,25 @@ def test_a_range_that_holds_no_time_is_refused() -> None:
     """--since at or after --until is a usage error."""
     with pytest.raises(UsageError, match="--since 1h is not before --until 2h"):
         time_range("1h", "2h", NOW)
-    assert time_range("2h", None, NOW) == (NOW - timedelta(hours=2), None)
+    assert time_range("2h", None, NOW) == (nanos(NOW - timedelta(hours=2)), None)
 
 
 def test_times_are_sent_as_rfc3339_in_utc() -> None:
     """The collector gets UTC with `Z`, to the microsecond only when there is one."""
-    assert rfc3339(NOW) == "2026-12-02T10:00:00Z"
-    assert rfc3339(NOW + timedelta(microseconds=5)) == "2026-12-02T10:00:00.000005Z"
+    assert rfc3339(nanos(NOW)) == "2026-12-02T10:00:00Z"
+    assert rfc3339(nanos(NOW + timedelta(microseconds=5))) == "2026-12-02T10:00:00.000005Z"
+
+
+def test_nanoseconds_are_kept() -> None:
+    """Docker stamps lines to the nanosecond; a time copied from one means that instant."""
+    when = parse_time("--since", "2026-12-05T02:21:28.521860474Z", NOW)
+    assert rfc3339(when) == "2026-12-05T02:21:28.521860474Z"
+
+
+@pytest.mark.parametrize(
+    "text", ["1000000d", "99999999999999999999s", "0001-01-01", "1960-01-01", "9999-12-31"]
+)
+def test_a_time_outside_what_is_stored_is_a_usage_error(text: str) -> None:
+    """Before 1970 or after 2262 no log can be: said at once, not by Elasticsearch."""
+    with pytest.raises(UsageError, match=r"^--since: .* outside the times logs are stored"):
+        parse_time("--since", text, NOW)
