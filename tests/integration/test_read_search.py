@@ -116,11 +116,13 @@ def test_each_filter(collectors: Callable[..., Collector], es: Elasticsearch) ->
         "INFO started",
         "fatal: out of memory",
     ]
-    until = (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((t + 1) // 10**9))
-        + f".{(t + 1) % 10**9:09d}Z"
-    )
-    assert messages(c, host=h, until=until, order="asc") == ["INFO started", "ERROR db down"]
+
+    def iso(ns: int) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+    # until is exclusive: the lines before it, to the nanosecond.
+    assert messages(c, host=h, until=iso(t + 2), order="asc") == ["INFO started", "ERROR db down"]
+    assert messages(c, host=h, until=iso(t + 1), order="asc") == ["INFO started"]
     assert messages(c, host=h, since="10s") == []
     assert messages(c, host=h, since="2m", limit="1") == ["fatal: out of memory"]
 
