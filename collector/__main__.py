@@ -291,12 +291,24 @@ def parser() -> argparse.ArgumentParser:
 def _add_common(
     top: argparse.ArgumentParser, sub: argparse._SubParsersAction[argparse.ArgumentParser]
 ) -> None:
-    """Every command's --help ends with the epilog; `--version` works after any command."""
+    """Every command, nested ones too, takes `--config` and `--version` after its name and
+    ends its --help with the epilog (README shows `setup --config F`)."""
     text = f"{top.prog} {installed_version()}"
     for command in sub.choices.values():
+        if "--config" not in command._option_string_actions:
+            # SUPPRESS: given before the command, it is not reset after it.
+            command.add_argument(
+                "--config",
+                type=Path,
+                default=argparse.SUPPRESS,
+                help="YAML config file (default: $LOGPIPE_CONFIG)",
+            )
         command.add_argument("--version", action="version", version=text)
         command.epilog = EPILOG
         command.formatter_class = argparse.RawDescriptionHelpFormatter
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_common(top, action)
 
 
 def print_config(args: argparse.Namespace) -> int:

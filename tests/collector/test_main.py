@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from collector import __main__ as main_module
 from collector import runtime
 from tests.conftest import free_port
 from tests.programs import clean_env, config_rows, one_line_error, run, value_and_source
@@ -119,7 +120,16 @@ def test_unreachable_elasticsearch_is_a_runtime_error(tmp_path: Path) -> None:
     assert "LOGPIPE_ES_URL" in line
 
 
-@pytest.mark.parametrize("args", [["--version"], ["serve", "--version"], ["config", "--version"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version"],
+        ["serve", "--version"],
+        ["config", "--version"],
+        ["retention", "plan", "--version"],
+        ["rules", "test", "--version"],
+    ],
+)
 def test_version_is_the_installed_distribution(tmp_path: Path, args: list[str]) -> None:
     """`--version`, alone or after a command, prints the installed logpipe version."""
     proc = run("collector", *args, cwd=tmp_path)
@@ -164,13 +174,34 @@ def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
     assert rows["LOGPIPE_ES_URL"]["description"] == "Elasticsearch URL(s), comma-separated."
 
 
-@pytest.mark.parametrize("args", [["--help"], ["serve", "--help"], ["setup", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["serve", "--help"], ["setup", "--help"], ["retention", "plan", "--help"]]
+)
 def test_help_points_to_the_settings_and_exit_codes(tmp_path: Path, args: list[str]) -> None:
     """Every --help names the config command and the exit statuses."""
     proc = run("collector", *args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "logpipe-collector config" in proc.stdout
     assert "2 bad configuration" in proc.stdout
+    assert "--config" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve"],
+        ["setup"],
+        ["config"],
+        ["retention", "plan"],
+        ["retention", "apply"],
+        ["rules", "test"],
+    ],
+)
+def test_config_option_after_any_command(args: list[str]) -> None:
+    """`--config F` after a command (as README writes it) or before it gives the same file."""
+    assert main_module.parser().parse_args([*args, "--config", "f.yaml"]).config == Path("f.yaml")
+    before = main_module.parser().parse_args(["--config", "f.yaml", *args])
+    assert before.config == Path("f.yaml")
 
 
 @pytest.mark.timeout(120)  # the warning never coming would leave serve running
