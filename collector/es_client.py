@@ -20,8 +20,12 @@ def elasticsearch_client(config: CollectorConfig) -> AsyncElasticsearch:
     return AsyncElasticsearch(
         config.es_url,
         request_timeout=60,
+        # A node that cannot be connected to is skipped for the next one listed (each
+        # gets one try); a request that timed out or was answered is not sent again: it
+        # may have been done. The sink's `_bulk` has its own retries (sink.py).
+        max_retries=len(config.es_url) - 1,
         retry_on_timeout=False,
-        max_retries=0,
+        retry_on_status=(),
         # orjson reads the answers of setup and retention faster than stdlib json (the
         # sink reads its `_bulk` answers itself).
         serializer=OrjsonSerializer(),
