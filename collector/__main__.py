@@ -57,6 +57,20 @@ Elasticsearch did not answer);
 def server_ssl(config: CollectorConfig) -> ssl.SSLContext | None:
     """The HTTPS context, or None for plain HTTP; unreadable files are a ConfigError."""
     if config.tls_cert is None:
+        # A key or client CA alone would otherwise serve plain HTTP without a word.
+        half = [
+            name
+            for name, value in (
+                ("LOGPIPE_TLS_KEY", config.tls_key),
+                ("LOGPIPE_TLS_CLIENT_CA", config.tls_client_ca),
+            )
+            if value is not None
+        ]
+        if half:
+            raise ConfigError(
+                f"{' and '.join(half)} set but LOGPIPE_TLS_CERT is not: set LOGPIPE_TLS_CERT "
+                "and LOGPIPE_TLS_KEY to serve HTTPS, or unset them all for plain HTTP"
+            )
         return None
     if config.tls_key is None:
         raise ConfigError(
@@ -96,7 +110,9 @@ def _listen(config: CollectorConfig) -> tuple[str, int]:
 
 
 def check_auth(config: CollectorConfig) -> None:
-    """Refuse to serve without tokens unless auth is explicitly off."""
+    """Refuse to serve without tokens unless auth is explicitly off; a token file that
+    cannot be read is a ConfigError before anything starts."""
+    config.read_tokens_accepted()
     if config.auth == "none":
         log.warning(
             "AUTHENTICATION IS OFF (LOGPIPE_AUTH=none): anyone who can reach this port can "

@@ -323,24 +323,33 @@ class CollectorConfig(BaseSettings):
 
     def accepted_tokens(self) -> frozenset[str]:
         """Tokens from the setting and the tokens file together."""
-        return _tokens(self.tokens, self.tokens_file)
+        return _tokens(self.tokens, self.tokens_file, "LOGPIPE_TOKENS_FILE")
 
     def read_tokens_accepted(self) -> frozenset[str]:
         """Read tokens from the setting and the read tokens file together."""
-        try:
-            return _tokens(self.read_tokens, self.read_tokens_file)
-        except OSError as exc:
-            raise ConfigError(
-                f"LOGPIPE_READ_TOKENS_FILE: cannot read {self.read_tokens_file}: {exc.strerror}"
-            ) from exc
+        return _tokens(self.read_tokens, self.read_tokens_file, "LOGPIPE_READ_TOKENS_FILE")
 
 
-def _tokens(listed: list[str], path: Path | None) -> frozenset[str]:
+def _tokens(listed: list[str], path: Path | None, variable: str) -> frozenset[str]:
+    """The tokens listed and those of the file; a file that cannot be read is a ConfigError
+    naming `variable`."""
     tokens = set(listed)
     if path is not None:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"{variable}: cannot read {path}: {_os_reason(exc)}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{variable}: {path} is not UTF-8 text (byte {exc.start}): write one token per line"
+            ) from exc
         tokens.update(line.strip() for line in lines if line.strip())
     return frozenset(tokens)
+
+
+def _os_reason(exc: OSError) -> str:
+    """What went wrong, in the C library's words (no Python exception text)."""
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
 def check_url(url: str, example: str) -> None:

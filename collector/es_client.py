@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import ssl
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from elasticsearch import AsyncElasticsearch, OrjsonSerializer
 
 from collector.config import CollectorConfig
+from collector.errors import ConfigError
 from collector.sink import SinkSettings
 
 
 def elasticsearch_client(config: CollectorConfig) -> AsyncElasticsearch:
-    """The official async client, configured from the collector's settings."""
+    """The official async client, configured from the collector's settings; settings it
+    cannot use are a ConfigError."""
     auth: dict[str, object] = {}
     if config.es_api_key:
         auth["api_key"] = config.es_api_key
     elif config.es_username:
         auth["basic_auth"] = (config.es_username, config.es_password or "")
+    if config.es_password and not config.es_username:
+        raise ConfigError(
+            "LOGPIPE_ES_PASSWORD is set but LOGPIPE_ES_USERNAME is not: set both for basic "
+            "auth, or LOGPIPE_ES_API_KEY instead"
+        )
     if config.es_ca_file:
+        check_ca_file(config.es_ca_file, config.es_url)
         auth["ca_certs"] = str(config.es_ca_file)
     return AsyncElasticsearch(
         config.es_url,
@@ -31,6 +44,27 @@ def elasticsearch_client(config: CollectorConfig) -> AsyncElasticsearch:
         serializer=OrjsonSerializer(),
         **auth,  # type: ignore[arg-type]
     )
+
+
+def check_ca_file(path: Path, urls: list[str]) -> None:
+    """Refuse a CA file the client could not use, naming it (the client's own errors
+    are a traceback): one it cannot read or that holds no PEM certificate, or one
+    given for http:// URLs."""
+    plain = [url for url in urls if urlsplit(url).scheme != "https"]
+    if plain:
+        raise ConfigError(
+            f"LOGPIPE_ES_CA_FILE is set but LOGPIPE_ES_URL has {', '.join(plain)}: a CA "
+            "verifies https:// only; write https:// URLs or unset LOGPIPE_ES_CA_FILE"
+        )
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            f"LOGPIPE_ES_CA_FILE: {path} holds no PEM certificate ({exc.reason or exc})"
+        ) from exc
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ConfigError(f"LOGPIPE_ES_CA_FILE: cannot read {path}: {reason}") from exc
 
 
 def sink_settings(config: CollectorConfig) -> SinkSettings:

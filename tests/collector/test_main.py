@@ -13,6 +13,8 @@ import pytest
 
 from collector import __main__ as main_module
 from collector import runtime
+from collector.config import CollectorConfig
+from collector.errors import ConfigError
 from tests.conftest import free_port
 from tests.programs import clean_env, config_rows, one_line_error, run, value_and_source
 
@@ -234,3 +236,43 @@ def test_serve_without_elasticsearch_warns_and_stops_cleanly(tmp_path: Path) -> 
     assert "Traceback" not in err
     assert "Unclosed" not in out + err
     assert "Task was destroyed" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"tls_key": "k.pem"}, "LOGPIPE_TLS_KEY set"),
+        ({"tls_client_ca": "c.pem"}, "LOGPIPE_TLS_CLIENT_CA set"),
+        ({"tls_key": "k.pem", "tls_client_ca": "c.pem"}, "LOGPIPE_TLS_KEY and"),
+    ],
+)
+def test_tls_key_or_client_ca_without_certificate_is_refused(
+    settings: dict[str, str], named: str
+) -> None:
+    """Half a TLS setup is a mistake to name, not a reason to serve plain HTTP."""
+    config = CollectorConfig(_env_file=None, **settings)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=f"{named}.*LOGPIPE_TLS_CERT is not"):
+        main_module.server_ssl(config)
+
+
+@pytest.mark.parametrize("variable", ["tokens_file", "read_tokens_file"])
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        (None, "cannot read .*: no such file or directory"),
+        ("dir", "cannot read .*: is a directory"),
+        (b"\xff\xfe\n", ".* is not UTF-8 text"),
+    ],
+)
+def test_unreadable_token_file_is_a_config_error(
+    tmp_path: Path, variable: str, make: bytes | str | None, error: str
+) -> None:
+    """A token file that cannot be read stops serve at once with the variable named."""
+    path = tmp_path / "tokens"
+    if make == "dir":
+        path.mkdir()
+    elif isinstance(make, bytes):
+        path.write_bytes(make)
+    config = CollectorConfig(_env_file=None, tokens=["t"], **{variable: path})  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=f"LOGPIPE_{variable.upper()}: {error}"):
+        main_module.check_auth(config)
