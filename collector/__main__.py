@@ -106,6 +106,8 @@ def _listen(config: CollectorConfig) -> tuple[str, int]:
     host, sep, port = config.listen.rpartition(":")
     if not sep or not port.isdigit():
         raise ConfigError(f"LOGPIPE_LISTEN: '{config.listen}' is not host:port")
+    if int(port) > 65535:
+        raise ConfigError(f"LOGPIPE_LISTEN: port {port} is out of range: write 0 to 65535")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 

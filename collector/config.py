@@ -6,7 +6,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 import yaml
@@ -18,11 +18,15 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from collector import envnames
@@ -75,6 +79,52 @@ class Routing(_Section):
 
     dataset: str = Field("docker", pattern=NAME_PART_PATTERN, description="Default dataset.")
     namespace: str = Field("default", pattern=NAME_PART_PATTERN, description="Default namespace.")
+
+
+class NotJson(ValueError):
+    """A variable of a list or section setting that holds no JSON; names the variable."""
+
+
+class _Decoding(EnvSettingsSource):
+    """Reads list and section variables as JSON, a list of strings also as `a,b` (like
+    LOGPIPE_TOKENS); any other value that is no JSON is a NotJson naming its variable."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError as exc:
+            text = str(value).strip()
+            if field is not None and _lists_strings(field.annotation) and text[:1] != "[":
+                return split_commas(text)
+            raise NotJson(self._not_json(field_name, field, text)) from exc
+
+    def _not_json(self, field_name: str, field: FieldInfo | None, value: str) -> str:
+        end = field_name.upper()
+        names = [
+            name.upper()
+            for name, held in self.env_vars.items()
+            if held is not None and held.strip() == value and name.upper().endswith(end)
+        ]
+        variable = names[0] if names else envnames.PREFIX + end
+        annotation = field.annotation if field is not None else None
+        if _lists_strings(annotation):
+            shape = 'a list: a,b or JSON ["a","b"]'
+        elif get_origin(annotation) is list:
+            shape = "a JSON list of objects, e.g. [{...}]"
+        else:
+            shape = f"a JSON object, or set its parts as {variable}__<KEY>"
+        where = f" in {self.env_file}" if isinstance(self, DotEnvSettingsSource) else ""
+        return f"{variable}{where}: {value!r} is not JSON: this setting takes {shape}"
+
+
+class _DecodingDotEnv(DotEnvSettingsSource, _Decoding):
+    """The .env file, read as the environment is."""
+
+
+def _lists_strings(annotation: object) -> bool:
+    """Whether `annotation` is list[str], possibly optional."""
+    options = get_args(annotation) if get_origin(annotation) is not list else (annotation,)
+    return any(get_origin(a) is list and get_args(a) == (str,) for a in options or ())
 
 
 class CollectorConfig(BaseSettings):
@@ -319,6 +369,9 @@ class CollectorConfig(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment wins over .env, which wins over the YAML file passed as init kwargs.
+        # The sources as built (with their overrides), reading JSON as _Decoding does.
+        env_settings.__class__ = _Decoding
+        dotenv_settings.__class__ = _DecodingDotEnv
         return (env_settings, dotenv_settings, init_settings, file_secret_settings)
 
     def accepted_tokens(self) -> frozenset[str]:
@@ -355,28 +408,68 @@ def _os_reason(exc: OSError) -> str:
 def check_url(url: str, example: str) -> None:
     """Refuse a URL without http(s) scheme, host and port (https defaults to 443)."""
     parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"'{url}' is not an http:// or https:// URL: write e.g. {example}")
     try:
         port = parts.port
     except ValueError:
-        port = None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"'{url}' is not an http:// or https:// URL: write e.g. {example}")
+        raise ValueError(
+            f"'{url}' has a port out of range or not a number: write 1 to 65535, e.g. {example}"
+        ) from None
     if port is None and parts.scheme == "http":
         raise ValueError(f"'{url}' has no port: write e.g. {example}")
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping of the config file."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping: YAML keeps the last one
+    silently, so a second `rules:` section would drop the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKey(
+                    None,
+                    None,
+                    f"key '{key}' is given twice (also on line {seen[key]}): keep one",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start})") from exc
+    except _DuplicateKey as exc:
+        raise ConfigError(f"config file {path}: {_yaml_problem(exc)}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The problem and where, on one line (PyYAML's text spans several, quoting the file)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "not YAML"
+        return where + " ".join(problem.split())
+    return " ".join(str(exc).split())
 
 
 def names() -> envnames.Names:
@@ -427,11 +520,16 @@ def describe_validation_error(
     return "\n".join(lines)
 
 
-def config_path(path: Path | None) -> Path | None:
-    """The YAML file to read: the argument, else ``LOGPIPE_CONFIG``, else none."""
-    if path is None and os.environ.get("LOGPIPE_CONFIG"):
-        return Path(os.environ["LOGPIPE_CONFIG"])
-    return path
+def config_path(path: Path | None, dotenv: Path = Path(".env")) -> Path | None:
+    """The YAML file to read: the argument, else ``LOGPIPE_CONFIG`` of the environment,
+    else that of ``.env`` (read like every other setting), else none."""
+    if path is not None:
+        return path
+    named = os.environ.get("LOGPIPE_CONFIG")
+    if not named:
+        dotenv_names = {k.upper(): v for k, v in envnames.read_dotenv(dotenv).items()}
+        named = dotenv_names.get("LOGPIPE_CONFIG")
+    return Path(named) if named else None
 
 
 def file_settings(path: Path | None) -> dict[str, object]:
@@ -445,7 +543,12 @@ def check_environment(other: envnames.Names) -> None:
     `other` is the shipper's names (a host may run both programs from one environment);
     the caller passes them, so this package never imports the shipper.
     """
-    problems = envnames.check_names(names(), other, dotenv=Path(".env"))
+    try:
+        problems = envnames.check_names(names(), other, dotenv=Path(".env"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f".env: not UTF-8 text (byte {exc.start}): save it as UTF-8, one NAME=value a line"
+        ) from exc
     if problems:
         raise ConfigError("\n".join(problems))
 
@@ -458,3 +561,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
         return CollectorConfig(**data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, path)) from exc
+    except SettingsError as exc:
+        if isinstance(exc.__cause__, NotJson):
+            raise ConfigError(str(exc.__cause__)) from exc
+        raise ConfigError(str(exc)) from exc

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from collector.config import CollectorConfig, load_config
+from collector.config import CollectorConfig, config_path, load_config
 from collector.errors import ConfigError
 
 log = logging.getLogger("logpipe.collector.reload")
@@ -35,9 +34,7 @@ class ConfigFile:
     """The config file and who follows it; `reload` hands a good read to every listener."""
 
     def __init__(self, path: Path | None = None) -> None:
-        if path is None and os.environ.get("LOGPIPE_CONFIG"):
-            path = Path(os.environ["LOGPIPE_CONFIG"])
-        self.path = path
+        self.path = config_path(path)
         self._stamp = _stamp(path)
         self._listeners: list[Listener] = []
 

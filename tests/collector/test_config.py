@@ -1,0 +1,127 @@
+"""Reading the collector's settings: user errors are one line naming what to change."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from collector import __main__ as main_module
+from collector.config import CollectorConfig, check_environment, load_config
+from collector.errors import ConfigError
+from collector.reload import ConfigFile
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No LOGPIPE_* of the test's own environment, and a working directory of its own."""
+    for name in list(os.environ):
+        if name.upper().startswith("LOGPIPE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("LOGPIPE_RULES", "garbage", "LOGPIPE_RULES: 'garbage' is not JSON: .* JSON list"),
+        ("LOGPIPE_RETENTION__RULES", "x", "LOGPIPE_RETENTION__RULES: 'x' is not JSON"),
+        ("LOGPIPE_RETENTION", "30d", "LOGPIPE_RETENTION: '30d' is not JSON: .*__<KEY>"),
+        ("LOGPIPE_REDACT__BUILTINS", '["email"', "LOGPIPE_REDACT__BUILTINS: .* a,b or JSON"),
+    ],
+)
+def test_a_variable_that_needs_json_is_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, error: str
+) -> None:
+    """A list or section variable without JSON is one line naming it, not a traceback."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=error):
+        load_config()
+
+
+def test_a_variable_in_dotenv_that_needs_json_names_the_file(tmp_path: Path) -> None:
+    """The same mistake in .env names the variable and the file."""
+    (tmp_path / ".env").write_text("LOGPIPE_RULES=garbage\n")
+    with pytest.raises(ConfigError, match=r"LOGPIPE_RULES in \.env: 'garbage' is not JSON"):
+        load_config()
+
+
+@pytest.mark.parametrize("dotenv", [False, True])
+def test_a_list_of_names_is_read_comma_separated(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dotenv: bool
+) -> None:
+    """Like LOGPIPE_TOKENS, a nested list of names takes `a,b` as well as JSON."""
+    if dotenv:
+        (tmp_path / ".env").write_text("LOGPIPE_REDACT__BUILTINS=bearer, email\n")
+    else:
+        monkeypatch.setenv("LOGPIPE_REDACT__BUILTINS", "bearer, email")
+    assert load_config().redact.builtins == ["bearer", "email"]
+    monkeypatch.setenv("LOGPIPE_REDACT__BUILTINS", '["card"]')
+    assert load_config().redact.builtins == ["card"]
+
+
+def test_dotenv_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    """A .env in another encoding is named, not a UnicodeDecodeError."""
+    (tmp_path / ".env").write_bytes(b"\xff\xfeLOGPIPE_X=1\n")
+    with pytest.raises(ConfigError, match=r"\.env: not UTF-8 text"):
+        check_environment(main_module.shipper_names())
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:99999", "[::1]:65536"])
+def test_listen_port_out_of_range(listen: str) -> None:
+    """A port above 65535 is named as such, not an OverflowError."""
+    config = CollectorConfig(_env_file=None, listen=listen)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=r"LOGPIPE_LISTEN: port .* is out of range"):
+        main_module._listen(config)
+
+
+def test_elasticsearch_port_out_of_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A URL whose port is out of range says so (it has one)."""
+    monkeypatch.setenv("LOGPIPE_ES_URL", "http://a:99999")
+    with pytest.raises(ConfigError, match="LOGPIPE_ES_URL: 'http://a:99999' has a port out of"):
+        load_config()
+
+
+def test_config_file_named_in_dotenv_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """LOGPIPE_CONFIG in .env names the file, as every other setting there does; the
+    environment's wins."""
+    (tmp_path / "a.yaml").write_text("bulk_max_docs: 7\n")
+    (tmp_path / "b.yaml").write_text("bulk_max_docs: 8\n")
+    (tmp_path / ".env").write_text("LOGPIPE_CONFIG=a.yaml\n")
+    check_environment(main_module.shipper_names())
+    assert load_config().bulk_max_docs == 7
+    assert ConfigFile().path == Path("a.yaml")
+    monkeypatch.setenv("LOGPIPE_CONFIG", "b.yaml")
+    assert load_config().bulk_max_docs == 8
+    assert ConfigFile().path == Path("b.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            "rules:\n  - name: a\nbulk_max_docs: 3\nrules: []\n",
+            r"config file c\.yaml: line 4, column 1: key 'rules' is given twice \(also on line 1\)",
+        ),
+        (
+            "index:\n  shards: 1\n  shards: 2\n",
+            r"config file c\.yaml: line 3, column 3: key 'shards' is given twice",
+        ),
+        (
+            "a: [1, 2\nb: 3\n",
+            r"^config file c\.yaml is not valid YAML: line 2, column 2: expected ',' or ']'",
+        ),
+    ],
+)
+def test_config_file_mistakes_are_one_line_with_file_and_line(
+    tmp_path: Path, text: str, error: str
+) -> None:
+    """A key given twice (YAML would keep the last silently) or bad YAML is one line
+    naming the file, the line and the column."""
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=error) as caught:
+        load_config(Path("c.yaml"))
+    assert "\n" not in str(caught.value)
