@@ -19,13 +19,14 @@ from collector.attributes import UNINDEXED
 from collector.config import (
     CollectorConfig,
     check_environment,
+    check_url,
     config_path,
     file_settings,
     load_config,
 )
-from collector.errors import CollectorError, ConfigError
+from collector.errors import CollectorError, ConfigError, KibanaError
 from collector.es_client import elasticsearch_client, sink_settings
-from collector.kibana import KibanaSettings, import_saved_objects
+from collector.kibana import KibanaSettings, import_saved_objects, read_saved_objects
 from collector.reload import ConfigFile, RestartNeeded, watch
 from collector.retention.cli import add_commands as add_retention_commands
 from collector.retention.lifecycle import RetentionState, lifecycle_loop
@@ -208,6 +209,7 @@ async def wait_for_elasticsearch(sink: Sink, wait_seconds: float, urls: list[str
 
 async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
     """Install (or update) the index template; idempotent."""
+    url = check_setup_args(config, args)
     async with Sink(elasticsearch_client(config)) as sink:
         await wait_for_elasticsearch(sink, args.wait, config.es_url)
         constant = await sink.has_constant_keyword()
@@ -240,7 +242,6 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
             "searched, not while nobody searches",
             file=sys.stderr,
         )
-    url = args.kibana_url or config.kibana_url
     if url:
         kibana = KibanaSettings(
             url=url,
@@ -256,6 +257,23 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
             f"{result.imported} saved objects imported into Kibana {result.kibana_version}",
             file=sys.stderr,
         )
+
+
+def check_setup_args(config: CollectorConfig, args: argparse.Namespace) -> str | None:
+    """The Kibana URL to import into, if any; a bad --kibana-url or --dashboards is a
+    ConfigError before Elasticsearch is touched (not after the template and a wait)."""
+    if args.kibana_url:
+        try:
+            check_url(args.kibana_url, "http://localhost:5601")
+        except ValueError as exc:
+            raise ConfigError(f"--kibana-url: {exc}") from exc
+    if args.dashboards is not None:
+        try:
+            read_saved_objects(args.dashboards)
+        except (KibanaError, OSError) as exc:
+            reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+            raise ConfigError(f"--dashboards {args.dashboards}: {reason}") from exc
+    return args.kibana_url or config.kibana_url
 
 
 def parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
@@ -276,3 +277,27 @@ def test_unreadable_token_file_is_a_config_error(
     config = CollectorConfig(_env_file=None, tokens=["t"], **{variable: path})  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match=f"LOGPIPE_{variable.upper()}: {error}"):
         main_module.check_auth(config)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "error"),
+    [
+        ("kibana_url", "kibana:5601", "--kibana-url: 'kibana:5601' is not an http"),
+        ("dashboards", Path("/nonexistent"), "--dashboards /nonexistent: no Kibana saved"),
+    ],
+)
+def test_setup_checks_its_options_before_elasticsearch(
+    monkeypatch: pytest.MonkeyPatch, option: str, value: object, error: str
+) -> None:
+    """A bad --kibana-url or --dashboards is refused at once (exit 2), not after the
+    template is installed and Kibana waited for."""
+
+    def touched(config: CollectorConfig) -> None:
+        raise AssertionError("Elasticsearch touched before the options were checked")
+
+    monkeypatch.setattr(main_module, "elasticsearch_client", touched)
+    args = main_module.parser().parse_args(["setup"])
+    setattr(args, option, value)
+    config = CollectorConfig(_env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=error):
+        asyncio.run(main_module.setup(config, args))
