@@ -351,6 +351,17 @@ def print_config(args: argparse.Namespace) -> int:
     """`config`: the effective settings, each with its source and meaning."""
     path = config_path(args.config)
     table = settings_table.rows(load_config(args.config), file_settings(path), path)
+    # Read by native.py at import, not a field of the model.
+    set_native = os.environ.get(native.ENV)
+    table.append(
+        settings_table.Row(
+            native.ENV,
+            "native",
+            set_native or "",
+            "environment" if set_native is not None else "default",
+            f"{native.DESCRIPTION}. In effect: {native.describe()}.",
+        )
+    )
     out = settings_table.render_json(table) if args.json else settings_table.render(table)
     sys.stdout.write(out)
     return 0
@@ -359,6 +370,7 @@ def print_config(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace) -> int:
     """Load the settings and run the command named on the command line."""
     check_environment(shipper_names())
+    native.check_setting()
     if args.command == "config":
         return print_config(args)
     config = load_config(args.config)

@@ -13,7 +13,8 @@ applies the first that fits itself, as ``fitted_document`` does (its ``long``, `
 ``keyword``, ``double`` and ``boolean`` fields converted there, its ``date`` fields and
 time read by the rule's own Python readers), and leaves to the Python path what the
 rule's written-out way cannot decide. The Python
-path is used whole when the module is missing and when ``LOGPIPE_NATIVE=0``.
+path is used whole when the module is missing and when ``LOGPIPE_NATIVE=0`` (or
+``false``, ``no``, ``off``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import orjson
 
 from collector.bulk import action_prefix
 from collector.enrich import Context, _source_fields
+from collector.errors import ConfigError
 from collector.ids import _suffix
 from collector.rules.compiled import CompiledRule
 from collector.rules.dissect import Dissect
@@ -42,9 +44,33 @@ MODULE_NAME = "logpipe_collector_native"
 LEVELS = (None, "trace", "debug", "info", "warn", "error", "fatal")
 
 
+# LOGPIPE_NATIVE's spellings; unset or empty is on (the module is used when installed).
+OFF = frozenset({"0", "false", "no", "off"})
+ON = frozenset({"", "1", "true", "yes", "on"})
+DESCRIPTION = (
+    "0 (or false, no, off) keeps the Python path even when the compiled hot path "
+    "(logpipe_collector_native) is installed; the documents are the same either way"
+)
+
+
+def switched_off() -> bool:
+    """Whether ``LOGPIPE_NATIVE`` asks for the Python path."""
+    return os.environ.get(ENV, "").strip().lower() in OFF
+
+
+def check_setting() -> None:
+    """Refuse a ``LOGPIPE_NATIVE`` that is no boolean (`false` read as on would mislead)."""
+    value = os.environ.get(ENV, "")
+    if value.strip().lower() not in ON | OFF:
+        raise ConfigError(
+            f"{ENV}: {value!r} is not a boolean: 0/false/no/off keeps the Python path, "
+            "1/true/yes/on (or unset) uses the compiled one when installed"
+        )
+
+
 def load() -> ModuleType | None:
     """The extension module, or None (missing, or ``LOGPIPE_NATIVE=0``)."""
-    if os.environ.get(ENV, "").strip() == "0":
+    if switched_off():
         return None
     try:
         return importlib.import_module(MODULE_NAME)
@@ -58,8 +84,8 @@ MODULE = load()
 def describe(rules: bool = False) -> str:
     """The hot path, as the start-up log line names it."""
     if MODULE is None:
-        if os.environ.get(ENV, "").strip() == "0":
-            return "Python (LOGPIPE_NATIVE=0)"
+        if switched_off():
+            return f"Python ({ENV}={os.environ[ENV].strip()})"
         return f"Python ({MODULE_NAME} not installed)"
     if rules:
         return (

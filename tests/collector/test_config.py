@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from collector import __main__ as main_module
+from collector import native
 from collector.config import CollectorConfig, check_environment, load_config
 from collector.errors import ConfigError
 from collector.reload import ConfigFile
+from tests.programs import config_rows, one_line_error, run, value_and_source
 
 
 @pytest.fixture(autouse=True)
@@ -125,3 +127,31 @@ def test_config_file_mistakes_are_one_line_with_file_and_line(
     with pytest.raises(ConfigError, match=error) as caught:
         load_config(Path("c.yaml"))
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "off"),
+    [("0", True), ("false", True), ("No", True), ("off", True), ("1", False), ("true", False)],
+)
+def test_native_switch_reads_the_usual_booleans(
+    monkeypatch: pytest.MonkeyPatch, value: str, off: bool
+) -> None:
+    """LOGPIPE_NATIVE=false turns the compiled path off as 0 does."""
+    monkeypatch.setenv(native.ENV, value)
+    native.check_setting()
+    assert native.switched_off() is off
+
+
+def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
+    """Any other value is a mistake named at start, exit 2; `config` lists the setting."""
+    proc = run("collector", "config", cwd=tmp_path, LOGPIPE_NATIVE="foo")
+    assert proc.returncode == 2
+    assert one_line_error(proc).endswith(
+        "LOGPIPE_NATIVE: 'foo' is not a boolean: "
+        + (
+            "0/false/no/off keeps the Python path, 1/true/yes/on (or unset) uses the compiled "
+            "one when installed"
+        )
+    )
+    proc = run("collector", "config", "--json", cwd=tmp_path, LOGPIPE_NATIVE="off")
+    assert value_and_source(config_rows(proc))["LOGPIPE_NATIVE"] == ("off", "environment")
