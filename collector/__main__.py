@@ -374,7 +374,13 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "config":
         return print_config(args)
     config = load_config(args.config)
-    jsonlog.configure(config.log_level)
+    if args.command != "serve":
+        # serve's logs are its output; the other commands print theirs on stdout, and
+        # say in one line what failed (not the client's warnings of each node and retry).
+        jsonlog.configure(config.log_level, sys.stderr)
+        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
+    else:
+        jsonlog.configure(config.log_level)
     if args.command == "serve":
         asyncio.run(serve(config, args.config))
     elif args.command == "setup":

@@ -314,7 +314,9 @@ class CollectorConfig(BaseSettings):
     kibana_password: str | None = Field(None, description="Kibana password (env or file only).")
     kibana_api_key: str | None = Field(None, description="Kibana API key (env or file only).")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="Least level of the JSON log lines on stdout."
+        "info",
+        description="Least level of the JSON log lines on stdout (serve; the other commands "
+        "log on stderr).",
     )
 
     _split_es_url = field_validator("es_url", mode="before")(split_commas)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 import orjson
 
@@ -32,9 +33,10 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure(level: str = "info") -> None:
-    """Send every logger's records to stdout as JSON."""
-    handler = logging.StreamHandler(sys.stdout)
+def configure(level: str = "info", stream: TextIO | None = None) -> None:
+    """Send every logger's records as JSON to `stream`, stdout by default (a one-shot
+    command's output is on stdout: its logs go to stderr)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

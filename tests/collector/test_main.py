@@ -116,8 +116,16 @@ def test_unreadable_tls_certificate_is_one_line(tmp_path: Path) -> None:
 
 def test_unreachable_elasticsearch_is_a_runtime_error(tmp_path: Path) -> None:
     """`retention plan` against a port nobody answers on ends in one line naming the setting."""
-    proc = run("collector", "retention", "plan", cwd=tmp_path, LOGPIPE_ES_URL="http://127.0.0.1:1")
+    proc = run(
+        "collector",
+        "retention",
+        "plan",
+        "--json",
+        cwd=tmp_path,
+        LOGPIPE_ES_URL="http://127.0.0.1:1",
+    )
     assert proc.returncode == 1
+    assert proc.stdout == ""  # no log records amid the command's output
     line = one_line_error(proc)
     assert "cannot reach Elasticsearch" in line
     assert "LOGPIPE_ES_URL" in line
