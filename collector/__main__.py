@@ -41,7 +41,8 @@ log = logging.getLogger("logpipe.collector")
 
 DESCRIPTION = """\
 logpipe collector: receives log batches from logpipe shippers, parses and enriches
-them, and indexes them into Elasticsearch data streams (logs-<dataset>-<namespace>).
+them, and indexes them into Elasticsearch data streams
+(logs-<dataset>.keep_<retention rule>-<namespace>).
 
 Settings come from a YAML file (--config or LOGPIPE_CONFIG) and LOGPIPE_* environment
 variables or a .env file (which win), e.g. LOGPIPE_ES_URL, LOGPIPE_LISTEN, LOGPIPE_TOKENS,
@@ -171,13 +172,13 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
         stack.push_async_callback(_cancel, lifecycle)
         watcher = asyncio.create_task(watch(file), name="config-watch")
         stack.push_async_callback(_cancel, watcher)
+        stack.callback(log.info, "shutting down: finishing batches in flight")  # runs first
         tune_gc()
         tune_malloc()
         await asyncio.Event().wait()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
-    log.info("shutting down: finishing batches in flight")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 

@@ -68,7 +68,9 @@ def rows(
             part_data = section if isinstance(section, Mapping) else {}
             for part, part_info in type(value).model_fields.items():
                 variable = f"{envnames.PREFIX}{field.upper()}__{part.upper()}"
-                origin = envnames.source_of([variable], environ, dotenv_names)
+                # A part that is a section too is set by its own parts' names.
+                below = variable + envnames.NESTED
+                origin = envnames.source_of([variable, below], environ, dotenv_names)
                 from_file = part in part_data and file_path is not None
                 source = origin or (str(file_path) if from_file else "default")
                 text = shown(part, getattr(value, part))

@@ -171,6 +171,7 @@ def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
         cwd=tmp_path,
         LOGPIPE_TOKENS="s3cret-token",
         LOGPIPE_INDEX__REPLICAS="2",
+        LOGPIPE_RETENTION__ROLLOVER__MAX_AGE="2d",
     )
     assert proc.returncode == 0, proc.stderr
     assert "s3cret-token" not in proc.stdout
@@ -178,6 +179,8 @@ def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
     got = value_and_source(rows)
     assert got["LOGPIPE_TOKENS"] == ("(set, hidden)", "environment")
     assert got["LOGPIPE_INDEX__REPLICAS"] == ("2", "environment")
+    assert got["LOGPIPE_RETENTION__ROLLOVER"][1] == "environment"  # set by a part of it
+    assert got["LOGPIPE_RETENTION__DEFAULT"] == ("14d", "default")
     assert got["LOGPIPE_INDEX__SHARDS"] == ("3", "collector.yml")
     assert got["LOGPIPE_BULK_MAX_DOCS"] == ("100", "collector.yml")
     assert got["LOGPIPE_LISTEN"] == ("127.0.0.1:9999", ".env")
@@ -195,6 +198,8 @@ def test_help_points_to_the_settings_and_exit_codes(tmp_path: Path, args: list[s
     assert "logpipe-collector config" in proc.stdout
     assert "2 bad configuration" in proc.stdout
     assert "--config" in proc.stdout
+    if args == ["--help"]:  # the streams as named
+        assert "logs-<dataset>.keep_<retention rule>-<namespace>" in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -245,6 +250,7 @@ def test_serve_without_elasticsearch_warns_and_stops_cleanly(tmp_path: Path) -> 
     assert "Traceback" not in err
     assert "Unclosed" not in out + err
     assert "Task was destroyed" not in out + err
+    assert out.count("shutting down") == 1, out
 
 
 @pytest.mark.parametrize(
