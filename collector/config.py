@@ -488,24 +488,92 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
 
 
 def _where(loc: tuple[int | str, ...], path: Path | None, dotenv: Path) -> str:
-    """The variable or file key to change for the setting at `loc`."""
-    env_name = _env_name(loc)
+    """The variable or file key to change for the setting at `loc`: the variable the
+    user set for it or for the section holding it, else the file's key."""
     present = envnames.upper_names(os.environ)
-    origin = envnames.source_of(
-        [env_name], present, envnames.upper_names(envnames.read_dotenv(dotenv))
-    )
-    if origin == "environment":
-        return env_name
-    if origin is not None:
-        return f"{env_name} in {dotenv}"
+    in_dotenv = envnames.upper_names(envnames.read_dotenv(dotenv))
+    for end in range(len(loc), 0, -1):
+        names = [_env_name(loc[:end])]
+        if end == 1:  # a section's message that names no key: the one part set, if one
+            below = sorted(n for n in present | in_dotenv if n.startswith(names[0] + "__"))
+            names = names + below[:1] if len(below) == 1 else names
+        for name in names:
+            origin = envnames.source_of([name], present, in_dotenv)
+            if origin == "environment":
+                return name
+            if origin is not None:
+                return f"{name} in {dotenv}"
     key = ".".join(str(part) for part in loc)
-    return f"'{key}' in {path}" if path is not None else env_name
+    return f"'{key}' in {path}" if path is not None else _env_name(loc)
 
 
-def _unknown_key(key: str) -> str:
-    fields = list(CollectorConfig.model_fields)
-    guess = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
-    return f"no such key; did you mean '{guess[0]}'?" if guess else "no such key"
+def _unknown_key(loc: tuple[int | str, ...], where: str) -> str:
+    """No such key, with the nearest one of the same section (as a variable when the
+    mistake is one)."""
+    guess = difflib.get_close_matches(str(loc[-1]), _keys_at(loc[:-1]), n=1, cutoff=0.6)
+    if not guess:
+        return "no such key"
+    if where.startswith(envnames.PREFIX):
+        return f"no such setting; did you mean {_env_name((*loc[:-1], guess[0]))}?"
+    return f"no such key; did you mean '{guess[0]}'?"
+
+
+def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys of the section at `loc` (list indexes skipped); none if it is no section."""
+    model: type[BaseModel] | None = CollectorConfig
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, str):
+            info = model.model_fields.get(part)
+            model = _model_in(info.annotation) if info is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The model a field holds, itself or in a list or union."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+# pydantic puts the member of a union that failed into the location ('str',
+# 'list[str]', "literal['long',...]", 'function-after[_check(), TypedField]'): no key.
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+# A section's own validator names the key it found wrong first: "'interval': ...".
+_KEY_FIRST = re.compile(r"'([a-z_][a-z0-9_.]*)': ")
+
+
+def _is_tag(part: int | str) -> bool:
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part or "(" in part)
+
+
+def _words(msg: str) -> str:
+    msg = msg.removeprefix("Value error, ")
+    return re.sub(r"a valid dictionary or instance of \w+", "a mapping (key: value, ...)", msg)
+
+
+def _problems(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str, str]]:
+    """Each location's problem once: the members of a union that failed are merged
+    into one message ("should be a valid string or a valid list")."""
+    merged: dict[tuple[int | str, ...], tuple[str, list[str]]] = {}
+    for err in exc.errors():
+        loc = tuple(part for part in err["loc"] if not _is_tag(part))
+        msg = _words(str(err["msg"]))
+        first = _KEY_FIRST.match(msg)
+        if len(loc) == 1 and first is not None:
+            loc, msg = (*loc, *first.group(1).split(".")), msg[first.end() :]
+        msgs = merged.setdefault(loc, (err["type"], []))[1]
+        if msg not in msgs:
+            msgs.append(msg)
+    return [
+        (loc, kind, " or ".join([msgs[0], *(m.removeprefix("Input should be ") for m in msgs[1:])]))
+        for loc, (kind, msgs) in merged.items()
+    ]
 
 
 def describe_validation_error(
@@ -513,12 +581,12 @@ def describe_validation_error(
 ) -> str:
     """One line per problem, each naming the variable or file key to change."""
     lines = []
-    for err in exc.errors():
-        where = _where(err["loc"], path, dotenv) if err["loc"] else str(path)
-        if err["type"] == "extra_forbidden":
-            lines.append(f"{where}: {_unknown_key(str(err['loc'][-1]))}")
+    for loc, kind, msg in _problems(exc):
+        where = _where(loc, path, dotenv) if loc else str(path)
+        if kind == "extra_forbidden":
+            lines.append(f"{where}: {_unknown_key(loc, where)}")
         else:
-            lines.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
+            lines.append(f"{where}: {msg}")
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from elasticsearch import AsyncElasticsearch
 
 from collector.errors import RetentionError
-from collector.es_failures import Failure, answer
+from collector.es_failures import Failure, answer, answer_unless
 from collector.retention.rules import is_logpipe_stream
 from collector.templates import INDEX_PATTERNS
 
@@ -67,15 +67,22 @@ def _failed_step(what: str, failed: Failure) -> str:
 async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> list[StreamFacts]:
     """logpipe's data streams matching `pattern`, with their backing indices' sizes and ages."""
     # Client 9.5 POSTs _resolve/index; Elasticsearch 9.2 accepts only GET there (405).
-    resolved = await es_step(
-        "listing data streams",
+    resolved = await answer_unless(
         es.perform_request(
             "GET",
             f"/_resolve/index/{quote(pattern, safe='*,')}",
             params={"expand_wildcards": "all"},
             headers={"accept": "application/json"},
         ),
+        lambda failed: failed.status == 404,  # a name without a wildcard that is not there
+        RetentionError,
+        lambda failed: _failed_step("listing data streams", failed),
     )
+    if resolved is None:
+        raise RetentionError(
+            f"no data stream or index named {pattern}: `logpipe-collector retention plan` "
+            "lists logpipe's data streams"
+        )
     found: list[dict[str, Any]] = resolved.body.get("data_streams", [])
     streams = [s for s in found if is_logpipe_stream(s["name"])]
     stats: dict[str, dict[str, Any]] = {}

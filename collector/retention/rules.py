@@ -35,6 +35,8 @@ _CACHE_LIMIT = 10_000
 
 
 def _check_duration(text: str) -> str:
+    if re.fullmatch(r"0+[smhdw]", text):
+        raise ValueError(f"{text!r}: a duration must be more than zero, e.g. 1{text[-1]}")
     if not is_duration(text):
         raise ValueError(f"{text!r} is not a duration: write a whole number and one of s m h d w")
     return text

@@ -155,3 +155,63 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
     )
     proc = run("collector", "config", "--json", cwd=tmp_path, LOGPIPE_NATIVE="off")
     assert value_and_source(config_rows(proc))["LOGPIPE_NATIVE"] == ("off", "environment")
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            "rules:\n  - name: r\n    match: {service: 3}\n    dissect: '%{a}'\n",
+            "'rules.0.match.service' in c.yaml: Input should be a valid string or a valid list",
+        ),
+        (
+            "retention: 30d\n",
+            "'retention' in c.yaml: Input should be a mapping (key: value, ...)",
+        ),
+        (
+            "index:\n  replica: 1\n",
+            "'index.replica' in c.yaml: no such key; did you mean 'replicas'?",
+        ),
+        (
+            "retention:\n  default: 0d\n",
+            "'retention.default' in c.yaml: '0d': a duration must be more than zero, e.g. 1d",
+        ),
+    ],
+)
+def test_file_errors_name_the_key_as_written(tmp_path: Path, text: str, error: str) -> None:
+    """Keys as the file writes them: no pydantic union members or model names."""
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(Path("c.yaml"))
+    assert str(caught.value) == error
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        (
+            "LOGPIPE_RETENTION__INTERVAL",
+            "0s",
+            "LOGPIPE_RETENTION__INTERVAL: '0s': a duration must be more than zero, e.g. 1s",
+        ),
+        (
+            "LOGPIPE_RETENTION__ROLLOVER__MAX_AGE",
+            "1x",
+            "LOGPIPE_RETENTION__ROLLOVER__MAX_AGE: '1x' is not a duration: write a whole "
+            "number and one of s m h d w",
+        ),
+        (
+            "LOGPIPE_INDEX__REPLICA",
+            "1",
+            "LOGPIPE_INDEX__REPLICA: no such setting; did you mean LOGPIPE_INDEX__REPLICAS?",
+        ),
+    ],
+)
+def test_nested_variable_errors_name_the_variable_set(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, error: str
+) -> None:
+    """A nested variable's mistake names that variable, not its section."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert str(caught.value) == error

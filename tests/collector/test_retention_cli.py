@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from elasticsearch import AsyncElasticsearch
 
+from collector.errors import RetentionError
 from collector.retention.cli import action, add_commands, human_age, human_size, render_table
+from collector.retention.facts import gather_facts
 from collector.retention.lifecycle import IndexPlan, StreamPlan
+from tests.collector.fake_es import HEADERS
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -86,3 +92,21 @@ def test_ages_and_sizes_read_like_people_write_them() -> None:
     assert [human_size(s) for s in (0, 1023, 1536, 5 * 1024**3)] == [
         "0B", "1023B", "1.5KiB", "5.0GiB"
     ]  # fmt: skip
+
+
+async def test_a_stream_that_is_not_there_is_named() -> None:
+    """--streams with a name Elasticsearch does not know says so, not a raw 404."""
+
+    async def not_found(request: web.Request) -> web.Response:
+        reason = f"no such index [{request.match_info['name']}]"
+        body = {"error": {"type": "index_not_found_exception", "reason": reason}, "status": 404}
+        return web.json_response(body, status=404, headers=HEADERS)
+
+    app = web.Application()
+    app.router.add_get("/_resolve/index/{name}", not_found)
+    async with TestServer(app) as server, AsyncElasticsearch(str(server.make_url("/"))) as es:
+        with pytest.raises(RetentionError) as caught:
+            await gather_facts(es, "logs-nosuch.keep_1d-default")
+    assert str(caught.value).startswith(
+        "no data stream or index named logs-nosuch.keep_1d-default: "
+    )
