@@ -18,6 +18,11 @@ from collector.retention.facts import ALL_STREAMS
 from collector.retention.lifecycle import Applied, IndexPlan, StreamPlan, apply, plan
 from collector.retention.rules import RetentionRules, is_duration, seconds
 
+# What --ahead foresees and what not (docs/retention.md).
+AHEAD_NOTE = (
+    "as {ahead} from now: rollovers by max_age foreseen, a write index taken to get lines "
+    "until it rolls over; rollovers by size or documents, and the indices made after, not\n"
+)
 COLUMNS = ("STREAM", "RULE", "KEEP", "INDEX", "AGE", "SIZE", "DOCS", "ACTION")
 
 
@@ -69,6 +74,8 @@ def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out.write(json.dumps([plan_json(p) for p in plans], indent=2) + "\n")
     else:
         out.write(render_table(plans))
+        if ahead:
+            out.write(AHEAD_NOTE.format(ahead=args.ahead))
     return 0
 
 

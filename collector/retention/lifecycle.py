@@ -129,15 +129,35 @@ def _would_roll(met: dict[str, bool]) -> bool:
 async def plan(
     es: AsyncElasticsearch, rules: RetentionRules, clock: Clock, pattern: str = ALL_STREAMS
 ) -> list[StreamPlan]:
-    """What `apply` would do now, changing nothing (rollovers are asked as dry runs)."""
+    """What `apply` would do at `clock()`, changing nothing (rollovers are asked as dry
+    runs; for a time ahead, max_age is foreseen too)."""
     facts = await gather_facts(es, pattern)
+    when = clock()
     checked = [
-        replace(s, rolls_over=await _dry_run(es, s, rules))
+        foresee_rollover(replace(s, rolls_over=await _dry_run(es, s, rules)), rules, when)
         if rules.keep_seconds(s.name) is not None
         else s
         for s in facts
     ]
-    return decide(checked, rules, clock())
+    return decide(checked, rules, when)
+
+
+def foresee_rollover(stream: StreamFacts, rules: RetentionRules, when: float) -> StreamFacts:
+    """The stream at `when` (plan --ahead): a write index holding documents whose max_age
+    will have passed has rolled over by then, its newest document taken to be as late as
+    that rollover (lines keep coming until it). Elasticsearch's dry run knows only now;
+    max_primary_shard_size and max_docs, which depend on the lines to come, are not
+    foreseen."""
+    max_age = rules.config.rollover.max_age
+    if stream.rolls_over or not stream.indices or max_age is None:
+        return stream
+    last = stream.indices[-1]
+    if last.created is None or last.docs == 0 or last.created + seconds(max_age) > when:
+        return stream
+    rolls_at = last.created + seconds(max_age)
+    newest = None if last.newest is None else max(last.newest, rolls_at)
+    indices = (*stream.indices[:-1], replace(last, newest=newest))
+    return replace(stream, indices=indices, rolls_over=True)
 
 
 async def _rollover(es: AsyncElasticsearch, stream: str, rules: RetentionRules) -> bool:

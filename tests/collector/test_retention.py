@@ -15,6 +15,7 @@ from collector.retention.lifecycle import (
     StreamFacts,
     _would_roll,
     decide,
+    foresee_rollover,
 )
 from collector.retention.rules import RetentionConfig, RetentionRules
 
@@ -140,3 +141,25 @@ def test_many_streams_are_read_in_requests_elasticsearch_accepts() -> None:
     assert [s for group in groups for s in group] == streams
     assert all(len(",".join(s["name"] for s in g)) <= _NAMES_PER_REQUEST for g in groups)
     assert _groups([]) == []
+
+
+def test_plan_ahead_foresees_the_rollover_of_max_age() -> None:
+    """Planned 14d ahead, a write index created now (max_age 1d) has rolled over by then
+    and, its lines taken to come until that rollover, passed its 2d too."""
+    created = NOW - 3600
+    write = IndexFacts("w", 5, 1000, created=created, newest=NOW - 60)
+    stream = StreamFacts("logs-docker.keep_2d-default", (write,))
+    ahead = foresee_rollover(stream, RULES, NOW + 14 * DAY)
+    assert ahead.rolls_over
+    assert ahead.indices[0].newest == created + DAY
+    assert [
+        i.index for p in decide([ahead], RULES, NOW + 14 * DAY) for i in p.indices if i.delete
+    ] == ["w"]
+    # Two days ahead it has rolled over, but its lines of tomorrow are not 2d old yet.
+    soon = foresee_rollover(stream, RULES, NOW + 2 * DAY)
+    assert soon.rolls_over
+    assert not decide([soon], RULES, NOW + 2 * DAY)[0].indices[0].delete
+    # Before max_age, or with no documents (min_docs), nothing rolls over.
+    assert not foresee_rollover(stream, RULES, NOW + 3600).rolls_over
+    empty = StreamFacts(stream.name, (IndexFacts("w", 0, 0, created=created, newest=None),))
+    assert not foresee_rollover(empty, RULES, NOW + 14 * DAY).rolls_over

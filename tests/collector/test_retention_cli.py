@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 
 import pytest
 from aiohttp import web
@@ -10,6 +11,7 @@ from aiohttp.test_utils import TestServer
 from elasticsearch import AsyncElasticsearch
 
 from collector.errors import RetentionError
+from collector.retention import cli
 from collector.retention.cli import action, add_commands, human_age, human_size, render_table
 from collector.retention.facts import gather_facts
 from collector.retention.lifecycle import IndexPlan, StreamPlan
@@ -110,3 +112,19 @@ async def test_a_stream_that_is_not_there_is_named() -> None:
     assert str(caught.value).startswith(
         "no data stream or index named logs-nosuch.keep_1d-default: "
     )
+
+
+def test_plan_ahead_says_what_it_does_not_foresee(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table planned ahead ends by saying which rollovers it could not foresee."""
+
+    async def no_streams(*_: object) -> list[StreamPlan]:
+        return []
+
+    monkeypatch.setattr(cli, "_plan", no_streams)
+    monkeypatch.setattr(cli, "_config", lambda args: None)
+    out = io.StringIO()
+    cli.run_plan(_parse("plan", "--ahead", "7d"), out)
+    assert out.getvalue().splitlines()[-1].startswith("as 7d from now: rollovers by max_age")
+    out = io.StringIO()
+    cli.run_plan(_parse("plan"), out)
+    assert "from now" not in out.getvalue()
