@@ -7,8 +7,10 @@ on an existing socket (restarting) is waited for, a token file is re-read after 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -17,6 +19,9 @@ from shipper.errors import ConfigError
 from shipper.sink import client_ssl
 
 log = logging.getLogger("logpipe.shipper")
+
+LOCK_FILE = "lock"
+_held: dict[Path, int] = {}  # lock file -> descriptor, open for the process's life
 
 
 def listen_address(config: ShipperConfig) -> tuple[str, int]:
@@ -44,6 +49,49 @@ def check_state_dir(state_dir: Path) -> None:
             f"LOGPIPE_STATE_DIR: cannot write in {state_dir}: {reason(exc)}; choose a "
             "directory the shipper may write (cursors and the disk buffer live there)"
         ) from exc
+
+
+def lock_state_dir(state_dir: Path) -> None:
+    """Hold the state directory for as long as this process lives.
+
+    Two shippers on one state directory would send, then delete, each other's disk
+    buffer segments and save over each other's cursors: lines would be lost. The lock is
+    flock(2) on ``<state_dir>/lock``, which the kernel releases when the process ends
+    however it ends (kill -9 too), so a restart never finds a stale lock to clear.
+    """
+    path = state_dir / LOCK_FILE
+    if path in _held:
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"LOGPIPE_STATE_DIR: cannot open {path}: {reason(exc)}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = _holder(fd)
+        os.close(fd)
+        if isinstance(exc, BlockingIOError):
+            raise ConfigError(
+                f"LOGPIPE_STATE_DIR: another shipper{holder} uses {state_dir}; stop it, or "
+                "give each shipper its own state directory"
+            ) from None
+        raise ConfigError(f"LOGPIPE_STATE_DIR: cannot lock {path}: {reason(exc)}") from exc
+    # Who holds it, for the message of the next one (a pid in its own PID namespace).
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+    _held[path] = fd
+
+
+def _holder(fd: int) -> str:
+    """' (pid N on HOST)' from the lock file, or '' when it says nothing usable."""
+    try:
+        pid, _, host = os.pread(fd, 300, 0).decode().strip().partition(" ")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    if not pid.isdigit():
+        return ""
+    return f" (pid {pid} on {host})" if host else f" (pid {pid})"
 
 
 def check_docker_socket(docker_host: str) -> None:
@@ -84,6 +132,7 @@ def check(config: ShipperConfig) -> tuple[str, int]:
     address = listen_address(config)
     check_docker_socket(config.docker_host)
     check_state_dir(config.state_dir)
+    lock_state_dir(config.state_dir)
     client_ssl(config)
     check_token(config)
     return address

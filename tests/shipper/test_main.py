@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import socket
 from importlib.metadata import version
 from pathlib import Path
@@ -48,6 +49,22 @@ def test_state_dir_not_writable_is_a_config_error(tmp_path: Path) -> None:
     proc = run("shipper", cwd=tmp_path, LOGPIPE_STATE_DIR=str(tmp_path / "file" / "state"))
     assert proc.returncode == 2
     assert "LOGPIPE_STATE_DIR: cannot write in" in one_line_error(proc)
+
+
+def test_a_state_dir_in_use_is_a_config_error(tmp_path: Path) -> None:
+    """A second shipper on a state directory in use stops at start, exit 2, naming the first."""
+    state = tmp_path / "state"
+    state.mkdir()
+    with (state / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.write("4242 host-a\n")
+        lock.flush()
+        proc = run("shipper", cwd=tmp_path, LOGPIPE_STATE_DIR=str(state), LOGPIPE_TOKEN="t")
+    assert proc.returncode == 2
+    assert one_line_error(proc) == (
+        "logpipe-shipper: invalid configuration: LOGPIPE_STATE_DIR: another shipper "
+        f"(pid 4242 on host-a) uses {state}; stop it, or give each shipper its own state directory"
+    )
 
 
 def test_unreadable_token_file_is_a_config_error(tmp_path: Path) -> None:
