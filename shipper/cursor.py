@@ -13,6 +13,7 @@ shipper was alive (containers that exited after it are read at the next start).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import TypedDict
 import orjson
 
 from shipper.durable import write_durably
+from shipper.errors import ConfigError
 
 STREAMS = ("stdout", "stderr")
 
@@ -130,19 +132,44 @@ class CursorStore:
         self._writing = asyncio.Lock()
 
     def load(self) -> None:
-        """Read the saved cursors (none on first start)."""
-        self._dir.mkdir(parents=True, exist_ok=True)
+        """Read the saved cursors (none on first start).
+
+        A cursor file that cannot be read is a ConfigError, never a fresh start: without
+        the cursors every log would be shipped again (or, with LOGPIPE_START_AT=end,
+        what was logged while the shipper was down would be skipped), and which of the
+        two is for a person to choose by moving the file aside.
+        """
         try:
+            self._dir.mkdir(parents=True, exist_ok=True)
             raw = orjson.loads(self._path.read_bytes())
         except FileNotFoundError:
             return
-        self.alive_ns = int(raw.get("alive_ns", 0))
-        for cid, entry in raw.get("containers", {}).items():
-            streams = {s: Position(p[0], p[1]) for s, p in entry.get("streams", {}).items()}
-            meta = entry.get("meta")
-            self._cursors[cid] = Cursor(
-                streams, entry.get("floor", 0), meta, bool(entry.get("done", False))
-            )
+        except OSError as exc:
+            raise self._unusable(
+                os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            ) from None
+        except orjson.JSONDecodeError as exc:
+            raise self._unusable(f"not JSON: {exc}") from None
+        try:
+            self.alive_ns = int(raw.get("alive_ns", 0))
+            for cid, entry in raw.get("containers", {}).items():
+                streams = {
+                    str(s): Position(int(p[0]), int(p[1]))
+                    for s, p in entry.get("streams", {}).items()
+                }
+                meta = entry.get("meta")
+                self._cursors[str(cid)] = Cursor(
+                    streams, int(entry.get("floor", 0)), meta, bool(entry.get("done", False))
+                )
+        except (AttributeError, TypeError, ValueError, IndexError) as exc:
+            self._cursors.clear()
+            raise self._unusable(f"not a cursor file: {exc}") from None
+
+    def _unusable(self, why: str) -> ConfigError:
+        return ConfigError(
+            f"LOGPIPE_STATE_DIR: cannot read the cursors in {self._path} ({why}); move it "
+            "aside to start over as on a first start (see LOGPIPE_START_AT)"
+        )
 
     def get(self, cid: str) -> Cursor | None:
         """A copy of the container's cursor, if it has one."""

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,7 @@ from shipper import metrics
 from shipper.cursor import Position
 from shipper.durable import write_durably
 from shipper.encoded import Batch
+from shipper.errors import ConfigError
 
 log = logging.getLogger("logpipe.shipper.spool")
 
@@ -77,12 +80,26 @@ class Spool:
         self.on_change: Callable[[int, int], None] = lambda used, limit: None
 
     def open(self) -> list[StreamPosition]:
-        """Index the segments left by an earlier run; their positions move the cursors."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for tmp in self.folder.glob("*.tmp"):
-            tmp.unlink()  # a write that never completed: its lines were never passed
+        """Index the segments left by an earlier run; their positions move the cursors.
+
+        A folder that cannot be listed or cleaned is a ConfigError: starting without the
+        segments in it would read their lines again, or lose those of removed containers.
+        """
+        try:
+            if self.folder.exists() and not self.folder.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for tmp in self.folder.glob("*.tmp"):
+                tmp.unlink()  # a write that never completed: its lines were never passed
+            names = sorted(self.folder.glob("*" + SUFFIX))
+        except OSError as exc:
+            why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise ConfigError(
+                f"LOGPIPE_STATE_DIR: cannot use the disk buffer {self.folder} ({why}); it must "
+                "be a folder the shipper may read and write"
+            ) from None
         positions: list[StreamPosition] = []
-        for path in sorted(self.folder.glob("*" + SUFFIX)):
+        for path in names:
             segment = _load_header(path)
             if segment is None:
                 metrics.BUFFER_CORRUPT.inc()

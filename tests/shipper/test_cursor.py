@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.cursor import CursorStore, Position, Sequencer
+from shipper.errors import ConfigError
 
 
 @given(
@@ -132,3 +134,35 @@ async def test_saves_on_and_off_the_loop_never_mix(tmp_path: Path) -> None:
         assert check.get(f"c{i}") is not None
     leftovers = await asyncio.to_thread(lambda: list(tmp_path.glob("*.tmp")))
     assert not leftovers
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"{not json", "not JSON: "),
+        (b"[1]", "not a cursor file: "),
+        (b'{"containers": {"c1": {"streams": {"stdout": 5}}}}', "not a cursor file: "),
+        (b"", "not JSON: "),
+    ],
+)
+def test_an_unreadable_cursor_file_is_a_config_error(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    """A damaged cursor file stops the start, naming it and the way out; nothing is guessed."""
+    (tmp_path / "cursors.json").write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        CursorStore(tmp_path).load()
+    message = str(info.value)
+    assert message.startswith(
+        f"LOGPIPE_STATE_DIR: cannot read the cursors in {tmp_path / 'cursors.json'} ({why}"
+    )
+    assert message.endswith(
+        "; move it aside to start over as on a first start (see LOGPIPE_START_AT)"
+    )
+
+
+def test_a_cursor_file_that_is_a_folder_is_a_config_error(tmp_path: Path) -> None:
+    """cursors.json as a folder is named with the system's reason."""
+    (tmp_path / "cursors.json").mkdir()
+    with pytest.raises(ConfigError, match=r"cursors.json \(is a directory\); move it aside"):
+        CursorStore(tmp_path).load()

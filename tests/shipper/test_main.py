@@ -67,6 +67,29 @@ def test_a_state_dir_in_use_is_a_config_error(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        ("cursors.json", "cannot read the cursors in {state}/cursors.json (not JSON: "),
+        ("cursors.json/", "cannot read the cursors in {state}/cursors.json (is a directory)"),
+        ("spool", "cannot use the disk buffer {state}/spool (not a directory)"),
+    ],
+)
+def test_unusable_state_files_are_a_config_error(tmp_path: Path, make: str, says: str) -> None:
+    """A damaged cursor file or a spool that is no folder: one line naming it, exit 2."""
+    state = tmp_path / "state"
+    state.mkdir()
+    if make.endswith("/"):
+        (state / make).mkdir()
+    else:
+        (state / make).write_text("{not json")
+    proc = run("shipper", cwd=tmp_path, LOGPIPE_STATE_DIR=str(state), LOGPIPE_TOKEN="t")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert line.startswith("logpipe-shipper: invalid configuration: LOGPIPE_STATE_DIR: ")
+    assert says.format(state=state) in line
+
+
 def test_unreadable_token_file_is_a_config_error(tmp_path: Path) -> None:
     """A token file that cannot be read at start stops the shipper, naming the variable."""
     proc = run(

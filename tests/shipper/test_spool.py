@@ -22,6 +22,7 @@ from shipper.config import load_config
 from shipper.cursor import CursorStore, Position
 from shipper.deliver import Sender
 from shipper.encoded import Batch
+from shipper.errors import ConfigError
 from shipper.record import LogRecord, Meta
 from shipper.spool import MAGIC, Spool, _split
 
@@ -53,6 +54,17 @@ async def test_segments_come_back_in_order_with_their_positions_after_a_restart(
     assert body is not None
     assert gzip.decompress(body) == _batch(100).body
     assert again.used == spool.used
+
+
+async def test_a_disk_buffer_that_is_no_folder_is_a_config_error(tmp_path: Path) -> None:
+    """A file where the spool folder belongs stops the start, naming it, with no traceback."""
+    (tmp_path / "spool").write_bytes(b"")
+    with pytest.raises(ConfigError) as info:
+        Spool(tmp_path / "spool", 10**6).open()
+    assert str(info.value) == (
+        f"LOGPIPE_STATE_DIR: cannot use the disk buffer {tmp_path / 'spool'} (not a directory); "
+        "it must be a folder the shipper may read and write"
+    )
 
 
 async def test_an_interrupted_write_leaves_nothing_behind(tmp_path: Path) -> None:
