@@ -2,7 +2,8 @@
 
 Per container, from its labels, with Filebeat's multiline semantics:
 
-- ``logpipe.multiline.pattern``: a regular expression (Python syntax, searched);
+- ``logpipe.multiline.pattern``: a regular expression (RE2 syntax, as Filebeat's Go
+  patterns; searched);
 - ``logpipe.multiline.negate``: ``true`` inverts it, so *not* matching is what counts;
 - ``logpipe.multiline.match``: ``after`` (default): a counting line is appended to the
   event before it, any other line starts a new event; ``before``: a counting line is
@@ -16,6 +17,13 @@ Per container, from its labels, with Filebeat's multiline semantics:
 - ``logpipe.include_lines`` / ``logpipe.exclude_lines``: regular expressions applied to
   whole events after joining (as Filebeat does): an event is kept when it matches the
   include expression (if any) and not the exclude expression.
+
+Every expression runs on RE2 (:class:`Pattern`): Python's ``re`` backtracks, and one
+line could hold a pattern like ``(a+)+$`` for seconds on the event loop, stalling every
+container's shipping. RE2 takes time linear in the line and refuses what only
+backtracking can do (look-around, back-references): such a label is reported and
+ignored, as is an empty one (it would match every line: compose's ``${VAR:-}`` makes
+them).
 
 The built-in rules start an event at a trace's first line, so the log line before it
 stays an event of its own, and keep the trace's lines together up to its last one:
@@ -48,9 +56,11 @@ follower (:mod:`shipper.shaping` keeps what a container holds back, and when).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+import re2
+from re2 import _re2
 
 from shipper.record import LogRecord
 
@@ -62,53 +72,195 @@ DEFAULT_MAX_BYTES = 1024 * 1024
 PREFIX = "logpipe.multiline"
 
 
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # the error is reported once, naming the label
+_UNANCHORED: Any = re2._Anchor.UNANCHORED
+_NO_SPAN = (-1, -1)
+
+
+class Pattern:
+    """A regular expression searched by RE2: time linear in the line, whatever the pattern.
+
+    The search goes to RE2's own ``Match`` (kept by the ``re2`` wrapper as ``_regexp``)
+    on the line's UTF-8, encoded once for the several patterns tried on a line in a row:
+    the wrapper's match objects cost more than the search.
+    """
+
+    __slots__ = ("_literal", "_match", "_search", "source")
+
+    def __init__(self, source: str) -> None:
+        """Compile `source`; ValueError (RE2's reason) when RE2 refuses it."""
+        try:
+            compiled = re2.compile(source, options=_OPTIONS)
+        except re2.error as exc:
+            reason = exc.args[0] if exc.args else exc
+            if isinstance(reason, bytes):
+                reason = reason.decode("utf-8", "replace")
+            raise ValueError(str(reason)) from None
+        self.source = source
+        self._search = compiled.search
+        raw: Any = getattr(compiled, "_regexp", None)
+        self._match = raw.Match if callable(getattr(raw, "Match", None)) else None
+        self._literal = _literal(source)
+
+    def search(self, text: str) -> bool:
+        """Whether the pattern matches anywhere in `text`."""
+        if self._literal is not None:
+            # Most filters are plain words (``DEBUG``, ``^GET /health``): str's own
+            # search does those exactly, in a fifth of the time of a call into RE2.
+            start, literal, end = self._literal
+            if start:
+                return text == literal if end else text.startswith(literal)
+            return text.endswith(literal) if end else literal in text
+        if self._match is None:
+            return self._search(text) is not None
+        data = _utf8(text)
+        return bool(self._match(_UNANCHORED, data, 0, len(data))[0] != _NO_SPAN)
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.source!r})"
+
+
+class _Traits:
+    """A built-in rule's patterns searched in one RE2 pass (an RE2 set): which match.
+
+    A search costs about 1 us whatever the pattern, most of it the call: one call per
+    line for all of a rule's patterns keeps a built-in rule as fast as it was on ``re``.
+    """
+
+    __slots__ = ("_bits", "_match")
+
+    def __init__(self, patterns: list[tuple[int, Pattern]]) -> None:
+        found = _re2.Set(_re2.RE2.Anchor.UNANCHORED, _OPTIONS)
+        for _, pattern in patterns:
+            found.Add(pattern.source.encode())
+        found.Compile()
+        self._match = found.Match
+        self._bits = [bit for bit, _ in patterns]
+
+    def __call__(self, text: str) -> int:
+        bits = 0
+        for i in self._match(_utf8(text)):
+            bits |= self._bits[i]
+        return bits
+
+
+_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ ")
+_SPECIAL = frozenset("\\.^$*+?()[]{}|")
+
+
+def _literal(source: str) -> tuple[bool, str, bool] | None:
+    """(anchored at the start, text, anchored at the end) when `source` is plain text,
+    perhaps with ``^`` / ``$`` and escaped punctuation (``^\\[``); else None."""
+    start = source.startswith("^")
+    i, end, chars = int(start), len(source), []
+    anchored_end = False
+    while i < end:
+        ch = source[i]
+        if ch == "\\":
+            escaped = source[i + 1 : i + 2]
+            if escaped not in _PUNCTUATION or not escaped:
+                return None
+            chars.append(escaped)
+            i += 2
+            continue
+        if ch == "$" and i == end - 1:
+            anchored_end = True
+        elif ch in _SPECIAL:
+            return None
+        else:
+            chars.append(ch)
+        i += 1
+    return start, "".join(chars), anchored_end
+
+
+_last: tuple[str, bytes] = ("", b"")
+
+
+def _utf8(text: str) -> bytes:
+    """`text` as UTF-8, encoded once for the patterns tried on it in a row."""
+    global _last
+    last_text, data = _last
+    if last_text is not text:
+        # A decoded line has no lone surrogate; "replace" only guards other callers.
+        data = text.encode("utf-8", "replace")
+        _last = (text, data)
+    return data
+
+
+# What a line is to a rule, one bit each: it matches the rule's pattern, start, tail,
+# lead, or an exception group's closing box; it is indented.
+PATTERN, START, TAIL, LEAD, BOX_END, INDENTED = 1, 2, 4, 8, 16, 32
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """How to tell a line that continues an event from one that starts a new event."""
 
-    pattern: re.Pattern[str]
+    pattern: Pattern
     negate: bool = False
     match: Match = "after"
     # Built-ins only: a line matching `tail` also continues when the line before it was
     # indented (a Python traceback's last line, ``ValueError: bad``, after its frames).
-    tail: re.Pattern[str] | None = None
+    tail: Pattern | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_lines: int = DEFAULT_MAX_LINES
     max_bytes: int = DEFAULT_MAX_BYTES
     # Built-ins only: a line matching `start` (a trace's first line) starts a new event
     # even where the pattern would join it, unless the line before it matches `lead`
     # (a chained traceback's "During handling...", a logger's ERROR line).
-    start: re.Pattern[str] | None = None
-    lead: re.Pattern[str] | None = None
+    start: Pattern | None = None
+    lead: Pattern | None = None
+    _traits: _Traits | None = field(default=None, init=False, repr=False, compare=False)
 
-    def counts(self, text: str, previous: str | None, in_trace: bool = False) -> bool:
-        """Whether the line is one that `match` joins.
+    def __post_init__(self) -> None:
+        if self.start is None and self.tail is None and self.lead is None:
+            return
+        patterns = [(PATTERN, self.pattern)]
+        patterns += [(START, self.start)] if self.start is not None else []
+        patterns += [(TAIL, self.tail), (BOX_END, _BOX_END)] if self.tail is not None else []
+        patterns += [(LEAD, self.lead)] if self.lead is not None else []
+        object.__setattr__(self, "_traits", _traits(tuple(patterns)))
 
-        `previous` is the event's last non-blank line; `in_trace` says the event began
-        with a `start` line (only a trace has an exception line as its `tail`).
+    def traits(self, text: str) -> int:
+        """What the line is to this rule (PATTERN, START, ... bits)."""
+        indented = INDENTED if text[:1] in (" ", "\t") else 0
+        if self._traits is None:
+            return (PATTERN if self.pattern.search(text) else 0) | indented
+        return self._traits(text) | indented
+
+    def counts(self, line: int, previous: int | None, in_trace: bool = False) -> bool:
+        """Whether the line (its `traits`) is one that `match` joins.
+
+        `previous` is the traits of the event's last non-blank line; `in_trace` says the
+        event began with a `start` line (only a trace has an exception line as its `tail`).
         """
-        if self.opens(text):
-            return (
-                previous is not None and self.lead is not None and bool(self.lead.search(previous))
-            )
-        if (self.pattern.search(text) is not None) != self.negate:
+        if line & START:
+            return previous is not None and bool(previous & LEAD)
+        if bool(line & PATTERN) != self.negate:
             return True
         return (
             in_trace
-            and self.tail is not None
             and previous is not None
-            and previous[:1] in (" ", "\t")
-            and self.tail.search(text) is not None
+            and bool(previous & INDENTED)
+            and bool(line & TAIL)
             # an exception group's closing box ends the traceback: a log line follows
-            and _BOX_END.match(previous) is None
+            and not previous & BOX_END
         )
 
-    def opens(self, text: str) -> bool:
-        """Whether the line is a trace's first line (built-ins only)."""
-        return self.start is not None and self.start.search(text) is not None
+
+_TRAITS: dict[tuple[tuple[int, Pattern], ...], _Traits] = {}
 
 
-_BOX_END = re.compile(r"[ \t]*\+-+$")
+def _traits(patterns: tuple[tuple[int, Pattern], ...]) -> _Traits:
+    """The set of a built-in's patterns, compiled once (rules are rebuilt per container)."""
+    traits = _TRAITS.get(patterns)
+    if traits is None:
+        traits = _TRAITS[patterns] = _Traits(list(patterns))
+    return traits
+
+
+_BOX_END = Pattern(r"^[ \t]*\+-+$")
 
 _EXCEPTION_LINE = r"(?:[a-zA-Z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)(?::|$)"
 _JAVA = (
@@ -135,14 +287,14 @@ _GO = (
 )
 
 BUILTINS: dict[str, Rule] = {
-    "java": Rule(re.compile(_JAVA), start=re.compile(_JAVA_START), lead=re.compile(_JAVA_LEAD)),
+    "java": Rule(Pattern(_JAVA), start=Pattern(_JAVA_START), lead=Pattern(_JAVA_LEAD)),
     "python": Rule(
-        re.compile(_PYTHON),
-        tail=re.compile(_PYTHON_TAIL),
-        start=re.compile(_PYTHON_START),
-        lead=re.compile(_PYTHON_LEAD),
+        Pattern(_PYTHON),
+        tail=Pattern(_PYTHON_TAIL),
+        start=Pattern(_PYTHON_START),
+        lead=Pattern(_PYTHON_LEAD),
     ),
-    "go": Rule(re.compile(_GO)),
+    "go": Rule(Pattern(_GO)),
 }
 
 
@@ -151,17 +303,17 @@ class Shaping:
     """A container's hints for its lines: how to join them, which events to keep."""
 
     multiline: Rule | None = None
-    include: re.Pattern[str] | None = None
-    exclude: re.Pattern[str] | None = None
+    include: Pattern | None = None
+    exclude: Pattern | None = None
 
     def keeps(self, record: LogRecord) -> bool:
         """Whether the event passes include_lines / exclude_lines."""
         if self.include is None and self.exclude is None:
             return True
         text = _text(record)
-        if self.include is not None and self.include.search(text) is None:
+        if self.include is not None and not self.include.search(text):
             return False
-        return self.exclude is None or self.exclude.search(text) is None
+        return self.exclude is None or not self.exclude.search(text)
 
 
 def _text(record: LogRecord) -> str:
@@ -179,21 +331,33 @@ def shaping_from(labels: dict[str, str]) -> tuple[Shaping | None, list[str]]:
     return Shaping(rule, include, exclude), warnings
 
 
-def _regex(labels: dict[str, str], key: str, warnings: list[str]) -> re.Pattern[str] | None:
+def _given(labels: dict[str, str], key: str, warnings: list[str]) -> str | None:
+    """The label's value; None when it is absent or empty (an empty one is reported)."""
     value = labels.get(key)
+    if value == "":
+        warnings.append(f"label {key}={value!r} is empty: ignored, as if it were not set")
+        return None
+    return value
+
+
+def _regex(labels: dict[str, str], key: str, warnings: list[str]) -> Pattern | None:
+    value = _given(labels, key, warnings)
     if value is None:
         return None
     try:
-        return re.compile(value)
-    except re.error as exc:
-        warnings.append(f"label {key}={value!r} is not a valid regular expression: {exc}")
+        return Pattern(value)
+    except ValueError as exc:
+        warnings.append(
+            f"label {key}={value!r} is not a regular expression RE2 accepts (no look-around, "
+            f"no back-references): {exc}"
+        )
         return None
 
 
 def _rule(labels: dict[str, str], warnings: list[str]) -> Rule | None:
-    name = labels.get(PREFIX, "").strip().lower()
+    name = (_given(labels, PREFIX, warnings) or "").strip().lower()
     base: Rule | None = None
-    if f"{PREFIX}.pattern" in labels:
+    if _given(labels, f"{PREFIX}.pattern", warnings) is not None:
         pattern = _regex(labels, f"{PREFIX}.pattern", warnings)
         if pattern is None:
             return None
@@ -262,14 +426,15 @@ class Joiner:
     rule: Rule
     _held: list[LogRecord] = field(default_factory=list)
     _size: int = 0
-    _previous: str | None = None
+    _previous: int | None = None  # traits of the event's last non-blank line
     _in_trace: bool = False
     _deadline: float = 0.0
 
     def push(self, record: LogRecord, now: float) -> list[LogRecord]:
         """Add a physical line; return the events it completes (zero, one or two)."""
         text = _text(record)
-        counts = self.rule.counts(text, self._previous, self._in_trace)
+        line = self.rule.traits(text)
+        counts = self.rule.counts(line, self._previous, self._in_trace)
         out: list[LogRecord] = []
         full = self._held and (
             len(self._held) >= self.rule.max_lines
@@ -279,11 +444,11 @@ class Joiner:
         if self._held and (full or starts_new):
             out.append(self._take())
         if not self._held:
-            self._in_trace = self.rule.opens(text)
+            self._in_trace = bool(line & START)
         self._held.append(record)
         self._size += len(record.data) + (1 if len(self._held) > 1 else 0)
         if text.strip():  # a blank line inside a trace tells nothing about the next line
-            self._previous = text
+            self._previous = line
         self._deadline = now + self.rule.timeout
         if self.rule.match == "before" and not counts:
             out.append(self._take())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.cursor import Position
-from shipper.multiline import BUILTINS, Joiner, Rule, Shaping, join, shaping_from
+from shipper.multiline import BUILTINS, Joiner, Pattern, Rule, Shaping, join, shaping_from
 from shipper.record import LogRecord, Meta
 
 META = Meta("c1", "app", "busybox")
@@ -40,7 +41,7 @@ def _messages(events: list[LogRecord]) -> list[str]:
 _line = st.text(alphabet="ab \t", max_size=6)
 _rules = st.builds(
     Rule,
-    pattern=st.sampled_from([re.compile(p) for p in ("^a", "^ ", "b$", "^$", "ab")]),
+    pattern=st.sampled_from([Pattern(p) for p in ("^a", "^ ", "b$", "^$", "ab")]),
     negate=st.booleans(),
     match=st.sampled_from(["after", "before"]),
     max_lines=st.integers(min_value=1, max_value=6),
@@ -83,35 +84,35 @@ def test_events_stay_within_their_bounds(rule: Rule, lines: list[str]) -> None:
 
 def test_after_appends_matching_lines_to_the_line_before() -> None:
     """negate=false, match=after: lines matching the pattern continue the previous event."""
-    rule = Rule(re.compile(r"^\s"))
+    rule = Rule(Pattern(r"^\s"))
     events = _run(rule, ["start", "  more", "  more", "next", "  x"])
     assert _messages(events) == ["start\n  more\n  more", "next\n  x"]
 
 
 def test_after_negated_appends_lines_not_matching_to_the_matching_one() -> None:
     """negate=true, match=after: lines not matching continue the last matching line."""
-    rule = Rule(re.compile(r"^\d{4}-"), negate=True)
+    rule = Rule(Pattern(r"^\d{4}-"), negate=True)
     events = _run(rule, ["2024-01 a", "detail", "detail", "2024-01 b", "2024-01 c"])
     assert _messages(events) == ["2024-01 a\ndetail\ndetail", "2024-01 b", "2024-01 c"]
 
 
 def test_before_prepends_matching_lines_to_the_next_line() -> None:
     """negate=false, match=before: matching lines wait for the first line that does not match."""
-    rule = Rule(re.compile(r"\\$"), match="before")
+    rule = Rule(Pattern(r"\\$"), match="before")
     events = _run(rule, ["one \\", "two \\", "three", "four"])
     assert _messages(events) == ["one \\\ntwo \\\nthree", "four"]
 
 
 def test_before_negated_prepends_lines_not_matching_to_the_next_matching_one() -> None:
     """negate=true, match=before: lines not matching wait for the next line that matches."""
-    rule = Rule(re.compile(r";$"), negate=True, match="before")
+    rule = Rule(Pattern(r";$"), negate=True, match="before")
     events = _run(rule, ["SELECT *", "FROM t", "WHERE x;", "COMMIT;"])
     assert _messages(events) == ["SELECT *\nFROM t\nWHERE x;", "COMMIT;"]
 
 
 def test_a_held_event_is_due_after_its_timeout_and_flushes_whole() -> None:
     """An event waiting longer than the timeout for its next line is sent as it is."""
-    joiner = Joiner(Rule(re.compile(r"^\s"), timeout=2.0))
+    joiner = Joiner(Rule(Pattern(r"^\s"), timeout=2.0))
     records = _records(["start", "  more"])
     assert joiner.push(records[0], now=10.0) == []
     assert joiner.push(records[1], now=11.0) == []
@@ -270,9 +271,69 @@ def test_invalid_labels_are_reported_and_ignored() -> None:
     assert any("match" in w for w in warnings)
 
 
+@pytest.mark.parametrize("key", ["logpipe.include_lines", "logpipe.exclude_lines"])
+def test_an_empty_filter_label_is_reported_and_ignored(key: str) -> None:
+    """`logpipe.exclude_lines=` (compose's ${VAR:-}) would match, so drop, every line."""
+    shaping, warnings = shaping_from({key: ""})
+    assert shaping is None
+    assert warnings == [f"label {key}='' is empty: ignored, as if it were not set"]
+
+
+def test_an_empty_multiline_pattern_is_reported_and_not_set() -> None:
+    """An empty pattern would join every line into one event; a built-in still applies."""
+    shaping, warnings = shaping_from({"logpipe.multiline.pattern": ""})
+    assert shaping is None
+    assert warnings == [
+        "label logpipe.multiline.pattern='' is empty: ignored, as if it were not set"
+    ]
+    shaping, warnings = shaping_from({"logpipe.multiline.pattern": "", "logpipe.multiline": "java"})
+    assert shaping is not None
+    assert shaping.multiline == BUILTINS["java"]
+    assert len(warnings) == 1
+
+
+@pytest.mark.parametrize(
+    ("pattern", "says"),
+    [("^(?!DEBUG)", "invalid perl operator: (?!"), (r"(a)\1", "invalid escape sequence: \\1")],
+)
+def test_a_pattern_only_backtracking_can_run_is_reported(pattern: str, says: str) -> None:
+    """Look-around and back-references are refused by RE2: a warning naming why, no filter."""
+    shaping, warnings = shaping_from({"logpipe.exclude_lines": pattern})
+    assert shaping is None
+    (warning,) = warnings
+    assert warning.startswith(
+        f"label logpipe.exclude_lines={pattern!r} is not a regular expression"
+    )
+    assert warning.endswith(f"RE2 accepts (no look-around, no back-references): {says}")
+
+
+def test_a_pattern_that_backtracks_takes_linear_time() -> None:
+    """(a+)+$ on 25 a's and a b held Python's re (so the event loop) for seconds."""
+    shaping, warnings = shaping_from(
+        {"logpipe.exclude_lines": "(a+)+$", "logpipe.multiline.pattern": "(a+)+$"}
+    )
+    assert shaping is not None
+    assert shaping.multiline is not None
+    assert warnings == []
+    line = _records(["a" * 25 + "b"])[0]
+    began = time.perf_counter()
+    assert shaping.keeps(line)
+    assert Joiner(shaping.multiline).push(line, 0.0) == []
+    assert time.perf_counter() - began < 0.5
+
+
 @given(st.lists(st.sampled_from(["keep me", "DEBUG noise", "INFO ok", "drop DEBUG"]), max_size=20))
 def test_include_then_exclude_decide_which_events_are_kept(lines: list[str]) -> None:
     """An event is kept when it matches include_lines and does not match exclude_lines."""
-    shaping = Shaping(include=re.compile("keep|INFO"), exclude=re.compile("DEBUG"))
+    shaping = Shaping(include=Pattern("keep|INFO"), exclude=Pattern("DEBUG"))
     kept = [r.data.decode() for r in _records(lines) if shaping.keeps(r)]
     assert kept == [x for x in lines if ("keep" in x or "INFO" in x) and "DEBUG" not in x]
+
+
+@given(
+    st.sampled_from(["DEBUG", "^DEBUG", "GET /health$", "^\\[", "^a b$", "^", "é", "a\\.b", "a.b"]),
+    st.text(alphabet="DEBUGa b.[é/Ht$\\", max_size=12),
+)
+def test_plain_text_patterns_match_as_re2_does(source: str, text: str) -> None:
+    """The str shortcut for plain-text patterns gives RE2's answer (here, re's: the same)."""
+    assert Pattern(source).search(text) == (re.search(source, text) is not None)
