@@ -70,6 +70,14 @@ DEFAULT_TIMEOUT = 2.0
 DEFAULT_MAX_LINES = 500
 DEFAULT_MAX_BYTES = 1024 * 1024
 PREFIX = "logpipe.multiline"
+# Every label this module reads (the shipper warns about other logpipe.* keys).
+LABELS = (
+    PREFIX,
+    *(f"{PREFIX}.{key}" for key in ("pattern", "negate", "match", "timeout")),
+    *(f"{PREFIX}.{key}" for key in ("max_lines", "max_bytes")),
+    "logpipe.include_lines",
+    "logpipe.exclude_lines",
+)
 
 
 _OPTIONS = re2.Options()

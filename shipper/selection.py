@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from difflib import get_close_matches
 from fnmatch import fnmatchcase
 
 from collector.wire import NAME_PART_PATTERN
 from shipper.config import ShipperConfig
 from shipper.containers import ContainerSummary
+from shipper.multiline import LABELS as SHAPING_LABELS
 from shipper.record import Meta
 
 ENABLE_LABEL = "logpipe.enable"
+RULE_LABEL = "logpipe.rule"  # read by the collector (collector/rules/config.py)
+KNOWN_LABELS = frozenset(
+    {
+        ENABLE_LABEL,
+        RULE_LABEL,
+        "logpipe.parser",
+        "logpipe.dataset",
+        "logpipe.namespace",
+        *SHAPING_LABELS,
+    }
+)
+_SUFFIXES = {key.removeprefix("logpipe."): key for key in KNOWN_LABELS}
 PARSERS = {"auto", "json", "logfmt", "nginx", "apache", "plain"}
 _NAME_PART = re.compile(NAME_PART_PATTERN)
 
@@ -52,10 +67,29 @@ def skip_reason(c: ContainerSummary, config: ShipperConfig, self_id: str | None)
     return None
 
 
-def meta_from(c: ContainerSummary) -> tuple[Meta, list[str]]:
-    """The container's metadata and hints, with a warning for each invalid hint label."""
+def unknown_labels(labels: dict[str, str], filters: Iterable[str] = ()) -> list[str]:
+    """A warning for each logpipe.* label key that nothing reads, naming the nearest known
+    one: a misspelt hint (logpipe.exclude_line) would otherwise be without effect,
+    silently. Keys that a label filter (`filters`, key=value globs) names are in use."""
+    keys = [key.partition("=")[0] for key in filters]
+    warnings = []
+    for key in sorted(labels):
+        if not key.startswith("logpipe.") or key in KNOWN_LABELS:
+            continue
+        if any(fnmatchcase(key, pattern) for pattern in keys):
+            continue
+        # Compared without the prefix, which every key shares: logpipe.test is no logpipe.rule.
+        near = get_close_matches(key.removeprefix("logpipe."), _SUFFIXES, n=1)
+        meant = f"did you mean {_SUFFIXES[near[0]]}?" if near else "no such logpipe label"
+        warnings.append(f"label {key} is unknown: {meant}")
+    return warnings
+
+
+def meta_from(c: ContainerSummary, filters: Iterable[str] = ()) -> tuple[Meta, list[str]]:
+    """The container's metadata and hints, with a warning for each invalid hint label
+    and each unknown logpipe.* label (`filters`: the label filters, whose keys are used)."""
     labels = c["labels"]
-    warnings: list[str] = []
+    warnings = unknown_labels(labels, filters)
     parser = labels.get("logpipe.parser", "auto").strip().lower()
     if parser not in PARSERS:
         warnings.append(f"label logpipe.parser={parser!r} is not one of {sorted(PARSERS)}")

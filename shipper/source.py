@@ -181,7 +181,8 @@ class Supervisor:
             if self.files is not None:
                 self.files.drop(cid)
             return
-        meta, warnings = meta_from(summary)
+        filters = (*self.config.include_labels, *self.config.exclude_labels)
+        meta, warnings = meta_from(summary, filters)
         for warning in warnings:
             log.warning(
                 "invalid hint label ignored", extra={"container": meta.name, "reason": warning}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from collector.rules.config import RULE_LABEL
 from shipper.config import ShipperConfig
-from shipper.selection import meta_from, skip_reason
+from shipper.selection import meta_from, skip_reason, unknown_labels
 from tests.shipper.summaries import container
 
 
@@ -84,3 +85,50 @@ def test_hints_from_labels_and_warnings_for_bad_ones() -> None:
     meta, warnings = meta_from(container(labels={"logpipe.parser": "xml"}))
     assert meta.parser == "auto"
     assert warnings
+
+
+def test_a_misspelt_logpipe_label_is_warned_about_with_the_key_meant() -> None:
+    """logpipe.exclude_line would do nothing, silently: a warning names the label meant."""
+    _, warnings = meta_from(
+        container(labels={"logpipe.exclude_line": "^DEBUG", "logpipe.multline": "java"})
+    )
+    assert warnings == [
+        "label logpipe.exclude_line is unknown: did you mean logpipe.exclude_lines?",
+        "label logpipe.multline is unknown: did you mean logpipe.multiline?",
+    ]
+    _, warnings = meta_from(container(labels={"logpipe.team": "payments"}))
+    assert warnings == ["label logpipe.team is unknown: no such logpipe label"]
+
+
+def test_every_label_logpipe_reads_is_known() -> None:
+    """The hints of the README's table, and the collector's logpipe.rule, are never warned about."""
+    labels = {
+        key: "x"
+        for key in (
+            "logpipe.parser",
+            "logpipe.dataset",
+            "logpipe.namespace",
+            "logpipe.multiline",
+            "logpipe.multiline.pattern",
+            "logpipe.multiline.negate",
+            "logpipe.multiline.match",
+            "logpipe.multiline.timeout",
+            "logpipe.multiline.max_lines",
+            "logpipe.multiline.max_bytes",
+            "logpipe.include_lines",
+            "logpipe.exclude_lines",
+            "logpipe.enable",
+            RULE_LABEL,
+            "com.docker.compose.service",
+        )
+    }
+    assert unknown_labels(labels) == []
+
+
+def test_a_logpipe_label_named_by_a_label_filter_is_in_use() -> None:
+    """LOGPIPE_INCLUDE_LABELS=logpipe.test=run1 makes logpipe.test a label of the user's."""
+    labels = {"logpipe.test": "run1", "logpipe.bench": "b"}
+    assert unknown_labels(labels, ["logpipe.test=run1", "logpipe.ben*"]) == []
+    assert unknown_labels(labels, ["logpipe.test"]) == [
+        "label logpipe.bench is unknown: no such logpipe label"
+    ]
