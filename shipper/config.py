@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -11,9 +13,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from collector import envnames
 from collector.commas import split_commas
 from collector.runtime import EventLoop
+from collector.wire import PATH_LOGS
 from shipper.errors import ConfigError
 
 GlobList = Annotated[list[str], NoDecode]
+DOCKER_HOST_NAMES = ("DOCKER_HOST", "LOGPIPE_DOCKER_HOST")
 
 
 class ShipperConfig(BaseSettings):
@@ -50,8 +54,9 @@ class ShipperConfig(BaseSettings):
     )
     docker_host: str = Field(
         "unix:///var/run/docker.sock",
-        validation_alias=AliasChoices("DOCKER_HOST", "LOGPIPE_DOCKER_HOST", "docker_host"),
-        description="Docker Engine API address (DOCKER_HOST).",
+        # DOCKER_HOST first: the name documented; load_config lets LOGPIPE_DOCKER_HOST win.
+        validation_alias=AliasChoices(*DOCKER_HOST_NAMES, "docker_host"),
+        description="Docker Engine API address (DOCKER_HOST, or LOGPIPE_DOCKER_HOST, which wins).",
     )
     host_name: str | None = Field(None, description="host.name on documents (default: dockerd's).")
     http_listen: str = Field(
@@ -157,8 +162,9 @@ class ShipperConfig(BaseSettings):
         if not urls:
             raise ValueError("at least one collector URL is needed")
         for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"'{url}' must start with http:// or https://")
+            problem = _url_problem(url)
+            if problem:
+                raise ValueError(f"'{url}' {problem}")
         return [url.rstrip("/") for url in urls]
 
     @field_validator("tail_token")
@@ -179,6 +185,27 @@ class ShipperConfig(BaseSettings):
                     f"LOGPIPE_TOKEN_FILE: cannot read {self.token_file}: {reason}"
                 ) from exc
         return None
+
+
+def _url_problem(url: str) -> str | None:
+    """What makes `url` no collector base URL (batches are POSTed to it + /v1/logs), if
+    anything: found at start, it is not retried forever."""
+    if not url.startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    parsed = urlsplit(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "has a port that is not a number from 1 to 65535"
+    if not parsed.hostname or any(c.isspace() for c in url):
+        return "needs a host name or address, e.g. http://collector:8080"
+    if parsed.query or parsed.fragment or "?" in url or "#" in url:
+        return "must have no ?query or #fragment"
+    if parsed.path.rstrip("/").endswith(PATH_LOGS):
+        return f"must be the collector's base URL, without {PATH_LOGS} (added to it)"
+    return None
 
 
 def names() -> envnames.Names:
@@ -202,11 +229,26 @@ def _collector_names() -> envnames.Names:
     return names()
 
 
+def _logpipe_docker_host() -> str | None:
+    """LOGPIPE_DOCKER_HOST when set: it wins over DOCKER_HOST, which may be meant for
+    other programs (the environment still wins over .env, as for every setting)."""
+    for variables in (os.environ, envnames.read_dotenv(Path(".env"))):
+        found = {k.upper(): v for k, v in variables.items() if k.upper() in DOCKER_HOST_NAMES}
+        if "LOGPIPE_DOCKER_HOST" in found:
+            return found["LOGPIPE_DOCKER_HOST"]
+        if found:
+            return None
+    return None
+
+
 def load_config(**overrides: object) -> ShipperConfig:
     """Build the config from the environment; errors name the variable."""
     problems = envnames.check_names(names(), _collector_names, dotenv=Path(".env"))
     if problems:
         raise ConfigError("\n".join(problems))
+    own = _logpipe_docker_host()
+    if own is not None:
+        overrides.setdefault("docker_host", own)
     try:
         return ShipperConfig(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

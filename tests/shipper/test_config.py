@@ -1,0 +1,50 @@
+"""Settings checked at start: a collector URL that cannot work, which Docker host wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.programs import config_rows, one_line_error, run, value_and_source
+
+
+@pytest.mark.parametrize("url", ["http://", "http://127.0.0.1:notaport", "http://c:99999"])
+def test_a_malformed_collector_url_is_a_config_error(tmp_path: Path, url: str) -> None:
+    """A collector URL without a host or with a bad port stops the shipper at start, exit 2,
+    instead of being retried forever."""
+    proc = run("shipper", cwd=tmp_path, LOGPIPE_COLLECTOR_URL=f"http://ok:8080,{url}")
+    assert proc.returncode == 2
+    assert one_line_error(proc).startswith(
+        f"logpipe-shipper: invalid configuration: LOGPIPE_COLLECTOR_URL: '{url}' "
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [("http://c:8080/v1/logs", "base URL"), ("http://c:8080?x=1", "no ?query")],
+)
+def test_a_collector_url_is_a_base_url(tmp_path: Path, url: str, problem: str) -> None:
+    """/v1/logs is added to the URL: a URL holding it, or a query, would never work."""
+    proc = run("shipper", "config", cwd=tmp_path, LOGPIPE_COLLECTOR_URL=url)
+    assert proc.returncode == 2
+    assert problem in one_line_error(proc)
+
+
+def test_logpipe_docker_host_wins_over_docker_host(tmp_path: Path) -> None:
+    """LOGPIPE_DOCKER_HOST is meant for the shipper; DOCKER_HOST may be for other tools."""
+    (tmp_path / ".env").write_text("LOGPIPE_DOCKER_HOST=unix:///from/dotenv.sock\n")
+    both = {"DOCKER_HOST": "unix:///var/run/docker.sock"}
+    proc = run("shipper", "config", "--json", cwd=tmp_path, **both)
+    assert proc.returncode == 0, proc.stderr
+    got = value_and_source(config_rows(proc))  # the environment wins over .env
+    assert got["DOCKER_HOST"] == ("unix:///var/run/docker.sock", "environment")
+    both["LOGPIPE_DOCKER_HOST"] = "tcp://10.0.0.1:2375"
+    proc = run("shipper", "config", "--json", cwd=tmp_path, **both)
+    assert proc.returncode == 0, proc.stderr
+    assert value_and_source(config_rows(proc))["DOCKER_HOST"][0] == "tcp://10.0.0.1:2375"
+    (tmp_path / ".env").write_text(
+        "DOCKER_HOST=unix:///a.sock\nLOGPIPE_DOCKER_HOST=unix:///b.sock\n"
+    )
+    proc = run("shipper", "config", "--json", cwd=tmp_path)
+    assert value_and_source(config_rows(proc))["DOCKER_HOST"] == ("unix:///b.sock", ".env")
