@@ -245,6 +245,10 @@ class Spool:
         """Nothing left to send or delete."""
         return not self._unacked and not self._acked
 
+    def unacknowledged(self) -> list[Segment]:
+        """The segments not yet acknowledged by a collector (read by /status)."""
+        return list(self._unacked.values())
+
     def oldest_ts(self) -> int | None:
         """Timestamp of the oldest line not yet acknowledged, if any."""
         stamps = [s.first_ts for s in self._unacked.values() if s.first_ts]

@@ -35,7 +35,7 @@ class ContainerStatus(TypedDict):
     # queued, starting, created, following, draining, reconnecting, waiting for collector, gone
     state: str
     cursor: dict[str, StreamCursor]
-    lag_seconds: float | None  # now minus the newest acknowledged line's timestamp
+    lag_seconds: float  # age of its oldest line in batches not yet acknowledged, else 0
     lines: int  # read and queued for shipping
     bytes: int
     recovered: int  # lines read back after dockerd's follow stream skipped them
@@ -48,13 +48,30 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "docker_connected": connected})
 
 
+def _oldest_pending(sender: Sender) -> dict[str, int]:
+    """Each container's oldest line timestamp among the batches not yet acknowledged
+    (a batch's oldest line stands for all its containers'), as the lag metric counts it."""
+    oldest: dict[str, int] = {}
+    for segment in sender.spool.unacknowledged():
+        if not segment.first_ts:
+            continue
+        for cid, _, _ in segment.positions:
+            if segment.first_ts < oldest.get(cid, segment.first_ts + 1):
+                oldest[cid] = segment.first_ts
+    return oldest
+
+
 def _container(
-    supervisor: Supervisor, cid: str, follower: Follower, waiting: bool, now: int
+    supervisor: Supervisor,
+    cid: str,
+    follower: Follower,
+    waiting: bool,
+    now: int,
+    oldest: int | None,
 ) -> ContainerStatus:
     acked = supervisor.store.get(cid)
     streams = acked.streams if acked else {}
     cursor = {s: StreamCursor(ts=p.ts, count=p.count) for s, p in streams.items()}
-    newest = max((p.ts for p in streams.values()), default=0)
     unacked = any(streams.get(s, Position()) != p for s, p in follower.positions.items() if p.count)
     state = follower.stats.state
     if waiting and unacked:
@@ -64,7 +81,7 @@ def _container(
         name=follower.meta.name,
         state=state,
         cursor=cursor,
-        lag_seconds=round((now - newest) / 1e9, 3) if newest else None,
+        lag_seconds=round(max(0, now - oldest) / 1e9, 3) if oldest else 0.0,
         lines=follower.stats.lines,
         bytes=follower.stats.bytes,
         recovered=follower.stats.recovered,
@@ -79,8 +96,9 @@ async def status(request: web.Request) -> web.Response:
     now = time.time_ns()
     waiting = sender.waiting_since is not None
     followers = {cid: f for cid, (f, _) in supervisor.recent.items()} | supervisor.followers
+    oldest = _oldest_pending(sender)
     containers = [
-        _container(supervisor, cid, follower, waiting, now)
+        _container(supervisor, cid, follower, waiting, now, oldest.get(cid))
         for cid, follower in sorted(followers.items())
     ]
     body = {
