@@ -63,7 +63,8 @@ BATCHES_SENT = Counter("logpipe_shipper_batches_sent_total", "Batch requests sen
 BATCHES_ACKED = Counter("logpipe_shipper_batches_acked_total", "Batches the collector accepted.")
 BATCHES_FAILED = Counter(
     "logpipe_shipper_batches_failed_total",
-    "Batch requests that failed, by reason (connection, tls, unauthorized, http_503...).",
+    "Batch requests that failed, by reason (connection, tls, unauthorized, token_file,"
+    " http_503...).",
     ["reason"],
 )
 COLLECTOR_UP = Gauge(

@@ -147,9 +147,20 @@ class CollectorClient:
                 raise RejectedDelivery(_tls_message(endpoint.url, refusal)) from exc
             metrics.BATCHES_FAILED.labels("connection").inc()
             raise RetryableDelivery(f"{endpoint.url}: {type(exc).__name__}: {exc}") from exc
+        unreadable = ""
         if status == 401 and self._config.token_file is not None:
-            self._use_token(self._config.bearer_token())  # the file may hold a new token
-        _judge(endpoint.url, status, answer, retry_after)
+            try:
+                self._use_token(self._config.bearer_token())  # the file may hold a new token
+            except ConfigError as exc:
+                # Being rewritten, or its volume away: keep the token we have, retry later.
+                metrics.BATCHES_FAILED.labels("token_file").inc()
+                unreadable = f"; and {exc} (the token read before is kept)"
+        try:
+            _judge(endpoint.url, status, answer, retry_after)
+        except RejectedDelivery as exc:
+            if unreadable:
+                raise RejectedDelivery(f"{exc}{unreadable}") from exc
+            raise
 
     async def _tls_refusal(self, url: str, exc: BaseException) -> str | None:
         """What TLS said when the connection failed, if TLS is why."""

@@ -1,0 +1,99 @@
+"""Delivery against an in-process collector: refusals are logged, counted and retried."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from collector.wire import PATH_LOGS
+from shipper import metrics
+from shipper.batch import encode
+from shipper.config import load_config
+from shipper.cursor import CursorStore
+from shipper.deliver import Sender
+from shipper.errors import RejectedDelivery
+from shipper.inbox import Inbox
+from shipper.record import LogRecord, Meta
+from shipper.sink import CollectorClient
+from shipper.spool import Spool
+
+META = Meta("c1", "app", "busybox")
+
+
+@pytest.fixture
+async def collector() -> AsyncIterator[tuple[str, list[str]]]:
+    """A collector that takes only the token "good"; the Authorization headers it saw."""
+    seen: list[str] = []
+
+    async def logs(request: web.Request) -> web.Response:
+        await request.read()
+        seen.append(request.headers.get("Authorization", ""))
+        if request.headers.get("Authorization") != "Bearer good":
+            return web.json_response({"error": "unknown token"}, status=401)
+        return web.json_response({"result": "ok"})
+
+    app = web.Application()
+    app.router.add_post(PATH_LOGS, logs)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/"), seen
+    finally:
+        await server.close()
+
+
+def _failed(reason: str) -> float:
+    return metrics.BATCHES_FAILED.labels(reason)._value.get()
+
+
+async def test_a_token_file_missing_at_a_401_is_a_refusal_retried(
+    tmp_path: Path, collector: tuple[str, list[str]]
+) -> None:
+    """A token file being replaced when a 401 comes is a counted, logged refusal: the
+    batch stays and is delivered once the file holds the right token again."""
+    url, seen = collector
+    token = tmp_path / "token"
+    token.write_text("old\n")
+    config = load_config(state_dir=tmp_path, collector_url=url, token_file=token)
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    await spool.write(encode([LogRecord(META, "stdout", 5, 0, b"hello")], "h"))
+    store = CursorStore(tmp_path)
+    unauthorized, unreadable = _failed("unauthorized"), _failed("token_file")
+    async with CollectorClient(config) as client:
+        sender = Sender(config, Inbox(100, metrics.PerContainer(False, 1)), spool, client, store)
+        token.unlink()
+        task = asyncio.create_task(sender.run())
+        for _ in range(200):
+            if _failed("token_file") > unreadable:
+                break
+            await asyncio.sleep(0.02)
+        assert _failed("unauthorized") > unauthorized
+        assert "LOGPIPE_TOKEN_FILE: cannot read" in sender.last_error
+        assert not task.done()
+        token.write_text("good\n")
+        assert await sender.drain(10)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert seen[0] == "Bearer old"
+    assert seen[-1] == "Bearer good"
+
+
+async def test_a_401_names_the_unreadable_token_file(
+    tmp_path: Path, collector: tuple[str, list[str]]
+) -> None:
+    """The refusal says both why the batch was refused and why the token was not re-read."""
+    url, _ = collector
+    token = tmp_path / "token"
+    token.write_text("old\n")
+    config = load_config(state_dir=tmp_path, collector_url=url, token_file=token)
+    async with CollectorClient(config) as client:
+        token.unlink()
+        endpoint, _ = client.pick()
+        with pytest.raises(RejectedDelivery, match=r"answered 401.*LOGPIPE_TOKEN_FILE: cannot"):
+            await client.send(b"", endpoint)
