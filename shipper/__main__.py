@@ -9,7 +9,9 @@ import logging
 import re
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -28,16 +30,18 @@ from shipper.config import ShipperConfig, load_config
 from shipper.cursor import CursorStore
 from shipper.deliver import Sender
 from shipper.docker_api import DockerClient
-from shipper.errors import ConfigError, DockerUnavailable, ShipperError
+from shipper.errors import ConfigError, DockerUnavailable, ShipperError, TaskFailed
 from shipper.inbox import Inbox
 from shipper.sink import CollectorClient
 from shipper.source import Supervisor
 from shipper.spool import Spool
-from shipper.status import make_app
+from shipper.status import Health, make_app
 from shipper.tail.endpoint import Tail
 from shipper.tail.tap import Tap
 
 log = logging.getLogger("logpipe.shipper")
+
+T = TypeVar("T")
 
 DESCRIPTION = """\
 logpipe shipper: follows the stdout/stderr of every container on this Docker host
@@ -51,7 +55,8 @@ Settings are environment variables (or a .env file):
                          exited ones too, and new ones have their whole log shipped; end:
                          only lines logged since the first start with this state dir
   LOGPIPE_BUFFER_MAX_BYTES  bound of the disk buffer (default 1 GiB)
-  DOCKER_HOST            Docker Engine API (default unix:///var/run/docker.sock)
+  DOCKER_HOST            Docker Engine API (default unix:///var/run/docker.sock;
+                         LOGPIPE_DOCKER_HOST wins over it)
   LOGPIPE_HOST_NAME      host.name on documents (default: the Docker host's name)
   LOGPIPE_HTTP_LISTEN    /healthz, /status and /metrics (default 0.0.0.0:8081)
   LOGPIPE_TAIL_TOKEN     turns on GET /logs there: this host's lines, live (off when unset;
@@ -70,7 +75,8 @@ format: plain (name | line, the default) or ndjson."""
 
 EPILOG = """\
 `logpipe-shipper config` prints every setting: variable, value in effect, source, meaning.
-exit status: 0 stopped (SIGTERM/SIGINT); 1 a runtime failure; 2 bad configuration or
+exit status: 0 stopped (SIGTERM/SIGINT); 1 a runtime failure (an unexpected error, logged
+with its traceback: restart it, nothing is lost); 2 bad configuration or
 command line (the message names the setting to change: an unknown LOGPIPE_* variable, a
 bad value, an unreadable token file or certificate, a state directory it cannot write,
 no Docker socket or no permission to use it, the HTTP port taken)."""
@@ -90,18 +96,37 @@ def detect_self_id() -> str | None:
     return None
 
 
-async def host_name(config: ShipperConfig, docker: DockerClient) -> str:
-    """LOGPIPE_HOST_NAME, else the Docker host's name (waits for dockerd)."""
+async def host_name(config: ShipperConfig, docker: DockerClient, stop: asyncio.Event) -> str | None:
+    """LOGPIPE_HOST_NAME, else the Docker host's name (waits for dockerd); None when
+    SIGTERM/SIGINT came first."""
     if config.host_name:
         return config.host_name
     delay = 0.5
-    while True:
+    while not stop.is_set():
         try:
-            return str((await docker.info())["Name"])
+            info = await until_stopped(docker.info(), stop)
         except DockerUnavailable as exc:
             log.warning("waiting for dockerd", extra={"reason": str(exc)})
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 10)
+            continue
+        return None if info is None else str(info["Name"])
+    return None
+
+
+async def until_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
+    """What `work` returns, or None as soon as `stop` is set (`work` is cancelled then)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, stopped, return_exceptions=True)
+    return None if task.cancelled() else task.result()
 
 
 def open_state(config: ShipperConfig) -> tuple[CursorStore, Spool]:
@@ -127,16 +152,18 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     async with DockerClient(config.docker_host) as docker, CollectorClient(config) as client:
-        host = await host_name(config, docker)
         self_id = config.self_container_id or detect_self_id()
         tap = Tap()
         tail = Tail(tap, config.tail_token, config.tail_max_clients, config.tail_buffer_lines)
         supervisor = Supervisor(config, docker, store, inbox, self_id, tap)
-        batcher = Batcher(config, inbox, spool, store, host)
+        batcher = Batcher(config, inbox, spool, store, "")  # the host name once dockerd answers
         sender = Sender(config, inbox, spool, client, store)
+        health = Health(batcher)
         # A /logs client that stopped reading must not hold the exit up for aiohttp's 60 s.
         runner = web.AppRunner(
-            make_app(supervisor, sender, tail), access_log=None, shutdown_timeout=LISTENER_CLOSE
+            make_app(supervisor, sender, tail, health),
+            access_log=None,
+            shutdown_timeout=LISTENER_CLOSE,
         )
         await runner.setup()
         try:
@@ -148,33 +175,81 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
                 f"LOGPIPE_HTTP_LISTEN: cannot listen on {address[0]}:{address[1]}: "
                 f"{preflight.reason(exc)}; choose a free port or stop what holds it"
             ) from exc
-        log.info(
-            "shipper started",
-            extra={
-                "host": host,
-                "collectors": config.collector_url,
-                "state_dir": str(config.state_dir),
-                "logs_endpoint": "on" if config.tail_token else "off (no LOGPIPE_TAIL_TOKEN)",
-                "reading_path": native.describe(),
-            },
-        )
-        reading = asyncio.create_task(supervisor.run(), name="supervisor")
-        tasks = [
-            asyncio.create_task(inbox.run(), name="inbox"),
-            asyncio.create_task(batcher.run(), name="batcher"),
-            asyncio.create_task(sender.run(), name="sender"),
-        ]
-        await stop.wait()
+        try:
+            # /healthz answers meanwhile, and SIGTERM/SIGINT end the wait.
+            host = await host_name(config, docker, stop)
+            if host is None:
+                log.info("stopped while waiting for dockerd, exiting")
+                return
+            batcher.host = host
+            health.waiting_for_dockerd = False
+            log.info(
+                "shipper started",
+                extra={
+                    "host": host,
+                    "collectors": config.collector_url,
+                    "state_dir": str(config.state_dir),
+                    "logs_endpoint": "on" if config.tail_token else "off (no LOGPIPE_TAIL_TOKEN)",
+                    "reading_path": native.describe(),
+                },
+            )
+            await ship_until_stopped(config, stop, tap, supervisor, inbox, batcher, sender)
+            # Nothing reads or sends any more: one save covers every acknowledged segment.
+            store.save()
+        finally:
+            spool.release()
+            await runner.cleanup()
+    log.info("cursors saved, exiting")
+
+
+async def ship_until_stopped(
+    config: ShipperConfig,
+    stop: asyncio.Event,
+    tap: Tap,
+    supervisor: Supervisor,
+    inbox: Inbox,
+    batcher: Batcher,
+    sender: Sender,
+) -> None:
+    """Run the reading, batching and delivery tasks until `stop`, then shut down. None of
+    them ends by itself: one that does (an unexpected error) raises TaskFailed, after the
+    others were stopped, so that the process exits non-zero and is restarted instead of
+    running on without shipping (what is on disk makes the restart lose nothing)."""
+    reading = asyncio.create_task(supervisor.run(), name="supervisor")
+    tasks = [
+        reading,
+        asyncio.create_task(inbox.run(), name="inbox"),
+        asyncio.create_task(batcher.run(), name="batcher"),
+        asyncio.create_task(sender.run(), name="sender"),
+    ]
+    stopping = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = next((task for task in tasks if task.done()), None)
         tap.close()  # the /logs streams end, so that the listener can close at once
-        await shut_down(config, reading, supervisor, batcher, sender)
+        if failed is None:
+            await shut_down(config, reading, supervisor, batcher, sender)
+            failed = next((task for task in tasks if _failure(task)), None)
+    finally:
+        stopping.cancel()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        # Nothing reads or sends any more: one save covers every acknowledged segment.
-        store.save()
-        spool.release()
-        await runner.cleanup()
-    log.info("cursors saved, exiting")
+        await asyncio.gather(stopping, *tasks, return_exceptions=True)
+    if failed is not None:
+        error = _failure(failed) or RuntimeError("it returned")
+        log.error(
+            "internal error: a task of the shipper ended, exiting so that it is restarted",
+            extra={"task": failed.get_name()},
+            exc_info=error,
+        )
+        raise TaskFailed(f"task {failed.get_name()} failed: {type(error).__name__}: {error}")
+
+
+def _failure(task: asyncio.Task[None]) -> BaseException | None:
+    """The exception `task` ended with, if it ended other than by being cancelled."""
+    if not task.done() or task.cancelled():
+        return None
+    return task.exception()
 
 
 async def shut_down(
@@ -191,10 +266,19 @@ async def shut_down(
     reading.cancel()
     await supervisor.stop()  # each follower queues the events it held as it ends
     await asyncio.gather(reading, return_exceptions=True)
-    if not await batcher.finish(max(0.5, deadline - loop.time())):
+    written = await batcher.finish(max(0.5, deadline - loop.time()))
+    if not written and batcher.write_error is not None:
+        log.error(
+            "disk buffer not writable at exit: lines still queued are read again at next start",
+            extra={"reason": batcher.write_error},
+        )
+    elif not written:
         log.warning("disk buffer full at exit: lines still queued are read again at next start")
-    if await sender.drain(max(0.0, deadline - loop.time())):
+    delivered = await sender.drain(max(0.0, deadline - loop.time()))
+    if delivered and written:
         log.info("stopped: everything read was delivered")
+    elif delivered:
+        log.warning("stopped: the disk buffer was delivered, not the lines still queued")
     else:
         log.warning(
             "stopped before a collector took everything: the disk buffer keeps it for next start",

@@ -9,6 +9,9 @@ cursors (see :mod:`shipper.spool` for why that gives exactly-once).
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
+import time
 
 from collector.wire import event_line, gap_line, log_line, source_line
 from shipper import metrics, native
@@ -27,7 +30,12 @@ from shipper.record import (
 )
 from shipper.spool import Spool
 
+log = logging.getLogger("logpipe.shipper.batch")
+
 COLLECT_POLL = 0.05  # seconds between two looks at an empty queue while a batch fills
+WRITE_RETRY_INITIAL = 0.5  # seconds before a failed disk buffer write is tried again
+WRITE_RETRY_MAX = 30.0
+REPEAT_LOG = 30.0  # seconds before the same write failure is logged again
 
 
 def _source_line(meta: Meta, src: int, host: str) -> bytes:
@@ -160,6 +168,7 @@ class Batcher:
         self._max_bytes = config.batch_max_bytes
         self._max_age = config.batch_max_age
         self._busy = False
+        self.write_error: str | None = None  # why the disk buffer cannot be written now
 
     async def run(self) -> None:
         """Batch and write until cancelled."""
@@ -175,12 +184,46 @@ class Batcher:
 
     async def _write(self, batch: Batch) -> None:
         if batch.lines:
-            await self.spool.write(batch)
+            await self._write_until_done(batch)
         # Durable now (or nothing but excluded lines): the cursors may pass these lines.
         for (cid, stream), pos in batch.positions.items():
             self.store.advance(cid, stream, pos)
         for cid in batch.done:
             self.store.set_done(cid, True)
+
+    async def _write_until_done(self, batch: Batch) -> None:
+        """Write `batch` to the disk buffer, retrying a failed write (a full disk, an I/O
+        error) with backoff: the batch is kept and no later one passes it, so shipping
+        resumes where it stopped once the disk takes writes again."""
+        delay = WRITE_RETRY_INITIAL
+        logged, logged_at = "", 0.0
+        while True:
+            try:
+                await self.spool.write(batch)
+            except OSError as exc:
+                metrics.BUFFER_WRITE_ERRORS.inc()
+                code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+                reason = f"{code}: {exc.strerror or exc}"
+                now = time.monotonic()
+                if reason != logged or now - logged_at >= REPEAT_LOG:
+                    logged, logged_at = reason, now
+                    log.error(
+                        "cannot write the disk buffer: reading waits, the batch is retried",
+                        extra={
+                            "path": str(exc.filename or self.spool.folder),
+                            "errno": code,
+                            "reason": exc.strerror or str(exc),
+                            "retry_in": round(delay, 2),
+                        },
+                    )
+                self.write_error = f"{self.spool.folder}: {reason}"
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, WRITE_RETRY_MAX)
+                continue
+            if self.write_error is not None:
+                log.info("disk buffer writable again", extra={"path": str(self.spool.folder)})
+                self.write_error = None
+            return
 
     @property
     def idle(self) -> bool:

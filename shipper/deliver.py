@@ -51,13 +51,18 @@ class Sender:
         self._acked = asyncio.Event()
 
     async def run(self) -> None:
-        """Deliver and release until cancelled."""
+        """Deliver and release until cancelled; a worker's failure is raised here, so that
+        it stops the shipper instead of leaving the others to deliver nothing."""
         tasks = [
             asyncio.create_task(self._worker(), name=f"deliver-{i}")
             for i in range(self.config.max_in_flight)
         ]
+        tasks.append(asyncio.create_task(self._release_loop(), name="release"))
         try:
-            await self._release_loop()
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            ended = done.pop()
+            ended.result()
+            raise RuntimeError(f"delivery task {ended.get_name()} ended")
         finally:
             for task in tasks:
                 task.cancel()

@@ -7,6 +7,7 @@
     │   └── ContainerGone      404/409 for a container that no longer exists
     ├── DemuxError           the log stream broke the frame protocol
     ├── TailRequestError     a GET /logs request asked for something it cannot have: 400
+    ├── TaskFailed           a task of the shipper ended by an unexpected error: exit 1
     └── DeliveryError        the collector did not take a batch
         ├── RetryableDelivery  down, overloaded, 5xx/429, timeouts: keep the batch, retry
         └── RejectedDelivery   401/403 and other answers a retry cannot fix by itself
@@ -54,6 +55,10 @@ class DemuxError(ShipperError):
 
 class TailRequestError(ShipperError):
     """A ``GET /logs`` request's parameters are invalid; the message names the parameter."""
+
+
+class TaskFailed(ShipperError):
+    """A long-running task ended by an error nothing handles: the shipper exits (1)."""
 
 
 class DeliveryError(ShipperError):

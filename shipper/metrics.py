@@ -95,6 +95,10 @@ BUFFER_FULL = Counter(
 BUFFER_CORRUPT = Counter(
     "logpipe_shipper_buffer_corrupt_total", "Disk buffer segments found corrupt (lines lost)."
 )
+BUFFER_WRITE_ERRORS = Counter(
+    "logpipe_shipper_buffer_write_errors_total",
+    "Failed writes of a batch to the disk buffer (disk full, I/O error); each is retried.",
+)
 PAUSED = Gauge(
     "logpipe_shipper_containers_paused",
     "Containers whose reading is paused because the disk buffer is nearly full.",

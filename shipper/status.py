@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import TypedDict
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shipper import metrics
+from shipper.batch import Batcher
 from shipper.cursor import Position
 from shipper.deliver import Sender
 from shipper.follow import Follower
@@ -18,6 +20,26 @@ from shipper.tail import endpoint
 
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)
 SENDER: web.AppKey[Sender] = web.AppKey("sender", Sender)
+
+
+@dataclass(slots=True)
+class Health:
+    """What the shipper as a whole is doing, beyond its containers: still waiting for
+    dockerd at start, or unable to write its disk buffer."""
+
+    batcher: Batcher
+    waiting_for_dockerd: bool = True
+
+    def state(self) -> tuple[str, str | None]:
+        """The state in a few words, and the error that makes it so, if any."""
+        if self.waiting_for_dockerd:
+            return "waiting for dockerd", None
+        if self.batcher.write_error is not None:
+            return "disk buffer not writable", self.batcher.write_error
+        return "ok", None
+
+
+HEALTH: web.AppKey[Health] = web.AppKey("health", Health)
 
 
 class StreamCursor(TypedDict):
@@ -43,9 +65,16 @@ class ContainerStatus(TypedDict):
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Up, and whether dockerd is connected."""
-    connected = request.app[SUPERVISOR].connected
-    return web.json_response({"status": "ok", "docker_connected": connected})
+    """Up (200, waiting for dockerd included), or 503 while the disk buffer cannot be
+    written: nothing read can be shipped then, and a person must make room."""
+    state, error = request.app[HEALTH].state()
+    body: dict[str, object] = {
+        "status": state,
+        "docker_connected": request.app[SUPERVISOR].connected,
+    }
+    if error is not None:
+        body["error"] = error
+    return web.json_response(body, status=503 if error is not None else 200)
 
 
 def _oldest_pending(sender: Sender) -> dict[str, int]:
@@ -101,7 +130,10 @@ async def status(request: web.Request) -> web.Response:
         _container(supervisor, cid, follower, waiting, now, oldest.get(cid))
         for cid, follower in sorted(followers.items())
     ]
+    state, _ = request.app[HEALTH].state()
     body = {
+        "status": state,
+        "disk_buffer_error": request.app[HEALTH].batcher.write_error,
         "docker_connected": supervisor.connected,
         "followed": len(supervisor.tasks),
         "tasks": len(asyncio.all_tasks()),
@@ -121,11 +153,14 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return resp
 
 
-def make_app(supervisor: Supervisor, sender: Sender, tail: endpoint.Tail) -> web.Application:
+def make_app(
+    supervisor: Supervisor, sender: Sender, tail: endpoint.Tail, health: Health
+) -> web.Application:
     """The status application, with GET /logs (shipper/tail/endpoint.py)."""
     app = web.Application()
     app[SUPERVISOR] = supervisor
     app[SENDER] = sender
+    app[HEALTH] = health
     app[endpoint.TAIL] = tail
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/status", status)

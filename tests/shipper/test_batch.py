@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from pathlib import Path
 
 import orjson
+import pytest
 
 from collector.wire import LINE, Log
 from shipper import metrics
+from shipper import spool as spool_module
 from shipper.batch import Batcher, collect, encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore, Position
@@ -145,3 +148,50 @@ async def test_a_container_is_done_only_once_its_last_lines_are_on_disk(tmp_path
     assert cursor.done
     assert cursor.streams["stdout"] == Position(9, 1)
     assert spool.pending_batches == 1
+
+
+async def test_a_failed_disk_buffer_write_is_retried_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk stops the batcher only until there is room: the failure is logged with
+    the path and errno, counted and shown, and the batches reach the buffer in order."""
+    monkeypatch.setattr("shipper.batch.WRITE_RETRY_INITIAL", 0.01)
+    monkeypatch.setattr("shipper.batch.WRITE_RETRY_MAX", 0.05)
+    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_lines=1)
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    store = CursorStore(tmp_path)
+    queue = _inbox()
+    batcher = Batcher(config, queue, spool, store, "h")
+    write = spool_module.write_durably
+    full = True
+
+    def full_disk(path: Path, data: bytes) -> None:
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(path, data)
+
+    monkeypatch.setattr(spool_module, "write_durably", full_disk)
+    errors = metrics.BUFFER_WRITE_ERRORS._value.get()
+    await queue.put_many([LogRecord(META, "stdout", ts, 0, b"x") for ts in (1, 2)])
+    task = asyncio.create_task(batcher.run())
+    for _ in range(1000):
+        if metrics.BUFFER_WRITE_ERRORS._value.get() >= errors + 3:
+            break
+        await asyncio.sleep(0.005)
+    assert batcher.write_error is not None
+    assert "ENOSPC" in batcher.write_error
+    assert store.get("c1") is None
+    full = False
+    assert await batcher.finish(10)
+    task.cancel()
+    assert batcher.write_error is None
+    failed = [r for r in caplog.records if r.message.startswith("cannot write the disk buffer")]
+    assert failed[0].errno == "ENOSPC"  # type: ignore[attr-defined]
+    assert failed[0].path == str(tmp_path / "spool")  # type: ignore[attr-defined]
+    segments = [await spool.take(), await spool.take()]
+    assert [s.first_ts for s in segments] == [1, 2]
+    assert segments[0].number < segments[1].number
+    cursor = store.get("c1")
+    assert cursor is not None
+    assert cursor.streams["stdout"] == Position(2, 1)

@@ -1,4 +1,4 @@
-"""Delivery against an in-process collector: refusals are logged, counted and retried."""
+"""Delivery against an in-process collector: refusals are retried, failures are not silent."""
 
 from __future__ import annotations
 
@@ -97,3 +97,22 @@ async def test_a_401_names_the_unreadable_token_file(
         endpoint, _ = client.pick()
         with pytest.raises(RejectedDelivery, match=r"answered 401.*LOGPIPE_TOKEN_FILE: cannot"):
             await client.send(b"", endpoint)
+
+
+async def test_a_delivery_worker_that_fails_ends_the_sender(tmp_path: Path) -> None:
+    """An unexpected error in a delivery worker is raised by run(), never left unseen
+    while nothing is delivered any more."""
+    config = load_config(state_dir=tmp_path, collector_url="http://x")
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    await spool.write(encode([LogRecord(META, "stdout", 5, 0, b"hello")], "h"))
+
+    async def broken(segment: object) -> bytes:
+        raise RuntimeError("disk went away")
+
+    spool.read = broken  # type: ignore[method-assign,assignment]
+    sender = Sender(
+        config, Inbox(100, metrics.PerContainer(False, 1)), spool, None, CursorStore(tmp_path)
+    )  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="disk went away"):
+        await asyncio.wait_for(sender.run(), 5)

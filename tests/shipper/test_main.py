@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import json
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from tests.programs import config_rows, one_line_error, run, value_and_source
+from tests.programs import clean_env, config_rows, one_line_error, run, value_and_source
 
 
 def test_unknown_setting_in_the_environment_is_a_config_error(tmp_path: Path) -> None:
@@ -174,3 +181,50 @@ def test_unreadable_client_certificate_is_a_config_error(tmp_path: Path) -> None
     line = one_line_error(proc)
     assert "LOGPIPE_CLIENT_CERT/LOGPIPE_CLIENT_KEY: cannot load" in line
     assert "no such file or directory" in line
+
+
+@pytest.mark.parametrize("docker_host", ["unix-stale", "tcp://127.0.0.1:1"])
+def test_waiting_for_dockerd_answers_healthz_and_stops_on_sigterm(
+    tmp_path: Path, docker_host: str
+) -> None:
+    """While dockerd does not answer at start, /healthz says so and SIGTERM ends the wait:
+    exit 0, at once."""
+    if docker_host == "unix-stale":  # a socket file nobody listens on
+        stale = tmp_path / "stale.sock"
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(str(stale))
+        docker_host = f"unix://{stale}"
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipper"],
+        env=clean_env(
+            DOCKER_HOST=docker_host,
+            LOGPIPE_STATE_DIR=str(tmp_path / "state"),
+            LOGPIPE_TOKEN="t",
+            LOGPIPE_HTTP_LISTEN=f"127.0.0.1:{port}",
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        health = None
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    health = (r.status, json.loads(r.read()))
+                break
+            time.sleep(0.05)
+        assert health == (200, {"status": "waiting for dockerd", "docker_connected": False})
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "waiting for dockerd" in out
+    assert "stopped while waiting for dockerd" in out

@@ -1,4 +1,4 @@
-"""/status: each container's lag."""
+"""/healthz and /status: what they say while the shipper cannot do its work, and lag."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
 from shipper.batch import encode
 from shipper.cursor import CursorStore, Position
 from shipper.record import LogRecord, Meta
 from shipper.spool import Spool
-from shipper.status import _container, _oldest_pending
+from shipper.status import HEALTH, SUPERVISOR, Health, _container, _oldest_pending, healthz
 
 
 def _follower(name: str) -> SimpleNamespace:
@@ -39,3 +42,35 @@ async def test_lag_is_the_age_of_the_oldest_line_not_yet_acknowledged(tmp_path: 
     assert done["lag_seconds"] == 0.0
     assert done["cursor"]["stdout"]["ts"] == old
     assert late["lag_seconds"] == 5.0
+
+
+def test_health_says_what_stops_the_shipper() -> None:
+    """Waiting for dockerd at start, then ok, then a disk buffer it cannot write."""
+    batcher = SimpleNamespace(write_error=None)
+    health = Health(batcher)  # type: ignore[arg-type]
+    assert health.state() == ("waiting for dockerd", None)
+    health.waiting_for_dockerd = False
+    assert health.state() == ("ok", None)
+    batcher.write_error = "/s/spool: ENOSPC: No space left on device"
+    assert health.state() == ("disk buffer not writable", batcher.write_error)
+
+
+async def test_healthz_answers_503_while_the_disk_buffer_cannot_be_written() -> None:
+    """Waiting for dockerd is up (200, saying so); a disk buffer it cannot write is not."""
+    batcher = SimpleNamespace(write_error=None)
+    health = Health(batcher)  # type: ignore[arg-type]
+    app = web.Application()
+    app[SUPERVISOR] = SimpleNamespace(connected=False)  # type: ignore[assignment]
+    app[HEALTH] = health
+    app.router.add_get("/healthz", healthz)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/healthz")
+        assert (resp.status, await resp.json()) == (
+            200,
+            {"status": "waiting for dockerd", "docker_connected": False},
+        )
+        health.waiting_for_dockerd = False
+        batcher.write_error = "/s/spool: ENOSPC: No space left on device"
+        resp = await client.get("/healthz")
+        assert resp.status == 503
+        assert (await resp.json())["error"] == batcher.write_error
