@@ -352,17 +352,7 @@ def print_config(args: argparse.Namespace) -> int:
     """`config`: the effective settings, each with its source and meaning."""
     path = config_path(args.config)
     table = settings_table.rows(load_config(args.config), file_settings(path), path)
-    # Read by native.py at import, not a field of the model.
-    set_native = os.environ.get(native.ENV)
-    table.append(
-        settings_table.Row(
-            native.ENV,
-            "native",
-            set_native or "",
-            "environment" if set_native is not None else "default",
-            f"{native.DESCRIPTION}. In effect: {native.describe()}.",
-        )
-    )
+    table.append(settings_table.native_row(native.MODULE_NAME, native.describe()))
     out = settings_table.render_json(table) if args.json else settings_table.render(table)
     sys.stdout.write(out)
     return 0

@@ -23,6 +23,23 @@ from pydantic_settings import BaseSettings
 PREFIX = "LOGPIPE_"
 NESTED = "__"
 
+# LOGPIPE_NATIVE, read by both programs' native.py at import: these spellings turn the
+# compiled hot paths off, these leave them on (unset or empty too); others are refused.
+NATIVE = "LOGPIPE_NATIVE"
+NATIVE_OFF = frozenset({"0", "false", "no", "off"})
+NATIVE_ON = frozenset({"", "1", "true", "yes", "on"})
+
+
+def native_problem(value: str) -> str | None:
+    """What is wrong with a LOGPIPE_NATIVE value (no boolean), or None."""
+    if value.strip().lower() in NATIVE_ON | NATIVE_OFF:
+        return None
+    return (
+        f"{NATIVE}: {value!r} is not a boolean: 0/false/no/off keeps the Python path, "
+        "1/true/yes/on (or unset) uses the compiled one when installed"
+    )
+
+
 # Read by docker-compose.yml / .env.example, never by the programs themselves.
 COMPOSE_NAMES = frozenset(
     {

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from collector import envnames
 from collector.bulk import action_prefix
 from collector.enrich import Context, _source_fields
 from collector.errors import ConfigError
@@ -38,34 +39,22 @@ from collector.wire import MAX_NS, Source
 
 _T = TypeVar("_T")
 
-ENV = "LOGPIPE_NATIVE"
+ENV = envnames.NATIVE
 MODULE_NAME = "logpipe_collector_native"
 # The native path's level order for a source's places: no level first.
 LEVELS = (None, "trace", "debug", "info", "warn", "error", "fatal")
 
 
-# LOGPIPE_NATIVE's spellings; unset or empty is on (the module is used when installed).
-OFF = frozenset({"0", "false", "no", "off"})
-ON = frozenset({"", "1", "true", "yes", "on"})
-DESCRIPTION = (
-    "0 (or false, no, off) keeps the Python path even when the compiled hot path "
-    "(logpipe_collector_native) is installed; the documents are the same either way"
-)
-
-
 def switched_off() -> bool:
     """Whether ``LOGPIPE_NATIVE`` asks for the Python path."""
-    return os.environ.get(ENV, "").strip().lower() in OFF
+    return os.environ.get(ENV, "").strip().lower() in envnames.NATIVE_OFF
 
 
 def check_setting() -> None:
     """Refuse a ``LOGPIPE_NATIVE`` that is no boolean (`false` read as on would mislead)."""
-    value = os.environ.get(ENV, "")
-    if value.strip().lower() not in ON | OFF:
-        raise ConfigError(
-            f"{ENV}: {value!r} is not a boolean: 0/false/no/off keeps the Python path, "
-            "1/true/yes/on (or unset) uses the compiled one when installed"
-        )
+    problem = envnames.native_problem(os.environ.get(ENV, ""))
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def load() -> ModuleType | None:

@@ -345,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config()
         if args.command == "config":
             table = settings_table.rows(config)
+            table.append(settings_table.native_row("logpipe_shipper_native", native.describe()))
             json_out = args.json
             sys.stdout.write(
                 settings_table.render_json(table) if json_out else settings_table.render(table)

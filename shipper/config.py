@@ -210,7 +210,7 @@ def _url_problem(url: str) -> str | None:
 
 def names() -> envnames.Names:
     """The environment names of the shipper's settings."""
-    # LOGPIPE_NATIVE=0: the Python reading path even with the compiled one installed,
+    # LOGPIPE_NATIVE=0 (false, no, off): the Python reading path even with the compiled one,
     # read by shipper/native.py at import, before any configuration.
     return envnames.settings_names("logpipe-shipper", ShipperConfig, extra=["LOGPIPE_NATIVE"])
 
@@ -243,7 +243,15 @@ def _logpipe_docker_host() -> str | None:
 
 def load_config(**overrides: object) -> ShipperConfig:
     """Build the config from the environment; errors name the variable."""
-    problems = envnames.check_names(names(), _collector_names, dotenv=Path(".env"))
+    try:
+        problems = envnames.check_names(names(), _collector_names, dotenv=Path(".env"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f".env: not UTF-8 text (byte {exc.start}): save it as UTF-8, one NAME=value a line"
+        ) from exc
+    native = envnames.native_problem(os.environ.get(envnames.NATIVE, ""))
+    if native is not None:  # read by shipper/native.py at import
+        problems.append(native)
     if problems:
         raise ConfigError("\n".join(problems))
     own = _logpipe_docker_host()

@@ -11,7 +11,8 @@ the lines among equal timestamps, drops repeats and makes the records
 byte (tests/shipper/test_native.py runs both on the same inputs).
 
 The Python path is used when the module is not installed, or when the environment
-variable ``LOGPIPE_NATIVE=0`` asks for it.
+variable ``LOGPIPE_NATIVE`` asks for it (``0``, ``false``, ``no`` or ``off``, as for the
+collector; another value is refused at start: shipper/config.py).
 """
 
 from __future__ import annotations
@@ -21,15 +22,23 @@ import os
 from types import ModuleType
 from typing import Any, Protocol
 
+from collector import envnames
 from shipper.cursor import Position
 from shipper.demux import parse_ts
 from shipper.errors import DemuxError
 from shipper.logfiles import jsonfile
 from shipper.rejoin import Line
 
+ENV = envnames.NATIVE
+
+
+def switched_off() -> bool:
+    """Whether ``LOGPIPE_NATIVE`` asks for the Python path."""
+    return os.environ.get(ENV, "").strip().lower() in envnames.NATIVE_OFF
+
 
 def _load() -> ModuleType | None:
-    if os.environ.get("LOGPIPE_NATIVE", "1").strip() == "0":
+    if switched_off():
         return None
     try:
         return importlib.import_module("logpipe_shipper_native")
@@ -49,8 +58,8 @@ def describe() -> str:
     """The reading path, as the start-up log line names it."""
     if MODULE is not None:
         return "compiled (logpipe_shipper_native)"
-    if os.environ.get("LOGPIPE_NATIVE", "1").strip() == "0":
-        return "Python (LOGPIPE_NATIVE=0)"
+    if switched_off():
+        return f"Python ({ENV}={os.environ[ENV].strip()})"
     return "Python (logpipe_shipper_native not installed)"
 
 

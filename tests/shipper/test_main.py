@@ -228,3 +228,32 @@ def test_waiting_for_dockerd_answers_healthz_and_stops_on_sigterm(
     assert proc.returncode == 0, err
     assert "waiting for dockerd" in out
     assert "stopped while waiting for dockerd" in out
+
+
+def test_a_dotenv_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    """A .env saved in another encoding stops the start with exit 2, not a traceback."""
+    (tmp_path / ".env").write_bytes(b"\xff\xfeLOGPIPE_BATCH_MAX_LINES=10\n")
+    proc = run("shipper", "config", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert ".env: not UTF-8 text (byte 0)" in one_line_error(proc)
+
+
+@pytest.mark.parametrize(
+    ("value", "path"), [("false", "Python"), ("off", "Python"), ("", "compiled")]
+)
+def test_native_takes_the_collectors_booleans_and_config_lists_it(
+    tmp_path: Path, value: str, path: str
+) -> None:
+    """LOGPIPE_NATIVE reads 0/false/no/off as the collector does, and `config` shows it."""
+    proc = run("shipper", "config", "--json", cwd=tmp_path, LOGPIPE_NATIVE=value)
+    assert proc.returncode == 0, proc.stderr
+    row = config_rows(proc)["LOGPIPE_NATIVE"]
+    assert row["source"] == "environment"
+    assert f"In effect: {path}" in row["description"]
+
+
+def test_native_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
+    """LOGPIPE_NATIVE=foo would have kept the compiled path unnoticed: exit 2 instead."""
+    proc = run("shipper", "config", cwd=tmp_path, LOGPIPE_NATIVE="foo")
+    assert proc.returncode == 2
+    assert "LOGPIPE_NATIVE: 'foo' is not a boolean" in one_line_error(proc)
