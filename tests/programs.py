@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,10 @@ def config_rows(proc: subprocess.CompletedProcess[str]) -> dict[str, dict[str, s
 def value_and_source(rows: dict[str, dict[str, str]]) -> dict[str, tuple[str, str]]:
     """Each variable's effective value and where it came from."""
     return {name: (row["value"], row["source"]) for name, row in rows.items()}
+
+
+def default_sigint() -> None:
+    """A child's preexec_fn: SIGINT as a terminal gives it. A shell without job control
+    starts background jobs (a test run among them) with SIGINT ignored, and a program
+    keeps that, as it should; a test of Ctrl-C must not inherit it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

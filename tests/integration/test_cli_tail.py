@@ -19,7 +19,7 @@ from elasticsearch import Elasticsearch
 
 from tests.conftest import wait_until
 from tests.integration.readers import READ, Collector, Source, collectors, post
-from tests.programs import ROOT, clean_env
+from tests.programs import ROOT, clean_env, default_sigint
 
 pytestmark = pytest.mark.integration
 __all__ = ["collectors"]  # the fixture
@@ -48,6 +48,7 @@ class TailProcess:
                 cwd=ROOT,
                 stdout=out,
                 stderr=err,
+                preexec_fn=default_sigint,  # it is stopped by Ctrl-C
             )
 
     def lines(self) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.logpipe.fake_collector import Reply, doc, error, fake_collector, line_event
-from tests.programs import ROOT, clean_env, one_line_error
+from tests.programs import ROOT, clean_env, default_sigint, one_line_error
 
 
 def logpipe(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -190,6 +190,7 @@ def test_a_tail_stopped_by_a_signal_ends_with_its_status_quietly(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=default_sigint,
         )
         try:
             assert proc.stdout is not None
