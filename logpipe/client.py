@@ -98,7 +98,19 @@ def get(endpoint: Endpoint, path: str, params: list[tuple[str, str]],
     }
     try:
         conn.request("GET", target, headers=sent)
+    except NETWORK_ERRORS as exc:
+        conn.close()
+        raise Unreachable(
+            f"cannot reach the collector at {endpoint.where()}: {reason(exc)}"
+        ) from exc
+    try:
         resp = conn.getresponse()
+    except TimeoutError as exc:  # connected and sent: it is the answer that never came
+        conn.close()
+        raise Unreachable(
+            f"the collector at {endpoint.where()} took the request but did not answer "
+            f"within {endpoint.timeout:g} s"
+        ) from exc
     except NETWORK_ERRORS as exc:
         conn.close()
         raise Unreachable(

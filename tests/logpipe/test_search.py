@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
+
+import pytest
 
 from logpipe.client import Endpoint
 from logpipe.document import Document
+from logpipe.errors import Unreachable
 from logpipe.query import Filters
 from logpipe.search import SearchRequest, search
 from tests.logpipe.fake_collector import Reply, doc, fake_collector
@@ -77,3 +81,22 @@ def test_a_path_and_a_token_beyond_ascii_are_sent() -> None:
     assert sent.path == "/logs%20%C3%A9/v1/search"
     assert sent.headers["Authorization"].encode("latin-1").decode() == "Bearer tok€"
     assert printed == ["a"]
+
+
+def test_a_collector_that_never_answers_is_told_apart_from_one_not_reached() -> None:
+    """Connected and sent, but no answer within the timeout: the message says the
+    collector took the request and did not answer, not that it could not be reached."""
+    with socket.create_server(("127.0.0.1", 0)) as server:  # listens, never answers
+        port = server.getsockname()[1]
+        endpoint = Endpoint(f"http://127.0.0.1:{port}", "t", timeout=0.3)
+        with pytest.raises(Unreachable, match=r"took the request but did not answer within 0\.3 s"):
+            search(endpoint, SearchRequest(Filters()), lambda _doc: None)
+    with socket.socket() as unused:  # nothing listens there any more
+        unused.bind(("127.0.0.1", 0))
+        closed = unused.getsockname()[1]
+    with pytest.raises(Unreachable, match=r"cannot reach the collector .* connection refused"):
+        search(
+            Endpoint(f"http://127.0.0.1:{closed}", "t", timeout=0.3),
+            SearchRequest(Filters()),
+            lambda _doc: None,
+        )
