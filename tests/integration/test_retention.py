@@ -43,13 +43,13 @@ RULES: dict[str, Any] = {
 }
 
 
-def _rules(**rollover: int) -> RetentionRules:
+def _rules(**rollover: int | None) -> RetentionRules:
     return RetentionRules(RetentionConfig.model_validate({**RULES, "rollover": rollover}))
 
 
 # Rollover conditions that the few test documents meet, and ones they never meet.
 ROLL_EVERY_DOC = {"max_docs": 1}
-NEVER_ROLL = {"max_docs": 1_000_000}
+NEVER_ROLL = {"max_docs": 1_000_000, "max_age": None}  # max_age would be 1d otherwise
 
 
 @pytest.fixture
@@ -361,8 +361,9 @@ async def test_cli_plan_json_and_apply_use_the_config_file(
     streams = {s["stream"]: s for s in json.loads(out)}
     assert set(streams) == set(backing)
     doomed = {i["index"] for s in streams.values() for i in s["indices"] if i["delete"]}
-    # Streams are kept per the rule in their name (2d, 14d), not the config's new default.
-    assert doomed == {indices[0] for indices in backing.values()}
+    # Streams are kept per the rule in their name (2d, 14d), not the config's new default;
+    # twenty days ahead their write indices have rolled over too (max_age 1d, the default).
+    assert doomed == {index for indices in backing.values() for index in indices}
     table = await asyncio.to_thread(cli, "plan", "--streams", pattern)
     assert "keep (write index)" in table
     assert "apply would delete 0 backing indices" in table
