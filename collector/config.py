@@ -613,12 +613,7 @@ def check_environment(other: envnames.Names) -> None:
     `other` is the shipper's names (a host may run both programs from one environment);
     the caller passes them, so this package never imports the shipper.
     """
-    try:
-        problems = envnames.check_names(names(), other, dotenv=Path(".env"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f".env: not UTF-8 text (byte {exc.start}): save it as UTF-8, one NAME=value a line"
-        ) from exc
+    problems = envnames.check_names(names(), other, dotenv=Path(".env"))
     if problems:
         raise ConfigError("\n".join(problems))
 

@@ -185,7 +185,13 @@ def check_names(
     env = os.environ if environ is None else environ
     problems = unknown_names(env, own, other, "the environment")
     if dotenv is not None:
-        problems += unknown_names(read_dotenv(dotenv), own, other, str(dotenv))
+        try:
+            problems += unknown_names(read_dotenv(dotenv), own, other, str(dotenv))
+        except UnicodeDecodeError as exc:
+            problems.append(
+                f"{dotenv}: not UTF-8 text (byte {exc.start}): save it as UTF-8, "
+                "one NAME=value a line"
+            )
     return problems
 
 

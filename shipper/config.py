@@ -243,12 +243,7 @@ def _logpipe_docker_host() -> str | None:
 
 def load_config(**overrides: object) -> ShipperConfig:
     """Build the config from the environment; errors name the variable."""
-    try:
-        problems = envnames.check_names(names(), _collector_names, dotenv=Path(".env"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f".env: not UTF-8 text (byte {exc.start}): save it as UTF-8, one NAME=value a line"
-        ) from exc
+    problems = envnames.check_names(names(), _collector_names, dotenv=Path(".env"))
     native = envnames.native_problem(os.environ.get(envnames.NATIVE, ""))
     if native is not None:  # read by shipper/native.py at import
         problems.append(native)
