@@ -151,6 +151,32 @@ def merging(pattern: str) -> int:
     return int(stats.get("_all", {}).get("total", {}).get("merges", {}).get("current", 0))
 
 
+# Where Elasticsearch's own stats count the time its threads spent on an index's shards:
+# (stats group, total time, time of it spent waiting that is not work).
+_THREAD_TIMES = {
+    "indexing": ("indexing", "index_time_in_millis", None),
+    "merges": ("merges", "total_time_in_millis", "total_throttled_time_in_millis"),
+    "refreshes": ("refresh", "total_time_in_millis", None),
+}
+
+
+def thread_times(pattern: str) -> dict[str, float]:
+    """Seconds Elasticsearch's threads have spent on the shards of `pattern` so far, by
+    kind (indexing, merges less their throttled waits, refreshes), as its index stats
+    count them: wall time of those threads, and requests to other indices do not count
+    (unlike the process's CPU). Zeros while `pattern` matches nothing."""
+    stats = es(
+        "GET",
+        f"/{pattern}/_stats/indexing,merge,refresh?ignore_unavailable=true&allow_no_indices=true",
+    )
+    total = stats.get("_all", {}).get("total", {})
+    out = {}
+    for kind, (group, spent, waited) in _THREAD_TIMES.items():
+        got = total.get(group, {})
+        out[kind] = (got.get(spent, 0) - (got.get(waited, 0) if waited else 0)) / 1000
+    return out
+
+
 def es_pids() -> list[int]:
     """The pid of the Elasticsearch node at ES_URL (not of any other node on the machine)."""
     nodes = es("GET", "/_nodes/_local/process?filter_path=nodes.*.process.id")["nodes"]

@@ -79,6 +79,14 @@ class Result:
     caught_up: float | None = None  # live: seconds from the printing's end to the last line
     quiet: float | None = None  # drain: seconds waited for a quiet machine (None: not quiet)
     stolen: float | None = None  # share of the machine's CPU time the hypervisor took
+    # seconds the node's threads spent on its index by kind (services.thread_times)
+    threads: dict[str, float] | None = None
+
+    def per_doc(self, kind: str) -> float | None:
+        """µs per document the node's threads spent on `kind` for the run's index."""
+        if self.threads is None or not self.docs:
+            return None
+        return self.threads[kind] / self.docs * 1e6
 
     def per_line(self, *roles: str) -> float:
         """CPU-µs per line arrived of the given roles together."""
@@ -121,6 +129,7 @@ def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) ->
     for w in windows.values():
         w.start()
     steal = procstat.machine_steal()
+    threads = services.thread_times(ship.index) if ship.index else None
     began = time.monotonic()
     own = ship.launch()
     peaks = procstat.Peaks({**running, **own, **shared})
@@ -136,9 +145,18 @@ def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) ->
         ship.stop()
     out = settled(ship, out, windows["elasticsearch"], threshold, began, peaks, existing)
     out.stolen = stolen_since(steal)
+    out.threads = threads_since(ship, threads)
     if made is not None and out.docs is not None and services.count(made) != out.docs:
         raise RuntimeError(f"{ship.name}'s lines did not all go into {made}, the index made idle")
     return out
+
+
+def threads_since(ship: Shipper, before: dict[str, float] | None) -> dict[str, float] | None:
+    """What the node's threads spent on the shipper's index since `before`, by kind."""
+    if before is None or not ship.index:
+        return None
+    after = services.thread_times(ship.index)
+    return {kind: after[kind] - before.get(kind, 0.0) for kind in after}
 
 
 def stolen_since(before: tuple[int, int], now: tuple[int, int] | None = None) -> float:
@@ -232,6 +250,7 @@ def measure_live(
     for w in windows.values():
         w.start()
     steal = procstat.machine_steal()
+    threads = services.thread_times(ship.index) if ship.index else None
     began = time.monotonic()
     try:
         with Searches(ship.index, args.search_every):
@@ -251,6 +270,7 @@ def measure_live(
         ship.stop()
     out = settled(ship, out, windows["elasticsearch"], threshold, began, peaks)
     out.stolen = stolen_since(steal)
+    out.threads = threads_since(ship, threads)
     return out
 
 
@@ -330,6 +350,7 @@ def row(r: Result, live: bool = False) -> list[str]:
         f"{r.per_line('collector'):.1f}" if logpipe else "-",
         f"{r.per_line('dockerd'):.1f}",
         f"{r.per_line('elasticsearch'):.1f}" if es else "- (no ES output)",
+        _threads(r),
         _idle(r) if es else "-",
         f"{r.per_line('shipper', 'collector', 'dockerd', 'elasticsearch'):.1f}",
         f"{r.rss['shipper']:.0f}" + (f" / {r.rss['collector']:.0f}" if logpipe else ""),
@@ -347,6 +368,11 @@ def _docs(r: Result) -> str:
     return report.fmt(r.docs) + (f" ({extra:,} duplicates)" if extra > 0 else "")
 
 
+def _threads(r: Result) -> str:
+    spent = [r.per_doc(kind) for kind in ("indexing", "merges", "refreshes")]
+    return " / ".join(f"{v:.1f}" for v in spent if v is not None) or "-"
+
+
 def _idle(r: Result) -> str:
     return f"{r.idle_after:.1f}" if r.idle_after is not None else f"not in {IDLE_CAP:.0f}"
 
@@ -354,16 +380,21 @@ def _idle(r: Result) -> str:
 HEADER = [
     "shipper", "round", "load avg at start", "lines arrived", "seconds", "lines/s",
     "own CPU-µs/line", "shipper CPU-µs/line", "collector CPU-µs/line", "dockerd CPU-µs/line",
-    "ES CPU-µs/doc", "ES idle after last line, s", "all processes CPU-µs/line",
+    "ES CPU-µs/doc", "ES thread-µs/doc: indexing / merges / refreshes",
+    "ES idle after last line, s", "all processes CPU-µs/line",
     "peak RSS MB shipper (/ collector)", "peak RSS MB dockerd / ES", "docs searchable after",
     "CPU stolen, %",
 ]  # fmt: skip
 LIVE_HEADER = [*HEADER, "last line arrived, s after the printing ended"]
 
 
-def median(results: list[Result], shipper: str, value: Callable[[Result], float]) -> float | None:
-    """The median of `value` over the complete runs of `shipper` (None: none)."""
-    values = [value(r) for r in results if r.shipper == shipper and r.arrived >= r.total]
+def median(
+    results: list[Result], shipper: str, value: Callable[[Result], float | None]
+) -> float | None:
+    """The median of `value` over the complete runs of `shipper` that have it (None:
+    none)."""
+    got = (value(r) for r in results if r.shipper == shipper and r.arrived >= r.total)
+    values = [v for v in got if v is not None]
     return statistics.median(values) if values else None
 
 
@@ -372,7 +403,7 @@ def ratios(results: list[Result], live: bool = False) -> list[str]:
     live, without lines/s (the containers set the pace)."""
     notes = []
 
-    def ratio(a: str, b: str, value: Callable[[Result], float]) -> str:
+    def ratio(a: str, b: str, value: Callable[[Result], float | None]) -> str:
         x, y = median(results, a, value), median(results, b, value)
         return f"**{x / y:.2f}**" if x is not None and y else "n/a"
 
@@ -392,6 +423,8 @@ def ratios(results: list[Result], live: bool = False) -> list[str]:
             + pace
             + "ES CPU per doc "
             + ratio(LOGPIPE, FLUENT_BIT, es)
+            + ", ES indexing thread time per doc "
+            + ratio(LOGPIPE, FLUENT_BIT, lambda r: r.per_doc("indexing"))
             + ", own CPU per line (shipper + collector / fluent-bit) "
             + ratio(LOGPIPE, FLUENT_BIT, own)
             + ", own + dockerd CPU per line "
@@ -628,6 +661,10 @@ def publish(
         f"{1000 / tick:.0f} ms, {1e6 / tick / max(lines, 1):.2f} µs per line here",
         "peak RSS: VmHWM of the processes the run started (and the collector); dockerd and "
         "Elasticsearch: highest VmRSS sampled every 0.25 s during the run",
+        "ES thread-µs/doc = the time the node's own index stats count for the run's index "
+        "alone (indexing, merges less their throttled waits, refreshes), per document: wall "
+        "time of its threads, so a thread waiting inside indexing counts, and requests to "
+        "other indices do not",
         "CPU stolen = the share of the machine's CPU time, from the shipper's start until "
         "Elasticsearch was idle, that the hypervisor gave to other machines while this one "
         "had work (/proc/stat's steal)",

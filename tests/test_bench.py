@@ -13,6 +13,7 @@ import time
 import types
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -276,8 +277,38 @@ def test_a_live_row_says_when_its_last_line_came_and_a_drain_row_does_not() -> N
     assert len(live) == len(sidebyside.LIVE_HEADER) == len(sidebyside.HEADER) + 1
     assert live[-1] == "0.4"
     assert live[10] == "50.0"  # ES CPU-µs per document
+    assert live[11] == "-"  # no thread times were taken
     assert sidebyside.row(_result(sidebyside.LOGPIPE, 0.05, None), live=True)[-1] == "never"
     assert len(sidebyside.row(_result(sidebyside.LOGPIPE, 0.05))) == len(sidebyside.HEADER)
+
+
+def test_the_nodes_thread_times_are_the_runs_alone_less_merges_throttled_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def stats(indexing: int, merges: int, throttled: int, refresh: int) -> dict[str, Any]:
+        total = {
+            "indexing": {"index_time_in_millis": indexing},
+            "merges": {"total_time_in_millis": merges, "total_throttled_time_in_millis": throttled},
+            "refresh": {"total_time_in_millis": refresh},
+        }
+        return {"_all": {"total": total}}
+
+    answers = iter([stats(100, 0, 0, 20), stats(2100, 900, 400, 520)])
+    asked: list[str] = []
+    monkeypatch.setattr(services, "es", lambda method, path: asked.append(path) or next(answers))
+    ship = cast(shippers.Shipper, types.SimpleNamespace(index="logs-bench.sider1*"))
+    before = services.thread_times("logs-bench.sider1*")
+    r = _result(sidebyside.LOGPIPE, 0.05)
+    r.threads = sidebyside.threads_since(ship, before)
+    assert r.threads == {"indexing": 2.0, "merges": 0.5, "refreshes": 0.5}
+    assert asked[0].startswith("/logs-bench.sider1*/_stats/indexing,merge,refresh?")
+    row = sidebyside.row(r)
+    assert row[sidebyside.HEADER.index("ES thread-µs/doc: indexing / merges / refreshes")] == (
+        "2000.0 / 500.0 / 500.0"
+    )
+    other = _result(sidebyside.FLUENT_BIT, 0.05)
+    other.threads = {"indexing": 1.0, "merges": 0.0, "refreshes": 0.2}
+    assert "ES indexing thread time per doc **2.00**" in sidebyside.ratios([r, other])[0]
 
 
 def test_live_ratios_leave_out_lines_per_second_which_the_containers_set() -> None:
