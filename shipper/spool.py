@@ -7,7 +7,9 @@ in a durable segment** (or was acknowledged by a collector), never before. Step 
    positions the batch completes, its line count, the CRC-32 of the body) then the
    gzip body that is POSTed as it is. The file is written under a temporary name,
    fsynced, renamed, and the folder fsynced: after a crash (kill -9, power loss) a
-   segment exists whole or not at all; temporary files are deleted at start.
+   segment exists whole or not at all; temporary files are deleted at start. A write
+   that failed is retried under the same name, so a failure after the rename (the
+   folder's fsync) leaves one copy of the batch on disk, not two.
 2. Only after that write does the batcher move the cursors (in memory) past the batch.
 3. At start, each cursor is the saved one moved forward by the positions of every
    segment on disk. So a line in a segment is never read from Docker again (a ``--rm``
@@ -77,6 +79,7 @@ class Spool:
         self._acked: list[Segment] = []
         self._unsent: asyncio.Queue[Segment] = asyncio.Queue()
         self._room = asyncio.Event()
+        self._failed: tuple[Batch, int] | None = None  # a batch whose write raised, its number
         self.on_change: Callable[[int, int], None] = lambda used, limit: None
 
     def open(self) -> list[StreamPosition]:
@@ -143,13 +146,27 @@ class Spool:
         # of a small buffer, and pausing only after it is written may be too late.
         self.on_change(self.used + len(data), self.max_bytes)
         await self._wait_for_room(len(data))
-        number, self._next = self._next, self._next + 1
+        number = self._number(batch)
         path = self.folder / f"{number:016d}{SUFFIX}"
-        await asyncio.to_thread(write_durably, path, data)
+        try:
+            await asyncio.to_thread(write_durably, path, data)
+        except BaseException:
+            # The write may have failed after the rename (the folder's fsync): the file
+            # can be there whole. The retry of this batch writes over it, not beside it.
+            self._failed = (batch, number)
+            raise
+        self._failed = None
         positions = [(c, s, p) for (c, s), p in batch.positions.items()]
         segment = Segment(number, path, len(data), batch.lines, batch.first_ts, positions)
         self._add(segment)
         return segment
+
+    def _number(self, batch: Batch) -> int:
+        """The segment number for `batch`: the one its failed write took, else the next."""
+        if self._failed is not None and self._failed[0] is batch:
+            return self._failed[1]
+        number, self._next = self._next, self._next + 1
+        return number
 
     async def _wait_for_room(self, size: int) -> None:
         logged = False

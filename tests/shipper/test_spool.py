@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gzip
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -266,3 +268,40 @@ async def test_the_delivery_loop_saves_cursors_before_it_deletes_segments(tmp_pa
     existed, saved = seen[0]
     assert existed
     assert orjson.loads(saved)["containers"]["c1"]["streams"]["stdout"] == [102, 1]
+
+
+async def test_a_write_that_fails_after_the_rename_is_retried_over_the_same_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder fsync that fails once the segment is renamed in place leaves, after the
+    retry, one segment on disk: a restart sends the batch once, and loses none of it."""
+    spool = Spool(tmp_path, 10**6)
+    spool.open()
+    fsync = os.fsync
+    failures = [OSError(errno.EIO, "Input/output error")]
+
+    def folder_fsync_fails_once(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode) and failures:
+            raise failures.pop()
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", folder_fsync_fails_once)
+    batch = _batch(100)
+    with pytest.raises(OSError, match="Input/output error"):
+        await spool.write(batch)
+    assert os.listdir(tmp_path) == ["0000000000000001.seg"]  # the rename had happened
+    await spool.write(batch)
+    await spool.write(_batch(200))
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == [
+        "0000000000000001.seg",
+        "0000000000000002.seg",
+    ]
+    again = Spool(tmp_path, 10**6)
+    assert again.open() == [
+        ("c1", "stdout", Position(102, 1)),
+        ("c1", "stdout", Position(202, 1)),
+    ]
+    taken = [await again.take(), await again.take()]
+    assert [s.lines for s in taken] == [3, 3]
+    assert again.used == spool.used
