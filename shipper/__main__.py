@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import re
 import signal
@@ -30,7 +31,13 @@ from shipper.config import ShipperConfig, load_config
 from shipper.cursor import CursorStore
 from shipper.deliver import Sender
 from shipper.docker_api import DockerClient
-from shipper.errors import ConfigError, DockerUnavailable, ShipperError, TaskFailed
+from shipper.errors import (
+    ConfigError,
+    CursorsNotSaved,
+    DockerUnavailable,
+    ShipperError,
+    TaskFailed,
+)
 from shipper.inbox import Inbox
 from shipper.sink import CollectorClient
 from shipper.source import Supervisor
@@ -76,7 +83,8 @@ format: plain (name | line, the default) or ndjson."""
 EPILOG = """\
 `logpipe-shipper config` prints every setting: variable, value in effect, source, meaning.
 exit status: 0 stopped (SIGTERM/SIGINT); 1 a runtime failure (an unexpected error, logged
-with its traceback: restart it, nothing is lost); 2 bad configuration or
+with its traceback, or the last save of the cursors at exit refused by the disk, logged
+as one line: restart it, nothing is lost); 2 bad configuration or
 command line (the message names the setting to change: an unknown LOGPIPE_* variable, a
 bad value, an unreadable token file or certificate, a state directory it cannot write or
 that another shipper uses, no Docker socket or no permission to use it, the HTTP port
@@ -167,6 +175,7 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
             shutdown_timeout=LISTENER_CLOSE,
         )
         await runner.setup()
+        saved = True
         try:
             await web.TCPSite(runner, *address).start()
         except OSError as exc:
@@ -196,11 +205,43 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
             )
             await ship_until_stopped(config, stop, tap, supervisor, inbox, batcher, sender)
             # Nothing reads or sends any more: one save covers every acknowledged segment.
-            store.save()
+            saved = save_at_exit(store)
         finally:
-            spool.release()
+            if saved:
+                spool.release()
             await runner.cleanup()
+    if not saved:
+        raise CursorsNotSaved("the cursors could not be saved at exit")
     log.info("cursors saved, exiting")
+
+
+def save_at_exit(store: CursorStore) -> bool:
+    """Save the cursors one last time; False, and one error line, when the disk refuses.
+
+    The acknowledged segments are kept then (they are deleted only once a save covers
+    them), so everything past the cursors saved last is in the disk buffer or was never
+    written to it: the next start sends the one again and reads the other from Docker
+    again, and the deterministic ``_id`` of each line keeps Elasticsearch from storing it
+    twice.
+    """
+    try:
+        store.save()
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+        log.error(
+            "cannot save the cursors at exit: the next start resumes from the cursors saved "
+            "last and the disk buffer, which is kept; nothing is lost, as what lies past "
+            "those cursors is sent again or read again from Docker, and Elasticsearch keeps "
+            "one copy of each line by its _id",
+            extra={
+                "path": str(store.path),
+                "errno": code,
+                "reason": exc.strerror or str(exc),
+                "exit_status": EXIT_RUNTIME,
+            },
+        )
+        return False
+    return True
 
 
 async def ship_until_stopped(
@@ -356,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         config_error(exc)
         return EXIT_CONFIG
+    except CursorsNotSaved:
+        return EXIT_RUNTIME  # said in the log, as one line
     except ShipperError as exc:
         print(f"logpipe-shipper: {exc}", file=sys.stderr)
         return EXIT_RUNTIME

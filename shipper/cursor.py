@@ -204,6 +204,11 @@ class CursorStore:
         """Ids of containers with a cursor."""
         return list(self._cursors)
 
+    @property
+    def path(self) -> Path:
+        """The cursor file."""
+        return self._path
+
     def save(self) -> None:
         """Write all cursors atomically."""
         write_durably(self._path, self._snapshot())

@@ -142,7 +142,10 @@ class Sender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while not self.spool.empty:
-            await self.release()
+            try:
+                await self.release()
+            except OSError:
+                return False  # the cursors cannot be saved: the last save at exit says why
             if self.spool.empty:
                 break
             if loop.time() >= deadline:

@@ -8,6 +8,7 @@
     ├── DemuxError           the log stream broke the frame protocol
     ├── TailRequestError     a GET /logs request asked for something it cannot have: 400
     ├── TaskFailed           a task of the shipper ended by an unexpected error: exit 1
+    ├── CursorsNotSaved      the last save of the cursors at exit failed: exit 1
     └── DeliveryError        the collector did not take a batch
         ├── RetryableDelivery  down, overloaded, 5xx/429, timeouts: keep the batch, retry
         └── RejectedDelivery   401/403 and other answers a retry cannot fix by itself
@@ -59,6 +60,10 @@ class TailRequestError(ShipperError):
 
 class TaskFailed(ShipperError):
     """A long-running task ended by an error nothing handles: the shipper exits (1)."""
+
+
+class CursorsNotSaved(ShipperError):
+    """The cursors could not be saved at exit (logged as one line): the shipper exits (1)."""
 
 
 class DeliveryError(ShipperError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -116,3 +118,25 @@ async def test_a_delivery_worker_that_fails_ends_the_sender(tmp_path: Path) -> N
     )  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="disk went away"):
         await asyncio.wait_for(sender.run(), 5)
+
+
+async def test_drain_at_exit_keeps_the_segments_when_the_cursors_cannot_be_saved(
+    tmp_path: Path,
+) -> None:
+    """A cursor save refused by the disk during the drain at exit ends the drain (False)
+    instead of raising, and the acknowledged segment stays on disk for the next start."""
+    config = load_config(state_dir=tmp_path, collector_url="http://x")
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    segment = await spool.write(encode([LogRecord(META, "stdout", 5, 0, b"hello")], "h"))
+    spool.acked(await spool.take())
+    store = CursorStore(tmp_path)
+
+    async def full_disk() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    store.save_in_thread = full_disk  # type: ignore[method-assign]
+    sender = Sender(config, Inbox(100, metrics.PerContainer(False, 1)), spool, None, store)  # type: ignore[arg-type]
+    assert await asyncio.wait_for(sender.drain(5), 5) is False
+    assert spool.has_acked
+    assert os.listdir(segment.path.parent) == [segment.path.name]

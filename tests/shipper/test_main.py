@@ -257,3 +257,78 @@ def test_native_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
     proc = run("shipper", "config", cwd=tmp_path, LOGPIPE_NATIVE="foo")
     assert proc.returncode == 2
     assert "LOGPIPE_NATIVE: 'foo' is not a boolean" in one_line_error(proc)
+
+
+# Fills the disk (or makes it read-only) once SIGTERM's shutdown has begun.
+_FAILING_AT_EXIT = """
+import errno, sys
+import shipper.__main__ as main, shipper.cursor as cursor
+shut_down = main.shut_down
+
+def refused(path, data):
+    raise OSError(errno.{code}, "{reason}", str(path) + ".1.2.tmp")
+
+async def failing_shut_down(*args):
+    cursor.write_durably = refused
+    await shut_down(*args)
+
+main.shut_down = failing_shut_down
+sys.exit(main.main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [("ENOSPC", "No space left on device"), ("EROFS", "Read-only file system")],
+)
+def test_cursors_that_cannot_be_saved_at_exit_are_one_line_and_exit_1(
+    tmp_path: Path, code: str, reason: str
+) -> None:
+    """A last cursor save refused by the disk is one error line naming the file, the errno
+    and what the next start does, then exit 1: no traceback."""
+    with socket.socket(socket.AF_UNIX) as s:  # a dockerd that never answers
+        s.bind(str(tmp_path / "docker.sock"))
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FAILING_AT_EXIT.format(code=code, reason=reason)],
+        env=clean_env(
+            DOCKER_HOST=f"unix://{tmp_path / 'docker.sock'}",
+            LOGPIPE_STATE_DIR=str(tmp_path / "state"),
+            LOGPIPE_TOKEN="t",
+            LOGPIPE_HOST_NAME="h",
+            LOGPIPE_HTTP_LISTEN=f"127.0.0.1:{port}",
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # past "shipper started"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in out + err
+    assert err == ""
+    entries = [json.loads(line) for line in out.splitlines()]
+    [error] = [e for e in entries if e["log.level"] == "error"]
+    assert error["message"].startswith(
+        "cannot save the cursors at exit: the next start resumes from the cursors saved last"
+    )
+    assert "Elasticsearch keeps one copy of each line by its _id" in error["message"]
+    assert error["path"] == str(tmp_path / "state" / "cursors.json")
+    assert error["errno"] == code
+    assert error["reason"] == reason
+    assert error["exit_status"] == 1
+    assert "cursors saved, exiting" not in out
