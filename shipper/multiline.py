@@ -57,11 +57,11 @@ follower (:mod:`shipper.shaping` keeps what a container holds back, and when).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-import re2
 from re2 import _re2
 
+from collector.rules.regex import NO_SPAN, OPTIONS, UNANCHORED, RegexRefused, compile_re2, raw_match
 from shipper.record import LogRecord
 
 Match = Literal["after", "before"]
@@ -80,12 +80,6 @@ LABELS = (
 )
 
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # the error is reported once, naming the label
-_UNANCHORED: Any = re2._Anchor.UNANCHORED
-_NO_SPAN = (-1, -1)
-
-
 class Pattern:
     """A regular expression searched by RE2: time linear in the line, whatever the pattern.
 
@@ -97,18 +91,11 @@ class Pattern:
     __slots__ = ("_literal", "_match", "_search", "source")
 
     def __init__(self, source: str) -> None:
-        """Compile `source`; ValueError (RE2's reason) when RE2 refuses it."""
-        try:
-            compiled = re2.compile(source, options=_OPTIONS)
-        except re2.error as exc:
-            reason = exc.args[0] if exc.args else exc
-            if isinstance(reason, bytes):
-                reason = reason.decode("utf-8", "replace")
-            raise ValueError(str(reason)) from None
+        """Compile `source`; RegexRefused (a ValueError, with RE2's reason) when RE2 refuses it."""
+        compiled = compile_re2(source)
         self.source = source
         self._search = compiled.search
-        raw: Any = getattr(compiled, "_regexp", None)
-        self._match = raw.Match if callable(getattr(raw, "Match", None)) else None
+        self._match = raw_match(compiled)
         self._literal = _literal(source)
 
     def search(self, text: str) -> bool:
@@ -123,7 +110,7 @@ class Pattern:
         if self._match is None:
             return self._search(text) is not None
         data = _utf8(text)
-        return bool(self._match(_UNANCHORED, data, 0, len(data))[0] != _NO_SPAN)
+        return bool(self._match(UNANCHORED, data, 0, len(data))[0] != NO_SPAN)
 
     def __repr__(self) -> str:
         return f"Pattern({self.source!r})"
@@ -139,7 +126,7 @@ class _Traits:
     __slots__ = ("_bits", "_match")
 
     def __init__(self, patterns: list[tuple[int, Pattern]]) -> None:
-        found = _re2.Set(_re2.RE2.Anchor.UNANCHORED, _OPTIONS)
+        found = _re2.Set(_re2.RE2.Anchor.UNANCHORED, OPTIONS)
         for _, pattern in patterns:
             found.Add(pattern.source.encode())
         found.Compile()
@@ -354,10 +341,10 @@ def _regex(labels: dict[str, str], key: str, warnings: list[str]) -> Pattern | N
         return None
     try:
         return Pattern(value)
-    except ValueError as exc:
+    except RegexRefused as exc:
         warnings.append(
             f"label {key}={value!r} is not a regular expression RE2 accepts (no look-around, "
-            f"no back-references): {exc}"
+            f"no back-references): {exc.reason}"
         )
         return None
 

@@ -3,7 +3,9 @@
 Python's own ``re`` backtracks, so one hostile line can hold a pattern like ``(a+)+$``
 for minutes; RE2 (the ``google-re2`` package) never backtracks and refuses what only a
 backtracking engine can do (look-around, back-references). This module is the one
-place that converts re2's errors into ours.
+place that converts re2's errors into ours, for the collector's rules and the shipper's
+multiline and filter labels alike (:func:`compile_re2`); it imports nothing but ``re2``
+and :mod:`collector.errors`, so the shipper stays light.
 
 RE2 reads UTF-8: the line is encoded once, and shared by every pattern tried on it (the
 rules of a container are tried in turn on the same message). The match is RE2's own
@@ -22,11 +24,37 @@ import re2
 
 from collector.errors import RulesError
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # the error is ours to report, once, naming the rule
-_UNANCHORED: Any = re2._Anchor.UNANCHORED
-_NO_SPAN = (-1, -1)
-_Match = Callable[[Any, bytes, int, int], Sequence[tuple[int, int]]]
+OPTIONS = re2.Options()
+OPTIONS.log_errors = False  # the error is ours to report, once, naming the rule or label
+UNANCHORED: Any = re2._Anchor.UNANCHORED
+NO_SPAN = (-1, -1)
+RawMatch = Callable[[Any, bytes, int, int], Sequence[tuple[int, int]]]
+
+
+class RegexRefused(RulesError):
+    """RE2 refused a pattern; `reason` is RE2's own words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the regular expression does not compile (RE2): {reason}")
+        self.reason = reason
+
+
+def compile_re2(pattern: str) -> Any:
+    """`pattern` compiled by RE2 (which logs nothing); RegexRefused when RE2 refuses it."""
+    try:
+        return re2.compile(pattern, options=OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise RegexRefused(str(reason)) from None
+
+
+def raw_match(compiled: Any) -> RawMatch | None:
+    """RE2's own ``Match`` of a compiled pattern, where the ``re2`` wrapper keeps it."""
+    raw: Any = getattr(compiled, "_regexp", None)
+    match = getattr(raw, "Match", None)
+    return match if callable(match) else None
 
 
 class _LastLine:
@@ -50,19 +78,11 @@ class Regex:
     __slots__ = ("_groups", "_match", "_search", "names")
 
     def __init__(self, pattern: str) -> None:
-        try:
-            compiled = re2.compile(pattern, options=_OPTIONS)
-        except re2.error as exc:
-            reason = exc.args[0] if exc.args else exc
-            if isinstance(reason, bytes):
-                reason = reason.decode("utf-8", "replace")
-            raise RulesError(f"the regular expression does not compile (RE2): {reason}") from None
+        compiled = compile_re2(pattern)
         self._search = compiled.search
         self.names = tuple(compiled.groupindex)
         self._groups = tuple((name, int(index)) for name, index in compiled.groupindex.items())
-        raw: Any = getattr(compiled, "_regexp", None)
-        fast = callable(getattr(raw, "Match", None)) and "\\C" not in pattern
-        self._match: _Match | None = raw.Match if fast else None
+        self._match = raw_match(compiled) if "\\C" not in pattern else None
 
     def __call__(self, text: str) -> dict[str, str] | None:
         """The named groups that took part in the first match, or None without a match."""
@@ -72,13 +92,13 @@ class Regex:
             data = _utf8(text)
         except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so RE2) cannot carry
             return self._wrapped(text)
-        spans = self._match(_UNANCHORED, data, 0, len(data))
-        if spans[0] == _NO_SPAN:
+        spans = self._match(UNANCHORED, data, 0, len(data))
+        if spans[0] == NO_SPAN:
             return None
         return {
             name: data[spans[i][0] : spans[i][1]].decode()
             for name, i in self._groups
-            if spans[i] != _NO_SPAN
+            if spans[i] != NO_SPAN
         }
 
     def _wrapped(self, text: str) -> dict[str, str] | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,9 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from collector.rules.regex import Regex, RegexRefused
 from shipper.cursor import Position
 from shipper.multiline import BUILTINS, Joiner, Pattern, Rule, Shaping, join, shaping_from
 from shipper.record import LogRecord, Meta
+from tests.programs import clean_env
 
 META = Meta("c1", "app", "busybox")
 CORPUS = Path(__file__).parent.parent / "corpus"
@@ -305,6 +309,38 @@ def test_a_pattern_only_backtracking_can_run_is_reported(pattern: str, says: str
         f"label logpipe.exclude_lines={pattern!r} is not a regular expression"
     )
     assert warning.endswith(f"RE2 accepts (no look-around, no back-references): {says}")
+
+
+def test_labels_and_collector_rules_share_one_re2_compiler() -> None:
+    """A pattern RE2 refuses is one RegexRefused, carrying RE2's reason, from the
+    shipper's labels and the collector's rules alike."""
+    with pytest.raises(RegexRefused) as label:
+        Pattern(r"(a)\1")
+    with pytest.raises(RegexRefused) as rule:
+        Regex(r"(a)\1")
+    assert label.value.reason == rule.value.reason == "invalid escape sequence: \\1"
+    assert str(rule.value) == (
+        "the regular expression does not compile (RE2): invalid escape sequence: \\1"
+    )
+
+
+def test_the_shared_re2_compiler_keeps_the_shipper_light() -> None:
+    """Importing the multiline rules pulls in no collector module but the compiler and
+    its errors, and none of pydantic, aiohttp or elasticsearch."""
+    code = (
+        "import sys; import shipper.multiline; "
+        "print(sorted(m for m in sys.modules if m.startswith('collector') or "
+        "m.split('.')[0] in ('pydantic', 'aiohttp', 'elasticsearch', 'yaml')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out.replace("'", '"')) == [
+        "collector",
+        "collector.errors",
+        "collector.rules",
+        "collector.rules.regex",
+    ]
 
 
 def test_a_pattern_that_backtracks_takes_linear_time() -> None:
