@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import ssl
 import sys
 from pathlib import Path
@@ -32,7 +31,15 @@ from collector.retention.cli import add_commands as add_retention_commands
 from collector.retention.lifecycle import RetentionState, lifecycle_loop
 from collector.rules.cli import add_commands as add_rules_commands
 from collector.rules.engine import ParsingRules, engine_of
-from collector.runtime import EXIT_CONFIG, EXIT_RUNTIME, installed_version, tune_gc, tune_malloc
+from collector.runtime import (
+    EXIT_CONFIG,
+    EXIT_RUNTIME,
+    command_line,
+    installed_version,
+    os_reason,
+    tune_gc,
+    tune_malloc,
+)
 from collector.sink import Sink
 from collector.templates import INDEX_PATTERNS, UNINDEXED_MAPPING, index_template
 from shipper.config import names as shipper_names
@@ -95,13 +102,6 @@ def server_ssl(config: CollectorConfig) -> ssl.SSLContext | None:
             ) from exc
         ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
-
-
-def os_reason(exc: OSError) -> str:
-    """What went wrong, in the C library's words (no Python exception text)."""
-    if isinstance(exc, ssl.SSLError):
-        return f"not a PEM certificate and key that belong together ({exc.reason or exc})"
-    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
 def _listen(config: CollectorConfig) -> tuple[str, int]:
@@ -279,13 +279,7 @@ def check_setup_args(config: CollectorConfig, args: argparse.Namespace) -> str |
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    p = argparse.ArgumentParser(
-        prog="logpipe-collector",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+    p = command_line("logpipe-collector", DESCRIPTION, EPILOG)
     p.add_argument("--config", type=Path, help="YAML config file (default: $LOGPIPE_CONFIG)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
@@ -311,14 +305,7 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="folder of *.ndjson saved objects (default: the shipped ones)",
     )
-    c = sub.add_parser(
-        "config",
-        help="print every setting: variable, value in effect, where it came from, meaning",
-        description="Print every setting of the collector as it would run now: its environment "
-        "variable, the value in effect (secrets hidden), where that value came from (default, "
-        "the YAML file, .env or the environment) and what it means.",
-    )
-    c.add_argument("--json", action="store_true", help="print JSON instead of text")
+    settings_table.add_command(sub, "collector", "default, the YAML file, .env or the environment")
     add_retention_commands(sub)
     add_rules_commands(sub)
     _add_common(p, sub)
@@ -353,8 +340,7 @@ def print_config(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     table = settings_table.rows(load_config(args.config), file_settings(path), path)
     table.append(settings_table.native_row(native.MODULE_NAME, native.describe()))
-    out = settings_table.render_json(table) if args.json else settings_table.render(table)
-    sys.stdout.write(out)
+    settings_table.write(table, args.json)
     return 0
 
 

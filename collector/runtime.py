@@ -1,13 +1,16 @@
 """Process-wide settings both logpipe processes start with: the garbage collector's
 thresholds, the C allocator's heap trimming, the event loop, and the collector's gzip;
-and what both say about themselves: their version and exit statuses."""
+and what both say about themselves: their version, command line, exit statuses and the
+words for an OS error."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import ctypes
 import gc
 import os
+import ssl
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
@@ -29,6 +32,27 @@ def installed_version() -> str:
         return version("logpipe")
     except PackageNotFoundError:
         return "unknown (not installed)"
+
+
+def os_reason(exc: OSError) -> str:
+    """What went wrong, in the C library's words (no Python exception text); for TLS
+    files, that they are no PEM certificate and key that belong together."""
+    if isinstance(exc, ssl.SSLError):
+        return f"not a PEM certificate and key that belong together ({exc.reason or exc})"
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
+
+
+def command_line(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """A program's parser: its description and epilog (the exit statuses) as written, and
+    --version."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+    return parser
 
 
 def tune_gc() -> None:

@@ -1,13 +1,16 @@
 """A program's effective settings as rows: variable, value, where it came from, meaning.
 
-Shared by `logpipe-collector config` and `logpipe-shipper config`. Secrets (tokens,
-passwords, API keys) are never shown, only whether they are set.
+Shared by `logpipe-collector config` and `logpipe-shipper config`, the command itself
+too (:func:`add_command`, :func:`write`). Secrets (tokens, passwords, API keys) are never
+shown, only whether they are set.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -110,3 +113,24 @@ def render(table: list[Row]) -> str:
 def render_json(table: list[Row]) -> str:
     """Rows as a JSON list of objects."""
     return json.dumps([asdict(row) for row in table], indent=2) + "\n"
+
+
+def add_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], program: str, sources: str
+) -> argparse.ArgumentParser:
+    """The `config` command of `program` ("collector", "shipper"), whose settings come from
+    `sources` ("default, .env or the environment")."""
+    command = sub.add_parser(
+        "config",
+        help="print every setting: variable, value in effect, where it came from, meaning",
+        description=f"Print every setting of the {program} as it would run now: its environment "
+        "variable, the value in effect (secrets hidden), where that value came from "
+        f"({sources}) and what it means.",
+    )
+    command.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return command
+
+
+def write(table: list[Row], as_json: bool) -> None:
+    """The rows on stdout, as text or (`as_json`) JSON."""
+    sys.stdout.write(render_json(table) if as_json else render(table))

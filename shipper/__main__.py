@@ -20,8 +20,10 @@ from collector import jsonlog, settings_table
 from collector.runtime import (
     EXIT_CONFIG,
     EXIT_RUNTIME,
+    command_line,
     installed_version,
     loop_factory,
+    os_reason,
     tune_gc,
     tune_malloc,
 )
@@ -183,7 +185,7 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
             spool.release()
             raise ConfigError(
                 f"LOGPIPE_HTTP_LISTEN: cannot listen on {address[0]}:{address[1]}: "
-                f"{preflight.reason(exc)}; choose a free port or stop what holds it"
+                f"{os_reason(exc)}; choose a free port or stop what holds it"
             ) from exc
         try:
             # /healthz answers meanwhile, and SIGTERM/SIGINT end the wait.
@@ -335,23 +337,10 @@ def spool_batches(sender: Sender) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command line: no command runs the shipper."""
-    p = argparse.ArgumentParser(
-        prog="logpipe-shipper",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+    p = command_line("logpipe-shipper", DESCRIPTION, EPILOG)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    c = sub.add_parser(
-        "config",
-        help="print every setting: variable, value in effect, where it came from, meaning",
-        description="Print every setting of the shipper as it would run now: its environment "
-        "variable, the value in effect (secrets hidden), where that value came from (default, "
-        ".env or the environment) and what it means.",
-        epilog=EPILOG,
-    )
-    c.add_argument("--json", action="store_true", help="print JSON instead of text")
+    c = settings_table.add_command(sub, "shipper", "default, .env or the environment")
+    c.epilog = EPILOG
     c.add_argument("--version", action="version", version=f"logpipe-shipper {installed_version()}")
     return p
 
@@ -388,10 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "config":
             table = settings_table.rows(config)
             table.append(settings_table.native_row("logpipe_shipper_native", native.describe()))
-            json_out = args.json
-            sys.stdout.write(
-                settings_table.render_json(table) if json_out else settings_table.render(table)
-            )
+            settings_table.write(table, args.json)
             return 0
         return ship(config)
     except ConfigError as exc:

@@ -14,6 +14,7 @@ import socket
 import stat
 from pathlib import Path
 
+from collector.runtime import os_reason
 from shipper.config import ShipperConfig
 from shipper.errors import ConfigError
 from shipper.sink import client_ssl
@@ -32,11 +33,6 @@ def listen_address(config: ShipperConfig) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def reason(exc: OSError) -> str:
-    """What went wrong, in the C library's words."""
-    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
-
-
 def check_state_dir(state_dir: Path) -> None:
     """The state directory exists (made if need be) and takes a file."""
     probe = state_dir / ".write-test"
@@ -46,7 +42,7 @@ def check_state_dir(state_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise ConfigError(
-            f"LOGPIPE_STATE_DIR: cannot write in {state_dir}: {reason(exc)}; choose a "
+            f"LOGPIPE_STATE_DIR: cannot write in {state_dir}: {os_reason(exc)}; choose a "
             "directory the shipper may write (cursors and the disk buffer live there)"
         ) from exc
 
@@ -65,7 +61,7 @@ def lock_state_dir(state_dir: Path) -> None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise ConfigError(f"LOGPIPE_STATE_DIR: cannot open {path}: {reason(exc)}") from exc
+        raise ConfigError(f"LOGPIPE_STATE_DIR: cannot open {path}: {os_reason(exc)}") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -76,7 +72,7 @@ def lock_state_dir(state_dir: Path) -> None:
                 f"LOGPIPE_STATE_DIR: another shipper{holder} uses {state_dir}; stop it, or "
                 "give each shipper its own state directory"
             ) from None
-        raise ConfigError(f"LOGPIPE_STATE_DIR: cannot lock {path}: {reason(exc)}") from exc
+        raise ConfigError(f"LOGPIPE_STATE_DIR: cannot lock {path}: {os_reason(exc)}") from exc
     # Who holds it, for the message of the next one (a pid in its own PID namespace).
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
@@ -105,7 +101,7 @@ def check_docker_socket(docker_host: str) -> None:
         mode = path.stat().st_mode
     except OSError as exc:
         raise ConfigError(
-            f"DOCKER_HOST: no Docker socket at {path} ({reason(exc)}): start dockerd, mount "
+            f"DOCKER_HOST: no Docker socket at {path} ({os_reason(exc)}): start dockerd, mount "
             f"its socket into this container (-v {path}:{path}:ro), or set DOCKER_HOST"
         ) from exc
     if not stat.S_ISSOCK(mode):

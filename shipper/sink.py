@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from collector.runtime import os_reason
 from collector.wire import NDJSON, PATH_LOGS
 from shipper import metrics
 from shipper.config import ShipperConfig
@@ -67,7 +68,7 @@ def client_ssl(config: ShipperConfig) -> ssl.SSLContext | None:
         ctx = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(
-            f"LOGPIPE_CA_FILE: cannot load {config.ca_file}: {_file_error(exc)}"
+            f"LOGPIPE_CA_FILE: cannot load {config.ca_file}: {os_reason(exc)}"
         ) from exc
     if config.client_cert is not None:
         try:
@@ -75,15 +76,9 @@ def client_ssl(config: ShipperConfig) -> ssl.SSLContext | None:
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
                 f"LOGPIPE_CLIENT_CERT/LOGPIPE_CLIENT_KEY: cannot load {config.client_cert}: "
-                f"{_file_error(exc)}"
+                f"{os_reason(exc)}"
             ) from exc
     return ctx
-
-
-def _file_error(exc: OSError) -> str:
-    if isinstance(exc, ssl.SSLError):
-        return f"not a PEM certificate and key that belong together ({exc.reason or exc})"
-    return exc.strerror.lower() if exc.strerror else str(exc)
 
 
 class CollectorClient:
