@@ -66,6 +66,18 @@ CATCH_UPS = Counter(
 )
 
 
+def readable(summary: ContainerSummary) -> bool:
+    """Whether the container's log reads from its files as dockerd would serve it: a
+    json-file log, not a TTY's, not a ``--rm`` container's (its file is the rescue's,
+    rescue.py), no file compressed by rotation."""
+    return (
+        summary["log_driver"] == "json-file"
+        and not summary["tty"]
+        and not summary["auto_remove"]
+        and summary["log_opts"].get("compress", "false") != "true"
+    )
+
+
 class Backlog:
     """Reads one container's json-file backlog from its files, when it may: a stopped
     one's to its end (read), a running one's as far as its files go (catch_up)."""
@@ -92,14 +104,7 @@ class Backlog:
 
     def learn(self, summary: ContainerSummary, files_visible: bool) -> None:
         """Whether its log can be read from its files (a json-file one, seen)."""
-        readable = (
-            files_visible
-            and not summary["tty"]
-            and summary["log_driver"] == "json-file"
-            and summary["log_opts"].get("compress", "false") != "true"
-            and not summary["auto_remove"]  # its file is the rescue's (rescue.py)
-        )
-        self._path = summary["log_path"] if readable else ""
+        self._path = summary["log_path"] if files_visible and readable(summary) else ""
         self._running = summary["running"]
         self._finished_ns = summary["finished_ns"]
 

@@ -51,7 +51,7 @@ from shipper import native
 from shipper.containers import ContainerSummary
 from shipper.docker_api import DockerClient
 from shipper.errors import ContainerGone, DockerError, DockerUnavailable
-from shipper.follow.backlog import CHUNK
+from shipper.follow.backlog import CHUNK, readable
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.logfiles import jsonfile
@@ -88,13 +88,7 @@ def followable(summary: ContainerSummary) -> bool:
         max_file = int(opts.get("max-file", "1"))
     except ValueError:
         return False
-    return (
-        summary["log_driver"] == "json-file"
-        and not summary["tty"]
-        and not summary["auto_remove"]
-        and opts.get("compress", "false") != "true"
-        and ("max-size" not in opts or max_file >= 2)
-    )
+    return readable(summary) and ("max-size" not in opts or max_file >= 2)
 
 
 class FileFollow:
