@@ -70,26 +70,42 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=version)
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
     common = common_options()
-    search = commands.add_parser(
-        "search", parents=[common], formatter_class=fmt,
-        help="print the lines that match, newest last",
-        description="Print indexed log lines that match QUERY and the filters.",
-        epilog=f"{SEARCH_EXAMPLES}\n\n{SETTINGS}\n\n{EXIT_STATUSES}",
+    search = add_command(
+        commands, common, "search", "print the lines that match, newest last",
+        "Print indexed log lines that match QUERY and the filters.", SEARCH_EXAMPLES,
     )  # fmt: skip
-    search.add_argument("query", nargs="?", metavar="QUERY", help="free text on the message")
     add_search_options(search)
-    tail = commands.add_parser(
-        "tail", parents=[common], formatter_class=fmt,
-        help="print the last lines, then follow new ones until Ctrl-C",
-        description="Print the last lines that match, then every new one, until Ctrl-C.",
-        epilog=f"{TAIL_EXAMPLES}\n\n{SETTINGS}\n\n{EXIT_STATUSES}",
+    tail = add_command(
+        commands, common, "tail", "print the last lines, then follow new ones until Ctrl-C",
+        "Print the last lines that match, then every new one, until Ctrl-C.", TAIL_EXAMPLES,
     )  # fmt: skip
-    tail.add_argument("query", nargs="?", metavar="QUERY", help="free text on the message")
     tail.add_argument(
         "-n", "--lines", type=count(0, 10_000), default=10, metavar="N",
         help="start with the last N lines (0-10000, default 10)",
     )  # fmt: skip
     return top
+
+
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    name: str,
+    summary: str,
+    description: str,
+    examples: str,
+) -> argparse.ArgumentParser:
+    """A command taking the common options and a QUERY, its help ending in `examples`,
+    the settings and the exit statuses."""
+    command = commands.add_parser(
+        name,
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help=summary,
+        description=description,
+        epilog=f"{examples}\n\n{SETTINGS}\n\n{EXIT_STATUSES}",
+    )
+    command.add_argument("query", nargs="?", metavar="QUERY", help="free text on the message")
+    return command
 
 
 def common_options() -> argparse.ArgumentParser:
