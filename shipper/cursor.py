@@ -13,7 +13,10 @@ shipper was alive (containers that exited after it are read at the next start).
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +27,10 @@ import orjson
 from shipper.durable import write_durably
 from shipper.errors import ConfigError
 
+log = logging.getLogger("logpipe.shipper.cursor")
+
 STREAMS = ("stdout", "stderr")
+REPEAT_LOG = 30.0  # seconds before the same save failure is logged again
 
 
 @dataclass(slots=True)
@@ -130,6 +136,8 @@ class CursorStore:
         self._cursors: dict[str, Cursor] = {}
         self.alive_ns = 0  # the last time this shipper was known to be reading
         self._writing = asyncio.Lock()
+        self.save_error: str | None = None  # why the last save failed, if it did
+        self._logged_at = 0.0
 
     def load(self) -> None:
         """Read the saved cursors (none on first start).
@@ -212,6 +220,34 @@ class CursorStore:
     def save(self) -> None:
         """Write all cursors atomically."""
         write_durably(self._path, self._snapshot())
+
+    async def save_or_log(self, quiet: bool = False) -> bool:
+        """save_in_thread(), but a disk that refuses the save (full, read-only, an I/O
+        error) is logged, once per reason and again every REPEAT_LOG seconds (never when
+        `quiet`: the caller says it), not raised: False then. Nothing is lost meanwhile:
+        segments are deleted only once a save covers them, and the next save (every
+        second) covers all."""
+        try:
+            await self.save_in_thread()
+        except OSError as exc:
+            if quiet:
+                return False
+            code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            reason = f"{code}: {exc.strerror or exc}"
+            now = time.monotonic()
+            if reason != self.save_error or now - self._logged_at >= REPEAT_LOG:
+                self._logged_at = now
+                log.error(
+                    "cannot save the cursors: retried every second; the disk buffer keeps "
+                    "the batches they would cover, so a restart meanwhile loses nothing",
+                    extra={"path": str(self._path), "errno": code, "reason": exc.strerror},
+                )
+            self.save_error = reason
+            return False
+        if self.save_error is not None:
+            log.info("cursors saved again", extra={"path": str(self._path)})
+            self.save_error = None
+        return True
 
     async def save_in_thread(self) -> None:
         """Like save(), with the fsyncs off the event loop (which must stay responsive).

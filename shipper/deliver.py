@@ -90,13 +90,17 @@ class Sender:
             _update_lag(self.spool)
             await asyncio.sleep(RELEASE_EVERY)
 
-    async def release(self) -> None:
+    async def release(self, quiet: bool = False) -> bool:
         """Save the cursors (the fsyncs off the event loop), then delete the acknowledged
-        segments they cover: those acknowledged before the save began."""
+        segments they cover: those acknowledged before the save began. False when the
+        save failed (logged by the store unless `quiet`): the segments stay for a later
+        save."""
         if self.spool.has_acked:
             covered = self.spool.acknowledged()
-            await self.store.save_in_thread()
+            if not await self.store.save_or_log(quiet):
+                return False
             self.spool.release(covered)
+        return True
 
     async def _deliver(self, segment: Segment, body: bytes) -> None:
         """Send until some collector accepts the segment."""
@@ -142,9 +146,7 @@ class Sender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while not self.spool.empty:
-            try:
-                await self.release()
-            except OSError:
+            if not await self.release(quiet=True):
                 return False  # the cursors cannot be saved: the last save at exit says why
             if self.spool.empty:
                 break

@@ -279,7 +279,7 @@ class Supervisor:
             summary = self.not_followed.summary()
             if summary:
                 log.info(summary)
-            await self.store.save_in_thread()
+            await self.store.save_or_log()
             TASKS.set(len(asyncio.all_tasks()))
 
     def _prune(self) -> None:

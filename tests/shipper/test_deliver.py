@@ -140,3 +140,40 @@ async def test_drain_at_exit_keeps_the_segments_when_the_cursors_cannot_be_saved
     assert await asyncio.wait_for(sender.drain(5), 5) is False
     assert spool.has_acked
     assert os.listdir(segment.path.parent) == [segment.path.name]
+
+
+async def test_delivery_runs_on_when_the_cursors_cannot_be_saved(tmp_path: Path) -> None:
+    """A refused cursor save while running keeps the acknowledged segment on disk and the
+    sender running; the first save the disk takes lets the segment go."""
+    config = load_config(state_dir=tmp_path, collector_url="http://x")
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    await spool.write(encode([LogRecord(META, "stdout", 5, 0, b"hello")], "h"))
+    spool.acked(await spool.take())
+    store = CursorStore(tmp_path)
+    save = store.save_in_thread
+    full = True
+
+    async def maybe_full() -> None:
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        await save()
+
+    store.save_in_thread = maybe_full  # type: ignore[method-assign]
+    sender = Sender(config, Inbox(100, metrics.PerContainer(False, 1)), spool, None, store)  # type: ignore[arg-type]
+    sender._acked.set()
+    task = asyncio.create_task(sender.run())
+    try:
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        assert spool.has_acked
+        full = False
+        for _ in range(100):
+            if spool.empty:
+                break
+            await asyncio.sleep(0.05)
+        assert spool.empty
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -191,3 +192,40 @@ async def test_stopped_containers_are_read_a_few_at_a_time_and_once(tmp_path: Pa
         await asyncio.gather(*sup.tasks.values())
     assert docker.most_open == STOPPED_READS + 1
     assert all(c is not None and c.done for c in map(store.get, ids))
+
+
+async def test_a_cursor_save_refused_by_the_disk_does_not_stop_the_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk at the every-second cursor save is one error line, not an ended
+    supervisor (which stopped the shipper with a traceback); the next save that the disk
+    takes says so."""
+    full = True
+
+    def write(path: Path, data: bytes) -> None:
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("shipper.cursor.write_durably", write)
+    config = load_config(state_dir=tmp_path)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    store = CursorStore(tmp_path)
+    sup = Supervisor(config, _GoneDocker(), store, out, None)  # type: ignore[arg-type]
+    caplog.set_level(logging.INFO, logger="logpipe")
+    task = asyncio.create_task(sup._housekeeping())
+    try:
+        await asyncio.sleep(2.3)
+        assert not task.done()
+        assert store.save_error == "ENOSPC: No space left on device"
+        full = False
+        await asyncio.sleep(1.0)
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage().split(":")[0] for r in errors] == ["cannot save the cursors"]
+    assert errors[0].errno == "ENOSPC"  # type: ignore[attr-defined]
+    assert errors[0].path == str(tmp_path / "cursors.json")  # type: ignore[attr-defined]
+    assert "cursors saved again" in caplog.messages
+    assert store.save_error is None
