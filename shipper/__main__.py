@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import logging
 import re
 import signal
@@ -33,6 +32,7 @@ from shipper.config import ShipperConfig, load_config
 from shipper.cursor import CursorStore
 from shipper.deliver import Sender
 from shipper.docker_api import DockerClient
+from shipper.durable import errno_name
 from shipper.errors import (
     ConfigError,
     CursorsNotSaved,
@@ -229,7 +229,7 @@ def save_at_exit(store: CursorStore) -> bool:
     try:
         store.save()
     except OSError as exc:
-        code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+        code = errno_name(exc)
         log.error(
             "cannot save the cursors at exit: the next start resumes from the cursors saved "
             "last and the disk buffer, which is kept; nothing is lost, as what lies past "

@@ -9,7 +9,6 @@ cursors (see :mod:`shipper.spool` for why that gives exactly-once).
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import time
 
@@ -17,6 +16,7 @@ from collector.wire import event_line, gap_line, log_line, source_line
 from shipper import metrics, native
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore
+from shipper.durable import errno_name
 from shipper.encoded import Batch
 from shipper.inbox import Inbox
 from shipper.record import (
@@ -202,7 +202,7 @@ class Batcher:
                 await self.spool.write(batch)
             except OSError as exc:
                 metrics.BUFFER_WRITE_ERRORS.inc()
-                code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+                code = errno_name(exc)
                 reason = f"{code}: {exc.strerror or exc}"
                 now = time.monotonic()
                 if reason != logged or now - logged_at >= REPEAT_LOG:

@@ -13,7 +13,6 @@ shipper was alive (containers that exited after it are read at the next start).
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import time
@@ -24,7 +23,7 @@ from typing import TypedDict
 
 import orjson
 
-from shipper.durable import write_durably
+from shipper.durable import errno_name, write_durably
 from shipper.errors import ConfigError
 
 log = logging.getLogger("logpipe.shipper.cursor")
@@ -232,7 +231,7 @@ class CursorStore:
         except OSError as exc:
             if quiet:
                 return False
-            code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            code = errno_name(exc)
             reason = f"{code}: {exc.strerror or exc}"
             now = time.monotonic()
             if reason != self.save_error or now - self._logged_at >= REPEAT_LOG:

@@ -38,3 +38,8 @@ def write_durably(path: Path, data: bytes) -> None:
             raise
     finally:
         os.close(dir_fd)
+
+
+def errno_name(exc: OSError) -> str:
+    """The errno's symbol (``ENOSPC``, ``EROFS``...), as the log names a failed write."""
+    return errno.errorcode.get(exc.errno or 0, str(exc.errno))
