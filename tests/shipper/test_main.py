@@ -183,6 +183,43 @@ def test_unreadable_client_certificate_is_a_config_error(tmp_path: Path) -> None
     assert "no such file or directory" in line
 
 
+def _stopped_once_healthy(
+    args: list[str], tmp_path: Path, settle: float = 0.0, stop_within: float = 5, **settings: str
+) -> tuple[subprocess.CompletedProcess[str], tuple[int, object] | None]:
+    """Run the shipper (`args` after python), SIGTERM it `settle` seconds after /healthz
+    answers, wait `stop_within` seconds for it to end; what it did, and /healthz's
+    status and JSON."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = clean_env(
+        LOGPIPE_STATE_DIR=str(tmp_path / "state"),
+        LOGPIPE_TOKEN="t",
+        LOGPIPE_HTTP_LISTEN=f"127.0.0.1:{port}",
+        **settings,
+    )
+    command = [sys.executable, *args]
+    proc = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        health = None
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    health = (r.status, json.loads(r.read()))
+                break
+            time.sleep(0.05)
+        time.sleep(settle)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=stop_within)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            out, err = proc.communicate()
+    return subprocess.CompletedProcess(command, proc.returncode, out, err), health
+
+
 @pytest.mark.parametrize("docker_host", ["unix-stale", "tcp://127.0.0.1:1"])
 def test_waiting_for_dockerd_answers_healthz_and_stops_on_sigterm(
     tmp_path: Path, docker_host: str
@@ -194,37 +231,9 @@ def test_waiting_for_dockerd_answers_healthz_and_stops_on_sigterm(
         with socket.socket(socket.AF_UNIX) as s:
             s.bind(str(stale))
         docker_host = f"unix://{stale}"
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipper"],
-        env=clean_env(
-            DOCKER_HOST=docker_host,
-            LOGPIPE_STATE_DIR=str(tmp_path / "state"),
-            LOGPIPE_TOKEN="t",
-            LOGPIPE_HTTP_LISTEN=f"127.0.0.1:{port}",
-        ),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        health = None
-        for _ in range(200):
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    health = (r.status, json.loads(r.read()))
-                break
-            time.sleep(0.05)
-        assert health == (200, {"status": "waiting for dockerd", "docker_connected": False})
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    proc, health = _stopped_once_healthy(["-m", "shipper"], tmp_path, DOCKER_HOST=docker_host)
+    assert health == (200, {"status": "waiting for dockerd", "docker_connected": False})
+    out, err = proc.stdout, proc.stderr
     assert proc.returncode == 0, err
     assert "waiting for dockerd" in out
     assert "stopped while waiting for dockerd" in out
@@ -288,36 +297,15 @@ def test_cursors_that_cannot_be_saved_at_exit_are_one_line_and_exit_1(
     and what the next start does, then exit 1: no traceback."""
     with socket.socket(socket.AF_UNIX) as s:  # a dockerd that never answers
         s.bind(str(tmp_path / "docker.sock"))
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _FAILING_AT_EXIT.format(code=code, reason=reason)],
-        env=clean_env(
-            DOCKER_HOST=f"unix://{tmp_path / 'docker.sock'}",
-            LOGPIPE_STATE_DIR=str(tmp_path / "state"),
-            LOGPIPE_TOKEN="t",
-            LOGPIPE_HOST_NAME="h",
-            LOGPIPE_HTTP_LISTEN=f"127.0.0.1:{port}",
-        ),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, _ = _stopped_once_healthy(
+        ["-c", _FAILING_AT_EXIT.format(code=code, reason=reason)],
+        tmp_path,
+        settle=0.3,  # past "shipper started"
+        stop_within=30,
+        DOCKER_HOST=f"unix://{tmp_path / 'docker.sock'}",
+        LOGPIPE_HOST_NAME="h",
     )
-    try:
-        for _ in range(200):
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
-                break
-            time.sleep(0.05)
-        time.sleep(0.3)  # past "shipper started"
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = proc.stdout, proc.stderr
     assert proc.returncode == 1, err
     assert "Traceback" not in out + err
     assert err == ""
