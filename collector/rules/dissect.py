@@ -52,13 +52,13 @@ class Dissect:
     def __init__(self, pattern: str) -> None:
         pieces = _KEY.split(pattern)
         # pieces: literal, key, literal, key, ..., literal
-        if len(pieces) < 3:
-            raise RulesError("a dissect pattern needs at least one %{key}")
         for literal in pieces[::2]:
             if "%{" in literal:
                 raise RulesError(
                     f"a key is not closed: {literal[literal.index('%{') :][:40]!r} has no '}}'"
                 )
+        if len(pieces) < 3:
+            raise RulesError("a dissect pattern needs at least one %{key}")
         self.prefix = pieces[0]
         keys: list[_Key] = []
         for i in range(1, len(pieces), 2):

@@ -60,6 +60,13 @@ def test_dissect_refuses_adjacent_keys_bad_names_and_no_key() -> None:
         Dissect("%{a} %{b")
     with pytest.raises(RulesError, match=re.escape("a key is not closed: '%{a '")):
         Dissect("%{a %{b}")
+    # A pattern whose only key is unclosed has no key, but the missing '}' is the reason.
+    with pytest.raises(
+        RulesError, match=re.escape("a key is not closed: '%{client - %{user' has no")
+    ):
+        Dissect("%{client - %{user")
+    with pytest.raises(RulesError, match=re.escape("a key is not closed: '%{time' has no")):
+        Dissect("[%{time")
 
 
 def test_regex_gives_named_groups_that_took_part() -> None:
