@@ -2,7 +2,7 @@
 
 Not a test: it asserts nothing and times one run on this machine, in CPU time
 (process time), so that other load on a shared machine distorts it less. Usage:
-    python bench/parse_bench.py [--seconds 0.3]
+    python -m bench.parse_bench [--seconds 0.3]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ built-in over the test corpus (typical log lines, almost none holding a secret);
 built-in plus 10 user rules over the same lines; a 16 KiB JSON line with nothing to mask;
 short strings such as parsed fields; lines holding one secret each (one row per
 built-in); and `parse` over the corpus for scale. Usage:
-    python bench/redact.py [--seconds 0.3]
+    python -m bench.redact [--seconds 0.3]
 """
 
 from __future__ import annotations

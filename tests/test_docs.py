@@ -261,3 +261,39 @@ def test_readme_settings_tables_give_the_defaults_the_code_has() -> None:
         checked.append(name)
     assert "LOGPIPE_QUEUE_LINES" in checked
     assert checked.count("LOGPIPE_MAX_IN_FLIGHT") == 2
+
+
+# Benchmarks' own processes, started by a benchmark rather than by hand.
+BENCH_HELPERS = {"loadgen"}
+
+
+def bench_options(path: Path) -> set[str]:
+    """The long options a benchmark's command line takes (its `add_argument("--x"` calls)."""
+    import ast
+
+    options: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
+            options |= {
+                arg.value
+                for arg in node.args
+                if isinstance(arg, ast.Constant) and str(arg.value).startswith("--")
+            }
+    return options - {"--append"}
+
+
+def test_bench_readme_runs_each_benchmark_as_a_module_with_every_option() -> None:
+    """bench/README.md runs each benchmark as `python -m bench.NAME` (a script path cannot
+    import `bench`) and its row names every option the benchmark takes."""
+    readme = (ROOT / "bench/README.md").read_text()
+    assert re.findall(r"python3? bench/\w+\.py", readme) == []
+    rows = [line for line in readme.splitlines() if line.startswith("| `python -m bench.")]
+    missing = []
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        if "ArgumentParser(" not in path.read_text() or path.stem in BENCH_HELPERS:
+            continue
+        own = [row for row in rows if re.search(rf"`python -m bench\.{path.stem}\b", row)]
+        assert own, f"bench/README.md has no row for python -m bench.{path.stem}"
+        text = " ".join(own)
+        missing += [f"{path.stem} {o}" for o in sorted(bench_options(path)) if o not in text]
+    assert missing == []
