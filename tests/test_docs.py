@@ -297,3 +297,39 @@ def test_bench_readme_runs_each_benchmark_as_a_module_with_every_option() -> Non
         text = " ".join(own)
         missing += [f"{path.stem} {o}" for o in sorted(bench_options(path)) if o not in text]
     assert missing == []
+
+
+FIELD_SPAN = re.compile(r"`(@?[\w.*]+)`")
+
+
+def documented_fields(page: Path) -> list[str]:
+    """The field names in the first cell of each row of a page's `## Fields` table, a
+    shorthand such as `.dataset` completed from the name before it (`data_stream.type`)."""
+    lines = page.read_text(encoding="utf-8").split("\n## Fields\n", 1)[1].split("\n#", 1)[0]
+    names: list[str] = []
+    for line in lines.splitlines():
+        if not line.startswith("| `"):
+            continue
+        for name in FIELD_SPAN.findall(line.split("|")[1]):
+            if name.startswith(".") and names:
+                name = names[-1].rsplit(".", 1)[0] + name
+            names.append(name)
+    return names
+
+
+def test_documents_md_names_every_field_the_template_maps() -> None:
+    """Every field of logpipe's index template is a row of docs/documents.md's field table
+    (by its name, or a `prefix.*` row), and every row names a field the template maps."""
+    from collector.templates import index_template
+
+    body = index_template(
+        shards=1, replicas=0, refresh_interval=None, fields={}, constant_keyword=True
+    )
+    mapped = set(body["template"]["mappings"]["properties"])
+    rows = documented_fields(ROOT / "docs/documents.md")
+    globs = [name.removesuffix("*") for name in rows if name.endswith(".*")]
+    plain = {name for name in rows if not name.endswith(".*")}
+    unlisted = sorted(f for f in mapped if f not in plain and not f.startswith(tuple(globs)))
+    assert unlisted == []
+    assert sorted(plain - mapped) == []
+    assert {"data_stream.namespace", "process.exit_code"} <= plain
