@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -333,3 +334,62 @@ def test_documents_md_names_every_field_the_template_maps() -> None:
     assert unlisted == []
     assert sorted(plain - mapped) == []
     assert {"data_stream.namespace", "process.exit_code"} <= plain
+
+
+def settings_variables(cls: type[Any]) -> dict[str, str]:
+    """Each environment name of a program's settings (nested sections part by part), mapped
+    to its key in the collector's YAML file (`retention.default`)."""
+    from collector import envnames
+
+    nested = envnames.nested_fields(cls)
+    out: dict[str, str] = {}
+    for field, names in envnames.field_names(cls).items():
+        if field in nested:
+            section = cls.model_fields[field].annotation
+            for part in section.model_fields:
+                out[f"{envnames.PREFIX}{field.upper()}__{part.upper()}"] = f"{field}.{part}"
+        else:
+            out[names[0]] = field
+    return out
+
+
+def table_row_names(section: str) -> list[list[str]]:
+    """The code spans of the first cell of each row of the README table under `section`."""
+    text = (ROOT / "README.md").read_text().split(f"\n{section}\n", 1)[1]
+    lines = text.split("\n#", 1)[0].splitlines()
+    return [re.findall(r"`([^`]+)`", line.split("|")[1]) for line in lines if line.startswith("|")]
+
+
+def row_names(spans: list[str], name: str, key: str) -> bool:
+    """Whether a row's first cell names a setting: in full, by its YAML section (`retention`),
+    or as a shortened next one (`LOGPIPE_BATCH_MAX_LINES` / `_BYTES`, `INCLUDE_NAMES` /
+    `EXCLUDE_NAMES`), whose start is the start of a name given in full."""
+    full = [s for s in spans if s.startswith(("LOGPIPE_", "DOCKER_"))]
+    if name in spans or key.split(".")[0] in spans:
+        return True
+    return any(
+        name.endswith(s) and f.startswith(name[: -len(s)])
+        for s in spans
+        if s not in full
+        for f in full
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "program"),
+    [("### Collector settings", "collector"), ("### Shipper settings", "shipper")],
+)
+def test_readme_settings_tables_name_every_setting(section: str, program: str) -> None:
+    """Each variable `logpipe-collector config` or `logpipe-shipper config` prints has a row
+    of the README's table for its program (a setting added without its documentation)."""
+    from collector.config import CollectorConfig
+    from shipper.config import ShipperConfig
+
+    cls = CollectorConfig if program == "collector" else ShipperConfig
+    rows = table_row_names(section)
+    unnamed = [
+        name
+        for name, key in settings_variables(cls).items()
+        if not any(row_names(spans, name, key) for spans in rows)
+    ]
+    assert unnamed == []
