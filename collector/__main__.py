@@ -53,14 +53,31 @@ them, and indexes them into Elasticsearch data streams
 
 Settings come from a YAML file (--config or LOGPIPE_CONFIG) and LOGPIPE_* environment
 variables or a .env file (which win), e.g. LOGPIPE_ES_URL, LOGPIPE_LISTEN, LOGPIPE_TOKENS,
-LOGPIPE_AUTH. `logpipe-collector config` prints every setting: its variable, the value in
-effect, where it came from and what it means. See README.md."""
+LOGPIPE_AUTH. See README.md.
+
+examples:
+  logpipe-collector setup --config collector.yaml   install the index template
+  LOGPIPE_TOKENS=secret logpipe-collector serve      take batches from shippers
+  logpipe-collector retention plan --ahead 7d        what a week from now holds"""
 
 EPILOG = """\
 `logpipe-collector config` prints every setting: variable, value in effect, source, meaning.
-exit status: 0 done (serve: stopped by SIGTERM/SIGINT); 1 a runtime failure (e.g.
-Elasticsearch did not answer);
-2 bad configuration or command line (the message names the setting to change)."""
+
+exit status:
+  0 done (serve: stopped by SIGTERM/SIGINT)
+  1 a runtime failure (Elasticsearch did not answer, or has no data stream --streams names)
+  2 bad configuration or command line (the message names the setting to change)"""
+
+SETUP = """\
+Install (or update) the index template of logpipe's data streams, with the typed fields of
+the config's parsing rules mapped, and with a Kibana URL import the dashboards. It waits
+for Elasticsearch (--wait) and can be run again at any time: after an upgrade, or before
+rules that add typed fields are deployed. Data streams take a new template at their next
+rollover.
+
+examples:
+  logpipe-collector setup
+  logpipe-collector setup --config collector.yaml --kibana-url http://kibana:5601"""
 
 
 def server_ssl(config: CollectorConfig) -> ssl.SSLContext | None:
@@ -290,6 +307,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "setup",
         help="install the index template and, with a Kibana URL, the dashboards",
+        description=SETUP,
     )
     s.add_argument(
         "--wait", type=float, default=120, help="seconds to wait for Elasticsearch (default 120)"

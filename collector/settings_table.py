@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -120,12 +121,17 @@ def add_command(
 ) -> argparse.ArgumentParser:
     """The `config` command of `program` ("collector", "shipper"), whose settings come from
     `sources` ("default, .env or the environment")."""
+    what = (
+        f"Print every setting of the {program} as it would run now: its environment variable, "
+        f"the value in effect (secrets hidden), where that value came from ({sources}) and "
+        "what it means."
+    )
+    # Printed as written (the exit statuses below it are one a line), so wrapped here.
     command = sub.add_parser(
         "config",
         help="print every setting: variable, value in effect, where it came from, meaning",
-        description=f"Print every setting of the {program} as it would run now: its environment "
-        "variable, the value in effect (secrets hidden), where that value came from "
-        f"({sources}) and what it means.",
+        description=f"{textwrap.fill(what, 88)}\n\nexample:\n  logpipe-{program} config --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     command.add_argument("--json", action="store_true", help="print JSON instead of text")
     return command

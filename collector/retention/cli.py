@@ -23,16 +23,40 @@ AHEAD_NOTE = (
     "as {ahead} from now: rollovers by max_age foreseen, a write index taken to get lines "
     "until it rolls over; rollovers by size or documents, and the indices made after, not\n"
 )
+PLAN = """\
+Print every backing index of logpipe's data streams with its stream's retention rule, its
+age (of its newest document), size and documents, and what apply would do to it. Changes
+nothing: rollovers are asked as dry runs.
+
+examples:
+  logpipe-collector retention plan --config collector.yaml
+  logpipe-collector retention plan --ahead 7d        as it will stand in a week
+  logpipe-collector retention plan --json --streams 'logs-*-staging'"""
+APPLY = """\
+Roll logpipe's data streams over by the rollover conditions, then delete every backing
+index, never a write index, whose newest document is older than its stream's retention.
+Once; serve does the same every retention.interval. Prints what it changed.
+
+example:
+  logpipe-collector retention apply --config collector.yaml"""
 COLUMNS = ("STREAM", "RULE", "KEEP", "INDEX", "AGE", "SIZE", "DOCS", "ACTION")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `retention plan` and `retention apply` to the collector's command line."""
     retention = subparsers.add_parser(
-        "retention", help="show (plan) or enforce once (apply) the retention rules"
+        "retention",
+        help="show (plan) or enforce once (apply) the retention rules",
+        description="Show what the retention rules of the config file do to logpipe's data "
+        "streams (plan),\nor do it once (apply), as serve does every retention.interval.",
     )
     actions = retention.add_subparsers(dest="retention_action", required=True, metavar="ACTION")
-    plan_cmd = actions.add_parser("plan", help="print what apply would do, changing nothing")
+    plan_cmd = actions.add_parser(
+        "plan",
+        help="print what apply would do, changing nothing",
+        description=PLAN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     plan_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     plan_cmd.add_argument(
         "--ahead",
@@ -41,7 +65,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="plan as if this much time had passed, e.g. 7d (default: now)",
     )
     apply_cmd = actions.add_parser(
-        "apply", help="roll data streams over and delete backing indices past retention, once"
+        "apply",
+        help="roll data streams over and delete backing indices past retention, once",
+        description=APPLY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for cmd in (plan_cmd, apply_cmd):
         cmd.add_argument(

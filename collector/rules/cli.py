@@ -41,7 +41,15 @@ example:
       | logpipe-collector rules test --config rules.yaml --service shop \\
           --docker-time 2025-05-01T12:00:01Z
   line 1: rule shop_access -> logs-docker.keep_14d-default
-  {"@timestamp": "2025-05-01T12:00:00.000000000Z", ..., "fields": {"status": 200, ...}}
+  {
+    "@timestamp": "2025-05-01T12:00:00.000000000Z",
+    ...
+    "fields": {
+      "status": 200,
+    ...
+
+--json prints each line's outcome as one JSON object: line, rule (or dropped_by),
+data_stream and document.
 
 Lines no rule fits print "no rule" with the document as logpipe's own parsers make it;
 lines a drop rule takes print "dropped by rule NAME". A value that is not of its field's
@@ -52,22 +60,31 @@ lines, give --docker-time the time they were logged."""
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `rules test` to the collector's command line."""
-    rules = subparsers.add_parser("rules", help="try the parsing rules on sample lines")
+    rules = subparsers.add_parser(
+        "rules",
+        help="try the parsing rules on sample lines",
+        description="Try the parsing rules of the config file on sample lines\n"
+        "(rules test --help shows an example).",
+    )
     actions = rules.add_subparsers(dest="rules_action", required=True, metavar="ACTION")
     test = actions.add_parser(
         "test",
         help="print, for each line on stdin, the rule that applies and the document made",
         description="Read log lines on stdin and print, for each, the parsing rule that "
-        "applies and the document that would be indexed, as if a container with the "
-        "given service, name, image and labels had printed it. Nothing is sent anywhere.\n\n"
-        + EXAMPLE,
+        "applies and the document\nthat would be indexed, as if a container with the given "
+        "service, name, image and labels\nhad printed it. Nothing is sent anywhere.\n\n" + EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # SUPPRESS: `logpipe-collector --config F rules test` works too.
-    test.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="YAML config file")
+    test.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="YAML config file (default: $LOGPIPE_CONFIG)",
+    )
     test.add_argument("--service", help="the compose service of the container")
     test.add_argument("--container", default="sample", help="container name (default sample)")
-    test.add_argument("--image", default="sample:latest", help="image name")
+    test.add_argument("--image", default="sample:latest", help="image name (default sample:latest)")
     test.add_argument(
         "--label", action="append", default=[], metavar="KEY=VALUE", help="a container label"
     )

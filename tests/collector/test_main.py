@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
 import socket
@@ -315,3 +316,26 @@ def test_setup_checks_its_options_before_elasticsearch(
     config = CollectorConfig(_env_file=None)  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match=error):
         asyncio.run(main_module.setup(config, args))
+
+
+def commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command of the command line with the words that name it, nested ones too."""
+    found = [(path, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += commands(sub, (*path, name))
+    return found
+
+
+def test_every_command_says_what_it_does_in_lines_a_terminal_shows_whole() -> None:
+    """Each command's --help has a description, commands that change or print something an
+    example, and no line of it is wider than a terminal (the text is printed as written)."""
+    for path, command in commands(main_module.parser()):
+        text = command.format_help()
+        assert command.description, path
+        if path in {("setup",), ("config",), ("retention", "plan"), ("retention", "apply")}:
+            assert "example" in text, path
+        assert [line for line in text.splitlines() if len(line) > 100] == [], path
