@@ -171,7 +171,7 @@ def add_search_options(search: argparse.ArgumentParser) -> None:
         type=count(1, 1_000_000),
         default=100,
         metavar="N",
-        help="print at most N lines (default 100)",
+        help="print at most N lines (default 100, at most 1000000)",
     )
     search.add_argument(
         "--asc",

@@ -393,3 +393,20 @@ def test_readme_settings_tables_name_every_setting(section: str, program: str) -
         if not any(row_names(spans, name, key) for spans in rows)
     ]
     assert unnamed == []
+
+
+def test_cli_md_names_every_option_of_logpipe() -> None:
+    """docs/cli.md names every option `logpipe search --help` and `logpipe tail --help`
+    list (an option added to the command line without its documentation)."""
+    import argparse
+
+    from logpipe.args import build_parser
+
+    page = (ROOT / "docs/cli.md").read_text()
+    options: set[str] = set()
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                options |= {o for a in command._actions for o in a.option_strings}
+    missing = sorted(o for o in options - {"-h", "--help"} if f"`{o}" not in page)
+    assert missing == []
