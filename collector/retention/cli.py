@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -81,8 +82,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _duration(text: str) -> str:
-    if text != "0s" and not is_duration(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 12h or 7d")
+    """A duration such as 7d, or a zero one (0s, 0d...: now) as "0s"."""
+    if re.fullmatch(r"0+[smhdw]", text):
+        return "0s"
+    if not is_duration(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: write a whole number and one of s m h d w, e.g. 7d"
+        )
     return text
 
 

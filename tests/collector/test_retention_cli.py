@@ -52,6 +52,12 @@ def test_ahead_must_be_a_duration(capsys: pytest.CaptureFixture[str]) -> None:
     assert "is not a duration" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("zero", ["0s", "0d", "00h"])
+def test_a_zero_ahead_plans_for_now_whatever_its_unit(zero: str) -> None:
+    """--ahead 0d is now, as the default 0s is, rather than "not a duration"."""
+    assert _parse("plan", "--ahead", zero).ahead == "0s"
+
+
 def test_table_has_a_row_per_index_and_a_summary() -> None:
     """Each backing index is a row with its stream, rule, age, size, docs and action."""
     managed = StreamPlan(
