@@ -84,13 +84,16 @@ format: plain (name | line, the default) or ndjson."""
 
 EPILOG = """\
 `logpipe-shipper config` prints every setting: variable, value in effect, source, meaning.
-exit status: 0 stopped (SIGTERM/SIGINT); 1 a runtime failure (an unexpected error, logged
-with its traceback, or the last save of the cursors at exit refused by the disk, logged
-as one line: restart it, nothing is lost); 2 bad configuration or
-command line (the message names the setting to change: an unknown LOGPIPE_* variable, a
-bad value, an unreadable token file or certificate, a state directory it cannot write or
-that another shipper uses, no Docker socket or no permission to use it, the HTTP port
-taken)."""
+
+exit status:
+  0 stopped (SIGTERM/SIGINT)
+  1 a runtime failure (an unexpected error, logged with its traceback, or the last save of
+    the cursors at exit refused by the disk, logged as one line: restart it, nothing is
+    lost)
+  2 bad configuration or command line (the message names the setting to change: an
+    unknown LOGPIPE_* variable, a bad value, an unreadable token file or certificate, a
+    state directory it cannot write or that another shipper uses, no Docker socket or
+    no permission to use it, the HTTP port taken)"""
 
 LISTENER_CLOSE = 2.0  # seconds the HTTP listener's requests get to finish at exit
 

@@ -410,3 +410,14 @@ def test_cli_md_names_every_option_of_logpipe() -> None:
                 options |= {o for a in command._actions for o in a.option_strings}
     missing = sorted(o for o in options - {"-h", "--help"} if f"`{o}" not in page)
     assert missing == []
+
+
+def test_readme_names_every_logpipe_variable_that_is_no_setting() -> None:
+    """The README's "Environment variables" section names each LOGPIPE_* name the programs
+    accept besides their settings (compose's, .ci's, the command line's, the prefixes)."""
+    from collector import envnames
+
+    section = (ROOT / "README.md").read_text().split("### Environment variables", 1)[1]
+    section = section.split("\n### ", 1)[0]
+    names = [*envnames.TOOLING_NAMES, *envnames.TOOLING_PREFIXES, envnames.NATIVE]
+    assert sorted(name for name in names if f"`{name}`" not in section) == []

@@ -167,6 +167,15 @@ def test_help_points_to_the_settings_and_exit_codes(tmp_path: Path) -> None:
     assert "2 bad configuration" in proc.stdout
 
 
+def test_config_help_keeps_the_exit_statuses_one_a_line(tmp_path: Path) -> None:
+    """`config --help` prints the exit statuses as --help does, one a line, not run together
+    into one paragraph, and its description with an example."""
+    proc = run("shipper", "config", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "\n  2 bad configuration" in proc.stdout
+    assert "example:\n  logpipe-shipper config --json" in proc.stdout
+
+
 def test_unreadable_client_certificate_is_a_config_error(tmp_path: Path) -> None:
     """A client certificate that is not there stops the shipper at start, naming it, exit 2."""
     proc = run(
