@@ -9,6 +9,7 @@ repeated.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -421,3 +422,41 @@ def test_readme_names_every_logpipe_variable_that_is_no_setting() -> None:
     section = section.split("\n### ", 1)[0]
     names = [*envnames.TOOLING_NAMES, *envnames.TOOLING_PREFIXES, envnames.NATIVE]
     assert sorted(name for name in names if f"`{name}`" not in section) == []
+
+
+def yaml_blocks(page: Path) -> list[str]:
+    """The fenced ```yaml blocks of a page."""
+    return re.findall(r"^```yaml\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S)
+
+
+@pytest.mark.parametrize("page", ["docs/retention.md", "README.md"])
+def test_retention_examples_load_and_the_shown_error_is_the_real_one(
+    page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each `retention:` YAML block of the page is a valid collector config, and the error
+    retention.md shows for a rule keeping '2 days' is the one the collector prints."""
+    from collector.config import load_config
+    from collector.errors import ConfigError
+
+    for name in [n for n in os.environ if n.startswith("LOGPIPE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env
+    blocks = [b for b in yaml_blocks(ROOT / page) if b.startswith("retention:")]
+    assert blocks
+    config = tmp_path / "collector.yaml"
+    for block in blocks:
+        config.write_text(block)
+        assert load_config(config).retention.rules
+    if page == "docs/retention.md":
+        config.write_text(
+            blocks[0]
+            .replace("keep: 2d", "keep: 2 days")
+            .replace(
+                "- match: {level: [debug, trace]}",
+                "- name: debug\n      match: {level: [debug, trace]}",
+            )
+        )
+        shown = re.search(r"invalid configuration: (.*)", (ROOT / page).read_text()).group(1)
+        with pytest.raises(ConfigError) as caught:
+            load_config(config)
+        assert str(caught.value) == shown.replace("/etc/logpipe/collector.yaml", str(config))
