@@ -54,10 +54,14 @@ def shown(key: str, value: object) -> str:
         return ""
     if key.rsplit(".", 1)[-1].endswith(SECRETS):
         return "(set, hidden)"
+    # Unset keys of a section are left out: a rule shows what it says, not seven nulls.
     if isinstance(value, BaseModel):
-        return json.dumps(value.model_dump(mode="json"), separators=(",", ":"))
+        return json.dumps(value.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
     if isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
-        dumped = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+        dumped = [
+            v.model_dump(mode="json", exclude_none=True) if isinstance(v, BaseModel) else v
+            for v in value
+        ]
         return json.dumps(dumped, separators=(",", ":"))
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
