@@ -22,7 +22,8 @@ settings (the first place that has one wins):
      ~/.config/logpipe/config.toml): url = "...", token = "..." or token_file = "...",
      color = "auto"
   4. url http://localhost:8080; a read token is always needed
-NO_COLOR (set and not empty) turns colour off unless --color or the config file says."""
+NO_COLOR (set and not empty) or TERM=dumb turns colour off unless --color or the config file
+says."""
 
 EXIT_STATUSES = """\
 exit status:

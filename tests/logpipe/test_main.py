@@ -38,6 +38,7 @@ def test_help_of_each_command_has_examples_and_exit_statuses(tmp_path: Path) -> 
         assert f"logpipe {command} " in proc.stdout.split("examples:")[1]
         assert "LOGPIPE_READ_TOKEN" in proc.stdout
         assert "3    the collector refused the token" in proc.stdout
+        assert "TERM=dumb" in proc.stdout  # turns colour off as NO_COLOR does (style.py)
 
 
 def test_version_and_no_command(tmp_path: Path) -> None:
