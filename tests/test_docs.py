@@ -460,3 +460,11 @@ def test_retention_examples_load_and_the_shown_error_is_the_real_one(
         with pytest.raises(ConfigError) as caught:
             load_config(config)
         assert str(caught.value) == shown.replace("/etc/logpipe/collector.yaml", str(config))
+
+
+def test_documents_md_names_the_template_version_the_collector_needs() -> None:
+    """documents.md says which template version a collector needs: the one it checks for."""
+    from collector.templates import TEMPLATE_VERSION
+
+    text = " ".join((ROOT / "docs/documents.md").read_text().split())
+    assert f"the index template of its own version, {TEMPLATE_VERSION} now" in text
