@@ -468,3 +468,38 @@ def test_documents_md_names_the_template_version_the_collector_needs() -> None:
 
     text = " ".join((ROOT / "docs/documents.md").read_text().split())
     assert f"the index template of its own version, {TEMPLATE_VERSION} now" in text
+
+
+def test_readme_settings_tables_give_the_text_defaults_the_code_has() -> None:
+    """Every row of the README's settings tables for one variable whose default is written
+    as code (`0.0.0.0:8080`, `token`, `*`) shows the default `config` would print."""
+    from pydantic_settings import BaseSettings
+
+    from collector import envnames, settings_table
+    from collector.config import CollectorConfig
+    from shipper.config import ShipperConfig
+
+    def defaults(cls: type[BaseSettings]) -> dict[str, str]:
+        names = envnames.field_names(cls)
+        return {
+            n: settings_table.shown(f, cls.model_fields[f].get_default(call_default_factory=True))
+            for f, ns in names.items()
+            for n in ns
+        }
+
+    tables = {
+        "### Collector settings": defaults(CollectorConfig),
+        "### Shipper settings": defaults(ShipperConfig),
+    }
+    row = re.compile(r"^\| `(LOGPIPE_[A-Z0-9_]+|DOCKER_HOST)` \| `([^`]*)` \|")
+    table: dict[str, str] = {}
+    checked = []
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("#"):
+            table = tables.get(line.strip(), {})
+        found = row.match(line)
+        if found is not None and found.group(1) in table:
+            name, shown = found.groups()
+            assert shown == table[name], f"{name}: README {shown}, code {table[name]}"
+            checked.append(name)
+    assert {"LOGPIPE_ES_URL", "LOGPIPE_DOCUMENT_LABELS", "LOGPIPE_START_AT"} <= set(checked)
