@@ -503,3 +503,17 @@ def test_readme_settings_tables_give_the_text_defaults_the_code_has() -> None:
             assert shown == table[name], f"{name}: README {shown}, code {table[name]}"
             checked.append(name)
     assert {"LOGPIPE_ES_URL", "LOGPIPE_DOCUMENT_LABELS", "LOGPIPE_START_AT"} <= set(checked)
+
+
+def test_read_api_settings_table_gives_the_defaults_the_code_has() -> None:
+    """Each row of docs/read-api.md's settings table names a collector setting and the
+    default the collector has."""
+    from collector import envnames
+    from collector.config import CollectorConfig
+
+    names = envnames.field_names(CollectorConfig)
+    code = {n: CollectorConfig.model_fields[f].default for f, ns in names.items() for n in ns}
+    text = (ROOT / "docs/read-api.md").read_text().split("\n## Settings\n", 1)[1]
+    rows = re.findall(r"^\| `(LOGPIPE_[A-Z0-9_]+)` \| ([0-9.]+) \|", text, re.M)
+    assert len(rows) >= 7
+    assert [(n, float(v)) for n, v in rows] == [(n, float(code[n])) for n, _ in rows]
