@@ -517,3 +517,11 @@ def test_read_api_settings_table_gives_the_defaults_the_code_has() -> None:
     rows = re.findall(r"^\| `(LOGPIPE_[A-Z0-9_]+)` \| ([0-9.]+) \|", text, re.M)
     assert len(rows) >= 7
     assert [(n, float(v)) for n, v in rows] == [(n, float(code[n])) for n, _ in rows]
+
+
+def test_readme_docs_list_has_every_page() -> None:
+    """The README's "## Docs" list, where a reader looks for the documentation, links every
+    page of docs/ (a link somewhere else in the README is easy to miss)."""
+    section = (ROOT / "README.md").read_text().split("\n## Docs\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"\]\(docs/([\w.-]+\.md)\)", section))
+    assert sorted(p.name for p in (ROOT / "docs").glob("*.md") if p.name not in listed) == []
