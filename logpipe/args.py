@@ -12,7 +12,13 @@ from logpipe.style import COLOR_MODES
 DESCRIPTION = """\
 logpipe: search and follow the logs your logpipe collectors indexed, from the terminal.
 Lines print like `docker compose logs`: host/service | message, coloured by service and
-level on a terminal, plain when piped."""
+level on a terminal, plain when piped.
+
+examples:
+  export LOGPIPE_URL=http://collector:8080 LOGPIPE_READ_TOKEN=<a read token>
+  logpipe tail --service 'api*'              the last 10 lines, then every new one
+  logpipe search timeout --since 2h          the newest 100 lines of 2 hours with "timeout"
+  logpipe search --help                      each command's options and more examples"""
 
 SETTINGS = """\
 settings (the first place that has one wins):
@@ -46,7 +52,7 @@ examples:
 
 QUERY is Elasticsearch's simple_query_string on the message: words (all must match:
 `disk full`), "a phrase", -excluded, a|b (either), prefix*. A QUERY that starts with -
-goes after --: logpipe search -- '-healthz'."""
+goes after -- and the options: logpipe search --since 1h -- '-healthz'."""
 
 TAIL_EXAMPLES = """\
 examples:

@@ -39,6 +39,17 @@ def test_help_of_each_command_has_examples_and_exit_statuses(tmp_path: Path) -> 
         assert "LOGPIPE_READ_TOKEN" in proc.stdout
         assert "3    the collector refused the token" in proc.stdout
         assert "TERM=dumb" in proc.stdout  # turns colour off as NO_COLOR does (style.py)
+    top = logpipe("--help", cwd=tmp_path)
+    assert "logpipe tail --service" in top.stdout.split("examples:")[1]
+
+
+def test_a_query_starting_with_a_dash_goes_after_the_options_and_dashes() -> None:
+    """The form --help and cli.md show, options first and then `-- -word`, reads -word as
+    the query and keeps the options."""
+    from logpipe.args import build_parser
+
+    args = build_parser().parse_args(["search", "--since", "1h", "--", "-healthz"])
+    assert (args.query, args.since) == ("-healthz", "1h")
 
 
 def test_version_and_no_command(tmp_path: Path) -> None:
