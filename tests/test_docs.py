@@ -525,3 +525,25 @@ def test_readme_docs_list_has_every_page() -> None:
     section = (ROOT / "README.md").read_text().split("\n## Docs\n", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"\]\(docs/([\w.-]+\.md)\)", section))
     assert sorted(p.name for p in (ROOT / "docs").glob("*.md") if p.name not in listed) == []
+
+
+def test_every_option_of_the_collectors_commands_is_documented() -> None:
+    """Each option of each `logpipe-collector` command appears in the README or docs/
+    (an option added to a command without a word on it)."""
+    import argparse
+
+    from collector.__main__ import parser
+
+    pages = " ".join(p.read_text() for p in markdown_files() if p.name != "BENCHMARKS.md")
+    options: set[str] = set()
+    todo = [parser()]
+    while todo:
+        command = todo.pop()
+        for action in command._actions:
+            options |= set(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                todo += action.choices.values()
+    common = {"-h", "--help", "--version"}
+    assert (
+        sorted(o for o in options - common if f"`{o}" not in pages and f" {o} " not in pages) == []
+    )
