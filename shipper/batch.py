@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from collector.wire import event_line, gap_line, log_line, source_line
 from shipper import metrics, native
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore
-from shipper.durable import errno_name
+from shipper.durable import WriteFailures, errno_name
 from shipper.encoded import Batch
 from shipper.inbox import Inbox
 from shipper.record import (
@@ -35,7 +34,6 @@ log = logging.getLogger("logpipe.shipper.batch")
 COLLECT_POLL = 0.05  # seconds between two looks at an empty queue while a batch fills
 WRITE_RETRY_INITIAL = 0.5  # seconds before a failed disk buffer write is tried again
 WRITE_RETRY_MAX = 30.0
-REPEAT_LOG = 30.0  # seconds before the same write failure is logged again
 
 
 def _source_line(meta: Meta, src: int, host: str) -> bytes:
@@ -168,7 +166,12 @@ class Batcher:
         self._max_bytes = config.batch_max_bytes
         self._max_age = config.batch_max_age
         self._busy = False
-        self.write_error: str | None = None  # why the disk buffer cannot be written now
+        self._failures = WriteFailures(spool.folder, metrics.BUFFER_WRITE_ERRORS)
+
+    @property
+    def write_error(self) -> str | None:
+        """Why the disk buffer cannot be written now, if it cannot."""
+        return self._failures.error
 
     async def run(self) -> None:
         """Batch and write until cancelled."""
@@ -196,33 +199,25 @@ class Batcher:
         error) with backoff: the batch is kept and no later one passes it, so shipping
         resumes where it stopped once the disk takes writes again."""
         delay = WRITE_RETRY_INITIAL
-        logged, logged_at = "", 0.0
         while True:
             try:
                 await self.spool.write(batch)
             except OSError as exc:
-                metrics.BUFFER_WRITE_ERRORS.inc()
-                code = errno_name(exc)
-                reason = f"{code}: {exc.strerror or exc}"
-                now = time.monotonic()
-                if reason != logged or now - logged_at >= REPEAT_LOG:
-                    logged, logged_at = reason, now
+                if self._failures.failed(exc):
                     log.error(
                         "cannot write the disk buffer: reading waits, the batch is retried",
                         extra={
                             "path": str(exc.filename or self.spool.folder),
-                            "errno": code,
+                            "errno": errno_name(exc),
                             "reason": exc.strerror or str(exc),
                             "retry_in": round(delay, 2),
                         },
                     )
-                self.write_error = f"{self.spool.folder}: {reason}"
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, WRITE_RETRY_MAX)
                 continue
-            if self.write_error is not None:
+            if self._failures.worked():
                 log.info("disk buffer writable again", extra={"path": str(self.spool.folder)})
-                self.write_error = None
             return
 
     @property

@@ -1,4 +1,5 @@
-"""Write a file so that a crash (kill -9, power loss) leaves the old or the new one whole."""
+"""Write a file so that a crash (kill -9, power loss) leaves the old or the new one whole;
+and keep track of a write that the disk refuses."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import contextlib
 import errno
 import os
 import threading
+import time
 from pathlib import Path
+
+from prometheus_client import Counter
 
 # Folders on some filesystems cannot be fsynced: their entries are durable without it.
 _DIR_FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EBADF})
+REPEAT_LOG = 30.0  # seconds before the same write failure is logged again
 
 
 def write_durably(path: Path, data: bytes) -> None:
@@ -43,3 +48,33 @@ def write_durably(path: Path, data: bytes) -> None:
 def errno_name(exc: OSError) -> str:
     """The errno's symbol (``ENOSPC``, ``EROFS``...), as the log names a failed write."""
     return errno.errorcode.get(exc.errno or 0, str(exc.errno))
+
+
+class WriteFailures:
+    """A write retried until the disk takes it: why it fails now (None while it works; what
+    /healthz and /status show), each failure counted in `counter`, and which failures to
+    log: the first of each reason, and the same again every REPEAT_LOG seconds."""
+
+    def __init__(self, where: Path, counter: Counter) -> None:
+        self.where = where
+        self.error: str | None = None
+        self._counter = counter
+        self._logged = ""
+        self._logged_at = 0.0
+
+    def failed(self, exc: OSError) -> bool:
+        """Note a failed write; True when it is to be logged."""
+        self._counter.inc()
+        reason = f"{errno_name(exc)}: {exc.strerror or exc}"
+        self.error = f"{self.where}: {reason}"
+        now = time.monotonic()
+        if reason == self._logged and now - self._logged_at < REPEAT_LOG:
+            return False
+        self._logged, self._logged_at = reason, now
+        return True
+
+    def worked(self) -> bool:
+        """Note a write that worked; True when writes were failing until now (to be logged)."""
+        failing = self.error is not None
+        self.error, self._logged = None, ""
+        return failing

@@ -5,10 +5,12 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 
-from shipper.durable import write_durably
+from shipper.durable import REPEAT_LOG, WriteFailures, write_durably
 
 
 def test_the_file_is_replaced_whole_and_no_temporary_file_stays(tmp_path: Path) -> None:
@@ -68,3 +70,29 @@ def test_a_folder_that_cannot_be_fsynced_is_accepted_but_an_io_error_is_not(
         write_durably(target, b"data")
     assert target.read_bytes() == b"data"  # renamed before the folder's fsync either way
     assert folder_fd >= 0
+
+
+def test_a_refused_write_is_counted_each_time_and_logged_once_per_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every failure is counted and names the path and errno; the log hears of a reason
+    once, again after REPEAT_LOG seconds, at once when the reason changes, and at once
+    when writes fail again after one worked."""
+    now = [100.0]
+    monkeypatch.setattr("shipper.durable.time", SimpleNamespace(monotonic=lambda: now[0]))
+    counter = Counter("refused", "Refused writes.", registry=CollectorRegistry())
+    failures = WriteFailures(Path("/s/cursors.json"), counter)
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert failures.failed(full)
+    assert failures.error == "/s/cursors.json: ENOSPC: No space left on device"
+    now[0] += REPEAT_LOG - 1
+    assert not failures.failed(full)
+    now[0] += 1
+    assert failures.failed(full)
+    assert failures.failed(OSError(errno.EROFS, "Read-only file system"))
+    assert failures.error == "/s/cursors.json: EROFS: Read-only file system"
+    assert failures.worked()
+    assert failures.error is None
+    assert not failures.worked()
+    assert failures.failed(full)
+    assert counter._value.get() == 5
