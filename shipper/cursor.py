@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +22,13 @@ from typing import TypedDict
 
 import orjson
 
-from shipper.durable import errno_name, write_durably
+from shipper import metrics
+from shipper.durable import WriteFailures, errno_name, write_durably
 from shipper.errors import ConfigError
 
 log = logging.getLogger("logpipe.shipper.cursor")
 
 STREAMS = ("stdout", "stderr")
-REPEAT_LOG = 30.0  # seconds before the same save failure is logged again
 
 
 @dataclass(slots=True)
@@ -135,8 +134,7 @@ class CursorStore:
         self._cursors: dict[str, Cursor] = {}
         self.alive_ns = 0  # the last time this shipper was known to be reading
         self._writing = asyncio.Lock()
-        self.save_error: str | None = None  # why the last save failed, if it did
-        self._logged_at = 0.0
+        self._failures = WriteFailures(self._path, metrics.CURSOR_SAVE_ERRORS)
 
     def load(self) -> None:
         """Read the saved cursors (none on first start).
@@ -220,32 +218,33 @@ class CursorStore:
         """Write all cursors atomically."""
         write_durably(self._path, self._snapshot())
 
+    @property
+    def save_error(self) -> str | None:
+        """Why the last save failed, if it did."""
+        return self._failures.error
+
     async def save_or_log(self, quiet: bool = False) -> bool:
         """save_in_thread(), but a disk that refuses the save (full, read-only, an I/O
-        error) is logged, once per reason and again every REPEAT_LOG seconds (never when
-        `quiet`: the caller says it), not raised: False then. Nothing is lost meanwhile:
-        segments are deleted only once a save covers them, and the next save (every
-        second) covers all."""
+        error) is counted and logged, once per reason and again every REPEAT_LOG seconds
+        (never when `quiet`: the caller says it), not raised: False then. Nothing is lost
+        meanwhile: segments are deleted only once a save covers them, and the next save
+        (every second) covers all."""
         try:
             await self.save_in_thread()
         except OSError as exc:
-            if quiet:
-                return False
-            code = errno_name(exc)
-            reason = f"{code}: {exc.strerror or exc}"
-            now = time.monotonic()
-            if reason != self.save_error or now - self._logged_at >= REPEAT_LOG:
-                self._logged_at = now
+            if self._failures.failed(exc) and not quiet:
                 log.error(
                     "cannot save the cursors: retried every second; the disk buffer keeps "
                     "the batches they would cover, so a restart meanwhile loses nothing",
-                    extra={"path": str(self._path), "errno": code, "reason": exc.strerror},
+                    extra={
+                        "path": str(self._path),
+                        "errno": errno_name(exc),
+                        "reason": exc.strerror,
+                    },
                 )
-            self.save_error = reason
             return False
-        if self.save_error is not None:
+        if self._failures.worked():
             log.info("cursors saved again", extra={"path": str(self._path)})
-            self.save_error = None
         return True
 
     async def save_in_thread(self) -> None:

@@ -99,6 +99,10 @@ BUFFER_WRITE_ERRORS = Counter(
     "logpipe_shipper_buffer_write_errors_total",
     "Failed writes of a batch to the disk buffer (disk full, I/O error); each is retried.",
 )
+CURSOR_SAVE_ERRORS = Counter(
+    "logpipe_shipper_cursor_save_errors_total",
+    "Failed saves of the cursors (disk full, read-only, I/O error); each is retried.",
+)
 PAUSED = Gauge(
     "logpipe_shipper_containers_paused",
     "Containers whose reading is paused because the disk buffer is nearly full.",

@@ -25,7 +25,7 @@ SENDER: web.AppKey[Sender] = web.AppKey("sender", Sender)
 @dataclass(slots=True)
 class Health:
     """What the shipper as a whole is doing, beyond its containers: still waiting for
-    dockerd at start, or unable to write its disk buffer."""
+    dockerd at start, unable to write its disk buffer, or unable to save its cursors."""
 
     batcher: Batcher
     waiting_for_dockerd: bool = True
@@ -36,6 +36,8 @@ class Health:
             return "waiting for dockerd", None
         if self.batcher.write_error is not None:
             return "disk buffer not writable", self.batcher.write_error
+        if self.batcher.store.save_error is not None:
+            return "cursors not saved", self.batcher.store.save_error
         return "ok", None
 
 
@@ -66,7 +68,8 @@ class ContainerStatus(TypedDict):
 
 async def healthz(request: web.Request) -> web.Response:
     """Up (200, waiting for dockerd included), or 503 while the disk buffer cannot be
-    written: nothing read can be shipped then, and a person must make room."""
+    written (nothing read can be shipped then) or the cursors cannot be saved (the disk
+    buffer cannot shrink then): a person must make room."""
     state, error = request.app[HEALTH].state()
     body: dict[str, object] = {
         "status": state,
@@ -130,10 +133,12 @@ async def status(request: web.Request) -> web.Response:
         _container(supervisor, cid, follower, waiting, now, oldest.get(cid))
         for cid, follower in sorted(followers.items())
     ]
-    state, _ = request.app[HEALTH].state()
+    health = request.app[HEALTH]
+    state, _ = health.state()
     body = {
         "status": state,
-        "disk_buffer_error": request.app[HEALTH].batcher.write_error,
+        "disk_buffer_error": health.batcher.write_error,
+        "cursor_save_error": health.batcher.store.save_error,
         "docker_connected": supervisor.connected,
         "followed": len(supervisor.tasks),
         "tasks": len(asyncio.all_tasks()),

@@ -198,8 +198,8 @@ async def test_a_cursor_save_refused_by_the_disk_does_not_stop_the_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A full disk at the every-second cursor save is one error line, not an ended
-    supervisor (which stopped the shipper with a traceback); the next save that the disk
-    takes says so."""
+    supervisor (which stopped the shipper with a traceback), and each failed save is
+    counted; the next save that the disk takes says so."""
     full = True
 
     def write(path: Path, data: bytes) -> None:
@@ -212,11 +212,13 @@ async def test_a_cursor_save_refused_by_the_disk_does_not_stop_the_reading(
     store = CursorStore(tmp_path)
     sup = Supervisor(config, _GoneDocker(), store, out, None)  # type: ignore[arg-type]
     caplog.set_level(logging.INFO, logger="logpipe")
+    failed = metrics.CURSOR_SAVE_ERRORS._value.get()
     task = asyncio.create_task(sup._housekeeping())
     try:
         await asyncio.sleep(2.3)
         assert not task.done()
-        assert store.save_error == "ENOSPC: No space left on device"
+        assert store.save_error == f"{tmp_path / 'cursors.json'}: ENOSPC: No space left on device"
+        assert metrics.CURSOR_SAVE_ERRORS._value.get() >= failed + 2
         full = False
         await asyncio.sleep(1.0)
         assert not task.done()

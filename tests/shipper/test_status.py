@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import errno
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from shipper import metrics
 from shipper.batch import encode
 from shipper.cursor import CursorStore, Position
 from shipper.record import LogRecord, Meta
 from shipper.spool import Spool
-from shipper.status import HEALTH, SUPERVISOR, Health, _container, _oldest_pending, healthz
+from shipper.status import (
+    HEALTH,
+    SENDER,
+    SUPERVISOR,
+    Health,
+    _container,
+    _oldest_pending,
+    healthz,
+    status,
+)
 
 
 def _follower(name: str) -> SimpleNamespace:
@@ -45,19 +57,23 @@ async def test_lag_is_the_age_of_the_oldest_line_not_yet_acknowledged(tmp_path: 
 
 
 def test_health_says_what_stops_the_shipper() -> None:
-    """Waiting for dockerd at start, then ok, then a disk buffer it cannot write."""
-    batcher = SimpleNamespace(write_error=None)
+    """Waiting for dockerd at start, then ok, then cursors it cannot save, then a disk
+    buffer it cannot write (which stops the reading too, so it is named first)."""
+    store = SimpleNamespace(save_error=None)
+    batcher = SimpleNamespace(write_error=None, store=store)
     health = Health(batcher)  # type: ignore[arg-type]
     assert health.state() == ("waiting for dockerd", None)
     health.waiting_for_dockerd = False
     assert health.state() == ("ok", None)
+    store.save_error = "/s/cursors.json: EROFS: Read-only file system"
+    assert health.state() == ("cursors not saved", store.save_error)
     batcher.write_error = "/s/spool: ENOSPC: No space left on device"
     assert health.state() == ("disk buffer not writable", batcher.write_error)
 
 
 async def test_healthz_answers_503_while_the_disk_buffer_cannot_be_written() -> None:
     """Waiting for dockerd is up (200, saying so); a disk buffer it cannot write is not."""
-    batcher = SimpleNamespace(write_error=None)
+    batcher = SimpleNamespace(write_error=None, store=SimpleNamespace(save_error=None))
     health = Health(batcher)  # type: ignore[arg-type]
     app = web.Application()
     app[SUPERVISOR] = SimpleNamespace(connected=False)  # type: ignore[assignment]
@@ -74,3 +90,52 @@ async def test_healthz_answers_503_while_the_disk_buffer_cannot_be_written() -> 
         resp = await client.get("/healthz")
         assert resp.status == 503
         assert (await resp.json())["error"] == batcher.write_error
+
+
+async def test_healthz_and_status_say_while_the_cursors_cannot_be_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cursor save the disk refuses makes /healthz answer 503 with the file and errno,
+    /status say so, and is counted; the next save that works makes /healthz 200 again."""
+    read_only = True
+
+    def write(path: Path, data: bytes) -> None:
+        if read_only:
+            raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("shipper.cursor.write_durably", write)
+    store = CursorStore(tmp_path)
+    health = Health(SimpleNamespace(write_error=None, store=store))  # type: ignore[arg-type]
+    health.waiting_for_dockerd = False
+    app = web.Application()
+    app[SUPERVISOR] = SimpleNamespace(  # type: ignore[assignment]
+        connected=True, recent={}, followers={}, tasks={}, store=store
+    )
+    app[SENDER] = SimpleNamespace(  # type: ignore[assignment]
+        waiting_since=None,
+        spool=SimpleNamespace(unacknowledged=list),
+        queue=SimpleNamespace(qsize=lambda: 0),
+        tracker=SimpleNamespace(pending_batches=0),
+    )
+    app[HEALTH] = health
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/status", status)
+    error = f"{tmp_path / 'cursors.json'}: EROFS: Read-only file system"
+    failed = metrics.CURSOR_SAVE_ERRORS._value.get()
+    async with TestClient(TestServer(app)) as client:
+        assert not await store.save_or_log()
+        assert metrics.CURSOR_SAVE_ERRORS._value.get() == failed + 1
+        resp = await client.get("/healthz")
+        assert (resp.status, await resp.json()) == (
+            503,
+            {"status": "cursors not saved", "docker_connected": True, "error": error},
+        )
+        body = await (await client.get("/status")).json()
+        assert (body["status"], body["cursor_save_error"]) == ("cursors not saved", error)
+        assert body["disk_buffer_error"] is None
+        read_only = False
+        assert await store.save_or_log()
+        assert (await client.get("/healthz")).status == 200
+        body = await (await client.get("/status")).json()
+        assert (body["status"], body["cursor_save_error"]) == ("ok", None)
+    assert metrics.CURSOR_SAVE_ERRORS._value.get() == failed + 1
