@@ -89,6 +89,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collector.errors import ConfigError
 from collector.rules.known_secrets import BUILTINS
+from collector.rules.regex import RegexRefused, compile_re2, re2_reason
 from collector.rules.spans import CompiledPattern, Rule, masked_group, masked_span
 
 BUILTIN_NAMES: tuple[str, ...] = (
@@ -214,11 +215,11 @@ def _check_not_empty(name: str, pattern: CompiledPattern) -> None:
 def _compiled(name: str, pattern: str) -> CompiledPattern:
     """The RE2 pattern of rule `name`, or a RedactError saying why it has none."""
     try:
-        return re2.compile(pattern, _options())  # type: ignore[no-any-return]
-    except re2.error as exc:
+        return compile_re2(pattern, _options())  # type: ignore[no-any-return]
+    except RegexRefused as exc:
         raise RedactError(
             f"redaction rule {name!r}: the pattern is not valid RE2 (a linear-time regular "
-            f"expression: no backreferences, no lookahead or lookbehind): {_reason(exc)}"
+            f"expression: no backreferences, no lookahead or lookbehind): {exc.reason}"
         ) from exc
 
 
@@ -236,7 +237,7 @@ def _rule_finder(rules: Iterable[Rule]) -> _FindRules:
         rule_set.Compile()
     except re2.error as exc:
         raise RedactError(
-            f"the redaction rules together are too large for RE2: {_reason(exc)}"
+            f"the redaction rules together are too large for RE2: {re2_reason(exc)}"
         ) from exc
     raw: Any = getattr(rule_set, "_set", None)
     return cast(_FindRules, raw.Match if callable(getattr(raw, "Match", None)) else rule_set.Match)
@@ -247,12 +248,6 @@ def _options() -> object:
     options.max_mem = _MAX_MEM
     options.log_errors = False  # RE2 would write to stderr; errors are raised as ours
     return options
-
-
-def _reason(exc: Exception) -> str:
-    """RE2's message, which it gives as bytes."""
-    reason = exc.args[0] if exc.args else exc
-    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
 
 
 def _check_unique(names: Iterable[str]) -> None:

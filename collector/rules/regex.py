@@ -39,15 +39,19 @@ class RegexRefused(RulesError):
         self.reason = reason
 
 
-def compile_re2(pattern: str) -> Any:
-    """`pattern` compiled by RE2 (which logs nothing); RegexRefused when RE2 refuses it."""
+def compile_re2(pattern: str, options: Any = OPTIONS) -> Any:
+    """`pattern` compiled by RE2 with `options` (which log nothing); RegexRefused when RE2
+    refuses it."""
     try:
-        return re2.compile(pattern, options=OPTIONS)
+        return re2.compile(pattern, options=options)
     except re2.error as exc:
-        reason = exc.args[0] if exc.args else exc
-        if isinstance(reason, bytes):
-            reason = reason.decode("utf-8", "replace")
-        raise RegexRefused(str(reason)) from None
+        raise RegexRefused(re2_reason(exc)) from None
+
+
+def re2_reason(exc: Exception) -> str:
+    """RE2's own words for an error it raised (it gives them as bytes)."""
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
 
 
 def raw_match(compiled: Any) -> RawMatch | None:
