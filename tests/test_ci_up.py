@@ -4,7 +4,10 @@ run on stand-ins, so no service is needed."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import os
+import signal
 import socket
 import subprocess
 import threading
@@ -118,3 +121,18 @@ def test_a_free_port_is_accepted(tmp_path: Path) -> None:
     done = up(tmp_path, f"need_port {port} LOGPIPE_DEMO_COLLECTOR_PORT; echo free")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "free\n"
+
+
+def test_a_piece_just_started_is_waited_for(tmp_path: Path, answering_port: int) -> None:
+    """A piece checked the instant it was started (not yet exec'ed) is waited for, not failed."""
+    # Half a second passes before its command line reads `-m collector serve`.
+    late = "sleep 0.5; exec python3 -c 'import time; time.sleep(3)' -m collector \"$0\""
+    done = up(
+        tmp_path,
+        f'start_bg collector bash -c "{late}" serve; '
+        f"wait_ready collector http://127.0.0.1:{answering_port}/readyz; echo ready",
+    )
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int((tmp_path / "collector.pid").read_text()), signal.SIGKILL)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ready\n"
