@@ -122,6 +122,19 @@ def test_compose_services_are_wired_as_the_issue_asks(resolved: dict[str, Any]) 
     assert {name for name, ports in published.items() if ports} == {"kibana", "lb"}
 
 
+def test_compose_collectors_serve_the_read_api_to_the_env_files_read_token() -> None:
+    """LOGPIPE_READ_TOKEN of .env turns on every collector's read API; unset, it stays off."""
+    on = compose("config", env=REQUIRED | {"LOGPIPE_READ_TOKEN": "read-secret"})
+    assert on.returncode == 0, on.stderr
+    collector = yaml.safe_load(on.stdout)["services"]["collector"]
+    assert collector["environment"]["LOGPIPE_READ_TOKENS"] == "read-secret"
+    off = compose("config", env=REQUIRED)
+    assert off.returncode == 0, off.stderr
+    assert yaml.safe_load(off.stdout)["services"]["collector"]["environment"].get(
+        "LOGPIPE_READ_TOKENS"
+    ) in ("", None)
+
+
 def _volumes(service: dict[str, Any]) -> list[str]:
     out = []
     for v in service.get("volumes", []):
