@@ -41,7 +41,13 @@ from collector.runtime import (
     tune_malloc,
 )
 from collector.sink import Sink
-from collector.templates import INDEX_PATTERNS, UNINDEXED_MAPPING, index_template
+from collector.templates import (
+    INDEX_PATTERNS,
+    TEMPLATE_NAME,
+    TEMPLATE_VERSION,
+    UNINDEXED_MAPPING,
+    index_template,
+)
 from shipper.config import names as shipper_names
 
 log = logging.getLogger("logpipe.collector")
@@ -230,6 +236,7 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
     url = check_setup_args(config, args)
     async with Sink(elasticsearch_client(config)) as sink:
         await wait_for_elasticsearch(sink, args.wait, config.es_url)
+        await refuse_downgrade(sink)
         constant = await sink.has_constant_keyword()
         body = index_template(
             shards=config.index.shards,
@@ -274,6 +281,18 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
         print(
             f"{result.imported} saved objects imported into Kibana {result.kibana_version}",
             file=sys.stderr,
+        )
+
+
+async def refuse_downgrade(sink: Sink) -> None:
+    """A template from a newer logpipe stays: replacing it would make that logpipe's
+    collectors refuse every batch (they check the version) until its setup ran again."""
+    installed = await sink.installed_template_version()
+    if installed is not None and installed > TEMPLATE_VERSION:
+        raise CollectorError(
+            f"index template '{TEMPLATE_NAME}' is version {installed}, installed by a newer "
+            f"logpipe; this one ({installed_version()}) installs version {TEMPLATE_VERSION} "
+            "and would undo it: run setup with the newer logpipe, or upgrade this one"
         )
 
 

@@ -295,6 +295,17 @@ class Sink:
             )
         return mapped_fields(installed)
 
+    async def installed_template_version(self) -> int | None:
+        """The version of our index template as Elasticsearch holds it; None without one."""
+        try:
+            es = self._es.options(request_timeout=_PROBE_TIMEOUT, ignore_status=404)
+            resp = await es.indices.get_index_template(name=TEMPLATE_NAME)
+        except ES_ERRORS as exc:
+            template_unreadable(exc)
+        templates = resp.body.get("index_templates", []) if resp.meta.status == 200 else []
+        version = templates[0]["index_template"].get("version") if templates else None
+        return version if isinstance(version, int) else None
+
     async def has_constant_keyword(self) -> bool:
         """Whether the cluster has the constant_keyword type: Elasticsearch's default
         distribution does, some builds (the integration-test one, some managed offers)

@@ -36,6 +36,7 @@ class FakeElasticsearch:
     requests: list[list[tuple[dict[str, Any], dict[str, Any]]]] = field(default_factory=list)
     template_status: int = 200
     template_patterns: list[str] = field(default_factory=lambda: list(INDEX_PATTERNS))
+    template_version: int = TEMPLATE_VERSION
     # What `POST _index_template/_simulate` answers: 200 where the mapping types it uses
     # exist, 400 (mapper_parsing_exception) where one does not.
     simulate_status: int = 200
@@ -91,7 +92,7 @@ class FakeElasticsearch:
         if self.template_status != 200:
             body = {"error": {"type": "resource_not_found_exception"}, "status": 404}
             return web.json_response(body, status=self.template_status, headers=HEADERS)
-        installed = {"version": TEMPLATE_VERSION, "index_patterns": self.template_patterns}
+        installed = {"version": self.template_version, "index_patterns": self.template_patterns}
         template = {"name": "logpipe", "index_template": installed}
         return web.json_response({"index_templates": [template]}, headers=HEADERS)
 
