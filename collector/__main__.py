@@ -79,7 +79,7 @@ Install (or update) the index template of logpipe's data streams, with the typed
 the config's parsing rules mapped, and with a Kibana URL import the dashboards. It waits
 for Elasticsearch (--wait) and can be run again at any time: after an upgrade, or before
 rules that add typed fields are deployed. Data streams take a new template at their next
-rollover.
+rollover. A template a newer logpipe installed is left as it is (exit 1).
 
 examples:
   logpipe-collector setup
@@ -305,12 +305,28 @@ def check_setup_args(config: CollectorConfig, args: argparse.Namespace) -> str |
         except ValueError as exc:
             raise ConfigError(f"--kibana-url: {exc}") from exc
     if args.dashboards is not None:
+        if not (args.kibana_url or config.kibana_url):
+            raise ConfigError(
+                f"--dashboards {args.dashboards}: no Kibana to import them into: "
+                "give --kibana-url or set LOGPIPE_KIBANA_URL"
+            )
         try:
             read_saved_objects(args.dashboards)
         except (KibanaError, OSError) as exc:
             reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
             raise ConfigError(f"--dashboards {args.dashboards}: {reason}") from exc
     return args.kibana_url or config.kibana_url
+
+
+def seconds(text: str) -> float:
+    """A number of seconds for argparse: zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 or more seconds")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -329,13 +345,13 @@ def parser() -> argparse.ArgumentParser:
         description=SETUP,
     )
     s.add_argument(
-        "--wait", type=float, default=120, help="seconds to wait for Elasticsearch (default 120)"
+        "--wait", type=seconds, default=120, help="seconds to wait for Elasticsearch (default 120)"
     )
     s.add_argument(
         "--kibana-url", help="import the dashboards into this Kibana (default: $LOGPIPE_KIBANA_URL)"
     )
     s.add_argument(
-        "--kibana-wait", type=float, default=300, help="seconds to wait for Kibana (default 300)"
+        "--kibana-wait", type=seconds, default=300, help="seconds to wait for Kibana (default 300)"
     )
     s.add_argument(
         "--dashboards",

@@ -299,6 +299,7 @@ def test_unreadable_token_file_is_a_config_error(
     [
         ("kibana_url", "kibana:5601", "--kibana-url: 'kibana:5601' is not an http"),
         ("dashboards", Path("/nonexistent"), "--dashboards /nonexistent: no Kibana saved"),
+        ("dashboards", Path("dashboards"), "--dashboards dashboards: no Kibana to import"),
     ],
 )
 def test_setup_checks_its_options_before_elasticsearch(
@@ -313,6 +314,8 @@ def test_setup_checks_its_options_before_elasticsearch(
     monkeypatch.setattr(main_module, "elasticsearch_client", touched)
     args = main_module.parser().parse_args(["setup"])
     setattr(args, option, value)
+    if option == "dashboards" and value != Path("dashboards"):
+        args.kibana_url = "http://kibana:5601"
     config = CollectorConfig(_env_file=None)  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match=error):
         asyncio.run(main_module.setup(config, args))
@@ -339,3 +342,21 @@ def test_every_command_says_what_it_does_in_lines_a_terminal_shows_whole() -> No
         if path in {("setup",), ("config",), ("retention", "plan"), ("retention", "apply")}:
             assert "example" in text, path
         assert [line for line in text.splitlines() if len(line) > 100] == [], path
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--wait", "-1"], "argument --wait: '-1': give 0 or more seconds"),
+        (["--wait", "nan"], "argument --wait: 'nan': give 0 or more seconds"),
+        (["--kibana-wait", "soon"], "argument --kibana-wait: 'soon' is not a number of seconds"),
+    ],
+)
+def test_setup_refuses_waits_that_are_no_number_of_seconds(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A negative, NaN or non-numeric wait is a usage error (exit 2) naming the option."""
+    with pytest.raises(SystemExit) as caught:
+        main_module.parser().parse_args(["setup", *argv])
+    assert caught.value.code == 2
+    assert error in capsys.readouterr().err
