@@ -63,8 +63,15 @@ CI_NAMES = frozenset(
         "LOGPIPE_REQUIRE_NATIVE",
     }
 )
-# Whole families of tooling variables: tests, benchmarks, .ci scripts, .ci/up's ports.
-TOOLING_PREFIXES = ("LOGPIPE_TEST_", "LOGPIPE_BENCH_", "LOGPIPE_CI_", "LOGPIPE_DEMO_")
+# Whole families of tooling variables: tests, benchmarks, .ci scripts, .ci/up's ports,
+# .ci/cluster's folder, ports and heap.
+TOOLING_PREFIXES = (
+    "LOGPIPE_TEST_",
+    "LOGPIPE_BENCH_",
+    "LOGPIPE_CI_",
+    "LOGPIPE_DEMO_",
+    "LOGPIPE_CLUSTER_",
+)
 # Read by the `logpipe` command line, which may share an environment with both programs.
 CLI_NAMES = frozenset({"LOGPIPE_URL", "LOGPIPE_READ_TOKEN", "LOGPIPE_READ_TOKEN_FILE"})
 TOOLING_NAMES = COMPOSE_NAMES | CI_NAMES | CLI_NAMES

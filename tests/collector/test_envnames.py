@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,17 @@ def test_the_compose_env_example_is_accepted_by_both_programs() -> None:
     assert "LOGPIPE_IMAGE" in envnames.read_dotenv(example)
     assert envnames.check_names(collector_names(), shipper_names(), {}, example) == []
     assert envnames.check_names(shipper_names(), collector_names(), {}, example) == []
+
+
+def test_every_name_the_ci_scripts_read_is_accepted_by_both_programs() -> None:
+    """A setting of .ci/up, .ci/services, .ci/cluster... exported in a shell does not stop
+    either program started from that shell."""
+    scripts = (Path(__file__).resolve().parents[2] / ".ci").iterdir()
+    names = {n for p in scripts for n in re.findall(r"LOGPIPE_[A-Z0-9_]*[A-Z0-9]", p.read_text())}
+    assert "LOGPIPE_CLUSTER_DIR" in names
+    environ = dict.fromkeys(names, "1")
+    assert _problems(environ) == []
+    assert envnames.check_names(shipper_names(), collector_names(), environ) == []
 
 
 def test_the_other_programs_names_are_read_only_when_a_name_is_not_ones_own() -> None:
