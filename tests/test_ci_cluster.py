@@ -87,3 +87,14 @@ def test_a_collector_that_exited_is_down_whatever_answers_on_its_port(
         LOGPIPE_CLUSTER_COLLECTOR_PORT=str(answering_port),
     )
     assert done.stdout == "down\n", done.stderr
+
+
+def test_stop_with_nothing_running_says_so_and_clears_stale_pid_files(tmp_path: Path) -> None:
+    """Pid files of pieces that died are removed, so status shows no stale pid afterwards."""
+    for piece in ("collector1", "shipper2", "docker1"):
+        (tmp_path / piece).mkdir()
+        (tmp_path / piece / "pid").write_text("999999999\n")
+    done = cluster(tmp_path, "stop_all")
+    assert done.returncode == 0, done.stderr
+    assert f"nothing of the cluster in {tmp_path} was running" in done.stderr
+    assert not list(tmp_path.glob("*/pid"))
