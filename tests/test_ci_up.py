@@ -136,3 +136,17 @@ def test_a_piece_just_started_is_waited_for(tmp_path: Path, answering_port: int)
         os.kill(int((tmp_path / "collector.pid").read_text()), signal.SIGKILL)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ready\n"
+
+
+def test_pieces_run_from_the_run_folder_with_this_checkouts_code(tmp_path: Path) -> None:
+    """A piece starts in the run folder, so compose's .env in the checkout does not
+    configure it (its LOGPIPE_TOKEN would be sent instead of .ci/up's), and imports the
+    checkout's collector whatever logpipe is installed."""
+    probe = "import os, collector; print(os.getcwd()); print(collector.__file__)"
+    done = up(
+        tmp_path,
+        f'start_bg collector python3 -c "{probe}" -m collector serve; '
+        'wait "$(cat "$RUN/collector.pid")"; cat "$RUN/collector.log"',
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [str(tmp_path), str(ROOT / "collector" / "__init__.py")]
