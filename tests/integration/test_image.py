@@ -28,6 +28,7 @@ from elasticsearch import Elasticsearch
 from collector.config import load_config
 from collector.kibana import read_saved_objects
 from collector.shape import nested
+from shipper.config import ShipperConfig
 from tests.conftest import ES_URL, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,6 +154,29 @@ def test_env_example_documents_every_variable_the_compose_file_uses() -> None:
     documented = set(re.findall(r"^#?(\w+)=", example, re.MULTILINE))
     assert used - documented == set()
     assert documented - used == set(), "documented but unused"
+
+
+def test_compose_load_balancer_limits_fit_the_collectors() -> None:
+    """The compose lb's limits fit its collectors' settings: every body they take gets
+    through, a stalled sender is dropped no later than a collector would, the shipper
+    hears the answer before its own timeout, and busy or timed-out collectors are retried."""
+    nginx = ROOT / "docs/compose/nginx"
+    conf = (nginx / "nginx.conf").read_text() + (nginx / "collector-proxy.conf").read_text()
+    collector = load_config(ROOT / "docs/compose/collector.yml")
+    shipper = ShipperConfig(_env_file=None)  # type: ignore[call-arg]
+
+    def value(directive: str) -> int:
+        """The directive's number: seconds, or bytes for a size in m."""
+        found = re.search(rf"\b{directive} (\d+)([sm]?);", conf)
+        assert found is not None, f"{directive} is not set"
+        return int(found.group(1)) * (1024 * 1024 if found.group(2) == "m" else 1)
+
+    assert value("client_max_body_size") == collector.max_body_bytes
+    assert value("client_body_timeout") <= collector.body_timeout
+    assert collector.es_retry_seconds < value("proxy_read_timeout")
+    assert value("proxy_read_timeout") < shipper.request_timeout
+    assert value("keepalive_timeout") < collector.keepalive_timeout
+    assert "http_503 http_504 non_idempotent" in conf
 
 
 def test_compose_collector_config_is_valid_for_the_collector() -> None:
