@@ -14,6 +14,9 @@ ARG BASE=python:3.11-slim
 
 # ---- build: a virtualenv with logpipe and its dependencies ------------------------
 FROM ${BASE} AS build
+# Marks both stages' images, so that .ci/image can remove the ones earlier builds left
+# untagged (each build of new code leaves the previous build stage and image behind).
+LABEL dev.logpipe.image="build"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -57,7 +60,8 @@ LABEL org.opencontainers.image.title="logpipe" \
       org.opencontainers.image.description="Centralized log aggregation for Docker hosts: shipper and collector" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="Apache-2.0" \
+      dev.logpipe.image="runtime"
 
 # A fixed uid/gid so that volumes and the docker socket's group can be granted to it.
 # /var/lib/logpipe holds the shipper's state (default /var/lib/logpipe/shipper): a named

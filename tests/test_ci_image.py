@@ -54,3 +54,35 @@ def test_the_wheelhouse_is_served_on_the_fixed_port_and_stopped_after(tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{port}\nstopped\n"
+
+
+def test_old_builds_are_pruned_by_the_label_both_stages_carry(tmp_path: Path) -> None:
+    """The prune after a build removes only images of both of the Dockerfile's stages (by
+    the label each carries), only untagged ones, and none younger than an hour."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = dockerfile.split("\nFROM ")[1:]
+    assert len(stages) == 2
+    for stage in stages:
+        assert "dev.logpipe.image=" in stage
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text('#!/bin/sh\necho "$@" >"$HOME/docker-args"\n')
+    (bin_dir / "docker").chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", f'source "{IMAGE}"; prune_old_builds'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    args = (tmp_path / "docker-args").read_text().split()
+    assert args == [
+        "image",
+        "prune",
+        "--force",
+        "--filter",
+        "label=dev.logpipe.image",
+        "--filter",
+        "until=1h",
+    ]
