@@ -73,11 +73,13 @@ def resolved() -> dict[str, Any]:
 def test_compose_file_validates_and_has_the_services_the_stack_needs(
     resolved: dict[str, Any],
 ) -> None:
-    """`compose config` accepts the file; it has ES, Kibana, setup, collector, lb, shipper."""
+    """`compose config` accepts the file; it has ES, Kibana, setup, dashboards, collector,
+    lb, shipper."""
     assert set(resolved["services"]) == {
         "elasticsearch",
         "kibana",
         "setup",
+        "dashboards",
         "collector",
         "lb",
         "shipper",
@@ -134,6 +136,36 @@ def test_compose_collectors_serve_the_read_api_to_the_env_files_read_token() -> 
     assert yaml.safe_load(off.stdout)["services"]["collector"]["environment"].get(
         "LOGPIPE_READ_TOKENS"
     ) in ("", None)
+
+
+def test_compose_collectors_never_wait_for_kibana(resolved: dict[str, Any]) -> None:
+    """The template's setup, which the collectors wait for, waits for no Kibana: a Kibana
+    slow to start or failing delays only the dashboards' import, never the logs."""
+    svc = resolved["services"]
+
+    def waits_for(name: str) -> set[str]:
+        found, todo = set(), [name]
+        while todo:
+            for dep in svc[todo.pop()].get("depends_on", {}):
+                if dep not in found:
+                    found.add(dep)
+                    todo.append(dep)
+        return found
+
+    for name in ("collector", "lb", "shipper"):
+        assert "kibana" not in waits_for(name), name
+    setup = svc["setup"]
+    assert "--kibana-url" not in setup["command"]
+    assert "LOGPIPE_KIBANA_URL" not in setup["environment"]
+    dashboards = svc["dashboards"]
+    assert dashboards["command"] == [
+        "logpipe-collector",
+        "setup",
+        "--kibana-url",
+        "http://kibana:5601",
+    ]
+    assert "kibana" in dashboards["depends_on"]
+    assert dashboards["restart"] == "no"
 
 
 def _volumes(service: dict[str, Any]) -> list[str]:
