@@ -95,3 +95,24 @@ def test_the_node_listens_on_the_port_asked_for_now(unpacked: Path) -> None:
     assert done.returncode == 0, done.stderr
     config = (unpacked / f"elasticsearch-{VERSION}" / "config" / "elasticsearch.yml").read_text()
     assert config == f"cluster.name: logpipe-dev\nhttp.port: {port}\n"
+
+
+def test_stop_returns_once_the_node_has_exited(unpacked: Path) -> None:
+    """stop (and so reset, which wipes the data next) waits out a node's shutdown."""
+    slow = (
+        "import os, signal, sys, time\n"
+        f"open('{unpacked}/es-data/es.pid', 'w').write(str(os.getpid()))\n"
+        "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1), sys.exit(0)))\n"
+        "time.sleep(60)\n"
+    )
+    # Started from a subshell that exits at once, so that the node's parent reaps it.
+    script = (
+        f'(python3 -c "{slow}" org.elasticsearch.bootstrap &); '
+        f'until [ -s "{unpacked}/es-data/es.pid" ]; do sleep 0.1; done; sleep 0.3; '
+        f'pid=$(cat "{unpacked}/es-data/es.pid"); stop_all; '
+        'if kill -0 "$pid" 2>/dev/null; then echo running; else echo exited; fi'
+    )
+    done = services(unpacked, script, free_port())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "exited\n"
+    assert not (unpacked / "es-data" / "es.pid").exists()
