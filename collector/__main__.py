@@ -172,6 +172,7 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
             handle_signals=True,
             access_log=None,
             keepalive_timeout=config.keepalive_timeout,
+            auto_decompress=False,  # body.py inflates request bodies itself
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

@@ -36,7 +36,6 @@ from collector.read import http as read_http
 from collector.read.access import Access
 from collector.retention.rules import RulesHolder
 from collector.rules.engine import ParsingRules, engine_of
-from collector.runtime import fast_zlib
 from collector.sink import Sink
 from collector.templates import DEADLETTER_STREAM, unmapped
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult, LineError
@@ -304,9 +303,9 @@ def make_app(
 
     `retention` is the holder of the rules in force (reloaded by the lifecycle loop);
     routing reads it for every record. `parsing` holds the parsing rules in force, read
-    once per batch.
+    once per batch. Serve it with ``auto_decompress=False``: body.py inflates request
+    bodies itself (aiohttp's inflation would leave it nothing to inflate).
     """
-    fast_zlib()  # process-wide; here so that every app, tests' too, inflates the same way
     app = web.Application(middlewares=[json_errors], client_max_size=config.max_body_bytes)
     app[STATE_KEY] = State(config, retention, parsing)
     app[SINK_KEY] = sink

@@ -4,6 +4,10 @@ A body is read before its batch takes one of the ``max_in_flight`` places, so a 
 that stalls mid-body (a host that lost power, a hostile client) holds only the bytes it
 sent, and only until ``body_timeout``; those bytes count in one budget shared by every
 body being received, so memory stays bounded however many senders stall at once.
+
+Bodies are inflated here, not by aiohttp (the server runs with ``auto_decompress=False``):
+aiohttp takes a gzip stream cut short for a whole one, and answers an encoding it cannot
+read (``br``, ``zstd``) with a plain-text 400 and a traceback in the log.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
+from zlib_ng import zlib_ng
 
 from collector import metrics
 from collector.errors import (
@@ -27,6 +33,9 @@ from collector.errors import (
 )
 
 _CHUNK = 256 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+# What zlib-ng raises for a stream it cannot inflate (its stub declares an instance).
+_INFLATE_ERROR = cast("type[Exception]", zlib_ng.error)
 
 
 class BodyBudget:
@@ -69,39 +78,106 @@ def check_encoding(request: web.Request, limit: int) -> str:
 async def read_body(request: web.Request, limit: int, budget: BodyBudget, seconds: float) -> bytes:
     """The request body, decompressed, never more than `limit` bytes, within `seconds`.
 
-    aiohttp inflates ``Content-Encoding: gzip`` itself, in bounded steps, so counting
-    the bytes it hands out bounds the decompressed size too (a gzip bomb is a 413).
+    A compressed body is inflated as it arrives, in steps bounded by what is left of
+    `limit`, so a gzip bomb is a 413 without being inflated whole.
     """
     encoding = check_encoding(request, limit)
     try:
         async with asyncio.timeout(seconds):
-            return await _chunks(request, limit, budget, encoding)
+            data = await _chunks(request, limit, budget, encoding)
     except TimeoutError:
         raise BodyTimeout(
             f"the request body did not arrive within {seconds:g}s (LOGPIPE_BODY_TIMEOUT): "
             "send it again"
         ) from None
+    if encoding in ("identity", "") and data.startswith(_GZIP_MAGIC):
+        raise BadRequest(
+            "body is gzip-compressed but the request has no 'Content-Encoding: gzip' header: "
+            "send the header, or the body uncompressed"
+        )
+    return data
+
+
+class Inflater:
+    """A gzip or deflate body inflated chunk by chunk, never past `limit` bytes in all.
+
+    Gzip members may follow one another (RFC 1952). A stream that stops before its end
+    (a body cut short) or bytes after it that start no member are a BadRequest: the
+    lines cut off would be lost without a word.
+    """
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.encoding = encoding
+        self._room = limit
+        self._limit = limit
+        self._member: Any = None  # the stream being inflated; None between gzip members
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The inflated bytes of `data`, the next bytes of the body."""
+        out: list[bytes] = []
+        try:
+            while data:
+                if self._member is None:
+                    # zlib-ng: 0.27 instead of zlib's 0.61 CPU-µs per wire line (BENCHMARKS).
+                    self._member = zlib_ng.decompressobj(self._window(data))
+                piece = self._member.decompress(data, self._room + 1)
+                self._room -= len(piece)
+                if self._room < 0:
+                    raise PayloadTooLarge(f"decompressed body is over the {self._limit} byte limit")
+                out.append(piece)
+                data = self._next(self._member)
+        except _INFLATE_ERROR as exc:
+            raise BadRequest(f"body is not valid {self.encoding}: {exc}") from exc
+        return out
+
+    def end(self) -> None:
+        """Raise BadRequest unless the body ended where its compressed stream does."""
+        if self._member is not None:
+            raise BadRequest(
+                f"body is not valid {self.encoding}: it ends before its compressed stream "
+                "does (cut short on the way?): send it again"
+            )
+
+    def _window(self, data: bytes) -> int:
+        if self.encoding == "gzip":
+            return 31
+        # RFC 9110's deflate is zlib-wrapped; some clients send a raw stream all the same.
+        return 15 if data[0] & 0x0F == 8 else -15
+
+    def _next(self, member: Any) -> bytes:
+        """What of the input is left to inflate: the rest of this stream, or the next member."""
+        if not member.eof:
+            return bytes(member.unconsumed_tail)
+        rest = bytes(member.unused_data)
+        self._member = None
+        if rest and self.encoding != "gzip":
+            raise BadRequest(f"body is not valid {self.encoding}: bytes after its end")
+        return rest
 
 
 async def _chunks(request: web.Request, limit: int, budget: BodyBudget, encoding: str) -> bytes:
     chunks: list[bytes] = []
+    inflater = Inflater(encoding, limit) if encoding in ("gzip", "deflate") else None
     with budget.reading() as taken:
         try:
             async for chunk in request.content.iter_chunked(_CHUNK):
-                if taken[0] + len(chunk) > limit:
-                    raise PayloadTooLarge(f"decompressed body is over the {limit} byte limit")
-                budget.take(len(chunk))
-                taken[0] += len(chunk)
-                chunks.append(chunk)
+                for piece in inflater.feed(chunk) if inflater is not None else (chunk,):
+                    if taken[0] + len(piece) > limit:
+                        raise PayloadTooLarge(f"decompressed body is over the {limit} byte limit")
+                    budget.take(len(piece))
+                    taken[0] += len(piece)
+                    chunks.append(piece)
         except (HttpProcessingError, RequestPayloadError) as exc:
-            raise BadRequest(f"body is not valid {encoding}: {_root_cause(exc)}") from exc
+            raise BadRequest(f"body cannot be read as sent: {_root_cause(exc)}") from exc
         except ConnectionError as exc:
             raise SenderGone("the sender closed the connection before the body ended") from exc
+        if inflater is not None:
+            inflater.end()
     return b"".join(chunks)
 
 
 def _root_cause(exc: BaseException) -> str:
-    """The innermost reason (zlib's, say), not aiohttp's wrappers around it."""
+    """The innermost reason, not aiohttp's wrappers around it."""
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return str(exc) or type(exc).__name__

@@ -1,5 +1,5 @@
 """Process-wide settings both logpipe processes start with: the garbage collector's
-thresholds, the C allocator's heap trimming, the event loop, and the collector's gzip;
+thresholds, the C allocator's heap trimming and the event loop;
 and what both say about themselves: their version, command line, exit statuses and the
 words for an OS error."""
 
@@ -14,9 +14,6 @@ import ssl
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
-
-import aiohttp
-from zlib_ng import zlib_ng
 
 from collector import GC_THRESHOLDS
 
@@ -65,12 +62,6 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def fast_zlib() -> None:
-    """Let aiohttp inflate gzip request bodies with zlib-ng: the same streaming, bounded
-    inflation as zlib's, in 0.27 instead of 0.61 CPU-µs per wire line (BENCHMARKS)."""
-    aiohttp.set_zlib_backend(zlib_ng)
 
 
 # glibc's mallopt parameters and the values tune_malloc sets.

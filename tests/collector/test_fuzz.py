@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,7 +29,7 @@ from collector.enrich import Context
 from collector.shape import nested
 from collector.sink import Sink
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult
-from tests.collector.test_app import AUTH, config
+from tests.collector.test_app import AUTH, config, served
 from tests.collector.wirelines import log, log_doc_id, source
 from tests.conftest import ES_URL
 
@@ -135,7 +135,8 @@ class Endpoint:
 
     async def _start(self) -> TestClient[Any, Any]:
         sink = Sink(AsyncElasticsearch(ES_URL, max_retries=0))
-        client = TestClient(TestServer(make_app(config(self.dataset), sink)))
+        app = make_app(config(self.dataset), sink)
+        client = TestClient(await served(app))
         await client.start_server()
         for _ in range(100):
             if (await client.get("/readyz")).status == 200:
