@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collector.batch import decode
+import pytest
+
+from collector import native
+from collector.batch import MAX_REJECTED, decode
 from collector.enrich import Context
+from collector.errors import BadRequest
 from collector.templates import DEADLETTER_STREAM
 from tests.collector.wirelines import body, log, log_doc_id, source
 
@@ -103,3 +107,17 @@ def test_events_and_gaps_become_documents() -> None:
     out = decode(body(source(), event, gap), Context(), NOW)
     assert out.errors == []
     assert [d.body["event"]["action"] for d in out.docs] == ["die", "gap"]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_body_of_mostly_junk_lines_is_refused_whole(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to MAX_REJECTED bad lines are dead-lettered; one more refuses the body, first named."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    good = [source(), log("kept", TS)]
+    out = decode(body(*good, *[b"x"] * MAX_REJECTED), Context(), NOW)
+    assert (len(out.docs), len(out.dead_letters)) == (1, MAX_REJECTED)
+    with pytest.raises(BadRequest, match=r"more than 10000 lines .* \(first: line 3: not valid"):
+        decode(body(*good, *[b"x"] * (MAX_REJECTED + 1)), Context(), NOW)
