@@ -277,6 +277,10 @@ class Sink:
             es = self._es.options(request_timeout=_PROBE_TIMEOUT)
             resp = await es.indices.get_index_template(name=TEMPLATE_NAME)
         except ES_ERRORS as exc:
+            # No answer, and none to a probe either: lost, as a _bulk request finds it, so
+            # that an idle collector (or one that never reached it) says so too.
+            if isinstance(exc, TransportError) and not await self.ping():
+                self.reach.lose(failure(exc).why)
             template_unreadable(exc)
         templates = resp.body.get("index_templates", [])
         installed = templates[0]["index_template"] if templates else {}

@@ -17,7 +17,7 @@ from elasticsearch import AsyncElasticsearch
 from collector import metrics, sink
 from collector.bulk import chunks, encode
 from collector.enrich import Doc
-from collector.errors import RetryableSinkError, SinkError
+from collector.errors import RetryableSinkError, SetupError, SinkError
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
 from tests.collector.fake_es import each, fake_es, ok, whole
@@ -112,6 +112,22 @@ async def test_unreachable_elasticsearch_is_retryable() -> None:
             await asyncio.wait_for(s.write(docs(1)), 60)
         assert s.reach.lost
     assert (caught.value.status, caught.value.retry_after) == (503, 5)
+
+
+async def test_a_template_check_that_reaches_no_node_finds_elasticsearch_lost() -> None:
+    """An idle collector, or one never connected, is lost by its template check: the
+    reachable metric says 0 (not the 1 it starts with) until a probe is answered."""
+    client = AsyncElasticsearch(f"http://127.0.0.1:{free_port()}", max_retries=0)
+    async with Sink(client) as s:
+        with pytest.raises(SetupError, match="cannot reach Elasticsearch"):
+            await s.check_template()
+        assert s.reach.lost
+        assert metrics.ES_REACHABLE._value.get() == 0
+    async with fake_es(ok) as es, Sink(es.client()) as s:
+        es.template_status = 500
+        with pytest.raises(SetupError, match="cannot read the index template"):
+            await s.check_template()
+        assert not s.reach.lost, "a node that answers is reached, whatever it says"
 
 
 async def test_conflict_counts_as_already_indexed() -> None:
