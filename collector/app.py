@@ -211,10 +211,12 @@ def _partial(errors: list[LineError], result: IngestResult) -> web.Response:
     """400 naming the bad lines, once the good ones are indexed and the bad dead-lettered."""
     metrics.LINES_INVALID.inc(len(errors))
     first = errors[0]
+    indexed = result.indexed + result.duplicates
+    others = "the other lines were indexed and " if indexed else ""
     message = (
         f"{len(errors)} of {result.received} lines rejected (first: line {first.line}: "
-        f"{first.error}); the other lines were indexed and the rejected ones stored in the "
-        f"dead-letter data stream {DEADLETTER_STREAM}"
+        f"{first.error}); {others}the rejected ones stored in the dead-letter data stream "
+        f"{DEADLETTER_STREAM}"
     )
     # The answer stays small however many lines were bad; the metric counts them all.
     return error_response(400, message, detail=errors[:100], result=result)

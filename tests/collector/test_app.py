@@ -32,7 +32,7 @@ from collector.read import access as access_module
 from collector.shape import nested
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
-from collector.wire import NDJSON, PATH_LOGS
+from collector.wire import NDJSON, PATH_LOGS, IngestResult, LineError
 from tests.collector.fake_es import each, fake_es, whole
 from tests.collector.wirelines import CONTAINER, HOST, body, log, log_doc_id, source
 from tests.conftest import ES_URL, free_port
@@ -420,3 +420,17 @@ async def test_value_the_template_refuses_is_dead_lettered(api: Api, es: Elastic
     assert "[process.exit_code]" in dead["error"]["message"]
     assert "out of range of long" in dead["error"]["message"]
     assert dead["container"]["id"] == CONTAINER
+
+
+def test_a_batch_of_bad_lines_only_is_not_told_the_others_were_indexed() -> None:
+    """The 400's message speaks of other lines indexed only when some were."""
+    result = IngestResult(received=2, indexed=0, duplicates=0, dead_lettered=1)  # and a source
+    bad = [LineError(line=2, error="not valid JSON")]
+    alone = orjson.loads(app_module._partial(bad, result).body)["error"]
+    assert alone == (
+        "1 of 2 lines rejected (first: line 2: not valid JSON); the rejected ones stored in "
+        f"the dead-letter data stream {DEADLETTER_STREAM}"
+    )
+    result = IngestResult(received=3, indexed=2, duplicates=0, dead_lettered=1)
+    mixed = orjson.loads(app_module._partial(bad, result).body)["error"]
+    assert "); the other lines were indexed and the rejected ones stored" in mixed
