@@ -302,12 +302,13 @@ class LineError(_Wire):
 class IngestResult(_Wire):
     """Answer to a batch: every line is accounted for."""
 
-    received: int
+    received: int = Field(description="Non-blank lines of the body, 'source' lines included.")
     indexed: int = Field(description="Newly written documents.")
     duplicates: int = Field(description="Documents that already existed (replays).")
     dead_lettered: int = Field(description="Lines stored in the dead-letter data stream.")
-    # received = indexed + duplicates + dead_lettered + dropped. Defaults to 0, so an
-    # answer of an older collector still reads; shippers before it ignore the counts.
+    # received = source lines + indexed + duplicates + dead_lettered + dropped. Defaults
+    # to 0, so an answer of an older collector still reads; shippers before it ignore the
+    # counts.
     dropped: int = Field(0, description="Lines dropped on purpose by the collector's drop rules.")
 
 
