@@ -37,6 +37,7 @@ from collector.rules.engine import Engine, Plan
 from collector.wire import MAX_NS, Event, Gap, LineError, Log, LogFields, Source, read_line
 
 _KINDS = "'source', 'log', 'event' or 'gap'"
+_BOM = "\ufeff".encode()
 # Lines of one body that may be dead-lettered: twice the shipper's default batch, all bad.
 MAX_REJECTED = 10_000
 
@@ -106,6 +107,9 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     own that a rule's pattern fits goes to the rules.
     """
     out = Decoded()
+    # An editor's byte order mark would make the first line, a source line, unreadable,
+    # and with it every line of its container.
+    body = body.removeprefix(_BOM)
     engine = ctx.parsing.engine  # once per batch: a reload swaps it between batches
     take = _lines(out, ctx, ingested, keep_original, engine)
     module = native.MODULE

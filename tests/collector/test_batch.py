@@ -121,3 +121,10 @@ def test_a_body_of_mostly_junk_lines_is_refused_whole(
     assert (len(out.docs), len(out.dead_letters)) == (1, MAX_REJECTED)
     with pytest.raises(BadRequest, match=r"more than 10000 lines .* \(first: line 3: not valid"):
         decode(body(*good, *[b"x"] * (MAX_REJECTED + 1)), Context(), NOW)
+
+
+def test_a_byte_order_mark_before_the_first_line_is_ignored() -> None:
+    """A body saved with a UTF-8 BOM reads as without it: its source line still counts."""
+    out = decode("\ufeff".encode() + body(source(), log("a", TS)), Context(), NOW)
+    assert out.errors == []
+    assert [d.id for d in out.docs] == [log_doc_id(TS)]
