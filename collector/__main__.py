@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import ssl
 import sys
 from pathlib import Path
@@ -163,13 +164,13 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
     parsing = ParsingRules(engine_of(config))
     file.subscribe(parsing.take)
     file.subscribe(RestartNeeded(config, file.path))
+    stop = _stop_signals()
     async with contextlib.AsyncExitStack() as stack:
         sink = await stack.enter_async_context(
             Sink(elasticsearch_client(config), sink_settings(config))
         )
         runner = web.AppRunner(
             make_app(config, sink, retention, parsing),
-            handle_signals=True,
             access_log=None,
             keepalive_timeout=config.keepalive_timeout,
             auto_decompress=False,  # body.py inflates request bodies itself
@@ -199,7 +200,28 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
         stack.callback(log.info, "shutting down: finishing batches in flight")  # runs first
         tune_gc()
         tune_malloc()
-        await asyncio.Event().wait()
+        await stop.wait()
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stop_signals() -> asyncio.Event:
+    """An event the first SIGTERM or SIGINT sets, so that serve unwinds in order: the
+    runner's cleanup lets the requests in progress finish (and be answered) before the
+    sink closes. aiohttp's own handlers raised out of the event loop, whose tasks were
+    then cancelled, batches in flight too. A second signal stops the process at once."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def first() -> None:
+        stop.set()
+        for sig in _STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+    for sig in _STOP_SIGNALS:
+        loop.add_signal_handler(sig, first)
+    return stop
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -438,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     except CollectorError as exc:
         print(f"logpipe-collector: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
-    except (KeyboardInterrupt, web.GracefulExit):  # SIGINT, SIGTERM: a normal stop
+    except KeyboardInterrupt:  # a second SIGINT while serve drains: a normal stop too
         return 0
 
 

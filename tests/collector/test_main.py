@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import socket
 import subprocess
@@ -11,12 +12,16 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from collector import __main__ as main_module
 from collector import runtime
 from collector.config import CollectorConfig
 from collector.errors import ConfigError
+from collector.wire import NDJSON, PATH_LOGS
+from tests.collector.fake_es import fake_es, ok
+from tests.collector.wirelines import body, log, source
 from tests.conftest import free_port
 from tests.programs import clean_env, config_rows, one_line_error, run, value_and_source
 
@@ -252,6 +257,60 @@ def test_serve_without_elasticsearch_warns_and_stops_cleanly(tmp_path: Path) -> 
     assert "Unclosed" not in out + err
     assert "Task was destroyed" not in out + err
     assert out.count("shutting down") == 1, out
+
+
+@pytest.mark.timeout(120)
+async def test_sigterm_lets_a_batch_in_flight_be_indexed_and_answered(tmp_path: Path) -> None:
+    """SIGTERM while a batch waits on Elasticsearch: it is still indexed and answered 200
+    (not cut off with its connection), new connections are refused, and serve exits 0."""
+    async with fake_es("hang", ok) as fake:  # the first _bulk takes 2 s and fails
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "collector",
+            "serve",
+            env=clean_env(
+                LOGPIPE_ES_URL=fake.url, LOGPIPE_TOKENS="t", LOGPIPE_LISTEN=f"127.0.0.1:{port}"
+            ),
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with aiohttp.ClientSession() as session:
+                await _until_ready(session, url)
+                headers = {"Authorization": "Bearer t", "Content-Type": NDJSON}
+                batch = body(source(), log("in flight", 1))
+                post = asyncio.create_task(
+                    session.post(url + PATH_LOGS, data=batch, headers=headers)
+                )
+                for _ in range(500):  # until the batch waits on Elasticsearch
+                    if fake.requests:
+                        break
+                    await asyncio.sleep(0.02)
+                proc.send_signal(signal.SIGTERM)
+                async with await post as resp:
+                    status, answer = resp.status, await resp.json()
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+    assert (status, answer["indexed"]) == (200, 1)
+    assert len(fake.requests) == 2, "the batch was sent again after SIGTERM"
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in out + err
+
+
+async def _until_ready(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(300):
+        with contextlib.suppress(aiohttp.ClientError):
+            async with session.get(url + "/readyz") as resp:
+                if resp.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+    pytest.fail("the collector did not become ready")
 
 
 @pytest.mark.parametrize(
