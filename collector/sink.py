@@ -346,8 +346,14 @@ class Sink:
 
 
 def _log_refused(refused: list[tuple[Doc, str]]) -> None:
+    """One warning per data stream, not per document: a stream that refuses every
+    document (closed, blocked) would otherwise cost a log line for each of them."""
+    by_stream: dict[str, list[tuple[Doc, str]]] = {}
     for doc, reason in refused:
+        by_stream.setdefault(doc.stream, []).append((doc, reason))
+    for stream, items in by_stream.items():
+        first, reason = items[0]
         log.warning(
-            "document refused by Elasticsearch, dead-lettered",
-            extra={"doc_id": doc.id, "stream": doc.stream, "reason": reason},
+            "documents refused by Elasticsearch, dead-lettered",
+            extra={"stream": stream, "count": len(items), "doc_id": first.id, "reason": reason},
         )

@@ -155,6 +155,20 @@ async def test_rejected_item_is_dead_lettered_with_reason_and_line() -> None:
     assert dead["@timestamp"] == "2024-05-01T00:00:00.000000000Z"
 
 
+async def test_refusals_are_logged_once_per_stream_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stream refusing a whole batch costs one warning with the count, not one per line."""
+    refuse = each(lambda a, s: 400 if a["create"]["_index"] == STREAM else 201)
+    async with fake_es(refuse) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(docs(50))
+    assert outcome.dead_lettered == 50
+    [record] = [r for r in caplog.records if r.name == "logpipe.collector.sink"]
+    assert record.message == "documents refused by Elasticsearch, dead-lettered"
+    assert (record.stream, record.count, record.doc_id) == (STREAM, 50, "d0")
+    assert record.reason == "mapper_exception: scripted 400"
+
+
 async def test_refused_dead_letter_falls_back_to_bare_copy() -> None:
     """If the dead-letter copy is refused too, a copy of only our own fields is stored."""
     refuse_once = each(lambda a, s: 400)
