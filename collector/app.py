@@ -80,11 +80,14 @@ STATE_KEY: web.AppKey[State] = web.AppKey("state", State)
 def error_response(
     status: int, message: str, retry_after: float = 1.0, **extra: object
 ) -> web.Response:
-    """A JSON error body with a message a person can act on (429/503 say when to retry)."""
+    """A JSON error body with a message a person can act on (429/503 say when to retry,
+    401 which scheme to authenticate with, as HTTP requires)."""
     body = ErrorBody.model_validate({"error": message, **extra})
     headers = {}
     if status in (429, 503):
         headers["Retry-After"] = str(max(1, round(retry_after)))
+    elif status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="logpipe"'
     return web.json_response(body.model_dump(exclude_defaults=True), status=status, headers=headers)
 
 

@@ -246,6 +246,7 @@ async def test_token_missing_or_wrong_is_401(api: Api) -> None:
     data = body(source(), log("x", 1))
     resp = await api.client.post(PATH_LOGS, data=data)
     assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"] == 'Bearer realm="logpipe"'
     assert "missing bearer token" in (await resp.json())["error"]
     resp = await api.client.post(PATH_LOGS, data=data, headers={"Authorization": "Bearer nope"})
     assert resp.status == 401
@@ -434,3 +435,10 @@ def test_a_batch_of_bad_lines_only_is_not_told_the_others_were_indexed() -> None
     result = IngestResult(received=3, indexed=2, duplicates=0, dead_lettered=1)
     mixed = orjson.loads(app_module._partial(bad, result).body)["error"]
     assert "); the other lines were indexed and the rejected ones stored" in mixed
+
+
+def test_a_401_names_the_scheme_to_authenticate_with() -> None:
+    """Every 401 carries the challenge HTTP requires (WWW-Authenticate: Bearer)."""
+    resp = app_module.error_response(401, "missing bearer token")
+    assert resp.headers["WWW-Authenticate"] == 'Bearer realm="logpipe"'
+    assert "WWW-Authenticate" not in app_module.error_response(403, "wrong kind").headers
