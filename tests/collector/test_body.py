@@ -156,6 +156,16 @@ def test_a_bomb_stops_at_the_limit_without_inflating_it_whole() -> None:
     assert sum(inflated) <= 1 << 20
 
 
+def test_a_chunk_is_inflated_a_step_at_a_time() -> None:
+    """A small chunk that inflates to 32 MiB comes out in pieces of at most 1 MiB, so the
+    budget shared by every body is checked as it grows, not after."""
+    inflater = Inflater("gzip", 32 << 20)
+    pieces = [len(piece) for piece in inflater.feed(gzip_bomb(32 << 20))]
+    inflater.end()
+    assert sum(pieces) == 32 << 20
+    assert max(pieces) <= 1 << 20
+
+
 async def test_bodies_the_collector_cannot_read_whole_are_refused_with_json() -> None:
     """A gzip body cut short, `br`, or gzip without its header: JSON 4xx, nothing indexed."""
     packed = gzip.compress(body(source(), *(log(f"l{i}", i + 1) for i in range(500))))
