@@ -96,9 +96,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     """Answer the collector's errors, aiohttp's own 404/405/413, and a bug as JSON."""
     try:
         return await handler(request)
-    except BadRequest as exc:
-        return error_response(exc.status, str(exc), retry_after=5)
-    except ReadUnavailable as exc:
+    except (BadRequest, ReadUnavailable) as exc:
         return error_response(exc.status, str(exc), retry_after=5)
     except web.HTTPException as exc:
         if exc.status < 400:
