@@ -329,4 +329,10 @@ def make_app(
         await asyncio.gather(*tasks, return_exceptions=True)
 
     app.cleanup_ctx.append(background)
+    app.on_shutdown.append(_stop_receiving)
     return app
+
+
+async def _stop_receiving(app: web.Application) -> None:
+    """Answer the bodies still arriving at once (503): serve is stopping."""
+    app[STATE_KEY].bodies.interrupt()

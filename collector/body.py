@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from zlib_ng import zlib_ng
@@ -29,6 +29,7 @@ from collector.errors import (
     Busy,
     PayloadTooLarge,
     SenderGone,
+    ShuttingDown,
     UnsupportedMedia,
 )
 
@@ -45,6 +46,7 @@ class BodyBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
+        self._receiving: set[StreamReader] = set()
 
     def take(self, size: int) -> None:
         """Count `size` more bytes, or raise Busy if they would go past the limit."""
@@ -55,15 +57,27 @@ class BodyBudget:
         self.held += size
 
     @contextmanager
-    def reading(self) -> Iterator[list[int]]:
-        """A body being read: what it took (the list's one item) is given back at the end."""
+    def reading(self, content: StreamReader | None = None) -> Iterator[list[int]]:
+        """A body being read (from `content`): what it took (the list's one item) is given
+        back at the end."""
         taken = [0]
         metrics.BODIES_READING.inc()
+        if content is not None:
+            self._receiving.add(content)
         try:
             yield taken
         finally:
             self.held -= taken[0]
+            self._receiving.discard(content)
             metrics.BODIES_READING.dec()
+
+    def interrupt(self) -> None:
+        """End every body still being received with ShuttingDown: once the server stops,
+        aiohttp reads no more of them, so each would wait for body_timeout in vain."""
+        for content in self._receiving:
+            content.set_exception(
+                ShuttingDown("collector shutting down: send the batch again (to another one)")
+            )
 
 
 def check_encoding(request: web.Request, limit: int) -> str:
@@ -158,7 +172,7 @@ class Inflater:
 async def _chunks(request: web.Request, limit: int, budget: BodyBudget, encoding: str) -> bytes:
     chunks: list[bytes] = []
     inflater = Inflater(encoding, limit) if encoding in ("gzip", "deflate") else None
-    with budget.reading() as taken:
+    with budget.reading(request.content) as taken:
         try:
             async for chunk in request.content.iter_chunked(_CHUNK):
                 for piece in inflater.feed(chunk) if inflater is not None else (chunk,):

@@ -13,6 +13,7 @@
     │   ├── SenderGone         the sender closed its connection before the body ended
     │   └── TooMany            too many tails at once, or Elasticsearch refused a read (429)
     ├── Busy                   no room for another batch or body now (503 + Retry-After)
+    │   └── ShuttingDown       a body still arriving when serve stops (503 + Retry-After)
     ├── SinkError              Elasticsearch could not take the batch now
     │   └── RetryableSinkError 429, 5xx, connection errors, timeouts: try again later
     ├── ReadUnavailable        Elasticsearch cannot answer a read now (503)
@@ -96,6 +97,10 @@ class SenderGone(BadRequest):
 
 class Busy(CollectorError):
     """The collector holds as much work as it may: the sender should retry shortly."""
+
+
+class ShuttingDown(Busy):
+    """The collector stops: a body still arriving will not be read to its end."""
 
 
 class SinkError(CollectorError):

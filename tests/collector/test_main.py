@@ -303,6 +303,47 @@ async def test_sigterm_lets_a_batch_in_flight_be_indexed_and_answered(tmp_path: 
     assert b"Traceback" not in out + err
 
 
+@pytest.mark.timeout(120)
+async def test_sigterm_answers_a_body_still_arriving_503_at_once(tmp_path: Path) -> None:
+    """SIGTERM while a body is half sent: it is answered 503 + Retry-After at once (the
+    stopping server reads no more of it), not 408 after the body timeout; exit 0."""
+    async with fake_es(ok) as fake:
+        port = free_port()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "collector",
+            "serve",
+            env=clean_env(
+                LOGPIPE_ES_URL=fake.url, LOGPIPE_TOKENS="t", LOGPIPE_LISTEN=f"127.0.0.1:{port}"
+            ),
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with aiohttp.ClientSession() as session:
+                await _until_ready(session, f"http://127.0.0.1:{port}")
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            batch = body(source(), log("half", 1))
+            head = f"POST {PATH_LOGS} HTTP/1.1\r\nHost: c\r\nAuthorization: Bearer t\r\n"
+            writer.write(f"{head}Content-Length: {len(batch)}\r\n\r\n".encode() + batch[:10])
+            await writer.drain()
+            await asyncio.sleep(0.5)  # the handler is reading the body
+            proc.send_signal(signal.SIGTERM)
+            answer = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+    assert answer.startswith(b"HTTP/1.1 503 "), answer
+    assert b"Retry-After: 1" in answer
+    assert b"collector shutting down" in answer
+    assert fake.requests == []
+    assert proc.returncode == 0, err
+
+
 async def _until_ready(session: aiohttp.ClientSession, url: str) -> None:
     for _ in range(300):
         with contextlib.suppress(aiohttp.ClientError):
