@@ -34,7 +34,7 @@ from collector.parse.level import detect_level
 from collector.rules.compiled import CompiledRule
 from collector.rules.document import Tallies, fitted_document, ruled_document
 from collector.rules.engine import Engine, Plan
-from collector.wire import MAX_NS, Event, Gap, LineError, Log, LogFields, Source, read_line
+from collector.wire import Event, Gap, LineError, Log, LogFields, Source, read_line
 
 _KINDS = "'source', 'log', 'event' or 'gap'"
 _BOM = "\ufeff".encode()
@@ -73,21 +73,23 @@ def describe(exc: ValidationError) -> str:
         tag = str(err.get("ctx", {}).get("tag", ""))[:64]
         return f"field 'kind': must be {_KINDS}, not '{tag}'"
     if len(loc) >= 2:
-        return f"field '{'.'.join(loc[1:])}' of a '{loc[0]}' line: {err['msg']}"
+        problem = _time_bound(loc[-1], kind, err["input"]) or err["msg"]
+        return f"field '{'.'.join(loc[1:])}' of a '{loc[0]}' line: {problem}"
     return f"field '{'.'.join(loc)}': {err['msg']}" if loc else err["msg"]
 
 
-def _out_of_range(line: Log | LogFields | Event | Gap) -> str | None:
-    """Why a time of `line` cannot be stored (date_nanos ends in 2262), if it cannot."""
-    if isinstance(line, Gap):
-        if max(line.from_ts, line.to_ts) <= MAX_NS:
-            return None
-        name = "from_ts/to_ts"
-    elif line.ts <= MAX_NS:  # every log line passes here: keep it cheap
+def _time_bound(name: str, kind: str, value: object) -> str | None:
+    """What a time off the wire's bounds means, in dates (None for anything else)."""
+    if name not in ("ts", "from_ts", "to_ts"):
         return None
-    else:
-        name = "ts"
-    return f"field '{name}' of a '{line.kind}' line: after 2262-04-11, beyond nanosecond time"
+    if kind == "less_than_equal":
+        return (
+            f"{value} ns is after 2262-04-11T23:47:16.854775807Z, the last instant that "
+            "nanoseconds since 1970 in 64 bits (Elasticsearch's date_nanos) hold"
+        )
+    if kind == "greater_than_equal":
+        return f"{value} ns is before 1970-01-01T00:00:00Z: times are nanoseconds since then"
+    return None
 
 
 def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False) -> Decoded:
@@ -163,7 +165,7 @@ def _lines(
             return None
         if type(line) is LogFields or type(line) is Log:  # nearly every line: inlined
             source = sources.get(line.src)
-            if source is not None and line.ts <= MAX_NS:
+            if source is not None:
                 if ruled:
                     plan = plans.get(line.src)
                     if plan is None:
@@ -212,8 +214,6 @@ def _lines(
         if source is None:
             unknown = f"src {line.src} not declared by an earlier 'source' line"
             _reject(out, raw, number, unknown, ingested, ctx)
-        elif (problem := _out_of_range(line)) is not None:
-            _reject(out, raw, number, problem, ingested, ctx)
         else:
             docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
         return None

@@ -128,3 +128,17 @@ def test_a_byte_order_mark_before_the_first_line_is_ignored() -> None:
     out = decode("\ufeff".encode() + body(source(), log("a", TS)), Context(), NOW)
     assert out.errors == []
     assert [d.id for d in out.docs] == [log_doc_id(TS)]
+
+
+def test_a_time_off_the_wire_bounds_is_said_in_dates() -> None:
+    """A ts past what nanosecond time holds, or before 1970, is named with the date it misses."""
+    late = log("late", 2**63 + 5)
+    gap = b'{"kind":"gap","src":0,"stream":"stdout","from_ts":-1,"to_ts":1,"reason":"r"}'
+    out = decode(body(source(), late, gap), Context(), NOW)
+    assert [e.error for e in out.errors] == [
+        "field 'ts' of a 'log' line: 9223372036854775813 ns is after "
+        "2262-04-11T23:47:16.854775807Z, the last instant that nanoseconds since 1970 in "
+        "64 bits (Elasticsearch's date_nanos) hold",
+        "field 'from_ts' of a 'gap' line: -1 ns is before 1970-01-01T00:00:00Z: times are "
+        "nanoseconds since then",
+    ]
