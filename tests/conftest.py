@@ -27,14 +27,18 @@ from typing import Any
 import docker
 import pytest
 from elasticsearch import ApiError, Elasticsearch
+from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from collector.shape import nested
 from collector.templates import TEMPLATE_NAME, index_template, probe_template
 
-# No property test has a time limit per example: Hypothesis's default (200 ms) is a timed
-# assertion, and the machines that run the tests are shared and slow down without notice.
-hypothesis_settings.register_profile("logpipe", deadline=None)
+# No property test has a time limit: Hypothesis's default deadline (200 ms an example) and
+# its health check of slow data generation are timed assertions, and the machines that run
+# the tests are shared and slow down without notice.
+hypothesis_settings.register_profile(
+    "logpipe", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 hypothesis_settings.load_profile("logpipe")
 
 ES_URL = os.environ.get("LOGPIPE_TEST_ES_URL", "http://127.0.0.1:9200")

@@ -362,7 +362,11 @@ def _general_path(engine: Engine, wire: bytes, keep_original: bool) -> list[Doc 
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(
     st.lists(st.tuples(rules(), MATCHES), min_size=1, max_size=3),
     st.lists(st.tuples(LINES_OF_RULES, st.integers(0, 2)), min_size=1, max_size=6),

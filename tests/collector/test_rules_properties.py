@@ -102,7 +102,11 @@ LINES = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(st.lists(rules(), min_size=1, max_size=3), LINES, st.integers(0, 2**62))
 def test_no_rule_and_no_line_raise_out_of_the_engine(
     raw: list[dict[str, Any]], line: str, ts: int
@@ -117,7 +121,11 @@ def test_no_rule_and_no_line_raise_out_of_the_engine(
     orjson.dumps(parsed.attributes)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(st.lists(rules(), min_size=1, max_size=3), st.lists(LINES, min_size=1, max_size=5))
 def test_every_line_is_a_document_or_counted_as_dropped(
     raw: list[dict[str, Any]], lines: list[str]
