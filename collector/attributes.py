@@ -17,10 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from collector.keys import ALL, KeyFilter
 
 # The field of the keys `attributes` does not index (templates.py maps it so).
 UNINDEXED = "attributes_unindexed"
+# How deep objects may nest in a `flattened` field, itself counted: Elasticsearch refuses
+# a document whose `attributes` go deeper (its `depth_limit`, 20 by default).
+FLATTENED_DEPTH = 20
 # Decisions remembered per filter: a collector sees the same few keys again and again;
 # forgotten all at once when full (a line of made-up keys cannot grow it).
 DECISIONS = 4096
@@ -55,3 +60,33 @@ class AttributeFilter(KeyFilter):
 
 
 EVERY_ATTRIBUTE = AttributeFilter()
+
+
+def within_depth(attributes: dict[str, Any]) -> dict[str, Any]:
+    """`attributes` as Elasticsearch's `flattened` field takes them: an object nested
+    deeper than FLATTENED_DEPTH is kept as its JSON text, a keyword at the deepest level
+    that may hold one (nothing of the line is lost; the rest stays searchable). The same
+    dict when nothing is that deep (almost always)."""
+    if not any(_too_deep(value, 1) for value in attributes.values()):
+        return attributes
+    return {key: _within(value, 1) for key, value in attributes.items()}
+
+
+def _too_deep(value: Any, level: int) -> bool:
+    """Whether `value`, held by an object `level` deep, holds an object deeper than a
+    `flattened` field takes (arrays do not count as a level)."""
+    if isinstance(value, dict):
+        return level >= FLATTENED_DEPTH or any(_too_deep(v, level + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_too_deep(v, level) for v in value)
+    return False
+
+
+def _within(value: Any, level: int) -> Any:
+    if isinstance(value, dict):
+        if level >= FLATTENED_DEPTH:
+            return orjson.dumps(value).decode()
+        return {key: _within(v, level + 1) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_within(v, level) for v in value]
+    return value

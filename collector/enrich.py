@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from collector.attributes import EVERY_ATTRIBUTE, UNINDEXED, AttributeFilter
+from collector.attributes import EVERY_ATTRIBUTE, UNINDEXED, AttributeFilter, within_depth
 from collector.ids import LogIds, ordered_id
 from collector.labels import EVERY_LABEL, LabelFilter
 from collector.parse import Http, Parsed
@@ -268,11 +268,11 @@ def log_document(
         body["log"] = section
     if parsed.attributes:
         if ctx.attributes.every:
-            body["attributes"] = parsed.attributes
+            body["attributes"] = within_depth(parsed.attributes)
         else:
             indexed, unindexed = ctx.attributes.split(parsed.attributes)
             if indexed:
-                body["attributes"] = indexed
+                body["attributes"] = within_depth(indexed)
             if unindexed:
                 body[UNINDEXED] = unindexed
     if parsed.http is not None:

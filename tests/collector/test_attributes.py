@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from collector import attributes as attributes_module
-from collector.attributes import UNINDEXED, AttributeFilter
+from collector.attributes import FLATTENED_DEPTH, UNINDEXED, AttributeFilter, within_depth
 from collector.config import CollectorConfig
 from collector.enrich import Context, log_document
 from collector.parse import parse
@@ -76,6 +76,53 @@ def test_documents_carry_the_unindexed_keys_beside_the_indexed_ones() -> None:
     body = log_document(source, line, parse(line.message), every_unindexed, NOW).body
     assert "attributes" not in body  # no empty object for Elasticsearch to parse
     assert set(body[UNINDEXED]) == {"time", "user_id", "ctx", "Path"}
+
+
+def _nest(levels: int, leaf: object = "v") -> dict[str, object]:
+    """`levels` objects, one inside the other, around `leaf`."""
+    value: object = leaf
+    for i in range(levels):
+        value = {f"k{i}": value}
+    assert isinstance(value, dict)
+    return value
+
+
+def _levels(value: object) -> int:
+    """The objects nested in `value`, itself counted (arrays are no level)."""
+    if isinstance(value, dict):
+        return 1 + max((_levels(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return max((_levels(v) for v in value), default=0)
+    return 0
+
+
+def test_objects_deeper_than_a_flattened_field_takes_are_kept_as_their_json_text() -> None:
+    """Elasticsearch refuses `attributes` nested more than 20 objects deep (itself
+    counted): the object too deep becomes its JSON text, the rest stays as it was."""
+    deep = {"msg": "deep", "outer": _nest(FLATTENED_DEPTH)}  # 21 levels with `attributes`
+    source, line = make_source(), make_log(json.dumps(deep))
+    for ctx in (Context(), Context(attributes=AttributeFilter(["outer"]))):
+        body = log_document(source, line, parse(line.message), ctx, NOW).body
+        attributes = body["attributes"]
+        assert _levels(attributes) == FLATTENED_DEPTH
+        inner: object = attributes["outer"]
+        for i in reversed(range(1, FLATTENED_DEPTH)):
+            assert isinstance(inner, dict)
+            inner = inner[f"k{i}"]
+        assert inner == json.dumps(_nest(1), separators=(",", ":"))  # {"k0":"v"}
+    # Kept unindexed, any depth is taken (Elasticsearch does not parse it into fields).
+    unindexed = Context(attributes=AttributeFilter(["other"]))
+    body = log_document(source, line, parse(line.message), unindexed, NOW).body
+    assert body[UNINDEXED] == {"outer": _nest(FLATTENED_DEPTH)}
+
+
+def test_arrays_are_no_level_and_what_fits_is_the_same_object() -> None:
+    fits = {"a": _nest(FLATTENED_DEPTH - 1), "b": [1, {"c": 2}]}
+    assert within_depth(fits) is fits
+    too_deep = {"list": [{"x": 1}, _nest(FLATTENED_DEPTH)]}
+    got = within_depth(too_deep)
+    assert _levels(got) == FLATTENED_DEPTH
+    assert got["list"][0] == {"x": 1}
 
 
 def test_the_decisions_remembered_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -182,6 +182,10 @@ def test_edge_cases_are_identical(module: ModuleType, monkeypatch: pytest.Monkey
         '{"$serde_json::private::Number": "1"}',
         "[" * 300 + "]" * 300,
         '{"deep": ' + "[" * 200 + "]" * 200 + "}",
+        # objects deeper than a flattened field takes (20 with `attributes` itself)
+        '{"a": ' + '{"b": ' * 18 + "1" + "}" * 18 + "}",
+        '{"a": ' + '{"b": ' * 19 + "1" + "}" * 19 + "}",
+        '{"a": [' + '{"b": ' * 24 + '"x"' + "}" * 24 + '], "msg": "deep"}',
         '{"a": "\\ud800"}',
         '{"a": "\\ud83d\\ude00"}',
         '{"a": "raw \x01 control"}',

@@ -105,14 +105,41 @@ def test_ten_thousand_distinct_keys_leave_the_mapping_alone(
     assert len(fields) < 150, f"{len(fields)} mapped fields"
 
 
-def test_document_the_node_refuses_is_dead_lettered_with_reason_and_line(
+def test_json_nested_deeper_than_flattened_takes_is_indexed_the_deep_part_as_text(
     pipeline: Pipeline, docker_client: docker.DockerClient
 ) -> None:
-    """JSON nested deeper than flattened allows is refused by the node: dead-lettered, counted."""
+    """25 objects deep: the node takes 20 in `attributes`; the object too deep is kept as
+    its JSON text, searchable, and nothing goes to the dead letters."""
     deep: Any = "bottom"
     for level in range(25):
         deep = {f"l{level}": deep}
     line = json.dumps({"msg": "too deep", "tree": deep})
+    c = run(docker_client, pipeline, echo_lines(["before", line, "after"]))
+    pipeline.wait_count(3, {"term": {"container.id": c.id}})
+    [doc] = pipeline.docs({"term": {"message": "deep"}})
+    assert doc["container"]["id"] == c.id
+    held: Any = doc["attributes"]["tree"]
+    path = ["tree"]
+    while isinstance(held, dict):
+        [(key, held)] = held.items()
+        path.append(key)
+    assert len(path) == 20  # the keys of 20 objects, `attributes` itself counted
+    assert json.loads(held) == {"l5": {"l4": {"l3": {"l2": {"l1": {"l0": "bottom"}}}}}}
+    assert pipeline.count({"term": {f"attributes.{'.'.join(path)}": held}}) == 1
+    pipeline.es.indices.refresh(index=DEADLETTER_STREAM, ignore_unavailable=True)
+    dead = pipeline.es.count(
+        index=DEADLETTER_STREAM, query={"term": {"container.id": c.id}}, ignore_unavailable=True
+    )["count"]
+    assert dead == 0
+
+
+def test_document_the_node_refuses_is_dead_lettered_with_reason_and_line(
+    pipeline: Pipeline, docker_client: docker.DockerClient
+) -> None:
+    """A key flattened fields cannot hold (a NUL in it) is refused by the node:
+    dead-lettered, counted."""
+    line = json.dumps({"msg": "refused", "a\u0000b": 1})
+    assert "\\u0000" in line  # the JSON escape, no NUL byte on the container's output
     c = run(docker_client, pipeline, echo_lines(["before", line, "after"]))
     pipeline.wait_count(2, {"term": {"container.id": c.id}})
     es = pipeline.es
@@ -126,9 +153,9 @@ def test_document_the_node_refuses_is_dead_lettered_with_reason_and_line(
 
     [dead] = wait_until(dead_letters, 60)
     assert dead["event"]["original"] == line
-    assert "depth limit" in dead["error"]["message"]
+    assert "reserved character" in dead["error"]["message"]
     assert dead["error"]["type"] == "rejected_by_elasticsearch"
-    assert dead["message"] == "too deep"
+    assert dead["message"] == "refused"
     assert dead["host"]["name"] == pipeline.host
     assert dead["event"]["reason"].startswith("refused by logs-")
     indexed = [

@@ -662,6 +662,22 @@ fn write_http(out: &mut Vec<u8>, http: &parse::Http) {
     opt_member(out, b",\"source.ip\":", &http.client_ip);
 }
 
+/// How deep objects may nest in a `flattened` field, itself counted (Elasticsearch's
+/// `depth_limit`; collector.attributes.FLATTENED_DEPTH).
+const FLATTENED_DEPTH: usize = 20;
+
+/// Whether `value`, held by an object `level` deep, holds an object deeper than a
+/// `flattened` field takes (arrays do not count as a level).
+fn too_deep(value: &serde_json::Value, level: usize) -> bool {
+    match value {
+        serde_json::Value::Object(map) => {
+            level >= FLATTENED_DEPTH || map.values().any(|v| too_deep(v, level + 1))
+        }
+        serde_json::Value::Array(items) => items.iter().any(|v| too_deep(v, level)),
+        _ => false,
+    }
+}
+
 /// The `create` action and document of one line (collector.enrich.log_document and
 /// collector.bulk.encode: flat, collector/shape.py), with what its rule made of it when
 /// `ruled` (a rule that fit: collector/rules/document.py's `finish`); None if a value
@@ -744,6 +760,9 @@ fn write_doc(
             out.push(b'}');
         }
     } else if let Some(attributes) = &parsed.attributes {
+        if attributes.values().any(|v| too_deep(v, 1)) {
+            return None; // the Python path writes the objects too deep as JSON text
+        }
         if source.indexes.is_none() {
             out.extend_from_slice(b",\"attributes\":");
             if !json::write_map(out, attributes) {
