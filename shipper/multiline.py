@@ -23,7 +23,8 @@ line could hold a pattern like ``(a+)+$`` for seconds on the event loop, stallin
 container's shipping. RE2 takes time linear in the line and refuses what only
 backtracking can do (look-around, back-references): such a label is reported and
 ignored, as is an empty one (it would match every line: compose's ``${VAR:-}`` makes
-them).
+them). RE2 is imported, and a built-in rule compiled, when a container first asks for
+one: most hosts have none, and RE2 would cost every shipper its memory.
 
 The built-in rules start an event at a trace's first line, so the log line before it
 stays an event of its own, and keep the trace's lines together up to its last one:
@@ -56,12 +57,11 @@ follower (:mod:`shipper.shaping` keeps what a container holds back, and when).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from re2 import _re2
-
-from collector.rules.regex import NO_SPAN, OPTIONS, UNANCHORED, RegexRefused, compile_re2, raw_match
 from shipper.record import LogRecord
 
 Match = Literal["after", "before"]
@@ -80,6 +80,21 @@ LABELS = (
 )
 
 
+# RE2's constants for the search, set by the first compile (:func:`_compile`): most
+# hosts have no container with a regular expression, and RE2 costs memory once imported.
+UNANCHORED: Any = None
+NO_SPAN: tuple[int, int] = (-1, -1)
+
+
+def _compile(source: str) -> Any:
+    """`source` compiled by RE2; the first call imports RE2 (RegexRefused: RE2 refuses it)."""
+    global UNANCHORED, NO_SPAN
+    from collector.rules import regex
+
+    UNANCHORED, NO_SPAN = regex.UNANCHORED, regex.NO_SPAN
+    return regex.compile_re2(source)
+
+
 class Pattern:
     """A regular expression searched by RE2: time linear in the line, whatever the pattern.
 
@@ -92,7 +107,9 @@ class Pattern:
 
     def __init__(self, source: str) -> None:
         """Compile `source`; RegexRefused (a ValueError, with RE2's reason) when RE2 refuses it."""
-        compiled = compile_re2(source)
+        from collector.rules.regex import raw_match
+
+        compiled = _compile(source)
         self.source = source
         self._search = compiled.search
         self._match = raw_match(compiled)
@@ -126,6 +143,10 @@ class _Traits:
     __slots__ = ("_bits", "_match")
 
     def __init__(self, patterns: list[tuple[int, Pattern]]) -> None:
+        from re2 import _re2  # already imported: the patterns are compiled
+
+        from collector.rules.regex import OPTIONS
+
         found = _re2.Set(_re2.RE2.Anchor.UNANCHORED, OPTIONS)
         for _, pattern in patterns:
             found.Add(pattern.source.encode())
@@ -213,7 +234,7 @@ class Rule:
             return
         patterns = [(PATTERN, self.pattern)]
         patterns += [(START, self.start)] if self.start is not None else []
-        patterns += [(TAIL, self.tail), (BOX_END, _BOX_END)] if self.tail is not None else []
+        patterns += [(TAIL, self.tail), (BOX_END, _box_end())] if self.tail is not None else []
         patterns += [(LEAD, self.lead)] if self.lead is not None else []
         object.__setattr__(self, "_traits", _traits(tuple(patterns)))
 
@@ -255,7 +276,11 @@ def _traits(patterns: tuple[tuple[int, Pattern], ...]) -> _Traits:
     return traits
 
 
-_BOX_END = Pattern(r"^[ \t]*\+-+$")
+@functools.cache
+def _box_end() -> Pattern:
+    """An exception group's closing box, compiled once, when a built-in rule first needs it."""
+    return Pattern(r"^[ \t]*\+-+$")
+
 
 _EXCEPTION_LINE = r"(?:[a-zA-Z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)(?::|$)"
 _JAVA = (
@@ -281,16 +306,38 @@ _GO = (
     r"|(?:panic|[\w/.-]*\.[\w.*()$/\[\]-]*)\(.*\)$)"  # frame lines: main.(*T).Run(...)
 )
 
-BUILTINS: dict[str, Rule] = {
-    "java": Rule(Pattern(_JAVA), start=Pattern(_JAVA_START), lead=Pattern(_JAVA_LEAD)),
-    "python": Rule(
+_BUILTIN_RULES: dict[str, Callable[[], Rule]] = {
+    "java": lambda: Rule(Pattern(_JAVA), start=Pattern(_JAVA_START), lead=Pattern(_JAVA_LEAD)),
+    "python": lambda: Rule(
         Pattern(_PYTHON),
         tail=Pattern(_PYTHON_TAIL),
         start=Pattern(_PYTHON_START),
         lead=Pattern(_PYTHON_LEAD),
     ),
-    "go": Rule(Pattern(_GO)),
+    "go": lambda: Rule(Pattern(_GO)),
 }
+
+
+@functools.cache
+def _builtin(name: str) -> Rule:
+    """The built-in rule `name`, compiled once (KeyError: there is none)."""
+    return _BUILTIN_RULES[name]()
+
+
+class _Builtins(Mapping[str, Rule]):
+    """The built-in rules by name, each compiled when a container first asks for it."""
+
+    def __getitem__(self, name: str) -> Rule:
+        return _builtin(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_BUILTIN_RULES)
+
+    def __len__(self) -> int:
+        return len(_BUILTIN_RULES)
+
+
+BUILTINS: Mapping[str, Rule] = _Builtins()
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +386,8 @@ def _regex(labels: dict[str, str], key: str, warnings: list[str]) -> Pattern | N
     value = _given(labels, key, warnings)
     if value is None:
         return None
+    from collector.rules.regex import RegexRefused
+
     try:
         return Pattern(value)
     except RegexRefused as exc:

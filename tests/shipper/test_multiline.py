@@ -324,22 +324,34 @@ def test_labels_and_collector_rules_share_one_re2_compiler() -> None:
     )
 
 
-def test_the_shared_re2_compiler_keeps_the_shipper_light() -> None:
-    """Importing the multiline rules pulls in no collector module but the compiler and
-    its errors, and none of pydantic, aiohttp or elasticsearch."""
+def test_the_shipper_imports_re2_only_when_a_container_needs_a_regex() -> None:
+    """Importing the multiline rules pulls in none of RE2, the collector's compiler,
+    pydantic, aiohttp, elasticsearch or yaml, nor does starting the shipper pull in RE2
+    (most hosts use no regex); a built-in multiline rule imports RE2 and the compiler."""
     code = (
-        "import sys; import shipper.multiline; "
-        "print(sorted(m for m in sys.modules if m.startswith('collector') or "
-        "m.split('.')[0] in ('pydantic', 'aiohttp', 'elasticsearch', 'yaml')))"
+        "import sys\n"
+        "def loaded(*names):\n"
+        "    return sorted(m for m in sys.modules if m.split('.')[0] in names)\n"
+        "import shipper.multiline\n"
+        "print(loaded('collector', 're2', 'pydantic', 'aiohttp', 'elasticsearch', 'yaml'))\n"
+        "import shipper.__main__\n"
+        "print('re2' in sys.modules)\n"
+        "started = set(sys.modules)\n"
+        "shipper.multiline.shaping_from({'logpipe.multiline': 'java'})\n"
+        "print(sorted(set(loaded('collector', 're2')) - started))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, check=True
     ).stdout
-    assert json.loads(out.replace("'", '"')) == [
-        "collector",
+    at_import, at_start, in_use = out.splitlines()
+    assert json.loads(at_import.replace("'", '"')) == ["collector"]
+    assert at_start == "False"
+    assert json.loads(in_use.replace("'", '"')) == [
         "collector.errors",
         "collector.rules",
         "collector.rules.regex",
+        "re2",
+        "re2._re2",
     ]
 
 
