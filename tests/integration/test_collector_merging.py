@@ -29,8 +29,8 @@ LINES = 5
 
 
 def small_batch(host: str, refused: bool) -> bytes:
-    """LINES lines of one container on `host`; the last one too deep for the node if
-    `refused`."""
+    """LINES lines of one container on `host`; the last one with a key the node refuses
+    (a NUL in it: flattened fields cannot hold one) if `refused`."""
     source = {
         "kind": "source",
         "src": 0,
@@ -39,15 +39,12 @@ def small_batch(host: str, refused: bool) -> bytes:
         "container_name": "merge",
         "image": "busybox",
     }
-    deep: Any = "bottom"
-    for level in range(25):
-        deep = {f"l{level}": deep}
     ts = time.time_ns()
     lines = [json.dumps(source)]
     for i in range(LINES):
         message = f"line {i} of {host}"
         if refused and i == LINES - 1:
-            message = json.dumps({"msg": "too deep", "tree": deep})
+            message = json.dumps({"msg": "refused", "a\u0000b": 1})
         log = {"kind": "log", "src": 0, "stream": "stdout", "ts": ts + i, "message": message}
         lines.append(json.dumps(log))
     return "\n".join(lines).encode()
@@ -97,4 +94,4 @@ def test_small_batches_share_requests_and_keep_their_own_answers(
     assert wait_until(counts, 30) == [LINES] * BATCHES
     dead = es.search(index=DEADLETTER_STREAM, query={"term": {"host.name": hosts[2]}})
     [hit] = dead["hits"]["hits"]
-    assert "depth limit" in nested(hit["_source"])["error"]["message"]
+    assert "reserved character" in nested(hit["_source"])["error"]["message"]
