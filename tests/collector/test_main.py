@@ -259,6 +259,22 @@ def test_serve_without_elasticsearch_warns_and_stops_cleanly(tmp_path: Path) -> 
     assert out.count("shutting down") == 1, out
 
 
+async def _serve(es_url: str, port: int, cwd: Path) -> asyncio.subprocess.Process:
+    """`collector serve` on `port` with token `t`, its output piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "collector",
+        "serve",
+        env=clean_env(
+            LOGPIPE_ES_URL=es_url, LOGPIPE_TOKENS="t", LOGPIPE_LISTEN=f"127.0.0.1:{port}"
+        ),
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 @pytest.mark.timeout(120)
 async def test_sigterm_lets_a_batch_in_flight_be_indexed_and_answered(tmp_path: Path) -> None:
     """SIGTERM while a batch waits on Elasticsearch: it is still indexed and answered 200
@@ -266,18 +282,7 @@ async def test_sigterm_lets_a_batch_in_flight_be_indexed_and_answered(tmp_path: 
     async with fake_es("hang", ok) as fake:  # the first _bulk takes 2 s and fails
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "collector",
-            "serve",
-            env=clean_env(
-                LOGPIPE_ES_URL=fake.url, LOGPIPE_TOKENS="t", LOGPIPE_LISTEN=f"127.0.0.1:{port}"
-            ),
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await _serve(fake.url, port, tmp_path)
         try:
             async with aiohttp.ClientSession() as session:
                 await _until_ready(session, url)
@@ -309,18 +314,7 @@ async def test_sigterm_answers_a_body_still_arriving_503_at_once(tmp_path: Path)
     stopping server reads no more of it), not 408 after the body timeout; exit 0."""
     async with fake_es(ok) as fake:
         port = free_port()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "collector",
-            "serve",
-            env=clean_env(
-                LOGPIPE_ES_URL=fake.url, LOGPIPE_TOKENS="t", LOGPIPE_LISTEN=f"127.0.0.1:{port}"
-            ),
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await _serve(fake.url, port, tmp_path)
         try:
             async with aiohttp.ClientSession() as session:
                 await _until_ready(session, f"http://127.0.0.1:{port}")
