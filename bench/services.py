@@ -177,6 +177,25 @@ def thread_times(pattern: str) -> dict[str, float]:
     return out
 
 
+def disk_per_doc(pattern: str) -> float | None:
+    """Bytes on disk per document of `pattern`'s primaries once merged into one segment
+    each (flushed, then force-merged: what a day's index holds after Elasticsearch's own
+    merges, without the noise of how far they had got). None while it holds nothing.
+
+    The merge costs the node CPU: call it after a run's windows have closed."""
+    where = f"/{pattern}/"
+    opts = "ignore_unavailable=true&allow_no_indices=true"
+    es("POST", f"{where}_flush?{opts}", timeout=600)
+    es("POST", f"{where}_forcemerge?max_num_segments=1&{opts}", timeout=600)
+    # The merged-away segments' files go once no searcher holds them: after a refresh.
+    es("POST", f"{where}_refresh?{opts}", timeout=600)
+    stats = es("GET", f"{where}_stats/store,docs?{opts}")
+    primaries = stats.get("_all", {}).get("primaries", {})
+    docs = primaries.get("docs", {}).get("count", 0)
+    size = primaries.get("store", {}).get("size_in_bytes", 0)
+    return size / docs if docs else None
+
+
 def es_pids() -> list[int]:
     """The pid of the Elasticsearch node at ES_URL (not of any other node on the machine)."""
     nodes = es("GET", "/_nodes/_local/process?filter_path=nodes.*.process.id")["nodes"]

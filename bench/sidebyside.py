@@ -81,6 +81,7 @@ class Result:
     stolen: float | None = None  # share of the machine's CPU time the hypervisor took
     # seconds the node's threads spent on its index by kind (services.thread_times)
     threads: dict[str, float] | None = None
+    disk: float | None = None  # bytes on disk per document, one segment (disk_per_doc)
 
     def per_doc(self, kind: str) -> float | None:
         """µs per document the node's threads spent on `kind` for the run's index."""
@@ -146,6 +147,7 @@ def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) ->
     out = settled(ship, out, windows["elasticsearch"], threshold, began, peaks, existing)
     out.stolen = stolen_since(steal)
     out.threads = threads_since(ship, threads)
+    out.disk = services.disk_per_doc(ship.index) if ship.index else None
     if made is not None and out.docs is not None and services.count(made) != out.docs:
         raise RuntimeError(f"{ship.name}'s lines did not all go into {made}, the index made idle")
     return out
@@ -271,6 +273,7 @@ def measure_live(
     out = settled(ship, out, windows["elasticsearch"], threshold, began, peaks)
     out.stolen = stolen_since(steal)
     out.threads = threads_since(ship, threads)
+    out.disk = services.disk_per_doc(ship.index) if ship.index else None
     return out
 
 
@@ -351,6 +354,7 @@ def row(r: Result, live: bool = False) -> list[str]:
         f"{r.per_line('dockerd'):.1f}",
         f"{r.per_line('elasticsearch'):.1f}" if es else "- (no ES output)",
         _threads(r),
+        f"{r.disk:.0f}" if r.disk is not None else "-",
         _idle(r) if es else "-",
         f"{r.per_line('shipper', 'collector', 'dockerd', 'elasticsearch'):.1f}",
         f"{r.rss['shipper']:.0f}" + (f" / {r.rss['collector']:.0f}" if logpipe else ""),
@@ -381,6 +385,7 @@ HEADER = [
     "shipper", "round", "load avg at start", "lines arrived", "seconds", "lines/s",
     "own CPU-µs/line", "shipper CPU-µs/line", "collector CPU-µs/line", "dockerd CPU-µs/line",
     "ES CPU-µs/doc", "ES thread-µs/doc: indexing / merges / refreshes",
+    "disk bytes/doc, one segment",
     "ES idle after last line, s", "all processes CPU-µs/line",
     "peak RSS MB shipper (/ collector)", "peak RSS MB dockerd / ES", "docs searchable after",
     "CPU stolen, %",
@@ -425,6 +430,8 @@ def ratios(results: list[Result], live: bool = False) -> list[str]:
             + ratio(LOGPIPE, FLUENT_BIT, es)
             + ", ES indexing thread time per doc "
             + ratio(LOGPIPE, FLUENT_BIT, lambda r: r.per_doc("indexing"))
+            + ", disk per doc "
+            + ratio(LOGPIPE, FLUENT_BIT, lambda r: r.disk)
             + ", own CPU per line (shipper + collector / fluent-bit) "
             + ratio(LOGPIPE, FLUENT_BIT, own)
             + ", own + dockerd CPU per line "
@@ -665,6 +672,9 @@ def publish(
         "alone (indexing, merges less their throttled waits, refreshes), per document: wall "
         "time of its threads, so a thread waiting inside indexing counts, and requests to "
         "other indices do not",
+        "disk bytes/doc = the run's index's primaries on disk per document after the run, "
+        "flushed and force-merged to one segment (what it holds once Elasticsearch's own "
+        "merges have run; the merge comes after every window, so no CPU figure counts it)",
         "CPU stolen = the share of the machine's CPU time, from the shipper's start until "
         "Elasticsearch was idle, that the hypervisor gave to other machines while this one "
         "had work (/proc/stat's steal)",

@@ -282,6 +282,38 @@ def test_a_live_row_says_when_its_last_line_came_and_a_drain_row_does_not() -> N
     assert len(sidebyside.row(_result(sidebyside.LOGPIPE, 0.05))) == len(sidebyside.HEADER)
 
 
+def test_disk_per_doc_is_the_primaries_merged_to_one_segment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[tuple[str, str]] = []
+    stats = {"_all": {"primaries": {"docs": {"count": 400}, "store": {"size_in_bytes": 100_000}}}}
+
+    def es(method: str, path: str, timeout: float = 60) -> Any:
+        asked.append((method, path.partition("?")[0]))
+        return stats if method == "GET" else {}
+
+    monkeypatch.setattr(services, "es", es)
+    assert services.disk_per_doc("logs-bench.sider1*") == 250.0
+    assert asked == [
+        ("POST", "/logs-bench.sider1*/_flush"),
+        ("POST", "/logs-bench.sider1*/_forcemerge"),
+        ("POST", "/logs-bench.sider1*/_refresh"),
+        ("GET", "/logs-bench.sider1*/_stats/store,docs"),
+    ]
+    stats["_all"]["primaries"]["docs"]["count"] = 0
+    assert services.disk_per_doc("logs-bench.sider1*") is None
+    r, other = _result(sidebyside.LOGPIPE, 0.05), _result(sidebyside.FLUENT_BIT, 0.05)
+    r.disk, other.disk = 250.0, 100.0
+    assert sidebyside.row(r)[sidebyside.HEADER.index("disk bytes/doc, one segment")] == "250"
+    assert (
+        sidebyside.row(_result(sidebyside.LOGSPOUT, 0.05))[
+            sidebyside.HEADER.index("disk bytes/doc, one segment")
+        ]
+        == "-"
+    )
+    assert "disk per doc **2.50**" in sidebyside.ratios([r, other])[0]
+
+
 def test_the_nodes_thread_times_are_the_runs_alone_less_merges_throttled_waits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
