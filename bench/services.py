@@ -196,6 +196,30 @@ def disk_per_doc(pattern: str) -> float | None:
     return size / docs if docs else None
 
 
+def install_run_template(name: str, pattern: str) -> None:
+    """The collector's index template (this checkout's, as `setup` makes it with the
+    default settings) for `pattern` alone, above the node's own `logpipe` template."""
+    from collector.templates import index_template, probe_template
+
+    try:
+        es("POST", "/_index_template/_simulate", probe_template())
+        constant = True
+    except urllib.error.HTTPError:
+        constant = False
+    body = index_template(constant_keyword=constant)
+    body |= {"index_patterns": [pattern], "priority": 1000, "_meta": {"managed_by": "bench"}}
+    es("PUT", f"/_index_template/{name}", body)
+
+
+def delete_run_template(name: str) -> None:
+    """Remove what install_run_template put (gone already: nothing to do)."""
+    try:
+        es("DELETE", f"/_index_template/{name}")
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise
+
+
 def es_pids() -> list[int]:
     """The pid of the Elasticsearch node at ES_URL (not of any other node on the machine)."""
     nodes = es("GET", "/_nodes/_local/process?filter_path=nodes.*.process.id")["nodes"]

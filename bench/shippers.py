@@ -93,7 +93,10 @@ class LogpipeRun:
         self.children: list[services.Child] = []
 
     def prepare(self) -> dict[str, list[int]]:
-        """A collector, ready before the clock starts (a service that runs anyway)."""
+        """A collector, ready before the clock starts (a service that runs anyway), and
+        the measured commit's template for the run's stream alone: the node's own
+        `logpipe` template is whichever `setup` ran last on it, maybe another commit's."""
+        services.install_run_template(f"logpipe-bench-{self.tag}", self.index)
         self.token = uuid.uuid4().hex
         self.port = services.free_port()
         collector = services.start_collector(
@@ -142,8 +145,9 @@ class LogpipeRun:
             child.stop()
 
     def cleanup(self) -> None:
-        """Roll the stream over and delete its backing indices."""
+        """Roll the stream over and delete its backing indices, and its template."""
         services.free_disk(self.index)
+        services.delete_run_template(f"logpipe-bench-{self.tag}")
 
 
 class FluentBitRun:

@@ -11,7 +11,9 @@ import os
 import re
 import time
 import types
+import urllib.error
 from collections.abc import Callable
+from email.message import Message
 from pathlib import Path
 from typing import Any, cast
 
@@ -145,6 +147,7 @@ def test_the_collector_settings_reach_logpipes_collector(
         return types.SimpleNamespace(pid=1)
 
     monkeypatch.setattr(services, "start_collector", start)
+    monkeypatch.setattr(services, "install_run_template", lambda name, pattern: None)
     ctx = shippers.Context("r", tmp_path, [], 0, {}, {"indexed_attributes": "user_id"})
     shippers.LogpipeRun(ctx, "t").prepare()
     assert started == {"indexed_attributes": "user_id"}
@@ -280,6 +283,29 @@ def test_a_live_row_says_when_its_last_line_came_and_a_drain_row_does_not() -> N
     assert live[11] == "-"  # no thread times were taken
     assert sidebyside.row(_result(sidebyside.LOGPIPE, 0.05, None), live=True)[-1] == "never"
     assert len(sidebyside.row(_result(sidebyside.LOGPIPE, 0.05))) == len(sidebyside.HEADER)
+
+
+def test_a_logpipe_run_indexes_with_this_checkouts_template_whatever_the_node_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, str, Any]] = []
+
+    def es(method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+        calls.append((method, path, body))
+        if path.endswith("_simulate"):  # a node without constant_keyword
+            raise urllib.error.HTTPError(path, 400, "unknown type", Message(), None)
+        return {}
+
+    monkeypatch.setattr(services, "es", es)
+    services.install_run_template("logpipe-bench-r1", "logs-bench.sider1*")
+    (_, _, probe), (method, path, body) = calls
+    assert probe["template"]["mappings"]["properties"]["probe"]["type"] == "constant_keyword"
+    assert (method, path) == ("PUT", "/_index_template/logpipe-bench-r1")
+    assert body["index_patterns"] == ["logs-bench.sider1*"]
+    assert body["priority"] > 550
+    assert body["template"] == templates.index_template()["template"]
+    services.delete_run_template("logpipe-bench-r1")
+    assert calls[-1][:2] == ("DELETE", "/_index_template/logpipe-bench-r1")
 
 
 def test_disk_per_doc_is_the_primaries_merged_to_one_segment(
