@@ -267,6 +267,7 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
             refresh_interval=config.index.refresh_interval,
             fields=engine_of(config).fields,
             constant_keyword=constant,
+            codec=config.index.codec,
         )
         await sink.install_template(body)
         print("index template 'logpipe' installed for " + " ".join(INDEX_PATTERNS), file=sys.stderr)
@@ -282,6 +283,11 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
             )
         kind = "constant_keyword" if constant else "keyword (doc values only: no constant_keyword)"
         print(f"data_stream.* and event.dataset mapped as {kind}", file=sys.stderr)
+        print(
+            f"backing indices compress stored lines with the {config.index.codec} codec "
+            "(from each stream's next backing index on)",
+            file=sys.stderr,
+        )
         refresh = config.index.refresh_interval
         print(
             f"backing indices refreshed every {refresh}, searched or not"

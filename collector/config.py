@@ -60,6 +60,14 @@ class IndexSettings(_Section):
         "as 1s or 30s refreshes that often, searched or not; -1 never.",
     )
 
+    codec: Literal["best_compression", "default"] = Field(
+        "best_compression",
+        description="How backing indices compress what they store of each line: "
+        "best_compression (the default: zstd on Elasticsearch 8.14 and later, deflate "
+        "before) stores a document in about 0.6x the disk of default (LZ4), at no "
+        "measurable indexing CPU; default reads stored documents back a little faster.",
+    )
+
     @field_validator("refresh_interval", mode="before")
     @classmethod
     def _refresh_interval(cls, value: object) -> object:

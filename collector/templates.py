@@ -204,16 +204,25 @@ def index_template(
     refresh_interval: str | None = None,
     fields: Mapping[str, str] | None = None,
     constant_keyword: bool = False,
+    codec: str = "best_compression",
 ) -> dict[str, Any]:
     """The body of `PUT _index_template/logpipe`; `fields` are the rules' typed fields;
     `constant_keyword` whether the cluster has that type (see `PER_STREAM`).
+
+    `codec` compresses the stored documents: `best_compression` (zstd on Elasticsearch
+    8.14+) keeps them in about 0.6x the disk of `default` (LZ4) at no measurable
+    indexing CPU (docs/documents.md). A setting, not a mapping: no template version.
 
     Without a `refresh_interval` the backing indices keep Elasticsearch's default: a
     refresh every second while the stream is searched, none while nobody searches it
     for 30 s (a search then waits for the next refresh and sees every line indexed
     before it). A refresh interval set on the index, even 1s, refreshes that often
     whether anyone searches or not, at a cost per document (docs/documents.md)."""
-    settings: dict[str, Any] = {"number_of_shards": shards, "number_of_replicas": replicas}
+    settings: dict[str, Any] = {
+        "number_of_shards": shards,
+        "number_of_replicas": replicas,
+        "codec": codec,
+    }
     if refresh_interval is not None:
         settings["refresh_interval"] = refresh_interval
     return {

@@ -84,6 +84,18 @@ def test_refresh_interval_elasticsearch_would_refuse_is_a_config_error(tmp_path:
     assert IndexSettings().refresh_interval is None
 
 
+def test_an_unknown_codec_is_a_config_error(tmp_path: Path) -> None:
+    """The backing indices' codec is one Elasticsearch takes, else setup stops before it
+    sends anything, naming the variable and the two choices."""
+    proc = run("collector", "setup", "--wait", "1", cwd=tmp_path, LOGPIPE_INDEX__CODEC="lz4")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "LOGPIPE_INDEX__CODEC: Input should be 'best_compression' or 'default'" in line
+    from collector.config import IndexSettings
+
+    assert IndexSettings().codec == "best_compression"
+
+
 def test_listen_port_taken_is_one_line(tmp_path: Path) -> None:
     """A listen port already in use stops serve with exit 2, naming LOGPIPE_LISTEN."""
     with socket.socket() as taken:

@@ -140,10 +140,11 @@ def test_backing_indices_keep_elasticsearchs_refresh_unless_one_is_set() -> None
     """By default the template sets no refresh interval (Elasticsearch's own: shards
     nobody searches skip their refreshes); a configured one is set as given."""
     settings = index_template()["template"]["settings"]
-    assert settings == {"number_of_shards": 1, "number_of_replicas": 0}
-    explicit = index_template(shards=2, replicas=1, refresh_interval="5s")["template"]
-    assert explicit["settings"] == {
+    assert settings == {"number_of_shards": 1, "number_of_replicas": 0, "codec": "best_compression"}
+    explicit = index_template(shards=2, replicas=1, refresh_interval="5s", codec="default")
+    assert explicit["template"]["settings"] == {
         "number_of_shards": 2,
         "number_of_replicas": 1,
         "refresh_interval": "5s",
+        "codec": "default",
     }

@@ -157,14 +157,17 @@ def test_serve_says_setup_is_missing_and_setup_is_idempotent(
     assert _template(private_es.client) == installed, "a second setup changes nothing"
     _check_template(installed, shards="1", refresh=None)  # Elasticsearch's own
     assert "refreshed as Elasticsearch's default" in first.stderr
+    assert "with the best_compression codec" in first.stderr
 
     wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
     status, answer, _ = http(url + PATH_LOGS, batch, token)
     assert (status, answer["indexed"] + answer["duplicates"]) == (200, 1)
 
-    overridden = setup_command(private_es.url, index__shards="2", index__refresh_interval="5s")
+    overridden = setup_command(
+        private_es.url, index__shards="2", index__refresh_interval="5s", index__codec="default"
+    )
     assert overridden.returncode == 0, overridden.stderr
-    _check_template(_template(private_es.client), shards="2", refresh="5s")
+    _check_template(_template(private_es.client), shards="2", refresh="5s", codec="default")
     assert "refreshed every 5s, searched or not" in overridden.stderr
     stream = "logs-setup.t" + uuid.uuid4().hex[:6] + ".keep_1d-default"
     private_es.client.index(
@@ -172,6 +175,7 @@ def test_serve_says_setup_is_missing_and_setup_is_idempotent(
     )
     [backing] = private_es.client.indices.get(index=stream).body.values()
     assert backing["settings"]["index"]["number_of_shards"] == "2"
+    assert backing["settings"]["index"]["codec"] == "default"
     ensure_template(private_es)  # back to defaults for other tests
 
 
@@ -248,12 +252,15 @@ def _template(es: Elasticsearch) -> dict[str, Any]:
     return dict(entry["index_template"])
 
 
-def _check_template(template: dict[str, Any], shards: str, refresh: str | None) -> None:
+def _check_template(
+    template: dict[str, Any], shards: str, refresh: str | None, codec: str = "best_compression"
+) -> None:
     assert template["priority"] > 500
     assert template["index_patterns"] == INDEX_PATTERNS
     assert "data_stream" in template
     settings = template["template"]["settings"]["index"]
     assert (settings["number_of_shards"], settings.get("refresh_interval")) == (shards, refresh)
+    assert settings["codec"] == codec
     props = template["template"]["mappings"]["properties"]
     assert props["@timestamp"]["type"] == "date_nanos"
     assert props["message"]["type"] == "text"
