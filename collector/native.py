@@ -32,6 +32,7 @@ from collector.bulk import action_prefix
 from collector.enrich import Context, _source_fields
 from collector.errors import ConfigError
 from collector.ids import _suffix
+from collector.routing import Route, route
 from collector.rules.compiled import CompiledRule
 from collector.rules.dissect import Dissect
 from collector.shape import flat
@@ -109,14 +110,17 @@ def source_parts(
     (needle, `rule_parts`), or None when one of them cannot be applied natively (the
     lines that hold the needle then go to the Python path).
 
-    What does not depend on the batch is kept by `raw`, the source line's bytes, for the
-    next batch that sends the same line (a shipper sends each container's line in every
-    batch that holds its lines): only `event.ingested` differs from one batch to the
-    next. It is kept with the context, retention rules and parsing rules it was made
-    with, and used only while they are the ones in force (a reload applies at once).
+    What does not depend on the batch is kept by `raw`, the source line's bytes but its
+    `src` number, for the next batch that sends the same line (a shipper sends each
+    container's line in every batch that holds its lines, numbered in the order the
+    batch meets them): only `event.ingested` differs from one batch to the next. It is
+    kept with the context, retention rules and parsing rules it was made with, and used
+    only while they are the ones in force (a reload applies at once).
     """
     retention = ctx.retention.rules
-    key = (raw, id(ctx), id(retention), needle, max_skew_ns, *map(id, rules))
+    # Only a key holds `"src":` and a number in a valid source line (labels are text).
+    line = raw.replace(b'"src":%d,' % source.src, b"", 1)
+    key = (line, id(ctx), id(retention), needle, max_skew_ns, *map(id, rules))
     kept = _KEPT.get(key)
     if kept is None:
         if len(_KEPT) >= KEPT_SOURCES:
@@ -128,8 +132,9 @@ def source_parts(
     return _with_ingested(kept[3], ingested)
 
 
-# A source line's parts as _template makes them, by its bytes and what they were made
-# with (source_parts); cleared when full: a collector sees a few lines per container.
+# A source line's parts as _template makes them, by its bytes but `src` and what they
+# were made with (source_parts); cleared when full: a collector sees a few lines per
+# container.
 _KEPT: dict[tuple[Any, ...], tuple[Context, Any, tuple[CompiledRule, ...], Any]] = {}
 KEPT_SOURCES = 4096
 
@@ -166,20 +171,9 @@ def _template(
         head = _members(
             {"container": fields.container, "host": fields.host, "service": fields.service}
         )
-        places = []
-        for level in LEVELS:
-            where = fields.place(level)
-            event = _members({"event": {"dataset": where.dataset}}) + b',"event.ingested":'
-            places.append(
-                (
-                    where.stream,
-                    action_prefix(where.stream),
-                    event,
-                    _members({"data_stream": where.data_stream}),
-                )
-            )
     except TypeError:  # a lone surrogate, say: the Python path says what becomes of it
         return None
+    places = [_place(route(source, ctx, level)) for level in LEVELS]
     host, container_id = source.host, source.container_id
     prefix = f"{host}\x1f{container_id}\x1f".encode("utf-8", "surrogatepass")
     attributes = ctx.attributes
@@ -197,6 +191,33 @@ def _template(
         ruled,
         indexes,
     )
+
+
+def _place(where: Route) -> tuple[str, bytes, bytes, bytes]:
+    """A route's data stream, action prefix, `event` members (up to `"event.ingested":`)
+    and `data_stream` members: made once per route, which thousands of containers share."""
+    found = _PLACES.get(where)
+    if found is None:
+        if len(_PLACES) >= KEPT_SOURCES:
+            _PLACES.clear()
+        event = _members({"event": {"dataset": where.dataset}}) + b',"event.ingested":'
+        data_stream = {
+            "type": "logs",
+            "dataset": where.stream_dataset,
+            "namespace": where.namespace,
+        }
+        found = _PLACES[where] = (
+            where.stream,
+            action_prefix(where.stream),
+            event,
+            _members({"data_stream": data_stream}),
+        )
+    return found
+
+
+# A route's place as _place makes it: the places of a source line not kept yet (a new
+# container) cost a lookup each instead of two JSON encodings.
+_PLACES: dict[Route, tuple[str, bytes, bytes, bytes]] = {}
 
 
 def _members(nested_fields: dict[str, Any]) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from collector import native
-from collector.batch import MAX_REJECTED, decode
+from collector.batch import MAX_REJECTED, MAX_SOURCES, decode
 from collector.enrich import Context
 from collector.errors import BadRequest
 from collector.templates import DEADLETTER_STREAM
@@ -121,6 +121,20 @@ def test_a_body_of_mostly_junk_lines_is_refused_whole(
     assert (len(out.docs), len(out.dead_letters)) == (1, MAX_REJECTED)
     with pytest.raises(BadRequest, match=r"more than 10000 lines .* \(first: line 3: not valid"):
         decode(body(*good, *[b"x"] * (MAX_REJECTED + 1)), Context(), NOW)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_body_of_too_many_source_lines_is_refused_whole(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to MAX_SOURCES source lines are read; one more refuses the body, saying why."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    sources = [source(k, container_id=f"{k:064x}") for k in range(MAX_SOURCES)]
+    out = decode(body(*sources, log("kept", TS, src=7)), Context(), NOW)
+    assert (out.received, len(out.docs), out.errors) == (MAX_SOURCES + 1, 1, [])
+    with pytest.raises(BadRequest, match=r"more than 10000 'source' lines in one body \(line"):
+        decode(body(*sources, source(MAX_SOURCES), log("lost", TS)), Context(), NOW)
 
 
 def test_a_byte_order_mark_before_the_first_line_is_ignored() -> None:

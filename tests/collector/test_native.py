@@ -1436,6 +1436,46 @@ def test_a_source_line_sent_again_keeps_its_parts_but_takes_the_new_batch_s_time
     both(module, raw, monkeypatch, ctx)
 
 
+def test_a_container_numbered_anew_in_the_next_batch_keeps_its_parts(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shipper numbers a batch's containers in the order it meets them: the same
+    container as src 3 in the next batch uses the parts made for it as src 0, and its
+    documents are the Python path's."""
+    monkeypatch.setattr(native, "MODULE", module)
+    monkeypatch.setattr(native, "_KEPT", {})
+    ctx = Context()
+    batch.decode(body(source(0), *lines_of(["first"])), ctx, NOW)
+    raw = body(source(3), log("ERROR again", TS, src=3), log('{"level":"warn"}', TS + 1, src=3))
+    _, made = both(module, raw, monkeypatch, ctx)
+    assert len(native._KEPT) == 1
+    assert made == 2
+
+
+def test_routes_shared_by_many_containers_are_written_once(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Containers routed alike share their places' bytes; each document is the Python
+    path's, whatever the level chose."""
+    monkeypatch.setattr(native, "_PLACES", {})
+    rules = {"rules": [{"match": {"level": "error"}, "keep": "90d"}]}
+    ctx = Context(retention=RulesHolder(RetentionConfig.model_validate(rules)))
+    lines = []
+    for k in range(3):
+        lines += [
+            source(k, container_id=f"{k}" * 64),
+            log("ERROR x", TS, src=k),
+            log("ok", TS, src=k),
+        ]
+    decoded, made = both(module, body(*lines), monkeypatch, ctx)
+    assert made == 6
+    assert {d.stream for d in decoded.docs} == {
+        "logs-docker.keep_90d-default",
+        "logs-docker.keep_14d-default",
+    }
+    assert len(native._PLACES) == 2
+
+
 def test_kept_parts_follow_a_reload_of_the_retention_or_parsing_rules(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
