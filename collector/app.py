@@ -7,6 +7,7 @@ types; it turns collector errors into JSON answers a person can act on.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -156,6 +157,14 @@ async def ingest(request: web.Request) -> web.Response:
 _ABORT_REASONS = {BodyTimeout: "body_timeout", SenderGone: "disconnected"}
 
 
+def _address(request: web.Request) -> str | None:
+    """The IP address the request came from (an IPv6 one without its zone), if any."""
+    try:
+        return str(ipaddress.ip_address((request.remote or "").partition("%")[0]))
+    except ValueError:  # a unix socket's peer, say
+        return None
+
+
 def _admit(request: web.Request, state: State) -> web.Response | None:
     """Refuse a batch before reading it: bad credentials or media, busy, not set up."""
     authenticate(request, state)
@@ -188,7 +197,9 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
     state.in_flight += 1
     metrics.IN_FLIGHT.inc()
     try:
-        decoded = batch.decode(body, state.context, _now(), state.config.keep_original)
+        decoded = batch.decode(
+            body, state.context, _now(), state.config.keep_original, _address(request)
+        )
         metrics.RECORDS_RECEIVED.inc(decoded.received)
         metrics.count_rules(decoded.rules.dropped, decoded.rules.failures, decoded.rules.redactions)
         outcome = await request.app[SINK_KEY].write(decoded.docs + decoded.dead_letters)

@@ -1,8 +1,9 @@
 """Turn a request body (NDJSON wire lines) into documents. Pure: no I/O.
 
 A line that is not valid JSON, or off-schema, or refers to an unknown source, becomes a
-:class:`~collector.wire.LineError` and a dead-letter document holding the raw line, so
-the good lines of the same batch are never lost and the bad ones never vanish. Invalid
+:class:`~collector.wire.LineError` and a dead-letter document holding the raw line and
+naming who sent it, so the good lines of the same batch are never lost and the bad ones
+never vanish. Invalid
 UTF-8 is not a reason to refuse a line: it is replaced (U+FFFD) and the document tagged
 ``invalid_utf8``.
 
@@ -28,11 +29,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from collector import native
-from collector.deadletter import unreadable_line
-from collector.enrich import Context, Doc, EncodedDoc, event_document, gap_document, log_document
+from collector.deadletter import Sender, unreadable_line
+from collector.enrich import (
+    Context,
+    Doc,
+    EncodedDoc,
+    _source_fields,
+    event_document,
+    gap_document,
+    log_document,
+)
 from collector.errors import BadRequest
 from collector.parse import parse
 from collector.parse.level import detect_level
@@ -99,8 +109,14 @@ def _time_bound(name: str, kind: str, value: object) -> str | None:
     return None
 
 
-def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False) -> Decoded:
-    """Validate, parse and enrich every line of `body`.
+def decode(
+    body: bytes,
+    ctx: Context,
+    ingested: str,
+    keep_original: bool = False,
+    address: str | None = None,
+) -> Decoded:
+    """Validate, parse and enrich every line of `body`, sent from `address`.
 
     With the compiled hot path installed (collector/native.py), it makes the documents
     of the lines it reads and hands every other line to the same per-line code as
@@ -120,7 +136,9 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
     # and with it every line of its container.
     body = body.removeprefix(_BOM)
     engine = ctx.parsing.engine  # once per batch: a reload swaps it between batches
-    take = _lines(out, ctx, ingested, keep_original, engine)
+    rejected: list[_Rejected] = []
+    hosts: set[str] = set()
+    take = _lines(out, ctx, ingested, keep_original, engine, rejected, hosts)
     module = native.MODULE
     if module is not None:
         ruled = bool(engine)
@@ -143,6 +161,7 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
             return source.src, parts
 
         out.received, _ = module.decode(body, out.docs, EncodedDoc, handler, detect_level)
+        out.dead_letters = _dead_letters(rejected, hosts, ctx, ingested, address)
         return out
     received = 0
     for number, raw in enumerate(body.split(b"\n"), start=1):
@@ -151,14 +170,22 @@ def decode(body: bytes, ctx: Context, ingested: str, keep_original: bool = False
         received += 1
         take(raw, number)
     out.received = received
+    out.dead_letters = _dead_letters(rejected, hosts, ctx, ingested, address)
     return out
 
 
 def _lines(
-    out: Decoded, ctx: Context, ingested: str, keep_original: bool, engine: Engine
+    out: Decoded,
+    ctx: Context,
+    ingested: str,
+    keep_original: bool,
+    engine: Engine,
+    rejected: list[_Rejected],
+    hosts: set[str],
 ) -> Callable[[bytes, int], Source | None]:
-    """The reader of one non-blank line of a batch: its document, dead letter or error
-    goes into `out`; a ``source`` line is returned (later lines refer to it)."""
+    """The reader of one non-blank line of a batch: its document or error goes into
+    `out`, a line it cannot read into `rejected`, a source line's host into `hosts`; a
+    ``source`` line is returned (later lines refer to it)."""
     docs = out.docs
     sources: dict[int, Source] = {}
     ruled = bool(engine)  # once per batch: without rules a line pays one local test
@@ -169,7 +196,7 @@ def _lines(
         try:
             line, bad_utf8 = read_line(raw)
         except ValidationError as exc:
-            _reject(out, raw, number, describe(exc), ingested, ctx)
+            _reject(out, rejected, raw, number, describe(exc), ctx, sources)
             return None
         if type(line) is LogFields or type(line) is Log:  # nearly every line: inlined
             source = sources.get(line.src)
@@ -219,12 +246,13 @@ def _lines(
             if declared[0] > MAX_SOURCES:
                 _too_many_sources(number)
             sources[line.src] = line
+            hosts.add(line.host)
             plans.pop(line.src, None)
             return line
         source = sources.get(line.src)
         if source is None:
             unknown = f"src {line.src} not declared by an earlier 'source' line"
-            _reject(out, raw, number, unknown, ingested, ctx)
+            _reject(out, rejected, raw, number, unknown, ctx, sources)
         else:
             docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
         return None
@@ -240,8 +268,19 @@ def _too_many_sources(number: int) -> None:
     )
 
 
+# A line that could not be read: its bytes (masked), number, why, and the container it
+# names, where an earlier source line declared it.
+_Rejected = tuple[bytes, int, str, Source | None]
+
+
 def _reject(
-    out: Decoded, raw: bytes, number: int, reason: str, ingested: str, ctx: Context
+    out: Decoded,
+    rejected: list[_Rejected],
+    raw: bytes,
+    number: int,
+    reason: str,
+    ctx: Context,
+    sources: dict[int, Source],
 ) -> None:
     if len(out.errors) >= MAX_REJECTED:
         first = out.errors[0]
@@ -255,7 +294,36 @@ def _reject(
         text = engine.masking.text(raw.decode("utf-8", "replace"), out.rules.redactions)
         raw = text.encode("utf-8", "surrogatepass")
     out.errors.append(LineError(line=number, error=reason))
-    out.dead_letters.append(unreadable_line(raw, number, reason, ingested))
+    rejected.append((raw, number, reason, _named(raw, sources)))
+
+
+def _named(raw: bytes, sources: dict[int, Source]) -> Source | None:
+    """The declared source a line that could not be read names by its `src`, if any."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict) or value.get("kind") == "source":
+        return None
+    src = value.get("src")
+    return sources.get(src) if type(src) is int else None
+
+
+def _dead_letters(
+    rejected: list[_Rejected], hosts: set[str], ctx: Context, ingested: str, address: str | None
+) -> list[Doc]:
+    """The dead letters of the lines that could not be read, each naming its sender: the
+    container it names, else the one host the body's source lines name (a shipper's)."""
+    host = next(iter(hosts)) if len(hosts) == 1 else None
+    letters = []
+    for raw, number, reason, source in rejected:
+        if source is None:
+            sender = Sender(host, address=address)
+        else:
+            fields = _source_fields(source, ctx)
+            sender = Sender(source.host, fields.container, fields.service, address)
+        letters.append(unreadable_line(raw, number, reason, ingested, sender))
+    return letters
 
 
 def _document(

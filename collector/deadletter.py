@@ -4,13 +4,15 @@ Two kinds reach ``logs-logpipe.deadletter-default``: wire lines the collector co
 read (malformed JSON, off-schema), and documents Elasticsearch refused (a mapping error
 and other non-retryable 4xx). Each keeps the reason (``error.message``) and the original
 line (``event.original``), so nothing is ever dropped silently; a dead-lettered record
-counts as delivered. Pure: no I/O.
+counts as delivered. Each says who sent it, as far as the collector knows: the
+container's ``container.*``, ``service.*`` and ``host.name`` as its documents hold them,
+and for a wire line the address the request came from (``source.ip``). Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -43,12 +45,31 @@ def lenient_json(value: object) -> str:
         return json.dumps(value, default=str, ensure_ascii=False)
 
 
-def unreadable_line(raw: bytes, number: int, reason: str, ingested: str) -> Doc:
-    """The dead-letter document for wire line `number`, which could not be read."""
+class Sender(NamedTuple):
+    """Who sent a wire line, as far as the collector knows."""
+
+    host: str | None = None  # the shipper's Docker host
+    # The container the line names and its service, as the container's documents hold them.
+    container: dict[str, Any] | None = None
+    service: dict[str, Any] | None = None
+    address: str | None = None  # where the request came from (a load balancer, behind one)
+
+
+NOBODY = Sender()
+
+
+def unreadable_line(
+    raw: bytes, number: int, reason: str, ingested: str, sender: Sender = NOBODY
+) -> Doc:
+    """The dead-letter document for wire line `number`, which could not be read.
+
+    Its `_id` comes from the line and the host and container that sent it: the same
+    batch sent again stores it once, the same bad line from another sender is its own.
+    """
     text = raw.decode("utf-8", "replace")
     tags = ["dead_letter"]
     original = _cut(text, ORIGINAL_CHARS, tags)
-    body = {
+    body: dict[str, Any] = {
         "@timestamp": ingested,
         "message": _cut(text, MESSAGE_CHARS, tags),
         "error": {"type": "invalid_wire_line", "message": f"line {number}: {reason}"},
@@ -56,7 +77,18 @@ def unreadable_line(raw: bytes, number: int, reason: str, ingested: str) -> Doc:
         "data_stream": _DATA_STREAM,
         "tags": tags,
     }
-    return Doc(doc_id("invalid_wire_line", text), DEADLETTER_STREAM, body, original)
+    parts = ["invalid_wire_line"]
+    if sender.host is not None:
+        body["host"] = {"name": sender.host}
+        parts.append(sender.host)
+    if sender.container is not None:
+        body["container"] = sender.container
+        parts.append(str(sender.container.get("id")))
+    if sender.service is not None:
+        body["service"] = sender.service
+    if sender.address is not None:
+        body["source"] = {"ip": sender.address}
+    return Doc(doc_id(*parts, text), DEADLETTER_STREAM, body, original)
 
 
 def refused(doc: Doc, reason: str) -> Doc:

@@ -26,7 +26,7 @@ from elasticsearch import AsyncElasticsearch, Elasticsearch
 from collector import app as app_module
 from collector.app import make_app
 from collector.config import CollectorConfig
-from collector.deadletter import unreadable_line
+from collector.deadletter import Sender, unreadable_line
 from collector.ids import ordered_id
 from collector.read import access as access_module
 from collector.shape import nested
@@ -150,10 +150,11 @@ async def test_malformed_line_is_named_and_good_lines_kept(api: Api, es: Elastic
     assert answer["detail"][0]["line"] == 3
     assert answer["result"] == {"received": 4, "indexed": 2, "duplicates": 0, "dead_lettered": 1}
     assert len(stored(es, f"logs-{api.dataset}*", [log_doc_id(t), log_doc_id(t + 1)])) == 2
-    dead_id = unreadable_line(bad, 3, "", "").id
+    dead_id = unreadable_line(bad, 3, "", "", Sender(HOST)).id
     [dead] = stored(es, DEADLETTER_STREAM, [dead_id]).values()
     assert dead["event"]["original"] == bad.decode()
     assert dead["error"]["message"].startswith("line 3: not valid JSON")
+    assert (dead["host"], dead["source"]) == ({"name": HOST}, {"ip": "127.0.0.1"})
 
 
 @integration

@@ -9,7 +9,7 @@ from collector.batch import MAX_REJECTED, MAX_SOURCES, decode
 from collector.enrich import Context
 from collector.errors import BadRequest
 from collector.templates import DEADLETTER_STREAM
-from tests.collector.wirelines import body, log, log_doc_id, source
+from tests.collector.wirelines import HOST, body, log, log_doc_id, source
 
 TS = 1_714_000_000_123_456_789
 NOW = "2024-05-01T00:00:00.000Z"
@@ -135,6 +135,32 @@ def test_a_body_of_too_many_source_lines_is_refused_whole(
     assert (out.received, len(out.docs), out.errors) == (MAX_SOURCES + 1, 1, [])
     with pytest.raises(BadRequest, match=r"more than 10000 'source' lines in one body \(line"):
         decode(body(*sources, source(MAX_SOURCES), log("lost", TS)), Context(), NOW)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_dead_letter_names_who_sent_the_line(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad line naming a declared container carries its fields as its documents do; any
+    other carries the host of the body's source lines; each the address it came from."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    off_schema = log("x", TS, stream="stdweird")
+    raw = body(b"{oops", source(), log("kept", TS), off_schema, log("y", TS, src=5))
+    out = decode(raw, Context(environment="prod"), NOW, address="10.1.2.3")
+    assert [e.line for e in out.errors] == [1, 4, 5]
+    early, named, unknown = (d.body for d in out.dead_letters)
+    assert named["container"] == out.docs[0].body["container"]
+    assert named["service"] == {"name": "web", "environment": "prod"}
+    for dead in (early, named, unknown):
+        assert dead["host"] == {"name": HOST}
+        assert dead["source"] == {"ip": "10.1.2.3"}
+    assert "container" not in early
+    assert "container" not in unknown
+    # Two hosts in one body: no shipper's; the line names none of them.
+    two = decode(body(source(), source(1, host="other"), b"{oops"), Context(), NOW)
+    assert "host" not in two.dead_letters[0].body
+    assert "source" not in two.dead_letters[0].body
 
 
 def test_a_byte_order_mark_before_the_first_line_is_ignored() -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import orjson
 
-from collector.deadletter import MESSAGE_CHARS, ORIGINAL_CHARS, bare, refused, unreadable_line
+from collector.deadletter import (
+    MESSAGE_CHARS,
+    ORIGINAL_CHARS,
+    Sender,
+    bare,
+    refused,
+    unreadable_line,
+)
 from collector.enrich import Doc
 from collector.templates import DEADLETTER_STREAM
 
@@ -19,6 +26,22 @@ def test_unreadable_line_keeps_raw_text_and_reason() -> None:
     assert doc.body["error"] == {"type": "invalid_wire_line", "message": "line 7: not valid JSON"}
     assert doc.body["tags"] == ["dead_letter"]
     assert doc.id == unreadable_line(b"not \xff json", 9, "other", NOW).id, "replays collapse"
+
+
+def test_the_same_bad_line_of_two_senders_is_two_dead_letters() -> None:
+    """The id holds the host and container that sent the line, not the address or number."""
+    web = {"id": "c1", "name": "web-1", "image": {"name": "busybox"}}
+    one = unreadable_line(b"{", 1, "not valid JSON", NOW, Sender("a", web, {"name": "web"}))
+    assert one.body["host"] == {"name": "a"}
+    assert one.body["container"] == web
+    assert one.body["service"] == {"name": "web"}
+    again = unreadable_line(b"{", 2, "not valid JSON", NOW, Sender("a", web, address="::1"))
+    assert again.id == one.id, "replays collapse"
+    assert again.body["source"] == {"ip": "::1"}
+    ids = {one.id, unreadable_line(b"{", 1, "x", NOW, Sender("b", web)).id}
+    ids.add(unreadable_line(b"{", 1, "x", NOW, Sender("a", {"id": "c2"})).id)
+    ids.add(unreadable_line(b"{", 1, "x", NOW).id)
+    assert len(ids) == 4
 
 
 def test_huge_unreadable_line_is_cut_and_tagged() -> None:
