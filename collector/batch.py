@@ -147,6 +147,8 @@ def decode(
             source = take(raw, number)
             if source is None:
                 return None
+            if isinstance(source, int):  # its source line was rejected: no parts
+                return (source, None) if 0 <= source < 2**64 else None
             needle = None  # lines holding it go to `take`, for the rules
             fasts: tuple[CompiledRule, ...] = ()  # the written-out rules, tried there
             if ruled:
@@ -182,22 +184,28 @@ def _lines(
     engine: Engine,
     rejected: list[_Rejected],
     hosts: set[str],
-) -> Callable[[bytes, int], Source | None]:
+) -> Callable[[bytes, int], Source | int | None]:
     """The reader of one non-blank line of a batch: its document or error goes into
     `out`, a line it cannot read into `rejected`, a source line's host into `hosts`; a
-    ``source`` line is returned (later lines refer to it)."""
+    ``source`` line is returned (later lines refer to it), and the `src` of a source
+    line that was rejected (later lines naming it are rejected too, not given to the
+    container an earlier source line declared under that number)."""
     docs = out.docs
     sources: dict[int, Source] = {}
     ruled = bool(engine)  # once per batch: without rules a line pays one local test
     plans: dict[int, Plan] = {}  # per src: the rules its container's lines may get
     declared = [0]  # source lines so far
+    refused: dict[int, int] = {}  # src -> number of its source line, which was rejected
 
-    def take(raw: bytes, number: int) -> Source | None:
+    def take(raw: bytes, number: int) -> Source | int | None:
         try:
             line, bad_utf8 = read_line(raw)
         except ValidationError as exc:
-            _reject(out, rejected, raw, number, describe(exc), ctx, sources)
-            return None
+            src = _reject(out, rejected, raw, number, describe(exc), ctx, sources)
+            if src is not None:
+                sources.pop(src, None)
+                refused[src] = number
+            return src
         if type(line) is LogFields or type(line) is Log:  # nearly every line: inlined
             source = sources.get(line.src)
             if source is not None:
@@ -248,10 +256,16 @@ def _lines(
             sources[line.src] = line
             hosts.add(line.host)
             plans.pop(line.src, None)
+            refused.pop(line.src, None)
             return line
         source = sources.get(line.src)
         if source is None:
-            unknown = f"src {line.src} not declared by an earlier 'source' line"
+            at = refused.get(line.src)
+            unknown = (
+                f"src {line.src} not declared by an earlier 'source' line"
+                if at is None
+                else f"src {line.src}: its 'source' line (line {at}) was rejected"
+            )
             _reject(out, rejected, raw, number, unknown, ctx, sources)
         else:
             docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
@@ -281,7 +295,9 @@ def _reject(
     reason: str,
     ctx: Context,
     sources: dict[int, Source],
-) -> None:
+) -> int | None:
+    """Name the line in `out`, keep it for its dead letter; the `src` it declares if it is
+    a source line."""
     if len(out.errors) >= MAX_REJECTED:
         first = out.errors[0]
         raise BadRequest(
@@ -289,24 +305,27 @@ def _reject(
             f"line {first.line}: {first.error}); nothing of it was indexed: send logpipe "
             "wire lines (one JSON object per line, see collector/wire.py)"
         )
+    kind, src = _claims(raw)
+    named = sources.get(src) if src is not None and kind != "source" else None
     engine = ctx.parsing.engine
     if engine.masks:  # a wire line that does not read may still carry a secret: mask it
         text = engine.masking.text(raw.decode("utf-8", "replace"), out.rules.redactions)
         raw = text.encode("utf-8", "surrogatepass")
     out.errors.append(LineError(line=number, error=reason))
-    rejected.append((raw, number, reason, _named(raw, sources)))
+    rejected.append((raw, number, reason, named))
+    return src if kind == "source" else None
 
 
-def _named(raw: bytes, sources: dict[int, Source]) -> Source | None:
-    """The declared source a line that could not be read names by its `src`, if any."""
+def _claims(raw: bytes) -> tuple[object, int | None]:
+    """The `kind` and `src` a line that could not be read gives, as far as it reads."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return None
-    if not isinstance(value, dict) or value.get("kind") == "source":
-        return None
+        return None, None
+    if not isinstance(value, dict):
+        return None, None
     src = value.get("src")
-    return sources.get(src) if type(src) is int else None
+    return value.get("kind"), src if type(src) is int else None
 
 
 def _dead_letters(

@@ -163,6 +163,26 @@ def test_a_dead_letter_names_who_sent_the_line(
     assert "source" not in two.dead_letters[0].body
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_the_lines_of_a_rejected_source_line_are_never_another_container_s(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source line that is rejected ends what its src named before: its lines are
+    rejected, saying why, instead of going to the container declared earlier."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    other = source(container_id="d" * 64, color="red")  # a field the wire does not have
+    raw = body(source(), log("mine", TS), other, log("not mine", TS + 1), log("x", TS, src=3))
+    out = decode(raw, Context(), NOW)
+    assert [d.body["message"] for d in out.docs] == ["mine"]
+    assert [(e.line, e.error) for e in out.errors[1:]] == [
+        (4, "src 0: its 'source' line (line 3) was rejected"),
+        (5, "src 3 not declared by an earlier 'source' line"),
+    ]
+    again = decode(body(other, source(), log("declared anew", TS)), Context(), NOW)
+    assert [d.body["message"] for d in again.docs] == ["declared anew"]
+
+
 def test_a_byte_order_mark_before_the_first_line_is_ignored() -> None:
     """A body saved with a UTF-8 BOM reads as without it: its source line still counts."""
     out = decode("\ufeff".encode() + body(source(), log("a", TS)), Context(), NOW)
