@@ -228,6 +228,7 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         decoded = batch.decode(
             body, state.context, _now(), state.config.keep_original, _address(request)
         )
+        batch.set_apart_same_ids(decoded)
         metrics.RECORDS_RECEIVED.inc(decoded.received)
         metrics.count_rules(decoded.rules.dropped, decoded.rules.failures, decoded.rules.redactions)
         outcome = await request.app[SINK_KEY].write(decoded.docs + decoded.dead_letters)

@@ -1,12 +1,14 @@
 """Dead-letter documents: what stands in for a record that cannot be indexed as it is.
 
-Two kinds reach ``logs-logpipe.deadletter-default``: wire lines the collector could not
-read (malformed JSON, off-schema), and documents Elasticsearch refused (a mapping error
-and other non-retryable 4xx). Each keeps the reason (``error.message``) and the original
-line (``event.original``), so nothing is ever dropped silently; a dead-lettered record
-counts as delivered. Each says who sent it, as far as the collector knows: the
-container's ``container.*``, ``service.*`` and ``host.name`` as its documents hold them,
-and for a wire line the address the request came from (``source.ip``). Pure: no I/O.
+Three kinds reach ``logs-logpipe.deadletter-default``: wire lines the collector could not
+read (malformed JSON, off-schema), documents Elasticsearch refused (a mapping error and
+other non-retryable 4xx), and lines whose ``_id`` an earlier line of their batch has with
+another text (a sender that numbers the lines of one timestamp alike). Each keeps the
+reason (``error.message``) and the original line (``event.original``), so nothing is
+ever dropped silently; a dead-lettered record counts as delivered. Each says who sent
+it, as far as the collector knows: the container's ``container.*``, ``service.*`` and
+``host.name`` as its documents hold them, and for a wire line the address the request
+came from (``source.ip``). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -98,6 +100,20 @@ def refused(doc: Doc, reason: str) -> Doc:
         if key in doc.body:
             body[key] = doc.body[key]
     return Doc(doc.id, DEADLETTER_STREAM, body, doc.original)
+
+
+def same_id(doc: Doc) -> Doc:
+    """The dead-letter document for `doc`, whose `_id` an earlier line of its batch has
+    with another text: indexed, it would be taken for that line sent again."""
+    reason = (
+        "another line of the batch has the same host, container, stream, ts and seq (and "
+        "so the same _id) with another text: seq must number the lines of a stream that "
+        "share a ts"
+    )
+    letter = refused(doc, reason)
+    letter.body["error"]["type"] = "duplicate_id"
+    letter.body["event"]["reason"] = f"_id of another line of the batch (for {doc.stream})"
+    return Doc(doc_id("duplicate_id", doc.id, doc.original or ""), DEADLETTER_STREAM, letter.body)
 
 
 def bare(doc: Doc, reason: str) -> Doc:

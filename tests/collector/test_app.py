@@ -158,6 +158,20 @@ async def test_malformed_line_is_named_and_good_lines_kept(api: Api, es: Elastic
 
 
 @integration
+async def test_a_line_sharing_an_earlier_line_s_id_is_dead_lettered_not_a_duplicate(
+    api: Api,
+) -> None:
+    """Two texts with one stream, ts and seq: the second is kept in the dead-letter
+    stream, not answered as a duplicate of the first (which it is not)."""
+    t = ts0()
+    status, answer, _ = await api.post(body(source(), log("first", t), log("second", t)))
+    assert (status, answer) == (
+        200,
+        {"received": 3, "indexed": 1, "duplicates": 0, "dead_lettered": 1},
+    )
+
+
+@integration
 async def test_wrong_schema_is_named_by_field(api: Api) -> None:
     """400 names the field of an off-schema line."""
     t = ts0()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from collector import native
-from collector.batch import MAX_REJECTED, MAX_SOURCES, decode
+from collector.batch import MAX_REJECTED, MAX_SOURCES, decode, set_apart_same_ids
 from collector.enrich import Context
 from collector.errors import BadRequest
 from collector.templates import DEADLETTER_STREAM
@@ -181,6 +181,28 @@ def test_the_lines_of_a_rejected_source_line_are_never_another_container_s(
     ]
     again = decode(body(other, source(), log("declared anew", TS)), Context(), NOW)
     assert [d.body["message"] for d in again.docs] == ["declared anew"]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_line_numbered_like_an_earlier_one_is_dead_lettered_not_lost(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two lines of a stream with one ts and one seq have one _id: the second, of another
+    text, is dead-lettered (indexed, it would be a 409, a "duplicate"); the same line
+    twice stays a duplicate."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    raw = body(source(), log("a", TS), log("b", TS), log("a", TS), log("c", TS, seq=1))
+    out = decode(raw, Context(), NOW)
+    assert len(out.docs) == 4, "decode leaves the documents as read"
+    set_apart_same_ids(out)
+    assert [d.body["message"] for d in out.docs] == ["a", "a", "c"]
+    [dead] = out.dead_letters
+    assert dead.body["error"]["type"] == "duplicate_id"
+    assert dead.body["message"] == "b"
+    assert dead.body["event"]["original"] == "b"
+    assert dead.body["container"] == out.docs[0].body["container"]
+    assert out.errors == []
 
 
 def test_a_byte_order_mark_before_the_first_line_is_ignored() -> None:

@@ -10,6 +10,7 @@ from collector.deadletter import (
     Sender,
     bare,
     refused,
+    same_id,
     unreadable_line,
 )
 from collector.enrich import Doc
@@ -87,3 +88,14 @@ def test_unserializable_document_is_written_leniently() -> None:
     assert str(2**70) in dead.body["logpipe"]["refused"]["document"]
     assert dead.body["event"]["original"] == dead.body["logpipe"]["refused"]["document"]
     orjson.dumps(dead.body)  # the stand-in itself can be sent
+
+
+def test_lines_sharing_an_id_are_dead_letters_of_their_own() -> None:
+    """Two lines that share a third's _id with other texts are two dead letters."""
+    body = {"message": "m", "event": {"ingested": NOW}, "host": {"name": "h"}}
+    one, two = (Doc("same", "logs-app-default", body, text) for text in ("b", "c"))
+    letters = [same_id(one), same_id(two)]
+    assert len({letter.id for letter in letters} | {"same"}) == 3
+    assert letters[0].body["error"]["type"] == "duplicate_id"
+    assert letters[0].body["host"] == {"name": "h"}
+    assert letters[1].body["event"]["original"] == "c"

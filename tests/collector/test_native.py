@@ -1465,7 +1465,7 @@ def test_routes_shared_by_many_containers_are_written_once(
         lines += [
             source(k, container_id=f"{k}" * 64),
             log("ERROR x", TS, src=k),
-            log("ok", TS, src=k),
+            log("ok", TS + 1, src=k),
         ]
     decoded, made = both(module, body(*lines), monkeypatch, ctx)
     assert made == 6
