@@ -25,6 +25,7 @@ This module imports nothing heavier than pydantic and msgspec, so the shipper ca
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Literal, cast
 
@@ -269,7 +270,9 @@ _LOG_JSON: Callable[[bytes], Log] = Log.__pydantic_validator__.validate_json
 
 
 def read_line(raw: bytes) -> tuple[Source | Log | LogFields | Event | Gap, bool]:
-    """One line and whether its invalid UTF-8 was replaced (U+FFFD) rather than refused.
+    """One line and whether its invalid UTF-8 was replaced (U+FFFD) rather than refused:
+    bytes that are not UTF-8, and escapes of lone UTF-16 surrogates (``"\\udcff"``, what
+    Python's json module writes of a string read with ``surrogateescape``).
 
     Raises pydantic's ValidationError, naming the field, for a line off the schema.
     """
@@ -284,12 +287,47 @@ def read_line(raw: bytes) -> tuple[Source | Log | LogFields | Event | Gap, bool]
     try:
         return LINE.validate_json(raw), False
     except ValidationError:
+        fixed = raw
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             fixed = raw.decode("utf-8", "replace").encode("utf-8")
-            return LINE.validate_json(fixed), True
-        raise
+        if b"\\u" in fixed:
+            fixed = _paired(fixed)
+        if fixed == raw:
+            raise
+        return LINE.validate_json(fixed), True
+
+
+# One escape of a JSON string: `\` and a character, or `\u` and four hex digits.
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+_REPLACEMENT = b"\\ufffd"
+
+
+def _paired(raw: bytes) -> bytes:
+    """`raw` with each escape of a UTF-16 surrogate that is not half of a pair as U+FFFD."""
+    pieces = []
+    at = 0
+    escapes = list(_ESCAPE.finditer(raw))
+    low_of_pair = -1  # the index of the escape that completes the pair before it
+    for index, escape in enumerate(escapes):
+        code = escape.group(1)
+        if code is None or index == low_of_pair:
+            continue
+        value = int(code, 16)
+        if 0xD800 <= value <= 0xDBFF and index + 1 < len(escapes):
+            after = escapes[index + 1]
+            if after.start() == escape.end() and _is_low(after.group(1)):
+                low_of_pair = index + 1
+                continue
+        if 0xD800 <= value <= 0xDFFF:
+            pieces += [raw[at : escape.start()], _REPLACEMENT]
+            at = escape.end()
+    return b"".join([*pieces, raw[at:]]) if pieces else raw
+
+
+def _is_low(code: bytes | None) -> bool:
+    return code is not None and 0xDC00 <= int(code, 16) <= 0xDFFF
 
 
 class LineError(_Wire):

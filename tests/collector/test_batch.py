@@ -205,6 +205,21 @@ def test_a_line_numbered_like_an_earlier_one_is_dead_lettered_not_lost(
     assert out.errors == []
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_lone_surrogate_escape_is_indexed_tagged_not_dead_lettered(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Python sender's `\\udcff` (a byte read with surrogateescape) is U+FFFD, as
+    invalid UTF-8 is: the line is indexed and tagged invalid_utf8."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    line = log("x", TS).replace(b'"x"', b'"caf\\udce9"')
+    out = decode(body(source(), line), Context(), NOW)
+    assert out.errors == []
+    [doc] = out.docs
+    assert (doc.body["message"], doc.body["tags"]) == ("caf\ufffd", ["invalid_utf8"])
+
+
 def test_a_byte_order_mark_before_the_first_line_is_ignored() -> None:
     """A body saved with a UTF-8 BOM reads as without it: its source line still counts."""
     out = decode("\ufeff".encode() + body(source(), log("a", TS)), Context(), NOW)

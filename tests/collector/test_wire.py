@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 from pydantic import ValidationError
 
-from collector.wire import LINE
+from collector.wire import LINE, Log, LogFields, read_line
 
 
 def test_wire_module_imports_no_server_or_client() -> None:
@@ -37,3 +38,25 @@ def test_off_schema_lines_name_the_field(raw: bytes, field: str) -> None:
     with pytest.raises(ValidationError) as info:
         LINE.validate_json(raw)
     assert field in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("a\ud800b", "a\ufffdb"),  # a high surrogate alone
+        ("a\udcff", "a\ufffd"),  # what json.dumps writes of a surrogateescape'd byte
+        ("\udcff\U0001f600\ud800", "\ufffd\U0001f600\ufffd"),  # a pair between two lone
+    ],
+)
+def test_escapes_of_lone_surrogates_are_replaced_as_invalid_utf8_is(text: str, read: str) -> None:
+    """A `\\u` escape of half a UTF-16 pair is U+FFFD and the line says so; a pair and an
+    escaped backslash before `u` are left as they are."""
+    line = {"kind": "log", "src": 0, "stream": "stdout", "ts": 1, "message": text}
+    got, replaced = read_line(json.dumps(line).encode())
+    assert (got.kind, replaced) == ("log", True)
+    assert isinstance(got, Log)
+    assert got.message == read
+    line["message"] = "\\ud800 \U0001f600"
+    got, replaced = read_line(json.dumps(line).encode())
+    assert isinstance(got, Log | LogFields)
+    assert (got.message, replaced) == ("\\ud800 \U0001f600", False)
