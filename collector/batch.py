@@ -3,9 +3,11 @@
 A line that is not valid JSON, or off-schema, or refers to an unknown source, becomes a
 :class:`~collector.wire.LineError` and a dead-letter document holding the raw line and
 naming who sent it, so the good lines of the same batch are never lost and the bad ones
-never vanish. Invalid
-UTF-8 is not a reason to refuse a line: it is replaced (U+FFFD) and the document tagged
-``invalid_utf8``.
+never vanish. Invalid UTF-8 (or an escape of a lone surrogate) is not a reason to refuse
+a line: it is replaced (U+FFFD) and the document tagged ``invalid_utf8``. A line with
+the `_id` of an earlier line of its batch but another text (a sender that numbers the
+lines of one timestamp alike) is set apart for the dead-letter stream too
+(:func:`set_apart_same_ids`): indexed, it would be taken for that line sent again.
 
 With parsing rules or redaction in force each log line goes through them instead
 (collector/rules/document.py): a line a ``drop`` rule takes is counted under the
