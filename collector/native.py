@@ -173,7 +173,11 @@ def _template(
         )
     except TypeError:  # a lone surrogate, say: the Python path says what becomes of it
         return None
-    places = [_place(route(source, ctx, level)) for level in LEVELS]
+    retention = ctx.retention.rules
+    if any(rule.match.level is not None for rule in retention.config.rules):
+        places = [_place(route(source, ctx, level)) for level in LEVELS]
+    else:  # every level is routed alike: one route, not seven
+        places = [_place(route(source, ctx))] * len(LEVELS)
     host, container_id = source.host, source.container_id
     prefix = f"{host}\x1f{container_id}\x1f".encode("utf-8", "surrogatepass")
     attributes = ctx.attributes

@@ -1474,6 +1474,12 @@ def test_routes_shared_by_many_containers_are_written_once(
         "logs-docker.keep_14d-default",
     }
     assert len(native._PLACES) == 2
+    # No rule names a level: one route serves every level of a container.
+    rules = {"rules": [{"match": {"container": "web-1"}, "keep": "3d"}]}
+    ctx = Context(retention=RulesHolder(RetentionConfig.model_validate(rules)))
+    decoded, made = both(module, body(*lines), monkeypatch, ctx)
+    assert made == 6
+    assert {d.stream for d in decoded.docs} == {"logs-docker.keep_3d-default"}
 
 
 def test_kept_parts_follow_a_reload_of_the_retention_or_parsing_rules(
