@@ -4,7 +4,8 @@ Formats: ``rfc3339`` (also ``iso8601``: ``2024-05-01T12:00:00.123456789+02:00``,
 the nanosecond), ``unix`` / ``unix_ms`` / ``unix_us`` / ``unix_ns`` (numbers since the
 epoch, as numbers or text), or a ``strptime`` format such as ``%d/%b/%Y:%H:%M:%S %z``.
 A time without an offset is read in the rule's ``timezone`` (an IANA name, default
-UTC); a format without a year takes the year of Docker's time for the line.
+UTC); a format without a year takes the year that puts the time nearest Docker's time
+for the line (a line of Dec 31 that Docker read on Jan 1 is of the year before).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNIX_SCALE = {"unix": 10**9, "unix_ms": 10**6, "unix_us": 10**3, "unix_ns": 1}
 _NAMED = ("rfc3339", "iso8601", *_UNIX_SCALE)
 # The fraction is cut out and read by hand: datetime keeps microseconds, Docker gives ns.
+# Further than this from Docker's time, a time read without a year is of the next or
+# previous year.
+_HALF_YEAR_NS = 183 * 86400 * 10**9
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)(?:[.,](\d{1,9})\d*)?(.*)", re.ASCII)
 
 
@@ -80,10 +84,11 @@ class TimeParser:
         self.tz = zone(timezone)
         self.utc = timezone in ("UTC", "Etc/UTC", "Z")
         self.compiled = compile_format(fmt) if fmt not in _NAMED else None
-        self.has_year = "%Y" in fmt or "%y" in fmt
+        codes = {found.group(1) for found in _DIRECTIVE.finditer(fmt)}
+        self.has_year = bool(codes & {"Y", "y", "G"})  # %G: the ISO year of %V weeks
         # The last text read and its time: lines of a container come in time order, so
         # many in a row share their second. Only where the time is the text's alone: a
-        # format without a year takes the year of Docker's time.
+        # format without a year takes its year from Docker's time.
         self.cacheable = self.has_year or fmt in _NAMED
         self.last: tuple[str | None, int] = (None, 0)
 
@@ -121,21 +126,29 @@ class TimeParser:
         return self._ns(moment) + int((fraction or "0").ljust(9, "0"))
 
     def _strptime(self, text: str, docker_ns: int) -> int:
-        if self.compiled is not None:
-            found = self.compiled.fullmatch(text.strip())
-            try:
-                if found is None:
-                    raise ValueError(text)
-                year = 0 if self.has_year else _year(docker_ns)
-                return read(found, self.tz, self.utc, year)
-            except ValueError:
-                raise ValueError(f"{text[:64]!r} does not have the format {self.fmt!r}") from None
         try:
-            moment = datetime.strptime(text.strip(), self.fmt)
+            if self.has_year:
+                return self._read(text, 0)
+            # Docker's year, unless the time is then more than half a year from Docker's:
+            # a line of Dec 31 read on Jan 1 is of the year before (and the converse).
+            year = _year(docker_ns)
+            ns = self._read(text, year)
+            if abs(ns - docker_ns) > _HALF_YEAR_NS:
+                ns = self._read(text, year - 1 if ns > docker_ns else year + 1)
+            return ns
         except ValueError:
             raise ValueError(f"{text[:64]!r} does not have the format {self.fmt!r}") from None
+
+    def _read(self, text: str, year: int) -> int:
+        """The time of `text` in `year` (when the format has none); ValueError if none."""
+        if self.compiled is not None:
+            found = self.compiled.fullmatch(text.strip())
+            if found is None:
+                raise ValueError(text)
+            return read(found, self.tz, self.utc, year)
+        moment = datetime.strptime(text.strip(), self.fmt)
         if not self.has_year:
-            moment = moment.replace(year=_year(docker_ns))
+            moment = moment.replace(year=year)
         return self._ns(moment)
 
     def _ns(self, moment: datetime) -> int:

@@ -157,6 +157,19 @@ def test_time_zone_applies_to_times_without_offset_and_year_comes_from_docker() 
     assert syslog.parse("May  1 12:00:00", NOON + 5 * NS) == NOON
 
 
+def test_a_time_without_a_year_takes_the_year_nearest_dockers() -> None:
+    """A line of Dec 31 read on Jan 1 is of the year before, and the converse; the ISO
+    year of a week format is the line's own."""
+    syslog = TimeParser("%b %d %H:%M:%S")
+    new_year = int(datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC).timestamp()) * NS
+    assert syslog.parse("Dec 31 23:59:59", new_year) == new_year - 2 * NS
+    assert syslog.parse("Jan  1 00:00:03", new_year - 4 * NS) == new_year + 2 * NS
+    by_strptime = TimeParser("%a %b %d %I:%M:%S %p")
+    assert by_strptime.parse("Wed Dec 31 11:59:59 PM", new_year) == new_year - 2 * NS
+    iso_week = TimeParser("%G-%V-%u %H:%M:%S")
+    assert iso_week.parse("2025-18-4 12:00:00", new_year) == NOON
+
+
 def test_unix_formats_read_numbers_and_text() -> None:
     """unix, unix_ms, unix_us, unix_ns read numbers or their text."""
     assert TimeParser("unix").parse(1746100800.5, 0) == NOON + NS // 2
