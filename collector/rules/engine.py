@@ -201,8 +201,16 @@ class Engine:
         """The rules of `source`'s lines, resolved once per container (cached)."""
         dataset = source.hints.dataset or ctx.dataset
         namespace = source.hints.namespace or ctx.namespace
-        # A container's labels, name and image never change: its id stands for them.
-        key = (source.host, source.container_id, dataset, namespace)
+        # A container's labels never change, so its id stands for them; its name does
+        # (`docker rename`), and the shipper's later lines carry the new one.
+        key = (
+            source.host,
+            source.container_id,
+            source.container_name,
+            source.image,
+            dataset,
+            namespace,
+        )
         found = self._plans.get(key)
         if found is None:
             found = Plan(self, source, (dataset, namespace))

@@ -116,6 +116,21 @@ def test_match_by_service_and_level_chooses_rules() -> None:
     assert _doc(ctx, "INFO all fine", **db)["logpipe"]["rule"] == "db"
 
 
+def test_a_renamed_container_gets_the_rules_of_its_new_name() -> None:
+    """After `docker rename`, the same container's lines match rules by the new name (and
+    by it as the service, when the container has no compose service)."""
+    ctx = _rules(
+        {"name": "renamed", "match": {"container": "new-*"}, "regex": "(?P<w>\\w+)"},
+        {"name": "by_service", "match": {"service": "newer"}, "regex": "(?P<w>\\w+)"},
+    )
+    old = {"container_name": "old-1", "labels": {}}
+    assert "rule" not in _doc(ctx, "hello", **old)["logpipe"]
+    assert _doc(ctx, "hello", **{**old, "container_name": "new-1"})["logpipe"]["rule"] == "renamed"
+    assert (
+        _doc(ctx, "hello", **{**old, "container_name": "newer"})["logpipe"]["rule"] == "by_service"
+    )
+
+
 def test_the_container_label_names_its_rule_and_a_line_that_does_not_fit_is_tagged() -> None:
     """logpipe.rule=<name> picks the rule whatever its match; a misfit is tagged, kept."""
     ctx = _rules({**ACCESS, "match": {"service": "nobody"}})
