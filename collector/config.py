@@ -466,7 +466,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from exc
     if data is None:
-        return {}
+        # A file cut short while being written (`>` truncates first) must not read as
+        # "no rules": a reload would drop every parsing and retention rule in force.
+        raise ConfigError(
+            f"config file {path} holds no settings (it is empty or only comments): write "
+            "them, or leave --config and LOGPIPE_CONFIG unset to run on the defaults"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return data

@@ -112,6 +112,8 @@ def test_config_file_named_in_dotenv_is_read(
             "index:\n  shards: 1\n  shards: 2\n",
             r"config file c\.yaml: line 3, column 3: key 'shards' is given twice",
         ),
+        ("", r"^config file c\.yaml holds no settings \(it is empty or only comments\)"),
+        ("# all defaults\n", r"^config file c\.yaml holds no settings"),
         (
             "a: [1, 2\nb: 3\n",
             r"^config file c\.yaml is not valid YAML: line 2, column 2: expected ',' or ']'",
@@ -121,8 +123,8 @@ def test_config_file_named_in_dotenv_is_read(
 def test_config_file_mistakes_are_one_line_with_file_and_line(
     tmp_path: Path, text: str, error: str
 ) -> None:
-    """A key given twice (YAML would keep the last silently) or bad YAML is one line
-    naming the file, the line and the column."""
+    """A key given twice (YAML would keep the last silently), bad YAML or a file of no
+    settings is one line naming the file (and the line and column of a YAML mistake)."""
     (tmp_path / "c.yaml").write_text(text)
     with pytest.raises(ConfigError, match=error) as caught:
         load_config(Path("c.yaml"))

@@ -58,3 +58,21 @@ def test_only_the_rules_a_reload_applies_are_left_out_of_the_comparison() -> Non
     assert restart_needed(running, changed) == ["bulk_concurrency", "environment"]
     assert restart_needed(running, running) == []
     assert set(RELOADED) <= set(type(running).model_fields)
+
+
+def test_a_file_cut_short_while_written_keeps_the_rules_in_force(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reload that finds the file empty (`>` truncates before writing) says so and
+    hands nothing to the listeners: the parsing and retention rules in force stay."""
+    path = tmp_path / "collector.yaml"
+    path.write_text(START)
+    file = ConfigFile(path)
+    read: list[object] = []
+    file.subscribe(read.append)
+    path.write_text("")
+    with caplog.at_level(logging.ERROR, "logpipe.collector.reload"):
+        assert file.reload() is False
+    assert read == []
+    assert "the previous rules stay in force" in caplog.text
+    assert "holds no settings" in caplog.text
