@@ -86,7 +86,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     test.add_argument("--container", default="sample", help="container name (default sample)")
     test.add_argument("--image", default="sample:latest", help="image name (default sample:latest)")
     test.add_argument(
-        "--label", action="append", default=[], metavar="KEY=VALUE", help="a container label"
+        "--label",
+        action="append",
+        default=[],
+        type=_label,
+        metavar="KEY=VALUE",
+        help="a container label",
     )
     test.add_argument(
         "--parser",
@@ -105,6 +110,16 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     test.set_defaults(handler=run_test)
 
 
+def _label(text: str) -> tuple[str, str]:
+    """KEY=VALUE as (key, value) (argparse's type)."""
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KEY=VALUE: write e.g. --label logpipe.rule=nginx_timed"
+        )
+    return key, value
+
+
 def _docker_time(text: str) -> int:
     """RFC 3339 text as ns since the epoch (argparse's type: a ValueError is its error)."""
     try:
@@ -121,7 +136,7 @@ def _docker_time(text: str) -> int:
 
 
 def _source(args: argparse.Namespace) -> Source:
-    labels = dict(label.partition("=")[::2] for label in args.label)
+    labels = dict(args.label)
     if args.service:
         labels[COMPOSE_SERVICE_LABEL] = args.service
     return Source(

@@ -127,3 +127,16 @@ def test_an_unknown_parser_is_refused(tmp_path: Path) -> None:
     proc = _rules_test(tmp_path, "x\n", "--parser", "bogus")
     assert proc.returncode == 2
     assert "argument --parser: invalid choice: 'bogus'" in proc.stderr
+
+
+def test_a_label_without_a_value_is_refused_and_one_with_a_value_names_the_rule(
+    tmp_path: Path,
+) -> None:
+    """--label takes KEY=VALUE: a bare key is a usage error (exit 2), not a label of no
+    value that quietly names no rule."""
+    proc = _rules_test(tmp_path, "x\n", "--label", "logpipe.rule")
+    assert proc.returncode == 2
+    assert "argument --label: 'logpipe.rule' is not KEY=VALUE" in proc.stderr
+    proc = _rules_test(tmp_path, ACCESS + "\n", "--label", "logpipe.rule=shop_access", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["rule"] == "shop_access"
