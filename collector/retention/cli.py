@@ -75,6 +75,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         cmd.add_argument(
             "--streams",
             default=ALL_STREAMS,
+            type=_streams,
             help=f"data streams to look at (default {ALL_STREAMS})",
         )
     plan_cmd.set_defaults(handler=run_plan)
@@ -90,6 +91,17 @@ def _duration(text: str) -> str:
             f"{text!r} is not a duration: write a whole number and one of s m h d w, e.g. 7d"
         )
     return text
+
+
+def _streams(text: str) -> str:
+    """Names or patterns of data streams, comma-separated, none of them empty."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has an empty name: write names or patterns separated by commas, "
+            "e.g. 'logs-*-staging'"
+        )
+    return ",".join(names)
 
 
 def _config(args: argparse.Namespace) -> CollectorConfig:

@@ -52,6 +52,20 @@ def test_ahead_must_be_a_duration(capsys: pytest.CaptureFixture[str]) -> None:
     assert "is not a duration" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("streams", ["", "logs-a-x,", " , "])
+def test_an_empty_stream_name_is_a_usage_error(
+    streams: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--streams '' is refused by the parser (exit 2), not sent to Elasticsearch, whose
+    400 for the bare `_resolve/index/` made it a runtime failure."""
+    for command in ("plan", "apply"):
+        with pytest.raises(SystemExit) as exited:
+            _parse(command, "--streams", streams)
+        assert exited.value.code == 2
+        assert "has an empty name" in capsys.readouterr().err
+    assert _parse("plan", "--streams", "logs-a-x, logs-b-*").streams == "logs-a-x,logs-b-*"
+
+
 @pytest.mark.parametrize("zero", ["0s", "0d", "00h"])
 def test_a_zero_ahead_plans_for_now_whatever_its_unit(zero: str) -> None:
     """--ahead 0d is now, as the default 0s is, rather than "not a duration"."""
