@@ -32,6 +32,7 @@ from pydantic_settings import (
 from collector import envnames
 from collector.commas import split_commas
 from collector.errors import ConfigError
+from collector.invalid import readable
 from collector.keys import check_patterns
 from collector.retention.rules import Duration, RetentionConfig
 from collector.rules.config import RuleList
@@ -554,15 +555,8 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
     return None
 
 
-# pydantic puts the member of a union that failed into the location ('str',
-# 'list[str]', "literal['long',...]", 'function-after[_check(), TypedField]'): no key.
-_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 # A section's own validator names the key it found wrong first: "'interval': ...".
 _KEY_FIRST = re.compile(r"'([a-z_][a-z0-9_.]*)': ")
-
-
-def _is_tag(part: int | str) -> bool:
-    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part or "(" in part)
 
 
 def _words(msg: str) -> str:
@@ -574,8 +568,7 @@ def _problems(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str, st
     """Each location's problem once: the members of a union that failed are merged
     into one message ("should be a valid string or a valid list")."""
     merged: dict[tuple[int | str, ...], tuple[str, list[str]]] = {}
-    for err in exc.errors():
-        loc = tuple(part for part in err["loc"] if not _is_tag(part))
+    for loc, err in readable(exc.errors()):
         msg = _words(str(err["msg"]))
         first = _KEY_FIRST.match(msg)
         if len(loc) == 1 and first is not None:

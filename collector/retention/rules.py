@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from collector.invalid import readable
 from collector.matching import Match, Matcher
 from collector.templates import DEADLETTER_STREAM
 
@@ -163,8 +164,8 @@ def describe_rule_errors(exc: ValidationError, data: Any) -> str:
     """One clause per problem, each naming the rule (number and name) and the key."""
     raw_rules = data.get("rules") if isinstance(data, Mapping) else None
     clauses = []
-    for err in exc.errors():
-        loc = list(err["loc"])
+    for located, err in readable(exc.errors()):
+        loc = list(located)
         where = ""
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             where = _rule_label(loc[1], raw_rules) + ": "

@@ -167,6 +167,14 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
             "'rules.0.match.service' in c.yaml: Input should be a valid string or a valid list",
         ),
         (
+            "rules:\n  - name: r\n    match: {level: [warn, 3]}\n",
+            "'rules.0.match.level.1' in c.yaml: Input should be a valid string",
+        ),
+        (
+            "retention:\n  rules:\n    - {match: {service: [1]}, keep: 1d}\n",
+            "'retention' in c.yaml: rule 1 (1d): 'match.service.0': Input should be a valid string",
+        ),
+        (
             "retention: 30d\n",
             "'retention' in c.yaml: Input should be a mapping (key: value, ...)",
         ),
@@ -181,7 +189,8 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_file_errors_name_the_key_as_written(tmp_path: Path, text: str, error: str) -> None:
-    """Keys as the file writes them: no pydantic union members or model names."""
+    """Keys as the file writes them: no pydantic union members or model names, and one
+    line for a list of globs with a wrong item (not the glob member's error as well)."""
     (tmp_path / "c.yaml").write_text(text)
     with pytest.raises(ConfigError) as caught:
         load_config(Path("c.yaml"))

@@ -1,0 +1,49 @@
+"""A config's validation errors, located by the keys a person wrote. Pure.
+
+pydantic puts the member of a union that failed into the location (``str``,
+``list[str]``, ``literal['long',...]``, ``function-after[_check(), TypedField]``): no
+key of the file, so it is left out. A union reports every member that failed; when
+one member got further into the value than the others (a list given where a glob or
+a list of globs is taken: its item is wrong, not its being a list), only that member's
+errors are worth saying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pydantic_core import ErrorDetails
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+
+Location = tuple[int | str, ...]
+
+
+def is_tag(part: int | str) -> bool:
+    """Whether a part of an error's location names a union member, not a key."""
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part or "(" in part)
+
+
+def _member(loc: Sequence[int | str]) -> tuple[Location, int]:
+    """(the location up to its first union member, how deep past it); depth -1 if none."""
+    for i, part in enumerate(loc):
+        if is_tag(part):
+            return tuple(loc[:i]), len(loc) - i - 1
+    return tuple(loc), -1
+
+
+def readable(errors: Iterable[ErrorDetails]) -> list[tuple[Location, ErrorDetails]]:
+    """Each error with its location less union members, the union members that got
+    less far into the value than another member of the same union left out."""
+    listed = list(errors)
+    deepest: dict[Location, int] = {}
+    for err in listed:
+        union, depth = _member(err["loc"])
+        if depth >= 0:
+            deepest[union] = max(depth, deepest.get(union, -1))
+    kept = []
+    for err in listed:
+        union, depth = _member(err["loc"])
+        if depth < 0 or depth == deepest[union]:
+            kept.append((tuple(part for part in err["loc"] if not is_tag(part)), err))
+    return kept
