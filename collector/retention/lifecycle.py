@@ -23,7 +23,7 @@ from prometheus_client import Counter
 from collector.config import CollectorConfig
 from collector.errors import RetentionError
 from collector.es_failures import Failure, answer_unless
-from collector.reload import ConfigFile, reload_on_sighup
+from collector.reload import WATCH_SECONDS, ConfigFile, reload_on_sighup
 from collector.retention.facts import ALL_STREAMS, IndexFacts, StreamFacts, es_step, gather_facts
 from collector.retention.rules import RetentionConfig, RetentionRules, RulesHolder, seconds
 
@@ -37,6 +37,9 @@ DELETED = Counter(
 ROLLED_OVER = Counter(
     "logpipe_retention_rollovers_total", "Data streams rolled over by the lifecycle.", ["rule"]
 )
+# How often a wait between runs looks at the interval in force: a reload from 1d to 5m
+# applies within seconds, not after the day.
+INTERVAL_LOOK_SECONDS = WATCH_SECONDS
 RUNS_FAILED = Counter("logpipe_retention_runs_failed_total", "Lifecycle runs that failed.")
 
 Clock = Callable[[], float]
@@ -268,7 +271,8 @@ async def lifecycle_loop(
 ) -> None:
     """Apply retention forever, every `interval` seconds (default: the config's).
 
-    The rules are reread when the config file changed, and at once on SIGHUP.
+    The rules are reread when the config file changed, and at once on SIGHUP; a reload
+    that changes the config's interval applies to the wait already begun.
     """
     with reload_on_sighup(state.file):
         while True:
@@ -278,4 +282,16 @@ async def lifecycle_loop(
             except RetentionError as exc:
                 RUNS_FAILED.inc()
                 log.warning("retention run failed; retrying next run: %s", exc)
-            await asyncio.sleep(interval or seconds(state.rules.config.interval))
+            await _wait(state, interval)
+
+
+async def _wait(state: RetentionState, interval: float | None) -> None:
+    """Until `interval` (else the interval in force, looked at again every few seconds)
+    has passed since now."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        left = start + (interval or seconds(state.rules.config.interval)) - loop.time()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, INTERVAL_LOOK_SECONDS))

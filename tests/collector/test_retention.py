@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from collector.config import load_config
+from collector.retention import lifecycle
 from collector.retention.facts import _NAMES_PER_REQUEST, _groups
 from collector.retention.lifecycle import (
     IndexFacts,
@@ -163,3 +166,32 @@ def test_plan_ahead_foresees_the_rollover_of_max_age() -> None:
     assert not foresee_rollover(stream, RULES, NOW + 3600).rolls_over
     empty = StreamFacts(stream.name, (IndexFacts("w", 0, 0, created=created, newest=None),))
     assert not foresee_rollover(empty, RULES, NOW + 14 * DAY).rolls_over
+
+
+async def test_a_reloaded_interval_applies_to_the_wait_already_begun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shortening retention.interval (1d to 1s) by a reload brings the next run within
+    the new interval, not after the day the loop had begun to wait."""
+    runs: list[float] = []
+
+    async def counted(*_: Any) -> None:
+        runs.append(asyncio.get_running_loop().time())
+
+    monkeypatch.setattr(lifecycle, "apply", counted)
+    monkeypatch.setattr(lifecycle, "INTERVAL_LOOK_SECONDS", 0.05, raising=False)
+    path = tmp_path / "collector.yaml"
+    path.write_text("retention:\n  interval: 1d\n")
+    state = RetentionState(load_config(path).retention, path)
+    task = asyncio.create_task(lifecycle.lifecycle_loop(state, None))  # type: ignore[arg-type]
+    try:
+        await asyncio.sleep(0.2)
+        assert len(runs) == 1
+        path.write_text("retention:\n  interval: 1s\n")
+        assert state.reload() is True
+        await asyncio.sleep(1.5)
+        assert len(runs) == 2
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
