@@ -32,6 +32,9 @@ RULE_NAME_PATTERN = r"^[a-z0-9_]{1,16}$"
 STREAM_MARKER = ".keep_"
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 SIZE_PATTERN = r"^[1-9][0-9]{0,6}(b|kb|mb|gb|tb|pb)$"
+SIZE_UNITS = {unit: 1024**i for i, unit in enumerate(("b", "kb", "mb", "gb", "tb", "pb"))}
+# Elasticsearch's numbers are longs.
+LONG_MAX = 2**63 - 1
 _CACHE_LIMIT = 10_000
 
 
@@ -44,8 +47,12 @@ def _check_duration(text: str) -> str:
 
 
 def _check_size(text: str) -> str:
-    if re.fullmatch(SIZE_PATTERN, text) is None:
+    found = re.fullmatch(SIZE_PATTERN, text)
+    if found is None:
         raise ValueError(f"{text!r} is not a size: write a whole number and one of b kb mb gb tb")
+    # Elasticsearch reads a size into a long: beyond it, every rollover request fails.
+    if int(text[: found.start(1)]) * SIZE_UNITS[found.group(1)] > LONG_MAX:
+        raise ValueError(f"{text!r} is more than Elasticsearch takes (8191pb)")
     return text
 
 
@@ -104,7 +111,9 @@ class Rollover(_Section):
     max_primary_shard_size: Size | None = Field(
         "50gb", description="Size of its largest primary shard."
     )
-    max_docs: int | None = Field(None, ge=1, description="Documents in the write index.")
+    max_docs: int | None = Field(
+        None, ge=1, le=LONG_MAX, description="Documents in the write index."
+    )
 
     @model_validator(mode="after")
     def _some_maximum(self) -> Rollover:

@@ -202,6 +202,26 @@ def test_rollover_needs_a_maximum_and_sends_seconds(tmp_path: Path) -> None:
     assert "at least one of max_age" in message
 
 
+@pytest.mark.parametrize(
+    ("rollover", "error"),
+    [
+        ("{max_primary_shard_size: 8192pb}", "'8192pb' is more than Elasticsearch takes (8191pb)"),
+        ("{max_primary_shard_size: 9999999tb}", "'9999999tb' is more than Elasticsearch takes"),
+        ("{max_docs: 9223372036854775808}", "less than or equal to 9223372036854775807"),
+    ],
+)
+def test_rollover_conditions_elasticsearch_cannot_read_are_refused_at_load(
+    tmp_path: Path, rollover: str, error: str
+) -> None:
+    """A size or a count beyond a long made every rollover request fail, and with it every
+    retention run (nothing deleted): refused when the config loads instead."""
+    message = _config_error(f"retention:\n  rollover: {rollover}\n", tmp_path)
+    assert error in message
+    assert message.startswith("'retention.rollover.max_")
+    ok = _ctx("retention:\n  rollover: {max_primary_shard_size: 8191pb}\n", tmp_path)
+    assert ok.retention.rules.config.rollover.conditions()["max_primary_shard_size"] == "8191pb"
+
+
 def test_stream_retention_comes_from_its_name() -> None:
     """Streams carry their rule; orphaned named rules and foreign streams are never deleted."""
     rules = RetentionRules(
