@@ -136,7 +136,9 @@ def run_apply(args: argparse.Namespace, out: TextIO | None = None) -> int:
     config = _config(args)
     done = asyncio.run(_apply(config, args.streams))
     (out or sys.stdout).write(render_applied(done))
-    return 0
+    for refusal in done.refused:
+        print(f"logpipe-collector: {refusal}", file=sys.stderr)
+    return 1 if done.refused else 0
 
 
 async def _apply(config: CollectorConfig, pattern: str) -> Applied:

@@ -5,7 +5,9 @@ over with ``conditions`` (Elasticsearch evaluates them, so several collectors ca
 this at once), and deletes every backing index, never the write index, whose newest
 document is older than its stream's retention. A delete that finds the index already
 gone (another collector was faster) counts as done. Elasticsearch's failures become
-RetentionError in es_failures.py.
+RetentionError in es_failures.py. A rollover Elasticsearch refuses (a 4xx: the cluster's
+shard limit reached, say) is that stream's failure, not the run's: the deletions, which
+may be what frees the cluster, still happen, and the run then counts as failed.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class Applied:
     rolled_over: tuple[str, ...]
     deleted: tuple[str, ...]
     already_gone: tuple[str, ...]
+    # Each rollover Elasticsearch refused, in words (the run failed, its deletions made).
+    refused: tuple[str, ...] = ()
 
 
 def decide(streams: Sequence[StreamFacts], rules: RetentionRules, now: float) -> list[StreamPlan]:
@@ -163,10 +167,22 @@ def foresee_rollover(stream: StreamFacts, rules: RetentionRules, when: float) ->
     return replace(stream, indices=indices, rolls_over=True)
 
 
-async def _rollover(es: AsyncElasticsearch, stream: str, rules: RetentionRules) -> bool:
+async def _rollover(
+    es: AsyncElasticsearch, stream: str, rules: RetentionRules, refused: list[str]
+) -> bool:
+    """Roll `stream` over if its conditions hold; a refusal (4xx) is added to `refused`."""
+
+    def settled(failed: Failure) -> bool:
+        if _rolled_elsewhere(failed):
+            return True
+        if failed.status is not None and not failed.retryable:
+            refused.append(f"rolling over {stream}: {failed.text}")
+            return True
+        return False
+
     body = await answer_unless(
         es.indices.rollover(alias=stream, conditions=rules.config.rollover.conditions()),
-        _rolled_elsewhere,
+        settled,
         RetentionError,
         lambda failed: f"rolling over {stream}: {_rollover_failure(failed)}",
     )
@@ -200,10 +216,11 @@ async def apply(
 ) -> Applied:
     """Roll streams over per the conditions, then delete every backing index past retention."""
     facts = await gather_facts(es, pattern)
-    rolled = []
+    rolled: list[str] = []
+    refused: list[str] = []
     for stream in facts:
         found = rules.keep_seconds(stream.name)
-        if found is not None and await _rollover(es, stream.name, rules):
+        if found is not None and await _rollover(es, stream.name, rules, refused):
             rolled.append(stream.name)
             ROLLED_OVER.labels(found[0]).inc()
             log.info("rolled over data stream", extra={"data_stream": stream.name})
@@ -219,7 +236,7 @@ async def apply(
                     _log_deletion(stream_plan, index)
                 else:
                     gone.append(index.index)
-    return Applied(tuple(plans), tuple(rolled), tuple(deleted), tuple(gone))
+    return Applied(tuple(plans), tuple(rolled), tuple(deleted), tuple(gone), tuple(refused))
 
 
 def _log_deletion(stream: StreamPlan, index: IndexPlan) -> None:
@@ -278,10 +295,18 @@ async def lifecycle_loop(
         while True:
             state.reload_if_changed()
             try:
-                await apply(es, state.rules, clock, pattern)
+                done = await apply(es, state.rules, clock, pattern)
             except RetentionError as exc:
                 RUNS_FAILED.inc()
                 log.warning("retention run failed; retrying next run: %s", exc)
+            else:
+                if done.refused:
+                    RUNS_FAILED.inc()
+                    log.warning(
+                        "retention run failed (what was past retention was deleted); "
+                        "retrying next run: %s",
+                        "; ".join(done.refused),
+                    )
             await _wait(state, interval)
 
 

@@ -175,8 +175,9 @@ async def test_a_reloaded_interval_applies_to_the_wait_already_begun(
     the new interval, not after the day the loop had begun to wait."""
     runs: list[float] = []
 
-    async def counted(*_: Any) -> None:
+    async def counted(*_: Any) -> lifecycle.Applied:
         runs.append(asyncio.get_running_loop().time())
+        return lifecycle.Applied((), (), (), ())
 
     monkeypatch.setattr(lifecycle, "apply", counted)
     monkeypatch.setattr(lifecycle, "INTERVAL_LOOK_SECONDS", 0.05, raising=False)

@@ -14,7 +14,7 @@ from collector.errors import RetentionError
 from collector.retention import cli
 from collector.retention.cli import action, add_commands, human_age, human_size, render_table
 from collector.retention.facts import gather_facts
-from collector.retention.lifecycle import IndexPlan, StreamPlan
+from collector.retention.lifecycle import Applied, IndexPlan, StreamPlan
 from tests.collector.fake_es import HEADERS
 
 
@@ -148,3 +148,20 @@ def test_plan_ahead_says_what_it_does_not_foresee(monkeypatch: pytest.MonkeyPatc
     out = io.StringIO()
     cli.run_plan(_parse("plan"), out)
     assert "from now" not in out.getvalue()
+
+
+def test_apply_prints_what_it_did_and_fails_on_a_refused_rollover(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """apply prints its deletions, then each refused rollover on stderr, and exits 1."""
+    refusal = "rolling over logs-a.keep_2d-x: BadRequestError(400, 'validation_exception')"
+
+    async def refused(*_: object) -> Applied:
+        return Applied((), (), (".ds-logs-a.keep_2d-x-1",), (), (refusal,))
+
+    monkeypatch.setattr(cli, "_apply", refused)
+    monkeypatch.delenv("LOGPIPE_CONFIG", raising=False)
+    out = io.StringIO()
+    assert cli.run_apply(_parse("apply"), out) == 1
+    assert "deleted .ds-logs-a.keep_2d-x-1" in out.getvalue()
+    assert capsys.readouterr().err == f"logpipe-collector: {refusal}\n"

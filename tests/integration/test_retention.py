@@ -203,6 +203,36 @@ async def test_rolled_write_index_past_retention_goes_in_the_same_run(
     assert after[f"logs-docker.keep_2d-{ns}"][0] not in backing[f"logs-docker.keep_2d-{ns}"]
 
 
+async def test_a_rollover_elasticsearch_refuses_does_not_stop_the_deletions(
+    es: AsyncElasticsearch, ns: str
+) -> None:
+    """A stream whose rollover is refused (a 400, as when the cluster's shard limit is
+    reached) fails alone: the other streams still roll over and what is past retention
+    is still deleted (which may be what frees the cluster), and the run says it failed."""
+    _, backing = await _two_generations(es, ns, all_rules=False)
+    refused = f"logs-docker.keep_14d-{ns}"
+    # A template of this stream alone, whose new backing index cannot be created.
+    template = f"refuse-{ns}"
+    await es.indices.put_index_template(
+        name=template,
+        index_patterns=[refused],
+        priority=900,
+        data_stream={},
+        template={"settings": {"index.sort.field": "no_such_field"}},
+    )
+    try:
+        applied = await apply(es, _rules(**ROLL_EVERY_DOC), _clock(3), f"logs-*-{ns}")
+    finally:
+        await es.indices.delete_index_template(name=template)
+
+    [why] = applied.refused
+    assert why.startswith(f"rolling over {refused}: ")
+    assert "no_such_field" in why
+    assert applied.rolled_over == (f"logs-docker.keep_2d-{ns}",)
+    assert set(applied.deleted) == set(backing[f"logs-docker.keep_2d-{ns}"])
+    assert (await _backing(es, ns))[refused] == backing[refused]
+
+
 async def test_two_collectors_applying_at_once_delete_each_index_once(
     es: AsyncElasticsearch, ns: str
 ) -> None:
