@@ -72,7 +72,8 @@ EPILOG = """\
 
 exit status:
   0 done (serve: stopped by SIGTERM/SIGINT)
-  1 a runtime failure (Elasticsearch did not answer, or has no data stream --streams names)
+  1 a runtime failure (Elasticsearch did not answer, has no data stream --streams names,
+    or refused a rollover)
   2 bad configuration or command line (the message names the setting to change)"""
 
 SETUP = """\
