@@ -26,7 +26,7 @@ from collector.labels import LabelFilter
 from collector.retention.rules import RulesHolder
 from collector.routing import COMPOSE_SERVICE_LABEL
 from collector.rules.engine import ParsingRules, engine_of
-from collector.wire import Hints, ParserName, Source
+from collector.wire import NAME_PART_PATTERN, Hints, ParserName, Source
 
 EXAMPLE = """\
 example:
@@ -91,7 +91,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         default=[],
         type=_label,
         metavar="KEY=VALUE",
-        help="a container label",
+        help="a container label (logpipe.namespace and logpipe.dataset set those, as "
+        "the shipper does)",
     )
     test.add_argument(
         "--parser",
@@ -111,13 +112,23 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _label(text: str) -> tuple[str, str]:
-    """KEY=VALUE as (key, value) (argparse's type)."""
+    """KEY=VALUE as (key, value) (argparse's type); a hint label's value is checked as
+    the shipper checks it."""
     key, equals, value = text.partition("=")
     if not equals or not key:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not KEY=VALUE: write e.g. --label logpipe.rule=nginx_timed"
         )
+    if key in _HINT_LABELS and re.fullmatch(NAME_PART_PATTERN, value) is None:
+        raise argparse.ArgumentTypeError(
+            f"{key}={value!r} is not a valid data stream name part "
+            "(lower case letters, digits, '_' and '.', at most 100, no '-')"
+        )
     return key, value
+
+
+# The labels the shipper turns into hints (besides logpipe.parser: --parser).
+_HINT_LABELS = {"logpipe.dataset": "dataset", "logpipe.namespace": "namespace"}
 
 
 def _docker_time(text: str) -> int:
@@ -147,7 +158,10 @@ def _source(args: argparse.Namespace) -> Source:
         container_name=args.container,
         image=args.image,
         labels=labels,
-        hints=Hints.model_validate({"parser": args.parser}),
+        # The shipper sends these labels' values as the container's hints.
+        hints=Hints.model_validate(
+            {"parser": args.parser, **{hint: labels.get(key) for key, hint in _HINT_LABELS.items()}}
+        ),
     )
 
 

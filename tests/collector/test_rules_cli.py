@@ -140,3 +140,21 @@ def test_a_label_without_a_value_is_refused_and_one_with_a_value_names_the_rule(
     proc = _rules_test(tmp_path, ACCESS + "\n", "--label", "logpipe.rule=shop_access", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["rule"] == "shop_access"
+
+
+def test_hint_labels_set_the_namespace_and_dataset_as_the_shipper_does(tmp_path: Path) -> None:
+    """--label logpipe.namespace=... and logpipe.dataset=... are the container's hints, as
+    the shipper sends them: rules and retention matching the namespace apply, and the
+    data stream is the one serve writes to; a value the shipper refuses is exit 2."""
+    (tmp_path / "collector.yaml").write_text(
+        "rules:\n  - {name: staging_only, match: {namespace: staging}, dissect: '%{a} %{b}'}\n"
+        "retention:\n  rules:\n    - {match: {namespace: staging}, keep: 3d}\n"
+    )
+    labels = ["--label", "logpipe.namespace=staging", "--label", "logpipe.dataset=shop"]
+    proc = _rules_test(tmp_path, "x y\n", *labels, "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    assert (row["rule"], row["data_stream"]) == ("staging_only", "logs-shop.keep_3d-staging")
+    proc = _rules_test(tmp_path, "x y\n", "--label", "logpipe.namespace=Bad-NS")
+    assert proc.returncode == 2
+    assert "argument --label: logpipe.namespace='Bad-NS' is not a valid" in proc.stderr
