@@ -561,7 +561,7 @@ _KEY_FIRST = re.compile(r"'([a-z_][a-z0-9_.]*)': ")
 
 def _words(msg: str) -> str:
     msg = msg.removeprefix("Value error, ")
-    return re.sub(r"a valid dictionary or instance of \w+", "a mapping (key: value, ...)", msg)
+    return re.sub(r"a valid dictionary(?: or instance of \w+)?", "a mapping (key: value, ...)", msg)
 
 
 def _problems(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str, str]]:

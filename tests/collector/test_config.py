@@ -175,6 +175,10 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
             "'retention' in c.yaml: rule 1 (1d): 'match.service.0': Input should be a valid string",
         ),
         (
+            "rules:\n  - name: r\n    regex: x\n    fields:\n",
+            "'rules.0.fields' in c.yaml: Input should be a mapping (key: value, ...)",
+        ),
+        (
             "retention: 30d\n",
             "'retention' in c.yaml: Input should be a mapping (key: value, ...)",
         ),
