@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from collector.parse.level import LEVELS, normalise_level
+
 # The order of the values a matcher reads: (service, container, image, namespace, dataset).
 VALUE_NAMES = ("service", "container", "image", "namespace", "dataset")
 
@@ -41,6 +43,31 @@ class Match(_Section):
         if isinstance(value, list) and not value:
             raise ValueError("an empty list matches nothing: give at least one pattern")
         return value
+
+    @field_validator("level")
+    @classmethod
+    def _levels(cls, value: Globs | None) -> Globs | None:
+        # A line's level is one of six names: `warning` would never match a line.
+        if isinstance(value, str):
+            return _level(value)
+        return None if value is None else [_level(glob) for glob in value]
+
+
+_GLOB_CHARS = frozenset("*?[")
+_LEVEL_NAMES = "trace, debug, info, warn, error, fatal"
+
+
+def _level(glob: str) -> str:
+    """A level glob that can match a line's level: a level's other name (`warning`,
+    `critical`, `err`) as the name lines carry (`warn`, `fatal`, `error`)."""
+    if _GLOB_CHARS & set(glob):
+        if not any(fnmatch.fnmatchcase(level, glob.lower()) for level in LEVELS):
+            raise ValueError(f"{glob!r} matches none of the levels a line has: {_LEVEL_NAMES}")
+        return glob
+    level = normalise_level(glob)
+    if level is None:
+        raise ValueError(f"{glob!r} is not a level: a line's level is one of {_LEVEL_NAMES}")
+    return level
 
 
 def _compile(globs: Globs, lower: bool = False) -> re.Pattern[str]:

@@ -186,6 +186,36 @@ retention:
     assert "rule 2 (pay): 'name': another rule of that name keeps 400d" in message
 
 
+def test_a_levels_other_names_match_the_name_lines_carry(tmp_path: Path) -> None:
+    """Lines carry one of six level names (warn, not warning): `warning`, `critical` and
+    `err` in a match are read as warn, fatal and error, instead of matching nothing."""
+    ctx = _ctx(
+        "retention:\n  rules:\n    - {match: {level: [Warning, critical]}, keep: 30d}\n"
+        "    - {match: {level: err}, keep: 60d}\n    - {match: {level: 'd*'}, keep: 2d}\n",
+        tmp_path,
+    )
+    assert route(_source(), ctx, "warn").stream == "logs-docker.keep_30d-default"
+    assert route(_source(), ctx, "fatal").stream == "logs-docker.keep_30d-default"
+    assert route(_source(), ctx, "error").stream == "logs-docker.keep_60d-default"
+    assert route(_source(), ctx, "debug").stream == "logs-docker.keep_2d-default"
+
+
+@pytest.mark.parametrize(
+    ("level", "error"),
+    [
+        ("notice_me", "'notice_me' is not a level: a line's level is one of trace, debug,"),
+        ("'warning*'", "'warning*' matches none of the levels a line has"),
+    ],
+)
+def test_a_level_no_line_can_have_is_refused(tmp_path: Path, level: str, error: str) -> None:
+    """A level word logpipe never gives a line, or a glob matching none of the six, is a
+    config error naming the rule, not a rule that silently never applies."""
+    message = _config_error(
+        f"retention:\n  rules:\n    - {{match: {{level: {level}}}, keep: 2d}}\n", tmp_path
+    )
+    assert f"rule 1 (2d): 'match.level': {error}" in message
+
+
 def test_rollover_needs_a_maximum_and_sends_seconds(tmp_path: Path) -> None:
     """Weeks become seconds for Elasticsearch; a rollover without any max_* is refused."""
     ctx = _ctx("retention:\n  rollover: {max_age: 1w, max_docs: 10}\n", tmp_path)
