@@ -142,7 +142,11 @@ class RetentionConfig(_Section):
     deadletter: Duration | None = Field(
         None, description="Retention of the dead-letter data stream; defaults to `default`."
     )
-    rollover: Rollover = Field(default_factory=Rollover)
+    rollover: Rollover = Field(
+        default_factory=Rollover,
+        description="When a data stream rolls over to a new write index (any condition); "
+        "conditions not given keep their defaults, null drops one.",
+    )
     interval: Duration = Field("5m", description="How often the lifecycle loop runs.")
 
     @model_validator(mode="wrap")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collector.config import load_config
 from collector.retention.rules import Rollover, Rule
-from collector.settings_table import shown
+from collector.settings_table import rows, shown
 
 
 def test_sections_and_lists_of_them_leave_their_unset_keys_out() -> None:
@@ -21,3 +22,9 @@ def test_secrets_are_hidden_and_empty_values_blank() -> None:
     assert shown("es_password", "x") == "(set, hidden)"
     assert shown("document_labels", []) == ""
     assert shown("environment", None) == ""
+
+
+def test_every_setting_says_what_it_means() -> None:
+    """`config` prints a meaning under every setting (the rollover section had none)."""
+    table = rows(load_config(None))
+    assert [row.variable for row in table if not row.description] == []
