@@ -17,6 +17,7 @@ character in two) goes through the wrapper, which cuts the text as it always did
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -61,6 +62,24 @@ def raw_match(compiled: Any) -> RawMatch | None:
     return match if callable(match) else None
 
 
+# A named group's opening, past escapes and character classes (whose text is literal).
+_OPENING = re.compile(r"\\.|\[\^?\]?(?:\\.|[^\]\\])*\]|\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>", re.DOTALL)
+
+
+def _names_once(pattern: str) -> None:
+    """Refuse a group name given twice: RE2 keeps the first group of the name only, so
+    a line that the other one took would lose its text."""
+    seen: set[str] = set()
+    for found in _OPENING.finditer(pattern):
+        name = found.group(1)
+        if name is not None and name in seen:
+            raise RulesError(
+                f"the group name {name!r} is given twice: a name takes one group "
+                "(RE2 would keep only the first); name them apart"
+            )
+        seen.add(name or "")
+
+
 class _LastLine:
     """The last line encoded, and its UTF-8 (one line is tried by many patterns)."""
 
@@ -83,6 +102,7 @@ class Regex:
 
     def __init__(self, pattern: str) -> None:
         compiled = compile_re2(pattern)
+        _names_once(pattern)
         self._search = compiled.search
         self.names = tuple(compiled.groupindex)
         self._groups = tuple((name, int(index)) for name, index in compiled.groupindex.items())

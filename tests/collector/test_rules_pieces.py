@@ -86,6 +86,14 @@ def test_regex_refuses_what_only_backtracking_can_do() -> None:
         Regex(r"(a)\1")
 
 
+def test_regex_refuses_a_group_name_given_twice() -> None:
+    """RE2 kept the first group of a name only, so a line the other alternative took lost
+    its value: a name given twice is refused; escaped or bracketed text is no group."""
+    with pytest.raises(RulesError, match="the group name 'ms' is given twice"):
+        Regex(r"took (?P<ms>\d+)ms|took (?P<ms>\d+)s")
+    assert Regex(r"\(?P<ms>x\) [(?P<ms>] (?P<ms>\d+)")(r"(?P<ms>x) < 42") == {"ms": "42"}
+
+
 def test_regex_runs_a_hostile_pattern_on_a_hostile_line_and_lone_surrogates() -> None:
     """(a+)+$ on 'aaaa...!' returns (no backtracking); a lone surrogate is no error."""
     assert Regex(r"(?P<x>(a+)+)$")("a" * 50_000 + "!") is None
