@@ -5,7 +5,8 @@ pydantic puts the member of a union that failed into the location (``str``,
 key of the file, so it is left out. A union reports every member that failed; when
 one member got further into the value than the others (a list given where a glob or
 a list of globs is taken: its item is wrong, not its being a list), only that member's
-errors are worth saying.
+errors are worth saying; among members as far in, one that took the value's kind and
+found something else wrong is worth saying rather than those that did not take it.
 """
 
 from __future__ import annotations
@@ -41,9 +42,23 @@ def readable(errors: Iterable[ErrorDetails]) -> list[tuple[Location, ErrorDetail
         union, depth = _member(err["loc"])
         if depth >= 0:
             deepest[union] = max(depth, deepest.get(union, -1))
+    # A member that took the value's kind and found something else wrong says more than
+    # the members that did not take its kind at all ('format' is for dates, rather than
+    # "should be 'long', 'double'... or a mapping").
+    said: set[Location] = set()
+    for err in listed:
+        union, depth = _member(err["loc"])
+        if depth >= 0 and depth == deepest[union] and not _wrong_kind(err):
+            said.add(union)
     kept = []
     for err in listed:
         union, depth = _member(err["loc"])
-        if depth < 0 or depth == deepest[union]:
-            kept.append((tuple(part for part in err["loc"] if not is_tag(part)), err))
+        if depth >= 0 and (depth < deepest[union] or (union in said and _wrong_kind(err))):
+            continue
+        kept.append((tuple(part for part in err["loc"] if not is_tag(part)), err))
     return kept
+
+
+def _wrong_kind(err: ErrorDetails) -> bool:
+    """Whether the error says only that the value is not of the member's kind."""
+    return err["type"].endswith("_type") or err["type"] in ("literal_error", "enum")

@@ -179,6 +179,11 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
             "'rules.0.fields' in c.yaml: Input should be a mapping (key: value, ...)",
         ),
         (
+            "rules:\n  - name: r\n    regex: '(?P<x>a)'\n"
+            "    fields: {x: {type: long, format: '%Y'}}\n",
+            "'rules.0.fields.x' in c.yaml: 'format' is for dates, and this field is a long",
+        ),
+        (
             "retention: 30d\n",
             "'retention' in c.yaml: Input should be a mapping (key: value, ...)",
         ),
