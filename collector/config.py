@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
@@ -583,17 +584,39 @@ def _problems(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str, st
 
 
 def describe_validation_error(
-    exc: ValidationError, path: Path | None, dotenv: Path = Path(".env")
+    exc: ValidationError,
+    path: Path | None,
+    dotenv: Path = Path(".env"),
+    data: Mapping[str, object] | None = None,
 ) -> str:
-    """One line per problem, each naming the variable or file key to change."""
+    """One line per problem, each naming the variable or file key to change (and the
+    parsing rule it is in, by name: `data` is what the file gave)."""
     lines = []
     for loc, kind, msg in _problems(exc):
         where = _where(loc, path, dotenv) if loc else str(path)
+        named = _rule_name(loc, data)
+        if named is not None and not msg.startswith(f"rule '{named}'"):
+            where = (
+                where.replace(" in ", f" (rule '{named}') in ", 1)
+                if " in " in where
+                else (f"{where} (rule '{named}')")
+            )
         if kind == "extra_forbidden":
             lines.append(f"{where}: {_unknown_key(loc, where)}")
         else:
             lines.append(f"{where}: {msg}")
     return "\n".join(lines)
+
+
+def _rule_name(loc: tuple[int | str, ...], data: Mapping[str, object] | None) -> str | None:
+    """The name of the parsing rule at `loc` (``rules.3...``), as the file gave it."""
+    if data is None or len(loc) < 2 or loc[0] != "rules" or not isinstance(loc[1], int):
+        return None
+    rules = data.get("rules")
+    if not isinstance(rules, list) or loc[1] >= len(rules) or not isinstance(rules[loc[1]], dict):
+        return None
+    name = rules[loc[1]].get("name")
+    return name if isinstance(name, str) else None
 
 
 def config_path(path: Path | None, dotenv: Path = Path(".env")) -> Path | None:
@@ -631,7 +654,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
     try:
         return CollectorConfig(**data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, path)) from exc
+        raise ConfigError(describe_validation_error(exc, path, data=data)) from exc
     except SettingsError as exc:
         if isinstance(exc.__cause__, NotJson):
             raise ConfigError(str(exc.__cause__)) from exc

@@ -164,11 +164,12 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
     [
         (
             "rules:\n  - name: r\n    match: {service: 3}\n    dissect: '%{a}'\n",
-            "'rules.0.match.service' in c.yaml: Input should be a valid string or a valid list",
+            "'rules.0.match.service' (rule 'r') in c.yaml: "
+            "Input should be a valid string or a valid list",
         ),
         (
             "rules:\n  - name: r\n    match: {level: [warn, 3]}\n",
-            "'rules.0.match.level.1' in c.yaml: Input should be a valid string",
+            "'rules.0.match.level.1' (rule 'r') in c.yaml: Input should be a valid string",
         ),
         (
             "retention:\n  rules:\n    - {match: {service: [1]}, keep: 1d}\n",
@@ -176,12 +177,13 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
         ),
         (
             "rules:\n  - name: r\n    regex: x\n    fields:\n",
-            "'rules.0.fields' in c.yaml: Input should be a mapping (key: value, ...)",
+            "'rules.0.fields' (rule 'r') in c.yaml: Input should be a mapping (key: value, ...)",
         ),
         (
             "rules:\n  - name: r\n    regex: '(?P<x>a)'\n"
             "    fields: {x: {type: long, format: '%Y'}}\n",
-            "'rules.0.fields.x' in c.yaml: 'format' is for dates, and this field is a long",
+            "'rules.0.fields.x' (rule 'r') in c.yaml: "
+            "'format' is for dates, and this field is a long",
         ),
         (
             "retention: 30d\n",
@@ -198,8 +200,9 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_file_errors_name_the_key_as_written(tmp_path: Path, text: str, error: str) -> None:
-    """Keys as the file writes them: no pydantic union members or model names, and one
-    line for a list of globs with a wrong item (not the glob member's error as well)."""
+    """Keys as the file writes them, with the parsing rule's name: no pydantic union
+    members or model names, and one line for a list of globs with a wrong item (not the
+    glob member's error as well)."""
     (tmp_path / "c.yaml").write_text(text)
     with pytest.raises(ConfigError) as caught:
         load_config(Path("c.yaml"))
