@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -36,6 +37,16 @@ SIZE_UNITS = {unit: 1024**i for i, unit in enumerate(("b", "kb", "mb", "gb", "tb
 # Elasticsearch's numbers are longs.
 LONG_MAX = 2**63 - 1
 _CACHE_LIMIT = 10_000
+
+
+def _no_bare_number(value: object) -> object:
+    # YAML reads `keep: 30` as a number, which would only be "not a valid string".
+    if isinstance(value, int) and not isinstance(value, bool):
+        units = ", ".join(f"{value}{unit}" for unit in "smhd")
+        raise ValueError(f"{value} has no unit: write {units} or {value}w")
+    if isinstance(value, float):
+        raise ValueError(f"{value} is not a duration: write a whole number and one of s m h d w")
+    return value
 
 
 def _check_duration(text: str) -> str:
@@ -62,7 +73,7 @@ def _check_name(text: str) -> str:
     return text
 
 
-Duration = Annotated[str, AfterValidator(_check_duration)]
+Duration = Annotated[str, BeforeValidator(_no_bare_number), AfterValidator(_check_duration)]
 RuleName = Annotated[str, AfterValidator(_check_name)]
 Size = Annotated[str, AfterValidator(_check_size)]
 

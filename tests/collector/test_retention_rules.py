@@ -165,10 +165,16 @@ retention:
         ("{match: {level: []}, keep: 3d}", "rule 1 (3d): 'match.level': an empty list"),
         ("{match: {}, keep: 3d, name: 5d}", "rule 1 (5d): name '5d' looks like a duration"),
         ("{match: {}}", "rule 1: 'keep': Field required"),
+        (
+            "{match: {}, keep: 30}",
+            "rule 1: 'keep': 30 has no unit: write 30s, 30m, 30h, 30d or 30w",
+        ),
+        ("{match: {}, keep: 1.5}", "rule 1: 'keep': 1.5 is not a duration: write a whole number"),
     ],
 )
 def test_each_kind_of_bad_rule_is_explained(rule: str, expected: str, tmp_path: Path) -> None:
-    """Bad names, empty pattern lists, misleading names and missing keys are all refused."""
+    """Bad names, empty pattern lists, misleading names, missing keys and a number without
+    its unit (YAML reads `keep: 30` as a number) are all refused, saying what to write."""
     assert expected in _config_error(f"retention:\n  rules:\n    - {rule}\n", tmp_path)
 
 
