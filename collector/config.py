@@ -526,6 +526,11 @@ def _unknown_key(loc: tuple[int | str, ...], where: str) -> str:
     """No such key, with the nearest one of the same section (as a variable when the
     mistake is one)."""
     guess = difflib.get_close_matches(str(loc[-1]), _keys_at(loc[:-1]), n=1, cutoff=0.6)
+    # A key inside a list (a rule of LOGPIPE_RULES' JSON) has no variable of its own.
+    in_list = any(isinstance(part, int) for part in loc)
+    if where.startswith(envnames.PREFIX) and in_list:
+        key = ".".join(str(part) for part in loc)
+        return f"no such key '{key}'" + (f"; did you mean '{guess[0]}'?" if guess else "")
     if not guess:
         return "no such key"
     if where.startswith(envnames.PREFIX):

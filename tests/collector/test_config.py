@@ -228,12 +228,18 @@ def test_file_errors_name_the_key_as_written(tmp_path: Path, text: str, error: s
             "1",
             "LOGPIPE_INDEX__REPLICA: no such setting; did you mean LOGPIPE_INDEX__REPLICAS?",
         ),
+        (
+            "LOGPIPE_RULES",
+            '[{"name": "a", "match": {"servce": "x"}, "regex": "x"}]',
+            "LOGPIPE_RULES: no such key 'rules.0.match.servce'; did you mean 'service'?",
+        ),
     ],
 )
 def test_nested_variable_errors_name_the_variable_set(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, error: str
 ) -> None:
-    """A nested variable's mistake names that variable, not its section."""
+    """A nested variable's mistake names that variable, not its section; a key inside
+    a variable's JSON list (which no variable of its own can set) is named as a key."""
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as caught:
         load_config()
