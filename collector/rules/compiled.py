@@ -139,6 +139,9 @@ class CompiledRule:
         attributes: dict[str, JSONValue] = (
             {**parsed.attributes, **taken} if parsed.attributes else cast(Attributes, taken)
         )
+        time_field = self.time_field
+        # Read before the typed fields leave `attributes`: the time may be one of them.
+        when = attributes.get(time_field) if time_field is not None else None
         for name, convert in self.converters:
             value = attributes.get(name, _ABSENT)
             if value is _ABSENT:
@@ -151,13 +154,11 @@ class CompiledRule:
             else:
                 del attributes[name]
         timestamp = None
-        time_field = self.time_field
         if time_field is not None:
-            value = attributes.get(time_field)
-            if value is None:
+            if when is None:
                 failures.append(f"timestamp: no field '{time_field}' in the line")
             else:
-                timestamp = self._time(value, failures, docker_ns, max_skew_ns)
+                timestamp = self._time(when, failures, docker_ns, max_skew_ns)
         parsed.attributes = attributes or None
         return Shaped(self.name, fields, timestamp, failures or ())
 

@@ -86,6 +86,21 @@ def test_a_value_not_of_its_type_stays_as_text_and_the_document_is_tagged() -> N
     assert not decoded.dead_letters
 
 
+def test_the_time_field_may_also_be_a_typed_date() -> None:
+    """A key both typed (a date in fields) and named as the rule's timestamp gives both,
+    rather than the typed field taking it away and every line being tagged 'no field'."""
+    rule = {
+        "name": "dated",
+        "dissect": "%{time} %{msg}",
+        "fields": {"time": {"type": "date", "format": "rfc3339"}},
+        "timestamp": {"field": "time"},
+    }
+    doc = _doc(_rules(rule), "2025-05-01T11:59:58Z done")
+    assert doc["@timestamp"] == "2025-05-01T11:59:58.000000000Z"
+    assert doc["fields"] == {"time": "2025-05-01T11:59:58.000Z"}
+    assert "rule_failure" not in doc["logpipe"]
+
+
 def test_a_time_beyond_the_skew_is_ignored_and_tagged() -> None:
     """A line time two days from Docker's keeps Docker's @timestamp, with the reason."""
     doc = _doc(_rules(ACCESS), LINE.replace("01/May/2025", "03/May/2025"))
