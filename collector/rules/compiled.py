@@ -18,6 +18,7 @@ import orjson
 
 from collector.matching import Matcher
 from collector.parse import JSONValue, Parsed
+from collector.parse.level import normalise_level
 from collector.rules.config import ParseRule, TypedField
 from collector.rules.convert import FieldType, Typed, converter
 from collector.rules.dissect import Dissect
@@ -139,6 +140,10 @@ class CompiledRule:
         attributes: dict[str, JSONValue] = (
             {**parsed.attributes, **taken} if parsed.attributes else cast(Attributes, taken)
         )
+        # A pattern's `level` key is the line's level, as a JSON line's `level` is.
+        level = normalise_level(taken.get("level"))
+        if level is not None:
+            parsed.level = level
         time_field = self.time_field
         # Read before the typed fields leave `attributes`: the time may be one of them.
         when = attributes.get(time_field) if time_field is not None else None

@@ -15,8 +15,8 @@ what a document holds; tests/collector/test_rules_fastpaths.py holds it to the g
 way's documents.
 
 A rule is written out this way when it has a dissect pattern, no redactions of its own,
-is not a drop rule, and takes its time (if any) from a key of its pattern that is not
-also a typed field.
+is not a drop rule, has no `level` key (the line's level, which the general way sets),
+and takes its time (if any) from a key of its pattern that is not also a typed field.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def fused(
     values = code.values
     typed = {name for name, _kind, _convert in converters}
     if time_field is not None and (time_field not in values or time_field in typed):
+        return None
+    if "level" in values:  # the line's level: the general way sets it
         return None
     env = {**code.env, "SLOW": SLOW, "IPV4": _IPV4.fullmatch, "TP": time_parser}
     body = list(code.lines)

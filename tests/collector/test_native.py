@@ -806,7 +806,7 @@ def test_a_format_without_a_year_is_read_per_line(
         ("%{a} - %{b}", ["x - ", "x - y", " - ", "x -  - y"]),  # an empty trailing key
         ("%{a->} %{b}", ["x    y", "x y", "x", "x     "]),  # padding
         ("%{} - %{?skip} [%{c}] %{d}", ["a - b [c] d", "a - b [] ", "a - b c d"]),
-        ("[%{level}] %{msg} (%{n})", ["[INFO] hi (3)", "[x] [y] (7) tail", "INFO] x (1)"]),
+        ("[%{lv}] %{msg} (%{n})", ["[INFO] hi (3)", "[x] [y] (7) tail", "INFO] x (1)"]),
         ("%{a}\t%{b}\\%{c}", ["x\ty\\z", 'é\t"😀\\\x01', "x\ty"]),
         ("%{a->}--%{b}", ["x----y", "x---y", "----", "x--"]),
     ],
@@ -1074,7 +1074,7 @@ def test_a_rule_the_module_cannot_read_leaves_its_lines_to_python(
         ]
 
 
-_KEYS = ["a", "b", "status", "ip", "time", "msg"]
+_KEYS = ["a", "b", "status", "ip", "time", "msg", "level"]
 _LITERALS = st.text(alphabet=" -[]:;=\"'|/,.x0é\t\\", min_size=1, max_size=3)
 _TIMES = [
     "18/Nov/2026:11:06:40 +0000",
@@ -1362,6 +1362,20 @@ def test_a_rule_list_with_a_rule_not_written_out_stays_on_python(
         raw = body(source(), *lines_of([_LINE, _ERROR_LINE, "job=1 took 2ms", "plain"]))
         _decoded, made = both(module, raw, monkeypatch, ctx)
         assert made == 0
+
+
+def test_a_dissect_rule_with_a_level_key_sets_the_level_the_same_both_ways(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pattern's `level` key is the line's level (and so its retention), identical on
+    both paths: such a rule is not written out, its lines are made by Python."""
+    ctx = _ruled({"name": "lvl", "dissect": "%{} lvl=%{level} %{msg}"})
+    far = "x" * 100  # beyond where a level word of a plain line is looked for
+    raw = body(source(), *lines_of([f"{far} lvl=WARNING hi", f"{far} lvl=chatty hi"]))
+    decoded, made = both(module, raw, monkeypatch, ctx)
+    assert made == 0
+    assert decoded.docs[0].body["log"] == {"level": "warn"}
+    assert "log" not in decoded.docs[1].body  # no level by that name: none set
 
 
 def test_a_rule_list_the_module_cannot_read_leaves_every_line_to_python(

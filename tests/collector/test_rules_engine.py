@@ -101,6 +101,15 @@ def test_the_time_field_may_also_be_a_typed_date() -> None:
     assert "rule_failure" not in doc["logpipe"]
 
 
+def test_a_patterns_level_key_is_the_lines_level() -> None:
+    """A regex's `level` group sets log.level (normalised, as a JSON line's `level`
+    does), wherever in the line it stands; a value that names no level sets none."""
+    ctx = _rules({"name": "sev", "regex": r"severity=(?P<level>\w+)$"})
+    far = "x" * 100
+    assert _doc(ctx, f"{far} severity=warning")["log"] == {"level": "warn"}
+    assert "log" not in _doc(ctx, f"{far} severity=chatty")
+
+
 def test_a_time_beyond_the_skew_is_ignored_and_tagged() -> None:
     """A line time two days from Docker's keeps Docker's @timestamp, with the reason."""
     doc = _doc(_rules(ACCESS), LINE.replace("01/May/2025", "03/May/2025"))
