@@ -10,6 +10,7 @@ streams are never listed, read, rolled over or deleted.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,6 +28,8 @@ log = logging.getLogger("logpipe.collector.retention")
 ALL_STREAMS = ",".join(INDEX_PATTERNS)
 # Stream names per _cat/_search request: Elasticsearch refuses request lines over 4 KiB.
 _NAMES_PER_REQUEST = 2000
+# Elasticsearch's words for the one name of a list it does not have.
+_NO_SUCH_INDEX = re.compile(r"no such index \[([^\]]+)\]")
 T = TypeVar("T")
 
 
@@ -66,6 +69,16 @@ def _failed_step(what: str, failed: Failure) -> str:
 
 async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> list[StreamFacts]:
     """logpipe's data streams matching `pattern`, with their backing indices' sizes and ages."""
+    missing: list[str] = []
+
+    def not_there(failed: Failure) -> bool:
+        """A name without a wildcard that is not there (of several: the one it names)."""
+        if failed.status != 404:
+            return False
+        named = _NO_SUCH_INDEX.search(failed.text)
+        missing.append(named.group(1) if named else pattern)
+        return True
+
     # Client 9.5 POSTs _resolve/index; Elasticsearch 9.2 accepts only GET there (405).
     resolved = await answer_unless(
         es.perform_request(
@@ -74,13 +87,13 @@ async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> li
             params={"expand_wildcards": "all"},
             headers={"accept": "application/json"},
         ),
-        lambda failed: failed.status == 404,  # a name without a wildcard that is not there
+        not_there,
         RetentionError,
         lambda failed: _failed_step("listing data streams", failed),
     )
     if resolved is None:
         raise RetentionError(
-            f"no data stream or index named {pattern}: `logpipe-collector retention plan` "
+            f"no data stream or index named {missing[0]}: `logpipe-collector retention plan` "
             "lists logpipe's data streams"
         )
     found: list[dict[str, Any]] = resolved.body.get("data_streams", [])

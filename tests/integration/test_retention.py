@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 from collector.__main__ import parser as collector_parser
 from collector.config import load_config
 from collector.enrich import Context, log_document
+from collector.errors import RetentionError
 from collector.parse import Parsed
 from collector.retention.facts import gather_facts
 from collector.retention.lifecycle import Applied, RetentionState, apply, lifecycle_loop, plan
@@ -231,6 +232,18 @@ async def test_a_rollover_elasticsearch_refuses_does_not_stop_the_deletions(
     assert applied.rolled_over == (f"logs-docker.keep_2d-{ns}",)
     assert set(applied.deleted) == set(backing[f"logs-docker.keep_2d-{ns}"])
     assert (await _backing(es, ns))[refused] == backing[refused]
+
+
+async def test_a_missing_stream_among_several_given_is_named_alone(
+    es: AsyncElasticsearch, ns: str
+) -> None:
+    """--streams A,B where B is not there names B, not the whole list."""
+    ctx = Context(retention=RulesHolder(_rules().config))
+    await _index(es, ctx, [(_source("web-1", ns), "info")])
+    there, missing = f"logs-docker.keep_14d-{ns}", f"logs-nosuch.keep_1d-{ns}"
+    with pytest.raises(RetentionError) as caught:
+        await gather_facts(es, f"{there},{missing}")
+    assert str(caught.value).startswith(f"no data stream or index named {missing}: ")
 
 
 async def test_two_collectors_applying_at_once_delete_each_index_once(
