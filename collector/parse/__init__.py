@@ -11,8 +11,9 @@ container's hint names, or for ``auto`` detects the format, cheapest test first:
 4. logfmt (:mod:`collector.parse.logfmt`) when the line starts with a ``key=value``
    pair and at least two pairs make up most of it or name a log record's key (``msg``,
    ``level``, ``ts``...);
-5. otherwise plain text, with the level found near its start or in its header fields
-   (:mod:`collector.parse.level`); a Python exception group's traceback
+5. otherwise plain text, with the level its logger wrote: its header's level field, or a
+   level word near its start marked as a level (``WARN``, ``[debug]``, ``error:``), never
+   a word of its prose (:mod:`collector.parse.level`); a Python exception group's traceback
    (``  + Exception Group Traceback ...``) is ``error``.
 
 A hint that does not fit a line never loses it: the line is parsed as plain text and

@@ -11,11 +11,17 @@ on: ``trace``, ``debug``, ``info``, ``warn``, ``error``, ``fatal``.
 - Numbers are bunyan/pino levels (10 trace ... 60 fatal); any other number is not a level
   (Python's levelno and syslog severities disagree with them, so guessing would lie).
 
-In plain text a level is recognised near the start of the line (the first
-:data:`PLAIN_WINDOW` characters): a standalone level word in any case (``ERROR``,
-``warn``, ``[error]``, ``ERROR:root:``, ``level=info``), a one-letter tag in brackets
-(``<E>``, ``[W]``), Android ``E/Tag:``, glog/klog ``E0102 03:04:05...``, a syslog
-priority prefix ``<3>``. Lines that open or close a stack trace are ``error``
+In plain text a level is the one a logger wrote, never a level word of the message's
+prose (``connection closed after the trace completed`` has no level). It is recognised
+as a level field at the end of the line's header (below), or in the first
+:data:`PLAIN_WINDOW` characters as a level word marked the way loggers mark levels:
+in upper case (``npm WARN``, ``ERROR:root:``), in brackets (``(debug)``), before a
+colon or a pipe (``failed, error: timeout``, ``app | warn |``), after a pipe, or as the
+value of a level key (``level=info``, ``severity: error``, ``"level":"warn"``); and as a
+one-letter tag in brackets (``<E>``, ``[W]``), Android ``E/Tag:``, glog/klog
+``E0102 03:04:05...``, a syslog priority prefix ``<3>``. Words inside names, paths and
+keys (``error.go``, ``/var/log/error``, ``error=nil``, ``std::error::Error``) never count.
+Lines that open or close a stack trace are ``error``
 (``Traceback (most recent call last):``, ``Exception in thread``, ``Caused by:``, an
 exception name such as ``ValueError:`` or ``java.lang.IllegalStateException:``), and a
 Go ``panic:`` is ``fatal``; the frames between them have no level.
@@ -23,14 +29,18 @@ Go ``panic:`` is ``fatal``; the frames between them have no level.
 Two shapes are told by their place rather than their distance from the start, and are
 looked for before the level words: the level column of Android logcat's ``threadtime``
 and ``time`` formats (``05-14 09:12:03.512  1234  1290 E Tag: ...``; a capital letter
-anywhere else is no level), and the level field of a machine log's header, however long
+anywhere else is no level), and the level field of a line's header, however long
 the header: an upper-case level word (``RAS KERNEL INFO``, ``WARN``, ``[ERROR]``), a
-bracketed one in any case, or a syslog ``facility.severity`` (``daemon.err``), standing
+bracketed one in any case, a syslog ``facility.severity`` (``daemon.err``), or a level
+word in lower case (``info``, zap's console format; ``error Command failed``, yarn's),
+in any case before a colon (``Warning:``), or ``Error``, ``Warn``, ``Warning``, ``Fatal``
+capitalised (``2024/01/02 15:04:05 Error connecting to db``: Go's ``log.Printf``), standing
 after nothing but header-like tokens (numbers, timestamps, ids, node and dotted names,
-upper-case tags, bracketed fields, separators, a host name before ``daemon.err``). The
-first token that reads like prose starts the message, so ``RAS KERNEL INFO instruction
-cache parity error corrected`` is ``info``; past the first :data:`PLAIN_WINDOW`
-characters, only such a field counts.
+upper-case tags, bracketed fields, separators, a host name before ``daemon.err``), or
+first on the line. The first token that reads like prose starts the message, so ``RAS
+KERNEL INFO instruction cache parity error corrected`` is ``info`` and ``Trace completed
+in 5ms`` has no level; past the first :data:`PLAIN_WINDOW` characters, only such a field
+counts.
 """
 
 from __future__ import annotations
@@ -42,8 +52,9 @@ from collector.parse.result import JSONValue
 TRACE, DEBUG, INFO, WARN, ERROR, FATAL = "trace", "debug", "info", "warn", "error", "fatal"
 LEVELS = frozenset({TRACE, DEBUG, INFO, WARN, ERROR, FATAL})
 
-# How far into a plain line a level word may stand: past a timestamp, a thread name and a
-# logger, but not deep in the message, where "error" is usually part of the story.
+# How far into a plain line a marked level word (`ERROR`, `error:`) may stand: past a
+# timestamp, a thread name and a logger, but not deep in the message, where even a
+# marked one is usually part of the story.
 PLAIN_WINDOW = 80
 
 _NAMES: dict[str, str] = {
@@ -65,11 +76,11 @@ _SYSLOG = (FATAL, FATAL, FATAL, ERROR, WARN, INFO, INFO, DEBUG)
 # search is several times faster; the factored alternation helps too): not part of an
 # identifier, a file name (`error.go`), a hyphenated word, nor the key of `error=...`.
 # _by_word also rejects words after a path or name separator (`/var/log/error`).
-_WORD = re.compile(
-    r"\b(t(?:race)|d(?:ebug)|i(?:nfo)|n(?:otice)|w(?:arn(?:ing)?)|e(?:rr(?:or)?|merg(?:ency)?)"
-    r"|s(?:evere)|c(?:rit(?:ical)?)|f(?:atal)|p(?:anic))(?![\w=-]|\.\w)",
-    re.ASCII,
+_WORDS = (
+    r"t(?:race)|d(?:ebug)|i(?:nfo)|n(?:otice)|w(?:arn(?:ing)?)|e(?:rr(?:or)?|merg(?:ency)?)"
+    r"|s(?:evere)|c(?:rit(?:ical)?)|f(?:atal)|p(?:anic)"
 )
+_WORD = re.compile(rf"\b({_WORDS})(?![\w=-]|\.\w)", re.ASCII)
 _WORD_BEFORE = "./\\-"
 _LETTER = re.compile(r"[<\[]([TDIWEF])[>\]]")
 _GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d")
@@ -145,16 +156,41 @@ def _by_word(text: str) -> str | None:
         m = _LETTER.search(window)
         if m is not None:
             return _NAMES[m.group(1).lower()]
-    window = window.lower()
+    lower = window.lower()
     pos = 0
-    while (m := _WORD.search(window, pos)) is not None:
+    while (m := _WORD.search(lower, pos)) is not None:
         start, pos = m.span()
-        if start and window[start - 1] in _WORD_BEFORE:
+        if start and lower[start - 1] in _WORD_BEFORE:
             continue  # a path or a dotted name: `/var/log/error`, `com.acme.error.Handler`
         if pos == len(window) < len(text) and (text[pos].isalnum() or text[pos] in "_=-."):
             return None  # the window cut a longer word in two
-        return _NAMES.get(m.group(1))
+        if _marked(text, start, pos):
+            return _NAMES[m.group(1)]
     return None
+
+
+def _marked(text: str, start: int, end: int) -> bool:
+    """Whether the level word at ``text[start:end]`` is marked as a logger marks a level.
+
+    Upper case (``WARN``), in brackets (``(debug)``), before a colon or a pipe, after a
+    pipe, or as the value of a level key (``level=info``, ``severity: error``); prose
+    (``after the trace completed``) marks none.
+    """
+    if text[start:end].isupper():
+        return True
+    after = text[end : end + 2]
+    before = text[max(start - 2, 0) : start]
+    if after[:1] == ":":
+        return after != "::"  # not a path: `std::error::Error`
+    if "|" in after[:1] or after == " |" or before[-1:] == "|" or before == "| ":
+        return True
+    if before[-1:] in ("[", "<", "(") and after[:1] in ("]", ">", ")"):
+        return True
+    return _LEVEL_KEY.search(text, max(start - 12, 0), start) is not None
+
+
+# The key of a level value in free text: `level=`, `lvl:`, `severity: `, `"level":"`.
+_LEVEL_KEY = re.compile(r'(?i:level|lvl|severity)"?[=:] ?"?\Z', re.ASCII)
 
 
 def _alternation(words: list[str]) -> str:
@@ -172,18 +208,23 @@ def _alternation(words: list[str]) -> str:
     return "|".join(branches)
 
 
-# A level field in a machine log's header, at any distance from the start: an upper-case
-# level word (`INFO`, `FATAL:`), a bracketed one in any case (`[ERROR]`, `<warn>`) or a
-# syslog `facility.severity` (`daemon.err`), found only while every token before it looks
-# like a header field. The first token that reads like prose (`instruction`, `failed,`)
-# starts the message, and level words from there on are part of the story.
+# A level field in a line's header, at any distance from the start: an upper-case level
+# word (`INFO`, `FATAL:`), a bracketed one in any case (`[ERROR]`, `<warn>`), a syslog
+# `facility.severity` (`daemon.err`), or a level word in lower case, before a colon, or
+# one of _CAPITALS, found only while every token before it looks like a header field.
+# The first token that reads like prose (`instruction`, `failed,`) starts the message,
+# and level words from there on are part of the story.
 _HEADER_WORDS = [name for name in _NAMES if len(name) > 1]
 _FACILITY = r"(?:kern|user|mail|daemon|auth(?:priv)?|syslog|lpr|news|uucp|cron|ftp|local[0-7])"
 _SEVERITY = r"emerg|alert|crit|err|warn(?:ing)?|notice|info|debug"
+# Capitalised level words that open a message as a level does (`Error connecting to db`,
+# Go's log.Printf); others (`Trace completed`, `Debug mode on`) are prose.
+_CAPITALS = r"E(?:rr(?:or)?)|W(?:arn(?:ing)?)|F(?:atal)"
 _HEADER_LEVEL = (
     rf"(?:(?P<upper>{_alternation([w.upper() for w in _HEADER_WORDS])}):?"
     rf"|[\[<(](?P<bracketed>(?i:{_alternation(_HEADER_WORDS)}))[\]>)]:?"
     rf"|{_FACILITY}\.(?P<severity>{_SEVERITY})"
+    rf"|(?P<lower>{_WORDS}):?|(?P<titled>(?i:{_WORDS})):|(?P<capital>{_CAPITALS})"
     r")(?=\s|\Z)"
 )
 _PUNCT = r".\-_:/@$=#"
@@ -205,4 +246,7 @@ def _by_header(text: str) -> str | None:
     m = _HEADER.match(text)
     if m is None:
         return None
-    return _NAMES[(m["upper"] or m["bracketed"] or m["severity"]).lower()]
+    word = (
+        m["upper"] or m["bracketed"] or m["severity"] or m["lower"] or m["titled"] or m["capital"]
+    )
+    return _NAMES[word.lower()]

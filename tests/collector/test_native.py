@@ -476,6 +476,9 @@ _TOKENS = [
     "123):", "<3>", "<8>", "[W]", "<E>", "/var/log/error", "com.acme.error.Handler",
     "error=1", "error-x", "error.go", "FATAL:", "a.b", "x=1", "CRITICAL", "TRACE1", "[",
     "user.notice", "authpriv.crit", "myhost", "12.5", "@x", "::", "Caused", "by:", "x" * 70,
+    "trace", "Trace", "Error", "Warning", "Warnings", "Fatal", "eRRor:", "Info:", "info:",
+    "debug", "(debug)", "[info", "warn]", "|", "| ", "level=", "LogLevel:", "severity: ",
+    '"level":"', "lvl=\"", "error::", "::error", "panic(", "completed", "after", "the",
 ]  # fmt: skip
 
 
@@ -496,6 +499,38 @@ def test_plain_text_levels_are_python_s(module: ModuleType) -> None:
             answered += 1
             assert level == detect_level(line), line
     assert answered >= len(lines) * 0.95
+
+
+def test_level_words_in_prose_and_marked_as_levels_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Level words in prose (no level) and marked as a logger marks them (at the header's
+    end, upper case, bracketed, before a colon or pipe, a level key's value) are found
+    alike, natively."""
+    messages = [
+        "connection closed after the trace completed",
+        "Trace completed in 5ms",
+        "GET /orders 500 Internal Server Error",
+        "    raise ValueError('error in config')",
+        "see std::error::Error for details",
+        "panic({0x4b2f40?, 0x4f1a30?})",
+        "2024/01/02 09:14:03 http: TLS handshake error from 10.42.0.17:51544: EOF",
+        "2024/01/02 15:04:05 Error connecting to db: dial tcp",
+        "2024-01-02T09:14:03.120Z\tinfo\tapp/main.go:12\tstarted",
+        "trace: entering reconcile",
+        "Warning: cache cold",
+        "app | warn | disk at 91%",
+        "job done (debug) queue empty",
+        "request failed, error: timeout",
+        'audit "level":"error" user=bob',
+        "Sending report, severity: warning",
+        "reloaded with LogLevel=debug",
+    ]
+    assert all(module.plain_level(m)[0] for m in messages)
+    levels = [module.plain_level(m)[1] for m in messages]
+    assert levels.count(None) == 7
+    _, made = both(module, body(source(), *lines_of(messages)), monkeypatch)
+    assert made == len(messages)
 
 
 def test_escapes_at_every_position_are_identical(

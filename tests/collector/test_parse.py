@@ -553,6 +553,51 @@ def test_plain_lines_without_a_level(line: str) -> None:
     assert parse(line).level is None
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "connection closed after the trace completed",
+        "Trace completed in 5ms",
+        "Debug mode enabled",
+        "GET /orders 500 Internal Server Error",
+        "retrying after an error in the upstream",
+        "worker saw a fatal signal and restarted",
+        "    raise ValueError('error in config')",
+        "see std::error::Error for details",
+        "status=error code=3 means a bad request",
+        "panic({0x4b2f40?, 0x4f1a30?})",
+        "2024/01/02 09:14:03 http: TLS handshake error from 10.42.0.17:51544: EOF",
+    ],
+)
+def test_level_words_in_prose_do_not_count(line: str) -> None:
+    """A level word inside a sentence, a quote or a call is part of the story, not a level."""
+    assert parse(line).level is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("trace: entering reconcile", "trace"),
+        ("2024-01-02T09:14:03.120Z\tinfo\tapp/main.go:12\tstarted", "info"),
+        ("2024/01/02 15:04:05 Error connecting to db: dial tcp", "error"),
+        ("2024/01/02 15:04:05 Warning: cache cold", "warn"),
+        ("[09:14:07] error  TypeError: x is undefined", "error"),
+        ("app | warn | disk at 91%", "warn"),
+        ("worker-3|debug|tick", "debug"),
+        ("job done (debug) queue empty", "debug"),
+        ("request failed, error: timeout", "error"),
+        ("Sending report, severity: warning", "warn"),
+        ('audit "level":"error" user=bob', "error"),
+        ("reloaded with LogLevel=debug", "debug"),
+        ("the scheduler says ERROR for job 7", "error"),
+    ],
+)
+def test_level_words_marked_as_levels_count(line: str, level: str) -> None:
+    """At the header's end, in upper case, in brackets, before a colon or pipe, after a
+    pipe or as a level key's value, a level word is the line's level."""
+    assert parse(line).level == level
+
+
 def test_level_word_beyond_the_window_does_not_count() -> None:
     """A level word in text past the first PLAIN_WINDOW characters is part of the story."""
     assert parse("x" * PLAIN_WINDOW + " ERROR late").level is None

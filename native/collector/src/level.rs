@@ -42,6 +42,9 @@ const WORDS: [&str; 15] = [
     "panic",
 ];
 
+/// _CAPITALS: capitalised level words that open a message as a level does.
+const CAPITALS: [&str; 5] = ["Err", "Error", "Warn", "Warning", "Fatal"];
+
 /// `\s` on this text.
 fn ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
@@ -272,20 +275,31 @@ fn header_level(b: &[u8], p: usize) -> Option<&'static str> {
     }
     let token = &b[p..t];
     let first = *token.first()?;
+    let colon = token.ends_with(b":");
     let bare = token.strip_suffix(b":").unwrap_or(token);
-    if first.is_ascii_uppercase() {
-        // An upper-case level word: exactly the word's upper case.
-        if bare.iter().any(u8::is_ascii_lowercase) {
-            return None;
-        }
-        return header_word(bare);
-    }
     if matches!(first, b'[' | b'<' | b'(') {
         let (&close, inner) = bare[1..].split_last()?;
         if !matches!(close, b']' | b'>' | b')') {
             return None;
         }
         return header_word(inner);
+    }
+    // An upper-case level word: exactly the word's upper case.
+    if first.is_ascii_uppercase() && !bare.iter().any(u8::is_ascii_lowercase) {
+        if let Some(level) = header_word(bare) {
+            return Some(level);
+        }
+    }
+    // A level word in lower case, in any case before a colon, or one of _CAPITALS.
+    if (3..=9).contains(&bare.len()) {
+        if let Some(word) = WORDS
+            .iter()
+            .find(|w| w.as_bytes().eq_ignore_ascii_case(bare))
+        {
+            if bare == word.as_bytes() || colon || CAPITALS.iter().any(|c| c.as_bytes() == bare) {
+                return crate::parse::level_name(word);
+            }
+        }
     }
     let text = std::str::from_utf8(token).ok()?;
     let (facility, severity) = text.split_once('.')?;
@@ -475,9 +489,58 @@ fn by_word(text: &str) -> Option<&'static str> {
                     return None;
                 }
             }
-            return crate::parse::level_name(run);
+            if marked(b, i, j) {
+                return crate::parse::level_name(run);
+            }
         }
         i = j;
     }
     None
+}
+
+/// level._marked: the level word at `b[start..end]` is marked as a logger marks a level.
+fn marked(b: &[u8], start: usize, end: usize) -> bool {
+    if b[start..end].iter().all(u8::is_ascii_uppercase) {
+        return true;
+    }
+    let after = &b[end..b.len().min(end + 2)];
+    let before = &b[start.saturating_sub(2)..start];
+    if after.first() == Some(&b':') {
+        return after != b"::";
+    }
+    if after.first() == Some(&b'|')
+        || after == b" |"
+        || before.last() == Some(&b'|')
+        || before == b"| "
+    {
+        return true;
+    }
+    if matches!(before.last(), Some(b'[' | b'<' | b'('))
+        && matches!(after.first(), Some(b']' | b'>' | b')'))
+    {
+        return true;
+    }
+    level_key(&b[start.saturating_sub(12)..start])
+}
+
+/// level._LEVEL_KEY: `s` ends with a level key and its separator (`level=`, `lvl: "`).
+fn level_key(s: &[u8]) -> bool {
+    let mut k = s.len();
+    if k > 0 && s[k - 1] == b'"' {
+        k -= 1;
+    }
+    if k > 0 && s[k - 1] == b' ' {
+        k -= 1;
+    }
+    if k == 0 || !matches!(s[k - 1], b'=' | b':') {
+        return false;
+    }
+    k -= 1;
+    if k > 0 && s[k - 1] == b'"' {
+        k -= 1;
+    }
+    let key = &s[..k];
+    [&b"level"[..], b"lvl", b"severity"]
+        .iter()
+        .any(|end| key.len() >= end.len() && key[key.len() - end.len()..].eq_ignore_ascii_case(end))
 }
