@@ -41,8 +41,9 @@ stays an event of its own, and keep the trace's lines together up to its last on
   unless the line before it is a log line at ``WARN``, ``WARNING``, ``ERROR``,
   ``SEVERE`` or ``FATAL``: a logger prints the exception right under the message it was
   logged with, and the two stay one event. ``Exception in thread "main" ...`` always
-  starts an event; indented lines (``\tat ...``, ``\t... 5 more``, ``Suppressed:``) and
-  ``Caused by:`` continue it.
+  starts an event; indented lines (``\tat ...``, ``\t... 5 more``, ``Suppressed:``),
+  ``Caused by:`` and blank lines continue it (Spring's ``... with root cause``, a blank
+  line, then the exception, is one event).
 - ``go``: ``panic:`` (and any line the rule does not know) starts an event; goroutine
   headers, function and file lines, ``created by``, ``[signal ...]``, blank lines and
   ``exit status 2`` continue it.
@@ -284,13 +285,14 @@ def _box_end() -> Pattern:
 
 _EXCEPTION_LINE = r"(?:[a-zA-Z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)(?::|$)"
 _JAVA = (
-    r"^(?:[ \t]+\S"  # frames ("\tat ...") and any indented detail line
+    r"^(?:[ \t]+\S|[ \t]*$"  # frames ("\tat ..."), any indented detail line, blank lines
     r"|[ \t]*(?:Caused by|Suppressed): "
     r"|[ \t]*\.\.\. \d+ (?:more|common frames omitted))"
 )
 _JAVA_START = rf"^{_EXCEPTION_LINE}"
 # A logger's message line that the exception printed under it belongs to.
-_JAVA_LEAD = r"^\S.{0,80}?\b(?:WARN|WARNING|ERROR|SEVERE|FATAL)\b"
+# The level may open the line (`SEVERE: ...` of java.util.logging, `ERROR [main] ...`).
+_JAVA_LEAD = r"^(?:\S.{0,80}?)?\b(?:WARN|WARNING|ERROR|SEVERE|FATAL)\b"
 _PYTHON = (
     r"^(?:[ \t]+\S|[ \t]*$"
     r"|During handling of the above exception"

@@ -181,6 +181,32 @@ def test_builtin_java_keeps_a_trace_with_the_log_line_that_introduces_it(level: 
     assert _around("java", logged, [trace], "next") == [f"{logged}\n{trace}", "next"]
 
 
+def test_builtin_java_keeps_spring_s_root_cause_trace_after_its_blank_line() -> None:
+    """Spring's "... with root cause", a blank line, then the exception: one event."""
+    logged = (
+        "2026-12-05T08:00:00.123Z ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[.[.[/]"
+        ".[dispatcherServlet] : Servlet.service() threw exception with root cause"
+    )
+    trace = "java.lang.NullPointerException: s is null\n\tat c.e.Demo.hello(Demo.java:15)"
+    after = "2026-12-05T08:00:01.000Z  INFO 1 --- [main] c.e.Demo : next"
+    lines = [logged, "", *trace.split("\n"), "", after]
+    assert _messages(_run(BUILTINS["java"], lines)) == [f"{logged}\n\n{trace}\n", after]
+
+
+@pytest.mark.parametrize(
+    "logged", ["SEVERE: Servlet.service() threw exception", "ERROR [main] c.e.App - failed"]
+)
+def test_builtin_java_keeps_a_trace_under_a_line_that_opens_with_its_level(logged: str) -> None:
+    """A log line whose first word is its level (java.util.logging's second line, log4j's
+    `%-5p [%t]`) keeps the exception printed under it."""
+    trace = _find("java.lang.IllegalStateException")
+    assert _around("java", "INFO: started", [logged, trace], "next") == [
+        "INFO: started",
+        f"{logged}\n{trace}",
+        "next",
+    ]
+
+
 def test_builtin_python_starts_an_event_at_a_traceback() -> None:
     """A traceback is not glued onto the line before it; the line after it is its own event."""
     chained = _find('Traceback (most recent call last):\n  File "/app/worker/fetch.py"')
