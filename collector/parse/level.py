@@ -3,7 +3,9 @@
 Every level is normalised to one of six lower-case names, the ones Kibana users filter
 on: ``trace``, ``debug``, ``info``, ``warn``, ``error``, ``fatal``.
 
-- ``notice`` (syslog, nginx, Apache) and ``informational`` are ``info``.
+- ``notice`` (syslog, nginx, Apache), ``informational``, ``log`` (PostgreSQL, NestJS) and
+  ``note`` (MySQL, MariaDB) are ``info``; PostgreSQL's ``DEBUG1`` ... ``DEBUG5`` are
+  ``debug``.
 - ``critical``/``crit``, ``panic``, ``emerg``/``emergency`` and ``alert`` are ``fatal``:
   they are the levels above ``error`` in syslog, Python (``CRITICAL`` is ``FATAL`` there)
   and zap, and nobody filters for them apart from "worse than error".
@@ -61,7 +63,9 @@ _NAMES: dict[str, str] = {
     **dict.fromkeys(["trace", "trc", "trce", "verbose", "finer", "finest", "v", "t"], TRACE),
     **{f"trace{n}": TRACE for n in range(1, 9)},  # Apache's trace1 .. trace8
     **dict.fromkeys(["debug", "dbg", "dbug", "fine", "d"], DEBUG),
+    **{f"debug{n}": DEBUG for n in range(1, 6)},  # PostgreSQL's DEBUG1 .. DEBUG5
     **dict.fromkeys(["info", "inf", "information", "informational", "notice", "i"], INFO),
+    **dict.fromkeys(["log", "note"], INFO),  # PostgreSQL's and NestJS's LOG, MySQL's Note
     **dict.fromkeys(["warn", "warning", "wrn", "w"], WARN),
     **dict.fromkeys(["error", "err", "eror", "severe", "e"], ERROR),
     **dict.fromkeys(

@@ -533,6 +533,25 @@ def test_level_words_in_prose_and_marked_as_levels_are_identical(
     assert made == len(messages)
 
 
+# Lines of common software whose parsing was fixed: each must be made natively too.
+_SOFTWARE_LINES = [
+    "2026-12-05 08:00:00.123 UTC [1] LOG:  database system is ready",
+    "2026-12-05 08:00:00.123 UTC [9] DEBUG2:  checkpoint starting",
+    "[Nest] 1  - 12/05/2026, 8:00:00 AM     LOG [NestFactory] Starting Nest",
+    "2026-12-05  8:00:00 0 [Note] InnoDB: Buffer pool(s) load completed",
+    '{"level":"log","context":"Bootstrap","msg":"listening"}',
+    'level=note msg="x" a=1',
+]
+
+
+def test_lines_of_common_software_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Database, web framework and server lines whose levels are their own are read alike."""
+    _, made = both(module, body(source(), *lines_of(_SOFTWARE_LINES)), monkeypatch)
+    assert made == len(_SOFTWARE_LINES)
+
+
 def test_escapes_at_every_position_are_identical(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -598,6 +598,21 @@ def test_level_words_marked_as_levels_count(line: str, level: str) -> None:
     assert parse(line).level == level
 
 
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("2026-12-05 08:00:00.123 UTC [1] LOG:  database system is ready", "info"),
+        ("2026-12-05 08:00:00.123 UTC [9] DEBUG2:  checkpoint starting", "debug"),
+        ("[Nest] 1  - 12/05/2026, 8:00:00 AM     LOG [NestFactory] Starting Nest", "info"),
+        ("2026-12-05  8:00:00 0 [Note] InnoDB: Buffer pool(s) load completed", "info"),
+        ('{"level":"log","context":"Bootstrap","msg":"listening"}', "info"),
+    ],
+)
+def test_postgres_nest_and_mysql_level_names(line: str, level: str) -> None:
+    """PostgreSQL's LOG and DEBUG1-5, NestJS's LOG and MySQL's Note are levels."""
+    assert parse(line).level == level
+
+
 def test_level_word_beyond_the_window_does_not_count() -> None:
     """A level word in text past the first PLAIN_WINDOW characters is part of the story."""
     assert parse("x" * PLAIN_WINDOW + " ERROR late").level is None

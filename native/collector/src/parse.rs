@@ -69,7 +69,9 @@ pub fn level_name(word: &str) -> Option<&'static str> {
             TRACE
         }
         "debug" | "dbg" | "dbug" | "fine" | "d" => DEBUG,
+        "debug1" | "debug2" | "debug3" | "debug4" | "debug5" => DEBUG,
         "info" | "inf" | "information" | "informational" | "notice" | "i" => INFO,
+        "log" | "note" => INFO,
         "warn" | "warning" | "wrn" | "w" => WARN,
         "error" | "err" | "eror" | "severe" | "e" => ERROR,
         "fatal" | "ftl" | "critical" | "crit" | "panic" | "dpanic" | "emerg" | "emergency" => FATAL,
