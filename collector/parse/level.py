@@ -28,10 +28,12 @@ Lines that open or close a stack trace are ``error``
 exception name such as ``ValueError:`` or ``java.lang.IllegalStateException:``), and a
 Go ``panic:`` is ``fatal``; the frames between them have no level.
 
-Two shapes are told by their place rather than their distance from the start, and are
-looked for before the level words: the level column of Android logcat's ``threadtime``
-and ``time`` formats (``05-14 09:12:03.512  1234  1290 E Tag: ...``; a capital letter
-anywhere else is no level), and the level field of a line's header, however long
+Three shapes are told by their place rather than their distance from the start, and
+are looked for before the level words: the level column of Android logcat's
+``threadtime`` and ``time`` formats (``05-14 09:12:03.512  1234  1290 E Tag: ...``; a
+capital letter anywhere else is no level), Redis's level mark after its time
+(``1:M 05 Dec 2026 08:00:00.123 * Ready``: ``.`` and ``-`` are ``debug``, ``*``
+``info``, ``#`` ``warn``), and the level field of a line's header, however long
 the header: an upper-case level word (``RAS KERNEL INFO``, ``WARN``, ``[ERROR]``), a
 bracketed one in any case, a syslog ``facility.severity`` (``daemon.err``), or a level
 word in lower case (``info``, zap's console format; ``error Command failed``, yarn's),
@@ -97,6 +99,13 @@ _LOGCAT = re.compile(
     r"(?:\d{4}-)?\d\d-\d\d \d\d:\d\d:\d\d\.\d+"
     r"(?: +\d+ +\d+ ([VDIWEFA]) | ([VDIWEFA])/[^\s:(]+\s*(?:\(\s*\d+\))?:)"
 )
+# Redis marks its level with one character after the time (`1:M 05 Dec 2026
+# 08:00:00.123 * Ready to accept connections`): `.` debug, `-` verbose, `*` notice, `#`
+# warning. Its verbose is above debug, so it is `debug` here, not `trace`.
+_REDIS = re.compile(
+    r"\d+:[XCSM] \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d{3} ([.*#-]) ", re.ASCII
+)
+_REDIS_LEVELS = {".": DEBUG, "-": DEBUG, "*": INFO, "#": WARN}
 _EXCEPTION = re.compile(r"(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Error|Exception)(?::|\Z)")
 _STARTS: tuple[tuple[str, str], ...] = (
     ("Traceback (most recent call last):", ERROR),
@@ -133,6 +142,9 @@ def detect_level(text: str) -> str | None:
         m = _LOGCAT.match(text)
         if m is not None:
             return _NAMES[(m.group(1) or m.group(2)).lower()]
+        m = _REDIS.match(text)
+        if m is not None:
+            return _REDIS_LEVELS[m.group(1)]
     elif first.isspace():
         return _by_word(text)  # an indented line (a stack frame) has no header
     return _by_header(text) or _by_word(text)

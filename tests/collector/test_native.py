@@ -479,6 +479,7 @@ _TOKENS = [
     "trace", "Trace", "Error", "Warning", "Warnings", "Fatal", "eRRor:", "Info:", "info:",
     "debug", "(debug)", "[info", "warn]", "|", "| ", "level=", "LogLevel:", "severity: ",
     '"level":"', "lvl=\"", "error::", "::error", "panic(", "completed", "after", "the",
+    "1:M", "05", "Dec", "2026", "08:00:00.123", "*", ".",
 ]  # fmt: skip
 
 
@@ -541,6 +542,12 @@ _SOFTWARE_LINES = [
     "2026-12-05  8:00:00 0 [Note] InnoDB: Buffer pool(s) load completed",
     '{"level":"log","context":"Bootstrap","msg":"listening"}',
     'level=note msg="x" a=1',
+    "1:M 05 Dec 2026 08:00:00.123 * Ready to accept connections tcp",
+    "1:C 05 Dec 2026 08:00:00.123 # oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo",
+    "1:M 05 Dec 2026 08:00:00.123 - Accepted 172.18.0.1:5555",
+    "12:S 05 Dec 2026 08:00:00.123 . DB 0: 1 keys (0 volatile) in 4 slots",
+    "1:M 05 Dec 2026 08:00:00.123 ? unknown mark",
+    "1:M 05 Dec 2026 08:00:00.123 *",
 ]
 
 
@@ -550,6 +557,17 @@ def test_lines_of_common_software_are_identical(
     """Database, web framework and server lines whose levels are their own are read alike."""
     _, made = both(module, body(source(), *lines_of(_SOFTWARE_LINES)), monkeypatch)
     assert made == len(_SOFTWARE_LINES)
+    redis = [
+        f"{pid}:{role} {day} Dec 2026 08:00:00.{ms} {mark}{end}"
+        for pid in ("1", "", "x")
+        for role in "MXZ"
+        for day in ("05", "5")
+        for ms in ("123", "12")
+        for mark in ".-*#?"
+        for end in (" Ready", "", "x")
+    ]
+    for line in redis:
+        assert module.plain_level(line) == (True, detect_level(line)), line
 
 
 def test_escapes_at_every_position_are_identical(

@@ -613,6 +613,21 @@ def test_postgres_nest_and_mysql_level_names(line: str, level: str) -> None:
     assert parse(line).level == level
 
 
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("1:M 05 Dec 2026 08:00:00.123 * Ready to accept connections tcp", "info"),
+        ("1:C 05 Dec 2026 08:00:00.123 # oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo", "warn"),
+        ("1:M 05 Dec 2026 08:00:00.123 - Accepted 172.18.0.1:5555", "debug"),
+        ("12:S 05 Dec 2026 08:00:00.123 . DB 0: 1 keys (0 volatile) in 4 slots", "debug"),
+        ("1:M 05 Dec 2026 08:00:00.123 ? unknown mark", None),
+    ],
+)
+def test_redis_level_marks(line: str, level: str | None) -> None:
+    """Redis's mark after its time (`.` `-` `*` `#`) is its level."""
+    assert parse(line).level == level
+
+
 def test_level_word_beyond_the_window_does_not_count() -> None:
     """A level word in text past the first PLAIN_WINDOW characters is part of the story."""
     assert parse("x" * PLAIN_WINDOW + " ERROR late").level is None

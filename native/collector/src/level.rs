@@ -87,6 +87,9 @@ pub fn detect_level(text: &str) -> Res<Option<&'static str>> {
         if let Some(letter) = logcat(b) {
             return Ok(name(&(letter as char).to_string()));
         }
+        if let Some(level) = redis(b) {
+            return Ok(Some(level));
+        }
     } else if ws(first) {
         return Ok(by_word(text));
     }
@@ -200,6 +203,36 @@ fn logcat(b: &[u8]) -> Option<u8> {
     let letter = *b.get(p + 1)?;
     (logcat_letter(letter) && b.get(p + 2) == Some(&b'/') && android_tag(b, p + 3))
         .then_some(letter)
+}
+
+/// _REDIS.match: Redis's level mark after its time (`1:M 05 Dec 2026 08:00:00.123 * `).
+fn redis(b: &[u8]) -> Option<&'static str> {
+    let mut p = 0;
+    while p < b.len() && b[p].is_ascii_digit() {
+        p += 1;
+    }
+    if p == 0 || b.get(p) != Some(&b':') || !matches!(b.get(p + 1), Some(b'X' | b'C' | b'S' | b'M'))
+    {
+        return None;
+    }
+    // ` \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d{3} ([.*#-]) `: d digit, A upper, a lower.
+    let shape = b" dd Aaa dddd dd:dd:dd.ddd m ";
+    let rest = b.get(p + 2..p + 2 + shape.len())?;
+    let fits = shape.iter().zip(rest).all(|(&want, &c)| match want {
+        b'd' => c.is_ascii_digit(),
+        b'A' => c.is_ascii_uppercase(),
+        b'a' => c.is_ascii_lowercase(),
+        b'm' => matches!(c, b'.' | b'*' | b'#' | b'-'),
+        _ => c == want,
+    });
+    if !fits {
+        return None;
+    }
+    Some(match rest[shape.len() - 2] {
+        b'*' => INFO,
+        b'#' => WARN,
+        _ => DEBUG,
+    })
 }
 
 /// _EXCEPTION.match: a dotted name ending in `...Error` or `...Exception`, then `:` or
