@@ -9,7 +9,8 @@ on: ``trace``, ``debug``, ``info``, ``warn``, ``error``, ``fatal``.
 - ``critical``/``crit``, ``panic``, ``emerg``/``emergency`` and ``alert`` are ``fatal``:
   they are the levels above ``error`` in syslog, Python (``CRITICAL`` is ``FATAL`` there)
   and zap, and nobody filters for them apart from "worse than error".
-- Java's ``SEVERE`` is ``error``; ``FINE`` is ``debug``, ``FINER``/``FINEST`` ``trace``.
+- Java's ``SEVERE`` and .NET's ``fail`` are ``error``; ``FINE`` is ``debug``,
+  ``FINER``/``FINEST`` ``trace``.
 - Numbers are bunyan/pino levels (10 trace ... 60 fatal); any other number is not a level
   (Python's levelno and syslog severities disagree with them, so guessing would lie).
 
@@ -69,7 +70,7 @@ _NAMES: dict[str, str] = {
     **dict.fromkeys(["info", "inf", "information", "informational", "notice", "i"], INFO),
     **dict.fromkeys(["log", "note"], INFO),  # PostgreSQL's and NestJS's LOG, MySQL's Note
     **dict.fromkeys(["warn", "warning", "wrn", "w"], WARN),
-    **dict.fromkeys(["error", "err", "eror", "severe", "e"], ERROR),
+    **dict.fromkeys(["error", "err", "eror", "severe", "fail", "e"], ERROR),
     **dict.fromkeys(
         ["fatal", "ftl", "critical", "crit", "panic", "dpanic", "emerg", "emergency"], FATAL
     ),
@@ -83,8 +84,8 @@ _SYSLOG = (FATAL, FATAL, FATAL, ERROR, WARN, INFO, INFO, DEBUG)
 # identifier, a file name (`error.go`), a hyphenated word, nor the key of `error=...`.
 # _by_word also rejects words after a path or name separator (`/var/log/error`).
 _WORDS = (
-    r"t(?:race)|d(?:ebug)|i(?:nfo)|n(?:otice)|w(?:arn(?:ing)?)|e(?:rr(?:or)?|merg(?:ency)?)"
-    r"|s(?:evere)|c(?:rit(?:ical)?)|f(?:atal)|p(?:anic)"
+    r"t(?:race|rce)|d(?:ebug|bug)|i(?:nfo)|n(?:otice)|w(?:arn(?:ing)?)"
+    r"|e(?:rr(?:or)?|merg(?:ency)?)|s(?:evere)|c(?:rit(?:ical)?)|f(?:atal|ail)|p(?:anic)"
 )
 _WORD = re.compile(rf"\b({_WORDS})(?![\w=-]|\.\w)", re.ASCII)
 _WORD_BEFORE = "./\\-"

@@ -479,7 +479,7 @@ _TOKENS = [
     "trace", "Trace", "Error", "Warning", "Warnings", "Fatal", "eRRor:", "Info:", "info:",
     "debug", "(debug)", "[info", "warn]", "|", "| ", "level=", "LogLevel:", "severity: ",
     '"level":"', "lvl=\"", "error::", "::error", "panic(", "completed", "after", "the",
-    "1:M", "05", "Dec", "2026", "08:00:00.123", "*", ".",
+    "1:M", "05", "Dec", "2026", "08:00:00.123", "*", ".", "fail:", "FAIL", "trce", "dbug:",
 ]  # fmt: skip
 
 
@@ -548,6 +548,12 @@ _SOFTWARE_LINES = [
     "12:S 05 Dec 2026 08:00:00.123 . DB 0: 1 keys (0 volatile) in 4 slots",
     "1:M 05 Dec 2026 08:00:00.123 ? unknown mark",
     "1:M 05 Dec 2026 08:00:00.123 *",
+    "trce: Microsoft.AspNetCore.Routing.Matching.DfaMatcher[1001]",
+    "dbug: Microsoft.Extensions.Hosting.Internal.Host[1]",
+    "fail: Microsoft.AspNetCore.Server.Kestrel[13]",
+    "crit: Microsoft.AspNetCore.Hosting.Diagnostics[6]",
+    '{"level":"fail","msg":"x"}',
+    "request FAIL after retry",
 ]
 
 

@@ -628,6 +628,23 @@ def test_redis_level_marks(line: str, level: str | None) -> None:
     assert parse(line).level == level
 
 
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("trce: Microsoft.AspNetCore.Routing.Matching.DfaMatcher[1001]", "trace"),
+        ("dbug: Microsoft.Extensions.Hosting.Internal.Host[1]", "debug"),
+        ("info: Microsoft.Hosting.Lifetime[14]", "info"),
+        ("warn: Microsoft.AspNetCore.DataProtection.Repositories[60]", "warn"),
+        ("fail: Microsoft.AspNetCore.Server.Kestrel[13]", "error"),
+        ("crit: Microsoft.AspNetCore.Hosting.Diagnostics[6]", "fatal"),
+        ('{"level":"fail","msg":"x"}', "error"),
+    ],
+)
+def test_dotnet_console_levels(line: str, level: str | None) -> None:
+    """.NET's console logger writes trce, dbug, info, warn, fail and crit."""
+    assert parse(line).level == level
+
+
 def test_level_word_beyond_the_window_does_not_count() -> None:
     """A level word in text past the first PLAIN_WINDOW characters is part of the story."""
     assert parse("x" * PLAIN_WINDOW + " ERROR late").level is None

@@ -24,9 +24,11 @@ const MONTHS_DAYS: [&[u8; 3]; 18] = [
     b"Mon", b"Tue", b"Thu", b"Wed", b"Fri", b"Sat",
 ];
 /// The level words of _WORD (searched in the lower-cased window).
-const WORDS: [&str; 15] = [
+const WORDS: [&str; 18] = [
     "trace",
+    "trce",
     "debug",
+    "dbug",
     "info",
     "notice",
     "warn",
@@ -39,6 +41,7 @@ const WORDS: [&str; 15] = [
     "crit",
     "critical",
     "fatal",
+    "fail",
     "panic",
 ];
 

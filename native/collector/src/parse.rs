@@ -73,7 +73,7 @@ pub fn level_name(word: &str) -> Option<&'static str> {
         "info" | "inf" | "information" | "informational" | "notice" | "i" => INFO,
         "log" | "note" => INFO,
         "warn" | "warning" | "wrn" | "w" => WARN,
-        "error" | "err" | "eror" | "severe" | "e" => ERROR,
+        "error" | "err" | "eror" | "severe" | "fail" | "e" => ERROR,
         "fatal" | "ftl" | "critical" | "crit" | "panic" | "dpanic" | "emerg" | "emergency" => FATAL,
         "alert" | "f" | "a" => FATAL,
         _ => return None,
