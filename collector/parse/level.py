@@ -27,7 +27,8 @@ keys (``error.go``, ``/var/log/error``, ``error=nil``, ``std::error::Error``) ne
 Lines that open or close a stack trace are ``error``
 (``Traceback (most recent call last):``, ``Exception in thread``, ``Caused by:``, an
 exception name such as ``ValueError:`` or ``java.lang.IllegalStateException:``), and a
-Go ``panic:`` is ``fatal``; the frames between them have no level.
+Go ``panic:`` or a Rust ``thread 'main' panicked at`` is ``fatal``; the frames between
+them have no level.
 
 Three shapes are told by their place rather than their distance from the start, and
 are looked for before the level words: the level column of Android logcat's
@@ -41,8 +42,8 @@ word in lower case (``info``, zap's console format; ``error Command failed``, ya
 in any case before a colon (``Warning:``), or ``Error``, ``Warn``, ``Warning``, ``Fatal``
 capitalised (``2024/01/02 15:04:05 Error connecting to db``: Go's ``log.Printf``), standing
 after nothing but header-like tokens (numbers, timestamps, ids, node and dotted names,
-upper-case tags, bracketed fields, separators, a host name before ``daemon.err``), or
-first on the line. The first token that reads like prose starts the message, so ``RAS
+upper-case tags, bracketed fields, separators, a host name before ``daemon.err``, npm's
+``npm``), or first on the line. The first token that reads like prose starts the message, so ``RAS
 KERNEL INFO instruction cache parity error corrected`` is ``info`` and ``Trace completed
 in 5ms`` has no level; past the first :data:`PLAIN_WINDOW` characters, only such a field
 counts.
@@ -115,6 +116,8 @@ _STARTS: tuple[tuple[str, str], ...] = (
     ("panic: ", FATAL),
 )
 _START_PREFIXES = tuple(prefix for prefix, _ in _STARTS)
+# A Rust panic: `thread 'main' panicked at src/main.rs:2:5:`.
+_RUST_PANIC = re.compile(r"thread '[^']*' panicked at ")
 
 
 def normalise_level(value: JSONValue) -> str | None:
@@ -162,6 +165,8 @@ def _by_prefix(text: str, first: str) -> str | None:
         return _NAMES[m.group(1).lower()]
     if text.startswith(_START_PREFIXES):
         return next(level for prefix, level in _STARTS if text.startswith(prefix))
+    if first == "t" and _RUST_PANIC.match(text) is not None:
+        return FATAL
     if ("Error" in text or "Exception" in text) and _EXCEPTION.match(text) is not None:
         return ERROR
     return None
@@ -253,6 +258,7 @@ _HEADER_FIELD = (
     r"|(?:J(?:an|u[nl])|Feb|Ma[ry]|Apr|Aug|Sep|Oct|Nov|Dec|Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un))"
     r"|[^\w\s]++"  # a separator: `-`, `|`, `#`
     rf"|[a-z][\w-]*+(?=[ \t]++{_FACILITY}\.)"  # a host name before `daemon.err`
+    r"|npm"  # npm's own tag: `npm warn deprecated ...`, `npm error code ...` (npm 10)
     r")[ \t]++"
 )
 # Lazy: the level is tried at each token before the token is taken as a field.

@@ -480,6 +480,7 @@ _TOKENS = [
     "debug", "(debug)", "[info", "warn]", "|", "| ", "level=", "LogLevel:", "severity: ",
     '"level":"', "lvl=\"", "error::", "::error", "panic(", "completed", "after", "the",
     "1:M", "05", "Dec", "2026", "08:00:00.123", "*", ".", "fail:", "FAIL", "trce", "dbug:",
+    "npm", "thread", "'main'", "panicked", "at",
 ]  # fmt: skip
 
 
@@ -554,6 +555,15 @@ _SOFTWARE_LINES = [
     "crit: Microsoft.AspNetCore.Hosting.Diagnostics[6]",
     '{"level":"fail","msg":"x"}',
     "request FAIL after retry",
+    "npm error code ERESOLVE",
+    "npm warn deprecated inflight@1.0.6: This module is not supported",
+    "npm notice New major version of npm available! 10.2.4 -> 11.0.0",
+    "npm run build finished without error",
+    "npmx error",
+    "thread 'main' panicked at src/main.rs:2:5:",
+    "thread 'tokio-runtime-worker' panicked at 'called `Option::unwrap()` on a `None`",
+    "thread 'main' has overflowed its stack",
+    "thread 'x",
 ]
 
 

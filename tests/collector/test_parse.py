@@ -645,6 +645,32 @@ def test_dotnet_console_levels(line: str, level: str | None) -> None:
     assert parse(line).level == level
 
 
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("npm error code ERESOLVE", "error"),
+        ("npm warn deprecated inflight@1.0.6: This module is not supported", "warn"),
+        ("npm notice New major version of npm available! 10.2.4 -> 11.0.0", "info"),
+        ("npm run build finished without error", None),
+    ],
+)
+def test_npm_s_lower_case_levels(line: str, level: str | None) -> None:
+    """npm 10 writes its level in lower case after its name: `npm error`, `npm warn`."""
+    assert parse(line).level == level
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "thread 'main' panicked at src/main.rs:2:5:",
+        "thread 'tokio-runtime-worker' panicked at 'called `Option::unwrap()` on a `None`",
+    ],
+)
+def test_a_rust_panic_is_fatal(line: str) -> None:
+    """Rust's `thread '...' panicked at` is a crash, as Go's `panic:` is."""
+    assert parse(line).level == "fatal"
+
+
 def test_level_word_beyond_the_window_does_not_count() -> None:
     """A level word in text past the first PLAIN_WINDOW characters is part of the story."""
     assert parse("x" * PLAIN_WINDOW + " ERROR late").level is None

@@ -238,6 +238,17 @@ fn redis(b: &[u8]) -> Option<&'static str> {
     })
 }
 
+/// _RUST_PANIC.match: `thread '<name>' panicked at `.
+fn rust_panic(b: &[u8]) -> bool {
+    let Some(rest) = b.strip_prefix(b"thread '") else {
+        return false;
+    };
+    match memchr::memchr(b'\'', rest) {
+        Some(at) => rest[at..].starts_with(b"' panicked at "),
+        None => false,
+    }
+}
+
 /// _EXCEPTION.match: a dotted name ending in `...Error` or `...Exception`, then `:` or
 /// the end of the line.
 fn exception(b: &[u8]) -> bool {
@@ -296,6 +307,9 @@ fn by_prefix(text: &str) -> Option<&'static str> {
         if text.starts_with(prefix) {
             return Some(level);
         }
+    }
+    if rust_panic(b) {
+        return Some(FATAL);
     }
     if (text.contains("Error") || text.contains("Exception")) && exception(b) {
         return Some(ERROR);
@@ -464,6 +478,12 @@ fn header_field(b: &[u8], p: usize) -> Option<usize> {
             if facility_dot(b, f) {
                 return Some(f);
             }
+        }
+    }
+    // npm's own tag.
+    if b[p..].starts_with(b"npm") {
+        if let Some(next) = spaces(b, p + 3) {
+            return Some(next);
         }
     }
     None
