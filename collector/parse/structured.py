@@ -6,12 +6,15 @@ well-known key whose value does not fit (a ``level`` of 3, a ``msg`` that is an 
 stays in ``attributes`` too: nothing a line carried is dropped.
 
 - message: ``msg``, ``message``, ``@message``, ``log``, ``event`` (structlog),
-  ``short_message`` (GELF): the first that holds a string. Without one the message is
+  ``short_message`` (GELF), ``Message`` (.NET's JSON console), ``@m`` or ``@mt``
+  (Serilog's compact JSON): the first that holds a string. Without one the message is
   the whole line.
 - level: ``level``, ``lvl``, ``severity``, ``log.level``, ``levelname``, ``level_name``,
-  ``loglevel``, ``at`` (Heroku), or ``level`` inside a ``log`` object (ECS, nested).
-- logger: ``logger``, ``logger_name``, ``loggerName``, ``log.logger``, ``name``, or
-  ``logger`` inside a ``log`` object, when a string.
+  ``loglevel``, ``LogLevel`` (.NET), ``@l`` (Serilog), ``at`` (Heroku), or ``level``
+  inside a ``log`` object (ECS, nested).
+- logger: ``logger``, ``logger_name``, ``loggerName``, ``log.logger``, ``name``,
+  ``Category`` (.NET), ``SourceContext`` (Serilog), or ``logger`` inside a ``log``
+  object, when a string.
 - trace/span ids: ``trace_id``, ``traceId``, ``trace.id``, ``traceid``, ``dd.trace_id``,
   ``otelTraceID`` and the same for span, when a string or an integer (made a string).
 - Time keys (``time``, ``ts``, ``@timestamp``, ``timestamp``) stay in ``attributes``: the
@@ -26,10 +29,18 @@ from collector.parse.ansi import strip_ansi
 from collector.parse.level import normalise_level
 from collector.parse.result import JSONValue, Parsed
 
-_MESSAGE_KEYS = ("msg", "message", "@message", "log", "event", "short_message")
+# Serilog's template `@mt` comes last: its rendered `@m` is the better message.
+_MESSAGE_KEYS = (
+    "msg", "message", "@message", "log", "event", "short_message", "Message", "@m", "@mt",
+)  # fmt: skip
 # Heroku's `at=info` comes last: it is a level only when no other key names one.
-_LEVEL_KEYS = ("level", "lvl", "severity", "log.level", "levelname", "level_name", "loglevel", "at")
-_LOGGER_KEYS = ("logger", "logger_name", "loggerName", "log.logger", "name")
+_LEVEL_KEYS = (
+    "level", "lvl", "severity", "log.level", "levelname", "level_name", "loglevel", "LogLevel",
+    "@l", "at",
+)  # fmt: skip
+_LOGGER_KEYS = (
+    "logger", "logger_name", "loggerName", "log.logger", "name", "Category", "SourceContext",
+)  # fmt: skip
 _TRACE_KEYS = ("trace_id", "traceId", "trace.id", "traceid", "dd.trace_id", "otelTraceID")
 _SPAN_KEYS = ("span_id", "spanId", "span.id", "spanid", "dd.span_id", "otelSpanID")
 # Parsed's field names; within each tuple the first key whose value fits wins.

@@ -564,6 +564,11 @@ _SOFTWARE_LINES = [
     "thread 'tokio-runtime-worker' panicked at 'called `Option::unwrap()` on a `None`",
     "thread 'main' has overflowed its stack",
     "thread 'x",
+    '{"EventId":14,"LogLevel":"Warning","Category":"Microsoft.Hosting.Lifetime",'
+    '"Message":"Now listening","State":{"address":"http://[::]:8080"}}',
+    '{"@t":"2026-12-05T08:00:00Z","@mt":"Hello {User}","@l":"Error","SourceContext":"App"}',
+    '{"@m":"Hello x","@mt":"Hello {User}","@l":"Verbose","Category":3}',
+    'LogLevel=warn Message="x" Category=app',
 ]
 
 

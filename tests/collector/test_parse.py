@@ -138,6 +138,35 @@ def test_ecs_nested_log_object() -> None:
     }
 
 
+def test_dotnet_json_console_keys() -> None:
+    """.NET's JSON console formatter names its level LogLevel, its message Message and its
+    logger Category."""
+    line = (
+        '{"EventId":14,"LogLevel":"Warning","Category":"Microsoft.Hosting.Lifetime",'
+        '"Message":"Now listening on: http://[::]:8080","State":{"address":"http://[::]:8080"}}'
+    )
+    parsed = parse(line)
+    assert (parsed.level, parsed.message, parsed.logger) == (
+        "warn",
+        "Now listening on: http://[::]:8080",
+        "Microsoft.Hosting.Lifetime",
+    )
+    assert parsed.attributes == {"EventId": 14, "State": {"address": "http://[::]:8080"}}
+
+
+def test_serilog_compact_json_keys() -> None:
+    """Serilog's compact JSON: level @l, message @m (else its template @mt), SourceContext."""
+    line = (
+        '{"@t":"2026-12-05T08:00:00Z","@mt":"Hello {User}","@l":"Error","User":"x",'
+        '"SourceContext":"App"}'
+    )
+    parsed = parse(line)
+    assert (parsed.level, parsed.message, parsed.logger) == ("error", "Hello {User}", "App")
+    assert parsed.attributes == {"@t": "2026-12-05T08:00:00Z", "User": "x"}
+    rendered = parse('{"@m":"Hello x","@mt":"Hello {User}","@l":"Verbose"}')
+    assert (rendered.level, rendered.message) == ("trace", "Hello x")
+
+
 def test_json_without_message_key_keeps_the_line() -> None:
     """A JSON object without a message key has the whole line as its message."""
     line = '{"level":"info","ts":1,"status":"ok"}'
