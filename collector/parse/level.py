@@ -23,7 +23,8 @@ colon or a pipe (``failed, error: timeout``, ``app | warn |``), after a pipe, or
 value of a level key (``level=info``, ``severity: error``, ``"level":"warn"``); and as a
 one-letter tag in brackets (``<E>``, ``[W]``), Android ``E/Tag:``, glog/klog
 ``E0102 03:04:05...``, a syslog priority prefix ``<3>``. Words inside names, paths and
-keys (``error.go``, ``/var/log/error``, ``error=nil``, ``std::error::Error``) never count.
+keys (``error.go``, ``/var/log/error``, ``error=nil``, ``std::error::Error``) never count,
+but for Monolog's (Laravel's, Symfony's) ``channel.LEVEL:`` (``production.ERROR:``).
 Lines that open or close a stack trace are ``error``
 (``Traceback (most recent call last):``, ``Exception in thread``, ``Caused by:``, an
 exception name such as ``ValueError:`` or ``java.lang.IllegalStateException:``), and a
@@ -182,13 +183,18 @@ def _by_word(text: str) -> str | None:
     pos = 0
     while (m := _WORD.search(lower, pos)) is not None:
         start, pos = m.span()
-        if start and lower[start - 1] in _WORD_BEFORE:
+        if start and lower[start - 1] in _WORD_BEFORE and not _channel_level(text, start, pos):
             continue  # a path or a dotted name: `/var/log/error`, `com.acme.error.Handler`
         if pos == len(window) < len(text) and (text[pos].isalnum() or text[pos] in "_=-."):
             return None  # the window cut a longer word in two
         if _marked(text, start, pos):
             return _NAMES[m.group(1)]
     return None
+
+
+def _channel_level(text: str, start: int, end: int) -> bool:
+    """Monolog's (Laravel's, Symfony's) ``channel.LEVEL:``: ``production.ERROR: ...``."""
+    return text[start - 1] == "." and text[end : end + 1] == ":" and text[start:end].isupper()
 
 
 def _marked(text: str, start: int, end: int) -> bool:

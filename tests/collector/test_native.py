@@ -480,7 +480,7 @@ _TOKENS = [
     "debug", "(debug)", "[info", "warn]", "|", "| ", "level=", "LogLevel:", "severity: ",
     '"level":"', "lvl=\"", "error::", "::error", "panic(", "completed", "after", "the",
     "1:M", "05", "Dec", "2026", "08:00:00.123", "*", ".", "fail:", "FAIL", "trce", "dbug:",
-    "npm", "thread", "'main'", "panicked", "at",
+    "npm", "thread", "'main'", "panicked", "at", "local.ERROR:", "a.Warn:", "/INFO:",
 ]  # fmt: skip
 
 
@@ -569,6 +569,11 @@ _SOFTWARE_LINES = [
     '{"@t":"2026-12-05T08:00:00Z","@mt":"Hello {User}","@l":"Error","SourceContext":"App"}',
     '{"@m":"Hello x","@mt":"Hello {User}","@l":"Verbose","Category":3}',
     'LogLevel=warn Message="x" Category=app',
+    "[2026-12-05 08:00:00] production.ERROR: SQLSTATE[HY000] Connection refused",
+    "[2026-12-05T08:00:00.123456+00:00] request.CRITICAL: Uncaught PHP Exception",
+    "at com.acme.ERROR.Handler.run(Handler.java:1)",
+    "x.WARN:",
+    ".ERROR:",
 ]
 
 

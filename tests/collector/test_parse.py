@@ -700,6 +700,20 @@ def test_a_rust_panic_is_fatal(line: str) -> None:
     assert parse(line).level == "fatal"
 
 
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("[2026-12-05 08:00:00] production.ERROR: SQLSTATE[HY000] Connection refused", "error"),
+        ("[2026-12-05T08:00:00.123456+00:00] request.CRITICAL: Uncaught PHP Exception", "fatal"),
+        ("[2026-12-05 08:00:00] local.INFO: User logged in", "info"),
+        ("at com.acme.ERROR.Handler.run(Handler.java:1)", None),
+    ],
+)
+def test_monolog_channel_levels(line: str, level: str | None) -> None:
+    """Monolog's (Laravel's, Symfony's) `channel.LEVEL:` gives the level."""
+    assert parse(line).level == level
+
+
 def test_level_word_beyond_the_window_does_not_count() -> None:
     """A level word in text past the first PLAIN_WINDOW characters is part of the story."""
     assert parse("x" * PLAIN_WINDOW + " ERROR late").level is None

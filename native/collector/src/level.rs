@@ -535,7 +535,12 @@ fn by_word(text: &str) -> Option<&'static str> {
             _ => false,
         };
         if WORDS.contains(&run) && !followed {
-            if i > 0 && matches!(lower[i - 1], b'.' | b'/' | b'\\' | b'-') {
+            // Monolog's `channel.LEVEL:` is a level, other dotted names and paths are not.
+            let channel = i > 0
+                && lower[i - 1] == b'.'
+                && b.get(j) == Some(&b':')
+                && b[i..j].iter().all(u8::is_ascii_uppercase);
+            if i > 0 && matches!(lower[i - 1], b'.' | b'/' | b'\\' | b'-') && !channel {
                 i = j;
                 continue;
             }
