@@ -18,7 +18,8 @@ In plain text a level is the one a logger wrote, never a level word of the messa
 prose (``connection closed after the trace completed`` has no level). It is recognised
 as a level field at the end of the line's header (below), or in the first
 :data:`PLAIN_WINDOW` characters as a level word marked the way loggers mark levels:
-in upper case (``npm WARN``, ``ERROR:root:``), in brackets (``(debug)``), before a
+in upper case (``npm WARN``, ``ERROR:root:``), in brackets (``(debug)``, structlog's
+padded ``[info     ]``), before a
 colon or a pipe (``failed, error: timeout``, ``app | warn |``), after a pipe, or as the
 value of a level key (``level=info``, ``severity: error``, ``"level":"warn"``); and as a
 one-letter tag in brackets (``<E>``, ``[W]``), Android ``E/Tag:``, glog/klog
@@ -212,7 +213,8 @@ def _marked(text: str, start: int, end: int) -> bool:
         return after != "::"  # not a path: `std::error::Error`
     if "|" in after[:1] or after == " |" or before[-1:] == "|" or before == "| ":
         return True
-    if before[-1:] in ("[", "<", "(") and after[:1] in ("]", ">", ")"):
+    # In brackets, perhaps padded: structlog's `[info     ]`, Logstash's `[INFO ]`.
+    if before[-1:] in ("[", "<", "(") and text[end : end + 12].lstrip(" ")[:1] in ("]", ">", ")"):
         return True
     return _LEVEL_KEY.search(text, max(start - 12, 0), start) is not None
 

@@ -576,10 +576,16 @@ fn marked(b: &[u8], start: usize, end: usize) -> bool {
     {
         return true;
     }
-    if matches!(before.last(), Some(b'[' | b'<' | b'('))
-        && matches!(after.first(), Some(b']' | b'>' | b')'))
-    {
-        return true;
+    // In brackets, perhaps padded: structlog's `[info     ]`, Logstash's `[INFO ]`.
+    if matches!(before.last(), Some(b'[' | b'<' | b'(')) {
+        let stop = b.len().min(end + 12);
+        let mut k = end;
+        while k < stop && b[k] == b' ' {
+            k += 1;
+        }
+        if k < stop && matches!(b[k], b']' | b'>' | b')') {
+            return true;
+        }
     }
     level_key(&b[start.saturating_sub(12)..start])
 }
