@@ -17,6 +17,8 @@ stays in ``attributes`` too: nothing a line carried is dropped.
   object, when a string.
 - trace/span ids: ``trace_id``, ``traceId``, ``trace.id``, ``traceid``, ``dd.trace_id``,
   ``otelTraceID`` and the same for span, when a string or an integer (made a string).
+- MongoDB's ``s`` (``F``, ``E``, ``W``, ``I``, ``D1`` ... ``D5``) is the level of a record
+  that also has its ``c`` (component) and ``ctx`` keys and no other level.
 - Time keys (``time``, ``ts``, ``@timestamp``, ``timestamp``) stay in ``attributes``: the
   document's ``@timestamp`` is Docker's, which is always present and always parseable.
 """
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from collector.parse.ansi import strip_ansi
-from collector.parse.level import normalise_level
+from collector.parse.level import DEBUG, ERROR, FATAL, INFO, WARN, normalise_level
 from collector.parse.result import JSONValue, Parsed
 
 # Serilog's template `@mt` comes last: its rendered `@m` is the better message.
@@ -101,8 +103,24 @@ def structured(fields: dict[str, JSONValue], line: str, parser: str) -> Parsed:
             parsed.flags.append("ansi")
         if "log" in fields:
             _take_nested_log(parsed, fields)
+    if parsed.level is None and "ctx" in fields and "c" in fields:
+        _take_mongodb_severity(parsed, fields)
     parsed.attributes = fields or None
     return parsed
+
+
+# MongoDB's severities: F, E, W, I, and D1 .. D5 (D in older releases).
+_MONGODB = {"F": FATAL, "E": ERROR, "W": WARN, "I": INFO, "D": DEBUG}
+_MONGODB.update({f"D{n}": DEBUG for n in range(1, 6)})
+
+
+def _take_mongodb_severity(parsed: Parsed, fields: dict[str, JSONValue]) -> None:
+    """MongoDB's ``{"s": "W", "c": "NETWORK", "ctx": "listener", ...}``: ``s`` is the level."""
+    severity = fields.get("s")
+    level = _MONGODB.get(severity) if isinstance(severity, str) else None
+    if level is not None:
+        parsed.level = level
+        del fields["s"]
 
 
 def _take_nested_log(parsed: Parsed, fields: dict[str, JSONValue]) -> None:

@@ -578,6 +578,13 @@ _SOFTWARE_LINES = [
     "at com.acme.ERROR.Handler.run(Handler.java:1)",
     "x.WARN:",
     ".ERROR:",
+    '{"t":{"$date":"2026-12-05T08:00:00.123+00:00"},"s":"W","c":"NETWORK","id":23016,'
+    '"ctx":"listener","msg":"Waiting for connections","attr":{"port":27017}}',
+    '{"s":"D5","c":"STORAGE","ctx":"initandlisten","msg":"x"}',
+    '{"s":"X","c":"STORAGE","ctx":"initandlisten","msg":"x"}',
+    '{"s":"E","c":"STORAGE","msg":"no ctx"}',
+    '{"s":1,"c":"STORAGE","ctx":"x"}',
+    's=I c=NETWORK ctx=listener msg="logfmt too"',
 ]
 
 

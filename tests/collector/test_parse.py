@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,34 @@ def test_serilog_compact_json_keys() -> None:
     assert parsed.attributes == {"@t": "2026-12-05T08:00:00Z", "User": "x"}
     rendered = parse('{"@m":"Hello x","@mt":"Hello {User}","@l":"Verbose"}')
     assert (rendered.level, rendered.message) == ("trace", "Hello x")
+
+
+@pytest.mark.parametrize(
+    ("severity", "level"),
+    [("F", "fatal"), ("E", "error"), ("W", "warn"), ("I", "info"), ("D2", "debug")],
+)
+def test_mongodb_severity(severity: str, level: str) -> None:
+    """MongoDB's JSON log gives its severity in `s`, beside its component `c` and `ctx`."""
+    record = {
+        "t": {"$date": "2026-12-05T08:00:00.123+00:00"},
+        "s": severity,
+        "c": "NETWORK",
+        "ctx": "listener",
+        "msg": "Waiting for connections",
+    }
+    parsed = parse(json.dumps(record))
+    assert (parsed.level, parsed.message) == (level, "Waiting for connections")
+    assert parsed.attributes == {
+        "t": {"$date": "2026-12-05T08:00:00.123+00:00"},
+        "c": "NETWORK",
+        "ctx": "listener",
+    }
+
+
+def test_an_s_key_elsewhere_is_no_level() -> None:
+    """Without MongoDB's `c` and `ctx` beside it, an `s` key is just a key."""
+    parsed = parse('{"s":"E","msg":"x"}')
+    assert (parsed.level, parsed.attributes) == (None, {"s": "E"})
 
 
 def test_json_without_message_key_keeps_the_line() -> None:

@@ -265,6 +265,24 @@ pub fn structured(mut fields: Fields, parser: &'static str) -> Res<Parsed> {
             }
         }
     }
+    // collector.parse.structured._take_mongodb_severity
+    if parsed.level.is_none() && fields.contains_key("ctx") && fields.contains_key("c") {
+        let level = match fields.get("s") {
+            Some(Value::String(s)) => match s.as_str() {
+                "F" => Some(FATAL),
+                "E" => Some(ERROR),
+                "W" => Some(WARN),
+                "I" => Some(INFO),
+                "D" | "D1" | "D2" | "D3" | "D4" | "D5" => Some(DEBUG),
+                _ => None,
+            },
+            _ => None,
+        };
+        if level.is_some() {
+            parsed.level = level;
+            fields.shift_remove("s");
+        }
+    }
     if !fields.is_empty() {
         parsed.attributes = Some(fields);
     }
