@@ -249,12 +249,12 @@ _FACILITY = r"(?:kern|user|mail|daemon|auth(?:priv)?|syslog|lpr|news|uucp|cron|f
 _SEVERITY = r"emerg|alert|crit|err|warn(?:ing)?|notice|info|debug"
 # Capitalised level words that open a message as a level does (`Error connecting to db`,
 # Go's log.Printf); others (`Trace completed`, `Debug mode on`) are prose.
-_CAPITALS = r"E(?:rr(?:or)?)|W(?:arn(?:ing)?)|F(?:atal)"
+_CAPITALS = frozenset({"Err", "Error", "Warn", "Warning", "Fatal"})
 _HEADER_LEVEL = (
     rf"(?:(?P<upper>{_alternation([w.upper() for w in _HEADER_WORDS])}):?"
     rf"|[\[<(](?P<bracketed>(?i:{_alternation(_HEADER_WORDS)}))[\]>)]:?"
     rf"|{_FACILITY}\.(?P<severity>{_SEVERITY})"
-    rf"|(?P<lower>{_WORDS}):?|(?P<titled>(?i:{_WORDS})):|(?P<capital>{_CAPITALS})"
+    rf"|(?P<word>(?i:{_WORDS}))(?P<colon>:)?"
     r")(?=\s|\Z)"
 )
 _PUNCT = r".\-_:/@$=#"
@@ -277,7 +277,11 @@ def _by_header(text: str) -> str | None:
     m = _HEADER.match(text)
     if m is None:
         return None
-    word = (
-        m["upper"] or m["bracketed"] or m["severity"] or m["lower"] or m["titled"] or m["capital"]
-    )
+    word = m["upper"] or m["bracketed"] or m["severity"]
+    if word is None:
+        # One alternative for the words in any case (fewer for sre to try at each token);
+        # which of them count is told here: no token they reject could be a header field.
+        word = m["word"]
+        if not (word.islower() or m["colon"] or word in _CAPITALS):
+            return None
     return _NAMES[word.lower()]
