@@ -45,6 +45,14 @@ const WORDS: [&str; 18] = [
     "panic",
 ];
 
+/// Whether a level word of WORDS may start with `c` (a quick test before the list).
+fn word_start(c: u8) -> bool {
+    matches!(
+        c.to_ascii_lowercase(),
+        b't' | b'd' | b'i' | b'n' | b'w' | b'e' | b's' | b'c' | b'f' | b'p'
+    )
+}
+
 /// _CAPITALS: capitalised level words that open a message as a level does.
 const CAPITALS: [&str; 5] = ["Err", "Error", "Warn", "Warning", "Fatal"];
 
@@ -341,7 +349,7 @@ fn header_level(b: &[u8], p: usize) -> Option<&'static str> {
         }
     }
     // A level word in lower case, in any case before a colon, or one of _CAPITALS.
-    if (3..=9).contains(&bare.len()) {
+    if (3..=9).contains(&bare.len()) && word_start(bare[0]) {
         if let Some(word) = WORDS
             .iter()
             .find(|w| w.as_bytes().eq_ignore_ascii_case(bare))
@@ -534,7 +542,8 @@ fn by_word(text: &str) -> Option<&'static str> {
             Some(b'.') => lower.get(j + 1).is_some_and(|&c| word(c)),
             _ => false,
         };
-        if WORDS.contains(&run) && !followed {
+        if (3..=9).contains(&run.len()) && word_start(lower[i]) && WORDS.contains(&run) && !followed
+        {
             // Monolog's `channel.LEVEL:` is a level, other dotted names and paths are not.
             let channel = i > 0
                 && lower[i - 1] == b'.'
