@@ -19,11 +19,11 @@ prose (``connection closed after the trace completed`` has no level). It is reco
 as a level field at the end of the line's header (below), or in the first
 :data:`PLAIN_WINDOW` characters as a level word marked the way loggers mark levels:
 in upper case (``npm WARN``, ``ERROR:root:``), in brackets (``(debug)``, structlog's
-padded ``[info     ]``), before a
-colon or a pipe (``failed, error: timeout``, ``app | warn |``), after a pipe, or as the
-value of a level key (``level=info``, ``severity: error``, ``"level":"warn"``); and as a
-one-letter tag in brackets (``<E>``, ``[W]``), Android ``E/Tag:``, glog/klog
-``E0102 03:04:05...``, a syslog priority prefix ``<3>``. Words inside names, paths and
+padded ``[info     ]``), before a colon or a pipe (``failed, error: timeout``,
+``app | warn |``), after a pipe, or as the value of a level key (``level=info``,
+``severity: error``, ``"level":"warn"``); and as a one-letter tag in brackets (``<E>``,
+``[W]``), Android ``E/Tag:``, glog/klog ``E0102 03:04:05...``, a syslog priority prefix
+``<3>``. Words inside names, paths and
 keys (``error.go``, ``/var/log/error``, ``error=nil``, ``std::error::Error``) never count,
 but for Monolog's (Laravel's, Symfony's) ``channel.LEVEL:`` (``production.ERROR:``).
 Lines that open or close a stack trace are ``error``
@@ -45,10 +45,10 @@ in any case before a colon (``Warning:``), or ``Error``, ``Warn``, ``Warning``, 
 capitalised (``2024/01/02 15:04:05 Error connecting to db``: Go's ``log.Printf``), standing
 after nothing but header-like tokens (numbers, timestamps, ids, node and dotted names,
 upper-case tags, bracketed fields, separators, a host name before ``daemon.err``, npm's
-``npm``), or first on the line. The first token that reads like prose starts the message, so ``RAS
-KERNEL INFO instruction cache parity error corrected`` is ``info`` and ``Trace completed
-in 5ms`` has no level; past the first :data:`PLAIN_WINDOW` characters, only such a field
-counts.
+``npm``), or first on the line. The first token that reads like prose starts the
+message, so ``RAS KERNEL INFO instruction cache parity error corrected`` is ``info`` and
+``Trace completed in 5ms`` has no level; past the first :data:`PLAIN_WINDOW` characters,
+only such a field counts.
 """
 
 from __future__ import annotations
