@@ -23,14 +23,13 @@ padded ``[info     ]``), before a colon or a pipe (``failed, error: timeout``,
 ``app | warn |``), after a pipe, or as the value of a level key (``level=info``,
 ``severity: error``, ``"level":"warn"``); and as a one-letter tag in brackets (``<E>``,
 ``[W]``), Android ``E/Tag:``, glog/klog ``E0102 03:04:05...``, a syslog priority prefix
-``<3>``. Words inside names, paths and
-keys (``error.go``, ``/var/log/error``, ``error=nil``, ``std::error::Error``) never count,
-but for Monolog's (Laravel's, Symfony's) ``channel.LEVEL:`` (``production.ERROR:``).
-Lines that open or close a stack trace are ``error``
-(``Traceback (most recent call last):``, ``Exception in thread``, ``Caused by:``, an
-exception name such as ``ValueError:`` or ``java.lang.IllegalStateException:``), and a
-Go ``panic:`` or a Rust ``thread 'main' panicked at`` is ``fatal``; the frames between
-them have no level.
+``<3>``. Words inside names, paths and keys (``error.go``, ``/var/log/error``,
+``error=nil``, ``std::error::Error``) never count, but for Monolog's (Laravel's,
+Symfony's) ``channel.LEVEL:`` (``production.ERROR:``). Lines that open or close a stack
+trace are ``error`` (``Traceback (most recent call last):``, ``Exception in thread``,
+``Caused by:``, .NET's ``Unhandled exception.``, an exception name such as
+``ValueError:`` or ``java.lang.IllegalStateException:``), and a Go ``panic:`` or a Rust
+``thread 'main' panicked at`` is ``fatal``; the frames between them have no level.
 
 Three shapes are told by their place rather than their distance from the start, and
 are looked for before the level words: the level column of Android logcat's
@@ -115,6 +114,7 @@ _STARTS: tuple[tuple[str, str], ...] = (
     ("Traceback (most recent call last):", ERROR),
     ("Exception in thread ", ERROR),
     ("Caused by: ", ERROR),
+    ("Unhandled exception. ", ERROR),  # .NET's crash: `Unhandled exception. System.X: ...`
     ("panic: ", FATAL),
 )
 _START_PREFIXES = tuple(prefix for prefix, _ in _STARTS)

@@ -585,6 +585,9 @@ _SOFTWARE_LINES = [
     '{"s":"E","c":"STORAGE","msg":"no ctx"}',
     '{"s":1,"c":"STORAGE","ctx":"x"}',
     's=I c=NETWORK ctx=listener msg="logfmt too"',
+    "Unhandled exception. System.InvalidOperationException: boom",
+    "   at Program.<Main>$(String[] args) in /src/Program.cs:line 3",
+    "Unhandled exception.",
 ]
 
 

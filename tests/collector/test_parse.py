@@ -576,6 +576,7 @@ def test_bracketed_date_and_level_is_not_apache() -> None:
         ("[2024-01-02 09:14:09,001: INFO/MainProcess] Connected", "info"),
         ("panic: oh no", "fatal"),
         ('Exception in thread "main" java.lang.Error', "error"),
+        ("Unhandled exception. System.InvalidOperationException: boom", "error"),
         ("Caused by: x", "error"),
         ("RuntimeError: info missing", "error"),
         ("<7>debug message", "debug"),

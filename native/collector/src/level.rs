@@ -6,10 +6,11 @@ use crate::parse::{Bail, Res, DEBUG, ERROR, FATAL, INFO, WARN};
 
 const WINDOW: usize = 80;
 const SYSLOG: [&str; 8] = [FATAL, FATAL, FATAL, ERROR, WARN, INFO, INFO, DEBUG];
-const STARTS: [(&str, &str); 4] = [
+const STARTS: [(&str, &str); 5] = [
     ("Traceback (most recent call last):", ERROR),
     ("Exception in thread ", ERROR),
     ("Caused by: ", ERROR),
+    ("Unhandled exception. ", ERROR),
     ("panic: ", FATAL),
 ];
 const FACILITIES: [&str; 13] = [
