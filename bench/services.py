@@ -196,17 +196,27 @@ def disk_per_doc(pattern: str) -> float | None:
     return size / docs if docs else None
 
 
-def install_run_template(name: str, pattern: str) -> None:
-    """The collector's index template (this checkout's, as `setup` makes it with the
-    default settings) for `pattern` alone, above the node's own `logpipe` template."""
+def install_run_template(name: str, pattern: str, index: str | None = None) -> None:
+    """The collector's index template (this checkout's, as `setup` makes it) for
+    `pattern` alone, above the node's own `logpipe` template; `index` is the config's
+    `index` section as LOGPIPE_INDEX takes it (JSON), None for the defaults."""
+    from collector.config import IndexSettings
     from collector.templates import index_template, probe_template
+
+    chosen = IndexSettings.model_validate_json(index) if index else IndexSettings()
 
     try:
         es("POST", "/_index_template/_simulate", probe_template())
         constant = True
     except urllib.error.HTTPError:
         constant = False
-    body = index_template(constant_keyword=constant)
+    body = index_template(
+        shards=chosen.shards,
+        replicas=chosen.replicas,
+        refresh_interval=chosen.refresh_interval,
+        constant_keyword=constant,
+        codec=chosen.codec,
+    )
     body |= {"index_patterns": [pattern], "priority": 1000, "_meta": {"managed_by": "bench"}}
     es("PUT", f"/_index_template/{name}", body)
 

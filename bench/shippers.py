@@ -96,7 +96,9 @@ class LogpipeRun:
         """A collector, ready before the clock starts (a service that runs anyway), and
         the measured commit's template for the run's stream alone: the node's own
         `logpipe` template is whichever `setup` ran last on it, maybe another commit's."""
-        services.install_run_template(f"logpipe-bench-{self.tag}", self.index)
+        services.install_run_template(
+            f"logpipe-bench-{self.tag}", self.index, self.ctx.collector.get("index")
+        )
         self.token = uuid.uuid4().hex
         self.port = services.free_port()
         collector = services.start_collector(

@@ -147,7 +147,7 @@ def test_the_collector_settings_reach_logpipes_collector(
         return types.SimpleNamespace(pid=1)
 
     monkeypatch.setattr(services, "start_collector", start)
-    monkeypatch.setattr(services, "install_run_template", lambda name, pattern: None)
+    monkeypatch.setattr(services, "install_run_template", lambda name, pattern, index: None)
     ctx = shippers.Context("r", tmp_path, [], 0, {}, {"indexed_attributes": "user_id"})
     shippers.LogpipeRun(ctx, "t").prepare()
     assert started == {"indexed_attributes": "user_id"}
@@ -304,6 +304,8 @@ def test_a_logpipe_run_indexes_with_this_checkouts_template_whatever_the_node_ho
     assert body["index_patterns"] == ["logs-bench.sider1*"]
     assert body["priority"] > 550
     assert body["template"] == templates.index_template()["template"]
+    services.install_run_template("logpipe-bench-r2", "logs-bench.sider2*", '{"codec":"default"}')
+    assert calls[-1][2]["template"]["settings"]["codec"] == "default"
     services.delete_run_template("logpipe-bench-r1")
     assert calls[-1][:2] == ("DELETE", "/_index_template/logpipe-bench-r1")
 
