@@ -211,7 +211,8 @@ def index_template(
 
     `codec` compresses the stored documents: `best_compression` (zstd on Elasticsearch
     8.14+) keeps them in about 0.6x the disk of `default` (LZ4) at no measurable
-    indexing CPU (docs/documents.md). A setting, not a mapping: no template version.
+    indexing CPU, and reading them back costs more (docs/documents.md). A setting, not
+    a mapping: no template version.
 
     Without a `refresh_interval` the backing indices keep Elasticsearch's default: a
     refresh every second while the stream is searched, none while nobody searches it
