@@ -1,10 +1,13 @@
 """Bulk requests: documents as pre-encoded `create` lines, grouped under the size bounds,
 and every item of an answer classified: stored (2xx, or 409 = already there), retry
-(429, 5xx) or refused (other 4xx, with Elasticsearch's reason). Pure: no I/O.
+(429, 5xx), over the node's limit on its own (a 429 of indexing pressure for an operation
+larger than the whole limit: sent again in halves, see :func:`over_limit_alone`) or
+refused (other 4xx, with Elasticsearch's reason). Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +102,25 @@ def retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+# Elasticsearch's indexing-pressure refusal (429, es_rejected_execution_exception) names the
+# bytes of the refused operation and the node's limit for it, e.g. "rejected execution of
+# primary operation [..., primary_operation_bytes=120000200, max_primary_bytes=107374182]".
+_PRESSURE = re.compile(
+    r"\b(?:coordinating|primary|replica)_operation_bytes=(\d+), max_\w+_bytes=(\d+)"
+)
+
+
+def over_limit_alone(reason: str) -> bool:
+    """Whether an indexing-pressure refusal is of an operation larger than the limit itself.
+
+    Such an operation is refused however idle the node is: resent as it is, it would be
+    refused forever. The usual 429 (a busy node: the operation fits, what is already in
+    flight does not leave room) names bytes under the limit and is retried as it is.
+    """
+    found = _PRESSURE.search(reason)
+    return found is not None and int(found[1]) > int(found[2])
+
+
 def encode_all(docs: Sequence[Doc]) -> tuple[list[tuple[Doc, bytes]], list[tuple[Doc, str]]]:
     """Each document with its bulk lines, and those orjson cannot write with the reason."""
     try:
@@ -117,26 +139,33 @@ def encode_all(docs: Sequence[Doc]) -> tuple[list[tuple[Doc, bytes]], list[tuple
 
 def settle(
     items: list[tuple[Doc, bytes]], body: dict[str, Any], outcome: Outcome, result: Round
-) -> None:
-    """Count and classify the items of one answered request."""
+) -> tuple[list[tuple[Doc, bytes]], str]:
+    """Count and classify the items of one answered request; return those over the node's
+    limit on their own (:func:`over_limit_alone`), to be sent in smaller requests, and why."""
     if not body.get("errors"):
         count_stored(outcome, [doc for doc, _ in items], duplicate=False)
-    else:
-        _classify(items, body["items"], outcome, result)
+        return [], ""
+    return _classify(items, body["items"], outcome, result)
 
 
 def _classify(
     items: list[tuple[Doc, bytes]], answers: list[dict[str, Any]], outcome: Outcome, result: Round
-) -> None:
+) -> tuple[list[tuple[Doc, bytes]], str]:
+    too_large: list[tuple[Doc, bytes]] = []
+    why = ""
     for item, answer in zip(items, answers, strict=True):
         doc = item[0]
         status = int(answer["create"]["status"])
         if status < 300 or status == 409:
             count_stored(outcome, [doc], duplicate=status == 409)
+        elif status == 429 and over_limit_alone(reason := _reason(answer)):
+            too_large.append(item)
+            why = reason
         elif retryable(status):
             result.must_retry([item], f"item status {status}: {_reason(answer)}", status)
         else:
             result.rejected.append((doc, _reason(answer)))
+    return too_large, why
 
 
 def count_stored(outcome: Outcome, docs: list[Doc], duplicate: bool) -> None:

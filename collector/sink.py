@@ -5,7 +5,10 @@ connection errors, timeouts: resent with exponential backoff and full jitter unt
 deadline, then :class:`~collector.errors.RetryableSinkError`, which the API answers
 with 429/503 and ``Retry-After`` so the shipper sends the batch again), or reject (any
 other 4xx: a stand-in goes to the dead-letter data stream with the reason, which counts
-as delivered). What the elasticsearch client's exceptions mean is decided in es_failures.py.
+as delivered). A request too large for the node (413 over http.max_content_length, or a
+429 of indexing pressure for an operation over the whole limit on its own) is sent again
+in halves; one document alone still too large is rejected: no load lets the node take it.
+What the elasticsearch client's exceptions mean is decided in es_failures.py.
 Requests of fewer than merge_below documents share one `_bulk` with others (merge.py).
 """
 
@@ -30,6 +33,7 @@ from collector.bulk import (
     chunks,
     encode,
     encode_all,
+    over_limit_alone,
     read_answer,
     refusal,
     settle,
@@ -184,9 +188,13 @@ class Sink:
         else:
             body, status, why = await self._bulk(payload, deadline)
         if body is not None:
-            settle(items, body, outcome, result)
+            too_large, why = settle(items, body, outcome, result)
+            if too_large:
+                await self._halve(too_large, outcome, result, deadline, why)
         elif status == 413:  # over the node's http.max_content_length
-            await self._halve(items, outcome, result, deadline)
+            await self._halve(items, outcome, result, deadline, "")
+        elif status == 429 and over_limit_alone(why):
+            await self._halve(items, outcome, result, deadline, why)
         else:
             result.must_retry(items, why, status)
 
@@ -236,14 +244,19 @@ class Sink:
         return timeout
 
     async def _halve(
-        self, items: list[tuple[Doc, bytes]], outcome: Outcome, result: Round, deadline: float
+        self,
+        items: list[tuple[Doc, bytes]],
+        outcome: Outcome,
+        result: Round,
+        deadline: float,
+        why: str,
     ) -> None:
-        """Send a request Elasticsearch found too large as two; one document alone is refused."""
+        """Send a request Elasticsearch found too large as two; one document alone is refused
+        (`why`: Elasticsearch's reason; none for a 413, which comes with no body)."""
         if len(items) == 1:
             size = len(items[0][1])
-            result.rejected.append(
-                (items[0][0], f"document of {size} bytes is over the node's limit")
-            )
+            limit = f"over the node's limit: {why}" if why else "over the node's limit"
+            result.rejected.append((items[0][0], f"document of {size} bytes is {limit}"))
             return
         half = len(items) // 2
         await self._send(items[:half], outcome, result, deadline)

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 
 from collector.batch import decode
-from collector.bulk import chunks, encode, encode_all
+from collector.bulk import chunks, encode, encode_all, over_limit_alone
 from collector.enrich import Context, Doc
 from collector.shape import flat, nested
 from tests.collector.wirelines import body, log, source
@@ -66,3 +66,26 @@ def test_a_batch_within_both_bounds_is_one_request_of_every_item() -> None:
     assert chunks(items, sum(map(len, items)) - 1, 50) == [list(range(49)), [49]]
     assert chunks(items, 10_000, 49) == [list(range(49)), [49]]
     assert chunks([], 10, 10) == []
+
+
+def test_over_limit_alone_tells_a_too_large_operation_from_a_busy_node() -> None:
+    """An indexing-pressure refusal is of an operation too large on its own only when the
+    operation's bytes exceed the limit; a busy node's (fits, no room now) is not."""
+    head = "es_rejected_execution_exception: rejected execution of "
+    too_large = (
+        "primary operation [coordinating_and_primary_bytes=30000602, replica_bytes=0, "
+        "all_bytes=30000602, primary_operation_bytes=120000200, max_primary_bytes=107374182]"
+    )
+    busy = (
+        "primary operation [coordinating_and_primary_bytes=107000000, replica_bytes=0, "
+        "all_bytes=107000000, primary_operation_bytes=800000, max_primary_bytes=107374182]"
+    )
+    coordinating = (
+        "coordinating operation [coordinating_and_primary_bytes=200, replica_bytes=0, "
+        "all_bytes=200, coordinating_operation_bytes=200, max_coordinating_and_primary_bytes=100]"
+    )
+    assert over_limit_alone(head + too_large)
+    assert over_limit_alone("HTTP 429: " + head + coordinating)
+    assert not over_limit_alone(head + busy)
+    assert not over_limit_alone("es_rejected_execution_exception: scripted 429")
+    assert not over_limit_alone("")

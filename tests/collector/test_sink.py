@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from aiohttp import web
 from elasticsearch import AsyncElasticsearch
 
 from collector import metrics, sink
@@ -20,7 +21,7 @@ from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
-from tests.collector.fake_es import each, fake_es, ok, whole
+from tests.collector.fake_es import HEADERS, each, fake_es, ok, whole
 from tests.conftest import free_port
 
 FAST = SinkSettings(retry_deadline=5, backoff_initial=0.01, backoff_max=0.05, request_timeout=1)
@@ -247,6 +248,96 @@ async def test_request_too_large_for_the_node_is_split() -> None:
     assert set(es.ids(STREAM)) == {d.id for d in batch}  # each sent until it fit
     [dead] = es.sources(DEADLETTER_STREAM)
     assert "over the node's limit" in dead["error"]["message"]
+
+
+# The indexing-pressure refusal as Elasticsearch 9 words it (bytes: what it counts).
+PRESSURE = (
+    "rejected execution of primary operation [coordinating_and_primary_bytes={all}, "
+    "replica_bytes=0, all_bytes={all}, primary_operation_bytes={op}, max_primary_bytes={limit}]"
+)
+
+
+def pressure(limit: int, busy: int = 0) -> Any:
+    """A node whose indexing-pressure limit is `limit` bytes of STREAM's documents, `busy` of
+    them in use: when a request's are over what is left, each is refused with 429, as the
+    items of one shard's operation are."""
+
+    def answer(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> web.Response:
+        op = sum(len(str(s)) for a, s in pairs if a["create"]["_index"] == STREAM)
+        error = {
+            "type": "es_rejected_execution_exception",
+            "reason": PRESSURE.format(all=busy + op, op=op, limit=limit),
+        }
+        refused = busy + op > limit
+        out = [
+            {"create": {"status": 429, "error": error}}
+            if refused and a["create"]["_index"] == STREAM
+            else {"create": {"status": 201}}
+            for a, _ in pairs
+        ]
+        return web.json_response({"errors": refused, "items": out}, headers=HEADERS)
+
+    return answer
+
+
+async def test_document_over_the_indexing_pressure_limit_alone_is_dead_lettered() -> None:
+    """A document larger than the node's whole indexing-pressure limit (429 naming an
+    operation over the limit) is dead-lettered with the reason; the documents refused
+    with it in the same request are sent again apart and indexed, at once."""
+    batch = docs(5)
+    batch.insert(2, Doc("huge", STREAM, {"message": "x" * 5000, "event": {}}, "x" * 5000))
+    async with fake_es(pressure(2000)) as es, Sink(es.client(), FAST) as s:
+        outcome = await asyncio.wait_for(s.write(batch), 2)
+    assert (outcome.indexed, outcome.dead_lettered) == (5, 1)
+    assert set(es.ids(STREAM)) == {d.id for d in batch}  # each sent until it fit
+    [dead] = es.sources(DEADLETTER_STREAM)
+    assert dead["error"]["message"].startswith("document of ")
+    assert "over the node's limit: es_rejected_execution_exception" in dead["error"]["message"]
+    assert "max_primary_bytes=2000" in dead["error"]["message"]
+    assert dead["event"]["original"] == "x" * 5000
+
+
+async def test_429_of_a_busy_node_is_retried_not_dead_lettered() -> None:
+    """The usual indexing-pressure 429 (the operation fits the limit, what is in flight
+    leaves no room) is retried as it is until the node takes it; nothing is dead-lettered."""
+    busy = pressure(2000, busy=1990)
+    async with fake_es(busy, busy, ok) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(docs(3))
+    assert (outcome.indexed, outcome.dead_lettered) == (3, 0)
+    assert es.ids() == ["d0", "d1", "d2"] * 3
+    assert es.sources(DEADLETTER_STREAM) == []
+
+
+async def test_429_of_a_busy_node_still_answers_429_at_the_deadline() -> None:
+    """A node too busy for the whole deadline makes write() raise the retryable error (429
+    to the shipper), not dead-letter the documents."""
+    settings = dataclasses.replace(FAST, retry_deadline=0.3)
+    async with fake_es(pressure(2000, busy=1990)) as es, Sink(es.client(), settings) as s:
+        with pytest.raises(RetryableSinkError) as caught:
+            await s.write(docs(3))
+    assert caught.value.status == 429
+    assert es.sources(DEADLETTER_STREAM) == []
+
+
+async def test_whole_request_over_the_coordinating_limit_alone_is_split() -> None:
+    """A whole _bulk refused with 429 for a coordinating operation over the limit on its
+    own is sent again in halves, like a 413, rather than retried forever."""
+    reason = (
+        "rejected execution of coordinating operation [coordinating_and_primary_bytes=9000, "
+        "replica_bytes=0, all_bytes=9000, coordinating_operation_bytes=9000, "
+        "max_coordinating_and_primary_bytes=100]"
+    )
+
+    def limit(pairs: list[Any]) -> Any:
+        if len(pairs) == 1:
+            return ok(pairs)
+        body = {"error": {"type": "es_rejected_execution_exception", "reason": reason}}
+        return web.json_response(body, status=429, headers=HEADERS)
+
+    async with fake_es(limit) as es, Sink(es.client(), FAST) as s:
+        outcome = await asyncio.wait_for(s.write(docs(4)), 2)
+    assert outcome.indexed == 4
+    assert sorted(set(es.ids(STREAM))) == ["d0", "d1", "d2", "d3"]
 
 
 async def test_request_timeouts_are_the_setting_or_whole_seconds_left() -> None:
