@@ -18,6 +18,11 @@ from shipper.errors import ConfigError
 
 GlobList = Annotated[list[str], NoDecode]
 DOCKER_HOST_NAMES = ("DOCKER_HOST", "LOGPIPE_DOCKER_HOST")
+# The longest line kept whole. A node counts a document about four times its JSON bytes
+# against its indexing-pressure limit (10% of the heap: 102 MiB at the compose file's 1 GiB,
+# 51 MiB at 512 MiB). 4 MiB of text fits both, held twice (its message and its JSON keys);
+# even 4 MiB of control characters (six bytes each, escaped) fits 1 GiB.
+MAX_LINE_BYTES = 4 * 1024 * 1024
 
 
 class ShipperConfig(BaseSettings):
@@ -92,7 +97,11 @@ class ShipperConfig(BaseSettings):
     )
     max_in_flight: int = Field(2, ge=1, le=64, description="Batches awaiting an answer at once.")
     max_line_bytes: int = Field(
-        1024 * 1024, ge=1024, description="Longer lines are cut here and tagged truncated."
+        1024 * 1024,
+        ge=1024,
+        description="Longer lines are cut here and tagged truncated. At most 4 MiB "
+        "(4194304), so that a default Elasticsearch node can always index the line's "
+        "document.",
     )
     queue_lines: int = Field(
         5000, ge=100, description="Lines read ahead of the sender before reading pauses."
@@ -166,6 +175,17 @@ class ShipperConfig(BaseSettings):
             if problem:
                 raise ValueError(f"'{url}' {problem}")
         return [url.rstrip("/") for url in urls]
+
+    @field_validator("max_line_bytes")
+    @classmethod
+    def _max_line(cls, size: int) -> int:
+        if size > MAX_LINE_BYTES:
+            raise ValueError(
+                f"{size} is over {MAX_LINE_BYTES} (4 MiB): Elasticsearch counts a document "
+                "several times its size against its indexing-pressure limit (10% of the "
+                "heap), so a longer line may never be indexed"
+            )
+        return size
 
     @field_validator("tail_token")
     @classmethod

@@ -1,4 +1,5 @@
-"""Settings checked at start: a collector URL that cannot work, which Docker host wins."""
+"""Settings checked at start: a collector URL that cannot work, a line bound Elasticsearch
+cannot take, which Docker host wins."""
 
 from __future__ import annotations
 
@@ -48,3 +49,19 @@ def test_logpipe_docker_host_wins_over_docker_host(tmp_path: Path) -> None:
     )
     proc = run("shipper", "config", "--json", cwd=tmp_path)
     assert value_and_source(config_rows(proc))["DOCKER_HOST"] == ("unix:///b.sock", ".env")
+
+
+def test_max_line_bytes_past_what_elasticsearch_can_index_is_a_config_error(
+    tmp_path: Path,
+) -> None:
+    """LOGPIPE_MAX_LINE_BYTES over 4 MiB stops the shipper at start, exit 2, saying why:
+    a line that long may be too large for the node ever to index."""
+    proc = run("shipper", "config", cwd=tmp_path, LOGPIPE_MAX_LINE_BYTES="30000000")
+    assert proc.returncode == 2
+    assert one_line_error(proc) == (
+        "logpipe-shipper: invalid configuration: LOGPIPE_MAX_LINE_BYTES: 30000000 is over "
+        "4194304 (4 MiB): Elasticsearch counts a document several times its size against "
+        "its indexing-pressure limit (10% of the heap), so a longer line may never be indexed"
+    )
+    proc = run("shipper", "config", cwd=tmp_path, LOGPIPE_MAX_LINE_BYTES=str(4 * 1024 * 1024))
+    assert proc.returncode == 0, proc.stderr
