@@ -9,7 +9,8 @@ one JSON object per line, told apart by ``kind``:
   per batch instead of once per line.
 - ``log``: one log line of a container's stdout or stderr.
 - ``event``: a container lifecycle event (start, die, oom, restart, health, rename...).
-- ``gap``: lines the shipper knows it could not read (rotation, removal).
+- ``gap``: lines the shipper knows it could not read (rotation, removal), between
+  ``from_ts`` and ``to_ts`` (which is not before it).
 
 The collector answers 200 with an :class:`IngestResult` only after Elasticsearch
 accepted (or dead-lettered) every line; any other status carries an :class:`ErrorBody`.
@@ -30,7 +31,16 @@ from collections.abc import Callable
 from typing import Annotated, Literal, cast
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 PATH_LOGS = "/v1/logs"
 NDJSON = "application/x-ndjson"
@@ -107,7 +117,9 @@ class Event(_Wire):
     src: int = Field(ge=0)
     ts: int = Field(ge=0, le=MAX_NS, description="Event time (Docker's timeNano).")
     action: str = Field(min_length=1, max_length=ACTION_CHARS, description="start, die, oom, ...")
-    exit_code: int | None = None
+    exit_code: int | None = Field(
+        None, ge=-(2**63), le=2**63 - 1, description="A die's exit code (a long when indexed)."
+    )
     detail: str | None = Field(None, max_length=DETAIL_CHARS)
 
 
@@ -121,6 +133,20 @@ class Gap(_Wire):
     to_ts: int = Field(ge=0, le=MAX_NS, description="First timestamp read after the gap (ns).")
     estimated_lines: int | None = Field(None, ge=0, le=MAX_ESTIMATED_LINES)
     reason: str = Field(max_length=REASON_CHARS)
+
+    @field_validator("to_ts")
+    @classmethod
+    def _after_from(cls, to_ts: int, info: ValidationInfo) -> int:
+        # A gap runs from the last line read to the first read after it: reversed, it
+        # would say lines were lost in no time at all (and sort before its own start).
+        from_ts = info.data.get("from_ts")
+        if isinstance(from_ts, int) and to_ts < from_ts:
+            raise PydanticCustomError(
+                "gap_reversed",
+                "{to_ts} ns is before from_ts ({from_ts} ns): a gap ends after it starts",
+                {"to_ts": to_ts, "from_ts": from_ts},
+            )
+        return to_ts
 
 
 Line = Annotated[Source | Log | Event | Gap, Field(discriminator="kind")]

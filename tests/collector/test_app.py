@@ -27,13 +27,12 @@ from collector import app as app_module
 from collector.app import make_app
 from collector.config import CollectorConfig
 from collector.deadletter import Sender, unreadable_line
-from collector.ids import ordered_id
 from collector.read import access as access_module
 from collector.shape import nested
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS, IngestResult, LineError
-from tests.collector.fake_es import each, fake_es, whole
+from tests.collector.fake_es import each, fake_es, ok, whole
 from tests.collector.wirelines import CONTAINER, HOST, body, log, log_doc_id, source
 from tests.conftest import ES_URL, free_port
 
@@ -425,17 +424,29 @@ async def test_per_item_429_is_retried_before_answering() -> None:
 
 @integration
 async def test_value_the_template_refuses_is_dead_lettered(api: Api, es: Elasticsearch) -> None:
-    """A real mapping rejection (exit code beyond a long) is dead-lettered; the batch is a 200."""
+    """A real mapping rejection (a JSON key with a NUL, which flattened fields refuse) is
+    dead-lettered; the batch is a 200."""
     t = ts0()
-    event = orjson.dumps({"kind": "event", "src": 0, "ts": t, "action": "die", "exit_code": 2**63})
-    status, answer, _ = await api.post(body(source(), event, log("fine", t)))
+    refused = orjson.dumps({"msg": "refused", "a\u0000b": 1}).decode()
+    status, answer, _ = await api.post(body(source(), log(refused, t), log("fine", t + 1)))
     assert status == 200
     assert (answer["indexed"], answer["dead_lettered"]) == (1, 1)
-    dead_id = ordered_id(t, HOST, CONTAINER, "event", "die")
-    [dead] = stored(es, DEADLETTER_STREAM, [dead_id]).values()
-    assert "[process.exit_code]" in dead["error"]["message"]
-    assert "out of range of long" in dead["error"]["message"]
+    [dead] = stored(es, DEADLETTER_STREAM, [log_doc_id(t)]).values()
+    assert "reserved character" in dead["error"]["message"]
     assert dead["container"]["id"] == CONTAINER
+
+
+async def test_exit_code_beyond_a_long_is_refused_naming_the_field() -> None:
+    """An exit code Elasticsearch's long cannot hold is answered 400 naming exit_code, not
+    taken with a 200 and left for the node to refuse; the good line is indexed."""
+    t = ts0()
+    event = orjson.dumps({"kind": "event", "src": 0, "ts": t, "action": "die", "exit_code": 2**63})
+    async with fake_es(ok) as fake, running(es_url=fake.url) as app:
+        await wait_ready(app)
+        status, answer, _ = await app.post(body(source(), event, log("fine", t)))
+    assert status == 400
+    assert "line 2: field 'exit_code' of a 'event' line" in answer["error"]
+    assert answer["result"]["indexed"] == 1
 
 
 def test_a_batch_of_bad_lines_only_is_not_told_the_others_were_indexed() -> None:

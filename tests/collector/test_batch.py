@@ -227,6 +227,36 @@ def test_a_byte_order_mark_before_the_first_line_is_ignored() -> None:
     assert [d.id for d in out.docs] == [log_doc_id(TS)]
 
 
+def test_a_gap_that_ends_before_it_starts_is_refused_naming_to_ts() -> None:
+    """A gap whose to_ts is before its from_ts is a 400 naming to_ts (the line kept as a
+    dead letter), not a gap document of negative length; the other lines are indexed."""
+    gap = b'{"kind":"gap","src":0,"stream":"stdout","from_ts":5,"to_ts":3,"reason":"r"}'
+    same = b'{"kind":"gap","src":0,"stream":"stdout","from_ts":5,"to_ts":5,"reason":"r"}'
+    out = decode(body(source(), gap, same, log("ok", TS)), Context(), NOW)
+    assert [(e.line, e.error) for e in out.errors] == [
+        (
+            2,
+            "field 'to_ts' of a 'gap' line: 3 ns is before from_ts (5 ns): a gap ends after "
+            "it starts",
+        )
+    ]
+    gap_doc, line = out.docs  # a gap of no length still is one
+    assert gap_doc.body["tags"] == ["gap"]
+    assert gap_doc.body["logpipe"]["gap"]["from"] == gap_doc.body["logpipe"]["gap"]["to"]
+    assert line.body["message"] == "ok"
+
+
+def test_an_exit_code_beyond_a_long_is_refused_naming_the_field() -> None:
+    """An exit code Elasticsearch's long cannot hold is a 400 naming exit_code, rather than
+    an event that only the node refuses; a long's extremes are events."""
+    big = b'{"kind":"event","src":0,"ts":1,"action":"die","exit_code":%d}'
+    lines = [big % 2**63, big % -(2**63 + 1), big % (2**63 - 1), big % -(2**63)]
+    out = decode(body(source(), *lines), Context(), NOW)
+    problem = "field 'exit_code' of a 'event' line: Input should be "
+    assert [(e.line, e.error.startswith(problem)) for e in out.errors] == [(2, True), (3, True)]
+    assert [d.body["process"]["exit_code"] for d in out.docs] == [2**63 - 1, -(2**63)]
+
+
 def test_a_time_off_the_wire_bounds_is_said_in_dates() -> None:
     """A ts past what nanosecond time holds, or before 1970, is named with the date it misses."""
     late = log("late", 2**63 + 5)

@@ -98,7 +98,12 @@ def _event(meta: Meta) -> st.SearchStrategy[Record]:
 def _gap(meta: Meta) -> st.SearchStrategy[Record]:
     reason = st.one_of(_TEXT, _long(REASON_CHARS))
     estimate = st.one_of(st.none(), _ints(0, MAX_ESTIMATED_LINES))
-    return st.builds(GapRecord, st.just(meta), _STREAMS, _NS, _NS, reason, estimate)
+    bounds = st.tuples(_NS, _NS).map(sorted)  # a gap ends after it starts (or then)
+
+    def gap(stream: str, span: list[int], why: str, lines: int | None) -> GapRecord:
+        return GapRecord(meta, stream, span[0], span[1], why, lines)
+
+    return st.builds(gap, _STREAMS, bounds, reason, estimate)
 
 
 def _records(metas: list[Meta]) -> st.SearchStrategy[list[Record]]:
