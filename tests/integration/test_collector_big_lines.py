@@ -1,5 +1,7 @@
 """A line too large for the node ever to index does not hold up the lines of its batch
-on a real node: it is dead-lettered with Elasticsearch's reason, the others are indexed.
+on a real node: it is dead-lettered with the reason, the others are indexed. Too large is
+over the node's indexing-pressure limit on its own (429 for each item of its shard), or
+over http.max_content_length (413 for any request holding it).
 """
 
 from __future__ import annotations
@@ -74,6 +76,24 @@ def test_line_over_the_indexing_pressure_limit_is_dead_lettered_not_retried_fore
     big = pressure_limit(es) // 2
     if big > MAX_CONTENT * 0.9:
         pytest.skip("this node's indexing-pressure limit is past what one request can carry")
+    reason = deliver(es, collector, big)
+    assert "over the node's limit: es_rejected_execution_exception" in reason, reason
+    assert "operation_bytes=" in reason
+
+
+def test_line_over_http_max_content_length_is_dead_lettered(
+    es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
+) -> None:
+    """A line whose document alone is over http.max_content_length (the node answers any
+    request holding it 413, with no body) is dead-lettered; the other lines are indexed."""
+    reason = deliver(es, collector, MAX_CONTENT + 1024 * 1024)
+    assert reason.startswith("document of "), reason
+    assert reason.endswith(" bytes is over the node's limit"), reason
+
+
+def deliver(es: Elasticsearch, collector: Callable[..., tuple[Process, str]], big: int) -> str:
+    """Post a batch with a line of `big` characters to a collector of its own; check what
+    became of its lines and return the reason the big one was dead-lettered for."""
     token = uuid.uuid4().hex
     run = uuid.uuid4().hex[:8]
     settings = {"max_body_bytes": str(2 * big), "body_buffer_bytes": str(4 * big)}
@@ -81,12 +101,12 @@ def test_line_over_the_indexing_pressure_limit_is_dead_lettered_not_retried_fore
         ES_URL, token, es_retry_seconds="20", routing__dataset=f"bigline.{run}", **settings
     )
     host = f"bigline-{run}"
-    check(es, host, *post(url, token, batch(host, big)))
+    return check(es, host, *post(url, token, batch(host, big)))
 
 
-def check(es: Elasticsearch, host: str, status: int, answer: dict[str, Any]) -> None:
-    """The batch answered 200, its short lines indexed, the big one dead-lettered."""
-
+def check(es: Elasticsearch, host: str, status: int, answer: dict[str, Any]) -> str:
+    """The batch answered 200, its short lines indexed, the big one dead-lettered with its
+    first MiB: the reason it was."""
     assert status == 200, answer
     assert answer == {"received": 4, "indexed": 2, "duplicates": 0, "dead_lettered": 1}
 
@@ -100,8 +120,6 @@ def check(es: Elasticsearch, host: str, status: int, answer: dict[str, Any]) -> 
     indexed = sorted(d["message"] for d in docs if "dead_letter" not in d.get("tags", []))
     assert indexed == ["after", "before"]
     [dead] = [d for d in docs if "dead_letter" in d.get("tags", [])]
-    reason = dead["error"]["message"]
-    assert "over the node's limit: es_rejected_execution_exception" in reason, reason
-    assert "operation_bytes=" in reason
     assert dead["message"] == "x" * 1024 * 1024
     assert "truncated" in dead["tags"]
+    return str(dead["error"]["message"])
