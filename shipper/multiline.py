@@ -43,10 +43,19 @@ stays an event of its own, and keep the trace's lines together up to its last on
   logged with, and the two stay one event. ``Exception in thread "main" ...`` always
   starts an event; indented lines (``\tat ...``, ``\t... 5 more``, ``Suppressed:``),
   ``Caused by:`` and blank lines continue it (Spring's ``... with root cause``, a blank
-  line, then the exception, is one event).
+  line, then the exception, is one event). java.util.logging's default format writes a
+  record on two lines, its time and source (``Dec 05, 2026 8:00:00 AM com.acme.Foo
+  bar``), then its level and message (``SEVERE: message``): the second line continues
+  the first only right after it, and an exception under it stays at ``SEVERE`` or
+  ``WARNING``, as under any log line.
 - ``go``: ``panic:`` (and any line the rule does not know) starts an event; goroutine
   headers, function and file lines, ``created by``, ``[signal ...]``, blank lines and
   ``exit status 2`` continue it.
+
+Blank lines that end a built-in rule's event (the line after them started the next one)
+are left out of its text: they count among its lines, and ``until`` is past them. A
+rule of one's own (``logpipe.multiline.pattern``) keeps every line it joined, as
+Filebeat does.
 
 A joined record keeps the timestamp and sequence number of its first physical line (so
 its document id does not change when it is read again) and carries in ``until`` the
@@ -206,8 +215,9 @@ def _utf8(text: str) -> bytes:
 
 
 # What a line is to a rule, one bit each: it matches the rule's pattern, start, tail,
-# lead, or an exception group's closing box; it is indented.
-PATTERN, START, TAIL, LEAD, BOX_END, INDENTED = 1, 2, 4, 8, 16, 32
+# lead, or an exception group's closing box; it is indented; it matches the rule's head
+# or second (a record's two first lines).
+PATTERN, START, TAIL, LEAD, BOX_END, INDENTED, HEAD, SECOND = 1, 2, 4, 8, 16, 32, 64, 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,15 +238,24 @@ class Rule:
     # (a chained traceback's "During handling...", a logger's ERROR line).
     start: Pattern | None = None
     lead: Pattern | None = None
+    # Built-ins only: a line matching `second` continues right after a line matching
+    # `head` (java.util.logging's `Dec 05, 2026 8:00:00 AM com.acme.Foo bar`, then
+    # `SEVERE: message`).
+    head: Pattern | None = None
+    second: Pattern | None = None
+    # Built-ins only: blank lines that end an event are left out of its message.
+    trim: bool = False
     _traits: _Traits | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.start is None and self.tail is None and self.lead is None:
+        if self.start is None and self.tail is None and self.lead is None and self.head is None:
             return
         patterns = [(PATTERN, self.pattern)]
         patterns += [(START, self.start)] if self.start is not None else []
         patterns += [(TAIL, self.tail), (BOX_END, _box_end())] if self.tail is not None else []
         patterns += [(LEAD, self.lead)] if self.lead is not None else []
+        if self.head is not None and self.second is not None:
+            patterns += [(HEAD, self.head), (SECOND, self.second)]
         object.__setattr__(self, "_traits", _traits(tuple(patterns)))
 
     def traits(self, text: str) -> int:
@@ -252,6 +271,8 @@ class Rule:
         `previous` is the traits of the event's last non-blank line; `in_trace` says the
         event began with a `start` line (only a trace has an exception line as its `tail`).
         """
+        if line & SECOND and previous is not None and previous & HEAD:
+            return True
         if line & START:
             return previous is not None and bool(previous & LEAD)
         if bool(line & PATTERN) != self.negate:
@@ -293,6 +314,14 @@ _JAVA_START = rf"^{_EXCEPTION_LINE}"
 # A logger's message line that the exception printed under it belongs to.
 # The level may open the line (`SEVERE: ...` of java.util.logging, `ERROR [main] ...`).
 _JAVA_LEAD = r"^(?:\S.{0,80}?)?\b(?:WARN|WARNING|ERROR|SEVERE|FATAL)\b"
+# java.util.logging's SimpleFormatter (its default format) writes a record on two lines:
+# the time and the source (`Dec 05, 2026 8:00:00 AM com.acme.Foo bar`), then the level
+# and the message (`SEVERE: message`). The second joins the first only right after it.
+_JUL_HEAD = (
+    r"^(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d\d?, \d{4} "
+    r"\d\d?:\d\d:\d\d [AP]M \S"
+)
+_JUL_SECOND = r"^(?:SEVERE|WARNING|INFO|CONFIG|FINE|FINER|FINEST): "
 _PYTHON = (
     r"^(?:[ \t]+\S|[ \t]*$"
     r"|During handling of the above exception"
@@ -309,14 +338,22 @@ _GO = (
 )
 
 _BUILTIN_RULES: dict[str, Callable[[], Rule]] = {
-    "java": lambda: Rule(Pattern(_JAVA), start=Pattern(_JAVA_START), lead=Pattern(_JAVA_LEAD)),
+    "java": lambda: Rule(
+        Pattern(_JAVA),
+        start=Pattern(_JAVA_START),
+        lead=Pattern(_JAVA_LEAD),
+        head=Pattern(_JUL_HEAD),
+        second=Pattern(_JUL_SECOND),
+        trim=True,
+    ),
     "python": lambda: Rule(
         Pattern(_PYTHON),
         tail=Pattern(_PYTHON_TAIL),
         start=Pattern(_PYTHON_START),
         lead=Pattern(_PYTHON_LEAD),
+        trim=True,
     ),
-    "go": lambda: Rule(Pattern(_GO)),
+    "go": lambda: Rule(Pattern(_GO), trim=True),
 }
 
 
@@ -426,6 +463,9 @@ def _rule(labels: dict[str, str], warnings: list[str]) -> Rule | None:
         int(_number(labels, "max_bytes", base.max_bytes, warnings)),
         base.start,
         base.lead,
+        base.head,
+        base.second,
+        base.trim,
     )
 
 
@@ -521,21 +561,28 @@ class Joiner:
     def _take(self) -> LogRecord:
         held, self._held, self._size = self._held, [], 0
         self._previous = None
-        return join(held)
+        return join(held, self.rule.trim)
 
 
-def join(records: list[LogRecord]) -> LogRecord:
-    """One record for consecutive lines of one stream: the first's identity, the last's end."""
+def join(records: list[LogRecord], trim: bool = False) -> LogRecord:
+    """One record for consecutive lines of one stream: the first's identity, the last's end.
+
+    `trim` leaves the blank lines that end the event out of its data (they still count
+    in `lines`, and `until` is still past them).
+    """
     first = records[0]
     if len(records) == 1:
         return first
     last = records[-1]
+    shown = len(records)
+    while trim and shown > 1 and not records[shown - 1].data.strip():
+        shown -= 1
     return LogRecord(
         meta=last.meta,
         stream=first.stream,
         ts=first.ts,
         seq=first.seq,
-        data=b"\n".join(r.data for r in records),
+        data=b"\n".join(r.data for r in records[:shown]),
         truncated=any(r.truncated for r in records),
         lines=sum(r.lines for r in records),
         until=last.end(),

@@ -190,7 +190,65 @@ def test_builtin_java_keeps_spring_s_root_cause_trace_after_its_blank_line() -> 
     trace = "java.lang.NullPointerException: s is null\n\tat c.e.Demo.hello(Demo.java:15)"
     after = "2026-12-05T08:00:01.000Z  INFO 1 --- [main] c.e.Demo : next"
     lines = [logged, "", *trace.split("\n"), "", after]
-    assert _messages(_run(BUILTINS["java"], lines)) == [f"{logged}\n\n{trace}\n", after]
+    events = _run(BUILTINS["java"], lines)
+    assert _messages(events) == [f"{logged}\n\n{trace}", after]
+    assert [e.lines for e in events] == [len(lines) - 1, 1]
+
+
+@pytest.mark.parametrize("name", ["java", "python", "go"])
+def test_a_builtin_event_leaves_the_blank_lines_it_ends_with_out_of_its_message(
+    name: str,
+) -> None:
+    """Blank lines after a trace continue its event, but its message ends at the trace:
+    they still count as its lines and its end is past them."""
+    trace = {
+        "java": _find("java.lang.IllegalStateException"),
+        "python": _find('Traceback (most recent call last):\n  File "/app/worker/main.py"'),
+        "go": _find("panic: assignment"),
+    }[name]
+    lines = [*trace.split("\n"), "", "  ", "INFO next"]
+    records = _records(lines)
+    events = _run(BUILTINS[name], lines)
+    assert _messages(events) == [trace, "INFO next"]
+    assert events[0].lines == len(lines) - 1
+    assert events[0].end() == records[-2].end()
+
+
+def test_a_custom_rule_keeps_the_blank_lines_it_joined() -> None:
+    """A rule of one's own joins as Filebeat does: every line it joined is in the message."""
+    rule = Rule(Pattern("^[ \t]*$"))
+    assert _messages(_run(rule, ["a", "", "b"])) == ["a\n", "b"]
+
+
+@pytest.mark.parametrize(
+    ("level", "with_trace"), [("SEVERE", True), ("WARNING", True), ("INFO", False), ("FINE", False)]
+)
+def test_builtin_java_joins_java_util_logging_s_two_lines_and_its_trace(
+    level: str, with_trace: bool
+) -> None:
+    """java.util.logging's default format (time and source, then `LEVEL: message`) is one
+    event, with the trace logged under it at SEVERE or WARNING (as under any log line)."""
+    trace = _find("java.lang.IllegalStateException")
+    head = "Dec 05, 2026 8:00:00 AM com.acme.Foo bar"
+    second = f"{level}: Request failed"
+    after = ["Dec 05, 2026 8:00:01 AM com.acme.Foo baz", "INFO: next"]
+    events = _messages(_run(BUILTINS["java"], [head, second, *trace.split("\n"), *after]))
+    logged = f"{head}\n{second}"
+    joined = [f"{logged}\n{trace}"] if with_trace else [logged, trace]
+    assert events == [*joined, "\n".join(after)]
+
+
+def test_builtin_java_joins_a_level_line_only_right_under_java_util_logging_s_first() -> None:
+    """`SEVERE: ...` under any other line, or a second one, starts an event of its own."""
+    head = "Dec 05, 2026 8:00:00 AM com.acme.Foo bar"
+    lines = ["2026-12-05 INFO started", "SEVERE: a", head, "INFO: b", "WARNING: c", "Dec 5 x"]
+    assert _messages(_run(BUILTINS["java"], lines)) == [
+        "2026-12-05 INFO started",
+        "SEVERE: a",
+        f"{head}\nINFO: b",
+        "WARNING: c",
+        "Dec 5 x",
+    ]
 
 
 @pytest.mark.parametrize(
