@@ -2,6 +2,11 @@
 
 ``client - user [time] "METHOD url HTTP/x" status bytes ["referrer" "agent"] [extra]``
 
+Python's logging in its default format puts ``LEVEL:logger:`` before the client (Flask's
+development server: ``INFO:werkzeug:127.0.0.1 - - [...] "GET / HTTP/1.1" 200 -``): the
+client is then the address after it, the logger's name is the document's logger, and
+the parser ``access`` (neither server wrote it).
+
 Which server wrote a line is told by what only one of them writes: Apache logs ``-``
 for zero bytes and its images default to the common format (no referrer and agent);
 nginx's image adds ``"$http_x_forwarded_for"``, and nginx setups add
@@ -26,6 +31,8 @@ _ACCESS = re.compile(
     rf'(?: "({QUOTED})" "({QUOTED})")?(.*)',
     re.DOTALL,
 )
+# Python logging's BASIC_FORMAT before the client: `INFO:werkzeug:127.0.0.1`.
+_LOGGED = re.compile(r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):([^:]+):(.+)")
 _FORWARDED = re.compile(rf'\s+"({QUOTED})"')
 # nginx's $request_time, bare or as `rt=` / `request_time=`; never an upstream time.
 _DURATION = re.compile(r"(?<!\S)(?:rt=|request_time=)?(\d{1,9}\.\d{1,9})(?!\S)")
@@ -47,17 +54,22 @@ def parse_access(line: str, parser: str | None = None) -> Parsed | None:
         http.user_agent = _dash_none(agent)
     attributes: dict[str, JSONValue] = {}
     http.client_ip = client_ip(client)
+    logger = None
+    if http.client_ip is None and (logged := _LOGGED.fullmatch(client)) is not None:
+        http.client_ip = client_ip(logged.group(2))
+        logger = logged.group(1) if http.client_ip is not None else None
     if http.client_ip is None:
         attributes["client"] = client
     if user != "-":
         attributes["user"] = user
     nginx_sign = _extras(http, attributes, rest) if rest else False
-    if parser is None:
-        parser = _which_server(size, agent is not None, nginx_sign)
+    if parser is None:  # nginx's and Apache's own lines have no logging prefix
+        parser = "access" if logger else _which_server(size, agent is not None, nginx_sign)
     return Parsed(
         message=line,
         parser=parser,
         level=_level(http.status_code),
+        logger=logger,
         attributes=attributes or None,
         http=http,
     )

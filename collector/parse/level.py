@@ -22,14 +22,18 @@ in upper case (``npm WARN``, ``ERROR:root:``), in brackets (``(debug)``, structl
 padded ``[info     ]``), before a colon or a pipe (``failed, error: timeout``,
 ``app | warn |``), after a pipe, or as the value of a level key (``level=info``,
 ``severity: error``, ``"level":"warn"``); and as a one-letter tag in brackets (``<E>``,
-``[W]``), Android ``E/Tag:``, glog/klog ``E0102 03:04:05...``, a syslog priority prefix
-``<3>``. Words inside names, paths and keys (``error.go``, ``/var/log/error``,
-``error=nil``, ``std::error::Error``) never count, but for Monolog's (Laravel's,
-Symfony's) ``channel.LEVEL:`` (``production.ERROR:``). Lines that open or close a stack
+``[W]``), Android ``E/Tag:``, glog/klog ``E0102 03:04:05...`` (CockroachDB's
+``I241205 08:00:00.123456`` too), a syslog priority prefix ``<3>``, and a logger's
+``name:level`` opening the line (``prisma:warn``, ``app:error``). Words inside names,
+paths and keys (``error.go``, ``/var/log/error``, ``error=nil``, ``std::error::Error``)
+never count, but for Monolog's (Laravel's, Symfony's) ``channel.LEVEL:``
+(``production.ERROR:``). Lines that open or close a stack
 trace are ``error`` (``Traceback (most recent call last):``, ``Exception in thread``,
 ``Caused by:``, .NET's ``Unhandled exception.``, an exception name such as
 ``ValueError:`` or ``java.lang.IllegalStateException:``), and a Go ``panic:`` or a Rust
 ``thread 'main' panicked at`` is ``fatal``; the frames between them have no level.
+java.util.logging's two-line record joined (``Dec 05, 2026 8:00:00 AM com.acme.Foo bar``,
+a newline, ``SEVERE: message``) has its second line's level (``CONFIG`` is ``info``).
 
 Three shapes are told by their place rather than their distance from the start, and
 are looked for before the level words: the level column of Android logcat's
@@ -38,7 +42,8 @@ capital letter anywhere else is no level), Redis's level mark after its time
 (``1:M 05 Dec 2026 08:00:00.123 * Ready``: ``.`` and ``-`` are ``debug``, ``*``
 ``info``, ``#`` ``warn``), and the level field of a line's header, however long
 the header: an upper-case level word (``RAS KERNEL INFO``, ``WARN``, ``[ERROR]``), a
-bracketed one in any case, a syslog ``facility.severity`` (``daemon.err``), or a level
+bracketed one in any case, log4j's thread and level (``[main/INFO]``), MySQL's
+``[System]`` (``info``), a syslog ``facility.severity`` (``daemon.err``), or a level
 word in lower case (``info``, zap's console format; ``error Command failed``, yarn's),
 in any case before a colon (``Warning:``), or ``Error``, ``Warn``, ``Warning``, ``Fatal``
 capitalised (``2024/01/02 15:04:05 Error connecting to db``: Go's ``log.Printf``), standing
@@ -92,7 +97,23 @@ _WORDS = (
 _WORD = re.compile(rf"\b({_WORDS})(?![\w=-]|\.\w)", re.ASCII)
 _WORD_BEFORE = "./\\-"
 _LETTER = re.compile(r"[<\[]([TDIWEF])[>\]]")
-_GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d")
+# glog/klog (`E0102 03:04:05...`) and CockroachDB's, whose date has its year too
+# (`I241205 08:00:00.123456 ...`).
+_GLOG = re.compile(r"([IWEF])(?:\d\d)?\d{4} \d\d:\d\d:\d\d")
+# A logger's name and level as the line's first token: `prisma:warn ...` (Prisma, the
+# `debug` package's `app:error` namespaces).
+_NAME_LEVEL = re.compile(
+    r"[a-z][a-z0-9_-]{0,39}:(trace|debug|info|warn|warning|error|fatal)(?=\s|\Z)", re.ASCII
+)
+# java.util.logging's default format, its two lines joined (the shipper's multiline
+# rule `java`): `Dec 05, 2026 8:00:00 AM com.acme.Foo bar` then `SEVERE: message`.
+_JUL = re.compile(
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d\d?, \d{4} \d\d?:\d\d:\d\d [AP]M "
+    r"[^\n]*\n(SEVERE|WARNING|INFO|CONFIG|FINE|FINER|FINEST): ",
+    re.ASCII,
+)
+# CONFIG stands between INFO and FINE (as SLF4J's bridge maps it).
+_JUL_LEVELS = {"CONFIG": INFO}
 _ANDROID = re.compile(r"([VDIWEFA])/[^\s:(]+\s*(?:\(\s*\d+\))?:")
 _SYSLOG_PREFIX = re.compile(r"<([0-7])>")
 # Android logcat's `threadtime` (`05-14 09:12:03.512  1234  1290 E Tag: ...`, also with
@@ -163,8 +184,15 @@ def _by_prefix(text: str, first: str) -> str | None:
         m = _ANDROID.match(text)
     elif first in "IWEF" and text[1:5].isdigit():
         m = _GLOG.match(text)
+    elif text[3:4] == " " and (jul := _JUL.match(text)) is not None:
+        word = jul.group(1)
+        return _JUL_LEVELS.get(word) or _NAMES[word.lower()]
     if m is not None:
         return _NAMES[m.group(1).lower()]
+    if "a" <= first <= "z":
+        m = _NAME_LEVEL.match(text)
+        if m is not None:
+            return _NAMES[m.group(1)]
     if text.startswith(_START_PREFIXES):
         return next(level for prefix, level in _STARTS if text.startswith(prefix))
     if first == "t" and _RUST_PANIC.match(text) is not None:
@@ -254,6 +282,9 @@ _HEADER_LEVEL = (
     rf"(?:(?P<upper>{_alternation([w.upper() for w in _HEADER_WORDS])}):?"
     rf"|[\[<(](?P<bracketed>(?i:{_alternation(_HEADER_WORDS)}))[\]>)]:?"
     rf"|{_FACILITY}\.(?P<severity>{_SEVERITY})"
+    # log4j's thread and level in one bracket: `[main/INFO]`, `[Server thread/WARN]:`.
+    r"|\[[^\]\n/]{1,200}/(?P<thread>TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\]:?"
+    r"|\[(?P<system>System)\]"  # MySQL 8's `[System]`, between `[Note]` and `[Warning]`
     rf"|(?P<word>(?i:{_WORDS}))(?P<colon>:)?"
     r")(?=\s|\Z)"
 )
@@ -277,7 +308,9 @@ def _by_header(text: str) -> str | None:
     m = _HEADER.match(text)
     if m is None:
         return None
-    word = m["upper"] or m["bracketed"] or m["severity"]
+    if m["system"] is not None:
+        return INFO
+    word = m["upper"] or m["bracketed"] or m["severity"] or m["thread"]
     if word is None:
         # One alternative for the words in any case (fewer for sre to try at each token);
         # which of them count is told here: no token they reject could be a header field.

@@ -45,6 +45,7 @@ from collector.rules.engine import Engine, ParsingRules
 from collector.rules.masking import RedactConfig
 from collector.rules.timestamp import TimeParser
 from collector.wire import MAX_NS, read_line
+from tests.collector.test_parse import NAME_THREAD_KLOG_MYSQL_LEVELS
 from tests.collector.wirelines import body, log, source
 
 NOW = "2026-12-02T10:11:12.345Z"
@@ -214,6 +215,8 @@ def test_edge_cases_are_identical(module: ModuleType, monkeypatch: pytest.Monkey
         "k=v k=w k2=",
         "Connected to db host=x port=5432",
         "rééé=1 b=2",
+        'INFO::10.0.0.1 - - [05/Dec/2026 08:00:00] "GET / HTTP/1.1" 200 -',
+        'INFO:werkzeug:::1 - - [05/Dec/2026 08:00:00] "GET / HTTP/1.1" 200 -',
     ]
     raw = body(source(), *lines_of(messages))
     decoded, made = both(module, raw, monkeypatch)
@@ -482,6 +485,10 @@ _TOKENS = [
     "1:M", "05", "Dec", "2026", "08:00:00.123", "*", ".", "fail:", "FAIL", "trce", "dbug:",
     "npm", "thread", "'main'", "panicked", "at", "local.ERROR:", "a.Warn:", "/INFO:",
     "[info", "[warning", "]", " ]", "  ]", "(error", ")",
+    "prisma:warn", "app:error", "x:info:", "[main/INFO]", "[main/INFO]:", "[Server", "thread/WARN]",
+    "[a/b/ERROR]", "[/DEBUG]", "[System]", "[System]:", "I241205", "W24120", "E1234567", "Dec",
+    "05,", "5,", "8:00:00", "11:00:00", "AM", "PM", "SEVERE:", "WARNING:", "CONFIG:", "FINER:",
+    "FINE:", "\n", "\nSEVERE:", "\nINFO:",
 ]  # fmt: skip
 
 
@@ -588,6 +595,10 @@ _SOFTWARE_LINES = [
     "Unhandled exception. System.InvalidOperationException: boom",
     "   at Program.<Main>$(String[] args) in /src/Program.cs:line 3",
     "Unhandled exception.",
+    'INFO:werkzeug:127.0.0.1 - - [05/Dec/2026 08:00:00] "GET / HTTP/1.1" 200 -',
+    'INFO:werkzeug:web - - [05/Dec/2026 08:00:00] "GET / HTTP/1.1" 500 -',
+    'WARNING:x:10.0.0.1 - - [05/Dec/2026 08:00:00] "GET / HTTP/1.1" 200 5 "-" "curl/8"',
+    *(line for line, _ in NAME_THREAD_KLOG_MYSQL_LEVELS),
 ]
 
 

@@ -484,6 +484,38 @@ def test_hostname_client_is_not_an_ip() -> None:
     assert parsed.parser == "access"
 
 
+@pytest.mark.parametrize(
+    ("client", "ip", "status", "level"),
+    [("127.0.0.1", "127.0.0.1", 200, "info"), ("::1", "::1", 404, "warn")],
+)
+def test_flask_s_access_line_through_python_logging(
+    client: str, ip: str, status: int, level: str
+) -> None:
+    """werkzeug's `INFO:werkzeug:` before the client: the client's address, the logger,
+    the level of the status, parser `access`."""
+    line = f'INFO:werkzeug:{client} - - [05/Dec/2026 08:00:00] "GET / HTTP/1.1" {status} -'
+    parsed = parse(line)
+    assert (parsed.parser, parsed.level, parsed.logger, parsed.message) == (
+        "access",
+        level,
+        "werkzeug",
+        line,
+    )
+    assert parsed.attributes is None
+    assert parsed.http == Http(
+        method="GET", url="/", path="/", version="1.1", status_code=status, client_ip=ip
+    )
+
+
+def test_a_logging_prefix_before_a_host_name_is_kept_as_the_client() -> None:
+    """`INFO:werkzeug:` before no address leaves the client as it was written."""
+    line = 'INFO:werkzeug:web - - [05/Dec/2026 08:00:00] "GET / HTTP/1.1" 200 -'
+    parsed = parse(line)
+    assert (parsed.logger, parsed.attributes) == (None, {"client": "INFO:werkzeug:web"})
+    assert parsed.http is not None
+    assert parsed.http.client_ip is None
+
+
 def test_apache_hint_names_the_parser() -> None:
     """Under the apache hint an ambiguous combined line is reported as apache."""
     assert parse(corpus_line("access_combined.log", 1), "apache").parser == "apache"
@@ -704,6 +736,47 @@ def test_redis_level_marks(line: str, level: str | None) -> None:
 )
 def test_dotnet_console_levels(line: str, level: str | None) -> None:
     """.NET's console logger writes trce, dbug, info, warn, fail and crit."""
+    assert parse(line).level == level
+
+
+# Level shapes of common software, each in its own place on the line.
+NAME_THREAD_KLOG_MYSQL_LEVELS = [
+    ("prisma:warn Prisma schema changed", "warn"),
+    ("prisma:info Starting a postgresql pool with 9 connections.", "info"),
+    ("prisma:error Invalid `prisma.user.findMany()` invocation", "error"),
+    ("app:warning slow", "warn"),
+    ("prisma:query SELECT 1", None),
+    ("Prisma:warn x", None),
+    ("[main/INFO]: Loading 3 plugins", "info"),
+    ("[08:00:00] [Server thread/WARN]: Can't keep up!", "warn"),
+    ("[08:00:00] [main/ERROR] x", "error"),
+    ("[08:00:00] [main/error] x", None),
+    ("[08:00:00] [a/b/INFO] x", None),
+    ("I241205 08:00:00.123456 1 util/log/file_sync_buffer.go:238 [config] file created", "info"),
+    ("W241205 08:00:00.123456 1 server/server.go:1 slow", "warn"),
+    ("E241205 08:00:00.123456 1 x", "error"),
+    ("F241205 08:00:00.123456 1 x", "fatal"),
+    ("I12345 08:00:00 x", None),
+    (
+        "2026-12-05T08:00:00.123456Z 0 [System] [MY-010116] [Server] /usr/sbin/mysqld starting",
+        "info",
+    ),
+    ("2026-12-05T08:00:00.123456Z 0 [system] x", None),
+    ("x [System]: y", None),
+    ("Dec 05, 2026 8:00:00 AM com.acme.Foo bar\nSEVERE: Request failed", "error"),
+    ("Dec 5, 2026 11:00:00 PM com.acme.Foo bar\nWARNING: slow\njava.lang.X: y", "warn"),
+    ("Jan 05, 2026 8:00:00 AM org.apache.catalina.startup.Catalina start\nINFO: up", "info"),
+    ("Dec 05, 2026 8:00:00 AM com.acme.Foo bar\nCONFIG: x", "info"),
+    ("Dec 05, 2026 8:00:00 AM com.acme.Foo bar\nFINER: x", "trace"),
+    ("Dec 05, 2026 8:00:00 AM com.acme.Foo bar\nNOTE: x", None),
+    ("Dec 05, 2026 8:00:00 AM com.acme.Foo bar", None),
+]
+
+
+@pytest.mark.parametrize(("line", "level"), NAME_THREAD_KLOG_MYSQL_LEVELS)
+def test_name_thread_klog_mysql_and_java_util_logging_levels(line: str, level: str | None) -> None:
+    """Prisma's `name:level`, log4j's `[thread/LEVEL]`, CockroachDB's klog header with its
+    year, MySQL's `[System]`, and java.util.logging's two lines joined have their levels."""
     assert parse(line).level == level
 
 

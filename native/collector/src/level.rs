@@ -2,7 +2,7 @@
 //! `\s` takes and the shapes below do not expect): each regex of level.py read the way
 //! sre reads it, possessive and atomic parts included. Other text bails.
 
-use crate::parse::{Bail, Res, DEBUG, ERROR, FATAL, INFO, WARN};
+use crate::parse::{Bail, Res, DEBUG, ERROR, FATAL, INFO, TRACE, WARN};
 
 const WINDOW: usize = 80;
 const SYSLOG: [&str; 8] = [FATAL, FATAL, FATAL, ERROR, WARN, INFO, INFO, DEBUG];
@@ -284,6 +284,81 @@ fn exception(b: &[u8]) -> bool {
     }
 }
 
+/// `\d\d?` then `end` at `p`: where the text goes on after `end`.
+fn one_or_two_digits(b: &[u8], p: usize, end: u8) -> Option<usize> {
+    let mut q = p;
+    while q < b.len() && q < p + 3 && b[q].is_ascii_digit() {
+        q += 1;
+    }
+    ((1..=2).contains(&(q - p)) && b.get(q) == Some(&end)).then_some(q + 1)
+}
+
+/// level._JUL.match: java.util.logging's two lines joined (`Dec 05, 2026 8:00:00 AM
+/// com.acme.Foo bar`, a newline, `SEVERE: message`): the second line's level.
+fn jul(b: &[u8]) -> Option<&'static str> {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    if !MONTHS.iter().any(|m| b.starts_with(*m)) {
+        return None;
+    }
+    // ` \d\d?, \d{4} \d\d?:\d\d:\d\d [AP]M `
+    let p = one_or_two_digits(b, 4, b',')?;
+    if b.get(p) != Some(&b' ') || !digits_at(b, p + 1, 4) || b.get(p + 5) != Some(&b' ') {
+        return None;
+    }
+    let p = one_or_two_digits(b, p + 6, b':')?;
+    let clock = digits_at(b, p, 2)
+        && b.get(p + 2) == Some(&b':')
+        && digits_at(b, p + 3, 2)
+        && b.get(p + 5) == Some(&b' ')
+        && matches!(b.get(p + 6), Some(b'A' | b'P'))
+        && b.get(p + 7) == Some(&b'M')
+        && b.get(p + 8) == Some(&b' ');
+    if !clock {
+        return None;
+    }
+    let second = &b[p + 9 + memchr::memchr(b'\n', &b[p + 9..])? + 1..];
+    [
+        (&b"SEVERE"[..], ERROR),
+        (b"WARNING", WARN),
+        (b"INFO", INFO),
+        (b"CONFIG", INFO),
+        (b"FINE", DEBUG),
+        (b"FINER", TRACE),
+        (b"FINEST", TRACE),
+    ]
+    .into_iter()
+    .find(|(word, _)| second.starts_with(word) && second[word.len()..].starts_with(b": "))
+    .map(|(_, level)| level)
+}
+
+/// level._NAME_LEVEL.match: a logger's `name:level` opening the line (`prisma:warn`).
+fn name_level(b: &[u8]) -> Option<&'static str> {
+    let mut p = 1;
+    while p < b.len()
+        && p < 40
+        && (b[p].is_ascii_lowercase() || b[p].is_ascii_digit() || b[p] == b'_' || b[p] == b'-')
+    {
+        p += 1;
+    }
+    if b.get(p) != Some(&b':') {
+        return None;
+    }
+    let rest = &b[p + 1..];
+    let end = rest.iter().position(|&c| ws(c)).unwrap_or(rest.len());
+    match &rest[..end] {
+        b"trace" => Some(TRACE),
+        b"debug" => Some(DEBUG),
+        b"info" => Some(INFO),
+        b"warn" | b"warning" => Some(WARN),
+        b"error" => Some(ERROR),
+        b"fatal" => Some(FATAL),
+        _ => None,
+    }
+}
+
 /// level._by_prefix
 fn by_prefix(text: &str) -> Option<&'static str> {
     let b = text.as_bytes();
@@ -297,20 +372,31 @@ fn by_prefix(text: &str) -> Option<&'static str> {
         && b.len() > 1
         && b[1..b.len().min(5)].iter().all(u8::is_ascii_digit)
     {
-        // ([IWEF])\d{4} \d\d:\d\d:\d\d
-        let glog = digits_at(b, 1, 4)
-            && b.get(5) == Some(&b' ')
-            && digits_at(b, 6, 2)
-            && b.get(8) == Some(&b':')
-            && digits_at(b, 9, 2)
-            && b.get(11) == Some(&b':')
-            && digits_at(b, 12, 2);
-        if glog {
+        // ([IWEF])(?:\d\d)?\d{4} \d\d:\d\d:\d\d: four digits, or six (CockroachDB's)
+        let glog = |d: usize| {
+            digits_at(b, 1, d)
+                && b.get(d + 1) == Some(&b' ')
+                && digits_at(b, d + 2, 2)
+                && b.get(d + 4) == Some(&b':')
+                && digits_at(b, d + 5, 2)
+                && b.get(d + 7) == Some(&b':')
+                && digits_at(b, d + 8, 2)
+        };
+        if glog(6) || glog(4) {
             letter = Some(first);
+        }
+    } else if b.get(3) == Some(&b' ') {
+        if let Some(level) = jul(b) {
+            return Some(level);
         }
     }
     if let Some(letter) = letter {
         return name(&(letter as char).to_string());
+    }
+    if first.is_ascii_lowercase() {
+        if let Some(level) = name_level(b) {
+            return Some(level);
+        }
     }
     for (prefix, level) in STARTS {
         if text.starts_with(prefix) {
@@ -334,6 +420,14 @@ fn header_level(b: &[u8], p: usize) -> Option<&'static str> {
     }
     let token = &b[p..t];
     let first = *token.first()?;
+    if first == b'[' {
+        if let Some(level) = thread_level(b, p) {
+            return Some(level);
+        }
+        if token == b"[System]" {
+            return Some(INFO); // MySQL 8's `[System]`, between `[Note]` and `[Warning]`
+        }
+    }
     let colon = token.ends_with(b":");
     let bare = token.strip_suffix(b":").unwrap_or(token);
     if matches!(first, b'[' | b'<' | b'(') {
@@ -375,6 +469,33 @@ fn header_level(b: &[u8], p: usize) -> Option<&'static str> {
         return name(severity);
     }
     None
+}
+
+/// `\[[^\]\n/]{1,200}/(TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\]:?(?=\s|\Z)` at `p` (a `[`):
+/// log4j's thread and level in one bracket (`[main/INFO]`, `[Server thread/WARN]:`).
+fn thread_level(b: &[u8], p: usize) -> Option<&'static str> {
+    let mut q = p + 1;
+    while q < b.len() && q - (p + 1) < 200 && !matches!(b[q], b']' | b'\n' | b'/') {
+        q += 1;
+    }
+    if q == p + 1 || b.get(q) != Some(&b'/') {
+        return None;
+    }
+    let close = q + 1 + memchr::memchr(b']', &b[q + 1..])?;
+    let level = match &b[q + 1..close] {
+        b"TRACE" => TRACE,
+        b"DEBUG" => DEBUG,
+        b"INFO" => INFO,
+        b"WARN" => WARN,
+        b"ERROR" => ERROR,
+        b"FATAL" => FATAL,
+        _ => return None,
+    };
+    let mut e = close + 1;
+    if b.get(e) == Some(&b':') {
+        e += 1;
+    }
+    (e == b.len() || ws(b[e])).then_some(level)
 }
 
 /// `[ \t]++` at `e`: where the spaces end, if there is one.

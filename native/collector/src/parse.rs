@@ -541,6 +541,16 @@ fn dash_none(value: &str) -> Option<String> {
     }
 }
 
+/// collector.parse.access._LOGGED: Python logging's `LEVEL:logger:` before the client
+/// (`INFO:werkzeug:127.0.0.1`): the logger's name and the rest.
+fn logged(client: &str) -> Option<(&str, &str)> {
+    let rest = ["DEBUG:", "INFO:", "WARNING:", "ERROR:", "CRITICAL:"]
+        .iter()
+        .find_map(|level| client.strip_prefix(level))?;
+    let (name, address) = rest.split_once(':')?;
+    (!name.is_empty() && !address.is_empty()).then_some((name, address))
+}
+
 /// collector.parse.access.parse_access for lines that end after the user agent (what
 /// nginx's and Apache's formats append beyond it bails). Ok(None): not an access line.
 pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Parsed>> {
@@ -625,7 +635,14 @@ pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Pars
     }
     let client = &line[..client_end];
     let mut attributes = Fields::new();
-    http.client_ip = client_ip(client)?;
+    let mut logger = None;
+    // A client with Python logging's prefix is no address itself (`INFO` is no hex).
+    if let Some((name, address)) = logged(client) {
+        http.client_ip = client_ip(address)?;
+        logger = http.client_ip.as_ref().map(|_| name.to_owned());
+    } else {
+        http.client_ip = client_ip(client)?;
+    }
     if http.client_ip.is_none() {
         attributes.insert("client".to_owned(), Value::String(client.to_owned()));
     }
@@ -635,7 +652,9 @@ pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Pars
     }
     let rest = &line[rest_start..];
     let nginx_sign = !rest.is_empty() && extras(&mut http, &mut attributes, rest);
-    let server = if size_dash || quoted.is_none() {
+    let server = if logger.is_some() {
+        "access"
+    } else if size_dash || quoted.is_none() {
         "apache"
     } else if nginx_sign {
         "nginx"
@@ -655,5 +674,6 @@ pub fn parse_access(line: &str, parser: Option<&'static str>) -> Res<Option<Pars
         parsed.attributes = Some(attributes);
     }
     parsed.http = Some(http);
+    parsed.logger = logger;
     Ok(Some(parsed))
 }
