@@ -69,7 +69,10 @@ class Gaps:
     async def lost_after(self, reason: str) -> None:
         """Lines after the last one read may be lost: a gap for each stream until now."""
         since = last_read(self._progress.positions.values())
-        now = time.time_ns()
+        # `since` is Docker's clock, `now` this host's: with dockerd on another machine
+        # (DOCKER_HOST) whose clock runs ahead, a gap would end before it began, and the
+        # collector refuses such a gap.
+        now = max(time.time_ns(), since)
         for stream in STREAMS:
             await self.put(stream, since, now, reason)
         # Accounted for to its end: saved as done, so that a listing that no longer finds
