@@ -29,7 +29,7 @@ import orjson
 
 from collector import envnames
 from collector.bulk import action_prefix
-from collector.enrich import Context, _source_fields
+from collector.enrich import Context, _Place, _source_fields
 from collector.errors import ConfigError
 from collector.ids import _suffix
 from collector.routing import Route, route
@@ -204,17 +204,13 @@ def _place(where: Route) -> tuple[str, bytes, bytes, bytes]:
     if found is None:
         if len(_PLACES) >= KEPT_SOURCES:
             _PLACES.clear()
-        event = _members({"event": {"dataset": where.dataset}}) + b',"event.ingested":'
-        data_stream = {
-            "type": "logs",
-            "dataset": where.stream_dataset,
-            "namespace": where.namespace,
-        }
+        place = _Place(where)  # the Python path's fields of the route, encoded
+        event = _members({"event": {"dataset": place.dataset}}) + b',"event.ingested":'
         found = _PLACES[where] = (
-            where.stream,
-            action_prefix(where.stream),
+            place.stream,
+            action_prefix(place.stream),
             event,
-            _members({"data_stream": data_stream}),
+            _members({"data_stream": place.data_stream}),
         )
     return found
 
