@@ -59,6 +59,9 @@ ATTACH = 5.0  # live: seconds a shipper gets to start and attach before the prin
 QUIET_CORES = 0.25  # before a drain: the machine is quiet at most this busy...
 QUIET_WINDOW = 2.0  # ... over this many seconds
 QUIET_CAP = 60.0  # seconds the wait for a quiet machine gives up after
+# A node that has indexed fewer documents since it started is still compiling its
+# indexing path: the first drain into it costs twice the CPU per document of the next.
+WARM_DOCS = 1_000_000
 OWN = ("shipper", "collector")  # a shipper's own processes (the peers have no collector)
 
 
@@ -505,8 +508,19 @@ def main() -> None:
         help="a setting of logpipe's collector for every round (the YAML key: "
         "document_labels=, indexed_attributes=user_id,trace_id); repeat for several",
     )
+    p.add_argument(
+        "--warmup",
+        type=_not_negative,
+        metavar="ROUNDS",
+        help="drains run first and not counted (each shipper once a round); default: one "
+        f"when the node has indexed fewer than {WARM_DOCS:,} documents since it started (its "
+        "compiler has not yet made the indexing path fast, and the first shipper would pay "
+        "for it), none otherwise",
+    )
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
+    if args.warmup and args.live is not None:
+        p.error("--warmup is an option of a drain; a --live run follows idle containers")
     if args.existing and args.live is not None:
         p.error("--existing is an option of a drain; a --live run follows idle containers")
     if args.live is None and (args.seconds is not None or args.search_every is not None):
@@ -521,6 +535,16 @@ def main() -> None:
     shippers = [s for s in wanted if s not in missing]
     results, mean_bytes = run_rounds(args, found, shippers)
     publish(args, found, results, mean_bytes, shippers)
+
+
+def _not_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -594,6 +618,13 @@ def run_rounds(
             run, folder, made_containers, args.containers * args.lines, found.binaries,
             dict(args.collector),
         )  # fmt: skip
+        args.warmed = warmup_rounds(args)
+        for k in range(args.warmed):
+            for name in shippers:
+                made.append(RUNS[name](ctx, f"{run}w{k}"))
+                warm = measure(made[-1], ctx, k + 1, args.existing)
+                print("warm-up, not counted:", file=sys.stderr)
+                print(report.table(HEADER, [row(warm)]), file=sys.stderr)
         for k in range(args.repeat):
             for name in shippers[k % len(shippers) :] + shippers[: k % len(shippers)]:
                 made.append(RUNS[name](ctx, f"{run}r{k}"))
@@ -608,6 +639,17 @@ def run_rounds(
         for chunk in (folder / "c").glob("p*"):
             chunk.unlink()
     return results, mean_bytes
+
+
+def warmup_rounds(args: argparse.Namespace) -> int:
+    """How many uncounted rounds come first: --warmup, or one for a node that is still cold.
+
+    On a freshly started node the first drain cost it twice the CPU per document of the
+    same shipper's next one (76.6 against 38.0 µs; BENCHMARKS' history, 2026-12-05): its
+    JIT compiler was still at work, and that fell on whichever shipper came first."""
+    if args.warmup is not None:
+        return int(args.warmup)
+    return 1 if services.node_indexed() < WARM_DOCS else 0
 
 
 def live_rounds(
@@ -674,7 +716,9 @@ def publish(
         "other indices do not",
         "disk bytes/doc = the run's index's primaries on disk per document after the run, "
         "flushed and force-merged to one segment (what it holds once Elasticsearch's own "
-        "merges have run; the merge comes after every window, so no CPU figure counts it)",
+        "merges have run; the merge comes after every window, so no CPU figure counts it): "
+        "the live segments' size from the index's docs stats (its store stats are cached "
+        "for 10 s)",
         "CPU stolen = the share of the machine's CPU time, from the shipper's start until "
         "Elasticsearch was idle, that the hypervisor gave to other machines while this one "
         "had work (/proc/stat's steal)",
@@ -727,7 +771,17 @@ def quiet_note(results: list[Result]) -> str:
 
 
 def _drain_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str]) -> list[str]:
+    warmed = getattr(args, "warmed", 0)
     return [
+        *(
+            [
+                f"before the rounds, {warmed} warm-up round(s) of every shipper, not counted "
+                f"(the node had indexed fewer than {WARM_DOCS:,} documents since it started, "
+                "or --warmup asked for it)"
+            ]
+            if warmed
+            else []
+        ),
         f"{args.containers} containers x {args.lines:,} corpus lines (mean {mean_bytes:.0f} "
         "bytes), all printed into dockerd's json-file logs before any shipper starts; the "
         "containers then sleep, so each shipper reads the same finished logs from their "
