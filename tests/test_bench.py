@@ -586,5 +586,10 @@ def test_a_cold_node_gets_a_warm_up_round_unless_told(monkeypatch: pytest.Monkey
     assert sidebyside.warmup_rounds(argparse.Namespace(warmup=2)) == 2
     monkeypatch.setattr(services, "node_indexed", lambda: sidebyside.WARM_DOCS)
     assert sidebyside.warmup_rounds(argparse.Namespace(warmup=None)) == 0
-    with pytest.raises(argparse.ArgumentTypeError, match="expected 0 or a positive"):
+    with pytest.raises(
+        argparse.ArgumentTypeError, match="'-1' is not a whole number of at least 0"
+    ):
         sidebyside._not_negative("-1")
+    with pytest.raises(argparse.ArgumentTypeError, match="'0' is not a whole number of at least 1"):
+        sidebyside._positive("0")
+    assert sidebyside._not_negative("0") == 0
