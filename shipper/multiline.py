@@ -9,9 +9,10 @@ Per container, from its labels, with Filebeat's multiline semantics:
   event before it, any other line starts a new event; ``before``: a counting line is
   prepended to the next line, and the first line that does not count ends the event;
 - ``logpipe.multiline.timeout``: an event waiting this long for its next line is sent
-  as it is (default 2 s; ``5``, ``5s`` and ``500ms`` are understood);
-- ``logpipe.multiline.max_lines`` / ``.max_bytes``: bounds of one event; a line that
-  would cross a bound starts a new event (nothing is dropped);
+  as it is (default 2 s, at most 300 s; ``5``, ``5s`` and ``500ms`` are understood);
+- ``logpipe.multiline.max_lines`` / ``.max_bytes``: bounds of one event (default 500
+  lines and 1 MiB, at most 10000 lines and 4 MiB); a line that would cross a bound starts
+  a new event (nothing is dropped);
 - ``logpipe.multiline`` = ``java`` | ``python`` | ``go``: built-in rules for stack traces
   (below);
 - ``logpipe.include_lines`` / ``logpipe.exclude_lines``: regular expressions applied to
@@ -23,8 +24,11 @@ line could hold a pattern like ``(a+)+$`` for seconds on the event loop, stallin
 container's shipping. RE2 takes time linear in the line and refuses what only
 backtracking can do (look-around, back-references): such a label is reported and
 ignored, as is an empty one (it would match every line: compose's ``${VAR:-}`` makes
-them). RE2 is imported, and a built-in rule compiled, when a container first asks for
-one: most hosts have none, and RE2 would cost every shipper its memory.
+them). A number the shipper cannot use (not a number, not positive, a fraction of a
+line) is reported and the default is used; one over its upper bound (:data:`BOUNDS`: an
+event is held in memory, and must stay a document Elasticsearch can index) is reported
+and the bound is used. RE2 is imported, and a built-in rule compiled, when a container
+first asks for one: most hosts have none, and RE2 would cost every shipper its memory.
 
 The built-in rules start an event at a trace's first line, so the log line before it
 stays an event of its own, and keep the trace's lines together up to its last one:
@@ -79,6 +83,13 @@ Match = Literal["after", "before"]
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_MAX_LINES = 500
 DEFAULT_MAX_BYTES = 1024 * 1024
+# The most each number label may ask for. An event is held in the shipper's memory until
+# its last line, and becomes one document: no longer than the longest line the shipper
+# keeps whole (shipper.config.MAX_LINE_BYTES: a default Elasticsearch node can always
+# index it). A deep recursion's trace (Java prints 1024 frames) fits in 10000 lines; a
+# trace's lines come within milliseconds, and a longer wait only delays the event.
+BOUNDS: dict[str, float] = {"timeout": 300.0, "max_lines": 10_000, "max_bytes": 4 * 1024 * 1024}
+_BOUNDS_SHOWN = {"timeout": "300 s", "max_lines": "10000", "max_bytes": "4194304 (4 MiB)"}
 PREFIX = "logpipe.multiline"
 # Every label this module reads (the shipper warns about other logpipe.* keys).
 LABELS = (
@@ -486,9 +497,32 @@ def _match(labels: dict[str, str], warnings: list[str]) -> Match:
 
 
 def _number(labels: dict[str, str], key: str, default: float, warnings: list[str]) -> float:
+    """The label's number: the default when it is none the shipper can use, at most BOUNDS."""
     raw = labels.get(f"{PREFIX}.{key}")
     if raw is None:
         return default
+    number = _parse_number(key, raw)
+    if not number > 0:  # not a number (NaN too), or not positive
+        what = "number of seconds (5, 5s, 500ms)" if key == "timeout" else "whole number"
+        warnings.append(f"label {PREFIX}.{key}={raw!r} is not a positive {what}; using {default}")
+        return default
+    bound = BOUNDS[key]
+    if number > bound:  # `inf` and `1e400` too
+        warnings.append(
+            f"label {PREFIX}.{key}={raw!r} is over the most allowed, {_BOUNDS_SHOWN[key]}; "
+            f"using {int(bound)}"
+        )
+        return bound
+    if key != "timeout" and number != int(number):
+        warnings.append(
+            f"label {PREFIX}.{key}={raw!r} is not a positive whole number; using {default}"
+        )
+        return default
+    return number
+
+
+def _parse_number(key: str, raw: str) -> float:
+    """The label's value as a number (a timeout in seconds); NaN when it is none."""
     value = raw.strip().lower()
     scale = 1.0
     if key == "timeout" and value.endswith("ms"):
@@ -496,13 +530,9 @@ def _number(labels: dict[str, str], key: str, default: float, warnings: list[str
     elif key == "timeout" and value.endswith("s"):
         value = value[:-1]
     try:
-        number = float(value) * scale
+        return float(value) * scale
     except ValueError:
-        number = -1.0
-    if not number > 0 or (key != "timeout" and number != int(number)):
-        warnings.append(f"label {PREFIX}.{key}={raw!r} is not a positive number; using {default}")
-        return default
-    return number
+        return float("nan")
 
 
 @dataclass(slots=True)

@@ -14,8 +14,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.rules.regex import Regex, RegexRefused
+from shipper.config import MAX_LINE_BYTES
 from shipper.cursor import Position
-from shipper.multiline import BUILTINS, Joiner, Pattern, Rule, Shaping, join, shaping_from
+from shipper.multiline import (
+    BOUNDS,
+    BUILTINS,
+    Joiner,
+    Pattern,
+    Rule,
+    Shaping,
+    join,
+    shaping_from,
+)
 from shipper.record import LogRecord, Meta
 from tests.programs import clean_env
 
@@ -310,6 +320,73 @@ def test_builtin_go_makes_one_event_of_a_panic() -> None:
     for trace in traces:
         assert _around("go", before, [trace], after) == [before, trace, after]
     assert _around("go", before, traces, after) == [before, *traces, after]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "used", "shown"),
+    [
+        ("max_bytes", "100000000000", 4 * 1024 * 1024, "4194304 (4 MiB)"),
+        ("max_lines", "1000000", 10_000, "10000"),
+        ("max_lines", "1e400", 10_000, "10000"),  # inf: once an OverflowError
+        ("max_bytes", "inf", 4 * 1024 * 1024, "4194304 (4 MiB)"),
+        ("timeout", "3600s", 300.0, "300 s"),
+        ("timeout", "inf", 300.0, "300 s"),  # once an event held for ever
+    ],
+)
+def test_a_number_over_its_bound_is_reported_and_the_bound_used(
+    key: str, value: str, used: float, shown: str
+) -> None:
+    """A held event lives in memory and becomes one document: each number label has an
+    upper bound, and a value over it is reported and replaced by the bound."""
+    shaping, warnings = shaping_from(
+        {"logpipe.multiline": "java", f"logpipe.multiline.{key}": value}
+    )
+    assert shaping is not None
+    assert shaping.multiline is not None
+    assert getattr(shaping.multiline, key) == used
+    assert warnings == [
+        f"label logpipe.multiline.{key}={value!r} is over the most allowed, {shown}; "
+        f"using {int(used)}"
+    ]
+
+
+def test_numbers_at_their_bounds_are_taken_as_they_are() -> None:
+    """The bounds themselves are allowed, without a warning."""
+    shaping, warnings = shaping_from(
+        {
+            "logpipe.multiline.pattern": "^ ",
+            "logpipe.multiline.timeout": "300s",
+            "logpipe.multiline.max_lines": "10000",
+            "logpipe.multiline.max_bytes": "4194304",
+        }
+    )
+    assert warnings == []
+    assert shaping is not None
+    rule = shaping.multiline
+    assert rule is not None
+    assert (rule.timeout, rule.max_lines, rule.max_bytes) == (300.0, 10_000, 4 * 1024 * 1024)
+
+
+def test_the_bound_of_an_event_s_bytes_is_the_longest_line_kept_whole() -> None:
+    """max_bytes is bounded as LOGPIPE_MAX_LINE_BYTES is: one event is one document."""
+    assert BOUNDS["max_bytes"] == MAX_LINE_BYTES
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("timeout", "1h", "is not a positive number of seconds (5, 5s, 500ms); using 2.0"),
+        ("timeout", "nan", "is not a positive number of seconds (5, 5s, 500ms); using 2.0"),
+        ("max_lines", "2.5", "is not a positive whole number; using 500"),
+        ("max_bytes", "-1", "is not a positive whole number; using 1048576"),
+    ],
+)
+def test_a_number_the_shipper_cannot_use_says_what_it_expects(
+    key: str, value: str, says: str
+) -> None:
+    """A bad number is reported with what the label takes, and the default is used."""
+    _, warnings = shaping_from({"logpipe.multiline": "go", f"logpipe.multiline.{key}": value})
+    assert warnings == [f"label logpipe.multiline.{key}={value!r} {says}"]
 
 
 def test_labels_select_a_custom_rule_and_filters() -> None:
