@@ -34,6 +34,10 @@ trace are ``error`` (``Traceback (most recent call last):``, ``Exception in thre
 ``thread 'main' panicked at`` is ``fatal``; the frames between them have no level.
 java.util.logging's two-line record joined (``Dec 05, 2026 8:00:00 AM com.acme.Foo bar``,
 a newline, ``SEVERE: message``) has its second line's level (``CONFIG`` is ``info``).
+A Node.js error's name may carry its code (``TypeError [ERR_INVALID_ARG_TYPE]: ...``), and
+Node's report of an uncaught exception joined (where it was thrown, ``/app/index.js:3``
+or ``node:events:497``, a newline, the source line, a newline, a ``^`` caret line, then
+the error, whatever was thrown) is ``error``.
 
 Three shapes are told by their place rather than their distance from the start, and
 are looked for before the level words: the level column of Android logcat's
@@ -130,7 +134,15 @@ _REDIS = re.compile(
     r"\d+:[XCSM] \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d{3} ([.*#-]) ", re.ASCII
 )
 _REDIS_LEVELS = {".": DEBUG, "-": DEBUG, "*": INFO, "#": WARN}
-_EXCEPTION = re.compile(r"(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Error|Exception)(?::|\Z)")
+# An exception's name, perhaps with Node's code of the error (`Error [ERR_X]:`), ending
+# its line or before a colon.
+_EXCEPTION = re.compile(
+    r"(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Error|Exception)(?: \[[\w$]+\])?(?::|\Z)"
+)
+# Node.js's report of an uncaught exception, joined by the shipper's multiline rule
+# `node`: where it was thrown (`/app/index.js:3`, `node:events:497`), the source line, and
+# a caret under it. What follows is the error, or any value thrown (`boom`).
+_NODE_CRASH = re.compile(r"[^\x00-\x20]+:[0-9]+\n[^\n]*\n[ \t]*\^+[ \t]*(?:\n|\Z)")
 _STARTS: tuple[tuple[str, str], ...] = (
     ("Traceback (most recent call last):", ERROR),
     ("Exception in thread ", ERROR),
@@ -157,6 +169,8 @@ def detect_level(text: str) -> str | None:
     first = text[:1]
     if not first:
         return None
+    if _node_crash(text):
+        return ERROR
     if first.isalpha():
         level = _by_prefix(text, first)
         if level is not None:
@@ -175,6 +189,13 @@ def detect_level(text: str) -> str | None:
     elif first.isspace():
         return _by_word(text)  # an indented line (a stack frame) has no header
     return _by_header(text) or _by_word(text)
+
+
+def _node_crash(text: str) -> bool:
+    """Whether `text` is Node's report of an uncaught exception (``_NODE_CRASH``)."""
+    end = text.find("\n")
+    # most lines are one line, or do not end their first line with a line number
+    return end > 0 and "0" <= text[end - 1] <= "9" and _NODE_CRASH.match(text) is not None
 
 
 def _by_prefix(text: str, first: str) -> str | None:

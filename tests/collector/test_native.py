@@ -489,6 +489,8 @@ _TOKENS = [
     "[a/b/ERROR]", "[/DEBUG]", "[System]", "[System]:", "I241205", "W24120", "E1234567", "Dec",
     "05,", "5,", "8:00:00", "11:00:00", "AM", "PM", "SEVERE:", "WARNING:", "CONFIG:", "FINER:",
     "FINE:", "\n", "\nSEVERE:", "\nINFO:",
+    "/app/index.js:3", "node:events:497", "events.js:174", ":3", "x:", "\n  ^", "\n^", "^",
+    "\n^^^ ", "\n\t^\n", "TypeError", "[ERR_X]:", "[ERR_X]", "[]:", "[a$]:", "DOMException",
 ]  # fmt: skip
 
 
@@ -509,6 +511,39 @@ def test_plain_text_levels_are_python_s(module: ModuleType) -> None:
             answered += 1
             assert level == detect_level(line), line
     assert answered >= len(lines) * 0.95
+
+
+def test_joined_stack_traces_are_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipper's joined events (tests/corpus/multiline.jsonl: Python, Java, Go and
+    Node.js traces, Node's crash reports) and the shapes near a Node crash report are
+    made natively, as the Python path makes them."""
+    events = [
+        orjson.loads(line)
+        for line in (CORPUS / "multiline.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    near = [
+        "/app/index.js:3\n  foo();\n  ^",
+        "/app/index.js:3\n  foo();\n\t^^ \n\nboom",
+        "/app/index.js:3",
+        "/app/my app.js:3\n  foo();\n  ^",
+        "3\n  foo();\n  ^",
+        ":3\n  foo();\n  ^",
+        "/app/index.js:3x\n  foo();\n  ^",
+        "/app/index.js:3\n  foo();\n  ^ here",
+        "/app/index.js:3\r\n  foo();\r\n  ^\r",
+        "TypeError [ERR_INVALID_ARG_TYPE]: x",
+        "TypeError [ERR_X]",
+        "TypeError [ERR_X] no colon",
+        "TypeError [] x",
+        "a.b.CustomError [E$1]: x",
+    ]
+    messages = events + near
+    levels = [module.plain_level(m) for m in messages]
+    assert levels == [(True, detect_level(m)) for m in messages]
+    _, made = both(module, body(source(), *lines_of(messages)), monkeypatch)
+    assert made == len(messages)
 
 
 def test_level_words_in_prose_and_marked_as_levels_are_identical(

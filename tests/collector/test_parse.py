@@ -1007,3 +1007,63 @@ def test_unknown_parser_name_falls_back_to_auto() -> None:
 def test_a_joined_python_or_java_trace_is_an_error(event: str) -> None:
     """A joined traceback or Java exception event, exception groups included, has level error."""
     assert parse(event).level == "error"
+
+
+# Node.js's report of an uncaught exception, joined by the shipper's rule `node`: where it
+# was thrown, the source line (long lines push the error past any level word's window),
+# the caret, then whatever was thrown.
+NODE_CRASHES = [
+    "/app/dist/server/controllers/orders.controller.js:142\n"
+    + "            throw new OrderError(`order ${order.id} of ${order.customer.name} failed`);"
+    + "\n            ^\n\nOrderError: order 1042 of Ann failed\n    at placeOrder (/app/x.js:1:1)",
+    "node:internal/process/promises:289\n"
+    "            triggerUncaughtException(err, true /* fromPromise */);\n            ^\n\n"
+    '[UnhandledPromiseRejection: The promise rejected with the reason "timeout".] {\n'
+    "  code: 'ERR_UNHANDLED_REJECTION'\n}\n\nNode.js v18.19.0",
+    "/app/index.js:1\nthrow 'boom';\n^\nboom\n"
+    "(Use `node --trace-uncaught ...` to show where the exception was thrown)",
+    "file:///app/index.mjs:2\n  const total = ;\n                ^^^\n\n"
+    "SyntaxError: Unexpected token",
+    "events.js:377\n      throw er; // Unhandled 'error' event\n      ^",
+]
+
+
+@pytest.mark.parametrize("event", NODE_CRASHES)
+def test_a_joined_node_crash_is_an_error(event: str) -> None:
+    """Node's report of an uncaught exception (place, source line, caret) has level error,
+    whatever was thrown and however long the source line."""
+    assert parse(event).level == "error"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'TypeError [ERR_INVALID_ARG_TYPE]: The "path" argument must be of type string',
+        "DOMException [AbortError]: This operation was aborted",
+        "RangeError [ERR_OUT_OF_RANGE]",
+    ],
+)
+def test_a_node_error_with_its_code_is_an_error(line: str) -> None:
+    """A Node.js error's first line with the error's code after its name has level error."""
+    assert parse(line).level == "error"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/app/index.js:3",  # the place alone: no caret under it
+        "/app/index.js:3\n  foo();\nnext",  # no caret line
+        "/app/my app.js:3\n  foo();\n  ^",  # a space: no place Node prints
+        ":3\n  foo();\n  ^",
+        "/app/index.js:3x\n  foo();\n  ^",
+        "/app/index.js:3\n  foo();\n  ^ here",
+        "TypeError [ERR_X] without a colon",
+        "TypeError [] no code",
+        "TypeError[ERR_X]: no space",
+        "Typo [ERR_X]: no error's name",
+    ],
+)
+def test_shapes_near_a_node_error_are_not_taken_for_one(text: str) -> None:
+    """Only the place, the source line and a caret line alone make a crash report; only
+    `[CODE]` right before the colon or the end is an error's code."""
+    assert parse(text).level is None

@@ -87,6 +87,9 @@ pub fn detect_level(text: &str) -> Res<Option<&'static str>> {
     let Some(&first) = b.first() else {
         return Ok(None);
     };
+    if node_crash(b) {
+        return Ok(Some(ERROR));
+    }
     if first.is_ascii_alphabetic() {
         if let Some(level) = by_prefix(text) {
             return Ok(Some(level));
@@ -258,8 +261,8 @@ fn rust_panic(b: &[u8]) -> bool {
     }
 }
 
-/// _EXCEPTION.match: a dotted name ending in `...Error` or `...Exception`, then `:` or
-/// the end of the line.
+/// _EXCEPTION.match: a dotted name ending in `...Error` or `...Exception`, perhaps
+/// with Node's code of the error (` [ERR_X]`), then `:` or the end of the line.
 fn exception(b: &[u8]) -> bool {
     let ident_start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b'$';
     let mut p = 0;
@@ -272,16 +275,54 @@ fn exception(b: &[u8]) -> bool {
         while p < b.len() && (word(b[p]) || b[p] == b'$') {
             p += 1;
         }
+        let ident = &b[start..p];
+        let named = (ident.len() > 5 && ident.ends_with(b"Error"))
+            || (ident.len() > 9 && ident.ends_with(b"Exception"));
         match b.get(p) {
             Some(b'.') => p += 1,
-            None | Some(b':') => {
-                let ident = &b[start..p];
-                return (ident.len() > 5 && ident.ends_with(b"Error"))
-                    || (ident.len() > 9 && ident.ends_with(b"Exception"));
-            }
+            None | Some(b':') => return named,
+            Some(b' ') => return named && error_code(&b[p..]),
             Some(_) => return false,
         }
     }
+}
+
+/// `(?: \[[\w$]+\])?(?::|\Z)` of _EXCEPTION where a space follows the name: Node's
+/// ` [ERR_X]`, then `:` or the end of the line.
+fn error_code(b: &[u8]) -> bool {
+    let Some(code) = b.strip_prefix(b" [") else {
+        return false;
+    };
+    let n = code.iter().take_while(|&&c| word(c) || c == b'$').count();
+    n > 0 && code.get(n) == Some(&b']') && matches!(code.get(n + 1), None | Some(b':'))
+}
+
+/// _NODE_CRASH.match: Node's report of an uncaught exception joined: a first line without
+/// spaces or control characters ending in `:` and digits (`/app/index.js:3`), any second
+/// line, then a caret line (`    ^`).
+fn node_crash(b: &[u8]) -> bool {
+    let Some(end) = memchr::memchr(b'\n', b) else {
+        return false;
+    };
+    let head = &b[..end];
+    if !head.last().is_some_and(u8::is_ascii_digit) || head.iter().any(|&c| c <= b' ') {
+        return false;
+    }
+    let digits = head.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    match head.len().checked_sub(digits + 1) {
+        Some(colon) if colon > 0 && head[colon] == b':' => {}
+        _ => return false,
+    }
+    let rest = &b[end + 1..];
+    let Some(second) = memchr::memchr(b'\n', rest) else {
+        return false;
+    };
+    let third = &rest[second + 1..];
+    let caret = &third[..memchr::memchr(b'\n', third).unwrap_or(third.len())];
+    let blank = |c: &u8| *c == b' ' || *c == b'\t';
+    let lead = caret.iter().take_while(|c| blank(c)).count();
+    let carets = caret[lead..].iter().take_while(|&&c| c == b'^').count();
+    carets > 0 && caret[lead + carets..].iter().all(blank)
 }
 
 /// `\d\d?` then `end` at `p`: where the text goes on after `end`.
