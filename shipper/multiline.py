@@ -13,8 +13,8 @@ Per container, from its labels, with Filebeat's multiline semantics:
 - ``logpipe.multiline.max_lines`` / ``.max_bytes``: bounds of one event (default 500
   lines and 1 MiB, at most 10000 lines and 4 MiB); a line that would cross a bound starts
   a new event (nothing is dropped);
-- ``logpipe.multiline`` = ``java`` | ``python`` | ``go``: built-in rules for stack traces
-  (below);
+- ``logpipe.multiline`` = ``java`` | ``python`` | ``go`` | ``node`` (or ``nodejs``):
+  built-in rules for stack traces (below);
 - ``logpipe.include_lines`` / ``logpipe.exclude_lines``: regular expressions applied to
   whole events after joining (as Filebeat does): an event is kept when it matches the
   include expression (if any) and not the exclude expression.
@@ -55,6 +55,24 @@ stays an event of its own, and keep the trace's lines together up to its last on
 - ``go``: ``panic:`` (and any line the rule does not know) starts an event; goroutine
   headers, function and file lines, ``created by``, ``[signal ...]``, blank lines and
   ``exit status 2`` continue it.
+- ``node``: an error as Node.js prints it (``console.error(err)``, an uncaught
+  exception): any line the rule does not know starts an event (``Error: boom``,
+  ``TypeError [ERR_INVALID_ARG_TYPE]: ...``, ``Server error: Error: boom`` from
+  ``console.error('Server error:', err)``); indented lines (``    at fn (/app/x.js:3:9)``,
+  the error's properties, nested ``[cause]: Error: ...`` and ``[errors]: [...]``), blank
+  lines, the ``}`` closing the properties, ``caused by: ...`` (VError, pino),
+  ``Emitted 'error' event ... at:``, ``Thrown at:``, ``(Use `node --trace-...` ...)`` and
+  the ``Node.js v20.10.0`` Node prints last when it crashes continue it. An uncaught
+  exception begins with where it was thrown (``/app/index.js:3``, ``node:events:497``,
+  ``events.js:174``), the source line and a ``^`` caret line: the line after such a
+  place, and the first non-blank line after the caret (``Error: boom``,
+  ``[UnhandledPromiseRejection: ...]``, a thrown string), continue it whatever they are.
+  As for ``java``, an error line right under a log line at ``WARN``, ``WARNING``,
+  ``ERROR`` or ``FATAL`` (not a JSON line) stays in that line's event (NestJS's Logger
+  prints the stack under its ``ERROR [ExceptionsHandler] message`` line); under any
+  other line it starts its own. A JSON line (pino, winston, bunyan: the stack inside a
+  field) is its own event. The lines of an error's message after its first are not
+  indented: each starts an event.
 
 Blank lines that end a built-in rule's event (the line after them started the next one)
 are left out of its text: they count among its lines, and ``until`` is past them. A
@@ -250,8 +268,8 @@ class Rule:
     start: Pattern | None = None
     lead: Pattern | None = None
     # Built-ins only: a line matching `second` continues right after a line matching
-    # `head` (java.util.logging's `Dec 05, 2026 8:00:00 AM com.acme.Foo bar`, then
-    # `SEVERE: message`).
+    # `head`, blank lines between (java.util.logging's `Dec 05, 2026 8:00:00 AM
+    # com.acme.Foo bar`, then `SEVERE: message`; Node's caret, then the error).
     head: Pattern | None = None
     second: Pattern | None = None
     # Built-ins only: blank lines that end an event are left out of its message.
@@ -348,6 +366,31 @@ _GO = (
     r"|(?:panic|[\w/.-]*\.[\w.*()$/\[\]-]*)\(.*\)$)"  # frame lines: main.(*T).Run(...)
 )
 
+# Node.js's util.inspect of an error (console.error(err), an uncaught exception): what
+# continues an event whatever the line before it.
+_NODE = (
+    r"^(?:[ \t]+\S|[ \t]*$"  # frames ("    at ..."), properties, nested causes; blank lines
+    r"|\^+[ \t]*$"  # the caret under an uncaught exception's source line, not indented
+    r"|\}[ \t]*$"  # the end of the error's properties (`... {`, `  code: 'ENOENT'`, `}`)
+    r"|[Cc]aused by: "  # a cause as VError and pino's serializer print it
+    r"|Emitted '[^']+' event .*at:$|Thrown at:$"  # an unhandled 'error' event; --trace-uncaught
+    r"|\(Use `node --trace-"  # the hint under a warning or a thrown value that is no error
+    r"|Node\.js v\d+\.\d+\.\d+)"  # the version Node prints last when it crashes
+)
+# An error's first line: `Error: boom`, `TypeError [ERR_INVALID_ARG_TYPE]: ...`.
+_NODE_START = r"^(?:[A-Za-z_$][\w$]*)?(?:Error|Exception)(?: \[[\w$]+\])?(?::|$)"
+# Where an uncaught exception was thrown (`/app/index.js:3`, `node:events:497`,
+# `file:///app/index.mjs:2`, Node 14's `events.js:174`), and the caret under its source
+# line: the next non-blank line (the source line; the error) continues, whatever it is.
+_NODE_PLACE = (
+    r"^(?:(?:node:[\w/.-]+|\S*\.(?:[cm]?[jt]s|[jt]sx)):\d+"
+    r"|[ \t]*\^+[ \t]*)$"
+)
+_ANY = r"^"
+# A log line at WARN, ERROR or FATAL that the error printed under it belongs to; never
+# a JSON line (its logger put the stack in a field, and a JSON line stays one).
+_NODE_LEAD = r"^(?:[^{\s].{0,80}?)?\b(?:WARN|WARNING|ERROR|FATAL)\b"
+
 _BUILTIN_RULES: dict[str, Callable[[], Rule]] = {
     "java": lambda: Rule(
         Pattern(_JAVA),
@@ -365,7 +408,17 @@ _BUILTIN_RULES: dict[str, Callable[[], Rule]] = {
         trim=True,
     ),
     "go": lambda: Rule(Pattern(_GO), trim=True),
+    "node": lambda: Rule(
+        Pattern(_NODE),
+        start=Pattern(_NODE_START),
+        lead=Pattern(_NODE_LEAD),
+        head=Pattern(_NODE_PLACE),
+        second=Pattern(_ANY),
+        trim=True,
+    ),
 }
+# Other names users give a built-in rule.
+ALIASES = {"nodejs": "node"}
 
 
 @functools.cache
@@ -459,9 +512,10 @@ def _rule(labels: dict[str, str], warnings: list[str]) -> Rule | None:
             warnings.append(f"label {PREFIX}={name!r} ignored: {PREFIX}.pattern is set")
         base = Rule(pattern, _negate(labels, warnings), _match(labels, warnings))
     elif name:
-        base = BUILTINS.get(name)
+        base = BUILTINS.get(ALIASES.get(name, name))
         if base is None:
-            warnings.append(f"label {PREFIX}={name!r} is not one of {sorted(BUILTINS)}")
+            names = sorted([*BUILTINS, *ALIASES])
+            warnings.append(f"label {PREFIX}={name!r} is not one of {names}")
     if base is None:
         return None
     return Rule(

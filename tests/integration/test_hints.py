@@ -52,10 +52,11 @@ def _lines(p: Pipeline, container_id: str, n: int) -> list[dict[str, Any]]:
     return docs
 
 
-def test_java_python_and_go_stack_traces_become_one_document_each(
+def test_java_python_go_and_node_stack_traces_become_one_document_each(
     p: Pipeline, docker_client: docker.DockerClient
 ) -> None:
-    """logpipe.multiline=java|python|go: a trace is one error (Go: fatal) document, apart."""
+    """logpipe.multiline=java|python|go|nodejs: a trace (Node: an uncaught exception's
+    report, blank lines inside) is one error (Go: fatal) document, apart."""
     traces = {
         "python": (
             _corpus('Traceback (most recent call last):\n  File "/app/worker/fetch'),
@@ -63,6 +64,7 @@ def test_java_python_and_go_stack_traces_become_one_document_each(
         ),
         "java": (_corpus("java.lang.IllegalState"), "error"),
         "go": (_corpus("panic: close of closed channel"), "fatal"),
+        "nodejs": (_corpus("node:internal/fs/utils:347"), "error"),
     }
     containers = {
         lang: run(

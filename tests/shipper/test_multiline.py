@@ -205,7 +205,7 @@ def test_builtin_java_keeps_spring_s_root_cause_trace_after_its_blank_line() -> 
     assert [e.lines for e in events] == [len(lines) - 1, 1]
 
 
-@pytest.mark.parametrize("name", ["java", "python", "go"])
+@pytest.mark.parametrize("name", ["java", "python", "go", "node"])
 def test_a_builtin_event_leaves_the_blank_lines_it_ends_with_out_of_its_message(
     name: str,
 ) -> None:
@@ -215,6 +215,7 @@ def test_a_builtin_event_leaves_the_blank_lines_it_ends_with_out_of_its_message(
         "java": _find("java.lang.IllegalStateException"),
         "python": _find('Traceback (most recent call last):\n  File "/app/worker/main.py"'),
         "go": _find("panic: assignment"),
+        "node": _find("TypeError: Cannot read"),
     }[name]
     lines = [*trace.split("\n"), "", "  ", "INFO next"]
     records = _records(lines)
@@ -320,6 +321,126 @@ def test_builtin_go_makes_one_event_of_a_panic() -> None:
     for trace in traces:
         assert _around("go", before, [trace], after) == [before, trace, after]
     assert _around("go", before, traces, after) == [before, *traces, after]
+
+
+# The first lines of the Node.js errors in the corpus, each as Node prints it: by
+# console.error(err), console.error('Server error:', err), VError, and uncaught (where it
+# was thrown, the source line, the caret, the error, its properties, the version).
+NODE_ERRORS = [
+    "TypeError: Cannot read",
+    "Error [ERR_HTTP_HEADERS_SENT]",
+    "node:internal/fs/utils:347",
+    "/app/index.js:9",
+    "node:events:497",
+    "node:internal/process/promises:289",
+    "/app/index.js:1\nthrow 'boom'",
+    "file:///app/index.mjs:2",
+    "Server error: Error: connect",
+    "VError: failed",
+    "AggregateError: All promises",
+]
+PINO = (
+    '{"level":50,"time":1764921600000,"pid":1,"hostname":"api","err":{"type":"Error",'
+    '"message":"boom","stack":"Error: boom\\n    at /app/index.js:5:3"},"msg":"boom"}'
+)
+
+
+@pytest.mark.parametrize("first", NODE_ERRORS)
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("2026-12-05T08:00:00.000Z INFO listening on 3000", "GET /health 200"), (PINO, PINO)],
+)
+def test_builtin_node_makes_one_event_of_an_error(first: str, before: str, after: str) -> None:
+    """logpipe.multiline=node: an error (frames, properties, causes; an uncaught one from
+    where it was thrown to the `Node.js v20` line) is one event, apart from the lines
+    around it, JSON lines included."""
+    trace = _find(first)
+    assert _around("node", before, [trace], after) == [before, trace, after]
+
+
+def test_builtin_node_keeps_errors_printed_in_a_row_apart() -> None:
+    """Each error starts its own event, right after another's frames, `}` or version."""
+    traces = [_find(first) for first in NODE_ERRORS]
+    assert _around("node", "INFO up", traces, "INFO next") == ["INFO up", *traces, "INFO next"]
+
+
+def test_builtin_node_keeps_node_14_s_crash_report_whole() -> None:
+    """Node 14 and older name the place of a crash without `node:` (`events.js:377`)."""
+    crash = (
+        "events.js:377\n      throw er; // Unhandled 'error' event\n      ^\n\n"
+        "Error: listen EADDRINUSE: address already in use :::5678\n"
+        "    at Server.setupListenHandle [as _listen2] (net.js:1331:16)\n"
+        "Emitted 'error' event on Server instance at:\n"
+        "    at emitErrorNT (net.js:1358:8) {\n  code: 'EADDRINUSE'\n}"
+    )
+    assert _around("node", "INFO up", [crash], "INFO next") == ["INFO up", crash, "INFO next"]
+
+
+@pytest.mark.parametrize("level", ["ERROR", "WARN", "FATAL"])
+def test_builtin_node_keeps_an_error_with_the_log_line_that_introduces_it(level: str) -> None:
+    """An error printed right under a WARN/ERROR/FATAL log line (NestJS's Logger) stays in
+    that line's event."""
+    nest = _find("[Nest] 1").replace("ERROR", level, 1)
+    assert _around("node", "INFO up", [nest], "INFO next") == ["INFO up", nest, "INFO next"]
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "[Nest] 1  - 12/05/2026, 8:00:00 AM     LOG [RoutesResolver] AppController",
+        "Server error:",  # console.error('Server error:') and console.error(err): two calls
+        '{"level":"ERROR","msg":"request failed"}',  # a JSON line is its own event
+    ],
+)
+def test_builtin_node_starts_an_error_under_a_line_that_did_not_log_it(before: str) -> None:
+    """Under a line at another level, a message printed by a call of its own, or a JSON
+    line (even at ERROR), an error starts its own event."""
+    trace = _find("TypeError: Cannot read")
+    assert _around("node", "INFO up", [before, trace], "x") == ["INFO up", before, trace, "x"]
+
+
+def test_builtin_node_keeps_json_lines_whole() -> None:
+    """pino's lines, with the stack inside a field, are one event each, even in a row."""
+    lines = [PINO, PINO.replace("50", "30"), PINO]
+    assert _messages(_run(BUILTINS["node"], lines)) == lines
+
+
+def test_builtin_node_splits_an_error_s_message_of_several_lines() -> None:
+    """The lines of a message after its first are not indented: each starts an event,
+    and the frames stay with the last (as the README says)."""
+    head = "node:assert:125\n  throw new AssertionError(obj);\n  ^\n"
+    first = "AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:\n"
+    rest = "1 !== 2\n\n    at Object.<anonymous> (/app/index.js:2:8)\n\nNode.js v20.10.0"
+    lines = f"{head}\n{first}\n{rest}".split("\n")
+    assert _messages(_run(BUILTINS["node"], lines)) == [head + "\n" + first.rstrip(), rest]
+
+
+@pytest.mark.parametrize(
+    "line", ["http://localhost:3000", "/data/orders.csv:12", "Listening on :3000", "^_^"]
+)
+def test_builtin_node_joins_the_next_line_only_under_a_place_node_names(line: str) -> None:
+    """A line like a place (`/app/index.js:3`) but not a script's or Node's own does not
+    take the line under it."""
+    assert _messages(_run(BUILTINS["node"], [line, "next"])) == [line, "next"]
+
+
+@pytest.mark.parametrize("name", ["node", "nodejs", "NodeJS", " Node "])
+def test_node_and_nodejs_name_the_same_rule(name: str) -> None:
+    """`logpipe.multiline=nodejs` is `node`, in any case."""
+    shaping, warnings = shaping_from({"logpipe.multiline": name})
+    assert warnings == []
+    assert shaping is not None
+    assert shaping.multiline == BUILTINS["node"]
+
+
+def test_an_unknown_builtin_names_those_there_are() -> None:
+    """`logpipe.multiline=javascript` is reported with every name the shipper accepts."""
+    shaping, warnings = shaping_from({"logpipe.multiline": "javascript"})
+    assert shaping is None
+    assert warnings == [
+        "label logpipe.multiline='javascript' is not one of "
+        "['go', 'java', 'node', 'nodejs', 'python']"
+    ]
 
 
 @pytest.mark.parametrize(
