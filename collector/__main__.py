@@ -26,7 +26,6 @@ from collector.config import (
 )
 from collector.errors import CollectorError, ConfigError, KibanaError
 from collector.es_client import elasticsearch_client, sink_settings
-from collector.kibana import KibanaSettings, import_saved_objects, read_saved_objects
 from collector.reload import ConfigFile, RestartNeeded, watch
 from collector.retention.cli import add_commands as add_retention_commands
 from collector.retention.lifecycle import RetentionState, lifecycle_loop
@@ -298,6 +297,9 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     if url:
+        # Imported here, by setup alone: at the top, every start of serve paid ~6 CPU-ms.
+        from collector.kibana import KibanaSettings, import_saved_objects
+
         kibana = KibanaSettings(
             url=url,
             username=config.kibana_username,
@@ -340,6 +342,8 @@ def check_setup_args(config: CollectorConfig, args: argparse.Namespace) -> str |
                 f"--dashboards {args.dashboards}: no Kibana to import them into: "
                 "give --kibana-url or set LOGPIPE_KIBANA_URL"
             )
+        from collector.kibana import read_saved_objects  # setup's alone, as above
+
         try:
             read_saved_objects(args.dashboards)
         except (KibanaError, OSError) as exc:
