@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from collector.wire import LINE, Log, LogFields, read_line
+from tests.programs import clean_env
 
 
 def test_wire_module_imports_no_server_or_client() -> None:
@@ -21,6 +22,22 @@ def test_wire_module_imports_no_server_or_client() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_shipper_builds_none_of_the_wire_validators() -> None:
+    """Importing the shipper leaves every wire model's validator unbuilt: it writes lines
+    with msgspec and never reads one (the collector builds them at first use)."""
+    code = (
+        "import shipper.__main__; from collector import wire; "
+        "models = (wire.Hints, wire.Source, wire.Log, wire.Event, wire.Gap, wire.LineError, "
+        "wire.IngestResult, wire.ErrorBody); "
+        "print([m.__name__ for m in models if m.__pydantic_complete__], "
+        "wire.LINE.pydantic_complete)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[] False", result.stderr
 
 
 @pytest.mark.parametrize(
