@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from collector.runtime import tune_malloc
+from tests.programs import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,4 +83,22 @@ def test_the_gc_thresholds_hold_before_the_heavy_imports(package: str) -> None:
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert out == "(50000, 20, 100) False False"
+    assert out == "(250000, 20, 100) False False"
+
+
+@pytest.mark.parametrize("package", ["shipper", "collector"])
+def test_a_start_runs_no_collection(package: str) -> None:
+    """Importing a program and reading its settings runs no garbage collection (each one
+    scanned the tens of thousands of objects the imports made); once it runs, tune_gc
+    freezes what is alive and sets the running thresholds."""
+    probe = (
+        f"import gc, {package}; before = [g['collections'] for g in gc.get_stats()]; "
+        f"import {package}.__main__; from {package}.config import load_config; load_config(); "
+        "print([g['collections'] for g in gc.get_stats()] == before); "
+        "from collector.runtime import tune_gc; tune_gc(); print(gc.get_threshold())"
+    )
+    env = clean_env(LOGPIPE_AUTH="none")
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.stdout.split("\n")[:2] == ["True", "(50000, 20, 100)"], out.stderr
