@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
@@ -642,11 +642,12 @@ def file_settings(path: Path | None) -> dict[str, object]:
     return _read_yaml(path) if path is not None else {}
 
 
-def check_environment(other: envnames.Names) -> None:
+def check_environment(other: envnames.Names | Callable[[], envnames.Names]) -> None:
     """Refuse ``LOGPIPE_*`` names in the environment or ``.env`` that no setting has.
 
-    `other` is the shipper's names (a host may run both programs from one environment);
-    the caller passes them, so this package never imports the shipper.
+    `other` is the shipper's names (a host may run both programs from one environment),
+    or a function called only for a name that is not the collector's; the caller passes
+    them, so this package never imports the shipper.
     """
     problems = envnames.check_names(names(), other, dotenv=Path(".env"))
     if problems:

@@ -437,6 +437,33 @@ def test_a_start_leaves_the_kibana_client_out() -> None:
     assert out.stdout.strip() == "False", out.stderr
 
 
+@pytest.mark.parametrize(
+    ("names", "imported"),
+    [
+        ({"LOGPIPE_ES_URL": "http://es:9200"}, "False"),
+        ({"LOGPIPE_DOCKER_HOST": "unix:///x"}, "True"),
+    ],
+)
+def test_the_shippers_settings_are_read_only_for_a_name_not_the_collectors(
+    tmp_path: Path, names: dict[str, str], imported: str
+) -> None:
+    """Checking an environment of the collector's own names leaves the shipper's settings
+    model unimported (~7 CPU-ms of every start); a shipper's name imports it to know it."""
+    probe = (
+        "import sys; from collector.__main__ import check_environment, shipper_names; "
+        "check_environment(shipper_names); print('shipper.config' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=clean_env(**names),
+        cwd=tmp_path,  # no .env there
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == imported, out.stderr
+
+
 def commands(
     parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 ) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
