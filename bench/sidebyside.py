@@ -773,9 +773,14 @@ def _drain_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str
     return [
         *(
             [
-                f"before the rounds, {warmed} warm-up round(s) of every shipper, not counted "
-                f"(the node had indexed fewer than {WARM_DOCS:,} documents since it started, "
-                "or --warmup asked for it)"
+                f"before the rounds, {warmed} warm-up round(s) of every shipper, not counted ("
+                + (
+                    f"--warmup {warmed}"
+                    if args.warmup is not None
+                    else f"the node had indexed fewer than {WARM_DOCS:,} documents since it "
+                    "started: its compiler was still at work"
+                )
+                + ")"
             ]
             if warmed
             else []

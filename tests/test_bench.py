@@ -593,3 +593,20 @@ def test_a_cold_node_gets_a_warm_up_round_unless_told(monkeypatch: pytest.Monkey
     with pytest.raises(argparse.ArgumentTypeError, match="'0' is not a whole number of at least 1"):
         sidebyside._positive("0")
     assert sidebyside._not_negative("0") == 0
+
+
+def test_the_drain_notes_say_why_warm_up_rounds_ran() -> None:
+    def notes(warmup: int | None, warmed: int) -> list[str]:
+        args = argparse.Namespace(
+            warmup=warmup, warmed=warmed, containers=1, lines=1, repeat=1, existing=False
+        )
+        return [n for n in sidebyside._drain_notes(args, 100.0, ["logpipe"]) if "warm-up" in n]
+
+    assert notes(None, 0) == []
+    assert notes(0, 0) == []
+    [cold] = notes(None, 1)
+    assert "1 warm-up round(s)" in cold
+    assert "fewer than 1,000,000 documents" in cold
+    [asked] = notes(2, 2)
+    assert "2 warm-up round(s)" in asked
+    assert "(--warmup 2)" in asked
