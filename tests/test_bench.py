@@ -19,10 +19,21 @@ from typing import Any, cast
 
 import pytest
 
-from bench import collector_load, doc_cost, es_profile, procstat, services, shippers, sidebyside
+from bench import (
+    collector_load,
+    doc_cost,
+    es_profile,
+    procstat,
+    read_cost,
+    services,
+    shippers,
+    sidebyside,
+)
 from collector import templates
 from collector.attributes import UNINDEXED
 from collector.enrich import Doc
+from collector.read import cursor
+from collector.read.cursor import Position
 
 SAMPLE = """\
 jdk.ExecutionSample {{
@@ -610,3 +621,129 @@ def test_the_drain_notes_say_why_warm_up_rounds_ran() -> None:
     [asked] = notes(2, 2)
     assert "2 warm-up round(s)" in asked
     assert "(--warmup 2)" in asked
+
+
+@pytest.mark.parametrize("given", ["1999", "0", "-5", "many", "3.5", ""])
+def test_read_cost_refuses_fewer_documents_than_two_pages_or_no_number(given: str) -> None:
+    """bench.read_cost's --docs is a whole number of at least two tail pages."""
+    with pytest.raises(argparse.ArgumentTypeError, match="is not a whole number of at least 2,000"):
+        read_cost.at_least(read_cost.MIN_DOCS)(given)
+
+
+def test_read_cost_takes_numbers_with_separators_and_rounds_from_one() -> None:
+    """Thousands may be written with commas or underscores; one round is enough."""
+    docs = read_cost.at_least(read_cost.MIN_DOCS)
+    assert docs("300,000") == docs("300_000") == docs("300000") == 300_000
+    assert read_cost.at_least(1)("1") == 1
+    with pytest.raises(argparse.ArgumentTypeError, match="'0' is not a whole number of at least 1"):
+        read_cost.at_least(1)("0")
+
+
+def test_read_cost_query_bodies_read_what_each_shape_says() -> None:
+    """Discover and the rare word read the newest documents whole; the aggregation none."""
+    discover = read_cost.discover_body()
+    assert discover["sort"] == [{"@timestamp": {"order": "desc"}}]
+    assert discover["size"] == 500
+    assert "_source" not in discover
+    rare = read_cost.rare_body("warn")
+    assert rare["query"] == {"match": {"message": "warn"}}
+    assert rare["size"] == 100
+    assert rare["sort"] == discover["sort"]
+    terms = read_cost.terms_body()
+    assert terms["size"] == 0
+    assert terms["aggs"]["names"]["terms"]["field"] == "container.name"
+
+
+def test_read_cost_tail_pages_follow_the_read_apis_position() -> None:
+    """The tail's first page has no position; the next ones read after the last key and
+    leave out the ids read at it, sorted by the tail's key, a page at a time."""
+    first = read_cost.tail_body(None)
+    assert first["sort"] == [{"event.ingested": {"order": "asc"}}, {"@timestamp": {"order": "asc"}}]
+    assert first["size"] == 1000
+    assert first["query"]["bool"]["filter"] == []
+    position = Position((1_700_000_000_000, 1_700_000_000_000_000_001), ("abc",))
+    later = read_cost.tail_body(position)
+    [after] = later["query"]["bool"]["filter"]
+    assert after == cursor.after(position, cursor.TAIL_KEY, "asc")
+    assert {"ids": {"values": ["abc"]}} in after["bool"]["should"][-1]["bool"]["must_not"]
+
+
+def test_read_cost_picks_the_word_in_the_number_of_messages_nearest_the_wish() -> None:
+    """Each message counts a word once; ties go to the word first in the alphabet."""
+    messages = ["warn warn disk", "disk full", "disk full", "WARN cache", "a0f9 cache"]
+    assert read_cost.rare_word(messages, 1) == ("a0f9", 1)
+    assert read_cost.rare_word(messages, 2) == ("cache", 2)
+    assert read_cost.rare_word(messages, 3) == ("disk", 3)
+    with pytest.raises(ValueError, match="no message holds a word"):
+        read_cost.rare_word(["ok", "1234"], 1)
+
+
+def test_read_cost_template_is_the_collectors_for_the_runs_plain_indices() -> None:
+    """The run's template: the collector's mappings and the codec asked, no data stream."""
+    body = read_cost.template("r1", "default")
+    assert body["index_patterns"] == ["bench-readr1-default-*"]
+    assert body["template"]["settings"]["codec"] == "default"
+    assert "data_stream" not in body
+    assert body["template"]["mappings"] == templates.index_template()["template"]["mappings"]
+    assert read_cost.template("r1", "best_compression")["template"]["settings"]["codec"] == (
+        "best_compression"
+    )
+
+
+def _windows(*net: float, docs: int = 500) -> list[read_cost.Window]:
+    return [read_cost.Window(n, n + 1, docs) for n in net]
+
+
+def test_read_cost_rows_give_medians_ranges_per_document_and_the_codecs_ratio() -> None:
+    """Per shape the median and range of each codec, µs per document returned (none for
+    the aggregation), best_compression / LZ4 of the medians and of each round's pair."""
+    results: read_cost.Results = {
+        "discover": {"best_compression": _windows(50, 60, 40), "default": _windows(10, 12, 20)},
+        "rare": {"best_compression": _windows(4, 4, 4, docs=100), "default": _windows(2, 2, 2)},
+        "terms": {
+            "best_compression": _windows(3, 3, 3, docs=0),
+            "default": _windows(3, 3, 3, docs=0),
+        },
+        "tail": {
+            "best_compression": _windows(600, 600, 600, docs=60_000),
+            "default": _windows(0, 0, 0),
+        },
+    }
+    rows = {row[0]: row for row in read_cost.rows(results)}
+    assert len(rows["discover"]) == len(read_cost.HEADER)
+    assert rows["discover"][3:8] == [
+        "**50.0** (40.0-60.0)",
+        "**12.0** (10.0-20.0)",
+        "100.0",
+        "24.0",
+        "**4.17** (2.00-5.00)",
+    ]
+    assert rows["rare"][5] == "40.0"
+    assert rows["rare"][7] == "**2.00** (2.00-2.00)"
+    assert rows["terms"][5:8] == ["-", "-", "**1.00** (1.00-1.00)"]
+    assert rows["tail"][7] == "-"  # LZ4 measured nothing: no ratio, not a division by zero
+
+
+def test_read_cost_counts_the_nodes_cpu_per_query_less_its_idle_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A window runs the read at least as often as asked and divides the node's CPU by
+    the reads; documents per read are the average returned."""
+
+    class Cpu:
+        def __init__(self, pids: list[int]) -> None:
+            pass
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> float:
+            return 0.3
+
+    monkeypatch.setattr(procstat, "CpuWindow", Cpu)
+    returned = iter([500, 500, 499])
+    got = read_cost.measure([1], 0.0, 3, lambda: next(returned), seconds=0)
+    assert (got.net_ms, got.raw_ms) == (pytest.approx(100.0), pytest.approx(100.0))
+    assert got.docs == 499
+    assert got.us_per_doc == pytest.approx(100_000 / 499)
+    assert read_cost.Window(5.0, 5.0, 0).us_per_doc is None
