@@ -3,8 +3,9 @@
 N documents made by the collector's own parse + enrich from the corpus are loaded into
 one fresh index per codec (`best_compression`, zstd, as `setup` sets it; `default`,
 LZ4), made from this checkout's template (`collector.templates.index_template`) under a
-pattern of the run's own, then read in four shapes: Kibana Discover's first page (the
-newest 500, whole, of the index force-merged to one segment), a search that finds few
+pattern of the run's own, then read in five shapes: Kibana Discover's first page (the
+newest 500, whole, of the index force-merged to one segment; then the same filtered to
+one container, whose lines lie apart from each other in the index), a search that finds few
 (a `match` on `message` for a rare word, newest 100), an aggregation that reads no
 stored document (terms on `container.name`, size 0: it should cost the same with both
 codecs, a check that the harness sees the reading of `_source` and nothing else), and
@@ -74,6 +75,12 @@ SHAPES = (
         "merged",
         15,
     ),
+    Shape(
+        "discover-one",
+        "the same for one of the 20 containers (a filter on container.name)",
+        "merged",
+        15,
+    ),
     Shape("rare", f"match on message for a rare word, newest {RARE_SIZE} (merged)", "merged", 30),
     Shape("terms", "terms on container.name over the whole index, size 0 (merged)", "merged", 10),
     Shape(
@@ -109,6 +116,15 @@ def discover_body() -> Body:
         "sort": [{"@timestamp": {"order": "desc"}}],
         "size": DISCOVER_SIZE,
         "track_total_hits": False,
+    }
+
+
+def discover_one_body(container: str) -> Body:
+    """Discover's first page filtered to one container: the newest 500 of its lines, which
+    lie among the other containers' (every 20th document), not side by side."""
+    return {
+        **discover_body(),
+        "query": {"bool": {"filter": [{"term": {"container.name": container}}]}},
     }
 
 
@@ -212,10 +228,12 @@ def read_tail(index: str) -> int:
             return total
 
 
-def reader(shape: Shape, index: str, word: str) -> Callable[[], int]:
+def reader(shape: Shape, index: str, word: str, container: str) -> Callable[[], int]:
     """The read of one shape on `index`: documents returned."""
     if shape.name == "discover":
         return lambda: len(search(index, discover_body()))
+    if shape.name == "discover-one":
+        return lambda: len(search(index, discover_one_body(container)))
     if shape.name == "rare":
         return lambda: len(search(index, rare_body(word)))
     if shape.name == "terms":
@@ -242,9 +260,13 @@ def bulk_lines(docs: Sequence[Doc], index: str) -> list[bytes]:
 
 
 def load_merged(index: str, docs: Sequence[Doc]) -> None:
-    """All documents, then one segment (a day's index once merged)."""
+    """All documents, then one segment (a day's index once merged). One connection: the
+    segment then holds them in time order, so the newest 500 lie side by side, which
+    Elasticsearch's fetch reads in one pass; over several connections the merge had put
+    them apart in some loads and not in others (5 against 55 CPU-ms a page of 500 with
+    best_compression, 20,000 documents)."""
     services.es("PUT", f"/{index}", {"settings": {"refresh_interval": "-1"}})
-    failed = asyncio.run(doc_cost.post(bulk_lines(docs, index), 2000, 4))
+    failed = asyncio.run(doc_cost.post(bulk_lines(docs, index), 2000, 1))
     if failed:
         raise RuntimeError(f"{failed} documents refused by {index}")
     services.es("POST", f"/{index}/_forcemerge?max_num_segments=1", timeout=600)
@@ -253,8 +275,15 @@ def load_merged(index: str, docs: Sequence[Doc]) -> None:
 
 def load_segments(index: str, docs: Sequence[Doc]) -> None:
     """The documents a page at a time, a refresh after each: a segment per page, and a
-    merge policy that leaves that many alone (fresh segments a tail reads)."""
-    settings = {"refresh_interval": "-1", "merge.policy.segments_per_tier": 4 * TAIL_SEGMENTS}
+    merge policy that leaves that many alone (fresh segments a tail reads): the node picks
+    the log byte size policy for indices with @timestamp (it merges `merge_factor`
+    segments, 32 by default), the tiered policy for others."""
+    most = 4 * TAIL_SEGMENTS
+    settings = {
+        "refresh_interval": "-1",
+        "merge.policy.segments_per_tier": most,
+        "merge.policy.merge_factor": most,
+    }
     services.es("PUT", f"/{index}", {"settings": {"index": settings}})
     lines = bulk_lines(docs, index)
     for start in range(0, len(lines), PAGE):
@@ -351,14 +380,14 @@ def prepare(run: str, docs: list[Doc]) -> dict[str, dict[str, str]]:
 
 
 def rounds(
-    indices: dict[str, dict[str, str]], word: str, count: int
+    indices: dict[str, dict[str, str]], word: str, container: str, count: int
 ) -> tuple[Results, list[float]]:
     """A warm-up pass, then `count` rounds, the codecs' order alternating each round."""
     pids = services.es_pids()
     results: Results = {s.name: {c: [] for c in CODECS} for s in SHAPES}
     for codec in CODECS:  # the node's compiler and caches: not counted
         for shape in SHAPES:
-            reader(shape, indices[codec][shape.index], word)()
+            reader(shape, indices[codec][shape.index], word, container)()
     idles = []
     for r in range(count):
         idle = doc_cost.idle_rate(pids)
@@ -366,7 +395,7 @@ def rounds(
         order = CODECS if r % 2 == 0 else CODECS[::-1]
         for shape in SHAPES:
             for codec in order:
-                read = reader(shape, indices[codec][shape.index], word)
+                read = reader(shape, indices[codec][shape.index], word, container)
                 got = measure(pids, idle, shape.queries, read)
                 results[shape.name][codec].append(got)
                 print(
@@ -415,6 +444,7 @@ def main() -> None:
     run = services.run_id()
     load = os.getloadavg()[0]
     docs = doc_cost.build(run, args.docs)
+    container = str(docs[-1].body["container"]["name"])
     word, found = rare_word([str(d.body["message"]) for d in docs], max(1, args.docs // 1000))
     print(f"{len(docs):,} documents; rare word {word!r} in {found:,} messages", flush=True)
     try:
@@ -423,7 +453,7 @@ def main() -> None:
         tail = {c: indices[c]["segments"] for c in CODECS}
         pieces = {c: (services.count(tail[c]), segments(tail[c])) for c in CODECS}
         matches = services.count(indices["default"]["merged"], {"match": {"message": word}})
-        results, idles = rounds(indices, word, args.rounds)
+        results, idles = rounds(indices, word, container, args.rounds)
     finally:
         cleanup(run)
     notes = [

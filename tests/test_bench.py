@@ -649,6 +649,9 @@ def test_read_cost_query_bodies_read_what_each_shape_says() -> None:
     assert rare["query"] == {"match": {"message": "warn"}}
     assert rare["size"] == 100
     assert rare["sort"] == discover["sort"]
+    one = read_cost.discover_one_body("bench-r-3")
+    assert one["query"] == {"bool": {"filter": [{"term": {"container.name": "bench-r-3"}}]}}
+    assert (one["sort"], one["size"]) == (discover["sort"], 500)
     terms = read_cost.terms_body()
     assert terms["size"] == 0
     assert terms["aggs"]["names"]["terms"]["field"] == "container.name"
@@ -699,6 +702,7 @@ def test_read_cost_rows_give_medians_ranges_per_document_and_the_codecs_ratio() 
     the aggregation), best_compression / LZ4 of the medians and of each round's pair."""
     results: read_cost.Results = {
         "discover": {"best_compression": _windows(50, 60, 40), "default": _windows(10, 12, 20)},
+        "discover-one": {"best_compression": _windows(9, 9, 9), "default": _windows(3, 3, 3)},
         "rare": {"best_compression": _windows(4, 4, 4, docs=100), "default": _windows(2, 2, 2)},
         "terms": {
             "best_compression": _windows(3, 3, 3, docs=0),
@@ -718,6 +722,7 @@ def test_read_cost_rows_give_medians_ranges_per_document_and_the_codecs_ratio() 
         "24.0",
         "**4.17** (2.00-5.00)",
     ]
+    assert rows["discover-one"][7] == "**3.00** (3.00-3.00)"
     assert rows["rare"][5] == "40.0"
     assert rows["rare"][7] == "**2.00** (2.00-2.00)"
     assert rows["terms"][5:8] == ["-", "-", "**1.00** (1.00-1.00)"]
