@@ -1322,7 +1322,11 @@ def test_random_dissect_rules_and_lines_are_identical(
         counts["lines"] += len(lines)
 
     check()
-    assert counts["ruled"] >= counts["lines"] // 25
+    # Not vacuous: the compiled path applied the rule to some of the lines. How many
+    # varies with the drawn rules, 2-25% of the lines from run to run (a share of 4% was
+    # asked for once, and missed about one run in ten); which lines a rule fits is the
+    # deterministic tests' above.
+    assert counts["ruled"] > 0
 
 
 @st.composite
@@ -1371,7 +1375,7 @@ def test_random_lists_of_dissect_rules_and_lines_are_identical(
         counts["lines"] += len(lines)
 
     check()
-    assert counts["ruled"] >= counts["lines"] // 25
+    assert counts["ruled"] > 0  # not vacuous, as in the test above
     assert counts["later"] > 0  # a rule after the first of a list, applied natively
 
 
