@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from bench import doc_cost, procstat, report, services, summary
+from bench import at_least, doc_cost, procstat, report, services, summary
 from collector import templates
 from collector.enrich import Doc
 from collector.read import cursor
@@ -90,23 +90,6 @@ SHAPES = (
         1,
     ),
 )
-
-
-def at_least(least: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least `least` ("300,000" and "300_000" too)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text.replace(",", "").replace("_", ""))
-        except ValueError:
-            value = least - 1
-        if value < least:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a whole number of at least {least:,}"
-            )
-        return value
-
-    return parse
 
 
 def discover_body() -> Body:
@@ -298,11 +281,12 @@ def segments(index: str) -> int:
     return int(got["_all"]["primaries"]["segments"]["count"])
 
 
-def disk_per_doc(index: str) -> float:
-    """Bytes of the live segments per document."""
-    got = services.es("GET", f"/{index}/_stats/docs?filter_path=_all.primaries.docs")
-    docs = got["_all"]["primaries"]["docs"]
-    return float(docs["total_size_in_bytes"]) / max(1, int(docs["count"]))
+def bytes_per_doc(index: str) -> float:
+    """Bytes of the live segments per document of a loaded index."""
+    got = services.live_bytes_per_doc(index)
+    if got is None:
+        raise RuntimeError(f"{index} holds no documents")
+    return got
 
 
 def cleanup(run: str) -> None:
@@ -372,7 +356,7 @@ def prepare(run: str, docs: list[Doc]) -> dict[str, dict[str, str]]:
         load_segments(tail, docs[: TAIL_SEGMENTS * PAGE])
         indices[codec] = {"merged": merged, "segments": tail}
         print(
-            f"{codec}: {merged} {segments(merged)} segment(s), {disk_per_doc(merged):.0f} B/doc; "
+            f"{codec}: {merged} {segments(merged)} segment(s), {bytes_per_doc(merged):.0f} B/doc; "
             f"{tail} {segments(tail)} segments",
             flush=True,
         )
@@ -449,7 +433,7 @@ def main() -> None:
     print(f"{len(docs):,} documents; rare word {word!r} in {found:,} messages", flush=True)
     try:
         indices = prepare(run, docs)
-        disk = {c: disk_per_doc(indices[c]["merged"]) for c in CODECS}
+        disk = {c: bytes_per_doc(indices[c]["merged"]) for c in CODECS}
         tail = {c: indices[c]["segments"] for c in CODECS}
         pieces = {c: (services.count(tail[c]), segments(tail[c])) for c in CODECS}
         matches = services.count(indices["default"]["merged"], {"match": {"message": word}})

@@ -196,10 +196,17 @@ def disk_per_doc(pattern: str) -> float | None:
     es("POST", f"{where}_forcemerge?max_num_segments=1&{opts}", timeout=600)
     # The merged-away segments leave the searcher at a refresh.
     es("POST", f"{where}_refresh?{opts}", timeout=600)
-    # The live segments' own sizes: the store's figure is cached by the node for
-    # `index.store.stats_refresh_interval` (10 s), so right after a merge it still counts
-    # the files of up to 10 s before (read here: 1.5 MB for an index of 7.6 MB merged).
-    stats = es("GET", f"{where}_stats/docs?{opts}")
+    return live_bytes_per_doc(pattern)
+
+
+def live_bytes_per_doc(pattern: str) -> float | None:
+    """Bytes of `pattern`'s primaries' live segments per document; None while it holds none.
+
+    The live segments' own sizes: the store's figure is cached by the node for
+    `index.store.stats_refresh_interval` (10 s), so right after a merge it still counts
+    the files of up to 10 s before (read here: 1.5 MB for an index of 7.6 MB merged)."""
+    opts = "ignore_unavailable=true&allow_no_indices=true"
+    stats = es("GET", f"/{pattern}/_stats/docs?{opts}")
     docs = stats.get("_all", {}).get("primaries", {}).get("docs", {})
     count = docs.get("count", 0)
     return docs.get("total_size_in_bytes", 0) / count if count else None

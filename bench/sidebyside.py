@@ -38,7 +38,7 @@ from pathlib import Path
 
 import docker
 
-from bench import containers, peers, procstat, report, services, summary
+from bench import at_least, containers, peers, procstat, report, services, summary
 from bench.shippers import (
     ES_POLL,
     FLUENT_BIT,
@@ -537,22 +537,7 @@ def main() -> None:
     publish(args, found, results, mean_bytes, shippers)
 
 
-def _whole(least: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least `least`."""
-
-    def whole(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = least - 1
-        if value < least:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {least}")
-        return value
-
-    return whole
-
-
-_positive, _not_negative = _whole(1), _whole(0)
+_positive, _not_negative = at_least(1), at_least(0)
 
 
 def _above_zero(text: str) -> float:
