@@ -24,7 +24,7 @@ from collector.config import (
     file_settings,
     load_config,
 )
-from collector.errors import CollectorError, ConfigError, KibanaError
+from collector.errors import CollectorError, ConfigError, KibanaError, SetupError
 from collector.es_client import elasticsearch_client, sink_settings
 from collector.reload import ConfigFile, RestartNeeded, watch
 from collector.retention.cli import add_commands as add_retention_commands
@@ -46,6 +46,7 @@ from collector.templates import (
     TEMPLATE_NAME,
     TEMPLATE_VERSION,
     UNINDEXED_MAPPING,
+    custom_additions,
     index_template,
 )
 
@@ -79,7 +80,10 @@ Install (or update) the index template of logpipe's data streams, with the typed
 the config's parsing rules mapped, and with a Kibana URL import the dashboards. It waits
 for Elasticsearch (--wait) and can be run again at any time: after an upgrade, or before
 rules that add typed fields are deployed. Data streams take a new template at their next
-rollover. A template a newer logpipe installed is left as it is (exit 1).
+rollover. A template a newer logpipe installed is left as it is (exit 1). Settings and
+mappings of your own (an ingest pipeline, allocation, field limits) go in the component
+template logpipe@custom, which the template uses where it exists and setup never changes;
+setup says what it adds.
 
 examples:
   logpipe-collector setup
@@ -270,6 +274,12 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
         )
         await sink.install_template(body)
         print("index template 'logpipe' installed for " + " ".join(INDEX_PATTERNS), file=sys.stderr)
+        try:
+            said = custom_additions(await sink.custom_template(), body)
+        except SetupError as exc:
+            said = [f"warning: {exc}; what it adds is not shown"]
+        for line in said:
+            print(line, file=sys.stderr)
         # Streams made before keep their backing index's mappings until they roll over;
         # without this one, unindexed keys written there would each become a field.
         why = await sink.add_mappings({UNINDEXED: UNINDEXED_MAPPING})

@@ -51,6 +51,7 @@ from collector.es_failures import (
 from collector.merge import Answer, Merger
 from collector.reach import RETRY_AFTER, Reach
 from collector.templates import (
+    CUSTOM_TEMPLATE,
     INDEX_PATTERNS,
     TEMPLATE_NAME,
     TEMPLATE_VERSION,
@@ -322,6 +323,21 @@ class Sink:
         templates = resp.body.get("index_templates", []) if resp.meta.status == 200 else []
         version = templates[0]["index_template"].get("version") if templates else None
         return version if isinstance(version, int) else None
+
+    async def custom_template(self) -> dict[str, Any] | None:
+        """The operator's component template `logpipe@custom` as Elasticsearch holds it;
+        None where there is none. SetupError if it could not be read."""
+        try:
+            es = self._es.options(request_timeout=_PROBE_TIMEOUT, ignore_status=404)
+            resp = await es.cluster.get_component_template(name=CUSTOM_TEMPLATE)
+        except ES_ERRORS as exc:
+            raise SetupError(
+                f"cannot read the component template '{CUSTOM_TEMPLATE}': {failure(exc).text}"
+            ) from exc
+        if resp.meta.status == 404:
+            return None
+        found = resp.body.get("component_templates", [])
+        return dict(found[0]["component_template"]) if found else None
 
     async def has_constant_keyword(self) -> bool:
         """Whether the cluster has the constant_keyword type: Elasticsearch's default

@@ -19,7 +19,13 @@ from elasticsearch import AsyncElasticsearch, Elasticsearch, NotFoundError
 
 from collector.retention.lifecycle import apply, plan
 from collector.retention.rules import RetentionConfig, RetentionRules
-from collector.templates import DEADLETTER_STREAM, INDEX_PATTERNS, TEMPLATE_NAME, index_template
+from collector.templates import (
+    CUSTOM_TEMPLATE,
+    DEADLETTER_STREAM,
+    INDEX_PATTERNS,
+    TEMPLATE_NAME,
+    index_template,
+)
 from tests.conftest import PrivateElasticsearch
 from tests.integration.test_collector_outages import FALLBACK, setup_command
 
@@ -183,3 +189,44 @@ def test_setup_says_which_streams_would_lose_their_only_template(
     )
     done = setup_command(private_es.url)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_operators_component_template_adds_to_logpipes_streams_and_overrides_nothing(
+    private_es: PrivateElasticsearch, uid: str
+) -> None:
+    """`logpipe@custom` adds its settings and fields to logpipe's new backing indices; what
+    logpipe's template sets itself stays logpipe's, and setup says which is which."""
+    es = private_es.client
+    es.cluster.put_component_template(
+        name=CUSTOM_TEMPLATE,
+        template={
+            "settings": {"index.mapping.total_fields.limit": 3000, "number_of_replicas": 2},
+            "mappings": {
+                "properties": {"team": {"type": "keyword"}, "message": {"type": "keyword"}}
+            },
+        },
+    )
+    try:
+        done = setup_command(private_es.url)
+        assert done.returncode == 0, done.stderr
+        assert (
+            "component template 'logpipe@custom' adds setting index.mapping.total_fields.limit, "
+            "field team (to each stream's next backing index)"
+        ) in done.stderr
+        assert (
+            "warning: logpipe's template sets index.number_of_replicas and maps message itself, "
+            "so logpipe@custom's are not used; set LOGPIPE_INDEX__REPLICAS instead"
+        ) in done.stderr
+        stream = f"logs-docker.keep_14d-{uid}"
+        _index(es, stream)
+        [index] = es.indices.get_settings(index=stream).body.values()
+        assert index["settings"]["index"]["mapping"]["total_fields"]["limit"] == "3000"
+        assert index["settings"]["index"]["number_of_replicas"] == "0"
+        mapping = _mapping(es, stream)
+        assert mapping["properties"]["team"] == {"type": "keyword"}
+        assert mapping["properties"]["message"]["type"] == "text"
+    finally:
+        es.cluster.delete_component_template(name=CUSTOM_TEMPLATE)
+    done = setup_command(private_es.url)
+    assert done.returncode == 0, done.stderr
+    assert "no component template 'logpipe@custom'" in done.stderr
