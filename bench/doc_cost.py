@@ -38,6 +38,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from zlib_ng import gzip_ng
 
 from bench import corpus, documents, procstat, report, services, summary
 from collector import templates
@@ -63,6 +64,7 @@ class Variant:
     connections: int = 4
     nested: bool = False  # the documents as nested objects, not flat as the collector sends
     order: Callable[[list[Doc]], list[Doc]] | None = None  # None: in time order
+    gzip: bool = False  # request bodies gzipped (level 1), as LOGPIPE_ES_COMPRESSION=gzip
 
 
 def _ns(stamp: str) -> int:
@@ -498,6 +500,7 @@ VARIANTS: dict[str, Variant] = {
     "req-5000": Variant("5,000 documents per request", per_request=5000),
     "conn-1": Variant("1 connection", connections=1),
     "conn-2": Variant("2 connections", connections=2),
+    "gzip": Variant("request bodies gzipped, level 1 (LOGPIPE_ES_COMPRESSION=gzip)", gzip=True),
     "drain-order": Variant(
         "in the order a drain sends them: 4 containers' lines at a time, from their start",
         order=lambda docs: drain_order(docs, at_once=4, chunk=1000),
@@ -592,10 +595,12 @@ def fresh_index(run: str, stream: str, variant: Variant) -> str:
     return str(now["backing_indices"][-1])
 
 
-async def post(lines: list[bytes], per_request: int, connections: int) -> int:
+async def post(lines: list[bytes], per_request: int, connections: int, gzip: bool = False) -> int:
     """Send every item in requests of `per_request` over `connections`; the failed items."""
     url = services.ES_URL + "/_bulk?filter_path=errors,items.*.error.type"
     headers = {"Content-Type": "application/x-ndjson"}
+    if gzip:
+        headers["Content-Encoding"] = "gzip"
     starts = list(range(0, len(lines), per_request))
     failed = 0
 
@@ -604,6 +609,8 @@ async def post(lines: list[bytes], per_request: int, connections: int) -> int:
         while starts:
             start = starts.pop(0)
             body = b"".join(lines[start : start + per_request])
+            if gzip:
+                body = gzip_ng.compress(body, 1)
             async with session.post(url, data=body, headers=headers) as resp:
                 answer = orjson.loads(await resp.read())
             if resp.status != 200:
@@ -657,7 +664,7 @@ def measure(run: str, stream: str, docs: list[Doc], variant: Variant) -> Run:
     window = procstat.CpuWindow(pids)
     began = time.monotonic()
     window.start()
-    failed = asyncio.run(post(lines, variant.per_request, variant.connections))
+    failed = asyncio.run(post(lines, variant.per_request, variant.connections, variant.gzip))
     services.refresh(index)
     wait_idle(pids, index)
     used = window.stop()

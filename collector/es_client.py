@@ -77,4 +77,5 @@ def sink_settings(config: CollectorConfig) -> SinkSettings:
         merge_wait=config.bulk_merge_wait,
         retry_deadline=config.es_retry_seconds,
         request_timeout=config.es_request_timeout,
+        compress=config.es_compression == "gzip",
     )

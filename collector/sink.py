@@ -24,6 +24,7 @@ from typing import Any
 
 from elastic_transport import BaseAsyncNode, HttpHeaders
 from elasticsearch import AsyncElasticsearch, TransportError
+from zlib_ng import gzip_ng
 
 from collector import deadletter, metrics
 from collector.bulk import (
@@ -88,6 +89,8 @@ class SinkSettings:
     request_timeout: float = 30.0
     backoff_initial: float = 0.1
     backoff_max: float = 5.0
+    # gzip (level 1) every _bulk body: fewer bytes on the network, more CPU on both ends.
+    compress: bool = False
 
 
 class Sink:
@@ -100,6 +103,8 @@ class Sink:
         self.reach = Reach()
         # The client's own headers (credentials), for the _bulk requests sent past it.
         self._bulk_headers = HttpHeaders({**es._headers, **_BULK_HEADERS})
+        if self._settings.compress:
+            self._bulk_headers["content-encoding"] = "gzip"
         self._merger = Merger(
             self._bulk,
             below=self._settings.merge_below,
@@ -207,6 +212,8 @@ class Sink:
         the status of every item even when none failed, 1.3 of 2.5 CPU-ms per request of
         500 documents (BENCHMARKS, "Collector CPU per line").
         """
+        if self._settings.compress:  # off the loop, as the shipper compresses its bodies
+            payload = await asyncio.to_thread(gzip_ng.compress, payload, 1)
         async with self._requests:
             pool = self._es.transport.node_pool
             node = pool.get()

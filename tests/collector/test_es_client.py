@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from collector.config import CollectorConfig
 from collector.errors import ConfigError
-from collector.es_client import elasticsearch_client
+from collector.es_client import elasticsearch_client, sink_settings
 from tests.collector.fake_es import fake_es
 from tests.conftest import free_port
 
@@ -51,3 +52,12 @@ def test_a_password_without_a_user_is_a_config_error() -> None:
     """A password alone would be dropped without a word: it names both variables."""
     with pytest.raises(ConfigError, match="LOGPIPE_ES_PASSWORD is set but LOGPIPE_ES_USERNAME"):
         elasticsearch_client(_config(es_password="secret"))
+
+
+def test_bulk_compression_is_read_from_the_config_and_checked() -> None:
+    """LOGPIPE_ES_COMPRESSION gzip turns compression on; none (the default) leaves it
+    off; another word is refused, naming what it takes."""
+    assert sink_settings(_config()).compress is False
+    assert sink_settings(_config(es_compression="gzip")).compress is True
+    with pytest.raises(ValidationError, match="'none' or 'gzip'"):
+        _config(es_compression="zstd")

@@ -226,6 +226,26 @@ async def test_bulk_requests_are_bounded_in_bytes_and_documents() -> None:
         assert size <= 4096
 
 
+async def test_compressed_requests_are_gzip_and_answered_item_by_item() -> None:
+    """With compression on, each _bulk body goes gzipped (the fake inflates it, as a node
+    does) and its items are classified as ever: a refused one dead-lettered, a 409 a
+    duplicate; off, bodies go as they are."""
+    batch = docs(40, pad="the same words again " * 20)
+    plain = sum(len(encode(d)) for d in batch)
+    answer = each(lambda a, s: {"d3": 409, "d7": 400}.get(a["create"]["_id"], 201))
+    settings = dataclasses.replace(FAST, compress=True)
+    async with fake_es(answer, ok) as es, Sink(es.client(), settings) as s:
+        outcome = await s.write(batch)
+    assert (outcome.indexed, outcome.duplicates, outcome.dead_lettered) == (38, 1, 1)
+    assert es.ids(DEADLETTER_STREAM) == ["d7"]
+    assert [h["Content-Encoding"] for h in es.bulk_headers] == ["gzip", "gzip"]
+    assert int(es.bulk_headers[0]["Content-Length"]) < plain / 5
+    assert sorted(es.ids(STREAM)) == sorted(d.id for d in batch)
+    async with fake_es(ok) as es, Sink(es.client(), FAST) as s:
+        await s.write(docs(3))
+    assert "Content-Encoding" not in es.bulk_headers[0]
+
+
 def test_chunks_keep_an_oversized_item_alone() -> None:
     """An item bigger than the byte bound still goes, in a request of its own."""
     assert chunks([b"x" * 10, b"x" * 100, b"x" * 10], 50, 10) == [[0], [1], [2]]

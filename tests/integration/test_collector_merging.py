@@ -63,12 +63,18 @@ async def post_all(url: str, token: str, bodies: list[bytes]) -> list[dict[str, 
         return list(await asyncio.gather(*(post(b) for b in bodies)))
 
 
+@pytest.mark.parametrize("compression", ["none", "gzip"])
 def test_small_batches_share_requests_and_keep_their_own_answers(
-    es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
+    es: Elasticsearch,
+    template: None,
+    collector: Callable[..., tuple[Process, str]],
+    compression: str,
 ) -> None:
+    """Also with `_bulk` bodies gzipped (LOGPIPE_ES_COMPRESSION): the node inflates them,
+    and its answers are read item by item as ever."""
     token = uuid.uuid4().hex
     # A long wait, so that the six meet however slowly they come in.
-    _, url = collector(ES_URL, token, bulk_merge_wait="1")
+    _, url = collector(ES_URL, token, bulk_merge_wait="1", es_compression=compression)
     run = uuid.uuid4().hex[:8]
     hosts = [f"merge-{run}-{i}" for i in range(BATCHES)]
     bodies = [small_batch(host, refused=i == 2) for i, host in enumerate(hosts)]
