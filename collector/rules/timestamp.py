@@ -146,9 +146,10 @@ class TimeParser:
             if found is None:
                 raise ValueError(text)
             return read(found, self.tz, self.utc, year)
-        moment = datetime.strptime(text.strip(), self.fmt)
-        if not self.has_year:
-            moment = moment.replace(year=year)
+        if self.has_year:
+            moment = datetime.strptime(text.strip(), self.fmt)
+        else:  # read in `year`: strptime's own 1900 has no Feb 29
+            moment = datetime.strptime(f"{year:04d} {text.strip()}", f"%Y {self.fmt}")
         return self._ns(moment)
 
     def _ns(self, moment: datetime) -> int:

@@ -178,6 +178,21 @@ def test_a_time_without_a_year_takes_the_year_nearest_dockers() -> None:
     assert iso_week.parse("2025-18-4 12:00:00", new_year) == NOON
 
 
+def test_feb_29_without_a_year_is_read_in_a_leap_year_by_any_format() -> None:
+    """Formats read by hand and those left to strptime (%a, %p, %j) alike: strptime's
+    own year without one, 1900, has no Feb 29."""
+    leap = int(datetime(2028, 2, 29, 10, 0, 5, tzinfo=UTC).timestamp()) * NS
+    for fmt, text in [
+        ("%b %d %H:%M:%S", "Feb 29 10:00:00"),
+        ("%a %b %d %H:%M:%S", "Tue Feb 29 10:00:00"),
+        ("%b %d %I:%M:%S %p", "Feb 29 10:00:00 AM"),
+        ("%j %H:%M", "060 10:00"),
+    ]:
+        assert TimeParser(fmt).parse(text, leap) == leap - 5 * NS, fmt
+    with pytest.raises(ValueError, match="does not have the format"):
+        TimeParser("%a %b %d %H:%M:%S").parse("Thu Feb 29 10:00:00", leap + 366 * 86400 * NS)
+
+
 def test_unix_formats_read_numbers_and_text() -> None:
     """unix, unix_ms, unix_us, unix_ns read numbers or their text."""
     assert TimeParser("unix").parse(1746100800.5, 0) == NOON + NS // 2
