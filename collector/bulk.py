@@ -161,11 +161,19 @@ def _classify(
         elif status == 429 and over_limit_alone(reason := _reason(answer)):
             too_large.append(item)
             why = reason
-        elif retryable(status):
+        elif retryable(status) or _blocked(answer):
             result.must_retry([item], f"item status {status}: {_reason(answer)}", status)
         else:
             result.rejected.append((doc, _reason(answer)))
     return too_large, why
+
+
+def _blocked(answer: dict[str, Any]) -> bool:
+    """Whether the item met a block on writes (`index.blocks.write`, `read_only`, 403):
+    someone stopped writes to the index for a while, and the line belongs in it once they
+    are allowed again, not in the dead letters. The disk watermark's block comes as 429."""
+    error = answer["create"].get("error")
+    return isinstance(error, dict) and error.get("type") == "cluster_block_exception"
 
 
 def count_stored(outcome: Outcome, docs: list[Doc], duplicate: bool) -> None:

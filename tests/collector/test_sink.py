@@ -21,7 +21,7 @@ from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
-from tests.collector.fake_es import HEADERS, each, fake_es, ok, whole
+from tests.collector.fake_es import HEADERS, Answer, each, fake_es, ok, whole
 from tests.conftest import free_port
 
 FAST = SinkSettings(retry_deadline=5, backoff_initial=0.01, backoff_max=0.05, request_timeout=1)
@@ -101,6 +101,51 @@ async def test_deadline_answers_retry_later(failure: Any, status: int) -> None:
     assert caught.value.status == status
     assert caught.value.retry_after >= 1
     assert "the shipper will send them again" in str(caught.value)
+
+
+def refused_as(status: int, kind: str, reason: str) -> Answer:
+    """Every item answered `status` with an error of type `kind`."""
+
+    def answer(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> web.Response:
+        item = {"status": status, "error": {"type": kind, "reason": reason}}
+        body = {"errors": True, "items": [{"create": item} for _ in pairs]}
+        return web.json_response(body, headers=HEADERS)
+
+    return answer
+
+
+WRITE_BLOCK = refused_as(
+    403, "cluster_block_exception", "index [x] blocked by: [FORBIDDEN/8/index write (api)];"
+)
+
+
+async def test_a_block_on_writes_is_waited_out_not_dead_lettered() -> None:
+    """Items refused by an index write block (403) are sent again until the block is
+    lifted: the lines belong in their stream, not in the dead letters."""
+    async with fake_es(WRITE_BLOCK, WRITE_BLOCK, ok) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(docs(3))
+    assert (outcome.indexed, outcome.dead_lettered) == (3, 0)
+    assert es.ids() == ["d0", "d1", "d2"] * 3
+    assert es.ids(DEADLETTER_STREAM) == []
+    settings = SinkSettings(retry_deadline=0.3, backoff_initial=0.05, backoff_max=0.1)
+    async with fake_es(WRITE_BLOCK) as es, Sink(es.client(), settings) as s:
+        with pytest.raises(RetryableSinkError) as caught:
+            await s.write(docs(2))
+    assert caught.value.status == 503
+    assert "index write" in str(caught.value)
+    assert es.ids(DEADLETTER_STREAM) == []
+
+
+async def test_a_403_that_is_no_block_is_dead_lettered() -> None:
+    """A refusal of the collector's rights on a stream is not waited out: the lines go to
+    the dead letters with the reason, as any refused document."""
+    denied = refused_as(
+        403, "security_exception", "action [indices:data/write/bulk[s]] is unauthorized"
+    )
+    async with fake_es(denied, ok) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(docs(2))
+    assert (outcome.indexed, outcome.dead_lettered) == (0, 2)
+    assert es.ids(DEADLETTER_STREAM) == ["d0", "d1"]
 
 
 async def test_unreachable_elasticsearch_is_retryable() -> None:

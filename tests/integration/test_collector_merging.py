@@ -101,3 +101,46 @@ def test_small_batches_share_requests_and_keep_their_own_answers(
     dead = es.search(index=DEADLETTER_STREAM, query={"term": {"host.name": hosts[2]}})
     [hit] = dead["hits"]["hits"]
     assert "reserved character" in nested(hit["_source"])["error"]["message"]
+
+
+def test_lines_refused_by_a_write_block_wait_for_it_to_lift(
+    es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
+) -> None:
+    """A stream whose write index an operator blocks (`index.blocks.write`): the batch is
+    answered once the block is lifted, every line in its stream, none dead-lettered."""
+    token = uuid.uuid4().hex
+    _, url = collector(ES_URL, token, es_retry_seconds="60")
+    run = uuid.uuid4().hex[:8]
+    [first] = asyncio.run(post_all(url, token, [small_batch(f"block-{run}-0", refused=False)]))
+    assert first["indexed"] == LINES
+    [write_index] = [
+        name
+        for name in es.indices.get(index="logs-*", expand_wildcards="open,hidden").body
+        if es.count(index=name, query={"term": {"host.name": f"block-{run}-0"}})["count"]
+    ]
+    es.indices.put_settings(index=write_index, settings={"index.blocks.write": True})
+    try:
+
+        async def blocked_then_lifted() -> dict[str, Any]:
+            posted = asyncio.ensure_future(
+                post_all(url, token, [small_batch(f"block-{run}-1", refused=False)])
+            )
+            await asyncio.sleep(3)
+            assert not posted.done(), "answered while the stream was blocked"
+            await asyncio.to_thread(
+                es.indices.put_settings, index=write_index, settings={"index.blocks.write": None}
+            )
+            [answer] = await posted
+            return answer
+
+        answer = asyncio.run(blocked_then_lifted())
+    finally:
+        es.indices.put_settings(index=write_index, settings={"index.blocks.write": None})
+    assert answer == {"received": LINES + 1, "indexed": LINES, "duplicates": 0, "dead_lettered": 0}
+    es.indices.refresh(index=f"{write_index},{DEADLETTER_STREAM}")
+    assert (
+        es.count(index=write_index, query={"term": {"host.name": f"block-{run}-1"}})["count"]
+        == LINES
+    )
+    dead = es.count(index=DEADLETTER_STREAM, query={"term": {"host.name": f"block-{run}-1"}})
+    assert dead["count"] == 0
