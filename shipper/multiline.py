@@ -71,8 +71,18 @@ stays an event of its own, and keep the trace's lines together up to its last on
   ``ERROR`` or ``FATAL`` (not a JSON line) stays in that line's event (NestJS's Logger
   prints the stack under its ``ERROR [ExceptionsHandler] message`` line); under any
   other line it starts its own. A JSON line (pino, winston, bunyan: the stack inside a
-  field) is its own event. The lines of an error's message after its first are not
-  indented: each starts an event.
+  field) is its own event. The lines of an error's message after its first are printed
+  as they are, not indented, between its first line and its first frame (``Error:
+  connect failed``, ``retrying disabled``, ``    at ...``): after an error's first line
+  (or the line under an uncaught exception's caret) the lines that would start events
+  are held back (:class:`Lookahead`) until a frame shows they are its message, and join
+  it. They go as they would have gone without the lookahead at the first line that
+  opens another error or a log record's (a place, JSON, ``[``, a time or a level first),
+  after more than 20 of them, at a line stamped over 1 s after the error's first line
+  (Node prints an error with one write), at a line the event would not hold within
+  max_lines / max_bytes, and when the event is sent on its timeout or flushed. These
+  decisions rest on the lines and their Docker timestamps alone, so a stream read again
+  after a restart is joined the same way (but for what a timeout sent).
 
 Blank lines that end a built-in rule's event (the line after them started the next one)
 are left out of its text: they count among its lines, and ``until`` is past them. A
@@ -89,6 +99,7 @@ follower (:mod:`shipper.shaping` keeps what a container holds back, and when).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -245,8 +256,37 @@ def _utf8(text: str) -> bytes:
 
 # What a line is to a rule, one bit each: it matches the rule's pattern, start, tail,
 # lead, or an exception group's closing box; it is indented; it matches the rule's head
-# or second (a record's two first lines).
+# or second (a record's two first lines); it is a stack frame, an error's first line, a
+# line no error's message goes on with, or a caret (a rule's lookahead: :class:`Lookahead`).
 PATTERN, START, TAIL, LEAD, BOX_END, INDENTED, HEAD, SECOND = 1, 2, 4, 8, 16, 32, 64, 128
+FRAME, OPENS, STOP, CARET = 256, 512, 1024, 2048
+
+# How far the lines after an error's first line are held back, waiting for its first
+# frame (:class:`Lookahead`): Node prints an error (message, frames, properties) with one
+# write, which Docker stamps within microseconds, and a message runs on for a few lines.
+LOOKAHEAD_LINES = 20
+LOOKAHEAD_WINDOW_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Lookahead:
+    """Built-ins only: the lines of an error's message after its first, not indented.
+
+    Node prints ``new Error('connect failed\\nretrying disabled')`` with the message's
+    further lines as they are, between the error's first line and its first frame. After
+    a line that `opens` an error (or the line under an uncaught exception's `caret`), the
+    lines that would start events of their own are held back: a `frame` joins them all to
+    the error; a `stop` line (an error's first line, a log record's, JSON), more than
+    `lines` of them, a line stamped more than `window` ns after the error's first, or a
+    line past the rule's max_lines / max_bytes lets them go as events of their own.
+    """
+
+    frame: Pattern
+    opens: Pattern
+    stop: Pattern
+    caret: Pattern
+    lines: int = LOOKAHEAD_LINES
+    window: int = LOOKAHEAD_WINDOW_NS
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,10 +314,14 @@ class Rule:
     second: Pattern | None = None
     # Built-ins only: blank lines that end an event are left out of its message.
     trim: bool = False
+    # Built-ins only: the lines after an error's first line that are held back until its
+    # first frame shows whether its message ran on over them.
+    look: Lookahead | None = None
     _traits: _Traits | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.start is None and self.tail is None and self.lead is None and self.head is None:
+        plain = self.start is None and self.tail is None and self.lead is None
+        if plain and self.head is None and self.look is None:
             return
         patterns = [(PATTERN, self.pattern)]
         patterns += [(START, self.start)] if self.start is not None else []
@@ -285,6 +329,10 @@ class Rule:
         patterns += [(LEAD, self.lead)] if self.lead is not None else []
         if self.head is not None and self.second is not None:
             patterns += [(HEAD, self.head), (SECOND, self.second)]
+        if self.look is not None:
+            look = self.look
+            patterns += [(FRAME, look.frame), (OPENS, look.opens), (STOP, look.stop)]
+            patterns += [(CARET, look.caret)]
         object.__setattr__(self, "_traits", _traits(tuple(patterns)))
 
     def traits(self, text: str) -> int:
@@ -387,6 +435,27 @@ _NODE_PLACE = (
     r"|[ \t]*\^+[ \t]*)$"
 )
 _ANY = r"^"
+# A frame of an error's stack (`    at fn (/app/x.js:3:9)`): its message is over.
+_NODE_FRAME = r"^[ \t]+at \S"
+# An error's first line as util.inspect prints it: `Error: boom`, `TypeError
+# [ERR_INVALID_ARG_TYPE]: ...`, a subclass's `Oops [Error]: bad`, and after the message of
+# `console.error('Server error:', err)`.
+_NODE_ERROR = r"(?:[A-Za-z_$][\w$]*)?(?:Error|Exception)(?: \[[\w$]+\])?"
+_NODE_OPENS = (
+    rf"^{_NODE_ERROR}(?::|$)"
+    rf"|^[A-Za-z_$][\w$]* \[{_NODE_ERROR}\](?::|$)"
+    rf"|^[^{{\[\s].{{0,80}}? {_NODE_ERROR}: "
+)
+# A line no message goes on with: where an uncaught exception was thrown, JSON (pino,
+# winston, bunyan), a bracket (`[Nest] 1  - ...`, `[Error: boom]`, pino-pretty's time), a
+# log record's time or level.
+_NODE_STOP = (
+    r"^(?:node:[\w/.-]+|\S*\.(?:[cm]?[jt]s|[jt]sx)):\d+$"
+    r"|^[{\[]"
+    r"|^\d{4}-\d\d-\d\d[T ]\d\d:\d\d"
+    r"|^(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\b"
+)
+_NODE_CARET = r"^[ \t]*\^+[ \t]*$"
 # A log line at WARN, ERROR or FATAL that the error printed under it belongs to; never
 # a JSON line (its logger put the stack in a field, and a JSON line stays one).
 _NODE_LEAD = r"^(?:[^{\s].{0,80}?)?\b(?:WARN|WARNING|ERROR|FATAL)\b"
@@ -415,6 +484,9 @@ _BUILTIN_RULES: dict[str, Callable[[], Rule]] = {
         head=Pattern(_NODE_PLACE),
         second=Pattern(_ANY),
         trim=True,
+        look=Lookahead(
+            Pattern(_NODE_FRAME), Pattern(_NODE_OPENS), Pattern(_NODE_STOP), Pattern(_NODE_CARET)
+        ),
     ),
 }
 # Other names users give a built-in rule.
@@ -518,19 +590,11 @@ def _rule(labels: dict[str, str], warnings: list[str]) -> Rule | None:
             warnings.append(f"label {PREFIX}={name!r} is not one of {names}")
     if base is None:
         return None
-    return Rule(
-        base.pattern,
-        base.negate,
-        base.match,
-        base.tail,
-        _number(labels, "timeout", base.timeout, warnings),
-        int(_number(labels, "max_lines", base.max_lines, warnings)),
-        int(_number(labels, "max_bytes", base.max_bytes, warnings)),
-        base.start,
-        base.lead,
-        base.head,
-        base.second,
-        base.trim,
+    return dataclasses.replace(
+        base,
+        timeout=_number(labels, "timeout", base.timeout, warnings),
+        max_lines=int(_number(labels, "max_lines", base.max_lines, warnings)),
+        max_bytes=int(_number(labels, "max_bytes", base.max_bytes, warnings)),
     )
 
 
@@ -589,9 +653,19 @@ def _parse_number(key: str, raw: str) -> float:
         return float("nan")
 
 
+# A physical line with what it is to the rule: its text and traits.
+_Line = tuple[LogRecord, str, int]
+
+
 @dataclass(slots=True)
 class Joiner:
-    """One stream's event being assembled; feed it lines in order."""
+    """One stream's event being assembled; feed it lines in order.
+
+    With a rule's :class:`Lookahead`, the lines after an error's first line that would
+    start events of their own are held back (``_ahead``) until they are known to be its
+    message (a frame comes: they join it) or not (they go on as they would have without
+    the lookahead). Events come out in the order of their lines, each line in one event.
+    """
 
     rule: Rule
     _held: list[LogRecord] = field(default_factory=list)
@@ -599,30 +673,15 @@ class Joiner:
     _previous: int | None = None  # traits of the event's last non-blank line
     _in_trace: bool = False
     _deadline: float = 0.0
+    _ahead: list[_Line] = field(default_factory=list)  # held back after the event
+    _ahead_size: int = 0
+    _awaiting: bool = False  # the event is an error whose first frame has not come yet
+    _opened: int = 0  # the timestamp of that error's first line
 
     def push(self, record: LogRecord, now: float) -> list[LogRecord]:
-        """Add a physical line; return the events it completes (zero, one or two)."""
+        """Add a physical line; return the events it completes (none, one or more)."""
         text = _text(record)
-        line = self.rule.traits(text)
-        counts = self.rule.counts(line, self._previous, self._in_trace)
-        out: list[LogRecord] = []
-        full = self._held and (
-            len(self._held) >= self.rule.max_lines
-            or self._size + 1 + len(record.data) > self.rule.max_bytes
-        )
-        starts_new = self.rule.match == "after" and not counts
-        if self._held and (full or starts_new):
-            out.append(self._take())
-        if not self._held:
-            self._in_trace = bool(line & START)
-        self._held.append(record)
-        self._size += len(record.data) + (1 if len(self._held) > 1 else 0)
-        if text.strip():  # a blank line inside a trace tells nothing about the next line
-            self._previous = line
-        self._deadline = now + self.rule.timeout
-        if self.rule.match == "before" and not counts:
-            out.append(self._take())
-        return out
+        return self._push((record, text, self.rule.traits(text)), now)
 
     def due(self, now: float) -> bool:
         """An event is held and its next line is overdue."""
@@ -634,17 +693,123 @@ class Joiner:
         return self._deadline if self._held else None
 
     def flush(self) -> list[LogRecord]:
-        """The held event, if any, as it is (timeout, container stopped, shutdown)."""
-        return [self._take()] if self._held else []
+        """Every line held, as events (timeout, container stopped, shutdown).
+
+        Lines held back after an error go as they would have gone without the lookahead.
+        """
+        out = self._let_go(self._deadline, look=False)
+        return out + ([self._take()] if self._held else [])
 
     @property
     def holding(self) -> int:
         """Physical lines held."""
-        return len(self._held)
+        return len(self._held) + len(self._ahead)
+
+    def _push(self, item: _Line, now: float) -> list[LogRecord]:
+        out: list[LogRecord] = []
+        while self._ahead:
+            verdict = self._judge(item)
+            if verdict == "hold":
+                self._hold(item, now)
+                return out
+            if verdict == "join":
+                self._join_ahead()
+                break
+            # Released: a lookahead begun by the lines released judges this line in turn.
+            out += self._let_go(now, look=True)
+        return out + self._add(item, now, look=True)
+
+    def _add(self, item: _Line, now: float, look: bool) -> list[LogRecord]:
+        """The line into the event, or starting the next (without a lookahead begun by it
+        unless `look`)."""
+        record, text, line = item
+        rule, previous = self.rule, self._previous
+        counts = rule.counts(line, previous, self._in_trace)
+        out: list[LogRecord] = []
+        full = self._held and (
+            len(self._held) >= rule.max_lines or self._size + 1 + len(record.data) > rule.max_bytes
+        )
+        starts_new = rule.match == "after" and not counts
+        if look and starts_new and not full and self._may_hold(item):
+            self._hold(item, now)
+            return out
+        if self._held and (full or starts_new):
+            out.append(self._take())
+        if not self._held:
+            self._in_trace = bool(line & START)
+        self._held.append(record)
+        self._size += len(record.data) + (1 if len(self._held) > 1 else 0)
+        if text.strip():  # a blank line inside a trace tells nothing about the next line
+            self._previous = line
+            if rule.look is not None:
+                self._await(record, line, previous)
+        self._deadline = now + rule.timeout
+        if rule.match == "before" and not counts:
+            out.append(self._take())
+        return out
+
+    def _await(self, record: LogRecord, line: int, previous: int | None) -> None:
+        """Whether the event, with this non-blank line last, is an error before its frames."""
+        if line & FRAME:
+            self._awaiting = False
+        elif line & OPENS or (len(self._held) > 1 and previous is not None and previous & CARET):
+            self._awaiting, self._opened = True, record.ts
+        elif len(self._held) > 1 and not line & INDENTED:
+            self._awaiting = False  # `}`, `Node.js v20.10.0`: past the error's message
+
+    def _may_hold(self, item: _Line) -> bool:
+        """Whether a line that would start an event may be the message of the error held."""
+        record, _, line = item
+        look = self.rule.look
+        return (
+            look is not None
+            and self._awaiting
+            and not line & (OPENS | STOP)
+            and record.ts - self._opened <= look.window
+        )
+
+    def _judge(self, item: _Line) -> str:
+        """What a line does to the lines held back: hold it too, join them, or let them go."""
+        record, _, line = item
+        look, rule = self.rule.look, self.rule
+        assert look is not None
+        lines = len(self._held) + len(self._ahead) + 1
+        size = self._size + self._ahead_size + 1 + len(record.data)
+        if line & (OPENS | STOP) or record.ts - self._opened > look.window:
+            return "release"
+        if lines > rule.max_lines or size > rule.max_bytes:
+            return "release"
+        if line & FRAME:
+            return "join"
+        return "hold" if len(self._ahead) < look.lines else "release"
+
+    def _hold(self, item: _Line, now: float) -> None:
+        self._ahead.append(item)
+        self._ahead_size += 1 + len(item[0].data)
+        self._deadline = now + self.rule.timeout
+
+    def _join_ahead(self) -> None:
+        """The lines held back are the error's message: into its event."""
+        for record, text, line in self._ahead:
+            self._held.append(record)
+            if text.strip():
+                self._previous = line
+        self._size += self._ahead_size
+        self._ahead, self._ahead_size = [], 0
+
+    def _let_go(self, now: float, look: bool) -> list[LogRecord]:
+        """The lines held back, as they would have gone without the lookahead: the first
+        starts an event; the others may begin a lookahead again if `look`."""
+        ahead, self._ahead, self._ahead_size = self._ahead, [], 0
+        out: list[LogRecord] = []
+        for i, item in enumerate(ahead):
+            out += self._push(item, now) if look and i else self._add(item, now, look=False)
+        return out
 
     def _take(self) -> LogRecord:
         held, self._held, self._size = self._held, [], 0
         self._previous = None
+        self._awaiting = False
         return join(held, self.rule.trim)
 
 

@@ -90,6 +90,33 @@ def test_java_python_go_and_node_stack_traces_become_one_document_each(
         assert before["@timestamp"] <= joined["@timestamp"] <= after["@timestamp"]
 
 
+def test_node_errors_with_messages_of_several_lines_are_one_document_each(
+    p: Pipeline, docker_client: docker.DockerClient
+) -> None:
+    """logpipe.multiline=node: errors whose messages run on over unindented lines (as
+    Node v20 printed them) are one document each; `Error: x` printed as a plain line and
+    the lines under it, which no frame follows, stay one document per line."""
+    errors = [
+        _corpus("Error: connect failed\n  host: db"),  # console.error(err)
+        _corpus("Oops [Error]: bad"),  # an Error subclass
+        _corpus("node:internal/process/promises:389"),  # a rejected promise, uncaught
+    ]
+    plain = ["Error: x", "retrying in 5s", "still waiting"]
+    lines = ["INFO starting", *errors[0], *errors[1], *plain, "INFO next", *errors[2]]
+    c = run(
+        docker_client,
+        p,
+        _print(lines, then="sleep 3"),
+        labels={"logpipe.multiline": "nodejs", "logpipe.multiline.timeout": "60s"},
+    )
+    docs = _lines(p, c.id, 8)
+    expected = ["INFO starting", *("\n".join(e) for e in errors[:2]), *plain, "INFO next"]
+    assert [d["message"] for d in docs] == [*expected, "\n".join(errors[2])]
+    sizes = [len(e) for e in errors]
+    assert [d["logpipe"].get("lines", 1) for d in docs] == [1, *sizes[:2], 1, 1, 1, 1, sizes[2]]
+    assert [d["log"]["level"] for d in docs if d["logpipe"].get("lines", 1) > 1] == ["error"] * 3
+
+
 def test_a_custom_rule_joins_as_filebeat_does_and_flushes_on_timeout(
     p: Pipeline, docker_client: docker.DockerClient
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -19,6 +20,8 @@ from shipper.cursor import Position
 from shipper.multiline import (
     BOUNDS,
     BUILTINS,
+    LOOKAHEAD_LINES,
+    LOOKAHEAD_WINDOW_NS,
     Joiner,
     Pattern,
     Rule,
@@ -338,6 +341,21 @@ NODE_ERRORS = [
     "Server error: Error: connect",
     "VError: failed",
     "AggregateError: All promises",
+    # Captured from Node v20.20.2 in a container (`docker logs`, stderr): messages of
+    # several lines, by console.error(err) and uncaught, with properties, causes, an
+    # AggregateError, a subclass, a rejected promise, an assertion's diff.
+    "Error: connect failed\n  host: db\nretrying disabled",
+    "Error: query failed\nSELECT",
+    "Error: fetch failed\nafter 3 attempts",
+    "Server error: Error: boom\nline two",
+    "Oops [Error]: bad\nvery bad",
+    "AggregateError: all failed\nno host left",
+    "/app/uncaught_multi.js:1",
+    "/app/async_multi.js:1",
+    "node:internal/process/promises:389",
+    "node:assert:90",
+    "node:events:502",
+    "/app/named_multi.js:2",
 ]
 PINO = (
     '{"level":50,"time":1764921600000,"pid":1,"hostname":"api","err":{"type":"Error",'
@@ -405,14 +423,218 @@ def test_builtin_node_keeps_json_lines_whole() -> None:
     assert _messages(_run(BUILTINS["node"], lines)) == lines
 
 
-def test_builtin_node_splits_an_error_s_message_of_several_lines() -> None:
-    """The lines of a message after its first are not indented: each starts an event,
-    and the frames stay with the last (as the README says)."""
-    head = "node:assert:125\n  throw new AssertionError(obj);\n  ^\n"
-    first = "AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:\n"
-    rest = "1 !== 2\n\n    at Object.<anonymous> (/app/index.js:2:8)\n\nNode.js v20.10.0"
-    lines = f"{head}\n{first}\n{rest}".split("\n")
-    assert _messages(_run(BUILTINS["node"], lines)) == [head + "\n" + first.rstrip(), rest]
+def test_builtin_node_joins_an_error_s_message_of_several_lines() -> None:
+    """The lines of a message after its first, not indented, stay with the error: its
+    first frame shows they were its message (AssertionError's `1 !== 2`)."""
+    error = (
+        "node:assert:125\n  throw new AssertionError(obj);\n  ^\n\n"
+        "AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:\n\n1 !== 2\n\n"
+        "    at Object.<anonymous> (/app/index.js:2:8)\n\nNode.js v20.10.0"
+    )
+    assert _around("node", "INFO up", [error], "INFO next") == ["INFO up", error, "INFO next"]
+
+
+# What an app printed after an error's first line when it was no error at all (Node
+# v20.20.2 in a container: console.error('Error: x') and two more calls).
+NOT_AN_ERROR = ["Error: x", "retrying in 5s", "still waiting"]
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        [],
+        ["INFO next"],
+        ['{"level":30,"msg":"up"}'],
+        ["2026-12-05T08:00:00.000Z GET /health 200"],
+        ["[Nest] 1  - 12/05/2026, 8:00:00 AM     LOG [RoutesResolver] AppController"],
+        ["TypeError: boom", "    at f (/app/index.js:1:1)"],
+        ["/app/index.js:3", "throw err;", "^", "", "Error: boom", "    at /app/index.js:3:7"],
+    ],
+)
+def test_builtin_node_keeps_lines_under_an_error_s_first_line_apart_without_a_frame(
+    after: list[str],
+) -> None:
+    """Lines under `Error: x` that no frame follows (the lines end, a log record's line,
+    JSON, another error begins) are one event each, as without the lookahead."""
+    lines = [*NOT_AN_ERROR, *after]
+    assert _messages(_run(BUILTINS["node"], lines)) == _messages(_run(_NO_LOOK, lines))
+    assert _messages(_run(BUILTINS["node"], lines))[:3] == NOT_AN_ERROR
+
+
+_NO_LOOK = dataclasses.replace(BUILTINS["node"], look=None)
+_FRAME = "    at Object.<anonymous> (/app/index.js:2:8)"
+
+
+def test_builtin_node_lets_lines_under_an_error_go_at_a_line_that_opens_another() -> None:
+    """A line that opens another error, a log record's or JSON line lets what was held
+    back go at once: it is not held until the end."""
+    joiner = Joiner(BUILTINS["node"])
+    records = _records([*NOT_AN_ERROR, "INFO next", "Error: y", "more", "{}"])
+    assert [joiner.push(r, 0.0) for r in records[:3]] == [[], [], []]
+    assert _messages(joiner.push(records[3], 0.0)) == NOT_AN_ERROR
+    assert _messages(joiner.push(records[4], 0.0)) == ["INFO next"]
+    assert joiner.push(records[5], 0.0) == []
+    assert _messages(joiner.push(records[6], 0.0)) == ["Error: y", "more"]
+    assert _messages(joiner.flush()) == ["{}"]
+
+
+@pytest.mark.parametrize("count", [LOOKAHEAD_LINES, LOOKAHEAD_LINES + 1])
+def test_builtin_node_holds_at_most_a_few_lines_under_an_error_s_first(count: int) -> None:
+    """Up to LOOKAHEAD_LINES message lines join the error before its frame; with more,
+    the lines go as they would have without the lookahead."""
+    lines = ["Error: x", *(f"message line {i}" for i in range(count)), _FRAME]
+    got = _messages(_run(BUILTINS["node"], lines))
+    if count <= LOOKAHEAD_LINES:
+        assert got == ["\n".join(lines)]
+    else:
+        assert got == _messages(_run(_NO_LOOK, lines))
+        assert len(got) == count + 1
+
+
+@pytest.mark.parametrize("late", [LOOKAHEAD_WINDOW_NS, LOOKAHEAD_WINDOW_NS + 1])
+@pytest.mark.parametrize("stamps", [(0, 1), (1, 0)])
+def test_builtin_node_joins_only_lines_printed_with_the_error_s_first(
+    late: int, stamps: tuple[int, int]
+) -> None:
+    """A message line or frame stamped more than LOOKAHEAD_WINDOW_NS after the error's
+    first line is no part of it (Node prints an error with one write): the lines go as
+    they would have without the lookahead."""
+    lines = ["Error: x", "retrying in 5s", _FRAME]
+    times = [0, *(late * n for n in stamps)]
+    records = [
+        LogRecord(META, "stderr", ts, 0, t.encode()) for ts, t in zip(times, lines, strict=True)
+    ]
+    joiner = Joiner(BUILTINS["node"])
+    events = [e for r in records for e in joiner.push(r, 0.0)] + joiner.flush()
+    joined = late <= LOOKAHEAD_WINDOW_NS
+    assert _messages(events) == (["\n".join(lines)] if joined else [lines[0], "\n".join(lines[1:])])
+
+
+@pytest.mark.parametrize("line", ["INFO next", "{}", "/app/index.js:3", "Error: y", "[Nest] 1"])
+def test_builtin_node_never_joins_a_log_record_s_line_to_an_error_above_it(line: str) -> None:
+    """A line that opens another error, a log record's or JSON line right under an
+    error's first line is not held back: the error goes at once, and a frame under the
+    line stays with it."""
+    joiner = Joiner(BUILTINS["node"])
+    first, second, frame = _records(["Error: x", line, _FRAME])
+    assert joiner.push(first, 0.0) == []
+    assert _messages(joiner.push(second, 0.0)) == ["Error: x"]
+    assert joiner.push(frame, 0.0) == []
+    assert _messages(joiner.flush()) == [f"{line}\n{_FRAME}"]
+
+
+@pytest.mark.parametrize("max_lines", [2, 3, 4])
+def test_builtin_node_joins_a_message_only_within_the_event_s_bounds(max_lines: int) -> None:
+    """An error whose message and frame would not fit in max_lines is split as it would
+    have been without the lookahead."""
+    rule = dataclasses.replace(BUILTINS["node"], max_lines=max_lines)
+    lines = ["Error: x", "line 2", "line 3", _FRAME]
+    expected = _run(dataclasses.replace(rule, look=None), lines)
+    assert _messages(_run(rule, lines)) == (
+        ["\n".join(lines)] if max_lines >= 4 else _messages(expected)
+    )
+
+
+_NODE_LINES = st.sampled_from(
+    [
+        "Error: x",
+        "Oops [Error]: y",
+        "retrying",
+        "",
+        "  host: db",
+        _FRAME,
+        "INFO next",
+        "{}",
+        "/app/a.js:3",
+        "  ^",
+        "}",
+        "Node.js v20.20.2",
+    ]
+)
+# Lines stamped in the same nanosecond, a little later, or more than the window later.
+_STEPS = st.sampled_from([0, 0, 1, 1000, LOOKAHEAD_WINDOW_NS + 1])
+
+
+@st.composite
+def _node_runs(draw: st.DrawFn) -> tuple[Rule, list[LogRecord]]:
+    """The node rule with small bounds, and lines as a node container might print them."""
+    node = BUILTINS["node"]
+    assert node.look is not None
+    look = dataclasses.replace(node.look, lines=draw(st.integers(1, 3)))
+    rule = dataclasses.replace(node, max_lines=draw(st.sampled_from([2, 3, 5, 500])), look=look)
+    texts = draw(st.lists(_NODE_LINES, max_size=30))
+    ts, records = 0, []
+    for i, text in enumerate(texts):
+        ts += draw(_STEPS)
+        records.append(LogRecord(META, "stderr", ts, i, text.encode()))
+    return rule, records
+
+
+def _push_all(rule: Rule, records: list[LogRecord]) -> list[LogRecord]:
+    joiner = Joiner(rule)
+    return [e for r in records for e in joiner.push(r, 0.0)] + joiner.flush()
+
+
+@given(_node_runs())
+def test_builtin_node_keeps_every_line_once_in_order_and_within_bounds(
+    run: tuple[Rule, list[LogRecord]],
+) -> None:
+    """With lines held back after errors, each line is in one event, in order, each event
+    numbered by its first line, ending past its last, within max_lines."""
+    rule, records = run
+    events = _push_all(rule, records)
+    assert sum(e.lines for e in events) == len(records)
+    i = 0
+    for event in events:
+        first, last = records[i], records[i + event.lines - 1]
+        assert (event.ts, event.seq, event.end()) == (first.ts, first.seq, last.end())
+        assert event.lines <= rule.max_lines
+        i += event.lines
+
+
+@given(_node_runs(), st.data())
+def test_builtin_node_rebuilds_the_same_events_when_read_again_from_any_of_them(
+    run: tuple[Rule, list[LogRecord]], data: st.DataObject
+) -> None:
+    """Read again from the first line of any event (a restart: the cursor is past the
+    events before it), the node rule makes the same events as it did the first time."""
+    rule, records = run
+    events = _push_all(rule, records)
+    k = data.draw(st.integers(0, len(events)))
+    start = sum(e.lines for e in events[:k])
+    again = _push_all(rule, records[start:])
+    assert [(e.ts, e.seq, e.data, e.lines) for e in again] == [
+        (e.ts, e.seq, e.data, e.lines) for e in events[k:]
+    ]
+
+
+@given(st.lists(_NODE_LINES, max_size=40))
+def test_builtin_node_s_lookahead_only_joins_events_it_would_have_made(texts: list[str]) -> None:
+    """Within the default bounds, the lookahead only ever joins events made without it:
+    every event starts where one would have started without it."""
+    records = _records(texts)
+    starts = {(e.ts, e.seq) for e in _push_all(_NO_LOOK, records)}
+    assert {(e.ts, e.seq) for e in _push_all(BUILTINS["node"], records)} <= starts
+
+
+def test_builtin_node_flushed_while_holding_lines_back_gives_them_as_they_would_have_gone() -> None:
+    """A timeout, the container's end or shutdown while lines wait for a frame: each goes
+    as it would have without the lookahead, once, in order, none lost."""
+    joiner = Joiner(dataclasses.replace(BUILTINS["node"], timeout=2.0))
+    records = _records(["Error: connect failed", "  host: db", "retrying disabled", "  on db"])
+    assert [e for r in records for e in joiner.push(r, now=10.0)] == []
+    assert joiner.holding == 4
+    assert joiner.deadline == 12.0
+    assert not joiner.due(11.9)
+    assert joiner.due(12.0)
+    events = joiner.flush()
+    assert _messages(events) == ["Error: connect failed\n  host: db", "retrying disabled\n  on db"]
+    assert [(e.ts, e.seq, e.end()) for e in events] == [
+        (records[0].ts, records[0].seq, records[1].end()),
+        (records[2].ts, records[2].seq, records[3].end()),
+    ]
+    assert joiner.holding == 0
+    assert joiner.flush() == []
 
 
 @pytest.mark.parametrize(

@@ -109,3 +109,44 @@ def test_flush_gives_every_held_event_and_mark_in_stream_order() -> None:
     assert _texts(flushed) == [b"ERROR boom\n\tat a.B.c(B.java:1)"]
     assert flushed[-1] == MarkRecord(meta, "stderr", Position(1, 1))
     assert shaper.flush() == []
+
+
+NODE = Meta("c-node", "node-app", "busybox", labels={"logpipe.multiline": "node"})
+# Node v20.20.2's console.error(new Error('connect failed\n  host: db\nretrying disabled')).
+NODE_ERROR = [
+    "Error: connect failed",
+    "  host: db",
+    "retrying disabled",
+    "    at Object.<anonymous> (/app/console_multi.js:1:15)",
+    "    at Module._compile (node:internal/modules/cjs/loader:1521:14)",
+]
+
+
+def test_an_error_s_message_read_apart_from_its_frames_is_still_one_record() -> None:
+    """The lines held back under a Node error wait across reads for its frames, and the
+    record ends past its last line; before they come, nothing passes them."""
+    shaper = Shaper()
+    assert shaper.shape([_line(NODE, i, t) for i, t in enumerate(NODE_ERROR[:3])], 0.0) == []
+    assert shaper.next_due() == 2.0  # the default timeout, as for any held event
+    assert shaper.shape([_line(NODE, 3, NODE_ERROR[3])], 0.5) == []
+    out = shaper.shape([_line(NODE, 4, NODE_ERROR[4]), _line(NODE, 5, "after")], 0.6)
+    [record] = out
+    assert isinstance(record, LogRecord)
+    assert (record.data, record.lines, record.end()) == (
+        "\n".join(NODE_ERROR).encode(),
+        5,
+        Position(4, 1),
+    )
+    assert _texts(shaper.flush()) == [b"after"]
+
+
+def test_lines_held_back_under_an_error_go_as_lines_when_the_container_ends() -> None:
+    """Flushed before a frame came (the container stopped), the lines held back under
+    `Error: x` are records of their own, in order, each ending past its own line."""
+    shaper = Shaper()
+    texts = ["Error: x", "retrying in 5s", "still waiting"]
+    assert shaper.shape([_line(NODE, i, t) for i, t in enumerate(texts)], 0.0) == []
+    out = shaper.flush()
+    assert _texts(out) == [t.encode() for t in texts]
+    assert [r.end() for r in out if isinstance(r, LogRecord)] == [Position(i, 1) for i in range(3)]
+    assert shaper.next_due() is None
