@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from typing import Any
 
 import docker
@@ -62,3 +63,46 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
 def _running(container: Any) -> bool:
     container.reload()
     return bool(container.status == "running")
+
+
+NODE_ERRORS = 300  # a multi-line Node error and three plain lines each, for about 10 s
+# Printed in three writes, 5 ms apart, so that the shipper often holds lines back under
+# an error's first line (waiting for a frame) when it is killed.
+NODE_WRITES = [
+    "Error: request %s failed\\n  host: db\\nretrying disabled\\n",
+    "    at Socket.<anonymous> (/app/db.js:12:9)\\n    at Socket.emit (node:events:519:28)\\n"
+    "Error: x %s\\nstill waiting %s\\n",
+    "INFO done %s\\n",
+]
+
+
+def test_kill_9_while_node_errors_are_held_loses_splits_and_duplicates_nothing(
+    pipeline: Pipeline, docker_client: docker.DockerClient
+) -> None:
+    """kill -9 while lines under Node errors wait for a frame: each error (its message
+    over several lines) is one document, each plain line one, once."""
+    seed = random.randrange(1 << 30)
+    rnd = random.Random(seed)
+    writes = "; usleep 5000; ".join(
+        f"printf '{w}' {' '.join(['$i'] * w.count('%s'))} >&2" for w in NODE_WRITES
+    )
+    script = f"i=1; while [ $i -le {NODE_ERRORS} ]; do {writes}; i=$((i+1)); usleep 15000; done"
+    labels = {"logpipe.multiline": "node", "logpipe.multiline.timeout": "60s"}
+    c = run(docker_client, pipeline, script, labels=labels)
+    for _ in range(4):
+        time.sleep(rnd.uniform(0.5, 1.5))
+        pipeline.shipper.kill()
+        assert _running(c), "the container finished too early: print more"
+        pipeline.shipper.start()
+    assert wait_exit(c) == 0
+    wait_lines(pipeline, c.id, 4 * NODE_ERRORS, timeout=180)
+    settle(pipeline, c.id)
+    got = captured(pipeline, c.id)
+    expected = Counter[tuple[str, str]]()
+    for i in range(1, NODE_ERRORS + 1):
+        text = "".join(NODE_WRITES).replace("\\n", "\n").replace("%s", str(i))
+        lines = text.rstrip("\n").split("\n")
+        for message in ["\n".join(lines[:5]), *lines[5:]]:
+            expected["stderr", message] += 1
+    assert got.pairs() == expected, f"seed {seed}"
+    assert not got.gaps, f"seed {seed}"
