@@ -434,6 +434,31 @@ def test_builtin_node_joins_an_error_s_message_of_several_lines() -> None:
     assert _around("node", "INFO up", [error], "INFO next") == ["INFO up", error, "INFO next"]
 
 
+# pm2-runtime 7.0.4 (Node v20.20.2) in a container, cluster mode (`-i 1`): a rejected
+# promise's error under pm2's own sentence, on stderr, as `docker logs` gave it.
+PM2_REJECTION = [
+    "You have triggered an unhandledRejection, you may have forgotten to catch a Promise "
+    "rejection:",
+    "Error: db down",
+    "no retry",
+    "    at Timeout.main [as _onTimeout] (/app/reject.js:2:31)",
+    "    at listOnTimeout (node:internal/timers:581:17)",
+    "    at process.processTimers (node:internal/timers:519:7)",
+]
+
+
+def test_builtin_node_joins_the_error_pm2_runtime_prints() -> None:
+    """pm2-runtime prints an app's lines as they are: the error, its message of two
+    lines, is one event; pm2's sentence above it is one of its own."""
+    error = "\n".join(PM2_REJECTION[1:])
+    assert _around("node", "INFO starting", PM2_REJECTION, "INFO still here") == [
+        "INFO starting",
+        PM2_REJECTION[0],
+        error,
+        "INFO still here",
+    ]
+
+
 # What an app printed after an error's first line when it was no error at all (Node
 # v20.20.2 in a container: console.error('Error: x') and two more calls).
 NOT_AN_ERROR = ["Error: x", "retrying in 5s", "still waiting"]
