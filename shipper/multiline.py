@@ -681,7 +681,10 @@ class Joiner:
     def push(self, record: LogRecord, now: float) -> list[LogRecord]:
         """Add a physical line; return the events it completes (none, one or more)."""
         text = _text(record)
-        return self._push((record, text, self.rule.traits(text)), now)
+        line = self.rule.traits(text)
+        if not self._ahead:  # most lines: nothing held back
+            return self._add(record, text, line, now, True)
+        return self._push((record, text, line), now)
 
     def due(self, now: float) -> bool:
         """An event is held and its next line is overdue."""
@@ -717,12 +720,13 @@ class Joiner:
                 break
             # Released: a lookahead begun by the lines released judges this line in turn.
             out += self._let_go(now, look=True)
-        return out + self._add(item, now, look=True)
+        return out + self._add(*item, now, True)
 
-    def _add(self, item: _Line, now: float, look: bool) -> list[LogRecord]:
+    def _add(
+        self, record: LogRecord, text: str, line: int, now: float, look: bool
+    ) -> list[LogRecord]:
         """The line into the event, or starting the next (without a lookahead begun by it
         unless `look`)."""
-        record, text, line = item
         rule, previous = self.rule, self._previous
         counts = rule.counts(line, previous, self._in_trace)
         out: list[LogRecord] = []
@@ -730,8 +734,8 @@ class Joiner:
             len(self._held) >= rule.max_lines or self._size + 1 + len(record.data) > rule.max_bytes
         )
         starts_new = rule.match == "after" and not counts
-        if look and starts_new and not full and self._may_hold(item):
-            self._hold(item, now)
+        if starts_new and self._awaiting and look and not full and self._may_hold(record, line):
+            self._hold((record, text, line), now)
             return out
         if self._held and (full or starts_new):
             out.append(self._take())
@@ -741,7 +745,9 @@ class Joiner:
         self._size += len(record.data) + (1 if len(self._held) > 1 else 0)
         if text.strip():  # a blank line inside a trace tells nothing about the next line
             self._previous = line
-            if rule.look is not None:
+            if rule.look is not None and (
+                self._awaiting or line & OPENS or (previous is not None and previous & CARET)
+            ):
                 self._await(record, line, previous)
         self._deadline = now + rule.timeout
         if rule.match == "before" and not counts:
@@ -757,9 +763,8 @@ class Joiner:
         elif len(self._held) > 1 and not line & INDENTED:
             self._awaiting = False  # `}`, `Node.js v20.10.0`: past the error's message
 
-    def _may_hold(self, item: _Line) -> bool:
+    def _may_hold(self, record: LogRecord, line: int) -> bool:
         """Whether a line that would start an event may be the message of the error held."""
-        record, _, line = item
         look = self.rule.look
         return (
             look is not None
@@ -803,7 +808,7 @@ class Joiner:
         ahead, self._ahead, self._ahead_size = self._ahead, [], 0
         out: list[LogRecord] = []
         for i, item in enumerate(ahead):
-            out += self._push(item, now) if look and i else self._add(item, now, look=False)
+            out += self._push(item, now) if look and i else self._add(*item, now, False)
         return out
 
     def _take(self) -> LogRecord:
