@@ -16,6 +16,7 @@ from aiohttp import web
 from collector import envnames, jsonlog, native, settings_table
 from collector.app import make_app
 from collector.attributes import UNINDEXED
+from collector.badhttp import Runner
 from collector.config import (
     CollectorConfig,
     check_environment,
@@ -172,7 +173,7 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
         sink = await stack.enter_async_context(
             Sink(elasticsearch_client(config), sink_settings(config))
         )
-        runner = web.AppRunner(
+        runner = Runner(
             make_app(config, sink, retention, parsing),
             access_log=None,
             keepalive_timeout=config.keepalive_timeout,

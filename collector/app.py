@@ -1,14 +1,9 @@
 """The collector's HTTP API (aiohttp): ingest, health, readiness and metrics.
 
-This module and body.py are the only ones that deal with aiohttp's request/response
-types; it turns collector errors into JSON answers a person can act on.
-
-A request aiohttp cannot parse as HTTP (a Content-Length that is no number, both
-Content-Length and Transfer-Encoding, broken chunk framing sent with the head, a header
-line past 8190 bytes) never reaches the application: aiohttp answers it itself, a
-plain-text 400, and closes the connection. It offers no hook for that answer
-(aio-libs/aiohttp#3287); what this module does is log it as one line, not as an error
-with a traceback, since the fault is the sender's.
+This module, body.py and badhttp.py are the only ones that deal with aiohttp's
+request/response types; it turns collector errors into JSON answers a person can act on.
+A request aiohttp cannot parse as HTTP never reaches this application: badhttp.py
+answers it in the same JSON shape.
 """
 
 from __future__ import annotations
@@ -20,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from collector import batch, metrics
@@ -51,25 +45,6 @@ from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult, LineError
 
 log = logging.getLogger("logpipe.collector.app")
 
-
-class _NotHttp(logging.Filter):
-    """aiohttp's record of a request it could not parse: one warning line naming the
-    sender and the problem, instead of an error with the parser's traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, HttpProcessingError) and record.levelno > logging.WARNING:
-            # aiohttp's message draws a caret under the bad byte on lines of its own.
-            said = (line.strip() for line in exc.message.splitlines())
-            problem = " ".join(line for line in said if line.strip("^"))[:512]
-            record.msg = "request from %s is not valid HTTP, aiohttp answered 400: %s"
-            record.args = (*(record.args or ("unknown",)), problem)
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-            record.exc_info = record.exc_text = None
-        return True
-
-
-_NOT_HTTP = _NotHttp()
 
 SINK_KEY: web.AppKey[Sink] = web.AppKey("sink", Sink)
 
@@ -370,7 +345,6 @@ def make_app(
 
     app.cleanup_ctx.append(background)
     app.on_shutdown.append(_stop_receiving)
-    logging.getLogger("aiohttp.server").addFilter(_NOT_HTTP)  # once: a filter is kept once
     return app
 
 

@@ -22,9 +22,9 @@
     └── RetentionError         Elasticsearch failed a rollover, listing or deletion
 
 Only the edge modules convert foreign exceptions into these, with ``raise ... from exc``:
-app.py, body.py and kibana.py those of aiohttp, es_failures.py those of elasticsearch (for
-sink.py, the read API and the retention lifecycle alike), rules/regex.py and
-rules/redact.py (whose RedactError is a ConfigError too) those of re2.
+app.py, badhttp.py, body.py and kibana.py those of aiohttp, es_failures.py those of
+elasticsearch (for sink.py, the read API and the retention lifecycle alike), rules/regex.py
+and rules/redact.py (whose RedactError is a ConfigError too) those of re2.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from elasticsearch import AsyncElasticsearch, Elasticsearch
 
 from collector import app as app_module
 from collector.app import make_app
+from collector.badhttp import Runner
 from collector.config import CollectorConfig
 from collector.deadletter import Sender, unreadable_line
 from collector.read import access as access_module
@@ -79,9 +80,17 @@ async def running(
         yield Api(client, dataset)
 
 
+class _Served(TestServer):
+    """aiohttp's test server with the runner `serve` uses."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return Runner(self.app, **kwargs)
+
+
 async def served(app: web.Application) -> TestServer:
-    """`app` on a free port, served as `serve` serves it (body.py inflates the bodies)."""
-    server = TestServer(app)
+    """`app` on a free port, served as `serve` serves it (its runner; body.py inflates the
+    bodies)."""
+    server = _Served(app)
     await server.start_server(auto_decompress=False)
     return server
 
@@ -468,26 +477,3 @@ def test_a_401_names_the_scheme_to_authenticate_with() -> None:
     resp = app_module.error_response(401, "missing bearer token")
     assert resp.headers["WWW-Authenticate"] == 'Bearer realm="logpipe"'
     assert "WWW-Authenticate" not in app_module.error_response(403, "wrong kind").headers
-
-
-async def test_a_request_that_is_not_http_is_one_warning_line(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """aiohttp answers a request it cannot parse (400, connection closed); the collector's
-    log says so in one warning line naming the sender and the problem, no traceback."""
-    async with running(es_url=f"http://127.0.0.1:{free_port()}") as api:
-        port = api.client.port
-        assert port is not None
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        head = f"POST {PATH_LOGS} HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"
-        writer.write(head.encode())
-        answer = await asyncio.wait_for(reader.read(), 10)  # until the server closes
-        writer.close()
-    assert answer.startswith(b"HTTP/1.0 400 Bad Request\r\n")
-    [record] = [r for r in caplog.records if r.name == "aiohttp.server"]
-    assert record.levelname == "WARNING"
-    assert record.exc_info is None
-    assert record.getMessage() == (
-        "request from 127.0.0.1 is not valid HTTP, aiohttp answered 400: "
-        "Invalid character in Content-Length: b'Content-Length: abc'"
-    )
