@@ -49,8 +49,9 @@ stays an event of its own, and keep the trace's lines together up to its last on
   ``Caused by:`` and blank lines continue it (Spring's ``... with root cause``, a blank
   line, then the exception, is one event). java.util.logging's default format writes a
   record on two lines, its time and source (``Dec 05, 2026 8:00:00 AM com.acme.Foo
-  bar``), then its level and message (``SEVERE: message``): the second line continues
-  the first only right after it, and an exception under it stays at ``SEVERE`` or
+  bar``), then its level and message (``SEVERE: message``), in the JVM locale's month,
+  AM/PM marker and level name (``Dez. ...``, ``SCHWERWIEGEND: ...``): the second line
+  continues the first only right after it, and an exception under it stays at ``SEVERE`` or
   ``WARNING``, as under any log line.
 - ``go``: ``panic:`` (and any line the rule does not know) starts an event; goroutine
   headers, function and file lines, ``created by``, ``[signal ...]``, blank lines and
@@ -105,6 +106,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from collector import jul
 from shipper.record import LogRecord
 
 Match = Literal["after", "before"]
@@ -389,16 +391,23 @@ _JAVA = (
 )
 _JAVA_START = rf"^{_EXCEPTION_LINE}"
 # A logger's message line that the exception printed under it belongs to.
-# The level may open the line (`SEVERE: ...` of java.util.logging, `ERROR [main] ...`).
-_JAVA_LEAD = r"^(?:\S.{0,80}?)?\b(?:WARN|WARNING|ERROR|SEVERE|FATAL)\b"
+# The level may open the line (`SEVERE: ...` of java.util.logging, `ERROR [main] ...`;
+# in other languages `SCHWERWIEGEND: ...`, `警告: ...`).
 # java.util.logging's SimpleFormatter (its default format) writes a record on two lines:
 # the time and the source (`Dec 05, 2026 8:00:00 AM com.acme.Foo bar`), then the level
 # and the message (`SEVERE: message`). The second joins the first only right after it.
+# In other languages the JDK localizes the month (`Dez.`, `12月`, Catalan's `de des.`),
+# the AM/PM marker (`A. M.`, `午前`), the digits (Arabic) and the level's name
+# (`SCHWERWIEGEND: `, collector/jul.py).
 _JUL_HEAD = (
-    r"^(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d\d?, \d{4} "
-    r"\d\d?:\d\d:\d\d [AP]M \S"
+    r"^(?:[^\s,]{1,8} )?[^\s,]{1,8} \p{Nd}\p{Nd}?, \p{Nd}{4} "
+    r"\p{Nd}\p{Nd}?:\p{Nd}\p{Nd}:\p{Nd}\p{Nd} \S"
 )
-_JUL_SECOND = r"^(?:SEVERE|WARNING|INFO|CONFIG|FINE|FINER|FINEST): "
+_JUL_SECOND = rf"^(?:{'|'.join(jul.all_names())}): "
+_JAVA_LEAD = (
+    r"^(?:(?:\S.{0,80}?)?\b(?:WARN|WARNING|ERROR|SEVERE|FATAL)\b"
+    rf"|(?:{'|'.join(jul.names_of('SEVERE') + jul.names_of('WARNING'))}): )"
+)
 _PYTHON = (
     r"^(?:[ \t]+\S|[ \t]*$"
     r"|During handling of the above exception"

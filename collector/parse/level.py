@@ -33,7 +33,9 @@ trace are ``error`` (``Traceback (most recent call last):``, ``Exception in thre
 ``ValueError:`` or ``java.lang.IllegalStateException:``), and a Go ``panic:`` or a Rust
 ``thread 'main' panicked at`` is ``fatal``; the frames between them have no level.
 java.util.logging's two-line record joined (``Dec 05, 2026 8:00:00 AM com.acme.Foo bar``,
-a newline, ``SEVERE: message``) has its second line's level (``CONFIG`` is ``info``).
+a newline, ``SEVERE: message``) has its second line's level (``CONFIG`` is ``info``), also
+as a JVM in another locale prints it (``Dez. 05, 2026 8:00:00 AM ...``, ``SCHWERWIEGEND:
+...``; ``12月 05, 2026 8:00:00 午前 ...``, ``重大: ...``: the names in :mod:`collector.jul`).
 A Node.js error's name may carry its code (``TypeError [ERR_INVALID_ARG_TYPE]: ...``), and
 Node's report of an uncaught exception joined (where it was thrown, ``/app/index.js:3``
 or ``node:events:497``, a newline, the source line, a newline, a ``^`` caret line, then
@@ -63,6 +65,7 @@ from __future__ import annotations
 
 import re
 
+from collector import jul
 from collector.parse.result import JSONValue
 
 TRACE, DEBUG, INFO, WARN, ERROR, FATAL = "trace", "debug", "info", "warn", "error", "fatal"
@@ -109,15 +112,6 @@ _GLOG = re.compile(r"([IWEF])(?:\d\d)?\d{4} \d\d:\d\d:\d\d")
 _NAME_LEVEL = re.compile(
     r"[a-z][a-z0-9_-]{0,39}:(trace|debug|info|warn|warning|error|fatal)(?=\s|\Z)", re.ASCII
 )
-# java.util.logging's default format, its two lines joined (the shipper's multiline
-# rule `java`): `Dec 05, 2026 8:00:00 AM com.acme.Foo bar` then `SEVERE: message`.
-_JUL = re.compile(
-    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d\d?, \d{4} \d\d?:\d\d:\d\d [AP]M "
-    r"[^\n]*\n(SEVERE|WARNING|INFO|CONFIG|FINE|FINER|FINEST): ",
-    re.ASCII,
-)
-# CONFIG stands between INFO and FINE (as SLF4J's bridge maps it).
-_JUL_LEVELS = {"CONFIG": INFO}
 _ANDROID = re.compile(r"([VDIWEFA])/[^\s:(]+\s*(?:\(\s*\d+\))?:")
 _SYSLOG_PREFIX = re.compile(r"<([0-7])>")
 # Android logcat's `threadtime` (`05-14 09:12:03.512  1234  1290 E Tag: ...`, also with
@@ -186,6 +180,9 @@ def detect_level(text: str) -> str | None:
         m = _REDIS.match(text)
         if m is not None:
             return _REDIS_LEVELS[m.group(1)]
+        level = _jul(text)  # a month in digits: `12月 05, 2026 8:00:00 午前 ...`
+        if level is not None:
+            return level
     elif first.isspace():
         return _by_word(text)  # an indented line (a stack frame) has no header
     return _by_header(text) or _by_word(text)
@@ -205,9 +202,8 @@ def _by_prefix(text: str, first: str) -> str | None:
         m = _ANDROID.match(text)
     elif first in "IWEF" and text[1:5].isdigit():
         m = _GLOG.match(text)
-    elif text[3:4] == " " and (jul := _JUL.match(text)) is not None:
-        word = jul.group(1)
-        return _JUL_LEVELS.get(word) or _NAMES[word.lower()]
+    elif (level := _jul(text)) is not None:
+        return level
     if m is not None:
         return _NAMES[m.group(1).lower()]
     if "a" <= first <= "z":
@@ -221,6 +217,18 @@ def _by_prefix(text: str, first: str) -> str | None:
     if ("Error" in text or "Exception" in text) and _EXCEPTION.match(text) is not None:
         return ERROR
     return None
+
+
+def _jul(text: str) -> str | None:
+    """The level of java.util.logging's two lines joined (``_JUL``), or None."""
+    if text.find(", ", 1, 22) < 0:  # the comma after the month and the day
+        return None
+    m = _JUL.match(text)
+    if m is None:
+        return None
+    if m[1] in ("午前", "午後"):
+        return _JUL_JA.get(m[2]) or _JUL_NAMES[m[2]]
+    return _JUL_NAMES[m[2]]
 
 
 def _by_word(text: str) -> str | None:
@@ -285,6 +293,29 @@ def _alternation(words: list[str]) -> str:
             tail = f"(?:{tail})" + ("?" if "" in rests else "")
         branches.append(re.escape(first) + tail)
     return "|".join(branches)
+
+
+# java.util.logging's default format, its two lines joined (the shipper's multiline
+# rule `java`): `Dec 05, 2026 8:00:00 AM com.acme.Foo bar` then `SEVERE: message`, in
+# any language the JDK prints it: the month as the locale abbreviates it (`Dez.`, `févr.`,
+# `12月`, Catalan's `de des.`, Vietnamese's `thg 12`), its AM/PM marker (`A. M.`, `午前`),
+# and the level's localized name (`SCHWERWIEGEND`, `AVERTISSEMENT`, `情報`).
+_JUL = re.compile(
+    r"(?:[^\s,]{1,8} )?[^\s,]{1,8} \d\d?, \d{4} \d\d?:\d\d:\d\d (\S+)[^\n]*\n"
+    rf"({_alternation([name for names in jul.NAMES.values() for name in names])}): "
+)
+# CONFIG stands between INFO and FINE (as SLF4J's bridge maps it).
+_JUL_LEVELS = dict(zip(jul.LEVELS, (ERROR, WARN, INFO, INFO, DEBUG, TRACE, TRACE), strict=True))
+# Japanese `詳細` is FINER, Chinese (zh_TW) `詳細` FINE: Japanese AM/PM markers tell them.
+_JUL_JA = {
+    name: _JUL_LEVELS[level] for level, name in zip(jul.LEVELS, jul.NAMES["ja"], strict=True)
+}
+_JUL_NAMES = {
+    name: _JUL_LEVELS[level]
+    for language, names in jul.NAMES.items()
+    if language != "ja"
+    for level, name in zip(jul.LEVELS, names, strict=True)
+} | {name: level for name, level in _JUL_JA.items() if name != "詳細"}
 
 
 # A level field in a line's header, at any distance from the start: an upper-case level

@@ -45,7 +45,11 @@ from collector.rules.engine import Engine, ParsingRules
 from collector.rules.masking import RedactConfig
 from collector.rules.timestamp import TimeParser
 from collector.wire import MAX_NS, read_line
-from tests.collector.test_parse import NAME_THREAD_KLOG_MYSQL_LEVELS
+from tests.collector.test_parse import (
+    JUL_LOCALIZED,
+    JUL_OTHER_LOCALES,
+    NAME_THREAD_KLOG_MYSQL_LEVELS,
+)
 from tests.collector.wirelines import body, log, source
 
 NOW = "2026-12-02T10:11:12.345Z"
@@ -488,7 +492,8 @@ _TOKENS = [
     "prisma:warn", "app:error", "x:info:", "[main/INFO]", "[main/INFO]:", "[Server", "thread/WARN]",
     "[a/b/ERROR]", "[/DEBUG]", "[System]", "[System]:", "I241205", "W24120", "E1234567", "Dec",
     "05,", "5,", "8:00:00", "11:00:00", "AM", "PM", "SEVERE:", "WARNING:", "CONFIG:", "FINER:",
-    "FINE:", "\n", "\nSEVERE:", "\nINFO:",
+    "FINE:", "\n", "\nSEVERE:", "\nINFO:", "Dez.", "Sept", "de", "des.", "thg", "12", "A.",
+    "M.", "jouluk.", "\nGRAVE:", "\nAM FEINSTEN:", "\nWARNUNG:", "\nMUY", "DETALLADO:", ",",
     "/app/index.js:3", "node:events:497", "events.js:174", ":3", "x:", "\n  ^", "\n^", "^",
     "\n^^^ ", "\n\t^\n", "TypeError", "[ERR_X]:", "[ERR_X]", "[]:", "[a$]:", "DOMException",
 ]  # fmt: skip
@@ -511,6 +516,17 @@ def test_plain_text_levels_are_python_s(module: ModuleType) -> None:
             answered += 1
             assert level == detect_level(line), line
     assert answered >= len(lines) * 0.95
+
+
+def test_java_util_logging_in_every_language_is_python_s(module: ModuleType) -> None:
+    """JUL's two lines as the JDK prints them in each language, and headers of other
+    locales, get detect_level's level natively; lines beyond ASCII are left to Python."""
+    lines = [line for line, _ in JUL_LOCALIZED + JUL_OTHER_LOCALES]
+    answered = [line for line in lines if module.plain_level(line)[0]]
+    assert answered == [line for line in lines if line.isascii()]
+    for line in answered:
+        assert module.plain_level(line) == (True, detect_level(line)), line
+    assert len(answered) >= 30
 
 
 def test_joined_stack_traces_are_identical(

@@ -773,6 +773,123 @@ NAME_THREAD_KLOG_MYSQL_LEVELS = [
 ]
 
 
+# What java.util.logging's SimpleFormatter prints (two lines, joined by the shipper's
+# rule `java`) in the languages whose level names the JDK translates, as JDK 17 and 25
+# print them (`java -Duser.language=de -Duser.country=DE ...`), and the JUL level logged.
+JUL_LOCALIZED = [
+    ("Dez. 05, 2026 8:00:00 AM com.acme.Foo bar\nSCHWERWIEGEND: Request failed", "SEVERE"),
+    ("März 05, 2026 8:00:00 PM com.acme.Foo bar\nWARNUNG: Request failed", "WARNING"),
+    ("Feb. 05, 2026 8:00:00 AM com.acme.Foo bar\nINFORMATION: Request failed", "INFO"),
+    ("Aug. 05, 2026 8:00:00 PM com.acme.Foo bar\nKONFIGURATION: Request failed", "CONFIG"),
+    ("Dez. 05, 2026 8:00:00 AM com.acme.Foo bar\nFEIN: Request failed", "FINE"),
+    ("März 05, 2026 8:00:00 PM com.acme.Foo bar\nFEINER: Request failed", "FINER"),
+    ("Feb. 05, 2026 8:00:00 AM com.acme.Foo bar\nAM FEINSTEN: Request failed", "FINEST"),
+    ("dic 05, 2026 8:00:00 A.\xa0M. com.acme.Foo bar\nGRAVE: Request failed", "SEVERE"),
+    ("mar 05, 2026 8:00:00 P.\xa0M. com.acme.Foo bar\nADVERTENCIA: Request failed", "WARNING"),
+    ("feb 05, 2026 8:00:00 A.\xa0M. com.acme.Foo bar\nINFORMACIÓN: Request failed", "INFO"),
+    ("ago 05, 2026 8:00:00 P.\xa0M. com.acme.Foo bar\nCONFIGURAR: Request failed", "CONFIG"),
+    ("dic 05, 2026 8:00:00 A.\xa0M. com.acme.Foo bar\nDETALLADO: Request failed", "FINE"),
+    ("mar 05, 2026 8:00:00 P.\xa0M. com.acme.Foo bar\nMUY DETALLADO: Request failed", "FINER"),
+    ("feb 05, 2026 8:00:00 A.\xa0M. com.acme.Foo bar\nMÁS DETALLADO: Request failed", "FINEST"),
+    ("déc. 05, 2026 8:00:00 AM com.acme.Foo bar\nGRAVE: Request failed", "SEVERE"),
+    ("mars 05, 2026 8:00:00 PM com.acme.Foo bar\nAVERTISSEMENT: Request failed", "WARNING"),
+    ("févr. 05, 2026 8:00:00 AM com.acme.Foo bar\nINFOS: Request failed", "INFO"),
+    ("août 05, 2026 8:00:00 PM com.acme.Foo bar\nCONFIG: Request failed", "CONFIG"),
+    ("déc. 05, 2026 8:00:00 AM com.acme.Foo bar\nPRÉCIS: Request failed", "FINE"),
+    ("mars 05, 2026 8:00:00 PM com.acme.Foo bar\nPLUS PRÉCIS: Request failed", "FINER"),
+    ("févr. 05, 2026 8:00:00 AM com.acme.Foo bar\nLE PLUS PRÉCIS: Request failed", "FINEST"),
+    ("dic 05, 2026 8:00:00 AM com.acme.Foo bar\nGRAVE: Request failed", "SEVERE"),
+    ("mar 05, 2026 8:00:00 PM com.acme.Foo bar\nAVVERTENZA: Request failed", "WARNING"),
+    ("feb 05, 2026 8:00:00 AM com.acme.Foo bar\nINFORMAZIONI: Request failed", "INFO"),
+    ("ago 05, 2026 8:00:00 PM com.acme.Foo bar\nCONFIGURAZIONE: Request failed", "CONFIG"),
+    ("dic 05, 2026 8:00:00 AM com.acme.Foo bar\nBUONO: Request failed", "FINE"),
+    ("mar 05, 2026 8:00:00 PM com.acme.Foo bar\nMIGLIORE: Request failed", "FINER"),
+    ("feb 05, 2026 8:00:00 AM com.acme.Foo bar\nOTTIMALE: Request failed", "FINEST"),
+    ("12月 05, 2026 8:00:00 午前 com.acme.Foo bar\n重大: Request failed", "SEVERE"),
+    ("3月 05, 2026 8:00:00 午後 com.acme.Foo bar\n警告: Request failed", "WARNING"),
+    ("2月 05, 2026 8:00:00 午前 com.acme.Foo bar\n情報: Request failed", "INFO"),
+    ("8月 05, 2026 8:00:00 午後 com.acme.Foo bar\n構成: Request failed", "CONFIG"),
+    ("12月 05, 2026 8:00:00 午前 com.acme.Foo bar\n普通: Request failed", "FINE"),
+    ("3月 05, 2026 8:00:00 午後 com.acme.Foo bar\n詳細: Request failed", "FINER"),
+    ("2月 05, 2026 8:00:00 午前 com.acme.Foo bar\n最も詳細: Request failed", "FINEST"),
+    ("12월 05, 2026 8:00:00 오전 com.acme.Foo bar\n심각: Request failed", "SEVERE"),
+    ("3월 05, 2026 8:00:00 오후 com.acme.Foo bar\n경고: Request failed", "WARNING"),
+    ("2월 05, 2026 8:00:00 오전 com.acme.Foo bar\n정보: Request failed", "INFO"),
+    ("8월 05, 2026 8:00:00 오후 com.acme.Foo bar\n구성: Request failed", "CONFIG"),
+    ("12월 05, 2026 8:00:00 오전 com.acme.Foo bar\n미세: Request failed", "FINE"),
+    ("3월 05, 2026 8:00:00 오후 com.acme.Foo bar\n보다 미세: Request failed", "FINER"),
+    ("2월 05, 2026 8:00:00 오전 com.acme.Foo bar\n가장 미세: Request failed", "FINEST"),
+    ("dez. 05, 2026 8:00:00 AM com.acme.Foo bar\nGRAVE: Request failed", "SEVERE"),
+    ("mar. 05, 2026 8:00:00 PM com.acme.Foo bar\nADVERTÊNCIA: Request failed", "WARNING"),
+    ("fev. 05, 2026 8:00:00 AM com.acme.Foo bar\nINFORMAÇÕES: Request failed", "INFO"),
+    ("ago. 05, 2026 8:00:00 PM com.acme.Foo bar\nCONFIGURAÇÃO: Request failed", "CONFIG"),
+    ("dez. 05, 2026 8:00:00 AM com.acme.Foo bar\nDETALHADO: Request failed", "FINE"),
+    ("mar. 05, 2026 8:00:00 PM com.acme.Foo bar\nMAIS DETALHADO: Request failed", "FINER"),
+    ("fev. 05, 2026 8:00:00 AM com.acme.Foo bar\nO MAIS DETALHADO: Request failed", "FINEST"),
+    ("dec. 05, 2026 8:00:00 FM com.acme.Foo bar\nALLVARLIG: Request failed", "SEVERE"),
+    ("mars 05, 2026 8:00:00 EM com.acme.Foo bar\nVARNING: Request failed", "WARNING"),
+    ("feb. 05, 2026 8:00:00 FM com.acme.Foo bar\nINFO: Request failed", "INFO"),
+    ("aug. 05, 2026 8:00:00 EM com.acme.Foo bar\nKONFIG: Request failed", "CONFIG"),
+    ("dec. 05, 2026 8:00:00 FM com.acme.Foo bar\nFIN: Request failed", "FINE"),
+    ("mars 05, 2026 8:00:00 EM com.acme.Foo bar\nFINARE: Request failed", "FINER"),
+    ("feb. 05, 2026 8:00:00 FM com.acme.Foo bar\nFINASTE: Request failed", "FINEST"),
+    ("12月 05, 2026 8:00:00 上午 com.acme.Foo bar\n严重: Request failed", "SEVERE"),
+    ("3月 05, 2026 8:00:00 下午 com.acme.Foo bar\n警告: Request failed", "WARNING"),
+    ("2月 05, 2026 8:00:00 上午 com.acme.Foo bar\n信息: Request failed", "INFO"),
+    ("8月 05, 2026 8:00:00 下午 com.acme.Foo bar\n配置: Request failed", "CONFIG"),
+    ("12月 05, 2026 8:00:00 上午 com.acme.Foo bar\n详细: Request failed", "FINE"),
+    ("3月 05, 2026 8:00:00 下午 com.acme.Foo bar\n较详细: Request failed", "FINER"),
+    ("2月 05, 2026 8:00:00 上午 com.acme.Foo bar\n非常详细: Request failed", "FINEST"),
+    ("12月 05, 2026 8:00:00 上午 com.acme.Foo bar\n嚴重: Request failed", "SEVERE"),
+    ("3月 05, 2026 8:00:00 下午 com.acme.Foo bar\n警告: Request failed", "WARNING"),
+    ("2月 05, 2026 8:00:00 上午 com.acme.Foo bar\n資訊: Request failed", "INFO"),
+    ("8月 05, 2026 8:00:00 下午 com.acme.Foo bar\n組態: Request failed", "CONFIG"),
+    ("12月 05, 2026 8:00:00 上午 com.acme.Foo bar\n詳細: Request failed", "FINE"),
+    ("3月 05, 2026 8:00:00 下午 com.acme.Foo bar\n較詳細: Request failed", "FINER"),
+    ("2月 05, 2026 8:00:00 上午 com.acme.Foo bar\n最詳細: Request failed", "FINEST"),
+]
+JUL_TO_LEVEL = {"SEVERE": "error", "WARNING": "warn", "INFO": "info", "CONFIG": "info"}
+JUL_TO_LEVEL |= {"FINE": "debug", "FINER": "trace", "FINEST": "trace"}
+
+
+@pytest.mark.parametrize(("line", "logged"), JUL_LOCALIZED)
+def test_java_util_logging_in_the_jdk_s_languages_has_its_level(line: str, logged: str) -> None:
+    """JUL's two lines have their level whatever language the JDK printed them in: the
+    localized month (`Dez.`, `févr.`, `12月`), AM/PM marker (`A. M.`, `午前`) and level name
+    (`SCHWERWIEGEND`, `AVERTISSEMENT`, `情報`; Japanese `詳細` is FINER, Chinese FINE)."""
+    assert parse(line).level == JUL_TO_LEVEL[logged]
+
+
+_ARABIC_DIGITS = str.maketrans("0123456789", "".join(chr(0x660 + d) for d in range(10)))
+# The header as other locales print it, their level names English: en_GB's `Sept`, a
+# month of two words (Catalan `de des.`, Vietnamese `thg 12`), Cyrillic, Arabic digits.
+JUL_OTHER_LOCALES = [
+    ("Sept 05, 2026 8:00:00 AM com.acme.Foo bar\nWARNING: x", "warn"),
+    ("de des. 05, 2026 8:00:00 A. M. com.acme.Foo bar\nSEVERE: x", "error"),
+    ("thg 12 05, 2026 8:00:00 SA com.acme.Foo bar\nINFO: x", "info"),
+    ("дек. 05, 2026 8:00:00 AM com.acme.Foo bar\nFINE: x", "debug"),
+    (
+        "ديسمبر 05, 2026 8:00:00 ص com.acme.Foo bar\nSEVERE: x".translate(_ARABIC_DIGITS),
+        "error",
+    ),
+    ("jan. 05, 2026 8:00:00 DA MANHÃ com.acme.Foo bar\nFINEST: x", "trace"),
+    ("12 05, 2026 8:00:00 AM com.acme.Foo bar\nCONFIG: x", "info"),
+    # not JUL's header: a month word of 9 letters, three words, no year, no marker
+    ("September 05, 2026 8:00:00 AM com.acme.Foo bar\nGRAVE: x", None),
+    ("a b c 05, 2026 8:00:00 AM com.acme.Foo bar\nGRAVE: x", None),
+    ("Dez. 05, 8:00:00 AM com.acme.Foo bar\nWARNUNG: x", None),
+    ("Dez. 05, 2026 8:00:00 \nWARNUNG: x", None),
+    ("Dez. 05, 2026 8:00:00 AM com.acme.Foo bar\nWARNUNG x", None),
+]
+
+
+@pytest.mark.parametrize(("line", "level"), JUL_OTHER_LOCALES)
+def test_java_util_logging_s_header_in_other_locales(line: str, level: str | None) -> None:
+    """The header is told by its shape (a month of one or two words of up to 8 characters,
+    day, year, 12-hour time, a marker), not by English month names."""
+    assert parse(line).level == level
+
+
 @pytest.mark.parametrize(("line", "level"), NAME_THREAD_KLOG_MYSQL_LEVELS)
 def test_name_thread_klog_mysql_and_java_util_logging_levels(line: str, level: str | None) -> None:
     """Prisma's `name:level`, log4j's `[thread/LEVEL]`, CockroachDB's klog header with its

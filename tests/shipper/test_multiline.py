@@ -252,6 +252,40 @@ def test_builtin_java_joins_java_util_logging_s_two_lines_and_its_trace(
     assert events == [*joined, "\n".join(after)]
 
 
+@pytest.mark.parametrize(
+    ("head", "level", "with_trace"),
+    [
+        ("Dez. 05, 2026 8:00:00 AM com.acme.Foo bar", "SCHWERWIEGEND", True),
+        ("März 05, 2026 8:00:00 PM com.acme.Foo bar", "WARNUNG", True),
+        ("Feb. 05, 2026 8:00:00 AM com.acme.Foo bar", "AM FEINSTEN", False),
+        ("dic 05, 2026 8:00:00 A. M. com.acme.Foo bar", "GRAVE", True),
+        ("févr. 05, 2026 8:00:00 PM com.acme.Foo bar", "AVERTISSEMENT", True),
+        ("août 05, 2026 8:00:00 PM com.acme.Foo bar", "INFOS", False),
+        ("dez. 05, 2026 8:00:00 AM com.acme.Foo bar", "ADVERTÊNCIA", True),
+        ("dec. 05, 2026 8:00:00 FM com.acme.Foo bar", "ALLVARLIG", True),
+        ("12月 05, 2026 8:00:00 午前 com.acme.Foo bar", "重大", True),
+        ("3월 05, 2026 8:00:00 오후 com.acme.Foo bar", "경고", True),
+        ("2月 05, 2026 8:00:00 上午 com.acme.Foo bar", "信息", False),
+        ("Sept 05, 2026 8:00:00 AM com.acme.Foo bar", "SEVERE", True),  # en_GB
+        ("de des. 05, 2026 8:00:00 A. M. com.acme.Foo bar", "WARNING", True),  # ca_ES
+    ],
+)
+def test_builtin_java_joins_java_util_logging_in_the_jdk_s_languages(
+    head: str, level: str, with_trace: bool
+) -> None:
+    """JUL's two lines as the JDK prints them in other languages (localized month, AM/PM
+    marker and level name) are one event, with a trace under its SEVERE or WARNING."""
+    trace = _find("java.lang.IllegalStateException")
+    second = f"{level}: Request failed"
+    events = _messages(_run(BUILTINS["java"], [head, second, *trace.split("\n"), "next"]))
+    logged = f"{head}\n{second}"
+    assert events == [
+        f"{logged}\n{trace}" if with_trace else logged,
+        *([] if with_trace else [trace]),
+        "next",
+    ]
+
+
 def test_builtin_java_joins_a_level_line_only_right_under_java_util_logging_s_first() -> None:
     """`SEVERE: ...` under any other line, or a second one, starts an event of its own."""
     head = "Dec 05, 2026 8:00:00 AM com.acme.Foo bar"
@@ -854,9 +888,10 @@ def test_labels_and_collector_rules_share_one_re2_compiler() -> None:
 
 
 def test_the_shipper_imports_re2_only_when_a_container_needs_a_regex() -> None:
-    """Importing the multiline rules pulls in none of RE2, the collector's compiler,
-    pydantic, aiohttp, elasticsearch or yaml, nor does starting the shipper pull in RE2
-    (most hosts use no regex); a built-in multiline rule imports RE2 and the compiler."""
+    """Importing the multiline rules pulls in none of RE2, the collector's compiler
+    (only its table of JUL's level names), pydantic, aiohttp, elasticsearch or yaml, nor
+    does starting the shipper pull in RE2 (most hosts use no regex); a built-in multiline
+    rule imports RE2 and the compiler."""
     code = (
         "import sys\n"
         "def loaded(*names):\n"
@@ -873,7 +908,8 @@ def test_the_shipper_imports_re2_only_when_a_container_needs_a_regex() -> None:
         [sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, check=True
     ).stdout
     at_import, at_start, in_use = out.splitlines()
-    assert json.loads(at_import.replace("'", '"')) == ["collector"]
+    # collector.jul is data only: java.util.logging's level names
+    assert json.loads(at_import.replace("'", '"')) == ["collector", "collector.jul"]
     assert at_start == "False"
     assert json.loads(in_use.replace("'", '"')) == [
         "collector.errors",

@@ -105,6 +105,9 @@ pub fn detect_level(text: &str) -> Res<Option<&'static str>> {
         if let Some(level) = redis(b) {
             return Ok(Some(level));
         }
+        if let Some(level) = jul(b) {
+            return Ok(Some(level)); // a month in digits: `12 05, 2026 8:00:00 AM ...`
+        }
     } else if ws(first) {
         return Ok(by_word(text));
     }
@@ -334,18 +337,68 @@ fn one_or_two_digits(b: &[u8], p: usize, end: u8) -> Option<usize> {
     ((1..=2).contains(&(q - p)) && b.get(q) == Some(&end)).then_some(q + 1)
 }
 
-/// level._JUL.match: java.util.logging's two lines joined (`Dec 05, 2026 8:00:00 AM
-/// com.acme.Foo bar`, a newline, `SEVERE: message`): the second line's level.
-fn jul(b: &[u8]) -> Option<&'static str> {
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    if !MONTHS.iter().any(|m| b.starts_with(*m)) {
-        return None;
+/// java.util.logging's level names the JDK prints in ASCII (collector/jul.py's NAMES; the
+/// others never meet ASCII text), and their levels (level._JUL_NAMES).
+const JUL_NAMES: [(&[u8], &str); 36] = [
+    (b"SEVERE", ERROR),
+    (b"WARNING", WARN),
+    (b"INFO", INFO),
+    (b"CONFIG", INFO),
+    (b"FINE", DEBUG),
+    (b"FINER", TRACE),
+    (b"FINEST", TRACE),
+    (b"SCHWERWIEGEND", ERROR),
+    (b"WARNUNG", WARN),
+    (b"INFORMATION", INFO),
+    (b"KONFIGURATION", INFO),
+    (b"FEIN", DEBUG),
+    (b"FEINER", TRACE),
+    (b"AM FEINSTEN", TRACE),
+    (b"GRAVE", ERROR),
+    (b"ADVERTENCIA", WARN),
+    (b"CONFIGURAR", INFO),
+    (b"DETALLADO", DEBUG),
+    (b"MUY DETALLADO", TRACE),
+    (b"AVERTISSEMENT", WARN),
+    (b"INFOS", INFO),
+    (b"AVVERTENZA", WARN),
+    (b"INFORMAZIONI", INFO),
+    (b"CONFIGURAZIONE", INFO),
+    (b"BUONO", DEBUG),
+    (b"MIGLIORE", TRACE),
+    (b"OTTIMALE", TRACE),
+    (b"DETALHADO", DEBUG),
+    (b"MAIS DETALHADO", TRACE),
+    (b"O MAIS DETALHADO", TRACE),
+    (b"ALLVARLIG", ERROR),
+    (b"VARNING", WARN),
+    (b"KONFIG", INFO),
+    (b"FIN", DEBUG),
+    (b"FINARE", TRACE),
+    (b"FINASTE", TRACE),
+];
+
+/// `[^\s,]{1,8} ` at `p` (a word of the month): where the text goes on after the space.
+fn jul_word(b: &[u8], p: usize) -> Option<usize> {
+    let mut q = p;
+    while q < b.len() && q < p + 9 && !ws(b[q]) && b[q] != b',' {
+        q += 1;
     }
-    // ` \d\d?, \d{4} \d\d?:\d\d:\d\d [AP]M `
-    let p = one_or_two_digits(b, 4, b',')?;
+    ((1..=8).contains(&(q - p)) && b.get(q) == Some(&b' ')).then_some(q + 1)
+}
+
+/// level._JUL.match: java.util.logging's two lines joined (`Dec 05, 2026 8:00:00 AM
+/// com.acme.Foo bar`, a newline, `SEVERE: message`), the month in one word or two
+/// (`de des.`, `thg 12`): the second line's level.
+fn jul(b: &[u8]) -> Option<&'static str> {
+    let first = jul_word(b, 0)?;
+    // `(?:[^\s,]{1,8} )?[^\s,]{1,8} `: either way, the second line says the level.
+    jul_date(b, first).or_else(|| jul_date(b, jul_word(b, first)?))
+}
+
+/// ` \d\d?, \d{4} \d\d?:\d\d:\d\d \S[^\n]*\n(NAME): ` from `p`, the day: the level.
+fn jul_date(b: &[u8], p: usize) -> Option<&'static str> {
+    let p = one_or_two_digits(b, p, b',')?;
     if b.get(p) != Some(&b' ') || !digits_at(b, p + 1, 4) || b.get(p + 5) != Some(&b' ') {
         return None;
     }
@@ -354,25 +407,15 @@ fn jul(b: &[u8]) -> Option<&'static str> {
         && b.get(p + 2) == Some(&b':')
         && digits_at(b, p + 3, 2)
         && b.get(p + 5) == Some(&b' ')
-        && matches!(b.get(p + 6), Some(b'A' | b'P'))
-        && b.get(p + 7) == Some(&b'M')
-        && b.get(p + 8) == Some(&b' ');
+        && b.get(p + 6).is_some_and(|&c| !ws(c)); // the AM/PM marker
     if !clock {
         return None;
     }
-    let second = &b[p + 9 + memchr::memchr(b'\n', &b[p + 9..])? + 1..];
-    [
-        (&b"SEVERE"[..], ERROR),
-        (b"WARNING", WARN),
-        (b"INFO", INFO),
-        (b"CONFIG", INFO),
-        (b"FINE", DEBUG),
-        (b"FINER", TRACE),
-        (b"FINEST", TRACE),
-    ]
-    .into_iter()
-    .find(|(word, _)| second.starts_with(word) && second[word.len()..].starts_with(b": "))
-    .map(|(_, level)| level)
+    let second = &b[p + 6 + memchr::memchr(b'\n', &b[p + 6..])? + 1..];
+    JUL_NAMES
+        .iter()
+        .find(|(word, _)| second.starts_with(word) && second[word.len()..].starts_with(b": "))
+        .map(|(_, level)| *level)
 }
 
 /// level._NAME_LEVEL.match: a logger's `name:level` opening the line (`prisma:warn`).
@@ -426,10 +469,8 @@ fn by_prefix(text: &str) -> Option<&'static str> {
         if glog(6) || glog(4) {
             letter = Some(first);
         }
-    } else if b.get(3) == Some(&b' ') {
-        if let Some(level) = jul(b) {
-            return Some(level);
-        }
+    } else if let Some(level) = jul(b) {
+        return Some(level);
     }
     if let Some(letter) = letter {
         return name(&(letter as char).to_string());
