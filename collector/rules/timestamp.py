@@ -2,7 +2,8 @@
 
 Formats: ``rfc3339`` (also ``iso8601``: ``2024-05-01T12:00:00.123456789+02:00``, to
 the nanosecond), ``unix`` / ``unix_ms`` / ``unix_us`` / ``unix_ns`` (numbers since the
-epoch, as numbers or text), or a ``strptime`` format such as ``%d/%b/%Y:%H:%M:%S %z``.
+epoch, as numbers or text; text read exactly to the nanosecond), or a ``strptime``
+format such as ``%d/%b/%Y:%H:%M:%S %z``.
 A time without an offset is read in the rule's ``timezone`` (an IANA name, default
 UTC); a format without a year takes the year that puts the time nearest Docker's time
 for the line (a line of Dec 31 that Docker read on Jan 1 is of the year before).
@@ -163,15 +164,55 @@ def _year(ns: int) -> int:
 
 
 def _unix(value: str | int | float, scale: int) -> int:
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = float(text) if "." in text or "e" in text.lower() else int(text)
-        except ValueError:
-            raise ValueError(f"{text[:64]!r} is not a number of seconds since 1970") from None
+    """Nanoseconds of a number of units since the epoch: exact for an int and for text, and
+    for a float exact to the digits it is written with (its shortest repr: the number as
+    the line had it, as far as a double holds it)."""
+    if isinstance(value, int):
+        return value * scale
     if isinstance(value, float):
-        scaled = value * scale  # finite seconds can still overflow once made nanoseconds
-        if scaled != scaled or scaled in (float("inf"), float("-inf")):
+        if value != value or value in (float("inf"), float("-inf")):
             raise ValueError("not a finite number")
-        return round(scaled)
-    return value * scale
+        return _unix_text(repr(value), scale)
+    return _unix_text(value.strip(), scale)
+
+
+# A number as text: a sign, digits with perhaps a decimal point, perhaps an exponent;
+# ASCII digits only, no `_` separators, no hex, `nan` or `inf`.
+_UNIX_NUMBER = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?", re.ASCII)
+_UNITS = {10**9: "seconds", 10**6: "milliseconds", 10**3: "microseconds", 1: "nanoseconds"}
+# A whole number of nanoseconds past MAX_NS has at least this many digits.
+_TOO_MANY_DIGITS = len(str(MAX_NS)) + 1
+
+
+def _unix_text(text: str, scale: int) -> int:
+    """The text's number times `scale`, by integer arithmetic on its digits (a float
+    would keep 15-17 of them: a unix time loses its nanoseconds); digits past the
+    nanosecond are cut off, as rfc3339's are."""
+    found = _UNIX_NUMBER.fullmatch(text)
+    if found is None or not (found[2] or found[3]):
+        raise ValueError(
+            f"{text[:64]!r} is not a number of {_UNITS[scale]} since 1970 (write digits, "
+            "perhaps a decimal point and an exponent: 1733400011.123456789, 1.7334e9)"
+        )
+    sign, whole, fraction, exponent = found.groups(default="")
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return 0
+    # The value is int(digits) * 10**power nanoseconds.
+    power = len(str(scale)) - 1 - len(fraction) + _exponent(exponent)
+    size = len(digits) + power  # digits of its whole nanoseconds
+    if size >= _TOO_MANY_DIGITS:
+        raise ValueError(f"{text[:64]!r} is outside 1970-2262, which nanosecond time holds")
+    # Past the nanosecond digits are cut off; short of it, zeros added (power <= size).
+    ns = int(digits[: max(size, 0)] or "0") if power < 0 else int(digits + "0" * power)
+    return -ns if sign == "-" else ns
+
+
+def _exponent(text: str) -> int:
+    """An exponent's value; one of more than 7 digits is as good as 10**7 (the number is
+    then 0 or too large, whichever way the sign goes)."""
+    if not text:
+        return 0
+    magnitude = text.lstrip("+-").lstrip("0")
+    value = int(magnitude or "0") if len(magnitude) <= 7 else 10**7
+    return -value if text.startswith("-") else value

@@ -118,6 +118,26 @@ def test_a_time_beyond_the_skew_is_ignored_and_tagged() -> None:
     assert "more than the allowed skew" in doc["logpipe"]["rule_failure"][0]
 
 
+def test_a_unix_time_as_text_keeps_its_nanoseconds_and_a_bad_one_says_why() -> None:
+    """`format: unix` reads `1746100800.123456789` to the nanosecond into @timestamp; text
+    that is no decimal number is ignored and tagged, the reason naming the form to write."""
+    rule = {
+        "name": "epoch",
+        "regex": r"^(?P<ts>\S+) (?P<msg>.*)$",
+        "timestamp": {"field": "ts", "format": "unix"},
+    }
+    doc = _doc(_rules(rule), "1746100800.123456789 served")
+    assert doc["@timestamp"] == "2025-05-01T12:00:00.123456789Z"
+    assert "rule_failure" not in doc["logpipe"]
+    bad = _doc(_rules(rule), "1_746_100_800 served")
+    assert bad["@timestamp"] == "2025-05-01T12:00:00.000000000Z"
+    assert bad["tags"] == ["rule_failure"]
+    assert bad["logpipe"]["rule_failure"] == [
+        "timestamp: '1_746_100_800' is not a number of seconds since 1970 (write digits, "
+        "perhaps a decimal point and an exponent: 1733400011.123456789, 1.7334e9)"
+    ]
+
+
 def test_the_first_rule_whose_match_and_pattern_fit_wins() -> None:
     """A rule whose pattern does not fit the line is passed over for the next."""
     first = {"name": "kv", "regex": r"^user=(?P<user>\w+)$", "fields": {"user": "keyword"}}

@@ -205,6 +205,85 @@ def test_unix_formats_read_numbers_and_text() -> None:
         TimeParser("unix").parse(True, 0)
 
 
+@pytest.mark.parametrize(
+    ("fmt", "text", "ns"),
+    [
+        ("unix", "1733400011.123456789", 1733400011_123456789),
+        ("unix", "1733400011.1234567891234", 1733400011_123456789),  # past the ns: cut off
+        ("unix", "1733400011.999999999999", 1733400011_999999999),  # cut, never rounded up
+        ("unix", "1733400011", 1733400011_000000000),
+        ("unix", " 1733400011.5 ", 1733400011_500000000),
+        ("unix", "+1733400011.", 1733400011_000000000),
+        ("unix", "0001733400011.000000001", 1733400011_000000001),
+        ("unix", "1.733400011123456789e9", 1733400011_123456789),
+        ("unix", "1.733400011123456789E+9", 1733400011_123456789),
+        ("unix", "17334000111234567890e-10", 1733400011_123456789),
+        ("unix", ".5", 500000000),
+        ("unix", "0", 0),
+        ("unix", "-0.0", 0),
+        ("unix", "1e-30", 0),
+        ("unix", "0e999999999999", 0),
+        ("unix", "0." + "1" * 10000, 111111111),  # a long text is cut, not made a huge int
+        ("unix_ms", "1733400011123.456789", 1733400011_123456789),
+        ("unix_ms", "1733400011123", 1733400011_123000000),
+        ("unix_us", "1733400011123456.789", 1733400011_123456789),
+        ("unix_us", "1.733400011123456789e15", 1733400011_123456789),
+        ("unix_ns", "1733400011123456789", 1733400011_123456789),
+        ("unix_ns", "1733400011123456789.9", 1733400011_123456789),
+        ("unix_ns", "9223372036854775807", 2**63 - 1),
+        ("unix_ns", "9.223372036854775807e18", 2**63 - 1),
+    ],
+)
+def test_unix_text_is_exact_to_the_nanosecond(fmt: str, text: str, ns: int) -> None:
+    """A unix time as text is read by integer arithmetic on its digits, exponent and
+    all: every nanosecond kept (a float keeps 15-17 digits), digits past it cut off."""
+    assert TimeParser(fmt).parse(text, 0) == ns
+
+
+def test_unix_numbers_keep_the_digits_they_were_written_with() -> None:
+    """A JSON number is read from its shortest text, not multiplied as a float (which
+    would give 1746100800.123457 s as ...123457024 ns)."""
+    assert TimeParser("unix").parse(1746100800.123457, 0) == 1746100800_123457000
+    assert TimeParser("unix").parse(1733400011.999999, 0) == 1733400011_999999000
+    assert TimeParser("unix_ms").parse(1733400011123.4568, 0) == 1733400011_123456800
+    assert TimeParser("unix_ns").parse(1733400011123456789, 0) == 1733400011_123456789
+    with pytest.raises(ValueError, match="not a finite number"):
+        TimeParser("unix").parse(float("nan"), 0)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "reason"),
+    [
+        ("unix", "1_733_400_011", "is not a number of seconds since 1970 (write digits,"),
+        ("unix", "١٧٣٣٤٠٠٠١١", "is not a number of seconds since 1970"),  # Arabic digits
+        ("unix", "nan", "is not a number of seconds"),
+        ("unix", "inf", "is not a number of seconds"),
+        ("unix", "0x6751", "is not a number of seconds"),
+        ("unix", "1733400011,5", "is not a number of seconds"),
+        ("unix", "1.2.3", "is not a number of seconds"),
+        ("unix", ".", "is not a number of seconds"),
+        ("unix", "1e", "is not a number of seconds"),
+        ("unix", "e9", "is not a number of seconds"),
+        ("unix", "", "is not a number of seconds"),
+        ("unix", "1733400011 UTC", "is not a number of seconds"),
+        ("unix_ms", "12 ms", "is not a number of milliseconds since 1970"),
+        ("unix_us", "x", "is not a number of microseconds since 1970"),
+        ("unix_ns", "x", "is not a number of nanoseconds since 1970"),
+        ("unix", "-1.5", "is outside 1970-2262"),
+        ("unix", "1e10", "is outside 1970-2262"),
+        ("unix", "1e999999999999", "is outside 1970-2262"),
+        ("unix", "9" * 5000, "is outside 1970-2262"),
+        ("unix_ns", "9223372036854775808", "is outside 1970-2262"),
+    ],
+)
+def test_unix_text_that_is_no_time_says_why(fmt: str, text: str, reason: str) -> None:
+    """Text that is no plain decimal number (separators, other digits, hex, nan, a unit)
+    is refused naming the unit and the form to write; a number before 1970 or past 2262
+    is refused as such, however many digits it has."""
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        TimeParser(fmt).parse(text, 0)
+
+
 def test_unknown_formats_and_zones_are_refused() -> None:
     """A format that is no name and no strptime format, or an unknown zone, is an error."""
     with pytest.raises(RulesError, match="time format 'dd/mm/yyyy'"):
