@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from datetime import UTC, datetime
+from typing import cast
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -200,8 +201,15 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
     state.in_flight += 1
     metrics.IN_FLIGHT.inc()
     try:
-        decoded = batch.decode(
-            body, state.context, _now(), state.config.keep_original, _address(request)
+        decoded = await _decode(
+            batch.decoding(
+                body,
+                state.context,
+                _now(),
+                state.config.keep_original,
+                _address(request),
+                seconds=batch.STEP_SECONDS,
+            )
         )
         batch.set_apart_same_ids(decoded)
         metrics.RECORDS_RECEIVED.inc(decoded.received)
@@ -221,6 +229,18 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         return _partial(decoded.errors, result)
     # `dropped` appears only when a drop rule dropped lines: other answers stay as they were.
     return web.json_response(result.model_dump(exclude=None if result.dropped else {"dropped"}))
+
+
+async def _decode(steps: Generator[None, None, batch.Decoded]) -> batch.Decoded:
+    """The batch of a body decoded in steps (batch.decoding), letting the event loop
+    answer other requests (`/healthz`, tails, other senders) between two: a 32 MiB body
+    takes about 0.3 s to decode, one of 10,000 new containers 0.6 s."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast("batch.Decoded", done.value)
+        await asyncio.sleep(0)
 
 
 def _partial(errors: list[LineError], result: IngestResult) -> web.Response:

@@ -1,8 +1,9 @@
 """The compiled hot path, when it is installed: the one place that decides.
 
 ``native/collector`` builds the extension module ``logpipe_collector_native`` (Rust,
-PyO3; ``pip install ./native/collector``). Its ``decode`` reads a batch's wire lines in
-order and writes the `_bulk` lines of each ``log`` line whose text a ported parser reads
+PyO3; ``pip install ./native/collector``). Its ``Batch`` reads a batch's wire lines in
+order, in steps (collector/batch.py, ``decoding``), and writes the `_bulk` lines of each
+``log`` line whose text a ported parser reads
 (JSON objects, access logs, logfmt, plain text) itself, byte for byte what the Python
 path writes; every other line (source, event and gap lines, invalid lines, shapes not
 ported, terminal escapes) goes through the Python path in its place in the batch, and
@@ -13,8 +14,8 @@ applies the first that fits itself, as ``fitted_document`` does (its ``long``, `
 ``keyword``, ``double`` and ``boolean`` fields converted there, its ``date`` fields and
 time read by the rule's own Python readers), and leaves to the Python path what the
 rule's written-out way cannot decide. The Python
-path is used whole when the module is missing and when ``LOGPIPE_NATIVE=0`` (or
-``false``, ``no``, ``off``).
+path is used whole when the module is missing or built from older sources (without
+``Batch``), and when ``LOGPIPE_NATIVE=0`` (or ``false``, ``no``, ``off``).
 """
 
 from __future__ import annotations
@@ -59,13 +60,21 @@ def check_setting() -> None:
 
 
 def load() -> ModuleType | None:
-    """The extension module, or None (missing, or ``LOGPIPE_NATIVE=0``)."""
+    """The extension module, or None (missing, built from older sources, or
+    ``LOGPIPE_NATIVE=0``)."""
     if switched_off():
         return None
     try:
-        return importlib.import_module(MODULE_NAME)
+        module = importlib.import_module(MODULE_NAME)
     except ImportError:
         return None
+    return module if current(module) else None
+
+
+def current(module: ModuleType) -> bool:
+    """Whether `module` has what this collector calls (a build of older sources lacks
+    ``Batch``, the decoding of a body in steps)."""
+    return hasattr(module, "Batch")
 
 
 MODULE = load()
@@ -76,6 +85,8 @@ def describe(rules: bool = False) -> str:
     if MODULE is None:
         if switched_off():
             return f"Python ({ENV}={os.environ[ENV].strip()})"
+        if _outdated():
+            return f"Python ({MODULE_NAME} is older than this collector: build it again)"
         return f"Python ({MODULE_NAME} not installed)"
     if rules:
         return (
@@ -83,6 +94,14 @@ def describe(rules: bool = False) -> str:
             "Python for the other lines parsing rules may shape"
         )
     return f"compiled ({MODULE_NAME})"
+
+
+def _outdated() -> bool:
+    """Whether the module is installed but built from older sources."""
+    try:
+        return not current(importlib.import_module(MODULE_NAME))
+    except ImportError:
+        return False
 
 
 def source_parts(

@@ -11,11 +11,11 @@ import gzip
 import time
 import uuid
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -26,6 +26,7 @@ from elasticsearch import AsyncElasticsearch, Elasticsearch
 from collector import app as app_module
 from collector.app import make_app
 from collector.badhttp import Runner
+from collector.batch import Decoded
 from collector.config import CollectorConfig
 from collector.deadletter import Sender, unreadable_line
 from collector.read import access as access_module
@@ -477,3 +478,47 @@ def test_a_401_names_the_scheme_to_authenticate_with() -> None:
     resp = app_module.error_response(401, "missing bearer token")
     assert resp.headers["WWW-Authenticate"] == 'Bearer realm="logpipe"'
     assert "WWW-Authenticate" not in app_module.error_response(403, "wrong kind").headers
+
+
+async def test_healthz_is_answered_while_a_big_body_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A body that takes a few hundred ms to decode (2,000 new containers) leaves the event
+    loop between steps: /healthz, asked once decoding began, is answered before it ends;
+    the batch is indexed whole."""
+    decoding = app_module.batch.decoding
+    steps = {"taken": 0, "over": False}
+    begun = asyncio.Event()
+
+    def watched(*args: Any, **kwargs: Any) -> Generator[None, None, Decoded]:
+        inner = decoding(*args, **kwargs)
+        while True:
+            try:
+                next(inner)
+            except StopIteration as done:
+                steps["over"] = True
+                return cast("Decoded", done.value)
+            steps["taken"] += 1
+            begun.set()
+            yield
+
+    monkeypatch.setattr(app_module.batch, "decoding", watched)
+    # Steps of 1 ms: /healthz on a new connection takes the loop several turns.
+    monkeypatch.setattr(app_module.batch, "STEP_SECONDS", 0.001)
+    lines = []
+    for k in range(2000):
+        lines += [source(k, container_id=f"{k:064x}"), log(f"line {k}", 1_000 + k, src=k)]
+    # _bulk requests under 1 MiB: aiohttp warns of a bigger payload given as bytes.
+    settings = SinkSettings(max_bytes=512 * 1024)
+    async with (
+        fake_es(ok) as fake,
+        running(es_url=fake.url, settings=settings, max_body_bytes=2**24) as api,
+    ):
+        await wait_ready(api)
+        posted = asyncio.create_task(api.post(body(*lines)))
+        await asyncio.wait_for(begun.wait(), 30)
+        resp = await api.client.get("/healthz")
+        assert (resp.status, steps["over"]) == (200, False)
+        status, answer, _ = await posted
+    assert (status, answer["indexed"]) == (200, 2000)
+    assert steps["taken"] > 2

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from collector import native
-from collector.batch import MAX_REJECTED, MAX_SOURCES, decode, set_apart_same_ids
-from collector.enrich import Context
+from collector import batch, native
+from collector.batch import (
+    MAX_REJECTED,
+    MAX_SOURCES,
+    Decoded,
+    decode,
+    decoding,
+    set_apart_same_ids,
+)
+from collector.bulk import encode
+from collector.enrich import Context, EncodedDoc
 from collector.errors import BadRequest
+from collector.retention.rules import RetentionConfig, RulesHolder
+from collector.rules.engine import Engine
+from collector.rules.masking import RedactConfig
 from collector.templates import DEADLETTER_STREAM
 from tests.collector.wirelines import HOST, body, log, log_doc_id, source
 
@@ -269,3 +282,151 @@ def test_a_time_off_the_wire_bounds_is_said_in_dates() -> None:
         "field 'from_ts' of a 'gap' line: -1 ns is before 1970-01-01T00:00:00Z: times are "
         "nanoseconds since then",
     ]
+
+
+def in_steps(
+    raw: bytes, ctx: Context, between: Callable[[int], None] = lambda _: None
+) -> tuple[Decoded, int]:
+    """`raw` decoded in the shortest steps there are (`between(step)` called after each
+    but the last); the result and how many steps it took."""
+    steps = decoding(raw, ctx, NOW, address="192.0.2.7", seconds=0)
+    taken = 0
+    while True:
+        taken += 1
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value, taken
+        between(taken)
+
+
+def same_results(stepped: Decoded, whole: Decoded) -> None:
+    """Two decodings of one body gave the same documents, in order, byte for byte, and the
+    same dead letters, errors and counts."""
+    assert [encode(d) for d in stepped.docs] == [encode(d) for d in whole.docs]
+    assert [(d.id, d.stream, d.original) for d in stepped.docs] == [
+        (d.id, d.stream, d.original) for d in whole.docs
+    ]
+    assert [encode(d) for d in stepped.dead_letters] == [encode(d) for d in whole.dead_letters]
+    assert (stepped.errors, stepped.received) == (whole.errors, whole.received)
+
+
+def _mixed_body() -> bytes:
+    """Every kind of line, good and bad, with sources declared, redeclared and refused, and
+    lines naming each well after it."""
+    event = b'{"kind":"event","src":1,"ts":1,"action":"die","exit_code":3}'
+    gap = b'{"kind":"gap","src":0,"stream":"stderr","from_ts":1,"to_ts":2,"reason":"rotated"}'
+    api = {"com.docker.compose.service": "api"}
+    access = '10.0.0.1 - - [10/Oct/2024:13:55:36 +0000] "GET /a HTTP/1.1" 200 2326 "-" "curl"'
+    return body(
+        b"{oops",
+        source(0),
+        *[log(f"plain INFO line {i}", TS + i) for i in range(150)],
+        source(1, container_id="1" * 64, labels=api),
+        *[log(f'{{"level":"warn","n":{i},"msg":"json {i}"}}', TS + i, src=1) for i in range(70)],
+        b"",
+        b"   ",
+        log(access, TS, src=0),
+        event,
+        gap,
+        log("nobody declared src 9", TS, src=9),
+        source(2, host=5),  # refused: its lines are too
+        log("of a refused source", TS, src=2),
+        *[log(f"ERROR {i} again", TS + i, src=1) for i in range(70)],
+        source(0, container_id="2" * 64),  # src 0 is another container from here on
+        log("after the redeclaration", TS, src=0),
+        log("bad stream", TS, stream="stdweird"),
+        log("last", TS + 1, src=1),
+    )
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_decoding_in_steps_gives_what_decoding_at_once_gives(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body decoded in many steps, a source line in one and the lines naming it in later
+    ones, gives the documents, order, dead letters, errors and counts of one step."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    raw = _mixed_body()
+    whole = decode(raw, Context(), NOW, address="192.0.2.7")
+    monkeypatch.setattr(batch, "_PYTHON_STEP_LINES", 3)
+    stepped, taken = in_steps(raw, Context())
+    # A step ends after each source line at the latest, and every few lines between.
+    assert taken >= 10
+    same_results(stepped, whole)
+    # The compiled path made the same documents itself: no step forgot a container.
+    assert [type(d) for d in stepped.docs] == [type(d) for d in whole.docs]
+    assert len(whole.docs) == 150 + 70 + 1 + 2 + 70 + 1 + 1
+    made = sum(isinstance(d, EncodedDoc) for d in whole.docs)
+    assert made == (150 + 70 + 1 + 70 + 1 + 1 if compiled and native.MODULE else 0)
+    assert [e.line for e in whole.errors] == [1, 229, 230, 231, 304]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_body_refused_whole_is_refused_whole_in_steps(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Too many source lines, or too many bad ones, refuse a body decoded in steps with the
+    answer it gets decoded at once."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+        monkeypatch.setattr(batch, "_PYTHON_STEP_LINES", 64)
+    sources = [source(k, container_id=f"{k:064x}") for k in range(MAX_SOURCES + 1)]
+    junk = [source(), log("kept", TS), *[b"x"] * (MAX_REJECTED + 1)]
+    for raw in (body(*sources, log("lost", TS)), body(*junk)):
+        with pytest.raises(BadRequest) as whole:
+            decode(raw, Context(), NOW)
+        with pytest.raises(BadRequest) as stepped:
+            in_steps(raw, Context())
+        assert str(stepped.value) == str(whole.value)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_retention_reload_between_steps_routes_the_lines_after_it(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules a reload brings between two steps route every line read after it, those of
+    containers declared before it too, as a batch received after it would be routed."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+        monkeypatch.setattr(batch, "_PYTHON_STEP_LINES", 1)
+    raw = body(source(), *[log(f"line {i}", TS + i) for i in range(100)])
+    ctx = Context()
+    ninety = RetentionConfig.model_validate(
+        {"rules": [{"match": {"service": "web"}, "keep": "90d"}]}
+    )
+
+    def reload(step: int) -> None:
+        if step == 1:  # the source line alone was read
+            ctx.retention.rules = RulesHolder(ninety).rules
+
+    stepped, taken = in_steps(raw, ctx, reload)
+    assert taken > 2
+    assert {d.stream for d in stepped.docs} == {"logs-docker.keep_90d-default"}
+    same_results(stepped, decode(raw, ctx, NOW, address="192.0.2.7"))
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_reload_of_the_parsing_rules_applies_from_the_next_batch(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing rules swapped between two steps of a batch change none of its lines, not even
+    how a bad line is masked; the next batch gets them."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+        monkeypatch.setattr(batch, "_PYTHON_STEP_LINES", 1)
+    raw = body(source(), log("password=hunter2 first", TS), b"{oops password=hunter2")
+    ctx = Context()
+    masking = RedactConfig.model_validate({"custom": [{"name": "pw", "pattern": "hunter2"}]})
+
+    def reload(step: int) -> None:
+        if step == 1:
+            ctx.parsing.engine = Engine([], "1d", masking)
+
+    stepped, taken = in_steps(raw, ctx, reload)
+    assert taken > 1
+    same_results(stepped, decode(raw, Context(), NOW, address="192.0.2.7"))
+    masked = decode(raw, ctx, NOW)
+    assert "hunter2" not in masked.docs[0].body["message"]
+    assert b"hunter2" not in encode(masked.dead_letters[0])

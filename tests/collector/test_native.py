@@ -16,6 +16,7 @@ import os
 import random
 import re
 import struct
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -146,6 +147,33 @@ def test_corpus_batches_are_identical(module: ModuleType, monkeypatch: pytest.Mo
         decoded, made = both(module, _plain_body(raw), monkeypatch, Context(dataset="bench.x"))
         assert len(decoded.docs) == 2500
         assert made == 2500  # every corpus line takes the native path
+
+
+def test_a_batch_decoded_in_steps_is_the_python_path_s(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The corpus from 20 containers decoded natively in the shortest steps (the sources
+    declared in earlier ones): the Python path's documents at once, byte for byte."""
+    ctx = Context(dataset="bench.x")
+    metas = documents.containers(20, "nat")
+    [raw] = documents.wire_batches(corpus.lines(3000), metas, "native-host", 3000, 1)
+    raw = _plain_body(raw)
+    monkeypatch.setattr(native, "MODULE", module)
+    steps = batch.decoding(raw, ctx, NOW, seconds=0)
+    taken = 0
+    while True:
+        taken += 1
+        try:
+            next(steps)
+        except StopIteration as done:
+            stepped: batch.Decoded = done.value
+            break
+    monkeypatch.setattr(native, "MODULE", None)
+    python = batch.decode(raw, ctx, NOW)
+    assert taken >= 3000 // 64
+    assert bulk(stepped.docs).split(b"\n") == bulk(python.docs).split(b"\n")
+    assert (stepped.errors, stepped.received) == (python.errors, python.received)
+    assert all(isinstance(d, EncodedDoc) for d in stepped.docs)
 
 
 def _plain_body(raw: bytes) -> bytes:
@@ -730,6 +758,18 @@ def test_start_up_line_names_the_hot_path_that_runs(
     assert native.describe() == "Python (LOGPIPE_NATIVE=0)"
     monkeypatch.delenv(native.ENV)
     assert native.describe() == f"Python ({native.MODULE_NAME} not installed)"
+
+
+def test_a_module_built_from_older_sources_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed module without what this collector calls (`Batch`) leaves the Python
+    path in charge, and the start-up line says to build it again."""
+    monkeypatch.delenv(native.ENV, raising=False)
+    monkeypatch.setitem(sys.modules, native.MODULE_NAME, ModuleType(native.MODULE_NAME))
+    assert native.load() is None
+    monkeypatch.setattr(native, "MODULE", None)
+    assert native.describe() == (
+        f"Python ({native.MODULE_NAME} is older than this collector: build it again)"
+    )
 
 
 def test_under_rules_a_container_no_rule_is_for_stays_compiled(
