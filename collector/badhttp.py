@@ -24,6 +24,8 @@ from collector.app import error_response
 
 __all__ = ["Runner", "problem"]
 
+log = logging.getLogger("logpipe.collector")
+
 
 def problem(exc: HttpProcessingError) -> str:
     """aiohttp's reason on one line (its message draws a caret under the bad byte on a
@@ -86,8 +88,16 @@ class Runner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        if type(server) is not web.Server:  # what _Server extends; stop rather than guess
-            raise TypeError(f"aiohttp made a {type(server).__name__}, not a web.Server")
+        if type(server) is not web.Server or not all(
+            hasattr(server, name) for name in ("_loop", "_kwargs")
+        ):
+            # Another aiohttp than the one this was written for: its own plain-text
+            # answers are better than a collector that does not start.
+            log.warning(
+                "requests that are not HTTP are answered by aiohttp's own page",
+                extra={"server": type(server).__name__},
+            )
+            return server
         server.__class__ = _Server
         logging.getLogger("aiohttp.server").addFilter(_NOT_HTTP)  # a filter is kept once
         return server

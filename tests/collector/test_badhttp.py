@@ -153,6 +153,29 @@ async def test_the_runner_makes_connections_that_answer_in_json() -> None:
         await runner.cleanup()
 
 
+async def test_another_aiohttps_server_is_served_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where aiohttp's server is not what the runner was written for (here: without the
+    attribute it reads), the collector still starts, with aiohttp's own answers, and
+    says so."""
+    make = web.AppRunner._make_server
+
+    async def other(self: web.AppRunner) -> web.Server:
+        server = await make(self)
+        del server._kwargs
+        return server
+
+    monkeypatch.setattr(web.AppRunner, "_make_server", other)
+    runner = Runner(web.Application())
+    await runner.setup()
+    try:
+        assert type(runner.server) is web.Server
+    finally:
+        await runner.cleanup()
+    assert "answered by aiohttp's own page" in caplog.text
+
+
 async def test_aiohttps_own_500_and_504_are_json_too() -> None:
     """The other answers aiohttp makes itself (a handler's error escaping the app, a
     timeout) take the same shape, with aiohttp's status."""
