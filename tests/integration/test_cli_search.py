@@ -78,6 +78,7 @@ def test_search_prints_the_lines_that_match_newest_last(loaded: tuple[Collector,
         f"{host}/web | GET / 200",
     ]
     proc = logpipe("search", "--host", host, "--level", "error", "--service", "a*", url=c.url)
+    assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         f"{host}/api | ERROR db down",
         f"{host}/api |   at db.connect",
