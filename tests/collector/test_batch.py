@@ -285,11 +285,15 @@ def test_a_time_off_the_wire_bounds_is_said_in_dates() -> None:
 
 
 def in_steps(
-    raw: bytes, ctx: Context, between: Callable[[int], None] = lambda _: None
+    raw: bytes,
+    ctx: Context,
+    between: Callable[[int], None] = lambda _: None,
+    ingested: str = NOW,
+    address: str | None = "192.0.2.7",
 ) -> tuple[Decoded, int]:
     """`raw` decoded in the shortest steps there are (`between(step)` called after each
     but the last); the result and how many steps it took."""
-    steps = decoding(raw, ctx, NOW, address="192.0.2.7", seconds=0)
+    steps = decoding(raw, ctx, ingested, address=address, seconds=0)
     taken = 0
     while True:
         taken += 1

@@ -46,6 +46,7 @@ from collector.rules.engine import Engine, ParsingRules
 from collector.rules.masking import RedactConfig
 from collector.rules.timestamp import TimeParser
 from collector.wire import MAX_NS, read_line
+from tests.collector.test_batch import in_steps
 from tests.collector.test_parse import (
     JUL_LOCALIZED,
     JUL_OTHER_LOCALES,
@@ -159,15 +160,7 @@ def test_a_batch_decoded_in_steps_is_the_python_path_s(
     [raw] = documents.wire_batches(corpus.lines(3000), metas, "native-host", 3000, 1)
     raw = _plain_body(raw)
     monkeypatch.setattr(native, "MODULE", module)
-    steps = batch.decoding(raw, ctx, NOW, seconds=0)
-    taken = 0
-    while True:
-        taken += 1
-        try:
-            next(steps)
-        except StopIteration as done:
-            stepped: batch.Decoded = done.value
-            break
+    stepped, taken = in_steps(raw, ctx, ingested=NOW, address=None)
     monkeypatch.setattr(native, "MODULE", None)
     python = batch.decode(raw, ctx, NOW)
     assert taken >= 3000 // 64
