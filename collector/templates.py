@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from collector.attributes import UNINDEXED
+from collector.shape import flat
 
 TEMPLATE_NAME = "logpipe"
 # An operator's own additions to every backing index logpipe's template makes: a
@@ -272,16 +273,12 @@ _SETTING_VARIABLES = {
 }
 
 
-def _dotted(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def _dotted(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Index settings, nested or dotted, under their full dotted names (`index.` first)."""
-    out: dict[str, Any] = {}
-    for name, value in settings.items():
-        full = prefix + name
-        if isinstance(value, Mapping):
-            out.update(_dotted(value, f"{full}."))
-        else:
-            out[full if full.startswith("index.") else f"index.{full}"] = value
-    return out
+    return {
+        name if name.startswith("index.") else f"index.{name}": value
+        for name, value in flat(dict(settings)).items()
+    }
 
 
 def custom_additions(component: Mapping[str, Any] | None, ours: Mapping[str, Any]) -> list[str]:
