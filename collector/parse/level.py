@@ -39,7 +39,11 @@ as a JVM in another locale prints it (``Dez. 05, 2026 8:00:00 AM ...``, ``SCHWER
 A Node.js error's name may carry its code (``TypeError [ERR_INVALID_ARG_TYPE]: ...``), and
 Node's report of an uncaught exception joined (where it was thrown, ``/app/index.js:3``
 or ``node:events:497``, a newline, the source line, a newline, a ``^`` caret line, then
-the error, whatever was thrown) is ``error``.
+the error, whatever was thrown) is ``error``, and so is pm2's report of a rejected promise
+(``You have triggered an unhandledRejection, you may have forgotten to catch a Promise
+rejection:``, a newline, the reason). A Node.js error of any name with its frames joined
+(``Timeout: took too long``, perhaps more lines of its message, then ``    at ...``) is
+``error`` too, unless its first line names another level (``INFO: ...``).
 
 Three shapes are told by their place rather than their distance from the start, and
 are looked for before the level words: the level column of Android logcat's
@@ -142,9 +146,17 @@ _STARTS: tuple[tuple[str, str], ...] = (
     ("Exception in thread ", ERROR),
     ("Caused by: ", ERROR),
     ("Unhandled exception. ", ERROR),  # .NET's crash: `Unhandled exception. System.X: ...`
+    # pm2's sentence above a rejected promise's reason (the multiline rule `node` joins them)
+    ("You have triggered an unhandledRejection, ", ERROR),
     ("panic: ", FATAL),
 )
 _START_PREFIXES = tuple(prefix for prefix, _ in _STARTS)
+# An error of any name as Node.js prints it, joined by the shipper's multiline rule
+# `node`: its first line (`Timeout: took too long`, `Timeout [ETIMEDOUT]: ...`, its name
+# alone), at most 20 further lines of its message, then a frame (`    at f (/app/x.js:1:2)`).
+_NODE_ERROR = re.compile(
+    r"[A-Z][\w$]*(?: \[[\w$]+\])?(?:: [^\n]*|:)?\n(?:[^\n]*\n){0,20}?    at \S", re.ASCII
+)
 # A Rust panic: `thread 'main' panicked at src/main.rs:2:5:`.
 _RUST_PANIC = re.compile(r"thread '[^']*' panicked at ")
 
@@ -185,7 +197,7 @@ def detect_level(text: str) -> str | None:
             return level
     elif first.isspace():
         return _by_word(text)  # an indented line (a stack frame) has no header
-    return _by_header(text) or _by_word(text)
+    return _by_header(text) or _by_word(text) or _node_error(text)
 
 
 def _node_crash(text: str) -> bool:
@@ -193,6 +205,13 @@ def _node_crash(text: str) -> bool:
     end = text.find("\n")
     # most lines are one line, or do not end their first line with a line number
     return end > 0 and "0" <= text[end - 1] <= "9" and _NODE_CRASH.match(text) is not None
+
+
+def _node_error(text: str) -> str | None:
+    """``error`` for a Node.js error of any name with its frames (``_NODE_ERROR``)."""
+    if "\n    at " not in text:  # most texts are one line, or no Node error
+        return None
+    return ERROR if _NODE_ERROR.match(text) is not None else None
 
 
 def _by_prefix(text: str, first: str) -> str | None:

@@ -51,6 +51,7 @@ from tests.collector.test_parse import (
     JUL_LOCALIZED,
     JUL_OTHER_LOCALES,
     NAME_THREAD_KLOG_MYSQL_LEVELS,
+    NODE_ERRORS_OF_ANY_NAME,
 )
 from tests.collector.wirelines import body, log, source
 
@@ -575,6 +576,7 @@ def test_joined_stack_traces_are_identical(
         "TypeError [ERR_X] no colon",
         "TypeError [] x",
         "a.b.CustomError [E$1]: x",
+        *(text for text, _ in NODE_ERRORS_OF_ANY_NAME),
     ]
     messages = events + near
     levels = [module.plain_level(m) for m in messages]

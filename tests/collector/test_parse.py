@@ -623,6 +623,44 @@ def test_plain_levels(line: str, level: str) -> None:
     assert (parsed.parser, parsed.level) == ("plain", level)
 
 
+# Node.js errors whose names end in neither Error nor Exception, joined by the shipper's
+# rule `node` with their frames, and pm2's report of a rejected promise; shapes near them.
+NODE_ERRORS_OF_ANY_NAME = [
+    ("Timeout: took too long\n    at f (/app/x.js:1:2)", "error"),
+    ("Timeout\n    at f (/app/x.js:1:2)", "error"),
+    ("Timeout:\n    at f", "error"),
+    ("Timeout [ETIMEDOUT]: x\n    at f", "error"),
+    ("Time$out_1: x\r\n    at f", "error"),
+    ("Timeout: x\n" + "more\n" * 20 + "    at f", "error"),
+    ("Timeout: x\n" + "more\n" * 21 + "    at f", None),
+    ("Timeout [E T]: x\n    at f", None),
+    ("Timeout []: x\n    at f", None),
+    ("Timeout:x\n    at f", None),
+    ("timeout: x\n    at f", None),
+    ("Timeout: x\n    at ", None),
+    ("Timeout: x\n     at f", None),
+    ("Timeout: x\n    at\tf", None),
+    ("Timeout x\n    at f", None),
+    ("Timeout: took too long", None),
+    ("INFO: x\n    at f", "info"),
+    (
+        "You have triggered an unhandledRejection, you may have forgotten to catch a Promise "
+        "rejection:\nboom",
+        "error",
+    ),
+    ("You have triggered an unhandledRejection", None),
+]
+
+
+@pytest.mark.parametrize(("text", "level"), NODE_ERRORS_OF_ANY_NAME)
+def test_a_node_error_of_any_name_with_its_frames_is_an_error(text: str, level: str | None) -> None:
+    """`Timeout: took too long` with a frame within 21 lines under it (a Node.js error the
+    shipper joined) is `error`, unless its first line names a level; so is pm2's report
+    of a rejected promise."""
+    parsed = parse(text)
+    assert (parsed.parser, parsed.level) == ("plain", level)
+
+
 @pytest.mark.parametrize(
     "line",
     [

@@ -6,11 +6,12 @@ use crate::parse::{Bail, Res, DEBUG, ERROR, FATAL, INFO, TRACE, WARN};
 
 const WINDOW: usize = 80;
 const SYSLOG: [&str; 8] = [FATAL, FATAL, FATAL, ERROR, WARN, INFO, INFO, DEBUG];
-const STARTS: [(&str, &str); 5] = [
+const STARTS: [(&str, &str); 6] = [
     ("Traceback (most recent call last):", ERROR),
     ("Exception in thread ", ERROR),
     ("Caused by: ", ERROR),
     ("Unhandled exception. ", ERROR),
+    ("You have triggered an unhandledRejection, ", ERROR),
     ("panic: ", FATAL),
 ];
 const FACILITIES: [&str; 13] = [
@@ -111,7 +112,49 @@ pub fn detect_level(text: &str) -> Res<Option<&'static str>> {
     } else if ws(first) {
         return Ok(by_word(text));
     }
-    Ok(by_header(b).or_else(|| by_word(text)))
+    Ok(by_header(b)
+        .or_else(|| by_word(text))
+        .or_else(|| node_error(b).then_some(ERROR)))
+}
+
+/// _NODE_ERROR: a Node.js error of any name (`Timeout: took too long`, `Timeout [E]: x`,
+/// `Timeout`), its first frame (`    at f (...)`) within the 21 lines after its first.
+fn node_error(b: &[u8]) -> bool {
+    let Some(end) = memchr::memchr(b'\n', b) else {
+        return false;
+    };
+    if !node_error_name(&b[..end]) {
+        return false;
+    }
+    let mut rest = &b[end + 1..];
+    for _ in 0..=20 {
+        if rest.starts_with(b"    at ") && rest.get(7).is_some_and(|&c| !ws(c)) {
+            return true;
+        }
+        match memchr::memchr(b'\n', rest) {
+            Some(n) => rest = &rest[n + 1..],
+            None => return false,
+        }
+    }
+    false
+}
+
+/// `[A-Z][\w$]*(?: \[[\w$]+\])?(?:: .*|:)?` on the whole first line.
+fn node_error_name(head: &[u8]) -> bool {
+    let name = |c: &u8| word(*c) || *c == b'$';
+    if !head.first().is_some_and(u8::is_ascii_uppercase) {
+        return false;
+    }
+    let mut i = 1 + head[1..].iter().take_while(|c| name(c)).count();
+    if head[i..].starts_with(b" [") {
+        let code = head[i + 2..].iter().take_while(|c| name(c)).count();
+        if code == 0 || head.get(i + 2 + code) != Some(&b']') {
+            return false;
+        }
+        i += 3 + code;
+    }
+    let rest = &head[i..];
+    rest.is_empty() || rest == b":" || rest.starts_with(b": ")
 }
 
 /// `[^\s:(]+\s*(?:\(\s*\d+\))?:` from `q`: whether it matches.
