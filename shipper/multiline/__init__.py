@@ -78,10 +78,18 @@ stays an event of its own, and keep the trace's lines together up to its last on
   (or the line under an uncaught exception's caret) the lines that would start events
   are held back (:class:`Lookahead`) until a frame shows they are its message, and join
   it. They go as they would have gone without the lookahead at the first line that
-  opens another error or a log record's (a place, JSON, ``[``, a time or a level first),
-  after more than 20 of them, at a line stamped over 1 s after the error's first line
-  (Node prints an error with one write), at a line the event would not hold within
-  max_lines / max_bytes, and when the event is sent on its timeout or flushed. These
+  opens another error or a log record's (a place, JSON, ``[``, a time or a level first,
+  pm2's sentence below), after more than 20 of them, at a line stamped over 1 s after
+  the error's first line (Node prints an error with one write), at a line the event
+  would not hold within max_lines / max_bytes, and when the event is sent on its timeout
+  or flushed. An error whose name ends in neither ``Error`` nor ``Exception``
+  (``Timeout: took too long``, ``Timeout [ETIMEDOUT]: ...``, ``Timeout``) holds the lines
+  under it back too; as its first line could as well be a log line (``Status: ok``), a
+  line of that shape under it (``Status: 500``) lets them go, as another error's first
+  line, where under ``Error: ...`` it would be held as a line of the message. pm2 in
+  cluster mode prints a rejected promise's reason under ``You have triggered an
+  unhandledRejection, you may have forgotten to catch a Promise rejection:``: the line
+  under it continues it, whatever it is, as the line under a caret does. These
   decisions rest on the lines and their Docker timestamps alone, so a stream read again
   after a restart is joined the same way (but for what a timeout sent).
 

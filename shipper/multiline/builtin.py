@@ -63,12 +63,19 @@ _NODE = (
 )
 # An error's first line: `Error: boom`, `TypeError [ERR_INVALID_ARG_TYPE]: ...`.
 _NODE_START = r"^(?:[A-Za-z_$][\w$]*)?(?:Error|Exception)(?: \[[\w$]+\])?(?::|$)"
+# pm2 (cluster mode) prints a rejected promise's reason under this sentence: the
+# reason's stack (`Error: db down`, `Timeout: took too long`, ...) or the value rejected.
+_PM2_REJECTION = (
+    r"You have triggered an unhandledRejection, you may have forgotten to catch a Promise"
+    r" rejection:"
+)
 # Where an uncaught exception was thrown (`/app/index.js:3`, `node:events:497`,
-# `file:///app/index.mjs:2`, Node 14's `events.js:174`), and the caret under its source
-# line: the next non-blank line (the source line; the error) continues, whatever it is.
+# `file:///app/index.mjs:2`, Node 14's `events.js:174`), the caret under its source line,
+# and pm2's sentence: the next non-blank line (the source line; the error) continues,
+# whatever it is.
 _NODE_PLACE = (
     r"^(?:(?:node:[\w/.-]+|\S*\.(?:[cm]?[jt]s|[jt]sx)):\d+"
-    r"|[ \t]*\^+[ \t]*)$"
+    rf"|[ \t]*\^+[ \t]*|{_PM2_REJECTION}[ \t]*)$"
 )
 _ANY = r"^"
 # A frame of an error's stack (`    at fn (/app/x.js:3:9)`): its message is over.
@@ -87,11 +94,20 @@ _NODE_OPENS = (
 # log record's time or level.
 _NODE_STOP = (
     r"^(?:node:[\w/.-]+|\S*\.(?:[cm]?[jt]s|[jt]sx)):\d+$"
+    rf"|^{_PM2_REJECTION}"
     r"|^[{\[]"
     r"|^\d{4}-\d\d-\d\d[T ]\d\d:\d\d"
     r"|^(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\b"
 )
-_NODE_CARET = r"^[ \t]*\^+[ \t]*$"
+# A line the error comes right under, whatever its first line is: an uncaught
+# exception's caret, pm2's sentence.
+_NODE_CARET = rf"^(?:[ \t]*\^+[ \t]*|{_PM2_REJECTION}[ \t]*)$"
+# An error whose name is none of those above, as util.inspect prints it: `Timeout: took
+# too long` (`class Timeout extends Error`, its name set to `Timeout`), `Timeout [ETIMEDOUT]:
+# ...`, or its name alone (no message). Such a line may as well be a log line
+# (`Status: ok`): it holds the lines under it back as an error's first line does, but
+# under it, a line of the same shape is taken for another error, not for its message.
+_NODE_NAMED = r"^[A-Z][\w$]*(?: \[[\w$]+\])?(?::(?: |$)|$)"
 # A log line at WARN, ERROR or FATAL that the error printed under it belongs to; never
 # a JSON line (its logger put the stack in a field, and a JSON line stays one).
 _NODE_LEAD = r"^(?:[^{\s].{0,80}?)?\b(?:WARN|WARNING|ERROR|FATAL)\b"
@@ -121,7 +137,11 @@ _BUILTIN_RULES: dict[str, Callable[[], Rule]] = {
         second=Pattern(_ANY),
         trim=True,
         look=Lookahead(
-            Pattern(_NODE_FRAME), Pattern(_NODE_OPENS), Pattern(_NODE_STOP), Pattern(_NODE_CARET)
+            Pattern(_NODE_FRAME),
+            Pattern(_NODE_OPENS),
+            Pattern(_NODE_STOP),
+            Pattern(_NODE_CARET),
+            Pattern(_NODE_NAMED),
         ),
     ),
 }

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shipper.multiline.rules import CARET, FRAME, INDENTED, OPENS, START, STOP, Rule, text_of
+from shipper.multiline.rules import (
+    CARET,
+    FRAME,
+    INDENTED,
+    NAMED,
+    OPENS,
+    START,
+    STOP,
+    Rule,
+    text_of,
+)
 from shipper.record import LogRecord
 
 # A physical line with what it is to the rule: its text and traits.
@@ -30,6 +40,7 @@ class Joiner:
     _ahead: list[_Line] = field(default_factory=list)  # held back after the event
     _ahead_size: int = 0
     _awaiting: bool = False  # the event is an error whose first frame has not come yet
+    _named: bool = False  # ... or may be: its first line is only `named` (`Timeout: x`)
     _opened: int = 0  # the timestamp of that error's first line
 
     def push(self, record: LogRecord, now: float) -> list[LogRecord]:
@@ -100,7 +111,9 @@ class Joiner:
         if text.strip():  # a blank line inside a trace tells nothing about the next line
             self._previous = line
             if rule.look is not None and (
-                self._awaiting or line & OPENS or (previous is not None and previous & CARET)
+                self._awaiting
+                or line & (OPENS | NAMED)
+                or (previous is not None and previous & CARET)
             ):
                 self._await(record, line, previous)
         self._deadline = now + rule.timeout
@@ -113,7 +126,9 @@ class Joiner:
         if line & FRAME:
             self._awaiting = False
         elif line & OPENS or (len(self._held) > 1 and previous is not None and previous & CARET):
-            self._awaiting, self._opened = True, record.ts
+            self._awaiting, self._named, self._opened = True, False, record.ts
+        elif line & NAMED and len(self._held) == 1:
+            self._awaiting, self._named, self._opened = True, True, record.ts
         elif len(self._held) > 1 and not line & INDENTED:
             self._awaiting = False  # `}`, `Node.js v20.10.0`: past the error's message
 
@@ -123,9 +138,13 @@ class Joiner:
         return (
             look is not None
             and self._awaiting
-            and not line & (OPENS | STOP)
+            and not line & self._stops()
             and record.ts - self._opened <= look.window
         )
+
+    def _stops(self) -> int:
+        """The traits of a line that lets the lines held back under the error go."""
+        return OPENS | STOP | NAMED if self._named else OPENS | STOP
 
     def _judge(self, item: _Line) -> str:
         """What a line does to the lines held back: hold it too, join them, or let them go."""
@@ -134,7 +153,7 @@ class Joiner:
         assert look is not None
         lines = len(self._held) + len(self._ahead) + 1
         size = self._size + self._ahead_size + 1 + len(record.data)
-        if line & (OPENS | STOP) or record.ts - self._opened > look.window:
+        if line & self._stops() or record.ts - self._opened > look.window:
             return "release"
         if lines > rule.max_lines or size > rule.max_bytes:
             return "release"

@@ -19,9 +19,10 @@ DEFAULT_MAX_BYTES = 1024 * 1024
 # What a line is to a rule, one bit each: it matches the rule's pattern, start, tail,
 # lead, or an exception group's closing box; it is indented; it matches the rule's head
 # or second (a record's two first lines); it is a stack frame, an error's first line, a
-# line no error's message goes on with, or a caret (a rule's lookahead: :class:`Lookahead`).
+# line no error's message goes on with, a caret, or what may be an error's first line (a
+# rule's lookahead: :class:`Lookahead`).
 PATTERN, START, TAIL, LEAD, BOX_END, INDENTED, HEAD, SECOND = 1, 2, 4, 8, 16, 32, 64, 128
-FRAME, OPENS, STOP, CARET = 256, 512, 1024, 2048
+FRAME, OPENS, STOP, CARET, NAMED = 256, 512, 1024, 2048, 4096
 
 # How far the lines after an error's first line are held back, waiting for its first
 # frame (:class:`Lookahead`): Node prints an error (message, frames, properties) with one
@@ -41,12 +42,16 @@ class Lookahead:
     the error; a `stop` line (an error's first line, a log record's, JSON), more than
     `lines` of them, a line stamped more than `window` ns after the error's first, or a
     line past the rule's max_lines / max_bytes lets them go as events of their own.
+    A line that may be an error's first line or a log line (`named`: ``Timeout: took too
+    long``, ``Status: ok``) holds the lines under it back too, but then a line of its
+    shape lets them go as well.
     """
 
     frame: Pattern
     opens: Pattern
     stop: Pattern
     caret: Pattern
+    named: Pattern
     lines: int = LOOKAHEAD_LINES
     window: int = LOOKAHEAD_WINDOW_NS
 
@@ -94,7 +99,7 @@ class Rule:
         if self.look is not None:
             look = self.look
             patterns += [(FRAME, look.frame), (OPENS, look.opens), (STOP, look.stop)]
-            patterns += [(CARET, look.caret)]
+            patterns += [(CARET, look.caret), (NAMED, look.named)]
         object.__setattr__(self, "_traits", _traits(tuple(patterns)))
 
     def traits(self, text: str) -> int:

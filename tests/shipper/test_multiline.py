@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from collector.rules.regex import Regex, RegexRefused
 from shipper.config import MAX_LINE_BYTES
 from shipper.cursor import Position
+from shipper.demux import parse_ts
 from shipper.multiline import (
     BOUNDS,
     BUILTINS,
@@ -391,6 +392,7 @@ NODE_ERRORS = [
     "node:events:502",
     "/app/named_multi.js:2",
 ]
+_FRAME = "    at Object.<anonymous> (/app/index.js:2:8)"
 PINO = (
     '{"level":50,"time":1764921600000,"pid":1,"hostname":"api","err":{"type":"Error",'
     '"message":"boom","stack":"Error: boom\\n    at /app/index.js:5:3"},"msg":"boom"}'
@@ -470,26 +472,50 @@ def test_builtin_node_joins_an_error_s_message_of_several_lines() -> None:
 
 # pm2-runtime 7.0.4 (Node v20.20.2) in a container, cluster mode (`-i 1`): a rejected
 # promise's error under pm2's own sentence, on stderr, as `docker logs` gave it.
+PM2_SENTENCE = (
+    "You have triggered an unhandledRejection, you may have forgotten to catch a Promise rejection:"
+)
 PM2_REJECTION = [
-    "You have triggered an unhandledRejection, you may have forgotten to catch a Promise "
-    "rejection:",
+    PM2_SENTENCE,
     "Error: db down",
     "no retry",
-    "    at Timeout.main [as _onTimeout] (/app/reject.js:2:31)",
+    "    at Timeout._onTimeout (/app/reject.js:2:31)",
     "    at listOnTimeout (node:internal/timers:581:17)",
     "    at process.processTimers (node:internal/timers:519:7)",
 ]
 
 
-def test_builtin_node_joins_the_error_pm2_runtime_prints() -> None:
-    """pm2-runtime prints an app's lines as they are: the error, its message of two
-    lines, is one event; pm2's sentence above it is one of its own."""
-    error = "\n".join(PM2_REJECTION[1:])
+def test_builtin_node_joins_the_error_pm2_runtime_prints_to_pm2_s_sentence() -> None:
+    """pm2-runtime prints a rejected promise's reason under its own sentence: the
+    sentence, the error and its message of two lines are one event."""
+    error = "\n".join(PM2_REJECTION)
     assert _around("node", "INFO starting", PM2_REJECTION, "INFO still here") == [
         "INFO starting",
-        PM2_REJECTION[0],
         error,
         "INFO still here",
+    ]
+
+
+@pytest.mark.parametrize("reason", [["boom"], ["Timeout: took too long", "again", _FRAME]])
+def test_builtin_node_joins_whatever_pm2_s_sentence_introduces(reason: list[str]) -> None:
+    """The line under pm2's sentence is the reason, whatever it is (a string rejected, an
+    error of any name), and the reason's message lines stay with it up to its frame."""
+    lines = ["INFO up", PM2_SENTENCE, *reason, "INFO next"]
+    assert _messages(_run(BUILTINS["node"], lines)) == [
+        "INFO up",
+        "\n".join([PM2_SENTENCE, *reason]),
+        "INFO next",
+    ]
+
+
+def test_builtin_node_starts_an_event_at_pm2_s_sentence() -> None:
+    """pm2's sentence under lines held back after `Error: x` lets them go: it is no line
+    of that message, and a frame under it does not join them."""
+    lines = ["Error: x", "retrying", PM2_SENTENCE, "Error: db down", _FRAME]
+    assert _messages(_run(BUILTINS["node"], lines)) == [
+        "Error: x",
+        "retrying",
+        "\n".join(lines[2:]),
     ]
 
 
@@ -508,6 +534,7 @@ NOT_AN_ERROR = ["Error: x", "retrying in 5s", "still waiting"]
         ["[Nest] 1  - 12/05/2026, 8:00:00 AM     LOG [RoutesResolver] AppController"],
         ["TypeError: boom", "    at f (/app/index.js:1:1)"],
         ["/app/index.js:3", "throw err;", "^", "", "Error: boom", "    at /app/index.js:3:7"],
+        [PM2_SENTENCE, "Error: db down", _FRAME],
     ],
 )
 def test_builtin_node_keeps_lines_under_an_error_s_first_line_apart_without_a_frame(
@@ -521,7 +548,6 @@ def test_builtin_node_keeps_lines_under_an_error_s_first_line_apart_without_a_fr
 
 
 _NO_LOOK = dataclasses.replace(BUILTINS["node"], look=None)
-_FRAME = "    at Object.<anonymous> (/app/index.js:2:8)"
 
 
 def test_builtin_node_lets_lines_under_an_error_go_at_a_line_that_opens_another() -> None:
@@ -535,6 +561,98 @@ def test_builtin_node_lets_lines_under_an_error_go_at_a_line_that_opens_another(
     assert joiner.push(records[5], 0.0) == []
     assert _messages(joiner.push(records[6], 0.0)) == ["Error: y", "more"]
     assert _messages(joiner.flush()) == ["{}"]
+
+
+def test_builtin_node_joins_an_error_of_any_name_with_its_message() -> None:
+    """An error whose name ends in neither Error nor Exception (`Timeout: took too long`)
+    keeps its message's further lines, up to its first frame."""
+    lines = ["INFO up", "Timeout: took too long", "after 3 attempts", _FRAME, "INFO next"]
+    assert _messages(_run(BUILTINS["node"], lines)) == [
+        "INFO up",
+        "\n".join(lines[1:4]),
+        "INFO next",
+    ]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["Status: ok", "ready"],
+        ["Status: ok", "ready", "still waiting"],
+        ["Status: ok", "Listening: 3000", "ready"],
+        ["Ready", "listening on 3000"],
+    ],
+)
+def test_builtin_node_keeps_plain_lines_apart_under_a_line_shaped_like_an_error(
+    lines: list[str],
+) -> None:
+    """Lines under `Status: ok` (a log line, or an error's first line) that no frame
+    follows are one event each."""
+    assert _messages(_run(BUILTINS["node"], lines)) == lines
+
+
+def test_builtin_node_takes_a_line_of_the_same_shape_for_another_error() -> None:
+    """Under `Status: degraded`, `Timeout: gave up` is another error's first line, not a
+    message line: the lines held back go apart, and its frame stays with it."""
+    lines = ["Status: degraded", "retrying in 5s", "Timeout: gave up", _FRAME]
+    assert _messages(_run(BUILTINS["node"], lines)) == [*lines[:2], "\n".join(lines[2:])]
+
+
+def test_builtin_node_keeps_a_message_line_of_that_shape_in_an_error_s_message() -> None:
+    """Under `Error: request failed`, `Status: 500` is its message's second line."""
+    lines = ["Error: request failed", "Status: 500", _FRAME]
+    assert _messages(_run(BUILTINS["node"], lines)) == ["\n".join(lines)]
+
+
+# What Node v20.20.2 printed in a container, as `docker logs --timestamps` gave its
+# stderr: tests/corpus/node/named.js run by `node named.js`, and pm2app.js run by
+# `pm2-runtime start pm2app.js -i 1` (pm2 7.0.4, cluster mode), each in /app.
+NODE = CORPUS / "node"
+
+
+def _docker_logs(name: str) -> list[LogRecord]:
+    """The lines of `docker logs --timestamps` saved in tests/corpus/node, with their times."""
+    lines = (NODE / name).read_text(encoding="utf-8").splitlines()
+    return [
+        LogRecord(META, "stderr", parse_ts(stamp.encode()), 0, text.encode())
+        for stamp, text in (line.split(" ", 1) for line in lines)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "firsts"),
+    [
+        (
+            # named.js: errors named `Timeout` (`this.name = 'Timeout'`), one with a message
+            # of two lines and a property, and plain lines between them.
+            "named.stderr",
+            [
+                ("Timeout: took too long", 11),
+                ("Status: degraded", 1),
+                ("retrying in 5s", 1),
+                ("Timeout: gave up", 8),
+                ("Error: request failed", 9),
+                ("Status: ok", 1),
+                ("ready", 1),
+            ],
+        ),
+        (
+            # pm2app.js under pm2-runtime 7.0.4 in cluster mode: rejected promises (an Error,
+            # a Timeout, each with a message of two lines; a string).
+            "pm2_cluster.stderr",
+            [(PM2_SENTENCE, 6), (PM2_SENTENCE, 6), (PM2_SENTENCE, 2)],
+        ),
+    ],
+)
+def test_builtin_node_makes_one_event_of_each_error_a_real_node_printed(
+    name: str, firsts: list[tuple[str, int]]
+) -> None:
+    """What Node v20.20.2 printed in a container (`docker logs`, with Docker's times): one
+    event per error, each plain line one event."""
+    records = _docker_logs(name)
+    events = _push_all(BUILTINS["node"], records)
+    assert [(e.data.decode().split("\n")[0], e.lines) for e in events] == firsts
+    assert b"\n".join(e.data for e in events) == b"\n".join(r.data for r in records)
 
 
 @pytest.mark.parametrize("count", [LOOKAHEAD_LINES, LOOKAHEAD_LINES + 1])
@@ -608,6 +726,9 @@ _NODE_LINES = st.sampled_from(
         "  ^",
         "}",
         "Node.js v20.20.2",
+        "Timeout: z",
+        "Status: ok",
+        PM2_SENTENCE,
     ]
 )
 # Lines stamped in the same nanosecond, a little later, or more than the window later.
