@@ -86,7 +86,10 @@ stays an event of its own, and keep the trace's lines together up to its last on
   (``Timeout: took too long``, ``Timeout [ETIMEDOUT]: ...``, ``Timeout``) holds the lines
   under it back too; as its first line could as well be a log line (``Status: ok``), a
   line of that shape under it (``Status: 500``) lets them go, as another error's first
-  line, where under ``Error: ...`` it would be held as a line of the message. pm2 in
+  line, where under ``Error: ...`` it would be held as a line of the message. Right
+  under a log line at ``WARN``, ``WARNING``, ``ERROR`` or ``FATAL``, such a line is held
+  back with the lines under it, and joins that line's event once a frame comes (NestJS's
+  ``ERROR [ExceptionsHandler] took too long``, ``Timeout: took too long``, frames). pm2 in
   cluster mode prints a rejected promise's reason under ``You have triggered an
   unhandledRejection, you may have forgotten to catch a Promise rejection:``: the line
   under it continues it, whatever it is, as the line under a caret does. These

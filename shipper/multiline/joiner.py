@@ -8,6 +8,7 @@ from shipper.multiline.rules import (
     CARET,
     FRAME,
     INDENTED,
+    LEAD,
     NAMED,
     OPENS,
     START,
@@ -99,7 +100,15 @@ class Joiner:
             len(self._held) >= rule.max_lines or self._size + 1 + len(record.data) > rule.max_bytes
         )
         starts_new = rule.match == "after" and not counts
-        if starts_new and self._awaiting and look and not full and self._may_hold(record, line):
+        if (
+            starts_new
+            and look
+            and not full
+            and (
+                (self._awaiting and self._may_hold(record, line))
+                or (previous is not None and previous & LEAD and self._under_lead(record, line))
+            )
+        ):
             self._hold((record, text, line), now)
             return out
         if self._held and (full or starts_new):
@@ -141,6 +150,18 @@ class Joiner:
             and not line & self._stops()
             and record.ts - self._opened <= look.window
         )
+
+    def _under_lead(self, record: LogRecord, line: int) -> bool:
+        """Whether a line that would start an event under a `lead` line may be the first
+        line of the error that log line was written with (`Timeout: took too long` under
+        `ERROR [ExceptionsHandler] took too long`); if so, it is held, and the lines under
+        it as its message's, until a frame shows it is (as `TypeError: ...` always is)."""
+        if self.rule.look is None or self._awaiting:
+            return False
+        if not line & NAMED or line & (OPENS | STOP):
+            return False
+        self._awaiting, self._named, self._opened = True, True, record.ts
+        return True
 
     def _stops(self) -> int:
         """The traits of a line that lets the lines held back under the error go."""

@@ -122,29 +122,31 @@ def test_node_errors_of_any_name_and_pm2_s_reports_are_one_document_each(
 ) -> None:
     """logpipe.multiline=node: an error named `Timeout` with a message of two lines (as
     Node v20 printed it), pm2's report of a rejected promise (as pm2 7 printed it in
-    cluster mode) and the plain lines between them are one document each, the errors at
-    level error."""
+    cluster mode), a `Timeout` under NestJS's ERROR line, and the plain lines between
+    them are one document each, the errors at level error."""
     named = _corpus("Timeout: took too long")
     pm2 = _corpus("You have triggered an unhandledRejection")
+    nest = _corpus("[Nest] 1  - 12/05/2026, 5:55:47 PM   ERROR [ExceptionsHandler] took")
     plain = ["Status: degraded", "retrying in 5s"]
-    lines = ["INFO starting", *named, *plain, *pm2, "INFO next"]
+    lines = ["INFO starting", *named, *plain, *pm2, *nest, "INFO next"]
     c = run(
         docker_client,
         p,
         _print(lines, then="sleep 3"),
         labels={"logpipe.multiline": "node", "logpipe.multiline.timeout": "60s"},
     )
-    docs = _lines(p, c.id, 6)
-    joined = ["\n".join(named), "\n".join(pm2)]
+    docs = _lines(p, c.id, 7)
+    joined = ["\n".join(named), "\n".join(pm2), "\n".join(nest)]
     assert [d["message"] for d in docs] == [
         "INFO starting",
         joined[0],
         *plain,
-        joined[1],
+        *joined[1:],
         "INFO next",
     ]
-    assert [d["logpipe"].get("lines", 1) for d in docs] == [1, len(named), 1, 1, len(pm2), 1]
-    assert [d["log"]["level"] for d in docs if d["logpipe"].get("lines", 1) > 1] == ["error"] * 2
+    sizes = [1, len(named), 1, 1, len(pm2), len(nest), 1]
+    assert [d["logpipe"].get("lines", 1) for d in docs] == sizes
+    assert [d["log"]["level"] for d in docs if d["logpipe"].get("lines", 1) > 1] == ["error"] * 3
 
 
 def test_a_custom_rule_joins_as_filebeat_does_and_flushes_on_timeout(

@@ -598,6 +598,31 @@ def test_builtin_node_takes_a_line_of_the_same_shape_for_another_error() -> None
     assert _messages(_run(BUILTINS["node"], lines)) == [*lines[:2], "\n".join(lines[2:])]
 
 
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        # the stack NestJS's Logger prints under its ERROR line: one event
+        (["ERROR [ExceptionsHandler] x", "Timeout: x", "again", _FRAME], [[0, 1, 2, 3]]),
+        # no frame comes: the lines stay apart
+        (["ERROR [Proxy] upstream failed", "Status: 502", "retrying"], [[0], [1], [2]]),
+        # under `Status: 502`, `Timeout: x` is another error's first line
+        (["ERROR upstream failed", "Status: 502", "Timeout: x", _FRAME], [[0], [1], [2, 3]]),
+        # under a line at another level, an error of any name starts its own event
+        (["INFO [App] x", "Timeout: x", _FRAME], [[0], [1, 2]]),
+        (['{"level":"ERROR"}', "Timeout: x", _FRAME], [[0], [1, 2]]),
+    ],
+)
+def test_builtin_node_keeps_an_error_of_any_name_with_the_log_line_that_logged_it(
+    lines: list[str], expected: list[list[int]]
+) -> None:
+    """Under a log line at WARN, ERROR or FATAL, `Timeout: x` whose frame follows joins
+    that line's event (as `TypeError: x` does, frame or not); without a frame, the lines
+    stay apart."""
+    assert _messages(_run(BUILTINS["node"], lines)) == [
+        "\n".join(lines[i] for i in event) for event in expected
+    ]
+
+
 def test_builtin_node_keeps_a_message_line_of_that_shape_in_an_error_s_message() -> None:
     """Under `Error: request failed`, `Status: 500` is its message's second line."""
     lines = ["Error: request failed", "Status: 500", _FRAME]
@@ -605,8 +630,9 @@ def test_builtin_node_keeps_a_message_line_of_that_shape_in_an_error_s_message()
 
 
 # What Node v20.20.2 printed in a container, as `docker logs --timestamps` gave its
-# stderr: tests/corpus/node/named.js run by `node named.js`, and pm2app.js run by
-# `pm2-runtime start pm2app.js -i 1` (pm2 7.0.4, cluster mode), each in /app.
+# stderr: tests/corpus/node/named.js run by `node named.js`, pm2app.js run by
+# `pm2-runtime start pm2app.js -i 1` (pm2 7.0.4, cluster mode), and nest.js by `node
+# nest.js` with NO_COLOR=1 (@nestjs/common 10), each in /app.
 NODE = CORPUS / "node"
 
 
@@ -641,6 +667,19 @@ def _docker_logs(name: str) -> list[LogRecord]:
             # a Timeout, each with a message of two lines; a string).
             "pm2_cluster.stderr",
             [(PM2_SENTENCE, 6), (PM2_SENTENCE, 6), (PM2_SENTENCE, 2)],
+        ),
+        (
+            # nest.js: NestJS 10's ConsoleLogger.error(message, stack) of a `Timeout` and a
+            # TypeError, as its ExceptionsHandler logs them, and an ERROR line that is
+            # followed by plain lines, not by a stack.
+            "nest.stderr",
+            [
+                ("[Nest] 1  - 12/05/2026, 5:55:47 PM   ERROR [ExceptionsHandler] took too long", 9),
+                ("[Nest] 1  - 12/05/2026, 5:55:47 PM   ERROR [Proxy] upstream failed", 1),
+                ("Status: 502", 1),
+                ("retrying in 5s", 1),
+                ("[Nest] 1  - 12/05/2026, 5:55:47 PM   ERROR [ExceptionsHandler] bad input", 9),
+            ],
         ),
     ],
 )
@@ -729,6 +768,7 @@ _NODE_LINES = st.sampled_from(
         "Timeout: z",
         "Status: ok",
         PM2_SENTENCE,
+        "ERROR [App] failed",
     ]
 )
 # Lines stamped in the same nanosecond, a little later, or more than the window later.
