@@ -58,6 +58,14 @@ IMAGE_CHARS = 1024
 ACTION_CHARS = 64
 DETAIL_CHARS = 4096  # the shipper cuts longer event details
 REASON_CHARS = 256  # the shipper cuts longer gap reasons
+# The longest line kept whole: a log line's `message` past its sender's limit (the
+# shipper's LOGPIPE_MAX_LINE_BYTES, the collector's for other senders) is cut there and
+# marked truncated, so that its document can always be indexed. A node counts a document
+# about four times its JSON bytes against its indexing-pressure limit (10% of the heap:
+# 102 MiB at the compose file's 1 GiB, 51 MiB at 512 MiB). 4 MiB of text fits both, held
+# twice (its message and its JSON keys); even 4 MiB of control characters (six bytes
+# each, escaped) fits 1 GiB. Neither end takes a larger limit.
+MAX_LINE_BYTES = 4 * 1024 * 1024
 ParserName = Literal["auto", "json", "logfmt", "nginx", "apache", "plain"]
 StreamName = Literal["stdout", "stderr"]
 
@@ -270,6 +278,29 @@ def gap_line(
     where = cast(StreamName, stream)
     line = GapFields("gap", src, where, from_ts, to_ts, reason[:REASON_CHARS], estimated_lines)
     return _encode(line)
+
+
+def cut_utf8(data: bytes) -> bytes:
+    """Drop a multi-byte character cut in half at the end (a truncation artefact)."""
+    i = len(data) - 1
+    while i >= 0 and i >= len(data) - 4 and (data[i] & 0xC0) == 0x80:
+        i -= 1
+    if i < 0 or data[i] < 0xC0:
+        return data
+    need = 2 if data[i] < 0xE0 else 3 if data[i] < 0xF0 else 4
+    return data if len(data) - i >= need else data[:i]
+
+
+def cut_message(message: str, max_bytes: int) -> str | None:
+    """`message` cut to its first `max_bytes` bytes of UTF-8 as the shipper cuts a line
+    (:func:`cut_utf8`: a character cut in half is dropped, never half kept), or None when
+    it is not longer than that."""
+    if len(message) <= max_bytes // 4:  # four bytes a character at most: no need to encode
+        return None
+    data = message.encode("utf-8", "surrogatepass")
+    if len(data) <= max_bytes:
+        return None
+    return cut_utf8(data[:max_bytes]).decode("utf-8", "surrogatepass")
 
 
 # What the collector reads: nearly every line is a ``log`` line, which msgspec reads and

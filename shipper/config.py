@@ -13,16 +13,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from collector import envnames
 from collector.commas import split_commas
 from collector.runtime import EventLoop
-from collector.wire import PATH_LOGS
+from collector.wire import MAX_LINE_BYTES, PATH_LOGS
 from shipper.errors import ConfigError
 
 GlobList = Annotated[list[str], NoDecode]
 DOCKER_HOST_NAMES = ("DOCKER_HOST", "LOGPIPE_DOCKER_HOST")
-# The longest line kept whole. A node counts a document about four times its JSON bytes
-# against its indexing-pressure limit (10% of the heap: 102 MiB at the compose file's 1 GiB,
-# 51 MiB at 512 MiB). 4 MiB of text fits both, held twice (its message and its JSON keys);
-# even 4 MiB of control characters (six bytes each, escaped) fits 1 GiB.
-MAX_LINE_BYTES = 4 * 1024 * 1024
 
 
 class ShipperConfig(BaseSettings):

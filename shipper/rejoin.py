@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collector.wire import cut_utf8
 from shipper.demux import STDERR, STDOUT, SYSTEM_ERROR, Frame, FrameDemuxer, TtyDemuxer
 
 
@@ -92,7 +93,7 @@ class Rejoiner:
         if not self._holding_any:
             return None
         data = strip_line_end(b"".join(self._pieces), self._tty)
-        line = Line(stream, self._ts, _cut_utf8(data) if self._truncated else data)
+        line = Line(stream, self._ts, cut_utf8(data) if self._truncated else data)
         line.truncated = self._truncated
         self._pieces, self._size, self._truncated = [], 0, False
         return line
@@ -101,17 +102,6 @@ class Rejoiner:
     def holding(self) -> int:
         """Bytes of an unfinished line held now."""
         return self._size
-
-
-def _cut_utf8(data: bytes) -> bytes:
-    """Drop a multi-byte character cut in half at the end (a truncation artefact)."""
-    i = len(data) - 1
-    while i >= 0 and i >= len(data) - 4 and (data[i] & 0xC0) == 0x80:
-        i -= 1
-    if i < 0 or data[i] < 0xC0:
-        return data
-    need = 2 if data[i] < 0xE0 else 3 if data[i] < 0xF0 else 4
-    return data if len(data) - i >= need else data[:i]
 
 
 class LineReader:

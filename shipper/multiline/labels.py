@@ -13,7 +13,7 @@ from shipper.record import LogRecord
 
 # The most each number label may ask for. An event is held in the shipper's memory until
 # its last line, and becomes one document: no longer than the longest line the shipper
-# keeps whole (shipper.config.MAX_LINE_BYTES: a default Elasticsearch node can always
+# keeps whole (collector.wire.MAX_LINE_BYTES: a default Elasticsearch node can always
 # index it). A deep recursion's trace (Java prints 1024 frames) fits in 10000 lines; a
 # trace's lines come within milliseconds, and a longer wait only delays the event.
 BOUNDS: dict[str, float] = {"timeout": 300.0, "max_lines": 10_000, "max_bytes": 4 * 1024 * 1024}

@@ -7,9 +7,13 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from collector.wire import LINE, Log, LogFields, read_line
+from collector.wire import LINE, Log, LogFields, cut_message, read_line
+from shipper.demux import Frame
+from shipper.rejoin import Rejoiner
 from tests.programs import clean_env
 
 
@@ -77,3 +81,46 @@ def test_escapes_of_lone_surrogates_are_replaced_as_invalid_utf8_is(text: str, r
     got, replaced = read_line(json.dumps(line).encode())
     assert isinstance(got, Log | LogFields)
     assert (got.message, replaced) == ("\\ud800 \U0001f600", False)
+
+
+@pytest.mark.parametrize(
+    ("message", "limit", "cut"),
+    [
+        ("a" * 1024, 1024, None),  # exactly at the limit: whole
+        ("a" * 1025, 1024, "a" * 1024),
+        ("é" * 513, 1025, "é" * 512),  # 2-byte characters, the limit inside one
+        ("é" * 513, 1024, "é" * 512),  # the limit between two
+        ("日" * 400, 1024, "日" * 341),  # 3 bytes: 1023 kept, not 1024
+        ("\U0001f600" * 300, 1026, "\U0001f600" * 256),  # 4 bytes, the limit inside one
+        ("a" + "\U0001f600" * 300, 1025, "a" + "\U0001f600" * 256),
+        ("é" * 512, 1024, None),  # 512 characters, 1024 bytes: whole
+        ("日" * 300, 1024, None),  # 300 characters but 900 bytes
+    ],
+)
+def test_a_message_is_cut_at_the_limit_in_bytes_never_in_a_character(
+    message: str, limit: int, cut: str | None
+) -> None:
+    """cut_message counts UTF-8 bytes, keeps at most `limit` of them, and drops a
+    character the limit falls inside; a message within the limit is left alone (None)."""
+    assert cut_message(message, limit) == cut
+    if cut is not None:
+        assert len(cut.encode()) <= limit
+        assert message.startswith(cut)
+
+
+@given(
+    st.text(st.characters(codec="utf-8"), min_size=1000, max_size=3000),
+    st.integers(min_value=1024, max_value=4096),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_collector_cuts_a_message_as_the_shipper_cuts_a_line(text: str, limit: int) -> None:
+    """What cut_message keeps of a message is what the shipper's rejoiner keeps of the
+    same line at the same LOGPIPE_MAX_LINE_BYTES: the same bytes, marked truncated alike."""
+    data = text.encode()
+    [line] = Rejoiner(limit).push(Frame(1, 7, data + b"\n"))
+    cut = cut_message(text, limit)
+    if len(data) <= limit:
+        assert (cut, line.truncated, line.data) == (None, False, data)
+    else:
+        assert cut is not None
+        assert (cut.encode(), line.truncated) == (line.data, True)
