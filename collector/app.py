@@ -76,6 +76,7 @@ class State:
             attributes=AttributeFilter(config.indexed_attributes),
             retention=retention or RulesHolder(config.retention),
             parsing=parsing or ParsingRules(engine_of(config)),
+            max_line_bytes=config.max_line_bytes,
         )
 
 
@@ -213,6 +214,8 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         )
         batch.set_apart_same_ids(decoded)
         metrics.RECORDS_RECEIVED.inc(decoded.received)
+        if decoded.truncated:
+            metrics.LINES_TRUNCATED.inc(decoded.truncated)
         metrics.count_rules(decoded.rules.dropped, decoded.rules.failures, decoded.rules.redactions)
         outcome = await request.app[SINK_KEY].write(decoded.docs + decoded.dead_letters)
     finally:

@@ -9,6 +9,10 @@ the `_id` of an earlier line of its batch but another text (a sender that number
 lines of one timestamp alike) is set apart for the dead-letter stream too
 (:func:`set_apart_same_ids`): indexed, it would be taken for that line sent again.
 
+A log line whose message is longer than ``Context.max_line_bytes`` (a sender that cuts
+nothing) is cut there as the shipper cuts its lines and marked truncated before anything
+reads it (:func:`_cut`); the compiled path hands such a line to the per-line code here.
+
 With parsing rules or redaction in force each log line goes through them instead
 (collector/rules/document.py): a line a ``drop`` rule takes is counted under the
 rule's name, never indexed and never lost; the others are redacted and get the rule's
@@ -34,6 +38,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, cast
 
+import msgspec
 import orjson
 from pydantic import ValidationError
 
@@ -54,7 +59,16 @@ from collector.parse.level import detect_level
 from collector.rules.compiled import CompiledRule
 from collector.rules.document import Tallies, fitted_document, ruled_document
 from collector.rules.engine import Engine, Plan
-from collector.wire import Event, Gap, LineError, Log, LogFields, Source, read_line
+from collector.wire import (
+    Event,
+    Gap,
+    LineError,
+    Log,
+    LogFields,
+    Source,
+    cut_message,
+    read_line,
+)
 
 _KINDS = "'source', 'log', 'event' or 'gap'"
 _BOM = "\ufeff".encode()
@@ -77,6 +91,8 @@ class Decoded:
     dead_letters: list[Doc] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     received: int = 0
+    # Log lines whose message was longer than Context.max_line_bytes, indexed cut there.
+    truncated: int = 0
     # What the parsing rules did: lines dropped, failures, masks put in, per rule.
     rules: Tallies = field(default_factory=Tallies)
 
@@ -201,7 +217,7 @@ def decoding(
             )
             return source.src, parts
 
-        walk = module.Batch(body)
+        walk = module.Batch(body, ctx.max_line_bytes)
         retention = ctx.retention.rules
         while not walk.step(out.docs, EncodedDoc, handler, detect_level, seconds):
             yield
@@ -267,6 +283,10 @@ def _lines(
     plans: dict[int, Plan] = {}  # per src: the rules its container's lines may get
     declared = [0]  # source lines so far
     refused: dict[int, int] = {}  # src -> number of its source line, which was rejected
+    max_line = ctx.max_line_bytes
+    # A message of this many characters or fewer is within max_line bytes (four bytes
+    # a character at most): one comparison a line, no encoding.
+    short = max_line // 4
 
     def take(raw: bytes, number: int) -> Source | int | None:
         try:
@@ -278,6 +298,8 @@ def _lines(
                 refused[src] = number
             return src
         if type(line) is LogFields or type(line) is Log:  # nearly every line: inlined
+            if len(line.message) > short:
+                line = _cut(line, max_line, out)
             source = sources.get(line.src)
             if source is not None:
                 if ruled:
@@ -343,6 +365,19 @@ def _lines(
         return None
 
     return take
+
+
+def _cut(line: LogFields | Log, max_line: int, out: Decoded) -> LogFields | Log:
+    """`line` with its message cut at `max_line` bytes and marked truncated, as the
+    shipper cuts its own lines (a sender that cuts nothing may send a line too large for
+    the node ever to index); `line` itself when its message is not longer."""
+    message = cut_message(line.message, max_line)
+    if message is None:
+        return line
+    out.truncated += 1
+    if isinstance(line, Log):
+        return line.model_copy(update={"message": message, "truncated": True})
+    return msgspec.structs.replace(line, message=message, truncated=True)
 
 
 def _too_many_sources(number: int) -> None:

@@ -38,7 +38,7 @@ from collector.keys import check_patterns
 from collector.retention.rules import Duration, RetentionConfig
 from collector.rules.config import RuleList
 from collector.rules.masking import RedactConfig
-from collector.wire import NAME_PART_PATTERN
+from collector.wire import MAX_LINE_BYTES, NAME_PART_PATTERN
 
 
 class _Section(BaseModel):
@@ -292,6 +292,15 @@ class CollectorConfig(BaseSettings):
     keep_original: bool = Field(
         False, description="Keep the raw line in event.original when parsing changed it."
     )
+    max_line_bytes: int = Field(
+        MAX_LINE_BYTES,
+        ge=1024,
+        description="A log line whose message is longer (bytes of UTF-8) is indexed cut "
+        "here, tagged truncated, as the shipper cuts its own lines at its "
+        "LOGPIPE_MAX_LINE_BYTES: for other senders, which may send any length. At most "
+        "4 MiB (4194304, the default: the most a shipper keeps of a line, so its lines are "
+        "not cut again), so that a default Elasticsearch node can always index the line.",
+    )
     environment: str | None = Field(None, description="service.environment on every document.")
     document_labels: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],
@@ -369,6 +378,17 @@ class CollectorConfig(BaseSettings):
         if largest is not None and size < largest:
             raise ValueError(
                 f"{size} is below max_body_bytes ({largest}): the largest body could never be read"
+            )
+        return size
+
+    @field_validator("max_line_bytes")
+    @classmethod
+    def _max_line(cls, size: int) -> int:
+        if size > MAX_LINE_BYTES:
+            raise ValueError(
+                f"{size} is over {MAX_LINE_BYTES} (4 MiB): Elasticsearch counts a document "
+                "several times its size against its indexing-pressure limit (10% of the "
+                "heap), so a longer line may never be indexed"
             )
         return size
 

@@ -22,7 +22,7 @@ from collector.retention.rules import RulesHolder
 from collector.routing import Route, route, service_name
 from collector.rules.engine import ParsingRules
 from collector.shape import nested
-from collector.wire import Event, Gap, Log, LogFields, Source
+from collector.wire import MAX_LINE_BYTES, Event, Gap, Log, LogFields, Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,8 @@ class Context:
     retention: RulesHolder = field(default_factory=RulesHolder)
     # Read once per batch, so a reload of the parsing rules applies from the next batch.
     parsing: ParsingRules = field(default_factory=ParsingRules)
+    # A log line's message longer than this (UTF-8 bytes) is cut (LOGPIPE_MAX_LINE_BYTES).
+    max_line_bytes: int = MAX_LINE_BYTES
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 1 µs more per document

@@ -21,6 +21,10 @@ RECORDS_DEAD_LETTERED = Counter(
 LINES_INVALID = Counter(
     "logpipe_collector_lines_invalid_total", "Wire lines that were malformed or off-schema."
 )
+LINES_TRUNCATED = Counter(
+    "logpipe_collector_lines_truncated_total",
+    "Log lines longer than max_line_bytes, indexed cut there and tagged truncated.",
+)
 BULK_SECONDS = Histogram(
     "logpipe_collector_bulk_seconds",
     "Duration of one _bulk request to Elasticsearch.",

@@ -13,7 +13,9 @@ rule or several, in order): the module tries them as ``Engine.first_fit`` does a
 applies the first that fits itself, as ``fitted_document`` does (its ``long``, ``ip``,
 ``keyword``, ``double`` and ``boolean`` fields converted there, its ``date`` fields and
 time read by the rule's own Python readers), and leaves to the Python path what the
-rule's written-out way cannot decide. The Python
+rule's written-out way cannot decide. A ``log`` line whose message is longer than the
+collector keeps whole (``LOGPIPE_MAX_LINE_BYTES``) goes to the Python path too, which
+cuts it. The Python
 path is used whole when the module is missing or built from older sources (without
 ``Batch``), and when ``LOGPIPE_NATIVE=0`` (or ``false``, ``no``, ``off``).
 """
@@ -71,10 +73,16 @@ def load() -> ModuleType | None:
     return module if current(module) else None
 
 
+# What this collector needs of the module beyond ``Batch`` (its ``FEATURES``): it hands
+# a line longer than ``Context.max_line_bytes`` to the Python path, which cuts it.
+FEATURES = ("max_line_bytes",)
+
+
 def current(module: ModuleType) -> bool:
     """Whether `module` has what this collector calls (a build of older sources lacks
-    ``Batch``, the decoding of a body in steps)."""
-    return hasattr(module, "Batch")
+    ``Batch``, the decoding of a body in steps, or one of ``FEATURES``)."""
+    features = getattr(module, "FEATURES", ())
+    return hasattr(module, "Batch") and all(name in features for name in FEATURES)
 
 
 MODULE = load()

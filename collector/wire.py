@@ -7,7 +7,10 @@ one JSON object per line, told apart by ``kind``:
 - ``source``: a container, numbered by ``src`` (unique within the batch); every other
   line names the source it belongs to, so container metadata crosses the wire once
   per batch instead of once per line.
-- ``log``: one log line of a container's stdout or stderr.
+- ``log``: one log line of a container's stdout or stderr. Its ``message`` may be of any
+  length: the shipper cuts a line at its LOGPIPE_MAX_LINE_BYTES and marks it
+  ``truncated``; the collector cuts a longer message at its own (:func:`cut_message`,
+  the shipper's cut) and indexes it marked so, for senders that cut nothing.
 - ``event``: a container lifecycle event (start, die, oom, restart, health, rename...).
 - ``gap``: lines the shipper knows it could not read (rotation, removal), between
   ``from_ts`` and ``to_ts`` (which is not before it).
@@ -116,7 +119,9 @@ class Log(_Wire):
     ts: int = Field(ge=0, le=MAX_NS, description="Docker's timestamp, ns since the epoch.")
     seq: int = Field(0, ge=0, le=MAX_SEQ, description="Index among this stream's same-ts lines.")
     message: str
-    truncated: bool = Field(False, description="The line was cut at the shipper's maximum.")
+    truncated: bool = Field(
+        False, description="The line was cut at its sender's maximum (or the collector's)."
+    )
     lines: int = Field(1, ge=1, description="Physical lines joined into this one (multiline).")
 
 

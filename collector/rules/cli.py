@@ -174,6 +174,7 @@ def _context(config: CollectorConfig) -> Context:
         attributes=AttributeFilter(config.indexed_attributes),
         retention=RulesHolder(config.retention),
         parsing=ParsingRules(engine_of(config)),
+        max_line_bytes=config.max_line_bytes,
     )
 
 

@@ -434,3 +434,89 @@ def test_a_reload_of_the_parsing_rules_applies_from_the_next_batch(
     masked = decode(raw, ctx, NOW)
     assert "hunter2" not in masked.docs[0].body["message"]
     assert b"hunter2" not in encode(masked.dead_letters[0])
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_line_longer_than_the_limit_is_indexed_cut_and_tagged_not_dead_lettered(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another sender's line past max_line_bytes is indexed cut there (no half character),
+    tagged truncated once (also when its sender had cut it already), and counted; a line
+    of exactly the limit, and the lines around the long ones, are indexed as sent."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    limit = 1024
+    raw = body(
+        source(),
+        log("before", TS),
+        log("a" * 1024, TS + 1),
+        log("b" * 5000, TS + 2),
+        log("é" * 513, TS + 3),
+        log("c" * 2000, TS + 4, truncated=True),
+        log("d" * 10, TS + 5, truncated=True),
+        log("after", TS + 6),
+    )
+    out = decode(raw, Context(max_line_bytes=limit), NOW)
+    assert (out.errors, out.dead_letters, out.truncated) == ([], [], 3)
+    got = [(d.body["message"], d.body.get("tags")) for d in out.docs]
+    assert got == [
+        ("before", None),
+        ("a" * 1024, None),
+        ("b" * 1024, ["truncated"]),
+        ("é" * 512, ["truncated"]),
+        ("c" * 1024, ["truncated"]),
+        ("d" * 10, ["truncated"]),
+        ("after", None),
+    ]
+    # The cut line is what the document holds, and what a dead letter of it would keep.
+    assert out.docs[2].original == "b" * 1024
+    assert [d.id for d in out.docs] == [log_doc_id(TS + i) for i in range(7)]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_json_line_cut_at_the_limit_is_its_text_as_the_shipper_s_would_be(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JSON line one of whose fields takes it past the limit is cut as a shipper's line
+    is, and indexed as the text it became; one within the limit keeps its huge field in
+    `attributes` (kept in _source, not indexed past 1024 characters: the template's
+    ignore_above)."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    big = '{"msg": "hello", "blob": "' + "y" * 3000 + '"}'
+    fits = '{"msg": "hello", "blob": "' + "y" * 900 + '"}'
+    out = decode(body(source(), log(big, TS), log(fits, TS + 1)), Context(max_line_bytes=1024), NOW)
+    cut, whole = (d.body for d in out.docs)
+    assert cut["message"] == big[:1024]
+    assert "truncated" in cut["tags"]
+    assert "attributes" not in cut
+    assert whole["message"] == "hello"
+    assert whole["attributes"] == {"blob": "y" * 900}
+    assert "tags" not in whole
+
+
+def test_a_long_line_the_pydantic_model_reads_is_cut_too() -> None:
+    """A log line of an unusual shape (keys in another order, read by pydantic's Log rather
+    than the quick reader) is cut alike."""
+    line = b'{"src":0,"kind":"log","stream":"stdout","ts":%d,"message":"%s"}' % (TS, b"z" * 2000)
+    out = decode(body(source(), line), Context(max_line_bytes=1024), NOW)
+    [doc] = out.docs
+    assert (doc.body["message"], doc.body["tags"], out.truncated) == ("z" * 1024, ["truncated"], 1)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_parsing_rules_and_redaction_see_the_cut_line(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under redaction a long line is cut first, as a shipper's line arrives cut, then
+    masked: the document holds the cut text masked (a mask may be longer than what it
+    hides), tagged truncated."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    masking = RedactConfig.model_validate({"custom": [{"name": "pw", "pattern": "hunter2"}]})
+    ctx = Context(max_line_bytes=1024)
+    ctx.parsing.engine = Engine([], "1d", masking)
+    out = decode(body(source(), log("password=hunter2 " + "x" * 3000, TS)), ctx, NOW)
+    [doc] = out.docs
+    assert doc.body["message"] == "password=[REDACTED] " + "x" * (1024 - len("password=hunter2 "))
+    assert "truncated" in doc.body["tags"]

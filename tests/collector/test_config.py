@@ -244,3 +244,36 @@ def test_nested_variable_errors_name_the_variable_set(
     with pytest.raises(ConfigError) as caught:
         load_config()
     assert str(caught.value) == error
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (
+            "30000000",
+            "LOGPIPE_MAX_LINE_BYTES: 30000000 is over 4194304 (4 MiB): Elasticsearch counts a "
+            "document several times its size against its indexing-pressure limit (10% of the "
+            "heap), so a longer line may never be indexed",
+        ),
+        ("1000", "LOGPIPE_MAX_LINE_BYTES: Input should be greater than or equal to 1024"),
+        ("1MiB", "LOGPIPE_MAX_LINE_BYTES: Input should be a valid integer"),
+    ],
+)
+def test_a_line_limit_the_collector_cannot_keep_is_a_config_error(
+    tmp_path: Path, value: str, error: str
+) -> None:
+    """LOGPIPE_MAX_LINE_BYTES past 4 MiB, under 1024 or no number stops `serve` at start,
+    exit 2, in one line saying why (the shipper's bounds and words)."""
+    proc = run("collector", "config", cwd=tmp_path, LOGPIPE_MAX_LINE_BYTES=value)
+    assert proc.returncode == 2
+    assert one_line_error(proc).startswith(f"logpipe-collector: invalid configuration: {error}")
+
+
+def test_the_line_limit_defaults_to_the_most_a_shipper_sends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unset, a collector cuts no line a shipper may send (at most 4 MiB); set, it takes
+    the value, the shipper's variable name."""
+    assert load_config().max_line_bytes == 4 * 1024 * 1024
+    monkeypatch.setenv("LOGPIPE_MAX_LINE_BYTES", "1048576")
+    assert load_config().max_line_bytes == 1024 * 1024

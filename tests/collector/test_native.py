@@ -1820,3 +1820,52 @@ def test_a_rules_keys_go_to_the_python_path_when_not_every_key_is_indexed(
     assert own["attributes"] == {"path": "/b"}
     assert own[UNINDEXED] == {"user": "u"}
     assert made == 1
+
+
+def test_lines_past_the_line_limit_are_cut_alike(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines around max_line_bytes (ASCII, 2-, 3- and 4-byte characters, JSON, logfmt,
+    access lines, lines already truncated): the compiled path makes those within it and
+    hands the longer ones to the Python path, which cuts them; the documents are the same
+    byte for byte."""
+    limit = 1024
+    messages = [
+        "a" * 1024,
+        "a" * 1025,
+        "é" * 512,
+        "é" * 513,
+        "日" * 342,
+        "x" + "日" * 341,
+        "\U0001f600" * 257,
+        "ERROR " + "e" * 2000,
+        '{"level": "warn", "msg": "m", "blob": "' + "y" * 2000 + '"}',
+        '{"level": "warn", "msg": "m", "blob": "' + "y" * 900 + '"}',
+        "level=info msg=hi blob=" + "l" * 2000,
+        '10.0.0.1 - - [05/Dec/2026:10:00:00 +0000] "GET /' + "u" * 2000 + ' HTTP/1.1" 200 1',
+        "short",
+    ]
+    lines = [*lines_of(messages), log("t" * 3000, TS + 99, truncated=True, lines=3)]
+    ctx = Context(max_line_bytes=limit)
+    decoded, made = both(module, body(source(), *lines), monkeypatch, ctx)
+    longer = [len(m.encode()) > limit for m in messages] + [True]
+    assert decoded.truncated == sum(longer)
+    native_made = [isinstance(doc, EncodedDoc) for doc in decoded.docs]
+    assert not any(n and long for n, long in zip(native_made, longer, strict=True))
+    assert made >= 3  # the ASCII lines within the limit, at least
+    for doc, long in zip(decoded.docs, longer, strict=True):
+        assert len(doc.body["message"].encode()) <= limit
+        assert ("truncated" in doc.body.get("tags", [])) == long
+
+
+def test_a_module_without_the_line_limit_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module whose Batch would make a line of any length itself (built before the
+    collector cut long lines: no `max_line_bytes` in its FEATURES) leaves the Python path
+    in charge, which cuts them."""
+    monkeypatch.delenv(native.ENV, raising=False)
+    older = ModuleType(native.MODULE_NAME)
+    older.Batch = object  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, native.MODULE_NAME, older)
+    assert native.load() is None
+    older.FEATURES = ("max_line_bytes",)  # type: ignore[attr-defined]
+    assert native.load() is older

@@ -1,7 +1,12 @@
-"""A line too large for the node ever to index does not hold up the lines of its batch
-on a real node: it is dead-lettered with the reason, the others are indexed. Too large is
-over the node's indexing-pressure limit on its own (429 for each item of its shard), or
-over http.max_content_length (413 for any request holding it).
+"""Lines of any length, posted by a sender that cuts nothing, on a real collector and node.
+
+A line past the collector's LOGPIPE_MAX_LINE_BYTES (4 MiB unless set lower) is indexed cut
+there and tagged truncated, as the shipper's own lines are, never dead-lettered; that
+includes lines too large for the node ever to index whole (over its indexing-pressure
+limit, which it answers 429 for each item of their shard, or over
+http.max_content_length, 413 for any request holding them), which were dead-lettered with
+only their first MiB kept before. Lines within the limit are indexed as they came: a
+single 40 KiB token, a JSON line with one huge field.
 """
 
 from __future__ import annotations
@@ -17,15 +22,16 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from collector.shape import nested
-from collector.wire import NDJSON, PATH_LOGS
+from collector.wire import MAX_LINE_BYTES, NDJSON, PATH_LOGS
 from tests.conftest import ES_URL, Process, wait_until
 from tests.integration.test_collector_outages import collector
 
 pytestmark = pytest.mark.integration
 __all__ = ["collector"]  # the fixture, shared with the outage tests
 
+MiB = 1024 * 1024
 # Elasticsearch's default http.max_content_length: a _bulk request past it is a 413.
-MAX_CONTENT = 100 * 1024 * 1024
+MAX_CONTENT = 100 * MiB
 
 
 def pressure_limit(es: Elasticsearch) -> int:
@@ -34,8 +40,8 @@ def pressure_limit(es: Elasticsearch) -> int:
     return min(int(n["indexing_pressure"]["memory"]["limit_in_bytes"]) for n in stats.values())
 
 
-def batch(host: str, big: int) -> bytes:
-    """A source line, a short line, a line of `big` characters, and another short line."""
+def batch(host: str, messages: list[str]) -> bytes:
+    """A source line, a short line, a log line of each of `messages`, another short line."""
     source = {
         "kind": "source",
         "src": 0,
@@ -45,11 +51,10 @@ def batch(host: str, big: int) -> bytes:
         "image": "busybox",
     }
     ts = time.time_ns()
-    messages = ["before", "x" * big, "after"]
     lines = [json.dumps(source)]
-    for i, message in enumerate(messages):
+    for i, message in enumerate(["before", *messages, "after"]):
         log = {"kind": "log", "src": 0, "stream": "stdout", "ts": ts + i, "message": message}
-        lines.append(json.dumps(log))
+        lines.append(json.dumps(log, ensure_ascii=False))
     return "\n".join(lines).encode()
 
 
@@ -64,62 +69,114 @@ def post(url: str, token: str, body: bytes) -> tuple[int, dict[str, Any]]:
         return exc.code, {"error": exc.read().decode(errors="replace")}
 
 
-def test_line_over_the_indexing_pressure_limit_is_dead_lettered_not_retried_forever(
-    es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
+def deliver(
+    es: Elasticsearch,
+    collector: Callable[..., tuple[Process, str]],
+    messages: list[str],
+    **settings: str,
+) -> list[dict[str, Any]]:
+    """Post `messages` between two short lines to a collector of its own (with
+    `settings`); check the answer (200, every line indexed, none dead-lettered) and
+    return the documents of `messages`, in order."""
+    token = uuid.uuid4().hex
+    run = uuid.uuid4().hex[:8]
+    body = batch(f"bigline-{run}", messages)
+    room = {"max_body_bytes": str(len(body) + MiB), "body_buffer_bytes": str(2 * len(body) + MiB)}
+    _, url = collector(
+        ES_URL, token, es_retry_seconds="20", routing__dataset=f"bigline.{run}", **room, **settings
+    )
+    status, answer = post(url, token, body)
+    assert status == 200, answer
+    n = len(messages) + 2
+    assert answer == {"received": n + 1, "indexed": n, "duplicates": 0, "dead_lettered": 0}
+    docs = found(es, f"bigline-{run}", n)
+    assert [d["message"] for d in (docs[0], docs[-1])] == ["before", "after"]
+    assert not any("dead_letter" in d.get("tags", []) for d in docs)
+    return docs[1:-1]
+
+
+def found(es: Elasticsearch, host: str, count: int) -> list[dict[str, Any]]:
+    """The `count` documents of `host`, dead letters too, in time order."""
+
+    def search() -> list[dict[str, Any]] | None:
+        es.indices.refresh(index="logs-*")
+        hits = es.search(
+            index="logs-*",
+            query={"term": {"host.name": host}},
+            sort=[{"@timestamp": "asc"}],
+            size=count + 1,
+        )
+        docs = [nested(h["_source"]) for h in hits["hits"]["hits"]]
+        return docs if len(docs) == count else None
+
+    return list(wait_until(search, 60))
+
+
+def test_a_line_over_the_indexing_pressure_limit_is_indexed_cut_not_dead_lettered(
+    es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
 ) -> None:
-    """A line whose document is over the node's indexing-pressure limit on its own (each
-    item of its shard answered 429 es_rejected_execution_exception) is dead-lettered with
-    that reason and the first MiB of the line; the batch is answered 200 and the other
-    lines are indexed, where before it was answered 429 and sent again forever."""
+    """A line whose document would be over the node's indexing-pressure limit on its own
+    (before: 429 es_rejected_execution_exception for it, then a dead letter keeping its
+    first MiB) is indexed cut at 4 MiB, tagged truncated; the lines beside it as sent."""
     # The node counts a document several times its size against the limit: half of the
     # limit is over it, whatever the heap, as long as the request stays under 413's bound.
     big = pressure_limit(es) // 2
     if big > MAX_CONTENT * 0.9:
         pytest.skip("this node's indexing-pressure limit is past what one request can carry")
-    reason = deliver(es, collector, big)
-    assert "over the node's limit: es_rejected_execution_exception" in reason, reason
-    assert "operation_bytes=" in reason
+    [doc] = deliver(es, collector, ["x" * big])
+    assert doc["message"] == "x" * MAX_LINE_BYTES
+    assert doc["tags"] == ["truncated"]
 
 
-def test_line_over_http_max_content_length_is_dead_lettered(
-    es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
+def test_a_line_over_http_max_content_length_is_indexed_cut_not_dead_lettered(
+    es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
 ) -> None:
-    """A line whose document alone is over http.max_content_length (the node answers any
-    request holding it 413, with no body) is dead-lettered; the other lines are indexed."""
-    reason = deliver(es, collector, MAX_CONTENT + 1024 * 1024)
-    assert reason.startswith("document of "), reason
-    assert reason.endswith(" bytes is over the node's limit"), reason
+    """A line longer than any request the node takes (before: 413, then a dead letter) is
+    indexed cut at 4 MiB, tagged truncated."""
+    [doc] = deliver(es, collector, ["w" * (MAX_CONTENT + MiB)])
+    assert doc["message"] == "w" * MAX_LINE_BYTES
+    assert doc["tags"] == ["truncated"]
 
 
-def deliver(es: Elasticsearch, collector: Callable[..., tuple[Process, str]], big: int) -> str:
-    """Post a batch with a line of `big` characters to a collector of its own; check what
-    became of its lines and return the reason the big one was dead-lettered for."""
-    token = uuid.uuid4().hex
-    run = uuid.uuid4().hex[:8]
-    settings = {"max_body_bytes": str(2 * big), "body_buffer_bytes": str(4 * big)}
-    _, url = collector(
-        ES_URL, token, es_retry_seconds="20", routing__dataset=f"bigline.{run}", **settings
+def test_lines_within_the_limit_are_indexed_as_sent(
+    es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
+) -> None:
+    """Under the default limit a 3 MiB line, a single 40 KiB token and a JSON line with a
+    3 MiB field are indexed whole, untagged: the token is searchable by its first 255
+    characters (the standard analyzer's longest token), the huge field kept in _source
+    (`attributes` indexes values up to 1024 characters)."""
+    words = ("lorem ipsum " * (3 * MiB // 12 + 1))[: 3 * MiB]
+    token = "k" * (40 * 1024)
+    blob = json.dumps({"msg": "small", "level": "info", "blob": "y" * (3 * MiB)})
+    plain, single, structured = deliver(es, collector, [words, token, blob])
+    assert (plain["message"], single["message"]) == (words, token)
+    assert (structured["message"], structured["attributes"]) == ("small", {"blob": "y" * (3 * MiB)})
+    for doc in (plain, single, structured):
+        assert "tags" not in doc
+    host = {"term": {"host.name": plain["host"]["name"]}}
+    hits = es.search(
+        index="logs-*",
+        query={"bool": {"filter": [host], "must": [{"match": {"message": "k" * 255}}]}},
     )
-    host = f"bigline-{run}"
-    return check(es, host, *post(url, token, batch(host, big)))
+    assert hits["hits"]["total"]["value"] == 1
 
 
-def check(es: Elasticsearch, host: str, status: int, answer: dict[str, Any]) -> str:
-    """The batch answered 200, its short lines indexed, the big one dead-lettered with its
-    first MiB: the reason it was."""
-    assert status == 200, answer
-    assert answer == {"received": 4, "indexed": 2, "duplicates": 0, "dead_lettered": 1}
-
-    def found() -> list[dict[str, Any]] | None:
-        es.indices.refresh(index="logs-*")
-        hits = es.search(index="logs-*", query={"term": {"host.name": host}}, size=10)
-        docs = [nested(h["_source"]) for h in hits["hits"]["hits"]]
-        return docs if len(docs) == 3 else None
-
-    docs = wait_until(found, 30)
-    indexed = sorted(d["message"] for d in docs if "dead_letter" not in d.get("tags", []))
-    assert indexed == ["after", "before"]
-    [dead] = [d for d in docs if "dead_letter" in d.get("tags", [])]
-    assert dead["message"] == "x" * 1024 * 1024
-    assert "truncated" in dead["tags"]
-    return str(dead["error"]["message"])
+def test_a_lower_limit_cuts_as_the_shipper_does(
+    es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
+) -> None:
+    """With LOGPIPE_MAX_LINE_BYTES=1048576 (the shipper's default) a 3 MiB line, a line of
+    2-byte characters with the limit inside one, and a huge JSON line are indexed cut to
+    their first MiB or less, no half character, tagged truncated; the JSON line is indexed
+    as the text it became, as a shipper's cut JSON line is."""
+    words = ("lorem ipsum " * (3 * MiB // 12 + 1))[: 3 * MiB]
+    accents = "a" + "é" * MiB
+    blob = json.dumps({"msg": "small", "blob": "y" * (3 * MiB)})
+    plain, accented, structured = deliver(
+        es, collector, [words, accents, blob], max_line_bytes=str(MiB)
+    )
+    assert plain["message"] == words[:MiB]
+    assert accented["message"] == "a" + "é" * (MiB // 2 - 1)
+    assert structured["message"] == blob[:MiB]
+    assert structured["logpipe"]["parser"] == "plain"
+    for doc in (plain, accented, structured):
+        assert "truncated" in doc["tags"]

@@ -4,8 +4,9 @@
 //! container is known and whose text one of the ported parsers reads is turned here into
 //! its document's `create` action and source, byte for byte what the Python path
 //! (collector/batch.py, parse/, enrich.py, ids.py, bulk.py) writes. Every other line
-//! (source, event and gap lines, invalid lines, shapes not ported) goes to the Python
-//! handler, in its place in the batch, so the result is the same either way.
+//! (source, event and gap lines, invalid lines, shapes not ported, a line longer than
+//! the collector keeps whole, which Python cuts) goes to the Python handler, in its
+//! place in the batch, so the result is the same either way.
 //!
 //! Under parsing rules, a container whose written-out dissect rules decide for it (one
 //! or several, in order: collector/rules/engine.py, `Plan.fasts`) has them tried here
@@ -1015,6 +1016,9 @@ struct Walk {
     number: usize,
     received: usize,
     native: usize,
+    /// A `log` line whose message is longer (bytes of UTF-8) goes to the handler, which
+    /// cuts it (collector/batch.py, `_cut`): rare, and cut in one place only.
+    max_line_bytes: usize,
 }
 
 /// The callables a walk hands its lines and documents to (see `decode`).
@@ -1032,7 +1036,7 @@ const LINES_PER_LOOK: u32 = 64;
 const SOURCES_PER_LOOK: usize = 256;
 
 impl Walk {
-    fn new() -> Self {
+    fn new(max_line_bytes: usize) -> Self {
         Walk {
             sources: HashMap::new(),
             spent: Vec::new(),
@@ -1051,6 +1055,7 @@ impl Walk {
             number: 0,
             received: 0,
             native: 0,
+            max_line_bytes,
         }
     }
 
@@ -1124,7 +1129,8 @@ impl Walk {
             detect_level,
         } = *calls;
         let number = self.number;
-        if let Some(log) = wire_log(raw) {
+        let long = self.max_line_bytes;
+        if let Some(log) = wire_log(raw).filter(|log| log.message.len() <= long) {
             if let Some(source) = self.sources.get_mut(&log.src) {
                 let text: &str = &log.message;
                 // A bug here must cost no line: a panic sends the line to Python.
@@ -1254,9 +1260,11 @@ impl Walk {
 /// collector/native.py's source_parts makes them; None: its lines go to the handler too;
 /// with a rule's needle: those of its lines whose parsed message holds it, unless the
 /// rules themselves are given and decide for the line here) and None for any other line.
-/// `detect_level(text)` is the Python plain-text level finder. Returns the number of
-/// non-blank lines and how many of them were made here.
+/// `detect_level(text)` is the Python plain-text level finder. A `log` line whose message
+/// is longer than `max_line_bytes` (bytes of UTF-8) is the handler's. Returns the number
+/// of non-blank lines and how many of them were made here.
 #[pyfunction]
+#[pyo3(signature = (body, docs, doc, handler, detect_level, max_line_bytes=usize::MAX))]
 fn decode(
     py: Python<'_>,
     body: &[u8],
@@ -1264,6 +1272,7 @@ fn decode(
     doc: &Bound<'_, PyAny>,
     handler: &Bound<'_, PyAny>,
     detect_level: &Bound<'_, PyAny>,
+    max_line_bytes: usize,
 ) -> PyResult<(usize, usize)> {
     let calls = Calls {
         docs,
@@ -1271,13 +1280,13 @@ fn decode(
         handler,
         detect_level,
     };
-    let mut walk = Walk::new();
+    let mut walk = Walk::new(max_line_bytes);
     walk.walk(py, body, &calls, None)?;
     Ok((walk.received, walk.native))
 }
 
 /// The decoding of one body in steps, so that its caller can let other work run between
-/// them (an event loop's other requests): `Batch(body)`, then `step(docs, doc, handler,
+/// them (an event loop's other requests): `Batch(body, max_line_bytes)`, then `step(docs, doc, handler,
 /// detect_level, seconds)` until it returns True. Each step reads lines as `decode` does,
 /// from where the last one stopped, the sources declared by earlier steps still known,
 /// until about `seconds` have passed (at least one line; None: to the end). The
@@ -1292,10 +1301,11 @@ struct Batch {
 #[pymethods]
 impl Batch {
     #[new]
-    fn new(body: Py<PyBytes>) -> Self {
+    #[pyo3(signature = (body, max_line_bytes=usize::MAX))]
+    fn new(body: Py<PyBytes>, max_line_bytes: usize) -> Self {
         Batch {
             body,
-            walk: Walk::new(),
+            walk: Walk::new(max_line_bytes),
         }
     }
 
@@ -1383,5 +1393,7 @@ fn logpipe_collector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(plain_level, m)?)?;
     m.add_class::<Batch>()?;
+    // What this build does that older ones did not (collector/native.py, `current`).
+    m.add("FEATURES", ("max_line_bytes",))?;
     Ok(())
 }
