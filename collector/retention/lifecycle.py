@@ -45,6 +45,9 @@ INTERVAL_LOOK_SECONDS = WATCH_SECONDS
 RUNS_FAILED = Counter("logpipe_retention_runs_failed_total", "Lifecycle runs that failed.")
 
 Clock = Callable[[], float]
+# The time Elasticsearch decides a rollover at (a run's `clock` may be another, for tests
+# and `plan --ahead`).
+now_for_rollovers: Clock = time.time
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,21 @@ async def _dry_run(es: AsyncElasticsearch, stream: StreamFacts, rules: Retention
     return _would_roll(body.body.get("conditions", {}))
 
 
+def may_roll(stream: StreamFacts, rules: RetentionRules, now: float) -> bool:
+    """Whether to ask Elasticsearch to roll `stream` over: by the facts just gathered its
+    write index meets the conditions (``Rollover.may_hold``), or a fact is missing.
+    Elasticsearch decides on the same numbers, so a stream left out would have stayed
+    as it is; asking every stream anyway cost one request each, from every collector, on
+    every run (1,619 streams: 0.4-0.8 s of the node's CPU and 0.6-0.9 s of the
+    collector's)."""
+    if not stream.indices:
+        return True
+    write = stream.indices[-1]
+    if write.created is None:  # not in the index stats: ask
+        return True
+    return rules.config.rollover.may_hold(write.docs, write.size_bytes, now - write.created)
+
+
 def _would_roll(met: dict[str, bool]) -> bool:
     """Elasticsearch rolls over when every min_* and any max_* condition holds."""
     mins = [ok for cond, ok in met.items() if cond.startswith("[min_")]
@@ -140,8 +158,13 @@ async def plan(
     runs; for a time ahead, max_age is foreseen too)."""
     facts = await gather_facts(es, pattern)
     when = clock()
+    now = now_for_rollovers()
     checked = [
-        foresee_rollover(replace(s, rolls_over=await _dry_run(es, s, rules)), rules, when)
+        foresee_rollover(
+            replace(s, rolls_over=may_roll(s, rules, now) and await _dry_run(es, s, rules)),
+            rules,
+            when,
+        )
         if rules.keep_seconds(s.name) is not None
         else s
         for s in facts
@@ -218,9 +241,14 @@ async def apply(
     facts = await gather_facts(es, pattern)
     rolled: list[str] = []
     refused: list[str] = []
+    now = now_for_rollovers()
     for stream in facts:
         found = rules.keep_seconds(stream.name)
-        if found is not None and await _rollover(es, stream.name, rules, refused):
+        if (
+            found is not None
+            and may_roll(stream, rules, now)
+            and await _rollover(es, stream.name, rules, refused)
+        ):
             rolled.append(stream.name)
             ROLLED_OVER.labels(found[0]).inc()
             log.info("rolled over data stream", extra={"data_stream": stream.name})

@@ -58,11 +58,10 @@ def _check_duration(text: str) -> str:
 
 
 def _check_size(text: str) -> str:
-    found = re.fullmatch(SIZE_PATTERN, text)
-    if found is None:
+    if re.fullmatch(SIZE_PATTERN, text) is None:
         raise ValueError(f"{text!r} is not a size: write a whole number and one of b kb mb gb tb")
     # Elasticsearch reads a size into a long: beyond it, every rollover request fails.
-    if int(text[: found.start(1)]) * SIZE_UNITS[found.group(1)] > LONG_MAX:
+    if size_bytes(text) > LONG_MAX:
         raise ValueError(f"{text!r} is more than Elasticsearch takes (8191pb)")
     return text
 
@@ -81,6 +80,14 @@ Size = Annotated[str, AfterValidator(_check_size)]
 def seconds(duration: str) -> int:
     """Seconds in a duration such as ``14d`` (units s m h d w)."""
     return int(duration[:-1]) * UNIT_SECONDS[duration[-1]]
+
+
+def size_bytes(size: str) -> int:
+    """Bytes in a size such as ``50gb`` (units b kb mb gb tb pb, powers of 1024)."""
+    found = re.fullmatch(SIZE_PATTERN, size)
+    if found is None:
+        raise ValueError(f"{size!r} is not a size")
+    return int(size[: found.start(1)]) * int(SIZE_UNITS[found.group(1)])
 
 
 def is_duration(text: str) -> bool:
@@ -131,6 +138,23 @@ class Rollover(_Section):
         if self.max_age is None and self.max_primary_shard_size is None and self.max_docs is None:
             raise ValueError("give at least one of max_age, max_primary_shard_size, max_docs")
         return self
+
+    def may_hold(self, docs: int, primary_bytes: int, age_seconds: float) -> bool:
+        """Whether a write index of `docs` documents, `primary_bytes` in its primary shards
+        and `age_seconds` old meets these conditions, by the numbers Elasticsearch reads
+        for them (the primaries' documents and store, the creation date). The primaries'
+        whole store stands for the largest primary shard: never smaller, so a stream that
+        may roll over is never passed over."""
+        if docs < 1:  # min_docs
+            return False
+        return (
+            (self.max_age is not None and age_seconds >= seconds(self.max_age))
+            or (
+                self.max_primary_shard_size is not None
+                and primary_bytes >= size_bytes(self.max_primary_shard_size)
+            )
+            or (self.max_docs is not None and docs >= self.max_docs)
+        )
 
     def conditions(self) -> dict[str, str | int]:
         """The `conditions` of a rollover request; never rolls an empty write index."""

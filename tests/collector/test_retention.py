@@ -19,8 +19,9 @@ from collector.retention.lifecycle import (
     _would_roll,
     decide,
     foresee_rollover,
+    may_roll,
 )
-from collector.retention.rules import RetentionConfig, RetentionRules
+from collector.retention.rules import RetentionConfig, RetentionRules, size_bytes
 
 DAY = 86400.0
 NOW = 1_800_000_000.0
@@ -196,3 +197,82 @@ async def test_a_reloaded_interval_applies_to_the_wait_already_begun(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+def _write_index(docs: int, size: int, age: float | None) -> StreamFacts:
+    created = None if age is None else NOW - age
+    write = IndexFacts("w", docs, size, created=created, newest=None)
+    return StreamFacts("logs-docker.keep_2d-default", (_index("a", 3), write))
+
+
+@pytest.mark.parametrize(
+    ("docs", "size", "age", "asked"),
+    [
+        (5, 1000, 3600, False),  # young, small, few: Elasticsearch would say no
+        (0, 60 * 1024**3, 30 * DAY, False),  # empty: min_docs 1 keeps it, however old and large
+        (5, 1000, DAY, True),  # max_age 1d reached
+        (5, 1000, DAY - 1, False),
+        (5, 50 * 1024**3, 3600, True),  # the primaries' store at max_primary_shard_size
+        (5, 50 * 1024**3 - 1, 3600, False),
+        (1000, 1000, 3600, True),  # max_docs
+        (999, 1000, 3600, False),
+        (0, 0, None, True),  # not in the index stats: asked, Elasticsearch decides
+    ],
+)
+def test_a_rollover_is_asked_only_where_the_facts_may_meet_its_conditions(
+    docs: int, size: int, age: float | None, asked: bool
+) -> None:
+    """The write index's documents, primaries' store and age against the conditions
+    (max_age 1d, max_primary_shard_size 50gb, max_docs 1000), as Elasticsearch reads them."""
+    rules = RetentionRules(
+        RetentionConfig.model_validate({"default": "14d", "rollover": {"max_docs": 1000}})
+    )
+    assert may_roll(_write_index(docs, size, age), rules, NOW) is asked
+
+
+def test_a_stream_without_indices_is_asked() -> None:
+    """No backing index in the facts (a stream made between two reads): Elasticsearch decides."""
+    assert may_roll(StreamFacts("logs-docker.keep_2d-default", ()), RULES, NOW)
+
+
+def test_sizes_read_in_powers_of_1024() -> None:
+    """50gb is Elasticsearch's 50 GiB; a size that is not one is refused."""
+    assert size_bytes("50gb") == 50 * 1024**3
+    assert size_bytes("1b") == 1
+    assert size_bytes("3pb") == 3 * 1024**5
+    with pytest.raises(ValueError, match="not a size"):
+        size_bytes("50 GB")
+
+
+class _Indices:
+    """The rollover calls of Elasticsearch's client, counted; none rolls over."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def rollover(self, alias: str, **_: Any) -> Any:
+        self.asked.append(alias)
+        return type("Answer", (), {"body": {"rolled_over": False}})()
+
+
+def test_apply_asks_elasticsearch_only_for_streams_that_may_roll_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Of many streams, only the one whose write index is past max_age is asked to roll
+    over; the others (young, or empty) get no request."""
+    young = [
+        StreamFacts(f"logs-app{n}.keep_14d-default", (IndexFacts("w", 5, 1000, NOW - 60, None),))
+        for n in range(200)
+    ]
+    empty = StreamFacts("logs-idle.keep_14d-default", (IndexFacts("w", 0, 0, NOW - 9 * DAY, None),))
+    old = StreamFacts("logs-old.keep_14d-default", (IndexFacts("w", 5, 1000, NOW - 2 * DAY, None),))
+
+    async def facts(*_: object) -> list[StreamFacts]:
+        return [*young, empty, old]
+
+    monkeypatch.setattr(lifecycle, "gather_facts", facts)
+    monkeypatch.setattr(lifecycle, "now_for_rollovers", lambda: NOW)
+    es = type("Client", (), {"indices": _Indices()})()
+    applied = asyncio.run(lifecycle.apply(es, RULES, lambda: NOW))
+    assert es.indices.asked == ["logs-old.keep_14d-default"]
+    assert applied.rolled_over == ()
