@@ -8,13 +8,16 @@ refused (other 4xx, with Elasticsearch's reason). Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
-from collector import metrics
+from collector import metrics, steps
 from collector.enrich import Doc
 from collector.shape import flat
 from collector.templates import DEADLETTER_STREAM
@@ -79,22 +82,36 @@ def encode(doc: Doc) -> bytes:
     )
 
 
-def chunks(encoded: Sequence[bytes], max_bytes: int, max_docs: int) -> list[list[int]]:
-    """Group item indexes into bulk requests bounded in bytes and documents."""
-    if 0 < len(encoded) <= max_docs and sum(map(len, encoded)) <= max_bytes:
-        return [list(range(len(encoded)))]  # the usual batch: one request, no loop
-    groups: list[list[int]] = []
-    current: list[int] = []
-    size = 0
-    for i, item in enumerate(encoded):
-        if current and (size + len(item) > max_bytes or len(current) >= max_docs):
-            groups.append(current)
-            current, size = [], 0
-        current.append(i)
-        size += len(item)
-    if current:
-        groups.append(current)
+def chunks(encoded: Sequence[bytes], max_bytes: int, max_docs: int) -> list[range]:
+    """:func:`grouping` of bare bulk lines, at once."""
+    return steps.at_once(grouping([(None, b) for b in encoded], max_bytes, max_docs, seconds=None))
+
+
+def grouping(
+    items: Sequence[tuple[object, bytes]], max_bytes: int, max_docs: int, *, seconds: float | None
+) -> Generator[None, None, list[range]]:
+    """Group items (each with its bulk lines) into bulk requests bounded in bytes and
+    documents: the ranges of their indexes, in order (an item over `max_bytes` alone in
+    its own). In steps of about `seconds` (steps.py), looking at the clock between two
+    requests: 200,000 items took 30 ms at once."""
+    count = len(items)
+    groups: list[range] = []
+    clock = steps.Clock(seconds)
+    start = 0
+    while start < count:
+        if clock.due():
+            yield
+            clock.restart()
+        stop = min(count, start + max_docs)
+        if sum(map(len, map(_LINES, items[start:stop]))) > max_bytes:
+            ends = list(accumulate(map(len, map(_LINES, items[start:stop]))))
+            stop = start + max(1, bisect_right(ends, max_bytes))
+        groups.append(range(start, stop))
+        start = stop
     return groups
+
+
+_LINES = itemgetter(1)
 
 
 def retryable(status: int) -> bool:
@@ -121,19 +138,37 @@ def over_limit_alone(reason: str) -> bool:
     return found is not None and int(found[1]) > int(found[2])
 
 
-def encode_all(docs: Sequence[Doc]) -> tuple[list[tuple[Doc, bytes]], list[tuple[Doc, str]]]:
-    """Each document with its bulk lines, and those orjson cannot write with the reason."""
-    try:
-        return [(doc, encode(doc)) for doc in docs], []
-    except TypeError:  # an integer beyond 64 bits, say: find which, keep the others
-        pass
+def encode_all(docs: Sequence[Doc]) -> Encoded:
+    """:func:`encoding` at once."""
+    return steps.at_once(encoding(docs, seconds=None))
+
+
+# Each document with its bulk lines; and those orjson cannot write, with the reason.
+Encoded = tuple[list[tuple[Doc, bytes]], list[tuple[Doc, str]]]
+
+
+def encoding(docs: Sequence[Doc], *, seconds: float | None) -> Generator[None, None, Encoded]:
+    """Each document with its bulk lines, and those orjson cannot write with the reason,
+    in steps of about `seconds` (steps.py): the compiled path's 200,000 documents took
+    60-100 ms, the Python path's about a second."""
     encoded: list[tuple[Doc, bytes]] = []
     refused: list[tuple[Doc, str]] = []
-    for doc in docs:
+    clock = steps.Clock(seconds)
+    for start in range(0, len(docs), steps.PART):
+        if clock.due():
+            yield
+            clock.restart()
+        part = docs[start : start + steps.PART]
         try:
-            encoded.append((doc, encode(doc)))
-        except TypeError as exc:
-            refused.append((doc, f"document cannot be serialized: {exc}"))
+            encoded += [(doc, encode(doc)) for doc in part]
+            continue
+        except TypeError:  # an integer beyond 64 bits, say: find which, keep the others
+            pass
+        for doc in part:
+            try:
+                encoded.append((doc, encode(doc)))
+            except TypeError as exc:
+                refused.append((doc, f"document cannot be serialized: {exc}"))
     return encoded, refused
 
 

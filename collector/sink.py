@@ -26,14 +26,14 @@ from elastic_transport import BaseAsyncNode, HttpHeaders
 from elasticsearch import AsyncElasticsearch, TransportError
 from zlib_ng import gzip_ng
 
-from collector import deadletter, metrics
+from collector import deadletter, metrics, steps
 from collector.bulk import (
     FILTER,
     Outcome,
     Round,
-    chunks,
     encode,
-    encode_all,
+    encoding,
+    grouping,
     over_limit_alone,
     read_answer,
     refusal,
@@ -148,10 +148,12 @@ class Sink:
         self, docs: Sequence[Doc], outcome: Outcome, deadline: float
     ) -> list[tuple[Doc, str]]:
         """Send, resend the retryable ones with backoff; return the refused with reasons."""
-        pending, rejected = encode_all(docs)
+        pending, rejected = await steps.finish(encoding(docs, seconds=steps.STEP_SECONDS))
         delay = self._settings.backoff_initial
         while pending:
             result = await self._send_all(pending, outcome, deadline)
+            # Freed a part at a time: a big batch's items took 10-40 ms to free at once.
+            await steps.finish(steps.releasing(pending, steps.STEP_SECONDS))
             rejected.extend(result.rejected)
             if not result.retry:
                 break
@@ -174,14 +176,25 @@ class Sink:
     async def _send_all(
         self, items: list[tuple[Doc, bytes]], outcome: Outcome, deadline: float
     ) -> Round:
-        groups = chunks([b for _, b in items], self._settings.max_bytes, self._settings.max_docs)
+        settings = self._settings
+        groups = await steps.finish(
+            grouping(items, settings.max_bytes, settings.max_docs, seconds=steps.STEP_SECONDS)
+        )
         result = Round()
         if len(groups) == 1:  # the usual batch: one request, no copy of the list, no gather
             await self._send(items, outcome, result, deadline)
             return result
-        await asyncio.gather(
-            *(self._send([items[i] for i in g], outcome, result, deadline) for g in groups)
-        )
+        # No more requests made ready than can be sent at once: each one's list and payload
+        # is made when a sender takes it, not all of a big batch's in one turn of the loop
+        # (40 requests took 60-80 ms), nor all held in memory while they wait their turn.
+        waiting = iter(groups)
+
+        async def sender() -> None:
+            for group in waiting:
+                await self._send(items[group.start : group.stop], outcome, result, deadline)
+
+        senders = min(len(groups), self._settings.concurrency)
+        await asyncio.gather(*(sender() for _ in range(senders)))
         return result
 
     async def _send(

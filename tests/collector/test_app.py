@@ -11,6 +11,7 @@ import gzip
 import time
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 
 from collector import app as app_module
+from collector import steps
 from collector.app import make_app
 from collector.badhttp import Runner
 from collector.batch import Decoded
@@ -480,6 +482,46 @@ def test_a_401_names_the_scheme_to_authenticate_with() -> None:
     assert "WWW-Authenticate" not in app_module.error_response(403, "wrong kind").headers
 
 
+async def test_no_phase_of_a_batch_holds_the_event_loop_for_all_its_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In steps of no time and parts of 8 documents, every phase of a batch of 200 lines
+    yields between every two parts, so none holds the event loop for the whole batch:
+    decoding, setting apart same ids, encoding, grouping into requests (before each of
+    its 20), freeing the items sent and the documents. Each line is indexed once."""
+    yields: Counter[str] = Counter()
+    finish = steps.finish
+
+    def counted(job: Generator[None, None, Any]) -> Generator[None, None, Any]:
+        while True:
+            try:
+                next(job)
+            except StopIteration as done:
+                return done.value
+            yields[job.gi_code.co_name] += 1
+            yield
+
+    monkeypatch.setattr(steps, "finish", lambda job: finish(counted(job)))
+    monkeypatch.setattr(steps, "STEP_SECONDS", 0)
+    monkeypatch.setattr(steps, "PART", 8)
+    lines = [log(f"line {i}", 1_000 + i) for i in range(200)]
+    async with (
+        fake_es(ok) as fake,
+        running(es_url=fake.url, settings=SinkSettings(max_docs=10)) as api,
+    ):
+        await wait_ready(api)
+        status, answer, _ = await api.post(body(source(), *lines))
+    assert (status, answer["indexed"]) == (200, 200)
+    assert sorted(fake.ids()) == sorted(log_doc_id(1_000 + i) for i in range(200))
+    assert len(fake.requests) == 20
+    parts = 200 // 8
+    assert yields["decoding"] >= 2
+    assert yields["setting_apart"] >= parts
+    assert yields["encoding"] >= parts
+    assert yields["grouping"] >= 20
+    assert yields["releasing"] >= 2 * parts  # the items sent, then the documents
+
+
 async def test_healthz_is_answered_while_a_big_body_is_decoded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -504,7 +546,7 @@ async def test_healthz_is_answered_while_a_big_body_is_decoded(
 
     monkeypatch.setattr(app_module.batch, "decoding", watched)
     # Steps of 1 ms: /healthz on a new connection takes the loop several turns.
-    monkeypatch.setattr(app_module.batch, "STEP_SECONDS", 0.001)
+    monkeypatch.setattr(app_module.steps, "STEP_SECONDS", 0.001)
     lines = []
     for k in range(2000):
         lines += [source(k, container_id=f"{k:064x}"), log(f"line {k}", 1_000 + k, src=k)]

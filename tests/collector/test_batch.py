@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from collector import batch, native
+from collector import batch, native, steps
 from collector.batch import (
     MAX_REJECTED,
     MAX_SOURCES,
@@ -14,6 +14,7 @@ from collector.batch import (
     decode,
     decoding,
     set_apart_same_ids,
+    setting_apart,
 )
 from collector.bulk import encode
 from collector.enrich import Context, EncodedDoc
@@ -22,6 +23,7 @@ from collector.retention.rules import RetentionConfig, RulesHolder
 from collector.rules.engine import Engine
 from collector.rules.masking import RedactConfig
 from collector.templates import DEADLETTER_STREAM
+from tests.collector.test_steps import count_steps
 from tests.collector.wirelines import HOST, body, log, log_doc_id, source
 
 TS = 1_714_000_000_123_456_789
@@ -216,6 +218,27 @@ def test_a_line_numbered_like_an_earlier_one_is_dead_lettered_not_lost(
     assert dead.body["event"]["original"] == "b"
     assert dead.body["container"] == out.docs[0].body["container"]
     assert out.errors == []
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_lines_of_one_id_are_set_apart_alike_in_steps(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Set apart in steps of no time, the lines of one `_id` give what they give at once,
+    the step yielding between every two parts of the documents, in both passes (ids,
+    then the documents kept)."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    monkeypatch.setattr(steps, "PART", 4)
+    lines = [log(f"line {i}", TS + i) for i in range(30)]
+    raw = body(source(), *lines, log("other", TS + 3), log("line 5", TS + 5), log("x", TS + 29))
+    whole = decode(raw, Context(), NOW)
+    set_apart_same_ids(whole)
+    stepped = decode(raw, Context(), NOW)
+    _, taken = count_steps(setting_apart(stepped, seconds=0))
+    same_results(stepped, whole)
+    assert [d.body["message"] for d in stepped.dead_letters] == ["other", "x"]
+    assert taken == 2 * -(-33 // 4)
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])

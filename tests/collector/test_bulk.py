@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
+from collector import steps
 from collector.batch import decode
-from collector.bulk import chunks, encode, encode_all, over_limit_alone
+from collector.bulk import chunks, encode, encode_all, encoding, grouping, over_limit_alone
 from collector.enrich import Context, Doc
 from collector.shape import flat, nested
+from tests.collector.test_steps import count_steps
 from tests.collector.wirelines import body, log, source
 
 CORPUS = Path(__file__).parents[1] / "corpus"
@@ -62,9 +65,9 @@ def test_a_bulk_body_reads_back_as_the_documents() -> None:
 def test_a_batch_within_both_bounds_is_one_request_of_every_item() -> None:
     """Items under the byte and document bounds together go in one request, in order."""
     items = [b"x" * (i % 7 + 1) for i in range(50)]
-    assert chunks(items, sum(map(len, items)), 50) == [list(range(50))]
-    assert chunks(items, sum(map(len, items)) - 1, 50) == [list(range(49)), [49]]
-    assert chunks(items, 10_000, 49) == [list(range(49)), [49]]
+    assert chunks(items, sum(map(len, items)), 50) == [range(50)]
+    assert chunks(items, sum(map(len, items)) - 1, 50) == [range(49), range(49, 50)]
+    assert chunks(items, 10_000, 49) == [range(49), range(49, 50)]
     assert chunks([], 10, 10) == []
 
 
@@ -89,3 +92,36 @@ def test_over_limit_alone_tells_a_too_large_operation_from_a_busy_node() -> None
     assert not over_limit_alone(head + busy)
     assert not over_limit_alone("es_rejected_execution_exception: scripted 429")
     assert not over_limit_alone("")
+
+
+def test_documents_encoded_in_steps_are_those_encoded_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Encoding in steps of no time yields between every two parts of the documents and
+    gives the same lines in order, and the same refusals: one orjson cannot write, in
+    the middle of a part, is refused alone."""
+    monkeypatch.setattr(steps, "PART", 64)
+    docs = corpus_documents()
+    unwritable = Doc("big", "logs-x", {"n": 2**70})
+    docs = [*docs[:100], unwritable, *docs]
+    whole = encode_all(docs)
+    stepped, taken = count_steps(encoding(docs, seconds=0))
+    assert stepped == whole
+    assert taken == -(-len(docs) // 64)
+    assert [doc for doc, _ in whole[1]] == [unwritable]
+    assert [doc for doc, _ in whole[0]] == docs[:100] + docs[101:]
+
+
+def test_requests_grouped_in_steps_are_those_grouped_at_once() -> None:
+    """Grouping in steps of no time yields before every request and gives the requests
+    grouped at once: in order, each within both bounds, an oversized item alone."""
+    lines = [b"x" * (i % 13 + 1) for i in range(1000)] + [b"x" * 500] + [b"y"] * 30
+    items = [(None, b) for b in lines]
+    groups, taken = count_steps(grouping(items, 100, 20, seconds=0))
+    assert groups == chunks(lines, 100, 20)
+    assert isinstance(groups, list)
+    assert taken == len(groups) > 50
+    assert [i for g in groups for i in g] == list(range(len(lines)))
+    for g in groups:
+        assert len(g) <= 20
+        assert len(g) == 1 or sum(len(lines[i]) for i in g) <= 100
