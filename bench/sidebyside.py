@@ -50,6 +50,7 @@ from bench.shippers import (
     Context,
     Shipper,
 )
+from collector.retention.facts import ALL_STREAMS
 
 IDLE_WINDOW = 2.0  # Elasticsearch is idle when it used little CPU over this many seconds
 IDLE_FLOOR = 0.10  # cores: below this it counts as idle whatever it did before the run
@@ -533,6 +534,9 @@ def main() -> None:
     if args.only and missing:
         p.error(f"--only names {', '.join(missing)}, which was not found (see --peers-dir)")
     shippers = [s for s in wanted if s not in missing]
+    # Every collector start runs a retention pass over logpipe's streams on the node, in
+    # logpipe's window: how many there were says what it cost.
+    args.streams = len(services.data_streams(ALL_STREAMS))
     results, mean_bytes = run_rounds(args, found, shippers)
     publish(args, found, results, mean_bytes, shippers)
 
@@ -790,6 +794,19 @@ def _drain_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str
         "reads through dockerd and ships raw lines to a counting TCP sink (it has no "
         "Elasticsearch output)",
         _indices(args),
+        *_streams(args),
+    ]
+
+
+def _streams(args: argparse.Namespace) -> list[str]:
+    streams = getattr(args, "streams", None)
+    if streams is None:
+        return []
+    return [
+        f"the node held {streams:,} of logpipe's data streams when the run began: each "
+        "logpipe round starts a collector, whose first retention pass lists them all (and "
+        "until `6a62f1c` asked Elasticsearch to roll each one over), inside the round's "
+        "window"
     ]
 
 

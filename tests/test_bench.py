@@ -623,6 +623,16 @@ def test_the_drain_notes_say_why_warm_up_rounds_ran() -> None:
     assert "(--warmup 2)" in asked
 
 
+def test_the_drain_notes_say_how_many_streams_the_collectors_retention_pass_met() -> None:
+    """A logpipe round's collector lists every logpipe stream on the node at its start:
+    the notes say how many there were."""
+    args = argparse.Namespace(
+        warmup=None, warmed=0, containers=1, lines=1, repeat=1, existing=False, streams=1619
+    )
+    [note] = [n for n in sidebyside._drain_notes(args, 100.0, ["logpipe"]) if "streams" in n]
+    assert note.startswith("the node held 1,619 of logpipe's data streams")
+
+
 @pytest.mark.parametrize("given", ["1999", "0", "-5", "many", "3.5", ""])
 def test_read_cost_refuses_fewer_documents_than_two_pages_or_no_number(given: str) -> None:
     """bench.read_cost's --docs is a whole number of at least two tail pages."""
