@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import msgspec
 import orjson
@@ -197,6 +197,8 @@ def decoding(
                 return None
             if isinstance(source, int):  # its source line was rejected: no parts
                 return (source, None) if 0 <= source < 2**64 else None
+            if source.truncated:  # every line of it to `take`, which marks it truncated
+                return source.src, None
             needle = None  # lines holding it go to `take`, for the rules
             fasts: tuple[CompiledRule, ...] = ()  # the written-out rules, tried there
             if ruled:
@@ -296,6 +298,7 @@ def _lines(
     plans: dict[int, Plan] = {}  # per src: the rules its container's lines may get
     declared = [0]  # source lines so far
     refused: dict[int, int] = {}  # src -> number of its source line, which was rejected
+    cut: set[int] = set()  # srcs whose source line was cut: their lines are marked truncated
     max_line = ctx.max_line_bytes
     # A message of this many characters or fewer is within max_line bytes (four bytes
     # a character at most): one comparison a line, no encoding.
@@ -313,6 +316,8 @@ def _lines(
         if type(line) is LogFields or type(line) is Log:  # nearly every line: inlined
             if len(line.message) > short:
                 line = _cut(line, max_line, out)
+            if cut and line.src in cut and not line.truncated:
+                line = _marked(line)
             source = sources.get(line.src)
             if source is not None:
                 if ruled:
@@ -363,6 +368,10 @@ def _lines(
             hosts.add(line.host)
             plans.pop(line.src, None)
             refused.pop(line.src, None)
+            if line.truncated:
+                cut.add(line.src)
+            else:
+                cut.discard(line.src)
             return line
         source = sources.get(line.src)
         if source is None:
@@ -374,10 +383,23 @@ def _lines(
             )
             _reject(out, rejected, raw, number, unknown, engine, sources)
         else:
+            if line.src in cut and not line.truncated:
+                line = _marked(line)
             docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
         return None
 
     return take
+
+
+_Line = TypeVar("_Line", bound=LogFields | Log | Event | Gap)
+
+
+def _marked(line: _Line) -> _Line:
+    """`line` marked truncated: its container's name or image was cut, and its document
+    holds them."""
+    if isinstance(line, LogFields):
+        return msgspec.structs.replace(line, truncated=True)
+    return cast("_Line", line.model_copy(update={"truncated": True}))
 
 
 def _cut(line: LogFields | Log, max_line: int, out: Decoded) -> LogFields | Log:

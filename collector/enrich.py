@@ -314,6 +314,8 @@ def event_document(source: Source, event: Event, ctx: Context, ingested: str) ->
         body["event"]["reason"] = event.detail
         text += f": {event.detail}"
     body["message"] = text
+    if event.truncated:
+        body["tags"] = ["truncated"]
     _id = ordered_id(event.ts, source.host, source.container_id, "event", event.action)
     return Doc(_id, where.stream, body)
 
@@ -335,6 +337,6 @@ def gap_document(source: Source, gap: Gap, ctx: Context, ingested: str) -> Doc:
         f"logpipe could not read {count} {gap.stream} lines of {source.container_name} "
         f"between {gap_fields['from']} and {gap_fields['to']}: {gap.reason}"
     )
-    body["tags"] = ["gap"]
+    body["tags"] = ["gap", "truncated"] if gap.truncated else ["gap"]
     _id = ordered_id(gap.to_ts, source.host, source.container_id, gap.stream, "gap", gap.from_ts)
     return Doc(_id, where.stream, body)

@@ -15,6 +15,14 @@ one JSON object per line, told apart by ``kind``:
 - ``gap``: lines the shipper knows it could not read (rotation, removal), between
   ``from_ts`` and ``to_ts`` (which is not before it).
 
+A free-text field whose bound only limits its size (a source's ``container_name``,
+``image`` and ``labels``, an event's ``detail``, a gap's ``reason``) is cut at its bound
+when longer, and its line marked ``truncated``, by the collector (:func:`read_line`),
+rather than refused: refused, a source line would take every line of its container with it. A
+field that tells records apart (``src``, ``host``, ``container_id``, a timestamp, an
+event's ``action``) or routes them (``hints``) is refused past its bounds, as cutting it
+could merge two containers or send lines elsewhere.
+
 The collector answers 200 with an :class:`IngestResult` only after Elasticsearch
 accepted (or dead-lettered) every line; any other status carries an :class:`ErrorBody`.
 
@@ -60,6 +68,12 @@ CONTAINER_NAME_CHARS = 255
 IMAGE_CHARS = 1024
 ACTION_CHARS = 64
 DETAIL_CHARS = 4096  # the shipper cuts longer event details
+# A container label's key and value. A document holds every label of its container: a
+# key past Lucene's longest term (32766 bytes, with its value, in a `flattened` field)
+# would make Elasticsearch refuse every document of the container, and a value of
+# megabytes would be copied into each. Docker sets no bound; the collector cuts.
+LABEL_KEY_CHARS = 1024
+LABEL_VALUE_CHARS = 32768
 REASON_CHARS = 256  # the shipper cuts longer gap reasons
 # The longest line kept whole: a log line's `message` past its sender's limit (the
 # shipper's LOGPIPE_MAX_LINE_BYTES, the collector's for other senders) is cut there and
@@ -106,8 +120,14 @@ class Source(_Wire):
         max_length=CONTAINER_NAME_CHARS, description="Name without the leading '/'."
     )
     image: str = Field(max_length=IMAGE_CHARS)
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[
+        Annotated[str, Field(max_length=LABEL_KEY_CHARS)],
+        Annotated[str, Field(max_length=LABEL_VALUE_CHARS)],
+    ] = Field(default_factory=dict)
     hints: Hints = Field(default_factory=Hints)
+    truncated: bool = Field(
+        False, description="A name, image or label was cut at its bound (by sender or collector)."
+    )
 
 
 class Log(_Wire):
@@ -136,6 +156,9 @@ class Event(_Wire):
         None, ge=-(2**63), le=2**63 - 1, description="A die's exit code (a long when indexed)."
     )
     detail: str | None = Field(None, max_length=DETAIL_CHARS)
+    truncated: bool = Field(
+        False, description="detail was cut at DETAIL_CHARS (by its sender or the collector)."
+    )
 
 
 class Gap(_Wire):
@@ -148,6 +171,9 @@ class Gap(_Wire):
     to_ts: int = Field(ge=0, le=MAX_NS, description="First timestamp read after the gap (ns).")
     estimated_lines: int | None = Field(None, ge=0, le=MAX_ESTIMATED_LINES)
     reason: str = Field(max_length=REASON_CHARS)
+    truncated: bool = Field(
+        False, description="reason was cut at REASON_CHARS (by its sender or the collector)."
+    )
 
     @field_validator("to_ts")
     @classmethod
@@ -194,6 +220,7 @@ class SourceFields(msgspec.Struct, frozen=True, omit_defaults=True):
     image: str
     labels: dict[str, str] = {}
     hints: HintsFields = HintsFields()
+    truncated: bool = False
 
 
 class LogFields(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -223,6 +250,7 @@ class EventFields(msgspec.Struct, frozen=True, omit_defaults=True):
     action: str
     exit_code: int | None = None
     detail: str | None = None
+    truncated: bool = False
 
 
 class GapFields(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -235,6 +263,7 @@ class GapFields(msgspec.Struct, frozen=True, omit_defaults=True):
     to_ts: int
     reason: str
     estimated_lines: int | None = None
+    truncated: bool = False
 
 
 _encode = msgspec.json.Encoder().encode
@@ -339,7 +368,11 @@ def read_line(raw: bytes) -> tuple[Source | Log | LogFields | Event | Gap, bool]
     bytes that are not UTF-8, and escapes of lone UTF-16 surrogates (``"\\udcff"``, what
     Python's json module writes of a string read with ``surrogateescape``).
 
-    Raises pydantic's ValidationError, naming the field, for a line off the schema.
+    A free-text field over its bound (:data:`CUT_TO`) is cut there and the line marked
+    ``truncated``, as the shipper cuts what it writes (characters, never half of one).
+
+    Raises pydantic's ValidationError, naming the field, for a line off the schema (once
+    its long free text is cut: the error names what cutting cannot repair).
     """
     if raw.startswith(_LOG_START):
         quick = quick_log(raw)
@@ -351,17 +384,84 @@ def read_line(raw: bytes) -> tuple[Source | Log | LogFields | Event | Gap, bool]
             pass
     try:
         return LINE.validate_json(raw), False
-    except ValidationError:
-        fixed = raw
+    except ValidationError as exc:
+        error = exc
+    fixed = raw
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        fixed = raw.decode("utf-8", "replace").encode("utf-8")
+    if b"\\u" in fixed:
+        fixed = _paired(fixed)
+    replaced = fixed != raw
+    if replaced:
         try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            fixed = raw.decode("utf-8", "replace").encode("utf-8")
-        if b"\\u" in fixed:
-            fixed = _paired(fixed)
-        if fixed == raw:
-            raise
-        return LINE.validate_json(fixed), True
+            return LINE.validate_json(fixed), True
+        except ValidationError as exc:
+            error = exc
+    cut = _cut_long_text(fixed, error)
+    if cut is None:
+        raise error
+    return LINE.validate_json(cut), replaced
+
+
+# Per kind of line, its free-text fields whose bound only limits their size: a longer
+# value is cut at the bound (in characters) and the line marked truncated, not refused.
+CUT_TO: dict[str, dict[str, int]] = {
+    "source": {
+        "container_name": CONTAINER_NAME_CHARS,
+        "image": IMAGE_CHARS,
+        "labels": LABEL_VALUE_CHARS,  # and each key LABEL_KEY_CHARS (_cut_labels)
+    },
+    "event": {"detail": DETAIL_CHARS},
+    "gap": {"reason": REASON_CHARS},
+}
+
+
+def _cut_long_text(raw: bytes, error: ValidationError) -> bytes | None:
+    """`raw` with its free text over its bounds cut there and marked truncated, or None
+    when no such field is among the line's problems."""
+    long = any(
+        problem["type"] == "string_too_long"
+        and len(problem["loc"]) >= 2
+        and problem["loc"][1] in CUT_TO.get(str(problem["loc"][0]), {})
+        for problem in error.errors(include_url=False)
+    )
+    if not long:
+        return None
+    try:
+        value = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    for name, bound in CUT_TO.get(str(value.get("kind")), {}).items():
+        text = value.get(name)
+        if isinstance(text, str) and len(text) > bound:
+            value[name] = text[:bound]
+            value["truncated"] = True
+    labels = value.get("labels") if value.get("kind") == "source" else None
+    if isinstance(labels, dict) and any(map(_long_label, labels.items())):
+        value["labels"] = _cut_labels(labels)
+        value["truncated"] = True
+    return _encode(value)
+
+
+def _long_label(label: tuple[object, object]) -> bool:
+    key, text = label
+    return len(str(key)) > LABEL_KEY_CHARS or (
+        isinstance(text, str) and len(text) > LABEL_VALUE_CHARS
+    )
+
+
+def _cut_labels(labels: dict[str, object]) -> dict[str, object]:
+    """`labels` with each key and value cut at its bound; of two keys that are the same
+    once cut, the first (in the line's order) is kept."""
+    cut: dict[str, object] = {}
+    for key, text in labels.items():
+        short = text[:LABEL_VALUE_CHARS] if isinstance(text, str) else text
+        cut.setdefault(key[:LABEL_KEY_CHARS], short)
+    return cut
 
 
 # One escape of a JSON string: `\` and a character, or `\u` and four hex digits.

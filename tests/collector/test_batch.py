@@ -543,3 +543,65 @@ def test_parsing_rules_and_redaction_see_the_cut_line(
     [doc] = out.docs
     assert doc.body["message"] == "password=[REDACTED] " + "x" * (1024 - len("password=hunter2 "))
     assert "truncated" in doc.body["tags"]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_long_free_text_is_indexed_cut_and_tagged_with_the_lines_next_to_it(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another sender's event detail, gap reason and source image past their bounds are
+    cut there, not dead-lettered: every document of the container whose image was cut is
+    tagged truncated (it holds the cut name), and the other container's are untouched."""
+    if not compiled:
+        monkeypatch.setattr(native, "MODULE", None)
+    event = b'{"kind":"event","src":1,"ts":1,"action":"die","detail":"%s"}' % (b"d" * 5000)
+    gap = b'{"kind":"gap","src":1,"stream":"stderr","from_ts":1,"to_ts":2,"reason":"%s"}' % (
+        b"r" * 300
+    )
+    raw = body(
+        source(),
+        source(1, container_id="d" * 64, image="€" * 2000),
+        log("before", TS),
+        log('{"msg":"of the cut one"}', TS, src=1),
+        event,
+        gap,
+        log("after", TS + 1),
+    )
+    out = decode(raw, Context(), NOW)
+    assert (out.errors, out.dead_letters) == ([], [])
+    got = [(d.body["message"][:20], d.body.get("tags")) for d in out.docs]
+    assert got == [
+        ("before", None),
+        ("of the cut one", ["truncated"]),
+        ("container web-1 die:", ["truncated"]),
+        ("logpipe could not re", ["gap", "truncated"]),
+        ("after", None),
+    ]
+    assert [d.body["container"]["image"]["name"] for d in out.docs[1:4]] == ["€" * 1024] * 3
+    assert out.docs[2].body["event"]["reason"] == "d" * 4096
+    assert out.docs[3].body["event"]["reason"] == "r" * 256
+    assert out.docs[0].id == log_doc_id(TS)
+
+
+def test_a_source_line_declared_again_whole_ends_its_truncated_tags() -> None:
+    """A container's lines are tagged for the source line they follow: after that source
+    is declared again within its bounds, they are not."""
+    raw = body(source(image="i" * 1025), log("cut", TS), source(), log("whole", TS + 1))
+    out = decode(raw, Context(), NOW)
+    assert [(d.body["message"], d.body.get("tags")) for d in out.docs] == [
+        ("cut", ["truncated"]),
+        ("whole", None),
+    ]
+
+
+def test_the_lines_of_a_source_line_refused_for_its_id_stay_dead_lettered() -> None:
+    """A source line whose container id cannot be read cannot give its lines an `_id` or
+    a container: they are dead-lettered naming that line, the other lines indexed."""
+    raw = body(source(1, container_id="c" * 129), log("lost?", TS, src=1), source(), log("ok", TS))
+    out = decode(raw, Context(), NOW)
+    assert [e.error for e in out.errors] == [
+        "field 'container_id' of a 'source' line: String should have at most 128 characters",
+        "src 1: its 'source' line (line 1) was rejected",
+    ]
+    assert [d.body["message"] for d in out.docs] == ["ok"]
+    assert len(out.dead_letters) == 2

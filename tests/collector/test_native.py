@@ -372,6 +372,37 @@ def test_wire_fields_and_sources_are_identical(
     }
 
 
+def test_long_free_text_cut_is_identical(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source line whose name and image (or labels) are cut hands its container's lines
+    to the Python path, which tags them truncated; a cut event detail and gap reason; a container
+    declared again whole goes back to the compiled path; the other container's lines
+    stay there."""
+    event = b'{"kind":"event","src":1,"ts":1,"action":"die","detail":"%s"}' % ("é" * 4097).encode()
+    gap = (
+        b'{"kind":"gap","src":0,"stream":"stderr","from_ts":1,"to_ts":2,"reason":"%s"}'
+        % ("😀" * 257).encode()
+    )
+    lines = [
+        source(0),
+        source(1, container_id="d" * 64, container_name="n" * 256, image="€" * 1025),
+        *lines_of(["a", '{"msg": "b", "level": "warn"}', "ERROR c"], src=1),
+        log("d", TS, truncated=True, src=1),
+        event,
+        gap,
+        *lines_of(["e", "f"]),
+        source(1, container_id="d" * 64),
+        log("g", TS + 9, src=1),
+        source(2, container_id="e" * 64, labels={"k" * 2000: "v", "w": "x" * 40000}),
+        log("h", TS + 10, src=2),
+    ]
+    decoded, made = both(module, body(*lines), monkeypatch)
+    assert (decoded.errors, made) == ([], 3)
+    tags = [d.body.get("tags") for d in decoded.docs]
+    assert tags == [["truncated"]] * 5 + [["gap", "truncated"], None, None, None, ["truncated"]]
+
+
 def test_dead_letters_and_errors_are_identical(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -131,11 +131,12 @@ def _expected(record: Record, src: int) -> dict[str, Any]:
     if isinstance(record, EventRecord):
         detail = record.detail[:DETAIL_CHARS] if record.detail else None
         return {"kind": "event", "src": src, "ts": record.ts, "action": record.action,
-                "exit_code": record.exit_code, "detail": detail}  # fmt: skip
+                "exit_code": record.exit_code, "detail": detail, "truncated": False}  # fmt: skip
     assert isinstance(record, GapRecord)
     return {"kind": "gap", "src": src, "stream": record.stream, "from_ts": record.from_ts,
             "to_ts": record.to_ts, "reason": record.reason[:REASON_CHARS],
-            "estimated_lines": record.estimated_lines}  # fmt: skip
+            "estimated_lines": record.estimated_lines,
+            "truncated": False}  # fmt: skip
 
 
 def _source(meta: Meta, src: int, host: str) -> dict[str, Any]:
@@ -143,7 +144,7 @@ def _source(meta: Meta, src: int, host: str) -> dict[str, Any]:
              "namespace": meta.namespace or None}  # fmt: skip
     return {"kind": "source", "src": src, "host": host, "container_id": meta.id,
             "container_name": meta.name, "image": meta.image, "labels": meta.labels,
-            "hints": hints}  # fmt: skip
+            "hints": hints, "truncated": False}  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)
