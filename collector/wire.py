@@ -17,8 +17,9 @@ one JSON object per line, told apart by ``kind``:
 
 A free-text field whose bound only limits its size (a source's ``container_name``,
 ``image`` and ``labels``, an event's ``detail``, a gap's ``reason``) is cut at its bound
-when longer, and its line marked ``truncated``, by the collector (:func:`read_line`),
-rather than refused: refused, a source line would take every line of its container with it. A
+when longer, and its line marked ``truncated``, by the shipper for the details and
+reasons it writes and by the collector for the rest (:func:`read_line`), rather than
+refused: refused, a source line would take every line of its container with it. A
 field that tells records apart (``src``, ``host``, ``container_id``, a timestamp, an
 event's ``action``) or routes them (``hints``) is refused past its bounds, as cutting it
 could merge two containers or send lines elsewhere.
@@ -300,18 +301,21 @@ def log_line(
 
 
 def event_line(src: int, ts: int, action: str, exit_code: int | None, detail: str | None) -> bytes:
-    """An ``event`` line; a detail past DETAIL_CHARS is cut, an empty one left out."""
+    """An ``event`` line; a detail past DETAIL_CHARS is cut (the line marked truncated),
+    an empty one left out."""
+    cut = detail is not None and len(detail) > DETAIL_CHARS
     detail = detail[:DETAIL_CHARS] if detail else None
-    return _encode(EventFields("event", src, ts, action, exit_code, detail))
+    return _encode(EventFields("event", src, ts, action, exit_code, detail, cut))
 
 
 def gap_line(
     src: int, stream: str, from_ts: int, to_ts: int, reason: str, estimated_lines: int | None
 ) -> bytes:
-    """A ``gap`` line; a reason past REASON_CHARS is cut."""
+    """A ``gap`` line; a reason past REASON_CHARS is cut (the line marked truncated)."""
     where = cast(StreamName, stream)
-    line = GapFields("gap", src, where, from_ts, to_ts, reason[:REASON_CHARS], estimated_lines)
-    return _encode(line)
+    cut = len(reason) > REASON_CHARS
+    why = reason[:REASON_CHARS]
+    return _encode(GapFields("gap", src, where, from_ts, to_ts, why, estimated_lines, cut))
 
 
 def cut_utf8(data: bytes) -> bytes:

@@ -22,6 +22,8 @@ from collector.wire import (
     Event,
     Gap,
     Source,
+    event_line,
+    gap_line,
     read_line,
 )
 
@@ -141,3 +143,24 @@ def test_a_line_with_long_free_text_and_a_bad_id_is_refused_for_the_id() -> None
     with pytest.raises(ValidationError) as caught:
         read_line(raw)
     assert describe(caught.value).startswith("field 'container_id' of a 'source' line")
+
+
+@pytest.mark.parametrize("char", CHARS)
+def test_the_shipper_marks_the_details_and_reasons_it_cuts(char: str) -> None:
+    """The shipper cuts an event detail and a gap reason as the collector cuts another
+    sender's and marks the line truncated; one within its bound goes unmarked, as before."""
+    for size, cut in ((DETAIL_CHARS, False), (DETAIL_CHARS + 1, True)):
+        event = orjson.loads(event_line(0, 1, "die", None, char * size))
+        assert (event["detail"], event.get("truncated", False)) == (char * DETAIL_CHARS, cut)
+        assert _read(_EVENT, detail=char * size).model_dump() == _read(event).model_dump()
+    for size, cut in ((REASON_CHARS, False), (REASON_CHARS + 1, True)):
+        gap = orjson.loads(gap_line(0, "stdout", 1, 2, char * size, None))
+        assert (gap["reason"], gap.get("truncated", False)) == (char * REASON_CHARS, cut)
+        assert _read(_GAP, reason=char * size).model_dump() == _read(gap).model_dump()
+
+
+def test_an_unmarked_shipper_line_is_written_as_before() -> None:
+    """A detail or reason within its bound adds no `truncated` key: a collector of an
+    earlier version reads the line as it always did."""
+    assert b"truncated" not in event_line(0, 1, "die", 1, "d" * DETAIL_CHARS)
+    assert b"truncated" not in gap_line(0, "stdout", 1, 2, "r" * REASON_CHARS, None)

@@ -130,13 +130,14 @@ def _expected(record: Record, src: int) -> dict[str, Any]:
                 "lines": record.lines}  # fmt: skip
     if isinstance(record, EventRecord):
         detail = record.detail[:DETAIL_CHARS] if record.detail else None
+        cut = detail != (record.detail or None)
         return {"kind": "event", "src": src, "ts": record.ts, "action": record.action,
-                "exit_code": record.exit_code, "detail": detail, "truncated": False}  # fmt: skip
+                "exit_code": record.exit_code, "detail": detail, "truncated": cut}  # fmt: skip
     assert isinstance(record, GapRecord)
     return {"kind": "gap", "src": src, "stream": record.stream, "from_ts": record.from_ts,
             "to_ts": record.to_ts, "reason": record.reason[:REASON_CHARS],
             "estimated_lines": record.estimated_lines,
-            "truncated": False}  # fmt: skip
+            "truncated": len(record.reason) > REASON_CHARS}  # fmt: skip
 
 
 def _source(meta: Meta, src: int, host: str) -> dict[str, Any]:
@@ -177,7 +178,7 @@ def test_every_log_line_the_shipper_writes_takes_the_quick_path(record: Record) 
 
 
 def test_details_and_reasons_are_cut_to_what_the_collector_accepts() -> None:
-    """An event detail or gap reason one past its bound arrives cut to the bound."""
+    """An event detail or gap reason one past its bound arrives cut to the bound, marked."""
     meta = Meta("c" * CONTAINER_ID_CHARS, "n", "i")
     records: list[Record] = [
         EventRecord(meta, MAX_NS, "die", 137, "d" * (DETAIL_CHARS + 1)),
@@ -188,6 +189,6 @@ def test_details_and_reasons_are_cut_to_what_the_collector_accepts() -> None:
     assert isinstance(source, Source)
     assert isinstance(event, Event)
     assert isinstance(gap, Gap)
-    assert event.detail == "d" * DETAIL_CHARS
-    assert gap.reason == "r" * REASON_CHARS
+    assert (event.detail, event.truncated) == ("d" * DETAIL_CHARS, True)
+    assert (gap.reason, gap.truncated) == ("r" * REASON_CHARS, True)
     assert (gap.to_ts, gap.estimated_lines) == (MAX_NS, MAX_ESTIMATED_LINES)
