@@ -216,6 +216,8 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         metrics.RECORDS_RECEIVED.inc(decoded.received)
         if decoded.truncated:
             metrics.LINES_TRUNCATED.inc(decoded.truncated)
+        for kind, count in decoded.texts_truncated.items():
+            metrics.TEXTS_TRUNCATED.labels(kind).inc(count)
         metrics.count_rules(decoded.rules.dropped, decoded.rules.failures, decoded.rules.redactions)
         outcome = await _write(request.app[SINK_KEY], decoded)
     finally:

@@ -91,6 +91,9 @@ class Decoded:
     received: int = 0
     # Log lines whose message was longer than Context.max_line_bytes, indexed cut there.
     truncated: int = 0
+    # Source, event and gap lines whose free text was cut at the wire's bounds (by the
+    # collector or their sender), per kind.
+    texts_truncated: dict[str, int] = field(default_factory=dict)
     # What the parsing rules did: lines dropped, failures, masks put in, per rule.
     rules: Tallies = field(default_factory=Tallies)
 
@@ -370,6 +373,7 @@ def _lines(
             refused.pop(line.src, None)
             if line.truncated:
                 cut.add(line.src)
+                _count_cut(out, "source")
             else:
                 cut.discard(line.src)
             return line
@@ -383,12 +387,18 @@ def _lines(
             )
             _reject(out, rejected, raw, number, unknown, engine, sources)
         else:
-            if line.src in cut and not line.truncated:
+            if line.truncated:
+                _count_cut(out, line.kind)
+            elif line.src in cut:
                 line = _marked(line)
             docs.append(_document(source, line, ctx, ingested, keep_original, bad_utf8))
         return None
 
     return take
+
+
+def _count_cut(out: Decoded, kind: str) -> None:
+    out.texts_truncated[kind] = out.texts_truncated.get(kind, 0) + 1
 
 
 _Line = TypeVar("_Line", bound=LogFields | Log | Event | Gap)

@@ -25,6 +25,12 @@ LINES_TRUNCATED = Counter(
     "logpipe_collector_lines_truncated_total",
     "Log lines longer than max_line_bytes, indexed cut there and tagged truncated.",
 )
+TEXTS_TRUNCATED = Counter(
+    "logpipe_collector_texts_truncated_total",
+    "Source, event and gap lines whose free text (name, image, labels, detail, reason) was "
+    "cut at the wire's bounds, by their sender or the collector, and tagged truncated.",
+    ["kind"],
+)
 BULK_SECONDS = Histogram(
     "logpipe_collector_bulk_seconds",
     "Duration of one _bulk request to Elasticsearch.",

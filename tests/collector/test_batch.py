@@ -581,6 +581,8 @@ def test_long_free_text_is_indexed_cut_and_tagged_with_the_lines_next_to_it(
     assert out.docs[2].body["event"]["reason"] == "d" * 4096
     assert out.docs[3].body["event"]["reason"] == "r" * 256
     assert out.docs[0].id == log_doc_id(TS)
+    # Counted once per line cut, not per document tagged for its container.
+    assert out.texts_truncated == {"source": 1, "event": 1, "gap": 1}
 
 
 def test_a_source_line_declared_again_whole_ends_its_truncated_tags() -> None:

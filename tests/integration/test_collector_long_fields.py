@@ -124,6 +124,10 @@ def test_long_details_reasons_and_images_are_indexed_cut_with_the_lines_next_to_
         "k" * LABEL_KEY_CHARS: "v",
         "note": "x" * LABEL_VALUE_CHARS,
     }
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+        metrics = resp.read().decode()
+    for kind, count in (("source", 2), ("event", 1), ("gap", 1)):
+        assert f'logpipe_collector_texts_truncated_total{{kind="{kind}"}} {count}.0' in metrics
     # The cut image is searchable: it is within the keyword's 1024 characters.
     image = long_image["container"]["image"]["name"]
     terms = [{"term": {"host.name": host}}, {"term": {"container.image.name": image}}]
