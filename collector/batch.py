@@ -405,8 +405,8 @@ _Line = TypeVar("_Line", bound=LogFields | Log | Event | Gap)
 
 
 def _marked(line: _Line) -> _Line:
-    """`line` marked truncated: its container's name or image was cut, and its document
-    holds them."""
+    """`line` marked truncated: its container's name, image or labels were cut, and its
+    document holds them."""
     if isinstance(line, LogFields):
         return msgspec.structs.replace(line, truncated=True)
     return cast("_Line", line.model_copy(update={"truncated": True}))
