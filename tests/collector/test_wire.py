@@ -109,7 +109,8 @@ def test_a_message_is_cut_at_the_limit_in_bytes_never_in_a_character(
 
 
 @given(
-    st.text(st.characters(codec="utf-8"), min_size=1000, max_size=3000),
+    # A line Docker hands over holds no newline but the one that ends it.
+    st.text(st.characters(codec="utf-8", exclude_characters="\n"), min_size=1000, max_size=3000),
     st.integers(min_value=1024, max_value=4096),
 )
 @settings(max_examples=200, deadline=None)
