@@ -42,6 +42,7 @@ ROLLED_OVER = Counter(
 # How often a wait between runs looks at the interval in force: a reload from 1d to 5m
 # applies within seconds, not after the day.
 INTERVAL_LOOK_SECONDS = WATCH_SECONDS
+RUNS = Counter("logpipe_retention_runs_total", "Lifecycle runs ended, failed or not.")
 RUNS_FAILED = Counter("logpipe_retention_runs_failed_total", "Lifecycle runs that failed.")
 
 Clock = Callable[[], float]
@@ -335,6 +336,7 @@ async def lifecycle_loop(
                         "retrying next run: %s",
                         "; ".join(done.refused),
                     )
+            RUNS.inc()
             await _wait(state, interval)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from collector.config import load_config
+from collector.errors import RetentionError
 from collector.retention import lifecycle
 from collector.retention.facts import _NAMES_PER_REQUEST, _groups
 from collector.retention.lifecycle import (
@@ -197,6 +198,41 @@ async def test_a_reloaded_interval_applies_to_the_wait_already_begun(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_every_run_is_counted_and_the_failed_ones_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """logpipe_retention_runs_total counts each run that ended, failed or not (a reader
+    learns that the start's run is over); the failed ones count in runs_failed too."""
+    outcomes: list[RetentionError | None] = [RetentionError("Elasticsearch unreachable"), None]
+    third = asyncio.Event()
+
+    async def run(*_: Any) -> lifecycle.Applied:
+        if not outcomes:
+            third.set()
+            return lifecycle.Applied((), (), (), ())
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+        return lifecycle.Applied((), (), (), ())
+
+    monkeypatch.setattr(lifecycle, "apply", run)
+    path = tmp_path / "collector.yaml"
+    path.write_text("retention:\n  interval: 1d\n")
+    state = RetentionState(load_config(path).retention, path)
+    runs, failed = lifecycle.RUNS._value.get(), lifecycle.RUNS_FAILED._value.get()
+    loop = lifecycle.lifecycle_loop(state, None, interval=0.01)  # type: ignore[arg-type]
+    task = asyncio.create_task(loop)
+    try:
+        await asyncio.wait_for(third.wait(), 10)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    # Three runs ended (the loop counts the third before it waits again): one failed.
+    assert lifecycle.RUNS._value.get() - runs == 3
+    assert lifecycle.RUNS_FAILED._value.get() - failed == 1
 
 
 def _write_index(docs: int, size: int, age: float | None) -> StreamFacts:
