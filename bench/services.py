@@ -386,7 +386,22 @@ def start_collector(
     }
     child = Child("collector", [*(wrap or []), *entry("collector", uvloop), "serve"], env, folder)
     wait_http(f"http://127.0.0.1:{port}/readyz")
+    wait_retention_run(f"http://127.0.0.1:{port}")
     return child
+
+
+def wait_retention_run(base: str, seconds: float = 120) -> None:
+    """Until the collector at `base` ended the retention run every start makes, over every
+    logpipe stream on the node (a service that runs anyway has made it before any
+    measurement: on the shared node, with 1,600 streams, it cost seconds of CPU).
+    A commit without the metric (before `logpipe_retention_runs_total`) is not waited for."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        runs = counter(base, ("logpipe_retention_runs_total",))
+        if runs is None or runs >= 1:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the collector at {base} ended no retention run within {seconds}s")
 
 
 def free_port() -> int:

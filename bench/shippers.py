@@ -93,7 +93,8 @@ class LogpipeRun:
         self.children: list[services.Child] = []
 
     def prepare(self) -> dict[str, list[int]]:
-        """A collector, ready before the clock starts (a service that runs anyway), and
+        """A collector, ready before the clock starts (a service that runs anyway: its
+        start's retention run over the node's streams has ended too), and
         the measured commit's template for the run's stream alone: the node's own
         `logpipe` template is whichever `setup` ran last on it, maybe another commit's."""
         services.install_run_template(

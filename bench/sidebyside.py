@@ -805,8 +805,9 @@ def _streams(args: argparse.Namespace) -> list[str]:
     return [
         f"the node held {streams:,} of logpipe's data streams when the run began: each "
         "logpipe round starts a collector, whose first retention pass lists them all (and "
-        "until `6a62f1c` asked Elasticsearch to roll each one over), inside the round's "
-        "window"
+        "until `6a62f1c` asked Elasticsearch to roll each one over); the round's window "
+        "opens once its `logpipe_retention_runs_total` says that pass ended (in runs "
+        "before that metric, the pass ran inside the window)"
     ]
 
 
