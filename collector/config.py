@@ -38,7 +38,7 @@ from collector.keys import check_patterns
 from collector.retention.rules import Duration, RetentionConfig
 from collector.rules.config import RuleList
 from collector.rules.masking import RedactConfig
-from collector.wire import MAX_LINE_BYTES, NAME_PART_PATTERN
+from collector.wire import MAX_LINE_BYTES, NAME_PART_PATTERN, check_max_line_bytes
 
 
 class _Section(BaseModel):
@@ -384,13 +384,7 @@ class CollectorConfig(BaseSettings):
     @field_validator("max_line_bytes")
     @classmethod
     def _max_line(cls, size: int) -> int:
-        if size > MAX_LINE_BYTES:
-            raise ValueError(
-                f"{size} is over {MAX_LINE_BYTES} (4 MiB): Elasticsearch counts a document "
-                "several times its size against its indexing-pressure limit (10% of the "
-                "heap), so a longer line may never be indexed"
-            )
-        return size
+        return check_max_line_bytes(size)
 
     @field_validator("kibana_url")
     @classmethod

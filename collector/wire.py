@@ -318,6 +318,18 @@ def gap_line(
     return _encode(GapFields("gap", src, where, from_ts, to_ts, why, estimated_lines, cut))
 
 
+def check_max_line_bytes(size: int) -> int:
+    """`size` as a LOGPIPE_MAX_LINE_BYTES (the shipper's and the collector's alike), or
+    ValueError past MAX_LINE_BYTES."""
+    if size > MAX_LINE_BYTES:
+        raise ValueError(
+            f"{size} is over {MAX_LINE_BYTES} (4 MiB): Elasticsearch counts a document "
+            "several times its size against its indexing-pressure limit (10% of the "
+            "heap), so a longer line may never be indexed"
+        )
+    return size
+
+
 def cut_utf8(data: bytes) -> bytes:
     """Drop a multi-byte character cut in half at the end (a truncation artefact)."""
     i = len(data) - 1

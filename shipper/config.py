@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from collector import envnames
 from collector.commas import split_commas
 from collector.runtime import EventLoop
-from collector.wire import MAX_LINE_BYTES, PATH_LOGS
+from collector.wire import PATH_LOGS, check_max_line_bytes
 from shipper.errors import ConfigError
 
 GlobList = Annotated[list[str], NoDecode]
@@ -174,13 +174,7 @@ class ShipperConfig(BaseSettings):
     @field_validator("max_line_bytes")
     @classmethod
     def _max_line(cls, size: int) -> int:
-        if size > MAX_LINE_BYTES:
-            raise ValueError(
-                f"{size} is over {MAX_LINE_BYTES} (4 MiB): Elasticsearch counts a document "
-                "several times its size against its indexing-pressure limit (10% of the "
-                "heap), so a longer line may never be indexed"
-            )
-        return size
+        return check_max_line_bytes(size)
 
     @field_validator("tail_token")
     @classmethod

@@ -94,6 +94,16 @@ def post(collector: Collector, body: bytes, token: str = INGEST) -> int:
     return request(f"{collector.url}/v1/logs", token, body)[0]
 
 
+def post_batch(url: str, token: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    """POST a wire batch to the collector at `url`, as any sender would: the status and
+    the JSON answer (the text as `error` when it is not JSON)."""
+    status, _, answer = request(f"{url}/v1/logs", token, body, timeout=120)
+    try:
+        return status, orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return status, {"error": answer.decode(errors="replace")}
+
+
 def ndjson(body: bytes) -> list[dict[str, Any]]:
     """The documents of an NDJSON answer."""
     return [orjson.loads(line) for line in body.splitlines() if line]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -22,8 +21,9 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from collector.shape import nested
-from collector.wire import MAX_LINE_BYTES, NDJSON, PATH_LOGS
+from collector.wire import MAX_LINE_BYTES
 from tests.conftest import ES_URL, Process, wait_until
+from tests.integration.readers import post_batch
 from tests.integration.test_collector_outages import collector
 
 pytestmark = pytest.mark.integration
@@ -58,17 +58,6 @@ def batch(host: str, messages: list[str]) -> bytes:
     return "\n".join(lines).encode()
 
 
-def post(url: str, token: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    """POST one batch; the status and the answer."""
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": NDJSON}
-    request = urllib.request.Request(url + PATH_LOGS, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=120) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, {"error": exc.read().decode(errors="replace")}
-
-
 def deliver(
     es: Elasticsearch,
     collector: Callable[..., tuple[Process, str]],
@@ -85,7 +74,7 @@ def deliver(
     _, url = collector(
         ES_URL, token, es_retry_seconds="20", routing__dataset=f"bigline.{run}", **room, **settings
     )
-    status, answer = post(url, token, body)
+    status, answer = post_batch(url, token, body)
     assert status == 200, answer
     n = len(messages) + 2
     assert answer == {"received": n + 1, "indexed": n, "duplicates": 0, "dead_lettered": 0}

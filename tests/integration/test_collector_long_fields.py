@@ -26,10 +26,9 @@ from collector.wire import (
     IMAGE_CHARS,
     LABEL_KEY_CHARS,
     LABEL_VALUE_CHARS,
-    NDJSON,
-    PATH_LOGS,
 )
 from tests.conftest import ES_URL, Process
+from tests.integration.readers import post_batch
 from tests.integration.test_collector_big_lines import found
 from tests.integration.test_collector_outages import collector
 
@@ -37,16 +36,9 @@ pytestmark = pytest.mark.integration
 __all__ = ["collector"]  # the fixture, shared with the outage tests
 
 
-def post(url: str, token: str, lines: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-    """POST `lines` as one batch; the status and the JSON answer."""
-    body = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": NDJSON}
-    request = urllib.request.Request(url + PATH_LOGS, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=120) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+def ndjson(lines: list[dict[str, Any]]) -> bytes:
+    """The wire lines as one body, as another sender would write them."""
+    return "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
 
 
 def start(collector: Callable[..., tuple[Process, str]]) -> tuple[str, str, str]:
@@ -104,7 +96,7 @@ def test_long_details_reasons_and_images_are_indexed_cut_with_the_lines_next_to_
         log(2, ts + 4, "a line of the container whose labels are too long"),
         log(0, ts + 5, "after"),
     ]
-    status, answer = post(url, token, lines)
+    status, answer = post_batch(url, token, ndjson(lines))
     assert status == 200, answer
     assert answer == {"received": 9, "indexed": 6, "duplicates": 0, "dead_lettered": 0}
     before, long_image, event, gap, long_labels, after = found(es, host, 6)
@@ -150,7 +142,7 @@ def test_a_source_line_refused_for_its_id_costs_only_its_own_container_s_lines(
         log(1, ts + 1, "of the refused container"),
         log(0, ts + 2, "after"),
     ]
-    status, answer = post(url, token, lines)
+    status, answer = post_batch(url, token, ndjson(lines))
     assert status == 400, answer
     assert [d["line"] for d in answer["detail"]] == [2, 4]
     assert "container_id" in answer["detail"][0]["error"]

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.rules.regex import Regex, RegexRefused
-from shipper.config import MAX_LINE_BYTES
+from collector.wire import MAX_LINE_BYTES
 from shipper.cursor import Position
 from shipper.demux import parse_ts
 from shipper.multiline import (
