@@ -26,6 +26,15 @@ UNINDEXED = "attributes_unindexed"
 # How deep objects may nest in a `flattened` field, itself counted: Elasticsearch refuses
 # a document whose `attributes` go deeper (its `depth_limit`, 20 by default).
 FLATTENED_DEPTH = 20
+# The longest path of a parsed key `attributes` indexes, in characters (a nested key's
+# path joins its parents' keys with dots): a `flattened` field indexes each value as one
+# term that holds its key's whole path, and Elasticsearch refuses a document with a term
+# over 32766 bytes (a JSON or logfmt line with a key of 40,000 characters was
+# dead-lettered). A key past it goes to `attributes_unindexed`: shown with the line, not
+# searchable, as a container label's key is cut there (collector.wire.LABEL_KEY_CHARS).
+LONGEST_KEY = 1024
+# The values that hold keys of their own.
+_NESTING = (dict, list)
 # Decisions remembered per filter: a collector sees the same few keys again and again;
 # forgotten all at once when full (a line of made-up keys cannot grow it).
 DECISIONS = 4096
@@ -51,12 +60,39 @@ class AttributeFilter(KeyFilter):
         return decided
 
     def split(self, attributes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The keys indexed and those kept unindexed, each in the line's order."""
+        """The keys indexed and those kept unindexed (not chosen, or a path longer than
+        LONGEST_KEY: :func:`too_long`), each in the line's order."""
         indexed: dict[str, Any] = {}
         unindexed: dict[str, Any] = {}
         for key, value in attributes.items():
-            (indexed if self.indexes(key) else unindexed)[key] = value
+            keep = self.indexes(key) and not too_long(key, value)
+            (indexed if keep else unindexed)[key] = value
         return indexed, unindexed
+
+
+def too_long(key: str, value: Any) -> bool:
+    """Whether the path of `key`, or of a key nested in its `value`, is longer than
+    LONGEST_KEY characters."""
+    return len(key) > LONGEST_KEY or (type(value) in _NESTING and _over(len(key), value))
+
+
+def _over(length: int, value: Any) -> bool:
+    if length > LONGEST_KEY:
+        return True
+    if isinstance(value, dict):
+        return any(_over(length + 1 + len(key), v) for key, v in value.items())
+    if isinstance(value, list):
+        return any(_over(length, v) for v in value)
+    return False
+
+
+def indexable(attributes: dict[str, Any]) -> bool:
+    """Whether every key of `attributes` fits `attributes` (nearly always: no key path
+    longer than LONGEST_KEY)."""
+    for key, value in attributes.items():  # a loop: a generator costs twice as much
+        if len(key) > LONGEST_KEY or (type(value) in _NESTING and _over(len(key), value)):
+            return False
+    return True
 
 
 EVERY_ATTRIBUTE = AttributeFilter()

@@ -14,7 +14,13 @@ from typing import Any
 
 import orjson
 
-from collector.attributes import EVERY_ATTRIBUTE, UNINDEXED, AttributeFilter, within_depth
+from collector.attributes import (
+    EVERY_ATTRIBUTE,
+    UNINDEXED,
+    AttributeFilter,
+    indexable,
+    within_depth,
+)
 from collector.ids import LogIds, ordered_id
 from collector.labels import EVERY_LABEL, LabelFilter
 from collector.parse import Http, Parsed
@@ -269,7 +275,7 @@ def log_document(
             section = _LEVEL.setdefault(level, {"level": level})
         body["log"] = section
     if parsed.attributes:
-        if ctx.attributes.every:
+        if ctx.attributes.every and indexable(parsed.attributes):
             body["attributes"] = within_depth(parsed.attributes)
         else:
             indexed, unindexed = ctx.attributes.split(parsed.attributes)

@@ -74,8 +74,10 @@ def load() -> ModuleType | None:
 
 
 # What this collector needs of the module beyond ``Batch`` (its ``FEATURES``): it hands
-# a line longer than ``Context.max_line_bytes`` to the Python path, which cuts it.
-FEATURES = ("max_line_bytes",)
+# a line longer than ``Context.max_line_bytes`` to the Python path, which cuts it; and a
+# line with a parsed key longer than `attributes` indexes (collector.attributes
+# .LONGEST_KEY), which the Python path keeps unindexed.
+FEATURES = ("max_line_bytes", "long_keys")
 
 
 def current(module: ModuleType) -> bool:

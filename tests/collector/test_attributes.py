@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from collector import attributes as attributes_module
-from collector.attributes import FLATTENED_DEPTH, UNINDEXED, AttributeFilter, within_depth
+from collector.attributes import (
+    FLATTENED_DEPTH,
+    LONGEST_KEY,
+    UNINDEXED,
+    AttributeFilter,
+    within_depth,
+)
 from collector.config import CollectorConfig
 from collector.enrich import Context, log_document
 from collector.parse import parse
@@ -123,6 +129,36 @@ def test_arrays_are_no_level_and_what_fits_is_the_same_object() -> None:
     got = within_depth(too_deep)
     assert _levels(got) == FLATTENED_DEPTH
     assert got["list"][0] == {"x": 1}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "kept_apart"),
+    [
+        ("k" * LONGEST_KEY, 1, False),
+        ("k" * (LONGEST_KEY + 1), 1, True),
+        ("é" * LONGEST_KEY, 1, False),  # characters, not bytes
+        ("a", {"b" * (LONGEST_KEY - 2): 1}, False),  # a.bbb...: the path counts
+        ("a", {"b" * (LONGEST_KEY - 1): 1}, True),
+        ("a", [{"b" * (LONGEST_KEY - 1): 1}], True),  # through a list
+    ],
+)
+def test_a_key_whose_path_elasticsearch_cannot_index_is_kept_unindexed(
+    key: str, value: object, kept_apart: bool
+) -> None:
+    """A parsed key longer than LONGEST_KEY (with its nested keys' path) goes to
+    attributes_unindexed, whatever LOGPIPE_INDEXED_ATTRIBUTES says: `attributes` indexes
+    its whole path in one term, and Elasticsearch refused such a line's document (40,000
+    characters); the other keys stay indexed."""
+    source = make_source()
+    line = make_log(json.dumps({"msg": "m", "user": 7, key: value}))
+    for ctx in (Context(), Context(attributes=AttributeFilter(["user", key]))):
+        body = log_document(source, line, parse(line.message), ctx, NOW).body
+        if kept_apart:
+            assert body["attributes"] == {"user": 7}
+            assert body[UNINDEXED] == {key: value}
+        else:
+            assert body["attributes"] == {"user": 7, key: value}
+            assert UNINDEXED not in body
 
 
 def test_the_decisions_remembered_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

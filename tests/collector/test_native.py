@@ -213,6 +213,13 @@ def test_edge_cases_are_identical(module: ModuleType, monkeypatch: pytest.Monkey
         '{"a": ' + '{"b": ' * 18 + "1" + "}" * 18 + "}",
         '{"a": ' + '{"b": ' * 19 + "1" + "}" * 19 + "}",
         '{"a": [' + '{"b": ' * 24 + '"x"' + "}" * 24 + '], "msg": "deep"}',
+        # key paths longer than `attributes` indexes (1024 characters), and just within
+        '{"' + "k" * 1025 + '": 1, "msg": "long key"}',
+        '{"' + "k" * 1024 + '": 1, "msg": "key at the bound"}',
+        '{"a": {"' + "b" * 1022 + '": 1}}',
+        '{"a": [{"' + "b" * 1023 + '": 1}], "msg": "long path in a list"}',
+        '{"' + "é" * 1000 + '": 1, "msg": "1000 characters, 2000 bytes"}',
+        "a=1 " + "b" * 2000 + "=2 msg=logfmt",
         '{"a": "\\ud800"}',
         '{"a": "\\ud83d\\ude00"}',
         '{"a": "raw \x01 control"}',
@@ -1899,4 +1906,6 @@ def test_a_module_without_the_line_limit_is_not_used(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, native.MODULE_NAME, older)
     assert native.load() is None
     older.FEATURES = ("max_line_bytes",)  # type: ignore[attr-defined]
+    assert native.load() is None  # and a long parsed key made into `attributes`
+    older.FEATURES = ("max_line_bytes", "long_keys")  # type: ignore[attr-defined]
     assert native.load() is older

@@ -127,6 +127,36 @@ def test_long_details_reasons_and_images_are_indexed_cut_with_the_lines_next_to_
     assert hits["hits"]["total"]["value"] == 1
 
 
+def test_a_parsed_key_too_long_to_index_is_kept_unindexed_and_its_line_indexed(
+    es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
+) -> None:
+    """A JSON or logfmt key of 40,000 characters: `attributes` would hold a term past
+    Lucene's longest and Elasticsearch refused the document (a dead letter each). The key
+    is kept in attributes_unindexed, the line's other keys stay searchable."""
+    url, token, host = start(collector)
+    ts = time.time_ns()
+    key = "k" * 40000
+    lines = [
+        source(0, host),
+        log(0, ts, "before"),
+        log(0, ts + 1, json.dumps({"msg": "json", "user": "ann", key: 1})),
+        log(0, ts + 2, f"msg=logfmt user=bob {key}=2"),
+        log(0, ts + 3, "after"),
+    ]
+    status, answer = post_batch(url, token, ndjson(lines))
+    assert status == 200, answer
+    assert answer == {"received": 5, "indexed": 4, "duplicates": 0, "dead_lettered": 0}
+    before, as_json, as_logfmt, after = found(es, host, 4)
+    assert (before["message"], after["message"]) == ("before", "after")
+    for doc, user, value in ((as_json, "ann", 1), (as_logfmt, "bob", "2")):
+        assert doc["attributes"] == {"user": user}
+        assert doc["attributes_unindexed"] == {key: value}
+        assert "tags" not in doc
+        terms = [{"term": {"host.name": host}}, {"term": {"attributes.user": user}}]
+        hits = es.search(index="logs-*", query={"bool": {"filter": terms}})
+        assert hits["hits"]["total"]["value"] == 1
+
+
 def test_a_source_line_refused_for_its_id_costs_only_its_own_container_s_lines(
     es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
 ) -> None:

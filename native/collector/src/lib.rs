@@ -685,6 +685,27 @@ fn too_deep(value: &serde_json::Value, level: usize) -> bool {
     }
 }
 
+/// The longest path of a parsed key `attributes` indexes, in characters (a nested key's
+/// path joins its parents' keys with dots): collector.attributes.LONGEST_KEY.
+const LONGEST_KEY: usize = 1024;
+
+/// Whether a key path `length` long, or a path under it in `value`, may be longer than
+/// LONGEST_KEY (collector.attributes.too_long). Keys are counted in bytes, never fewer
+/// than their characters: a line this says yes to goes to the Python path, which
+/// counts characters and decides.
+fn path_over(length: usize, value: &serde_json::Value) -> bool {
+    if length > LONGEST_KEY {
+        return true;
+    }
+    match value {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, v)| path_over(length + 1 + key.len(), v)),
+        serde_json::Value::Array(items) => items.iter().any(|v| path_over(length, v)),
+        _ => false,
+    }
+}
+
 /// The `create` action and document of one line (collector.enrich.log_document and
 /// collector.bulk.encode: flat, collector/shape.py), with what its rule made of it when
 /// `ruled` (a rule that fit: collector/rules/document.py's `finish`); None if a value
@@ -771,6 +792,9 @@ fn write_doc(
     } else if let Some(attributes) = &parsed.attributes {
         if attributes.values().any(|v| too_deep(v, 1)) {
             return None; // the Python path writes the objects too deep as JSON text
+        }
+        if attributes.iter().any(|(key, v)| path_over(key.len(), v)) {
+            return None; // the Python path keeps a key too long for `attributes` apart
         }
         if source.indexes.is_none() {
             out.extend_from_slice(b",\"attributes\":");
@@ -1394,6 +1418,6 @@ fn logpipe_collector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plain_level, m)?)?;
     m.add_class::<Batch>()?;
     // What this build does that older ones did not (collector/native.py, `current`).
-    m.add("FEATURES", ("max_line_bytes",))?;
+    m.add("FEATURES", ("max_line_bytes", "long_keys"))?;
     Ok(())
 }
