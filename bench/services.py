@@ -393,7 +393,8 @@ def start_collector(
 def wait_retention_run(base: str, seconds: float = 120) -> None:
     """Until the collector at `base` ended the retention run every start makes, over every
     logpipe stream on the node (a service that runs anyway has made it before any
-    measurement: on the shared node, with 1,600 streams, it cost seconds of CPU).
+    measurement: on the shared node, with 1,600 streams, it cost the node and the
+    collector 1-2 CPU-s together).
     A commit without the metric (before `logpipe_retention_runs_total`) is not waited for."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
