@@ -228,9 +228,7 @@ def decoding(
         clock = steps.Clock(seconds)
         received = 0
         for first in range(0, len(lines), _PYTHON_STEP_LINES):
-            if clock.due():
-                yield
-                clock.restart()
+            yield from clock.pause()
             for number, raw in enumerate(
                 lines[first : first + _PYTHON_STEP_LINES], start=first + 1
             ):
@@ -257,18 +255,14 @@ def setting_apart(out: Decoded, *, seconds: float | None) -> Generator[None, Non
     clock = steps.Clock(seconds)
     ids: set[str] = set()
     for start in range(0, len(docs), steps.PART):
-        if clock.due():
-            yield
-            clock.restart()
+        yield from clock.pause()
         ids.update(map(_ID, docs[start : start + steps.PART]))
     if len(ids) == len(docs):  # nearly always: 0.1 µs a line
         return
     first: dict[str, Doc] = {}
     kept = []
     for start in range(0, len(docs), steps.PART):
-        if clock.due():
-            yield
-            clock.restart()
+        yield from clock.pause()
         for doc in docs[start : start + steps.PART]:
             earlier = first.setdefault(doc.id, doc)
             if earlier is doc or earlier.original == doc.original:  # the same line twice

@@ -99,9 +99,7 @@ def grouping(
     clock = steps.Clock(seconds)
     start = 0
     while start < count:
-        if clock.due():
-            yield
-            clock.restart()
+        yield from clock.pause()
         stop = min(count, start + max_docs)
         if sum(map(len, map(_LINES, items[start:stop]))) > max_bytes:
             ends = list(accumulate(map(len, map(_LINES, items[start:stop]))))
@@ -155,9 +153,7 @@ def encoding(docs: Sequence[Doc], *, seconds: float | None) -> Generator[None, N
     refused: list[tuple[Doc, str]] = []
     clock = steps.Clock(seconds)
     for start in range(0, len(docs), steps.PART):
-        if clock.due():
-            yield
-            clock.restart()
+        yield from clock.pause()
         part = docs[start : start + steps.PART]
         try:
             encoded += [(doc, encode(doc)) for doc in part]
