@@ -401,9 +401,14 @@ _Line = TypeVar("_Line", bound=LogFields | Log | Event | Gap)
 def _marked(line: _Line) -> _Line:
     """`line` marked truncated: its container's name, image or labels were cut, and its
     document holds them."""
+    return _replaced(line, truncated=True)
+
+
+def _replaced(line: _Line, **changes: Any) -> _Line:
+    """A copy of `line` with `changes`, whichever reader made it (msgspec or pydantic)."""
     if isinstance(line, LogFields):
-        return msgspec.structs.replace(line, truncated=True)
-    return cast("_Line", line.model_copy(update={"truncated": True}))
+        return msgspec.structs.replace(line, **changes)
+    return cast("_Line", line.model_copy(update=changes))
 
 
 def _cut(line: LogFields | Log, max_line: int, out: Decoded) -> LogFields | Log:
@@ -414,9 +419,7 @@ def _cut(line: LogFields | Log, max_line: int, out: Decoded) -> LogFields | Log:
     if message is None:
         return line
     out.truncated += 1
-    if isinstance(line, Log):
-        return line.model_copy(update={"message": message, "truncated": True})
-    return msgspec.structs.replace(line, message=message, truncated=True)
+    return _replaced(line, message=message, truncated=True)
 
 
 def _too_many_sources(number: int) -> None:
