@@ -537,6 +537,7 @@ def main() -> None:
     # Every collector start runs a retention pass over logpipe's streams on the node, in
     # logpipe's window: how many there were says what it cost.
     args.streams = len(services.data_streams(ALL_STREAMS))
+    args.shards = services.es("GET", "/_cluster/health")["active_shards"]
     results, mean_bytes = run_rounds(args, found, shippers)
     publish(args, found, results, mean_bytes, shippers)
 
@@ -803,11 +804,16 @@ def _streams(args: argparse.Namespace) -> list[str]:
     if streams is None:
         return []
     return [
+        f"the node held {args.shards:,} shards (every index's, anyone's) when the run "
+        "began: with thousands, Elasticsearch spends more on every document for every "
+        "shipper (every so many bytes of documents indexed it looks at each shard's "
+        "indexing buffer, and each new field rewrites a larger cluster state); "
+        "`.ci/services reset` empties the node",
         f"the node held {streams:,} of logpipe's data streams when the run began: each "
         "logpipe round starts a collector, whose first retention pass lists them all (and "
         "until `6a62f1c` asked Elasticsearch to roll each one over); the round's window "
         "opens once its `logpipe_retention_runs_total` says that pass ended (in runs "
-        "before that metric, the pass ran inside the window)"
+        "before that metric, the pass ran inside the window)",
     ]
 
 

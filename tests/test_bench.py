@@ -623,14 +623,25 @@ def test_the_drain_notes_say_why_warm_up_rounds_ran() -> None:
     assert "(--warmup 2)" in asked
 
 
-def test_the_drain_notes_say_how_many_streams_the_collectors_retention_pass_met() -> None:
-    """A logpipe round's collector lists every logpipe stream on the node at its start:
-    the notes say how many there were."""
+def test_the_drain_notes_say_how_many_streams_and_shards_the_node_held() -> None:
+    """A logpipe round's collector lists every logpipe stream on the node at its start,
+    and every shard on the node weighs on each document: the notes say how many of each
+    there were."""
     args = argparse.Namespace(
-        warmup=None, warmed=0, containers=1, lines=1, repeat=1, existing=False, streams=1619
+        warmup=None,
+        warmed=0,
+        containers=1,
+        lines=1,
+        repeat=1,
+        existing=False,
+        streams=1619,
+        shards=2277,
     )
-    [note] = [n for n in sidebyside._drain_notes(args, 100.0, ["logpipe"]) if "streams" in n]
-    assert note.startswith("the node held 1,619 of logpipe's data streams")
+    notes = sidebyside._drain_notes(args, 100.0, ["logpipe"])
+    [streams] = [n for n in notes if "data streams" in n]
+    assert streams.startswith("the node held 1,619 of logpipe's data streams")
+    [shards] = [n for n in notes if "shards" in n and "data streams" not in n]
+    assert shards.startswith("the node held 2,277 shards")
 
 
 @pytest.mark.parametrize("given", ["1999", "0", "-5", "many", "3.5", ""])
