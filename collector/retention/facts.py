@@ -5,6 +5,13 @@ Read-only. Lists data streams with ``_resolve/index`` (the node may lack the
 ``@timestamp`` with one aggregation. Only logpipe's own streams are looked at, whatever
 the pattern: on a cluster shared with Elastic Agent or Filebeat, their ``logs-*-*``
 streams are never listed, read, rolled over or deleted.
+
+The collector's own runs (``apply``) search no write index: a search wakes a shard that
+nobody searched for 30 s, which then refreshes every second for 30 s more (and at once),
+so every collector's run, every few minutes, would keep every stream refreshing; and
+retention never deletes a write index, so its newest document decides nothing there.
+A backing index no longer written to keeps its newest document, so a run that is given
+a :class:`Newest` searches each such index once.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from collector.templates import INDEX_PATTERNS
 log = logging.getLogger("logpipe.collector.retention")
 
 ALL_STREAMS = ",".join(INDEX_PATTERNS)
-# Stream names per _cat/_search request: Elasticsearch refuses request lines over 4 KiB.
+# Names per _cat/_search request: Elasticsearch refuses request lines over 4 KiB.
 _NAMES_PER_REQUEST = 2000
 # Elasticsearch's words for the one name of a list it does not have.
 _NO_SUCH_INDEX = re.compile(r"no such index \[([^\]]+)\]")
@@ -42,6 +49,23 @@ class IndexFacts:
     size_bytes: int
     created: float | None
     newest: float | None
+
+
+class Newest:
+    """The newest ``@timestamp`` of backing indices no longer written to, by name and
+    UUID (a stream deleted and made again reuses its backing indices' names), kept from
+    one run to the next. What a run no longer lists is forgotten."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], float] = {}
+
+    def get(self, index: str, uuid: str) -> float | None:
+        """The newest document of `index` (that UUID), if searched for before."""
+        return self._known.get((index, uuid))
+
+    def keep(self, found: dict[tuple[str, str], float], listed: set[tuple[str, str]]) -> None:
+        """Remember `found`, and forget every index not in `listed` (deleted since)."""
+        self._known = {key: at for key, at in {**self._known, **found}.items() if key in listed}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +91,19 @@ def _failed_step(what: str, failed: Failure) -> str:
     return f"{what}: Elasticsearch answered {failed.status}: {failed.text}"
 
 
-async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> list[StreamFacts]:
-    """logpipe's data streams matching `pattern`, with their backing indices' sizes and ages."""
+async def gather_facts(
+    es: AsyncElasticsearch,
+    pattern: str = ALL_STREAMS,
+    *,
+    write_indices: bool = True,
+    known: Newest | None = None,
+) -> list[StreamFacts]:
+    """logpipe's data streams matching `pattern`, with their backing indices' sizes and ages.
+
+    Without `write_indices`, no write index is searched (its newest document is then
+    unknown); with `known`, a backing index no longer written to is searched only the
+    first time.
+    """
     missing: list[str] = []
 
     def not_there(failed: Failure) -> bool:
@@ -99,11 +134,9 @@ async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> li
     found: list[dict[str, Any]] = resolved.body.get("data_streams", [])
     streams = [s for s in found if is_logpipe_stream(s["name"])]
     stats: dict[str, dict[str, Any]] = {}
-    newest: dict[str, float] = {}
-    for group in _groups(streams):
-        names = ",".join(s["name"] for s in group)
-        stats |= await _index_stats(es, names)
-        newest |= await _newest_documents(es, names, sum(len(s["backing_indices"]) for s in group))
+    for group in _groups([s["name"] for s in streams]):
+        stats |= await _index_stats(es, ",".join(group))
+    newest = await _newest(es, streams, stats, write_indices, known)
     return [
         StreamFacts(
             s["name"],
@@ -115,16 +148,61 @@ async def gather_facts(es: AsyncElasticsearch, pattern: str = ALL_STREAMS) -> li
     ]
 
 
-def _groups(streams: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The streams in groups whose comma-joined names fit one request line."""
-    groups: list[list[dict[str, Any]]] = []
-    length = _NAMES_PER_REQUEST
+async def _newest(
+    es: AsyncElasticsearch,
+    streams: list[dict[str, Any]],
+    stats: dict[str, dict[str, Any]],
+    write_indices: bool,
+    known: Newest | None,
+) -> dict[str, float]:
+    """The newest document of each backing index of `streams` (write indices only if
+    `write_indices`), from `known` where it has it, else searched (and then kept there
+    for an index no longer written to whose UUID the stats gave)."""
+
+    def key(name: str) -> tuple[str, str] | None:
+        uuid = stats.get(name, {}).get("uuid")
+        return None if uuid is None else (name, str(uuid))
+
+    newest: dict[str, float] = {}
+    asked: list[str] = []
     for stream in streams:
-        length += len(stream["name"]) + 1
+        backing: list[str] = stream["backing_indices"]
+        for name in backing if write_indices else backing[:-1]:
+            at = None
+            if known is not None and name != backing[-1] and (found := key(name)):
+                at = known.get(*found)
+            if at is None:
+                asked.append(name)
+            else:
+                newest[name] = at
+    searched: dict[str, float] = {}
+    for group in _groups(asked):
+        searched |= await _newest_documents(es, ",".join(group), len(group))
+    newest |= searched
+    if known is not None:
+        writing = {s["backing_indices"][-1] for s in streams if s["backing_indices"]}
+        keys = {name: key(name) for s in streams for name in s["backing_indices"]}
+        known.keep(
+            {
+                k: at
+                for name, at in searched.items()
+                if name not in writing and (k := keys.get(name))
+            },
+            {k for k in keys.values() if k is not None},
+        )
+    return newest
+
+
+def _groups(names: list[str]) -> list[list[str]]:
+    """The names in groups whose comma-joined names fit one request line."""
+    groups: list[list[str]] = []
+    length = _NAMES_PER_REQUEST
+    for name in names:
+        length += len(name) + 1
         if length > _NAMES_PER_REQUEST:
             groups.append([])
-            length = len(stream["name"])
-        groups[-1].append(stream)
+            length = len(name)
+        groups[-1].append(name)
     return groups
 
 
@@ -146,7 +224,7 @@ async def _index_stats(es: AsyncElasticsearch, streams: str) -> dict[str, dict[s
             index=streams,
             format="json",
             bytes="b",
-            h="index,docs.count,pri.store.size,creation.date",
+            h="index,uuid,docs.count,pri.store.size,creation.date",
             expand_wildcards="all",
         ),
     )
@@ -154,12 +232,12 @@ async def _index_stats(es: AsyncElasticsearch, streams: str) -> dict[str, dict[s
     return {row["index"]: row for row in table}
 
 
-async def _newest_documents(es: AsyncElasticsearch, streams: str, count: int) -> dict[str, float]:
-    """Epoch seconds of each backing index's newest @timestamp."""
+async def _newest_documents(es: AsyncElasticsearch, indices: str, count: int) -> dict[str, float]:
+    """Epoch seconds of the newest @timestamp of each of `indices` (backing indices)."""
     found = await es_step(
         "finding each index's newest document",
         es.search(
-            index=streams,
+            index=indices,
             size=0,
             ignore_unavailable=True,
             allow_no_indices=True,

@@ -26,7 +26,14 @@ from collector.config import CollectorConfig
 from collector.errors import RetentionError
 from collector.es_failures import Failure, answer_unless
 from collector.reload import WATCH_SECONDS, ConfigFile, reload_on_sighup
-from collector.retention.facts import ALL_STREAMS, IndexFacts, StreamFacts, es_step, gather_facts
+from collector.retention.facts import (
+    ALL_STREAMS,
+    IndexFacts,
+    Newest,
+    StreamFacts,
+    es_step,
+    gather_facts,
+)
 from collector.retention.rules import RetentionConfig, RetentionRules, RulesHolder, seconds
 
 log = logging.getLogger("logpipe.collector.retention")
@@ -236,10 +243,18 @@ async def _delete(es: AsyncElasticsearch, index: str) -> bool:
 
 
 async def apply(
-    es: AsyncElasticsearch, rules: RetentionRules, clock: Clock, pattern: str = ALL_STREAMS
+    es: AsyncElasticsearch,
+    rules: RetentionRules,
+    clock: Clock,
+    pattern: str = ALL_STREAMS,
+    known: Newest | None = None,
 ) -> Applied:
-    """Roll streams over per the conditions, then delete every backing index past retention."""
-    facts = await gather_facts(es, pattern)
+    """Roll streams over per the conditions, then delete every backing index past retention.
+
+    No write index is searched (facts.py says why); `known` keeps the newest documents
+    of the other backing indices from one run to the next.
+    """
+    facts = await gather_facts(es, pattern, write_indices=False, known=known)
     rolled: list[str] = []
     refused: list[str] = []
     now = now_for_rollovers()
@@ -254,7 +269,7 @@ async def apply(
             ROLLED_OVER.labels(found[0]).inc()
             log.info("rolled over data stream", extra={"data_stream": stream.name})
     if rolled:
-        facts = await gather_facts(es, pattern)
+        facts = await gather_facts(es, pattern, write_indices=False, known=known)
     plans = decide(facts, rules, clock())
     deleted, gone = [], []
     for stream_plan in plans:
@@ -320,11 +335,12 @@ async def lifecycle_loop(
     The rules are reread when the config file changed, and at once on SIGHUP; a reload
     that changes the config's interval applies to the wait already begun.
     """
+    known = Newest()
     with reload_on_sighup(state.file):
         while True:
             state.reload_if_changed()
             try:
-                done = await apply(es, state.rules, clock, pattern)
+                done = await apply(es, state.rules, clock, pattern, known)
             except RetentionError as exc:
                 RUNS_FAILED.inc()
                 log.warning("retention run failed; retrying next run: %s", exc)

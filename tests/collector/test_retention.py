@@ -12,7 +12,7 @@ import pytest
 from collector.config import load_config
 from collector.errors import RetentionError
 from collector.retention import lifecycle
-from collector.retention.facts import _NAMES_PER_REQUEST, _groups
+from collector.retention.facts import _NAMES_PER_REQUEST, Newest, _groups
 from collector.retention.lifecycle import (
     IndexFacts,
     RetentionState,
@@ -139,13 +139,27 @@ def test_file_change_is_noticed_and_unchanged_file_is_not_reread(tmp_path: Path)
 
 
 def test_many_streams_are_read_in_requests_elasticsearch_accepts() -> None:
-    """Hundreds of stream names are split into groups whose joined names fit a request line."""
-    streams = [{"name": f"logs-app{n:04d}.keep_14d-default"} for n in range(500)]
-    groups = _groups(streams)
+    """Hundreds of stream or index names are split into groups whose joined names fit a
+    request line."""
+    names = [f".ds-logs-app{n:04d}.keep_14d-default-2026.12.05-000001" for n in range(500)]
+    groups = _groups(names)
     assert len(groups) > 1
-    assert [s for group in groups for s in group] == streams
-    assert all(len(",".join(s["name"] for s in g)) <= _NAMES_PER_REQUEST for g in groups)
+    assert [s for group in groups for s in group] == names
+    assert all(len(",".join(g)) <= _NAMES_PER_REQUEST for g in groups)
     assert _groups([]) == []
+
+
+def test_newest_documents_are_kept_by_name_and_uuid_while_listed() -> None:
+    """A backing index's newest document is kept across runs by name and UUID: one made
+    again under the same name (its stream deleted and made again) is not taken for it,
+    and an index a run no longer lists is forgotten."""
+    known = Newest()
+    known.keep({("a", "u1"): 10.0, ("b", "u2"): 20.0}, {("a", "u1"), ("b", "u2")})
+    assert known.get("a", "u1") == 10.0
+    assert known.get("a", "u9") is None
+    known.keep({}, {("a", "u1")})
+    assert known.get("b", "u2") is None
+    assert known.get("a", "u1") == 10.0
 
 
 def test_plan_ahead_foresees_the_rollover_of_max_age() -> None:
@@ -303,7 +317,7 @@ def test_apply_asks_elasticsearch_only_for_streams_that_may_roll_over(
     empty = StreamFacts("logs-idle.keep_14d-default", (IndexFacts("w", 0, 0, NOW - 9 * DAY, None),))
     old = StreamFacts("logs-old.keep_14d-default", (IndexFacts("w", 5, 1000, NOW - 2 * DAY, None),))
 
-    async def facts(*_: object) -> list[StreamFacts]:
+    async def facts(*_: object, **__: object) -> list[StreamFacts]:
         return [*young, empty, old]
 
     monkeypatch.setattr(lifecycle, "gather_facts", facts)

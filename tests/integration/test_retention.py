@@ -22,7 +22,7 @@ from collector.config import load_config
 from collector.enrich import Context, log_document
 from collector.errors import RetentionError
 from collector.parse import Parsed
-from collector.retention.facts import gather_facts
+from collector.retention.facts import Newest, gather_facts
 from collector.retention.lifecycle import Applied, RetentionState, apply, lifecycle_loop, plan
 from collector.retention.rules import RetentionConfig, RetentionRules, RulesHolder
 from collector.routing import route
@@ -202,6 +202,40 @@ async def test_rolled_write_index_past_retention_goes_in_the_same_run(
     after = await _backing(es, ns)
     assert len(after[f"logs-docker.keep_2d-{ns}"]) == 1
     assert after[f"logs-docker.keep_2d-{ns}"][0] not in backing[f"logs-docker.keep_2d-{ns}"]
+
+
+async def _queries(es: AsyncElasticsearch, indices: list[str]) -> dict[str, int]:
+    """How many searches each index's shards have answered."""
+    stats = await es.indices.stats(index=",".join(indices), metric="search")
+    return {i: stats["indices"][i]["primaries"]["search"]["query_total"] for i in indices}
+
+
+async def test_a_run_searches_no_write_index_and_an_older_index_once(
+    es: AsyncElasticsearch, ns: str
+) -> None:
+    """The collector's runs never search a write index (a search wakes a shard nobody
+    searches, which then refreshes every second), and search an index no longer written
+    to once: what the first run found still decides twenty days on."""
+    _, backing = await _two_generations(es, ns, all_rules=False)
+    indices = [i for stream in backing.values() for i in stream]
+    writes = [stream[-1] for stream in backing.values()]
+    olds = [i for i in indices if i not in writes]
+    rules, pattern, known = _rules(**NEVER_ROLL), f"logs-*-{ns}", Newest()
+    before = await _queries(es, indices)
+
+    first = await apply(es, rules, _clock(0), pattern, known)
+    once = await _queries(es, indices)
+    again = await apply(es, rules, _clock(0), pattern, known)
+
+    assert first.deleted == again.deleted == ()
+    assert {i: once[i] - before[i] for i in writes} == dict.fromkeys(writes, 0)
+    assert all(once[i] > before[i] for i in olds)
+    assert await _queries(es, indices) == once, "searched again"
+    later = await apply(es, rules, _clock(20), pattern, known)
+    assert set(later.deleted) == set(olds)
+    assert {i: n - once[i] for i, n in (await _queries(es, writes)).items()} == dict.fromkeys(
+        writes, 0
+    )
 
 
 async def test_a_rollover_elasticsearch_refuses_does_not_stop_the_deletions(
