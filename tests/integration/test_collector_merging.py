@@ -113,6 +113,7 @@ def test_lines_refused_by_a_write_block_wait_for_it_to_lift(
     run = uuid.uuid4().hex[:8]
     [first] = asyncio.run(post_all(url, token, [small_batch(f"block-{run}-0", refused=False)]))
     assert first["indexed"] == LINES
+    es.indices.refresh(index="logs-*")  # a count sees only what a refresh wrote
     [write_index] = [
         name
         for name in es.indices.get(index="logs-*", expand_wildcards="open,hidden").body
