@@ -61,6 +61,13 @@ def log(src: int, ts: int, message: str) -> dict[str, Any]:
     return {"kind": "log", "src": src, "stream": "stdout", "ts": ts, "message": message}
 
 
+def matching(es: Elasticsearch, host: str, field: str, value: str) -> int:
+    """How many of `host`'s documents a term query on `field` finds (it is searchable)."""
+    terms = [{"term": {"host.name": host}}, {"term": {field: value}}]
+    hits = es.search(index="logs-*", query={"bool": {"filter": terms}})
+    return int(hits["hits"]["total"]["value"])
+
+
 def test_long_details_reasons_and_images_are_indexed_cut_with_the_lines_next_to_them(
     es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
 ) -> None:
@@ -121,10 +128,7 @@ def test_long_details_reasons_and_images_are_indexed_cut_with_the_lines_next_to_
     for kind, count in (("source", 2), ("event", 1), ("gap", 1)):
         assert f'logpipe_collector_texts_truncated_total{{kind="{kind}"}} {count}.0' in metrics
     # The cut image is searchable: it is within the keyword's 1024 characters.
-    image = long_image["container"]["image"]["name"]
-    terms = [{"term": {"host.name": host}}, {"term": {"container.image.name": image}}]
-    hits = es.search(index="logs-*", query={"bool": {"filter": terms}})
-    assert hits["hits"]["total"]["value"] == 1
+    assert matching(es, host, "container.image.name", long_image["container"]["image"]["name"]) == 1
 
 
 def test_a_parsed_key_too_long_to_index_is_kept_unindexed_and_its_line_indexed(
@@ -152,9 +156,7 @@ def test_a_parsed_key_too_long_to_index_is_kept_unindexed_and_its_line_indexed(
         assert doc["attributes"] == {"user": user}
         assert doc["attributes_unindexed"] == {key: value}
         assert "tags" not in doc
-        terms = [{"term": {"host.name": host}}, {"term": {"attributes.user": user}}]
-        hits = es.search(index="logs-*", query={"bool": {"filter": terms}})
-        assert hits["hits"]["total"]["value"] == 1
+        assert matching(es, host, "attributes.user", user) == 1
 
 
 def test_a_source_line_refused_for_its_id_costs_only_its_own_container_s_lines(
