@@ -159,18 +159,20 @@ async def _newest(
     `write_indices`), from `known` where it has it, else searched (and then kept there
     for an index no longer written to whose UUID the stats gave)."""
 
-    def key(name: str) -> tuple[str, str] | None:
-        uuid = stats.get(name, {}).get("uuid")
-        return None if uuid is None else (name, str(uuid))
-
+    # Each backing index no longer written to, with the key `known` keeps it under (None
+    # when the stats gave no UUID: never kept).
+    older: dict[str, tuple[str, str] | None] = {}
+    for stream in streams:
+        for name in stream["backing_indices"][:-1]:
+            uuid = stats.get(name, {}).get("uuid")
+            older[name] = None if uuid is None else (name, str(uuid))
     newest: dict[str, float] = {}
     asked: list[str] = []
     for stream in streams:
         backing: list[str] = stream["backing_indices"]
         for name in backing if write_indices else backing[:-1]:
-            at = None
-            if known is not None and name != backing[-1] and (found := key(name)):
-                at = known.get(*found)
+            key = older.get(name)
+            at = known.get(*key) if known is not None and key is not None else None
             if at is None:
                 asked.append(name)
             else:
@@ -180,16 +182,8 @@ async def _newest(
         searched |= await _newest_documents(es, ",".join(group), len(group))
     newest |= searched
     if known is not None:
-        writing = {s["backing_indices"][-1] for s in streams if s["backing_indices"]}
-        keys = {name: key(name) for s in streams for name in s["backing_indices"]}
-        known.keep(
-            {
-                k: at
-                for name, at in searched.items()
-                if name not in writing and (k := keys.get(name))
-            },
-            {k for k in keys.values() if k is not None},
-        )
+        found = {key: at for name, at in searched.items() if (key := older.get(name))}
+        known.keep(found, {key for key in older.values() if key is not None})
     return newest
 
 
