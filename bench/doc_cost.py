@@ -38,7 +38,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from zlib_ng import gzip_ng
+from isal import igzip
 
 from bench import corpus, documents, procstat, report, services, summary
 from collector import templates
@@ -610,7 +610,7 @@ async def post(lines: list[bytes], per_request: int, connections: int, gzip: boo
             start = starts.pop(0)
             body = b"".join(lines[start : start + per_request])
             if gzip:
-                body = gzip_ng.compress(body, 1)
+                body = igzip.compress(body, 1)
             async with session.post(url, data=body, headers=headers) as resp:
                 answer = orjson.loads(await resp.read())
             if resp.status != 200:

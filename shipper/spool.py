@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from zlib_ng import gzip_ng, zlib_ng
+from isal import igzip
+from zlib_ng import zlib_ng
 
 from shipper import metrics
 from shipper.cursor import Position
@@ -130,8 +131,9 @@ class Spool:
 
     async def write(self, batch: Batch) -> Segment:
         """Write `batch` durably as the next segment, waiting for room when the buffer is full."""
-        # zlib-ng's level 1: 2.5 times as fast as zlib's, a fifth larger, plain gzip.
-        body = await asyncio.to_thread(gzip_ng.compress, batch.body, 1)
+        # ISA-L's level 1: plain gzip in two thirds of zlib-ng's level 1 CPU (0.42 against
+        # 0.63 µs a line), a fifth smaller (BENCHMARKS).
+        body = await asyncio.to_thread(igzip.compress, batch.body, 1)
         header = orjson.dumps(
             {
                 "lines": batch.lines,
