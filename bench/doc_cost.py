@@ -498,6 +498,7 @@ VARIANTS: dict[str, Variant] = {
     "refresh-5s": Variant("refresh_interval 5s", settings={"refresh_interval": "5s"}),
     "req-500": Variant("500 documents per request", per_request=500),
     "req-5000": Variant("5,000 documents per request", per_request=5000),
+    "req-10000": Variant("10,000 documents per request", per_request=10000),
     "conn-1": Variant("1 connection", connections=1),
     "conn-2": Variant("2 connections", connections=2),
     "gzip": Variant("request bodies gzipped, level 1 (LOGPIPE_ES_COMPRESSION=gzip)", gzip=True),
@@ -505,7 +506,26 @@ VARIANTS: dict[str, Variant] = {
         "in the order a drain sends them: 4 containers' lines at a time, from their start",
         order=lambda docs: drain_order(docs, at_once=4, chunk=1000),
     ),
+    "drain-order-5000": Variant(
+        "drain-order in requests of 5,000 (the collector's bulk_max_docs)",
+        order=lambda docs: drain_order(docs, at_once=4, chunk=1000),
+        per_request=5000,
+    ),
+    "drain-sorted": Variant(
+        "drain-order-5000 with each request's documents sorted by _id",
+        order=lambda docs: sorted_within(drain_order(docs, at_once=4, chunk=1000), 5000),
+        per_request=5000,
+    ),
 }
+
+
+def sorted_within(docs: list[Doc], size: int) -> list[Doc]:
+    """`docs` cut in runs of `size` (one bulk request each), each run sorted by `_id`."""
+    return [
+        d
+        for start in range(0, len(docs), size)
+        for d in sorted(docs[start : start + size], key=lambda d: d.id)
+    ]
 
 
 def drain_order(docs: list[Doc], at_once: int, chunk: int) -> list[Doc]:
