@@ -155,7 +155,7 @@ def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
     assert got["LOGPIPE_TOKEN"] == ("(set, hidden)", "environment")
     assert got["DOCKER_HOST"] == ("unix:///run/other.sock", "environment")
     assert got["LOGPIPE_BATCH_MAX_LINES"] == ("77", ".env")
-    assert got["LOGPIPE_MAX_IN_FLIGHT"] == ("2", "default")
+    assert got["LOGPIPE_MAX_IN_FLIGHT"] == ("3", "default")
     assert rows["LOGPIPE_MAX_IN_FLIGHT"]["description"] == "Batches awaiting an answer at once."
 
 
