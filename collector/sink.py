@@ -89,8 +89,8 @@ class SinkSettings:
     request_timeout: float = 30.0
     backoff_initial: float = 0.1
     backoff_max: float = 5.0
-    # gzip (ISA-L's level 1) every _bulk body: fewer bytes on the network, more CPU on both
-    # ends.
+    # gzip (ISA-L's level 1) every _bulk body: fewer bytes on the network, more CPU here
+    # and in Elasticsearch.
     compress: bool = False
 
 

@@ -91,8 +91,8 @@ class ShipperConfig(BaseSettings):
         0.5, gt=0, description="Seconds a line waits for its batch to fill before it is sent."
     )
     # Three, not two: with two, Elasticsearch had one request left while a collector
-    # decoded the next batch after an answer; 0.93x the lines/s of three in drains, for
-    # about 15 MB more in the collector (BENCHMARKS).
+    # decoded the next batch after each answer, and drains ran at 0.93x the lines/s of
+    # three. The third batch holds about 15 MB more in the collector (BENCHMARKS).
     max_in_flight: int = Field(3, ge=1, le=64, description="Batches awaiting an answer at once.")
     max_line_bytes: int = Field(
         1024 * 1024,
