@@ -32,7 +32,7 @@ import orjson
 
 from collector import envnames
 from collector.bulk import action_prefix
-from collector.enrich import Context, _Place, _source_fields
+from collector.enrich import NATIVE_MODULE, Context, _Place, _source_fields
 from collector.errors import ConfigError
 from collector.ids import _suffix
 from collector.routing import Route, route
@@ -44,7 +44,7 @@ from collector.wire import MAX_NS, Source
 _T = TypeVar("_T")
 
 ENV = envnames.NATIVE
-MODULE_NAME = "logpipe_collector_native"
+MODULE_NAME = NATIVE_MODULE
 # The native path's level order for a source's places: no level first.
 LEVELS = (None, "trace", "debug", "info", "warn", "error", "fatal")
 
@@ -76,8 +76,9 @@ def load() -> ModuleType | None:
 # What this collector needs of the module beyond ``Batch`` (its ``FEATURES``): it hands
 # a line longer than ``Context.max_line_bytes`` to the Python path, which cuts it; and a
 # line with a parsed key longer than `attributes` indexes (collector.attributes
-# .LONGEST_KEY), which the Python path keeps unindexed.
-FEATURES = ("max_line_bytes", "long_keys")
+# .LONGEST_KEY), which the Python path keeps unindexed; and it hands each document the
+# body and its line's offset, the text read again by ``wire_message`` (enrich.EncodedDoc).
+FEATURES = ("max_line_bytes", "long_keys", "wire_message")
 
 
 def current(module: ModuleType) -> bool:

@@ -337,6 +337,30 @@ def test_keep_original_is_identical(module: ModuleType, monkeypatch: pytest.Monk
     assert made == 2
 
 
+def test_a_documents_text_is_read_again_from_its_line(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document made here holds no text until it is asked for; then the text read
+    again from its line in the body is the one the document was made of (escapes, other
+    scripts, a line in the middle of the body), and is kept. `wire_message` finds no
+    text where no log line starts."""
+    messages = ['caf\u00e9 "quoted"\t\\ \U0001f600', "INFO plain", '{"msg":"\u00e9t\u00e9"}']
+    raw = b"\n\n" + body(source(), *lines_of(messages))  # blank lines first: offsets move
+    _, made = both(module, raw, monkeypatch)
+    assert made == len(messages)
+    monkeypatch.setattr(native, "MODULE", module)
+    again = batch.decode(raw, Context(), NOW, False)
+    for doc in again.docs:
+        with pytest.raises(AttributeError):  # nothing made of the text yet
+            vars(Doc)["original"].__get__(doc, Doc)
+    assert [doc.original for doc in again.docs] == messages
+    assert [vars(Doc)["original"].__get__(doc, Doc) for doc in again.docs] == messages
+    assert module.wire_message(raw, 0) is None  # a blank line
+    assert module.wire_message(raw, 2) is None  # the source line
+    assert module.wire_message(raw, len(raw)) is None
+    assert module.wire_message(raw, len(raw) + 10) is None
+
+
 def test_wire_fields_and_sources_are_identical(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1908,4 +1932,6 @@ def test_a_module_without_the_line_limit_is_not_used(monkeypatch: pytest.MonkeyP
     older.FEATURES = ("max_line_bytes",)  # type: ignore[attr-defined]
     assert native.load() is None  # and a long parsed key made into `attributes`
     older.FEATURES = ("max_line_bytes", "long_keys")  # type: ignore[attr-defined]
+    assert native.load() is None  # and a document handed its line, not its text
+    older.FEATURES = ("max_line_bytes", "long_keys", "wire_message")  # type: ignore[attr-defined]
     assert native.load() is older
