@@ -30,6 +30,20 @@ NATIVE_OFF = frozenset({"0", "false", "no", "off"})
 NATIVE_ON = frozenset({"", "1", "true", "yes", "on"})
 
 
+def native_setting(dotenv: Path = Path(".env")) -> tuple[str, str]:
+    """LOGPIPE_NATIVE's value and where it comes from (`environment`, `.env` or
+    `default`): the environment wins over the ``.env`` file, as for every setting."""
+    try:
+        in_file = read_dotenv(dotenv)
+    except (OSError, UnicodeDecodeError):  # named by check_names with the other settings
+        in_file = {}
+    for variables, source in ((os.environ, "environment"), (in_file, ".env")):
+        for key, value in variables.items():
+            if key.upper() == NATIVE:
+                return value, source
+    return "", "default"
+
+
 def native_problem(value: str) -> str | None:
     """What is wrong with a LOGPIPE_NATIVE value (no boolean), or None."""
     if value.strip().lower() in NATIVE_ON | NATIVE_OFF:

@@ -23,7 +23,6 @@ path is used whole when the module is missing or built from older sources (witho
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, TypeVar
@@ -51,12 +50,12 @@ LEVELS = (None, "trace", "debug", "info", "warn", "error", "fatal")
 
 def switched_off() -> bool:
     """Whether ``LOGPIPE_NATIVE`` asks for the Python path."""
-    return os.environ.get(ENV, "").strip().lower() in envnames.NATIVE_OFF
+    return envnames.native_setting()[0].strip().lower() in envnames.NATIVE_OFF
 
 
 def check_setting() -> None:
     """Refuse a ``LOGPIPE_NATIVE`` that is no boolean (`false` read as on would mislead)."""
-    problem = envnames.native_problem(os.environ.get(ENV, ""))
+    problem = envnames.native_problem(envnames.native_setting()[0])
     if problem is not None:
         raise ConfigError(problem)
 
@@ -95,7 +94,7 @@ def describe(rules: bool = False) -> str:
     """The hot path, as the start-up log line names it."""
     if MODULE is None:
         if switched_off():
-            return f"Python ({ENV}={os.environ[ENV].strip()})"
+            return f"Python ({ENV}={envnames.native_setting()[0].strip()})"
         if _outdated():
             return f"Python ({MODULE_NAME} is older than this collector: build it again)"
         return f"Python ({MODULE_NAME} not installed)"

@@ -37,12 +37,12 @@ class Row:
 
 def native_row(module: str, in_effect: str) -> Row:
     """LOGPIPE_NATIVE's row: read by the program's native.py at import, no model field."""
-    value = os.environ.get(envnames.NATIVE)
+    value, source = envnames.native_setting()
     return Row(
         envnames.NATIVE,
         "native",
-        value or "",
-        "environment" if value is not None else "default",
+        value,
+        source,
         f"0 (or false, no, off) keeps the Python path even when the compiled hot path "
         f"({module}) is installed; the output is the same either way. In effect: {in_effect}.",
     )

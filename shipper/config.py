@@ -256,7 +256,7 @@ def _logpipe_docker_host() -> str | None:
 def load_config(**overrides: object) -> ShipperConfig:
     """Build the config from the environment; errors name the variable."""
     problems = envnames.check_names(names(), _collector_names, dotenv=Path(".env"))
-    native = envnames.native_problem(os.environ.get(envnames.NATIVE, ""))
+    native = envnames.native_problem(envnames.native_setting()[0])
     if native is not None:  # read by shipper/native.py at import
         problems.append(native)
     if problems:

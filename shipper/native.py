@@ -18,7 +18,6 @@ collector; another value is refused at start: shipper/config.py).
 from __future__ import annotations
 
 import importlib
-import os
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -34,7 +33,7 @@ ENV = envnames.NATIVE
 
 def switched_off() -> bool:
     """Whether ``LOGPIPE_NATIVE`` asks for the Python path."""
-    return os.environ.get(ENV, "").strip().lower() in envnames.NATIVE_OFF
+    return envnames.native_setting()[0].strip().lower() in envnames.NATIVE_OFF
 
 
 def _load() -> ModuleType | None:
@@ -59,7 +58,7 @@ def describe() -> str:
     if MODULE is not None:
         return "compiled (logpipe_shipper_native)"
     if switched_off():
-        return f"Python ({ENV}={os.environ[ENV].strip()})"
+        return f"Python ({ENV}={envnames.native_setting()[0].strip()})"
     return "Python (logpipe_shipper_native not installed)"
 
 

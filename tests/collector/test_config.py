@@ -101,6 +101,23 @@ def test_config_file_named_in_dotenv_is_read(
     assert ConfigFile().path == Path("b.yaml")
 
 
+def test_native_switch_is_read_from_dotenv_too(tmp_path: Path) -> None:
+    """A .env's LOGPIPE_NATIVE counts as every other setting there does: it switches the
+    compiled path off, a value that is no boolean is exit 2, the environment wins."""
+    (tmp_path / ".env").write_text("LOGPIPE_NATIVE=0\n")
+    row = config_rows(run("collector", "config", "--json", cwd=tmp_path))["LOGPIPE_NATIVE"]
+    assert (row["value"], row["source"]) == ("0", ".env")
+    assert "In effect: Python (LOGPIPE_NATIVE=0)" in row["description"]
+    proc = run("collector", "config", "--json", cwd=tmp_path, LOGPIPE_NATIVE="1")
+    row = config_rows(proc)["LOGPIPE_NATIVE"]
+    assert (row["value"], row["source"]) == ("1", "environment")
+    assert "Python (LOGPIPE_NATIVE" not in row["description"]
+    (tmp_path / ".env").write_text("LOGPIPE_NATIVE=maybe\n")
+    proc = run("collector", "config", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "LOGPIPE_NATIVE: 'maybe' is not a boolean" in one_line_error(proc)
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [

@@ -277,6 +277,23 @@ def test_native_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
     assert "LOGPIPE_NATIVE: 'foo' is not a boolean" in one_line_error(proc)
 
 
+def test_native_is_read_from_dotenv_too(tmp_path: Path) -> None:
+    """A .env's LOGPIPE_NATIVE switches the compiled path off as the environment's does
+    (the environment wins); one that is no boolean is exit 2 there too."""
+    (tmp_path / ".env").write_text("LOGPIPE_NATIVE=off\n")
+    row = config_rows(run("shipper", "config", "--json", cwd=tmp_path))["LOGPIPE_NATIVE"]
+    assert (row["value"], row["source"]) == ("off", ".env")
+    assert "In effect: Python (LOGPIPE_NATIVE=off)" in row["description"]
+    proc = run("shipper", "config", "--json", cwd=tmp_path, LOGPIPE_NATIVE="")
+    row = config_rows(proc)["LOGPIPE_NATIVE"]
+    assert row["source"] == "environment"
+    assert "Python (LOGPIPE_NATIVE" not in row["description"]
+    (tmp_path / ".env").write_text("LOGPIPE_NATIVE=maybe\n")
+    proc = run("shipper", "config", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "LOGPIPE_NATIVE: 'maybe' is not a boolean" in one_line_error(proc)
+
+
 # Fills the disk (or makes it read-only) once SIGTERM's shutdown has begun.
 _FAILING_AT_EXIT = """
 import errno, sys
