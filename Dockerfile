@@ -85,8 +85,9 @@ ENV PATH=/opt/logpipe/bin:$PATH \
 
 USER logpipe
 WORKDIR /var/lib/logpipe
-# 8080: the collector's API (/v1/logs, /healthz, /readyz, /metrics).
-# 8081: the shipper's /healthz, /status and /metrics.
+# 8080: the collector's API (/v1/logs, /healthz, /readyz, /metrics; the read API's
+#       /v1/search and /v1/tail when it is on).
+# 8081: the shipper's /healthz, /status, /metrics and /logs.
 EXPOSE 8080 8081
 
 # The probe asks the process this container runs (pid 1's command line says which) on

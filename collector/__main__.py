@@ -380,7 +380,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
         "serve",
-        help="run the ingest API (POST /v1/logs, /healthz, /readyz, /metrics)",
+        help="run the ingest API (POST /v1/logs, /healthz, /readyz, /metrics) and, when "
+        "it has read tokens (LOGPIPE_READ_TOKENS), the read API (/v1/search, /v1/tail)",
         description="Run the ingest API until SIGTERM/SIGINT, then finish the batches in flight.",
     )
     s = sub.add_parser(

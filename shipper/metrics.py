@@ -31,10 +31,14 @@ class ReadTally(Collector):
     def collect(self) -> Iterator[CounterMetricFamily]:
         """The two counters (the registry calls this on every scrape)."""
         yield CounterMetricFamily(
-            "logpipe_shipper_lines_read", "Log lines read from dockerd.", value=self.lines
+            "logpipe_shipper_lines_read",
+            "Log lines read, through dockerd or from its json-file files.",
+            value=self.lines,
         )
         yield CounterMetricFamily(
-            "logpipe_shipper_bytes_read", "Log bytes read from dockerd.", value=self.bytes
+            "logpipe_shipper_bytes_read",
+            "Log bytes read, through dockerd or from its json-file files.",
+            value=self.bytes,
         )
 
 

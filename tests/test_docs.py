@@ -547,3 +547,50 @@ def test_every_option_of_the_collectors_commands_is_documented() -> None:
     assert (
         sorted(o for o in options - common if f"`{o}" not in pages and f" {o} " not in pages) == []
     )
+
+
+def registered_metrics(package: str) -> dict[str, set[str]]:
+    """Every Prometheus metric `package`'s modules register (counters under their
+    `_total` name), with its label names."""
+    import importlib
+    import pkgutil
+
+    from prometheus_client import REGISTRY
+
+    root = importlib.import_module(package)
+    for module in pkgutil.walk_packages(root.__path__, f"{package}."):
+        importlib.import_module(module.name)
+    prefix = f"logpipe_{package}_"
+    found: dict[str, set[str]] = {}
+    for family in REGISTRY.collect():
+        if family.name.startswith(prefix):
+            name = family.name + ("_total" if family.type == "counter" else "")
+            found[name] = set()
+    for collector_ in list(REGISTRY._collector_to_names):  # labels of the metric objects
+        names = getattr(collector_, "_labelnames", ())
+        for name in REGISTRY._collector_to_names[collector_]:
+            if name in found:
+                found[name] |= set(names)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "pages"),
+    [
+        ("shipper", ["docs/delivery.md"]),
+        ("collector", ["README.md", "docs/retention.md", "docs/read-api.md"]),
+    ],
+)
+def test_every_metric_is_documented_with_its_labels(package: str, pages: list[str]) -> None:
+    """Each metric a program serves on /metrics is named in its docs, with its labels."""
+    text = "\n".join((ROOT / page).read_text(encoding="utf-8") for page in pages)
+    metrics = registered_metrics(package)
+    assert len(metrics) > 10
+    missing = [name for name in metrics if f"`{name}" not in text]
+    assert missing == []
+    unlabelled = [
+        name
+        for name, labels in metrics.items()
+        if labels and not re.search(re.escape(name) + r"\{" + ",".join(sorted(labels)), text)
+    ]
+    assert unlabelled == []
