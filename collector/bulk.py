@@ -238,20 +238,35 @@ def _reason(answer: dict[str, Any]) -> str:
 _CLEAN = b'{"errors":false'
 
 
-def read_answer(raw: bytes) -> dict[str, Any] | None:
-    """A _bulk answer (None if it is no JSON object); when it starts by saying no item
-    failed, only that flag is read.
+def read_answer(raw: bytes, count: int) -> dict[str, Any]:
+    """The answer to a _bulk request of `count` documents; ValueError (why) when it is no
+    such answer: unreadable, or not one item per document. The request is then as if no
+    answer came, sent again (the ids make that harmless), never taken as stored.
 
-    Every item of a clean answer is stored, so its statuses (a few thousand) tell nothing;
-    any other answer, 409s of documents already there included, is read whole.
+    Every item of a clean answer is stored, so its statuses (a few thousand) are only
+    counted, not parsed; any other answer, 409s of documents already there included, is
+    read whole and each of its items checked.
     """
     if raw.startswith(_CLEAN) and raw[len(_CLEAN) : len(_CLEAN) + 1] in (b",", b"}"):
+        listed = raw.count(b'"status":')
+        if listed != count:
+            raise ValueError(f"the answer to _bulk lists {listed} items for {count} documents")
         return {"errors": False}
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return None
-    return body if isinstance(body, dict) else None
+        raise ValueError(f"unreadable answer to _bulk: {raw[:200]!r}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("errors"), bool):
+        raise ValueError(f"unreadable answer to _bulk: {raw[:200]!r}")
+    items = body.get("items")
+    if not isinstance(items, list) or len(items) != count:
+        listed = len(items) if isinstance(items, list) else 0
+        raise ValueError(f"the answer to _bulk lists {listed} items for {count} documents")
+    for item in items:
+        answer = item.get("create") if isinstance(item, dict) else None
+        if not isinstance(answer, dict) or type(answer.get("status")) is not int:
+            raise ValueError(f"the answer to _bulk holds an item that is no answer: {item!r:.200}")
+    return body
 
 
 def refusal(raw: bytes) -> str:

@@ -24,8 +24,9 @@ __all__ = ["Answer", "Merger", "Send"]
 
 # A request's answer: its body, or None with the status (None: no answer) and why.
 Answer = tuple[dict[str, Any] | None, int | None, str]
-# Sends one _bulk payload before a deadline (monotonic time): the answer.
-Send = Callable[[bytes, float], Awaitable[Answer]]
+# Sends one _bulk payload of so many documents before a deadline (monotonic time): the
+# answer.
+Send = Callable[[bytes, int, float], Awaitable[Answer]]
 
 
 @dataclass(slots=True)
@@ -97,7 +98,8 @@ class Merger:
             group = self._take()
             try:
                 if len(group) == 1:
-                    await _settle_part(group[0], self._send(group[0].payload, group[0].deadline))
+                    part = group[0]
+                    await _settle_part(part, self._send(part.payload, part.count, part.deadline))
                 else:
                     await self._send_group(group)
             except BaseException as exc:  # never leave a caller waiting forever
@@ -128,7 +130,10 @@ class Merger:
         deadline = min(part.deadline for part in group)
         answers: list[dict[str, Any]] | None = None
         try:
-            body, status, why = await self._send(b"".join(p.payload for p in group), deadline)
+            count = sum(p.count for p in group)
+            body, status, why = await self._send(
+                b"".join(p.payload for p in group), count, deadline
+            )
             if body is not None:
                 answers = _split(body, group)
             alone = status == 413 or (body is not None and answers is None)
@@ -138,7 +143,7 @@ class Merger:
             # Too large together, refused, or an answer that does not line up with the
             # items: each part alone gets its own answer (and its own error).
             await asyncio.gather(
-                *(_settle_part(p, self._send(p.payload, p.deadline)) for p in group)
+                *(_settle_part(p, self._send(p.payload, p.count, p.deadline)) for p in group)
             )
             return
         metrics.BULK_MERGED.inc(len(group))

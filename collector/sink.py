@@ -206,7 +206,7 @@ class Sink:
         if len(items) < self._settings.merge_below:
             body, status, why = await self._merger.send(payload, len(items), deadline)
         else:
-            body, status, why = await self._bulk(payload, deadline)
+            body, status, why = await self._bulk(payload, len(items), deadline)
         if body is not None:
             too_large, why = settle(items, body, outcome, result)
             if too_large:
@@ -218,7 +218,7 @@ class Sink:
         else:
             result.must_retry(items, why, status)
 
-    async def _bulk(self, payload: bytes, deadline: float) -> Answer:
+    async def _bulk(self, payload: bytes, count: int, deadline: float) -> Answer:
         """The answer's body; or None, the status (None: no answer) and why.
 
         The payload goes as it is to a node of the client's pool, past the client's
@@ -252,9 +252,10 @@ class Sink:
         status = resp.meta.status
         if status >= 300:  # a refusal as a whole raises SinkError
             return None, status, bulk_refusal(status, refusal(resp.body)).why
-        body = read_answer(resp.body)
-        if body is None:  # a proxy's page, say: as if no answer came
-            return None, None, f"unreadable answer to _bulk: {resp.body[:200]!r}"
+        try:
+            body = read_answer(resp.body, count)
+        except ValueError as exc:  # a proxy's page, say: as if no answer came
+            return None, None, str(exc)
         return body, 200, ""
 
     def _timeout(self, remaining: float) -> float:
