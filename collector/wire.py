@@ -61,6 +61,7 @@ NDJSON = "application/x-ndjson"
 MAX_NS = 2**63 - 1
 MAX_SRC = 2**31  # batch-local source numbers
 MAX_SEQ = 2**31  # lines sharing one timestamp
+MAX_LINES = 2**31  # physical lines joined into one (more would not be one event)
 MAX_ESTIMATED_LINES = 2**62
 # Longest strings, in characters (code points).
 HOST_CHARS = 255
@@ -94,8 +95,10 @@ NAME_PART_PATTERN = r"^[a-z0-9_.]{1,100}$"
 class _Wire(BaseModel):
     # Validators are built at first use: the shipper imports this module to write lines,
     # never to read one (building them was ~5 CPU-ms of its start); the collector builds
-    # them for its first batch.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # them for its first batch. Strict, as msgspec reads log lines: a number with a
+    # fraction (1.5, 1e18) is no integer, and would have been rounded (a timestamp by
+    # nanoseconds, through a float).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, strict=True)
 
 
 class Hints(_Wire):
@@ -143,7 +146,9 @@ class Log(_Wire):
     truncated: bool = Field(
         False, description="The line was cut at its sender's maximum (or the collector's)."
     )
-    lines: int = Field(1, ge=1, description="Physical lines joined into this one (multiline).")
+    lines: int = Field(
+        1, ge=1, le=MAX_LINES, description="Physical lines joined into this one (multiline)."
+    )
 
 
 class Event(_Wire):
@@ -239,7 +244,7 @@ class LogFields(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
     message: str
     seq: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)] = 0
     truncated: bool = False
-    lines: Annotated[int, msgspec.Meta(ge=1)] = 1
+    lines: Annotated[int, msgspec.Meta(ge=1, le=MAX_LINES)] = 1
 
 
 class EventFields(msgspec.Struct, frozen=True, omit_defaults=True):

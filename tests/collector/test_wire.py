@@ -62,6 +62,45 @@ def test_off_schema_lines_name_the_field(raw: bytes, field: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (
+            b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"x","lines":2147483649}',
+            "lines",
+        ),
+        (b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"x","lines":1e20}', "lines"),
+        (
+            b'{"kind":"log","src":0,"stream":"stdout","ts":1,"message":"x","lines":99999999999999999999}',
+            "lines",
+        ),
+        (
+            b'{"kind":"log","src":0,"stream":"stdout","ts":1796547290566517456.5,"message":"x"}',
+            "ts",
+        ),
+        (b'{"kind":"log","src":0,"stream":"stdout","ts":1.7e18,"message":"x"}', "ts"),
+        (b'{"kind":"log","src":0,"stream":"stdout","ts":"17","message":"x"}', "ts"),
+        (b'{"kind":"log","src":1.0,"stream":"stdout","ts":1,"message":"x"}', "src"),
+        (
+            b'{"kind":"source","src":0.5,"container_id":"c","container_name":"n","image":"i","host":"h"}',
+            "src",
+        ),
+        (b'{"kind":"event","src":0,"ts":5.5,"action":"die"}', "ts"),
+        (b'{"kind":"event","src":0,"ts":5,"action":"die","exit_code":1.5}', "exit_code"),
+    ],
+)
+def test_numbers_that_are_no_integers_or_past_their_bound_are_refused(
+    raw: bytes, field: str
+) -> None:
+    """An integer field takes integers within its bound, as the fast path does: a number
+    with a fraction or an exponent, which would have been rounded (a timestamp by tens of
+    nanoseconds), and a count past 2**31 (past 64 bits it could not be indexed at all)
+    name their field."""
+    with pytest.raises(ValidationError) as info:
+        read_line(raw)
+    assert field in str(info.value)
+
+
+@pytest.mark.parametrize(
     ("text", "read"),
     [
         ("a\ud800b", "a\ufffdb"),  # a high surrogate alone

@@ -41,6 +41,7 @@ use parse::{Bail, Parsed, Res};
 
 const MAX_NS: u64 = (1 << 63) - 1;
 const MAX_SEQ: u64 = 1 << 31;
+const MAX_LINES: u64 = 1 << 31;
 const LOG_START: &[u8] = b"{\"kind\":\"log\",";
 const EXCEPTION_GROUP: &str = "  + Exception Group Traceback (most recent call last):";
 /// The levels in the order of the places the handler gives (None first).
@@ -416,7 +417,7 @@ fn wire_log(raw: &[u8]) -> Option<WireLog<'_>> {
         && (log.stream == "stdout" || log.stream == "stderr")
         && log.ts <= MAX_NS
         && log.seq <= MAX_SEQ
-        && log.lines >= 1;
+        && (1..=MAX_LINES).contains(&log.lines);
     ok.then_some(log)
 }
 
