@@ -193,7 +193,7 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
             log.warning(
                 "Elasticsearch does not answer yet: batches are answered 503 until it does "
                 "(check LOGPIPE_ES_URL if this lasts)",
-                extra={"es_url": config.es_url},
+                extra={"es_url": [settings_table.masked_url(url) for url in config.es_url]},
             )
         lifecycle_es = elasticsearch_client(config)
         stack.push_async_callback(lifecycle_es.close)
@@ -251,7 +251,8 @@ async def wait_for_elasticsearch(sink: Sink, wait_seconds: float, urls: list[str
     while not await sink.ping():
         if loop.time() > deadline:
             raise CollectorError(
-                f"Elasticsearch at {','.join(urls)} did not answer within {wait_seconds:.0f}s: "
+                f"Elasticsearch at {','.join(map(settings_table.masked_url, urls))} did not "
+                f"answer within {wait_seconds:.0f}s: "
                 "start it, or set LOGPIPE_ES_URL to where it runs"
             )
         print("waiting for Elasticsearch...", file=sys.stderr)

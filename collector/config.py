@@ -38,6 +38,7 @@ from collector.keys import check_patterns
 from collector.retention.rules import Duration, RetentionConfig
 from collector.rules.config import RuleList
 from collector.rules.masking import RedactConfig
+from collector.settings_table import masked_url
 from collector.wire import MAX_LINE_BYTES, NAME_PART_PATTERN, check_max_line_bytes
 
 
@@ -442,16 +443,17 @@ def _os_reason(exc: OSError) -> str:
 def check_url(url: str, example: str) -> None:
     """Refuse a URL without http(s) scheme, host and port (https defaults to 443)."""
     parts = urlsplit(url)
+    shown = masked_url(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"'{url}' is not an http:// or https:// URL: write e.g. {example}")
+        raise ValueError(f"'{shown}' is not an http:// or https:// URL: write e.g. {example}")
     try:
         port = parts.port
     except ValueError:
         raise ValueError(
-            f"'{url}' has a port out of range or not a number: write 1 to 65535, e.g. {example}"
+            f"'{shown}' has a port out of range or not a number: write 1 to 65535, e.g. {example}"
         ) from None
     if port is None and parts.scheme == "http":
-        raise ValueError(f"'{url}' has no port: write e.g. {example}")
+        raise ValueError(f"'{shown}' has no port: write e.g. {example}")
 
 
 class _DuplicateKey(yaml.constructor.ConstructorError):

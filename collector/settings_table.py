@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Mapping
@@ -22,6 +23,15 @@ from pydantic_settings import BaseSettings
 from collector import envnames
 
 SECRETS = ("token", "tokens", "password", "api_key")
+# The password of a URL's user part (scheme://user:password@host), up to the last @ of
+# the part before the path, query or fragment.
+_URL_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#:@]*):[^/?#]*@")
+
+
+def masked_url(url: str) -> str:
+    """`url` with the password of its user part hidden (``http://elastic:***@es:9200``), for
+    what is printed or logged: the client takes credentials from the URL as well."""
+    return _URL_PASSWORD.sub(r"\1:***@", url)
 
 
 @dataclass(frozen=True)
@@ -64,8 +74,8 @@ def shown(key: str, value: object) -> str:
         ]
         return json.dumps(dumped, separators=(",", ":"))
     if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)
+        return ",".join(masked_url(str(v)) for v in value)
+    return masked_url(str(value))
 
 
 def rows(

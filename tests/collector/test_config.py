@@ -101,6 +101,21 @@ def test_config_file_named_in_dotenv_is_read(
     assert ConfigFile().path == Path("b.yaml")
 
 
+def test_a_password_in_the_elasticsearch_url_is_never_printed(tmp_path: Path) -> None:
+    """The client takes credentials from LOGPIPE_ES_URL too; `config` (both forms), a
+    refused URL and `setup`'s wait show the URL with its password masked."""
+    url = "http://elastic:s3cret@127.0.0.1:1"
+    for args in (("config",), ("config", "--json"), ("setup", "--wait", "0")):
+        proc = run("collector", *args, cwd=tmp_path, LOGPIPE_ES_URL=url)
+        assert "s3cret" not in proc.stdout + proc.stderr
+        assert "http://elastic:***@127.0.0.1:1" in proc.stdout + proc.stderr
+    proc = run("collector", "config", cwd=tmp_path, LOGPIPE_ES_URL="http://u:p@ss@h/x")
+    assert proc.returncode == 2
+    assert one_line_error(proc).endswith(
+        "'http://u:***@h/x' has no port: write e.g. http://localhost:9200"
+    )
+
+
 def test_native_switch_is_read_from_dotenv_too(tmp_path: Path) -> None:
     """A .env's LOGPIPE_NATIVE counts as every other setting there does: it switches the
     compiled path off, a value that is no boolean is exit 2, the environment wins."""
