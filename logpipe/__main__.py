@@ -27,6 +27,7 @@ from logpipe.errors import (
     EXIT_TERMINATED,
     EXIT_USAGE,
     LogpipeError,
+    OutputError,
 )
 from logpipe.query import Filters
 from logpipe.render import Renderer
@@ -62,12 +63,25 @@ def renderer_for(args: argparse.Namespace, settings: Settings, out: TextIO) -> R
     return Renderer(style, json=args.json)
 
 
+def write(out: TextIO, text: str, flush: bool = False) -> None:
+    """Write (and flush) `text`; OutputError when the output cannot take it (a closed pipe
+    stays BrokenPipeError, the quiet end of `| head`)."""
+    try:
+        out.write(text)
+        if flush:
+            out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+
+
 def page_printer(renderer: Renderer, out: TextIO) -> Callable[[list[Document]], None]:
     """What prints a page of documents, their prefixes lined up."""
 
     def emit(docs: list[Document]) -> None:
         renderer.fit(docs)
-        out.write("".join(renderer.render(doc) for doc in docs))
+        write(out, "".join(renderer.render(doc) for doc in docs))
 
     return emit
 
@@ -76,8 +90,7 @@ def line_printer(renderer: Renderer, out: TextIO) -> Callable[[Document], None]:
     """What prints one document at once."""
 
     def emit(doc: Document) -> None:
-        out.write(renderer.render(doc))
-        out.flush()
+        write(out, renderer.render(doc), flush=True)
 
     return emit
 
@@ -131,12 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     signal.signal(signal.SIGTERM, on_sigterm)
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        print("logpipe: standard output is closed: nothing to print the lines to", file=sys.stderr)
+        return OutputError.exit_status
     sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
     try:
         status = run(args, sys.stdout, sys.stderr)
-        sys.stdout.flush()
+        write(sys.stdout, "", flush=True)
         return status
     except LogpipeError as exc:
+        if isinstance(exc, OutputError):
+            silence_stdout()  # what is still buffered would fail again at exit
         print(f"logpipe: {exc}", file=sys.stderr)
         return exc.exit_status
     except BrokenPipeError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import NoReturn
 
 from logpipe.client import installed_version
 from logpipe.query import LEVELS, STREAMS
@@ -40,6 +41,7 @@ exit status:
   4    the collector cannot be reached, or cannot answer now (5xx, Elasticsearch down)
   5    the collector refused the query (400; the message names the parameter)
   6    the collector refused otherwise (404: read API off; 429: a limit)
+  7    the lines could not be written (stdout closed, disk full)
   130  stopped by Ctrl-C (SIGINT); 143 by SIGTERM"""
 
 SEARCH_EXAMPLES = """\
@@ -66,10 +68,22 @@ exactly after the last line it printed (no line twice, none left out); lines the
 collector had to skip because this tail read too slowly are told on stderr."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one `logpipe:` line (exit 2) as every other
+    failure's, pointing at the command's help instead of printing its usage."""
+
+    def error(self, message: str) -> NoReturn:
+        """Exit 2 with one line naming what is wrong."""
+        hint = f"see `{self.prog} --help`"
+        if message.startswith("unrecognized arguments"):
+            hint = f"a query of several words is one argument: quote it, or {hint}"
+        self.exit(2, f"logpipe: {message} ({hint})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     fmt = argparse.RawDescriptionHelpFormatter
-    top = argparse.ArgumentParser(
+    top = Parser(
         prog="logpipe", description=DESCRIPTION, epilog=f"{SETTINGS}\n\n{EXIT_STATUSES}",
         formatter_class=fmt,
     )  # fmt: skip
@@ -94,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
+    commands: argparse._SubParsersAction[Parser],
+    common: Parser,
     name: str,
     summary: str,
     description: str,
@@ -115,9 +129,9 @@ def add_command(
     return command
 
 
-def common_options() -> argparse.ArgumentParser:
+def common_options() -> Parser:
     """Filters, output and connection options, shared by both commands."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--version", action="version", version=f"logpipe {installed_version()}")
     filters = common.add_argument_group("filters")
     filters.add_argument("--since", metavar="TIME",

@@ -73,6 +73,11 @@ class Answer:
                 raise Unreachable(
                     f"connection to the collector at {self.endpoint.url} lost: {reason(exc)}"
                 ) from exc
+            if not raw.endswith(b"\n") and self.resp.length:  # Content-Length not reached
+                raise Unreachable(
+                    f"connection to the collector at {self.endpoint.url} lost: the answer "
+                    f"ended {self.resp.length} bytes before its end"
+                )
             if not raw:
                 return
             yield raw.decode("utf-8", errors="replace").rstrip("\r\n")

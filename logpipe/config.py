@@ -113,7 +113,7 @@ def pick_url(
     flags: Flags, env: Mapping[str, str], file: FileSettings, path: Path
 ) -> tuple[str, str]:
     """The collector URL and where it came from."""
-    if flags.url:
+    if flags.url is not None:  # --url '' is a mistake to name, not "no --url"
         return flags.url, "--url"
     if env.get("LOGPIPE_URL"):
         return env["LOGPIPE_URL"], "LOGPIPE_URL"
@@ -156,6 +156,8 @@ def check_token(name: str, token: str) -> str:
 
 def pick_token(flags: Flags, env: Mapping[str, str], file: FileSettings, path: Path) -> str:
     """The read token from the first place that has one; a UsageError when none has."""
+    if flags.token is not None and not flags.token.strip():
+        raise UsageError("--token: is empty: give the read token, or leave --token out")
     places = (
         ("--token", flags.token, "--token-file", flags.token_file, None),
         ("LOGPIPE_READ_TOKEN", env.get("LOGPIPE_READ_TOKEN"),

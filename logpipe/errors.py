@@ -23,6 +23,7 @@ EXIT_AUTH = 3
 EXIT_UNREACHABLE = 4
 EXIT_BAD_QUERY = 5
 EXIT_REFUSED = 6
+EXIT_OUTPUT = 7  # the lines could not be written: a full disk, an I/O error, no stdout
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 
@@ -72,6 +73,12 @@ class Unavailable(CollectorError):
     """503 or another 5xx: the collector or its Elasticsearch cannot answer now."""
 
     exit_status = EXIT_UNREACHABLE
+
+
+class OutputError(LogpipeError):
+    """Standard output cannot take the lines (a full disk, an I/O error, closed)."""
+
+    exit_status = EXIT_OUTPUT
 
 
 class Unreachable(LogpipeError):

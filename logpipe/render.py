@@ -4,7 +4,9 @@ The prefix is padded to the widest one printed so far, so messages line up; a me
 several lines (a stack trace) gets the prefix on each of them. With `--timestamps` the
 document's `@timestamp` follows the bar. On a terminal, control characters in messages
 are shown as `^[`-style text, so a log line cannot move the cursor or change colours;
-piped output keeps them as they were logged. `--json` prints each document's JSON text
+piped output keeps them as they were logged. The prefix shows them as text always (a
+service name is a label anyone who starts a container chooses, and a newline in it
+would break the line in two). `--json` prints each document's JSON text
 as it came, one a line (NDJSON).
 """
 
@@ -20,12 +22,15 @@ EVENT_COLOR = "1"  # lifecycle events and gaps in bold: they stand out among the
 # C0 controls but tab and newline, DEL, and C1 controls, shown in caret or \x notation.
 VISIBLE = {c: f"^{chr(c + 64)}" for c in range(32) if c not in (9, 10)}
 VISIBLE |= {127: "^?"} | {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}
+# The prefix's names: every control character, tab and newline too.
+VISIBLE_IN_PREFIX = VISIBLE | {9: "^I", 10: "^J"}
 
 
 def prefix_of(doc: Document) -> str:
-    """`host/service`, or what of it the document has."""
+    """`host/service`, or what of it the document has, control characters shown as text."""
     service = doc.service or "-"
-    return f"{doc.host}/{service}" if doc.host else service
+    prefix = f"{doc.host}/{service}" if doc.host else service
+    return prefix.translate(VISIBLE_IN_PREFIX)
 
 
 def message_lines(message: str) -> list[str]:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from fractions import Fraction
 
 from logpipe.errors import UsageError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 RELATIVE = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
 PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-FRACTION = re.compile(r"(.*T\d\d:\d\d:\d\d)\.(\d{7,9})(.*)", re.IGNORECASE)
+FRACTION = re.compile(r"(.*[T ]\d\d:\d\d:\d\d)\.(\d{7,9})(.*)", re.IGNORECASE)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_NS = 2**63 - 1  # 2262-04-11T23:47:16.854775807Z, the last instant of `date_nanos`
 NOT_A_TIME = (
@@ -74,8 +75,8 @@ def absolute(option: str, text: str, value: str) -> int:
 
 
 def relative(value: str) -> int:
-    """`1h30m` in ns."""
-    return sum(int(float(n) * UNITS[unit] * 10**9) for n, unit in PART.findall(value))
+    """`1h30m` in ns, exactly (a float would make 400 nines of weeks infinite)."""
+    return sum(int(Fraction(n) * UNITS[unit] * 10**9) for n, unit in PART.findall(value))
 
 
 def rfc3339(ns: int) -> str:
@@ -90,8 +91,8 @@ def time_range(
     since: str | None, until: str | None, now: datetime
 ) -> tuple[int | None, int | None]:
     """`--since` and `--until` made absolute; a UsageError when the range is empty."""
-    start = parse_time("--since", since, now) if since else None
-    end = parse_time("--until", until, now) if until else None
+    start = parse_time("--since", since, now) if since is not None else None
+    end = parse_time("--until", until, now) if until is not None else None
     if start is not None and end is not None and start >= end:
         raise UsageError(f"--since {since} is not before --until {until}: the range holds no time")
     return start, end

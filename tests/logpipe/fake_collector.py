@@ -2,8 +2,9 @@
 on demand: a connection dropped in the middle of an event, exact error answers.
 
 Each request is answered by the next `Reply` of the script (the last one repeats), over
-real HTTP/1.1 with chunked bodies, as aiohttp sends them; what each request asked for
-is kept in `requests`.
+real HTTP/1.1 with chunked bodies, as aiohttp sends them (or the chunks as they are,
+where a reply sets its own Content-Length); what each request asked for is kept in
+`requests`.
 """
 
 from __future__ import annotations
@@ -96,17 +97,20 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        self.send_header("Transfer-Encoding", "chunked")
+        chunked = "Content-Length" not in reply.headers  # else the chunks as they are
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for chunk in reply.chunks:
             data = chunk.encode()
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n" if chunked else data)
             self.wfile.flush()
         time.sleep(reply.hold)
         if reply.drop:
             self.close_connection = True
             return
-        self.wfile.write(b"0\r\n\r\n")
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""

@@ -117,6 +117,21 @@ def test_a_collector_that_is_down_is_exit_status_4(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.parametrize("cut", ["in a line", "between lines"])
+def test_an_answer_cut_before_its_content_length_is_a_lost_connection(
+    tmp_path: Path, cut: str
+) -> None:
+    """A search answer that ends before its Content-Length is exit 4 (no whole answer),
+    not 6 for a line that is no JSON, nor a search that ended early with 0."""
+    line = json.dumps(doc("x")) + "\n"
+    body = line + (line[:10] if cut == "in a line" else "")
+    headers = {"Content-Type": "application/x-ndjson", "Content-Length": "1000"}
+    with fake_collector(Reply(200, headers, [body], drop=True)) as script:
+        proc = logpipe("search", cwd=tmp_path, LOGPIPE_URL=script.url, LOGPIPE_READ_TOKEN="t")
+    assert proc.returncode == 4, proc.stderr
+    assert "lost: the answer ended" in one_line_error(proc)
+
+
 def test_usage_errors_are_exit_status_2(tmp_path: Path) -> None:
     """A bad time, a missing token and a bad option all end with status 2."""
     env = {"LOGPIPE_URL": "http://127.0.0.1:1", "LOGPIPE_READ_TOKEN": "t"}
@@ -128,7 +143,14 @@ def test_usage_errors_are_exit_status_2(tmp_path: Path) -> None:
     assert "no read token" in one_line_error(proc)
     proc = logpipe("search", "--limit", "0", cwd=tmp_path, **env)
     assert proc.returncode == 2
-    assert "--limit" in proc.stderr
+    assert one_line_error(proc) == (
+        "logpipe: argument --limit: 0 is not between 1 and 1000000 (see `logpipe search --help`)"
+    )
+    proc = logpipe("search", "disk", "full", cwd=tmp_path, **env)
+    assert proc.returncode == 2
+    assert one_line_error(proc).startswith(
+        "logpipe: unrecognized arguments: full (a query of several words is one argument: quote"
+    )
     proc = logpipe("search", "--service", "", cwd=tmp_path, **env)
     assert proc.returncode == 2
     assert one_line_error(proc) == "logpipe: --service: empty: give a name or a glob ('api*')"
@@ -184,6 +206,38 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         )
     assert proc.stdout.startswith("h1/api | line 0x")
     assert (proc.returncode, proc.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("command", ["search", "tail"])
+def test_an_output_that_cannot_be_written_is_exit_status_7_in_one_line(
+    tmp_path: Path, command: str
+) -> None:
+    """A full disk (/dev/full) or a closed stdout is one `logpipe:` line and status 7, not
+    a traceback and the 1 of "no line matched"."""
+    if command == "search":
+        reply = Reply(200, {"Content-Type": "application/x-ndjson"}, [json.dumps(doc("x")) + "\n"])
+    else:  # a tail's stream stays open after its line
+        sse = {"Content-Type": "text/event-stream"}
+        reply = Reply(200, sse, [line_event(doc("hello"), "c1")], hold=60)
+    with fake_collector(reply) as script:
+        env = clean_env(
+            LOGPIPE_URL=script.url, LOGPIPE_READ_TOKEN="t", XDG_CONFIG_HOME=str(tmp_path)
+        )
+        for redirect in ("> /dev/full", ">&-"):
+            proc = subprocess.run(
+                f"{sys.executable} -m logpipe {command} {redirect}",
+                shell=True,
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                executable="/bin/bash",
+            )
+            assert proc.returncode == 7, proc.stderr
+            assert proc.stderr.count("\n") == 1, proc.stderr
+            assert proc.stderr.startswith("logpipe: "), proc.stderr
 
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -98,6 +98,18 @@ def test_control_characters_are_made_visible_on_a_terminal_only() -> None:
     assert Renderer(Style()).render(document(msg)) == f"h1/api | {msg}\n"
 
 
+def test_control_characters_of_the_prefix_are_text_on_a_terminal_and_in_a_pipe() -> None:
+    """A service name (a label anyone starting a container chooses) cannot clear the
+    screen, change colours or break a line in two, wherever the output goes; the column
+    is as wide as what is shown."""
+    service = "svc\x1b[2J\x1b[31mX\nY\tZ"
+    shown = "h1/svc^[[2J^[[31mX^JY^IZ"
+    for style in (Style(visible_controls=True), Style()):
+        r = Renderer(style)
+        assert r.render(document("line", service)) == f"{shown} | line\n"
+        assert r.render(document("next", "db")) == "h1/db".ljust(len(shown)) + " | next\n"
+
+
 def test_json_prints_the_document_as_it_came() -> None:
     """--json prints the received JSON text, one document a line, whatever the style."""
     text = json.dumps(doc("x\ny", _id="abc", _index="logs-x"))

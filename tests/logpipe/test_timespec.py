@@ -87,14 +87,44 @@ def test_times_are_sent_as_rfc3339_in_utc() -> None:
     assert rfc3339(nanos(NOW + timedelta(microseconds=5))) == "2026-12-02T10:00:00.000005Z"
 
 
-def test_nanoseconds_are_kept() -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-05T02:21:28.521860474Z",
+        "2026-12-05 02:21:28.521860474Z",  # a space for the T, as `date` and SQL write it
+        "2026-12-05t02:21:28.521860474z",
+    ],
+)
+def test_nanoseconds_are_kept(text: str) -> None:
     """Docker stamps lines to the nanosecond; a time copied from one means that instant."""
-    when = parse_time("--since", "2026-12-05T02:21:28.521860474Z", NOW)
-    assert rfc3339(when) == "2026-12-05T02:21:28.521860474Z"
+    assert rfc3339(parse_time("--since", text, NOW)) == "2026-12-05T02:21:28.521860474Z"
+
+
+def test_a_duration_is_counted_exactly_however_long() -> None:
+    """Fractions are exact, and a duration too long for a float is outside the range,
+    not an OverflowError."""
+    assert parse_time("--since", "0.1s", NOW) == nanos(NOW) - 100_000_000
+    with pytest.raises(UsageError, match="outside the times logs are stored"):
+        parse_time("--since", "9" * 400 + "w", NOW)
+
+
+def test_an_empty_since_or_until_is_named_not_taken_as_absent() -> None:
+    """`--since ''` (an unset shell variable) is a mistake, not the default day."""
+    for since, until in (("", None), (None, "")):
+        with pytest.raises(UsageError, match="is not a time"):
+            time_range(since, until, NOW)
 
 
 @pytest.mark.parametrize(
-    "text", ["1000000d", "99999999999999999999s", "0001-01-01", "1960-01-01", "9999-12-31"]
+    "text",
+    [
+        "1000000d",
+        "99999999999999999999s",
+        "9" * 400 + "w",
+        "0001-01-01",
+        "1960-01-01",
+        "9999-12-31",
+    ],
 )
 def test_a_time_outside_what_is_stored_is_a_usage_error(text: str) -> None:
     """Before 1970 or after 2262 no log can be: said at once, not by Elasticsearch."""
