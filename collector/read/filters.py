@@ -136,7 +136,9 @@ def parse_kind(value: str | None) -> bool:
 
 def check_params(params: Mapping[str, str], known: tuple[str, ...]) -> None:
     """A BadRequest for a parameter of another name (a misspelled filter would read
-    everything) or an empty filter (`service=`: which service?)."""
+    everything), an empty filter (`service=`: which service?) or one given twice (only
+    one would count: `host=a&host=b` is `host=a,b`)."""
+    seen: set[str] = set()
     for name, value in params.items():
         if name not in known:
             raise BadRequest(
@@ -144,6 +146,12 @@ def check_params(params: Mapping[str, str], known: tuple[str, ...]) -> None:
             )
         if not value.strip(" ,") and name != "q":
             raise BadRequest(f"{name}: empty: give a value, or leave the parameter out")
+        if name in seen:
+            raise BadRequest(
+                f"{name}: given more than once: give it once (several names or globs: "
+                "comma-separated, any of them matches)"
+            )
+        seen.add(name)
 
 
 def parse_filters(
@@ -159,6 +167,11 @@ def parse_filters(
     if since_ns is None and default_since is not None:
         since_ns = max(0, (now_ns if until_ns is None else until_ns) - default_since)
     if since_ns is not None and until_ns is not None and until_ns <= since_ns:
+        if since is None:  # the default window before `until`, cut at 1970: until is then
+            raise BadRequest(
+                f"until: '{until}' is the earliest time logs are stored with "
+                "(1970-01-01T00:00:00Z): no time lies before it"
+            )
         raise BadRequest(f"until: '{until}' is not after since '{since}': the range is empty")
     return Filters(
         since=since_ns,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from collector.errors import BadRequest
-from collector.read.filters import Filters, parse_filters, parse_time
+from collector.read.filters import Filters, check_params, parse_filters, parse_time
 from collector.read.query import TEXT_FLAGS, nanos_iso, query
 
 NOW = 1_796_000_000 * 10**9
@@ -80,6 +80,15 @@ def test_the_default_day_ends_at_until() -> None:
     assert (filters.since, filters.until) == (NOW - 3 * 86400 * 10**9, NOW - 2 * 86400 * 10**9)
 
 
+def test_until_at_the_epoch_with_the_default_day_says_why_the_range_is_empty() -> None:
+    """The default day before 1970-01-01T00:00:00Z is cut to nothing: the 400 says so,
+    naming no `since` the request did not give."""
+    with pytest.raises(BadRequest) as info:
+        parse(until="1970-01-01T00:00:00Z")
+    assert str(info.value).startswith("until: '1970-01-01T00:00:00Z' is the earliest time")
+    assert "None" not in str(info.value)
+
+
 def test_until_is_exclusive() -> None:
     """Lines before `until`: its own instant is the next window's."""
     bounds = query(parse(until="1h"))["bool"]["filter"][0]["range"]["@timestamp"]
@@ -118,3 +127,12 @@ def test_free_text_has_no_regex_fuzzy_or_slop() -> None:
     assert options["flags"] == TEXT_FLAGS
     assert options["default_operator"] == "and"
     assert options["fields"] == ["message"]
+
+
+def test_a_parameter_given_twice_is_refused_not_half_read() -> None:
+    """`host=a&host=b` read only its first; it is now a 400 that says how to give both."""
+    from multidict import MultiDict
+
+    check_params(MultiDict([("host", "a,b"), ("since", "1h")]), ("host", "since"))
+    with pytest.raises(BadRequest, match=r"^host: given more than once: .*comma-separated"):
+        check_params(MultiDict([("host", "zzz"), ("host", "h1")]), ("host",))
