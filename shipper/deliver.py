@@ -109,7 +109,7 @@ class Sender:
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                await self.client.send(body, endpoint)
+                await self.client.send(body, endpoint, segment.lines)
             except RetryableDelivery as exc:
                 self._failed(endpoint, str(exc), exc.retry_after, logging.WARNING)
             except RejectedDelivery as exc:

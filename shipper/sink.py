@@ -123,14 +123,17 @@ class CollectorClient:
         soonest = min(self._endpoints, key=lambda e: e.next_try)
         return soonest, soonest.next_try - now
 
-    async def send(self, body: bytes, endpoint: Endpoint) -> None:
-        """POST one gzip batch body; return when accepted, raise DeliveryError otherwise."""
+    async def send(self, body: bytes, endpoint: Endpoint, lines: int = 0) -> None:
+        """POST one gzip batch body of `lines` log lines; return when accepted, raise
+        DeliveryError otherwise."""
         if self._session is None:
             raise DeliveryError("CollectorClient used outside 'async with'")
         metrics.BATCHES_SENT.inc()
         try:
+            # A redirect is not followed: aiohttp would send the batch's POST on as a GET,
+            # and whatever page answered that with 200 would pass for the collector's answer.
             async with self._session.post(
-                endpoint.url + PATH_LOGS, data=body, headers=self._headers
+                endpoint.url + PATH_LOGS, data=body, headers=self._headers, allow_redirects=False
             ) as resp:
                 answer = await resp.read()
                 status = resp.status
@@ -151,7 +154,7 @@ class CollectorClient:
                 metrics.BATCHES_FAILED.labels("token_file").inc()
                 unreadable = f"; and {exc} (the token read before is kept)"
         try:
-            _judge(endpoint.url, status, answer, retry_after)
+            _judge(endpoint.url, status, answer, retry_after, lines, resp.headers.get("Location"))
         except RejectedDelivery as exc:
             if unreadable:
                 raise RejectedDelivery(f"{exc}{unreadable}") from exc
@@ -213,11 +216,52 @@ def _message(answer: bytes) -> str:
         return answer[:300].decode("utf-8", "replace")
 
 
-def _judge(url: str, status: int, answer: bytes, retry_after: float | None) -> None:
-    """Classify the collector's answer: ok, retry later, or refused."""
+# The counts a collector's 200 holds (collector.wire.IngestResult).
+_COUNTS = ("received", "indexed", "duplicates", "dead_lettered")
+
+
+def _acknowledged(answer: bytes, lines: int) -> bool:
+    """Whether a 200's body is a collector's answer to a batch of `lines` log lines: its
+    counts, `received` (which counts the batch's `source` lines too) at least `lines`. A
+    web server's page, or another program's JSON, is not: the batch was never indexed."""
+    try:
+        result = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(result, dict):
+        return False
+    counts = [result.get(name) for name in _COUNTS]
+    if not all(type(count) is int and count >= 0 for count in counts):
+        return False
+    return bool(result["received"] >= lines)
+
+
+def _judge(
+    url: str,
+    status: int,
+    answer: bytes,
+    retry_after: float | None,
+    lines: int = 0,
+    location: str | None = None,
+) -> None:
+    """Classify the collector's answer to a batch of `lines` log lines: ok, retry later,
+    or refused."""
     if status == 200:
-        return
+        if _acknowledged(answer, lines):
+            return
+        metrics.BATCHES_FAILED.labels("not_a_collector").inc()
+        raise RejectedDelivery(
+            f"{url} answered 200 with what is no logpipe collector's answer "
+            f"({answer[:120].decode('utf-8', 'replace')!r}): the batch is kept and sent again; "
+            "check that LOGPIPE_COLLECTOR_URL is a collector's"
+        )
     message = _message(answer)
+    if 300 <= status < 400:
+        metrics.BATCHES_FAILED.labels(f"http_{status}").inc()
+        raise RejectedDelivery(
+            f"{url} answered {status}, a redirect to {location or 'nowhere said'}, which a "
+            "batch does not follow: set LOGPIPE_COLLECTOR_URL to the collector's own URL"
+        )
     if status == 400 and b'"result"' in answer:
         # The good lines were indexed and the bad ones dead-lettered: the batch is done.
         metrics.BATCHES_FAILED.labels("partial").inc()

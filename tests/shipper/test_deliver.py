@@ -25,6 +25,8 @@ from shipper.sink import CollectorClient
 from shipper.spool import Spool
 
 META = Meta("c1", "app", "busybox")
+# A collector's answer to a batch of one source line and one log line.
+ANSWER = {"received": 2, "indexed": 1, "duplicates": 0, "dead_lettered": 0, "dropped": 0}
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ async def collector() -> AsyncIterator[tuple[str, list[str]]]:
         seen.append(request.headers.get("Authorization", ""))
         if request.headers.get("Authorization") != "Bearer good":
             return web.json_response({"error": "unknown token"}, status=401)
-        return web.json_response({"result": "ok"})
+        return web.json_response(ANSWER)
 
     app = web.Application()
     app.router.add_post(PATH_LOGS, logs)
@@ -99,6 +101,34 @@ async def test_a_401_names_the_unreadable_token_file(
         endpoint, _ = client.pick()
         with pytest.raises(RejectedDelivery, match=r"answered 401.*LOGPIPE_TOKEN_FILE: cannot"):
             await client.send(b"", endpoint)
+
+
+async def test_a_redirect_to_a_page_that_answers_200_delivers_nothing(tmp_path: Path) -> None:
+    """A proxy redirecting /v1/logs to a landing page: aiohttp would send the POST on as a
+    GET and take the page's 200. The redirect is not followed and the batch stays."""
+    gets: list[str] = []
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently("/landing")
+
+    async def landing(request: web.Request) -> web.Response:
+        gets.append(request.path)
+        return web.Response(text="<html>welcome</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_post(PATH_LOGS, moved)
+    app.router.add_get("/landing", landing)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        config = load_config(state_dir=tmp_path, collector_url=str(server.make_url("")))
+        async with CollectorClient(config) as client:
+            endpoint, _ = client.pick()
+            with pytest.raises(RejectedDelivery, match=r"answered 301, a redirect to .*/landing"):
+                await client.send(b"", endpoint, 1)
+    finally:
+        await server.close()
+    assert gets == []
 
 
 async def test_a_delivery_worker_that_fails_ends_the_sender(tmp_path: Path) -> None:

@@ -25,7 +25,37 @@ def test_refusals_say_so(status: int) -> None:
         _judge(URL, status, b'{"error": "no"}', None)
 
 
+ANSWER = b'{"received": 3, "indexed": 1, "duplicates": 1, "dead_lettered": 0, "dropped": 0}'
+
+
 def test_success_and_partial_success_are_done() -> None:
-    """200, and a 400 whose good lines were indexed, end the batch."""
-    _judge(URL, 200, b"{}", None)
+    """A collector's 200, and a 400 whose good lines were indexed, end the batch."""
+    _judge(URL, 200, ANSWER, None, 2)
+    _judge(URL, 200, b'{"received": 2, "indexed": 2, "duplicates": 0, "dead_lettered": 0}', None, 2)
     _judge(URL, 400, b'{"error": "1 of 2 lines rejected", "result": {}}', None)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"<html><body>Welcome to nginx!</body></html>",
+        b"",
+        b"{}",
+        b'{"result": "ok"}',
+        b"[3]",
+        b'{"received": 3, "indexed": "1", "duplicates": 1, "dead_lettered": 0}',
+        b'{"received": 1, "indexed": 1, "duplicates": 0, "dead_lettered": 0}',  # 1 of 2 lines
+    ],
+)
+def test_a_200_that_is_no_collectors_answer_keeps_the_batch(answer: bytes) -> None:
+    """A web server or another program at LOGPIPE_COLLECTOR_URL answering 200 has not
+    indexed the batch: it is refused (kept and sent again), never taken as delivered."""
+    with pytest.raises(RejectedDelivery, match="no logpipe collector's answer"):
+        _judge(URL, 200, answer, None, 2)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_a_refusal_naming_where_it_points(status: int) -> None:
+    """A batch does not follow a redirect: the message says where it went."""
+    with pytest.raises(RejectedDelivery, match=f"answered {status}, a redirect to https://x/"):
+        _judge(URL, status, b"moved", None, 2, "https://x/")
