@@ -43,7 +43,7 @@ from collector.wire import MAX_LINE_BYTES, NAME_PART_PATTERN, check_max_line_byt
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # An Elasticsearch time value as index settings take it (number, unit), or -1.
@@ -151,6 +151,7 @@ class CollectorConfig(BaseSettings):
         dotenv_filtering="only_existing",
         extra="forbid",
         frozen=True,
+        allow_inf_nan=False,  # a timeout or an age of inf or nan is never what was meant
         env_nested_delimiter="__",
     )
 

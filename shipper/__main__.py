@@ -320,7 +320,12 @@ async def shut_down(
             extra={"reason": batcher.write_error},
         )
     elif not written:
-        log.warning("disk buffer full at exit: lines still queued are read again at next start")
+        log.warning(
+            "lines still queued did not reach the disk buffer before LOGPIPE_SHUTDOWN_TIMEOUT "
+            "(the buffer is full, or the disk slow): they are read again at next start, but "
+            "for those of containers removed meanwhile",
+            extra={"queued": batcher.queue.qsize(), "buffer_bytes": sender.spool.used},
+        )
     delivered = await sender.drain(max(0.0, deadline - loop.time()))
     if delivered and written:
         log.info("stopped: everything read was delivered")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from collector.wire import event_line, gap_line, log_line, source_line
 from shipper import metrics, native
@@ -128,14 +129,19 @@ def _encode_natively(records: list[Record], host: str) -> Batch:
     return Batch(body, lines, positions, first_ts=first_ts, done=done)
 
 
-async def collect(inbox: Inbox, max_lines: int, max_bytes: int, max_age: float) -> list[Record]:
-    """Records queued (one at least: wait for it first) until a bound or the age limit."""
+async def collect(
+    inbox: Inbox, max_lines: int, max_bytes: int, max_age: float | Callable[[], float]
+) -> list[Record]:
+    """Records queued (one at least: wait for it first) until a bound or the age limit;
+    a limit given as a function is read again at each look (a shutdown lowers it to 0 for
+    the batch already filling)."""
+    age = max_age if callable(max_age) else lambda: max_age
     records, size = inbox.take(max_lines, max_bytes, 0)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + max_age
+    start = loop.time()
     while len(records) < max_lines and size < max_bytes:
         if inbox.empty():
-            remaining = deadline - loop.time()
+            remaining = start + age() - loop.time()
             if remaining <= 0:
                 break
             # Waiting for each record (wait_for: a task and a timer apiece) cost more than
@@ -179,7 +185,9 @@ class Batcher:
             await self.queue.wait()
             self._busy = True
             try:
-                records = await collect(self.queue, self._max_lines, self._max_bytes, self._max_age)
+                records = await collect(
+                    self.queue, self._max_lines, self._max_bytes, lambda: self._max_age
+                )
                 metrics.QUEUED.set(self.queue.qsize())
                 await self._write(encode(records, self.host))
             finally:

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from collector import envnames
 from collector.commas import split_commas
 from collector.runtime import EventLoop
-from collector.wire import PATH_LOGS, check_max_line_bytes
+from collector.wire import HOST_CHARS, PATH_LOGS, check_max_line_bytes
 from shipper.errors import ConfigError
 
 GlobList = Annotated[list[str], NoDecode]
@@ -31,6 +31,7 @@ class ShipperConfig(BaseSettings):
         dotenv_filtering="only_existing",
         extra="forbid",
         frozen=True,
+        allow_inf_nan=False,  # a timeout or an age of inf or nan is never what was meant
         populate_by_name=True,
     )
 
@@ -178,6 +179,21 @@ class ShipperConfig(BaseSettings):
     @classmethod
     def _max_line(cls, size: int) -> int:
         return check_max_line_bytes(size)
+
+    @field_validator("host_name")
+    @classmethod
+    def _host_name(cls, name: str | None) -> str | None:
+        """Empty: dockerd's name. Otherwise what a collector takes as host.name: every
+        batch would be refused (and dead-lettered) for it, so it is refused here."""
+        if not name:
+            return None
+        if not name.strip():
+            raise ValueError("only spaces: give the host's name, or leave it empty for dockerd's")
+        if len(name) > HOST_CHARS:
+            raise ValueError(f"{len(name)} characters: at most {HOST_CHARS}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise ValueError("holds a control character")
+        return name
 
     @field_validator("tail_token")
     @classmethod

@@ -105,6 +105,25 @@ async def test_collect_takes_records_across_hand_offs_as_they_came() -> None:
         assert sum(sizes[:-1]) < 400  # the record that passes the bound ends the batch
 
 
+async def test_a_shutdown_writes_the_batch_already_filling_at_once(tmp_path: Path) -> None:
+    """With LOGPIPE_BATCH_MAX_AGE longer than the shutdown timeout, the batch that had
+    begun to fill waited out its age and the lines read were never written (those of a
+    --rm container lost): finish() ends its wait too."""
+    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=60)
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    store = CursorStore(tmp_path)
+    queue = _inbox()
+    batcher = Batcher(config, queue, spool, store, "h")
+    task = asyncio.create_task(batcher.run())
+    await queue.put(LogRecord(META, "stdout", 50, 0, b"read before the stop"))
+    await asyncio.sleep(0.2)  # the batch is filling, 60 s to go
+    assert spool.pending_batches == 0
+    assert await batcher.finish(2)
+    task.cancel()
+    assert spool.pending_batches == 1
+
+
 async def test_the_cursor_moves_only_once_the_batch_is_on_disk(tmp_path: Path) -> None:
     """While the disk buffer has no room, the batch waits and the cursor stays."""
     config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=0.01)

@@ -65,3 +65,35 @@ def test_max_line_bytes_past_what_elasticsearch_can_index_is_a_config_error(
     )
     proc = run("shipper", "config", cwd=tmp_path, LOGPIPE_MAX_LINE_BYTES=str(4 * 1024 * 1024))
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("   ", "only spaces"),
+        ("h" * 256, "256 characters: at most 255"),
+        ("a\tb", "holds a control character"),
+    ],
+)
+def test_a_host_name_no_collector_takes_is_refused_at_start(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    """A LOGPIPE_HOST_NAME the wire refuses sent every line to the dead letters, counted
+    as done; it is exit 2 now. Empty means dockerd's name."""
+    proc = run("shipper", "config", cwd=tmp_path, LOGPIPE_HOST_NAME=value)
+    assert proc.returncode == 2
+    assert f"LOGPIPE_HOST_NAME: {problem}" in one_line_error(proc)
+    proc = run("shipper", "config", "--json", cwd=tmp_path, LOGPIPE_HOST_NAME="")
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_seconds_that_are_no_finite_number_are_refused(tmp_path: Path, value: str) -> None:
+    """LOGPIPE_BATCH_MAX_AGE=inf never sent a line; no float setting takes inf or nan."""
+    for name in ("LOGPIPE_BATCH_MAX_AGE", "LOGPIPE_SHUTDOWN_TIMEOUT"):
+        proc = run("shipper", "config", cwd=tmp_path, **{name: value})
+        assert proc.returncode == 2
+        assert one_line_error(proc).endswith(f"{name}: Input should be a finite number")
+    proc = run("collector", "config", cwd=tmp_path, LOGPIPE_ES_RETRY_SECONDS=value)
+    assert proc.returncode == 2
+    assert "LOGPIPE_ES_RETRY_SECONDS: Input should be a finite number" in one_line_error(proc)
