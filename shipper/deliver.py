@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import logging
 import time
+
+import orjson
+from isal import igzip
 
 from shipper import metrics
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore
-from shipper.errors import RejectedDelivery, RetryableDelivery
+from shipper.errors import RejectedDelivery, RetryableDelivery, TooLarge
 from shipper.inbox import Inbox
 from shipper.sink import CollectorClient, Endpoint
 from shipper.spool import Segment, Spool
@@ -102,14 +106,29 @@ class Sender:
             self.spool.release(covered)
         return True
 
-    async def _deliver(self, segment: Segment, body: bytes) -> None:
-        """Send until some collector accepts the segment."""
+    async def _deliver(self, segment: Segment, body: bytes, lines: int | None = None) -> None:
+        """Send until some collector accepts the segment (or, once its body was too large
+        for a collector, each of its halves: the segment is acknowledged when all are)."""
+        lines = segment.lines if lines is None else lines
         while True:
             endpoint, wait = self.client.pick()
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                await self.client.send(body, endpoint, segment.lines)
+                await self.client.send(body, endpoint, lines)
+            except TooLarge as exc:
+                halves = await asyncio.to_thread(split_body, body)
+                if halves is None:  # one line alone: only a larger limit will take it
+                    self._failed(endpoint, f"{exc}; one line alone is over it", None, logging.ERROR)
+                    continue
+                endpoint.succeeded()  # it answered: the body was the problem
+                log.info(
+                    "a batch too large for the collector is sent in two halves",
+                    extra={"segment": segment.path.name, "reason": str(exc)},
+                )
+                for half, half_lines in halves:
+                    await self._deliver(segment, half, half_lines)
+                return
             except RetryableDelivery as exc:
                 self._failed(endpoint, str(exc), exc.retry_after, logging.WARNING)
             except RejectedDelivery as exc:
@@ -159,3 +178,37 @@ class Sender:
 def _update_lag(spool: Spool) -> None:
     oldest = spool.oldest_ts()
     metrics.CURSOR_LAG.set(max(0.0, (time.time_ns() - oldest) / 1e9) if oldest else 0.0)
+
+
+def split_body(body: bytes) -> list[tuple[bytes, int]] | None:
+    """A gzip batch body as two bodies of half its lines each, with their counts (the
+    `source` lines not counted), or None when it holds one line or none besides them.
+
+    Each half keeps every `source` line where it stood, so each line still follows the
+    declaration of its container that it followed in the whole; the lines' `_id`s do not
+    depend on the batch, so a half the collector had indexed already is answered "already
+    there" when sent again.
+    """
+    raw = [line for line in gzip.decompress(body).split(b"\n") if line.strip()]
+    sources = {i for i, line in enumerate(raw) if _is_source(line)}
+    others = [i for i in range(len(raw)) if i not in sources]
+    if len(others) < 2:
+        return None
+    halves = (set(others[: len(others) // 2]), set(others[len(others) // 2 :]))
+    return [
+        (
+            igzip.compress(
+                b"\n".join(line for i, line in enumerate(raw) if i in sources or i in half), 1
+            ),
+            len(half),
+        )
+        for half in halves
+    ]
+
+
+def _is_source(line: bytes) -> bool:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and record.get("kind") == "source"

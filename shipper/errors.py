@@ -80,3 +80,7 @@ class RetryableDelivery(DeliveryError):
 
 class RejectedDelivery(DeliveryError):
     """The collector refused the batch for a reason a retry alone will not fix."""
+
+
+class TooLarge(RejectedDelivery):
+    """413: the batch's body is over the collector's limit; its halves may not be."""

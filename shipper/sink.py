@@ -26,7 +26,13 @@ from collector.runtime import os_reason
 from collector.wire import NDJSON, PATH_LOGS
 from shipper import metrics
 from shipper.config import ShipperConfig
-from shipper.errors import ConfigError, DeliveryError, RejectedDelivery, RetryableDelivery
+from shipper.errors import (
+    ConfigError,
+    DeliveryError,
+    RejectedDelivery,
+    RetryableDelivery,
+    TooLarge,
+)
 
 log = logging.getLogger("logpipe.shipper.sink")
 
@@ -272,6 +278,8 @@ def _judge(
         raise RetryableDelivery(f"{url} answered {status}: {message}", retry_after)
     reason = {401: "unauthorized", 403: "forbidden", 413: "too_large"}.get(status, f"http_{status}")
     metrics.BATCHES_FAILED.labels(reason).inc()
+    if status == 413:
+        raise TooLarge(f"{url} answered 413: {message}")
     if status in (401, 403) and "LOGPIPE_TOKEN" not in message:
         message += " (check LOGPIPE_TOKEN / LOGPIPE_TOKEN_FILE against the collector's tokens)"
     raise RejectedDelivery(f"{url} answered {status}: {message}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gzip
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,10 +18,10 @@ from shipper import metrics
 from shipper.batch import encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore
-from shipper.deliver import Sender
+from shipper.deliver import Sender, split_body
 from shipper.errors import RejectedDelivery
 from shipper.inbox import Inbox
-from shipper.record import LogRecord, Meta
+from shipper.record import EventRecord, LogRecord, Meta
 from shipper.sink import CollectorClient
 from shipper.spool import Spool
 
@@ -129,6 +130,83 @@ async def test_a_redirect_to_a_page_that_answers_200_delivers_nothing(tmp_path: 
     finally:
         await server.close()
     assert gets == []
+
+
+def _kinds(body: bytes) -> list[tuple[str, int]]:
+    """Each wire line of a gzip body: its kind and src."""
+    import orjson
+
+    return [
+        (line["kind"], line["src"])
+        for line in map(orjson.loads, gzip.decompress(body).splitlines())
+    ]
+
+
+def test_a_body_splits_into_halves_that_keep_every_source_line_in_place() -> None:
+    """Two containers' lines: each half keeps both `source` lines where they stood, the
+    lines are split by count, and a body of one line does not split."""
+    other = Meta("c2", "db", "busybox")
+    records = [LogRecord(META, "stdout", i, 0, b"a") for i in range(3)]
+    records += [LogRecord(other, "stdout", i, 0, b"b") for i in range(2)]
+    records.append(EventRecord(other, 9, "die", 1))
+    whole = encode(records, "h")
+    body = gzip.compress(whole.body)
+    halves = split_body(body)
+    assert halves is not None
+    assert [lines for _, lines in halves] == [3, 3]
+    assert sum(lines for _, lines in halves) == whole.lines
+    first, second = (_kinds(half) for half, _ in halves)
+    assert first == [("source", 0), ("log", 0), ("log", 0), ("log", 0), ("source", 1)]
+    assert second == [("source", 0), ("source", 1), ("log", 1), ("log", 1), ("event", 1)]
+    one = gzip.compress(encode(records[:1], "h").body)
+    assert split_body(one) is None
+
+
+async def test_a_batch_over_the_collectors_body_limit_is_delivered_in_parts(
+    tmp_path: Path,
+) -> None:
+    """A collector answering 413 to bodies of more than 2 lines gets the segment in parts
+    it takes; every line arrives once, and the segment counts as delivered."""
+    received: list[bytes] = []
+
+    async def logs(request: web.Request) -> web.Response:
+        data = await request.read()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        lines = [line for line in data.splitlines() if b'"kind":"source"' not in line]
+        if len(lines) > 2:
+            return web.json_response({"error": "over the limit"}, status=413)
+        received.extend(lines)
+        count = len(data.splitlines())
+        answer = {"received": count, "indexed": len(lines), "duplicates": 0, "dead_lettered": 0}
+        return web.json_response(answer)
+
+    app = web.Application()
+    app.router.add_post(PATH_LOGS, logs)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        config = load_config(state_dir=tmp_path, collector_url=url)
+        spool = Spool(tmp_path / "spool", 10**6)
+        spool.open()
+        await spool.write(
+            encode([LogRecord(META, "stdout", i, 0, f"line {i}".encode()) for i in range(7)], "h")
+        )
+        async with CollectorClient(config) as client:
+            queue = Inbox(100, metrics.PerContainer(False, 1))
+            sender = Sender(config, queue, spool, client, CursorStore(tmp_path))
+            task = asyncio.create_task(sender.run())
+            assert await sender.drain(10)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await server.close()
+    import orjson
+
+    assert sorted(orjson.loads(line)["message"] for line in received) == [
+        f"line {i}" for i in range(7)
+    ]
 
 
 async def test_a_delivery_worker_that_fails_ends_the_sender(tmp_path: Path) -> None:
