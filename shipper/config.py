@@ -281,7 +281,7 @@ def load_config(**overrides: object) -> ShipperConfig:
     if own is not None:
         overrides.setdefault("docker_host", own)
     try:
-        return ShipperConfig(**overrides)  # type: ignore[arg-type]
+        config = ShipperConfig(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -289,3 +289,7 @@ def load_config(**overrides: object) -> ShipperConfig:
             msg = str(err["msg"]).removeprefix("Value error, ")
             lines.append(f"{env_name(key)}: {msg}")
         raise ConfigError("\n".join(lines)) from exc
+    if config.token and config.token_file is not None:
+        # The token would win, and a file that cannot be read would go unnoticed.
+        raise ConfigError("LOGPIPE_TOKEN and LOGPIPE_TOKEN_FILE are both set: keep one of them")
+    return config

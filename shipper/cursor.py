@@ -29,6 +29,7 @@ from shipper.errors import ConfigError
 log = logging.getLogger("logpipe.shipper.cursor")
 
 STREAMS = ("stdout", "stderr")
+CURSOR_VERSION = 1  # the cursor file's format, written and required
 
 
 @dataclass(slots=True)
@@ -155,6 +156,14 @@ class CursorStore:
             ) from None
         except orjson.JSONDecodeError as exc:
             raise self._unusable(f"not JSON: {exc}") from None
+        version = raw.get("version") if isinstance(raw, dict) else None
+        if version != CURSOR_VERSION:
+            # Every shipper wrote version 1: another number is a newer shipper's format,
+            # none a file of something else; read as empty, either would ship everything again.
+            raise self._unusable(
+                f"version {version!r}, where this shipper reads {CURSOR_VERSION}: written by "
+                "a newer shipper, or not a cursor file"
+            )
         try:
             self.alive_ns = int(raw.get("alive_ns", 0))
             for cid, entry in raw.get("containers", {}).items():
@@ -259,7 +268,7 @@ class CursorStore:
 
     def _snapshot(self) -> bytes:
         data = {
-            "version": 1,
+            "version": CURSOR_VERSION,
             "alive_ns": self.alive_ns,
             "containers": {cid: _entry(c) for cid, c in self._cursors.items()},
         }

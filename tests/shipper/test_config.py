@@ -97,3 +97,14 @@ def test_seconds_that_are_no_finite_number_are_refused(tmp_path: Path, value: st
     proc = run("collector", "config", cwd=tmp_path, LOGPIPE_ES_RETRY_SECONDS=value)
     assert proc.returncode == 2
     assert "LOGPIPE_ES_RETRY_SECONDS: Input should be a finite number" in one_line_error(proc)
+
+
+def test_a_token_and_a_token_file_together_are_refused(tmp_path: Path) -> None:
+    """The token won and an unreadable file went unnoticed; one of them must go."""
+    proc = run(
+        "shipper", "config", cwd=tmp_path, LOGPIPE_TOKEN="s", LOGPIPE_TOKEN_FILE="/nonexistent"
+    )
+    assert proc.returncode == 2
+    assert one_line_error(proc).endswith(
+        "LOGPIPE_TOKEN and LOGPIPE_TOKEN_FILE are both set: keep one of them"
+    )

@@ -140,8 +140,13 @@ async def test_saves_on_and_off_the_loop_never_mix(tmp_path: Path) -> None:
     ("content", "why"),
     [
         (b"{not json", "not JSON: "),
-        (b"[1]", "not a cursor file: "),
-        (b'{"containers": {"c1": {"streams": {"stdout": 5}}}}', "not a cursor file: "),
+        (b"[1]", "version None, where this shipper reads 1"),
+        (b"{}", "version None, where this shipper reads 1"),
+        (b'{"version": 99, "containers": {}}', "version 99, where this shipper reads 1"),
+        (
+            b'{"version": 1, "containers": {"c1": {"streams": {"stdout": 5}}}}',
+            "not a cursor file: ",
+        ),
         (b"", "not JSON: "),
     ],
 )
