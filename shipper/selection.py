@@ -51,6 +51,8 @@ def skip_reason(c: ContainerSummary, config: ShipperConfig, self_id: str | None)
         return f"label {ENABLE_LABEL}=false"
     if "LOGSPOUT=ignore" in c["env"]:
         return "environment LOGSPOUT=ignore"
+    if c["log_driver"] == "none":  # dockerd answers every read 501, and keeps no cache
+        return "its logging driver is none: dockerd keeps no log of it to read"
     checks = (
         (config.include_names, c["name"], True, "name"),
         (config.exclude_names, c["name"], False, "name"),

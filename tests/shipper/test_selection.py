@@ -132,3 +132,13 @@ def test_a_logpipe_label_named_by_a_label_filter_is_in_use() -> None:
     assert unknown_labels(labels, ["logpipe.test"]) == [
         "label logpipe.bench is unknown: no such logpipe label"
     ]
+
+
+def test_a_container_logging_to_none_is_not_followed() -> None:
+    """dockerd answers every read of a `--log-driver none` container 501: it is skipped,
+    said once, instead of retried every 10 s for good. Other drivers are read (dockerd's
+    dual logging keeps a copy of theirs)."""
+    reason = skip_reason(container(log_driver="none"), config(), None)
+    assert reason == "its logging driver is none: dockerd keeps no log of it to read"
+    for driver in ("json-file", "local", "journald", "syslog", "fluentd", ""):
+        assert skip_reason(container(log_driver=driver), config(), None) is None
