@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 
 from shipper.containers import ContainerSummary, Listed, summary_from_inspect
-from shipper.errors import ContainerGone, DockerError, DockerUnavailable
+from shipper.errors import ConfigError, ContainerGone, DockerError, DockerUnavailable
 from shipper.events import ContainerEvent, parse_event
 
 API_VERSION = "v1.41"
@@ -127,8 +127,20 @@ class DockerClient:
             raise DockerUnavailable(f"cannot reach dockerd at {self._host}: {exc}") from exc
 
     async def info(self) -> dict[str, Any]:
-        """`GET /info` (host name, daemon id)."""
-        data: dict[str, Any] = await self._get_json("/info")
+        """`GET /info` (host name, daemon id); a ConfigError when what answers at
+        DOCKER_HOST is no Docker Engine (a 4xx, or JSON without a host name)."""
+        what = "is no Docker Engine API: set DOCKER_HOST (or LOGPIPE_DOCKER_HOST) to dockerd's"
+        try:
+            data = await self._get_json("/info")
+        except DockerUnavailable:
+            raise
+        except DockerError as exc:
+            answer = " ".join(str(exc).split())[:120]  # a web page's HTML on one short line
+            raise ConfigError(f"DOCKER_HOST: {self._host} {what} ({answer})") from None
+        except orjson.JSONDecodeError:
+            raise ConfigError(f"DOCKER_HOST: {self._host} {what} (its /info is no JSON)") from None
+        if not isinstance(data, dict) or not isinstance(data.get("Name"), str):
+            raise ConfigError(f"DOCKER_HOST: {self._host} {what} (its /info names no host)")
         return data
 
     async def list_ids(self) -> list[str]:

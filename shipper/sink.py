@@ -38,6 +38,7 @@ log = logging.getLogger("logpipe.shipper.sink")
 
 BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 30.0
+RETRY_AFTER_MAX = 300.0  # the longest a collector's (or a proxy's) Retry-After holds a batch
 
 
 @dataclass(slots=True)
@@ -209,10 +210,15 @@ def _tls_message(url: str, detail: str) -> str:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """Retry-After's seconds, at most RETRY_AFTER_MAX (a proxy's maintenance page asking
+    for a day would stop shipping for a day), or None."""
     try:
-        return float(value) if value else None
+        seconds = float(value) if value else None
     except ValueError:
         return None
+    if seconds is None or not seconds >= 0:  # nan, or negative
+        return None
+    return min(seconds, RETRY_AFTER_MAX)
 
 
 def _message(answer: bytes) -> str:

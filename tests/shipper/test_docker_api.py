@@ -278,3 +278,45 @@ async def test_events_come_typed_and_those_naming_no_container_are_left_out(
         ContainerEvent("c2", "die", "", 5, {"exitCode": "3"}),
     ]
     assert (got[0].name, got[1].exit_code) == ("web", 3)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "why"),
+    [
+        (
+            404,
+            b"<html>\n<h1>Not Found</h1>\n</html>",
+            "dockerd answered 404 for /info: <html> <h1>",
+        ),
+        (400, b'{"error": "no handler"}', "dockerd answered 400 for /info"),
+        (200, b"<html>welcome</html>", "its /info is no JSON"),
+        (200, b'{"cluster_name": "es"}', "its /info names no host"),
+    ],
+)
+async def test_a_docker_host_that_is_no_docker_engine_is_a_config_error(
+    tmp_path: Path, status: int, body: bytes, why: str
+) -> None:
+    """Another HTTP service at DOCKER_HOST (a web server, Elasticsearch) is named as
+    such in one line (exit 2 at start), not 'dockerd answered 404' (exit 1) or a
+    traceback."""
+    from shipper.errors import ConfigError
+
+    async def info(request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body)
+
+    app = web.Application()
+    app.router.add_get(f"/{API_VERSION}/info", info)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    unix_path = str(tmp_path / "other.sock")
+    await web.UnixSite(runner, unix_path).start()
+    try:
+        async with DockerClient(f"unix://{unix_path}") as docker:
+            with pytest.raises(ConfigError) as caught:
+                await docker.info()
+    finally:
+        await runner.cleanup()
+    message = str(caught.value)
+    assert message.startswith(f"DOCKER_HOST: unix://{unix_path} is no Docker Engine API")
+    assert why in message
+    assert "\n" not in message

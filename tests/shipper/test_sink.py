@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shipper.errors import RejectedDelivery, RetryableDelivery
-from shipper.sink import _judge
+from shipper.sink import _judge, _retry_after
 
 URL = "http://collector:8080"
 
@@ -59,3 +59,12 @@ def test_a_redirect_is_a_refusal_naming_where_it_points(status: int) -> None:
     """A batch does not follow a redirect: the message says where it went."""
     with pytest.raises(RejectedDelivery, match=f"answered {status}, a redirect to https://x/"):
         _judge(URL, status, b"moved", None, 2, "https://x/")
+
+
+def test_retry_after_is_taken_up_to_five_minutes() -> None:
+    """A proxy's Retry-After: 86400 would stop shipping for a day; nonsense is ignored."""
+    assert _retry_after("5") == 5.0
+    assert _retry_after("86400") == 300.0
+    assert _retry_after("inf") == 300.0
+    for value in (None, "", "soon", "nan", "-3"):
+        assert _retry_after(value) is None
