@@ -425,7 +425,7 @@ def _tokens(listed: list[str], path: Path | None, variable: str) -> frozenset[st
     tokens = set(listed)
     if path is not None:
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is no token
         except OSError as exc:
             raise ConfigError(f"{variable}: cannot read {path}: {_os_reason(exc)}") from exc
         except UnicodeDecodeError as exc:

@@ -183,7 +183,7 @@ def read_token_file(name: str, path: Path, base: Path | None) -> str:
     """The token a file holds (surrounding whitespace dropped); relative to `base` if given."""
     full = base / path if base is not None and not path.is_absolute() else path
     try:
-        token = full.read_text(encoding="utf-8").strip()
+        token = full.read_text(encoding="utf-8-sig").strip()  # a BOM is no part of it
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise UsageError(f"{name}: cannot read {full}: {reason}") from exc

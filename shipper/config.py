@@ -206,7 +206,7 @@ class ShipperConfig(BaseSettings):
             return self.token
         if self.token_file is not None:
             try:
-                return self.token_file.read_text(encoding="utf-8").strip() or None
+                return self.token_file.read_text(encoding="utf-8-sig").strip() or None
             except OSError as exc:
                 reason = exc.strerror.lower() if exc.strerror else str(exc)
                 raise ConfigError(

@@ -309,3 +309,19 @@ def test_the_line_limit_defaults_to_the_most_a_shipper_sends(
     assert load_config().max_line_bytes == 4 * 1024 * 1024
     monkeypatch.setenv("LOGPIPE_MAX_LINE_BYTES", "1048576")
     assert load_config().max_line_bytes == 1024 * 1024
+
+
+def test_a_token_file_saved_with_a_bom_gives_its_first_token(tmp_path: Path) -> None:
+    """An editor's UTF-8 byte order mark was taken as part of the first token, which no
+    shipper sends; each program reads its token files without it."""
+    from shipper.config import ShipperConfig
+
+    tokens = tmp_path / "tokens"
+    tokens.write_bytes(b"\xef\xbb\xbffirst\r\nsecond\n")
+    config = CollectorConfig(tokens_file=tokens, read_tokens_file=tokens)
+    assert config.accepted_tokens() == frozenset({"first", "second"})
+    assert config.read_tokens_accepted() == frozenset({"first", "second"})
+    one = tmp_path / "token"
+    one.write_bytes(b"\xef\xbb\xbfsecret\n")
+    shipper = ShipperConfig(_env_file=None, token_file=one)  # type: ignore[call-arg]
+    assert shipper.bearer_token() == "secret"

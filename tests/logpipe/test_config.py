@@ -59,6 +59,8 @@ def test_token_files_are_read_and_relative_ones_in_the_config_file_are_beside_it
     other = tmp_path / "other"
     other.write_text("from-env\n")
     assert resolve(Flags(), env | {"LOGPIPE_READ_TOKEN_FILE": str(other)}).token == "from-env"
+    other.write_bytes(b"\xef\xbb\xbfwith-bom\r\n")  # an editor's byte order mark
+    assert resolve(Flags(), env | {"LOGPIPE_READ_TOKEN_FILE": str(other)}).token == "with-bom"
 
 
 def test_a_token_and_a_token_file_in_one_place_is_an_error(tmp_path: Path) -> None:
