@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import difflib
 import functools
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from pydantic import AliasChoices, BaseModel
 from pydantic_settings import BaseSettings
+
+# python-dotenv warns of each line it cannot parse, every time the file is read (four
+# times at a start); check_names names them once, as a configuration error.
+logging.getLogger("dotenv.main").setLevel(logging.ERROR)
 
 PREFIX = "LOGPIPE_"
 NESTED = "__"
@@ -186,6 +192,19 @@ def unknown_names(
     return problems
 
 
+def unreadable_lines(path: Path) -> list[str]:
+    """A problem for each line of a ``.env`` file that is no ``NAME=value`` (python-dotenv
+    warns, then goes on without it: `LOGPIPE_TOKENS secret` would be no setting at all)."""
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as stream:
+        bad = [binding.original for binding in parse_stream(stream) if binding.error]
+    return [
+        f"{path}: line {original.line} is no NAME=value setting: {original.string.strip()[:60]!r}"
+        for original in bad
+    ]
+
+
 def read_dotenv(path: Path) -> dict[str, str]:
     """The variables a ``.env`` file sets; empty when there is none."""
     if not path.is_file():
@@ -207,6 +226,7 @@ def check_names(
     problems = unknown_names(env, own, other, "the environment")
     if dotenv is not None:
         try:
+            problems += unreadable_lines(dotenv)
             problems += unknown_names(read_dotenv(dotenv), own, other, str(dotenv))
         except UnicodeDecodeError as exc:
             problems.append(

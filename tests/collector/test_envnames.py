@@ -69,6 +69,19 @@ def test_dotenv_names_are_checked_by_the_same_rule(tmp_path: Path) -> None:
     assert problem == f"LOGPIPE_LISTN in {dotenv}: no such setting; did you mean LOGPIPE_LISTEN?"
 
 
+def test_a_dotenv_line_that_is_no_setting_is_named(tmp_path: Path) -> None:
+    """`LOGPIPE_TOKENS oitok` (no =) was dropped with a warning of python-dotenv's, four
+    times; it is now a problem naming the file and line. Comments, blank lines, export
+    and quoted values are settings as before."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        '# tokens\n\nexport LOGPIPE_TOKEN="a b"\nLOGPIPE_TOKENS oitok\nLOGPIPE_LISTEN=:1\n'
+    )
+    assert _problems({}, dotenv) == [
+        f"{dotenv}: line 4 is no NAME=value setting: 'LOGPIPE_TOKENS oitok'"
+    ]
+
+
 def test_a_name_far_from_every_setting_points_to_the_config_command() -> None:
     """Without a close setting the message says where every setting is listed."""
     (problem,) = _problems({"LOGPIPE_XYZZY": "1"})
