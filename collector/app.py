@@ -173,9 +173,17 @@ def _address(request: web.Request) -> str | None:
 def _admit(request: web.Request, state: State) -> web.Response | None:
     """Refuse a batch before reading it: bad credentials or media, busy, not set up."""
     authenticate(request, state)
-    content_type = request.headers.get("Content-Type", NDJSON).split(";")[0].strip().lower()
+    media, *params = request.headers.get("Content-Type", NDJSON).split(";")
+    content_type = media.strip().lower()
     if content_type not in (NDJSON, "application/json", "text/plain", "application/octet-stream"):
         raise UnsupportedMedia(f"Content-Type '{content_type}' not supported (send {NDJSON})")
+    for param in params:  # a body in another charset would be read as UTF-8 and mangled
+        name, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8", "us-ascii"):
+            raise UnsupportedMedia(
+                f"Content-Type charset '{charset}' not supported: send the body as UTF-8"
+            )
     _check_room(state)
     reach = request.app[SINK_KEY].reach
     if reach.lost:  # at once, rather than after es_retry_seconds of trying

@@ -84,7 +84,9 @@ def check_encoding(request: web.Request, limit: int) -> str:
     """The Content-Encoding, refused (415, 413) before any of the body is read."""
     encoding = request.headers.get("Content-Encoding", "identity").lower()
     if encoding not in ("identity", "", "gzip", "deflate"):
-        raise UnsupportedMedia(f"Content-Encoding '{encoding}' not supported (use gzip or none)")
+        raise UnsupportedMedia(
+            f"Content-Encoding '{encoding}' not supported (use gzip, deflate or none)"
+        )
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"body of {request.content_length} bytes is over the {limit} limit")
     return encoding

@@ -318,7 +318,20 @@ async def test_unsupported_media_is_415(api: Api) -> None:
     assert "application/x-ndjson" in answer["error"]
     status, answer, _ = await api.post(data, **{"Content-Encoding": "compress"})
     assert status == 415
-    assert "use gzip or none" in answer["error"]
+    assert "use gzip, deflate or none" in answer["error"]
+    # A declared charset other than UTF-8 would have been read as UTF-8, mangled for good.
+    for charset in ("iso-8859-1", '"UTF-16"'):
+        ctype = f"{NDJSON}; charset={charset}"
+        status, answer, _ = await api.post(data, **{"Content-Type": ctype})
+        assert status == 415
+        named = charset.strip('"').lower()
+        assert answer["error"] == (
+            f"Content-Type charset '{named}' not supported: send the body as UTF-8"
+        )
+    for charset in ("utf-8", "UTF-8", '"utf-8"', "us-ascii"):
+        ctype = f"{NDJSON}; charset={charset}"
+        status, answer, _ = await api.post(data, **{"Content-Type": ctype})
+        assert status == 200, answer
 
 
 @integration
