@@ -4,9 +4,11 @@
 ``Content-Encoding: gzip``) and ``Authorization: Bearer <token>``. The body is NDJSON:
 one JSON object per line, told apart by ``kind``:
 
-- ``source``: a container, numbered by ``src`` (unique within the batch); every other
-  line names the source it belongs to, so container metadata crosses the wire once
-  per batch instead of once per line.
+- ``source``: a container, numbered by ``src``; every other line names the source it
+  belongs to, so container metadata crosses the wire once per batch instead of once per
+  line. A line belongs to the latest ``source`` line before it with its ``src``: a
+  shipper gives each container of a batch a number of its own, and another sender that
+  declares a number again for another container gives it the lines from there on.
 - ``log``: one log line of a container's stdout or stderr. Its ``message`` may be of any
   length: the shipper cuts a line at its LOGPIPE_MAX_LINE_BYTES and marks it
   ``truncated``; the collector cuts a longer message at its own (:func:`cut_message`,
