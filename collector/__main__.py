@@ -37,6 +37,7 @@ from collector.runtime import (
     EXIT_RUNTIME,
     command_line,
     installed_version,
+    listen_problem,
     os_reason,
     tune_gc,
     tune_malloc,
@@ -239,8 +240,7 @@ async def bind(runner: web.AppRunner, host: str, port: int, tls: ssl.SSLContext 
         await web.TCPSite(runner, host, port, ssl_context=tls).start()
     except OSError as exc:
         raise ConfigError(
-            f"LOGPIPE_LISTEN: cannot listen on {host}:{port}: "
-            f"{os_reason(exc)}; choose a free port or stop what holds it"
+            f"LOGPIPE_LISTEN: cannot listen on {host}:{port}: {listen_problem(exc)}"
         ) from exc
 
 

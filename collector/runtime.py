@@ -10,6 +10,7 @@ import asyncio
 import ctypes
 import gc
 import os
+import socket
 import ssl
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -37,6 +38,14 @@ def os_reason(exc: OSError) -> str:
     if isinstance(exc, ssl.SSLError):
         return f"not a PEM certificate and key that belong together ({exc.reason or exc})"
     return os.strerror(exc.errno).lower() if exc.errno else str(exc)
+
+
+def listen_problem(exc: OSError) -> str:
+    """Why a program cannot listen where its setting says, and what to do."""
+    if isinstance(exc, socket.gaierror):  # os.strerror would say "unknown error -2"
+        reason = (exc.strerror or str(exc)).lower()
+        return f"no such address here ({reason}): give one of this machine's, or 0.0.0.0"
+    return f"{os_reason(exc)}; choose a free port or stop what holds it"
 
 
 def command_line(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:

@@ -21,8 +21,8 @@ from collector.runtime import (
     EXIT_RUNTIME,
     command_line,
     installed_version,
+    listen_problem,
     loop_factory,
-    os_reason,
     tune_gc,
     tune_malloc,
 )
@@ -188,7 +188,7 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
             spool.release()
             raise ConfigError(
                 f"LOGPIPE_HTTP_LISTEN: cannot listen on {address[0]}:{address[1]}: "
-                f"{os_reason(exc)}; choose a free port or stop what holds it"
+                f"{listen_problem(exc)}"
             ) from exc
         try:
             # /healthz answers meanwhile, and SIGTERM/SIGINT end the wait.

@@ -17,7 +17,7 @@ from collector.config import CollectorConfig, load_config
 from collector.es_client import elasticsearch_client
 from collector.retention.facts import ALL_STREAMS
 from collector.retention.lifecycle import Applied, IndexPlan, StreamPlan, apply, plan
-from collector.retention.rules import RetentionRules, is_duration, seconds
+from collector.retention.rules import RetentionRules, is_duration, not_a_duration, seconds
 
 # What --ahead foresees and what not (docs/retention.md).
 AHEAD_NOTE = (
@@ -87,9 +87,8 @@ def _duration(text: str) -> str:
     if re.fullmatch(r"0+[smhdw]", text):
         return "0s"
     if not is_duration(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration: write a whole number and one of s m h d w, e.g. 7d"
-        )
+        why = not_a_duration(text)
+        raise argparse.ArgumentTypeError(why if "e.g." in why else f"{why}, e.g. 7d")
     return text
 
 

@@ -53,7 +53,7 @@ def _check_duration(text: str) -> str:
     if re.fullmatch(r"0+[smhdw]", text):
         raise ValueError(f"{text!r}: a duration must be more than zero, e.g. 1{text[-1]}")
     if not is_duration(text):
-        raise ValueError(f"{text!r} is not a duration: write a whole number and one of s m h d w")
+        raise ValueError(not_a_duration(text))
     return text
 
 
@@ -93,6 +93,13 @@ def size_bytes(size: str) -> int:
 def is_duration(text: str) -> bool:
     """Whether `text` is a duration such as ``14d``."""
     return re.fullmatch(DURATION_PATTERN, text) is not None
+
+
+def not_a_duration(text: str) -> str:
+    """Why `text` is no duration (:func:`is_duration` is false): too long, or not one."""
+    if re.fullmatch(r"[0-9]+[smhdw]", text):
+        return f"{text!r} is too long a duration: at most 9999999 of its unit, e.g. 520w"
+    return f"{text!r} is not a duration: write a whole number and one of s m h d w"
 
 
 class _Section(BaseModel):

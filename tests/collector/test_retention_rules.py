@@ -170,6 +170,10 @@ retention:
             "rule 1: 'keep': 30 has no unit: write 30s, 30m, 30h, 30d or 30w",
         ),
         ("{match: {}, keep: 1.5}", "rule 1: 'keep': 1.5 is not a duration: write a whole number"),
+        (
+            "{match: {}, keep: 99999999d}",
+            "rule 1 (99999999d): 'keep': '99999999d' is too long a duration: at most 9999999",
+        ),
     ],
 )
 def test_each_kind_of_bad_rule_is_explained(rule: str, expected: str, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.runtime import tune_malloc
+from collector.runtime import listen_problem, tune_malloc
 from tests.programs import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BATCHES = textwrap.dedent(
     """
     import resource, sys, orjson
-    from collector.runtime import tune_malloc
+    from collector.runtime import listen_problem, tune_malloc
     if sys.argv[1] == "tuned":
         assert tune_malloc()
     line = "x" * 190
@@ -102,3 +102,19 @@ def test_a_start_runs_no_collection(package: str) -> None:
         [sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True
     )
     assert out.stdout.split("\n")[:2] == ["True", "(50000, 20, 100)"], out.stderr
+
+
+def test_an_address_that_does_not_resolve_is_named_as_such() -> None:
+    """LOGPIPE_LISTEN=nosuchhost.invalid:8080 said 'unknown error -2; choose a free
+    port'; a port taken still says to choose another."""
+    import errno
+    import socket
+
+    unknown = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert listen_problem(unknown) == (
+        "no such address here (name or service not known): give one of this machine's, or 0.0.0.0"
+    )
+    taken = OSError(errno.EADDRINUSE, "Address already in use")
+    assert (
+        listen_problem(taken) == "address already in use; choose a free port or stop what holds it"
+    )
