@@ -33,7 +33,9 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,7 @@ log = logging.getLogger("logpipe.shipper.spool")
 
 MAGIC = b"logpipe-segment 1\n"
 SUFFIX = ".seg"
+FULL_LOG_EVERY = 30.0  # seconds between two "disk buffer full" warnings
 
 StreamPosition = tuple[str, str, Position]
 
@@ -81,6 +84,7 @@ class Spool:
         self._unsent: asyncio.Queue[Segment] = asyncio.Queue()
         self._room = asyncio.Event()
         self._failed: tuple[Batch, int] | None = None  # a batch whose write raised, its number
+        self._full_logged_at = -math.inf  # when "disk buffer full" was last logged
         self.on_change: Callable[[int, int], None] = lambda used, limit: None
 
     def open(self) -> list[StreamPosition]:
@@ -171,15 +175,24 @@ class Spool:
         return number
 
     async def _wait_for_room(self, size: int) -> None:
-        logged = False
+        counted = False
         while self._unacked and self.used + size > self.max_bytes:
-            if not logged:
+            if not counted:
                 metrics.BUFFER_FULL.inc()
-                log.warning(
-                    "disk buffer full: reading stops until a collector takes batches",
-                    extra={"buffer_bytes": self.used, "limit_bytes": self.max_bytes},
-                )
-                logged = True
+                counted = True
+                # Once a while, not for each batch that waits (several a second when the
+                # buffer is small against the batches and a collector is slow).
+                now = time.monotonic()
+                if now - self._full_logged_at >= FULL_LOG_EVERY:
+                    self._full_logged_at = now
+                    log.warning(
+                        "disk buffer full: reading stops until a collector takes batches",
+                        extra={
+                            "buffer_bytes": self.used,
+                            "batch_bytes": size,
+                            "limit_bytes": self.max_bytes,
+                        },
+                    )
             self._room.clear()
             await self._room.wait()
 

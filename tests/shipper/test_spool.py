@@ -305,3 +305,23 @@ async def test_a_write_that_fails_after_the_rename_is_retried_over_the_same_segm
     taken = [await again.take(), await again.take()]
     assert [s.lines for s in taken] == [3, 3]
     assert again.used == spool.used
+
+
+async def test_a_full_buffer_is_counted_each_time_and_logged_once_a_while(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every batch that waits for room counts in buffer_full_total; the warning comes at
+    most every 30 s (it came several times a second with a small buffer)."""
+    spool = Spool(tmp_path, 1)
+    spool.open()
+    await spool.write(_batch(1))  # an empty buffer takes any batch
+    before = metrics.BUFFER_FULL._value.get()
+    waiting = [asyncio.create_task(spool.write(_batch(ts))) for ts in (10, 20, 30)]
+    await asyncio.sleep(0.1)
+    assert metrics.BUFFER_FULL._value.get() - before == 3
+    assert caplog.text.count("disk buffer full") == 1
+    for _ in range(4):  # each segment taken and released makes room for the next
+        spool.acked(await spool.take())
+        spool.release()
+        await asyncio.sleep(0.02)
+    await asyncio.gather(*waiting)
