@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -158,11 +159,34 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return resp
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own 404 and 405 as JSON naming the endpoints, as every other answer."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status not in (404, 405):
+            raise
+        error = (
+            f"no such endpoint: {request.method} {request.path} "
+            "(GET /healthz, /status, /metrics, /logs)"
+        )
+        if exc.status == 405:
+            error = f"method {request.method} not allowed on {request.path} (use GET)"
+        response = web.json_response({"error": error}, status=exc.status)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
 def make_app(
     supervisor: Supervisor, sender: Sender, tail: endpoint.Tail, health: Health
 ) -> web.Application:
     """The status application, with GET /logs (shipper/tail/endpoint.py)."""
-    app = web.Application()
+    app = web.Application(middlewares=[json_not_found])
     app[SUPERVISOR] = supervisor
     app[SENDER] = sender
     app[HEALTH] = health

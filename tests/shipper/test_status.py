@@ -139,3 +139,22 @@ async def test_healthz_and_status_say_while_the_cursors_cannot_be_saved(
         body = await (await client.get("/status")).json()
         assert (body["status"], body["cursor_save_error"]) == ("ok", None)
     assert metrics.CURSOR_SAVE_ERRORS._value.get() == failed + 1
+
+
+async def test_an_unknown_path_or_method_is_answered_in_json() -> None:
+    """aiohttp's own 404 and 405 were text/plain; they are JSON naming what there is,
+    as every other answer of the shipper's."""
+    from shipper.status import json_not_found
+
+    app = web.Application(middlewares=[json_not_found])
+    app.router.add_get("/healthz", healthz)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/nope")
+        assert resp.status == 404
+        assert (await resp.json())["error"] == (
+            "no such endpoint: GET /nope (GET /healthz, /status, /metrics, /logs)"
+        )
+        resp = await client.post("/healthz")
+        assert resp.status == 405
+        assert resp.headers["Allow"] == "GET,HEAD"
+        assert (await resp.json())["error"] == "method POST not allowed on /healthz (use GET)"
