@@ -53,6 +53,7 @@ class Sender:
         self.last_error = ""
         self._logged_at = 0.0
         self._acked = asyncio.Event()
+        self._took = asyncio.Event()  # set (and replaced) each time a collector takes a batch
 
     async def run(self) -> None:
         """Deliver and release until cancelled; a worker's failure is raised here, so that
@@ -113,7 +114,7 @@ class Sender:
         while True:
             endpoint, wait = self.client.pick()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self._back_off(wait)
             try:
                 await self.client.send(body, endpoint, lines)
             except TooLarge as exc:
@@ -136,7 +137,16 @@ class Sender:
             else:
                 endpoint.succeeded()
                 self.waiting_since = None
+                self._took.set()  # the workers backing off try again now, oldest first
+                self._took = asyncio.Event()
                 return
+
+    async def _back_off(self, wait: float) -> None:
+        """Wait `wait` seconds, or until a collector took a batch: after an outage each
+        worker's backoff ends at another time (up to 30 s apart), and the segment of the
+        one waiting longest, the oldest, would reach Elasticsearch last."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._took.wait(), wait)
 
     def _failed(
         self, endpoint: Endpoint, reason: str, retry_after: float | None, level: int

@@ -22,7 +22,7 @@ from shipper.deliver import Sender, split_body
 from shipper.errors import RejectedDelivery
 from shipper.inbox import Inbox
 from shipper.record import EventRecord, LogRecord, Meta
-from shipper.sink import CollectorClient
+from shipper.sink import CollectorClient, Endpoint
 from shipper.spool import Spool
 
 META = Meta("c1", "app", "busybox")
@@ -285,3 +285,36 @@ async def test_delivery_runs_on_when_the_cursors_cannot_be_saved(tmp_path: Path)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_batch_taken_ends_the_backoff_of_the_others(tmp_path: Path) -> None:
+    """After an outage each worker backs off until its own time (up to 30 s apart): the
+    first batch a collector takes wakes the others, so the oldest segment, whose worker
+    waits longest, does not reach Elasticsearch half a minute after the newest."""
+
+    class Client:
+        def __init__(self) -> None:
+            self.endpoint = Endpoint("http://c")
+            self.waits = [60.0, 0.0, 0.0]  # the first worker's backoff is a minute
+            self.sent: list[bytes] = []
+
+        def pick(self) -> tuple[Endpoint, float]:
+            return self.endpoint, self.waits.pop(0)
+
+        async def send(self, body: bytes, endpoint: Endpoint, lines: int = 0) -> None:
+            self.sent.append(body)
+
+    config = load_config(state_dir=tmp_path, collector_url="http://c")
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    client = Client()
+    queue = Inbox(100, metrics.PerContainer(False, 1))
+    sender = Sender(config, queue, spool, client, CursorStore(tmp_path))  # type: ignore[arg-type]
+    for ts in (1, 2):
+        await spool.write(encode([LogRecord(META, "stdout", ts, 0, b"x")], "h"))
+    oldest, newest = await spool.take(), await spool.take()
+    waiting = asyncio.create_task(sender._deliver(oldest, b"oldest"))
+    await asyncio.sleep(0.05)  # backing off, a minute to go
+    await sender._deliver(newest, b"newest")
+    await asyncio.wait_for(waiting, 10)  # woken, not a minute later
+    assert client.sent == [b"newest", b"oldest"]
