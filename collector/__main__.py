@@ -192,7 +192,8 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
         )
         if not await sink.ping():
             log.warning(
-                "Elasticsearch does not answer yet: batches are answered 503 until it does "
+                sink.impostor
+                or "Elasticsearch does not answer yet: batches are answered 503 until it does "
                 "(check LOGPIPE_ES_URL if this lasts)",
                 extra={"es_url": [settings_table.masked_url(url) for url in config.es_url]},
             )
@@ -249,6 +250,8 @@ async def wait_for_elasticsearch(sink: Sink, wait_seconds: float, urls: list[str
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while not await sink.ping():
+        if sink.impostor is not None:  # waiting would not make it Elasticsearch
+            raise ConfigError(f"LOGPIPE_ES_URL: {sink.impostor}")
         if loop.time() > deadline:
             raise CollectorError(
                 f"Elasticsearch at {','.join(map(settings_table.masked_url, urls))} did not "

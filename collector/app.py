@@ -289,7 +289,8 @@ async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     sink = request.app[SINK_KEY]
     if sink.reach.lost or not await sink.ping():
-        return error_response(503, "Elasticsearch is not reachable", retry_after=RETRY_AFTER)
+        why = sink.impostor or "Elasticsearch is not reachable"
+        return error_response(503, why, retry_after=RETRY_AFTER)
     await refresh_template_status(request.app)
     if not state.template_ok:
         return error_response(503, state.template_problem)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from elastic_transport import BaseAsyncNode, HttpHeaders
-from elasticsearch import AsyncElasticsearch, TransportError
+from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from isal import igzip
 
 from collector import deadletter, metrics, steps
@@ -100,6 +100,7 @@ class Sink:
     def __init__(self, es: AsyncElasticsearch, settings: SinkSettings | None = None) -> None:
         self._es = es
         self._settings = settings or SinkSettings()
+        self.impostor: str | None = None  # what answers at the URL, when no Elasticsearch
         self._requests = asyncio.Semaphore(self._settings.concurrency)
         self.reach = Reach()
         # The client's own headers (credentials), for the _bulk requests sent past it.
@@ -295,12 +296,26 @@ class Sink:
         return self.reach.lost
 
     async def ping(self) -> bool:
-        """Whether Elasticsearch answers at all (within a few seconds)."""
+        """Whether Elasticsearch answers at all (within a few seconds). Something else
+        answering at LOGPIPE_ES_URL is said in `impostor` (else it is None)."""
         try:
             es = self._es.options(request_timeout=_PROBE_TIMEOUT)
             resp = await es.cluster.health(timeout="1s")
+        except ApiError as exc:
+            # Every answer of Elasticsearch 8 and 9, errors too, names the product; a
+            # proxy passes the header on. Without it, another program answered.
+            product = exc.meta.headers.get("X-Elastic-Product")
+            if exc.meta.status in (400, 404, 405) and product != "Elasticsearch":
+                node = exc.meta.node
+                self.impostor = (
+                    f"{node.scheme}://{node.host}:{node.port} answers (HTTP {exc.meta.status} to "
+                    "/_cluster/health) but is no Elasticsearch: set LOGPIPE_ES_URL to the "
+                    "cluster's URL"
+                )
+            return False
         except ES_ERRORS:
             return False
+        self.impostor = None
         self.reach.answered()
         return bool(resp.body.get("status"))
 

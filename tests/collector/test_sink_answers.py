@@ -143,3 +143,38 @@ async def test_bulk_requests_carry_the_clients_credentials() -> None:
     [headers] = es.bulk_headers
     assert headers["Authorization"] == "ApiKey c2VjcmV0"
     assert headers["Content-Type"] == "application/x-ndjson"
+
+
+@pytest.mark.parametrize(
+    ("headers", "impostor"), [({}, True), ({"X-Elastic-Product": "Elasticsearch"}, False)]
+)
+async def test_another_program_at_the_elasticsearch_url_is_named(
+    headers: dict[str, str], impostor: bool
+) -> None:
+    """A 404 to /_cluster/health without Elasticsearch's product header (another web
+    service at LOGPIPE_ES_URL) is said as such, not 'Elasticsearch did not answer'."""
+    from aiohttp.test_utils import TestServer
+    from elasticsearch import AsyncElasticsearch
+
+    async def anything(request: web.Request) -> web.Response:
+        return web.json_response({"hello": "world"}, status=404, headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", anything)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    es = AsyncElasticsearch(url)
+    try:
+        sink = Sink(es, FAST)
+        assert not await sink.ping()
+    finally:
+        await es.close()
+        await server.close()
+    if impostor:
+        assert sink.impostor == (
+            f"{url} answers (HTTP 404 to /_cluster/health) but is no Elasticsearch: set "
+            "LOGPIPE_ES_URL to the cluster's URL"
+        )
+    else:
+        assert sink.impostor is None
