@@ -98,6 +98,13 @@ def _rule(labels: dict[str, str], warnings: list[str]) -> Rule | None:
         if base is None:
             names = sorted([*BUILTINS, *ALIASES])
             warnings.append(f"label {PREFIX}={name!r} is not one of {names}")
+    else:  # no rule: what would tune one has nothing to tune
+        for key in ("negate", "match", "timeout", "max_lines", "max_bytes"):
+            if f"{PREFIX}.{key}" in labels:
+                warnings.append(
+                    f"label {PREFIX}.{key} ignored: no {PREFIX} or {PREFIX}.pattern label "
+                    "gives a multiline rule for it to apply to"
+                )
     if base is None:
         return None
     return dataclasses.replace(

@@ -1111,3 +1111,19 @@ def test_include_then_exclude_decide_which_events_are_kept(lines: list[str]) -> 
 def test_plain_text_patterns_match_as_re2_does(source: str, text: str) -> None:
     """The str shortcut for plain-text patterns gives RE2's answer (here, re's: the same)."""
     assert Pattern(source).search(text) == (re.search(source, text) is not None)
+
+
+def test_tuning_labels_without_a_rule_are_warned_about() -> None:
+    """logpipe.multiline.timeout on a container with no multiline rule did nothing,
+    silently; each such label is now named, and lines pass as they are."""
+    shaping, warnings = shaping_from(
+        {"logpipe.multiline.timeout": "1s", "logpipe.multiline.negate": "true"}
+    )
+    assert shaping is None
+    assert warnings == [
+        f"label logpipe.multiline.{key} ignored: no logpipe.multiline or "
+        "logpipe.multiline.pattern label gives a multiline rule for it to apply to"
+        for key in ("negate", "timeout")
+    ]
+    _, warnings = shaping_from({"logpipe.multiline": "java", "logpipe.multiline.timeout": "1s"})
+    assert warnings == []
