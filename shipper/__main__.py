@@ -161,9 +161,20 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
     spool.on_change = inbox.pressure
     inbox.pressure(spool.used, spool.max_bytes)
     stop = asyncio.Event()
+    hurry = asyncio.Event()  # a second SIGTERM/SIGINT: stop waiting for the collectors
+
+    def on_signal() -> None:
+        if stop.is_set() and not hurry.is_set():
+            log.warning(
+                "second stop signal: not waiting for the collectors any more; the disk "
+                "buffer keeps what they did not take, for next start"
+            )
+            hurry.set()
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
 
     async with DockerClient(config.docker_host) as docker, CollectorClient(config) as client:
         self_id = config.self_container_id or detect_self_id()
@@ -172,6 +183,7 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
         supervisor = Supervisor(config, docker, store, inbox, self_id, tap)
         batcher = Batcher(config, inbox, spool, store, "")  # the host name once dockerd answers
         sender = Sender(config, inbox, spool, client, store)
+        sender.hurry = hurry
         health = Health(batcher)
         # A /logs client that stopped reading must not hold the exit up for aiohttp's 60 s.
         runner = web.AppRunner(

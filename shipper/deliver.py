@@ -54,6 +54,7 @@ class Sender:
         self._logged_at = 0.0
         self._acked = asyncio.Event()
         self._took = asyncio.Event()  # set (and replaced) each time a collector takes a batch
+        self.hurry = asyncio.Event()  # set: drain() waits no more (a second stop signal)
 
     async def run(self) -> None:
         """Deliver and release until cancelled; a worker's failure is raised here, so that
@@ -179,7 +180,7 @@ class Sender:
                 return False  # the cursors cannot be saved: the last save at exit says why
             if self.spool.empty:
                 break
-            if loop.time() >= deadline:
+            if loop.time() >= deadline or self.hurry.is_set():
                 return False
             await asyncio.sleep(0.05)
         return True

@@ -346,3 +346,60 @@ def test_cursors_that_cannot_be_saved_at_exit_are_one_line_and_exit_1(
     assert error["reason"] == reason
     assert error["exit_status"] == 1
     assert "cursors saved, exiting" not in out
+
+
+def test_a_second_stop_signal_ends_the_wait_for_the_collectors(tmp_path: Path) -> None:
+    """With a batch no collector takes and a long LOGPIPE_SHUTDOWN_TIMEOUT, a second
+    SIGTERM ends the shutdown's wait: exit 0 at once, the batch kept in the disk buffer."""
+    import asyncio
+
+    from shipper.batch import encode
+    from shipper.record import LogRecord, Meta
+    from shipper.spool import Spool
+
+    spool = Spool(tmp_path / "state" / "spool", 10**6)
+    spool.open()
+    asyncio.run(
+        spool.write(encode([LogRecord(Meta("c1", "app", "img"), "stdout", 5, 0, b"x")], "h"))
+    )
+    with socket.socket(socket.AF_UNIX) as s:  # a dockerd that never answers
+        s.bind(str(tmp_path / "docker.sock"))
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = clean_env(
+        LOGPIPE_STATE_DIR=str(tmp_path / "state"),
+        LOGPIPE_TOKEN="t",
+        LOGPIPE_HTTP_LISTEN=f"127.0.0.1:{port}",
+        LOGPIPE_COLLECTOR_URL="http://127.0.0.1:1",  # refused: the batch is never taken
+        LOGPIPE_SHUTDOWN_TIMEOUT="600",
+        LOGPIPE_HOST_NAME="h",
+        DOCKER_HOST=f"unix://{tmp_path / 'docker.sock'}",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipper"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(200):
+            healthz = f"http://127.0.0.1:{port}/healthz"
+            with contextlib.suppress(OSError), urllib.request.urlopen(healthz, timeout=2):
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        assert proc.poll() is None  # waiting for a collector, up to 600 s
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)  # not 600 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert "second stop signal: not waiting for the collectors any more" in out
+    assert "stopped before a collector took everything" in out
+    assert [p.name for p in (tmp_path / "state" / "spool").glob("*.seg")] != []
