@@ -93,8 +93,9 @@ class Rule:
     source: str
     pattern: CompiledPattern
     masker: Masker
-    # The group searched again when the masker keeps a match: its text may hold a match.
-    rescan: int | None = None
+    # Where to search again when the masker keeps a match, as its text may hold one: a
+    # group's start, or a function of the match (to skip what cannot hold one).
+    rescan: int | Callable[[Match], int] | None = None
 
     def apply(self, data: bytes) -> tuple[bytes, int]:
         """`data` with this rule's matches masked, and the number of masks put in."""
@@ -106,6 +107,11 @@ class Rule:
             if masks:
                 pieces += [data[done:start], replaced]
                 done, count = end, count + masks
-            again = -1 if masks or self.rescan is None else match.start(self.rescan)
+            if masks or self.rescan is None:
+                again = -1
+            elif isinstance(self.rescan, int):
+                again = match.start(self.rescan)
+            else:
+                again = self.rescan(match)
             pos = again if again > start else max(end, start + 1)
         return b"".join([*pieces, data[done:]]), count
