@@ -527,16 +527,28 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
     return envnames.field_names(CollectorConfig).get(field, [field.upper()])[0]
 
 
-def _where(loc: tuple[int | str, ...], path: Path | None, dotenv: Path) -> str:
+def _where(
+    loc: tuple[int | str, ...],
+    path: Path | None,
+    dotenv: Path,
+    data: Mapping[str, object] | None = None,
+    msg: str = "",
+) -> str:
     """The variable or file key to change for the setting at `loc`: the variable the
     user set for it or for the section holding it, else the file's key."""
     present = envnames.upper_names(os.environ)
-    in_dotenv = envnames.upper_names(envnames.read_dotenv(dotenv))
+    dotenv_values = envnames.read_dotenv(dotenv)
+    in_dotenv = envnames.upper_names(dotenv_values)
     for end in range(len(loc), 0, -1):
         names = [_env_name(loc[:end])]
-        if end == 1:  # a section's message that names no key: the one part set, if one
+        if end == 1:  # a section's message that names no key: the one part set, if one,
             below = sorted(n for n in present | in_dotenv if n.startswith(names[0] + "__"))
-            names = names + below[:1] if len(below) == 1 else names
+            # unless the file holds the section too and the message quotes not that
+            # part's value (LOGPIPE_RETENTION__INTERVAL set, a bad rule in the file)
+            values = {k.upper(): v for k, v in (*dotenv_values.items(), *os.environ.items())}
+            in_file = data is not None and loc[0] in data
+            if len(below) == 1 and (not in_file or f"'{values.get(below[0], '')}'" in msg):
+                names = names + below
         for name in names:
             origin = envnames.source_of([name], present, in_dotenv)
             if origin == "environment":
@@ -623,7 +635,7 @@ def describe_validation_error(
     parsing rule it is in, by name: `data` is what the file gave)."""
     lines = []
     for loc, kind, msg in _problems(exc):
-        where = _where(loc, path, dotenv) if loc else str(path)
+        where = _where(loc, path, dotenv, data, msg) if loc else str(path)
         named = _rule_name(loc, data)
         if named is not None and not msg.startswith(f"rule '{named}'"):
             where = (

@@ -325,3 +325,22 @@ def test_a_token_file_saved_with_a_bom_gives_its_first_token(tmp_path: Path) -> 
     one.write_bytes(b"\xef\xbb\xbfsecret\n")
     shipper = ShipperConfig(_env_file=None, token_file=one)  # type: ignore[call-arg]
     assert shipper.bearer_token() == "secret"
+
+
+def test_a_bad_retention_rule_in_the_file_is_not_blamed_on_a_retention_variable(
+    tmp_path: Path,
+) -> None:
+    """With LOGPIPE_RETENTION__INTERVAL set, a mistake in the file's retention section was
+    said to be that variable's; the file's key is named, and a bad value of the variable
+    still names the variable."""
+    config = tmp_path / "collector.yaml"
+    config.write_text("retention:\n  rules: [{match: {level: loud}, keep: 2d}]\n")
+    proc = run(
+        "collector", "--config", str(config), "config", cwd=tmp_path,
+        LOGPIPE_RETENTION__INTERVAL="1000w",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"'retention' in {config}: rule 1 (2d): 'match.level': 'loud'" in one_line_error(proc)
+    proc = run("collector", "config", cwd=tmp_path, LOGPIPE_RETENTION__INTERVAL="3x")
+    assert proc.returncode == 2
+    assert "LOGPIPE_RETENTION__INTERVAL: '3x' is not a duration" in one_line_error(proc)
