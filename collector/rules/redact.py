@@ -68,9 +68,10 @@ Each rule is applied to the text the previous ones left: the built-ins in the or
 above, then the user's rules in the order given. A user's rule masks its whole match,
 or only its group named ``secret`` when it has one (``session=(?P<secret>[0-9a-f]+)``).
 A match or group that is empty, or is already the mask, is left as it is, and masks
-already inside a part to mask stay, each piece between them masked on its own: so
-redacting twice gives what redacting once gave (for rules whose patterns do not match
-their own masks), and the counts are the masks the text gained.
+already inside a part to mask stay, each piece between them masked on its own, and a
+match that lies inside a mask (``REDACTED`` for a pattern like ``[A-Z]{4,}``) is left
+alone: so redacting twice gives what redacting once gave, and the counts are the masks
+the text gained.
 
 Cost: a text with nothing to redact is encoded to UTF-8 once and searched once, by one
 RE2 set of every rule's pattern (a few candidates that a built-in then refuses, such as

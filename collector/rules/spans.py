@@ -9,6 +9,7 @@ redacting twice changes nothing the second time.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -98,11 +99,20 @@ class Rule:
     rescan: int | Callable[[Match], int] | None = None
 
     def apply(self, data: bytes) -> tuple[bytes, int]:
-        """`data` with this rule's matches masked, and the number of masks put in."""
+        """`data` with this rule's matches masked, and the number of masks put in.
+
+        A match inside a mask already there is left alone: a user's pattern such as
+        ``[A-Z]{4,}`` finds ``REDACTED`` in it, and masking that would make
+        ``[[REDACTED]]`` (and again each time the text is redacted).
+        """
         pieces: list[bytes] = []
         done = pos = count = 0
+        masks_in = _mask_starts(data)
         while pos <= len(data) and (match := self.pattern.search(data, pos)) is not None:
             start, end = match.span()
+            if masks_in and _inside_a_mask(masks_in, start, end):
+                pos = max(end, start + 1)
+                continue
             replaced, masks = self.masker(match)
             if masks:
                 pieces += [data[done:start], replaced]
@@ -115,3 +125,19 @@ class Rule:
                 again = self.rescan(match)
             pos = again if again > start else max(end, start + 1)
         return b"".join([*pieces, data[done:]]), count
+
+
+def _mask_starts(data: bytes) -> list[int]:
+    """Where each mask in `data` starts, in order."""
+    starts: list[int] = []
+    at = data.find(MASK)
+    while at >= 0:
+        starts.append(at)
+        at = data.find(MASK, at + len(MASK))
+    return starts
+
+
+def _inside_a_mask(starts: list[int], start: int, end: int) -> bool:
+    """Whether [start, end) lies within one of the masks starting at `starts`."""
+    i = bisect_right(starts, start) - 1
+    return i >= 0 and end <= starts[i] + len(MASK)

@@ -594,3 +594,25 @@ def test_keys_glued_one_after_another_are_read_once(name: str, key: bytes) -> No
     masked, count = rule.apply(line)
     assert (masked, count) == (b"start " + key * 2000 + b"[REDACTED] end", 1)
     assert counting.read <= 4 * len(line)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "line", "once"),
+    [
+        ("[A-Z]{4,}", "token ABCDEFG end", "token [REDACTED] end"),
+        (r"\w{8,}", "hello abcdefghij end", "hello [REDACTED] end"),
+        ("E", "E", "[REDACTED]"),
+        ("[A-Z]{4,}", "ABCD [REDACTED] EFGH", "[REDACTED] [REDACTED] [REDACTED]"),
+    ],
+)
+def test_a_pattern_that_matches_the_mask_leaves_masks_alone(
+    pattern: str, line: str, once: str
+) -> None:
+    """A user's pattern that finds REDACTED in the mask made [[REDACTED]] of a line
+    redacted twice (the line, then its parsed message), and worse for one letter; a
+    match inside a mask is left alone, so redacting again changes nothing."""
+    redactor = Redactor([], [RedactSpec(name="w", pattern=pattern)])
+    text, counts = redactor.redact(line)
+    assert text == once
+    assert counts == {"w": once.count("[REDACTED]") - line.count("[REDACTED]")}
+    assert redactor.redact(text) == (text, {})
