@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
+import orjson
+
 from collector.parse import JSONValue
 from collector.rules.timestamp import TimeParser
 
@@ -22,7 +24,7 @@ FieldType = Literal["long", "double", "boolean", "ip", "keyword", "date"]
 FIELD_TYPES: tuple[FieldType, ...] = ("long", "double", "boolean", "ip", "keyword", "date")
 Typed = str | int | float | bool
 
-_INTEGER = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
+_INTEGER = re.compile(r"[+-]?0*[0-9]{1,19}", re.ASCII)  # leading zeros do not count
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 # An octet 0-255 without leading zeros: ipaddress's own canonical IPv4, in one match.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -34,7 +36,9 @@ KEYWORD_MAX = 1024  # the mapping's ignore_above: longer text is kept, not index
 
 
 def _short(value: JSONValue) -> str:
-    text = value if isinstance(value, str) else repr(value)
+    """The value as the line held it (JSON for what is no text: null, true, {"a":1}),
+    quoted, cut at 40 characters."""
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
     return repr(text[:40] + "…") if len(text) > 40 else repr(text)
 
 
@@ -45,22 +49,24 @@ def to_long(value: JSONValue, _docker_ns: int = 0) -> int:
         return int(value)
     if isinstance(value, bool):
         raise ValueError(f"{_short(value)} is not a long")
+    number = value
     whole = isinstance(value, float) and value.is_integer()
     if whole or (isinstance(value, str) and _INTEGER.fullmatch(value.strip()) is not None):
-        value = int(value)  # type: ignore[arg-type]
-    if isinstance(value, int) and _LONG_MIN <= value <= _LONG_MAX:
-        return value
+        number = int(value)  # type: ignore[arg-type]
+    if isinstance(number, int) and _LONG_MIN <= number <= _LONG_MAX:
+        return number
     raise ValueError(f"{_short(value)} is not a long (a whole number in 64 bits)")
 
 
 def to_double(value: JSONValue, _docker_ns: int = 0) -> float:
     """A finite number."""
+    number: JSONValue = value
     if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()) is not None:
-        value = float(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
-        if math.isfinite(number):
-            return number
+    if isinstance(number, int | float) and not isinstance(number, bool):
+        finite = float(number)
+        if math.isfinite(finite):
+            return finite
     raise ValueError(f"{_short(value)} is not a double (a finite number)")
 
 

@@ -27,7 +27,12 @@ _NAMED = ("rfc3339", "iso8601", *_UNIX_SCALE)
 # Further than this from Docker's time, a time read without a year is of the next or
 # previous year.
 _HALF_YEAR_NS = 183 * 86400 * 10**9
-_ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)(?:[.,](\d{1,9})\d*)?(.*)", re.ASCII)
+# Date and time, the fraction (nanoseconds kept), then only an offset: `12:00:00.5.5`
+# would have been read as 12:00:00.5 plus half a second.
+_ISO = re.compile(
+    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)(?:[.,](\d{1,9})\d*)?([Zz]|[+-][0-9:.]+)?",
+    re.ASCII,
+)
 
 
 # The directives Python's strptime reads.
@@ -47,7 +52,13 @@ def check_format(fmt: str) -> None:
             f"time format {fmt!r}: use one of {', '.join(_NAMED)} or a strptime format "
             "such as '%d/%b/%Y:%H:%M:%S %z'"
         )
+    seen: set[str] = set()
     for found in _DIRECTIVE.finditer(fmt):
+        if found.group(1) in seen and found.group(1) != "%":
+            raise RulesError(
+                f"time format {fmt!r}: {found.group()!r} is given twice; a time has one of it"
+            )
+        seen.add(found.group(1) or "")
         if found.group(1) == "s":
             raise RulesError(f"time format {fmt!r}: for seconds since 1970 write format: unix")
         if found.group(1) not in _STRPTIME:
@@ -121,7 +132,7 @@ class TimeParser:
             raise ValueError(f"{text[:64]!r} is not an RFC 3339 time")
         base, fraction, rest = found.groups()
         try:
-            moment = datetime.fromisoformat(base.replace(" ", "T") + rest.replace("z", "Z"))
+            moment = datetime.fromisoformat(base.replace(" ", "T") + (rest or "").replace("z", "Z"))
         except ValueError:
             raise ValueError(f"{text[:64]!r} is not an RFC 3339 time") from None
         return self._ns(moment) + int((fraction or "0").ljust(9, "0"))

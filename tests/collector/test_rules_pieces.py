@@ -109,6 +109,23 @@ def test_long_takes_whole_numbers_in_64_bits_only() -> None:
     for bad in ("4.5", "1_000", "", "٣", 2**63, True, None, {"a": 1}, "9" * 30):
         with pytest.raises(ValueError, match="is not a long"):
             to_long(bad)  # type: ignore[arg-type]
+    assert to_long("0" * 20 + "512") == 512  # leading zeros are no digits of the number
+
+
+def test_a_value_that_cannot_be_typed_is_quoted_as_the_line_held_it() -> None:
+    """JSON's null, true and objects were quoted as Python's None, True and {'a': 1};
+    a double's reason named 'inf' for the line's 1e999."""
+    for value, reason in [
+        (None, "'null' is not a long"),
+        (True, "'true' is not a long"),
+        ({"a": 1}, """'{"a":1}' is not a long"""),
+        (1e30, "'1e+30' is not a long"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(reason)):
+            to_long(value)  # type: ignore[arg-type]
+    for value, reason in [("1e999", "'1e999' is not a double"), (True, "'true' is not a double")]:
+        with pytest.raises(ValueError, match=re.escape(reason)):
+            to_double(value)
 
 
 def test_double_takes_finite_numbers_only() -> None:
@@ -299,7 +316,7 @@ def test_unknown_formats_and_zones_are_refused() -> None:
         ("%a %b %e", "'%e' is not a strptime directive"),
         ("%Y-%m-%d 100%", "a lone '%' at the end"),
         ("%s", "for seconds since 1970 write format: unix"),
-        ("%Y %Y", "cannot be read: redefinition"),
+        ("%Y %Y", "'%Y' is given twice; a time has one of it"),
         ("%G-%m-%d", "cannot be read: ISO year directive"),
     ],
 )
@@ -353,3 +370,14 @@ def test_ipv4_fast_path_agrees_with_ipaddress() -> None:
     for bad in ("01.2.3.4", "1.2.3.256", "1.2.3", "1.2.3.4.5"):
         with pytest.raises(ValueError, match="is not an IP"):
             to_ip(bad)
+
+
+def test_an_rfc3339_time_takes_only_an_offset_after_its_fraction() -> None:
+    """`12:00:00.5.5` was read as 12:00:01 (the fraction counted twice); what follows the
+    fraction is an offset or nothing."""
+    parser = TimeParser()
+    assert parser.parse("2025-05-01T12:00:00.5Z", 0) == 1746100800_500000000
+    assert parser.parse("2025-05-01 12:00:00,123456789+01:00", 0) == 1746097200_123456789
+    for bad in ("2025-05-01T12:00:00.5.5", "2025-05-01T12:00:00.5 a", "2025-05-01T12:00:00Zx"):
+        with pytest.raises(ValueError, match="is not an RFC 3339 time"):
+            parser.parse(bad, 0)
