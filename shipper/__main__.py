@@ -118,14 +118,14 @@ async def host_name(config: ShipperConfig, docker: DockerClient, stop: asyncio.E
     delay = 0.5
     while not stop.is_set():
         try:
-            info = await until_stopped(docker.info(), stop)
+            name = await until_stopped(docker.identify(), stop)
         except DockerUnavailable as exc:
             log.warning("waiting for dockerd", extra={"reason": str(exc)})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 10)
             continue
-        return None if info is None else str(info["Name"])
+        return name
     return None
 
 
@@ -325,7 +325,7 @@ async def shut_down(
     reading.cancel()
     await supervisor.stop()  # each follower queues the events it held as it ends
     await asyncio.gather(reading, return_exceptions=True)
-    written = await batcher.finish(max(0.5, deadline - loop.time()))
+    written = await batcher.finish(max(0.5, deadline - loop.time()), sender.hurry)
     if not written and batcher.write_error is not None:
         log.error(
             "disk buffer not writable at exit: lines still queued are read again at next start",

@@ -127,8 +127,14 @@ class DockerClient:
             raise DockerUnavailable(f"cannot reach dockerd at {self._host}: {exc}") from exc
 
     async def info(self) -> dict[str, Any]:
-        """`GET /info` (host name, daemon id); a ConfigError when what answers at
-        DOCKER_HOST is no Docker Engine (a 4xx, or JSON without a host name)."""
+        """`GET /info` (host name, daemon id, root folder)."""
+        data: dict[str, Any] = await self._get_json("/info")
+        return data
+
+    async def identify(self) -> str:
+        """The Docker host's name, from `GET /info`; a ConfigError when what answers at
+        DOCKER_HOST is no Docker Engine (a 4xx, or JSON without a host name). A proxy that
+        refuses /info (docker-socket-proxy's default) must then give LOGPIPE_HOST_NAME."""
         what = "is no Docker Engine API: set DOCKER_HOST (or LOGPIPE_DOCKER_HOST) to dockerd's"
         try:
             data = await self._get_json("/info")
@@ -136,12 +142,15 @@ class DockerClient:
             raise
         except DockerError as exc:
             answer = " ".join(str(exc).split())[:120]  # a web page's HTML on one short line
-            raise ConfigError(f"DOCKER_HOST: {self._host} {what} ({answer})") from None
+            raise ConfigError(
+                f"DOCKER_HOST: {self._host} {what}, or one that refuses /info: then set "
+                f"LOGPIPE_HOST_NAME ({answer})"
+            ) from None
         except orjson.JSONDecodeError:
             raise ConfigError(f"DOCKER_HOST: {self._host} {what} (its /info is no JSON)") from None
         if not isinstance(data, dict) or not isinstance(data.get("Name"), str):
             raise ConfigError(f"DOCKER_HOST: {self._host} {what} (its /info names no host)")
-        return data
+        return str(data["Name"])
 
     async def list_ids(self) -> list[str]:
         """Ids of all running containers."""

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from shipper import docker_api
 from shipper.docker_api import API_VERSION, JOIN_BYTES, DockerClient, Pace
-from shipper.errors import DockerUnavailable
+from shipper.errors import DockerError, DockerUnavailable
 from shipper.events import ContainerEvent
 from shipper.readahead import ReadAhead
 
@@ -313,10 +313,38 @@ async def test_a_docker_host_that_is_no_docker_engine_is_a_config_error(
     try:
         async with DockerClient(f"unix://{unix_path}") as docker:
             with pytest.raises(ConfigError) as caught:
-                await docker.info()
+                await docker.identify()
+            if status >= 400:  # what reads /info for other things still gets dockerd's error
+                with pytest.raises(DockerError):
+                    await docker.info()
     finally:
         await runner.cleanup()
     message = str(caught.value)
     assert message.startswith(f"DOCKER_HOST: unix://{unix_path} is no Docker Engine API")
     assert why in message
     assert "\n" not in message
+
+
+async def test_a_proxy_that_refuses_info_still_lets_the_log_files_be_looked_for(
+    tmp_path: Path,
+) -> None:
+    """docker-socket-proxy refuses /info (403) by default; with LOGPIPE_HOST_NAME set the
+    shipper never needs it, and looking for the log files goes on without the root
+    folder instead of ending the shipper."""
+    from shipper.logfiles.root import find_log_files
+
+    async def info(request: web.Request) -> web.Response:
+        return web.json_response({"message": "forbidden"}, status=403)
+
+    app = web.Application()
+    app.router.add_get(f"/{API_VERSION}/info", info)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    unix_path = str(tmp_path / "proxy.sock")
+    await web.UnixSite(runner, unix_path).start()
+    try:
+        async with DockerClient(f"unix://{unix_path}") as docker:
+            files = await find_log_files(docker)
+    finally:
+        await runner.cleanup()
+    assert files.root_dir == ""
