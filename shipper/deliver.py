@@ -116,6 +116,7 @@ class Sender:
             endpoint, wait = self.client.pick()
             if wait > 0:
                 await self._back_off(wait)
+                continue  # which collector, and how long, may have changed meanwhile
             try:
                 await self.client.send(body, endpoint, lines)
             except TooLarge as exc:
@@ -136,16 +137,17 @@ class Sender:
             except RejectedDelivery as exc:
                 self._failed(endpoint, str(exc), None, logging.ERROR)
             else:
-                endpoint.succeeded()
+                if endpoint.succeeded():  # back after failing: the others try again now
+                    self._took.set()
+                    self._took = asyncio.Event()
                 self.waiting_since = None
-                self._took.set()  # the workers backing off try again now, oldest first
-                self._took = asyncio.Event()
                 return
 
     async def _back_off(self, wait: float) -> None:
-        """Wait `wait` seconds, or until a collector took a batch: after an outage each
-        worker's backoff ends at another time (up to 30 s apart), and the segment of the
-        one waiting longest, the oldest, would reach Elasticsearch last."""
+        """Wait `wait` seconds, or until a collector that was failing takes a batch again:
+        after an outage each worker's backoff ends at another time (up to 30 s apart), and
+        the segment of the one waiting longest, the oldest, would reach Elasticsearch last.
+        (A Retry-After still holds: the worker picks again, and waits out what is left.)"""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._took.wait(), wait)
 

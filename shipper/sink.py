@@ -48,6 +48,7 @@ class Endpoint:
     url: str
     failures: int = 0
     next_try: float = 0.0
+    asked_until: float = 0.0  # the end of the last Retry-After the collector gave
 
     def failed(self, retry_after: float | None) -> float:
         """Back off: exponential with jitter, at least what the collector asked for."""
@@ -55,16 +56,21 @@ class Endpoint:
         self.failures += 1
         delay: float = min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0 ** min(self.failures, 10))
         delay *= random.uniform(0.5, 1.0)
+        now = time.monotonic()
         if retry_after is not None:
             delay = max(delay, retry_after)
-        self.next_try = time.monotonic() + delay
+            self.asked_until = max(self.asked_until, now + retry_after)
+        self.next_try = now + delay
         return delay
 
-    def succeeded(self) -> None:
-        """Healthy again."""
+    def succeeded(self) -> bool:
+        """Healthy again; whether it was failing before (a recovery). A Retry-After the
+        collector gave still holds the other batches until it ends."""
         metrics.COLLECTOR_UP.labels(self.url).set(1)
+        recovered = self.failures > 0
         self.failures = 0
-        self.next_try = 0.0
+        self.next_try = self.asked_until if self.asked_until > time.monotonic() else 0.0
+        return recovered
 
 
 def client_ssl(config: ShipperConfig) -> ssl.SSLContext | None:

@@ -294,7 +294,7 @@ async def test_a_batch_taken_ends_the_backoff_of_the_others(tmp_path: Path) -> N
 
     class Client:
         def __init__(self) -> None:
-            self.endpoint = Endpoint("http://c")
+            self.endpoint = Endpoint("http://c", failures=3)  # failing until now
             self.waits = [60.0, 0.0, 0.0]  # the first worker's backoff is a minute
             self.sent: list[bytes] = []
 
@@ -318,3 +318,20 @@ async def test_a_batch_taken_ends_the_backoff_of_the_others(tmp_path: Path) -> N
     await sender._deliver(newest, b"newest")
     await asyncio.wait_for(waiting, 10)  # woken, not a minute later
     assert client.sent == [b"newest", b"oldest"]
+
+
+def test_a_retry_after_still_holds_after_a_batch_is_taken() -> None:
+    """A collector that asked for 30 s (Retry-After) and then took one batch is not sent
+    the others at once: the end of what it asked for stays the next try. Without one, a
+    success makes it free again, and says whether it was failing before."""
+    import time as clock
+
+    busy = Endpoint("http://c")
+    busy.failed(30.0)
+    assert busy.succeeded() is True
+    assert busy.next_try > clock.monotonic() + 25
+    down = Endpoint("http://c")
+    down.failed(None)
+    assert down.succeeded() is True
+    assert down.next_try == 0.0
+    assert down.succeeded() is False
