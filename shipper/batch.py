@@ -233,13 +233,14 @@ class Batcher:
         """Nothing queued and no batch being written."""
         return self.queue.empty() and not self._busy
 
-    async def finish(self, wait_seconds: float) -> bool:
-        """Write what is queued without waiting for batches to fill; False on timeout."""
+    async def finish(self, wait_seconds: float, hurry: asyncio.Event | None = None) -> bool:
+        """Write what is queued without waiting for batches to fill; False on timeout, or
+        once `hurry` is set (a full disk buffer waits for the collectors too)."""
         self._max_age = 0.0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while not self.idle:
-            if loop.time() >= deadline:
+            if loop.time() >= deadline or (hurry is not None and hurry.is_set()):
                 return False
             await asyncio.sleep(0.02)
         return True

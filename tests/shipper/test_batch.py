@@ -214,3 +214,29 @@ async def test_a_failed_disk_buffer_write_is_retried_in_order(
     cursor = store.get("c1")
     assert cursor is not None
     assert cursor.streams["stdout"] == Position(2, 1)
+
+
+async def test_a_second_stop_signal_ends_the_wait_for_room_in_the_disk_buffer(
+    tmp_path: Path,
+) -> None:
+    """With the disk buffer full (the collectors away), finish() waited out the whole
+    shutdown timeout even after a second stop signal; `hurry` ends it (the lines still
+    queued are read again at the next start)."""
+    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=0.01)
+    full = Spool(tmp_path / "spool", 10**6)
+    full.open()
+    await full.write(encode([LogRecord(META, "stdout", 1, 0, b"x" * 3000)], "h"))
+    spool = Spool(tmp_path / "spool", full.used + 1)
+    spool.open()
+    queue = _inbox()
+    batcher = Batcher(config, queue, spool, CursorStore(tmp_path), "h")
+    task = asyncio.create_task(batcher.run())
+    await queue.put(LogRecord(META, "stdout", 50, 0, b"y" * 3000))
+    hurry = asyncio.Event()
+    finishing = asyncio.create_task(batcher.finish(600, hurry))
+    await asyncio.sleep(0.2)
+    assert not finishing.done()  # waiting for room
+    hurry.set()
+    assert await asyncio.wait_for(finishing, 10) is False
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

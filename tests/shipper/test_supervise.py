@@ -21,6 +21,7 @@ class Forever:
     def __init__(self) -> None:
         self.write_error: str | None = None
         self.spool = SimpleNamespace(pending_batches=0, used=0)
+        self.hurry = asyncio.Event()
 
     async def run(self) -> None:
         await asyncio.Event().wait()
@@ -28,7 +29,7 @@ class Forever:
     async def stop(self) -> None:
         pass
 
-    async def finish(self, wait_seconds: float) -> bool:
+    async def finish(self, wait_seconds: float, hurry: asyncio.Event | None = None) -> bool:
         return True
 
     async def drain(self, wait_seconds: float) -> bool:
@@ -83,7 +84,7 @@ async def test_shutdown_with_an_unwritable_disk_buffer_says_so(
     batcher = Forever()
     batcher.write_error = "/state/spool: ENOSPC: No space left on device"
 
-    async def stuck(wait_seconds: float) -> bool:
+    async def stuck(wait_seconds: float, hurry: asyncio.Event | None = None) -> bool:
         return False
 
     batcher.finish = stuck  # type: ignore[method-assign]
