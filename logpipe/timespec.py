@@ -44,12 +44,15 @@ def parse_time(option: str, text: str, now: datetime) -> int:
     naming `option`."""
     value = text.strip()
     if RELATIVE.fullmatch(value):
-        when = nanos(now) - relative(value)
+        # Past 30 digits a number is long past 2262 (and past 4300 int() refuses it).
+        too_long = any(len(number) > 30 for number, _ in PART.findall(value))
+        when = -1 if too_long else nanos(now) - relative(value)
     else:
         when = absolute(option, text, value)
     if not 0 <= when <= MAX_NS:
         raise UsageError(
-            f"{option}: {text!r} is outside the times logs are stored with "
+            f"{option}: {text if len(text) <= 60 else text[:57] + '...'!r} is outside the "
+            "times logs are stored with "
             "(1970-01-01 to 2262-04-11)"
         )
     return when

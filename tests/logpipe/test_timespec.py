@@ -121,6 +121,8 @@ def test_an_empty_since_or_until_is_named_not_taken_as_absent() -> None:
         "1000000d",
         "99999999999999999999s",
         "9" * 400 + "w",
+        "9" * 5000 + "w",  # past the digits int() takes
+        "1." + "9" * 5000 + "s",
         "0001-01-01",
         "1960-01-01",
         "9999-12-31",
