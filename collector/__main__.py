@@ -250,7 +250,8 @@ async def wait_for_elasticsearch(sink: Sink, wait_seconds: float, urls: list[str
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while not await sink.ping():
-        if sink.impostor is not None:  # waiting would not make it Elasticsearch
+        if loop.time() > deadline and sink.impostor is not None:
+            # Waited for in case it is a proxy whose Elasticsearch is not up yet.
             raise ConfigError(f"LOGPIPE_ES_URL: {sink.impostor}")
         if loop.time() > deadline:
             raise CollectorError(
@@ -258,7 +259,7 @@ async def wait_for_elasticsearch(sink: Sink, wait_seconds: float, urls: list[str
                 f"answer within {wait_seconds:.0f}s: "
                 "start it, or set LOGPIPE_ES_URL to where it runs"
             )
-        print("waiting for Elasticsearch...", file=sys.stderr)
+        print(f"waiting for Elasticsearch... ({sink.impostor or 'no answer'})", file=sys.stderr)
         await asyncio.sleep(2)
 
 

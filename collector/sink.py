@@ -312,8 +312,11 @@ class Sink:
                     "/_cluster/health) but is no Elasticsearch: set LOGPIPE_ES_URL to the "
                     "cluster's URL"
                 )
+            else:
+                self.impostor = None
             return False
         except ES_ERRORS:
+            self.impostor = None
             return False
         self.impostor = None
         self.reach.answered()

@@ -168,13 +168,16 @@ async def test_another_program_at_the_elasticsearch_url_is_named(
     try:
         sink = Sink(es, FAST)
         assert not await sink.ping()
+        if impostor:
+            assert sink.impostor == (
+                f"{url} answers (HTTP 404 to /_cluster/health) but is no Elasticsearch: set "
+                "LOGPIPE_ES_URL to the cluster's URL"
+            )
+        else:
+            assert sink.impostor is None
+        await server.close()
+        assert not await sink.ping()  # nothing answers now: no longer said to be another
+        assert sink.impostor is None
     finally:
         await es.close()
         await server.close()
-    if impostor:
-        assert sink.impostor == (
-            f"{url} answers (HTTP 404 to /_cluster/health) but is no Elasticsearch: set "
-            "LOGPIPE_ES_URL to the cluster's URL"
-        )
-    else:
-        assert sink.impostor is None
