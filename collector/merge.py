@@ -4,8 +4,9 @@ Elasticsearch spends a few CPU-ms on each _bulk request beyond its documents, so
 shippers sending small batches cost it far more per document than a few big requests do
 (BENCHMARKS, tenth pass). A small payload waits up to a short time for others, less once
 the waiting ones add up to enough documents; each gets its own slice of the answer. A
-merged request refused as a whole, too large, or answered with items that do not line up
-is sent again payload by payload, so that each learns its own answer (and its own error).
+merged request refused as a whole or too large is sent again payload by payload, so that
+each learns its own answer (and its own error). An answer whose items do not line up
+with the documents is no answer (bulk.read_answer): each payload is retried.
 """
 
 from __future__ import annotations
