@@ -30,6 +30,23 @@ def logpipe(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
     )
 
 
+def logpipe_in_bash(line: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `line` in bash, `logpipe` in it being `python -m logpipe` with the read API at
+    `url` (token "t") and the settings file under `cwd`; from the checkout's root."""
+    env = clean_env(LOGPIPE_URL=url, LOGPIPE_READ_TOKEN="t", XDG_CONFIG_HOME=str(cwd))
+    return subprocess.run(
+        line.replace("logpipe", f"{sys.executable} -m logpipe", 1),
+        shell=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        executable="/bin/bash",
+    )
+
+
 def test_help_of_each_command_has_examples_and_exit_statuses(tmp_path: Path) -> None:
     """`--help` of both commands shows examples, the settings' order and the exit statuses."""
     for command in ("search", "tail"):
@@ -189,20 +206,10 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     ndjson = {"Content-Type": "application/x-ndjson"}
     body = "".join(json.dumps(doc(f"line {i}" + "x" * 200)) + "\n" for i in range(5000))
     with fake_collector(Reply(200, ndjson, [body])) as script:
-        env = clean_env(
-            LOGPIPE_URL=script.url, LOGPIPE_READ_TOKEN="t", XDG_CONFIG_HOME=str(tmp_path)
-        )
-        proc = subprocess.run(
-            f"{sys.executable} -m logpipe search --asc --limit 5000 | head -1; "
-            "exit ${PIPESTATUS[0]}",
-            shell=True,
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            executable="/bin/bash",
+        proc = logpipe_in_bash(
+            "logpipe search --asc --limit 5000 | head -1; exit ${PIPESTATUS[0]}",
+            script.url,
+            tmp_path,
         )
     assert proc.stdout.startswith("h1/api | line 0x")
     assert (proc.returncode, proc.stderr) == (0, "")
@@ -220,21 +227,8 @@ def test_an_output_that_cannot_be_written_is_exit_status_7_in_one_line(
         sse = {"Content-Type": "text/event-stream"}
         reply = Reply(200, sse, [line_event(doc("hello"), "c1")], hold=60)
     with fake_collector(reply) as script:
-        env = clean_env(
-            LOGPIPE_URL=script.url, LOGPIPE_READ_TOKEN="t", XDG_CONFIG_HOME=str(tmp_path)
-        )
         for redirect in ("> /dev/full", ">&-"):
-            proc = subprocess.run(
-                f"{sys.executable} -m logpipe {command} {redirect}",
-                shell=True,
-                env=env,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-                executable="/bin/bash",
-            )
+            proc = logpipe_in_bash(f"logpipe {command} {redirect}", script.url, tmp_path)
             assert proc.returncode == 7, proc.stderr
             assert proc.stderr.count("\n") == 1, proc.stderr
             assert proc.stderr.startswith("logpipe: "), proc.stderr

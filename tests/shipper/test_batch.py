@@ -66,6 +66,26 @@ def _inbox() -> Inbox:
     return Inbox(10**6, metrics.PerContainer(False, 10))
 
 
+async def _batcher(
+    tmp_path: Path, room: bool = True, **settings: float
+) -> tuple[Batcher, Inbox, Spool, CursorStore]:
+    """A Batcher (`settings` for its configuration) with its queue, its disk buffer under
+    `tmp_path` and its cursors; with `room=False` the buffer holds one batch of 3,000
+    bytes and has room for one byte more."""
+    config = load_config(state_dir=tmp_path, collector_url="http://x", **settings)
+    size = 10**6
+    if not room:
+        full = Spool(tmp_path / "spool", size)
+        full.open()
+        await full.write(encode([LogRecord(META, "stdout", 1, 0, b"x" * 3000)], "h"))
+        size = full.used + 1
+    spool = Spool(tmp_path / "spool", size)
+    spool.open()
+    store = CursorStore(tmp_path)
+    queue = _inbox()
+    return Batcher(config, queue, spool, store, "h"), queue, spool, store
+
+
 async def test_collect_stops_at_the_line_and_byte_bounds() -> None:
     """A batch holds at most max_lines records and stops once max_bytes is passed."""
     inbox = _inbox()
@@ -109,12 +129,7 @@ async def test_a_shutdown_writes_the_batch_already_filling_at_once(tmp_path: Pat
     """With LOGPIPE_BATCH_MAX_AGE longer than the shutdown timeout, the batch that had
     begun to fill waited out its age and the lines read were never written (those of a
     --rm container lost): finish() ends its wait too."""
-    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=60)
-    spool = Spool(tmp_path / "spool", 10**6)
-    spool.open()
-    store = CursorStore(tmp_path)
-    queue = _inbox()
-    batcher = Batcher(config, queue, spool, store, "h")
+    batcher, queue, spool, _ = await _batcher(tmp_path, batch_max_age=60)
     task = asyncio.create_task(batcher.run())
     await queue.put(LogRecord(META, "stdout", 50, 0, b"read before the stop"))
     await asyncio.sleep(0.2)  # the batch is filling, 60 s to go
@@ -126,15 +141,7 @@ async def test_a_shutdown_writes_the_batch_already_filling_at_once(tmp_path: Pat
 
 async def test_the_cursor_moves_only_once_the_batch_is_on_disk(tmp_path: Path) -> None:
     """While the disk buffer has no room, the batch waits and the cursor stays."""
-    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=0.01)
-    full = Spool(tmp_path / "spool", 10**6)
-    full.open()
-    await full.write(encode([LogRecord(META, "stdout", 1, 0, b"x" * 3000)], "h"))
-    spool = Spool(tmp_path / "spool", full.used + 1)
-    spool.open()
-    store = CursorStore(tmp_path)
-    queue = _inbox()
-    batcher = Batcher(config, queue, spool, store, "h")
+    batcher, queue, spool, store = await _batcher(tmp_path, room=False, batch_max_age=0.01)
     task = asyncio.create_task(batcher.run())
     await queue.put(LogRecord(META, "stdout", 50, 0, b"y" * 3000))
     await asyncio.sleep(0.3)
@@ -151,13 +158,8 @@ async def test_the_cursor_moves_only_once_the_batch_is_on_disk(tmp_path: Path) -
 
 async def test_a_container_is_done_only_once_its_last_lines_are_on_disk(tmp_path: Path) -> None:
     """A done record marks the cursor done after the batch holding the lines before it."""
-    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=0.01)
-    spool = Spool(tmp_path / "spool", 10**6)
-    spool.open()
-    store = CursorStore(tmp_path)
+    batcher, queue, spool, store = await _batcher(tmp_path, batch_max_age=0.01)
     store.ensure("c1", 0)
-    queue = _inbox()
-    batcher = Batcher(config, queue, spool, store, "h")
     await queue.put_many([LogRecord(META, "stdout", 9, 0, b"last"), DoneRecord(META)])
     task = asyncio.create_task(batcher.run())
     assert await batcher.finish(10)
@@ -176,12 +178,7 @@ async def test_a_failed_disk_buffer_write_is_retried_in_order(
     the path and errno, counted and shown, and the batches reach the buffer in order."""
     monkeypatch.setattr("shipper.batch.WRITE_RETRY_INITIAL", 0.01)
     monkeypatch.setattr("shipper.batch.WRITE_RETRY_MAX", 0.05)
-    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_lines=1)
-    spool = Spool(tmp_path / "spool", 10**6)
-    spool.open()
-    store = CursorStore(tmp_path)
-    queue = _inbox()
-    batcher = Batcher(config, queue, spool, store, "h")
+    batcher, queue, spool, store = await _batcher(tmp_path, batch_max_lines=1)
     write = spool_module.write_durably
     full = True
 
@@ -222,14 +219,7 @@ async def test_a_second_stop_signal_ends_the_wait_for_room_in_the_disk_buffer(
     """With the disk buffer full (the collectors away), finish() waited out the whole
     shutdown timeout even after a second stop signal; `hurry` ends it (the lines still
     queued are read again at the next start)."""
-    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=0.01)
-    full = Spool(tmp_path / "spool", 10**6)
-    full.open()
-    await full.write(encode([LogRecord(META, "stdout", 1, 0, b"x" * 3000)], "h"))
-    spool = Spool(tmp_path / "spool", full.used + 1)
-    spool.open()
-    queue = _inbox()
-    batcher = Batcher(config, queue, spool, CursorStore(tmp_path), "h")
+    batcher, queue, _, _ = await _batcher(tmp_path, room=False, batch_max_age=0.01)
     task = asyncio.create_task(batcher.run())
     await queue.put(LogRecord(META, "stdout", 50, 0, b"y" * 3000))
     hurry = asyncio.Event()

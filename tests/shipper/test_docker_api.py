@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,24 @@ async def _chunks(parts: list[bytes], error: bool) -> AsyncIterator[bytes]:
 
 async def _read(ahead: ReadAhead) -> list[bytes]:
     return [chunk async for chunk in ahead.chunks()]
+
+
+@contextlib.asynccontextmanager
+async def _docker_at(
+    sock: Path, route: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> AsyncIterator[DockerClient]:
+    """A DockerClient of a one-route server on the unix socket `sock`: `handler` answers
+    `/<API_VERSION><route>`."""
+    app = web.Application()
+    app.router.add_get(f"/{API_VERSION}{route}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.UnixSite(runner, str(sock)).start()
+    try:
+        async with DockerClient(f"unix://{sock}") as docker:
+            yield docker
+    finally:
+        await runner.cleanup()
 
 
 async def test_what_waits_is_handed_over_joined() -> None:
@@ -126,18 +145,9 @@ async def test_follow_streams_come_unchunked_over_http_1_0(tmp_path: Path) -> No
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_get(f"/{API_VERSION}/containers/{{cid}}/logs", logs)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    unix_path = str(tmp_path / "versions.sock")
-    await web.UnixSite(runner, unix_path).start()
-    try:
-        async with DockerClient(f"unix://{unix_path}") as docker:
-            followed = b"".join([c async for c in docker.logs("c1", "0", follow=True)])
-            rest = b"".join([c async for c in docker.logs("c1", "0", follow=False)])
-    finally:
-        await runner.cleanup()
+    async with _docker_at(tmp_path / "versions.sock", "/containers/{cid}/logs", logs) as docker:
+        followed = b"".join([c async for c in docker.logs("c1", "0", follow=True)])
+        rest = b"".join([c async for c in docker.logs("c1", "0", follow=False)])
     assert followed == rest == b"one\ntwo\n"
     assert seen == [("1", (1, 0)), ("0", (1, 1))]
 
@@ -259,20 +269,11 @@ async def test_events_come_typed_and_those_naming_no_container_are_left_out(
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_get(f"/{API_VERSION}/events", events)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    unix_path = str(tmp_path / "events.sock")
-    await web.UnixSite(runner, unix_path).start()
-    try:
-        async with (
-            DockerClient(f"unix://{unix_path}") as docker,
-            docker.event_stream() as stream,
-        ):
-            got = [event async for event in stream]
-    finally:
-        await runner.cleanup()
+    async with (
+        _docker_at(tmp_path / "events.sock", "/events", events) as docker,
+        docker.event_stream() as stream,
+    ):
+        got = [event async for event in stream]
     assert got == [
         ContainerEvent("c1", "start", "", 1795812919123456789, {"name": "/web"}),
         ContainerEvent("c2", "die", "", 5, {"exitCode": "3"}),
@@ -304,21 +305,13 @@ async def test_a_docker_host_that_is_no_docker_engine_is_a_config_error(
     async def info(request: web.Request) -> web.Response:
         return web.Response(status=status, body=body)
 
-    app = web.Application()
-    app.router.add_get(f"/{API_VERSION}/info", info)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    unix_path = str(tmp_path / "other.sock")
-    await web.UnixSite(runner, unix_path).start()
-    try:
-        async with DockerClient(f"unix://{unix_path}") as docker:
-            with pytest.raises(ConfigError) as caught:
-                await docker.identify()
-            if status >= 400:  # what reads /info for other things still gets dockerd's error
-                with pytest.raises(DockerError):
-                    await docker.info()
-    finally:
-        await runner.cleanup()
+    unix_path = tmp_path / "other.sock"
+    async with _docker_at(unix_path, "/info", info) as docker:
+        with pytest.raises(ConfigError) as caught:
+            await docker.identify()
+        if status >= 400:  # what reads /info for other things still gets dockerd's error
+            with pytest.raises(DockerError):
+                await docker.info()
     message = str(caught.value)
     assert message.startswith(f"DOCKER_HOST: unix://{unix_path} is no Docker Engine API")
     assert why in message
@@ -336,15 +329,6 @@ async def test_a_proxy_that_refuses_info_still_lets_the_log_files_be_looked_for(
     async def info(request: web.Request) -> web.Response:
         return web.json_response({"message": "forbidden"}, status=403)
 
-    app = web.Application()
-    app.router.add_get(f"/{API_VERSION}/info", info)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    unix_path = str(tmp_path / "proxy.sock")
-    await web.UnixSite(runner, unix_path).start()
-    try:
-        async with DockerClient(f"unix://{unix_path}") as docker:
-            files = await find_log_files(docker)
-    finally:
-        await runner.cleanup()
+    async with _docker_at(tmp_path / "proxy.sock", "/info", info) as docker:
+        files = await find_log_files(docker)
     assert files.root_dir == ""

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -193,11 +194,16 @@ def test_unreadable_client_certificate_is_a_config_error(tmp_path: Path) -> None
 
 
 def _stopped_once_healthy(
-    args: list[str], tmp_path: Path, settle: float = 0.0, stop_within: float = 5, **settings: str
+    args: list[str],
+    tmp_path: Path,
+    settle: float = 0.0,
+    stop_within: float = 5,
+    after_stop: Callable[[subprocess.Popen[str]], None] | None = None,
+    **settings: str,
 ) -> tuple[subprocess.CompletedProcess[str], tuple[int, object] | None]:
     """Run the shipper (`args` after python), SIGTERM it `settle` seconds after /healthz
-    answers, wait `stop_within` seconds for it to end; what it did, and /healthz's
-    status and JSON."""
+    answers, call `after_stop` with the process if given, wait `stop_within` seconds for
+    it to end; what it did, and /healthz's status and JSON."""
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
@@ -221,6 +227,8 @@ def _stopped_once_healthy(
             time.sleep(0.05)
         time.sleep(settle)
         proc.send_signal(signal.SIGTERM)
+        if after_stop is not None:
+            after_stop(proc)
         out, err = proc.communicate(timeout=stop_within)
     finally:
         if proc.poll() is None:
@@ -364,41 +372,23 @@ def test_a_second_stop_signal_ends_the_wait_for_the_collectors(tmp_path: Path) -
     )
     with socket.socket(socket.AF_UNIX) as s:  # a dockerd that never answers
         s.bind(str(tmp_path / "docker.sock"))
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    env = clean_env(
-        LOGPIPE_STATE_DIR=str(tmp_path / "state"),
-        LOGPIPE_TOKEN="t",
-        LOGPIPE_HTTP_LISTEN=f"127.0.0.1:{port}",
+
+    def stop_again(proc: subprocess.Popen[str]) -> None:
+        time.sleep(1)
+        assert proc.poll() is None  # waiting for a collector, up to 600 s
+        proc.send_signal(signal.SIGTERM)
+
+    proc, _ = _stopped_once_healthy(
+        ["-m", "shipper"],
+        tmp_path,
+        stop_within=60,  # not 600 s
+        after_stop=stop_again,
         LOGPIPE_COLLECTOR_URL="http://127.0.0.1:1",  # refused: the batch is never taken
         LOGPIPE_SHUTDOWN_TIMEOUT="600",
         LOGPIPE_HOST_NAME="h",
         DOCKER_HOST=f"unix://{tmp_path / 'docker.sock'}",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipper"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for _ in range(200):
-            healthz = f"http://127.0.0.1:{port}/healthz"
-            with contextlib.suppress(OSError), urllib.request.urlopen(healthz, timeout=2):
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        time.sleep(1)
-        assert proc.poll() is None  # waiting for a collector, up to 600 s
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)  # not 600 s
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            out, err = proc.communicate()
+    out, err = proc.stdout, proc.stderr
     assert proc.returncode == 0, err
     assert "second stop signal: not waiting for the collectors any more" in out
     assert "stopped before a collector took everything" in out
