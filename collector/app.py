@@ -41,10 +41,12 @@ from collector.read.access import Access
 from collector.retention.rules import RulesHolder
 from collector.rules.engine import ParsingRules, engine_of
 from collector.sink import Sink
-from collector.templates import DEADLETTER_STREAM, unmapped
+from collector.templates import CUSTOM_TEMPLATE, DEADLETTER_STREAM, unmapped
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult, LineError
 
 log = logging.getLogger("logpipe.collector.app")
+
+NOT_CHECKED = "index template not checked yet"
 
 
 SINK_KEY: web.AppKey[Sink] = web.AppKey("sink", Sink)
@@ -67,7 +69,8 @@ class State:
         self.in_flight = 0
         self.bodies = BodyBudget(config.body_buffer_bytes)
         self.template_ok = False
-        self.template_problem = "index template not checked yet"
+        self.template_problem = NOT_CHECKED
+        self.composes_custom = True  # said once when the template stops composing it
         self.context = Context(
             dataset=config.routing.dataset,
             namespace=config.routing.namespace,
@@ -308,14 +311,26 @@ async def refresh_template_status(app: web.Application) -> None:
     """Check the index template and remember the answer for the ingest handler."""
     state = app[STATE_KEY]
     try:
-        mapped = await app[SINK_KEY].check_template()
+        found = await app[SINK_KEY].check_template()
     except SetupError as exc:
         if state.template_ok or state.template_problem != str(exc):
             log.error("cannot accept logs yet", extra={"reason": str(exc)})
         state.template_ok, state.template_problem = False, str(exc)
-    else:
-        state.template_ok = True
-        _check_fields(state, mapped)
+        return
+    if not state.template_ok and state.template_problem != NOT_CHECKED:
+        log.info(
+            "accepting logs again: the index template takes this collector's documents",
+            extra={"template_version": found.version, "was": state.template_problem},
+        )
+    if state.composes_custom and not found.composes_custom:
+        log.warning(
+            f"the index template does not compose '{CUSTOM_TEMPLATE}' (a setup of an older "
+            "logpipe installed it): new backing indices do not get your settings and "
+            "mappings there; run `logpipe-collector setup` of this version",
+        )
+    state.template_ok, state.template_problem = True, ""
+    state.composes_custom = found.composes_custom
+    _check_fields(state, found.fields)
 
 
 def _check_fields(state: State, mapped: dict[str, str]) -> None:

@@ -60,7 +60,17 @@ from collector.templates import (
     probe_template,
 )
 
-__all__ = ["Outcome", "Sink", "SinkSettings", "encode"]
+__all__ = ["Outcome", "Sink", "SinkSettings", "TemplateCheck", "encode"]
+
+
+@dataclass(frozen=True)
+class TemplateCheck:
+    """The installed index template, as far as a collector that may take logs needs it."""
+
+    version: int
+    fields: dict[str, str]  # the typed fields it maps (name -> type), for the parsing rules
+    composes_custom: bool  # whether new backing indices get the operator's `logpipe@custom`
+
 
 log = logging.getLogger("logpipe.collector.sink")
 
@@ -322,11 +332,11 @@ class Sink:
         self.reach.answered()
         return bool(resp.body.get("status"))
 
-    async def check_template(self) -> dict[str, str]:
-        """Raise SetupError unless our index template is installed and current.
-
-        Returns the typed fields it maps (name -> type), for the parsing rules to check.
-        """
+    async def check_template(self) -> TemplateCheck:
+        """Raise SetupError unless our index template is installed and takes this
+        collector's documents: of this version, or a newer logpipe's that says it takes
+        them (its `_meta.collectors_from`, templates.COLLECTORS_FROM), so that in a
+        rolling upgrade the older collectors go on taking logs once the newer `setup` ran."""
         try:
             es = self._es.options(request_timeout=_PROBE_TIMEOUT)
             resp = await es.indices.get_index_template(name=TEMPLATE_NAME)
@@ -339,19 +349,36 @@ class Sink:
         templates = resp.body.get("index_templates", [])
         installed = templates[0]["index_template"] if templates else {}
         version = installed.get("version")
-        if version != TEMPLATE_VERSION:
-            raise SetupError(
-                f"index template '{TEMPLATE_NAME}' is version {version}, this collector needs "
-                f"{TEMPLATE_VERSION}: run `logpipe-collector setup`"
-            )
-        # An older setup's template matched every logs-*-* stream, other tools' included.
         patterns = installed.get("index_patterns")
-        if patterns != INDEX_PATTERNS:
-            raise SetupError(
-                f"index template '{TEMPLATE_NAME}' matches {' '.join(map(str, patterns or []))}, "
-                f"this collector needs {' '.join(INDEX_PATTERNS)}: run `logpipe-collector setup`"
-            )
-        return mapped_fields(installed)
+        if isinstance(version, int) and version > TEMPLATE_VERSION:
+            meta = installed.get("_meta")
+            takes = meta.get("collectors_from") if isinstance(meta, dict) else None
+            if not isinstance(takes, int) or takes > TEMPLATE_VERSION or patterns != INDEX_PATTERNS:
+                raise SetupError(
+                    f"index template '{TEMPLATE_NAME}' is version {version}, installed by a "
+                    f"newer logpipe whose template no longer takes the documents of this "
+                    f"collector (version {TEMPLATE_VERSION}): upgrade this collector (its "
+                    "setup never replaces a newer template)"
+                )
+        else:
+            # An older setup's template matched every logs-*-* stream, other tools' included.
+            if patterns != INDEX_PATTERNS:
+                raise SetupError(
+                    f"index template '{TEMPLATE_NAME}' matches "
+                    f"{' '.join(map(str, patterns or []))}, this collector needs "
+                    f"{' '.join(INDEX_PATTERNS)}: run `logpipe-collector setup`"
+                )
+            if version != TEMPLATE_VERSION:
+                raise SetupError(
+                    f"index template '{TEMPLATE_NAME}' is version {version}, this collector "
+                    f"needs {TEMPLATE_VERSION}: run `logpipe-collector setup`"
+                )
+        composed = installed.get("composed_of")
+        return TemplateCheck(
+            version=int(version),
+            fields=mapped_fields(installed),
+            composes_custom=isinstance(composed, list) and CUSTOM_TEMPLATE in composed,
+        )
 
     async def installed_template_version(self) -> int | None:
         """The version of our index template as Elasticsearch holds it; None without one."""

@@ -30,6 +30,13 @@ TEMPLATE_PRIORITY = 550
 # 5: documents flat (dotted names, collector/shape.py), no object mappers.
 # 6: `attributes_unindexed`, the parsed keys `attributes` does not index (attributes.py).
 TEMPLATE_VERSION = 6
+# The oldest template version whose collectors' documents this template indexes as they
+# should. A collector of that version or newer keeps taking logs after a newer logpipe's
+# `setup` installed this template, so that a rolling upgrade never has the older
+# collectors refusing every batch. Raise it only when the mappings change so that older
+# collectors' documents no longer fit. (Collectors of version 5 and before do not read
+# it: they take only a template of their own version.)
+COLLECTORS_FROM = 6
 
 _KW = {"type": "keyword", "ignore_above": 1024}
 _DATE = {"type": "date_nanos"}
@@ -238,7 +245,7 @@ def index_template(
         "data_stream": {},
         "composed_of": [CUSTOM_TEMPLATE],
         "ignore_missing_component_templates": [CUSTOM_TEMPLATE],
-        "_meta": {"managed_by": "logpipe"},
+        "_meta": {"managed_by": "logpipe", "collectors_from": COLLECTORS_FROM},
         "template": {
             "settings": settings,
             "mappings": mappings(fields, constant_keyword),

@@ -20,7 +20,12 @@ from aiohttp.test_utils import TestServer
 from elasticsearch import AsyncElasticsearch
 
 from collector.shape import nested
-from collector.templates import INDEX_PATTERNS, TEMPLATE_VERSION
+from collector.templates import (
+    COLLECTORS_FROM,
+    CUSTOM_TEMPLATE,
+    INDEX_PATTERNS,
+    TEMPLATE_VERSION,
+)
 
 HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 
@@ -37,6 +42,11 @@ class FakeElasticsearch:
     template_status: int = 200
     template_patterns: list[str] = field(default_factory=lambda: list(INDEX_PATTERNS))
     template_version: int = TEMPLATE_VERSION
+    # Its `_meta` and `composed_of`, as this version's setup writes them.
+    template_meta: dict[str, object] = field(
+        default_factory=lambda: {"managed_by": "logpipe", "collectors_from": COLLECTORS_FROM}
+    )
+    template_composed_of: list[str] = field(default_factory=lambda: [CUSTOM_TEMPLATE])
     # What `POST _index_template/_simulate` answers: 200 where the mapping types it uses
     # exist, 400 (mapper_parsing_exception) where one does not.
     simulate_status: int = 200
@@ -92,7 +102,12 @@ class FakeElasticsearch:
         if self.template_status != 200:
             body = {"error": {"type": "resource_not_found_exception"}, "status": 404}
             return web.json_response(body, status=self.template_status, headers=HEADERS)
-        installed = {"version": self.template_version, "index_patterns": self.template_patterns}
+        installed = {
+            "version": self.template_version,
+            "index_patterns": self.template_patterns,
+            "_meta": self.template_meta,
+            "composed_of": self.template_composed_of,
+        }
         template = {"name": "logpipe", "index_template": installed}
         return web.json_response({"index_templates": [template]}, headers=HEADERS)
 
