@@ -420,7 +420,12 @@ def _add_common(
 ) -> None:
     """Every command, nested ones too, takes `--config` and `--version` after its name and
     ends its --help with the epilog (README shows `setup --config F`)."""
-    text = f"{top.prog} {installed_version()}"
+    # The template version too: collectors of one release share it, and it is what decides
+    # whether a collector takes logs with the template installed (docs/deploy.md, upgrading).
+    text = f"{top.prog} {installed_version()} (index template version {TEMPLATE_VERSION})"
+    for action in top._actions:
+        if isinstance(action, argparse._VersionAction):
+            action.version = text
     for command in sub.choices.values():
         if "--config" not in command._option_string_actions:
             # SUPPRESS: given before the command, it is not reset after it.

@@ -463,11 +463,14 @@ def test_retention_examples_load_and_the_shown_error_is_the_real_one(
 
 
 def test_documents_md_names_the_template_version_the_collector_needs() -> None:
-    """documents.md says which template version a collector needs: the one it checks for."""
+    """documents.md says which template version a collector needs: the one it checks for;
+    deploy.md's example of `--version` shows it too."""
     from collector.templates import TEMPLATE_VERSION
 
     text = " ".join((ROOT / "docs/documents.md").read_text().split())
-    assert f"the index template of its own version, {TEMPLATE_VERSION} now" in text
+    assert f"the index template of its own version ({TEMPLATE_VERSION} now)" in text
+    deploy = " ".join((ROOT / "docs/deploy.md").read_text().split())
+    assert f"(index template version {TEMPLATE_VERSION})`" in deploy
 
 
 def test_readme_settings_tables_give_the_text_defaults_the_code_has() -> None:

@@ -19,6 +19,7 @@ from collector import __main__ as main_module
 from collector import runtime
 from collector.config import CollectorConfig
 from collector.errors import ConfigError
+from collector.templates import TEMPLATE_VERSION
 from collector.wire import NDJSON, PATH_LOGS
 from tests.collector.fake_es import fake_es, ok
 from tests.collector.wirelines import body, log, source
@@ -160,10 +161,13 @@ def test_unreachable_elasticsearch_is_a_runtime_error(tmp_path: Path) -> None:
     ],
 )
 def test_version_is_the_installed_distribution(tmp_path: Path, args: list[str]) -> None:
-    """`--version`, alone or after a command, prints the installed logpipe version."""
+    """`--version`, alone or after a command, prints the installed logpipe version and
+    the version of the index template it takes logs with."""
     proc = run("collector", *args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"logpipe-collector {version('logpipe')}\n"
+    assert proc.stdout == (
+        f"logpipe-collector {version('logpipe')} (index template version {TEMPLATE_VERSION})\n"
+    )
 
 
 def test_version_outside_an_installation_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
