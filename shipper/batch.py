@@ -78,7 +78,7 @@ def encode(records: list[Record], host: str) -> Batch:
     # The last record of each stream completes it: its position is made once, at the end.
     last: dict[tuple[str, str], LogRecord | MarkRecord] = {}
     first_ts = 0
-    done: list[str] = []
+    done: list[DoneRecord] = []
     for record in records:
         if type(record) is LogRecord:  # nearly every record: the checks below cost more
             meta = record.meta
@@ -98,7 +98,7 @@ def encode(records: list[Record], host: str) -> Batch:
             last[(record.meta.id, record.stream)] = record
             continue
         if isinstance(record, DoneRecord):
-            done.append(record.meta.id)
+            done.append(record)
             continue
         meta = record.meta
         src = sources.get(id(meta))
@@ -199,8 +199,8 @@ class Batcher:
         # Durable now (or nothing but excluded lines): the cursors may pass these lines.
         for (cid, stream), pos in batch.positions.items():
             self.store.advance(cid, stream, pos)
-        for cid in batch.done:
-            self.store.set_done(cid, True)
+        for end in batch.done:
+            self.store.finish(end.meta.id, end.follow)
 
     async def _write_until_done(self, batch: Batch) -> None:
         """Write `batch` to the disk buffer, retrying a failed write (a full disk, an I/O

@@ -133,6 +133,7 @@ class CursorStore:
         self._dir = state_dir
         self._path = state_dir / "cursors.json"
         self._cursors: dict[str, Cursor] = {}
+        self._follows: dict[str, int] = {}  # how many follows of each container began
         self.alive_ns = 0  # the last time this shipper was known to be reading
         self._writing = asyncio.Lock()
         self._failures = WriteFailures(self._path, metrics.CURSOR_SAVE_ERRORS)
@@ -210,9 +211,25 @@ class CursorStore:
         if cursor is not None:
             cursor.done = done
 
+    def begin(self, cid: str) -> int:
+        """A follow of the container begins: not done; the number of this follow (it
+        goes with the DoneRecord of its end, see `finish`)."""
+        self.set_done(cid, False)
+        follow = self._follows.get(cid, 0) + 1
+        self._follows[cid] = follow
+        return follow
+
+    def finish(self, cid: str, follow: int) -> None:
+        """The lines before the end of follow number `follow` are on disk: the container
+        is done, unless a later follow of it began meanwhile (a restart: its lines may
+        still wait in the queue)."""
+        if self._follows.get(cid, 0) == follow:
+            self.set_done(cid, True)
+
     def forget(self, cid: str) -> None:
         """Drop a removed container's cursor."""
         self._cursors.pop(cid, None)
+        self._follows.pop(cid, None)
 
     def containers(self) -> list[str]:
         """Ids of containers with a cursor."""

@@ -6,6 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from shipper.cursor import Position
+from shipper.record import DoneRecord
 
 _ids = itertools.count(1)
 
@@ -19,4 +20,4 @@ class Batch:
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     id: int = field(default_factory=lambda: next(_ids))
     first_ts: int = 0
-    done: list[str] = field(default_factory=list)  # containers read to their end
+    done: list[DoneRecord] = field(default_factory=list)  # containers read to their end

@@ -90,6 +90,15 @@ class Inbox:
         if self._count < self.maxsize:
             _wake(self._putters)
 
+    def put_done(self, record: DoneRecord) -> None:
+        """Queue a container's end behind its records at once, past the bound if need be:
+        it takes no room in a batch, and waiting for room would keep its follower from
+        ending. The batcher marks the container done once the lines before it are on
+        disk."""
+        self._reads.append([record])
+        self._count += 1
+        _wake(self._getters)
+
     async def wait(self) -> None:
         """Return once a record is queued."""
         await _turn(self._getters, self.empty)

@@ -77,9 +77,11 @@ class MarkRecord:
 
 @dataclass(slots=True)
 class DoneRecord:
-    """The container's log was read to its end; once all before it is on disk, it is done."""
+    """The container's log was read to its end; once all before it is on disk, it is done
+    (unless a later follow of it began: `follow` is the number CursorStore.begin gave)."""
 
     meta: Meta
+    follow: int = 0
 
 
 Record = LogRecord | EventRecord | GapRecord | MarkRecord | DoneRecord

@@ -42,6 +42,7 @@ from shipper.lifecycle import EventRecords
 from shipper.listing import Listing
 from shipper.logfiles.root import find_log_files
 from shipper.logfiles.watch import LogFiles
+from shipper.record import DoneRecord
 from shipper.selection import meta_from, skip_reason
 from shipper.skipped import Skipped
 from shipper.tail.tap import Tap
@@ -194,7 +195,7 @@ class Supervisor:
             self.positions[cid] = positions
         saved = self.store.get(cid)
         complete = saved is not None and saved.done
-        self.store.set_done(cid, False)
+        follow = self.store.begin(cid)
         # A stopped container's log waits for a turn; a stopped --rm one is being removed:
         # its log is asked for at once.
         stopped = inspected and not summary["running"] and not summary["auto_remove"]
@@ -218,14 +219,16 @@ class Supervisor:
         self.followers[cid] = follower
         self.recent.pop(cid, None)
         self.tasks[cid] = asyncio.create_task(
-            self._run_follower(follower, inspected), name=f"follow-{cid[:12]}"
+            self._run_follower(follower, inspected, follow), name=f"follow-{cid[:12]}"
         )
         metrics.FOLLOWED.set(len(self.tasks))
 
-    async def _run_follower(self, follower: Follower, inspected: bool) -> None:
+    async def _run_follower(self, follower: Follower, inspected: bool, follow: int) -> None:
         learning = None if inspected else asyncio.create_task(self._learn(follower))
+        ended = False  # its records are all queued: not cancelled, not failed
         try:
             await follower.run()
+            ended = True
         except Exception:
             log.exception("follower failed", extra={"container": follower.cid[:12]})
         finally:
@@ -241,7 +244,11 @@ class Supervisor:
                 self.store.forget(follower.cid)
                 self.positions.pop(follower.cid, None)
             else:
-                self.store.set_done(follower.cid, follower.read_to_end)
+                # Done only once the lines before its end are on disk (the batcher marks
+                # it): its last lines may wait in the queue for room in the disk buffer,
+                # and a cursor done before then would skip them at the next start.
+                if ended and follower.read_to_end:
+                    self.out.put_done(DoneRecord(follower.meta, follow))
                 self.recent[follower.cid] = (follower, time.monotonic())
             metrics.FOLLOWED.set(len(self.tasks))
 

@@ -3,11 +3,13 @@ and resumes later from Docker's own log files: nothing is dropped."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import docker
 import pytest
 
+from shipper.catchup import CATCH_UP_NS
 from tests.conftest import Pipeline, wait_until
 from tests.integration.delivered import (
     assert_each_once,
@@ -47,3 +49,37 @@ def test_the_busiest_container_pauses_first_and_every_line_still_arrives_once(
     assert_each_once(p, busy.id, "busy", BUSY)
     assert_each_once(p, quiet.id, "quiet", QUIET)
     wait_until(lambda: metric(p, "logpipe_shipper_containers_paused") == 0, 30)
+
+
+def test_a_stop_while_the_buffer_is_full_keeps_the_lines_of_a_finished_container(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+) -> None:
+    """A container that printed and exited while the disk buffer was full had its lines
+    only in the queue. A stop then saved its cursor as read to its end, and the next start
+    skipped it: every line of it was lost, with no gap and a log saying they would be read
+    again. It is done only once the lines before its end are on disk."""
+    p = pipeline_factory(buffer_max_bytes=str(BOUND), shutdown_timeout="1")
+    p.start()
+    p.collector.stop()
+    busy = run(docker_client, p, numbered("busy", BUSY), name=f"busy-{p.run}")
+    wait_log(p, "disk buffer full")
+    short = run(docker_client, p, numbered("short", QUIET), name=f"short-{p.run}")
+    short.wait(timeout=60)
+
+    def read_whole() -> bool:
+        entry = next((c for c in p.status()["containers"] if c["id"] == short.id), None)
+        return entry is not None and entry["lines"] == QUIET
+
+    wait_until(read_whole, 60)
+    # Its follower ends once the log is read to its end; and a container that exited
+    # within CATCH_UP_NS of the shipper's last sign of life is read again at the next start
+    # whatever its cursor says: the stop comes later than that.
+    time.sleep(CATCH_UP_NS / 1e9 + 3)
+    assert p.status()["queued_records"] >= QUIET  # in memory only: the buffer is full
+    assert p.shipper.stop() == 0
+    p.collector.start()
+    p.wait_ready()
+    p.shipper.start()
+    p.wait_shipper()
+    assert_each_once(p, short.id, "short", QUIET)
+    assert_each_once(p, busy.id, "busy", BUSY)

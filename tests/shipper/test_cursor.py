@@ -171,3 +171,21 @@ def test_a_cursor_file_that_is_a_folder_is_a_config_error(tmp_path: Path) -> Non
     (tmp_path / "cursors.json").mkdir()
     with pytest.raises(ConfigError, match=r"cursors.json \(is a directory\); move it aside"):
         CursorStore(tmp_path).load()
+
+
+def test_the_end_of_a_follow_before_a_restart_leaves_the_next_follow_undone(
+    tmp_path: Path,
+) -> None:
+    """A container's end waits in the queue behind its lines; if it starts again meanwhile,
+    that end, written later, must not mark the new follow done (its lines may still be
+    queued). Only the end of the latest follow does."""
+    store = CursorStore(tmp_path)
+    store.ensure("c1", 0)
+    first = store.begin("c1")
+    second = store.begin("c1")
+    store.finish("c1", first)
+    assert not store.get("c1").done  # type: ignore[union-attr]
+    store.finish("c1", second)
+    assert store.get("c1").done  # type: ignore[union-attr]
+    assert store.begin("c1") == second + 1
+    assert not store.get("c1").done  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import pytest
 
 from shipper import metrics
+from shipper.batch import Batcher
 from shipper.catchup import GONE_GAP
 from shipper.config import load_config
 from shipper.containers import ContainerSummary, Listed
@@ -21,8 +22,9 @@ from shipper.events import ContainerEvent
 from shipper.inbox import Inbox
 from shipper.lifecycle import DECISION_WAIT
 from shipper.logfiles.watch import LogFiles
-from shipper.record import EventRecord, GapRecord, Record
+from shipper.record import DoneRecord, EventRecord, GapRecord, Record
 from shipper.source import STOPPED_READS, Supervisor
+from shipper.spool import Spool
 from tests.shipper.summaries import container
 
 CID = "e" * 64
@@ -60,7 +62,9 @@ async def test_events_of_a_container_gone_before_its_inspection_are_not_held(
         got: list[Record] = []
         async with asyncio.timeout(DECISION_WAIT / 2):
             while len(got) < 5:  # a gap per stream and three lifecycle events
-                got.append(await out.get())
+                record = await out.get()
+                if not isinstance(record, DoneRecord):  # its end, when the follower ends
+                    got.append(record)
     finally:
         forward.cancel()
         for task in [forward, *sup.tasks.values()]:
@@ -172,12 +176,14 @@ class _StoppedDocker(_GoneDocker):
 
 async def test_stopped_containers_are_read_a_few_at_a_time_and_once(tmp_path: Path) -> None:
     """At a first start, 20 exited containers: their logs are read STOPPED_READS at a time
-    (each read holds a connection to dockerd), each to its end, and noted as finished."""
+    (each read holds a connection to dockerd), each to its end, and noted as finished
+    once the batcher has written what came before each end."""
     ids = [f"{n:02d}" * 32 for n in range(20)]
     docker: Any = _StoppedDocker(ids)
-    config = load_config(state_dir=tmp_path)
+    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=0.01)
     store = CursorStore(tmp_path)
-    sup = Supervisor(config, docker, store, Inbox(100, metrics.PerContainer(False, 10)), None)
+    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    sup = Supervisor(config, docker, store, inbox, None)
     await sup.listing.run()
     assert set(sup.tasks) == set(ids)
     await asyncio.sleep(0.2)  # the first ones reach dockerd; none of the others may
@@ -191,6 +197,13 @@ async def test_stopped_containers_are_read_a_few_at_a_time_and_once(tmp_path: Pa
     async with asyncio.timeout(5):
         await asyncio.gather(*sup.tasks.values())
     assert docker.most_open == STOPPED_READS + 1
+    assert not any(c is not None and c.done for c in map(store.get, ids))  # not yet written
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    batcher = Batcher(config, inbox, spool, store, "h")
+    writing = asyncio.create_task(batcher.run())
+    assert await batcher.finish(10)
+    writing.cancel()
     assert all(c is not None and c.done for c in map(store.get, ids))
 
 

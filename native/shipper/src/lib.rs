@@ -1003,7 +1003,7 @@ impl std::hash::Hasher for AddressHasher {
 type AddressHash = std::hash::BuildHasherDefault<AddressHasher>;
 
 /// shipper/batch.py `encode` up to the positions: (body, lines, last, first_ts, done),
-/// `last` the dict of the last LogRecord or MarkRecord of each (container id, stream).
+/// `done` the list of its DoneRecords, `last` the dict of the last LogRecord or MarkRecord of each (container id, stream).
 /// `classes` is (LogRecord, MarkRecord, DoneRecord); `source_line(meta, src, host)`,
 /// `record_line(record, src)` and `log_line(record, src)` write the lines it leaves to
 /// Python.
@@ -1094,7 +1094,7 @@ fn encode<'py>(
                 continue;
             }
             if record.is_instance(&done_cls)? {
-                done.append(record.getattr(meta_attr)?.getattr(id_attr)?)?;
+                done.append(record)?;
                 continue;
             }
         }
