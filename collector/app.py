@@ -32,6 +32,7 @@ from collector.errors import (
     SenderGone,
     SetupError,
     SinkError,
+    TemplateUnchecked,
     UnsupportedMedia,
 )
 from collector.labels import LabelFilter
@@ -71,6 +72,7 @@ class State:
         self.template_ok = False
         self.template_problem = NOT_CHECKED
         self.composes_custom = True  # said once when the template stops composing it
+        self.template_unchecked = False  # the last check got no answer (said once)
         self.context = Context(
             dataset=config.routing.dataset,
             namespace=config.routing.namespace,
@@ -292,7 +294,7 @@ async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     sink = request.app[SINK_KEY]
     if sink.reach.lost or not await sink.ping():
-        why = sink.impostor or "Elasticsearch is not reachable"
+        why = sink.impostor or sink.unhealthy or "Elasticsearch is not reachable"
         return error_response(503, why, retry_after=RETRY_AFTER)
     await refresh_template_status(request.app)
     if not state.template_ok:
@@ -312,11 +314,23 @@ async def refresh_template_status(app: web.Application) -> None:
     state = app[STATE_KEY]
     try:
         found = await app[SINK_KEY].check_template()
-    except SetupError as exc:
-        if state.template_ok or state.template_problem != str(exc):
-            log.error("cannot accept logs yet", extra={"reason": str(exc)})
-        state.template_ok, state.template_problem = False, str(exc)
+    except TemplateUnchecked as exc:
+        if not state.template_ok:
+            _refuse_logs(state, str(exc))
+        elif not state.template_unchecked:
+            # No node answered (one that hangs, say, or all of them): no verdict on the
+            # template, so logs are still taken as the last check allowed; a _bulk that
+            # finds no node answers 503 itself.
+            log.warning(
+                "cannot check the index template; logs are taken as the last check allowed",
+                extra={"reason": str(exc)},
+            )
+        state.template_unchecked = True
         return
+    except SetupError as exc:
+        _refuse_logs(state, str(exc))
+        return
+    state.template_unchecked = False
     if not state.template_ok and state.template_problem != NOT_CHECKED:
         log.info(
             "accepting logs again: the index template takes this collector's documents",
@@ -331,6 +345,13 @@ async def refresh_template_status(app: web.Application) -> None:
     state.template_ok, state.template_problem = True, ""
     state.composes_custom = found.composes_custom
     _check_fields(state, found.fields)
+
+
+def _refuse_logs(state: State, problem: str) -> None:
+    """Answer batches 503 for `problem`; said once per problem."""
+    if state.template_ok or state.template_problem != problem:
+        log.error("cannot accept logs yet", extra={"reason": problem})
+    state.template_ok, state.template_problem = False, problem
 
 
 def _check_fields(state: State, mapped: dict[str, str]) -> None:

@@ -127,6 +127,10 @@ class SetupError(CollectorError):
     """Our index template is missing or outdated."""
 
 
+class TemplateUnchecked(SetupError):
+    """No node answered the index template's check: no verdict on the template."""
+
+
 class KibanaError(SetupError):
     """Kibana did not become ready, or refused saved objects; the message names them."""
 

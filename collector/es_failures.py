@@ -25,6 +25,7 @@ from collector.errors import (
     ReadUnavailable,
     SetupError,
     SinkError,
+    TemplateUnchecked,
     TooMany,
 )
 from collector.templates import TEMPLATE_NAME
@@ -117,6 +118,11 @@ def bulk_refusal(status: int, reason: str) -> Failure:
 def template_unreadable(exc: ApiError | TransportError) -> NoReturn:
     """Raise the SetupError for an index template that could not be read: missing, or why."""
     raise_as(SetupError, exc, _unreadable)
+
+
+def template_unchecked(exc: TransportError) -> NoReturn:
+    """Raise TemplateUnchecked: no node answered the template's check."""
+    raise_as(TemplateUnchecked, exc, _unreadable)
 
 
 def _unreadable(failed: Failure) -> str:

@@ -47,6 +47,7 @@ from collector.es_failures import (
     bulk_refusal,
     failure,
     template_not_installed,
+    template_unchecked,
     template_unreadable,
 )
 from collector.merge import Answer, Merger
@@ -74,7 +75,8 @@ class TemplateCheck:
 
 log = logging.getLogger("logpipe.collector.sink")
 
-# A probe (ping, template check) must not hang on a node that stopped answering.
+# A probe (ping, template check) must not hang on a node that stopped answering; it only
+# reads, so one that timed out is sent to the next node listed (retry_on_timeout).
 _PROBE_TIMEOUT = 5.0
 
 _BULK_TARGET = f"/_bulk?filter_path={FILTER}"
@@ -111,6 +113,7 @@ class Sink:
         self._es = es
         self._settings = settings or SinkSettings()
         self.impostor: str | None = None  # what answers at the URL, when no Elasticsearch
+        self.unhealthy: str | None = None  # the error a node answered the last probe with
         self._requests = asyncio.Semaphore(self._settings.concurrency)
         self.reach = Reach()
         # The client's own headers (credentials), for the _bulk requests sent past it.
@@ -302,14 +305,15 @@ class Sink:
         nodes = len(self._es.transport.node_pool.all())
         silent = not self.reach.lost and self.reach.every_node_silent(nodes)
         if silent and not await self.ping():
-            self.reach.lose(why)
+            self.reach.lose(self.unhealthy or why, answering=self.unhealthy is not None)
         return self.reach.lost
 
     async def ping(self) -> bool:
-        """Whether Elasticsearch answers at all (within a few seconds). Something else
-        answering at LOGPIPE_ES_URL is said in `impostor` (else it is None)."""
+        """Whether Elasticsearch answers its health (within a few seconds). Something else
+        answering at LOGPIPE_ES_URL is said in `impostor`, a node answering an error (a
+        cluster without an elected master) in `unhealthy` (else each is None)."""
         try:
-            es = self._es.options(request_timeout=_PROBE_TIMEOUT)
+            es = self._es.options(request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True)
             resp = await es.cluster.health(timeout="1s")
         except ApiError as exc:
             # Every answer of Elasticsearch 8 and 9, errors too, names the product; a
@@ -322,13 +326,14 @@ class Sink:
                     "/_cluster/health) but is no Elasticsearch: set LOGPIPE_ES_URL to the "
                     "cluster's URL"
                 )
+                self.unhealthy = None
             else:
-                self.impostor = None
+                self.impostor, self.unhealthy = None, _unhealthy(exc)
             return False
         except ES_ERRORS:
-            self.impostor = None
+            self.impostor = self.unhealthy = None
             return False
-        self.impostor = None
+        self.impostor = self.unhealthy = None
         self.reach.answered()
         return bool(resp.body.get("status"))
 
@@ -338,13 +343,16 @@ class Sink:
         them (its `_meta.collectors_from`, templates.COLLECTORS_FROM), so that in a
         rolling upgrade the older collectors go on taking logs once the newer `setup` ran."""
         try:
-            es = self._es.options(request_timeout=_PROBE_TIMEOUT)
+            es = self._es.options(request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True)
             resp = await es.indices.get_index_template(name=TEMPLATE_NAME)
         except ES_ERRORS as exc:
             # No answer, and none to a probe either: lost, as a _bulk request finds it, so
             # that an idle collector (or one that never reached it) says so too.
-            if isinstance(exc, TransportError) and not await self.ping():
-                self.reach.lose(failure(exc).why)
+            if isinstance(exc, TransportError):
+                if not await self.ping():
+                    why = self.unhealthy or failure(exc).why
+                    self.reach.lose(why, answering=self.unhealthy is not None)
+                template_unchecked(exc)
             template_unreadable(exc)
         templates = resp.body.get("index_templates", [])
         installed = templates[0]["index_template"] if templates else {}
@@ -383,7 +391,9 @@ class Sink:
     async def installed_template_version(self) -> int | None:
         """The version of our index template as Elasticsearch holds it; None without one."""
         try:
-            es = self._es.options(request_timeout=_PROBE_TIMEOUT, ignore_status=404)
+            es = self._es.options(
+                request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True, ignore_status=404
+            )
             resp = await es.indices.get_index_template(name=TEMPLATE_NAME)
         except ES_ERRORS as exc:
             template_unreadable(exc)
@@ -395,7 +405,9 @@ class Sink:
         """The operator's component template `logpipe@custom` as Elasticsearch holds it;
         None where there is none. SetupError if it could not be read."""
         try:
-            es = self._es.options(request_timeout=_PROBE_TIMEOUT, ignore_status=404)
+            es = self._es.options(
+                request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True, ignore_status=404
+            )
             resp = await es.cluster.get_component_template(name=CUSTOM_TEMPLATE)
         except ES_ERRORS as exc:
             raise SetupError(
@@ -412,7 +424,7 @@ class Sink:
         do not. Asked by simulating a template that uses it, which creates nothing; any
         refusal (unknown type, no privilege) says no, and the keyword mapping is used."""
         try:
-            es = self._es.options(request_timeout=_PROBE_TIMEOUT)
+            es = self._es.options(request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True)
             await es.indices.simulate_template(**probe_template())
         except ES_ERRORS:
             return False
@@ -439,6 +451,19 @@ class Sink:
             await self._es.indices.put_index_template(name=TEMPLATE_NAME, **body)
         except ES_ERRORS as exc:
             template_not_installed(exc)
+
+
+def _unhealthy(exc: ApiError) -> str:
+    """What a node's error answer to the health probe says, in the words of the log."""
+    node = exc.meta.node
+    reason = failure(exc).reason
+    why = (
+        f"{node.scheme}://{node.host}:{node.port} answers HTTP {exc.meta.status} to "
+        f"/_cluster/health ({reason})"
+    )
+    if reason == "master_not_discovered_exception":
+        why += ": the cluster has no elected master (too few master-eligible nodes are up)"
+    return why
 
 
 def _log_refused(refused: list[tuple[Doc, str]]) -> None:

@@ -4,14 +4,16 @@ rolling upgrade."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import pytest
+from elasticsearch import AsyncElasticsearch
 
-from collector.app import refresh_template_status
-from collector.errors import SetupError
-from collector.sink import Sink
+from collector.app import SINK_KEY, STATE_KEY, refresh_template_status
+from collector.errors import SetupError, TemplateUnchecked
+from collector.sink import Sink, TemplateCheck
 from collector.templates import (
     COLLECTORS_FROM,
     CUSTOM_TEMPLATE,
@@ -21,6 +23,7 @@ from collector.templates import (
 )
 from tests.collector.fake_es import fake_es
 from tests.collector.test_app import body, log, running, source
+from tests.conftest import free_port
 
 NEWER = TEMPLATE_VERSION + 1
 
@@ -125,3 +128,106 @@ async def test_the_collector_says_when_it_takes_logs_again_and_what_the_template
     assert [level for level, _ in back] == ["INFO"]
     lacking = [m for m in messages if f"does not compose '{CUSTOM_TEMPLATE}'" in m[1]]
     assert [level for level, _ in lacking] == ["WARNING"]
+
+
+async def test_a_check_no_node_answers_keeps_the_last_verdict(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One hung node made every collector refuse every batch: its template check timed
+    out, and a template check without an answer counted as a template that is wrong.
+    It is no verdict: logs are taken as the last check allowed, and it is said once."""
+    caplog.set_level(logging.INFO, logger="logpipe.collector.app")
+    async with fake_es() as fake, running(es_url=fake.url) as api:
+        app = api.client.server.app
+        await refresh_template_status(app)
+        assert app[STATE_KEY].template_ok
+        sink = app[SINK_KEY]
+        checked = sink.check_template
+
+        async def no_answer() -> TemplateCheck:
+            raise TemplateUnchecked("cannot reach Elasticsearch to check the template: timed out")
+
+        monkeypatch.setattr(sink, "check_template", no_answer)
+        for _ in range(3):
+            await refresh_template_status(app)
+        status, answer, _ = await api.post(body(source(), log("x", 1)))
+        assert (status, answer.get("indexed")) == (200, 1)
+        monkeypatch.setattr(sink, "check_template", checked)
+        await refresh_template_status(app)
+        assert not app[STATE_KEY].template_unchecked
+    said = [r for r in caplog.records if r.getMessage().startswith("cannot check the index")]
+    assert [r.levelname for r in said] == ["WARNING"]
+    assert not [r for r in caplog.records if r.getMessage() == "cannot accept logs yet"]
+
+
+async def test_before_any_verdict_a_check_no_node_answers_refuses_logs() -> None:
+    """At start, with no node answering, nothing says the template is there: 503."""
+    client = AsyncElasticsearch(f"http://127.0.0.1:{free_port()}", max_retries=0)
+    async with Sink(client) as sink:
+        with pytest.raises(TemplateUnchecked, match="cannot reach Elasticsearch to check"):
+            await sink.check_template()
+
+
+async def test_a_probe_that_times_out_on_a_hung_node_is_answered_by_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A node that accepts connections and never answers (a long GC pause, a frozen VM)
+    timed the template check out: it reads only, so it goes to the next node listed."""
+    monkeypatch.setattr("collector.sink._PROBE_TIMEOUT", 0.5)
+
+    held: list[asyncio.StreamWriter] = []
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # reads nothing, answers nothing
+
+    hung = await asyncio.start_server(hang, "127.0.0.1", 0)
+    port = hung.sockets[0].getsockname()[1]
+    try:
+        async with fake_es() as fake:
+            # Two nodes: whichever the pool starts with, one of two checks meets the hung one.
+            client = AsyncElasticsearch(
+                [f"http://127.0.0.1:{port}", fake.url], max_retries=1, retry_on_timeout=False
+            )
+            async with Sink(client) as sink:
+                for _ in range(2):
+                    assert (await sink.check_template()).version == TEMPLATE_VERSION
+                assert await sink.ping()
+    finally:
+        hung.close()
+        for writer in held:
+            writer.close()
+        await hung.wait_closed()
+
+
+async def test_a_cluster_without_a_master_is_named_not_called_unreachable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With two of three nodes down, the one left answers its health 503
+    master_not_discovered (and holds writes); the collector said "no node answers" and
+    named a dead node's connection error. Its log, its batches' refusal and /readyz now
+    say what the node answers."""
+    caplog.set_level(logging.ERROR, logger="logpipe.collector.sink")
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with fake_es() as fake:
+        fake.masterless = True
+        client = AsyncElasticsearch([dead, fake.url], max_retries=1, retry_on_status=())
+        async with Sink(client) as sink:
+            # As _bulk requests find it: the dead node refuses, the masterless one holds
+            # each request until it times out.
+            for node in client.transport.node_pool.all():
+                sink.reach.no_answer(node)
+            assert await sink._lost(f"cannot connect to {dead}")
+            refusal = sink.reach.refusal()
+        async with running(es_url=fake.url) as api:
+            ready = await api.client.get("/readyz")
+            readyz = (ready.status, (await ready.json())["error"])
+    assert refusal.startswith("Elasticsearch cannot take logs (http://127.0.0.1:")
+    assert "answers HTTP 503 to /_cluster/health (master_not_discovered_exception)" in refusal
+    assert "no elected master" in refusal
+    assert "no node answers" not in refusal
+    [said] = [r for r in caplog.records if r.getMessage().startswith("Elasticsearch cannot")]
+    assert said.getMessage() == (
+        "Elasticsearch cannot take logs: batches are answered 503 until it can"
+    )
+    assert readyz[0] == 503
+    assert "no elected master" in readyz[1]
