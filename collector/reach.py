@@ -27,6 +27,7 @@ class Reach:
         self._silent: set[int] = set()
         self.lost_since: float | None = None
         self.why = ""
+        self.answering = False  # lost with a node answering errors, not with none answering
         metrics.ES_REACHABLE.set(1)
 
     @property
@@ -53,18 +54,26 @@ class Reach:
             self.lost_since = None
             metrics.ES_REACHABLE.set(1)
 
-    def lose(self, why: str) -> None:
-        """No node answers and the probe failed: refuse batches until an answer comes."""
+    def lose(self, why: str, answering: bool = False) -> None:
+        """No node answers and the probe failed: refuse batches until an answer comes.
+        `answering`: the probe got an error answer (no elected master, say), not none."""
         if self.lost_since is None:
             log.error(
-                "Elasticsearch cannot be reached: batches are answered 503 until it answers",
+                "Elasticsearch cannot take logs: batches are answered 503 until it can"
+                if answering
+                else "Elasticsearch cannot be reached: batches are answered 503 until it answers",
                 extra={"reason": why},
             )
-            self.lost_since, self.why = time.monotonic(), why
+            self.lost_since, self.why, self.answering = time.monotonic(), why, answering
             metrics.ES_REACHABLE.set(0)
 
     def refusal(self) -> str:
         """What a batch is told while Elasticsearch is lost."""
+        if self.answering:
+            return (
+                f"Elasticsearch cannot take logs ({self.why}): the shipper will send the "
+                "batch again"
+            )
         return (
             f"Elasticsearch cannot be reached from this collector (no node answers; "
             f"{self.why}): the shipper will send the batch again"

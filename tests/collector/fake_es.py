@@ -56,6 +56,8 @@ class FakeElasticsearch:
     mapping_status: int = 200
     mapped: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     url: str = ""
+    # Whether /_cluster/health answers as a cluster without an elected master does.
+    masterless: bool = False
     # The headers of each _bulk request, in order.
     bulk_headers: list[dict[str, str]] = field(default_factory=list)
 
@@ -134,6 +136,14 @@ class FakeElasticsearch:
         return web.json_response({"acknowledged": True}, headers=HEADERS)
 
     async def _health(self, request: web.Request) -> web.Response:
+        if self.masterless:  # what a node answers when too few master-eligible ones are up
+            error = {
+                "root_cause": [{"type": "master_not_discovered_exception", "reason": None}],
+                "type": "master_not_discovered_exception",
+                "reason": None,
+            }
+            body = {"error": error, "status": 503}
+            return web.json_response(body, status=503, headers=HEADERS)
         return web.json_response({"status": "green"}, headers=HEADERS)
 
 
