@@ -140,6 +140,14 @@ class Sender:
                 if endpoint.succeeded():  # back after failing: the others try again now
                     self._took.set()
                     self._took = asyncio.Event()
+                if self.waiting_since is not None:  # the failures were logged: so is the end
+                    log.info(
+                        "batches delivered again",
+                        extra={
+                            "waited_seconds": round(time.monotonic() - self.waiting_since, 1),
+                            "buffer_bytes": self.spool.used,
+                        },
+                    )
                 self.waiting_since = None
                 return
 

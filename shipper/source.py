@@ -79,6 +79,7 @@ class Supervisor:
         self.positions: dict[str, dict[str, Position]] = {}
         self.recent: dict[str, tuple[Follower, float]] = {}  # finished, for /status
         self.connected = False
+        self._lost_at: float | None = None  # when the connection to dockerd was lost
         self._last_event_ns = 0
         self._destroyed: set[str] = set()
         self._skipped: set[str] = set()  # not to be shipped, as only inspecting could tell
@@ -124,6 +125,8 @@ class Supervisor:
                 delay = 0.2
             except DockerUnavailable as exc:
                 log.warning("dockerd unavailable", extra={"reason": str(exc), "retry_in": delay})
+            if self._lost_at is None:
+                self._lost_at = time.monotonic()
             self.connected = False
             metrics.RECONNECTS.inc()
             await asyncio.sleep(delay)
@@ -137,6 +140,12 @@ class Supervisor:
             consumer = asyncio.create_task(self._consume(events), name="events-in")
             try:
                 await self.listing.run()
+                if self._lost_at is not None:  # its loss was logged: so is its return
+                    log.info(
+                        "dockerd answers again",
+                        extra={"lost_seconds": round(time.monotonic() - self._lost_at, 1)},
+                    )
+                    self._lost_at = None
                 self.connected = True
                 for follower in self.followers.values():
                     follower.wake.set()

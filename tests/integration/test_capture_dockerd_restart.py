@@ -28,6 +28,7 @@ from tests.integration.capture import (
     settle,
     wait_lines,
 )
+from tests.integration.delivered import shipper_logs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -185,3 +186,7 @@ def test_dockerd_restart_loses_and_duplicates_nothing(
         print(f"{cid[:12]}: printed {2 * PAIRS}, dockerd kept {len(stored)}, torn at {torn_at}")
     assert metric(p, "logpipe_shipper_docker_reconnects_total") >= 2
     wait_until(lambda: p.status()["docker_connected"], 30)
+    # Each loss was logged; so is each return (a log that ends on the loss reads as an outage).
+    back = [x for x in shipper_logs(p) if x.get("message") == "dockerd answers again"]
+    assert len(back) >= 2
+    assert all(x["lost_seconds"] >= 0 for x in back)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gzip
+import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -57,10 +58,12 @@ def _failed(reason: str) -> float:
 
 
 async def test_a_token_file_missing_at_a_401_is_a_refusal_retried(
-    tmp_path: Path, collector: tuple[str, list[str]]
+    tmp_path: Path, collector: tuple[str, list[str]], caplog: pytest.LogCaptureFixture
 ) -> None:
     """A token file being replaced when a 401 comes is a counted, logged refusal: the
-    batch stays and is delivered once the file holds the right token again."""
+    batch stays and is delivered once the file holds the right token again, which is
+    logged too (the failures were, and a log that ends on them reads as an outage)."""
+    caplog.set_level(logging.INFO, logger="logpipe.shipper.deliver")
     url, seen = collector
     token = tmp_path / "token"
     token.write_text("old\n")
@@ -87,6 +90,9 @@ async def test_a_token_file_missing_at_a_401_is_a_refusal_retried(
         await asyncio.gather(task, return_exceptions=True)
     assert seen[0] == "Bearer old"
     assert seen[-1] == "Bearer good"
+    [again] = [r for r in caplog.records if r.getMessage() == "batches delivered again"]
+    assert again.levelname == "INFO"
+    assert again.waited_seconds >= 0  # type: ignore[attr-defined]
 
 
 async def test_a_401_names_the_unreadable_token_file(
