@@ -190,6 +190,7 @@ class Batcher:
                 )
                 metrics.QUEUED.set(self.queue.qsize())
                 await self._write(encode(records, self.host))
+                self.queue.written += len(records)
             finally:
                 self._busy = False
 

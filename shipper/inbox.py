@@ -52,6 +52,8 @@ class Inbox:
         self._reads: deque[list[Record]] = deque()
         self._taken = 0  # records of the first read already taken
         self._count = 0  # records queued
+        self.put_total = 0  # records ever queued: the n-th is on disk once `written` >= n
+        self.written = 0  # records the batcher took and wrote (or had nothing to write of)
         self._putters: deque[asyncio.Future[None]] = deque()
         self._getters: deque[asyncio.Future[None]] = deque()
         self._counter = counter
@@ -86,6 +88,7 @@ class Inbox:
         await _turn(self._putters, self.full)
         self._reads.append(records if type(records) is list else list(records))
         self._count += len(records)
+        self.put_total += len(records)
         _wake(self._getters)
         if self._count < self.maxsize:
             _wake(self._putters)
@@ -97,6 +100,7 @@ class Inbox:
         disk."""
         self._reads.append([record])
         self._count += 1
+        self.put_total += 1
         _wake(self._getters)
 
     async def wait(self) -> None:

@@ -3,11 +3,17 @@
 A slow collector must never delay attaching to a new container, so event records wait
 in a bounded backlog (past it they are dropped and counted) that a task of their own
 moves to the queue, each once its container's inspection said whether it is shipped.
+
+An event waits in memory until its batch is on disk; a stop meanwhile loses it there,
+but the next start asks dockerd for the events since a little before the shipper was
+last alive, and "alive" never passes the oldest event not on disk (`held_since`), so
+the event comes again (its `_id` keeps one copy).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import replace
 
 from prometheus_client import Counter
@@ -51,6 +57,11 @@ class EventRecords:
         self.recent = recent  # the supervisor's: finished lately
         self.skipped = skipped  # the supervisor's: not shipped, as only inspecting told
         self.backlog: asyncio.Queue[Record] = asyncio.Queue(EVENT_BACKLOG)
+        # Each event not yet on disk, oldest first: [the queue's count once it was put
+        # (None while in the backlog; 0 when not shipped), its time]; by id, while in the
+        # backlog.
+        self._unwritten: deque[list[int | None]] = deque()
+        self._backlogged: dict[int, list[int | None]] = {}
 
     def add(self, event: ContainerEvent) -> None:
         """Queue the event's record (a rename also renames the container's later lines)."""
@@ -73,6 +84,17 @@ class EventRecords:
             self.backlog.put_nowait(record)
         except asyncio.QueueFull:
             EVENTS_DROPPED.inc()
+            return
+        entry: list[int | None] = [None, event.ts]
+        self._unwritten.append(entry)
+        self._backlogged[id(record)] = entry
+
+    def held_since(self) -> int | None:
+        """The time of the oldest event still in memory (None: every one is on disk)."""
+        unwritten, written = self._unwritten, self.out.written
+        while unwritten and (put := unwritten[0][0]) is not None and put <= written:
+            unwritten.popleft()
+        return unwritten[0][1] if unwritten else None
 
     async def put(self, record: Record) -> None:
         """Queue a record among the events (waits for room)."""
@@ -97,8 +119,12 @@ class EventRecords:
         """Move records to the queue until cancelled, none before its container's verdict."""
         while True:
             record = await self.backlog.get()
+            entry = self._backlogged.pop(id(record), [None, 0])
+            entry[0] = 0  # not shipped, unless put below
             follower = self.followers.get(record.meta.id)
             if follower is not None and await follower.skipped(DECISION_WAIT):
                 continue
             if record.meta.id not in self.skipped:
+                entry[0] = None  # while waiting for room in the queue
                 await self.out.put(record)
+                entry[0] = self.out.put_total

@@ -290,7 +290,11 @@ class Supervisor:
         while True:
             await asyncio.sleep(1.0)
             if self.connected:
-                self.store.alive_ns = time.time_ns()
+                # Never past an event still in memory: the next start asks dockerd for
+                # the events since then, so one a stop loses here comes again.
+                held = self.lifecycle.held_since()
+                now = time.time_ns()
+                self.store.alive_ns = now if held is None else min(now, held)
             self._prune()
             summary = self.not_followed.summary()
             if summary:

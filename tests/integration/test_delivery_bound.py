@@ -11,6 +11,7 @@ import pytest
 
 from shipper.catchup import CATCH_UP_NS
 from tests.conftest import Pipeline, wait_until
+from tests.integration.capture import captured
 from tests.integration.delivered import (
     assert_each_once,
     metric,
@@ -83,3 +84,8 @@ def test_a_stop_while_the_buffer_is_full_keeps_the_lines_of_a_finished_container
     p.wait_shipper()
     assert_each_once(p, short.id, "short", QUIET)
     assert_each_once(p, busy.id, "busy", BUSY)
+    # Its start and die events waited in memory too; they come again from dockerd's
+    # replay of the events since the oldest one not on disk.
+    wait_until(lambda: len(captured(p, short.id).events) >= 2, 30)
+    got = sorted(e["event"]["action"] for e in captured(p, short.id).events)
+    assert got == ["die", "start"]

@@ -20,7 +20,7 @@ from shipper.cursor import CursorStore, Position, SavedMeta
 from shipper.errors import ContainerGone
 from shipper.events import ContainerEvent
 from shipper.inbox import Inbox
-from shipper.lifecycle import DECISION_WAIT
+from shipper.lifecycle import DECISION_WAIT, EventRecords
 from shipper.logfiles.watch import LogFiles
 from shipper.record import DoneRecord, EventRecord, GapRecord, Record
 from shipper.source import STOPPED_READS, Supervisor
@@ -244,3 +244,27 @@ async def test_a_cursor_save_refused_by_the_disk_does_not_stop_the_reading(
     assert errors[0].path == str(tmp_path / "cursors.json")  # type: ignore[attr-defined]
     assert "cursors saved again" in caplog.messages
     assert store.save_error is None
+
+
+async def test_an_event_not_yet_on_disk_holds_back_the_last_sign_of_life(
+    tmp_path: Path,
+) -> None:
+    """A die event waiting in memory (the disk buffer full) was lost at a stop: the next
+    start replays dockerd's events only from a little before the shipper was last alive,
+    which went on moving. It may not pass an event until that event is on disk."""
+    config = load_config(state_dir=tmp_path)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    events = EventRecords(config, None, CursorStore(tmp_path), out, {}, {}, set())
+    events.add(ContainerEvent(CID, "die", "", 5_000, {"name": "/web", "exitCode": "0"}))
+    assert events.held_since() == 5_000  # waiting for the queue
+    forward = asyncio.create_task(events.forward())
+    try:
+        await asyncio.wait_for(out.wait(), 5)
+        assert events.held_since() == 5_000  # queued, not on disk
+        records, _ = out.take(10, 10**6, 0)
+        assert [type(r) for r in records] == [EventRecord]
+        out.written += len(records)  # as the batcher counts them once written
+        assert events.held_since() is None
+    finally:
+        forward.cancel()
+        await asyncio.gather(forward, return_exceptions=True)
