@@ -42,7 +42,7 @@ from collector.read.access import Access
 from collector.retention.rules import RulesHolder
 from collector.rules.engine import ParsingRules, engine_of
 from collector.sink import Sink
-from collector.templates import CUSTOM_TEMPLATE, DEADLETTER_STREAM, unmapped
+from collector.templates import CUSTOM_TEMPLATE, DEADLETTER_STREAM, TEMPLATE_VERSION, unmapped
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult, LineError
 
 log = logging.getLogger("logpipe.collector.app")
@@ -333,18 +333,30 @@ async def refresh_template_status(app: web.Application) -> None:
     state.template_unchecked = False
     if not state.template_ok and state.template_problem != NOT_CHECKED:
         log.info(
-            "accepting logs again: the index template takes this collector's documents",
+            "accepting logs: the index template takes this collector's documents",
             extra={"template_version": found.version, "was": state.template_problem},
         )
+    setup = _setup_hint(found.version)
     if state.composes_custom and not found.composes_custom:
         log.warning(
             f"the index template does not compose '{CUSTOM_TEMPLATE}' (a setup of an older "
             "logpipe installed it): new backing indices do not get your settings and "
-            "mappings there; run `logpipe-collector setup` of this version",
+            f"mappings there; {setup}",
         )
     state.template_ok, state.template_problem = True, ""
     state.composes_custom = found.composes_custom
-    _check_fields(state, found.fields)
+    _check_fields(state, found.fields, setup)
+
+
+def _setup_hint(installed: int) -> str:
+    """Which `setup` puts the template right: this version's, or, under a newer logpipe's
+    template (which this one's setup refuses to replace), that logpipe's."""
+    if installed > TEMPLATE_VERSION:
+        return (
+            f"run `logpipe-collector setup` of the newer logpipe that installed template "
+            f"version {installed}, with this config (this one's refuses to replace it)"
+        )
+    return "run `logpipe-collector setup` of this version, with this config"
 
 
 def _refuse_logs(state: State, problem: str) -> None:
@@ -354,14 +366,15 @@ def _refuse_logs(state: State, problem: str) -> None:
     state.template_ok, state.template_problem = False, problem
 
 
-def _check_fields(state: State, mapped: dict[str, str]) -> None:
-    """Say (once per change) which typed fields of the rules the template does not map."""
+def _check_fields(state: State, mapped: dict[str, str], setup: str) -> None:
+    """Say (once per change) which typed fields of the rules the template does not map;
+    `setup` says which setup maps them."""
     missing = unmapped(state.context.parsing.engine.fields, mapped)
     if missing and missing != state.unmapped:
         log.warning(
-            "the index template does not map typed fields the parsing rules declare: run "
-            "`logpipe-collector setup` with this config (new backing indices get them; until "
-            "then numbers and text are mapped by their JSON type)",
+            f"the index template does not map typed fields the parsing rules declare: {setup} "
+            "(new backing indices get them; until then numbers and text are mapped by their "
+            "JSON type)",
             extra={"fields": missing},
         )
     state.unmapped = missing
@@ -385,6 +398,8 @@ async def _watch_reach(sink: Sink) -> None:
     delay = 1.0
     while True:
         still_lost = sink.reach.lost and not await sink.ping()
+        if still_lost and sink.unhealthy is not None:  # a node answers now, with an error
+            sink.reach.lose(sink.unhealthy, answering=True)
         delay = min(delay * 2, RETRY_AFTER) if still_lost else 1.0
         await asyncio.sleep(delay)
 

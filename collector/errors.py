@@ -128,7 +128,8 @@ class SetupError(CollectorError):
 
 
 class TemplateUnchecked(SetupError):
-    """No node answered the index template's check: no verdict on the template."""
+    """No node answered the index template's check, or one answered that it cannot now
+    (429, 5xx): no verdict on the template."""
 
 
 class KibanaError(SetupError):

@@ -120,8 +120,9 @@ def template_unreadable(exc: ApiError | TransportError) -> NoReturn:
     raise_as(SetupError, exc, _unreadable)
 
 
-def template_unchecked(exc: TransportError) -> NoReturn:
-    """Raise TemplateUnchecked: no node answered the template's check."""
+def template_unchecked(exc: ApiError | TransportError) -> NoReturn:
+    """Raise TemplateUnchecked: no node answered the template's check, or one answered
+    that it cannot now (429, 5xx)."""
     raise_as(TemplateUnchecked, exc, _unreadable)
 
 

@@ -57,15 +57,17 @@ class Reach:
     def lose(self, why: str, answering: bool = False) -> None:
         """No node answers and the probe failed: refuse batches until an answer comes.
         `answering`: the probe got an error answer (no elected master, say), not none."""
-        if self.lost_since is None:
+        if self.lost_since is None or answering != self.answering:
             log.error(
                 "Elasticsearch cannot take logs: batches are answered 503 until it can"
                 if answering
                 else "Elasticsearch cannot be reached: batches are answered 503 until it answers",
                 extra={"reason": why},
             )
-            self.lost_since, self.why, self.answering = time.monotonic(), why, answering
+        if self.lost_since is None:
+            self.lost_since = time.monotonic()
             metrics.ES_REACHABLE.set(0)
+        self.why, self.answering = why, answering
 
     def refusal(self) -> str:
         """What a batch is told while Elasticsearch is lost."""

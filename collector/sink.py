@@ -314,7 +314,8 @@ class Sink:
         cluster without an elected master) in `unhealthy` (else each is None)."""
         try:
             es = self._es.options(request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True)
-            resp = await es.cluster.health(timeout="1s")
+            # master_timeout: a node without a master answers 503 after it, not after 30 s.
+            resp = await es.cluster.health(timeout="1s", master_timeout="1s")
         except ApiError as exc:
             # Every answer of Elasticsearch 8 and 9, errors too, names the product; a
             # proxy passes the header on. Without it, another program answered.
@@ -352,6 +353,8 @@ class Sink:
                 if not await self.ping():
                     why = self.unhealthy or failure(exc).why
                     self.reach.lose(why, answering=self.unhealthy is not None)
+                template_unchecked(exc)
+            if failure(exc).retryable:  # 429, 5xx: busy or failing now, no verdict either
                 template_unchecked(exc)
             template_unreadable(exc)
         templates = resp.body.get("index_templates", [])

@@ -52,6 +52,9 @@ class Sender:
         self.waiting_since: float | None = None
         self.last_error = ""
         self._logged_at = 0.0
+        # Since when failures were logged and no recovery was (a collector that was
+        # failing took a batch again): then the recovery is logged too.
+        self._unreported: float | None = None
         self._acked = asyncio.Event()
         self._took = asyncio.Event()  # set (and replaced) each time a collector takes a batch
         self.hurry = asyncio.Event()  # set: drain() waits no more (a second stop signal)
@@ -137,17 +140,20 @@ class Sender:
             except RejectedDelivery as exc:
                 self._failed(endpoint, str(exc), None, logging.ERROR)
             else:
-                if endpoint.succeeded():  # back after failing: the others try again now
+                recovered = endpoint.succeeded()
+                if recovered:  # back after failing: the others try again now
                     self._took.set()
                     self._took = asyncio.Event()
-                if self.waiting_since is not None:  # the failures were logged: so is the end
+                if recovered and self._unreported is not None:  # its failure was logged
                     log.info(
                         "batches delivered again",
                         extra={
-                            "waited_seconds": round(time.monotonic() - self.waiting_since, 1),
+                            "waited_seconds": round(time.monotonic() - self._unreported, 1),
                             "buffer_bytes": self.spool.used,
                         },
                     )
+                    self._unreported = None
+                    self.last_error = ""  # a failure after this one is logged again
                 self.waiting_since = None
                 return
 
@@ -170,6 +176,8 @@ class Sender:
         # seconds, so an error a person must fix stays visible without flooding the log.
         if reason != self.last_error or now - self._logged_at >= REPEAT_LOG:
             self._logged_at = now
+            if self._unreported is None:
+                self._unreported = now
             log.log(
                 level,
                 "batch not delivered, kept in the disk buffer and retried",

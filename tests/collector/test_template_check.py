@@ -13,6 +13,7 @@ from elasticsearch import AsyncElasticsearch
 
 from collector.app import SINK_KEY, STATE_KEY, refresh_template_status
 from collector.errors import SetupError, TemplateUnchecked
+from collector.reach import Reach
 from collector.sink import Sink, TemplateCheck
 from collector.templates import (
     COLLECTORS_FROM,
@@ -124,7 +125,7 @@ async def test_the_collector_says_when_it_takes_logs_again_and_what_the_template
             await refresh_template_status(app)
         assert (await api.client.get("/readyz")).status == 200
     messages = [(r.levelname, r.getMessage()) for r in caplog.records]
-    back = [m for m in messages if m[1].startswith("accepting logs again")]
+    back = [m for m in messages if m[1].startswith("accepting logs:")]
     assert [level for level, _ in back] == ["INFO"]
     lacking = [m for m in messages if f"does not compose '{CUSTOM_TEMPLATE}'" in m[1]]
     assert [level for level, _ in lacking] == ["WARNING"]
@@ -231,3 +232,36 @@ async def test_a_cluster_without_a_master_is_named_not_called_unreachable(
     )
     assert readyz[0] == 503
     assert "no elected master" in readyz[1]
+
+
+@pytest.mark.parametrize(("status", "verdict"), [(503, False), (429, False), (404, True)])
+async def test_a_busy_or_failing_answer_to_the_check_is_no_verdict(
+    status: int, verdict: bool
+) -> None:
+    """A 429 or 5xx (a node busy or failing now, a proxy's 502) says nothing of the
+    template: like no answer, logs go on being taken as the last check allowed. A 404
+    says it is missing."""
+    async with fake_es() as fake, Sink(fake.client()) as sink:
+        fake.template_status = status
+        with pytest.raises(SetupError) as caught:
+            await sink.check_template()
+    assert isinstance(caught.value, TemplateUnchecked) is not verdict
+
+
+def test_a_lost_elasticsearch_that_answers_later_without_a_master_says_so_then(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Lost with no node answering (a whole cluster restarting), then a node answers with
+    no master: batches were told "no node answers" while /readyz named the master."""
+    caplog.set_level(logging.ERROR, logger="logpipe.collector.sink")
+    reach = Reach()
+    reach.lose("cannot connect to http://es1:9200")
+    reach.lose("http://es3:9200 answers HTTP 503 ...: no elected master", answering=True)
+    reach.lose("http://es3:9200 answers HTTP 503 ...: no elected master", answering=True)
+    assert reach.refusal().startswith("Elasticsearch cannot take logs (http://es3:9200")
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "Elasticsearch cannot be reached",
+        "Elasticsearch cannot take logs",
+    ]
+    reach.answered()
+    assert not reach.lost

@@ -20,7 +20,7 @@ from shipper.batch import encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore
 from shipper.deliver import Sender, split_body
-from shipper.errors import RejectedDelivery
+from shipper.errors import RejectedDelivery, RetryableDelivery
 from shipper.inbox import Inbox
 from shipper.record import EventRecord, LogRecord, Meta
 from shipper.sink import CollectorClient, Endpoint
@@ -55,6 +55,19 @@ async def collector() -> AsyncIterator[tuple[str, list[str]]]:
 
 def _failed(reason: str) -> float:
     return metrics.BATCHES_FAILED.labels(reason)._value.get()
+
+
+async def _sender_of(tmp_path: Path, client: object, url: str, segments: int) -> Sender:
+    """A Sender through the scripted `client`, its disk buffer holding `segments` batches
+    of one line (timestamps 1, 2, ...)."""
+    config = load_config(state_dir=tmp_path, collector_url=url)
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    queue = Inbox(100, metrics.PerContainer(False, 1))
+    sender = Sender(config, queue, spool, client, CursorStore(tmp_path))  # type: ignore[arg-type]
+    for ts in range(1, segments + 1):
+        await spool.write(encode([LogRecord(META, "stdout", ts, 0, b"x")], "h"))
+    return sender
 
 
 async def test_a_token_file_missing_at_a_401_is_a_refusal_retried(
@@ -310,15 +323,9 @@ async def test_a_batch_taken_ends_the_backoff_of_the_others(tmp_path: Path) -> N
         async def send(self, body: bytes, endpoint: Endpoint, lines: int = 0) -> None:
             self.sent.append(body)
 
-    config = load_config(state_dir=tmp_path, collector_url="http://c")
-    spool = Spool(tmp_path / "spool", 10**6)
-    spool.open()
     client = Client()
-    queue = Inbox(100, metrics.PerContainer(False, 1))
-    sender = Sender(config, queue, spool, client, CursorStore(tmp_path))  # type: ignore[arg-type]
-    for ts in (1, 2):
-        await spool.write(encode([LogRecord(META, "stdout", ts, 0, b"x")], "h"))
-    oldest, newest = await spool.take(), await spool.take()
+    sender = await _sender_of(tmp_path, client, "http://c", 2)
+    oldest, newest = await sender.spool.take(), await sender.spool.take()
     waiting = asyncio.create_task(sender._deliver(oldest, b"oldest"))
     await asyncio.sleep(0.05)  # backing off, a minute to go
     await sender._deliver(newest, b"newest")
@@ -341,3 +348,38 @@ def test_a_retry_after_still_holds_after_a_batch_is_taken() -> None:
     assert down.succeeded() is True
     assert down.next_try == 0.0
     assert down.succeeded() is False
+
+
+async def test_batches_delivered_again_is_said_only_when_a_failing_collector_takes_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With two collectors and one down, every batch the live one took was logged as
+    "batches delivered again" while the other still failed. Only a collector that was
+    failing, taking a batch again after its failure was logged, says so."""
+    caplog.set_level(logging.INFO, logger="logpipe.shipper.deliver")
+
+    class Client:
+        def __init__(self) -> None:
+            self.dead, self.live = Endpoint("http://dead"), Endpoint("http://live")
+            self.turn = 0
+            self.down = True
+
+        def pick(self) -> tuple[Endpoint, float]:
+            self.turn += 1
+            return (self.dead if self.turn % 2 else self.live), 0.0
+
+        async def send(self, body: bytes, endpoint: Endpoint, lines: int = 0) -> None:
+            if endpoint is self.dead and self.down:
+                raise RetryableDelivery("cannot reach the collector: connection refused")
+
+    client = Client()
+    sender = await _sender_of(tmp_path, client, "http://dead,http://live", 5)
+    spool = sender.spool
+    for _ in range(4):  # each: refused by the dead one, taken by the live one
+        await sender._deliver(await spool.take(), b"body")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("batch not delivered, kept in the disk buffer and retried") == 1
+    assert "batches delivered again" not in messages
+    client.down = False
+    await sender._deliver(await spool.take(), b"body")  # the dead one takes it
+    assert [r.getMessage() for r in caplog.records].count("batches delivered again") == 1
