@@ -14,6 +14,7 @@ import contextlib
 import gzip
 import logging
 import time
+from typing import Any
 
 import orjson
 from isal import igzip
@@ -55,6 +56,7 @@ class Sender:
         # Since when failures were logged and no recovery was (a collector that was
         # failing took a batch again): then the recovery is logged too.
         self._unreported: float | None = None
+        self._in_flight: dict[asyncio.Task[Any] | None, float] = {}  # by worker: sent at
         self._acked = asyncio.Event()
         self._took = asyncio.Event()  # set (and replaced) each time a collector takes a batch
         self.hurry = asyncio.Event()  # set: drain() waits no more (a second stop signal)
@@ -120,6 +122,8 @@ class Sender:
             if wait > 0:
                 await self._back_off(wait)
                 continue  # which collector, and how long, may have changed meanwhile
+            task = asyncio.current_task()
+            self._in_flight[task] = time.monotonic()
             try:
                 await self.client.send(body, endpoint, lines)
             except TooLarge as exc:
@@ -156,6 +160,15 @@ class Sender:
                     self.last_error = ""  # a failure after this one is logged again
                 self.waiting_since = None
                 return
+            finally:
+                self._in_flight.pop(task, None)
+
+    def oldest_request(self) -> float:
+        """Seconds the oldest request now waiting for a collector's answer has waited, 0
+        when none waits: a collector that hangs shows here before anything fails."""
+        if not self._in_flight:
+            return 0.0
+        return round(time.monotonic() - min(self._in_flight.values()), 1)
 
     async def _back_off(self, wait: float) -> None:
         """Wait `wait` seconds, or until a collector that was failing takes a batch again:

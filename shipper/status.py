@@ -145,6 +145,7 @@ async def status(request: web.Request) -> web.Response:
         "tasks": len(asyncio.all_tasks()),
         "queued_records": sender.queue.qsize(),
         "batches_unacknowledged": sender.tracker.pending_batches,
+        "oldest_request_seconds": sender.oldest_request(),
         "collector_error": sender.last_error if waiting else None,
         "containers": containers,
     }

@@ -383,3 +383,29 @@ async def test_batches_delivered_again_is_said_only_when_a_failing_collector_tak
     client.down = False
     await sender._deliver(await spool.take(), b"body")  # the dead one takes it
     assert [r.getMessage() for r in caplog.records].count("batches delivered again") == 1
+
+
+async def test_a_request_a_collector_holds_shows_in_the_oldest_request(tmp_path: Path) -> None:
+    """A collector that hangs left /status saying nothing until nginx gave up (45 s):
+    the request waiting for its answer shows, from when it was sent, and goes once
+    answered."""
+
+    class Client:
+        def __init__(self) -> None:
+            self.answer = asyncio.Event()
+
+        def pick(self) -> tuple[Endpoint, float]:
+            return Endpoint("http://c"), 0.0
+
+        async def send(self, body: bytes, endpoint: Endpoint, lines: int = 0) -> None:
+            await self.answer.wait()
+
+    client = Client()
+    sender = await _sender_of(tmp_path, client, "http://c", 1)
+    assert sender.oldest_request() == 0.0
+    sending = asyncio.create_task(sender._deliver(await sender.spool.take(), b"body"))
+    await asyncio.sleep(0.15)
+    assert sender.oldest_request() > 0
+    client.answer.set()
+    await asyncio.wait_for(sending, 5)
+    assert sender.oldest_request() == 0.0

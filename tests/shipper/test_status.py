@@ -116,6 +116,7 @@ async def test_healthz_and_status_say_while_the_cursors_cannot_be_saved(
         spool=SimpleNamespace(unacknowledged=list),
         queue=SimpleNamespace(qsize=lambda: 0),
         tracker=SimpleNamespace(pending_batches=0),
+        oldest_request=lambda: 0.0,
     )
     app[HEALTH] = health
     app.router.add_get("/healthz", healthz)
@@ -133,6 +134,7 @@ async def test_healthz_and_status_say_while_the_cursors_cannot_be_saved(
         body = await (await client.get("/status")).json()
         assert (body["status"], body["cursor_save_error"]) == ("cursors not saved", error)
         assert body["disk_buffer_error"] is None
+        assert body["oldest_request_seconds"] == 0.0
         read_only = False
         assert await store.save_or_log()
         assert (await client.get("/healthz")).status == 200
