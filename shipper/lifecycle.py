@@ -119,12 +119,12 @@ class EventRecords:
         """Move records to the queue until cancelled, none before its container's verdict."""
         while True:
             record = await self.backlog.get()
-            entry = self._backlogged.pop(id(record), [None, 0])
-            entry[0] = 0  # not shipped, unless put below
+            entry = self._backlogged.pop(id(record), [None, 0])  # held while undecided
             follower = self.followers.get(record.meta.id)
-            if follower is not None and await follower.skipped(DECISION_WAIT):
+            if (
+                follower is not None and await follower.skipped(DECISION_WAIT)
+            ) or record.meta.id in self.skipped:
+                entry[0] = 0  # not shipped: nothing to hold back for
                 continue
-            if record.meta.id not in self.skipped:
-                entry[0] = None  # while waiting for room in the queue
-                await self.out.put(record)
-                entry[0] = self.out.put_total
+            await self.out.put(record)
+            entry[0] = self.out.put_total

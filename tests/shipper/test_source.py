@@ -22,7 +22,7 @@ from shipper.events import ContainerEvent
 from shipper.inbox import Inbox
 from shipper.lifecycle import DECISION_WAIT, EventRecords
 from shipper.logfiles.watch import LogFiles
-from shipper.record import DoneRecord, EventRecord, GapRecord, Record
+from shipper.record import DoneRecord, EventRecord, GapRecord, Meta, Record
 from shipper.source import STOPPED_READS, Supervisor
 from shipper.spool import Spool
 from tests.shipper.summaries import container
@@ -265,6 +265,39 @@ async def test_an_event_not_yet_on_disk_holds_back_the_last_sign_of_life(
         assert [type(r) for r in records] == [EventRecord]
         out.written += len(records)  # as the batcher counts them once written
         assert events.held_since() is None
+    finally:
+        forward.cancel()
+        await asyncio.gather(forward, return_exceptions=True)
+
+
+async def test_an_event_waiting_for_its_containers_verdict_holds_back_the_sign_of_life(
+    tmp_path: Path,
+) -> None:
+    """While inspection has not said whether its container is shipped, the event is in
+    memory too; once it says no, the event holds nothing back."""
+    verdict = asyncio.Event()
+
+    class Undecided:
+        meta = Meta(CID, "web", "busybox")
+
+        async def skipped(self, wait: float) -> bool:
+            await verdict.wait()
+            return True  # not shipped
+
+    config = load_config(state_dir=tmp_path)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    followers: Any = {CID: Undecided()}
+    events = EventRecords(config, None, CursorStore(tmp_path), out, followers, {}, set())
+    events.add(ContainerEvent(CID, "start", "", 7_000, {"name": "/web"}))
+    forward = asyncio.create_task(events.forward())
+    try:
+        await asyncio.sleep(0.05)  # taken from the backlog, waiting for the verdict
+        assert events.backlog.empty()
+        assert events.held_since() == 7_000
+        verdict.set()
+        await asyncio.sleep(0.05)
+        assert events.held_since() is None
+        assert out.empty()
     finally:
         forward.cancel()
         await asyncio.gather(forward, return_exceptions=True)
