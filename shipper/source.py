@@ -255,8 +255,10 @@ class Supervisor:
             else:
                 # Done only once the lines before its end are on disk (the batcher marks
                 # it): its last lines may wait in the queue for room in the disk buffer,
-                # and a cursor done before then would skip them at the next start.
-                if ended and follower.read_to_end:
+                # and a cursor done before then would skip them at the next start. Not
+                # when a start came as it finished (`again`, too late for it to follow
+                # once more): what that run prints is read at the next start.
+                if ended and follower.read_to_end and not follower.again:
                     self.out.put_done(DoneRecord(follower.meta, follow))
                 self.recent[follower.cid] = (follower, time.monotonic())
             metrics.FOLLOWED.set(len(self.tasks))

@@ -301,3 +301,36 @@ async def test_an_event_waiting_for_its_containers_verdict_holds_back_the_sign_o
     finally:
         forward.cancel()
         await asyncio.gather(forward, return_exceptions=True)
+
+
+async def test_a_start_as_its_follower_ends_leaves_the_container_not_done(
+    tmp_path: Path,
+) -> None:
+    """A start event that came once the follower had left its loop was not followed, and
+    the follower's end still marked the container done: had it stopped again before the
+    shipper's next start, that run's lines were skipped. Its end is not sent then, so
+    the next start reads it from its positions."""
+
+    class Finishing:
+        cid = CID
+        meta = Meta(CID, "web", "busybox")
+        read_to_end = True
+        decided = True
+        again = False
+
+        async def run(self) -> None:
+            self.again = True  # the start event, as the follower finished
+
+    config = load_config(state_dir=tmp_path)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    store = CursorStore(tmp_path)
+    store.ensure(CID, 0)
+    sup = Supervisor(config, _GoneDocker(), store, out, None)  # type: ignore[arg-type]
+    follower: Any = Finishing()
+    await sup._run_follower(follower, True, store.begin(CID))
+    assert out.empty()
+    follower.again = False  # the same end without a start meanwhile: its end is queued
+    follower.run = lambda: asyncio.sleep(0)
+    await sup._run_follower(follower, True, store.begin(CID))
+    [end] = out.take(10, 10**6, 0)[0]
+    assert isinstance(end, DoneRecord)
