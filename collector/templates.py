@@ -34,8 +34,8 @@ TEMPLATE_VERSION = 6
 # should. A collector of that version or newer keeps taking logs after a newer logpipe's
 # `setup` installed this template, so that a rolling upgrade never has the older
 # collectors refusing every batch. Raise it only when the mappings change so that older
-# collectors' documents no longer fit. (Collectors of version 5 and before do not read
-# it: they take only a template of their own version.)
+# collectors' documents no longer fit. (Collectors from before this rule, whose --version
+# does not name the template version, do not read it: they take only their own version.)
 COLLECTORS_FROM = 6
 
 _KW = {"type": "keyword", "ignore_above": 1024}
