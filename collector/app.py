@@ -399,7 +399,7 @@ async def _watch_reach(sink: Sink) -> None:
     while True:
         still_lost = sink.reach.lost and not await sink.ping()
         if still_lost and sink.unhealthy is not None:  # a node answers now, with an error
-            sink.reach.lose(sink.unhealthy, answering=True)
+            sink.lose(sink.reach.why)
         delay = min(delay * 2, RETRY_AFTER) if still_lost else 1.0
         await asyncio.sleep(delay)
 

@@ -305,15 +305,25 @@ class Sink:
         nodes = len(self._es.transport.node_pool.all())
         silent = not self.reach.lost and self.reach.every_node_silent(nodes)
         if silent and not await self.ping():
-            self.reach.lose(self.unhealthy or why, answering=self.unhealthy is not None)
+            self.lose(why)
         return self.reach.lost
+
+    def _probe(self, **options: Any) -> AsyncElasticsearch:
+        """The client as the probes use it: a few seconds a node, the next node listed
+        after one that timed out (they only read), and `options`."""
+        return self._es.options(request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True, **options)
+
+    def lose(self, why: str) -> None:
+        """Elasticsearch is lost, as the last probe found it: the error a node answered
+        it with, if one did (no elected master), else `why` no node answered."""
+        self.reach.lose(self.unhealthy or why, answering=self.unhealthy is not None)
 
     async def ping(self) -> bool:
         """Whether Elasticsearch answers its health (within a few seconds). Something else
         answering at LOGPIPE_ES_URL is said in `impostor`, a node answering an error (a
         cluster without an elected master) in `unhealthy` (else each is None)."""
         try:
-            es = self._es.options(request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True)
+            es = self._probe()
             # master_timeout: a node without a master answers 503 after it, not after 30 s.
             resp = await es.cluster.health(timeout="1s", master_timeout="1s")
         except ApiError as exc:
@@ -344,15 +354,14 @@ class Sink:
         them (its `_meta.collectors_from`, templates.COLLECTORS_FROM), so that in a
         rolling upgrade the older collectors go on taking logs once the newer `setup` ran."""
         try:
-            es = self._es.options(request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True)
+            es = self._probe()
             resp = await es.indices.get_index_template(name=TEMPLATE_NAME)
         except ES_ERRORS as exc:
             # No answer, and none to a probe either: lost, as a _bulk request finds it, so
             # that an idle collector (or one that never reached it) says so too.
             if isinstance(exc, TransportError):
                 if not await self.ping():
-                    why = self.unhealthy or failure(exc).why
-                    self.reach.lose(why, answering=self.unhealthy is not None)
+                    self.lose(failure(exc).why)
                 template_unchecked(exc)
             if failure(exc).retryable:  # 429, 5xx: busy or failing now, no verdict either
                 template_unchecked(exc)
@@ -394,9 +403,7 @@ class Sink:
     async def installed_template_version(self) -> int | None:
         """The version of our index template as Elasticsearch holds it; None without one."""
         try:
-            es = self._es.options(
-                request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True, ignore_status=404
-            )
+            es = self._probe(ignore_status=404)
             resp = await es.indices.get_index_template(name=TEMPLATE_NAME)
         except ES_ERRORS as exc:
             template_unreadable(exc)
@@ -408,9 +415,7 @@ class Sink:
         """The operator's component template `logpipe@custom` as Elasticsearch holds it;
         None where there is none. SetupError if it could not be read."""
         try:
-            es = self._es.options(
-                request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True, ignore_status=404
-            )
+            es = self._probe(ignore_status=404)
             resp = await es.cluster.get_component_template(name=CUSTOM_TEMPLATE)
         except ES_ERRORS as exc:
             raise SetupError(
@@ -427,7 +432,7 @@ class Sink:
         do not. Asked by simulating a template that uses it, which creates nothing; any
         refusal (unknown type, no privilege) says no, and the keyword mapping is used."""
         try:
-            es = self._es.options(request_timeout=_PROBE_TIMEOUT, retry_on_timeout=True)
+            es = self._probe()
             await es.indices.simulate_template(**probe_template())
         except ES_ERRORS:
             return False

@@ -86,10 +86,7 @@ class Inbox:
         if not records:
             return
         await _turn(self._putters, self.full)
-        self._reads.append(records if type(records) is list else list(records))
-        self._count += len(records)
-        self.put_total += len(records)
-        _wake(self._getters)
+        self._append(records if type(records) is list else list(records))
         if self._count < self.maxsize:
             _wake(self._putters)
 
@@ -98,9 +95,13 @@ class Inbox:
         it takes no room in a batch, and waiting for room would keep its follower from
         ending. The batcher marks the container done once the lines before it are on
         disk."""
-        self._reads.append([record])
-        self._count += 1
-        self.put_total += 1
+        self._append([record])
+
+    def _append(self, records: list[Record]) -> None:
+        """Queue `records` as one hand-off, counted, and wake the batcher."""
+        self._reads.append(records)
+        self._count += len(records)
+        self.put_total += len(records)
         _wake(self._getters)
 
     async def wait(self) -> None:
