@@ -279,7 +279,11 @@ class CollectorConfig(BaseSettings):
         "shipper's request_timeout.",
     )
     es_request_timeout: float = Field(
-        30, gt=0, description="Seconds to wait for one _bulk answer before retrying it."
+        30,
+        gt=0,
+        description="Seconds to wait for one _bulk answer before retrying it; a node that "
+        "has not answered after 5 s and does not answer a probe (HEAD /) within 5 s more is "
+        "taken for hung sooner, and the batch goes to another node.",
     )
     es_compression: Literal["none", "gzip"] = Field(
         "none",

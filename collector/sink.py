@@ -99,11 +99,27 @@ class SinkSettings:
     merge_wait: float = 0.005
     retry_deadline: float = 30.0
     request_timeout: float = 30.0
+    # A _bulk its node has not answered after this long is checked: the node is asked
+    # `HEAD /` (answered by its HTTP threads, not queued behind indexing); one that answers
+    # neither within probe_timeout has hung (a paused process, a dead host), and the
+    # batch goes to another node instead of waiting out request_timeout. One that answers
+    # is only slow: the _bulk is waited for, and checked again as long as it lasts.
+    hang_check: float = 5.0
+    probe_timeout: float = _PROBE_TIMEOUT
     backoff_initial: float = 0.1
     backoff_max: float = 5.0
     # gzip (ISA-L's level 1) every _bulk body: fewer bytes on the network, more CPU here
     # and in Elasticsearch.
     compress: bool = False
+
+
+class NodeHung(Exception):
+    """A node answered neither a `_bulk` in time nor a probe after it."""
+
+
+def _url(node: BaseAsyncNode) -> str:
+    config = node.config
+    return f"{config.scheme}://{config.host}:{config.port}"
 
 
 class Sink:
@@ -120,6 +136,7 @@ class Sink:
         self._bulk_headers = HttpHeaders({**es._headers, **_BULK_HEADERS})
         if self._settings.compress:
             self._bulk_headers["content-encoding"] = "gzip"
+        self._probe_headers = HttpHeaders({**es._headers, "accept": "application/json"})
         self._merger = Merger(
             self._bulk,
             below=self._settings.merge_below,
@@ -247,19 +264,25 @@ class Sink:
             node = pool.get()
             assert isinstance(node, BaseAsyncNode)  # an async client's pool holds async nodes
             started = time.perf_counter()
-            try:
-                resp = await node.perform_request(
+            request = asyncio.ensure_future(
+                node.perform_request(
                     "POST",
                     _BULK_TARGET,
                     body=payload,
                     headers=self._bulk_headers,
                     request_timeout=self._timeout(deadline - time.monotonic()),
                 )
-            except TransportError as exc:  # connection refused or reset, timeout, TLS
+            )
+            try:
+                resp = await self._answer(node, request, started)
+            except (TransportError, NodeHung) as exc:  # refused, reset, timed out, TLS, hung
                 pool.mark_dead(node)  # as the client does: another node, if any, goes next
                 self.reach.no_answer(node)
-                return None, None, bulk_failure(exc).why
+                return None, None, str(exc) if isinstance(exc, NodeHung) else bulk_failure(exc).why
             finally:
+                if not request.done():  # given up (hung), or this task was cancelled
+                    request.cancel()
+                    await asyncio.gather(request, return_exceptions=True)
                 metrics.BULK_SECONDS.observe(time.perf_counter() - started)
         pool.mark_live(node)
         self.reach.answered()
@@ -271,6 +294,40 @@ class Sink:
         except ValueError as exc:  # a proxy's page, say: as if no answer came
             return None, None, str(exc)
         return body, 200, ""
+
+    async def _answer(
+        self, node: BaseAsyncNode, request: asyncio.Future[Any], started: float
+    ) -> Any:
+        """The answer to `request` (a `_bulk` sent to `node`); NodeHung when, once it took
+        hang_check seconds, the node does not answer a probe either."""
+        while True:
+            done, _ = await asyncio.wait((request,), timeout=self._settings.hang_check)
+            if done:
+                return request.result()
+            if not await self._answers(node) and not request.done():
+                waited = time.perf_counter() - started
+                url = _url(node)
+                log.warning(
+                    "Elasticsearch node answers neither a _bulk nor a probe: the _bulk is "
+                    "given up and sent again, to another node if there is one",
+                    extra={"node": url, "waited_seconds": round(waited, 1)},
+                )
+                raise NodeHung(
+                    f"{url} answered neither a _bulk in {waited:.0f} s nor a probe (hung)"
+                )
+
+    async def _answers(self, node: BaseAsyncNode) -> bool:
+        """Whether `node` answers `HEAD /` (whatever it says) within probe_timeout."""
+        try:
+            await node.perform_request(
+                "HEAD",
+                "/",
+                headers=self._probe_headers,
+                request_timeout=self._settings.probe_timeout,
+            )
+        except TransportError:
+            return False
+        return True
 
     def _timeout(self, remaining: float) -> float:
         """request_timeout, or the whole seconds left before the deadline (at least one)

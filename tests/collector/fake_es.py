@@ -60,6 +60,8 @@ class FakeElasticsearch:
     masterless: bool = False
     # The headers of each _bulk request, in order.
     bulk_headers: list[dict[str, str]] = field(default_factory=list)
+    # How many times `HEAD /` was asked (the sink's probe of a node slow to answer).
+    probes: int = 0
 
     def client(self, **options: Any) -> AsyncElasticsearch:
         """An official async client of this fake, without the client's own retries."""
@@ -97,6 +99,9 @@ class FakeElasticsearch:
             return web.Response()
         if step == "hang":  # longer than the tests' request timeout, short enough to close
             await asyncio.sleep(2)
+        if step == "slow":  # a busy node: answered, after 2 s
+            await asyncio.sleep(2)
+            step = ok
         assert callable(step)
         return step(pairs)
 
@@ -134,6 +139,10 @@ class FakeElasticsearch:
             return web.json_response(body, status=self.mapping_status, headers=HEADERS)
         self.mapped.append((request.match_info["indices"], await request.json()))
         return web.json_response({"acknowledged": True}, headers=HEADERS)
+
+    async def _root(self, request: web.Request) -> web.Response:
+        self.probes += 1
+        return web.Response(headers=HEADERS)
 
     async def _health(self, request: web.Request) -> web.Response:
         if self.masterless:  # what a node answers when too few master-eligible ones are up
@@ -193,6 +202,7 @@ async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
     app.router.add_get("/_index_template/{name}", fake._template)
     app.router.add_put("/_index_template/{name}", fake._put_template)
     app.router.add_get("/_cluster/health", fake._health)
+    app.router.add_route("HEAD", "/", fake._root)
     app.router.add_put("/{indices}/_mapping", fake._put_mapping)
     server = TestServer(app)
     await server.start_server()

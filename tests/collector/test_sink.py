@@ -8,7 +8,10 @@ the fake; the real-node behaviour (mapping rejection, outages) is in tests/integ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -72,6 +75,52 @@ async def test_transient_failures_are_retried(failure: Any) -> None:
         assert not s.reach.lost
     assert outcome.indexed == 3
     assert len(es.requests) == 3
+
+
+@contextlib.contextmanager
+def hung_node() -> Iterator[str]:
+    """The URL of a node that hung (a paused process, a dead host): the kernel takes its
+    connections, nothing reads or answers them."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+async def test_a_bulk_to_a_hung_node_goes_to_another_node(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A node that answers neither a _bulk nor the probe after it is given up on: the batch
+    goes to the next node, long before request_timeout (an hour here), and the collector
+    says which node hung."""
+    settings = dataclasses.replace(
+        FAST, request_timeout=3600, retry_deadline=3600, hang_check=0.2, probe_timeout=0.2
+    )
+    with hung_node() as hung:
+        async with fake_es(ok) as es:
+            # The hung node first: the pool's first request goes to it.
+            client = AsyncElasticsearch(
+                [hung, es.url], max_retries=0, randomize_nodes_in_pool=False
+            )
+            async with Sink(client, settings) as s:
+                outcome = await s.write(docs(3))
+                assert not s.reach.lost, "another node answered"
+    assert outcome.indexed == 3
+    assert es.ids() == ["d0", "d1", "d2"]
+    [record] = [r for r in caplog.records if r.name == "logpipe.collector.sink"]
+    assert record.message.startswith("Elasticsearch node answers neither a _bulk nor a probe")
+    assert record.node == hung
+
+
+async def test_a_slow_bulk_to_a_node_that_answers_is_waited_for() -> None:
+    """A node slow to answer a _bulk (busy indexing) that answers the probe is waited for:
+    the request is not sent again (to another node it would be indexed twice over)."""
+    settings = dataclasses.replace(FAST, request_timeout=30, hang_check=0.2, probe_timeout=1)
+    async with fake_es("slow", whole(500)) as es, Sink(es.client(), settings) as s:
+        outcome = await s.write(docs(3))
+    assert outcome.indexed == 3
+    assert len(es.requests) == 1
+    assert es.probes >= 2, "probed while it waited"
 
 
 async def test_backoff_grows_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:

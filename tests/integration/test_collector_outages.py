@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -356,6 +357,39 @@ def test_elasticsearch_stopped_is_answered_503_at_once_and_nothing_is_lost(
     assert max(counts.values()) == 1, "a line was indexed twice"
     assert len(docs) == n
     assert indexed_before_stop < n, "every line was in before the stop: the test proved nothing"
+
+
+def test_a_bulk_to_a_hung_node_goes_to_the_next_node(
+    es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
+) -> None:
+    """With a node that hung listed first (the kernel takes its connections, nothing
+    answers them: a paused process, a dead host), every batch is answered 200 within the
+    test client's 30 s though a _bulk may wait 300 s: the collector gives up on the hung
+    node once it answers no probe either, and the batch goes to the shared node."""
+    token = uuid.uuid4().hex
+    text = "hung " + uuid.uuid4().hex[:8]
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        hung_url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        proc, url = collector(
+            f"{hung_url},{ES_URL}", token, es_request_timeout="300", es_retry_seconds="600"
+        )
+        wait_until(lambda: http(url + "/readyz")[0] == 200, 60)
+        sent = 0
+        for k in range(8):  # round robin: the hung node gets some, unless marked dead
+            status, answer, _ = http(url + PATH_LOGS, batch_body(50, f"{text} {k}"), token)
+            assert status == 200, answer
+            assert answer["indexed"] + answer["duplicates"] == 50
+            sent += 50
+            if "answers neither a _bulk nor a probe" in proc.output():
+                break
+            time.sleep(1.5)  # past the dead node's first backoff (1 s)
+    assert "answers neither a _bulk nor a probe" in proc.output(), proc.output()
+    assert hung_url in proc.output()
+    es.indices.refresh(index="logs-outage.*")
+    query = {"match_phrase": {"message": text}}
+    assert es.count(index="logs-outage.*", query=query)["count"] == sent
 
 
 def test_memory_stays_flat_while_elasticsearch_is_paused(
