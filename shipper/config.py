@@ -121,7 +121,13 @@ class ShipperConfig(BaseSettings):
         "every line again (it costs dockerd more CPU per line than the shipper's own work); "
         "false: dockerd serves every log.",
     )
-    request_timeout: float = Field(60, gt=0, description="Seconds to wait for a collector answer.")
+    request_timeout: float = Field(
+        60,
+        gt=0,
+        description="Seconds to wait for a collector answer; one with no answer after 10 s "
+        "that does not answer /healthz within 5 s more is taken for hung sooner, and the "
+        "batch goes to the next collector listed.",
+    )
     shutdown_timeout: float = Field(
         10, ge=0, description="On SIGTERM, seconds to flush what was read before exiting."
     )

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+from multidict import CIMultiDictProxy
 
 from collector.runtime import os_reason
 from collector.wire import NDJSON, PATH_LOGS
@@ -38,6 +39,15 @@ log = logging.getLogger("logpipe.shipper.sink")
 
 BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 30.0
+# A batch a collector has not answered after HANG_CHECK seconds is checked: the collector
+# is asked /healthz, which its event loop answers at once however long Elasticsearch takes
+# with the batch. One that answers neither within PROBE_TIMEOUT has hung (a paused
+# process, a dead host): the batch is given up and sent again, to another collector
+# where there are several, instead of waiting out request_timeout (the `_id`s keep a late
+# answer of the hung one from indexing anything twice). Behind a load balancer the probe
+# may reach another collector; the batch is then waited for, as before.
+HANG_CHECK = 10.0
+PROBE_TIMEOUT = 5.0
 RETRY_AFTER_MAX = 300.0  # the longest a collector's (or a proxy's) Retry-After holds a batch
 
 
@@ -73,6 +83,10 @@ class Endpoint:
         return recovered
 
 
+class Hung(Exception):
+    """A collector answered neither a batch in time nor a probe after it."""
+
+
 def client_ssl(config: ShipperConfig) -> ssl.SSLContext | None:
     """TLS context for https collectors: system store or the CA file, optional client cert."""
     if not any(url.startswith("https://") for url in config.collector_url):
@@ -97,8 +111,15 @@ def client_ssl(config: ShipperConfig) -> ssl.SSLContext | None:
 class CollectorClient:
     """``async with CollectorClient(config) as client: await client.send(batch)``."""
 
-    def __init__(self, config: ShipperConfig) -> None:
+    def __init__(
+        self,
+        config: ShipperConfig,
+        hang_check: float = HANG_CHECK,
+        probe_timeout: float = PROBE_TIMEOUT,
+    ) -> None:
         self._config = config
+        self._hang_check = hang_check
+        self._probe_timeout = probe_timeout
         self._endpoints = [Endpoint(url) for url in config.collector_url]
         self._next = 0
         self._session: aiohttp.ClientSession | None = None
@@ -142,15 +163,12 @@ class CollectorClient:
         if self._session is None:
             raise DeliveryError("CollectorClient used outside 'async with'")
         metrics.BATCHES_SENT.inc()
+        post = asyncio.ensure_future(self._post(self._session, endpoint.url, body))
         try:
-            # A redirect is not followed: aiohttp would send the batch's POST on as a GET,
-            # and whatever page answered that with 200 would pass for the collector's answer.
-            async with self._session.post(
-                endpoint.url + PATH_LOGS, data=body, headers=self._headers, allow_redirects=False
-            ) as resp:
-                answer = await resp.read()
-                status = resp.status
-                retry_after = _retry_after(resp.headers.get("Retry-After"))
+            answer, status, headers = await self._answer(self._session, endpoint.url, post)
+        except Hung as exc:
+            metrics.BATCHES_FAILED.labels("hung").inc()
+            raise RetryableDelivery(str(exc)) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             refusal = await self._tls_refusal(endpoint.url, exc)
             if refusal is not None:
@@ -158,6 +176,11 @@ class CollectorClient:
                 raise RejectedDelivery(_tls_message(endpoint.url, refusal)) from exc
             metrics.BATCHES_FAILED.labels("connection").inc()
             raise RetryableDelivery(f"{endpoint.url}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if not post.done():  # given up (hung), or this task was cancelled
+                post.cancel()
+                await asyncio.gather(post, return_exceptions=True)
+        retry_after = _retry_after(headers.get("Retry-After"))
         unreadable = ""
         if status == 401 and self._config.token_file is not None:
             try:
@@ -167,11 +190,51 @@ class CollectorClient:
                 metrics.BATCHES_FAILED.labels("token_file").inc()
                 unreadable = f"; and {exc} (the token read before is kept)"
         try:
-            _judge(endpoint.url, status, answer, retry_after, lines, resp.headers.get("Location"))
+            _judge(endpoint.url, status, answer, retry_after, lines, headers.get("Location"))
         except RejectedDelivery as exc:
             if unreadable:
                 raise RejectedDelivery(f"{exc}{unreadable}") from exc
             raise
+
+    async def _post(
+        self, session: aiohttp.ClientSession, url: str, body: bytes
+    ) -> tuple[bytes, int, CIMultiDictProxy[str]]:
+        """The collector's answer to one batch: body, status, headers."""
+        # A redirect is not followed: aiohttp would send the batch's POST on as a GET,
+        # and whatever page answered that with 200 would pass for the collector's answer.
+        async with session.post(
+            url + PATH_LOGS, data=body, headers=self._headers, allow_redirects=False
+        ) as resp:
+            return await resp.read(), resp.status, resp.headers
+
+    async def _answer(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        post: asyncio.Future[tuple[bytes, int, CIMultiDictProxy[str]]],
+    ) -> tuple[bytes, int, CIMultiDictProxy[str]]:
+        """The answer `post` gets from the collector at `url`; Hung when, once it took
+        HANG_CHECK seconds, the collector does not answer /healthz either."""
+        started = time.monotonic()
+        while True:
+            done, _ = await asyncio.wait((post,), timeout=self._hang_check)
+            if done:
+                return post.result()
+            if not await self._answers(session, url) and not post.done():
+                waited = time.monotonic() - started
+                raise Hung(
+                    f"{url}: answered neither the batch in {waited:.0f} s nor /healthz "
+                    f"within {self._probe_timeout:.0f} s more (hung); the batch is sent again"
+                )
+
+    async def _answers(self, session: aiohttp.ClientSession, url: str) -> bool:
+        """Whether the collector at `url` answers /healthz (whatever it says) in time."""
+        try:
+            timeout = aiohttp.ClientTimeout(total=self._probe_timeout)
+            async with session.get(url + "/healthz", timeout=timeout, allow_redirects=False):
+                return True
+        except (aiohttp.ClientError, TimeoutError):
+            return False
 
     async def _tls_refusal(self, url: str, exc: BaseException) -> str | None:
         """What TLS said when the connection failed, if TLS is why."""

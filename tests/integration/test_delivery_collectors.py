@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,47 @@ def test_a_collector_killed_mid_stream_loses_and_repeats_nothing(
         second.kill()
         assert_each_once(p, c.id, "line", N)
         assert metric(p, "logpipe_shipper_collector_up", collector=url2) == 0
+    finally:
+        second.kill()
+
+
+def test_a_collector_that_hangs_has_its_batches_taken_back(
+    pipeline_factory: Callable[..., Pipeline],
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    """A collector paused (SIGSTOP: a hung process) while both take batches: the batch it
+    holds is given up once it answers /healthz no more either, and the other collector
+    takes it and the rest, each line once, though the shipper would wait an hour for an
+    answer (LOGPIPE_REQUEST_TIMEOUT)."""
+    p = pipeline_factory(shipper_request_timeout="3600")
+    port2 = free_port()
+    second = Process(
+        "collector2",
+        p.collector.args,
+        {**p.collector.env, "LOGPIPE_LISTEN": f"127.0.0.1:{port2}"},
+        tmp_path / "collector2.log",
+    )
+    url2 = f"http://127.0.0.1:{port2}"
+    p.shipper.env["LOGPIPE_COLLECTOR_URL"] = f"http://127.0.0.1:{p.port},{url2}"
+    p.collector.start()
+    second.start()
+    try:
+        p.wait_ready()
+        wait_until(lambda: _ready(port2), 30)
+        p.shipper.start()
+        p.wait_shipper()
+        n = 3000
+        c = run(docker_client, p, numbered("hang", n, pause_us=10000, every=10))
+        wait_until(lambda: _accepted(p.port) > 0 and _accepted(port2) > 0, 60)
+        second.signal(signal.SIGSTOP)
+        try:
+            wait_until(lambda: metric(p, "logpipe_shipper_batches_failed_total", reason="hung"), 60)
+            assert_each_once(p, c.id, "hang", n)
+        finally:
+            second.signal(signal.SIGCONT)
+        assert "hung" in p.shipper.output()
+        assert url2 in p.shipper.output()
     finally:
         second.kill()
 

@@ -7,6 +7,7 @@ import errno
 import gzip
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -149,6 +150,76 @@ async def test_a_redirect_to_a_page_that_answers_200_delivers_nothing(tmp_path: 
     finally:
         await server.close()
     assert gets == []
+
+
+async def test_a_collector_that_hung_is_given_up_and_the_next_one_takes_the_batch(
+    tmp_path: Path,
+) -> None:
+    """A collector that hung (the kernel takes its connections, nothing answers them)
+    held every batch for request_timeout (an hour here): once it answers /healthz no
+    more either, the batch is given up, counted, and the next collector takes it."""
+    taken: list[bytes] = []
+    body = gzip.compress(b"x")  # batches travel gzip
+
+    async def logs(request: web.Request) -> web.Response:
+        taken.append(await request.read())
+        return web.json_response(ANSWER)
+
+    app = web.Application()
+    app.router.add_post(PATH_LOGS, logs)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    hung = socket.socket()
+    try:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        urls = [f"http://127.0.0.1:{hung.getsockname()[1]}", str(server.make_url("")).rstrip("/")]
+        config = load_config(state_dir=tmp_path, collector_url=urls, request_timeout=3600)
+        gave_up = _failed("hung")
+        async with CollectorClient(config, hang_check=0.2, probe_timeout=0.2) as client:
+            sender = await _sender_of(tmp_path, client, urls[0], 1)
+            await sender._deliver(await sender.spool.take(), body)
+    finally:
+        hung.close()
+        await server.close()
+    assert taken == [b"x"]
+    assert _failed("hung") - gave_up == 1
+    assert urls[0] in sender.last_error
+    assert "hung" in sender.last_error
+
+
+async def test_a_collector_slow_to_answer_a_batch_but_alive_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    """A collector that takes long with a batch (Elasticsearch is slow) but answers
+    /healthz is waited for: the batch is sent once."""
+    posts: list[bytes] = []
+    body = gzip.compress(b"x")
+    probes: list[str] = []
+
+    async def logs(request: web.Request) -> web.Response:
+        posts.append(await request.read())
+        await asyncio.sleep(1.5)
+        return web.json_response(ANSWER)
+
+    async def healthz(request: web.Request) -> web.Response:
+        probes.append(request.path)
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_post(PATH_LOGS, logs)
+    app.router.add_get("/healthz", healthz)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        config = load_config(state_dir=tmp_path, collector_url=str(server.make_url("")))
+        async with CollectorClient(config, hang_check=0.2, probe_timeout=1) as client:
+            endpoint, _ = client.pick()
+            await client.send(body, endpoint, 1)
+    finally:
+        await server.close()
+    assert posts == [b"x"]
+    assert len(probes) >= 2, "probed while it waited"
 
 
 def _kinds(body: bytes) -> list[tuple[str, int]]:
