@@ -82,6 +82,10 @@ class Supervisor:
         self._lost_at: float | None = None  # when the connection to dockerd was lost
         self._last_event_ns = 0
         self._destroyed: set[str] = set()
+        # The last start event of each container followed as it came: a follower that
+        # had left its loop by then is followed anew from it at its end.
+        self._starts: dict[str, ContainerSummary] = {}
+        self._stopped = False  # stop() was called: no follower begins any more
         self._skipped: set[str] = set()  # not to be shipped, as only inspecting could tell
         self.not_followed = Skipped()
         self.files: LogFiles | None = None  # containers' log files, once dockerd said where
@@ -169,10 +173,12 @@ class Supervisor:
         if event.action in ("create", "start"):
             self._destroyed.discard(cid)
             create = event.action == "create"
-            self._follow(summary_from_event(event), 0, inspected=False, prestart=create)
+            summary = summary_from_event(event)
+            self._follow(summary, 0, inspected=False, prestart=create)
             follower = self.followers.get(cid)
             if follower is not None and not create:
                 follower.again = True
+                self._starts[cid] = summary
         elif event.action == "destroy":
             self._destroyed.add(cid)
         if event.action in LIFECYCLE:
@@ -183,7 +189,7 @@ class Supervisor:
     ) -> None:
         cid = summary["id"]
         task = self.tasks.get(cid)
-        if (task is not None and not task.done()) or cid in self._gone:
+        if (task is not None and not task.done()) or cid in self._gone or self._stopped:
             return
         reason = skip_reason(summary, self.config, self.self_id)
         if reason:
@@ -249,6 +255,7 @@ class Supervisor:
                     follower.learn(None, follower.meta, skip=False)
             self.tasks.pop(follower.cid, None)
             self.followers.pop(follower.cid, None)
+            start = self._starts.pop(follower.cid, None)
             if follower.cid in self._skipped:
                 self.store.forget(follower.cid)
                 self.positions.pop(follower.cid, None)
@@ -257,11 +264,24 @@ class Supervisor:
                 # it): its last lines may wait in the queue for room in the disk buffer,
                 # and a cursor done before then would skip them at the next start. Not
                 # when a start came as it finished (`again`, too late for it to follow
-                # once more): what that run prints is read at the next start.
+                # once more): the follower begun for that run marks it done at its own
+                # end, or, if none could begin, the next start reads it.
                 if ended and follower.read_to_end and not follower.again:
                     self.out.put_done(DoneRecord(follower.meta, follow))
                 self.recent[follower.cid] = (follower, time.monotonic())
+                if ended and follower.again and start is not None:
+                    self._refollow(start)
             metrics.FOLLOWED.set(len(self.tasks))
+
+    def _refollow(self, start: ContainerSummary) -> None:
+        """Follow a container whose start event came as its follower was leaving its
+        loop: without it, that run's lines would wait for the next start of the shipper
+        (a container restarted by its policy can come in this window, a few ms wide).
+        Its records are all queued by now, so the new follower goes on from the same
+        positions."""
+        if start["id"] in self._destroyed:
+            return  # removed: its log went with it
+        self._follow(start, 0, inspected=False)
 
     async def _learn(self, follower: Follower) -> None:
         """Inspect a container followed from its start event: exact labels, env, log options."""
@@ -324,7 +344,10 @@ class Supervisor:
                 self._skipped.discard(cid)
 
     async def stop(self) -> None:
-        """Cancel every follower: each queues what it held; positions stay in memory."""
+        """Cancel every follower: each queues what it held; positions stay in memory.
+        None begins after: one that ends meanwhile, a start having come as it finished,
+        would begin another, left running once this returns."""
+        self._stopped = True
         tasks = list(self.tasks.values())
         for task in tasks:
             task.cancel()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -303,34 +304,117 @@ async def test_an_event_waiting_for_its_containers_verdict_holds_back_the_sign_o
         await asyncio.gather(forward, return_exceptions=True)
 
 
-async def test_a_start_as_its_follower_ends_leaves_the_container_not_done(
-    tmp_path: Path,
-) -> None:
-    """A start event that came once the follower had left its loop was not followed, and
-    the follower's end still marked the container done: had it stopped again before the
-    shipper's next start, that run's lines were skipped. Its end is not sent then, so
-    the next start reads it from its positions."""
+class _QuietDocker(_GoneDocker):
+    """dockerd with a running container that has printed nothing yet."""
 
-    class Finishing:
-        cid = CID
-        meta = Meta(CID, "web", "busybox")
-        read_to_end = True
-        decided = True
-        again = False
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
+        await asyncio.sleep(3600)
+        yield b""
 
-        async def run(self) -> None:
-            self.again = True  # the start event, as the follower finished
 
+class _Finishing:
+    """A follower that left its loop: `during` is what happens before it ends."""
+
+    cid = CID
+    meta = Meta(CID, "web", "busybox")
+    read_to_end = True
+    decided = True
+    again = False
+
+    def __init__(self, during: Callable[[], Awaitable[None]]) -> None:
+        self.during = during
+
+    async def run(self) -> None:
+        await self.during()
+
+
+async def _finish(sup: Supervisor, follower: Any) -> asyncio.Task[None]:
+    """Run `follower` as the supervisor runs one, until it ends."""
+    sup.followers[CID] = follower
+    task = asyncio.create_task(sup._run_follower(follower, True, sup.store.begin(CID)))
+    sup.tasks[CID] = task
+    await asyncio.wait([task])
+    return task
+
+
+async def test_a_start_as_its_follower_ends_follows_the_container_anew(tmp_path: Path) -> None:
+    """A start event that came once the follower had left its loop was not followed:
+    that run's lines waited for the shipper's next start (a crash-looping container
+    comes to this at each restart). A new follower goes on from the same positions at
+    once; the old one's end is not queued, as that run is not read yet."""
     config = load_config(state_dir=tmp_path)
     out = Inbox(100, metrics.PerContainer(False, 10))
     store = CursorStore(tmp_path)
     store.ensure(CID, 0)
-    sup = Supervisor(config, _GoneDocker(), store, out, None)  # type: ignore[arg-type]
-    follower: Any = Finishing()
-    await sup._run_follower(follower, True, store.begin(CID))
-    assert out.empty()
-    follower.again = False  # the same end without a start meanwhile: its end is queued
-    follower.run = lambda: asyncio.sleep(0)
-    await sup._run_follower(follower, True, store.begin(CID))
+    sup = Supervisor(config, _QuietDocker(), store, out, None)  # type: ignore[arg-type]
+    positions = {"stdout": Position(1_000, 3), "stderr": Position(0, 0)}
+    sup.positions[CID] = positions
+
+    async def nothing() -> None:
+        pass
+
+    await _finish(sup, _Finishing(nothing))  # no start meanwhile: its end is queued
     [end] = out.take(10, 10**6, 0)[0]
     assert isinstance(end, DoneRecord)
+
+    async def started() -> None:
+        sup._on_event(_event("start", 2))
+
+    old = await _finish(sup, _Finishing(started))
+    try:
+        new = sup.tasks[CID]
+        assert new is not old
+        assert not new.done()
+        assert sup.followers[CID].positions is positions
+        assert out.empty()
+    finally:
+        await sup.stop()
+    assert not sup.tasks
+    assert out.empty()  # cancelled: the new follower did not read it to its end
+    saved = store.get(CID)
+    assert saved is not None
+    assert not saved.done
+
+
+async def test_no_follower_begins_anew_for_a_removed_container_nor_once_stopping(
+    tmp_path: Path,
+) -> None:
+    """A start as the follower finished begins no new follower when the container was
+    removed meanwhile (its log went with it), nor once stop() was called: stop() awaits
+    the followers it cancelled, and one begun as one of them ended would be left
+    running. The container is left not done either way."""
+    config = load_config(state_dir=tmp_path)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    store = CursorStore(tmp_path)
+    store.ensure(CID, 0)
+    sup = Supervisor(config, _QuietDocker(), store, out, None)  # type: ignore[arg-type]
+
+    async def started_then_removed() -> None:
+        sup._on_event(_event("start", 2))
+        sup._on_event(_event("destroy", 3))
+
+    await _finish(sup, _Finishing(started_then_removed))
+    assert CID not in sup.tasks
+    assert out.empty()
+
+    async def started_then_stopped() -> None:
+        sup._on_event(_event("start", 4))
+        # Its last await lost the cancel (as a `suppress` in a finally can): it ends as
+        # if it had not been cancelled.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+
+    follower: Any = _Finishing(started_then_stopped)
+    sup.followers[CID] = follower
+    task = asyncio.create_task(sup._run_follower(follower, True, store.begin(CID)))
+    sup.tasks[CID] = task
+    await asyncio.sleep(0)  # asleep, its start event seen
+    assert follower.again
+    await sup.stop()
+    assert task.done()
+    assert not task.cancelled()
+    assert not sup.tasks
+    assert out.empty()
+    saved = store.get(CID)
+    assert saved is not None
+    assert not saved.done
