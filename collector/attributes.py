@@ -33,6 +33,11 @@ FLATTENED_DEPTH = 20
 # dead-lettered). A key past it goes to `attributes_unindexed`: shown with the line, not
 # searchable, as a container label's key is cut there (collector.wire.LABEL_KEY_CHARS).
 LONGEST_KEY = 1024
+# The character a `flattened` field keeps for itself (it joins a key to its value in the
+# terms it indexes): Elasticsearch refuses a document whose `attributes` hold a key with
+# it (a binary line that still read as logfmt was dead-lettered). Such a key goes to
+# `attributes_unindexed` too, which Elasticsearch does not parse into terms.
+RESERVED = "\0"
 # The values that hold keys of their own.
 _NESTING = (dict, list)
 # Decisions remembered per filter: a collector sees the same few keys again and again;
@@ -60,27 +65,33 @@ class AttributeFilter(KeyFilter):
         return decided
 
     def split(self, attributes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The keys indexed and those kept unindexed (not chosen, or a path longer than
-        LONGEST_KEY: :func:`too_long`), each in the line's order."""
+        """The keys indexed and those kept unindexed (not chosen, or a key Elasticsearch
+        refuses in `attributes`: :func:`unfit`), each in the line's order."""
         indexed: dict[str, Any] = {}
         unindexed: dict[str, Any] = {}
         for key, value in attributes.items():
-            keep = self.indexes(key) and not too_long(key, value)
+            keep = self.indexes(key) and not unfit(key, value)
             (indexed if keep else unindexed)[key] = value
         return indexed, unindexed
 
 
-def too_long(key: str, value: Any) -> bool:
-    """Whether the path of `key`, or of a key nested in its `value`, is longer than
-    LONGEST_KEY characters."""
-    return len(key) > LONGEST_KEY or (type(value) in _NESTING and _over(len(key), value))
+def unfit(key: str, value: Any) -> bool:
+    """Whether `attributes` cannot hold `key`: its path, or that of a key nested in its
+    `value`, is longer than LONGEST_KEY characters or holds RESERVED."""
+    return (
+        len(key) > LONGEST_KEY
+        or RESERVED in key
+        or (type(value) in _NESTING and _over(len(key), value))
+    )
 
 
 def _over(length: int, value: Any) -> bool:
+    """Whether a path `length` long, or a path under it in `value`, is longer than
+    LONGEST_KEY, or a key under it holds RESERVED."""
     if length > LONGEST_KEY:
         return True
     if isinstance(value, dict):
-        return any(_over(length + 1 + len(key), v) for key, v in value.items())
+        return any(RESERVED in key or _over(length + 1 + len(key), v) for key, v in value.items())
     if isinstance(value, list):
         return any(_over(length, v) for v in value)
     return False
@@ -88,9 +99,13 @@ def _over(length: int, value: Any) -> bool:
 
 def indexable(attributes: dict[str, Any]) -> bool:
     """Whether every key of `attributes` fits `attributes` (nearly always: no key path
-    longer than LONGEST_KEY)."""
+    longer than LONGEST_KEY, none holding RESERVED)."""
     for key, value in attributes.items():  # a loop: a generator costs twice as much
-        if len(key) > LONGEST_KEY or (type(value) in _NESTING and _over(len(key), value)):
+        if (
+            len(key) > LONGEST_KEY
+            or RESERVED in key
+            or (type(value) in _NESTING and _over(len(key), value))
+        ):
             return False
     return True
 

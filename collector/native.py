@@ -76,8 +76,10 @@ def load() -> ModuleType | None:
 # a line longer than ``Context.max_line_bytes`` to the Python path, which cuts it; and a
 # line with a parsed key longer than `attributes` indexes (collector.attributes
 # .LONGEST_KEY), which the Python path keeps unindexed; and it hands each document the
-# body and its line's offset, the text read again by ``wire_message`` (enrich.EncodedDoc).
-FEATURES = ("max_line_bytes", "long_keys", "wire_message")
+# body and its line's offset, the text read again by ``wire_message`` (enrich.EncodedDoc);
+# and a line with a parsed key that holds NUL (collector.attributes.RESERVED), which the
+# Python path keeps unindexed too.
+FEATURES = ("max_line_bytes", "long_keys", "wire_message", "nul_keys")
 
 
 def current(module: ModuleType) -> bool:

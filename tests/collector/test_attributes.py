@@ -140,15 +140,20 @@ def test_arrays_are_no_level_and_what_fits_is_the_same_object() -> None:
         ("a", {"b" * (LONGEST_KEY - 2): 1}, False),  # a.bbb...: the path counts
         ("a", {"b" * (LONGEST_KEY - 1): 1}, True),
         ("a", [{"b" * (LONGEST_KEY - 1): 1}], True),  # through a list
+        ("a\x00b", 1, True),
+        ("a", {"b\x00": 1}, True),
+        ("a", [{"\x00": 1}], True),
+        ("a", "x\x00y", False),  # a value may hold it
     ],
 )
 def test_a_key_whose_path_elasticsearch_cannot_index_is_kept_unindexed(
     key: str, value: object, kept_apart: bool
 ) -> None:
-    """A parsed key longer than LONGEST_KEY (with its nested keys' path) goes to
-    attributes_unindexed, whatever LOGPIPE_INDEXED_ATTRIBUTES says: `attributes` indexes
-    its whole path in one term, and Elasticsearch refused such a line's document (40,000
-    characters); the other keys stay indexed."""
+    """A parsed key longer than LONGEST_KEY (with its nested keys' path), or one that
+    holds NUL, goes to attributes_unindexed, whatever LOGPIPE_INDEXED_ATTRIBUTES says:
+    `attributes` indexes its whole path in one term, and Elasticsearch refused such a
+    line's document (40,000 characters; a key with the NUL a `flattened` field keeps for
+    itself); the other keys stay indexed."""
     source = make_source()
     line = make_log(json.dumps({"msg": "m", "user": 7, key: value}))
     for ctx in (Context(), Context(attributes=AttributeFilter(["user", key]))):
@@ -159,6 +164,15 @@ def test_a_key_whose_path_elasticsearch_cannot_index_is_kept_unindexed(
         else:
             assert body["attributes"] == {"user": 7, key: value}
             assert UNINDEXED not in body
+
+
+def test_a_logfmt_key_that_holds_nul_is_kept_unindexed_and_the_line_parsed() -> None:
+    """A binary line that still reads as logfmt: its NUL key would have the document
+    refused (a dead letter); the key is kept unindexed, the line indexed as logfmt."""
+    line = make_log("level=info user=ann a\x00b=1 msg=bin")
+    doc = log_document(make_source(), line, parse(line.message), Context(), NOW).body
+    assert (doc["logpipe"]["parser"], doc["message"]) == ("logfmt", "bin")
+    assert (doc["attributes"], doc[UNINDEXED]) == ({"user": "ann"}, {"a\x00b": "1"})
 
 
 def test_the_decisions_remembered_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1874,6 +1874,35 @@ def test_the_parsed_keys_attributes_indexes_are_chosen_alike(
         assert not indexed
 
 
+@pytest.mark.parametrize("patterns", [["*"], ["user", "a*"]])
+def test_a_parsed_key_that_holds_nul_is_kept_unindexed_alike(
+    module: ModuleType, monkeypatch: pytest.MonkeyPatch, patterns: list[str]
+) -> None:
+    """Elasticsearch refuses a `flattened` key that holds NUL: the compiled path leaves a
+    line with one (at the top or nested) to the Python path, which keeps the key in
+    `attributes_unindexed`; a NUL in a value stays in `attributes`, and so do the
+    other keys."""
+    messages = [
+        "level=info user=ann a\x00b=1 msg=logfmt",
+        '{"msg": "json", "user": "bob", "a\\u0000": 2}',
+        '{"msg": "nested", "user": "cy", "ctx": {"k\\u0000": 3}}',
+        '{"msg": "in a list", "user": "di", "l": [{"\\u0000": 4}]}',
+        "level=info user=ed a=x\x00y msg=value",
+    ]
+    ctx = Context(attributes=AttributeFilter(patterns))
+    decoded, made = both(module, body(source(), *lines_of(messages)), monkeypatch, ctx)
+    assert made == 1  # the line whose NUL is in a value
+    bodies = [d.body for d in decoded.docs]
+    assert [(b["attributes"]["user"], b.get(UNINDEXED)) for b in bodies] == [
+        ("ann", {"a\x00b": "1"}),
+        ("bob", {"a\x00": 2}),
+        ("cy", {"ctx": {"k\x00": 3}}),
+        ("di", {"l": [{"\x00": 4}]}),
+        ("ed", None),
+    ]
+    assert bodies[-1]["attributes"]["a"] == "x\x00y"
+
+
 def test_a_rules_keys_go_to_the_python_path_when_not_every_key_is_indexed(
     module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1941,4 +1970,6 @@ def test_a_module_without_the_line_limit_is_not_used(monkeypatch: pytest.MonkeyP
     older.FEATURES = ("max_line_bytes", "long_keys")  # type: ignore[attr-defined]
     assert native.load() is None  # and a document handed its line, not its text
     older.FEATURES = ("max_line_bytes", "long_keys", "wire_message")  # type: ignore[attr-defined]
+    assert native.load() is None  # and a parsed key that holds NUL made into `attributes`
+    older.FEATURES = native.FEATURES  # type: ignore[attr-defined]
     assert native.load() is older

@@ -159,6 +159,37 @@ def test_a_parsed_key_too_long_to_index_is_kept_unindexed_and_its_line_indexed(
         assert matching(es, host, "attributes.user", user) == 1
 
 
+def test_a_parsed_key_that_holds_nul_is_kept_unindexed_and_its_line_indexed(
+    es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
+) -> None:
+    """A binary line that still reads as logfmt (or a JSON key with \\u0000): a
+    `flattened` field keeps NUL for itself, and Elasticsearch refused the document whose
+    `attributes` had such a key (a dead letter each). The key is kept in
+    attributes_unindexed, the line's other keys stay searchable."""
+    url, token, host = start(collector)
+    ts = time.time_ns()
+    lines = [
+        source(0, host),
+        log(0, ts, "before"),
+        log(0, ts + 1, "level=info user=ann a\x00b=1 msg=logfmt"),
+        log(0, ts + 2, json.dumps({"msg": "json", "user": "bob", "ctx": {"k\x00": 2}})),
+        log(0, ts + 3, "after"),
+    ]
+    status, answer = post_batch(url, token, ndjson(lines))
+    assert status == 200, answer
+    assert answer == {"received": 5, "indexed": 4, "duplicates": 0, "dead_lettered": 0}
+    before, as_logfmt, as_json, after = found(es, host, 4)
+    assert (before["message"], after["message"]) == ("before", "after")
+    for doc, user, unindexed in (
+        (as_logfmt, "ann", {"a\x00b": "1"}),
+        (as_json, "bob", {"ctx": {"k\x00": 2}}),
+    ):
+        assert doc["attributes"] == {"user": user}
+        assert doc["attributes_unindexed"] == unindexed
+        assert "tags" not in doc
+        assert matching(es, host, "attributes.user", user) == 1
+
+
 def test_a_source_line_refused_for_its_id_costs_only_its_own_container_s_lines(
     es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
 ) -> None:

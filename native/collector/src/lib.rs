@@ -690,10 +690,22 @@ fn too_deep(value: &serde_json::Value, level: usize) -> bool {
 /// path joins its parents' keys with dots): collector.attributes.LONGEST_KEY.
 const LONGEST_KEY: usize = 1024;
 
+/// Whether a key holds the character a `flattened` field keeps for itself, NUL
+/// (collector.attributes.RESERVED): Elasticsearch refuses it in `attributes`.
+fn reserved(key: &str) -> bool {
+    memchr::memchr(0, key.as_bytes()).is_some()
+}
+
+/// Whether `attributes` may not hold `key` with its `value` (collector.attributes.unfit):
+/// a key that holds NUL, or a key path that may be longer than LONGEST_KEY. Keys are
+/// counted in bytes, never fewer than their characters: a line this says yes to goes to
+/// the Python path, which counts characters and decides.
+fn unfit(key: &str, value: &serde_json::Value) -> bool {
+    reserved(key) || path_over(key.len(), value)
+}
+
 /// Whether a key path `length` long, or a path under it in `value`, may be longer than
-/// LONGEST_KEY (collector.attributes.too_long). Keys are counted in bytes, never fewer
-/// than their characters: a line this says yes to goes to the Python path, which
-/// counts characters and decides.
+/// LONGEST_KEY, or a key under it holds NUL (see `unfit`).
 fn path_over(length: usize, value: &serde_json::Value) -> bool {
     if length > LONGEST_KEY {
         return true;
@@ -701,7 +713,7 @@ fn path_over(length: usize, value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::Object(map) => map
             .iter()
-            .any(|(key, v)| path_over(length + 1 + key.len(), v)),
+            .any(|(key, v)| reserved(key) || path_over(length + 1 + key.len(), v)),
         serde_json::Value::Array(items) => items.iter().any(|v| path_over(length, v)),
         _ => false,
     }
@@ -794,8 +806,8 @@ fn write_doc(
         if attributes.values().any(|v| too_deep(v, 1)) {
             return None; // the Python path writes the objects too deep as JSON text
         }
-        if attributes.iter().any(|(key, v)| path_over(key.len(), v)) {
-            return None; // the Python path keeps a key too long for `attributes` apart
+        if attributes.iter().any(|(key, v)| unfit(key, v)) {
+            return None; // the Python path keeps a key `attributes` refuses apart
         }
         if source.indexes.is_none() {
             out.extend_from_slice(b",\"attributes\":");
@@ -1448,6 +1460,9 @@ fn logpipe_collector_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(wire_message, m)?)?;
     m.add_class::<Batch>()?;
     // What this build does that older ones did not (collector/native.py, `current`).
-    m.add("FEATURES", ("max_line_bytes", "long_keys", "wire_message"))?;
+    m.add(
+        "FEATURES",
+        ("max_line_bytes", "long_keys", "wire_message", "nul_keys"),
+    )?;
     Ok(())
 }
