@@ -131,6 +131,32 @@ async def test_the_collector_says_when_it_takes_logs_again_and_what_the_template
     assert [level for level, _ in lacking] == ["WARNING"]
 
 
+@pytest.mark.parametrize(
+    ("version", "hint"),
+    [
+        (TEMPLATE_VERSION, "run `logpipe-collector setup` of this version, with this config"),
+        (
+            NEWER,
+            f"run `logpipe-collector setup` of the newer logpipe that installed template "
+            f"version {NEWER}, with this config (this one's refuses to replace it)",
+        ),
+    ],
+)
+async def test_what_the_template_lacks_names_the_setup_that_can_put_it_right(
+    caplog: pytest.LogCaptureFixture, version: int, hint: str
+) -> None:
+    """Under a newer logpipe's template that takes its documents, this collector's setup
+    refuses to replace the template: a warning that told the operator to run it sent them
+    to a command that cannot help. It names the newer logpipe's setup instead."""
+    caplog.set_level(logging.WARNING, logger="logpipe.collector.app")
+    async with fake_es() as fake, running(es_url=fake.url) as api:
+        fake.template_version, fake.template_composed_of = version, []
+        fake.template_meta = {"managed_by": "logpipe", "collectors_from": TEMPLATE_VERSION}
+        await refresh_template_status(api.client.server.app)
+    [said] = [r.getMessage() for r in caplog.records if "does not compose" in r.getMessage()]
+    assert said.endswith(f"mappings there; {hint}")
+
+
 async def test_a_check_no_node_answers_keeps_the_last_verdict(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
