@@ -37,22 +37,9 @@ def test_a_collector_killed_mid_stream_loses_and_repeats_nothing(
 ) -> None:
     """Both collectors take batches; after one is killed -9 the other takes the rest, once."""
     p = pipeline_factory()
-    port2 = free_port()
-    second = Process(
-        "collector2",
-        p.collector.args,
-        {**p.collector.env, "LOGPIPE_LISTEN": f"127.0.0.1:{port2}"},
-        tmp_path / "collector2.log",
-    )
+    second, port2 = _two_collectors(p, tmp_path)
     url2 = f"http://127.0.0.1:{port2}"
-    p.shipper.env["LOGPIPE_COLLECTOR_URL"] = f"http://127.0.0.1:{p.port},{url2}"
-    p.collector.start()
-    second.start()
     try:
-        p.wait_ready()
-        wait_until(lambda: _ready(port2), 30)
-        p.shipper.start()
-        p.wait_shipper()
         c = run(docker_client, p, numbered("line", N, pause_us=10000, every=10))
         wait_until(lambda: _accepted(p.port) > 0 and _accepted(port2) > 0, 60)
         wait_lines(p, c.id, 200)
@@ -73,22 +60,9 @@ def test_a_collector_that_hangs_has_its_batches_taken_back(
     takes it and the rest, each line once, though the shipper would wait an hour for an
     answer (LOGPIPE_REQUEST_TIMEOUT)."""
     p = pipeline_factory(shipper_request_timeout="3600")
-    port2 = free_port()
-    second = Process(
-        "collector2",
-        p.collector.args,
-        {**p.collector.env, "LOGPIPE_LISTEN": f"127.0.0.1:{port2}"},
-        tmp_path / "collector2.log",
-    )
+    second, port2 = _two_collectors(p, tmp_path)
     url2 = f"http://127.0.0.1:{port2}"
-    p.shipper.env["LOGPIPE_COLLECTOR_URL"] = f"http://127.0.0.1:{p.port},{url2}"
-    p.collector.start()
-    second.start()
     try:
-        p.wait_ready()
-        wait_until(lambda: _ready(port2), 30)
-        p.shipper.start()
-        p.wait_shipper()
         n = 3000
         c = run(docker_client, p, numbered("hang", n, pause_us=10000, every=10))
         wait_until(lambda: _accepted(p.port) > 0 and _accepted(port2) > 0, 60)
@@ -102,6 +76,30 @@ def test_a_collector_that_hangs_has_its_batches_taken_back(
         assert url2 in p.shipper.output()
     finally:
         second.kill()
+
+
+def _two_collectors(p: Pipeline, tmp_path: Path) -> tuple[Process, int]:
+    """Start `p`'s collector and a second one like it, then its shipper listing both:
+    the second's process and port (killed by the test)."""
+    port2 = free_port()
+    second = Process(
+        "collector2",
+        p.collector.args,
+        {**p.collector.env, "LOGPIPE_LISTEN": f"127.0.0.1:{port2}"},
+        tmp_path / "collector2.log",
+    )
+    p.shipper.env["LOGPIPE_COLLECTOR_URL"] = f"http://127.0.0.1:{p.port},http://127.0.0.1:{port2}"
+    p.collector.start()
+    second.start()
+    try:
+        p.wait_ready()
+        wait_until(lambda: _ready(port2), 30)
+        p.shipper.start()
+        p.wait_shipper()
+    except BaseException:
+        second.kill()
+        raise
+    return second, port2
 
 
 def _ready(port: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gzip
 import logging
@@ -50,6 +51,19 @@ async def collector() -> AsyncIterator[tuple[str, list[str]]]:
     await server.start_server()
     try:
         yield str(server.make_url("")).rstrip("/"), seen
+    finally:
+        await server.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(*routes: web.RouteDef) -> AsyncIterator[str]:
+    """A scripted collector with `routes` on a free port, for the block: its base URL."""
+    app = web.Application()
+    app.add_routes(routes)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
     finally:
         await server.close()
 
@@ -136,19 +150,12 @@ async def test_a_redirect_to_a_page_that_answers_200_delivers_nothing(tmp_path: 
         gets.append(request.path)
         return web.Response(text="<html>welcome</html>", content_type="text/html")
 
-    app = web.Application()
-    app.router.add_post(PATH_LOGS, moved)
-    app.router.add_get("/landing", landing)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        config = load_config(state_dir=tmp_path, collector_url=str(server.make_url("")))
+    async with serving(web.post(PATH_LOGS, moved), web.get("/landing", landing)) as url:
+        config = load_config(state_dir=tmp_path, collector_url=url)
         async with CollectorClient(config) as client:
             endpoint, _ = client.pick()
             with pytest.raises(RejectedDelivery, match=r"answered 301, a redirect to .*/landing"):
                 await client.send(b"", endpoint, 1)
-    finally:
-        await server.close()
     assert gets == []
 
 
@@ -165,23 +172,16 @@ async def test_a_collector_that_hung_is_given_up_and_the_next_one_takes_the_batc
         taken.append(await request.read())
         return web.json_response(ANSWER)
 
-    app = web.Application()
-    app.router.add_post(PATH_LOGS, logs)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    hung = socket.socket()
-    try:
-        hung.bind(("127.0.0.1", 0))
-        hung.listen(64)
-        urls = [f"http://127.0.0.1:{hung.getsockname()[1]}", str(server.make_url("")).rstrip("/")]
-        config = load_config(state_dir=tmp_path, collector_url=urls, request_timeout=3600)
-        gave_up = _failed("hung")
-        async with CollectorClient(config, hang_check=0.2, probe_timeout=0.2) as client:
-            sender = await _sender_of(tmp_path, client, urls[0], 1)
-            await sender._deliver(await sender.spool.take(), body)
-    finally:
-        hung.close()
-        await server.close()
+    async with serving(web.post(PATH_LOGS, logs)) as url:
+        with socket.socket() as hung:
+            hung.bind(("127.0.0.1", 0))
+            hung.listen(64)
+            urls = [f"http://127.0.0.1:{hung.getsockname()[1]}", url]
+            config = load_config(state_dir=tmp_path, collector_url=urls, request_timeout=3600)
+            gave_up = _failed("hung")
+            async with CollectorClient(config, hang_check=0.2, probe_timeout=0.2) as client:
+                sender = await _sender_of(tmp_path, client, urls[0], 1)
+                await sender._deliver(await sender.spool.take(), body)
     assert taken == [b"x"]
     assert _failed("hung") - gave_up == 1
     assert urls[0] in sender.last_error
@@ -206,18 +206,11 @@ async def test_a_collector_slow_to_answer_a_batch_but_alive_is_waited_for(
         probes.append(request.path)
         return web.json_response({"status": "ok"})
 
-    app = web.Application()
-    app.router.add_post(PATH_LOGS, logs)
-    app.router.add_get("/healthz", healthz)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        config = load_config(state_dir=tmp_path, collector_url=str(server.make_url("")))
+    async with serving(web.post(PATH_LOGS, logs), web.get("/healthz", healthz)) as url:
+        config = load_config(state_dir=tmp_path, collector_url=url)
         async with CollectorClient(config, hang_check=0.2, probe_timeout=1) as client:
             endpoint, _ = client.pick()
             await client.send(body, endpoint, 1)
-    finally:
-        await server.close()
     assert posts == [b"x"]
     assert len(probes) >= 2, "probed while it waited"
 
