@@ -40,6 +40,10 @@ BULK_MERGED = Counter(
     "logpipe_collector_bulk_merged_total",
     "Small batches sent to Elasticsearch in one _bulk request together with others.",
 )
+BULK_HUNG = Counter(
+    "logpipe_collector_bulk_hung_total",
+    "_bulk requests given up: their node answered neither them nor a probe (hung).",
+)
 RULE_DROPPED = Counter(
     "logpipe_collector_rule_dropped_total",
     "Lines dropped on purpose by a drop rule (never lost: the shipper is told).",

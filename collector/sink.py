@@ -312,6 +312,7 @@ class Sink:
                     "given up and sent again, to another node if there is one",
                     extra={"node": url, "waited_seconds": round(waited, 1)},
                 )
+                metrics.BULK_HUNG.inc()
                 raise NodeHung(
                     f"{url} answered neither a _bulk in {waited:.0f} s nor a probe (hung)"
                 )

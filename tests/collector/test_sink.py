@@ -96,6 +96,7 @@ async def test_a_bulk_to_a_hung_node_goes_to_another_node(
     settings = dataclasses.replace(
         FAST, request_timeout=3600, retry_deadline=3600, hang_check=0.2, probe_timeout=0.2
     )
+    hung_before = counter(metrics.BULK_HUNG)
     with hung_node() as hung:
         async with fake_es(ok) as es:
             # The hung node first: the pool's first request goes to it.
@@ -110,17 +111,20 @@ async def test_a_bulk_to_a_hung_node_goes_to_another_node(
     [record] = [r for r in caplog.records if r.name == "logpipe.collector.sink"]
     assert record.message.startswith("Elasticsearch node answers neither a _bulk nor a probe")
     assert record.node == hung
+    assert counter(metrics.BULK_HUNG) - hung_before == 1
 
 
 async def test_a_slow_bulk_to_a_node_that_answers_is_waited_for() -> None:
     """A node slow to answer a _bulk (busy indexing) that answers the probe is waited for:
     the request is not sent again (to another node it would be indexed twice over)."""
     settings = dataclasses.replace(FAST, request_timeout=30, hang_check=0.2, probe_timeout=1)
+    hung_before = counter(metrics.BULK_HUNG)
     async with fake_es("slow", whole(500)) as es, Sink(es.client(), settings) as s:
         outcome = await s.write(docs(3))
     assert outcome.indexed == 3
     assert len(es.requests) == 1
     assert es.probes >= 2, "probed while it waited"
+    assert counter(metrics.BULK_HUNG) == hung_before
 
 
 async def test_backoff_grows_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
