@@ -338,10 +338,12 @@ async def refresh_template_status(app: web.Application) -> None:
         )
     setup = _setup_hint(found.version)
     if state.composes_custom and not found.composes_custom:
+        newer = found.version > TEMPLATE_VERSION
+        who = "a newer logpipe's setup" if newer else "a setup of an older logpipe"
         log.warning(
-            f"the index template does not compose '{CUSTOM_TEMPLATE}' (a setup of an older "
-            "logpipe installed it): new backing indices do not get your settings and "
-            f"mappings there; {setup}",
+            f"the index template does not compose '{CUSTOM_TEMPLATE}' ({who} installed "
+            "it): new backing indices do not get your settings and mappings there; "
+            f"{setup}",
         )
     state.template_ok, state.template_problem = True, ""
     state.composes_custom = found.composes_custom

@@ -132,18 +132,23 @@ async def test_the_collector_says_when_it_takes_logs_again_and_what_the_template
 
 
 @pytest.mark.parametrize(
-    ("version", "hint"),
+    ("version", "who", "hint"),
     [
-        (TEMPLATE_VERSION, "run `logpipe-collector setup` of this version, with this config"),
+        (
+            TEMPLATE_VERSION,
+            "a setup of an older logpipe",
+            "run `logpipe-collector setup` of this version, with this config",
+        ),
         (
             NEWER,
+            "a newer logpipe's setup",
             f"run `logpipe-collector setup` of the newer logpipe that installed template "
             f"version {NEWER}, with this config (this one's refuses to replace it)",
         ),
     ],
 )
 async def test_what_the_template_lacks_names_the_setup_that_can_put_it_right(
-    caplog: pytest.LogCaptureFixture, version: int, hint: str
+    caplog: pytest.LogCaptureFixture, version: int, who: str, hint: str
 ) -> None:
     """Under a newer logpipe's template that takes its documents, this collector's setup
     refuses to replace the template: a warning that told the operator to run it sent them
@@ -155,6 +160,7 @@ async def test_what_the_template_lacks_names_the_setup_that_can_put_it_right(
         await refresh_template_status(api.client.server.app)
     [said] = [r.getMessage() for r in caplog.records if "does not compose" in r.getMessage()]
     assert said.endswith(f"mappings there; {hint}")
+    assert f"'{CUSTOM_TEMPLATE}' ({who} installed it)" in said
 
 
 async def test_a_check_no_node_answers_keeps_the_last_verdict(
