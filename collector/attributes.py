@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from collector.keys import ALL, KeyFilter
+from collector.keys import ALL, RESERVED, KeyFilter
 
 # The field of the keys `attributes` does not index (templates.py maps it so).
 UNINDEXED = "attributes_unindexed"
@@ -33,11 +33,8 @@ FLATTENED_DEPTH = 20
 # dead-lettered). A key past it goes to `attributes_unindexed`: shown with the line, not
 # searchable, as a container label's key is cut there (collector.wire.LABEL_KEY_CHARS).
 LONGEST_KEY = 1024
-# The character a `flattened` field keeps for itself (it joins a key to its value in the
-# terms it indexes): Elasticsearch refuses a document whose `attributes` hold a key with
-# it (a binary line that still read as logfmt was dead-lettered). Such a key goes to
-# `attributes_unindexed` too, which Elasticsearch does not parse into terms.
-RESERVED = "\0"
+# A key that holds RESERVED (a binary line that still read as logfmt was dead-lettered)
+# goes to `attributes_unindexed` too, which Elasticsearch does not parse into terms.
 # The values that hold keys of their own.
 _NESTING = (dict, list)
 # Decisions remembered per filter: a collector sees the same few keys again and again;

@@ -10,6 +10,10 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 ALL = ("*",)
+# The character a `flattened` field (`attributes`, `container.labels`) keeps for itself:
+# it joins a key to its value in the terms it indexes, and Elasticsearch refuses a
+# document with a key that holds it there.
+RESERVED = "\0"
 
 
 def check_patterns(patterns: Iterable[str], noun: str) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from collector.keys import ALL, KeyFilter
+from collector.keys import ALL, RESERVED, KeyFilter
 
 # Labels Docker Compose puts on every container for its own bookkeeping. Nobody filters
 # logs on them (the container's name tells replicas apart), and with them every document
@@ -55,8 +55,16 @@ class LabelFilter(KeyFilter):
         return super().included(key)
 
     def __call__(self, labels: Mapping[str, str]) -> dict[str, str]:
-        """The labels documents carry, in the container's order."""
-        return {k: v for k, v in labels.items() if self.keeps(k)}
+        """The labels documents carry, in the container's order; a NUL in a key (which a
+        `flattened` field keeps for itself: Elasticsearch would refuse every document of
+        the container) as U+FFFD, the first of two keys that are then the same kept."""
+        kept = {k: v for k, v in labels.items() if self.keeps(k)}
+        if any(RESERVED in k for k in kept):
+            fixed: dict[str, str] = {}
+            for key, value in kept.items():
+                fixed.setdefault(key.replace(RESERVED, "\ufffd"), value)
+            return fixed
+        return kept
 
 
 EVERY_LABEL = LabelFilter()

@@ -77,7 +77,7 @@ def load() -> ModuleType | None:
 # line with a parsed key longer than `attributes` indexes (collector.attributes
 # .LONGEST_KEY), which the Python path keeps unindexed; and it hands each document the
 # body and its line's offset, the text read again by ``wire_message`` (enrich.EncodedDoc);
-# and a line with a parsed key that holds NUL (collector.attributes.RESERVED), which the
+# and a line with a parsed key that holds NUL (collector.keys.RESERVED), which the
 # Python path keeps unindexed too.
 FEATURES = ("max_line_bytes", "long_keys", "wire_message", "nul_keys")
 

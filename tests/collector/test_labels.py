@@ -141,3 +141,11 @@ def test_serve_and_rules_test_make_documents_with_the_labels_the_setting_keeps(
     assert proc.returncode == 0, proc.stderr
     document = json.loads(proc.stdout.splitlines()[0])["document"]
     assert document["container"]["labels"] == {"team": "core"}
+
+
+def test_a_nul_in_a_label_key_is_written_as_a_replacement_character() -> None:
+    """`container.labels` is `flattened`, which keeps NUL for itself: Elasticsearch would
+    refuse every document of the container. Of two keys then the same, the first stays."""
+    labels = {"a\x00b": "1", "c": "2", "a\ufffdb": "3"}
+    assert LabelFilter()(labels) == {"a\ufffdb": "1", "c": "2"}
+    assert LabelFilter()({"c": "2"}) == {"c": "2"}

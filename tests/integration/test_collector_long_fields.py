@@ -190,6 +190,25 @@ def test_a_parsed_key_that_holds_nul_is_kept_unindexed_and_its_line_indexed(
         assert matching(es, host, "attributes.user", user) == 1
 
 
+def test_a_label_key_that_holds_nul_costs_its_container_no_line(
+    es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
+) -> None:
+    """A container label whose key holds NUL (Docker's API takes one) made Elasticsearch
+    refuse every document of the container (`container.labels` is `flattened`): the NUL
+    is written as U+FFFD and the lines are indexed, searchable by the label."""
+    url, token, host = start(collector)
+    ts = time.time_ns()
+    labels = {"team\x00x": "core", "tier": "web"}
+    lines = [source(0, host, labels=labels), log(0, ts, "first"), log(0, ts + 1, "second")]  # type: ignore[arg-type]
+    status, answer = post_batch(url, token, ndjson(lines))
+    assert status == 200, answer
+    assert answer == {"received": 3, "indexed": 2, "duplicates": 0, "dead_lettered": 0}
+    first, second = found(es, host, 2)
+    for doc in (first, second):
+        assert doc["container"]["labels"] == {"team\ufffdx": "core", "tier": "web"}
+    assert matching(es, host, "container.labels.tier", "web") == 2
+
+
 def test_a_source_line_refused_for_its_id_costs_only_its_own_container_s_lines(
     es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
 ) -> None:

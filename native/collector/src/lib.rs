@@ -691,7 +691,7 @@ fn too_deep(value: &serde_json::Value, level: usize) -> bool {
 const LONGEST_KEY: usize = 1024;
 
 /// Whether a key holds the character a `flattened` field keeps for itself, NUL
-/// (collector.attributes.RESERVED): Elasticsearch refuses it in `attributes`.
+/// (collector.keys.RESERVED): Elasticsearch refuses it in `attributes`.
 fn reserved(key: &str) -> bool {
     memchr::memchr(0, key.as_bytes()).is_some()
 }
