@@ -282,7 +282,7 @@ class CollectorConfig(BaseSettings):
         30,
         gt=0,
         description="Seconds to wait for one _bulk answer before retrying it; a node that "
-        "has not answered after 5 s and does not answer a probe (HEAD /) within 5 s more is "
+        "has not answered after 5 s and lets a probe (HEAD /) time out (5 s) is "
         "taken for hung sooner, and the batch goes to another node.",
     )
     es_compression: Literal["none", "gzip"] = Field(

@@ -42,6 +42,10 @@ def elasticsearch_client(config: CollectorConfig) -> AsyncElasticsearch:
         # orjson reads the answers of setup and retention faster than stdlib json (the
         # sink reads its `_bulk` answers itself).
         serializer=OrjsonSerializer(),
+        # Room beside the `_bulk` requests (at most bulk_concurrency to a node) for the
+        # probe of a node slow to answer one, setup, retention and the read API: a probe
+        # that waited for a connection would take a busy node for a hung one.
+        connections_per_node=2 * config.bulk_concurrency + 10,
         **auth,  # type: ignore[arg-type]
     )
 

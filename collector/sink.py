@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from elastic_transport import BaseAsyncNode, HttpHeaders
+from elastic_transport import BaseAsyncNode, ConnectionTimeout, HttpHeaders
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from isal import igzip
 
@@ -137,6 +137,7 @@ class Sink:
         if self._settings.compress:
             self._bulk_headers["content-encoding"] = "gzip"
         self._probe_headers = HttpHeaders({**es._headers, "accept": "application/json"})
+        self._hung: set[str] = set()  # nodes given up on as hung, until one answers a _bulk
         self._merger = Merger(
             self._bulk,
             below=self._settings.merge_below,
@@ -286,6 +287,8 @@ class Sink:
                 metrics.BULK_SECONDS.observe(time.perf_counter() - started)
         pool.mark_live(node)
         self.reach.answered()
+        if self._hung:
+            self._answered(node)
         status = resp.meta.status
         if status >= 300:  # a refusal as a whole raises SinkError
             return None, status, bulk_refusal(status, refusal(resp.body)).why
@@ -299,26 +302,40 @@ class Sink:
         self, node: BaseAsyncNode, request: asyncio.Future[Any], started: float
     ) -> Any:
         """The answer to `request` (a `_bulk` sent to `node`); NodeHung when, once it took
-        hang_check seconds, the node does not answer a probe either."""
+        hang_check seconds, the node does not answer a probe either (the request is
+        waited for meanwhile: an answer that comes during the probe is taken at once)."""
         while True:
             done, _ = await asyncio.wait((request,), timeout=self._settings.hang_check)
             if done:
                 return request.result()
-            if not await self._answers(node) and not request.done():
-                waited = time.perf_counter() - started
-                url = _url(node)
-                log.warning(
-                    "Elasticsearch node answers neither a _bulk nor a probe: the _bulk is "
-                    "given up and sent again, to another node if there is one",
-                    extra={"node": url, "waited_seconds": round(waited, 1)},
-                )
+            probe = asyncio.ensure_future(self._answers(node))
+            try:
+                await asyncio.wait((request, probe), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not probe.done():
+                    probe.cancel()
+                    await asyncio.gather(probe, return_exceptions=True)
+            if request.done():
+                return request.result()
+            if not probe.result():
                 metrics.BULK_HUNG.inc()
+                url = _url(node)
+                waited = time.perf_counter() - started
+                if url not in self._hung:  # once a spell: a hung node is tried again often
+                    self._hung.add(url)
+                    log.warning(
+                        "Elasticsearch node answers neither a _bulk nor a probe: the _bulk "
+                        "is given up and sent again, to another node if there is one",
+                        extra={"node": url, "waited_seconds": round(waited, 1)},
+                    )
                 raise NodeHung(
                     f"{url} answered neither a _bulk in {waited:.0f} s nor a probe (hung)"
                 )
 
     async def _answers(self, node: BaseAsyncNode) -> bool:
-        """Whether `node` answers `HEAD /` (whatever it says) within probe_timeout."""
+        """Whether `node` answers `HEAD /` (whatever it says) within probe_timeout, or at
+        least refuses it: only a node that lets it time out has hung (one that closes
+        its connections is shutting down, or gone, and its `_bulk` fails by itself)."""
         try:
             await node.perform_request(
                 "HEAD",
@@ -326,9 +343,18 @@ class Sink:
                 headers=self._probe_headers,
                 request_timeout=self._settings.probe_timeout,
             )
-        except TransportError:
+        except ConnectionTimeout:
             return False
+        except TransportError:
+            return True
         return True
+
+    def _answered(self, node: BaseAsyncNode) -> None:
+        """`node` answered a `_bulk`: if it had hung, say that it is back."""
+        url = _url(node)
+        if url in self._hung:
+            self._hung.discard(url)
+            log.warning("Elasticsearch node answers _bulk requests again", extra={"node": url})
 
     def _timeout(self, remaining: float) -> float:
         """request_timeout, or the whole seconds left before the deadline (at least one)

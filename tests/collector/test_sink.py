@@ -22,7 +22,7 @@ from collector import metrics, sink
 from collector.bulk import chunks, encode
 from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
-from collector.sink import Sink, SinkSettings
+from collector.sink import Sink, SinkSettings, _url
 from collector.templates import DEADLETTER_STREAM
 from tests.collector.fake_es import HEADERS, Answer, each, fake_es, ok, whole
 from tests.conftest import free_port
@@ -112,6 +112,19 @@ async def test_a_bulk_to_a_hung_node_goes_to_another_node(
     assert record.message.startswith("Elasticsearch node answers neither a _bulk nor a probe")
     assert record.node == hung
     assert counter(metrics.BULK_HUNG) - hung_before == 1
+
+
+async def test_only_a_node_that_lets_the_probe_time_out_is_hung() -> None:
+    """A node that refuses the probe's connection is shutting down or gone (its _bulk
+    fails by itself), not hung; one whose kernel takes it and nothing answers is."""
+    settings = dataclasses.replace(FAST, probe_timeout=0.2)
+    with hung_node() as hung:
+        refused = f"http://127.0.0.1:{free_port()}"
+        client = AsyncElasticsearch([hung, refused], max_retries=0, randomize_nodes_in_pool=False)
+        async with Sink(client, settings) as s:
+            nodes = {_url(n): n for n in client.transport.node_pool.all()}
+            assert not await s._answers(nodes[hung])
+            assert await s._answers(nodes[refused])
 
 
 async def test_a_slow_bulk_to_a_node_that_answers_is_waited_for() -> None:
