@@ -125,8 +125,8 @@ class ShipperConfig(BaseSettings):
         60,
         gt=0,
         description="Seconds to wait for a collector answer; one with no answer after 10 s "
-        "that does not answer /healthz within 5 s more is taken for hung sooner, and the "
-        "batch goes to the next collector listed.",
+        "that lets two probes of /healthz in a row time out (5 s each) is taken for hung "
+        "sooner, and the batch goes to the next collector listed.",
     )
     shutdown_timeout: float = Field(
         10, ge=0, description="On SIGTERM, seconds to flush what was read before exiting."

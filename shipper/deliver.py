@@ -140,7 +140,7 @@ class Sender:
                     await self._deliver(segment, half, half_lines)
                 return
             except RetryableDelivery as exc:
-                self._failed(endpoint, str(exc), exc.retry_after, logging.WARNING)
+                self._failed(endpoint, str(exc), exc.retry_after, logging.WARNING, exc.back_off)
             except RejectedDelivery as exc:
                 self._failed(endpoint, str(exc), None, logging.ERROR)
             else:
@@ -179,9 +179,14 @@ class Sender:
             await asyncio.wait_for(self._took.wait(), wait)
 
     def _failed(
-        self, endpoint: Endpoint, reason: str, retry_after: float | None, level: int
+        self,
+        endpoint: Endpoint,
+        reason: str,
+        retry_after: float | None,
+        level: int,
+        back_off: bool = True,
     ) -> None:
-        retry_in = endpoint.failed(retry_after)
+        retry_in = endpoint.failed(retry_after) if back_off else 0.0
         now = time.monotonic()
         if self.waiting_since is None:
             self.waiting_since = now

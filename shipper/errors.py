@@ -73,9 +73,12 @@ class DeliveryError(ShipperError):
 class RetryableDelivery(DeliveryError):
     """The same batch may be accepted later."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, back_off: bool = True
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.back_off = back_off  # False: sent again at once, the collector not backed off
 
 
 class RejectedDelivery(DeliveryError):

@@ -41,11 +41,11 @@ BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 30.0
 # A batch a collector has not answered after HANG_CHECK seconds is checked: the collector
 # is asked /healthz, which its event loop answers at once however long Elasticsearch takes
-# with the batch. One that answers neither within PROBE_TIMEOUT has hung (a paused
-# process, a dead host): the batch is given up and sent again, to another collector
-# where there are several, instead of waiting out request_timeout (the `_id`s keep a late
-# answer of the hung one from indexing anything twice). Behind a load balancer the probe
-# may reach another collector; the batch is then waited for, as before.
+# with the batch. One that lets two such probes in a row time out (PROBE_TIMEOUT each) has
+# hung (a paused process, a dead host): the batch is given up and sent again, to another
+# collector where there are several, instead of waiting out request_timeout (the `_id`s
+# keep a late answer of the hung one from indexing anything twice within a backing index).
+# Behind a load balancer a probe may reach another collector, or the hung one.
 HANG_CHECK = 10.0
 PROBE_TIMEOUT = 5.0
 RETRY_AFTER_MAX = 300.0  # the longest a collector's (or a proxy's) Retry-After holds a batch
@@ -136,7 +136,10 @@ class CollectorClient:
 
     async def __aenter__(self) -> CollectorClient:
         ctx = client_ssl(self._config)
-        connector = aiohttp.TCPConnector(ssl=ctx if ctx is not None else True, limit=32)
+        # Room for a probe of each batch in flight beside it (a probe that waited for a
+        # connection would take a busy collector for a hung one).
+        limit = max(32, 2 * self._config.max_in_flight + 2)
+        connector = aiohttp.TCPConnector(ssl=ctx if ctx is not None else True, limit=limit)
         timeout = aiohttp.ClientTimeout(total=self._config.request_timeout)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self
@@ -168,7 +171,10 @@ class CollectorClient:
             answer, status, headers = await self._answer(self._session, endpoint.url, post)
         except Hung as exc:
             metrics.BATCHES_FAILED.labels("hung").inc()
-            raise RetryableDelivery(str(exc)) from exc
+            # Through the only URL (a load balancer, as a rule) the batch is sent again
+            # at once: the balancer has other collectors, backing the URL off stalls them.
+            alone = len(self._endpoints) == 1
+            raise RetryableDelivery(str(exc), back_off=not alone) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             refusal = await self._tls_refusal(endpoint.url, exc)
             if refusal is not None:
@@ -214,27 +220,45 @@ class CollectorClient:
         post: asyncio.Future[tuple[bytes, int, CIMultiDictProxy[str]]],
     ) -> tuple[bytes, int, CIMultiDictProxy[str]]:
         """The answer `post` gets from the collector at `url`; Hung when, once it took
-        HANG_CHECK seconds, the collector does not answer /healthz either."""
+        HANG_CHECK seconds, the collector lets two probes of /healthz in a row time out
+        (behind a load balancer one may reach the hung collector and the next another).
+        An answer that comes meanwhile is taken at once."""
         started = time.monotonic()
         while True:
             done, _ = await asyncio.wait((post,), timeout=self._hang_check)
             if done:
                 return post.result()
-            if not await self._answers(session, url) and not post.done():
+            for _ in range(2):
+                probe = asyncio.ensure_future(self._answers(session, url))
+                try:
+                    await asyncio.wait((post, probe), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not probe.done():
+                        probe.cancel()
+                        await asyncio.gather(probe, return_exceptions=True)
+                if post.done():
+                    return post.result()
+                if probe.result():
+                    break
+            else:
                 waited = time.monotonic() - started
                 raise Hung(
                     f"{url}: answered neither the batch in {waited:.0f} s nor /healthz "
-                    f"within {self._probe_timeout:.0f} s more (hung); the batch is sent again"
+                    "twice in a row (hung); the batch is sent again"
                 )
 
     async def _answers(self, session: aiohttp.ClientSession, url: str) -> bool:
-        """Whether the collector at `url` answers /healthz (whatever it says) in time."""
+        """Whether the collector at `url` answers /healthz (whatever it says) in time, or
+        at least refuses it: only one that lets it time out has hung (one that closes its
+        connections is shutting down, or gone, and the batch's request ends by itself)."""
         try:
             timeout = aiohttp.ClientTimeout(total=self._probe_timeout)
             async with session.get(url + "/healthz", timeout=timeout, allow_redirects=False):
                 return True
-        except (aiohttp.ClientError, TimeoutError):
+        except TimeoutError:
             return False
+        except aiohttp.ClientError:
+            return True
 
     async def _tls_refusal(self, url: str, exc: BaseException) -> str | None:
         """What TLS said when the connection failed, if TLS is why."""

@@ -27,6 +27,7 @@ from shipper.inbox import Inbox
 from shipper.record import EventRecord, LogRecord, Meta
 from shipper.sink import CollectorClient, Endpoint
 from shipper.spool import Spool
+from tests.conftest import free_port
 
 META = Meta("c1", "app", "busybox")
 # A collector's answer to a batch of one source line and one log line.
@@ -186,6 +187,40 @@ async def test_a_collector_that_hung_is_given_up_and_the_next_one_takes_the_batc
     assert _failed("hung") - gave_up == 1
     assert urls[0] in sender.last_error
     assert "hung" in sender.last_error
+
+
+async def test_a_batch_given_up_behind_the_only_url_is_sent_again_at_once(
+    tmp_path: Path,
+) -> None:
+    """Behind one URL (a load balancer) a hung collector's batch is sent again at once,
+    the URL not backed off: the balancer's other collectors take it. With several URLs
+    the hung one is backed off as after any failure."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        for urls, back_off in (([url], False), ([url, f"http://127.0.0.1:{free_port()}"], True)):
+            config = load_config(state_dir=tmp_path, collector_url=urls, request_timeout=3600)
+            async with CollectorClient(config, hang_check=0.1, probe_timeout=0.1) as client:
+                endpoint, _ = client.pick()
+                with pytest.raises(RetryableDelivery, match="hung") as caught:
+                    await client.send(gzip.compress(b"x"), endpoint, 1)
+            assert caught.value.back_off is back_off
+
+
+async def test_only_a_collector_that_lets_the_probe_time_out_is_hung(tmp_path: Path) -> None:
+    """A collector that refuses the probe's connection is shutting down or gone (the
+    batch's request ends by itself), not hung; one whose kernel takes it and nothing
+    answers is."""
+    config = load_config(state_dir=tmp_path)
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        async with CollectorClient(config, probe_timeout=0.2) as client:
+            session = client._session
+            assert session is not None
+            assert not await client._answers(session, f"http://127.0.0.1:{hung.getsockname()[1]}")
+            assert await client._answers(session, f"http://127.0.0.1:{free_port()}")
 
 
 async def test_a_collector_slow_to_answer_a_batch_but_alive_is_waited_for(
