@@ -8,6 +8,7 @@ service is down, the tests that need it fail with a message saying how to start 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import shutil
@@ -105,6 +106,24 @@ def node_has_constant_keyword(es: Elasticsearch) -> bool:
 def setup_template(es: Elasticsearch) -> dict[str, Any]:
     """The template body `logpipe-collector setup` installs on this node."""
     return index_template(constant_keyword=node_has_constant_keyword(es))
+
+
+# A line whose JSON holds this key with text is a document the node refuses, in the
+# streams of a dataset given to `refusing_template`: it maps the key's field as a long.
+REFUSED_KEY = "logger"
+REFUSED_FIELD = "log.logger"
+
+
+def refusing_template(es: Elasticsearch, dataset: str) -> None:
+    """An operator's index template over the streams of `dataset`, above logpipe's: the
+    same but for REFUSED_FIELD, mapped as a long. Elasticsearch refuses a document whose
+    line named its logger (logpipe's own template takes every document it makes).
+    Installed before the streams' first document; left in place, its pattern is the
+    test's own."""
+    body = copy.deepcopy(setup_template(es))
+    body["template"]["mappings"]["properties"][REFUSED_FIELD] = {"type": "long"}
+    body |= {"index_patterns": [f"logs-{dataset}*"], "priority": 1000}
+    es.indices.put_index_template(name=f"logpipe-test-refusing-{dataset}", **body)
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS, IngestResult, LineError
 from tests.collector.fake_es import each, fake_es, ok, whole
 from tests.collector.wirelines import CONTAINER, HOST, body, log, log_doc_id, source
-from tests.conftest import ES_URL, free_port
+from tests.conftest import ES_URL, REFUSED_FIELD, REFUSED_KEY, free_port, refusing_template
 
 TOKEN = "unit-token-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -448,16 +448,21 @@ async def test_per_item_429_is_retried_before_answering() -> None:
 
 
 @integration
-async def test_value_the_template_refuses_is_dead_lettered(api: Api, es: Elasticsearch) -> None:
-    """A real mapping rejection (a JSON key with a NUL, which flattened fields refuse) is
-    dead-lettered; the batch is a 200."""
-    t = ts0()
-    refused = orjson.dumps({"msg": "refused", "a\u0000b": 1}).decode()
-    status, answer, _ = await api.post(body(source(), log(refused, t), log("fine", t + 1)))
+async def test_value_the_template_refuses_is_dead_lettered(
+    es: Elasticsearch, template: None
+) -> None:
+    """A real mapping rejection (an operator's template maps the line's logger as a long)
+    is dead-lettered; the batch is a 200."""
+    async with running() as api:
+        refusing_template(es, api.dataset)
+        await wait_ready(api)
+        t = ts0()
+        refused = orjson.dumps({"msg": "refused", REFUSED_KEY: "app"}).decode()
+        status, answer, _ = await api.post(body(source(), log(refused, t), log("fine", t + 1)))
     assert status == 200
     assert (answer["indexed"], answer["dead_lettered"]) == (1, 1)
     [dead] = stored(es, DEADLETTER_STREAM, [log_doc_id(t)]).values()
-    assert "reserved character" in dead["error"]["message"]
+    assert f"failed to parse field [{REFUSED_FIELD}] of type [long]" in dead["error"]["message"]
     assert dead["container"]["id"] == CONTAINER
 
 

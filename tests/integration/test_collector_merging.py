@@ -18,7 +18,14 @@ from elasticsearch import Elasticsearch
 from collector.shape import nested
 from collector.templates import DEADLETTER_STREAM
 from collector.wire import NDJSON, PATH_LOGS
-from tests.conftest import ES_URL, Process, wait_until
+from tests.conftest import (
+    ES_URL,
+    REFUSED_FIELD,
+    REFUSED_KEY,
+    Process,
+    refusing_template,
+    wait_until,
+)
 from tests.integration.test_collector_outages import collector, metric
 
 pytestmark = pytest.mark.integration
@@ -29,8 +36,8 @@ LINES = 5
 
 
 def small_batch(host: str, refused: bool) -> bytes:
-    """LINES lines of one container on `host`; the last one with a key the node refuses
-    (a NUL in it: flattened fields cannot hold one) if `refused`."""
+    """LINES lines of one container on `host`; the last one with a value the node refuses
+    (the streams' template is `refusing_template`'s) if `refused`."""
     source = {
         "kind": "source",
         "src": 0,
@@ -44,7 +51,7 @@ def small_batch(host: str, refused: bool) -> bytes:
     for i in range(LINES):
         message = f"line {i} of {host}"
         if refused and i == LINES - 1:
-            message = json.dumps({"msg": "refused", "a\u0000b": 1})
+            message = json.dumps({"msg": "refused", REFUSED_KEY: "app"})
         log = {"kind": "log", "src": 0, "stream": "stdout", "ts": ts + i, "message": message}
         lines.append(json.dumps(log))
     return "\n".join(lines).encode()
@@ -74,8 +81,12 @@ def test_small_batches_share_requests_and_keep_their_own_answers(
     and its answers are read item by item as ever."""
     token = uuid.uuid4().hex
     # A long wait, so that the six meet however slowly they come in.
-    _, url = collector(ES_URL, token, bulk_merge_wait="1", es_compression=compression)
     run = uuid.uuid4().hex[:8]
+    dataset = f"merge.{run}"
+    refusing_template(es, dataset)
+    _, url = collector(
+        ES_URL, token, bulk_merge_wait="1", es_compression=compression, routing__dataset=dataset
+    )
     hosts = [f"merge-{run}-{i}" for i in range(BATCHES)]
     bodies = [small_batch(host, refused=i == 2) for i, host in enumerate(hosts)]
 
@@ -100,7 +111,10 @@ def test_small_batches_share_requests_and_keep_their_own_answers(
     assert wait_until(counts, 30) == [LINES] * BATCHES
     dead = es.search(index=DEADLETTER_STREAM, query={"term": {"host.name": hosts[2]}})
     [hit] = dead["hits"]["hits"]
-    assert "reserved character" in nested(hit["_source"])["error"]["message"]
+    assert (
+        f"failed to parse field [{REFUSED_FIELD}] of type [long]"
+        in nested(hit["_source"])["error"]["message"]
+    )
 
 
 def test_lines_refused_by_a_write_block_wait_for_it_to_lift(
