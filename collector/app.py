@@ -232,6 +232,11 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
         for kind, count in decoded.texts_truncated.items():
             metrics.TEXTS_TRUNCATED.labels(kind).inc(count)
         metrics.count_rules(decoded.rules.dropped, decoded.rules.failures, decoded.rules.redactions)
+        if request.transport is None or request.transport.is_closing():
+            # Its sender gave up waiting (this collector was paused, say) and sends the
+            # batch again, elsewhere: indexed now, after a rollover it would be twice.
+            await _free([], decoded)
+            raise SenderGone("the sender closed the connection before the batch was indexed")
         outcome = await _write(request.app[SINK_KEY], decoded)
     finally:
         state.in_flight -= 1

@@ -92,7 +92,8 @@ class BodyTimeout(BadRequest):
 
 
 class SenderGone(BadRequest):
-    """The sender closed its connection mid-body; nobody is left to answer."""
+    """The sender closed its connection mid-body, or before its batch was indexed; nobody
+    is left to answer."""
 
 
 class Busy(CollectorError):

@@ -5,6 +5,7 @@ that healthy shippers need.
 
 from __future__ import annotations
 
+import signal
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -98,6 +99,35 @@ def test_a_sender_gone_mid_body_is_counted_and_frees_its_place(
     wait_until(lambda: metric(url, ABORTED + '{reason="disconnected"}') == 1, 30)
     assert metric(url, "logpipe_collector_bodies_reading") == 0
     assert metric(url, ABORTED + '{reason="body_timeout"}') == 0
+
+
+def test_a_batch_whose_sender_left_while_the_collector_was_paused_is_not_indexed(
+    es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
+) -> None:
+    """A shipper gives up on a collector that hung and sends the batch elsewhere; when the
+    collector resumes, the request waiting in its socket has no sender any more. Indexed
+    then, after its stream rolled over, it would be there twice: it is dropped, counted."""
+    token, host = uuid.uuid4().hex, "gone-" + uuid.uuid4().hex[:8]
+    proc, url = collector(ES_URL, token, **_settings())
+    wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
+    body = batch_body(5, "left", host)
+    address, port = url.removeprefix("http://").split(":")
+    proc.signal(signal.SIGSTOP)
+    try:
+        with socket.create_connection((address, int(port)), timeout=5) as sock:
+            head = (
+                f"POST {PATH_LOGS} HTTP/1.1\r\nHost: {address}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Type: {NDJSON}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            sock.sendall(head.encode() + body)
+    finally:
+        proc.signal(signal.SIGCONT)
+    wait_until(lambda: metric(url, ABORTED + '{reason="disconnected"}') == 1, 30)
+    status, answer, _ = http(url + PATH_LOGS, batch_body(3, "stayed", host), token)
+    assert (status, answer.get("indexed")) == (200, 3), answer
+    es.indices.refresh(index="logs-*")
+    assert es.count(index="logs-*", query={"term": {"host.name": host}})["count"] == 3
 
 
 def test_idle_connections_are_closed_after_the_keepalive_timeout(
