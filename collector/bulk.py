@@ -199,12 +199,17 @@ def _classify(
     return too_large, why
 
 
+# Errors that say someone stopped writes to an index for a while: a block on writes
+# (`index.blocks.write`, `read_only`, 403), or the index closed (400).
+_STOPPED = ("cluster_block_exception", "index_closed_exception")
+
+
 def _blocked(answer: dict[str, Any]) -> bool:
-    """Whether the item met a block on writes (`index.blocks.write`, `read_only`, 403):
-    someone stopped writes to the index for a while, and the line belongs in it once they
-    are allowed again, not in the dead letters. The disk watermark's block comes as 429."""
+    """Whether the item met writes stopped for a while: the line belongs in its stream
+    once they are allowed again, not in the dead letters (where a closed write index sent
+    every line until it was opened). The disk watermark's block comes as 429."""
     error = answer["create"].get("error")
-    return isinstance(error, dict) and error.get("type") == "cluster_block_exception"
+    return isinstance(error, dict) and error.get("type") in _STOPPED
 
 
 def count_stored(outcome: Outcome, docs: list[Doc], duplicate: bool) -> None:

@@ -185,10 +185,15 @@ WRITE_BLOCK = refused_as(
 )
 
 
-async def test_a_block_on_writes_is_waited_out_not_dead_lettered() -> None:
-    """Items refused by an index write block (403) are sent again until the block is
-    lifted: the lines belong in their stream, not in the dead letters."""
-    async with fake_es(WRITE_BLOCK, WRITE_BLOCK, ok) as es, Sink(es.client(), FAST) as s:
+CLOSED = refused_as(400, "index_closed_exception", "closed")
+
+
+@pytest.mark.parametrize("stopped", [WRITE_BLOCK, CLOSED], ids=["write_block", "closed"])
+async def test_a_block_on_writes_is_waited_out_not_dead_lettered(stopped: Answer) -> None:
+    """Items refused by an index write block (403), or by the write index closed (400),
+    are sent again until writes are allowed: the lines belong in their stream, not in
+    the dead letters (a closed write index sent every line there until it was opened)."""
+    async with fake_es(stopped, stopped, ok) as es, Sink(es.client(), FAST) as s:
         outcome = await s.write(docs(3))
     assert (outcome.indexed, outcome.dead_lettered) == (3, 0)
     assert es.ids() == ["d0", "d1", "d2"] * 3
