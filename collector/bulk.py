@@ -192,7 +192,7 @@ def _classify(
         elif status == 429 and over_limit_alone(reason := _reason(answer)):
             too_large.append(item)
             why = reason
-        elif retryable(status) or _blocked(answer):
+        elif retryable(status) or _waits(answer):
             result.must_retry([item], f"item status {status}: {_reason(answer)}", status)
         else:
             result.rejected.append((doc, _reason(answer)))
@@ -204,12 +204,18 @@ def _classify(
 _STOPPED = ("cluster_block_exception", "index_closed_exception")
 
 
-def _blocked(answer: dict[str, Any]) -> bool:
+def _waits(answer: dict[str, Any]) -> bool:
     """Whether the item met writes stopped for a while: the line belongs in its stream
     once they are allowed again, not in the dead letters (where a closed write index sent
-    every line until it was opened). The disk watermark's block comes as 429."""
+    every line until it was opened). The disk watermark's block comes as 429. So does a
+    stream no template makes a data stream (ours is gone: `setup` brings it back)."""
     error = answer["create"].get("error")
-    return isinstance(error, dict) and error.get("type") in _STOPPED
+    if not isinstance(error, dict):
+        return False
+    kind = error.get("type")
+    if kind == "index_not_found_exception":
+        return "requires a data stream" in str(error.get("reason"))
+    return kind in _STOPPED
 
 
 def count_stored(outcome: Outcome, docs: list[Doc], duplicate: bool) -> None:

@@ -79,7 +79,10 @@ log = logging.getLogger("logpipe.collector.sink")
 # reads, so one that timed out is sent to the next node listed (retry_on_timeout).
 _PROBE_TIMEOUT = 5.0
 
-_BULK_TARGET = f"/_bulk?filter_path={FILTER}"
+# require_data_stream: a stream whose template is gone (a node wiped, and `setup` not
+# run again yet) is not made a plain index, with dynamic mappings and outside retention,
+# that every later line of its name would go to: its lines wait (bulk.py, _waits).
+_BULK_TARGET = f"/_bulk?require_data_stream=true&filter_path={FILTER}"
 _BULK_HEADERS = {"content-type": "application/x-ndjson", "accept": "application/json"}
 
 

@@ -186,11 +186,20 @@ WRITE_BLOCK = refused_as(
 
 
 CLOSED = refused_as(400, "index_closed_exception", "closed")
+NO_TEMPLATE = refused_as(
+    404,
+    "index_not_found_exception",
+    "no such index [logs-x.keep_14d-default] and the index creation request requires a data "
+    "stream, but no matching index template with data stream template was found for it",
+)
 
 
-@pytest.mark.parametrize("stopped", [WRITE_BLOCK, CLOSED], ids=["write_block", "closed"])
+@pytest.mark.parametrize(
+    "stopped", [WRITE_BLOCK, CLOSED, NO_TEMPLATE], ids=["write_block", "closed", "no_template"]
+)
 async def test_a_block_on_writes_is_waited_out_not_dead_lettered(stopped: Answer) -> None:
-    """Items refused by an index write block (403), or by the write index closed (400),
+    """Items refused by an index write block (403), by the write index closed (400), or
+    by no template making their stream a data stream (404: ours is gone, a node wiped)
     are sent again until writes are allowed: the lines belong in their stream, not in
     the dead letters (a closed write index sent every line there until it was opened)."""
     async with fake_es(stopped, stopped, ok) as es, Sink(es.client(), FAST) as s:

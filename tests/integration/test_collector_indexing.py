@@ -7,18 +7,30 @@ original line.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import docker
 import pytest
-from elasticsearch import Elasticsearch
+from elasticsearch import AsyncElasticsearch, Elasticsearch
 
+from collector.enrich import Doc
+from collector.errors import RetryableSinkError
 from collector.shape import nested
+from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
-from tests.conftest import REFUSED_FIELD, REFUSED_KEY, Pipeline, refusing_template, wait_until
+from tests.conftest import (
+    ES_URL,
+    REFUSED_FIELD,
+    REFUSED_KEY,
+    Pipeline,
+    refusing_template,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -170,3 +182,23 @@ def test_document_the_node_refuses_is_dead_lettered_with_reason_and_line(
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{pipeline.port}/metrics").read().decode()
     assert "logpipe_collector_records_dead_lettered_total 1.0" in metrics
     assert 'logpipe_collector_requests_total{status="200"}' in metrics
+
+
+def test_a_stream_no_template_makes_a_data_stream_is_not_made_a_plain_index(
+    es: Elasticsearch,
+) -> None:
+    """With logpipe's template gone (a node wiped, `setup` not run again yet), a stream's
+    first line made it a plain index, with dynamic mappings and outside retention, that
+    every later line of the stream went to for good. Its lines wait instead: the
+    collector retries, then answers 503, and the shipper keeps them."""
+    stream = f"nodatastream-{uuid.uuid4().hex[:8]}"  # a name no template makes a stream
+    doc = Doc("d0", stream, {"@timestamp": "2024-05-01T00:00:00Z", "message": "x"}, "x")
+
+    async def write() -> None:
+        settings = SinkSettings(retry_deadline=2, backoff_initial=0.1, backoff_max=0.2)
+        async with Sink(AsyncElasticsearch(ES_URL), settings) as sink:
+            with pytest.raises(RetryableSinkError, match="requires a data stream"):
+                await sink.write([doc])
+
+    asyncio.run(write())
+    assert not es.indices.exists(index=stream)
