@@ -42,7 +42,14 @@ from collector.read.access import Access
 from collector.retention.rules import RulesHolder
 from collector.rules.engine import ParsingRules, engine_of
 from collector.sink import Sink
-from collector.templates import CUSTOM_TEMPLATE, DEADLETTER_STREAM, TEMPLATE_VERSION, unmapped
+from collector.templates import (
+    CUSTOM_TEMPLATE,
+    DEADLETTER_STREAM,
+    TEMPLATE_NAME,
+    TEMPLATE_PRIORITY,
+    TEMPLATE_VERSION,
+    unmapped,
+)
 from collector.wire import NDJSON, PATH_LOGS, ErrorBody, IngestResult, LineError
 
 log = logging.getLogger("logpipe.collector.app")
@@ -73,6 +80,8 @@ class State:
         self.template_problem = NOT_CHECKED
         self.composes_custom = True  # said once when the template stops composing it
         self.template_unchecked = False  # the last check got no answer (said once)
+        # Streams an index template above ours would make (said once per change).
+        self.other_templates: dict[str, tuple[str, int]] = {}
         self.context = Context(
             dataset=config.routing.dataset,
             namespace=config.routing.namespace,
@@ -353,6 +362,26 @@ async def refresh_template_status(app: web.Application) -> None:
     state.template_ok, state.template_problem = True, ""
     state.composes_custom = found.composes_custom
     _check_fields(state, found.fields, setup)
+    await _check_winner(state, app[SINK_KEY])
+
+
+async def _check_winner(state: State, sink: Sink) -> None:
+    """Say (once per change) when an index template of higher priority than ours matches
+    this collector's streams: new backing indices get its mappings, not logpipe's (an
+    operator's `logs-*-*` template at 600 did it without a word)."""
+    routing = state.config.routing
+    names = [f"logs-{routing.dataset}.keep_default-{routing.namespace}", DEADLETTER_STREAM]
+    others = await sink.other_templates(names)
+    if others != state.other_templates:
+        state.other_templates = others
+        for stream, (name, priority) in others.items():
+            log.warning(
+                f"index template '{name}' (priority {priority}) is above '{TEMPLATE_NAME}' "
+                f"({TEMPLATE_PRIORITY}) for {stream}: new backing indices get its settings "
+                "and mappings, not logpipe's; lower its priority or narrow its "
+                f"index_patterns, and put your settings in '{CUSTOM_TEMPLATE}'",
+                extra={"template": name, "stream": stream},
+            )
 
 
 def _setup_hint(installed: int) -> str:

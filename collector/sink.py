@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,6 +119,11 @@ class SinkSettings:
 
 class NodeHung(Exception):
     """A node answered neither a `_bulk` in time nor a probe after it."""
+
+
+def _matches(pattern: str, name: str) -> bool:
+    """Whether an index template's pattern (`*` its only wildcard) matches `name`."""
+    return re.fullmatch(".*".join(map(re.escape, str(pattern).split("*"))), name) is not None
 
 
 def _url(node: BaseAsyncNode) -> str:
@@ -486,6 +492,32 @@ class Sink:
             fields=mapped_fields(installed),
             composes_custom=isinstance(composed, list) and CUSTOM_TEMPLATE in composed,
         )
+
+    async def other_templates(self, names: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Of the data streams `names`, those a new backing index of which an index template
+        other than ours would make (one of higher priority matching it): stream -> that
+        template's name and priority. Its mappings replace ours there, silently. Empty
+        when the templates could not be read (the template check says why)."""
+        try:
+            resp = await self._probe().indices.get_index_template()
+        except ES_ERRORS:
+            return {}
+        templates = [
+            (t["name"], int(t["index_template"].get("priority") or 0), t["index_template"])
+            for t in resp.body.get("index_templates", [])
+        ]
+        found: dict[str, tuple[str, int]] = {}
+        for name in names:
+            matching = [
+                (priority, template_name)
+                for template_name, priority, body in templates
+                if any(_matches(p, name) for p in body.get("index_patterns") or [])
+            ]
+            if matching:
+                priority, winner = max(matching)
+                if winner != TEMPLATE_NAME:
+                    found[name] = (winner, priority)
+        return found
 
     async def installed_template_version(self) -> int | None:
         """The version of our index template as Elasticsearch holds it; None without one."""

@@ -62,6 +62,8 @@ class FakeElasticsearch:
     bulk_headers: list[dict[str, str]] = field(default_factory=list)
     # How many times `HEAD /` was asked (the sink's probe of a node slow to answer).
     probes: int = 0
+    # Index templates besides ours that `GET _index_template` lists: (name, body).
+    others: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def client(self, **options: Any) -> AsyncElasticsearch:
         """An official async client of this fake, without the client's own retries."""
@@ -117,6 +119,12 @@ class FakeElasticsearch:
         }
         template = {"name": "logpipe", "index_template": installed}
         return web.json_response({"index_templates": [template]}, headers=HEADERS)
+
+    async def _templates(self, request: web.Request) -> web.Response:
+        ours = {"index_patterns": self.template_patterns, "priority": 550}
+        listed = [("logpipe", ours), *self.others]
+        body = {"index_templates": [{"name": n, "index_template": t} for n, t in listed]}
+        return web.json_response(body, headers=HEADERS)
 
     async def _simulate(self, request: web.Request) -> web.Response:
         if self.simulate_status != 200:
@@ -200,6 +208,7 @@ async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
     app.router.add_route("*", "/_bulk", fake._bulk)
     app.router.add_post("/_index_template/_simulate", fake._simulate)
     app.router.add_get("/_index_template/{name}", fake._template)
+    app.router.add_get("/_index_template", fake._templates)
     app.router.add_put("/_index_template/{name}", fake._put_template)
     app.router.add_get("/_cluster/health", fake._health)
     app.router.add_route("HEAD", "/", fake._root)

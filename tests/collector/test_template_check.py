@@ -297,3 +297,35 @@ def test_a_lost_elasticsearch_that_answers_later_without_a_master_says_so_then(
     ]
     reach.answered()
     assert not reach.lost
+
+
+async def test_a_template_above_ours_for_the_collector_s_streams_is_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An operator's `logs-*-*` template of priority 600 made every new backing index with
+    its mappings instead of logpipe's (parsed keys mapped one by one, lines refused),
+    without a word. The collector names it, once, and again only when it changes; one
+    below ours, or matching other streams only, is not said."""
+    caplog.set_level(logging.WARNING, logger="logpipe.collector.app")
+    async with fake_es() as fake, running(es_url=fake.url) as api:
+        app = api.client.server.app
+        fake.others = [
+            ("ops-logs", {"index_patterns": ["logs-*-*"], "priority": 600}),
+            ("ops-low", {"index_patterns": ["logs-*"], "priority": 100}),
+            ("ops-other", {"index_patterns": ["logs-nginx.*"], "priority": 900}),
+        ]
+        for _ in range(2):
+            await refresh_template_status(app)
+        said = [r for r in caplog.records if "is above 'logpipe'" in r.getMessage()]
+        assert {r.stream for r in said} == {
+            f"logs-{api.dataset}.keep_default-default",
+            "logs-logpipe.deadletter-default",
+        }
+        assert {r.template for r in said} == {"ops-logs"}
+        assert "index template 'ops-logs' (priority 600) is above 'logpipe' (550)" in (
+            said[0].getMessage()
+        )
+        fake.others = []
+        await refresh_template_status(app)
+        assert app[STATE_KEY].other_templates == {}
+        assert app[STATE_KEY].template_ok, "a warning, not a refusal: the lines are indexed"
