@@ -175,7 +175,7 @@ def render_table(plans: list[StreamPlan]) -> str:
             i.index,
             human_age(i.age_seconds),
             human_size(i.size_bytes),
-            str(i.docs),
+            "?" if i.docs is None else str(i.docs),
             action(s, i),
         )
         for s in plans

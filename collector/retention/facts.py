@@ -45,7 +45,7 @@ class IndexFacts:
     """What Elasticsearch says about one backing index."""
 
     name: str
-    docs: int
+    docs: int | None  # None: not known (a closed index has no count)
     size_bytes: int
     created: float | None
     newest: float | None
@@ -202,9 +202,12 @@ def _groups(names: list[str]) -> list[list[str]]:
 
 def _facts(name: str, row: dict[str, Any], newest: float | None) -> IndexFacts:
     created = row.get("creation.date")
+    count = row.get("docs.count")
     return IndexFacts(
         name=name,
-        docs=int(row.get("docs.count") or 0),
+        # A closed index has no count: taken for empty, its age came from its creation
+        # and retention deleted it by that, maybe days before its newest line's time.
+        docs=None if count in (None, "") else int(count),
         size_bytes=int(row.get("pri.store.size") or 0),
         created=None if created is None else int(created) / 1000,
         newest=newest,

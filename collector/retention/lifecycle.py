@@ -65,7 +65,7 @@ class IndexPlan:
     index: str
     age_seconds: float | None
     size_bytes: int
-    docs: int
+    docs: int | None  # None: not known (a closed index)
     write_index: bool
     rolls_over: bool
     delete: bool
@@ -147,7 +147,7 @@ def may_roll(stream: StreamFacts, rules: RetentionRules, now: float) -> bool:
     if not stream.indices:
         return True
     write = stream.indices[-1]
-    if write.created is None:  # not in the index stats: ask
+    if write.created is None or write.docs is None:  # not in the index stats, closed: ask
         return True
     return rules.config.rollover.may_hold(write.docs, write.size_bytes, now - write.created)
 

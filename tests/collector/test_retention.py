@@ -12,7 +12,8 @@ import pytest
 from collector.config import load_config
 from collector.errors import RetentionError
 from collector.retention import lifecycle
-from collector.retention.facts import _NAMES_PER_REQUEST, Newest, _groups
+from collector.retention.cli import render_table
+from collector.retention.facts import _NAMES_PER_REQUEST, Newest, _facts, _groups
 from collector.retention.lifecycle import (
     IndexFacts,
     RetentionState,
@@ -76,6 +77,21 @@ def test_unknown_newest_document_keeps_the_index() -> None:
 def test_empty_index_ages_from_its_creation() -> None:
     """An empty non-write index is as old as its creation date."""
     stream = StreamFacts("logs-docker.keep_2d-default", (_index("a", None, docs=0), _index("w", 0)))
+    assert _deleted(stream) == ["a"]
+
+
+def test_a_closed_index_is_not_aged_from_its_creation() -> None:
+    """A closed index has no document count: taken for empty, it aged from its creation
+    and was deleted by that, maybe days before its newest line's time. Its count is
+    unknown: kept, unless its newest document is known from when it was open."""
+    closed = _facts("a", {"creation.date": str(int((NOW - 100 * DAY) * 1000))}, None)
+    assert closed.docs is None
+    stream = StreamFacts("logs-docker.keep_2d-default", (closed, _index("w", 0)))
+    assert _deleted(stream) == []
+    [plan] = decide([stream], RULES, NOW)
+    assert "?" in render_table([plan]).splitlines()[1]
+    known = _facts("a", {"creation.date": "0"}, NOW - 10 * DAY)
+    stream = StreamFacts("logs-docker.keep_2d-default", (known, _index("w", 0)))
     assert _deleted(stream) == ["a"]
 
 
