@@ -84,6 +84,8 @@ _PROBE_TIMEOUT = 5.0
 # run again yet) is not made a plain index, with dynamic mappings and outside retention,
 # that every later line of its name would go to: its lines wait (bulk.py, _waits).
 _BULK_TARGET = f"/_bulk?require_data_stream=true&filter_path={FILTER}"
+# Ids a search of `known` asks for at once (under index.max_result_window, 10,000).
+_KNOWN_PER_SEARCH = 5000
 _BULK_HEADERS = {"content-type": "application/x-ndjson", "accept": "application/json"}
 
 
@@ -492,6 +494,40 @@ class Sink:
             fields=mapped_fields(installed),
             composes_custom=isinstance(composed, list) and CUSTOM_TEMPLATE in composed,
         )
+
+    async def known(self, docs: Sequence[Doc]) -> set[str]:
+        """Of `docs` (a batch sent again: a try of it failed, some may be indexed), the ids
+        their streams hold already. `create` finds an id in a stream's write index only:
+        one indexed before a rollover was indexed twice when its batch came again after
+        it. A search of the whole stream finds it (a shard idle for searches refreshes
+        first). Where the search fails, `create` judges as before."""
+        by_stream: dict[str, list[str]] = {}
+        for doc in docs:
+            by_stream.setdefault(doc.stream, []).append(doc.id)
+        es = self._es.options(request_timeout=self._settings.request_timeout)
+        found: set[str] = set()
+        for stream, ids in by_stream.items():
+            for start in range(0, len(ids), _KNOWN_PER_SEARCH):
+                part = ids[start : start + _KNOWN_PER_SEARCH]
+                try:
+                    resp = await es.search(
+                        index=stream,
+                        query={"ids": {"values": part}},
+                        size=len(part),
+                        source=False,
+                        filter_path="hits.hits._id",
+                        ignore_unavailable=True,
+                        allow_no_indices=True,
+                    )
+                except ES_ERRORS as exc:
+                    log.info(
+                        "a batch sent again not looked up in its stream",
+                        extra={"stream": stream, "reason": failure(exc).why},
+                    )
+                    continue
+                hits = resp.body.get("hits", {}).get("hits", [])
+                found.update(str(hit["_id"]) for hit in hits)
+        return found
 
     async def other_templates(self, names: Sequence[str]) -> dict[str, tuple[str, int]]:
         """Of the data streams `names`, those a new backing index of which an index template

@@ -56,6 +56,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 PATH_LOGS = "/v1/logs"
+# Set by the shipper on a batch it sends again (an earlier try failed or got no answer):
+# the collector then looks its ids up in their whole streams, not the write index only.
+SENT_AGAIN = "X-Logpipe-Sent-Again"
 NDJSON = "application/x-ndjson"
 
 # date_nanos holds instants up to 2262-04-11T23:47:16.854775807Z: later timestamps are

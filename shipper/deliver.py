@@ -117,6 +117,9 @@ class Sender:
         """Send until some collector accepts the segment (or, once its body was too large
         for a collector, each of its halves: the segment is acknowledged when all are)."""
         lines = segment.lines if lines is None else lines
+        # Some of it may be indexed already (collector.wire.SENT_AGAIN): a try of it
+        # failed, or an earlier run may have sent it.
+        again = segment.earlier
         while True:
             endpoint, wait = self.client.pick()
             if wait > 0:
@@ -125,7 +128,7 @@ class Sender:
             task = asyncio.current_task()
             self._in_flight[task] = time.monotonic()
             try:
-                await self.client.send(body, endpoint, lines)
+                await self.client.send(body, endpoint, lines, again)
             except TooLarge as exc:
                 halves = await asyncio.to_thread(split_body, body)
                 if halves is None:  # one line alone: only a larger limit will take it
@@ -140,8 +143,10 @@ class Sender:
                     await self._deliver(segment, half, half_lines)
                 return
             except RetryableDelivery as exc:
+                again = True
                 self._failed(endpoint, str(exc), exc.retry_after, logging.WARNING, exc.back_off)
             except RejectedDelivery as exc:
+                again = True
                 self._failed(endpoint, str(exc), None, logging.ERROR)
             else:
                 recovered = endpoint.succeeded()

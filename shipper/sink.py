@@ -24,7 +24,7 @@ import orjson
 from multidict import CIMultiDictProxy
 
 from collector.runtime import os_reason
-from collector.wire import NDJSON, PATH_LOGS
+from collector.wire import NDJSON, PATH_LOGS, SENT_AGAIN
 from shipper import metrics
 from shipper.config import ShipperConfig
 from shipper.errors import (
@@ -160,13 +160,15 @@ class CollectorClient:
         soonest = min(self._endpoints, key=lambda e: e.next_try)
         return soonest, soonest.next_try - now
 
-    async def send(self, body: bytes, endpoint: Endpoint, lines: int = 0) -> None:
-        """POST one gzip batch body of `lines` log lines; return when accepted, raise
-        DeliveryError otherwise."""
+    async def send(
+        self, body: bytes, endpoint: Endpoint, lines: int = 0, again: bool = False
+    ) -> None:
+        """POST one gzip batch body of `lines` log lines (`again`: an earlier try of it
+        failed); return when accepted, raise DeliveryError otherwise."""
         if self._session is None:
             raise DeliveryError("CollectorClient used outside 'async with'")
         metrics.BATCHES_SENT.inc()
-        post = asyncio.ensure_future(self._post(self._session, endpoint.url, body))
+        post = asyncio.ensure_future(self._post(self._session, endpoint.url, body, again))
         try:
             answer, status, headers = await self._answer(self._session, endpoint.url, post)
         except Hung as exc:
@@ -203,13 +205,14 @@ class CollectorClient:
             raise
 
     async def _post(
-        self, session: aiohttp.ClientSession, url: str, body: bytes
+        self, session: aiohttp.ClientSession, url: str, body: bytes, again: bool = False
     ) -> tuple[bytes, int, CIMultiDictProxy[str]]:
         """The collector's answer to one batch: body, status, headers."""
+        headers = {**self._headers, SENT_AGAIN: "1"} if again else self._headers
         # A redirect is not followed: aiohttp would send the batch's POST on as a GET,
         # and whatever page answered that with 200 would pass for the collector's answer.
         async with session.post(
-            url + PATH_LOGS, data=body, headers=self._headers, allow_redirects=False
+            url + PATH_LOGS, data=body, headers=headers, allow_redirects=False
         ) as resp:
             return await resp.read(), resp.status, resp.headers
 

@@ -69,6 +69,8 @@ class Segment:
     lines: int
     first_ts: int
     positions: list[StreamPosition]
+    # Left by an earlier run: it may have been sent, and indexed, before that run ended.
+    earlier: bool = False
 
 
 class Spool:
@@ -316,7 +318,8 @@ def _load_header(path: Path) -> Segment | None:
                 return None
             raw = orjson.loads(f.readline())
         positions = [(str(c), str(s), Position(int(t), int(n))) for c, s, t, n in raw["positions"]]
-        return Segment(number, path, size, int(raw["lines"]), int(raw["first_ts"]), positions)
+        lines, first_ts = int(raw["lines"]), int(raw["first_ts"])
+        return Segment(number, path, size, lines, first_ts, positions, earlier=True)
     except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         return None
 

@@ -29,7 +29,7 @@ import pytest
 from elasticsearch import Elasticsearch, NotFoundError
 
 from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, index_template
-from collector.wire import NDJSON, PATH_LOGS
+from collector.wire import NDJSON, PATH_LOGS, SENT_AGAIN
 from tests.conftest import (
     ES_URL,
     Pipeline,
@@ -485,3 +485,38 @@ def test_collector_killed_mid_batch_loses_and_duplicates_nothing(
     assert max(counts.values()) == 1, "a line was indexed twice"
     assert len(docs) == n
     assert indexed_at_kill < n, "the kill came after everything was indexed: test proved nothing"
+
+
+def test_a_batch_sent_again_after_its_stream_rolled_over_is_not_indexed_twice(
+    es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
+) -> None:
+    """A batch indexed, then its stream rolled over, then the batch sent again (one of its
+    streams was blocked and the collector answered 503; an answer lost): `create` finds an
+    id in the write index only, so its lines were indexed a second time. The shipper says
+    it is sent again, and the collector finds them in the older backing index."""
+    token = uuid.uuid4().hex
+    dataset = "again." + uuid.uuid4().hex[:8]
+    _, url = collector(ES_URL, token, routing__dataset=dataset)
+    batch = batch_body(20, "again")
+
+    def post(again: bool) -> dict[str, Any]:
+        headers = {"Content-Type": NDJSON, "Authorization": f"Bearer {token}"}
+        if again:
+            headers[SENT_AGAIN] = "1"
+        request = urllib.request.Request(url + PATH_LOGS, data=batch, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return dict(json.loads(resp.read()))
+
+    assert post(again=False)["indexed"] == 20
+    [backing] = es.indices.get(index=f"logs-{dataset}*").body.values()
+    stream = backing["data_stream"]
+    es.indices.rollover(alias=stream)
+    # A batch comes again after LOGPIPE_ES_RETRY_SECONDS at least: its stream refreshed
+    # meanwhile (every second), and a search sees its lines.
+    es.indices.refresh(index=stream)
+    answer = post(again=True)
+    assert (answer["indexed"], answer["duplicates"]) == (0, 20), answer
+    es.indices.refresh(index=stream)
+    assert es.count(index=stream)["count"] == 20
+    # Without the shipper saying so, the write index alone is looked in: twice.
+    assert post(again=False)["indexed"] == 20

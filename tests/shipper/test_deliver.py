@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from collector.wire import PATH_LOGS
+from collector.wire import PATH_LOGS, SENT_AGAIN
 from shipper import metrics
 from shipper.batch import encode
 from shipper.config import load_config
@@ -223,6 +223,28 @@ async def test_only_a_collector_that_lets_the_probe_time_out_is_hung(tmp_path: P
             assert await client._answers(session, f"http://127.0.0.1:{free_port()}")
 
 
+async def test_a_batch_sent_again_says_so(tmp_path: Path) -> None:
+    """A batch whose first try failed (a 503: part of it may be indexed) is sent again
+    with SENT_AGAIN, so that the collector looks its ids up in their whole streams (a
+    rollover between the tries made a second copy); a first try is not marked."""
+    marks: list[str | None] = []
+
+    async def logs(request: web.Request) -> web.Response:
+        await request.read()
+        marks.append(request.headers.get(SENT_AGAIN))
+        if len(marks) == 1:
+            return web.json_response({"error": "busy"}, status=503, headers={"Retry-After": "0"})
+        return web.json_response(ANSWER)
+
+    async with serving(web.post(PATH_LOGS, logs)) as url:
+        config = load_config(state_dir=tmp_path, collector_url=url)
+        async with CollectorClient(config) as client:
+            sender = await _sender_of(tmp_path, client, url, 2)
+            await sender._deliver(await sender.spool.take(), gzip.compress(b"x"))
+            await sender._deliver(await sender.spool.take(), gzip.compress(b"x"))
+    assert marks == [None, "1", None]
+
+
 async def test_a_collector_slow_to_answer_a_batch_but_alive_is_waited_for(
     tmp_path: Path,
 ) -> None:
@@ -419,7 +441,9 @@ async def test_a_batch_taken_ends_the_backoff_of_the_others(tmp_path: Path) -> N
         def pick(self) -> tuple[Endpoint, float]:
             return self.endpoint, self.waits.pop(0)
 
-        async def send(self, body: bytes, endpoint: Endpoint, lines: int = 0) -> None:
+        async def send(
+            self, body: bytes, endpoint: Endpoint, lines: int = 0, again: bool = False
+        ) -> None:
             self.sent.append(body)
 
     client = Client()
@@ -467,7 +491,9 @@ async def test_batches_delivered_again_is_said_only_when_a_failing_collector_tak
             self.turn += 1
             return (self.dead if self.turn % 2 else self.live), 0.0
 
-        async def send(self, body: bytes, endpoint: Endpoint, lines: int = 0) -> None:
+        async def send(
+            self, body: bytes, endpoint: Endpoint, lines: int = 0, again: bool = False
+        ) -> None:
             if endpoint is self.dead and self.down:
                 raise RetryableDelivery("cannot reach the collector: connection refused")
 
@@ -496,7 +522,9 @@ async def test_a_request_a_collector_holds_shows_in_the_oldest_request(tmp_path:
         def pick(self) -> tuple[Endpoint, float]:
             return Endpoint("http://c"), 0.0
 
-        async def send(self, body: bytes, endpoint: Endpoint, lines: int = 0) -> None:
+        async def send(
+            self, body: bytes, endpoint: Endpoint, lines: int = 0, again: bool = False
+        ) -> None:
             await self.answer.wait()
 
     client = Client()

@@ -38,11 +38,14 @@ def _batch(ts: int, n: int = 3, stream: str = "stdout") -> Batch:
 async def test_segments_come_back_in_order_with_their_positions_after_a_restart(
     tmp_path: Path,
 ) -> None:
-    """Segments written by one run are sent first, oldest first, by the next run."""
+    """Segments written by one run are sent first, oldest first, by the next run, which
+    knows they may have been sent (and indexed) before: a first try of its own is marked
+    sent again (collector.wire.SENT_AGAIN)."""
     spool = Spool(tmp_path, 10**6)
     spool.open()
     for ts in (100, 200, 300):
         await spool.write(_batch(ts))
+    assert not (await spool.take()).earlier
     again = Spool(tmp_path, 10**6)
     positions = again.open()
     assert positions == [
@@ -52,6 +55,7 @@ async def test_segments_come_back_in_order_with_their_positions_after_a_restart(
     ]
     taken = [await again.take() for _ in range(3)]
     assert [s.first_ts for s in taken] == [100, 200, 300]
+    assert all(s.earlier for s in taken)
     body = await again.read(taken[0])
     assert body is not None
     assert gzip.decompress(body) == _batch(100).body
