@@ -27,7 +27,7 @@ from elastic_transport import BaseAsyncNode, ConnectionTimeout, HttpHeaders
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from isal import igzip
 
-from collector import deadletter, metrics, steps
+from collector import deadletter, metrics, steps, watch
 from collector.bulk import (
     FILTER,
     Outcome,
@@ -313,35 +313,25 @@ class Sink:
         self, node: BaseAsyncNode, request: asyncio.Future[Any], started: float
     ) -> Any:
         """The answer to `request` (a `_bulk` sent to `node`); NodeHung when, once it took
-        hang_check seconds, the node does not answer a probe either (the request is
-        waited for meanwhile: an answer that comes during the probe is taken at once)."""
-        while True:
-            done, _ = await asyncio.wait((request,), timeout=self._settings.hang_check)
-            if done:
-                return request.result()
-            probe = asyncio.ensure_future(self._answers(node))
-            try:
-                await asyncio.wait((request, probe), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                if not probe.done():
-                    probe.cancel()
-                    await asyncio.gather(probe, return_exceptions=True)
-            if request.done():
-                return request.result()
-            if not probe.result():
-                metrics.BULK_HUNG.inc()
-                url = _url(node)
-                waited = time.perf_counter() - started
-                if url not in self._hung:  # once a spell: a hung node is tried again often
-                    self._hung.add(url)
-                    log.warning(
-                        "Elasticsearch node answers neither a _bulk nor a probe: the _bulk "
-                        "is given up and sent again, to another node if there is one",
-                        extra={"node": url, "waited_seconds": round(waited, 1)},
-                    )
-                raise NodeHung(
-                    f"{url} answered neither a _bulk in {waited:.0f} s nor a probe (hung)"
+        hang_check seconds, the node does not answer a probe either (watch.answer)."""
+        try:
+            return await watch.answer(
+                request, self._settings.hang_check, lambda: self._answers(node)
+            )
+        except watch.Unanswered:
+            metrics.BULK_HUNG.inc()
+            url = _url(node)
+            waited = time.perf_counter() - started
+            if url not in self._hung:  # once a spell: a hung node is tried again often
+                self._hung.add(url)
+                log.warning(
+                    "Elasticsearch node answers neither a _bulk nor a probe: the _bulk "
+                    "is given up and sent again, to another node if there is one",
+                    extra={"node": url, "waited_seconds": round(waited, 1)},
                 )
+            raise NodeHung(
+                f"{url} answered neither a _bulk in {waited:.0f} s nor a probe (hung)"
+            ) from None
 
     async def _answers(self, node: BaseAsyncNode) -> bool:
         """Whether `node` answers `HEAD /` (whatever it says) within probe_timeout, or at

@@ -23,6 +23,7 @@ import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
 
+from collector import watch
 from collector.runtime import os_reason
 from collector.wire import NDJSON, PATH_LOGS, SENT_AGAIN
 from shipper import metrics
@@ -224,31 +225,19 @@ class CollectorClient:
     ) -> tuple[bytes, int, CIMultiDictProxy[str]]:
         """The answer `post` gets from the collector at `url`; Hung when, once it took
         HANG_CHECK seconds, the collector lets two probes of /healthz in a row time out
-        (behind a load balancer one may reach the hung collector and the next another).
-        An answer that comes meanwhile is taken at once."""
+        (behind a load balancer one may reach the hung collector and the next another;
+        watch.answer)."""
         started = time.monotonic()
-        while True:
-            done, _ = await asyncio.wait((post,), timeout=self._hang_check)
-            if done:
-                return post.result()
-            for _ in range(2):
-                probe = asyncio.ensure_future(self._answers(session, url))
-                try:
-                    await asyncio.wait((post, probe), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    if not probe.done():
-                        probe.cancel()
-                        await asyncio.gather(probe, return_exceptions=True)
-                if post.done():
-                    return post.result()
-                if probe.result():
-                    break
-            else:
-                waited = time.monotonic() - started
-                raise Hung(
-                    f"{url}: answered neither the batch in {waited:.0f} s nor /healthz "
-                    "twice in a row (hung); the batch is sent again"
-                )
+        try:
+            return await watch.answer(
+                post, self._hang_check, lambda: self._answers(session, url), probes=2
+            )
+        except watch.Unanswered:
+            waited = time.monotonic() - started
+            raise Hung(
+                f"{url}: answered neither the batch in {waited:.0f} s nor /healthz "
+                "twice in a row (hung); the batch is sent again"
+            ) from None
 
     async def _answers(self, session: aiohttp.ClientSession, url: str) -> bool:
         """Whether the collector at `url` answers /healthz (whatever it says) in time, or
