@@ -370,7 +370,6 @@ async def refresh_template_status(app: web.Application) -> None:
     state.template_ok, state.template_problem = True, ""
     state.composes_custom = found.composes_custom
     _check_fields(state, found.fields, setup)
-    await _check_winner(state, app[SINK_KEY])
 
 
 async def _check_winner(state: State, sink: Sink) -> None:
@@ -429,6 +428,8 @@ async def _watch_template(app: web.Application) -> None:
     while True:
         engine = state.context.parsing.engine
         await refresh_template_status(app)
+        if state.template_ok:  # here, not in every /readyz: it lists every template
+            await _check_winner(state, app[SINK_KEY])
         # Every 60 s once ready; sooner when not, or when a reload changed the rules.
         for _ in range(1 if not state.template_ok else 12):
             await asyncio.sleep(5)

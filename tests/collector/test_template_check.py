@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from elasticsearch import AsyncElasticsearch
 
-from collector.app import SINK_KEY, STATE_KEY, refresh_template_status
+from collector.app import SINK_KEY, STATE_KEY, _check_winner, refresh_template_status
 from collector.errors import SetupError, TemplateUnchecked
 from collector.reach import Reach
 from collector.sink import Sink, TemplateCheck
@@ -315,7 +315,7 @@ async def test_a_template_above_ours_for_the_collector_s_streams_is_said_once(
             ("ops-other", {"index_patterns": ["logs-nginx.*"], "priority": 900}),
         ]
         for _ in range(2):
-            await refresh_template_status(app)
+            await _check_winner(app[STATE_KEY], app[SINK_KEY])
         said = [r for r in caplog.records if "is above 'logpipe'" in r.getMessage()]
         assert {r.stream for r in said} == {
             f"logs-{api.dataset}.keep_default-default",
@@ -326,6 +326,6 @@ async def test_a_template_above_ours_for_the_collector_s_streams_is_said_once(
             said[0].getMessage()
         )
         fake.others = []
-        await refresh_template_status(app)
+        await _check_winner(app[STATE_KEY], app[SINK_KEY])
         assert app[STATE_KEY].other_templates == {}
         assert app[STATE_KEY].template_ok, "a warning, not a refusal: the lines are indexed"
