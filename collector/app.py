@@ -40,6 +40,7 @@ from collector.reach import RETRY_AFTER
 from collector.read import http as read_http
 from collector.read.access import Access
 from collector.retention.rules import RulesHolder
+from collector.routing import Route
 from collector.rules.engine import ParsingRules, engine_of
 from collector.sink import Sink
 from collector.templates import (
@@ -377,7 +378,10 @@ async def _check_winner(state: State, sink: Sink) -> None:
     this collector's streams: new backing indices get its mappings, not logpipe's (an
     operator's `logs-*-*` template at 600 did it without a word)."""
     routing = state.config.routing
-    names = [f"logs-{routing.dataset}.keep_default-{routing.namespace}", DEADLETTER_STREAM]
+    # The stream of lines no retention rule matches, as routing names it.
+    keep = state.context.retention.rules.config.default  # as reloaded
+    default = Route(routing.dataset, routing.namespace, keep).stream
+    names = [default, DEADLETTER_STREAM]
     others = await sink.other_templates(names)
     if others != state.other_templates:
         state.other_templates = others

@@ -318,7 +318,7 @@ async def test_a_template_above_ours_for_the_collector_s_streams_is_said_once(
             await _check_winner(app[STATE_KEY], app[SINK_KEY])
         said = [r for r in caplog.records if "is above 'logpipe'" in r.getMessage()]
         assert {r.stream for r in said} == {
-            f"logs-{api.dataset}.keep_default-default",
+            f"logs-{api.dataset}.keep_14d-default",
             "logs-logpipe.deadletter-default",
         }
         assert {r.template for r in said} == {"ops-logs"}
