@@ -91,7 +91,8 @@ def load(collector: services.Child, port: int, token: str, args: argparse.Namesp
          "--token", token, "--seconds", str(args.seconds),
          "--connections", str(args.connections), "--batch-lines", str(args.batch_lines),
          "--batches", str(batches_for(args)), "--rate", str(args.rate),
-         "--host", f"bench-{args.run}", "--run", args.run],
+         "--host", f"bench-{args.run}", "--run", args.run,
+         *(["--sent-again"] if args.sent_again else [])],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         cwd=services.code_dir(), env={**os.environ, "PYTHONPATH": str(services.code_dir())},
     )  # fmt: skip
@@ -161,6 +162,11 @@ def parser() -> argparse.ArgumentParser:
                    help="count Elasticsearch's CPU past the load too: a refresh of the "
                         "stream (what the next search does) and its merges until none has "
                         "run for 2 s; without, only the load's own seconds")  # fmt: skip
+    p.add_argument(
+        "--sent-again",
+        action="store_true",
+        help="every batch marked sent again (X-Logpipe-Sent-Again), as after an outage",
+    )
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     return p
 
@@ -207,6 +213,7 @@ def main() -> None:
          + f"; each row's R measured {args.ceiling_seconds:.0f} s just before its load "
          "(0 = skipped)",
          "collector settings: " + (", ".join(args.collector_env) or "defaults")
+         + ("; every batch marked sent again (its ids looked up first)" if args.sent_again else "")
          + (", event loop: uvloop" if args.uvloop else ", event loop: asyncio"),
          "a record = one log line = one document (indexed); per-batch source lines "
          "are not counted; peak RSS is the collector's since it started",

@@ -18,6 +18,7 @@ import aiohttp
 import orjson
 
 from bench import corpus, documents, summary
+from collector.wire import SENT_AGAIN
 
 
 def build(args: argparse.Namespace) -> list[bytes]:
@@ -35,6 +36,8 @@ async def post(args: argparse.Namespace, bodies: list[bytes]) -> dict[str, objec
         "Content-Encoding": "gzip",
         "Authorization": f"Bearer {args.token}",
     }
+    if args.sent_again:  # as a shipper marks a batch it sends again after a failed try
+        headers[SENT_AGAIN] = "1"
     url = args.url + "/v1/logs"
     queue = list(reversed(bodies))
     statuses: dict[str, int] = {}
@@ -107,6 +110,7 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=0, help="batches/s (0: as fast as answered)")
     p.add_argument("--host", default="bench-host")
     p.add_argument("--run", default="run")
+    p.add_argument("--sent-again", action="store_true", help="mark every batch as sent again")
     args = p.parse_args()
     bodies = build(args)
     raw = sum(len(b) for b in bodies)

@@ -4,6 +4,7 @@ measured commit; Fluent Bit and logspout are the prebuilt peers of bench.peers."
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,9 +144,22 @@ class LogpipeRun:
         return services.indexed(self.index) - self.base
 
     def stop(self) -> None:
-        """Shipper first, then the collector."""
+        """Shipper first, then the collector; how many batches it answered busy, and how
+        many came again marked (each looked up: a search), is printed in between."""
         for child in reversed(self.children):
+            if child.name == "collector" and child.proc.poll() is None:
+                print(self.answers(), file=sys.stderr)
             child.stop()
+
+    def answers(self) -> str:
+        """What the collector answered in the run, from its metrics."""
+        base = f"http://127.0.0.1:{self.port}"
+        try:
+            busy = services.counter(base, ('logpipe_collector_requests_total{status="503"}',))
+            looked = services.counter(base, ("logpipe_collector_batches_looked_up_total",))
+        except OSError as exc:
+            return f"collector: metrics not read ({exc})"
+        return f"collector: {busy or 0:.0f} answers 503, {looked or 0:.0f} batches looked up"
 
     def cleanup(self) -> None:
         """Roll the stream over and delete its backing indices, and its template."""

@@ -51,7 +51,15 @@ from collector.templates import (
     TEMPLATE_VERSION,
     unmapped,
 )
-from collector.wire import NDJSON, PATH_LOGS, SENT_AGAIN, ErrorBody, IngestResult, LineError
+from collector.wire import (
+    NDJSON,
+    PATH_LOGS,
+    SENT_AGAIN,
+    UNWRITTEN,
+    ErrorBody,
+    IngestResult,
+    LineError,
+)
 
 log = logging.getLogger("logpipe.collector.app")
 
@@ -170,8 +178,14 @@ async def ingest(request: web.Request) -> web.Response:
     if not request.content.at_eof():
         # The rest of the body was not read: the connection cannot carry another request.
         response.force_close()
+    if response.status != 200 and not request.get(_WRITING, False):
+        response.headers[UNWRITTEN] = "1"  # the shipper's next try needs no lookup
     metrics.REQUESTS.labels(str(response.status)).inc()
     return response
+
+
+# Set on a request once its batch goes to Elasticsearch.
+_WRITING = web.RequestKey("logpipe_writing", bool)
 
 
 _ABORT_REASONS = {BodyTimeout: "body_timeout", SenderGone: "disconnected"}
@@ -248,6 +262,7 @@ async def _ingest(request: web.Request, state: State) -> web.Response:
             await _free([], decoded)
             raise SenderGone("the sender closed the connection before the batch was indexed")
         again = request.headers.get(SENT_AGAIN) == "1"
+        request[_WRITING] = True
         outcome = await _write(request.app[SINK_KEY], decoded, again)
     finally:
         state.in_flight -= 1
@@ -272,6 +287,8 @@ async def _write(sink: Sink, decoded: batch.Decoded, again: bool = False) -> Out
     A batch sent `again` first loses the documents its streams already hold."""
     docs = decoded.docs + decoded.dead_letters
     try:
+        if again:
+            metrics.BATCHES_LOOKED_UP.inc()
         known = await sink.known(docs) if again else set()
         if known:
             docs = [doc for doc in docs if doc.id not in known]

@@ -12,6 +12,10 @@ RECORDS_INDEXED = Counter("logpipe_collector_records_indexed_total", "Documents 
 RECORDS_DUPLICATE = Counter(
     "logpipe_collector_records_duplicate_total", "Documents that already existed (replays)."
 )
+BATCHES_LOOKED_UP = Counter(
+    "logpipe_collector_batches_looked_up_total",
+    "Batches sent again whose ids were first looked up in their whole streams.",
+)
 RECORDS_RETRIED = Counter(
     "logpipe_collector_records_retried_total", "Documents sent again after 429/5xx/conn errors."
 )

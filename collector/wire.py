@@ -59,6 +59,11 @@ PATH_LOGS = "/v1/logs"
 # Set by the shipper on a batch it sends again (an earlier try failed or got no answer):
 # the collector then looks its ids up in their whole streams, not the write index only.
 SENT_AGAIN = "X-Logpipe-Sent-Again"
+# Set by the collector on an answer other than 200 given before any of the batch went to
+# Elasticsearch (busy, not ready, refused): that try wrote nothing, so it alone does not
+# make the next one SENT_AGAIN. Without it (a proxy's 502, a timeout) the shipper cannot
+# tell, and marks the next try.
+UNWRITTEN = "X-Logpipe-Unwritten"
 NDJSON = "application/x-ndjson"
 
 # date_nanos holds instants up to 2262-04-11T23:47:16.854775807Z: later timestamps are

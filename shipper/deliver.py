@@ -118,7 +118,7 @@ class Sender:
         for a collector, each of its halves: the segment is acknowledged when all are)."""
         lines = segment.lines if lines is None else lines
         # Some of it may be indexed already (collector.wire.SENT_AGAIN): a try of it
-        # failed, or an earlier run may have sent it.
+        # failed after it may have written some, or an earlier run may have sent it.
         again = segment.earlier
         while True:
             endpoint, wait = self.client.pick()
@@ -143,10 +143,10 @@ class Sender:
                     await self._deliver(segment, half, half_lines)
                 return
             except RetryableDelivery as exc:
-                again = True
+                again = again or exc.may_have_written
                 self._failed(endpoint, str(exc), exc.retry_after, logging.WARNING, exc.back_off)
             except RejectedDelivery as exc:
-                again = True
+                again = again or exc.may_have_written
                 self._failed(endpoint, str(exc), None, logging.ERROR)
             else:
                 recovered = endpoint.succeeded()

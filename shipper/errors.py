@@ -69,6 +69,10 @@ class CursorsNotSaved(ShipperError):
 class DeliveryError(ShipperError):
     """A batch was not accepted by the collector."""
 
+    # Whether the try may have indexed some of the batch: False only when the collector
+    # said it wrote none of it (collector.wire.UNWRITTEN), or none of it was sent.
+    may_have_written = True
+
 
 class RetryableDelivery(DeliveryError):
     """The same batch may be accepted later."""

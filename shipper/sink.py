@@ -25,7 +25,7 @@ from multidict import CIMultiDictProxy
 
 from collector import watch
 from collector.runtime import os_reason
-from collector.wire import NDJSON, PATH_LOGS, SENT_AGAIN
+from collector.wire import NDJSON, PATH_LOGS, SENT_AGAIN, UNWRITTEN
 from shipper import metrics
 from shipper.config import ShipperConfig
 from shipper.errors import (
@@ -184,7 +184,10 @@ class CollectorClient:
                 metrics.BATCHES_FAILED.labels("tls").inc()
                 raise RejectedDelivery(_tls_message(endpoint.url, refusal)) from exc
             metrics.BATCHES_FAILED.labels("connection").inc()
-            raise RetryableDelivery(f"{endpoint.url}: {type(exc).__name__}: {exc}") from exc
+            failed = RetryableDelivery(f"{endpoint.url}: {type(exc).__name__}: {exc}")
+            # No connection (refused, no route, no name): nothing of the batch was sent.
+            failed.may_have_written = not isinstance(exc, aiohttp.ClientConnectorError)
+            raise failed from exc
         finally:
             if not post.done():  # given up (hung), or this task was cancelled
                 post.cancel()
@@ -199,10 +202,14 @@ class CollectorClient:
                 metrics.BATCHES_FAILED.labels("token_file").inc()
                 unreadable = f"; and {exc} (the token read before is kept)"
         try:
-            _judge(endpoint.url, status, answer, retry_after, lines, headers.get("Location"))
-        except RejectedDelivery as exc:
-            if unreadable:
-                raise RejectedDelivery(f"{exc}{unreadable}") from exc
+            try:
+                _judge(endpoint.url, status, answer, retry_after, lines, headers.get("Location"))
+            except RejectedDelivery as exc:
+                if unreadable:
+                    raise RejectedDelivery(f"{exc}{unreadable}") from exc
+                raise
+        except DeliveryError as exc:
+            exc.may_have_written = headers.get(UNWRITTEN) != "1"
             raise
 
     async def _post(

@@ -35,7 +35,7 @@ from collector.read import access as access_module
 from collector.shape import nested
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
-from collector.wire import NDJSON, PATH_LOGS, IngestResult, LineError
+from collector.wire import NDJSON, PATH_LOGS, UNWRITTEN, IngestResult, LineError
 from tests.collector.fake_es import each, fake_es, ok, whole
 from tests.collector.wirelines import CONTAINER, HOST, body, log, log_doc_id, source
 from tests.conftest import ES_URL, REFUSED_FIELD, REFUSED_KEY, free_port, refusing_template
@@ -361,7 +361,10 @@ async def test_busy_collector_answers_503_with_retry_after(
         assert status == 503
         assert headers["Retry-After"] == "1"
         assert "too many batches in flight" in answer["error"]
-        assert (await first)[0] == 200
+        assert headers[UNWRITTEN] == "1"
+        done, _, done_headers = await first
+        assert done == 200
+        assert UNWRITTEN not in done_headers
 
 
 @integration
@@ -405,6 +408,7 @@ async def test_readyz_is_503_when_elasticsearch_is_unreachable() -> None:
         status, _, headers = await api.post(body(source(), log("x", 1)))
         assert status == 503
         assert "Retry-After" in headers
+        assert headers[UNWRITTEN] == "1", "refused before writing: the next try needs no lookup"
 
 
 async def test_missing_template_is_503_naming_setup() -> None:
@@ -419,6 +423,7 @@ async def test_missing_template_is_503_naming_setup() -> None:
             assert status == 503
             assert "run `logpipe-collector setup`" in answer["error"]
             assert headers["Retry-After"] == "5"
+            assert headers[UNWRITTEN] == "1"
             assert fake.requests == [], "nothing may be indexed before setup"
 
 
@@ -434,6 +439,8 @@ async def test_overloaded_or_failing_elasticsearch_is_retry_later(
     assert got == status
     assert int(headers["Retry-After"]) >= 1
     assert "did not take 1 documents in time" in answer["error"]
+    # Some of a larger batch may be indexed: the shipper marks its next try.
+    assert UNWRITTEN not in headers
 
 
 async def test_per_item_429_is_retried_before_answering() -> None:

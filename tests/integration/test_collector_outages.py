@@ -514,8 +514,10 @@ def test_a_batch_sent_again_after_its_stream_rolled_over_is_not_indexed_twice(
     # A batch comes again after LOGPIPE_ES_RETRY_SECONDS at least: its stream refreshed
     # meanwhile (every second), and a search sees its lines.
     es.indices.refresh(index=stream)
+    looked_up = metric(url, "logpipe_collector_batches_looked_up_total")
     answer = post(again=True)
     assert (answer["indexed"], answer["duplicates"]) == (0, 20), answer
+    assert metric(url, "logpipe_collector_batches_looked_up_total") == looked_up + 1
     es.indices.refresh(index=stream)
     assert es.count(index=stream)["count"] == 20
     # Without the shipper saying so, the write index alone is looked in: twice.

@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from collector.wire import PATH_LOGS, SENT_AGAIN
+from collector.wire import PATH_LOGS, SENT_AGAIN, UNWRITTEN
 from shipper import metrics
+from shipper import sink as sink_module
 from shipper.batch import encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore
@@ -243,6 +244,55 @@ async def test_a_batch_sent_again_says_so(tmp_path: Path) -> None:
             await sender._deliver(await sender.spool.take(), gzip.compress(b"x"))
             await sender._deliver(await sender.spool.take(), gzip.compress(b"x"))
     assert marks == [None, "1", None]
+
+
+async def test_only_a_try_that_may_have_written_marks_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A try the collector refused before writing any of it (UNWRITTEN: busy, not ready)
+    leaves the next try unmarked (no lookup of its ids, which costs Elasticsearch a
+    search); one without that word (some may be indexed) marks every later try."""
+    monkeypatch.setattr(sink_module, "BACKOFF_INITIAL", 0.001)
+    marks: list[str | None] = []
+    unwritten = {UNWRITTEN: "1", "Retry-After": "0"}
+    answers = [unwritten, {"Retry-After": "0"}, unwritten]
+
+    async def logs(request: web.Request) -> web.Response:
+        await request.read()
+        marks.append(request.headers.get(SENT_AGAIN))
+        if len(marks) <= len(answers):
+            headers = answers[len(marks) - 1]
+            return web.json_response({"error": "busy"}, status=503, headers=headers)
+        return web.json_response(ANSWER)
+
+    async with serving(web.post(PATH_LOGS, logs)) as url:
+        config = load_config(state_dir=tmp_path, collector_url=url)
+        async with CollectorClient(config) as client:
+            sender = await _sender_of(tmp_path, client, url, 1)
+            await sender._deliver(await sender.spool.take(), gzip.compress(b"x"))
+    assert marks == [None, None, "1", "1"]
+
+
+async def test_a_try_that_found_no_collector_does_not_mark_the_next(tmp_path: Path) -> None:
+    """A collector that refused the connection got none of the batch: the try at the next
+    one is a first try still."""
+    marks: list[str | None] = []
+
+    async def logs(request: web.Request) -> web.Response:
+        await request.read()
+        marks.append(request.headers.get(SENT_AGAIN))
+        return web.json_response(ANSWER)
+
+    refused = _failed("connection")
+    async with serving(web.post(PATH_LOGS, logs)) as url:
+        urls = [f"http://127.0.0.1:{free_port()}", url]
+        config = load_config(state_dir=tmp_path, collector_url=urls)
+        async with CollectorClient(config) as client:
+            sender = await _sender_of(tmp_path, client, url, 2)
+            for _ in range(2):  # one of the two goes to the closed port first
+                await sender._deliver(await sender.spool.take(), gzip.compress(b"x"))
+    assert _failed("connection") == refused + 1
+    assert marks == [None, None]
 
 
 async def test_a_collector_slow_to_answer_a_batch_but_alive_is_waited_for(
