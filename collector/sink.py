@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from elastic_transport import BaseAsyncNode, ConnectionTimeout, HttpHeaders
+from elastic_transport import BaseAsyncNode, BaseNode, ConnectionTimeout, HttpHeaders
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from isal import igzip
 
@@ -112,6 +112,9 @@ class SinkSettings:
     # is only slow: the _bulk is waited for, and checked again as long as it lasts.
     hang_check: float = 5.0
     probe_timeout: float = _PROBE_TIMEOUT
+    # A node found hung is asked `HEAD /` again this long after each probe it let time
+    # out, and gets no _bulk until it answers one.
+    reprobe: float = 1.0
     backoff_initial: float = 0.1
     backoff_max: float = 5.0
     # gzip (ISA-L's level 1) every _bulk body: fewer bytes on the network, more CPU here
@@ -128,7 +131,7 @@ def _matches(pattern: str, name: str) -> bool:
     return re.fullmatch(".*".join(map(re.escape, str(pattern).split("*"))), name) is not None
 
 
-def _url(node: BaseAsyncNode) -> str:
+def _url(node: BaseNode) -> str:
     config = node.config
     return f"{config.scheme}://{config.host}:{config.port}"
 
@@ -149,6 +152,8 @@ class Sink:
             self._bulk_headers["content-encoding"] = "gzip"
         self._probe_headers = HttpHeaders({**es._headers, "accept": "application/json"})
         self._hung: set[str] = set()  # nodes given up on as hung, until one answers a _bulk
+        # Nodes found hung that have answered no probe since: their watch, by URL.
+        self._shunned: dict[str, asyncio.Task[None]] = {}
         self._merger = Merger(
             self._bulk,
             below=self._settings.merge_below,
@@ -162,6 +167,10 @@ class Sink:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        watches = list(self._shunned.values())
+        for task in watches:
+            task.cancel()
+        await asyncio.gather(*watches, return_exceptions=True)
         await self._es.close()
 
     async def write(self, docs: Sequence[Doc]) -> Outcome:
@@ -274,6 +283,8 @@ class Sink:
         async with self._requests:
             pool = self._es.transport.node_pool
             node = pool.get()
+            if self._shunned:
+                node = self._unshunned(node)
             assert isinstance(node, BaseAsyncNode)  # an async client's pool holds async nodes
             started = time.perf_counter()
             request = asyncio.ensure_future(
@@ -322,16 +333,42 @@ class Sink:
             metrics.BULK_HUNG.inc()
             url = _url(node)
             waited = time.perf_counter() - started
-            if url not in self._hung:  # once a spell: a hung node is tried again often
+            if url not in self._shunned:
+                self._shunned[url] = asyncio.create_task(self._shun(node, url))
+            if url not in self._hung:  # once a spell
                 self._hung.add(url)
                 log.warning(
                     "Elasticsearch node answers neither a _bulk nor a probe: the _bulk "
-                    "is given up and sent again, to another node if there is one",
+                    "is given up and sent again, to another node if there is one, and "
+                    "the node gets no other until it answers a probe",
                     extra={"node": url, "waited_seconds": round(waited, 1)},
                 )
             raise NodeHung(
                 f"{url} answered neither a _bulk in {waited:.0f} s nor a probe (hung)"
             ) from None
+
+    def _unshunned(self, node: BaseNode) -> BaseNode:
+        """`node`, or the next the pool gives when `node` hung and has answered no probe
+        since: the pool brings a dead node back after its backoff (1 s, doubling up to 30
+        s), and each _bulk sent to a hung one waited hang_check + probe_timeout. A hung
+        node when every live one is (or it is the only one): the _bulk waits for it."""
+        pool = self._es.transport.node_pool
+        for _ in range(len(pool.all()) - 1):
+            if _url(node) not in self._shunned:
+                break
+            node = pool.get()  # the next one: the pool takes turns
+        return node
+
+    async def _shun(self, node: BaseAsyncNode, url: str) -> None:
+        """Probe `node`, found hung, until it answers (or refuses: it restarts, and a
+        _bulk to it fails at once); until then `_unshunned` keeps _bulk requests off it."""
+        try:
+            while True:
+                if await self._answers(node):
+                    return
+                await asyncio.sleep(self._settings.reprobe)
+        finally:
+            self._shunned.pop(url, None)
 
     async def _answers(self, node: BaseAsyncNode) -> bool:
         """Whether `node` answers `HEAD /` (whatever it says) within probe_timeout, or at

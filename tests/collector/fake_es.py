@@ -33,6 +33,12 @@ HEADERS = {"X-Elastic-Product": "Elasticsearch"}
 Answer = Callable[[list[tuple[dict[str, Any], dict[str, Any]]]], web.StreamResponse]
 
 
+def _awake() -> asyncio.Event:
+    awake = asyncio.Event()
+    awake.set()
+    return awake
+
+
 @dataclass
 class FakeElasticsearch:
     """What the fake received, and what it will answer next."""
@@ -62,6 +68,9 @@ class FakeElasticsearch:
     bulk_headers: list[dict[str, str]] = field(default_factory=list)
     # How many times `HEAD /` was asked (the sink's probe of a node slow to answer).
     probes: int = 0
+    # Set while it answers. Cleared, every request waits unanswered, as on a node that
+    # hung; one its client gave up on meanwhile is dropped once set again, unrecorded.
+    awake: asyncio.Event = field(default_factory=_awake)
     # Index templates besides ours that `GET _index_template` lists: (name, body).
     others: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -87,7 +96,14 @@ class FakeElasticsearch:
             if action["create"]["_index"] == stream
         ]
 
+    async def _sleep(self, request: web.Request) -> bool:
+        """Wait until awake; whether the request's client is still there."""
+        await self.awake.wait()
+        return request.transport is not None and not request.transport.is_closing()
+
     async def _bulk(self, request: web.Request) -> web.StreamResponse:
+        if not await self._sleep(request):
+            return web.Response()
         self.bulk_headers.append(dict(request.headers))
         lines = (await request.read()).splitlines()
         pairs = [
@@ -149,6 +165,8 @@ class FakeElasticsearch:
         return web.json_response({"acknowledged": True}, headers=HEADERS)
 
     async def _root(self, request: web.Request) -> web.Response:
+        if not await self._sleep(request):
+            return web.Response()
         self.probes += 1
         return web.Response(headers=HEADERS)
 

@@ -114,6 +114,50 @@ async def test_a_bulk_to_a_hung_node_goes_to_another_node(
     assert counter(metrics.BULK_HUNG) - hung_before == 1
 
 
+async def test_a_hung_node_gets_no_bulk_until_it_answers_a_probe(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found hung, a node is probed until it answers, and no _bulk goes to it meanwhile:
+    the client's pool alone brings it back after its dead-node backoff (a hundredth of a
+    second here), and each _bulk sent to it then waited hang_check + probe_timeout. Once
+    it answers a probe, it takes _bulk requests again."""
+    settings = dataclasses.replace(
+        FAST,
+        request_timeout=3600,
+        retry_deadline=3600,
+        hang_check=0.2,
+        probe_timeout=0.2,
+        reprobe=0.01,
+    )
+    hung_before = counter(metrics.BULK_HUNG)
+    async with fake_es(ok) as sleeper, fake_es(ok) as other:
+        sleeper.awake.clear()
+        client = AsyncElasticsearch(
+            [sleeper.url, other.url],
+            max_retries=0,
+            randomize_nodes_in_pool=False,
+            dead_node_backoff_factor=0.01,
+            max_dead_node_backoff=0.01,
+        )
+        async with Sink(client, settings) as s:
+            for _ in range(6):
+                assert (await s.write(docs(1))).indexed == 1
+                await asyncio.sleep(0.05)  # past the pool's backoff: it would try the node
+            assert counter(metrics.BULK_HUNG) - hung_before == 1, "one _bulk waited for it"
+            assert len(other.requests) == 6
+            sleeper.awake.set()
+            for _ in range(200):
+                if not s._shunned:
+                    break
+                await asyncio.sleep(0.01)
+            for _ in range(4):
+                await s.write(docs(1))
+                await asyncio.sleep(0.02)
+    assert sleeper.requests, "back in the pool once it answered"
+    messages = [r.message for r in caplog.records if r.name == "logpipe.collector.sink"]
+    assert "Elasticsearch node answers _bulk requests again" in messages
+
+
 async def test_only_a_node_that_lets_the_probe_time_out_is_hung() -> None:
     """A node that refuses the probe's connection is shutting down or gone (its _bulk
     fails by itself), not hung; one whose kernel takes it and nothing answers is."""
