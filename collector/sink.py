@@ -527,33 +527,45 @@ class Sink:
         their streams hold already. `create` finds an id in a stream's write index only:
         one indexed before a rollover was indexed twice when its batch came again after
         it. A search of the whole stream finds it (a shard idle for searches refreshes
-        first). Where the search fails, `create` judges as before."""
+        first); one `_msearch` asks every stream of the batch at once. Where a search
+        fails, `create` judges as before."""
         by_stream: dict[str, list[str]] = {}
         for doc in docs:
             by_stream.setdefault(doc.stream, []).append(doc.id)
-        es = self._es.options(request_timeout=self._settings.request_timeout)
-        found: set[str] = set()
+        searches: list[dict[str, Any]] = []
+        streams: list[str] = []
         for stream, ids in by_stream.items():
             for start in range(0, len(ids), _KNOWN_PER_SEARCH):
                 part = ids[start : start + _KNOWN_PER_SEARCH]
-                try:
-                    resp = await es.search(
-                        index=stream,
-                        query={"ids": {"values": part}},
-                        size=len(part),
-                        source=False,
-                        filter_path="hits.hits._id",
-                        ignore_unavailable=True,
-                        allow_no_indices=True,
-                    )
-                except ES_ERRORS as exc:
-                    log.info(
-                        "a batch sent again not looked up in its stream",
-                        extra={"stream": stream, "reason": failure(exc).why},
-                    )
-                    continue
-                hits = resp.body.get("hits", {}).get("hits", [])
-                found.update(str(hit["_id"]) for hit in hits)
+                searches.append(
+                    {"index": stream, "ignore_unavailable": True, "allow_no_indices": True}
+                )
+                searches.append(
+                    {"query": {"ids": {"values": part}}, "size": len(part), "_source": False}
+                )
+                streams.append(stream)
+        es = self._es.options(request_timeout=self._settings.request_timeout)
+        try:
+            resp = await es.msearch(
+                searches=searches,
+                filter_path="responses.hits.hits._id,responses.error.reason",
+            )
+        except ES_ERRORS as exc:
+            log.info(
+                "a batch sent again not looked up in its streams",
+                extra={"streams": sorted(by_stream), "reason": failure(exc).why},
+            )
+            return set()
+        found: set[str] = set()
+        answers = resp.body.get("responses", [])
+        for stream, answer in zip(streams, answers, strict=False):
+            if "error" in answer:
+                log.info(
+                    "a batch sent again not looked up in its stream",
+                    extra={"stream": stream, "reason": answer["error"].get("reason", "")},
+                )
+                continue
+            found.update(str(hit["_id"]) for hit in answer.get("hits", {}).get("hits", []))
         return found
 
     async def other_templates(self, names: Sequence[str]) -> dict[str, tuple[str, int]]:

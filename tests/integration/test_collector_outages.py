@@ -26,8 +26,11 @@ from typing import Any
 import aiohttp
 import docker
 import pytest
-from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch import AsyncElasticsearch, Elasticsearch, NotFoundError
 
+from collector import sink as sink_module
+from collector.enrich import Doc
+from collector.sink import Sink
 from collector.templates import INDEX_PATTERNS, TEMPLATE_NAME, index_template
 from collector.wire import NDJSON, PATH_LOGS, SENT_AGAIN
 from tests.conftest import (
@@ -522,3 +525,36 @@ def test_a_batch_sent_again_after_its_stream_rolled_over_is_not_indexed_twice(
     assert es.count(index=stream)["count"] == 20
     # Without the shipper saying so, the write index alone is looked in: twice.
     assert post(again=False)["indexed"] == 20
+
+
+def test_the_ids_of_a_batch_sent_again_are_looked_up_in_all_its_streams_at_once(
+    es: Elasticsearch, template: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of lines for several streams, each rolled over since some were indexed:
+    one `_msearch` finds those in every stream. A stream whose search fails (here a
+    search over the node's result window) is judged by `create` alone, and the other
+    streams' ids are found all the same."""
+    run = uuid.uuid4().hex[:8]
+    first, second, failing = (f"logs-known.{n}{run}-default" for n in ("a", "b", "c"))
+
+    def doc(stream: str, i: int) -> Doc:
+        body = {"@timestamp": f"2024-05-01T00:00:{i % 60:02d}Z", "message": f"line {i}"}
+        return Doc(f"{stream}-{i}", stream, body, f"line {i}")
+
+    indexed = [doc(first, i) for i in range(3)] + [doc(second, i) for i in range(2)]
+    indexed.append(doc(failing, 0))
+    new = [doc(first, 3), doc(second, 2)]
+    # More ids than a search may return at once: its search fails.
+    monkeypatch.setattr(sink_module, "_KNOWN_PER_SEARCH", 20_000)
+    crowd = [doc(failing, i) for i in range(1, 10_001)]
+
+    async def look_up() -> set[str]:
+        async with Sink(AsyncElasticsearch(ES_URL)) as sink:
+            assert (await sink.write(indexed)).indexed == len(indexed)
+            for stream in (first, second, failing):
+                es.indices.rollover(alias=stream)
+                es.indices.refresh(index=stream)
+            return await sink.known([*indexed, *new, *crowd])
+
+    found = asyncio.run(look_up())
+    assert found == {d.id for d in indexed if d.stream != failing}
