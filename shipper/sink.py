@@ -202,14 +202,13 @@ class CollectorClient:
                 metrics.BATCHES_FAILED.labels("token_file").inc()
                 unreadable = f"; and {exc} (the token read before is kept)"
         try:
-            try:
-                _judge(endpoint.url, status, answer, retry_after, lines, headers.get("Location"))
-            except RejectedDelivery as exc:
-                if unreadable:
-                    raise RejectedDelivery(f"{exc}{unreadable}") from exc
-                raise
+            _judge(endpoint.url, status, answer, retry_after, lines, headers.get("Location"))
         except DeliveryError as exc:
             exc.may_have_written = headers.get(UNWRITTEN) != "1"
+            if unreadable and isinstance(exc, RejectedDelivery):
+                refused = RejectedDelivery(f"{exc}{unreadable}")
+                refused.may_have_written = exc.may_have_written
+                raise refused from exc
             raise
 
     async def _post(
