@@ -1,5 +1,5 @@
 """A closed backing index on the real node: a search's answer names it, a tail says so
-first, and the lines of the open index still come.
+first, `logpipe search` warns on stderr, and the lines of the open index still come.
 
 The stream is the module's own (a dataset of its own), with two backing indices: the
 older one, holding two lines, closed; the write index holding two more. It is reopened
@@ -7,11 +7,14 @@ at the end."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 import pytest
@@ -28,6 +31,7 @@ from tests.integration.readers import (
     start_collector,
 )
 from tests.integration.sse import Tails
+from tests.programs import ROOT, clean_env
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +122,37 @@ async def test_a_tail_says_so_once_before_its_lines(closed: Closed) -> None:
         lines = await tail.lines(2)
     assert [e.doc()["message"] for e in lines] == ["new 1", "new 2"]
     assert [orjson.loads(e.data) for e in tail.closed] == [{"closed": 1, "indices": [closed.index]}]
+
+
+def test_logpipe_search_warns_on_stderr_and_prints_the_lines(
+    closed: Closed, tmp_path: Path
+) -> None:
+    """`logpipe search`: the lines on stdout as ever, the warning naming the index on
+    stderr, exit status 0."""
+    env = clean_env(
+        LOGPIPE_URL=closed.collector.url, LOGPIPE_READ_TOKEN=READ, XDG_CONFIG_HOME=str(tmp_path)
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "logpipe",
+            "search",
+            "--host",
+            closed.host,
+            "--dataset",
+            closed.dataset,
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"{closed.host}/api | new 1", f"{closed.host}/api | new 2"]
+    assert proc.stderr == (
+        "logpipe: warning: lines may be missing: Elasticsearch skips closed indices, and 1 "
+        f"index of the streams read is closed: {closed.index}\n"
+    )
