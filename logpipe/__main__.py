@@ -121,10 +121,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run_search(args: argparse.Namespace, settings: Settings, filters: Filters,
                emit: Callable[[list[Document]], None], err: TextIO) -> int:  # fmt: skip
-    """`logpipe search`: 0 when it printed lines, 1 when none matched."""
+    """`logpipe search`: 0 when it printed lines, 1 when none matched (the statuses stay
+    when closed indices may hide lines: that is a warning on stderr)."""
     endpoint = Endpoint(settings.url, settings.token, settings.url_source)
     request = SearchRequest(filters, args.limit, args.asc, args.page_size)
-    if search(endpoint, request, emit):
+    searched = search(endpoint, request, emit)
+    if searched.closed is not None:
+        notifier(settings, err)(searched.closed.warning())
+    if searched.count:
         return EXIT_OK
     print("logpipe: no line matched", file=err)
     return EXIT_NO_MATCH

@@ -54,7 +54,9 @@ examples:
 
 QUERY is Elasticsearch's simple_query_string on the message: words (all must match:
 `disk full`), "a phrase", -excluded, a|b (either), prefix*. A QUERY that starts with -
-goes after -- and the options: logpipe search --since 1h -- '-healthz'."""
+goes after -- and the options: logpipe search --since 1h -- '-healthz'.
+Closed indices of the streams searched (Elasticsearch skips them: lines may be
+missing) are named in a warning on stderr; stdout holds only the lines."""
 
 TAIL_EXAMPLES = """\
 examples:
@@ -65,7 +67,8 @@ examples:
 
 tail reconnects by itself when the connection or the collector fails, and goes on
 exactly after the last line it printed (no line twice, none left out); lines the
-collector had to skip because this tail read too slowly are told on stderr."""
+collector had to skip because this tail read too slowly are told on stderr, and so
+are closed indices of the streams read (Elasticsearch skips them: lines may be missing)."""
 
 
 class Parser(argparse.ArgumentParser):

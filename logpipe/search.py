@@ -4,6 +4,8 @@ Without `--asc` the newest `--limit` lines are asked for (newest first, as the c
 pages them) and printed oldest first, so the newest line ends up right above the prompt,
 as `tail` and `docker compose logs` do; this holds them until the last page. With
 `--asc` the oldest lines of the range come first and each page is printed as it comes.
+Closed indices a page names (Elasticsearch skipped them) are kept for one warning at
+the end, however many pages named them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from logpipe.client import Endpoint, get
+from logpipe.closed import HEADER, Closed, from_header
 from logpipe.document import Document, parse_document
 from logpipe.query import Filters
 
@@ -30,17 +33,37 @@ class SearchRequest:
     page_size: int = 1000
 
 
+@dataclass(frozen=True)
+class Searched:
+    """What a search printed: how many lines, and the closed indices that may hide more."""
+
+    count: int
+    closed: Closed | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page: its documents, the next page's cursor (None: the last), closed indices."""
+
+    docs: list[Document]
+    cursor: str | None
+    closed: Closed | None
+
+
 def search(
     endpoint: Endpoint, request: SearchRequest, emit: Callable[[list[Document]], None]
-) -> int:
+) -> Searched:
     """Print up to `limit` matching lines through `emit`, a page (or, newest first, all
-    of them) at a time; how many there were."""
+    of them) at a time; how many there were, and the most closed indices a page named."""
     held: list[Document] = []
-    count, cursor = 0, None
+    count, cursor, closed = 0, None, None
     while count < request.limit:
         size = min(request.page_size, request.limit - count, MAX_PAGE)
-        page, cursor = fetch_page(endpoint, request, size, cursor)
-        page = page[: request.limit - count]
+        fetched = fetch_page(endpoint, request, size, cursor)
+        cursor = fetched.cursor
+        if fetched.closed and (closed is None or fetched.closed.count > closed.count):
+            closed = fetched.closed
+        page = fetched.docs[: request.limit - count]
         count += len(page)
         if request.ascending:
             emit(page)
@@ -50,12 +73,12 @@ def search(
             break
     if held:
         emit(held[::-1])
-    return count
+    return Searched(count, closed)
 
 
 def fetch_page(endpoint: Endpoint, request: SearchRequest, size: int,
-               cursor: str | None) -> tuple[list[Document], str | None]:  # fmt: skip
-    """One page of documents and the cursor of the next (None: this was the last)."""
+               cursor: str | None) -> Page:  # fmt: skip
+    """One page of documents, the cursor of the next, and the closed indices it names."""
     params = request.filters.params()
     params += [("limit", str(size)), ("order", "asc" if request.ascending else "desc")]
     if cursor:
@@ -63,6 +86,6 @@ def fetch_page(endpoint: Endpoint, request: SearchRequest, size: int,
     answer = get(endpoint, "/v1/search", params, accept=NDJSON)
     try:
         docs = [parse_document(line) for line in answer.lines() if line.strip()]
-        return docs, answer.header(NEXT_CURSOR)
+        return Page(docs, answer.header(NEXT_CURSOR), from_header(answer.header(HEADER)))
     finally:
         answer.close()

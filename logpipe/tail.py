@@ -24,6 +24,7 @@ import orjson
 
 from logpipe.backoff import Backoff
 from logpipe.client import Answer, Endpoint, get
+from logpipe.closed import Closed, from_event
 from logpipe.document import Document, parse_document
 from logpipe.errors import CollectorError, LogpipeError, Refused, Unavailable, Unreachable
 from logpipe.query import Filters
@@ -86,6 +87,7 @@ class Tail:
     backoff: Backoff = field(default_factory=Backoff)
     lost_since: float | None = None
     shown: bool = False
+    closed: Closed | None = None  # the closed indices last told of
 
     def run(self) -> None:
         """Follow until interrupted; raises the first error waiting cannot fix."""
@@ -121,8 +123,9 @@ class Tail:
                 self.handle(event)
 
     def handle(self, event: Event) -> None:
-        """A line is printed; a `missed` event is told on stderr; any id is kept (the one
-        without data too: where the tail stands after its starting lines)."""
+        """A line is printed; a `missed` event is told on stderr, and a `closed` one unless
+        it tells what was told already (each connection sends it again); any id is kept
+        (the one without data too: where the tail stands after its starting lines)."""
         if event.kind == "line":
             try:
                 doc = parse_document(event.data)
@@ -133,6 +136,11 @@ class Tail:
                 self.shown = True
         elif event.kind == "missed":
             self.notice(missed_text(event.data))
+        elif event.kind == "closed":
+            closed = from_event(event.data)
+            if closed is not None and closed != self.closed:
+                self.closed = closed
+                self.notice(closed.warning())
         if event.id:
             self.position.last_id = event.id
 

@@ -21,6 +21,12 @@ def missed_event(count: int) -> bytes:
     return b"event: missed\ndata: " + orjson.dumps({"missed": count}) + b"\n\n"
 
 
+def closed_event(count: int, names: tuple[str, ...]) -> bytes:
+    """`count` closed indices of the streams read, the first of them `names`, may hide
+    lines: Elasticsearch skips a closed index."""
+    return b"event: closed\ndata: " + orjson.dumps({"closed": count, "indices": names}) + b"\n\n"
+
+
 def position_event(event_id: str) -> bytes:
     """An event with only an id: where the tail stands once its starting lines are sent.
     A reader that got no line yet resumes from it (an SSE client keeps the id of an

@@ -20,7 +20,9 @@ from collector.errors import CollectorError
 from collector.es_client import elasticsearch_client
 from collector.read import events
 from collector.read.access import Access
+from collector.read.closed import ClosedIndices, Hidden
 from collector.read.cursor import Position
+from collector.read.filters import Filters
 from collector.read.hub import Hub
 from collector.read.page import parse_search, read_page
 from collector.read.poller import Pace, event_id, settle_problem
@@ -30,6 +32,7 @@ from collector.read.tail import TailRequest, catch_up, parse_tail
 
 NDJSON = "application/x-ndjson"
 NEXT_CURSOR = "Logpipe-Next-Cursor"
+CLOSED_INDICES = "Logpipe-Closed-Indices"
 PATH_SEARCH = "/v1/search"
 PATH_TAIL = "/v1/tail"
 _ENDPOINTS = {PATH_SEARCH: "search", PATH_TAIL: "tail"}
@@ -45,9 +48,21 @@ class ReadState:
         self.access = access
         self.reader: Reader | None = None
         self.hub: Hub | None = None
+        self.closed: ClosedIndices | None = None
 
 
 READ_KEY: web.AppKey[ReadState] = web.AppKey("read", ReadState)
+
+
+def closed_header(hidden: Hidden) -> str:
+    """The header naming closed indices: their count, then up to MAX_NAMED of their names,
+    comma-separated (an index name holds no comma and no space)."""
+    return f"{hidden.count} {','.join(hidden.names)}"
+
+
+async def _hiding(state: ReadState, filters: Filters) -> Hidden | None:
+    assert state.closed is not None, "the closed indices' list starts with the app"
+    return await state.closed.hiding(filters)
 
 
 def _reader(request: web.Request) -> tuple[ReadState, Reader]:
@@ -65,6 +80,9 @@ async def search(request: web.Request) -> web.StreamResponse:
     wanted = parse_search(params, time.time_ns(), state.config.read_max_query_chars)
     page = await read_page(reader, wanted)
     headers = {NEXT_CURSOR: page.next_cursor} if page.next_cursor else {}
+    hidden = await _hiding(state, wanted.filters)
+    if hidden is not None:
+        headers[CLOSED_INDICES] = closed_header(hidden)
     body = b"".join(line + b"\n" for line in page.lines)
     return web.Response(body=body, content_type=NDJSON, headers=headers)
 
@@ -79,9 +97,11 @@ async def tail(request: web.Request) -> web.StreamResponse:
         time.time_ns(),
         state.config.read_max_query_chars,
     )
+    hidden = await _hiding(state, wanted.filters)
     subscriber, poller = await state.hub.open(wanted.filters)
     try:
-        return await _stream(request, state, reader, wanted, subscriber, poller.position)
+        start = poller.position
+        return await _stream(request, state, reader, wanted, subscriber, start, hidden)
     finally:
         state.hub.close(subscriber, poller)
 
@@ -93,12 +113,17 @@ async def _stream(
     wanted: TailRequest,
     subscriber: Subscriber,
     start: Position,
+    hidden: Hidden | None,
 ) -> web.StreamResponse:
     pages = catch_up(reader, wanted, start)
     # Before the answer starts, a failure is still a JSON 503.
     first: list[Delivery] = await anext(pages, [])
     response = web.StreamResponse(headers=_SSE_HEADERS)
     await response.prepare(request)
+    if hidden is not None:
+        # Told once, first: new lines go to write indices, which cannot be closed, so
+        # only the lines a tail starts with (or resumes with) may be hidden.
+        await response.write(events.closed_event(hidden.count, hidden.names))
     # The ids a late line of the poller may repeat: those of the poller's late window.
     sent = Sent(start.key[0] - int(state.config.read_tail_late_window * 1000))
     try:
@@ -180,6 +205,7 @@ def add_routes(app: web.Application, config: CollectorConfig, access: Access) ->
             log.warning(problem)
         es = elasticsearch_client(config)
         state.reader = Reader(es, config.read_timeout)
+        state.closed = ClosedIndices(state.reader)
         pace = Pace(
             config.read_tail_poll_interval, config.read_tail_settle, config.read_tail_late_window
         )

@@ -1,4 +1,5 @@
-"""Reading documents from Elasticsearch for the read API: pages in key order, counts.
+"""Reading documents from Elasticsearch for the read API: pages in key order, counts,
+and the closed indices a search would skip.
 
 :class:`Reader` is the read API's one way to Elasticsearch; its failures become the
 collector's errors in ``es_failures.read_refused`` (503, 429 or 400 for the reader).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from elasticsearch import AsyncElasticsearch
@@ -15,12 +17,17 @@ from elasticsearch import AsyncElasticsearch
 from collector.errors import BadRequest, ReadUnavailable
 from collector.es_failures import ES_ERRORS, read_refused
 from collector.read import cursor
+from collector.read.closed import ClosedIndex
 from collector.read.cursor import KeyField, Order, Position, sort
 from collector.read.query import READ_PATTERN, Clause
 from collector.shape import nested
 
 # Elasticsearch answers at most this many documents a request (index.max_result_window).
 MAX_WINDOW = 10_000
+# The backing indices of logpipe's log streams, also those renamed by a restore or a
+# shrink (`restored-.ds-...`). No stream name: that would list every stream's backing
+# indices, open or not, in the answer's `data_streams`.
+_BACKING_PATTERN = f"*.ds-{READ_PATTERN}"
 # Shard failures that mean the query itself is wrong, not the cluster.
 _REFUSED_QUERY = frozenset(
     {"query_shard_exception", "illegal_argument_exception", "parse_exception", "too_many_clauses"}
@@ -120,3 +127,22 @@ class Reader:
         except ES_ERRORS as exc:
             read_refused(exc)
         return int(resp.body["count"])
+
+    async def closed_indices(self) -> list[ClosedIndex]:
+        """Every closed index that may back one of logpipe's log streams, with its stream."""
+        try:
+            # Client 9.5 POSTs _resolve/index; Elasticsearch 9.2 accepts only GET there.
+            resp = await self._es.perform_request(
+                "GET",
+                f"/_resolve/index/{quote(_BACKING_PATTERN, safe='*')}",
+                params={"expand_wildcards": "closed,hidden", "filter_path": "indices"},
+                headers={"accept": "application/json"},
+            )
+        except ES_ERRORS as exc:
+            read_refused(exc)
+        found: list[dict[str, Any]] = resp.body.get("indices", [])
+        return [
+            ClosedIndex(i["name"], i.get("data_stream") or i["name"])
+            for i in found
+            if "closed" in i.get("attributes", [])
+        ]

@@ -73,6 +73,11 @@ class FakeElasticsearch:
     awake: asyncio.Event = field(default_factory=_awake)
     # Index templates besides ours that `GET _index_template` lists: (name, body).
     others: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # What `GET _resolve/index/...` lists under `indices` (closed ones carry "closed" in
+    # their attributes), and the path and query of each such request.
+    resolved: list[dict[str, Any]] = field(default_factory=list)
+    resolve_status: int = 200
+    resolves: list[str] = field(default_factory=list)
 
     def client(self, **options: Any) -> AsyncElasticsearch:
         """An official async client of this fake, without the client's own retries."""
@@ -164,6 +169,14 @@ class FakeElasticsearch:
         self.mapped.append((request.match_info["indices"], await request.json()))
         return web.json_response({"acknowledged": True}, headers=HEADERS)
 
+    async def _resolve(self, request: web.Request) -> web.Response:
+        self.resolves.append(request.path_qs)
+        if self.resolve_status != 200:
+            body = {"error": {"type": "scripted", "reason": "scripted"}, "status": 503}
+            return web.json_response(body, status=self.resolve_status, headers=HEADERS)
+        body = {"indices": self.resolved, "aliases": [], "data_streams": []}
+        return web.json_response(body, headers=HEADERS)
+
     async def _root(self, request: web.Request) -> web.Response:
         if not await self._sleep(request):
             return web.Response()
@@ -231,6 +244,7 @@ async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
     app.router.add_get("/_cluster/health", fake._health)
     app.router.add_route("HEAD", "/", fake._root)
     app.router.add_put("/{indices}/_mapping", fake._put_mapping)
+    app.router.add_get("/_resolve/index/{names}", fake._resolve)
     server = TestServer(app)
     await server.start_server()
     fake.url = str(server.make_url("/"))

@@ -31,10 +31,12 @@ class Tail:
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.response = response
         self.position: str | None = None  # the id of the last event without data
+        self.closed: list[Event] = []  # the `closed` events, which `next` keeps aside
 
     async def next(self, patience: float = 30) -> Event:
         """The next event (a keepalive comment is one too; an id alone is kept, as
-        `position`, as EventSource does)."""
+        `position`, as EventSource does; a `closed` event, which any test's tail may get
+        while another test has an index closed, is kept in `closed`)."""
         fields: dict[str, str] = {}
         while True:
             raw = await asyncio.wait_for(self.response.content.readline(), patience)
@@ -48,7 +50,11 @@ class Tail:
                     self.position = fields.get("id", self.position)
                     fields = {}
                 elif fields:
-                    return Event(fields.get("event", "message"), fields.get("id"), fields["data"])
+                    event = Event(fields.get("event", "message"), fields.get("id"), fields["data"])
+                    fields = {}
+                    if event.type != "closed":
+                        return event
+                    self.closed.append(event)
                 continue
             name, _, value = line.partition(": ")
             fields[name] = value

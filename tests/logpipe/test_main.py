@@ -189,6 +189,28 @@ def test_no_match_is_exit_status_1_and_lines_are_0(tmp_path: Path) -> None:
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "h1/web | hello\n", "")
 
 
+def test_closed_indices_are_a_warning_on_stderr_and_stdout_keeps_the_lines(
+    tmp_path: Path,
+) -> None:
+    """A page naming closed indices: the lines on stdout as ever, one warning on stderr
+    naming them (and how many more), the exit status of the lines found."""
+    headers = {"Content-Type": "application/x-ndjson", "Logpipe-Closed-Indices": "12 .ds-a,.ds-b"}
+    body = json.dumps(doc("hello", "web")) + "\n"
+    env = {"LOGPIPE_READ_TOKEN": "t"}
+    with fake_collector(Reply(200, headers, [body])) as script:
+        proc = logpipe("search", "x", cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+    assert (proc.returncode, proc.stdout) == (0, "h1/web | hello\n")
+    assert proc.stderr == (
+        "logpipe: warning: lines may be missing: Elasticsearch skips closed indices, and 12 "
+        "indices of the streams read are closed: .ds-a, .ds-b and 10 more\n"
+    )
+    with fake_collector(Reply(200, headers, [])) as script:
+        proc = logpipe("search", "x", cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == "logpipe: no line matched"
+    assert "12 indices of the streams read are closed" in proc.stderr
+
+
 def test_piped_output_is_plain_unless_colour_is_forced(tmp_path: Path) -> None:
     """A pipe gets no colour; --color=always colours it; NO_COLOR does not beat the flag."""
     ndjson = {"Content-Type": "application/x-ndjson"}

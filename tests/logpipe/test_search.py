@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from logpipe.client import Endpoint
+from logpipe.closed import Closed
 from logpipe.document import Document
 from logpipe.errors import Unreachable
 from logpipe.query import Filters
@@ -17,9 +18,11 @@ from tests.logpipe.fake_collector import Reply, doc, fake_collector
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
-def page(messages: list[str], cursor: str | None = None) -> Reply:
-    """A search answer holding documents with these messages."""
+def page(messages: list[str], cursor: str | None = None, closed: str | None = None) -> Reply:
+    """A search answer holding documents with these messages (and the header naming
+    closed indices, if given)."""
     headers = NDJSON | ({"Logpipe-Next-Cursor": cursor} if cursor else {})
+    headers |= {"Logpipe-Closed-Indices": closed} if closed else {}
     return Reply(200, headers, ["".join(json.dumps(doc(m)) + "\n" for m in messages)])
 
 
@@ -30,8 +33,7 @@ def run(url: str, request: SearchRequest) -> tuple[list[str], int]:
     def emit(page: list[Document]) -> None:
         printed.extend(d.message for d in page)
 
-    count = search(Endpoint(url, "t"), request, emit)
-    return printed, count
+    return printed, search(Endpoint(url, "t"), request, emit).count
 
 
 def test_pages_are_followed_by_their_cursor_with_the_same_filters() -> None:
@@ -100,3 +102,22 @@ def test_a_collector_that_never_answers_is_told_apart_from_one_not_reached() -> 
             SearchRequest(Filters()),
             lambda _doc: None,
         )
+
+
+def test_closed_indices_named_by_any_page_are_kept_for_the_end() -> None:
+    """The pages' header naming closed indices is kept, the most a page named; the lines
+    are printed as without it."""
+    with fake_collector(
+        page(["d", "c"], "k1"),
+        page(["b"], "k2", closed="1 .ds-x-1"),
+        page(["a"], closed="2 .ds-x-1,.ds-y-1"),
+    ) as script:
+        printed: list[str] = []
+        request = SearchRequest(Filters(), 10, False, 2)
+        searched = search(
+            Endpoint(script.url, "t"), request, lambda p: printed.extend(d.message for d in p)
+        )
+    assert printed == ["a", "b", "c", "d"]
+    assert (searched.count, searched.closed) == (4, Closed(2, (".ds-x-1", ".ds-y-1")))
+    with fake_collector(page(["a"])) as script:
+        assert search(Endpoint(script.url, "t"), request, lambda _: None).closed is None

@@ -227,3 +227,27 @@ def test_the_reconnect_is_told_when_the_collector_answers() -> None:
         rec.run_until_error()
     assert len(script.requests) == 3
     assert rec.notices[1].startswith("reconnected after 0s; going on after the last line shown")
+
+
+def test_closed_indices_are_told_once_across_reconnects() -> None:
+    """Each connection's `closed` event is told only when it says something new: the same
+    indices again after a reconnect, nothing; another one closed since, told."""
+    one = 'event: closed\ndata: {"closed": 1, "indices": [".ds-x-1"]}\n\n'
+    two = 'event: closed\ndata: {"closed": 2, "indices": [".ds-x-1", ".ds-x-2"]}\n\n'
+    with fake_collector(
+        Reply(200, SSE, [one, *events(("one", "c1"))], drop=True),
+        Reply(200, SSE, [one, *events(("two", "c2"))], drop=True),
+        Reply(200, SSE, [two, *events(("three", "c3"))], drop=True),
+        error(401, "no such read token"),
+    ) as script:
+        rec = Recorder(script)
+        rec.run_until_error()
+    assert rec.printed == ["one", "two", "three"]
+    told = [n for n in rec.notices if "closed" in n]
+    assert told == [
+        "warning: lines may be missing: Elasticsearch skips closed indices, and 1 index of "
+        "the streams read is closed: .ds-x-1",
+        "warning: lines may be missing: Elasticsearch skips closed indices, and 2 indices of "
+        "the streams read are closed: .ds-x-1, .ds-x-2",
+    ]
+    assert script.requests[3].headers["Last-Event-ID"] == "c3"  # the event moves no id
