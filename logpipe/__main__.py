@@ -139,7 +139,7 @@ def silence_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `logpipe` console script; the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_command_line(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
