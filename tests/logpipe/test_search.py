@@ -100,3 +100,12 @@ def test_a_collector_that_never_answers_is_told_apart_from_one_not_reached() -> 
             SearchRequest(Filters()),
             lambda _doc: None,
         )
+
+
+def test_https_to_a_plain_http_collector_says_to_write_http() -> None:
+    """An https:// URL for a collector serving plain HTTP is told as such, not as
+    OpenSSL's bare "wrong version number"."""
+    with fake_collector(Reply(200, {"Content-Type": "application/x-ndjson"}, [])) as script:
+        https = script.url.replace("http://", "https://")
+        with pytest.raises(Unreachable, match=r"does not speak TLS there .*write http://"):
+            search(Endpoint(https, "t", timeout=5), SearchRequest(Filters()), lambda _doc: None)
