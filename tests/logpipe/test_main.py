@@ -228,6 +228,24 @@ def test_no_match_is_exit_status_1_and_lines_are_0(tmp_path: Path) -> None:
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "h1/web | hello\n", "")
 
 
+def test_a_field_query_that_matched_nothing_says_query_is_message_words(tmp_path: Path) -> None:
+    """`user:bob` matches words of the message, not a field: when it finds nothing, the
+    line says so and what to use instead; a query of plain words gets no such hint."""
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    env = {"LOGPIPE_READ_TOKEN": "t"}
+    for query in ("user:bob", "log.level=error", "timeout attributes.user:bob"):
+        with fake_collector(Reply(200, ndjson, [])) as script:
+            proc = logpipe("search", query, cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+        assert proc.returncode == 1
+        assert one_line_error(proc).startswith(
+            "logpipe: no line matched (QUERY matches words of the message, not field:value"
+        )
+    for query in ("disk full", "12:30", '"a: b"'):
+        with fake_collector(Reply(200, ndjson, [])) as script:
+            proc = logpipe("search", query, cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+        assert proc.stderr == "logpipe: no line matched\n"
+
+
 def test_piped_output_is_plain_unless_colour_is_forced(tmp_path: Path) -> None:
     """A pipe gets no colour; --color=always colours it; NO_COLOR does not beat the flag."""
     ndjson = {"Content-Type": "application/x-ndjson"}
