@@ -154,8 +154,8 @@ def check_auth(config: CollectorConfig) -> None:
         return
     if not config.accepted_tokens():
         raise ConfigError(
-            "no accepted tokens: set LOGPIPE_TOKENS (comma-separated) or tokens_file, "
-            "or LOGPIPE_AUTH=none to accept unauthenticated batches"
+            "no accepted tokens: set LOGPIPE_TOKENS (comma-separated) or LOGPIPE_TOKENS_FILE "
+            "(one token a line), or LOGPIPE_AUTH=none to accept unauthenticated batches"
         )
 
 

@@ -33,7 +33,7 @@ from pydantic_settings import (
 from collector import envnames
 from collector.commas import split_commas
 from collector.errors import ConfigError
-from collector.invalid import readable
+from collector.invalid import message, readable
 from collector.keys import check_patterns
 from collector.retention.rules import Duration, RetentionConfig
 from collector.rules.config import RuleList
@@ -616,7 +616,7 @@ def _problems(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str, st
     into one message ("should be a valid string or a valid list")."""
     merged: dict[tuple[int | str, ...], tuple[str, list[str]]] = {}
     for loc, err in readable(exc.errors()):
-        msg = _words(str(err["msg"]))
+        msg = _words(message(err))
         first = _KEY_FIRST.match(msg)
         if len(loc) == 1 and first is not None:
             loc, msg = (*loc, *first.group(1).split(".")), msg[first.end() :]

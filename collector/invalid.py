@@ -62,3 +62,22 @@ def readable(errors: Iterable[ErrorDetails]) -> list[tuple[Location, ErrorDetail
 def _wrong_kind(err: ErrorDetails) -> bool:
     """Whether the error says only that the value is not of the member's kind."""
     return err["type"].endswith("_type") or err["type"] in ("literal_error", "enum")
+
+
+# What a value of each kind looks like, for a value given as text of no such kind.
+_KIND_WORDS = {
+    "int_parsing": "is not a whole number: write digits only (sizes are bytes, times seconds)",
+    "int_from_float": "is not a whole number: write digits only (sizes are bytes, times seconds)",
+    "float_parsing": "is not a number: write digits only, a fraction after a dot (seconds)",
+    "bool_parsing": "is not a boolean: write true or false",
+}
+
+
+def message(err: ErrorDetails) -> str:
+    """pydantic's message, or, for text where a number or boolean is taken ('1MiB'), the
+    text and how to write it; a union's members keep pydantic's words, merged later."""
+    words = _KIND_WORDS.get(err["type"])
+    value = err.get("input")
+    if words is None or not isinstance(value, str) or any(map(is_tag, err["loc"])):
+        return str(err["msg"])
+    return f"{value!r} {words}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -130,8 +131,23 @@ def run_search(args: argparse.Namespace, settings: Settings, filters: Filters,
         notifier(settings, err)(searched.closed.warning())
     if searched.count:
         return EXIT_OK
-    print("logpipe: no line matched", file=err)
+    print(f"logpipe: no line matched{field_query_hint(args.query)}", file=err)
     return EXIT_NO_MATCH
+
+
+# `user:bob`, `log.level=error`: how other tools write a field query.
+FIELD_QUERY = re.compile(r"(?:^|\s)[-+]?[A-Za-z_@][\w.@]*[:=][^\s:=]")
+
+
+def field_query_hint(query: str | None) -> str:
+    """What to do instead when a QUERY that matched nothing looks like field:value, which
+    it is not: QUERY is only words of the message."""
+    if query is None or FIELD_QUERY.search(query) is None:
+        return ""
+    return (
+        " (QUERY matches words of the message, not field:value: filter with --service, "
+        "--host, --level, --stream..., or search the value and select with --json | jq)"
+    )
 
 
 def silence_stdout() -> None:
@@ -143,7 +159,7 @@ def silence_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `logpipe` console script; the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_command_line(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -75,15 +75,49 @@ class Parser(argparse.ArgumentParser):
     """argparse's parser, whose errors are one `logpipe:` line (exit 2) as every other
     failure's, pointing at the command's help instead of printing its usage."""
 
+    commands: dict[str, argparse.ArgumentParser]
+
     def error(self, message: str) -> NoReturn:
         """Exit 2 with one line naming what is wrong."""
         hint = f"see `{self.prog} --help`"
-        if message.startswith("unrecognized arguments"):
-            hint = f"a query of several words is one argument: quote it, or {hint}"
+        if "ignored explicit argument" in message:  # -healthz read as -h and "ealthz"
+            hint = f"a QUERY that starts with - goes last, after --: {self.prog} -- '-word'; {hint}"
         self.exit(2, f"logpipe: {message} ({hint})\n")
 
+    def parse_command_line(self, argv: list[str] | None) -> argparse.Namespace:
+        """The parsed command line; words left over exit 2 with what they may have meant."""
+        args, extras = self.parse_known_args(argv)
+        if extras:
+            hint = unrecognized(extras[0], args.command, self.commands)
+            self.exit(2, f"logpipe: unrecognized arguments: {' '.join(extras)} ({hint})\n")
+        return args
 
-def build_parser() -> argparse.ArgumentParser:
+
+def unrecognized(
+    word: str, command: str | None, commands: dict[str, argparse.ArgumentParser]
+) -> str:
+    """What a word no option took may have meant: an option after --, an option of the
+    other command, a misspelt option, a query that starts with -, or the rest of an
+    unquoted query."""
+    prog = "logpipe" if command is None else f"logpipe {command}"
+    hint = f"see `{prog} --help`"
+    option = word.split("=", 1)[0]
+    if not option.startswith("-") or option == "-":
+        return f"a query of several words is one argument: quote it, or {hint}"
+    owners = [name for name, parser in commands.items() if option in parser._option_string_actions]
+    if command in owners:  # an option of its own, so it came after --
+        return f"every word after -- is the QUERY: put {option} before --, or {hint}"
+    if command is not None and owners:
+        return f"{option} is an option of `logpipe {owners[0]}`, not of `{prog}`: {hint}"
+    if option.startswith("--"):
+        return f"`{prog}` has no option {option}: {hint}"
+    query = f"{prog} [options] -- '{word}'"
+    return (
+        f"`{prog}` has no option {option}; a QUERY that starts with - goes last, after --: {query}"
+    )
+
+
+def build_parser() -> Parser:
     """The whole command line."""
     fmt = argparse.RawDescriptionHelpFormatter
     top = Parser(
@@ -107,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-n", "--lines", type=count(0, 10_000), default=10, metavar="N",
         help="start with the last N lines (0-10000, default 10)",
     )  # fmt: skip
+    top.commands = {"search": search, "tail": tail}
     return top
 
 

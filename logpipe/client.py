@@ -211,6 +211,12 @@ def reason(exc: BaseException) -> str:
     """A short, readable cause of a network error."""
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (is the collector running?)"
+    if isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
+        # What a plain HTTP answer to a TLS hello reads as.
+        return (
+            "it does not speak TLS there (WRONG_VERSION_NUMBER): "
+            "write http:// if it serves plain HTTP"
+        )
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, http.client.RemoteDisconnected):

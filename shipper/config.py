@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from collector import envnames
+from collector import envnames, invalid
 from collector.commas import split_commas
 from collector.runtime import EventLoop
 from collector.wire import HOST_CHARS, PATH_LOGS, check_max_line_bytes
@@ -292,7 +292,7 @@ def load_config(**overrides: object) -> ShipperConfig:
         lines = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
-            msg = str(err["msg"]).removeprefix("Value error, ")
+            msg = invalid.message(err).removeprefix("Value error, ")
             lines.append(f"{env_name(key)}: {msg}")
         raise ConfigError("\n".join(lines)) from exc
     if config.token and config.token_file is not None:

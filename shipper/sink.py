@@ -184,7 +184,7 @@ class CollectorClient:
                 metrics.BATCHES_FAILED.labels("tls").inc()
                 raise RejectedDelivery(_tls_message(endpoint.url, refusal)) from exc
             metrics.BATCHES_FAILED.labels("connection").inc()
-            failed = RetryableDelivery(f"{endpoint.url}: {type(exc).__name__}: {exc}")
+            failed = RetryableDelivery(f"{endpoint.url}: {_connection_failure(exc)}")
             # No connection (refused, no route, no name): nothing of the batch was sent.
             failed.may_have_written = not isinstance(exc, aiohttp.ClientConnectorError)
             raise failed from exc
@@ -292,7 +292,32 @@ def _handshake_refusal(url: str, config: ShipperConfig) -> str | None:
         return None
 
 
+def _connection_failure(exc: BaseException) -> str:
+    """Why no answer came, in the words of the setting to check: aiohttp's own text
+    ("Cannot connect to host ... ssl:default [...]") names neither."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return (
+            f"cannot resolve the collector's host name ({exc.os_error.strerror or exc.os_error}): "
+            "check the host in LOGPIPE_COLLECTOR_URL"
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return (
+                "connection refused: nothing listens there; check the port in "
+                "LOGPIPE_COLLECTOR_URL and that the collector runs"
+            )
+        return (
+            f"cannot connect ({exc.os_error.strerror or exc.os_error}): check LOGPIPE_COLLECTOR_URL"
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _tls_message(url: str, detail: str) -> str:
+    if "WRONG_VERSION_NUMBER" in detail:  # what a plain HTTP answer to a TLS hello reads as
+        return (
+            f"{url}: the collector does not speak TLS there ({detail}): write http:// in "
+            "LOGPIPE_COLLECTOR_URL, or serve HTTPS from the collector (LOGPIPE_TLS_CERT)"
+        )
     return (
         f"{url}: TLS failed ({detail}): check that LOGPIPE_CA_FILE holds the CA that signed "
         "the collector's certificate (and that its name matches the URL), and for mutual "

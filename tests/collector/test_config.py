@@ -288,7 +288,7 @@ def test_nested_variable_errors_name_the_variable_set(
             "heap), so a longer line may never be indexed",
         ),
         ("1000", "LOGPIPE_MAX_LINE_BYTES: Input should be greater than or equal to 1024"),
-        ("1MiB", "LOGPIPE_MAX_LINE_BYTES: Input should be a valid integer"),
+        ("1MiB", "LOGPIPE_MAX_LINE_BYTES: '1MiB' is not a whole number: write digits only"),
     ],
 )
 def test_a_line_limit_the_collector_cannot_keep_is_a_config_error(

@@ -404,6 +404,15 @@ def test_unreadable_token_file_is_a_config_error(
         main_module.check_auth(config)
 
 
+def test_no_tokens_names_the_variables_to_set() -> None:
+    """Serving without tokens is refused with the variables that give some, not YAML keys."""
+    config = CollectorConfig(_env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError) as raised:
+        main_module.check_auth(config)
+    assert "set LOGPIPE_TOKENS (comma-separated) or LOGPIPE_TOKENS_FILE" in str(raised.value)
+    assert "LOGPIPE_AUTH=none" in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("option", "value", "error"),
     [

@@ -69,6 +69,45 @@ def test_a_query_starting_with_a_dash_goes_after_the_options_and_dashes() -> Non
     assert (args.query, args.since) == ("-healthz", "1h")
 
 
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (
+            ["tail", "--until", "1h"],
+            "--until is an option of `logpipe search`, not of `logpipe tail`",
+        ),
+        (
+            ["tail", "--limit", "5"],
+            "--limit is an option of `logpipe search`, not of `logpipe tail`",
+        ),
+        (
+            ["search", "--lines=3"],
+            "--lines is an option of `logpipe tail`, not of `logpipe search`",
+        ),
+        (["search", "--field", "x"], "`logpipe search` has no option --field: see `logpipe search"),
+        (["search", "-zzz"], "a QUERY that starts with - goes last, after --: logpipe search"),
+        (["search", "--", "-a", "--limit", "1"], "every word after -- is the QUERY: put --limit"),
+        (["search", "disk", "full"], "a query of several words is one argument: quote it"),
+        (["search", "-healthz"], "a QUERY that starts with - goes last, after --"),
+    ],
+)
+def test_a_word_no_option_took_is_explained(
+    capsys: pytest.CaptureFixture[str], argv: list[str], hint: str
+) -> None:
+    """An unknown option says whether the other command has it, instead of suggesting
+    that an option was part of an unquoted query; the help named is the command's own."""
+    from logpipe.args import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_command_line(argv)
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("logpipe: ")
+    assert error.count("\n") == 1
+    assert hint in error
+    assert f"logpipe {argv[0]}" in error
+
+
 def test_version_and_no_command(tmp_path: Path) -> None:
     """--version prints the version; no command prints the help on stderr with status 2."""
     proc = logpipe("--version", cwd=tmp_path)
@@ -209,6 +248,24 @@ def test_closed_indices_are_a_warning_on_stderr_and_stdout_keeps_the_lines(
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1] == "logpipe: no line matched"
     assert "12 indices of the streams read are closed" in proc.stderr
+
+
+def test_a_field_query_that_matched_nothing_says_query_is_message_words(tmp_path: Path) -> None:
+    """`user:bob` matches words of the message, not a field: when it finds nothing, the
+    line says so and what to use instead; a query of plain words gets no such hint."""
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    env = {"LOGPIPE_READ_TOKEN": "t"}
+    for query in ("user:bob", "log.level=error", "timeout attributes.user:bob"):
+        with fake_collector(Reply(200, ndjson, [])) as script:
+            proc = logpipe("search", query, cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+        assert proc.returncode == 1
+        assert one_line_error(proc).startswith(
+            "logpipe: no line matched (QUERY matches words of the message, not field:value"
+        )
+    for query in ("disk full", "12:30", '"a: b"'):
+        with fake_collector(Reply(200, ndjson, [])) as script:
+            proc = logpipe("search", query, cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+        assert proc.stderr == "logpipe: no line matched\n"
 
 
 def test_piped_output_is_plain_unless_colour_is_forced(tmp_path: Path) -> None:

@@ -121,3 +121,12 @@ def test_closed_indices_named_by_any_page_are_kept_for_the_end() -> None:
     assert (searched.count, searched.closed) == (4, Closed(2, (".ds-x-1", ".ds-y-1")))
     with fake_collector(page(["a"])) as script:
         assert search(Endpoint(script.url, "t"), request, lambda _: None).closed is None
+
+
+def test_https_to_a_plain_http_collector_says_to_write_http() -> None:
+    """An https:// URL for a collector serving plain HTTP is told as such, not as
+    OpenSSL's bare "wrong version number"."""
+    with fake_collector(Reply(200, {"Content-Type": "application/x-ndjson"}, [])) as script:
+        https = script.url.replace("http://", "https://")
+        with pytest.raises(Unreachable, match=r"does not speak TLS there .*write http://"):
+            search(Endpoint(https, "t", timeout=5), SearchRequest(Filters()), lambda _doc: None)

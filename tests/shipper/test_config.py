@@ -22,6 +22,26 @@ def test_a_malformed_collector_url_is_a_config_error(tmp_path: Path, url: str) -
 
 
 @pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("LOGPIPE_BATCH_MAX_BYTES", "4MiB", "'4MiB' is not a whole number: write digits only"),
+        ("LOGPIPE_READ_PACE", "200ms", "'200ms' is not a number: write digits only"),
+        ("LOGPIPE_FOLLOW_FILES", "maybe", "'maybe' is not a boolean: write true or false"),
+    ],
+)
+def test_text_where_a_number_is_taken_is_quoted_with_how_to_write_it(
+    tmp_path: Path, variable: str, value: str, error: str
+) -> None:
+    """A size or time written with its unit, as the README's defaults read (4 MiB, 0.2 s),
+    is named back with what to write, not only pydantic's 'a valid integer'."""
+    proc = run("shipper", "config", cwd=tmp_path, **{variable: value})
+    assert proc.returncode == 2
+    assert one_line_error(proc).startswith(
+        f"logpipe-shipper: invalid configuration: {variable}: {error}"
+    )
+
+
+@pytest.mark.parametrize(
     ("url", "problem"),
     [("http://c:8080/v1/logs", "base URL"), ("http://c:8080?x=1", "no ?query")],
 )

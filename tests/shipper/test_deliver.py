@@ -11,7 +11,9 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -138,6 +140,47 @@ async def test_a_401_names_the_unreadable_token_file(
         endpoint, _ = client.pick()
         with pytest.raises(RejectedDelivery, match=r"answered 401.*LOGPIPE_TOKEN_FILE: cannot"):
             await client.send(b"", endpoint)
+
+
+async def test_a_refused_connection_names_the_setting_to_check(tmp_path: Path) -> None:
+    """A collector URL with the wrong port says the connection was refused and names
+    LOGPIPE_COLLECTOR_URL, not aiohttp's "Cannot connect to host ... ssl:default"."""
+    config = load_config(state_dir=tmp_path, collector_url=f"http://127.0.0.1:{free_port()}")
+    async with CollectorClient(config) as client:
+        endpoint, _ = client.pick()
+        with pytest.raises(RetryableDelivery) as raised:
+            await client.send(b"", endpoint, 1)
+    assert "connection refused" in str(raised.value)
+    assert "LOGPIPE_COLLECTOR_URL" in str(raised.value)
+    assert "ssl:default" not in str(raised.value)
+
+
+def test_an_unknown_host_name_names_the_setting_to_check() -> None:
+    """A misspelt collector host is told as a name that does not resolve."""
+    key = SimpleNamespace(host="colector", port=8080, ssl=True)
+    exc = aiohttp.ClientConnectorDNSError(key, socket.gaierror(-2, "Name or service not known"))  # type: ignore[arg-type]
+    reason = sink_module._connection_failure(exc)
+    assert reason.startswith("cannot resolve the collector's host name (Name or service not known)")
+    assert "LOGPIPE_COLLECTOR_URL" in reason
+
+
+async def test_https_to_a_plain_http_collector_says_to_write_http(tmp_path: Path) -> None:
+    """An https:// URL for a collector that serves plain HTTP is told as such, not as a
+    certificate authority to check."""
+
+    async def logs(request: web.Request) -> web.Response:
+        return web.json_response(ANSWER)
+
+    async with serving(web.post(PATH_LOGS, logs)) as url:
+        https = url.replace("http://", "https://")
+        config = load_config(state_dir=tmp_path, collector_url=https)
+        async with CollectorClient(config) as client:
+            endpoint, _ = client.pick()
+            with pytest.raises(RejectedDelivery) as raised:
+                await client.send(b"", endpoint, 1)
+    assert "does not speak TLS there" in str(raised.value)
+    assert "write http:// in LOGPIPE_COLLECTOR_URL" in str(raised.value)
+    assert "LOGPIPE_CA_FILE" not in str(raised.value)
 
 
 async def test_a_redirect_to_a_page_that_answers_200_delivers_nothing(tmp_path: Path) -> None:
