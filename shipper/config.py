@@ -124,9 +124,10 @@ class ShipperConfig(BaseSettings):
     request_timeout: float = Field(
         60,
         gt=0,
-        description="Seconds to wait for a collector answer; one with no answer after 10 s "
-        "that lets two probes of /healthz in a row time out (5 s each) is taken for hung "
-        "sooner, and the batch goes to the next collector listed.",
+        description="Seconds a batch has to reach a collector and be answered, its body's "
+        "time on the wire included; one with no answer 10 s after the body was sent that "
+        "lets two probes of /healthz in a row time out (5 s each) is taken for hung sooner, "
+        "and the batch goes to the next collector listed.",
     )
     shutdown_timeout: float = Field(
         10, ge=0, description="On SIGTERM, seconds to flush what was read before exiting."

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+from aiohttp.abc import AbstractStreamWriter
 from multidict import CIMultiDictProxy
 
 from collector import watch
@@ -40,7 +41,10 @@ log = logging.getLogger("logpipe.shipper.sink")
 
 BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 30.0
-# A batch a collector has not answered after HANG_CHECK seconds is checked: the collector
+# A batch a collector has not answered HANG_CHECK seconds after its body was sent is
+# checked (the body's own time is not counted: over a slow link it may take longer than
+# HANG_CHECK, and probes queued behind it on the same link would time out as if the
+# collector had hung, giving up every try of a batch it was receiving); the collector
 # is asked /healthz, which its event loop answers at once however long Elasticsearch takes
 # with the batch. One that lets two such probes in a row time out (PROBE_TIMEOUT each) has
 # hung (a paused process, a dead host): the batch is given up and sent again, to another
@@ -86,6 +90,23 @@ class Endpoint:
 
 class Hung(Exception):
     """A collector answered neither a batch in time nor a probe after it."""
+
+
+class _Body(aiohttp.BytesPayload):
+    """A batch's body that says when it has been handed to the connection whole: to the
+    kernel's socket buffer, but for at most the transport's own (64 KiB)."""
+
+    def __init__(self, value: bytes) -> None:
+        super().__init__(value)
+        self.sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        await super().write_with_length(writer, content_length)
+        await writer.drain()  # a body under the high-water mark is written without one
+        if not self.sent.done():
+            self.sent.set_result(None)
 
 
 def client_ssl(config: ShipperConfig) -> ssl.SSLContext | None:
@@ -169,9 +190,12 @@ class CollectorClient:
         if self._session is None:
             raise DeliveryError("CollectorClient used outside 'async with'")
         metrics.BATCHES_SENT.inc()
-        post = asyncio.ensure_future(self._post(self._session, endpoint.url, body, again))
+        payload = _Body(body)
+        post = asyncio.ensure_future(self._post(self._session, endpoint.url, payload, again))
         try:
-            answer, status, headers = await self._answer(self._session, endpoint.url, post)
+            answer, status, headers = await self._answer(
+                self._session, endpoint.url, post, payload.sent
+            )
         except Hung as exc:
             metrics.BATCHES_FAILED.labels("hung").inc()
             # Through the only URL (a load balancer, as a rule) the batch is sent again
@@ -212,7 +236,7 @@ class CollectorClient:
             raise
 
     async def _post(
-        self, session: aiohttp.ClientSession, url: str, body: bytes, again: bool = False
+        self, session: aiohttp.ClientSession, url: str, body: _Body, again: bool = False
     ) -> tuple[bytes, int, CIMultiDictProxy[str]]:
         """The collector's answer to one batch: body, status, headers."""
         headers = {**self._headers, SENT_AGAIN: "1"} if again else self._headers
@@ -228,11 +252,14 @@ class CollectorClient:
         session: aiohttp.ClientSession,
         url: str,
         post: asyncio.Future[tuple[bytes, int, CIMultiDictProxy[str]]],
+        sent: asyncio.Future[None],
     ) -> tuple[bytes, int, CIMultiDictProxy[str]]:
-        """The answer `post` gets from the collector at `url`; Hung when, once it took
-        HANG_CHECK seconds, the collector lets two probes of /healthz in a row time out
-        (behind a load balancer one may reach the hung collector and the next another;
-        watch.answer)."""
+        """The answer `post` gets from the collector at `url`; Hung when, once it has
+        waited HANG_CHECK seconds after its body was `sent`, the collector lets two probes
+        of /healthz in a row time out (behind a load balancer one may reach the hung
+        collector and the next another; watch.answer). A body still being sent is
+        bounded by request_timeout alone."""
+        await asyncio.wait((post, sent), return_when=asyncio.FIRST_COMPLETED)
         started = time.monotonic()
         try:
             return await watch.answer(
@@ -241,8 +268,8 @@ class CollectorClient:
         except watch.Unanswered:
             waited = time.monotonic() - started
             raise Hung(
-                f"{url}: answered neither the batch in {waited:.0f} s nor /healthz "
-                "twice in a row (hung); the batch is sent again"
+                f"{url}: answered neither the batch in {waited:.0f} s after its body was sent "
+                "nor /healthz twice in a row (hung); the batch is sent again"
             ) from None
 
     async def _answers(self, session: aiohttp.ClientSession, url: str) -> bool:

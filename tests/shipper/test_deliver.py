@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import gzip
+import json
 import logging
 import os
 import socket
@@ -629,3 +630,98 @@ async def test_a_request_a_collector_holds_shows_in_the_oldest_request(tmp_path:
     client.answer.set()
     await asyncio.wait_for(sending, 5)
     assert sender.oldest_request() == 0.0
+
+
+# Over a slow link a batch's body takes longer than the hang check: the collector below
+# does not read it for HOLD seconds (its receive buffer small, the body larger than any
+# socket buffer, so the shipper is still sending it), and answers /healthz only once the
+# body has arrived, as a probe queued behind the body on a saturated link would be.
+HOLD = 2.0  # seconds: longer than the hang check and both probes, at 0.3 s each
+SLOW_BODY = 8 * 1024 * 1024
+
+
+@contextlib.asynccontextmanager
+async def slow_link(answers: bool) -> AsyncIterator[tuple[str, list[int]]]:
+    """A collector reached over a slow link that answers a batch and /healthz once the
+    body is in (`answers`), or neither (hung once it has the body): its URL and the
+    sizes of the bodies it received."""
+    bodies: list[int] = []
+    arrived = asyncio.Event()
+    serving: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        serving.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            answer = await take(reader)
+            if not answers:
+                await asyncio.Event().wait()
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(answer)}\r\nConnection: close\r\n"
+            writer.write(head.encode() + b"\r\n" + answer)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def take(reader: asyncio.StreamReader) -> bytes:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        if head.startswith("GET /healthz "):
+            await arrived.wait()
+            return b'{"status": "ok"}'
+        length = int(head.lower().split("content-length:")[1].split("\r\n")[0])
+        await asyncio.sleep(HOLD)
+        received = 0
+        while received < length:  # in pieces, each a pause apart
+            received += len(await reader.read(64 * 1024))
+            await asyncio.sleep(0)
+        bodies.append(received)
+        arrived.set()
+        return json.dumps(ANSWER).encode()
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the accepted ones inherit it
+    sock.bind(("127.0.0.1", 0))
+    server = await asyncio.start_server(serve, sock=sock)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", bodies
+    finally:
+        server.close()
+        for task in serving:
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
+        await server.wait_closed()
+
+
+# aiohttp warns of any body over 1 MiB given as bytes; the warning is about the event
+# loop, not the link, and this body must outgrow the socket buffers.
+@pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
+async def test_a_batch_whose_body_crosses_a_slow_link_is_not_taken_for_hung(
+    tmp_path: Path,
+) -> None:
+    """A body that takes longer than the hang check to arrive, the probes stuck behind
+    it, was taken for a hung collector and sent again, every try alike: the check starts
+    once the body is sent, so the batch is delivered once."""
+    body = os.urandom(SLOW_BODY)
+    gave_up = _failed("hung")
+    async with slow_link(answers=True) as (url, bodies):
+        config = load_config(state_dir=tmp_path, collector_url=url, request_timeout=3600)
+        async with CollectorClient(config, hang_check=0.3, probe_timeout=0.3) as client:
+            endpoint, _ = client.pick()
+            await client.send(body, endpoint, 1)
+    assert bodies == [len(body)]
+    assert _failed("hung") == gave_up
+
+
+@pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
+async def test_a_collector_that_hangs_after_a_slow_body_is_still_taken_for_hung(
+    tmp_path: Path,
+) -> None:
+    """A collector that took the whole body over a slow link and then answers neither it
+    nor /healthz is taken for hung, as one that takes a small body at once is."""
+    gave_up = _failed("hung")
+    async with slow_link(answers=False) as (url, bodies):
+        config = load_config(state_dir=tmp_path, collector_url=url, request_timeout=3600)
+        async with CollectorClient(config, hang_check=0.3, probe_timeout=0.3) as client:
+            endpoint, _ = client.pick()
+            with pytest.raises(RetryableDelivery, match="hung"):
+                await client.send(os.urandom(SLOW_BODY), endpoint, 1)
+    assert bodies == [SLOW_BODY]
+    assert _failed("hung") - gave_up == 1
