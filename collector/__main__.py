@@ -25,6 +25,7 @@ from collector.config import (
     file_settings,
     load_config,
 )
+from collector.custom import custom_additions
 from collector.errors import CollectorError, ConfigError, KibanaError, SetupError
 from collector.es_client import elasticsearch_client, sink_settings
 from collector.reload import ConfigFile, RestartNeeded, watch
@@ -48,7 +49,6 @@ from collector.templates import (
     TEMPLATE_NAME,
     TEMPLATE_VERSION,
     UNINDEXED_MAPPING,
-    custom_additions,
     index_template,
 )
 
