@@ -11,14 +11,17 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from elasticsearch import AsyncElasticsearch, Elasticsearch, NotFoundError
 
+from collector.enrich import Doc
+from collector.errors import RetryableSinkError
 from collector.retention.lifecycle import apply, plan
 from collector.retention.rules import RetentionConfig, RetentionRules
+from collector.sink import Sink, SinkSettings
 from collector.templates import (
     CUSTOM_TEMPLATE,
     DEADLETTER_STREAM,
@@ -230,3 +233,52 @@ def test_the_operators_component_template_adds_to_logpipes_streams_and_overrides
     done = setup_command(private_es.url)
     assert done.returncode == 0, done.stderr
     assert "no component template 'logpipe@custom'" in done.stderr
+
+
+@contextlib.contextmanager
+def _custom(es: Elasticsearch, template: dict[str, Any]) -> Iterator[None]:
+    """`logpipe@custom` holding `template` for the block, and none after it (every test of
+    the private node may meet it: it is never left in place)."""
+    es.cluster.put_component_template(name=CUSTOM_TEMPLATE, template=template)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(NotFoundError):
+            es.cluster.delete_component_template(name=CUSTOM_TEMPLATE)
+
+
+def _flat_doc(**fields: Any) -> dict[str, Any]:
+    """A document as the collector sends it: flat, dotted names."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {"@timestamp": now, "message": "GET / 200", "host.name": "h", **fields}
+
+
+async def test_lines_of_a_stream_whose_pipeline_is_missing_wait_then_land_in_their_stream(
+    private_es: PrivateElasticsearch, logpipe_setup: str, aes: AsyncElasticsearch, uid: str
+) -> None:
+    """A pipeline named after setup ran, and missing, makes the node refuse each line
+    (400); the lines are not dead-lettered (whose stream names it too) but wait, the
+    503 naming the pipeline, and land in their stream once it is created."""
+    es, pipeline = private_es.client, f"logpipe-test-audit-{uid}"
+    stream = f"logs-docker.keep_14d-{uid}"
+    doc = Doc(f"p-{uid}", stream, _flat_doc(), "GET / 200")
+    settings = SinkSettings(retry_deadline=2, backoff_initial=0.1, backoff_max=0.2)
+    with _custom(es, {"settings": {"index.final_pipeline": pipeline}}):
+        async with Sink(AsyncElasticsearch(private_es.url), settings) as sink:
+            with pytest.raises(RetryableSinkError) as caught:
+                await sink.write([doc])
+            assert caught.value.status == 503
+            assert f"pipeline with id [{pipeline}] does not exist: the ingest pipeline" in str(
+                caught.value
+            )
+            assert not es.indices.exists(index=stream)
+            es.ingest.put_pipeline(id=pipeline, processors=[])
+            try:
+                outcome = await sink.write([doc])
+                assert (outcome.indexed, outcome.dead_lettered) == (1, 0)
+            finally:
+                # The node keeps a pipeline an index names: the stream lets go of it first.
+                es.indices.put_settings(index=stream, settings={"index.final_pipeline": None})
+                es.ingest.delete_pipeline(id=pipeline)
+    dead = es.search(index="logs-logpipe.deadletter-*", query={"ids": {"values": [doc.id]}})
+    assert dead["hits"]["hits"] == []
