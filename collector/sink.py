@@ -44,6 +44,7 @@ from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
 from collector.es_failures import (
     ES_ERRORS,
+    answer,
     bulk_failure,
     bulk_refusal,
     failure,
@@ -570,6 +571,17 @@ class Sink:
             return None
         found = resp.body.get("component_templates", [])
         return dict(found[0]["component_template"]) if found else None
+
+    async def has_pipeline(self, name: str) -> bool:
+        """Whether the ingest pipeline `name` exists; SetupError if that could not be asked
+        (no privilege to read pipelines, say)."""
+        es = self._probe(ignore_status=404)
+        resp = await answer(
+            es.ingest.get_pipeline(id=name, summary=True),
+            SetupError,
+            lambda f: f"cannot read the ingest pipeline '{name}': {f.text}",
+        )
+        return resp.meta.status != 404 and name in resp.body
 
     async def has_constant_keyword(self) -> bool:
         """Whether the cluster has the constant_keyword type: Elasticsearch's default
