@@ -10,6 +10,7 @@ import signal
 import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -24,6 +25,13 @@ from collector.config import (
     config_path,
     file_settings,
     load_config,
+)
+from collector.custom import (
+    custom_additions,
+    missing_pipeline,
+    pipelines,
+    refusal,
+    unflattenable,
 )
 from collector.errors import CollectorError, ConfigError, KibanaError, SetupError
 from collector.es_client import elasticsearch_client, sink_settings
@@ -48,7 +56,6 @@ from collector.templates import (
     TEMPLATE_NAME,
     TEMPLATE_VERSION,
     UNINDEXED_MAPPING,
-    custom_additions,
     index_template,
 )
 
@@ -85,7 +92,8 @@ rules that add typed fields are deployed. Data streams take a new template at th
 rollover. A template a newer logpipe installed is left as it is (exit 1). Settings and
 mappings of your own (an ingest pipeline, allocation, field limits) go in the component
 template logpipe@custom, which the template uses where it exists and setup never changes;
-setup says what it adds.
+setup says what it adds, and exits 1 before changing anything where it holds what cannot
+work (objects Elasticsearch cannot flatten, an ingest pipeline that does not exist).
 
 examples:
   logpipe-collector setup
@@ -278,12 +286,9 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
             constant_keyword=constant,
             codec=config.index.codec,
         )
+        said = await check_custom(sink, body)
         await sink.install_template(body)
         print("index template 'logpipe' installed for " + " ".join(INDEX_PATTERNS), file=sys.stderr)
-        try:
-            said = custom_additions(await sink.custom_template(), body)
-        except SetupError as exc:
-            said = [f"warning: {exc}; what it adds is not shown"]
         for line in said:
             print(line, file=sys.stderr)
         # Streams made before keep their backing index's mappings until they roll over;
@@ -329,6 +334,29 @@ async def setup(config: CollectorConfig, args: argparse.Namespace) -> None:
             f"{result.imported} saved objects imported into Kibana {result.kibana_version}",
             file=sys.stderr,
         )
+
+
+async def check_custom(sink: Sink, body: dict[str, Any]) -> list[str]:
+    """What setup says of the operator's `logpipe@custom` next to our template `body`;
+    SetupError, before anything is changed, where it holds what cannot work there
+    (custom.py): each new backing index would refuse it, or every line."""
+    try:
+        component = await sink.custom_template()
+    except SetupError as exc:
+        return [f"warning: {exc}; what it adds is not shown"]
+    problems = unflattenable(component, body)
+    unchecked = []
+    for setting, pipeline in pipelines(component).items():
+        try:
+            if not await sink.has_pipeline(pipeline):
+                problems.append(missing_pipeline(setting, pipeline))
+        except SetupError as exc:
+            unchecked.append(
+                f"warning: {exc}; whether {setting} names one that exists is unchecked"
+            )
+    if problems:
+        raise SetupError(refusal(problems))
+    return [*custom_additions(component, body), *unchecked]
 
 
 async def refuse_downgrade(sink: Sink) -> None:

@@ -1,8 +1,10 @@
 """Bulk requests: documents as pre-encoded `create` lines, grouped under the size bounds,
 and every item of an answer classified: stored (2xx, or 409 = already there), retry
-(429, 5xx), over the node's limit on its own (a 429 of indexing pressure for an operation
-larger than the whole limit: sent again in halves, see :func:`over_limit_alone`) or
-refused (other 4xx, with Elasticsearch's reason). Pure: no I/O.
+(429, 5xx, and writes stopped on the cluster's side: a block, a closed write index, no
+template, a missing ingest pipeline, see :func:`_waits`), over the node's limit on its
+own (a 429 of indexing pressure for an operation larger than the whole limit: sent again
+in halves, see :func:`over_limit_alone`) or refused (other 4xx, with Elasticsearch's
+reason). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import orjson
 from collector import metrics, steps
 from collector.enrich import Doc
 from collector.shape import flat
-from collector.templates import DEADLETTER_STREAM
+from collector.templates import CUSTOM_TEMPLATE, DEADLETTER_STREAM
 
 # Per item only what classification needs; a clean bulk answers with a few bytes per item.
 FILTER = (
@@ -193,7 +195,8 @@ def _classify(
             too_large.append(item)
             why = reason
         elif retryable(status) or _waits(answer):
-            result.must_retry([item], f"item status {status}: {_reason(answer)}", status)
+            why = f"item status {status}: {_reason(answer)}{_hint(answer)}"
+            result.must_retry([item], why, status)
         else:
             result.rejected.append((doc, _reason(answer)))
     return too_large, why
@@ -204,18 +207,41 @@ def _classify(
 _STOPPED = ("cluster_block_exception", "index_closed_exception")
 
 
+# What Elasticsearch answers for each document of an index whose `index.default_pipeline`
+# or `index.final_pipeline` names an ingest pipeline that does not exist (400).
+_NO_PIPELINE = re.compile(r"^pipeline with id \[(.*)\] does not exist$")
+
+
 def _waits(answer: dict[str, Any]) -> bool:
     """Whether the item met writes stopped for a while: the line belongs in its stream
     once they are allowed again, not in the dead letters (where a closed write index sent
     every line until it was opened). The disk watermark's block comes as 429. So does a
-    stream no template makes a data stream (ours is gone: `setup` brings it back)."""
+    stream no template makes a data stream (ours is gone: `setup` brings it back), and an
+    ingest pipeline the stream's settings name that is missing: every line is refused
+    until the operator creates it, the dead letters too (their stream names it as well)."""
     error = answer["create"].get("error")
     if not isinstance(error, dict):
         return False
     kind = error.get("type")
     if kind == "index_not_found_exception":
         return "requires a data stream" in str(error.get("reason"))
+    if kind == "illegal_argument_exception":
+        return _NO_PIPELINE.match(str(error.get("reason"))) is not None
     return kind in _STOPPED
+
+
+def _hint(answer: dict[str, Any]) -> str:
+    """What to do about a waiting item, where Elasticsearch's reason does not say it."""
+    error = answer["create"].get("error")
+    found = _NO_PIPELINE.match(str(error.get("reason"))) if isinstance(error, dict) else None
+    if found is None:
+        return ""
+    return (
+        f": the ingest pipeline [{found[1]}] that index.default_pipeline or "
+        f"index.final_pipeline of the stream names (from {CUSTOM_TEMPLATE}) is missing; "
+        "the lines wait until it is created, or the setting is removed from "
+        f"{CUSTOM_TEMPLATE} and the stream"
+    )
 
 
 def count_stored(outcome: Outcome, docs: list[Doc], duplicate: bool) -> None:

@@ -17,7 +17,8 @@
     ├── SinkError              Elasticsearch could not take the batch now
     │   └── RetryableSinkError 429, 5xx, connection errors, timeouts: try again later
     ├── ReadUnavailable        Elasticsearch cannot answer a read now (503)
-    ├── SetupError             index template missing or out of date; run `setup`
+    ├── SetupError             index template missing or out of date (run `setup`), or
+    │                          logpipe@custom holds what cannot work (setup refuses it)
     │   └── KibanaError        Kibana unreachable, or it refused a saved object (names it)
     └── RetentionError         Elasticsearch failed a rollover, listing or deletion
 
@@ -125,7 +126,7 @@ class ReadUnavailable(CollectorError):
 
 
 class SetupError(CollectorError):
-    """Our index template is missing or outdated."""
+    """Our index template is missing or outdated, or `logpipe@custom` cannot work with it."""
 
 
 class TemplateUnchecked(SetupError):

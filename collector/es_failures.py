@@ -28,7 +28,7 @@ from collector.errors import (
     TemplateUnchecked,
     TooMany,
 )
-from collector.templates import TEMPLATE_NAME
+from collector.templates import CUSTOM_TEMPLATE, TEMPLATE_NAME
 
 # What the client raises when a request fails.
 ES_ERRORS = (ApiError, TransportError)
@@ -139,10 +139,22 @@ def _unreadable(failed: Failure) -> str:
 
 def template_not_installed(exc: ApiError | TransportError) -> NoReturn:
     """Raise the SetupError for an index template that could not be installed, saying why."""
-    raise_as(SetupError, exc, _not_installed)
+    cause = deepest_cause(exc)
+    raise_as(SetupError, exc, lambda failed: _not_installed(failed, cause))
 
 
-def _not_installed(failed: Failure) -> str:
+def deepest_cause(exc: ApiError | TransportError) -> str:
+    """The last of the causes an error answer gives, where Elasticsearch says what it
+    refused (the client's text names the first two only); "" when there is none."""
+    body = exc.body if isinstance(exc, ApiError) else None
+    error = body.get("error") if isinstance(body, dict) else None
+    last = None
+    while isinstance(error, dict) and isinstance(error.get("caused_by"), dict):
+        last = error = error["caused_by"]
+    return str(last.get("reason", "")) if last is not None else ""
+
+
+def _not_installed(failed: Failure, cause: str) -> str:
     if failed.status is not None and "to no longer match a data stream template" in failed.text:
         # Streams another tool made while an older logpipe template matched logs-*-*.
         return (
@@ -150,7 +162,15 @@ def _not_installed(failed: Failure) -> str:
             "those data streams an index template of their own (Elasticsearch's "
             "built-in `logs` template, or the other tool's), then run setup again"
         )
-    return f"cannot install the index template: {failed.text}"
+    text = f"cannot install the index template: {failed.text}"
+    if cause and cause not in text:
+        text += f": {cause}"
+    if f"component templates [{CUSTOM_TEMPLATE}]" in failed.text:
+        text += (
+            f". Elasticsearch cannot compose {CUSTOM_TEMPLATE} into it: change "
+            f"{CUSTOM_TEMPLATE} (docs/shared-cluster.md), then run setup again"
+        )
+    return text
 
 
 def read_refused(exc: ApiError | TransportError) -> NoReturn:

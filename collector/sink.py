@@ -44,6 +44,7 @@ from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
 from collector.es_failures import (
     ES_ERRORS,
+    answer,
     bulk_failure,
     bulk_refusal,
     failure,
@@ -558,14 +559,14 @@ class Sink:
             return set()
         found: set[str] = set()
         answers = resp.body.get("responses", [])
-        for stream, answer in zip(streams, answers, strict=False):
-            if "error" in answer:
+        for stream, one in zip(streams, answers, strict=False):
+            if "error" in one:
                 log.info(
                     "a batch sent again not looked up in its stream",
-                    extra={"stream": stream, "reason": answer["error"].get("reason", "")},
+                    extra={"stream": stream, "reason": one["error"].get("reason", "")},
                 )
                 continue
-            found.update(str(hit["_id"]) for hit in answer.get("hits", {}).get("hits", []))
+            found.update(str(hit["_id"]) for hit in one.get("hits", {}).get("hits", []))
         return found
 
     async def other_templates(self, names: Sequence[str]) -> dict[str, tuple[str, int]]:
@@ -619,6 +620,17 @@ class Sink:
             return None
         found = resp.body.get("component_templates", [])
         return dict(found[0]["component_template"]) if found else None
+
+    async def has_pipeline(self, name: str) -> bool:
+        """Whether the ingest pipeline `name` exists; SetupError if that could not be asked
+        (no privilege to read pipelines, say)."""
+        es = self._probe(ignore_status=404)
+        resp = await answer(
+            es.ingest.get_pipeline(id=name, summary=True),
+            SetupError,
+            lambda f: f"cannot read the ingest pipeline '{name}': {f.text}",
+        )
+        return resp.meta.status != 404 and name in resp.body
 
     async def has_constant_keyword(self) -> bool:
         """Whether the cluster has the constant_keyword type: Elasticsearch's default

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from collector.attributes import UNINDEXED
-from collector.shape import flat
 
 TEMPLATE_NAME = "logpipe"
 # An operator's own additions to every backing index logpipe's template makes: a
@@ -70,7 +69,7 @@ UNINDEXED_MAPPING = {"type": "flattened", "index": False, "doc_values": False}
 
 
 # The fields, drawn as objects; the template maps their leaves under dotted names
-# (`_flat`): documents come flat, and without object mappers Elasticsearch parses them
+# (`dotted_fields`): documents come flat, and without object mappers Elasticsearch parses them
 # for about 0.92x the CPU (docs/BENCHMARKS.md, "a flat `_source`").
 MAPPINGS: dict[str, Any] = {
     "properties": {
@@ -177,12 +176,12 @@ _UNMAPPED = {
 }
 
 
-def _flat(props: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def dotted_fields(props: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Each leaf of nested mapping properties under its dotted name."""
     out: dict[str, Any] = {}
     for name, spec in props.items():
         if "properties" in spec and spec.get("type", "object") == "object":
-            out.update(_flat(spec["properties"], f"{prefix}{name}."))
+            out.update(dotted_fields(spec["properties"], f"{prefix}{name}."))
         else:
             out[prefix + name] = spec
     return out
@@ -206,7 +205,7 @@ def mappings(
         "dynamic": True,
         "subobjects": False,
         "dynamic_templates": [*_DYNAMIC, _UNMAPPED],
-        "properties": {**_flat(props), **typed},
+        "properties": {**dotted_fields(props), **typed},
     }
 
 
@@ -269,80 +268,3 @@ def mapped_fields(installed: Mapping[str, Any]) -> dict[str, str]:
 def unmapped(needed: Mapping[str, str], mapped: Mapping[str, str]) -> list[str]:
     """The typed fields the rules need that the template lacks, or maps as another type."""
     return [f"fields.{name} ({kind})" for name, kind in needed.items() if mapped.get(name) != kind]
-
-
-# The collector settings behind each index setting logpipe's template sets itself.
-_SETTING_VARIABLES = {
-    "index.number_of_shards": "LOGPIPE_INDEX__SHARDS",
-    "index.number_of_replicas": "LOGPIPE_INDEX__REPLICAS",
-    "index.refresh_interval": "LOGPIPE_INDEX__REFRESH_INTERVAL",
-    "index.codec": "LOGPIPE_INDEX__CODEC",
-}
-
-
-def _dotted(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Index settings, nested or dotted, under their full dotted names (`index.` first)."""
-    return {
-        name if name.startswith("index.") else f"index.{name}": value
-        for name, value in flat(dict(settings)).items()
-    }
-
-
-def custom_additions(component: Mapping[str, Any] | None, ours: Mapping[str, Any]) -> list[str]:
-    """What `setup` says of the operator's `logpipe@custom` (its body as Elasticsearch
-    answers it, None where there is none) next to `ours`, logpipe's template body.
-
-    Elasticsearch builds each new backing index from the component first and logpipe's
-    own settings and mappings over it: a setting or field both set is logpipe's, and
-    the component's dynamic templates are tried before logpipe's."""
-    if component is None:
-        return [
-            f"no component template '{CUSTOM_TEMPLATE}': index settings and mappings of your "
-            "own (an ingest pipeline, allocation, field limits) go there"
-        ]
-    body = component.get("template", {})
-    settings = _dotted(body.get("settings", {}))
-    mappings = body.get("mappings", {})
-    fields = _flat(mappings.get("properties", {}))
-    dynamic = [name for entry in mappings.get("dynamic_templates", []) for name in entry]
-    params = sorted(set(mappings) - {"properties", "dynamic_templates"})
-    our_settings = _dotted(ours["template"]["settings"])
-    our_mappings = ours["template"]["mappings"]
-    taken = sorted(set(settings) & set(our_settings))
-    shadowed = sorted(set(fields) & set(our_mappings["properties"]))
-    shadowed_params = [p for p in params if p in our_mappings]
-    added = [
-        *(f"setting {name}" for name in sorted(set(settings) - set(taken))),
-        *(f"field {name}" for name in sorted(set(fields) - set(shadowed))),
-        *(f"mapping parameter {name}" for name in params if name not in shadowed_params),
-        *(f"dynamic template {name} (tried before logpipe's)" for name in dynamic),
-    ]
-    if "lifecycle" in body:
-        added.append("a data stream lifecycle")
-    lines = [
-        f"component template '{CUSTOM_TEMPLATE}' adds "
-        + (", ".join(added) if added else "nothing")
-        + " (to each stream's next backing index)"
-    ]
-    overridden = []
-    if taken:
-        overridden.append(f"sets {', '.join(taken)}")
-    if shadowed:
-        overridden.append(f"maps {', '.join(shadowed)}")
-    if shadowed_params:
-        plural = "s" if len(shadowed_params) > 1 else ""
-        overridden.append(f"sets the mapping parameter{plural} {', '.join(shadowed_params)}")
-    if overridden:
-        instead = [_SETTING_VARIABLES[name] for name in taken if name in _SETTING_VARIABLES]
-        lines.append(
-            f"warning: logpipe's template {' and '.join(overridden)} itself, so "
-            f"{CUSTOM_TEMPLATE}'s are not used"
-            + (f"; set {', '.join(instead)} instead" if instead else "")
-        )
-    if "lifecycle" in body or "index.lifecycle.name" in settings:
-        lines.append(
-            f"warning: {CUSTOM_TEMPLATE} gives logpipe's streams a lifecycle: Elasticsearch "
-            "deletes their backing indices by it as well as by logpipe's retention rules, "
-            "whichever comes first"
-        )
-    return lines

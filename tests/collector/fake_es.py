@@ -78,6 +78,13 @@ class FakeElasticsearch:
     resolved: list[dict[str, Any]] = field(default_factory=list)
     resolve_status: int = 200
     resolves: list[str] = field(default_factory=list)
+    # The operator's `logpipe@custom` as `GET _component_template/logpipe@custom` answers
+    # its `component_template` (None: there is none, 404).
+    component: dict[str, Any] | None = None
+    # The ingest pipelines that exist, and what `GET _ingest/pipeline/<id>` answers when
+    # not 200 or 404 (403: a user without the privilege to read pipelines).
+    pipelines: set[str] = field(default_factory=set)
+    pipeline_status: int = 200
 
     def client(self, **options: Any) -> AsyncElasticsearch:
         """An official async client of this fake, without the client's own retries."""
@@ -177,6 +184,27 @@ class FakeElasticsearch:
         body = {"indices": self.resolved, "aliases": [], "data_streams": []}
         return web.json_response(body, headers=HEADERS)
 
+    async def _component(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if self.component is None or name != CUSTOM_TEMPLATE:
+            error = {"type": "resource_not_found_exception", "reason": f"{name} missing"}
+            return web.json_response({"error": error, "status": 404}, status=404, headers=HEADERS)
+        found = [{"name": name, "component_template": {"template": {}, **self.component}}]
+        return web.json_response({"component_templates": found}, headers=HEADERS)
+
+    async def _pipeline(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if self.pipeline_status != 200:
+            error = {
+                "type": "security_exception",
+                "reason": "action [cluster:admin/ingest/pipeline/get] is unauthorized",
+            }
+            body = {"error": error, "status": self.pipeline_status}
+            return web.json_response(body, status=self.pipeline_status, headers=HEADERS)
+        if name not in self.pipelines:
+            return web.json_response({}, status=404, headers=HEADERS)
+        return web.json_response({name: {}}, headers=HEADERS)
+
     async def _root(self, request: web.Request) -> web.Response:
         if not await self._sleep(request):
             return web.Response()
@@ -242,6 +270,8 @@ async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
     app.router.add_get("/_index_template", fake._templates)
     app.router.add_put("/_index_template/{name}", fake._put_template)
     app.router.add_get("/_cluster/health", fake._health)
+    app.router.add_get("/_component_template/{name}", fake._component)
+    app.router.add_get("/_ingest/pipeline/{name}", fake._pipeline)
     app.router.add_route("HEAD", "/", fake._root)
     app.router.add_put("/{indices}/_mapping", fake._put_mapping)
     app.router.add_get("/_resolve/index/{names}", fake._resolve)

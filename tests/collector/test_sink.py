@@ -238,14 +238,24 @@ NO_TEMPLATE = refused_as(
 )
 
 
+# What the node answers for each document of a stream whose settings name a missing
+# ingest pipeline (index.default_pipeline or index.final_pipeline, from logpipe@custom).
+NO_PIPELINE = refused_as(
+    400, "illegal_argument_exception", "pipeline with id [geoip] does not exist"
+)
+
+
 @pytest.mark.parametrize(
-    "stopped", [WRITE_BLOCK, CLOSED, NO_TEMPLATE], ids=["write_block", "closed", "no_template"]
+    "stopped",
+    [WRITE_BLOCK, CLOSED, NO_TEMPLATE, NO_PIPELINE],
+    ids=["write_block", "closed", "no_template", "no_pipeline"],
 )
 async def test_a_block_on_writes_is_waited_out_not_dead_lettered(stopped: Answer) -> None:
-    """Items refused by an index write block (403), by the write index closed (400), or
-    by no template making their stream a data stream (404: ours is gone, a node wiped)
-    are sent again until writes are allowed: the lines belong in their stream, not in
-    the dead letters (a closed write index sent every line there until it was opened)."""
+    """Items refused by an index write block (403), by the write index closed (400), by
+    no template making their stream a data stream (404: ours is gone, a node wiped), or
+    by a missing ingest pipeline their stream names (400) are sent again until writes are
+    allowed: the lines belong in their stream, not in the dead letters (a closed write
+    index sent every line there until it was opened)."""
     async with fake_es(stopped, stopped, ok) as es, Sink(es.client(), FAST) as s:
         outcome = await s.write(docs(3))
     assert (outcome.indexed, outcome.dead_lettered) == (3, 0)
@@ -258,6 +268,35 @@ async def test_a_block_on_writes_is_waited_out_not_dead_lettered(stopped: Answer
     assert caught.value.status == 503
     assert "index write" in str(caught.value)
     assert es.ids(DEADLETTER_STREAM) == []
+
+
+async def test_a_missing_ingest_pipeline_is_named_with_what_to_do() -> None:
+    """Lines refused for a missing ingest pipeline wait, and the 503 given up with names
+    the pipeline and the two ways out: create it, or remove the setting."""
+    settings = SinkSettings(retry_deadline=0.3, backoff_initial=0.05, backoff_max=0.1)
+    async with fake_es(NO_PIPELINE) as es, Sink(es.client(), settings) as s:
+        with pytest.raises(RetryableSinkError) as caught:
+            await s.write(docs(2))
+    assert caught.value.status == 503
+    assert (
+        "item status 400: illegal_argument_exception: pipeline with id [geoip] does not exist: "
+        "the ingest pipeline [geoip] that index.default_pipeline or index.final_pipeline of the "
+        "stream names (from logpipe@custom) is missing; the lines wait until it is created, or "
+        "the setting is removed from logpipe@custom and the stream"
+    ) in str(caught.value)
+    assert es.ids(DEADLETTER_STREAM) == []
+
+
+async def test_a_pipeline_failing_a_document_is_dead_lettered() -> None:
+    """A pipeline that exists but fails on one document (a processor's error) is that
+    document's refusal, not a stop of writes: it goes to the dead letters with the reason."""
+    failed = refused_as(
+        400, "illegal_argument_exception", "field [user] not present as part of path"
+    )
+    async with fake_es(failed, ok) as es, Sink(es.client(), FAST) as s:
+        outcome = await s.write(docs(2))
+    assert (outcome.indexed, outcome.dead_lettered) == (0, 2)
+    assert es.ids(DEADLETTER_STREAM) == ["d0", "d1"]
 
 
 async def test_a_403_that_is_no_block_is_dead_lettered() -> None:

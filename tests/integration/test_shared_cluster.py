@@ -11,14 +11,18 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from elasticsearch import AsyncElasticsearch, Elasticsearch, NotFoundError
+from elasticsearch import ApiError, AsyncElasticsearch, Elasticsearch, NotFoundError
 
+from collector.custom import UNSEARCHABLE
+from collector.enrich import Doc
+from collector.errors import RetryableSinkError
 from collector.retention.lifecycle import apply, plan
 from collector.retention.rules import RetentionConfig, RetentionRules
+from collector.sink import Sink, SinkSettings
 from collector.templates import (
     CUSTOM_TEMPLATE,
     DEADLETTER_STREAM,
@@ -26,8 +30,8 @@ from collector.templates import (
     TEMPLATE_NAME,
     index_template,
 )
-from tests.conftest import PrivateElasticsearch
-from tests.integration.test_collector_outages import FALLBACK, setup_command
+from tests.conftest import PrivateElasticsearch, setup_template
+from tests.integration.test_collector_outages import FALLBACK, remove_template, setup_command
 
 pytestmark = pytest.mark.integration
 
@@ -230,3 +234,153 @@ def test_the_operators_component_template_adds_to_logpipes_streams_and_overrides
     done = setup_command(private_es.url)
     assert done.returncode == 0, done.stderr
     assert "no component template 'logpipe@custom'" in done.stderr
+
+
+@contextlib.contextmanager
+def _custom(es: Elasticsearch, template: dict[str, Any]) -> Iterator[None]:
+    """`logpipe@custom` holding `template` for the block, and none after it (every test of
+    the private node may meet it: it is never left in place)."""
+    es.cluster.put_component_template(name=CUSTOM_TEMPLATE, template=template)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(NotFoundError):
+            es.cluster.delete_component_template(name=CUSTOM_TEMPLATE)
+
+
+def _flat_doc(**fields: Any) -> dict[str, Any]:
+    """A document as the collector sends it: flat, dotted names."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {"@timestamp": now, "message": "GET / 200", "host.name": "h", **fields}
+
+
+def test_objects_in_the_component_become_dotted_names_and_take_logpipes_documents(
+    private_es: PrivateElasticsearch, logpipe_setup: str, uid: str
+) -> None:
+    """A field the operator writes nested in plain objects, as Elasticsearch's docs do, is
+    flattened by Elasticsearch into its dotted name, as logpipe's fields are: setup takes
+    it, and a backing index maps it and indexes logpipe's flat documents into it."""
+    es = private_es.client
+    geo = {"source": {"properties": {"geo": {"properties": {"location": {"type": "geo_point"}}}}}}
+    with _custom(es, {"mappings": {"properties": geo}}):
+        done = setup_command(private_es.url)
+        assert done.returncode == 0, done.stderr
+        assert "adds field source.geo.location (to each stream's next backing index)" in done.stderr
+        stream = f"logs-docker.keep_14d-{uid}"
+        doc = _flat_doc(**{"source.ip": "10.0.0.1", "source.geo.location": {"lat": 1, "lon": 2}})
+        es.index(index=stream, document=doc, op_type="create", refresh=True)
+        props = _mapping(es, stream)["properties"]
+        assert props["source.geo.location"] == {"type": "geo_point"}
+        assert props["source.ip"] == {"type": "ip"}
+        near = {"geo_distance": {"distance": "1km", "source.geo.location": {"lat": 1, "lon": 2}}}
+        assert es.count(index=stream, query=near)["count"] == 1
+
+
+def test_setup_refuses_objects_elasticsearch_cannot_flatten_naming_what_to_write(
+    private_es: PrivateElasticsearch, uid: str
+) -> None:
+    """Objects that set `enabled: false` or `dynamic`, and `nested` fields, Elasticsearch
+    refuses to compose under logpipe's flat mappings, naming the first deep in its causes:
+    setup names them all, with what to write instead, and installs nothing."""
+    es = private_es.client
+    remove_template(private_es)  # the component comes first, as on a cluster before setup
+    mappings = {
+        "properties": {
+            "raw": {"type": "object", "enabled": False},
+            "kubernetes": {"dynamic": False, "properties": {"pod": {"type": "keyword"}}},
+            "spans": {"type": "nested"},
+        }
+    }
+    try:
+        with _custom(es, {"mappings": mappings}):
+            refused = setup_command(private_es.url)
+            assert refused.returncode == 1, refused.stderr
+            assert "Traceback" not in refused.stderr
+            for said in (
+                "component template 'logpipe@custom' cannot work in logpipe's streams: ",
+                f"raw is an object with enabled: false; to keep it unsearchable, map raw as "
+                f"{UNSEARCHABLE}",
+                "kubernetes is an object with dynamic: false; leave dynamic out",
+                "spans is nested, which needs object mappers: map it as flattened",
+                "Nothing was changed",
+            ):
+                assert said in refused.stderr
+            assert not es.indices.exists_index_template(name=TEMPLATE_NAME)
+            # What setup foresaw Elasticsearch refuses: one of them, named deep in its causes
+            # ("Tried to add nested object [spans] to object [_doc] which does not support
+            # subobjects" on 9.2), each alone too.
+            for name, spec in mappings["properties"].items():
+                es.cluster.put_component_template(
+                    name=CUSTOM_TEMPLATE, template={"mappings": {"properties": {name: spec}}}
+                )
+                with pytest.raises(ApiError, match="invalid") as caught:
+                    es.indices.put_index_template(name=TEMPLATE_NAME, **setup_template(es))
+                assert f"[{name}]" in json.dumps(caught.value.body)
+            # The form setup says to write instead is taken.
+            fixed = {"raw": json.loads(UNSEARCHABLE), "kubernetes.pod": {"type": "keyword"}}
+            es.cluster.put_component_template(
+                name=CUSTOM_TEMPLATE, template={"mappings": {"properties": fixed}}
+            )
+            done = setup_command(private_es.url)
+            assert done.returncode == 0, done.stderr
+            assert "adds field kubernetes.pod, field raw" in done.stderr
+    finally:
+        done = setup_command(private_es.url)
+        assert done.returncode == 0, done.stderr
+
+
+def test_setup_refuses_a_component_naming_a_missing_pipeline(
+    private_es: PrivateElasticsearch, logpipe_setup: str, uid: str
+) -> None:
+    """Elasticsearch takes a component whose index.default_pipeline names no pipeline,
+    then refuses every line of each index made with it: setup refuses it, naming the
+    setting and the pipeline, and leaves the template as it was until the pipeline exists."""
+    es, pipeline = private_es.client, f"logpipe-test-geoip-{uid}"
+    before = es.indices.get_index_template(name=TEMPLATE_NAME).body
+    with _custom(es, {"settings": {"index.default_pipeline": pipeline}}):
+        # Another codec: a template installed all the same would differ from the one before.
+        refused = setup_command(private_es.url, index__codec="default")
+        assert refused.returncode == 1, refused.stderr
+        assert (
+            f"index.default_pipeline names the ingest pipeline '{pipeline}', which does not "
+            f"exist: Elasticsearch would refuse every line of each stream's next backing index"
+        ) in refused.stderr
+        assert es.indices.get_index_template(name=TEMPLATE_NAME).body == before
+        es.ingest.put_pipeline(id=pipeline, processors=[])
+        try:
+            done = setup_command(private_es.url)
+            assert done.returncode == 0, done.stderr
+            assert "adds setting index.default_pipeline" in done.stderr
+        finally:
+            es.ingest.delete_pipeline(id=pipeline)
+
+
+async def test_lines_of_a_stream_whose_pipeline_is_missing_wait_then_land_in_their_stream(
+    private_es: PrivateElasticsearch, logpipe_setup: str, aes: AsyncElasticsearch, uid: str
+) -> None:
+    """A pipeline named after setup ran, and missing, makes the node refuse each line
+    (400); the lines are not dead-lettered (whose stream names it too) but wait, the
+    503 naming the pipeline, and land in their stream once it is created."""
+    es, pipeline = private_es.client, f"logpipe-test-audit-{uid}"
+    stream = f"logs-docker.keep_14d-{uid}"
+    doc = Doc(f"p-{uid}", stream, _flat_doc(), "GET / 200")
+    settings = SinkSettings(retry_deadline=2, backoff_initial=0.1, backoff_max=0.2)
+    with _custom(es, {"settings": {"index.final_pipeline": pipeline}}):
+        async with Sink(AsyncElasticsearch(private_es.url), settings) as sink:
+            with pytest.raises(RetryableSinkError) as caught:
+                await sink.write([doc])
+            assert caught.value.status == 503
+            assert f"pipeline with id [{pipeline}] does not exist: the ingest pipeline" in str(
+                caught.value
+            )
+            assert not es.indices.exists(index=stream)
+            es.ingest.put_pipeline(id=pipeline, processors=[])
+            try:
+                outcome = await sink.write([doc])
+                assert (outcome.indexed, outcome.dead_lettered) == (1, 0)
+            finally:
+                # The node keeps a pipeline an index names: the stream lets go of it first.
+                es.indices.put_settings(index=stream, settings={"index.final_pipeline": None})
+                es.ingest.delete_pipeline(id=pipeline)
+    dead = es.search(index="logs-logpipe.deadletter-*", query={"ids": {"values": [doc.id]}})
+    assert dead["hits"]["hits"] == []
