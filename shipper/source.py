@@ -36,6 +36,7 @@ from shipper.docker_api import DockerClient
 from shipper.errors import DockerError, DockerUnavailable
 from shipper.events import LIFECYCLE, ContainerEvent, summary_from_event
 from shipper.follow import Follower
+from shipper.follow.rescue import KeptLog
 from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
 from shipper.lifecycle import EventRecords
@@ -185,7 +186,12 @@ class Supervisor:
             self.lifecycle.add(event)
 
     def _follow(
-        self, summary: ContainerSummary, floor: int, inspected: bool, prestart: bool = False
+        self,
+        summary: ContainerSummary,
+        floor: int,
+        inspected: bool,
+        prestart: bool = False,
+        kept: KeptLog | None = None,
     ) -> None:
         cid = summary["id"]
         task = self.tasks.get(cid)
@@ -228,6 +234,7 @@ class Supervisor:
             turns=self._stopped_reads if stopped else None,
             catch_ups=self._catch_ups,
             follow_files=self.config.follow_files,
+            kept=kept,
         )
         if inspected:
             follower.learn(summary, meta, skip=False)
@@ -256,6 +263,7 @@ class Supervisor:
             self.tasks.pop(follower.cid, None)
             self.followers.pop(follower.cid, None)
             start = self._starts.pop(follower.cid, None)
+            kept = follower.hand_over()  # the log file of the run that start began
             if follower.cid in self._skipped:
                 self.store.forget(follower.cid)
                 self.positions.pop(follower.cid, None)
@@ -270,18 +278,38 @@ class Supervisor:
                     self.out.put_done(DoneRecord(follower.meta, follow))
                 self.recent[follower.cid] = (follower, time.monotonic())
                 if ended and follower.again and start is not None:
-                    self._refollow(start)
+                    self._refollow(start, kept)
+            if kept is not None:
+                kept.close()  # no follower took it
             metrics.FOLLOWED.set(len(self.tasks))
 
-    def _refollow(self, start: ContainerSummary) -> None:
+    def _refollow(self, start: ContainerSummary, kept: KeptLog | None) -> None:
         """Follow a container whose start event came as its follower was leaving its
-        loop: without it, that run's lines would wait for the next start of the shipper
-        (a container restarted by its policy can come in this window, a few ms wide).
-        Its records are all queued by now, so the new follower goes on from the same
-        positions."""
-        if start["id"] in self._destroyed:
-            return  # removed: its log went with it
-        self._follow(start, 0, inspected=False)
+        loop: without it, that run's lines would wait for the next start of the shipper.
+        The window is open while the follower's last rotation audit still runs (up to
+        about half a second), and a container restarted (by its policy, `docker
+        restart`) can come in it. Its records are all queued by now, so the new follower
+        goes on from the same positions.
+
+        Also when the container was removed meanwhile (`docker restart` then `docker rm
+        -f`): dockerd has its log no more, but the log file taken at that start (`kept`)
+        still holds the run, and the new follower reads it from there, as a removed
+        --rm container's tail; without one, the new follower reports the run lost as a
+        gap. Not followed, the run was lost without a word: the cursor of a removed
+        container is dropped."""
+        cid = start["id"]
+        if cid in self._destroyed:
+            if kept is None:
+                # The start came while the follower still looked for one, and it ended
+                # finding the container removed: it read or reported the rest of the
+                # log, that run's lines included.
+                return
+            log.info(
+                "container started and removed as its follower ended: that run is read"
+                " from its log file if the shipper holds it, else reported as a gap",
+                extra={"container": cid[:12], "log_file_held": kept.held is not None},
+            )
+        self._follow(start, 0, inspected=False, kept=kept)
 
     async def _learn(self, follower: Follower) -> None:
         """Inspect a container followed from its start event: exact labels, env, log options."""

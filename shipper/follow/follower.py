@@ -16,7 +16,9 @@ numbered and queued (numbering.py), shaped by the container's label hints on the
 (turns.py), from its json-file files where the shipper can read them, as is a running
 one's backlog when dockerd serves what follows, a few containers at a time
 (backlog.py); a ``--rm`` container's tail is read from its log file once the API
-cannot give it (rescue.py); and what could not be read is reported (gaps.py).
+cannot give it, as is a run that a start began as the last follower ended, if the
+container is removed before dockerd serves it (rescue.py); and what could not be read
+is reported (gaps.py).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from shipper.follow.gaps import Gaps
 from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress, Stats
-from shipper.follow.rescue import Rescue
+from shipper.follow.rescue import KeptLog, Rescue
 from shipper.follow.start import await_start
 from shipper.follow.stream import LiveStream, close
 from shipper.follow.turns import Turns
@@ -71,6 +73,7 @@ class Follower:
         turns: Turns | None = None,
         catch_ups: asyncio.Semaphore | None = None,
         follow_files: bool = True,
+        kept: KeptLog | None = None,
     ) -> None:
         self.prestart = prestart  # created, not started yet: poll until it runs
         self._turns = turns  # stopped: its first read waits for a turn
@@ -80,6 +83,9 @@ class Follower:
         self._gaps = Gaps(self.progress)
         self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)
         self._rescue = Rescue(self.progress, self._numbering, self._gaps, files, max_line_bytes)
+        if kept is not None:  # the log file of this run, taken at its start (rescue.py)
+            self._rescue.take_over(kept)
+        self._leaving = False  # left its loop: a start now is a run for the next follower
         catch_ups = catch_ups or asyncio.Semaphore(1)
         self._backlog = Backlog(docker, self.progress, self._numbering, max_line_bytes, catch_ups)
         self._files_visible = files is not None
@@ -128,6 +134,14 @@ class Follower:
         self.progress.again = value
         if value:
             self._started.set()
+            if self._leaving:
+                self._rescue.keep()
+
+    def hand_over(self) -> KeptLog | None:
+        """The log file taken at a start that came once this follower had left its loop,
+        for the follower of that run (None: no start came then; `held` None: there was
+        no file to take)."""
+        return self._rescue.hand_over()
 
     @property
     def read_to_end(self) -> bool:
@@ -191,9 +205,13 @@ class Follower:
                         break
                 delay = RECONNECT_INITIAL
                 await asyncio.sleep(0.05)
+            # A start from here on is a run for the next follower. The last audits can
+            # take a while: a re-read, then AUDIT_EVERY before the audit loop ends.
+            self._leaving = True
             await self._numbering.finish_audits()
             self.stats.state = "gone"
         finally:
+            self._leaving = True
             self._numbering.cancel_audits()
             self._rescue.let_go()
             await self.progress.out.close()  # held events go out, at shutdown too

@@ -6,6 +6,13 @@ container ran stays readable after its removal (shipper/logfiles/jsonfile.py), s
 a container's file is held from the first look at it and read from the last line read
 when the API cannot give the rest. Without a file, or with one that cannot be the end
 of the log, what may have been lost is reported as a gap.
+
+A start that comes once the follower has left its loop is another run, which the next
+follower of the container reads (shipper/source.py). If the container is removed before
+that follower can ask dockerd (`docker restart` then `docker rm -f`; a restarted
+``--rm`` container that exits at once), the run's lines are only in its log file: the
+file is taken at that start, any container's, and handed to the next follower, which
+reads the run from it as it reads a ``--rm`` container's tail.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 from shipper import metrics
 from shipper.containers import ContainerSummary
@@ -30,6 +38,23 @@ from shipper.logfiles import jsonfile
 from shipper.logfiles.watch import LogFiles
 
 log = logging.getLogger("logpipe.shipper.follow")
+
+
+@dataclass(slots=True)
+class KeptLog:
+    """A log file taken at a start that came as the follower ended, for the next follower
+    (with what reading it needs); whoever takes `held` closes it."""
+
+    held: jsonfile.HeldLog | None
+    log_path: str
+    tty: bool
+    rotates_at: int | None
+
+    def close(self) -> None:
+        """Close the file unless a follower took it."""
+        if self.held is not None:
+            self.held.close()
+            self.held = None
 
 
 class Rescue:
@@ -55,6 +80,7 @@ class Rescue:
         self._held: jsonfile.HeldLog | None = None
         self._rotates_at: int | None = None  # bytes of a log file when dockerd rotates it
         self._tty = False
+        self._kept = False  # held for the next follower: let_go() leaves it open
 
     @property
     def holding(self) -> bool:
@@ -84,13 +110,42 @@ class Rescue:
         self._held = None if f is None else jsonfile.HeldLog(f)
 
     def let_go(self) -> None:
-        """The file is not needed (not a --rm container, not shipped, or done)."""
+        """The file is not needed (not a --rm container, not shipped, or done), unless it
+        is kept for the next follower."""
         self._wanted = False
-        if self._held is not None:
+        if self._held is not None and not self._kept:
             self._held.close()
             self._held = None
         if self._files is not None:
             self._files.drop(self._progress.cid)
+
+    def keep(self) -> None:
+        """A start came as the follower ended: hold the log file now, while the container
+        is there (a --rm container's is held already), for the follower of that run."""
+        self._kept = True
+        self._wanted = True
+        self.take_file()
+
+    def hand_over(self) -> KeptLog | None:
+        """The file kept for the next follower, no longer this one's (None: keep() was
+        not called)."""
+        if not self._kept:
+            return None
+        self._kept = False
+        held, self._held = self._held, None
+        return KeptLog(held, self._log_path, self._tty, self._rotates_at)
+
+    def take_over(self, kept: KeptLog) -> None:
+        """Hold the file the last follower kept, to read this run from if the container
+        is removed before dockerd serves it (inspection, if it answers, decides)."""
+        held, kept.held = kept.held, None
+        if held is None:
+            return
+        self._held = held
+        self._wanted = True
+        self._log_path = kept.log_path
+        self._tty = kept.tty
+        self._rotates_at = kept.rotates_at
 
     def keep_up(self) -> None:
         """Lines came from dockerd: take the file now, or the files rotation made since."""

@@ -34,7 +34,8 @@ HELD_FILES = 4  # files of one log held at most: the newest ones
 
 RESCUES = Counter(
     "logpipe_shipper_logfile_rescues_total",
-    "Removed --rm containers whose log file was read directly after their stream ended.",
+    "Removed containers whose log file was read directly: a --rm one's after its stream"
+    " ended, a run started and removed as its follower finished.",
 )
 
 

@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import errno
 import logging
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from shipper import metrics
 from shipper.batch import Batcher
@@ -18,12 +21,14 @@ from shipper.catchup import GONE_GAP
 from shipper.config import load_config
 from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import CursorStore, Position, SavedMeta
+from shipper.demux import parse_ts
 from shipper.errors import ContainerGone
 from shipper.events import ContainerEvent
+from shipper.follow.gaps import REMOVED_EARLY_GAP
 from shipper.inbox import Inbox
 from shipper.lifecycle import DECISION_WAIT, EventRecords
 from shipper.logfiles.watch import LogFiles
-from shipper.record import DoneRecord, EventRecord, GapRecord, Meta, Record
+from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, Meta, Record
 from shipper.source import STOPPED_READS, Supervisor
 from shipper.spool import Spool
 from tests.shipper.summaries import container
@@ -327,6 +332,9 @@ class _Finishing:
     async def run(self) -> None:
         await self.during()
 
+    def hand_over(self) -> None:
+        return None  # no log file taken at a start as it ended
+
 
 async def _finish(sup: Supervisor, follower: Any) -> asyncio.Task[None]:
     """Run `follower` as the supervisor runs one, until it ends."""
@@ -376,26 +384,15 @@ async def test_a_start_as_its_follower_ends_follows_the_container_anew(tmp_path:
     assert not saved.done
 
 
-async def test_no_follower_begins_anew_for_a_removed_container_nor_once_stopping(
-    tmp_path: Path,
-) -> None:
-    """A start as the follower finished begins no new follower when the container was
-    removed meanwhile (its log went with it), nor once stop() was called: stop() awaits
-    the followers it cancelled, and one begun as one of them ended would be left
-    running. The container is left not done either way."""
+async def test_no_follower_begins_anew_once_stopping(tmp_path: Path) -> None:
+    """A start as the follower finished begins no new follower once stop() was called:
+    stop() awaits the followers it cancelled, and one begun as one of them ended would
+    be left running. The container is left not done."""
     config = load_config(state_dir=tmp_path)
     out = Inbox(100, metrics.PerContainer(False, 10))
     store = CursorStore(tmp_path)
     store.ensure(CID, 0)
     sup = Supervisor(config, _QuietDocker(), store, out, None)  # type: ignore[arg-type]
-
-    async def started_then_removed() -> None:
-        sup._on_event(_event("start", 2))
-        sup._on_event(_event("destroy", 3))
-
-    await _finish(sup, _Finishing(started_then_removed))
-    assert CID not in sup.tasks
-    assert out.empty()
 
     async def started_then_stopped() -> None:
         sup._on_event(_event("start", 4))
@@ -418,3 +415,151 @@ async def test_no_follower_begins_anew_for_a_removed_container_nor_once_stopping
     saved = store.get(CID)
     assert saved is not None
     assert not saved.done
+
+
+RUN = 3  # lines each run of the container prints
+
+
+def _ts(n: int) -> bytes:
+    return b"2026-11-28T03:00:00.%09dZ" % n
+
+
+def _frame(n: int) -> bytes:
+    """Line n as dockerd's logs API sends it (stdout, stamped n ns into the second)."""
+    payload = _ts(n) + b" line %d\n" % n
+    return struct.pack(">BxxxL", 1, len(payload)) + payload
+
+
+def _json_log(first: int, last: int) -> bytes:
+    """Lines first..last as dockerd's json-file log holds them (the times of _frame)."""
+    entries = [
+        orjson.dumps({"log": f"line {n}\n", "stream": "stdout", "time": _ts(n).decode()})
+        for n in range(first, last + 1)
+    ]
+    return b"\n".join(entries) + b"\n"
+
+
+class _RerunDocker:
+    """dockerd with a container whose first run printed RUN lines and exited; once
+    `removed`, every request finds it gone."""
+
+    def __init__(self) -> None:
+        self.removed = False
+
+    async def logs(
+        self,
+        cid: str,
+        since: str,
+        follow: bool = True,
+        on_end: Callable[[int], None] | None = None,
+        **options: object,
+    ) -> AsyncIterator[bytes]:
+        if self.removed:
+            raise ContainerGone(f"/containers/{cid}/logs: no such container")
+        frames = [_frame(n) for n in range(1, RUN + 1)] if follow else []
+        if on_end is not None:  # it has exited: the stream ends after these
+            on_end(sum(map(len, frames)))
+        for frame in frames:
+            await asyncio.sleep(0)
+            yield frame
+
+    async def inspect(self, cid: str) -> ContainerSummary:
+        if self.removed:
+            raise ContainerGone(f"/containers/{cid}/json: no such container")
+        return container(cid=cid, running=False)
+
+
+async def _run_and_remove_at_its_end(
+    sup: Supervisor, docker: _RerunDocker, log: Path, removed_first: bool = False
+) -> list[Record]:
+    """Follow CID's first run; as its follower has left its loop (waiting for its last
+    rotation audit), the container runs again, prints RUN more lines and is removed
+    (`removed_first`: before the shipper reads its start event); what the supervisor
+    queued by the end of the last follower."""
+
+    def remove() -> None:
+        docker.removed = True
+        log.unlink()  # dockerd removes the container's folder with it
+
+    async def restarted_and_removed() -> None:
+        with log.open("ab") as f:
+            f.write(_json_log(RUN + 1, 2 * RUN))
+        if removed_first:
+            remove()
+        sup._on_event(_event("start", 3))
+        sup._on_event(_event("die", 4))
+        if not removed_first:
+            remove()
+        sup._on_event(_event("destroy", 5))
+
+    sup._on_event(_event("start", 1))
+    first = sup.tasks[CID]
+    sup.followers[CID]._numbering.finish_audits = restarted_and_removed  # type: ignore[method-assign]
+    await asyncio.wait([first])
+    assert CID in sup.tasks  # the second run is followed
+    await asyncio.wait([sup.tasks[CID]])
+    assert CID not in sup.tasks
+    records, _ = sup.out.take(100, 10**6, 0)
+    return list(records)
+
+
+def _log_file(tmp_path: Path) -> tuple[LogFiles, Path]:
+    """dockerd's containers folder with CID's json-file log holding its first run."""
+    root = tmp_path / "docker"
+    (root / "containers" / CID).mkdir(parents=True)
+    log = root / "containers" / CID / f"{CID}-json.log"
+    log.write_bytes(_json_log(1, RUN))
+    return LogFiles(str(root)), log
+
+
+async def test_a_run_started_and_removed_as_its_follower_ends_is_read_from_its_log_file(
+    tmp_path: Path,
+) -> None:
+    """`docker restart` then `docker rm -f` as the follower finished: the start came once
+    it had left its loop, the removal before another follower could ask dockerd, and
+    that run was lost without a word. The log file is taken at the start event and the
+    run is read from it, after the lines read already (none twice); then it is done."""
+    config = load_config(state_dir=tmp_path, follow_files=False)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    docker = _RerunDocker()
+    sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    sup.files, log = _log_file(tmp_path)
+    rescues = REGISTRY.get_sample_value("logpipe_shipper_logfile_rescues_total")
+    records = await _run_and_remove_at_its_end(sup, docker, log)
+    lines = [r.data for r in records if isinstance(r, LogRecord)]
+    assert lines == [b"line %d" % n for n in range(1, 2 * RUN + 1)]
+    assert not [r for r in records if isinstance(r, GapRecord)]
+    assert isinstance(records[-1], DoneRecord)
+    assert REGISTRY.get_sample_value("logpipe_shipper_logfile_rescues_total") == rescues + 1
+
+
+@pytest.mark.parametrize("why", ["no access to the files", "removed before its start was read"])
+async def test_a_run_started_and_removed_as_its_follower_ends_is_a_gap_if_unreadable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, why: str
+) -> None:
+    """The same, but the shipper cannot take its log file (it does not see dockerd's
+    containers folder, or the container was gone by the time its start event was read):
+    that run is reported lost, from the last line read, for each stream; counted and
+    logged; the container is done (its cursor is dropped with it, the loss told)."""
+    config = load_config(state_dir=tmp_path, follow_files=False)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    docker = _RerunDocker()
+    sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    files, log = _log_file(tmp_path)
+    sup.files = LogFiles("") if why == "no access to the files" else files
+    gaps = REGISTRY.get_sample_value("logpipe_shipper_gaps_total") or 0.0
+    caplog.set_level(logging.INFO, logger="logpipe")
+    removed_first = why == "removed before its start was read"
+    records = await _run_and_remove_at_its_end(sup, docker, log, removed_first)
+    lines = [r.data for r in records if isinstance(r, LogRecord)]
+    assert lines == [b"line %d" % n for n in range(1, RUN + 1)]
+    lost = [(r.stream, r.from_ts, r.reason) for r in records if isinstance(r, GapRecord)]
+    last = parse_ts(_ts(RUN))
+    assert sorted(lost) == [
+        ("stderr", last, REMOVED_EARLY_GAP),
+        ("stdout", last, REMOVED_EARLY_GAP),
+    ]
+    assert isinstance(records[-1], DoneRecord)
+    assert REGISTRY.get_sample_value("logpipe_shipper_gaps_total") == gaps + 2
+    told = [m for m in caplog.messages if m.startswith("container started and removed")]
+    assert len(told) == 1
