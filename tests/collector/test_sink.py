@@ -287,25 +287,21 @@ async def test_a_missing_ingest_pipeline_is_named_with_what_to_do() -> None:
     assert es.ids(DEADLETTER_STREAM) == []
 
 
-async def test_a_pipeline_failing_a_document_is_dead_lettered() -> None:
-    """A pipeline that exists but fails on one document (a processor's error) is that
-    document's refusal, not a stop of writes: it goes to the dead letters with the reason."""
-    failed = refused_as(
-        400, "illegal_argument_exception", "field [user] not present as part of path"
-    )
-    async with fake_es(failed, ok) as es, Sink(es.client(), FAST) as s:
-        outcome = await s.write(docs(2))
-    assert (outcome.indexed, outcome.dead_lettered) == (0, 2)
-    assert es.ids(DEADLETTER_STREAM) == ["d0", "d1"]
-
-
-async def test_a_403_that_is_no_block_is_dead_lettered() -> None:
-    """A refusal of the collector's rights on a stream is not waited out: the lines go to
-    the dead letters with the reason, as any refused document."""
-    denied = refused_as(
-        403, "security_exception", "action [indices:data/write/bulk[s]] is unauthorized"
-    )
-    async with fake_es(denied, ok) as es, Sink(es.client(), FAST) as s:
+@pytest.mark.parametrize(
+    ("status", "kind", "reason"),
+    [
+        # A pipeline that exists but fails on one document (a processor's error).
+        (400, "illegal_argument_exception", "field [user] not present as part of path"),
+        # A refusal of the collector's rights on a stream.
+        (403, "security_exception", "action [indices:data/write/bulk[s]] is unauthorized"),
+    ],
+)
+async def test_a_refusal_that_is_no_stop_of_writes_is_dead_lettered(
+    status: int, kind: str, reason: str
+) -> None:
+    """A document's own refusal is not waited out as a block is: it goes to the dead
+    letters with the reason, as any refused document."""
+    async with fake_es(refused_as(status, kind, reason), ok) as es, Sink(es.client(), FAST) as s:
         outcome = await s.write(docs(2))
     assert (outcome.indexed, outcome.dead_lettered) == (0, 2)
     assert es.ids(DEADLETTER_STREAM) == ["d0", "d1"]
