@@ -277,7 +277,9 @@ class Supervisor:
                 if ended and follower.read_to_end and not follower.again:
                     self.out.put_done(DoneRecord(follower.meta, follow))
                 self.recent[follower.cid] = (follower, time.monotonic())
-                if ended and follower.again and start is not None:
+                # Not when it found the container removed: the start's run was read
+                # from the log, or reported, with the rest (a replayed start, say).
+                if ended and follower.again and start is not None and not follower.found_gone:
                     self._refollow(start, kept)
             if kept is not None:
                 kept.close()  # no follower took it

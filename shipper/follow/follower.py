@@ -86,6 +86,9 @@ class Follower:
         if kept is not None:  # the log file of this run, taken at its start (rescue.py)
             self._rescue.take_over(kept)
         self._leaving = False  # left its loop: a start now is a run for the next follower
+        # It found the container removed and accounted for the rest of its log, every
+        # run before the removal included: a start it hears of now is one of those.
+        self.found_gone = False
         catch_ups = catch_ups or asyncio.Semaphore(1)
         self._backlog = Backlog(docker, self.progress, self._numbering, max_line_bytes, catch_ups)
         self._files_visible = files is not None
@@ -274,6 +277,7 @@ class Follower:
     async def _gone(self, finished: bool) -> None:
         """The container was removed while the follower was away (a broken stream, a
         reconnect): account for the rest of its log."""
+        self.found_gone = True
         self._rescue.take_file()
         if self._rescue.holding:
             await self._rescue.read_tail()  # the file held open has what its log held

@@ -325,6 +325,7 @@ class _Finishing:
     read_to_end = True
     decided = True
     again = False
+    found_gone = False
 
     def __init__(self, during: Callable[[], Awaitable[None]]) -> None:
         self.during = during
@@ -382,6 +383,30 @@ async def test_a_start_as_its_follower_ends_follows_the_container_anew(tmp_path:
     saved = store.get(CID)
     assert saved is not None
     assert not saved.done
+
+
+async def test_a_start_heard_after_its_follower_found_the_container_removed_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    """A follower that found the container removed accounted for the rest of its log (read
+    from its file, or a gap), every run before the removal included; a start it hears of
+    as it ends (a replayed one, after a restart of the shipper) is one of those: a new
+    follower would report the same loss a second time."""
+    config = load_config(state_dir=tmp_path)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    store = CursorStore(tmp_path)
+    store.ensure(CID, 0)
+    sup = Supervisor(config, _QuietDocker(), store, out, None)  # type: ignore[arg-type]
+
+    async def started() -> None:
+        sup._on_event(_event("start", 2))
+
+    follower: Any = _Finishing(started)
+    follower.found_gone = True
+    await _finish(sup, follower)
+    assert follower.again
+    assert CID not in sup.tasks
+    await sup.stop()
 
 
 async def test_no_follower_begins_anew_once_stopping(tmp_path: Path) -> None:
