@@ -287,9 +287,10 @@ async def _write(sink: Sink, decoded: batch.Decoded, again: bool = False) -> Out
     A batch sent `again` first loses the documents its streams already hold."""
     docs = decoded.docs + decoded.dead_letters
     try:
+        known: set[str] = set()
         if again:
             metrics.BATCHES_LOOKED_UP.inc()
-        known = await sink.known(docs) if again else set()
+            known = await sink.known(docs)
         if known:
             docs = [doc for doc in docs if doc.id not in known]
         outcome = await sink.write(docs)

@@ -185,8 +185,9 @@ class CollectorClient:
     async def send(
         self, body: bytes, endpoint: Endpoint, lines: int = 0, again: bool = False
     ) -> None:
-        """POST one gzip batch body of `lines` log lines (`again`: an earlier try of it
-        failed); return when accepted, raise DeliveryError otherwise."""
+        """POST one gzip batch body of `lines` log lines (`again`: some of it may be
+        indexed already, collector.wire.SENT_AGAIN); return when accepted, raise
+        DeliveryError otherwise."""
         if self._session is None:
             raise DeliveryError("CollectorClient used outside 'async with'")
         metrics.BATCHES_SENT.inc()
