@@ -35,6 +35,7 @@ from shipper.errors import (
     RejectedDelivery,
     RetryableDelivery,
     TooLarge,
+    TooSlow,
 )
 
 log = logging.getLogger("logpipe.shipper.sink")
@@ -99,10 +100,17 @@ class _Body(aiohttp.BytesPayload):
     def __init__(self, value: bytes) -> None:
         super().__init__(value)
         self.sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._transport: asyncio.BaseTransport | None = None  # once its writing began
+
+    @property
+    def begun(self) -> bool:
+        """Whether its writing began (the connection was made and the headers sent)."""
+        return self._transport is not None
 
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
+        self._transport = getattr(writer, "transport", None)
         await super().write_with_length(writer, content_length)
         await writer.drain()  # a body under the high-water mark is written without one
         if not self.sent.done():
@@ -194,9 +202,7 @@ class CollectorClient:
         payload = _Body(body)
         post = asyncio.ensure_future(self._post(self._session, endpoint.url, payload, again))
         try:
-            answer, status, headers = await self._answer(
-                self._session, endpoint.url, post, payload.sent
-            )
+            answer, status, headers = await self._answer(self._session, endpoint.url, post, payload)
         except Hung as exc:
             metrics.BATCHES_FAILED.labels("hung").inc()
             # Through the only URL (a load balancer, as a rule) the batch is sent again
@@ -204,6 +210,18 @@ class CollectorClient:
             alone = len(self._endpoints) == 1
             raise RetryableDelivery(str(exc), back_off=not alone) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError) and payload.begun and not payload.sent.done():
+                # request_timeout ran out with the body still on its way: the link is too
+                # slow for it (a collector that stopped reading it was probed, _sending).
+                metrics.BATCHES_FAILED.labels("too_slow").inc()
+                slow = TooSlow(
+                    f"{endpoint.url}: the batch's body was still being sent when "
+                    f"LOGPIPE_REQUEST_TIMEOUT ({self._config.request_timeout:g} s) ran out: "
+                    "the link is too slow for it",
+                    answered=False,
+                )
+                slow.may_have_written = True  # its end may have arrived at the last moment
+                raise slow from exc
             refusal = await self._tls_refusal(endpoint.url, exc)
             if refusal is not None:
                 metrics.BATCHES_FAILED.labels("tls").inc()
@@ -253,14 +271,14 @@ class CollectorClient:
         session: aiohttp.ClientSession,
         url: str,
         post: asyncio.Future[tuple[bytes, int, CIMultiDictProxy[str]]],
-        sent: asyncio.Future[None],
+        body: _Body,
     ) -> tuple[bytes, int, CIMultiDictProxy[str]]:
         """The answer `post` gets from the collector at `url`; Hung when, once it has
-        waited HANG_CHECK seconds after its body was `sent`, the collector lets two probes
+        waited HANG_CHECK seconds after its `body` was sent, the collector lets two probes
         of /healthz in a row time out (behind a load balancer one may reach the hung
         collector and the next another; watch.answer). A body still being sent is
         bounded by request_timeout alone."""
-        await asyncio.wait((post, sent), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait((post, body.sent), return_when=asyncio.FIRST_COMPLETED)
         started = time.monotonic()
         try:
             return await watch.answer(
@@ -423,7 +441,14 @@ def _judge(
         metrics.BATCHES_FAILED.labels("partial").inc()
         log.error("collector rejected lines of a batch", extra={"url": url, "reason": message})
         return
-    if status in (408, 429) or status >= 500:  # 408: the body reached it too slowly
+    if status == 408:
+        # The body reached it too slowly (past its LOGPIPE_BODY_TIMEOUT): sent whole again
+        # over the same link, it would fail the same way; the caller sends it in halves.
+        metrics.BATCHES_FAILED.labels("http_408").inc()
+        raise TooSlow(
+            f"{url} answered 408, the batch's body reached it too slowly: {message}", retry_after
+        )
+    if status == 429 or status >= 500:
         metrics.BATCHES_FAILED.labels(f"http_{status}").inc()
         raise RetryableDelivery(f"{url} answered {status}: {message}", retry_after)
     reason = {401: "unauthorized", 403: "forbidden", 413: "too_large"}.get(status, f"http_{status}")
