@@ -634,9 +634,10 @@ async def test_a_request_a_collector_holds_shows_in_the_oldest_request(tmp_path:
 
 
 # Over a slow link a batch's body takes longer than the hang check: the collector below
-# does not read it for HOLD seconds (its receive buffer small, the body larger than any
-# socket buffer, so the shipper is still sending it), and answers /healthz only once the
-# body has arrived, as a probe queued behind the body on a saturated link would be.
+# reads it slowly for HOLD seconds, a little at a time (its receive buffer small, the body
+# larger than any socket buffer, so the shipper is still sending it), and answers /healthz
+# only once the body has arrived, as a probe queued behind the body on a saturated link
+# would be.
 HOLD = 2.0  # seconds: longer than the hang check and both probes, at 0.3 s each
 SLOW_BODY = 8 * 1024 * 1024
 
@@ -668,11 +669,12 @@ async def slow_link(answers: bool) -> AsyncIterator[tuple[str, list[int]]]:
             await arrived.wait()
             return b'{"status": "ok"}'
         length = int(head.lower().split("content-length:")[1].split("\r\n")[0])
-        await asyncio.sleep(HOLD)
+        slow_until = asyncio.get_running_loop().time() + HOLD
         received = 0
-        while received < length:  # in pieces, each a pause apart
+        while received < length:  # in pieces, each a pause apart (longer ones at first)
             received += len(await reader.read(64 * 1024))
-            await asyncio.sleep(0)
+            slow = asyncio.get_running_loop().time() < slow_until
+            await asyncio.sleep(0.01 if slow else 0)
         bodies.append(received)
         arrived.set()
         return json.dumps(ANSWER).encode()
@@ -897,3 +899,84 @@ async def test_a_body_still_being_sent_when_the_request_times_out_is_sent_in_hal
     assert sorted(received) == sorted(m.decode() for m in messages)
     assert _split("too_slow") - split == 1
     assert _failed("too_slow") - timed_out == 1
+
+
+@contextlib.asynccontextmanager
+async def stalling(probes: list[str] | None) -> AsyncIterator[tuple[str, list[int]]]:
+    """A collector that stops reading a batch's body after its headers: for HOLD seconds,
+    answering /healthz meanwhile (each probe noted in `probes`), then reads it and
+    answers; or, `probes` None, for good, answering nothing more (hung mid-body). Its URL
+    and the sizes of the bodies it received."""
+    bodies: list[int] = []
+    serving: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        serving.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            if probes is None:
+                await asyncio.Event().wait()
+            if head.startswith("GET /healthz "):
+                probes.append(head.split("\r\n")[0])
+                answer = b'{"status": "ok"}'
+            else:
+                length = int(head.lower().split("content-length:")[1].split("\r\n")[0])
+                await asyncio.sleep(HOLD)
+                received = 0
+                while received < length:
+                    received += len(await reader.read(64 * 1024))
+                bodies.append(received)
+                answer = json.dumps(ANSWER).encode()
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(answer)}\r\nConnection: close\r\n"
+            writer.write(head.encode() + b"\r\n" + answer)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.bind(("127.0.0.1", 0))
+    server = await asyncio.start_server(serve, sock=sock)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", bodies
+    finally:
+        server.close()
+        for task in serving:
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
+        await server.wait_closed()
+
+
+@pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
+async def test_a_collector_that_hangs_mid_body_is_taken_for_hung(tmp_path: Path) -> None:
+    """A collector that hung while reading a body larger than the socket buffers held the
+    batch for the whole request timeout (the hang check began only once the body was
+    sent): a body the connection takes none of for the hang check is probed, and a
+    collector that lets the probes time out is given up."""
+    gave_up = _failed("hung")
+    async with stalling(None) as (url, bodies):
+        config = load_config(state_dir=tmp_path, collector_url=url, request_timeout=20)
+        async with CollectorClient(config, hang_check=0.3, probe_timeout=0.3) as client:
+            endpoint, _ = client.pick()
+            with pytest.raises(RetryableDelivery, match="took none of the batch's body"):
+                await client.send(os.urandom(SLOW_BODY), endpoint, 1)
+    assert bodies == []
+    assert _failed("hung") - gave_up == 1
+
+
+@pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
+async def test_a_collector_that_pauses_mid_body_but_answers_probes_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    """A collector that stops reading a body for a while (busy) but answers /healthz is
+    probed and waited for: the body arrives once, whole."""
+    probes: list[str] = []
+    gave_up = _failed("hung")
+    async with stalling(probes) as (url, bodies):
+        config = load_config(state_dir=tmp_path, collector_url=url, request_timeout=3600)
+        async with CollectorClient(config, hang_check=0.3, probe_timeout=0.3) as client:
+            endpoint, _ = client.pick()
+            await client.send(os.urandom(SLOW_BODY), endpoint, 1)
+    assert bodies == [SLOW_BODY]
+    assert probes, "the stalled body was noticed and the collector probed"
+    assert _failed("hung") == gave_up
