@@ -127,7 +127,9 @@ class ShipperConfig(BaseSettings):
         description="Seconds a batch has to reach a collector and be answered, its body's "
         "time on the wire included; one with no answer 10 s after the body was sent that "
         "lets two probes of /healthz in a row time out (5 s each) is taken for hung sooner, "
-        "and the batch goes to the next collector listed.",
+        "and the batch goes to the next collector listed (a body that stops moving while "
+        "being sent, none of it taken for 10 s, starts the same probes); a batch whose body "
+        "is still being sent when this runs out is sent again in halves.",
     )
     shutdown_timeout: float = Field(
         10, ge=0, description="On SIGTERM, seconds to flush what was read before exiting."

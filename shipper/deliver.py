@@ -22,7 +22,7 @@ from isal import igzip
 from shipper import metrics
 from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore
-from shipper.errors import RejectedDelivery, RetryableDelivery, TooLarge
+from shipper.errors import RejectedDelivery, RetryableDelivery, TooLarge, TooSlow
 from shipper.inbox import Inbox
 from shipper.sink import CollectorClient, Endpoint
 from shipper.spool import Segment, Spool
@@ -113,13 +113,17 @@ class Sender:
             self.spool.release(covered)
         return True
 
-    async def _deliver(self, segment: Segment, body: bytes, lines: int | None = None) -> None:
+    async def _deliver(
+        self, segment: Segment, body: bytes, lines: int | None = None, again: bool = False
+    ) -> None:
         """Send until some collector accepts the segment (or, once its body was too large
-        for a collector, each of its halves: the segment is acknowledged when all are)."""
+        for a collector or reached it too slowly, each of its halves: the segment is
+        acknowledged when all are). `lines` and `again` are a half's."""
+        whole = lines is None
         lines = segment.lines if lines is None else lines
         # Some of it may be indexed already (collector.wire.SENT_AGAIN): a try of it
         # failed after it may have written some, or an earlier run may have sent it.
-        again = segment.earlier
+        again = again or segment.earlier
         while True:
             endpoint, wait = self.client.pick()
             if wait > 0:
@@ -129,18 +133,43 @@ class Sender:
             self._in_flight[task] = time.monotonic()
             try:
                 await self.client.send(body, endpoint, lines, again)
-            except TooLarge as exc:
+            except (TooLarge, TooSlow) as exc:
+                # A body that reached the collector too slowly is split at its first 408 (or
+                # request timeout mid-body), not its second: a second try of the whole would
+                # spend another LOGPIPE_BODY_TIMEOUT of the link, the scarce thing, on bytes
+                # thrown away, while halves sent needlessly after a passing stall cost one
+                # request more and nothing else (the lines' `_id`s are the same in any batch).
+                again = again or exc.may_have_written
                 halves = await asyncio.to_thread(split_body, body)
-                if halves is None:  # one line alone: only a larger limit will take it
-                    self._failed(endpoint, f"{exc}; one line alone is over it", None, logging.ERROR)
+                if halves is None:  # one line alone: the limit, or the link, must change
+                    if isinstance(exc, TooLarge):
+                        self._failed(
+                            endpoint, f"{exc}; one line alone is over it", None, logging.ERROR
+                        )
+                    else:
+                        self._failed(
+                            endpoint,
+                            f"{exc}; a batch of one line cannot be split and is sent whole "
+                            "again: check the link's speed, or raise the collector's "
+                            "LOGPIPE_BODY_TIMEOUT and the shipper's LOGPIPE_REQUEST_TIMEOUT",
+                            exc.retry_after,
+                            logging.WARNING,
+                        )
                     continue
-                endpoint.succeeded()  # it answered: the body was the problem
-                log.info(
-                    "a batch too large for the collector is sent in two halves",
-                    extra={"segment": segment.path.name, "reason": str(exc)},
-                )
+                if isinstance(exc, TooLarge) or exc.answered:
+                    endpoint.succeeded()  # it answered: the body was the problem
+                slow = isinstance(exc, TooSlow)
+                metrics.BATCHES_SPLIT.labels("too_slow" if slow else "too_large").inc()
+                if whole:  # once per segment; its halves' splits are counted only
+                    log.log(
+                        logging.WARNING if slow else logging.INFO,
+                        "a batch whose body reached the collector too slowly is sent in halves"
+                        if slow
+                        else "a batch too large for the collector is sent in two halves",
+                        extra={"segment": segment.path.name, "reason": str(exc)},
+                    )
                 for half, half_lines in halves:
-                    await self._deliver(segment, half, half_lines)
+                    await self._deliver(segment, half, half_lines, again)
                 return
             except RetryableDelivery as exc:
                 again = again or exc.may_have_written

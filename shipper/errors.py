@@ -11,6 +11,8 @@
     ├── CursorsNotSaved      the last save of the cursors at exit failed: exit 1
     └── DeliveryError        the collector did not take a batch
         ├── RetryableDelivery  down, overloaded, 5xx/429, timeouts: keep the batch, retry
+        │   └── TooSlow          408, or a timeout mid-body: the body crossed the link too
+        │                        slowly; its halves may not
         └── RejectedDelivery   401/403 and other answers a retry cannot fix by itself
 
 Only the edge modules (docker_api.py for the Engine API, sink.py for the collector)
@@ -83,6 +85,17 @@ class RetryableDelivery(DeliveryError):
         super().__init__(message)
         self.retry_after = retry_after
         self.back_off = back_off  # False: sent again at once, the collector not backed off
+
+
+class TooSlow(RetryableDelivery):
+    """The batch's body reached the collector too slowly: it answered 408 (its
+    LOGPIPE_BODY_TIMEOUT ran out), or the shipper's own request timeout ran out while the
+    body was still being sent. Sent whole again it would fail the same way over a slow
+    link; its halves may not."""
+
+    def __init__(self, message: str, retry_after: float | None = None, answered: bool = True):
+        super().__init__(message, retry_after)
+        self.answered = answered  # the collector answered (408): it is up, the body was slow
 
 
 class RejectedDelivery(DeliveryError):

@@ -71,6 +71,12 @@ BATCHES_FAILED = Counter(
     " http_503...).",
     ["reason"],
 )
+BATCHES_SPLIT = Counter(
+    "logpipe_shipper_batches_split_total",
+    "Batches (or halves of them) sent again as two halves, by why: too_large (413),"
+    " too_slow (408, or the request timeout with the body still being sent).",
+    ["reason"],
+)
 COLLECTOR_UP = Gauge(
     "logpipe_shipper_collector_up",
     "1 when the collector's last answer was an acknowledgement, 0 while it is backed off.",

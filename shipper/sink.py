@@ -35,6 +35,7 @@ from shipper.errors import (
     RejectedDelivery,
     RetryableDelivery,
     TooLarge,
+    TooSlow,
 )
 
 log = logging.getLogger("logpipe.shipper.sink")
@@ -51,6 +52,10 @@ BACKOFF_MAX = 30.0
 # collector where there are several, instead of waiting out request_timeout (the `_id`s
 # keep a late answer of the hung one from indexing anything twice within a backing index).
 # Behind a load balancer a probe may reach another collector, or the hung one.
+# A body that stops moving while it is being sent (none of it taken by the connection for
+# HANG_CHECK seconds: the collector stopped reading it) starts the same probes: a slow
+# link moves it, however slowly, so only a collector that no longer reads, or a link
+# that carries nothing, stalls it; one that answers /healthz is only busy and is waited for.
 HANG_CHECK = 10.0
 PROBE_TIMEOUT = 5.0
 RETRY_AFTER_MAX = 300.0  # the longest a collector's (or a proxy's) Retry-After holds a batch
@@ -94,15 +99,33 @@ class Hung(Exception):
 
 class _Body(aiohttp.BytesPayload):
     """A batch's body that says when it has been handed to the connection whole: to the
-    kernel's socket buffer, but for at most the transport's own (64 KiB)."""
+    kernel's socket buffer, but for at most the transport's own (64 KiB); and, while it
+    is being sent, how much of it the connection has yet to take (`unsent`)."""
 
     def __init__(self, value: bytes) -> None:
         super().__init__(value)
         self.sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._transport: asyncio.BaseTransport | None = None  # once its writing began
+
+    @property
+    def begun(self) -> bool:
+        """Whether its writing began (the connection was made and the headers sent)."""
+        return self._transport is not None
+
+    def unsent(self) -> int | None:
+        """Bytes written to the connection that the kernel has not taken yet (the whole
+        body is handed over at once, and the transport keeps what the socket's buffer has
+        no room for); None before the writing began or once the connection is gone. Read
+        a few times per HANG_CHECK, instead of counting each chunk as it is sent."""
+        transport = self._transport
+        if not isinstance(transport, asyncio.WriteTransport) or transport.is_closing():
+            return None
+        return transport.get_write_buffer_size()
 
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
+        self._transport = getattr(writer, "transport", None)
         await super().write_with_length(writer, content_length)
         await writer.drain()  # a body under the high-water mark is written without one
         if not self.sent.done():
@@ -194,9 +217,7 @@ class CollectorClient:
         payload = _Body(body)
         post = asyncio.ensure_future(self._post(self._session, endpoint.url, payload, again))
         try:
-            answer, status, headers = await self._answer(
-                self._session, endpoint.url, post, payload.sent
-            )
+            answer, status, headers = await self._answer(self._session, endpoint.url, post, payload)
         except Hung as exc:
             metrics.BATCHES_FAILED.labels("hung").inc()
             # Through the only URL (a load balancer, as a rule) the batch is sent again
@@ -204,6 +225,18 @@ class CollectorClient:
             alone = len(self._endpoints) == 1
             raise RetryableDelivery(str(exc), back_off=not alone) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError) and payload.begun and not payload.sent.done():
+                # request_timeout ran out with the body still on its way: the link is too
+                # slow for it (a collector that stopped reading it was probed, _sending).
+                metrics.BATCHES_FAILED.labels("too_slow").inc()
+                slow = TooSlow(
+                    f"{endpoint.url}: the batch's body was still being sent when "
+                    f"LOGPIPE_REQUEST_TIMEOUT ({self._config.request_timeout:g} s) ran out: "
+                    "the link is too slow for it",
+                    answered=False,
+                )
+                slow.may_have_written = True  # its end may have arrived at the last moment
+                raise slow from exc
             refusal = await self._tls_refusal(endpoint.url, exc)
             if refusal is not None:
                 metrics.BATCHES_FAILED.labels("tls").inc()
@@ -253,14 +286,14 @@ class CollectorClient:
         session: aiohttp.ClientSession,
         url: str,
         post: asyncio.Future[tuple[bytes, int, CIMultiDictProxy[str]]],
-        sent: asyncio.Future[None],
+        body: _Body,
     ) -> tuple[bytes, int, CIMultiDictProxy[str]]:
         """The answer `post` gets from the collector at `url`; Hung when, once it has
-        waited HANG_CHECK seconds after its body was `sent`, the collector lets two probes
+        waited HANG_CHECK seconds after its `body` was sent, the collector lets two probes
         of /healthz in a row time out (behind a load balancer one may reach the hung
-        collector and the next another; watch.answer). A body still being sent is
-        bounded by request_timeout alone."""
-        await asyncio.wait((post, sent), return_when=asyncio.FIRST_COMPLETED)
+        collector and the next another; watch.answer), or when the body stopped moving
+        while being sent (_sending). A body that moves is bounded by request_timeout alone."""
+        await self._sending(session, url, post, body)
         started = time.monotonic()
         try:
             return await watch.answer(
@@ -272,6 +305,60 @@ class CollectorClient:
                 f"{url}: answered neither the batch in {waited:.0f} s after its body was sent "
                 "nor /healthz twice in a row (hung); the batch is sent again"
             ) from None
+
+    async def _sending(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        post: asyncio.Future[tuple[bytes, int, CIMultiDictProxy[str]]],
+        body: _Body,
+    ) -> None:
+        """Return once `body` was sent whole or `post` ended; Hung when the connection took
+        none of the body for HANG_CHECK seconds and the collector then let two probes of
+        /healthz in a row time out. One that answers a probe is only slow to read: the
+        body is waited for again. A body that moves, however slowly, is not probed: on a
+        saturated link the probes would wait behind it."""
+        tick = self._hang_check / 4  # a stall is seen within 1.25 HANG_CHECK
+        left = body.unsent()
+        still_since = time.monotonic()
+        while True:
+            done, _ = await asyncio.wait(
+                (post, body.sent), timeout=tick, return_when=asyncio.FIRST_COMPLETED
+            )
+            if done:
+                return
+            now = time.monotonic()
+            unsent = body.unsent()
+            if unsent is None or unsent != left:  # not begun yet, or moved
+                left, still_since = unsent, now
+            elif now - still_since >= self._hang_check:
+                if not await self._alive(session, url, post):
+                    raise Hung(
+                        f"{url}: took none of the batch's body for {now - still_since:.0f} s "
+                        "and answered /healthz neither time of two (hung); the batch is "
+                        "sent again"
+                    )
+                still_since = time.monotonic()
+
+    async def _alive(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        post: asyncio.Future[tuple[bytes, int, CIMultiDictProxy[str]]],
+    ) -> bool:
+        """Whether the collector at `url` answers one of two probes of /healthz in a row,
+        or the batch's request ends meanwhile."""
+        for _ in range(2):
+            check = asyncio.ensure_future(self._answers(session, url))
+            try:
+                await asyncio.wait((post, check), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not check.done():
+                    check.cancel()
+                    await asyncio.gather(check, return_exceptions=True)
+            if post.done() or check.result():
+                return True
+        return False
 
     async def _answers(self, session: aiohttp.ClientSession, url: str) -> bool:
         """Whether the collector at `url` answers /healthz (whatever it says) in time, or
@@ -423,7 +510,14 @@ def _judge(
         metrics.BATCHES_FAILED.labels("partial").inc()
         log.error("collector rejected lines of a batch", extra={"url": url, "reason": message})
         return
-    if status in (408, 429) or status >= 500:  # 408: the body reached it too slowly
+    if status == 408:
+        # The body reached it too slowly (past its LOGPIPE_BODY_TIMEOUT): sent whole again
+        # over the same link, it would fail the same way; the caller sends it in halves.
+        metrics.BATCHES_FAILED.labels("http_408").inc()
+        raise TooSlow(
+            f"{url} answered 408, the batch's body reached it too slowly: {message}", retry_after
+        )
+    if status == 429 or status >= 500:
         metrics.BATCHES_FAILED.labels(f"http_{status}").inc()
         raise RetryableDelivery(f"{url} answered {status}: {message}", retry_after)
     reason = {401: "unauthorized", 403: "forbidden", 413: "too_large"}.get(status, f"http_{status}")

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from isal import igzip
 
 from collector.wire import PATH_LOGS, SENT_AGAIN, UNWRITTEN
 from shipper import metrics
@@ -633,9 +634,10 @@ async def test_a_request_a_collector_holds_shows_in_the_oldest_request(tmp_path:
 
 
 # Over a slow link a batch's body takes longer than the hang check: the collector below
-# does not read it for HOLD seconds (its receive buffer small, the body larger than any
-# socket buffer, so the shipper is still sending it), and answers /healthz only once the
-# body has arrived, as a probe queued behind the body on a saturated link would be.
+# reads it slowly for HOLD seconds, a little at a time (its receive buffer small, the body
+# larger than any socket buffer, so the shipper is still sending it), and answers /healthz
+# only once the body has arrived, as a probe queued behind the body on a saturated link
+# would be.
 HOLD = 2.0  # seconds: longer than the hang check and both probes, at 0.3 s each
 SLOW_BODY = 8 * 1024 * 1024
 
@@ -667,11 +669,12 @@ async def slow_link(answers: bool) -> AsyncIterator[tuple[str, list[int]]]:
             await arrived.wait()
             return b'{"status": "ok"}'
         length = int(head.lower().split("content-length:")[1].split("\r\n")[0])
-        await asyncio.sleep(HOLD)
+        slow_until = asyncio.get_running_loop().time() + HOLD
         received = 0
-        while received < length:  # in pieces, each a pause apart
+        while received < length:  # in pieces, each a pause apart (longer ones at first)
             received += len(await reader.read(64 * 1024))
-            await asyncio.sleep(0)
+            slow = asyncio.get_running_loop().time() < slow_until
+            await asyncio.sleep(0.01 if slow else 0)
         bodies.append(received)
         arrived.set()
         return json.dumps(ANSWER).encode()
@@ -725,3 +728,255 @@ async def test_a_collector_that_hangs_after_a_slow_body_is_still_taken_for_hung(
                 await client.send(os.urandom(SLOW_BODY), endpoint, 1)
     assert bodies == [SLOW_BODY]
     assert _failed("hung") - gave_up == 1
+
+
+def _split(reason: str) -> float:
+    return metrics.BATCHES_SPLIT.labels(reason)._value.get()
+
+
+def _messages(data: bytes) -> list[str]:
+    """The messages of a (gzip) body's log lines."""
+    import orjson
+
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    records = [orjson.loads(line) for line in data.splitlines()]
+    return [record["message"] for record in records if record["kind"] == "log"]
+
+
+async def _deliver_all(tmp_path: Path, config: object, messages: list[bytes]) -> Sender:
+    """Run a Sender through `config`'s collector until it delivered one segment holding
+    `messages`, or for at most 30 s (then it fails)."""
+    spool = Spool(tmp_path / "spool", 10**8)
+    spool.open()
+    await spool.write(
+        encode([LogRecord(META, "stdout", i, 0, text) for i, text in enumerate(messages)], "h")
+    )
+    async with CollectorClient(config) as client:  # type: ignore[arg-type]
+        queue = Inbox(100, metrics.PerContainer(False, 1))
+        sender = Sender(config, queue, spool, client, CursorStore(tmp_path))  # type: ignore[arg-type]
+        task = asyncio.create_task(sender.run())
+        try:
+            assert await sender.drain(30), "the segment was not delivered"
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return sender
+
+
+@pytest.mark.parametrize("written_first", [False, True])
+async def test_a_batch_whose_body_reached_the_collector_too_slowly_is_sent_in_halves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, written_first: bool
+) -> None:
+    """A collector whose LOGPIPE_BODY_TIMEOUT a body of more than 2 lines outlasts
+    (over a slow link) answers it 408; sent whole again it failed the same way forever.
+    It is sent in halves, and halves of those, until each arrives: every line once. A
+    batch a failed try may have written (a 503 without X-Logpipe-Unwritten) has each of
+    its halves marked sent again; one no try wrote, none."""
+    received: list[str] = []
+    marks: list[str | None] = []
+
+    async def logs(request: web.Request) -> web.Response:
+        data = await request.read()
+        marks.append(request.headers.get(SENT_AGAIN))
+        lines = _messages(data)
+        if written_first and len(marks) == 1:
+            return web.json_response({"error": "busy"}, status=503, headers={"Retry-After": "0"})
+        if len(lines) > 2:  # as the collector answers it: nothing of it was written
+            error = {"error": "the request body did not arrive within 20 s"}
+            return web.json_response(error, status=408, headers={UNWRITTEN: "1"})
+        received.extend(lines)
+        answer = {"received": len(data.splitlines()), "indexed": len(lines)}
+        return web.json_response({**answer, "duplicates": 0, "dead_lettered": 0})
+
+    split, timed_out = _split("too_slow"), _failed("http_408")
+    caplog.set_level(logging.INFO, logger="logpipe.shipper.deliver")
+    async with serving(web.post(PATH_LOGS, logs)) as url:
+        config = load_config(state_dir=tmp_path, collector_url=url)
+        await _deliver_all(tmp_path, config, [f"line {i}".encode() for i in range(7)])
+    assert sorted(received) == [f"line {i}" for i in range(7)]
+    assert _split("too_slow") - split == 3  # 7 lines: 3 + 4, then 1 + 2 and 2 + 2
+    assert _failed("http_408") - timed_out == 3
+    said = [r for r in caplog.records if "reached the collector too slowly" in r.getMessage()]
+    assert len(said) == 1, "logged once for the batch, not for each of its halves"
+    later = marks[1:] if written_first else marks
+    assert later == (["1"] * len(later) if written_first else [None] * len(later))
+
+
+async def test_a_batch_of_one_line_that_reached_the_collector_too_slowly_is_sent_again_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One line cannot be split: its batch is sent whole again, the collector backed off,
+    and the log says what to check; once the link carries it, it arrives once."""
+    monkeypatch.setattr(sink_module, "BACKOFF_INITIAL", 0.001)
+    received: list[str] = []
+    tries = 0
+
+    async def logs(request: web.Request) -> web.Response:
+        nonlocal tries
+        lines = _messages(await request.read())
+        tries += 1
+        if tries <= 2:
+            return web.json_response({"error": "too slow"}, status=408, headers={UNWRITTEN: "1"})
+        received.extend(lines)
+        return web.json_response({"received": 2, "indexed": 1, "duplicates": 0, "dead_lettered": 0})
+
+    split = _split("too_slow")
+    async with serving(web.post(PATH_LOGS, logs)) as url:
+        config = load_config(state_dir=tmp_path, collector_url=url)
+        await _deliver_all(tmp_path, config, [b"alone"])
+    assert received == ["alone"]
+    assert tries == 3
+    assert _split("too_slow") == split
+    failures = [r for r in caplog.records if r.getMessage().startswith("batch not delivered")]
+    assert failures, "the failure is logged"
+    reason = failures[0].reason  # type: ignore[attr-defined]
+    assert "answered 408" in reason
+    assert "a batch of one line cannot be split" in reason
+    assert "LOGPIPE_BODY_TIMEOUT" in reason
+
+
+@contextlib.asynccontextmanager
+async def trickling(slow_over: int) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A collector behind a link that carries bodies of more than `slow_over` bytes
+    slowly, a little at a time (and smaller ones at once, as if the link were only
+    congested by large bodies): its URL and the bodies it received whole."""
+    bodies: list[bytes] = []
+    serving: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        serving.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            length = int(head.lower().split("content-length:")[1].split("\r\n")[0])
+            if length > slow_over:
+                while True:  # a little at a time, until the shipper gives up
+                    if not await reader.read(4096):
+                        return
+                    await asyncio.sleep(0.05)
+            data = await reader.readexactly(length)
+            bodies.append(data)
+            lines = len(_messages(data))
+            answer = json.dumps(
+                {"received": lines + 1, "indexed": lines, "duplicates": 0, "dead_lettered": 0}
+            ).encode()
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(answer)}\r\nConnection: close\r\n"
+            writer.write(head.encode() + b"\r\n" + answer)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the accepted ones inherit it
+    sock.bind(("127.0.0.1", 0))
+    server = await asyncio.start_server(serve, sock=sock)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", bodies
+    finally:
+        server.close()
+        for task in serving:
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
+        await server.wait_closed()
+
+
+@pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
+async def test_a_body_still_being_sent_when_the_request_times_out_is_sent_in_halves(
+    tmp_path: Path,
+) -> None:
+    """Behind a proxy that takes bodies as slowly as they come (nginx), or with a
+    collector's LOGPIPE_BODY_TIMEOUT raised, a body too slow for the link outlasts the
+    shipper's own request timeout instead: the same failure, seen from the shipper. Its
+    halves go through; every line arrives once."""
+    messages = [os.urandom(512 * 1024).hex().encode() for _ in range(8)]  # 1 MiB each
+    batch = encode([LogRecord(META, "stdout", i, 0, text) for i, text in enumerate(messages)], "h")
+    whole = len(await asyncio.to_thread(igzip.compress, batch.body, 1))  # as the spool makes it
+    split, timed_out = _split("too_slow"), _failed("too_slow")
+    async with trickling(slow_over=whole * 3 // 4) as (url, bodies):
+        config = load_config(state_dir=tmp_path, collector_url=url, request_timeout=1)
+        await _deliver_all(tmp_path, config, messages)
+    received = [message for body in bodies for message in _messages(body)]
+    assert sorted(received) == sorted(m.decode() for m in messages)
+    assert _split("too_slow") - split == 1
+    assert _failed("too_slow") - timed_out == 1
+
+
+@contextlib.asynccontextmanager
+async def stalling(probes: list[str] | None) -> AsyncIterator[tuple[str, list[int]]]:
+    """A collector that stops reading a batch's body after its headers: for HOLD seconds,
+    answering /healthz meanwhile (each probe noted in `probes`), then reads it and
+    answers; or, `probes` None, for good, answering nothing more (hung mid-body). Its URL
+    and the sizes of the bodies it received."""
+    bodies: list[int] = []
+    serving: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        serving.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            if probes is None:
+                await asyncio.Event().wait()
+            if head.startswith("GET /healthz "):
+                probes.append(head.split("\r\n")[0])
+                answer = b'{"status": "ok"}'
+            else:
+                length = int(head.lower().split("content-length:")[1].split("\r\n")[0])
+                await asyncio.sleep(HOLD)
+                received = 0
+                while received < length:
+                    received += len(await reader.read(64 * 1024))
+                bodies.append(received)
+                answer = json.dumps(ANSWER).encode()
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(answer)}\r\nConnection: close\r\n"
+            writer.write(head.encode() + b"\r\n" + answer)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.bind(("127.0.0.1", 0))
+    server = await asyncio.start_server(serve, sock=sock)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", bodies
+    finally:
+        server.close()
+        for task in serving:
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
+        await server.wait_closed()
+
+
+@pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
+async def test_a_collector_that_hangs_mid_body_is_taken_for_hung(tmp_path: Path) -> None:
+    """A collector that hung while reading a body larger than the socket buffers held the
+    batch for the whole request timeout (the hang check began only once the body was
+    sent): a body the connection takes none of for the hang check is probed, and a
+    collector that lets the probes time out is given up."""
+    gave_up = _failed("hung")
+    async with stalling(None) as (url, bodies):
+        config = load_config(state_dir=tmp_path, collector_url=url, request_timeout=20)
+        async with CollectorClient(config, hang_check=0.3, probe_timeout=0.3) as client:
+            endpoint, _ = client.pick()
+            with pytest.raises(RetryableDelivery, match="took none of the batch's body"):
+                await client.send(os.urandom(SLOW_BODY), endpoint, 1)
+    assert bodies == []
+    assert _failed("hung") - gave_up == 1
+
+
+@pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
+async def test_a_collector_that_pauses_mid_body_but_answers_probes_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    """A collector that stops reading a body for a while (busy) but answers /healthz is
+    probed and waited for: the body arrives once, whole."""
+    probes: list[str] = []
+    gave_up = _failed("hung")
+    async with stalling(probes) as (url, bodies):
+        config = load_config(state_dir=tmp_path, collector_url=url, request_timeout=3600)
+        async with CollectorClient(config, hang_check=0.3, probe_timeout=0.3) as client:
+            endpoint, _ = client.pick()
+            await client.send(os.urandom(SLOW_BODY), endpoint, 1)
+    assert bodies == [SLOW_BODY]
+    assert probes, "the stalled body was noticed and the collector probed"
+    assert _failed("hung") == gave_up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipper.errors import RejectedDelivery, RetryableDelivery
+from shipper.errors import RejectedDelivery, RetryableDelivery, TooSlow
 from shipper.sink import _judge, _retry_after
 
 URL = "http://collector:8080"
@@ -16,6 +16,8 @@ def test_transient_answers_are_retried_later(status: int) -> None:
     with pytest.raises(RetryableDelivery, match=f"answered {status}") as caught:
         _judge(URL, status, b'{"error": "later"}', 5.0)
     assert caught.value.retry_after == 5.0
+    # Only a 408 says the body was the problem (it crossed the link too slowly).
+    assert isinstance(caught.value, TooSlow) is (status == 408)
 
 
 @pytest.mark.parametrize("status", [401, 403, 413, 415])
