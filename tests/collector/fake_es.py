@@ -81,8 +81,10 @@ class FakeElasticsearch:
     # The data streams it lists under `data_streams` when named (name and
     # backing_indices, the write index last).
     resolved_streams: list[dict[str, Any]] = field(default_factory=list)
-    # What `POST <indices>/_refresh` answers, and the indices of each such request.
+    # What `POST <indices>/_refresh` answers (a 200 with this many shards failed), and
+    # the indices of each such request.
     refresh_status: int = 200
+    refresh_failed: int = 0
     refreshed: list[str] = field(default_factory=list)
     # The ids every `_msearch` finds (each search answers those of its ids it holds), and
     # the index of each search, in order.
@@ -202,7 +204,9 @@ class FakeElasticsearch:
             error = {"type": "security_exception", "reason": "action [indices:admin/refresh]"}
             body = {"error": error, "status": self.refresh_status}
             return web.json_response(body, status=self.refresh_status, headers=HEADERS)
-        return web.json_response({"_shards": {"total": 1, "successful": 1}}, headers=HEADERS)
+        failed = self.refresh_failed
+        shards = {"total": 1 + failed, "successful": 1, "failed": failed}
+        return web.json_response({"_shards": shards}, headers=HEADERS)
 
     async def _msearch(self, request: web.Request) -> web.Response:
         lines = [orjson.loads(line) for line in (await request.read()).splitlines() if line]

@@ -739,6 +739,22 @@ async def test_a_lookup_whose_refresh_fails_searches_all_the_same(
     assert str({"resolve": 503, "refresh": 403}[failing]) in record.reason
 
 
+async def test_a_refresh_with_failed_shards_is_logged_and_the_lookup_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refresh that some shards failed (answered 200 all the same) is logged with
+    the indices and the count; the search runs and finds what it finds."""
+    caplog.set_level(logging.INFO, logger="logpipe.collector.sink")
+    async with fake_es() as es, Sink(es.client(), FAST) as s:
+        _streams(es)
+        es.refresh_failed = 2
+        found = await s.known([*docs(2), Doc("o1", OTHER, {"message": "other"}, "other")])
+    assert found == {"d0", "o1"}
+    [record] = [r for r in caplog.records if r.name == "logpipe.collector.sink"]
+    assert record.message == "a batch sent again looked up before a refresh of some shards"
+    assert (record.indices, record.failed_shards) == (["a1", "a2"], 2)
+
+
 async def test_a_lookup_of_many_streams_lists_and_refreshes_them_in_short_requests() -> None:
     """Names are sent in groups: Elasticsearch refuses a request line over 4 KiB, and a
     batch may hold lines of many streams."""
