@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from elastic_transport import BaseAsyncNode, BaseNode, ConnectionTimeout, HttpHeaders
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
@@ -87,6 +88,8 @@ _PROBE_TIMEOUT = 5.0
 _BULK_TARGET = f"/_bulk?require_data_stream=true&filter_path={FILTER}"
 # Ids a search of `known` asks for at once (under index.max_result_window, 10,000).
 _KNOWN_PER_SEARCH = 5000
+# Characters of names per request line of the lookup's `_resolve/index` and `_refresh`.
+_NAMES_PER_REQUEST = 2000
 _BULK_HEADERS = {"content-type": "application/x-ndjson", "accept": "application/json"}
 
 
@@ -527,9 +530,11 @@ class Sink:
         """Of `docs` (a batch sent again: a try of it failed, some may be indexed), the ids
         their streams hold already. `create` finds an id in a stream's write index only:
         one indexed before a rollover was indexed twice when its batch came again after
-        it. A search of the whole stream finds it (a shard idle for searches refreshes
-        first); one `_msearch` asks every stream of the batch at once. Where a search
-        fails, `create` judges as before."""
+        it. A search of the whole stream finds it; one `_msearch` asks every stream of the
+        batch at once. A search sees only what a refresh made searchable, so each stream's
+        backing indices other than its write index are refreshed first (`_refresh_older`):
+        a line indexed less than a refresh interval before a rollover is found too. Where
+        a search fails, `create` judges as before."""
         by_stream: dict[str, list[str]] = {}
         for doc in docs:
             by_stream.setdefault(doc.stream, []).append(doc.id)
@@ -546,6 +551,7 @@ class Sink:
                 )
                 streams.append(stream)
         es = self._es.options(request_timeout=self._settings.request_timeout)
+        await self._refresh_older(es, list(by_stream))
         try:
             resp = await es.msearch(
                 searches=searches,
@@ -568,6 +574,54 @@ class Sink:
                 continue
             found.update(str(hit["_id"]) for hit in one.get("hits", {}).get("hits", []))
         return found
+
+    async def _refresh_older(self, es: AsyncElasticsearch, streams: list[str]) -> None:
+        """Refresh the backing indices of `streams` other than their write indices.
+
+        A search sees only what a refresh made searchable: an index refreshes every
+        second by default (or at the interval set; with `-1`, never), a shard idle for
+        searches only when the next search comes, and a search does not wait for the
+        refresh of a shard searched in the last 30 s. So a line indexed less than a
+        refresh interval before its stream rolled over may be in no segment a search
+        sees, and `create` looks in the new write index. The write index needs nothing:
+        `create` finds its ids without a refresh, and refreshing it at every lookup would
+        make small segments of the lines being written. Every older index is refreshed,
+        not only the last one: a stream rolled over twice within one interval (by hand,
+        or a retention run just after a rollover) holds unrefreshed lines in the one
+        before. A refresh of an index with nothing new changes nothing: a lookup of
+        1,000 ids took 0.5-1 ms longer with it and the `_resolve/index` that names the
+        indices, for a stream of one backing index as of sixteen (docs/delivery.md); a
+        realtime `_mget`, which sees unrefreshed lines without a refresh, took twice the
+        time of the search. Where either request fails (a user without the privilege to
+        refresh, say), that is logged and the search goes on as without it."""
+        older: list[str] = []
+        try:
+            for group in _name_groups(streams):
+                resolved = await es.perform_request(
+                    # Client 9.5 POSTs _resolve/index; Elasticsearch 9.2 accepts only GET.
+                    "GET",
+                    f"/_resolve/index/{quote(','.join(group), safe=',')}",
+                    params={"ignore_unavailable": "true", "allow_no_indices": "true"},
+                    headers={"accept": "application/json"},
+                )
+                for stream in resolved.body.get("data_streams", []):
+                    backing = stream.get("backing_indices") or []
+                    older.extend(str(name) for name in backing[:-1])  # the last one writes
+            for group in _name_groups(older):
+                resp = await es.indices.refresh(
+                    index=group, ignore_unavailable=True, allow_no_indices=True
+                )
+                failed = resp.body.get("_shards", {}).get("failed", 0)
+                if failed:
+                    log.info(
+                        "a batch sent again looked up before a refresh of some shards",
+                        extra={"indices": group, "failed_shards": failed},
+                    )
+        except ES_ERRORS as exc:
+            log.info(
+                "a batch sent again looked up without a refresh of older backing indices",
+                extra={"streams": sorted(streams), "reason": failure(exc).why},
+            )
 
     async def other_templates(self, names: Sequence[str]) -> dict[str, tuple[str, int]]:
         """Of the data streams `names`, those a new backing index of which an index template
@@ -665,6 +719,20 @@ class Sink:
             await self._es.indices.put_index_template(name=TEMPLATE_NAME, **body)
         except ES_ERRORS as exc:
             template_not_installed(exc)
+
+
+def _name_groups(names: list[str]) -> list[list[str]]:
+    """`names` in groups short enough for a request line (Elasticsearch refuses lines
+    over 4 KiB)."""
+    groups: list[list[str]] = []
+    length = _NAMES_PER_REQUEST
+    for name in names:
+        if length + len(name) + 1 > _NAMES_PER_REQUEST:
+            groups.append([])
+            length = 0
+        groups[-1].append(name)
+        length += len(name) + 1
+    return groups
 
 
 def _unhealthy(exc: ApiError) -> str:

@@ -78,6 +78,18 @@ class FakeElasticsearch:
     resolved: list[dict[str, Any]] = field(default_factory=list)
     resolve_status: int = 200
     resolves: list[str] = field(default_factory=list)
+    # The data streams it lists under `data_streams` when named (name and
+    # backing_indices, the write index last).
+    resolved_streams: list[dict[str, Any]] = field(default_factory=list)
+    # What `POST <indices>/_refresh` answers (a 200 with this many shards failed), and
+    # the indices of each such request.
+    refresh_status: int = 200
+    refresh_failed: int = 0
+    refreshed: list[str] = field(default_factory=list)
+    # The ids every `_msearch` finds (each search answers those of its ids it holds), and
+    # the index of each search, in order.
+    stored: set[str] = field(default_factory=set)
+    searched: list[str] = field(default_factory=list)
     # The operator's `logpipe@custom` as `GET _component_template/logpipe@custom` answers
     # its `component_template` (None: there is none, 404).
     component: dict[str, Any] | None = None
@@ -181,8 +193,30 @@ class FakeElasticsearch:
         if self.resolve_status != 200:
             body = {"error": {"type": "scripted", "reason": "scripted"}, "status": 503}
             return web.json_response(body, status=self.resolve_status, headers=HEADERS)
-        body = {"indices": self.resolved, "aliases": [], "data_streams": []}
+        names = request.match_info["names"].split(",")
+        streams = [s for s in self.resolved_streams if s["name"] in names]
+        body = {"indices": self.resolved, "aliases": [], "data_streams": streams}
         return web.json_response(body, headers=HEADERS)
+
+    async def _refresh(self, request: web.Request) -> web.Response:
+        self.refreshed.append(request.match_info["indices"])
+        if self.refresh_status != 200:
+            error = {"type": "security_exception", "reason": "action [indices:admin/refresh]"}
+            body = {"error": error, "status": self.refresh_status}
+            return web.json_response(body, status=self.refresh_status, headers=HEADERS)
+        failed = self.refresh_failed
+        shards = {"total": 1 + failed, "successful": 1, "failed": failed}
+        return web.json_response({"_shards": shards}, headers=HEADERS)
+
+    async def _msearch(self, request: web.Request) -> web.Response:
+        lines = [orjson.loads(line) for line in (await request.read()).splitlines() if line]
+        responses = []
+        for header, body in zip(lines[::2], lines[1::2], strict=True):
+            self.searched.append(header["index"])
+            ids = body["query"]["ids"]["values"]
+            hits = [{"_id": i} for i in ids if i in self.stored]
+            responses.append({"hits": {"hits": hits}})
+        return web.json_response({"responses": responses}, headers=HEADERS)
 
     async def _component(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -275,6 +309,8 @@ async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
     app.router.add_route("HEAD", "/", fake._root)
     app.router.add_put("/{indices}/_mapping", fake._put_mapping)
     app.router.add_get("/_resolve/index/{names}", fake._resolve)
+    app.router.add_post("/{indices}/_refresh", fake._refresh)
+    app.router.add_post("/_msearch", fake._msearch)
     server = TestServer(app)
     await server.start_server()
     fake.url = str(server.make_url("/"))

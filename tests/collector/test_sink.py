@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -682,3 +683,92 @@ async def test_a_merged_request_that_fails_is_retried_by_each_batch() -> None:
     assert [o.indexed for o in outcomes] == [2, 3]
     assert len(es.requests[0]) == 5
     assert sorted(es.ids()[5:]) == ["ad0", "ad1", "bd0", "bd1", "bd2"]
+
+
+OTHER = "logs-other-default"
+
+
+def _streams(es: Any) -> None:
+    """STREAM rolled over twice (its write index a3), OTHER never (b1 only)."""
+    es.resolved_streams = [
+        {"name": STREAM, "backing_indices": ["a1", "a2", "a3"]},
+        {"name": OTHER, "backing_indices": ["b1"]},
+    ]
+    es.stored = {"d0", "o1"}
+
+
+async def test_a_lookup_refreshes_the_backing_indices_but_the_write_index() -> None:
+    """Before the search of a batch sent again, the backing indices of its streams are
+    refreshed (a line indexed just before a rollover is searchable then), in one request,
+    all but the write index (`create` sees its ids); a stream never rolled over costs no
+    refresh."""
+    batch = [*docs(2), Doc("o1", OTHER, {"message": "other"}, "other")]
+    async with fake_es() as es, Sink(es.client(), FAST) as s:
+        _streams(es)
+        found = await s.known(batch)
+    assert found == {"d0", "o1"}
+    [resolve] = es.resolves  # one request for every stream of the batch
+    assert resolve.startswith(f"/_resolve/index/{STREAM},{OTHER}?")
+    assert es.refreshed == ["a1,a2"]
+    assert es.searched == [STREAM, OTHER]
+
+
+@pytest.mark.parametrize("failing", ["resolve", "refresh"])
+async def test_a_lookup_whose_refresh_fails_searches_all_the_same(
+    failing: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where the streams' backing indices cannot be listed, or the refresh is refused (a
+    user without the privilege to refresh), that is logged and the search runs as it
+    would without the refresh: what it finds is still left out of the batch."""
+    caplog.set_level(logging.INFO, logger="logpipe.collector.sink")
+    async with fake_es() as es, Sink(es.client(), FAST) as s:
+        _streams(es)
+        if failing == "resolve":
+            es.resolve_status = 503
+        else:
+            es.refresh_status = 403
+        found = await s.known([*docs(2), Doc("o1", OTHER, {"message": "other"}, "other")])
+    assert found == {"d0", "o1"}
+    assert es.searched == [STREAM, OTHER]
+    assert es.refreshed == ([] if failing == "resolve" else ["a1,a2"])
+    [record] = [r for r in caplog.records if r.name == "logpipe.collector.sink"]
+    assert (
+        record.message == "a batch sent again looked up without a refresh of older backing indices"
+    )
+    assert record.streams == sorted([STREAM, OTHER])
+    assert str({"resolve": 503, "refresh": 403}[failing]) in record.reason
+
+
+async def test_a_refresh_with_failed_shards_is_logged_and_the_lookup_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refresh that some shards failed (answered 200 all the same) is logged with
+    the indices and the count; the search runs and finds what it finds."""
+    caplog.set_level(logging.INFO, logger="logpipe.collector.sink")
+    async with fake_es() as es, Sink(es.client(), FAST) as s:
+        _streams(es)
+        es.refresh_failed = 2
+        found = await s.known([*docs(2), Doc("o1", OTHER, {"message": "other"}, "other")])
+    assert found == {"d0", "o1"}
+    [record] = [r for r in caplog.records if r.name == "logpipe.collector.sink"]
+    assert record.message == "a batch sent again looked up before a refresh of some shards"
+    assert (record.indices, record.failed_shards) == (["a1", "a2"], 2)
+
+
+async def test_a_lookup_of_many_streams_lists_and_refreshes_them_in_short_requests() -> None:
+    """Names are sent in groups: Elasticsearch refuses a request line over 4 KiB, and a
+    batch may hold lines of many streams."""
+    streams = [f"logs-many{i:03d}.{'x' * 40}.keep_14d-default" for i in range(100)]
+    batch = [Doc(f"m{i}", stream, {"message": "m"}, "m") for i, stream in enumerate(streams)]
+    async with fake_es() as es, Sink(es.client(), FAST) as s:
+        es.resolved_streams = [
+            {"name": stream, "backing_indices": [f".ds-{stream}-1", f".ds-{stream}-2"]}
+            for stream in streams
+        ]
+        await s.known(batch)
+    assert len(es.resolves) > 1
+    assert all(len(path) < 4096 for path in [*es.resolves, *es.refreshed])
+    named = [name for path in es.resolves for name in path.split("/")[-1].split("?")[0].split(",")]
+    assert named == streams
+    refreshed = [name for group in es.refreshed for name in group.split(",")]
+    assert refreshed == [f".ds-{stream}-1" for stream in streams]

@@ -527,6 +527,47 @@ def test_a_batch_sent_again_after_its_stream_rolled_over_is_not_indexed_twice(
     assert post(again=False)["indexed"] == 20
 
 
+def test_a_batch_sent_again_right_after_a_rollover_is_found_unrefreshed(
+    es: Elasticsearch, template: None, collector: Callable[..., tuple[Process, str]]
+) -> None:
+    """A batch indexed, its stream rolled over before a refresh made its lines searchable,
+    and the batch sent again at once: a search of the stream did not see them, and
+    `create` looked in the new write index only, so they were indexed twice. The backing
+    indices but the write index are refreshed before the search. Here the lines' index
+    never refreshes on its own (`refresh_interval: -1`), so they are unrefreshed for
+    sure, and the stream rolls over twice: the lines are not in the index before the
+    write index."""
+    token = uuid.uuid4().hex
+    dataset = "unrefreshed." + uuid.uuid4().hex[:8]
+    _, url = collector(ES_URL, token, routing__dataset=dataset)
+
+    def post(batch: bytes, again: bool) -> dict[str, Any]:
+        headers = {"Content-Type": NDJSON, "Authorization": f"Bearer {token}"}
+        if again:
+            headers[SENT_AGAIN] = "1"
+        request = urllib.request.Request(url + PATH_LOGS, data=batch, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return dict(json.loads(resp.read()))
+
+    assert post(batch_body(1, "made"), again=False)["indexed"] == 1  # the stream, made
+    [(first, backing)] = es.indices.get(index=f"logs-{dataset}*").body.items()
+    stream = backing["data_stream"]
+    es.indices.put_settings(index=first, settings={"index": {"refresh_interval": "-1"}})
+    batch = batch_body(20, "unrefreshed")
+    assert post(batch, again=False)["indexed"] == 20
+    es.indices.rollover(alias=stream)
+    es.indices.rollover(alias=stream)
+    found = es.search(index=stream, query={"match_phrase": {"message": "unrefreshed"}})
+    assert found["hits"]["total"]["value"] == 0, "the lines were searchable: proves nothing"
+    answer = post(batch, again=True)
+    assert (answer["indexed"], answer["duplicates"]) == (0, 20), answer
+    es.indices.refresh(index=stream)
+    messages = Counter(
+        hit["_source"]["message"] for hit in es.search(index=stream, size=100)["hits"]["hits"]
+    )
+    assert messages == Counter(["made 0"] + [f"unrefreshed {i}" for i in range(20)])
+
+
 def test_the_ids_of_a_batch_sent_again_are_looked_up_in_all_its_streams_at_once(
     es: Elasticsearch, template: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
