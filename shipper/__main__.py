@@ -47,6 +47,7 @@ from shipper.spool import Spool
 from shipper.status import Health, make_app
 from shipper.tail.endpoint import Tail
 from shipper.tail.tap import Tap
+from shipper.tried import TriedMark
 
 log = logging.getLogger("logpipe.shipper")
 
@@ -147,7 +148,9 @@ def open_state(config: ShipperConfig) -> tuple[CursorStore, Spool]:
     """Cursors as saved, moved forward by every batch still in the disk buffer."""
     store = CursorStore(config.state_dir)
     store.load()
-    spool = Spool(config.state_dir / "spool", config.buffer_max_bytes)
+    tried = TriedMark(config.state_dir / "spool")
+    tried.load()
+    spool = Spool(tried.path.parent, config.buffer_max_bytes, tried)
     for cid, stream, position in spool.open():
         store.advance(cid, stream, position)
     return store, spool

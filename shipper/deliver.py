@@ -85,6 +85,7 @@ class Sender:
             body = await self.spool.read(segment)
             if body is None:
                 continue  # corrupt on disk: reported by the spool
+            await self.spool.trying(segment)  # recorded on disk before any byte goes out
             await self._deliver(segment, body)
             metrics.BATCHES_ACKED.inc()
             if segment.first_ts:

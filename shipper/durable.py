@@ -13,7 +13,7 @@ from pathlib import Path
 from prometheus_client import Counter
 
 # Folders on some filesystems cannot be fsynced: their entries are durable without it.
-_DIR_FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EBADF})
+DIR_FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EBADF})
 REPEAT_LOG = 30.0  # seconds before the same write failure is logged again
 
 
@@ -39,7 +39,7 @@ def write_durably(path: Path, data: bytes) -> None:
     try:
         os.fsync(dir_fd)
     except OSError as exc:
-        if exc.errno not in _DIR_FSYNC_UNSUPPORTED:
+        if exc.errno not in DIR_FSYNC_UNSUPPORTED:
             raise
     finally:
         os.close(dir_fd)

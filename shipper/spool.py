@@ -19,6 +19,10 @@ in a durable segment** (or was acknowledged by a collector), never before. Step 
    it **and** the cursor file covering it was saved; a segment acknowledged but not
    yet deleted at a crash is sent again, and the collector answers "already there"
    for each document, whose ``_id`` is deterministic: nothing is indexed twice.
+5. A segment left by an earlier run is sent marked as sent again (its ids are looked
+   up in their whole streams) only when that run may have sent it: the state folder's
+   "tried up to" mark (:mod:`shipper.tried`) says which. Without a usable mark every
+   segment left counts as tried.
 
 The buffer is bounded (``buffer_max_bytes``): the inbox pauses the busiest containers
 when it nears the bound, and at the bound the batcher waits for room, so reading stops
@@ -49,6 +53,8 @@ from shipper.cursor import Position
 from shipper.durable import write_durably
 from shipper.encoded import Batch
 from shipper.errors import ConfigError
+from shipper.tried import NAME as TRIED_NAME
+from shipper.tried import TriedMark
 
 log = logging.getLogger("logpipe.shipper.spool")
 
@@ -76,8 +82,10 @@ class Segment:
 class Spool:
     """The ordered segments of one state folder, and the room left for more."""
 
-    def __init__(self, folder: Path, max_bytes: int) -> None:
+    def __init__(self, folder: Path, max_bytes: int, tried: TriedMark | None = None) -> None:
         self.folder = folder
+        # Which segments the earlier run may have sent; None: all of them (no record kept).
+        self.tried = tried
         self.max_bytes = max_bytes
         self.used = 0
         self._next = 1
@@ -100,7 +108,8 @@ class Spool:
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
             self.folder.mkdir(parents=True, exist_ok=True)
             for tmp in self.folder.glob("*.tmp"):
-                tmp.unlink()  # a write that never completed: its lines were never passed
+                if tmp.name != TRIED_NAME:  # the record of the segments tried stays
+                    tmp.unlink()  # a write that never completed: its lines were never passed
             names = sorted(self.folder.glob("*" + SUFFIX))
         except OSError as exc:
             why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
@@ -119,15 +128,48 @@ class Spool:
                 )
                 _quarantine(path)
                 continue
+            if self.tried is not None:
+                self.tried.note_left(segment.number)
+                segment.earlier = self.tried.tried(segment.number)
             self._add(segment)
             positions += segment.positions
             self._next = segment.number + 1
+        if self.tried is not None:
+            # Numbers go on above the mark: a new segment is never taken for a tried one.
+            self._next = max(self._next, self.tried.first_free())
         if self._unacked:
             log.info(
                 "disk buffer found from an earlier run: sending it first",
-                extra={"batches": len(self._unacked), "bytes": self.used},
+                extra={
+                    "batches": len(self._unacked),
+                    "bytes": self.used,
+                    "sent_again": sum(s.earlier for s in self._unacked.values()),
+                },
             )
+        if self.tried is not None and self.tried.known is None:
+            self._unknown(self.tried)
         return positions
+
+    def _unknown(self, tried: TriedMark) -> None:
+        """Say once, at start, why every segment left counts as tried."""
+        if tried.why_unknown == "missing" and not self._unacked:
+            return  # a first start, or nothing left: nothing is marked for want of it
+        reason = (
+            "none in this state folder (written by an older shipper, or none sent yet)"
+            if tried.why_unknown == "missing"
+            else tried.why_unknown
+        )
+        log.warning(
+            "no usable record of the batches tried: every batch left in the disk buffer "
+            "is sent marked as sent again",
+            extra={"path": str(tried.path), "reason": reason, "batches": len(self._unacked)},
+        )
+
+    async def trying(self, segment: Segment) -> None:
+        """Return once the state folder records that `segment` may have been sent: call
+        before any byte of its first try goes out."""
+        if self.tried is not None:
+            await self.tried.cover(segment.number)
 
     def _add(self, segment: Segment) -> None:
         self._unacked[segment.number] = segment
