@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from collector.wire import PATH_LOGS, SENT_AGAIN
+from collector.wire import PATH_LOGS, SENT_AGAIN, UNWRITTEN
 from shipper import metrics
 from shipper import tried as tried_module
 from shipper.batch import encode
@@ -187,7 +187,10 @@ def _collector(
         requests.append((data, mark, request.headers.get(SENT_AGAIN)))
         lines = [line for line in data.splitlines() if b'"kind":"source"' not in line]
         if len(lines) > 2:
-            return web.json_response({"error": "over the limit"}, status=413)
+            # As the collector answers a body it refused before writing any of it.
+            return web.json_response(
+                {"error": "over the limit"}, status=413, headers={UNWRITTEN: "1"}
+            )
         if len(requests) == hang_at and release is not None and arrived is not None:
             arrived.set()
             await release.wait()
