@@ -29,13 +29,14 @@ from logpipe.errors import (
     EXIT_USAGE,
     LogpipeError,
     OutputError,
+    UsageError,
 )
 from logpipe.query import Filters
 from logpipe.render import Renderer
 from logpipe.search import SearchRequest, search
 from logpipe.style import Style, paint, wants_color
 from logpipe.tail import READ_TIMEOUT, Tail, TailRequest
-from logpipe.timespec import time_range
+from logpipe.timespec import in_future, time_range
 
 
 class Terminated(Exception):
@@ -47,9 +48,18 @@ def on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
-def filters_of(args: argparse.Namespace, now: datetime) -> Filters:
-    """The filters the options ask for, times made absolute."""
+def filters_of(args: argparse.Namespace, now: datetime, warn: Callable[[str], None]) -> Filters:
+    """The filters the options ask for, times made absolute. A `--since` in the future
+    is a UsageError for a search that ends now (no line can match); a tail is warned
+    through `warn` (it starts with no earlier line, new lines follow)."""
     since, until = time_range(args.since, getattr(args, "until", None), now)
+    ahead = in_future(args.since, since, now)
+    if ahead is not None and args.command == "search" and until is None:
+        raise UsageError(
+            f"{ahead}: no line can match (a search ends now unless --until says otherwise)"
+        )
+    if ahead is not None and args.command == "tail":
+        warn(f"warning: {ahead}: tail starts with no earlier line, only new ones")
     return Filters(
         text=args.query, since=since, until=until, host=tuple(args.host),
         service=tuple(args.service), name=tuple(args.name), dataset=tuple(args.dataset),
@@ -110,7 +120,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the command `args` names; its exit status."""
     flags = Flags(args.url, args.token, args.token_file, args.color, args.config)
     settings = resolve(flags, os.environ)
-    filters = filters_of(args, datetime.now(UTC))
+    filters = filters_of(args, datetime.now(UTC), notifier(settings, err))
     renderer = renderer_for(args, settings, out)
     if args.command == "search":
         return run_search(args, settings, filters, page_printer(renderer, out), err)

@@ -215,6 +215,35 @@ def test_usage_errors_are_exit_status_2(tmp_path: Path) -> None:
     assert "--since: '1000000d' is outside the times" in one_line_error(proc)
 
 
+def test_a_since_in_the_future_is_refused_by_search_and_told_by_tail(tmp_path: Path) -> None:
+    """`search --since <future>` could only say that no line matched: it is a usage error
+    naming the option and the instant understood, and the collector is not asked; with an
+    --until after it the range is the user's (lines stamped by a clock ahead). `tail`
+    still follows new lines: a warning says it starts with none of the earlier ones."""
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    env = {"LOGPIPE_READ_TOKEN": "t"}
+    with fake_collector(Reply(200, ndjson, [])) as script:
+        proc = logpipe("search", "--since", "2200-01-01T00:00:00Z", cwd=tmp_path,
+                       LOGPIPE_URL=script.url, **env)  # fmt: skip
+        assert script.requests == []
+        ranged = logpipe("search", "--since", "2200-01-01T00:00:00Z", "--until", "2201-01-01",
+                         cwd=tmp_path, LOGPIPE_URL=script.url, **env)  # fmt: skip
+    assert proc.returncode == 2
+    assert one_line_error(proc).startswith(
+        "logpipe: --since 2200-01-01T00:00:00Z is in the future (this machine's clock says "
+    )
+    assert one_line_error(proc).endswith("): no line can match (a search ends now unless "
+                                         "--until says otherwise)")  # fmt: skip
+    assert (ranged.returncode, ranged.stderr) == (1, "logpipe: no line matched\n")
+    with fake_collector(error(401, "no such token")) as script:
+        proc = logpipe("tail", "--since", "2200-01-01", cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+    assert proc.returncode == 3  # the tail did ask
+    warning, refused = proc.stderr.splitlines()
+    assert warning.startswith("logpipe: warning: --since 2200-01-01 (2200-01-01T")
+    assert warning.endswith("): tail starts with no earlier line, only new ones")
+    assert refused.startswith("logpipe: the collector did not accept the read token (401)")
+
+
 def test_no_match_is_exit_status_1_and_lines_are_0(tmp_path: Path) -> None:
     """A search that finds nothing ends with 1 (like grep); one that finds lines with 0."""
     ndjson = {"Content-Type": "application/x-ndjson"}
