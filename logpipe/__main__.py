@@ -19,6 +19,7 @@ from typing import TextIO
 
 from logpipe.args import build_parser
 from logpipe.client import Endpoint
+from logpipe.closed import unchecked_warning
 from logpipe.config import Flags, Settings, resolve
 from logpipe.document import Document
 from logpipe.errors import (
@@ -139,6 +140,8 @@ def run_search(args: argparse.Namespace, settings: Settings, filters: Filters,
     searched = search(endpoint, request, emit)
     if searched.closed is not None:
         notifier(settings, err)(searched.closed.warning())
+    if searched.unchecked is not None:
+        notifier(settings, err)(unchecked_warning("the search", searched.unchecked))
     if searched.count:
         return EXIT_OK
     print(f"logpipe: no line matched{field_query_hint(args.query)}", file=err)

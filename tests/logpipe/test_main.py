@@ -279,6 +279,34 @@ def test_closed_indices_are_a_warning_on_stderr_and_stdout_keeps_the_lines(
     assert "12 indices of the streams read are closed" in proc.stderr
 
 
+def test_closed_indices_not_checked_are_one_warning_and_the_status_of_the_lines(
+    tmp_path: Path,
+) -> None:
+    """A page saying the collector could not list the closed indices: one warning saying
+    the search could not check and why, however many pages said it; the lines and the
+    exit status as without it."""
+    unchecked = {"Logpipe-Closed-Indices-Unchecked": "Elasticsearch did not answer the collector"}
+    first = {"Content-Type": "application/x-ndjson", "Logpipe-Next-Cursor": "k"} | unchecked
+    last = {"Content-Type": "application/x-ndjson"} | unchecked
+    env = {"LOGPIPE_READ_TOKEN": "t"}
+    one, two = (json.dumps(doc(m, "web")) + "\n" for m in ("one", "two"))
+    with fake_collector(Reply(200, first, [one]), Reply(200, last, [two])) as script:
+        proc = logpipe("search", "--page-size", "1", cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+    assert (proc.returncode, proc.stdout) == (0, "h1/web | two\nh1/web | one\n")
+    assert proc.stderr == (
+        "logpipe: warning: lines may be missing: the search could not check for closed "
+        "indices, which Elasticsearch skips: Elasticsearch did not answer the collector\n"
+    )
+    with fake_collector(Reply(200, last, [])) as script:
+        proc = logpipe("search", "x", cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "logpipe: warning: lines may be missing: the search could not check for closed "
+        "indices, which Elasticsearch skips: Elasticsearch did not answer the collector",
+        "logpipe: no line matched",
+    ]
+
+
 def test_a_field_query_that_matched_nothing_says_query_is_message_words(tmp_path: Path) -> None:
     """`user:bob` matches words of the message, not a field: when it finds nothing, the
     line says so and what to use instead; a query of plain words gets no such hint."""
