@@ -27,6 +27,8 @@ from logpipe.style import ColorMode
 
 DEFAULT_URL = "http://localhost:8080"
 CONTROL = re.compile(r"[\x00-\x20\x7f]")
+# The collector's endpoints, which the commands add to its URL themselves.
+ENDPOINT = re.compile(r"/v1/(search|tail|logs)/?$")
 
 
 class FileSettings(BaseModel):
@@ -123,8 +125,15 @@ def pick_url(
 
 
 def check_url(url: str, source: str) -> str:
-    """The URL without a trailing slash; a UsageError unless it is http(s)://host[:port]."""
-    parts = urlsplit(url)
+    """The URL without a trailing slash; a UsageError unless it is http(s)://host[:port]
+    (and a path, where a proxy serves the collector under one), not an endpoint's URL."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed `[` of an IPv6 address
+        raise UsageError(
+            f"{source}: {url!r} is not a URL ({str(exc).lower()}): write e.g. "
+            "http://collector:8080 or http://[::1]:8080"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(
             f"{source}: {url!r} is not an http:// or https:// URL: write e.g. http://collector:8080"
@@ -138,6 +147,13 @@ def check_url(url: str, source: str) -> str:
         raise UsageError(f"{source}: {url!r} has a port that is out of range (1-65535)")
     if CONTROL.search(url):
         raise UsageError(f"{source}: {url!r} holds a control character or a space")
+    endpoint = ENDPOINT.search(parts.path)
+    if endpoint:
+        base = url[: url.rindex(endpoint.group(0))] or url
+        raise UsageError(
+            f"{source}: {url!r} is the URL of the endpoint /v1/{endpoint.group(1)}: give the "
+            f"collector's URL without it ({base})"
+        )
     return url.rstrip("/")
 
 
