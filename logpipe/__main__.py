@@ -125,7 +125,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     renderer = renderer_for(args, settings, out)
     if args.command == "search":
         return run_search(args, settings, filters, page_printer(renderer, out), err)
-    endpoint = Endpoint(settings.url, settings.token, settings.url_source, READ_TIMEOUT)
+    endpoint = Endpoint(
+        settings.url, settings.token, settings.url_source, READ_TIMEOUT, settings.token_source
+    )
     emit, notice = line_printer(renderer, out), notifier(settings, err)
     Tail(endpoint, TailRequest(filters, args.lines), emit, notice).run()
     return EXIT_OK  # not reached: a tail ends by a signal, a closed output or an error
@@ -135,7 +137,9 @@ def run_search(args: argparse.Namespace, settings: Settings, filters: Filters,
                emit: Callable[[list[Document]], None], err: TextIO) -> int:  # fmt: skip
     """`logpipe search`: 0 when it printed lines, 1 when none matched (the statuses stay
     when closed indices may hide lines: that is a warning on stderr)."""
-    endpoint = Endpoint(settings.url, settings.token, settings.url_source)
+    endpoint = Endpoint(
+        settings.url, settings.token, settings.url_source, token_source=settings.token_source
+    )
     request = SearchRequest(filters, args.limit, args.asc, args.page_size)
     searched = search(endpoint, request, emit)
     if searched.closed is not None:

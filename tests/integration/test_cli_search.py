@@ -137,11 +137,13 @@ def test_wrong_tokens_are_status_3_with_the_reason(collectors: Callable[..., Col
     c = collectors()
     proc = logpipe("search", url=c.url, token="not-a-token")
     assert proc.returncode == 3
-    assert "did not accept the read token (401)" in one_line_error(proc)
+    assert "did not accept the read token from LOGPIPE_READ_TOKEN (401)" in one_line_error(proc)
     for command in ("search", "tail"):
         proc = logpipe(command, url=c.url, token=INGEST)
         assert proc.returncode == 3
-        assert "may not read (403)" in one_line_error(proc)
+        assert "from LOGPIPE_READ_TOKEN may not read (403): this is an ingest token" in (
+            one_line_error(proc)
+        )
 
 
 def test_a_bad_filter_is_status_5_naming_it(collectors: Callable[..., Collector]) -> None:

@@ -147,6 +147,22 @@ def test_an_endpoints_url_is_refused_naming_the_collectors(
     assert got.url == "https://ops.example/v1/searches"
 
 
+def test_where_the_token_came_from_is_kept_for_messages(tmp_path: Path) -> None:
+    """A refused token is named by where it was set: flag, variable, or file (with its
+    path, relative ones in the config file from its folder)."""
+    env = write_config(tmp_path, 'token_file = "read-token"\n')
+    (tmp_path / "logpipe" / "read-token").write_text("file-t\n")
+    from_file = resolve(Flags(), env)
+    folder = tmp_path / "logpipe"
+    assert (from_file.token, from_file.token_source) == (
+        "file-t",
+        f"token_file in {folder / 'config.toml'} {folder / 'read-token'}",
+    )
+    from_env = resolve(Flags(), env | {"LOGPIPE_READ_TOKEN": "env-t"})
+    assert from_env.token_source == "LOGPIPE_READ_TOKEN"
+    assert resolve(Flags(token="flag-t"), env).token_source == "--token"
+
+
 def test_missing_or_unreadable_files_are_errors(tmp_path: Path) -> None:
     """--config naming no file, and a token file that cannot be read, are usage errors."""
     with pytest.raises(UsageError, match=r"--config .*: no such file"):

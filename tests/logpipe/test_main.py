@@ -124,9 +124,20 @@ def test_version_and_no_command(tmp_path: Path) -> None:
         (
             error(401, "no such read token"),
             3,
-            "did not accept the read token (401): no such read token",
+            "did not accept the read token from LOGPIPE_READ_TOKEN (401): no such read token",
         ),
-        (error(403, "an ingest token may not read"), 3, "may not read (403)"),
+        (
+            error(403, "this is an ingest token: reading needs a read token"),
+            3,
+            "logpipe: the read token from LOGPIPE_READ_TOKEN may not read (403): this is an "
+            "ingest token: reading needs a read token",
+        ),
+        (
+            error(403, ""),
+            3,
+            "logpipe: the read token from LOGPIPE_READ_TOKEN may not read (403): use a token "
+            "listed in the collector's LOGPIPE_READ_TOKENS, not an ingest token",
+        ),
         (error(400, "level: 'loud' is not a level"), 5, "refused the query: level: 'loud'"),
         (error(404, "the read API is off: set LOGPIPE_READ_TOKENS"), 6, "has no read API (404)"),
         (error(429, "query too big", **{"Retry-After": "1"}), 6, "at a limit (429): query too big"),
@@ -241,7 +252,7 @@ def test_a_since_in_the_future_is_refused_by_search_and_told_by_tail(tmp_path: P
     warning, refused = proc.stderr.splitlines()
     assert warning.startswith("logpipe: warning: --since 2200-01-01 (2200-01-01T")
     assert warning.endswith("): tail starts with no earlier line, only new ones")
-    assert refused.startswith("logpipe: the collector did not accept the read token (401)")
+    assert refused.startswith("logpipe: the collector did not accept the read token from ")
 
 
 def test_no_match_is_exit_status_1_and_lines_are_0(tmp_path: Path) -> None:
