@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -97,8 +98,8 @@ def unrecognized(
     word: str, command: str | None, commands: dict[str, argparse.ArgumentParser]
 ) -> str:
     """What a word no option took may have meant: an option after --, an option of the
-    other command, a misspelt option, a query that starts with -, or the rest of an
-    unquoted query."""
+    other command, a misspelt option (and the command's option closest to it), a query
+    that starts with -, or the rest of an unquoted query."""
     prog = "logpipe" if command is None else f"logpipe {command}"
     hint = f"see `{prog} --help`"
     option = word.split("=", 1)[0]
@@ -110,7 +111,11 @@ def unrecognized(
     if command is not None and owners:
         return f"{option} is an option of `logpipe {owners[0]}`, not of `{prog}`: {hint}"
     if option.startswith("--"):
-        return f"`{prog}` has no option {option}: {hint}"
+        known = commands[command]._option_string_actions if command is not None else {}
+        named = [o for o in known if o.startswith("--") and o not in ("--help", "--version")]
+        close = difflib.get_close_matches(option, named, 1, cutoff=0.75)
+        meant = f" (did you mean {close[0]}?)" if close else ""
+        return f"`{prog}` has no option {option}{meant}: {hint}"
     query = f"{prog} [options] -- '{word}'"
     return (
         f"`{prog}` has no option {option}; a QUERY that starts with - goes last, after --: {query}"

@@ -85,6 +85,11 @@ def test_a_query_starting_with_a_dash_goes_after_the_options_and_dashes() -> Non
             "--lines is an option of `logpipe tail`, not of `logpipe search`",
         ),
         (["search", "--field", "x"], "`logpipe search` has no option --field: see `logpipe search"),
+        (
+            ["search", "--sevice", "api"],
+            "`logpipe search` has no option --sevice (did you mean --service?): see `logpipe",
+        ),
+        (["tail", "--levle", "warn"], "has no option --levle (did you mean --level?): see"),
         (["search", "-zzz"], "a QUERY that starts with - goes last, after --: logpipe search"),
         (["search", "--", "-a", "--limit", "1"], "every word after -- is the QUERY: put --limit"),
         (["search", "disk", "full"], "a query of several words is one argument: quote it"),
