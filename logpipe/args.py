@@ -132,14 +132,14 @@ def build_parser() -> Parser:
     version = f"logpipe {installed_version()}"
     top.add_argument("--version", action="version", version=version)
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
-    common = common_options()
     search = add_command(
-        commands, common, "search", "print the lines that match, newest last",
+        commands, common_options("search"), "search", "print the lines that match, newest last",
         "Print indexed log lines that match QUERY and the filters.", SEARCH_EXAMPLES,
     )  # fmt: skip
     add_search_options(search)
     tail = add_command(
-        commands, common, "tail", "print the last lines, then follow new ones until Ctrl-C",
+        commands, common_options("tail"), "tail",
+        "print the last lines, then follow new ones until Ctrl-C",
         "Print the last lines that match, then every new one, until Ctrl-C.", TAIL_EXAMPLES,
     )  # fmt: skip
     tail.add_argument(
@@ -172,14 +172,23 @@ def add_command(
     return command
 
 
-def common_options() -> Parser:
-    """Filters, output and connection options, shared by both commands."""
+SINCE_HELP = {
+    "search": "lines from TIME on (default: the 24 hours before --until, or now)",
+    "tail": "start with lines from TIME on; new lines follow whatever their time",
+}
+TIME_FORMS = (
+    "TIME: 30s, 15m, 2h, 7d, 2w, 1h30m ago, or 2026-12-02T10:00:00Z (without an offset: "
+    "this machine's local time)"
+)
+
+
+def common_options(command: str) -> Parser:
+    """Filters, output and connection options, the same for both commands (the help of
+    --since says what it does for `command`)."""
     common = Parser(add_help=False)
     common.add_argument("--version", action="version", version=f"logpipe {installed_version()}")
     filters = common.add_argument_group("filters")
-    filters.add_argument("--since", metavar="TIME",
-                         help="lines from TIME on: 30s, 15m, 2h, 7d, 1h30m ago, or "
-                              "2026-12-02T10:00:00Z (search default: 24h)")  # fmt: skip
+    filters.add_argument("--since", metavar="TIME", help=f"{SINCE_HELP[command]}. {TIME_FORMS}")
     filters.add_argument(
         "--host",
         action="append",

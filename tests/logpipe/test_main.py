@@ -60,6 +60,22 @@ def test_help_of_each_command_has_examples_and_exit_statuses(tmp_path: Path) -> 
     assert "logpipe tail --service" in top.stdout.split("examples:")[1]
 
 
+def test_the_help_of_since_says_what_it_does_for_each_command() -> None:
+    """A tail's --since only picks the lines it starts with (new lines follow whatever
+    their time); a search's is where its range begins. Both list every form of a TIME."""
+    from logpipe.args import build_parser
+
+    helps = {
+        name: next(a.help for a in parser._actions if "--since" in a.option_strings)
+        for name, parser in build_parser().commands.items()
+    }
+    assert helps["tail"].startswith("start with lines from TIME on; new lines follow whatever")
+    assert helps["search"].startswith("lines from TIME on (default: the 24 hours before --until")
+    for text in helps.values():
+        assert "2w" in text
+        assert "local time" in text
+
+
 def test_a_query_starting_with_a_dash_goes_after_the_options_and_dashes() -> None:
     """The form --help and cli.md show, options first and then `-- -word`, reads -word as
     the query and keeps the options."""
