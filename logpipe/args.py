@@ -41,7 +41,7 @@ exit status:
   3    the collector refused the token (401, 403: missing, wrong, or not a read token)
   4    the collector cannot be reached, or cannot answer now (5xx, Elasticsearch down)
   5    the collector refused the query (400; the message names the parameter)
-  6    the collector refused otherwise (404: read API off; 429: a limit)
+  6    the collector refused otherwise (404: read API off, or a wrong URL; 429: a limit)
   7    the lines could not be written (stdout closed, disk full)
   130  stopped by Ctrl-C (SIGINT); 143 by SIGTERM"""
 

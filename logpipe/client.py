@@ -196,7 +196,9 @@ def error_for(endpoint: Endpoint, status: int, message: str,
         )
         return AuthError(f"{token or 'the token'} may not read (403){advice}", status)
     if status == 404:
-        return Refused(f"{endpoint.where()} has no read API (404){said}", status)
+        # A collector whose read API is off says so; any other 404 is a URL that is wrong.
+        hint = "" if "read API is off" in message else ": check the URL (and its path, if any)"
+        return Refused(f"{endpoint.where()} answered 404 (not found){said}{hint}", status)
     if status == 429:
         return Refused(f"the collector is at a limit (429){said}", status, wait)
     if status >= 500:

@@ -161,7 +161,24 @@ def test_a_collector_without_read_tokens_is_status_6(
     c = collectors(read_tokens="")
     proc = logpipe("search", url=c.url)
     assert proc.returncode == 6
+    assert "answered 404 (not found): the read API is off" in one_line_error(proc)
     assert "LOGPIPE_READ_TOKENS" in one_line_error(proc)
+    assert "check the URL" not in one_line_error(proc)
+
+
+def test_a_wrong_path_in_the_url_is_status_6_saying_to_check_it(
+    collectors: Callable[..., Collector],
+) -> None:
+    """A collector with its read API on, asked under a path it does not serve: a 404 that
+    is no "read API off", and the message says to check the URL."""
+    c = collectors()
+    for command in ("search", "tail"):
+        proc = logpipe(command, url=f"{c.url}/logs")
+        assert proc.returncode == 6
+        assert one_line_error(proc) == (
+            f"logpipe: {c.url}/logs (LOGPIPE_URL) answered 404 (not found): no such endpoint: GET "
+            f"/logs/v1/{command} (ingest is POST /v1/logs): check the URL (and its path, if any)"
+        )
 
 
 def test_a_stopped_collector_is_status_4(collectors: Callable[..., Collector]) -> None:

@@ -160,7 +160,16 @@ def test_version_and_no_command(tmp_path: Path) -> None:
             "listed in the collector's LOGPIPE_READ_TOKENS, not an ingest token",
         ),
         (error(400, "level: 'loud' is not a level"), 5, "refused the query: level: 'loud'"),
-        (error(404, "the read API is off: set LOGPIPE_READ_TOKENS"), 6, "has no read API (404)"),
+        (
+            error(404, "the read API is off: set LOGPIPE_READ_TOKENS"),
+            6,
+            " answered 404 (not found): the read API is off: set LOGPIPE_READ_TOKENS",
+        ),
+        (
+            error(404, "no such endpoint: GET /x/v1/search"),
+            6,
+            " answered 404 (not found): no such endpoint: GET /x/v1/search: check the URL (and",
+        ),
         (error(429, "query too big", **{"Retry-After": "1"}), 6, "at a limit (429): query too big"),
         (error(503, "Elasticsearch is unreachable"), 4, "cannot answer now (503)"),
         (
