@@ -57,7 +57,8 @@ QUERY is Elasticsearch's simple_query_string on the message: words (all must mat
 `disk full`), "a phrase", -excluded, a|b (either), prefix*. A QUERY that starts with -
 goes after -- and the options: logpipe search --since 1h -- '-healthz'.
 Closed indices of the streams searched (Elasticsearch skips them: lines may be
-missing) are named in a warning on stderr; stdout holds only the lines."""
+missing) are named in a warning on stderr, and so is a collector that could not check
+for them; stdout holds only the lines."""
 
 TAIL_EXAMPLES = """\
 examples:
@@ -69,7 +70,8 @@ examples:
 tail reconnects by itself when the connection or the collector fails, and goes on
 exactly after the last line it printed (no line twice, none left out); lines the
 collector had to skip because this tail read too slowly are told on stderr, and so
-are closed indices of the streams read (Elasticsearch skips them: lines may be missing)."""
+are closed indices of the streams read (Elasticsearch skips them: lines may be missing),
+or the collector's word that it could not check for them."""
 
 
 class Parser(argparse.ArgumentParser):

@@ -76,6 +76,17 @@ def test_the_help_of_since_says_what_it_does_for_each_command() -> None:
         assert "local time" in text
 
 
+def test_each_commands_help_tells_of_closed_indices_that_could_not_be_checked() -> None:
+    """Both helps say where the closed indices are told, and that a collector that could
+    not check for them is told too."""
+    from logpipe.args import build_parser
+
+    for parser in build_parser().commands.values():
+        text = " ".join((parser.epilog or "").split())
+        assert "Elasticsearch skips them: lines may be missing" in text
+        assert "could not check for them" in text
+
+
 def test_a_query_starting_with_a_dash_goes_after_the_options_and_dashes() -> None:
     """The form --help and cli.md show, options first and then `-- -word`, reads -word as
     the query and keeps the options."""
