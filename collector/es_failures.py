@@ -7,7 +7,8 @@ is the one place that turns them into the collector's errors (``raise ... from e
 :class:`~collector.errors.SinkError` for a bulk request refused as a whole (the retryable
 ones are sent again until the deadline, then a RetryableSinkError), SetupError for the
 index template, RetentionError for a step of the retention lifecycle, and what a failed
-read is for the read API (:func:`read_refused`).
+read is for the read API (:func:`read_refused`, :func:`closed_unlisted` for the list of
+closed indices).
 """
 
 from __future__ import annotations
@@ -113,6 +114,23 @@ def bulk_refusal(status: int, reason: str) -> Failure:
     if status != 413 and not failed.retryable:
         raise SinkError(f"Elasticsearch refused the bulk request (HTTP {status}): {reason}")
     return failed
+
+
+def closed_unlisted(exc: ApiError | TransportError) -> NoReturn:
+    """Raise ReadUnavailable for a failed listing of the closed indices, in words short
+    enough for a reader's warning: a refusal of the collector's user, or the failure."""
+    raise_as(ReadUnavailable, exc, _unlisted)
+
+
+def _unlisted(failed: Failure) -> str:
+    if failed.status in (401, 403):
+        return (
+            f"Elasticsearch refused to list them (HTTP {failed.status}): the collector's "
+            "Elasticsearch user lacks the view_index_metadata privilege on logpipe's streams"
+        )
+    if failed.status is None:
+        return "Elasticsearch did not answer the collector"
+    return f"Elasticsearch failed to list them (HTTP {failed.status}: {failed.reason})"
 
 
 def template_unreadable(exc: ApiError | TransportError) -> NoReturn:

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from logpipe.args import build_parser
 from logpipe.client import Endpoint
+from logpipe.closed import unchecked_warning
 from logpipe.config import Flags, Settings, resolve
 from logpipe.document import Document
 from logpipe.errors import (
@@ -29,13 +30,14 @@ from logpipe.errors import (
     EXIT_USAGE,
     LogpipeError,
     OutputError,
+    UsageError,
 )
 from logpipe.query import Filters
 from logpipe.render import Renderer
 from logpipe.search import SearchRequest, search
 from logpipe.style import Style, paint, wants_color
 from logpipe.tail import READ_TIMEOUT, Tail, TailRequest
-from logpipe.timespec import time_range
+from logpipe.timespec import in_future, time_range
 
 
 class Terminated(Exception):
@@ -47,9 +49,18 @@ def on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
-def filters_of(args: argparse.Namespace, now: datetime) -> Filters:
-    """The filters the options ask for, times made absolute."""
+def filters_of(args: argparse.Namespace, now: datetime, warn: Callable[[str], None]) -> Filters:
+    """The filters the options ask for, times made absolute. A `--since` in the future
+    is a UsageError for a search that ends now (no line can match); a tail is warned
+    through `warn` (it starts with no earlier line, new lines follow)."""
     since, until = time_range(args.since, getattr(args, "until", None), now)
+    ahead = in_future(args.since, since, now)
+    if ahead is not None and args.command == "search" and until is None:
+        raise UsageError(
+            f"{ahead}: no line can match (a search ends now unless --until says otherwise)"
+        )
+    if ahead is not None and args.command == "tail":
+        warn(f"warning: {ahead}: tail starts with no earlier line, only new ones")
     return Filters(
         text=args.query, since=since, until=until, host=tuple(args.host),
         service=tuple(args.service), name=tuple(args.name), dataset=tuple(args.dataset),
@@ -110,11 +121,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the command `args` names; its exit status."""
     flags = Flags(args.url, args.token, args.token_file, args.color, args.config)
     settings = resolve(flags, os.environ)
-    filters = filters_of(args, datetime.now(UTC))
+    filters = filters_of(args, datetime.now(UTC), notifier(settings, err))
     renderer = renderer_for(args, settings, out)
     if args.command == "search":
         return run_search(args, settings, filters, page_printer(renderer, out), err)
-    endpoint = Endpoint(settings.url, settings.token, settings.url_source, READ_TIMEOUT)
+    endpoint = Endpoint(
+        settings.url, settings.token, settings.url_source, READ_TIMEOUT, settings.token_source
+    )
     emit, notice = line_printer(renderer, out), notifier(settings, err)
     Tail(endpoint, TailRequest(filters, args.lines), emit, notice).run()
     return EXIT_OK  # not reached: a tail ends by a signal, a closed output or an error
@@ -124,11 +137,15 @@ def run_search(args: argparse.Namespace, settings: Settings, filters: Filters,
                emit: Callable[[list[Document]], None], err: TextIO) -> int:  # fmt: skip
     """`logpipe search`: 0 when it printed lines, 1 when none matched (the statuses stay
     when closed indices may hide lines: that is a warning on stderr)."""
-    endpoint = Endpoint(settings.url, settings.token, settings.url_source)
+    endpoint = Endpoint(
+        settings.url, settings.token, settings.url_source, token_source=settings.token_source
+    )
     request = SearchRequest(filters, args.limit, args.asc, args.page_size)
     searched = search(endpoint, request, emit)
     if searched.closed is not None:
         notifier(settings, err)(searched.closed.warning())
+    if searched.unchecked is not None:
+        notifier(settings, err)(unchecked_warning("the search", searched.unchecked))
     if searched.count:
         return EXIT_OK
     print(f"logpipe: no line matched{field_query_hint(args.query)}", file=err)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -40,7 +41,7 @@ exit status:
   3    the collector refused the token (401, 403: missing, wrong, or not a read token)
   4    the collector cannot be reached, or cannot answer now (5xx, Elasticsearch down)
   5    the collector refused the query (400; the message names the parameter)
-  6    the collector refused otherwise (404: read API off; 429: a limit)
+  6    the collector refused otherwise (404: read API off, or a wrong URL; 429: a limit)
   7    the lines could not be written (stdout closed, disk full)
   130  stopped by Ctrl-C (SIGINT); 143 by SIGTERM"""
 
@@ -56,7 +57,8 @@ QUERY is Elasticsearch's simple_query_string on the message: words (all must mat
 `disk full`), "a phrase", -excluded, a|b (either), prefix*. A QUERY that starts with -
 goes after -- and the options: logpipe search --since 1h -- '-healthz'.
 Closed indices of the streams searched (Elasticsearch skips them: lines may be
-missing) are named in a warning on stderr; stdout holds only the lines."""
+missing) are named in a warning on stderr, and so is a collector that could not check
+for them; stdout holds only the lines."""
 
 TAIL_EXAMPLES = """\
 examples:
@@ -68,7 +70,8 @@ examples:
 tail reconnects by itself when the connection or the collector fails, and goes on
 exactly after the last line it printed (no line twice, none left out); lines the
 collector had to skip because this tail read too slowly are told on stderr, and so
-are closed indices of the streams read (Elasticsearch skips them: lines may be missing)."""
+are closed indices of the streams read (Elasticsearch skips them: lines may be missing),
+or the collector's word that it could not check for them."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -97,8 +100,8 @@ def unrecognized(
     word: str, command: str | None, commands: dict[str, argparse.ArgumentParser]
 ) -> str:
     """What a word no option took may have meant: an option after --, an option of the
-    other command, a misspelt option, a query that starts with -, or the rest of an
-    unquoted query."""
+    other command, a misspelt option (and the command's option closest to it), a query
+    that starts with -, or the rest of an unquoted query."""
     prog = "logpipe" if command is None else f"logpipe {command}"
     hint = f"see `{prog} --help`"
     option = word.split("=", 1)[0]
@@ -110,7 +113,11 @@ def unrecognized(
     if command is not None and owners:
         return f"{option} is an option of `logpipe {owners[0]}`, not of `{prog}`: {hint}"
     if option.startswith("--"):
-        return f"`{prog}` has no option {option}: {hint}"
+        known = commands[command]._option_string_actions if command is not None else {}
+        named = [o for o in known if o.startswith("--") and o not in ("--help", "--version")]
+        close = difflib.get_close_matches(option, named, 1, cutoff=0.75)
+        meant = f" (did you mean {close[0]}?)" if close else ""
+        return f"`{prog}` has no option {option}{meant}: {hint}"
     query = f"{prog} [options] -- '{word}'"
     return (
         f"`{prog}` has no option {option}; a QUERY that starts with - goes last, after --: {query}"
@@ -127,14 +134,14 @@ def build_parser() -> Parser:
     version = f"logpipe {installed_version()}"
     top.add_argument("--version", action="version", version=version)
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
-    common = common_options()
     search = add_command(
-        commands, common, "search", "print the lines that match, newest last",
+        commands, common_options("search"), "search", "print the lines that match, newest last",
         "Print indexed log lines that match QUERY and the filters.", SEARCH_EXAMPLES,
     )  # fmt: skip
     add_search_options(search)
     tail = add_command(
-        commands, common, "tail", "print the last lines, then follow new ones until Ctrl-C",
+        commands, common_options("tail"), "tail",
+        "print the last lines, then follow new ones until Ctrl-C",
         "Print the last lines that match, then every new one, until Ctrl-C.", TAIL_EXAMPLES,
     )  # fmt: skip
     tail.add_argument(
@@ -167,14 +174,23 @@ def add_command(
     return command
 
 
-def common_options() -> Parser:
-    """Filters, output and connection options, shared by both commands."""
+SINCE_HELP = {
+    "search": "lines from TIME on (default: the 24 hours before --until, or now)",
+    "tail": "start with lines from TIME on; new lines follow whatever their time",
+}
+TIME_FORMS = (
+    "TIME: 30s, 15m, 2h, 7d, 2w, 1h30m ago, or 2026-12-02T10:00:00Z (without an offset: "
+    "this machine's local time)"
+)
+
+
+def common_options(command: str) -> Parser:
+    """Filters, output and connection options, the same for both commands (the help of
+    --since says what it does for `command`)."""
     common = Parser(add_help=False)
     common.add_argument("--version", action="version", version=f"logpipe {installed_version()}")
     filters = common.add_argument_group("filters")
-    filters.add_argument("--since", metavar="TIME",
-                         help="lines from TIME on: 30s, 15m, 2h, 7d, 1h30m ago, or "
-                              "2026-12-02T10:00:00Z (search default: 24h)")  # fmt: skip
+    filters.add_argument("--since", metavar="TIME", help=f"{SINCE_HELP[command]}. {TIME_FORMS}")
     filters.add_argument(
         "--host",
         action="append",

@@ -41,12 +41,14 @@ def installed_version() -> str:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the collector is, what to tell the user about it, and how long to wait."""
+    """Where the collector is, what to tell the user about it and its token, and how long
+    to wait."""
 
     url: str
     token: str
     source: str = "--url"
     timeout: float = 60.0
+    token_source: str = ""  # where the token came from (LOGPIPE_READ_TOKEN, ...), if known
 
     def where(self) -> str:
         """The URL and where it was set, for messages."""
@@ -182,16 +184,21 @@ def error_for(endpoint: Endpoint, status: int, message: str,
     wait = seconds(retry_after)
     if status == 400:
         return BadQuery(f"the collector refused the query{said}", status)
+    token = f"the read token from {endpoint.token_source}" if endpoint.token_source else ""
     if status == 401:
-        return AuthError(f"the collector did not accept the read token (401){said}", status)
-    if status == 403:
         return AuthError(
-            f"the token may not read (403){said}: use a token listed in the collector's "
-            "LOGPIPE_READ_TOKENS, not an ingest token",
-            status,
+            f"the collector did not accept {token or 'the read token'} (401){said}", status
         )
+    if status == 403:
+        # The collector's message says what kind of token it was, and what reading needs.
+        advice = said or (
+            ": use a token listed in the collector's LOGPIPE_READ_TOKENS, not an ingest token"
+        )
+        return AuthError(f"{token or 'the token'} may not read (403){advice}", status)
     if status == 404:
-        return Refused(f"{endpoint.where()} has no read API (404){said}", status)
+        # A collector whose read API is off says so; any other 404 is a URL that is wrong.
+        hint = "" if "read API is off" in message else ": check the URL (and its path, if any)"
+        return Refused(f"{endpoint.where()} answered 404 (not found){said}{hint}", status)
     if status == 429:
         return Refused(f"the collector is at a limit (429){said}", status, wait)
     if status >= 500:

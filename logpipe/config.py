@@ -27,6 +27,8 @@ from logpipe.style import ColorMode
 
 DEFAULT_URL = "http://localhost:8080"
 CONTROL = re.compile(r"[\x00-\x20\x7f]")
+# The collector's endpoints, which the commands add to its URL themselves.
+ENDPOINT = re.compile(r"/v1/(search|tail|logs)/?$")
 
 
 class FileSettings(BaseModel):
@@ -59,6 +61,7 @@ class Settings:
     url_source: str
     token: str
     color: ColorMode
+    token_source: str = "--token"  # where the token came from, for messages
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -101,11 +104,13 @@ def resolve(flags: Flags, env: Mapping[str, str]) -> Settings:
     path = Path(flags.config) if flags.config else default_config_path(env)
     file = load_file(path, required=flags.config is not None)
     url, url_source = pick_url(flags, env, file, path)
+    token, token_source = pick_token(flags, env, file, path)
     return Settings(
         url=check_url(url, url_source),
         url_source=url_source,
-        token=pick_token(flags, env, file, path),
+        token=token,
         color=flags.color or file.color or "auto",
+        token_source=token_source,
     )
 
 
@@ -123,8 +128,15 @@ def pick_url(
 
 
 def check_url(url: str, source: str) -> str:
-    """The URL without a trailing slash; a UsageError unless it is http(s)://host[:port]."""
-    parts = urlsplit(url)
+    """The URL without a trailing slash; a UsageError unless it is http(s)://host[:port]
+    (and a path, where a proxy serves the collector under one), not an endpoint's URL."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed `[` of an IPv6 address
+        raise UsageError(
+            f"{source}: {url!r} is not a URL ({str(exc).lower()}): write e.g. "
+            "http://collector:8080 or http://[::1]:8080"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(
             f"{source}: {url!r} is not an http:// or https:// URL: write e.g. http://collector:8080"
@@ -138,6 +150,13 @@ def check_url(url: str, source: str) -> str:
         raise UsageError(f"{source}: {url!r} has a port that is out of range (1-65535)")
     if CONTROL.search(url):
         raise UsageError(f"{source}: {url!r} holds a control character or a space")
+    endpoint = ENDPOINT.search(parts.path)
+    if endpoint:
+        base = url[: url.rindex(endpoint.group(0))] or url
+        raise UsageError(
+            f"{source}: {url!r} is the URL of the endpoint /v1/{endpoint.group(1)}: give the "
+            f"collector's URL without it ({base})"
+        )
     return url.rstrip("/")
 
 
@@ -154,8 +173,11 @@ def check_token(name: str, token: str) -> str:
     return token
 
 
-def pick_token(flags: Flags, env: Mapping[str, str], file: FileSettings, path: Path) -> str:
-    """The read token from the first place that has one; a UsageError when none has."""
+def pick_token(
+    flags: Flags, env: Mapping[str, str], file: FileSettings, path: Path
+) -> tuple[str, str]:
+    """The read token from the first place that has one, and that place (a file's name
+    with it); a UsageError when none has."""
     if flags.token is not None and not flags.token.strip():
         raise UsageError("--token: is empty: give the read token, or leave --token out")
     places = (
@@ -169,9 +191,10 @@ def pick_token(flags: Flags, env: Mapping[str, str], file: FileSettings, path: P
         if token and token_file:
             raise UsageError(f"{token_name} and {file_name} are both set: keep one of them")
         if token:
-            return check_token(token_name, token.strip())
+            return check_token(token_name, token.strip()), token_name
         if token_file:
-            return read_token_file(file_name, Path(token_file), base)
+            full = token_path(Path(token_file), base)
+            return read_token_file(file_name, full), f"{file_name} {full}"
     raise UsageError(
         "no read token: set LOGPIPE_READ_TOKEN (or LOGPIPE_READ_TOKEN_FILE), give --token or "
         f'--token-file, or write token = "..." in {path}; the collector\'s '
@@ -179,9 +202,13 @@ def pick_token(flags: Flags, env: Mapping[str, str], file: FileSettings, path: P
     )
 
 
-def read_token_file(name: str, path: Path, base: Path | None) -> str:
-    """The token a file holds (surrounding whitespace dropped); relative to `base` if given."""
-    full = base / path if base is not None and not path.is_absolute() else path
+def token_path(path: Path, base: Path | None) -> Path:
+    """A token file's path, relative to `base` if given (the config file's folder)."""
+    return base / path if base is not None and not path.is_absolute() else path
+
+
+def read_token_file(name: str, full: Path) -> str:
+    """The token a file holds (surrounding whitespace dropped)."""
     try:
         token = full.read_text(encoding="utf-8-sig").strip()  # a BOM is no part of it
     except (OSError, UnicodeDecodeError) as exc:

@@ -5,7 +5,8 @@ pages them) and printed oldest first, so the newest line ends up right above the
 as `tail` and `docker compose logs` do; this holds them until the last page. With
 `--asc` the oldest lines of the range come first and each page is printed as it comes.
 Closed indices a page names (Elasticsearch skipped them) are kept for one warning at
-the end, however many pages named them.
+the end, however many pages named them; so is the collector's word that it could not
+check for them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from logpipe.client import Endpoint, get
-from logpipe.closed import HEADER, Closed, from_header
+from logpipe.closed import HEADER, UNCHECKED_HEADER, Closed, from_header
 from logpipe.document import Document, parse_document
 from logpipe.query import Filters
 
@@ -35,19 +36,23 @@ class SearchRequest:
 
 @dataclass(frozen=True)
 class Searched:
-    """What a search printed: how many lines, and the closed indices that may hide more."""
+    """What a search printed: how many lines, the closed indices that may hide more, and
+    why the collector could not check for them (None: it did)."""
 
     count: int
     closed: Closed | None = None
+    unchecked: str | None = None
 
 
 @dataclass(frozen=True)
 class Page:
-    """One page: its documents, the next page's cursor (None: the last), closed indices."""
+    """One page: its documents, the next page's cursor (None: the last), closed indices,
+    and why they could not be checked."""
 
     docs: list[Document]
     cursor: str | None
     closed: Closed | None
+    unchecked: str | None = None
 
 
 def search(
@@ -57,12 +62,14 @@ def search(
     of them) at a time; how many there were, and the most closed indices a page named."""
     held: list[Document] = []
     count, cursor, closed = 0, None, None
+    unchecked: str | None = None
     while count < request.limit:
         size = min(request.page_size, request.limit - count, MAX_PAGE)
         fetched = fetch_page(endpoint, request, size, cursor)
         cursor = fetched.cursor
         if fetched.closed and (closed is None or fetched.closed.count > closed.count):
             closed = fetched.closed
+        unchecked = unchecked or fetched.unchecked
         page = fetched.docs[: request.limit - count]
         count += len(page)
         if request.ascending:
@@ -73,7 +80,7 @@ def search(
             break
     if held:
         emit(held[::-1])
-    return Searched(count, closed)
+    return Searched(count, closed, unchecked)
 
 
 def fetch_page(endpoint: Endpoint, request: SearchRequest, size: int,
@@ -86,6 +93,7 @@ def fetch_page(endpoint: Endpoint, request: SearchRequest, size: int,
     answer = get(endpoint, "/v1/search", params, accept=NDJSON)
     try:
         docs = [parse_document(line) for line in answer.lines() if line.strip()]
-        return Page(docs, answer.header(NEXT_CURSOR), from_header(answer.header(HEADER)))
+        closed = from_header(answer.header(HEADER))
+        return Page(docs, answer.header(NEXT_CURSOR), closed, answer.header(UNCHECKED_HEADER))
     finally:
         answer.close()

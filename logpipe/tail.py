@@ -24,7 +24,7 @@ import orjson
 
 from logpipe.backoff import Backoff
 from logpipe.client import Answer, Endpoint, get
-from logpipe.closed import Closed, from_event
+from logpipe.closed import Closed, from_event, reason_of_event, unchecked_warning
 from logpipe.document import Document, parse_document
 from logpipe.errors import CollectorError, LogpipeError, Refused, Unavailable, Unreachable
 from logpipe.query import Filters
@@ -88,6 +88,7 @@ class Tail:
     lost_since: float | None = None
     shown: bool = False
     closed: Closed | None = None  # the closed indices last told of
+    unchecked: str | None = None  # why they could not be checked, last told of
 
     def run(self) -> None:
         """Follow until interrupted; raises the first error waiting cannot fix."""
@@ -123,8 +124,9 @@ class Tail:
                 self.handle(event)
 
     def handle(self, event: Event) -> None:
-        """A line is printed; a `missed` event is told on stderr, and a `closed` one unless
-        it tells what was told already (each connection sends it again); any id is kept
+        """A line is printed; a `missed` event is told on stderr, and a `closed` or
+        `closed_unchecked` one unless it tells what was told already (each connection
+        sends it again); any id is kept
         (the one without data too: where the tail stands after its starting lines)."""
         if event.kind == "line":
             try:
@@ -141,6 +143,11 @@ class Tail:
             if closed is not None and closed != self.closed:
                 self.closed = closed
                 self.notice(closed.warning())
+        elif event.kind == "closed_unchecked":
+            reason = reason_of_event(event.data)
+            if reason is not None and reason != self.unchecked:
+                self.unchecked = reason
+                self.notice(unchecked_warning("the tail", reason))
         if event.id:
             self.position.last_id = event.id
 

@@ -28,6 +28,9 @@ PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 FRACTION = re.compile(r"(.*[T ]\d\d:\d\d:\d\d)\.(\d{7,9})(.*)", re.IGNORECASE)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_NS = 2**63 - 1  # 2262-04-11T23:47:16.854775807Z, the last instant of `date_nanos`
+# How far the clocks that stamp the logs may run ahead of this machine's before a
+# `--since` is told to be in the future.
+CLOCK_SKEW_NS = 5 * 10**9
 NOT_A_TIME = (
     "is not a time: write a duration before now (30s, 15m, 2h, 7d, 1h30m) or a date and "
     "time (2026-12-02, 2026-12-02T10:00:00Z)"
@@ -90,12 +93,34 @@ def rfc3339(ns: int) -> str:
     return f"{whole}{digits}Z"
 
 
+def understood(option: str, text: str, ns: int) -> str:
+    """An option as the user wrote it, with the UTC instant it was taken for when that
+    is not what they wrote (`--since 2h (2026-12-02T08:00:00Z)`)."""
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    instant = rfc3339(ns)
+    return f"{option} {shown}" if text.strip() == instant else f"{option} {shown} ({instant})"
+
+
+def in_future(text: str | None, since: int | None, now: datetime) -> str | None:
+    """`--since ... is in the future (...)` when `since` is later than now by more than
+    the clocks may disagree (CLOCK_SKEW_NS); None otherwise."""
+    if text is None or since is None or since <= nanos(now) + CLOCK_SKEW_NS:
+        return None
+    return (
+        f"{understood('--since', text, since)} is in the future "
+        f"(this machine's clock says {rfc3339(nanos(now) // 10**9 * 10**9)})"
+    )
+
+
 def time_range(
     since: str | None, until: str | None, now: datetime
 ) -> tuple[int | None, int | None]:
     """`--since` and `--until` made absolute; a UsageError when the range is empty."""
     start = parse_time("--since", since, now) if since is not None else None
     end = parse_time("--until", until, now) if until is not None else None
-    if start is not None and end is not None and start >= end:
-        raise UsageError(f"--since {since} is not before --until {until}: the range holds no time")
-    return start, end
+    if since is None or until is None or start is None or end is None or start < end:
+        return start, end
+    raise UsageError(
+        f"{understood('--since', since, start)} is not before "
+        f"{understood('--until', until, end)}: the range holds no time"
+    )

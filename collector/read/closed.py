@@ -12,7 +12,10 @@ the times of its lines.
 Asking costs one ``_resolve/index`` request, which the node answers from its cluster
 state (no shard is searched); :class:`ClosedIndices` keeps its answer for
 :data:`KEPT_SECONDS`, so a collector asks at most once in that time however many reads
-it serves, and only while it serves reads.
+it serves, and only while it serves reads. When it cannot have the list (Elasticsearch
+failed the request, or refused the collector's user), :attr:`ClosedIndices.unchecked`
+says why, and each answer passes that on: the reader learns that lines may be missing
+without anything to name.
 """
 
 from __future__ import annotations
@@ -98,6 +101,13 @@ class ClosedIndices:
         self._asked: float | None = None
         self._asking = asyncio.Lock()
         self._failing = False
+        self._unchecked: str | None = None
+
+    @property
+    def unchecked(self) -> str | None:
+        """Why the closed indices could not be listed when last asked for, in a few words
+        (an answer then says it could not check them); None when they were listed."""
+        return self._unchecked
 
     def _fresh(self) -> bool:
         return self._asked is not None and self._clock() - self._asked < self._kept
@@ -115,17 +125,19 @@ class ClosedIndices:
             self._closed = await self._lister.closed_indices()
         except CollectorError as exc:
             # The read itself goes on with the last list known: its lines are right, only
-            # the warning may be out of date. The failure is kept as long as an answer, so
-            # a failing node is not asked once per read; it is logged once until the list
-            # comes again.
+            # the warning may be out of date, and the answer says it could not check. The
+            # failure is kept as long as an answer, so a failing node is not asked once per
+            # read; it is logged once until the list comes again.
             if not self._failing:
                 log.warning(
                     "cannot list closed indices: answers will not name those hiding lines",
                     extra={"reason": str(exc)},
                 )
             self._failing = True
+            self._unchecked = str(exc)
         else:
             if self._failing:
                 log.info("closed indices listed again")
             self._failing = False
+            self._unchecked = None
         self._asked = self._clock()

@@ -27,6 +27,12 @@ def closed_event(count: int, names: tuple[str, ...]) -> bytes:
     return b"event: closed\ndata: " + orjson.dumps({"closed": count, "indices": names}) + b"\n\n"
 
 
+def closed_unchecked_event(reason: str) -> bytes:
+    """The closed indices could not be listed (`reason`, in a few words): the lines the
+    tail starts with may lack those of a closed index, and nothing else would say so."""
+    return b"event: closed_unchecked\ndata: " + orjson.dumps({"reason": reason}) + b"\n\n"
+
+
 def position_event(event_id: str) -> bytes:
     """An event with only an id: where the tail stands once its starting lines are sent.
     A reader that got no line yet resumes from it (an SSE client keeps the id of an

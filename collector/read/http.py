@@ -33,6 +33,9 @@ from collector.read.tail import TailRequest, catch_up, parse_tail
 NDJSON = "application/x-ndjson"
 NEXT_CURSOR = "Logpipe-Next-Cursor"
 CLOSED_INDICES = "Logpipe-Closed-Indices"
+CLOSED_UNCHECKED = "Logpipe-Closed-Indices-Unchecked"
+# The longest reason an answer gives for not checking the closed indices.
+MAX_REASON = 300
 PATH_SEARCH = "/v1/search"
 PATH_TAIL = "/v1/tail"
 _ENDPOINTS = {PATH_SEARCH: "search", PATH_TAIL: "tail"}
@@ -60,9 +63,20 @@ def closed_header(hidden: Hidden) -> str:
     return f"{hidden.count} {','.join(hidden.names)}"
 
 
-async def _hiding(state: ReadState, filters: Filters) -> Hidden | None:
+def unchecked_reason(reason: str) -> str:
+    """Why the closed indices could not be checked, fit for a header and a terminal:
+    printable ASCII on one line, at most MAX_REASON characters."""
+    text = "".join(c if " " <= c <= "~" else " " for c in reason).strip()
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
+
+
+async def _hiding(state: ReadState, filters: Filters) -> tuple[Hidden | None, str | None]:
+    """The closed indices that may hide lines of a read with `filters`, and why they could
+    not be checked (None: they were)."""
     assert state.closed is not None, "the closed indices' list starts with the app"
-    return await state.closed.hiding(filters)
+    hidden = await state.closed.hiding(filters)
+    unchecked = state.closed.unchecked
+    return hidden, None if unchecked is None else unchecked_reason(unchecked)
 
 
 def _reader(request: web.Request) -> tuple[ReadState, Reader]:
@@ -80,9 +94,11 @@ async def search(request: web.Request) -> web.StreamResponse:
     wanted = parse_search(params, time.time_ns(), state.config.read_max_query_chars)
     page = await read_page(reader, wanted)
     headers = {NEXT_CURSOR: page.next_cursor} if page.next_cursor else {}
-    hidden = await _hiding(state, wanted.filters)
+    hidden, unchecked = await _hiding(state, wanted.filters)
     if hidden is not None:
         headers[CLOSED_INDICES] = closed_header(hidden)
+    if unchecked is not None:
+        headers[CLOSED_UNCHECKED] = unchecked
     body = b"".join(line + b"\n" for line in page.lines)
     return web.Response(body=body, content_type=NDJSON, headers=headers)
 
@@ -97,11 +113,11 @@ async def tail(request: web.Request) -> web.StreamResponse:
         time.time_ns(),
         state.config.read_max_query_chars,
     )
-    hidden = await _hiding(state, wanted.filters)
+    told = await _hiding(state, wanted.filters)
     subscriber, poller = await state.hub.open(wanted.filters)
     try:
         start = poller.position
-        return await _stream(request, state, reader, wanted, subscriber, start, hidden)
+        return await _stream(request, state, reader, wanted, subscriber, start, told)
     finally:
         state.hub.close(subscriber, poller)
 
@@ -113,17 +129,20 @@ async def _stream(
     wanted: TailRequest,
     subscriber: Subscriber,
     start: Position,
-    hidden: Hidden | None,
+    told: tuple[Hidden | None, str | None],
 ) -> web.StreamResponse:
     pages = catch_up(reader, wanted, start)
     # Before the answer starts, a failure is still a JSON 503.
     first: list[Delivery] = await anext(pages, [])
     response = web.StreamResponse(headers=_SSE_HEADERS)
     await response.prepare(request)
+    hidden, unchecked = told
+    # Told once, first: new lines go to write indices, which cannot be closed, so only
+    # the lines a tail starts with (or resumes with) may be hidden.
     if hidden is not None:
-        # Told once, first: new lines go to write indices, which cannot be closed, so
-        # only the lines a tail starts with (or resumes with) may be hidden.
         await response.write(events.closed_event(hidden.count, hidden.names))
+    if unchecked is not None:
+        await response.write(events.closed_unchecked_event(unchecked))
     # The ids a late line of the poller may repeat: those of the poller's late window.
     sent = Sent(start.key[0] - int(state.config.read_tail_late_window * 1000))
     try:

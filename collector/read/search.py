@@ -15,7 +15,7 @@ import orjson
 from elasticsearch import AsyncElasticsearch
 
 from collector.errors import BadRequest, ReadUnavailable
-from collector.es_failures import ES_ERRORS, read_refused
+from collector.es_failures import ES_ERRORS, closed_unlisted, read_refused
 from collector.read import cursor
 from collector.read.closed import ClosedIndex
 from collector.read.cursor import KeyField, Order, Position, sort
@@ -129,7 +129,8 @@ class Reader:
         return int(resp.body["count"])
 
     async def closed_indices(self) -> list[ClosedIndex]:
-        """Every closed index that may back one of logpipe's log streams, with its stream."""
+        """Every closed index that may back one of logpipe's log streams, with its stream;
+        ReadUnavailable saying in a few words why they could not be listed."""
         try:
             # Client 9.5 POSTs _resolve/index; Elasticsearch 9.2 accepts only GET there.
             resp = await self._es.perform_request(
@@ -139,7 +140,7 @@ class Reader:
                 headers={"accept": "application/json"},
             )
         except ES_ERRORS as exc:
-            read_refused(exc)
+            closed_unlisted(exc)
         found: list[dict[str, Any]] = resp.body.get("indices", [])
         return [
             ClosedIndex(i["name"], i.get("data_stream") or i["name"])

@@ -137,11 +137,13 @@ def test_wrong_tokens_are_status_3_with_the_reason(collectors: Callable[..., Col
     c = collectors()
     proc = logpipe("search", url=c.url, token="not-a-token")
     assert proc.returncode == 3
-    assert "did not accept the read token (401)" in one_line_error(proc)
+    assert "did not accept the read token from LOGPIPE_READ_TOKEN (401)" in one_line_error(proc)
     for command in ("search", "tail"):
         proc = logpipe(command, url=c.url, token=INGEST)
         assert proc.returncode == 3
-        assert "may not read (403)" in one_line_error(proc)
+        assert "from LOGPIPE_READ_TOKEN may not read (403): this is an ingest token" in (
+            one_line_error(proc)
+        )
 
 
 def test_a_bad_filter_is_status_5_naming_it(collectors: Callable[..., Collector]) -> None:
@@ -159,7 +161,24 @@ def test_a_collector_without_read_tokens_is_status_6(
     c = collectors(read_tokens="")
     proc = logpipe("search", url=c.url)
     assert proc.returncode == 6
+    assert "answered 404 (not found): the read API is off" in one_line_error(proc)
     assert "LOGPIPE_READ_TOKENS" in one_line_error(proc)
+    assert "check the URL" not in one_line_error(proc)
+
+
+def test_a_wrong_path_in_the_url_is_status_6_saying_to_check_it(
+    collectors: Callable[..., Collector],
+) -> None:
+    """A collector with its read API on, asked under a path it does not serve: a 404 that
+    is no "read API off", and the message says to check the URL."""
+    c = collectors()
+    for command in ("search", "tail"):
+        proc = logpipe(command, url=f"{c.url}/logs")
+        assert proc.returncode == 6
+        assert one_line_error(proc) == (
+            f"logpipe: {c.url}/logs (LOGPIPE_URL) answered 404 (not found): no such endpoint: GET "
+            f"/logs/v1/{command} (ingest is POST /v1/logs): check the URL (and its path, if any)"
+        )
 
 
 def test_a_stopped_collector_is_status_4(collectors: Callable[..., Collector]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from logpipe.closed import Closed, from_event, from_header
+from logpipe.closed import Closed, from_event, from_header, reason_of_event, unchecked_warning
 
 
 def test_the_header_gives_the_count_and_the_names() -> None:
@@ -45,3 +45,18 @@ def test_the_warning_names_them_and_counts_the_rest() -> None:
         .warning()
         .endswith("12 indices of the streams read are closed: .ds-a-1, .ds-b-2 and 10 more")
     )
+
+
+def test_a_list_not_checked_is_a_warning_with_the_collectors_reason() -> None:
+    """The event's reason (a string, else nothing to tell); the warning names the command
+    and shows the reason on one line, control characters made spaces."""
+    assert reason_of_event('{"reason": "Elasticsearch did not answer"}') == (
+        "Elasticsearch did not answer"
+    )
+    for data in ("", "{", "[]", '{"reason": 3}', "{}"):
+        assert reason_of_event(data) is None
+    assert unchecked_warning("the search", "refused\x1b[2J (HTTP 403)") == (
+        "warning: lines may be missing: the search could not check for closed indices, "
+        "which Elasticsearch skips: refused [2J (HTTP 403)"
+    )
+    assert unchecked_warning("the tail", "").endswith("skips: no reason given")

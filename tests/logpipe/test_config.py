@@ -112,6 +112,57 @@ def test_a_url_that_is_not_http_is_an_error_naming_where_it_came_from(
         resolve(Flags(token="t"), env)
 
 
+def test_a_url_that_cannot_be_split_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:
+    """An IPv6 address without its closing bracket: one line naming the setting."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "LOGPIPE_URL": "http://[::1:8080"}
+    with pytest.raises(UsageError) as refused:
+        resolve(Flags(token="t"), env)
+    assert str(refused.value) == (
+        "LOGPIPE_URL: 'http://[::1:8080' is not a URL (invalid ipv6 url): write e.g. "
+        "http://collector:8080 or http://[::1]:8080"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        ("http://c:8080/v1/search", "http://c:8080"),
+        ("https://ops.example/logpipe/v1/tail/", "https://ops.example/logpipe"),
+        ("http://c:8080/v1/logs", "http://c:8080"),
+    ],
+)
+def test_an_endpoints_url_is_refused_naming_the_collectors(
+    tmp_path: Path, url: str, base: str
+) -> None:
+    """A URL copied from a curl command (`.../v1/search`) would be answered 404 with the
+    endpoint twice in the path: the message gives the URL to use instead."""
+    with pytest.raises(UsageError) as refused:
+        resolve(Flags(url=url, token="t"), {"XDG_CONFIG_HOME": str(tmp_path)})
+    endpoint = url.rstrip("/").rsplit("/", 1)[1]
+    assert str(refused.value) == (
+        f"--url: {url!r} is the URL of the endpoint /v1/{endpoint}: give the collector's URL "
+        f"without it ({base})"
+    )
+    got = resolve(Flags(url="https://ops.example/v1/searches/", token="t"), {})
+    assert got.url == "https://ops.example/v1/searches"
+
+
+def test_where_the_token_came_from_is_kept_for_messages(tmp_path: Path) -> None:
+    """A refused token is named by where it was set: flag, variable, or file (with its
+    path, relative ones in the config file from its folder)."""
+    env = write_config(tmp_path, 'token_file = "read-token"\n')
+    (tmp_path / "logpipe" / "read-token").write_text("file-t\n")
+    from_file = resolve(Flags(), env)
+    folder = tmp_path / "logpipe"
+    assert (from_file.token, from_file.token_source) == (
+        "file-t",
+        f"token_file in {folder / 'config.toml'} {folder / 'read-token'}",
+    )
+    from_env = resolve(Flags(), env | {"LOGPIPE_READ_TOKEN": "env-t"})
+    assert from_env.token_source == "LOGPIPE_READ_TOKEN"
+    assert resolve(Flags(token="flag-t"), env).token_source == "--token"
+
+
 def test_missing_or_unreadable_files_are_errors(tmp_path: Path) -> None:
     """--config naming no file, and a token file that cannot be read, are usage errors."""
     with pytest.raises(UsageError, match=r"--config .*: no such file"):

@@ -60,6 +60,33 @@ def test_help_of_each_command_has_examples_and_exit_statuses(tmp_path: Path) -> 
     assert "logpipe tail --service" in top.stdout.split("examples:")[1]
 
 
+def test_the_help_of_since_says_what_it_does_for_each_command() -> None:
+    """A tail's --since only picks the lines it starts with (new lines follow whatever
+    their time); a search's is where its range begins. Both list every form of a TIME."""
+    from logpipe.args import build_parser
+
+    helps = {
+        name: next(a.help for a in parser._actions if "--since" in a.option_strings)
+        for name, parser in build_parser().commands.items()
+    }
+    assert helps["tail"].startswith("start with lines from TIME on; new lines follow whatever")
+    assert helps["search"].startswith("lines from TIME on (default: the 24 hours before --until")
+    for text in helps.values():
+        assert "2w" in text
+        assert "local time" in text
+
+
+def test_each_commands_help_tells_of_closed_indices_that_could_not_be_checked() -> None:
+    """Both helps say where the closed indices are told, and that a collector that could
+    not check for them is told too."""
+    from logpipe.args import build_parser
+
+    for parser in build_parser().commands.values():
+        text = " ".join((parser.epilog or "").split())
+        assert "Elasticsearch skips them: lines may be missing" in text
+        assert "could not check for them" in text
+
+
 def test_a_query_starting_with_a_dash_goes_after_the_options_and_dashes() -> None:
     """The form --help and cli.md show, options first and then `-- -word`, reads -word as
     the query and keeps the options."""
@@ -85,6 +112,11 @@ def test_a_query_starting_with_a_dash_goes_after_the_options_and_dashes() -> Non
             "--lines is an option of `logpipe tail`, not of `logpipe search`",
         ),
         (["search", "--field", "x"], "`logpipe search` has no option --field: see `logpipe search"),
+        (
+            ["search", "--sevice", "api"],
+            "`logpipe search` has no option --sevice (did you mean --service?): see `logpipe",
+        ),
+        (["tail", "--levle", "warn"], "has no option --levle (did you mean --level?): see"),
         (["search", "-zzz"], "a QUERY that starts with - goes last, after --: logpipe search"),
         (["search", "--", "-a", "--limit", "1"], "every word after -- is the QUERY: put --limit"),
         (["search", "disk", "full"], "a query of several words is one argument: quote it"),
@@ -124,11 +156,31 @@ def test_version_and_no_command(tmp_path: Path) -> None:
         (
             error(401, "no such read token"),
             3,
-            "did not accept the read token (401): no such read token",
+            "did not accept the read token from LOGPIPE_READ_TOKEN (401): no such read token",
         ),
-        (error(403, "an ingest token may not read"), 3, "may not read (403)"),
+        (
+            error(403, "this is an ingest token: reading needs a read token"),
+            3,
+            "logpipe: the read token from LOGPIPE_READ_TOKEN may not read (403): this is an "
+            "ingest token: reading needs a read token",
+        ),
+        (
+            error(403, ""),
+            3,
+            "logpipe: the read token from LOGPIPE_READ_TOKEN may not read (403): use a token "
+            "listed in the collector's LOGPIPE_READ_TOKENS, not an ingest token",
+        ),
         (error(400, "level: 'loud' is not a level"), 5, "refused the query: level: 'loud'"),
-        (error(404, "the read API is off: set LOGPIPE_READ_TOKENS"), 6, "has no read API (404)"),
+        (
+            error(404, "the read API is off: set LOGPIPE_READ_TOKENS"),
+            6,
+            " answered 404 (not found): the read API is off: set LOGPIPE_READ_TOKENS",
+        ),
+        (
+            error(404, "no such endpoint: GET /x/v1/search"),
+            6,
+            " answered 404 (not found): no such endpoint: GET /x/v1/search: check the URL (and",
+        ),
         (error(429, "query too big", **{"Retry-After": "1"}), 6, "at a limit (429): query too big"),
         (error(503, "Elasticsearch is unreachable"), 4, "cannot answer now (503)"),
         (
@@ -215,6 +267,35 @@ def test_usage_errors_are_exit_status_2(tmp_path: Path) -> None:
     assert "--since: '1000000d' is outside the times" in one_line_error(proc)
 
 
+def test_a_since_in_the_future_is_refused_by_search_and_told_by_tail(tmp_path: Path) -> None:
+    """`search --since <future>` could only say that no line matched: it is a usage error
+    naming the option and the instant understood, and the collector is not asked; with an
+    --until after it the range is the user's (lines stamped by a clock ahead). `tail`
+    still follows new lines: a warning says it starts with none of the earlier ones."""
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    env = {"LOGPIPE_READ_TOKEN": "t"}
+    with fake_collector(Reply(200, ndjson, [])) as script:
+        proc = logpipe("search", "--since", "2200-01-01T00:00:00Z", cwd=tmp_path,
+                       LOGPIPE_URL=script.url, **env)  # fmt: skip
+        assert script.requests == []
+        ranged = logpipe("search", "--since", "2200-01-01T00:00:00Z", "--until", "2201-01-01",
+                         cwd=tmp_path, LOGPIPE_URL=script.url, **env)  # fmt: skip
+    assert proc.returncode == 2
+    assert one_line_error(proc).startswith(
+        "logpipe: --since 2200-01-01T00:00:00Z is in the future (this machine's clock says "
+    )
+    assert one_line_error(proc).endswith("): no line can match (a search ends now unless "
+                                         "--until says otherwise)")  # fmt: skip
+    assert (ranged.returncode, ranged.stderr) == (1, "logpipe: no line matched\n")
+    with fake_collector(error(401, "no such token")) as script:
+        proc = logpipe("tail", "--since", "2200-01-01", cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+    assert proc.returncode == 3  # the tail did ask
+    warning, refused = proc.stderr.splitlines()
+    assert warning.startswith("logpipe: warning: --since 2200-01-01 (2200-01-01T")
+    assert warning.endswith("): tail starts with no earlier line, only new ones")
+    assert refused.startswith("logpipe: the collector did not accept the read token from ")
+
+
 def test_no_match_is_exit_status_1_and_lines_are_0(tmp_path: Path) -> None:
     """A search that finds nothing ends with 1 (like grep); one that finds lines with 0."""
     ndjson = {"Content-Type": "application/x-ndjson"}
@@ -248,6 +329,34 @@ def test_closed_indices_are_a_warning_on_stderr_and_stdout_keeps_the_lines(
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1] == "logpipe: no line matched"
     assert "12 indices of the streams read are closed" in proc.stderr
+
+
+def test_closed_indices_not_checked_are_one_warning_and_the_status_of_the_lines(
+    tmp_path: Path,
+) -> None:
+    """A page saying the collector could not list the closed indices: one warning saying
+    the search could not check and why, however many pages said it; the lines and the
+    exit status as without it."""
+    unchecked = {"Logpipe-Closed-Indices-Unchecked": "Elasticsearch did not answer the collector"}
+    first = {"Content-Type": "application/x-ndjson", "Logpipe-Next-Cursor": "k"} | unchecked
+    last = {"Content-Type": "application/x-ndjson"} | unchecked
+    env = {"LOGPIPE_READ_TOKEN": "t"}
+    one, two = (json.dumps(doc(m, "web")) + "\n" for m in ("one", "two"))
+    with fake_collector(Reply(200, first, [one]), Reply(200, last, [two])) as script:
+        proc = logpipe("search", "--page-size", "1", cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+    assert (proc.returncode, proc.stdout) == (0, "h1/web | two\nh1/web | one\n")
+    assert proc.stderr == (
+        "logpipe: warning: lines may be missing: the search could not check for closed "
+        "indices, which Elasticsearch skips: Elasticsearch did not answer the collector\n"
+    )
+    with fake_collector(Reply(200, last, [])) as script:
+        proc = logpipe("search", "x", cwd=tmp_path, LOGPIPE_URL=script.url, **env)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "logpipe: warning: lines may be missing: the search could not check for closed "
+        "indices, which Elasticsearch skips: Elasticsearch did not answer the collector",
+        "logpipe: no line matched",
+    ]
 
 
 def test_a_field_query_that_matched_nothing_says_query_is_message_words(tmp_path: Path) -> None:

@@ -251,3 +251,31 @@ def test_closed_indices_are_told_once_across_reconnects() -> None:
         "the streams read are closed: .ds-x-1, .ds-x-2",
     ]
     assert script.requests[3].headers["Last-Event-ID"] == "c3"  # the event moves no id
+
+
+def test_closed_indices_that_could_not_be_checked_are_told_once_until_the_reason_changes() -> None:
+    """A `closed_unchecked` event (the collector could not list the closed indices) is one
+    warning saying why; the same reason after a reconnect is not told again, another is;
+    the lines come as ever."""
+    denied = (
+        'event: closed_unchecked\ndata: {"reason": "Elasticsearch refused to list them '
+        '(HTTP 403)"}\n\n'
+    )
+    down = 'event: closed_unchecked\ndata: {"reason": "Elasticsearch did not answer"}\n\n'
+    with fake_collector(
+        Reply(200, SSE, [denied, *events(("one", "c1"))], drop=True),
+        Reply(200, SSE, [denied, *events(("two", "c2"))], drop=True),
+        Reply(200, SSE, [down, *events(("three", "c3"))], drop=True),
+        error(401, "no such read token"),
+    ) as script:
+        rec = Recorder(script)
+        rec.run_until_error()
+    assert rec.printed == ["one", "two", "three"]
+    told = [n for n in rec.notices if "closed" in n]
+    assert told == [
+        "warning: lines may be missing: the tail could not check for closed indices, which "
+        "Elasticsearch skips: Elasticsearch refused to list them (HTTP 403)",
+        "warning: lines may be missing: the tail could not check for closed indices, which "
+        "Elasticsearch skips: Elasticsearch did not answer",
+    ]
+    assert script.requests[3].headers["Last-Event-ID"] == "c3"  # the event moves no id

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from logpipe.errors import UsageError
-from logpipe.timespec import nanos, parse_time, rfc3339, time_range
+from logpipe.timespec import CLOCK_SKEW_NS, in_future, nanos, parse_time, rfc3339, time_range
 
 NOW = datetime(2026, 12, 2, 10, 0, 0, tzinfo=UTC)
 
@@ -76,9 +76,31 @@ def test_anything_else_is_a_usage_error_naming_the_option(text: str) -> None:
 
 def test_a_range_that_holds_no_time_is_refused() -> None:
     """--since at or after --until is a usage error."""
-    with pytest.raises(UsageError, match="--since 1h is not before --until 2h"):
+    with pytest.raises(UsageError) as refused:
         time_range("1h", "2h", NOW)
+    assert str(refused.value) == (
+        "--since 1h (2026-12-02T09:00:00Z) is not before --until 2h (2026-12-02T08:00:00Z): "
+        "the range holds no time"
+    )
+    with pytest.raises(UsageError, match=r"^--since 2026-12-02T10:00:00Z is not before --unt"):
+        time_range("2026-12-02T10:00:00Z", "2026-12-02T10:00:00Z", NOW)
     assert time_range("2h", None, NOW) == (nanos(NOW - timedelta(hours=2)), None)
+
+
+def test_a_since_in_the_future_is_told_beyond_a_few_seconds_of_skew() -> None:
+    """Up to CLOCK_SKEW_NS ahead of this machine's clock a --since may be a log's clock
+    running ahead; further, it is in the future, and the message says how it was read."""
+    ahead = nanos(NOW) + CLOCK_SKEW_NS
+    assert in_future("2026-12-02T10:00:05Z", ahead, NOW) is None
+    assert in_future(None, None, NOW) is None
+    assert in_future("2027-01-01", ahead + 1, NOW) == (
+        "--since 2027-01-01 (2026-12-02T10:00:05.000000001Z) is in the future "
+        "(this machine's clock says 2026-12-02T10:00:00Z)"
+    )
+    assert in_future("2026-12-02T10:00:05.000000001Z", ahead + 1, NOW) == (
+        "--since 2026-12-02T10:00:05.000000001Z is in the future "
+        "(this machine's clock says 2026-12-02T10:00:00Z)"
+    )
 
 
 def test_times_are_sent_as_rfc3339_in_utc() -> None:

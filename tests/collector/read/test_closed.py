@@ -13,9 +13,9 @@ import pytest
 
 from collector.errors import ReadUnavailable
 from collector.read.closed import MAX_NAMED, ClosedIndex, ClosedIndices, Hidden, hidden
-from collector.read.events import closed_event
+from collector.read.events import closed_event, closed_unchecked_event
 from collector.read.filters import Filters
-from collector.read.http import closed_header
+from collector.read.http import MAX_REASON, closed_header, unchecked_reason
 from collector.read.search import Reader
 from tests.collector.fake_es import fake_es
 
@@ -142,16 +142,19 @@ async def test_a_failure_keeps_the_last_list_and_is_logged_once(
     lister, clock = Lister([backing(API)]), Clock()
     indices = ClosedIndices(lister, kept=10, clock=clock)
     assert (await indices.hiding(Filters())).count == 1
+    assert indices.unchecked is None
     lister.failing = True
     with caplog.at_level(logging.INFO, logger="logpipe.collector.read"):
         for _ in range(3):
             clock.now += 10
             assert (await indices.hiding(Filters())).count == 1
+            assert indices.unchecked == "Elasticsearch cannot answer now: HTTP 503"
             assert (await indices.hiding(Filters())).count == 1
         lister.failing = False
         lister.closed = []
         clock.now += 10
         assert (await indices.hiding(Filters())) is None
+        assert indices.unchecked is None
     assert lister.asked == 5
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
@@ -185,10 +188,29 @@ async def test_the_reader_lists_the_closed_indices_elasticsearch_resolves() -> N
                 ClosedIndex("logs-b.keep_1d-x", "logs-b.keep_1d-x"),
             ]
             fake.resolve_status = 503
-            with pytest.raises(ReadUnavailable):
+            with pytest.raises(ReadUnavailable, match=r"^Elasticsearch failed to list them \(HTT"):
                 await reader.closed_indices()
+            fake.resolve_status = 403  # a user without view_index_metadata on the streams
+            with pytest.raises(ReadUnavailable) as refused:
+                await reader.closed_indices()
+            assert str(refused.value) == (
+                "Elasticsearch refused to list them (HTTP 403): the collector's Elasticsearch "
+                "user lacks the view_index_metadata privilege on logpipe's streams"
+            )
         finally:
             await es.close()
     path, _, query = unquote(fake.resolves[0]).partition("?")
     assert path == "/_resolve/index/*.ds-logs-*.keep_*-*"
     assert sorted(query.split("&")) == ["expand_wildcards=closed,hidden", "filter_path=indices"]
+
+
+def test_why_the_list_was_not_had_is_a_header_and_an_event() -> None:
+    """The reason goes on one line of printable ASCII (a header takes no more), bounded;
+    the event's data is JSON."""
+    assert unchecked_reason("Elasticsearch\nrefused \u00e9 it") == "Elasticsearch refused   it"
+    long = unchecked_reason("x" * 1000)
+    assert (len(long), long[-3:]) == (MAX_REASON, "...")
+    event = closed_unchecked_event("Elasticsearch did not answer the collector")
+    head, _, data = event.partition(b"data: ")
+    assert (head, data[-2:]) == (b"event: closed_unchecked\n", b"\n\n")
+    assert orjson.loads(data) == {"reason": "Elasticsearch did not answer the collector"}
