@@ -13,7 +13,7 @@ from pathlib import Path
 from prometheus_client import Counter
 
 # Folders on some filesystems cannot be fsynced: their entries are durable without it.
-DIR_FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EBADF})
+_DIR_FSYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EBADF})
 REPEAT_LOG = 30.0  # seconds before the same write failure is logged again
 
 
@@ -35,11 +35,17 @@ def write_durably(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the folder's entries (a rename, an unlink) durable: fsync it, where the
+    filesystem can."""
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     except OSError as exc:
-        if exc.errno not in DIR_FSYNC_UNSUPPORTED:
+        if exc.errno not in _DIR_FSYNC_UNSUPPORTED:
             raise
     finally:
         os.close(dir_fd)

@@ -42,13 +42,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from pathlib import Path
 
 import orjson
 
-from shipper.durable import DIR_FSYNC_UNSUPPORTED, errno_name, write_durably
+from shipper.durable import errno_name, fsync_folder, write_durably
 
 log = logging.getLogger("logpipe.shipper.tried")
 
@@ -180,11 +179,4 @@ def _read(path: Path) -> tuple[int | None, str]:
 def _remove_durably(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in DIR_FSYNC_UNSUPPORTED:
-            raise
-    finally:
-        os.close(fd)
+    fsync_folder(path.parent)
