@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -643,6 +643,27 @@ SLOW_BODY = 8 * 1024 * 1024
 
 
 @contextlib.asynccontextmanager
+async def small_buffers(
+    serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    serving: set[asyncio.Task[None]],
+) -> AsyncIterator[str]:
+    """A raw HTTP server of `serve` whose connections have small receive buffers, so a
+    large body outgrows them; its URL. The tasks in `serving` are cancelled at the end."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the accepted ones inherit it
+    sock.bind(("127.0.0.1", 0))
+    server = await asyncio.start_server(serve, sock=sock)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.close()
+        for task in serving:
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
 async def slow_link(answers: bool) -> AsyncIterator[tuple[str, list[int]]]:
     """A collector reached over a slow link that answers a batch and /healthz once the
     body is in (`answers`), or neither (hung once it has the body): its URL and the
@@ -679,18 +700,8 @@ async def slow_link(answers: bool) -> AsyncIterator[tuple[str, list[int]]]:
         arrived.set()
         return json.dumps(ANSWER).encode()
 
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the accepted ones inherit it
-    sock.bind(("127.0.0.1", 0))
-    server = await asyncio.start_server(serve, sock=sock)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", bodies
-    finally:
-        server.close()
-        for task in serving:
-            task.cancel()
-        await asyncio.gather(*serving, return_exceptions=True)
-        await server.wait_closed()
+    async with small_buffers(serve, serving) as url:
+        yield url, bodies
 
 
 # aiohttp warns of any body over 1 MiB given as bytes; the warning is about the event
@@ -866,18 +877,8 @@ async def trickling(slow_over: int) -> AsyncIterator[tuple[str, list[bytes]]]:
         finally:
             writer.close()
 
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the accepted ones inherit it
-    sock.bind(("127.0.0.1", 0))
-    server = await asyncio.start_server(serve, sock=sock)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", bodies
-    finally:
-        server.close()
-        for task in serving:
-            task.cancel()
-        await asyncio.gather(*serving, return_exceptions=True)
-        await server.wait_closed()
+    async with small_buffers(serve, serving) as url:
+        yield url, bodies
 
 
 @pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
