@@ -172,6 +172,10 @@ class Reader:
         except ES_ERRORS as exc:
             closed_unlisted(exc)
         body: dict[str, Any] = resp.body or {}
-        return {
-            name: int(found["settings"]["index"]["creation_date"]) for name, found in body.items()
-        }
+        dates = {}
+        for name, found in body.items():
+            # An index without a date in the answer has no known rollover: it is named.
+            when = found.get("settings", {}).get("index", {}).get("creation_date")
+            if isinstance(when, str | int) and str(when).isdigit():
+                dates[name] = int(when)
+        return dates

@@ -355,7 +355,11 @@ async def test_the_reader_asks_the_creation_dates_of_the_streams_named() -> None
     """One GET <streams>/_settings/index.creation_date, every state expanded, answered as
     creation dates by name; a failure is the list's; too many names: the backing pattern."""
     async with fake_es() as fake:
-        fake.creation_dates = {backing(API, 1).name: "1796000000000", backing(API, 2).name: "2"}
+        fake.creation_dates = {
+            backing(API, 1).name: "1796000000000",
+            backing(API, 2).name: "2",
+            backing(API, 3).name: "soon",  # not a date: left out, its index named
+        }
         es = fake.client()
         try:
             reader = Reader(es, timeout=5)
