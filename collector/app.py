@@ -491,7 +491,7 @@ def make_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
-    read_http.add_routes(app, config, app[STATE_KEY].access)
+    read_http.add_routes(app, config, app[STATE_KEY].access, app[STATE_KEY].context.parsing)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
         tasks = [

@@ -20,7 +20,7 @@ from collector.errors import CollectorError
 from collector.es_client import elasticsearch_client
 from collector.read import events
 from collector.read.access import Access
-from collector.read.closed import ClosedIndices, Hidden
+from collector.read.closed import ClosedIndices, Hidden, line_margin
 from collector.read.cursor import Position
 from collector.read.filters import Filters
 from collector.read.hub import Hub
@@ -29,6 +29,7 @@ from collector.read.poller import Pace, event_id, settle_problem
 from collector.read.search import Reader
 from collector.read.subscriber import Delivery, Subscriber
 from collector.read.tail import TailRequest, catch_up, parse_tail
+from collector.rules.engine import ParsingRules
 
 NDJSON = "application/x-ndjson"
 NEXT_CURSOR = "Logpipe-Next-Cursor"
@@ -46,9 +47,10 @@ log = logging.getLogger("logpipe.collector.read")
 class ReadState:
     """What the read handlers share: the config, who may read, and the reader."""
 
-    def __init__(self, config: CollectorConfig, access: Access) -> None:
+    def __init__(self, config: CollectorConfig, access: Access, parsing: ParsingRules) -> None:
         self.config = config
         self.access = access
+        self.parsing = parsing  # the parsing rules in force, with their timestamp_max_skew
         self.reader: Reader | None = None
         self.hub: Hub | None = None
         self.closed: ClosedIndices | None = None
@@ -70,13 +72,29 @@ def unchecked_reason(reason: str) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
 
 
-async def _hiding(state: ReadState, filters: Filters) -> tuple[Hidden | None, str | None]:
-    """The closed indices that may hide lines of a read with `filters`, and why they could
-    not be checked (None: they were)."""
+async def _hiding(
+    state: ReadState, filters: Filters, start: int | None
+) -> tuple[Hidden | None, str | None]:
+    """The closed indices that may hide lines of a read with `filters` starting at `start`
+    (ns since the epoch; None: lines of any time), and why they could not be checked
+    (None: they were)."""
     assert state.closed is not None, "the closed indices' list starts with the app"
-    hidden = await state.closed.hiding(filters)
+    state.closed.widen(line_margin(state.parsing.engine.max_skew_ns))
+    hidden = await state.closed.hiding(filters, start)
     unchecked = state.closed.unchecked
     return hidden, None if unchecked is None else unchecked_reason(unchecked)
+
+
+def tail_start(wanted: TailRequest, now_ns: int) -> int | None:
+    """Where the lines a tail starts with begin (ns; None: at any time): after a resume,
+    at the arrival of its last line (the collector's clock stamps a line's arrival before
+    Elasticsearch indexes it); else at its `since`; with no starting line, now (new lines
+    go to write indices, which cannot be closed)."""
+    if wanted.resume is not None:
+        return wanted.resume.key[0] * 10**6  # event.ingested, in ms
+    if wanted.lines == 0:
+        return now_ns
+    return wanted.filters.since
 
 
 def _reader(request: web.Request) -> tuple[ReadState, Reader]:
@@ -94,7 +112,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     wanted = parse_search(params, time.time_ns(), state.config.read_max_query_chars)
     page = await read_page(reader, wanted)
     headers = {NEXT_CURSOR: page.next_cursor} if page.next_cursor else {}
-    hidden, unchecked = await _hiding(state, wanted.filters)
+    hidden, unchecked = await _hiding(state, wanted.filters, wanted.filters.since)
     if hidden is not None:
         headers[CLOSED_INDICES] = closed_header(hidden)
     if unchecked is not None:
@@ -113,7 +131,7 @@ async def tail(request: web.Request) -> web.StreamResponse:
         time.time_ns(),
         state.config.read_max_query_chars,
     )
-    told = await _hiding(state, wanted.filters)
+    told = await _hiding(state, wanted.filters, tail_start(wanted, time.time_ns()))
     subscriber, poller = await state.hub.open(wanted.filters)
     try:
         start = poller.position
@@ -207,9 +225,13 @@ async def count_reads(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
-def add_routes(app: web.Application, config: CollectorConfig, access: Access) -> None:
-    """Serve the read API on `app`; its Elasticsearch client lives as long as the app."""
-    state = ReadState(config, access)
+def add_routes(
+    app: web.Application, config: CollectorConfig, access: Access, parsing: ParsingRules
+) -> None:
+    """Serve the read API on `app`; its Elasticsearch client lives as long as the app.
+    `parsing` holds the parsing rules in force (their timestamp_max_skew bounds how far
+    after its index's end a line may be stamped)."""
+    state = ReadState(config, access, parsing)
     app[READ_KEY] = state
     app.router.add_get(PATH_SEARCH, search)
     app.router.add_get(PATH_TAIL, tail)
@@ -224,7 +246,8 @@ def add_routes(app: web.Application, config: CollectorConfig, access: Access) ->
             log.warning(problem)
         es = elasticsearch_client(config)
         state.reader = Reader(es, config.read_timeout)
-        state.closed = ClosedIndices(state.reader)
+        margin = line_margin(parsing.engine.max_skew_ns)
+        state.closed = ClosedIndices(state.reader, margin=margin)
         pace = Pace(
             config.read_tail_poll_interval, config.read_tail_settle, config.read_tail_late_window
         )

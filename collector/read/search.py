@@ -28,6 +28,9 @@ MAX_WINDOW = 10_000
 # shrink (`restored-.ds-...`). No stream name: that would list every stream's backing
 # indices, open or not, in the answer's `data_streams`.
 _BACKING_PATTERN = f"*.ds-{READ_PATTERN}"
+# Characters of stream names the `_settings` request line names at most (a node takes a
+# request line of 4 KiB); more streams than that are asked for by _BACKING_PATTERN.
+MAX_NAMES_CHARS = 3000
 # Shard failures that mean the query itself is wrong, not the cluster.
 _REFUSED_QUERY = frozenset(
     {"query_shard_exception", "illegal_argument_exception", "parse_exception", "too_many_clauses"}
@@ -147,3 +150,32 @@ class Reader:
             for i in found
             if "closed" in i.get("attributes", [])
         ]
+
+    async def creation_dates(self, streams: list[str]) -> dict[str, int]:
+        """The `index.creation_date` (ms since the epoch) of each backing index of
+        `streams`, closed ones too, by name; ReadUnavailable when it cannot be had. A
+        stream's name stands for all its backing indices, whatever their state."""
+        names = ",".join(streams)
+        target = names if len(names) <= MAX_NAMES_CHARS else _BACKING_PATTERN
+        try:
+            resp = await self._es.perform_request(
+                "GET",
+                f"/{quote(target, safe=',*')}/_settings/index.creation_date",
+                params={
+                    "expand_wildcards": "all",
+                    "ignore_unavailable": "true",
+                    "allow_no_indices": "true",
+                    "filter_path": "*.settings.index.creation_date",
+                },
+                headers={"accept": "application/json"},
+            )
+        except ES_ERRORS as exc:
+            closed_unlisted(exc)
+        body: dict[str, Any] = resp.body or {}
+        dates = {}
+        for name, found in body.items():
+            # An index without a date in the answer has no known rollover: it is named.
+            when = found.get("settings", {}).get("index", {}).get("creation_date")
+            if isinstance(when, str | int) and str(when).isdigit():
+                dates[name] = int(when)
+        return dates

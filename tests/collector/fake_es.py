@@ -78,6 +78,12 @@ class FakeElasticsearch:
     resolved: list[dict[str, Any]] = field(default_factory=list)
     resolve_status: int = 200
     resolves: list[str] = field(default_factory=list)
+    # The `index.creation_date` (ms, a string as Elasticsearch writes it) of each index
+    # `GET <names>/_settings/index.creation_date` answers, what it answers, and the path
+    # and query of each such request.
+    creation_dates: dict[str, str] = field(default_factory=dict)
+    settings_status: int = 200
+    settings: list[str] = field(default_factory=list)
     # The data streams it lists under `data_streams` when named (name and
     # backing_indices, the write index last).
     resolved_streams: list[dict[str, Any]] = field(default_factory=list)
@@ -198,6 +204,17 @@ class FakeElasticsearch:
         body = {"indices": self.resolved, "aliases": [], "data_streams": streams}
         return web.json_response(body, headers=HEADERS)
 
+    async def _settings(self, request: web.Request) -> web.Response:
+        self.settings.append(request.path_qs)
+        if self.settings_status != 200:
+            body = {"error": {"type": "scripted", "reason": "scripted"}, "status": 503}
+            return web.json_response(body, status=self.settings_status, headers=HEADERS)
+        body = {
+            name: {"settings": {"index": {"creation_date": when}}}
+            for name, when in self.creation_dates.items()
+        }
+        return web.json_response(body, headers=HEADERS)
+
     async def _refresh(self, request: web.Request) -> web.Response:
         self.refreshed.append(request.match_info["indices"])
         if self.refresh_status != 200:
@@ -310,6 +327,7 @@ async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
     app.router.add_put("/{indices}/_mapping", fake._put_mapping)
     app.router.add_get("/_resolve/index/{names}", fake._resolve)
     app.router.add_post("/{indices}/_refresh", fake._refresh)
+    app.router.add_get("/{indices}/_settings/{names}", fake._settings)
     app.router.add_post("/_msearch", fake._msearch)
     server = TestServer(app)
     await server.start_server()

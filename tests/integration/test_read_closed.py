@@ -1,9 +1,12 @@
 """A closed backing index on the real node: a search's answer names it, a tail says so
 first, `logpipe search` warns on stderr, and the lines of the open index still come.
 
-The stream is the module's own (a dataset of its own), with two backing indices: the
-older one, holding two lines, closed; the write index holding two more. It is reopened
-at the end."""
+The stream is the module's own (a dataset of its own), with three backing indices: the
+oldest, holding two lines, closed; the next holding two more; the write index, made by
+a second rollover, none. It is reopened at the end. A read of a time range starting
+after the closed index's stream rolled over from it (plus the margin for lines stamped
+ahead) is not told of it: such a range lies in the future here, by years, as a search
+may ask."""
 
 from __future__ import annotations
 
@@ -75,6 +78,7 @@ def closed(
         es.indices.rollover(alias=stream["name"])
         assert post(c, src.batch(("new 1", t + 2), ("new 2", t + 3))) == 200
         searchable(es, stream["name"], 4)
+        es.indices.rollover(alias=stream["name"])
         (older,) = stream["backing_indices"]
         es.indices.close(index=older)
         try:
@@ -124,15 +128,41 @@ async def test_a_tail_says_so_once_before_its_lines(closed: Closed) -> None:
     assert [orjson.loads(e.data) for e in tail.closed] == [{"closed": 1, "indices": [closed.index]}]
 
 
-def test_logpipe_search_warns_on_stderr_and_prints_the_lines(
-    closed: Closed, tmp_path: Path
-) -> None:
-    """`logpipe search`: the lines on stdout as ever, the warning naming the index on
-    stderr, exit status 0."""
+# A range years after the rollover, whatever the margin (a timestamp_max_skew of days).
+LATER = {"since": "2100-01-01T00:00:00Z", "until": "2100-01-02T00:00:00Z"}
+LATER_TAIL = {"since": LATER["since"]}
+
+
+def test_a_search_of_a_range_after_the_rollover_does_not_name_it(closed: Closed) -> None:
+    """The closed index received its last line when its stream rolled over: a search of a
+    range that starts later than that (and the margin) cannot miss a line of it."""
+    headers, messages = search(closed.collector, dataset=closed.dataset, **LATER)
+    assert messages == []
+    assert "Logpipe-Closed-Indices" not in headers
+    assert "Logpipe-Closed-Indices-Unchecked" not in headers
+
+
+async def test_a_tail_starting_after_the_rollover_is_not_told_of_it(closed: Closed) -> None:
+    """A tail whose starting lines are from after the rollover on: no `closed` event
+    before the new line it follows (one it would have had first)."""
+    src = Source()
+    async with Tails() as tails:
+        status, tail = await tails.open(
+            closed.collector.url, host=src.host, dataset=closed.dataset, lines="10", **LATER_TAIL
+        )
+        assert status == 200
+        assert post(closed.collector, src.batch(("followed", time.time_ns()))) == 200
+        lines = await tail.lines(1)
+    assert [e.doc()["message"] for e in lines] == ["followed"]
+    assert tail.closed == []
+
+
+def logpipe_search(closed: Closed, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`logpipe search` of the test's host and dataset, with `args`."""
     env = clean_env(
         LOGPIPE_URL=closed.collector.url, LOGPIPE_READ_TOKEN=READ, XDG_CONFIG_HOME=str(tmp_path)
     )
-    proc = subprocess.run(
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -142,6 +172,7 @@ def test_logpipe_search_warns_on_stderr_and_prints_the_lines(
             closed.host,
             "--dataset",
             closed.dataset,
+            *args,
         ],
         env=env,
         cwd=ROOT,
@@ -150,6 +181,23 @@ def test_logpipe_search_warns_on_stderr_and_prints_the_lines(
         timeout=60,
         check=False,
     )
+
+
+def test_logpipe_search_since_after_the_rollover_does_not_warn(
+    closed: Closed, tmp_path: Path
+) -> None:
+    """`logpipe search --since <after the rollover> --until ...`: no line, and no
+    warning of the closed index: only the note that nothing matched."""
+    proc = logpipe_search(closed, tmp_path, "--since", LATER["since"], "--until", LATER["until"])
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", "logpipe: no line matched\n")
+
+
+def test_logpipe_search_warns_on_stderr_and_prints_the_lines(
+    closed: Closed, tmp_path: Path
+) -> None:
+    """`logpipe search` (of the last 24 hours, which hold the closed index's lines): the
+    lines on stdout as ever, the warning naming the index on stderr, exit status 0."""
+    proc = logpipe_search(closed, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"{closed.host}/api | new 1", f"{closed.host}/api | new 2"]
     assert proc.stderr == (
