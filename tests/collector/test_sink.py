@@ -579,10 +579,17 @@ def named(prefix: str, n: int) -> list[Doc]:
     return [dataclasses.replace(d, id=prefix + d.id) for d in docs(n)]
 
 
+def together(documents: int) -> SinkSettings:
+    """FAST, with batches written at once sending one request once all their `documents`
+    are in, however late the last comes on a busy machine (FAST's 5 ms wait for others
+    let one miss the request there)."""
+    return dataclasses.replace(FAST, merge_below=documents, merge_wait=0.5)
+
+
 async def test_small_batches_waiting_together_share_one_request() -> None:
     """Batches that wait for Elasticsearch at once go as one request; each learns its own."""
     merged = counter(metrics.BULK_MERGED)
-    async with fake_es(ok) as es, Sink(es.client(), FAST) as s:
+    async with fake_es(ok) as es, Sink(es.client(), together(9)) as s:
         outcomes = await asyncio.gather(
             s.write(named("a", 3)), s.write(named("b", 2)), s.write(named("c", 4))
         )
@@ -640,7 +647,7 @@ async def test_batches_are_sent_alone_when_merging_is_off_or_they_are_big() -> N
 async def test_merged_requests_keep_the_bounds(bound: str) -> None:
     """Batches share a request only up to max_docs documents and max_bytes bytes."""
     four = {"max_docs": 4, "max_bytes": sum(len(encode(d)) for d in named("a", 4))}
-    bounded = dataclasses.replace(FAST, **{bound: four[bound]})
+    bounded = dataclasses.replace(together(7), **{bound: four[bound]})
     async with fake_es(ok) as es, Sink(es.client(), bounded) as s:
         writes = [s.write(named(p, n)) for p, n in (("a", 3), ("b", 2), ("c", 2))]
         await asyncio.gather(*writes)
@@ -651,10 +658,7 @@ async def test_each_batch_gets_its_own_items_of_a_merged_answer() -> None:
     """Per-item answers of a merged request reach the batch they belong to: b's refused
     documents are dead-lettered, c's 429 is retried, a's are indexed."""
     first = each(lambda a, s: {"b": 400, "c": 429}.get(a["create"]["_id"][0], 201))
-    # The three go together once all five documents are in, however late the last one
-    # comes on a busy machine (FAST's 5 ms wait let it miss the request there).
-    together = dataclasses.replace(FAST, merge_below=5, merge_wait=0.5)
-    async with fake_es(first, ok) as es, Sink(es.client(), together) as s:
+    async with fake_es(first, ok) as es, Sink(es.client(), together(5)) as s:
         a, b, c = await asyncio.gather(
             s.write(named("a", 2)), s.write(named("b", 2)), s.write(named("c", 1))
         )
@@ -670,7 +674,7 @@ async def test_each_batch_gets_its_own_items_of_a_merged_answer() -> None:
 async def test_a_refused_merged_request_is_sent_again_batch_by_batch(refusal: Any) -> None:
     """A merged request refused as a whole (or too large) is not every batch's failure:
     each batch is sent alone and gets its own answer."""
-    async with fake_es(refusal, ok) as es, Sink(es.client(), FAST) as s:
+    async with fake_es(refusal, ok) as es, Sink(es.client(), together(6)) as s:
         outcomes = await asyncio.gather(s.write(named("a", 2)), s.write(named("b", 4)))
     assert [o.indexed for o in outcomes] == [2, 4]
     assert [len(r) for r in es.requests] == [6, 2, 4]
@@ -678,7 +682,7 @@ async def test_a_refused_merged_request_is_sent_again_batch_by_batch(refusal: An
 
 async def test_a_merged_request_that_fails_is_retried_by_each_batch() -> None:
     """A 503 to a merged request sends every batch of it back to its own retry."""
-    async with fake_es(whole(503), ok) as es, Sink(es.client(), FAST) as s:
+    async with fake_es(whole(503), ok) as es, Sink(es.client(), together(5)) as s:
         outcomes = await asyncio.gather(s.write(named("a", 2)), s.write(named("b", 3)))
     assert [o.indexed for o in outcomes] == [2, 3]
     assert len(es.requests[0]) == 5
