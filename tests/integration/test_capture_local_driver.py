@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from shipper.config import load_config
 from shipper.cursor import CursorStore
 from shipper.docker_api import DockerClient
 from shipper.events import ContainerEvent
+from shipper.follow.gaps import ROTATED_FULL_GAP
 from shipper.inbox import Inbox
-from shipper.logfiles import localfile
+from shipper.logfiles import jsonfile, localfile
 from shipper.record import DoneRecord, GapRecord, LogRecord, Record
 from shipper.rejoin import Line, LineReader
 from shipper.source import Supervisor
@@ -101,39 +103,47 @@ class _Watched(Supervisor):
             self._destroy.set()
 
 
-async def test_a_removed_rm_containers_tail_is_read_from_its_local_log(
-    docker_client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A `--rm` container of the `local` driver prints 40,000 lines and is removed while
-    its follow stream has carried only its first line: that stream then ends, as dockerd
-    ends a removed container's stream whether or not its reader caught up (the shipper's
-    supervisor runs in the test's process, and its stream from dockerd is ended there
-    once the container's destroy event was read; the rest is real: dockerd, its file,
-    its refusal of the next request). Every line is read once, from the log file the
-    shipper held; no gap."""
+Ready = Callable[[Inbox, list[Record], Any], Awaitable[None]]
+
+
+async def _cut_at_removal(
+    client: docker.DockerClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    script: str,
+    log_config: docker.types.LogConfig,
+    ready: Ready | None = None,
+) -> tuple[list[Record], list[str]]:
+    """Run `script` in a `--rm` container (it waits for /go/go before its last lines),
+    followed by the shipper's supervisor in this process. Once its first record is
+    queued (and `ready` returned: it may read more), the follow stream from dockerd is
+    ended at its next chunk as dockerd ends a removed container's stream whether or not
+    its reader caught up: that chunk and the rest are never given to the follower, and
+    the stream ends once the container's destroy event was read. Everything else is
+    real: dockerd, its files, its refusal of the next request. The records queued until
+    the container was done, and the containers whose stream was ended."""
     label = f"local-rm-{uuid.uuid4().hex[:12]}"
     config = load_config(state_dir=tmp_path / "state", include_labels=[f"logpipe.test={label}"])
     inbox = Inbox(100_000, metrics.PerContainer(False, 10))
     real_logs = DockerClient.logs
+    armed = asyncio.Event()
     cut: list[str] = []
 
     async def ended_early(self: DockerClient, cid: str, since: str, **kw: Any) -> Any:
         chunks = real_logs(self, cid, since, **kw)
         try:
             async for chunk in chunks:
-                yield chunk
-                if kw.get("follow", True) and not cut:
-                    cut.append(cid)  # its first line read: the stream ends at removal
+                if armed.is_set() and kw.get("follow", True) and not cut:
+                    cut.append(cid)
                     await sup.removed(cid)
                     return
+                yield chunk
         finally:
             await chunks.aclose()
 
     monkeypatch.setattr(DockerClient, "logs", ended_early)
     go = tmp_path / "go"
     go.mkdir()
-    script = "echo first; while [ ! -e /go/go ]; do usleep 20000; done; " + numbered(PAIRS)
-    rescues = REGISTRY.get_sample_value("logpipe_shipper_logfile_rescues_total") or 0.0
     container: Any = None
     async with DockerClient(config.docker_host) as docker_api:
         sup = _Watched(config, docker_api, CursorStore(tmp_path / "state"), inbox, None)
@@ -141,19 +151,22 @@ async def test_a_removed_rm_containers_tail_is_read_from_its_local_log(
         try:
             await asyncio.wait_for(sup.subscribed.wait(), 60)
             container = await asyncio.to_thread(
-                docker_client.containers.run,
+                client.containers.run,
                 "busybox:latest",
                 ["sh", "-c", script],
                 detach=True,
                 auto_remove=True,
                 network_mode="none",
-                log_config=LOCAL,
+                log_config=log_config,
                 labels={"logpipe.test": label},
                 volumes={str(go): {"bind": "/go", "mode": "ro"}},
             )
             records: list[Record] = []
-            async with asyncio.timeout(120):  # a bound for a hang, not a measurement
+            async with asyncio.timeout(180):  # a bound for a hang, not a measurement
                 records.append(await inbox.get())  # inspected, its log file held
+                if ready is not None:
+                    await ready(inbox, records, container)
+                armed.set()
                 go.joinpath("go").touch()
                 await sup.removed(container.id)
                 while not isinstance(records[-1], DoneRecord):
@@ -165,7 +178,92 @@ async def test_a_removed_rm_containers_tail_is_read_from_its_local_log(
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True)
     assert cut == [container.id]
-    got = Counter((r.stream, r.data.decode()) for r in records if isinstance(r, LogRecord))
-    assert got == {pair: 1 for pair in expected_numbered(PAIRS) | {("stdout", "first")}}
+    return records, cut
+
+
+def _lines(records: list[Record]) -> Counter[tuple[str, str]]:
+    return Counter((r.stream, r.data.decode()) for r in records if isinstance(r, LogRecord))
+
+
+WAIT_GO = "while [ ! -e /go/go ]; do usleep 20000; done; "
+
+
+async def test_a_removed_rm_containers_tail_is_read_from_its_local_log(
+    docker_client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `--rm` container of the `local` driver prints 40,000 lines and is removed while
+    its follow stream has carried only its first line: every line is read once, from
+    the log file the shipper held; no gap."""
+    rescues = REGISTRY.get_sample_value("logpipe_shipper_logfile_rescues_total") or 0.0
+    script = "echo first; " + WAIT_GO + numbered(PAIRS)
+    records, _ = await _cut_at_removal(docker_client, tmp_path, monkeypatch, script, LOCAL)
+    assert _lines(records) == {pair: 1 for pair in expected_numbered(PAIRS) | {("stdout", "first")}}
     assert not [r for r in records if isinstance(r, GapRecord)]
     assert REGISTRY.get_sample_value("logpipe_shipper_logfile_rescues_total") == rescues + 1
+
+
+@pytest.mark.parametrize("overflow", [False, True])
+async def test_the_tail_is_read_across_compressed_rotations_of_a_local_log(
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    overflow: bool,
+) -> None:
+    """`max-size=100k`: while its follow stream is read the log rotates several times,
+    and dockerd compresses the rotated files (the `local` default); the shipper takes
+    each new file as it reads. Then the container prints as many more lines as the
+    newest file has room for and is removed with its stream cut: that tail is read
+    from the newest file held, every line once, no gap. With 500 pairs more than that
+    (`overflow`), rotation begins a file after the stream was cut: what the held file
+    has is read, and the rest is reported as a gap for each stream, not lost silently."""
+    monkeypatch.setattr(jsonfile, "CHECK_EVERY", 0.0)  # look for a new file at every read
+    first = 4_000  # at about 4,000 lines/s: dockerd's stream keeps up across rotations
+    script = (
+        "echo first; while [ ! -e /go/go1 ]; do usleep 20000; done; "
+        + numbered(first, batch=100, pause_us=50_000)
+        + "; echo marker; "
+        + WAIT_GO
+        + f"i={first + 1}; last=$(({first} + $(cat /go/n))); "
+        + 'while [ $i -le $last ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done'
+    )
+    seen: dict[str, Any] = {}
+
+    async def ready(inbox: Inbox, records: list[Record], container: Any) -> None:
+        go = Path(tmp_path, "go")
+        await asyncio.to_thread(go.joinpath("go1").touch)
+        while not records or getattr(records[-1], "data", b"") != b"marker":
+            records.append(await inbox.get())
+        root = docker_client.info()["DockerRootDir"]
+        log = Path(localfile.local_log_path(root, container.id))
+        seen["files"] = sorted(await asyncio.to_thread(os.listdir, log.parent))
+        # Entries of `out 4001` to `err 9999`: 36 bytes each. As many pairs as the file
+        # takes before it reaches 100,000 bytes, where dockerd would start another.
+        size = (await asyncio.to_thread(log.stat)).st_size
+        room = (100_000 - size - 100) // 72
+        seen["pairs"] = room + 500 if overflow else min(1_000, room)
+        await asyncio.to_thread(go.joinpath("n").write_text, str(seen["pairs"]))
+
+    options = {"max-size": "100k"}
+    records, _ = await _cut_at_removal(
+        docker_client,
+        tmp_path,
+        monkeypatch,
+        script,
+        docker.types.LogConfig(type="local", config=options),
+        ready,
+    )
+    assert "container.log.1.gz" in seen["files"], seen
+    assert seen["pairs"] > 0, seen
+    want = expected_numbered(first + seen["pairs"])
+    want |= {("stdout", "first"), ("stdout", "marker")}
+    got = _lines(records)
+    gaps = sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
+    if not overflow:
+        assert got == {pair: 1 for pair in want}
+        assert gaps == []
+        return
+    assert set(got.values()) == {1}
+    # Which lines reached the held file first is up to dockerd (stdout and stderr are
+    # copied apart): only those before the tail are known to be there.
+    assert expected_numbered(first) <= set(got) < want
+    assert gaps == [("stderr", ROTATED_FULL_GAP), ("stdout", ROTATED_FULL_GAP)]
