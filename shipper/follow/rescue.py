@@ -1,11 +1,13 @@
-"""The tail of a removed ``--rm`` container's log, read from its json-file log held open.
+"""The tail of a removed ``--rm`` container's log, read from its log file held open.
 
 dockerd ends a ``--rm`` container's follow stream as it removes the container, caught
-up or not, and then refuses any request for the rest. A json-file log opened while the
-container ran stays readable after its removal (shipper/logfiles/jsonfile.py), so such
-a container's file is held from the first look at it and read from the last line read
-when the API cannot give the rest. Without a file, or with one that cannot be the end
-of the log, what may have been lost is reported as a gap.
+up or not, and then refuses any request for the rest. A log file opened while the
+container ran stays readable after its removal, the ``json-file`` driver's
+(shipper/logfiles/jsonfile.py) as the ``local`` driver's (shipper/logfiles/localfile.py),
+so such a container's file is held from the first look at it and read from the last
+line read when the API cannot give the rest (which driver wrote it is told by its first
+byte: a file taken before inspection answered may be either). Without a file, or with
+one that cannot be the end of the log, what may have been lost is reported as a gap.
 
 A start that comes once the follower has left its loop is another run, which the next
 follower of the container reads (shipper/source.py). If the container is removed before
@@ -34,8 +36,9 @@ from shipper.follow.gaps import (
 )
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
-from shipper.logfiles import jsonfile
+from shipper.logfiles import jsonfile, localfile
 from shipper.logfiles.watch import LogFiles
+from shipper.rejoin import Line
 
 log = logging.getLogger("logpipe.shipper.follow")
 
@@ -88,10 +91,13 @@ class Rescue:
         return self._held is not None
 
     def learn(self, summary: ContainerSummary, rotates_at: int | None) -> None:
-        """Hold the file of a --rm json-file container; let any other's go."""
+        """Hold the file of a --rm json-file or local container; let any other's go."""
         self._tty = summary["tty"]
-        if summary["auto_remove"] and summary["log_driver"] in ("json-file", ""):
+        driver = summary["log_driver"]
+        if summary["auto_remove"] and driver in ("json-file", "", "local"):
             self._log_path = summary["log_path"]
+            if driver == "local" and self._files is not None:  # inspect gives no LogPath
+                self._log_path = localfile.local_log_path(self._files.root_dir, summary["id"])
             self._wanted = True
             self.take_file()
         else:
@@ -165,8 +171,7 @@ class Rescue:
         positions = self._progress.positions
         since = last_read(positions.values())
         held = self._held
-        data = await asyncio.to_thread(held.read_since, since)
-        found = jsonfile.lines(data, self._max_line_bytes, self._tty)
+        found = await asyncio.to_thread(self._read_since, held, since)
         read_before = any(p.count for p in positions.values())
         if read_before and not any(line.ts >= since for line in found):
             # The last line read is not in it: rotation renamed this file away (and
@@ -193,6 +198,20 @@ class Rescue:
             # A file rotated after the last look at it ends where dockerd was about to
             # start another: its end need not be the log's.
             await self._gaps.lost_after(ROTATED_FULL_GAP)
+
+    def _read_since(self, held: jsonfile.HeldLog, since: int) -> list[Line]:
+        """The lines of the files held from about `since` on, whichever driver wrote them
+        (in a thread: it reads files); a torn or corrupt ``local`` entry is logged."""
+        if not localfile.is_local(held.files):
+            return jsonfile.lines(held.read_since(since), self._max_line_bytes, self._tty)
+        chunks = [localfile.read_since(f, since) for f in held.files]
+        found, problems = localfile.lines(chunks, self._max_line_bytes, self._tty)
+        for problem in problems:
+            log.warning(
+                "log file entry unreadable, skipped",
+                extra={"container": self._progress.cid[:12], "reason": problem},
+            )
+        return found
 
     async def unconfirmed_end(self) -> None:
         """The container was removed before the end of its log could be checked.

@@ -32,12 +32,14 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?\s*$", re.IGNORECASE)
 
 
 def parse_size(text: str) -> int | None:
-    """Bytes of a Docker size such as ``1m`` or ``10k`` (binary multiples), or None."""
+    """Bytes of a Docker size such as ``1m`` or ``10k``, or None. dockerd reads ``max-size``
+    with decimal multiples (``k`` is 1000, with or without ``i``): with ``max-size=100k``
+    its files rotated at 100,008 to 100,037 bytes, under ``json-file`` and ``local``."""
     match = _SIZE.match(text)
     if match is None:
         return None
     power = " kmgtp".index(match.group(2).lower() or " ")
-    return int(float(match.group(1)) * 1024**power)
+    return int(float(match.group(1)) * 1000**power)
 
 
 def file_bytes(driver: str, opts: dict[str, str]) -> int | None:

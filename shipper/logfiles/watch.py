@@ -1,4 +1,4 @@
-"""Open each container's json-file log the moment dockerd creates it.
+"""Open each container's log file the moment dockerd creates it.
 
 A ``--rm`` container's log file is the last resort for the lines its stream left out
 (jsonfile.py), and only a file opened before the container is removed can be read after.
@@ -9,6 +9,10 @@ thread watches dockerd's container folder with inotify and opens each new log fi
 soon as it appears, whatever the event loop is doing; the follower takes it from there.
 A file nobody takes within ``HOLD`` seconds is closed, and the file of a container the
 shipper does not want (not ``--rm``, or not shipped) is closed or never opened.
+
+The file is the ``json-file`` driver's ``<id>-json.log`` in the container's folder, or
+the ``local`` driver's ``container.log`` in its ``local-logs`` folder (localfile.py),
+which is watched as it appears.
 
 Without inotify, or without the right to watch the folder, followers open the file by
 its path when they first read a line, as before.
@@ -30,7 +34,7 @@ from typing import BinaryIO
 
 from inotify_simple import INotify, flags  # type: ignore[import-untyped]
 
-from shipper.logfiles import jsonfile
+from shipper.logfiles import jsonfile, localfile
 
 log = logging.getLogger("logpipe.shipper.logwatch")
 
@@ -43,7 +47,7 @@ WAKE_ON = flags.MODIFY | flags.CLOSE_WRITE | flags.MOVE_SELF | flags.ONESHOT
 
 
 class LogFiles:
-    """Hands followers their container's json-file log, opened as early as possible."""
+    """Hands followers their container's log file, opened as early as possible."""
 
     def __init__(self, root_dir: str) -> None:
         self.root_dir = root_dir
@@ -91,12 +95,19 @@ class LogFiles:
             f.close()
 
     def open(self, cid: str, path: str = "") -> BinaryIO | None:
-        """The file opened ahead for this container, else opened now (None: cannot)."""
+        """The file opened ahead for this container, else opened now: `path`, or its
+        json-file log, else its ``local`` one (None: cannot)."""
         with self._lock:
             entry = self._held.pop(cid, None)
         if entry is not None:
             return entry[0]
-        return jsonfile.open_log(path or self.path(cid))
+        if path:
+            return jsonfile.open_log(path)
+        return jsonfile.open_log(self.path(cid)) or jsonfile.open_log(self.local_path(cid))
+
+    def local_path(self, cid: str) -> str:
+        """The container's ``local`` driver log ("" when dockerd's data root is not known)."""
+        return localfile.local_log_path(self.root_dir, cid)
 
     def drop(self, cid: str) -> None:
         """The container's file is not needed (not a --rm container, or not shipped)."""
@@ -136,7 +147,10 @@ class LogFiles:
         return len(self._held)
 
     def _watch(self, inotify: INotify, root: int) -> None:
-        folders: dict[int, str] = {}  # watch -> container id, until its log file appears
+        # watch -> container id, until its log file appears (in its folder, or in the
+        # folder of its `local` log: `locals_`)
+        folders: dict[int, str] = {}
+        locals_: dict[int, str] = {}
         with inotify:
             while not self._stop.is_set():
                 try:
@@ -149,12 +163,23 @@ class LogFiles:
                         self._wake(event.wd, event.mask)
                     elif event.wd == root:
                         if event.mask & flags.ISDIR:
-                            self._new_container(inotify, event.name, folders)
+                            self._new_container(inotify, event.name, folders, locals_)
                     elif event.mask & flags.IGNORED:
                         folders.pop(event.wd, None)  # its folder was removed
+                        locals_.pop(event.wd, None)
                     elif event.wd in folders and event.name == f"{folders[event.wd]}-json.log":
                         cid = folders.pop(event.wd)
-                        self._open_ahead(cid)
+                        self._open_ahead(cid, self.path(cid))
+                        with contextlib.suppress(OSError):
+                            inotify.rm_watch(event.wd)
+                    elif event.wd in folders and event.name == localfile.LOCAL_DIR:
+                        cid = folders.pop(event.wd)
+                        with contextlib.suppress(OSError):
+                            inotify.rm_watch(event.wd)
+                        self._new_local(inotify, cid, locals_)
+                    elif event.wd in locals_ and event.name == localfile.LOCAL_NAME:
+                        cid = locals_.pop(event.wd)
+                        self._open_ahead(cid, self.local_path(cid))
                         with contextlib.suppress(OSError):
                             inotify.rm_watch(event.wd)
                 self._sweep()
@@ -173,22 +198,44 @@ class LogFiles:
             with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
                 loop.call_soon_threadsafe(_done, future)
 
-    def _new_container(self, inotify: INotify, cid: str, folders: dict[int, str]) -> None:
+    def _new_container(
+        self, inotify: INotify, cid: str, folders: dict[int, str], locals_: dict[int, str]
+    ) -> None:
         try:
             wd = inotify.add_watch(os.path.join(self._folder, cid), flags.CREATE)
         except OSError:
             return  # removed already, or not a container's folder we may watch
         folders[wd] = cid
-        if os.path.exists(self.path(cid)):  # created before the watch was in place
+        # Created before the watch was in place:
+        if os.path.exists(self.path(cid)):
             folders.pop(wd)
-            self._open_ahead(cid)
+            self._open_ahead(cid, self.path(cid))
+            with contextlib.suppress(OSError):
+                inotify.rm_watch(wd)
+        elif os.path.isdir(os.path.dirname(self.local_path(cid))):
+            folders.pop(wd)
+            with contextlib.suppress(OSError):
+                inotify.rm_watch(wd)
+            self._new_local(inotify, cid, locals_)
+
+    def _new_local(self, inotify: INotify, cid: str, locals_: dict[int, str]) -> None:
+        """The folder of a container's ``local`` log appeared: watch it for the log."""
+        path = self.local_path(cid)
+        try:
+            wd = inotify.add_watch(os.path.dirname(path), flags.CREATE)
+        except OSError:
+            return  # removed already
+        locals_[wd] = cid
+        if os.path.exists(path):  # created before the watch was in place
+            locals_.pop(wd)
+            self._open_ahead(cid, path)
             with contextlib.suppress(OSError):
                 inotify.rm_watch(wd)
 
-    def _open_ahead(self, cid: str) -> None:
+    def _open_ahead(self, cid: str, path: str = "") -> None:
         if cid in self._unwanted or len(self._held) >= MAX_HELD:
             return
-        f = jsonfile.open_log(self.path(cid))
+        f = jsonfile.open_log(path or self.path(cid))
         if f is None:
             return
         with self._lock:

@@ -66,7 +66,10 @@ class _Watched(Supervisor):
 
 
 async def _second_run_removed(
-    client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: docker.DockerClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    driver: str = "json-file",
 ) -> list[Record]:
     """Run the container once; hold its follower in its last audit while it is started,
     exits and is removed; what the supervisor queued until the container was done."""
@@ -95,6 +98,7 @@ async def _second_run_removed(
                 detach=True,
                 network_mode="none",
                 labels={"logpipe.test": label},
+                log_config=docker.types.LogConfig(type=driver),
             )
             async with asyncio.timeout(60):  # a bound for a hang, not a measurement
                 await in_window.wait()
@@ -115,13 +119,18 @@ async def _second_run_removed(
     return records
 
 
+@pytest.mark.parametrize("driver", ["json-file", "local"])
 async def test_a_run_removed_as_its_follower_ends_is_read_from_its_log_file(
-    docker_client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    driver: str,
 ) -> None:
     """`docker start` then `docker rm -f` as the follower of the first run ends: the
     second run is read from the log file taken at its start event (dockerd has it no
-    more), every line of both runs once, no gap."""
-    records = await _second_run_removed(docker_client, tmp_path, monkeypatch)
+    more), every line of both runs once, no gap; under either log driver that writes a
+    file the shipper can read."""
+    records = await _second_run_removed(docker_client, tmp_path, monkeypatch, driver)
     lines = [r.data.decode() for r in records if isinstance(r, LogRecord)]
     assert lines == [f"run{n} {i}" for n in (1, 2) for i in range(1, LINES + 1)]
     assert not [r for r in records if isinstance(r, GapRecord)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import struct
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +19,7 @@ from shipper import metrics
 from shipper.config import load_config
 from shipper.containers import ContainerSummary
 from shipper.cursor import Position
+from shipper.demux import parse_ts
 from shipper.docker_api import Pace
 from shipper.errors import ConfigError, ContainerGone
 from shipper.follow import Follower
@@ -30,7 +32,9 @@ from shipper.follow.gaps import (
 )
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile
+from shipper.logfiles.watch import LogFiles
 from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, Meta, Record
+from tests.shipper.logfiles.local_entries import entry as local_entry
 from tests.shipper.summaries import container
 
 CID = "f" * 64
@@ -475,3 +479,52 @@ async def test_a_follower_stopped_at_shutdown_queues_the_event_it_held() -> None
     [record] = [inbox.get_nowait() for _ in range(inbox.qsize())]
     assert isinstance(record, LogRecord)
     assert (record.data, record.lines) == (b"\n".join(_TRACE[:2]), 2)
+
+
+def _local_log(first: int, last: int) -> bytes:
+    """Lines first..last as dockerd's `local` log holds them (the times of _frame)."""
+    return b"".join(
+        local_entry("stdout", parse_ts(b"2026-11-28T03:00:00.%09dZ" % n), b"line %d" % n)
+        for n in range(first, last + 1)
+    )
+
+
+async def test_the_tail_of_a_cut_stream_is_read_from_a_local_driver_log(
+    tmp_path: Path,
+) -> None:
+    """A --rm container of the `local` driver (inspect gives no LogPath): its file under
+    local-logs/ is taken, and the tail the cut stream left out is read from it, each
+    line once, no gap."""
+    folder = tmp_path / "containers" / CID / "local-logs"
+    folder.mkdir(parents=True)
+    (folder / "container.log").write_bytes(_local_log(1, LINES))
+    summary = _rm_container()
+    summary["log_driver"] = "local"
+    files = LogFiles(str(tmp_path))
+    follower, queued = await _run(_cut_docker(), summary, files=files)
+    got, gaps = _split(queued)
+    assert got == [b"line %d" % n for n in range(1, LINES + 1)]
+    assert gaps == []
+    assert follower.read_to_end
+
+
+async def test_a_damaged_entry_of_a_local_driver_log_is_logged_and_the_rest_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An entry of the tail damaged on disk (its two lengths differ): a warning says
+    where; the lines before and after it are read."""
+    folder = tmp_path / "containers" / CID / "local-logs"
+    folder.mkdir(parents=True)
+    damaged = bytearray(_local_log(8, 8))
+    damaged[3] += 1
+    (folder / "container.log").write_bytes(_local_log(1, 7) + bytes(damaged) + _local_log(9, LINES))
+    summary = _rm_container()
+    summary["log_driver"] = "local"
+    caplog.set_level(logging.WARNING, logger="logpipe")
+    _, queued = await _run(_cut_docker(), summary, files=LogFiles(str(tmp_path)))
+    got, gaps = _split(queued)
+    assert got == [b"line %d" % n for n in range(1, LINES + 1) if n != 8]
+    assert gaps == []
+    told = [r for r in caplog.records if r.getMessage() == "log file entry unreadable, skipped"]
+    assert len(told) == 1
+    assert "corrupt entry at byte" in told[0].reason  # type: ignore[attr-defined]

@@ -12,16 +12,18 @@ MB = 1024 * 1024
 
 
 def test_sizes_read_like_docker() -> None:
-    """max-size values use binary multiples; rotation is known per driver."""
-    assert parse_size("1m") == MB
-    assert parse_size("10k") == 10 * 1024
-    assert parse_size("2g") == 2 * 1024 * MB
+    """max-size values use decimal multiples, as dockerd reads them (its files rotate
+    just past 100,000 bytes with 100k); rotation is known per driver."""
+    assert parse_size("1m") == 1_000_000
+    assert parse_size("100k") == 100_000
+    assert parse_size("10KiB") == 10_000
+    assert parse_size("2g") == 2_000_000_000
     assert parse_size("500") == 500
-    assert parse_size("1.5m") == int(1.5 * MB)
+    assert parse_size("1.5m") == 1_500_000
     assert parse_size("lots") is None
-    assert file_bytes("json-file", {"max-size": "1m", "max-file": "2"}) == MB
+    assert file_bytes("json-file", {"max-size": "1m", "max-file": "2"}) == 1_000_000
     assert file_bytes("json-file", {}) is None
-    assert file_bytes("local", {}) == 20 * MB
+    assert file_bytes("local", {}) == 20_000_000
     assert file_bytes("journald", {"max-size": "1m"}) is None
 
 

@@ -54,6 +54,44 @@ def test_a_log_file_opened_ahead_is_read_after_its_removal(files: LogFiles) -> N
     assert files.open(CID) is None  # taken once; the path is gone
 
 
+@pytest.mark.parametrize("at_once", [False, True])
+def test_a_local_driver_log_opened_ahead_is_read_after_its_removal(
+    files: LogFiles, at_once: bool
+) -> None:
+    """The `local` driver's log is local-logs/container.log in the container's folder:
+    that folder is watched as it appears (or found there already, when it came with the
+    container's folder: usually before the watch of that one is in place) and the log
+    opened."""
+    folder = Path(files.root_dir, "containers", CID)
+    if at_once:
+        os.makedirs(folder / "local-logs")
+    else:
+        folder.mkdir()
+        time.sleep(0.05)
+        (folder / "local-logs").mkdir()
+        time.sleep(0.05)
+    log = folder / "local-logs" / "container.log"
+    log.write_bytes(b"\0\0\0\x01entry")
+    _wait(lambda: files.held == 1)
+    log.unlink()
+    f = files.open(CID)
+    assert f is not None
+    assert f.read() == b"\0\0\0\x01entry"
+    f.close()
+    assert files.open(CID) is None
+
+
+def test_a_local_driver_log_is_opened_by_its_path_without_the_watch(tmp_path: Path) -> None:
+    """Not opened ahead (no watch): the follower's open finds the `local` log."""
+    folder = tmp_path / "containers" / CID / "local-logs"
+    folder.mkdir(parents=True)
+    (folder / "container.log").write_bytes(b"x")
+    f = LogFiles(str(tmp_path)).open(CID)
+    assert f is not None
+    assert f.read() == b"x"
+    f.close()
+
+
 def test_other_files_of_the_folder_are_not_opened(files: LogFiles) -> None:
     folder = Path(files.root_dir, "containers", CID)
     folder.mkdir()
