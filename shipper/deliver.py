@@ -306,23 +306,21 @@ def split_body(body: bytes) -> list[tuple[bytes, int]] | None:
 def split_under(body: bytes, cap: int) -> list[tuple[bytes, int]] | None:
     """A gzip batch body as parts of at most `cap` bytes each (a part of one line may be
     larger: it is sent whole), in the order of its lines, or None when it holds one line.
-    As many parts of equal line counts as its size asks, then halves of any still larger
-    (gzip sizes differ from part to part). Each keeps the `source` lines, as halves do."""
-    split = _split_lines(_lines(body), max(2, -(-len(body) // max(1, cap))))
-    if split is None:
-        return None
-    done: list[tuple[bytes, int]] = []
-    pending = split[::-1]
-    while pending:
-        raw, count = pending.pop()
-        part = _compress(raw)
-        if len(part) > cap:
-            halves = _split_lines(raw, 2)
-            if halves is not None:
-                pending.extend(halves[::-1])
-                continue
-        done.append((part, count))
-    return done
+    Parts of equal line counts, as many as its size asks; more when one is still larger
+    (gzip sizes differ from part to part: a body of the size one was learnt from goes in
+    two or three parts, not in halves of halves). Each keeps the `source` lines, as
+    halves do."""
+    raw = _lines(body)
+    count = max(2, -(-len(body) // max(1, cap)))
+    while True:
+        split = _split_lines(raw, count)
+        if split is None:
+            return None
+        parts = [(_compress(lines), n) for lines, n in split]
+        largest = max(len(part) for part, _ in parts)
+        if largest <= cap or len(parts) < count:  # under the cap, or one line each
+            return parts
+        count = max(count + 1, -(-count * largest // cap))
 
 
 def _lines(body: bytes) -> list[bytes]:

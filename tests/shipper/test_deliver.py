@@ -26,7 +26,7 @@ from shipper import sink as sink_module
 from shipper.batch import encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore
-from shipper.deliver import Sender, split_body
+from shipper.deliver import Sender, split_body, split_under
 from shipper.errors import RejectedDelivery, RetryableDelivery
 from shipper.inbox import Inbox
 from shipper.record import EventRecord, LogRecord, Meta
@@ -395,6 +395,25 @@ def test_a_body_splits_into_halves_that_keep_every_source_line_in_place() -> Non
     assert second == [("source", 0), ("source", 1), ("log", 1), ("log", 1), ("event", 1)]
     one = gzip.compress(encode(records[:1], "h").body)
     assert split_body(one) is None
+
+
+def test_a_body_over_a_learnt_size_splits_into_the_fewest_parts_under_it() -> None:
+    """Parts of equal line counts, each keeping the `source` line, every line once in
+    order; a body a few bytes over twice the size goes in three parts, not in halves of
+    halves (gzip sizes differ from half to half); one line does not split."""
+    records = [LogRecord(META, "stdout", i, 0, f"line {i}".encode() * 50) for i in range(12)]
+    body = gzip.compress(encode(records, "h").body)
+    halves = split_body(body)
+    assert halves is not None
+    cap = max(len(half) for half, _ in halves) - 1  # the halves are just over it
+    parts = split_under(body, cap)
+    assert parts is not None
+    assert [lines for _, lines in parts] == [4, 4, 4]
+    assert all(len(part) <= cap for part, _ in parts)
+    assert all(_kinds(part)[0] == ("source", 0) for part, _ in parts)
+    messages = [m for part, _ in parts for m in _messages(part)]
+    assert messages == [f"line {i}" * 50 for i in range(12)]
+    assert split_under(gzip.compress(encode(records[:1], "h").body), 1) is None
 
 
 async def test_a_batch_over_the_collectors_body_limit_is_delivered_in_parts(
