@@ -119,7 +119,11 @@ class Sender:
     ) -> None:
         """Send until some collector accepts the segment (or, once its body was too large
         for a collector or reached it too slowly, each of its halves: the segment is
-        acknowledged when all are). `lines` and `again` are a half's."""
+        acknowledged when all are). `lines` and `again` are a half's (or a part's).
+
+        A collector that answered so learns a cap (Endpoint.too_big): a later body larger
+        than it is sent to that collector in parts at once, as if its halves had failed,
+        instead of spending a try on the whole first."""
         whole = lines is None
         lines = segment.lines if lines is None else lines
         # Some of it may be indexed already (collector.wire.SENT_AGAIN): a try of it
@@ -130,6 +134,13 @@ class Sender:
             if wait > 0:
                 await self._back_off(wait)
                 continue  # which collector, and how long, may have changed meanwhile
+            if endpoint.cap is not None and len(body) > endpoint.cap:
+                parts = await asyncio.to_thread(split_under, body, endpoint.cap)
+                if parts is not None:  # (one line alone is sent whole, as without a cap)
+                    metrics.BATCHES_PRESPLIT.inc()
+                    for part, part_lines in parts:
+                        await self._deliver(segment, part, part_lines, again)
+                    return
             task = asyncio.current_task()
             self._in_flight[task] = time.monotonic()
             try:
@@ -160,6 +171,17 @@ class Sender:
                 if isinstance(exc, TooLarge) or exc.answered:
                     endpoint.succeeded()  # it answered: the body was the problem
                 slow = isinstance(exc, TooSlow)
+                if endpoint.too_big(len(body), max(len(half) for half, _ in halves)):
+                    log.warning(
+                        "bodies larger than the halves that go through are sent to this "
+                        "collector in parts, until larger ones fit again",
+                        extra={
+                            "url": endpoint.url,
+                            "cap_bytes": endpoint.cap,
+                            "body_bytes": len(body),
+                            "reason": "too_slow" if slow else "too_large",
+                        },
+                    )
                 metrics.BATCHES_SPLIT.labels("too_slow" if slow else "too_large").inc()
                 if whole:  # once per segment; its halves' splits are counted only
                     log.log(
@@ -179,6 +201,12 @@ class Sender:
                 again = again or exc.may_have_written
                 self._failed(endpoint, str(exc), None, logging.ERROR)
             else:
+                if endpoint.cap is not None and endpoint.took(len(body)):
+                    log.info(
+                        "bodies of any size are sent whole to this collector again: bodies "
+                        "up to the size that first failed went through",
+                        extra={"url": endpoint.url, "body_bytes": endpoint.capped_from},
+                    )
                 recovered = endpoint.succeeded()
                 if recovered:  # back after failing: the others try again now
                     self._took.set()
@@ -271,20 +299,52 @@ def split_body(body: bytes) -> list[tuple[bytes, int]] | None:
     depend on the batch, so a half the collector had indexed already is answered "already
     there" when sent again.
     """
-    raw = [line for line in gzip.decompress(body).split(b"\n") if line.strip()]
+    split = _split_lines(_lines(body), 2)
+    return None if split is None else [(_compress(raw), count) for raw, count in split]
+
+
+def split_under(body: bytes, cap: int) -> list[tuple[bytes, int]] | None:
+    """A gzip batch body as parts of at most `cap` bytes each (a part of one line may be
+    larger: it is sent whole), in the order of its lines, or None when it holds one line.
+    Parts of equal line counts, as many as its size asks; more when one is still larger
+    (gzip sizes differ from part to part: a body of the size one was learnt from goes in
+    two or three parts, not in halves of halves). Each keeps the `source` lines, as
+    halves do."""
+    raw = _lines(body)
+    count = max(2, -(-len(body) // max(1, cap)))
+    while True:
+        split = _split_lines(raw, count)
+        if split is None:
+            return None
+        parts = [(_compress(lines), n) for lines, n in split]
+        largest = max(len(part) for part, _ in parts)
+        if largest <= cap or len(parts) < count:  # under the cap, or one line each
+            return parts
+        count = max(count + 1, -(-count * largest // cap))
+
+
+def _lines(body: bytes) -> list[bytes]:
+    return [line for line in gzip.decompress(body).split(b"\n") if line.strip()]
+
+
+def _compress(raw: list[bytes]) -> bytes:
+    return igzip.compress(b"\n".join(raw), 1)
+
+
+def _split_lines(raw: list[bytes], parts: int) -> list[tuple[list[bytes], int]] | None:
+    """`raw`'s wire lines as `parts` groups (at most one per line besides the `source`
+    ones, each keeping all of those where they stood), with their counts of other lines."""
     sources = {i for i, line in enumerate(raw) if _is_source(line)}
     others = [i for i in range(len(raw)) if i not in sources]
     if len(others) < 2:
         return None
-    halves = (set(others[: len(others) // 2]), set(others[len(others) // 2 :]))
+    parts = min(parts, len(others))
+    groups = [
+        set(others[k * len(others) // parts : (k + 1) * len(others) // parts]) for k in range(parts)
+    ]
     return [
-        (
-            igzip.compress(
-                b"\n".join(line for i, line in enumerate(raw) if i in sources or i in half), 1
-            ),
-            len(half),
-        )
-        for half in halves
+        ([line for i, line in enumerate(raw) if i in sources or i in group], len(group))
+        for group in groups
     ]
 
 

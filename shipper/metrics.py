@@ -77,6 +77,17 @@ BATCHES_SPLIT = Counter(
     " too_slow (408, or the request timeout with the body still being sent).",
     ["reason"],
 )
+BATCHES_PRESPLIT = Counter(
+    "logpipe_shipper_batches_presplit_total",
+    "Batches (or parts of them) larger than the body size a collector was learnt to take"
+    " (after a 408 or 413), sent in parts at once instead of whole first.",
+)
+BODY_CAP = Gauge(
+    "logpipe_shipper_body_cap_bytes",
+    "The largest gzip body sent whole to a collector, learnt from the parts that went"
+    " through after a 408 or 413; 0 while none is learnt (bodies of any size are sent whole).",
+    ["collector"],
+)
 COLLECTOR_UP = Gauge(
     "logpipe_shipper_collector_up",
     "1 when the collector's last answer was an acknowledgement, 0 while it is backed off.",

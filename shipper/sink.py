@@ -59,6 +59,16 @@ BACKOFF_MAX = 30.0
 HANG_CHECK = 10.0
 PROBE_TIMEOUT = 5.0
 RETRY_AFTER_MAX = 300.0  # the longest a collector's (or a proxy's) Retry-After holds a batch
+# A collector's body cap (Endpoint.cap: bodies larger are sent in parts, learnt after a
+# 408 or 413) doubles once RAISE_AFTER bodies in a row of more than half of it went
+# through, and is lifted once it reaches the size of the body that first failed. A
+# raise that fails again (a body within it answered 408 or 413) doubles the count the
+# next raise waits for, up to RAISE_AFTER_MAX: over a link that stays slow, the bytes of
+# a try thrown away are spent ever more rarely, and once a raise holds the count is
+# RAISE_AFTER again. Counted in bodies, not seconds: a link the shipper sends little
+# over learns little of its speed, and needs no cap for its small bodies anyway.
+RAISE_AFTER = 16
+RAISE_AFTER_MAX = 128
 
 
 @dataclass(slots=True)
@@ -69,6 +79,49 @@ class Endpoint:
     failures: int = 0
     next_try: float = 0.0
     asked_until: float = 0.0  # the end of the last Retry-After the collector gave
+    # The largest body sent whole (None: any): learnt from a 408 or 413, see too_big.
+    cap: int | None = None
+    capped_from: int = 0  # the size of the body whose failure set the cap from none
+    fitted: int = 0  # bodies of over half the cap that went through since it last changed
+    raise_after: int = 0  # bodies that must go through before a raise; 0: RAISE_AFTER
+    raised: bool = False  # the cap was last raised (or lifted), not lowered
+
+    def too_big(self, size: int, part: int) -> bool:
+        """A body of `size` bytes was too large for this collector (413) or reached it
+        too slowly (408), and is sent in parts of at most `part` bytes: bodies larger than
+        those are sent in parts from now on. Whether this learnt a cap where none was."""
+        cap = self.cap
+        if self.raised and (cap is None or size <= cap):  # what the last raise let through
+            self.raise_after = min(RAISE_AFTER_MAX, (self.raise_after or RAISE_AFTER) * 2)
+        if cap is None:
+            self.capped_from = size
+        self.cap = part if cap is None else min(cap, part)
+        self.fitted = 0
+        self.raised = False
+        metrics.BODY_CAP.labels(self.url).set(self.cap)
+        return cap is None
+
+    def took(self, size: int) -> bool:
+        """A body of `size` bytes went through while a cap holds (the caller checks that
+        `cap` is set: nothing is counted when none was ever learnt). Whether this lifted
+        the cap."""
+        cap = self.cap
+        if cap is None or size * 2 <= cap:
+            return False  # a small body says nothing of whether larger ones would fit
+        self.fitted += 1
+        if self.fitted < (self.raise_after or RAISE_AFTER):
+            return False
+        if self.raised:  # the last raise held: the next one waits no longer than the first
+            self.raise_after = 0
+        self.fitted = 0
+        self.raised = True
+        if cap * 2 < self.capped_from:
+            self.cap = cap * 2
+            metrics.BODY_CAP.labels(self.url).set(self.cap)
+            return False
+        self.cap = None
+        metrics.BODY_CAP.labels(self.url).set(0)
+        return True
 
     def failed(self, retry_after: float | None) -> float:
         """Back off: exponential with jitter, at least what the collector asked for."""
@@ -172,6 +225,7 @@ class CollectorClient:
         self._use_token(config.bearer_token())
         for endpoint in self._endpoints:
             metrics.COLLECTOR_UP.labels(endpoint.url).set(1)
+            metrics.BODY_CAP.labels(endpoint.url).set(0)
 
     def _use_token(self, token: str | None) -> None:
         if token:

@@ -26,7 +26,7 @@ from shipper import sink as sink_module
 from shipper.batch import encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore
-from shipper.deliver import Sender, split_body
+from shipper.deliver import Sender, split_body, split_under
 from shipper.errors import RejectedDelivery, RetryableDelivery
 from shipper.inbox import Inbox
 from shipper.record import EventRecord, LogRecord, Meta
@@ -395,6 +395,25 @@ def test_a_body_splits_into_halves_that_keep_every_source_line_in_place() -> Non
     assert second == [("source", 0), ("source", 1), ("log", 1), ("log", 1), ("event", 1)]
     one = gzip.compress(encode(records[:1], "h").body)
     assert split_body(one) is None
+
+
+def test_a_body_over_a_learnt_size_splits_into_the_fewest_parts_under_it() -> None:
+    """Parts of equal line counts, each keeping the `source` line, every line once in
+    order; a body a few bytes over twice the size goes in three parts, not in halves of
+    halves (gzip sizes differ from half to half); one line does not split."""
+    records = [LogRecord(META, "stdout", i, 0, f"line {i}".encode() * 50) for i in range(12)]
+    body = gzip.compress(encode(records, "h").body)
+    halves = split_body(body)
+    assert halves is not None
+    cap = max(len(half) for half, _ in halves) - 1  # the halves are just over it
+    parts = split_under(body, cap)
+    assert parts is not None
+    assert [lines for _, lines in parts] == [4, 4, 4]
+    assert all(len(part) <= cap for part, _ in parts)
+    assert all(_kinds(part)[0] == ("source", 0) for part, _ in parts)
+    messages = [m for part, _ in parts for m in _messages(part)]
+    assert messages == [f"line {i}" * 50 for i in range(12)]
+    assert split_under(gzip.compress(encode(records[:1], "h").body), 1) is None
 
 
 async def test_a_batch_over_the_collectors_body_limit_is_delivered_in_parts(
@@ -801,13 +820,17 @@ async def test_a_batch_whose_body_reached_the_collector_too_slowly_is_sent_in_ha
         return web.json_response({**answer, "duplicates": 0, "dead_lettered": 0})
 
     split, timed_out = _split("too_slow"), _failed("http_408")
+    presplit = metrics.BATCHES_PRESPLIT._value.get()
     caplog.set_level(logging.INFO, logger="logpipe.shipper.deliver")
     async with serving(web.post(PATH_LOGS, logs)) as url:
         config = load_config(state_dir=tmp_path, collector_url=url)
         await _deliver_all(tmp_path, config, [f"line {i}".encode() for i in range(7)])
     assert sorted(received) == [f"line {i}" for i in range(7)]
-    assert _split("too_slow") - split == 3  # 7 lines: 3 + 4, then 1 + 2 and 2 + 2
-    assert _failed("http_408") - timed_out == 3
+    # 7 lines: 3 + 4, then 1 + 2; the 4, larger than the halves that went through, are
+    # sent as 2 + 2 without a try of their own
+    assert _split("too_slow") - split == 2
+    assert metrics.BATCHES_PRESPLIT._value.get() - presplit == 1
+    assert _failed("http_408") - timed_out == 2
     said = [r for r in caplog.records if "reached the collector too slowly" in r.getMessage()]
     assert len(said) == 1, "logged once for the batch, not for each of its halves"
     later = marks[1:] if written_first else marks
@@ -981,3 +1004,170 @@ async def test_a_collector_that_pauses_mid_body_but_answers_probes_is_waited_for
     assert bodies == [SLOW_BODY]
     assert probes, "the stalled body was noticed and the collector probed"
     assert _failed("hung") == gave_up
+
+
+@contextlib.asynccontextmanager
+async def _sending(
+    tmp_path: Path, url: str, pad: int = 0, **settings: object
+) -> AsyncIterator[Callable[[int], Awaitable[None]]]:
+    """A Sender (one batch in flight at a time, so batches go in order) to the collector
+    at `url`, for the block: a function that writes segments of 8 lines (their messages
+    "<n> line <i>", n counting from 0, then `pad` random bytes in hex) and waits until
+    every segment was delivered."""
+    config = load_config(state_dir=tmp_path, collector_url=url, max_in_flight=1, **settings)
+    spool = Spool(tmp_path / "spool", 10**8)
+    spool.open()
+    written = 0
+
+    async def deliver(n: int) -> None:
+        nonlocal written
+        for _ in range(n):
+            records = [
+                LogRecord(META, "stdout", i, 0, f"{written} line {i}".encode() + _noise(pad))
+                for i in range(8)
+            ]
+            await spool.write(encode(records, "h"))
+            written += 1
+        assert await sender.drain(30), "the segments were not delivered"
+
+    async with CollectorClient(config) as client:
+        queue = Inbox(100, metrics.PerContainer(False, 1))
+        sender = Sender(config, queue, spool, client, CursorStore(tmp_path))
+        task = asyncio.create_task(sender.run())
+        try:
+            yield deliver
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def _noise(size: int) -> bytes:
+    return b" " + os.urandom(size).hex().encode() if size else b""
+
+
+def _limited(status: int, refuse_over: list[int]) -> tuple[web.RouteDef, list[list[str]]]:
+    """A collector that answers `status` (408: too slow; 413: too large) to a body of more
+    than refuse_over[0] log lines (a list: the test may change it), and takes the others:
+    its route, and the lines of each body it took."""
+    taken: list[list[str]] = []
+
+    async def logs(request: web.Request) -> web.Response:
+        data = await request.read()
+        lines = _messages(data)
+        if len(lines) > refuse_over[0]:
+            error = {"error": "the request body did not arrive within 20 s"}
+            return web.json_response(error, status=status, headers={UNWRITTEN: "1"})
+        taken.append(lines)
+        answer = {"received": len(data.splitlines()), "indexed": len(lines)}
+        return web.json_response({**answer, "duplicates": 0, "dead_lettered": 0})
+
+    return web.post(PATH_LOGS, logs), taken
+
+
+def _every_line_once(taken: list[list[str]], segments: int) -> bool:
+    received = sorted(line for lines in taken for line in lines)
+    return received == sorted(f"{n} line {i}" for n in range(segments) for i in range(8))
+
+
+@pytest.mark.parametrize(
+    ("status", "failure", "reason"),
+    [(408, "http_408", "too_slow"), (413, "too_large", "too_large")],
+)
+async def test_after_a_batch_was_split_the_next_large_ones_go_in_parts_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, status: int, failure: str, reason: str
+) -> None:
+    """Over a link too slow for whole batches (or to a collector whose body limit is below
+    them) each new batch tried its whole body first, spending a failed try (for a 408,
+    LOGPIPE_BODY_TIMEOUT of the link) on every one. Once a batch was split, the next ones
+    go in parts under the size of the halves that went through: only the first is
+    refused, and every line arrives once."""
+    refused = _failed(failure)
+    split, presplit = _split(reason), metrics.BATCHES_PRESPLIT._value.get()
+    caplog.set_level(logging.INFO, logger="logpipe.shipper.deliver")
+    route, taken = _limited(status, [4])
+    async with serving(route) as url, _sending(tmp_path, url) as deliver:
+        await deliver(5)
+    assert _every_line_once(taken, 5)
+    assert _failed(failure) - refused == 1
+    assert _split(reason) - split == 1
+    assert metrics.BATCHES_PRESPLIT._value.get() - presplit == 4
+    assert all(len(lines) <= 4 for lines in taken)
+    learnt = [r for r in caplog.records if "are sent to this collector in parts" in r.getMessage()]
+    assert len(learnt) == 1, "the cap is logged once, not for each batch"
+
+
+@pytest.mark.parametrize(("status", "failure"), [(408, "http_408"), (413, "too_large")])
+async def test_the_learnt_size_is_lifted_once_larger_bodies_go_through_again(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    failure: str,
+) -> None:
+    """Once the link carries whole batches again, parts that keep going through raise
+    the learnt size until it is lifted: batches go whole again (it is logged once)."""
+    monkeypatch.setattr(sink_module, "RAISE_AFTER", 4)
+    caplog.set_level(logging.INFO, logger="logpipe.shipper.deliver")
+    limit = [4]
+    route, taken = _limited(status, limit)
+    async with serving(route) as url, _sending(tmp_path, url) as deliver:
+        await deliver(1)  # refused whole, its halves taken: the size is learnt
+        assert [len(lines) for lines in taken] == [4, 4]
+        limit[0] = 8  # the link is fast again
+        refused = _failed(failure)
+        await deliver(3)
+    assert _every_line_once(taken, 4)
+    assert _failed(failure) == refused
+    # the second batch in parts (with the first's halves, four went through: the size is
+    # raised past the first body's), the next ones whole
+    assert [len(lines) for lines in taken] == [4, 4, 4, 4, 8, 8]
+    lifted = [r for r in caplog.records if "sent whole to this collector again" in r.getMessage()]
+    assert len(lifted) == 1
+
+
+def test_a_raise_that_fails_again_is_tried_more_rarely_until_one_holds() -> None:
+    """Over a link that stays slow, each raise of the learnt size costs a try thrown
+    away: one that fails doubles the bodies the next waits for, up to RAISE_AFTER_MAX;
+    one that holds brings the wait back to RAISE_AFTER. The size is lifted once raised
+    to the body that first failed."""
+    endpoint = Endpoint("http://collector")
+    assert endpoint.too_big(3000, 600)
+    assert endpoint.cap == 600
+    waits = []
+    for _ in range(6):
+        count = 0
+        while endpoint.cap == 600:
+            count += 1
+            assert not endpoint.took(400)
+        waits.append(count)
+        assert endpoint.cap == 1200
+        assert not endpoint.too_big(1000, 600)  # the raised size failed again
+    assert waits == [16, 32, 64, 128, 128, 128]
+    assert not endpoint.took(200), "a body of under half the size is not counted"
+    assert endpoint.fitted == 0
+    assert not any(endpoint.took(500) for _ in range(128))
+    assert (endpoint.cap, endpoint.raise_after) == (1200, 128)
+    assert not any(endpoint.took(1000) for _ in range(128))
+    assert (endpoint.cap, endpoint.raise_after) == (2400, 0)  # the raise to 1200 held
+    lifts = [endpoint.took(2000) for _ in range(16)]
+    assert lifts == [False] * 15 + [True]  # raised to 4800, past the 3000 that failed
+    assert endpoint.cap is None
+
+
+@pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
+async def test_after_a_request_timed_out_mid_body_the_next_batches_go_in_parts(
+    tmp_path: Path,
+) -> None:
+    """Behind a proxy that takes a body as slowly as it comes, a batch too large for the
+    link outlasted the shipper's request timeout each time before it was split. After
+    the first, the next batches go in parts small enough: the timeout is met once."""
+    timed_out = _failed("too_slow")
+    # 8 lines of 1 MiB in hex a batch: over 4 MiB gzipped, its halves about half that
+    async with (
+        trickling(slow_over=3 * 1024 * 1024) as (url, bodies),
+        _sending(tmp_path, url, pad=512 * 1024, request_timeout=1) as deliver,
+    ):
+        await deliver(3)
+    assert _failed("too_slow") - timed_out == 1
+    received = [" ".join(m.split(" ")[:3]) for body in bodies for m in _messages(body)]
+    assert sorted(received) == sorted(f"{n} line {i}" for n in range(3) for i in range(8))
