@@ -22,7 +22,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from elastic_transport import BaseAsyncNode, BaseNode, ConnectionTimeout, HttpHeaders
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
@@ -53,6 +52,7 @@ from collector.es_failures import (
     template_unchecked,
     template_unreadable,
 )
+from collector.es_requests import name_groups, resolve_index
 from collector.merge import Answer, Merger
 from collector.reach import RETRY_AFTER, Reach
 from collector.templates import (
@@ -88,8 +88,6 @@ _PROBE_TIMEOUT = 5.0
 _BULK_TARGET = f"/_bulk?require_data_stream=true&filter_path={FILTER}"
 # Ids a search of `known` asks for at once (under index.max_result_window, 10,000).
 _KNOWN_PER_SEARCH = 5000
-# Characters of names per request line of the lookup's `_resolve/index` and `_refresh`.
-_NAMES_PER_REQUEST = 2000
 _BULK_HEADERS = {"content-type": "application/x-ndjson", "accept": "application/json"}
 
 
@@ -596,18 +594,16 @@ class Sink:
         refresh, say), that is logged and the search goes on as without it."""
         older: list[str] = []
         try:
-            for group in _name_groups(streams):
-                resolved = await es.perform_request(
-                    # Client 9.5 POSTs _resolve/index; Elasticsearch 9.2 accepts only GET.
-                    "GET",
-                    f"/_resolve/index/{quote(','.join(group), safe=',')}",
-                    params={"ignore_unavailable": "true", "allow_no_indices": "true"},
-                    headers={"accept": "application/json"},
+            for group in name_groups(streams):
+                resolved = await resolve_index(
+                    es,
+                    ",".join(group),
+                    {"ignore_unavailable": "true", "allow_no_indices": "true"},
                 )
                 for stream in resolved.body.get("data_streams", []):
                     backing = stream.get("backing_indices") or []
                     older.extend(str(name) for name in backing[:-1])  # the last one writes
-            for group in _name_groups(older):
+            for group in name_groups(older):
                 resp = await es.indices.refresh(
                     index=group, ignore_unavailable=True, allow_no_indices=True
                 )
@@ -719,20 +715,6 @@ class Sink:
             await self._es.indices.put_index_template(name=TEMPLATE_NAME, **body)
         except ES_ERRORS as exc:
             template_not_installed(exc)
-
-
-def _name_groups(names: list[str]) -> list[list[str]]:
-    """`names` in groups short enough for a request line (Elasticsearch refuses lines
-    over 4 KiB)."""
-    groups: list[list[str]] = []
-    length = _NAMES_PER_REQUEST
-    for name in names:
-        if length + len(name) + 1 > _NAMES_PER_REQUEST:
-            groups.append([])
-            length = 0
-        groups[-1].append(name)
-        length += len(name) + 1
-    return groups
 
 
 def _unhealthy(exc: ApiError) -> str:

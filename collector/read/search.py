@@ -16,6 +16,7 @@ from elasticsearch import AsyncElasticsearch
 
 from collector.errors import BadRequest, ReadUnavailable
 from collector.es_failures import ES_ERRORS, closed_unlisted, read_refused
+from collector.es_requests import resolve_index
 from collector.read import cursor
 from collector.read.closed import ClosedIndex
 from collector.read.cursor import KeyField, Order, Position, sort
@@ -135,12 +136,10 @@ class Reader:
         """Every closed index that may back one of logpipe's log streams, with its stream;
         ReadUnavailable saying in a few words why they could not be listed."""
         try:
-            # Client 9.5 POSTs _resolve/index; Elasticsearch 9.2 accepts only GET there.
-            resp = await self._es.perform_request(
-                "GET",
-                f"/_resolve/index/{quote(_BACKING_PATTERN, safe='*')}",
-                params={"expand_wildcards": "closed,hidden", "filter_path": "indices"},
-                headers={"accept": "application/json"},
+            resp = await resolve_index(
+                self._es,
+                _BACKING_PATTERN,
+                {"expand_wildcards": "closed,hidden", "filter_path": "indices"},
             )
         except ES_ERRORS as exc:
             closed_unlisted(exc)

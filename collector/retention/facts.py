@@ -21,20 +21,18 @@ import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from elasticsearch import AsyncElasticsearch
 
 from collector.errors import RetentionError
 from collector.es_failures import Failure, answer, answer_unless
+from collector.es_requests import name_groups, resolve_index
 from collector.retention.rules import is_logpipe_stream
 from collector.templates import INDEX_PATTERNS
 
 log = logging.getLogger("logpipe.collector.retention")
 
 ALL_STREAMS = ",".join(INDEX_PATTERNS)
-# Names per _cat/_search request: Elasticsearch refuses request lines over 4 KiB.
-_NAMES_PER_REQUEST = 2000
 # Elasticsearch's words for the one name of a list it does not have.
 _NO_SUCH_INDEX = re.compile(r"no such index \[([^\]]+)\]")
 T = TypeVar("T")
@@ -114,14 +112,8 @@ async def gather_facts(
         missing.append(named.group(1) if named else pattern)
         return True
 
-    # Client 9.5 POSTs _resolve/index; Elasticsearch 9.2 accepts only GET there (405).
     resolved = await answer_unless(
-        es.perform_request(
-            "GET",
-            f"/_resolve/index/{quote(pattern, safe='*,')}",
-            params={"expand_wildcards": "all"},
-            headers={"accept": "application/json"},
-        ),
+        resolve_index(es, pattern, {"expand_wildcards": "all"}),
         not_there,
         RetentionError,
         lambda failed: _failed_step("listing data streams", failed),
@@ -134,7 +126,7 @@ async def gather_facts(
     found: list[dict[str, Any]] = resolved.body.get("data_streams", [])
     streams = [s for s in found if is_logpipe_stream(s["name"])]
     stats: dict[str, dict[str, Any]] = {}
-    for group in _groups([s["name"] for s in streams]):
+    for group in name_groups([s["name"] for s in streams]):
         stats |= await _index_stats(es, ",".join(group))
     newest = await _newest(es, streams, stats, write_indices, known)
     return [
@@ -178,26 +170,13 @@ async def _newest(
             else:
                 newest[name] = at
     searched: dict[str, float] = {}
-    for group in _groups(asked):
+    for group in name_groups(asked):
         searched |= await _newest_documents(es, ",".join(group), len(group))
     newest |= searched
     if known is not None:
         found = {key: at for name, at in searched.items() if (key := older.get(name))}
         known.keep(found, {key for key in older.values() if key is not None})
     return newest
-
-
-def _groups(names: list[str]) -> list[list[str]]:
-    """The names in groups whose comma-joined names fit one request line."""
-    groups: list[list[str]] = []
-    length = _NAMES_PER_REQUEST
-    for name in names:
-        length += len(name) + 1
-        if length > _NAMES_PER_REQUEST:
-            groups.append([])
-            length = len(name)
-        groups[-1].append(name)
-    return groups
 
 
 def _facts(name: str, row: dict[str, Any], newest: float | None) -> IndexFacts:

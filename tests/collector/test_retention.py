@@ -11,9 +11,10 @@ import pytest
 
 from collector.config import load_config
 from collector.errors import RetentionError
+from collector.es_requests import NAMES_PER_REQUEST, name_groups
 from collector.retention import lifecycle
 from collector.retention.cli import render_table
-from collector.retention.facts import _NAMES_PER_REQUEST, Newest, _facts, _groups
+from collector.retention.facts import Newest, _facts
 from collector.retention.lifecycle import (
     IndexFacts,
     RetentionState,
@@ -158,11 +159,11 @@ def test_many_streams_are_read_in_requests_elasticsearch_accepts() -> None:
     """Hundreds of stream or index names are split into groups whose joined names fit a
     request line."""
     names = [f".ds-logs-app{n:04d}.keep_14d-default-2026.12.05-000001" for n in range(500)]
-    groups = _groups(names)
+    groups = name_groups(names)
     assert len(groups) > 1
     assert [s for group in groups for s in group] == names
-    assert all(len(",".join(g)) <= _NAMES_PER_REQUEST for g in groups)
-    assert _groups([]) == []
+    assert all(len(",".join(g)) <= NAMES_PER_REQUEST for g in groups)
+    assert name_groups([]) == []
 
 
 def test_newest_documents_are_kept_by_name_and_uuid_while_listed() -> None:
