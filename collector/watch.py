@@ -35,17 +35,25 @@ async def answer(
         done, _ = await asyncio.wait((request,), timeout=check_after)
         if done:
             return request.result()
-        for _ in range(probes):
-            check = asyncio.ensure_future(probe())
-            try:
-                await asyncio.wait((request, check), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                if not check.done():
-                    check.cancel()
-                    await asyncio.gather(check, return_exceptions=True)
-            if request.done():
-                return request.result()
-            if check.result():
-                break
-        else:
+        if not await alive(request, probe, probes):
             raise Unanswered
+        if request.done():
+            return request.result()
+
+
+async def alive(
+    request: asyncio.Future[T], probe: Callable[[], Awaitable[bool]], probes: int = 1
+) -> bool:
+    """Whether one of `probes` probes in a row, each raced with `request`, says the peer
+    answers, or `request` ends meanwhile."""
+    for _ in range(probes):
+        check = asyncio.ensure_future(probe())
+        try:
+            await asyncio.wait((request, check), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not check.done():
+                check.cancel()
+                await asyncio.gather(check, return_exceptions=True)
+        if request.done() or check.result():
+            return True
+    return False

@@ -386,33 +386,13 @@ class CollectorClient:
             if unsent is None or unsent != left:  # not begun yet, or moved
                 left, still_since = unsent, now
             elif now - still_since >= self._hang_check:
-                if not await self._alive(session, url, post):
+                if not await watch.alive(post, lambda: self._answers(session, url), probes=2):
                     raise Hung(
                         f"{url}: took none of the batch's body for {now - still_since:.0f} s "
                         "and answered /healthz neither time of two (hung); the batch is "
                         "sent again"
                     )
                 still_since = time.monotonic()
-
-    async def _alive(
-        self,
-        session: aiohttp.ClientSession,
-        url: str,
-        post: asyncio.Future[tuple[bytes, int, CIMultiDictProxy[str]]],
-    ) -> bool:
-        """Whether the collector at `url` answers one of two probes of /healthz in a row,
-        or the batch's request ends meanwhile."""
-        for _ in range(2):
-            check = asyncio.ensure_future(self._answers(session, url))
-            try:
-                await asyncio.wait((post, check), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                if not check.done():
-                    check.cancel()
-                    await asyncio.gather(check, return_exceptions=True)
-            if post.done() or check.result():
-                return True
-        return False
 
     async def _answers(self, session: aiohttp.ClientSession, url: str) -> bool:
         """Whether the collector at `url` answers /healthz (whatever it says) in time, or
