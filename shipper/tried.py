@@ -47,7 +47,7 @@ from pathlib import Path
 
 import orjson
 
-from shipper.durable import errno_name, fsync_folder, write_durably
+from shipper.durable import REPEAT_LOG, errno_name, fsync_folder, write_durably
 
 log = logging.getLogger("logpipe.shipper.tried")
 
@@ -59,7 +59,6 @@ AHEAD = 16
 # Segment names have 16 digits (shipper.spool): a mark at or past that is no mark of ours.
 LIMIT = 10**16 - 10**6
 RETRY_EVERY = 1.0  # seconds between two tries of a mark that could be neither written nor removed
-REPEAT_LOG = 30.0
 
 
 class TriedMark:

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from shipper.demux import STDERR, STDOUT, Frame
+from shipper.logfiles.jsonfile import SLACK_NS
 from shipper.rejoin import Line, Rejoiner
 
 LOCAL_DIR = "local-logs"
 LOCAL_NAME = "container.log"
-SLACK_NS = 1_000_000_000  # the two streams' entries are in time order to within this
 # An entry holds at most a 16 KiB piece of a line and a few short fields; a length far
 # past that is a corrupt one, not an entry to wait for.
 MAX_ENTRY = 1 << 20

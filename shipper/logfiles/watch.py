@@ -169,19 +169,14 @@ class LogFiles:
                         locals_.pop(event.wd, None)
                     elif event.wd in folders and event.name == f"{folders[event.wd]}-json.log":
                         cid = folders.pop(event.wd)
-                        self._open_ahead(cid, self.path(cid))
-                        with contextlib.suppress(OSError):
-                            inotify.rm_watch(event.wd)
+                        self._found(inotify, event.wd, cid, self.path(cid))
                     elif event.wd in folders and event.name == localfile.LOCAL_DIR:
                         cid = folders.pop(event.wd)
-                        with contextlib.suppress(OSError):
-                            inotify.rm_watch(event.wd)
+                        _unwatch(inotify, event.wd)
                         self._new_local(inotify, cid, locals_)
                     elif event.wd in locals_ and event.name == localfile.LOCAL_NAME:
                         cid = locals_.pop(event.wd)
-                        self._open_ahead(cid, self.local_path(cid))
-                        with contextlib.suppress(OSError):
-                            inotify.rm_watch(event.wd)
+                        self._found(inotify, event.wd, cid, self.local_path(cid))
                 self._sweep()
         self.stop()  # a file opened after stop() was called is closed too
 
@@ -209,13 +204,10 @@ class LogFiles:
         # Created before the watch was in place:
         if os.path.exists(self.path(cid)):
             folders.pop(wd)
-            self._open_ahead(cid, self.path(cid))
-            with contextlib.suppress(OSError):
-                inotify.rm_watch(wd)
+            self._found(inotify, wd, cid, self.path(cid))
         elif os.path.isdir(os.path.dirname(self.local_path(cid))):
             folders.pop(wd)
-            with contextlib.suppress(OSError):
-                inotify.rm_watch(wd)
+            _unwatch(inotify, wd)
             self._new_local(inotify, cid, locals_)
 
     def _new_local(self, inotify: INotify, cid: str, locals_: dict[int, str]) -> None:
@@ -228,14 +220,18 @@ class LogFiles:
         locals_[wd] = cid
         if os.path.exists(path):  # created before the watch was in place
             locals_.pop(wd)
-            self._open_ahead(cid, path)
-            with contextlib.suppress(OSError):
-                inotify.rm_watch(wd)
+            self._found(inotify, wd, cid, path)
 
-    def _open_ahead(self, cid: str, path: str = "") -> None:
+    def _found(self, inotify: INotify, wd: int, cid: str, path: str) -> None:
+        """The log file at `path` is there: open it ahead; its folder (watch `wd`) needs no
+        more watching."""
+        self._open_ahead(cid, path)
+        _unwatch(inotify, wd)
+
+    def _open_ahead(self, cid: str, path: str) -> None:
         if cid in self._unwanted or len(self._held) >= MAX_HELD:
             return
-        f = jsonfile.open_log(path or self.path(cid))
+        f = jsonfile.open_log(path)
         if f is None:
             return
         with self._lock:
@@ -258,3 +254,9 @@ class LogFiles:
 def _done(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _unwatch(inotify: INotify, wd: int) -> None:
+    """Stop the watch `wd` (gone already when its folder was removed)."""
+    with contextlib.suppress(OSError):
+        inotify.rm_watch(wd)

@@ -119,7 +119,7 @@ async def test_the_log_file_of_a_container_not_shipped_is_not_held(tmp_path: Pat
     sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
     sup.files = LogFiles(str(root))
     # As the watch thread does when dockerd creates the file:
-    sup.files._open_ahead(CID)
+    sup.files._open_ahead(CID, sup.files.path(CID))
     assert sup.files.held == 1
     sup._on_event(_event("create", 1))  # named "gone": not shipped
     assert CID not in sup.tasks
