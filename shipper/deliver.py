@@ -171,6 +171,7 @@ class Sender:
                 if isinstance(exc, TooLarge) or exc.answered:
                     endpoint.succeeded()  # it answered: the body was the problem
                 slow = isinstance(exc, TooSlow)
+                reason = "too_slow" if slow else "too_large"
                 if endpoint.too_big(len(body), max(len(half) for half, _ in halves)):
                     log.warning(
                         "bodies larger than the halves that go through are sent to this "
@@ -179,10 +180,10 @@ class Sender:
                             "url": endpoint.url,
                             "cap_bytes": endpoint.cap,
                             "body_bytes": len(body),
-                            "reason": "too_slow" if slow else "too_large",
+                            "reason": reason,
                         },
                     )
-                metrics.BATCHES_SPLIT.labels("too_slow" if slow else "too_large").inc()
+                metrics.BATCHES_SPLIT.labels(reason).inc()
                 if whole:  # once per segment; its halves' splits are counted only
                     log.log(
                         logging.WARNING if slow else logging.INFO,
