@@ -86,9 +86,7 @@ class Follower:
         if kept is not None:  # the log file of this run, taken at its start (rescue.py)
             self._rescue.take_over(kept)
         self._leaving = False  # left its loop: a start now is a run for the next follower
-        # It found the container removed and accounted for the rest of its log, every
-        # run before the removal included: a start it hears of now is one of those.
-        self.found_gone = False
+        self._found_gone = False  # found removed while away (a broken stream, a reconnect)
         catch_ups = catch_ups or asyncio.Semaphore(1)
         self._backlog = Backlog(docker, self.progress, self._numbering, max_line_bytes, catch_ups)
         self._files_visible = files is not None
@@ -139,6 +137,14 @@ class Follower:
             self._started.set()
             if self._leaving:
                 self._rescue.keep()
+
+    @property
+    def found_gone(self) -> bool:
+        """It found the container removed and accounted for the rest of its log (read
+        from its file, or a gap), every run before the removal included: a start it hears
+        of now is one of those. Whether the removal cut its stream or came while it was
+        away."""
+        return self._found_gone or self._rescue.tail_read
 
     def hand_over(self) -> KeptLog | None:
         """The log file taken at a start that came once this follower had left its loop,
@@ -277,7 +283,7 @@ class Follower:
     async def _gone(self, finished: bool) -> None:
         """The container was removed while the follower was away (a broken stream, a
         reconnect): account for the rest of its log."""
-        self.found_gone = True
+        self._found_gone = True
         self._rescue.take_file()
         if self._rescue.holding:
             await self._rescue.read_tail()  # the file held open has what its log held

@@ -84,6 +84,7 @@ class Rescue:
         self._rotates_at: int | None = None  # bytes of a log file when dockerd rotates it
         self._tty = False
         self._kept = False  # held for the next follower: let_go() leaves it open
+        self.tail_read = False  # the removed container's tail was read, or reported lost
 
     @property
     def holding(self) -> bool:
@@ -163,6 +164,7 @@ class Rescue:
     async def read_tail(self) -> None:
         """Read the tail of a removed container from the log file held open; without
         one, what it may have logged after the last line read is reported as a gap."""
+        self.tail_read = True
         self.take_file()  # a file opened ahead was perhaps never taken
         if self._held is None:
             await self.unconfirmed_end()

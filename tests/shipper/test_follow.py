@@ -183,6 +183,16 @@ async def test_the_tail_of_a_cut_stream_is_read_from_the_file_opened_ahead() -> 
     assert follower.read_to_end
 
 
+async def test_a_follower_that_read_a_removed_containers_tail_found_it_gone() -> None:
+    """The removal cut the stream and the tail was read from the file, every run before
+    the removal with it. A start heard of as the follower ends (a replayed one) is one of
+    those runs: had the follower not said it found the container gone, the supervisor
+    began another one, which read the same file again (a second rescue counted)."""
+    follower, queued = await _run(_cut_docker(), files=_HeldFile())
+    assert len([r for r in queued if isinstance(r, LogRecord)]) == LINES
+    assert follower.found_gone
+
+
 async def test_a_held_file_rotated_away_is_no_tail_and_the_loss_is_reported() -> None:
     """The file held has only the log's first lines: rotation started another since."""
     follower, queued = await _run(_cut_docker(), files=_HeldFile(upto=2))
