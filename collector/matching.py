@@ -11,7 +11,7 @@ import fnmatch
 import re
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from collector.parse.level import LEVELS, normalise_level
 
@@ -44,6 +44,15 @@ class Match(_Section):
             raise ValueError("an empty list matches nothing: give at least one pattern")
         return value
 
+    @field_validator("namespace", "dataset")
+    @classmethod
+    def _stream_parts(cls, value: Globs | None, info: ValidationInfo) -> Globs | None:
+        # A namespace or dataset is 1 to 100 of a-z 0-9 _ . (the wire refuses others):
+        # `Staging` or `my-app` would never match a line.
+        for glob in [value] if isinstance(value, str) else value or []:
+            _name_part(glob, str(info.field_name))
+        return value
+
     @field_validator("level")
     @classmethod
     def _levels(cls, value: Globs | None) -> Globs | None:
@@ -68,6 +77,33 @@ def _level(glob: str) -> str:
     if level is None:
         raise ValueError(f"{glob!r} is not a level: a line's level is one of {_LEVEL_NAMES}")
     return level
+
+
+# The characters of a namespace or dataset (wire.NAME_PART_PATTERN).
+_NAME_PART_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_."
+
+
+def _name_part(glob: str, key: str) -> None:
+    """Refuse a namespace or dataset glob that no name of _NAME_PART_CHARS can match:
+    the piece of it (a character, or a `[...]` class, as fnmatch reads them) that no
+    such character matches."""
+    i = 0
+    while i < len(glob):
+        piece = glob[i]
+        if piece == "[":
+            end = i + 1
+            end += glob.startswith("!", end)
+            end += glob.startswith("]", end)
+            end = glob.find("]", end)
+            if end >= 0:
+                piece = glob[i : end + 1]
+        i += len(piece)
+        if piece in ("*", "?") or any(fnmatch.fnmatchcase(c, piece) for c in _NAME_PART_CHARS):
+            continue
+        raise ValueError(
+            f"{glob!r} matches no {key}: {piece!r} is never in one "
+            f"(a {key} is 1 to 100 of a-z 0-9 _ .)"
+        )
 
 
 def _compile(globs: Globs, lower: bool = False) -> re.Pattern[str]:

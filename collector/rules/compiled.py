@@ -173,15 +173,21 @@ class CompiledRule:
         """The line masked by the rule's redactions, and its keys taken again from that.
 
         A pattern may mask a value by its context (``card (?P<secret>...)``), which the
-        value alone no longer has: so the keys are taken from the masked message.
+        value alone no longer has: so the keys are taken from the masked message. When
+        the pattern no longer fits it (a ``\\d+`` key masked), a key whose text is still
+        in the masked message is kept (it holds nothing the message does not), and the
+        others are left out.
         """
         before = parsed.message
         self.masking.parsed(parsed, counts)
         if parsed.message != before:
             again = self.take(parsed.message)
             if again is None:
-                failures.append("the pattern no longer fits once redacted: keys left out")
-                return {}
+                masked = parsed.message
+                left = [name for name, text in taken.items() if text not in masked]
+                out = f": {', '.join(left)} left out (masked in the line)" if left else ""
+                failures.append(f"the pattern no longer fits once redacted{out}")
+                again = {name: text for name, text in taken.items() if name not in left}
             taken = again
         return self.masking.strings(taken, counts)
 

@@ -226,6 +226,43 @@ def test_a_level_no_line_can_have_is_refused(tmp_path: Path, level: str, error: 
     assert f"rule 1 (2d): 'match.level': {error}" in message
 
 
+@pytest.mark.parametrize(
+    ("key", "glob", "error"),
+    [
+        ("namespace", "Staging", "'Staging' matches no namespace: 'S' is never in one"),
+        ("namespace", "'prod-*'", "'prod-*' matches no namespace: '-' is never in one"),
+        ("namespace", "'[A-Z]*'", "'[A-Z]*' matches no namespace: '[A-Z]' is never in one"),
+        ("namespace", "'[staging'", "'[staging' matches no namespace: '[' is never in one"),
+        ("dataset", "'nginx access'", "'nginx access' matches no dataset: ' ' is never in one"),
+    ],
+)
+def test_a_namespace_or_dataset_no_stream_can_have_is_refused(
+    tmp_path: Path, key: str, glob: str, error: str
+) -> None:
+    """Namespaces and datasets are lower case a-z 0-9 _ . (the wire refuses others): a
+    glob that no such name can match is a config error naming the rule, not a rule that
+    silently never applies (the data it was for kept for the default's time)."""
+    message = _config_error(
+        f"retention:\n  rules:\n    - {{match: {{{key}: {glob}}}, keep: 2d}}\n", tmp_path
+    )
+    assert f"rule 1 (2d): 'match.{key}': {error}" in message
+    assert "1 to 100 of a-z 0-9 _ ." in message
+
+
+def test_namespace_and_dataset_globs_a_stream_can_have_still_match(tmp_path: Path) -> None:
+    """Wildcards, classes with a letter a name can hold and dots are kept as written."""
+    ctx = _ctx(
+        "retention:\n  rules:\n"
+        "    - {match: {namespace: ['[A-Za-z]*', 'x'], dataset: 'app.?'}, keep: 30d}\n"
+        "    - {match: {namespace: '[!a]*_[0-9]'}, keep: 60d}\n",
+        tmp_path,
+    )
+    web = _source(hints=Hints(namespace="prod", dataset="app.x"))
+    assert route(web, ctx, None).stream == "logs-app.x.keep_30d-prod"
+    team = _source(hints=Hints(namespace="team_1"))
+    assert route(team, ctx, None).stream == "logs-docker.keep_60d-team_1"
+
+
 def test_rollover_needs_a_maximum_and_sends_seconds(tmp_path: Path) -> None:
     """Weeks become seconds for Elasticsearch; a rollover without any max_* is refused."""
     ctx = _ctx("retention:\n  rollover: {max_age: 1w, max_docs: 10}\n", tmp_path)

@@ -86,6 +86,32 @@ def test_a_rules_own_redaction_masks_its_keys_before_they_are_typed() -> None:
     assert decoded.rules.redactions["card_digits"] >= 1
 
 
+def test_keys_the_masks_left_alone_stay_when_the_masked_line_no_longer_fits() -> None:
+    """A pattern that took the secret as digits no longer fits the masked line: the key
+    holding the secret is left out, the others (their text still in the masked line)
+    stay in the document, typed, and the line's own time is still taken."""
+    rule = {
+        "name": "payments",
+        "regex": r"^\[(?P<time>\S+)\] user=(?P<user>\w+) card=(?P<card>\d+) amount=(?P<amount>\d+)",
+        "fields": {"amount": "long", "card": "long"},
+        "timestamp": {"field": "time"},
+        "redact": {"builtins": ["card"]},
+    }
+    line = "[2025-05-01T11:59:00Z] user=bob card=4111111111111111 amount=12"
+    decoded = _decode(_ctx(None, rule), line)
+    doc = decoded.docs[0].body
+    assert doc["message"] == "[2025-05-01T11:59:00Z] user=bob card=[REDACTED] amount=12"
+    assert doc["fields"] == {"amount": 12}
+    assert doc["attributes"] == {"time": "2025-05-01T11:59:00Z", "user": "bob"}
+    assert doc["@timestamp"] == "2025-05-01T11:59:00.000000000Z"
+    assert doc["logpipe"]["rule_failure"] == [
+        "the pattern no longer fits once redacted: card left out (masked in the line)"
+    ]
+    assert doc["tags"] == ["rule_failure"]
+    assert "4111111111111111" not in _everything(decoded)
+    assert decoded.rules.redactions == {"card": 1}
+
+
 def test_no_redaction_and_no_rules_leave_the_engine_false() -> None:
     """An empty redact section costs nothing: the engine is false, the fast path stays."""
     assert not Engine([], "1d", RedactConfig())
