@@ -26,7 +26,7 @@ from multidict import CIMultiDictProxy
 
 from collector import watch
 from collector.runtime import os_reason
-from collector.wire import NDJSON, PATH_LOGS, SENT_AGAIN, UNWRITTEN
+from collector.wire import BODY_LIMIT, NDJSON, PATH_LOGS, SENT_AGAIN, UNWRITTEN
 from shipper import metrics
 from shipper.config import ShipperConfig
 from shipper.errors import (
@@ -85,6 +85,25 @@ class Endpoint:
     fitted: int = 0  # bodies of over half the cap that went through since it last changed
     raise_after: int = 0  # bodies that must go through before a raise; 0: RAISE_AFTER
     raised: bool = False  # the cap was last raised (or lifted), not lowered
+    # The largest body the collector said it takes (collector.wire.BODY_LIMIT), counted
+    # as it counts it (see body_size); None while it said none (an older collector).
+    # Said, not learnt: bodies larger are sent in parts under it, it is never raised.
+    limit: int | None = None
+    limit_inflated: bool = True  # it counts the body decompressed, not as sent
+
+    def told(self, value: str | None) -> None:
+        """Take the body limit an answer of the collector said (BODY_LIMIT's value). An
+        answer without one (or with one this shipper cannot read) changes nothing: behind
+        a load balancer it may come from an older collector, or from the balancer itself."""
+        said = _body_limit(value)
+        if said is None:
+            return
+        self.limit, self.limit_inflated = said
+        metrics.BODY_LIMIT.labels(self.url).set(self.limit)
+
+    def over_limit(self, body: bytes) -> bool:
+        """Whether the gzip `body` is larger than the collector said it takes."""
+        return self.limit is not None and body_size(body, self.limit_inflated) > self.limit
 
     def too_big(self, size: int, part: int) -> bool:
         """A body of `size` bytes was too large for this collector (413) or reached it
@@ -144,6 +163,27 @@ class Endpoint:
         self.failures = 0
         self.next_try = self.asked_until if self.asked_until > time.monotonic() else 0.0
         return recovered
+
+
+def body_size(body: bytes, inflated: bool) -> int:
+    """A gzip body's size as a limit counts it: its bytes as sent, or (`inflated`) the
+    larger of those and its decompressed bytes (a logpipe collector refuses a body whose
+    Content-Length is over its limit too). The decompressed size is read from the gzip
+    trailer (ISIZE): the shipper's bodies are each one gzip member of under 4 GiB."""
+    if not inflated or len(body) < 4:
+        return len(body)
+    return max(len(body), int.from_bytes(body[-4:], "little"))
+
+
+def _body_limit(value: str | None) -> tuple[int, bool] | None:
+    """BODY_LIMIT's value, ``<bytes> inflated`` or ``<bytes> sent``, as (bytes, inflated);
+    None when absent or not of that form."""
+    if value is None:
+        return None
+    size, _, counts = value.strip().partition(" ")
+    if not size.isdigit() or int(size) < 1 or counts.strip() not in ("inflated", "sent"):
+        return None
+    return int(size), counts.strip() == "inflated"
 
 
 class Hung(Exception):
@@ -226,6 +266,7 @@ class CollectorClient:
         for endpoint in self._endpoints:
             metrics.COLLECTOR_UP.labels(endpoint.url).set(1)
             metrics.BODY_CAP.labels(endpoint.url).set(0)
+            metrics.BODY_LIMIT.labels(endpoint.url).set(0)
 
     def _use_token(self, token: str | None) -> None:
         if token:
@@ -304,6 +345,7 @@ class CollectorClient:
             if not post.done():  # given up (hung), or this task was cancelled
                 post.cancel()
                 await asyncio.gather(post, return_exceptions=True)
+        endpoint.told(headers.get(BODY_LIMIT))
         retry_after = _retry_after(headers.get("Retry-After"))
         unreadable = ""
         if status == 401 and self._config.token_file is not None:
