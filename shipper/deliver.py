@@ -234,7 +234,7 @@ class Sender:
                 again = again or exc.may_have_written
                 self._failed(endpoint, str(exc), None, logging.ERROR)
             else:
-                if endpoint.cap is not None and endpoint.took(len(body)):
+                if endpoint.took(len(body)):
                     log.info(
                         "bodies of any size are sent whole to this collector again: bodies "
                         "up to the size that first failed went through",

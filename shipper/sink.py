@@ -65,8 +65,11 @@ RETRY_AFTER_MAX = 300.0  # the longest a collector's (or a proxy's) Retry-After 
 # raise that fails again (a body within it answered 408 or 413) doubles the count the
 # next raise waits for, up to RAISE_AFTER_MAX: over a link that stays slow, the bytes of
 # a try thrown away are spent ever more rarely, and once a raise holds the count is
-# RAISE_AFTER again. Counted in bodies, not seconds: a link the shipper sends little
-# over learns little of its speed, and needs no cap for its small bodies anyway.
+# RAISE_AFTER again. So it is once a lift holds (RAISE_AFTER bodies larger than the size
+# lifted went through whole): a link that got better is learnt afresh when it slows
+# again, not with the count of the spell before (Endpoint.took). Counted in bodies, not
+# seconds: a link the shipper sends little over learns little of its speed, and needs no
+# cap for its small bodies anyway.
 RAISE_AFTER = 16
 RAISE_AFTER_MAX = 128
 
@@ -85,6 +88,7 @@ class Endpoint:
     fitted: int = 0  # bodies of over half the cap that went through since it last changed
     raise_after: int = 0  # bodies that must go through before a raise; 0: RAISE_AFTER
     raised: bool = False  # the cap was last raised (or lifted), not lowered
+    lifted_from: int = 0  # the cap last lifted, until the lift held (see took)
     # The largest body the collector said it takes (collector.wire.BODY_LIMIT), counted
     # as it counts it (see body_size); None while it said none (an older collector).
     # Said, not learnt: bodies larger are sent in parts under it, it is never raised.
@@ -114,6 +118,7 @@ class Endpoint:
             self.raise_after = min(RAISE_AFTER_MAX, (self.raise_after or RAISE_AFTER) * 2)
         if cap is None:
             self.capped_from = size
+            self.lifted_from = 0
         self.cap = part if cap is None else min(cap, part)
         self.fitted = 0
         self.raised = False
@@ -121,11 +126,22 @@ class Endpoint:
         return cap is None
 
     def took(self, size: int) -> bool:
-        """A body of `size` bytes went through while a cap holds (the caller checks that
-        `cap` is set: nothing is counted when none was ever learnt). Whether this lifted
-        the cap."""
+        """A body of `size` bytes went through whole. Whether this lifted the cap.
+
+        After a lift, RAISE_AFTER bodies larger than the cap lifted that go through
+        whole say the lift held: the link got better, and a slow spell after it is
+        learnt afresh, its first raise after RAISE_AFTER bodies again, however often
+        the raises of the spell before failed. Until then a refusal counts as a raise
+        that failed (too_big)."""
         cap = self.cap
-        if cap is None or size * 2 <= cap:
+        if cap is None:
+            if self.lifted_from and size > self.lifted_from:
+                self.fitted += 1
+                if self.fitted >= RAISE_AFTER:  # the lift held
+                    self.lifted_from = self.fitted = self.raise_after = 0
+                    self.raised = False
+            return False
+        if size * 2 <= cap:
             return False  # a small body says nothing of whether larger ones would fit
         self.fitted += 1
         if self.fitted < (self.raise_after or RAISE_AFTER):
@@ -139,6 +155,7 @@ class Endpoint:
             metrics.BODY_CAP.labels(self.url).set(self.cap)
             return False
         self.cap = None
+        self.lifted_from = cap
         metrics.BODY_CAP.labels(self.url).set(0)
         return True
 

@@ -1154,6 +1154,44 @@ def test_a_raise_that_fails_again_is_tried_more_rarely_until_one_holds() -> None
     assert endpoint.cap is None
 
 
+def _raised_to_the_end(endpoint: Endpoint, size: int) -> int:
+    """Feed `endpoint` bodies of `size` bytes that go through until its cap changes: how many."""
+    cap, count = endpoint.cap, 0
+    while endpoint.cap == cap:
+        count += 1
+        endpoint.took(size)
+    return count
+
+
+def test_a_lift_that_holds_makes_the_next_slow_spell_start_afresh() -> None:
+    """A link that got better is a new link: once bodies larger than the size lifted go
+    through whole (16 of them), a slow spell after it is learnt as the first one was, its
+    first raise after 16 bodies, not after the count doubled in the spell before. A
+    lift that fails before then counts as a raise refused again: the count doubles."""
+    endpoint = Endpoint("http://collector-lift")
+    assert endpoint.too_big(3000, 800)
+    assert _raised_to_the_end(endpoint, 700) == 16  # raised to 1600
+    assert not endpoint.too_big(1500, 800)  # the raise failed: the next waits for 32
+    assert _raised_to_the_end(endpoint, 700) == 32  # raised to 1600 again
+    assert _raised_to_the_end(endpoint, 1500) == 32  # past 3000: lifted (the raise held)
+    assert endpoint.cap is None
+    assert endpoint.too_big(3000, 800), "a lift that fails at once is a raise refused"
+    assert _raised_to_the_end(endpoint, 700) == 32
+    assert _raised_to_the_end(endpoint, 1500) == 32  # lifted again
+    for _ in range(15):
+        endpoint.took(1500)  # larger than the 1600 lifted? no: says nothing
+    for _ in range(16):
+        endpoint.took(2500)  # the lift held
+    assert endpoint.too_big(1500, 800)  # the link slows again, hours later
+    assert _raised_to_the_end(endpoint, 700) == 16  # lifted: 1600 is past 1500
+    assert endpoint.too_big(1500, 800)  # the lift failed at once
+    assert _raised_to_the_end(endpoint, 700) == 32  # lifted again, from a lowered size
+    for _ in range(16):
+        endpoint.took(1000)  # the lift held
+    assert endpoint.too_big(1500, 800)
+    assert _raised_to_the_end(endpoint, 700) == 16
+
+
 @pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
 async def test_after_a_request_timed_out_mid_body_the_next_batches_go_in_parts(
     tmp_path: Path,
