@@ -52,6 +52,7 @@ from collector.templates import (
     unmapped,
 )
 from collector.wire import (
+    BODY_LIMIT,
     NDJSON,
     PATH_LOGS,
     SENT_AGAIN,
@@ -180,6 +181,9 @@ async def ingest(request: web.Request) -> web.Response:
         response.force_close()
     if response.status != 200 and not request.get(_WRITING, False):
         response.headers[UNWRITTEN] = "1"  # the shipper's next try needs no lookup
+    # On every answer, not a 413's only: a shipper learns the limit from its first batch,
+    # and a limit raised (the collector restarted with a larger one) from the next.
+    response.headers[BODY_LIMIT] = f"{state.config.max_body_bytes} inflated"
     metrics.REQUESTS.labels(str(response.status)).inc()
     return response
 

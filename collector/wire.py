@@ -64,6 +64,13 @@ SENT_AGAIN = "X-Logpipe-Sent-Again"
 # make the next one SENT_AGAIN. Without it (a proxy's 502, a timeout) the shipper cannot
 # tell, and marks the next try.
 UNWRITTEN = "X-Logpipe-Unwritten"
+# Set by the collector on every answer to a batch: the largest body it takes, and what
+# that counts, as ``<bytes> inflated`` (the body decompressed: its max_body_bytes; a
+# compressed body is also refused whose own size is over it) or ``<bytes> sent`` (the
+# bytes as they cross the wire). A sender splits larger bodies before sending them,
+# instead of learning the limit from 413s; one without it (an older collector, a proxy's
+# own 413) is learnt as before.
+BODY_LIMIT = "X-Logpipe-Body-Limit"
 NDJSON = "application/x-ndjson"
 
 # date_nanos holds instants up to 2262-04-11T23:47:16.854775807Z: later timestamps are

@@ -24,7 +24,7 @@ from shipper.config import ShipperConfig
 from shipper.cursor import CursorStore
 from shipper.errors import RejectedDelivery, RetryableDelivery, TooLarge, TooSlow
 from shipper.inbox import Inbox
-from shipper.sink import CollectorClient, Endpoint
+from shipper.sink import CollectorClient, Endpoint, body_size
 from shipper.spool import Segment, Spool
 
 log = logging.getLogger("logpipe.shipper.deliver")
@@ -134,6 +134,16 @@ class Sender:
             if wait > 0:
                 await self._back_off(wait)
                 continue  # which collector, and how long, may have changed meanwhile
+            if endpoint.limit is not None and endpoint.over_limit(body):
+                # Over the limit the collector said: in parts under it, in the bytes it counts.
+                parts = await asyncio.to_thread(
+                    split_under, body, endpoint.limit, endpoint.limit_inflated
+                )
+                if parts is not None:  # (one line alone is sent whole, and refused)
+                    metrics.BATCHES_PRESPLIT.inc()
+                    for part, part_lines in parts:
+                        await self._deliver(segment, part, part_lines, again)
+                    return
             if endpoint.cap is not None and len(body) > endpoint.cap:
                 parts = await asyncio.to_thread(split_under, body, endpoint.cap)
                 if parts is not None:  # (one line alone is sent whole, as without a cap)
@@ -152,6 +162,28 @@ class Sender:
                 # thrown away, while halves sent needlessly after a passing stall cost one
                 # request more and nothing else (the lines' `_id`s are the same in any batch).
                 again = again or exc.may_have_written
+                if isinstance(exc, TooLarge) and endpoint.over_limit(body):
+                    # Its 413 said the limit (or an earlier answer did): nothing to learn,
+                    # the body goes in parts under it, as later ones will before a try.
+                    limit = endpoint.limit
+                    parts = await asyncio.to_thread(
+                        split_under, body, limit or 1, endpoint.limit_inflated
+                    )
+                    if parts is not None:
+                        endpoint.succeeded()  # it answered: the body was the problem
+                        metrics.BATCHES_SPLIT.labels("too_large").inc()
+                        if whole:
+                            log.info(
+                                "a batch over the collector's body limit is sent in parts under it",
+                                extra={
+                                    "segment": segment.path.name,
+                                    "limit_bytes": limit,
+                                    "reason": str(exc),
+                                },
+                            )
+                        for part, part_lines in parts:
+                            await self._deliver(segment, part, part_lines, again)
+                        return
                 halves = await asyncio.to_thread(split_body, body)
                 if halves is None:  # one line alone: the limit, or the link, must change
                     if isinstance(exc, TooLarge):
@@ -202,7 +234,7 @@ class Sender:
                 again = again or exc.may_have_written
                 self._failed(endpoint, str(exc), None, logging.ERROR)
             else:
-                if endpoint.cap is not None and endpoint.took(len(body)):
+                if endpoint.took(len(body)):
                     log.info(
                         "bodies of any size are sent whole to this collector again: bodies "
                         "up to the size that first failed went through",
@@ -304,21 +336,22 @@ def split_body(body: bytes) -> list[tuple[bytes, int]] | None:
     return None if split is None else [(_compress(raw), count) for raw, count in split]
 
 
-def split_under(body: bytes, cap: int) -> list[tuple[bytes, int]] | None:
+def split_under(body: bytes, cap: int, inflated: bool = False) -> list[tuple[bytes, int]] | None:
     """A gzip batch body as parts of at most `cap` bytes each (a part of one line may be
     larger: it is sent whole), in the order of its lines, or None when it holds one line.
-    Parts of equal line counts, as many as its size asks; more when one is still larger
-    (gzip sizes differ from part to part: a body of the size one was learnt from goes in
-    two or three parts, not in halves of halves). Each keeps the `source` lines, as
-    halves do."""
+    Bytes as sent, or (`inflated`) as a collector's limit on decompressed bodies counts
+    them (sink.body_size). Parts of equal line counts, as many as its size asks; more
+    when one is still larger (gzip sizes differ from part to part: a body of the size one
+    was learnt from goes in two or three parts, not in halves of halves). Each keeps the
+    `source` lines, as halves do."""
     raw = _lines(body)
-    count = max(2, -(-len(body) // max(1, cap)))
+    count = max(2, -(-body_size(body, inflated) // max(1, cap)))
     while True:
         split = _split_lines(raw, count)
         if split is None:
             return None
         parts = [(_compress(lines), n) for lines, n in split]
-        largest = max(len(part) for part, _ in parts)
+        largest = max(body_size(part, inflated) for part, _ in parts)
         if largest <= cap or len(parts) < count:  # under the cap, or one line each
             return parts
         count = max(count + 1, -(-count * largest // cap))

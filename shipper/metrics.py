@@ -73,19 +73,27 @@ BATCHES_FAILED = Counter(
 )
 BATCHES_SPLIT = Counter(
     "logpipe_shipper_batches_split_total",
-    "Batches (or halves of them) sent again as two halves, by why: too_large (413),"
-    " too_slow (408, or the request timeout with the body still being sent).",
+    "Batches (or halves of them) sent again as two halves, by why: too_large (413; in parts"
+    " under the limit the collector said, where it said one), too_slow (408, or the request"
+    " timeout with the body still being sent).",
     ["reason"],
 )
 BATCHES_PRESPLIT = Counter(
     "logpipe_shipper_batches_presplit_total",
     "Batches (or parts of them) larger than the body size a collector was learnt to take"
-    " (after a 408 or 413), sent in parts at once instead of whole first.",
+    " (after a 408 or 413) or said it takes, sent in parts at once instead of whole first.",
 )
 BODY_CAP = Gauge(
     "logpipe_shipper_body_cap_bytes",
     "The largest gzip body sent whole to a collector, learnt from the parts that went"
     " through after a 408 or 413; 0 while none is learnt (bodies of any size are sent whole).",
+    ["collector"],
+)
+BODY_LIMIT = Gauge(
+    "logpipe_shipper_body_limit_bytes",
+    "The largest body a collector said it takes (its X-Logpipe-Body-Limit: a logpipe"
+    " collector's LOGPIPE_MAX_BODY_BYTES, decompressed); larger ones are sent in parts"
+    " under it. 0 while it said none.",
     ["collector"],
 )
 COLLECTOR_UP = Gauge(

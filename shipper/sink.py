@@ -26,7 +26,7 @@ from multidict import CIMultiDictProxy
 
 from collector import watch
 from collector.runtime import os_reason
-from collector.wire import NDJSON, PATH_LOGS, SENT_AGAIN, UNWRITTEN
+from collector.wire import BODY_LIMIT, NDJSON, PATH_LOGS, SENT_AGAIN, UNWRITTEN
 from shipper import metrics
 from shipper.config import ShipperConfig
 from shipper.errors import (
@@ -65,8 +65,11 @@ RETRY_AFTER_MAX = 300.0  # the longest a collector's (or a proxy's) Retry-After 
 # raise that fails again (a body within it answered 408 or 413) doubles the count the
 # next raise waits for, up to RAISE_AFTER_MAX: over a link that stays slow, the bytes of
 # a try thrown away are spent ever more rarely, and once a raise holds the count is
-# RAISE_AFTER again. Counted in bodies, not seconds: a link the shipper sends little
-# over learns little of its speed, and needs no cap for its small bodies anyway.
+# RAISE_AFTER again. So it is once a lift holds (RAISE_AFTER bodies larger than the size
+# lifted went through whole): a link that got better is learnt afresh when it slows
+# again, not with the count of the spell before (Endpoint.took). Counted in bodies, not
+# seconds: a link the shipper sends little over learns little of its speed, and needs no
+# cap for its small bodies anyway.
 RAISE_AFTER = 16
 RAISE_AFTER_MAX = 128
 
@@ -85,6 +88,26 @@ class Endpoint:
     fitted: int = 0  # bodies of over half the cap that went through since it last changed
     raise_after: int = 0  # bodies that must go through before a raise; 0: RAISE_AFTER
     raised: bool = False  # the cap was last raised (or lifted), not lowered
+    lifted_from: int = 0  # the cap last lifted, until the lift held (see took)
+    # The largest body the collector said it takes (collector.wire.BODY_LIMIT), counted
+    # as it counts it (see body_size); None while it said none (an older collector).
+    # Said, not learnt: bodies larger are sent in parts under it, it is never raised.
+    limit: int | None = None
+    limit_inflated: bool = True  # it counts the body decompressed, not as sent
+
+    def told(self, value: str | None) -> None:
+        """Take the body limit an answer of the collector said (BODY_LIMIT's value). An
+        answer without one (or with one this shipper cannot read) changes nothing: behind
+        a load balancer it may come from an older collector, or from the balancer itself."""
+        said = _body_limit(value)
+        if said is None:
+            return
+        self.limit, self.limit_inflated = said
+        metrics.BODY_LIMIT.labels(self.url).set(self.limit)
+
+    def over_limit(self, body: bytes) -> bool:
+        """Whether the gzip `body` is larger than the collector said it takes."""
+        return self.limit is not None and body_size(body, self.limit_inflated) > self.limit
 
     def too_big(self, size: int, part: int) -> bool:
         """A body of `size` bytes was too large for this collector (413) or reached it
@@ -95,6 +118,7 @@ class Endpoint:
             self.raise_after = min(RAISE_AFTER_MAX, (self.raise_after or RAISE_AFTER) * 2)
         if cap is None:
             self.capped_from = size
+            self.lifted_from = 0
         self.cap = part if cap is None else min(cap, part)
         self.fitted = 0
         self.raised = False
@@ -102,11 +126,22 @@ class Endpoint:
         return cap is None
 
     def took(self, size: int) -> bool:
-        """A body of `size` bytes went through while a cap holds (the caller checks that
-        `cap` is set: nothing is counted when none was ever learnt). Whether this lifted
-        the cap."""
+        """A body of `size` bytes went through whole. Whether this lifted the cap.
+
+        After a lift, RAISE_AFTER bodies larger than the cap lifted that go through
+        whole say the lift held: the link got better, and a slow spell after it is
+        learnt afresh, its first raise after RAISE_AFTER bodies again, however often
+        the raises of the spell before failed. Until then a refusal counts as a raise
+        that failed (too_big)."""
         cap = self.cap
-        if cap is None or size * 2 <= cap:
+        if cap is None:
+            if self.lifted_from and size > self.lifted_from:
+                self.fitted += 1
+                if self.fitted >= RAISE_AFTER:  # the lift held
+                    self.lifted_from = self.fitted = self.raise_after = 0
+                    self.raised = False
+            return False
+        if size * 2 <= cap:
             return False  # a small body says nothing of whether larger ones would fit
         self.fitted += 1
         if self.fitted < (self.raise_after or RAISE_AFTER):
@@ -120,6 +155,7 @@ class Endpoint:
             metrics.BODY_CAP.labels(self.url).set(self.cap)
             return False
         self.cap = None
+        self.lifted_from = cap
         metrics.BODY_CAP.labels(self.url).set(0)
         return True
 
@@ -144,6 +180,27 @@ class Endpoint:
         self.failures = 0
         self.next_try = self.asked_until if self.asked_until > time.monotonic() else 0.0
         return recovered
+
+
+def body_size(body: bytes, inflated: bool) -> int:
+    """A gzip body's size as a limit counts it: its bytes as sent, or (`inflated`) the
+    larger of those and its decompressed bytes (a logpipe collector refuses a body whose
+    Content-Length is over its limit too). The decompressed size is read from the gzip
+    trailer (ISIZE): the shipper's bodies are each one gzip member of under 4 GiB."""
+    if not inflated or len(body) < 4:
+        return len(body)
+    return max(len(body), int.from_bytes(body[-4:], "little"))
+
+
+def _body_limit(value: str | None) -> tuple[int, bool] | None:
+    """BODY_LIMIT's value, ``<bytes> inflated`` or ``<bytes> sent``, as (bytes, inflated);
+    None when absent or not of that form."""
+    if value is None:
+        return None
+    size, _, counts = value.strip().partition(" ")
+    if not size.isdigit() or int(size) < 1 or counts.strip() not in ("inflated", "sent"):
+        return None
+    return int(size), counts.strip() == "inflated"
 
 
 class Hung(Exception):
@@ -226,6 +283,7 @@ class CollectorClient:
         for endpoint in self._endpoints:
             metrics.COLLECTOR_UP.labels(endpoint.url).set(1)
             metrics.BODY_CAP.labels(endpoint.url).set(0)
+            metrics.BODY_LIMIT.labels(endpoint.url).set(0)
 
     def _use_token(self, token: str | None) -> None:
         if token:
@@ -304,6 +362,7 @@ class CollectorClient:
             if not post.done():  # given up (hung), or this task was cancelled
                 post.cancel()
                 await asyncio.gather(post, return_exceptions=True)
+        endpoint.told(headers.get(BODY_LIMIT))
         retry_after = _retry_after(headers.get("Retry-After"))
         unreadable = ""
         if status == 401 and self._config.token_file is not None:

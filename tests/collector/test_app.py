@@ -35,7 +35,7 @@ from collector.read import access as access_module
 from collector.shape import nested
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
-from collector.wire import NDJSON, PATH_LOGS, UNWRITTEN, IngestResult, LineError
+from collector.wire import BODY_LIMIT, NDJSON, PATH_LOGS, UNWRITTEN, IngestResult, LineError
 from tests.collector.fake_es import each, fake_es, ok, whole
 from tests.collector.wirelines import CONTAINER, HOST, body, log, log_doc_id, source
 from tests.conftest import ES_URL, REFUSED_FIELD, REFUSED_KEY, free_port, refusing_template
@@ -441,6 +441,21 @@ async def test_overloaded_or_failing_elasticsearch_is_retry_later(
     assert "did not take 1 documents in time" in answer["error"]
     # Some of a larger batch may be indexed: the shipper marks its next try.
     assert UNWRITTEN not in headers
+
+
+async def test_every_answer_to_a_batch_says_the_body_limit_and_what_it_counts() -> None:
+    """A sender learns from a batch's answer, taken or refused, the largest body it may
+    send, in decompressed bytes: later bodies that compress worse than the one refused
+    are split before they are sent, instead of refused again."""
+    async with fake_es(ok) as fake, running(es_url=fake.url) as api:
+        await wait_ready(api)
+        status, _, headers = await api.post(body(source(), log("x", 1)))
+        assert status == 200
+        assert headers[BODY_LIMIT] == f"{LIMIT} inflated"
+        big = gzip.compress(body(source(), log("x" * LIMIT, 1)))
+        status, _, headers = await api.post(big, **{"Content-Encoding": "gzip"})
+        assert status == 413
+        assert headers[BODY_LIMIT] == f"{LIMIT} inflated"
 
 
 async def test_per_item_429_is_retried_before_answering() -> None:

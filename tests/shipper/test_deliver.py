@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from isal import igzip
 
-from collector.wire import PATH_LOGS, SENT_AGAIN, UNWRITTEN
+from collector.wire import BODY_LIMIT, PATH_LOGS, SENT_AGAIN, UNWRITTEN
 from shipper import metrics
 from shipper import sink as sink_module
 from shipper.batch import encode
@@ -30,7 +30,7 @@ from shipper.deliver import Sender, split_body, split_under
 from shipper.errors import RejectedDelivery, RetryableDelivery
 from shipper.inbox import Inbox
 from shipper.record import EventRecord, LogRecord, Meta
-from shipper.sink import CollectorClient, Endpoint
+from shipper.sink import CollectorClient, Endpoint, body_size
 from shipper.spool import Spool
 from tests.conftest import free_port
 
@@ -1154,6 +1154,44 @@ def test_a_raise_that_fails_again_is_tried_more_rarely_until_one_holds() -> None
     assert endpoint.cap is None
 
 
+def _raised_to_the_end(endpoint: Endpoint, size: int) -> int:
+    """Feed `endpoint` bodies of `size` bytes that go through until its cap changes: how many."""
+    cap, count = endpoint.cap, 0
+    while endpoint.cap == cap:
+        count += 1
+        endpoint.took(size)
+    return count
+
+
+def test_a_lift_that_holds_makes_the_next_slow_spell_start_afresh() -> None:
+    """A link that got better is a new link: once bodies larger than the size lifted go
+    through whole (16 of them), a slow spell after it is learnt as the first one was, its
+    first raise after 16 bodies, not after the count doubled in the spell before. A
+    lift that fails before then counts as a raise refused again: the count doubles."""
+    endpoint = Endpoint("http://collector-lift")
+    assert endpoint.too_big(3000, 800)
+    assert _raised_to_the_end(endpoint, 700) == 16  # raised to 1600
+    assert not endpoint.too_big(1500, 800)  # the raise failed: the next waits for 32
+    assert _raised_to_the_end(endpoint, 700) == 32  # raised to 1600 again
+    assert _raised_to_the_end(endpoint, 1500) == 32  # past 3000: lifted (the raise held)
+    assert endpoint.cap is None
+    assert endpoint.too_big(3000, 800), "a lift that fails at once is a raise refused"
+    assert _raised_to_the_end(endpoint, 700) == 32
+    assert _raised_to_the_end(endpoint, 1500) == 32  # lifted again
+    for _ in range(15):
+        endpoint.took(1500)  # larger than the 1600 lifted? no: says nothing
+    for _ in range(16):
+        endpoint.took(2500)  # the lift held
+    assert endpoint.too_big(1500, 800)  # the link slows again, hours later
+    assert _raised_to_the_end(endpoint, 700) == 16  # lifted: 1600 is past 1500
+    assert endpoint.too_big(1500, 800)  # the lift failed at once
+    assert _raised_to_the_end(endpoint, 700) == 32  # lifted again, from a lowered size
+    for _ in range(16):
+        endpoint.took(1000)  # the lift held
+    assert endpoint.too_big(1500, 800)
+    assert _raised_to_the_end(endpoint, 700) == 16
+
+
 @pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")
 async def test_after_a_request_timed_out_mid_body_the_next_batches_go_in_parts(
     tmp_path: Path,
@@ -1171,3 +1209,114 @@ async def test_after_a_request_timed_out_mid_body_the_next_batches_go_in_parts(
     assert _failed("too_slow") - timed_out == 1
     received = [" ".join(m.split(" ")[:3]) for body in bodies for m in _messages(body)]
     assert sorted(received) == sorted(f"{n} line {i}" for n in range(3) for i in range(8))
+
+
+def _limit_inflated(limit: int, say: bool) -> tuple[web.RouteDef, list[list[str]], list[int]]:
+    """A collector whose limit counts bodies decompressed, as a logpipe collector's does:
+    one of more than `limit` bytes so is answered 413, and (`say`) every answer says the
+    limit (BODY_LIMIT). Its route, the lines of each body it took, and the decompressed
+    sizes of those it took."""
+    taken: list[list[str]] = []
+    sizes: list[int] = []
+
+    async def logs(request: web.Request) -> web.Response:
+        data = await request.read()  # (aiohttp inflates it)
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        headers = {BODY_LIMIT: f"{limit} inflated"} if say else {}
+        if len(data) > limit:
+            error = {"error": f"decompressed body is over the {limit} byte limit"}
+            return web.json_response(error, status=413, headers={UNWRITTEN: "1", **headers})
+        lines = _messages(data)
+        taken.append(lines)
+        sizes.append(len(data))
+        answer = {"received": len(data.splitlines()), "indexed": len(lines)}
+        return web.json_response({**answer, "duplicates": 0, "dead_lettered": 0}, headers=headers)
+
+    return web.post(PATH_LOGS, logs), taken, sizes
+
+
+async def _deliver_segments(tmp_path: Path, url: str, segments: list[list[bytes]]) -> None:
+    """Deliver `segments` (each its messages) one at a time, in order, through a Sender."""
+    config = load_config(state_dir=tmp_path, collector_url=url, max_in_flight=1)
+    spool = Spool(tmp_path / "spool", 10**8)
+    spool.open()
+    for messages in segments:
+        await spool.write(
+            encode([LogRecord(META, "stdout", i, 0, text) for i, text in enumerate(messages)], "h")
+        )
+    async with CollectorClient(config) as client:
+        queue = Inbox(100, metrics.PerContainer(False, 1))
+        sender = Sender(config, queue, spool, client, CursorStore(tmp_path))
+        task = asyncio.create_task(sender.run())
+        try:
+            assert await sender.drain(30), "the segments were not delivered"
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(("say", "refusals"), [(True, 1), (False, 2)])
+async def test_a_collector_that_says_its_limit_is_sent_no_body_over_it_however_it_compresses(
+    tmp_path: Path, say: bool, refusals: int
+) -> None:
+    """A collector's limit counts bodies decompressed, the size learnt from a 413 counts
+    them gzipped: after a batch of random text (gzip halves it) was split, batches of
+    repeated text (gzip shrinks them thirtyfold) went whole under the size learnt, and
+    were refused again, each. A collector that says its limit in its answers is sent
+    every later batch in parts under it, counted as it counts: only the first is
+    refused. One that says nothing (an older collector) is learnt from as before."""
+    refused, split = _failed("too_large"), _split("too_large")
+    presplit = metrics.BATCHES_PRESPLIT._value.get()
+    route, taken, sizes = _limit_inflated(6000, say)
+    noisy = [os.urandom(500).hex().encode() for _ in range(8)]
+    plain = [[f"{n} {i} ".encode() + b"a" * 1000 for i in range(8)] for n in range(3)]
+    async with serving(route) as url:
+        await _deliver_segments(tmp_path, url, [noisy, *plain])
+    received = sorted(line for lines in taken for line in lines)
+    assert received == sorted(m.decode() for m in [*noisy, *(m for ms in plain for m in ms)])
+    assert all(size <= 6000 for size in sizes)
+    assert _failed("too_large") - refused == refusals
+    if say:
+        assert _split("too_large") - split == 1
+        assert metrics.BATCHES_PRESPLIT._value.get() - presplit == 3
+        assert metrics.BODY_LIMIT.labels(url)._value.get() == 6000
+        assert [len(lines) for lines in taken] == [4] * 8
+
+
+async def test_a_limit_said_with_a_batch_taken_splits_the_next_before_any_refusal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The limit comes with every answer, a 200 too: a batch over it after one that was
+    taken goes in parts at once, and no try is refused (nor a size learnt)."""
+    refused = _failed("too_large")
+    presplit = metrics.BATCHES_PRESPLIT._value.get()
+    caplog.set_level(logging.INFO, logger="logpipe.shipper.deliver")
+    route, taken, sizes = _limit_inflated(4000, True)
+    big = [f"{i} ".encode() + b"b" * 1000 for i in range(8)]
+    async with serving(route) as url:
+        await _deliver_segments(tmp_path, url, [[b"small"], big])
+    assert _failed("too_large") == refused
+    assert metrics.BATCHES_PRESPLIT._value.get() - presplit == 1
+    assert [len(lines) for lines in taken] == [1, 2, 3, 3]
+    assert all(size <= 4000 for size in sizes)
+    assert not [r for r in caplog.records if "in parts" in r.getMessage()]
+
+
+def test_a_body_limit_said_in_a_form_not_known_changes_nothing() -> None:
+    """`<bytes> inflated` or `<bytes> sent`; anything else (a newer form, a proxy's
+    header) is ignored, as is an answer without one (an older collector behind the same
+    load balancer): the limit said last holds."""
+    endpoint = Endpoint("http://collector-limit")
+    endpoint.told("1000 sent")
+    assert (endpoint.limit, endpoint.limit_inflated) == (1000, False)
+    endpoint.told("2000 inflated")
+    assert (endpoint.limit, endpoint.limit_inflated) == (2000, True)
+    for odd in (None, "", "2k inflated", "0 inflated", "-5 inflated", "3000", "3000 gzip"):
+        endpoint.told(odd)
+        assert (endpoint.limit, endpoint.limit_inflated) == (2000, True), odd
+    body = igzip.compress(b"a" * 5000, 1)
+    assert endpoint.over_limit(body), "5000 bytes decompressed, over 2000"
+    endpoint.told("2000 sent")
+    assert not endpoint.over_limit(body), f"{len(body)} bytes as sent"
+    assert body_size(body, inflated=True) == 5000
