@@ -122,7 +122,10 @@ def _key_quote(separator: bytes) -> bytes:
 
 # --- bearer -----------------------------------------------------------------------------
 
-_BEARER = r"(?i)\bbearer[ \t]+(?P<token>[^\s\"'\\<>,;()\[\]{}]+)"
+# "Bearer" said twice (`Bearer Bearer <token>`: a client that put the word before a token
+# that had it already) is one keyword: else the second word is taken for the token and
+# the token after it stays.
+_BEARER = r"(?i)\bbearer(?:[ \t]+bearer\b)*[ \t]+(?P<token>[^\s\"'\\<>,;()\[\]{}]+)"
 _BEARER_TOKEN = group_number(_BEARER, "token")
 _AUTHORIZATION = b"authorization"
 

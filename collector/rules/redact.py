@@ -23,7 +23,9 @@ each masks with ``[REDACTED]``:
     <token>`` (``Authorization`` and at most 6 other signs before ``Bearer``, as in
     ``"Authorization": "Bearer ..."``) always; a ``bearer <token>``
     elsewhere only when the token looks like one: 8 or more characters with a non-letter,
-    or 20 or more (so "bearer token" or "bearer credentials" in a sentence stays). The
+    or 20 or more (so "bearer token" or "bearer credentials" in a sentence stays);
+    ``Bearer Bearer <token>`` (a client that prefixed a token that had the word) masks
+    the token after both. The
     token ends at whitespace, a quote, ``\\``, ``<>,;()[]{}``; one that is a pair's key
     glued to its ``:`` or ``=`` (``Bearer X-Api-Key: k``) is left to that pair.
 ``api_key``

@@ -32,6 +32,10 @@ def only(name: str) -> Redactor:
         ('{"Authorization": "Bearer eyJhbGciOi.x.y"}', f'{{"Authorization": "Bearer {M}"}}'),
         ("sent bearer eyJhbGciOiJIUzI1NiJ9.e30.sig to api", f"sent bearer {M} to api"),
         ("BEARER abcdefghijklmnopqrstuvwxyz", f"BEARER {M}"),
+        # "Bearer" twice (a client that prefixed a token that had it): the token after both
+        ("Authorization: Bearer Bearer eyJhbGciOi.x.y", f"Authorization: Bearer Bearer {M}"),
+        ("AUTHORIZATION:BEARER bearer 000000007", f"AUTHORIZATION:BEARER bearer {M}"),
+        ("Authorization: Bearer bearer", f"Authorization: Bearer {M}"),  # the token itself
     ],
 )
 def test_bearer_tokens_are_masked(text: str, expected: str) -> None:
@@ -48,6 +52,7 @@ def test_bearer_tokens_are_masked(text: str, expected: str) -> None:
         "Authorization: Bearer [REDACTED]",
         "a forebearer 1234567890",
         "bearer X-Api-Key: k",  # a pair's key, which that pair's rule masks after
+        "the bearer bearer bonds",
     ],
 )
 def test_bearer_near_misses_stay(text: str) -> None:
