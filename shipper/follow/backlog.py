@@ -14,7 +14,9 @@ positions to the same sequence numbers and repeats are dropped as ever.
 Only where the outcome cannot differ from dockerd's: a json-file log, not a TTY's
 (dockerd sends a TTY's entries unframed and the shipper splits them again by their
 shape, which need not cut them where the file does), not a ``--rm`` container's (its
-file is the rescue's), every file readable (none compressed by rotation).
+file is the rescue's). Rotated files that dockerd compressed (``compress=true``) are
+unpacked, as dockerd does to serve them (jsonfile.open_rotated); one cut short or
+corrupt is read as far as it goes, and a gap reports the rest of it.
 
 - A stopped container (found by a listing, read when its turn comes) is read to the end
   of its files. The container must then still be the stopped one the listing found and
@@ -29,6 +31,7 @@ file is the rescue's), every file readable (none compressed by rotation).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import BinaryIO
@@ -39,9 +42,12 @@ from shipper import native
 from shipper.containers import ContainerSummary
 from shipper.docker_api import READ_BUFFER, DockerClient
 from shipper.errors import DockerError
+from shipper.follow.gaps import UNPACKED_SHORT_GAP
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.logfiles import jsonfile
+
+log = logging.getLogger("logpipe.shipper.follow")
 
 # Bytes read from a file at a time: what a read of dockerd's answer holds too, so a
 # follower's lines in flight weigh no more (1 MiB chunks, read into bytes a thread made,
@@ -68,14 +74,24 @@ CATCH_UPS = Counter(
 
 def readable(summary: ContainerSummary) -> bool:
     """Whether the container's log reads from its files as dockerd would serve it: a
-    json-file log, not a TTY's, not a ``--rm`` container's (its file is the rescue's,
-    rescue.py), no file compressed by rotation."""
+    json-file log (rotated files compressed or not), not a TTY's, not a ``--rm``
+    container's (its file is the rescue's, rescue.py)."""
     return (
-        summary["log_driver"] == "json-file"
-        and not summary["tty"]
-        and not summary["auto_remove"]
-        and summary["log_opts"].get("compress", "false") != "true"
+        summary["log_driver"] == "json-file" and not summary["tty"] and not summary["auto_remove"]
     )
+
+
+async def unpacked_short(f: BinaryIO, numbering: Numbering, cid: str) -> None:
+    """After a file read to its end: if it was a compressed one cut short or corrupt,
+    say so, and have the first line of each stream read next, later than its position,
+    end a gap (what lay between is lost; dockerd could not read it either)."""
+    why = jsonfile.problem(f)
+    if not why:
+        return
+    log.warning(
+        "rotated log file unreadable past a point", extra={"container": cid[:12], "reason": why}
+    )
+    numbering.restart(check_start=True, audit=False, reason=UNPACKED_SHORT_GAP)
 
 
 class Backlog:
@@ -182,6 +198,7 @@ class Backlog:
             while size := await asyncio.to_thread(f.readinto, buffer):  # type: ignore[attr-defined]
                 await numbering.emit(reader.feed(bytes(view[:size])))
             await numbering.emit(reader.end_file())
+            await unpacked_short(f, numbering, progress.cid)
         return reader
 
     async def _still_stopped(self, newest: BinaryIO) -> bool:

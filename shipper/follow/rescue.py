@@ -201,7 +201,14 @@ class Rescue:
 
     def _read_since(self, held: jsonfile.HeldLog, since: int) -> list[Line]:
         """The lines of the files held from about `since` on, whichever driver wrote them
-        (in a thread: it reads files); a torn or corrupt ``local`` entry is logged."""
+        (in a thread: it reads files); a torn or corrupt ``local`` entry is logged, and
+        so is a compressed file rotated meanwhile that is cut short or corrupt."""
+        for f in held.files:
+            if why := jsonfile.problem(f):
+                log.warning(
+                    "rotated log file unreadable past a point",
+                    extra={"container": self._progress.cid[:12], "reason": why},
+                )
         if not localfile.is_local(held.files):
             return jsonfile.lines(held.read_since(since), self._max_line_bytes, self._tty)
         chunks = [localfile.read_since(f, since) for f in held.files]
