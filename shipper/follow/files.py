@@ -90,7 +90,11 @@ def followable(summary: ContainerSummary) -> bool:
         max_file = int(opts.get("max-file", "1"))
     except ValueError:
         return False
-    return readable(summary) and ("max-size" not in opts or max_file >= 2)
+    return (
+        readable(summary)
+        and summary["log_driver"] == "json-file"
+        and ("max-size" not in opts or max_file >= 2)
+    )
 
 
 class FileFollow:

@@ -27,14 +27,17 @@ from shipper.cursor import Position
 from shipper.demux import PIECE
 from shipper.errors import Unanchored
 from shipper.follow import Follower
+from shipper.follow import backlog as backlog_module
 from shipper.follow.backlog import CATCH_UPS, READS, TAIL_BACK, Backlog
 from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
+from shipper.logfiles import localfile
 from shipper.logfiles.jsonfile import FileLines
 from shipper.logfiles.watch import LogFiles
 from shipper.metrics import PerContainer
 from shipper.record import LogRecord, Meta
 from shipper.rejoin import LineReader
+from tests.shipper.logfiles.local_entries import entry as local_entry
 from tests.shipper.summaries import container
 from tests.shipper.test_native import (
     ANY_CUTS,
@@ -690,3 +693,124 @@ def test_running_containers_are_caught_up_a_few_at_a_time(
 
     assert asyncio.run(catch_up_all()) == [True] * 5
     assert most == 2
+
+
+# ---- the `local` driver's log, read from its files --------------------------------------
+
+
+def local_file(entries: list[tuple[int, int, bytes]]) -> bytes:
+    """Short-lined entries as the `local` driver writes them (the newline left out)."""
+    return b"".join(
+        local_entry("stdout" if stream == 1 else "stderr", ns, payload.removesuffix(b"\n"))
+        for stream, ns, payload in entries
+    )
+
+
+def local_log(root: Path, cid: str, entries: list[tuple[int, int, bytes]], files: int) -> Path:
+    """The entries in `files` files of a `local` log under `root`, rotated files
+    compressed as dockerd does by default: container.log.2.gz, .1.gz, container.log."""
+    path = Path(localfile.local_log_path(str(root), cid))
+    path.parent.mkdir(parents=True)
+    size = len(entries) // files + 1
+    parts = [entries[at : at + size] for at in range(0, len(entries), size)]
+    for k, part in enumerate(reversed(parts)):
+        data = local_file(part)
+        if k:
+            Path(f"{path}.{k}.gz").write_bytes(gzip.compress(data))
+        else:
+            path.write_bytes(data)
+    return path
+
+
+def stopped_local(cid: str) -> ContainerSummary:
+    summary = container(cid=cid, running=False, finished_ns=T0 + 10**9)
+    summary["log_driver"] = "local"
+    summary["log_path"] = ""  # inspect gives none under `local`
+    return summary
+
+
+def test_a_stopped_local_log_is_read_from_its_compressed_rotations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `local` log in three files, two of them compressed: read from them in order,
+    in chunks that cut entries, every line once as through dockerd's API, which is
+    not asked."""
+    monkeypatch.setattr(backlog_module, "CHUNK", 1000)  # entries cut between chunks
+    cid = "d" * 64
+    entries = corpus_entries(3000)
+    local_log(tmp_path, cid, entries, 3)
+    docker = Docker(stopped_local(cid))
+    read = run_with(docker, LogFiles(str(tmp_path)), cid)
+    assert read.done
+    assert docker.logs_asked == 0
+    assert logged(read.records) == api_records(entries)
+    assert not [r for r in read.records if not isinstance(r, LogRecord)]
+
+
+def test_a_local_log_is_read_from_the_positions(tmp_path: Path) -> None:
+    cid = "d" * 64
+    entries = corpus_entries(1200)
+    local_log(tmp_path, cid, entries, 2)
+    everything = api_records(entries)
+    stream, ts, seq, _ = everything[699]
+    other = "stderr" if stream == "stdout" else "stdout"
+    last_other = [r for r in everything[:700] if r[0] == other][-1]
+    positions = {stream: Position(ts, seq + 1), other: Position(last_other[1], last_other[2] + 1)}
+    read = run_with(Docker(stopped_local(cid)), LogFiles(str(tmp_path)), cid, positions)
+    assert read.done
+    assert logged(read.records) == everything[700:]
+
+
+def test_a_corrupt_local_entry_is_skipped_and_logged_the_rest_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cid = "d" * 64
+    entries = corpus_entries(300)
+    path = local_log(tmp_path, cid, entries, 1)
+    data = bytearray(path.read_bytes())
+    second = 8 + int.from_bytes(data[:4], "big")  # the second entry's start
+    data[second : second + 4] = (1 << 30).to_bytes(4, "big")  # a length past any entry
+    path.write_bytes(bytes(data))
+    read = run_with(Docker(stopped_local(cid)), LogFiles(str(tmp_path)), cid)
+    assert read.done
+    got = [(s, d) for s, _, _, d in logged(read.records)]
+    want = [(s, d) for s, _, _, d in api_records(entries)]
+    assert got == want[:1] + want[2:]
+    assert any("corrupt entry at byte" in getattr(r, "reason", "") for r in caplog.records)
+
+
+def test_local_lines_in_any_chunks_are_the_lines_of_the_whole_file() -> None:
+    entries = corpus_entries(500)
+    entries.append((1, T0 + 10**6, b"x" * 40_000 + b"\n"))  # pieces as dockerd writes them
+    data = local_file(entries[:-1]) + b"".join(
+        local_entry("stdout", T0 + 10**6, b"x" * PIECE, partial=True, ordinal=k + 1, last=k == 2)
+        if k < 2
+        else local_entry("stdout", T0 + 10**6, b"x" * (40_000 - 2 * PIECE), partial=True, last=True)
+        for k in range(3)
+    )
+    whole, problems = localfile.lines([data], 1 << 20, tty=False)
+    assert not problems
+    rnd = random.Random(3)
+    for _ in range(5):
+        cuts = sorted(rnd.randrange(len(data)) for _ in range(rnd.randrange(1, 40)))
+        reader = localfile.LocalLines(1 << 20, tty=False)
+        got = []
+        for part in reads(data, cuts):
+            got += reader.feed(part)
+        got += reader.finish()
+        assert got == whole
+        assert not reader.problems
+
+
+def run_with(
+    docker: Docker,
+    files: LogFiles,
+    cid: str,
+    positions: dict[str, Position] | None = None,
+) -> Read:
+    async def go() -> Read:
+        follower, inbox = follower_for(docker, positions, files=files, cid=cid)
+        done = await follower._cycle()
+        return Read(follower, drained(inbox), done, inbox)
+
+    return asyncio.run(go())
