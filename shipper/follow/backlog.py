@@ -1,4 +1,4 @@
-"""A container's json-file backlog read from its files instead of through dockerd.
+"""A container's json-file or ``local`` backlog read from its files instead of through dockerd.
 
 dockerd serves a log by decoding its json-file entries and framing each again, which the
 shipper then undoes: for a backlog (a container that logged before the shipper read it:
@@ -11,10 +11,18 @@ container's rescue), it reads them itself. Every entry becomes the frame dockerd
 have sent (shipper/logfiles/jsonfile.py), so the lines are numbered from the same
 positions to the same sequence numbers and repeats are dropped as ever.
 
-Only where the outcome cannot differ from dockerd's: a json-file log, not a TTY's
+A ``local`` driver's log (its files under ``local-logs/``, inspect gives no path) is read
+the same way by shipper/logfiles/localfile.py's LocalLines: each entry becomes the frame
+dockerd would send for it (docs/docker-logs.md: the partial and 16 KiB rules), so its
+lines too are those of the API; a torn or corrupt entry is logged and skipped, the
+entries around it read.
+
+Only where the outcome cannot differ from dockerd's: a json-file or ``local`` log, not a TTY's
 (dockerd sends a TTY's entries unframed and the shipper splits them again by their
 shape, which need not cut them where the file does), not a ``--rm`` container's (its
-file is the rescue's), every file readable (none compressed by rotation).
+file is the rescue's). Rotated files that dockerd compressed (``compress=true``) are
+unpacked, as dockerd does to serve them (jsonfile.open_rotated); one cut short or
+corrupt is read as far as it goes, and a gap reports the rest of it.
 
 - A stopped container (found by a listing, read when its turn comes) is read to the end
   of its files. The container must then still be the stopped one the listing found and
@@ -29,6 +37,7 @@ file is the rescue's), every file readable (none compressed by rotation).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import BinaryIO
@@ -39,9 +48,13 @@ from shipper import native
 from shipper.containers import ContainerSummary
 from shipper.docker_api import READ_BUFFER, DockerClient
 from shipper.errors import DockerError
+from shipper.follow.gaps import UNPACKED_SHORT_GAP
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
-from shipper.logfiles import jsonfile
+from shipper.logfiles import jsonfile, localfile
+from shipper.logfiles.watch import LogFiles
+
+log = logging.getLogger("logpipe.shipper.follow")
 
 # Bytes read from a file at a time: what a read of dockerd's answer holds too, so a
 # follower's lines in flight weigh no more (1 MiB chunks, read into bytes a thread made,
@@ -54,28 +67,40 @@ TAIL_BACK = 1000
 
 READS = Counter(
     "logpipe_shipper_backlog_file_reads_total",
-    "Stopped containers' logs read from their json-file files, by outcome: read to the"
+    "Stopped containers' logs read from their json-file or local files, by outcome: read to the"
     " end, or handed to dockerd part way (the container started meanwhile).",
     ["outcome"],
 )
 
 CATCH_UPS = Counter(
     "logpipe_shipper_backlog_file_catch_ups_total",
-    "Running containers' logs read from their json-file files up to their end, before"
+    "Running containers' logs read from their json-file or local files up to their end, before"
     " dockerd was asked for what follows.",
 )
 
 
 def readable(summary: ContainerSummary) -> bool:
     """Whether the container's log reads from its files as dockerd would serve it: a
-    json-file log, not a TTY's, not a ``--rm`` container's (its file is the rescue's,
-    rescue.py), no file compressed by rotation."""
+    json-file or ``local`` log (rotated files compressed or not), not a TTY's, not a
+    ``--rm`` container's (its file is the rescue's, rescue.py)."""
     return (
-        summary["log_driver"] == "json-file"
+        summary["log_driver"] in ("json-file", "local")
         and not summary["tty"]
         and not summary["auto_remove"]
-        and summary["log_opts"].get("compress", "false") != "true"
     )
+
+
+async def unpacked_short(f: BinaryIO, numbering: Numbering, cid: str) -> None:
+    """After a file read to its end: if it was a compressed one cut short or corrupt,
+    say so, and have the first line of each stream read next, later than its position,
+    end a gap (what lay between is lost; dockerd could not read it either)."""
+    why = jsonfile.problem(f)
+    if not why:
+        return
+    log.warning(
+        "rotated log file unreadable past a point", extra={"container": cid[:12], "reason": why}
+    )
+    numbering.restart(check_start=True, audit=False, reason=UNPACKED_SHORT_GAP)
 
 
 class Backlog:
@@ -99,12 +124,20 @@ class Backlog:
         self._numbering = numbering
         self._max_line_bytes = max_line_bytes
         self._path = ""  # "": read through dockerd
+        self._local = False  # the `local` driver's log, not a json-file one
         self._running = True
         self._finished_ns = 0
 
-    def learn(self, summary: ContainerSummary, files_visible: bool) -> None:
-        """Whether its log can be read from its files (a json-file one, seen)."""
-        self._path = summary["log_path"] if files_visible and readable(summary) else ""
+    def learn(self, summary: ContainerSummary, files: LogFiles | None) -> None:
+        """Whether its log can be read from its files (None: they are not visible here;
+        a ``local`` log's path needs dockerd's data root, inspect gives none)."""
+        self._local = summary["log_driver"] == "local"
+        self._path = ""
+        if files is not None and readable(summary):
+            if self._local:
+                self._path = files.local_path(summary["id"])
+            else:
+                self._path = summary["log_path"]
         self._running = summary["running"]
         self._finished_ns = summary["finished_ns"]
 
@@ -168,7 +201,12 @@ class Backlog:
         progress.stats.state = state
         since = min(p.ts for p in progress.positions.values())
         reader: native.FileLinesReader  # of a log that is not a TTY's
-        if native.enabled():
+        local: localfile.LocalLines | None = None
+        start_of = jsonfile.start_of
+        if self._local:
+            reader = local = localfile.LocalLines(self._max_line_bytes, tty=False)
+            start_of = localfile.start_of
+        elif native.enabled():
             reader = native.file_reader(self._max_line_bytes, tty=False)
         else:
             reader = jsonfile.FileLines(self._max_line_bytes, tty=False)
@@ -178,10 +216,18 @@ class Backlog:
         buffer = bytearray(CHUNK)
         view = memoryview(buffer)
         for f in files:
-            await asyncio.to_thread(f.seek, await asyncio.to_thread(jsonfile.start_of, f, since))
+            await asyncio.to_thread(f.seek, await asyncio.to_thread(start_of, f, since))
             while size := await asyncio.to_thread(f.readinto, buffer):  # type: ignore[attr-defined]
                 await numbering.emit(reader.feed(bytes(view[:size])))
             await numbering.emit(reader.end_file())
+            if local is not None:
+                for problem in local.problems:
+                    log.warning(
+                        "log file entry unreadable, skipped",
+                        extra={"container": progress.cid[:12], "reason": problem},
+                    )
+                local.problems.clear()
+            await unpacked_short(f, numbering, progress.cid)
         return reader
 
     async def _still_stopped(self, newest: BinaryIO) -> bool:

@@ -20,9 +20,11 @@ reconnect, a shipper restart) without a line lost or repeated.
 - Rotation (``max-size``): dockerd closes the file it writes, renames it ``.1`` (the
   older ones one number up) and starts a new one. When the log's path names another
   file than the one read, that one is read to its end (closed: nothing more comes to
-  it), then the newer ones, oldest first. Had rotation removed files between them
-  before they could be opened (the shipper was held back longer than ``max-file``
-  files took to fill), a gap says so: for each stream, from its position to its first
+  it), then the newer ones, oldest first (one that dockerd compressed meanwhile,
+  ``compress=true``, unpacked: jsonfile.open_rotated; one cut short or corrupt read as
+  far as it goes, then a gap says the rest is lost). Had rotation removed files
+  between them before they could be opened (the shipper was held back longer than
+  ``max-file`` files took to fill), a gap says so: for each stream, from its position to its first
   line read next. (When exactly ``max-file`` rotations came, only the file read is gone,
   and it was held open: then nothing is lost, but the files cannot tell the two apart.)
 - The end: one idle ``wait`` request per container returns once it is not running,
@@ -32,9 +34,9 @@ reconnect, a shipper restart) without a line lost or repeated.
   file goes on.
 
 Only where the outcome cannot differ from dockerd's, as for the backlog: a json-file
-log, not a TTY's, not a ``--rm`` container's (its file is the rescue's), no file
-compressed by rotation, and rotation that renames files (``max-file`` of 2 or more: with
-one file dockerd truncates it in place, which a reader cannot tell from a rewrite).
+log, not a TTY's, not a ``--rm`` container's (its file is the rescue's), and rotation
+that renames files (``max-file`` of 2 or more: with one file dockerd truncates it in
+place, which a reader cannot tell from a rewrite).
 Everywhere else, and with ``LOGPIPE_FOLLOW_FILES=false``, dockerd serves the log.
 """
 
@@ -51,7 +53,7 @@ from shipper import native
 from shipper.containers import ContainerSummary
 from shipper.docker_api import DockerClient
 from shipper.errors import ContainerGone, DockerError, DockerUnavailable
-from shipper.follow.backlog import CHUNK, readable
+from shipper.follow.backlog import CHUNK, readable, unpacked_short
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.logfiles import jsonfile
@@ -88,7 +90,11 @@ def followable(summary: ContainerSummary) -> bool:
         max_file = int(opts.get("max-file", "1"))
     except ValueError:
         return False
-    return readable(summary) and ("max-size" not in opts or max_file >= 2)
+    return (
+        readable(summary)
+        and summary["log_driver"] == "json-file"
+        and ("max-size" not in opts or max_file >= 2)
+    )
 
 
 class FileFollow:
@@ -262,6 +268,7 @@ class FileFollow:
             pass
         await self._read(f, threaded=False)  # what a short read may have left (none, or little)
         await self._numbering.emit(self._reader.end_file())
+        await unpacked_short(f, self._numbering, self._progress.cid)
 
     async def _rotated(self) -> bool:
         """Take the files rotation started since the file read now; True if it did.
@@ -274,7 +281,7 @@ class FileFollow:
                 return False
         except OSError:
             return False  # removed with its container, or between rotation's rename and create
-        newer = await asyncio.to_thread(jsonfile.open_chain, self.path, self._held)
+        newer = await asyncio.to_thread(jsonfile.open_chain, self.path, self._files[-1])
         if newer is None:
             return False
         opened, whole = newer

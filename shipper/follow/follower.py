@@ -89,7 +89,7 @@ class Follower:
         self._found_gone = False  # found removed while away (a broken stream, a reconnect)
         catch_ups = catch_ups or asyncio.Semaphore(1)
         self._backlog = Backlog(docker, self.progress, self._numbering, max_line_bytes, catch_ups)
-        self._files_visible = files is not None
+        self._files = files  # None: dockerd's log files are not visible here
         self._logfiles = files if follow_files else None
         self._file_follow = FileFollow(
             docker, self.progress, self._numbering, max_line_bytes, pace, catch_ups, files
@@ -168,7 +168,7 @@ class Follower:
         if summary is not None:
             size = file_bytes(summary["log_driver"], summary["log_opts"])
             self._rescue.learn(summary, size)
-            self._backlog.learn(summary, self._files_visible)
+            self._backlog.learn(summary, self._files)
             logfiles = self._logfiles
             self._file_follow.learn(summary, logfiles.path(self.cid) if logfiles else "")
             if self._file_follow.path and not skip:

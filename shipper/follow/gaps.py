@@ -30,6 +30,10 @@ ROTATED_BETWEEN_GAP = (
     "the log file of these lines was rotated away before the shipper took it, and the"
     " container was removed before they could be read"
 )
+UNPACKED_SHORT_GAP = (
+    "a rotated log file compressed by dockerd was cut short or corrupt: lines after what"
+    " could be unpacked from it, up to the next file, are lost"
+)
 ROTATED_FULL_GAP = (
     _UNCONFIRMED + " (the log file the shipper held was full: rotation may have begun another)"
 )

@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from shipper import metrics
 from shipper.containers import ContainerSummary
 from shipper.cursor import STREAMS, last_read
+from shipper.demux import STREAM_NAMES
 from shipper.follow.gaps import (
     NO_FILE_GAP,
     ROTATED_AWAY_GAP,
     ROTATED_BETWEEN_GAP,
     ROTATED_FULL_GAP,
+    UNPACKED_SHORT_GAP,
     Gaps,
 )
 from shipper.follow.numbering import Numbering
@@ -173,7 +175,7 @@ class Rescue:
         positions = self._progress.positions
         since = last_read(positions.values())
         held = self._held
-        found = await asyncio.to_thread(self._read_since, held, since)
+        found, damaged = await asyncio.to_thread(self._read_since, held, since)
         read_before = any(p.count for p in positions.values())
         if read_before and not any(line.ts >= since for line in found):
             # The last line read is not in it: rotation renamed this file away (and
@@ -186,6 +188,15 @@ class Rescue:
             # perhaps more, had been rotated away before the shipper looked.
             for stream in STREAMS:
                 await self._gaps.put(stream, since, first, ROTATED_BETWEEN_GAP)
+        for at in damaged:
+            # The lines after the damage, up to the next file, are lost: for each stream,
+            # from its last line read before it to its first one after.
+            for stream in STREAMS:
+                earlier = [ln.ts for ln in found[:at] if STREAM_NAMES[ln.stream] == stream]
+                later = [ln.ts for ln in found[at:] if STREAM_NAMES[ln.stream] == stream]
+                if later:
+                    start = earlier[-1] if earlier else since
+                    await self._gaps.put(stream, start, later[0], UNPACKED_SHORT_GAP)
         self._numbering.restart(check_start=False, audit=False)
         stats = self._progress.stats
         before = stats.lines
@@ -201,19 +212,39 @@ class Rescue:
             # start another: its end need not be the log's.
             await self._gaps.lost_after(ROTATED_FULL_GAP)
 
-    def _read_since(self, held: jsonfile.HeldLog, since: int) -> list[Line]:
+    def _read_since(self, held: jsonfile.HeldLog, since: int) -> tuple[list[Line], list[int]]:
         """The lines of the files held from about `since` on, whichever driver wrote them
-        (in a thread: it reads files); a torn or corrupt ``local`` entry is logged."""
-        if not localfile.is_local(held.files):
-            return jsonfile.lines(held.read_since(since), self._max_line_bytes, self._tty)
-        chunks = [localfile.read_since(f, since) for f in held.files]
-        found, problems = localfile.lines(chunks, self._max_line_bytes, self._tty)
-        for problem in problems:
-            log.warning(
-                "log file entry unreadable, skipped",
-                extra={"container": self._progress.cid[:12], "reason": problem},
-            )
-        return found
+        (in a thread: it reads files), and where a compressed file cut short or corrupt
+        ended among them (how many lines came before its damage). A torn or corrupt
+        ``local`` entry, and such a file, are logged."""
+        local = localfile.is_local(held.files)
+        reader: jsonfile.FileLines | localfile.LocalLines
+        if local:
+            reader = localfile.LocalLines(self._max_line_bytes, self._tty)
+        else:
+            reader = jsonfile.FileLines(self._max_line_bytes, self._tty)
+        read_since = localfile.read_since if local else jsonfile.read_since
+        found: list[Line] = []
+        damaged: list[int] = []
+        for n, f in enumerate(held.files):
+            found += reader.feed(read_since(f, since))
+            found += reader.end_file()
+            if isinstance(reader, localfile.LocalLines):
+                where = f"file {n + 1} of {len(held.files)}: " if len(held.files) > 1 else ""
+                for problem in reader.problems:
+                    log.warning(
+                        "log file entry unreadable, skipped",
+                        extra={"container": self._progress.cid[:12], "reason": where + problem},
+                    )
+                reader.problems.clear()
+            if why := jsonfile.problem(f):
+                log.warning(
+                    "rotated log file unreadable past a point",
+                    extra={"container": self._progress.cid[:12], "reason": why},
+                )
+                damaged.append(len(found))
+        found += reader.finish()
+        return found, damaged
 
     async def unconfirmed_end(self) -> None:
         """The container was removed before the end of its log could be checked.

@@ -10,13 +10,21 @@ dockerd creates it, watch.py) and reads what the stream left out from there. Wit
 it, the end of such a log cannot be confirmed, and a gap says so. Parsing is pure;
 entries become the same frames the API would have sent (same 16 KiB pieces, same
 U+FFFD), so lines join and number exactly as they would have.
+
+Rotated files that dockerd compressed (``compress=true``, and the ``local`` driver's by
+default) are unpacked into a file of their own as they are opened (open_rotated), so
+they read, seek and compare like the plain ones; one cut short or corrupt is read up to
+the damage, and says so (problem()).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import tempfile
 import time
+import zlib
 from typing import BinaryIO
 
 import orjson
@@ -31,6 +39,11 @@ SLACK_NS = 1_000_000_000  # the two streams' entries are in time order to within
 PROBE_BYTES = 1 << 18  # read to find an entry: more than one entry's longest (16 KiB log)
 CHECK_EVERY = 1.0  # seconds between two looks at whether rotation replaced a held file
 HELD_FILES = 4  # files of one log held at most: the newest ones
+GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib reads gzip members (header and trailer checked)
+UNPACK_CHUNK = 1 << 16  # compressed bytes read at a time
+UNPACK_STEP = 1 << 12  # ... and unpacked at a time
+UNPACK_SMALL = 16  # ... and again this few at a time, up to a corrupt stretch
+HEAD_BYTES = 4096  # first bytes compared to tell a compressed copy from another file
 
 RESCUES = Counter(
     "logpipe_shipper_logfile_rescues_total",
@@ -123,57 +136,167 @@ def start_of(f: BinaryIO, since: int) -> int:
 
 def open_all(path: str) -> list[BinaryIO] | None:
     """Every file of a json-file log, oldest first (``-json.log.2``, ``.1``, then the
-    log itself); None when one of them cannot be read here (not visible, or compressed
-    by rotation: dockerd reads those itself)."""
+    log itself; a rotated file compressed by dockerd unpacked, see open_rotated); None
+    when the log itself cannot be read here."""
     chain = open_chain(path)
     return None if chain is None else chain[0]
 
 
-def open_chain(
-    path: str, held: tuple[int, int] | None = None
-) -> tuple[list[BinaryIO], bool] | None:
-    """The files of a json-file log newer than the file `held` (its identity; None: all
-    of them), opened, oldest first, and whether the chain reached back to `held` (no
-    file between removed by rotation). None when `path` is still `held`, or one of the
-    files cannot be read here (not visible, or compressed by rotation).
+def open_chain(path: str, held: BinaryIO | None = None) -> tuple[list[BinaryIO], bool] | None:
+    """The files of a log newer than the file `held` (None: all of them), opened,
+    oldest first, and whether the chain reached back to `held` (no file between removed
+    by rotation). None when `path` is still `held`, or cannot be read here.
 
     They are opened newest first: a rotation meanwhile renames the files already opened
-    (each is then met again under its next number, and skipped) and starts a new file,
-    whose lines come after every line of those opened.
+    (each is then met again under its next number, or as its compressed copy, and
+    skipped) and starts a new file, whose lines come after every line of those opened.
     """
     newest = open_log(path)
     if newest is None:
         return None
-    met = identity(os.fstat(newest.fileno()))
-    if met == held:
+    if held is not None and same(newest, held):
         newest.close()
         return None
     files = [newest]
-    seen = {met}
     reached = False
     k = 1
     while True:
-        rotated = f"{path}.{k}"
-        if os.path.exists(f"{rotated}.gz"):
-            for opened in files:
-                opened.close()
-            return None
-        f = open_log(rotated)
+        f = open_rotated(f"{path}.{k}")
         if f is None:
             break
-        met = identity(os.fstat(f.fileno()))
-        if met == held:
+        if held is not None and same(f, held):
             reached = True
             f.close()
             break
-        if met in seen:
+        if any(same(f, opened) for opened in files):
             f.close()
         else:
-            seen.add(met)
             files.append(f)
         k += 1
     files.reverse()
     return files, reached
+
+
+class Unpacked(io.BufferedRandom):
+    """A rotated log file that dockerd compressed (``.N.gz``), unpacked into a file of
+    its own (unlinked: it goes with its last descriptor). `packed` is the compressed
+    file's identity (what tells it apart across renames); `problem` says why it ends
+    early ("" when it was whole)."""
+
+    packed: tuple[int, int]
+    problem: str
+
+
+def open_rotated(path: str) -> BinaryIO | None:
+    """The rotated file `path` (``.N``) opened, or else its compressed copy ``.N.gz``
+    unpacked (None: neither is there, or readable here).
+
+    dockerd compresses a rotated file in place: it writes ``.N.gz`` next to ``.N`` and
+    removes ``.N`` only once the copy is closed (watched on Docker 20.10 with inotify: no
+    temporary name). So a plain ``.N`` is the whole file and a ``.gz`` beside it may be
+    cut short; a ``.gz`` alone is whole unless dockerd stopped while writing it."""
+    f = open_log(path)
+    if f is not None:
+        return f
+    packed = open_log(f"{path}.gz")
+    if packed is None:
+        return None
+    with packed:
+        unpacked = unpack(packed, f"{path}.gz")
+    if unpacked.problem:
+        plain = open_log(path)  # renamed to .N and being compressed since the first look
+        if plain is not None:
+            unpacked.close()
+            return plain
+    return unpacked
+
+
+def unpack(packed: BinaryIO, name: str) -> Unpacked:
+    """The content of a gzip-compressed log file, in a file of its own. What comes
+    before a cut or a corrupt stretch is kept; `problem` says where it ended and why."""
+    fd, temp = tempfile.mkstemp(prefix="logpipe-unpacked-")
+    os.unlink(temp)
+    out = Unpacked(io.FileIO(fd, "r+b"))
+    out.packed = identity(os.fstat(packed.fileno()))
+    out.problem = ""
+    unpacker = zlib.decompressobj(GZIP_WBITS)
+    read = 0
+    try:
+        while chunk := packed.read(UNPACK_CHUNK):
+            for at in range(0, len(chunk), UNPACK_STEP):
+                step = chunk[at : at + UNPACK_STEP]
+                before = unpacker.copy()
+                try:
+                    out.write(unpacker.decompress(step))
+                except zlib.error:
+                    # What the step made before the damage, a few bytes at a time.
+                    for small in range(0, len(step), UNPACK_SMALL):
+                        out.write(before.decompress(step[small : small + UNPACK_SMALL]))
+                        read += min(UNPACK_SMALL, len(step) - small)
+                    raise  # pragma: no cover - the small steps meet the damage too
+                read += len(step)
+                while unpacker.eof and unpacker.unused_data:  # a member of its own follows
+                    rest = unpacker.unused_data
+                    unpacker = zlib.decompressobj(GZIP_WBITS)
+                    out.write(unpacker.decompress(rest))
+        if not unpacker.eof:
+            out.write(unpacker.flush())
+            out.problem = f"{name} is cut short: it ends inside its compressed data"
+    except zlib.error as exc:
+        out.problem = f"{name} is corrupt after {read} compressed bytes: {exc}"
+    except OSError as exc:
+        out.problem = f"{name} could not be read after {read} compressed bytes: {exc}"
+    if out.problem:
+        out.problem += f" ({out.tell()} bytes unpacked, read up to there)"
+    out.flush()
+    out.seek(0)
+    return out
+
+
+def packs(packed: BinaryIO, plain: BinaryIO) -> bool:
+    """Whether the compressed file holds `plain`'s bytes: the same length (gzip keeps it,
+    modulo 2**32, in its last 4 bytes) and the same first bytes, each entry of which
+    carries a time to the nanosecond."""
+    size = os.fstat(plain.fileno()).st_size
+    end = packed.seek(0, os.SEEK_END)
+    if end < 18:
+        return False
+    packed.seek(end - 4)
+    if int.from_bytes(packed.read(4), "little") != size % (1 << 32):
+        return False
+    packed.seek(0)
+    unpacker = zlib.decompressobj(GZIP_WBITS)
+    try:
+        head = unpacker.decompress(packed.read(UNPACK_CHUNK), HEAD_BYTES)
+    except zlib.error:
+        return False
+    packed.seek(0)
+    return head == os.pread(plain.fileno(), HEAD_BYTES, 0)
+
+
+def same(f: BinaryIO, other: BinaryIO) -> bool:
+    """Whether two opened files are one file of a log: the same file, or one the
+    other's compressed copy unpacked (same length, same first bytes)."""
+    if file_identity(f) == file_identity(other):
+        return True
+    if isinstance(f, Unpacked) == isinstance(other, Unpacked):
+        return False
+    size = os.fstat(f.fileno()).st_size
+    if size != os.fstat(other.fileno()).st_size:
+        return False
+    return os.pread(f.fileno(), HEAD_BYTES, 0) == os.pread(other.fileno(), HEAD_BYTES, 0)
+
+
+def file_identity(f: BinaryIO) -> tuple[int, int]:
+    """The identity of an opened log file (a compressed one's: of its ``.gz``)."""
+    if isinstance(f, Unpacked):
+        return f.packed
+    return identity(os.fstat(f.fileno()))
+
+
+def problem(f: BinaryIO) -> str:
+    """Why a log file opened ends early ("": it does not; only an unpacked one can)."""
+    return f.problem if isinstance(f, Unpacked) else ""
 
 
 def unchanged(path: str, f: BinaryIO, size: int) -> bool:
@@ -193,9 +316,10 @@ class HeldLog:
     would then stop short of its tail. So while its lines are read, the file at the
     log's path is compared with the newest one held (at most every ``CHECK_EVERY``
     seconds). When rotation replaced it, that file is opened, and so are the ones
-    rotation made in between (``.1``, ``.2``, ... down to the one held): lines written
-    before those rotations and not read yet are still there. The newest ``HELD_FILES``
-    are kept, oldest first.
+    rotation made in between (``.1``, ``.2``, ... down to the one held, or its
+    compressed copy; one compressed by dockerd is unpacked, open_rotated): lines
+    written before those rotations and not read yet are still there. The newest
+    ``HELD_FILES`` are kept, oldest first.
     """
 
     def __init__(self, f: BinaryIO) -> None:
@@ -220,13 +344,14 @@ class HeldLog:
             return False
         between: list[str] = []  # rotated since the last look, newest first
         for k in range(1, HELD_FILES):
-            try:
-                if identity(os.stat(f"{path}.{k}")) == held:
-                    break
-            except OSError:
-                break  # not there, or compressed (.gz): nothing older can be told apart
-            between.append(f"{path}.{k}")
-        newer = [f for f in map(open_log, [*reversed(between), path]) if f is not None]
+            rotated = f"{path}.{k}"
+            if _holds(rotated, self.current):
+                break
+            if not os.path.exists(rotated) and not os.path.exists(f"{rotated}.gz"):
+                break
+            between.append(rotated)
+        opened = [*map(open_rotated, reversed(between)), open_log(path)]
+        newer = [f for f in opened if f is not None]
         if not newer:
             return False
         self.files += newer
@@ -250,6 +375,24 @@ class HeldLog:
         """Close the files held."""
         for f in self.files:
             f.close()
+
+
+def _holds(rotated: str, held: BinaryIO) -> bool:
+    """Whether the rotated file `rotated` (``.N``, or its compressed ``.N.gz``) is `held`."""
+    try:
+        return identity(os.stat(rotated)) == identity(os.fstat(held.fileno()))
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    packed = open_log(f"{rotated}.gz")
+    if packed is None:
+        return False
+    with packed:
+        try:
+            return packs(packed, held)
+        except OSError:
+            return False
 
 
 def identity(st: os.stat_result) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Read a ``local`` driver log directly: the last resort for a ``--rm`` container's tail.
+"""Read a ``local`` driver log directly: a ``--rm`` container's tail, a container's backlog.
 
 The same rescue as jsonfile.py, for Docker's ``local`` log driver. Its file is
 ``<data root>/containers/<id>/local-logs/container.log`` (inspect's ``LogPath`` is empty
@@ -244,3 +244,80 @@ def lines(chunks: list[bytes], max_line_bytes: int, tty: bool) -> tuple[list[Lin
         if line is not None:
             out.append(line)
     return out, problems
+
+
+def _take(data: bytes, where: int) -> tuple[list[Frame], int, list[str]]:
+    """The whole entries at the start of `data` (a file's bytes from an entry's start,
+    `where` bytes into it), where the first one not whole yet begins, and what could
+    not be read. A corrupt stretch is skipped up to the next sound entry; one that may
+    still become an entry (its length runs past the end) waits for more bytes."""
+    frames: list[Frame] = []
+    problems: list[str] = []
+    pos, end = 0, len(data)
+    while pos < end:
+        found = _whole(data, pos)
+        if found is not None:
+            frames.append(found[0])
+            pos = found[1]
+            continue
+        if end - pos < 8:
+            break
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size <= MAX_ENTRY and pos + 8 + size > end:
+            break  # the rest of it is in the next chunk
+        nxt = _next_whole(data, pos + 1)
+        if nxt is None:
+            if end - pos <= 2 * (MAX_ENTRY + 8):
+                break  # the next sound entry may not be whole yet
+            nxt = end - (MAX_ENTRY + 8)  # nothing before this can begin one
+        problems.append(
+            f"corrupt entry at byte {where + pos} ({nxt - pos} bytes skipped): "
+            f"{_why_not(data, pos)}"
+        )
+        pos = nxt
+    return frames, pos, problems
+
+
+class LocalLines:
+    """A ``local`` log's bytes in, a chunk at a time, whole lines out, as the logs API
+    would have given them (jsonfile.FileLines' counterpart: feed, end_file, finish).
+    What could not be read piles up in `problems` (each says where and why)."""
+
+    def __init__(self, max_line_bytes: int, tty: bool) -> None:
+        self._rejoiners = {s: Rejoiner(max_line_bytes, tty) for s in (STDOUT, STDERR)}
+        self._carry = b""  # the start of an entry the last chunk cut
+        self._at = 0  # bytes of the file before the carry
+        self.problems: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[Line]:
+        """The lines that `chunk` completes; an entry it cuts waits for the next chunk."""
+        data = self._carry + chunk
+        frames, used, problems = _take(data, self._at)
+        self.problems += problems
+        self._carry = data[used:]
+        self._at += used
+        return self._lines(frames)
+
+    def end_file(self) -> list[Line]:
+        """The end of one file: what is left is read as far as it goes (a torn last
+        entry is reported); a line's pieces may go on in the next file."""
+        carry, self._carry = self._carry, b""
+        decoded = decode(carry)
+        self.problems += [f"{p} (byte {self._at} of the file on)" for p in decoded.problems]
+        self._at = 0
+        return self._lines(decoded.frames)
+
+    def finish(self) -> list[Line]:
+        """The end of the log: what end_file reads, then the lines held unfinished."""
+        out = self.end_file()
+        for stream, rejoiner in self._rejoiners.items():
+            line = rejoiner.flush(stream)
+            if line is not None:
+                out.append(line)
+        return out
+
+    def _lines(self, frames: list[Frame]) -> list[Line]:
+        out: list[Line] = []
+        for frame in frames:
+            out += self._rejoiners[frame.stream].push(frame)
+        return out

@@ -3,13 +3,14 @@
 The lines read from the files are those the logs API gives for the same entries (both
 readers, compiled and Python, byte for byte); a follower reads a stopped container's
 rotated files in order from its positions; and whenever the files may not be all of
-the log (it started, its file grew or was replaced, a file is compressed), the read
+the log (it started, its file grew or was replaced), the read
 hands over to dockerd from the positions reached, and nothing comes twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import random
 from dataclasses import dataclass
@@ -26,14 +27,17 @@ from shipper.cursor import Position
 from shipper.demux import PIECE
 from shipper.errors import Unanchored
 from shipper.follow import Follower
+from shipper.follow import backlog as backlog_module
 from shipper.follow.backlog import CATCH_UPS, READS, TAIL_BACK, Backlog
 from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
+from shipper.logfiles import localfile
 from shipper.logfiles.jsonfile import FileLines
 from shipper.logfiles.watch import LogFiles
 from shipper.metrics import PerContainer
 from shipper.record import LogRecord, Meta
 from shipper.rejoin import LineReader
+from tests.shipper.logfiles.local_entries import entry as local_entry
 from tests.shipper.summaries import container
 from tests.shipper.test_native import (
     ANY_CUTS,
@@ -328,6 +332,103 @@ def test_a_stopped_containers_rotated_files_are_read_in_order(tmp_path: Path) ->
     )
 
 
+def compress(path: Path, keep: bool = False) -> Path:
+    """What dockerd does to a rotated file with ``compress=true``: ``.N`` becomes
+    ``.N.gz`` (`keep`: the plain one is still there, as while dockerd compresses it)."""
+    packed = path.with_name(path.name + ".gz")
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    if not keep:
+        path.unlink()
+    return packed
+
+
+def test_rotated_files_compressed_by_dockerd_are_read_in_order(tmp_path: Path) -> None:
+    """compress=true: .2.gz, .1.gz, then the log; every line once, as dockerd serves
+    them, and dockerd is not asked."""
+    entries = corpus_entries(3000)
+    path = rotated(tmp_path, entries, 3)
+    for k in (1, 2):
+        compress(tmp_path / f"c-json.log.{k}")
+    docker = Docker(stopped(path, compress="true"))
+    read = both_paths(docker)
+    assert read.done
+    assert docker.logs_asked == 0
+    assert logged(read.records) == api_records(entries)
+    assert not [r for r in read.records if not isinstance(r, LogRecord)]
+
+
+def test_a_file_being_compressed_is_read_plain(tmp_path: Path) -> None:
+    """While dockerd writes .1.gz, .1 is still there and whole: .1 is read, the .gz left
+    alone (here cut short, as it is until dockerd closes it)."""
+    entries = corpus_entries(1000)
+    path = rotated(tmp_path, entries, 2)
+    packed = compress(tmp_path / "c-json.log.1", keep=True)
+    packed.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])
+    read = run(Docker(stopped(path, compress="true")))
+    assert read.done
+    assert logged(read.records) == api_records(entries)
+    assert not [r for r in read.records if not isinstance(r, LogRecord)]
+
+
+def _texts(records: list[Any]) -> list[tuple[Any, ...]]:
+    return [(r.stream, r.ts, r.data) for r in records if isinstance(r, LogRecord)]
+
+
+@pytest.mark.parametrize("damage", ["cut short", "corrupt"])
+def test_a_damaged_compressed_file_is_read_as_far_as_it_goes_and_the_rest_is_a_gap(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """.2.gz cut in its middle, or with bytes of its middle changed: its lines up to the
+    damage are read, then every line of .1 and of the log; a gap of each stream, from its
+    last line read to its next one, says what is lost; the read does not fail."""
+    entries = corpus_entries(3000)
+    path = rotated(tmp_path, entries, 3)
+    oldest = (tmp_path / "c-json.log.2").read_bytes()
+    packed = compress(tmp_path / "c-json.log.2")
+    data = bytearray(packed.read_bytes())
+    middle = len(data) // 2
+    if damage == "cut short":
+        del data[middle:]
+    else:
+        data[middle : middle + 64] = bytes(64)
+    packed.write_bytes(bytes(data))
+    read = run(Docker(stopped(path)))
+    assert read.done
+    got = _texts(read.records)
+    everything = _texts([r for r in _api_log(entries)])
+    in_oldest = len([x for x in oldest.splitlines() if x])
+    assert got[: in_oldest // 4] == everything[: in_oldest // 4]  # the start of .2 is read
+    newer = everything[len(everything) - (len(entries) - in_oldest) :]
+    assert got[len(got) - len(newer) :] == newer  # .1 and the log, every line
+    assert len(got) < len(everything)
+    gaps = [r for r in read.records if not isinstance(r, LogRecord)]
+    assert {g.stream for g in gaps} == {"stdout", "stderr"}
+    assert all("compressed by dockerd was cut short or corrupt" in g.reason for g in gaps)
+    for gap in gaps:
+        before = [ts for s, ts, _ in got if s == gap.stream and ts <= gap.from_ts]
+        after = [ts for s, ts, _ in got if s == gap.stream and ts >= gap.to_ts]
+        assert before
+        assert after
+    assert any(f"c-json.log.2.gz is {damage}" in getattr(r, "reason", "") for r in caplog.records)
+
+
+def _api_log(entries: list[tuple[int, int, bytes]]) -> list[Any]:
+    follower, inbox = follower_for(Docker(container(running=False)), None)
+    read = Read(follower, [], False, inbox)
+
+    async def go() -> list[Any]:
+        data = as_sent(entries)
+
+        async def response() -> Any:
+            yield data
+
+        reader = await read.follower.stream.consume(response(), follow=False)
+        await read.follower._numbering.emit(reader.finish())
+        return drained(read.inbox)
+
+    return asyncio.run(go())
+
+
 def api_records(
     entries: list[tuple[int, int, bytes]], positions: dict[str, Position] | None = None
 ) -> list[Any]:
@@ -422,17 +523,13 @@ async def _api_rest(read: Read, entries: list[tuple[int, int, bytes]]) -> list[A
     return logged(drained(read.inbox))
 
 
-@pytest.mark.parametrize(
-    "why", ["compressed", "tty", "running", "other driver", "no file", "not visible"]
-)
+@pytest.mark.parametrize("why", ["tty", "running", "other driver", "no file", "not visible"])
 def test_logs_the_files_cannot_give_are_read_through_dockerd(tmp_path: Path, why: str) -> None:
-    """Compressed rotations, TTYs, running containers, other drivers, a missing file:
-    the read takes nothing and leaves the log to dockerd."""
+    """TTYs, running containers, other drivers, a missing file: the read takes nothing
+    and leaves the log to dockerd."""
     path = rotated(tmp_path, corpus_entries(50), 2)
     summary = stopped(path)
-    if why == "compressed":
-        (tmp_path / "c-json.log.2.gz").write_bytes(b"\x1f\x8b")
-    elif why == "tty":
+    if why == "tty":
         summary["tty"] = True
     elif why == "running":
         summary["running"] = True
@@ -596,3 +693,124 @@ def test_running_containers_are_caught_up_a_few_at_a_time(
 
     assert asyncio.run(catch_up_all()) == [True] * 5
     assert most == 2
+
+
+# ---- the `local` driver's log, read from its files --------------------------------------
+
+
+def local_file(entries: list[tuple[int, int, bytes]]) -> bytes:
+    """Short-lined entries as the `local` driver writes them (the newline left out)."""
+    return b"".join(
+        local_entry("stdout" if stream == 1 else "stderr", ns, payload.removesuffix(b"\n"))
+        for stream, ns, payload in entries
+    )
+
+
+def local_log(root: Path, cid: str, entries: list[tuple[int, int, bytes]], files: int) -> Path:
+    """The entries in `files` files of a `local` log under `root`, rotated files
+    compressed as dockerd does by default: container.log.2.gz, .1.gz, container.log."""
+    path = Path(localfile.local_log_path(str(root), cid))
+    path.parent.mkdir(parents=True)
+    size = len(entries) // files + 1
+    parts = [entries[at : at + size] for at in range(0, len(entries), size)]
+    for k, part in enumerate(reversed(parts)):
+        data = local_file(part)
+        if k:
+            Path(f"{path}.{k}.gz").write_bytes(gzip.compress(data))
+        else:
+            path.write_bytes(data)
+    return path
+
+
+def stopped_local(cid: str) -> ContainerSummary:
+    summary = container(cid=cid, running=False, finished_ns=T0 + 10**9)
+    summary["log_driver"] = "local"
+    summary["log_path"] = ""  # inspect gives none under `local`
+    return summary
+
+
+def test_a_stopped_local_log_is_read_from_its_compressed_rotations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `local` log in three files, two of them compressed: read from them in order,
+    in chunks that cut entries, every line once as through dockerd's API, which is
+    not asked."""
+    monkeypatch.setattr(backlog_module, "CHUNK", 1000)  # entries cut between chunks
+    cid = "d" * 64
+    entries = corpus_entries(3000)
+    local_log(tmp_path, cid, entries, 3)
+    docker = Docker(stopped_local(cid))
+    read = run_with(docker, LogFiles(str(tmp_path)), cid)
+    assert read.done
+    assert docker.logs_asked == 0
+    assert logged(read.records) == api_records(entries)
+    assert not [r for r in read.records if not isinstance(r, LogRecord)]
+
+
+def test_a_local_log_is_read_from_the_positions(tmp_path: Path) -> None:
+    cid = "d" * 64
+    entries = corpus_entries(1200)
+    local_log(tmp_path, cid, entries, 2)
+    everything = api_records(entries)
+    stream, ts, seq, _ = everything[699]
+    other = "stderr" if stream == "stdout" else "stdout"
+    last_other = [r for r in everything[:700] if r[0] == other][-1]
+    positions = {stream: Position(ts, seq + 1), other: Position(last_other[1], last_other[2] + 1)}
+    read = run_with(Docker(stopped_local(cid)), LogFiles(str(tmp_path)), cid, positions)
+    assert read.done
+    assert logged(read.records) == everything[700:]
+
+
+def test_a_corrupt_local_entry_is_skipped_and_logged_the_rest_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cid = "d" * 64
+    entries = corpus_entries(300)
+    path = local_log(tmp_path, cid, entries, 1)
+    data = bytearray(path.read_bytes())
+    second = 8 + int.from_bytes(data[:4], "big")  # the second entry's start
+    data[second : second + 4] = (1 << 30).to_bytes(4, "big")  # a length past any entry
+    path.write_bytes(bytes(data))
+    read = run_with(Docker(stopped_local(cid)), LogFiles(str(tmp_path)), cid)
+    assert read.done
+    got = [(s, d) for s, _, _, d in logged(read.records)]
+    want = [(s, d) for s, _, _, d in api_records(entries)]
+    assert got == want[:1] + want[2:]
+    assert any("corrupt entry at byte" in getattr(r, "reason", "") for r in caplog.records)
+
+
+def test_local_lines_in_any_chunks_are_the_lines_of_the_whole_file() -> None:
+    entries = corpus_entries(500)
+    entries.append((1, T0 + 10**6, b"x" * 40_000 + b"\n"))  # pieces as dockerd writes them
+    data = local_file(entries[:-1]) + b"".join(
+        local_entry("stdout", T0 + 10**6, b"x" * PIECE, partial=True, ordinal=k + 1, last=k == 2)
+        if k < 2
+        else local_entry("stdout", T0 + 10**6, b"x" * (40_000 - 2 * PIECE), partial=True, last=True)
+        for k in range(3)
+    )
+    whole, problems = localfile.lines([data], 1 << 20, tty=False)
+    assert not problems
+    rnd = random.Random(3)
+    for _ in range(5):
+        cuts = sorted(rnd.randrange(len(data)) for _ in range(rnd.randrange(1, 40)))
+        reader = localfile.LocalLines(1 << 20, tty=False)
+        got = []
+        for part in reads(data, cuts):
+            got += reader.feed(part)
+        got += reader.finish()
+        assert got == whole
+        assert not reader.problems
+
+
+def run_with(
+    docker: Docker,
+    files: LogFiles,
+    cid: str,
+    positions: dict[str, Position] | None = None,
+) -> Read:
+    async def go() -> Read:
+        follower, inbox = follower_for(docker, positions, files=files, cid=cid)
+        done = await follower._cycle()
+        return Read(follower, drained(inbox), done, inbox)
+
+    return asyncio.run(go())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -92,17 +93,23 @@ class Log:
         with open(self.path, "ab") as f:
             f.write(data)
 
-    def rotate(self, keep: int) -> None:
-        """As dockerd: .k-1 -> .k down to the log -> .1 (beyond `keep` files removed)."""
+    def rotate(self, keep: int, compress: bool = False) -> None:
+        """As dockerd: .k-1 -> .k down to the log -> .1 (beyond `keep` files removed);
+        with `compress`, .1 then becomes .1.gz (the rest are compressed already)."""
         for k in range(keep - 1, 0, -1):
-            older = Path(f"{self.path}.{k}")
-            if older.exists():
-                if k + 1 >= keep:
-                    older.unlink()
-                else:
-                    older.rename(f"{self.path}.{k + 1}")
+            for end in ("", ".gz"):
+                older = Path(f"{self.path}.{k}{end}")
+                if older.exists():
+                    if k + 1 >= keep:
+                        older.unlink()
+                    else:
+                        older.rename(f"{self.path}.{k + 1}{end}")
         self.path.rename(f"{self.path}.1")
         self.path.write_bytes(b"")
+        if compress:
+            plain = Path(f"{self.path}.1")
+            Path(f"{plain}.gz").write_bytes(gzip.compress(plain.read_bytes()))
+            plain.unlink()
 
 
 def summary_of(**opts: str) -> ContainerSummary:
@@ -175,6 +182,34 @@ def test_lines_written_while_followed_and_rotated_come_once_in_order(tmp_path: P
     assert done_python is True
     assert follower.read_to_end
     assert logged(records) == logged(python) == api_records(entries)
+    assert not [r for r in records if isinstance(r, GapRecord)]
+
+
+def test_lines_rotated_into_compressed_files_come_once_in_order(tmp_path: Path) -> None:
+    """compress=true: rotations, two of them before the follower looks, each rotated file
+    compressed at once; the file read is then only there as its compressed copy, and the
+    one between too. Every line once, as from dockerd's API, and no gap."""
+    entries = corpus_entries(2000)
+    log = Log(tmp_path)
+    log.write(json_file(entries[:100]))
+    docker = Docker(summary_of(**{"max-size": "1m", "max-file": "5", "compress": "true"}))
+    follower, inbox = follower_of(docker, tmp_path)
+
+    async def writes() -> None:
+        for k, part in enumerate(split(entries[100:], 4)):
+            log.write(json_file(part))
+            await asyncio.sleep(0.05)
+            if k < 3:
+                log.rotate(keep=5, compress=True)
+            if k == 1:
+                log.write(json_file(corpus_entries(0)))
+                log.rotate(keep=5, compress=True)  # twice before the follower looks
+        docker.stop()
+
+    assert following(follower, writes) is True
+    records = drained(inbox)
+    assert Path(f"{log.path}.2.gz").exists()
+    assert logged(records) == api_records(entries)
     assert not [r for r in records if isinstance(r, GapRecord)]
 
 
@@ -316,7 +351,7 @@ def test_dockerd_away_hands_back_from_the_positions(tmp_path: Path) -> None:
         ({}, True),
         ({"log_opts": {"max-size": "10m", "max-file": "3"}}, True),
         ({"log_opts": {"max-size": "10m"}}, False),  # one file: truncated in place
-        ({"log_opts": {"max-size": "10m", "max-file": "3", "compress": "true"}}, False),
+        ({"log_opts": {"max-size": "10m", "max-file": "3", "compress": "true"}}, True),
         ({"log_opts": {"max-file": "x"}}, False),
         ({"tty": True}, False),
         ({"auto_remove": True}, False),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import logging
 import os
@@ -29,6 +30,7 @@ from shipper.follow.gaps import (
     ROTATED_AWAY_GAP,
     ROTATED_BETWEEN_GAP,
     ROTATED_FULL_GAP,
+    UNPACKED_SHORT_GAP,
 )
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile
@@ -538,3 +540,56 @@ async def test_a_damaged_entry_of_a_local_driver_log_is_logged_and_the_rest_read
     told = [r for r in caplog.records if r.getMessage() == "log file entry unreadable, skipped"]
     assert len(told) == 1
     assert "corrupt entry at byte" in told[0].reason  # type: ignore[attr-defined]
+
+
+class _TwiceRotatedDocker(_RacingDocker):
+    """The cut stream of a --rm container whose log rotated twice between two looks,
+    each rotated file compressed (compress=true): 1-5 in the file held from the start,
+    6-8 in the one between (its .gz cut short: dockerd stopped while writing it), 9-10
+    in the newest. The follow stream carried 1-5 and ended."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(rest_refused=True)
+        self.path = path
+        path.write_bytes(_json_log(1, 5))
+
+    def before(self, n: int) -> None:
+        if n != 4:
+            return
+        path = self.path
+        os.replace(path, f"{path}.1")
+        Path(f"{path}.1.gz").write_bytes(gzip.compress(Path(f"{path}.1").read_bytes()))
+        os.unlink(f"{path}.1")
+        path.write_bytes(_json_log(6, 8))
+        os.replace(f"{path}.1.gz", f"{path}.2.gz")
+        os.replace(path, f"{path}.1")
+        packed = gzip.compress(Path(f"{path}.1").read_bytes())
+        Path(f"{path}.1.gz").write_bytes(packed[: len(packed) // 2])
+        os.unlink(f"{path}.1")
+        path.write_bytes(_json_log(9, LINES))
+
+
+async def test_a_tail_across_compressed_rotations_reports_what_a_cut_gz_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file between the one held and the newest is only there compressed, and cut
+    short: what it still has is read, then 9-10 from the newest, and what it lost is a
+    gap of stdout from the last line read before it to line 9, which is logged."""
+    monkeypatch.setattr(jsonfile, "CHECK_EVERY", 0.0)
+    path = tmp_path / f"{CID}-json.log"
+    summary = _rm_container(str(path))
+    caplog.set_level(logging.WARNING, logger="logpipe")
+    follower, queued = await _run(_TwiceRotatedDocker(path), summary, files=_FilesAt(path))
+    got, gaps = _split(queued)
+    numbers = [int(line.split()[1]) for line in got]
+    assert numbers[:5] == [1, 2, 3, 4, 5]
+    assert numbers[-2:] == [9, 10]
+    assert numbers == sorted(set(numbers))
+    assert len(numbers) < LINES
+    last_before = 1795834800 * 10**9 + numbers[-3]  # 2026-11-28T03:00:00 plus n ns
+    assert gaps == [("stdout", UNPACKED_SHORT_GAP, last_before)]
+    told = [
+        r for r in caplog.records if r.getMessage() == "rotated log file unreadable past a point"
+    ]
+    assert "-json.log.1.gz is cut short" in told[0].reason  # type: ignore[attr-defined]
+    assert follower.read_to_end

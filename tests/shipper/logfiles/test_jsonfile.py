@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import time
 from pathlib import Path
@@ -17,11 +18,13 @@ from shipper.logfiles.jsonfile import (
     HELD_FILES,
     SLACK_NS,
     HeldLog,
-    identity,
     lines,
     open_all,
     open_chain,
+    open_rotated,
+    problem,
     read_since,
+    same,
 )
 
 
@@ -267,8 +270,8 @@ def test_the_whole_chain_is_opened_oldest_first(tmp_path: Path) -> None:
 
 def test_the_chain_stops_at_the_file_held_and_says_it_reached_it(tmp_path: Path) -> None:
     path = _files_of(tmp_path, "c-json.log", "c-json.log.1", "c-json.log.2", "c-json.log.3")
-    held = identity(os.stat(f"{path}.2"))
-    chain = open_chain(path, held)
+    with open(f"{path}.2", "rb") as held:
+        chain = open_chain(path, held)
     assert chain is not None
     assert _names(chain[0]) == [b"c-json.log.1", b"c-json.log"]
     assert chain[1] is True
@@ -276,17 +279,124 @@ def test_the_chain_stops_at_the_file_held_and_says_it_reached_it(tmp_path: Path)
 
 def test_a_chain_without_the_file_held_says_files_may_be_missing(tmp_path: Path) -> None:
     path = _files_of(tmp_path, "c-json.log", "c-json.log.1", "elsewhere")
-    chain = open_chain(path, identity(os.stat(tmp_path / "elsewhere")))
+    with (tmp_path / "elsewhere").open("rb") as held:
+        chain = open_chain(path, held)
     assert chain is not None
     assert _names(chain[0]) == [b"c-json.log.1", b"c-json.log"]
     assert chain[1] is False
 
 
-def test_no_chain_while_the_path_is_the_file_held_or_a_file_is_compressed(
-    tmp_path: Path,
+def test_no_chain_while_the_path_is_the_file_held(tmp_path: Path) -> None:
+    path = _files_of(tmp_path, "c-json.log", "c-json.log.1")
+    with open(path, "rb") as held:
+        assert open_chain(path, held) is None
+
+
+def _gzip(path: Path | str, keep: bool = False) -> None:
+    """What dockerd does to a rotated file with compress=true (`keep`: while it does)."""
+    plain = Path(path)
+    Path(f"{plain}.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    if not keep:
+        plain.unlink()
+
+
+def test_compressed_rotated_files_are_opened_unpacked_oldest_first(tmp_path: Path) -> None:
+    path = _files_of(tmp_path, "c-json.log", "c-json.log.1", "c-json.log.2", "c-json.log.3")
+    _gzip(f"{path}.2")
+    _gzip(f"{path}.3")
+    chain = open_chain(path)
+    assert chain is not None
+    assert _names(chain[0]) == [b"c-json.log.3", b"c-json.log.2", b"c-json.log.1", b"c-json.log"]
+
+
+def test_a_plain_file_beside_its_compressed_copy_is_the_one_read(tmp_path: Path) -> None:
+    """dockerd removes .1 once .1.gz is whole: until then .1.gz may be cut short."""
+    path = _files_of(tmp_path, "c-json.log", "c-json.log.1")
+    Path(f"{path}.1.gz").write_bytes(gzip.compress(b"c-json.log.1")[:12])
+    f = open_rotated(f"{path}.1")
+    assert f is not None
+    assert problem(f) == ""
+    assert _names([f]) == [b"c-json.log.1"]
+
+
+def test_the_chain_reaches_the_file_held_through_its_compressed_copy(tmp_path: Path) -> None:
+    """The file held was rotated to .1, then compressed: the chain stops there (nothing
+    between was lost) and does not read it again."""
+    path = _files_of(tmp_path, "c-json.log", "c-json.log.1", "c-json.log.2")
+    with open(f"{path}.1", "rb") as held:
+        _gzip(f"{path}.1")
+        chain = open_chain(path, held)
+    assert chain is not None
+    assert _names(chain[0]) == [b"c-json.log"]
+    assert chain[1] is True
+
+
+def test_a_file_and_its_compressed_copy_are_the_same_file_of_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    _write_log(path, 1, 300)
+    _gzip(path, keep=True)
+    other = path.read_bytes().replace(b"line 1\\n", b"line 9\\n", 1)  # same length
+    (tmp_path / "other").write_bytes(other)
+    with path.open("rb") as plain, (tmp_path / "other").open("rb") as other:
+        copy = open_rotated(str(tmp_path / "gone"))
+        assert copy is None
+        os.replace(f"{path}.gz", tmp_path / "c.1.gz")
+        copy = open_rotated(str(tmp_path / "c.1"))
+        assert copy is not None
+        assert same(copy, plain)
+        assert same(plain, copy)
+        assert not same(copy, other)
+        assert not same(plain, other)
+        copy.close()
+
+
+@pytest.mark.parametrize("damage", ["cut", "corrupt", "not gzip"])
+def test_a_damaged_compressed_file_keeps_what_comes_before_the_damage(
+    tmp_path: Path, damage: str
 ) -> None:
-    held = _files_of(tmp_path / "held", "c-json.log", "c-json.log.1")
-    assert open_chain(held, identity(os.stat(held))) is None
-    compressed = _files_of(tmp_path / "gz", "c-json.log", "c-json.log.1.gz")
-    assert open_chain(compressed) is None
-    assert open_all(compressed) is None
+    path = tmp_path / "c-json.log"
+    _write_log(path, 1, 400)
+    os.replace(path, f"{path}.1")
+    _gzip(f"{path}.1")
+    packed = Path(f"{path}.1.gz")
+    data = bytearray(packed.read_bytes())
+    if damage == "cut":
+        del data[len(data) // 2 :]
+    elif damage == "corrupt":
+        data[len(data) // 2 : len(data) // 2 + 32] = b"\xff" * 32
+    else:
+        data[:] = b"not a gzip file at all"
+    packed.write_bytes(bytes(data))
+    f = open_rotated(f"{path}.1")
+    assert f is not None
+    assert str(packed) in problem(f)
+    numbers = _numbers(f.read())
+    f.close()
+    assert numbers == list(range(1, len(numbers) + 1))  # the start, in order, nothing else
+    assert len(numbers) < 400
+    if damage != "not gzip":
+        assert len(numbers) > 50
+
+
+def test_a_held_log_takes_the_files_rotated_between_once_compressed(tmp_path: Path) -> None:
+    """Two rotations within a look, compress=true: the file between (lines 6-8) is only
+    there as .1.gz, the one held as .2.gz; both are told apart and the tail is whole."""
+    path = tmp_path / "c-json.log"
+    _write_log(path, 1, 5)
+    held = HeldLog(path.open("rb"))
+    os.replace(path, f"{path}.1")  # rotated,
+    _write_log(path, 6, 8)
+    _gzip(f"{path}.1")  # compressed,
+    os.replace(f"{path}.1.gz", f"{path}.2.gz")  # rotated again,
+    os.replace(path, f"{path}.1")
+    _write_log(path, 9, 10)
+    _gzip(f"{path}.1")  # and compressed, before the next look
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "c-json.log",
+        "c-json.log.1.gz",
+        "c-json.log.2.gz",
+    ]
+    assert held.keep_up(str(path), 1e12)
+    assert len(held.files) == 3
+    assert _numbers(held.read_since(1)) == list(range(1, 11))
+    held.close()

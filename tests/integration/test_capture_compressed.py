@@ -1,0 +1,124 @@
+"""Logs whose rotated files dockerd compresses (``compress=true``, the ``local`` driver's
+default) are read from their files, the compressed ones unpacked, with exactly the lines
+dockerd would have served: each once, in order, no gap."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import docker
+import pytest
+
+from shipper.catchup import SUBSCRIBE_SLACK_NS
+from shipper.logfiles import localfile
+from tests.conftest import Pipeline, wait_until
+from tests.integration.capture import (
+    captured,
+    expected_numbered,
+    metric,
+    numbered,
+    run,
+    settle,
+    wait_exit,
+    wait_lines,
+)
+
+pytestmark = pytest.mark.integration
+
+COMPRESSED = {
+    "Type": "json-file",
+    "Config": {"max-size": "200k", "max-file": "5", "compress": "true"},
+}
+FOLLOWED = 'logpipe_shipper_file_follows_total{outcome="read to the end"}'
+FROM_FILES = 'logpipe_shipper_backlog_file_reads_total{outcome="read to the end"}'
+CAUGHT_UP = "logpipe_shipper_backlog_file_catch_ups_total"
+# Past this, a first start's event subscription no longer replays a container's events:
+# only the listing can find it.
+BEYOND_REPLAY = SUBSCRIBE_SLACK_NS / 1e9 + 1
+
+
+def test_a_running_log_rotated_into_compressed_files_is_followed_from_them_once(
+    pipeline: Pipeline, docker_client: docker.DockerClient
+) -> None:
+    """8,000 lines over about 4 s, rotated three times at 200 kB, each rotated file
+    compressed by dockerd while the shipper follows the log from its files: every line
+    indexed once, no gap, and the follow read the log to its end itself."""
+    pairs = 4000
+    c = run(
+        docker_client, pipeline, numbered(pairs, batch=100, pause_us=100_000), log_config=COMPRESSED
+    )
+    assert wait_exit(c) == 0
+    c.reload()
+    folder = os.path.dirname(c.attrs["LogPath"])
+    packed = [n for n in os.listdir(folder) if n.endswith(".gz")]
+    assert len(packed) >= 2, "the log did not rotate into compressed files: write more"
+    wait_lines(pipeline, c.id, 2 * pairs)
+    settle(pipeline, c.id)
+    got = captured(pipeline, c.id)
+    assert set(got.pairs()) == expected_numbered(pairs)
+    assert not got.duplicates()
+    assert len(got.lines) == 2 * pairs
+    assert not got.gaps
+    assert metric(pipeline, FOLLOWED) >= 1  # not served by dockerd
+
+
+def test_an_exited_local_log_is_read_from_its_compressed_files_once(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+) -> None:
+    """A `local` log rotated at 64 kB into compressed files (the driver's default), of a
+    container that exited before the shipper started: read from its files, every line
+    once, no gap, without asking dockerd for it."""
+    p = pipeline_factory()
+    p.collector.start()
+    p.wait_ready()
+    pairs = 3000
+    config = {"Type": "local", "Config": {"max-size": "64k"}}
+    c = run(docker_client, p, numbered(pairs), log_config=config)
+    assert wait_exit(c) == 0
+    root = docker_client.info()["DockerRootDir"]
+    path = localfile.local_log_path(root, c.id)
+    wait_until(lambda: os.path.exists(f"{path}.2.gz"), 10)
+    time.sleep(BEYOND_REPLAY)
+    p.shipper.start()
+    p.wait_shipper()
+    wait_lines(p, c.id, 2 * pairs)
+    settle(p, c.id)
+    got = captured(p, c.id)
+    assert set(got.pairs()) == expected_numbered(pairs)
+    assert not got.duplicates()
+    assert len(got.lines) == 2 * pairs
+    assert not got.gaps
+    assert metric(p, FROM_FILES) == 1
+
+
+def test_a_running_local_logs_backlog_is_caught_up_from_its_files_once(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+) -> None:
+    """A running container's `local` log, already rotated into compressed files when the
+    shipper starts: its backlog is read from the files, dockerd then gives the log's end
+    and what follows. Every line once, no gap."""
+    p = pipeline_factory()
+    p.collector.start()
+    p.wait_ready()
+    config = {"Type": "local", "Config": {"max-size": "64k"}}
+    script = numbered(3000) + "; sleep 8; " + numbered(500, start=3001)
+    c = run(docker_client, p, script, log_config=config)
+    root = docker_client.info()["DockerRootDir"]
+    path = localfile.local_log_path(root, c.id)
+    wait_until(lambda: os.path.exists(f"{path}.2.gz"), 10)
+    time.sleep(BEYOND_REPLAY)
+    c.reload()
+    assert c.status == "running"
+    p.shipper.start()
+    p.wait_shipper()
+    assert wait_exit(c) == 0
+    wait_lines(p, c.id, 2 * 3500)
+    settle(p, c.id)
+    got = captured(p, c.id)
+    assert set(got.pairs()) == expected_numbered(3500)
+    assert not got.duplicates()
+    assert len(got.lines) == 2 * 3500
+    assert not got.gaps
+    assert metric(p, CAUGHT_UP) == 1
