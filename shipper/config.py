@@ -301,4 +301,28 @@ def load_config(**overrides: object) -> ShipperConfig:
     if config.token and config.token_file is not None:
         # The token would win, and a file that cannot be read would go unnoticed.
         raise ConfigError("LOGPIPE_TOKEN and LOGPIPE_TOKEN_FILE are both set: keep one of them")
+    _check_tls(config)
     return config
+
+
+def _check_tls(config: ShipperConfig) -> None:
+    """TLS files that would be ignored: set, they were never read, and the batches and the
+    token went out in clear text to http:// collectors as if nothing were wrong."""
+    if config.client_key is not None and config.client_cert is None:
+        raise ConfigError(
+            "LOGPIPE_CLIENT_KEY without LOGPIPE_CLIENT_CERT: set the certificate it belongs "
+            "to (mutual TLS), or unset it"
+        )
+    if any(url.startswith("https://") for url in config.collector_url):
+        return
+    files = [
+        env_name(name)
+        for name in ("ca_file", "client_cert", "client_key")
+        if getattr(config, name) is not None
+    ]
+    if files:
+        raise ConfigError(
+            f"{' and '.join(files)} set, but no LOGPIPE_COLLECTOR_URL is https://: TLS "
+            "would not be used; give the collectors' https:// URLs, or unset "
+            f"{'them' if len(files) > 1 else 'it'}"
+        )

@@ -41,8 +41,10 @@ def check_state_dir(state_dir: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
+        # mkdir's "file exists" for a path that is a file would leave the reader puzzled.
+        reason = "it is not a directory" if isinstance(exc, FileExistsError) else os_reason(exc)
         raise ConfigError(
-            f"LOGPIPE_STATE_DIR: cannot write in {state_dir}: {os_reason(exc)}; choose a "
+            f"LOGPIPE_STATE_DIR: cannot write in {state_dir}: {reason}; choose a "
             "directory the shipper may write (cursors and the disk buffer live there)"
         ) from exc
 

@@ -43,7 +43,7 @@ from shipper.follow.start import await_start
 from shipper.follow.stream import LiveStream, close
 from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
-from shipper.logfiles.rotation import file_bytes
+from shipper.logfiles.rotation import compressed, file_bytes
 from shipper.logfiles.watch import LogFiles
 from shipper.readahead import ReadAhead
 from shipper.record import Meta
@@ -173,7 +173,8 @@ class Follower:
             self._file_follow.learn(summary, logfiles.path(self.cid) if logfiles else "")
             if self._file_follow.path and not skip:
                 self.stream.switch()  # its files are read from here on
-            self._numbering.watch_rotation(size)
+            gzipped = compressed(summary["log_driver"], summary["log_opts"])
+            self._numbering.watch_rotation(size, gzipped)
         if skip:
             self._rescue.let_go()
         self.progress.decided.set()

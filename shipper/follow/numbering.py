@@ -67,8 +67,9 @@ class Numbering:
         (its first line is later than the positions by nature)."""
         self._expect = {}
 
-    def watch_rotation(self, file_bytes: int | None) -> None:
-        """Audit the steps between lines of a log rotated every `file_bytes` (None: never)."""
+    def watch_rotation(self, file_bytes: int | None, compressed: bool = False) -> None:
+        """Audit the steps between lines of a log rotated every `file_bytes` (None: never),
+        whose rotated files are gzipped when `compressed`."""
         self._jumps = JumpDetector(file_bytes) if file_bytes else None
         self._auditor = None
         if self._jumps is not None:
@@ -79,6 +80,7 @@ class Numbering:
                 self._jumps,
                 self._recovered,
                 self._skipped_gap,
+                compressed,
             )
 
     async def finish_audits(self) -> None:

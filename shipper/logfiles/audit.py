@@ -4,6 +4,13 @@ One container's suspect windows (:mod:`shipper.logfiles.rotation`) are merged an
 without following, at most one request at a time and one every ``AUDIT_EVERY``
 seconds, beside the follow stream (which must not fall further behind meanwhile).
 What the re-read finds goes back to the follower through two callbacks.
+
+A log whose rotated files are compressed is read again from its start (``since=0``), up
+to the window's end: dockerd (20.10) decompresses the rotated files oldest first and
+stops at the first whose last entry is older than ``since``, so a ``since`` inside the
+log skips every compressed file, the newer ones too. Such a window came back empty,
+its lines, still in the files, were reported as a gap and never shipped (of 60,000
+lines written with ``max-size=500k``, ``max-file=10``, ``compress=true``, 37,571).
 """
 
 from __future__ import annotations
@@ -45,8 +52,10 @@ class Auditor:
         jumps: JumpDetector,
         recover: Recover,
         report: Report,
+        compressed: bool = False,
     ) -> None:
         self._docker = docker
+        self._compressed = compressed
         self._cid = cid
         self._max = max_line_bytes
         self._jumps = jumps
@@ -87,9 +96,10 @@ class Auditor:
         reader = LineReader(self._max)
         lines: list[Line] = []
         AUDITS.inc()
+        since = "0" if self._compressed else format_since(start)  # module docstring
         try:
             async for chunk in self._docker.logs(
-                self._cid, format_since(start), follow=False, until=format_since(end)
+                self._cid, since, follow=False, until=format_since(end)
             ):
                 lines += reader.feed(chunk)
         except ContainerGone:

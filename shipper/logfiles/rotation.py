@@ -53,6 +53,13 @@ def file_bytes(driver: str, opts: dict[str, str]) -> int | None:
     return size if size and size > 0 else None
 
 
+def compressed(driver: str, opts: dict[str, str]) -> bool:
+    """Whether rotation gzips the files it renames: ``compress=true`` under ``json-file``,
+    on unless ``compress=false`` under ``local`` (dockerd reads the option as a Go bool)."""
+    default = "true" if driver == "local" else "false"
+    return opts.get("compress", default).strip().lower() in ("1", "t", "true")
+
+
 @dataclass(slots=True)
 class Window:
     """Two consecutive entries of one stream, with possibly skipped entries between."""

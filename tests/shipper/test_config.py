@@ -128,3 +128,45 @@ def test_a_token_and_a_token_file_together_are_refused(tmp_path: Path) -> None:
     assert one_line_error(proc).endswith(
         "LOGPIPE_TOKEN and LOGPIPE_TOKEN_FILE are both set: keep one of them"
     )
+
+
+def test_tls_files_without_an_https_collector_are_refused(tmp_path: Path) -> None:
+    """They were ignored: the batches and the token went out in clear text."""
+    proc = run(
+        "shipper",
+        "config",
+        cwd=tmp_path,
+        LOGPIPE_COLLECTOR_URL="http://collector:8080",
+        LOGPIPE_CA_FILE="/etc/logpipe/ca.crt",
+    )
+    assert proc.returncode == 2
+    assert one_line_error(proc).endswith(
+        "LOGPIPE_CA_FILE set, but no LOGPIPE_COLLECTOR_URL is https://: TLS would not be "
+        "used; give the collectors' https:// URLs, or unset it"
+    )
+
+
+def test_a_client_key_without_its_certificate_is_refused(tmp_path: Path) -> None:
+    proc = run(
+        "shipper",
+        "config",
+        cwd=tmp_path,
+        LOGPIPE_COLLECTOR_URL="https://collector:8443",
+        LOGPIPE_CLIENT_KEY="/etc/logpipe/client.key",
+    )
+    assert proc.returncode == 2
+    assert one_line_error(proc).endswith(
+        "LOGPIPE_CLIENT_KEY without LOGPIPE_CLIENT_CERT: set the certificate it belongs to "
+        "(mutual TLS), or unset it"
+    )
+
+
+def test_tls_files_with_one_https_collector_among_others_are_taken(tmp_path: Path) -> None:
+    proc = run(
+        "shipper",
+        "config",
+        cwd=tmp_path,
+        LOGPIPE_COLLECTOR_URL="http://a:8080,https://b:8443",
+        LOGPIPE_CA_FILE="/etc/logpipe/ca.crt",
+    )
+    assert proc.returncode == 0, proc.stderr

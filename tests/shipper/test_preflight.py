@@ -86,3 +86,13 @@ def test_the_lock_of_a_killed_shipper_is_no_obstacle(tmp_path: Path, release_loc
         holder.communicate()
     lock_state_dir(tmp_path)
     assert tmp_path / "lock" in preflight._held
+
+
+def test_a_state_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
+    """Not mkdir's "file exists", which reads as if the directory were fine."""
+    (tmp_path / "state").write_text("")
+    with pytest.raises(ConfigError) as err:
+        preflight.check_state_dir(tmp_path / "state")
+    assert str(err.value).startswith(
+        f"LOGPIPE_STATE_DIR: cannot write in {tmp_path / 'state'}: it is not a directory;"
+    )

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper.logfiles.rotation import JumpDetector, Window, file_bytes, judge, parse_size
+from shipper.logfiles.rotation import (
+    JumpDetector,
+    Window,
+    compressed,
+    file_bytes,
+    judge,
+    parse_size,
+)
 from shipper.rejoin import Line
 
 MB = 1024 * 1024
@@ -82,3 +90,18 @@ def test_judge_reports_a_gap_where_the_files_are_gone() -> None:
     assert verdict.gaps == [Window("stderr", 10, 30)]
     verdict = judge([Window("stderr", 10, 50)], [])
     assert verdict.gaps == [Window("stderr", 10, 50)]
+
+
+@pytest.mark.parametrize(
+    ("driver", "opts", "gzipped"),
+    [
+        ("json-file", {"max-size": "1m"}, False),
+        ("json-file", {"max-size": "1m", "compress": "true"}, True),
+        ("json-file", {"compress": "1"}, True),
+        ("json-file", {"compress": "false"}, False),
+        ("local", {}, True),
+        ("local", {"compress": "false"}, False),
+    ],
+)
+def test_which_rotated_files_are_gzipped(driver: str, opts: dict[str, str], gzipped: bool) -> None:
+    assert compressed(driver, opts) is gzipped
