@@ -11,7 +11,7 @@ import fnmatch
 import re
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from collector.parse.level import LEVELS, normalise_level
 
@@ -44,6 +44,15 @@ class Match(_Section):
             raise ValueError("an empty list matches nothing: give at least one pattern")
         return value
 
+    @field_validator("namespace", "dataset")
+    @classmethod
+    def _name_parts(cls, value: Globs | None, info: ValidationInfo) -> Globs | None:
+        # A stream's namespace and dataset are lower case: `Prod` or `prod-eu` would
+        # never match a record, and the rule would silently apply to none.
+        for glob in [value] if isinstance(value, str) else value or []:
+            _name_part(glob, str(info.field_name))
+        return value
+
     @field_validator("level")
     @classmethod
     def _levels(cls, value: Globs | None) -> Globs | None:
@@ -54,6 +63,24 @@ class Match(_Section):
 
 
 _GLOB_CHARS = frozenset("*?[")
+# What a namespace or dataset is made of (wire.NAME_PART_PATTERN), and a glob's bracket
+# expressions (`[abc]`, `[!a-z]`), which may name other characters.
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.")
+_BRACKETS = re.compile(r"\[!?\]?[^\]]*\]")
+
+
+def _name_part(glob: str, key: str) -> None:
+    """Refuse a namespace or dataset glob that can match no namespace or dataset."""
+    outside = set(_BRACKETS.sub("", glob)) - {"*", "?"}
+    if glob and outside <= _NAME_CHARS:
+        return
+    wrong = "".join(sorted(outside - _NAME_CHARS))
+    what = f"it holds {wrong!r}" if wrong else "it is empty"
+    raise ValueError(
+        f"{glob!r} matches no {key}: {what}, and a {key} is 1 to 100 of a-z 0-9 _ . (lower case)"
+    )
+
+
 _LEVEL_NAMES = "trace, debug, info, warn, error, fatal"
 
 

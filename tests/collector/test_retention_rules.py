@@ -226,6 +226,39 @@ def test_a_level_no_line_can_have_is_refused(tmp_path: Path, level: str, error: 
     assert f"rule 1 (2d): 'match.level': {error}" in message
 
 
+@pytest.mark.parametrize(
+    ("match", "error"),
+    [
+        ("{namespace: Prod}", "'match.namespace': 'Prod' matches no namespace: it holds 'P'"),
+        ("{namespace: [staging, prod-eu]}", "'match.namespace': 'prod-eu' matches no namespace"),
+        ("{dataset: 'nginx-*'}", "'match.dataset': 'nginx-*' matches no dataset: it holds '-'"),
+        ("{dataset: ''}", "'match.dataset': '' matches no dataset: it is empty"),
+    ],
+)
+def test_a_namespace_or_dataset_no_stream_can_have_is_refused(
+    tmp_path: Path, match: str, error: str
+) -> None:
+    """Namespaces and datasets are lower-case a-z 0-9 _ . (routing refuses others): a
+    pattern holding anything else is a config error naming the rule, not a rule that
+    silently keeps nothing (the lines it was written for kept for the default instead)."""
+    message = _config_error(
+        f"retention:\n  rules:\n    - {{match: {match}, keep: 400d}}\n", tmp_path
+    )
+    assert f"rule 1 (400d): {error}" in message
+
+
+def test_namespace_and_dataset_globs_within_the_names_match(tmp_path: Path) -> None:
+    """Globs of the characters names have, brackets included, are taken and match."""
+    ctx = _ctx(
+        "retention:\n  rules:\n    - {match: {namespace: 'p[!-]o*', dataset: 'do?ker'}, "
+        "keep: 400d}\n",
+        tmp_path,
+    )
+    assert route(_source(), ctx).stream == "logs-docker.keep_14d-default"
+    prod = _source(hints=Hints(namespace="prod"))
+    assert route(prod, ctx).stream == "logs-docker.keep_400d-prod"
+
+
 def test_rollover_needs_a_maximum_and_sends_seconds(tmp_path: Path) -> None:
     """Weeks become seconds for Elasticsearch; a rollover without any max_* is refused."""
     ctx = _ctx("retention:\n  rollover: {max_age: 1w, max_docs: 10}\n", tmp_path)
