@@ -153,17 +153,26 @@ def _listen(config: CollectorConfig) -> tuple[str, int]:
 def check_auth(config: CollectorConfig) -> None:
     """Refuse to serve without tokens unless auth is explicitly off; a token file that
     cannot be read is a ConfigError before anything starts."""
-    config.read_tokens_accepted()
+    read = config.read_tokens_accepted()
     if config.auth == "none":
         log.warning(
             "AUTHENTICATION IS OFF (LOGPIPE_AUTH=none): anyone who can reach this port can "
             "write logs; set LOGPIPE_TOKENS and drop LOGPIPE_AUTH=none in production"
         )
         return
-    if not config.accepted_tokens():
+    ingest = config.accepted_tokens()
+    if not ingest:
         raise ConfigError(
             "no accepted tokens: set LOGPIPE_TOKENS (comma-separated) or LOGPIPE_TOKENS_FILE "
             "(one token a line), or LOGPIPE_AUTH=none to accept unauthenticated batches"
+        )
+    if read & ingest:
+        # Accepted, such a token would both ship and read: a shipper's (on every Docker
+        # host) would read everyone's logs, which the two kinds exist to prevent.
+        raise ConfigError(
+            f"LOGPIPE_READ_TOKENS: {len(read & ingest)} read token(s) also in LOGPIPE_TOKENS "
+            "(or their files): a token that ships logs may not read them; give readers "
+            "tokens of their own"
         )
 
 

@@ -123,19 +123,35 @@ def retryable(status: int) -> bool:
 # bytes of the refused operation and the node's limit for it, e.g. "rejected execution of
 # primary operation [..., primary_operation_bytes=120000200, max_primary_bytes=107374182]".
 _PRESSURE = re.compile(
-    r"\b(?:coordinating|primary|replica)_operation_bytes=(\d+), max_\w+_bytes=(\d+)"
+    r"\b(coordinating|primary|replica)_operation_bytes=(\d+), max_\w+_bytes=(\d+)"
 )
+# The bytes in flight on the node before the refused operation: on the node that
+# coordinates a request, its own bytes are among them while its primary operations run.
+_IN_FLIGHT = re.compile(r"\bcoordinating_and_primary_bytes=(\d+)")
 
 
-def over_limit_alone(reason: str) -> bool:
-    """Whether an indexing-pressure refusal is of an operation larger than the limit itself.
+def over_limit_alone(reason: str, request_bytes: int = 0) -> bool:
+    """Whether an indexing-pressure refusal is of an operation larger than the limit itself,
+    for a request of `request_bytes` (its documents' bulk lines).
 
     Such an operation is refused however idle the node is: resent as it is, it would be
-    refused forever. The usual 429 (a busy node: the operation fits, what is already in
-    flight does not leave room) names bytes under the limit and is retried as it is.
+    refused forever. A node that coordinates the request counts the request's bytes (the
+    JSON as sent) and, on top, a primary operation's (several times its documents' size):
+    a primary operation under the limit whose request's bytes take it over (a 4 MiB line
+    of control characters, 24 MiB once escaped, on a 1 GiB heap) is refused on an idle
+    node too. Only the bytes the node says are in flight count as the request's, so a
+    node that does not coordinate it is not taken to hold them. The usual 429 (a busy
+    node: the operation fits, what others have in flight does not leave room) is retried
+    as it is.
     """
     found = _PRESSURE.search(reason)
-    return found is not None and int(found[1]) > int(found[2])
+    if found is None:
+        return False
+    operation, limit = int(found[2]), int(found[3])
+    if found[1] == "primary":
+        in_flight = _IN_FLIGHT.search(reason)
+        operation += min(request_bytes, int(in_flight[1])) if in_flight else 0
+    return operation > limit
 
 
 def encode_all(docs: Sequence[Doc]) -> Encoded:
@@ -186,12 +202,13 @@ def _classify(
 ) -> tuple[list[tuple[Doc, bytes]], str]:
     too_large: list[tuple[Doc, bytes]] = []
     why = ""
+    request_bytes = sum(len(lines) for _, lines in items)
     for item, answer in zip(items, answers, strict=True):
         doc = item[0]
         status = int(answer["create"]["status"])
         if status < 300 or status == 409:
             count_stored(outcome, [doc], duplicate=status == 409)
-        elif status == 429 and over_limit_alone(reason := _reason(answer)):
+        elif status == 429 and over_limit_alone(reason := _reason(answer), request_bytes):
             too_large.append(item)
             why = reason
         elif retryable(status) or _waits(answer):

@@ -87,6 +87,8 @@ def _name_part(glob: str, key: str) -> None:
     """Refuse a namespace or dataset glob that no name of _NAME_PART_CHARS can match:
     the piece of it (a character, or a `[...]` class, as fnmatch reads them) that no
     such character matches."""
+    if not glob:
+        raise ValueError(f"'' matches no {key}: a {key} is 1 to 100 of a-z 0-9 _ .")
     i = 0
     while i < len(glob):
         piece = glob[i]

@@ -6,7 +6,8 @@ deadline, then :class:`~collector.errors.RetryableSinkError`, which the API answ
 with 429/503 and ``Retry-After`` so the shipper sends the batch again), or reject (any
 other 4xx: a stand-in goes to the dead-letter data stream with the reason, which counts
 as delivered). A request too large for the node (413 over http.max_content_length, or a
-429 of indexing pressure for an operation over the whole limit on its own) is sent again
+429 of indexing pressure for an operation over the whole limit on its own, or with its
+request's bytes on the node that coordinates it) is sent again
 in halves; one document alone still too large is rejected: no load lets the node take it.
 What the elasticsearch client's exceptions mean is decided in es_failures.py.
 Requests of fewer than merge_below documents share one `_bulk` with others (merge.py).
@@ -267,7 +268,7 @@ class Sink:
                 await self._halve(too_large, outcome, result, deadline, why)
         elif status == 413:  # over the node's http.max_content_length
             await self._halve(items, outcome, result, deadline, "")
-        elif status == 429 and over_limit_alone(why):
+        elif status == 429 and over_limit_alone(why, len(payload)):
             await self._halve(items, outcome, result, deadline, why)
         else:
             result.must_retry(items, why, status)

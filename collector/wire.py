@@ -98,9 +98,10 @@ REASON_CHARS = 256  # the shipper cuts longer gap reasons
 # shipper's LOGPIPE_MAX_LINE_BYTES, the collector's for other senders) is cut there and
 # marked truncated, so that its document can always be indexed. A node counts a document
 # about four times its JSON bytes against its indexing-pressure limit (10% of the heap:
-# 102 MiB at the compose file's 1 GiB, 51 MiB at 512 MiB). 4 MiB of text fits both, held
-# twice (its message and its JSON keys); even 4 MiB of control characters (six bytes
-# each, escaped) fits 1 GiB. Neither end takes a larger limit.
+# 102 MiB at the compose file's 1 GiB, 51 MiB at 512 MiB), on top of its request's bytes.
+# 4 MiB of text fits both, held twice (its message and its JSON keys); 4 MiB of control
+# characters (six bytes each, escaped: 24 MiB, 120 MiB counted) fits neither and is
+# dead-lettered (collector/bulk.py, over_limit_alone). Neither end takes a larger limit.
 MAX_LINE_BYTES = 4 * 1024 * 1024
 ParserName = Literal["auto", "json", "logfmt", "nginx", "apache", "plain"]
 StreamName = Literal["stdout", "stderr"]

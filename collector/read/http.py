@@ -153,17 +153,18 @@ async def _stream(
     # Before the answer starts, a failure is still a JSON 503.
     first: list[Delivery] = await anext(pages, [])
     response = web.StreamResponse(headers=_SSE_HEADERS)
-    await response.prepare(request)
     hidden, unchecked = told
-    # Told once, first: new lines go to write indices, which cannot be closed, so only
-    # the lines a tail starts with (or resumes with) may be hidden.
-    if hidden is not None:
-        await response.write(events.closed_event(hidden.count, hidden.names))
-    if unchecked is not None:
-        await response.write(events.closed_unchecked_event(unchecked))
     # The ids a late line of the poller may repeat: those of the poller's late window.
     sent = Sent(start.key[0] - int(state.config.read_tail_late_window * 1000))
     try:
+        # A reader may leave while the first page is read: then the answer cannot start.
+        await response.prepare(request)
+        # Told once, first: new lines go to write indices, which cannot be closed, so only
+        # the lines a tail starts with (or resumes with) may be hidden.
+        if hidden is not None:
+            await response.write(events.closed_event(hidden.count, hidden.names))
+        if unchecked is not None:
+            await response.write(events.closed_unchecked_event(unchecked))
         await _send(response, first, sent)
         async for page in pages:
             await _send(response, page, sent)

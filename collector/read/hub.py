@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 
 from collector import metrics
-from collector.errors import TooMany
+from collector.errors import ReadUnavailable, TooMany
 from collector.read.filters import Filters
 from collector.read.poller import Pace, Poller
 from collector.read.search import Reader
@@ -23,10 +23,13 @@ class Hub:
         self._pollers: dict[Filters, tuple[Poller, asyncio.Task[None]]] = {}
         self.open_tails = 0
         self._starting = asyncio.Lock()  # two first tails of a filter start one poller
+        self._stopping = False
 
     async def open(self, filters: Filters) -> tuple[Subscriber, Poller]:
         """A new tail on `filters` (times aside), or TooMany past the bound (or the
-        failure of a new poller's first read: Elasticsearch cannot answer)."""
+        failure of a new poller's first read: Elasticsearch cannot answer), or
+        ReadUnavailable once the collector is stopping."""
+        self._check_running()
         if self.open_tails >= self.max_tails:
             raise TooMany(
                 f"{self.open_tails} tails are open on this collector, its limit "
@@ -42,7 +45,14 @@ class Hub:
             raise
         subscriber = Subscriber(self.buffer)
         poller.subscribers.add(subscriber)
+        if self._stopping:  # shut down while the poller started: nothing would end this tail
+            self.close(subscriber, poller)
+            self._check_running()
         return subscriber, poller
+
+    def _check_running(self) -> None:
+        if self._stopping:
+            raise ReadUnavailable("this collector is stopping: tail another one, or retry")
 
     async def _poller(self, shared: Filters) -> Poller:
         async with self._starting:
@@ -64,7 +74,10 @@ class Hub:
             metrics.TAIL_POLLERS.dec()
 
     async def shutdown(self) -> None:
-        """End every tail's stream and stop the pollers (the collector is stopping)."""
+        """End every tail's stream and stop the pollers (the collector is stopping); a tail
+        that opens from now on is refused (503), not left streaming until the collector's
+        shutdown timeout."""
+        self._stopping = True
         tasks = []
         for poller, task in self._pollers.values():
             for subscriber in poller.subscribers:

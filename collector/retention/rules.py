@@ -203,6 +203,19 @@ class RetentionConfig(_Section):
             raise ValueError(describe_rule_errors(exc, data)) from None
 
     @model_validator(mode="after")
+    def _nothing_after_a_rule_for_everything(self) -> RetentionConfig:
+        # The first match wins: behind `match: {}` a rule would silently keep nothing.
+        for number, rule in enumerate(self.rules[:-1], 1):
+            if all(value in (None, {}) for value in rule.match.model_dump().values()):
+                after = self.rules[number]
+                raise ValueError(
+                    f"rule {number + 1} ({after.stream_name}) never applies: rule {number} "
+                    f"({rule.stream_name}) has an empty match, which takes every record "
+                    "first; put that rule last, or make its keep the default"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _one_keep_per_name(self) -> RetentionConfig:
         seen = {self.default: self.default}
         for number, rule in enumerate(self.rules, 1):

@@ -94,6 +94,26 @@ def test_over_limit_alone_tells_a_too_large_operation_from_a_busy_node() -> None
     assert not over_limit_alone("")
 
 
+def test_over_limit_alone_counts_the_requests_own_bytes_on_its_node() -> None:
+    """A primary operation under the limit whose own request's bytes, which the node
+    counts while it runs, take it over the limit is refused on an idle node too: too
+    large alone. What the node has in flight beyond that request is a busy node's, and
+    bytes the node does not say it holds are not taken for the request's."""
+    # Elasticsearch 9.2 (1 GiB heap) on one _bulk of a 4 MiB line of control characters:
+    # a request of 25165881 bytes.
+    escaped = (
+        "rejected execution of primary operation [coordinating_and_primary_bytes=25165983, "
+        "replica_bytes=0, all_bytes=25165983, primary_operation_bytes=100663356, "
+        "max_primary_bytes=107374182]"
+    )
+    assert over_limit_alone(escaped, 25165881)
+    assert not over_limit_alone(escaped, 1000)  # others' bytes: a busy node
+    elsewhere = escaped.replace("=25165983", "=1000")  # a node not coordinating it
+    assert not over_limit_alone(elsewhere, 25165881)
+    replica = escaped.replace("primary_operation", "replica_operation")
+    assert not over_limit_alone(replica, 25165881)  # replicas run on other nodes
+
+
 def test_documents_encoded_in_steps_are_those_encoded_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

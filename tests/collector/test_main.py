@@ -413,6 +413,28 @@ def test_no_tokens_names_the_variables_to_set() -> None:
     assert "LOGPIPE_AUTH=none" in str(raised.value)
 
 
+def test_a_token_both_to_ship_and_to_read_is_refused(tmp_path: Path) -> None:
+    """A read token that is also an ingest token (listed, or in either file) stops serve
+    naming the variables and never the token: accepted, every shipper holding it could
+    read all the logs. With LOGPIPE_AUTH=none no ingest token is used, and it starts."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text("ship-1\nshared\n")
+    for settings in (
+        {"tokens": ["ship-1", "shared"], "read_tokens": ["read-1", "shared"]},
+        {"tokens_file": tokens, "read_tokens": ["shared"]},
+    ):
+        config = CollectorConfig(_env_file=None, **settings)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError) as raised:
+            main_module.check_auth(config)
+        message = str(raised.value)
+        assert message.startswith("LOGPIPE_READ_TOKENS: 1 read token(s) also in LOGPIPE_TOKENS")
+        assert "shared" not in message
+    apart = CollectorConfig(_env_file=None, tokens=["ship-1"], read_tokens=["read-1"])  # type: ignore[call-arg]
+    main_module.check_auth(apart)
+    off = CollectorConfig(_env_file=None, auth="none", tokens=["a"], read_tokens=["a"])  # type: ignore[call-arg]
+    main_module.check_auth(off)
+
+
 @pytest.mark.parametrize(
     ("option", "value", "error"),
     [

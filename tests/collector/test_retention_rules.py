@@ -182,6 +182,28 @@ def test_each_kind_of_bad_rule_is_explained(rule: str, expected: str, tmp_path: 
     assert expected in _config_error(f"retention:\n  rules:\n    - {rule}\n", tmp_path)
 
 
+@pytest.mark.parametrize("everything", ["{}", "{label: {}}"])
+def test_a_rule_behind_one_for_every_record_is_refused(tmp_path: Path, everything: str) -> None:
+    """The first rule that matches wins: a rule after one whose match is empty would keep
+    nothing, its records kept as the first rule says instead; last, that rule is taken."""
+    message = _config_error(
+        f"retention:\n  rules:\n    - {{match: {everything}, keep: 2d}}\n"
+        "    - {match: {service: payments}, keep: 400d, name: pay}\n",
+        tmp_path,
+    )
+    assert message.endswith(
+        "rule 2 (pay) never applies: rule 1 (2d) has an empty match, which takes every "
+        "record first; put that rule last, or make its keep the default"
+    )
+    ctx = _ctx(
+        "retention:\n  rules:\n    - {match: {service: payments}, keep: 400d, name: pay}\n"
+        f"    - {{match: {everything}, keep: 2d}}\n",
+        tmp_path,
+    )
+    assert route(_source(), ctx).stream == "logs-docker.keep_2d-default"
+    assert route(_source("payments"), ctx).stream == "logs-docker.keep_pay-default"
+
+
 def test_two_rules_of_one_name_must_keep_alike(tmp_path: Path) -> None:
     """Records of one stream cannot have two retentions."""
     message = _config_error(
@@ -234,6 +256,7 @@ def test_a_level_no_line_can_have_is_refused(tmp_path: Path, level: str, error: 
         ("namespace", "'[A-Z]*'", "'[A-Z]*' matches no namespace: '[A-Z]' is never in one"),
         ("namespace", "'[staging'", "'[staging' matches no namespace: '[' is never in one"),
         ("dataset", "'nginx access'", "'nginx access' matches no dataset: ' ' is never in one"),
+        ("dataset", "''", "'' matches no dataset"),
     ],
 )
 def test_a_namespace_or_dataset_no_stream_can_have_is_refused(

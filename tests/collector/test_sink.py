@@ -522,6 +522,50 @@ async def test_document_over_the_indexing_pressure_limit_alone_is_dead_lettered(
     assert dead["event"]["original"] == "x" * 5000
 
 
+def coordinating(limit: int) -> Any:
+    """A node that coordinates each request and holds its primaries, idle otherwise: it
+    counts the request's own bytes (its bulk lines as sent) and, on top, each primary
+    operation's at four times its STREAM documents' size, refusing those items with 429
+    when both are over `limit`, as Elasticsearch does."""
+
+    def answer(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> web.Response:
+        request = sum(len(str(a)) + len(str(s)) for a, s in pairs)
+        op = 4 * sum(len(str(s)) for a, s in pairs if a["create"]["_index"] == STREAM)
+        error = {
+            "type": "es_rejected_execution_exception",
+            "reason": PRESSURE.format(all=request, op=op, limit=limit),
+        }
+        refused = request + op > limit
+        out = [
+            {"create": {"status": 429, "error": error}}
+            if refused and a["create"]["_index"] == STREAM
+            else {"create": {"status": 201}}
+            for a, _ in pairs
+        ]
+        return web.json_response({"errors": refused, "items": out}, headers=HEADERS)
+
+    return answer
+
+
+async def test_document_over_the_limit_with_its_own_request_is_dead_lettered() -> None:
+    """A document whose primary operation fits the node's indexing-pressure limit but not
+    with its own request's bytes, which the coordinating node counts too (a 4 MiB line of
+    control characters on a 1 GiB heap), is refused however idle the node is: it is
+    dead-lettered, and the documents sent with it are indexed, rather than the batch
+    being retried until the shipper is answered 429 and sends it again forever."""
+    batch = docs(5)
+    batch.insert(2, Doc("huge", STREAM, {"message": "x" * 5000, "event": {}}, "x" * 5000))
+    # The huge document alone: its operation (4x) is under the limit, with its request over.
+    async with fake_es(coordinating(22_000)) as es, Sink(es.client(), FAST) as s:
+        outcome = await asyncio.wait_for(s.write(batch), 2)
+    assert (outcome.indexed, outcome.dead_lettered) == (5, 1)
+    assert set(es.ids(STREAM)) == {d.id for d in batch}
+    [dead] = es.sources(DEADLETTER_STREAM)
+    assert dead["error"]["message"].startswith("document of ")
+    assert "primary_operation_bytes=" in dead["error"]["message"]
+    assert dead["event"]["original"] == "x" * 5000
+
+
 async def test_429_of_a_busy_node_is_retried_not_dead_lettered() -> None:
     """The usual indexing-pressure 429 (the operation fits the limit, what is in flight
     leaves no room) is retried as it is until the node takes it; nothing is dead-lettered."""

@@ -169,3 +169,34 @@ def test_a_lower_limit_cuts_as_the_shipper_does(
     assert structured["logpipe"]["parser"] == "plain"
     for doc in (plain, accented, structured):
         assert "truncated" in doc["tags"]
+
+
+def test_a_line_of_control_characters_at_the_limit_is_answered_whatever_the_heap(
+    es: Elasticsearch, collector: Callable[..., tuple[Process, str]], template: None
+) -> None:
+    """A 4 MiB line of control characters (24 MiB once escaped) is indexed where the node
+    takes it and dead-lettered where it never can: on a 1 GiB heap the node counts its
+    request's bytes and its primary operation's (four times the document) together, over
+    the limit on an idle node too (before: the batch was retried as for a busy node, and
+    answered 429, for ever). The lines beside it are indexed either way."""
+    bell = "\a" * MAX_LINE_BYTES
+    token = uuid.uuid4().hex
+    run = uuid.uuid4().hex[:8]
+    body = batch(f"bigline-{run}", [bell])
+    room = {"max_body_bytes": str(len(body) + MiB), "body_buffer_bytes": str(2 * len(body) + MiB)}
+    _, url = collector(
+        ES_URL, token, es_retry_seconds="20", routing__dataset=f"bigline.{run}", **room
+    )
+    status, answer = post_batch(url, token, body)
+    assert status == 200, answer
+    assert answer["received"] == 4
+    assert answer["indexed"] + answer["dead_lettered"] == 3
+    assert answer["indexed"] >= 2
+    docs = found(es, f"bigline-{run}", 3)
+    assert [d["message"] for d in (docs[0], docs[-1])] == ["before", "after"]
+    bells = docs[1]
+    if answer["dead_lettered"]:
+        assert bells["tags"] == ["dead_letter", "truncated"]
+        assert "over the node's limit" in bells["error"]["message"]
+    else:
+        assert bells["message"] == bell

@@ -12,8 +12,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from collector.read.query import nanos_iso
-from tests.conftest import free_port
-from tests.integration.readers import READ, Collector, Source, collectors, post
+from tests.conftest import free_port, wait_until
+from tests.integration.readers import READ, Collector, Source, collectors, post, request
 from tests.integration.sse import Tails
 
 pytestmark = pytest.mark.integration
@@ -48,6 +48,47 @@ async def test_last_lines_then_lines_through_two_collectors(
             await send(a if i % 2 else b, src, f"new-{i}a", f"new-{i}b")
         got = messages(await tail.lines(10))
         assert sorted(got) == sorted(f"new-{i}{x}" for i in range(5) for x in "ab")
+
+
+def tail_answers(c: Collector) -> dict[str, float]:
+    """The collector's count of tail requests, by the status answered."""
+    text = request(f"{c.url}/metrics", None)[2].decode()
+    prefix = 'logpipe_collector_read_requests_total{endpoint="tail",status="'
+    counts = [
+        line[len(prefix) :].split('"} ') for line in text.splitlines() if line.startswith(prefix)
+    ]
+    return {status: float(n) for status, n in counts}
+
+
+async def test_a_reader_gone_before_its_first_lines_ends_its_tail_quietly(
+    collectors: Callable[..., Collector],
+) -> None:
+    """A reader that leaves while its tail's last lines are read (Ctrl-C at once, a check
+    that only connects) ends that tail: no 500 and no traceback in the collector's log
+    (before: "internal error", the answer's start written to a closed connection), and
+    the tails that stay are served."""
+    c = collectors()
+    src = Source()
+    await send(c, src, "stays-1")
+    ask = f"GET /v1/tail?lines=100&host={src.host} HTTP/1.1\r\nHost: x\r\n"
+    ask += f"Authorization: Bearer {READ}\r\n\r\n"
+    for _ in range(3):
+        _, writer = await asyncio.open_connection("127.0.0.1", c.port)
+        writer.write(ask.encode())
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+    async with Tails() as tails:
+        status, tail = await tails.open(c.url, host=src.host, lines="1")
+        assert status == 200
+        assert messages(await tail.lines(1)) == ["stays-1"]
+
+    def all_answered() -> dict[str, float] | None:
+        answers = tail_answers(c)
+        return answers if sum(answers.values()) >= 4 else None
+
+    assert wait_until(all_answered) == {"200": 4.0}
+    assert "internal error" not in c.process.output()
 
 
 async def test_resume_after_last_event_id_on_another_collector(
