@@ -101,7 +101,9 @@ class Auditor:
             async for chunk in self._docker.logs(
                 self._cid, since, follow=False, until=format_since(end)
             ):
-                lines += reader.feed(chunk)
+                # Read from the log's start (compressed), only the window's lines are
+                # kept: a whole log held at once is what a shipper must never weigh.
+                lines += [line for line in reader.feed(chunk) if line.ts >= start]
         except ContainerGone:
             lines = []
         except DemuxError as exc:

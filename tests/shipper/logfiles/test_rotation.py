@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+from collections.abc import AsyncIterator
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shipper.logfiles import audit
 from shipper.logfiles.rotation import (
     JumpDetector,
     Window,
@@ -105,3 +109,59 @@ def test_judge_reports_a_gap_where_the_files_are_gone() -> None:
 )
 def test_which_rotated_files_are_gzipped(driver: str, opts: dict[str, str], gzipped: bool) -> None:
     assert compressed(driver, opts) is gzipped
+
+
+class _WholeLogDocker:
+    """dockerd asked for a compressed log's window: from the log's start (`since=0`) it
+    sends every entry up to `until`, 1,000 before the window and 3 inside it."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    async def logs(
+        self, cid: str, since: str, follow: bool = True, until: str = "", **kw: object
+    ) -> AsyncIterator[bytes]:
+        self.asked.append((since, until))
+        for n in [*range(1, 1_001), 2_000, 2_001, 2_002, 2_003]:
+            payload = b"1970-01-01T00:00:00.%09dZ line %d\n" % (n, n)
+            yield struct.pack(">BxxxL", 1, len(payload)) + payload
+
+
+async def test_an_audit_of_a_compressed_log_keeps_only_its_windows_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read from the log's start (dockerd skips compressed files after a `since` inside
+    the log), the audit held every line of the log up to the window in memory at once:
+    up to every kept file of the log (100 MB under the `local` driver's defaults). Only
+    the lines from the window's start on are kept; the window's are recovered."""
+    judged: list[list[Line]] = []
+    real_judge = audit.judge
+
+    def judge_spy(windows: list[Window], lines: list[Line]) -> audit.Verdict:
+        judged.append(list(lines))
+        return real_judge(windows, lines)
+
+    monkeypatch.setattr(audit, "judge", judge_spy)
+    recovered: list[bytes] = []
+
+    async def recover(stream: str, line: Line, seq: int) -> None:
+        recovered.append(line.data)
+
+    async def report(window: Window, estimate: int | None) -> None:
+        raise AssertionError(f"no gap expected: {window}")
+
+    docker = _WholeLogDocker()
+    auditor = audit.Auditor(
+        docker,  # type: ignore[arg-type]
+        "c" * 64,
+        1 << 20,
+        JumpDetector(MB),
+        recover,
+        report,
+        compressed=True,
+    )
+    auditor.suspect(Window("stdout", 2_000, 2_003))
+    await auditor.finish()
+    assert docker.asked == [("0", "0.000002003")]
+    assert recovered == [b"line 2001", b"line 2002"]
+    assert [line.ts for line in judged[0]] == [2_000, 2_001, 2_002, 2_003]
