@@ -26,7 +26,8 @@ class LogRecord:
 
     A joined record keeps the (ts, seq) of its first physical line, so its document id
     is the same when it is read again; `until` is the position just past its last
-    physical line, where the cursor may move once the record is safe.
+    physical line, where the cursor may move once the record is safe (or the start of
+    a window of its stream not audited yet, shipper/logfiles/audit.py).
     """
 
     meta: Meta

@@ -143,6 +143,8 @@ class Numbering:
             progress.positions[stream] = Position(*self._native.reached(stream))
         self._counted(shipped, size, truncated)
         progress.stats.last_ts = last_ts
+        if self._auditor is not None and self._auditor.pending:
+            self._hold(out, self._auditor.holds())
         return out
 
     def _resume_gap(self, stream: str, from_ts: int, to_ts: int) -> GapRecord:
@@ -192,7 +194,20 @@ class Numbering:
             progress.positions[stream] = sequencers[stream].reached
         self._counted(shipped, size, truncated)
         progress.stats.last_ts = last_ts
+        if self._auditor is not None and self._auditor.pending:
+            self._hold(out, self._auditor.holds())
         return out
+
+    @staticmethod
+    def _hold(out: list[LogRecord | GapRecord], holds: dict[str, int]) -> None:
+        """Hold the position each record lets the saved cursor reach at the start of
+        its stream's earliest window not read again yet (shipper/logfiles/audit.py):
+        stopped before that audit, the shipper reads the window again at its next start."""
+        for record in out:
+            if type(record) is LogRecord and (start := holds.get(record.stream)) is not None:
+                end = record.end()
+                if (end.ts, end.count) > (start, 0):
+                    record.until = Position(start, 0)
 
     def _counted(self, lines: int, size: int, truncated: int) -> None:
         stats = self._progress.stats

@@ -5,6 +5,13 @@ without following, at most one request at a time and one every ``AUDIT_EVERY``
 seconds, beside the follow stream (which must not fall further behind meanwhile).
 What the re-read finds goes back to the follower through two callbacks.
 
+Until a window was read again, the lines after its start that the follower read go to
+the disk buffer with the stream's saved position held at the window's start
+(:meth:`Auditor.holds`, shipper/follow/numbering.py): a shipper stopped meanwhile (a
+SIGTERM, a kill -9) resumes from there and reads the window again, instead of from past
+it, which lost the lines the stream had skipped without a word. The lines read again
+are the same lines, with the same ids, which the collector indexes once.
+
 A log whose rotated files are compressed is read again from its start (``since=0``), up
 to the window's end: dockerd (20.10) decompresses the rotated files oldest first and
 stops at the first whose last entry is older than ``since``, so a ``since`` inside the
@@ -62,7 +69,22 @@ class Auditor:
         self._recover = recover
         self._report = report
         self._windows: list[Window] = []
+        self._reading: list[Window] = []  # the windows of the audit under way
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether a window waits to be read again, or is being read."""
+        return bool(self._windows or self._reading)
+
+    def holds(self) -> dict[str, int]:
+        """Per stream, the earliest start of its windows not read again yet: the saved
+        position must not pass it."""
+        held: dict[str, int] = {}
+        for window in (*self._reading, *self._windows):
+            if window.start < held.get(window.stream, window.start + 1):
+                held[window.stream] = window.start
+        return held
 
     def suspect(self, window: Window) -> None:
         """Queue a window; an audit starts unless one is running."""
@@ -85,10 +107,13 @@ class Auditor:
     async def _loop(self) -> None:
         while self._windows:
             windows, self._windows = self._windows, []
+            self._reading = windows
             try:
                 await self._once(windows)
             except DockerUnavailable:
                 self._windows = windows + self._windows  # dockerd is away: try again later
+            finally:
+                self._reading = []
             await asyncio.sleep(AUDIT_EVERY)
 
     async def _once(self, windows: list[Window]) -> None:
@@ -101,7 +126,9 @@ class Auditor:
             async for chunk in self._docker.logs(
                 self._cid, since, follow=False, until=format_since(end)
             ):
-                lines += reader.feed(chunk)
+                # Read from the log's start (compressed), only the window's lines are
+                # kept: a whole log held at once is what a shipper must never weigh.
+                lines += [line for line in reader.feed(chunk) if line.ts >= start]
         except ContainerGone:
             lines = []
         except DemuxError as exc:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import struct
+from collections.abc import AsyncIterator
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shipper import metrics
+from shipper.batch import encode
+from shipper.cursor import Position
+from shipper.follow.gaps import Gaps
+from shipper.follow.handoff import Handoff
+from shipper.follow.numbering import Numbering
+from shipper.follow.progress import Progress
+from shipper.inbox import Inbox
+from shipper.logfiles import audit
 from shipper.logfiles.rotation import (
     JumpDetector,
     Window,
@@ -14,6 +27,7 @@ from shipper.logfiles.rotation import (
     judge,
     parse_size,
 )
+from shipper.record import LogRecord, Meta
 from shipper.rejoin import Line
 
 MB = 1024 * 1024
@@ -105,3 +119,126 @@ def test_judge_reports_a_gap_where_the_files_are_gone() -> None:
 )
 def test_which_rotated_files_are_gzipped(driver: str, opts: dict[str, str], gzipped: bool) -> None:
     assert compressed(driver, opts) is gzipped
+
+
+class _WholeLogDocker:
+    """dockerd asked for a compressed log's window: from the log's start (`since=0`) it
+    sends every entry up to `until`, 1,000 before the window and 3 inside it."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    async def logs(
+        self, cid: str, since: str, follow: bool = True, until: str = "", **kw: object
+    ) -> AsyncIterator[bytes]:
+        self.asked.append((since, until))
+        for n in [*range(1, 1_001), 2_000, 2_001, 2_002, 2_003]:
+            payload = b"1970-01-01T00:00:00.%09dZ line %d\n" % (n, n)
+            yield struct.pack(">BxxxL", 1, len(payload)) + payload
+
+
+async def test_an_audit_of_a_compressed_log_keeps_only_its_windows_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read from the log's start (dockerd skips compressed files after a `since` inside
+    the log), the audit held every line of the log up to the window in memory at once:
+    up to every kept file of the log (100 MB under the `local` driver's defaults). Only
+    the lines from the window's start on are kept; the window's are recovered."""
+    judged: list[list[Line]] = []
+    real_judge = audit.judge
+
+    def judge_spy(windows: list[Window], lines: list[Line]) -> audit.Verdict:
+        judged.append(list(lines))
+        return real_judge(windows, lines)
+
+    monkeypatch.setattr(audit, "judge", judge_spy)
+    recovered: list[bytes] = []
+
+    async def recover(stream: str, line: Line, seq: int) -> None:
+        recovered.append(line.data)
+
+    async def report(window: Window, estimate: int | None) -> None:
+        raise AssertionError(f"no gap expected: {window}")
+
+    docker = _WholeLogDocker()
+    auditor = audit.Auditor(
+        docker,  # type: ignore[arg-type]
+        "c" * 64,
+        1 << 20,
+        JumpDetector(MB),
+        recover,
+        report,
+        compressed=True,
+    )
+    auditor.suspect(Window("stdout", 2_000, 2_003))
+    await auditor.finish()
+    assert docker.asked == [("0", "0.000002003")]
+    assert recovered == [b"line 2001", b"line 2002"]
+    assert [line.ts for line in judged[0]] == [2_000, 2_001, 2_002, 2_003]
+
+
+def _stamp(ns: int) -> bytes:
+    """A Docker timestamp `ns` after the epoch (under a minute)."""
+    return b"1970-01-01T00:00:%02d.%09dZ" % (ns // 10**9, ns % 10**9)
+
+
+class _HeldAuditDocker:
+    """dockerd whose answer to an audit waits for `answer`, then gives the window's
+    entries: its start, the one the follow stream skipped, its end."""
+
+    def __init__(self, window: tuple[int, int]) -> None:
+        self.answer = asyncio.Event()
+        self.window = window
+
+    async def logs(self, cid: str, since: str, **kw: object) -> AsyncIterator[bytes]:
+        await self.answer.wait()
+        start, end = self.window
+        for ts, text in ((start, b"before"), (start + 1_000, b"skipped"), (end, b"after")):
+            payload = _stamp(ts) + b" " + text + b"\n"
+            yield struct.pack(">BxxxL", 1, len(payload)) + payload
+
+
+async def test_the_saved_position_waits_at_a_window_until_it_was_read_again() -> None:
+    """A window where the follow stream may have skipped a rotated file is read again
+    beside the stream. The lines read after it went to the disk buffer with their own
+    positions, so a shipper stopped before the audit (a SIGTERM cancels it, a kill -9)
+    resumed past the window: the skipped lines were lost without a word. Until the
+    window was read again, those lines let the saved position reach only its start;
+    after, lines move it on as ever."""
+    step, count = 50_000, 6_000  # 0.3 s of lines: the writer's rate is known
+    start = count * step  # the last line before the jump
+    end = start + 400_000_000
+    docker = _HeldAuditDocker((start, end))
+    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
+    progress.decided.set()
+    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
+    numbering.watch_rotation(MB)
+    numbering.restart(check_start=False, audit=True)
+    steady = [line(1, n * step, b"x" * 120) for n in range(1, count + 1)]
+    await numbering.emit([*steady, line(1, end, b"after"), line(1, end + step, b"next")])
+    records = _taken(inbox)
+    assert records[-4].end() == Position(start - step, 1)  # before the window: its own
+    # The window's first line and those after it: held at its start (the first one is
+    # read again too, which costs a line sent twice, indexed once).
+    assert [r.end() for r in records[-3:]] == [Position(start, 0)] * 3
+    assert encode(records, "host").positions[("c" * 64, "stdout")] == Position(start, 0)
+    docker.answer.set()
+    await numbering.finish_audits()
+    await numbering.emit([line(1, end + 2 * step, b"later")])
+    records = _taken(inbox)
+    assert [(r.data, r.end()) for r in records] == [
+        (b"skipped", Position(start + 1_000, 1)),  # recovered
+        (b"later", Position(end + 2 * step, 1)),  # no window pending: its own again
+    ]
+
+
+def _taken(inbox: Inbox) -> list[LogRecord]:
+    """The log records queued so far."""
+    out = []
+    while not inbox.empty():
+        record = inbox.get_nowait()
+        if isinstance(record, LogRecord):
+            out.append(record)
+    return out
