@@ -197,6 +197,7 @@ class Follower:
             if self.prestart and not await await_start(
                 self.stream, self._gaps, self.progress, self._file_follow.started
             ):
+                await self.progress.out.flush()  # read to its end, perhaps: as below
                 return
             while True:
                 self.progress.again = False

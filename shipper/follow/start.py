@@ -29,7 +29,9 @@ async def await_start(
     progress: Progress,
     file_started: Callable[[], bool | None] = lambda: None,
 ) -> bool:
-    """Poll the logs of a created container until it runs; False if it never did here.
+    """Poll the logs of a created container until it runs; False if there is nothing
+    more to follow: it never ran here, or the poll that saw it start found it removed
+    as it ended and read its tail from its file (or reported it).
 
     `file_started`: whether its log file was created (dockerd creates it at the start),
     None while its log is not known to be read from its files: until then dockerd's
@@ -68,7 +70,12 @@ async def await_start(
             # It started during this poll, whose stream ended if it stopped, read or
             # not: what was left is asked for already, before a --rm container goes.
             with contextlib.suppress(DockerUnavailable):  # the ordinary loop retries
-                await stream.drain(rest)
+                if await stream.drain(rest) and stream.removed:
+                    # Following on would find it gone and read its tail again (a second
+                    # rescue, its gap documents twice). No run comes after a removal: the
+                    # start heard meanwhile was this one's.
+                    progress.again = False
+                    return False
             return True
         if progress.again:
             return True

@@ -54,6 +54,7 @@ class LiveStream:
         self._max_line_bytes = max_line_bytes
         self.unread = unread  # its log may hold lines past the positions
         self.received = 0  # bytes of the last response
+        self.removed = False  # drain found it removed and read (or reported) its tail
         self.pace = Pace()  # follow streams read at once until inspection says otherwise
         self._undecided: asyncio.Task[Any] | None = None  # a stream read before inspection
         self._switching = False
@@ -122,6 +123,7 @@ class LiveStream:
             # (measured: ~30 ms after die, 3-7 ms before destroy): its file, if we
             # could open it, holds what the stream may have left out.
             await self._rescue.read_tail()
+            self.removed = True
             return True
         finally:
             close(rest)

@@ -185,6 +185,40 @@ async def test_the_tail_of_a_cut_stream_is_read_from_the_file_opened_ahead() -> 
     assert follower.read_to_end
 
 
+async def test_a_created_containers_tail_read_at_its_start_is_read_once() -> None:
+    """A container followed from its create event: the poll that saw it start carried
+    its first lines and ended as it was removed, and its tail was read from the file.
+    The follower then went on as if the container ran, asked dockerd again, found it
+    gone and read the tail once more: a second rescue counted, and a full file's gap
+    document (lines after this may be missing) sent twice."""
+    docker = _cut_docker()
+    rescues = REGISTRY.get_sample_value("logpipe_shipper_logfile_rescues_total") or 0.0
+    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    meta = Meta(CID, "app", "busybox")
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    follower = Follower(docker, meta, positions, inbox, 1 << 20, files=_HeldFile(), prestart=True)  # type: ignore[arg-type]
+    follower.learn(_rm_container(), meta, skip=False)
+
+    def started(n: int) -> None:
+        if n == 1:  # its start event, heard while the poll reads
+            follower.again = True
+
+    docker.before = started  # type: ignore[method-assign]
+    await asyncio.wait_for(follower.run(), 10)
+    queued = []
+    while not inbox.empty():
+        queued.append(inbox.get_nowait())
+    assert [r.data for r in queued if isinstance(r, LogRecord)] == [
+        b"line %d" % n for n in range(1, LINES + 1)
+    ]
+    assert docker.requests == [True, False]  # the poll, the rest: nothing after
+    assert REGISTRY.get_sample_value("logpipe_shipper_logfile_rescues_total") == rescues + 1
+    assert follower.read_to_end
+    # Its own start, not another run's: else the container is never done (the supervisor
+    # leaves that to the follower of a run that cannot come).
+    assert not follower.again
+
+
 async def test_a_follower_that_read_a_removed_containers_tail_found_it_gone() -> None:
     """The removal cut the stream and the tail was read from the file, every run before
     the removal with it. A start heard of as the follower ends (a replayed one) is one of
