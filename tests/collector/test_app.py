@@ -497,7 +497,7 @@ async def test_exit_code_beyond_a_long_is_refused_naming_the_field() -> None:
         await wait_ready(app)
         status, answer, _ = await app.post(body(source(), event, log("fine", t)))
     assert status == 400
-    assert "line 2: field 'exit_code' of a 'event' line" in answer["error"]
+    assert "line 2: field 'exit_code' of an 'event' line" in answer["error"]
     assert answer["result"]["indexed"] == 1
 
 

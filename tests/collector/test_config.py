@@ -215,7 +215,13 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
             "rules:\n  - name: r\n    regex: '(?P<x>a)'\n"
             "    fields: {x: {type: long, format: '%Y'}}\n",
             "'rules.0.fields.x' (rule 'r') in c.yaml: "
-            "'format' is for dates, and this field is a long",
+            "'format' is for dates, and this field's type is long",
+        ),
+        (
+            "rules:\n  - name: r\n    regex: '(?P<x>a)'\n"
+            "    fields: {x: {type: ip, format: '%Y'}}\n",
+            "'rules.0.fields.x' (rule 'r') in c.yaml: "
+            "'format' is for dates, and this field's type is ip",
         ),
         (
             "retention: 30d\n",
