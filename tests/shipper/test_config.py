@@ -170,3 +170,12 @@ def test_tls_files_with_one_https_collector_among_others_are_taken(tmp_path: Pat
         LOGPIPE_CA_FILE="/etc/logpipe/ca.crt",
     )
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "Warning", "error"])
+def test_the_log_level_is_read_in_any_case(tmp_path: Path, level: str) -> None:
+    """LOGPIPE_LOG_LEVEL=DEBUG is what an operator writes as often as debug."""
+    proc = run("shipper", "config", "--json", cwd=tmp_path, LOGPIPE_LOG_LEVEL=level)
+    assert proc.returncode == 0, proc.stderr
+    got = value_and_source(config_rows(proc))["LOGPIPE_LOG_LEVEL"]
+    assert got == (level.lower(), "environment")
