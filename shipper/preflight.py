@@ -16,6 +16,7 @@ from pathlib import Path
 
 from collector.runtime import os_reason
 from shipper.config import ShipperConfig
+from shipper.docker_api import unknown_scheme
 from shipper.errors import ConfigError
 from shipper.sink import client_ssl
 
@@ -97,7 +98,7 @@ def check_docker_socket(docker_host: str) -> None:
     if docker_host.startswith(("tcp://", "http://")):
         return
     if not docker_host.startswith("unix://"):
-        raise ConfigError(f"DOCKER_HOST: '{docker_host}' is neither unix:// nor tcp://")
+        raise ConfigError(unknown_scheme(docker_host))
     path = Path(docker_host.removeprefix("unix://"))
     try:
         mode = path.stat().st_mode
