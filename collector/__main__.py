@@ -9,6 +9,7 @@ import logging
 import signal
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,8 @@ examples:
   logpipe-collector retention plan --ahead 7d        what a week from now holds"""
 
 EPILOG = """\
-`logpipe-collector config` prints every setting: variable, value in effect, source, meaning.
+`logpipe-collector config` prints every setting: variable, value in effect, source, meaning;
+then what `serve` would refuse in them (exit 2), to check a configuration before deploying it.
 
 exit status:
   0 done (serve: stopped by SIGTERM/SIGINT)
@@ -150,11 +152,13 @@ def _listen(config: CollectorConfig) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def check_auth(config: CollectorConfig) -> None:
+def check_auth(config: CollectorConfig, warn: bool = True) -> None:
     """Refuse to serve without tokens unless auth is explicitly off; a token file that
-    cannot be read is a ConfigError before anything starts."""
+    cannot be read is a ConfigError before anything starts. `warn`: say that auth is off."""
     read = config.read_tokens_accepted()
     if config.auth == "none":
+        if not warn:
+            return
         log.warning(
             "AUTHENTICATION IS OFF (LOGPIPE_AUTH=none): anyone who can reach this port can "
             "write logs; set LOGPIPE_TOKENS and drop LOGPIPE_AUTH=none in production"
@@ -174,6 +178,24 @@ def check_auth(config: CollectorConfig) -> None:
             "(or their files): a token that ships logs may not read them; give readers "
             "tokens of their own"
         )
+
+
+def serve_problems(config: CollectorConfig) -> list[str]:
+    """Every problem of the settings that `serve` refuses before it starts (it stops at
+    the first), for `config` to list them all. What only starting can tell (the port
+    being free) is left out."""
+    problems = []
+    checks: list[Callable[[CollectorConfig], object]] = [
+        lambda c: check_auth(c, warn=False),
+        _listen,
+        server_ssl,
+    ]
+    for check in checks:
+        try:
+            check(config)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 async def serve(config: CollectorConfig, config_path: Path | None) -> None:
@@ -481,12 +503,19 @@ def _add_common(
 
 
 def print_config(args: argparse.Namespace) -> int:
-    """`config`: the effective settings, each with its source and meaning."""
+    """`config`: the effective settings, each with its source and meaning; then, exit 2,
+    whatever of them `serve` would refuse."""
     path = config_path(args.config)
-    table = settings_table.rows(load_config(args.config), file_settings(path), path)
+    config = load_config(args.config)
+    table = settings_table.rows(config, file_settings(path), path)
     table.append(settings_table.native_row(native.MODULE_NAME, native.describe()))
     settings_table.write(table, args.json)
-    return 0
+    problems = serve_problems(config)
+    if not problems:
+        return 0
+    sys.stdout.flush()  # the table, then what serve would refuse in it
+    config_error(ConfigError("\n".join(problems)))
+    return EXIT_CONFIG
 
 
 def shipper_names() -> envnames.Names:

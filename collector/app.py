@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
+import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -39,6 +40,7 @@ from collector.labels import LabelFilter
 from collector.reach import RETRY_AFTER
 from collector.read import http as read_http
 from collector.read.access import Access
+from collector.refusals import KINDS, RefusalLog
 from collector.retention.rules import RulesHolder
 from collector.routing import Route
 from collector.rules.engine import ParsingRules, engine_of
@@ -86,6 +88,7 @@ class State:
         self.unmapped: list[str] = []
         self.in_flight = 0
         self.bodies = BodyBudget(config.body_buffer_bytes)
+        self.refusals = RefusalLog(log)
         self.template_ok = False
         self.template_problem = NOT_CHECKED
         self.composes_custom = True  # said once when the template stops composing it
@@ -185,7 +188,18 @@ async def ingest(request: web.Request) -> web.Response:
     # and a limit raised (the collector restarted with a larger one) from the next.
     response.headers[BODY_LIMIT] = f"{state.config.max_body_bytes} inflated"
     metrics.REQUESTS.labels(str(response.status)).inc()
+    if response.status in KINDS:
+        # A misconfigured sender is refused for ever: said at most once a minute.
+        state.refusals.refused(response.status, _address(request) or "unknown", _said(response))
     return response
+
+
+def _said(response: web.Response) -> str:
+    """The `error` of one of our JSON answers."""
+    body = response.body
+    if not isinstance(body, bytes):
+        return ""
+    return str(orjson.loads(body).get("error", ""))
 
 
 # Set on a request once its batch goes to Elasticsearch.

@@ -118,7 +118,8 @@ def describe(exc: ValidationError) -> str:
         return f"field 'kind': must be {_KINDS}, not '{tag}'"
     if len(loc) >= 2:
         problem = _time_bound(loc[-1], kind, err["input"]) or err["msg"]
-        return f"field '{'.'.join(loc[1:])}' of a '{loc[0]}' line: {problem}"
+        article = "an" if loc[0][:1] in ("a", "e", "i", "o", "u") else "a"
+        return f"field '{'.'.join(loc[1:])}' of {article} '{loc[0]}' line: {problem}"
     return f"field '{'.'.join(loc)}': {err['msg']}" if loc else err["msg"]
 
 

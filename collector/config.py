@@ -358,6 +358,12 @@ class CollectorConfig(BaseSettings):
     _split_document_labels = field_validator("document_labels", mode="before")(split_commas)
     _split_indexed_attributes = field_validator("indexed_attributes", mode="before")(split_commas)
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, level: object) -> object:
+        """DEBUG or Info as well as debug: an operator writes a level in either case."""
+        return level.lower() if isinstance(level, str) else level
+
     @field_validator("document_labels")
     @classmethod
     def _document_labels(cls, patterns: list[str]) -> list[str]:

@@ -22,7 +22,6 @@ from collector.runtime import (
     command_line,
     installed_version,
     listen_problem,
-    loop_factory,
     tune_gc,
     tune_malloc,
 )
@@ -84,7 +83,8 @@ filters: name and image (globs, comma = any), stream (stdout or stderr);
 format: plain (name | line, the default) or ndjson."""
 
 EPILOG = """\
-`logpipe-shipper config` prints every setting: variable, value in effect, source, meaning.
+`logpipe-shipper config` prints every setting: variable, value in effect, source, meaning;
+then what starting would refuse in them (exit 2), to check a configuration before deploying.
 
 exit status:
   0 stopped (SIGTERM/SIGINT)
@@ -377,13 +377,7 @@ def config_error(exc: Exception) -> None:
 def ship(config: ShipperConfig) -> int:
     """Check the settings, then run until stopped."""
     jsonlog.configure(config.log_level)
-    try:
-        factory = loop_factory(config.event_loop)
-    except ImportError:
-        raise ConfigError(
-            "LOGPIPE_EVENT_LOOP=uvloop, but uvloop is not installed "
-            "(pip install uvloop, or set LOGPIPE_EVENT_LOOP=asyncio)"
-        ) from None
+    factory = preflight.event_loop(config)
     address = preflight.check(config)
     tune_gc()
     tune_malloc()
@@ -401,7 +395,11 @@ def main(argv: list[str] | None = None) -> int:
             table = settings_table.rows(config)
             table.append(settings_table.native_row("logpipe_shipper_native", native.describe()))
             settings_table.write(table, args.json)
-            return 0
+            problems = preflight.problems(config)
+            if not problems:
+                return 0
+            sys.stdout.flush()  # the table, then what starting would refuse in it
+            raise ConfigError("\n".join(problems))
         return ship(config)
     except ConfigError as exc:
         config_error(exc)

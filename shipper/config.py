@@ -173,6 +173,12 @@ class ShipperConfig(BaseSettings):
         mode="before",
     )(split_commas)
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, level: object) -> object:
+        """DEBUG or Info as well as debug: an operator writes a level in either case."""
+        return level.lower() if isinstance(level, str) else level
+
     @field_validator("collector_url")
     @classmethod
     def _urls(cls, urls: list[str]) -> list[str]:

@@ -66,15 +66,24 @@ class Pace:
         self.seconds = seconds
 
 
+def unknown_scheme(docker_host: str) -> str:
+    """What is wrong with a DOCKER_HOST parse_host cannot read (no https://: the shipper
+    has no client TLS for Docker)."""
+    return (
+        f"DOCKER_HOST: '{docker_host}' is none of unix://, tcp:// or http:// "
+        "(e.g. unix:///var/run/docker.sock or tcp://10.0.0.1:2375)"
+    )
+
+
 def parse_host(docker_host: str) -> tuple[aiohttp.BaseConnector, str]:
-    """A connector and base URL for DOCKER_HOST (unix:// or tcp://)."""
+    """A connector and base URL for DOCKER_HOST (unix://, tcp:// or http://)."""
     # No connection limit: every followed container holds one connection for its stream.
     if docker_host.startswith("unix://"):
         path = docker_host[len("unix://") :]
         return aiohttp.UnixConnector(path=path, limit=0), "http://docker"
     if docker_host.startswith(("tcp://", "http://")):
         return aiohttp.TCPConnector(limit=0), "http://" + docker_host.split("://", 1)[1]
-    raise DockerError(f"DOCKER_HOST '{docker_host}' is neither unix:// nor tcp://")
+    raise DockerError(unknown_scheme(docker_host))
 
 
 class DockerClient:

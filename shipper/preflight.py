@@ -7,15 +7,18 @@ on an existing socket (restarting) is waited for, a token file is re-read after 
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
 import socket
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
-from collector.runtime import os_reason
+from collector.runtime import loop_factory, os_reason
 from shipper.config import ShipperConfig
+from shipper.docker_api import unknown_scheme
 from shipper.errors import ConfigError
 from shipper.sink import client_ssl
 
@@ -23,6 +26,17 @@ log = logging.getLogger("logpipe.shipper")
 
 LOCK_FILE = "lock"
 _held: dict[Path, int] = {}  # lock file -> descriptor, open for the process's life
+
+
+def event_loop(config: ShipperConfig) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The loop factory of LOGPIPE_EVENT_LOOP (None: asyncio's)."""
+    try:
+        return loop_factory(config.event_loop)
+    except ImportError:
+        raise ConfigError(
+            "LOGPIPE_EVENT_LOOP=uvloop, but uvloop is not installed "
+            "(pip install uvloop, or set LOGPIPE_EVENT_LOOP=asyncio)"
+        ) from None
 
 
 def listen_address(config: ShipperConfig) -> tuple[str, int]:
@@ -97,7 +111,7 @@ def check_docker_socket(docker_host: str) -> None:
     if docker_host.startswith(("tcp://", "http://")):
         return
     if not docker_host.startswith("unix://"):
-        raise ConfigError(f"DOCKER_HOST: '{docker_host}' is neither unix:// nor tcp://")
+        raise ConfigError(unknown_scheme(docker_host))
     path = Path(docker_host.removeprefix("unix://"))
     try:
         mode = path.stat().st_mode
@@ -134,3 +148,23 @@ def check(config: ShipperConfig) -> tuple[str, int]:
     client_ssl(config)
     check_token(config)
     return address
+
+
+def problems(config: ShipperConfig) -> list[str]:
+    """Every problem of the settings that starting refuses (it stops at the first), for
+    `config` to list them all. What only starting can tell or does is left out: the port
+    being free, and the state directory, which starting makes and locks."""
+    found = []
+    checks: list[Callable[[ShipperConfig], object]] = [
+        event_loop,
+        listen_address,
+        lambda c: check_docker_socket(c.docker_host),
+        client_ssl,
+        lambda c: c.bearer_token(),
+    ]
+    for check in checks:
+        try:
+            check(config)
+        except ConfigError as exc:
+            found.append(str(exc))
+    return found

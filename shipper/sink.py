@@ -373,7 +373,15 @@ class CollectorClient:
                 metrics.BATCHES_FAILED.labels("token_file").inc()
                 unreadable = f"; and {exc} (the token read before is kept)"
         try:
-            _judge(endpoint.url, status, answer, retry_after, lines, headers.get("Location"))
+            _judge(
+                endpoint.url,
+                status,
+                answer,
+                retry_after,
+                lines,
+                headers.get("Location"),
+                _from_elasticsearch(headers.get("X-Elastic-Product"), answer),
+            )
         except DeliveryError as exc:
             exc.may_have_written = headers.get(UNWRITTEN) != "1"
             if unreadable and isinstance(exc, RejectedDelivery):
@@ -547,9 +555,39 @@ def _retry_after(value: str | None) -> float | None:
 
 def _message(answer: bytes) -> str:
     try:
-        return str(orjson.loads(answer).get("error", ""))
+        error = orjson.loads(answer).get("error", "")
     except (orjson.JSONDecodeError, AttributeError):
         return answer[:300].decode("utf-8", "replace")
+    if isinstance(error, dict):  # Elasticsearch's {"error": {"type", "reason", ...}}
+        return str(error.get("reason") or error.get("type") or error)
+    return str(error)
+
+
+# Said of a refusal that Elasticsearch gave (_from_elasticsearch).
+NOT_A_COLLECTOR = (
+    "this looks like Elasticsearch, not a logpipe collector: set LOGPIPE_COLLECTOR_URL to a "
+    "collector's URL (the collector is the one that writes to Elasticsearch)"
+)
+
+
+def _from_elasticsearch(product: str | None, answer: bytes) -> bool:
+    """Whether an answer is Elasticsearch's: its `X-Elastic-Product` header, or its JSON
+    error (`{"error": {"root_cause": ...}, "status": 401}`, or a bare `no handler found
+    for uri [...]` for a path it has not) that a collector never gives."""
+    if product == "Elasticsearch":
+        return True
+    try:
+        body = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    error = body.get("error")
+    if isinstance(error, dict) and "root_cause" in error:
+        return True
+    if isinstance(error, str) and error.startswith("no handler found for uri ["):
+        return True
+    return "error" in body and type(body.get("status")) is int
 
 
 # The counts a collector's 200 holds (collector.wire.IngestResult).
@@ -579,9 +617,10 @@ def _judge(
     retry_after: float | None,
     lines: int = 0,
     location: str | None = None,
+    elasticsearch: bool = False,
 ) -> None:
     """Classify the collector's answer to a batch of `lines` log lines: ok, retry later,
-    or refused."""
+    or refused (`elasticsearch`: the answer is Elasticsearch's, _from_elasticsearch)."""
     if status == 200:
         if _acknowledged(answer, lines):
             return
@@ -615,6 +654,8 @@ def _judge(
         raise RetryableDelivery(f"{url} answered {status}: {message}", retry_after)
     reason = {401: "unauthorized", 403: "forbidden", 413: "too_large"}.get(status, f"http_{status}")
     metrics.BATCHES_FAILED.labels(reason).inc()
+    if elasticsearch:
+        raise RejectedDelivery(f"{url} answered {status}: {message}; {NOT_A_COLLECTOR}")
     if status == 413:
         raise TooLarge(f"{url} answered 413: {message}")
     if status in (401, 403) and "LOGPIPE_TOKEN" not in message:

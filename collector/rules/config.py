@@ -45,7 +45,7 @@ class TypedField(_Section):
     def _check(self) -> TypedField:
         if self.format is not None:
             if self.type != "date":
-                raise RulesError(f"'format' is for dates, and this field is a {self.type}")
+                raise RulesError(f"'format' is for dates, and this field's type is {self.type}")
             check_format(self.format)
         zone(self.timezone)
         return self

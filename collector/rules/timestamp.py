@@ -115,7 +115,7 @@ class TimeParser:
         if scale is not None:
             ns = _unix(value, scale)
         elif not isinstance(value, str):
-            raise ValueError(f"a number is not a {self.fmt} time")
+            raise ValueError(f"a number is not a time of format {self.fmt!r}")
         elif self.fmt in ("rfc3339", "iso8601"):
             ns = self._iso(value)
         else:

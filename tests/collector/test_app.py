@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import time
 import uuid
 import zlib
@@ -310,6 +311,35 @@ async def test_unknown_path_is_404_and_wrong_method_405(api: Api) -> None:
 
 
 @integration
+async def test_a_sender_refused_again_and_again_is_logged_once_per_kind(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A misconfigured sender retries for ever: the collector's log names it and why once
+    (per kind of refusal), where otherwise only metrics and dead letters showed it."""
+    data = body(source(), log("x", 1))
+    with caplog.at_level(logging.WARNING, logger="logpipe.collector.app"):
+        for _ in range(3):
+            resp = await api.client.post(
+                PATH_LOGS, data=data, headers={"Authorization": "Bearer no"}
+            )
+            assert resp.status == 401
+        for _ in range(2):
+            status, _, _ = await api.post(data, **{"Content-Type": "application/xml"})
+            assert status == 415
+        status, _, _ = await api.post(b'{"kind": "log"}\n')
+        assert status == 400
+    said = [r.getMessage() for r in caplog.records if r.name == "logpipe.collector.app"]
+    assert said == [
+        "batch refused 401 (no or wrong token) from 127.0.0.1: bearer token not accepted: "
+        "check LOGPIPE_TOKEN on the shipper",
+        "batch refused 415 (media type not read) from 127.0.0.1: Content-Type "
+        "'application/xml' not supported (send application/x-ndjson)",
+        "batch refused 400 (bad request or lines) from 127.0.0.1: 1 of 1 lines rejected "
+        "(first: line 1: field 'src' of a 'log' line: Field required); the rejected ones "
+        f"stored in the dead-letter data stream {DEADLETTER_STREAM}",
+    ]
+
+
 async def test_unsupported_media_is_415(api: Api) -> None:
     """A Content-Type or Content-Encoding the collector cannot read is a 415."""
     data = body(source(), log("x", 1))
@@ -497,7 +527,7 @@ async def test_exit_code_beyond_a_long_is_refused_naming_the_field() -> None:
         await wait_ready(app)
         status, answer, _ = await app.post(body(source(), event, log("fine", t)))
     assert status == 400
-    assert "line 2: field 'exit_code' of a 'event' line" in answer["error"]
+    assert "line 2: field 'exit_code' of an 'event' line" in answer["error"]
     assert answer["result"]["indexed"] == 1
 
 

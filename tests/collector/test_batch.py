@@ -74,7 +74,7 @@ def test_log_line_is_judged_by_its_last_kind_as_the_union_does() -> None:
     out = decode(body(source(), log_first, log("y", TS, stream="stdweird")), Context(), NOW)
     assert out.docs == []
     assert [e.line for e in out.errors] == [2, 3]
-    assert "of a 'event' line" in out.errors[0].error
+    assert "of an 'event' line" in out.errors[0].error
     assert "field 'stream' of a 'log' line" in out.errors[1].error
 
 
@@ -288,7 +288,7 @@ def test_an_exit_code_beyond_a_long_is_refused_naming_the_field() -> None:
     big = b'{"kind":"event","src":0,"ts":1,"action":"die","exit_code":%d}'
     lines = [big % 2**63, big % -(2**63 + 1), big % (2**63 - 1), big % -(2**63)]
     out = decode(body(source(), *lines), Context(), NOW)
-    problem = "field 'exit_code' of a 'event' line: Input should be "
+    problem = "field 'exit_code' of an 'event' line: Input should be "
     assert [(e.line, e.error.startswith(problem)) for e in out.errors] == [(2, True), (3, True)]
     assert [d.body["process"]["exit_code"] for d in out.docs] == [2**63 - 1, -(2**63)]
 

@@ -215,7 +215,13 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
             "rules:\n  - name: r\n    regex: '(?P<x>a)'\n"
             "    fields: {x: {type: long, format: '%Y'}}\n",
             "'rules.0.fields.x' (rule 'r') in c.yaml: "
-            "'format' is for dates, and this field is a long",
+            "'format' is for dates, and this field's type is long",
+        ),
+        (
+            "rules:\n  - name: r\n    regex: '(?P<x>a)'\n"
+            "    fields: {x: {type: ip, format: '%Y'}}\n",
+            "'rules.0.fields.x' (rule 'r') in c.yaml: "
+            "'format' is for dates, and this field's type is ip",
         ),
         (
             "retention: 30d\n",
@@ -344,3 +350,17 @@ def test_a_bad_retention_rule_in_the_file_is_not_blamed_on_a_retention_variable(
     proc = run("collector", "config", cwd=tmp_path, LOGPIPE_RETENTION__INTERVAL="3x")
     assert proc.returncode == 2
     assert "LOGPIPE_RETENTION__INTERVAL: '3x' is not a duration" in one_line_error(proc)
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "Warning", "error"])
+def test_the_log_level_is_read_in_any_case(tmp_path: Path, level: str) -> None:
+    """LOGPIPE_LOG_LEVEL=DEBUG is what an operator writes as often as debug, and the
+    config file's `log_level: INFO` the same."""
+    proc = run(
+        "collector", "config", "--json", cwd=tmp_path, LOGPIPE_LOG_LEVEL=level, LOGPIPE_AUTH="none"
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = value_and_source(config_rows(proc))["LOGPIPE_LOG_LEVEL"]
+    assert got == (level.lower(), "environment")
+    (tmp_path / "c.yaml").write_text(f"log_level: {level}\n")
+    assert load_config(tmp_path / "c.yaml").log_level == level.lower()

@@ -538,3 +538,27 @@ def test_setup_refuses_waits_that_are_no_number_of_seconds(
         main_module.parser().parse_args(["setup", *argv])
     assert caught.value.code == 2
     assert error in capsys.readouterr().err
+
+
+def test_config_prints_the_settings_then_every_problem_serve_refuses(tmp_path: Path) -> None:
+    """`config` is how an operator checks settings before deploying them: it printed
+    them and exited 0 where `serve` exits 2. Now it lists what serve refuses, exit 2."""
+    missing = tmp_path / "tokens.txt"
+    bad = {"LOGPIPE_LISTEN": "foo", "LOGPIPE_TOKENS_FILE": str(missing)}
+    proc = run("collector", "config", "--json", cwd=tmp_path, **bad)
+    assert proc.returncode == 2
+    assert config_rows(proc)["LOGPIPE_LISTEN"]["value"] == "foo"  # the table, all the same
+    problems = [
+        f"logpipe-collector: invalid configuration: LOGPIPE_TOKENS_FILE: cannot read {missing}: "
+        "no such file or directory",
+        "logpipe-collector: invalid configuration: LOGPIPE_LISTEN: 'foo' is not host:port",
+    ]
+    assert proc.stderr.splitlines() == problems
+    serve = run("collector", "serve", cwd=tmp_path, **bad)
+    assert (serve.returncode, one_line_error(serve)) == (2, problems[0])
+    missing.write_text("a-token\n")
+    proc = run("collector", "config", cwd=tmp_path, **bad)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == problems[1:]
+    proc = run("collector", "config", cwd=tmp_path, LOGPIPE_TOKENS_FILE=str(missing))
+    assert (proc.returncode, proc.stderr) == (0, "")

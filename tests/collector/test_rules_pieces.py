@@ -372,6 +372,15 @@ def test_ipv4_fast_path_agrees_with_ipaddress() -> None:
             to_ip(bad)
 
 
+def test_a_number_for_a_text_time_format_names_the_format() -> None:
+    """The message reads as English whatever the format's name (not "a iso8601 time")."""
+    for fmt in ("iso8601", "rfc3339", "%Y-%m-%d"):
+        with pytest.raises(
+            ValueError, match=f"^a number is not a time of format {re.escape(repr(fmt))}$"
+        ):
+            TimeParser(fmt).parse(5, 0)
+
+
 def test_an_rfc3339_time_takes_only_an_offset_after_its_fraction() -> None:
     """`12:00:00.5.5` was read as 12:00:01 (the fraction counted twice); what follows the
     fraction is an offset or nothing."""

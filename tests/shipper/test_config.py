@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import certifi
 import pytest
 
 from tests.programs import config_rows, one_line_error, run, value_and_source
@@ -167,6 +168,15 @@ def test_tls_files_with_one_https_collector_among_others_are_taken(tmp_path: Pat
         "config",
         cwd=tmp_path,
         LOGPIPE_COLLECTOR_URL="http://a:8080,https://b:8443",
-        LOGPIPE_CA_FILE="/etc/logpipe/ca.crt",
+        LOGPIPE_CA_FILE=certifi.where(),  # a CA file that loads: `config` loads it
     )
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "Warning", "error"])
+def test_the_log_level_is_read_in_any_case(tmp_path: Path, level: str) -> None:
+    """LOGPIPE_LOG_LEVEL=DEBUG is what an operator writes as often as debug."""
+    proc = run("shipper", "config", "--json", cwd=tmp_path, LOGPIPE_LOG_LEVEL=level)
+    assert proc.returncode == 0, proc.stderr
+    got = value_and_source(config_rows(proc))["LOGPIPE_LOG_LEVEL"]
+    assert got == (level.lower(), "environment")

@@ -30,9 +30,9 @@ from shipper.deliver import Sender, split_body, split_under
 from shipper.errors import RejectedDelivery, RetryableDelivery
 from shipper.inbox import Inbox
 from shipper.record import EventRecord, LogRecord, Meta
-from shipper.sink import CollectorClient, Endpoint, body_size
+from shipper.sink import NOT_A_COLLECTOR, CollectorClient, Endpoint, body_size
 from shipper.spool import Spool
-from tests.conftest import free_port
+from tests.conftest import ES_URL, free_port
 
 META = Meta("c1", "app", "busybox")
 # A collector's answer to a batch of one source line and one log line.
@@ -142,6 +142,21 @@ async def test_a_401_names_the_unreadable_token_file(
         endpoint, _ = client.pick()
         with pytest.raises(RejectedDelivery, match=r"answered 401.*LOGPIPE_TOKEN_FILE: cannot"):
             await client.send(b"", endpoint)
+
+
+@pytest.mark.integration
+async def test_elasticsearch_at_the_collector_url_is_named_as_such(tmp_path: Path) -> None:
+    """A shipper pointed at Elasticsearch (the collector's LOGPIPE_ES_URL copied) gets
+    its 400 for a path it has not; the refusal says what answered, not only the 400."""
+    config = load_config(state_dir=tmp_path, collector_url=ES_URL, token="not-for-es")
+    async with CollectorClient(config) as client:
+        endpoint, _ = client.pick()
+        body = gzip.compress(encode([LogRecord(META, "stdout", 5, 0, b"hi")], "h").body)
+        with pytest.raises(RejectedDelivery) as raised:
+            await client.send(body, endpoint, 1)
+    said = str(raised.value)
+    assert said.startswith(f"{ES_URL} answered 4"), said
+    assert said.endswith(f"; {NOT_A_COLLECTOR}"), said
 
 
 async def test_a_refused_connection_names_the_setting_to_check(tmp_path: Path) -> None:

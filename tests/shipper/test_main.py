@@ -147,14 +147,14 @@ def test_config_prints_each_setting_with_its_source(tmp_path: Path) -> None:
         "--json",
         cwd=tmp_path,
         LOGPIPE_TOKEN="s3cret-token",
-        DOCKER_HOST="unix:///run/other.sock",
+        DOCKER_HOST="tcp://127.0.0.1:2375",
     )
     assert proc.returncode == 0, proc.stderr
     assert "s3cret-token" not in proc.stdout
     rows = config_rows(proc)
     got = value_and_source(rows)
     assert got["LOGPIPE_TOKEN"] == ("(set, hidden)", "environment")
-    assert got["DOCKER_HOST"] == ("unix:///run/other.sock", "environment")
+    assert got["DOCKER_HOST"] == ("tcp://127.0.0.1:2375", "environment")
     assert got["LOGPIPE_BATCH_MAX_LINES"] == ("77", ".env")
     assert got["LOGPIPE_MAX_IN_FLIGHT"] == ("3", "default")
     assert rows["LOGPIPE_MAX_IN_FLIGHT"]["description"] == "Batches awaiting an answer at once."
@@ -393,3 +393,35 @@ def test_a_second_stop_signal_ends_the_wait_for_the_collectors(tmp_path: Path) -
     assert "second stop signal: not waiting for the collectors any more" in out
     assert "stopped before a collector took everything" in out
     assert [p.name for p in (tmp_path / "state" / "spool").glob("*.seg")] != []
+
+
+def test_config_prints_the_settings_then_every_problem_starting_refuses(tmp_path: Path) -> None:
+    """`config` is how an operator checks settings before deploying them: it printed
+    them and exited 0 where the shipper does not start (exit 2). Now it lists what
+    starting refuses, exit 2."""
+    missing = tmp_path / "token"
+    bad = {
+        "LOGPIPE_HTTP_LISTEN": "nope",
+        "DOCKER_HOST": "ssh://me@docker-host",
+        "LOGPIPE_TOKEN_FILE": str(missing),
+    }
+    proc = run("shipper", "config", "--json", cwd=tmp_path, **bad)
+    assert proc.returncode == 2
+    assert config_rows(proc)["LOGPIPE_HTTP_LISTEN"]["value"] == "nope"  # the table all the same
+    problems = [
+        "logpipe-shipper: invalid configuration: LOGPIPE_HTTP_LISTEN: 'nope' is not host:port",
+        "logpipe-shipper: invalid configuration: DOCKER_HOST: 'ssh://me@docker-host' is none of "
+        "unix://, tcp:// or http:// (e.g. unix:///var/run/docker.sock or tcp://10.0.0.1:2375)",
+        f"logpipe-shipper: invalid configuration: LOGPIPE_TOKEN_FILE: cannot read {missing}: "
+        "no such file or directory",
+    ]
+    assert proc.stderr.splitlines() == problems
+    start = run("shipper", cwd=tmp_path, **bad)
+    assert (start.returncode, one_line_error(start)) == (2, problems[0])
+    missing.write_text("a-token\n")
+    proc = run("shipper", "config", cwd=tmp_path, **{**bad, "LOGPIPE_HTTP_LISTEN": "127.0.0.1:0"})
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == problems[1:2]
+    good = {"LOGPIPE_TOKEN_FILE": str(missing), "DOCKER_HOST": "tcp://127.0.0.1:2375"}
+    proc = run("shipper", "config", cwd=tmp_path, **good)
+    assert (proc.returncode, proc.stderr) == (0, "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,8 +16,9 @@ import pytest
 
 from shipper import preflight
 from shipper.config import ShipperConfig
-from shipper.errors import ConfigError
-from shipper.preflight import check_token, lock_state_dir
+from shipper.docker_api import parse_host
+from shipper.errors import ConfigError, DockerError
+from shipper.preflight import check_docker_socket, check_token, lock_state_dir
 from tests.programs import ROOT
 
 
@@ -96,3 +98,16 @@ def test_a_state_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
     assert str(err.value).startswith(
         f"LOGPIPE_STATE_DIR: cannot write in {tmp_path / 'state'}: it is not a directory;"
     )
+
+
+@pytest.mark.parametrize("host", ["https://10.0.0.1:2376", "ssh://me@host", "/var/run/docker.sock"])
+def test_a_docker_host_of_no_form_read_names_every_form_that_is(host: str) -> None:
+    """http:// is read as well as unix:// and tcp://, and the refusal says so."""
+    said = re.escape(
+        f"DOCKER_HOST: '{host}' is none of unix://, tcp:// or http:// "
+        "(e.g. unix:///var/run/docker.sock or tcp://10.0.0.1:2375)"
+    )
+    with pytest.raises(ConfigError, match=f"^{said}$"):
+        check_docker_socket(host)
+    with pytest.raises(DockerError, match=f"^{said}$"):
+        parse_host(host)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shipper.errors import RejectedDelivery, RetryableDelivery, TooSlow
-from shipper.sink import _judge, _retry_after
+from shipper.sink import NOT_A_COLLECTOR, _from_elasticsearch, _judge, _retry_after
 
 URL = "http://collector:8080"
 
@@ -25,6 +25,54 @@ def test_refusals_say_so(status: int) -> None:
     """A refusal a person must fix is not a transient failure."""
     with pytest.raises(RejectedDelivery, match=f"answered {status}"):
         _judge(URL, status, b'{"error": "no"}', None)
+
+
+ES_SECURITY = (
+    b'{"error":{"root_cause":[{"type":"security_exception","reason":"missing authentication '
+    b'credentials for REST request [/v1/logs]"}],"type":"security_exception","reason":"missing '
+    b'authentication credentials for REST request [/v1/logs]"},"status":401}'
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "product", "reason"),
+    [
+        (
+            400,
+            b'{"error":"no handler found for uri [/v1/logs] and method [POST]"}',
+            None,
+            "no handler found for uri [/v1/logs] and method [POST]",
+        ),
+        (401, ES_SECURITY, None, "missing authentication credentials for REST request [/v1/logs]"),
+        (
+            405,
+            b'{"error":"Incorrect HTTP method for uri [/x/v1/logs] and method [POST], allowed: '
+            b'[GET]","status":405}',
+            None,
+            "Incorrect HTTP method for uri [/x/v1/logs] and method [POST], allowed: [GET]",
+        ),
+        (404, b"not found", "Elasticsearch", "not found"),
+    ],
+)
+def test_a_refusal_elasticsearch_gave_says_it_is_no_collector(
+    status: int, answer: bytes, product: str | None, reason: str
+) -> None:
+    """LOGPIPE_COLLECTOR_URL set to Elasticsearch's URL: its error shape or its
+    X-Elastic-Product header names it, where a bare 400/401/404/405 explained nothing
+    (and a 401 would have sent the operator to the tokens)."""
+    assert _from_elasticsearch(product, answer)
+    with pytest.raises(RejectedDelivery) as caught:
+        _judge(URL, status, answer, None, 1, None, _from_elasticsearch(product, answer))
+    assert str(caught.value) == f"{URL} answered {status}: {reason}; {NOT_A_COLLECTOR}"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b'{"error": "bearer token not accepted"}', b'{"error": "x", "detail": []}', b"", b"[1]"],
+)
+def test_a_collectors_own_refusal_is_not_taken_for_elasticsearch(answer: bytes) -> None:
+    """The collector's errors are {"error": "..."} (with detail or result): no hint."""
+    assert not _from_elasticsearch(None, answer)
 
 
 ANSWER = b'{"received": 3, "indexed": 1, "duplicates": 1, "dead_lettered": 0, "dropped": 0}'
