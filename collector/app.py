@@ -195,11 +195,16 @@ async def ingest(request: web.Request) -> web.Response:
 
 
 def _said(response: web.Response) -> str:
-    """The `error` of one of our JSON answers."""
+    """The `error` of one of our JSON answers ("" for any other body: the warning must
+    never fail the answer it is about)."""
     body = response.body
     if not isinstance(body, bytes):
         return ""
-    return str(orjson.loads(body).get("error", ""))
+    try:
+        said = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:200].decode("utf-8", "replace")
+    return str(said.get("error", "")) if isinstance(said, dict) else ""
 
 
 # Set on a request once its batch goes to Elasticsearch.

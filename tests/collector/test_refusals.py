@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+from aiohttp import web
 
 from collector import refusals as refusals_module
+from collector.app import _said
 from collector.refusals import INTERVAL, RefusalLog
 
 log = logging.getLogger("test.refusals")
@@ -96,3 +98,13 @@ def test_senders_beyond_the_bound_forget_those_not_said_to_for_a_minute(
         assert refusals.remembered() == 1
         refusals.refused(400, "10.0.0.1", "bad")
     assert [fields["not_logged"] for _, fields in said(caplog)] == [0, 0, 0, 0, 0]
+
+
+def test_a_refusal_whose_body_is_not_ours_is_said_as_it_is() -> None:
+    """The warning reads the `error` of the collector's own JSON answers; any other body
+    (a text page, JSON of another shape) must never fail the answer it is about."""
+    assert _said(web.Response(status=400, body=b'{"error": "bad line 3"}')) == "bad line 3"
+    assert _said(web.Response(status=413, text="Request Entity Too Large")) == (
+        "Request Entity Too Large"
+    )
+    assert _said(web.Response(status=400, body=b"[1, 2]")) == ""
