@@ -93,13 +93,17 @@ def test_an_exited_local_log_is_read_from_its_compressed_files_once(
     assert metric(p, FROM_FILES) == 1
 
 
-def test_a_running_local_logs_backlog_is_caught_up_from_its_files_once(
-    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+@pytest.mark.parametrize("follow_files", [True, False])
+def test_a_running_local_logs_backlog_is_read_from_its_files_once(
+    pipeline_factory: Callable[..., Pipeline],
+    docker_client: docker.DockerClient,
+    follow_files: bool,
 ) -> None:
     """A running container's `local` log, already rotated into compressed files when the
-    shipper starts: its backlog is read from the files, dockerd then gives the log's end
-    and what follows. Every line once, no gap."""
-    p = pipeline_factory()
+    shipper starts: its backlog is read from the files, and what follows too, to the
+    log's end; with LOGPIPE_FOLLOW_FILES=false, the backlog is caught up from the files
+    and dockerd gives the log's end and what follows. Every line once, no gap."""
+    p = pipeline_factory(shipper_follow_files=str(follow_files).lower())
     p.collector.start()
     p.wait_ready()
     config = {"Type": "local", "Config": {"max-size": "64k"}}
@@ -121,7 +125,8 @@ def test_a_running_local_logs_backlog_is_caught_up_from_its_files_once(
     assert not got.duplicates()
     assert len(got.lines) == 2 * 3500
     assert not got.gaps
-    assert metric(p, CAUGHT_UP) == 1
+    assert metric(p, FOLLOWED) == (1 if follow_files else 0)
+    assert metric(p, CAUGHT_UP) == (0 if follow_files else 1)
 
 
 def test_a_running_local_log_is_followed_from_its_files_across_rotations_once(
