@@ -1,6 +1,8 @@
-"""A running container's log followed from its json-file files gives what dockerd would.
+"""A running container's log followed from its json-file or ``local`` files gives what
+dockerd would.
 
-Real files in a temporary folder laid out as dockerd's (``containers/<id>/<id>-json.log``),
+Real files in a temporary folder laid out as dockerd's (``containers/<id>/<id>-json.log``,
+``containers/<id>/local-logs/container.log``),
 written while the follower reads them, rotated as dockerd rotates them (the file renamed
 ``.1``, the older ones one number up, a new one started); dockerd itself is a fake that
 only says when the container stops. Every line comes once, in the order and with the
@@ -134,6 +136,15 @@ def local_summary(**opts: str) -> ContainerSummary:
     summary["log_driver"] = "local"
     summary["log_path"] = ""  # inspect gives none under `local`
     return summary
+
+
+def log_of(
+    driver: str, root: Path
+) -> tuple[Log, Callable[[list[tuple[int, int, bytes]]], bytes], ContainerSummary]:
+    """A log of `driver` under `root`, how its entries are written, the container."""
+    if driver == "local":
+        return LocalLog(root), local_file, local_summary()
+    return Log(root), json_file, summary_of()
 
 
 def follower_of(
@@ -288,20 +299,23 @@ def test_files_rotated_away_before_they_were_opened_are_a_gap(tmp_path: Path) ->
     ]
 
 
-def test_a_container_that_starts_again_goes_on_in_the_same_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("driver", ["json-file", "local"])
+def test_a_container_that_starts_again_goes_on_in_the_same_file(
+    tmp_path: Path, driver: str
+) -> None:
     """The wait returns, but the container runs again by the inspection: the follow goes
     on, and ends at the next stop with every line once."""
     entries = corpus_entries(200)
-    log = Log(tmp_path)
-    docker = Docker(summary_of())
+    log, encode, summary = log_of(driver, tmp_path)
+    docker = Docker(summary)
     follower, inbox = follower_of(docker, tmp_path)
 
     async def writes() -> None:
-        log.write(json_file(entries[:100]))
+        log.write(encode(entries[:100]))
         await asyncio.sleep(0.05)
         docker.stop(running_again=True)
         await asyncio.sleep(0.05)
-        log.write(json_file(entries[100:]))
+        log.write(encode(entries[100:]))
         await asyncio.sleep(0.05)
         docker.stop()
 
@@ -546,16 +560,17 @@ def test_what_the_rotated_file_got_after_the_last_read_is_read_before_the_new_on
     assert logged(drained(inbox)) == api_records(entries)
 
 
+@pytest.mark.parametrize("driver", ["json-file", "local"])
 def test_a_quiet_file_is_not_read_until_it_is_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: str
 ) -> None:
     """With the log files watched (inotify), a follower whose file had nothing new a few
     polls in a row waits for a write instead of reading every `poll` seconds, and a
     write wakes it."""
     entries = corpus_entries(40)
-    log = Log(tmp_path)
-    log.write(json_file(entries[:20]))
-    docker = Docker(summary_of())
+    log, encode, summary = log_of(driver, tmp_path)
+    log.write(encode(entries[:20]))
+    docker = Docker(summary)
     follower, inbox = follower_of(docker, tmp_path)
     watched = LogFiles(str(tmp_path))
     reads = 0
@@ -579,7 +594,7 @@ def test_a_quiet_file_is_not_read_until_it_is_written(
         before = reads
         await asyncio.sleep(0.5)  # 10 more polls without inotify
         quiet = reads - before
-        log.write(json_file(entries[20:]))
+        log.write(encode(entries[20:]))
         arrived = asyncio.Event()
         while inbox.qsize() < len(entries):
             with contextlib.suppress(TimeoutError):
