@@ -1,4 +1,4 @@
-"""A running container's log followed from its json-file files instead of through dockerd.
+"""A running container's log followed from its json-file or ``local`` files, not through dockerd.
 
 dockerd writes every line of a json-file log to its file whoever reads it. For a
 follower through the Docker Engine API it then reads each line back, decodes it and
@@ -7,9 +7,10 @@ writing it, at 1,000 lines/s about 17 (docs/BENCHMARKS.md), more than the shippe
 work on the line. Where the shipper can read the files (dockerd's ``containers`` folder
 mounted read-only at the same path, as for the backlog and a ``--rm`` container's
 rescue), it follows them itself. Every entry becomes the frame dockerd would have sent
-(shipper/logfiles/jsonfile.py), so the lines are numbered from the same positions to
-the same sequence numbers, and a follow may switch between the files and dockerd (a
-reconnect, a shipper restart) without a line lost or repeated.
+(shipper/logfiles/jsonfile.py; a ``local`` log's by localfile.LocalLines, which logs
+and skips a torn or corrupt entry as for its backlog), so the lines are numbered from
+the same positions to the same sequence numbers, and a follow may switch between the
+files and dockerd (a reconnect, a shipper restart) without a line lost or repeated.
 
 - The files are read from the positions (a backlog first, a few containers at a time),
   then the newest one is read again every ``poll`` seconds (``LOGPIPE_READ_PACE``) while
@@ -34,9 +35,12 @@ reconnect, a shipper restart) without a line lost or repeated.
   file goes on.
 
 Only where the outcome cannot differ from dockerd's, as for the backlog: a json-file
-log, not a TTY's, not a ``--rm`` container's (its file is the rescue's), and rotation
-that renames files (``max-file`` of 2 or more: with one file dockerd truncates it in
-place, which a reader cannot tell from a rewrite).
+or ``local`` log, not a TTY's, not a ``--rm`` container's (its file is the rescue's),
+and rotation that renames files (``max-file`` of 2 or more: with one file dockerd
+truncates it in place, which a reader cannot tell from a rewrite). Under ``local``
+rotation is always on (``max-size`` 20m unless given) and ``max-file`` is 5 unless
+given; its file is ``local-logs/container.log`` (inspect gives no path), rotated to
+``container.log.1`` and compressed to ``.1.gz`` unless ``compress=false``.
 Everywhere else, and with ``LOGPIPE_FOLLOW_FILES=false``, dockerd serves the log.
 """
 
@@ -44,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from typing import BinaryIO
 
@@ -56,8 +61,10 @@ from shipper.errors import ContainerGone, DockerError, DockerUnavailable
 from shipper.follow.backlog import CHUNK, readable, unpacked_short
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
-from shipper.logfiles import jsonfile
+from shipper.logfiles import jsonfile, localfile
 from shipper.logfiles.watch import LogFiles
+
+log = logging.getLogger("logpipe.shipper.follow")
 
 MIN_POLL = 0.05  # seconds between two reads of a file being written, at least
 QUIET_CHECK = 5.0  # seconds a quiet file waits for inotify before it is read anyway
@@ -67,6 +74,7 @@ QUIET_CHECK = 5.0  # seconds a quiet file waits for inotify before it is read an
 # 10 containers printing a chunk every 0.25 s).
 QUIET_AFTER = 5
 CHECK_EVERY = 1.0  # seconds between two looks for rotation while the file read still grows
+LOCAL_MAX_FILE = 5  # files the `local` driver keeps when its max-file is not given
 
 ROTATED_AWAY_GAP = (
     "the log was rotated more often than the shipper read it: files between the one it"
@@ -75,7 +83,7 @@ ROTATED_AWAY_GAP = (
 
 FOLLOWS = Counter(
     "logpipe_shipper_file_follows_total",
-    "Running containers' logs followed from their json-file files instead of through"
+    "Running containers' logs followed from their json-file or local files instead of through"
     " dockerd, by how the follow ended: read to the log's end (the container stopped),"
     " handed back because dockerd went away, or not begun because the files could not"
     " be opened here (dockerd serves the log).",
@@ -86,19 +94,21 @@ FOLLOWS = Counter(
 def followable(summary: ContainerSummary) -> bool:
     """Whether the container's log may be followed from its files (see the module)."""
     opts = summary["log_opts"]
+    local = summary["log_driver"] == "local"
     try:
-        max_file = int(opts.get("max-file", "1"))
+        max_file = int(opts.get("max-file", str(LOCAL_MAX_FILE) if local else "1"))
     except ValueError:
         return False
-    return (
-        readable(summary)
-        and summary["log_driver"] == "json-file"
-        and ("max-size" not in opts or max_file >= 2)
-    )
+    if not readable(summary):
+        return False
+    if local:
+        return max_file >= 2  # `local` always rotates
+    return summary["log_driver"] == "json-file" and ("max-size" not in opts or max_file >= 2)
 
 
 class FileFollow:
-    """Follows one running container's json-file log from its files until it stops."""
+    """Follows one running container's json-file or ``local`` log from its files until it
+    stops."""
 
     def __init__(
         self,
@@ -118,6 +128,7 @@ class FileFollow:
         self._catch_ups = catch_ups
         self._wakes = wakes  # tells when a quiet file is written (None: it is polled)
         self.path = ""  # "": dockerd serves the log
+        self._local = False  # the `local` driver's log, not a json-file one
         self._files: list[BinaryIO] = []  # oldest first; the last one is read now
         self._reader: native.FileLinesReader | None = None
         self._buffer = bytearray(CHUNK)
@@ -126,10 +137,14 @@ class FileFollow:
         # Read to its end by the last follow: the file, its size, the numbering's generation.
         self._ended: tuple[tuple[int, int], int, int] | None = None
 
-    def learn(self, summary: ContainerSummary, path: str) -> None:
-        """Whether its log may be followed from the files (`path`: "" when they are not
-        visible, or when following them is turned off)."""
-        self.path = path if path and followable(summary) else ""
+    def learn(self, summary: ContainerSummary, files: LogFiles | None) -> None:
+        """Whether its log may be followed from the files (`files` None: they are not
+        visible, or following them is turned off)."""
+        self._local = summary["log_driver"] == "local"
+        self.path = ""
+        if files is not None and followable(summary):
+            cid = summary["id"]
+            self.path = files.local_path(cid) if self._local else files.path(cid)
 
     def started(self) -> bool | None:
         """Whether its log file was created (dockerd does at the container's start); None
@@ -188,7 +203,9 @@ class FileFollow:
         newest as far as it goes, by a thread (a backlog may be cold on disk)."""
         progress = self._progress
         progress.stats.state = "following"
-        if native.enabled():
+        if self._local:
+            self._reader = localfile.LocalLines(self._max_line_bytes, tty=False)
+        elif native.enabled():
             self._reader = native.file_reader(self._max_line_bytes, tty=False)
         else:
             self._reader = jsonfile.FileLines(self._max_line_bytes, tty=False)
@@ -211,8 +228,9 @@ class FileFollow:
         else:
             self._numbering.restart(check_start=True, audit=False)
             since = min(p.ts for p in progress.positions.values())
+            start_of = localfile.start_of if self._local else jsonfile.start_of
             for f in self._files:
-                offset = await asyncio.to_thread(jsonfile.start_of, f, since)
+                offset = await asyncio.to_thread(start_of, f, since)
                 await asyncio.to_thread(f.seek, offset)
         while len(self._files) > 1:
             await self._to_end(self._files[0])
@@ -259,7 +277,19 @@ class FileFollow:
             size = f.readinto(buffer)  # type: ignore[attr-defined]
         if size:
             await self._numbering.emit(self._reader.feed(bytes(memoryview(buffer)[:size])))
+            self._report()
         return size
+
+    def _report(self) -> None:
+        """Log the `local` entries that could not be read (skipped; those around them are)."""
+        reader = self._reader
+        if isinstance(reader, localfile.LocalLines) and reader.problems:
+            for problem in reader.problems:
+                log.warning(
+                    "log file entry unreadable, skipped",
+                    extra={"container": self._progress.cid[:12], "reason": problem},
+                )
+            reader.problems.clear()
 
     async def _to_end(self, f: BinaryIO) -> None:
         """Read `f` to its end (it no longer grows), then end its last entry."""
@@ -268,6 +298,7 @@ class FileFollow:
             pass
         await self._read(f, threaded=False)  # what a short read may have left (none, or little)
         await self._numbering.emit(self._reader.end_file())
+        self._report()
         await unpacked_short(f, self._numbering, self._progress.cid)
 
     async def _rotated(self) -> bool:
@@ -326,6 +357,7 @@ class FileFollow:
                 return False  # written or rotated since the read: read on
         assert self._reader is not None
         await self._numbering.emit(self._reader.finish())
+        self._report()
         self._progress.read_to_end = True
         current = self._files[-1]
         self._ended = (self._held, current.tell(), self._numbering.generation)

@@ -4,11 +4,11 @@ The request for the logs goes out first and the container is inspected after: a
 ``--rm`` container may be removed within milliseconds of its start, and a request
 already accepted keeps streaming after removal (docs/docker-logs.md). Lines wait for
 that inspection before they are queued, so an opt-out only visible there is honoured.
-When the inspection says the log can be read from its json-file files, that request
+When the inspection says the log can be read from its json-file or ``local`` files, that request
 is ended before any of its lines was queued, and the files are followed instead.
 
 The follower runs its parts: a created container is polled until it starts
-(start.py); a running container's json-file log is followed from its files where the
+(start.py); a running container's json-file or ``local`` log is followed from its files where the
 shipper can read them (files.py), else through dockerd, with what each follow stream
 left out read after it (stream.py), again after dockerd comes back; the lines are
 numbered and queued (numbering.py), shaped by the container's label hints on their way
@@ -169,8 +169,7 @@ class Follower:
             size = file_bytes(summary["log_driver"], summary["log_opts"])
             self._rescue.learn(summary, size)
             self._backlog.learn(summary, self._files)
-            logfiles = self._logfiles
-            self._file_follow.learn(summary, logfiles.path(self.cid) if logfiles else "")
+            self._file_follow.learn(summary, self._logfiles)
             if self._file_follow.path and not skip:
                 self.stream.switch()  # its files are read from here on
             gzipped = compressed(summary["log_driver"], summary["log_opts"])

@@ -93,13 +93,17 @@ def test_an_exited_local_log_is_read_from_its_compressed_files_once(
     assert metric(p, FROM_FILES) == 1
 
 
-def test_a_running_local_logs_backlog_is_caught_up_from_its_files_once(
-    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+@pytest.mark.parametrize("follow_files", [True, False])
+def test_a_running_local_logs_backlog_is_read_from_its_files_once(
+    pipeline_factory: Callable[..., Pipeline],
+    docker_client: docker.DockerClient,
+    follow_files: bool,
 ) -> None:
     """A running container's `local` log, already rotated into compressed files when the
-    shipper starts: its backlog is read from the files, dockerd then gives the log's end
-    and what follows. Every line once, no gap."""
-    p = pipeline_factory()
+    shipper starts: its backlog is read from the files, and what follows too, to the
+    log's end; with LOGPIPE_FOLLOW_FILES=false, the backlog is caught up from the files
+    and dockerd gives the log's end and what follows. Every line once, no gap."""
+    p = pipeline_factory(shipper_follow_files=str(follow_files).lower())
     p.collector.start()
     p.wait_ready()
     config = {"Type": "local", "Config": {"max-size": "64k"}}
@@ -121,4 +125,56 @@ def test_a_running_local_logs_backlog_is_caught_up_from_its_files_once(
     assert not got.duplicates()
     assert len(got.lines) == 2 * 3500
     assert not got.gaps
-    assert metric(p, CAUGHT_UP) == 1
+    assert metric(p, FOLLOWED) == (1 if follow_files else 0)
+    assert metric(p, CAUGHT_UP) == (0 if follow_files else 1)
+
+
+def test_a_running_local_log_is_followed_from_its_files_across_rotations_once(
+    pipeline: Pipeline, docker_client: docker.DockerClient
+) -> None:
+    """A `local` log (rotated at 64 kB into compressed files, 5 kept: the driver's
+    defaults otherwise) printed at a few thousand lines/s while the shipper follows it
+    from its files: at least four rotations, the oldest files removed before the end,
+    so only a live follow has every line; each indexed once, no gap, and the follow,
+    not dockerd, read the log to its end."""
+    pairs = 6000
+    config = {"Type": "local", "Config": {"max-size": "64k"}}
+    c = run(docker_client, pipeline, numbered(pairs, batch=100, pause_us=50_000), log_config=config)
+    assert wait_exit(c) == 0
+    root = docker_client.info()["DockerRootDir"]
+    path = localfile.local_log_path(root, c.id)
+    assert os.path.exists(f"{path}.4.gz"), "the log did not rotate four times: write more"
+    wait_lines(pipeline, c.id, 2 * pairs)
+    settle(pipeline, c.id)
+    got = captured(pipeline, c.id)
+    assert set(got.pairs()) == expected_numbered(pairs)
+    assert not got.duplicates()
+    assert len(got.lines) == 2 * pairs
+    assert not got.gaps
+    assert metric(pipeline, FOLLOWED) >= 1  # not served by dockerd
+
+
+def test_a_local_log_followed_from_its_files_across_a_shipper_kill_once(
+    pipeline: Pipeline, docker_client: docker.DockerClient
+) -> None:
+    """kill -9 of the shipper while it follows a running `local` log from its files,
+    rotations (compressed) while it is down: the restarted shipper goes on from its
+    positions, from the files; every line once, no gap."""
+    pairs = 8000
+    config = {"Type": "local", "Config": {"max-size": "64k"}}
+    c = run(docker_client, pipeline, numbered(pairs, batch=50, pause_us=40_000), log_config=config)
+    wait_lines(pipeline, c.id, 200)
+    pipeline.shipper.kill()
+    time.sleep(1.5)
+    c.reload()
+    assert c.status == "running", "the container finished while the shipper was down: print more"
+    pipeline.shipper.start()
+    assert wait_exit(c) == 0
+    wait_lines(pipeline, c.id, 2 * pairs)
+    settle(pipeline, c.id)
+    got = captured(pipeline, c.id)
+    assert set(got.pairs()) == expected_numbered(pairs)
+    assert not got.duplicates()
+    assert len(got.lines) == 2 * pairs
+    assert not got.gaps
+    assert metric(pipeline, FOLLOWED) >= 1  # the restarted shipper followed the files

@@ -25,11 +25,13 @@ from shipper.events import ContainerEvent
 from shipper.follow.gaps import RESUME_GAP, ROTATED_AWAY_GAP, ROTATED_FULL_GAP
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile, localfile
+from shipper.logfiles.watch import LogFiles
 from shipper.record import DoneRecord, GapRecord, LogRecord, Record
 from shipper.rejoin import Line, LineReader
 from shipper.source import Supervisor
 from tests.conftest import Pipeline
 from tests.integration.capture import expected_numbered, numbered, run, wait_exit
+from tests.shipper.test_backlog import drained, follower_for
 
 pytestmark = pytest.mark.integration
 
@@ -277,3 +279,53 @@ async def test_the_tail_is_read_across_compressed_rotations_of_a_local_log(
     assert sorted(gaps) == sorted(
         (stream, r) for stream in ("stdout", "stderr") for r in reasons
     ), gaps
+
+
+async def test_a_running_local_log_followed_from_its_files_gives_the_apis_lines(
+    docker_client: docker.DockerClient,
+) -> None:
+    """A follower (in-process) follows a running `local` container's log from its files
+    while it prints long lines, an unfinished last line and 6,000 short ones across
+    rotations at 64 kB (compressed, the driver's default; 50 files kept, so dockerd
+    still has the whole log at the end): its lines, streams and times are exactly what
+    dockerd's logs API gives for the log, each once, and no gap."""
+    run_label = f"lf-{uuid.uuid4().hex[:10]}"
+    config = docker.types.LogConfig(type="local", config={"max-size": "64k", "max-file": "50"})
+    script = (
+        "sleep 1; "
+        + SHAPES.replace("printf 'tail-no-newline'", "echo")
+        + "; "
+        + numbered(3000, batch=100, pause_us=20_000)
+        + "; "
+        + SHAPES
+    )
+    c = docker_client.containers.run(
+        "busybox:latest",
+        ["sh", "-c", script],
+        detach=True,
+        network_mode="none",
+        labels={"logpipe.test": run_label},
+        log_config=config,
+    )
+    try:
+        root = docker_client.info()["DockerRootDir"]
+        async with DockerClient("unix:///var/run/docker.sock") as api:
+            follower, inbox = follower_for(
+                api, None, LogFiles(root), cid=c.id, learn=False, pace=0.01, turns=None
+            )
+            summary = await api.inspect(c.id)
+            assert summary["running"], "the container ended before it was followed"
+            follower.learn(summary, follower.meta, skip=False)
+            assert follower._file_follow.path == localfile.local_log_path(root, c.id)
+            assert await asyncio.wait_for(follower._file_follow.follow(), 120) is True
+        rotated = f"{localfile.local_log_path(root, c.id)}.5.gz"
+        assert await asyncio.to_thread(os.path.exists, rotated), "write more"
+        records = drained(inbox)
+        assert not [r for r in records if isinstance(r, GapRecord)]
+        followed = [(r.stream, r.ts, r.data) for r in records if isinstance(r, LogRecord)]
+        streams = {1: "stdout", 2: "stderr"}
+        want = [(streams[line.stream], line.ts, line.data) for line in await _api_lines(c.id)]
+        assert len(want) == 2 * 3000 + 2 * 9  # SHAPES twice
+        assert followed == want
+    finally:
+        c.remove(force=True)

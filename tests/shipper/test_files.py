@@ -1,6 +1,8 @@
-"""A running container's log followed from its json-file files gives what dockerd would.
+"""A running container's log followed from its json-file or ``local`` files gives what
+dockerd would.
 
-Real files in a temporary folder laid out as dockerd's (``containers/<id>/<id>-json.log``),
+Real files in a temporary folder laid out as dockerd's (``containers/<id>/<id>-json.log``,
+``containers/<id>/local-logs/container.log``),
 written while the follower reads them, rotated as dockerd rotates them (the file renamed
 ``.1``, the older ones one number up, a new one started); dockerd itself is a fake that
 only says when the container stops. Every line comes once, in the order and with the
@@ -29,7 +31,7 @@ from shipper.follow import Follower
 from shipper.follow import files as files_module
 from shipper.follow.files import FOLLOWS, ROTATED_AWAY_GAP, followable
 from shipper.inbox import Inbox
-from shipper.logfiles import jsonfile
+from shipper.logfiles import jsonfile, localfile
 from shipper.logfiles.watch import LogFiles
 from shipper.metrics import PerContainer
 from shipper.record import GapRecord, Meta
@@ -41,6 +43,7 @@ from tests.shipper.test_backlog import (
     drained,
     follower_for,
     json_file,
+    local_file,
     logged,
 )
 from tests.shipper.test_native import on_python_path
@@ -112,10 +115,36 @@ class Log:
             plain.unlink()
 
 
+class LocalLog(Log):
+    """A `local` driver log as dockerd writes it, under `root`/containers/<id>/local-logs/."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(localfile.local_log_path(str(root), CID))
+        self.folder = self.path.parent
+        self.folder.mkdir(parents=True)
+        self.path.write_bytes(b"")
+
+
 def summary_of(**opts: str) -> ContainerSummary:
     summary = container(cid=CID)
     summary["log_opts"] = dict(opts)
     return summary
+
+
+def local_summary(**opts: str) -> ContainerSummary:
+    summary = summary_of(**opts)
+    summary["log_driver"] = "local"
+    summary["log_path"] = ""  # inspect gives none under `local`
+    return summary
+
+
+def log_of(
+    driver: str, root: Path
+) -> tuple[Log, Callable[[list[tuple[int, int, bytes]]], bytes], ContainerSummary]:
+    """A log of `driver` under `root`, how its entries are written, the container."""
+    if driver == "local":
+        return LocalLog(root), local_file, local_summary()
+    return Log(root), json_file, summary_of()
 
 
 def follower_of(
@@ -270,20 +299,23 @@ def test_files_rotated_away_before_they_were_opened_are_a_gap(tmp_path: Path) ->
     ]
 
 
-def test_a_container_that_starts_again_goes_on_in_the_same_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("driver", ["json-file", "local"])
+def test_a_container_that_starts_again_goes_on_in_the_same_file(
+    tmp_path: Path, driver: str
+) -> None:
     """The wait returns, but the container runs again by the inspection: the follow goes
     on, and ends at the next stop with every line once."""
     entries = corpus_entries(200)
-    log = Log(tmp_path)
-    docker = Docker(summary_of())
+    log, encode, summary = log_of(driver, tmp_path)
+    docker = Docker(summary)
     follower, inbox = follower_of(docker, tmp_path)
 
     async def writes() -> None:
-        log.write(json_file(entries[:100]))
+        log.write(encode(entries[:100]))
         await asyncio.sleep(0.05)
         docker.stop(running_again=True)
         await asyncio.sleep(0.05)
-        log.write(json_file(entries[100:]))
+        log.write(encode(entries[100:]))
         await asyncio.sleep(0.05)
         docker.stop()
 
@@ -355,7 +387,13 @@ def test_dockerd_away_hands_back_from_the_positions(tmp_path: Path) -> None:
         ({"log_opts": {"max-file": "x"}}, False),
         ({"tty": True}, False),
         ({"auto_remove": True}, False),
-        ({"log_driver": "local"}, False),
+        ({"log_driver": "local"}, True),  # rotation always on: 5 files by default
+        ({"log_driver": "local", "log_opts": {"max-size": "10m", "max-file": "2"}}, True),
+        ({"log_driver": "local", "log_opts": {"max-file": "1"}}, False),  # truncated in place
+        ({"log_driver": "local", "log_opts": {"max-file": "x"}}, False),
+        ({"log_driver": "local", "tty": True}, False),
+        ({"log_driver": "local", "auto_remove": True}, False),
+        ({"log_driver": "journald"}, False),
     ],
 )
 def test_which_logs_are_followed_from_their_files(change: dict[str, Any], expected: bool) -> None:
@@ -522,16 +560,17 @@ def test_what_the_rotated_file_got_after_the_last_read_is_read_before_the_new_on
     assert logged(drained(inbox)) == api_records(entries)
 
 
+@pytest.mark.parametrize("driver", ["json-file", "local"])
 def test_a_quiet_file_is_not_read_until_it_is_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: str
 ) -> None:
     """With the log files watched (inotify), a follower whose file had nothing new a few
     polls in a row waits for a write instead of reading every `poll` seconds, and a
     write wakes it."""
     entries = corpus_entries(40)
-    log = Log(tmp_path)
-    log.write(json_file(entries[:20]))
-    docker = Docker(summary_of())
+    log, encode, summary = log_of(driver, tmp_path)
+    log.write(encode(entries[:20]))
+    docker = Docker(summary)
     follower, inbox = follower_of(docker, tmp_path)
     watched = LogFiles(str(tmp_path))
     reads = 0
@@ -555,7 +594,7 @@ def test_a_quiet_file_is_not_read_until_it_is_written(
         before = reads
         await asyncio.sleep(0.5)  # 10 more polls without inotify
         quiet = reads - before
-        log.write(json_file(entries[20:]))
+        log.write(encode(entries[20:]))
         arrived = asyncio.Event()
         while inbox.qsize() < len(entries):
             with contextlib.suppress(TimeoutError):
@@ -600,3 +639,115 @@ def test_a_file_written_now_and_then_stays_polled(tmp_path: Path) -> None:
     watched.stop()
     assert watches == 0
     assert logged(drained(inbox)) == api_records(entries)
+
+
+# ---- the `local` driver's log -----------------------------------------------------------
+
+
+def test_a_local_log_written_while_followed_and_rotated_comes_once_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `local` log (default options: rotated files compressed) written in pieces that
+    cut entries in two, in chunks that cut them again, across rotations (two of them
+    before the follower looks), then the stop: every line once, as from dockerd's API,
+    with no gap; dockerd is not asked for the log."""
+    monkeypatch.setattr(files_module, "CHUNK", 5000)
+    entries = corpus_entries(3000)
+    log = LocalLog(tmp_path)
+    log.write(local_file(entries[:100]))  # a backlog before the follow starts
+    docker = Docker(local_summary())
+    follower, inbox = follower_of(docker, tmp_path)
+    assert follower._file_follow.path == str(log.path)
+    follower._file_follow._buffer = bytearray(5000)
+
+    async def writes() -> None:
+        for k, part in enumerate(split(entries[100:], 6)):
+            data = local_file(part)
+            cut = len(data) // 2 + 3  # within an entry
+            log.write(data[:cut])
+            await asyncio.sleep(0.03)
+            log.write(data[cut:])
+            await asyncio.sleep(0.03)
+            if k in (1, 3):
+                log.rotate(keep=5, compress=True)
+            if k == 3:
+                log.write(local_file(corpus_entries(0)))
+                log.rotate(keep=5, compress=True)  # twice before the follower looks
+        docker.stop()
+
+    assert following(follower, writes) is True
+    records = drained(inbox)
+    assert Path(f"{log.path}.3.gz").exists()
+    assert follower.read_to_end
+    assert logged(records) == api_records(entries)
+    assert not [r for r in records if isinstance(r, GapRecord)]
+
+
+def test_a_local_log_is_followed_from_the_positions(tmp_path: Path) -> None:
+    """Positions within a `local` log (a restart of the shipper): only what follows."""
+    entries = corpus_entries(600)
+    log = LocalLog(tmp_path)
+    log.write(local_file(entries[:300]))
+    log.rotate(keep=5, compress=True)
+    log.write(local_file(entries[300:]))
+    everything = api_records(entries)
+    stream, ts, seq, _ = everything[399]
+    other = "stderr" if stream == "stdout" else "stdout"
+    last_other = [r for r in everything[:400] if r[0] == other][-1]
+    positions = {stream: Position(ts, seq + 1), other: Position(last_other[1], last_other[2] + 1)}
+    docker = Docker(local_summary())
+    follower, inbox = follower_of(docker, tmp_path, positions)
+    docker.stop()
+    assert asyncio.run(follower._file_follow.follow()) is True
+    assert logged(drained(inbox)) == everything[400:]
+
+
+def test_local_files_rotated_away_before_they_were_opened_are_a_gap(tmp_path: Path) -> None:
+    """max-file=2 and three rotations between two looks: the file read and the next are
+    gone; a gap for each stream, then what is left, once."""
+    entries = corpus_entries(400)
+    parts = split(entries, 4)
+    log = LocalLog(tmp_path)
+    log.write(local_file(parts[0]))
+    docker = Docker(local_summary(**{"max-size": "1m", "max-file": "2"}))
+    follower, inbox = follower_of(docker, tmp_path)
+
+    async def writes() -> None:
+        await asyncio.sleep(0.1)
+        for part in parts[1:]:
+            log.rotate(keep=2, compress=True)
+            log.write(local_file(part))
+        docker.stop()
+
+    follower._file_follow._poll = 0.2  # the rotations come between two looks
+    assert following(follower, writes) is True
+    records = drained(inbox)
+    gaps = [r for r in records if isinstance(r, GapRecord)]
+    assert {g.stream for g in gaps} == {"stdout", "stderr"}
+    assert all(g.reason == ROTATED_AWAY_GAP for g in gaps)
+    expected = api_records(entries)
+    got = logged(records)
+    first_left = len(parts[0])
+    assert got[:first_left] == expected[:first_left]
+    assert [(s, ts, d) for s, ts, _, d in got[first_left:]] == [
+        (s, ts, d) for s, ts, _, d in expected[first_left + len(parts[1]) :]
+    ]
+
+
+def test_a_corrupt_local_entry_followed_is_skipped_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    entries = corpus_entries(300)
+    log = LocalLog(tmp_path)
+    data = bytearray(local_file(entries))
+    second = 8 + int.from_bytes(data[:4], "big")  # the second entry's start
+    data[second : second + 4] = (1 << 30).to_bytes(4, "big")  # a length past any entry
+    log.write(bytes(data))
+    docker = Docker(local_summary())
+    follower, inbox = follower_of(docker, tmp_path)
+    docker.stop()
+    assert asyncio.run(follower._file_follow.follow()) is True
+    got = [(s, d) for s, _, _, d in logged(drained(inbox))]
+    want = [(s, d) for s, _, _, d in api_records(entries)]
+    assert got == want[:1] + want[2:]
+    assert any("corrupt entry at byte" in getattr(r, "reason", "") for r in caplog.records)
