@@ -502,11 +502,11 @@ def test_what_the_rotated_file_got_after_the_last_read_is_read_before_the_new_on
     open_chain = jsonfile.open_chain
     late = [json_file(entries[30:60])]
 
-    def written_late(path: str, held: Any = None) -> Any:
+    def written_late(path: str, held: Any = None, since: int = 0) -> Any:
         if late and held is not None:  # the look for newer files, not the first opening
             with open(f"{path}.1", "ab") as f:  # the file read, renamed by the rotation
                 f.write(late.pop())
-        return open_chain(path, held)
+        return open_chain(path, held, since)
 
     monkeypatch.setattr(jsonfile, "open_chain", written_late)
 
