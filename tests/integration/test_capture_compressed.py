@@ -143,16 +143,14 @@ def _entries(path: str) -> list[Frame]:
 def test_a_restarts_backlog_unpacks_only_the_compressed_files_it_needs(
     pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
 ) -> None:
-    """A `local` log (64 kB files, four compressed kept) followed up to line 2,700; the
+    """A `local` log (64 kB files, four compressed kept) read up to line 2,700; the
     shipper stops, the container writes 1,500 more pairs (rotated into compressed files)
     and the shipper starts again. Its backlog read unpacks only the compressed files
     that may hold a line from its saved position on: those written seconds before it
     are not (their gzip header says when they end). Every line once, no gap."""
     p = pipeline_factory()
     p.collector.start()
-    p.shipper.start()
     p.wait_ready()
-    p.wait_shipper()
     config = {"Type": "local", "Config": {"max-size": "64k"}}
     script = (
         numbered(2500)
@@ -160,11 +158,15 @@ def test_a_restarts_backlog_unpacks_only_the_compressed_files_it_needs(
         + numbered(100, start=2501)
         + "; sleep 3; "
         + numbered(100, start=2601)
-        + "; while [ ! -f /go ]; do usleep 100000; done; "
+        + "; touch /paused; while [ ! -f /go ]; do usleep 100000; done; "
         + numbered(1500, start=2701)
         + "; touch /written; sleep 600"
     )
     c = run(docker_client, p, script, log_config=config)
+    wait_until(lambda: c.exec_run(["test", "-f", "/paused"]).exit_code == 0, 30)
+    time.sleep(BEYOND_REPLAY)  # found by the shipper's listing, its backlog read from files
+    p.shipper.start()
+    p.wait_shipper()
     wait_lines(p, c.id, 2 * 2700)
     settle(p, c.id)
     assert p.shipper.stop() == 0
