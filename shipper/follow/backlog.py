@@ -21,7 +21,8 @@ Only where the outcome cannot differ from dockerd's: a json-file or ``local`` lo
 (dockerd sends a TTY's entries unframed and the shipper splits them again by their
 shape, which need not cut them where the file does), not a ``--rm`` container's (its
 file is the rescue's). Rotated files that dockerd compressed (``compress=true``) are
-unpacked, as dockerd does to serve them (jsonfile.open_rotated); one cut short or
+unpacked, as dockerd does to serve them (jsonfile.open_rotated), but not those whose
+header says they end before the positions (jsonfile.open_chain); one cut short or
 corrupt is read as far as it goes, and a gap reports the rest of it.
 
 - A stopped container (found by a listing, read when its turn comes) is read to the end
@@ -165,7 +166,10 @@ class Backlog:
         """`read` of the log's files, opened (False when they cannot be)."""
         if not self._path:
             return False
-        files = await asyncio.to_thread(jsonfile.open_all, self._path)
+        # From the newest file that may hold a line not read yet: older compressed ones
+        # are not unpacked (jsonfile.open_chain).
+        since = min((p.ts for p in self._progress.positions.values()), default=0)
+        files = await asyncio.to_thread(jsonfile.open_all, self._path, since)
         if files is None:
             return False
         try:

@@ -12,7 +12,8 @@ and skips a torn or corrupt entry as for its backlog), so the lines are numbered
 the same positions to the same sequence numbers, and a follow may switch between the
 files and dockerd (a reconnect, a shipper restart) without a line lost or repeated.
 
-- The files are read from the positions (a backlog first, a few containers at a time),
+- The files are read from the positions (a backlog first, a few containers at a time;
+  a compressed rotated file whose header says it ends before them is not unpacked),
   then the newest one is read again every ``poll`` seconds (``LOGPIPE_READ_PACE``) while
   it grows, at once while a read fills a chunk. A file that had nothing new QUIET_AFTER
   times in a row waits for its next write (inotify, shipper/logfiles/watch.py) instead:
@@ -158,7 +159,8 @@ class FileFollow:
         the follower resumes from the positions reached."""
         if not self.path:
             return None
-        files = await asyncio.to_thread(jsonfile.open_all, self.path)
+        since = min((p.ts for p in self._progress.positions.values()), default=0)
+        files = await asyncio.to_thread(jsonfile.open_all, self.path, since)
         if files is None:
             FOLLOWS.labels("files unreadable").inc()
             return None

@@ -14,7 +14,10 @@ U+FFFD), so lines join and number exactly as they would have.
 Rotated files that dockerd compressed (``compress=true``, and the ``local`` driver's by
 default) are unpacked into a file of their own as they are opened (open_rotated), so
 they read, seek and compare like the plain ones; one cut short or corrupt is read up to
-the damage, and says so (problem()).
+the damage, and says so (problem()). A read from a position (``since``) does not unpack
+the ones whose gzip header says their last entry is older than it (last_time): after a
+restart, a log's backlog would otherwise unpack every file of its chain to read a few
+lines at its end.
 """
 
 from __future__ import annotations
@@ -44,11 +47,19 @@ UNPACK_CHUNK = 1 << 16  # compressed bytes read at a time
 UNPACK_STEP = 1 << 12  # ... and unpacked at a time
 UNPACK_SMALL = 16  # ... and again this few at a time, up to a corrupt stretch
 HEAD_BYTES = 4096  # first bytes compared to tell a compressed copy from another file
+GZIP_FEXTRA = 0x04  # the gzip header's flag: an extra field follows the first 10 bytes
 
 RESCUES = Counter(
     "logpipe_shipper_logfile_rescues_total",
     "Removed containers whose log file was read directly: a --rm one's after its stream"
     " ended, a run started and removed as its follower finished.",
+)
+
+
+UNPACKED = Counter(
+    "logpipe_shipper_logfile_unpacked_total",
+    "Rotated log files that dockerd compressed, unpacked to be read (one whose header says"
+    " its last entry is older than the position a read starts from is not).",
 )
 
 
@@ -134,15 +145,18 @@ def start_of(f: BinaryIO, since: int) -> int:
     return 0
 
 
-def open_all(path: str) -> list[BinaryIO] | None:
-    """Every file of a json-file log, oldest first (``-json.log.2``, ``.1``, then the
-    log itself; a rotated file compressed by dockerd unpacked, see open_rotated); None
-    when the log itself cannot be read here."""
-    chain = open_chain(path)
+def open_all(path: str, since: int = 0) -> list[BinaryIO] | None:
+    """Every file of a json-file (or ``local``) log, oldest first (``-json.log.2``,
+    ``.1``, then the log itself; a rotated file compressed by dockerd unpacked, see
+    open_rotated), from the newest one that may hold an entry logged from ``since`` on
+    (0: all of them; see open_chain); None when the log itself cannot be read here."""
+    chain = open_chain(path, since=since)
     return None if chain is None else chain[0]
 
 
-def open_chain(path: str, held: BinaryIO | None = None) -> tuple[list[BinaryIO], bool] | None:
+def open_chain(
+    path: str, held: BinaryIO | None = None, since: int = 0
+) -> tuple[list[BinaryIO], bool] | None:
     """The files of a log newer than the file `held` (None: all of them), opened,
     oldest first, and whether the chain reached back to `held` (no file between removed
     by rotation). None when `path` is still `held`, or cannot be read here.
@@ -150,6 +164,15 @@ def open_chain(path: str, held: BinaryIO | None = None) -> tuple[list[BinaryIO],
     They are opened newest first: a rotation meanwhile renames the files already opened
     (each is then met again under its next number, or as its compressed copy, and
     skipped) and starts a new file, whose lines come after every line of those opened.
+
+    With ``since``, the chain also ends at the first rotated file that is there only
+    compressed and whose header says its last entry was logged more than ``SLACK_NS``
+    before ``since`` (before_since): entries are in the order logged to within that
+    slack, so neither it nor any older file holds one logged from ``since`` on, and it
+    is not unpacked. A rotation meanwhile only moves files away from the look (one
+    number up), so the files newer than the one found old were all met already. The
+    file `held` met as its compressed copy is told by the copy's length and first
+    bytes (packs), without unpacking it all.
     """
     newest = open_log(path)
     if newest is None:
@@ -161,7 +184,13 @@ def open_chain(path: str, held: BinaryIO | None = None) -> tuple[list[BinaryIO],
     reached = False
     k = 1
     while True:
-        f = open_rotated(f"{path}.{k}")
+        name = f"{path}.{k}"
+        if since and before_since(name, since):
+            break
+        if held is not None and _holds(name, held):
+            reached = True  # as it is, or its compressed copy: told without unpacking it
+            break
+        f = open_rotated(name)
         if f is None:
             break
         if held is not None and same(f, held):
@@ -203,12 +232,51 @@ def open_rotated(path: str) -> BinaryIO | None:
         return None
     with packed:
         unpacked = unpack(packed, f"{path}.gz")
+    UNPACKED.inc()
     if unpacked.problem:
         plain = open_log(path)  # renamed to .N and being compressed since the first look
         if plain is not None:
             unpacked.close()
             return plain
     return unpacked
+
+
+def last_time(packed: BinaryIO) -> int | None:
+    """When the last entry of a compressed log file was logged, as dockerd wrote it into
+    the gzip header: the header's extra field (flag FEXTRA, then a 2-byte little-endian
+    length) holds JSON, ``{"lastTime":"2026-12-07T00:01:01.701611592Z"}``, not the
+    subfields of RFC 1952 (seen on Docker 20.10, json-file and ``local`` alike: the
+    time of the file's last entry). None when the header holds no such time, or cannot
+    be read; and when it says Go's zero time, ``0001-01-01T00:00:00Z``: dockerd writes
+    that when it rotates a file whose entries were all written before it last opened
+    the log (seen after a container's restart), so it says nothing of them."""
+    try:
+        head = os.pread(packed.fileno(), 12, 0)
+        if len(head) < 12 or head[:3] != b"\x1f\x8b\x08" or not head[3] & GZIP_FEXTRA:
+            return None
+        size = int.from_bytes(head[10:12], "little")
+        extra = os.pread(packed.fileno(), size, 12)
+        meta = orjson.loads(extra)
+        ts = parse_ts(meta["lastTime"].encode())
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError, DemuxError):
+        return None
+    return ts if ts > 0 else None
+
+
+def before_since(path: str, since: int) -> bool:
+    """Whether the rotated file `path` (``.N``) is there only compressed (``.N.gz``) and
+    its header says its last entry was logged more than ``SLACK_NS`` before ``since``:
+    then no entry it holds was logged from ``since`` on (each is at most the slack later
+    than the last). A plain ``.N`` is read as ever (it costs no unpacking, and beside a
+    ``.gz`` it is the whole one)."""
+    if os.path.exists(path):
+        return False
+    packed = open_log(f"{path}.gz")
+    if packed is None:
+        return False
+    with packed:
+        last = last_time(packed)
+    return last is not None and last < since - SLACK_NS
 
 
 def unpack(packed: BinaryIO, name: str) -> Unpacked:

@@ -4,6 +4,8 @@ dockerd would have served: each once, in order, no gap."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import time
 from collections.abc import Callable
@@ -12,7 +14,9 @@ import docker
 import pytest
 
 from shipper.catchup import SUBSCRIBE_SLACK_NS
+from shipper.demux import Frame
 from shipper.logfiles import localfile
+from shipper.logfiles.jsonfile import SLACK_NS
 from tests.conftest import Pipeline, wait_until
 from tests.integration.capture import (
     captured,
@@ -178,3 +182,69 @@ def test_a_local_log_followed_from_its_files_across_a_shipper_kill_once(
     assert len(got.lines) == 2 * pairs
     assert not got.gaps
     assert metric(pipeline, FOLLOWED) >= 1  # the restarted shipper followed the files
+
+
+UNPACKED = "logpipe_shipper_logfile_unpacked_total"
+
+
+def _entries(path: str) -> list[Frame]:
+    """The entries of a `local` log file, a compressed one unpacked."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if path.endswith(".gz"):
+        data = gzip.decompress(data)
+    return localfile.decode(data).frames
+
+
+def test_a_restarts_backlog_unpacks_only_the_compressed_files_it_needs(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+) -> None:
+    """A `local` log (64 kB files, four compressed kept) read up to line 2,700; the
+    shipper stops, the container writes 1,500 more pairs (rotated into compressed files)
+    and the shipper starts again. Its backlog read unpacks only the compressed files
+    that may hold a line from its saved position on: those written seconds before it
+    are not (their gzip header says when they end). Every line once, no gap."""
+    p = pipeline_factory()
+    p.collector.start()
+    p.wait_ready()
+    config = {"Type": "local", "Config": {"max-size": "64k"}}
+    script = (
+        numbered(2500)
+        + "; sleep 3; "
+        + numbered(100, start=2501)
+        + "; sleep 3; "
+        + numbered(100, start=2601)
+        + "; touch /paused; while [ ! -f /go ]; do usleep 100000; done; "
+        + numbered(1500, start=2701)
+        + "; touch /written; sleep 600"
+    )
+    c = run(docker_client, p, script, log_config=config)
+    wait_until(lambda: c.exec_run(["test", "-f", "/paused"]).exit_code == 0, 30)
+    time.sleep(BEYOND_REPLAY)  # found by the shipper's listing, its backlog read from files
+    p.shipper.start()
+    p.wait_shipper()
+    wait_lines(p, c.id, 2 * 2700)
+    settle(p, c.id)
+    assert p.shipper.stop() == 0
+    saved = json.loads((p.state_dir / "cursors.json").read_bytes())["containers"][c.id]
+    since = min(ts for ts, _ in saved["streams"].values())
+    assert c.exec_run(["touch", "/go"]).exit_code == 0
+    wait_until(lambda: c.exec_run(["test", "-f", "/written"]).exit_code == 0, 30)
+    root = docker_client.info()["DockerRootDir"]
+    path = localfile.local_log_path(root, c.id)
+    packed = [f"{path}.{k}.gz" for k in range(1, 6) if os.path.exists(f"{path}.{k}.gz")]
+    # The files holding an entry the read from `since` needs, by their content.
+    needed = [n for n in packed if any(e.ts >= since - SLACK_NS for e in _entries(n))]
+    assert len(packed) - len(needed) >= 1, "no compressed file ends before the position"
+    assert needed, "the position is not in a compressed file: write more after it"
+    p.shipper.start()
+    p.wait_shipper()
+    wait_lines(p, c.id, 2 * 4200)
+    settle(p, c.id)
+    got = captured(p, c.id)
+    assert set(got.pairs()) == expected_numbered(4200)
+    assert not got.duplicates()
+    assert len(got.lines) == 2 * 4200
+    assert not got.gaps
+    assert metric(p, UNPACKED) == len(needed)  # read from the files, those only
+    c.kill()

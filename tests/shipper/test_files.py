@@ -32,9 +32,11 @@ from shipper.follow import files as files_module
 from shipper.follow.files import FOLLOWS, ROTATED_AWAY_GAP, followable
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile, localfile
+from shipper.logfiles.jsonfile import SLACK_NS
 from shipper.logfiles.watch import LogFiles
 from shipper.metrics import PerContainer
 from shipper.record import GapRecord, Meta
+from tests.shipper.logfiles.test_jsonfile import dockerd_gzip
 from tests.shipper.summaries import container
 from tests.shipper.test_backlog import (
     api_records,
@@ -258,6 +260,40 @@ def test_resumed_from_the_positions(tmp_path: Path) -> None:
     docker.stop()
     assert asyncio.run(follower._file_follow.follow()) is True
     assert logged(drained(inbox)) == everything[300:]
+
+
+def test_resumed_from_the_positions_without_unpacking_the_files_before_them(
+    tmp_path: Path,
+) -> None:
+    """A restart over a compress=true log, 100 entries a file, each file's entries 2 s
+    after the last's: the positions are in .1.gz, so .2.gz to .4.gz (their gzip header
+    says they end more than a second before) are not unpacked. What lies after the
+    positions comes once."""
+    entries = [
+        (stream, ts + (i // 100) * 2 * SLACK_NS, payload)
+        for i, (stream, ts, payload) in enumerate(corpus_entries(500))
+    ]
+    log = Log(tmp_path)
+    for k in range(5):
+        log.write(json_file(entries[100 * k : 100 * (k + 1)]))
+        if k < 4:
+            log.rotate(keep=5)
+            dockerd_gzip(f"{log.path}.1")
+    assert sorted(p.name for p in log.folder.iterdir())[-1] == f"{CID}-json.log.4.gz"
+    everything = api_records(entries)
+    at = next(i for i, r in enumerate(everything) if r[1] >= entries[300][1]) + 20
+    positions = {
+        name: Position(r[1], r[2] + 1)
+        for name in ("stdout", "stderr")
+        for r in [[r for r in everything[:at] if r[0] == name][-1]]
+    }
+    docker = Docker(summary_of(**{"max-size": "1m", "max-file": "5", "compress": "true"}))
+    follower, inbox = follower_of(docker, tmp_path, positions)
+    docker.stop()
+    before = jsonfile.UNPACKED._value.get()
+    assert asyncio.run(follower._file_follow.follow()) is True
+    assert jsonfile.UNPACKED._value.get() - before == 1
+    assert logged(drained(inbox)) == everything[at:]
 
 
 def test_files_rotated_away_before_they_were_opened_are_a_gap(tmp_path: Path) -> None:
@@ -540,11 +576,11 @@ def test_what_the_rotated_file_got_after_the_last_read_is_read_before_the_new_on
     open_chain = jsonfile.open_chain
     late = [json_file(entries[30:60])]
 
-    def written_late(path: str, held: Any = None) -> Any:
+    def written_late(path: str, held: Any = None, since: int = 0) -> Any:
         if late and held is not None:  # the look for newer files, not the first opening
             with open(f"{path}.1", "ab") as f:  # the file read, renamed by the rotation
                 f.write(late.pop())
-        return open_chain(path, held)
+        return open_chain(path, held, since)
 
     monkeypatch.setattr(jsonfile, "open_chain", written_late)
 

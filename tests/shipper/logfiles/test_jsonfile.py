@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import gzip
 import os
+import struct
 import time
+import zlib
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper.demux import PIECE
+from shipper.demux import PIECE, parse_ts
+from shipper.logfiles import jsonfile
 from shipper.logfiles.jsonfile import (
     CHECK_EVERY,
     HELD_FILES,
     SLACK_NS,
+    UNPACKED,
     HeldLog,
+    last_time,
     lines,
     open_all,
     open_chain,
@@ -400,3 +406,204 @@ def test_a_held_log_takes_the_files_rotated_between_once_compressed(tmp_path: Pa
     assert len(held.files) == 3
     assert _numbers(held.read_since(1)) == list(range(1, 11))
     held.close()
+
+
+# What dockerd (20.10, json-file and `local`) writes at the start of a rotated file it
+# compressed, as read from one with xxd: flag FEXTRA, mtime 0, OS 255, then the extra
+# field's length and, as the whole field, JSON with the time of the file's last entry.
+DOCKERD_HEADER = (
+    b'\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff-\x00{"lastTime":"2026-12-07T00:01:01.701611592Z"}'
+)
+
+
+def _stamp(n: int) -> str:
+    """A time n seconds into a minute, in RFC 3339 as Go writes it (zeros trimmed)."""
+    return f"2026-12-07T00:00:{n:02d}.5Z"
+
+
+def _ns(n: int) -> int:
+    return parse_ts(_stamp(n).encode())
+
+
+def _write_seconds(path: Path, first: int, last: int) -> None:
+    """Lines first..last, one a second."""
+    with path.open("wb") as f:
+        for n in range(first, last + 1):
+            f.write(entry("stdout", f"line {n}\n", _stamp(n)) + b"\n")
+
+
+def dockerd_gzip(plain: Path | str, last_time: str | None = "") -> None:
+    """Compress a rotated file as dockerd does: the time of its last entry in the gzip
+    header's extra field (`last_time`: that time, "": the last entry's, None: no extra
+    field), then remove the plain file."""
+    plain = Path(plain)
+    data = plain.read_bytes()
+    if last_time == "":
+        last_time = orjson.loads(data.splitlines()[-1])["time"]
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    body = deflate.compress(data) + deflate.flush()
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    if last_time is not None:
+        extra = b'{"lastTime":"' + last_time.encode() + b'"}'
+        header = b"\x1f\x8b\x08\x04" + header[4:] + len(extra).to_bytes(2, "little") + extra
+    trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+    Path(f"{plain}.gz").write_bytes(header + body + trailer)
+    plain.unlink()
+
+
+def _compressed_chain(tmp_path: Path, last_time: str | None = "") -> Path:
+    """A log of lines 0-49, ten a file: .4.gz (0-9), .3.gz, .2.gz, .1.gz, the log (40-49)."""
+    path = tmp_path / "c-json.log"
+    for k in range(4, 0, -1):
+        _write_seconds(Path(f"{path}.{k}"), 40 - 10 * k, 49 - 10 * k)
+        dockerd_gzip(f"{path}.{k}", last_time)
+    _write_seconds(path, 40, 49)
+    return path
+
+
+def _read_from(files: list[Any], since: int) -> list[int]:
+    """The lines of the files from `since` on, as a backlog reads them."""
+    data = b"".join(read_since(f, since) for f in files)
+    for f in files:
+        f.close()
+    return [n for n in _numbers(data) if _ns(n) >= since]
+
+
+def test_the_header_dockerd_writes_gives_the_last_entrys_time(tmp_path: Path) -> None:
+    packed = tmp_path / "c.1.gz"
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    packed.write_bytes(DOCKERD_HEADER + deflate.compress(b"x\n") + deflate.flush() + bytes(8))
+    with packed.open("rb") as f:
+        assert last_time(f) == parse_ts(b"2026-12-07T00:01:01.701611592Z")
+    _write_seconds(tmp_path / "c.2", 1, 3)
+    dockerd_gzip(tmp_path / "c.2")
+    with open(tmp_path / "c.2.gz", "rb") as f:
+        assert last_time(f) == _ns(3)
+    assert gzip.decompress((tmp_path / "c.2.gz").read_bytes()).count(b"\n") == 3
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"",  # empty file
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff",  # no extra field (gzip's own)
+        b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff#\x00" + b'{"lastTime":"0001-01-01T00:00:00Z"}',
+        b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x08\x00AP\x04\x00abcd",  # RFC 1952 subfield
+        b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x0e\x00" + b'{"lastTime":1}',
+        b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff-\x00" + b'{"lastTime":"2026-12-07T00:01',  # cut
+        b"not gzip at all, not gzip at all",
+    ],
+)
+def test_a_header_without_a_usable_time_gives_none(tmp_path: Path, header: bytes) -> None:
+    """Go's zero time: what dockerd writes when it rotates a file all of whose entries
+    came before it last opened the log (seen after a container's restart)."""
+    packed = tmp_path / "c.1.gz"
+    packed.write_bytes(header)
+    with packed.open("rb") as f:
+        assert last_time(f) is None
+
+
+def test_a_read_from_a_position_unpacks_only_the_files_that_may_hold_it(
+    tmp_path: Path,
+) -> None:
+    """Position at line 25 (in .2.gz): .4.gz and .3.gz end before it by more than the
+    slack and are not unpacked; every line from 25 on is read, once."""
+    path = _compressed_chain(tmp_path)
+    before = UNPACKED._value.get()
+    files = open_all(str(path), _ns(25))
+    assert files is not None
+    assert UNPACKED._value.get() - before == 2
+    assert len(files) == 3
+    assert _read_from(files, _ns(25)) == list(range(25, 50))
+
+
+def test_a_file_ending_within_the_slack_before_the_position_is_unpacked(tmp_path: Path) -> None:
+    """Line 30 is the first of .1.gz; .2.gz ends with line 29, a second before: within
+    the slack, so it is read; .3.gz ends 11 s before and is not."""
+    path = _compressed_chain(tmp_path)
+    assert SLACK_NS <= _ns(30) - _ns(29) < _ns(30) - _ns(19)
+    since = _ns(29) + SLACK_NS  # line 29 is exactly SLACK_NS before: may still be needed
+    before = UNPACKED._value.get()
+    files = open_all(str(path), since)
+    assert files is not None
+    assert UNPACKED._value.get() - before == 2
+    assert _read_from(files, _ns(29)) == list(range(29, 50))
+
+
+@pytest.mark.parametrize("last", [None, "0001-01-01T00:00:00Z", "not a time"])
+def test_a_compressed_file_whose_header_says_no_time_is_unpacked_as_ever(
+    tmp_path: Path, last: str | None
+) -> None:
+    path = _compressed_chain(tmp_path, last_time=last)
+    before = UNPACKED._value.get()
+    files = open_all(str(path), _ns(45))
+    assert files is not None
+    assert UNPACKED._value.get() - before == 4
+    assert _read_from(files, _ns(45)) == list(range(45, 50))
+
+
+def test_a_read_from_the_start_unpacks_every_file(tmp_path: Path) -> None:
+    path = _compressed_chain(tmp_path)
+    before = UNPACKED._value.get()
+    files = open_all(str(path))
+    assert files is not None
+    assert UNPACKED._value.get() - before == 4
+    assert _read_from(files, 0) == list(range(50))
+
+
+def _rotate_compressed(path: Path, first: int, last: int) -> None:
+    """dockerd's rotation with compress=true: each .N.gz one number up, the log to .1,
+    a new log (lines first..last), .1 compressed to .1.gz."""
+    older = sorted(path.parent.glob(f"{path.name}.*.gz"), key=lambda p: -int(p.suffixes[-2][1:]))
+    for p in older:
+        os.replace(p, f"{path}.{int(p.suffixes[-2][1:]) + 1}.gz")
+    os.replace(path, f"{path}.1")
+    _write_seconds(path, first, last)
+    dockerd_gzip(f"{path}.1")
+
+
+@pytest.mark.parametrize("since", [25, 45])
+def test_a_rotation_while_the_chain_is_opened_loses_and_repeats_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, since: int
+) -> None:
+    """The log (lines 40-49) is opened, then rotated and compressed before the older files
+    are looked at: its compressed copy is met as .1.gz and the others one number up. Read
+    from line 25 or 45, the chain is every line from there once (lines 50-54 are in the
+    new log, which the follow takes at its next look), and the files that end before
+    the position are not unpacked."""
+    path = _compressed_chain(tmp_path)
+    real_open = jsonfile.open_log
+    rotated: list[bool] = []
+
+    def open_then_rotate(name: str) -> Any:
+        f = real_open(name)
+        if name == str(path) and not rotated:
+            rotated.append(True)
+            _rotate_compressed(path, 50, 54)
+        return f
+
+    monkeypatch.setattr(jsonfile, "open_log", open_then_rotate)
+    before = UNPACKED._value.get()
+    files = open_all(str(path), _ns(since))
+    assert rotated
+    assert files is not None
+    # The log's copy (.1.gz) is unpacked to be told from the files not read yet; from
+    # 25, .2.gz (30-39) and .3.gz (20-29) too; the older ones end before the position.
+    assert UNPACKED._value.get() - before == (3 if since == 25 else 1)
+    assert _read_from(files, _ns(since)) == list(range(since, 50))
+
+
+def test_the_file_held_is_found_as_its_compressed_copy_without_unpacking_it(
+    tmp_path: Path,
+) -> None:
+    """A rotation while the log is followed from its files: the file read is .1.gz now;
+    the chain stops there, reached, told by its length and first bytes alone."""
+    path = _compressed_chain(tmp_path)
+    with path.open("rb") as held:
+        _rotate_compressed(path, 50, 54)
+        before = UNPACKED._value.get()
+        chain = open_chain(str(path), held)
+    assert chain is not None
+    assert UNPACKED._value.get() == before
+    assert chain[1] is True
+    assert _read_from(chain[0], 0) == list(range(50, 55))
