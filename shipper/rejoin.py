@@ -104,6 +104,16 @@ class Rejoiner:
         return self._size
 
 
+def held_lines(rejoiners: dict[int, Rejoiner]) -> list[Line]:
+    """The lines each stream's rejoiner holds unfinished, at the end of a log."""
+    out: list[Line] = []
+    for stream, rejoiner in rejoiners.items():
+        line = rejoiner.flush(stream)
+        if line is not None:
+            out.append(line)
+    return out
+
+
 class LineReader:
     """Bytes of one logs response in, whole lines out; tells a TTY stream by its first bytes.
 
@@ -166,8 +176,4 @@ class LineReader:
             self._head = b""
         if isinstance(self._demux, TtyDemuxer):
             lines += self._lines(self._demux.close())
-        for stream, rejoiner in self._rejoin.items():
-            line = rejoiner.flush(stream)
-            if line is not None:
-                lines.append(line)
-        return lines
+        return lines + held_lines(self._rejoin)

@@ -35,7 +35,7 @@ from prometheus_client import Counter
 
 from shipper.demux import STDERR, STDOUT, Frame, parse_ts
 from shipper.errors import DemuxError
-from shipper.rejoin import Line, Rejoiner
+from shipper.rejoin import Line, Rejoiner, held_lines
 
 _STREAMS = {"stdout": STDOUT, "stderr": STDERR}
 SLACK_NS = 1_000_000_000  # the two streams' entries are in time order to within this
@@ -506,12 +506,7 @@ class FileLines:
 
     def finish(self) -> list[Line]:
         """The end of the log: what end_file reads, then the lines held unfinished."""
-        out = self.end_file()
-        for stream, rejoiner in self._rejoiners.items():
-            line = rejoiner.flush(stream)
-            if line is not None:
-                out.append(line)
-        return out
+        return self.end_file() + held_lines(self._rejoiners)
 
     def _lines(self, data: bytes) -> list[Line]:
         out: list[Line] = []

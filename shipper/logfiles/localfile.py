@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from shipper.demux import STDERR, STDOUT, Frame
 from shipper.logfiles.jsonfile import SLACK_NS
-from shipper.rejoin import Line, Rejoiner
+from shipper.rejoin import Line, Rejoiner, held_lines
 
 LOCAL_DIR = "local-logs"
 LOCAL_NAME = "container.log"
@@ -239,11 +239,7 @@ def lines(chunks: list[bytes], max_line_bytes: int, tty: bool) -> tuple[list[Lin
         problems += decoded.problems
         for frame in decoded.frames:
             out += rejoiners[frame.stream].push(frame)
-    for stream, rejoiner in rejoiners.items():
-        line = rejoiner.flush(stream)
-        if line is not None:
-            out.append(line)
-    return out, problems
+    return out + held_lines(rejoiners), problems
 
 
 def _take(data: bytes, where: int) -> tuple[list[Frame], int, list[str]]:
@@ -309,12 +305,7 @@ class LocalLines:
 
     def finish(self) -> list[Line]:
         """The end of the log: what end_file reads, then the lines held unfinished."""
-        out = self.end_file()
-        for stream, rejoiner in self._rejoiners.items():
-            line = rejoiner.flush(stream)
-            if line is not None:
-                out.append(line)
-        return out
+        return self.end_file() + held_lines(self._rejoiners)
 
     def _lines(self, frames: list[Frame]) -> list[Line]:
         out: list[Line] = []
