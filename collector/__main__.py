@@ -48,6 +48,7 @@ from collector.runtime import (
     installed_version,
     listen_problem,
     os_reason,
+    problems_of,
     tune_gc,
     tune_malloc,
 )
@@ -184,18 +185,12 @@ def serve_problems(config: CollectorConfig) -> list[str]:
     """Every problem of the settings that `serve` refuses before it starts (it stops at
     the first), for `config` to list them all. What only starting can tell (the port
     being free) is left out."""
-    problems = []
     checks: list[Callable[[CollectorConfig], object]] = [
         lambda c: check_auth(c, warn=False),
         _listen,
         server_ssl,
     ]
-    for check in checks:
-        try:
-            check(config)
-        except ConfigError as exc:
-            problems.append(str(exc))
-    return problems
+    return problems_of(config, checks, ConfigError)
 
 
 async def serve(config: CollectorConfig, config_path: Path | None) -> None:

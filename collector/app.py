@@ -9,6 +9,7 @@ answers it in the same JSON shape.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -190,7 +191,10 @@ async def ingest(request: web.Request) -> web.Response:
     metrics.REQUESTS.labels(str(response.status)).inc()
     if response.status in KINDS:
         # A misconfigured sender is refused for ever: said at most once a minute.
-        state.refusals.refused(response.status, _address(request) or "unknown", _said(response))
+        # Its error is read from the body only when a warning is written.
+        state.refusals.refused(
+            response.status, _address(request) or "unknown", functools.partial(_said, response)
+        )
     return response
 
 

@@ -43,9 +43,9 @@ class RefusalLog:
         # (status, sender) -> [when it was last said, refusals not said since]
         self._said: dict[tuple[int, str], list[float]] = {}
 
-    def refused(self, status: int, sender: str, reason: str) -> None:
+    def refused(self, status: int, sender: str, reason: str | Callable[[], str]) -> None:
         """Note one refusal; a warning when it is the first of its kind to `sender` for
-        an interval."""
+        an interval. `reason` may be a function, called only for a warning."""
         now = self._clock()
         key = (status, sender)
         said = self._said.get(key)
@@ -56,6 +56,8 @@ class RefusalLog:
         if said is None and len(self._said) >= MAX_REMEMBERED:
             self._forget(now)
         self._said[key] = [now, 0]
+        if callable(reason):
+            reason = reason()
         since = f" ({not_said} more of these from it not logged since the last)" if not_said else ""
         self._log.warning(
             f"batch refused {status} ({KINDS.get(status, 'refused')}) from {sender}: "

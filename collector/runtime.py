@@ -14,11 +14,12 @@ import socket
 import ssl
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Literal
+from typing import Literal, TypeVar
 
 from collector import GC_THRESHOLDS
 
 EventLoop = Literal["auto", "uvloop", "asyncio"]
+Settings = TypeVar("Settings")
 
 EXIT_RUNTIME = 1  # a service failed (Elasticsearch did not answer, ...)
 EXIT_CONFIG = 2  # the settings or the command line must change (as argparse's own errors)
@@ -46,6 +47,23 @@ def listen_problem(exc: OSError) -> str:
         reason = (exc.strerror or str(exc)).lower()
         return f"no such address here ({reason}): give one of this machine's, or 0.0.0.0"
     return f"{os_reason(exc)}; choose a free port or stop what holds it"
+
+
+def problems_of(
+    config: Settings,
+    checks: list[Callable[[Settings], object]],
+    refused: type[Exception],
+) -> list[str]:
+    """What each start-up check says of `config`, for a `config` command to list every
+    problem where starting stops at the first: the message of each check that raised
+    `refused` (a program's error for settings that must change)."""
+    found = []
+    for check in checks:
+        try:
+            check(config)
+        except refused as exc:
+            found.append(str(exc))
+    return found
 
 
 def command_line(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:

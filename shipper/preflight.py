@@ -16,7 +16,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from collector.runtime import loop_factory, os_reason
+from collector.runtime import loop_factory, os_reason, problems_of
 from shipper.config import ShipperConfig
 from shipper.docker_api import unknown_scheme
 from shipper.errors import ConfigError
@@ -154,7 +154,6 @@ def problems(config: ShipperConfig) -> list[str]:
     """Every problem of the settings that starting refuses (it stops at the first), for
     `config` to list them all. What only starting can tell or does is left out: the port
     being free, and the state directory, which starting makes and locks."""
-    found = []
     checks: list[Callable[[ShipperConfig], object]] = [
         event_loop,
         listen_address,
@@ -162,9 +161,4 @@ def problems(config: ShipperConfig) -> list[str]:
         client_ssl,
         lambda c: c.bearer_token(),
     ]
-    for check in checks:
-        try:
-            check(config)
-        except ConfigError as exc:
-            found.append(str(exc))
-    return found
+    return problems_of(config, checks, ConfigError)

@@ -104,6 +104,18 @@ async def unpacked_short(f: BinaryIO, numbering: Numbering, cid: str) -> None:
     numbering.restart(check_start=True, audit=False, reason=UNPACKED_SHORT_GAP)
 
 
+def unreadable_entries(reader: object, cid: str, where: str = "") -> None:
+    """Log the `local` entries `reader` could not read since the last call (skipped;
+    those around them are read), each with `where` it was (e.g. which file)."""
+    if isinstance(reader, localfile.LocalLines) and reader.problems:
+        for problem in reader.problems:
+            log.warning(
+                "log file entry unreadable, skipped",
+                extra={"container": cid[:12], "reason": where + problem},
+            )
+        reader.problems.clear()
+
+
 class Backlog:
     """Reads one container's json-file backlog from its files, when it may: a stopped
     one's to its end (read), a running one's as far as its files go (catch_up)."""
@@ -205,10 +217,9 @@ class Backlog:
         progress.stats.state = state
         since = min(p.ts for p in progress.positions.values())
         reader: native.FileLinesReader  # of a log that is not a TTY's
-        local: localfile.LocalLines | None = None
         start_of = jsonfile.start_of
         if self._local:
-            reader = local = localfile.LocalLines(self._max_line_bytes, tty=False)
+            reader = localfile.LocalLines(self._max_line_bytes, tty=False)
             start_of = localfile.start_of
         elif native.enabled():
             reader = native.file_reader(self._max_line_bytes, tty=False)
@@ -224,13 +235,7 @@ class Backlog:
             while size := await asyncio.to_thread(f.readinto, buffer):  # type: ignore[attr-defined]
                 await numbering.emit(reader.feed(bytes(view[:size])))
             await numbering.emit(reader.end_file())
-            if local is not None:
-                for problem in local.problems:
-                    log.warning(
-                        "log file entry unreadable, skipped",
-                        extra={"container": progress.cid[:12], "reason": problem},
-                    )
-                local.problems.clear()
+            unreadable_entries(reader, progress.cid)
             await unpacked_short(f, numbering, progress.cid)
         return reader
 

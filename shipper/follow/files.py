@@ -59,7 +59,7 @@ from shipper import native
 from shipper.containers import ContainerSummary
 from shipper.docker_api import DockerClient
 from shipper.errors import ContainerGone, DockerError, DockerUnavailable
-from shipper.follow.backlog import CHUNK, readable, unpacked_short
+from shipper.follow.backlog import CHUNK, readable, unpacked_short, unreadable_entries
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.logfiles import jsonfile, localfile
@@ -279,19 +279,8 @@ class FileFollow:
             size = f.readinto(buffer)  # type: ignore[attr-defined]
         if size:
             await self._numbering.emit(self._reader.feed(bytes(memoryview(buffer)[:size])))
-            self._report()
+            unreadable_entries(self._reader, self._progress.cid)
         return size
-
-    def _report(self) -> None:
-        """Log the `local` entries that could not be read (skipped; those around them are)."""
-        reader = self._reader
-        if isinstance(reader, localfile.LocalLines) and reader.problems:
-            for problem in reader.problems:
-                log.warning(
-                    "log file entry unreadable, skipped",
-                    extra={"container": self._progress.cid[:12], "reason": problem},
-                )
-            reader.problems.clear()
 
     async def _to_end(self, f: BinaryIO) -> None:
         """Read `f` to its end (it no longer grows), then end its last entry."""
@@ -300,7 +289,7 @@ class FileFollow:
             pass
         await self._read(f, threaded=False)  # what a short read may have left (none, or little)
         await self._numbering.emit(self._reader.end_file())
-        self._report()
+        unreadable_entries(self._reader, self._progress.cid)
         await unpacked_short(f, self._numbering, self._progress.cid)
 
     async def _rotated(self) -> bool:
@@ -359,7 +348,7 @@ class FileFollow:
                 return False  # written or rotated since the read: read on
         assert self._reader is not None
         await self._numbering.emit(self._reader.finish())
-        self._report()
+        unreadable_entries(self._reader, self._progress.cid)
         self._progress.read_to_end = True
         current = self._files[-1]
         self._ended = (self._held, current.tell(), self._numbering.generation)

@@ -28,6 +28,7 @@ from shipper import metrics
 from shipper.containers import ContainerSummary
 from shipper.cursor import STREAMS, last_read
 from shipper.demux import STREAM_NAMES
+from shipper.follow.backlog import unreadable_entries
 from shipper.follow.gaps import (
     NO_FILE_GAP,
     ROTATED_AWAY_GAP,
@@ -229,14 +230,8 @@ class Rescue:
         for n, f in enumerate(held.files):
             found += reader.feed(read_since(f, since))
             found += reader.end_file()
-            if isinstance(reader, localfile.LocalLines):
-                where = f"file {n + 1} of {len(held.files)}: " if len(held.files) > 1 else ""
-                for problem in reader.problems:
-                    log.warning(
-                        "log file entry unreadable, skipped",
-                        extra={"container": self._progress.cid[:12], "reason": where + problem},
-                    )
-                reader.problems.clear()
+            where = f"file {n + 1} of {len(held.files)}: " if len(held.files) > 1 else ""
+            unreadable_entries(reader, self._progress.cid, where)
             if why := jsonfile.problem(f):
                 log.warning(
                     "rotated log file unreadable past a point",

@@ -135,24 +135,8 @@ def decode(data: bytes, where: str = "") -> Decoded:
     message that does not decode) is reported and skipped up to the next sound entry;
     bytes at the end that are not a whole entry are reported as a torn entry.
     """
-    out = Decoded()
-    pos, end = 0, len(data)
-    while pos < end:
-        found = _whole(data, pos)
-        if found is not None:
-            out.frames.append(found[0])
-            pos = found[1]
-            continue
-        why = _why_not(data, pos)
-        nxt = _next_whole(data, pos + 1)
-        if nxt is None:
-            out.problems.append(f"{where}torn entry at byte {pos} ({end - pos} bytes): {why}")
-            break
-        out.problems.append(
-            f"{where}corrupt entry at byte {pos} ({nxt - pos} bytes skipped): {why}"
-        )
-        pos = nxt
-    return out
+    frames, _, problems = _take(data, 0, final=True)
+    return Decoded(frames, [where + p for p in problems])
 
 
 def _why_not(data: bytes, pos: int) -> str:
@@ -242,11 +226,12 @@ def lines(chunks: list[bytes], max_line_bytes: int, tty: bool) -> tuple[list[Lin
     return out + held_lines(rejoiners), problems
 
 
-def _take(data: bytes, where: int) -> tuple[list[Frame], int, list[str]]:
+def _take(data: bytes, where: int, final: bool = False) -> tuple[list[Frame], int, list[str]]:
     """The whole entries at the start of `data` (a file's bytes from an entry's start,
     `where` bytes into it), where the first one not whole yet begins, and what could
     not be read. A corrupt stretch is skipped up to the next sound entry; one that may
-    still become an entry (its length runs past the end) waits for more bytes."""
+    still become an entry (its length runs past the end) waits for more bytes, unless
+    `data` is `final` (all there is): then it is a torn entry, and all of `data` used."""
     frames: list[Frame] = []
     problems: list[str] = []
     pos, end = 0, len(data)
@@ -256,13 +241,19 @@ def _take(data: bytes, where: int) -> tuple[list[Frame], int, list[str]]:
             frames.append(found[0])
             pos = found[1]
             continue
-        if end - pos < 8:
-            break
-        size = int.from_bytes(data[pos : pos + 4], "big")
-        if size <= MAX_ENTRY and pos + 8 + size > end:
-            break  # the rest of it is in the next chunk
+        if not final:
+            if end - pos < 8:
+                break
+            size = int.from_bytes(data[pos : pos + 4], "big")
+            if size <= MAX_ENTRY and pos + 8 + size > end:
+                break  # the rest of it is in the next chunk
         nxt = _next_whole(data, pos + 1)
         if nxt is None:
+            if final:
+                problems.append(
+                    f"torn entry at byte {where + pos} ({end - pos} bytes): {_why_not(data, pos)}"
+                )
+                return frames, end, problems
             if end - pos <= 2 * (MAX_ENTRY + 8):
                 break  # the next sound entry may not be whole yet
             nxt = end - (MAX_ENTRY + 8)  # nothing before this can begin one

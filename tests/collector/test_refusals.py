@@ -108,3 +108,29 @@ def test_a_refusal_whose_body_is_not_ours_is_said_as_it_is() -> None:
         "Request Entity Too Large"
     )
     assert _said(web.Response(status=400, body=b"[1, 2]")) == ""
+
+
+def test_a_reason_given_as_a_function_is_read_only_for_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Reading a refused answer's error costs a JSON parse: a sender refused many times
+    a second has it done once a minute, for the warning written."""
+    clock = Clock()
+    refusals = RefusalLog(log, clock=clock)
+    asked: list[int] = []
+
+    def reason() -> str:
+        asked.append(1)
+        return "bearer token not accepted"
+
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        for _ in range(100):
+            refusals.refused(401, "10.0.0.5", reason)
+        clock.now += INTERVAL
+        refusals.refused(401, "10.0.0.5", reason)
+    assert len(asked) == 2
+    assert [message for message, _ in said(caplog)] == [
+        "batch refused 401 (no or wrong token) from 10.0.0.5: bearer token not accepted",
+        "batch refused 401 (no or wrong token) from 10.0.0.5: bearer token not accepted"
+        " (99 more of these from it not logged since the last)",
+    ]
