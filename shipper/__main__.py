@@ -153,6 +153,8 @@ def open_state(config: ShipperConfig) -> tuple[CursorStore, Spool]:
     spool = Spool(tried.path.parent, config.buffer_max_bytes, tried)
     for cid, stream, position in spool.open():
         store.advance(cid, stream, position)
+    for cid, stream, position in spool.written():
+        store.wrote(cid, stream, position, earlier=True)
     return store, spool
 
 

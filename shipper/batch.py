@@ -110,11 +110,23 @@ def encode(records: list[Record], host: str) -> Batch:
             last[(meta.id, record.stream)] = record
             if record.ts < first_ts or not first_ts:
                 first_ts = record.ts
-    positions = {key: r.until if isinstance(r, MarkRecord) else r.end() for key, r in last.items()}
     lines = len(out) - len(sources)
     out.append(b"")
     body = b"\n".join(out) if lines else b""
-    return Batch(body, lines, positions, first_ts=first_ts, done=done)
+    return _batch(body, lines, last, first_ts, done)
+
+
+def _batch(
+    body: bytes,
+    lines: int,
+    last: dict[tuple[str, str], LogRecord | MarkRecord],
+    first_ts: int,
+    done: list[DoneRecord],
+) -> Batch:
+    """The batch, with the positions its last record of each stream completes."""
+    positions = {key: r.until if isinstance(r, MarkRecord) else r.end() for key, r in last.items()}
+    written = {key: r.written for key, r in last.items() if r.written is not None}
+    return Batch(body, lines, positions, first_ts=first_ts, done=done, written=written)
 
 
 def _encode_natively(records: list[Record], host: str) -> Batch:
@@ -125,8 +137,7 @@ def _encode_natively(records: list[Record], host: str) -> Batch:
     body, lines, last, first_ts, done = native.MODULE.encode(
         records, host, classes, _source_line, _record_line, _log_line
     )
-    positions = {key: r.until if isinstance(r, MarkRecord) else r.end() for key, r in last.items()}
-    return Batch(body, lines, positions, first_ts=first_ts, done=done)
+    return _batch(body, lines, last, first_ts, done)
 
 
 async def collect(
@@ -196,10 +207,13 @@ class Batcher:
 
     async def _write(self, batch: Batch) -> None:
         if batch.lines:
+            batch.again = self.store.sent_before(batch.positions, batch.first_ts)
             await self._write_until_done(batch)
         # Durable now (or nothing but excluded lines): the cursors may pass these lines.
         for (cid, stream), pos in batch.positions.items():
             self.store.advance(cid, stream, pos)
+        for (cid, stream), pos in batch.written.items():
+            self.store.wrote(cid, stream, pos)
         for end in batch.done:
             self.store.finish(end.meta.id, end.follow)
 

@@ -8,6 +8,15 @@ saved atomically (write, fsync, rename, fsync of the folder) in one file, with w
 needed to account for a container that disappears while the shipper is not running:
 its name, image and labels, whether its log was read to the end, and the last time the
 shipper was alive (containers that exited after it are read at the next start).
+
+A position held back at a window of a rotating log not read again yet
+(shipper/logfiles/audit.py) is saved with how far the stream's lines had gone into the
+disk buffer (``written``), which the position does not cover. The next start reads them
+from Docker again, from the held position; until its position passes that point, a
+batch that may hold them goes marked as sent again (:meth:`CursorStore.sent_before`), so
+that a line indexed before its data stream rolled over is found in the older backing
+index instead of being indexed a second time. A file without ``written`` (a shipper
+before it, or nothing held) marks nothing; an older shipper ignores it.
 """
 
 from __future__ import annotations
@@ -47,6 +56,10 @@ class Position:
         """The position just past entry (ts, seq)."""
         return Position(ts, seq + 1)
 
+    def passes(self, other: Position) -> bool:
+        """Whether this position is beyond `other`."""
+        return (self.ts, self.count) > (other.ts, other.count)
+
 
 def last_read(positions: Iterable[Position]) -> int:
     """Where a loss can start: the latest of the streams' positions. dockerd sends both
@@ -72,6 +85,8 @@ class Cursor:
     floor: int = 0
     meta: SavedMeta | None = None
     done: bool = False  # its log was read to the end after it stopped
+    # Per stream, past the lines in the disk buffer where the position is held behind them.
+    written: dict[str, Position] = field(default_factory=dict)
 
     def position(self, stream: str) -> Position:
         """This stream's position; the floor when it never had a line."""
@@ -84,7 +99,8 @@ class Cursor:
     def copy(self) -> Cursor:
         """An independent copy."""
         streams = {k: Position(p.ts, p.count) for k, p in self.streams.items()}
-        return Cursor(streams, self.floor, self.meta, self.done)
+        written = {k: Position(p.ts, p.count) for k, p in self.written.items()}
+        return Cursor(streams, self.floor, self.meta, self.done, written)
 
 
 class Sequencer:
@@ -134,6 +150,8 @@ class CursorStore:
         self._path = state_dir / "cursors.json"
         self._cursors: dict[str, Cursor] = {}
         self._follows: dict[str, int] = {}  # how many follows of each container began
+        # Per (container, stream): lines up to here may have been sent by an earlier run.
+        self._again: dict[tuple[str, str], Position] = {}
         self.alive_ns = 0  # the last time this shipper was known to be reading
         self._writing = asyncio.Lock()
         self._failures = WriteFailures(self._path, metrics.CURSOR_SAVE_ERRORS)
@@ -173,11 +191,21 @@ class CursorStore:
                     for s, p in entry.get("streams", {}).items()
                 }
                 meta = entry.get("meta")
+                written = {
+                    str(s): Position(int(p[0]), int(p[1]))
+                    for s, p in entry.get("written", {}).items()
+                }
                 self._cursors[str(cid)] = Cursor(
-                    streams, int(entry.get("floor", 0)), meta, bool(entry.get("done", False))
+                    streams,
+                    int(entry.get("floor", 0)),
+                    meta,
+                    bool(entry.get("done", False)),
+                    written,
                 )
+                self._again.update({(str(cid), s): p for s, p in written.items()})
         except (AttributeError, TypeError, ValueError, IndexError) as exc:
             self._cursors.clear()
+            self._again.clear()
             raise self._unusable(f"not a cursor file: {exc}") from None
 
     def _unusable(self, why: str) -> ConfigError:
@@ -195,8 +223,42 @@ class CursorStore:
         """Move a stream's acknowledged position forward (never back)."""
         cursor = self._cursors.setdefault(cid, Cursor(floor=floor))
         current = cursor.streams.get(stream)
-        if current is None or (pos.ts, pos.count) > (current.ts, current.count):
+        if current is None or pos.passes(current):
             cursor.streams[stream] = pos
+            written = cursor.written.get(stream)
+            if written is not None and not written.passes(pos):
+                del cursor.written[stream]  # read again up to there: nothing held behind
+            again = self._again.get((cid, stream))
+            if again is not None and not again.passes(pos):
+                del self._again[(cid, stream)]
+
+    def wrote(self, cid: str, stream: str, pos: Position, earlier: bool = False) -> None:
+        """The stream's lines up to `pos` are in the disk buffer, its position held
+        behind them (after `advance`): noted, and saved with the position, until the
+        position passes it. `earlier`: a segment left by an earlier run holds them."""
+        cursor = self._cursors.get(cid)
+        if cursor is None or not pos.passes(cursor.position(stream)):
+            return
+        noted = cursor.written.get(stream)
+        if noted is None or pos.passes(noted):
+            cursor.written[stream] = pos
+        again = self._again.get((cid, stream))
+        if earlier and (again is None or pos.passes(again)):
+            self._again[(cid, stream)] = pos
+
+    def sent_before(self, streams: Iterable[tuple[str, str]], first_ts: int) -> bool:
+        """Whether a batch of lines of these (container, stream)s, the oldest stamped
+        `first_ts`, may hold lines an earlier run sent: read again from Docker because
+        that run's positions were held behind them. Judged per batch from its oldest
+        line, so a batch of other lines too may be marked with them (a lookup's cost,
+        never a copy); none once the positions passed what that run had written."""
+        if not self._again or not first_ts:
+            return False
+        for key in streams:
+            again = self._again.get(key)
+            if again is not None and again.covers(first_ts, 0):
+                return True
+        return False
 
     def ensure(self, cid: str, floor: int, meta: SavedMeta | None = None) -> Cursor:
         """The container's cursor, created with `floor` if it has none; notes `meta`."""
@@ -230,6 +292,8 @@ class CursorStore:
         """Drop a removed container's cursor."""
         self._cursors.pop(cid, None)
         self._follows.pop(cid, None)
+        for stream in STREAMS:
+            self._again.pop((cid, stream), None)
 
     def containers(self) -> list[str]:
         """Ids of containers with a cursor."""
@@ -301,4 +365,6 @@ def _entry(c: Cursor) -> dict[str, object]:
         entry["meta"] = c.meta
     if c.done:
         entry["done"] = True
+    if c.written:
+        entry["written"] = {s: [p.ts, p.count] for s, p in c.written.items()}
     return entry

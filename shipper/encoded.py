@@ -21,3 +21,8 @@ class Batch:
     id: int = field(default_factory=lambda: next(_ids))
     first_ts: int = 0
     done: list[DoneRecord] = field(default_factory=list)  # containers read to their end
+    # Per stream, past the lines the batch holds, where its position is held behind them
+    # (a window of the stream waits for its audit, shipper/logfiles/audit.py).
+    written: dict[tuple[str, str], Position] = field(default_factory=dict)
+    # It may hold lines an earlier run of the shipper sent (shipper/cursor.py).
+    again: bool = False

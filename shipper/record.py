@@ -27,7 +27,10 @@ class LogRecord:
     A joined record keeps the (ts, seq) of its first physical line, so its document id
     is the same when it is read again; `until` is the position just past its last
     physical line, where the cursor may move once the record is safe (or the start of
-    a window of its stream not audited yet, shipper/logfiles/audit.py).
+    a window of its stream not audited yet, shipper/logfiles/audit.py). A record whose
+    `until` is held back at such a window keeps in `written` how far the lines read had
+    come: the saved cursor notes it, and the lines up to there, read again from Docker
+    at the next start, go marked as sent again (shipper/cursor.py).
     """
 
     meta: Meta
@@ -38,6 +41,7 @@ class LogRecord:
     truncated: bool = False
     lines: int = 1
     until: Position | None = None
+    written: Position | None = None  # past the lines read, where `until` is held back
 
     def end(self) -> Position:
         """The stream position just past this record's last physical line."""
@@ -74,6 +78,7 @@ class MarkRecord:
     meta: Meta
     stream: str
     until: Position
+    written: Position | None = None  # as LogRecord's
 
 
 @dataclass(slots=True)

@@ -133,4 +133,6 @@ class Shaper:
             metrics.LINES_EXCLUDED.inc(event.lines)
             if not self._marks:
                 self._marked_at = now
-            self._marks[event.stream] = MarkRecord(event.meta, event.stream, event.end())
+            self._marks[event.stream] = MarkRecord(
+                event.meta, event.stream, event.end(), event.written
+            )

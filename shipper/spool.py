@@ -22,7 +22,9 @@ in a durable segment** (or was acknowledged by a collector), never before. Step 
 5. A segment left by an earlier run is sent marked as sent again (its ids are looked
    up in their whole streams) only when that run may have sent it: the state folder's
    "tried up to" mark (:mod:`shipper.tried`) says which. Without a usable mark every
-   segment left counts as tried.
+   segment left counts as tried. A batch that may hold lines an earlier run sent (read
+   again from Docker because that run's positions were held, shipper/cursor.py) is
+   marked so in its header (``again``), and sent marked whichever run sends it.
 
 The buffer is bounded (``buffer_max_bytes``): the inbox pauses the busiest containers
 when it nears the bound, and at the bound the batcher waits for room, so reading stops
@@ -41,7 +43,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -75,8 +77,10 @@ class Segment:
     lines: int
     first_ts: int
     positions: list[StreamPosition]
-    # Left by an earlier run: it may have been sent, and indexed, before that run ended.
+    # Left by an earlier run that may have sent it, or holding lines an earlier run sent.
     earlier: bool = False
+    # Past the lines it holds, where its positions are held behind them (Batch.written).
+    written: list[StreamPosition] = field(default_factory=list)
 
 
 class Spool:
@@ -130,7 +134,9 @@ class Spool:
                 continue
             if self.tried is not None:
                 self.tried.note_left(segment.number)
-                segment.earlier = self.tried.tried(segment.number)
+            # Marked when the earlier run may have sent it, or its lines an even earlier one.
+            tried = self.tried is None or self.tried.tried(segment.number)
+            segment.earlier = segment.earlier or tried
             self._add(segment)
             positions += segment.positions
             self._next = segment.number + 1
@@ -149,6 +155,11 @@ class Spool:
         if self.tried is not None and self.tried.known is None:
             self._unknown(self.tried)
         return positions
+
+    def written(self) -> list[StreamPosition]:
+        """How far the lines of the segments not yet acknowledged go where their
+        positions are held behind them (CursorStore.wrote)."""
+        return [p for segment in self._unacked.values() for p in segment.written]
 
     def _unknown(self, tried: TriedMark) -> None:
         """Say once, at start, why every segment left counts as tried."""
@@ -182,15 +193,18 @@ class Spool:
         # ISA-L's level 1: plain gzip in two thirds of zlib-ng's level 1 CPU (0.42 against
         # 0.63 µs a line), a fifth smaller (BENCHMARKS).
         body = await asyncio.to_thread(igzip.compress, batch.body, 1)
-        header = orjson.dumps(
-            {
-                "lines": batch.lines,
-                "first_ts": batch.first_ts,
-                "crc": zlib_ng.crc32(body),  # the same CRC-32 as zlib's, 20 times as fast
-                "length": len(body),
-                "positions": [[c, s, p.ts, p.count] for (c, s), p in batch.positions.items()],
-            }
-        )
+        fields: dict[str, object] = {
+            "lines": batch.lines,
+            "first_ts": batch.first_ts,
+            "crc": zlib_ng.crc32(body),  # the same CRC-32 as zlib's, 20 times as fast
+            "length": len(body),
+            "positions": _listed(batch.positions),
+        }
+        if batch.written:  # only while a position is held: older shippers ignore both
+            fields["written"] = _listed(batch.written)
+        if batch.again:
+            fields["again"] = True
+        header = orjson.dumps(fields)
         data = MAGIC + header + b"\n" + body
         # Judge the pressure with this segment counted: one segment can be a large share
         # of a small buffer, and pausing only after it is written may be too late.
@@ -208,6 +222,8 @@ class Spool:
         self._failed = None
         positions = [(c, s, p) for (c, s), p in batch.positions.items()]
         segment = Segment(number, path, len(data), batch.lines, batch.first_ts, positions)
+        segment.earlier = batch.again
+        segment.written = [(c, s, p) for (c, s), p in batch.written.items()]
         self._add(segment)
         return segment
 
@@ -334,6 +350,17 @@ class Spool:
 Header = dict[str, object]
 
 
+def _listed(positions: dict[tuple[str, str], Position]) -> list[list[object]]:
+    return [[c, s, p.ts, p.count] for (c, s), p in positions.items()]
+
+
+def _positions(raw: object) -> list[StreamPosition]:
+    """Positions as a header lists them (`_listed`); raises on anything else."""
+    if not isinstance(raw, list):
+        raise TypeError("positions are not a list")
+    return [(str(c), str(s), Position(int(t), int(n))) for c, s, t, n in raw]
+
+
 def _split(data: bytes) -> tuple[Header, bytes] | None:
     """A segment's header and body, or None when it does not start like a segment."""
     end = data.find(b"\n", len(MAGIC))
@@ -359,10 +386,12 @@ def _load_header(path: Path) -> Segment | None:
             if f.read(len(MAGIC)) != MAGIC:
                 return None
             raw = orjson.loads(f.readline())
-        positions = [(str(c), str(s), Position(int(t), int(n))) for c, s, t, n in raw["positions"]]
+        positions = _positions(raw["positions"])
+        written = _positions(raw.get("written", []))
         lines, first_ts = int(raw["lines"]), int(raw["first_ts"])
-        return Segment(number, path, size, lines, first_ts, positions, earlier=True)
-    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        again = raw.get("again", False) is True
+        return Segment(number, path, size, lines, first_ts, positions, again, written)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, orjson.JSONDecodeError):
         return None
 
 

@@ -202,11 +202,14 @@ class Numbering:
     def _hold(out: list[LogRecord | GapRecord], holds: dict[str, int]) -> None:
         """Hold the position each record lets the saved cursor reach at the start of
         its stream's earliest window not read again yet (shipper/logfiles/audit.py):
-        stopped before that audit, the shipper reads the window again at its next start."""
+        stopped before that audit, the shipper reads the window again at its next start.
+        A held record keeps its own end in `written`: how far the lines in the disk
+        buffer go, which the next start marks as sent again (shipper/cursor.py)."""
         for record in out:
             if type(record) is LogRecord and (start := holds.get(record.stream)) is not None:
                 end = record.end()
                 if (end.ts, end.count) > (start, 0):
+                    record.written = end
                     record.until = Position(start, 0)
 
     def _counted(self, lines: int, size: int, truncated: int) -> None:
@@ -230,6 +233,12 @@ class Numbering:
         self._progress.stats.recovered += 1
         record = self._record(stream, line, seq)
         if record is not None:
+            # A line of the window, behind those read after it, whose positions are held
+            # (_hold): it notes how far they go, as the last record of its stream in a
+            # batch must for the lines before it (a batch keeps the last one's only).
+            reached = self._progress.positions.get(stream)
+            if reached is not None and reached.passes(record.end()):
+                record.written = Position(reached.ts, reached.count)
             await self._progress.out.put(record)
 
     async def _skipped_gap(self, gap: Window, estimate: int | None) -> None:

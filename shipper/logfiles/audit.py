@@ -23,6 +23,7 @@ lines written with ``max-size=500k``, ``max-file=10``, ``compress=true``, 37,571
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import Counter
@@ -34,6 +35,20 @@ from shipper.logfiles.rotation import JumpDetector, Window, judge, merge
 from shipper.rejoin import Line, LineReader
 
 AUDIT_EVERY = 0.5  # seconds between two audits of one container (windows wait and merge)
+
+# For tests only, never set in a deployment: seconds each audit waits, once counted,
+# before it reads, so that an integration test can stop the shipper while a window waits
+# (tests/integration/test_capture_held_window.py; a real audit takes milliseconds).
+# LOGPIPE_TEST_* names are tooling's, not settings (collector/envnames.py).
+TEST_DELAY_ENV = "LOGPIPE_TEST_AUDIT_DELAY"
+
+
+def _test_delay() -> float:
+    try:
+        return max(0.0, float(os.environ.get(TEST_DELAY_ENV, "0")))
+    except ValueError:
+        return 0.0
+
 
 AUDITS = Counter(
     "logpipe_shipper_rotation_audits_total",
@@ -121,6 +136,8 @@ class Auditor:
         reader = LineReader(self._max)
         lines: list[Line] = []
         AUDITS.inc()
+        if delay := _test_delay():
+            await asyncio.sleep(delay)
         since = "0" if self._compressed else format_since(start)  # module docstring
         try:
             async for chunk in self._docker.logs(

@@ -234,4 +234,5 @@ def join(records: list[LogRecord], trim: bool = False) -> LogRecord:
         truncated=any(r.truncated for r in records),
         lines=sum(r.lines for r in records),
         until=last.end(),
+        written=last.written,
     )

@@ -159,6 +159,15 @@ def metric(p: Pipeline, name: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+def collector_metric(p: Pipeline, name: str) -> float:
+    """A value from the collector's /metrics (0 when the series does not exist yet)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{p.port}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
 def wait_exit(container: Any, timeout: float = 120) -> int:
     """Wait for a container to exit; its exit code."""
     return int(container.wait(timeout=timeout)["StatusCode"])

@@ -4,7 +4,6 @@ killed run may have sent are marked as sent again (and looked up by the collecto
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Callable
 
 import docker
@@ -13,6 +12,7 @@ import pytest
 from shipper.spool import SUFFIX
 from shipper.tried import NAME
 from tests.conftest import Pipeline, wait_until
+from tests.integration.capture import collector_metric
 from tests.integration.delivered import (
     assert_each_once,
     metric,
@@ -28,15 +28,6 @@ LINES = 12000
 BATCH = 20  # lines a batch: 600 segments in the disk buffer
 ACKED_AT_KILL = 40
 LOOKED_UP = "logpipe_collector_batches_looked_up_total"
-
-
-def collector_metric(p: Pipeline, name: str) -> float:
-    """A value from the collector's /metrics (0 when the series does not exist yet)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{p.port}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return 0.0
 
 
 def test_a_kill_in_a_drain_marks_only_the_batches_that_may_have_been_sent(

@@ -230,3 +230,44 @@ async def test_a_second_stop_signal_ends_the_wait_for_room_in_the_disk_buffer(
     assert await asyncio.wait_for(finishing, 10) is False
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+def test_a_held_position_comes_with_how_far_the_lines_go() -> None:
+    """A batch whose last line of a stream is held at a window's start says, beside that
+    position, how far its lines go; one of lines with their own positions says nothing."""
+    free = LogRecord(META, "stderr", 5, 0, b"free")
+    held = LogRecord(META, "stdout", 20, 0, b"held", until=Position(10, 0))
+    held.written = Position(20, 1)
+    batch = encode([LogRecord(META, "stdout", 15, 0, b"held too"), held, free], "h")
+    assert batch.positions == {("c1", "stdout"): Position(10, 0), ("c1", "stderr"): Position(5, 1)}
+    assert batch.written == {("c1", "stdout"): Position(20, 1)}
+    mark = MarkRecord(META, "stdout", Position(10, 0), Position(30, 1))  # excluded, held too
+    assert encode([held, mark], "h").written == {("c1", "stdout"): Position(30, 1)}
+
+
+async def test_a_batch_of_lines_an_earlier_run_wrote_is_sent_marked(tmp_path: Path) -> None:
+    """Lines read again from Docker up to where the earlier run's held position had
+    written them go in a batch marked as sent again; the lines past it do not, and the
+    batcher notes how far its own held lines go for the next start."""
+    (tmp_path / "cursors.json").write_bytes(
+        b'{"version":1,"containers":{"c1":{"streams":{"stdout":[10,0]},"written":{"stdout":[20,1]}}}}'
+    )
+    batcher, queue, spool, store = await _batcher(tmp_path, batch_max_age=0.01)
+    store.load()
+    task = asyncio.create_task(batcher.run())
+    await queue.put_many([LogRecord(META, "stdout", ts, 0, b"again") for ts in (10, 15, 20)])
+    assert await batcher.finish(10)
+    first = await spool.take()
+    held = LogRecord(META, "stdout", 40, 0, b"new, held", until=Position(30, 0))
+    held.written = Position(40, 1)
+    await queue.put_many([LogRecord(META, "stdout", 30, 0, b"new"), held])
+    assert await batcher.finish(10)
+    task.cancel()
+    second = await spool.take()
+    assert (first.earlier, second.earlier) == (True, False)
+    assert [p for _, _, p in first.positions] == [Position(20, 1)]
+    cursor = store.get("c1")
+    assert cursor is not None
+    assert cursor.streams["stdout"] == Position(30, 0)
+    assert cursor.written == {"stdout": Position(40, 1)}
+    assert not store.sent_before([("c1", "stdout")], 15)  # passed: nothing marked any more

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -189,3 +190,79 @@ def test_the_end_of_a_follow_before_a_restart_leaves_the_next_follow_undone(
     assert store.get("c1").done  # type: ignore[union-attr]
     assert store.begin("c1") == second + 1
     assert not store.get("c1").done  # type: ignore[union-attr]
+
+
+def test_a_held_position_is_saved_with_how_far_its_lines_were_written(tmp_path: Path) -> None:
+    """A position held at a window keeps, in the cursor file, how far the stream's lines
+    went into the disk buffer; the next start marks a batch whose oldest line is up to
+    there as sent again, and one past it, or of another stream, not."""
+    store = CursorStore(tmp_path)
+    store.advance("c1", "stdout", Position(100, 0))  # held at the window's start
+    store.wrote("c1", "stdout", Position(200, 1))  # the lines read after it, in segments
+    store.wrote("c1", "stdout", Position(150, 1))  # never moves back
+    store.save()
+    assert not store.sent_before([("c1", "stdout")], 120)  # this run wrote them: unmarked
+    again = CursorStore(tmp_path)
+    again.load()
+    cursor = again.get("c1")
+    assert cursor is not None
+    assert cursor.streams["stdout"] == Position(100, 0)
+    assert cursor.written == {"stdout": Position(200, 1)}
+    assert again.sent_before([("c1", "stdout")], 100)
+    assert again.sent_before([("c2", "stdout"), ("c1", "stdout")], 200)
+    assert not again.sent_before([("c1", "stdout")], 201)
+    assert not again.sent_before([("c1", "stderr"), ("c2", "stdout")], 120)
+
+
+def test_what_was_written_is_forgotten_once_the_position_passes_it(tmp_path: Path) -> None:
+    """Read again and written up to where the earlier run had come, the stream is marked
+    no more, and its cursor file entry is as before the hold."""
+    (tmp_path / "cursors.json").write_bytes(
+        orjson.dumps(
+            {
+                "version": 1,
+                "containers": {
+                    "c1": {
+                        "floor": 0,
+                        "streams": {"stdout": [100, 0]},
+                        "written": {"stdout": [200, 1]},
+                    }
+                },
+            }
+        )
+    )
+    store = CursorStore(tmp_path)
+    store.load()
+    store.advance("c1", "stdout", Position(160, 1))  # part of the way: still held behind
+    store.wrote("c1", "stdout", Position(180, 1))
+    assert store.sent_before([("c1", "stdout")], 170)
+    store.advance("c1", "stdout", Position(200, 1))
+    assert not store.sent_before([("c1", "stdout")], 170)
+    store.save()
+    saved = orjson.loads((tmp_path / "cursors.json").read_bytes())
+    assert saved["containers"]["c1"] == {"floor": 0, "streams": {"stdout": [200, 1]}}
+
+
+def test_a_cursor_file_of_an_older_shipper_marks_nothing(tmp_path: Path) -> None:
+    """A file written before positions were saved with how far lines went (no `written`)
+    loads as it did, and no batch read from it is marked as sent again."""
+    (tmp_path / "cursors.json").write_bytes(
+        b'{"version":1,"alive_ns":7,"containers":{"c1":{"floor":3,"streams":{"stdout":[100,2]}}}}'
+    )
+    store = CursorStore(tmp_path)
+    store.load()
+    cursor = store.get("c1")
+    assert cursor is not None
+    assert cursor.streams == {"stdout": Position(100, 2)}
+    assert cursor.written == {}
+    assert not store.sent_before([("c1", "stdout")], 50)
+
+
+def test_a_written_position_that_is_no_position_is_a_config_error(tmp_path: Path) -> None:
+    """A `written` entry that is not a pair of numbers makes the file unreadable, as any
+    other damage does: a clear error at start, never a guess."""
+    (tmp_path / "cursors.json").write_bytes(
+        b'{"version":1,"containers":{"c1":{"streams":{},"written":{"stdout":["x",1]}}}}'
+    )
+    with pytest.raises(ConfigError, match="not a cursor file"):
+        CursorStore(tmp_path).load()

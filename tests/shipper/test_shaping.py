@@ -150,3 +150,26 @@ def test_lines_held_back_under_an_error_go_as_lines_when_the_container_ends() ->
     assert _texts(out) == [t.encode() for t in texts]
     assert [r.end() for r in out if isinstance(r, LogRecord)] == [Position(i, 1) for i in range(3)]
     assert shaper.next_due() is None
+
+
+def _held(meta: Meta, ts: int, text: str, start: int) -> LogRecord:
+    """A line whose position is held at a window's start (shipper/follow/numbering.py)."""
+    return LogRecord(
+        meta, "stdout", ts, 0, text.encode(), until=Position(start, 0), written=Position(ts, 1)
+    )
+
+
+def test_joined_events_and_marks_of_held_lines_say_how_far_the_lines_went() -> None:
+    """An event joined from lines held at a window, and the mark excluded ones leave,
+    carry how far their last line went, as the line itself did."""
+    shaper = Shaper()
+    out: list[Record] = []
+    for i, text in enumerate([*TRACE, "next"]):
+        out += shaper.shape([_held(JAVA, 10 + i, text, start=5)], now=0.0)
+    [joined] = out
+    assert isinstance(joined, LogRecord)
+    assert (joined.until, joined.written) == (Position(5, 0), Position(12, 1))
+    meta = Meta("c-x", "x", "busybox", labels={"logpipe.exclude_lines": "^DEBUG"})
+    excluding = Shaper()  # one per container
+    assert excluding.shape([_held(meta, 20, "DEBUG a", start=5)], now=1.0) == []
+    assert excluding.flush() == [MarkRecord(meta, "stdout", Position(5, 0), Position(20, 1))]

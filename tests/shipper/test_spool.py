@@ -27,6 +27,7 @@ from shipper.encoded import Batch
 from shipper.errors import ConfigError
 from shipper.record import LogRecord, Meta
 from shipper.spool import MAGIC, Spool, _split
+from shipper.tried import TriedMark
 
 META = Meta("c1", "app", "busybox")
 
@@ -329,3 +330,50 @@ async def test_a_full_buffer_is_counted_each_time_and_logged_once_a_while(
         spool.release()
         await asyncio.sleep(0.02)
     await asyncio.gather(*waiting)
+
+
+async def test_a_batch_of_lines_sent_by_an_earlier_run_stays_marked_in_the_next(
+    tmp_path: Path,
+) -> None:
+    """A segment whose batch may hold lines an earlier run sent is marked so on disk: a
+    run that leaves it untried hands it on marked, though the record of the segments
+    tried says it was never sent; one without the mark is not marked. The positions
+    its lines are held behind come back too, for the cursors."""
+    tried = TriedMark(tmp_path / "spool", ahead=0)
+    spool = Spool(tmp_path / "spool", 10**6, tried)
+    spool.open()
+    await tried.cover(0)  # nothing tried yet: every segment written from here is above
+    plain = _batch(100)
+    again = _batch(200)
+    again.again = True
+    again.written = {("c1", "stdout"): Position(400, 1)}
+    assert not (await spool.write(plain)).earlier
+    assert (await spool.write(again)).earlier
+    reopened = TriedMark(tmp_path / "spool", ahead=0)
+    reopened.load()
+    later = Spool(tmp_path / "spool", 10**6, reopened)
+    later.open()
+    taken = [await later.take() for _ in range(2)]
+    assert [(s.first_ts, s.earlier) for s in taken] == [(100, False), (200, True)]
+    assert later.written() == [("c1", "stdout", Position(400, 1))]
+
+
+async def test_the_cursors_at_start_mark_what_the_buffer_held_beyond_them(
+    tmp_path: Path,
+) -> None:
+    """A segment left in the buffer with its positions held behind its lines makes the
+    next start mark the lines up to its end, read again from Docker, as sent again."""
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    held = _batch(100)
+    held.positions = {("c1", "stdout"): Position(90, 0)}  # held at a window's start
+    held.written = {("c1", "stdout"): Position(102, 1)}
+    await spool.write(held)
+    config = load_config(state_dir=tmp_path, collector_url="http://x")
+    store, _ = open_state(config)
+    cursor = store.get("c1")
+    assert cursor is not None
+    assert cursor.streams["stdout"] == Position(90, 0)
+    assert cursor.written == {"stdout": Position(102, 1)}
+    assert store.sent_before([("c1", "stdout")], 95)
+    assert not store.sent_before([("c1", "stdout")], 103)

@@ -224,6 +224,11 @@ async def test_the_saved_position_waits_at_a_window_until_it_was_read_again() ->
     # read again too, which costs a line sent twice, indexed once).
     assert [r.end() for r in records[-3:]] == [Position(start, 0)] * 3
     assert encode(records, "host").positions[("c" * 64, "stdout")] == Position(start, 0)
+    # How far the lines held went: the next start marks them as sent again.
+    assert records[-4].written is None
+    ends = [Position(start, 1), Position(end, 1), Position(end + step, 1)]
+    assert [r.written for r in records[-3:]] == ends
+    assert encode(records, "host").written == {("c" * 64, "stdout"): Position(end + step, 1)}
     docker.answer.set()
     await numbering.finish_audits()
     await numbering.emit([line(1, end + 2 * step, b"later")])
@@ -232,6 +237,8 @@ async def test_the_saved_position_waits_at_a_window_until_it_was_read_again() ->
         (b"skipped", Position(start + 1_000, 1)),  # recovered
         (b"later", Position(end + 2 * step, 1)),  # no window pending: its own again
     ]
+    # The recovered line, behind the lines read after the window, says how far they went.
+    assert [r.written for r in records] == [Position(end + step, 1), None]
 
 
 def _taken(inbox: Inbox) -> list[LogRecord]:
