@@ -381,19 +381,28 @@ def row_names(spans: list[str], name: str, key: str) -> bool:
     [("### Collector settings", "collector"), ("### Shipper settings", "shipper")],
 )
 def test_readme_settings_tables_name_every_setting(section: str, program: str) -> None:
-    """Each variable `logpipe-collector config` or `logpipe-shipper config` prints has a row
+    """Each variable `logpipe-collector config` or `logpipe-shipper config` prints, and each
+    other name the program reads as its own (`LOGPIPE_NATIVE`, `LOGPIPE_CONFIG`), has a row
     of the README's table for its program (a setting added without its documentation)."""
-    from collector.config import CollectorConfig
-    from shipper.config import ShipperConfig
+    from collector import config as collector_config
+    from collector import envnames
+    from shipper import config as shipper_config
 
-    cls = CollectorConfig if program == "collector" else ShipperConfig
+    module = collector_config if program == "collector" else shipper_config
+    cls = (
+        collector_config.CollectorConfig if program == "collector" else shipper_config.ShipperConfig
+    )
+    variables = settings_variables(cls)
+    aliases = {n for ns in envnames.field_names(cls).values() for n in ns}
+    variables |= {name: name for name in module.names().exact - aliases}
     rows = table_row_names(section)
     unnamed = [
         name
-        for name, key in settings_variables(cls).items()
+        for name, key in variables.items()
         if not any(row_names(spans, name, key) for spans in rows)
     ]
     assert unnamed == []
+    assert envnames.NATIVE in variables
 
 
 def test_cli_md_names_every_option_of_logpipe() -> None:
