@@ -561,6 +561,15 @@ def test_every_option_of_the_collectors_commands_is_documented() -> None:
     )
 
 
+# The names of each program's metrics begin so (the collector's retention loop: its own).
+METRIC_PREFIXES = {
+    "shipper": ("logpipe_shipper_",),
+    "collector": ("logpipe_collector_", "logpipe_retention_"),
+}
+# A metric named in a table row of the docs: `logpipe_shipper_gaps_total{...}`.
+METRIC_SPAN = re.compile(r"`(logpipe_(?:shipper|collector|retention)_\w+)")
+
+
 def registered_metrics(package: str) -> dict[str, set[str]]:
     """Every Prometheus metric `package`'s modules register (counters under their
     `_total` name), with its label names."""
@@ -572,10 +581,9 @@ def registered_metrics(package: str) -> dict[str, set[str]]:
     root = importlib.import_module(package)
     for module in pkgutil.walk_packages(root.__path__, f"{package}."):
         importlib.import_module(module.name)
-    prefix = f"logpipe_{package}_"
     found: dict[str, set[str]] = {}
     for family in REGISTRY.collect():
-        if family.name.startswith(prefix):
+        if family.name.startswith(METRIC_PREFIXES[package]):
             name = family.name + ("_total" if family.type == "counter" else "")
             found[name] = set()
     for collector_ in list(REGISTRY._collector_to_names):  # labels of the metric objects
@@ -594,10 +602,15 @@ def registered_metrics(package: str) -> dict[str, set[str]]:
     ],
 )
 def test_every_metric_is_documented_with_its_labels(package: str, pages: list[str]) -> None:
-    """Each metric a program serves on /metrics is named in its docs, with its labels."""
+    """Each metric a program serves on /metrics is named in its docs, with its labels, and
+    each metric a row of their tables names is one it serves (a metric renamed or removed)."""
     text = "\n".join((ROOT / page).read_text(encoding="utf-8") for page in pages)
     metrics = registered_metrics(package)
     assert len(metrics) > 10
+    rows = [line.split("|")[1] for line in text.splitlines() if line.startswith("| `logpipe_")]
+    tabled = {name for cell in rows for name in METRIC_SPAN.findall(cell)}
+    assert sorted(tabled - set(metrics)) == []
+    assert len(tabled) > 10
     missing = [name for name in metrics if f"`{name}" not in text]
     assert missing == []
     unlabelled = [
