@@ -230,38 +230,89 @@ def test_every_benchmark_help_says_what_it_measures_in_whole_sentences() -> None
     assert summary("One line\nand its end.\n\nMore.") == "One line and its end."
 
 
-def test_readme_settings_tables_give_the_defaults_the_code_has() -> None:
-    """Every row of the README's collector and shipper settings whose default is a plain
-    number names the default its program's settings class has (a table that drifted)."""
-    from pydantic_settings import BaseSettings
+# A default as the README's settings tables write it: `32 MiB`, `0.5 s`, `5000`.
+SIZE_UNITS = {"": 1, "s": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+NUMBER = re.compile(r"([0-9.]+)(?: ?(KiB|MiB|GiB|s))?")
+WORDS: dict[str, object] = {"false": False, "true": True, "unset": None}
 
+
+def code_defaults(cls: type[Any]) -> dict[str, object]:
+    """Each environment name of a program's settings with its default, a nested section's
+    parts by their own names (`LOGPIPE_INDEX__REPLICAS`)."""
     from collector import envnames
+
+    nested = envnames.nested_fields(cls)
+    out: dict[str, object] = {}
+    for field, names in envnames.field_names(cls).items():
+        default = cls.model_fields[field].get_default(call_default_factory=True)
+        if field in nested:
+            for part in type(default).model_fields:
+                out[f"{envnames.PREFIX}{field.upper()}__{part.upper()}"] = getattr(default, part)
+        else:
+            out.update((name, default) for name in names)
+    return out
+
+
+def row_variables(spans: list[str], known: dict[str, object]) -> list[str]:
+    """The variables a row's first cell names, in order: a shortened one (`_BYTES`,
+    `__REPLICAS`, `EXCLUDE_NAMES`) is the known name that ends so and whose start begins
+    the first name given in full; [] for a row that names a YAML key."""
+    if not spans or not spans[0].startswith(("LOGPIPE_", "DOCKER_")):
+        return []
+    names = []
+    for span in spans:
+        fits = [n for n in known if n.endswith(span) and spans[0].startswith(n[: -len(span)])]
+        names.append(span if span in known else max(fits, key=len, default=span))
+    return names
+
+
+def default_matches(text: str, code: object) -> bool:
+    """Whether a default cell's part (`32 MiB`, `0.5 s`, `false`, `unset`, `` `info` ``)
+    says the code's default; prose (`detected`) is not checked."""
+    from collector import settings_table
+
+    text = text.strip()
+    number = NUMBER.fullmatch(text)
+    if number:
+        value = float(number.group(1)) * SIZE_UNITS[number.group(2) or ""]
+        return not isinstance(code, bool) and isinstance(code, int | float) and value == code
+    if text.startswith("`") and text.endswith("`"):
+        return text.strip("`") == settings_table.shown("", code)
+    return WORDS.get(text, code) is code
+
+
+def test_readme_settings_tables_give_the_defaults_the_code_has() -> None:
+    """Every default the README's collector and shipper settings tables give, one per name
+    of the row (`8 MiB / 5000`, `1 / 0 / unset / ...`), is the default its program's
+    settings class has (a table that drifted)."""
     from collector.config import CollectorConfig
     from shipper.config import ShipperConfig
 
-    def defaults(cls: type[BaseSettings]) -> dict[str, object]:
-        names = envnames.field_names(cls)
-        return {n: cls.model_fields[f].default for f, ns in names.items() for n in ns}
-
-    tables = {
-        "### Collector settings": defaults(CollectorConfig),
-        "### Shipper settings": defaults(ShipperConfig),
-    }
-    row = re.compile(r"^\| `(LOGPIPE_[A-Z0-9_]+)` \| ([0-9.]+) \|")
-    table: dict[str, object] = {}
     checked = []
-    for line in (ROOT / "README.md").read_text().splitlines():
-        if line.startswith("#"):
-            table = tables.get(line.strip(), {})
-        found = row.match(line)
-        if found is None or found.group(1) not in table:
-            continue
-        name, shown = found.groups()
-        code = table[name]
-        assert isinstance(code, int | float), name
-        assert float(shown) == float(code), f"{name}: README {shown}, code {code}"
-        checked.append(name)
-    assert "LOGPIPE_QUEUE_LINES" in checked
+    for section, cls in (
+        ("### Collector settings", CollectorConfig),
+        ("### Shipper settings", ShipperConfig),
+    ):
+        known = code_defaults(cls)
+        text = (ROOT / "README.md").read_text().split(f"\n{section}\n", 1)[1].split("\n#", 1)[0]
+        for line in text.splitlines():
+            cells = line.split("|")
+            names = (
+                row_variables(re.findall(r"`([^`]+)`", cells[1]), known) if len(cells) > 3 else []
+            )
+            shown = [part for part in cells[2].split(" / ") if part.strip()] if names else []
+            if not shown:
+                continue
+            assert len(shown) == len(names), f"{names}: {len(shown)} defaults"
+            for name, part in zip(names, shown, strict=True):
+                code = known[name]
+                assert default_matches(part, code), f"{name}: README {part.strip()}, code {code}"
+                checked.append(name)
+    assert {
+        "LOGPIPE_QUEUE_LINES",
+        "LOGPIPE_BULK_MAX_BYTES",
+        "LOGPIPE_INDEX__REFRESH_INTERVAL",
+    } <= set(checked)
     assert checked.count("LOGPIPE_MAX_IN_FLIGHT") == 2
 
 
