@@ -670,3 +670,52 @@ def test_every_metric_is_documented_with_its_labels(package: str, pages: list[st
         if labels and not re.search(re.escape(name) + r"\{" + ",".join(sorted(labels)), text)
     ]
     assert unlabelled == []
+
+
+def help_texts() -> str:
+    """The `--help` of every command of the three programs."""
+    import argparse
+
+    from collector.__main__ import parser as collector_parser
+    from logpipe.args import build_parser
+    from shipper.__main__ import parser as shipper_parser
+
+    texts = []
+    todo = [collector_parser(), shipper_parser(), build_parser()]
+    while todo:
+        command = todo.pop()
+        texts.append(command.format_help())
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo += action.choices.values()
+    return "\n".join(texts)
+
+
+def test_every_logpipe_variable_the_docs_and_help_name_is_read() -> None:
+    """Each `LOGPIPE_*` name in the README, docs/ (but for the benchmarks' history) and the
+    programs' `--help` is one a program accepts: a setting of either, a tooling variable
+    or prefix, the command line's (a setting renamed while its old name stays in the
+    docs). A name shown as refused (`... no such setting`) is no mention."""
+    from collector import envnames
+    from collector.config import names as collector_names
+    from shipper.config import names as shipper_names
+
+    programs = (collector_names(), shipper_names())
+    pages = [p for p in markdown_files() if p.name != "BENCHMARKS.md"]
+    lines = [line for page in pages for line in page.read_text(encoding="utf-8").splitlines()]
+    lines += help_texts().splitlines()
+    named = {
+        name
+        for line in lines
+        if "no such setting" not in line
+        for name in re.findall(r"LOGPIPE_[A-Z0-9_]+", line)
+    }
+    unread = sorted(
+        name
+        for name in named
+        if not any(program.knows(name) for program in programs)
+        and name not in envnames.TOOLING_NAMES
+        and not name.startswith(envnames.TOOLING_PREFIXES)
+    )
+    assert unread == []
+    assert {"LOGPIPE_NATIVE", "LOGPIPE_READ_TAIL_SETTLE", "LOGPIPE_INDEX__REPLICAS"} <= named
