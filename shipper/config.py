@@ -116,7 +116,7 @@ class ShipperConfig(BaseSettings):
     )
     follow_files: bool = Field(
         True,
-        description="Follow running containers' json-file logs from their files when "
+        description="Follow running containers' json-file and local logs from their files when "
         "dockerd's containers folder is readable here, instead of asking dockerd to serve "
         "every line again (it costs dockerd more CPU per line than the shipper's own work); "
         "false: dockerd serves every log.",

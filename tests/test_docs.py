@@ -230,38 +230,89 @@ def test_every_benchmark_help_says_what_it_measures_in_whole_sentences() -> None
     assert summary("One line\nand its end.\n\nMore.") == "One line and its end."
 
 
-def test_readme_settings_tables_give_the_defaults_the_code_has() -> None:
-    """Every row of the README's collector and shipper settings whose default is a plain
-    number names the default its program's settings class has (a table that drifted)."""
-    from pydantic_settings import BaseSettings
+# A default as the README's settings tables write it: `32 MiB`, `0.5 s`, `5000`.
+SIZE_UNITS = {"": 1, "s": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+NUMBER = re.compile(r"([0-9.]+)(?: ?(KiB|MiB|GiB|s))?")
+WORDS: dict[str, object] = {"false": False, "true": True, "unset": None}
 
+
+def code_defaults(cls: type[Any]) -> dict[str, object]:
+    """Each environment name of a program's settings with its default, a nested section's
+    parts by their own names (`LOGPIPE_INDEX__REPLICAS`)."""
     from collector import envnames
+
+    nested = envnames.nested_fields(cls)
+    out: dict[str, object] = {}
+    for field, names in envnames.field_names(cls).items():
+        default = cls.model_fields[field].get_default(call_default_factory=True)
+        if field in nested:
+            for part in type(default).model_fields:
+                out[f"{envnames.PREFIX}{field.upper()}__{part.upper()}"] = getattr(default, part)
+        else:
+            out.update((name, default) for name in names)
+    return out
+
+
+def row_variables(spans: list[str], known: dict[str, object]) -> list[str]:
+    """The variables a row's first cell names, in order: a shortened one (`_BYTES`,
+    `__REPLICAS`, `EXCLUDE_NAMES`) is the known name that ends so and whose start begins
+    the first name given in full; [] for a row that names a YAML key."""
+    if not spans or not spans[0].startswith(("LOGPIPE_", "DOCKER_")):
+        return []
+    names = []
+    for span in spans:
+        fits = [n for n in known if n.endswith(span) and spans[0].startswith(n[: -len(span)])]
+        names.append(span if span in known else max(fits, key=len, default=span))
+    return names
+
+
+def default_matches(text: str, code: object) -> bool:
+    """Whether a default cell's part (`32 MiB`, `0.5 s`, `false`, `unset`, `` `info` ``)
+    says the code's default; prose (`detected`) is not checked."""
+    from collector import settings_table
+
+    text = text.strip()
+    number = NUMBER.fullmatch(text)
+    if number:
+        value = float(number.group(1)) * SIZE_UNITS[number.group(2) or ""]
+        return not isinstance(code, bool) and isinstance(code, int | float) and value == code
+    if text.startswith("`") and text.endswith("`"):
+        return text.strip("`") == settings_table.shown("", code)
+    return WORDS.get(text, code) is code
+
+
+def test_readme_settings_tables_give_the_defaults_the_code_has() -> None:
+    """Every default the README's collector and shipper settings tables give, one per name
+    of the row (`8 MiB / 5000`, `1 / 0 / unset / ...`), is the default its program's
+    settings class has (a table that drifted)."""
     from collector.config import CollectorConfig
     from shipper.config import ShipperConfig
 
-    def defaults(cls: type[BaseSettings]) -> dict[str, object]:
-        names = envnames.field_names(cls)
-        return {n: cls.model_fields[f].default for f, ns in names.items() for n in ns}
-
-    tables = {
-        "### Collector settings": defaults(CollectorConfig),
-        "### Shipper settings": defaults(ShipperConfig),
-    }
-    row = re.compile(r"^\| `(LOGPIPE_[A-Z0-9_]+)` \| ([0-9.]+) \|")
-    table: dict[str, object] = {}
     checked = []
-    for line in (ROOT / "README.md").read_text().splitlines():
-        if line.startswith("#"):
-            table = tables.get(line.strip(), {})
-        found = row.match(line)
-        if found is None or found.group(1) not in table:
-            continue
-        name, shown = found.groups()
-        code = table[name]
-        assert isinstance(code, int | float), name
-        assert float(shown) == float(code), f"{name}: README {shown}, code {code}"
-        checked.append(name)
-    assert "LOGPIPE_QUEUE_LINES" in checked
+    for section, cls in (
+        ("### Collector settings", CollectorConfig),
+        ("### Shipper settings", ShipperConfig),
+    ):
+        known = code_defaults(cls)
+        text = (ROOT / "README.md").read_text().split(f"\n{section}\n", 1)[1].split("\n#", 1)[0]
+        for line in text.splitlines():
+            cells = line.split("|")
+            names = (
+                row_variables(re.findall(r"`([^`]+)`", cells[1]), known) if len(cells) > 3 else []
+            )
+            shown = [part for part in cells[2].split(" / ") if part.strip()] if names else []
+            if not shown:
+                continue
+            assert len(shown) == len(names), f"{names}: {len(shown)} defaults"
+            for name, part in zip(names, shown, strict=True):
+                code = known[name]
+                assert default_matches(part, code), f"{name}: README {part.strip()}, code {code}"
+                checked.append(name)
+    assert {
+        "LOGPIPE_QUEUE_LINES",
+        "LOGPIPE_BULK_MAX_BYTES",
+        "LOGPIPE_INDEX__REFRESH_INTERVAL",
+    } <= set(checked)
     assert checked.count("LOGPIPE_MAX_IN_FLIGHT") == 2
 
 
@@ -381,19 +432,28 @@ def row_names(spans: list[str], name: str, key: str) -> bool:
     [("### Collector settings", "collector"), ("### Shipper settings", "shipper")],
 )
 def test_readme_settings_tables_name_every_setting(section: str, program: str) -> None:
-    """Each variable `logpipe-collector config` or `logpipe-shipper config` prints has a row
+    """Each variable `logpipe-collector config` or `logpipe-shipper config` prints, and each
+    other name the program reads as its own (`LOGPIPE_NATIVE`, `LOGPIPE_CONFIG`), has a row
     of the README's table for its program (a setting added without its documentation)."""
-    from collector.config import CollectorConfig
-    from shipper.config import ShipperConfig
+    from collector import config as collector_config
+    from collector import envnames
+    from shipper import config as shipper_config
 
-    cls = CollectorConfig if program == "collector" else ShipperConfig
+    module = collector_config if program == "collector" else shipper_config
+    cls = (
+        collector_config.CollectorConfig if program == "collector" else shipper_config.ShipperConfig
+    )
+    variables = settings_variables(cls)
+    aliases = {n for ns in envnames.field_names(cls).values() for n in ns}
+    variables |= {name: name for name in module.names().exact - aliases}
     rows = table_row_names(section)
     unnamed = [
         name
-        for name, key in settings_variables(cls).items()
+        for name, key in variables.items()
         if not any(row_names(spans, name, key) for spans in rows)
     ]
     assert unnamed == []
+    assert envnames.NATIVE in variables
 
 
 def test_cli_md_names_every_option_of_logpipe() -> None:
@@ -552,6 +612,15 @@ def test_every_option_of_the_collectors_commands_is_documented() -> None:
     )
 
 
+# The names of each program's metrics begin so (the collector's retention loop: its own).
+METRIC_PREFIXES = {
+    "shipper": ("logpipe_shipper_",),
+    "collector": ("logpipe_collector_", "logpipe_retention_"),
+}
+# A metric named in a table row of the docs: `logpipe_shipper_gaps_total{...}`.
+METRIC_SPAN = re.compile(r"`(logpipe_(?:shipper|collector|retention)_\w+)")
+
+
 def registered_metrics(package: str) -> dict[str, set[str]]:
     """Every Prometheus metric `package`'s modules register (counters under their
     `_total` name), with its label names."""
@@ -563,10 +632,9 @@ def registered_metrics(package: str) -> dict[str, set[str]]:
     root = importlib.import_module(package)
     for module in pkgutil.walk_packages(root.__path__, f"{package}."):
         importlib.import_module(module.name)
-    prefix = f"logpipe_{package}_"
     found: dict[str, set[str]] = {}
     for family in REGISTRY.collect():
-        if family.name.startswith(prefix):
+        if family.name.startswith(METRIC_PREFIXES[package]):
             name = family.name + ("_total" if family.type == "counter" else "")
             found[name] = set()
     for collector_ in list(REGISTRY._collector_to_names):  # labels of the metric objects
@@ -585,10 +653,15 @@ def registered_metrics(package: str) -> dict[str, set[str]]:
     ],
 )
 def test_every_metric_is_documented_with_its_labels(package: str, pages: list[str]) -> None:
-    """Each metric a program serves on /metrics is named in its docs, with its labels."""
+    """Each metric a program serves on /metrics is named in its docs, with its labels, and
+    each metric a row of their tables names is one it serves (a metric renamed or removed)."""
     text = "\n".join((ROOT / page).read_text(encoding="utf-8") for page in pages)
     metrics = registered_metrics(package)
     assert len(metrics) > 10
+    rows = [line.split("|")[1] for line in text.splitlines() if line.startswith("| `logpipe_")]
+    tabled = {name for cell in rows for name in METRIC_SPAN.findall(cell)}
+    assert sorted(tabled - set(metrics)) == []
+    assert len(tabled) > 10
     missing = [name for name in metrics if f"`{name}" not in text]
     assert missing == []
     unlabelled = [
@@ -597,3 +670,52 @@ def test_every_metric_is_documented_with_its_labels(package: str, pages: list[st
         if labels and not re.search(re.escape(name) + r"\{" + ",".join(sorted(labels)), text)
     ]
     assert unlabelled == []
+
+
+def help_texts() -> str:
+    """The `--help` of every command of the three programs."""
+    import argparse
+
+    from collector.__main__ import parser as collector_parser
+    from logpipe.args import build_parser
+    from shipper.__main__ import parser as shipper_parser
+
+    texts = []
+    todo = [collector_parser(), shipper_parser(), build_parser()]
+    while todo:
+        command = todo.pop()
+        texts.append(command.format_help())
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo += action.choices.values()
+    return "\n".join(texts)
+
+
+def test_every_logpipe_variable_the_docs_and_help_name_is_read() -> None:
+    """Each `LOGPIPE_*` name in the README, docs/ (but for the benchmarks' history) and the
+    programs' `--help` is one a program accepts: a setting of either, a tooling variable
+    or prefix, the command line's (a setting renamed while its old name stays in the
+    docs). A name shown as refused (`... no such setting`) is no mention."""
+    from collector import envnames
+    from collector.config import names as collector_names
+    from shipper.config import names as shipper_names
+
+    programs = (collector_names(), shipper_names())
+    pages = [p for p in markdown_files() if p.name != "BENCHMARKS.md"]
+    lines = [line for page in pages for line in page.read_text(encoding="utf-8").splitlines()]
+    lines += help_texts().splitlines()
+    named = {
+        name
+        for line in lines
+        if "no such setting" not in line
+        for name in re.findall(r"LOGPIPE_[A-Z0-9_]+", line)
+    }
+    unread = sorted(
+        name
+        for name in named
+        if not any(program.knows(name) for program in programs)
+        and name not in envnames.TOOLING_NAMES
+        and not name.startswith(envnames.TOOLING_PREFIXES)
+    )
+    assert unread == []
+    assert {"LOGPIPE_NATIVE", "LOGPIPE_READ_TAIL_SETTLE", "LOGPIPE_INDEX__REPLICAS"} <= named

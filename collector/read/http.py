@@ -108,8 +108,8 @@ def _reader(request: web.Request) -> tuple[ReadState, Reader]:
 async def search(request: web.Request) -> web.StreamResponse:
     """GET /v1/search: one page of documents as NDJSON, and the next page's cursor."""
     state, reader = _reader(request)
-    params = dict(request.query)
-    wanted = parse_search(params, time.time_ns(), state.config.read_max_query_chars)
+    # The query as sent, a parameter given twice kept twice: check_params refuses it.
+    wanted = parse_search(request.query, time.time_ns(), state.config.read_max_query_chars)
     page = await read_page(reader, wanted)
     headers = {NEXT_CURSOR: page.next_cursor} if page.next_cursor else {}
     hidden, unchecked = await _hiding(state, wanted.filters, wanted.filters.since)
@@ -126,7 +126,7 @@ async def tail(request: web.Request) -> web.StreamResponse:
     state, reader = _reader(request)
     assert state.hub is not None, "the tails' hub starts with the app"
     wanted = parse_tail(
-        dict(request.query),
+        request.query,
         request.headers.get("Last-Event-ID"),
         time.time_ns(),
         state.config.read_max_query_chars,
