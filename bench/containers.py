@@ -4,7 +4,11 @@ Every container runs the same shell loop (``--network none``): each tick it read
 name of a chunk set from the control file, ``cat``s the next chunk of that set and
 sleeps. Writing another name into the control file changes the rate of all of them
 within a tick; ``idle`` prints nothing, ``stop`` ends them. What they really printed is
-counted from dockerd's json-file logs, so the benchmark never trusts the plan.
+counted from dockerd's json-file logs, so the benchmark never trusts the plan. Logs of
+another driver, or that rotate (bench.logdriver), cannot be counted there (rotation
+removes the oldest files): each container then writes the name of every chunk it printed
+into a ledger of its own (``/w/n<k>``, a shell builtin, no fork), and the lines of those
+chunks are what it printed.
 
 ``finished`` makes the other kind: containers that print a fixed number of lines, then
 sleep, so that readers which attach only to running containers can still read them all.
@@ -22,16 +26,19 @@ import docker
 from docker.models.containers import Container
 
 from bench import corpus
+from bench.logdriver import DEFAULT, LogSetup
 
 TICK = 0.25  # seconds between chunks: fewer ticks mean fewer forks in 100 containers
 CHUNKS = 8
 
 
-def loop(tick: float) -> str:
-    """The shell loop every container runs: one chunk per `tick` seconds."""
+def loop(tick: float, ledger: bool = False) -> str:
+    """The shell loop every container runs: one chunk per `tick` seconds (`ledger`: the
+    name of each chunk printed is appended to /w/n$N)."""
+    show = "{ cat /c/$s/p$i; echo $s >> /w/n$N; }" if ledger else "cat /c/$s/p$i"
     return (
         'i=$K; while :; do read s < /c/ctl; [ "$s" = stop ] && exit 0; '
-        '[ "$s" = idle ] || cat /c/$s/p$i; i=$(( (i + 1) % ' + str(CHUNKS) + " )); "
+        f'[ "$s" = idle ] || {show}; i=$(( (i + 1) % {CHUNKS} )); '
         f"usleep {int(tick * 1e6)}; done"
     )
 
@@ -40,10 +47,18 @@ class Fleet:
     """N printing containers, labelled for one run, and their chunk sets."""
 
     def __init__(
-        self, client: docker.DockerClient, run: str, count: int, folder: Path, tick: float = TICK
+        self,
+        client: docker.DockerClient,
+        run: str,
+        count: int,
+        folder: Path,
+        tick: float = TICK,
+        logs: LogSetup = DEFAULT,
     ) -> None:
         self.client = client
         self.tick = tick
+        self.logs = logs
+        self.ledger = Ledger(folder / "w") if not logs.default else None
         self.run = run
         self.count = count
         self.folder = folder
@@ -64,6 +79,8 @@ class Fleet:
         """Write the chunk set for a total rate; its name and the rate it really plans."""
         per_tick = max(1, round(lines_per_second * self.tick / self.count))
         name = f"r{per_tick}"
+        if self.ledger is not None:
+            self.ledger.sizes[name] = per_tick
         if not (self.folder / name).exists():
             marked = set(range(CHUNKS)) if self.count <= 10 else {0, CHUNKS // 2}
             corpus.write_chunks(self.folder / name, self.lines, per_tick, CHUNKS, marked)
@@ -72,16 +89,21 @@ class Fleet:
     def start(self) -> None:
         """Start the containers (in parallel: dockerd takes a while per container)."""
 
+        volumes = {str(self.folder): {"bind": "/c", "mode": "ro"}}
+        if self.ledger is not None:
+            volumes[str(self.ledger.folder)] = {"bind": "/w", "mode": "rw"}
+
         def one(k: int) -> Container:
             return self.client.containers.run(
                 "busybox:latest",
-                ["sh", "-c", loop(self.tick)],
+                ["sh", "-c", loop(self.tick, self.ledger is not None)],
                 name=f"bench-{self.run}-{k}",
                 detach=True,
                 network_mode="none",
-                environment={"K": str(k % CHUNKS)},
+                environment={"K": str(k % CHUNKS), "N": str(k)},
                 labels={"logpipe.bench": self.run},
-                volumes={str(self.folder): {"bind": "/c", "mode": "ro"}},
+                volumes=volumes,
+                log_config=self.logs.log_config(),
             )
 
         with ThreadPoolExecutor(8) as pool:
@@ -93,7 +115,10 @@ class Fleet:
         self._printed = 0
 
     def printed(self) -> int:
-        """Lines the containers have printed so far (newlines in dockerd's json-file logs)."""
+        """Lines the containers have printed so far (newlines in dockerd's json-file logs,
+        or the lines of the chunks in their ledgers)."""
+        if self.ledger is not None:
+            return self.ledger.lines()
         for cid, path in self._paths.items():
             with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
                 f.seek(self._offsets[cid])
@@ -110,6 +135,32 @@ class Fleet:
         )
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda c: c.remove(force=True), found))
+
+
+class Ledger:
+    """The chunks printing containers wrote down, one name a line per container file
+    (`n<k>`), counted as the lines of those chunks."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.sizes: dict[str, int] = {}  # chunk set name -> lines in each of its chunks
+        self._offsets: dict[str, int] = {}
+        self._lines = 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def lines(self) -> int:
+        """Lines of every chunk written down so far (a name still being written waits)."""
+        for path in sorted(self.folder.glob("n*")):
+            with path.open("rb") as f:
+                f.seek(self._offsets.get(path.name, 0))
+                data = f.read()
+            whole = data[: data.rfind(b"\n") + 1]
+            self._offsets[path.name] = self._offsets.get(path.name, 0) + len(whole)
+            for name in whole.decode("ascii").split():
+                if name not in self.sizes:
+                    raise RuntimeError(f"{path} names a chunk set never written: {name!r}")
+                self._lines += self.sizes[name]
+        return self._lines
 
 
 def read_ceiling(
@@ -151,11 +202,20 @@ def read_ceiling(
 
 
 def finished(
-    client: docker.DockerClient, run: str, count: int, lines: int, folder: Path
+    client: docker.DockerClient,
+    run: str,
+    count: int,
+    lines: int,
+    folder: Path,
+    logs: LogSetup = DEFAULT,
 ) -> tuple[list[Container], float]:
     """Containers that print `lines` corpus lines each, then sleep; once dockerd has
-    every line. Each starts at another place in the corpus. Also the mean line bytes."""
+    every line (logs other than dockerd's default: once each container said it printed
+    them, see wait_said). Each starts at another place in the corpus. Also the mean line
+    bytes."""
     folder.mkdir(parents=True, exist_ok=True)
+    said = folder / "w"
+    said.mkdir(exist_ok=True)
     text = corpus.lines(lines)
     for k in range(count):
         shift = k * lines // count
@@ -164,20 +224,39 @@ def finished(
     def one(k: int) -> Container:
         return client.containers.run(
             "busybox:latest",
-            ["sh", "-c", f"cat /c/p{k}; exec sleep 100000"],
+            ["sh", "-c", f"cat /c/p{k}; : > /w/done{k}; exec sleep 100000"],
             name=f"bench-{run}-{k}",
             detach=True,
             network_mode="none",
             labels={"logpipe.bench": run},
-            volumes={str(folder): {"bind": "/c", "mode": "ro"}},
+            volumes={
+                str(folder): {"bind": "/c", "mode": "ro"},
+                str(said): {"bind": "/w", "mode": "rw"},
+            },
+            log_config=logs.log_config(),
         )
 
     with ThreadPoolExecutor(8) as pool:
         made = list(pool.map(one, range(count)))
     for c in made:
         c.reload()
-    wait_printed(made, lines)
+    if logs.default:
+        wait_printed(made, lines)
+    else:
+        wait_said(said, count)
     return made, sum(len(t) for t in text) / len(text)
+
+
+def wait_said(folder: Path, count: int, seconds: float = 300) -> None:
+    """Wait until each of `count` containers wrote `done<k>` into `folder`: its `cat`
+    ended, so dockerd has had every line from the pipe (its log files cannot say so once
+    they rotate: the oldest are removed, the rest compressed or in the local format)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if all((folder / f"done{k}").exists() for k in range(count)):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the containers did not all print their lines in {seconds:.0f} s")
 
 
 def wait_printed(made: list[Container], lines: int, seconds: float = 300) -> None:

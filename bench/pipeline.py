@@ -7,9 +7,13 @@ dockerd and the collector (each from /proc of its own pid), and the latency from
 line's Docker timestamp to its first visibility in a search (p50/p95/p99 of marker
 lines). ``max`` in --rates searches the highest sustained rate (at most 3 more steps).
 With --peers, logspout (a prebuilt binary, see bench.peers) follows the same containers
-into a TCP sink that counts lines in the same run, for CPU per line side by side. Usage:
+into a TCP sink that counts lines in the same run, for CPU per line side by side.
+--log-driver local and --log-opt (max-size, max-file, compress) make the containers' logs
+rotate (bench.logdriver), --through-dockerd has the shipper read every line through
+dockerd. Usage:
     python -m bench.pipeline [--containers 10] [--rates 1000,5000,max] [--peers]
-                             [--peers-dir DIR] [--append]
+                             [--peers-dir DIR] [--log-driver local] [--log-opt K=V]
+                             [--through-dockerd] [--append]
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 
 import docker
 
-from bench import containers, latency, peers, procstat, report, services, summary
+from bench import containers, latency, logdriver, peers, procstat, report, services, summary
 
 WARMUP = 5.0
 
@@ -47,6 +51,7 @@ class Step:
     peer_lines: int = 0
     unread: int = 0  # at the end of the window: printed, not read by the shipper yet
     in_pipeline: int = 0  # read by the shipper, not accepted by Elasticsearch yet
+    unpacked: int = 0  # compressed rotated files the shipper unpacked in the window
 
     @property
     def sustained(self) -> bool:
@@ -70,9 +75,11 @@ class Bench:
         self.index = f"logs-bench.pipe{self.run}*"
         self.folder = services.WORK / f"pipeline-{self.run}"
         self.client = docker.from_env()
+        self.logs: logdriver.LogSetup = args.logs
         self.fleet = containers.Fleet(
-            self.client, self.run, args.containers, self.folder / "c", args.tick
+            self.client, self.run, args.containers, self.folder / "c", args.tick, self.logs
         )
+        self.gaps = 0  # gap documents in the run's stream at its end
         self.probe = latency.Probe(self.index, self.host)
         self.children: list[services.Child] = []
         self.peer: peers.Logspout | None = None
@@ -104,12 +111,13 @@ class Bench:
             **{f"LOGPIPE_{k.upper()}": v for k, v in _settings(self.args.shipper_env).items()},
         }
         self.shipper_url = f"http://127.0.0.1:{status}"
-        self.shipper = services.Child(
-            "shipper",
+        command, env = self.logs.shipper(
             [*self.shipper_wrap, *services.entry("shipper", uvloop=False)],
             env,
             self.folder,
+            str(self.client.info()["DockerRootDir"]),
         )
+        self.shipper = services.Child("shipper", command, env, self.folder)
         self.children = [self.collector, self.shipper]
         services.wait_http(f"http://127.0.0.1:{status}/healthz")
         self.fleet.start()
@@ -126,6 +134,7 @@ class Bench:
         dockerd does not answer)."""
         try:
             self.probe.stop()
+            self.gaps = services.gap_documents(self.index)
             if self.peer is not None:
                 self.peer.stop()
             self.fleet.remove()
@@ -151,6 +160,10 @@ class Bench:
         """Lines the shipper has read from dockerd, by its own counter."""
         return _counter(self.shipper_url, ("logpipe_shipper_lines_read_total",))
 
+    def unpacked(self) -> int:
+        """Compressed rotated files the shipper has unpacked, by its own counter."""
+        return _counter(self.shipper_url, (logdriver.UNPACKED,))
+
     def step(self, rate: float) -> Step:
         """Print at `rate` for warm-up + window; measure the window; then drain."""
         name, planned = self.fleet.rate_set(rate)
@@ -158,7 +171,7 @@ class Bench:
         self.fleet.control(name)
         time.sleep(WARMUP)
         windows = self._cpu_windows()
-        p0, i0 = self.fleet.printed(), self.indexed()
+        p0, i0, u0 = self.fleet.printed(), self.indexed(), self.unpacked()
         peer0 = self.peer.lines() if self.peer else 0
         t0, began = time.time_ns(), time.monotonic()
         for w in windows.values():
@@ -168,6 +181,7 @@ class Bench:
             w.stop()
         p1, r1, i1 = self.fleet.printed(), self.read(), self.indexed()
         out.unread, out.in_pipeline = p1 - r1, r1 - i1
+        out.unpacked = self.unpacked() - u0
         out.peer_lines = (self.peer.lines() if self.peer else 0) - peer0
         t1, out.seconds = time.time_ns(), time.monotonic() - began
         self.fleet.control("idle")
@@ -274,6 +288,24 @@ HEADER = [
 ]  # fmt: skip
 
 
+def log_notes(logs: logdriver.LogSetup, steps: list[Step], gaps: int) -> list[str]:
+    """How the containers logged and the shipper read, what it unpacked, the gaps it
+    reported (nothing for dockerd's default logs read the default way)."""
+    if logs.default and not logs.through_dockerd:
+        return []
+    notes = [logs.describe()]
+    if not logs.default:
+        notes.append(
+            "printed = the lines of the chunks each container wrote down in a ledger of its "
+            "own after printing them (rotation removes the oldest log files, so dockerd's "
+            "files cannot be counted); compressed rotated files the shipper unpacked "
+            f"(`{logdriver.UNPACKED}`) per step: "
+            + ", ".join(str(s.unpacked) for s in steps)
+            + f"; gap documents in the run's stream at its end: {gaps:,}"
+        )
+    return notes
+
+
 def peer_rows(n: int, steps: list[Step]) -> list[list[str]]:
     """Shipper and logspout CPU per line, same containers, same steps."""
     rows = []
@@ -320,8 +352,10 @@ def main() -> None:
         help="KEY=VALUE setting, e.g. EVENT_LOOP=asyncio",
     )
     p.add_argument("--collector-env", action="append", default=[], help="KEY=VALUE setting")
+    logdriver.add_arguments(p)
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
+    args.logs = logdriver.from_args(args)
     bench = Bench(args)
     steps: list[Step] = []
     ceiling = math.nan
@@ -371,6 +405,7 @@ def publish(args: argparse.Namespace, bench: Bench, steps: list[Step], ceiling: 
         )
     if any(not s.drained for s in steps):
         notes.append("some steps did not drain within 45 s (see 'sustained')")
+    notes += log_notes(bench.logs, steps, bench.gaps)
     report.publish(
         "3. Whole pipeline (containers -> dockerd -> shipper -> collector -> Elasticsearch)",
         HEADER,

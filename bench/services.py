@@ -110,6 +110,12 @@ def count(index: str, query: dict[str, Any] | None = None) -> int:
         raise
 
 
+def gap_documents(index: str) -> int:
+    """The shipper's gap documents (lines it could not read) in `index`, refreshed first."""
+    refresh(index)
+    return count(index, {"term": {"event.action": "gap"}})
+
+
 def refresh(index: str) -> None:
     """Make everything indexed so far searchable."""
     es("POST", f"/{index}/_refresh?ignore_unavailable=true&allow_no_indices=true")

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from docker.models.containers import Container
 
-from bench import peers, services
+from bench import logdriver, peers, services
 from collector.retention.rules import RetentionConfig, stream_dataset
 from collector.routing import data_stream_name
 
@@ -33,6 +33,9 @@ class Context:
     binaries: dict[str, Path | None]
     # logpipe's collector settings (field name -> value) beyond the benchmark's own.
     collector: dict[str, str] = field(default_factory=dict)
+    # The containers' logs and how logpipe's shipper reads them; dockerd's data root.
+    logs: logdriver.LogSetup = logdriver.DEFAULT
+    root_dir: str = "/var/lib/docker"
 
 
 class Shipper(Protocol):
@@ -74,6 +77,10 @@ class Shipper(Protocol):
         """Stop every process this run started."""
         ...
 
+    def unpacked(self) -> int | None:
+        """Compressed rotated files it unpacked (None: it does not say)."""
+        ...
+
     def cleanup(self) -> None:
         """Free what it wrote."""
         ...
@@ -92,6 +99,8 @@ class LogpipeRun:
         self.base = 0  # index operations before the run (make_index)
         self.folder = ctx.folder / f"logpipe-{tag}"
         self.children: list[services.Child] = []
+        self.status = services.free_port()
+        self._unpacked: int | None = None
 
     def prepare(self) -> dict[str, list[int]]:
         """A collector, ready before the clock starts (a service that runs anyway: its
@@ -131,10 +140,13 @@ class LogpipeRun:
             "LOGPIPE_TOKEN": self.token,
             "LOGPIPE_STATE_DIR": str(self.folder / "state"),
             "LOGPIPE_HOST_NAME": f"bench-{self.tag}",
-            "LOGPIPE_HTTP_LISTEN": f"127.0.0.1:{services.free_port()}",
+            "LOGPIPE_HTTP_LISTEN": f"127.0.0.1:{self.status}",
             "LOGPIPE_INCLUDE_LABELS": f"logpipe.bench={self.ctx.run}",
         }
-        shipper = services.Child("shipper", services.entry("shipper", False), env, self.folder)
+        command, env = self.ctx.logs.shipper(
+            services.entry("shipper", False), env, self.folder, self.ctx.root_dir
+        )
+        shipper = services.Child("shipper", command, env, self.folder)
         self.children.append(shipper)
         return {"shipper": [shipper.pid]}
 
@@ -145,7 +157,14 @@ class LogpipeRun:
 
     def stop(self) -> None:
         """Shipper first, then the collector; how many batches it answered busy, and how
-        many came again marked (each looked up: a search), is printed in between."""
+        many came again marked (each looked up: a search), is printed in between; the
+        shipper's count of files unpacked is read before it stops."""
+        if any(c.name == "shipper" and c.proc.poll() is None for c in self.children):
+            try:
+                found = services.counter(f"http://127.0.0.1:{self.status}", (logdriver.UNPACKED,))
+                self._unpacked = int(found or 0)
+            except OSError as exc:
+                print(f"shipper: metrics not read ({exc})", file=sys.stderr)
         for child in reversed(self.children):
             if child.name == "collector" and child.proc.poll() is None:
                 print(self.answers(), file=sys.stderr)
@@ -160,6 +179,10 @@ class LogpipeRun:
         except OSError as exc:
             return f"collector: metrics not read ({exc})"
         return f"collector: {busy or 0:.0f} answers 503, {looked or 0:.0f} batches looked up"
+
+    def unpacked(self) -> int | None:
+        """Compressed rotated files the shipper unpacked (None: not read)."""
+        return self._unpacked
 
     def cleanup(self) -> None:
         """Roll the stream over and delete its backing indices, and its template."""
@@ -206,6 +229,10 @@ class FluentBitRun:
         if self.peer is not None:
             self.peer.stop()
 
+    def unpacked(self) -> None:
+        """It reads no compressed files."""
+        return None
+
     def cleanup(self) -> None:
         """Delete its index and template."""
         peers.delete_index(self.index)
@@ -247,6 +274,10 @@ class LogspoutRun:
         """Stop logspout and the sink."""
         if self.peer is not None:
             self.peer.stop()
+
+    def unpacked(self) -> None:
+        """dockerd reads its files for it."""
+        return None
 
     def cleanup(self) -> None:
         """Nothing stays."""

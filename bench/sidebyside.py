@@ -15,9 +15,14 @@ one's rows are skipped.
 ``--live RATE`` measures steady operation instead: each shipper in turn follows idle
 containers of its own, which then print RATE lines/s together for ``--seconds``; every
 process's CPU is counted from the first printed line until the last one arrived
-(Elasticsearch's until it is idle again), the shippers' start left out. Usage:
+(Elasticsearch's until it is idle again), the shippers' start left out.
+
+--log-driver local and --log-opt (max-size, max-file, compress) make the containers' logs
+rotate (bench.logdriver; Fluent Bit, which tails json-file logs, is then left out), and
+--through-dockerd has logpipe's shipper read every line through dockerd. Usage:
     python -m bench.sidebyside [--containers 10] [--lines 36000] [--repeat 1]
-                               [--peers-dir DIR] [--only NAMES] [--append]
+                               [--peers-dir DIR] [--only NAMES] [--log-driver local]
+                               [--log-opt K=V] [--through-dockerd] [--append]
     python -m bench.sidebyside --live 5000 [--seconds 60] [--search-every SECONDS]
                                [--containers 10] [--repeat 1] [--peers-dir DIR]
                                [--only NAMES] [--append]
@@ -38,7 +43,7 @@ from pathlib import Path
 
 import docker
 
-from bench import at_least, containers, peers, procstat, report, services, summary
+from bench import at_least, containers, logdriver, peers, procstat, report, services, summary
 from bench.shippers import (
     ES_POLL,
     FLUENT_BIT,
@@ -86,6 +91,8 @@ class Result:
     # seconds the node's threads spent on its index by kind (services.thread_times)
     threads: dict[str, float] | None = None
     disk: float | None = None  # bytes on disk per document, one segment (disk_per_doc)
+    unpacked: int | None = None  # compressed rotated files the shipper unpacked
+    gaps: int = 0  # gap documents in its index (logpipe: lines it reported lost)
 
     def per_doc(self, kind: str) -> float | None:
         """µs per document the node's threads spent on `kind` for the run's index."""
@@ -148,6 +155,7 @@ def measure(ship: Shipper, ctx: Context, round_: int, existing: bool = False) ->
         out.rss |= {role: procstat.peak_rss_mb(pids[0]) for role, pids in running.items()}
     finally:
         ship.stop()
+    out.unpacked = ship.unpacked()
     out = settled(ship, out, windows["elasticsearch"], threshold, began, peaks, existing)
     out.stolen = stolen_since(steal)
     out.threads = threads_since(ship, threads)
@@ -194,6 +202,8 @@ def settled(
         if not refresh_first:
             services.refresh(ship.index)
         out.docs = services.count(ship.index)
+        if ship.name == LOGPIPE:
+            out.gaps = services.gap_documents(ship.index)
     sampled = peaks.stop()
     out.rss["dockerd"], out.rss["elasticsearch"] = sampled["dockerd"], sampled["elasticsearch"]
     return out
@@ -274,6 +284,7 @@ def measure_live(
         out.rss |= {role: procstat.peak_rss_mb(p[0]) for role, p in running.items()}
     finally:
         ship.stop()
+    out.unpacked = ship.unpacked()
     out = settled(ship, out, windows["elasticsearch"], threshold, began, peaks)
     out.stolen = stolen_since(steal)
     out.threads = threads_since(ship, threads)
@@ -372,8 +383,12 @@ def row(r: Result, live: bool = False) -> list[str]:
 def _docs(r: Result) -> str:
     if r.docs is None:
         return "-"
-    extra = r.docs - r.total
-    return report.fmt(r.docs) + (f" ({extra:,} duplicates)" if extra > 0 else "")
+    extra = r.docs - r.total - r.gaps
+    return (
+        report.fmt(r.docs)
+        + (f" ({r.gaps:,} gap documents)" if r.gaps else "")
+        + (f" ({extra:,} duplicates)" if extra > 0 else "")
+    )
 
 
 def _threads(r: Result) -> str:
@@ -518,8 +533,13 @@ def main() -> None:
         "compiler has not yet made the indexing path fast, and the first shipper would pay "
         "for it), none otherwise",
     )
+    logdriver.add_arguments(p)
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
+    args.logs = logdriver.from_args(args)
+    if not args.logs.default and args.only and FLUENT_BIT in args.only:
+        p.error("Fluent Bit tails json-file logs that never rotate: leave out --log-driver "
+                "and --log-opt, or fluent-bit from --only")  # fmt: skip
     if args.warmup and args.live is not None:
         p.error("--warmup is an option of a drain; a --live run follows idle containers")
     if args.existing and args.live is not None:
@@ -529,7 +549,7 @@ def main() -> None:
     args.seconds = args.seconds or 60.0
     found = peers.find(args.peers_dir)
     print("peers:\n" + found.describe(), file=sys.stderr)
-    wanted = args.only or list(RUNS)
+    wanted = args.only or runnable(args.logs)
     missing = [s for s in wanted if s in NEEDS and not found.binaries[NEEDS[s]]]
     if args.only and missing:
         p.error(f"--only names {', '.join(missing)}, which was not found (see --peers-dir)")
@@ -538,8 +558,15 @@ def main() -> None:
     # logpipe's window: how many there were says what it cost.
     args.streams = len(services.data_streams(ALL_STREAMS))
     args.shards = services.es("GET", "/_cluster/health")["active_shards"]
+    args.root_dir = str(docker.from_env().info()["DockerRootDir"])
     results, mean_bytes = run_rounds(args, found, shippers)
     publish(args, found, results, mean_bytes, shippers)
+
+
+def runnable(logs: logdriver.LogSetup) -> list[str]:
+    """The shippers that can read these logs: not Fluent Bit, which tails json-file logs
+    that never rotate, when they are another driver's or rotate."""
+    return [name for name in RUNS if logs.default or name != FLUENT_BIT]
 
 
 _positive, _not_negative = at_least(1), at_least(0)
@@ -600,11 +627,11 @@ def run_rounds(
             mean_bytes = live_rounds(args, found, shippers, client, run, results, made)
             return results, mean_bytes
         made_containers, mean_bytes = containers.finished(
-            client, run, args.containers, args.lines, folder / "c"
+            client, run, args.containers, args.lines, folder / "c", args.logs
         )
         ctx = Context(
             run, folder, made_containers, args.containers * args.lines, found.binaries,
-            dict(args.collector),
+            dict(args.collector), args.logs, args.root_dir,
         )  # fmt: skip
         args.warmed = warmup_rounds(args)
         for k in range(args.warmed):
@@ -655,13 +682,16 @@ def live_rounds(
     for k in range(args.repeat):
         for name in shippers[k % len(shippers) :] + shippers[: k % len(shippers)]:
             turn = f"{run}r{k}{len(made)}"
-            fleet = containers.Fleet(client, turn, args.containers, services.WORK / f"live-{turn}")
+            fleet = containers.Fleet(
+                client, turn, args.containers, services.WORK / f"live-{turn}", logs=args.logs
+            )
             mean_bytes = sum(len(t) for t in fleet.lines) / len(fleet.lines)
             try:
                 fleet.start()
                 ctx = Context(
-                    turn, fleet.folder, fleet.containers, 0, found.binaries, dict(args.collector)
-                )
+                    turn, fleet.folder, fleet.containers, 0, found.binaries,
+                    dict(args.collector), args.logs, args.root_dir,
+                )  # fmt: skip
                 made.append(RUNS[name](ctx, turn))
                 results.append(measure_live(made[-1], ctx, fleet, args, k + 1))
             finally:
@@ -717,6 +747,7 @@ def publish(
             for n, b in found.binaries.items()
         ),
     ]
+    notes += log_notes(args.logs, results)
     if args.collector:
         chosen = ", ".join(f"`{name}={value}`" for name, value in args.collector)
         notes.append(f"logpipe's collector ran with {chosen} (beyond the defaults)")
@@ -741,6 +772,25 @@ def publish(
         args.append,
         section="Side by side with Fluent Bit and logspout",
     )
+
+
+def log_notes(logs: logdriver.LogSetup, results: list[Result]) -> list[str]:
+    """How the containers logged and logpipe's shipper read, and per logpipe round the
+    files it unpacked and the gaps it reported (nothing for the default logs read the
+    default way)."""
+    if logs.default and not logs.through_dockerd:
+        return []
+    rounds = [r for r in results if r.shipper == LOGPIPE]
+    notes = [logs.describe()]
+    if not logs.default:
+        notes.append(
+            "Fluent Bit left out (it tails json-file logs that never rotate); logpipe per "
+            f"round: compressed rotated files its shipper unpacked (`{logdriver.UNPACKED}`) "
+            + ", ".join("?" if r.unpacked is None else str(r.unpacked) for r in rounds)
+            + "; gap documents "
+            + ", ".join(f"{r.gaps:,}" for r in rounds)
+        )
+    return notes
 
 
 def quiet_note(results: list[Result]) -> str:
@@ -776,7 +826,13 @@ def _drain_notes(args: argparse.Namespace, mean_bytes: float, shippers: list[str
             else []
         ),
         f"{args.containers} containers x {args.lines:,} corpus lines (mean {mean_bytes:.0f} "
-        "bytes), all printed into dockerd's json-file logs before any shipper starts; the "
+        "bytes), all printed into "
+        + (
+            "dockerd's json-file logs"
+            if getattr(args, "logs", logdriver.DEFAULT).default
+            else "their logs (each container then wrote down that its printing ended)"
+        )
+        + " before any shipper starts; the "
         "containers then sleep, so each shipper reads the same finished logs from their "
         f"start; {_order(args, shippers)}",
         "seconds = from just before the shipper's process starts (logpipe's collector is "

@@ -21,8 +21,11 @@ import pytest
 
 from bench import (
     collector_load,
+    containers,
     doc_cost,
     es_profile,
+    logdriver,
+    pipeline,
     procstat,
     read_cost,
     services,
@@ -405,24 +408,32 @@ def test_a_live_rate_or_length_must_be_a_number_above_zero(given: str) -> None:
     assert sidebyside._above_zero("2500") == 2500.0
 
 
+def _refused(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    main: Callable[[], None],
+    *argv: str,
+) -> str:
+    """What a benchmark's command line `argv` is refused with (it exits 2)."""
+    monkeypatch.setattr("sys.argv", ["bench", *argv])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
 def test_a_live_length_without_live_is_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("sys.argv", ["sidebyside", "--seconds", "5"])
-    with pytest.raises(SystemExit) as exited:
-        sidebyside.main()
-    assert exited.value.code == 2
-    assert "give --live too" in capsys.readouterr().err
+    said = _refused(monkeypatch, capsys, sidebyside.main, "--seconds", "5")
+    assert "give --live too" in said
 
 
 def test_existing_indices_are_refused_for_a_live_run(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("sys.argv", ["sidebyside", "--live", "1000", "--existing"])
-    with pytest.raises(SystemExit) as exited:
-        sidebyside.main()
-    assert exited.value.code == 2
-    assert "--existing is an option of a drain" in capsys.readouterr().err
+    said = _refused(monkeypatch, capsys, sidebyside.main, "--live", "1000", "--existing")
+    assert "--existing is an option of a drain" in said
 
 
 class _Window:
@@ -440,6 +451,7 @@ class _Peaks:
 
 
 class _Run:
+    name = "a peer"  # logpipe's runs also count gap documents
     index = "bench-x"
 
 
@@ -773,3 +785,166 @@ def test_read_cost_counts_the_nodes_cpu_per_query_less_its_idle_rate(
     assert got.docs == 499
     assert got.us_per_doc == pytest.approx(100_000 / 499)
     assert read_cost.Window(5.0, 5.0, 0).us_per_doc is None
+
+
+@pytest.mark.parametrize(
+    ("given", "option"),
+    [("max-size=1m", ("max-size", "1m")), (" compress = true", ("compress", "true"))],
+)
+def test_a_log_option_is_one_that_rotates_logs_as_key_and_value(
+    given: str, option: tuple[str, str]
+) -> None:
+    assert logdriver.option(given) == option
+
+
+@pytest.mark.parametrize("given", ["max-size", "max-size=", "mode=non-blocking", "=1m"])
+def test_a_log_option_without_a_value_or_that_rotates_nothing_is_refused(given: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="max-size, max-file, compress"):
+        logdriver.option(given)
+
+
+def _log_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    logdriver.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_dockerds_default_logs_are_left_to_dockerd_and_others_are_asked_for() -> None:
+    assert logdriver.from_args(_log_args()).log_config() is None
+    local = logdriver.from_args(_log_args("--log-driver", "local", "--log-opt", "max-file=20"))
+    config = local.log_config()
+    assert config is not None
+    assert (config.type, config.config) == ("local", {"max-file": "20"})
+    rotating = logdriver.from_args(_log_args("--log-opt", "max-size=1m"))
+    assert not rotating.default
+    assert rotating.log_config() is not None
+
+
+def test_a_log_option_given_twice_is_refused() -> None:
+    args = _log_args("--log-opt", "max-size=1m", "--log-opt", "max-size=2m")
+    with pytest.raises(SystemExit, match="max-size given more than once"):
+        logdriver.from_args(args)
+
+
+def test_reading_through_dockerd_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(SystemExit, match="needs root and unshare"):
+        logdriver.from_args(_log_args("--through-dockerd"))
+
+
+def test_the_shipper_runs_as_given_unless_it_must_read_through_dockerd(tmp_path: Path) -> None:
+    env = {"LOGPIPE_TOKEN": "t"}
+    assert logdriver.LogSetup().shipper(["python"], env, tmp_path, "/d") == (["python"], env)
+    command, through = logdriver.LogSetup(through_dockerd=True).shipper(
+        ["python", "-m", "shipper"], env, tmp_path, "/d"
+    )
+    assert through == {"LOGPIPE_TOKEN": "t", "LOGPIPE_FOLLOW_FILES": "false"}
+    assert command[0] == "unshare"
+    assert command[-5:] == [
+        str(tmp_path / "no-log-files"),
+        "/d/containers",
+        "python",
+        "-m",
+        "shipper",
+    ]
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not __import__("shutil").which("unshare"), reason="needs root, unshare"
+)
+def test_through_dockerd_the_shipper_finds_dockerds_containers_folder_empty(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    logs = tmp_path / "root" / "containers"
+    logs.mkdir(parents=True)
+    (logs / "abc").write_text("a container's folder")
+    command, _ = logdriver.LogSetup(through_dockerd=True).shipper(
+        ["ls", "-A", str(logs)], {}, tmp_path, str(tmp_path / "root")
+    )
+    seen = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert seen.stdout == ""
+    assert (logs / "abc").exists()  # hidden from that process only
+
+
+def test_the_ledger_counts_the_lines_of_every_whole_chunk_name_written_down(
+    tmp_path: Path,
+) -> None:
+    ledger = containers.Ledger(tmp_path / "w")
+    ledger.sizes.update(r5=5, r20=20)
+    (ledger.folder / "n0").write_text("r5\nr20\nr2")  # the last name is being written
+    (ledger.folder / "n1").write_text("r5\n")
+    assert ledger.lines() == 30
+    with (ledger.folder / "n0").open("a") as f:
+        f.write("0\nr5\n")
+    assert ledger.lines() == 55
+    (ledger.folder / "n2").write_text("r7\n")
+    with pytest.raises(RuntimeError, match="never written: 'r7'"):
+        ledger.lines()
+
+
+def test_containers_with_a_ledger_write_down_each_chunk_they_print() -> None:
+    assert "echo $s >> /w/n$N" in containers.loop(0.25, ledger=True)
+    assert "/w/" not in containers.loop(0.25)
+
+
+def test_a_fleet_counts_rotating_logs_by_its_ledger_and_default_ones_in_dockerds(
+    tmp_path: Path,
+) -> None:
+    rotating = logdriver.LogSetup(options=(("max-size", "1m"),))
+    fleet = containers.Fleet(cast(Any, None), "r", 2, tmp_path / "a", logs=rotating)
+    name, _ = fleet.rate_set(1000)
+    assert fleet.ledger is not None
+    (fleet.ledger.folder / "n0").write_text(f"{name}\n{name}\n")
+    assert fleet.printed() == 2 * fleet.ledger.sizes[name]
+    assert containers.Fleet(cast(Any, None), "r", 2, tmp_path / "b").ledger is None
+
+
+def test_rotating_logs_leave_fluent_bit_out_and_default_ones_run_every_shipper() -> None:
+    assert sidebyside.runnable(logdriver.LogSetup()) == ["logpipe", "Fluent Bit", "logspout"]
+    local = logdriver.LogSetup(driver="local")
+    assert sidebyside.runnable(local) == ["logpipe", "logspout"]
+
+
+def test_fluent_bit_named_with_rotating_logs_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--only", "fluent-bit", "--log-driver", "local"]
+    said = _refused(monkeypatch, capsys, sidebyside.main, *argv)
+    assert "Fluent Bit tails json-file logs" in said
+
+
+def test_the_pipeline_refuses_a_log_option_it_cannot_use(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    said = _refused(monkeypatch, capsys, pipeline.main, "--log-opt", "max-size")
+    assert "give KEY=VALUE" in said
+
+
+def test_gap_documents_are_not_taken_for_duplicates() -> None:
+    r = sidebyside.Result("logpipe", 1, 100, docs=103, gaps=2)
+    assert sidebyside._docs(r) == "103 (2 gap documents) (1 duplicates)"
+    assert sidebyside._docs(sidebyside.Result("logpipe", 1, 100, docs=100)) == "100"
+
+
+def test_the_notes_say_how_the_logs_were_read_what_was_unpacked_and_the_gaps() -> None:
+    assert sidebyside.log_notes(logdriver.LogSetup(), []) == []
+    through = logdriver.LogSetup(through_dockerd=True)
+    assert "through dockerd" in sidebyside.log_notes(through, [])[0]
+    local = logdriver.LogSetup(driver="local", options=(("max-size", "1m"),))
+    rounds = [
+        sidebyside.Result("logpipe", 1, 10, unpacked=4, gaps=0),
+        sidebyside.Result("logspout", 1, 10),
+        sidebyside.Result("logpipe", 2, 10, unpacked=None, gaps=3),
+    ]
+    said = sidebyside.log_notes(local, rounds)
+    assert "`--log-driver local --log-opt max-size=1m`" in said[0]
+    assert "files where it could" in said[0]
+    assert said[1].endswith(
+        "unpacked (`logpipe_shipper_logfile_unpacked_total`) 4, ?; gap documents 0, 3"
+    )
+    steps = [pipeline.Step(1000, unpacked=2), pipeline.Step(5000, unpacked=0)]
+    assert pipeline.log_notes(local, steps, 7)[1].endswith(
+        "per step: 2, 0; gap documents in the run's stream at its end: 7"
+    )
