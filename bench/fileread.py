@@ -5,10 +5,11 @@ JSON object a line; a length, a protobuf LogEntry, the length again), then read 
 backlog and the files' follow read them: in chunks of the backlog's size, each file
 ended, then the log, by the Python readers (shipper/logfiles/jsonfile.py ``FileLines``,
 localfile.py ``LocalLines``) and by the compiled ones (the extension's ``FileReader``
-and ``LocalReader``, when installed). What is timed is the reading into whole lines,
-not their numbering (the compiled reader's lines go to the compiled numbering, the
-Python reader's to Python's). CPU time (process time), best of `--tries`. Not a test:
-it asserts nothing.
+and ``LocalReader``, when installed). Timed: the reading into whole lines alone, then
+the same with the lines numbered and queued as the backlog does, the queue drained as
+the batcher would (bench/readpath.py's follower; the compiled reader's lines are
+numbered compiled, the Python reader's in Python). CPU time (process time), best of
+`--tries`. Not a test: it asserts nothing.
 Usage:
     python -m bench.fileread [--lines 100000] [--tries 5]
 """
@@ -16,13 +17,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 from collections.abc import Callable
 
 import orjson
 
-from bench import at_least, corpus, summary
-from collector.runtime import tune_gc, tune_malloc
+from bench import at_least, corpus, readpath, summary
+from collector.runtime import loop_factory, tune_gc, tune_malloc
 from shipper import native
 from shipper.follow.backlog import CHUNK
 from shipper.logfiles import jsonfile, localfile
@@ -70,15 +72,38 @@ def json_log(lines: list[str]) -> bytes:
 
 def one_run(make: Callable[[], native.FileLinesReader], data: bytes) -> tuple[float, int]:
     """CPU seconds to read `data` in CHUNK pieces into lines, and how many lines."""
-    chunks = [data[at : at + CHUNK] for at in range(0, len(data), CHUNK)]
     reader = make()
     got = 0
     started = time.process_time()
-    for chunk in chunks:
+    for chunk in _chunks(data):
         got += len(reader.feed(chunk))
     got += len(reader.end_file())
     got += len(reader.finish())
     return time.process_time() - started, got
+
+
+def _chunks(data: bytes) -> list[bytes]:
+    return [data[at : at + CHUNK] for at in range(0, len(data), CHUNK)]
+
+
+async def numbered_run(
+    make: Callable[[], native.FileLinesReader], data: bytes, lines: int
+) -> tuple[float, int]:
+    """CPU seconds to read `data` as the backlog does: in CHUNK pieces into lines,
+    numbered (compiled for the compiled reader's lines, in Python for the Python
+    reader's) and queued, the queue drained as the batcher would; and the records."""
+    follower, inbox = readpath.bench_follower()
+    numbering = follower._numbering
+    numbering.restart(check_start=True, audit=False)
+    reader = make()
+    started = time.process_time()
+    drain = asyncio.create_task(readpath.drain_records(inbox, lines))
+    for chunk in _chunks(data):
+        await numbering.emit(reader.feed(chunk))
+    await numbering.emit(reader.end_file())
+    await numbering.emit(reader.finish())
+    await drain
+    return time.process_time() - started, follower.progress.stats.lines
 
 
 def main() -> None:
@@ -100,15 +125,21 @@ def main() -> None:
             ("local", "compiled", lambda: native.local_reader(MAX_LINE, tty=False)),
         ]
     print(f"compiled reading path: {native.describe()}; {args.lines} corpus lines")
-    print(f"| driver | reader | file MB | CPU µs per line (best of {args.tries}) |")
-    print("|---|---|---|---|")
-    for driver, path, make in sorted(readers, key=lambda r: r[0]):
-        runs = [one_run(make, logs[driver]) for _ in range(args.tries)]
-        if any(got != args.lines for _, got in runs):
-            raise SystemExit(f"{driver} {path}: {runs[0][1]} lines read, not {args.lines}")
-        best = min(cpu for cpu, _ in runs)
-        size = len(logs[driver]) / 1e6
-        print(f"| {driver} | {path} | {size:.1f} | {best / args.lines * 1e6:.2f} |")
+    print(f"CPU µs per line, best of {args.tries}:")
+    print("| driver | reader | file MB | read into lines | read, numbered, queued |")
+    print("|---|---|---|---|---|")
+    with asyncio.Runner(loop_factory=loop_factory("auto")) as runner:
+        for driver, path, make in sorted(readers, key=lambda r: r[0]):
+            data = logs[driver]
+            read = [one_run(make, data) for _ in range(args.tries)]
+            queued = [runner.run(numbered_run(make, data, args.lines)) for _ in range(args.tries)]
+            for _, got in read + queued:
+                if got != args.lines:
+                    raise SystemExit(f"{driver} {path}: {got} lines read, not {args.lines}")
+            cells = [
+                f"{min(cpu for cpu, _ in runs) / args.lines * 1e6:.2f}" for runs in (read, queued)
+            ]
+            print(f"| {driver} | {path} | {len(data) / 1e6:.1f} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":
