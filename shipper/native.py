@@ -116,6 +116,14 @@ def local_lines(max_line_bytes: int, tty: bool) -> LocalLinesReader:
     return localfile.LocalLines(max_line_bytes, tty)
 
 
+def as_lines(lines: list[Line] | NativeLines) -> list[Line]:
+    """Lines as shipper/rejoin.py's ``Line``s, whichever reader read them (for a reader of
+    the lines one by one, as the ``--rm`` rescue is)."""
+    if isinstance(lines, list):
+        return lines
+    return [Line(stream, ts, data, truncated) for stream, ts, data, truncated in lines.items()]
+
+
 class NativeLines(Protocol):
     """Lines read by the compiled reader, held natively until numbered."""
 

@@ -922,6 +922,25 @@ def test_any_local_bytes_read_alike(
     same_local_lines(files, max_line_bytes, tty)
 
 
+def test_the_compiled_readers_lines_made_lines_are_the_python_readers() -> None:
+    """What the --rm rescue looks at line by line: the compiled reader's lines, made
+    `Line`s, are the Python reader's, a truncated line's mark too."""
+    data = b"".join(
+        [
+            local_entry("stdout", T0, b"x" * PIECE, partial=True, ordinal=1),
+            local_entry("stdout", T0, b"y" * 10, partial=True, last=True, ordinal=2),
+            local_entry("stderr", T0 + 1, b"short"),
+        ]
+    )
+    python = localfile.LocalLines(100, tty=False)
+    expected = native.as_lines(python.feed(data)) + native.as_lines(python.finish())
+    assert [(line.stream, line.truncated) for line in expected] == [(1, True), (2, False)]
+    if native.MODULE is not None:
+        compiled = native.local_reader(100, tty=False)
+        got = native.as_lines(compiled.feed(data)) + native.as_lines(compiled.finish())
+        assert got == expected
+
+
 def test_the_local_reader_is_compiled_when_the_extension_is(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
