@@ -55,7 +55,8 @@ class _Response:
             yield chunk
 
 
-async def _drain(inbox: Inbox, total: int) -> None:
+async def drain_records(inbox: Inbox, total: int) -> None:
+    """Take `total` records from `inbox` as the batcher would, as they come."""
     got = 0
     while got < total:
         if inbox.empty():
@@ -65,16 +66,22 @@ async def _drain(inbox: Inbox, total: int) -> None:
             got += len(inbox.take(5000, 1 << 22, 0)[0])
 
 
-async def one_run(frame_list: list[bytes], per_read: int) -> float:
-    """CPU seconds to read every frame through a follower into a drained queue."""
+def bench_follower() -> tuple[Follower, Inbox]:
+    """A follower of one container from its start (dockerd never asked), and its queue."""
     inbox = Inbox(20_000, PerContainer(False, 100))
     meta = Meta(id="c" * 64, name="bench", image="busybox")
     positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    follower = Follower(None, meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
-    follower.learn(None, meta, skip=False)
+    made = Follower(None, meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
+    made.learn(None, meta, skip=False)
+    return made, inbox
+
+
+async def one_run(frame_list: list[bytes], per_read: int) -> float:
+    """CPU seconds to read every frame through a follower into a drained queue."""
+    follower, inbox = bench_follower()
     reads = [b"".join(frame_list[i : i + per_read]) for i in range(0, len(frame_list), per_read)]
     started = time.process_time()
-    drain = asyncio.create_task(_drain(inbox, len(frame_list)))
+    drain = asyncio.create_task(drain_records(inbox, len(frame_list)))
     await follower.stream.consume(_Response(reads).chunks(), follow=True)
     await drain
     return time.process_time() - started

@@ -4,13 +4,15 @@ The compiled path is the optional extension module ``logpipe_shipper_native`` (t
 in native/shipper/, installed with ``pip install ./native/shipper``): per read of a logs
 response, one call demultiplexes Docker's frames, parses the timestamps and rejoins
 16 KiB pieces (shipper/demux.py and shipper/rejoin.py in Python), as one call per chunk
-of a container's json-file backlog does (shipper/logfiles/jsonfile.py), and one call numbers
+of a container's json-file or ``local`` log files does (shipper/logfiles/jsonfile.py,
+localfile.py), and one call numbers
 the lines among equal timestamps, drops repeats and makes the records
 (shipper/follow/numbering.py); per batch, one call writes the NDJSON body
 (shipper/batch.py). It gives the same records and bodies as the Python path, byte for
 byte (tests/shipper/test_native.py runs both on the same inputs).
 
-The Python path is used when the module is not installed, or when the environment
+The Python path is used when the module is not installed or is built from older sources
+(it lacks one of ``NEEDS``), or when the environment
 variable ``LOGPIPE_NATIVE`` asks for it (``0``, ``false``, ``no`` or ``off``, as for the
 collector; another value is refused at start: shipper/config.py).
 """
@@ -25,7 +27,7 @@ from collector import envnames
 from shipper.cursor import Position
 from shipper.demux import parse_ts
 from shipper.errors import DemuxError
-from shipper.logfiles import jsonfile
+from shipper.logfiles import jsonfile, localfile
 from shipper.rejoin import Line
 
 ENV = envnames.NATIVE
@@ -36,16 +38,37 @@ def switched_off() -> bool:
     return envnames.native_setting()[0].strip().lower() in envnames.NATIVE_OFF
 
 
-def _load() -> ModuleType | None:
+MODULE_NAME = "logpipe_shipper_native"
+# What this shipper calls of the module beyond the reader of a logs response: a build of
+# older sources lacks one of these, and is not used (the Python path runs instead).
+NEEDS = ("Reader", "FileReader", "LocalReader", "Sequencers", "encode")
+
+
+def load() -> ModuleType | None:
+    """The extension module, or None (missing, built from older sources, or
+    ``LOGPIPE_NATIVE=0``)."""
     if switched_off():
         return None
     try:
-        return importlib.import_module("logpipe_shipper_native")
+        module = importlib.import_module(MODULE_NAME)
     except ImportError:
         return None
+    return module if current(module) else None
 
 
-MODULE: ModuleType | None = _load()
+def current(module: ModuleType) -> bool:
+    """Whether `module` has everything this shipper calls (``NEEDS``)."""
+    return all(hasattr(module, name) for name in NEEDS)
+
+
+def _outdated() -> bool:
+    try:
+        return not current(importlib.import_module(MODULE_NAME))
+    except ImportError:
+        return False
+
+
+MODULE: ModuleType | None = load()
 
 
 def enabled() -> bool:
@@ -59,7 +82,9 @@ def describe() -> str:
         return "compiled (logpipe_shipper_native)"
     if switched_off():
         return f"Python ({ENV}={envnames.native_setting()[0].strip()})"
-    return "Python (logpipe_shipper_native not installed)"
+    if _outdated():
+        return f"Python ({MODULE_NAME} is older than this shipper: build it again)"
+    return f"Python ({MODULE_NAME} not installed)"
 
 
 def reader(max_line_bytes: int) -> LinesReader:
@@ -74,6 +99,29 @@ def file_reader(max_line_bytes: int, tty: bool) -> FileLinesReader:
     assert MODULE is not None
     made: FileLinesReader = MODULE.FileReader(max_line_bytes, tty, parse_ts, jsonfile.entry)
     return made
+
+
+def local_reader(max_line_bytes: int, tty: bool) -> LocalLinesReader:
+    """A compiled ``local`` log reader (the extension's ``LocalReader``); only when
+    enabled()."""
+    assert MODULE is not None
+    made: LocalLinesReader = MODULE.LocalReader(max_line_bytes, tty)
+    return made
+
+
+def local_lines(max_line_bytes: int, tty: bool) -> LocalLinesReader:
+    """A ``local`` log's reader: compiled when enabled(), else localfile.LocalLines."""
+    if MODULE is not None:
+        return local_reader(max_line_bytes, tty)
+    return localfile.LocalLines(max_line_bytes, tty)
+
+
+def as_lines(lines: list[Line] | NativeLines) -> list[Line]:
+    """Lines as shipper/rejoin.py's ``Line``s, whichever reader read them (for a reader of
+    the lines one by one, as the ``--rm`` rescue is)."""
+    if isinstance(lines, list):
+        return lines
+    return [Line(stream, ts, data, truncated) for stream, ts, data, truncated in lines.items()]
 
 
 class NativeLines(Protocol):
@@ -101,6 +149,14 @@ class FileLinesReader(Protocol):
     def end_file(self) -> list[Line] | NativeLines: ...
 
     def finish(self) -> list[Line] | NativeLines: ...
+
+
+class LocalLinesReader(FileLinesReader, Protocol):
+    """What reads ``local`` logs into lines: localfile.LocalLines or compiled; what it
+    could not read piles up in `problems` (the caller clears it)."""
+
+    @property
+    def problems(self) -> list[str]: ...
 
 
 def sequencers(positions: dict[str, Position]) -> Any:

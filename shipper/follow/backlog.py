@@ -12,10 +12,11 @@ have sent (shipper/logfiles/jsonfile.py), so the lines are numbered from the sam
 positions to the same sequence numbers and repeats are dropped as ever.
 
 A ``local`` driver's log (its files under ``local-logs/``, inspect gives no path) is read
-the same way by shipper/logfiles/localfile.py's LocalLines: each entry becomes the frame
-dockerd would send for it (docs/docker-logs.md: the partial and 16 KiB rules), so its
-lines too are those of the API; a torn or corrupt entry is logged and skipped, the
-entries around it read.
+the same way by shipper/logfiles/localfile.py's LocalLines (compiled, the extension's
+LocalReader, when shipper/native.py enables it): each entry becomes the frame dockerd
+would send for it (docs/docker-logs.md: the partial and 16 KiB rules), so its lines too
+are those of the API; a torn or corrupt entry is logged and skipped, the entries around
+it read.
 
 Only where the outcome cannot differ from dockerd's: a json-file or ``local`` log, not a TTY's
 (dockerd sends a TTY's entries unframed and the shipper splits them again by their
@@ -106,14 +107,16 @@ async def unpacked_short(f: BinaryIO, numbering: Numbering, cid: str) -> None:
 
 def unreadable_entries(reader: object, cid: str, where: str = "") -> None:
     """Log the `local` entries `reader` could not read since the last call (skipped;
-    those around them are read), each with `where` it was (e.g. which file)."""
-    if isinstance(reader, localfile.LocalLines) and reader.problems:
-        for problem in reader.problems:
+    those around them are read), each with `where` it was (e.g. which file): a `local`
+    reader's `problems`, compiled or not (a json-file reader has none)."""
+    problems: list[str] | None = getattr(reader, "problems", None)
+    if problems:
+        for problem in problems:
             log.warning(
                 "log file entry unreadable, skipped",
                 extra={"container": cid[:12], "reason": where + problem},
             )
-        reader.problems.clear()
+        problems.clear()
 
 
 class Backlog:
@@ -219,7 +222,7 @@ class Backlog:
         reader: native.FileLinesReader  # of a log that is not a TTY's
         start_of = jsonfile.start_of
         if self._local:
-            reader = localfile.LocalLines(self._max_line_bytes, tty=False)
+            reader = native.local_lines(self._max_line_bytes, tty=False)
             start_of = localfile.start_of
         elif native.enabled():
             reader = native.file_reader(self._max_line_bytes, tty=False)

@@ -7,8 +7,9 @@ writing it, at 1,000 lines/s about 17 (docs/BENCHMARKS.md), more than the shippe
 work on the line. Where the shipper can read the files (dockerd's ``containers`` folder
 mounted read-only at the same path, as for the backlog and a ``--rm`` container's
 rescue), it follows them itself. Every entry becomes the frame dockerd would have sent
-(shipper/logfiles/jsonfile.py; a ``local`` log's by localfile.LocalLines, which logs
-and skips a torn or corrupt entry as for its backlog), so the lines are numbered from
+(shipper/logfiles/jsonfile.py; a ``local`` log's by localfile.LocalLines, or compiled
+by shipper/native.py's local_lines, which logs and skips a torn or corrupt entry as for
+its backlog), so the lines are numbered from
 the same positions to the same sequence numbers, and a follow may switch between the
 files and dockerd (a reconnect, a shipper restart) without a line lost or repeated.
 
@@ -206,7 +207,7 @@ class FileFollow:
         progress = self._progress
         progress.stats.state = "following"
         if self._local:
-            self._reader = localfile.LocalLines(self._max_line_bytes, tty=False)
+            self._reader = native.local_lines(self._max_line_bytes, tty=False)
         elif native.enabled():
             self._reader = native.file_reader(self._max_line_bytes, tty=False)
         else:

@@ -3,7 +3,8 @@
 dockerd ends a ``--rm`` container's follow stream as it removes the container, caught
 up or not, and then refuses any request for the rest. A log file opened while the
 container ran stays readable after its removal, the ``json-file`` driver's
-(shipper/logfiles/jsonfile.py) as the ``local`` driver's (shipper/logfiles/localfile.py),
+(shipper/logfiles/jsonfile.py) as the ``local`` driver's (shipper/logfiles/localfile.py,
+read compiled when shipper/native.py enables it),
 so such a container's file is held from the first look at it and read from the last
 line read when the API cannot give the rest (which driver wrote it is told by its first
 byte: a file taken before inspection answered may be either). Without a file, or with
@@ -24,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from shipper import metrics
+from shipper import metrics, native
 from shipper.containers import ContainerSummary
 from shipper.cursor import STREAMS, last_read
 from shipper.demux import STREAM_NAMES
@@ -219,17 +220,17 @@ class Rescue:
         ended among them (how many lines came before its damage). A torn or corrupt
         ``local`` entry, and such a file, are logged."""
         local = localfile.is_local(held.files)
-        reader: jsonfile.FileLines | localfile.LocalLines
+        reader: native.FileLinesReader
         if local:
-            reader = localfile.LocalLines(self._max_line_bytes, self._tty)
+            reader = native.local_lines(self._max_line_bytes, self._tty)
         else:
             reader = jsonfile.FileLines(self._max_line_bytes, self._tty)
         read_since = localfile.read_since if local else jsonfile.read_since
         found: list[Line] = []
         damaged: list[int] = []
         for n, f in enumerate(held.files):
-            found += reader.feed(read_since(f, since))
-            found += reader.end_file()
+            found += native.as_lines(reader.feed(read_since(f, since)))
+            found += native.as_lines(reader.end_file())
             where = f"file {n + 1} of {len(held.files)}: " if len(held.files) > 1 else ""
             unreadable_entries(reader, self._progress.cid, where)
             if why := jsonfile.problem(f):
@@ -238,7 +239,7 @@ class Rescue:
                     extra={"container": self._progress.cid[:12], "reason": why},
                 )
                 damaged.append(len(found))
-        found += reader.finish()
+        found += native.as_lines(reader.finish())
         return found, damaged
 
     async def unconfirmed_end(self) -> None:

@@ -13,6 +13,8 @@ import asyncio
 import gzip
 import json
 import random
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 import orjson
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shipper import native
 from shipper.containers import ContainerSummary
@@ -33,11 +36,13 @@ from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
 from shipper.logfiles import localfile
 from shipper.logfiles.jsonfile import FileLines
+from shipper.logfiles.localfile import MAX_ENTRY
 from shipper.logfiles.watch import LogFiles
 from shipper.metrics import PerContainer
 from shipper.record import LogRecord, Meta
 from shipper.rejoin import LineReader
 from tests.shipper.logfiles.local_entries import entry as local_entry
+from tests.shipper.logfiles.local_entries import field, framed, message, varint
 from tests.shipper.summaries import container
 from tests.shipper.test_native import (
     ANY_CUTS,
@@ -102,7 +107,11 @@ def items(lines: Any) -> list[tuple[Any, ...]]:
 
 def file_lines(make: Any, files: list[list[bytes]]) -> list[tuple[Any, ...]]:
     """Every line a file reader makes of the files' chunks, each file ended, then the log."""
-    reader = make()
+    return read_files(make(), files)
+
+
+def read_files(reader: Any, files: list[list[bytes]]) -> list[tuple[Any, ...]]:
+    """Every line `reader` makes of the files' chunks, each file ended, then the log."""
     out: list[tuple[Any, ...]] = []
     for chunks in files:
         for chunk in chunks:
@@ -777,6 +786,180 @@ def test_a_corrupt_local_entry_is_skipped_and_logged_the_rest_read(
     want = [(s, d) for s, _, _, d in api_records(entries)]
     assert got == want[:1] + want[2:]
     assert any("corrupt entry at byte" in getattr(r, "reason", "") for r in caplog.records)
+
+
+def same_local_lines(
+    files: list[list[bytes]], max_line_bytes: int = 1 << 20, tty: bool = False
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The Python and the compiled `local` readers agree (the compiled one when
+    installed): the same lines, and the same problems in the same words."""
+    python = localfile.LocalLines(max_line_bytes, tty)
+    expected = (read_files(python, files), python.problems)
+    if native.MODULE is not None:
+        compiled = native.local_reader(max_line_bytes, tty)
+        assert type(compiled).__module__ == "logpipe_shipper_native"
+        assert (read_files(compiled, files), list(compiled.problems)) == expected
+    return expected
+
+
+def _key(number: int, wire: int) -> bytes:
+    return varint(number << 3 | wire)
+
+
+# Sound entries of every shape dockerd writes, and unsound ones of every kind the reader
+# tells apart, each with the words it is reported in.
+UNUSUAL_LOCAL = [
+    local_entry("stdout", T0, b"one"),
+    local_entry("stderr", T0 + 1, b"err\r"),  # a TTY's line end: stripped under a TTY
+    local_entry("stdout", T0 + 2, b""),  # an empty line: field 3 left out
+    local_entry("stdout", T0 + 3, b"piece ", partial=True, ordinal=1),
+    local_entry("stdout", T0 + 3, b"end", partial=True, last=True, ordinal=2),
+    local_entry("stdout", -5, b"negative time"),  # time_nano as a 10-byte varint
+    local_entry("stderr", T0 + 4, b"fixed", extra=_key(6, 1) + bytes(8) + _key(7, 5) + bytes(4)),
+    local_entry("stdout", T0 + 5, b"first", extra=field(3, b"second") + field(99, b"?")),
+    local_file([(1, T0 + 6, b"ok")])[:-1] + b"\x01",  # its lengths differ
+    framed(message("journal", T0 + 7, b"foreign")),
+    framed(field(1, b"stdout") + field(2, b"not a varint")),
+    framed(field(1, b"stdout") + bytes([0x80])),  # a varint cut short
+    framed(field(1, b"stdout") + _key(2, 0) + b"\xff" * 10 + b"\x01"),  # 11 bytes
+    framed(field(1, b"stdout") + _key(9, 3)),  # a group: no wire type read
+    framed(field(1, b"stdout") + _key(8, 1) + b"1234"),  # fixed 64 bits cut short
+    framed(field(1, b"stdout") + _key(3, 2) + varint(50) + b"short"),
+    (MAX_ENTRY + 1).to_bytes(4, "big") + b"past the longest entry",
+    local_entry("stderr", T0 + 8, b"after the damage"),
+    local_entry("stdout", T0 + 9, b"torn at the end")[:-3],
+]
+
+
+@pytest.mark.parametrize(("max_line_bytes", "tty"), [(1 << 20, False), (1 << 20, True), (4, False)])
+def test_local_entries_read_alike_cut_at_every_byte(max_line_bytes: int, tty: bool) -> None:
+    """Every sound and unsound kind of entry, the log cut into two chunks, then into two
+    files, at every byte: both readers give the same lines and the same problems."""
+    data = b"".join(UNUSUAL_LOCAL)
+    lines, problems = same_local_lines([[data]], max_line_bytes, tty)
+    assert b"after the damage"[:max_line_bytes] in [line[2] for line in lines]
+    assert len(problems) == 2  # one corrupt stretch, and the torn end
+    assert problems[0].startswith("corrupt entry at byte ")
+    assert problems[1].startswith("torn entry at byte ")
+    whys = set()
+    for cut in range(len(data) + 1):
+        same_local_lines([reads(data, [cut])], max_line_bytes, tty)
+        whys.update(same_local_lines([[data[:cut]], [data[cut:]]], max_line_bytes, tty)[1])
+    said = " ".join(whys)
+    for why in [
+        "at its start",
+        "neither stdout nor stderr",
+        "has wire type",
+        "varint cut short",
+        "longer than 10 bytes",
+        "runs past the entry",
+        f"past {MAX_ENTRY}",
+        "runs past the end",
+        "shorter than its lengths",
+        "of the file on)",
+    ]:
+        assert why in said
+
+
+def test_long_local_lines_joined_and_cut_alike() -> None:
+    """A line of 40,000 bytes in three pieces and one of exactly 16 KiB, across a chunk,
+    a file's end and a line length limit: the same lines by both readers."""
+    long = [
+        local_entry("stdout", T0, b"x" * PIECE, partial=True, ordinal=1),
+        local_entry("stderr", T0 + 1, b"between"),
+        local_entry("stdout", T0, b"y" * PIECE, partial=True, ordinal=2),
+        local_entry("stdout", T0, b"z" * 7232, partial=True, last=True, ordinal=3),
+        local_entry("stdout", T0 + 2, b"b" * PIECE, partial=True, ordinal=1),
+        local_entry("stdout", T0 + 2, b"", partial=True, last=True, ordinal=2),
+    ]
+    data = b"".join(long)
+    bounds = [sum(map(len, long[:k])) for k in range(len(long) + 1)]
+    for max_line_bytes in (10, PIECE - 1, PIECE + 7, 1 << 20):
+        lines, problems = same_local_lines([[data]], max_line_bytes)
+        assert len(lines) == 3
+        assert not problems
+        for at in bounds + [b + d for b in bounds for d in (-1, 1, 5) if 0 < b + d < len(data)]:
+            same_local_lines([reads(data, [at, at + 9000])], max_line_bytes)
+            same_local_lines([[data[:at]], [data[at:]]], max_line_bytes)
+
+
+def test_a_long_corrupt_stretch_is_skipped_alike() -> None:
+    """More bytes than two of the longest entries without a sound one among them: both
+    readers skip all but the last stretch that could still begin one, then read on."""
+    junk = b"\xff" * (2 * (MAX_ENTRY + 8) + 100)
+    after = local_file([(1, T0 + n, b"after %d" % n) for n in range(3)])
+    lines, problems = same_local_lines([[junk, after[:5], after[5:]]])
+    assert [line[2] for line in lines] == [b"after 0", b"after 1", b"after 2"]
+    assert len(problems) == 2
+
+
+LOCAL_PART = st.one_of(
+    st.tuples(
+        st.sampled_from(["stdout", "stderr"]),
+        st.integers(min_value=-3, max_value=3),
+        st.binary(max_size=30) | st.sampled_from([b"\r", b"x" * PIECE]),
+        st.booleans(),
+    ).map(lambda e: local_entry(e[0], T0 + e[1], e[2], partial=e[3], last=e[3])),
+    st.binary(max_size=12),  # junk, or the start or the end of an entry
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(LOCAL_PART, max_size=10),
+    ANY_CUTS,
+    st.lists(st.integers(min_value=0, max_value=100_000), max_size=2),
+    ANY_MAX_LINE,
+    st.booleans(),
+)
+def test_any_local_bytes_read_alike(
+    parts: list[bytes], cuts: list[int], splits: list[int], max_line_bytes: int, tty: bool
+) -> None:
+    """Entries and junk in any order, cut into chunks and files anywhere: the same lines
+    and problems by both readers."""
+    data = b"".join(parts)
+    files = [reads(part, cuts) for part in reads(data, splits)] or [[]]
+    same_local_lines(files, max_line_bytes, tty)
+
+
+def test_the_compiled_readers_lines_made_lines_are_the_python_readers() -> None:
+    """What the --rm rescue looks at line by line: the compiled reader's lines, made
+    `Line`s, are the Python reader's, a truncated line's mark too."""
+    data = b"".join(
+        [
+            local_entry("stdout", T0, b"x" * PIECE, partial=True, ordinal=1),
+            local_entry("stdout", T0, b"y" * 10, partial=True, last=True, ordinal=2),
+            local_entry("stderr", T0 + 1, b"short"),
+        ]
+    )
+    python = localfile.LocalLines(100, tty=False)
+    expected = native.as_lines(python.feed(data)) + native.as_lines(python.finish())
+    assert [(line.stream, line.truncated) for line in expected] == [(1, True), (2, False)]
+    if native.MODULE is not None:
+        compiled = native.local_reader(100, tty=False)
+        got = native.as_lines(compiled.feed(data)) + native.as_lines(compiled.finish())
+        assert got == expected
+
+
+def test_the_local_reader_is_compiled_when_the_extension_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A `local` log is read by the extension's LocalReader when it is installed, by
+    LocalLines with LOGPIPE_NATIVE=0; a module built before LocalReader is not used."""
+    assert isinstance(on_python_path(lambda: native.local_lines(100, False)), localfile.LocalLines)
+    if native.MODULE is not None:
+        assert type(native.local_lines(100, False)).__name__ == "LocalReader"
+    old = types.ModuleType(native.MODULE_NAME)
+    for name in native.NEEDS:
+        if name != "LocalReader":
+            setattr(old, name, object)
+    monkeypatch.delenv(native.ENV, raising=False)
+    monkeypatch.setitem(sys.modules, native.MODULE_NAME, old)
+    assert native.load() is None
+    monkeypatch.setattr(native, "MODULE", None)
+    assert native.describe() == (
+        f"Python ({native.MODULE_NAME} is older than this shipper: build it again)"
+    )
 
 
 def test_local_lines_in_any_chunks_are_the_lines_of_the_whole_file() -> None:

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from shipper import metrics
+from shipper import metrics, native
 from shipper.config import load_config
 from shipper.containers import ContainerSummary
 from shipper.cursor import Position
@@ -535,12 +535,37 @@ def _local_log(first: int, last: int) -> bytes:
     )
 
 
+@pytest.fixture(params=["Python", "compiled"])
+def local_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Each reading path in turn (the compiled one when installed); the `local` readers
+    made, for the test to see which ran."""
+    if request.param == "Python":
+        monkeypatch.setattr(native, "MODULE", None)
+    elif native.MODULE is None:
+        pytest.skip(native.describe())
+    made: list[Any] = []
+    choose = native.local_lines
+
+    def chosen(max_line_bytes: int, tty: bool) -> Any:
+        made.append(choose(max_line_bytes, tty))
+        return made[-1]
+
+    monkeypatch.setattr(native, "local_lines", chosen)
+    return made
+
+
+def _read_by_the_path_asked(made: list[Any]) -> None:
+    assert made
+    wanted = "LocalLines" if native.MODULE is None else "LocalReader"
+    assert {type(reader).__name__ for reader in made} == {wanted}
+
+
 async def test_the_tail_of_a_cut_stream_is_read_from_a_local_driver_log(
-    tmp_path: Path,
+    tmp_path: Path, local_reader: list[Any]
 ) -> None:
     """A --rm container of the `local` driver (inspect gives no LogPath): its file under
     local-logs/ is taken, and the tail the cut stream left out is read from it, each
-    line once, no gap."""
+    line once, no gap; by either reading path."""
     folder = tmp_path / "containers" / CID / "local-logs"
     folder.mkdir(parents=True)
     (folder / "container.log").write_bytes(_local_log(1, LINES))
@@ -552,13 +577,15 @@ async def test_the_tail_of_a_cut_stream_is_read_from_a_local_driver_log(
     assert got == [b"line %d" % n for n in range(1, LINES + 1)]
     assert gaps == []
     assert follower.read_to_end
+    _read_by_the_path_asked(local_reader)
 
 
 async def test_a_damaged_entry_of_a_local_driver_log_is_logged_and_the_rest_read(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, local_reader: list[Any]
 ) -> None:
     """An entry of the tail damaged on disk (its two lengths differ): a warning says
-    where; the lines before and after it are read."""
+    where, in the same words by either reading path; the lines before and after it are
+    read."""
     folder = tmp_path / "containers" / CID / "local-logs"
     folder.mkdir(parents=True)
     damaged = bytearray(_local_log(8, 8))
@@ -573,7 +600,11 @@ async def test_a_damaged_entry_of_a_local_driver_log_is_logged_and_the_rest_read
     assert gaps == []
     told = [r for r in caplog.records if r.getMessage() == "log file entry unreadable, skipped"]
     assert len(told) == 1
-    assert "corrupt entry at byte" in told[0].reason  # type: ignore[attr-defined]
+    assert told[0].reason.startswith(  # type: ignore[attr-defined]
+        f"corrupt entry at byte {len(_local_log(1, 7))} ({len(damaged)} bytes skipped): "
+        f"length {len(damaged) - 8 + 1} at its start, "
+    )
+    _read_by_the_path_asked(local_reader)
 
 
 class _TwiceRotatedDocker(_RacingDocker):

@@ -339,9 +339,9 @@ def test_any_bytes_read_alike(data: bytes, cuts: list[int]) -> None:
 def test_forced_python_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """LOGPIPE_NATIVE=0 chooses the Python path even with the extension installed."""
     monkeypatch.setenv("LOGPIPE_NATIVE", "0")
-    assert native._load() is None
+    assert native.load() is None
     monkeypatch.setenv("LOGPIPE_NATIVE", "1")
-    assert native._load() is not None
+    assert native.load() is not None
 
 
 # ---- batch encoding ----------------------------------------------------------------

@@ -686,6 +686,323 @@ impl FileReader {
     }
 }
 
+/// The longest entry of a `local` log read (shipper/logfiles/localfile.py `MAX_ENTRY`):
+/// a length past it is a corrupt one, not an entry to wait for.
+const MAX_ENTRY: usize = 1 << 20;
+
+/// Why a `local` entry's message does not decode as a `LogEntry` (localfile.py's
+/// `ProtoError`, whose messages these give word for word).
+enum ProtoError {
+    CutShort,
+    TooLong,
+    WireType(u128, u8),
+    PastEntry(u128),
+    Source(Vec<u8>),
+}
+
+impl ProtoError {
+    fn message(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(match self {
+            ProtoError::CutShort => "varint cut short".to_owned(),
+            ProtoError::TooLong => "varint longer than 10 bytes".to_owned(),
+            ProtoError::WireType(number, wire) => format!("field {number} has wire type {wire}"),
+            ProtoError::PastEntry(number) => format!("field {number} runs past the entry"),
+            ProtoError::Source(source) => format!(
+                "source {} is neither stdout nor stderr",
+                Helpers::repr(py, source)?
+            ),
+        })
+    }
+}
+
+/// One `LogEntry` read: its stream, time, line (without the newline the API adds) and
+/// whether it is a piece of a line.
+struct LocalEntry<'a> {
+    stream: u8,
+    ts: i128,
+    line: &'a [u8],
+    partial: bool,
+}
+
+/// A protobuf varint at `pos` (moved past it); as wide as ten bytes make it.
+fn varint(buf: &[u8], pos: &mut usize) -> Result<u128, ProtoError> {
+    let mut value: u128 = 0;
+    let mut shift = 0;
+    loop {
+        let Some(&byte) = buf.get(*pos) else {
+            return Err(ProtoError::CutShort);
+        };
+        *pos += 1;
+        value |= u128::from(byte & 0x7F) << shift;
+        if byte < 0x80 {
+            return Ok(value);
+        }
+        shift += 7;
+        if shift >= 70 {
+            return Err(ProtoError::TooLong);
+        }
+    }
+}
+
+/// One `LogEntry` message (localfile.py `entry`): fields 1 source, 2 time_nano, 3 line,
+/// 4 partial, 5 partial_log_metadata; unknown fields skipped, the last of a repeated one
+/// kept.
+fn local_entry(msg: &[u8]) -> Result<LocalEntry<'_>, ProtoError> {
+    let (mut source, mut line): (&[u8], &[u8]) = (&[], &[]);
+    let (mut ts, mut partial) = (0i128, false);
+    let end = msg.len();
+    let mut pos = 0;
+    while pos < end {
+        let key = varint(msg, &mut pos)?;
+        let (number, wire) = (key >> 3, (key & 7) as u8);
+        let expected = match number {
+            1 | 3 | 5 => Some(2),
+            2 | 4 => Some(0),
+            _ => None,
+        };
+        if expected.is_some_and(|w| w != wire) {
+            return Err(ProtoError::WireType(number, wire));
+        }
+        match wire {
+            0 => {
+                let value = varint(msg, &mut pos)?;
+                if number == 2 {
+                    // an int64: a negative one is written as its two's complement
+                    ts = value as i128 - if value >= 1 << 63 { 1 << 64 } else { 0 };
+                } else if number == 4 {
+                    partial = value != 0;
+                }
+            }
+            2 => {
+                let size = varint(msg, &mut pos)?;
+                if size > (end - pos) as u128 {
+                    return Err(ProtoError::PastEntry(number));
+                }
+                let field = &msg[pos..pos + size as usize];
+                if number == 1 {
+                    source = field;
+                } else if number == 3 {
+                    line = field;
+                }
+                pos += size as usize;
+            }
+            1 | 5 => {
+                // fixed 64 or 32 bits, in no field read
+                pos += if wire == 1 { 8 } else { 4 };
+                if pos > end {
+                    return Err(ProtoError::PastEntry(number));
+                }
+            }
+            _ => return Err(ProtoError::WireType(number, wire)),
+        }
+    }
+    let stream = match source {
+        b"stdout" => STDOUT,
+        b"stderr" => STDERR,
+        _ => return Err(ProtoError::Source(source[..source.len().min(20)].to_vec())),
+    };
+    Ok(LocalEntry {
+        stream,
+        ts,
+        line,
+        partial,
+    })
+}
+
+fn length_at(data: &[u8], pos: usize) -> usize {
+    u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize
+}
+
+/// The entry at `pos` and where the next starts, if a whole, sound one is there
+/// (localfile.py `_whole`).
+fn whole_entry(data: &[u8], pos: usize) -> Option<(LocalEntry<'_>, usize)> {
+    if data.len() - pos < 8 {
+        return None;
+    }
+    let size = length_at(data, pos);
+    let stop = pos + 8 + size;
+    if size > MAX_ENTRY || stop > data.len() || data[stop - 4..stop] != data[pos..pos + 4] {
+        return None;
+    }
+    local_entry(&data[pos + 4..stop - 4])
+        .ok()
+        .map(|entry| (entry, stop))
+}
+
+/// Why the entry at `pos` is not sound (localfile.py `_why_not`).
+fn why_not(py: Python<'_>, data: &[u8], pos: usize) -> PyResult<String> {
+    let end = data.len();
+    if end - pos < 8 {
+        return Ok("shorter than its lengths".to_owned());
+    }
+    let size = length_at(data, pos);
+    if size > MAX_ENTRY {
+        return Ok(format!("length {size} past {MAX_ENTRY}"));
+    }
+    let stop = pos + 8 + size;
+    if stop > end {
+        return Ok(format!("length {size} runs past the end"));
+    }
+    let trailer = length_at(data, stop - 4);
+    if trailer != size {
+        return Ok(format!("length {size} at its start, {trailer} at its end"));
+    }
+    match local_entry(&data[pos + 4..stop - 4]) {
+        Err(err) => err.message(py),
+        Ok(_) => Ok("unreadable".to_owned()),
+    }
+}
+
+/// A `local` log's bytes in, a chunk at a time, whole lines out, as the logs API would
+/// have given them (shipper/logfiles/localfile.py `LocalLines`, whose problems these are
+/// word for word): torn and corrupt entries reported in `problems` and skipped to the next
+/// sound entry, pieces rejoined as `Reader` does.
+#[pyclass(module = "logpipe_shipper_native")]
+struct LocalReader {
+    /// The start of an entry the last chunk cut.
+    carry: Vec<u8>,
+    /// Bytes of the file before the carry.
+    at: usize,
+    /// A line with the newline the logs API adds to an entry not marked partial.
+    scratch: Vec<u8>,
+    rejoin: [Rejoiner; 2],
+    problems: Py<PyList>,
+}
+
+impl LocalReader {
+    /// The entries at the start of `data` (`at` bytes into the file) into lines, and
+    /// where the first one not whole yet begins (localfile.py `_take`); a problem ends
+    /// with `suffix`. `last`: `data` is all there is (what is not whole is torn).
+    fn take(
+        &mut self,
+        py: Python<'_>,
+        data: &[u8],
+        at: usize,
+        last: bool,
+        suffix: &str,
+        out: &mut Vec<Line>,
+    ) -> PyResult<usize> {
+        let end = data.len();
+        let mut pos = 0;
+        while pos < end {
+            if let Some((entry, stop)) = whole_entry(data, pos) {
+                let rejoin = &mut self.rejoin[(entry.stream - 1) as usize];
+                if entry.partial {
+                    rejoin.push(py, entry.stream, entry.ts, entry.line, out);
+                } else {
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(entry.line);
+                    self.scratch.push(b'\n');
+                    rejoin.push(py, entry.stream, entry.ts, &self.scratch, out);
+                }
+                pos = stop;
+                continue;
+            }
+            if !last {
+                if end - pos < 8 {
+                    break;
+                }
+                let size = length_at(data, pos);
+                if size <= MAX_ENTRY && pos + 8 + size > end {
+                    break; // the rest of it is in the next chunk
+                }
+            }
+            let next = (pos + 1..end.saturating_sub(7)).find(|&p| whole_entry(data, p).is_some());
+            let (torn, next) = match next {
+                Some(next) => (false, next),
+                None if last => (true, end), // the rest is all there is
+                None if end - pos <= 2 * (MAX_ENTRY + 8) => break, // may not be whole yet
+                None => (false, end - (MAX_ENTRY + 8)), // nothing before this can begin one
+            };
+            let what = if torn {
+                format!("torn entry at byte {} ({} bytes)", at + pos, end - pos)
+            } else {
+                format!(
+                    "corrupt entry at byte {} ({} bytes skipped)",
+                    at + pos,
+                    next - pos
+                )
+            };
+            let why = why_not(py, data, pos)?;
+            self.problems
+                .bind(py)
+                .append(format!("{what}: {why}{suffix}"))?;
+            pos = next;
+        }
+        Ok(pos)
+    }
+}
+
+#[pymethods]
+impl LocalReader {
+    #[new]
+    fn new(py: Python<'_>, max_line_bytes: usize, tty: bool) -> Self {
+        LocalReader {
+            carry: Vec::new(),
+            at: 0,
+            scratch: Vec::new(),
+            rejoin: [
+                Rejoiner::new(max_line_bytes, tty),
+                Rejoiner::new(max_line_bytes, tty),
+            ],
+            problems: PyList::empty(py).unbind(),
+        }
+    }
+
+    /// What could not be read, each saying where and why (the caller clears it).
+    #[getter]
+    fn problems<'py>(&self, py: Python<'py>) -> Bound<'py, PyList> {
+        self.problems.bind(py).clone()
+    }
+
+    /// The lines that `chunk` completes; an entry it cuts waits for the next chunk.
+    fn feed(&mut self, py: Python<'_>, chunk: &[u8]) -> PyResult<Lines> {
+        let mut out = Vec::new();
+        if self.carry.is_empty() {
+            let used = self.take(py, chunk, self.at, false, "", &mut out)?;
+            self.carry.extend_from_slice(&chunk[used..]);
+            self.at += used;
+        } else {
+            let mut data = std::mem::take(&mut self.carry);
+            data.extend_from_slice(chunk);
+            let used = self.take(py, &data, self.at, false, "", &mut out)?;
+            data.drain(..used);
+            self.carry = data;
+            self.at += used;
+        }
+        Ok(Lines { lines: out })
+    }
+
+    /// The end of one file: what is left is read as far as it goes (a torn last entry is
+    /// reported, with where the bytes left began); a line's pieces may go on in the next
+    /// file.
+    fn end_file(&mut self, py: Python<'_>) -> PyResult<Lines> {
+        self.ended(py, false)
+    }
+
+    /// The end of the log: what `end_file` reads, then the lines held unfinished.
+    fn finish(&mut self, py: Python<'_>) -> PyResult<Lines> {
+        self.ended(py, true)
+    }
+}
+
+impl LocalReader {
+    /// What the end of a file (and of the log, `log_end`: the lines held too) gives.
+    fn ended(&mut self, py: Python<'_>, log_end: bool) -> PyResult<Lines> {
+        let mut out = Vec::new();
+        let carry = std::mem::take(&mut self.carry);
+        let suffix = format!(" (byte {} of the file on)", self.at);
+        self.at = 0;
+        self.take(py, &carry, 0, true, &suffix, &mut out)?;
+        if log_end {
+            for (rejoin, stream) in self.rejoin.iter_mut().zip([STDOUT, STDERR]) {
+                rejoin.flush_into(py, stream, &mut out);
+            }
+        }
+        Ok(Lines { lines: out })
+    }
+}
+
 /// One stream's numbering (shipper/cursor.py `Sequencer`); entries of one timestamp are
 /// told apart by their content.
 struct Sequencer {
@@ -845,6 +1162,7 @@ fn logpipe_shipper_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Reader>()?;
     m.add_class::<Lines>()?;
     m.add_class::<FileReader>()?;
+    m.add_class::<LocalReader>()?;
     m.add_class::<Sequencers>()?;
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     Ok(())
