@@ -25,6 +25,7 @@ from collector.enrich import Context
 from collector.labels import LabelFilter
 from collector.retention.rules import RulesHolder
 from collector.routing import COMPOSE_SERVICE_LABEL
+from collector.rules.check import rule_warnings
 from collector.rules.engine import ParsingRules, engine_of
 from collector.wire import NAME_PART_PATTERN, Hints, ParserName, Source
 
@@ -62,9 +63,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     """Add `rules test` to the collector's command line."""
     rules = subparsers.add_parser(
         "rules",
-        help="try the parsing rules on sample lines",
+        help="try the parsing rules on sample lines, or check them",
         description="Try the parsing rules of the config file on sample lines\n"
-        "(rules test --help shows an example).",
+        "(rules test --help shows an example), or check them (rules check).",
     )
     actions = rules.add_subparsers(dest="rules_action", required=True, metavar="ACTION")
     test = actions.add_parser(
@@ -109,6 +110,22 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     test.add_argument("--json", action="store_true", help="one JSON object per line")
     test.set_defaults(handler=run_test)
+    check = actions.add_parser(
+        "check",
+        help="load the rules as serve does, and warn of rules that partly never work",
+        description="Load the parsing rules of the config file as serve does (a rule that "
+        "cannot work is refused:\nexit status 2, one line naming it), then warn of rules "
+        "that load but partly never work:\na rule identical to an earlier one, a rule an "
+        "earlier one always takes the lines of,\na typed or timestamp field its pattern "
+        "never captures. Warnings do not change the exit status (0).",
+    )
+    check.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="YAML config file (default: $LOGPIPE_CONFIG)",
+    )
+    check.set_defaults(handler=run_check)
 
 
 def _label(text: str) -> tuple[str, str]:
@@ -236,6 +253,17 @@ def test_lines(args: argparse.Namespace, lines: Iterable[bytes | str], out: Text
         decoded = _one(source, raw.rstrip(b"\r\n"), ctx, config.keep_original, docker_ns)
         row = report(number, decoded)
         out.write(orjson.dumps(row).decode() + "\n" if args.json else _text(row))
+    return 0
+
+
+def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """`rules check`: the rules load (or the command exits 2), then each warning, a line."""
+    config = load_config(getattr(args, "config", None))
+    out = out or sys.stdout
+    warnings = rule_warnings(config.rules)
+    for warning in warnings:
+        out.write(f"warning: {warning}\n")
+    out.write(f"{len(config.rules)} rules load; {len(warnings)} warnings\n")
     return 0
 
 
