@@ -87,7 +87,7 @@ def _never_captured(rule: ParseRule) -> list[str]:
     """A warning per typed field (and timestamp field) the rule's pattern never fills."""
     if not rule.pattern_given:
         return []
-    captured, skipped = _pattern_keys(rule)
+    captured, skipped = pattern_keys(rule)
     wanted = list(rule.fields)
     if rule.timestamp is not None and rule.timestamp.field not in wanted:
         wanted.append(rule.timestamp.field)
@@ -104,7 +104,7 @@ def _never_captured(rule: ParseRule) -> list[str]:
     return out
 
 
-def _pattern_keys(rule: ParseRule) -> tuple[set[str], set[str]]:
+def pattern_keys(rule: ParseRule) -> tuple[set[str], set[str]]:
     """The keys the rule's pattern captures, and (dissect) those it skips by name."""
     if rule.regex is not None:
         return set(Regex(rule.regex).names), set()
