@@ -271,3 +271,15 @@ def test_lines_the_labels_filter_out_are_said_to_be_left_out(tmp_path: Path) -> 
     )
     assert _rows(rows)[1] == {"line": 2, "left_out": True}
     assert _rows(rows)[-1]["summary"]["left_out"] == 1
+
+
+def test_the_summary_counts_values_not_of_their_type(tmp_path: Path) -> None:
+    """A line a rule applied to with a value not of its type is counted as applied, and
+    among that rule's rule_failure documents."""
+    bad = ACCESS.replace(" 200 ", " 2OO ")
+    at = ("--service", "shop", "--docker-time", "2025-05-01T12:00:01Z")
+    proc = _rules_test(tmp_path, f"{ACCESS}\n{bad}\n", *at, "--json")
+    summary = _rows(proc)[-1]["summary"]
+    assert (summary["applied"]["shop_access"], summary["rule_failures"]) == (2, {"shop_access": 1})
+    text = _rules_test(tmp_path, f"{ACCESS}\n{bad}\n", *at).stdout
+    assert "\n  rule shop_access: applied to 2 (1 tagged rule_failure)\n" in text
