@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collector.matching import Globs, Match
 from collector.rules.config import ParseRule
-from collector.rules.dissect import _KEY
+from collector.rules.dissect import KEY
 from collector.rules.regex import Regex
 
 _KEYS = ("service", "container", "image", "namespace", "dataset", "level")
@@ -108,6 +108,6 @@ def pattern_keys(rule: ParseRule) -> tuple[set[str], set[str]]:
     """The keys the rule's pattern captures, and (dissect) those it skips by name."""
     if rule.regex is not None:
         return set(Regex(rule.regex).names), set()
-    specs = [spec.removesuffix("->") for spec in _KEY.findall(rule.dissect or "")]
+    specs = [spec.removesuffix("->") for spec in KEY.findall(rule.dissect or "")]
     captured = {s for s in specs if s and not s.startswith("?")}
     return captured, {s[1:] for s in specs if s.startswith("?")}
