@@ -42,6 +42,19 @@ class Match(_Section):
     def _not_empty(cls, value: Globs | None) -> Globs | None:
         if isinstance(value, list) and not value:
             raise ValueError("an empty list matches nothing: give at least one pattern")
+        for glob in [value] if isinstance(value, str) else value or []:
+            _classes_closed(glob)
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _label_globs(cls, value: dict[str, Globs] | None) -> dict[str, Globs] | None:
+        for key, globs in (value or {}).items():
+            for glob in [globs] if isinstance(globs, str) else globs:
+                try:
+                    _classes_closed(glob)
+                except ValueError as exc:
+                    raise ValueError(f"label {key!r}: {exc}") from None
         return value
 
     @field_validator("namespace", "dataset")
@@ -83,6 +96,29 @@ def _level(glob: str) -> str:
 _NAME_PART_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_."
 
 
+def _class_end(glob: str, start: int) -> int:
+    """Where the `[...]` class opening at `start` ends (its `]`), as fnmatch reads it;
+    -1 when no `]` closes it."""
+    end = start + 1
+    end += glob.startswith("!", end)
+    end += glob.startswith("]", end)
+    return glob.find("]", end)
+
+
+def _classes_closed(glob: str) -> None:
+    """Refuse a glob with a `[` that no `]` closes: fnmatch would take it as the
+    character `[` itself, which is hardly what `[abc` meant."""
+    i = glob.find("[")
+    while i >= 0:
+        end = _class_end(glob, i)
+        if end < 0:
+            raise ValueError(
+                f"{glob!r}: the '[' at character {i + 1} opens a class that no ']' closes "
+                "(write '[[]' to match a '[' itself)"
+            )
+        i = glob.find("[", end + 1)
+
+
 def _name_part(glob: str, key: str) -> None:
     """Refuse a namespace or dataset glob that no name of _NAME_PART_CHARS can match:
     the piece of it (a character, or a `[...]` class, as fnmatch reads them) that no
@@ -93,10 +129,7 @@ def _name_part(glob: str, key: str) -> None:
     while i < len(glob):
         piece = glob[i]
         if piece == "[":
-            end = i + 1
-            end += glob.startswith("!", end)
-            end += glob.startswith("]", end)
-            end = glob.find("]", end)
+            end = _class_end(glob, i)
             if end >= 0:
                 piece = glob[i : end + 1]
         i += len(piece)

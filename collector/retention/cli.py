@@ -173,7 +173,7 @@ def render_table(plans: list[StreamPlan]) -> str:
             s.rule or "-",
             human_age(s.keep_seconds),
             i.index,
-            human_age(i.age_seconds),
+            age_text(i.age_seconds),
             human_size(i.size_bytes),
             "?" if i.docs is None else str(i.docs),
             action(s, i),
@@ -190,7 +190,14 @@ def render_table(plans: list[StreamPlan]) -> str:
         f"apply would delete {len(doomed)} backing indices "
         f"({human_size(sum(i.size_bytes for i in doomed))}) and roll over {rolled} data streams"
     )
-    return "\n".join([header, *lines, summary]) + "\n"
+    notes = [
+        f"{i.index}: its newest document is dated {human_age(i.future_seconds)} in the future "
+        "(a clock running ahead): aged from the last moment it took lines instead"
+        for s in plans
+        for i in s.indices
+        if i.future_seconds is not None
+    ]
+    return "\n".join([header, *lines, *notes, summary]) + "\n"
 
 
 def render_applied(done: Applied) -> str:
@@ -203,6 +210,11 @@ def render_applied(done: Applied) -> str:
         "rolled over"
     )
     return "\n".join(lines) + "\n"
+
+
+def age_text(age: float | None) -> str:
+    """An index's age as the AGE column shows it; a time past now said in words."""
+    return "in the future" if age is not None and age < 0 else human_age(age)
 
 
 def human_age(age: float | None) -> str:

@@ -69,6 +69,9 @@ class IndexPlan:
     write_index: bool
     rolls_over: bool
     delete: bool
+    # How far past the plan's time the newest document's @timestamp lies (a clock ahead),
+    # else None; the age then counts from when the index stopped taking lines.
+    future_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +108,13 @@ def decide(streams: Sequence[StreamFacts], rules: RetentionRules, now: float) ->
         found = rules.keep_seconds(stream.name)
         rule, keep = found if found is not None else (None, None)
         last = len(stream.indices) - 1
+        # An index takes lines until the next one is made (the write index: until now),
+        # so no line of it arrived later, whatever its @timestamp says.
+        closed = [i.created for i in stream.indices[1:]] + [now]
         indices = tuple(
-            _decide_index(facts, keep, now, write=i == last, rolls=stream.rolls_over and i == last)
+            _decide_index(
+                facts, keep, now, closed[i], write=i == last, rolls=stream.rolls_over and i == last
+            )
             for i, facts in enumerate(stream.indices)
         )
         plans.append(StreamPlan(stream.name, rule, keep, indices))
@@ -114,17 +122,29 @@ def decide(streams: Sequence[StreamFacts], rules: RetentionRules, now: float) ->
 
 
 def _decide_index(
-    facts: IndexFacts, keep: int | None, now: float, write: bool, rolls: bool
+    facts: IndexFacts,
+    keep: int | None,
+    now: float,
+    closed: float | None,
+    write: bool,
+    rolls: bool,
 ) -> IndexPlan:
-    if facts.newest is not None:
-        age: float | None = now - facts.newest
+    newest, future = facts.newest, None
+    if newest is not None and newest > now:
+        future = newest - now
+    if newest is not None and closed is not None:
+        # A @timestamp past then is a clock ahead: taken as it stands, one such line
+        # would keep the index (and its other lines) until that time plus `keep`.
+        newest = min(newest, closed)
+    if newest is not None:
+        age: float | None = now - newest
     elif facts.docs == 0 and facts.created is not None:
         age = now - facts.created
     else:
         age = None  # documents whose newest timestamp is unknown: never guess
     expired = keep is not None and age is not None and age > keep
     delete = expired and (not write or rolls)
-    return IndexPlan(facts.name, age, facts.size_bytes, facts.docs, write, rolls, delete)
+    return IndexPlan(facts.name, age, facts.size_bytes, facts.docs, write, rolls, delete, future)
 
 
 async def _dry_run(es: AsyncElasticsearch, stream: StreamFacts, rules: RetentionRules) -> bool:

@@ -1,8 +1,11 @@
-"""`logpipe-collector rules test`: try the parsing rules on sample lines, running nothing.
+"""`logpipe-collector rules test` and `rules check`: try the parsing rules on sample
+lines, or check them, running nothing.
 
-Each line read from stdin goes through exactly what ``serve`` does to a line of a
-container (the same parsing, rules, enrichment and routing), and the command prints
-which rule applied and the document that would be indexed, or the rule that dropped it.
+The lines of the files given (or stdin) become the records the shipper would send for a
+container of the given labels (joined by its multiline labels, :mod:`samples`), each
+goes through exactly what ``serve`` does to it (:mod:`trial`), and the command prints
+which rule applied and the document that would be indexed, or the rule that dropped it,
+then how often each rule applied (:mod:`tally`).
 """
 
 from __future__ import annotations
@@ -10,23 +13,21 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO, get_args
 
 import orjson
 
-from collector.attributes import AttributeFilter
-from collector.batch import Decoded, decode
-from collector.config import CollectorConfig, load_config
-from collector.enrich import Context
-from collector.labels import LabelFilter
-from collector.retention.rules import RulesHolder
+from collector.config import load_config
 from collector.routing import COMPOSE_SERVICE_LABEL
-from collector.rules.engine import ParsingRules, engine_of
+from collector.rules.check import rule_warnings
+from collector.rules.samples import samples
+from collector.rules.tally import Tally
+from collector.rules.trial import context, make, report
 from collector.wire import NAME_PART_PATTERN, Hints, ParserName, Source
+from shipper.multiline import shaping_from
 
 EXAMPLE = """\
 example:
@@ -47,9 +48,19 @@ example:
     "fields": {
       "status": 200,
     ...
+  summary: 1 line in 1 record
+    rule shop_access: applied to 1
+    no rule: 0
 
---json prints each line's outcome as one JSON object: line, rule (or dropped_by),
-data_stream and document.
+--json prints each record's outcome as one JSON object: line, rule (or dropped_by),
+data_stream and document (and lines, for lines joined into one), then one object
+{"summary": ...}: lines, records, applied and dropped per rule, no_rule, and per rule
+the keys no document of it held (never_captured).
+
+The collector joins nothing: each line is one document, as the shipper sends it, unless
+a --label asks the shipper to join lines (logpipe.multiline=java, ...) or filter them
+(logpipe.include_lines, logpipe.exclude_lines): then they are joined and filtered as the
+shipper does, the lines taken as read at once (no multiline timeout).
 
 Lines no rule fits print "no rule" with the document as logpipe's own parsers make it;
 lines a drop rule takes print "dropped by rule NAME". A value that is not of its field's
@@ -59,20 +70,23 @@ lines, give --docker-time the time they were logged."""
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `rules test` to the collector's command line."""
+    """Add `rules test` and `rules check` to the collector's command line."""
     rules = subparsers.add_parser(
         "rules",
-        help="try the parsing rules on sample lines",
+        help="try the parsing rules on sample lines, or check them",
         description="Try the parsing rules of the config file on sample lines\n"
-        "(rules test --help shows an example).",
+        "(rules test --help shows an example), or check them (rules check).",
     )
     actions = rules.add_subparsers(dest="rules_action", required=True, metavar="ACTION")
     test = actions.add_parser(
         "test",
-        help="print, for each line on stdin, the rule that applies and the document made",
-        description="Read log lines on stdin and print, for each, the parsing rule that "
-        "applies and the document\nthat would be indexed, as if a container with the given "
-        "service, name, image and labels\nhad printed it. Nothing is sent anywhere.\n\n" + EXAMPLE,
+        help="print, for each line of the files (or stdin), the rule that applies and the "
+        "document made, then a summary",
+        description="Read log lines from the files (or stdin) and print, for each, the parsing "
+        "rule that applies\nand the document that would be indexed, as if a container with "
+        "the given service, name,\nimage and labels had printed them; then how many each "
+        "rule took, and which of its keys\nit never captured. Nothing is sent anywhere.\n\n"
+        + EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # SUPPRESS: `logpipe-collector --config F rules test` works too.
@@ -107,8 +121,35 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="the time Docker read each line, in RFC 3339 (default: now); a rule's "
         "timestamp further than timestamp_max_skew from it is not taken",
     )
-    test.add_argument("--json", action="store_true", help="one JSON object per line")
+    test.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per record, then one holding the summary",
+    )
+    test.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="files of log lines, read in turn (default, or -: stdin)",
+    )
     test.set_defaults(handler=run_test)
+    check = actions.add_parser(
+        "check",
+        help="load the rules as serve does, and warn of rules that partly never work",
+        description="Load the parsing rules of the config file as serve does (a rule that "
+        "cannot work is refused:\nexit status 2, one line naming it), then warn of rules "
+        "that load but partly never work:\na rule identical to an earlier one, a rule an "
+        "earlier one always takes the lines of,\na typed or timestamp field its pattern "
+        "never captures. Warnings do not change the exit status (0).",
+    )
+    check.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="YAML config file (default: $LOGPIPE_CONFIG)",
+    )
+    check.set_defaults(handler=run_check)
 
 
 def _label(text: str) -> tuple[str, str]:
@@ -165,80 +206,77 @@ def _source(args: argparse.Namespace) -> Source:
     )
 
 
-def _context(config: CollectorConfig) -> Context:
-    return Context(
-        dataset=config.routing.dataset,
-        namespace=config.routing.namespace,
-        environment=config.environment,
-        labels=LabelFilter(config.document_labels),
-        attributes=AttributeFilter(config.indexed_attributes),
-        retention=RulesHolder(config.retention),
-        parsing=ParsingRules(engine_of(config)),
-        max_line_bytes=config.max_line_bytes,
-    )
-
-
-# Bytes that are not UTF-8, as decoding with surrogateescape keeps them.
-_ESCAPED = re.compile("[\udc80-\udcff]+")
-
-
-def _json_text(raw: bytes) -> bytes:
-    """`raw` as the content of a JSON string, its bytes that are not UTF-8 left as they
-    are: the shipper sends a container's bytes so, and the collector replaces them."""
-    text = raw.decode("utf-8", "surrogateescape")
-    out, at = [], 0
-    for bad in _ESCAPED.finditer(text):
-        out.append(orjson.dumps(text[at : bad.start()])[1:-1])
-        out.append(bytes(ord(c) - 0xDC00 for c in bad.group()))
-        at = bad.end()
-    out.append(orjson.dumps(text[at:])[1:-1])
-    return b"".join(out)
-
-
-def _one(
-    source: Source, raw: bytes, ctx: Context, keep_original: bool, docker_ns: int | None
-) -> Decoded:
-    ts = time.time_ns() if docker_ns is None else docker_ns
-    log = b'{"kind":"log","src":0,"stream":"stdout","ts":%d,"message":"%s"}' % (
-        ts,
-        _json_text(raw),
-    )
-    body = orjson.dumps(source.model_dump()) + b"\n" + log
-    ingested = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return decode(body, ctx, ingested, keep_original)
-
-
-def report(number: int, decoded: Decoded) -> dict[str, Any]:
-    """What happened to one sample line, as printed by --json."""
-    if decoded.rules.dropped:
-        return {"line": number, "dropped_by": next(iter(decoded.rules.dropped))}
-    docs = decoded.docs or decoded.dead_letters
-    doc = docs[0]
-    rule = doc.body.get("logpipe", {}).get("rule")
-    return {"line": number, "rule": rule, "data_stream": doc.stream, "document": doc.body}
-
-
 def _text(row: dict[str, Any]) -> str:
+    where = f"line {row['line']}"
+    if "lines" in row:
+        where = f"lines {row['line']}-{row['line'] + row['lines'] - 1} (joined)"
+    if row.get("left_out"):
+        return f"{where}: left out by the container's include_lines/exclude_lines\n"
     if "dropped_by" in row:
-        return f"line {row['line']}: dropped by rule {row['dropped_by']}\n"
+        return f"{where}: dropped by rule {row['dropped_by']}\n"
     rule = f"rule {row['rule']}" if row["rule"] else "no rule"
     body = orjson.dumps(row["document"], option=orjson.OPT_INDENT_2).decode()
-    return f"line {row['line']}: {rule} -> {row['data_stream']}\n{body}\n"
+    return f"{where}: {rule} -> {row['data_stream']}\n{body}\n"
 
 
-def test_lines(args: argparse.Namespace, lines: Iterable[bytes | str], out: TextIO) -> int:
-    """Run every line through the rules of the config; print what each became."""
+def test_lines(
+    args: argparse.Namespace, lines: Iterable[bytes | str], out: TextIO, err: TextIO
+) -> int:
+    """Run every record the lines make through the rules of the config; print what each
+    became, then how often each rule applied."""
     config = load_config(getattr(args, "config", None))
-    ctx, source = _context(config), _source(args)
+    ctx, source = context(config), _source(args)
     docker_ns = getattr(args, "docker_time", None)
-    for number, line in enumerate(lines, 1):
-        raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
-        decoded = _one(source, raw.rstrip(b"\r\n"), ctx, config.keep_original, docker_ns)
-        row = report(number, decoded)
+    shaping, warnings = shaping_from(source.labels)
+    for warning in warnings:
+        err.write(f"logpipe-collector: label ignored, as the shipper ignores it: {warning}\n")
+    tally = Tally(config.rules)
+    for sample in samples((_bytes(line) for line in lines), shaping):
+        kept = sample.kept
+        decoded = make(source, sample, ctx, config.keep_original, docker_ns) if kept else None
+        row = report(sample, decoded)
+        tally.add(row, sample.lines)
         out.write(orjson.dumps(row).decode() + "\n" if args.json else _text(row))
+    if args.json:
+        out.write(orjson.dumps({"summary": tally.as_json()}).decode() + "\n")
+    else:
+        out.write(tally.text())
+    return 0
+
+
+def _bytes(line: bytes | str) -> bytes:
+    raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
+    return raw.rstrip(b"\r\n")
+
+
+def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """`rules check`: the rules load (or the command exits 2), then each warning, a line."""
+    config = load_config(getattr(args, "config", None))
+    out = out or sys.stdout
+    warnings = rule_warnings(config.rules)
+    for warning in warnings:
+        out.write(f"warning: {warning}\n")
+    out.write(f"{len(config.rules)} rules load; {len(warnings)} warnings\n")
     return 0
 
 
 def run_test(args: argparse.Namespace) -> int:
-    """`rules test`: stdin to stdout, the lines read as bytes (not all logs are UTF-8)."""
-    return test_lines(args, sys.stdin.buffer, sys.stdout)
+    """`rules test`: the files (or stdin) to stdout, the lines read as bytes (not all logs
+    are UTF-8)."""
+    paths: list[Path] = args.files or [Path("-")]
+    for path in paths:
+        if str(path) != "-" and not path.is_file():
+            why = "no such file" if not path.exists() else "not a file"
+            print(f"logpipe-collector: rules test: {path}: {why}", file=sys.stderr)
+            return 2
+    return test_lines(args, _read(paths), sys.stdout, sys.stderr)
+
+
+def _read(paths: list[Path]) -> Iterator[bytes]:
+    """The lines of each file in turn (`-`: stdin)."""
+    for path in paths:
+        if str(path) == "-":
+            yield from sys.stdin.buffer
+            continue
+        with path.open("rb") as lines:
+            yield from lines

@@ -34,7 +34,8 @@ from typing import Any, NamedTuple, cast
 
 from collector.errors import RulesError
 
-_KEY = re.compile(r"%\{([^{}]*)\}")
+# A key as written, `%{name}`, `%{?name}`, `%{name->}` or `%{}`: what is between the braces.
+KEY = re.compile(r"%\{([^{}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -50,7 +51,7 @@ class Dissect:
     __slots__ = ("cut", "keys", "names", "prefix", "steps")
 
     def __init__(self, pattern: str) -> None:
-        pieces = _KEY.split(pattern)
+        pieces = KEY.split(pattern)
         # pieces: literal, key, literal, key, ..., literal
         for literal in pieces[::2]:
             if "%{" in literal:

@@ -204,6 +204,11 @@ def test_native_switch_that_is_no_boolean_is_refused(tmp_path: Path) -> None:
             "'rules.0.match.level.1' (rule 'r') in c.yaml: Input should be a valid string",
         ),
         (
+            "rules:\n  - name: r\n    match: {image: 'ng[inx'}\n    dissect: '%{a}'\n",
+            "'rules.0.match.image' (rule 'r') in c.yaml: 'ng[inx': the '[' at character 3 "
+            "opens a class that no ']' closes (write '[[]' to match a '[' itself)",
+        ),
+        (
             "retention:\n  rules:\n    - {match: {service: [1]}, keep: 1d}\n",
             "'retention' in c.yaml: rule 1 (1d): 'match.service.0': Input should be a valid string",
         ),

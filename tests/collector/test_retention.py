@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,11 @@ RULES = RetentionRules(
 
 
 def _index(name: str, newest_days_ago: float | None, docs: int = 5) -> IndexFacts:
-    newest = None if newest_days_ago is None else NOW - newest_days_ago * DAY
-    return IndexFacts(name, docs, 1000, created=NOW - 100 * DAY, newest=newest)
+    """An index made half a day before its newest document (100 days ago without one)."""
+    if newest_days_ago is None:
+        return IndexFacts(name, docs, 1000, created=NOW - 100 * DAY, newest=None)
+    newest = NOW - newest_days_ago * DAY
+    return IndexFacts(name, docs, 1000, created=newest - DAY / 2, newest=newest)
 
 
 def _deleted(*streams: StreamFacts) -> list[str]:
@@ -49,7 +53,7 @@ def test_only_non_write_indices_past_retention_are_deleted() -> None:
     """Indices whose newest document is older than the rule's keep go; the write index stays."""
     stream = StreamFacts(
         "logs-docker.keep_2d-default",
-        (_index("a", 10), _index("b", 2.5), _index("c", 1.5), _index("w", 9)),
+        (_index("a", 10), _index("b", 2.5), _index("c", 1.5), _index("w", 0)),
     )
     assert _deleted(stream) == ["a", "b"]
 
@@ -103,10 +107,44 @@ def test_index_missing_from_the_size_table_is_kept() -> None:
     assert _deleted(stream) == []
 
 
-def test_future_timestamps_are_not_expired() -> None:
-    """Documents stamped in the future make an index young, not old."""
-    stream = StreamFacts("logs-docker.keep_2d-default", (_index("a", -30), _index("w", 0)))
+def _stream(*indices: tuple[str, float | None, float]) -> StreamFacts:
+    """A 2d stream of (name, newest, created) indices, in days from NOW (negative: ahead)."""
+    return StreamFacts(
+        "logs-docker.keep_2d-default",
+        tuple(
+            IndexFacts(name, 5, 1000, NOW - created * DAY, None if new is None else NOW - new * DAY)
+            for name, new, created in indices
+        ),
+    )
+
+
+def test_a_document_dated_in_the_future_neither_keeps_nor_deletes_its_index_wrongly() -> None:
+    """A @timestamp 30 days ahead (a clock ahead) ages the index from when it stopped
+    taking lines (the next one's creation), not from 30 days hence: gone 2d after that,
+    and kept until then; the write index stays, and the plan says how far ahead it is."""
+    stream = _stream(("stale", -30, 20), ("recent", -30, 10), ("fresh", 1.5, 1), ("w", -30, 1))
+    assert _deleted(stream) == ["stale"]
+    [plan] = decide([stream], RULES, NOW)
+    ages = {i.index: i.age_seconds for i in plan.indices}
+    assert ages == {"stale": 10 * DAY, "recent": 1 * DAY, "fresh": 1.5 * DAY, "w": 0}
+    ahead = {i.index: i.future_seconds for i in plan.indices}
+    assert ahead == {"stale": 30 * DAY, "recent": 30 * DAY, "fresh": None, "w": 30 * DAY}
+    lines = render_table([plan]).splitlines()
+    assert lines[-2] == (
+        "w: its newest document is dated 30d in the future (a clock running ahead): "
+        "aged from the last moment it took lines instead"
+    )
+    assert [line.split()[4] for line in lines[1:5]] == ["10d", "1d", "1d12h", "0s"]
+
+
+def test_an_index_whose_age_is_still_in_the_future_says_so() -> None:
+    """Where the time it stopped taking lines is unknown (no creation date for the next
+    index), a future @timestamp leaves the age negative: kept, shown as "in the future"."""
+    stream = _stream(("a", -3, 20), ("w", 0, 1))
+    stream = StreamFacts(stream.name, (stream.indices[0], replace(stream.indices[1], created=None)))
     assert _deleted(stream) == []
+    [plan] = decide([stream], RULES, NOW)
+    assert "in the future" in render_table([plan]).splitlines()[1]
 
 
 @pytest.mark.parametrize(

@@ -254,7 +254,11 @@ def test_a_level_no_line_can_have_is_refused(tmp_path: Path, level: str, error: 
         ("namespace", "Staging", "'Staging' matches no namespace: 'S' is never in one"),
         ("namespace", "'prod-*'", "'prod-*' matches no namespace: '-' is never in one"),
         ("namespace", "'[A-Z]*'", "'[A-Z]*' matches no namespace: '[A-Z]' is never in one"),
-        ("namespace", "'[staging'", "'[staging' matches no namespace: '[' is never in one"),
+        (
+            "namespace",
+            "'[!a-z0-9_.]*'",
+            "'[!a-z0-9_.]*' matches no namespace: '[!a-z0-9_.]' is never in one",
+        ),
         ("dataset", "'nginx access'", "'nginx access' matches no dataset: ' ' is never in one"),
         ("dataset", "''", "'' matches no dataset"),
     ],
@@ -270,6 +274,46 @@ def test_a_namespace_or_dataset_no_stream_can_have_is_refused(
     )
     assert f"rule 1 (2d): 'match.{key}': {error}" in message
     assert "1 to 100 of a-z 0-9 _ ." in message
+
+
+@pytest.mark.parametrize(
+    ("key", "glob", "where"),
+    [
+        ("service", "'[abc'", "'[abc': the '[' at character 1"),
+        ("image", "'nginx:[1.2'", "'nginx:[1.2': the '[' at character 7"),
+        ("container", "['web', 'a[b]c[']", "'a[b]c[': the '[' at character 6"),
+        ("namespace", "'[!]'", "'[!]': the '[' at character 1"),
+        ("dataset", "'x[]'", "'x[]': the '[' at character 2"),
+        ("level", "'[ew'", "'[ew': the '[' at character 1"),
+        ("label", "{app: 'shop[0-9'}", "label 'app': 'shop[0-9': the '[' at character 5"),
+    ],
+)
+def test_a_glob_with_an_unclosed_class_is_refused(
+    tmp_path: Path, key: str, glob: str, where: str
+) -> None:
+    """fnmatch reads a `[` no `]` closes as the character itself, so `[abc` would match
+    only names holding a `[`: refused, naming the rule, the glob and where the `[` is."""
+    message = _config_error(
+        f"retention:\n  rules:\n    - {{match: {{{key}: {glob}}}, keep: 2d}}\n", tmp_path
+    )
+    assert f"rule 1 (2d): 'match.{key}" in message
+    assert message.endswith(
+        f"{where} opens a class that no ']' closes (write '[[]' to match a '[' itself)"
+    )
+
+
+def test_globs_with_closed_classes_still_load_and_match(tmp_path: Path) -> None:
+    """Classes fnmatch closes (`[[]`, `[]]`, `[!]]`, `[a-c]`) load and match as fnmatch
+    reads them."""
+    ctx = _ctx(
+        "retention:\n  rules:\n"
+        "    - {match: {container: ['[[]x', 'a[]]', 'q[!]]', 'w[a-c]']}, keep: 3d}\n",
+        tmp_path,
+    )
+    for name in ("[x", "a]", "qz", "wb"):
+        assert route(_source(name), ctx).stream == "logs-docker.keep_3d-default"
+    for name in ("x", "a", "q]", "wd"):
+        assert route(_source(name), ctx).stream == "logs-docker.keep_14d-default"
 
 
 def test_namespace_and_dataset_globs_a_stream_can_have_still_match(tmp_path: Path) -> None:

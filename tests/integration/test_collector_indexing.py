@@ -47,6 +47,16 @@ def echo_lines(lines: list[str]) -> str:
     return "; ".join("echo " + "'" + line.replace("'", "'\\''") + "'" for line in lines)
 
 
+def dead_letters(pipeline: Pipeline) -> int:
+    """How many of the pipeline's documents were dead-lettered."""
+    # On a fresh node the dead-letter stream exists only once something was refused.
+    pipeline.es.indices.refresh(index=DEADLETTER_STREAM, ignore_unavailable=True)
+    found = pipeline.es.count(
+        index=DEADLETTER_STREAM, query=pipeline.query(), ignore_unavailable=True
+    )
+    return int(found["count"])
+
+
 def mapped_fields(es: Elasticsearch, index: str) -> set[str]:
     """Every field path in the mappings of `index` (all its backing indices)."""
     paths: set[str] = set()
@@ -88,12 +98,7 @@ def test_conflicting_json_types_from_two_containers_are_both_indexed(
     assert pipeline.count({"term": {"attributes.code": "3"}}) == 1
     assert pipeline.count({"term": {"attributes.ctx.user": "ann"}}) == 5
     assert pipeline.count({"term": {"attributes.ctx": "flat"}}) == 5
-    # On a fresh node the dead-letter stream exists only once something was refused.
-    pipeline.es.indices.refresh(index=DEADLETTER_STREAM, ignore_unavailable=True)
-    dead = pipeline.es.count(
-        index=DEADLETTER_STREAM, query=pipeline.query(), ignore_unavailable=True
-    )["count"]
-    assert dead == 0, "nothing of this may be refused"
+    assert dead_letters(pipeline) == 0, "nothing of this may be refused"
 
 
 def test_ten_thousand_distinct_keys_leave_the_mapping_alone(
@@ -202,3 +207,32 @@ def test_a_stream_no_template_makes_a_data_stream_is_not_made_a_plain_index(
 
     asyncio.run(write())
     assert not es.indices.exists(index=stream)
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_well_known_keys_of_the_wrong_type_are_kept_searchable(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient, native: str
+) -> None:
+    """`{"level": 3, "msg": {"a": 1}}`: no level and no message taken, the line indexed
+    whole as the message, both values searchable in attributes, nothing dead-lettered;
+    on the compiled hot path (where installed) and the Python path alike."""
+    pipeline = pipeline_factory(collector_native=native).start()
+    lines = [
+        json.dumps({"level": 3, "msg": {"a": 1}}),
+        json.dumps({"severity": True, "message": [1, 2], "ctx": "x"}),
+        json.dumps({"level": None, "msg": None}),
+    ]
+    c = run(docker_client, pipeline, echo_lines(lines))
+    query = {
+        "bool": {"filter": [{"term": {"container.id": c.id}}, {"exists": {"field": "stream"}}]}
+    }
+    pipeline.wait_count(3, query)
+    docs = sorted(pipeline.docs(query), key=lambda d: d["message"])
+    assert [d["message"] for d in docs] == sorted(lines)
+    assert not any("level" in d.get("log", {}) for d in docs)
+    assert pipeline.count({"term": {"attributes.level": "3"}}) == 1
+    assert pipeline.count({"term": {"attributes.msg.a": "1"}}) == 1
+    assert pipeline.count({"term": {"attributes.severity": "true"}}) == 1
+    assert pipeline.count({"term": {"attributes.message": "2"}}) == 1
+    assert pipeline.count({"match_phrase": {"message": '"msg": {"a": 1}'}}) == 1
+    assert dead_letters(pipeline) == 0, "nothing of this may be refused"

@@ -86,12 +86,17 @@ def _source(name: str, ns: str, service: str | None = None, dataset: str | None 
 
 
 async def _index(
-    es: AsyncElasticsearch, ctx: Context, records: list[tuple[Source, str | None]]
+    es: AsyncElasticsearch,
+    ctx: Context,
+    records: list[tuple[Source, str | None]],
+    days_ahead: float = 0,
 ) -> None:
-    """Enrich one log line per (source, level) and write them with _bulk."""
+    """Enrich one log line per (source, level), stamped now (or days ahead), and write
+    them with _bulk."""
     ops: list[dict[str, Any]] = []
+    ts = time.time_ns() + int(days_ahead * DAY) * 10**9
     for seq, (source, level) in enumerate(records):
-        log = Log(kind="log", src=0, stream="stdout", ts=time.time_ns(), seq=seq, message="hello")
+        log = Log(kind="log", src=0, stream="stdout", ts=ts, seq=seq, message="hello")
         doc = log_document(
             source, log, Parsed(message="hello", level=level), ctx, "2026-01-01T00:00:00Z"
         )
@@ -184,6 +189,32 @@ async def test_plan_shows_and_apply_deletes_exactly_what_is_past_retention(
         assert after[stream] == [i for i in indices if i not in expected]
         assert after[stream][-1] == indices[-1], "the write index survives"
     assert _deleted_count("2d") == before + 1
+
+
+async def test_an_index_whose_newest_line_is_dated_ahead_ages_from_its_rollover(
+    es: AsyncElasticsearch, ns: str
+) -> None:
+    """A debug line stamped 30 days ahead (a host's clock) no longer keeps its index 30
+    days past the 2d rule: a day on it is kept and the plan says how far ahead it is;
+    three days on, two past its rollover, it is deleted, the write index not."""
+    ctx = Context(retention=RulesHolder(_rules(**ROLL_EVERY_DOC).config))
+    web = _source("web-1", ns)
+    await _index(es, ctx, [(web, "debug")], days_ahead=30)
+    await apply(es, ctx.retention.rules, _clock(0), f"logs-*-{ns}")
+    await _index(es, ctx, [(web, "debug")])
+    stream = f"logs-docker.keep_2d-{ns}"
+    old, write = (await _backing(es, ns))[stream]
+    rules, pattern = _rules(**NEVER_ROLL), f"logs-*-{ns}"
+
+    [soon] = await plan(es, rules, _clock(1), pattern)
+    assert [(i.index, i.delete) for i in soon.indices] == [(old, False), (write, False)]
+    assert soon.indices[0].future_seconds is not None, "the plan names the line dated ahead"
+    assert soon.indices[1].future_seconds is None
+
+    applied = await apply(es, rules, _clock(3), pattern)
+
+    assert applied.deleted == (old,)
+    assert (await _backing(es, ns))[stream] == [write]
 
 
 async def test_rolled_write_index_past_retention_goes_in_the_same_run(
