@@ -123,11 +123,10 @@ class Numbering:
     async def _reread_span(self, lines: list[Line] | NativeLines) -> None:
         """Read what dockerd skipped before these first lines of a read (reread.py)."""
         if isinstance(lines, list):
-            first = ((STREAM_NAMES[line.stream], line.ts) for line in lines)
+            first = [(STREAM_NAMES[line.stream], line.ts) for line in lines]
         else:
-            first = ((STREAM_NAMES[stream], ts) for stream, ts, _, _ in lines.items())
-        until = late_start(first, self._expect)
-        if until is None:
+            first = [(STREAM_NAMES[stream], ts) for stream, ts, _, _ in lines.items()]
+        if not late_start(first, self._expect):
             return
         positions = self._progress.positions
         expect = self._expect
@@ -136,7 +135,7 @@ class Numbering:
                 self._docker,
                 self._progress.cid,
                 self._max_line_bytes,
-                until,
+                first[0],
                 lambda got: after_positions(got, positions, expect),
                 self._emit,
             )

@@ -10,12 +10,12 @@ log, looked lost: they were reported as a gap (73,902 of 80,000 lines written wi
 
 So when such a read's first line of a stream comes later than that stream's position
 (:func:`late_start`), the span is read again first, as the rotation audit reads a window
-(shipper/logfiles/audit.py): from the log's start (``since=0``) up to that line, a
-response chunk at a time, keeping only the lines from the positions on
-(:func:`after_positions`), numbered and queued before the read goes on. What that read
-does not have either (files rotated away for good) is still a gap. Only a read that
-began late pays for it, not every reconnect: the positions are past the compressed
-files afterwards.
+(shipper/logfiles/audit.py): from the log's start (``since=0``) up to the resumed read's
+first line (:func:`reread`), a response chunk at a time, keeping only the lines from the
+positions on (:func:`after_positions`), numbered and queued before the read goes on.
+What that read does not have either (files rotated away for good) is still a gap. Only
+a read that began late pays for it, not every reconnect: the positions are past the
+compressed files afterwards.
 """
 
 from __future__ import annotations
@@ -37,20 +37,21 @@ REREADS = Counter(
 )
 REREAD_LINES = Counter(
     "logpipe_shipper_resume_lines_reread_total",
-    "Lines such a read again found after the positions (dockerd had skipped them).",
+    "Lines such a read found from the positions on (dockerd had skipped them).",
 )
 
 Emit = Callable[[list[Line]], Awaitable[None]]
 
+SKEW_SLACK_NS = 1_000_000_000  # past the stop line: see reread()
 
-def late_start(first: Iterable[tuple[str, int]], expect: dict[str, Position]) -> int | None:
-    """Up to which timestamp a read that began past a position must be read again from
-    the log's start (None: it began at its positions).
+
+def late_start(first: Iterable[tuple[str, int]], expect: dict[str, Position]) -> bool:
+    """Whether a read began past a position it was asked from.
 
     `first`: (stream, ts) of the read's first lines, in order; `expect`: the positions of
     the streams whose first line is checked. A stream's first line later than its
-    position says where; a stream with no line among `first` began late if the read's
-    first line is already later than its position."""
+    position says so; a stream with no line among `first` began late if the read's first
+    line is already later than its position."""
     pending = dict(expect)
     start: int | None = None
     for stream, ts in first:
@@ -58,12 +59,10 @@ def late_start(first: Iterable[tuple[str, int]], expect: dict[str, Position]) ->
             start = ts
         wanted = pending.pop(stream, None)
         if wanted is not None and ts > wanted.ts:
-            return ts
+            return True
         if not pending:
-            return None
-    if start is not None and any(p.ts < start for p in pending.values()):
-        return start
-    return None
+            return False
+    return start is not None and any(p.ts < start for p in pending.values())
 
 
 def after_positions(
@@ -85,30 +84,53 @@ def after_positions(
     return kept
 
 
+def before(lines: list[Line], stop: tuple[str, int]) -> tuple[list[Line], bool]:
+    """The lines before the first one of `stop` (stream, ts), and whether it was met."""
+    stream, ts = stop
+    for i, line in enumerate(lines):
+        if line.ts == ts and STREAM_NAMES[line.stream] == stream:
+            return lines[:i], True
+    return lines, False
+
+
 async def reread(
     docker: DockerClient,
     cid: str,
     max_line_bytes: int,
-    until: int,
+    stop: tuple[str, int],
     keep: Callable[[list[Line]], list[Line]],
     emit: Emit,
 ) -> int:
-    """Read the log from its start up to `until` (inclusive), passing each response
-    chunk's lines that `keep` keeps to `emit`; how many it kept. Only a chunk's lines are
-    held at a time. A container removed meanwhile ends the read (what it did not reach
-    stays unread: a gap)."""
+    """Read the log from its start up to its line `stop` (stream, ts: the resumed read's
+    first line), passing each response chunk's lines that `keep` keeps to `emit`; how
+    many it kept. Only a chunk's lines are held at a time. A container removed meanwhile
+    ends the read (what it did not reach stays unread: a gap).
+
+    dockerd ends a read at its first entry later than `until`, in the file's order, and
+    there one stream's entries can come before the other's that are stamped earlier
+    (by up to about 11 ms): an `until` at the stop line could end the read before
+    entries that the resumed read does not have either. So `until` is a second past it,
+    and the read ends at the stop line itself: from there on, the resumed read has
+    every entry."""
     REREADS.inc()
     reader = LineReader(max_line_bytes)
     kept = 0
+    until = format_since(stop[1] + SKEW_SLACK_NS)
+    chunks = docker.logs(cid, "0", follow=False, until=until)
     try:
-        async for chunk in docker.logs(cid, "0", follow=False, until=format_since(until)):
-            lines = keep(reader.feed(chunk))
+        async for chunk in chunks:
+            lines, met = before(reader.feed(chunk), stop)
+            lines = keep(lines)
             if lines:
                 kept += len(lines)
                 await emit(lines)
+            if met:
+                break
     except ContainerGone:
         pass
     except DemuxError as exc:
         raise DockerUnavailable(str(exc)) from exc
+    finally:
+        await chunks.aclose()
     REREAD_LINES.inc(kept)
     return kept

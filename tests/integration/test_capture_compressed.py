@@ -273,38 +273,52 @@ def test_a_resume_through_dockerd_past_compressed_rotations_loses_nothing(
     pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
 ) -> None:
     """A shipper that cannot read dockerd's files reads a `local` log (64 kB files,
-    compressed) up to line 500 and stops; the container writes 4,000 more pairs, rotated
-    into compressed files, and the shipper starts again. dockerd, asked from the saved
-    positions, skips the compressed files; the span is read again from the log's start
-    and every line is indexed once, with its own time, and no gap document."""
+    compressed) up to line 2,000, past its first rotations, and stops; the container
+    writes 4,000 more pairs, rotated into compressed files, and the shipper starts
+    again. dockerd, asked from the saved positions, meets a compressed file that ends
+    before them and skips every newer one; the span is read again from the log's start
+    and every line is indexed once, with its own time, and no gap document. (The first
+    2,000 are written before the shipper's first start, which reads them from the log's
+    start: a follow stream that a rotation made skip the last lines of a burst learns
+    of it only from the next line, which this container prints only later.)"""
     p = pipeline_factory()
     p.shipper.args = [sys.executable, "-c", WITHOUT_FILES]
-    p.start()
-    config = {"Type": "local", "Config": {"max-size": "64k", "max-file": "20"}}
+    p.collector.start()
+    p.wait_ready()
+    config = {"Type": "local", "Config": {"max-size": "64k", "max-file": "30"}}
     script = (
-        f"{numbered(500)}; touch /paused{_wait_for('go')}"
-        f"{numbered(4000, start=501)}; touch /written{_wait_for('end')}{numbered(200, start=4501)}"
+        f"{numbered(2000)}; touch /paused{_wait_for('go')}"
+        f"{numbered(4000, start=2001)}; touch /written{_wait_for('end')}"
+        f"{numbered(200, start=6001)}"
     )
     c = run(docker_client, p, script, log_config=config)
     wait_until(lambda: c.exec_run(["test", "-f", "/paused"]).exit_code == 0, 30)
-    wait_lines(p, c.id, 2 * 500)
+    p.shipper.start()
+    p.wait_shipper()
+    wait_lines(p, c.id, 2 * 2000)
     settle(p, c.id, quiet=1)
     assert p.shipper.stop() == 0
+    saved = json.loads((p.state_dir / "cursors.json").read_bytes())["containers"][c.id]
+    since = min(ts for ts, _ in saved["streams"].values())
     assert c.exec_run(["touch", "/go"]).exit_code == 0
     wait_until(lambda: c.exec_run(["test", "-f", "/written"]).exit_code == 0, 30)
     path = localfile.local_log_path(docker_client.info()["DockerRootDir"], c.id)
-    assert os.path.exists(f"{path}.3.gz"), "the log did not rotate three times: write more"
-    assert not os.path.exists(f"{path}.19.gz"), "the oldest files may be gone: write less"
+    packed = [f"{path}.{k}.gz" for k in range(1, 30) if os.path.exists(f"{path}.{k}.gz")]
+    assert not os.path.exists(f"{path}.29.gz"), "the oldest files may be gone: write less"
+    ends = [max(e.ts for e in _entries(name)) for name in packed]
+    # What makes dockerd skip them: one ends before `since`, a newer one after it.
+    assert min(ends) < since, "no compressed file ends before the position: write more first"
+    assert max(ends) > since, "no compressed file after the position: write more after it"
     p.shipper.start()
     p.wait_shipper()
     assert c.exec_run(["touch", "/end"]).exit_code == 0
     assert wait_exit(c) == 0
-    wait_lines(p, c.id, 2 * 4700)
+    wait_lines(p, c.id, 2 * 6200)
     settle(p, c.id)
     got = captured(p, c.id)
     assert not got.gaps, [g["logpipe"]["gap"] for g in got.gaps][:3]
     assert not got.duplicates(), got.duplicates()[:5]
-    assert set(got.pairs()) == expected_numbered(4700)
+    assert set(got.pairs()) == expected_numbered(6200)
     for stream in ("stdout", "stderr"):
         # Each line carries its own entry's time: in the order printed, never earlier.
         lines = sorted(

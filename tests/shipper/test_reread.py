@@ -6,6 +6,7 @@ import struct
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import REGISTRY
 
 from shipper import metrics, native
 from shipper.cursor import Position
@@ -14,7 +15,7 @@ from shipper.follow.gaps import RESUME_GAP, Gaps
 from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
-from shipper.follow.reread import after_positions, late_start
+from shipper.follow.reread import SKEW_SLACK_NS, after_positions, late_start
 from shipper.inbox import Inbox
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from shipper.rejoin import Line, LineReader
@@ -41,12 +42,29 @@ def _frame(n: int, stream: int) -> bytes:
     return struct.pack(">BxxxL", stream, len(payload)) + payload
 
 
+LAG = 3  # stderr's entries reach the file this many stdout entries late
+
+
+def _file_order() -> list[tuple[int, int]]:
+    """The log's entries, (number, stream), in the order of its files: each stderr entry
+    is written LAG stdout entries after its stdout twin, though stamped 1 ns after it
+    (dockerd copies the two streams apart)."""
+    order = []
+    for n in range(1, LAST + LAG + 1):
+        if n <= LAST:
+            order.append((n, 1))
+        if n > LAG:
+            order.append((n - LAG, 2))
+    return order
+
+
 class _CompressedLog:
-    """dockerd serving a log whose entries before LIVE are in compressed rotated files:
-    asked with a `since` inside the log it skips them (from LIVE on), asked from its start
-    (`since=0`) it sends every entry up to `until`. Entries before `first` were rotated
-    away for good. `gone`: the container is removed by the time a read from the start
-    is asked for."""
+    """dockerd serving a log whose entries before stderr's LIVE are in compressed rotated
+    files: asked with a `since` inside the log it skips them (from stderr's LIVE on);
+    asked from the log's start (`since=0`) it sends its entries in the files' order, and
+    ends at the first one stamped after `until`. Entries before `first` were rotated
+    away for good. `gone`: the container is removed by the time a read from the start is
+    asked for."""
 
     def __init__(self, first: int = 1, gone: bool = False) -> None:
         self.first = first
@@ -59,14 +77,15 @@ class _CompressedLog:
         self.asked.append((since, until))
         if since == "0" and self.gone:
             raise ContainerGone(f"/containers/{cid}/logs: no such container")
-        start = self.first if since == "0" else LIVE
-        upto = _ns(until) if until else None
-        for n in range(start, LAST + 1):
-            for stream in (1, 2):
-                if since != "0" and _ts(n, stream) < _ns(since):
-                    continue
-                if upto is None or _ts(n, stream) <= upto:
-                    yield _frame(n, stream)
+        order = _file_order()
+        if since == "0":
+            order = [(n, stream) for n, stream in order if n >= self.first]
+        else:
+            order = order[order.index((LIVE, 2)) :]
+        for n, stream in order:
+            if until is not None and _ts(n, stream) > _ns(until):
+                return
+            yield _frame(n, stream)
 
 
 def _ns(since: str) -> int:
@@ -113,24 +132,24 @@ def test_a_read_that_began_at_its_positions_is_not_late() -> None:
     """A response whose first line of each stream is its position (since is inclusive)
     began where it was asked to: nothing to read again."""
     expect = {"stdout": Position(100, 1), "stderr": Position(101, 1)}
-    assert late_start([("stdout", 100), ("stderr", 101), ("stdout", 200)], expect) is None
-    assert late_start([("stdout", 100), ("stdout", 110)], {"stdout": Position(100, 1)}) is None
-    assert late_start([("stdout", 500)], {}) is None  # nothing read before: nothing checked
+    assert not late_start([("stdout", 100), ("stderr", 101), ("stdout", 200)], expect)
+    assert not late_start([("stdout", 100), ("stdout", 110)], {"stdout": Position(100, 1)})
+    assert not late_start([("stdout", 500)], {})  # nothing read before: nothing checked
 
 
-def test_a_streams_first_line_after_its_position_says_up_to_where() -> None:
-    """The first line of a stream later than its position: read again up to that line."""
+def test_a_streams_first_line_after_its_position_is_a_late_start() -> None:
+    """The first line of a stream later than its position: the read began late."""
     expect = {"stdout": Position(100, 1), "stderr": Position(101, 1)}
-    assert late_start([("stdout", 100), ("stderr", 700), ("stdout", 701)], expect) == 700
-    assert late_start([("stderr", 600), ("stdout", 601)], expect) == 600
+    assert late_start([("stdout", 100), ("stderr", 700), ("stdout", 701)], expect)
+    assert late_start([("stderr", 600), ("stdout", 601)], expect)
 
 
 def test_a_stream_not_among_the_first_lines_is_late_if_the_read_began_after_it() -> None:
     """A stream that has no line among the first ones: the read began past its position
     when its first line is already later; not when it is earlier (the position's line
     may come further on)."""
-    assert late_start([("stdout", 600), ("stdout", 610)], {"stderr": Position(101, 1)}) == 600
-    assert late_start([("stdout", 90), ("stdout", 95)], {"stderr": Position(101, 1)}) is None
+    assert late_start([("stdout", 600), ("stdout", 610)], {"stderr": Position(101, 1)})
+    assert not late_start([("stdout", 90), ("stdout", 95)], {"stderr": Position(101, 1)})
 
 
 def test_only_the_lines_from_the_positions_on_are_kept() -> None:
@@ -149,17 +168,27 @@ def test_only_the_lines_from_the_positions_on_are_kept() -> None:
 async def test_a_resume_past_compressed_files_reads_them_from_the_logs_start(
     compiled: bool,
 ) -> None:
-    """Resumed from entry 100 of a log whose entries before 600 are compressed, dockerd
-    answers from 600: the entries between are read from the log's start up to that first
-    line, queued in order before it, each once, and no gap is reported."""
+    """Resumed from entry 100 of a log whose entries before stderr's 600 are compressed,
+    dockerd answers from there: the entries between are read from the log's start, up
+    to that first line in the files' order (stdout's 601 to 603 come before it there,
+    stamped after it, and stderr's 598 and 599 after those), queued in order before it,
+    each once, and no gap is reported."""
     if compiled and not native.enabled():
         pytest.skip(f"no compiled path: {native.describe()}")
     docker = _CompressedLog()
+    sample = "logpipe_shipper_resume_lines_reread_total"
+    reread_before = REGISTRY.get_sample_value(sample) or 0.0
     records = await _resume(docker, 100, compiled=compiled)
     assert not [r for r in records if isinstance(r, GapRecord)]
     assert _lines(records, "stdout") == list(range(101, LAST + 1))
     assert _lines(records, "stderr") == list(range(101, LAST + 1))
-    assert docker.asked[1:] == [("0", f"0.{_ts(LIVE, 1):09d}")]
+    # Read from the start: the lines after the positions up to the first line, no more.
+    until = _ts(LIVE, 2) + SKEW_SLACK_NS
+    assert docker.asked[1:] == [("0", f"{until // 10**9}.{until % 10**9:09d}")]
+    # Each stream's 100 to its last before the first line (the 100s, read already, are
+    # dropped by the numbering).
+    span = (LIVE + LAG - 99) + (LIVE - 1 - 99)
+    assert REGISTRY.get_sample_value(sample) == reread_before + span
 
 
 async def test_what_the_read_from_the_start_lacks_too_is_still_a_gap() -> None:
@@ -180,8 +209,8 @@ async def test_a_resume_in_an_uncompressed_log_is_not_read_again() -> None:
     a loss, reported as before, and nothing is read from the log's start."""
     docker = _CompressedLog()
     records = await _resume(docker, 100, compressed=False)
-    assert [r.stream for r in records if isinstance(r, GapRecord)] == ["stdout", "stderr"]
-    assert _lines(records, "stdout") == list(range(LIVE, LAST + 1))
+    assert sorted(r.stream for r in records if isinstance(r, GapRecord)) == ["stderr", "stdout"]
+    assert _lines(records, "stdout") == list(range(LIVE + LAG + 1, LAST + 1))
     assert len(docker.asked) == 1
 
 
@@ -189,5 +218,5 @@ async def test_a_container_removed_before_the_read_again_leaves_the_gap() -> Non
     """The container was removed before the read from the start could be made: the
     span is reported as a gap, as without it, and the rest is read."""
     records = await _resume(_CompressedLog(gone=True), 100)
-    assert [r.stream for r in records if isinstance(r, GapRecord)] == ["stdout", "stderr"]
+    assert sorted(r.stream for r in records if isinstance(r, GapRecord)) == ["stderr", "stdout"]
     assert _lines(records, "stderr") == list(range(LIVE, LAST + 1))
