@@ -4,12 +4,15 @@ Each line gets its sequence number among the lines of its stream with the same
 timestamp (shipper/cursor.py); a line dockerd sends again is dropped. The first line of
 a response later than the position it resumes from means lines were lost (a gap). The
 steps between lines of a rotating log are watched for files dockerd's follow stream
-skipped, which the rotation audit reads again (shipper/logfiles/audit.py).
+skipped, which the rotation audit reads again (shipper/logfiles/audit.py). A read from
+dockerd whose first line is later than its position in a log whose rotated files are
+compressed has the span dockerd skipped read first, from the log's start (reread.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from shipper import metrics, native
@@ -18,11 +21,14 @@ from shipper.demux import STREAM_NAMES
 from shipper.docker_api import DockerClient
 from shipper.follow.gaps import RESUME_GAP, SKIPPED_GAP, Gaps
 from shipper.follow.progress import Progress
+from shipper.follow.reread import after_positions, late_start, reread
 from shipper.logfiles.audit import Auditor
 from shipper.logfiles.rotation import JumpDetector, Window
 from shipper.native import NativeLines
 from shipper.record import GapRecord, LogRecord
 from shipper.rejoin import Line
+
+log = logging.getLogger("logpipe.shipper.follow")
 
 YIELD_EVERY = 256  # lines between two yields: events (a new container) must not wait
 
@@ -44,19 +50,26 @@ class Numbering:
         self._auditing = False  # the read now is a follow stream's, whose steps are watched
         self._auditor: Auditor | None = None
         self._gap_reason = RESUME_GAP
+        self._compressed = False  # the log's rotated files are gzipped
+        self._from_dockerd = False  # the read now is dockerd's, not yet begun: see reread.py
         self.generation = 0  # restarts so far: a read that goes on needs the same one
 
-    def restart(self, check_start: bool, audit: bool, reason: str = RESUME_GAP) -> None:
+    def restart(
+        self, check_start: bool, audit: bool, reason: str = RESUME_GAP, dockerd: bool = False
+    ) -> None:
         """A new read begins at the positions reached now. `check_start`: its first line
         of each stream is checked for a gap (a response from dockerd, or a read of every
         file of the log), which says `reason`. `audit`: the steps between its lines are
-        watched for files a follow stream skipped (only dockerd's streams skip any)."""
+        watched for files a follow stream skipped (only dockerd's streams skip any).
+        `dockerd`: the read is a response from dockerd, which skips a compressed log's
+        rotated files after a position inside them: a late start is read again first."""
         self.generation += 1
         positions = self._progress.positions
         self._sequencers = {s: Sequencer(positions[s]) for s in STREAMS}
         self._native = native.sequencers(positions) if native.enabled() else None
         self._expect = {s: p for s, p in positions.items() if p.count > 0} if check_start else {}
         self._gap_reason = reason
+        self._from_dockerd = dockerd and check_start
         self._auditing = audit
         if audit and self._jumps is not None:
             self._jumps.restart()
@@ -66,11 +79,13 @@ class Numbering:
         same file, from its end): numbered on among equal timestamps, with no gap check
         (its first line is later than the positions by nature)."""
         self._expect = {}
+        self._from_dockerd = False
 
     def watch_rotation(self, file_bytes: int | None, compressed: bool = False) -> None:
         """Audit the steps between lines of a log rotated every `file_bytes` (None: never),
         whose rotated files are gzipped when `compressed`."""
         self._jumps = JumpDetector(file_bytes) if file_bytes else None
+        self._compressed = compressed and file_bytes is not None
         self._auditor = None
         if self._jumps is not None:
             self._auditor = Auditor(
@@ -94,7 +109,46 @@ class Numbering:
             self._auditor.cancel()
 
     async def emit(self, lines: list[Line] | NativeLines) -> None:
-        """Number the lines of one read and queue them, a slice at a time, in order."""
+        """Number the lines of one read and queue them, a slice at a time, in order; at
+        the first lines of a read from dockerd that began late in a compressed log, the
+        span it skipped first."""
+        if self._from_dockerd and len(lines):
+            self._from_dockerd = False
+            if not self._progress.decided.is_set():
+                await self._progress.decided.wait()  # it tells whether the log is compressed
+            if self._compressed and self._expect and not self._progress.skip:
+                await self._reread_span(lines)
+        await self._emit(lines)
+
+    async def _reread_span(self, lines: list[Line] | NativeLines) -> None:
+        """Read what dockerd skipped before these first lines of a read (reread.py)."""
+        if isinstance(lines, list):
+            first = [(STREAM_NAMES[line.stream], line.ts) for line in lines]
+        else:
+            first = [(STREAM_NAMES[stream], ts) for stream, ts, _, _ in lines.items()]
+        if not late_start(first, self._expect):
+            return
+        positions = self._progress.positions
+        expect = self._expect
+        try:
+            found = await reread(
+                self._docker,
+                self._progress.cid,
+                self._max_line_bytes,
+                first[0],
+                lambda got: after_positions(got, positions, expect),
+                self._emit,
+            )
+        finally:
+            # Numbered in Python: the compiled numbering goes on from where it ended.
+            if self._native is not None:
+                self._native = native.sequencers(positions)
+        log.info(
+            "read resumed past its position in a compressed log: the span read again",
+            extra={"container": self._progress.cid[:12], "lines": found},
+        )
+
+    async def _emit(self, lines: list[Line] | NativeLines) -> None:
         decided = self._progress.decided
         for start in range(0, len(lines), YIELD_EVERY):
             if start:

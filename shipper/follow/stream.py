@@ -148,7 +148,7 @@ class LiveStream:
         """Lines of a response, numbered from the positions reached now. `anchored`: the
         response starts at the end of the log, and its first line must be one read
         already (then nothing lies between; a late first line is no gap by itself)."""
-        self._numbering.restart(check_start=not anchored, audit=True)
+        self._numbering.restart(check_start=not anchored, audit=True, dockerd=True)
         reader: native.LinesReader
         if native.enabled():
             reader = native.reader(self._max_line_bytes)

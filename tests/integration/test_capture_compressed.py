@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -187,6 +188,11 @@ def test_a_local_log_followed_from_its_files_across_a_shipper_kill_once(
 UNPACKED = "logpipe_shipper_logfile_unpacked_total"
 
 
+def _wait_for(flag: str) -> str:
+    """Shell that waits until the test touches /`flag` in the container."""
+    return f"; while [ ! -f /{flag} ]; do usleep 100000; done; "
+
+
 def _entries(path: str) -> list[Frame]:
     """The entries of a `local` log file, a compressed one unpacked."""
     with open(path, "rb") as f:
@@ -214,7 +220,8 @@ def test_a_restarts_backlog_unpacks_only_the_compressed_files_it_needs(
         + numbered(100, start=2501)
         + "; sleep 3; "
         + numbered(100, start=2601)
-        + "; touch /paused; while [ ! -f /go ]; do usleep 100000; done; "
+        + "; touch /paused"
+        + _wait_for("go")
         + numbered(1500, start=2701)
         + "; touch /written; sleep 600"
     )
@@ -248,3 +255,77 @@ def test_a_restarts_backlog_unpacks_only_the_compressed_files_it_needs(
     assert not got.gaps
     assert metric(p, UNPACKED) == len(needed)  # read from the files, those only
     c.kill()
+
+
+# The shipper as a deployment without dockerd's containers folder runs it (no mount, or a
+# user that cannot read it): every log comes through dockerd.
+WITHOUT_FILES = (
+    "import runpy, shipper.source\n"
+    "from shipper.logfiles.watch import LogFiles\n"
+    "async def _unseen(docker): return LogFiles('')\n"
+    "shipper.source.find_log_files = _unseen\n"
+    "runpy.run_module('shipper', run_name='__main__')\n"
+)
+REREADS = "logpipe_shipper_resume_rereads_total"
+
+
+def test_a_resume_through_dockerd_past_compressed_rotations_loses_nothing(
+    pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
+) -> None:
+    """A shipper that cannot read dockerd's files reads a `local` log (64 kB files,
+    compressed) up to line 2,000, past its first rotations, and stops; the container
+    writes 4,000 more pairs, rotated into compressed files, and the shipper starts
+    again. dockerd, asked from the saved positions, meets a compressed file that ends
+    before them and skips every newer one; the span is read again from the log's start
+    and every line is indexed once, with its own time, and no gap document. (The first
+    2,000 are written before the shipper's first start, which reads them from the log's
+    start: a follow stream that a rotation made skip the last lines of a burst learns
+    of it only from the next line, which this container prints only later.)"""
+    p = pipeline_factory()
+    p.shipper.args = [sys.executable, "-c", WITHOUT_FILES]
+    p.collector.start()
+    p.wait_ready()
+    config = {"Type": "local", "Config": {"max-size": "64k", "max-file": "30"}}
+    script = (
+        f"{numbered(2000)}; touch /paused{_wait_for('go')}"
+        f"{numbered(4000, start=2001)}; touch /written{_wait_for('end')}"
+        f"{numbered(200, start=6001)}"
+    )
+    c = run(docker_client, p, script, log_config=config)
+    wait_until(lambda: c.exec_run(["test", "-f", "/paused"]).exit_code == 0, 30)
+    p.shipper.start()
+    p.wait_shipper()
+    wait_lines(p, c.id, 2 * 2000)
+    settle(p, c.id, quiet=1)
+    assert p.shipper.stop() == 0
+    saved = json.loads((p.state_dir / "cursors.json").read_bytes())["containers"][c.id]
+    since = min(ts for ts, _ in saved["streams"].values())
+    assert c.exec_run(["touch", "/go"]).exit_code == 0
+    wait_until(lambda: c.exec_run(["test", "-f", "/written"]).exit_code == 0, 30)
+    path = localfile.local_log_path(docker_client.info()["DockerRootDir"], c.id)
+    packed = [f"{path}.{k}.gz" for k in range(1, 30) if os.path.exists(f"{path}.{k}.gz")]
+    assert not os.path.exists(f"{path}.29.gz"), "the oldest files may be gone: write less"
+    ends = [max(e.ts for e in _entries(name)) for name in packed]
+    # What makes dockerd skip them: one ends before `since`, a newer one after it.
+    assert min(ends) < since, "no compressed file ends before the position: write more first"
+    assert max(ends) > since, "no compressed file after the position: write more after it"
+    p.shipper.start()
+    p.wait_shipper()
+    assert c.exec_run(["touch", "/end"]).exit_code == 0
+    assert wait_exit(c) == 0
+    wait_lines(p, c.id, 2 * 6200)
+    settle(p, c.id)
+    got = captured(p, c.id)
+    assert not got.gaps, [g["logpipe"]["gap"] for g in got.gaps][:3]
+    assert not got.duplicates(), got.duplicates()[:5]
+    assert set(got.pairs()) == expected_numbered(6200)
+    for stream in ("stdout", "stderr"):
+        # Each line carries its own entry's time: in the order printed, never earlier.
+        lines = sorted(
+            (int(d["message"].split()[1]), d["@timestamp"])
+            for d in got.lines
+            if d["stream"] == stream
+        )
+        assert [stamp for _, stamp in lines] == sorted(stamp for _, stamp in lines)
+    assert metric(p, REREADS) >= 1  # the span came from the read from the log's start
+    assert metric(p, FOLLOWED) == 0  # through dockerd, never from the files

@@ -272,8 +272,10 @@ async def test_the_tail_is_read_across_compressed_rotations_of_a_local_log(
     # held, which was full (so rotation may have begun another); or the request for the
     # rest of the stream, answered before the removal from the new file only (dockerd
     # skips a compressed file after its `since`: docs/docker-logs.md), whose first line
-    # is past the position (a resume gap), after which the held file ends before the
-    # last line read. Either way each stream's loss is reported, none is silent.
+    # is past the position: the span's read from the log's start, asked once that first
+    # line is read, finds the container removed (a resume gap), after which the held
+    # file ends before the last line read. Either way each stream's loss is reported,
+    # none is silent.
     reasons = {reason for _, reason in gaps}
     assert reasons in ({ROTATED_FULL_GAP}, {RESUME_GAP, ROTATED_AWAY_GAP}), gaps
     assert sorted(gaps) == sorted(
