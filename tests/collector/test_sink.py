@@ -175,7 +175,7 @@ async def test_only_a_node_that_lets_the_probe_time_out_is_hung() -> None:
 async def test_a_slow_bulk_to_a_node_that_answers_is_waited_for() -> None:
     """A node slow to answer a _bulk (busy indexing) that answers the probe is waited for:
     the request is not sent again (to another node it would be indexed twice over)."""
-    settings = dataclasses.replace(FAST, request_timeout=30, hang_check=0.2, probe_timeout=1)
+    settings = dataclasses.replace(FAST, request_timeout=30, hang_check=0.2, probe_timeout=5)
     hung_before = counter(metrics.BULK_HUNG)
     async with fake_es("slow", whole(500)) as es, Sink(es.client(), settings) as s:
         outcome = await s.write(docs(3))
