@@ -40,7 +40,7 @@ from collector.reload import ConfigFile, RestartNeeded, watch
 from collector.retention.cli import add_commands as add_retention_commands
 from collector.retention.lifecycle import RetentionState, lifecycle_loop
 from collector.rules.cli import add_commands as add_rules_commands
-from collector.rules.engine import ParsingRules, engine_of
+from collector.rules.engine import ParsingRules, engine_of, warn_of_rules
 from collector.runtime import (
     EXIT_CONFIG,
     EXIT_RUNTIME,
@@ -201,6 +201,7 @@ async def serve(config: CollectorConfig, config_path: Path | None) -> None:
     file = ConfigFile(config_path)
     retention = RetentionState(config.retention, file=file)
     parsing = ParsingRules(engine_of(config))
+    warn_of_rules(config.rules)
     file.subscribe(parsing.take)
     file.subscribe(RestartNeeded(config, file.path))
     stop = _stop_signals()

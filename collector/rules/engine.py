@@ -23,6 +23,7 @@ from collector.config import CollectorConfig
 from collector.parse import Parsed
 from collector.retention.rules import seconds
 from collector.routing import service_name
+from collector.rules.check import rule_warnings
 from collector.rules.compiled import CompiledRule, Shaped
 from collector.rules.config import RULE_LABEL, ParseRule, declared_fields
 from collector.rules.masking import Counts, RedactConfig, masking_of
@@ -261,3 +262,17 @@ class ParsingRules:
         if fresh.config != self.engine.config:
             self.engine = fresh
             log.info("parsing rules reloaded", extra={"rules": len(fresh.rules)})
+            warn_of_rules(config.rules)
+
+
+def warn_of_rules(rules: list[ParseRule]) -> int:
+    """Log each warning `rules check` gives of `rules` (rules that load but partly never
+    work), as `serve` starts and at each reload that changes them; how many."""
+    warnings = rule_warnings(rules)
+    for warning in warnings:
+        log.warning(
+            "parsing rule partly never works: %s (`logpipe-collector rules check` lists them)",
+            warning,
+            extra={"rule_warning": warning},
+        )
+    return len(warnings)

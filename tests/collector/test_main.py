@@ -244,14 +244,21 @@ def test_config_option_after_any_command(args: list[str]) -> None:
 
 @pytest.mark.timeout(120)  # the warning never coming would leave serve running
 def test_serve_without_elasticsearch_warns_and_stops_cleanly(tmp_path: Path) -> None:
-    """serve starts while Elasticsearch is down, says so once, and stops on SIGTERM quietly."""
+    """serve starts while Elasticsearch is down, says so once, and stops on SIGTERM quietly.
+    A parsing rule that partly never works is named as it starts, as `rules check` names
+    it."""
     port = free_port()
+    rule = '{match: {service: web}, dissect: "%{client} %{status}"}'
+    (tmp_path / "collector.yaml").write_text(
+        f"rules:\n  - {{name: a, {rule[1:]}\n  - {{name: b, {rule[1:]}\n"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "collector", "serve"],
         env=clean_env(
             LOGPIPE_ES_URL="http://127.0.0.1:1",
             LOGPIPE_TOKENS="t",
             LOGPIPE_LISTEN=f"127.0.0.1:{port}",
+            LOGPIPE_CONFIG=str(tmp_path / "collector.yaml"),
         ),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -260,7 +267,9 @@ def test_serve_without_elasticsearch_warns_and_stops_cleanly(tmp_path: Path) -> 
     )
     try:
         assert proc.stdout is not None
+        before = []
         for line in proc.stdout:  # ends when the process does
+            before.append(line)
             if "Elasticsearch does not answer yet" in line:
                 assert "LOGPIPE_ES_URL" in line
                 break
@@ -273,6 +282,8 @@ def test_serve_without_elasticsearch_warns_and_stops_cleanly(tmp_path: Path) -> 
     assert "Unclosed" not in out + err
     assert "Task was destroyed" not in out + err
     assert out.count("shutting down") == 1, out
+    [warning] = [line for line in before if "partly never works" in line]
+    assert "rules 'a' and 'b' are identical but for their names" in warning
 
 
 async def _serve(es_url: str, port: int, cwd: Path) -> asyncio.subprocess.Process:

@@ -10,6 +10,7 @@ import pytest
 
 from collector.config import load_config
 from collector.reload import RELOADED, ConfigFile, RestartNeeded, restart_needed
+from collector.rules.engine import ParsingRules, engine_of
 
 START = """\
 document_labels: ["*"]
@@ -76,3 +77,26 @@ def test_a_file_cut_short_while_written_keeps_the_rules_in_force(
     assert read == []
     assert "the previous rules stay in force" in caplog.text
     assert "holds no settings" in caplog.text
+
+
+def test_a_reload_that_changes_the_rules_names_those_that_partly_never_work(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each reload that brings new rules logs what `rules check` would warn of them, once;
+    a reload that leaves the rules as they were says nothing again."""
+    path = tmp_path / "collector.yaml"
+    path.write_text(START)
+    file = ConfigFile(path)
+    parsing = ParsingRules(engine_of(load_config(path)))
+    file.subscribe(parsing.take)
+    shadowed = START + '  - {name: health2, regex: "^GET /health", drop: true}\n'
+    path.write_text(shadowed)
+    with caplog.at_level(logging.WARNING, "logpipe.collector.rules"):
+        assert file.reload() is True
+        assert file.reload() is True  # the same rules: not said twice
+    warnings = [r for r in caplog.records if "partly never works" in r.getMessage()]
+    assert [r.rule_warning for r in warnings] == [  # type: ignore[attr-defined]
+        "rules 'health' and 'health2' are identical but for their names: 'health2' never "
+        "applies (only a container labelled logpipe.rule=health2 gets it)"
+    ]
+    assert len(parsing.engine.rules) == 2
