@@ -37,7 +37,11 @@ SITE = [p for p in os.environ.get("LOGPIPE_BENCH_SITE", "").split(os.pathsep) if
 
 def measured_commit() -> str:
     """The full sha of the commit the processes under test run (HEAD for the work tree)."""
-    rev = "HEAD" if CODE in ("head", "worktree") else CODE
+    return sha_of("HEAD" if CODE in ("head", "worktree") else CODE)
+
+
+def sha_of(rev: str) -> str:
+    """The full sha of commit `rev`."""
     return subprocess.run(
         ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
         cwd=ROOT, capture_output=True, text=True, check=True,
@@ -54,7 +58,13 @@ def code_dir() -> Path:
     if CODE == "worktree":
         _compiled(ROOT)
         return ROOT
-    sha = measured_commit()
+    return exported(measured_commit())
+
+
+def exported(rev: str) -> Path:
+    """The code of commit `rev` (collector, shipper, logpipe, bench), exported once under
+    WORK and compiled, for a benchmark that runs two commits side by side."""
+    sha = sha_of(rev)
     dest = WORK / f"src-{sha[:12]}"
     if not dest.exists():
         tmp = WORK / f"src-{sha[:12]}.tmp"
@@ -335,12 +345,19 @@ class Child:
     a peer's (`ours=False`) as it is."""
 
     def __init__(
-        self, name: str, args: list[str], env: dict[str, str], folder: Path, ours: bool = True
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        folder: Path,
+        ours: bool = True,
+        code: Path | None = None,
     ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.log = folder / f"{name}.log"
-        code = code_dir() if ours else None
+        if ours and code is None:
+            code = code_dir()
         if code is not None:
             env = {**env, "PYTHONPATH": os.pathsep.join([str(code), *SITE])}
         with self.log.open("ab") as out:
