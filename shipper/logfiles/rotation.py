@@ -11,6 +11,11 @@ it were never taken, so they are emitted now; and when dockerd no longer has the
 the window starts at, the files that held the window are gone and what was between is
 reported as a gap. Steps of a slow writer never reach the threshold, so idle containers
 cost nothing; the audit reads at most the few files rotation keeps.
+
+Until the first rate sample is whole (``SAMPLE_ENTRIES`` or ``SAMPLE_NS``), the rate is
+that of the entries taken so far, up to the one before the step: a burst's first
+rotations come within that sample (a 100 kB file holds about 1,300 of busybox's short
+entries), and files skipped there went unsuspected, without a window or a gap.
 """
 
 from __future__ import annotations
@@ -98,12 +103,24 @@ class JumpDetector:
             return None  # a repeat that the sequencer let through cannot happen; ignore
         self._last[stream] = ts
         suspect = None
-        if prev is not None and self._rate > 0:
+        rate = self._rate or self._first_rate()
+        if prev is not None and rate > 0:
             step = ts - prev
-            if step > MIN_STEP_NS and step * self._rate * FRACTION > self._file:
+            if step > MIN_STEP_NS and step * rate * FRACTION > self._file:
                 suspect = Window(stream, prev, ts)
+                # The sample starts again after a jump: the rate that exposed it stays
+                # in use, so the other stream's jump over the same file is judged too.
+                self._rate = rate
         self._measure(stream, ts, size + OVERHEAD, restart=suspect is not None)
         return suspect
+
+    def _first_rate(self) -> float:
+        """Before any sample was whole: bytes per ns of the entries taken so far (0 until
+        two of them are apart). The step under judgement is left out: a skipped file's
+        step would lower the rate that must expose it."""
+        s = self._sample
+        span = s.last - s.first
+        return s.bytes / span if span > 0 else 0.0
 
     def _measure(self, stream: str, ts: int, size: int, restart: bool) -> None:
         s = self._sample

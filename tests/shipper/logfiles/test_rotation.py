@@ -72,6 +72,47 @@ def test_a_skipped_file_is_suspected_and_steady_writing_is_not() -> None:
     assert 6000 < estimate < 10000
 
 
+def _first_burst(skip_ns: int) -> list[tuple[str, int, bytes]]:
+    """A probe's first 26 ms through dockerd (100 kB files, busybox printing `out i` and
+    `err i` as fast as it can): 620 pairs 42 us apart, then the follow stream jumps
+    over a rotated file, stdout by `skip_ns` and stderr 3 ms more."""
+    entries = []
+    for i in range(1, 621):
+        entries += [
+            ("stdout", i * 42_000, b"out %d" % i),
+            ("stderr", i * 42_000 + 9_000, b"err %d" % i),
+        ]
+    last = 620 * 42_000
+    entries.append(("stdout", last + skip_ns, b"out 1161"))
+    entries.append(("stderr", last + 9_000 + skip_ns + 3_000_000, b"err 1405"))
+    return entries
+
+
+def _windows(detector: JumpDetector, entries: list[tuple[str, int, bytes]]) -> list[Window]:
+    """The windows the detector raises, taking the entries in order."""
+    return [w for s, ts, data in entries if (w := detector.observe(s, ts, len(data)))]
+
+
+def test_a_file_skipped_before_the_first_rate_sample_is_suspected() -> None:
+    """A burst's first rotations come before 2,048 entries or 200 ms make a whole rate
+    sample: there a 48 ms jump over a skipped file raised no window (no audit, no gap:
+    stdout 620-1160 and stderr 669-1404 lost without a word). The rate of the entries
+    taken so far judges it: both streams' jumps are suspect."""
+    windows = _windows(JumpDetector(100_000), _first_burst(47_700_000))
+    last = 620 * 42_000
+    assert windows == [
+        Window("stdout", last, last + 47_700_000),
+        Window("stderr", last + 9_000, last + 9_000 + 50_700_000),
+    ]
+
+
+def test_steady_steps_before_the_first_rate_sample_are_not_suspected() -> None:
+    """The same burst without a skip, and a pause a quarter of a file's time would not
+    fill, raise no window before the first whole sample."""
+    assert _windows(JumpDetector(100_000), _first_burst(42_000)) == []
+    assert _windows(JumpDetector(100_000), _first_burst(6_000_000)) == []
+
+
 @given(st.integers(min_value=10_000_000, max_value=10_000_000_000))
 def test_a_slow_writer_never_causes_audits(step: int) -> None:
     """A container writing a line every 10 ms or slower is never suspected."""
