@@ -18,6 +18,10 @@ log = logging.getLogger("logpipe.shipper.follow")
 
 RESUME_GAP = "lines before the resume point were no longer in Docker's log (rotated or removed)"
 SKIPPED_GAP = "dockerd's follow stream skipped rotated log files and they were gone when re-read"
+CLOSE_GAP = (
+    "dockerd's follow stream, soon after skipping rotated log files, may have skipped lines"
+    " here too, and they were gone when re-read: lines may be missing"
+)
 REMOVED_GAP = "the container was removed before its logs could be read"
 REMOVED_EARLY_GAP = "the container was removed before the rest of its log could be read"
 _UNCONFIRMED = (

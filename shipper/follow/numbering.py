@@ -19,7 +19,7 @@ from shipper import metrics, native
 from shipper.cursor import STREAMS, Position, Sequencer
 from shipper.demux import STREAM_NAMES
 from shipper.docker_api import DockerClient
-from shipper.follow.gaps import RESUME_GAP, SKIPPED_GAP, Gaps
+from shipper.follow.gaps import CLOSE_GAP, RESUME_GAP, SKIPPED_GAP, Gaps
 from shipper.follow.progress import Progress
 from shipper.follow.reread import after_positions, late_start, reread
 from shipper.logfiles.audit import Auditor
@@ -296,4 +296,7 @@ class Numbering:
             await self._progress.out.put(record)
 
     async def _skipped_gap(self, gap: Window, estimate: int | None) -> None:
-        await self._gaps.put(gap.stream, gap.start, gap.end, SKIPPED_GAP, estimate)
+        if gap.close:  # a short step, which may have skipped nothing: no estimate either
+            await self._gaps.put(gap.stream, gap.start, gap.end, CLOSE_GAP)
+        else:
+            await self._gaps.put(gap.stream, gap.start, gap.end, SKIPPED_GAP, estimate)

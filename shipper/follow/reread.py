@@ -20,6 +20,7 @@ compressed files afterwards.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 
 from prometheus_client import Counter
@@ -27,8 +28,9 @@ from prometheus_client import Counter
 from shipper.cursor import Position
 from shipper.demux import STREAM_NAMES, format_since
 from shipper.docker_api import DockerClient
-from shipper.errors import ContainerGone, DemuxError, DockerUnavailable
-from shipper.rejoin import Line, LineReader
+from shipper.errors import ContainerGone
+from shipper.logfiles.audit import read_lines
+from shipper.rejoin import Line
 
 REREADS = Counter(
     "logpipe_shipper_resume_rereads_total",
@@ -113,24 +115,20 @@ async def reread(
     and the read ends at the stop line itself: from there on, the resumed read has
     every entry."""
     REREADS.inc()
-    reader = LineReader(max_line_bytes)
     kept = 0
     until = format_since(stop[1] + SKEW_SLACK_NS)
-    chunks = docker.logs(cid, "0", follow=False, until=until)
+    read = read_lines(docker, cid, "0", until, max_line_bytes)
     try:
-        async for chunk in chunks:
-            lines, met = before(reader.feed(chunk), stop)
-            lines = keep(lines)
-            if lines:
-                kept += len(lines)
-                await emit(lines)
-            if met:
-                break
+        async with contextlib.aclosing(read):
+            async for got in read:
+                lines, met = before(got, stop)
+                lines = keep(lines)
+                if lines:
+                    kept += len(lines)
+                    await emit(lines)
+                if met:
+                    break
     except ContainerGone:
         pass
-    except DemuxError as exc:
-        raise DockerUnavailable(str(exc)) from exc
-    finally:
-        await chunks.aclose()
     REREAD_LINES.inc(kept)
     return kept

@@ -23,8 +23,9 @@ lines written with ``max-size=500k``, ``max-file=10``, ``compress=true``, 37,571
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from prometheus_client import Counter
 
@@ -58,6 +59,25 @@ RECOVERED = Counter(
     "logpipe_shipper_lines_recovered_total",
     "Lines dockerd's follow stream skipped after a rotation that a re-read recovered.",
 )
+
+
+async def read_lines(
+    docker: DockerClient, cid: str, since: str, until: str, max_line_bytes: int
+) -> AsyncGenerator[list[Line], None]:
+    """The lines of each response chunk of a read without following, from `since` to
+    `until`. ContainerGone ends it (raised to the caller, which decides what the lines
+    already read are worth); an unreadable response is DockerUnavailable. The response
+    is closed however the read ends: close this generator when leaving it early."""
+    reader = LineReader(max_line_bytes)
+    chunks = docker.logs(cid, since, follow=False, until=until)
+    try:
+        async for chunk in chunks:
+            yield reader.feed(chunk)
+    except DemuxError as exc:
+        raise DockerUnavailable(str(exc)) from exc
+    finally:
+        await chunks.aclose()
+
 
 Recover = Callable[[str, Line, int], Awaitable[None]]  # stream, line, seq
 Report = Callable[[Window, int | None], Awaitable[None]]  # gap, estimated lines
@@ -133,23 +153,20 @@ class Auditor:
 
     async def _once(self, windows: list[Window]) -> None:
         start, end = merge(windows)
-        reader = LineReader(self._max)
         lines: list[Line] = []
         AUDITS.inc()
         if delay := _test_delay():
             await asyncio.sleep(delay)
         since = "0" if self._compressed else format_since(start)  # module docstring
+        read = read_lines(self._docker, self._cid, since, format_since(end), self._max)
         try:
-            async for chunk in self._docker.logs(
-                self._cid, since, follow=False, until=format_since(end)
-            ):
-                # Read from the log's start (compressed), only the window's lines are
-                # kept: a whole log held at once is what a shipper must never weigh.
-                lines += [line for line in reader.feed(chunk) if line.ts >= start]
+            async with contextlib.aclosing(read):
+                async for got in read:
+                    # Read from the log's start (compressed), only the window's lines are
+                    # kept: a whole log held at once is what a shipper must never weigh.
+                    lines += [line for line in got if line.ts >= start]
         except ContainerGone:
             lines = []
-        except DemuxError as exc:
-            raise DockerUnavailable(str(exc)) from exc
         verdict = judge(windows, lines)
         for stream, line, seq in verdict.recovered:
             RECOVERED.inc()

@@ -11,6 +11,20 @@ it were never taken, so they are emitted now; and when dockerd no longer has the
 the window starts at, the files that held the window are gone and what was between is
 reported as a gap. Steps of a slow writer never reach the threshold, so idle containers
 cost nothing; the audit reads at most the few files rotation keeps.
+
+Until the first rate sample is whole (``SAMPLE_ENTRIES`` or ``SAMPLE_NS``), the rate is
+that of the entries taken so far, up to the one before the step: a burst's first
+rotations come within that sample (a 100 kB file holds about 1,300 of busybox's short
+entries), and files skipped there went unsuspected, without a window or a gap.
+
+A jump is where dockerd's follower, a rotation or more behind, opened the log's current
+file; the rename events it had not read yet then make it skip again at the next
+rotation, the rest of the file it is in: often a run of one stream's entries that
+dockerd stamped within a few ms from one read of the container's pipe (430 lines over a
+4.4 ms step), far shorter than a quarter of a file's time at the mean rate. So for two
+files' worth of entries after a jump (``CLOSE_FILES``), every step longer than ``CLOSE_STEP_NS`` is
+suspect too (:meth:`JumpDetector.observe`); its windows join the jump's in the same
+audits (``AUDIT_EVERY``), which read the span once.
 """
 
 from __future__ import annotations
@@ -25,6 +39,8 @@ from shipper.rejoin import Line
 OVERHEAD = 64  # bytes an entry takes on disk beyond its line (JSON or protobuf framing)
 MIN_STEP_NS = 5_000_000  # shorter steps are scheduling noise, never a whole file
 FRACTION = 4  # suspect a step longer than a quarter of the time to fill one file
+CLOSE_STEP_NS = 1_000_000  # ... and for two files after a jump, any step longer than this
+CLOSE_FILES = 2
 SAMPLE_NS = 200_000_000  # the write rate is measured over spans of about this
 SAMPLE_ENTRIES = 2048  # ... or of this many entries, whichever comes first
 LOCAL_DEFAULT_SIZE = "20m"  # the `local` driver's default max-size
@@ -62,11 +78,14 @@ def compressed(driver: str, opts: dict[str, str]) -> bool:
 
 @dataclass(slots=True)
 class Window:
-    """Two consecutive entries of one stream, with possibly skipped entries between."""
+    """Two consecutive entries of one stream, with possibly skipped entries between;
+    `close`: a step suspect only for coming soon after a jump (``CLOSE_STEP_NS``), which
+    may as well have skipped nothing."""
 
     stream: str
     start: int
     end: int
+    close: bool = False
 
 
 @dataclass(slots=True)
@@ -86,6 +105,7 @@ class JumpDetector:
         self._rate = 0.0  # bytes written per ns, both streams together
         self._line_rate: dict[str, float] = {}  # entries per ns, per stream
         self._sample = _Sample()
+        self._close = 0  # bytes still watched closely after a jump (module docstring)
 
     def restart(self) -> None:
         """A new request starts: steps across requests are covered by the resume check."""
@@ -98,12 +118,29 @@ class JumpDetector:
             return None  # a repeat that the sequencer let through cannot happen; ignore
         self._last[stream] = ts
         suspect = None
-        if prev is not None and self._rate > 0:
+        jump = False
+        rate = self._rate or self._first_rate()
+        if prev is not None:
             step = ts - prev
-            if step > MIN_STEP_NS and step * self._rate * FRACTION > self._file:
-                suspect = Window(stream, prev, ts)
-        self._measure(stream, ts, size + OVERHEAD, restart=suspect is not None)
+            jump = rate > 0 and step > MIN_STEP_NS and step * rate * FRACTION > self._file
+            if jump:
+                # The sample starts again after a jump: the rate that exposed it stays
+                # in use, so the other stream's jump over the same file is judged too.
+                self._rate = rate
+                self._close = CLOSE_FILES * self._file
+            if jump or (self._close > 0 and step > CLOSE_STEP_NS):
+                suspect = Window(stream, prev, ts, close=not jump)
+        self._close = max(0, self._close - size - OVERHEAD)
+        self._measure(stream, ts, size + OVERHEAD, restart=jump)
         return suspect
+
+    def _first_rate(self) -> float:
+        """Before any sample was whole: bytes per ns of the entries taken so far (0 until
+        two of them are apart). The step under judgement is left out: a skipped file's
+        step would lower the rate that must expose it."""
+        s = self._sample
+        span = s.last - s.first
+        return s.bytes / span if span > 0 else 0.0
 
     def _measure(self, stream: str, ts: int, size: int, restart: bool) -> None:
         s = self._sample
@@ -160,7 +197,7 @@ def judge(windows: list[Window], lines: list[Line]) -> Verdict:
         verdict.recovered += [(window.stream, ln, seq) for ln, seq in inside]
         if not any(ln.ts == window.start for ln, _ in entries):
             first = inside[0][0].ts if inside else window.end
-            verdict.gaps.append(Window(window.stream, window.start, first))
+            verdict.gaps.append(Window(window.stream, window.start, first, window.close))
     return verdict
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from shipper import metrics
 from shipper.batch import encode
 from shipper.cursor import Position
-from shipper.follow.gaps import Gaps
+from shipper.follow.gaps import CLOSE_GAP, SKIPPED_GAP, Gaps
 from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
@@ -27,7 +27,7 @@ from shipper.logfiles.rotation import (
     judge,
     parse_size,
 )
-from shipper.record import LogRecord, Meta
+from shipper.record import GapRecord, LogRecord, Meta
 from shipper.rejoin import Line
 
 MB = 1024 * 1024
@@ -70,6 +70,86 @@ def test_a_skipped_file_is_suspected_and_steady_writing_is_not() -> None:
     estimate = d.estimate("stdout", w.start, w.end)
     assert estimate is not None
     assert 6000 < estimate < 10000
+
+
+def _first_burst(skip_ns: int) -> list[tuple[str, int, bytes]]:
+    """A probe's first 26 ms through dockerd (100 kB files, busybox printing `out i` and
+    `err i` as fast as it can): 620 pairs 42 us apart, then the follow stream jumps
+    over a rotated file, stdout by `skip_ns` and stderr 3 ms more."""
+    entries = []
+    for i in range(1, 621):
+        entries += [
+            ("stdout", i * 42_000, b"out %d" % i),
+            ("stderr", i * 42_000 + 9_000, b"err %d" % i),
+        ]
+    last = 620 * 42_000
+    entries.append(("stdout", last + skip_ns, b"out 1161"))
+    entries.append(("stderr", last + 9_000 + skip_ns + 3_000_000, b"err 1405"))
+    return entries
+
+
+def _windows(detector: JumpDetector, entries: list[tuple[str, int, bytes]]) -> list[Window]:
+    """The windows the detector raises, taking the entries in order."""
+    return [w for s, ts, data in entries if (w := detector.observe(s, ts, len(data)))]
+
+
+def test_a_file_skipped_before_the_first_rate_sample_is_suspected() -> None:
+    """A burst's first rotations come before 2,048 entries or 200 ms make a whole rate
+    sample: there a 48 ms jump over a skipped file raised no window (no audit, no gap:
+    stdout 620-1160 and stderr 669-1404 lost without a word). The rate of the entries
+    taken so far judges it: both streams' jumps are suspect."""
+    windows = _windows(JumpDetector(100_000), _first_burst(47_700_000))
+    last = 620 * 42_000
+    assert windows == [
+        Window("stdout", last, last + 47_700_000),
+        Window("stderr", last + 9_000, last + 9_000 + 50_700_000),
+    ]
+
+
+def test_steady_steps_before_the_first_rate_sample_are_not_suspected() -> None:
+    """The same burst without a skip, and a pause a quarter of a file's time would not
+    fill, raise no window before the first whole sample."""
+    assert _windows(JumpDetector(100_000), _first_burst(42_000)) == []
+    assert _windows(JumpDetector(100_000), _first_burst(6_000_000)) == []
+
+
+def _after_jump(settle: int, short_ns: int) -> tuple[list[tuple[str, int, bytes]], int]:
+    """A probe's run under load (100 kB files, ~4 MB/s): 0.3 s of pairs 40 us apart, a
+    64 ms jump of both streams over a skipped file, `settle` pairs, then stdout steps
+    `short_ns` (the follower, left a rename event, skipped the rest of the file it had
+    entered: 202 stdout lines stamped within 2.7 ms). The short step's start."""
+    entries = []
+    for i in range(7_500):
+        entries += [
+            ("stdout", i * 40_000, b"out %d" % i),
+            ("stderr", i * 40_000 + 9_000, b"err %d" % i),
+        ]
+    t = 7_500 * 40_000 + 64_000_000
+    for i in range(settle):
+        entries += [
+            ("stdout", t + i * 40_000, b"out x"),
+            ("stderr", t + i * 40_000 + 9_000, b"err x"),
+        ]
+    start = t + (settle - 1) * 40_000
+    entries.append(("stdout", start + short_ns, b"out 1366"))
+    return entries, start
+
+
+def test_a_short_step_soon_after_a_jump_is_suspected() -> None:
+    """Within two files after a jump, a stdout step of 2.7 ms (a run of 202 lines that
+    one pipe read had stamped close together, skipped at the next rotation) raised no
+    window: a quarter of a file takes 6 ms at the mean rate, and 5 ms is the floor.
+    Now any step over 1 ms there is suspect; past the two files, only the usual ones."""
+    entries, start = _after_jump(10, 2_700_000)
+    windows = _windows(JumpDetector(100_000), entries)
+    assert [w.end - w.start for w in windows] == [64_040_000, 64_040_000, 2_700_000]
+    assert windows[-1] == Window("stdout", start, start + 2_700_000, close=True)
+    assert not windows[0].close
+    # 1,500 pairs (two files and more) after the jump: the same step is noise again.
+    entries, _ = _after_jump(1_500, 2_700_000)
+    assert len(_windows(JumpDetector(100_000), entries)) == 2
+    entries, _ = _after_jump(10, 900_000)  # under CLOSE_STEP_NS
+    assert len(_windows(JumpDetector(100_000), entries)) == 2
 
 
 @given(st.integers(min_value=10_000_000, max_value=10_000_000_000))
@@ -249,3 +329,44 @@ def _taken(inbox: Inbox) -> list[LogRecord]:
         if isinstance(record, LogRecord):
             out.append(record)
     return out
+
+
+class _GoneDocker:
+    """dockerd whose log no longer holds anything the audits ask for (rotated away)."""
+
+    async def logs(self, cid: str, since: str, **kw: object) -> AsyncIterator[bytes]:
+        for _ in ():
+            yield b""
+
+
+async def test_a_short_step_after_a_jump_whose_files_are_gone_says_lines_may_be_missing() -> None:
+    """The jump's files gone, its gap says they were skipped, with an estimate; a short
+    step after it, read again too late, may have skipped nothing: its gap says lines
+    may be missing, without an estimate."""
+    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
+    progress.decided.set()
+    numbering = Numbering(_GoneDocker(), progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
+    numbering.watch_rotation(100_000)
+    numbering.restart(check_start=False, audit=True)
+    entries, start = _after_jump(10, 2_700_000)
+    lines = [line(1 if s == "stdout" else 2, ts, data) for s, ts, data in entries]
+    await numbering.emit(lines)
+    await numbering.finish_audits()
+    gaps = []
+    while not inbox.empty():
+        record = inbox.get_nowait()
+        if isinstance(record, GapRecord):
+            gaps.append(record)
+    assert [(g.stream, g.reason) for g in gaps] == [
+        ("stdout", SKIPPED_GAP),
+        ("stderr", SKIPPED_GAP),
+        ("stdout", CLOSE_GAP),
+    ]
+    assert all(g.estimated_lines for g in gaps[:2])
+    assert (gaps[2].from_ts, gaps[2].to_ts, gaps[2].estimated_lines) == (
+        start,
+        start + 2_700_000,
+        None,
+    )
