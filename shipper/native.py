@@ -36,7 +36,7 @@ ENV = envnames.NATIVE
 
 def switched_off() -> bool:
     """Whether ``LOGPIPE_NATIVE`` asks for the Python path."""
-    return envnames.native_setting()[0].strip().lower() in envnames.NATIVE_OFF
+    return envnames.native_off()
 
 
 MODULE_NAME = "logpipe_shipper_native"
@@ -48,13 +48,7 @@ NEEDS = ("Reader", "FileReader", "LocalReader", "Sequencers", "encode")
 def load() -> ModuleType | None:
     """The extension module, or None (missing, built from older sources, or
     ``LOGPIPE_NATIVE=0``)."""
-    if switched_off():
-        return None
-    try:
-        module = importlib.import_module(MODULE_NAME)
-    except ImportError:
-        return None
-    return module if current(module) else None
+    return envnames.load_native(MODULE_NAME, current)
 
 
 def current(module: ModuleType) -> bool:
