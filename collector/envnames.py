@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
@@ -48,6 +50,23 @@ def native_setting(dotenv: Path = Path(".env")) -> tuple[str, str]:
             if key.upper() == NATIVE:
                 return value, source
     return "", "default"
+
+
+def native_off() -> bool:
+    """Whether ``LOGPIPE_NATIVE`` asks for the Python path."""
+    return native_setting()[0].strip().lower() in NATIVE_OFF
+
+
+def load_native(name: str, current: Callable[[ModuleType], bool]) -> ModuleType | None:
+    """The extension module `name`, or None: ``LOGPIPE_NATIVE`` asks for the Python
+    path, the module is missing, or `current` finds it built from older sources."""
+    if native_off():
+        return None
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        return None
+    return module if current(module) else None
 
 
 def native_problem(value: str) -> str | None:

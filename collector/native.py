@@ -50,7 +50,7 @@ LEVELS = (None, "trace", "debug", "info", "warn", "error", "fatal")
 
 def switched_off() -> bool:
     """Whether ``LOGPIPE_NATIVE`` asks for the Python path."""
-    return envnames.native_setting()[0].strip().lower() in envnames.NATIVE_OFF
+    return envnames.native_off()
 
 
 def check_setting() -> None:
@@ -63,13 +63,7 @@ def check_setting() -> None:
 def load() -> ModuleType | None:
     """The extension module, or None (missing, built from older sources, or
     ``LOGPIPE_NATIVE=0``)."""
-    if switched_off():
-        return None
-    try:
-        module = importlib.import_module(MODULE_NAME)
-    except ImportError:
-        return None
-    return module if current(module) else None
+    return envnames.load_native(MODULE_NAME, current)
 
 
 # What this collector needs of the module beyond ``Batch`` (its ``FEATURES``): it hands

@@ -20,6 +20,7 @@ collector; another value is refused at start: shipper/config.py).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -35,7 +36,7 @@ ENV = envnames.NATIVE
 
 def switched_off() -> bool:
     """Whether ``LOGPIPE_NATIVE`` asks for the Python path."""
-    return envnames.native_setting()[0].strip().lower() in envnames.NATIVE_OFF
+    return envnames.native_off()
 
 
 MODULE_NAME = "logpipe_shipper_native"
@@ -47,13 +48,7 @@ NEEDS = ("Reader", "FileReader", "LocalReader", "Sequencers", "encode")
 def load() -> ModuleType | None:
     """The extension module, or None (missing, built from older sources, or
     ``LOGPIPE_NATIVE=0``)."""
-    if switched_off():
-        return None
-    try:
-        module = importlib.import_module(MODULE_NAME)
-    except ImportError:
-        return None
-    return module if current(module) else None
+    return envnames.load_native(MODULE_NAME, current)
 
 
 def current(module: ModuleType) -> bool:
@@ -116,12 +111,22 @@ def local_lines(max_line_bytes: int, tty: bool) -> LocalLinesReader:
     return localfile.LocalLines(max_line_bytes, tty)
 
 
-def as_lines(lines: list[Line] | NativeLines) -> list[Line]:
-    """Lines as shipper/rejoin.py's ``Line``s, whichever reader read them (for a reader of
-    the lines one by one, as the ``--rm`` rescue is)."""
+def file_lines(max_line_bytes: int, tty: bool, local: bool = False) -> FileLinesReader:
+    """A json-file log's reader (a ``local`` one's when `local`: local_lines): compiled
+    when enabled(), else jsonfile.FileLines."""
+    if local:
+        return local_lines(max_line_bytes, tty)
+    if MODULE is not None:
+        return file_reader(max_line_bytes, tty)
+    return jsonfile.FileLines(max_line_bytes, tty)
+
+
+def stamps(lines: list[Line] | NativeLines) -> Iterator[tuple[int, int]]:
+    """(stream, ts) of each line, in order, whichever reader read them (for what looks at
+    the lines one by one before they are numbered, as the ``--rm`` rescue does)."""
     if isinstance(lines, list):
-        return lines
-    return [Line(stream, ts, data, truncated) for stream, ts, data, truncated in lines.items()]
+        return ((line.stream, line.ts) for line in lines)
+    return ((stream, ts) for stream, ts, _, _ in lines.items())
 
 
 class NativeLines(Protocol):

@@ -219,15 +219,9 @@ class Backlog:
         numbering = self._numbering
         progress.stats.state = state
         since = min(p.ts for p in progress.positions.values())
-        reader: native.FileLinesReader  # of a log that is not a TTY's
-        start_of = jsonfile.start_of
-        if self._local:
-            reader = native.local_lines(self._max_line_bytes, tty=False)
-            start_of = localfile.start_of
-        elif native.enabled():
-            reader = native.file_reader(self._max_line_bytes, tty=False)
-        else:
-            reader = jsonfile.FileLines(self._max_line_bytes, tty=False)
+        # Of a log that is not a TTY's.
+        reader = native.file_lines(self._max_line_bytes, tty=False, local=self._local)
+        start_of = localfile.start_of if self._local else jsonfile.start_of
         numbering.restart(check_start=True, audit=False)
         # Read by a thread into memory of the event loop's: bytes made in the thread
         # would come from an allocator arena of its own (measured: +8 MB of RSS).

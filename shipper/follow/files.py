@@ -206,12 +206,7 @@ class FileFollow:
         newest as far as it goes, by a thread (a backlog may be cold on disk)."""
         progress = self._progress
         progress.stats.state = "following"
-        if self._local:
-            self._reader = native.local_lines(self._max_line_bytes, tty=False)
-        elif native.enabled():
-            self._reader = native.file_reader(self._max_line_bytes, tty=False)
-        else:
-            self._reader = jsonfile.FileLines(self._max_line_bytes, tty=False)
+        self._reader = native.file_lines(self._max_line_bytes, tty=False, local=self._local)
         newest = self._files[-1]
         ended, self._ended = self._ended, None
         if (

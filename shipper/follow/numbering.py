@@ -33,6 +33,19 @@ log = logging.getLogger("logpipe.shipper.follow")
 YIELD_EVERY = 256  # lines between two yields: events (a new container) must not wait
 
 
+def firsts(lines: list[Line] | NativeLines) -> list[tuple[str, int]]:
+    """(stream, ts) of each stream's first line among `lines`, in the order they come:
+    all that reread.late_start looks at (the read's first line, each stream's first)."""
+    out: list[tuple[str, int]] = []
+    for stream, ts in native.stamps(lines):
+        name = STREAM_NAMES[stream]
+        if all(seen != name for seen, _ in out):
+            out.append((name, ts))
+            if len(out) == len(STREAMS):
+                break
+    return out
+
+
 class Numbering:
     """Numbers and queues the lines of one container's reads, from its positions."""
 
@@ -122,10 +135,7 @@ class Numbering:
 
     async def _reread_span(self, lines: list[Line] | NativeLines) -> None:
         """Read what dockerd skipped before these first lines of a read (reread.py)."""
-        if isinstance(lines, list):
-            first = [(STREAM_NAMES[line.stream], line.ts) for line in lines]
-        else:
-            first = [(STREAM_NAMES[stream], ts) for stream, ts, _, _ in lines.items()]
+        first = firsts(lines)
         if not late_start(first, self._expect):
             return
         positions = self._progress.positions

@@ -3,8 +3,8 @@
 dockerd ends a ``--rm`` container's follow stream as it removes the container, caught
 up or not, and then refuses any request for the rest. A log file opened while the
 container ran stays readable after its removal, the ``json-file`` driver's
-(shipper/logfiles/jsonfile.py) as the ``local`` driver's (shipper/logfiles/localfile.py,
-read compiled when shipper/native.py enables it),
+(shipper/logfiles/jsonfile.py) as the ``local`` driver's (shipper/logfiles/localfile.py;
+either read and numbered compiled when shipper/native.py enables it, as the backlog is),
 so such a container's file is held from the first look at it and read from the last
 line read when the API cannot give the rest (which driver wrote it is told by its first
 byte: a file taken before inspection answered may be either). Without a file, or with
@@ -42,6 +42,7 @@ from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.logfiles import jsonfile, localfile
 from shipper.logfiles.watch import LogFiles
+from shipper.native import NativeLines
 from shipper.rejoin import Line
 
 log = logging.getLogger("logpipe.shipper.follow")
@@ -177,14 +178,14 @@ class Rescue:
         positions = self._progress.positions
         since = last_read(positions.values())
         held = self._held
-        found, damaged = await asyncio.to_thread(self._read_since, held, since)
+        read, stamps, damaged = await asyncio.to_thread(self._read_since, held, since)
         read_before = any(p.count for p in positions.values())
-        if read_before and not any(line.ts >= since for line in found):
+        if read_before and not any(ts >= since for _, ts in stamps):
             # The last line read is not in it: rotation renamed this file away (and
             # started the one the tail is in) after it was opened.
             await self._gaps.lost_after(ROTATED_AWAY_GAP)
             return
-        first = min((line.ts for line in found), default=since)
+        first = min((ts for _, ts in stamps), default=since)
         if read_before and first > since:
             # The files held start after the last line read: the one it was in, and
             # perhaps more, had been rotated away before the shipper looked.
@@ -194,15 +195,16 @@ class Rescue:
             # The lines after the damage, up to the next file, are lost: for each stream,
             # from its last line read before it to its first one after.
             for stream in STREAMS:
-                earlier = [ln.ts for ln in found[:at] if STREAM_NAMES[ln.stream] == stream]
-                later = [ln.ts for ln in found[at:] if STREAM_NAMES[ln.stream] == stream]
+                earlier = [ts for s, ts in stamps[:at] if STREAM_NAMES[s] == stream]
+                later = [ts for s, ts in stamps[at:] if STREAM_NAMES[s] == stream]
                 if later:
                     start = earlier[-1] if earlier else since
                     await self._gaps.put(stream, start, later[0], UNPACKED_SHORT_GAP)
         self._numbering.restart(check_start=False, audit=False)
         stats = self._progress.stats
         before = stats.lines
-        await self._numbering.emit(found)
+        for lines in read:
+            await self._numbering.emit(lines)
         self._progress.read_to_end = True
         if stats.lines > before:
             log.info(
@@ -214,23 +216,29 @@ class Rescue:
             # start another: its end need not be the log's.
             await self._gaps.lost_after(ROTATED_FULL_GAP)
 
-    def _read_since(self, held: jsonfile.HeldLog, since: int) -> tuple[list[Line], list[int]]:
+    def _read_since(
+        self, held: jsonfile.HeldLog, since: int
+    ) -> tuple[list[list[Line] | NativeLines], list[tuple[int, int]], list[int]]:
         """The lines of the files held from about `since` on, whichever driver wrote them
-        (in a thread: it reads files), and where a compressed file cut short or corrupt
-        ended among them (how many lines came before its damage). A torn or corrupt
-        ``local`` entry, and such a file, are logged."""
+        (in a thread: it reads files), as each read gave them (compiled ones numbered
+        compiled, as the backlog's are); (stream, ts) of each line; and where a
+        compressed file cut short or corrupt ended among them (how many lines came
+        before its damage). A torn or corrupt ``local`` entry, and such a file, are
+        logged."""
         local = localfile.is_local(held.files)
-        reader: native.FileLinesReader
-        if local:
-            reader = native.local_lines(self._max_line_bytes, self._tty)
-        else:
-            reader = jsonfile.FileLines(self._max_line_bytes, self._tty)
+        reader = native.file_lines(self._max_line_bytes, self._tty, local)
         read_since = localfile.read_since if local else jsonfile.read_since
-        found: list[Line] = []
+        read: list[list[Line] | NativeLines] = []
+        stamps: list[tuple[int, int]] = []
         damaged: list[int] = []
+
+        def took(lines: list[Line] | NativeLines) -> None:
+            read.append(lines)
+            stamps.extend(native.stamps(lines))
+
         for n, f in enumerate(held.files):
-            found += native.as_lines(reader.feed(read_since(f, since)))
-            found += native.as_lines(reader.end_file())
+            took(reader.feed(read_since(f, since)))
+            took(reader.end_file())
             where = f"file {n + 1} of {len(held.files)}: " if len(held.files) > 1 else ""
             unreadable_entries(reader, self._progress.cid, where)
             if why := jsonfile.problem(f):
@@ -238,9 +246,9 @@ class Rescue:
                     "rotated log file unreadable past a point",
                     extra={"container": self._progress.cid[:12], "reason": why},
                 )
-                damaged.append(len(found))
-        found += native.as_lines(reader.finish())
-        return found, damaged
+                damaged.append(len(stamps))
+        took(reader.finish())
+        return read, stamps, damaged
 
     async def unconfirmed_end(self) -> None:
         """The container was removed before the end of its log could be checked.

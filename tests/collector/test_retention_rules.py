@@ -71,6 +71,18 @@ def _config_error(yaml_text: str, tmp_path: Path) -> str:
     return str(info.value)
 
 
+def _rules_error(tmp_path: Path, *rules: str) -> str:
+    """The error of a config whose retention rules are `rules`, each a YAML flow mapping."""
+    return _config_error(
+        "retention:\n  rules:\n" + "".join(f"    - {r}\n" for r in rules), tmp_path
+    )
+
+
+def _match_error(tmp_path: Path, key: str, glob: str) -> str:
+    """The error of a config with one rule, keeping for 2d what `key` matches with `glob`."""
+    return _rules_error(tmp_path, f"{{match: {{{key}: {glob}}}, keep: 2d}}")
+
+
 def test_issue_example_routes_each_record_to_its_rules_stream(tmp_path: Path) -> None:
     """The issue's example config sends service, level and namespace matches to own streams."""
     ctx = _ctx(ISSUE_EXAMPLE, tmp_path)
@@ -179,17 +191,17 @@ retention:
 def test_each_kind_of_bad_rule_is_explained(rule: str, expected: str, tmp_path: Path) -> None:
     """Bad names, empty pattern lists, misleading names, missing keys and a number without
     its unit (YAML reads `keep: 30` as a number) are all refused, saying what to write."""
-    assert expected in _config_error(f"retention:\n  rules:\n    - {rule}\n", tmp_path)
+    assert expected in _rules_error(tmp_path, rule)
 
 
 @pytest.mark.parametrize("everything", ["{}", "{label: {}}"])
 def test_a_rule_behind_one_for_every_record_is_refused(tmp_path: Path, everything: str) -> None:
     """The first rule that matches wins: a rule after one whose match is empty would keep
     nothing, its records kept as the first rule says instead; last, that rule is taken."""
-    message = _config_error(
-        f"retention:\n  rules:\n    - {{match: {everything}, keep: 2d}}\n"
-        "    - {match: {service: payments}, keep: 400d, name: pay}\n",
+    message = _rules_error(
         tmp_path,
+        f"{{match: {everything}, keep: 2d}}",
+        "{match: {service: payments}, keep: 400d, name: pay}",
     )
     assert message.endswith(
         "rule 2 (pay) never applies: rule 1 (2d) has an empty match, which takes every "
@@ -242,9 +254,7 @@ def test_a_levels_other_names_match_the_name_lines_carry(tmp_path: Path) -> None
 def test_a_level_no_line_can_have_is_refused(tmp_path: Path, level: str, error: str) -> None:
     """A level word logpipe never gives a line, or a glob matching none of the six, is a
     config error naming the rule, not a rule that silently never applies."""
-    message = _config_error(
-        f"retention:\n  rules:\n    - {{match: {{level: {level}}}, keep: 2d}}\n", tmp_path
-    )
+    message = _match_error(tmp_path, "level", level)
     assert f"rule 1 (2d): 'match.level': {error}" in message
 
 
@@ -269,9 +279,7 @@ def test_a_namespace_or_dataset_no_stream_can_have_is_refused(
     """Namespaces and datasets are lower case a-z 0-9 _ . (the wire refuses others): a
     glob that no such name can match is a config error naming the rule, not a rule that
     silently never applies (the data it was for kept for the default's time)."""
-    message = _config_error(
-        f"retention:\n  rules:\n    - {{match: {{{key}: {glob}}}, keep: 2d}}\n", tmp_path
-    )
+    message = _match_error(tmp_path, key, glob)
     assert f"rule 1 (2d): 'match.{key}': {error}" in message
     assert "1 to 100 of a-z 0-9 _ ." in message
 
@@ -293,9 +301,7 @@ def test_a_glob_with_an_unclosed_class_is_refused(
 ) -> None:
     """fnmatch reads a `[` no `]` closes as the character itself, so `[abc` would match
     only names holding a `[`: refused, naming the rule, the glob and where the `[` is."""
-    message = _config_error(
-        f"retention:\n  rules:\n    - {{match: {{{key}: {glob}}}, keep: 2d}}\n", tmp_path
-    )
+    message = _match_error(tmp_path, key, glob)
     assert f"rule 1 (2d): 'match.{key}" in message
     assert message.endswith(
         f"{where} opens a class that no ']' closes (write '[[]' to match a '[' itself)"

@@ -20,8 +20,7 @@ from shipper.logfiles import localfile
 from shipper.logfiles.jsonfile import SLACK_NS
 from tests.conftest import Pipeline, wait_until
 from tests.integration.capture import (
-    captured,
-    expected_numbered,
+    indexed_once,
     metric,
     numbered,
     run,
@@ -60,12 +59,7 @@ def test_a_running_log_rotated_into_compressed_files_is_followed_from_them_once(
     packed = [n for n in os.listdir(folder) if n.endswith(".gz")]
     assert len(packed) >= 2, "the log did not rotate into compressed files: write more"
     wait_lines(pipeline, c.id, 2 * pairs)
-    settle(pipeline, c.id)
-    got = captured(pipeline, c.id)
-    assert set(got.pairs()) == expected_numbered(pairs)
-    assert not got.duplicates()
-    assert len(got.lines) == 2 * pairs
-    assert not got.gaps
+    indexed_once(pipeline, c.id, pairs)
     assert metric(pipeline, FOLLOWED) >= 1  # not served by dockerd
 
 
@@ -89,12 +83,7 @@ def test_an_exited_local_log_is_read_from_its_compressed_files_once(
     p.shipper.start()
     p.wait_shipper()
     wait_lines(p, c.id, 2 * pairs)
-    settle(p, c.id)
-    got = captured(p, c.id)
-    assert set(got.pairs()) == expected_numbered(pairs)
-    assert not got.duplicates()
-    assert len(got.lines) == 2 * pairs
-    assert not got.gaps
+    indexed_once(p, c.id, pairs)
     assert metric(p, FROM_FILES) == 1
 
 
@@ -124,12 +113,7 @@ def test_a_running_local_logs_backlog_is_read_from_its_files_once(
     p.wait_shipper()
     assert wait_exit(c) == 0
     wait_lines(p, c.id, 2 * 3500)
-    settle(p, c.id)
-    got = captured(p, c.id)
-    assert set(got.pairs()) == expected_numbered(3500)
-    assert not got.duplicates()
-    assert len(got.lines) == 2 * 3500
-    assert not got.gaps
+    indexed_once(p, c.id, 3500)
     assert metric(p, FOLLOWED) == (1 if follow_files else 0)
     assert metric(p, CAUGHT_UP) == (0 if follow_files else 1)
 
@@ -150,12 +134,7 @@ def test_a_running_local_log_is_followed_from_its_files_across_rotations_once(
     path = localfile.local_log_path(root, c.id)
     assert os.path.exists(f"{path}.4.gz"), "the log did not rotate four times: write more"
     wait_lines(pipeline, c.id, 2 * pairs)
-    settle(pipeline, c.id)
-    got = captured(pipeline, c.id)
-    assert set(got.pairs()) == expected_numbered(pairs)
-    assert not got.duplicates()
-    assert len(got.lines) == 2 * pairs
-    assert not got.gaps
+    indexed_once(pipeline, c.id, pairs)
     assert metric(pipeline, FOLLOWED) >= 1  # not served by dockerd
 
 
@@ -176,12 +155,7 @@ def test_a_local_log_followed_from_its_files_across_a_shipper_kill_once(
     pipeline.shipper.start()
     assert wait_exit(c) == 0
     wait_lines(pipeline, c.id, 2 * pairs)
-    settle(pipeline, c.id)
-    got = captured(pipeline, c.id)
-    assert set(got.pairs()) == expected_numbered(pairs)
-    assert not got.duplicates()
-    assert len(got.lines) == 2 * pairs
-    assert not got.gaps
+    indexed_once(pipeline, c.id, pairs)
     assert metric(pipeline, FOLLOWED) >= 1  # the restarted shipper followed the files
 
 
@@ -247,12 +221,7 @@ def test_a_restarts_backlog_unpacks_only_the_compressed_files_it_needs(
     p.shipper.start()
     p.wait_shipper()
     wait_lines(p, c.id, 2 * 4200)
-    settle(p, c.id)
-    got = captured(p, c.id)
-    assert set(got.pairs()) == expected_numbered(4200)
-    assert not got.duplicates()
-    assert len(got.lines) == 2 * 4200
-    assert not got.gaps
+    indexed_once(p, c.id, 4200)
     assert metric(p, UNPACKED) == len(needed)  # read from the files, those only
     c.kill()
 
@@ -314,11 +283,7 @@ def test_a_resume_through_dockerd_past_compressed_rotations_loses_nothing(
     assert c.exec_run(["touch", "/end"]).exit_code == 0
     assert wait_exit(c) == 0
     wait_lines(p, c.id, 2 * 6200)
-    settle(p, c.id)
-    got = captured(p, c.id)
-    assert not got.gaps, [g["logpipe"]["gap"] for g in got.gaps][:3]
-    assert not got.duplicates(), got.duplicates()[:5]
-    assert set(got.pairs()) == expected_numbered(6200)
+    got = indexed_once(p, c.id, 6200)
     for stream in ("stdout", "stderr"):
         # Each line carries its own entry's time: in the order printed, never earlier.
         lines = sorted(

@@ -13,17 +13,7 @@ from elasticsearch import Elasticsearch
 
 from shipper.logfiles.audit import TEST_DELAY_ENV
 from tests.conftest import Pipeline
-from tests.integration.capture import (
-    captured,
-    collector_metric,
-    expected_numbered,
-    metric,
-    numbered,
-    run,
-    settle,
-    wait_exit,
-    wait_lines,
-)
+from tests.integration import capture
 
 pytestmark = [pytest.mark.integration]
 
@@ -49,17 +39,17 @@ def test_lines_read_again_after_a_held_window_are_indexed_once_across_a_rollover
     (marked as sent again: the collector looks them up in the older backing index) and
     any it skipped: every line indexed once."""
     p = pipeline_factory(shipper_follow_files="false", shipper_test_audit_delay="600").start()
-    script = numbered(FIRST) + "; sleep 3; " + numbered(THEN, start=FIRST + 1)
-    c = run(docker_client, p, script, log_config=ROTATE)
-    wait_lines(p, c.id, 2 * FIRST, timeout=30)
+    script = capture.numbered(FIRST) + "; sleep 3; " + capture.numbered(THEN, start=FIRST + 1)
+    c = capture.run(docker_client, p, script, log_config=ROTATE)
+    capture.wait_lines(p, c.id, 2 * FIRST, timeout=30)
     p.shipper.signal(signal.SIGSTOP)
     try:
-        assert wait_exit(c) == 0
+        assert capture.wait_exit(c) == 0
     finally:
         p.shipper.signal(signal.SIGCONT)
-    indexed = settle(p, c.id, quiet=2, timeout=60) - 2  # less the start and die events
-    assert metric(p, "logpipe_shipper_rotation_audits_total") >= 1  # begun, held
-    assert metric(p, "logpipe_shipper_lines_recovered_total") == 0  # so nothing read again
+    indexed = capture.settle(p, c.id, quiet=2, timeout=60) - 2  # less the start and die events
+    assert capture.metric(p, "logpipe_shipper_rotation_audits_total") >= 1  # begun, held
+    assert capture.metric(p, "logpipe_shipper_lines_recovered_total") == 0  # so nothing read again
     # How many the follow stream skipped depends on dockerd and the machine's load (none,
     # at times): the pause is the window held either way.
     print(f"the follow stream skipped {2 * (FIRST + THEN) - indexed} lines")
@@ -68,16 +58,12 @@ def test_lines_read_again_after_a_held_window_are_indexed_once_across_a_rollover
     assert streams
     for stream in streams:
         assert es.indices.rollover(alias=stream["name"])["rolled_over"]
-    looked_up = collector_metric(p, LOOKED_UP)
+    looked_up = capture.collector_metric(p, LOOKED_UP)
     assert p.shipper.stop() == 0  # SIGTERM: the audit is cancelled, the cursors saved
     del p.shipper.env[TEST_DELAY_ENV]
     p.shipper.start()
     p.wait_shipper()
-    settle(p, c.id, quiet=3)
-    got = captured(p, c.id)
-    assert not got.gaps, [g["logpipe"]["gap"] for g in got.gaps]
-    assert not got.duplicates(), got.duplicates()[:5]
-    assert got.pairs().keys() == expected_numbered(FIRST + THEN)
-    marked = collector_metric(p, LOOKED_UP) - looked_up
+    capture.indexed_once(p, c.id, FIRST + THEN)
+    marked = capture.collector_metric(p, LOOKED_UP) - looked_up
     print(f"batches sent marked after the restart, looked up: {marked:.0f}")
     assert marked > 0

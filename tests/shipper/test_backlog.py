@@ -121,11 +121,13 @@ def read_files(reader: Any, files: list[list[bytes]]) -> list[tuple[Any, ...]]:
     return out
 
 
-def same_file_lines(files: list[list[bytes]], max_line_bytes: int = 1 << 20) -> list[Any]:
+def same_file_lines(
+    files: list[list[bytes]], max_line_bytes: int = 1 << 20, tty: bool = False
+) -> list[Any]:
     """The Python and the compiled file readers agree (the compiled one when installed)."""
-    python = file_lines(lambda: FileLines(max_line_bytes, tty=False), files)
+    python = file_lines(lambda: FileLines(max_line_bytes, tty), files)
     if native.MODULE is not None:
-        compiled = file_lines(lambda: native.file_reader(max_line_bytes, tty=False), files)
+        compiled = file_lines(lambda: native.file_reader(max_line_bytes, tty), files)
         assert compiled == python
     return python
 
@@ -204,6 +206,19 @@ def test_any_entries_read_as_from_the_api(
     ordered = [(s, T0 + d, p) for s, d, p in sorted(entries, key=lambda e: e[1])]
     expected = api_lines(as_sent(ordered), max_line_bytes)
     assert same_file_lines([reads(json_file(ordered), cuts)], max_line_bytes) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(ANY_ENTRIES, ANY_CUTS, ANY_MAX_LINE)
+def test_any_tty_entries_read_alike(
+    entries: list[tuple[int, int, bytes]], cuts: list[int], max_line_bytes: int
+) -> None:
+    """A TTY's json-file log (the --rm rescue reads one of a container run with -t):
+    both readers give the same lines, its line ends stripped alike."""
+    ordered = [
+        (1, T0 + d, p.replace(b"\n", b"\r\n")) for _, d, p in sorted(entries, key=lambda e: e[1])
+    ]
+    same_file_lines([reads(json_file(ordered), cuts)], max_line_bytes, tty=True)
 
 
 # ---- a follower reading a stopped container's files ---------------------------------
@@ -922,9 +937,9 @@ def test_any_local_bytes_read_alike(
     same_local_lines(files, max_line_bytes, tty)
 
 
-def test_the_compiled_readers_lines_made_lines_are_the_python_readers() -> None:
-    """What the --rm rescue looks at line by line: the compiled reader's lines, made
-    `Line`s, are the Python reader's, a truncated line's mark too."""
+def test_what_the_rescue_looks_at_is_the_same_by_either_reader() -> None:
+    """What the --rm rescue looks at before it numbers the lines: each line's stream and
+    time, the same of the compiled reader's lines as of the Python reader's."""
     data = b"".join(
         [
             local_entry("stdout", T0, b"x" * PIECE, partial=True, ordinal=1),
@@ -933,11 +948,11 @@ def test_the_compiled_readers_lines_made_lines_are_the_python_readers() -> None:
         ]
     )
     python = localfile.LocalLines(100, tty=False)
-    expected = native.as_lines(python.feed(data)) + native.as_lines(python.finish())
-    assert [(line.stream, line.truncated) for line in expected] == [(1, True), (2, False)]
+    expected = [*native.stamps(python.feed(data)), *native.stamps(python.finish())]
+    assert expected == [(1, T0), (2, T0 + 1)]
     if native.MODULE is not None:
         compiled = native.local_reader(100, tty=False)
-        got = native.as_lines(compiled.feed(data)) + native.as_lines(compiled.finish())
+        got = [*native.stamps(compiled.feed(data)), *native.stamps(compiled.finish())]
         assert got == expected
 
 

@@ -8,6 +8,7 @@ import io
 import logging
 import os
 import struct
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -658,3 +659,94 @@ async def test_a_tail_across_compressed_rotations_reports_what_a_cut_gz_lost(
     ]
     assert "-json.log.1.gz is cut short" in told[0].reason  # type: ignore[attr-defined]
     assert follower.read_to_end
+
+
+def _records(queued: list[Record]) -> list[tuple[Any, ...]]:
+    """What a follower queued, as what identifies each document and what it holds."""
+    out: list[tuple[Any, ...]] = []
+    for record in queued:
+        if isinstance(record, GapRecord):
+            out.append(("gap", record.stream, record.from_ts, record.to_ts, record.reason))
+        elif isinstance(record, LogRecord):
+            meta, data = record.meta, record.data
+            out.append(
+                ("log", meta.id, record.stream, record.ts, record.seq, data, record.truncated)
+            )
+    return out
+
+
+def _tail_entries(tty: bool, first: int) -> list[tuple[str, int, bytes]]:
+    """(stream, ns, payload) of a log file whose lines 1-5 the cut stream carried: lines
+    `first`-10, then lines of stdout and stderr sharing timestamps (one repeated), each of
+    a TTY's shape when `tty`."""
+    end = b"\r\n" if tty else b"\n"
+    entries = [
+        ("stdout", parse_ts(b"2026-11-28T03:00:00.%09dZ" % n), b"line %d%s" % (n, end))
+        for n in range(first, LINES + 1)
+    ]
+    later = parse_ts(b"2026-11-28T03:00:01.000000000Z")
+    for n, payload in enumerate([b"a", b"b", b"a", b"c"]):
+        entries.append(("stdout", later + n // 2, payload + end))
+        entries.append(("stderr", later + n // 3, b"err " + payload + end))
+    return entries
+
+
+def _tail_log(driver: str, entries: list[tuple[str, int, bytes]]) -> bytes:
+    if driver == "local":
+        return b"".join(local_entry(s, ts, p.removesuffix(b"\n")) for s, ts, p in entries)
+    return b"".join(
+        orjson.dumps({"log": p.decode(), "stream": s, "time": _stamp(ts)}) + b"\n"
+        for s, ts, p in entries
+    )
+
+
+def _stamp(ns: int) -> str:
+    secs, frac = divmod(ns, 10**9)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+@pytest.mark.parametrize("driver", ["json-file", "local"])
+@pytest.mark.parametrize("tty", [False, True])
+@pytest.mark.parametrize("first", [1, 7])
+async def test_a_tail_gives_the_same_records_by_either_reading_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: str, tty: bool, first: int
+) -> None:
+    """A removed container's tail read from its file and numbered compiled (the extension
+    installed) or in Python (LOGPIPE_NATIVE=0): the same records, with the same ids
+    (stream, time, sequence number among equal timestamps), the repeats dropped; a file
+    that starts past the last line read (`first` 7), the same gaps up to its first line."""
+    if native.MODULE is None:
+        pytest.skip(native.describe())
+    root = tmp_path / "containers"
+    path = root / CID / f"{CID}-json.log"
+    if driver == "local":
+        path = root / CID / "local-logs" / "container.log"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(_tail_log(driver, _tail_entries(tty, first)))
+    summary = _rm_container(str(path) if driver == "json-file" else "")
+    summary["log_driver"] = driver
+    summary["tty"] = tty
+    made: list[str] = []
+    file_lines = native.file_lines
+
+    def chosen(max_line_bytes: int, tty: bool, local: bool = False) -> Any:
+        made.append(type(reader := file_lines(max_line_bytes, tty, local)).__module__)
+        return reader
+
+    monkeypatch.setattr(native, "file_lines", chosen)
+    _, compiled = await _run(_cut_docker(), summary, files=LogFiles(str(tmp_path)))
+    monkeypatch.setattr(native, "MODULE", None)
+    _, python = await _run(_cut_docker(), summary, files=LogFiles(str(tmp_path)))
+    assert made[0] == "logpipe_shipper_native"
+    assert made[1] != "logpipe_shipper_native"
+    got = _records(compiled)
+    assert got == _records(python)
+    logged = [r[3:5] for r in got if r[0] == "log"]
+    assert len(logged) == LINES - max(first - 6, 0) + 7  # the repeated line is dropped
+    assert max(seq for _, seq in logged) == 1  # numbered among equal timestamps
+    gaps = sorted(r[1:4] for r in got if r[0] == "gap")
+    if first == 1:
+        assert gaps == []
+    else:
+        fifth, seventh = (parse_ts(b"2026-11-28T03:00:00.%09dZ" % n) for n in (5, 7))
+        assert gaps == [("stderr", fifth, seventh), ("stdout", fifth, seventh)]
