@@ -275,22 +275,46 @@ class Pipeline:
     def docs(self, extra: dict[str, Any] | None = None, size: int = 10000) -> list[dict[str, Any]]:
         """This pipeline's documents, oldest first."""
         self.es.indices.refresh(index="logs-*")
-        resp = self.es.search(
-            index="logs-*",
-            query=self.query(extra),
-            size=size,
-            sort=[{"@timestamp": "asc"}],
+        resp = every_shard(
+            lambda: self.es.search(
+                index="logs-*",
+                query=self.query(extra),
+                size=size,
+                sort=[{"@timestamp": "asc"}],
+            )
         )
         return [nested(hit["_source"]) | {"_id": hit["_id"]} for hit in resp["hits"]["hits"]]
 
     def count(self, extra: dict[str, Any] | None = None) -> int:
         """How many documents this pipeline indexed (matching `extra`)."""
         self.es.indices.refresh(index="logs-*")
-        return int(self.es.count(index="logs-*", query=self.query(extra))["count"])
+        return int(
+            every_shard(lambda: self.es.count(index="logs-*", query=self.query(extra)))["count"]
+        )
 
     def wait_count(self, n: int, extra: dict[str, Any] | None = None, timeout: float = 60) -> int:
         """Wait until at least `n` documents match, then give the count."""
         return int(wait_until(lambda: (c := self.count(extra)) >= n and c, timeout, 0.5))
+
+
+def every_shard(read: Callable[[], Any], timeout: float = 60) -> Any:
+    """The answer of `read` (a search or count over logs-*) once every shard gave its part.
+
+    Tests run side by side: a stream another test has just made may have a shard not
+    yet started, whose part of the read fails (the whole of it, 503, when no shard
+    answered). Such a read is made again; an answer missing a part is never taken.
+    """
+
+    def whole() -> Any:
+        try:
+            answer = read()
+        except ApiError as exc:
+            if exc.meta.status != 503:
+                raise
+            return None
+        return answer if answer["_shards"]["failed"] == 0 else None
+
+    return wait_until(whole, timeout, 0.5)
 
 
 def _get_json(url: str) -> dict[str, Any] | None:

@@ -36,6 +36,8 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.cluster,
+    # Its topology listens on fixed ports and its faults take two cores' worth of nodes.
+    pytest.mark.alone,
     pytest.mark.timeout(900),
 ]
 log = logging.getLogger("logpipe.test.cluster")

@@ -520,6 +520,7 @@ SEARCHES = of_type("search")
 
 
 @pytest.mark.integration
+@pytest.mark.alone  # `indexed` rewrites the shared node's logpipe template
 @pytest.mark.parametrize("obj", LENS, ids=lambda o: o["id"])
 def test_lens_panel_query_returns_buckets_on_indexed_data(
     es: Elasticsearch, indexed: str, obj: dict[str, Any]
@@ -537,6 +538,7 @@ def test_lens_panel_query_returns_buckets_on_indexed_data(
 
 
 @pytest.mark.integration
+@pytest.mark.alone  # `indexed` rewrites the shared node's logpipe template
 @pytest.mark.parametrize("obj", SEARCHES, ids=lambda o: o["id"])
 def test_saved_search_finds_documents_with_every_column(
     es: Elasticsearch, indexed: str, obj: dict[str, Any]
@@ -562,6 +564,7 @@ def _get(doc: dict[str, Any], dotted: str) -> Any:
 
 
 @pytest.mark.integration
+@pytest.mark.alone  # `indexed` rewrites the shared node's logpipe template
 def test_saved_searches_select_the_documents_they_are_named_for(
     es: Elasticsearch, indexed: str
 ) -> None:
@@ -588,6 +591,7 @@ def test_saved_searches_select_the_documents_they_are_named_for(
 
 
 @pytest.mark.integration
+@pytest.mark.alone  # `indexed` rewrites the shared node's logpipe template
 @pytest.mark.parametrize("dashboard", of_type("dashboard"), ids=lambda o: o["id"])
 def test_dashboard_controls_offer_options(
     es: Elasticsearch, indexed: str, dashboard: dict[str, Any]

@@ -197,6 +197,8 @@ def _shard(es: Elasticsearch, index: str) -> dict[str, Any]:
     return dict(copy)
 
 
+# Another test's search or refresh of logs-* would wake the idle stream.
+@pytest.mark.alone
 def test_streams_nobody_searches_skip_refreshes_and_a_search_still_sees_every_line(
     es: Elasticsearch, template: None
 ) -> None:
