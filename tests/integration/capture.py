@@ -16,7 +16,7 @@ import docker
 from elasticsearch import NotFoundError
 
 from collector.shape import nested
-from tests.conftest import Pipeline, wait_until
+from tests.conftest import Pipeline, every_shard, wait_until
 
 
 def run(client: docker.DockerClient, p: Pipeline, cmd: str, **kw: Any) -> Any:
@@ -58,7 +58,12 @@ def scan(p: Pipeline, query: dict[str, Any], fields: list[str]) -> list[dict[str
     """
     index = f"logs-{p.dataset}*"
     p.es.indices.refresh(index=index)
-    resp = p.es.search(index=index, query=p.query(query), size=5000, scroll="1m", source=fields)
+    # Side by side with other tests, a shard of a stream just made may not have started.
+    resp = every_shard(
+        lambda: p.es.search(
+            index=index, query=p.query(query), size=5000, scroll="1m", source=fields
+        )
+    )
     out: list[dict[str, Any]] = []
     scroll_id = resp.get("_scroll_id")
     try:
