@@ -7,6 +7,7 @@ collector's errors in ``es_failures.read_refused`` (503, 429 or 400 for the read
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +33,12 @@ _BACKING_PATTERN = f"*.ds-{READ_PATTERN}"
 # Characters of stream names the `_settings` request line names at most (a node takes a
 # request line of 4 KiB); more streams than that are asked for by _BACKING_PATTERN.
 MAX_NAMES_CHARS = 3000
+# A shard of an index just made (a new stream's first, a rollover's) fails its part of a
+# read until it has started, for a moment: such a read is made again after each of these
+# waits before it is answered 503. The shard cannot be told from one lost for good, so
+# a part missing is never skipped.
+NOT_STARTED = "no_shard_available_action_exception"
+NOT_STARTED_WAITS = (0.1, 0.2, 0.4, 0.8)
 # Shard failures that mean the query itself is wrong, not the cluster.
 _REFUSED_QUERY = frozenset(
     {"query_shard_exception", "illegal_argument_exception", "parse_exception", "too_many_clauses"}
@@ -68,6 +75,28 @@ def _complete(body: dict[str, Any]) -> None:
         raise ReadUnavailable(f"Elasticsearch failed part of the read: {text}")
 
 
+def _not_started(body: object) -> bool:
+    """Whether every shard that failed a read (in a 200's `_shards`, or a 503's error)
+    failed only for not having started yet."""
+    if not isinstance(body, dict):
+        return False
+    error = body.get("error")
+    if isinstance(error, dict):
+        causes = [
+            *error.get("root_cause", []),
+            *(f.get("reason", {}) for f in error.get("failed_shards", [])),
+        ]
+    else:
+        shards = body.get("_shards", {})
+        causes = (
+            [f.get("reason", {}) for f in shards.get("failures", [])]
+            if shards.get("failed")
+            else []
+        )
+    types = {c.get("type") for c in causes if isinstance(c, dict)}
+    return types == {NOT_STARTED}
+
+
 def _line(hit: dict[str, Any]) -> bytes:
     """The document as readers get it: nested, whichever shape it was indexed in."""
     return orjson.dumps({**nested(hit["_source"]), "_id": hit["_id"], "_index": hit["_index"]})
@@ -81,17 +110,24 @@ class Reader:
         self._timeout = f"{max(1, int(timeout) - 1)}s"
 
     async def _search(self, **body: Any) -> list[dict[str, Any]]:
-        try:
-            resp = await self._es.search(
-                index=READ_PATTERN,
-                ignore_unavailable=True,
-                allow_no_indices=True,
-                track_total_hits=False,
-                timeout=self._timeout,
-                **body,
-            )
-        except ES_ERRORS as exc:
-            read_refused(exc)
+        for wait in (*NOT_STARTED_WAITS, None):
+            try:
+                resp = await self._es.search(
+                    index=READ_PATTERN,
+                    ignore_unavailable=True,
+                    allow_no_indices=True,
+                    track_total_hits=False,
+                    timeout=self._timeout,
+                    **body,
+                )
+            except ES_ERRORS as exc:
+                if wait is None or not _not_started(getattr(exc, "body", None)):
+                    read_refused(exc)
+                await asyncio.sleep(wait)
+                continue
+            if wait is None or not _not_started(resp.body):
+                break
+            await asyncio.sleep(wait)
         _complete(resp.body)
         hits: list[dict[str, Any]] = resp.body["hits"]["hits"]
         return hits

@@ -96,6 +96,10 @@ class FakeElasticsearch:
     # the index of each search, in order.
     stored: set[str] = field(default_factory=set)
     searched: list[str] = field(default_factory=list)
+    # What each `<indices>/_search` answers, in order (status, body); once used up, no
+    # hits. How many were asked.
+    search_answers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    searches: int = 0
     # The operator's `logpipe@custom` as `GET _component_template/logpipe@custom` answers
     # its `component_template` (None: there is none, 404).
     component: dict[str, Any] | None = None
@@ -225,6 +229,14 @@ class FakeElasticsearch:
         shards = {"total": 1 + failed, "successful": 1, "failed": failed}
         return web.json_response({"_shards": shards}, headers=HEADERS)
 
+    async def _search(self, request: web.Request) -> web.Response:
+        self.searches += 1
+        if self.search_answers:
+            status, body = self.search_answers.pop(0)
+        else:
+            status, body = 200, {"_shards": {"total": 1, "failed": 0}, "hits": {"hits": []}}
+        return web.json_response(body, status=status, headers=HEADERS)
+
     async def _msearch(self, request: web.Request) -> web.Response:
         lines = [orjson.loads(line) for line in (await request.read()).splitlines() if line]
         responses = []
@@ -329,6 +341,7 @@ async def fake_es(*script: Answer | str) -> AsyncIterator[FakeElasticsearch]:
     app.router.add_post("/{indices}/_refresh", fake._refresh)
     app.router.add_get("/{indices}/_settings/{names}", fake._settings)
     app.router.add_post("/_msearch", fake._msearch)
+    app.router.add_post("/{indices}/_search", fake._search)
     server = TestServer(app)
     await server.start_server()
     fake.url = str(server.make_url("/"))
