@@ -525,10 +525,15 @@ def test_the_file_is_read_on_the_event_loop_only_once_caught_up(
         return await to_thread(func, *args)
 
     monkeypatch.setattr(asyncio, "to_thread", counted)
+    expected = api_records(entries)
 
     async def scenario() -> bool | None:
         task = asyncio.create_task(follower._file_follow.follow())
-        await asyncio.sleep(0.2)
+        for _ in range(1500):  # until caught up: a loaded machine may take seconds
+            if inbox.qsize() >= len(expected):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)  # past the read that found the end
         before = list(threaded)
         await asyncio.sleep(0.2)  # about 20 quiet polls
         assert threaded == before
@@ -537,7 +542,7 @@ def test_the_file_is_read_on_the_event_loop_only_once_caught_up(
 
     assert asyncio.run(scenario()) is True
     assert "readinto" in threaded
-    assert logged(drained(inbox)) == api_records(entries)
+    assert logged(drained(inbox)) == expected
     assert os.path.exists(log.path)
 
 
