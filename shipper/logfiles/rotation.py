@@ -13,7 +13,8 @@ reported as a gap. Steps of a slow writer never reach the threshold, so idle con
 cost nothing; the audit reads at most the few files rotation keeps.
 
 Until the first rate sample is whole (``SAMPLE_ENTRIES`` or ``SAMPLE_NS``), the rate is
-that of the entries taken so far, up to the one before the step: a burst's first
+that of the entries taken so far, up to the one before the step, once they are half a
+sample (``EARLY_ENTRIES``; a first batch alone overstates the rate): a burst's first
 rotations come within that sample (a 100 kB file holds about 1,300 of busybox's short
 entries), and files skipped there went unsuspected, without a window or a gap.
 
@@ -43,6 +44,7 @@ CLOSE_STEP_NS = 1_000_000  # ... and for two files after a jump, any step longer
 CLOSE_FILES = 2
 SAMPLE_NS = 200_000_000  # the write rate is measured over spans of about this
 SAMPLE_ENTRIES = 2048  # ... or of this many entries, whichever comes first
+EARLY_ENTRIES = SAMPLE_ENTRIES // 2  # before a first whole sample, its rate counts from this
 LOCAL_DEFAULT_SIZE = "20m"  # the `local` driver's default max-size
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?\s*$", re.IGNORECASE)
 
@@ -135,12 +137,18 @@ class JumpDetector:
         return suspect
 
     def _first_rate(self) -> float:
-        """Before any sample was whole: bytes per ns of the entries taken so far (0 until
-        two of them are apart). The step under judgement is left out: a skipped file's
-        step would lower the rate that must expose it."""
+        """Before any sample was whole: bytes per ns of the entries taken so far, once
+        there are ``EARLY_ENTRIES`` of them (0 before). The step under judgement is left
+        out: a skipped file's step would lower the rate that must expose it. Fewer
+        entries are a writer's first batch, whose rate says nothing of its pauses: 200
+        lines printed in 10 ms, then 50 ms of pause, made that pause a whole 100 kB file
+        skipped, and its audit, read after the file rotated away, a gap of lines that had
+        all arrived."""
         s = self._sample
         span = s.last - s.first
-        return s.bytes / span if span > 0 else 0.0
+        if span <= 0 or sum(s.entries.values()) < EARLY_ENTRIES:
+            return 0.0
+        return s.bytes / span
 
     def _measure(self, stream: str, ts: int, size: int, restart: bool) -> None:
         s = self._sample

@@ -113,6 +113,22 @@ def test_steady_steps_before_the_first_rate_sample_are_not_suspected() -> None:
     assert _windows(JumpDetector(100_000), _first_burst(6_000_000)) == []
 
 
+def test_a_writers_first_batches_and_pauses_raise_no_window() -> None:
+    """A writer printing 100 pairs at once, then pausing 50 ms (about 4,000 lines/s, a
+    quarter of a 100 kB file every 170 ms): the rate of its first batch alone, taken in
+    a millisecond, made the first pause look like a whole file skipped, and an audit
+    read late, its file rotated away, reported lines lost that had all arrived."""
+    entries = []
+    t = 0
+    for batch in range(10):
+        for i in range(100):
+            n = batch * 100 + i
+            entries += [("stdout", t + i * 50_000, b"out %d" % n)]
+            entries += [("stderr", t + i * 50_000 + 20_000, b"err %d" % n)]
+        t += 100 * 50_000 + 50_000_000
+    assert _windows(JumpDetector(100_000), entries) == []
+
+
 def _after_jump(settle: int, short_ns: int) -> tuple[list[tuple[str, int, bytes]], int]:
     """A probe's run under load (100 kB files, ~4 MB/s): 0.3 s of pairs 40 us apart, a
     64 ms jump of both streams over a skipped file, `settle` pairs, then stdout steps
