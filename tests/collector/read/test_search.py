@@ -42,33 +42,36 @@ def no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search, "NOT_STARTED_WAITS", (0.0,) * len(search.NOT_STARTED_WAITS))
 
 
-@pytest.mark.parametrize("failed", [_part_failed, _all_failed])
-async def test_a_shard_not_started_yet_is_waited_for(failed: Any) -> None:
-    """A read whose only failures are shards not started is made again until whole."""
+async def _page(answers: list[tuple[int, dict[str, Any]]]) -> tuple[list[str] | Exception, int]:
+    """One page read through a fake node answering `answers` in turn: the ids read (or
+    what was raised), and how many searches were made."""
     async with fake_es() as fake:
-        fake.search_answers = [failed(NOT_STARTED), failed(NOT_STARTED), _whole([HIT])]
+        fake.search_answers = answers
         es = fake.client()
         try:
             hits = await Reader(es, timeout=5).page({"match_all": {}}, KEY, "asc", 10)
+            got: list[str] | Exception = [h.id for h in hits]
+        except ReadUnavailable as exc:
+            got = exc
         finally:
             await es.close()
-    assert [h.id for h in hits] == ["a"]
-    assert fake.searches == 3
+    return got, fake.searches
+
+
+@pytest.mark.parametrize("failed", [_part_failed, _all_failed])
+async def test_a_shard_not_started_yet_is_waited_for(failed: Any) -> None:
+    """A read whose only failures are shards not started is made again until whole."""
+    got, searches = await _page([failed(NOT_STARTED), failed(NOT_STARTED), _whole([HIT])])
+    assert (got, searches) == (["a"], 3)
 
 
 @pytest.mark.parametrize("failed", [_part_failed, _all_failed])
 async def test_a_shard_that_never_starts_is_answered_503_after_the_waits(failed: Any) -> None:
     """Never a part missing: after the last wait, the read is unavailable."""
     tries = len(search.NOT_STARTED_WAITS) + 1
-    async with fake_es() as fake:
-        fake.search_answers = [failed(NOT_STARTED)] * tries + [_whole([HIT])]
-        es = fake.client()
-        try:
-            with pytest.raises(ReadUnavailable):
-                await Reader(es, timeout=5).page({"match_all": {}}, KEY, "asc", 10)
-        finally:
-            await es.close()
-    assert fake.searches == tries
+    got, searches = await _page([failed(NOT_STARTED)] * tries + [_whole([HIT])])
+    assert isinstance(got, ReadUnavailable)
+    assert searches == tries
 
 
 def _mixed(kind: str) -> tuple[int, dict[str, Any]]:
@@ -84,13 +87,6 @@ def _mixed(kind: str) -> tuple[int, dict[str, Any]]:
 async def test_any_other_failure_is_answered_at_once(failed: Any) -> None:
     """A shard failed for another reason (or with one not started beside it) is not
     waited for: the reader hears of it at once."""
-    async with fake_es() as fake:
-        other = failed("circuit_breaking_exception")
-        fake.search_answers = [other, _whole([HIT])]
-        es = fake.client()
-        try:
-            with pytest.raises(ReadUnavailable):
-                await Reader(es, timeout=5).page({"match_all": {}}, KEY, "asc", 10)
-        finally:
-            await es.close()
-    assert fake.searches == 1
+    got, searches = await _page([failed("circuit_breaking_exception"), _whole([HIT])])
+    assert isinstance(got, ReadUnavailable)
+    assert searches == 1
