@@ -224,6 +224,9 @@ def test_streams_nobody_searches_skip_refreshes_and_a_search_still_sees_every_li
     assert _shard(es, backing)["docs"]["count"] == 6
 
 
+# Setup's mapping update goes to every logpipe stream on the node: another test's stream
+# made or removed meanwhile fails it (404), and it changes their mappings.
+@pytest.mark.alone
 def test_unindexed_keys_are_kept_and_not_searchable_in_old_and_new_streams(
     es: Elasticsearch, template: None
 ) -> None:
