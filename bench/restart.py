@@ -23,7 +23,6 @@ import argparse
 import shutil
 import statistics
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -134,7 +133,7 @@ class Restarts:
         url = f"http://127.0.0.1:{self.status}"
         try:
             services.wait_http(f"{url}/healthz")
-            self._until("the first shipper's follow", lambda: _series(url, FOLLOWED) >= 1)
+            self._until("the first shipper's follow", lambda: _count(url, FOLLOWED) >= 1)
         finally:
             first.stop()  # it saves its cursors as it stops: the container's is at its end
         cursors = self.state / "cursors.json"
@@ -156,7 +155,7 @@ class Restarts:
             services.wait_http(f"{url}/healthz")
             self._until(
                 "the shipper's read of the lines printed while it was stopped",
-                lambda: _series(url, READ) >= self.args.tail,
+                lambda: _count(url, READ) >= self.args.tail,
                 seconds=300,
             )
             cpu, _ = procstat.usage(child.pid)
@@ -174,19 +173,9 @@ class Restarts:
         services.free_disk(f"logs-bench.restart{self.run}*")
 
 
-def _series(url: str, name: str) -> float:
-    """The sum of every series of metric `name` the shipper serves, labelled or not."""
-    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
-        return series_sum(resp.read().decode(), name)
-
-
-def series_sum(text: str, name: str) -> float:
-    """The sum of every series of metric `name` in a Prometheus text page."""
-    return sum(
-        float(value)
-        for series, _, value in (line.rpartition(" ") for line in text.splitlines())
-        if series.partition("{")[0] == name
-    )
+def _count(url: str, name: str) -> float:
+    """The shipper's unlabelled series `name` (0 while it has none)."""
+    return services.counter(url, (name,)) or 0.0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -950,23 +950,6 @@ def test_the_notes_say_how_the_logs_were_read_what_was_unpacked_and_the_gaps() -
     )
 
 
-def test_a_restarts_metric_sums_its_series_labelled_or_not_and_no_other() -> None:
-    from bench.restart import series_sum
-
-    page = "\n".join(
-        [
-            "# HELP logpipe_shipper_lines_read_total Log lines read.",
-            "# TYPE logpipe_shipper_lines_read_total counter",
-            "logpipe_shipper_lines_read_total 150.0",
-            'logpipe_shipper_lines_read_total{stream="stderr"} 50.0',
-            "logpipe_shipper_lines_read_created 1.7e9",
-            "logpipe_shipper_lines_read_total_x 7.0",
-        ]
-    )
-    assert series_sum(page, "logpipe_shipper_lines_read_total") == 200.0
-    assert series_sum(page, "logpipe_shipper_containers_followed") == 0.0
-
-
 @pytest.mark.parametrize("argv", [["--lines", "0"], ["--rounds", "0"], ["--through-dockerd"]])
 def test_a_restart_run_refuses_what_it_cannot_measure(
     argv: list[str], capsys: pytest.CaptureFixture[str]
