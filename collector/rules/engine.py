@@ -265,14 +265,12 @@ class ParsingRules:
             warn_of_rules(config.rules)
 
 
-def warn_of_rules(rules: list[ParseRule]) -> int:
+def warn_of_rules(rules: list[ParseRule]) -> None:
     """Log each warning `rules check` gives of `rules` (rules that load but partly never
-    work), as `serve` starts and at each reload that changes them; how many."""
-    warnings = rule_warnings(rules)
-    for warning in warnings:
+    work), as `serve` starts and at each reload that changes them."""
+    for warning in rule_warnings(rules):
         log.warning(
             "parsing rule partly never works: %s (`logpipe-collector rules check` lists them)",
             warning,
             extra={"rule_warning": warning},
         )
-    return len(warnings)
