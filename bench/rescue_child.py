@@ -41,33 +41,34 @@ def _child(driver: str, count: int, tries: int) -> dict[str, Any]:
         async def inspect(self, cid: str) -> Any:
             raise ContainerGone("removed")
 
-    root = Path(tempfile.mkdtemp(prefix="logpipe-bench-rescue-"))
-    lines = corpus.lines(count)
-    summary_ = container(cid=CID, auto_remove=True, log_driver=driver)
-    if driver == "local":
-        path = root / "containers" / CID / "local-logs" / "container.log"
-        data = fileread.local_log(lines)
-    else:
-        path = root / "containers" / CID / f"{CID}-json.log"
-        data = fileread.json_log(lines)
-        summary_["log_path"] = str(path)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(data)
+    with tempfile.TemporaryDirectory(prefix="logpipe-bench-rescue-") as tmp:
+        root = Path(tmp)
+        lines = corpus.lines(count)
+        summary_ = container(cid=CID, auto_remove=True, log_driver=driver)
+        if driver == "local":
+            path = root / "containers" / CID / "local-logs" / "container.log"
+            data = fileread.local_log(lines)
+        else:
+            path = root / "containers" / CID / f"{CID}-json.log"
+            data = fileread.json_log(lines)
+            summary_["log_path"] = str(path)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
 
-    async def once() -> tuple[float, int]:
-        inbox = Inbox(count + 100, metrics.PerContainer(False, 10))
-        meta = Meta(CID, "app", "busybox")
-        positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-        follower = Follower(Gone(), meta, positions, inbox, 1 << 20, files=LogFiles(str(root)))
-        follower.learn(summary_, meta, skip=False)
-        start = time.perf_counter()
-        await follower.run()
-        took = time.perf_counter() - start
-        records = [inbox.get_nowait() for _ in range(inbox.qsize())]
-        return took, sum(isinstance(r, LogRecord) for r in records)
+        async def once() -> tuple[float, int]:
+            inbox = Inbox(count + 100, metrics.PerContainer(False, 10))
+            meta = Meta(CID, "app", "busybox")
+            positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+            follower = Follower(Gone(), meta, positions, inbox, 1 << 20, files=LogFiles(str(root)))
+            follower.learn(summary_, meta, skip=False)
+            start = time.perf_counter()
+            await follower.run()
+            took = time.perf_counter() - start
+            records = [inbox.get_nowait() for _ in range(inbox.qsize())]
+            return took, sum(isinstance(r, LogRecord) for r in records)
 
-    runs = [asyncio.run(once()) for _ in range(tries)]
-    return {"seconds": [s for s, _ in runs], "lines": runs[0][1], "path": native.describe()}
+        runs = [asyncio.run(once()) for _ in range(tries)]
+        return {"seconds": [s for s, _ in runs], "lines": runs[0][1], "path": native.describe()}
 
 
 if __name__ == "__main__":
