@@ -95,9 +95,6 @@ def test_fast_writer_with_rotation_no_repeats_and_no_silent_loss(
     assert len(got.lines) + lost == 2 * pairs
 
 
-# Reran side by side and failed beside other work on a loaded machine (lines missing
-# with no gap document while the node answered 503): until that is understood, alone.
-@pytest.mark.alone
 def test_rotation_while_the_shipper_is_down_is_a_gap(
     pipeline: Pipeline, docker_client: docker.DockerClient
 ) -> None:
