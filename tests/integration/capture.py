@@ -16,6 +16,7 @@ import docker
 from elasticsearch import NotFoundError
 
 from collector.shape import nested
+from shipper.demux import parse_ts
 from tests.conftest import Pipeline, every_shard, wait_until
 
 
@@ -147,6 +148,43 @@ def indexed_once(p: Pipeline, container_id: str, pairs: int, quiet: float = 3.0)
     assert set(got.pairs()) == expected_numbered(pairs)
     assert len(got.lines) == 2 * pairs
     return got
+
+
+def last_stamps(container: Any) -> dict[str, int]:
+    """Each stream's last timestamp (ns) in Docker's log of the container; a stream that
+    wrote nothing is left out."""
+    out = {}
+    for stream in ("stdout", "stderr"):
+        last = container.logs(
+            stdout=stream == "stdout", stderr=stream == "stderr", timestamps=True, tail=1
+        )
+        if last:
+            out[stream] = parse_ts(last.split(b" ", 1)[0])
+    return out
+
+
+def shipped_to_end(p: Pipeline, container: Any, timeout: float = 120) -> dict[str, Any]:
+    """Wait until the shipper has read the stopped container's log to its last line of
+    each stream (its follower ended, its cursor there) and a collector acknowledged every
+    batch: what it indexes of the container then is searchable, gap documents included.
+    A document count that stopped moving says neither: a restarted shipper may not have
+    begun yet, or a batch be in a collector's hands for seconds on a busy node.
+    The container's entry in the shipper's /status."""
+    last = last_stamps(container)
+
+    def reached() -> dict[str, Any] | None:
+        status = p.status()
+        entry = next((c for c in status["containers"] if c["id"] == container.id), None)
+        if entry is None or entry["state"] != "gone":
+            return None
+        cursor = entry["cursor"]
+        if any(s not in cursor or cursor[s]["ts"] < ts for s, ts in last.items()):
+            return None
+        pending = status["queued_records"] or status["batches_unacknowledged"]
+        return None if pending else entry
+
+    p.wait_shipper()
+    return dict(wait_until(reached, timeout, 0.5))
 
 
 def settle_all(p: Pipeline, quiet: float = 3.0, timeout: float = 120) -> int:
