@@ -45,6 +45,12 @@ def numbered(n: int, batch: int = 0, pause_us: int = 0, start: int = 1) -> str:
     )
 
 
+def until_made(path: str) -> str:
+    """A script step that waits until `path` exists in the container (the test makes it
+    with `docker exec ... touch` when the container may go on)."""
+    return f"while [ ! -e {path} ]; do usleep 20000; done"
+
+
 def expected_numbered(n: int, start: int = 1) -> set[tuple[str, str]]:
     """The (stream, message) pairs `numbered(n)` prints."""
     out = {("stdout", f"out {i}") for i in range(start, start + n)}

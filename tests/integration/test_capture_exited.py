@@ -24,6 +24,7 @@ from tests.integration.capture import (
     run,
     settle,
     settle_all,
+    until_made,
     wait_exit,
     wait_lines,
 )
@@ -31,6 +32,7 @@ from tests.integration.capture import (
 pytestmark = pytest.mark.integration
 
 PAIRS = 500
+GO = "/tmp/go"  # made in a waiting container: it prints on
 
 # Prints `first` on its first run and `again` on each later one (its file system stays).
 TWO_RUNS = "if [ -f /ran ]; then echo again; else echo first; touch /ran; fi"
@@ -86,17 +88,18 @@ def test_container_that_exited_while_the_shipper_was_stopped_is_read_to_its_end(
 ) -> None:
     """Seen running, then it printed the rest and exited while the shipper was down: the
     rest arrives once the shipper is back, and a later restart does not read it again."""
-    script = f"{numbered(PAIRS)}; sleep 10; {numbered(PAIRS, start=PAIRS + 1)}"
+    # The second half waits for the shipper's stop (a sleep ran out first on a busy
+    # machine, and the running shipper read it).
+    script = f"{numbered(PAIRS)}; {until_made(GO)}; {numbered(PAIRS, start=PAIRS + 1)}"
     c = run(docker_client, pipeline, script)
     wait_lines(pipeline, c.id, 2 * PAIRS)
     time.sleep(1.5)  # the cursor file is saved once a second
-    c.reload()
-    assert c.status == "running", "it printed its second half too early: sleep longer"
     if stop == "kill":
         pipeline.shipper.kill()
     else:
         assert pipeline.shipper.stop() == 0
     assert _cursor(pipeline, c.id) is not None
+    assert c.exec_run(["touch", GO]).exit_code == 0
     assert wait_exit(c) == 0
     pipeline.shipper.start()
     _exact(pipeline, c.id, 2 * PAIRS)

@@ -18,6 +18,7 @@ from tests.integration.capture import (
     run,
     settle,
     shipped_to_end,
+    until_made,
     wait_exit,
     wait_lines,
 )
@@ -101,11 +102,7 @@ def test_rotation_while_the_shipper_is_down_is_a_gap(
     """Lines rotated away while the shipper was stopped are reported as a gap on resume."""
     # The writer goes on only once the shipper is stopped (a sleep ran out first on a
     # busy machine, and the shipper that saw the rotation was not the one asked).
-    script = (
-        numbered(100)
-        + f"; while [ ! -e {GO} ]; do usleep 20000; done; "
-        + numbered(40000, start=101)
-    )
+    script = numbered(100) + f"; {until_made(GO)}; " + numbered(40000, start=101)
     c = run(docker_client, pipeline, script, log_config=ROTATE)
     wait_lines(pipeline, c.id, 200)
     pipeline.shipper.stop()
