@@ -92,6 +92,10 @@ class Cursor:
         """This stream's position; the floor when it never had a line."""
         return self.streams.get(stream) or Position(self.floor, 0)
 
+    def held(self) -> dict[str, Position]:
+        """The positions held at a window's start, with lines read past them (`written`)."""
+        return {s: self.position(s) for s in self.written}
+
     def since(self) -> int:
         """The `since` to resume from: the lowest of both streams' positions."""
         return min(self.position(s).ts for s in STREAMS)

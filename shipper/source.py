@@ -235,6 +235,7 @@ class Supervisor:
             catch_ups=self._catch_ups,
             follow_files=self.config.follow_files,
             kept=kept,
+            held=saved.held() if saved is not None else None,
         )
         if inspected:
             follower.learn(summary, meta, skip=False)

@@ -74,11 +74,12 @@ class Follower:
         catch_ups: asyncio.Semaphore | None = None,
         follow_files: bool = True,
         kept: KeptLog | None = None,
+        held: dict[str, Position] | None = None,
     ) -> None:
         self.prestart = prestart  # created, not started yet: poll until it runs
         self._turns = turns  # stopped: its first read waits for a turn
         self._started = asyncio.Event()  # a start event came: it need not wait for one
-        self.progress = Progress(meta, positions, Handoff(out, tap))
+        self.progress = Progress(meta, positions, Handoff(out, tap), held=held or {})
         self.wake = asyncio.Event()  # set to retry at once (dockerd is back)
         self._gaps = Gaps(self.progress)
         self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)

@@ -48,7 +48,9 @@ class Gaps:
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._fresh = all(p.count == 0 for p in progress.positions.values())  # never read
+        self._fresh = not progress.held and all(  # never read
+            p.count == 0 for p in progress.positions.values()
+        )
 
     def record(
         self, stream: str, from_ts: int, to_ts: int, reason: str, estimate: int | None = None

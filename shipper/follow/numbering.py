@@ -80,12 +80,21 @@ class Numbering:
         positions = self._progress.positions
         self._sequencers = {s: Sequencer(positions[s]) for s in STREAMS}
         self._native = native.sequencers(positions) if native.enabled() else None
-        self._expect = {s: p for s, p in positions.items() if p.count > 0} if check_start else {}
+        self._expect = (
+            {s: p for s, p in positions.items() if self._read_to(s, p)} if check_start else {}
+        )
         self._gap_reason = reason
         self._from_dockerd = dockerd and check_start
         self._auditing = audit
         if audit and self._jumps is not None:
             self._jumps.restart()
+
+    def _read_to(self, stream: str, position: Position) -> bool:
+        """Whether the log was read up to this position, so that a read beginning later
+        began late: a line was taken there, or it is the saved position held at a
+        window's start behind lines read already (which has no line counted, as the
+        position of a stream never read has none)."""
+        return position.count > 0 or self._progress.held.get(stream) == position
 
     def go_on(self) -> None:
         """The next read goes on from where the last one of this generation ended (the

@@ -35,6 +35,9 @@ class Progress:
     again: bool = False  # a start event came while we were finishing
     read_to_end: bool = False  # it stopped and its whole log was read (or reported lost)
     skip: bool = False  # inspection said not to ship it
+    # Saved positions held at a window's start behind lines read already (cursor.py): the
+    # log was read past them, so a read that begins later than one of them began late.
+    held: dict[str, Position] = field(default_factory=dict)
     decided: asyncio.Event = field(default_factory=asyncio.Event)  # inspection answered
 
     @property

@@ -238,9 +238,6 @@ WITHOUT_FILES = (
 REREADS = "logpipe_shipper_resume_rereads_total"
 
 
-# Its re-reads and audits read the compressed log through dockerd from its start: beside
-# other tests its lines took more than the 90 s it waits (both tries of one CI run).
-@pytest.mark.alone
 def test_a_resume_through_dockerd_past_compressed_rotations_loses_nothing(
     pipeline_factory: Callable[..., Pipeline], docker_client: docker.DockerClient
 ) -> None:

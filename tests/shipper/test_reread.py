@@ -94,19 +94,27 @@ def _ns(since: str) -> int:
     return int(secs) * 10**9 + int(frac.ljust(9, "0"))
 
 
-def _positions(n: int) -> dict[str, Position]:
-    """Both streams read up to entry `n`."""
-    return {"stdout": Position(_ts(n, 1), 1), "stderr": Position(_ts(n, 2), 1)}
+def _positions(n: int, count: int = 1) -> dict[str, Position]:
+    """Both streams read up to entry `n` (`count` 0: to just before it)."""
+    return {"stdout": Position(_ts(n, 1), count), "stderr": Position(_ts(n, 2), count)}
 
 
 async def _resume(
-    docker: _CompressedLog, read_to: int, compressed: bool = True, compiled: bool = False
+    docker: _CompressedLog,
+    read_to: int,
+    compressed: bool = True,
+    compiled: bool = False,
+    count: int = 1,
+    held: bool = False,
 ) -> list[Record]:
-    """A read resumed through dockerd from entry `read_to`, its response fed to the
-    numbering as the follow stream does (by the compiled reader when `compiled`); what it
-    queued."""
+    """A read resumed through dockerd from entry `read_to` (`count` 0: from just before
+    it; `held`: positions a stop saved held there, at a window's start), its response
+    fed to the numbering as the follow stream does (by the compiled reader when
+    `compiled`); what it queued."""
     inbox = Inbox(100_000, metrics.PerContainer(False, 10))
-    progress = Progress(Meta("c" * 64, "app", "busybox"), _positions(read_to), Handoff(inbox))
+    positions = _positions(read_to, count)
+    meta = Meta("c" * 64, "app", "busybox")
+    progress = Progress(meta, positions, Handoff(inbox), held=dict(positions) if held else {})
     progress.decided.set()
     numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
     numbering.watch_rotation(MB, compressed)
@@ -220,3 +228,34 @@ async def test_a_container_removed_before_the_read_again_leaves_the_gap() -> Non
     records = await _resume(_CompressedLog(gone=True), 100)
     assert sorted(r.stream for r in records if isinstance(r, GapRecord)) == ["stderr", "stdout"]
     assert _lines(records, "stderr") == list(range(LIVE, LAST + 1))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+async def test_a_resume_from_positions_held_at_a_window_reads_the_span_too(
+    compiled: bool,
+) -> None:
+    """A shipper stopped while its positions were held at a window's start (no line of
+    that stamp counted, the lines read past it in the disk buffer: cursor.py) resumes
+    from them through dockerd, which answers from past the compressed files: the span
+    is read from the log's start as from any position, entry 100 on (its stamp is held,
+    so it is sent again), each once, no gap. Before, such positions were taken for
+    those of a stream never read, nothing was checked, and entries 100 to 599 were
+    left out without a word."""
+    if compiled and not native.enabled():
+        pytest.skip(f"no compiled path: {native.describe()}")
+    docker = _CompressedLog()
+    records = await _resume(docker, 100, compiled=compiled, count=0, held=True)
+    assert not [r for r in records if isinstance(r, GapRecord)]
+    assert _lines(records, "stdout") == list(range(100, LAST + 1))
+    assert _lines(records, "stderr") == list(range(100, LAST + 1))
+    assert [since for since, _ in docker.asked[1:]] == ["0"]
+
+
+async def test_a_position_of_a_stream_never_read_is_not_checked() -> None:
+    """Positions with no line counted that are not held (a container's streams never
+    read, at its floor): a read that begins later is no gap, and nothing is read again."""
+    docker = _CompressedLog()
+    records = await _resume(docker, 100, count=0)
+    assert not [r for r in records if isinstance(r, GapRecord)]
+    assert _lines(records, "stderr") == list(range(LIVE, LAST + 1))
+    assert len(docker.asked) == 1

@@ -588,3 +588,23 @@ async def test_a_run_started_and_removed_as_its_follower_ends_is_a_gap_if_unread
     assert REGISTRY.get_sample_value("logpipe_shipper_gaps_total") == gaps + 2
     told = [m for m in caplog.messages if m.startswith("container started and removed")]
     assert len(told) == 1
+
+
+async def test_a_follower_knows_the_positions_its_cursor_holds_at_a_window(
+    tmp_path: Path,
+) -> None:
+    """Positions a stop saved held at a window's start, lines read past them: the follower
+    is told which they are (its read is checked at them, as at any position read to), and
+    not the stream with a line counted."""
+    config = load_config(state_dir=tmp_path)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    store = CursorStore(tmp_path)
+    store.advance(CID, "stdout", Position(1_000, 0))  # held at the window's start
+    store.wrote(CID, "stdout", Position(2_000, 1))  # the lines read after it
+    store.advance(CID, "stderr", Position(1_500, 2))
+    sup = Supervisor(config, _QuietDocker(), store, out, None)  # type: ignore[arg-type]
+    sup._follow(container(cid=CID), 0, inspected=True)
+    try:
+        assert sup.followers[CID].progress.held == {"stdout": Position(1_000, 0)}
+    finally:
+        await sup.stop()
