@@ -45,10 +45,18 @@ def numbered(n: int, batch: int = 0, pause_us: int = 0, start: int = 1) -> str:
     )
 
 
-def until_made(path: str) -> str:
-    """A script step that waits until `path` exists in the container (the test makes it
-    with `docker exec ... touch` when the container may go on)."""
+GO = "/tmp/go"  # what a waiting container waits for, unless told another path
+
+
+def until_made(path: str = GO) -> str:
+    """A script step that waits until `path` exists in the container (the test makes it,
+    with let_go, when the container may go on)."""
     return f"while [ ! -e {path} ]; do usleep 20000; done"
+
+
+def let_go(container: Any, path: str = GO) -> None:
+    """Make `path` in the running container: its until_made(path) step ends."""
+    assert container.exec_run(["touch", path]).exit_code == 0
 
 
 def expected_numbered(n: int, start: int = 1) -> set[tuple[str, str]]:

@@ -21,10 +21,12 @@ from shipper.logfiles.jsonfile import SLACK_NS
 from tests.conftest import Pipeline, wait_until
 from tests.integration.capture import (
     indexed_once,
+    let_go,
     metric,
     numbered,
     run,
     settle,
+    until_made,
     wait_exit,
     wait_lines,
 )
@@ -160,11 +162,7 @@ def test_a_local_log_followed_from_its_files_across_a_shipper_kill_once(
 
 
 UNPACKED = "logpipe_shipper_logfile_unpacked_total"
-
-
-def _wait_for(flag: str) -> str:
-    """Shell that waits until the test touches /`flag` in the container."""
-    return f"; while [ ! -f /{flag} ]; do usleep 100000; done; "
+END = "/tmp/end"  # made once the test has looked at the rotated files: the last lines come
 
 
 def _entries(path: str) -> list[Frame]:
@@ -194,8 +192,7 @@ def test_a_restarts_backlog_unpacks_only_the_compressed_files_it_needs(
         + numbered(100, start=2501)
         + "; sleep 3; "
         + numbered(100, start=2601)
-        + "; touch /paused"
-        + _wait_for("go")
+        + f"; touch /paused; {until_made()}; "
         + numbered(1500, start=2701)
         + "; touch /written; sleep 600"
     )
@@ -209,7 +206,7 @@ def test_a_restarts_backlog_unpacks_only_the_compressed_files_it_needs(
     assert p.shipper.stop() == 0
     saved = json.loads((p.state_dir / "cursors.json").read_bytes())["containers"][c.id]
     since = min(ts for ts, _ in saved["streams"].values())
-    assert c.exec_run(["touch", "/go"]).exit_code == 0
+    let_go(c)
     wait_until(lambda: c.exec_run(["test", "-f", "/written"]).exit_code == 0, 30)
     root = docker_client.info()["DockerRootDir"]
     path = localfile.local_log_path(root, c.id)
@@ -256,8 +253,8 @@ def test_a_resume_through_dockerd_past_compressed_rotations_loses_nothing(
     p.wait_ready()
     config = {"Type": "local", "Config": {"max-size": "64k", "max-file": "30"}}
     script = (
-        f"{numbered(2000)}; touch /paused{_wait_for('go')}"
-        f"{numbered(4000, start=2001)}; touch /written{_wait_for('end')}"
+        f"{numbered(2000)}; touch /paused; {until_made()}; "
+        f"{numbered(4000, start=2001)}; touch /written; {until_made(END)}; "
         f"{numbered(200, start=6001)}"
     )
     c = run(docker_client, p, script, log_config=config)
@@ -269,7 +266,7 @@ def test_a_resume_through_dockerd_past_compressed_rotations_loses_nothing(
     assert p.shipper.stop() == 0
     saved = json.loads((p.state_dir / "cursors.json").read_bytes())["containers"][c.id]
     since = min(ts for ts, _ in saved["streams"].values())
-    assert c.exec_run(["touch", "/go"]).exit_code == 0
+    let_go(c)
     wait_until(lambda: c.exec_run(["test", "-f", "/written"]).exit_code == 0, 30)
     path = localfile.local_log_path(docker_client.info()["DockerRootDir"], c.id)
     packed = [f"{path}.{k}.gz" for k in range(1, 30) if os.path.exists(f"{path}.{k}.gz")]
@@ -280,7 +277,7 @@ def test_a_resume_through_dockerd_past_compressed_rotations_loses_nothing(
     assert max(ends) > since, "no compressed file after the position: write more after it"
     p.shipper.start()
     p.wait_shipper()
-    assert c.exec_run(["touch", "/end"]).exit_code == 0
+    let_go(c, END)
     assert wait_exit(c) == 0
     wait_lines(p, c.id, 2 * 6200)
     got = indexed_once(p, c.id, 6200)

@@ -19,6 +19,7 @@ from tests.conftest import Pipeline, wait_until
 from tests.integration.capture import (
     captured,
     expected_numbered,
+    let_go,
     metric,
     numbered,
     run,
@@ -32,7 +33,6 @@ from tests.integration.capture import (
 pytestmark = pytest.mark.integration
 
 PAIRS = 500
-GO = "/tmp/go"  # made in a waiting container: it prints on
 
 # Prints `first` on its first run and `again` on each later one (its file system stays).
 TWO_RUNS = "if [ -f /ran ]; then echo again; else echo first; touch /ran; fi"
@@ -90,7 +90,7 @@ def test_container_that_exited_while_the_shipper_was_stopped_is_read_to_its_end(
     rest arrives once the shipper is back, and a later restart does not read it again."""
     # The second half waits for the shipper's stop (a sleep ran out first on a busy
     # machine, and the running shipper read it).
-    script = f"{numbered(PAIRS)}; {until_made(GO)}; {numbered(PAIRS, start=PAIRS + 1)}"
+    script = f"{numbered(PAIRS)}; {until_made()}; {numbered(PAIRS, start=PAIRS + 1)}"
     c = run(docker_client, pipeline, script)
     wait_lines(pipeline, c.id, 2 * PAIRS)
     time.sleep(1.5)  # the cursor file is saved once a second
@@ -99,7 +99,7 @@ def test_container_that_exited_while_the_shipper_was_stopped_is_read_to_its_end(
     else:
         assert pipeline.shipper.stop() == 0
     assert _cursor(pipeline, c.id) is not None
-    assert c.exec_run(["touch", GO]).exit_code == 0
+    let_go(c)
     assert wait_exit(c) == 0
     pipeline.shipper.start()
     _exact(pipeline, c.id, 2 * PAIRS)

@@ -10,7 +10,15 @@ import docker
 import pytest
 
 from tests.conftest import Pipeline, wait_until
-from tests.integration.capture import captured, run, settle, wait_exit, wait_lines
+from tests.integration.capture import (
+    captured,
+    let_go,
+    run,
+    settle,
+    until_made,
+    wait_exit,
+    wait_lines,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +58,7 @@ def test_metadata_and_a_rename_apply_to_later_lines(
     c = run(
         docker_client,
         pipeline,
-        "echo one; while [ ! -e /tmp/go ]; do usleep 50000; done; echo two; exec sleep 600",
+        f"echo one; {until_made()}; echo two; exec sleep 600",
         name=old,
         labels=labels,
     )
@@ -59,7 +67,7 @@ def test_metadata_and_a_rename_apply_to_later_lines(
     wait_until(
         lambda: any(e["event"]["action"] == "rename" for e in captured(pipeline, c.id).events)
     )
-    c.exec_run(["touch", "/tmp/go"])
+    let_go(c)
     wait_lines(pipeline, c.id, 2)
     docs = {d["message"]: d for d in captured(pipeline, c.id).lines}
     assert docs["one"]["container"]["name"] == old

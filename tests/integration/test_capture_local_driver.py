@@ -30,7 +30,7 @@ from shipper.record import DoneRecord, GapRecord, LogRecord, Record
 from shipper.rejoin import Line, LineReader
 from shipper.source import Supervisor
 from tests.conftest import Pipeline
-from tests.integration.capture import expected_numbered, numbered, run, wait_exit
+from tests.integration.capture import expected_numbered, numbered, run, until_made, wait_exit
 from tests.shipper.test_backlog import drained, follower_for
 
 pytestmark = pytest.mark.integration
@@ -187,7 +187,7 @@ def _lines(records: list[Record]) -> Counter[tuple[str, str]]:
     return Counter((r.stream, r.data.decode()) for r in records if isinstance(r, LogRecord))
 
 
-WAIT_GO = "while [ ! -e /go/go ]; do usleep 20000; done; "
+WAIT_GO = until_made("/go/go") + "; "
 
 
 async def test_a_removed_rm_containers_tail_is_read_from_its_local_log(
@@ -221,7 +221,7 @@ async def test_the_tail_is_read_across_compressed_rotations_of_a_local_log(
     monkeypatch.setattr(jsonfile, "CHECK_EVERY", 0.0)  # look for a new file at every read
     first = 4_000  # at about 4,000 lines/s: dockerd's stream keeps up across rotations
     script = (
-        "echo first; while [ ! -e /go/go1 ]; do usleep 20000; done; "
+        f"echo first; {until_made('/go/go1')}; "
         + numbered(first, batch=100, pause_us=50_000)
         + "; echo marker; "
         + WAIT_GO

@@ -13,6 +13,7 @@ from tests.integration.capture import (
     Captured,
     captured,
     indexed_once,
+    let_go,
     metric,
     numbered,
     run,
@@ -26,7 +27,6 @@ from tests.integration.capture import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROTATE = {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "2"}}
-GO = "/tmp/go"  # made in a waiting container: it writes on
 
 
 def _numbers(got: Captured, stream: str) -> dict[int, str]:
@@ -102,11 +102,11 @@ def test_rotation_while_the_shipper_is_down_is_a_gap(
     """Lines rotated away while the shipper was stopped are reported as a gap on resume."""
     # The writer goes on only once the shipper is stopped (a sleep ran out first on a
     # busy machine, and the shipper that saw the rotation was not the one asked).
-    script = numbered(100) + f"; {until_made(GO)}; " + numbered(40000, start=101)
+    script = numbered(100) + f"; {until_made()}; " + numbered(40000, start=101)
     c = run(docker_client, pipeline, script, log_config=ROTATE)
     wait_lines(pipeline, c.id, 200)
     pipeline.shipper.stop()
-    assert c.exec_run(["touch", GO]).exit_code == 0
+    let_go(c)
     assert wait_exit(c) == 0
     pipeline.shipper.start()
     shipped_to_end(pipeline, c)
