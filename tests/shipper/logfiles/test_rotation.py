@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from shipper import metrics
 from shipper.batch import encode
-from shipper.cursor import Position
+from shipper.cursor import CursorStore, Position
 from shipper.follow.gaps import CLOSE_GAP, SKIPPED_GAP, Gaps
 from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
@@ -386,3 +387,64 @@ async def test_a_short_step_after_a_jump_whose_files_are_gone_says_lines_may_be_
         start + 2_700_000,
         None,
     )
+
+
+async def test_a_log_read_to_its_end_releases_the_positions_held_at_its_windows(
+    tmp_path: Path,
+) -> None:
+    """A container that exits while a window of its log is audited has every line queued
+    held at the window's start. Once the window was read again nothing more comes to move
+    the position on: the saved cursor stayed at the window's start for good (the next
+    start read those lines again and sent them marked as sent again, and /status never
+    showed the log read to its end). The follower's end queues a mark per held stream, at
+    the position it was read to, after everything else."""
+    step, count = 50_000, 6_000
+    start = count * step
+    end = start + 400_000_000
+    docker = _HeldAuditDocker((start, end))
+    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
+    progress.decided.set()
+    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
+    numbering.watch_rotation(MB)
+    numbering.restart(check_start=False, audit=True)
+    steady = [line(1, n * step, b"x" * 120) for n in range(1, count + 1)]
+    await numbering.emit([*steady, line(1, end, b"after"), line(1, end + step, b"last")])
+    docker.answer.set()
+    await numbering.finish_audits()
+    marks = numbering.released()
+    assert [(m.stream, m.until) for m in marks] == [("stdout", Position(end + step, 1))]
+    assert numbering.released() == []  # given once
+    await progress.out.release(marks)
+    queued = []
+    while not inbox.empty():
+        queued.append(inbox.get_nowait())
+    assert queued[-1] is marks[0]  # behind the held lines and the line read again
+    batch = encode(queued, "host")
+    store = CursorStore(tmp_path)
+    key = ("c" * 64, "stdout")
+    for (cid, stream), pos in batch.positions.items():
+        store.advance(cid, stream, pos)
+    for (cid, stream), pos in batch.written.items():
+        store.wrote(cid, stream, pos)
+    cursor = store.get("c" * 64)
+    assert cursor is not None
+    assert batch.positions[key] == Position(end + step, 1)
+    assert cursor.position("stdout") == Position(end + step, 1)
+    assert cursor.held() == {}  # nothing for the next start to read again
+
+
+async def test_a_log_never_held_at_a_window_needs_no_release() -> None:
+    """No window, no hold: nothing to release (a mark per container would cost a batch
+    entry each for nothing)."""
+    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
+    progress.decided.set()
+    numbering = Numbering(_GoneDocker(), progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
+    numbering.watch_rotation(MB)
+    numbering.restart(check_start=False, audit=True)
+    await numbering.emit([line(1, n * 50_000, b"x" * 120) for n in range(1, 100)])
+    await numbering.finish_audits()
+    assert numbering.released() == []
