@@ -295,6 +295,20 @@ class _HeldAuditDocker:
             yield struct.pack(">BxxxL", 1, len(payload)) + payload
 
 
+def _audited(docker: object, file_bytes: int) -> tuple[Inbox, Progress, Numbering]:
+    """A container's numbering, from the start of its log, whose follow stream's steps are
+    watched (its log rotated every `file_bytes`, audits asked of `docker`); what it queues
+    goes to the inbox."""
+    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
+    progress.decided.set()
+    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
+    numbering.watch_rotation(file_bytes)
+    numbering.restart(check_start=False, audit=True)
+    return inbox, progress, numbering
+
+
 async def test_the_saved_position_waits_at_a_window_until_it_was_read_again() -> None:
     """A window where the follow stream may have skipped a rotated file is read again
     beside the stream. The lines read after it went to the disk buffer with their own
@@ -306,13 +320,7 @@ async def test_the_saved_position_waits_at_a_window_until_it_was_read_again() ->
     start = count * step  # the last line before the jump
     end = start + 400_000_000
     docker = _HeldAuditDocker((start, end))
-    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
-    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
-    progress.decided.set()
-    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
-    numbering.watch_rotation(MB)
-    numbering.restart(check_start=False, audit=True)
+    inbox, _progress, numbering = _audited(docker, MB)
     steady = [line(1, n * step, b"x" * 120) for n in range(1, count + 1)]
     await numbering.emit([*steady, line(1, end, b"after"), line(1, end + step, b"next")])
     records = _taken(inbox)
@@ -360,13 +368,7 @@ async def test_a_short_step_after_a_jump_whose_files_are_gone_says_lines_may_be_
     """The jump's files gone, its gap says they were skipped, with an estimate; a short
     step after it, read again too late, may have skipped nothing: its gap says lines
     may be missing, without an estimate."""
-    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
-    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
-    progress.decided.set()
-    numbering = Numbering(_GoneDocker(), progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
-    numbering.watch_rotation(100_000)
-    numbering.restart(check_start=False, audit=True)
+    inbox, _progress, numbering = _audited(_GoneDocker(), 100_000)
     entries, start = _after_jump(10, 2_700_000)
     lines = [line(1 if s == "stdout" else 2, ts, data) for s, ts, data in entries]
     await numbering.emit(lines)
@@ -402,13 +404,7 @@ async def test_a_log_read_to_its_end_releases_the_positions_held_at_its_windows(
     start = count * step
     end = start + 400_000_000
     docker = _HeldAuditDocker((start, end))
-    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
-    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
-    progress.decided.set()
-    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
-    numbering.watch_rotation(MB)
-    numbering.restart(check_start=False, audit=True)
+    inbox, progress, numbering = _audited(docker, MB)
     steady = [line(1, n * step, b"x" * 120) for n in range(1, count + 1)]
     await numbering.emit([*steady, line(1, end, b"after"), line(1, end + step, b"last")])
     docker.answer.set()
@@ -438,13 +434,7 @@ async def test_a_log_read_to_its_end_releases_the_positions_held_at_its_windows(
 async def test_a_log_never_held_at_a_window_needs_no_release() -> None:
     """No window, no hold: nothing to release (a mark per container would cost a batch
     entry each for nothing)."""
-    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
-    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
-    progress.decided.set()
-    numbering = Numbering(_GoneDocker(), progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
-    numbering.watch_rotation(MB)
-    numbering.restart(check_start=False, audit=True)
+    _inbox, _progress, numbering = _audited(_GoneDocker(), MB)
     await numbering.emit([line(1, n * 50_000, b"x" * 120) for n in range(1, 100)])
     await numbering.finish_audits()
     assert numbering.released() == []
