@@ -220,6 +220,8 @@ class Follower:
             # take a while: a re-read, then AUDIT_EVERY before the audit loop ends.
             self._leaving = True
             await self._numbering.finish_audits()
+            if marks := self._numbering.released():
+                await self.progress.out.release(marks)
             self.stats.state = "gone"
         finally:
             self._leaving = True

@@ -20,7 +20,7 @@ import asyncio
 import time
 
 from shipper.inbox import Inbox
-from shipper.record import GapRecord, LogRecord, Record
+from shipper.record import GapRecord, LogRecord, MarkRecord, Record
 from shipper.shaping import Read, Shaper
 from shipper.tail.tap import Tap
 
@@ -66,6 +66,12 @@ class Handoff:
         """Queue every held event and mark now (the container's log was read to its end)."""
         async with self._turn:
             await self._queue(self._shaper.flush())
+
+    async def release(self, marks: list[MarkRecord]) -> None:
+        """Queue every held event and mark, then `marks`: positions the cursor may reach
+        once all before them is acknowledged (the container's log was read to its end)."""
+        async with self._turn:
+            await self._queue([*self._shaper.flush(), *marks])
 
     async def close(self) -> None:
         """Queue everything held and stop the timer (following the container has ended)."""

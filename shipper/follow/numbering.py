@@ -25,7 +25,7 @@ from shipper.follow.reread import after_positions, late_start, reread
 from shipper.logfiles.audit import Auditor
 from shipper.logfiles.rotation import JumpDetector, Window
 from shipper.native import NativeLines
-from shipper.record import GapRecord, LogRecord
+from shipper.record import GapRecord, LogRecord, MarkRecord
 from shipper.rejoin import Line
 
 log = logging.getLogger("logpipe.shipper.follow")
@@ -62,6 +62,7 @@ class Numbering:
         self._jumps: JumpDetector | None = None
         self._auditing = False  # the read now is a follow stream's, whose steps are watched
         self._auditor: Auditor | None = None
+        self._held: set[str] = set()  # streams whose records were held at a window
         self._gap_reason = RESUME_GAP
         self._compressed = False  # the log's rotated files are gzipped
         self._from_dockerd = False  # the read now is dockerd's, not yet begun: see reread.py
@@ -124,6 +125,22 @@ class Numbering:
         """Wait until every suspect step was read again."""
         if self._auditor is not None:
             await self._auditor.finish()
+
+    def released(self) -> list[MarkRecord]:
+        """Once every window was read again (:meth:`finish_audits`) and every line read
+        is queued: a mark per stream whose records were held, at the position it was read
+        to, so that the saved cursor reaches the log's end when they are acknowledged.
+        Without them it stays at the window's start, the next start reads the window's
+        lines again and sends them marked as sent again, and /status never shows the
+        container read to its end."""
+        positions = self._progress.positions
+        marks = [
+            MarkRecord(self._progress.meta, s, positions[s])
+            for s in sorted(self._held)
+            if s in positions
+        ]
+        self._held.clear()
+        return marks
 
     def cancel_audits(self) -> None:
         """Stop auditing (the follower ends)."""
@@ -271,8 +288,7 @@ class Numbering:
             self._hold(out, self._auditor.holds())
         return out
 
-    @staticmethod
-    def _hold(out: list[LogRecord | GapRecord], holds: dict[str, int]) -> None:
+    def _hold(self, out: list[LogRecord | GapRecord], holds: dict[str, int]) -> None:
         """Hold the position each record lets the saved cursor reach at the start of
         its stream's earliest window not read again yet (shipper/logfiles/audit.py):
         stopped before that audit, the shipper reads the window again at its next start.
@@ -284,6 +300,7 @@ class Numbering:
                 if (end.ts, end.count) > (start, 0):
                     record.written = end
                     record.until = Position(start, 0)
+                    self._held.add(record.stream)
 
     def _counted(self, lines: int, size: int, truncated: int) -> None:
         stats = self._progress.stats

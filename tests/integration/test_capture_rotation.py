@@ -17,7 +17,6 @@ from tests.integration.capture import (
     metric,
     numbered,
     run,
-    settle,
     shipped_to_end,
     until_made,
     wait_exit,
@@ -82,7 +81,7 @@ def test_fast_writer_with_rotation_no_repeats_and_no_silent_loss(
     pairs = 60000
     c = run(docker_client, pipeline, numbered(pairs), log_config=ROTATE)
     assert wait_exit(c) == 0
-    settle(pipeline, c.id, quiet=4)
+    shipped_to_end(pipeline, c)
     got = captured(pipeline, c.id)
     lost = _check_accounted(got, pairs)
     print(
@@ -134,5 +133,6 @@ def test_compressed_rotation_kept_whole_loses_nothing(
     }
     c = run(docker_client, pipeline, numbered(pairs), log_config=config)
     assert wait_exit(c) == 0
-    indexed_once(pipeline, c.id, pairs, quiet=4)
+    shipped_to_end(pipeline, c)
+    indexed_once(pipeline, c.id, pairs, quiet=0)
     assert metric(pipeline, "logpipe_shipper_rotation_audits_total") >= 1

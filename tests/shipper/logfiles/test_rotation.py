@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from shipper import metrics
 from shipper.batch import encode
-from shipper.cursor import Position
+from shipper.cursor import CursorStore, Position
 from shipper.follow.gaps import CLOSE_GAP, SKIPPED_GAP, Gaps
 from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
@@ -294,6 +295,20 @@ class _HeldAuditDocker:
             yield struct.pack(">BxxxL", 1, len(payload)) + payload
 
 
+def _audited(docker: object, file_bytes: int) -> tuple[Inbox, Progress, Numbering]:
+    """A container's numbering, from the start of its log, whose follow stream's steps are
+    watched (its log rotated every `file_bytes`, audits asked of `docker`); what it queues
+    goes to the inbox."""
+    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
+    progress.decided.set()
+    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
+    numbering.watch_rotation(file_bytes)
+    numbering.restart(check_start=False, audit=True)
+    return inbox, progress, numbering
+
+
 async def test_the_saved_position_waits_at_a_window_until_it_was_read_again() -> None:
     """A window where the follow stream may have skipped a rotated file is read again
     beside the stream. The lines read after it went to the disk buffer with their own
@@ -305,13 +320,7 @@ async def test_the_saved_position_waits_at_a_window_until_it_was_read_again() ->
     start = count * step  # the last line before the jump
     end = start + 400_000_000
     docker = _HeldAuditDocker((start, end))
-    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
-    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
-    progress.decided.set()
-    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
-    numbering.watch_rotation(MB)
-    numbering.restart(check_start=False, audit=True)
+    inbox, _progress, numbering = _audited(docker, MB)
     steady = [line(1, n * step, b"x" * 120) for n in range(1, count + 1)]
     await numbering.emit([*steady, line(1, end, b"after"), line(1, end + step, b"next")])
     records = _taken(inbox)
@@ -359,13 +368,7 @@ async def test_a_short_step_after_a_jump_whose_files_are_gone_says_lines_may_be_
     """The jump's files gone, its gap says they were skipped, with an estimate; a short
     step after it, read again too late, may have skipped nothing: its gap says lines
     may be missing, without an estimate."""
-    inbox = Inbox(100_000, metrics.PerContainer(False, 10))
-    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
-    progress.decided.set()
-    numbering = Numbering(_GoneDocker(), progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
-    numbering.watch_rotation(100_000)
-    numbering.restart(check_start=False, audit=True)
+    inbox, _progress, numbering = _audited(_GoneDocker(), 100_000)
     entries, start = _after_jump(10, 2_700_000)
     lines = [line(1 if s == "stdout" else 2, ts, data) for s, ts, data in entries]
     await numbering.emit(lines)
@@ -386,3 +389,52 @@ async def test_a_short_step_after_a_jump_whose_files_are_gone_says_lines_may_be_
         start + 2_700_000,
         None,
     )
+
+
+async def test_a_log_read_to_its_end_releases_the_positions_held_at_its_windows(
+    tmp_path: Path,
+) -> None:
+    """A container that exits while a window of its log is audited has every line queued
+    held at the window's start. Once the window was read again nothing more comes to move
+    the position on: the saved cursor stayed at the window's start for good (the next
+    start read those lines again and sent them marked as sent again, and /status never
+    showed the log read to its end). The follower's end queues a mark per held stream, at
+    the position it was read to, after everything else."""
+    step, count = 50_000, 6_000
+    start = count * step
+    end = start + 400_000_000
+    docker = _HeldAuditDocker((start, end))
+    inbox, progress, numbering = _audited(docker, MB)
+    steady = [line(1, n * step, b"x" * 120) for n in range(1, count + 1)]
+    await numbering.emit([*steady, line(1, end, b"after"), line(1, end + step, b"last")])
+    docker.answer.set()
+    await numbering.finish_audits()
+    marks = numbering.released()
+    assert [(m.stream, m.until) for m in marks] == [("stdout", Position(end + step, 1))]
+    assert numbering.released() == []  # given once
+    await progress.out.release(marks)
+    queued = []
+    while not inbox.empty():
+        queued.append(inbox.get_nowait())
+    assert queued[-1] is marks[0]  # behind the held lines and the line read again
+    batch = encode(queued, "host")
+    store = CursorStore(tmp_path)
+    key = ("c" * 64, "stdout")
+    for (cid, stream), pos in batch.positions.items():
+        store.advance(cid, stream, pos)
+    for (cid, stream), pos in batch.written.items():
+        store.wrote(cid, stream, pos)
+    cursor = store.get("c" * 64)
+    assert cursor is not None
+    assert batch.positions[key] == Position(end + step, 1)
+    assert cursor.position("stdout") == Position(end + step, 1)
+    assert cursor.held() == {}  # nothing for the next start to read again
+
+
+async def test_a_log_never_held_at_a_window_needs_no_release() -> None:
+    """No window, no hold: nothing to release (a mark per container would cost a batch
+    entry each for nothing)."""
+    _inbox, _progress, numbering = _audited(_GoneDocker(), MB)
+    await numbering.emit([line(1, n * 50_000, b"x" * 120) for n in range(1, 100)])
+    await numbering.finish_audits()
+    assert numbering.released() == []
