@@ -72,7 +72,13 @@ def deliver(
     body = batch(f"bigline-{run}", messages)
     room = {"max_body_bytes": str(len(body) + MiB), "body_buffer_bytes": str(2 * len(body) + MiB)}
     _, url = collector(
-        ES_URL, token, es_retry_seconds="20", routing__dataset=f"bigline.{run}", **room, **settings
+        ES_URL,
+        token,
+        ready=True,
+        es_retry_seconds="20",
+        routing__dataset=f"bigline.{run}",
+        **room,
+        **settings,
     )
     status, answer = post_batch(url, token, body)
     assert status == 200, answer
@@ -185,7 +191,7 @@ def test_a_line_of_control_characters_at_the_limit_is_answered_whatever_the_heap
     body = batch(f"bigline-{run}", [bell])
     room = {"max_body_bytes": str(len(body) + MiB), "body_buffer_bytes": str(2 * len(body) + MiB)}
     _, url = collector(
-        ES_URL, token, es_retry_seconds="20", routing__dataset=f"bigline.{run}", **room
+        ES_URL, token, ready=True, es_retry_seconds="20", routing__dataset=f"bigline.{run}", **room
     )
     status, answer = post_batch(url, token, body)
     assert status == 200, answer

@@ -45,7 +45,9 @@ def start(collector: Callable[..., tuple[Process, str]]) -> tuple[str, str, str]
     """A collector of its own: its URL, token, and a host name no other test sends."""
     token = uuid.uuid4().hex
     run = uuid.uuid4().hex[:8]
-    _, url = collector(ES_URL, token, es_retry_seconds="20", routing__dataset=f"longfield.{run}")
+    _, url = collector(
+        ES_URL, token, ready=True, es_retry_seconds="20", routing__dataset=f"longfield.{run}"
+    )
     return url, token, f"longfield-{run}"
 
 

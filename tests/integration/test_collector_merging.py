@@ -85,7 +85,12 @@ def test_small_batches_share_requests_and_keep_their_own_answers(
     dataset = f"merge.{run}"
     refusing_template(es, dataset)
     _, url = collector(
-        ES_URL, token, bulk_merge_wait="1", es_compression=compression, routing__dataset=dataset
+        ES_URL,
+        token,
+        ready=True,
+        bulk_merge_wait="1",
+        es_compression=compression,
+        routing__dataset=dataset,
     )
     hosts = [f"merge-{run}-{i}" for i in range(BATCHES)]
     bodies = [small_batch(host, refused=i == 2) for i, host in enumerate(hosts)]
@@ -123,7 +128,7 @@ def test_lines_refused_by_a_write_block_wait_for_it_to_lift(
     """A stream whose write index an operator blocks (`index.blocks.write`): the batch is
     answered once the block is lifted, every line in its stream, none dead-lettered."""
     token = uuid.uuid4().hex
-    _, url = collector(ES_URL, token, es_retry_seconds="60")
+    _, url = collector(ES_URL, token, ready=True, es_retry_seconds="60")
     run = uuid.uuid4().hex[:8]
     [first] = asyncio.run(post_all(url, token, [small_batch(f"block-{run}-0", refused=False)]))
     assert first["indexed"] == LINES

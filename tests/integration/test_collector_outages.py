@@ -75,7 +75,10 @@ def collector(tmp_path: Path) -> Iterator[Callable[..., tuple[Process, str]]]:
     """Start collector processes (stopped after the test): (process, base URL)."""
     started: list[Process] = []
 
-    def start(es_url: str, token: str, **settings: str) -> tuple[Process, str]:
+    def start(es_url: str, token: str, ready: bool = False, **settings: str) -> tuple[Process, str]:
+        """`ready`: wait until /readyz says so (the node answers and the template was
+        checked): until its first check of the template a collector answers a batch 503,
+        which a sender retries and a test posting once would take for a failure."""
         port = free_port()
         env = collector_env(es_url, port, token, **settings)
         argv = [sys.executable, "-m", "collector", "serve"]
@@ -84,6 +87,8 @@ def collector(tmp_path: Path) -> Iterator[Callable[..., tuple[Process, str]]]:
         started.append(proc)
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(url + "/healthz"), 30)
+        if ready:
+            wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
         return proc, url
 
     yield start
@@ -499,7 +504,7 @@ def test_a_batch_sent_again_after_its_stream_rolled_over_is_not_indexed_twice(
     it is sent again, and the collector finds them in the older backing index."""
     token = uuid.uuid4().hex
     dataset = "again." + uuid.uuid4().hex[:8]
-    _, url = collector(ES_URL, token, routing__dataset=dataset)
+    _, url = collector(ES_URL, token, ready=True, routing__dataset=dataset)
     batch = batch_body(20, "again")
 
     def post(again: bool) -> dict[str, Any]:
@@ -542,7 +547,7 @@ def test_a_batch_sent_again_right_after_a_rollover_is_found_unrefreshed(
     write index."""
     token = uuid.uuid4().hex
     dataset = "unrefreshed." + uuid.uuid4().hex[:8]
-    _, url = collector(ES_URL, token, routing__dataset=dataset)
+    _, url = collector(ES_URL, token, ready=True, routing__dataset=dataset)
 
     def post(batch: bytes, again: bool) -> dict[str, Any]:
         headers = {"Content-Type": NDJSON, "Authorization": f"Bearer {token}"}

@@ -71,8 +71,7 @@ def test_stalled_senders_leave_room_for_a_healthy_one(
 ) -> None:
     """Twenty senders stalled mid-body: a healthy batch is indexed meanwhile, they get 408."""
     token, host = uuid.uuid4().hex, "stall-" + uuid.uuid4().hex[:8]
-    _, url = collector(ES_URL, token, **_settings())
-    wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
+    _, url = collector(ES_URL, token, ready=True, **_settings())
     stalled = stalls(url, token, STALLED)
     wait_until(lambda: metric(url, "logpipe_collector_bodies_reading") == STALLED, 30)
 
@@ -92,8 +91,7 @@ def test_a_sender_gone_mid_body_is_counted_and_frees_its_place(
 ) -> None:
     """A sender that closes its connection mid-body is counted as disconnected, holds nothing."""
     token = uuid.uuid4().hex
-    _, url = collector(ES_URL, token, **_settings())
-    wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
+    _, url = collector(ES_URL, token, ready=True, **_settings())
     with stalled_request(url, token):
         wait_until(lambda: metric(url, "logpipe_collector_bodies_reading") == 1, 30)
     wait_until(lambda: metric(url, ABORTED + '{reason="disconnected"}') == 1, 30)
@@ -108,8 +106,7 @@ def test_a_batch_whose_sender_left_while_the_collector_was_paused_is_not_indexed
     collector resumes, the request waiting in its socket has no sender any more. Indexed
     then, after its stream rolled over, it would be there twice: it is dropped, counted."""
     token, host = uuid.uuid4().hex, "gone-" + uuid.uuid4().hex[:8]
-    proc, url = collector(ES_URL, token, **_settings())
-    wait_until(lambda: http(url + "/readyz")[0] == 200, 30)
+    proc, url = collector(ES_URL, token, ready=True, **_settings())
     body = batch_body(5, "left", host)
     address, port = url.removeprefix("http://").split(":")
     proc.signal(signal.SIGSTOP)
