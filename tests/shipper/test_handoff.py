@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from shipper import metrics
+from shipper.cursor import Position
 from shipper.follow.handoff import Handoff
 from shipper.inbox import Inbox
 from shipper.record import LogRecord, MarkRecord, Meta, Record
@@ -105,4 +106,28 @@ async def test_a_hand_off_cut_short_at_shutdown_leaves_what_was_held_unqueued() 
     await asyncio.gather(handing, return_exceptions=True)
     assert _drain(inbox) == [_line(PLAIN, 0, "filler")]
     await asyncio.wait_for(handoff.close(), 5)
+    assert inbox.empty()
+
+
+async def test_a_release_queues_what_is_held_before_its_marks() -> None:
+    """The marks that let a cursor pass lines held at an audited window come after every
+    event and mark the container's shaping still held: a mark ahead of a held event would
+    let the saved cursor pass it before it is queued."""
+    inbox = _inbox()
+    handoff = Handoff(inbox)
+    await handoff.put_many([_line(SLOW, 1, "ERROR boom"), _line(SLOW, 2, "\tat a.B.c(B.java:1)")])
+    await handoff.put_many([_line(SLOW, 3, "DEBUG dropped")])
+    release = MarkRecord(SLOW, "stdout", Position(3, 1))
+    await handoff.release([release])
+    out = _drain(inbox)
+    assert [(r.data, r.lines) for r in out if isinstance(r, LogRecord)] == [
+        (b"ERROR boom\n\tat a.B.c(B.java:1)", 2)
+    ]
+    assert out[-1] is release
+    assert [type(r) for r in out] == [
+        LogRecord,
+        MarkRecord,
+        MarkRecord,
+    ]  # the excluded line's, then ours
+    await handoff.close()
     assert inbox.empty()
