@@ -51,6 +51,9 @@ from shipper.tail.tap import Tap
 log = logging.getLogger("logpipe.shipper.source")
 
 KEEP_GONE = 60.0  # seconds a finished follower stays on /status
+# ... and at most this long while lines it read are not acknowledged (the collector down,
+# say): an operator sees them wait, and a follower never acknowledged does not stay.
+KEEP_UNACKNOWLEDGED = 600.0
 STOPPED_READS = 8  # logs of stopped containers found by a listing read at once
 CATCH_UPS = 4  # running containers' backlogs read from their files at once
 
@@ -357,22 +360,26 @@ class Supervisor:
 
     def _prune(self) -> None:
         now = time.monotonic()
-        for cid, (_, since) in list(self.recent.items()):
-            if now - since > KEEP_GONE:
+        for cid, (follower, since) in list(self.recent.items()):
+            kept = KEEP_GONE if self._acknowledged(cid, follower.positions) else KEEP_UNACKNOWLEDGED
+            if now - since > kept:
                 del self.recent[cid]
         for cid in list(self._destroyed):
             if cid in self.tasks:
                 continue
-            cursor = self.store.get(cid)
-            positions = self.positions.get(cid, {})
-            acked = cursor is None or all(
-                cursor.position(s) == p for s, p in positions.items() if p.count
-            )
-            if acked:
+            if self._acknowledged(cid, self.positions.get(cid, {})):
                 self.store.forget(cid)
                 self.positions.pop(cid, None)
                 self._destroyed.discard(cid)
                 self._skipped.discard(cid)
+
+    def _acknowledged(self, cid: str, positions: dict[str, Position]) -> bool:
+        """A collector acknowledged every line read up to `positions` (or the container
+        has no cursor: forgotten, removed or not shipped)."""
+        cursor = self.store.get(cid)
+        return cursor is None or all(
+            cursor.position(s) == p for s, p in positions.items() if p.count
+        )
 
     async def stop(self) -> None:
         """Cancel every follower: each queues what it held; positions stay in memory.

@@ -152,11 +152,12 @@ def settle(p: Pipeline, container_id: str, quiet: float = 3.0, timeout: float = 
     return _settled(lambda: p.count({"term": {"container.id": container_id}}), quiet, timeout)
 
 
-def indexed_once(p: Pipeline, container_id: str, pairs: int, quiet: float = 3.0) -> Captured:
-    """Once the container's documents settled (`quiet` seconds): each line of `numbered`
-    (`pairs` pairs) indexed exactly once, no other line, no gap. What was indexed."""
-    settle(p, container_id, quiet=quiet)
-    got = captured(p, container_id)
+def indexed_once(p: Pipeline, container: Any, pairs: int) -> Captured:
+    """Once the shipper shipped the exited container's log to its end (shipped_to_end):
+    each line of `numbered` (`pairs` pairs) indexed exactly once, no other line, no gap.
+    What was indexed."""
+    shipped_to_end(p, container)
+    got = captured(p, container.id)
     assert not got.gaps, [g["logpipe"]["gap"] for g in got.gaps][:3]
     assert not got.duplicates(), got.duplicates()[:5]
     assert set(got.pairs()) == expected_numbered(pairs)

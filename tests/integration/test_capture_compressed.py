@@ -61,7 +61,7 @@ def test_a_running_log_rotated_into_compressed_files_is_followed_from_them_once(
     packed = [n for n in os.listdir(folder) if n.endswith(".gz")]
     assert len(packed) >= 2, "the log did not rotate into compressed files: write more"
     wait_lines(pipeline, c.id, 2 * pairs)
-    indexed_once(pipeline, c.id, pairs)
+    indexed_once(pipeline, c, pairs)
     assert metric(pipeline, FOLLOWED) >= 1  # not served by dockerd
 
 
@@ -85,7 +85,7 @@ def test_an_exited_local_log_is_read_from_its_compressed_files_once(
     p.shipper.start()
     p.wait_shipper()
     wait_lines(p, c.id, 2 * pairs)
-    indexed_once(p, c.id, pairs)
+    indexed_once(p, c, pairs)
     assert metric(p, FROM_FILES) == 1
 
 
@@ -115,7 +115,7 @@ def test_a_running_local_logs_backlog_is_read_from_its_files_once(
     p.wait_shipper()
     assert wait_exit(c) == 0
     wait_lines(p, c.id, 2 * 3500)
-    indexed_once(p, c.id, 3500)
+    indexed_once(p, c, 3500)
     assert metric(p, FOLLOWED) == (1 if follow_files else 0)
     assert metric(p, CAUGHT_UP) == (0 if follow_files else 1)
 
@@ -136,7 +136,7 @@ def test_a_running_local_log_is_followed_from_its_files_across_rotations_once(
     path = localfile.local_log_path(root, c.id)
     assert os.path.exists(f"{path}.4.gz"), "the log did not rotate four times: write more"
     wait_lines(pipeline, c.id, 2 * pairs)
-    indexed_once(pipeline, c.id, pairs)
+    indexed_once(pipeline, c, pairs)
     assert metric(pipeline, FOLLOWED) >= 1  # not served by dockerd
 
 
@@ -157,7 +157,7 @@ def test_a_local_log_followed_from_its_files_across_a_shipper_kill_once(
     pipeline.shipper.start()
     assert wait_exit(c) == 0
     wait_lines(pipeline, c.id, 2 * pairs)
-    indexed_once(pipeline, c.id, pairs)
+    indexed_once(pipeline, c, pairs)
     assert metric(pipeline, FOLLOWED) >= 1  # the restarted shipper followed the files
 
 
@@ -218,9 +218,10 @@ def test_a_restarts_backlog_unpacks_only_the_compressed_files_it_needs(
     p.shipper.start()
     p.wait_shipper()
     wait_lines(p, c.id, 2 * 4200)
-    indexed_once(p, c.id, 4200)
+    c.kill()  # it prints nothing more: exited, the shipper can say it shipped the log's end
+    wait_exit(c)
+    indexed_once(p, c, 4200)
     assert metric(p, UNPACKED) == len(needed)  # read from the files, those only
-    c.kill()
 
 
 # The shipper as a deployment without dockerd's containers folder runs it (no mount, or a
@@ -280,7 +281,7 @@ def test_a_resume_through_dockerd_past_compressed_rotations_loses_nothing(
     let_go(c, END)
     assert wait_exit(c) == 0
     wait_lines(p, c.id, 2 * 6200)
-    got = indexed_once(p, c.id, 6200)
+    got = indexed_once(p, c, 6200)
     for stream in ("stdout", "stderr"):
         # Each line carries its own entry's time: in the order printed, never earlier.
         lines = sorted(

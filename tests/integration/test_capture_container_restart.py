@@ -9,7 +9,7 @@ import docker
 import pytest
 
 from tests.conftest import Pipeline, wait_until
-from tests.integration.capture import captured, run, settle, wait_exit, wait_lines
+from tests.integration.capture import captured, run, shipped_to_end, wait_exit, wait_lines
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ def test_restart_policy_runs_each_indexed_once(
     )
     wait_until(lambda: _state(c)["Status"] == "exited" and _state(c)["Restarting"] is False, 60)
     wait_lines(pipeline, c.id, 800)
-    settle(pipeline, c.id, quiet=2)
+    shipped_to_end(pipeline, c)
     expected = sorted(
         (stream, f"run{r} {word} {i}")
         for r in range(1, 5)
@@ -77,7 +77,7 @@ def test_stop_start_and_restart_while_printing(
     stored = _stored(c)
     assert {line.split()[0] for _, line in stored} == {"run1", "run2", "run3"}
     wait_lines(pipeline, c.id, len(stored))
-    settle(pipeline, c.id, quiet=2)
+    shipped_to_end(pipeline, c)
     assert _indexed(pipeline, c) == stored
 
 
@@ -94,7 +94,7 @@ def test_restarted_container_after_shipper_downtime(
     assert wait_exit(c) == 0
     pipeline.shipper.start()
     wait_lines(pipeline, c.id, 600)
-    settle(pipeline, c.id, quiet=2)
+    shipped_to_end(pipeline, c)
     assert _indexed(pipeline, c) == _stored(c)
     assert len(_stored(c)) == 600
 

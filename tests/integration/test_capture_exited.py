@@ -18,13 +18,12 @@ from shipper.source import STOPPED_READS
 from tests.conftest import Pipeline, wait_until
 from tests.integration.capture import (
     captured,
-    expected_numbered,
+    indexed_once,
     let_go,
     metric,
     numbered,
     run,
-    settle,
-    settle_all,
+    shipped_to_end,
     until_made,
     wait_exit,
     wait_lines,
@@ -51,20 +50,10 @@ def _cursor(p: Pipeline, cid: str) -> dict[str, Any] | None:
     return dict(entry) if entry is not None else None
 
 
-def _exact(p: Pipeline, cid: str, pairs: int) -> None:
-    """Every numbered line of the container indexed once, no gap."""
-    wait_lines(p, cid, 2 * pairs)
-    settle(p, cid)
-    _indexed_once(p, cid, pairs)
-
-
-def _indexed_once(p: Pipeline, cid: str, pairs: int) -> None:
-    """What is indexed of the container: every numbered line once, no gap."""
-    got = captured(p, cid)
-    assert set(got.pairs()) == expected_numbered(pairs)
-    assert not got.duplicates()
-    assert len(got.lines) == 2 * pairs
-    assert not got.gaps
+def _exact(p: Pipeline, container: Any, pairs: int) -> None:
+    """Every numbered line of the exited container indexed once, no gap."""
+    wait_lines(p, container.id, 2 * pairs)
+    indexed_once(p, container, pairs)
 
 
 FROM_FILES = 'logpipe_shipper_backlog_file_reads_total{outcome="read to the end"}'
@@ -102,7 +91,7 @@ def test_container_that_exited_while_the_shipper_was_stopped_is_read_to_its_end(
     let_go(c)
     assert wait_exit(c) == 0
     pipeline.shipper.start()
-    _exact(pipeline, c.id, 2 * PAIRS)
+    _exact(pipeline, c, 2 * PAIRS)
     wait_until(lambda: (_cursor(pipeline, c.id) or {}).get("done"), 10)
     _restart_reads_nothing(pipeline, c.id)
 
@@ -120,7 +109,7 @@ def test_container_that_exited_before_the_first_start_is_read_by_default(
     time.sleep(BEYOND_REPLAY)
     p.shipper.start()
     p.wait_shipper()
-    _exact(p, c.id, PAIRS)
+    _exact(p, c, PAIRS)
     wait_until(lambda: (_cursor(p, c.id) or {}).get("done"), 10)
     _restart_reads_nothing(p, c.id)
     c.remove()
@@ -144,7 +133,7 @@ def test_start_at_end_ships_only_what_an_exited_container_prints_later(
     c.start()
     assert wait_exit(c) == 0
     wait_lines(p, c.id, 1)
-    settle(p, c.id)
+    shipped_to_end(p, c)
     assert [d["message"] for d in captured(p, c.id).lines] == ["again"]
 
 
@@ -163,11 +152,9 @@ def test_many_containers_exited_before_the_first_start_are_each_read_once(
     time.sleep(BEYOND_REPLAY)
     p.shipper.start()
     p.wait_shipper()
+    # Read within seconds of each other: each is still on /status (a minute past its end).
     for c in containers:
-        wait_lines(p, c.id, 2 * pairs)
-    settle_all(p)  # once for all of them: no line of any arrives late
-    for c in containers:
-        _indexed_once(p, c.id, pairs)
+        indexed_once(p, c, pairs)
     for c in containers:
         wait_until(lambda c=c: (_cursor(p, c.id) or {}).get("done"), 10)
     # the shipper sees dockerd's log files here: each log was read from them, not dockerd
@@ -195,7 +182,7 @@ def test_exited_container_with_rotated_files_is_read_once(
     time.sleep(BEYOND_REPLAY)
     p.shipper.start()
     p.wait_shipper()
-    _exact(p, c.id, pairs)
+    _exact(p, c, pairs)
     wait_until(lambda: (_cursor(p, c.id) or {}).get("done"), 10)
     assert metric(p, FROM_FILES) == 1
     _restart_reads_nothing(p, c.id)

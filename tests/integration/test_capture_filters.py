@@ -14,7 +14,7 @@ from tests.integration.capture import (
     captured,
     let_go,
     run,
-    settle,
+    shipped_to_end,
     until_made,
     wait_exit,
     wait_lines,
@@ -136,9 +136,6 @@ def test_status_shows_waiting_for_collector_then_following(
     assert following["lag_seconds"] is not None
     assert following["lag_seconds"] >= 0
     c.kill()
-    settle(pipeline, c.id, quiet=2)
-    gone = wait_until(lambda: (s := state())["state"] == "gone" and s, 30)
-    # The last lines may still be on their way when the 2 s of quiet end on a busy
-    # machine: every line the shipper counted arrives, and no other.
-    wait_until(lambda: len(captured(pipeline, c.id).lines) >= gone["lines"], 30)
-    assert gone["lines"] == len(captured(pipeline, c.id).lines)
+    wait_exit(c)
+    gone = shipped_to_end(pipeline, c)
+    assert gone["lines"] == len(captured(pipeline, c.id).lines)  # what it counted, no other

@@ -63,7 +63,7 @@ def test_lines_read_again_after_a_held_window_are_indexed_once_across_a_rollover
     del p.shipper.env[TEST_DELAY_ENV]
     p.shipper.start()
     p.wait_shipper()
-    capture.indexed_once(p, c.id, FIRST + THEN)
+    capture.indexed_once(p, c, FIRST + THEN)
     marked = capture.collector_metric(p, LOOKED_UP) - looked_up
     print(f"batches sent marked after the restart, looked up: {marked:.0f}")
     assert marked > 0

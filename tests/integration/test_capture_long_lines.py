@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from tests.conftest import Pipeline
-from tests.integration.capture import captured, run, settle, wait_exit, wait_lines
+from tests.integration.capture import captured, run, shipped_to_end, wait_exit, wait_lines
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def test_long_lines_are_one_document_each_byte_exact(
     assert wait_exit(c) == 0
     assert _stderr_between_pieces(c) > 0, "stderr did not interleave: the case is not tested"
     wait_lines(pipeline, c.id, len(SIZES) + 1 + STDERR_LINES + MIDDLE_LINES)
-    settle(pipeline, c.id)
+    shipped_to_end(pipeline, c)
     got = captured(pipeline, c.id)
     stdout = [d["message"] for d in got.lines if d["stream"] == "stdout"]
     expected = [char * size for size, char in SIZES.items()] + ["done"]
@@ -86,7 +86,7 @@ def test_utf8_cut_by_dockerd_is_byte_exact_with_local_driver(
     c = run(docker_client, pipeline, UTF8_SCRIPT, log_config={"Type": "local", "Config": {}})
     assert wait_exit(c) == 0
     wait_lines(pipeline, c.id, 2)
-    settle(pipeline, c.id, quiet=2)
+    shipped_to_end(pipeline, c)
     messages = sorted(d["message"] for d in captured(pipeline, c.id).lines)
     assert messages == sorted(["after", "b" * 16383 + "éend"])
 
@@ -98,7 +98,7 @@ def test_utf8_cut_by_dockerd_is_one_document_with_json_file(
     c = run(docker_client, pipeline, UTF8_SCRIPT)
     assert wait_exit(c) == 0
     wait_lines(pipeline, c.id, 2)
-    settle(pipeline, c.id, quiet=2)
+    shipped_to_end(pipeline, c)
     messages = sorted(d["message"] for d in captured(pipeline, c.id).lines)
     stored = c.logs(stdout=True, stderr=False).decode("utf-8").splitlines()[0]
     assert stored == "b" * 16383 + "\ufffd\ufffdend"
@@ -119,7 +119,7 @@ def test_line_over_the_maximum_is_cut_and_marked_truncated(
     )
     assert wait_exit(c) == 0
     wait_lines(p, c.id, 3)
-    settle(p, c.id, quiet=2)
+    shipped_to_end(p, c)
     docs = {d["message"][:1]: d for d in captured(p, c.id).lines}
     assert sorted(docs) == ["n", "x", "y"]
     for char in "xy":
@@ -148,6 +148,6 @@ def test_last_line_without_newline_arrives(
     c = run(docker_client, pipeline, "echo first; printf 'no newline out'; printf 'no nl err' >&2")
     assert wait_exit(c) == 0
     wait_lines(pipeline, c.id, 3)
-    settle(pipeline, c.id, quiet=2)
+    shipped_to_end(pipeline, c)
     got = sorted((d["stream"], d["message"]) for d in captured(pipeline, c.id).lines)
     assert got == [("stderr", "no nl err"), ("stdout", "first"), ("stdout", "no newline out")]

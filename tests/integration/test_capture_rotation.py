@@ -133,6 +133,5 @@ def test_compressed_rotation_kept_whole_loses_nothing(
     }
     c = run(docker_client, pipeline, numbered(pairs), log_config=config)
     assert wait_exit(c) == 0
-    shipped_to_end(pipeline, c)
-    indexed_once(pipeline, c.id, pairs, quiet=0)
+    indexed_once(pipeline, c, pairs)
     assert metric(pipeline, "logpipe_shipper_rotation_audits_total") >= 1

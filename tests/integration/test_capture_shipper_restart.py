@@ -17,7 +17,7 @@ from tests.integration.capture import (
     expected_numbered,
     numbered,
     run,
-    settle,
+    shipped_to_end,
     wait_exit,
     wait_lines,
 )
@@ -50,7 +50,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
         assert wait_exit(c) == 0
     for c in containers:
         wait_lines(pipeline, c.id, 2 * PAIRS, timeout=180)
-        settle(pipeline, c.id)
+        shipped_to_end(pipeline, c)
         got = captured(pipeline, c.id)
         assert set(got.pairs()) == expected_numbered(PAIRS), f"seed {seed}"
         assert not got.duplicates(), f"seed {seed}"
@@ -96,7 +96,7 @@ def test_kill_9_while_node_errors_are_held_loses_splits_and_duplicates_nothing(
         pipeline.shipper.start()
     assert wait_exit(c) == 0
     wait_lines(pipeline, c.id, 4 * NODE_ERRORS, timeout=180)
-    settle(pipeline, c.id)
+    shipped_to_end(pipeline, c)
     got = captured(pipeline, c.id)
     expected = Counter[tuple[str, str]]()
     for i in range(1, NODE_ERRORS + 1):

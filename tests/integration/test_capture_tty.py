@@ -8,7 +8,7 @@ import docker
 import pytest
 
 from tests.conftest import Pipeline
-from tests.integration.capture import captured, run, settle, wait_exit, wait_lines
+from tests.integration.capture import captured, run, shipped_to_end, wait_exit, wait_lines
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def test_tty_lines_are_whole_and_clean(
     c = run(docker_client, pipeline, script, tty=True)
     assert wait_exit(c) == 0
     wait_lines(pipeline, c.id, 5)
-    settle(pipeline, c.id, quiet=2)
+    shipped_to_end(pipeline, c)
     docs = captured(pipeline, c.id).lines
     assert {d["stream"] for d in docs} == {"stdout"}
     messages = sorted(d["message"] for d in docs)
@@ -45,6 +45,6 @@ def test_tty_line_without_newline_is_not_glued_to_the_next_run(
     assert wait_exit(c) == 0
     pipeline.shipper.start()
     wait_lines(pipeline, c.id, 4)
-    settle(pipeline, c.id, quiet=2)
+    shipped_to_end(pipeline, c)
     messages = sorted(d["message"] for d in captured(pipeline, c.id).lines)
     assert messages == ["partial", "partial", "run", "run"]

@@ -7,8 +7,10 @@ import contextlib
 import errno
 import logging
 import struct
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NoReturn
 
 import orjson
@@ -29,7 +31,7 @@ from shipper.inbox import Inbox
 from shipper.lifecycle import DECISION_WAIT, EventRecords
 from shipper.logfiles.watch import LogFiles
 from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, Meta, Record
-from shipper.source import STOPPED_READS, Supervisor
+from shipper.source import KEEP_GONE, KEEP_UNACKNOWLEDGED, STOPPED_READS, Supervisor
 from shipper.spool import Spool
 from tests.shipper.summaries import container
 
@@ -211,6 +213,35 @@ async def test_stopped_containers_are_read_a_few_at_a_time_and_once(tmp_path: Pa
     assert await batcher.finish(10)
     writing.cancel()
     assert all(c is not None and c.done for c in map(store.get, ids))
+
+
+def test_a_finished_follower_stays_on_status_while_its_lines_wait_for_a_collector(
+    tmp_path: Path,
+) -> None:
+    """A finished follower leaves /status KEEP_GONE after its end once a collector
+    acknowledged every line it read; while one is not, it stays, up to
+    KEEP_UNACKNOWLEDGED; one whose container has no cursor any more leaves as ever."""
+    config = load_config(state_dir=tmp_path)
+    store = CursorStore(tmp_path)
+    docker: Any = _GoneDocker()
+    sup = Supervisor(config, docker, store, Inbox(100, metrics.PerContainer(False, 10)), None)
+    read = {"stdout": Position(2_000, 1)}
+    acked, waiting, forgotten = "a" * 64, "b" * 64, "c" * 64
+    for cid in (acked, waiting):
+        store.ensure(cid, 0, SavedMeta(name=cid[:1], image="busybox", labels={}))
+    store.advance(acked, "stdout", Position(2_000, 1))
+    store.advance(waiting, "stdout", Position(1_000, 1))
+    ended = time.monotonic() - KEEP_GONE - 1
+    follower: Any = SimpleNamespace(positions=read)
+    sup.recent.update({cid: (follower, ended) for cid in (acked, waiting, forgotten)})
+    sup._prune()
+    assert set(sup.recent) == {waiting}
+    sup.recent[waiting] = (follower, time.monotonic() - KEEP_UNACKNOWLEDGED + 5)
+    sup._prune()
+    assert set(sup.recent) == {waiting}
+    sup.recent[waiting] = (follower, time.monotonic() - KEEP_UNACKNOWLEDGED - 1)
+    sup._prune()
+    assert not sup.recent
 
 
 async def test_a_cursor_save_refused_by_the_disk_does_not_stop_the_reading(
