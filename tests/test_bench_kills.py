@@ -233,4 +233,9 @@ def test_a_command_line_kills_cannot_run_is_refused_with_its_reason(
 ) -> None:
     """--kills takes a whole number of at least 0 and refuses what a drain with kills
     cannot do, each with its own message, before touching any service."""
+
+    def reached(*args: object) -> None:
+        raise AssertionError("the command line was let through to the services")
+
+    monkeypatch.setattr(sidebyside.peers, "find", reached)
     assert said in _refused(monkeypatch, capsys, sidebyside.main, *argv)
