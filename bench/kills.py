@@ -44,7 +44,7 @@ PAGE = 10_000  # documents per page read back
 Key = tuple[str, str, int]  # container id, stream, Docker timestamp in ns
 # The document fields each shipper's key comes from (what is read back).
 FIELDS = {
-    LOGPIPE: ["@timestamp", "container.id", "stream", "event.action"],
+    LOGPIPE: ["@timestamp", "container.id", "stream", "event.kind", "event.action"],
     FLUENT_BIT: ["time", "stream", "tag"],
 }
 TAG_KEY = "tag"  # the field Fluent Bit's Include_Tag_Key writes the tag into
@@ -117,11 +117,14 @@ def _field(source: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def key_of(shipper: str, source: dict[str, Any]) -> Key | None:
-    """The line a document holds (None: a gap document, which holds no line)."""
+def key_of(shipper: str, source: dict[str, Any]) -> Key | str:
+    """The line a document holds, or, for a document of logpipe's that holds none (a
+    Docker lifecycle event, a gap: `event.kind` is `event`), its `event.action`."""
     if shipper == LOGPIPE:
-        if _field(source, "event.action") == "gap":
-            return None
+        if _field(source, "event.kind") == "event":
+            return str(_field(source, "event.action"))
+        if "stream" not in source:
+            raise ValueError(f"neither a line nor an event: {source!r}")
         return _field(source, "container.id"), source["stream"], stamp_ns(source["@timestamp"])
     found = _CONTAINER_ID.search(str(source.get(TAG_KEY, "")))
     if found is None:
@@ -168,7 +171,9 @@ class KillResult:
     killed_at: list[int] = field(default_factory=list)  # indexed count at each kill
     seconds: float = 0.0  # from its start until the last document was indexed
     ended: str = ""  # why the drain was taken as ended
-    gaps: int = 0  # logpipe's gap documents (lines it reported lost)
+    # logpipe's documents that hold no line, by event.action (a gap: lines it reported
+    # lost; a Docker lifecycle event)
+    events: Counter[str] = field(default_factory=Counter)
     sent_again: int | None = None  # batches sent again and looked up (None: not said)
     counted: Tally | None = None
 
@@ -220,13 +225,28 @@ def count(ship: Shipper, out: KillResult, made: list[Container]) -> KillResult:
     assert ship.index is not None  # only shippers with an Elasticsearch output drain here
     found: list[Key] = []
     for source in sources(ship.index, FIELDS[ship.name]):
-        key = key_of(ship.name, source)
-        if key is None:
-            out.gaps += 1
+        try:
+            key = key_of(ship.name, source)
+        except ValueError as exc:  # printed, and counted apart: the count goes on
+            print(f"{ship.name}: a document not read as a line: {exc}", file=sys.stderr)
+            key = "unreadable"
+        if isinstance(key, str):
+            out.events[key] += 1
         else:
             found.append(key)
     out.counted = tally(printed(made), found)
+    if out.events:
+        show_events(ship.index)
     return out
+
+
+def show_events(index: str, most: int = 20) -> None:
+    """Print the whole of the first `most` event and gap documents of `index` (what
+    happened to the containers, or what the shipper reported lost, during the drain)."""
+    query = {"exists": {"field": "event.kind"}}
+    found = services.es("POST", f"/{index}/_search", {"size": most, "query": query})
+    for hit in found["hits"]["hits"]:
+        print(f"event document: {json.dumps(hit['_source'])}", file=sys.stderr)
 
 
 def row(r: KillResult) -> list[str]:
@@ -239,7 +259,8 @@ def row(r: KillResult) -> list[str]:
         str(r.kills),
         " / ".join(f"{n:,}" for n in r.killed_at) or "-",
         f"{t.expected:,}",
-        f"{t.documents:,}" + (f" (+{r.gaps:,} gap documents)" if r.gaps else ""),
+        f"{t.documents:,}"
+        + "".join(f" (+{n:,} {action} documents)" for action, n in sorted(r.events.items())),
         f"{t.distinct:,}",
         f"{t.missing:,}",
         f"{t.duplicated:,} ({t.extra:,} extra copies)",
@@ -284,7 +305,9 @@ def notes(containers: int, lines: int, kills: int, results: list[KillResult]) ->
             else f"{shared:,} printed lines shared their key with another: those are counted "
             "as many times as they were printed"
         )
-        + "; gap documents (lines logpipe reported lost) are shown apart",
+        + "; logpipe's documents that hold no line (`event.kind` `event`: a gap, lines it "
+        "reported lost, or a Docker lifecycle event of a container) are shown apart by their "
+        "`event.action`",
         "times with kills are not comparable with a drain without them, nor with each other "
         "across shippers: no ratio is given",
         "batches sent again, looked up = logpipe's collector's "

@@ -73,14 +73,15 @@ def test_a_time_that_is_not_a_docker_timestamp_is_refused(text: str) -> None:
 
 
 def test_a_logpipe_document_is_keyed_by_container_stream_and_timestamp() -> None:
-    """Dotted or nested fields give the same key; a gap document holds no line."""
+    """Dotted or nested fields give the same key; a gap or an event document holds no
+    line: its action instead."""
     stamp = "2026-12-07T12:12:03.364281282Z"
     flat = {"@timestamp": stamp, "container.id": A, "stream": "stderr"}
     nested = {"@timestamp": stamp, "container": {"id": A}, "stream": "stderr"}
     key = (A, "stderr", kills.stamp_ns(stamp))
     assert kills.key_of(LOGPIPE, flat) == kills.key_of(LOGPIPE, nested) == key
-    assert kills.key_of(LOGPIPE, {**nested, "event": {"action": "gap"}}) is None
-    assert kills.key_of(LOGPIPE, {**flat, "event.action": "gap"}) is None
+    assert kills.key_of(LOGPIPE, {**nested, "event": {"kind": "event", "action": "gap"}}) == "gap"
+    assert kills.key_of(LOGPIPE, {"event.kind": "event", "event.action": "die"}) == "die"
 
 
 def test_a_fluent_bit_document_is_keyed_by_the_container_in_its_tag() -> None:
@@ -99,12 +100,18 @@ def test_gap_documents_are_counted_apart_from_the_lines(monkeypatch: pytest.Monk
     stamp = "2026-12-07T12:12:03.000000001Z"
     docs = [
         {"@timestamp": stamp, "container.id": A, "stream": "stdout"},
-        {"@timestamp": stamp, "container.id": A, "stream": "stdout", "event.action": "gap"},
+        {"@timestamp": stamp, "container.id": A, "event.kind": "event", "event.action": "gap"},
+        {"@timestamp": stamp, "container.id": A, "event.kind": "event", "event.action": "gap"},
+        {"@timestamp": stamp, "container.id": A, "event.kind": "event", "event.action": "start"},
+        {"@timestamp": stamp, "container.id": A},
     ]
     monkeypatch.setattr(kills, "sources", lambda index, fields: iter(docs))
     monkeypatch.setattr(kills, "printed", lambda made: iter([(A, "stdout", kills.stamp_ns(stamp))]))
+    shown: list[str] = []
+    monkeypatch.setattr(kills, "show_events", shown.append)
     out = kills.count(_Ship([]), kills.KillResult(LOGPIPE, 1, 0), [])
-    assert out.gaps == 1
+    assert out.events == {"gap": 2, "start": 1, "unreadable": 1}
+    assert shown == [_Ship.index]
     assert out.counted is not None
     assert (out.counted.documents, out.counted.missing, out.counted.duplicated) == (1, 0, 0)
 
