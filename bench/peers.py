@@ -180,6 +180,12 @@ CONFIG = """\
     Retry_Limit        False
     Buffer_Size        False
 """
+# With kills (bench.kills): each document gets its tag (the log's path, so its
+# container's id), which tells lines of different containers apart.
+TAG_KEY = """\
+    Include_Tag_Key    On
+    Tag_Key            tag
+"""
 
 
 def install_template(index: str) -> None:
@@ -192,15 +198,21 @@ def install_template(index: str) -> None:
 
 
 class FluentBit:
-    """Fluent Bit tailing the given json-file logs into the Elasticsearch index `index`."""
+    """Fluent Bit tailing the given json-file logs into the Elasticsearch index `index`
+    (`tag_key`: each document holds its tag, the log's path). Started again on the same
+    `folder`, it reads on from the positions its `DB` file there holds."""
 
-    def __init__(self, binary: Path, log_paths: list[str], index: str, folder: Path) -> None:
+    def __init__(
+        self, binary: Path, log_paths: list[str], index: str, folder: Path, tag_key: bool = False
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         host, _, port = services.ES_URL.removeprefix("http://").rstrip("/").rpartition(":")
         (folder / "parsers.conf").write_text(PARSERS)
         conf = CONFIG.format(
             folder=folder, paths=",".join(log_paths), host=host, port=port, index=index
         )
+        if tag_key:
+            conf += TAG_KEY
         (folder / "fluent-bit.conf").write_text(conf)
         args = [str(binary), "-c", str(folder / "fluent-bit.conf")]
         self.process = services.Child("fluent-bit", args, services.clean_env(), folder, ours=False)

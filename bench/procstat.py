@@ -97,6 +97,18 @@ def peak_rss_mb(pid: int) -> float:
     return _status_kb(pid, "VmHWM") / 1024
 
 
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    return Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
+    except (OSError, IndexError):
+        return "zombie"
+
+
 def pids_named(name: str) -> list[int]:
     """Pids whose command name is exactly `name` (e.g. dockerd, containerd-shim-runc-v2)."""
     found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)

@@ -370,6 +370,13 @@ class Child:
         """The process id."""
         return self.proc.pid
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer ends a process (nothing of it runs after);
+        waited for, so that a restart finds its files and locks released."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
     def stop(self, timeout: float = 20) -> None:
         """SIGTERM, then SIGKILL if it does not exit in time."""
         if self.proc.poll() is None:

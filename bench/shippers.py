@@ -36,6 +36,8 @@ class Context:
     # The containers' logs and how logpipe's shipper reads them; dockerd's data root.
     logs: logdriver.LogSetup = logdriver.DEFAULT
     root_dir: str = "/var/lib/docker"
+    # Kills during each drain (bench.kills): the documents then say which line they hold.
+    kills: int = 0
 
 
 class Shipper(Protocol):
@@ -73,12 +75,22 @@ class Shipper(Protocol):
         """Lines that arrived so far."""
         ...
 
+    def kill(self) -> None:
+        """SIGKILL the shipper's own process (logpipe's collector keeps running); a
+        `launch` after it restarts the shipper on the state it left."""
+        ...
+
     def stop(self) -> None:
         """Stop every process this run started."""
         ...
 
     def unpacked(self) -> int | None:
         """Compressed rotated files it unpacked (None: it does not say)."""
+        ...
+
+    def sent_again(self) -> int | None:
+        """Batches sent again (after a restart, say) that the receiver looked up before
+        indexing them, once stopped (None: it does not say)."""
         ...
 
     def cleanup(self) -> None:
@@ -101,6 +113,7 @@ class LogpipeRun:
         self.children: list[services.Child] = []
         self.status = services.free_port()
         self._unpacked: int | None = None
+        self._looked: int | None = None
 
     def prepare(self) -> dict[str, list[int]]:
         """A collector, ready before the clock starts (a service that runs anyway: its
@@ -133,7 +146,8 @@ class LogpipeRun:
         return name
 
     def launch(self) -> dict[str, list[int]]:
-        """The shipper, with a fresh state directory: every container from its start."""
+        """The shipper on the run's state directory: fresh at the first launch (every
+        container from its start), as the last one left it at the next (after `kill`)."""
         env = {
             **services.clean_env(),
             "LOGPIPE_COLLECTOR_URL": f"http://127.0.0.1:{self.port}",
@@ -154,6 +168,12 @@ class LogpipeRun:
         """Documents Elasticsearch indexed into the run's stream (the one that made it
         left out)."""
         return services.indexed(self.index) - self.base
+
+    def kill(self) -> None:
+        """SIGKILL the shipper; the collector keeps running."""
+        for child in self.children:
+            if child.name == "shipper":
+                child.kill()
 
     def stop(self) -> None:
         """Shipper first, then the collector; how many batches it answered busy, and how
@@ -178,11 +198,16 @@ class LogpipeRun:
             looked = services.counter(base, ("logpipe_collector_batches_looked_up_total",))
         except OSError as exc:
             return f"collector: metrics not read ({exc})"
+        self._looked = int(looked or 0)
         return f"collector: {busy or 0:.0f} answers 503, {looked or 0:.0f} batches looked up"
 
     def unpacked(self) -> int | None:
         """Compressed rotated files the shipper unpacked (None: not read)."""
         return self._unpacked
+
+    def sent_again(self) -> int | None:
+        """Batches marked sent again that the collector looked up (None: not read)."""
+        return self._looked
 
     def cleanup(self) -> None:
         """Roll the stream over and delete its backing indices, and its template."""
@@ -217,12 +242,19 @@ class FluentBitRun:
         binary = self.ctx.binaries[peers.FLUENT_BIT]
         assert binary is not None  # runs are only made for peers that were found
         paths = [str(c.attrs["LogPath"]) for c in self.ctx.containers]
-        self.peer = peers.FluentBit(binary, paths, self.index, self.folder)
+        self.peer = peers.FluentBit(
+            binary, paths, self.index, self.folder, tag_key=self.ctx.kills > 0
+        )
         return {"shipper": self.peer.pids()}
 
     def arrived(self) -> int:
         """Documents Elasticsearch indexed into its index."""
         return services.indexed(self.index)
+
+    def kill(self) -> None:
+        """SIGKILL fluent-bit; a `launch` after it reads on from its position file."""
+        if self.peer is not None:
+            self.peer.process.kill()
 
     def stop(self) -> None:
         """Stop fluent-bit."""
@@ -231,6 +263,10 @@ class FluentBitRun:
 
     def unpacked(self) -> None:
         """It reads no compressed files."""
+        return None
+
+    def sent_again(self) -> None:
+        """It does not say."""
         return None
 
     def cleanup(self) -> None:
@@ -270,6 +306,11 @@ class LogspoutRun:
         """Lines the sink counted."""
         return self.peer.lines() if self.peer else 0
 
+    def kill(self) -> None:
+        """SIGKILL logspout (it keeps no position: a restart ships every log again)."""
+        if self.peer is not None:
+            self.peer.process.kill()
+
     def stop(self) -> None:
         """Stop logspout and the sink."""
         if self.peer is not None:
@@ -277,6 +318,10 @@ class LogspoutRun:
 
     def unpacked(self) -> None:
         """dockerd reads its files for it."""
+        return None
+
+    def sent_again(self) -> None:
+        """It does not say."""
         return None
 
     def cleanup(self) -> None:

@@ -19,10 +19,16 @@ process's CPU is counted from the first printed line until the last one arrived
 
 --log-driver local and --log-opt (max-size, max-file, compress) make the containers' logs
 rotate (bench.logdriver; Fluent Bit, which tails json-file logs, is then left out), and
---through-dockerd has logpipe's shipper read every line through dockerd. Usage:
+--through-dockerd has logpipe's shipper read every line through dockerd.
+
+``--kills N`` times nothing: each shipper that indexes into Elasticsearch drains the same
+containers, killed with SIGKILL N times and restarted on its state, and its index is
+compared line by line with what was printed (bench.kills). Usage:
     python -m bench.sidebyside [--containers 10] [--lines 36000] [--repeat 1]
                                [--peers-dir DIR] [--only NAMES] [--log-driver local]
                                [--log-opt K=V] [--through-dockerd] [--append]
+    python -m bench.sidebyside --kills N [--containers 10] [--lines 36000] [--repeat 1]
+                               [--only logpipe,fluent-bit] [--append]
     python -m bench.sidebyside --live 5000 [--seconds 60] [--search-every SECONDS]
                                [--containers 10] [--repeat 1] [--peers-dir DIR]
                                [--only NAMES] [--append]
@@ -39,11 +45,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import docker
 
-from bench import at_least, containers, logdriver, peers, procstat, report, services, summary
+from bench import at_least, containers, kills, logdriver, peers, procstat, report, services, summary
 from bench.shippers import (
     ES_POLL,
     FLUENT_BIT,
@@ -315,21 +320,10 @@ def wait_arrived(ship: Shipper, total: int, own: dict[str, list[int]], began: fl
     arrived = 0
     while time.monotonic() < deadline:
         arrived = ship.arrived()
-        if arrived >= total or not all(_alive(p) for pids in own.values() for p in pids):
+        if arrived >= total or not all(procstat.alive(p) for pids in own.values() for p in pids):
             break
         time.sleep(ship.poll)
     return arrived
-
-
-def _alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
-    except (OSError, IndexError):
-        return "zombie"
 
 
 def wait_idle(index: str, threshold: float, last_line: float) -> float | None:
@@ -533,10 +527,23 @@ def main() -> None:
         "compiler has not yet made the indexing path fast, and the first shipper would pay "
         "for it), none otherwise",
     )
+    p.add_argument(
+        "--kills",
+        type=_not_negative,
+        default=0,
+        metavar="N",
+        help="instead of timing the drains, kill each shipper that indexes into "
+        "Elasticsearch (logpipe's shipper, Fluent Bit) with SIGKILL N times during its "
+        "drain, restart it at once on its own state, and count what its index holds, "
+        "line by line: missing and duplicated lines; logspout (no Elasticsearch output) is "
+        "left out. Default 0: no kills, the timed drain",
+    )
     logdriver.add_arguments(p)
     p.add_argument("--append", action="store_true", help="append to docs/BENCHMARKS.md")
     args = p.parse_args()
     args.logs = logdriver.from_args(args)
+    if args.kills and (refused := kills.refused(args)):
+        p.error(refused)
     if not args.logs.default and args.only and FLUENT_BIT in args.only:
         p.error("Fluent Bit tails json-file logs that never rotate: leave out --log-driver "
                 "and --log-opt, or fluent-bit from --only")  # fmt: skip
@@ -549,7 +556,7 @@ def main() -> None:
     args.seconds = args.seconds or 60.0
     found = peers.find(args.peers_dir)
     print("peers:\n" + found.describe(), file=sys.stderr)
-    wanted = args.only or runnable(args.logs)
+    wanted = args.only or runnable(args.logs, args.kills)
     missing = [s for s in wanted if s in NEEDS and not found.binaries[NEEDS[s]]]
     if args.only and missing:
         p.error(f"--only names {', '.join(missing)}, which was not found (see --peers-dir)")
@@ -559,14 +566,22 @@ def main() -> None:
     args.streams = len(services.data_streams(ALL_STREAMS))
     args.shards = services.es("GET", "/_cluster/health")["active_shards"]
     args.root_dir = str(docker.from_env().info()["DockerRootDir"])
-    results, mean_bytes = run_rounds(args, found, shippers)
-    publish(args, found, results, mean_bytes, shippers)
+    results, killed, mean_bytes = run_rounds(args, found, shippers)
+    if args.kills:
+        kills.publish(args, found.binaries, killed, mean_bytes)
+    else:
+        publish(args, found, results, mean_bytes, shippers)
 
 
-def runnable(logs: logdriver.LogSetup) -> list[str]:
+def runnable(logs: logdriver.LogSetup, killed: int = 0) -> list[str]:
     """The shippers that can read these logs: not Fluent Bit, which tails json-file logs
-    that never rotate, when they are another driver's or rotate."""
-    return [name for name in RUNS if logs.default or name != FLUENT_BIT]
+    that never rotate, when they are another driver's or rotate; with kills, only those
+    that index into Elasticsearch (not logspout)."""
+    return [
+        name
+        for name in RUNS
+        if (logs.default or name != FLUENT_BIT) and not (killed and name == LOGSPOUT)
+    ]
 
 
 _positive, _not_negative = at_least(1), at_least(0)
@@ -614,8 +629,9 @@ def _names(text: str) -> list[str]:
 
 def run_rounds(
     args: argparse.Namespace, found: peers.Found, shippers: list[str]
-) -> tuple[list[Result], float]:
-    """The containers once; then each round runs every shipper, starting one later."""
+) -> tuple[list[Result], list[kills.KillResult], float]:
+    """The containers once; then each round runs every shipper, starting one later
+    (with --kills, drains with kills, bench.kills, and no timed results)."""
     run = services.run_id()
     folder = services.WORK / f"sidebyside-{run}"
     client = docker.from_env()
@@ -625,14 +641,16 @@ def run_rounds(
     try:
         if args.live:
             mean_bytes = live_rounds(args, found, shippers, client, run, results, made)
-            return results, mean_bytes
+            return results, [], mean_bytes
         made_containers, mean_bytes = containers.finished(
             client, run, args.containers, args.lines, folder / "c", args.logs
         )
         ctx = Context(
             run, folder, made_containers, args.containers * args.lines, found.binaries,
-            dict(args.collector), args.logs, args.root_dir,
+            dict(args.collector), args.logs, args.root_dir, args.kills,
         )  # fmt: skip
+        if args.kills:
+            return results, kills.rounds(ctx, shippers, args.repeat, made), mean_bytes
         args.warmed = warmup_rounds(args)
         for k in range(args.warmed):
             for name in shippers:
@@ -653,7 +671,7 @@ def run_rounds(
             ship.cleanup()
         for chunk in (folder / "c").glob("p*"):
             chunk.unlink()
-    return results, mean_bytes
+    return results, [], mean_bytes
 
 
 def warmup_rounds(args: argparse.Namespace) -> int:
