@@ -23,6 +23,9 @@ StartAt = Literal["beginning", "end"]
 
 CATCH_UP_NS = 5_000_000_000  # events and exits this long before the last sign of life
 SUBSCRIBE_SLACK_NS = 2_000_000_000  # a first subscription replays this much
+# dockerd keeps its last 256 events for replays: asked for the events since three hours
+# ago on a busy host, it answered exactly 256, the oldest from 15 minutes before.
+DOCKERD_EVENTS_KEPT = 256
 ALIVE_STATES = {"running", "paused", "restarting"}
 STOPPED_STATES = {"exited", "dead"}  # stopped, not removed: dockerd still has the log
 GONE_GAP = (
@@ -47,6 +50,42 @@ def subscribe_from(last_event_ns: int, alive_before: int, now: int) -> int:
     if alive_before:
         return caught_up_from(alive_before)
     return max(0, now - SUBSCRIBE_SLACK_NS)
+
+
+class ReplayCheck:
+    """Whether a subscription's replay reached back to where it was asked from.
+
+    dockerd keeps only its last DOCKERD_EVENTS_KEPT events: a replay from a time before
+    those begins at the oldest it kept, and the lifecycle events before it are gone (the
+    lines are not: they are read from the logs). A replay of that many events that all
+    came after `since` may have lost some; exactly that many since then is told apart
+    from more by nothing dockerd says, so it is reported as "may".
+    """
+
+    def __init__(self, since: int, subscribed: int) -> None:
+        self._since = since
+        self._subscribed = subscribed
+        self._first = 0  # the oldest event replayed
+        self._replayed = 0
+        self._said = False
+
+    @property
+    def since(self) -> int:
+        """Where the replay was asked from."""
+        return self._since
+
+    def see(self, ts: int) -> int | None:
+        """Note an event; once, when the replay may have missed events: the time of the
+        oldest event dockerd still had (the span [since, it) may lack some)."""
+        if self._said or ts > self._subscribed:
+            return None  # a live event: the replay is over
+        self._replayed += 1
+        if not self._first:
+            self._first = ts
+        if self._replayed < DOCKERD_EVENTS_KEPT or not 0 < self._since < self._first:
+            return None
+        self._said = True
+        return self._first
 
 
 def worth_inspecting(c: Listed, cursor: Cursor | None, alive_before: int, fresh: bool) -> bool:

@@ -57,6 +57,11 @@ UNCHECKED_ENDS = Counter(
     "Containers (not --rm) removed as their stream ended, before the end of their log"
     " could be checked (docker rm -f of a running container).",
 )
+EVENTS_MISSED = Counter(
+    "logpipe_shipper_event_replays_short_total",
+    "Subscriptions to dockerd's events whose replay began after where it was asked from"
+    " (dockerd keeps its last 256 events): lifecycle events before it may be missing.",
+)
 TAIL_CLIENTS = Gauge("logpipe_shipper_tail_clients", "Clients of GET /logs attached now.")
 TAIL_MISSED = Counter(
     "logpipe_shipper_tail_missed_total",

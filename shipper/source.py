@@ -23,11 +23,12 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from prometheus_client import Gauge
 
 from shipper import metrics
-from shipper.catchup import saved_meta, subscribe_from
+from shipper.catchup import ReplayCheck, saved_meta, subscribe_from
 from shipper.config import ShipperConfig
 from shipper.containers import ContainerSummary
 from shipper.cursor import STREAMS, CursorStore, Position
@@ -144,8 +145,11 @@ class Supervisor:
         """One event subscription: list while reading events, then read events."""
         if self.files is None:
             self.files = await find_log_files(self.docker)
-        async with self.docker.event_stream(self._events_since()) as events:
-            consumer = asyncio.create_task(self._consume(events), name="events-in")
+        now = time.time_ns()
+        since = subscribe_from(self._last_event_ns, self.listing.alive_before, now)
+        replay = ReplayCheck(since, now)
+        async with self.docker.event_stream(format_since(since)) as events:
+            consumer = asyncio.create_task(self._consume(events, replay), name="events-in")
             try:
                 await self.listing.run()
                 if self._lost_at is not None:  # its loss was logged: so is its return
@@ -162,13 +166,19 @@ class Supervisor:
                 consumer.cancel()
                 await asyncio.gather(consumer, return_exceptions=True)
 
-    def _events_since(self) -> str:
-        """Where the event subscription replays from (see catchup.subscribe_from)."""
-        since = subscribe_from(self._last_event_ns, self.listing.alive_before, time.time_ns())
-        return format_since(since)
-
-    async def _consume(self, events: AsyncIterator[ContainerEvent]) -> None:
+    async def _consume(self, events: AsyncIterator[ContainerEvent], replay: ReplayCheck) -> None:
+        """Handle the subscription's events (the replay from `replay.since` first); say so
+        when dockerd no longer had every event since then (catchup.ReplayCheck)."""
         async for event in events:
+            oldest = replay.see(event.ts)
+            if oldest is not None:
+                metrics.EVENTS_MISSED.inc()
+                log.warning(
+                    "dockerd no longer had every container event since the shipper's last "
+                    "one: lifecycle events (start, die...) before its oldest kept may be "
+                    "missing from the index; the lines are not, they are read from the logs",
+                    extra={"asked_from": _iso(replay.since), "oldest_kept": _iso(oldest)},
+                )
             self._on_event(event)
 
     def _on_event(self, event: ContainerEvent) -> None:
@@ -390,3 +400,8 @@ class Supervisor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _iso(ns: int) -> str:
+    """A time in ns as UTC ISO 8601 (to the microsecond), for a log line."""
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="microseconds")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shipper.catchup import (
     CATCH_UP_NS,
+    DOCKERD_EVENTS_KEPT,
+    ReplayCheck,
     floor,
     gone_gaps,
     left_unread,
@@ -95,3 +99,35 @@ def test_a_container_gone_while_away_is_a_gap_unless_read_to_the_end() -> None:
     assert gaps[0].meta.name == "web"
     cursor.done = True
     assert gone_gaps("c", cursor, 99) == []
+
+
+def test_a_replay_that_began_after_where_it_was_asked_from_is_said_once() -> None:
+    """dockerd keeps its last 256 events: a replay of that many, all later than the time
+    asked for, may have lost the ones before them; said once, at the last of them, with
+    the oldest dockerd still had."""
+    check = ReplayCheck(since=1_000, subscribed=10_000)
+    said = [check.see(2_000 + n) for n in range(DOCKERD_EVENTS_KEPT)]
+    assert said[:-1] == [None] * (DOCKERD_EVENTS_KEPT - 1)
+    assert said[-1] == 2_000
+    assert check.see(9_000) is None  # said once
+    assert check.see(20_000) is None  # a live event
+
+
+@pytest.mark.parametrize(
+    ("since", "first", "count"),
+    [
+        (1_000, 1_000, DOCKERD_EVENTS_KEPT),  # it began where asked: nothing before it lost
+        (1_000, 2_000, DOCKERD_EVENTS_KEPT - 1),  # fewer than dockerd keeps: all of them
+        (0, 2_000, DOCKERD_EVENTS_KEPT),  # asked from nowhere in particular
+    ],
+)
+def test_a_replay_that_reached_back_is_not_said(since: int, first: int, count: int) -> None:
+    check = ReplayCheck(since=since, subscribed=10_000)
+    assert all(check.see(first + n) is None for n in range(count))
+
+
+def test_live_events_do_not_count_as_replayed() -> None:
+    """Events stamped after the subscription are live, however many come."""
+    check = ReplayCheck(since=1_000, subscribed=10_000)
+    assert check.see(2_000) is None
+    assert all(check.see(10_001 + n) is None for n in range(2 * DOCKERD_EVENTS_KEPT))

@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 
 from shipper import metrics
 from shipper.batch import Batcher
-from shipper.catchup import GONE_GAP
+from shipper.catchup import DOCKERD_EVENTS_KEPT, GONE_GAP, ReplayCheck
 from shipper.config import load_config
 from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import CursorStore, Position, SavedMeta
@@ -639,3 +639,30 @@ async def test_a_follower_knows_the_positions_its_cursor_holds_at_a_window(
         assert sup.followers[CID].progress.held == {"stdout": Position(1_000, 0)}
     finally:
         await sup.stop()
+
+
+async def test_a_replay_short_of_where_it_was_asked_from_is_logged_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A shipper that was away while more than 256 events happened on the host (a restart
+    on a busy host, a stop with events still waiting in memory) gets dockerd's last 256:
+    the lifecycle events before them are gone, which it says instead of nothing."""
+    config = load_config(state_dir=tmp_path)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    since = 1_700_000_000_000_000_000
+    replayed = [_event("exec_start", since + 1_000 + n) for n in range(DOCKERD_EVENTS_KEPT)]
+
+    async def events() -> AsyncIterator[ContainerEvent]:
+        for event in replayed:
+            yield event
+
+    before = REGISTRY.get_sample_value("logpipe_shipper_event_replays_short_total") or 0
+    with caplog.at_level(logging.WARNING, logger="logpipe"):
+        await sup._consume(events(), ReplayCheck(since, since + 10**9))
+    said = [r for r in caplog.records if r.getMessage().startswith("dockerd no longer had")]
+    assert len(said) == 1
+    assert said[0].oldest_kept == "2023-11-14T22:13:20.000001+00:00"  # type: ignore[attr-defined]
+    after = REGISTRY.get_sample_value("logpipe_shipper_event_replays_short_total")
+    assert after == before + 1
+    assert sup._last_event_ns == replayed[-1].ts  # every event still handled
