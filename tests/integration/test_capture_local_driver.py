@@ -18,6 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from shipper import metrics
+from shipper.catchup import ReplayCheck
 from shipper.config import load_config
 from shipper.cursor import CursorStore
 from shipper.docker_api import DockerClient
@@ -94,9 +95,9 @@ class _Watched(Supervisor):
             self._destroy.clear()
             await self._destroy.wait()
 
-    async def _consume(self, events: AsyncIterator[ContainerEvent]) -> None:
+    async def _consume(self, events: AsyncIterator[ContainerEvent], replay: ReplayCheck) -> None:
         self.subscribed.set()
-        await super()._consume(events)
+        await super()._consume(events, replay)
 
     def _on_event(self, event: ContainerEvent) -> None:
         super()._on_event(event)

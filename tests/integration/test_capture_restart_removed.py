@@ -21,6 +21,7 @@ import docker
 import pytest
 
 from shipper import metrics
+from shipper.catchup import ReplayCheck
 from shipper.config import load_config
 from shipper.cursor import CursorStore
 from shipper.docker_api import DockerClient
@@ -55,9 +56,9 @@ class _Watched(Supervisor):
         self.subscribed = asyncio.Event()
         self.destroyed = asyncio.Event()
 
-    async def _consume(self, events: AsyncIterator[ContainerEvent]) -> None:
+    async def _consume(self, events: AsyncIterator[ContainerEvent], replay: ReplayCheck) -> None:
         self.subscribed.set()
-        await super()._consume(events)
+        await super()._consume(events, replay)
 
     def _on_event(self, event: ContainerEvent) -> None:
         super()._on_event(event)
