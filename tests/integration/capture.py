@@ -4,6 +4,7 @@ everything a pipeline indexed for a container (all of it, not the first page).""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 import urllib.request
@@ -176,6 +177,16 @@ def last_stamps(container: Any) -> dict[str, int]:
         if last:
             out[stream] = parse_ts(last.split(b" ", 1)[0])
     return out
+
+
+def saved_cursor(p: Pipeline, cid: str) -> dict[str, Any] | None:
+    """The container's entry in the shipper's cursor file (None: it has none, or there is
+    no file yet)."""
+    path = p.state_dir / "cursors.json"
+    if not path.exists():
+        return None
+    entry = json.loads(path.read_bytes())["containers"].get(cid)
+    return dict(entry) if entry is not None else None
 
 
 def shipped_to_end(p: Pipeline, container: Any, timeout: float = 120) -> dict[str, Any]:

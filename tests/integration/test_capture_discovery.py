@@ -3,7 +3,6 @@ the shipper was down is read or reported."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from tests.integration.capture import (
     let_go,
     metric,
     run,
+    saved_cursor,
     settle_all,
     until_made,
     wait_exit,
@@ -94,15 +94,8 @@ def test_container_removed_while_the_shipper_was_down_is_a_gap(
     # said so, rightly, and no gap was owed).
     c = run(docker_client, pipeline, f"echo seen; {until_made()}; echo unseen")
     wait_lines(pipeline, c.id, 1)
-    cursors = pipeline.state_dir / "cursors.json"
-
-    def saved() -> bool:  # the line's position, in the cursor file saved every second
-        if not cursors.exists():
-            return False
-        entry = json.loads(cursors.read_text())["containers"].get(c.id, {})
-        return "stdout" in entry.get("streams", {})
-
-    wait_until(saved, 30)
+    # The line's position, in the cursor file saved every second.
+    wait_until(lambda: "stdout" in (saved_cursor(pipeline, c.id) or {}).get("streams", {}), 30)
     pipeline.shipper.kill()
     let_go(c)
     assert wait_exit(c) == 0

@@ -4,7 +4,6 @@ next start."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from tests.integration.capture import (
     metric,
     numbered,
     run,
+    saved_cursor,
     shipped_to_end,
     until_made,
     wait_exit,
@@ -41,15 +41,6 @@ TWO_RUNS = "if [ -f /ran ]; then echo again; else echo first; touch /ran; fi"
 BEYOND_REPLAY = SUBSCRIBE_SLACK_NS / 1e9 + 1
 
 
-def _cursor(p: Pipeline, cid: str) -> dict[str, Any] | None:
-    """The container's entry in the shipper's cursor file (None: it has none)."""
-    path = p.state_dir / "cursors.json"
-    if not path.exists():
-        return None
-    entry = json.loads(path.read_bytes())["containers"].get(cid)
-    return dict(entry) if entry is not None else None
-
-
 def _exact(p: Pipeline, container: Any, pairs: int) -> None:
     """Every numbered line of the exited container indexed once, no gap."""
     wait_lines(p, container.id, 2 * pairs)
@@ -66,7 +57,7 @@ def _restart_reads_nothing(p: Pipeline, cid: str) -> None:
     p.wait_shipper()
     time.sleep(2)  # the listing is done once connected; give a follower time to read
     assert metric(p, "logpipe_shipper_lines_read") == 0
-    entry = _cursor(p, cid)
+    entry = saved_cursor(p, cid)
     assert entry is not None
     assert entry.get("done") is True
 
@@ -87,12 +78,12 @@ def test_container_that_exited_while_the_shipper_was_stopped_is_read_to_its_end(
         pipeline.shipper.kill()
     else:
         assert pipeline.shipper.stop() == 0
-    assert _cursor(pipeline, c.id) is not None
+    assert saved_cursor(pipeline, c.id) is not None
     let_go(c)
     assert wait_exit(c) == 0
     pipeline.shipper.start()
     _exact(pipeline, c, 2 * PAIRS)
-    wait_until(lambda: (_cursor(pipeline, c.id) or {}).get("done"), 10)
+    wait_until(lambda: (saved_cursor(pipeline, c.id) or {}).get("done"), 10)
     _restart_reads_nothing(pipeline, c.id)
 
 
@@ -110,10 +101,10 @@ def test_container_that_exited_before_the_first_start_is_read_by_default(
     p.shipper.start()
     p.wait_shipper()
     _exact(p, c, PAIRS)
-    wait_until(lambda: (_cursor(p, c.id) or {}).get("done"), 10)
+    wait_until(lambda: (saved_cursor(p, c.id) or {}).get("done"), 10)
     _restart_reads_nothing(p, c.id)
     c.remove()
-    wait_until(lambda: _cursor(p, c.id) is None, 10)
+    wait_until(lambda: saved_cursor(p, c.id) is None, 10)
     assert not captured(p, c.id).gaps
 
 
@@ -156,7 +147,7 @@ def test_many_containers_exited_before_the_first_start_are_each_read_once(
     for c in containers:
         indexed_once(p, c, pairs)
     for c in containers:
-        wait_until(lambda c=c: (_cursor(p, c.id) or {}).get("done"), 10)
+        wait_until(lambda c=c: (saved_cursor(p, c.id) or {}).get("done"), 10)
     # the shipper sees dockerd's log files here: each log was read from them, not dockerd
     assert metric(p, FROM_FILES) == len(containers)
 
@@ -183,6 +174,6 @@ def test_exited_container_with_rotated_files_is_read_once(
     p.shipper.start()
     p.wait_shipper()
     _exact(p, c, pairs)
-    wait_until(lambda: (_cursor(p, c.id) or {}).get("done"), 10)
+    wait_until(lambda: (saved_cursor(p, c.id) or {}).get("done"), 10)
     assert metric(p, FROM_FILES) == 1
     _restart_reads_nothing(p, c.id)
