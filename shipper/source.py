@@ -145,10 +145,11 @@ class Supervisor:
         """One event subscription: list while reading events, then read events."""
         if self.files is None:
             self.files = await find_log_files(self.docker)
-        now = time.time_ns()
-        since = subscribe_from(self._last_event_ns, self.listing.alive_before, now)
-        replay = ReplayCheck(since, now)
+        since = subscribe_from(self._last_event_ns, self.listing.alive_before, time.time_ns())
         async with self.docker.event_stream(format_since(since)) as events:
+            # dockerd answers the headers, then takes the events it replays: every event
+            # it kept up to about now is in the replay, none of them counted as live.
+            replay = ReplayCheck(since, time.time_ns())
             consumer = asyncio.create_task(self._consume(events, replay), name="events-in")
             try:
                 await self.listing.run()
@@ -179,7 +180,8 @@ class Supervisor:
                     "missing from the index; the lines are not, they are read from the logs",
                     extra={"asked_from": _iso(replay.since), "oldest_kept": _iso(oldest)},
                 )
-            self._on_event(event)
+            if event.kind == "container":
+                self._on_event(event)
 
     def _on_event(self, event: ContainerEvent) -> None:
         cid = event.cid
