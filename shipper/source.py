@@ -40,7 +40,7 @@ from shipper.follow import Follower
 from shipper.follow.rescue import KeptLog
 from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
-from shipper.lifecycle import EventRecords
+from shipper.lifecycle import EventRecords, load_held
 from shipper.listing import Listing
 from shipper.logfiles.root import find_log_files
 from shipper.logfiles.watch import LogFiles
@@ -111,7 +111,9 @@ class Supervisor:
         )
 
     async def run(self) -> None:
-        """Discover and follow until cancelled; reconnect to dockerd with backoff."""
+        """Discover and follow until cancelled; reconnect to dockerd with backoff. The
+        events the last clean stop held in memory are queued first."""
+        self.lifecycle.restore(load_held(self.config.state_dir))
         background = [
             asyncio.create_task(self.lifecycle.forward(), name="events-out"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
