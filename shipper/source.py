@@ -173,6 +173,10 @@ class Supervisor:
         """Handle the subscription's events (the replay from `replay.since` first); say so
         when dockerd no longer had every event since then (catchup.ReplayCheck)."""
         async for event in events:
+            # The next subscription replays from here: every event up to it, of any
+            # kind, was seen (from a container's last one, a reconnection after many
+            # events of other kinds would be taken for a short replay).
+            self._last_event_ns = max(self._last_event_ns, event.ts)
             oldest = replay.see(event.ts)
             if oldest is not None:
                 metrics.EVENTS_MISSED.inc()
@@ -187,7 +191,6 @@ class Supervisor:
 
     def _on_event(self, event: ContainerEvent) -> None:
         cid = event.cid
-        self._last_event_ns = max(self._last_event_ns, event.ts)
         if event.action in ("create", "start"):
             self._destroyed.discard(cid)
             create = event.action == "create"

@@ -696,5 +696,6 @@ async def test_a_replay_short_of_where_it_was_asked_from_counts_the_events_of_ev
     said = [r for r in caplog.records if r.getMessage().startswith("dockerd no longer had")]
     assert len(said) == 1
     containers = [e for e in replayed if e.kind == "container"]
-    assert sup._last_event_ns == containers[-1].ts  # the network's are not handled
-    assert sup.lifecycle.backlog.qsize() == len(containers)
+    assert containers[-1].ts < replayed[-1].ts  # the last one is a network's
+    assert sup._last_event_ns == replayed[-1].ts  # the next replay begins after it
+    assert sup.lifecycle.backlog.qsize() == len(containers)  # the network's not handled
