@@ -40,6 +40,7 @@ from shipper.errors import (
     TaskFailed,
 )
 from shipper.inbox import Inbox
+from shipper.lifecycle import save_held
 from shipper.sink import CollectorClient
 from shipper.source import Supervisor
 from shipper.spool import Spool
@@ -226,6 +227,8 @@ async def run(config: ShipperConfig, address: tuple[str, int]) -> None:
                 },
             )
             await ship_until_stopped(config, stop, tap, supervisor, inbox, batcher, sender)
+            # Lifecycle events not on disk yet: queued again at the next start.
+            save_held(config.state_dir, supervisor.lifecycle.held())
             # Nothing reads or sends any more: one save covers every acknowledged segment.
             saved = save_at_exit(store)
         finally:

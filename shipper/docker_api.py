@@ -193,10 +193,13 @@ class DockerClient:
     async def event_stream(
         self, since: str | None = None
     ) -> AsyncIterator[AsyncIterator[ContainerEvent]]:
-        """Subscribe to container events (replayed from `since`); live once entered.
+        """Subscribe to dockerd's events (replayed from `since`); live once entered.
 
-        Events that name no container or action are left out."""
-        params = {"filters": orjson.dumps({"type": ["container"]}).decode()}
+        Every kind, not only the containers': dockerd keeps the last 256 of all kinds
+        together, and a replay filtered to containers could never show that it lost some
+        (events.ContainerEvent.kind tells them apart). Events that name no object or
+        action are left out."""
+        params: dict[str, str] = {}
         if since is not None:
             params["since"] = since
         try:

@@ -36,7 +36,10 @@ class ContainerEvent:
     """One container event: ``health_status: healthy`` is action health_status, detail healthy.
 
     Its attributes mix labels with Docker's own (above); ``timeNano`` exceeds 2^53, so
-    ``ts`` is kept an int.
+    ``ts`` is kept an int. The stream also hands over events of the other kinds
+    (``network``, ``image``...; `kind`, `cid` then their object's id): dockerd keeps
+    them in the same ring as the containers', so only counting them tells whether a
+    replay reached back far enough (catchup.ReplayCheck); nothing else looks at them.
     """
 
     cid: str
@@ -44,6 +47,7 @@ class ContainerEvent:
     detail: str
     ts: int
     attrs: dict[str, str]
+    kind: str = "container"
 
     @property
     def exit_code(self) -> int | None:
@@ -64,7 +68,7 @@ class ContainerEvent:
 
 
 def parse_event(raw: dict[str, Any]) -> ContainerEvent | None:
-    """The event of one `/events` line, or None when it names no container or action."""
+    """The event of one `/events` line, or None when it names no object or action."""
     action = str(raw.get("Action") or raw.get("status") or "")
     actor = raw.get("Actor") or {}
     cid = str(actor.get("ID") or raw.get("id") or "")
@@ -72,7 +76,8 @@ def parse_event(raw: dict[str, Any]) -> ContainerEvent | None:
         return None
     base, _, detail = action.partition(": ")
     attrs = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
-    return ContainerEvent(cid, base, detail, int(raw.get("timeNano") or time.time_ns()), attrs)
+    ts = int(raw.get("timeNano") or time.time_ns())
+    return ContainerEvent(cid, base, detail, ts, attrs, str(raw.get("Type") or "container"))
 
 
 def summary_from_event(event: ContainerEvent) -> ContainerSummary:

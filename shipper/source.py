@@ -40,7 +40,7 @@ from shipper.follow import Follower
 from shipper.follow.rescue import KeptLog
 from shipper.follow.turns import Turns
 from shipper.inbox import Inbox
-from shipper.lifecycle import EventRecords
+from shipper.lifecycle import EventRecords, load_held
 from shipper.listing import Listing
 from shipper.logfiles.root import find_log_files
 from shipper.logfiles.watch import LogFiles
@@ -111,7 +111,9 @@ class Supervisor:
         )
 
     async def run(self) -> None:
-        """Discover and follow until cancelled; reconnect to dockerd with backoff."""
+        """Discover and follow until cancelled; reconnect to dockerd with backoff. The
+        events the last clean stop held in memory are queued first."""
+        self.lifecycle.restore(load_held(self.config.state_dir))
         background = [
             asyncio.create_task(self.lifecycle.forward(), name="events-out"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
@@ -145,10 +147,11 @@ class Supervisor:
         """One event subscription: list while reading events, then read events."""
         if self.files is None:
             self.files = await find_log_files(self.docker)
-        now = time.time_ns()
-        since = subscribe_from(self._last_event_ns, self.listing.alive_before, now)
-        replay = ReplayCheck(since, now)
+        since = subscribe_from(self._last_event_ns, self.listing.alive_before, time.time_ns())
         async with self.docker.event_stream(format_since(since)) as events:
+            # dockerd answers the headers, then takes the events it replays: every event
+            # it kept up to about now is in the replay, none of them counted as live.
+            replay = ReplayCheck(since, time.time_ns())
             consumer = asyncio.create_task(self._consume(events, replay), name="events-in")
             try:
                 await self.listing.run()
@@ -170,6 +173,10 @@ class Supervisor:
         """Handle the subscription's events (the replay from `replay.since` first); say so
         when dockerd no longer had every event since then (catchup.ReplayCheck)."""
         async for event in events:
+            # The next subscription replays from here: every event up to it, of any
+            # kind, was seen (from a container's last one, a reconnection after many
+            # events of other kinds would be taken for a short replay).
+            self._last_event_ns = max(self._last_event_ns, event.ts)
             oldest = replay.see(event.ts)
             if oldest is not None:
                 metrics.EVENTS_MISSED.inc()
@@ -179,11 +186,11 @@ class Supervisor:
                     "missing from the index; the lines are not, they are read from the logs",
                     extra={"asked_from": _iso(replay.since), "oldest_kept": _iso(oldest)},
                 )
-            self._on_event(event)
+            if event.kind == "container":
+                self._on_event(event)
 
     def _on_event(self, event: ContainerEvent) -> None:
         cid = event.cid
-        self._last_event_ns = max(self._last_event_ns, event.ts)
         if event.action in ("create", "start"):
             self._destroyed.discard(cid)
             create = event.action == "create"

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import docker
+import orjson
 import pytest
 
-from shipper.catchup import CATCH_UP_NS
+from shipper.catchup import CATCH_UP_NS, DOCKERD_EVENTS_KEPT
+from shipper.lifecycle import HELD_FILE
 from tests.conftest import Pipeline, wait_until
 from tests.integration.capture import captured
 from tests.integration.delivered import (
@@ -26,6 +29,7 @@ pytestmark = pytest.mark.integration
 BOUND = 64 * 1024  # the smallest allowed: a few thousand numbered lines fill it
 BUSY = 20000
 QUIET = 150
+EXECS = DOCKERD_EVENTS_KEPT // 3 + 10  # dockerd's whole ring of events, and some
 
 
 def test_the_busiest_container_pauses_first_and_every_line_still_arrives_once(
@@ -58,7 +62,9 @@ def test_a_stop_while_the_buffer_is_full_keeps_the_lines_of_a_finished_container
     """A container that printed and exited while the disk buffer was full had its lines
     only in the queue. A stop then saved its cursor as read to its end, and the next start
     skipped it: every line of it was lost, with no gap and a log saying they would be read
-    again. It is done only once the lines before its end are on disk."""
+    again. It is done only once the lines before its end are on disk. Its start and die
+    events were in memory only too: the stop writes them to the state dir, and the next
+    start queues them, whatever dockerd's replay of its events still has."""
     p = pipeline_factory(buffer_max_bytes=str(BOUND), shutdown_timeout="1")
     p.start()
     p.collector.stop()
@@ -78,14 +84,30 @@ def test_a_stop_while_the_buffer_is_full_keeps_the_lines_of_a_finished_container
     time.sleep(CATCH_UP_NS / 1e9 + 3)
     assert p.status()["queued_records"] >= QUIET  # in memory only: the buffer is full
     assert p.shipper.stop() == 0
+    # Its start and die events waited in memory too: the stop wrote them to the state dir.
+    held = orjson.loads((p.state_dir / HELD_FILE).read_bytes())
+    assert {e["action"] for e in held if e["id"] == short.id} == {"die", "start"}
+    # A busy host (health checks, docker exec) makes more events meanwhile than dockerd
+    # keeps: its replay at the next start no longer has them.
+    roll_dockerd_events(docker_client, p)
     p.collector.start()
     p.wait_ready()
     p.shipper.start()
     p.wait_shipper()
     assert_each_once(p, short.id, "short", QUIET)
     assert_each_once(p, busy.id, "busy", BUSY)
-    # Its start and die events waited in memory too; they come again from dockerd's
-    # replay of the events since the oldest one not on disk.
+    wait_log(p, "dockerd no longer had every container event")
+    # They come from the state dir, once each.
     wait_until(lambda: len(captured(p, short.id).events) >= 2, 30)
     got = sorted(e["event"]["action"] for e in captured(p, short.id).events)
     assert got == ["die", "start"]
+    assert not (p.state_dir / HELD_FILE).exists()
+
+
+def roll_dockerd_events(client: docker.DockerClient, p: Pipeline) -> None:
+    """Make more events than dockerd keeps (each exec makes three: create, start, die)."""
+    sleeper = run(client, p, "sleep 600", name=f"sleeper-{p.run}")
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda _: sleeper.exec_run("true").exit_code, range(EXECS)))
+    assert codes == [0] * EXECS
+    sleeper.remove(force=True)

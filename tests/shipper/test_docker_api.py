@@ -252,15 +252,20 @@ async def test_a_stream_that_prints_now_and_then_is_never_paused(
 async def test_events_come_typed_and_those_naming_no_container_are_left_out(
     tmp_path: Path,
 ) -> None:
-    """The event stream hands out ContainerEvents, exact to the ns, split across reads."""
+    """The event stream hands out ContainerEvents, exact to the ns, split across reads;
+    those of other kinds too, marked so: it asks dockerd for every kind."""
     lines = [
-        b'{"Action":"start","Actor":{"ID":"c1","Attributes":{"name":"/web"}},'
+        b'{"Type":"container","Action":"start","Actor":{"ID":"c1","Attributes":{"name":"/web"}},'
         b'"timeNano":1795812919123456789}\n',
         b'{"Action":"start","Actor":{}}\n\n',
+        b'{"Type":"network","Action":"connect","Actor":{"ID":"n1","Attributes":{"name":"none"}},'
+        b'"timeNano":6}\n',
         b'{"status":"die","id":"c2","Actor":{"Attributes":{"exitCode":"3"}},"timeNano":5}\n',
     ]
+    asked: list[dict[str, str]] = []
 
     async def events(request: web.Request) -> web.StreamResponse:
+        asked.append(dict(request.query))
         response = web.StreamResponse()
         await response.prepare(request)
         for line in lines:
@@ -271,14 +276,17 @@ async def test_events_come_typed_and_those_naming_no_container_are_left_out(
 
     async with (
         _docker_at(tmp_path / "events.sock", "/events", events) as docker,
-        docker.event_stream() as stream,
+        docker.event_stream("12.000000005") as stream,
     ):
         got = [event async for event in stream]
     assert got == [
         ContainerEvent("c1", "start", "", 1795812919123456789, {"name": "/web"}),
+        ContainerEvent("n1", "connect", "", 6, {"name": "none"}, "network"),
         ContainerEvent("c2", "die", "", 5, {"exitCode": "3"}),
     ]
-    assert (got[0].name, got[1].exit_code) == ("web", 3)
+    # Unfiltered: dockerd's ring holds every kind, and only all of them count its replay.
+    assert asked == [{"since": "12.000000005"}]
+    assert (got[0].name, got[2].exit_code) == ("web", 3)
 
 
 @pytest.mark.parametrize(

@@ -678,3 +678,36 @@ async def test_a_replay_short_of_where_it_was_asked_from_is_logged_and_counted(
     after = REGISTRY.get_sample_value("logpipe_shipper_event_replays_short_total")
     assert after == before + 1
     assert sup._last_event_ns == replayed[-1].ts  # every event still handled
+
+
+async def test_a_replay_short_of_where_it_was_asked_from_counts_the_events_of_every_kind(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """dockerd's last 256 events are of every kind: each container adds a network's
+    connect and disconnect to its own. A replay whose 256 kept events are mostly those
+    lost the container events before them all the same, and says so; the events of other
+    kinds are counted, not handled as containers'."""
+    config = load_config(state_dir=tmp_path)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    since = 1_700_000_000_000_000_000
+    network = {"name": "none", "container": CID}
+    replayed = [
+        _event("die", since + 1_000 + n)
+        if n % 3 == 1
+        else ContainerEvent("n" * 64, "disconnect", "", since + 1_000 + n, network, "network")
+        for n in range(DOCKERD_EVENTS_KEPT)
+    ]
+
+    async def events() -> AsyncIterator[ContainerEvent]:
+        for event in replayed:
+            yield event
+
+    with caplog.at_level(logging.WARNING, logger="logpipe"):
+        await sup._consume(events(), ReplayCheck(since, since + 10**9))
+    said = [r for r in caplog.records if r.getMessage().startswith("dockerd no longer had")]
+    assert len(said) == 1
+    containers = [e for e in replayed if e.kind == "container"]
+    assert containers[-1].ts < replayed[-1].ts  # the last one is a network's
+    assert sup._last_event_ns == replayed[-1].ts  # the next replay begins after it
+    assert sup.lifecycle.backlog.qsize() == len(containers)  # the network's not handled
