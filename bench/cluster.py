@@ -19,6 +19,7 @@ import uuid
 from elasticsearch import Elasticsearch
 
 from bench import report, summary
+from bench.containers import container_id
 from bench.drain import around_shippers, publish_drains
 from bench.latency import percentile
 from bench.topology import DIR, PIECES, Meter, Usage, printers
@@ -73,9 +74,9 @@ def steady(es: Elasticsearch, secs: int) -> tuple[Usage, list[float]]:
     run = uuid.uuid4().hex[:6]
     meter.start()
     made = printers(STEADY.format(secs=secs), run)
-    probe = Visibility(es, [c.id for c in made])  # type: ignore[attr-defined]
+    probe = Visibility(es, [container_id(c) for c in made])
     for c in made:
-        c.wait(timeout=secs + 60)  # type: ignore[attr-defined]
+        c.wait(timeout=secs + 60)
     time.sleep(5)
     usage = meter.stop()
     return usage, probe.stop()

@@ -81,7 +81,7 @@ def warm_up(port: int, token: str, run: str) -> None:
 
 def batches_for(args: argparse.Namespace) -> int:
     """Enough distinct batches that the load never runs out (50k lines/s at most)."""
-    return max(120, -(-int(args.seconds * 50_000) // args.batch_lines))
+    return max(120, -(-int(args.seconds * 50_000) // int(args.batch_lines)))
 
 
 def load(collector: services.Child, port: int, token: str, args: argparse.Namespace) -> Window:
@@ -191,7 +191,7 @@ def main() -> None:
     extra = dict(kv.split("=", 1) for kv in args.collector_env)
     folder = services.WORK / f"collector-{args.run}"
     collector = services.start_collector(
-        folder, port, token, f"bench.coll{args.run}", uvloop=args.uvloop, **extra
+        folder, port, token, f"bench.coll{args.run}", uvloop=args.uvloop, settings=extra
     )
     rows = []
     try:

@@ -32,6 +32,12 @@ TICK = 0.25  # seconds between chunks: fewer ticks mean fewer forks in 100 conta
 CHUNKS = 8
 
 
+def container_id(c: Container) -> str:
+    """The id dockerd gave `c` when it made it (docker-py's type allows none)."""
+    assert c.id is not None, c
+    return c.id
+
+
 def loop(tick: float, ledger: bool = False) -> str:
     """The shell loop every container runs: one chunk per `tick` seconds (`ledger`: the
     name of each chunk printed is appended to /w/n$N)."""
@@ -110,8 +116,8 @@ class Fleet:
             self.containers = list(pool.map(one, range(self.count)))
         for c in self.containers:
             c.reload()
-            self._paths[c.id] = c.attrs["LogPath"]
-            self._offsets[c.id] = 0
+            self._paths[container_id(c)] = c.attrs["LogPath"]
+            self._offsets[container_id(c)] = 0
         self._printed = 0
 
     def printed(self) -> int:
@@ -191,7 +197,8 @@ def read_ceiling(
         c.wait(timeout=120)
     began = time.monotonic()
     readers = [
-        subprocess.Popen(["docker", "logs", "-t", c.id], stdout=subprocess.DEVNULL) for c in made
+        subprocess.Popen(["docker", "logs", "-t", container_id(c)], stdout=subprocess.DEVNULL)
+        for c in made
     ]
     for reader in readers:
         reader.wait(300)

@@ -15,6 +15,7 @@ from pathlib import Path
 from elasticsearch import Elasticsearch
 
 from bench import report
+from bench.containers import container_id
 from bench.topology import DIR, ROOT, Meter, Usage, pid_of, printers
 
 BACKLOG = (
@@ -60,9 +61,9 @@ def drain(es: Elasticsearch, url: str, lines: int, logs: Path) -> tuple[float, U
     run = uuid.uuid4().hex[:6]
     made = printers(BACKLOG.format(n=lines), run)
     for c in made:
-        while c.logs(stdout=True, stderr=False, tail=1) != b"printed\n":  # type: ignore[attr-defined]
+        while c.logs(stdout=True, stderr=False, tail=1) != b"printed\n":
             time.sleep(0.5)
-    ids = [c.id for c in made]  # type: ignore[attr-defined]
+    ids = [container_id(c) for c in made]
     total = len(made) * (lines + 1)
     access = DIR / "nginx" / "logs" / "access.log"
     before = len(access.read_bytes().splitlines())
@@ -80,7 +81,7 @@ def drain(es: Elasticsearch, url: str, lines: int, logs: Path) -> tuple[float, U
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
         for c in made:
-            c.remove(force=True)  # type: ignore[attr-defined]
+            c.remove(force=True)
     if done < total:
         raise SystemExit(f"only {done} of {total} lines indexed in {took:.0f}s: see {logs}")
     return done / took, usage, len(access.read_bytes().splitlines()) - before

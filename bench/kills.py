@@ -33,6 +33,7 @@ from typing import Any
 from docker.models.containers import Container
 
 from bench import peers, procstat, report, services
+from bench.containers import container_id
 from bench.shippers import FLUENT_BIT, LOGPIPE, LOGSPOUT, RUNS, Context, Shipper
 
 # Seconds the index must take nothing before the drain counts as ended: longer than a
@@ -104,7 +105,7 @@ def printed(made: list[Container]) -> Iterator[Key]:
         with Path(str(c.attrs["LogPath"])).open("rb") as log:
             for line in log:
                 entry = json.loads(line)
-                yield c.id, entry["stream"], stamp_ns(entry["time"])
+                yield container_id(c), entry["stream"], stamp_ns(entry["time"])
 
 
 def _field(source: dict[str, Any], dotted: str) -> Any:

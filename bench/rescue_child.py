@@ -59,7 +59,14 @@ def _child(driver: str, count: int, tries: int) -> dict[str, Any]:
             inbox = Inbox(count + 100, metrics.PerContainer(False, 10))
             meta = Meta(CID, "app", "busybox")
             positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-            follower = Follower(Gone(), meta, positions, inbox, 1 << 20, files=LogFiles(str(root)))
+            follower = Follower(
+                Gone(),  # type: ignore[arg-type]  # dockerd's stand-in: the container is gone
+                meta,
+                positions,
+                inbox,
+                1 << 20,
+                files=LogFiles(str(root)),
+            )
             follower.learn(summary_, meta, skip=False)
             start = time.perf_counter()
             await follower.run()

@@ -28,8 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
+from docker.models.containers import Container
 
 from bench import logdriver, procstat, report, services, summary
+from bench.containers import container_id
 
 READ = "logpipe_shipper_lines_read_total"
 UNPACKED = (logdriver.UNPACKED,)
@@ -80,7 +82,7 @@ class Restarts:
         self.saved = self.folder / "saved-state"
         self.state = self.folder / "state"
         self.collector: services.Child | None = None
-        self.container = None
+        self.container: Container | None = None
 
     def _env(self, **extra: str) -> dict[str, str]:
         return {
@@ -137,7 +139,7 @@ class Restarts:
         finally:
             first.stop()  # it saves its cursors as it stops: the container's is at its end
         cursors = self.state / "cursors.json"
-        if self.container.id not in (cursors.read_text() if cursors.exists() else ""):
+        if container_id(self.container) not in (cursors.read_text() if cursors.exists() else ""):
             raise RuntimeError(f"the first shipper saved no cursor of the container in {cursors}")
         shutil.copytree(self.state, self.saved)
         self.container.exec_run(["touch", "/tmp/go"])

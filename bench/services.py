@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -400,12 +401,16 @@ def start_collector(
     dataset: str,
     wrap: list[str] | None = None,
     uvloop: bool = False,
+    settings: Mapping[str, str] | None = None,
     **extra: str,
 ) -> Child:
     """A real `logpipe-collector serve` on 127.0.0.1:`port`, ready to take batches.
 
-    `wrap` goes before the command (a profiler); `extra` are LOGPIPE_* settings.
+    `wrap` goes before the command (a profiler); `settings` and `extra` are LOGPIPE_*
+    settings (`settings` for names chosen at run time: spread as keywords, one could land
+    on `wrap` or `uvloop`).
     """
+    extra = {**(settings or {}), **extra}
     env = {
         **clean_env(),
         "LOGPIPE_ES_URL": ES_URL,

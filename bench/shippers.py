@@ -126,7 +126,7 @@ class LogpipeRun:
         self.token = uuid.uuid4().hex
         self.port = services.free_port()
         collector = services.start_collector(
-            self.folder, self.port, self.token, f"bench.side{self.tag}", **self.ctx.collector
+            self.folder, self.port, self.token, f"bench.side{self.tag}", settings=self.ctx.collector
         )
         self.children.append(collector)
         return {"collector": [collector.pid]}

@@ -103,7 +103,7 @@ def measure(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     dataset, host = f"bench.tail{run}", f"bench-tail-{run}"
     settings = dict(kv.split("=", 1) for kv in args.collector_env)
     collector = services.start_collector(
-        folder, port, token, dataset, read_tokens=read_token, **settings
+        folder, port, token, dataset, read_tokens=read_token, settings=settings
     )
     fleet = containers.Fleet(docker.from_env(), run, args.containers, folder / "c", args.tick)
     children = [collector]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+from docker.models.containers import Container
 
 from bench import procstat
 
@@ -62,9 +63,9 @@ class Meter:
         return Usage(cpu, rss, used)
 
 
-def printers(cmd: str, run: str, per_host: int = 2) -> list[object]:
+def printers(cmd: str, run: str, per_host: int = 2) -> list[Container]:
     """`per_host` busybox containers on each Docker host running `sh -c cmd`."""
-    made = []
+    made: list[Container] = []
     for host in (1, 2):
         client = docker.DockerClient(base_url=f"unix://{DIR}/docker{host}/docker.sock")
         for k in range(per_host):

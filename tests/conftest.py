@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import logging
 import os
 import shutil
 import signal
@@ -62,6 +63,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def extra(record: logging.LogRecord, name: str) -> Any:
+    """The field `name` that the log call gave `record` (its `extra=`): set on the record
+    at run time, so no attribute its type knows."""
+    return record.__dict__[name]
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 30, interval: float = 0.2) -> Any:

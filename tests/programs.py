@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,9 +26,17 @@ def clean_env(**settings: str) -> dict[str, str]:
 
 
 def run(
-    program: str, *args: str, cwd: Path, timeout: float = 60, **settings: str
+    program: str,
+    *args: str,
+    cwd: Path,
+    timeout: float = 60,
+    environ: Mapping[str, str] | None = None,
+    **settings: str,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `program` (collector or shipper) in `cwd` with `settings` as its environment."""
+    """Run `program` (collector or shipper) in `cwd` with `settings` as its environment,
+    after `environ` (settings whose names are chosen at run time: spread as keywords, one
+    could land on `cwd` or `timeout`)."""
+    settings = {**(environ or {}), **settings}
     if program == "shipper":  # never the machine's /var/lib/logpipe
         settings.setdefault("LOGPIPE_STATE_DIR", str(cwd / "state"))
     return subprocess.run(

@@ -12,7 +12,7 @@ import re
 import time
 import types
 import urllib.error
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.message import Message
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +20,7 @@ from typing import Any, cast
 import pytest
 
 from bench import (
+    at_least,
     collector_load,
     containers,
     doc_cost,
@@ -156,8 +157,8 @@ def test_the_collector_settings_reach_logpipes_collector(
 ) -> None:
     started: dict[str, str] = {}
 
-    def start(*args: object, **extra: str) -> object:
-        started.update(extra)
+    def start(*args: object, settings: Mapping[str, str] | None = None, **extra: str) -> object:
+        started.update({**(settings or {}), **extra})
         return types.SimpleNamespace(pid=1)
 
     monkeypatch.setattr(services, "start_collector", start)
@@ -290,13 +291,13 @@ def _result(shipper: str, es_cpu: float, caught_up: float | None = 0.4) -> sideb
 
 
 def test_a_live_row_says_when_its_last_line_came_and_a_drain_row_does_not() -> None:
-    live = sidebyside.row(_result(sidebyside.LOGPIPE, 0.05), live=True)
+    live = sidebyside.row(_result(shippers.LOGPIPE, 0.05), live=True)
     assert len(live) == len(sidebyside.LIVE_HEADER) == len(sidebyside.HEADER) + 1
     assert live[-1] == "0.4"
     assert live[10] == "50.0"  # ES CPU-µs per document
     assert live[11] == "-"  # no thread times were taken
-    assert sidebyside.row(_result(sidebyside.LOGPIPE, 0.05, None), live=True)[-1] == "never"
-    assert len(sidebyside.row(_result(sidebyside.LOGPIPE, 0.05))) == len(sidebyside.HEADER)
+    assert sidebyside.row(_result(shippers.LOGPIPE, 0.05, None), live=True)[-1] == "never"
+    assert len(sidebyside.row(_result(shippers.LOGPIPE, 0.05))) == len(sidebyside.HEADER)
 
 
 def test_a_logpipe_run_indexes_with_this_checkouts_template_whatever_the_node_holds(
@@ -352,11 +353,11 @@ def test_disk_per_doc_is_the_primaries_merged_to_one_segment(
     ]
     stats["_all"]["primaries"]["docs"]["count"] = 0
     assert services.disk_per_doc("logs-bench.sider1*") is None
-    r, other = _result(sidebyside.LOGPIPE, 0.05), _result(sidebyside.FLUENT_BIT, 0.05)
+    r, other = _result(shippers.LOGPIPE, 0.05), _result(shippers.FLUENT_BIT, 0.05)
     r.disk, other.disk = 250.0, 100.0
     assert sidebyside.row(r)[sidebyside.HEADER.index("disk bytes/doc, one segment")] == "250"
     assert (
-        sidebyside.row(_result(sidebyside.LOGSPOUT, 0.05))[
+        sidebyside.row(_result(shippers.LOGSPOUT, 0.05))[
             sidebyside.HEADER.index("disk bytes/doc, one segment")
         ]
         == "-"
@@ -377,10 +378,15 @@ def test_the_nodes_thread_times_are_the_runs_alone_less_merges_throttled_waits(
 
     answers = iter([stats(100, 0, 0, 20), stats(2100, 900, 400, 520)])
     asked: list[str] = []
-    monkeypatch.setattr(services, "es", lambda method, path: asked.append(path) or next(answers))
+
+    def es(method: str, path: str) -> dict[str, Any]:
+        asked.append(path)
+        return next(answers)
+
+    monkeypatch.setattr(services, "es", es)
     ship = cast(shippers.Shipper, types.SimpleNamespace(index="logs-bench.sider1*"))
     before = services.thread_times("logs-bench.sider1*")
-    r = _result(sidebyside.LOGPIPE, 0.05)
+    r = _result(shippers.LOGPIPE, 0.05)
     r.threads = sidebyside.threads_since(ship, before)
     assert r.threads == {"indexing": 2.0, "merges": 0.5, "refreshes": 0.5}
     assert asked[0].startswith("/logs-bench.sider1*/_stats/indexing,merge,refresh?")
@@ -388,13 +394,13 @@ def test_the_nodes_thread_times_are_the_runs_alone_less_merges_throttled_waits(
     assert row[sidebyside.HEADER.index("ES thread-µs/doc: indexing / merges / refreshes")] == (
         "2000.0 / 500.0 / 500.0"
     )
-    other = _result(sidebyside.FLUENT_BIT, 0.05)
+    other = _result(shippers.FLUENT_BIT, 0.05)
     other.threads = {"indexing": 1.0, "merges": 0.0, "refreshes": 0.2}
     assert "ES indexing thread time per doc **2.00**" in sidebyside.ratios([r, other])[0]
 
 
 def test_live_ratios_leave_out_lines_per_second_which_the_containers_set() -> None:
-    results = [_result(sidebyside.LOGPIPE, 0.04), _result(sidebyside.FLUENT_BIT, 0.05)]
+    results = [_result(shippers.LOGPIPE, 0.04), _result(shippers.FLUENT_BIT, 0.05)]
     live = sidebyside.ratios(results, live=True)[0]
     assert "lines/s" not in live
     assert "ES CPU per doc **0.80**" in live
@@ -469,10 +475,19 @@ def test_a_search_idle_index_is_refreshed_inside_the_cpu_window(
     search's refresh: with --existing that work is counted (refreshed before the wait for
     idle, which ends the window); an index refreshed every second leaves little to it."""
     calls: list[str] = []
-    monkeypatch.setattr(sidebyside.services, "refresh", lambda index: calls.append("refresh"))
-    monkeypatch.setattr(sidebyside.services, "count", lambda index: calls.append("count") or 7)
-    monkeypatch.setattr(sidebyside, "wait_idle", lambda *a: calls.append("idle") or 0.5)
-    out = sidebyside.Result(sidebyside.LOGPIPE, 1, 7, arrived=7, seconds=1.0, load=0.1)
+    monkeypatch.setattr(services, "refresh", lambda index: calls.append("refresh"))
+
+    def count(index: str) -> int:
+        calls.append("count")
+        return 7
+
+    def wait_idle(*args: object) -> float:
+        calls.append("idle")
+        return 0.5
+
+    monkeypatch.setattr(services, "count", count)
+    monkeypatch.setattr(sidebyside, "wait_idle", wait_idle)
+    out = sidebyside.Result(shippers.LOGPIPE, 1, 7, arrived=7, seconds=1.0, load=0.1)
     window = _Window(calls)
     done = sidebyside.settled(_Run(), out, window, 0.1, 0.0, _Peaks(), refresh_first)  # type: ignore[arg-type]
     assert calls == order
@@ -501,7 +516,12 @@ def test_searches_count_the_index_while_the_run_lasts_and_not_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     counted: list[str] = []
-    monkeypatch.setattr(sidebyside.services, "count", lambda index: counted.append(index) or 0)
+
+    def count(index: str) -> int:
+        counted.append(index)
+        return 0
+
+    monkeypatch.setattr(services, "count", count)
     with sidebyside.Searches("bench-x", 0.01) as searches:
         deadline = time.monotonic() + 5
         while len(counted) < 3 and time.monotonic() < deadline:
@@ -571,7 +591,7 @@ def test_a_machine_that_stays_busy_is_waited_on_until_the_cap_and_said_so() -> N
 
 
 def test_the_quiet_note_names_the_drains_whose_machine_stayed_busy() -> None:
-    quiet, loud = _result(sidebyside.LOGPIPE, 0.05), _result(sidebyside.FLUENT_BIT, 0.05)
+    quiet, loud = _result(shippers.LOGPIPE, 0.05), _result(shippers.FLUENT_BIT, 0.05)
     quiet.quiet, loud.quiet = 4.0, None
     note = sidebyside.quiet_note([quiet, loud])
     assert "waited 4-4 s" in note
@@ -586,7 +606,7 @@ def test_the_stolen_share_is_steal_over_all_ticks_between_the_two_readings() -> 
     assert procstat.machine_steal(before) == (40, 1000)
     stolen = sidebyside.stolen_since(procstat.machine_steal(before), procstat.machine_steal(after))
     assert stolen == pytest.approx(100 / 900)
-    r = _result(sidebyside.LOGPIPE, 0.05)
+    r = _result(shippers.LOGPIPE, 0.05)
     assert sidebyside.row(r)[-1] == "-"  # not measured
     r.stolen = stolen
     assert sidebyside.row(r)[-1] == "11.1"
@@ -660,16 +680,16 @@ def test_the_drain_notes_say_how_many_streams_and_shards_the_node_held() -> None
 def test_read_cost_refuses_fewer_documents_than_two_pages_or_no_number(given: str) -> None:
     """bench.read_cost's --docs is a whole number of at least two tail pages."""
     with pytest.raises(argparse.ArgumentTypeError, match="is not a whole number of at least 2,000"):
-        read_cost.at_least(read_cost.MIN_DOCS)(given)
+        at_least(read_cost.MIN_DOCS)(given)
 
 
 def test_read_cost_takes_numbers_with_separators_and_rounds_from_one() -> None:
     """Thousands may be written with commas or underscores; one round is enough."""
-    docs = read_cost.at_least(read_cost.MIN_DOCS)
+    docs = at_least(read_cost.MIN_DOCS)
     assert docs("300,000") == docs("300_000") == docs("300000") == 300_000
-    assert read_cost.at_least(1)("1") == 1
+    assert at_least(1)("1") == 1
     with pytest.raises(argparse.ArgumentTypeError, match="'0' is not a whole number of at least 1"):
-        read_cost.at_least(1)("0")
+        at_least(1)("0")
 
 
 def test_read_cost_query_bodies_read_what_each_shape_says() -> None:
@@ -781,7 +801,8 @@ def test_read_cost_counts_the_nodes_cpu_per_query_less_its_idle_rate(
     monkeypatch.setattr(procstat, "CpuWindow", Cpu)
     returned = iter([500, 500, 499])
     got = read_cost.measure([1], 0.0, 3, lambda: next(returned), seconds=0)
-    assert (got.net_ms, got.raw_ms) == (pytest.approx(100.0), pytest.approx(100.0))
+    assert got.net_ms == pytest.approx(100.0)
+    assert got.raw_ms == pytest.approx(100.0)
     assert got.docs == 499
     assert got.us_per_doc == pytest.approx(100_000 / 499)
     assert read_cost.Window(5.0, 5.0, 0).us_per_doc is None

@@ -5,12 +5,13 @@ fake shipper and clock, and the command lines --kills refuses."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench import kills, logdriver, peers, sidebyside
+from bench import kills, logdriver, peers, services, sidebyside
 from bench.shippers import FLUENT_BIT, LOGPIPE, LOGSPOUT
 from tests.test_bench import _refused
 
@@ -164,13 +165,23 @@ class _Ship:
     def sent_again(self) -> int:
         return 7
 
+    # The rest of a Shipper: a drain and its count use none of them.
+    def make_index(self) -> str | None:
+        raise AssertionError("the index is made before the drain")
+
+    def unpacked(self) -> int | None:
+        raise AssertionError("not asked of a drain")
+
+    def cleanup(self) -> None:
+        raise AssertionError("cleaned up after the drain")
+
 
 def _drain(monkeypatch: pytest.MonkeyPatch, steps: list[int], n: int) -> tuple[Any, _Ship]:
     clock = _Clock()
-    monkeypatch.setattr(kills.time, "monotonic", clock.monotonic)
-    monkeypatch.setattr(kills.time, "sleep", clock.sleep)
+    monkeypatch.setattr(time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(time, "sleep", clock.sleep)
     ship = _Ship(steps)
-    return kills.drain(ship, 1000, n, 1), ship  # type: ignore[arg-type]
+    return kills.drain(ship, 1000, n, 1), ship
 
 
 def test_a_drain_kills_at_each_share_restarts_at_once_and_ends_when_nothing_comes(
@@ -204,7 +215,7 @@ def test_a_fluent_bit_config_names_its_tag_in_each_document_only_with_kills(
 ) -> None:
     """Include_Tag_Key goes into the es output only when asked (the drains with kills),
     under the field the keys are read from."""
-    monkeypatch.setattr(peers.services, "Child", lambda *a, **kw: None)
+    monkeypatch.setattr(services, "Child", lambda *a, **kw: None)
     for tag_key in (False, True):
         folder = tmp_path / str(tag_key)
         peers.FluentBit(Path("/bin/true"), ["/x-json.log"], "bench-x", folder, tag_key=tag_key)
@@ -244,5 +255,5 @@ def test_a_command_line_kills_cannot_run_is_refused_with_its_reason(
     def reached(*args: object) -> None:
         raise AssertionError("the command line was let through to the services")
 
-    monkeypatch.setattr(sidebyside.peers, "find", reached)
+    monkeypatch.setattr(peers, "find", reached)
     assert said in _refused(monkeypatch, capsys, sidebyside.main, *argv)

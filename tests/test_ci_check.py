@@ -29,7 +29,11 @@ def runs() -> dict[str, list[str]]:
 
 def selected(expression: str, marks: set[str]) -> bool:
     """Whether `-m expression` selects a test carrying `marks`."""
-    return Expression.compile(expression).evaluate(lambda name: name in marks)
+
+    def marked(name: str, /, **kwargs: str | int | bool | None) -> bool:
+        return name in marks
+
+    return Expression.compile(expression).evaluate(marked)
 
 
 def test_every_test_runs_in_exactly_one_of_the_checks_runs() -> None:

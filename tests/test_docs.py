@@ -330,7 +330,9 @@ def bench_options(path: Path) -> set[str]:
             options |= {
                 arg.value
                 for arg in node.args
-                if isinstance(arg, ast.Constant) and str(arg.value).startswith("--")
+                if isinstance(arg, ast.Constant)
+                and isinstance(arg.value, str)
+                and arg.value.startswith("--")
             }
     return options - {"--append"}
 
@@ -516,7 +518,9 @@ def test_retention_examples_load_and_the_shown_error_is_the_real_one(
                 "- name: debug\n      match: {level: [debug, trace]}",
             )
         )
-        shown = re.search(r"invalid configuration: (.*)", (ROOT / page).read_text()).group(1)
+        said = re.search(r"invalid configuration: (.*)", (ROOT / page).read_text())
+        assert said is not None, page
+        shown = said.group(1)
         with pytest.raises(ConfigError) as caught:
             load_config(config)
         assert str(caught.value) == shown.replace("/etc/logpipe/collector.yaml", str(config))

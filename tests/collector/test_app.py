@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hmac
 import logging
 import time
 import uuid
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import GeneratorType
 from typing import Any, cast
 
 import orjson
@@ -26,13 +28,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 
 from collector import app as app_module
+from collector import batch as batch_module
 from collector import steps
 from collector.app import make_app
 from collector.badhttp import Runner
 from collector.batch import Decoded
 from collector.config import CollectorConfig
 from collector.deadletter import Sender, unreadable_line
-from collector.read import access as access_module
 from collector.shape import nested
 from collector.sink import Sink, SinkSettings
 from collector.templates import DEADLETTER_STREAM
@@ -51,7 +53,7 @@ integration = pytest.mark.integration
 class Api:
     """A running collector app, its client, and where its documents go."""
 
-    client: TestClient[Any, Any]
+    client: TestClient[web.Request, web.Application]
     dataset: str
 
     async def post(self, data: Any, **headers: str) -> tuple[int, dict[str, Any], Any]:
@@ -97,6 +99,12 @@ async def served(app: web.Application) -> TestServer:
     server = _Served(app)
     await server.start_server(auto_decompress=False)
     return server
+
+
+def json_body(response: web.Response) -> Any:
+    """What the JSON body of `response`, made in memory, holds."""
+    assert isinstance(response.body, bytes), response.body
+    return orjson.loads(response.body)
 
 
 async def wait_ready(api: Api) -> None:
@@ -291,7 +299,7 @@ async def test_tokens_are_compared_in_constant_time(
         seen.append((a, b))
         return a == b
 
-    monkeypatch.setattr(access_module.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     headers = {"Authorization": "Bearer wrong"}
     resp = await api.client.post(PATH_LOGS, data=b"", headers=headers)
     assert resp.status == 401
@@ -535,13 +543,13 @@ def test_a_batch_of_bad_lines_only_is_not_told_the_others_were_indexed() -> None
     """The 400's message speaks of other lines indexed only when some were."""
     result = IngestResult(received=2, indexed=0, duplicates=0, dead_lettered=1)  # and a source
     bad = [LineError(line=2, error="not valid JSON")]
-    alone = orjson.loads(app_module._partial(bad, result).body)["error"]
+    alone = json_body(app_module._partial(bad, result))["error"]
     assert alone == (
         "1 of 2 lines rejected (first: line 2: not valid JSON); the rejected ones stored in "
         f"the dead-letter data stream {DEADLETTER_STREAM}"
     )
     result = IngestResult(received=3, indexed=2, duplicates=0, dead_lettered=1)
-    mixed = orjson.loads(app_module._partial(bad, result).body)["error"]
+    mixed = json_body(app_module._partial(bad, result))["error"]
     assert "); the other lines were indexed and the rejected ones stored" in mixed
 
 
@@ -563,6 +571,7 @@ async def test_no_phase_of_a_batch_holds_the_event_loop_for_all_its_lines(
     finish = steps.finish
 
     def counted(job: Generator[None, None, Any]) -> Generator[None, None, Any]:
+        assert isinstance(job, GeneratorType)  # a generator function's, named by its code
         while True:
             try:
                 next(job)
@@ -598,8 +607,8 @@ async def test_healthz_is_answered_while_a_big_body_is_decoded(
     """A body that takes a few hundred ms to decode (2,000 new containers) leaves the event
     loop between steps: /healthz, asked once decoding began, is answered before it ends;
     the batch is indexed whole."""
-    decoding = app_module.batch.decoding
-    steps = {"taken": 0, "over": False}
+    decoding = batch_module.decoding
+    progress = {"taken": 0, "over": False}
     begun = asyncio.Event()
 
     def watched(*args: Any, **kwargs: Any) -> Generator[None, None, Decoded]:
@@ -608,15 +617,15 @@ async def test_healthz_is_answered_while_a_big_body_is_decoded(
             try:
                 next(inner)
             except StopIteration as done:
-                steps["over"] = True
+                progress["over"] = True
                 return cast("Decoded", done.value)
-            steps["taken"] += 1
+            progress["taken"] += 1
             begun.set()
             yield
 
-    monkeypatch.setattr(app_module.batch, "decoding", watched)
+    monkeypatch.setattr(batch_module, "decoding", watched)
     # Steps of 1 ms: /healthz on a new connection takes the loop several turns.
-    monkeypatch.setattr(app_module.steps, "STEP_SECONDS", 0.001)
+    monkeypatch.setattr(steps, "STEP_SECONDS", 0.001)
     lines = []
     for k in range(2000):
         lines += [source(k, container_id=f"{k:064x}"), log(f"line {k}", 1_000 + k, src=k)]
@@ -630,7 +639,7 @@ async def test_healthz_is_answered_while_a_big_body_is_decoded(
         posted = asyncio.create_task(api.post(body(*lines)))
         await asyncio.wait_for(begun.wait(), 30)
         resp = await api.client.get("/healthz")
-        assert (resp.status, steps["over"]) == (200, False)
+        assert (resp.status, progress["over"]) == (200, False)
         status, answer, _ = await posted
     assert (status, answer["indexed"]) == (200, 2000)
-    assert steps["taken"] > 2
+    assert progress["taken"] > 2

@@ -19,7 +19,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from collector.badhttp import Runner
 from collector.wire import PATH_LOGS
-from tests.collector.test_app import running
+from tests.collector.test_app import json_body, running
 from tests.conftest import free_port
 
 HEAD = f"POST {PATH_LOGS} HTTP/1.1\r\nHost: x\r\n"
@@ -193,10 +193,8 @@ async def test_aiohttps_own_500_and_504_are_json_too() -> None:
     assert isinstance(failed, web.Response)
     assert isinstance(late, web.Response)
     assert (failed.status, failed.content_type) == (500, "application/json")
-    assert orjson.loads(failed.body) == {
-        "error": "internal error in the collector (logged); retry later"
-    }
-    assert (late.status, orjson.loads(late.body)) == (
+    assert json_body(failed) == {"error": "internal error in the collector (logged); retry later"}
+    assert (late.status, json_body(late)) == (
         504,
         {"error": "Gateway Timeout; retry later"},
     )

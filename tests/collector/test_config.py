@@ -73,7 +73,7 @@ def test_dotenv_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("listen", ["127.0.0.1:99999", "[::1]:65536"])
 def test_listen_port_out_of_range(listen: str) -> None:
     """A port above 65535 is named as such, not an OverflowError."""
-    config = CollectorConfig(_env_file=None, listen=listen)  # type: ignore[call-arg]
+    config = CollectorConfig(_env_file=None, listen=listen)
     with pytest.raises(ConfigError, match=r"LOGPIPE_LISTEN: port .* is out of range"):
         main_module._listen(config)
 
@@ -334,7 +334,7 @@ def test_a_token_file_saved_with_a_bom_gives_its_first_token(tmp_path: Path) -> 
     assert config.read_tokens_accepted() == frozenset({"first", "second"})
     one = tmp_path / "token"
     one.write_bytes(b"\xef\xbb\xbfsecret\n")
-    shipper = ShipperConfig(_env_file=None, token_file=one)  # type: ignore[call-arg]
+    shipper = ShipperConfig(_env_file=None, token_file=one)
     assert shipper.bearer_token() == "secret"
 
 

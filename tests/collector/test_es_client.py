@@ -16,7 +16,7 @@ from tests.conftest import free_port
 
 
 def _config(**settings: Any) -> CollectorConfig:
-    return CollectorConfig(_env_file=None, **settings)  # type: ignore[call-arg]
+    return CollectorConfig(_env_file=None, **settings)
 
 
 async def test_a_node_that_refuses_connections_is_skipped_for_the_next() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from collector import kibana as kibana_module
 from collector.errors import KibanaError, SetupError
@@ -73,6 +73,7 @@ class FakeKibana:
         rec = _record(request)
         reader = await request.multipart()
         async for part in reader:
+            assert isinstance(part, BodyPartReader), part  # a flat form, no nested parts
             rec.parts.append(
                 (part.name, part.filename, part.headers.get("Content-Type"), await part.read())
             )

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -384,10 +385,10 @@ async def _until_ready(session: aiohttp.ClientSession, url: str) -> None:
     ],
 )
 def test_tls_key_or_client_ca_without_certificate_is_refused(
-    settings: dict[str, str], named: str
+    settings: dict[str, Any], named: str
 ) -> None:
     """Half a TLS setup is a mistake to name, not a reason to serve plain HTTP."""
-    config = CollectorConfig(_env_file=None, **settings)  # type: ignore[call-arg]
+    config = CollectorConfig(_env_file=None, **settings)
     with pytest.raises(ConfigError, match=f"{named}.*LOGPIPE_TLS_CERT is not"):
         main_module.server_ssl(config)
 
@@ -410,14 +411,15 @@ def test_unreadable_token_file_is_a_config_error(
         path.mkdir()
     elif isinstance(make, bytes):
         path.write_bytes(make)
-    config = CollectorConfig(_env_file=None, tokens=["t"], **{variable: path})  # type: ignore[call-arg]
+    file: dict[str, Any] = {variable: path}
+    config = CollectorConfig(_env_file=None, tokens=["t"], **file)
     with pytest.raises(ConfigError, match=f"LOGPIPE_{variable.upper()}: {error}"):
         main_module.check_auth(config)
 
 
 def test_no_tokens_names_the_variables_to_set() -> None:
     """Serving without tokens is refused with the variables that give some, not YAML keys."""
-    config = CollectorConfig(_env_file=None)  # type: ignore[call-arg]
+    config = CollectorConfig(_env_file=None)
     with pytest.raises(ConfigError) as raised:
         main_module.check_auth(config)
     assert "set LOGPIPE_TOKENS (comma-separated) or LOGPIPE_TOKENS_FILE" in str(raised.value)
@@ -434,15 +436,15 @@ def test_a_token_both_to_ship_and_to_read_is_refused(tmp_path: Path) -> None:
         {"tokens": ["ship-1", "shared"], "read_tokens": ["read-1", "shared"]},
         {"tokens_file": tokens, "read_tokens": ["shared"]},
     ):
-        config = CollectorConfig(_env_file=None, **settings)  # type: ignore[arg-type]
+        config = CollectorConfig(_env_file=None, **settings)
         with pytest.raises(ConfigError) as raised:
             main_module.check_auth(config)
         message = str(raised.value)
         assert message.startswith("LOGPIPE_READ_TOKENS: 1 read token(s) also in LOGPIPE_TOKENS")
         assert "shared" not in message
-    apart = CollectorConfig(_env_file=None, tokens=["ship-1"], read_tokens=["read-1"])  # type: ignore[call-arg]
+    apart = CollectorConfig(_env_file=None, tokens=["ship-1"], read_tokens=["read-1"])
     main_module.check_auth(apart)
-    off = CollectorConfig(_env_file=None, auth="none", tokens=["a"], read_tokens=["a"])  # type: ignore[call-arg]
+    off = CollectorConfig(_env_file=None, auth="none", tokens=["a"], read_tokens=["a"])
     main_module.check_auth(off)
 
 
@@ -468,7 +470,7 @@ def test_setup_checks_its_options_before_elasticsearch(
     setattr(args, option, value)
     if option == "dashboards" and value != Path("dashboards"):
         args.kibana_url = "http://kibana:5601"
-    config = CollectorConfig(_env_file=None)  # type: ignore[call-arg]
+    config = CollectorConfig(_env_file=None)
     with pytest.raises(ConfigError, match=error):
         asyncio.run(main_module.setup(config, args))
 
@@ -556,7 +558,7 @@ def test_config_prints_the_settings_then_every_problem_serve_refuses(tmp_path: P
     them and exited 0 where `serve` exits 2. Now it lists what serve refuses, exit 2."""
     missing = tmp_path / "tokens.txt"
     bad = {"LOGPIPE_LISTEN": "foo", "LOGPIPE_TOKENS_FILE": str(missing)}
-    proc = run("collector", "config", "--json", cwd=tmp_path, **bad)
+    proc = run("collector", "config", "--json", cwd=tmp_path, environ=bad)
     assert proc.returncode == 2
     assert config_rows(proc)["LOGPIPE_LISTEN"]["value"] == "foo"  # the table, all the same
     problems = [
@@ -565,10 +567,10 @@ def test_config_prints_the_settings_then_every_problem_serve_refuses(tmp_path: P
         "logpipe-collector: invalid configuration: LOGPIPE_LISTEN: 'foo' is not host:port",
     ]
     assert proc.stderr.splitlines() == problems
-    serve = run("collector", "serve", cwd=tmp_path, **bad)
+    serve = run("collector", "serve", cwd=tmp_path, environ=bad)
     assert (serve.returncode, one_line_error(serve)) == (2, problems[0])
     missing.write_text("a-token\n")
-    proc = run("collector", "config", cwd=tmp_path, **bad)
+    proc = run("collector", "config", cwd=tmp_path, environ=bad)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == problems[1:]
     proc = run("collector", "config", cwd=tmp_path, LOGPIPE_TOKENS_FILE=str(missing))

@@ -323,8 +323,8 @@ def test_every_parser_hint_is_identical(
         "",
         "\x1b[1mbold\x1b[0m",
     ]
-    hints = {"hints": {"parser": parser}}
-    decoded, made = both(module, body(source(**hints), *lines_of(messages)), monkeypatch)
+    hints = {"parser": parser}
+    decoded, made = both(module, body(source(hints=hints), *lines_of(messages)), monkeypatch)
     assert len(decoded.docs) == len(messages)
     assert made >= 2
 
@@ -1395,7 +1395,7 @@ def _rule_and_lines(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
     fields = {k: draw(kinds) for k in kept if draw(st.booleans())}
     rule: dict[str, Any] = {"name": "prop", "dissect": pattern, "fields": fields}
     untyped = [k for k in kept if k not in fields]
-    if untyped and draw(st.booleans()):
+    if len(untyped) > 0 and draw(st.booleans()):
         formats = ["%d/%b/%Y:%H:%M:%S %z", "%b %d %H:%M:%S", "rfc3339", "unix"]
         rule["timestamp"] = {
             "field": draw(st.sampled_from(untyped)),
@@ -1784,8 +1784,8 @@ def test_kept_parts_follow_a_reload_of_the_retention_or_parsing_rules(
     monkeypatch.setattr(native, "MODULE", module)
     monkeypatch.setattr(native, "_KEPT", {})
     ctx = Context()
-    api = {"labels": {"com.docker.compose.service": "api"}}
-    raw = body(source(**api), *lines_of(["ERROR down", "GET /x 200 12.5"]))
+    api = {"com.docker.compose.service": "api"}
+    raw = body(source(labels=api), *lines_of(["ERROR down", "GET /x 200 12.5"]))
     assert {d.stream for d in batch.decode(raw, ctx, NOW).docs} == {"logs-docker.keep_14d-default"}
     # a reload of the retention rules routes the next batch anew
     rules = {"rules": [{"match": {"level": "error"}, "keep": "90d"}]}

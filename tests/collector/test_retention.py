@@ -15,11 +15,9 @@ from collector.errors import RetentionError
 from collector.es_requests import NAMES_PER_REQUEST, name_groups
 from collector.retention import lifecycle
 from collector.retention.cli import render_table
-from collector.retention.facts import Newest, _facts
+from collector.retention.facts import IndexFacts, Newest, StreamFacts, _facts
 from collector.retention.lifecycle import (
-    IndexFacts,
     RetentionState,
-    StreamFacts,
     _would_roll,
     decide,
     foresee_rollover,

@@ -41,7 +41,9 @@ def _rules_test(tmp_path: Path, stdin: str, *args: str) -> subprocess.CompletedP
     )
 
 
-def _rows(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+def _rows(
+    proc: subprocess.CompletedProcess[str] | subprocess.CompletedProcess[bytes],
+) -> list[dict[str, Any]]:
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines()]
 

@@ -332,9 +332,9 @@ def general_document(
         if shaped.timestamp is not None:
             body["event"] = {**body["event"], "created": body["@timestamp"]}
             body["@timestamp"] = format_ns(shaped.timestamp)
-        rule = engine.by_name.get(shaped.rule)
-        if rule is not None and rule.masks:
-            text = rule.masking.text(text, {})
+        masking = engine.by_name.get(shaped.rule)
+        if masking is not None and masking.masks:
+            text = masking.masking.text(text, {})
     doc.original = text
     return doc
 

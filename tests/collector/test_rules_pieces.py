@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.errors import RulesError
+from collector.parse import JSONValue
 from collector.rules.convert import converter, to_boolean, to_double, to_ip, to_keyword, to_long
 from collector.rules.dissect import Dissect
 from collector.rules.regex import Regex
@@ -123,9 +124,13 @@ def test_a_value_that_cannot_be_typed_is_quoted_as_the_line_held_it() -> None:
     ]:
         with pytest.raises(ValueError, match=re.escape(reason)):
             to_long(value)  # type: ignore[arg-type]
-    for value, reason in [("1e999", "'1e999' is not a double"), (True, "'true' is not a double")]:
+    not_doubles: list[tuple[JSONValue, str]] = [
+        ("1e999", "'1e999' is not a double"),
+        (True, "'true' is not a double"),
+    ]
+    for bad, reason in not_doubles:
         with pytest.raises(ValueError, match=re.escape(reason)):
-            to_double(value)
+            to_double(bad)
 
 
 def test_double_takes_finite_numbers_only() -> None:

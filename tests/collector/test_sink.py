@@ -11,22 +11,24 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import random
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aiohttp import web
+from elastic_transport import BaseAsyncNode
 from elasticsearch import AsyncElasticsearch
 
-from collector import metrics, sink
+from collector import metrics
 from collector.bulk import chunks, encode
 from collector.enrich import Doc
 from collector.errors import RetryableSinkError, SetupError, SinkError
 from collector.sink import Sink, SinkSettings, _url
 from collector.templates import DEADLETTER_STREAM
 from tests.collector.fake_es import HEADERS, Answer, each, fake_es, ok, whole
-from tests.conftest import free_port
+from tests.conftest import extra, free_port
 
 FAST = SinkSettings(retry_deadline=5, backoff_initial=0.01, backoff_max=0.05, request_timeout=1)
 STREAM = "logs-unit-default"
@@ -111,7 +113,7 @@ async def test_a_bulk_to_a_hung_node_goes_to_another_node(
     assert es.ids() == ["d0", "d1", "d2"]
     [record] = [r for r in caplog.records if r.name == "logpipe.collector.sink"]
     assert record.message.startswith("Elasticsearch node answers neither a _bulk nor a probe")
-    assert record.node == hung
+    assert extra(record, "node") == hung
     assert counter(metrics.BULK_HUNG) - hung_before == 1
 
 
@@ -167,7 +169,8 @@ async def test_only_a_node_that_lets_the_probe_time_out_is_hung() -> None:
         refused = f"http://127.0.0.1:{free_port()}"
         client = AsyncElasticsearch([hung, refused], max_retries=0, randomize_nodes_in_pool=False)
         async with Sink(client, settings) as s:
-            nodes = {_url(n): n for n in client.transport.node_pool.all()}
+            pool = client.transport.node_pool.all()
+            nodes = {_url(n): n for n in pool if isinstance(n, BaseAsyncNode)}
             assert not await s._answers(nodes[hung])
             assert await s._answers(nodes[refused])
 
@@ -193,9 +196,9 @@ async def test_backoff_grows_with_jitter(monkeypatch: pytest.MonkeyPatch) -> Non
         if seconds:  # asyncio itself yields with sleep(0); only the sink's waits count
             slept.append(seconds)
 
-    monkeypatch.setattr(sink.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
     jitter = iter([0.5, 1.0, 0.75, 0.6, 0.9])
-    monkeypatch.setattr(sink.random, "uniform", lambda a, b: next(jitter))
+    monkeypatch.setattr(random, "uniform", lambda a, b: next(jitter))
     settings = SinkSettings(retry_deadline=60, backoff_initial=0.1, backoff_max=0.3)
     async with fake_es(*[whole(503)] * 5, ok) as es, Sink(es.client(), settings) as s:
         await s.write(docs(1))
@@ -371,8 +374,12 @@ async def test_refusals_are_logged_once_per_stream_with_a_count(
     assert outcome.dead_lettered == 50
     [record] = [r for r in caplog.records if r.name == "logpipe.collector.sink"]
     assert record.message == "documents refused by Elasticsearch, dead-lettered"
-    assert (record.stream, record.count, record.doc_id) == (STREAM, 50, "d0")
-    assert record.reason == "mapper_exception: scripted 400"
+    assert (extra(record, "stream"), extra(record, "count"), extra(record, "doc_id")) == (
+        STREAM,
+        50,
+        "d0",
+    )
+    assert extra(record, "reason") == "mapper_exception: scripted 400"
 
 
 async def test_refused_dead_letter_falls_back_to_bare_copy() -> None:
@@ -665,12 +672,12 @@ async def test_enough_documents_end_the_wait() -> None:
         writes = asyncio.gather(s.write(named("a", 3)), later(0.05, s.write(named("b", 3))))
         await asyncio.wait_for(writes, 10)
         # Once sent, the next small batches wait for others again: c and d for e.
-        writes = asyncio.gather(
+        three = asyncio.gather(
             s.write(named("c", 2)),
             later(0.05, s.write(named("d", 2))),
             later(0.1, s.write(named("e", 1))),
         )
-        await asyncio.wait_for(writes, 10)
+        await asyncio.wait_for(three, 10)
     assert [len(r) for r in es.requests] == [6, 5]
 
 
@@ -690,8 +697,12 @@ async def test_batches_are_sent_alone_when_merging_is_off_or_they_are_big() -> N
 @pytest.mark.parametrize("bound", ["max_docs", "max_bytes"])
 async def test_merged_requests_keep_the_bounds(bound: str) -> None:
     """Batches share a request only up to max_docs documents and max_bytes bytes."""
-    four = {"max_docs": 4, "max_bytes": sum(len(encode(d)) for d in named("a", 4))}
-    bounded = dataclasses.replace(together(7), **{bound: four[bound]})
+    if bound == "max_docs":
+        bounded = dataclasses.replace(together(7), max_docs=4)
+    else:
+        bounded = dataclasses.replace(
+            together(7), max_bytes=sum(len(encode(d)) for d in named("a", 4))
+        )
     async with fake_es(ok) as es, Sink(es.client(), bounded) as s:
         writes = [s.write(named(p, n)) for p, n in (("a", 3), ("b", 2), ("c", 2))]
         await asyncio.gather(*writes)
@@ -783,8 +794,8 @@ async def test_a_lookup_whose_refresh_fails_searches_all_the_same(
     assert (
         record.message == "a batch sent again looked up without a refresh of older backing indices"
     )
-    assert record.streams == sorted([STREAM, OTHER])
-    assert str({"resolve": 503, "refresh": 403}[failing]) in record.reason
+    assert extra(record, "streams") == sorted([STREAM, OTHER])
+    assert str({"resolve": 503, "refresh": 403}[failing]) in extra(record, "reason")
 
 
 async def test_a_refresh_with_failed_shards_is_logged_and_the_lookup_goes_on(
@@ -800,7 +811,7 @@ async def test_a_refresh_with_failed_shards_is_logged_and_the_lookup_goes_on(
     assert found == {"d0", "o1"}
     [record] = [r for r in caplog.records if r.name == "logpipe.collector.sink"]
     assert record.message == "a batch sent again looked up before a refresh of some shards"
-    assert (record.indices, record.failed_shards) == (["a1", "a2"], 2)
+    assert (extra(record, "indices"), extra(record, "failed_shards")) == (["a1", "a2"], 2)
 
 
 async def test_a_lookup_of_many_streams_lists_and_refreshes_them_in_short_requests() -> None:

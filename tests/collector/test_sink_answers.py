@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from collector.bulk import read_answer
 from collector.errors import RetryableSinkError, SinkError
-from collector.sink import Sink, read_answer
+from collector.sink import Sink
 from tests.collector.fake_es import HEADERS, fake_es, ok, whole
 from tests.collector.test_sink import FAST, docs, named
 

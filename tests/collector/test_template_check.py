@@ -23,8 +23,9 @@ from collector.templates import (
     index_template,
 )
 from tests.collector.fake_es import fake_es
-from tests.collector.test_app import body, log, running, source
-from tests.conftest import free_port
+from tests.collector.test_app import running
+from tests.collector.wirelines import body, log, source
+from tests.conftest import extra, free_port
 
 NEWER = TEMPLATE_VERSION + 1
 
@@ -115,7 +116,7 @@ async def test_the_collector_says_when_it_takes_logs_again_and_what_the_template
     composing `logpipe@custom` one warning (not one a minute)."""
     caplog.set_level(logging.INFO, logger="logpipe.collector.app")
     async with fake_es() as fake, running(es_url=fake.url) as api:
-        app = api.client.server.app
+        app = api.client.app
         fake.template_version = TEMPLATE_VERSION - 1
         await refresh_template_status(app)
         status, answer, _ = await api.post(body(source(), log("x", 1)))
@@ -157,7 +158,7 @@ async def test_what_the_template_lacks_names_the_setup_that_can_put_it_right(
     async with fake_es() as fake, running(es_url=fake.url) as api:
         fake.template_version, fake.template_composed_of = version, []
         fake.template_meta = {"managed_by": "logpipe", "collectors_from": TEMPLATE_VERSION}
-        await refresh_template_status(api.client.server.app)
+        await refresh_template_status(api.client.app)
     [said] = [r.getMessage() for r in caplog.records if "does not compose" in r.getMessage()]
     assert said.endswith(f"mappings there; {hint}")
     assert f"'{CUSTOM_TEMPLATE}' ({who} installed it)" in said
@@ -171,7 +172,7 @@ async def test_a_check_no_node_answers_keeps_the_last_verdict(
     It is no verdict: logs are taken as the last check allowed, and it is said once."""
     caplog.set_level(logging.INFO, logger="logpipe.collector.app")
     async with fake_es() as fake, running(es_url=fake.url) as api:
-        app = api.client.server.app
+        app = api.client.app
         await refresh_template_status(app)
         assert app[STATE_KEY].template_ok
         sink = app[SINK_KEY]
@@ -308,7 +309,7 @@ async def test_a_template_above_ours_for_the_collector_s_streams_is_said_once(
     below ours, or matching other streams only, is not said."""
     caplog.set_level(logging.WARNING, logger="logpipe.collector.app")
     async with fake_es() as fake, running(es_url=fake.url) as api:
-        app = api.client.server.app
+        app = api.client.app
         fake.others = [
             ("ops-logs", {"index_patterns": ["logs-*-*"], "priority": 600}),
             ("ops-low", {"index_patterns": ["logs-*"], "priority": 100}),
@@ -317,11 +318,11 @@ async def test_a_template_above_ours_for_the_collector_s_streams_is_said_once(
         for _ in range(2):
             await _check_winner(app[STATE_KEY], app[SINK_KEY])
         said = [r for r in caplog.records if "is above 'logpipe'" in r.getMessage()]
-        assert {r.stream for r in said} == {
+        assert {extra(r, "stream") for r in said} == {
             f"logs-{api.dataset}.keep_14d-default",
             "logs-logpipe.deadletter-default",
         }
-        assert {r.template for r in said} == {"ops-logs"}
+        assert {extra(r, "template") for r in said} == {"ops-logs"}
         assert "index template 'ops-logs' (priority 600) is above 'logpipe' (550)" in (
             said[0].getMessage()
         )

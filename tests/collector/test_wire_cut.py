@@ -91,6 +91,7 @@ def test_a_label_key_or_value_past_its_bound_is_cut_there_and_marked_truncated(
     key, value = char * LABEL_KEY_CHARS, char * LABEL_VALUE_CHARS
     whole = {key: value, key[1:]: value[1:]}
     read = _read(_SOURCE, labels=whole)
+    assert isinstance(read, Source)
     assert (read.labels, read.truncated) == (whole, False)
     read = _read(_SOURCE, labels={"k" + key: "v", "k": "v" + value, "ok": "fine"})
     assert isinstance(read, Source)

@@ -77,7 +77,7 @@ def scan(p: Pipeline, query: dict[str, Any], fields: list[str]) -> list[dict[str
     # Side by side with other tests, a shard of a stream just made may not have started.
     resp = every_shard(
         lambda: p.es.search(
-            index=index, query=p.query(query), size=5000, scroll="1m", source=fields
+            index=index, query=p.query(query), size=5000, scroll="1m", source_includes=fields
         )
     )
     out: list[dict[str, Any]] = []

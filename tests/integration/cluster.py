@@ -131,7 +131,8 @@ class Cluster:
         streams = answer.body["data_streams"]
         write = max(streams[0]["backing_indices"], key=lambda name: name.rsplit("-", 1)[1])
         self.es.cluster.health(index=write, wait_for_status="green", timeout="60s")
-        shards = self.es.cat.shards(index=write, format="json", h="prirep,node,state")
+        shards = self.es.cat.shards(index=write, format="json", h="prirep,node,state").body
+        assert isinstance(shards, list), shards  # format=json: one object a shard
         return str(next(s["node"] for s in shards if s["prirep"] == "p"))
 
     def lines(self, container_ids: list[str]) -> dict[tuple[str, str, str], list[str]]:

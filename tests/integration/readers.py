@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
+from elasticsearch import Elasticsearch
 
 from tests.conftest import ES_URL, Process, free_port, wait_until
 
@@ -69,6 +70,16 @@ class Source:
             entry = {"kind": "log", "src": 0, "stream": stream, "ts": ts, "seq": 0}
             lines.append(orjson.dumps(entry | {"message": message}))
         return b"\n".join(lines) + b"\n"
+
+
+def indexed(es: Elasticsearch, host: str, n: int) -> None:
+    """Wait until `n` documents of `host` are searchable."""
+
+    def count() -> bool:
+        es.indices.refresh(index="logs-*")
+        return int(es.count(index="logs-*", query={"term": {"host.name": host}})["count"]) >= n
+
+    wait_until(count, 30)
 
 
 def request(

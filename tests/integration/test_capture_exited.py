@@ -147,7 +147,7 @@ def test_many_containers_exited_before_the_first_start_are_each_read_once(
     for c in containers:
         indexed_once(p, c, pairs)
     for c in containers:
-        wait_until(lambda c=c: (saved_cursor(p, c.id) or {}).get("done"), 10)
+        wait_until(lambda c=c: (saved_cursor(p, c.id) or {}).get("done"), 10)  # type: ignore[misc]  # a lambda with a default: mypy cannot infer it
     # the shipper sees dockerd's log files here: each log was read from them, not dockerd
     assert metric(p, FROM_FILES) == len(containers)
 

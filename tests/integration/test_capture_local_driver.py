@@ -310,6 +310,7 @@ async def test_a_running_local_log_followed_from_its_files_gives_the_apis_lines(
         labels={"logpipe.test": run_label},
         log_config=config,
     )
+    assert c.id is not None
     try:
         root = docker_client.info()["DockerRootDir"]
         async with DockerClient("unix:///var/run/docker.sock") as api:

@@ -108,7 +108,7 @@ async def _second_run_removed(
                 await asyncio.to_thread(container.remove, force=True)
                 await sup.destroyed.wait()
                 release.set()
-                records = []
+                records: list[Record] = []
                 while not records or not isinstance(records[-1], DoneRecord):
                     records.append(await inbox.get())
         finally:

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.conftest import wait_until
-from tests.integration.readers import INGEST, READ, Collector, Source, collectors, post
+from tests.integration.readers import INGEST, READ, Collector, Source, collectors, indexed, post
 from tests.programs import ROOT, clean_env, one_line_error
 
 # The read API searches every logpipe stream on the node: a stream another test creates
@@ -37,16 +36,6 @@ def logpipe(
         timeout=60,
         check=False,
     )
-
-
-def indexed(es: Elasticsearch, host: str, n: int) -> None:
-    """Wait until `n` documents of `host` are searchable."""
-
-    def count() -> bool:
-        es.indices.refresh(index="logs-*")
-        return es.count(index="logs-*", query={"term": {"host.name": host}})["count"] >= n
-
-    wait_until(count, 30)
 
 
 @pytest.fixture

@@ -18,23 +18,13 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from tests.conftest import wait_until
-from tests.integration.readers import READ, Collector, Source, collectors, post
+from tests.integration.readers import READ, Collector, Source, collectors, indexed, post
 from tests.programs import ROOT, clean_env, default_sigint
 
 # The read API searches every logpipe stream on the node: a stream another test creates
 # meanwhile, its shard not yet started, fails part of the read (no_shard_available).
 pytestmark = [pytest.mark.integration, pytest.mark.alone]
 __all__ = ["collectors"]  # the fixture
-
-
-def indexed(es: Elasticsearch, host: str, n: int) -> None:
-    """Wait until `n` documents of `host` are searchable."""
-
-    def count() -> bool:
-        es.indices.refresh(index="logs-*")
-        return es.count(index="logs-*", query={"term": {"host.name": host}})["count"] >= n
-
-    wait_until(count, 30)
 
 
 class TailProcess:

@@ -12,8 +12,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from logpipe.style import service_color
-from tests.conftest import wait_until
-from tests.integration.readers import READ, Collector, Source, collectors, post
+from tests.integration.readers import READ, Collector, Source, collectors, indexed, post
 from tests.integration.terminal import Terminal, line_with, styles
 from tests.programs import clean_env
 
@@ -37,16 +36,6 @@ def terminal(collectors: Callable[..., Collector]) -> Iterator[tuple[Terminal, C
         yield term.open(), c
     finally:
         term.close()
-
-
-def indexed(es: Elasticsearch, host: str, n: int) -> None:
-    """Wait until `n` documents of `host` are searchable."""
-
-    def count() -> bool:
-        es.indices.refresh(index="logs-*")
-        return es.count(index="logs-*", query={"term": {"host.name": host}})["count"] >= n
-
-    wait_until(count, 30)
 
 
 def load(c: Collector, es: Elasticsearch) -> tuple[Source, Source]:

@@ -233,7 +233,7 @@ def test_no_line_lost_or_duplicated_under_faults(cluster: Cluster) -> None:
     health = cluster.es.cluster.health(wait_for_status="green", timeout="120s")
     assert health["status"] == "green", health
     for n in (1, 2):
-        wait_until(lambda n=n: settled(cluster.shipper_status(n)), 60, 1)
+        wait_until(lambda n=n: settled(cluster.shipper_status(n)), 60, 1)  # type: ignore[misc]  # a lambda with a default: mypy cannot infer it
 
 
 def settled(status: dict[str, Any]) -> bool:

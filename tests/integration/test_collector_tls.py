@@ -84,7 +84,8 @@ def test_mutual_tls_admits_only_clients_with_a_certificate(tmp_path: Path, templ
         def is_ready() -> bool:
             try:
                 with urllib.request.urlopen(ready, timeout=2, context=with_cert) as resp:
-                    return resp.status == 200
+                    status: int = resp.status  # urlopen's answer is untyped
+                    return status == 200
             except (OSError, urllib.error.HTTPError):
                 return False
 

@@ -13,8 +13,9 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -327,7 +328,7 @@ def _now_ns() -> int:
 # nginx's combined format plus $request_time: the example rule nginx_timed types it.
 NOW = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(time.time() - 60))
 ACCESS = "{ip} - - [" + NOW + '] "{method} {url} HTTP/1.1" {status} 512 "-" "curl/8.5.0" "-" {secs}'
-LINES: dict[str, list[tuple[str, str]]] = {
+LINES: dict[str, list[tuple[Literal["stdout", "stderr"], str]]] = {
     "web": [
         ("stdout", ACCESS.format(ip=ip, method=m, url=u, status=s, secs=t))
         for ip, m, u, s, t in [
@@ -506,13 +507,16 @@ def leaf_rows(aggs: dict[str, Any], doc_count: int) -> list[tuple[int, dict[str,
 
 def metric_value(result: dict[str, Any]) -> float | None:
     """The number one metric aggregation answered."""
+    value: float | None  # the JSON of a number, or null
     if "values" in result:
-        return next(iter(result["values"].values()))
-    if "v" in result:
-        return metric_value(result["v"])
-    if "value" in result:
-        return result["value"]
-    return result.get("doc_count")
+        value = next(iter(result["values"].values()))
+    elif "v" in result:
+        value = metric_value(result["v"])
+    elif "value" in result:
+        value = result["value"]
+    else:
+        value = result.get("doc_count")
+    return value
 
 
 LENS = of_type("lens")
@@ -569,7 +573,7 @@ def test_saved_searches_select_the_documents_they_are_named_for(
     es: Elasticsearch, indexed: str
 ) -> None:
     """Errors hold only error/fatal lines, lifecycle only events, gaps only gap events."""
-    expect = {
+    expect: dict[str, Callable[[dict[str, Any]], bool]] = {
         "logpipe-search-errors": lambda d: _get(d, "log.level") in ("error", "fatal"),
         "logpipe-search-lifecycle": lambda d: (
             _get(d, "event.kind") == "event" and _get(d, "event.action") != "gap"

@@ -195,7 +195,7 @@ def test_compose_load_balancer_limits_fit_the_collectors() -> None:
     nginx = ROOT / "docs/compose/nginx"
     conf = (nginx / "nginx.conf").read_text() + (nginx / "collector-proxy.conf").read_text()
     collector = load_config(ROOT / "docs/compose/collector.yml")
-    shipper = ShipperConfig(_env_file=None)  # type: ignore[call-arg]
+    shipper = ShipperConfig(_env_file=None)
 
     def value(directive: str) -> int:
         """The directive's number: seconds, or bytes for a size in m."""
@@ -304,7 +304,6 @@ class Stack:
         """Start the collector, then the shipper pointed at it."""
         token = uuid.uuid4().hex
         common = {
-            "detach": True,
             "network_mode": "host",
             "labels": {"logpipe.image-test": self.run},
         }
@@ -344,7 +343,7 @@ class Stack:
         self, name: str, command: list[str] | None, env: dict[str, str], kw: dict[str, Any]
     ) -> Container:
         c = self.client.containers.run(
-            IMAGE, command, name=f"logpipe-{name}-{self.run}", environment=env, **kw
+            IMAGE, command, detach=True, name=f"logpipe-{name}-{self.run}", environment=env, **kw
         )
         self.containers.append(c)
         return c
@@ -441,9 +440,12 @@ def test_image_health_check_probes_the_process_the_container_runs(stack: Stack) 
     """The image's HEALTHCHECK command passes in both containers, each on its own port."""
     wait_until(lambda: stack.answers(stack.port, "/readyz"), 60)
     wait_until(lambda: stack.answers(stack.status_port, "/healthz"), 60)
-    test = stack.collector.image.attrs["Config"]["Healthcheck"]["Test"]
+    image = stack.collector.image
+    assert image is not None
+    test = image.attrs["Config"]["Healthcheck"]["Test"]
     for container in (stack.collector, stack.shipper):
         code, out = container.exec_run(test[1:])
+        assert isinstance(out, bytes)  # not streamed
         assert code == 0, f"{container.name}: {out.decode()}"
     stack.collector.stop(timeout=10)
     code, out = stack.shipper.exec_run(test[1:])

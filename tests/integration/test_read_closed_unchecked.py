@@ -26,8 +26,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from tests.conftest import ES_URL
-from tests.integration.readers import READ, Collector, Source, collectors, post
-from tests.integration.test_cli_tail import TailProcess, indexed
+from tests.integration.readers import READ, Collector, Source, collectors, indexed, post
+from tests.integration.test_cli_tail import TailProcess
 from tests.programs import ROOT, clean_env
 
 # The read API searches every logpipe stream on the node: a stream another test creates

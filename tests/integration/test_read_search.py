@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.conftest import wait_until
 from tests.integration.readers import (
     INGEST,
     READ,
     Collector,
     Source,
     collectors,
+    indexed,
     ndjson,
     post,
     request,
@@ -42,16 +42,6 @@ def messages(c: Collector, **params: str) -> list[str]:
     status, _, body = search(c, **params)
     assert status == 200, body
     return [doc["message"] for doc in ndjson(body)]
-
-
-def indexed(es: Elasticsearch, host: str, n: int) -> None:
-    """Wait until `n` documents of `host` are searchable."""
-
-    def count() -> bool:
-        es.indices.refresh(index="logs-*")
-        return es.count(index="logs-*", query={"term": {"host.name": host}})["count"] >= n
-
-    wait_until(count, 30)
 
 
 def test_tokens(collectors: Callable[..., Collector]) -> None:

@@ -153,7 +153,7 @@ async def test_records_land_in_their_rules_streams(es: AsyncElasticsearch, ns: s
     found = await es.search(
         index=f"logs-*-{ns}",
         size=100,
-        source=["service.name", "log.level", "data_stream.dataset", "event.dataset"],
+        source_includes=["service.name", "log.level", "data_stream.dataset", "event.dataset"],
     )
     sources = [(nested(h["_source"]), h["_index"]) for h in found["hits"]["hits"]]
     where = {(s["service"]["name"], s.get("log", {}).get("level")): i for s, i in sources}
@@ -319,7 +319,7 @@ async def test_two_collectors_applying_at_once_delete_each_index_once(
     rules, later, pattern = _rules(**ROLL_EVERY_DOC), _clock(20), f"logs-*-{ns}"
     expected = {i for s in ("2d", "14d") for i in backing[f"logs-docker.keep_{s}-{ns}"]}
     async with AsyncElasticsearch(ES_URL, request_timeout=60) as other:
-        results: list[Applied] = await asyncio.gather(
+        results: tuple[Applied, Applied] = await asyncio.gather(
             apply(es, rules, later, pattern), apply(other, rules, later, pattern)
         )
     first, second = (set(r.deleted) for r in results)

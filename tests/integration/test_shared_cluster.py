@@ -142,7 +142,8 @@ def _old_generation(es: Elasticsearch, stream: str) -> str:
     _index(es, stream, OLD)
     es.indices.rollover(alias=stream)
     _index(es, stream)
-    return min(es.indices.get(index=stream).body, key=lambda name: name[-6:])
+    names: list[str] = list(es.indices.get(index=stream).body)
+    return min(names, key=lambda name: name[-6:])
 
 
 async def test_retention_never_lists_rolls_over_or_deletes_another_tools_stream(

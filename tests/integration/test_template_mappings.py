@@ -62,8 +62,8 @@ def test_per_stream_fields_filter_and_aggregate(es: Elasticsearch, template: Non
     fields match each stream's documents only; terms aggregations count them."""
     tag = "tmpl" + uuid.uuid4().hex[:6]
     streams = {f"{tag}a": 3, f"{tag}b": 2}
-    for dataset, count in streams.items():
-        for n in range(count):
+    for dataset, docs in streams.items():
+        for n in range(docs):
             es.index(
                 index=f"logs-{dataset}.keep_1d-default", document=_doc(dataset, "1d", n),
                 op_type="create", refresh=True,

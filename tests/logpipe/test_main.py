@@ -65,10 +65,11 @@ def test_the_help_of_since_says_what_it_does_for_each_command() -> None:
     their time); a search's is where its range begins. Both list every form of a TIME."""
     from logpipe.args import build_parser
 
-    helps = {
-        name: next(a.help for a in parser._actions if "--since" in a.option_strings)
-        for name, parser in build_parser().commands.items()
-    }
+    helps: dict[str, str] = {}
+    for name, parser in build_parser().commands.items():
+        text = next(a.help for a in parser._actions if "--since" in a.option_strings)
+        assert text is not None, name
+        helps[name] = text
     assert helps["tail"].startswith("start with lines from TIME on; new lines follow whatever")
     assert helps["search"].startswith("lines from TIME on (default: the 24 hours before --until")
     for text in helps.values():

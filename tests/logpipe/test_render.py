@@ -64,11 +64,11 @@ def test_colour_paints_the_prefix_by_service_and_the_message_by_level() -> None:
     """The prefix gets its service's colour; warn is yellow, error red, info plain."""
     r = Renderer(Style(color=True))
     code = service_color("api")
-    warn = r.render(document("slow", **{"log": {"level": "WARN"}}))
+    warn = r.render(document("slow", log={"level": "WARN"}))
     assert warn == f"\x1b[{code}mh1/api | \x1b[0m\x1b[33mslow\x1b[0m\n"
-    error = r.render(document("boom", **{"log": {"level": "error"}}))
+    error = r.render(document("boom", log={"level": "error"}))
     assert error.endswith("\x1b[31mboom\x1b[0m\n")
-    info = r.render(document("fine", **{"log": {"level": "info"}}))
+    info = r.render(document("fine", log={"level": "info"}))
     assert info.endswith(" | \x1b[0mfine\n")
     assert ANSI.sub("", warn) == "h1/api | slow\n"
 

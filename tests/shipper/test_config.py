@@ -35,7 +35,7 @@ def test_text_where_a_number_is_taken_is_quoted_with_how_to_write_it(
 ) -> None:
     """A size or time written with its unit, as the README's defaults read (4 MiB, 0.2 s),
     is named back with what to write, not only pydantic's 'a valid integer'."""
-    proc = run("shipper", "config", cwd=tmp_path, **{variable: value})
+    proc = run("shipper", "config", cwd=tmp_path, environ={variable: value})
     assert proc.returncode == 2
     assert one_line_error(proc).startswith(
         f"logpipe-shipper: invalid configuration: {variable}: {error}"
@@ -57,12 +57,12 @@ def test_logpipe_docker_host_wins_over_docker_host(tmp_path: Path) -> None:
     """LOGPIPE_DOCKER_HOST is meant for the shipper; DOCKER_HOST may be for other tools."""
     (tmp_path / ".env").write_text("LOGPIPE_DOCKER_HOST=unix:///from/dotenv.sock\n")
     both = {"DOCKER_HOST": "unix:///var/run/docker.sock"}
-    proc = run("shipper", "config", "--json", cwd=tmp_path, **both)
+    proc = run("shipper", "config", "--json", cwd=tmp_path, environ=both)
     assert proc.returncode == 0, proc.stderr
     got = value_and_source(config_rows(proc))  # the environment wins over .env
     assert got["DOCKER_HOST"] == ("unix:///var/run/docker.sock", "environment")
     both["LOGPIPE_DOCKER_HOST"] = "tcp://10.0.0.1:2375"
-    proc = run("shipper", "config", "--json", cwd=tmp_path, **both)
+    proc = run("shipper", "config", "--json", cwd=tmp_path, environ=both)
     assert proc.returncode == 0, proc.stderr
     assert value_and_source(config_rows(proc))["DOCKER_HOST"][0] == "tcp://10.0.0.1:2375"
     (tmp_path / ".env").write_text(
@@ -112,7 +112,7 @@ def test_a_host_name_no_collector_takes_is_refused_at_start(
 def test_seconds_that_are_no_finite_number_are_refused(tmp_path: Path, value: str) -> None:
     """LOGPIPE_BATCH_MAX_AGE=inf never sent a line; no float setting takes inf or nan."""
     for name in ("LOGPIPE_BATCH_MAX_AGE", "LOGPIPE_SHUTDOWN_TIMEOUT"):
-        proc = run("shipper", "config", cwd=tmp_path, **{name: value})
+        proc = run("shipper", "config", cwd=tmp_path, environ={name: value})
         assert proc.returncode == 2
         assert one_line_error(proc).endswith(f"{name}: Input should be a finite number")
     proc = run("collector", "config", cwd=tmp_path, LOGPIPE_ES_RETRY_SECONDS=value)

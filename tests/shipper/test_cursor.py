@@ -70,7 +70,8 @@ entries_strategy = st.lists(
 
 def _stream(steps: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
     """Entries with non-decreasing stamps; entries sharing a stamp are distinct lines."""
-    out, ts = [], 1000
+    out: list[tuple[int, bytes]] = []
+    ts = 1000
     for step, group in steps:
         ts += step + 1
         for _ in range(group):

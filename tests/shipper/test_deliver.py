@@ -29,7 +29,7 @@ from shipper.cursor import CursorStore
 from shipper.deliver import Sender, split_body, split_under
 from shipper.errors import RejectedDelivery, RetryableDelivery
 from shipper.inbox import Inbox
-from shipper.record import EventRecord, LogRecord, Meta
+from shipper.record import EventRecord, LogRecord, Meta, Record
 from shipper.sink import NOT_A_COLLECTOR, CollectorClient, Endpoint, body_size
 from shipper.spool import Spool
 from tests.conftest import ES_URL, free_port
@@ -75,7 +75,7 @@ async def serving(*routes: web.RouteDef) -> AsyncIterator[str]:
 
 
 def _failed(reason: str) -> float:
-    return metrics.BATCHES_FAILED.labels(reason)._value.get()
+    return float(metrics.BATCHES_FAILED.labels(reason)._value.get())
 
 
 async def _sender_of(tmp_path: Path, client: object, url: str, segments: int) -> Sender:
@@ -396,7 +396,7 @@ def test_a_body_splits_into_halves_that_keep_every_source_line_in_place() -> Non
     """Two containers' lines: each half keeps both `source` lines where they stood, the
     lines are split by count, and a body of one line does not split."""
     other = Meta("c2", "db", "busybox")
-    records = [LogRecord(META, "stdout", i, 0, b"a") for i in range(3)]
+    records: list[Record] = [LogRecord(META, "stdout", i, 0, b"a") for i in range(3)]
     records += [LogRecord(other, "stdout", i, 0, b"b") for i in range(2)]
     records.append(EventRecord(other, 9, "die", 1))
     whole = encode(records, "h")
@@ -416,7 +416,9 @@ def test_a_body_over_a_learnt_size_splits_into_the_fewest_parts_under_it() -> No
     """Parts of equal line counts, each keeping the `source` line, every line once in
     order; a body a few bytes over twice the size goes in three parts, not in halves of
     halves (gzip sizes differ from half to half); one line does not split."""
-    records = [LogRecord(META, "stdout", i, 0, f"line {i}".encode() * 50) for i in range(12)]
+    records: list[Record] = [
+        LogRecord(META, "stdout", i, 0, f"line {i}".encode() * 50) for i in range(12)
+    ]
     body = gzip.compress(encode(records, "h").body)
     halves = split_body(body)
     assert halves is not None
@@ -489,10 +491,15 @@ async def test_a_delivery_worker_that_fails_ends_the_sender(tmp_path: Path) -> N
     async def broken(segment: object) -> bytes:
         raise RuntimeError("disk went away")
 
-    spool.read = broken  # type: ignore[method-assign,assignment]
+    spool.read = broken  # type: ignore[method-assign]  # a disk that fails every read
+    no_client = None  # the spool fails before any collector is asked
     sender = Sender(
-        config, Inbox(100, metrics.PerContainer(False, 1)), spool, None, CursorStore(tmp_path)
-    )  # type: ignore[arg-type]
+        config,
+        Inbox(100, metrics.PerContainer(False, 1)),
+        spool,
+        no_client,  # type: ignore[arg-type]
+        CursorStore(tmp_path),
+    )
     with pytest.raises(RuntimeError, match="disk went away"):
         await asyncio.wait_for(sender.run(), 5)
 
@@ -776,7 +783,7 @@ async def test_a_collector_that_hangs_after_a_slow_body_is_still_taken_for_hung(
 
 
 def _split(reason: str) -> float:
-    return metrics.BATCHES_SPLIT.labels(reason)._value.get()
+    return float(metrics.BATCHES_SPLIT.labels(reason)._value.get())
 
 
 def _messages(data: bytes) -> list[str]:
@@ -955,6 +962,7 @@ async def stalling(probes: list[str] | None) -> AsyncIterator[tuple[str, list[in
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
             if probes is None:
                 await asyncio.Event().wait()
+                raise AssertionError("a hung collector never answers")
             if head.startswith("GET /healthz "):
                 probes.append(head.split("\r\n")[0])
                 answer = b'{"status": "ok"}'
@@ -1037,7 +1045,7 @@ async def _sending(
     async def deliver(n: int) -> None:
         nonlocal written
         for _ in range(n):
-            records = [
+            records: list[Record] = [
                 LogRecord(META, "stdout", i, 0, f"{written} line {i}".encode() + _noise(pad))
                 for i in range(8)
             ]

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientResponse, web
 
 from shipper import docker_api
 from shipper.docker_api import API_VERSION, JOIN_BYTES, DockerClient, Pace
@@ -134,7 +134,7 @@ async def test_a_broken_rest_is_not_an_end(tmp_path: Path) -> None:
 async def test_follow_streams_come_unchunked_over_http_1_0(tmp_path: Path) -> None:
     """A follow stream is asked for over HTTP/1.0 (dockerd then sends plain bytes, not an
     HTTP chunk per log entry), the rest of a log over HTTP/1.1; both bytes arrive whole."""
-    seen: list[tuple[str, tuple[int, int]]] = []
+    seen: list[tuple[str, tuple[int, ...]]] = []
 
     async def logs(request: web.Request) -> web.StreamResponse:
         seen.append((request.query["follow"], tuple(request.version)))
@@ -236,7 +236,7 @@ async def test_a_stream_that_prints_now_and_then_is_never_paused(
     a stream whose reads come close together is paused (the same counter sees it)."""
     pauses: list[float] = []
 
-    async def counted(resp: object, seconds: float) -> None:
+    async def counted(resp: ClientResponse, seconds: float) -> None:
         pauses.append(seconds)
         await paused(resp, seconds)
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import gzip
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,9 @@ def follower_of(
     return follower_for(docker, positions, files, cid=CID, learn=learn, pace=0.01, turns=None)
 
 
-async def _following(follower: Follower, writes: Callable[[], Awaitable[None]]) -> bool | None:
+async def _following(
+    follower: Follower, writes: Callable[[], Coroutine[Any, Any, None]]
+) -> bool | None:
     task = asyncio.create_task(follower._file_follow.follow())
     writer = asyncio.create_task(writes())
     done = await asyncio.wait_for(task, 10)
@@ -165,7 +167,7 @@ async def _following(follower: Follower, writes: Callable[[], Awaitable[None]]) 
     return done
 
 
-def following(follower: Follower, writes: Callable[[], Awaitable[None]]) -> bool | None:
+def following(follower: Follower, writes: Callable[[], Coroutine[Any, Any, None]]) -> bool | None:
     """The follow from files while `writes` writes to the log (and stops the container)."""
     return asyncio.run(_following(follower, writes))
 

@@ -405,7 +405,7 @@ def test_config_prints_the_settings_then_every_problem_starting_refuses(tmp_path
         "DOCKER_HOST": "ssh://me@docker-host",
         "LOGPIPE_TOKEN_FILE": str(missing),
     }
-    proc = run("shipper", "config", "--json", cwd=tmp_path, **bad)
+    proc = run("shipper", "config", "--json", cwd=tmp_path, environ=bad)
     assert proc.returncode == 2
     assert config_rows(proc)["LOGPIPE_HTTP_LISTEN"]["value"] == "nope"  # the table all the same
     problems = [
@@ -416,12 +416,14 @@ def test_config_prints_the_settings_then_every_problem_starting_refuses(tmp_path
         "no such file or directory",
     ]
     assert proc.stderr.splitlines() == problems
-    start = run("shipper", cwd=tmp_path, **bad)
+    start = run("shipper", cwd=tmp_path, environ=bad)
     assert (start.returncode, one_line_error(start)) == (2, problems[0])
     missing.write_text("a-token\n")
-    proc = run("shipper", "config", cwd=tmp_path, **{**bad, "LOGPIPE_HTTP_LISTEN": "127.0.0.1:0"})
+    proc = run(
+        "shipper", "config", cwd=tmp_path, environ={**bad, "LOGPIPE_HTTP_LISTEN": "127.0.0.1:0"}
+    )
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == problems[1:2]
     good = {"LOGPIPE_TOKEN_FILE": str(missing), "DOCKER_HOST": "tcp://127.0.0.1:2375"}
-    proc = run("shipper", "config", cwd=tmp_path, **good)
+    proc = run("shipper", "config", cwd=tmp_path, environ=good)
     assert (proc.returncode, proc.stderr) == (0, "")

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, NoReturn
+from typing import Any
 
 import orjson
 import pytest
@@ -24,6 +24,7 @@ from shipper.config import load_config
 from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import CursorStore, Position, SavedMeta
 from shipper.demux import parse_ts
+from shipper.docker_api import Pace
 from shipper.errors import ContainerGone
 from shipper.events import ContainerEvent
 from shipper.follow.gaps import REMOVED_EARLY_GAP
@@ -41,11 +42,20 @@ CID = "e" * 64
 class _GoneDocker:
     """dockerd after a --rm container went: its logs are gone, inspecting it never answers."""
 
-    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
+    async def logs(
+        self,
+        cid: str,
+        since: str,
+        follow: bool = True,
+        until: str | None = None,
+        pace: Pace | None = None,
+        on_end: Callable[[int], None] | None = None,
+        tail: int | None = None,
+    ) -> AsyncIterator[bytes]:
         raise ContainerGone(f"/containers/{cid}/logs: no such container")
         yield b""  # an async generator, like the real one
 
-    async def inspect(self, cid: str) -> NoReturn:
+    async def inspect(self, cid: str) -> ContainerSummary:
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 
@@ -166,7 +176,8 @@ class _StoppedDocker(_GoneDocker):
         cid: str,
         since: str,
         follow: bool = True,
-        pace: object = None,
+        until: str | None = None,
+        pace: Pace | None = None,
         on_end: Callable[[int], None] | None = None,
         tail: int | None = None,
     ) -> AsyncIterator[bytes]:
@@ -581,6 +592,7 @@ async def test_a_run_started_and_removed_as_its_follower_ends_is_read_from_its_l
     sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
     sup.files, log = _log_file(tmp_path)
     rescues = REGISTRY.get_sample_value("logpipe_shipper_logfile_rescues_total")
+    assert rescues is not None
     records = await _run_and_remove_at_its_end(sup, docker, log)
     lines = [r.data for r in records if isinstance(r, LogRecord)]
     assert lines == [b"line %d" % n for n in range(1, 2 * RUN + 1)]

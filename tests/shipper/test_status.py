@@ -76,7 +76,7 @@ async def test_healthz_answers_503_while_the_disk_buffer_cannot_be_written() -> 
     batcher = SimpleNamespace(write_error=None, store=SimpleNamespace(save_error=None))
     health = Health(batcher)  # type: ignore[arg-type]
     app = web.Application()
-    app[SUPERVISOR] = SimpleNamespace(connected=False)  # type: ignore[assignment]
+    app[SUPERVISOR] = SimpleNamespace(connected=False)  # type: ignore[misc]  # what /healthz reads
     app[HEALTH] = health
     app.router.add_get("/healthz", healthz)
     async with TestClient(TestServer(app)) as client:
@@ -108,10 +108,10 @@ async def test_healthz_and_status_say_while_the_cursors_cannot_be_saved(
     health = Health(SimpleNamespace(write_error=None, store=store))  # type: ignore[arg-type]
     health.waiting_for_dockerd = False
     app = web.Application()
-    app[SUPERVISOR] = SimpleNamespace(  # type: ignore[assignment]
+    app[SUPERVISOR] = SimpleNamespace(  # type: ignore[misc]  # what /healthz and /status read
         connected=True, recent={}, followers={}, tasks={}, store=store
     )
-    app[SENDER] = SimpleNamespace(  # type: ignore[assignment]
+    app[SENDER] = SimpleNamespace(  # type: ignore[misc]  # what /status reads
         waiting_since=None,
         spool=SimpleNamespace(unacknowledged=list),
         queue=SimpleNamespace(qsize=lambda: 0),

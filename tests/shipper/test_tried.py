@@ -15,14 +15,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from collector.wire import PATH_LOGS, SENT_AGAIN, UNWRITTEN
-from shipper import metrics
+from shipper import durable, metrics
 from shipper import tried as tried_module
 from shipper.batch import encode
 from shipper.config import load_config
 from shipper.cursor import CursorStore
 from shipper.deliver import Sender
 from shipper.inbox import Inbox
-from shipper.record import LogRecord, Meta
+from shipper.record import LogRecord, Meta, Record
 from shipper.sink import CollectorClient
 from shipper.spool import Segment, Spool
 from shipper.tried import NAME, TriedMark
@@ -43,7 +43,9 @@ def _start(state: Path, ahead: int = AHEAD) -> Spool:
 async def _write(spool: Spool, *texts: str, lines: int = 3) -> list[Segment]:
     out = []
     for text in texts:
-        records = [LogRecord(META, "stdout", 1, i, f"{text} {i}".encode()) for i in range(lines)]
+        records: list[Record] = [
+            LogRecord(META, "stdout", 1, i, f"{text} {i}".encode()) for i in range(lines)
+        ]
         out.append(await spool.write(encode(records, "h")))
     return out
 
@@ -208,7 +210,7 @@ async def test_the_mark_is_on_disk_before_each_first_try_and_written_in_steps(
     the mark on disk at or past its segment; the mark moves AHEAD at a time, so five
     segments cost two writes, each in a thread off the event loop."""
     writes: list[int] = []
-    real = tried_module.write_durably
+    real = durable.write_durably
 
     def counted(path: Path, data: bytes) -> None:
         writes.append(threading.get_ident())
@@ -317,7 +319,7 @@ async def test_a_mark_that_can_be_neither_written_nor_removed_holds_the_segment(
     _record(tmp_path).write_bytes(b'{"version":1,"tried_up_to":0}')
     spool = _start(tmp_path)
     tries: list[int] = []
-    real = tried_module.write_durably
+    real = durable.write_durably
 
     def flaky(path: Path, data: bytes) -> None:
         tries.append(1)

@@ -9,10 +9,11 @@ import pytest
 
 from collector.errors import ReadUnavailable
 from collector.read import search
+from collector.read.cursor import KeyField
 from collector.read.search import NOT_STARTED, Reader
 from tests.collector.fake_es import fake_es
 
-KEY = (("@timestamp", "ms"),)
+KEY: tuple[KeyField, ...] = (("@timestamp", "ms"),)
 HIT = {"_id": "a", "_index": "x", "_source": {"message": "m"}, "sort": [1]}
 
 

@@ -8,7 +8,7 @@ import struct
 import time
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import pytest
@@ -258,7 +258,7 @@ def _files_of(tmp_path: Path, *names: str) -> str:
     return str(tmp_path / "c-json.log")
 
 
-def _names(files: list) -> list[bytes]:
+def _names(files: list[BinaryIO]) -> list[bytes]:
     names = [f.read() for f in files]
     for f in files:
         f.close()
@@ -341,8 +341,8 @@ def test_a_file_and_its_compressed_copy_are_the_same_file_of_the_log(tmp_path: P
     path = tmp_path / "c-json.log"
     _write_log(path, 1, 300)
     _gzip(path, keep=True)
-    other = path.read_bytes().replace(b"line 1\\n", b"line 9\\n", 1)  # same length
-    (tmp_path / "other").write_bytes(other)
+    changed = path.read_bytes().replace(b"line 1\\n", b"line 9\\n", 1)  # same length
+    (tmp_path / "other").write_bytes(changed)
     with path.open("rb") as plain, (tmp_path / "other").open("rb") as other:
         copy = open_rotated(str(tmp_path / "gone"))
         assert copy is None

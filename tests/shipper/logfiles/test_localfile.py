@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.demux import PIECE, STDERR, STDOUT, Frame
+from shipper.logfiles.jsonfile import SLACK_NS
 from shipper.logfiles.localfile import (
     MAX_ENTRY,
-    SLACK_NS,
     decode,
     entry,
     is_local,
@@ -182,8 +182,8 @@ def test_a_torn_end_reads_the_whole_file(tmp_path: Path) -> None:
 
 
 def test_which_driver_wrote_a_file_is_told_by_its_first_byte() -> None:
-    assert is_local([io.BytesIO(b""), io.BytesIO(written("stdout", T, b"x"))])  # type: ignore[list-item]
-    assert not is_local([io.BytesIO(b'{"log":"x\\n"}')])  # type: ignore[list-item]
+    assert is_local([io.BytesIO(b""), io.BytesIO(written("stdout", T, b"x"))])
+    assert not is_local([io.BytesIO(b'{"log":"x\\n"}')])
     assert not is_local([])
 
 

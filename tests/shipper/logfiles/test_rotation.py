@@ -19,7 +19,7 @@ from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.inbox import Inbox
-from shipper.logfiles import audit
+from shipper.logfiles import audit, rotation
 from shipper.logfiles.rotation import (
     JumpDetector,
     Window,
@@ -28,7 +28,7 @@ from shipper.logfiles.rotation import (
     judge,
     parse_size,
 )
-from shipper.record import GapRecord, LogRecord, Meta
+from shipper.record import GapRecord, LogRecord, Meta, Record
 from shipper.rejoin import Line
 
 MB = 1024 * 1024
@@ -242,9 +242,9 @@ async def test_an_audit_of_a_compressed_log_keeps_only_its_windows_lines(
     up to every kept file of the log (100 MB under the `local` driver's defaults). Only
     the lines from the window's start on are kept; the window's are recovered."""
     judged: list[list[Line]] = []
-    real_judge = audit.judge
+    real_judge = rotation.judge
 
-    def judge_spy(windows: list[Window], lines: list[Line]) -> audit.Verdict:
+    def judge_spy(windows: list[Window], lines: list[Line]) -> rotation.Verdict:
         judged.append(list(lines))
         return real_judge(windows, lines)
 
@@ -328,12 +328,16 @@ async def test_the_saved_position_waits_at_a_window_until_it_was_read_again() ->
     # The window's first line and those after it: held at its start (the first one is
     # read again too, which costs a line sent twice, indexed once).
     assert [r.end() for r in records[-3:]] == [Position(start, 0)] * 3
-    assert encode(records, "host").positions[("c" * 64, "stdout")] == Position(start, 0)
+    assert encode(list[Record](records), "host").positions[("c" * 64, "stdout")] == Position(
+        start, 0
+    )
     # How far the lines held went: the next start marks them as sent again.
     assert records[-4].written is None
     ends = [Position(start, 1), Position(end, 1), Position(end + step, 1)]
     assert [r.written for r in records[-3:]] == ends
-    assert encode(records, "host").written == {("c" * 64, "stdout"): Position(end + step, 1)}
+    assert encode(list[Record](records), "host").written == {
+        ("c" * 64, "stdout"): Position(end + step, 1)
+    }
     docker.answer.set()
     await numbering.finish_audits()
     await numbering.emit([line(1, end + 2 * step, b"later")])
