@@ -11,7 +11,9 @@ nobody searched for 30 s, which then refreshes every second for 30 s more (and a
 so every collector's run, every few minutes, would keep every stream refreshing; and
 retention never deletes a write index, so its newest document decides nothing there.
 A backing index no longer written to keeps its newest document, so a run that is given
-a :class:`Newest` searches each such index once.
+a :class:`Newest` searches each such index once. Those searches are counted in their
+own statistics group (``SEARCH_GROUP``), apart from the users': ``GET
+<index>/_stats/search?groups=logpipe-retention`` shows what retention searched.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collector.templates import INDEX_PATTERNS
 log = logging.getLogger("logpipe.collector.retention")
 
 ALL_STREAMS = ",".join(INDEX_PATTERNS)
+SEARCH_GROUP = "logpipe-retention"  # the search statistics group of retention's searches
 # Elasticsearch's words for the one name of a list it does not have.
 _NO_SUCH_INDEX = re.compile(r"no such index \[([^\]]+)\]")
 T = TypeVar("T")
@@ -215,6 +218,7 @@ async def _newest_documents(es: AsyncElasticsearch, indices: str, count: int) ->
         es.search(
             index=indices,
             size=0,
+            stats=[SEARCH_GROUP],
             ignore_unavailable=True,
             allow_no_indices=True,
             aggs={
