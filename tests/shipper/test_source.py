@@ -804,3 +804,18 @@ async def test_a_replay_short_of_where_it_was_asked_from_counts_the_events_of_ev
     assert containers[-1].ts < replayed[-1].ts  # the last one is a network's
     assert sup._last_event_ns == replayed[-1].ts  # the next replay begins after it
     assert sup.lifecycle.backlog.qsize() == len(containers)  # the network's not handled
+
+
+async def test_a_removal_a_replayed_create_found_first_is_reported_once(tmp_path: Path) -> None:
+    """The replayed create began a follower waiting for the start, the replayed start came
+    while it asked, and it found the container gone before the destroy was replayed: a
+    second follower began for that start and reported the same loss again."""
+    docker = _GoneOnCueDocker()
+    sup, out = _removed_while_down(tmp_path, docker)
+    sup._on_event(_event("create", 890))
+    sup._on_event(_event("start", 900))
+    docker.answer.set()
+    while CID in sup.tasks:  # each follower begun for it, until none is left
+        await asyncio.wait_for(sup.tasks[CID], DECISION_WAIT / 2)
+    assert _gaps(sup, out) == [("stderr", REMOVED_EARLY_GAP), ("stdout", REMOVED_EARLY_GAP)]
+    await sup.stop()
