@@ -8,6 +8,13 @@ with start_at=end, given a finished cursor); a container that still has a cursor
 is no longer listed was removed while the shipper was away, and unless its log had
 been read to the end that loss is reported as a gap. Which is which is decided from
 the cursors (catchup.py).
+
+A removal is reported once, by one owner (the rule is the supervisor's, source.py): a
+container a follower of this run began to read is that follower's, which finds it gone
+and reads or reports the rest of its log; any other container with a cursor that a
+listing finds gone (not listed, or gone by its inspection) is the listing's, which
+reports it, forgets its cursor and marks it gone, so that no follower begins for it
+afterwards (a start event replayed after the listing answered).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ class Listing:
         docker: DockerClient,
         store: CursorStore,
         followed: Container[str],
+        begun: Container[str],
         gone: set[str],
         follow: Callable[[ContainerSummary, int], None],
         report: Callable[[Record], Awaitable[None]],
@@ -47,6 +55,7 @@ class Listing:
         self._docker = docker
         self._store = store
         self._followed = followed  # ids of the containers followed now
+        self._begun = begun  # ids of the containers a follower of this run began to read
         self._follow = follow  # follow an inspected container from a floor (ns)
         self._report = report  # queue a gap record
         self.alive_before = store.alive_ns  # when the previous run was last reading
@@ -62,8 +71,7 @@ class Listing:
         listed = await self._docker.list_all()
         existing = {c["id"] for c in listed}
         for cid in set(self._store.containers()) - existing:
-            if cid not in self._followed:
-                await self._gone_while_away(cid)
+            await self._gone_while_away(cid)
         todo = [
             c
             for c in listed
@@ -89,6 +97,7 @@ class Listing:
         try:
             summary = await self._docker.inspect(item["id"])
         except ContainerGone:
+            await self._gone_while_away(item["id"])  # removed since it was listed
             return
         cid = summary["id"]
         cursor = self._store.get(cid)
@@ -104,10 +113,21 @@ class Listing:
                 self._store.ensure(cid, time.time_ns())
                 self._store.set_done(cid, True)
 
+    @property
+    def listed(self) -> bool:
+        """Whether a listing has run: the containers removed while the shipper was away
+        that no follower of this run took have been reported and their cursors forgotten."""
+        return not self._first
+
     async def _gone_while_away(self, cid: str) -> None:
-        self._gone.add(cid)  # a replayed event must not follow it again: it is reported
+        """Report a removed container's loss, unless it is not the listing's: no cursor
+        (never read: nothing to report from), or a follower of this run began it (its
+        follower accounts for the rest of its log, and the listing would say it twice)."""
         cursor = self._store.get(cid)
+        if cursor is None or cid in self._begun:
+            return
+        self._gone.add(cid)  # a replayed event must not follow it again: it is reported
         self._store.forget(cid)
-        for gap in gone_gaps(cid, cursor, time.time_ns()) if cursor else []:
+        for gap in gone_gaps(cid, cursor, time.time_ns()):
             metrics.GAPS.inc()
             await self._report(gap)

@@ -14,6 +14,19 @@ folder, with start_at=beginning, every stopped container still there), and a con
 removed meanwhile before its log was read to the end is reported as a gap, never
 silently forgotten (listing.py). The logs of stopped containers are read a few at a
 time: a host may keep thousands of exited containers, each read holding a connection.
+
+A container with a cursor that is gone at a start is learnt of by the replayed events
+and by the listing, in either order, and is accounted for once (read to its end, or its
+loss reported as a gap per stream) by one owner:
+- a follower of this run began for it (its id in `positions`: a replayed create or start
+  came first): that follower, which finds the container gone and reads the rest of its
+  log from a file it holds or reports it lost; the listing leaves it;
+- otherwise the first listing that finds it gone, which reports it, forgets its cursor
+  and marks it gone (`_gone`), so that a create or start replayed afterwards begins no
+  follower;
+- the cleanup of removed containers (`_prune`) forgets only cursors one of them
+  accounted for: a replayed destroy of a container no follower of this run began waits
+  for the first listing (forgotten before it, the loss went unreported).
 """
 
 from __future__ import annotations
@@ -105,6 +118,7 @@ class Supervisor:
             docker,
             store,
             self.tasks,
+            self.positions,
             self._gone,
             lambda summary, start: self._follow(summary, start, inspected=True),
             self.lifecycle.put,
@@ -384,6 +398,8 @@ class Supervisor:
         for cid in list(self._destroyed):
             if cid in self.tasks:
                 continue
+            if cid not in self.positions and not self.listing.listed:
+                continue  # the first listing's to report (see the module's docstring)
             if self._acknowledged(cid, self.positions.get(cid, {})):
                 self.store.forget(cid)
                 self.positions.pop(cid, None)

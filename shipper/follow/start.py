@@ -64,6 +64,10 @@ async def await_start(
             # last answer is older than that, the container may have come and gone.
             if stream.unread and loop.time() - answered > 0.025:
                 await gaps.removed_unread()
+            # No run comes after a removal: a start heard meanwhile (replayed after a
+            # restart of the shipper, say) was one of those this accounts for, and a
+            # follower begun for it would report the same loss again.
+            progress.again = False
             return False
         answered = loop.time()
         if stream.received:

@@ -121,6 +121,99 @@ async def test_a_container_the_listing_found_removed_is_reported_once(tmp_path: 
     assert sorted(gaps) == [("stderr", 1_000, GONE_GAP), ("stdout", 1_000, GONE_GAP)]
 
 
+def _removed_while_down(tmp_path: Path, docker: Any) -> tuple[Supervisor, Inbox]:
+    """A supervisor at its start, with the cursor of a container removed while the shipper
+    was down: it had read a line of stdout, and none of stderr."""
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    store = CursorStore(tmp_path)
+    store.ensure(CID, 0, SavedMeta(name="gone", image="busybox", labels={}))
+    store.advance(CID, "stdout", Position(1_000, 1))
+    return Supervisor(load_config(state_dir=tmp_path), docker, store, out, None), out
+
+
+def _gaps(sup: Supervisor, out: Inbox) -> list[tuple[str, str]]:
+    """(stream, reason) of every gap queued: by followers, and by the listing."""
+    records: list[Record] = []
+    while not out.empty():
+        records.append(out.get_nowait())
+    while not sup.lifecycle.backlog.empty():
+        records.append(sup.lifecycle.backlog.get_nowait())
+    return sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
+
+
+async def test_a_replayed_removal_leaves_the_cursor_to_the_first_listing(tmp_path: Path) -> None:
+    """The destroy event, replayed at the start, came before the listing answered (slow
+    with many containers on the host): the cleanup of removed containers forgot the
+    cursor, as nothing this run had read of it waited for an acknowledgement, and the
+    listing, finding no cursor, reported nothing. The first listing reports the loss."""
+    sup, out = _removed_while_down(tmp_path, _EmptyDocker())
+    sup._on_event(_event("destroy", 900))
+    sup._prune()
+    assert sup.store.get(CID) is not None
+    await sup.listing.run()
+    assert _gaps(sup, out) == [("stderr", GONE_GAP), ("stdout", GONE_GAP)]
+    sup._prune()
+    assert sup.store.get(CID) is None
+    assert not sup._destroyed
+
+
+class _GoneOnCueDocker(_EmptyDocker):
+    """dockerd after the removal: its answer to a log request waits for `answer`."""
+
+    def __init__(self) -> None:
+        self.answer = asyncio.Event()
+
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
+        await self.answer.wait()
+        raise ContainerGone(f"/containers/{cid}/logs: no such container")
+        yield b""
+
+
+@pytest.mark.parametrize("ended", [True, False], ids=["follower-ended", "follower-waiting"])
+async def test_a_removal_a_replayed_start_found_first_is_its_followers_to_report(
+    tmp_path: Path, ended: bool
+) -> None:
+    """The replayed start came before the listing answered, and its follower found the
+    container gone (before the listing, or after it): the listing, finding the cursor
+    not yet done, reported the loss a second time. The follower reports it, alone."""
+    docker = _GoneOnCueDocker()
+    sup, out = _removed_while_down(tmp_path, docker)
+    sup._on_event(_event("start", 900))
+    follower = sup.tasks[CID]
+    if ended:
+        docker.answer.set()
+        await asyncio.wait_for(follower, DECISION_WAIT / 2)
+    await sup.listing.run()
+    docker.answer.set()
+    await asyncio.wait_for(follower, DECISION_WAIT / 2)
+    assert _gaps(sup, out) == [("stderr", REMOVED_EARLY_GAP), ("stdout", REMOVED_EARLY_GAP)]
+    await sup.stop()
+
+
+class _RemovedOnInspectionDocker(_GoneDocker):
+    """dockerd listing a stopped container that is removed before its inspection."""
+
+    async def list_all(self) -> list[Listed]:
+        return [Listed(id=CID, state="exited")]
+
+    async def inspect(self, cid: str) -> ContainerSummary:
+        raise ContainerGone(f"/containers/{cid}/json: no such container")
+
+
+async def test_a_container_removed_between_its_listing_and_inspection_is_reported(
+    tmp_path: Path,
+) -> None:
+    """Listed, then gone when inspected: nobody reported its loss, and the cleanup of
+    removed containers forgot its cursor at its destroy event. The listing reports it,
+    and a start replayed after that begins no follower."""
+    sup, out = _removed_while_down(tmp_path, _RemovedOnInspectionDocker())
+    await sup.listing.run()
+    sup._on_event(_event("start", 900))
+    assert CID not in sup.tasks
+    assert _gaps(sup, out) == [("stderr", GONE_GAP), ("stdout", GONE_GAP)]
+    assert sup.store.get(CID) is None
+
+
 async def test_the_log_file_of_a_container_not_shipped_is_not_held(tmp_path: Path) -> None:
     """Its file would stay open for a minute: filtered out, it is let go at once."""
     root = tmp_path / "docker"
@@ -711,3 +804,18 @@ async def test_a_replay_short_of_where_it_was_asked_from_counts_the_events_of_ev
     assert containers[-1].ts < replayed[-1].ts  # the last one is a network's
     assert sup._last_event_ns == replayed[-1].ts  # the next replay begins after it
     assert sup.lifecycle.backlog.qsize() == len(containers)  # the network's not handled
+
+
+async def test_a_removal_a_replayed_create_found_first_is_reported_once(tmp_path: Path) -> None:
+    """The replayed create began a follower waiting for the start, the replayed start came
+    while it asked, and it found the container gone before the destroy was replayed: a
+    second follower began for that start and reported the same loss again."""
+    docker = _GoneOnCueDocker()
+    sup, out = _removed_while_down(tmp_path, docker)
+    sup._on_event(_event("create", 890))
+    sup._on_event(_event("start", 900))
+    docker.answer.set()
+    while CID in sup.tasks:  # each follower begun for it, until none is left
+        await asyncio.wait_for(sup.tasks[CID], DECISION_WAIT / 2)
+    assert _gaps(sup, out) == [("stderr", REMOVED_EARLY_GAP), ("stdout", REMOVED_EARLY_GAP)]
+    await sup.stop()
