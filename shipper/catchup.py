@@ -133,12 +133,13 @@ def floor(start_at: StartAt, first_listing: bool, alive_before: int, now: int) -
 
 
 def gone_gaps(cid: str, cursor: Cursor, now: int) -> list[GapRecord]:
-    """Gaps for a container removed while the shipper was away (none if read to the end)."""
+    """Gaps for a container removed while the shipper was away (none if read to the end),
+    up to when a listing found it removed (`Cursor.gone`), else `now`."""
     if cursor.done or cursor.meta is None:
         return []
     meta = Meta(cid, cursor.meta["name"], cursor.meta["image"], cursor.meta["labels"])
     since = last_read(cursor.position(s) for s in STREAMS)
-    return [GapRecord(meta, s, since, now, GONE_GAP) for s in STREAMS]
+    return [GapRecord(meta, s, since, cursor.gone or now, GONE_GAP) for s in STREAMS]
 
 
 def saved_meta(meta: Meta) -> SavedMeta:

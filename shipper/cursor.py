@@ -6,8 +6,9 @@ stream, what was already taken: measured to lose and duplicate nothing where a s
 `since` loses or repeats lines (see docs/docker-logs.md). The acknowledged positions are
 saved atomically (write, fsync, rename, fsync of the folder) in one file, with what is
 needed to account for a container that disappears while the shipper is not running:
-its name, image and labels, whether its log was read to the end, and the last time the
-shipper was alive (containers that exited after it are read at the next start).
+its name, image and labels, whether its log was read to the end, when a listing found it
+removed (its gaps end there), and the last time the shipper was alive (containers that
+exited after it are read at the next start).
 
 A position held back at a window of a rotating log not read again yet
 (shipper/logfiles/audit.py) is saved with how far the stream's lines had gone into the
@@ -87,6 +88,9 @@ class Cursor:
     done: bool = False  # its log was read to the end after it stopped
     # Per stream, past the lines in the disk buffer where the position is held behind them.
     written: dict[str, Position] = field(default_factory=dict)
+    # When a listing found it removed (ns; 0: not found so): where its gaps end, the same
+    # each time they are reported, so that a report repeated after a crash keeps its ids.
+    gone: int = 0
 
     def position(self, stream: str) -> Position:
         """This stream's position; the floor when it never had a line."""
@@ -104,7 +108,7 @@ class Cursor:
         """An independent copy."""
         streams = {k: Position(p.ts, p.count) for k, p in self.streams.items()}
         written = {k: Position(p.ts, p.count) for k, p in self.written.items()}
-        return Cursor(streams, self.floor, self.meta, self.done, written)
+        return Cursor(streams, self.floor, self.meta, self.done, written, self.gone)
 
 
 class Sequencer:
@@ -205,6 +209,7 @@ class CursorStore:
                     meta,
                     bool(entry.get("done", False)),
                     written,
+                    int(entry.get("gone", 0)),
                 )
                 self._again.update({(str(cid), s): p for s, p in written.items()})
         except (AttributeError, TypeError, ValueError, IndexError) as exc:
@@ -276,6 +281,16 @@ class CursorStore:
         cursor = self._cursors.get(cid)
         if cursor is not None:
             cursor.done = done
+
+    def mark_gone(self, cid: str, ns: int) -> int:
+        """Note when a listing found the container removed, unless noted before: the
+        time noted (0 without a cursor)."""
+        cursor = self._cursors.get(cid)
+        if cursor is None:
+            return 0
+        if not cursor.gone:
+            cursor.gone = ns
+        return cursor.gone
 
     def begin(self, cid: str) -> int:
         """A follow of the container begins: not done; the number of this follow (it
@@ -371,4 +386,6 @@ def _entry(c: Cursor) -> dict[str, object]:
         entry["done"] = True
     if c.written:
         entry["written"] = {s: [p.ts, p.count] for s, p in c.written.items()}
+    if c.gone:
+        entry["gone"] = c.gone
     return entry

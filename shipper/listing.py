@@ -13,15 +13,21 @@ A removal is reported once, by one owner (the rule is the supervisor's, source.p
 container a follower of this run began to read is that follower's, which finds it gone
 and reads or reports the rest of its log; any other container with a cursor that a
 listing finds gone (not listed, or gone by its inspection) is the listing's, which
-reports it, forgets its cursor and marks it gone, so that no follower begins for it
-afterwards (a start event replayed after the listing answered).
+marks it gone, so that no follower begins for it afterwards (a start event replayed after
+the listing answered), and reports it.
+
+The report outlives a crash: the cursor notes when the container was found gone and is
+saved before the gaps are queued, and a done mark queued behind them finishes the cursor
+once they are on disk; only then does the supervisor forget it (`reported`). A kill before
+that leaves the cursor to the next start, which reports the same gaps again, with the same
+end and so the same ids (the collector keeps one copy).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable, Container, Iterable
 
 from shipper import metrics
 from shipper.catchup import floor, gone_gaps, left_unread, to_follow, worth_inspecting
@@ -30,7 +36,7 @@ from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import CursorStore
 from shipper.dockerd import Lists
 from shipper.errors import ContainerGone
-from shipper.record import Record
+from shipper.record import DoneRecord, Record
 from shipper.selection import skip_reason
 
 INSPECTS = 8  # inspections at once while listing
@@ -57,11 +63,13 @@ class Listing:
         self._followed = followed  # ids of the containers followed now
         self._begun = begun  # ids of the containers a follower of this run began to read
         self._follow = follow  # follow an inspected container from a floor (ns)
-        self._report = report  # queue a gap record
+        self._report = report  # queue a record among the lifecycle events
         self.alive_before = store.alive_ns  # when the previous run was last reading
         self._caught_up_to = self.alive_before  # exits after this are read at listing
         self._first = True
         self._gone = gone  # found removed by a listing (not to be followed again)
+        # Reported by a listing, their cursors kept until the gaps are on disk (done).
+        self.reported: set[str] = set()
 
     async def run(self) -> None:
         """Follow running containers, stopped ones with unread lines, ones that exited
@@ -70,8 +78,7 @@ class Listing:
         started = time.time_ns()
         listed = await self._docker.list_all()
         existing = {c["id"] for c in listed}
-        for cid in set(self._store.containers()) - existing:
-            await self._gone_while_away(cid)
+        await self._gone_while_away(set(self._store.containers()) - existing)
         todo = [
             c
             for c in listed
@@ -97,7 +104,7 @@ class Listing:
         try:
             summary = await self._docker.inspect(item["id"])
         except ContainerGone:
-            await self._gone_while_away(item["id"])  # removed since it was listed
+            await self._gone_while_away([item["id"]])  # removed since it was listed
             return
         cid = summary["id"]
         cursor = self._store.get(cid)
@@ -116,18 +123,36 @@ class Listing:
     @property
     def listed(self) -> bool:
         """Whether a listing has run: the containers removed while the shipper was away
-        that no follower of this run took have been reported and their cursors forgotten."""
+        that no follower of this run took have been reported (`reported`)."""
         return not self._first
 
-    async def _gone_while_away(self, cid: str) -> None:
-        """Report a removed container's loss, unless it is not the listing's: no cursor
-        (never read: nothing to report from), or a follower of this run began it (its
-        follower accounts for the rest of its log, and the listing would say it twice)."""
-        cursor = self._store.get(cid)
-        if cursor is None or cid in self._begun:
+    async def _gone_while_away(self, cids: Iterable[str]) -> None:
+        """Report removed containers' losses, each unless it is not the listing's: no
+        cursor (never read: nothing to report from), a follower of this run began it (its
+        follower accounts for the rest of its log, and the listing would say it twice), or
+        a listing reported it already. One read to its end is forgotten at once."""
+        now = time.time_ns()
+        reports = []
+        for cid in cids:
+            cursor = self._store.get(cid)
+            if cursor is None or cid in self._begun or cid in self._gone:
+                continue
+            self._gone.add(cid)  # a replayed event must not follow it again: it is reported
+            cursor.gone = self._store.mark_gone(cid, now)
+            gaps = gone_gaps(cid, cursor, now)
+            if gaps:
+                self.reported.add(cid)  # the cursor stays until they are on disk
+                reports.append(gaps)
+            else:
+                self._store.forget(cid)  # read to its end: nothing lost
+        if not reports:
             return
-        self._gone.add(cid)  # a replayed event must not follow it again: it is reported
-        self._store.forget(cid)
-        for gap in gone_gaps(cid, cursor, time.time_ns()):
-            metrics.GAPS.inc()
-            await self._report(gap)
+        # Saved before the gaps are queued: reported again after a crash, they end at the
+        # same time (a save that fails is logged; the gaps are then reported, and would be
+        # again after a crash, with another end).
+        await self._store.save_or_log()
+        for gaps in reports:
+            for gap in gaps:
+                metrics.GAPS.inc()
+                await self._report(gap)
+            await self._report(DoneRecord(gaps[0].meta))  # done once the gaps are on disk

@@ -21,12 +21,14 @@ loss reported as a gap per stream) by one owner:
 - a follower of this run began for it (its id in `positions`: a replayed create or start
   came first): that follower, which finds the container gone and reads the rest of its
   log from a file it holds or reports it lost; the listing leaves it;
-- otherwise the first listing that finds it gone, which reports it, forgets its cursor
-  and marks it gone (`_gone`), so that a create or start replayed afterwards begins no
-  follower;
+- otherwise the first listing that finds it gone, which marks it gone (`_gone`), so that
+  a create or start replayed afterwards begins no follower, and reports it;
 - the cleanup of removed containers (`_prune`) forgets only cursors one of them
-  accounted for: a replayed destroy of a container no follower of this run began waits
-  for the first listing (forgotten before it, the loss went unreported).
+  accounted for, and only once that account is on disk (the cursor done: each queues a
+  done mark behind its gaps): a replayed destroy of a container no follower of this run
+  began waits for the first listing (forgotten before it, the loss went unreported), and
+  a cursor forgotten while the gaps waited in memory (the disk buffer full) left nothing
+  to report them from after a kill.
 """
 
 from __future__ import annotations
@@ -308,8 +310,11 @@ class Supervisor:
                 # and a cursor done before then would skip them at the next start. Not
                 # when a start came as it finished (`again`, too late for it to follow
                 # once more): the follower begun for that run marks it done at its own
-                # end, or, if none could begin, the next start reads it.
-                if ended and follower.read_to_end and not follower.again:
+                # end, or, if none could begin, the next start reads it. Also when it
+                # found the container removed: no later run of it can begin, and its
+                # cursor is forgotten once done (`_prune`).
+                ended_for_good = not follower.again or follower.found_gone
+                if ended and follower.read_to_end and ended_for_good:
                     self.out.put_done(DoneRecord(follower.meta, follow))
                 self.recent[follower.cid] = (follower, time.monotonic())
                 # Not when it found the container removed: the start's run was read
@@ -395,16 +400,29 @@ class Supervisor:
             kept = KEEP_GONE if self._acknowledged(cid, follower.positions) else KEEP_UNACKNOWLEDGED
             if now - since > kept:
                 del self.recent[cid]
+        reported = self.listing.reported
+        for cid in list(reported):
+            if self._done(cid):  # its gaps are on disk
+                self.store.forget(cid)
+                reported.discard(cid)
         for cid in list(self._destroyed):
-            if cid in self.tasks:
+            if cid in self.tasks or cid in reported:
                 continue
-            if cid not in self.positions and not self.listing.listed:
+            positions = self.positions.get(cid)
+            if positions is None and not self.listing.listed:
                 continue  # the first listing's to report (see the module's docstring)
-            if self._acknowledged(cid, self.positions.get(cid, {})):
+            if positions is not None and not self._done(cid):
+                continue  # what its follower queued last (gaps, say) is not on disk yet
+            if self._acknowledged(cid, positions or {}):
                 self.store.forget(cid)
                 self.positions.pop(cid, None)
                 self._destroyed.discard(cid)
                 self._skipped.discard(cid)
+
+    def _done(self, cid: str) -> bool:
+        """The container's end is on disk (or it has no cursor)."""
+        cursor = self.store.get(cid)
+        return cursor is None or cursor.done
 
     def _acknowledged(self, cid: str, positions: dict[str, Position]) -> bool:
         """A collector acknowledged every line read up to `positions` (or the container

@@ -68,6 +68,7 @@ async def await_start(
             # restart of the shipper, say) was one of those this accounts for, and a
             # follower begun for it would report the same loss again.
             progress.again = False
+            progress.read_to_end = True  # accounted for: its cursor is done once on disk
             return False
         answered = loop.time()
         if stream.received:

@@ -107,11 +107,16 @@ def test_repeat_that_starts_at_the_last_entry_is_recognised() -> None:
     assert seq.number(5, hash(b"a")) is None
 
 
-def test_cursor_file_keeps_meta_done_and_alive(tmp_path: Path) -> None:
-    """Container metadata, the read-to-end mark and the last sign of life survive a restart."""
+def test_cursor_file_keeps_meta_done_gone_and_alive(tmp_path: Path) -> None:
+    """Container metadata, the read-to-end mark, when a listing found it removed (noted
+    once: a later listing keeps the first time) and the last sign of life survive a
+    restart."""
     store = CursorStore(tmp_path)
     store.ensure("c1", 0, {"name": "web", "image": "nginx", "labels": {"a": "b"}})
     store.set_done("c1", True)
+    assert store.mark_gone("c1", 456) == 456
+    assert store.mark_gone("c1", 789) == 456
+    assert store.mark_gone("c2", 789) == 0  # no cursor: nothing noted
     store.alive_ns = 123
     store.save()
     again = CursorStore(tmp_path)
@@ -120,6 +125,8 @@ def test_cursor_file_keeps_meta_done_and_alive(tmp_path: Path) -> None:
     assert cursor is not None
     assert cursor.meta == {"name": "web", "image": "nginx", "labels": {"a": "b"}}
     assert cursor.done
+    assert cursor.gone == 456
+    assert again.get("c2") is None
     assert again.alive_ns == 123
 
 

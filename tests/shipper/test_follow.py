@@ -129,6 +129,35 @@ async def test_a_container_removed_before_it_was_read_is_reported_once() -> None
     assert follower.read_to_end  # saved as done: no gap for it when it is not listed
 
 
+class _CreatedThenRemovedDocker(_RemovedDocker):
+    """dockerd for a container created, then removed without a start: the first poll of
+    its log answers with nothing, the next finds it gone."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
+        self.polls += 1
+        if self.polls > 1:
+            raise ContainerGone(f"/containers/{cid}/logs: no such container")
+        return
+        yield b""
+
+
+async def test_a_created_container_removed_unstarted_is_accounted_for_to_its_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Removed right after a poll answered (nothing could have been logged between): no
+    gap, but read to its end all the same, so that its cursor is done and forgotten; it
+    was left not done, and the removal's cleanup now waits for done."""
+    monkeypatch.setattr("shipper.follow.start.PRESTART_POLL", (0.0, 0.0))
+    docker = _CreatedThenRemovedDocker()
+    follower, queued = await _run(docker, prestart=True)
+    assert docker.polls == 2
+    assert queued == []
+    assert follower.read_to_end
+
+
 async def test_a_container_that_ran_during_a_poll_is_drained_before_it_is_removed() -> None:
     """The poll's stream ends after half the lines: the rest is asked for at that moment."""
     docker = _RacingDocker()

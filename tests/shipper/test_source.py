@@ -123,14 +123,36 @@ def _removed_while_down(tmp_path: Path, docker: Dockerd) -> tuple[Supervisor, In
     return Supervisor(load_config(state_dir=tmp_path), docker, store, out, None), out
 
 
-def _gaps(sup: Supervisor, out: Inbox) -> list[tuple[str, str]]:
-    """(stream, reason) of every gap queued: by followers, and by the listing."""
+def _queued(sup: Supervisor, out: Inbox) -> list[Record]:
+    """Every record queued, taken: by followers, then by the listing."""
     records: list[Record] = []
     while not out.empty():
         records.append(out.get_nowait())
     while not sup.lifecycle.backlog.empty():
         records.append(sup.lifecycle.backlog.get_nowait())
-    return sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
+    return records
+
+
+def _gaps(sup: Supervisor, out: Inbox) -> list[tuple[str, str]]:
+    """(stream, reason) of every gap queued: by followers, and by the listing."""
+    return sorted((r.stream, r.reason) for r in _queued(sup, out) if isinstance(r, GapRecord))
+
+
+async def _write(sup: Supervisor, records: list[Record], tmp_path: Path) -> None:
+    """Write `records` to a disk buffer as the shipper's batcher does: a container's done
+    mark finishes its cursor once what came before it is on disk."""
+    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    await inbox.put_many(records)
+    spool = Spool(tmp_path / "spool", 10**6)
+    spool.open()
+    config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=0.01)
+    batcher = Batcher(config, inbox, spool, sup.store, "h")
+    writing = asyncio.create_task(batcher.run())
+    try:
+        assert await batcher.finish(10)
+    finally:
+        writing.cancel()
+        await asyncio.gather(writing, return_exceptions=True)
 
 
 async def test_a_replayed_removal_leaves_the_cursor_to_the_first_listing(tmp_path: Path) -> None:
@@ -143,10 +165,55 @@ async def test_a_replayed_removal_leaves_the_cursor_to_the_first_listing(tmp_pat
     sup._prune()
     assert sup.store.get(CID) is not None
     await sup.listing.run()
-    assert _gaps(sup, out) == [("stderr", GONE_GAP), ("stdout", GONE_GAP)]
+    records = _queued(sup, out)
+    gaps = sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
+    assert gaps == [("stderr", GONE_GAP), ("stdout", GONE_GAP)]
+    sup._prune()
+    assert sup.store.get(CID) is not None  # until the gaps are on disk
+    await _write(sup, records, tmp_path)
     sup._prune()
     assert sup.store.get(CID) is None
     assert not sup._destroyed
+    assert not sup.listing.reported
+
+
+async def test_a_removal_the_listing_reported_outlives_a_kill_before_it_is_on_disk(
+    tmp_path: Path,
+) -> None:
+    """The listing forgot the cursor as it queued the gaps: with the disk buffer full they
+    waited in memory while the cursor file, saved every second, no longer had the
+    container, and a kill then left nothing to report them from. The cursor stays until
+    they are on disk; it is saved first with when the removal was found, so that the
+    next start reports the same gaps, with the same ids (the collector keeps one copy)."""
+    sup, out = _removed_while_down(tmp_path, _EmptyDocker())
+    await sup.listing.run()
+    first = [r for r in _queued(sup, out) if isinstance(r, GapRecord)]
+    assert len(first) == 2
+    sup._prune()
+    # Killed now: the gaps were in memory only. The cursor file was saved before.
+    store = CursorStore(tmp_path)
+    store.load()
+    saved = store.get(CID)
+    assert saved is not None
+    assert not saved.done
+    assert saved.gone == first[0].to_ts
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    sup = Supervisor(sup.config, _EmptyDocker(), store, out, None)  # type: ignore[arg-type]
+    await sup.listing.run()
+    records = _queued(sup, out)
+    again = [r for r in records if isinstance(r, GapRecord)]
+
+    def ids(gaps: list[GapRecord]) -> list[tuple[str, str, int, int]]:
+        return sorted((g.meta.id, g.stream, g.from_ts, g.to_ts) for g in gaps)
+
+    assert ids(again) == ids(first)
+    assert [type(r) for r in records[2:]] == [DoneRecord]  # behind them
+    await _write(sup, records, tmp_path)
+    sup._prune()
+    await sup.store.save_or_log()
+    store = CursorStore(tmp_path)
+    store.load()
+    assert store.get(CID) is None  # on disk: the next start reports nothing
 
 
 class _GoneOnCueDocker(_EmptyDocker):
@@ -159,6 +226,32 @@ class _GoneOnCueDocker(_EmptyDocker):
         await self.answer.wait()
         raise ContainerGone(f"/containers/{cid}/logs: no such container")
         yield b""
+
+
+async def test_a_removal_its_follower_reported_keeps_the_cursor_until_on_disk(
+    tmp_path: Path,
+) -> None:
+    """The follower of a replayed start found the container removed and queued its gaps;
+    the destroy came: the cleanup forgot the cursor as soon as the lines read were on
+    disk, while the gaps behind them waited in memory (the disk buffer full), and a kill
+    then lost them (the next start found no cursor to report from). It waits for the
+    follower's end, queued behind its gaps, to be on disk."""
+    docker = _GoneOnCueDocker()
+    sup, out = _removed_while_down(tmp_path, docker)
+    sup._on_event(_event("start", 900))
+    docker.answer.set()
+    await asyncio.wait_for(sup.tasks[CID], DECISION_WAIT / 2)
+    sup._on_event(_event("destroy", 950))
+    await sup.listing.run()
+    records = _queued(sup, out)
+    gaps = sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
+    assert gaps == [("stderr", REMOVED_EARLY_GAP), ("stdout", REMOVED_EARLY_GAP)]
+    sup._prune()
+    assert sup.store.get(CID) is not None
+    await _write(sup, records, tmp_path)
+    sup._prune()
+    assert sup.store.get(CID) is None
+    assert not sup._destroyed
 
 
 @pytest.mark.parametrize("ended", [True, False], ids=["follower-ended", "follower-waiting"])
@@ -203,7 +296,7 @@ async def test_a_container_removed_between_its_listing_and_inspection_is_reporte
     sup._on_event(_event("start", 900))
     assert CID not in sup.tasks
     assert _gaps(sup, out) == [("stderr", GONE_GAP), ("stdout", GONE_GAP)]
-    assert sup.store.get(CID) is None
+    assert sup.listing.reported == {CID}  # its cursor forgotten once they are on disk
 
 
 async def test_the_log_file_of_a_container_not_shipped_is_not_held(tmp_path: Path) -> None:
@@ -531,6 +624,9 @@ async def test_a_start_heard_after_its_follower_found_the_container_removed_is_n
     await _finish(sup, follower)
     assert follower.again
     assert CID not in sup.tasks
+    # Its end is queued all the same (then the start's event): the cursor is done, and
+    # forgotten, once on disk.
+    assert [type(r) for r in _queued(sup, out)] == [DoneRecord, EventRecord]
     await sup.stop()
 
 
