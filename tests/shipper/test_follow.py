@@ -136,7 +136,7 @@ class _CreatedThenRemovedDocker(_RemovedDocker):
     def __init__(self) -> None:
         self.polls = 0
 
-    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncGenerator[bytes, None]:
         self.polls += 1
         if self.polls > 1:
             raise ContainerGone(f"/containers/{cid}/logs: no such container")

@@ -198,7 +198,7 @@ async def test_a_removal_the_listing_reported_outlives_a_kill_before_it_is_on_di
     assert not saved.done
     assert saved.gone == first[0].to_ts
     out = Inbox(100, metrics.PerContainer(False, 10))
-    sup = Supervisor(sup.config, _EmptyDocker(), store, out, None)  # type: ignore[arg-type]
+    sup = Supervisor(sup.config, _EmptyDocker(), store, out, None)
     await sup.listing.run()
     records = _queued(sup, out)
     again = [r for r in records if isinstance(r, GapRecord)]
