@@ -13,8 +13,12 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for annotations only: at run time `shipper` is the commit timed
+    from shipper.containers import ContainerSummary
 
 CID = "f" * 64
 
@@ -32,13 +36,16 @@ def _child(driver: str, count: int, tries: int) -> dict[str, Any]:
     from tests.shipper.summaries import container
 
     class Gone:
-        """dockerd once the container is removed: no log, no inspection."""
+        """dockerd once the container is removed: no log, no inspection, no wait."""
 
-        async def logs(self, cid: str, *args: Any, **kwargs: Any) -> Any:
+        async def logs(self, cid: str, *args: object, **kw: object) -> AsyncGenerator[bytes, None]:
             raise ContainerGone("removed")
             yield b""  # an async generator, as the client's
 
-        async def inspect(self, cid: str) -> Any:
+        async def inspect(self, cid: str) -> ContainerSummary:
+            raise ContainerGone("removed")
+
+        async def wait_stopped(self, cid: str) -> None:
             raise ContainerGone("removed")
 
     with tempfile.TemporaryDirectory(prefix="logpipe-bench-rescue-") as tmp:
@@ -60,7 +67,7 @@ def _child(driver: str, count: int, tries: int) -> dict[str, Any]:
             meta = Meta(CID, "app", "busybox")
             positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
             follower = Follower(
-                Gone(),  # type: ignore[arg-type]  # dockerd's stand-in: the container is gone
+                Gone(),  # dockerd's stand-in: the container is gone
                 meta,
                 positions,
                 inbox,

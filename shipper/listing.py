@@ -34,7 +34,7 @@ from shipper.catchup import floor, gone_gaps, left_unread, to_follow, worth_insp
 from shipper.config import ShipperConfig
 from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import CursorStore
-from shipper.docker_api import DockerClient
+from shipper.dockerd import Lists
 from shipper.errors import ContainerGone
 from shipper.record import DoneRecord, Record
 from shipper.selection import skip_reason
@@ -48,7 +48,7 @@ class Listing:
     def __init__(
         self,
         config: ShipperConfig,
-        docker: DockerClient,
+        docker: Lists,
         store: CursorStore,
         followed: Container[str],
         begun: Container[str],

@@ -48,7 +48,7 @@ from shipper.config import ShipperConfig
 from shipper.containers import ContainerSummary
 from shipper.cursor import STREAMS, CursorStore, Position
 from shipper.demux import format_since
-from shipper.docker_api import DockerClient
+from shipper.dockerd import Dockerd
 from shipper.errors import DockerError, DockerUnavailable
 from shipper.events import LIFECYCLE, ContainerEvent, summary_from_event
 from shipper.follow import Follower
@@ -82,7 +82,7 @@ class Supervisor:
     def __init__(
         self,
         config: ShipperConfig,
-        docker: DockerClient,
+        docker: Dockerd,
         store: CursorStore,
         out: Inbox,
         self_id: str | None,

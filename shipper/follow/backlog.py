@@ -48,7 +48,8 @@ from prometheus_client import Counter
 
 from shipper import native
 from shipper.containers import ContainerSummary
-from shipper.docker_api import READ_BUFFER, DockerClient
+from shipper.docker_api import READ_BUFFER
+from shipper.dockerd import Inspects
 from shipper.errors import DockerError
 from shipper.follow.gaps import UNPACKED_SHORT_GAP
 from shipper.follow.numbering import Numbering
@@ -125,7 +126,7 @@ class Backlog:
 
     def __init__(
         self,
-        docker: DockerClient,
+        docker: Inspects,
         progress: Progress,
         numbering: Numbering,
         max_line_bytes: int,

@@ -58,7 +58,7 @@ from prometheus_client import Counter
 
 from shipper import native
 from shipper.containers import ContainerSummary
-from shipper.docker_api import DockerClient
+from shipper.dockerd import Following
 from shipper.errors import ContainerGone, DockerError, DockerUnavailable
 from shipper.follow.backlog import CHUNK, readable, unpacked_short, unreadable_entries
 from shipper.follow.numbering import Numbering
@@ -114,7 +114,7 @@ class FileFollow:
 
     def __init__(
         self,
-        docker: DockerClient,
+        docker: Following,
         progress: Progress,
         numbering: Numbering,
         max_line_bytes: int,

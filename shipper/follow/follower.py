@@ -30,7 +30,7 @@ import logging
 from shipper import metrics
 from shipper.containers import ContainerSummary
 from shipper.cursor import Position
-from shipper.docker_api import DockerClient
+from shipper.dockerd import Following
 from shipper.errors import ContainerGone, DockerUnavailable, Switched, Unanchored
 from shipper.follow.backlog import TAIL_BACK, Backlog
 from shipper.follow.files import FileFollow
@@ -60,7 +60,7 @@ class Follower:
 
     def __init__(
         self,
-        docker: DockerClient,
+        docker: Following,
         meta: Meta,
         positions: dict[str, Position],
         out: Inbox,

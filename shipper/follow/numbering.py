@@ -18,7 +18,7 @@ from typing import Any
 from shipper import metrics, native
 from shipper.cursor import STREAMS, Position, Sequencer
 from shipper.demux import STREAM_NAMES
-from shipper.docker_api import DockerClient
+from shipper.dockerd import ServesLogs
 from shipper.follow.gaps import CLOSE_GAP, RESUME_GAP, SKIPPED_GAP, Gaps
 from shipper.follow.progress import Progress
 from shipper.follow.reread import after_positions, late_start, reread
@@ -50,7 +50,7 @@ class Numbering:
     """Numbers and queues the lines of one container's reads, from its positions."""
 
     def __init__(
-        self, docker: DockerClient, progress: Progress, gaps: Gaps, max_line_bytes: int
+        self, docker: ServesLogs, progress: Progress, gaps: Gaps, max_line_bytes: int
     ) -> None:
         self._docker = docker
         self._progress = progress

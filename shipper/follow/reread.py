@@ -27,7 +27,7 @@ from prometheus_client import Counter
 
 from shipper.cursor import Position
 from shipper.demux import STREAM_NAMES, format_since
-from shipper.docker_api import DockerClient
+from shipper.dockerd import ServesLogs
 from shipper.errors import ContainerGone
 from shipper.logfiles.audit import read_lines
 from shipper.rejoin import Line
@@ -96,7 +96,7 @@ def before(lines: list[Line], stop: tuple[str, int]) -> tuple[list[Line], bool]:
 
 
 async def reread(
-    docker: DockerClient,
+    docker: ServesLogs,
     cid: str,
     max_line_bytes: int,
     stop: tuple[str, int],

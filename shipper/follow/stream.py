@@ -17,7 +17,8 @@ from typing import Any
 
 from shipper import native
 from shipper.demux import STREAM_NAMES, format_since
-from shipper.docker_api import DockerClient, Pace
+from shipper.docker_api import Pace
+from shipper.dockerd import Following
 from shipper.errors import (
     ContainerGone,
     DemuxError,
@@ -40,7 +41,7 @@ class LiveStream:
 
     def __init__(
         self,
-        docker: DockerClient,
+        docker: Following,
         progress: Progress,
         numbering: Numbering,
         rescue: Rescue,

@@ -30,7 +30,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from prometheus_client import Counter
 
 from shipper.demux import format_since
-from shipper.docker_api import DockerClient
+from shipper.dockerd import ServesLogs
 from shipper.errors import ContainerGone, DemuxError, DockerUnavailable
 from shipper.logfiles.rotation import JumpDetector, Window, judge, merge
 from shipper.rejoin import Line, LineReader
@@ -62,7 +62,7 @@ RECOVERED = Counter(
 
 
 async def read_lines(
-    docker: DockerClient, cid: str, since: str, until: str, max_line_bytes: int
+    docker: ServesLogs, cid: str, since: str, until: str, max_line_bytes: int
 ) -> AsyncGenerator[list[Line], None]:
     """The lines of each response chunk of a read without following, from `since` to
     `until`. ContainerGone ends it (raised to the caller, which decides what the lines
@@ -88,7 +88,7 @@ class Auditor:
 
     def __init__(
         self,
-        docker: DockerClient,
+        docker: ServesLogs,
         cid: str,
         max_line_bytes: int,
         jumps: JumpDetector,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from shipper.docker_api import DockerClient
+from shipper.dockerd import ServesInfo
 from shipper.errors import DockerError, DockerUnavailable
 from shipper.logfiles import jsonfile
 from shipper.logfiles.watch import LogFiles
@@ -17,7 +17,7 @@ from shipper.logfiles.watch import LogFiles
 log = logging.getLogger("logpipe.shipper.source")
 
 
-async def find_log_files(docker: DockerClient) -> LogFiles:
+async def find_log_files(docker: ServesInfo) -> LogFiles:
     """The containers' log files, watched for new ones where dockerd lets us."""
     try:
         info = await docker.info()

@@ -15,9 +15,10 @@ import json
 import random
 import sys
 import types
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pytest
@@ -28,6 +29,8 @@ from shipper import native
 from shipper.containers import ContainerSummary
 from shipper.cursor import Position
 from shipper.demux import PIECE
+from shipper.docker_api import DockerClient
+from shipper.dockerd import Following
 from shipper.errors import Unanchored
 from shipper.follow import Follower
 from shipper.follow import backlog as backlog_module
@@ -43,6 +46,7 @@ from shipper.record import LogRecord, Meta
 from shipper.rejoin import LineReader
 from tests.shipper.logfiles.local_entries import entry as local_entry
 from tests.shipper.logfiles.local_entries import field, framed, message, varint
+from tests.shipper.standin import StandIn
 from tests.shipper.summaries import container
 from tests.shipper.test_native import (
     ANY_CUTS,
@@ -224,7 +228,7 @@ def test_any_tty_entries_read_alike(
 # ---- a follower reading a stopped container's files ---------------------------------
 
 
-class Docker:
+class Docker(StandIn):
     """What the backlog asks dockerd: an inspection, answered by `state` (running,
     finished_ns); `before` runs first (a write to the log, say)."""
 
@@ -238,7 +242,7 @@ class Docker:
             self.before()
         return self.summary
 
-    def logs(self, *args: Any, **kwargs: Any) -> Any:
+    def logs(self, *args: object, **kwargs: object) -> AsyncGenerator[bytes, None]:
         self.logs_asked += 1
         raise AssertionError("the log was to be read from its files")
 
@@ -285,8 +289,14 @@ class Read:
     inbox: Inbox
 
 
+class Told(Following, Protocol):
+    """A stand-in for dockerd that holds what inspecting its container tells."""
+
+    summary: ContainerSummary
+
+
 def follower_for(
-    docker: Any,
+    docker: Told | DockerClient,
     positions: dict[str, Position] | None = None,
     files: LogFiles | None = LogFiles(""),  # noqa: B008 (nothing watched: root unknown)
     cid: str = "c" * 64,
@@ -302,6 +312,7 @@ def follower_for(
     options.setdefault("turns", Turns(1))
     follower = Follower(docker, meta, dict(start), inbox, 1 << 20, files=files, **options)
     if learn:
+        assert not isinstance(docker, DockerClient), "dockerd tells nothing unasked"
         follower.learn(docker.summary, meta, skip=False)
     return follower, inbox
 
@@ -703,7 +714,7 @@ def test_running_containers_are_caught_up_a_few_at_a_time(
             folder.mkdir()
             summary = running(rotated(folder, corpus_entries(100), 1))
             follower = Follower(
-                Docker(summary),  # type: ignore[arg-type]
+                Docker(summary),
                 Meta(id=f"{k}" * 64, name=f"web-{k}", image="busybox"),
                 {"stdout": Position(0, 0), "stderr": Position(0, 0)},
                 Inbox(1_000_000, PerContainer(False, 100)),

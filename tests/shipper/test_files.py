@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import gzip
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,7 @@ class Docker:
     async def inspect(self, cid: str) -> ContainerSummary:
         return self.summary
 
-    async def logs(self, *args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
+    async def logs(self, *args: object, **kwargs: object) -> AsyncGenerator[bytes, None]:
         if self.response is None:
             raise AssertionError("the log was to be read from its files")
         yield self.response
@@ -446,7 +446,7 @@ def test_not_followed_from_files_when_turned_off_or_not_visible(tmp_path: Path) 
     on, _ = follower_of(docker, tmp_path)
     assert on._file_follow.path.endswith(f"{CID}-json.log")
     off = Follower(
-        docker,  # type: ignore[arg-type]
+        docker,
         Meta(id=CID, name="web", image="busybox"),
         {"stdout": Position(0, 0), "stderr": Position(0, 0)},
         Inbox(1000, PerContainer(False, 100)),

@@ -9,7 +9,7 @@ import logging
 import os
 import struct
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from shipper.containers import ContainerSummary
 from shipper.cursor import Position
 from shipper.demux import parse_ts
 from shipper.docker_api import Pace
+from shipper.dockerd import Following
 from shipper.errors import ConfigError, ContainerGone
 from shipper.follow import Follower
 from shipper.follow.gaps import (
@@ -38,6 +39,7 @@ from shipper.logfiles import jsonfile
 from shipper.logfiles.watch import LogFiles
 from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, Meta, Record
 from tests.shipper.logfiles.local_entries import entry as local_entry
+from tests.shipper.standin import StandIn
 from tests.shipper.summaries import container
 
 CID = "f" * 64
@@ -49,7 +51,7 @@ def _frame(n: int) -> bytes:
     return struct.pack(">BxxxL", 1, len(payload)) + payload
 
 
-class _RacingDocker:
+class _RacingDocker(StandIn):
     """A --rm container that started while the shipper's poll was on its way: the follow
     stream carried its first lines and ended when it stopped (its reader was behind);
     a request sent at once gets the rest (unless `rest_refused`: removal had begun), any
@@ -63,11 +65,11 @@ class _RacingDocker:
         self,
         cid: str,
         since: str,
+        *,
         follow: bool = True,
-        pace: object = None,
         on_end: Callable[[int], None] | None = None,
-        tail: int | None = None,
-    ) -> AsyncIterator[bytes]:
+        **options: object,
+    ) -> AsyncGenerator[bytes, None]:
         self.requests.append(follow)
         if len(self.requests) > 2 or (self.rest_refused and not follow):
             raise ContainerGone(f"/containers/{cid}/logs: no such container")
@@ -83,19 +85,19 @@ class _RacingDocker:
     def before(self, n: int) -> None:
         """What happens on the host before line `n` reaches the follower."""
 
-    async def inspect(self, cid: str) -> None:
+    async def inspect(self, cid: str) -> ContainerSummary:
         raise ContainerGone(f"/containers/{cid}/json: no such container")
 
 
 async def _run(
-    docker: object, summary: ContainerSummary | None = None, **options: Any
+    docker: Following, summary: ContainerSummary | None = None, **options: Any
 ) -> tuple[Follower, list[Record]]:
     """A follower of CID on `docker` (inspected as `summary`), run to its end; with what
     it queued."""
     inbox = Inbox(100, metrics.PerContainer(False, 10))
     meta = Meta(CID, "app", "busybox")
     positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    follower = Follower(docker, meta, positions, inbox, 1 << 20, **options)  # type: ignore[arg-type]
+    follower = Follower(docker, meta, positions, inbox, 1 << 20, **options)
     follower.learn(summary, meta, skip=False)
     await asyncio.wait_for(follower.run(), 10)
     queued = []
@@ -104,14 +106,14 @@ async def _run(
     return follower, queued
 
 
-class _RemovedDocker:
+class _RemovedDocker(StandIn):
     """dockerd for a container removed before its log could be asked for."""
 
-    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncGenerator[bytes, None]:
         raise ContainerGone(f"/containers/{cid}/logs: no such container")
         yield b""  # an async generator, like the real one
 
-    async def inspect(self, cid: str) -> None:
+    async def inspect(self, cid: str) -> ContainerSummary:
         raise ContainerGone(f"/containers/{cid}/json: no such container")
 
 
@@ -134,7 +136,7 @@ class _CreatedThenRemovedDocker(_RemovedDocker):
     def __init__(self) -> None:
         self.polls = 0
 
-    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncGenerator[bytes, None]:
         self.polls += 1
         if self.polls > 1:
             raise ContainerGone(f"/containers/{cid}/logs: no such container")
@@ -405,7 +407,7 @@ async def test_a_force_removed_containers_unchecked_end_is_counted_not_a_gap() -
     assert follower.read_to_end
 
 
-class _PaceRecorder:
+class _PaceRecorder(StandIn):
     """Records the pace each log request was given; every stream ends at once."""
 
     def __init__(self) -> None:
@@ -415,19 +417,20 @@ class _PaceRecorder:
         self,
         cid: str,
         since: str,
+        *,
         follow: bool = True,
         pace: Pace | None = None,
         on_end: Callable[[int], None] | None = None,
-        tail: int | None = None,
-    ) -> AsyncIterator[bytes]:
+        **options: object,
+    ) -> AsyncGenerator[bytes, None]:
         self.paces.append((follow, pace))
         for n in range(1, 3):
             yield _frame(n)
         if on_end is not None:
             on_end(len(_frame(1)) + len(_frame(2)))
 
-    async def inspect(self, cid: str) -> dict[str, bool]:
-        return {"running": False}
+    async def inspect(self, cid: str) -> ContainerSummary:
+        return container(cid=cid, running=False)
 
 
 @pytest.mark.parametrize(
@@ -463,7 +466,7 @@ def test_the_read_pace_setting_is_checked_and_named(monkeypatch: pytest.MonkeyPa
 _TRACE = [b"ERROR boom", b"\tat a.B.c(B.java:1)", b"\tat a.B.d(B.java:2)"]
 
 
-class _DyingDocker:
+class _DyingDocker(StandIn):
     """A java container that exited after printing a trace: its die event is queued while
     the trace's last line is still on its way (dockerd ends a stream ~30 ms after exit)."""
 
@@ -475,11 +478,11 @@ class _DyingDocker:
         self,
         cid: str,
         since: str,
+        *,
         follow: bool = True,
-        pace: object = None,
         on_end: Callable[[int], None] | None = None,
-        tail: int | None = None,
-    ) -> AsyncIterator[bytes]:
+        **options: object,
+    ) -> AsyncGenerator[bytes, None]:
         if not follow:
             return  # the rest: nothing the follow stream left out
         frames = []
@@ -493,7 +496,7 @@ class _DyingDocker:
                 await self.inbox.put(EventRecord(self.meta, 10, "die", exit_code=1))
             yield frame
 
-    async def inspect(self, cid: str) -> None:
+    async def inspect(self, cid: str) -> ContainerSummary:
         raise ContainerGone(f"/containers/{cid}/json: no such container")
 
 
@@ -502,7 +505,7 @@ async def test_a_die_event_queued_before_a_traces_last_line_does_not_split_it() 
     inbox = Inbox(100, metrics.PerContainer(False, 10))
     meta = Meta(CID, "app", "busybox", labels={"logpipe.multiline": "java"})
     positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
-    follower = Follower(_DyingDocker(inbox, meta), meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
+    follower = Follower(_DyingDocker(inbox, meta), meta, positions, inbox, 1 << 20)
     follower.learn(None, meta, skip=False)
     await asyncio.wait_for(follower.run(), 10)
     await inbox.put(DoneRecord(meta))  # its log was read to the end
@@ -521,15 +524,7 @@ class _PrintingDocker(_DyingDocker):
         super().__init__(inbox, meta)
         self.read = asyncio.Event()  # the follower asked for more: what it got is handed over
 
-    async def logs(
-        self,
-        cid: str,
-        since: str,
-        follow: bool = True,
-        pace: object = None,
-        on_end: Callable[[int], None] | None = None,
-        tail: int | None = None,
-    ) -> AsyncIterator[bytes]:
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncGenerator[bytes, None]:
         for n, text in enumerate(_TRACE[:2], start=1):
             payload = b"2026-11-28T03:00:00.%09dZ %s\n" % (n, text)
             yield struct.pack(">BxxxL", 1, len(payload)) + payload
@@ -544,7 +539,7 @@ async def test_a_follower_stopped_at_shutdown_queues_the_event_it_held() -> None
     meta = Meta(CID, "app", "busybox", labels=labels)
     positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
     docker = _PrintingDocker(inbox, meta)
-    follower = Follower(docker, meta, positions, inbox, 1 << 20)  # type: ignore[arg-type]
+    follower = Follower(docker, meta, positions, inbox, 1 << 20)
     follower.learn(None, meta, skip=False)
     task = asyncio.create_task(follower.run())
     await asyncio.wait_for(docker.read.wait(), 5)

@@ -32,6 +32,7 @@ from shipper.inbox import Inbox
 from shipper.metrics import PerContainer
 from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, MarkRecord, Meta
 from shipper.rejoin import LineReader
+from tests.shipper.standin import StandIn
 
 if native.MODULE is None:
     if os.environ.get("LOGPIPE_REQUIRE_NATIVE"):
@@ -122,7 +123,7 @@ async def _follow(
 ) -> list[Any]:
     inbox = Inbox(1_000_000, PerContainer(False, 100))
     meta = Meta(id="c" * 64, name="web", image="busybox")
-    follower = Follower(None, meta, dict(positions), inbox, max_line_bytes)  # type: ignore[arg-type]
+    follower = Follower(StandIn(), meta, dict(positions), inbox, max_line_bytes)
     follower.learn(None, meta, skip=skip)
 
     async def response() -> AsyncIterator[bytes]:

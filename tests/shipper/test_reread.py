@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -73,7 +73,7 @@ class _CompressedLog:
 
     async def logs(
         self, cid: str, since: str, follow: bool = True, until: str | None = None, **kw: object
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         self.asked.append((since, until))
         if since == "0" and self.gone:
             raise ContainerGone(f"/containers/{cid}/logs: no such container")
@@ -116,7 +116,7 @@ async def _resume(
     meta = Meta("c" * 64, "app", "busybox")
     progress = Progress(meta, positions, Handoff(inbox), held=dict(positions) if held else {})
     progress.decided.set()
-    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
+    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)
     numbering.watch_rotation(MB, compressed)
     numbering.restart(check_start=True, audit=False, dockerd=True)
     reader: native.LinesReader = native.reader(1 << 20) if compiled else LineReader(1 << 20)

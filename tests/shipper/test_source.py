@@ -8,7 +8,7 @@ import errno
 import logging
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,7 +24,7 @@ from shipper.config import load_config
 from shipper.containers import ContainerSummary, Listed
 from shipper.cursor import CursorStore, Position, SavedMeta
 from shipper.demux import parse_ts
-from shipper.docker_api import Pace
+from shipper.dockerd import Dockerd
 from shipper.errors import ContainerGone
 from shipper.events import ContainerEvent
 from shipper.follow.gaps import REMOVED_EARLY_GAP
@@ -34,24 +34,16 @@ from shipper.logfiles.watch import LogFiles
 from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, Meta, Record
 from shipper.source import KEEP_GONE, KEEP_UNACKNOWLEDGED, STOPPED_READS, Supervisor
 from shipper.spool import Spool
+from tests.shipper.standin import StandIn
 from tests.shipper.summaries import container
 
 CID = "e" * 64
 
 
-class _GoneDocker:
+class _GoneDocker(StandIn):
     """dockerd after a --rm container went: its logs are gone, inspecting it never answers."""
 
-    async def logs(
-        self,
-        cid: str,
-        since: str,
-        follow: bool = True,
-        until: str | None = None,
-        pace: Pace | None = None,
-        on_end: Callable[[int], None] | None = None,
-        tail: int | None = None,
-    ) -> AsyncIterator[bytes]:
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncGenerator[bytes, None]:
         raise ContainerGone(f"/containers/{cid}/logs: no such container")
         yield b""  # an async generator, like the real one
 
@@ -71,7 +63,7 @@ async def test_events_of_a_container_gone_before_its_inspection_are_not_held(
     """Its follower ends with a gap before inspection answers; its events follow at once."""
     config = load_config(state_dir=tmp_path)
     out = Inbox(100, metrics.PerContainer(False, 10))
-    docker: Any = _GoneDocker()
+    docker = _GoneDocker()
     sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)
     forward = asyncio.create_task(sup.lifecycle.forward())
     try:
@@ -108,7 +100,7 @@ async def test_a_container_the_listing_found_removed_is_reported_once(tmp_path: 
     store = CursorStore(tmp_path)
     store.ensure(CID, 0, SavedMeta(name="gone", image="busybox", labels={}))
     store.advance(CID, "stdout", Position(1_000, 1))
-    docker: Any = _EmptyDocker()
+    docker = _EmptyDocker()
     sup = Supervisor(config, docker, store, out, None)
     await sup.listing.run()
     sup._on_event(_event("start", 900))  # replayed after the listing answered
@@ -121,7 +113,7 @@ async def test_a_container_the_listing_found_removed_is_reported_once(tmp_path: 
     assert sorted(gaps) == [("stderr", 1_000, GONE_GAP), ("stdout", 1_000, GONE_GAP)]
 
 
-def _removed_while_down(tmp_path: Path, docker: Any) -> tuple[Supervisor, Inbox]:
+def _removed_while_down(tmp_path: Path, docker: Dockerd) -> tuple[Supervisor, Inbox]:
     """A supervisor at its start, with the cursor of a container removed while the shipper
     was down: it had read a line of stdout, and none of stderr."""
     out = Inbox(100, metrics.PerContainer(False, 10))
@@ -206,7 +198,7 @@ async def test_a_removal_the_listing_reported_outlives_a_kill_before_it_is_on_di
     assert not saved.done
     assert saved.gone == first[0].to_ts
     out = Inbox(100, metrics.PerContainer(False, 10))
-    sup = Supervisor(sup.config, _EmptyDocker(), store, out, None)  # type: ignore[arg-type]
+    sup = Supervisor(sup.config, _EmptyDocker(), store, out, None)
     await sup.listing.run()
     records = _queued(sup, out)
     again = [r for r in records if isinstance(r, GapRecord)]
@@ -230,7 +222,7 @@ class _GoneOnCueDocker(_EmptyDocker):
     def __init__(self) -> None:
         self.answer = asyncio.Event()
 
-    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncGenerator[bytes, None]:
         await self.answer.wait()
         raise ContainerGone(f"/containers/{cid}/logs: no such container")
         yield b""
@@ -314,7 +306,7 @@ async def test_the_log_file_of_a_container_not_shipped_is_not_held(tmp_path: Pat
     (root / "containers" / CID / f"{CID}-json.log").write_bytes(b"")
     config = load_config(state_dir=tmp_path, include_names=["web-*"])
     out = Inbox(100, metrics.PerContainer(False, 10))
-    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)
     sup.files = LogFiles(str(root))
     # As the watch thread does when dockerd creates the file:
     sup.files._open_ahead(CID, sup.files.path(CID))
@@ -330,7 +322,7 @@ async def test_a_container_not_followed_is_summed_up_not_logged_per_event(
     """Each event of a filtered container is a debug line; the summary names it once."""
     config = load_config(state_dir=tmp_path, include_names=["web-*"])
     out = Inbox(100, metrics.PerContainer(False, 10))
-    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)
     with caplog.at_level(logging.DEBUG, logger="logpipe"):
         for n, action in enumerate(("create", "start", "die", "start"), 1):
             sup._on_event(_event(action, n))
@@ -342,7 +334,7 @@ async def test_a_container_not_followed_is_summed_up_not_logged_per_event(
     )
 
 
-class _StoppedDocker(_GoneDocker):
+class _StoppedDocker(StandIn):
     """dockerd with many exited containers; each log read waits until released."""
 
     def __init__(self, ids: list[str]) -> None:
@@ -361,12 +353,10 @@ class _StoppedDocker(_GoneDocker):
         self,
         cid: str,
         since: str,
-        follow: bool = True,
-        until: str | None = None,
-        pace: Pace | None = None,
+        *,
         on_end: Callable[[int], None] | None = None,
-        tail: int | None = None,
-    ) -> AsyncIterator[bytes]:
+        **options: object,
+    ) -> AsyncGenerator[bytes, None]:
         self.open += 1
         self.most_open = max(self.most_open, self.open)
         try:
@@ -384,7 +374,7 @@ async def test_stopped_containers_are_read_a_few_at_a_time_and_once(tmp_path: Pa
     (each read holds a connection to dockerd), each to its end, and noted as finished
     once the batcher has written what came before each end."""
     ids = [f"{n:02d}" * 32 for n in range(20)]
-    docker: Any = _StoppedDocker(ids)
+    docker = _StoppedDocker(ids)
     config = load_config(state_dir=tmp_path, collector_url="http://x", batch_max_age=0.01)
     store = CursorStore(tmp_path)
     inbox = Inbox(100, metrics.PerContainer(False, 10))
@@ -420,7 +410,7 @@ def test_a_finished_follower_stays_on_status_while_its_lines_wait_for_a_collecto
     KEEP_UNACKNOWLEDGED; one whose container has no cursor any more leaves as ever."""
     config = load_config(state_dir=tmp_path)
     store = CursorStore(tmp_path)
-    docker: Any = _GoneDocker()
+    docker = _GoneDocker()
     sup = Supervisor(config, docker, store, Inbox(100, metrics.PerContainer(False, 10)), None)
     read = {"stdout": Position(2_000, 1)}
     acked, waiting, forgotten = "a" * 64, "b" * 64, "c" * 64
@@ -457,7 +447,7 @@ async def test_a_cursor_save_refused_by_the_disk_does_not_stop_the_reading(
     config = load_config(state_dir=tmp_path)
     out = Inbox(100, metrics.PerContainer(False, 10))
     store = CursorStore(tmp_path)
-    sup = Supervisor(config, _GoneDocker(), store, out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, _GoneDocker(), store, out, None)
     caplog.set_level(logging.INFO, logger="logpipe")
     failed = metrics.CURSOR_SAVE_ERRORS._value.get()
     task = asyncio.create_task(sup._housekeeping())
@@ -540,7 +530,7 @@ async def test_an_event_waiting_for_its_containers_verdict_holds_back_the_sign_o
 class _QuietDocker(_GoneDocker):
     """dockerd with a running container that has printed nothing yet."""
 
-    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncIterator[bytes]:
+    async def logs(self, cid: str, *args: object, **kwargs: object) -> AsyncGenerator[bytes, None]:
         await asyncio.sleep(3600)
         yield b""
 
@@ -583,7 +573,7 @@ async def test_a_start_as_its_follower_ends_follows_the_container_anew(tmp_path:
     out = Inbox(100, metrics.PerContainer(False, 10))
     store = CursorStore(tmp_path)
     store.ensure(CID, 0)
-    sup = Supervisor(config, _QuietDocker(), store, out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, _QuietDocker(), store, out, None)
     positions = {"stdout": Position(1_000, 3), "stderr": Position(0, 0)}
     sup.positions[CID] = positions
 
@@ -624,7 +614,7 @@ async def test_a_start_heard_after_its_follower_found_the_container_removed_is_n
     out = Inbox(100, metrics.PerContainer(False, 10))
     store = CursorStore(tmp_path)
     store.ensure(CID, 0)
-    sup = Supervisor(config, _QuietDocker(), store, out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, _QuietDocker(), store, out, None)
 
     async def started() -> None:
         sup._on_event(_event("start", 2))
@@ -648,7 +638,7 @@ async def test_no_follower_begins_anew_once_stopping(tmp_path: Path) -> None:
     out = Inbox(100, metrics.PerContainer(False, 10))
     store = CursorStore(tmp_path)
     store.ensure(CID, 0)
-    sup = Supervisor(config, _QuietDocker(), store, out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, _QuietDocker(), store, out, None)
 
     async def started_then_stopped() -> None:
         sup._on_event(_event("start", 4))
@@ -695,7 +685,7 @@ def _json_log(first: int, last: int) -> bytes:
     return b"\n".join(entries) + b"\n"
 
 
-class _RerunDocker:
+class _RerunDocker(StandIn):
     """dockerd with a container whose first run printed RUN lines and exited; once
     `removed`, every request finds it gone."""
 
@@ -709,7 +699,7 @@ class _RerunDocker:
         follow: bool = True,
         on_end: Callable[[int], None] | None = None,
         **options: object,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         if self.removed:
             raise ContainerGone(f"/containers/{cid}/logs: no such container")
         frames = [_frame(n) for n in range(1, RUN + 1)] if follow else []
@@ -778,7 +768,7 @@ async def test_a_run_started_and_removed_as_its_follower_ends_is_read_from_its_l
     config = load_config(state_dir=tmp_path, follow_files=False)
     out = Inbox(100, metrics.PerContainer(False, 10))
     docker = _RerunDocker()
-    sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)
     sup.files, log = _log_file(tmp_path)
     rescues = REGISTRY.get_sample_value("logpipe_shipper_logfile_rescues_total")
     assert rescues is not None
@@ -801,7 +791,7 @@ async def test_a_run_started_and_removed_as_its_follower_ends_is_a_gap_if_unread
     config = load_config(state_dir=tmp_path, follow_files=False)
     out = Inbox(100, metrics.PerContainer(False, 10))
     docker = _RerunDocker()
-    sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, docker, CursorStore(tmp_path), out, None)
     files, log = _log_file(tmp_path)
     sup.files = LogFiles("") if why == "no access to the files" else files
     gaps = REGISTRY.get_sample_value("logpipe_shipper_gaps_total") or 0.0
@@ -834,7 +824,7 @@ async def test_a_follower_knows_the_positions_its_cursor_holds_at_a_window(
     store.advance(CID, "stdout", Position(1_000, 0))  # held at the window's start
     store.wrote(CID, "stdout", Position(2_000, 1))  # the lines read after it
     store.advance(CID, "stderr", Position(1_500, 2))
-    sup = Supervisor(config, _QuietDocker(), store, out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, _QuietDocker(), store, out, None)
     sup._follow(container(cid=CID), 0, inspected=True)
     try:
         assert sup.followers[CID].progress.held == {"stdout": Position(1_000, 0)}
@@ -850,7 +840,7 @@ async def test_a_replay_short_of_where_it_was_asked_from_is_logged_and_counted(
     the lifecycle events before them are gone, which it says instead of nothing."""
     config = load_config(state_dir=tmp_path)
     out = Inbox(100, metrics.PerContainer(False, 10))
-    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)
     since = 1_700_000_000_000_000_000
     replayed = [_event("exec_start", since + 1_000 + n) for n in range(DOCKERD_EVENTS_KEPT)]
 
@@ -878,7 +868,7 @@ async def test_a_replay_short_of_where_it_was_asked_from_counts_the_events_of_ev
     kinds are counted, not handled as containers'."""
     config = load_config(state_dir=tmp_path)
     out = Inbox(100, metrics.PerContainer(False, 10))
-    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)  # type: ignore[arg-type]
+    sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)
     since = 1_700_000_000_000_000_000
     network = {"name": "none", "container": CID}
     replayed = [

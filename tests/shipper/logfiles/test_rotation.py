@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from shipper import metrics
 from shipper.batch import encode
 from shipper.cursor import CursorStore, Position
+from shipper.dockerd import ServesLogs
 from shipper.follow.gaps import CLOSE_GAP, SKIPPED_GAP, Gaps
 from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
@@ -223,11 +224,11 @@ class _WholeLogDocker:
     sends every entry up to `until`, 1,000 before the window and 3 inside it."""
 
     def __init__(self) -> None:
-        self.asked: list[tuple[str, str]] = []
+        self.asked: list[tuple[str, str | None]] = []
 
     async def logs(
-        self, cid: str, since: str, follow: bool = True, until: str = "", **kw: object
-    ) -> AsyncIterator[bytes]:
+        self, cid: str, since: str, follow: bool = True, until: str | None = None, **kw: object
+    ) -> AsyncGenerator[bytes, None]:
         self.asked.append((since, until))
         for n in [*range(1, 1_001), 2_000, 2_001, 2_002, 2_003]:
             payload = b"1970-01-01T00:00:00.%09dZ line %d\n" % (n, n)
@@ -259,7 +260,7 @@ async def test_an_audit_of_a_compressed_log_keeps_only_its_windows_lines(
 
     docker = _WholeLogDocker()
     auditor = audit.Auditor(
-        docker,  # type: ignore[arg-type]
+        docker,
         "c" * 64,
         1 << 20,
         JumpDetector(MB),
@@ -287,7 +288,7 @@ class _HeldAuditDocker:
         self.answer = asyncio.Event()
         self.window = window
 
-    async def logs(self, cid: str, since: str, **kw: object) -> AsyncIterator[bytes]:
+    async def logs(self, cid: str, since: str, **kw: object) -> AsyncGenerator[bytes, None]:
         await self.answer.wait()
         start, end = self.window
         for ts, text in ((start, b"before"), (start + 1_000, b"skipped"), (end, b"after")):
@@ -295,7 +296,7 @@ class _HeldAuditDocker:
             yield struct.pack(">BxxxL", 1, len(payload)) + payload
 
 
-def _audited(docker: object, file_bytes: int) -> tuple[Inbox, Progress, Numbering]:
+def _audited(docker: ServesLogs, file_bytes: int) -> tuple[Inbox, Progress, Numbering]:
     """A container's numbering, from the start of its log, whose follow stream's steps are
     watched (its log rotated every `file_bytes`, audits asked of `docker`); what it queues
     goes to the inbox."""
@@ -303,7 +304,7 @@ def _audited(docker: object, file_bytes: int) -> tuple[Inbox, Progress, Numberin
     positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
     progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
     progress.decided.set()
-    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)  # type: ignore[arg-type]
+    numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)
     numbering.watch_rotation(file_bytes)
     numbering.restart(check_start=False, audit=True)
     return inbox, progress, numbering
@@ -363,7 +364,7 @@ def _taken(inbox: Inbox) -> list[LogRecord]:
 class _GoneDocker:
     """dockerd whose log no longer holds anything the audits ask for (rotated away)."""
 
-    async def logs(self, cid: str, since: str, **kw: object) -> AsyncIterator[bytes]:
+    async def logs(self, cid: str, since: str, **kw: object) -> AsyncGenerator[bytes, None]:
         for _ in ():
             yield b""
 
