@@ -83,7 +83,8 @@ def test_a_stop_while_the_buffer_is_full_keeps_the_lines_of_a_finished_container
     )
     p.start()
     p.collector.stop()
-    busy = run(docker_client, p, numbered("busy", BUSY), name=f"busy-{p.run}")
+    # It stays up after its lines: its follower is then the one left once the others end.
+    busy = run(docker_client, p, numbered("busy", BUSY) + "; sleep 600", name=f"busy-{p.run}")
     wait_log(p, "pausing the busiest container")
     # Paused at 90% of the bound, busy may have left the last batch room (on a loaded
     # host it prints slower than batches are written, and none was waiting): a line that
@@ -99,7 +100,7 @@ def test_a_stop_while_the_buffer_is_full_keeps_the_lines_of_a_finished_container
         return entry is not None and entry["lines"] == QUIET
 
     wait_until(read_whole, 60)
-    # Its follower ends once the log is read to its end (busy's, paused, is left).
+    # Its follower ends once the log is read to its end (busy's is left: busy runs).
     wait_until(lambda: p.status()["followed"] == 1, 60)
     time.sleep(3)  # and its die event, on a connection of its own, reaches the shipper
     assert spooled(p, busy.id)  # the disk buffer holds busy's batches ...
