@@ -3,20 +3,26 @@ and resumes later from Docker's own log files: nothing is dropped."""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import docker
 import orjson
 import pytest
 
-from shipper.catchup import CATCH_UP_NS, DOCKERD_EVENTS_KEPT
+from shipper.catchup import DOCKERD_EVENTS_KEPT
 from shipper.lifecycle import HELD_FILE
 from tests.conftest import Pipeline, wait_until
-from tests.integration.capture import captured
+from tests.integration.capture import captured, saved_cursor
 from tests.integration.delivered import (
     assert_each_once,
+    messages,
     metric,
     numbered,
     run,
@@ -30,6 +36,9 @@ BOUND = 64 * 1024  # the smallest allowed: a few thousand numbered lines fill it
 BUSY = 20000
 QUIET = 150
 EXECS = DOCKERD_EVENTS_KEPT // 3 + 10  # dockerd's whole ring of events, and some
+# One line of random base64 (under Docker's 16 KiB a log entry): gzip leaves about 10 KB,
+# more than the tenth of BOUND a pause at 90% may leave free.
+WIDE = base64.b64encode(os.urandom(10_000)).decode()
 
 
 def test_the_busiest_container_pauses_first_and_every_line_still_arrives_once(
@@ -65,10 +74,23 @@ def test_a_stop_while_the_buffer_is_full_keeps_the_lines_of_a_finished_container
     again. It is done only once the lines before its end are on disk. Its start and die
     events were in memory only too: the stop writes them to the state dir, and the next
     start queues them, whatever dockerd's replay of its events still has."""
-    p = pipeline_factory(buffer_max_bytes=str(BOUND), shutdown_timeout="1")
+    # Room in the queue for every line busy prints and the short container's: what busy
+    # read before its pause (a read is up to 256 KiB of its file, thousands of lines) can
+    # pass the default bound, and the short container's lines then wait outside the
+    # queue for room that never comes while the collector is down.
+    p = pipeline_factory(
+        buffer_max_bytes=str(BOUND), shutdown_timeout="1", queue_lines=str(2 * BUSY)
+    )
     p.start()
     p.collector.stop()
-    busy = run(docker_client, p, numbered("busy", BUSY), name=f"busy-{p.run}")
+    # It stays up after its lines: its follower is then the one left once the others end.
+    busy = run(docker_client, p, numbered("busy", BUSY) + "; sleep 600", name=f"busy-{p.run}")
+    wait_log(p, "pausing the busiest container")
+    # Paused at 90% of the bound, busy may have left the last batch room (on a loaded
+    # host it prints slower than batches are written, and none was waiting): a line that
+    # gzip cannot shrink below a tenth of the bound fills it, if it is not full yet. From
+    # then on nothing read reaches the disk buffer.
+    wide = run(docker_client, p, f"echo {WIDE}", name=f"wide-{p.run}")
     wait_log(p, "disk buffer full")
     short = run(docker_client, p, numbered("short", QUIET), name=f"short-{p.run}")
     short.wait(timeout=60)
@@ -78,12 +100,19 @@ def test_a_stop_while_the_buffer_is_full_keeps_the_lines_of_a_finished_container
         return entry is not None and entry["lines"] == QUIET
 
     wait_until(read_whole, 60)
-    # Its follower ends once the log is read to its end; and a container that exited
-    # within CATCH_UP_NS of the shipper's last sign of life is read again at the next start
-    # whatever its cursor says: the stop comes later than that.
-    time.sleep(CATCH_UP_NS / 1e9 + 3)
-    assert p.status()["queued_records"] >= QUIET  # in memory only: the buffer is full
+    # Its follower ends once the log is read to its end (busy's is left: busy runs).
+    wait_until(lambda: p.status()["followed"] == 1, 60)
+    time.sleep(3)  # and its die event, on a connection of its own, reaches the shipper
+    assert spooled(p, busy.id)  # the disk buffer holds busy's batches ...
+    assert not spooled(p, short.id)  # ... and nothing of short's: in memory only
     assert p.shipper.stop() == 0
+    # The stop saved its cursor not done. The next start reads it again whatever its
+    # cursor says (it exited after the shipper's last sign of life, which is never past
+    # an event held in memory: catchup.CATCH_UP_NS), so only the cursor file shows a
+    # wrong "done".
+    saved = saved_cursor(p, short.id)
+    assert saved is not None
+    assert not saved.get("done")
     # Its start and die events waited in memory too: the stop wrote them to the state dir.
     held = orjson.loads((p.state_dir / HELD_FILE).read_bytes())
     assert {e["action"] for e in held if e["id"] == short.id} == {"die", "start"}
@@ -96,6 +125,8 @@ def test_a_stop_while_the_buffer_is_full_keeps_the_lines_of_a_finished_container
     p.wait_shipper()
     assert_each_once(p, short.id, "short", QUIET)
     assert_each_once(p, busy.id, "busy", BUSY)
+    wait_lines(p, wide.id, 1)
+    assert messages(p, wide.id) == Counter({WIDE: 1})
     wait_log(p, "dockerd no longer had every container event")
     # They come from the state dir, once each.
     wait_until(lambda: len(captured(p, short.id).events) >= 2, 30)
@@ -111,3 +142,14 @@ def roll_dockerd_events(client: docker.DockerClient, p: Pipeline) -> None:
         codes = list(pool.map(lambda _: sleeper.exec_run("true").exit_code, range(EXECS)))
     assert codes == [0] * EXECS
     sleeper.remove(force=True)
+
+
+def spooled(p: Pipeline, container_id: str) -> list[Path]:
+    """The disk buffer's segments holding anything of the container (its source line
+    comes with each of its lines and events in a batch)."""
+    found = []
+    for path in sorted((p.state_dir / "spool").glob("*.seg")):
+        body = path.read_bytes().split(b"\n", 2)[2]  # after the magic and the header
+        if container_id.encode() in gzip.decompress(body):
+            found.append(path)
+    return found
