@@ -53,6 +53,7 @@ class Listing:
         followed: Container[str],
         begun: Container[str],
         gone: set[str],
+        removed: set[str],
         follow: Callable[[ContainerSummary, int], None],
         report: Callable[[Record], Awaitable[None]],
     ) -> None:
@@ -68,6 +69,7 @@ class Listing:
         self._caught_up_to = self.alive_before  # exits after this are read at listing
         self._first = True
         self._gone = gone  # found removed by a listing (not to be followed again)
+        self._removed = removed  # the supervisor's: removed, their cursors to forget
         # Reported by a listing, their cursors kept until the gaps are on disk (done).
         self.reported: set[str] = set()
 
@@ -135,7 +137,13 @@ class Listing:
         reports = []
         for cid in cids:
             cursor = self._store.get(cid)
-            if cursor is None or cid in self._begun or cid in self._gone:
+            if cursor is not None and cid in self._begun:
+                # Its follower's (which finds it gone, if it still runs). Removed with no
+                # destroy event heard (dockerd was down): the cursor is forgotten all the
+                # same once done, not at the next start.
+                self._removed.add(cid)
+                continue
+            if cursor is None or cid in self._gone:
                 continue
             self._gone.add(cid)  # a replayed event must not follow it again: it is reported
             cursor.gone = self._store.mark_gone(cid, now)

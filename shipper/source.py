@@ -122,6 +122,7 @@ class Supervisor:
             self.tasks,
             self.positions,
             self._gone,
+            self._destroyed,
             lambda summary, start: self._follow(summary, start, inspected=True),
             self.lifecycle.put,
         )

@@ -254,6 +254,24 @@ async def test_a_removal_its_follower_reported_keeps_the_cursor_until_on_disk(
     assert not sup._destroyed
 
 
+async def test_a_container_read_to_its_end_then_removed_unheard_is_forgotten(
+    tmp_path: Path,
+) -> None:
+    """A follower of this run read the container to its end; it was removed while dockerd
+    was down (no destroy event ever came): the listing at the reconnection, which leaves
+    it to that follower, no longer finds it. Its cursor lingered until the next start;
+    it is forgotten now, its end being on disk."""
+    sup, out = _removed_while_down(tmp_path, _EmptyDocker())
+    sup.positions[CID] = {"stdout": Position(1_000, 1), "stderr": Position(0, 0)}
+    follow = sup.store.begin(CID)
+    await _write(sup, [DoneRecord(Meta(CID, "gone", "busybox"), follow)], tmp_path)
+    await sup.listing.run()
+    assert _queued(sup, out) == []  # nothing to report: it was read to its end
+    sup._prune()
+    assert sup.store.get(CID) is None
+    assert not sup._destroyed
+
+
 @pytest.mark.parametrize("ended", [True, False], ids=["follower-ended", "follower-waiting"])
 async def test_a_removal_a_replayed_start_found_first_is_its_followers_to_report(
     tmp_path: Path, ended: bool
