@@ -133,9 +133,14 @@ def _queued(sup: Supervisor, out: Inbox) -> list[Record]:
     return records
 
 
+def _reasons(records: list[Record]) -> list[tuple[str, str]]:
+    """(stream, reason) of every gap among `records`, sorted."""
+    return sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
+
+
 def _gaps(sup: Supervisor, out: Inbox) -> list[tuple[str, str]]:
     """(stream, reason) of every gap queued: by followers, and by the listing."""
-    return sorted((r.stream, r.reason) for r in _queued(sup, out) if isinstance(r, GapRecord))
+    return _reasons(_queued(sup, out))
 
 
 async def _write(sup: Supervisor, records: list[Record], tmp_path: Path) -> None:
@@ -166,8 +171,7 @@ async def test_a_replayed_removal_leaves_the_cursor_to_the_first_listing(tmp_pat
     assert sup.store.get(CID) is not None
     await sup.listing.run()
     records = _queued(sup, out)
-    gaps = sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
-    assert gaps == [("stderr", GONE_GAP), ("stdout", GONE_GAP)]
+    assert _reasons(records) == [("stderr", GONE_GAP), ("stdout", GONE_GAP)]
     sup._prune()
     assert sup.store.get(CID) is not None  # until the gaps are on disk
     await _write(sup, records, tmp_path)
@@ -244,8 +248,7 @@ async def test_a_removal_its_follower_reported_keeps_the_cursor_until_on_disk(
     sup._on_event(_event("destroy", 950))
     await sup.listing.run()
     records = _queued(sup, out)
-    gaps = sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
-    assert gaps == [("stderr", REMOVED_EARLY_GAP), ("stdout", REMOVED_EARLY_GAP)]
+    assert _reasons(records) == [("stderr", REMOVED_EARLY_GAP), ("stdout", REMOVED_EARLY_GAP)]
     sup._prune()
     assert sup.store.get(CID) is not None
     await _write(sup, records, tmp_path)
@@ -411,12 +414,7 @@ async def test_stopped_containers_are_read_a_few_at_a_time_and_once(tmp_path: Pa
         await asyncio.gather(*sup.tasks.values())
     assert docker.most_open == STOPPED_READS + 1
     assert not any(c is not None and c.done for c in map(store.get, ids))  # not yet written
-    spool = Spool(tmp_path / "spool", 10**6)
-    spool.open()
-    batcher = Batcher(config, inbox, spool, store, "h")
-    writing = asyncio.create_task(batcher.run())
-    assert await batcher.finish(10)
-    writing.cancel()
+    await _write(sup, _queued(sup, inbox), tmp_path)
     assert all(c is not None and c.done for c in map(store.get, ids))
 
 
