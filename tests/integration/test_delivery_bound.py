@@ -18,6 +18,7 @@ import pytest
 
 from shipper.catchup import DOCKERD_EVENTS_KEPT
 from shipper.lifecycle import HELD_FILE
+from shipper.spool import _split as split_segment
 from tests.conftest import Pipeline, wait_until
 from tests.integration.capture import captured, saved_cursor
 from tests.integration.delivered import (
@@ -149,7 +150,8 @@ def spooled(p: Pipeline, container_id: str) -> list[Path]:
     comes with each of its lines and events in a batch)."""
     found = []
     for path in sorted((p.state_dir / "spool").glob("*.seg")):
-        body = path.read_bytes().split(b"\n", 2)[2]  # after the magic and the header
-        if container_id.encode() in gzip.decompress(body):
+        segment = split_segment(path.read_bytes())
+        assert segment is not None, f"{path} is not a segment"
+        if container_id.encode() in gzip.decompress(segment[1]):
             found.append(path)
     return found
