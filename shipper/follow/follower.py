@@ -84,6 +84,7 @@ class Follower:
         self._gaps = Gaps(self.progress)
         self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)
         self._rescue = Rescue(self.progress, self._numbering, self._gaps, files, max_line_bytes)
+        self._numbering.read_held_files_with(self._rescue.read_window)
         if kept is not None:  # the log file of this run, taken at its start (rescue.py)
             self._rescue.take_over(kept)
         self._leaving = False  # left its loop: a start now is a run for the next follower

@@ -33,7 +33,12 @@ from shipper.follow.gaps import (
     ROTATED_BETWEEN_GAP,
     ROTATED_FULL_GAP,
     UNPACKED_SHORT_GAP,
+    Gaps,
 )
+from shipper.follow.handoff import Handoff
+from shipper.follow.numbering import Numbering
+from shipper.follow.progress import Progress
+from shipper.follow.rescue import KeptLog, Rescue
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile
 from shipper.logfiles.watch import LogFiles
@@ -774,3 +779,101 @@ async def test_a_tail_gives_the_same_records_by_either_reading_path(
     else:
         fifth, seventh = (parse_ts(b"2026-11-28T03:00:00.%09dZ" % n) for n in (5, 7))
         assert gaps == [("stderr", fifth, seventh), ("stdout", fifth, seventh)]
+
+
+BASE = parse_ts(b"2026-11-28T03:00:00.000000000Z")
+
+
+class _CountedFile(io.BytesIO):
+    """A log file held open that counts the bytes read from it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.taken = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        got = super().read(size)
+        self.taken += len(got)
+        return got
+
+
+def _holding(*files: io.BytesIO) -> Rescue:
+    """The rescue of a --rm container that holds `files` (oldest first)."""
+    inbox = Inbox(10, metrics.PerContainer(False, 10))
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    progress = Progress(Meta(CID, "app", "busybox"), positions, Handoff(inbox))
+    gaps = Gaps(progress)
+    numbering = Numbering(_RemovedDocker(), progress, gaps, 1 << 20)
+    rescue = Rescue(progress, numbering, gaps, None, 1 << 20)
+    held = jsonfile.HeldLog(files[0])
+    held.files = list(files)
+    rescue.take_over(KeptLog(held, "", False, None))
+    return rescue
+
+
+def _json_entries(numbers: range, step: int) -> bytes:
+    """Lines `numbers` of a json-file log, `step` ns apart (line n at BASE + n * step),
+    stderr for the even ones."""
+    return b"".join(
+        orjson.dumps(
+            {
+                "log": f"line {n}\n",
+                "stream": "stderr" if n % 2 == 0 else "stdout",
+                "time": _stamp(BASE + n * step),
+            }
+        )
+        + b"\n"
+        for n in numbers
+    )
+
+
+async def test_a_window_is_read_from_the_json_files_held_across_a_rotation() -> None:
+    """A window that spans the rotation: its lines from both files, as dockerd gives
+    them (stdout and stderr), and how far the files reach."""
+    second = 10**9
+    base = BASE
+    rescue = _holding(
+        io.BytesIO(_json_entries(range(1, 6), second)),
+        io.BytesIO(_json_entries(range(6, 11), second)),
+    )
+    read = await rescue.read_window(base + 3 * second, base + 7 * second)
+    assert read is not None
+    assert [(line.stream, line.data) for line in read.lines] == [
+        (1 if n % 2 else 2, b"line %d" % n) for n in range(3, 8)
+    ]
+    assert read.first <= base + 3 * second  # from an entry before the window's start
+    assert read.last == base + 10 * second  # to the end of the newest file
+
+
+async def test_a_window_is_read_from_a_held_local_log() -> None:
+    """The `local` driver's file: the same lines, told by its first byte."""
+    second = 10**9
+    data = b"".join(
+        local_entry("stdout" if n % 2 else "stderr", n * second, b"line %d" % n)
+        for n in range(1, 11)
+    )
+    read = await _holding(io.BytesIO(data)).read_window(4 * second, 6 * second)
+    assert read is not None
+    assert [line.data for line in read.lines] == [b"line 4", b"line 5", b"line 6"]
+    assert (read.first <= 4 * second, read.last) == (True, 10 * second)
+
+
+async def test_a_windows_read_stops_past_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An early window of a large file: read a chunk at a time up to an entry more than
+    SLACK_NS past its end, never the whole file."""
+    monkeypatch.setattr("shipper.follow.rescue.WINDOW_CHUNK", 4096)
+    step = 10_000_000  # 10 ms
+    base = BASE
+    f = _CountedFile(_json_entries(range(1, 2001), step))
+    read = await _holding(f).read_window(base + 100 * step, base + 110 * step)
+    assert read is not None
+    assert [line.data for line in read.lines] == [b"line %d" % n for n in range(100, 111)]
+    assert read.last > base + 110 * step + jsonfile.SLACK_NS
+    # The window and the slack after it are 1.1 s of the file's 20 s.
+    assert f.taken < len(f.getvalue()) // 4
+
+
+async def test_no_window_is_read_without_a_file_held() -> None:
+    rescue = _holding(io.BytesIO(b""))
+    rescue.let_go()
+    assert await rescue.read_window(1, 2) is None
