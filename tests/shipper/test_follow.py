@@ -42,7 +42,7 @@ from shipper.follow.rescue import KeptLog, Rescue
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile
 from shipper.logfiles.watch import LogFiles
-from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, Meta, Record
+from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, MarkRecord, Meta, Record
 from tests.shipper.logfiles.local_entries import entry as local_entry
 from tests.shipper.standin import StandIn
 from tests.shipper.summaries import container
@@ -95,11 +95,11 @@ class _RacingDocker(StandIn):
 
 
 async def _run(
-    docker: Following, summary: ContainerSummary | None = None, **options: Any
+    docker: Following, summary: ContainerSummary | None = None, room: int = 100, **options: Any
 ) -> tuple[Follower, list[Record]]:
     """A follower of CID on `docker` (inspected as `summary`), run to its end; with what
-    it queued."""
-    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    it queued (`room` records at most)."""
+    inbox = Inbox(room, metrics.PerContainer(False, 10))
     meta = Meta(CID, "app", "busybox")
     positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
     follower = Follower(docker, meta, positions, inbox, 1 << 20, **options)
@@ -782,6 +782,78 @@ async def test_a_tail_gives_the_same_records_by_either_reading_path(
 
 
 BASE = parse_ts(b"2026-11-28T03:00:00.000000000Z")
+PAUSED = 1_100  # lines before the writer's pause: more than the audit's first rate needs
+
+
+def _paused_at(n: int) -> str:
+    """Line n's time: a µs apart, then a second's pause before line PAUSED + 2 (the
+    line PAUSED + 1 half way through it)."""
+    ns = n * 1_000
+    if n > PAUSED:
+        ns = PAUSED * 1_000 + (n - PAUSED) * 500_000_000
+    return _stamp(BASE + ns)
+
+
+class _PausedDocker(_RacingDocker):
+    """A --rm container that ran during the poll that saw it start: its writer printed
+    PAUSED lines, paused, and printed two more. The poll's stream carried all but the
+    one in the pause (dockerd's follow stream skipped it) and ended; the request for the
+    rest, and every later one (the rotation audit's), found the container removed."""
+
+    def __init__(self) -> None:
+        super().__init__(rest_refused=True)
+
+    async def logs(
+        self, cid: str, since: str, *, follow: bool = True, **options: object
+    ) -> AsyncGenerator[bytes, None]:
+        self.requests.append(follow)
+        if not follow or len(self.requests) > 1:
+            raise ContainerGone(f"/containers/{cid}/logs: no such container")
+        frames = []
+        for n in [*range(1, PAUSED + 1), PAUSED + 2]:
+            payload = f"{_paused_at(n)} line {n}\n".encode()
+            frames.append(struct.pack(">BxxxL", 1, len(payload)) + payload)
+        on_end = options.get("on_end")
+        if callable(on_end):
+            on_end(sum(map(len, frames)))
+        for frame in frames:
+            yield frame
+
+
+async def test_a_window_of_a_rm_container_removed_during_its_start_poll_is_read_from_its_file() -> (
+    None
+):
+    """The pause is a window the rotation audit reads again. The container was removed
+    while the poll that saw it start was read, so the follower ended from there: its
+    audits were cancelled, the window never judged, and the line dockerd's stream skipped
+    lost without a word. Finished as any follower's, the audit finds the container gone
+    (dockerd answered it was, and the window was reported lost: a gap per window even
+    where nothing was skipped) and reads the window from the log file held: the skipped
+    line is recovered, no gap."""
+    data = b"".join(
+        orjson.dumps({"log": f"line {n}\n", "stream": "stdout", "time": _paused_at(n)}) + b"\n"
+        for n in range(1, PAUSED + 3)
+    )
+    files = _HeldFile()
+    files.data = data
+    docker = _PausedDocker()
+    follower, queued = await _run(
+        docker, _rm_container(max_size="1m"), 2 * PAUSED, files=files, prestart=True
+    )
+    marks = [r for r in queued if isinstance(r, MarkRecord)]
+    got, gaps = _split([r for r in queued if not isinstance(r, MarkRecord)])
+    assert gaps == []
+    # The lines after the window were held at its start: released to the log's end.
+    assert [(m.stream, m.until.ts) for m in marks] == [
+        ("stdout", parse_ts(_paused_at(PAUSED + 2).encode()))
+    ]
+    assert sorted(got, key=lambda d: int(d.split()[1])) == [
+        b"line %d" % n for n in range(1, PAUSED + 3)
+    ]
+    assert got[-1] == b"line %d" % (PAUSED + 1)  # recovered after the stream's lines
+    assert follower.stats.recovered == 1
+    assert follower.stats.state == "gone"
+    assert docker.requests == [True, False, False]  # the poll, the rest, the audit
 
 
 class _CountedFile(io.BytesIO):
