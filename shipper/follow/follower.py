@@ -84,6 +84,7 @@ class Follower:
         self._gaps = Gaps(self.progress)
         self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)
         self._rescue = Rescue(self.progress, self._numbering, self._gaps, files, max_line_bytes)
+        self._numbering.read_held_files_with(self._rescue.read_window)
         if kept is not None:  # the log file of this run, taken at its start (rescue.py)
             self._rescue.take_over(kept)
         self._leaving = False  # left its loop: a start now is a run for the next follower
@@ -192,42 +193,52 @@ class Follower:
 
     async def run(self) -> None:
         """Follow until the container has stopped (or is gone) and its lines are queued."""
-        delay = RECONNECT_INITIAL
         try:
-            if self.prestart and not await await_start(
+            started = not self.prestart or await await_start(
                 self.stream, self._gaps, self.progress, self._file_follow.started
-            ):
-                await self.progress.out.flush()  # read to its end, perhaps: as below
-                return
-            while True:
-                self.progress.again = False
-                try:
-                    done = await self._cycle()
-                except DockerUnavailable as exc:
-                    self._interrupted(exc)
-                    await self._sleep(delay)
-                    delay = min(delay * 2, RECONNECT_MAX)
-                    continue
-                if done:
-                    # It stopped and its log was read to the end: what it printed last
-                    # need not wait for a multiline timeout.
-                    await self.progress.out.flush()
-                    if not self.progress.again:
-                        break
-                delay = RECONNECT_INITIAL
-                await asyncio.sleep(0.05)
+            )
+            if started:
+                await self._follow()
+            else:
+                # It never ran here, or it ran and was removed within the poll that saw
+                # it start: read to its end then, perhaps (as below). Its audits are
+                # finished as below: cancelled, the windows of such a --rm container were
+                # never judged, and what its follow stream skipped was lost unreported.
+                await self.progress.out.flush()
             # A start from here on is a run for the next follower. The last audits can
             # take a while: a re-read, then AUDIT_EVERY before the audit loop ends.
             self._leaving = True
             await self._numbering.finish_audits()
             if marks := self._numbering.released():
                 await self.progress.out.release(marks)
-            self.stats.state = "gone"
+            if started or self.progress.read_to_end:  # else still "created": it never ran
+                self.stats.state = "gone"
         finally:
             self._leaving = True
             self._numbering.cancel_audits()
             self._rescue.let_go()
             await self.progress.out.close()  # held events go out, at shutdown too
+
+    async def _follow(self) -> None:
+        """Follow until the container has stopped and its log was read to its end."""
+        delay = RECONNECT_INITIAL
+        while True:
+            self.progress.again = False
+            try:
+                done = await self._cycle()
+            except DockerUnavailable as exc:
+                self._interrupted(exc)
+                await self._sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
+                continue
+            if done:
+                # It stopped and its log was read to the end: what it printed last
+                # need not wait for a multiline timeout.
+                await self.progress.out.flush()
+                if not self.progress.again:
+                    return
+            delay = RECONNECT_INITIAL
+            await asyncio.sleep(0.05)
 
     def _interrupted(self, exc: Exception) -> None:
         self.stats.state = "reconnecting"

@@ -22,6 +22,11 @@ CLOSE_GAP = (
     "dockerd's follow stream, soon after skipping rotated log files, may have skipped lines"
     " here too, and they were gone when re-read: lines may be missing"
 )
+UNREAD_GAP = (
+    "the container was removed before spans where dockerd's follow stream may have skipped"
+    " rotated log files could be read again, and the shipper held no log file of it:"
+    " lines may be missing"
+)
 REMOVED_GAP = "the container was removed before its logs could be read"
 REMOVED_EARLY_GAP = "the container was removed before the rest of its log could be read"
 _UNCONFIRMED = (

@@ -19,10 +19,10 @@ from shipper import metrics, native
 from shipper.cursor import STREAMS, Position, Sequencer
 from shipper.demux import STREAM_NAMES
 from shipper.dockerd import ServesLogs
-from shipper.follow.gaps import CLOSE_GAP, RESUME_GAP, SKIPPED_GAP, Gaps
+from shipper.follow.gaps import CLOSE_GAP, RESUME_GAP, SKIPPED_GAP, UNREAD_GAP, Gaps
 from shipper.follow.progress import Progress
 from shipper.follow.reread import after_positions, late_start, reread
-from shipper.logfiles.audit import Auditor
+from shipper.logfiles.audit import Auditor, FromFiles
 from shipper.logfiles.rotation import JumpDetector, Window
 from shipper.native import NativeLines
 from shipper.record import GapRecord, LogRecord, MarkRecord
@@ -62,6 +62,7 @@ class Numbering:
         self._jumps: JumpDetector | None = None
         self._auditing = False  # the read now is a follow stream's, whose steps are watched
         self._auditor: Auditor | None = None
+        self._from_files: FromFiles | None = None  # audits of a removed container read these
         self._held: set[str] = set()  # streams whose records were held at a window
         self._gap_reason = RESUME_GAP
         self._compressed = False  # the log's rotated files are gzipped
@@ -104,6 +105,11 @@ class Numbering:
         self._expect = {}
         self._from_dockerd = False
 
+    def read_held_files_with(self, from_files: FromFiles) -> None:
+        """Audits that find the container removed read its windows with `from_files`:
+        the log files held for a ``--rm`` container's tail (rescue.py)."""
+        self._from_files = from_files
+
     def watch_rotation(self, file_bytes: int | None, compressed: bool = False) -> None:
         """Audit the steps between lines of a log rotated every `file_bytes` (None: never),
         whose rotated files are gzipped when `compressed`."""
@@ -119,6 +125,7 @@ class Numbering:
                 self._recovered,
                 self._skipped_gap,
                 compressed,
+                self._from_files,
             )
 
     async def finish_audits(self) -> None:
@@ -332,7 +339,9 @@ class Numbering:
             await self._progress.out.put(record)
 
     async def _skipped_gap(self, gap: Window, estimate: int | None) -> None:
-        if gap.close:  # a short step, which may have skipped nothing: no estimate either
+        if gap.unread:  # the container removed, no file held reaches it: nobody can tell
+            await self._gaps.put(gap.stream, gap.start, gap.end, UNREAD_GAP)
+        elif gap.close:  # a short step, which may have skipped nothing: no estimate either
             await self._gaps.put(gap.stream, gap.start, gap.end, CLOSE_GAP)
         else:
             await self._gaps.put(gap.stream, gap.start, gap.end, SKIPPED_GAP, estimate)

@@ -41,11 +41,14 @@ from shipper.follow.gaps import (
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.logfiles import jsonfile, localfile
+from shipper.logfiles.rotation import FileRead
 from shipper.logfiles.watch import LogFiles
 from shipper.native import NativeLines
 from shipper.rejoin import Line
 
 log = logging.getLogger("logpipe.shipper.follow")
+
+WINDOW_CHUNK = 1 << 20  # bytes of a held file read at a time for an audit's window
 
 
 @dataclass(slots=True)
@@ -89,6 +92,9 @@ class Rescue:
         self._rotates_at: int | None = None  # bytes of a log file when dockerd rotates it
         self._tty = False
         self._kept = False  # held for the next follower: let_go() leaves it open
+        # One read of the files held at a time: the tail's and an audit's (read_window)
+        # would move the same files' offsets under each other, each in its thread.
+        self._reading = asyncio.Lock()
         self.tail_read = False  # the removed container's tail was read, or reported lost
 
     @property
@@ -178,7 +184,8 @@ class Rescue:
         positions = self._progress.positions
         since = last_read(positions.values())
         held = self._held
-        read, stamps, damaged = await asyncio.to_thread(self._read_since, held, since)
+        async with self._reading:
+            read, stamps, damaged = await asyncio.to_thread(self._read_since, held, since)
         read_before = any(p.count for p in positions.values())
         if read_before and not any(ts >= since for _, ts in stamps):
             # The last line read is not in it: rotation renamed this file away (and
@@ -211,10 +218,60 @@ class Rescue:
                 "tail read from the log file of a removed container",
                 extra={"container": self._progress.cid[:12], "lines": stats.lines - before},
             )
-        if await asyncio.to_thread(held.full, self._rotates_at):
+        async with self._reading:
+            full = await asyncio.to_thread(held.full, self._rotates_at)
+        if full:
             # A file rotated after the last look at it ends where dockerd was about to
             # start another: its end need not be the log's.
             await self._gaps.lost_after(ROTATED_FULL_GAP)
+
+    async def read_window(self, start: int, end: int) -> FileRead | None:
+        """The lines of the log files held from `start` to `end` (both inclusive), as
+        dockerd would have given them, and how far the files reach: what a rotation audit
+        reads once the container was removed (shipper/logfiles/audit.py). None when no
+        file is held (not a ``--rm`` container's, or not readable here)."""
+        self.take_file()
+        held = self._held
+        if held is None:
+            return None
+        async with self._reading:
+            return await asyncio.to_thread(self._read_window, held, start, end)
+
+    def _read_window(self, held: jsonfile.HeldLog, start: int, end: int) -> FileRead:
+        """read_window's answer (in a thread: it reads files). Only what the span needs
+        is read: each file from an entry ``SLACK_NS`` before `start`, a chunk at a time,
+        until an entry ``SLACK_NS`` after `end` (entries are in time order to within the
+        slack), never a whole file at once (20 MB under the ``local`` driver's defaults,
+        and up to ``HELD_FILES`` of them)."""
+        local = localfile.is_local(held.files)
+        reader: jsonfile.FileLines | localfile.LocalLines
+        if local:
+            reader = localfile.LocalLines(self._max_line_bytes, self._tty)
+        else:
+            reader = jsonfile.FileLines(self._max_line_bytes, self._tty)
+        start_of = localfile.start_of if local else jsonfile.start_of
+        read = FileRead([], 0, 0)
+        late = end + jsonfile.SLACK_NS
+
+        def keep(lines: list[Line]) -> bool:
+            """Keep the span's lines and the reach; whether the read went past the span."""
+            for line in lines:
+                if start <= line.ts <= end:
+                    read.lines.append(line)
+                if read.first == 0 or line.ts < read.first:
+                    read.first = line.ts
+                read.last = max(read.last, line.ts)
+            return read.last > late
+
+        for f in held.files:
+            f.seek(start_of(f, start))
+            while chunk := f.read(WINDOW_CHUNK):
+                if keep(reader.feed(chunk)):
+                    return read
+            if keep(reader.end_file()):
+                return read
+        keep(reader.finish())
+        return read
 
     def _read_since(
         self, held: jsonfile.HeldLog, since: int

@@ -88,6 +88,7 @@ class Window:
     start: int
     end: int
     close: bool = False
+    unread: bool = False  # a gap only: the container was removed before any re-read
 
 
 @dataclass(slots=True)
@@ -207,6 +208,36 @@ def judge(windows: list[Window], lines: list[Line]) -> Verdict:
             first = inside[0][0].ts if inside else window.end
             verdict.gaps.append(Window(window.stream, window.start, first, window.close))
     return verdict
+
+
+@dataclass(slots=True)
+class FileRead:
+    """What the log files the shipper holds gave for a span: its lines, and the times of
+    the first and the last entry read from them (the stretch they can tell about)."""
+
+    lines: list[Line]
+    first: int
+    last: int
+
+    def tells(self, window: Window) -> bool:
+        """Whether the files reach over the whole window: only then does a start entry
+        missing from them mean its file is gone."""
+        return self.first <= window.start and window.end <= self.last
+
+
+def unread(windows: list[Window]) -> list[Window]:
+    """The gaps to report for windows that can no longer be read again, neither from
+    dockerd (the container was removed) nor from the log files held (none, or none that
+    reaches over them: FileRead.tells): one per stream, from its earliest window's start
+    to its latest one's end. Pure. Whether anything was skipped there is not known (under
+    load most suspect steps skip nothing), so a gap each would say more than is known,
+    and say it many times over."""
+    spans: dict[str, Window] = {}
+    for w in windows:
+        span = spans.setdefault(w.stream, Window(w.stream, w.start, w.end, unread=True))
+        span.start = min(span.start, w.start)
+        span.end = max(span.end, w.end)
+    return list(spans.values())
 
 
 def merge(windows: list[Window]) -> tuple[int, int]:

@@ -1,18 +1,21 @@
-"""A shipper stopped while a window of a rotating log waits to be read again: the next
-start reads the window and the lines after it from Docker again, and each line is
-indexed once, also when the data stream rolled over in between."""
+"""A window of a rotating log that waits to be read again. The shipper stopped meanwhile:
+the next start reads the window and the lines after it from Docker again, and each line
+is indexed once, also when the data stream rolled over in between. A ``--rm`` container
+removed meanwhile: the window is read from the log file the shipper holds, and nothing
+is reported lost where nothing was."""
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from typing import Any
 
 import docker
 import pytest
 from elasticsearch import Elasticsearch
 
 from shipper.logfiles.audit import TEST_DELAY_ENV
-from tests.conftest import Pipeline
+from tests.conftest import Pipeline, wait_until
 from tests.integration import capture
 
 pytestmark = [pytest.mark.integration]
@@ -67,3 +70,54 @@ def test_lines_read_again_after_a_held_window_are_indexed_once_across_a_rollover
     marked = capture.collector_metric(p, LOOKED_UP) - looked_up
     print(f"batches sent marked after the restart, looked up: {marked:.0f}")
     assert marked > 0
+
+
+def _gone(client: docker.DockerClient, cid: str) -> bool:
+    try:
+        client.containers.get(cid)
+    except docker.errors.NotFound:
+        return True
+    return False
+
+
+def _followed_to_its_end(p: Pipeline, cid: str) -> None:
+    """Wait until the removed container's follower ended (its last audits are done before)
+    and a collector acknowledged every batch."""
+
+    def ended() -> bool:
+        status = p.status()
+        entry = next((c for c in status["containers"] if c["id"] == cid), None)
+        pending = status["queued_records"] or status["batches_unacknowledged"]
+        return (entry is None or entry["state"] == "gone") and not pending
+
+    wait_until(ended, 60, 0.5)
+
+
+LOCAL_1M: dict[str, Any] = {"Type": "local", "Config": {"max-size": "1m"}}
+JSON_1M: dict[str, Any] = {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "3"}}
+
+
+@pytest.mark.parametrize("log_config", [JSON_1M, LOCAL_1M], ids=["json-file", "local"])
+def test_a_window_of_a_removed_rm_container_is_read_from_its_held_log_file(
+    pipeline_factory: Callable[..., Pipeline],
+    docker_client: docker.DockerClient,
+    log_config: dict[str, Any],
+) -> None:
+    """A ``--rm`` container's writer pauses for 2 s (a step the rotation audit reads
+    again), prints as much again and exits; dockerd removes it while the audit waits
+    (LOGPIPE_TEST_AUDIT_DELAY, 8 s), so dockerd answers the audit that the container is gone.
+    The audit read nothing then and reported each window as lost: a gap document per
+    stream for a log whose every line was indexed (under load, 14 for one container). It
+    reads the windows from the log file the shipper holds for the container's tail: every
+    line indexed once, no gap."""
+    p = pipeline_factory(shipper_follow_files="false", shipper_test_audit_delay="8").start()
+    audits = capture.metric(p, "logpipe_shipper_rotation_audits_total")
+    script = capture.numbered(FIRST) + "; sleep 2; " + capture.numbered(FIRST, start=FIRST + 1)
+    c = capture.run(docker_client, p, script, log_config=log_config, auto_remove=True)
+    wait_until(lambda: _gone(docker_client, c.id), 60, 0.2)
+    _followed_to_its_end(p, c.id)
+    got = capture.captured(p, c.id)
+    assert capture.metric(p, "logpipe_shipper_rotation_audits_total") > audits
+    assert not got.gaps, [g["logpipe"]["gap"] for g in got.gaps]
+    assert not got.duplicates(), got.duplicates()[:5]
+    assert set(got.pairs()) == capture.expected_numbered(2 * FIRST)

@@ -23,7 +23,7 @@ from shipper.config import load_config
 from shipper.cursor import CursorStore
 from shipper.docker_api import DockerClient
 from shipper.events import ContainerEvent
-from shipper.follow.gaps import RESUME_GAP, ROTATED_AWAY_GAP, ROTATED_FULL_GAP
+from shipper.follow.gaps import RESUME_GAP, ROTATED_AWAY_GAP, ROTATED_FULL_GAP, UNREAD_GAP
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile, localfile
 from shipper.logfiles.watch import LogFiles
@@ -277,11 +277,17 @@ async def test_the_tail_is_read_across_compressed_rotations_of_a_local_log(
     # line is read, finds the container removed (a resume gap), after which the held
     # file ends before the last line read. Either way each stream's loss is reported,
     # none is silent.
-    reasons = {reason for _, reason in gaps}
+    reasons = {reason for _, reason in gaps if reason != UNREAD_GAP}
     assert reasons in ({ROTATED_FULL_GAP}, {RESUME_GAP, ROTATED_AWAY_GAP}), gaps
-    assert sorted(gaps) == sorted(
+    assert sorted(g for g in gaps if g[1] != UNREAD_GAP) == sorted(
         (stream, r) for stream in ("stdout", "stderr") for r in reasons
     ), gaps
+    # Lines read from the new file alone (the second way) may have steps the rotation
+    # audit suspects; the container removed and that file never held, nobody can read
+    # them again: at most one gap per stream says lines may be missing there.
+    unread = [stream for stream, reason in gaps if reason == UNREAD_GAP]
+    assert not unread or reasons == {RESUME_GAP, ROTATED_AWAY_GAP}, gaps
+    assert len(set(unread)) == len(unread), gaps
 
 
 async def test_a_running_local_log_followed_from_its_files_gives_the_apis_lines(

@@ -33,11 +33,16 @@ from shipper.follow.gaps import (
     ROTATED_BETWEEN_GAP,
     ROTATED_FULL_GAP,
     UNPACKED_SHORT_GAP,
+    Gaps,
 )
+from shipper.follow.handoff import Handoff
+from shipper.follow.numbering import Numbering
+from shipper.follow.progress import Progress
+from shipper.follow.rescue import KeptLog, Rescue
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile
 from shipper.logfiles.watch import LogFiles
-from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, Meta, Record
+from shipper.record import DoneRecord, EventRecord, GapRecord, LogRecord, MarkRecord, Meta, Record
 from tests.shipper.logfiles.local_entries import entry as local_entry
 from tests.shipper.standin import StandIn
 from tests.shipper.summaries import container
@@ -90,11 +95,11 @@ class _RacingDocker(StandIn):
 
 
 async def _run(
-    docker: Following, summary: ContainerSummary | None = None, **options: Any
+    docker: Following, summary: ContainerSummary | None = None, room: int = 100, **options: Any
 ) -> tuple[Follower, list[Record]]:
     """A follower of CID on `docker` (inspected as `summary`), run to its end; with what
-    it queued."""
-    inbox = Inbox(100, metrics.PerContainer(False, 10))
+    it queued (`room` records at most)."""
+    inbox = Inbox(room, metrics.PerContainer(False, 10))
     meta = Meta(CID, "app", "busybox")
     positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
     follower = Follower(docker, meta, positions, inbox, 1 << 20, **options)
@@ -774,3 +779,173 @@ async def test_a_tail_gives_the_same_records_by_either_reading_path(
     else:
         fifth, seventh = (parse_ts(b"2026-11-28T03:00:00.%09dZ" % n) for n in (5, 7))
         assert gaps == [("stderr", fifth, seventh), ("stdout", fifth, seventh)]
+
+
+BASE = parse_ts(b"2026-11-28T03:00:00.000000000Z")
+PAUSED = 1_100  # lines before the writer's pause: more than the audit's first rate needs
+
+
+def _paused_at(n: int) -> str:
+    """Line n's time: a µs apart, then a second's pause before line PAUSED + 2 (the
+    line PAUSED + 1 half way through it)."""
+    ns = n * 1_000
+    if n > PAUSED:
+        ns = PAUSED * 1_000 + (n - PAUSED) * 500_000_000
+    return _stamp(BASE + ns)
+
+
+class _PausedDocker(_RacingDocker):
+    """A --rm container that ran during the poll that saw it start: its writer printed
+    PAUSED lines, paused, and printed two more. The poll's stream carried all but the
+    one in the pause (dockerd's follow stream skipped it) and ended; the request for the
+    rest, and every later one (the rotation audit's), found the container removed."""
+
+    def __init__(self) -> None:
+        super().__init__(rest_refused=True)
+
+    async def logs(
+        self, cid: str, since: str, *, follow: bool = True, **options: object
+    ) -> AsyncGenerator[bytes, None]:
+        self.requests.append(follow)
+        if not follow or len(self.requests) > 1:
+            raise ContainerGone(f"/containers/{cid}/logs: no such container")
+        frames = []
+        for n in [*range(1, PAUSED + 1), PAUSED + 2]:
+            payload = f"{_paused_at(n)} line {n}\n".encode()
+            frames.append(struct.pack(">BxxxL", 1, len(payload)) + payload)
+        on_end = options.get("on_end")
+        if callable(on_end):
+            on_end(sum(map(len, frames)))
+        for frame in frames:
+            yield frame
+
+
+async def test_a_window_of_a_rm_container_removed_during_its_start_poll_is_read_from_its_file() -> (
+    None
+):
+    """The pause is a window the rotation audit reads again. The container was removed
+    while the poll that saw it start was read, so the follower ended from there: its
+    audits were cancelled, the window never judged, and the line dockerd's stream skipped
+    lost without a word. Finished as any follower's, the audit finds the container gone
+    (dockerd answered it was, and the window was reported lost: a gap per window even
+    where nothing was skipped) and reads the window from the log file held: the skipped
+    line is recovered, no gap."""
+    data = b"".join(
+        orjson.dumps({"log": f"line {n}\n", "stream": "stdout", "time": _paused_at(n)}) + b"\n"
+        for n in range(1, PAUSED + 3)
+    )
+    files = _HeldFile()
+    files.data = data
+    docker = _PausedDocker()
+    follower, queued = await _run(
+        docker, _rm_container(max_size="1m"), 2 * PAUSED, files=files, prestart=True
+    )
+    marks = [r for r in queued if isinstance(r, MarkRecord)]
+    got, gaps = _split([r for r in queued if not isinstance(r, MarkRecord)])
+    assert gaps == []
+    # The lines after the window were held at its start: released to the log's end.
+    assert [(m.stream, m.until.ts) for m in marks] == [
+        ("stdout", parse_ts(_paused_at(PAUSED + 2).encode()))
+    ]
+    assert sorted(got, key=lambda d: int(d.split()[1])) == [
+        b"line %d" % n for n in range(1, PAUSED + 3)
+    ]
+    assert got[-1] == b"line %d" % (PAUSED + 1)  # recovered after the stream's lines
+    assert follower.stats.recovered == 1
+    assert follower.stats.state == "gone"
+    assert docker.requests == [True, False, False]  # the poll, the rest, the audit
+
+
+class _CountedFile(io.BytesIO):
+    """A log file held open that counts the bytes read from it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.taken = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        got = super().read(size)
+        self.taken += len(got)
+        return got
+
+
+def _holding(*files: io.BytesIO) -> Rescue:
+    """The rescue of a --rm container that holds `files` (oldest first)."""
+    inbox = Inbox(10, metrics.PerContainer(False, 10))
+    positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
+    progress = Progress(Meta(CID, "app", "busybox"), positions, Handoff(inbox))
+    gaps = Gaps(progress)
+    numbering = Numbering(_RemovedDocker(), progress, gaps, 1 << 20)
+    rescue = Rescue(progress, numbering, gaps, None, 1 << 20)
+    held = jsonfile.HeldLog(files[0])
+    held.files = list(files)
+    rescue.take_over(KeptLog(held, "", False, None))
+    return rescue
+
+
+def _json_entries(numbers: range, step: int) -> bytes:
+    """Lines `numbers` of a json-file log, `step` ns apart (line n at BASE + n * step),
+    stderr for the even ones."""
+    return b"".join(
+        orjson.dumps(
+            {
+                "log": f"line {n}\n",
+                "stream": "stderr" if n % 2 == 0 else "stdout",
+                "time": _stamp(BASE + n * step),
+            }
+        )
+        + b"\n"
+        for n in numbers
+    )
+
+
+async def test_a_window_is_read_from_the_json_files_held_across_a_rotation() -> None:
+    """A window that spans the rotation: its lines from both files, as dockerd gives
+    them (stdout and stderr), and how far the files reach."""
+    second = 10**9
+    base = BASE
+    rescue = _holding(
+        io.BytesIO(_json_entries(range(1, 6), second)),
+        io.BytesIO(_json_entries(range(6, 11), second)),
+    )
+    read = await rescue.read_window(base + 3 * second, base + 7 * second)
+    assert read is not None
+    assert [(line.stream, line.data) for line in read.lines] == [
+        (1 if n % 2 else 2, b"line %d" % n) for n in range(3, 8)
+    ]
+    assert read.first <= base + 3 * second  # from an entry before the window's start
+    assert read.last == base + 10 * second  # to the end of the newest file
+
+
+async def test_a_window_is_read_from_a_held_local_log() -> None:
+    """The `local` driver's file: the same lines, told by its first byte."""
+    second = 10**9
+    data = b"".join(
+        local_entry("stdout" if n % 2 else "stderr", n * second, b"line %d" % n)
+        for n in range(1, 11)
+    )
+    read = await _holding(io.BytesIO(data)).read_window(4 * second, 6 * second)
+    assert read is not None
+    assert [line.data for line in read.lines] == [b"line 4", b"line 5", b"line 6"]
+    assert (read.first <= 4 * second, read.last) == (True, 10 * second)
+
+
+async def test_a_windows_read_stops_past_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An early window of a large file: read a chunk at a time up to an entry more than
+    SLACK_NS past its end, never the whole file."""
+    monkeypatch.setattr("shipper.follow.rescue.WINDOW_CHUNK", 4096)
+    step = 10_000_000  # 10 ms
+    base = BASE
+    f = _CountedFile(_json_entries(range(1, 2001), step))
+    read = await _holding(f).read_window(base + 100 * step, base + 110 * step)
+    assert read is not None
+    assert [line.data for line in read.lines] == [b"line %d" % n for n in range(100, 111)]
+    assert read.last > base + 110 * step + jsonfile.SLACK_NS
+    # The window and the slack after it are 1.1 s of the file's 20 s.
+    assert f.taken < len(f.getvalue()) // 4
+
+
+async def test_no_window_is_read_without_a_file_held() -> None:
+    rescue = _holding(io.BytesIO(b""))
+    rescue.let_go()
+    assert await rescue.read_window(1, 2) is None

@@ -15,13 +15,15 @@ from shipper import metrics
 from shipper.batch import encode
 from shipper.cursor import CursorStore, Position
 from shipper.dockerd import ServesLogs
-from shipper.follow.gaps import CLOSE_GAP, SKIPPED_GAP, Gaps
+from shipper.errors import ContainerGone
+from shipper.follow.gaps import CLOSE_GAP, SKIPPED_GAP, UNREAD_GAP, Gaps
 from shipper.follow.handoff import Handoff
 from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.inbox import Inbox
 from shipper.logfiles import audit, rotation
 from shipper.logfiles.rotation import (
+    FileRead,
     JumpDetector,
     Window,
     compressed,
@@ -296,15 +298,19 @@ class _HeldAuditDocker:
             yield struct.pack(">BxxxL", 1, len(payload)) + payload
 
 
-def _audited(docker: ServesLogs, file_bytes: int) -> tuple[Inbox, Progress, Numbering]:
+def _audited(
+    docker: ServesLogs, file_bytes: int, from_files: audit.FromFiles | None = None
+) -> tuple[Inbox, Progress, Numbering]:
     """A container's numbering, from the start of its log, whose follow stream's steps are
-    watched (its log rotated every `file_bytes`, audits asked of `docker`); what it queues
-    goes to the inbox."""
+    watched (its log rotated every `file_bytes`, audits asked of `docker`, and of
+    `from_files` once the container is gone); what it queues goes to the inbox."""
     inbox = Inbox(100_000, metrics.PerContainer(False, 10))
     positions = {"stdout": Position(0, 0), "stderr": Position(0, 0)}
     progress = Progress(Meta("c" * 64, "app", "busybox"), positions, Handoff(inbox))
     progress.decided.set()
     numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)
+    if from_files is not None:
+        numbering.read_held_files_with(from_files)
     numbering.watch_rotation(file_bytes)
     numbering.restart(check_start=False, audit=True)
     return inbox, progress, numbering
@@ -443,3 +449,100 @@ async def test_a_log_never_held_at_a_window_needs_no_release() -> None:
     await numbering.emit([line(1, n * 50_000, b"x" * 120) for n in range(1, 100)])
     await numbering.finish_audits()
     assert numbering.released() == []
+
+
+def test_unread_windows_make_one_gap_per_stream_over_their_span() -> None:
+    """Windows nobody can read again any more: one gap per stream, from its first
+    window's start to its last one's end, marked unread."""
+    windows = [
+        Window("stdout", 10, 20),
+        Window("stderr", 15, 18, close=True),
+        Window("stdout", 40, 55, close=True),
+        Window("stdout", 30, 35),
+    ]
+    assert rotation.unread(windows) == [
+        Window("stdout", 10, 55, unread=True),
+        Window("stderr", 15, 18, unread=True),
+    ]
+    assert rotation.unread([]) == []
+
+
+def test_files_tell_only_about_windows_they_reach_over() -> None:
+    read = FileRead([], 100, 200)
+    assert read.tells(Window("stdout", 100, 200))
+    assert read.tells(Window("stdout", 150, 160))
+    assert not read.tells(Window("stdout", 99, 150))  # its start's file was not held
+    assert not read.tells(Window("stdout", 150, 201))  # its end is past the files
+    assert not FileRead([], 0, 0).tells(Window("stdout", 10, 20))  # nothing read
+
+
+class _RemovedDocker:
+    """dockerd once the container was removed: every audit is answered "no such container"."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def logs(self, cid: str, since: str, **kw: object) -> AsyncGenerator[bytes, None]:
+        self.asked += 1
+        raise ContainerGone(f"/containers/{cid}/logs: no such container")
+        yield b""  # an async generator, like the real one
+
+
+def _queued_gaps(inbox: Inbox) -> list[GapRecord]:
+    gaps = []
+    while not inbox.empty():
+        record = inbox.get_nowait()
+        if isinstance(record, GapRecord):
+            gaps.append(record)
+    return gaps
+
+
+async def test_windows_of_a_removed_container_without_files_are_one_unread_gap_a_stream() -> None:
+    """Removed before the audit, nothing held: each window was a gap saying its files
+    were gone when re-read (which nobody looked at) and how many lines were skipped. One
+    gap per stream says lines may be missing over the windows' span, without an estimate."""
+    docker = _RemovedDocker()
+    inbox, _progress, numbering = _audited(docker, 100_000)
+    entries, start = _after_jump(10, 2_700_000)
+    lines = [line(1 if s == "stdout" else 2, ts, data) for s, ts, data in entries]
+    await numbering.emit(lines)
+    await numbering.finish_audits()
+    assert docker.asked >= 1
+    gaps = _queued_gaps(inbox)
+    assert sorted((g.stream, g.reason, g.estimated_lines) for g in gaps) == [
+        ("stderr", UNREAD_GAP, None),
+        ("stdout", UNREAD_GAP, None),
+    ]
+    stdout = next(g for g in gaps if g.stream == "stdout")
+    assert stdout.to_ts == start + 2_700_000  # up to the end of its last window
+
+
+async def test_a_removed_containers_windows_are_judged_from_the_files_that_reach_them() -> None:
+    """The files held reach over the first window only: it is judged from them (its
+    skipped line recovered, nothing lost); the later one, past the files' end (in a file
+    rotation began after the last look), is unread."""
+    step, count = 50_000, 6_000
+    start = count * step
+    end = start + 400_000_000
+    later = end + 400_000_000
+    asked: list[tuple[int, int]] = []
+
+    async def from_files(since: int, until: int) -> FileRead:
+        asked.append((since, until))
+        held = [line(1, start, b"x" * 120), line(1, start + 1_000, b"skipped"), line(1, end, b"a")]
+        return FileRead(held, start - step, end + step)
+
+    inbox, progress, numbering = _audited(_RemovedDocker(), MB, from_files)
+    steady = [line(1, n * step, b"x" * 120) for n in range(1, count + 1)]
+    lines = [*steady, line(1, end, b"a"), line(1, end + step, b"b"), line(1, later, b"c")]
+    await numbering.emit(lines)
+    await numbering.finish_audits()
+    assert [since for since, _ in asked] == [start]  # one audit of both windows
+    records = []
+    while not inbox.empty():
+        records.append(inbox.get_nowait())
+    recovered = [r for r in records if isinstance(r, LogRecord) and r.data == b"skipped"]
+    assert len(recovered) == 1
+    assert progress.stats.recovered == 1
+    gaps = [(g.stream, g.from_ts, g.to_ts, g.reason) for g in records if isinstance(g, GapRecord)]
+    assert gaps == [("stdout", end + step, later, UNREAD_GAP)]
