@@ -106,8 +106,9 @@ class Numbering:
         self._from_dockerd = False
 
     def read_held_files_with(self, from_files: FromFiles) -> None:
-        """Audits that find the container removed read its windows with `from_files`:
-        the log files held for a ``--rm`` container's tail (rescue.py)."""
+        """Audits, and reads of a span dockerd skipped (reread.py), that find the
+        container removed read it with `from_files`: the log files held for a ``--rm``
+        container's tail (rescue.py)."""
         self._from_files = from_files
 
     def watch_rotation(self, file_bytes: int | None, compressed: bool = False) -> None:
@@ -181,6 +182,8 @@ class Numbering:
                 first[0],
                 lambda got: after_positions(got, positions, expect),
                 self._emit,
+                self._from_files,
+                min(p.ts for p in expect.values()),
             )
         finally:
             # Numbered in Python: the compiled numbering goes on from where it ended.

@@ -16,6 +16,12 @@ positions on (:func:`after_positions`), numbered and queued before the read goes
 What that read does not have either (files rotated away for good) is still a gap. Only
 a read that began late pays for it, not every reconnect: the positions are past the
 compressed files afterwards.
+
+A ``--rm`` container is removed some 30 ms after it stops, and the request for the rest
+of its stream is such a resumed read: the read from the log's start then found it
+removed, and the span, still in the log file the shipper holds for the container's
+tail (shipper/follow/rescue.py), was reported as a gap. What dockerd no longer gives is
+read from that file instead, as the rotation audit reads its windows.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from shipper.cursor import Position
 from shipper.demux import STREAM_NAMES, format_since
 from shipper.dockerd import ServesLogs
 from shipper.errors import ContainerGone
-from shipper.logfiles.audit import read_lines
+from shipper.logfiles.audit import FromFiles, read_lines
 from shipper.rejoin import Line
 
 REREADS = Counter(
@@ -102,11 +108,14 @@ async def reread(
     stop: tuple[str, int],
     keep: Callable[[list[Line]], list[Line]],
     emit: Emit,
+    from_files: FromFiles | None = None,
+    since: int = 0,
 ) -> int:
     """Read the log from its start up to its line `stop` (stream, ts: the resumed read's
     first line), passing each response chunk's lines that `keep` keeps to `emit`; how
     many it kept. Only a chunk's lines are held at a time. A container removed meanwhile
-    ends the read (what it did not reach stays unread: a gap).
+    ends the read; the span from `since` (the earliest position) is then read from the
+    log files held (`from_files`), and what neither reached stays unread: a gap.
 
     dockerd ends a read at its first entry later than `until`, in the file's order, and
     there one stream's entries can come before the other's that are stamped earlier
@@ -129,6 +138,27 @@ async def reread(
                 if met:
                     break
     except ContainerGone:
-        pass
+        kept += await _from_held(from_files, since, stop, keep, emit)
     REREAD_LINES.inc(kept)
     return kept
+
+
+async def _from_held(
+    from_files: FromFiles | None,
+    since: int,
+    stop: tuple[str, int],
+    keep: Callable[[list[Line]], list[Line]],
+    emit: Emit,
+) -> int:
+    """The span from `since` up to the line `stop`, read from the log files held, passed
+    through `keep` to `emit` (the lines a read from dockerd passed already are dropped
+    by `keep`, behind the positions); how many it kept. Nothing without files held."""
+    # Up to a second past `stop`, as from dockerd: the files' order ends the span.
+    read = None if from_files is None else await from_files(since, stop[1] + SKEW_SLACK_NS)
+    if read is None:
+        return 0
+    lines, _ = before(read.lines, stop)
+    lines = keep(lines)
+    if lines:
+        await emit(lines)
+    return len(lines)

@@ -17,6 +17,8 @@ from shipper.follow.numbering import Numbering
 from shipper.follow.progress import Progress
 from shipper.follow.reread import SKEW_SLACK_NS, after_positions, late_start
 from shipper.inbox import Inbox
+from shipper.logfiles.audit import FromFiles
+from shipper.logfiles.rotation import FileRead
 from shipper.record import GapRecord, LogRecord, Meta, Record
 from shipper.rejoin import Line, LineReader
 
@@ -106,17 +108,21 @@ async def _resume(
     compiled: bool = False,
     count: int = 1,
     held: bool = False,
+    from_files: FromFiles | None = None,
 ) -> list[Record]:
     """A read resumed through dockerd from entry `read_to` (`count` 0: from just before
     it; `held`: positions a stop saved held there, at a window's start), its response
     fed to the numbering as the follow stream does (by the compiled reader when
-    `compiled`); what it queued."""
+    `compiled`; the log files held read with `from_files` once the container is
+    removed); what it queued."""
     inbox = Inbox(100_000, metrics.PerContainer(False, 10))
     positions = _positions(read_to, count)
     meta = Meta("c" * 64, "app", "busybox")
     progress = Progress(meta, positions, Handoff(inbox), held=dict(positions) if held else {})
     progress.decided.set()
     numbering = Numbering(docker, progress, Gaps(progress), 1 << 20)
+    if from_files is not None:
+        numbering.read_held_files_with(from_files)
     numbering.watch_rotation(MB, compressed)
     numbering.restart(check_start=True, audit=False, dockerd=True)
     reader: native.LinesReader = native.reader(1 << 20) if compiled else LineReader(1 << 20)
@@ -228,6 +234,52 @@ async def test_a_container_removed_before_the_read_again_leaves_the_gap() -> Non
     records = await _resume(_CompressedLog(gone=True), 100)
     assert sorted(r.stream for r in records if isinstance(r, GapRecord)) == ["stderr", "stdout"]
     assert _lines(records, "stderr") == list(range(LIVE, LAST + 1))
+
+
+class _HeldFiles:
+    """The log files the shipper holds for a --rm container's tail: its entries from
+    `first` on, in the files' order (rescue.read_window)."""
+
+    def __init__(self, first: int = 1) -> None:
+        self.first = first
+        self.asked: list[tuple[int, int]] = []
+
+    async def __call__(self, start: int, end: int) -> FileRead:
+        self.asked.append((start, end))
+        entries = [(n, stream) for n, stream in _file_order() if n >= self.first]
+        reader = LineReader(1 << 20)
+        lines = reader.feed(b"".join(_frame(n, stream) for n, stream in entries))
+        kept = [line for line in lines if start <= line.ts <= end]
+        return FileRead(kept, _ts(self.first, 1), _ts(LAST, 2))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+async def test_a_span_dockerd_no_longer_gives_is_read_from_the_files_held(compiled: bool) -> None:
+    """A --rm container is removed ~30 ms after it stops, and the request for the rest
+    of its stream is a resumed read: the read from the log's start found it removed, and
+    the span, still in the file held for its tail, was reported as a gap. It is read
+    from that file: each line once, in order, no gap."""
+    if compiled and not native.enabled():
+        pytest.skip(f"no compiled path: {native.describe()}")
+    files = _HeldFiles()
+    records = await _resume(_CompressedLog(gone=True), 100, compiled=compiled, from_files=files)
+    assert not [r for r in records if isinstance(r, GapRecord)]
+    assert _lines(records, "stdout") == list(range(101, LAST + 1))
+    assert _lines(records, "stderr") == list(range(101, LAST + 1))
+    # From the positions to a second past the stop: the files' order ends the span there.
+    assert files.asked == [(_ts(100, 1), _ts(LIVE, 2) + SKEW_SLACK_NS)]
+
+
+async def test_what_the_files_held_lack_too_is_still_a_gap() -> None:
+    """The files held begin at entry 400 (the file before was rotated away before the
+    shipper took it): the span from the position to it is a gap, the rest is read."""
+    records = await _resume(_CompressedLog(gone=True), 100, from_files=_HeldFiles(first=400))
+    gaps = [(r.stream, r.from_ts, r.to_ts, r.reason) for r in records if isinstance(r, GapRecord)]
+    assert sorted(gaps) == [
+        ("stderr", _ts(100, 2), _ts(400, 2), RESUME_GAP),
+        ("stdout", _ts(100, 1), _ts(400, 1), RESUME_GAP),
+    ]
+    assert _lines(records, "stdout") == list(range(400, LAST + 1))
 
 
 @pytest.mark.parametrize("compiled", [False, True])
