@@ -202,8 +202,9 @@ class Follower:
             else:
                 # It never ran here, or it ran and was removed within the poll that saw
                 # it start: read to its end then, perhaps (as below). Its audits are
-                # finished as below: cancelled, the windows of such a --rm container were
-                # never judged, and what its follow stream skipped was lost unreported.
+                # finished as below too; they were cancelled from here once, and the
+                # windows of such a --rm container went unjudged: what its follow stream
+                # skipped was lost unreported.
                 await self.progress.out.flush()
             # A start from here on is a run for the next follower. The last audits can
             # take a while: a re-read, then AUDIT_EVERY before the audit loop ends.

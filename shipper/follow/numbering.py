@@ -62,7 +62,8 @@ class Numbering:
         self._jumps: JumpDetector | None = None
         self._auditing = False  # the read now is a follow stream's, whose steps are watched
         self._auditor: Auditor | None = None
-        self._from_files: FromFiles | None = None  # audits of a removed container read these
+        # What audits and re-reads of a span read once the container was removed.
+        self._from_files: FromFiles | None = None
         self._held: set[str] = set()  # streams whose records were held at a window
         self._gap_reason = RESUME_GAP
         self._compressed = False  # the log's rotated files are gzipped

@@ -151,8 +151,9 @@ async def _from_held(
     emit: Emit,
 ) -> int:
     """The span from `since` up to the line `stop`, read from the log files held, passed
-    through `keep` to `emit` (the lines a read from dockerd passed already are dropped
-    by `keep`, behind the positions); how many it kept. Nothing without files held."""
+    through `keep` to `emit` (lines read already are dropped: those behind the positions
+    by `keep`, a repeat at a position by the numbering); how many it kept. Nothing
+    without files held."""
     # Up to a second past `stop`, as from dockerd: the files' order ends the span.
     read = None if from_files is None else await from_files(since, stop[1] + SKEW_SLACK_NS)
     if read is None:

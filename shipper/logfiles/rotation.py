@@ -88,7 +88,7 @@ class Window:
     start: int
     end: int
     close: bool = False
-    unread: bool = False  # a gap only: the container was removed before any re-read
+    unread: bool = False  # a gap only: the container removed, no file held reaches it
 
 
 @dataclass(slots=True)
