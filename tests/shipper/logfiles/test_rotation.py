@@ -357,14 +357,22 @@ async def test_the_saved_position_waits_at_a_window_until_it_was_read_again() ->
     assert [r.written for r in records] == [Position(end + step, 1), None]
 
 
-def _taken(inbox: Inbox) -> list[LogRecord]:
-    """The log records queued so far."""
+def _queued(inbox: Inbox) -> list[Record]:
+    """Every record queued so far, in order (taken from the inbox)."""
     out = []
     while not inbox.empty():
-        record = inbox.get_nowait()
-        if isinstance(record, LogRecord):
-            out.append(record)
+        out.append(inbox.get_nowait())
     return out
+
+
+def _taken(inbox: Inbox) -> list[LogRecord]:
+    """The log records queued so far."""
+    return [r for r in _queued(inbox) if isinstance(r, LogRecord)]
+
+
+def _queued_gaps(inbox: Inbox) -> list[GapRecord]:
+    """The gap records queued so far."""
+    return [r for r in _queued(inbox) if isinstance(r, GapRecord)]
 
 
 class _GoneDocker:
@@ -384,11 +392,7 @@ async def test_a_short_step_after_a_jump_whose_files_are_gone_says_lines_may_be_
     lines = [line(1 if s == "stdout" else 2, ts, data) for s, ts, data in entries]
     await numbering.emit(lines)
     await numbering.finish_audits()
-    gaps = []
-    while not inbox.empty():
-        record = inbox.get_nowait()
-        if isinstance(record, GapRecord):
-            gaps.append(record)
+    gaps = _queued_gaps(inbox)
     assert [(g.stream, g.reason) for g in gaps] == [
         ("stdout", SKIPPED_GAP),
         ("stderr", SKIPPED_GAP),
@@ -424,9 +428,7 @@ async def test_a_log_read_to_its_end_releases_the_positions_held_at_its_windows(
     assert [(m.stream, m.until) for m in marks] == [("stdout", Position(end + step, 1))]
     assert numbering.released() == []  # given once
     await progress.out.release(marks)
-    queued = []
-    while not inbox.empty():
-        queued.append(inbox.get_nowait())
+    queued = _queued(inbox)
     assert queued[-1] is marks[0]  # behind the held lines and the line read again
     batch = encode(queued, "host")
     store = CursorStore(tmp_path)
@@ -488,15 +490,6 @@ class _RemovedDocker:
         yield b""  # an async generator, like the real one
 
 
-def _queued_gaps(inbox: Inbox) -> list[GapRecord]:
-    gaps = []
-    while not inbox.empty():
-        record = inbox.get_nowait()
-        if isinstance(record, GapRecord):
-            gaps.append(record)
-    return gaps
-
-
 async def test_windows_of_a_removed_container_without_files_are_one_unread_gap_a_stream() -> None:
     """Removed before the audit, nothing held: each window was a gap saying its files
     were gone when re-read (which nobody looked at) and how many lines were skipped. One
@@ -538,9 +531,7 @@ async def test_a_removed_containers_windows_are_judged_from_the_files_that_reach
     await numbering.emit(lines)
     await numbering.finish_audits()
     assert [since for since, _ in asked] == [start]  # one audit of both windows
-    records = []
-    while not inbox.empty():
-        records.append(inbox.get_nowait())
+    records = _queued(inbox)
     recovered = [r for r in records if isinstance(r, LogRecord) and r.data == b"skipped"]
     assert len(recovered) == 1
     assert progress.stats.recovered == 1
