@@ -134,7 +134,12 @@ def floor(start_at: StartAt, first_listing: bool, alive_before: int, now: int) -
 
 def gone_gaps(cid: str, cursor: Cursor, now: int) -> list[GapRecord]:
     """Gaps for a container removed while the shipper was away (none if read to the end),
-    up to when a listing found it removed (`Cursor.gone`), else `now`."""
+    up to when it was found removed (`Cursor.gone`), else `now`.
+
+    Its follower may have found it removed and queued gaps before a kill: they began at
+    its last line read and ended at `Cursor.gone`. With them on disk, the lines before
+    them are too, so the positions reach that line: the same span, the same ids (the
+    collector keeps one copy). Without, the gaps begin at the last line on disk."""
     if cursor.done or cursor.meta is None:
         return []
     meta = Meta(cid, cursor.meta["name"], cursor.meta["image"], cursor.meta["labels"])

@@ -6,7 +6,7 @@ stream, what was already taken: measured to lose and duplicate nothing where a s
 `since` loses or repeats lines (see docs/docker-logs.md). The acknowledged positions are
 saved atomically (write, fsync, rename, fsync of the folder) in one file, with what is
 needed to account for a container that disappears while the shipper is not running:
-its name, image and labels, whether its log was read to the end, when a listing found it
+its name, image and labels, whether its log was read to the end, when it was found
 removed (its gaps end there), and the last time the shipper was alive (containers that
 exited after it are read at the next start).
 
@@ -88,8 +88,9 @@ class Cursor:
     done: bool = False  # its log was read to the end after it stopped
     # Per stream, past the lines in the disk buffer where the position is held behind them.
     written: dict[str, Position] = field(default_factory=dict)
-    # When a listing found it removed (ns; 0: not found so): where its gaps end, the same
-    # each time they are reported, so that a report repeated after a crash keeps its ids.
+    # When a listing or its follower found it removed (ns; 0: not found so): where its
+    # gaps end, the same each time they are reported, so that a report repeated after a
+    # crash keeps its ids.
     gone: int = 0
 
     def position(self, stream: str) -> Position:
@@ -283,8 +284,8 @@ class CursorStore:
             cursor.done = done
 
     def mark_gone(self, cid: str, ns: int) -> int:
-        """Note when a listing found the container removed, unless noted before: the
-        time noted (0 without a cursor)."""
+        """Note when a listing or its follower found the container removed, unless noted
+        before: the time noted (0 without a cursor)."""
         cursor = self._cursors.get(cid)
         if cursor is None:
             return 0

@@ -20,7 +20,10 @@ The report outlives a crash: the cursor notes when the container was found gone 
 saved before the gaps are queued, and a done mark queued behind them finishes the cursor
 once they are on disk; only then does the supervisor forget it (`reported`). A kill before
 that leaves the cursor to the next start, which reports the same gaps again, with the same
-end and so the same ids (the collector keeps one copy).
+end and so the same ids (the collector keeps one copy). A follower that finds its
+container removed and reports lines lost notes and saves the time the same way
+(source.py), and its done mark follows its gaps: after a kill the next start's listing
+repeats them, with their ids.
 """
 
 from __future__ import annotations

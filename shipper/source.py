@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -273,6 +274,7 @@ class Supervisor:
             follow_files=self.config.follow_files,
             kept=kept,
             held=saved.held() if saved is not None else None,
+            note_removal=functools.partial(self._note_removal, cid),
         )
         if inspected:
             follower.learn(summary, meta, skip=False)
@@ -282,6 +284,16 @@ class Supervisor:
             self._run_follower(follower, inspected, follow), name=f"follow-{cid[:12]}"
         )
         metrics.FOLLOWED.set(len(self.tasks))
+
+    async def _note_removal(self, cid: str, ns: int) -> int:
+        """A follower found its container removed at `ns` and reports lines lost: when is
+        saved before its gaps are queued (the time noted first is returned, their end).
+        A kill before they and the follower's end are on disk leaves the cursor to the
+        next start, whose listing reports the same gaps, with the same ids, as it does
+        its own (listing.py)."""
+        end = self.store.mark_gone(cid, ns)
+        await self.store.save_or_log()
+        return end or ns
 
     async def _run_follower(self, follower: Follower, inspected: bool, follow: int) -> None:
         learning = None if inspected else asyncio.create_task(self._learn(follower))

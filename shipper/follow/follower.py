@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from shipper import metrics
 from shipper.containers import ContainerSummary
@@ -75,11 +76,14 @@ class Follower:
         follow_files: bool = True,
         kept: KeptLog | None = None,
         held: dict[str, Position] | None = None,
+        note_removal: Callable[[int], Awaitable[int]] | None = None,
     ) -> None:
         self.prestart = prestart  # created, not started yet: poll until it runs
         self._turns = turns  # stopped: its first read waits for a turn
         self._started = asyncio.Event()  # a start event came: it need not wait for one
-        self.progress = Progress(meta, positions, Handoff(out, tap), held=held or {})
+        self.progress = Progress(
+            meta, positions, Handoff(out, tap), held=held or {}, note_removal=note_removal
+        )
         self.wake = asyncio.Event()  # set to retry at once (dockerd is back)
         self._gaps = Gaps(self.progress)
         self._numbering = Numbering(docker, self.progress, self._gaps, max_line_bytes)

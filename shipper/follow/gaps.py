@@ -88,6 +88,11 @@ class Gaps:
         # (DOCKER_HOST) whose clock runs ahead, a gap would end before it began, and the
         # collector refuses such a gap.
         now = max(time.time_ns(), since)
+        if self._progress.note_removal is not None:
+            # Saved before the gaps are queued: after a kill before they and the end
+            # behind them are on disk, the next start reports the same span, so the same
+            # ids (catchup.gone_gaps), where it would end at its own time.
+            now = max(await self._progress.note_removal(now), since)
         for stream in STREAMS:
             await self.put(stream, since, now, reason)
         # Accounted for to its end: saved as done, so that a listing that no longer finds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from shipper.cursor import Position
@@ -39,6 +40,9 @@ class Progress:
     # log was read past them, so a read that begins later than one of them began late.
     held: dict[str, Position] = field(default_factory=dict)
     decided: asyncio.Event = field(default_factory=asyncio.Event)  # inspection answered
+    # Notes when the container was found removed (ns), saved before its gaps are queued;
+    # answers the time noted, their end (gaps.py). None: nothing to note it in.
+    note_removal: Callable[[int], Awaitable[int]] | None = None
 
     @property
     def cid(self) -> str:

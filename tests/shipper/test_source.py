@@ -18,6 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from shipper import metrics
+from shipper.__main__ import open_state
 from shipper.batch import Batcher
 from shipper.catchup import DOCKERD_EVENTS_KEPT, GONE_GAP, ReplayCheck
 from shipper.config import load_config
@@ -138,6 +139,11 @@ def _reasons(records: list[Record]) -> list[tuple[str, str]]:
     return sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
 
 
+def _spans(gaps: list[GapRecord]) -> list[tuple[str, str, int, int]]:
+    """What makes each gap's `_id` (container, stream, start, end), sorted."""
+    return sorted((g.meta.id, g.stream, g.from_ts, g.to_ts) for g in gaps)
+
+
 def _gaps(sup: Supervisor, out: Inbox) -> list[tuple[str, str]]:
     """(stream, reason) of every gap queued: by followers, and by the listing."""
     return _reasons(_queued(sup, out))
@@ -206,11 +212,7 @@ async def test_a_removal_the_listing_reported_outlives_a_kill_before_it_is_on_di
     await sup.listing.run()
     records = _queued(sup, out)
     again = [r for r in records if isinstance(r, GapRecord)]
-
-    def ids(gaps: list[GapRecord]) -> list[tuple[str, str, int, int]]:
-        return sorted((g.meta.id, g.stream, g.from_ts, g.to_ts) for g in gaps)
-
-    assert ids(again) == ids(first)
+    assert _spans(again) == _spans(first)
     assert [type(r) for r in records[2:]] == [DoneRecord]  # behind them
     await _write(sup, records, tmp_path)
     sup._prune()
@@ -255,6 +257,34 @@ async def test_a_removal_its_follower_reported_keeps_the_cursor_until_on_disk(
     sup._prune()
     assert sup.store.get(CID) is None
     assert not sup._destroyed
+
+
+async def test_a_removal_its_follower_reported_is_reported_again_alike_after_a_kill(
+    tmp_path: Path,
+) -> None:
+    """The follower found the container removed and queued its gaps; a kill came once
+    they were on disk, before its end queued behind them was. The next start's listing
+    reported the loss again, ending at its own time: a second pair of gap documents for
+    one loss. The follower saves the span before queueing the gaps, and the repeat has
+    their ids (the collector keeps one copy)."""
+    docker = _GoneOnCueDocker()
+    docker.answer.set()
+    sup, out = _removed_while_down(tmp_path, docker)
+    await sup.store.save_or_log()  # as the last run left it
+    sup._on_event(_event("start", 900))
+    await asyncio.wait_for(sup.tasks[CID], DECISION_WAIT / 2)
+    records = _queued(sup, out)
+    first = [r for r in records if isinstance(r, GapRecord)]
+    assert _reasons(records) == [("stderr", REMOVED_EARLY_GAP), ("stdout", REMOVED_EARLY_GAP)]
+    await _write(sup, [r for r in records if not isinstance(r, DoneRecord)], tmp_path)
+    await sup.stop()
+    # Killed: the cursors as last saved, moved forward by the disk buffer.
+    store, _ = open_state(sup.config)
+    out = Inbox(100, metrics.PerContainer(False, 10))
+    restarted = Supervisor(sup.config, _EmptyDocker(), store, out, None)
+    await restarted.listing.run()
+    again = [r for r in _queued(restarted, out) if isinstance(r, GapRecord)]
+    assert _spans(again) == _spans(first)
 
 
 async def test_a_container_read_to_its_end_then_removed_unheard_is_forgotten(
