@@ -43,6 +43,7 @@ import time
 from typing import BinaryIO
 
 from inotify_simple import INotify, flags  # type: ignore[import-untyped]
+from prometheus_client import Counter
 
 from shipper.logfiles import jsonfile, localfile
 
@@ -55,6 +56,13 @@ SETTLE_WAIT = 2.0  # seconds a follower waits for the watch to catch up, at most
 # What wakes a follower waiting for its quiet file: a write, its close and rename by
 # rotation. Once: a follower that reads gets events for nothing while it reads.
 WAKE_ON = flags.MODIFY | flags.CLOSE_WRITE | flags.MOVE_SELF | flags.ONESHOT
+
+UNFOLLOWED = Counter(
+    "logpipe_shipper_rotation_unfollowed_total",
+    "Containers whose log's new files the watch could not all open (one gone before the"
+    " watch came to it, or the log opened by its path across a rotation): their new files"
+    " are looked for by path, and a --rm container's tail may end in a gap.",
+)
 
 
 class LogFiles:
@@ -81,6 +89,8 @@ class LogFiles:
         self._last: dict[str, BinaryIO] = {}
         self._missed: set[str] = set()  # a file rotation began could not be opened
         self._taken: set[str] = set()  # containers whose follower took their file
+        # ... by its path, before the watch came to it: which file that was
+        self._taken_by_path: dict[str, tuple[int, int]] = {}
         self._blind = False  # events were lost, or the watch ended: rotation may be missed
         self._settles: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._nudge_r, self._nudge_w = -1, -1  # wakes the watch for a settle
@@ -153,10 +163,13 @@ class LogFiles:
         `cid` up to it (the newest created by then: every one noted is it or older, one
         created since is noted after them). If the watch never opened `f`, a file between
         the two may be missing from what it hands over: rotation is not followed for
-        `cid` then (follows_rotation), nor, when the watch has not seen its log yet, ever."""
+        `cid` then (follows_rotation), nor, when the watch comes to its log after this,
+        unless the file it opens then is this one (_found)."""
         held = jsonfile.identity(os.fstat(f.fileno()))
         with self._lock:
             self._taken.add(cid)
+            if cid not in self._log_wd:
+                self._taken_by_path.setdefault(cid, held)
             files, at = self._newer.pop(cid, ([], 0.0))
             ids = [jsonfile.identity(os.fstat(n.fileno())) for n in files]
             keep = files[ids.index(held) + 1 :] if held in ids else []
@@ -166,8 +179,9 @@ class LogFiles:
             known = held in ids or (
                 last is not None and jsonfile.identity(os.fstat(last.fileno())) == held
             )
-            if cid in self._log_wd and not known:
+            if cid in self._log_wd and not known and cid not in self._missed:
                 self._missed.add(cid)
+                UNFOLLOWED.inc()
         for n in files:
             if n not in keep:
                 n.close()
@@ -210,6 +224,7 @@ class LogFiles:
             entry = self._held.pop(cid, None)
             self._unwanted[cid] = time.monotonic()  # its file may appear later
             self._taken.discard(cid)
+            self._taken_by_path.pop(cid, None)
             newer = self._unwatch_log(cid)
         if entry is not None:
             entry[0].close()
@@ -365,10 +380,16 @@ class LogFiles:
     ) -> None:
         """The log file at `path` is there: open it ahead; its folder (watch `wd`) is
         watched on for the files rotation begins, unless the container is not wanted."""
-        # A follower that opened the log by its path before this holds a file the watch
-        # did not open: it follows rotation by the path (_older_than).
-        taken = cid in self._taken
-        last = None if cid in self._unwanted or taken else jsonfile.open_log(path)
+        last = None if cid in self._unwanted else jsonfile.open_log(path)
+        with self._lock:
+            by_path = self._taken_by_path.pop(cid, None)
+        if last is not None and by_path not in (None, jsonfile.identity(os.fstat(last.fileno()))):
+            # Its follower opened the log by its path before this, and rotation began
+            # another since: a file between the two may be missing from what the watch
+            # would hand over, so the follower looks by the path (_older_than).
+            UNFOLLOWED.inc()
+            last.close()
+            last = None
         if last is None:
             _unwatch(inotify, wd)
             return
@@ -398,7 +419,9 @@ class LogFiles:
             # Removed (or renamed away again) before the thread came to it: its files
             # may be missing from what the follower takes, which must not trust them.
             with self._lock:
-                self._missed.add(cid)
+                if cid not in self._missed:
+                    self._missed.add(cid)
+                    UNFOLLOWED.inc()
             return
         if jsonfile.identity(os.fstat(f.fileno())) == jsonfile.identity(os.fstat(last.fileno())):
             f.close()  # opened at an earlier event already

@@ -23,6 +23,7 @@ from shipper.config import load_config
 from shipper.cursor import CursorStore
 from shipper.docker_api import DockerClient
 from shipper.events import ContainerEvent
+from shipper.follow.gaps import ROTATED_AWAY_GAP, ROTATED_FULL_GAP, UNREAD_GAP
 from shipper.inbox import Inbox
 from shipper.logfiles import jsonfile, localfile
 from shipper.logfiles.watch import LogFiles
@@ -148,7 +149,9 @@ async def _cut_at_removal(
     go.mkdir()
     container: Any = None
     async with DockerClient(config.docker_host) as docker_api:
-        sup = _Watched(config, docker_api, CursorStore(tmp_path / "state"), inbox, None)
+        store = CursorStore(tmp_path / "state")
+        store.load()  # makes the state folder, as the shipper's start does
+        sup = _Watched(config, docker_api, store, inbox, None)
         supervising = asyncio.create_task(sup.run())
         try:
             await asyncio.wait_for(sup.subscribed.wait(), 60)
@@ -220,8 +223,10 @@ async def test_the_tail_is_read_across_compressed_rotations_of_a_local_log(
     removal: the watch of the log's folder opened it as dockerd created it, and the
     tail is read on into it, every line once, no gap (before the watch followed
     rotation, those lines were lost, or read from dockerd with a gap saying they may
-    be missing)."""
+    be missing). Only when the watch says it could not open a new file in time may
+    lines be missing, each stream's tail a gap."""
     monkeypatch.setattr(jsonfile, "CHECK_EVERY", 0.0)  # look for a new file at every read
+    unfollowed = _unfollowed()
     first = 4_000  # at about 4,000 lines/s: dockerd's stream keeps up across rotations
     script = (
         f"echo first; {until_made('/go/go1')}; "
@@ -263,8 +268,22 @@ async def test_the_tail_is_read_across_compressed_rotations_of_a_local_log(
     want |= {("stdout", "first"), ("stdout", "marker")}
     got = _lines(records)
     gaps = sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
-    assert got == {pair: 1 for pair in want}
-    assert gaps == []
+    if _unfollowed() == unfollowed:
+        assert got == {pair: 1 for pair in want}
+        assert gaps == []
+        return
+    # The watch could not open a new file in time (the machine starved its thread until
+    # the removal): the new file's lines may be lost, and then each stream's tail is a
+    # gap that says so, never silent.
+    assert set(got.values()) == {1}
+    assert expected_numbered(first) <= set(got) <= want
+    if set(got) < want:
+        assert {reason for _, reason in gaps} <= {ROTATED_FULL_GAP, ROTATED_AWAY_GAP, UNREAD_GAP}
+        assert {stream for stream, reason in gaps if reason != UNREAD_GAP} == {"stdout", "stderr"}
+
+
+def _unfollowed() -> float:
+    return REGISTRY.get_sample_value("logpipe_shipper_rotation_unfollowed_total") or 0.0
 
 
 async def test_a_running_local_log_followed_from_its_files_gives_the_apis_lines(

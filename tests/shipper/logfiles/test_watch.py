@@ -291,12 +291,14 @@ async def test_settle_returns_at_once_without_a_watch(tmp_path: Path) -> None:
     assert not nothing.follows_rotation(CID)
 
 
-async def test_a_log_its_follower_opened_before_the_watch_saw_it_is_followed_by_path(
-    files: LogFiles, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("rotated", [False, True], ids=["same-file", "rotated-between"])
+async def test_a_log_its_follower_opened_before_the_watch_saw_it(
+    files: LogFiles, monkeypatch: pytest.MonkeyPatch, rotated: bool
 ) -> None:
-    """The follower opened the file by its path before the thread came to its creation:
-    rotation may begin a file between that one and the one the thread would open, so
-    the thread leaves the log to the follower's looks by path."""
+    """The follower opened the file by its path before the thread came to its creation.
+    The thread then opens the same file: it follows rotation from there. Or rotation
+    began another in between: a file between the two could be missing from what the
+    thread would hand over, so it leaves the log to the follower's looks by path."""
     gate = threading.Event()
     found = files._found
 
@@ -308,10 +310,12 @@ async def test_a_log_its_follower_opened_before_the_watch_saw_it_is_followed_by_
     log = _container(files.root_dir, CID, b"first\n")
     first = files.open(CID, str(log))
     assert first is not None
+    if rotated:
+        _rotate(log, b"second\n")
     gate.set()
     await files.settle()
-    assert not files.follows_rotation(CID)
-    _rotate(log, b"second\n")
+    assert files.follows_rotation(CID) is not rotated
+    _rotate(log, b"third\n")
     await files.settle()
-    assert files.rotated(CID) == []
+    assert _read(files.rotated(CID)) == ([] if rotated else [b"third\n"])
     first.close()
