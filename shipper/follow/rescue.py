@@ -7,8 +7,13 @@ container ran stays readable after its removal, the ``json-file`` driver's
 either read and numbered compiled when shipper/native.py enables it, as the backlog is),
 so such a container's file is held from the first look at it and read from the last
 line read when the API cannot give the rest (which driver wrote it is told by its first
-byte: a file taken before inspection answered may be either). Without a file, or with
-one that cannot be the end of the log, what may have been lost is reported as a gap.
+byte: a file taken before inspection answered may be either). The files rotation begins
+are held too, as the watch of the log's folder opened them when dockerd created them
+(shipper/logfiles/watch.py), else as found by the log's path while lines come; after
+the removal the watch is let catch up first, so that a file begun just before it is
+read, and a full last file with none after it is known to be the log's end. Without a
+file, or with one that cannot be the end of the log, what may have been lost is
+reported as a gap.
 
 A start that comes once the follower has left its loop is another run, which the next
 follower of the container reads (shipper/source.py). If the container is removed before
@@ -166,11 +171,32 @@ class Rescue:
         self._rotates_at = kept.rotates_at
 
     def keep_up(self) -> None:
-        """Lines came from dockerd: take the file now, or the files rotation made since."""
-        if self._held is not None:
+        """Lines came from dockerd: take the file now, or the files rotation made since
+        (as the watch opened them, else by looking at the log's path)."""
+        if self._held is None:
+            if self._wanted:
+                self.take_file()
+        elif self._files is not None and self._files.follows_rotation(self._progress.cid):
+            self._adopt()
+        else:
             self._held.keep_up(self._log_path, time.monotonic())
-        elif self._wanted:
-            self.take_file()
+
+    def _adopt(self) -> None:
+        """Hold the files rotation began that the watch opened since the last look."""
+        if self._held is not None and self._files is not None:
+            newer = self._files.rotated(self._progress.cid)
+            if newer:
+                self._held.adopt(newer)
+
+    async def _caught_up(self) -> bool:
+        """Hold every file rotation began before now, once the watch has seen them all;
+        whether the files held are known to reach the log's last (the watch opened each
+        file as dockerd created it, and lost no event)."""
+        if self._files is None:
+            return False
+        await self._files.settle()
+        self._adopt()
+        return self._files.follows_rotation(self._progress.cid)
 
     async def read_tail(self) -> None:
         """Read the tail of a removed container from the log file held open; without
@@ -181,6 +207,7 @@ class Rescue:
             await self.unconfirmed_end()
             return
         jsonfile.RESCUES.inc()
+        to_the_last = await self._caught_up()
         positions = self._progress.positions
         since = last_read(positions.values())
         held = self._held
@@ -218,6 +245,8 @@ class Rescue:
                 "tail read from the log file of a removed container",
                 extra={"container": self._progress.cid[:12], "lines": stats.lines - before},
             )
+        if to_the_last:
+            return  # the newest file held is the log's last, full or not
         async with self._reading:
             full = await asyncio.to_thread(held.full, self._rotates_at)
         if full:
@@ -231,8 +260,11 @@ class Rescue:
         reads once the container was removed (shipper/logfiles/audit.py). None when no
         file is held (not a ``--rm`` container's, or not readable here)."""
         self.take_file()
+        if self._held is None:
+            return None
+        await self._caught_up()
         held = self._held
-        if held is None:
+        if held is None:  # let go meanwhile
             return None
         async with self._reading:
             return await asyncio.to_thread(self._read_window, held, start, end)

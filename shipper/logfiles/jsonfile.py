@@ -28,6 +28,7 @@ import os
 import tempfile
 import time
 import zlib
+from collections.abc import Iterable
 from typing import BinaryIO
 
 import orjson
@@ -410,15 +411,7 @@ class HeldLog:
                 return False
         except (OSError, ValueError):  # between rotation's rename and create; no fd
             return False
-        between: list[str] = []  # rotated since the last look, newest first
-        for k in range(1, HELD_FILES):
-            rotated = f"{path}.{k}"
-            if _holds(rotated, self.current):
-                break
-            if not os.path.exists(rotated) and not os.path.exists(f"{rotated}.gz"):
-                break
-            between.append(rotated)
-        opened = [*map(open_rotated, reversed(between)), open_log(path)]
+        opened = [*rotated_between(path, self.current), open_log(path)]
         newer = [f for f in opened if f is not None]
         if not newer:
             return False
@@ -427,6 +420,22 @@ class HeldLog:
             f.close()
         del self.files[:-HELD_FILES]
         return True
+
+    def adopt(self, newer: Iterable[BinaryIO]) -> None:
+        """Hold `newer` after the files held: the files rotation began since, oldest
+        first, as the watch opened them (watch.py; keep_up is not used with it). A file
+        held already is closed (its first, when it was opened by its path)."""
+        held = {identity(os.fstat(f.fileno())) for f in self.files}
+        for f in newer:
+            it = identity(os.fstat(f.fileno()))
+            if it in held:
+                f.close()
+            else:
+                held.add(it)
+                self.files.append(f)
+        for f in self.files[:-HELD_FILES]:
+            f.close()
+        del self.files[:-HELD_FILES]
 
     def read_since(self, since: int) -> bytes:
         """:func:`read_since` of each file held, oldest first."""
@@ -443,6 +452,22 @@ class HeldLog:
         """Close the files held."""
         for f in self.files:
             f.close()
+
+
+def rotated_between(path: str, held: BinaryIO) -> list[BinaryIO]:
+    """The files rotation renamed away from the log at `path` since `held` was its file
+    (``.1``, ``.2``, ... down to `held` or its compressed copy, at most HELD_FILES - 1),
+    opened, oldest first: lines written to them may not have been read yet."""
+    between: list[str] = []  # newest first
+    for k in range(1, HELD_FILES):
+        rotated = f"{path}.{k}"
+        if _holds(rotated, held):
+            break
+        if not os.path.exists(rotated) and not os.path.exists(f"{rotated}.gz"):
+            break
+        between.append(rotated)
+    opened = [open_rotated(name) for name in reversed(between)]
+    return [f for f in opened if f is not None]
 
 
 def _holds(rotated: str, held: BinaryIO) -> bool:

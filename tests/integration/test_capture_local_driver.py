@@ -149,7 +149,9 @@ async def _cut_at_removal(
     go.mkdir()
     container: Any = None
     async with DockerClient(config.docker_host) as docker_api:
-        sup = _Watched(config, docker_api, CursorStore(tmp_path / "state"), inbox, None)
+        store = CursorStore(tmp_path / "state")
+        store.load()  # makes the state folder, as the shipper's start does
+        sup = _Watched(config, docker_api, store, inbox, None)
         supervising = asyncio.create_task(sup.run())
         try:
             await asyncio.wait_for(sup.subscribed.wait(), 60)
@@ -217,10 +219,14 @@ async def test_the_tail_is_read_across_compressed_rotations_of_a_local_log(
     each new file as it reads. Then the container prints as many more lines as the
     newest file has room for and is removed with its stream cut: that tail is read
     from the newest file held, every line once, no gap. With 500 pairs more than that
-    (`overflow`), rotation begins a file after the stream was cut: what the held file
-    has is read, and what may lie past it is reported as a gap for each stream, never
-    lost silently; every line arrives when dockerd answered the rest from the new file."""
+    (`overflow`), rotation begins a file after the stream was cut, just before the
+    removal: the watch of the log's folder opened it as dockerd created it, and the
+    tail is read on into it, every line once, no gap (before the watch followed
+    rotation, those lines were lost, or read from dockerd with a gap saying they may
+    be missing). Only when the watch says it could not open a new file in time may
+    lines be missing, each stream's tail a gap."""
     monkeypatch.setattr(jsonfile, "CHECK_EVERY", 0.0)  # look for a new file at every read
+    unfollowed = _unfollowed()
     first = 4_000  # at about 4,000 lines/s: dockerd's stream keeps up across rotations
     script = (
         f"echo first; {until_made('/go/go1')}; "
@@ -262,40 +268,22 @@ async def test_the_tail_is_read_across_compressed_rotations_of_a_local_log(
     want |= {("stdout", "first"), ("stdout", "marker")}
     got = _lines(records)
     gaps = sorted((r.stream, r.reason) for r in records if isinstance(r, GapRecord))
-    if not overflow:
+    if _unfollowed() == unfollowed:
         assert got == {pair: 1 for pair in want}
         assert gaps == []
         return
+    # The watch could not open a new file in time (the machine starved its thread until
+    # the removal): the new file's lines may be lost, and then each stream's tail is a
+    # gap that says so, never silent.
     assert set(got.values()) == {1}
-    # Which lines reached the held file first is up to dockerd (stdout and stderr are
-    # copied apart): only those before the tail are known to be there.
     assert expected_numbered(first) <= set(got) <= want
-    # Which read meets the new file first is up to timing: the rescue's read of the file
-    # held, which was full (so rotation may have begun another); or the request for the
-    # rest of the stream, answered before the removal from the new file only (dockerd
-    # skips a compressed file after its `since`: docs/docker-logs.md), whose first line
-    # is past the position: the span's read from the log's start, asked once that first
-    # line is read, finds the container removed, and the span is read from the file
-    # held instead (it was a resume gap, lines the shipper held left unread), after
-    # which the held file ends before the last line read. Either way each stream's loss
-    # is reported, none is silent.
-    reasons = {reason for _, reason in gaps if reason != UNREAD_GAP}
-    assert reasons in ({ROTATED_FULL_GAP}, {ROTATED_AWAY_GAP}), gaps
-    if reasons == {ROTATED_FULL_GAP}:
-        assert set(got) < want  # the new file's lines, never read
-    else:
-        # The rest came from the new file, the span before it from the file held: every
-        # line, though the tail's check cannot tell (the last line read is not held).
-        assert set(got) == want
-    assert sorted(g for g in gaps if g[1] != UNREAD_GAP) == sorted(
-        (stream, r) for stream in ("stdout", "stderr") for r in reasons
-    ), gaps
-    # Lines read from the new file alone (the second way) may have steps the rotation
-    # audit suspects; the container removed and that file never held, nobody can read
-    # them again: at most one gap per stream says lines may be missing there.
-    unread = [stream for stream, reason in gaps if reason == UNREAD_GAP]
-    assert not unread or reasons == {ROTATED_AWAY_GAP}, gaps
-    assert len(set(unread)) == len(unread), gaps
+    if set(got) < want:
+        assert {reason for _, reason in gaps} <= {ROTATED_FULL_GAP, ROTATED_AWAY_GAP, UNREAD_GAP}
+        assert {stream for stream, reason in gaps if reason != UNREAD_GAP} == {"stdout", "stderr"}
+
+
+def _unfollowed() -> float:
+    return REGISTRY.get_sample_value("logpipe_shipper_rotation_unfollowed_total") or 0.0
 
 
 async def test_a_running_local_log_followed_from_its_files_gives_the_apis_lines(

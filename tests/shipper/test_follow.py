@@ -7,11 +7,12 @@ import gzip
 import io
 import logging
 import os
+import shutil
 import struct
 import time
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import pytest
@@ -192,7 +193,23 @@ def _json_log(first: int, last: int) -> bytes:
     return b"\n".join(entries) + b"\n"
 
 
-class _HeldFile:
+class _Unwatched:
+    """Log files handed over without a watch: rotation's new files looked for by path."""
+
+    def drop(self, cid: str) -> None:
+        pass
+
+    def follows_rotation(self, cid: str) -> bool:
+        return False
+
+    def rotated(self, cid: str) -> list[BinaryIO]:
+        return []
+
+    async def settle(self) -> None:
+        pass
+
+
+class _HeldFile(_Unwatched):
     """The container's json-file log, opened while it ran (as LogFiles hands it over)."""
 
     def __init__(self, upto: int = LINES) -> None:
@@ -205,9 +222,6 @@ class _HeldFile:
     def open(self, cid: str, path: str = "") -> io.BytesIO:
         self.asked.append(cid)
         return io.BytesIO(self.data)
-
-    def drop(self, cid: str) -> None:
-        pass
 
 
 async def test_the_tail_of_a_cut_stream_is_read_from_the_file_opened_ahead() -> None:
@@ -301,7 +315,7 @@ class _RotatingDocker(_RacingDocker):
             self.path.write_bytes(_json_log(8, LINES))
 
 
-class _FilesAt:
+class _FilesAt(_Unwatched):
     """The log file at a path, opened when the follower asks for it."""
 
     def __init__(self, path: Path) -> None:
@@ -313,9 +327,6 @@ class _FilesAt:
     def open(self, cid: str, path: str = "") -> io.BufferedReader:
         return self.file.open("rb")
 
-    def drop(self, cid: str) -> None:
-        pass
-
 
 async def test_the_tail_is_read_from_the_file_rotation_started_while_lines_were_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -326,6 +337,64 @@ async def test_the_tail_is_read_from_the_file_rotation_started_while_lines_were_
     path = tmp_path / f"{CID}-json.log"
     summary = _rm_container(str(path))
     follower, queued = await _run(_RotatingDocker(path), summary, files=_FilesAt(path))
+    got, gaps = _split(queued)
+    assert got == [b"line %d" % n for n in range(1, LINES + 1)]
+    assert gaps == []
+    assert follower.read_to_end
+
+
+class _RotatedAtRemovalDocker(_RotatingDocker):
+    """As _RotatingDocker, and the container is removed, its folder with it, as the last
+    line the stream carried reaches the follower: by its path the new file is gone.
+    dockerd removes a --rm container about 30 ms after it exits; here, once the watch of
+    `files` opened the new file."""
+
+    def __init__(self, path: Path, files: LogFiles) -> None:
+        super().__init__(path)
+        self.files = files
+
+    def before(self, n: int) -> None:
+        super().before(n)
+        if n == LINES // 2:
+            new = jsonfile.identity(os.stat(self.path))
+            deadline = time.monotonic() + 5
+            while jsonfile.identity(os.fstat(self.files._last[CID].fileno())) != new:
+                assert time.monotonic() < deadline, "the watch never opened the new file"
+                time.sleep(0.01)
+            shutil.rmtree(self.path.parent)
+
+
+def _until_watched(files: LogFiles) -> None:
+    """Wait until the watch follows the rotation of CID's log (it saw its file created)."""
+    deadline = time.monotonic() + 5
+    while not files.follows_rotation(CID):
+        assert time.monotonic() < deadline, "the watch never saw the log file"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("max_size", ["1m", "200"])
+async def test_the_tail_is_read_from_the_file_rotation_began_just_before_the_removal(
+    tmp_path: Path, max_size: str
+) -> None:
+    """Rotation began the file of lines 8-10 within the second before the removal, and
+    the follower had not looked for a new file since (CHECK_EVERY): looking by path
+    after the removal found nothing. The file held ended before the last line read, and
+    the tail was a gap (`may be missing`), those three lines lost. The watch opened the
+    new file as dockerd created it: the tail is read from it, every line once, no gap,
+    even where the first file was full (max-size 200): the watch saw no file after."""
+    folder = tmp_path / "containers" / CID
+    (tmp_path / "containers").mkdir()
+    path = folder / f"{CID}-json.log"
+    files = LogFiles(str(tmp_path))
+    assert files.start() is None
+    folder.mkdir()  # created, then started: the watch sees both
+    try:
+        docker = _RotatedAtRemovalDocker(path, files)
+        summary = _rm_container(str(path), max_size=max_size)
+        _until_watched(files)
+        follower, queued = await _run(docker, summary, files=files)
+    finally:
+        files.stop()
     got, gaps = _split(queued)
     assert got == [b"line %d" % n for n in range(1, LINES + 1)]
     assert gaps == []
@@ -367,14 +436,11 @@ async def test_a_held_file_at_max_size_is_no_proof_of_the_logs_end(
     assert follower.read_to_end
 
 
-class _NoFiles:
+class _NoFiles(_Unwatched):
     """Log files the shipper may not read."""
 
     def open(self, cid: str, path: str = "") -> None:
         return None
-
-    def drop(self, cid: str) -> None:
-        pass
 
 
 def _split(queued: list[Record]) -> tuple[list[bytes], list[tuple[str, str, int]]]:

@@ -350,6 +350,12 @@ async def test_a_container_removed_between_its_listing_and_inspection_is_reporte
     assert sup.listing.reported == {CID}  # its cursor forgotten once they are on disk
 
 
+def _open_ahead(files: LogFiles, cid: str) -> None:
+    """What the watch thread does when dockerd creates the container's log file."""
+    with open(files.path(cid), "rb") as opened:
+        files._open_ahead(cid, opened)
+
+
 async def test_the_log_file_of_a_container_not_shipped_is_not_held(tmp_path: Path) -> None:
     """Its file would stay open for a minute: filtered out, it is let go at once."""
     root = tmp_path / "docker"
@@ -359,8 +365,7 @@ async def test_the_log_file_of_a_container_not_shipped_is_not_held(tmp_path: Pat
     out = Inbox(100, metrics.PerContainer(False, 10))
     sup = Supervisor(config, _GoneDocker(), CursorStore(tmp_path), out, None)
     sup.files = LogFiles(str(root))
-    # As the watch thread does when dockerd creates the file:
-    sup.files._open_ahead(CID, sup.files.path(CID))
+    _open_ahead(sup.files, CID)
     assert sup.files.held == 1
     sup._on_event(_event("create", 1))  # named "gone": not shipped
     assert CID not in sup.tasks

@@ -226,6 +226,27 @@ def test_a_held_log_keeps_its_newest_files_only(tmp_path: Path) -> None:
     held.close()
 
 
+def test_a_held_log_adopts_the_files_the_watch_opened_once_each_newest_kept(
+    tmp_path: Path,
+) -> None:
+    """The watch hands over the files rotation began, oldest first: one held already
+    (the first, opened by its path after its creation was seen) is closed, not held
+    twice; past HELD_FILES the oldest go."""
+    path = tmp_path / "c-json.log"
+    _write_log(path, 1, 1)
+    held = HeldLog(path.open("rb"))
+    again = path.open("rb")  # the same file, as the watch opened it
+    newer = [again]
+    for n in range(2, HELD_FILES + 2):
+        _rotate(path, n, n)
+        newer.append(path.open("rb"))
+    held.adopt(newer)
+    assert again.closed
+    assert len(held.files) == HELD_FILES
+    assert _numbers(held.read_since(1)) == list(range(2, HELD_FILES + 2))
+    held.close()
+
+
 def test_a_held_log_whose_path_is_gone_stays_as_it_is(tmp_path: Path) -> None:
     """Between rotation's rename and its new file, or once the container is removed."""
     path = tmp_path / "c-json.log"

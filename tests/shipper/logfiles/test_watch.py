@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -149,3 +154,168 @@ def test_files_held_ahead_are_bounded(files: LogFiles, monkeypatch: pytest.Monke
     _wait(lambda: files.held == 2)
     time.sleep(0.2)
     assert files.held == 2
+
+
+def _rotate(log: Path, text: bytes) -> None:
+    """What dockerd does at max-size: the log renamed one number up, then created anew."""
+    for k in range(8, 0, -1):
+        older = log.with_name(f"{log.name}.{k}")
+        if older.exists():
+            older.rename(log.with_name(f"{log.name}.{k + 1}"))
+    log.rename(log.with_name(f"{log.name}.1"))
+    log.write_bytes(text)
+
+
+def _read(files: list[BinaryIO]) -> list[bytes]:
+    got = []
+    for f in files:
+        f.seek(0)
+        got.append(f.read())
+        f.close()
+    return got
+
+
+@pytest.mark.parametrize("behind", [False, True], ids=["as-created", "thread-behind"])
+async def test_files_rotation_begins_are_opened_as_dockerd_creates_them(
+    files: LogFiles, behind: bool
+) -> None:
+    """A --rm container's log rotated twice just before its removal: looked for by path
+    after that, the new files are gone. The watch opened each as it was created (or,
+    when its thread came to the first creation after the second, the one renamed away
+    behind the newest), and hands over both, oldest first."""
+    log = _container(files.root_dir, CID, b"first\n")
+    _wait(lambda: files.held == 1)
+    first = files.open(CID)
+    assert first is not None
+    _wait(lambda: files.follows_rotation(CID))
+    with files._lock if behind else contextlib.nullcontext():  # the thread waits
+        _rotate(log, b"second\n")
+        if not behind:
+            await files.settle()
+        _rotate(log, b"third\n")
+    await files.settle()
+    shutil.rmtree(log.parent)  # removed: nothing left to look at by path
+    await files.settle()
+    assert _read(files.rotated(CID)) == [b"second\n", b"third\n"]
+    assert files.rotated(CID) == []  # handed over once
+    assert files.follows_rotation(CID)  # its folder gone, every file was seen
+    first.close()
+
+
+async def test_a_file_removed_before_the_watch_came_to_it_is_not_trusted(
+    files: LogFiles,
+) -> None:
+    """Rotation began a file and the container was removed before the thread read the
+    event: the file cannot be opened any more, and the follower must not take the
+    files it has for the whole log (follows_rotation)."""
+    log = _container(files.root_dir, CID, b"first\n")
+    _wait(lambda: files.held == 1)
+    first = files.open(CID)
+    assert first is not None
+    _wait(lambda: files.follows_rotation(CID))
+    with files._lock:  # the thread waits
+        _rotate(log, b"second\n")
+        shutil.rmtree(log.parent)
+    await files.settle()
+    assert files.rotated(CID) == []
+    assert not files.follows_rotation(CID)
+    first.close()
+
+
+def _local_container(root: str, cid: str, text: bytes) -> Path:
+    """What dockerd does under the `local` driver: the folder of its log, then the log."""
+    folder = Path(root, "containers", cid, "local-logs")
+    folder.mkdir(parents=True)
+    log = folder / "container.log"
+    log.write_bytes(text)
+    return log
+
+
+async def test_a_local_driver_logs_rotation_is_followed(files: LogFiles) -> None:
+    log = _local_container(files.root_dir, CID, b"one")
+    folder = log.parent
+    _wait(lambda: files.held == 1)
+    first = files.open(CID)
+    assert first is not None
+    _wait(lambda: files.follows_rotation(CID))
+    (folder / "container.log.2.gz").write_bytes(b"not the log")
+    _rotate(log, b"two")
+    await files.settle()
+    assert _read(files.rotated(CID)) == [b"two"]
+    first.close()
+
+
+async def test_a_dropped_containers_rotation_is_not_followed(files: LogFiles) -> None:
+    log = _container(files.root_dir, CID, b"x")
+    _wait(lambda: files.follows_rotation(CID))
+    files.drop(CID)
+    assert not files.follows_rotation(CID)
+    _rotate(log, b"y")
+    await files.settle()
+    assert files.rotated(CID) == []
+
+
+async def test_a_file_opened_by_its_path_lets_the_older_rotated_ones_go(files: LogFiles) -> None:
+    """The follower came late, its file opened ahead and swept: opened by its path, the
+    file is the newest, and only files rotation begins after it are handed over."""
+    log = _container(files.root_dir, CID, b"1")
+    _wait(lambda: files.follows_rotation(CID))
+    _rotate(log, b"2")
+    _rotate(log, b"3")
+    await files.settle()
+    files._held.pop(CID)[0].close()  # as the sweep does after HOLD
+    now = files.open(CID, str(log))
+    assert now is not None
+    assert now.read() == b"3"
+    _rotate(log, b"4")
+    await files.settle()
+    assert _read(files.rotated(CID)) == [b"4"]
+    now.close()
+
+
+async def test_rotation_of_a_log_nobody_took_stops_being_followed(
+    files: LogFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "HOLD", 0.3)
+    log = _container(files.root_dir, CID, b"x")
+    _wait(lambda: files.follows_rotation(CID))
+    _rotate(log, b"y")
+    _wait(lambda: not files.follows_rotation(CID), 0.3 + 2 * watch.POLL_MS / 1000)
+    assert files.rotated(CID) == []
+
+
+async def test_settle_returns_at_once_without_a_watch(tmp_path: Path) -> None:
+    nothing = LogFiles(str(tmp_path))
+    async with asyncio.timeout(1):
+        await nothing.settle()
+    assert not nothing.follows_rotation(CID)
+
+
+@pytest.mark.parametrize("rotated", [False, True], ids=["same-file", "rotated-between"])
+async def test_a_log_its_follower_opened_before_the_watch_saw_it(
+    files: LogFiles, monkeypatch: pytest.MonkeyPatch, rotated: bool
+) -> None:
+    """The follower opened the file by its path before the thread came to its creation.
+    The thread then opens the same file: it follows rotation from there. Or rotation
+    began another in between: a file between the two could be missing from what the
+    thread would hand over, so it leaves the log to the follower's looks by path."""
+    gate = threading.Event()
+    found = files._found
+
+    def behind(*args: Any) -> None:
+        gate.wait(5)
+        found(*args)
+
+    monkeypatch.setattr(files, "_found", behind)
+    log = _container(files.root_dir, CID, b"first\n")
+    first = files.open(CID, str(log))
+    assert first is not None
+    if rotated:
+        _rotate(log, b"second\n")
+    gate.set()
+    await files.settle()
+    assert files.follows_rotation(CID) is not rotated
+    _rotate(log, b"third\n")
+    await files.settle()
+    assert _read(files.rotated(CID)) == ([] if rotated else [b"third\n"])
+    first.close()
