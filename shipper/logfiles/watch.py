@@ -207,10 +207,12 @@ class LogFiles:
             return
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        with self._lock:
+        with self._lock:  # the thread closes the pipe under it as it ends
+            if self._nudge_w < 0:
+                return
             self._settles.append((loop, future))
-        with contextlib.suppress(OSError):
-            os.write(self._nudge_w, b"x")
+            with contextlib.suppress(OSError):
+                os.write(self._nudge_w, b"x")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(future), SETTLE_WAIT)
 
@@ -272,6 +274,24 @@ class LogFiles:
         return len(self._held)
 
     def _watch(self, inotify: INotify, root: int) -> None:
+        try:
+            self._watch_events(inotify, root)
+        finally:
+            self._close_nudge()
+        self.stop()  # a file opened after stop() was called is closed too
+
+    def _close_nudge(self) -> None:
+        """Close the pipe that wakes the thread (as it ends: no poll on it any more), and
+        answer the settles still waiting."""
+        with self._lock:
+            fds = [fd for fd in (self._nudge_r, self._nudge_w) if fd >= 0]
+            self._nudge_r = self._nudge_w = -1
+            settles, self._settles = self._settles, []
+        for fd in fds:
+            os.close(fd)
+        _resolve(settles)
+
+    def _watch_events(self, inotify: INotify, root: int) -> None:
         # watch -> container id, until its log file appears (in its folder, or in the
         # folder of its `local` log: `locals_`); then, while it is wanted, its log's
         # folder for the files rotation begins: `logs` (watch -> container id, log path)
@@ -323,7 +343,6 @@ class LogFiles:
                         self._found(inotify, event.wd, cid, self.local_path(cid), logs)
                 self._sweep()
                 _resolve(settles)
-        self.stop()  # a file opened after stop() was called is closed too
 
     def _wake(self, wd: int, mask: int) -> None:
         """Wake the follower waiting on `wd` (every one, when events were lost)."""

@@ -319,3 +319,18 @@ async def test_a_log_its_follower_opened_before_the_watch_saw_it(
     await files.settle()
     assert _read(files.rotated(CID)) == ([] if rotated else [b"third\n"])
     first.close()
+
+
+async def test_the_watch_closes_its_pipe_as_it_ends(tmp_path: Path) -> None:
+    """The pipe that wakes the thread for a settle is closed by the thread as it ends
+    (not before: it polls it); a settle after that returns at once."""
+    (tmp_path / "containers").mkdir()
+    watching = LogFiles(str(tmp_path))
+    assert watching.start() is None
+    assert min(watching._nudge_r, watching._nudge_w) >= 0
+    await watching.settle()
+    watching.stop()
+    _wait(lambda: watching._nudge_w < 0, 2 * watch.POLL_MS / 1000)
+    assert watching._nudge_r < 0  # both closed, under the lock a settle writes under
+    async with asyncio.timeout(1):
+        await watching.settle()
