@@ -425,9 +425,9 @@ class HeldLog:
         """Hold `newer` after the files held: the files rotation began since, oldest
         first, as the watch opened them (watch.py; keep_up is not used with it). A file
         held already is closed (its first, when it was opened by its path)."""
-        held = {identity(os.fstat(f.fileno())) for f in self.files}
+        held = {file_identity(f) for f in self.files}
         for f in newer:
-            it = identity(os.fstat(f.fileno()))
+            it = file_identity(f)
             if it in held:
                 f.close()
             else:

@@ -165,20 +165,18 @@ class LogFiles:
         the two may be missing from what it hands over: rotation is not followed for
         `cid` then (follows_rotation), nor, when the watch comes to its log after this,
         unless the file it opens then is this one (_found)."""
-        held = jsonfile.identity(os.fstat(f.fileno()))
+        held = jsonfile.file_identity(f)
         with self._lock:
             self._taken.add(cid)
             if cid not in self._log_wd:
                 self._taken_by_path.setdefault(cid, held)
             files, at = self._newer.pop(cid, ([], 0.0))
-            ids = [jsonfile.identity(os.fstat(n.fileno())) for n in files]
+            ids = [jsonfile.file_identity(n) for n in files]
             keep = files[ids.index(held) + 1 :] if held in ids else []
             if keep:
                 self._newer[cid] = (keep, at)
             last = self._last.get(cid)
-            known = held in ids or (
-                last is not None and jsonfile.identity(os.fstat(last.fileno())) == held
-            )
+            known = held in ids or (last is not None and jsonfile.file_identity(last) == held)
             if cid in self._log_wd and not known and cid not in self._missed:
                 self._missed.add(cid)
                 UNFOLLOWED.inc()
@@ -402,7 +400,7 @@ class LogFiles:
         last = None if cid in self._unwanted else jsonfile.open_log(path)
         with self._lock:
             by_path = self._taken_by_path.pop(cid, None)
-        if last is not None and by_path not in (None, jsonfile.identity(os.fstat(last.fileno()))):
+        if last is not None and by_path not in (None, jsonfile.file_identity(last)):
             # Its follower opened the log by its path before this, and rotation began
             # another since: a file between the two may be missing from what the watch
             # would hand over, so the follower looks by the path (_older_than).
@@ -442,7 +440,7 @@ class LogFiles:
                     self._missed.add(cid)
                     UNFOLLOWED.inc()
             return
-        if jsonfile.identity(os.fstat(f.fileno())) == jsonfile.identity(os.fstat(last.fileno())):
+        if jsonfile.file_identity(f) == jsonfile.file_identity(last):
             f.close()  # opened at an earlier event already
             return
         opened = [*jsonfile.rotated_between(path, last), f]

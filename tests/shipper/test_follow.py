@@ -358,7 +358,7 @@ class _RotatedAtRemovalDocker(_RotatingDocker):
         if n == LINES // 2:
             new = jsonfile.identity(os.stat(self.path))
             deadline = time.monotonic() + 5
-            while jsonfile.identity(os.fstat(self.files._last[CID].fileno())) != new:
+            while jsonfile.file_identity(self.files._last[CID]) != new:
                 assert time.monotonic() < deadline, "the watch never opened the new file"
                 time.sleep(0.01)
             shutil.rmtree(self.path.parent)
